@@ -1,0 +1,249 @@
+//! Validating configuration documents and handling their secrets generically.
+//!
+//! A document is validated by deserializing it into its typed model (type errors name their
+//! path), then serializing the model back and comparing keys: whatever the input had that the
+//! model did not keep is an unknown field, and all of them are named at once.
+//!
+//! Secrets live at declared JSON-pointer patterns. On write a plaintext string is sealed, the
+//! marker `{"set": true}` keeps the value already stored (so a GET-edit-PUT round trip works
+//! without re-sending secrets), and a sealed blob from the client is refused. On read every secret
+//! is shown as `{"set": true}`.
+
+use super::super::error::ApiError;
+use super::super::tenant::seal::{SealContext, Sealer};
+use super::super::Entropy;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{json, Value};
+
+const SEALED: &str = "$sealed";
+
+/// A secret field as stored (sealed) or as sent by an admin (plaintext, or "keep").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    Plain(String),
+    Keep,
+    Sealed(String),
+}
+
+impl Secret {
+    /// The sealed form, as every stored record holds after `seal_document`.
+    pub fn sealed(&self) -> Option<&str> {
+        match self {
+            Secret::Sealed(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::String(s) if s.is_empty() => Err(D::Error::custom("a secret cannot be empty")),
+            Value::String(s) => Ok(Secret::Plain(s)),
+            Value::Object(m) if m.len() == 1 && m.get("set") == Some(&Value::Bool(true)) => Ok(Secret::Keep),
+            Value::Object(m) if m.len() == 1 => match m.get(SEALED) {
+                Some(Value::String(s)) => Ok(Secret::Sealed(s.clone())),
+                _ => Err(D::Error::custom("expected a secret string, or {\"set\": true} to keep the stored one")),
+            },
+            _ => Err(D::Error::custom("expected a secret string, or {\"set\": true} to keep the stored one")),
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Secret::Plain(p) => s.serialize_str(p),
+            Secret::Keep => json!({"set": true}).serialize(s),
+            Secret::Sealed(x) => json!({ SEALED: x }).serialize(s),
+        }
+    }
+}
+
+/// Semantic checks beyond types; each problem is pushed as a message naming its field.
+pub trait Check {
+    fn check(&self, problems: &mut Vec<String>);
+}
+
+/// Parses `value` as `T`: type errors with their path, then all unknown fields, then `Check`.
+pub fn validate<T: DeserializeOwned + Serialize + Check>(value: &Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation("expected a JSON object"));
+    }
+    let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            ApiError::validation(inner)
+        } else {
+            ApiError::validation(format!("field `{path}`: {inner}"))
+        }
+    })?;
+    let kept = serde_json::to_value(&parsed).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut unknown = Vec::new();
+    unknown_fields(value, &kept, "", &mut unknown);
+    if !unknown.is_empty() {
+        let s = if unknown.len() == 1 { "" } else { "s" };
+        return Err(ApiError::validation(format!("unknown field{s}: {}", unknown.join(", "))));
+    }
+    let mut problems = Vec::new();
+    parsed.check(&mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems.join("; ")));
+    }
+    Ok(parsed)
+}
+
+fn unknown_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, kept) {
+        (Value::Object(i), Value::Object(k)) => {
+            // A secret is opaque: its `{"set": true}` marker is not a nested document.
+            if i.contains_key("set") || i.contains_key(SEALED) {
+                return;
+            }
+            for (name, v) in i {
+                let p = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                match k.get(name) {
+                    Some(kv) => unknown_fields(v, kv, &p, out),
+                    None => out.push(format!("`{p}`")),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(k)) => {
+            for (n, (iv, kv)) in i.iter().zip(k).enumerate() {
+                unknown_fields(iv, kv, &format!("{path}[{n}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// JSON-pointer-like patterns (`/providers/*/api_key`) matched against a document.
+fn matching_pointers(value: &Value, pattern: &str) -> Vec<String> {
+    let segs: Vec<&str> = pattern.split('/').skip(1).collect();
+    let mut out = Vec::new();
+    walk(value, &segs, String::new(), &mut out);
+    out
+}
+
+fn walk(v: &Value, segs: &[&str], at: String, out: &mut Vec<String>) {
+    let Some((head, rest)) = segs.split_first() else {
+        out.push(at);
+        return;
+    };
+    let children: Vec<(String, &Value)> = match (v, *head) {
+        (Value::Object(m), "*") => m.iter().map(|(k, c)| (escape(k), c)).collect(),
+        (Value::Array(a), "*") => a.iter().enumerate().map(|(i, c)| (i.to_string(), c)).collect(),
+        (Value::Object(m), name) => m.get(name).map(|c| vec![(name.to_string(), c)]).unwrap_or_default(),
+        _ => vec![],
+    };
+    for (k, c) in children {
+        if c.is_null() {
+            continue;
+        }
+        walk(c, rest, format!("{at}/{k}"), out);
+    }
+}
+
+fn escape(k: &str) -> String {
+    k.replace('~', "~0").replace('/', "~1")
+}
+
+/// Where a document is stored, for the associated data of its sealed fields.
+pub struct Location<'a> {
+    pub tenant: &'a str,
+    pub record: &'a str,
+}
+
+/// Seals every plaintext secret; resolves `{"set": true}` from the stored document `old`.
+pub fn seal_document(
+    mut value: Value,
+    secret_paths: &[&str],
+    old: Option<&Value>,
+    at: &Location,
+    sealer: &Sealer,
+    entropy: &mut dyn Entropy,
+) -> Result<Value, ApiError> {
+    for pattern in secret_paths {
+        for ptr in matching_pointers(&value, pattern) {
+            let current = value.pointer(&ptr).cloned().unwrap_or(Value::Null);
+            let replacement = match serde_json::from_value::<Secret>(current) {
+                Ok(Secret::Plain(p)) => {
+                    let mut nonce = [0u8; 12];
+                    entropy.fill(&mut nonce);
+                    let ctx = SealContext { tenant: at.tenant, record: at.record, field: &ptr };
+                    json!({ SEALED: sealer.seal(&ctx, &p, &nonce) })
+                }
+                Ok(Secret::Keep) => match old.and_then(|o| o.pointer(&ptr)) {
+                    Some(prev) if prev.get(SEALED).is_some() => prev.clone(),
+                    _ => {
+                        return Err(ApiError::validation(format!(
+                            "`{}` has no stored secret to keep; send its value",
+                            pointer_to_path(&ptr)
+                        )))
+                    }
+                },
+                Ok(Secret::Sealed(_)) => {
+                    return Err(ApiError::validation(format!(
+                        "`{}` must be sent as plaintext; sealed values are not accepted",
+                        pointer_to_path(&ptr)
+                    )))
+                }
+                Err(e) => return Err(ApiError::validation(format!("`{}`: {e}", pointer_to_path(&ptr)))),
+            };
+            if let Some(slot) = value.pointer_mut(&ptr) {
+                *slot = replacement;
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// The document as shown to an admin: every secret is `{"set": true}`.
+pub fn redact(mut value: Value, secret_paths: &[&str]) -> Value {
+    for pattern in secret_paths {
+        for ptr in matching_pointers(&value, pattern) {
+            if let Some(slot) = value.pointer_mut(&ptr) {
+                *slot = json!({"set": true});
+            }
+        }
+    }
+    value
+}
+
+/// Opens one sealed secret of a stored document.
+pub fn open_secret(sealer: &Sealer, at: &Location, field: &str, secret: &Secret) -> Result<String, ApiError> {
+    let sealed = secret
+        .sealed()
+        .ok_or_else(|| ApiError::internal(format!("secret at {field} is not sealed in storage")))?;
+    let ctx = SealContext { tenant: at.tenant, record: at.record, field };
+    sealer
+        .open(&ctx, sealed)
+        .map_err(|_| ApiError::internal(format!("stored secret at {field} of {} does not open", at.record)))
+}
+
+fn pointer_to_path(ptr: &str) -> String {
+    ptr.trim_start_matches('/').replace('/', ".")
+}
+
+/// Shared semantic checks.
+pub fn check_http_url(field: &str, url: &str, problems: &mut Vec<String>) {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {}
+        _ => problems.push(format!("`{field}` must be an http(s) URL")),
+    }
+}
+
+pub fn check_len(field: &str, s: &str, max: usize, problems: &mut Vec<String>) {
+    if s.trim().is_empty() {
+        problems.push(format!("`{field}` must not be empty"));
+    } else if s.chars().count() > max {
+        problems.push(format!("`{field}` is longer than {max} characters"));
+    }
+}
+
+/// Named children of a document (providers, credentials, endpoints), sorted by name.
+pub type Named<T> = std::collections::BTreeMap<String, T>;

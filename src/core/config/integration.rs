@@ -1,0 +1,232 @@
+//! A declarative integration, `integration:{t}:{id}`: everything needed to call a provider's API
+//! without code (seed 000's integration schema with seed 003's mappings).
+
+use super::document::{check_http_url, check_len, Check, Named, Secret};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const SECRET_PATHS: &[&str] = &[
+    "/auth/api_key",
+    "/auth/token",
+    "/auth/password",
+    "/auth/client_secret",
+    "/auth/refresh_token",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntegrationConfig {
+    pub name: String,
+    pub version: Option<String>,
+    pub category: Option<String>,
+    pub provider: Option<String>,
+    /// The marketplace template this was installed from, if any.
+    pub template: Option<String>,
+    pub base_url: String,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub headers: Named<String>,
+    pub timeout_ms: Option<u32>,
+    pub rate_limit: Option<RateLimit>,
+    pub circuit_breaker: Option<BreakerPolicy>,
+    pub retry: Option<RetryPolicy>,
+    pub endpoints: Named<Endpoint>,
+    /// The endpoint `POST /v1/integrations/{id}/test` runs, with its input.
+    pub test: Option<TestCall>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Auth {
+    #[default]
+    None,
+    ApiKey {
+        #[serde(rename = "in")]
+        location: KeyLocation,
+        name: String,
+        api_key: Secret,
+    },
+    Bearer {
+        token: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    Oauth2 {
+        grant: OauthGrant,
+        token_url: String,
+        client_id: String,
+        client_secret: Secret,
+        refresh_token: Option<Secret>,
+        #[serde(default)]
+        scopes: Vec<String>,
+        #[serde(default)]
+        extra_params: Named<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyLocation {
+    Header,
+    Query,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OauthGrant {
+    ClientCredentials,
+    RefreshToken,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub per_minute: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BreakerPolicy {
+    pub failure_threshold: u32,
+    pub window_seconds: Option<u32>,
+    pub open_seconds: u32,
+    pub half_open_probes: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    Exponential,
+    Linear,
+    Fixed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub backoff: Option<Backoff>,
+    pub initial_delay_ms: Option<u32>,
+    pub max_delay_ms: Option<u32>,
+    pub retry_on_status: Option<Vec<u16>>,
+    pub retry_on_timeout: Option<bool>,
+    pub retry_on_connection_error: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub method: Method,
+    /// `/orders/{order_id}`: placeholders filled from input, URL-encoded.
+    pub path: String,
+    /// Query parameter -> JMESPath over `{input, context}`.
+    #[serde(default)]
+    pub query: Named<String>,
+    /// Header -> JMESPath over `{input, context}`.
+    #[serde(default)]
+    pub headers: Named<String>,
+    /// A JSON template whose string values `{{expr}}` are JMESPath over `{input, context}`.
+    pub body: Option<Value>,
+    pub input_schema: Option<Named<FieldRule>>,
+    pub response: Option<ResponseMapping>,
+    pub cache: Option<CachePolicy>,
+    pub mock_response: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Object,
+    Array,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FieldRule {
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    pub pattern: Option<String>,
+    #[serde(rename = "enum")]
+    pub one_of: Option<Vec<Value>>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseMapping {
+    pub success_path: Option<String>,
+    pub data_path: Option<String>,
+    pub error_path: Option<String>,
+    /// Output field -> JMESPath over the response body.
+    #[serde(default)]
+    pub field_mappings: Named<String>,
+    /// Output field -> named transforms applied in order.
+    #[serde(default)]
+    pub transforms: Named<Vec<Value>>,
+    #[serde(default)]
+    pub defaults: Named<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachePolicy {
+    pub ttl_seconds: u32,
+    #[serde(default)]
+    pub key_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestCall {
+    pub endpoint: String,
+    #[serde(default)]
+    pub input: Value,
+}
+
+impl Check for IntegrationConfig {
+    fn check(&self, p: &mut Vec<String>) {
+        check_len("name", &self.name, 200, p);
+        check_http_url("base_url", &self.base_url, p);
+        if let Auth::Oauth2 { token_url, grant, refresh_token, .. } = &self.auth {
+            check_http_url("auth.token_url", token_url, p);
+            if *grant == OauthGrant::RefreshToken && refresh_token.is_none() {
+                p.push("`auth.refresh_token` is required for the refresh_token grant".into());
+            }
+        }
+        if let Some(t) = self.timeout_ms {
+            if !(100..=60_000).contains(&t) {
+                p.push("`timeout_ms` must be between 100 and 60000".into());
+            }
+        }
+        if let Some(r) = &self.retry {
+            if r.max_retries > 10 {
+                p.push("`retry.max_retries` must be at most 10".into());
+            }
+        }
+        if self.endpoints.is_empty() {
+            p.push("`endpoints` must define at least one endpoint".into());
+        }
+        for (name, e) in &self.endpoints {
+            if !e.path.starts_with('/') {
+                p.push(format!("`endpoints.{name}.path` must start with `/`"));
+            }
+        }
+        if let Some(t) = &self.test {
+            if !self.endpoints.contains_key(&t.endpoint) {
+                p.push(format!("`test.endpoint` names unknown endpoint `{}`", t.endpoint));
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! LLM providers and model routes of a tenant, `llm:{t}`.
+
+use super::document::{check_http_url, Check, Named, Secret};
+use serde::{Deserialize, Serialize};
+
+pub const SECRET_PATHS: &[&str] = &["/providers/*/api_key"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    OpenaiCompatible,
+    /// Local and deterministic: streams a reply built from the prompt. For development and demos.
+    Mock,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provider {
+    pub kind: ProviderKind,
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub provider: String,
+    pub model: String,
+    pub timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LlmLimits {
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LlmConfig {
+    pub providers: Named<Provider>,
+    #[serde(default)]
+    pub routes: Named<Vec<Target>>,
+    #[serde(default)]
+    pub limits: LlmLimits,
+}
+
+impl Check for LlmConfig {
+    fn check(&self, p: &mut Vec<String>) {
+        for (name, prov) in &self.providers {
+            if let Some(u) = &prov.base_url {
+                check_http_url(&format!("providers.{name}.base_url"), u, p);
+            }
+            if prov.kind == ProviderKind::OpenaiCompatible && prov.base_url.is_none() {
+                p.push(format!("`providers.{name}.base_url` is required for openai_compatible"));
+            }
+        }
+        for (alias, chain) in &self.routes {
+            if chain.is_empty() {
+                p.push(format!("`routes.{alias}` must list at least one target"));
+            }
+            for (i, t) in chain.iter().enumerate() {
+                if !self.providers.contains_key(&t.provider) {
+                    p.push(format!("`routes.{alias}[{i}].provider` names unknown provider `{}`", t.provider));
+                }
+                if let Some(ms) = t.timeout_ms {
+                    if !(100..=600_000).contains(&ms) {
+                        p.push(format!("`routes.{alias}[{i}].timeout_ms` must be between 100 and 600000"));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Tenant configuration documents kept in KV `CONFIG`, their validation and their secrets.
+
+pub mod channel;
+pub mod document;
+pub mod integration;
+pub mod llm;
+pub mod source;
+
+use super::error::ApiError;
+use super::tenant::model::TenantConfig;
+use document::validate;
+use serde_json::Value;
+
+/// The kinds of document the admin API manages for a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Tenant,
+    Source,
+    Channel,
+    Integration,
+    Llm,
+}
+
+impl RecordKind {
+    pub fn secret_paths(self) -> &'static [&'static str] {
+        match self {
+            RecordKind::Tenant => &["/destination/secret"],
+            RecordKind::Source => source::SECRET_PATHS,
+            RecordKind::Channel => channel::SECRET_PATHS,
+            RecordKind::Integration => integration::SECRET_PATHS,
+            RecordKind::Llm => llm::SECRET_PATHS,
+        }
+    }
+
+    /// The KV key of a record and the record name used in sealing.
+    pub fn kv_key(self, tenant: &str, name: Option<&str>) -> String {
+        match (self, name) {
+            (RecordKind::Tenant, _) => format!("tenant:{tenant}"),
+            (RecordKind::Llm, _) => format!("llm:{tenant}"),
+            (RecordKind::Source, Some(n)) => format!("source:{tenant}:{n}"),
+            (RecordKind::Channel, Some(n)) => format!("channel:{tenant}:{n}"),
+            (RecordKind::Integration, Some(n)) => format!("integration:{tenant}:{n}"),
+            (_, None) => format!("{}:{tenant}:", self.label()),
+        }
+    }
+
+    /// The associated-data name of a record: stable across KV key layout changes.
+    pub fn seal_record(self, name: Option<&str>) -> String {
+        match name {
+            Some(n) => format!("{}:{n}", self.label()),
+            None => self.label().to_string(),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordKind::Tenant => "tenant",
+            RecordKind::Source => "source",
+            RecordKind::Channel => "channel",
+            RecordKind::Integration => "integration",
+            RecordKind::Llm => "llm",
+        }
+    }
+
+    /// Validates a document of this kind (types, unknown fields, semantics).
+    pub fn validate(self, value: &Value) -> Result<(), ApiError> {
+        match self {
+            RecordKind::Tenant => validate::<TenantConfig>(value).map(drop),
+            RecordKind::Source => validate::<source::SourceConfig>(value).map(drop),
+            RecordKind::Channel => validate::<channel::ChannelConfig>(value).map(drop),
+            RecordKind::Integration => validate::<integration::IntegrationConfig>(value).map(drop),
+            RecordKind::Llm => validate::<llm::LlmConfig>(value).map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! A webhook source, `source:{t}:{source}`: who posts to `/v1/webhooks/{t}/{source}` and how
+//! their requests are verified.
+
+use super::document::{check_http_url, Check, Secret};
+use serde::{Deserialize, Serialize};
+
+pub const SECRET_PATHS: &[&str] = &["/secrets/*", "/verify_token"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Whatsapp,
+    Slack,
+    Telegram,
+    Twilio,
+    Stripe,
+    Github,
+    Shopify,
+    Standard,
+    Hmac,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// Active signing secrets; several during a rotation, any of them verifies.
+    pub secrets: Vec<Secret>,
+    /// Meta's subscription handshake token.
+    pub verify_token: Option<Secret>,
+    pub tolerance_seconds: Option<u32>,
+    /// The URL the provider calls (Twilio signs it); behind proxies the worker's URL differs.
+    pub public_url: Option<String>,
+    pub hmac: Option<HmacScheme>,
+    pub dedupe_window_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HmacAlgorithm {
+    Sha256,
+    Sha1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    Hex,
+    Base64,
+}
+
+/// The generic HMAC scheme for senders with no dedicated verifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HmacScheme {
+    pub header: String,
+    pub algorithm: HmacAlgorithm,
+    pub encoding: SignatureEncoding,
+    /// e.g. `sha256=`, stripped from the header value before decoding.
+    pub prefix: Option<String>,
+    pub timestamp_header: Option<String>,
+    /// Signed string with `{timestamp}` and `{body}` placeholders; default `{body}`.
+    pub template: Option<String>,
+    /// Header carrying the sender's event id, for dedupe.
+    pub id_header: Option<String>,
+}
+
+impl Check for SourceConfig {
+    fn check(&self, p: &mut Vec<String>) {
+        let needs_secret = !matches!(self.kind, SourceKind::Whatsapp) || self.verify_token.is_none();
+        if self.secrets.is_empty() && needs_secret {
+            p.push("`secrets` must hold at least one secret".into());
+        }
+        if self.secrets.len() > 5 {
+            p.push("`secrets` holds at most 5 secrets (rotate by adding the new one, then removing the old)".into());
+        }
+        if let Some(t) = self.tolerance_seconds {
+            if !(1..=3600).contains(&t) {
+                p.push("`tolerance_seconds` must be between 1 and 3600".into());
+            }
+        }
+        if let Some(w) = self.dedupe_window_seconds {
+            if !(60..=7 * 86400).contains(&w) {
+                p.push("`dedupe_window_seconds` must be between 60 and 604800".into());
+            }
+        }
+        if let Some(u) = &self.public_url {
+            check_http_url("public_url", u, p);
+        }
+        match (&self.kind, &self.hmac) {
+            (SourceKind::Hmac, None) => p.push("`hmac` is required when `kind` is `hmac`".into()),
+            (SourceKind::Hmac, Some(h)) => {
+                if h.header.trim().is_empty() {
+                    p.push("`hmac.header` must name a header".into());
+                }
+                if let Some(t) = &h.template {
+                    if !t.contains("{body}") {
+                        p.push("`hmac.template` must contain `{body}`".into());
+                    }
+                    if t.contains("{timestamp}") && h.timestamp_header.is_none() {
+                        p.push("`hmac.template` uses `{timestamp}` but `hmac.timestamp_header` is not set".into());
+                    }
+                }
+            }
+            (_, Some(_)) => p.push("`hmac` is only for sources of kind `hmac`".into()),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,119 @@
+use super::document::{open_secret, redact, seal_document, Location};
+use super::*;
+use crate::core::tenant::seal::Sealer;
+use crate::core::Entropy;
+use serde_json::json;
+
+struct Counter(u8);
+impl Entropy for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 = self.0.wrapping_add(1);
+            *b = self.0;
+        }
+    }
+}
+
+fn sealer() -> Sealer {
+    Sealer::from_master_key(&"11".repeat(32)).unwrap()
+}
+
+const AT: Location = Location { tenant: "acme", record: "source:wa" };
+
+#[test]
+fn secrets_are_sealed_and_redacted_everything_else_kept() {
+    let doc = json!({"kind": "whatsapp", "secrets": ["app-secret-1", "app-secret-2"], "verify_token": "vt"});
+    RecordKind::Source.validate(&doc).unwrap();
+    let stored = seal_document(doc, RecordKind::Source.secret_paths(), None, &AT, &sealer(), &mut Counter(0)).unwrap();
+    let text = stored.to_string();
+    for s in ["app-secret-1", "app-secret-2", "\"vt\""] {
+        assert!(!text.contains(s), "{s} leaked into {text}");
+    }
+    assert_eq!(stored["kind"], "whatsapp");
+    let sealed = stored["secrets"][1]["$sealed"].as_str().unwrap();
+    let secret = super::document::Secret::Sealed(sealed.to_string());
+    assert_eq!(open_secret(&sealer(), &AT, "/secrets/1", &secret).unwrap(), "app-secret-2");
+    // The same ciphertext does not open as another tenant's or another field's.
+    let other = Location { tenant: "globex", record: "source:wa" };
+    assert!(open_secret(&sealer(), &other, "/secrets/1", &secret).is_err());
+    assert!(open_secret(&sealer(), &AT, "/secrets/0", &secret).is_err());
+    // The stored document is still a valid document.
+    RecordKind::Source.validate(&stored).unwrap();
+    let shown = redact(stored, RecordKind::Source.secret_paths());
+    assert_eq!(shown["secrets"], json!([{"set": true}, {"set": true}]));
+    assert_eq!(shown["verify_token"], json!({"set": true}));
+}
+
+#[test]
+fn keep_marker_copies_the_stored_secret_and_fails_without_one() {
+    let first = json!({"name": "Acme", "destination": {"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
+    let at = Location { tenant: "acme", record: "tenant" };
+    let paths = RecordKind::Tenant.secret_paths();
+    let stored = seal_document(first, paths, None, &at, &sealer(), &mut Counter(0)).unwrap();
+    let edit = json!({"name": "Acme Inc", "destination": {"url": "https://d.example/h", "secret": {"set": true}}});
+    RecordKind::Tenant.validate(&edit).unwrap();
+    let next = seal_document(edit.clone(), paths, Some(&stored), &at, &sealer(), &mut Counter(50)).unwrap();
+    assert_eq!(next["destination"]["secret"], stored["destination"]["secret"]);
+    assert_eq!(next["name"], "Acme Inc");
+    let e = seal_document(edit, paths, None, &at, &sealer(), &mut Counter(0)).unwrap_err();
+    assert_eq!(e.status(), 422);
+    assert!(e.message.contains("destination.secret"), "{}", e.message);
+}
+
+#[test]
+fn clients_cannot_plant_sealed_blobs() {
+    let doc = json!({"kind": "slack", "secrets": [{"$sealed": "v1.AAAA"}]});
+    let e = seal_document(doc, RecordKind::Source.secret_paths(), None, &AT, &sealer(), &mut Counter(0)).unwrap_err();
+    assert!(e.message.contains("plaintext"), "{}", e.message);
+}
+
+#[test]
+fn llm_provider_keys_are_secrets() {
+    let doc = json!({"providers": {"oa": {"kind": "openai", "api_key": "sk-live-123"}, "m": {"kind": "mock"}},
+                     "routes": {"default": [{"provider": "oa", "model": "gpt-4o-mini"}, {"provider": "m", "model": "echo"}]}});
+    RecordKind::Llm.validate(&doc).unwrap();
+    let at = Location { tenant: "acme", record: "llm" };
+    let stored = seal_document(doc, RecordKind::Llm.secret_paths(), None, &at, &sealer(), &mut Counter(0)).unwrap();
+    assert!(!stored.to_string().contains("sk-live-123"));
+    assert!(stored["providers"]["m"].get("api_key").is_none());
+    let bad = json!({"providers": {}, "routes": {"default": [{"provider": "nope", "model": "x"}]}});
+    assert!(RecordKind::Llm.validate(&bad).unwrap_err().message.contains("unknown provider `nope`"));
+}
+
+#[test]
+fn integration_documents() {
+    let doc = json!({
+        "name": "Shop", "base_url": "https://shop.example/api",
+        "auth": {"type": "oauth2", "grant": "client_credentials", "token_url": "https://shop.example/oauth/token",
+                 "client_id": "cid", "client_secret": "csecret", "scopes": ["read"]},
+        "endpoints": {"get_order": {"method": "GET", "path": "/orders/{order_id}",
+            "input_schema": {"order_id": {"type": "string", "required": true}},
+            "response": {"data_path": "order", "field_mappings": {"id": "id"}}}}
+    });
+    RecordKind::Integration.validate(&doc).unwrap();
+    let at = Location { tenant: "acme", record: "integration:shop" };
+    let stored = seal_document(doc, RecordKind::Integration.secret_paths(), None, &at, &sealer(), &mut Counter(0)).unwrap();
+    assert!(!stored.to_string().contains("csecret"));
+    assert_eq!(stored["auth"]["client_id"], "cid");
+    let bad = json!({"name": "x", "base_url": "https://x.example", "endpoints": {"a": {"method": "GET", "path": "/", "bogus": 1}}});
+    let e = RecordKind::Integration.validate(&bad).unwrap_err();
+    assert!(e.message.contains("`endpoints.a.bogus`"), "{}", e.message);
+}
+
+#[test]
+fn channel_documents_name_missing_credentials() {
+    let e = RecordKind::Channel.validate(&json!({"kind": "whatsapp", "credentials": {}})).unwrap_err();
+    assert!(e.message.contains("credentials.access_token") && e.message.contains("phone_number_id"), "{}", e.message);
+    RecordKind::Channel
+        .validate(&json!({"kind": "telegram", "credentials": {"bot_token": "123:abc"}}))
+        .unwrap();
+}
+
+#[test]
+fn hmac_sources_need_their_scheme() {
+    let e = RecordKind::Source.validate(&json!({"kind": "hmac", "secrets": ["s"]})).unwrap_err();
+    assert!(e.message.contains("`hmac` is required"), "{}", e.message);
+    RecordKind::Source
+        .validate(&json!({"kind": "hmac", "secrets": ["s"], "hmac": {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="}}))
+        .unwrap();
+}

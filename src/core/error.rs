@@ -1,0 +1,137 @@
+//! The one error model every client sees: `{"error":{"type","message","request_id"}}`.
+
+use serde_json::json;
+
+/// What went wrong, from the client's point of view. Each kind has one status and one `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    PermissionDenied,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Validation,
+    RateLimited,
+    Internal,
+    Upstream,
+    Unavailable,
+    Timeout,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::Authentication => 401,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::Conflict => 409,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::Validation => 422,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::Internal => 500,
+            ErrorKind::Upstream => 502,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Timeout => 504,
+        }
+    }
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::Validation => "validation_error",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Internal => "internal_error",
+            ErrorKind::Upstream => "upstream_error",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// An error on its way to a client. `message` must never hold a secret or an expected value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// Seconds, for 429 and 503: becomes a `Retry-After` header.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, m)
+    }
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Authentication, m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::PermissionDenied, m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, m)
+    }
+    pub fn validation(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation, m)
+    }
+    pub fn internal(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, m)
+    }
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    pub fn body(&self, request_id: &str) -> String {
+        json!({"error": {
+            "type": self.kind.type_name(),
+            "message": self.message,
+            "request_id": request_id,
+        }})
+        .to_string()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.type_name(), self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_type_message_and_request_id() {
+        let e = ApiError::validation("unknown field `x`");
+        let v: serde_json::Value = serde_json::from_str(&e.body("req_1")).unwrap();
+        assert_eq!(v["error"]["type"], "validation_error");
+        assert_eq!(v["error"]["message"], "unknown field `x`");
+        assert_eq!(v["error"]["request_id"], "req_1");
+        assert_eq!(e.status(), 422);
+    }
+}

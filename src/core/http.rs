@@ -1,0 +1,147 @@
+//! Request-level rules that every route shares: request ids, content types, body size, JSON parsing.
+
+use super::error::{ApiError, ErrorKind};
+use serde_json::Value;
+
+/// Largest JSON body the API accepts on management and send routes.
+pub const MAX_JSON_BODY: usize = 256 * 1024;
+/// Largest webhook body (providers send at most a few hundred KB; Slack and Meta stay far below this).
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
+/// An incoming `x-request-id` is honoured only if it is short and made of safe characters,
+/// so it can go into logs and headers without escaping.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A new request id from 12 random bytes.
+pub fn new_request_id(random: &[u8; 12]) -> String {
+    format!("req_{}", hex::encode(random))
+}
+
+/// Rejects a declared length over the limit before the body is read.
+pub fn check_declared_length(content_length: Option<&str>, limit: usize) -> Result<(), ApiError> {
+    if let Some(len) = content_length.and_then(|v| v.trim().parse::<u64>().ok()) {
+        if len > limit as u64 {
+            return Err(too_large(limit));
+        }
+    }
+    Ok(())
+}
+
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("request body is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// JSON routes take `application/json` (any parameters, e.g. charset) and nothing else.
+pub fn require_json_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    let essence = content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|s| s.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(other) if other.ends_with("+json") => Ok(()),
+        Some(other) => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!("content-type `{other}` is not supported; send application/json"),
+        )),
+        None => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "missing content-type; send application/json",
+        )),
+    }
+}
+
+/// Parses a JSON body whose size has been checked, with a message that says where it broke.
+pub fn parse_json_body(bytes: &[u8], limit: usize) -> Result<Value, ApiError> {
+    if bytes.len() > limit {
+        return Err(too_large(limit));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("request body is empty; send a JSON object"));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+    serde_json::from_str(text).map_err(|e| {
+        ApiError::bad_request(format!(
+            "malformed JSON at line {} column {}: {}",
+            e.line(),
+            e.column(),
+            json_error_reason(&e)
+        ))
+    })
+}
+
+fn json_error_reason(e: &serde_json::Error) -> String {
+    // serde_json appends " at line X column Y"; we already said where.
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// A path segment naming a tenant or a resource: it becomes part of KV keys and Durable Object
+/// names, so it must not contain the key separator `:` or anything that walks paths.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !id.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id("abc-123_x.y:z"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id("a\r\nx-evil: 1"));
+        assert!(!valid_request_id(&"a".repeat(129)));
+        assert_eq!(new_request_id(&[0xab; 12]), format!("req_{}", "ab".repeat(12)));
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(require_json_content_type(Some("application/json; charset=utf-8")).is_ok());
+        assert!(require_json_content_type(Some("Application/JSON")).is_ok());
+        assert!(require_json_content_type(Some("application/merge-patch+json")).is_ok());
+        assert_eq!(require_json_content_type(Some("text/plain")).unwrap_err().status(), 415);
+        assert_eq!(require_json_content_type(None).unwrap_err().status(), 415);
+    }
+
+    #[test]
+    fn body_limits_and_parse_errors() {
+        assert_eq!(check_declared_length(Some("2000"), 1000).unwrap_err().status(), 413);
+        assert!(check_declared_length(Some("10"), 1000).is_ok());
+        assert!(check_declared_length(None, 1000).is_ok());
+        assert_eq!(parse_json_body(&[b' '; 2000], 1000).unwrap_err().status(), 413);
+        let e = parse_json_body(b"{\"a\": }", 1000).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("line 1 column 7"), "{}", e.message);
+        assert_eq!(parse_json_body(b"  ", 1000).unwrap_err().status(), 400);
+        assert_eq!(parse_json_body(b"\"\xff\"", 1000).unwrap_err().status(), 400);
+        assert_eq!(parse_json_body(b"{\"a\":1}", 1000).unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn ids() {
+        for ok in ["acme", "t1", "whatsapp-main", "a.b_c"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "..", "a/b", "a:b", "-a", "a..b", "%2e%2e", "a b", &"x".repeat(65)] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The pure core: protocol and policy logic with no I/O, no clock and no randomness of its own.
+//! Everything here runs natively under `cargo test`; the `edge` shell feeds it bytes and time.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod route;
+pub mod tenant;
+pub mod webhook;
+
+/// Randomness supplied by the shell (the platform CSPRNG at the edge, a counter in tests).
+pub trait Entropy {
+    fn fill(&mut self, buf: &mut [u8]);
+}

@@ -1,0 +1,245 @@
+//! The route table: method + path -> a typed route, or a 404/405/400 that says why.
+//! Pure, so every route's matching is unit-tested and the shell only dispatches.
+
+use super::config::RecordKind;
+use super::error::{ApiError, ErrorKind};
+use super::http::valid_id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Method {
+        match m {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    OpenApi,
+    /// The calling tenant, as its key authenticates it.
+    Me,
+    Admin(AdminRoute),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRoute {
+    pub tenant: String,
+    pub action: AdminAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    PutRecord(RecordKind, Option<String>),
+    GetRecord(RecordKind, Option<String>),
+    DeleteRecord(RecordKind, Option<String>),
+    ListRecords(RecordKind),
+    CreateKey,
+    CreateWidgetKey,
+    ListKeys,
+    DeleteKey(String),
+}
+
+impl Route {
+    /// The route's template, for logs and metrics: never contains ids.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Health => "/healthz",
+            Route::OpenApi => "/openapi.json",
+            Route::Me => "/v1/me",
+            Route::Admin(a) => match &a.action {
+                AdminAction::PutRecord(k, _) | AdminAction::GetRecord(k, _) | AdminAction::DeleteRecord(k, _) => {
+                    match k {
+                        RecordKind::Tenant => "/v1/admin/tenants/{t}",
+                        RecordKind::Llm => "/v1/admin/tenants/{t}/llm",
+                        RecordKind::Source => "/v1/admin/tenants/{t}/sources/{source}",
+                        RecordKind::Channel => "/v1/admin/tenants/{t}/channels/{channel}",
+                        RecordKind::Integration => "/v1/admin/tenants/{t}/integrations/{id}",
+                    }
+                }
+                AdminAction::ListRecords(k) => match k {
+                    RecordKind::Source => "/v1/admin/tenants/{t}/sources",
+                    RecordKind::Channel => "/v1/admin/tenants/{t}/channels",
+                    _ => "/v1/admin/tenants/{t}/integrations",
+                },
+                AdminAction::CreateKey | AdminAction::ListKeys => "/v1/admin/tenants/{t}/keys",
+                AdminAction::DeleteKey(_) => "/v1/admin/tenants/{t}/keys/{key_id}",
+                AdminAction::CreateWidgetKey => "/v1/admin/tenants/{t}/widget-keys",
+            },
+        }
+    }
+
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Route::Admin(a) => Some(&a.tenant),
+            _ => None,
+        }
+    }
+}
+
+fn not_allowed(method: Method, allowed: &[&str]) -> ApiError {
+    ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("method {} is not allowed here; allowed: {}", method.as_str(), allowed.join(", ")),
+    )
+}
+
+fn id(kind: &str, s: &str) -> Result<String, ApiError> {
+    if valid_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid {kind} id: use 1-64 letters, digits, `-`, `_` or `.`, starting with a letter or digit"
+        )))
+    }
+}
+
+/// Matches a request. `path` is the URL path as received (still percent-encoded).
+pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let get_only = |r: Route| match method {
+        Method::Get | Method::Head => Ok(r),
+        _ => Err(not_allowed(method, &["GET", "HEAD"])),
+    };
+    match segs.as_slice() {
+        ["healthz"] => get_only(Route::Health),
+        ["openapi.json"] => get_only(Route::OpenApi),
+        ["v1", "me"] => get_only(Route::Me),
+        ["v1", "admin", "tenants", t, rest @ ..] => {
+            let tenant = id("tenant", t)?;
+            let action = admin_action(method, rest)?;
+            Ok(Route::Admin(AdminRoute { tenant, action }))
+        }
+        _ => Err(ApiError::not_found(format!("no route for {} {}", method.as_str(), safe_path(path)))),
+    }
+}
+
+fn admin_action(method: Method, rest: &[&str]) -> Result<AdminAction, ApiError> {
+    use AdminAction::*;
+    let record = |kind: RecordKind, name: Option<String>| match method {
+        Method::Put => Ok(PutRecord(kind, name)),
+        Method::Get | Method::Head => Ok(GetRecord(kind, name)),
+        Method::Delete => Ok(DeleteRecord(kind, name)),
+        _ => Err(not_allowed(method, &["GET", "PUT", "DELETE"])),
+    };
+    let kind_of = |s: &str| match s {
+        "sources" => Some(RecordKind::Source),
+        "channels" => Some(RecordKind::Channel),
+        "integrations" => Some(RecordKind::Integration),
+        _ => None,
+    };
+    match rest {
+        [] => record(RecordKind::Tenant, None),
+        ["llm"] => record(RecordKind::Llm, None),
+        ["keys"] => match method {
+            Method::Post => Ok(CreateKey),
+            Method::Get => Ok(ListKeys),
+            _ => Err(not_allowed(method, &["GET", "POST"])),
+        },
+        ["keys", k] => match method {
+            Method::Delete => Ok(DeleteKey(id("key", k)?)),
+            _ => Err(not_allowed(method, &["DELETE"])),
+        },
+        ["widget-keys"] => match method {
+            Method::Post => Ok(CreateWidgetKey),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        [coll] if kind_of(coll).is_some() => match method {
+            Method::Get => Ok(ListRecords(kind_of(coll).unwrap_or(RecordKind::Source))),
+            _ => Err(not_allowed(method, &["GET"])),
+        },
+        [coll, name] if kind_of(coll).is_some() => {
+            let kind = kind_of(coll).unwrap_or(RecordKind::Source);
+            record(kind, Some(id(kind.label(), name)?))
+        }
+        _ => Err(ApiError::not_found("no such admin resource")),
+    }
+}
+
+/// A path fit to echo in an error message: bounded, printable.
+fn safe_path(path: &str) -> String {
+    path.chars().take(200).filter(|c| !c.is_control()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin(path: &str, m: Method) -> AdminAction {
+        match match_route(m, path).unwrap() {
+            Route::Admin(a) => a.action,
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn public_routes() {
+        assert_eq!(match_route(Method::Get, "/healthz").unwrap(), Route::Health);
+        assert_eq!(match_route(Method::Get, "/healthz/").unwrap(), Route::Health);
+        assert_eq!(match_route(Method::Get, "/openapi.json").unwrap(), Route::OpenApi);
+        assert_eq!(match_route(Method::Post, "/healthz").unwrap_err().status(), 405);
+        assert_eq!(match_route(Method::Get, "/nope").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn admin_routes() {
+        use AdminAction::*;
+        assert_eq!(admin("/v1/admin/tenants/acme", Method::Put), PutRecord(RecordKind::Tenant, None));
+        assert_eq!(admin("/v1/admin/tenants/acme/llm", Method::Get), GetRecord(RecordKind::Llm, None));
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/sources/wa", Method::Delete),
+            DeleteRecord(RecordKind::Source, Some("wa".into()))
+        );
+        assert_eq!(admin("/v1/admin/tenants/acme/channels", Method::Get), ListRecords(RecordKind::Channel));
+        assert_eq!(admin("/v1/admin/tenants/acme/keys", Method::Post), CreateKey);
+        assert_eq!(admin("/v1/admin/tenants/acme/keys/key_1", Method::Delete), DeleteKey("key_1".into()));
+        assert_eq!(admin("/v1/admin/tenants/acme/widget-keys", Method::Post), CreateWidgetKey);
+        assert_eq!(match_route(Method::Post, "/v1/admin/tenants/acme").unwrap_err().status(), 405);
+        assert_eq!(match_route(Method::Get, "/v1/admin/tenants/acme/bogus/x").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn ids_that_walk_paths_are_refused() {
+        for p in ["/v1/admin/tenants/../sources", "/v1/admin/tenants/%2e%2e", "/v1/admin/tenants/a:b", "/v1/admin/tenants/acme/sources/..%2f"] {
+            assert_eq!(match_route(Method::Get, p).unwrap_err().status(), 400, "{p}");
+        }
+    }
+
+    #[test]
+    fn names_never_hold_ids() {
+        let r = match_route(Method::Get, "/v1/admin/tenants/acme/sources/secret-name").unwrap();
+        assert_eq!(r.name(), "/v1/admin/tenants/{t}/sources/{source}");
+        assert_eq!(r.tenant(), Some("acme"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Tenant API keys (`sk_`, secret) and publishable widget keys (`pk_`). Only their SHA-256 is
+//! stored: a leaked KV dump yields no usable key. Keys carry 192 random bits, so a fast hash is
+//! enough (there is nothing to brute-force).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// Server-side key: full access to the tenant's API within its scopes.
+    Secret,
+    /// Browser-side widget key: only widget routes, only from the tenant's allowed origins.
+    Publishable,
+}
+
+impl KeyKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "sk_",
+            KeyKind::Publishable => "pk_",
+        }
+    }
+}
+
+/// What `key:{sha256}` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub tenant: String,
+    pub id: String,
+    pub kind: KeyKind,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub created_at: u64,
+}
+
+impl KeyRecord {
+    /// An empty scope list means every scope.
+    pub fn allows(&self, scope: &str) -> bool {
+        self.scopes.is_empty() || self.scopes.iter().any(|s| s == "*" || s == scope)
+    }
+}
+
+/// A freshly minted key: `key` is shown to the caller once and never stored.
+pub struct NewKey {
+    pub id: String,
+    pub key: String,
+    pub hash: String,
+}
+
+/// Mints a key from 32 random bytes: 8 for the id, 24 for the secret part.
+pub fn mint(kind: KeyKind, random: &[u8; 32]) -> NewKey {
+    let id = format!("key_{}", hex::encode(&random[..8]));
+    let key = format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(&random[8..]));
+    let hash = hash_key(&key);
+    NewKey { id, key, hash }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The key from `Authorization: Bearer <key>` or `x-api-key` (Anthropic SDKs), if it looks
+/// like one of ours. The kind is read from the prefix; the lookup decides whether it is real.
+pub fn presented_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
+    let from_auth = authorization.and_then(|h| {
+        let (scheme, rest) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    from_auth.or(x_api_key.map(str::trim)).filter(|k| !k.is_empty())
+}
+
+pub fn kind_of(key: &str) -> Option<KeyKind> {
+    if !(10..=200).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return None;
+    }
+    if key.starts_with("sk_") {
+        Some(KeyKind::Secret)
+    } else if key.starts_with("pk_") {
+        Some(KeyKind::Publishable)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_keys_hash_to_their_record() {
+        let k = mint(KeyKind::Secret, &[7; 32]);
+        assert!(k.key.starts_with("sk_"));
+        assert_eq!(k.key.len(), 3 + 32);
+        assert_eq!(k.id, "key_0707070707070707");
+        assert_eq!(hash_key(&k.key), k.hash);
+        assert_eq!(kind_of(&k.key), Some(KeyKind::Secret));
+        let p = mint(KeyKind::Publishable, &[9; 32]);
+        assert_eq!(kind_of(&p.key), Some(KeyKind::Publishable));
+        assert_ne!(p.hash, k.hash);
+    }
+
+    #[test]
+    fn sha256_is_the_standard_one() {
+        // FIPS 180-2 test vector.
+        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn presented_key_sources() {
+        assert_eq!(presented_key(Some("Bearer sk_abc"), None), Some("sk_abc"));
+        assert_eq!(presented_key(Some("bearer  sk_abc "), None), Some("sk_abc"));
+        assert_eq!(presented_key(None, Some("sk_x")), Some("sk_x"));
+        assert_eq!(presented_key(Some("Basic Zm9v"), None), None);
+        assert_eq!(presented_key(Some("Bearer "), None), None);
+        assert_eq!(kind_of("sk_short"), None);
+        assert_eq!(kind_of("xx_aaaaaaaaaaaa"), None);
+        assert_eq!(kind_of("sk_aaaaaaa\naaaa"), None);
+    }
+
+    #[test]
+    fn scopes() {
+        let mut r = KeyRecord { tenant: "t".into(), id: "k".into(), kind: KeyKind::Secret, scopes: vec![], created_at: 0 };
+        assert!(r.allows("llm"));
+        r.scopes = vec!["channels".into()];
+        assert!(!r.allows("llm"));
+        assert!(r.allows("channels"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Tenants: their profile, their keys, and the sealing of their credentials.
+
+pub mod keys;
+pub mod model;
+pub mod seal;

@@ -1,0 +1,21 @@
+//! Webhooks: verification of inbound signatures and signing of outbound deliveries.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+/// The key bytes of a Standard Webhooks secret: base64 after the `whsec_` prefix.
+pub fn standard_secret_bytes(secret: &str) -> Option<Vec<u8>> {
+    let b = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
+    (24..=64).contains(&b.len()).then_some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn standard_secret() {
+        // The secret used throughout the Standard Webhooks reference test suite.
+        assert_eq!(super::standard_secret_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap().len(), 24);
+        assert!(super::standard_secret_bytes("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none());
+        assert!(super::standard_secret_bytes("whsec_!!").is_none());
+    }
+}
