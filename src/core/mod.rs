@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod log;
 pub mod route;
 pub mod tenant;

@@ -1,0 +1,4 @@
+//! Rate limiting and circuit breaking as pure state machines; Durable Objects hold their state.
+
+pub mod breaker;
+pub mod rate;

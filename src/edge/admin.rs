@@ -1,0 +1,166 @@
+//! The admin API: tenant configuration without touching KV by hand. Secrets are write-only.
+
+use super::body::{json_body, optional_json_body};
+use super::platform::{now_ms, random_array};
+use super::respond::{json, no_content, Reply};
+use super::{store, Call};
+use crate::core::config::document::redact;
+use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::http::MAX_JSON_BODY;
+use crate::core::route::{AdminAction, AdminRoute};
+use crate::core::tenant::keys::{mint, KeyKind, KeyRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::Request;
+
+/// What `keys:{t}:{id}` holds: enough to list and revoke a key, never the key itself.
+#[derive(Serialize, Deserialize)]
+struct KeyIndex {
+    id: String,
+    kind: KeyKind,
+    hash: String,
+    /// The first characters of the key, so an operator can tell keys apart.
+    hint: String,
+    scopes: Vec<String>,
+    created_at: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKeyRequest {
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+const SCOPES: &[&str] = &["*", "channels", "integrations", "llm", "deliveries"];
+
+pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Reply {
+    let t = route.tenant.as_str();
+    let env = &call.env;
+    match route.action {
+        AdminAction::PutRecord(kind, name) => {
+            if kind != RecordKind::Tenant {
+                require_tenant(call, t).await?;
+            }
+            let doc = json_body(&mut req, MAX_JSON_BODY).await?;
+            let (stored, created) = store::put_record(env, kind, t, name.as_deref(), doc).await?;
+            json(if created { 201 } else { 200 }, &redact(stored, kind.secret_paths()))
+        }
+        AdminAction::GetRecord(kind, name) => {
+            let doc: Value = store::get_json(env, &kind.kv_key(t, name.as_deref()))
+                .await?
+                .ok_or_else(|| missing(kind, t, name.as_deref()))?;
+            json(200, &redact(doc, kind.secret_paths()))
+        }
+        AdminAction::DeleteRecord(kind, name) => {
+            let key = kind.kv_key(t, name.as_deref());
+            if store::get_json::<Value>(env, &key).await?.is_none() {
+                return Err(missing(kind, t, name.as_deref()));
+            }
+            if kind == RecordKind::Tenant {
+                delete_tenant_children(call, t).await?;
+            }
+            store::delete(env, &key).await?;
+            no_content()
+        }
+        AdminAction::ListRecords(kind) => {
+            require_tenant(call, t).await?;
+            let prefix = kind.kv_key(t, None);
+            let ids: Vec<Value> = store::list(env, &prefix)
+                .await?
+                .into_iter()
+                .map(|k| json!({"id": k[prefix.len()..]}))
+                .collect();
+            json(200, &json!({"data": ids}))
+        }
+        AdminAction::CreateKey | AdminAction::CreateWidgetKey => {
+            require_tenant(call, t).await?;
+            let kind = if route.action == AdminAction::CreateKey { KeyKind::Secret } else { KeyKind::Publishable };
+            let scopes = match optional_json_body(&mut req, MAX_JSON_BODY).await? {
+                None => vec![],
+                Some(v) => parse_new_key(v)?.scopes,
+            };
+            create_key(call, t, kind, scopes).await
+        }
+        AdminAction::ListKeys => {
+            require_tenant(call, t).await?;
+            let mut keys = Vec::new();
+            for k in store::list(env, &format!("keys:{t}:")).await? {
+                if let Some(ix) = store::get_json::<KeyIndex>(env, &k).await? {
+                    keys.push(json!({"id": ix.id, "kind": ix.kind, "hint": ix.hint, "scopes": ix.scopes, "created_at": ix.created_at}));
+                }
+            }
+            json(200, &json!({"data": keys}))
+        }
+        AdminAction::DeleteKey(id) => {
+            let ix_key = format!("keys:{t}:{id}");
+            let ix: KeyIndex = store::get_json(env, &ix_key)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no key `{id}`")))?;
+            revoke(call, &ix_key, &ix).await?;
+            no_content()
+        }
+    }
+}
+
+fn parse_new_key(v: Value) -> Result<NewKeyRequest, ApiError> {
+    let r: NewKeyRequest = serde_json::from_value(v).map_err(|e| ApiError::validation(e.to_string()))?;
+    if let Some(bad) = r.scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        return Err(ApiError::validation(format!("unknown scope `{bad}`; known scopes: {}", SCOPES.join(", "))));
+    }
+    Ok(r)
+}
+
+async fn create_key(call: &Call, t: &str, kind: KeyKind, scopes: Vec<String>) -> Reply {
+    let new = mint(kind, &random_array());
+    let created_at = now_ms() / 1000;
+    let record = KeyRecord { tenant: t.to_string(), id: new.id.clone(), kind, scopes: scopes.clone(), created_at };
+    let ix = KeyIndex {
+        id: new.id.clone(),
+        kind,
+        hash: new.hash.clone(),
+        hint: format!("{}…", &new.key[..7]),
+        scopes: scopes.clone(),
+        created_at,
+    };
+    store::put_json(&call.env, &format!("key:{}", new.hash), &record).await?;
+    store::put_json(&call.env, &format!("keys:{t}:{}", new.id), &ix).await?;
+    // The only time the key is ever shown.
+    json(201, &json!({"id": new.id, "key": new.key, "kind": kind, "scopes": scopes, "created_at": created_at}))
+}
+
+async fn revoke(call: &Call, ix_key: &str, ix: &KeyIndex) -> Result<(), ApiError> {
+    store::delete(&call.env, &format!("key:{}", ix.hash)).await?;
+    store::cache_evict(&ix.hash);
+    store::delete(&call.env, ix_key).await
+}
+
+async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
+    for ix_key in store::list(&call.env, &format!("keys:{t}:")).await? {
+        if let Some(ix) = store::get_json::<KeyIndex>(&call.env, &ix_key).await? {
+            revoke(call, &ix_key, &ix).await?;
+        }
+    }
+    for kind in [RecordKind::Source, RecordKind::Channel, RecordKind::Integration] {
+        for k in store::list(&call.env, &kind.kv_key(t, None)).await? {
+            store::delete(&call.env, &k).await?;
+        }
+    }
+    store::delete(&call.env, &RecordKind::Llm.kv_key(t, None)).await
+}
+
+async fn require_tenant(call: &Call, t: &str) -> Result<(), ApiError> {
+    match store::get_json::<Value>(&call.env, &RecordKind::Tenant.kv_key(t, None)).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("tenant `{t}` does not exist; create it with PUT /v1/admin/tenants/{t}"))),
+    }
+}
+
+fn missing(kind: RecordKind, t: &str, name: Option<&str>) -> ApiError {
+    match name {
+        Some(n) => ApiError::not_found(format!("tenant `{t}` has no {} `{n}`", kind.label())),
+        None if kind == RecordKind::Tenant => ApiError::not_found(format!("tenant `{t}` does not exist")),
+        None => ApiError::not_found(format!("tenant `{t}` has no {} configuration", kind.label())),
+    }
+}

@@ -1,0 +1,48 @@
+//! Reading request bodies with a hard cap, whether or not a length was declared.
+
+use super::respond::internal;
+use crate::core::error::ApiError;
+use crate::core::http::{check_declared_length, parse_json_body, require_json_content_type, too_large};
+use futures::StreamExt;
+use serde_json::Value;
+use worker::Request;
+
+/// Reads at most `limit` bytes; stops reading (and refuses) as soon as the body exceeds it.
+pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = req.headers().get("content-length").ok().flatten();
+    check_declared_length(declared.as_deref(), limit)?;
+    let mut stream = match req.stream() {
+        Ok(s) => s,
+        Err(_) => return Ok(Vec::new()), // no body at all
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("request body could not be read"))?;
+        if out.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A JSON request body: content type checked, size capped, parse errors located.
+pub async fn json_body(req: &mut Request, limit: usize) -> Result<Value, ApiError> {
+    let ct = req.headers().get("content-type").map_err(internal)?;
+    require_json_content_type(ct.as_deref())?;
+    let bytes = read_capped(req, limit).await?;
+    parse_json_body(&bytes, limit)
+}
+
+/// Like `json_body`, but an absent body (no content type, nothing sent) is `None`.
+pub async fn optional_json_body(req: &mut Request, limit: usize) -> Result<Option<Value>, ApiError> {
+    let ct = req.headers().get("content-type").map_err(internal)?;
+    if ct.is_none() {
+        let bytes = read_capped(req, limit).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        require_json_content_type(None)?;
+    }
+    json_body(req, limit).await.map(Some)
+}

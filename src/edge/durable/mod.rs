@@ -1,0 +1,52 @@
+//! Durable Object classes (SQLite-backed, named `{tenant}:{scope}`) and the client side of their
+//! JSON command interface. Each class wraps a `core` state machine or a small table; the caller
+//! makes one round trip per request.
+
+mod breaker;
+mod dead_letters;
+mod dedupe;
+mod rate_limiter;
+
+pub use dead_letters::DeadLetter;
+
+/// The `put` command of `DeadLetters`, as the queue consumer sends it.
+#[derive(serde::Serialize)]
+pub struct DeadLetterCmdOut {
+    pub letter: Option<DeadLetter>,
+}
+
+use super::respond::internal;
+use crate::core::error::ApiError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Env, Method, Request, RequestInit, Response};
+
+/// Sends one command to the object `name` of `binding` and decodes its JSON answer.
+pub async fn call<C: Serialize, R: DeserializeOwned>(env: &Env, binding: &str, name: &str, op: &str, cmd: &C) -> Result<R, ApiError> {
+    let stub = env.durable_object(binding).map_err(internal)?.get_by_name(name).map_err(internal)?;
+    let body = serde_json::to_string(cmd).map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init(&format!("https://do.internal/{op}"), &init).map_err(internal)?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(internal(format!("{binding}/{op} answered {}: {text}", resp.status_code())));
+    }
+    resp.json().await.map_err(internal)
+}
+
+/// Inside an object: the command and the op name of a request.
+async fn command<C: DeserializeOwned>(mut req: Request) -> worker::Result<(String, C)> {
+    let op = req.path().trim_start_matches('/').to_string();
+    let cmd = req.json().await?;
+    Ok((op, cmd))
+}
+
+fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
+    Response::from_json(v)
+}
+
+fn unknown_op(op: &str) -> worker::Result<Response> {
+    Response::error(format!("unknown op {op}"), 400)
+}

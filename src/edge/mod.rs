@@ -1,0 +1,89 @@
+//! The thin shell: moves bytes between Cloudflare Workers and `core`. No protocol knowledge here.
+
+mod admin;
+mod auth;
+mod body;
+mod durable;
+mod platform;
+mod queue;
+mod respond;
+mod store;
+
+use crate::core::error::ApiError;
+use crate::core::http::{new_request_id, valid_request_id};
+use crate::core::log::RequestLog;
+use crate::core::route::{match_route, Method, Route};
+use respond::{json, with_request_id};
+use serde_json::json;
+use worker::{event, Context, Env, Request, Response, Result};
+
+/// What a handler knows about the request it serves.
+pub struct Call {
+    pub env: Env,
+    pub request_id: String,
+    /// The authenticated tenant, once known; only ever set from a credential, never a header.
+    pub tenant: Option<String>,
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let started = platform::now_ms();
+    let method = Method::parse(req.method().as_ref());
+    let request_id = match req.headers().get("x-request-id").ok().flatten() {
+        Some(id) if valid_request_id(&id) => id,
+        _ => new_request_id(&platform::random_array()),
+    };
+    let path = req.path();
+    let mut call = Call { env, request_id, tenant: None };
+    let (route_name, outcome) = match match_route(method, &path) {
+        Ok(route) => (route.name(), dispatch(&mut call, route, req).await),
+        Err(e) => ("unmatched", Err(e)),
+    };
+    let (resp, error) = match outcome {
+        Ok(r) => (r, None),
+        Err(e) => {
+            let t = e.kind.type_name();
+            (respond::error(&e, &call.request_id), Some(t))
+        }
+    };
+    let resp = with_request_id(resp, &call.request_id);
+    let log = RequestLog {
+        ts: started,
+        request_id: &call.request_id,
+        method: method.as_str(),
+        route: route_name,
+        tenant: call.tenant.as_deref(),
+        status: resp.status_code(),
+        latency_ms: platform::now_ms().saturating_sub(started),
+        error,
+    };
+    worker::console_log!("{}", log.line());
+    Ok(resp)
+}
+
+async fn dispatch(call: &mut Call, route: Route, req: Request) -> std::result::Result<Response, ApiError> {
+    match route {
+        Route::Health => json(200, &health()),
+        Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
+        Route::Me => {
+            let key = auth::tenant_key(call, &req).await?;
+            json(200, &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}))
+        }
+        Route::Admin(a) => {
+            auth::admin(&call.env, &req)?;
+            call.tenant = Some(a.tenant.clone());
+            admin::handle(call, a, req).await
+        }
+    }
+}
+
+const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+fn health() -> serde_json::Value {
+    json!({
+        "status": "ok",
+        "name": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "build": {"git_sha": env!("BUILD_GIT_SHA"), "rustc": env!("BUILD_RUSTC"), "profile": env!("BUILD_PROFILE")},
+    })
+}

@@ -1,0 +1,47 @@
+//! Building responses: JSON bodies, errors in the one error model, the request id header.
+
+use crate::core::error::ApiError;
+use serde::Serialize;
+use worker::{Headers, Response, ResponseBuilder};
+
+pub type Reply = Result<Response, ApiError>;
+
+pub fn bytes(status: u16, content_type: &str, body: &[u8]) -> Reply {
+    let headers = Headers::new();
+    headers.set("content-type", content_type).map_err(internal)?;
+    Ok(ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body.to_vec()))
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    bytes(status, "application/json", &body)
+}
+
+pub fn no_content() -> Reply {
+    Ok(ResponseBuilder::new().with_status(204).empty())
+}
+
+/// The error as JSON; infallible so that even a failure to build a response is answered.
+pub fn error(e: &ApiError, request_id: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    if let Some(s) = e.retry_after {
+        let _ = headers.set("retry-after", &s.to_string());
+    }
+    ResponseBuilder::new()
+        .with_status(e.status())
+        .with_headers(headers)
+        .fixed(e.body(request_id).into_bytes())
+}
+
+pub fn with_request_id(mut resp: Response, request_id: &str) -> Response {
+    let _ = resp.headers_mut().set("x-request-id", request_id);
+    resp
+}
+
+/// Platform errors (KV, Durable Object, queue failures) are ours, not the client's: a 500 with no
+/// internals in the message; the detail goes to the log.
+pub fn internal<E: std::fmt::Display>(e: E) -> ApiError {
+    worker::console_error!("{{\"internal_error\":{:?}}}", e.to_string());
+    ApiError::internal("internal error; retry later")
+}

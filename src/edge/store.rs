@@ -1,0 +1,132 @@
+//! KV access for configuration, and the isolate-local cache that keeps KV off the hot path.
+//!
+//! The cache holds positive lookups for a short time. A write through the admin API evicts the
+//! entry in this isolate at once; other isolates see the change within `CACHE_TTL_MS` plus KV's own
+//! propagation (up to 60 s), which is what any KV-backed configuration on Workers can promise.
+
+use super::platform::{now_ms, Csprng};
+use super::respond::internal;
+use crate::core::config::document::{seal_document, Location};
+use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::tenant::seal::Sealer;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::Env;
+
+const CACHE_TTL_MS: u64 = 30_000;
+const CACHE_MAX: usize = 10_000;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, (u64, Value)>> = RefCell::new(HashMap::new());
+    static SEALER: RefCell<Option<Rc<Sealer>>> = const { RefCell::new(None) };
+}
+
+pub fn cache_get<T: DeserializeOwned>(key: &str) -> Option<T> {
+    CACHE.with(|c| {
+        let c = c.borrow();
+        let (exp, v) = c.get(key)?;
+        (*exp > now_ms()).then(|| serde_json::from_value(v.clone()).ok()).flatten()
+    })
+}
+
+pub fn cache_put<T: Serialize>(key: &str, value: &T) -> Result<(), serde_json::Error> {
+    let v = serde_json::to_value(value)?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_MAX {
+            let now = now_ms();
+            c.retain(|_, (exp, _)| *exp > now);
+            if c.len() >= CACHE_MAX {
+                c.clear();
+            }
+        }
+        c.insert(key.to_string(), (now_ms() + CACHE_TTL_MS, v));
+    });
+    Ok(())
+}
+
+pub fn cache_evict(key: &str) {
+    CACHE.with(|c| c.borrow_mut().remove(key));
+}
+
+fn kv(env: &Env) -> Result<worker::KvStore, ApiError> {
+    env.kv("CONFIG").map_err(internal)
+}
+
+pub async fn get_json<T: DeserializeOwned>(env: &Env, key: &str) -> Result<Option<T>, ApiError> {
+    let text = kv(env)?.get(key).text().await.map_err(internal)?;
+    match text {
+        None => Ok(None),
+        Some(t) => serde_json::from_str(&t).map(Some).map_err(internal),
+    }
+}
+
+pub async fn put_json<T: Serialize>(env: &Env, key: &str, value: &T) -> Result<(), ApiError> {
+    let text = serde_json::to_string(value).map_err(internal)?;
+    kv(env)?.put(key, text).map_err(internal)?.execute().await.map_err(internal)?;
+    cache_evict(key);
+    Ok(())
+}
+
+pub async fn delete(env: &Env, key: &str) -> Result<(), ApiError> {
+    kv(env)?.delete(key).await.map_err(internal)?;
+    cache_evict(key);
+    Ok(())
+}
+
+/// Every key under a prefix (follows cursors).
+pub async fn list(env: &Env, prefix: &str) -> Result<Vec<String>, ApiError> {
+    let store = kv(env)?;
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = store.list().prefix(prefix.to_string()).limit(1000);
+        if let Some(c) = cursor.take() {
+            q = q.cursor(c);
+        }
+        let page = q.execute().await.map_err(internal)?;
+        out.extend(page.keys.into_iter().map(|k| k.name));
+        match page.cursor {
+            Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The sealer built once per isolate from `MASTER_KEY`.
+pub fn sealer(env: &Env) -> Result<Rc<Sealer>, ApiError> {
+    if let Some(s) = SEALER.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
+    let master = env
+        .secret("MASTER_KEY")
+        .map(|s| s.to_string())
+        .map_err(|_| internal("MASTER_KEY is not set"))?;
+    let sealer = Rc::new(Sealer::from_master_key(&master).map_err(|_| internal("MASTER_KEY is not 32 bytes (hex or base64)"))?);
+    SEALER.with(|s| *s.borrow_mut() = Some(sealer.clone()));
+    Ok(sealer)
+}
+
+/// Validates, seals and stores a configuration document; returns it as stored.
+pub async fn put_record(
+    env: &Env,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+    doc: Value,
+) -> Result<(Value, bool), ApiError> {
+    kind.validate(&doc)?;
+    let key = kind.kv_key(tenant, name);
+    let old: Option<Value> = get_json(env, &key).await?;
+    let record = kind.seal_record(name);
+    let at = Location { tenant, record: &record };
+    let stored = seal_document(doc, kind.secret_paths(), old.as_ref(), &at, &*sealer(env)?, &mut Csprng)?;
+    put_json(env, &key, &stored).await?;
+    Ok((stored, old.is_none()))
+}
