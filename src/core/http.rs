@@ -64,10 +64,16 @@ pub fn parse_json_body(bytes: &[u8], limit: usize) -> Result<Value, ApiError> {
         return Err(too_large(limit));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("request body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON object",
+        ));
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "request body is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })?;
     serde_json::from_str(text).map_err(|e| {
         ApiError::bad_request(format!(
             "malformed JSON at line {} column {}: {}",
@@ -109,7 +115,10 @@ mod tests {
         assert!(!valid_request_id("a b"));
         assert!(!valid_request_id("a\r\nx-evil: 1"));
         assert!(!valid_request_id(&"a".repeat(129)));
-        assert_eq!(new_request_id(&[0xab; 12]), format!("req_{}", "ab".repeat(12)));
+        assert_eq!(
+            new_request_id(&[0xab; 12]),
+            format!("req_{}", "ab".repeat(12))
+        );
     }
 
     #[test]
@@ -117,21 +126,37 @@ mod tests {
         assert!(require_json_content_type(Some("application/json; charset=utf-8")).is_ok());
         assert!(require_json_content_type(Some("Application/JSON")).is_ok());
         assert!(require_json_content_type(Some("application/merge-patch+json")).is_ok());
-        assert_eq!(require_json_content_type(Some("text/plain")).unwrap_err().status(), 415);
+        assert_eq!(
+            require_json_content_type(Some("text/plain"))
+                .unwrap_err()
+                .status(),
+            415
+        );
         assert_eq!(require_json_content_type(None).unwrap_err().status(), 415);
     }
 
     #[test]
     fn body_limits_and_parse_errors() {
-        assert_eq!(check_declared_length(Some("2000"), 1000).unwrap_err().status(), 413);
+        assert_eq!(
+            check_declared_length(Some("2000"), 1000)
+                .unwrap_err()
+                .status(),
+            413
+        );
         assert!(check_declared_length(Some("10"), 1000).is_ok());
         assert!(check_declared_length(None, 1000).is_ok());
-        assert_eq!(parse_json_body(&[b' '; 2000], 1000).unwrap_err().status(), 413);
+        assert_eq!(
+            parse_json_body(&[b' '; 2000], 1000).unwrap_err().status(),
+            413
+        );
         let e = parse_json_body(b"{\"a\": }", 1000).unwrap_err();
         assert_eq!(e.status(), 400);
         assert!(e.message.contains("line 1 column 7"), "{}", e.message);
         assert_eq!(parse_json_body(b"  ", 1000).unwrap_err().status(), 400);
-        assert_eq!(parse_json_body(b"\"\xff\"", 1000).unwrap_err().status(), 400);
+        assert_eq!(
+            parse_json_body(b"\"\xff\"", 1000).unwrap_err().status(),
+            400
+        );
         assert_eq!(parse_json_body(b"{\"a\":1}", 1000).unwrap()["a"], 1);
     }
 
@@ -140,7 +165,17 @@ mod tests {
         for ok in ["acme", "t1", "whatsapp-main", "a.b_c"] {
             assert!(valid_id(ok), "{ok}");
         }
-        for bad in ["", "..", "a/b", "a:b", "-a", "a..b", "%2e%2e", "a b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a:b",
+            "-a",
+            "a..b",
+            "%2e%2e",
+            "a b",
+            &"x".repeat(65),
+        ] {
             assert!(!valid_id(bad), "{bad}");
         }
     }

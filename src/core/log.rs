@@ -29,7 +29,16 @@ mod tests {
 
     #[test]
     fn one_json_line() {
-        let l = RequestLog { ts: 1, request_id: "r", method: "GET", route: "/healthz", tenant: None, status: 200, latency_ms: 3, error: None };
+        let l = RequestLog {
+            ts: 1,
+            request_id: "r",
+            method: "GET",
+            route: "/healthz",
+            tenant: None,
+            status: 200,
+            latency_ms: 3,
+            error: None,
+        };
         let s = l.line();
         assert!(!s.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();

@@ -79,15 +79,15 @@ impl Route {
             Route::OpenApi => "/openapi.json",
             Route::Me => "/v1/me",
             Route::Admin(a) => match &a.action {
-                AdminAction::PutRecord(k, _) | AdminAction::GetRecord(k, _) | AdminAction::DeleteRecord(k, _) => {
-                    match k {
-                        RecordKind::Tenant => "/v1/admin/tenants/{t}",
-                        RecordKind::Llm => "/v1/admin/tenants/{t}/llm",
-                        RecordKind::Source => "/v1/admin/tenants/{t}/sources/{source}",
-                        RecordKind::Channel => "/v1/admin/tenants/{t}/channels/{channel}",
-                        RecordKind::Integration => "/v1/admin/tenants/{t}/integrations/{id}",
-                    }
-                }
+                AdminAction::PutRecord(k, _)
+                | AdminAction::GetRecord(k, _)
+                | AdminAction::DeleteRecord(k, _) => match k {
+                    RecordKind::Tenant => "/v1/admin/tenants/{t}",
+                    RecordKind::Llm => "/v1/admin/tenants/{t}/llm",
+                    RecordKind::Source => "/v1/admin/tenants/{t}/sources/{source}",
+                    RecordKind::Channel => "/v1/admin/tenants/{t}/channels/{channel}",
+                    RecordKind::Integration => "/v1/admin/tenants/{t}/integrations/{id}",
+                },
                 AdminAction::ListRecords(k) => match k {
                     RecordKind::Source => "/v1/admin/tenants/{t}/sources",
                     RecordKind::Channel => "/v1/admin/tenants/{t}/channels",
@@ -111,7 +111,11 @@ impl Route {
 fn not_allowed(method: Method, allowed: &[&str]) -> ApiError {
     ApiError::new(
         ErrorKind::MethodNotAllowed,
-        format!("method {} is not allowed here; allowed: {}", method.as_str(), allowed.join(", ")),
+        format!(
+            "method {} is not allowed here; allowed: {}",
+            method.as_str(),
+            allowed.join(", ")
+        ),
     )
 }
 
@@ -141,7 +145,11 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
             let action = admin_action(method, rest)?;
             Ok(Route::Admin(AdminRoute { tenant, action }))
         }
-        _ => Err(ApiError::not_found(format!("no route for {} {}", method.as_str(), safe_path(path)))),
+        _ => Err(ApiError::not_found(format!(
+            "no route for {} {}",
+            method.as_str(),
+            safe_path(path)
+        ))),
     }
 }
 
@@ -206,33 +214,79 @@ mod tests {
     #[test]
     fn public_routes() {
         assert_eq!(match_route(Method::Get, "/healthz").unwrap(), Route::Health);
-        assert_eq!(match_route(Method::Get, "/healthz/").unwrap(), Route::Health);
-        assert_eq!(match_route(Method::Get, "/openapi.json").unwrap(), Route::OpenApi);
-        assert_eq!(match_route(Method::Post, "/healthz").unwrap_err().status(), 405);
+        assert_eq!(
+            match_route(Method::Get, "/healthz/").unwrap(),
+            Route::Health
+        );
+        assert_eq!(
+            match_route(Method::Get, "/openapi.json").unwrap(),
+            Route::OpenApi
+        );
+        assert_eq!(
+            match_route(Method::Post, "/healthz").unwrap_err().status(),
+            405
+        );
         assert_eq!(match_route(Method::Get, "/nope").unwrap_err().status(), 404);
     }
 
     #[test]
     fn admin_routes() {
         use AdminAction::*;
-        assert_eq!(admin("/v1/admin/tenants/acme", Method::Put), PutRecord(RecordKind::Tenant, None));
-        assert_eq!(admin("/v1/admin/tenants/acme/llm", Method::Get), GetRecord(RecordKind::Llm, None));
+        assert_eq!(
+            admin("/v1/admin/tenants/acme", Method::Put),
+            PutRecord(RecordKind::Tenant, None)
+        );
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/llm", Method::Get),
+            GetRecord(RecordKind::Llm, None)
+        );
         assert_eq!(
             admin("/v1/admin/tenants/acme/sources/wa", Method::Delete),
             DeleteRecord(RecordKind::Source, Some("wa".into()))
         );
-        assert_eq!(admin("/v1/admin/tenants/acme/channels", Method::Get), ListRecords(RecordKind::Channel));
-        assert_eq!(admin("/v1/admin/tenants/acme/keys", Method::Post), CreateKey);
-        assert_eq!(admin("/v1/admin/tenants/acme/keys/key_1", Method::Delete), DeleteKey("key_1".into()));
-        assert_eq!(admin("/v1/admin/tenants/acme/widget-keys", Method::Post), CreateWidgetKey);
-        assert_eq!(match_route(Method::Post, "/v1/admin/tenants/acme").unwrap_err().status(), 405);
-        assert_eq!(match_route(Method::Get, "/v1/admin/tenants/acme/bogus/x").unwrap_err().status(), 404);
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/channels", Method::Get),
+            ListRecords(RecordKind::Channel)
+        );
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/keys", Method::Post),
+            CreateKey
+        );
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/keys/key_1", Method::Delete),
+            DeleteKey("key_1".into())
+        );
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/widget-keys", Method::Post),
+            CreateWidgetKey
+        );
+        assert_eq!(
+            match_route(Method::Post, "/v1/admin/tenants/acme")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            match_route(Method::Get, "/v1/admin/tenants/acme/bogus/x")
+                .unwrap_err()
+                .status(),
+            404
+        );
     }
 
     #[test]
     fn ids_that_walk_paths_are_refused() {
-        for p in ["/v1/admin/tenants/../sources", "/v1/admin/tenants/%2e%2e", "/v1/admin/tenants/a:b", "/v1/admin/tenants/acme/sources/..%2f"] {
-            assert_eq!(match_route(Method::Get, p).unwrap_err().status(), 400, "{p}");
+        for p in [
+            "/v1/admin/tenants/../sources",
+            "/v1/admin/tenants/%2e%2e",
+            "/v1/admin/tenants/a:b",
+            "/v1/admin/tenants/acme/sources/..%2f",
+        ] {
+            assert_eq!(
+                match_route(Method::Get, p).unwrap_err().status(),
+                400,
+                "{p}"
+            );
         }
     }
 

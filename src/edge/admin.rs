@@ -4,7 +4,7 @@ use super::body::{json_body, optional_json_body};
 use super::platform::{now_ms, random_array};
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
-use crate::core::config::document::redact;
+use crate::core::config::document::{redact, Location};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
@@ -45,13 +45,22 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             }
             let doc = json_body(&mut req, MAX_JSON_BODY).await?;
             let (stored, created) = store::put_record(env, kind, t, name.as_deref(), doc).await?;
-            json(if created { 201 } else { 200 }, &redact(stored, kind.secret_paths()))
+            json(
+                if created { 201 } else { 200 },
+                &redact(stored, kind.secret_paths(), None),
+            )
         }
         AdminAction::GetRecord(kind, name) => {
             let doc: Value = store::get_json(env, &kind.kv_key(t, name.as_deref()))
                 .await?
                 .ok_or_else(|| missing(kind, t, name.as_deref()))?;
-            json(200, &redact(doc, kind.secret_paths()))
+            let record = kind.seal_record(name.as_deref());
+            let sealer = store::sealer(env)?;
+            let at = Location {
+                tenant: t,
+                record: &record,
+            };
+            json(200, &redact(doc, kind.secret_paths(), Some((&sealer, &at))))
         }
         AdminAction::DeleteRecord(kind, name) => {
             let key = kind.kv_key(t, name.as_deref());
@@ -76,7 +85,11 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
         }
         AdminAction::CreateKey | AdminAction::CreateWidgetKey => {
             require_tenant(call, t).await?;
-            let kind = if route.action == AdminAction::CreateKey { KeyKind::Secret } else { KeyKind::Publishable };
+            let kind = if route.action == AdminAction::CreateKey {
+                KeyKind::Secret
+            } else {
+                KeyKind::Publishable
+            };
             let scopes = match optional_json_body(&mut req, MAX_JSON_BODY).await? {
                 None => vec![],
                 Some(v) => parse_new_key(v)?.scopes,
@@ -105,9 +118,13 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
 }
 
 fn parse_new_key(v: Value) -> Result<NewKeyRequest, ApiError> {
-    let r: NewKeyRequest = serde_json::from_value(v).map_err(|e| ApiError::validation(e.to_string()))?;
+    let r: NewKeyRequest =
+        serde_json::from_value(v).map_err(|e| ApiError::validation(e.to_string()))?;
     if let Some(bad) = r.scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
-        return Err(ApiError::validation(format!("unknown scope `{bad}`; known scopes: {}", SCOPES.join(", "))));
+        return Err(ApiError::validation(format!(
+            "unknown scope `{bad}`; known scopes: {}",
+            SCOPES.join(", ")
+        )));
     }
     Ok(r)
 }
@@ -115,7 +132,13 @@ fn parse_new_key(v: Value) -> Result<NewKeyRequest, ApiError> {
 async fn create_key(call: &Call, t: &str, kind: KeyKind, scopes: Vec<String>) -> Reply {
     let new = mint(kind, &random_array());
     let created_at = now_ms() / 1000;
-    let record = KeyRecord { tenant: t.to_string(), id: new.id.clone(), kind, scopes: scopes.clone(), created_at };
+    let record = KeyRecord {
+        tenant: t.to_string(),
+        id: new.id.clone(),
+        kind,
+        scopes: scopes.clone(),
+        created_at,
+    };
     let ix = KeyIndex {
         id: new.id.clone(),
         kind,
@@ -127,7 +150,10 @@ async fn create_key(call: &Call, t: &str, kind: KeyKind, scopes: Vec<String>) ->
     store::put_json(&call.env, &format!("key:{}", new.hash), &record).await?;
     store::put_json(&call.env, &format!("keys:{t}:{}", new.id), &ix).await?;
     // The only time the key is ever shown.
-    json(201, &json!({"id": new.id, "key": new.key, "kind": kind, "scopes": scopes, "created_at": created_at}))
+    json(
+        201,
+        &json!({"id": new.id, "key": new.key, "kind": kind, "scopes": scopes, "created_at": created_at}),
+    )
 }
 
 async fn revoke(call: &Call, ix_key: &str, ix: &KeyIndex) -> Result<(), ApiError> {
@@ -142,7 +168,11 @@ async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
             revoke(call, &ix_key, &ix).await?;
         }
     }
-    for kind in [RecordKind::Source, RecordKind::Channel, RecordKind::Integration] {
+    for kind in [
+        RecordKind::Source,
+        RecordKind::Channel,
+        RecordKind::Integration,
+    ] {
         for k in store::list(&call.env, &kind.kv_key(t, None)).await? {
             store::delete(&call.env, &k).await?;
         }
@@ -153,14 +183,21 @@ async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
 async fn require_tenant(call: &Call, t: &str) -> Result<(), ApiError> {
     match store::get_json::<Value>(&call.env, &RecordKind::Tenant.kv_key(t, None)).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("tenant `{t}` does not exist; create it with PUT /v1/admin/tenants/{t}"))),
+        None => Err(ApiError::not_found(format!(
+            "tenant `{t}` does not exist; create it with PUT /v1/admin/tenants/{t}"
+        ))),
     }
 }
 
 fn missing(kind: RecordKind, t: &str, name: Option<&str>) -> ApiError {
     match name {
         Some(n) => ApiError::not_found(format!("tenant `{t}` has no {} `{n}`", kind.label())),
-        None if kind == RecordKind::Tenant => ApiError::not_found(format!("tenant `{t}` does not exist")),
-        None => ApiError::not_found(format!("tenant `{t}` has no {} configuration", kind.label())),
+        None if kind == RecordKind::Tenant => {
+            ApiError::not_found(format!("tenant `{t}` does not exist"))
+        }
+        None => ApiError::not_found(format!(
+            "tenant `{t}` has no {} configuration",
+            kind.label()
+        )),
     }
 }

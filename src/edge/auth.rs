@@ -16,10 +16,14 @@ fn header(req: &Request, name: &str) -> Option<String> {
 pub fn admin(env: &Env, req: &Request) -> Result<(), ApiError> {
     let auth = header(req, "authorization");
     let Some(presented) = presented_key(auth.as_deref(), None) else {
-        return Err(ApiError::unauthorized("missing admin token: send `Authorization: Bearer <ADMIN_TOKEN>`"));
+        return Err(ApiError::unauthorized(
+            "missing admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
+        ));
     };
     if kind_of(presented).is_some() {
-        return Err(ApiError::forbidden("tenant API keys cannot use the admin API"));
+        return Err(ApiError::forbidden(
+            "tenant API keys cannot use the admin API",
+        ));
     }
     let expected = env
         .secret("ADMIN_TOKEN")
@@ -28,7 +32,9 @@ pub fn admin(env: &Env, req: &Request) -> Result<(), ApiError> {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::forbidden("the admin API is disabled: ADMIN_TOKEN is not set"))?;
     // Compare digests so neither the length nor a prefix of the token leaks through timing.
-    let ok: bool = Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into();
+    let ok: bool = Sha256::digest(presented.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into();
     if ok {
         Ok(())
     } else {
@@ -48,11 +54,15 @@ pub async fn tenant_key(call: &mut Call, req: &Request) -> Result<KeyRecord, Api
     match kind_of(presented) {
         None => return Err(ApiError::unauthorized("invalid API key")),
         Some(KeyKind::Publishable) => {
-            return Err(ApiError::forbidden("publishable keys (pk_) only work with the widget; use a secret key (sk_)"))
+            return Err(ApiError::forbidden(
+                "publishable keys (pk_) only work with the widget; use a secret key (sk_)",
+            ))
         }
         Some(KeyKind::Secret) => {}
     }
-    let record = lookup(&call.env, presented).await?.ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+    let record = lookup(&call.env, presented)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
     call.tenant = Some(record.tenant.clone());
     Ok(record)
 }

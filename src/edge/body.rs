@@ -2,7 +2,9 @@
 
 use super::respond::internal;
 use crate::core::error::ApiError;
-use crate::core::http::{check_declared_length, parse_json_body, require_json_content_type, too_large};
+use crate::core::http::{
+    check_declared_length, parse_json_body, require_json_content_type, too_large,
+};
 use futures::StreamExt;
 use serde_json::Value;
 use worker::Request;
@@ -35,7 +37,10 @@ pub async fn json_body(req: &mut Request, limit: usize) -> Result<Value, ApiErro
 }
 
 /// Like `json_body`, but an absent body (no content type, nothing sent) is `None`.
-pub async fn optional_json_body(req: &mut Request, limit: usize) -> Result<Option<Value>, ApiError> {
+pub async fn optional_json_body(
+    req: &mut Request,
+    limit: usize,
+) -> Result<Option<Value>, ApiError> {
     let ct = req.headers().get("content-type").map_err(internal)?;
     if ct.is_none() {
         let bytes = read_capped(req, limit).await?;

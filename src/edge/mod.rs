@@ -34,7 +34,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         _ => new_request_id(&platform::random_array()),
     };
     let path = req.path();
-    let mut call = Call { env, request_id, tenant: None };
+    let mut call = Call {
+        env,
+        request_id,
+        tenant: None,
+    };
     let (route_name, outcome) = match match_route(method, &path) {
         Ok(route) => (route.name(), dispatch(&mut call, route, req).await),
         Err(e) => ("unmatched", Err(e)),
@@ -61,13 +65,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(resp)
 }
 
-async fn dispatch(call: &mut Call, route: Route, req: Request) -> std::result::Result<Response, ApiError> {
+async fn dispatch(
+    call: &mut Call,
+    route: Route,
+    req: Request,
+) -> std::result::Result<Response, ApiError> {
     match route {
         Route::Health => json(200, &health()),
         Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
         Route::Me => {
             let key = auth::tenant_key(call, &req).await?;
-            json(200, &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}))
+            json(
+                200,
+                &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}),
+            )
         }
         Route::Admin(a) => {
             auth::admin(&call.env, &req)?;

@@ -8,7 +8,9 @@ use super::durable::{self, DeadLetter};
 use super::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{event, Context, Env, MessageBatch, MessageExt, Result, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, Result, ScheduleContext, ScheduledEvent,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
@@ -46,7 +48,11 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
     Ok(())
 }
 
-async fn record_dead(env: &Env, queue: &str, body: &Value) -> std::result::Result<(), crate::core::error::ApiError> {
+async fn record_dead(
+    env: &Env,
+    queue: &str,
+    body: &Value,
+) -> std::result::Result<(), crate::core::error::ApiError> {
     let Ok(env_msg) = serde_json::from_value::<Envelope>(body.clone()) else {
         worker::console_error!("{{\"dlq\":{:?},\"undecodable\":true}}", queue);
         return Ok(());
@@ -56,10 +62,15 @@ async fn record_dead(env: &Env, queue: &str, body: &Value) -> std::result::Resul
         queue: queue.to_string(),
         dead_at: now_ms(),
         attempts: env_msg.attempt,
-        last_error: env_msg.last_error.clone().unwrap_or_else(|| "retries exhausted".into()),
+        last_error: env_msg
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "retries exhausted".into()),
         message: body.clone(),
     };
-    let cmd = durable::DeadLetterCmdOut { letter: Some(letter) };
+    let cmd = durable::DeadLetterCmdOut {
+        letter: Some(letter),
+    };
     let _: Value = durable::call(env, "DEAD_LETTERS", &env_msg.tenant, "put", &cmd).await?;
     Ok(())
 }

@@ -8,8 +8,13 @@ pub type Reply = Result<Response, ApiError>;
 
 pub fn bytes(status: u16, content_type: &str, body: &[u8]) -> Reply {
     let headers = Headers::new();
-    headers.set("content-type", content_type).map_err(internal)?;
-    Ok(ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body.to_vec()))
+    headers
+        .set("content-type", content_type)
+        .map_err(internal)?;
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body.to_vec()))
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {

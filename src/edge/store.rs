@@ -30,7 +30,9 @@ pub fn cache_get<T: DeserializeOwned>(key: &str) -> Option<T> {
     CACHE.with(|c| {
         let c = c.borrow();
         let (exp, v) = c.get(key)?;
-        (*exp > now_ms()).then(|| serde_json::from_value(v.clone()).ok()).flatten()
+        (*exp > now_ms())
+            .then(|| serde_json::from_value(v.clone()).ok())
+            .flatten()
     })
 }
 
@@ -68,7 +70,12 @@ pub async fn get_json<T: DeserializeOwned>(env: &Env, key: &str) -> Result<Optio
 
 pub async fn put_json<T: Serialize>(env: &Env, key: &str, value: &T) -> Result<(), ApiError> {
     let text = serde_json::to_string(value).map_err(internal)?;
-    kv(env)?.put(key, text).map_err(internal)?.execute().await.map_err(internal)?;
+    kv(env)?
+        .put(key, text)
+        .map_err(internal)?
+        .execute()
+        .await
+        .map_err(internal)?;
     cache_evict(key);
     Ok(())
 }
@@ -108,7 +115,10 @@ pub fn sealer(env: &Env) -> Result<Rc<Sealer>, ApiError> {
         .secret("MASTER_KEY")
         .map(|s| s.to_string())
         .map_err(|_| internal("MASTER_KEY is not set"))?;
-    let sealer = Rc::new(Sealer::from_master_key(&master).map_err(|_| internal("MASTER_KEY is not 32 bytes (hex or base64)"))?);
+    let sealer = Rc::new(
+        Sealer::from_master_key(&master)
+            .map_err(|_| internal("MASTER_KEY is not 32 bytes (hex or base64)"))?,
+    );
     SEALER.with(|s| *s.borrow_mut() = Some(sealer.clone()));
     Ok(sealer)
 }
@@ -125,8 +135,18 @@ pub async fn put_record(
     let key = kind.kv_key(tenant, name);
     let old: Option<Value> = get_json(env, &key).await?;
     let record = kind.seal_record(name);
-    let at = Location { tenant, record: &record };
-    let stored = seal_document(doc, kind.secret_paths(), old.as_ref(), &at, &*sealer(env)?, &mut Csprng)?;
+    let at = Location {
+        tenant,
+        record: &record,
+    };
+    let stored = seal_document(
+        doc,
+        kind.secret_paths(),
+        old.as_ref(),
+        &at,
+        &*sealer(env)?,
+        &mut Csprng,
+    )?;
     put_json(env, &key, &stored).await?;
     Ok((stored, old.is_none()))
 }

@@ -48,13 +48,21 @@ impl Check for ChannelConfig {
         }
         let need = self.required_credential();
         if !self.credentials.contains_key(need) {
-            p.push(format!("`credentials.{need}` is required for a {:?} channel", self.kind).to_lowercase());
+            p.push(
+                format!(
+                    "`credentials.{need}` is required for a {:?} channel",
+                    self.kind
+                )
+                .to_lowercase(),
+            );
         }
         match self.kind {
             ChannelKind::Whatsapp if self.phone_number_id.is_none() => {
                 p.push("`phone_number_id` is required for a whatsapp channel".into())
             }
-            ChannelKind::Twilio if self.account_sid.is_none() => p.push("`account_sid` is required for a twilio channel".into()),
+            ChannelKind::Twilio if self.account_sid.is_none() => {
+                p.push("`account_sid` is required for a twilio channel".into())
+            }
             ChannelKind::Twilio if self.from.is_none() && self.messaging_service_sid.is_none() => {
                 p.push("a twilio channel needs `from` or `messaging_service_sid`".into())
             }

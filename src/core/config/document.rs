@@ -42,12 +42,18 @@ impl<'de> Deserialize<'de> for Secret {
         match Value::deserialize(d)? {
             Value::String(s) if s.is_empty() => Err(D::Error::custom("a secret cannot be empty")),
             Value::String(s) => Ok(Secret::Plain(s)),
-            Value::Object(m) if m.len() == 1 && m.get("set") == Some(&Value::Bool(true)) => Ok(Secret::Keep),
+            Value::Object(m) if m.len() == 1 && m.get("set") == Some(&Value::Bool(true)) => {
+                Ok(Secret::Keep)
+            }
             Value::Object(m) if m.len() == 1 => match m.get(SEALED) {
                 Some(Value::String(s)) => Ok(Secret::Sealed(s.clone())),
-                _ => Err(D::Error::custom("expected a secret string, or {\"set\": true} to keep the stored one")),
+                _ => Err(D::Error::custom(
+                    "expected a secret string, or {\"set\": true} to keep the stored one",
+                )),
             },
-            _ => Err(D::Error::custom("expected a secret string, or {\"set\": true} to keep the stored one")),
+            _ => Err(D::Error::custom(
+                "expected a secret string, or {\"set\": true} to keep the stored one",
+            )),
         }
     }
 }
@@ -86,7 +92,10 @@ pub fn validate<T: DeserializeOwned + Serialize + Check>(value: &Value) -> Resul
     unknown_fields(value, &kept, "", &mut unknown);
     if !unknown.is_empty() {
         let s = if unknown.len() == 1 { "" } else { "s" };
-        return Err(ApiError::validation(format!("unknown field{s}: {}", unknown.join(", "))));
+        return Err(ApiError::validation(format!(
+            "unknown field{s}: {}",
+            unknown.join(", ")
+        )));
     }
     let mut problems = Vec::new();
     parsed.check(&mut problems);
@@ -104,7 +113,11 @@ fn unknown_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>
                 return;
             }
             for (name, v) in i {
-                let p = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                let p = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
                 match k.get(name) {
                     Some(kv) => unknown_fields(v, kv, &p, out),
                     None => out.push(format!("`{p}`")),
@@ -135,8 +148,15 @@ fn walk(v: &Value, segs: &[&str], at: String, out: &mut Vec<String>) {
     };
     let children: Vec<(String, &Value)> = match (v, *head) {
         (Value::Object(m), "*") => m.iter().map(|(k, c)| (escape(k), c)).collect(),
-        (Value::Array(a), "*") => a.iter().enumerate().map(|(i, c)| (i.to_string(), c)).collect(),
-        (Value::Object(m), name) => m.get(name).map(|c| vec![(name.to_string(), c)]).unwrap_or_default(),
+        (Value::Array(a), "*") => a
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i.to_string(), c))
+            .collect(),
+        (Value::Object(m), name) => m
+            .get(name)
+            .map(|c| vec![(name.to_string(), c)])
+            .unwrap_or_default(),
         _ => vec![],
     };
     for (k, c) in children {
@@ -173,7 +193,11 @@ pub fn seal_document(
                 Ok(Secret::Plain(p)) => {
                     let mut nonce = [0u8; 12];
                     entropy.fill(&mut nonce);
-                    let ctx = SealContext { tenant: at.tenant, record: at.record, field: &ptr };
+                    let ctx = SealContext {
+                        tenant: at.tenant,
+                        record: at.record,
+                        field: &ptr,
+                    };
                     json!({ SEALED: sealer.seal(&ctx, &p, &nonce) })
                 }
                 Ok(Secret::Keep) => match old.and_then(|o| o.pointer(&ptr)) {
@@ -191,7 +215,12 @@ pub fn seal_document(
                         pointer_to_path(&ptr)
                     )))
                 }
-                Err(e) => return Err(ApiError::validation(format!("`{}`: {e}", pointer_to_path(&ptr)))),
+                Err(e) => {
+                    return Err(ApiError::validation(format!(
+                        "`{}`: {e}",
+                        pointer_to_path(&ptr)
+                    )))
+                }
             };
             if let Some(slot) = value.pointer_mut(&ptr) {
                 *slot = replacement;
@@ -201,12 +230,40 @@ pub fn seal_document(
     Ok(value)
 }
 
-/// The document as shown to an admin: every secret is `{"set": true}`.
-pub fn redact(mut value: Value, secret_paths: &[&str]) -> Value {
+/// The document as shown to an admin: every secret is `{"set": true}`. With a sealer, each one is
+/// also tried: a secret that does not open here (copied from another tenant's or field's record,
+/// or sealed under another `MASTER_KEY`) shows as `{"set": true, "opens": false}`.
+pub fn redact(
+    mut value: Value,
+    secret_paths: &[&str],
+    check: Option<(&Sealer, &Location)>,
+) -> Value {
     for pattern in secret_paths {
         for ptr in matching_pointers(&value, pattern) {
+            let opens = match (
+                check,
+                value
+                    .pointer(&ptr)
+                    .and_then(|v| v.get(SEALED))
+                    .and_then(Value::as_str),
+            ) {
+                (Some((sealer, at)), Some(sealed)) => {
+                    let ctx = SealContext {
+                        tenant: at.tenant,
+                        record: at.record,
+                        field: &ptr,
+                    };
+                    sealer.open(&ctx, sealed).is_ok()
+                }
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
             if let Some(slot) = value.pointer_mut(&ptr) {
-                *slot = json!({"set": true});
+                *slot = if opens {
+                    json!({"set": true})
+                } else {
+                    json!({"set": true, "opens": false})
+                };
             }
         }
     }
@@ -214,14 +271,26 @@ pub fn redact(mut value: Value, secret_paths: &[&str]) -> Value {
 }
 
 /// Opens one sealed secret of a stored document.
-pub fn open_secret(sealer: &Sealer, at: &Location, field: &str, secret: &Secret) -> Result<String, ApiError> {
+pub fn open_secret(
+    sealer: &Sealer,
+    at: &Location,
+    field: &str,
+    secret: &Secret,
+) -> Result<String, ApiError> {
     let sealed = secret
         .sealed()
         .ok_or_else(|| ApiError::internal(format!("secret at {field} is not sealed in storage")))?;
-    let ctx = SealContext { tenant: at.tenant, record: at.record, field };
-    sealer
-        .open(&ctx, sealed)
-        .map_err(|_| ApiError::internal(format!("stored secret at {field} of {} does not open", at.record)))
+    let ctx = SealContext {
+        tenant: at.tenant,
+        record: at.record,
+        field,
+    };
+    sealer.open(&ctx, sealed).map_err(|_| {
+        ApiError::internal(format!(
+            "stored secret at {field} of {} does not open",
+            at.record
+        ))
+    })
 }
 
 fn pointer_to_path(ptr: &str) -> String {
@@ -230,9 +299,14 @@ fn pointer_to_path(ptr: &str) -> String {
 
 /// Shared semantic checks.
 pub fn check_http_url(field: &str, url: &str, problems: &mut Vec<String>) {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {}
+        Some(r)
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {}
         _ => problems.push(format!("`{field}` must be an http(s) URL")),
     }
 }

@@ -199,7 +199,13 @@ impl Check for IntegrationConfig {
     fn check(&self, p: &mut Vec<String>) {
         check_len("name", &self.name, 200, p);
         check_http_url("base_url", &self.base_url, p);
-        if let Auth::Oauth2 { token_url, grant, refresh_token, .. } = &self.auth {
+        if let Auth::Oauth2 {
+            token_url,
+            grant,
+            refresh_token,
+            ..
+        } = &self.auth
+        {
             check_http_url("auth.token_url", token_url, p);
             if *grant == OauthGrant::RefreshToken && refresh_token.is_none() {
                 p.push("`auth.refresh_token` is required for the refresh_token grant".into());
@@ -225,7 +231,10 @@ impl Check for IntegrationConfig {
         }
         if let Some(t) = &self.test {
             if !self.endpoints.contains_key(&t.endpoint) {
-                p.push(format!("`test.endpoint` names unknown endpoint `{}`", t.endpoint));
+                p.push(format!(
+                    "`test.endpoint` names unknown endpoint `{}`",
+                    t.endpoint
+                ));
             }
         }
     }

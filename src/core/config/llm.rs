@@ -51,7 +51,9 @@ impl Check for LlmConfig {
                 check_http_url(&format!("providers.{name}.base_url"), u, p);
             }
             if prov.kind == ProviderKind::OpenaiCompatible && prov.base_url.is_none() {
-                p.push(format!("`providers.{name}.base_url` is required for openai_compatible"));
+                p.push(format!(
+                    "`providers.{name}.base_url` is required for openai_compatible"
+                ));
             }
         }
         for (alias, chain) in &self.routes {
@@ -60,11 +62,16 @@ impl Check for LlmConfig {
             }
             for (i, t) in chain.iter().enumerate() {
                 if !self.providers.contains_key(&t.provider) {
-                    p.push(format!("`routes.{alias}[{i}].provider` names unknown provider `{}`", t.provider));
+                    p.push(format!(
+                        "`routes.{alias}[{i}].provider` names unknown provider `{}`",
+                        t.provider
+                    ));
                 }
                 if let Some(ms) = t.timeout_ms {
                     if !(100..=600_000).contains(&ms) {
-                        p.push(format!("`routes.{alias}[{i}].timeout_ms` must be between 100 and 600000"));
+                        p.push(format!(
+                            "`routes.{alias}[{i}].timeout_ms` must be between 100 and 600000"
+                        ));
                     }
                 }
             }

@@ -65,7 +65,8 @@ pub struct HmacScheme {
 
 impl Check for SourceConfig {
     fn check(&self, p: &mut Vec<String>) {
-        let needs_secret = !matches!(self.kind, SourceKind::Whatsapp) || self.verify_token.is_none();
+        let needs_secret =
+            !matches!(self.kind, SourceKind::Whatsapp) || self.verify_token.is_none();
         if self.secrets.is_empty() && needs_secret {
             p.push("`secrets` must hold at least one secret".into());
         }

@@ -18,13 +18,24 @@ fn sealer() -> Sealer {
     Sealer::from_master_key(&"11".repeat(32)).unwrap()
 }
 
-const AT: Location = Location { tenant: "acme", record: "source:wa" };
+const AT: Location = Location {
+    tenant: "acme",
+    record: "source:wa",
+};
 
 #[test]
 fn secrets_are_sealed_and_redacted_everything_else_kept() {
     let doc = json!({"kind": "whatsapp", "secrets": ["app-secret-1", "app-secret-2"], "verify_token": "vt"});
     RecordKind::Source.validate(&doc).unwrap();
-    let stored = seal_document(doc, RecordKind::Source.secret_paths(), None, &AT, &sealer(), &mut Counter(0)).unwrap();
+    let stored = seal_document(
+        doc,
+        RecordKind::Source.secret_paths(),
+        None,
+        &AT,
+        &sealer(),
+        &mut Counter(0),
+    )
+    .unwrap();
     let text = stored.to_string();
     for s in ["app-secret-1", "app-secret-2", "\"vt\""] {
         assert!(!text.contains(s), "{s} leaked into {text}");
@@ -32,28 +43,59 @@ fn secrets_are_sealed_and_redacted_everything_else_kept() {
     assert_eq!(stored["kind"], "whatsapp");
     let sealed = stored["secrets"][1]["$sealed"].as_str().unwrap();
     let secret = super::document::Secret::Sealed(sealed.to_string());
-    assert_eq!(open_secret(&sealer(), &AT, "/secrets/1", &secret).unwrap(), "app-secret-2");
+    assert_eq!(
+        open_secret(&sealer(), &AT, "/secrets/1", &secret).unwrap(),
+        "app-secret-2"
+    );
     // The same ciphertext does not open as another tenant's or another field's.
-    let other = Location { tenant: "globex", record: "source:wa" };
+    let other = Location {
+        tenant: "globex",
+        record: "source:wa",
+    };
     assert!(open_secret(&sealer(), &other, "/secrets/1", &secret).is_err());
     assert!(open_secret(&sealer(), &AT, "/secrets/0", &secret).is_err());
     // The stored document is still a valid document.
     RecordKind::Source.validate(&stored).unwrap();
-    let shown = redact(stored, RecordKind::Source.secret_paths());
+    let shown = redact(
+        stored.clone(),
+        RecordKind::Source.secret_paths(),
+        Some((&sealer(), &AT)),
+    );
     assert_eq!(shown["secrets"], json!([{"set": true}, {"set": true}]));
     assert_eq!(shown["verify_token"], json!({"set": true}));
+    // Shown under another tenant, the same record's secrets are reported as not opening.
+    let moved = redact(
+        stored,
+        RecordKind::Source.secret_paths(),
+        Some((&sealer(), &other)),
+    );
+    assert_eq!(moved["secrets"][0], json!({"set": true, "opens": false}));
 }
 
 #[test]
 fn keep_marker_copies_the_stored_secret_and_fails_without_one() {
     let first = json!({"name": "Acme", "destination": {"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
-    let at = Location { tenant: "acme", record: "tenant" };
+    let at = Location {
+        tenant: "acme",
+        record: "tenant",
+    };
     let paths = RecordKind::Tenant.secret_paths();
     let stored = seal_document(first, paths, None, &at, &sealer(), &mut Counter(0)).unwrap();
     let edit = json!({"name": "Acme Inc", "destination": {"url": "https://d.example/h", "secret": {"set": true}}});
     RecordKind::Tenant.validate(&edit).unwrap();
-    let next = seal_document(edit.clone(), paths, Some(&stored), &at, &sealer(), &mut Counter(50)).unwrap();
-    assert_eq!(next["destination"]["secret"], stored["destination"]["secret"]);
+    let next = seal_document(
+        edit.clone(),
+        paths,
+        Some(&stored),
+        &at,
+        &sealer(),
+        &mut Counter(50),
+    )
+    .unwrap();
+    assert_eq!(
+        next["destination"]["secret"],
+        stored["destination"]["secret"]
+    );
     assert_eq!(next["name"], "Acme Inc");
     let e = seal_document(edit, paths, None, &at, &sealer(), &mut Counter(0)).unwrap_err();
     assert_eq!(e.status(), 422);
@@ -63,7 +105,15 @@ fn keep_marker_copies_the_stored_secret_and_fails_without_one() {
 #[test]
 fn clients_cannot_plant_sealed_blobs() {
     let doc = json!({"kind": "slack", "secrets": [{"$sealed": "v1.AAAA"}]});
-    let e = seal_document(doc, RecordKind::Source.secret_paths(), None, &AT, &sealer(), &mut Counter(0)).unwrap_err();
+    let e = seal_document(
+        doc,
+        RecordKind::Source.secret_paths(),
+        None,
+        &AT,
+        &sealer(),
+        &mut Counter(0),
+    )
+    .unwrap_err();
     assert!(e.message.contains("plaintext"), "{}", e.message);
 }
 
@@ -72,12 +122,27 @@ fn llm_provider_keys_are_secrets() {
     let doc = json!({"providers": {"oa": {"kind": "openai", "api_key": "sk-live-123"}, "m": {"kind": "mock"}},
                      "routes": {"default": [{"provider": "oa", "model": "gpt-4o-mini"}, {"provider": "m", "model": "echo"}]}});
     RecordKind::Llm.validate(&doc).unwrap();
-    let at = Location { tenant: "acme", record: "llm" };
-    let stored = seal_document(doc, RecordKind::Llm.secret_paths(), None, &at, &sealer(), &mut Counter(0)).unwrap();
+    let at = Location {
+        tenant: "acme",
+        record: "llm",
+    };
+    let stored = seal_document(
+        doc,
+        RecordKind::Llm.secret_paths(),
+        None,
+        &at,
+        &sealer(),
+        &mut Counter(0),
+    )
+    .unwrap();
     assert!(!stored.to_string().contains("sk-live-123"));
     assert!(stored["providers"]["m"].get("api_key").is_none());
     let bad = json!({"providers": {}, "routes": {"default": [{"provider": "nope", "model": "x"}]}});
-    assert!(RecordKind::Llm.validate(&bad).unwrap_err().message.contains("unknown provider `nope`"));
+    assert!(RecordKind::Llm
+        .validate(&bad)
+        .unwrap_err()
+        .message
+        .contains("unknown provider `nope`"));
 }
 
 #[test]
@@ -91,8 +156,19 @@ fn integration_documents() {
             "response": {"data_path": "order", "field_mappings": {"id": "id"}}}}
     });
     RecordKind::Integration.validate(&doc).unwrap();
-    let at = Location { tenant: "acme", record: "integration:shop" };
-    let stored = seal_document(doc, RecordKind::Integration.secret_paths(), None, &at, &sealer(), &mut Counter(0)).unwrap();
+    let at = Location {
+        tenant: "acme",
+        record: "integration:shop",
+    };
+    let stored = seal_document(
+        doc,
+        RecordKind::Integration.secret_paths(),
+        None,
+        &at,
+        &sealer(),
+        &mut Counter(0),
+    )
+    .unwrap();
     assert!(!stored.to_string().contains("csecret"));
     assert_eq!(stored["auth"]["client_id"], "cid");
     let bad = json!({"name": "x", "base_url": "https://x.example", "endpoints": {"a": {"method": "GET", "path": "/", "bogus": 1}}});
@@ -102,8 +178,14 @@ fn integration_documents() {
 
 #[test]
 fn channel_documents_name_missing_credentials() {
-    let e = RecordKind::Channel.validate(&json!({"kind": "whatsapp", "credentials": {}})).unwrap_err();
-    assert!(e.message.contains("credentials.access_token") && e.message.contains("phone_number_id"), "{}", e.message);
+    let e = RecordKind::Channel
+        .validate(&json!({"kind": "whatsapp", "credentials": {}}))
+        .unwrap_err();
+    assert!(
+        e.message.contains("credentials.access_token") && e.message.contains("phone_number_id"),
+        "{}",
+        e.message
+    );
     RecordKind::Channel
         .validate(&json!({"kind": "telegram", "credentials": {"bot_token": "123:abc"}}))
         .unwrap();
@@ -111,7 +193,9 @@ fn channel_documents_name_missing_credentials() {
 
 #[test]
 fn hmac_sources_need_their_scheme() {
-    let e = RecordKind::Source.validate(&json!({"kind": "hmac", "secrets": ["s"]})).unwrap_err();
+    let e = RecordKind::Source
+        .validate(&json!({"kind": "hmac", "secrets": ["s"]}))
+        .unwrap_err();
     assert!(e.message.contains("`hmac` is required"), "{}", e.message);
     RecordKind::Source
         .validate(&json!({"kind": "hmac", "secrets": ["s"], "hmac": {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="}}))

@@ -22,7 +22,10 @@ pub enum State {
 
 impl Default for State {
     fn default() -> Self {
-        State::Closed { failures: 0, since_ms: 0 }
+        State::Closed {
+            failures: 0,
+            since_ms: 0,
+        }
     }
 }
 
@@ -39,17 +42,33 @@ impl State {
     pub fn admit(&mut self, now_ms: u64, p: &Policy) -> Admission {
         if let State::Open { until_ms } = *self {
             if now_ms < until_ms {
-                return Admission { allowed: false, probe: false, retry_at_ms: Some(until_ms) };
+                return Admission {
+                    allowed: false,
+                    probe: false,
+                    retry_at_ms: Some(until_ms),
+                };
             }
             *self = State::HalfOpen { probes_out: 0 };
         }
         match self {
-            State::Closed { .. } => Admission { allowed: true, probe: false, retry_at_ms: None },
+            State::Closed { .. } => Admission {
+                allowed: true,
+                probe: false,
+                retry_at_ms: None,
+            },
             State::HalfOpen { probes_out } if *probes_out < p.half_open_probes.max(1) => {
                 *probes_out += 1;
-                Admission { allowed: true, probe: true, retry_at_ms: None }
+                Admission {
+                    allowed: true,
+                    probe: true,
+                    retry_at_ms: None,
+                }
             }
-            _ => Admission { allowed: false, probe: false, retry_at_ms: Some(now_ms + p.open_ms.min(1000)) },
+            _ => Admission {
+                allowed: false,
+                probe: false,
+                retry_at_ms: Some(now_ms + p.open_ms.min(1000)),
+            },
         }
     }
 
@@ -57,16 +76,25 @@ impl State {
         match (*self, success) {
             (State::Closed { .. }, true) => {}
             (State::Closed { failures, since_ms }, false) => {
-                let (failures, since_ms) =
-                    if now_ms.saturating_sub(since_ms) > p.window_ms { (1, now_ms) } else { (failures + 1, since_ms) };
+                let (failures, since_ms) = if now_ms.saturating_sub(since_ms) > p.window_ms {
+                    (1, now_ms)
+                } else {
+                    (failures + 1, since_ms)
+                };
                 *self = if failures >= p.failure_threshold {
-                    State::Open { until_ms: now_ms + p.open_ms }
+                    State::Open {
+                        until_ms: now_ms + p.open_ms,
+                    }
                 } else {
                     State::Closed { failures, since_ms }
                 };
             }
             (State::HalfOpen { .. }, true) => *self = State::default(),
-            (State::HalfOpen { .. }, false) => *self = State::Open { until_ms: now_ms + p.open_ms },
+            (State::HalfOpen { .. }, false) => {
+                *self = State::Open {
+                    until_ms: now_ms + p.open_ms,
+                }
+            }
             // Late results from calls admitted before the breaker opened change nothing.
             (State::Open { .. }, _) => {}
         }
@@ -76,7 +104,12 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    const P: Policy = Policy { failure_threshold: 3, window_ms: 10_000, open_ms: 30_000, half_open_probes: 2 };
+    const P: Policy = Policy {
+        failure_threshold: 3,
+        window_ms: 10_000,
+        open_ms: 30_000,
+        half_open_probes: 2,
+    };
 
     #[test]
     fn opens_after_threshold_then_half_opens_with_exact_probes() {
@@ -93,7 +126,10 @@ mod tests {
         let a = s.admit(5, &P);
         assert!(!a.allowed);
         assert_eq!(a.retry_at_ms, Some(30_003));
-        let admitted: Vec<_> = (0..10).map(|_| s.admit(30_003, &P)).filter(|a| a.allowed).collect();
+        let admitted: Vec<_> = (0..10)
+            .map(|_| s.admit(30_003, &P))
+            .filter(|a| a.allowed)
+            .collect();
         assert_eq!(admitted.len(), 2);
         assert!(admitted.iter().all(|a| a.probe));
         s.record(30_010, &P, true);
@@ -114,6 +150,12 @@ mod tests {
         s.record(0, &P, false);
         s.record(1, &P, false);
         s.record(20_000, &P, false);
-        assert_eq!(s, State::Closed { failures: 1, since_ms: 20_000 });
+        assert_eq!(
+            s,
+            State::Closed {
+                failures: 1,
+                since_ms: 20_000
+            }
+        );
     }
 }

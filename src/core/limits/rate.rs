@@ -41,7 +41,8 @@ impl Window {
     /// The weighted count of the sliding window ending now.
     fn used(&self, now_ms: u64, window_ms: u64) -> u64 {
         let into = now_ms.saturating_sub(self.start_ms).min(window_ms);
-        let prev_weight = (self.previous as u128 * (window_ms - into) as u128).div_ceil(window_ms as u128) as u64;
+        let prev_weight =
+            (self.previous as u128 * (window_ms - into) as u128).div_ceil(window_ms as u128) as u64;
         self.current + prev_weight
     }
 
@@ -97,7 +98,12 @@ mod tests {
         let n = (0..100).filter(|_| w.take(t, MIN, 50, 1).allowed).count();
         assert_eq!(n, 12);
         // Two windows later everything is forgotten.
-        assert_eq!((0..100).filter(|_| w.take(13 * MIN, MIN, 50, 1).allowed).count(), 50);
+        assert_eq!(
+            (0..100)
+                .filter(|_| w.take(13 * MIN, MIN, 50, 1).allowed)
+                .count(),
+            50
+        );
     }
 
     #[test]

@@ -64,16 +64,25 @@ pub fn hash_key(key: &str) -> String {
 
 /// The key from `Authorization: Bearer <key>` or `x-api-key` (Anthropic SDKs), if it looks
 /// like one of ours. The kind is read from the prefix; the lookup decides whether it is real.
-pub fn presented_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
+pub fn presented_key<'a>(
+    authorization: Option<&'a str>,
+    x_api_key: Option<&'a str>,
+) -> Option<&'a str> {
     let from_auth = authorization.and_then(|h| {
         let (scheme, rest) = h.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
     });
-    from_auth.or(x_api_key.map(str::trim)).filter(|k| !k.is_empty())
+    from_auth
+        .or(x_api_key.map(str::trim))
+        .filter(|k| !k.is_empty())
 }
 
 pub fn kind_of(key: &str) -> Option<KeyKind> {
-    if !(10..=200).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !(10..=200).contains(&key.len())
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return None;
     }
     if key.starts_with("sk_") {
@@ -105,7 +114,10 @@ mod tests {
     #[test]
     fn sha256_is_the_standard_one() {
         // FIPS 180-2 test vector.
-        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -122,7 +134,13 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let mut r = KeyRecord { tenant: "t".into(), id: "k".into(), kind: KeyKind::Secret, scopes: vec![], created_at: 0 };
+        let mut r = KeyRecord {
+            tenant: "t".into(),
+            id: "k".into(),
+            kind: KeyKind::Secret,
+            scopes: vec![],
+            created_at: 0,
+        };
         assert!(r.allows("llm"));
         r.scopes = vec!["channels".into()];
         assert!(!r.allows("llm"));

@@ -68,8 +68,13 @@ impl Check for TenantConfig {
         if let Some(d) = &self.destination {
             check_http_url("destination.url", &d.url, p);
             if let Secret::Plain(s) = &d.secret {
-                if !s.starts_with("whsec_") || crate::core::webhook::standard_secret_bytes(s).is_none() {
-                    p.push("`destination.secret` must be `whsec_` followed by base64 (24 to 64 bytes)".into());
+                if !s.starts_with("whsec_")
+                    || crate::core::webhook::standard_secret_bytes(s).is_none()
+                {
+                    p.push(
+                        "`destination.secret` must be `whsec_` followed by base64 (24 to 64 bytes)"
+                            .into(),
+                    );
                 }
             }
             if let Some(t) = d.timeout_ms {
@@ -96,7 +101,9 @@ impl Check for TenantConfig {
         if let Some(w) = &self.widget {
             if let Some(c) = &w.color {
                 let hex = c.strip_prefix('#').unwrap_or("");
-                if !(hex.len() == 6 || hex.len() == 3) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if !(hex.len() == 6 || hex.len() == 3)
+                    || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+                {
                     p.push("`widget.color` must be a hex colour like #1a73e8".into());
                 }
             }
@@ -111,7 +118,9 @@ impl Check for TenantConfig {
 
 /// `scheme://host[:port]` with nothing after it: what browsers send in `Origin`.
 pub fn is_origin(o: &str) -> bool {
-    let Some((scheme, rest)) = o.split_once("://") else { return false };
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
     if scheme != "https" && scheme != "http" {
         return false;
     }
@@ -120,8 +129,11 @@ pub fn is_origin(o: &str) -> bool {
         None => (rest, None),
     };
     !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -143,14 +155,20 @@ mod tests {
 
     #[test]
     fn names_every_unknown_field() {
-        let e = validate::<TenantConfig>(&json!({"name": "A", "colour": 1, "limits": {"rps": 2}})).unwrap_err();
+        let e = validate::<TenantConfig>(&json!({"name": "A", "colour": 1, "limits": {"rps": 2}}))
+            .unwrap_err();
         assert_eq!(e.status(), 422);
-        assert!(e.message.contains("`colour`") && e.message.contains("`limits.rps`"), "{}", e.message);
+        assert!(
+            e.message.contains("`colour`") && e.message.contains("`limits.rps`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn names_the_path_of_a_type_error() {
-        let e = validate::<TenantConfig>(&json!({"name": "A", "limits": {"rpm": "many"}})).unwrap_err();
+        let e =
+            validate::<TenantConfig>(&json!({"name": "A", "limits": {"rpm": "many"}})).unwrap_err();
         assert!(e.message.contains("limits.rpm"), "{}", e.message);
         let e = validate::<TenantConfig>(&json!({"allowed_origins": []})).unwrap_err();
         assert!(e.message.contains("name"), "{}", e.message);
@@ -158,8 +176,10 @@ mod tests {
 
     #[test]
     fn semantic_checks() {
-        let e = validate::<TenantConfig>(&json!({"name": "A", "allowed_origins": ["https://a.example/path"],
-            "destination": {"url": "ftp://x", "secret": "plain"}}))
+        let e = validate::<TenantConfig>(
+            &json!({"name": "A", "allowed_origins": ["https://a.example/path"],
+            "destination": {"url": "ftp://x", "secret": "plain"}}),
+        )
         .unwrap_err();
         assert!(e.message.contains("allowed_origins[0]"), "{}", e.message);
         assert!(e.message.contains("destination.url"), "{}", e.message);

@@ -32,7 +32,11 @@ pub struct SealContext<'a> {
 
 impl SealContext<'_> {
     fn aad(&self) -> Vec<u8> {
-        format!("edge-gateway/seal/v1\x1f{}\x1f{}\x1f{}", self.tenant, self.record, self.field).into_bytes()
+        format!(
+            "edge-gateway/seal/v1\x1f{}\x1f{}\x1f{}",
+            self.tenant, self.record, self.field
+        )
+        .into_bytes()
     }
 }
 
@@ -56,7 +60,13 @@ impl Sealer {
     pub fn seal(&self, ctx: &SealContext, plaintext: &str, nonce: &[u8; 12]) -> String {
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext.as_bytes(), aad: &ctx.aad() })
+            .encrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &ctx.aad(),
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(12 + ct.len());
         out.extend_from_slice(nonce);
@@ -66,14 +76,22 @@ impl Sealer {
 
     pub fn open(&self, ctx: &SealContext, sealed: &str) -> Result<String, SealError> {
         let b64 = sealed.strip_prefix(VERSION).ok_or(SealError::CannotOpen)?;
-        let raw = URL_SAFE_NO_PAD.decode(b64).map_err(|_| SealError::CannotOpen)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(b64)
+            .map_err(|_| SealError::CannotOpen)?;
         if raw.len() < 12 + 16 {
             return Err(SealError::CannotOpen);
         }
         let (nonce, ct) = raw.split_at(12);
         let pt = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &ctx.aad() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &ctx.aad(),
+                },
+            )
             .map_err(|_| SealError::CannotOpen)?;
         String::from_utf8(pt).map_err(|_| SealError::CannotOpen)
     }
@@ -86,7 +104,11 @@ mod tests {
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
     fn ctx<'a>(tenant: &'a str, field: &'a str) -> SealContext<'a> {
-        SealContext { tenant, record: "source:main", field }
+        SealContext {
+            tenant,
+            record: "source:main",
+            field,
+        }
     }
 
     #[test]
@@ -95,17 +117,29 @@ mod tests {
         let sealed = s.seal(&ctx("acme", "/secrets/0"), "whsec_abc", &[1; 12]);
         assert!(sealed.starts_with("v1."));
         assert!(!sealed.contains("whsec_abc"));
-        assert_eq!(s.open(&ctx("acme", "/secrets/0"), &sealed).unwrap(), "whsec_abc");
+        assert_eq!(
+            s.open(&ctx("acme", "/secrets/0"), &sealed).unwrap(),
+            "whsec_abc"
+        );
     }
 
     #[test]
     fn does_not_open_under_another_tenant_field_or_key() {
         let s = Sealer::from_master_key(KEY).unwrap();
         let sealed = s.seal(&ctx("acme", "/secrets/0"), "whsec_abc", &[1; 12]);
-        assert_eq!(s.open(&ctx("globex", "/secrets/0"), &sealed), Err(SealError::CannotOpen));
-        assert_eq!(s.open(&ctx("acme", "/secrets/1"), &sealed), Err(SealError::CannotOpen));
+        assert_eq!(
+            s.open(&ctx("globex", "/secrets/0"), &sealed),
+            Err(SealError::CannotOpen)
+        );
+        assert_eq!(
+            s.open(&ctx("acme", "/secrets/1"), &sealed),
+            Err(SealError::CannotOpen)
+        );
         let other = Sealer::from_master_key(&"ff".repeat(32)).unwrap();
-        assert_eq!(other.open(&ctx("acme", "/secrets/0"), &sealed), Err(SealError::CannotOpen));
+        assert_eq!(
+            other.open(&ctx("acme", "/secrets/0"), &sealed),
+            Err(SealError::CannotOpen)
+        );
     }
 
     #[test]
@@ -117,29 +151,54 @@ mod tests {
             let mut t = raw.clone();
             t[i] ^= 0x01;
             let forged = format!("v1.{}", URL_SAFE_NO_PAD.encode(&t));
-            assert_eq!(s.open(&ctx("acme", "/f"), &forged), Err(SealError::CannotOpen), "byte {i}");
+            assert_eq!(
+                s.open(&ctx("acme", "/f"), &forged),
+                Err(SealError::CannotOpen),
+                "byte {i}"
+            );
         }
-        assert_eq!(s.open(&ctx("acme", "/f"), "v1.AAAA"), Err(SealError::CannotOpen));
-        assert_eq!(s.open(&ctx("acme", "/f"), "plain"), Err(SealError::CannotOpen));
+        assert_eq!(
+            s.open(&ctx("acme", "/f"), "v1.AAAA"),
+            Err(SealError::CannotOpen)
+        );
+        assert_eq!(
+            s.open(&ctx("acme", "/f"), "plain"),
+            Err(SealError::CannotOpen)
+        );
     }
 
     #[test]
     fn master_key_formats() {
         assert!(Sealer::from_master_key(&STANDARD.encode([5u8; 32])).is_ok());
-        assert_eq!(Sealer::from_master_key("short").err(), Some(SealError::BadMasterKey));
-        assert_eq!(Sealer::from_master_key(&STANDARD.encode([5u8; 16])).err(), Some(SealError::BadMasterKey));
+        assert_eq!(
+            Sealer::from_master_key("short").err(),
+            Some(SealError::BadMasterKey)
+        );
+        assert_eq!(
+            Sealer::from_master_key(&STANDARD.encode([5u8; 16])).err(),
+            Some(SealError::BadMasterKey)
+        );
     }
 
     /// NIST SP 800-38D / McGrew-Viega test case 16 (AES-256, 96-bit IV, with AAD): proves the
     /// crate is wired as the standard algorithm, so keys sealed here open anywhere.
     #[test]
     fn aes_256_gcm_standard_vector() {
-        let key = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").unwrap();
+        let key = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .unwrap();
         let iv = hex::decode("cafebabefacedbaddecaf888").unwrap();
         let pt = hex::decode("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39").unwrap();
         let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
         let cipher = Aes256Gcm::new_from_slice(&key).unwrap();
-        let out = cipher.encrypt(Nonce::from_slice(&iv), Payload { msg: &pt, aad: &aad }).unwrap();
+        let out = cipher
+            .encrypt(
+                Nonce::from_slice(&iv),
+                Payload {
+                    msg: &pt,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
         assert_eq!(
             hex::encode(out),
             "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662\

@@ -14,7 +14,12 @@ mod tests {
     #[test]
     fn standard_secret() {
         // The secret used throughout the Standard Webhooks reference test suite.
-        assert_eq!(super::standard_secret_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap().len(), 24);
+        assert_eq!(
+            super::standard_secret_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap()
+                .len(),
+            24
+        );
         assert!(super::standard_secret_bytes("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none());
         assert!(super::standard_secret_bytes("whsec_!!").is_none());
     }

@@ -23,14 +23,19 @@ pub struct CircuitBreaker {
 
 impl DurableObject for CircuitBreaker {
     fn new(state: State, _env: Env) -> Self {
-        CircuitBreaker { state, breaker: RefCell::new(None) }
+        CircuitBreaker {
+            state,
+            breaker: RefCell::new(None),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let (op, cmd): (String, BreakerCmd) = command(req).await?;
         if self.breaker.borrow().is_none() {
             let stored: Option<Breaker> = self.state.storage().get("breaker").await?;
-            self.breaker.borrow_mut().get_or_insert(stored.unwrap_or_default());
+            self.breaker
+                .borrow_mut()
+                .get_or_insert(stored.unwrap_or_default());
         }
         let now = now_ms();
         let (before, after, reply) = {

@@ -49,7 +49,12 @@ impl DurableObject for DeadLetters {
         let (op, cmd): (String, DeadLetterCmd) = command(req).await?;
         let sql = self.state.storage().sql();
         match (op.as_str(), cmd) {
-            ("put", DeadLetterCmd { letter: Some(l), .. }) => {
+            (
+                "put",
+                DeadLetterCmd {
+                    letter: Some(l), ..
+                },
+            ) => {
                 let body = serde_json::to_string(&l)?;
                 sql.exec(
                     "INSERT OR REPLACE INTO letters (id, dead_at, body) VALUES (?, ?, ?)",
@@ -59,13 +64,28 @@ impl DurableObject for DeadLetters {
             }
             ("list", cmd) => {
                 let limit = cmd.limit.unwrap_or(100).min(1000) as i64;
-                let rows: Vec<Row> = sql.exec("SELECT body FROM letters ORDER BY dead_at LIMIT ?", Some(vec![limit.into()]))?.to_array()?;
-                let letters: Vec<DeadLetter> = rows.iter().filter_map(|r| serde_json::from_str(&r.body).ok()).collect();
+                let rows: Vec<Row> = sql
+                    .exec(
+                        "SELECT body FROM letters ORDER BY dead_at LIMIT ?",
+                        Some(vec![limit.into()]),
+                    )?
+                    .to_array()?;
+                let letters: Vec<DeadLetter> = rows
+                    .iter()
+                    .filter_map(|r| serde_json::from_str(&r.body).ok())
+                    .collect();
                 answer(&letters)
             }
             ("get", DeadLetterCmd { id: Some(id), .. }) => {
-                let rows: Vec<Row> = sql.exec("SELECT body FROM letters WHERE id = ?", Some(vec![id.into()]))?.to_array()?;
-                let letter: Option<DeadLetter> = rows.first().and_then(|r| serde_json::from_str(&r.body).ok());
+                let rows: Vec<Row> = sql
+                    .exec(
+                        "SELECT body FROM letters WHERE id = ?",
+                        Some(vec![id.into()]),
+                    )?
+                    .to_array()?;
+                let letter: Option<DeadLetter> = rows
+                    .first()
+                    .and_then(|r| serde_json::from_str(&r.body).ok());
                 answer(&letter)
             }
             ("delete", DeadLetterCmd { id: Some(id), .. }) => {

@@ -31,7 +31,10 @@ impl DurableObject for Dedupe {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
         // Idempotent; runs once per instance start.
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)", None);
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+            None,
+        );
         Dedupe { state }
     }
 
@@ -43,12 +46,18 @@ impl DurableObject for Dedupe {
         let sql = self.state.storage().sql();
         let now = now_ms() as i64;
         let rows: Vec<Row> = sql
-            .exec("SELECT COUNT(*) AS n FROM seen WHERE id = ? AND expires_at > ?", Some(vec![cmd.id.clone().into(), now.into()]))?
+            .exec(
+                "SELECT COUNT(*) AS n FROM seen WHERE id = ? AND expires_at > ?",
+                Some(vec![cmd.id.clone().into(), now.into()]),
+            )?
             .to_array()?;
         let duplicate = rows.first().map(|r| r.n > 0).unwrap_or(false);
         if !duplicate {
             let expires = now + cmd.ttl_ms as i64;
-            sql.exec("INSERT OR REPLACE INTO seen (id, expires_at) VALUES (?, ?)", Some(vec![cmd.id.into(), expires.into()]))?;
+            sql.exec(
+                "INSERT OR REPLACE INTO seen (id, expires_at) VALUES (?, ?)",
+                Some(vec![cmd.id.into(), expires.into()]),
+            )?;
             if self.state.storage().get_alarm().await?.is_none() {
                 self.state.storage().set_alarm(cmd.ttl_ms as i64).await?;
             }
@@ -58,14 +67,22 @@ impl DurableObject for Dedupe {
 
     async fn alarm(&self) -> Result<Response> {
         let sql = self.state.storage().sql();
-        sql.exec("DELETE FROM seen WHERE expires_at <= ?", Some(vec![(now_ms() as i64).into()]))?;
+        sql.exec(
+            "DELETE FROM seen WHERE expires_at <= ?",
+            Some(vec![(now_ms() as i64).into()]),
+        )?;
         #[derive(Deserialize)]
         struct Next {
             next: Option<i64>,
         }
-        let next: Vec<Next> = sql.exec("SELECT MIN(expires_at) AS next FROM seen", None)?.to_array()?;
+        let next: Vec<Next> = sql
+            .exec("SELECT MIN(expires_at) AS next FROM seen", None)?
+            .to_array()?;
         if let Some(at) = next.first().and_then(|n| n.next) {
-            self.state.storage().set_alarm((at - now_ms() as i64).max(1000)).await?;
+            self.state
+                .storage()
+                .set_alarm((at - now_ms() as i64).max(1000))
+                .await?;
         }
         Response::ok("pruned")
     }

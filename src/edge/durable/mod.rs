@@ -22,16 +22,30 @@ use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit, Response};
 
 /// Sends one command to the object `name` of `binding` and decodes its JSON answer.
-pub async fn call<C: Serialize, R: DeserializeOwned>(env: &Env, binding: &str, name: &str, op: &str, cmd: &C) -> Result<R, ApiError> {
-    let stub = env.durable_object(binding).map_err(internal)?.get_by_name(name).map_err(internal)?;
+pub async fn call<C: Serialize, R: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    op: &str,
+    cmd: &C,
+) -> Result<R, ApiError> {
+    let stub = env
+        .durable_object(binding)
+        .map_err(internal)?
+        .get_by_name(name)
+        .map_err(internal)?;
     let body = serde_json::to_string(cmd).map_err(internal)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(&format!("https://do.internal/{op}"), &init).map_err(internal)?;
+    let req =
+        Request::new_with_init(&format!("https://do.internal/{op}"), &init).map_err(internal)?;
     let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
     if resp.status_code() != 200 {
         let text = resp.text().await.unwrap_or_default();
-        return Err(internal(format!("{binding}/{op} answered {}: {text}", resp.status_code())));
+        return Err(internal(format!(
+            "{binding}/{op} answered {}: {text}",
+            resp.status_code()
+        )));
     }
     resp.json().await.map_err(internal)
 }

@@ -44,8 +44,11 @@ pub struct RateLimiter {
 impl RateLimiter {
     async fn load(&self) -> Result<()> {
         if self.windows.borrow().is_none() {
-            let stored: Option<HashMap<String, Window>> = self.state.storage().get("windows").await?;
-            self.windows.borrow_mut().get_or_insert(stored.unwrap_or_default());
+            let stored: Option<HashMap<String, Window>> =
+                self.state.storage().get("windows").await?;
+            self.windows
+                .borrow_mut()
+                .get_or_insert(stored.unwrap_or_default());
         }
         Ok(())
     }
@@ -58,7 +61,10 @@ impl RateLimiter {
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
-        RateLimiter { state, windows: RefCell::new(None) }
+        RateLimiter {
+            state,
+            windows: RefCell::new(None),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -94,7 +100,10 @@ impl DurableObject for RateLimiter {
                 let cmd: Adjust = serde_json::from_value(body)?;
                 {
                     let mut guard = self.windows.borrow_mut();
-                    let w = guard.get_or_insert_with(HashMap::new).entry(cmd.key).or_default();
+                    let w = guard
+                        .get_or_insert_with(HashMap::new)
+                        .entry(cmd.key)
+                        .or_default();
                     w.adjust(now, cmd.window_ms, cmd.charged, cmd.actual);
                 }
                 self.save().await?;

@@ -1,0 +1,61 @@
+# edge-gateway: `make dev` serves the worker locally, `make test` runs every test. Both set up a
+# fresh machine first (wasm target, pinned build tools, npm packages), idempotently.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+PORT ?= 8787
+
+WORKER_BUILD_VERSION := 0.8.7
+WASM_BINDGEN_VERSION := 0.2.130
+# worker-build would download wasm-bindgen, wasm-opt and esbuild; point it at local ones instead.
+BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
+SOURCES := $(shell find src routes -type f) Cargo.toml Cargo.lock build.rs
+
+.PHONY: setup tools npm build dev test test-core test-e2e seed bench lint clean
+
+setup: tools npm
+
+tools:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@worker-build --version 2>/dev/null | grep -q '$(WORKER_BUILD_VERSION)' || cargo install worker-build --version =$(WORKER_BUILD_VERSION) --locked
+	@wasm-bindgen --version 2>/dev/null | grep -q '$(WASM_BINDGEN_VERSION)' || cargo install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION)
+
+npm: node_modules/.install-stamp
+node_modules/.install-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: build/index.js
+build/index.js: $(SOURCES) | tools npm
+	$(BUILD_ENV) worker-build --release
+	@touch $@
+
+.dev.vars:
+	cp .dev.vars.example .dev.vars
+
+# Validates and seals kv-seed/ with core's own code, then loads it into wrangler's local KV.
+seed: .dev.vars | tools npm
+	cargo run --quiet --bin seed -- --dev-vars .dev.vars --out .wrangler/seed.json kv-seed
+	wrangler kv bulk put --binding CONFIG --local .wrangler/seed.json
+
+dev: build seed
+	wrangler dev --port $(PORT) --test-scheduled
+
+test: test-core test-e2e
+
+test-core:
+	cargo test --quiet
+
+test-e2e: build | npm
+	node --test --test-concurrency=2 --test-timeout=120000 'tests/e2e/*.test.mjs'
+
+bench: build | npm
+	node bench/run.mjs
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+
+clean:
+	rm -rf build target/wasm32-unknown-unknown .wrangler

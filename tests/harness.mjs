@@ -1,0 +1,104 @@
+// Starts the built worker in Miniflare (real local KV, Durable Objects, Queues) from
+// miniflare.config, captures every log line it writes, and gives tests a small HTTP client.
+import { Miniflare } from "miniflare";
+import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+export const ADMIN_TOKEN = "test-admin-" + randomBytes(12).toString("hex");
+export const MASTER_KEY = randomBytes(32).toString("hex");
+
+/** Secrets a test planted; `assertNoLeaks` checks none of them reached a log line. */
+export const planted = new Set([ADMIN_TOKEN, MASTER_KEY]);
+
+export async function startGateway({ seed = true, extraBindings = {} } = {}) {
+  const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
+  delete config["//"];
+  const logs = [];
+  const mf = new Miniflare({
+    ...config,
+    rootPath: ROOT,
+    bindings: { ...config.bindings, ADMIN_TOKEN, MASTER_KEY, ...extraBindings },
+    handleStructuredLogs: ({ level, message }) => {
+      logs.push({ level, message });
+    },
+  });
+  const url = await mf.ready;
+  if (seed) await loadSeed(mf);
+  const gw = new Gateway(mf, url, logs);
+  return gw;
+}
+
+/** Loads kv-seed/ the way `make dev` does: validated and sealed by core, under this run's MASTER_KEY. */
+async function loadSeed(mf) {
+  const out = path.join(ROOT, "target", `seed-${process.pid}.json`);
+  execFileSync("cargo", ["run", "--quiet", "--bin", "seed", "--", "--out", out, "kv-seed"], {
+    cwd: ROOT,
+    env: { ...process.env, MASTER_KEY },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const kv = await mf.getKVNamespace("CONFIG");
+  for (const { key, value } of JSON.parse(readFileSync(out, "utf8"))) await kv.put(key, value);
+}
+
+export class Gateway {
+  constructor(mf, url, logs) {
+    this.mf = mf;
+    this.url = new URL(url);
+    this.logs = logs;
+  }
+
+  /** One request; `json` sets the body and content type; returns {status, headers, body, text}. */
+  async request(method, p, { json, body, headers = {}, key, admin = false } = {}) {
+    const h = { ...headers };
+    if (admin) h.authorization = `Bearer ${ADMIN_TOKEN}`;
+    if (key) h.authorization = `Bearer ${key}`;
+    if (json !== undefined) {
+      h["content-type"] ??= "application/json";
+      body = JSON.stringify(json);
+    }
+    const res = await fetch(new URL(p, this.url), { method, headers: h, body });
+    const text = await res.text();
+    let parsed;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  }
+
+  admin(method, p, json) {
+    return this.request(method, `/v1/admin/tenants/${p}`, { admin: true, json });
+  }
+
+  /** Creates a tenant and a secret key for it; returns {tenant, key}. */
+  async tenant(name, doc = {}) {
+    const t = await this.admin("PUT", name, { name, ...doc });
+    if (t.status !== 201 && t.status !== 200) throw new Error(`tenant ${name}: ${t.status} ${t.text}`);
+    const k = await this.admin("POST", `${name}/keys`);
+    if (k.status !== 201) throw new Error(`key for ${name}: ${k.status} ${k.text}`);
+    planted.add(k.body.key);
+    return { tenant: name, key: k.body.key, keyId: k.body.id };
+  }
+
+  /** Every log line that contains a planted secret. */
+  leaks() {
+    return this.logs.filter((l) => [...planted].some((s) => s && l.message.includes(s)));
+  }
+
+  async stop() {
+    await this.mf.dispose();
+  }
+}
+
+/** Asserts an error response in the one error model. */
+export function assertError(assert, res, status, type) {
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.equal(res.body?.error?.type, type, res.text);
+  assert.equal(typeof res.body.error.message, "string");
+  assert.equal(res.body.error.request_id, res.headers.get("x-request-id"));
+}
