@@ -10,6 +10,7 @@ use crate::core::config::document::{seal_document, Location};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::tenant::seal::Sealer;
+use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -61,33 +62,60 @@ fn kv(env: &Env) -> Result<worker::KvStore, ApiError> {
 }
 
 pub async fn get_json<T: DeserializeOwned>(env: &Env, key: &str) -> Result<Option<T>, ApiError> {
-    let text = kv(env)?.get(key).text().await.map_err(internal)?;
-    match text {
+    match get_text(env, key).await? {
         None => Ok(None),
         Some(t) => serde_json::from_str(&t).map(Some).map_err(internal),
     }
 }
 
-pub async fn put_json<T: Serialize>(env: &Env, key: &str, value: &T) -> Result<(), ApiError> {
-    let text = serde_json::to_string(value).map_err(internal)?;
-    kv(env)?
-        .put(key, text)
-        .map_err(internal)?
-        .execute()
-        .await
-        .map_err(internal)?;
-    cache_evict(key);
-    Ok(())
+// The KV futures are boxed behind non-generic functions: inlined, each of them would be copied
+// into every await site of every handler, which is most of the wasm's size.
+fn get_text<'a>(
+    env: &'a Env,
+    key: &'a str,
+) -> LocalBoxFuture<'a, Result<Option<String>, ApiError>> {
+    Box::pin(async move { kv(env)?.get(key).text().await.map_err(internal) })
 }
 
-pub async fn delete(env: &Env, key: &str) -> Result<(), ApiError> {
-    kv(env)?.delete(key).await.map_err(internal)?;
-    cache_evict(key);
-    Ok(())
+fn put_text<'a>(
+    env: &'a Env,
+    key: &'a str,
+    text: String,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        kv(env)?
+            .put(key, text)
+            .map_err(internal)?
+            .execute()
+            .await
+            .map_err(internal)?;
+        cache_evict(key);
+        Ok(())
+    })
+}
+
+pub async fn put_json<T: Serialize>(env: &Env, key: &str, value: &T) -> Result<(), ApiError> {
+    let text = serde_json::to_string(value).map_err(internal)?;
+    put_text(env, key, text).await
+}
+
+pub fn delete<'a>(env: &'a Env, key: &'a str) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        kv(env)?.delete(key).await.map_err(internal)?;
+        cache_evict(key);
+        Ok(())
+    })
 }
 
 /// Every key under a prefix (follows cursors).
-pub async fn list(env: &Env, prefix: &str) -> Result<Vec<String>, ApiError> {
+pub fn list<'a>(
+    env: &'a Env,
+    prefix: &'a str,
+) -> LocalBoxFuture<'a, Result<Vec<String>, ApiError>> {
+    Box::pin(list_inner(env, prefix))
+}
+
+async fn list_inner(env: &Env, prefix: &str) -> Result<Vec<String>, ApiError> {
     let store = kv(env)?;
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;

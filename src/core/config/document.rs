@@ -78,13 +78,21 @@ pub fn validate<T: DeserializeOwned + Serialize + Check>(value: &Value) -> Resul
     if !value.is_object() {
         return Err(ApiError::validation("expected a JSON object"));
     }
-    let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." {
-            ApiError::validation(inner)
-        } else {
-            ApiError::validation(format!("field `{path}`: {inner}"))
+    // Deserialize from compact text whose every value's span and path we recorded: serde_json's
+    // error column then names the field, without a path-tracking wrapper around every type
+    // (which cost more wasm than the rest of the validation put together).
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    write_spanned(value, "", &mut text, &mut spans);
+    let parsed: T = serde_json::from_str(&text).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason
+            .rfind(" at line ")
+            .map_or(reason.as_str(), |i| &reason[..i])
+            .to_string();
+        match field_at(&spans, e.column().saturating_sub(1)) {
+            Some(path) => ApiError::validation(format!("field `{path}`: {reason}")),
+            None => ApiError::validation(reason),
         }
     })?;
     let kept = serde_json::to_value(&parsed).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -103,6 +111,54 @@ pub fn validate<T: DeserializeOwned + Serialize + Check>(value: &Value) -> Resul
         return Err(ApiError::validation(problems.join("; ")));
     }
     Ok(parsed)
+}
+
+/// Writes `v` as compact JSON, recording `(start, end, path)` for every member and element.
+fn write_spanned(v: &Value, path: &str, out: &mut String, spans: &mut Vec<(usize, usize, String)>) {
+    let start = out.len();
+    match v {
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, child)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                write_spanned(child, &p, out, spans);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, child) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_spanned(child, &format!("{path}[{i}]"), out, spans);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+    if !path.is_empty() {
+        spans.push((start, out.len(), path.to_string()));
+    }
+}
+
+/// The innermost recorded value whose span holds byte `at` (serde_json reports the column just
+/// after the offending token, so the span's end is included).
+fn field_at(spans: &[(usize, usize, String)], at: usize) -> Option<&str> {
+    spans
+        .iter()
+        .filter(|(s, e, _)| *s <= at && at <= *e)
+        .min_by_key(|(s, e, _)| e - s)
+        .map(|(_, _, p)| p.as_str())
 }
 
 fn unknown_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {

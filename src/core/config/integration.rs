@@ -35,35 +35,89 @@ pub struct IntegrationConfig {
     pub test: Option<TestCall>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Auth {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
     #[default]
     None,
-    ApiKey {
-        #[serde(rename = "in")]
-        location: KeyLocation,
-        name: String,
-        api_key: Secret,
-    },
-    Bearer {
-        token: Secret,
-    },
-    Basic {
-        username: String,
-        password: Secret,
-    },
-    Oauth2 {
-        grant: OauthGrant,
-        token_url: String,
-        client_id: String,
-        client_secret: Secret,
-        refresh_token: Option<Secret>,
-        #[serde(default)]
-        scopes: Vec<String>,
-        #[serde(default)]
-        extra_params: Named<String>,
-    },
+    ApiKey,
+    Bearer,
+    Basic,
+    Oauth2,
+}
+
+/// How requests are authenticated. One flat object whose `type` says which fields apply (a
+/// tagged enum would be as clear to read but several times larger in wasm); `check` enforces
+/// that each type has its fields and no others.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Auth {
+    #[serde(rename = "type")]
+    pub kind: AuthType,
+    /// api_key: where the key goes and under which name.
+    #[serde(rename = "in")]
+    pub location: Option<KeyLocation>,
+    pub name: Option<String>,
+    pub api_key: Option<Secret>,
+    /// bearer
+    pub token: Option<Secret>,
+    /// basic
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// oauth2
+    pub grant: Option<OauthGrant>,
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    pub scopes: Option<Vec<String>>,
+    pub extra_params: Option<Named<String>>,
+}
+
+impl Auth {
+    fn check(&self, p: &mut Vec<String>) {
+        let present: &[(&str, bool)] = &[
+            ("in", self.location.is_some()),
+            ("name", self.name.is_some()),
+            ("api_key", self.api_key.is_some()),
+            ("token", self.token.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("grant", self.grant.is_some()),
+            ("token_url", self.token_url.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("client_secret", self.client_secret.is_some()),
+            ("refresh_token", self.refresh_token.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("extra_params", self.extra_params.is_some()),
+        ];
+        let (required, optional): (&[&str], &[&str]) = match self.kind {
+            AuthType::None => (&[], &[]),
+            AuthType::ApiKey => (&["in", "name", "api_key"], &[]),
+            AuthType::Bearer => (&["token"], &[]),
+            AuthType::Basic => (&["username", "password"], &[]),
+            AuthType::Oauth2 => (
+                &["grant", "token_url", "client_id", "client_secret"],
+                &["refresh_token", "scopes", "extra_params"],
+            ),
+        };
+        let kind = serde_json::to_value(self.kind).unwrap_or_default();
+        let kind = kind.as_str().unwrap_or("?");
+        for (field, is_set) in present {
+            if required.contains(field) && !is_set {
+                p.push(format!("`auth.{field}` is required for auth type `{kind}`"));
+            } else if *is_set && !required.contains(field) && !optional.contains(field) {
+                p.push(format!(
+                    "`auth.{field}` does not apply to auth type `{kind}`"
+                ));
+            }
+        }
+        if let Some(u) = &self.token_url {
+            check_http_url("auth.token_url", u, p);
+        }
+        if self.grant == Some(OauthGrant::RefreshToken) && self.refresh_token.is_none() {
+            p.push("`auth.refresh_token` is required for the refresh_token grant".into());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,18 +253,7 @@ impl Check for IntegrationConfig {
     fn check(&self, p: &mut Vec<String>) {
         check_len("name", &self.name, 200, p);
         check_http_url("base_url", &self.base_url, p);
-        if let Auth::Oauth2 {
-            token_url,
-            grant,
-            refresh_token,
-            ..
-        } = &self.auth
-        {
-            check_http_url("auth.token_url", token_url, p);
-            if *grant == OauthGrant::RefreshToken && refresh_token.is_none() {
-                p.push("`auth.refresh_token` is required for the refresh_token grant".into());
-            }
-        }
+        self.auth.check(p);
         if let Some(t) = self.timeout_ms {
             if !(100..=60_000).contains(&t) {
                 p.push("`timeout_ms` must be between 100 and 60000".into());

@@ -171,6 +171,21 @@ fn integration_documents() {
     .unwrap();
     assert!(!stored.to_string().contains("csecret"));
     assert_eq!(stored["auth"]["client_id"], "cid");
+    let half = json!({"name": "x", "base_url": "https://x.example", "auth": {"type": "basic", "username": "u", "token": "t"},
+        "endpoints": {"a": {"method": "GET", "path": "/"}}});
+    let e = RecordKind::Integration.validate(&half).unwrap_err();
+    assert!(
+        e.message
+            .contains("`auth.password` is required for auth type `basic`"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message
+            .contains("`auth.token` does not apply to auth type `basic`"),
+        "{}",
+        e.message
+    );
     let bad = json!({"name": "x", "base_url": "https://x.example", "endpoints": {"a": {"method": "GET", "path": "/", "bogus": 1}}});
     let e = RecordKind::Integration.validate(&bad).unwrap_err();
     assert!(e.message.contains("`endpoints.a.bogus`"), "{}", e.message);

@@ -172,6 +172,33 @@ mod tests {
         assert!(e.message.contains("limits.rpm"), "{}", e.message);
         let e = validate::<TenantConfig>(&json!({"allowed_origins": []})).unwrap_err();
         assert!(e.message.contains("name"), "{}", e.message);
+        let e = validate::<TenantConfig>(
+            &json!({"name": "A", "destination": {"url": 7, "secret": "whsec_x"}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("field `destination.url`"),
+            "{}",
+            e.message
+        );
+        let e = validate::<TenantConfig>(
+            &json!({"name": "A", "allowed_origins": ["https://a.example", 3]}),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("field `allowed_origins[1]`"),
+            "{}",
+            e.message
+        );
+        let e = validate::<TenantConfig>(
+            &json!({"name": "A", "destination": {"url": "https://a.example"}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("destination") && e.message.contains("missing field `secret`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub struct DeadLetterCmdOut {
 
 use super::respond::internal;
 use crate::core::error::ApiError;
+use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit, Response};
@@ -29,25 +30,39 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
     op: &str,
     cmd: &C,
 ) -> Result<R, ApiError> {
-    let stub = env
-        .durable_object(binding)
-        .map_err(internal)?
-        .get_by_name(name)
-        .map_err(internal)?;
     let body = serde_json::to_string(cmd).map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req =
-        Request::new_with_init(&format!("https://do.internal/{op}"), &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(internal(format!(
-            "{binding}/{op} answered {}: {text}",
-            resp.status_code()
-        )));
-    }
-    resp.json().await.map_err(internal)
+    let text = send(env, binding, name, op, body).await?;
+    serde_json::from_str(&text).map_err(internal)
+}
+
+/// The round trip itself, boxed and non-generic so it exists once in the binary.
+fn send<'a>(
+    env: &'a Env,
+    binding: &'a str,
+    name: &'a str,
+    op: &'a str,
+    body: String,
+) -> LocalBoxFuture<'a, Result<String, ApiError>> {
+    Box::pin(async move {
+        let stub = env
+            .durable_object(binding)
+            .map_err(internal)?
+            .get_by_name(name)
+            .map_err(internal)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        let req = Request::new_with_init(&format!("https://do.internal/{op}"), &init)
+            .map_err(internal)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
+        let text = resp.text().await.map_err(internal)?;
+        if resp.status_code() != 200 {
+            return Err(internal(format!(
+                "{binding}/{op} answered {}: {text}",
+                resp.status_code()
+            )));
+        }
+        Ok(text)
+    })
 }
 
 /// Inside an object: the command and the op name of a request.
