@@ -1,5 +1,7 @@
 //! Webhooks: verification of inbound signatures and signing of outbound deliveries.
 
+pub mod verify;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
