@@ -68,7 +68,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            check(BODY, &expected),
+            check(BODY, expected),
             Err(VerifyError::Malformed("X-Hub-Signature-256"))
         );
         assert_eq!(
