@@ -1,6 +1,7 @@
 //! The pure core: protocol and policy logic with no I/O, no clock and no randomness of its own.
 //! Everything here runs natively under `cargo test`; the `edge` shell feeds it bytes and time.
 
+pub mod channel;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -1,0 +1,106 @@
+//! From a verified webhook to events: handshakes answered, channel payloads normalized into
+//! `ChannelMessage`s (one event per message, however many a webhook carries), business payloads
+//! wrapped in an envelope. Each event carries the provider's id for dedupe.
+
+mod business;
+mod slack;
+mod telegram;
+mod twilio;
+mod whatsapp;
+
+use super::verify::Inbound;
+use crate::core::channel::message::ChannelMessage;
+use crate::core::config::source::SourceKind;
+use serde_json::Value;
+
+/// One event to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundEvent {
+    /// The provider's id for this event (dedupe key, stable across redeliveries).
+    pub provider_id: String,
+    /// `message.received`, `message.status`, or `{provider}.{event type}`.
+    pub event_type: String,
+    pub data: Value,
+}
+
+impl InboundEvent {
+    pub fn message(provider_id: String, msg: &ChannelMessage) -> Self {
+        let event_type = if msg.status.is_some() {
+            "message.status"
+        } else {
+            "message.received"
+        };
+        InboundEvent {
+            provider_id,
+            event_type: event_type.to_string(),
+            data: serde_json::to_value(msg).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// What a verified webhook asks of us.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingress {
+    /// Answer with this JSON and deliver nothing (Slack `url_verification`).
+    Challenge(Value),
+    /// Accepted, nothing to deliver (GitHub `ping`, the bot's own Slack messages...), with why.
+    Ignored(&'static str),
+    Events(Vec<InboundEvent>),
+}
+
+/// Why a verified payload could not be read: a 400 for the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable(pub String);
+
+pub fn normalize(
+    kind: SourceKind,
+    req: &Inbound,
+    id_header: Option<&str>,
+) -> Result<Ingress, Unreadable> {
+    match kind {
+        SourceKind::Whatsapp => whatsapp::normalize(&json(req.body)?),
+        SourceKind::Slack => slack::normalize(&json(req.body)?),
+        SourceKind::Telegram => telegram::normalize(&json(req.body)?),
+        SourceKind::Twilio => twilio::normalize(req),
+        SourceKind::Stripe => business::stripe(&json(req.body)?),
+        SourceKind::Github => business::github(req, json(req.body)?),
+        SourceKind::Shopify => business::shopify(req, json(req.body)?),
+        SourceKind::Standard => business::standard(req, json(req.body)?),
+        SourceKind::Hmac => business::hmac(req, id_header),
+    }
+}
+
+pub(crate) fn json(body: &[u8]) -> Result<Value, Unreadable> {
+    serde_json::from_slice(body).map_err(|e| Unreadable(format!("payload is not valid JSON: {e}")))
+}
+
+/// Small accessors for provider payloads, where every field may be missing.
+pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+pub(crate) fn string(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+pub(crate) fn seconds(v: &Value, key: &str) -> Option<u64> {
+    match v.get(key)? {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Value::String(s) => s.split('.').next()?.parse().ok(),
+        _ => None,
+    }
+}
+
+pub(crate) fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests;
