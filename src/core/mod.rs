@@ -5,6 +5,7 @@ pub mod channel;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod limits;
 pub mod log;
 pub mod route;

@@ -50,6 +50,11 @@ pub enum Route {
     OpenApi,
     /// The calling tenant, as its key authenticates it.
     Me,
+    /// A provider's webhook: POST deliveries, GET handshakes.
+    Webhook {
+        tenant: String,
+        source: String,
+    },
     Admin(AdminRoute),
 }
 
@@ -69,6 +74,8 @@ pub enum AdminAction {
     CreateWidgetKey,
     ListKeys,
     DeleteKey(String),
+    ListDeadLetters,
+    ReplayDeadLetter(String),
 }
 
 impl Route {
@@ -78,6 +85,7 @@ impl Route {
             Route::Health => "/healthz",
             Route::OpenApi => "/openapi.json",
             Route::Me => "/v1/me",
+            Route::Webhook { .. } => "/v1/webhooks/{t}/{source}",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -96,6 +104,10 @@ impl Route {
                 AdminAction::CreateKey | AdminAction::ListKeys => "/v1/admin/tenants/{t}/keys",
                 AdminAction::DeleteKey(_) => "/v1/admin/tenants/{t}/keys/{key_id}",
                 AdminAction::CreateWidgetKey => "/v1/admin/tenants/{t}/widget-keys",
+                AdminAction::ListDeadLetters => "/v1/admin/tenants/{t}/dead-letters",
+                AdminAction::ReplayDeadLetter(_) => {
+                    "/v1/admin/tenants/{t}/dead-letters/{id}/replay"
+                }
             },
         }
     }
@@ -103,6 +115,7 @@ impl Route {
     pub fn tenant(&self) -> Option<&str> {
         match self {
             Route::Admin(a) => Some(&a.tenant),
+            Route::Webhook { tenant, .. } => Some(tenant),
             _ => None,
         }
     }
@@ -140,6 +153,13 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["healthz"] => get_only(Route::Health),
         ["openapi.json"] => get_only(Route::OpenApi),
         ["v1", "me"] => get_only(Route::Me),
+        ["v1", "webhooks", t, source] => match method {
+            Method::Get | Method::Post => Ok(Route::Webhook {
+                tenant: id("tenant", t)?,
+                source: id("source", source)?,
+            }),
+            _ => Err(not_allowed(method, &["GET", "POST"])),
+        },
         ["v1", "admin", "tenants", t, rest @ ..] => {
             let tenant = id("tenant", t)?;
             let action = admin_action(method, rest)?;
@@ -178,6 +198,14 @@ fn admin_action(method: Method, rest: &[&str]) -> Result<AdminAction, ApiError> 
         ["keys", k] => match method {
             Method::Delete => Ok(DeleteKey(id("key", k)?)),
             _ => Err(not_allowed(method, &["DELETE"])),
+        },
+        ["dead-letters"] => match method {
+            Method::Get => Ok(ListDeadLetters),
+            _ => Err(not_allowed(method, &["GET"])),
+        },
+        ["dead-letters", d, "replay"] => match method {
+            Method::Post => Ok(ReplayDeadLetter(id("dead letter", d)?)),
+            _ => Err(not_allowed(method, &["POST"])),
         },
         ["widget-keys"] => match method {
             Method::Post => Ok(CreateWidgetKey),
@@ -227,6 +255,25 @@ mod tests {
             405
         );
         assert_eq!(match_route(Method::Get, "/nope").unwrap_err().status(), 404);
+        assert_eq!(
+            match_route(Method::Post, "/v1/webhooks/acme/wa").unwrap(),
+            Route::Webhook {
+                tenant: "acme".into(),
+                source: "wa".into()
+            }
+        );
+        assert_eq!(
+            match_route(Method::Put, "/v1/webhooks/acme/wa")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            match_route(Method::Post, "/v1/webhooks/acme/..")
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]

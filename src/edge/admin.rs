@@ -1,13 +1,17 @@
 //! The admin API: tenant configuration without touching KV by hand. Secrets are write-only.
 
 use super::body::{json_body, optional_json_body};
+use super::durable::{self, DeadLetter, DeadLetterCmd};
 use super::platform::{now_ms, random_array};
+use super::queue::requeue;
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, Location};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
+use crate::core::error::ErrorKind;
 use crate::core::http::MAX_JSON_BODY;
+use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::keys::{mint, KeyKind, KeyRecord};
 use serde::{Deserialize, Serialize};
@@ -105,6 +109,51 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
                 }
             }
             json(200, &json!({"data": keys}))
+        }
+        AdminAction::ListDeadLetters => {
+            require_tenant(call, t).await?;
+            let letters: Vec<DeadLetter> = durable::call(
+                env,
+                "DEAD_LETTERS",
+                t,
+                "list",
+                &DeadLetterCmd {
+                    id: None,
+                    letter: None,
+                    limit: Some(1000),
+                },
+            )
+            .await?;
+            json(200, &json!({"data": letters}))
+        }
+        AdminAction::ReplayDeadLetter(id) => {
+            let get = DeadLetterCmd {
+                id: Some(id.clone()),
+                letter: None,
+                limit: None,
+            };
+            let letter: Option<DeadLetter> =
+                durable::call(env, "DEAD_LETTERS", t, "get", &get).await?;
+            let letter = letter.ok_or_else(|| {
+                ApiError::not_found(format!("tenant `{t}` has no dead letter `{id}`"))
+            })?;
+            let binding = match letter.queue.as_str() {
+                "events" => "EVENTS",
+                "deliveries" => "DELIVERIES",
+                _ => return Err(ApiError::new(ErrorKind::Conflict, "this record is a payload rejected at ingress; it never became an event and cannot be replayed")),
+            };
+            let mut msg: QueueMessage = serde_json::from_value(letter.message)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            if msg.tenant != t {
+                return Err(ApiError::not_found(format!(
+                    "tenant `{t}` has no dead letter `{id}`"
+                )));
+            }
+            msg.attempt = 1;
+            msg.last_error = None;
+            requeue(env, binding, msg, 0).await?;
+            let _: Value = durable::call(env, "DEAD_LETTERS", t, "delete", &get).await?;
+            json(202, &json!({"replayed": id, "queue": letter.queue}))
         }
         AdminAction::DeleteKey(id) => {
             let ix_key = format!("keys:{t}:{id}");

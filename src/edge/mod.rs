@@ -4,10 +4,12 @@ mod admin;
 mod auth;
 mod body;
 mod durable;
+mod outbound;
 mod platform;
 mod queue;
 mod respond;
 mod store;
+mod webhook;
 
 use crate::core::error::ApiError;
 use crate::core::http::{new_request_id, valid_request_id};
@@ -40,7 +42,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         tenant: None,
     };
     let (route_name, outcome) = match match_route(method, &path) {
-        Ok(route) => (route.name(), dispatch(&mut call, route, req).await),
+        Ok(route) => (route.name(), dispatch(&mut call, method, route, req).await),
         Err(e) => ("unmatched", Err(e)),
     };
     let (resp, error) = match outcome {
@@ -67,6 +69,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 async fn dispatch(
     call: &mut Call,
+    method: Method,
     route: Route,
     req: Request,
 ) -> std::result::Result<Response, ApiError> {
@@ -79,6 +82,9 @@ async fn dispatch(
                 200,
                 &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}),
             )
+        }
+        Route::Webhook { tenant, source } => {
+            webhook::handle(call, method, tenant, source, req).await
         }
         Route::Admin(a) => {
             auth::admin(&call.env, &req)?;

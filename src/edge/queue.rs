@@ -1,77 +1,257 @@
-//! Queue consumers. Every message carries its tenant, a stable id and its attempt number
-//! (workers-rs exposes no attempt count, so it travels in the body).
+//! Queue consumers.
 //!
-//! Dead-letter queues are drained into the tenant's `DeadLetters` object, where the admin API lists
-//! and replays them: an accepted message is delivered or recorded, never dropped.
+//! `events`: each message is one event for a tenant's destination, signed as a Standard Webhooks
+//! sender. A retryable failure is re-sent with the next attempt number and a backoff delay
+//! (workers-rs has no attempt count, and a delayed re-send carries one); after the tenant's last
+//! attempt, or on a permanent refusal, the event is recorded as a dead letter for replay.
+//! `*-dlq`: messages the platform gave up on (the consumer itself kept failing) are recorded too.
+//! An accepted message is delivered or recorded, never dropped.
 
 use super::durable::{self, DeadLetter};
-use super::platform::now_ms;
-use serde::{Deserialize, Serialize};
+use super::outbound::fetch_with_timeout;
+use super::platform::{now_ms, random_array};
+use super::store;
+use crate::core::config::document::{open_secret, Location};
+use crate::core::error::ApiError;
+use crate::core::jobs::{Job, QueueMessage};
+use crate::core::tenant::model::TenantConfig;
+use crate::core::webhook::delivery::{
+    classify, signature_headers, Backoff, EventEnvelope, Outcome,
+};
+use crate::core::webhook::verify::standard;
+use futures::future::join_all;
 use serde_json::Value;
+use wasm_bindgen::JsValue;
 use worker::{
-    event, Context, Env, MessageBatch, MessageExt, Result, ScheduleContext, ScheduledEvent,
+    event, Context, Env, Headers, Message, MessageBatch, MessageExt, Method, QueueContentType,
+    RawMessageBuilder, Request, RequestInit, Result, ScheduleContext, ScheduledEvent, SendMessage,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Envelope {
-    pub tenant: String,
-    pub id: String,
-    #[serde(default)]
-    pub attempt: u32,
-    #[serde(default)]
-    pub last_error: Option<String>,
-    /// What to do; its `kind` names the handler.
-    pub job: Value,
-}
+const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+const MAX_BACKOFF_S: u64 = 3600;
 
 #[event(queue)]
-async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
+async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
     let queue = batch.queue();
-    if let Some(origin) = queue.strip_suffix("-dlq") {
-        for msg in batch.messages()? {
-            match record_dead(&env, origin, msg.body()).await {
-                Ok(()) => msg.ack(),
-                Err(e) => {
-                    worker::console_error!("{{\"dlq\":{:?},\"error\":{:?}}}", queue, e.to_string());
-                    msg.retry()
-                }
-            }
-        }
-        return Ok(());
-    }
-    // No job kinds are produced yet: a message here is retried until the queue dead-letters it,
-    // where it is recorded for replay rather than dropped.
-    for msg in batch.messages()? {
-        worker::console_error!("{{\"queue\":{:?},\"unhandled_message\":true}}", queue);
-        msg.retry();
-    }
+    let messages = batch.messages()?;
+    let dlq = queue.strip_suffix("-dlq").map(str::to_string);
+    join_all(
+        messages
+            .iter()
+            .map(|m| handle(&env, &queue, dlq.as_deref(), m)),
+    )
+    .await;
     Ok(())
 }
 
-async fn record_dead(
+async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<String>) {
+    let Ok(qm) = serde_json::from_str::<QueueMessage>(msg.body()) else {
+        worker::console_error!("{{\"queue\":{:?},\"undecodable_message\":true}}", queue);
+        msg.ack();
+        return;
+    };
+    let result = match dlq_of {
+        Some(origin) => {
+            let why = qm
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "the consumer failed repeatedly".into());
+            dead_letter(env, origin, &qm, why).await
+        }
+        None => match &qm.job {
+            Job::DeliverEvent { event } => deliver(env, &qm, event).await,
+        },
+    };
+    match result {
+        Ok(()) => msg.ack(),
+        Err(e) => {
+            // Our own failure (KV, a Durable Object): let the platform retry, then dead-letter.
+            worker::console_error!(
+                "{{\"queue\":{:?},\"id\":{:?},\"consumer_error\":{:?}}}",
+                queue,
+                qm.id,
+                e.message
+            );
+            msg.retry();
+        }
+    }
+}
+
+async fn deliver(
+    env: &Env,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+) -> std::result::Result<(), ApiError> {
+    let tenant: Option<TenantConfig> =
+        store::get_json_cached(env, &format!("tenant:{}", qm.tenant)).await?;
+    let Some(tenant) = tenant else {
+        return dead_letter(env, "events", qm, "the tenant no longer exists".into()).await;
+    };
+    let Some(dest) = &tenant.destination else {
+        return dead_letter(
+            env,
+            "events",
+            qm,
+            "the tenant has no destination configured".into(),
+        )
+        .await;
+    };
+    let at = Location {
+        tenant: &qm.tenant,
+        record: "tenant",
+    };
+    let secret = open_secret(
+        &*store::sealer(env)?,
+        &at,
+        "/destination/secret",
+        &dest.secret,
+    )?;
+    let key = standard::key(&secret)
+        .ok_or_else(|| ApiError::internal("destination secret is not whsec_ base64"))?;
+    let body = serde_json::to_vec(event).map_err(|e| ApiError::internal(e.to_string()))?;
+    let now_s = now_ms() / 1000;
+
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set(
+        "user-agent",
+        concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
+    );
+    for (k, v) in signature_headers(&key, &event.id, now_s, &body) {
+        let _ = headers.set(k, &v);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let req =
+        Request::new_with_init(&dest.url, &init).map_err(|e| ApiError::internal(e.to_string()))?;
+    let timeout = dest.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    let outcome = match fetch_with_timeout(req, timeout).await {
+        Ok(resp) => {
+            let retry_after = resp.headers().get("retry-after").ok().flatten();
+            classify(
+                Some(resp.status_code()),
+                retry_after.as_deref(),
+                None,
+                now_s,
+            )
+        }
+        Err(e) => classify(None, None, Some(&e.describe()), now_s),
+    };
+    match outcome {
+        Outcome::Delivered => {
+            worker::console_log!(
+                "{{\"delivered\":{:?},\"tenant\":{:?},\"attempt\":{}}}",
+                event.id,
+                qm.tenant,
+                qm.attempt
+            );
+            Ok(())
+        }
+        Outcome::Permanent { reason } => dead_letter(env, "events", qm, reason).await,
+        Outcome::Retry {
+            retry_after_s,
+            reason,
+        } => {
+            let max = tenant
+                .limits
+                .max_delivery_attempts
+                .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+            if qm.attempt >= max {
+                return dead_letter(
+                    env,
+                    "events",
+                    qm,
+                    format!("{reason} (attempt {} of {max})", qm.attempt),
+                )
+                .await;
+            }
+            let next = qm.next_attempt(reason);
+            let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
+            let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
+            requeue(env, "EVENTS", next, delay as u32).await
+        }
+    }
+}
+
+fn backoff(env: &Env) -> Backoff {
+    let base_s = env
+        .var("DELIVERY_RETRY_BASE_SECONDS")
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(5);
+    Backoff {
+        base_s,
+        max_s: MAX_BACKOFF_S,
+    }
+}
+
+/// Messages travel as JSON text: exact for every number (a JS object would lose integers past
+/// 2^53, such as Shopify's order ids) and readable in the dashboard.
+pub async fn enqueue(
+    env: &Env,
+    binding: &str,
+    msgs: &[QueueMessage],
+    delay_s: u32,
+) -> worker::Result<()> {
+    let queue = env.queue(binding)?;
+    let raw: Vec<SendMessage<JsValue>> = msgs
+        .iter()
+        .map(|m| {
+            let text = serde_json::to_string(m).unwrap_or_default();
+            let mut b = RawMessageBuilder::new(JsValue::from_str(&text));
+            if delay_s > 0 {
+                b = b.delay_seconds(delay_s);
+            }
+            b.build_with_content_type(QueueContentType::Text)
+        })
+        .collect();
+    queue.send_raw_batch(raw).await
+}
+
+pub async fn requeue(
+    env: &Env,
+    binding: &str,
+    msg: QueueMessage,
+    delay_s: u32,
+) -> std::result::Result<(), ApiError> {
+    enqueue(env, binding, &[msg], delay_s)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+async fn dead_letter(
     env: &Env,
     queue: &str,
-    body: &Value,
-) -> std::result::Result<(), crate::core::error::ApiError> {
-    let Ok(env_msg) = serde_json::from_value::<Envelope>(body.clone()) else {
-        worker::console_error!("{{\"dlq\":{:?},\"undecodable\":true}}", queue);
-        return Ok(());
-    };
+    qm: &QueueMessage,
+    reason: String,
+) -> std::result::Result<(), ApiError> {
+    worker::console_log!(
+        "{{\"dead_letter\":{:?},\"tenant\":{:?},\"attempts\":{}}}",
+        qm.id,
+        qm.tenant,
+        qm.attempt
+    );
     let letter = DeadLetter {
-        id: env_msg.id.clone(),
+        id: qm.id.clone(),
         queue: queue.to_string(),
         dead_at: now_ms(),
-        attempts: env_msg.attempt,
-        last_error: env_msg
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "retries exhausted".into()),
-        message: body.clone(),
+        attempts: qm.attempt,
+        last_error: reason,
+        message: serde_json::to_value(qm).map_err(|e| ApiError::internal(e.to_string()))?,
     };
-    let cmd = durable::DeadLetterCmdOut {
-        letter: Some(letter),
-    };
-    let _: Value = durable::call(env, "DEAD_LETTERS", &env_msg.tenant, "put", &cmd).await?;
+    let _: Value = durable::call(
+        env,
+        "DEAD_LETTERS",
+        &qm.tenant,
+        "put",
+        &durable::DeadLetterCmdOut {
+            letter: Some(letter),
+        },
+    )
+    .await?;
     Ok(())
 }
 

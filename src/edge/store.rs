@@ -68,6 +68,21 @@ pub async fn get_json<T: DeserializeOwned>(env: &Env, key: &str) -> Result<Optio
     }
 }
 
+/// A configuration document through the isolate cache (evicted by admin writes in this isolate).
+pub async fn get_json_cached<T: DeserializeOwned + Serialize>(
+    env: &Env,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
+    if let Some(hit) = cache_get::<T>(key) {
+        return Ok(Some(hit));
+    }
+    let value: Option<T> = get_json(env, key).await?;
+    if let Some(v) = &value {
+        cache_put(key, v).map_err(internal)?;
+    }
+    Ok(value)
+}
+
 // The KV futures are boxed behind non-generic functions: inlined, each of them would be copied
 // into every await site of every handler, which is most of the wasm's size.
 fn get_text<'a>(

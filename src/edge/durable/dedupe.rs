@@ -1,5 +1,6 @@
 //! `Dedupe`: event ids seen by a tenant's source within its window (24 h by default).
-//! `seen` marks an id and says whether it was already there, atomically.
+//! `seen_many` marks a batch of ids and says which were new, atomically (the object is
+//! single-threaded); `forget` unmarks ids whose enqueue failed.
 
 use super::{answer, command, unknown_op};
 use crate::edge::platform::now_ms;
@@ -7,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 #[derive(Serialize, Deserialize)]
-pub struct SeenCmd {
-    pub id: String,
+pub struct SeenMany {
+    pub ids: Vec<String>,
     pub ttl_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 pub struct SeenResult {
-    pub duplicate: bool,
+    pub new_ids: Vec<String>,
+    pub duplicates: usize,
 }
 
 #[derive(Deserialize)]
@@ -39,30 +41,53 @@ impl DurableObject for Dedupe {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let (op, cmd): (String, SeenCmd) = command(req).await?;
-        if op != "seen" {
-            return unknown_op(&op);
-        }
+        let (op, cmd): (String, SeenMany) = command(req).await?;
         let sql = self.state.storage().sql();
         let now = now_ms() as i64;
-        let rows: Vec<Row> = sql
-            .exec(
-                "SELECT COUNT(*) AS n FROM seen WHERE id = ? AND expires_at > ?",
-                Some(vec![cmd.id.clone().into(), now.into()]),
-            )?
-            .to_array()?;
-        let duplicate = rows.first().map(|r| r.n > 0).unwrap_or(false);
-        if !duplicate {
-            let expires = now + cmd.ttl_ms as i64;
-            sql.exec(
-                "INSERT OR REPLACE INTO seen (id, expires_at) VALUES (?, ?)",
-                Some(vec![cmd.id.into(), expires.into()]),
-            )?;
-            if self.state.storage().get_alarm().await?.is_none() {
-                self.state.storage().set_alarm(cmd.ttl_ms as i64).await?;
+        match op.as_str() {
+            "seen_many" => {
+                let mut new_ids = Vec::new();
+                let mut duplicates = 0;
+                for id in cmd.ids {
+                    let rows: Vec<Row> = sql
+                        .exec(
+                            "SELECT COUNT(*) AS n FROM seen WHERE id = ? AND expires_at > ?",
+                            Some(vec![id.clone().into(), now.into()]),
+                        )?
+                        .to_array()?;
+                    if rows.first().is_some_and(|r| r.n > 0) || new_ids.contains(&id) {
+                        duplicates += 1;
+                        continue;
+                    }
+                    let expires = now + cmd.ttl_ms as i64;
+                    sql.exec(
+                        "INSERT OR REPLACE INTO seen (id, expires_at) VALUES (?, ?)",
+                        Some(vec![id.clone().into(), expires.into()]),
+                    )?;
+                    new_ids.push(id);
+                }
+                if !new_ids.is_empty() && self.state.storage().get_alarm().await?.is_none() {
+                    self.state.storage().set_alarm(cmd.ttl_ms as i64).await?;
+                }
+                answer(&SeenResult {
+                    new_ids,
+                    duplicates,
+                })
             }
+            "forget" => {
+                for id in &cmd.ids {
+                    sql.exec(
+                        "DELETE FROM seen WHERE id = ?",
+                        Some(vec![id.clone().into()]),
+                    )?;
+                }
+                answer(&SeenResult {
+                    new_ids: vec![],
+                    duplicates: 0,
+                })
+            }
+            _ => unknown_op(&op),
         }
-        answer(&SeenResult { duplicate })
     }
 
     async fn alarm(&self) -> Result<Response> {

@@ -7,7 +7,8 @@ mod dead_letters;
 mod dedupe;
 mod rate_limiter;
 
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, DeadLetterCmd};
+pub use dedupe::{SeenMany, SeenResult};
 
 /// The `put` command of `DeadLetters`, as the queue consumer sends it.
 #[derive(serde::Serialize)]

@@ -1,0 +1,34 @@
+//! Queue messages. Each carries its tenant, a stable id and its attempt number (workers-rs
+//! exposes no attempt count, and a retry is re-sent with the next number anyway).
+
+use crate::core::webhook::delivery::EventEnvelope;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    pub tenant: String,
+    pub id: String,
+    /// 1 for the first delivery attempt.
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub job: Job,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// An inbound event for the tenant's destination.
+    DeliverEvent { event: EventEnvelope },
+}
+
+impl QueueMessage {
+    /// The same job, one attempt later, remembering why the last one failed.
+    pub fn next_attempt(&self, error: String) -> QueueMessage {
+        QueueMessage {
+            attempt: self.attempt + 1,
+            last_error: Some(error),
+            ..self.clone()
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `GET|POST /v1/webhooks/{tenant}/{source}`: verify, answer handshakes, normalize, dedupe (one
+//! Durable Object round trip), enqueue, answer. Delivery happens in the `events` consumer.
+
+use super::body::read_capped;
+use super::durable::{self, DeadLetter, SeenMany, SeenResult};
+use super::platform::now_ms;
+use super::queue::enqueue;
+use super::respond::{bytes, internal, json, Reply};
+use super::{store, Call};
+use crate::core::config::document::{open_secret, Location, Secret};
+use crate::core::config::source::{SourceConfig, SourceKind};
+use crate::core::error::ApiError;
+use crate::core::http::MAX_WEBHOOK_BODY;
+use crate::core::jobs::{Job, QueueMessage};
+use crate::core::route::Method;
+use crate::core::webhook::delivery::{event_id, EventEnvelope};
+use crate::core::webhook::normalize::{normalize, Ingress};
+use crate::core::webhook::verify::{self as v, Inbound, VerifyError};
+use serde_json::json;
+use worker::{Env, Request};
+
+const DEFAULT_TOLERANCE_S: u64 = 300;
+const DEFAULT_DEDUPE_WINDOW_S: u64 = 86_400;
+
+pub async fn handle(
+    call: &mut Call,
+    method: Method,
+    tenant: String,
+    source: String,
+    mut req: Request,
+) -> Reply {
+    call.tenant = Some(tenant.clone());
+    let env = &call.env;
+    let record = format!("source:{source}");
+    let cfg: SourceConfig = store::get_json_cached(env, &format!("source:{tenant}:{source}"))
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown tenant or webhook source"))?;
+    let at = Location {
+        tenant: &tenant,
+        record: &record,
+    };
+    let url = req.url().map_err(internal)?;
+
+    if method == Method::Get {
+        // Meta's subscription handshake is the only GET a provider sends.
+        let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let token = match &cfg.verify_token {
+            Some(t) => Some(open_secret(&*store::sealer(env)?, &at, "/verify_token", t)?),
+            None => None,
+        };
+        return match v::meta::handshake(&query, token.as_deref()) {
+            Ok(challenge) => bytes(200, "text/plain", challenge.as_bytes()),
+            Err(VerifyError::Mismatch) => {
+                Err(ApiError::forbidden("hub.verify_token does not match"))
+            }
+            Err(e) => Err(ApiError::bad_request(format!(
+                "not a subscription handshake: {}",
+                e.reason()
+            ))),
+        };
+    }
+
+    let body = read_capped(&mut req, MAX_WEBHOOK_BODY).await?;
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    if cfg.kind == SourceKind::Slack && is_ssl_check(&body) {
+        return json(200, &json!({"ok": true}));
+    }
+    let signed_url = signed_url(cfg.public_url.as_deref(), url.as_str());
+    let secrets = open_secrets(env, &at, &cfg.secrets)?;
+    let now_s = now_ms() / 1000;
+    let inbound = Inbound {
+        url: &signed_url,
+        headers: &headers,
+        body: &body,
+        now_s,
+    };
+    let tolerance = cfg
+        .tolerance_seconds
+        .map(u64::from)
+        .unwrap_or(DEFAULT_TOLERANCE_S);
+    let verified = match cfg.kind {
+        SourceKind::Whatsapp => v::meta::verify(&secrets, &inbound),
+        SourceKind::Slack => v::slack::verify(&secrets, &inbound, tolerance),
+        SourceKind::Telegram => v::telegram::verify(&secrets, &inbound),
+        SourceKind::Twilio => v::twilio::verify(&secrets, &inbound),
+        SourceKind::Stripe => v::stripe::verify(&secrets, &inbound, tolerance),
+        SourceKind::Github => v::github::verify(&secrets, &inbound),
+        SourceKind::Shopify => v::shopify::verify(&secrets, &inbound),
+        SourceKind::Standard => v::standard::verify(&secrets, &inbound, tolerance),
+        SourceKind::Hmac => match &cfg.hmac {
+            Some(scheme) => v::hmac_generic::verify(&secrets, &inbound, scheme, tolerance),
+            None => Err(VerifyError::NoSecret),
+        },
+    };
+    verified.map_err(|e| {
+        ApiError::unauthorized(format!("webhook verification failed: {}", e.reason()))
+    })?;
+
+    let id_header = cfg.hmac.as_ref().and_then(|h| h.id_header.as_deref());
+    let events = match normalize(cfg.kind, &inbound, id_header) {
+        Ok(Ingress::Challenge(answer)) => return json(200, &answer),
+        Ok(Ingress::Ignored(why)) => return accepted(cfg.kind, 0, 0, Some(why)),
+        Ok(Ingress::Events(events)) => events,
+        Err(unreadable) => {
+            record_rejected(env, &tenant, &source, &body, &unreadable.0).await;
+            return Err(ApiError::bad_request(format!(
+                "verified payload could not be read: {}",
+                unreadable.0
+            )));
+        }
+    };
+
+    let received_at = now_s;
+    let messages: Vec<QueueMessage> = events
+        .into_iter()
+        .map(|e| {
+            let id = event_id(&tenant, &source, &e.provider_id);
+            let event = EventEnvelope {
+                id: id.clone(),
+                event_type: e.event_type,
+                tenant: tenant.clone(),
+                source: source.clone(),
+                source_kind: kind_name(cfg.kind).to_string(),
+                received_at,
+                data: e.data,
+            };
+            QueueMessage {
+                tenant: tenant.clone(),
+                id,
+                attempt: 1,
+                last_error: None,
+                job: Job::DeliverEvent { event },
+            }
+        })
+        .collect();
+    let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+    let window_ms = cfg
+        .dedupe_window_seconds
+        .map(u64::from)
+        .unwrap_or(DEFAULT_DEDUPE_WINDOW_S)
+        * 1000;
+    let dedupe_name = format!("{tenant}:{source}");
+    let seen: SeenResult = durable::call(
+        env,
+        "DEDUPE",
+        &dedupe_name,
+        "seen_many",
+        &SeenMany {
+            ids,
+            ttl_ms: window_ms,
+        },
+    )
+    .await?;
+    let fresh: Vec<QueueMessage> = messages
+        .into_iter()
+        .filter(|m| seen.new_ids.contains(&m.id))
+        .collect();
+    let duplicates = seen.duplicates;
+    if !fresh.is_empty() {
+        if let Err(e) = enqueue(env, "EVENTS", &fresh, 0).await {
+            // Not enqueued: unmark so the provider's redelivery is accepted, and ask for one.
+            let ids: Vec<String> = fresh.iter().map(|m| m.id.clone()).collect();
+            let _: Result<SeenResult, _> = durable::call(
+                env,
+                "DEDUPE",
+                &dedupe_name,
+                "forget",
+                &SeenMany { ids, ttl_ms: 0 },
+            )
+            .await;
+            worker::console_error!("{{\"enqueue_failed\":{:?}}}", e.to_string());
+            return Err(ApiError::new(
+                crate::core::error::ErrorKind::Unavailable,
+                "could not enqueue the event; retry",
+            )
+            .with_retry_after(1));
+        }
+    }
+    accepted(cfg.kind, fresh.len(), duplicates, None)
+}
+
+/// Twilio expects TwiML; everyone else gets a small JSON receipt.
+fn accepted(kind: SourceKind, received: usize, duplicates: usize, ignored: Option<&str>) -> Reply {
+    if kind == SourceKind::Twilio {
+        return bytes(
+            200,
+            "text/xml",
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
+        );
+    }
+    json(
+        200,
+        &json!({"received": received, "duplicates": duplicates, "ignored": ignored}),
+    )
+}
+
+fn is_ssl_check(body: &[u8]) -> bool {
+    form_urlencoded::parse(body).any(|(k, v)| k == "ssl_check" && v == "1")
+}
+
+/// The URL the provider signed: the configured public URL (plus the request's query, unless the
+/// configured one has its own), else the URL the worker saw.
+fn signed_url(public_url: Option<&str>, actual: &str) -> String {
+    match public_url {
+        Some(p) if p.contains('?') => p.to_string(),
+        Some(p) => match actual.split_once('?') {
+            Some((_, q)) => format!("{p}?{q}"),
+            None => p.to_string(),
+        },
+        None => actual.to_string(),
+    }
+}
+
+fn open_secrets(env: &Env, at: &Location, secrets: &[Secret]) -> Result<Vec<String>, ApiError> {
+    let sealer = store::sealer(env)?;
+    secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| open_secret(&sealer, at, &format!("/secrets/{i}"), s))
+        .collect()
+}
+
+pub fn kind_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Whatsapp => "whatsapp",
+        SourceKind::Slack => "slack",
+        SourceKind::Telegram => "telegram",
+        SourceKind::Twilio => "twilio",
+        SourceKind::Stripe => "stripe",
+        SourceKind::Github => "github",
+        SourceKind::Shopify => "shopify",
+        SourceKind::Standard => "standard",
+        SourceKind::Hmac => "hmac",
+    }
+}
+
+/// A verified payload we could not read is kept for inspection (not for replay: it never became
+/// an event), so the sender's bug can be diagnosed.
+async fn record_rejected(env: &Env, tenant: &str, source: &str, body: &[u8], reason: &str) {
+    let preview = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
+    let id = format!(
+        "rej_{}",
+        &hex::encode(sha2::Digest::finalize(
+            <sha2::Sha256 as sha2::Digest>::new_with_prefix(body)
+        ))[..24]
+    );
+    let letter = DeadLetter {
+        id,
+        queue: "ingress".into(),
+        dead_at: now_ms(),
+        attempts: 0,
+        last_error: format!("unreadable payload from source `{source}`: {reason}"),
+        message: json!({"source": source, "body_preview": preview}),
+    };
+    let cmd = durable::DeadLetterCmdOut {
+        letter: Some(letter),
+    };
+    if let Err(e) =
+        durable::call::<_, serde_json::Value>(env, "DEAD_LETTERS", tenant, "put", &cmd).await
+    {
+        worker::console_error!("{{\"record_rejected_failed\":{:?}}}", e.message);
+    }
+}

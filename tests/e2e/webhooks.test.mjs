@@ -1,0 +1,281 @@
+// Webhook ingress end to end: each provider's signed sample reaches a local destination exactly
+// once as a verifiable Standard Webhooks delivery; redeliveries are deduped; failures are retried
+// with backoff and end in the dead-letter record, from which replay delivers them.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { startGateway, assertError, planted } from "../harness.mjs";
+import { startDestination } from "../mocks/destination.mjs";
+import { sign, sha256hex } from "../signers.mjs";
+
+const T = "hooks";
+const DEST_SECRET = "whsec_" + randomBytes(32).toString("base64");
+const S = {
+  whatsapp: "meta-app-secret-" + randomBytes(8).toString("hex"),
+  slack: "slack-signing-" + randomBytes(8).toString("hex"),
+  telegram: "tg-" + randomBytes(8).toString("hex"),
+  twilio: "twilio-token-" + randomBytes(8).toString("hex"),
+  stripe: "whsec_stripe" + randomBytes(8).toString("hex"),
+  github: "gh-" + randomBytes(8).toString("hex"),
+  shopify: "shp-" + randomBytes(8).toString("hex"),
+  standard: "whsec_" + randomBytes(24).toString("base64"),
+  hmac: "generic-" + randomBytes(8).toString("hex"),
+};
+const VERIFY_TOKEN = "meta-verify-" + randomBytes(6).toString("hex");
+for (const s of [DEST_SECRET, VERIFY_TOKEN, ...Object.values(S)]) planted.add(s);
+const TWILIO_URL = "https://gateway.example.com/v1/webhooks/hooks/twilio";
+
+let gw, dest;
+before(async () => {
+  gw = await startGateway({ extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
+  dest = await startDestination(DEST_SECRET);
+  await gw.tenant(T, { destination: { url: dest.url, secret: DEST_SECRET, timeout_ms: 500 }, limits: { max_delivery_attempts: 3 } });
+  for (const [kind, secret] of Object.entries(S)) {
+    const doc = { kind, secrets: [secret] };
+    if (kind === "whatsapp") doc.verify_token = VERIFY_TOKEN;
+    if (kind === "twilio") doc.public_url = TWILIO_URL;
+    if (kind === "hmac") doc.hmac = { header: "X-Signature", algorithm: "sha256", encoding: "hex", prefix: "sha256=", timestamp_header: "X-Timestamp", template: "{timestamp}.{body}", id_header: "X-Event-Id" };
+    const r = await gw.admin("PUT", `${T}/sources/${kind}`, doc);
+    assert.equal(r.status, 201, r.text);
+  }
+});
+after(async () => {
+  await gw?.stop();
+  await dest?.close();
+});
+
+const uid = () => randomBytes(6).toString("hex");
+const eventId = (source, providerId) => "evt_" + sha256hex(`${T}\x1f${source}\x1f${providerId}`).slice(0, 32);
+
+/** A correctly signed sample of each provider, with the provider's id for it. */
+function sample(kind) {
+  const u = uid();
+  switch (kind) {
+    case "whatsapp": {
+      const wamid = `wamid.${u}`;
+      const body = JSON.stringify({ object: "whatsapp_business_account", entry: [{ id: "WABA", changes: [{ field: "messages", value: {
+        messaging_product: "whatsapp", metadata: { display_phone_number: "15550783881", phone_number_id: "106540352242922" },
+        contacts: [{ profile: { name: "Kerry" }, wa_id: "16315551181" }],
+        messages: [{ from: "16315551181", id: wamid, timestamp: "1749416383", type: "text", text: { body: "hi " + u } }] } }] }] });
+      return { body, headers: sign.whatsapp(S.whatsapp, body), pid: wamid, type: "message.received" };
+    }
+    case "slack": {
+      const eid = `Ev${u}`;
+      const body = JSON.stringify({ token: "x", team_id: "T1", api_app_id: "A1", type: "event_callback", event_id: eid, event_time: 1,
+        event: { type: "message", channel: "C1", user: "U1", text: "hello " + u, ts: "1700000000.000100" } });
+      return { body, headers: sign.slack(S.slack, body), pid: eid, type: "message.received" };
+    }
+    case "telegram": {
+      const id = parseInt(u.slice(0, 8), 16);
+      const body = JSON.stringify({ update_id: id, message: { message_id: 1, date: 1700000000, chat: { id: 42, type: "private" }, from: { id: 42, is_bot: false, first_name: "A" }, text: "hey" } });
+      return { body, headers: sign.telegram(S.telegram), pid: String(id), type: "message.received" };
+    }
+    case "twilio": {
+      const sid = `SM${u}`;
+      const body = new URLSearchParams({ MessageSid: sid, AccountSid: "AC1", From: "+15558675310", To: "+15017122661", Body: "Hello from SMS", NumMedia: "0", SmsStatus: "received" }).toString();
+      return { body, headers: sign.twilio(S.twilio, body, { url: TWILIO_URL }), pid: sid, type: "message.received" };
+    }
+    case "stripe": {
+      const id = `evt_${u}`;
+      const body = JSON.stringify({ id, object: "event", type: "payment_intent.succeeded", data: { object: { id: "pi_1", amount: 2000 } } });
+      return { body, headers: sign.stripe(S.stripe, body), pid: id, type: "stripe.payment_intent.succeeded" };
+    }
+    case "github": {
+      const delivery = `${u}-cc78-11e3-81ab-4c9367dc0958`;
+      const body = JSON.stringify({ action: "opened", issue: { number: 1, title: "Bug" } });
+      return { body, headers: sign.github(S.github, body, { delivery }), pid: delivery, type: "github.issues.opened" };
+    }
+    case "shopify": {
+      const eventId = `${u}-7158-44d4-b7cd-2c97c8a091b5`;
+      const body = JSON.stringify({ id: 820982911946154508, email: "jon@example.com", total_price: "199.00" });
+      return { body, headers: sign.shopify(S.shopify, body, { eventId }), pid: eventId, type: "shopify.orders/create" };
+    }
+    case "standard": {
+      const id = `msg_${u}`;
+      const body = JSON.stringify({ type: "invoice.paid", data: { invoice: "in_1" } });
+      return { body, headers: sign.standard(S.standard, body, { id }), pid: id, type: "invoice.paid" };
+    }
+    case "hmac": {
+      const id = `ev-${u}`;
+      const body = JSON.stringify({ type: "ticket.created", ticket: 7 });
+      return { body, headers: sign.hmac(S.hmac, body, { id }), pid: id, type: "ticket.created" };
+    }
+  }
+}
+
+const post = (source, s, extra = {}) =>
+  gw.request("POST", `/v1/webhooks/${T}/${source}`, { body: s.body, headers: { "content-type": "application/json", ...s.headers, ...extra } });
+
+for (const kind of Object.keys(S)) {
+  test(`${kind}: a signed sample is delivered exactly once, signed as a Standard Webhooks sender`, async () => {
+    const s = sample(kind);
+    const r = await post(kind, s);
+    assert.equal(r.status, 200, r.text);
+    const id = eventId(kind, s.pid);
+    await dest.until(() => dest.delivered.has(id), 15000, `delivery of ${kind}`);
+    const first = dest.attempts.find((a) => a.id === id);
+    assert.equal(first.verified, true, "the destination verified the gateway's signature");
+    const [event] = dest.delivered.get(id);
+    assert.equal(event.id, id);
+    assert.equal(event.type, s.type);
+    assert.equal(event.tenant, T);
+    assert.equal(event.source, kind);
+    assert.equal(event.source_kind, kind);
+    if (s.type === "message.received") {
+      assert.equal(event.data.direction, "inbound");
+      assert.ok(event.data.conversation_id, JSON.stringify(event.data));
+    }
+    // A redelivery by the provider is answered 200 and not delivered again.
+    const again = await post(kind, { ...s, headers: kind === "stripe" || kind === "slack" || kind === "hmac" || kind === "standard" ? sample_resign(kind, s) : s.headers });
+    assert.equal(again.status, 200, again.text);
+    if (kind !== "twilio") assert.equal(again.body.duplicates, 1);
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(dest.delivered.get(id).length, 1, "delivered exactly once");
+  });
+}
+
+/** Providers re-sign redeliveries with a fresh timestamp; the event id stays the same. */
+function sample_resign(kind, s) {
+  if (kind === "stripe") return sign.stripe(S.stripe, s.body);
+  if (kind === "slack") return sign.slack(S.slack, s.body);
+  if (kind === "hmac") return sign.hmac(S.hmac, s.body, { id: s.pid });
+  return sign.standard(S.standard, s.body, { id: s.pid });
+}
+
+test("a destination that fails twice (503, then 429 with Retry-After) gets the event on attempt 3", async () => {
+  const s = sample("stripe");
+  const id = eventId("stripe", s.pid);
+  dest.behaviour = (nth) => (nth === 1 ? { status: 503 } : nth === 2 ? { status: 429, headers: { "retry-after": "1" } } : { status: 200 });
+  try {
+    assert.equal((await post("stripe", s)).status, 200);
+    await dest.until(() => dest.delivered.has(id), 20000, "delivery after retries");
+    const attempts = dest.attempts.filter((a) => a.id === id);
+    assert.deepEqual(attempts.map((a) => a.status), [503, 429, 200]);
+    assert.ok(attempts.every((a) => a.verified), "every attempt is signed");
+    assert.ok(attempts[1].at - attempts[0].at >= 400, "the retry waited");
+  } finally {
+    dest.behaviour = () => ({ status: 200 });
+  }
+});
+
+test("a destination that times out is retried", async () => {
+  const s = sample("github");
+  const id = eventId("github", s.pid);
+  dest.behaviour = (nth) => (nth === 1 ? { status: 200, delayMs: 1500 } : { status: 200 });
+  try {
+    assert.equal((await post("github", s)).status, 200);
+    await dest.until(() => dest.attempts.filter((a) => a.id === id).length >= 2 && dest.delivered.get(id)?.length >= 1, 20000, "retry after timeout");
+  } finally {
+    dest.behaviour = () => ({ status: 200 });
+  }
+});
+
+test("a destination that always fails puts the event in the dead-letter record; replay delivers it", async () => {
+  const s = sample("shopify");
+  const id = eventId("shopify", s.pid);
+  dest.behaviour = () => ({ status: 500 });
+  try {
+    assert.equal((await post("shopify", s)).status, 200);
+    let letter;
+    await dest.until(() => false || letter, 1, "noop").catch(() => {});
+    const end = Date.now() + 25000;
+    while (Date.now() < end && !letter) {
+      const list = await gw.admin("GET", `${T}/dead-letters`);
+      letter = list.body.data.find((l) => l.id === id);
+      if (!letter) await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(letter, "the event was dead-lettered");
+    assert.equal(letter.attempts, 3, "after the tenant's max_delivery_attempts");
+    assert.equal(letter.queue, "events");
+    assert.match(letter.last_error, /500/);
+    assert.equal(dest.attempts.filter((a) => a.id === id).length, 3);
+    assert.equal(dest.delivered.has(id), false);
+  } finally {
+    dest.behaviour = () => ({ status: 200 });
+  }
+  const replay = await gw.admin("POST", `${T}/dead-letters/${id}/replay`);
+  assert.equal(replay.status, 202, replay.text);
+  await dest.until(() => dest.delivered.has(id), 15000, "replayed delivery");
+  assert.equal(dest.delivered.get(id)[0].id, id, "replay keeps the webhook-id");
+  const after = await gw.admin("GET", `${T}/dead-letters`);
+  assert.equal(after.body.data.some((l) => l.id === id), false);
+  assertError(assert, await gw.admin("POST", `${T}/dead-letters/${id}/replay`), 404, "not_found");
+});
+
+test("a permanent refusal (410) is dead-lettered at once", async () => {
+  const s = sample("standard");
+  const id = eventId("standard", s.pid);
+  dest.behaviour = () => ({ status: 410 });
+  try {
+    assert.equal((await post("standard", s)).status, 200);
+    const end = Date.now() + 15000;
+    let letter;
+    while (Date.now() < end && !letter) {
+      letter = (await gw.admin("GET", `${T}/dead-letters`)).body.data.find((l) => l.id === id);
+      if (!letter) await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(letter);
+    assert.equal(letter.attempts, 1);
+  } finally {
+    dest.behaviour = () => ({ status: 200 });
+  }
+});
+
+test("Meta's subscription handshake echoes the challenge only for the right token", async () => {
+  const ok = await gw.request("GET", `/v1/webhooks/${T}/whatsapp?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1158201444`);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.text, "1158201444");
+  assert.match(ok.headers.get("content-type"), /^text\/plain/);
+  assertError(assert, await gw.request("GET", `/v1/webhooks/${T}/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`), 403, "permission_denied");
+  assertError(assert, await gw.request("GET", `/v1/webhooks/${T}/whatsapp`), 400, "invalid_request");
+});
+
+test("Slack url_verification and ssl_check; GitHub ping", async () => {
+  const body = JSON.stringify({ token: "x", challenge: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", type: "url_verification" });
+  const r = await gw.request("POST", `/v1/webhooks/${T}/slack`, { body, headers: { "content-type": "application/json", ...sign.slack(S.slack, body) } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, { challenge: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" });
+  const ssl = await gw.request("POST", `/v1/webhooks/${T}/slack`, { body: "ssl_check=1&token=x", headers: { "content-type": "application/x-www-form-urlencoded" } });
+  assert.equal(ssl.status, 200);
+  const ping = JSON.stringify({ zen: "Design for failure.", hook_id: 1 });
+  const p = await gw.request("POST", `/v1/webhooks/${T}/github`, { body: ping, headers: { "content-type": "application/json", ...sign.github(S.github, ping, { event: "ping", delivery: uid() }) } });
+  assert.equal(p.status, 200);
+  assert.equal(p.body.received, 0);
+});
+
+test("bad webhooks: unknown tenant or source 404, bad or stale signatures 401 with the failed check, oversized 413", async () => {
+  const s = sample("stripe");
+  assertError(assert, await gw.request("POST", `/v1/webhooks/nobody/stripe`, { body: s.body, headers: s.headers }), 404, "not_found");
+  assertError(assert, await gw.request("POST", `/v1/webhooks/${T}/nothing`, { body: s.body, headers: s.headers }), 404, "not_found");
+  const missing = await gw.request("POST", `/v1/webhooks/${T}/stripe`, { body: s.body, headers: { "content-type": "application/json" } });
+  assertError(assert, missing, 401, "authentication_error");
+  assert.match(missing.body.error.message, /missing Stripe-Signature/);
+  const wrong = await gw.request("POST", `/v1/webhooks/${T}/stripe`, { body: s.body, headers: sign.stripe("whsec_wrong", s.body) });
+  assertError(assert, wrong, 401, "authentication_error");
+  assert.match(wrong.body.error.message, /does not match/);
+  assert.ok(!wrong.text.includes(S.stripe));
+  const stale = await gw.request("POST", `/v1/webhooks/${T}/stripe`, { body: s.body, headers: sign.stripe(S.stripe, s.body, { ts: Math.floor(Date.now() / 1000) - 600 }) });
+  assertError(assert, stale, 401, "authentication_error");
+  assert.match(stale.body.error.message, /tolerance/);
+  const tampered = await gw.request("POST", `/v1/webhooks/${T}/stripe`, { body: s.body.replace("2000", "2001"), headers: s.headers });
+  assertError(assert, tampered, 401, "authentication_error");
+  const big = "x".repeat(1024 * 1024 + 1);
+  assertError(assert, await gw.request("POST", `/v1/webhooks/${T}/github`, { body: big, headers: sign.github(S.github, big, { delivery: uid() }) }), 413, "payload_too_large");
+  // None of them reached the destination.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(dest.delivered.has(eventId("stripe", s.pid)), false);
+});
+
+test("a verified but unreadable payload is 400, recorded, and nothing is enqueued", async () => {
+  const body = '{"object":"whatsapp_business_account","entry":[{"changes":[';
+  const r = await gw.request("POST", `/v1/webhooks/${T}/whatsapp`, { body, headers: { "content-type": "application/json", ...sign.whatsapp(S.whatsapp, body) } });
+  assertError(assert, r, 400, "invalid_request");
+  const letters = (await gw.admin("GET", `${T}/dead-letters`)).body.data.filter((l) => l.queue === "ingress");
+  assert.ok(letters.some((l) => l.message.body_preview === body), "the rejected payload is recorded for inspection");
+  const rej = letters.find((l) => l.message.body_preview === body);
+  assertError(assert, await gw.admin("POST", `${T}/dead-letters/${rej.id}/replay`), 409, "conflict");
+});
+
+test("no secret reached a log line", () => {
+  assert.deepEqual(gw.leaks(), []);
+});
