@@ -9,6 +9,9 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
+import { sign } from "../tests/signers.mjs";
+import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const DURATION = process.env.BENCH_SECONDS ?? "5";
@@ -18,8 +21,8 @@ const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? "16";
 const exec = promisify(execFile);
 const headerArgs = (headers) => Object.entries(headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
 
-async function wrk(url, headers = {}, seconds = DURATION, connections = CONNECTIONS) {
-  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", ...headerArgs(headers), url];
+async function wrk(url, headers = {}, seconds = DURATION, connections = CONNECTIONS, script) {
+  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", ...headerArgs(headers), ...(script ? ["-s", script] : []), url];
   const { stdout: text } = await exec("wrk", args);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
   const ms = (label) => {
@@ -56,9 +59,9 @@ const gw = await startGateway();
 const demoKey = "sk_dev_demo_local_only_0000000000";
 
 const rows = [];
-const run = async (name, url, headers, baseline) => {
-  await wrk(url, headers, 1, 4); // warm up isolates and caches
-  const r = await wrk(url, headers);
+const run = async (name, url, headers, baseline, script) => {
+  await wrk(url, headers, 1, 4, script); // warm up isolates and caches
+  const r = await wrk(url, headers, DURATION, CONNECTIONS, script);
   rows.push({ name, ...r, baseline });
   return r;
 };
@@ -68,15 +71,51 @@ await run("JS proxy floor -> upstream", new URL("/json", floorUrl).href, {}, "up
 await run("gateway GET /healthz", new URL("/healthz", gw.url).href, {}, "upstream direct");
 await run("gateway GET /v1/me (auth)", new URL("/v1/me", gw.url).href, { authorization: `Bearer ${demoKey}` }, "upstream direct");
 
+// Webhook ingress: a tenant whose destination is the same fast upstream.
+const whsec = "whsec_" + randomBytes(32).toString("base64");
+const tgToken = "bench-tg-" + randomBytes(8).toString("hex");
+const stdSecret = "whsec_" + randomBytes(24).toString("base64");
+await gw.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
+await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
+await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [stdSecret] });
+// Every request a new update_id: the full verify + dedupe + enqueue path (and delivery behind it).
+const lua = path.join(tmpdir(), `bench-webhook-${process.pid}.lua`);
+writeFileSync(lua, `
+local n = 0
+local prefix = math.floor(os.clock() * 1000000) + ${Date.now() % 1000000} * 1000
+request = function()
+  n = n + 1
+  local body = '{"update_id":' .. (prefix * 100000 + n) .. ',"message":{"message_id":1,"date":1700000000,"chat":{"id":42,"type":"private"},"text":"hi"}}'
+  return wrk.format("POST", nil, {["content-type"] = "application/json", ["x-telegram-bot-api-secret-token"] = "${tgToken}"}, body)
+end
+`);
+await run("webhook new event, delivered (telegram)", new URL("/v1/webhooks/bench/tg", gw.url).href, {}, "gateway GET /healthz", lua);
+// The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
+const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
+const stdHeaders = sign.standard(stdSecret, stdBody, { id: "msg_bench_dup" });
+const dupLua = path.join(tmpdir(), `bench-dup-${process.pid}.lua`);
+writeFileSync(dupLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(stdBody)}\nwrk.headers["content-type"] = "application/json"\n`);
+await run("webhook duplicate (standard, HMAC)", new URL("/v1/webhooks/bench/std", gw.url).href, stdHeaders, "gateway GET /healthz", dupLua);
+
+// The same ingress on a gateway with no queue consumers: verify + dedupe + enqueue alone, as on
+// Cloudflare where consumers run elsewhere; here they would share the same two cores.
+const ingress = await startGateway({ consumers: false });
+await ingress.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
+await ingress.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
+await run("  same gateway: GET /healthz", new URL("/healthz", ingress.url).href, {}, "upstream direct");
+await run("  webhook verify+dedupe+enqueue", new URL("/v1/webhooks/bench/tg", ingress.url).href, {}, "  same gateway: GET /healthz", lua);
+await ingress.stop();
+
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const pad = (s, n) => String(s).padEnd(n);
 const num = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine\n`);
-console.log(pad("route", 34), pad("req/s", 10), pad("p50 ms", 9), pad("p99 ms", 9), pad("vs upstream", 12), "non-2xx");
+console.log(pad("route", 36), pad("req/s", 10), pad("p50 ms", 9), pad("p99 ms", 9), pad("ratio", 18), "non-2xx");
 for (const r of rows) {
   const base = r.baseline ? byName[r.baseline] : undefined;
-  const ratio = base ? `${num((100 * r.rps) / base.rps)}%` : "";
-  console.log(pad(r.name, 34), pad(num(r.rps), 10), pad(num(r.p50, 2), 9), pad(num(r.p99, 2), 9), pad(ratio, 12), r.non2xx);
+  const ratio = base ? `${num((100 * r.rps) / base.rps)}% of ${r.baseline === "upstream direct" ? "upstream" : "healthz"}` : "";
+  if (r.name.startsWith("  webhook")) console.log("ingress-only gateway (no queue consumers):");
+  console.log(pad(r.name, 36), pad(num(r.rps), 10), pad(num(r.p50, 2), 9), pad(num(r.p99, 2), 9), pad(ratio, 18), r.non2xx);
 }
 const size = bundleSize();
 const budget = 250 * 1024;

@@ -13,9 +13,11 @@ export const MASTER_KEY = randomBytes(32).toString("hex");
 /** Secrets a test planted; `assertNoLeaks` checks none of them reached a log line. */
 export const planted = new Set([ADMIN_TOKEN, MASTER_KEY]);
 
-export async function startGateway({ seed = true, extraBindings = {} } = {}) {
+export async function startGateway({ seed = true, extraBindings = {}, consumers = true } = {}) {
   const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
   delete config["//"];
+  // Without consumers, queued messages wait: the ingress path can be measured on its own.
+  if (!consumers) delete config.queueConsumers;
   const logs = [];
   const mf = new Miniflare({
     ...config,

@@ -19,14 +19,11 @@ pub struct SeenResult {
     pub duplicates: usize,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    n: i64,
-}
-
 #[durable_object(alarm)]
 pub struct Dedupe {
     state: State,
+    /// Whether a pruning alarm is known to be set, so the hot path skips asking storage.
+    alarm_set: std::cell::Cell<bool>,
 }
 
 impl DurableObject for Dedupe {
@@ -37,7 +34,10 @@ impl DurableObject for Dedupe {
             "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
             None,
         );
-        Dedupe { state }
+        Dedupe {
+            state,
+            alarm_set: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -49,25 +49,29 @@ impl DurableObject for Dedupe {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
                 for id in cmd.ids {
-                    let rows: Vec<Row> = sql
-                        .exec(
-                            "SELECT COUNT(*) AS n FROM seen WHERE id = ? AND expires_at > ?",
-                            Some(vec![id.clone().into(), now.into()]),
-                        )?
-                        .to_array()?;
-                    if rows.first().is_some_and(|r| r.n > 0) || new_ids.contains(&id) {
+                    if new_ids.contains(&id) {
                         duplicates += 1;
                         continue;
                     }
+                    // One statement: insert, or revive an expired row; a live row is left alone,
+                    // so nothing written means the id was seen within the window.
                     let expires = now + cmd.ttl_ms as i64;
-                    sql.exec(
-                        "INSERT OR REPLACE INTO seen (id, expires_at) VALUES (?, ?)",
-                        Some(vec![id.clone().into(), expires.into()]),
+                    let cursor = sql.exec(
+                        "INSERT INTO seen (id, expires_at) VALUES (?, ?) \
+                         ON CONFLICT(id) DO UPDATE SET expires_at = excluded.expires_at WHERE seen.expires_at <= ?",
+                        Some(vec![id.clone().into(), expires.into(), now.into()]),
                     )?;
-                    new_ids.push(id);
+                    if cursor.rows_written() > 0 {
+                        new_ids.push(id);
+                    } else {
+                        duplicates += 1;
+                    }
                 }
-                if !new_ids.is_empty() && self.state.storage().get_alarm().await?.is_none() {
-                    self.state.storage().set_alarm(cmd.ttl_ms as i64).await?;
+                if !new_ids.is_empty() && !self.alarm_set.get() {
+                    if self.state.storage().get_alarm().await?.is_none() {
+                        self.state.storage().set_alarm(cmd.ttl_ms as i64).await?;
+                    }
+                    self.alarm_set.set(true);
                 }
                 answer(&SeenResult {
                     new_ids,
@@ -91,6 +95,7 @@ impl DurableObject for Dedupe {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.alarm_set.set(false);
         let sql = self.state.storage().sql();
         sql.exec(
             "DELETE FROM seen WHERE expires_at <= ?",
