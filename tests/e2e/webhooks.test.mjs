@@ -279,3 +279,30 @@ test("a verified but unreadable payload is 400, recorded, and nothing is enqueue
 test("no secret reached a log line", () => {
   assert.deepEqual(gw.leaks(), []);
 });
+
+test("when the consumer itself keeps failing, the event reaches the dead-letter queue and is recorded", async () => {
+  // A destination secret that does not open for this tenant (copied from another tenant's
+  // record): every delivery attempt fails inside the gateway, not at the destination.
+  await gw.tenant("broken", { destination: { url: dest.url, secret: DEST_SECRET } });
+  await gw.admin("PUT", "broken/sources/gh", { kind: "github", secrets: [S.github] });
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  const victim = JSON.parse(await kv.get(`tenant:${T}`));
+  const broken = JSON.parse(await kv.get("tenant:broken"));
+  broken.destination.secret = victim.destination.secret;
+  await kv.put("tenant:broken", JSON.stringify(broken));
+  const delivery = uid();
+  const body = JSON.stringify({ action: "created", comment: { id: 1 } });
+  const r = await gw.request("POST", "/v1/webhooks/broken/gh", { body, headers: { "content-type": "application/json", ...sign.github(S.github, body, { event: "issue_comment", delivery }) } });
+  assert.equal(r.status, 200, r.text);
+  const id = "evt_" + sha256hex(`broken\x1fgh\x1f${delivery}`).slice(0, 32);
+  let letter;
+  const end = Date.now() + 60000;
+  while (Date.now() < end && !letter) {
+    letter = (await gw.admin("GET", "broken/dead-letters")).body.data?.find((l) => l.id === id);
+    if (!letter) await new Promise((res) => setTimeout(res, 500));
+  }
+  assert.ok(letter, "recorded from the dead-letter queue");
+  assert.equal(letter.queue, "events");
+  assert.equal(dest.delivered.has(id), false);
+  assert.ok(!JSON.stringify(letter).includes(DEST_SECRET));
+});
