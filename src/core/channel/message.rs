@@ -22,6 +22,8 @@ pub enum MessageType {
     QuickReply,
     Reaction,
     Status,
+    /// A WhatsApp message template (outbound only).
+    Template,
     /// A provider type with no counterpart here (WhatsApp `order`, `system`...): delivered with
     /// its raw payload in `metadata.raw` rather than dropped.
     Unsupported,

@@ -2,3 +2,6 @@
 //! channel send (rendered outbound messages).
 
 pub mod message;
+pub mod outbound;
+pub mod render;
+pub mod response;
