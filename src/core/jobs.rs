@@ -1,6 +1,7 @@
 //! Queue messages. Each carries its tenant, a stable id and its attempt number (workers-rs
 //! exposes no attempt count, and a retry is re-sent with the next number anyway).
 
+use crate::core::channel::outbound::OutboundMessage;
 use crate::core::webhook::delivery::EventEnvelope;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,12 @@ pub struct QueueMessage {
 pub enum Job {
     /// An inbound event for the tenant's destination.
     DeliverEvent { event: EventEnvelope },
+    /// A channel send whose first attempt failed transiently.
+    SendMessage {
+        channel: String,
+        delivery_id: String,
+        message: Box<OutboundMessage>,
+    },
 }
 
 impl QueueMessage {

@@ -50,6 +50,14 @@ pub enum Route {
     OpenApi,
     /// The calling tenant, as its key authenticates it.
     Me,
+    /// Send a message through one of the tenant's channels.
+    ChannelSend {
+        channel: String,
+    },
+    /// The status of a send that went through the retry queue.
+    Delivery {
+        id: String,
+    },
     /// A provider's webhook: POST deliveries, GET handshakes.
     Webhook {
         tenant: String,
@@ -86,6 +94,8 @@ impl Route {
             Route::OpenApi => "/openapi.json",
             Route::Me => "/v1/me",
             Route::Webhook { .. } => "/v1/webhooks/{t}/{source}",
+            Route::ChannelSend { .. } => "/v1/channels/{channel}/messages",
+            Route::Delivery { .. } => "/v1/deliveries/{id}",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -153,6 +163,15 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["healthz"] => get_only(Route::Health),
         ["openapi.json"] => get_only(Route::OpenApi),
         ["v1", "me"] => get_only(Route::Me),
+        ["v1", "channels", c, "messages"] => match method {
+            Method::Post => Ok(Route::ChannelSend {
+                channel: id("channel", c)?,
+            }),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "deliveries", d] => get_only(Route::Delivery {
+            id: id("delivery", d)?,
+        }),
         ["v1", "webhooks", t, source] => match method {
             Method::Get | Method::Post => Ok(Route::Webhook {
                 tenant: id("tenant", t)?,

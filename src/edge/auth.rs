@@ -79,3 +79,13 @@ pub async fn lookup(env: &Env, key: &str) -> Result<Option<KeyRecord>, ApiError>
     }
     Ok(record)
 }
+
+pub fn require_scope(key: &KeyRecord, scope: &str) -> Result<(), ApiError> {
+    if key.allows(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "this API key lacks the `{scope}` scope"
+        )))
+    }
+}

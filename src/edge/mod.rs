@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod body;
+mod channel;
 mod durable;
 mod outbound;
 mod platform;
@@ -25,10 +26,12 @@ pub struct Call {
     pub request_id: String,
     /// The authenticated tenant, once known; only ever set from a credential, never a header.
     pub tenant: Option<String>,
+    /// For work that may finish after the response (`wait_until`).
+    pub ctx: Context,
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let started = platform::now_ms();
     let method = Method::parse(req.method().as_ref());
     let request_id = match req.headers().get("x-request-id").ok().flatten() {
@@ -40,6 +43,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         env,
         request_id,
         tenant: None,
+        ctx,
     };
     let (route_name, outcome) = match match_route(method, &path) {
         Ok(route) => (route.name(), dispatch(&mut call, method, route, req).await),
@@ -82,6 +86,18 @@ async fn dispatch(
                 200,
                 &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}),
             )
+        }
+        Route::ChannelSend { channel: name } => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "channels")?;
+            channel::send(call, key.tenant, name, req).await
+        }
+        Route::Delivery { id } => {
+            let key = auth::tenant_key(call, &req).await?;
+            if !key.allows("deliveries") {
+                auth::require_scope(&key, "channels")?;
+            }
+            channel::delivery(call, &key.tenant, &id).await
         }
         Route::Webhook { tenant, source } => {
             webhook::handle(call, method, tenant, source, req).await

@@ -7,10 +7,12 @@
 //! `*-dlq`: messages the platform gave up on (the consumer itself kept failing) are recorded too.
 //! An accepted message is delivered or recorded, never dropped.
 
-use super::durable::{self, DeadLetter};
+use super::channel::{record_delivery, send_queued, DeliveryStep};
+use super::durable::{self, DeadLetter, DeliveryRecord};
 use super::outbound::fetch_with_timeout;
 use super::platform::{now_ms, random_array};
 use super::store;
+use crate::core::channel::outbound::OutboundMessage;
 use crate::core::config::document::{open_secret, Location};
 use crate::core::error::ApiError;
 use crate::core::jobs::{Job, QueueMessage};
@@ -61,6 +63,11 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
         }
         None => match &qm.job {
             Job::DeliverEvent { event } => deliver(env, &qm, event).await,
+            Job::SendMessage {
+                channel,
+                delivery_id,
+                message,
+            } => send_message(env, &qm, channel, delivery_id, message).await,
         },
     };
     match result {
@@ -172,6 +179,68 @@ async fn deliver(
             let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
             let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
             requeue(env, "EVENTS", next, delay as u32).await
+        }
+    }
+}
+
+async fn send_message(
+    env: &Env,
+    qm: &QueueMessage,
+    channel: &str,
+    delivery_id: &str,
+    message: &OutboundMessage,
+) -> std::result::Result<(), ApiError> {
+    let record = |status: &str, provider_message_id: Option<String>, last_error: Option<String>| {
+        DeliveryRecord {
+            id: delivery_id.to_string(),
+            status: status.to_string(),
+            provider_message_id,
+            last_error,
+            attempts: qm.attempt,
+            updated_at: now_ms(),
+        }
+    };
+    match send_queued(env, qm, channel, message).await? {
+        DeliveryStep::Sent(id) => {
+            record_delivery(env, &qm.tenant, channel, record("sent", Some(id), None)).await
+        }
+        DeliveryStep::Failed(error) => {
+            record_delivery(
+                env,
+                &qm.tenant,
+                channel,
+                record("failed", None, Some(error)),
+            )
+            .await
+        }
+        DeliveryStep::Retry(retry_after_s, error) => {
+            if qm.attempt >= DEFAULT_MAX_ATTEMPTS {
+                dead_letter(
+                    env,
+                    "deliveries",
+                    qm,
+                    format!("{error} (attempt {} of {DEFAULT_MAX_ATTEMPTS})", qm.attempt),
+                )
+                .await?;
+                return record_delivery(
+                    env,
+                    &qm.tenant,
+                    channel,
+                    record("dead_lettered", None, Some(error)),
+                )
+                .await;
+            }
+            let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
+            let next = qm.next_attempt(error.clone());
+            let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
+            requeue(env, "DELIVERIES", next, delay as u32).await?;
+            record_delivery(
+                env,
+                &qm.tenant,
+                channel,
+                record("queued", None, Some(error)),
+            )
+            .await
         }
     }
 }

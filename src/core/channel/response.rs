@@ -28,6 +28,25 @@ pub enum SendOutcome {
     },
 }
 
+/// What the client hears when a provider refuses a send for good: the provider's own words, with
+/// a status that says whose problem it is (the message's: 422; the channel's setup: 502).
+pub fn refusal(channel_kind: &str, status: u16, error: &str) -> crate::core::error::ApiError {
+    use crate::core::error::{ApiError, ErrorKind};
+    match status {
+        400 | 404 | 413 | 422 => {
+            ApiError::validation(format!("{channel_kind} refused the message: {error}"))
+        }
+        401 | 403 => ApiError::new(
+            ErrorKind::Upstream,
+            format!("{channel_kind} rejected the channel's credentials: {error}"),
+        ),
+        _ => ApiError::new(
+            ErrorKind::Upstream,
+            format!("{channel_kind} refused the message ({status}): {error}"),
+        ),
+    }
+}
+
 /// `status` is the HTTP status; Slack and Telegram also report failures inside a 200 body.
 pub fn parse(
     p: Provider,

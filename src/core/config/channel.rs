@@ -29,6 +29,9 @@ pub struct ChannelConfig {
     /// Sends per minute for this channel of this tenant.
     pub rate_limit_per_minute: Option<u32>,
     pub timeout_ms: Option<u32>,
+    pub circuit_breaker: Option<super::integration::BreakerPolicy>,
+    /// WhatsApp Graph API version, e.g. `v21.0`.
+    pub api_version: Option<String>,
 }
 
 impl ChannelConfig {

@@ -3,10 +3,12 @@
 //! makes one round trip per request.
 
 mod breaker;
+mod channel_gate;
 mod dead_letters;
 mod dedupe;
 mod rate_limiter;
 
+pub use channel_gate::{Begin, BeginCmd, DeliveryRecord, FinishCmd};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
 

@@ -41,6 +41,8 @@ pub struct ChannelTarget<'a> {
     pub account_sid: Option<&'a str>,
     pub from: Option<&'a str>,
     pub messaging_service_sid: Option<&'a str>,
+    /// WhatsApp Graph API version; the renderer's default when absent.
+    pub api_version: Option<&'a str>,
 }
 
 pub(crate) fn limit(field: &str, value: &str, max: usize) -> Result<(), ApiError> {

@@ -16,6 +16,7 @@ fn target<'a>() -> ChannelTarget<'a> {
         account_sid: Some("AC123"),
         from: Some("+15017122661"),
         messaging_service_sid: None,
+        api_version: None,
     }
 }
 

@@ -1,0 +1,239 @@
+//! `ChannelGate`: everything a send to one tenant channel must check first, in one round trip
+//! (idempotency, the rate limit, the circuit breaker), and what it must record after
+//! (the breaker's outcome, the idempotent result, the delivery's status).
+
+use super::{answer, command, unknown_op};
+use crate::core::limits::breaker::{Policy, State as Breaker};
+use crate::core::limits::rate::Window;
+use crate::edge::platform::now_ms;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cell::RefCell;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Serialize, Deserialize)]
+pub struct BeginCmd {
+    pub idempotency_key: Option<String>,
+    pub per_minute: u64,
+    pub breaker: Policy,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Begin {
+    Go {
+        probe: bool,
+    },
+    /// The key's first request finished: its response, as it was.
+    Replay {
+        status: u16,
+        body: Value,
+    },
+    /// The key's first request is still being processed.
+    InProgress,
+    RateLimited {
+        retry_after_s: u64,
+        limit: u64,
+    },
+    BreakerOpen {
+        retry_after_s: u64,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct FinishCmd {
+    pub idempotency_key: Option<String>,
+    pub breaker: Policy,
+    /// Whether the provider call counts as a success for the breaker (None: it never happened).
+    pub provider_ok: Option<bool>,
+    pub status: u16,
+    pub body: Value,
+    pub delivery: Option<DeliveryRecord>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct DeliveryRecord {
+    pub id: String,
+    /// queued | sent | failed | dead_lettered
+    pub status: String,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    pub updated_at: u64,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    body: String,
+}
+
+#[durable_object(fetch)]
+pub struct ChannelGate {
+    state: State,
+    mem: RefCell<Option<(Window, Breaker)>>,
+}
+
+impl ChannelGate {
+    async fn load(&self) -> Result<()> {
+        if self.mem.borrow().is_none() {
+            let w: Option<Window> = self.state.storage().get("window").await?;
+            let b: Option<Breaker> = self.state.storage().get("breaker").await?;
+            *self.mem.borrow_mut() = Some((w.unwrap_or_default(), b.unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    async fn save(&self) -> Result<()> {
+        let (w, b) = self.mem.borrow().clone().unwrap_or_default();
+        self.state.storage().put("window", w).await?;
+        self.state.storage().put("breaker", b).await
+    }
+
+    fn idempotent(&self, key: &str) -> Result<Option<(u16, Value)>> {
+        #[derive(Deserialize)]
+        struct Idem {
+            status: i64,
+            body: Option<String>,
+        }
+        let rows: Vec<Idem> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT status, body FROM idempotency WHERE key = ? AND expires_at > ?",
+                Some(vec![key.into(), (now_ms() as i64).into()]),
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| {
+            (
+                r.status as u16,
+                r.body
+                    .and_then(|b| serde_json::from_str(&b).ok())
+                    .unwrap_or(Value::Null),
+            )
+        }))
+    }
+}
+
+impl DurableObject for ChannelGate {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        let _ = sql.exec("CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT, expires_at INTEGER NOT NULL)", None);
+        let _ = sql.exec("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+        ChannelGate {
+            state,
+            mem: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let (op, body): (String, Value) = command(req).await?;
+        let now = now_ms();
+        match op.as_str() {
+            "begin" => {
+                let cmd: BeginCmd = serde_json::from_value(body)?;
+                if let Some(key) = &cmd.idempotency_key {
+                    match self.idempotent(key)? {
+                        Some((0, _)) => return answer(&Begin::InProgress),
+                        Some((status, body)) => return answer(&Begin::Replay { status, body }),
+                        None => {}
+                    }
+                }
+                self.load().await?;
+                let decision = {
+                    let mut guard = self.mem.borrow_mut();
+                    let (window, breaker) = guard.get_or_insert_with(Default::default);
+                    let admission = breaker.admit(now, &cmd.breaker);
+                    if !admission.allowed {
+                        let at = admission.retry_at_ms.unwrap_or(now + 1000);
+                        Begin::BreakerOpen {
+                            retry_after_s: at.saturating_sub(now).div_ceil(1000).max(1),
+                        }
+                    } else {
+                        let d = window.take(now, 60_000, cmd.per_minute, 1);
+                        if d.allowed {
+                            Begin::Go {
+                                probe: admission.probe,
+                            }
+                        } else {
+                            // The probe slot taken above is given back: this call never happens.
+                            if admission.probe {
+                                *breaker = Breaker::Open { until_ms: now };
+                            }
+                            Begin::RateLimited {
+                                retry_after_s: d.reset_ms.saturating_sub(now).div_ceil(1000).max(1),
+                                limit: d.limit,
+                            }
+                        }
+                    }
+                };
+                if let (Begin::Go { .. }, Some(key)) = (&decision, &cmd.idempotency_key) {
+                    // Claim the key: a concurrent repeat sees "in progress" until finish.
+                    self.state.storage().sql().exec(
+                        "INSERT OR REPLACE INTO idempotency (key, status, body, expires_at) VALUES (?, 0, NULL, ?)",
+                        Some(vec![key.clone().into(), (now as i64 + IDEMPOTENCY_TTL_MS).into()]),
+                    )?;
+                }
+                self.save().await?;
+                answer(&decision)
+            }
+            "finish" => {
+                let cmd: FinishCmd = serde_json::from_value(body)?;
+                if let Some(ok) = cmd.provider_ok {
+                    self.load().await?;
+                    if let Some((_, b)) = self.mem.borrow_mut().as_mut() {
+                        b.record(now, &cmd.breaker, ok);
+                    }
+                    self.save().await?;
+                }
+                let sql = self.state.storage().sql();
+                if let Some(key) = &cmd.idempotency_key {
+                    sql.exec(
+                        "INSERT OR REPLACE INTO idempotency (key, status, body, expires_at) VALUES (?, ?, ?, ?)",
+                        Some(vec![key.clone().into(), (cmd.status as i64).into(), cmd.body.to_string().into(), (now as i64 + IDEMPOTENCY_TTL_MS).into()]),
+                    )?;
+                }
+                if let Some(d) = &cmd.delivery {
+                    sql.exec(
+                        "INSERT OR REPLACE INTO deliveries (id, body, updated_at) VALUES (?, ?, ?)",
+                        Some(vec![
+                            d.id.clone().into(),
+                            serde_json::to_string(d)?.into(),
+                            (now as i64).into(),
+                        ]),
+                    )?;
+                }
+                answer(&serde_json::json!({"ok": true}))
+            }
+            "delivery" => {
+                let id = body["id"].as_str().unwrap_or_default().to_string();
+                let rows: Vec<Row> = self
+                    .state
+                    .storage()
+                    .sql()
+                    .exec(
+                        "SELECT body FROM deliveries WHERE id = ?",
+                        Some(vec![id.into()]),
+                    )?
+                    .to_array()?;
+                let d: Option<DeliveryRecord> = rows
+                    .first()
+                    .and_then(|r| serde_json::from_str(&r.body).ok());
+                answer(&d)
+            }
+            "state" => {
+                self.load().await?;
+                let b = self
+                    .mem
+                    .borrow()
+                    .as_ref()
+                    .map(|(_, b)| *b)
+                    .unwrap_or_default();
+                answer(&b)
+            }
+            _ => unknown_op(&op),
+        }
+    }
+}
