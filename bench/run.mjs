@@ -97,6 +97,19 @@ const dupLua = path.join(tmpdir(), `bench-dup-${process.pid}.lua`);
 writeFileSync(dupLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(stdBody)}\nwrk.headers["content-type"] = "application/json"\n`);
 await run("webhook duplicate (standard, HMAC)", new URL("/v1/webhooks/bench/std", gw.url).href, stdHeaders, "gateway GET /healthz", dupLua);
 
+// Channel send: the same upstream playing the WhatsApp Cloud API, next to calling it directly
+// with the same request.
+const benchKey = (await gw.admin("POST", "bench/keys")).body.key;
+await gw.admin("PUT", "bench/channels/wa", { kind: "whatsapp", base_url: upstream.url, phone_number_id: "1065", rate_limit_per_minute: 1000000000, credentials: { access_token: "bench-token" } });
+const sendBody = JSON.stringify({ conversation_id: "16505551234", type: "text", text: "Your order shipped" });
+const sendLua = path.join(tmpdir(), `bench-send-${process.pid}.lua`);
+writeFileSync(sendLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(sendBody)}\nwrk.headers["content-type"] = "application/json"\n`);
+const waBody = JSON.stringify({ messaging_product: "whatsapp", recipient_type: "individual", to: "16505551234", type: "text", text: { preview_url: false, body: "Your order shipped" } });
+const waLua = path.join(tmpdir(), `bench-wa-${process.pid}.lua`);
+writeFileSync(waLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(waBody)}\nwrk.headers["content-type"] = "application/json"\n`);
+await run("provider direct (WhatsApp send)", `${upstream.url}/v21.0/1065/messages`, { authorization: "Bearer bench-token" }, undefined, waLua);
+await run("channel send (whatsapp)", new URL("/v1/channels/wa/messages", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", sendLua);
+
 // The same ingress on a gateway with no queue consumers: verify + dedupe + enqueue alone, as on
 // Cloudflare where consumers run elsewhere; here they would share the same two cores.
 const ingress = await startGateway({ consumers: false });
@@ -113,7 +126,8 @@ console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine\n
 console.log(pad("route", 36), pad("req/s", 10), pad("p50 ms", 9), pad("p99 ms", 9), pad("ratio", 18), "non-2xx");
 for (const r of rows) {
   const base = r.baseline ? byName[r.baseline] : undefined;
-  const ratio = base ? `${num((100 * r.rps) / base.rps)}% of ${r.baseline === "upstream direct" ? "upstream" : "healthz"}` : "";
+  const label = r.baseline === "upstream direct" ? "upstream" : r.baseline?.includes("floor") ? "JS floor" : "healthz";
+  const ratio = base ? `${num((100 * r.rps) / base.rps)}% of ${label}` : "";
   if (r.name.startsWith("  webhook")) console.log("ingress-only gateway (no queue consumers):");
   console.log(pad(r.name, 36), pad(num(r.rps), 10), pad(num(r.p50, 2), 9), pad(num(r.p99, 2), 9), pad(ratio, 18), r.non2xx);
 }

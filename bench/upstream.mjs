@@ -1,7 +1,8 @@
 // A fast local upstream: answers every request with a small fixed JSON body.
 import http from "node:http";
 
-const body = Buffer.from(JSON.stringify({ ok: true, id: "bench", items: [1, 2, 3] }));
+// Also a valid WhatsApp Cloud API answer, so the gateway's channel send can use it as the provider.
+const body = Buffer.from(JSON.stringify({ ok: true, id: "bench", messaging_product: "whatsapp", messages: [{ id: "wamid.bench" }] }));
 
 export function startUpstream() {
   return new Promise((resolve) => {
