@@ -175,10 +175,7 @@ async fn deliver(
                 )
                 .await;
             }
-            let next = qm.next_attempt(reason);
-            let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
-            let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
-            requeue(env, "EVENTS", next, delay as u32).await
+            retry_later(env, "EVENTS", qm, retry_after_s, reason).await
         }
     }
 }
@@ -230,10 +227,7 @@ async fn send_message(
                 )
                 .await;
             }
-            let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
-            let next = qm.next_attempt(error.clone());
-            let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
-            requeue(env, "DELIVERIES", next, delay as u32).await?;
+            retry_later(env, "DELIVERIES", qm, retry_after_s, error.clone()).await?;
             record_delivery(
                 env,
                 &qm.tenant,
@@ -243,6 +237,20 @@ async fn send_message(
             .await
         }
     }
+}
+
+/// Sends the job again, one attempt later, after the backoff (or the provider's Retry-After).
+async fn retry_later(
+    env: &Env,
+    binding: &str,
+    qm: &QueueMessage,
+    retry_after_s: Option<u64>,
+    reason: String,
+) -> std::result::Result<(), ApiError> {
+    let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
+    let next = qm.next_attempt(reason);
+    let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
+    requeue(env, binding, next, delay as u32).await
 }
 
 fn backoff(env: &Env) -> Backoff {

@@ -45,6 +45,17 @@ after(async () => {
 });
 
 const uid = () => randomBytes(6).toString("hex");
+
+/** Polls the tenant's dead-letter record until the letter `id` appears (or `ms` pass). */
+async function deadLetter(tenant, id, ms = 25000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const letter = (await gw.admin("GET", `${tenant}/dead-letters`)).body.data?.find((l) => l.id === id);
+    if (letter) return letter;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return undefined;
+}
 const eventId = (source, providerId) => "evt_" + sha256hex(`${T}\x1f${source}\x1f${providerId}`).slice(0, 32);
 
 /** A correctly signed sample of each provider, with the provider's id for it. */
@@ -176,14 +187,7 @@ test("a destination that always fails puts the event in the dead-letter record; 
   dest.behaviour = () => ({ status: 500 });
   try {
     assert.equal((await post("shopify", s)).status, 200);
-    let letter;
-    await dest.until(() => false || letter, 1, "noop").catch(() => {});
-    const end = Date.now() + 25000;
-    while (Date.now() < end && !letter) {
-      const list = await gw.admin("GET", `${T}/dead-letters`);
-      letter = list.body.data.find((l) => l.id === id);
-      if (!letter) await new Promise((r) => setTimeout(r, 300));
-    }
+    const letter = await deadLetter(T, id);
     assert.ok(letter, "the event was dead-lettered");
     assert.equal(letter.attempts, 3, "after the tenant's max_delivery_attempts");
     assert.equal(letter.queue, "events");
@@ -208,12 +212,7 @@ test("a permanent refusal (410) is dead-lettered at once", async () => {
   dest.behaviour = () => ({ status: 410 });
   try {
     assert.equal((await post("standard", s)).status, 200);
-    const end = Date.now() + 15000;
-    let letter;
-    while (Date.now() < end && !letter) {
-      letter = (await gw.admin("GET", `${T}/dead-letters`)).body.data.find((l) => l.id === id);
-      if (!letter) await new Promise((r) => setTimeout(r, 300));
-    }
+    const letter = await deadLetter(T, id);
     assert.ok(letter);
     assert.equal(letter.attempts, 1);
   } finally {
@@ -295,12 +294,7 @@ test("when the consumer itself keeps failing, the event reaches the dead-letter 
   const r = await gw.request("POST", "/v1/webhooks/broken/gh", { body, headers: { "content-type": "application/json", ...sign.github(S.github, body, { event: "issue_comment", delivery }) } });
   assert.equal(r.status, 200, r.text);
   const id = "evt_" + sha256hex(`broken\x1fgh\x1f${delivery}`).slice(0, 32);
-  let letter;
-  const end = Date.now() + 60000;
-  while (Date.now() < end && !letter) {
-    letter = (await gw.admin("GET", "broken/dead-letters")).body.data?.find((l) => l.id === id);
-    if (!letter) await new Promise((res) => setTimeout(res, 500));
-  }
+  const letter = await deadLetter("broken", id, 60000);
   assert.ok(letter, "recorded from the dead-letter queue");
   assert.equal(letter.queue, "events");
   assert.equal(dest.delivered.has(id), false);

@@ -95,6 +95,17 @@ pub(crate) fn seconds(v: &Value, key: &str) -> Option<u64> {
     }
 }
 
+/// The message type of an attachment, from its MIME type (`image/png` -> image; unknown -> file).
+pub(crate) fn media_kind(mime: Option<&str>) -> crate::core::channel::message::MessageType {
+    use crate::core::channel::message::MessageType;
+    match mime.and_then(|m| m.split('/').next()) {
+        Some("image") => MessageType::Image,
+        Some("audio") => MessageType::Audio,
+        Some("video") => MessageType::Video,
+        _ => MessageType::File,
+    }
+}
+
 pub(crate) fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key)
         .and_then(Value::as_array)

@@ -1,7 +1,7 @@
 //! Slack Events API: `url_verification` answered, `event_callback` messages (threads, file
 //! shares) normalized; the bot's own messages and edits skipped; other events passed on.
 
-use super::{arr, s, seconds, string, InboundEvent, Ingress, Unreadable};
+use super::{arr, media_kind, s, seconds, string, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
 use serde_json::{json, Value};
 
@@ -57,12 +57,7 @@ fn event(body: &Value) -> Result<Ingress, Unreadable> {
             }
             if let Some(f) = arr(ev, "files").first() {
                 let mime = string(f, "mimetype");
-                msg.kind = match mime.as_deref().and_then(|m| m.split('/').next()) {
-                    Some("image") => MessageType::Image,
-                    Some("audio") => MessageType::Audio,
-                    Some("video") => MessageType::Video,
-                    _ => MessageType::File,
-                };
+                msg.kind = media_kind(mime.as_deref());
                 msg.media = Some(Media {
                     id: string(f, "id"),
                     url: string(f, "url_private"),

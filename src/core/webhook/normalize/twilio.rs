@@ -1,7 +1,7 @@
 //! Twilio Messaging webhooks (SMS and WhatsApp), form-encoded: incoming messages with media,
 //! locations and WhatsApp quick-reply buttons, and status callbacks.
 
-use super::{InboundEvent, Ingress, Unreadable};
+use super::{media_kind, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
 use crate::core::webhook::verify::Inbound;
 use std::collections::HashMap;
@@ -72,12 +72,7 @@ pub fn normalize(req: &Inbound) -> Result<Ingress, Unreadable> {
         });
     } else if media_count > 0 {
         let mime = get("MediaContentType0");
-        msg.kind = match mime.as_deref().and_then(|m| m.split('/').next()) {
-            Some("image") => MessageType::Image,
-            Some("audio") => MessageType::Audio,
-            Some("video") => MessageType::Video,
-            _ => MessageType::File,
-        };
+        msg.kind = media_kind(mime.as_deref());
         msg.media = Some(Media {
             url: get("MediaUrl0"),
             mime_type: mime,
