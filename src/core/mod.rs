@@ -5,11 +5,13 @@ pub mod channel;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod integration;
 pub mod jobs;
 pub mod limits;
 pub mod log;
 pub mod route;
 pub mod tenant;
+pub mod time;
 pub mod webhook;
 
 /// Randomness supplied by the shell (the platform CSPRNG at the edge, a counter in tests).

@@ -137,14 +137,7 @@ fn http_date(s: &str) -> Option<u64> {
     let [h, m, sec] = hms.as_slice() else {
         return None;
     };
-    // Days from civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
+    let days = crate::core::time::days_from_civil(year as i64, month as i64, day as i64) as u64;
     Some(days * 86400 + h * 3600 + m * 60 + sec)
 }
 
