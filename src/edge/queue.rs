@@ -48,10 +48,18 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
 }
 
 async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<String>) {
-    let Ok(qm) = serde_json::from_str::<QueueMessage>(msg.body()) else {
-        worker::console_error!("{{\"queue\":{:?},\"undecodable_message\":true}}", queue);
-        msg.ack();
-        return;
+    let qm = match decode(env, msg.body()).await {
+        Ok(Some(qm)) => qm,
+        Ok(None) => {
+            worker::console_error!("{{\"queue\":{:?},\"undecodable_message\":true}}", queue);
+            msg.ack();
+            return;
+        }
+        Err(e) => {
+            worker::console_error!("{{\"queue\":{:?},\"decode_error\":{:?}}}", queue, e.message);
+            msg.retry();
+            return;
+        }
     };
     let result = match dlq_of {
         Some(origin) => {
@@ -266,7 +274,9 @@ fn backoff(env: &Env) -> Backoff {
 }
 
 /// Messages travel as JSON text: exact for every number (a JS object would lose integers past
-/// 2^53, such as Shopify's order ids) and readable in the dashboard.
+/// 2^53, such as Shopify's order ids) and readable in the dashboard. A message over the queue's
+/// 128 KB limit (a webhook may carry up to 1 MiB) is kept in the `PAYLOADS` KV namespace and
+/// the queue carries its key.
 pub async fn enqueue(
     env: &Env,
     binding: &str,
@@ -274,18 +284,59 @@ pub async fn enqueue(
     delay_s: u32,
 ) -> worker::Result<()> {
     let queue = env.queue(binding)?;
-    let raw: Vec<SendMessage<JsValue>> = msgs
-        .iter()
-        .map(|m| {
-            let text = serde_json::to_string(m).unwrap_or_default();
-            let mut b = RawMessageBuilder::new(JsValue::from_str(&text));
-            if delay_s > 0 {
-                b = b.delay_seconds(delay_s);
-            }
-            b.build_with_content_type(QueueContentType::Text)
-        })
-        .collect();
+    let mut raw: Vec<SendMessage<JsValue>> = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let mut text =
+            serde_json::to_string(m).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        if text.len() > INLINE_LIMIT {
+            let key = format!("{}/{}/{}", m.tenant, m.id, m.attempt);
+            env.kv("PAYLOADS")?
+                .put(&key, text)?
+                .expiration_ttl(SPILL_TTL_S)
+                .execute()
+                .await
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            text = serde_json::json!({ SPILLED: key }).to_string();
+        }
+        let mut b = RawMessageBuilder::new(JsValue::from_str(&text));
+        if delay_s > 0 {
+            b = b.delay_seconds(delay_s);
+        }
+        raw.push(b.build_with_content_type(QueueContentType::Text));
+    }
     queue.send_raw_batch(raw).await
+}
+
+const INLINE_LIMIT: usize = 96 * 1024;
+const SPILL_TTL_S: u64 = 7 * 86_400;
+const SPILLED: &str = "spilled_to";
+
+/// A queue body back into its message, fetching it from `PAYLOADS` when it was spilled there.
+/// `Ok(None)`: not a message of ours.
+async fn decode(env: &Env, body: &str) -> std::result::Result<Option<QueueMessage>, ApiError> {
+    if let Ok(m) = serde_json::from_str::<QueueMessage>(body) {
+        return Ok(Some(m));
+    }
+    let Some(key) = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get(SPILLED).and_then(Value::as_str).map(String::from))
+    else {
+        return Ok(None);
+    };
+    let kv = env
+        .kv("PAYLOADS")
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    // KV is eventually consistent: a miss right after the write is retried by the platform.
+    let text = kv
+        .get(&key)
+        .text()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let text =
+        text.ok_or_else(|| ApiError::internal(format!("spilled payload {key} not readable yet")))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub async fn requeue(

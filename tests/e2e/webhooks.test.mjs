@@ -300,3 +300,15 @@ test("when the consumer itself keeps failing, the event reaches the dead-letter 
   assert.equal(dest.delivered.has(id), false);
   assert.ok(!JSON.stringify(letter).includes(DEST_SECRET));
 });
+
+test("a large verified payload (over the queue's 128 KB message limit) is delivered whole", async () => {
+  const id = `evt_${uid()}`;
+  const body = JSON.stringify({ id, object: "event", type: "invoice.finalized", data: { object: { lines: "x".repeat(400 * 1024) } } });
+  const r = await gw.request("POST", `/v1/webhooks/${T}/stripe`, { body, headers: { "content-type": "application/json", ...sign.stripe(S.stripe, body) } });
+  assert.equal(r.status, 200, r.text);
+  const eid = eventId("stripe", id);
+  await dest.until(() => dest.delivered.has(eid), 20000, "large delivery");
+  const [event] = dest.delivered.get(eid);
+  assert.equal(event.data.data.object.lines.length, 400 * 1024);
+  assert.ok(dest.attempts.find((a) => a.id === eid).verified);
+});
