@@ -110,9 +110,15 @@ test("a repeated Idempotency-Key returns the first result and sends nothing", as
   const msg = { conversation_id: "C9", type: "text", text: "once" };
   const first = await send("sl", msg, idem);
   assert.equal(first.status, 200, first.text);
-  await new Promise((r) => setTimeout(r, 300)); // the gate records the result after responding
   const count = prov.of("slack").length;
-  const again = await send("sl", msg, idem);
+  // The gate records the result just after responding; until then a repeat is told to wait.
+  let again;
+  for (let i = 0; i < 50; i++) {
+    again = await send("sl", msg, idem);
+    if (again.status !== 409) break;
+    assert.equal(again.body.error.type, "conflict");
+    await new Promise((r) => setTimeout(r, 100));
+  }
   assert.equal(again.status, 200);
   assert.deepEqual(again.body, first.body);
   assert.equal(again.headers.get("idempotent-replayed"), "true");
@@ -161,10 +167,15 @@ test("the circuit breaker opens after repeated failures, lets one probe through,
   try {
     const m = { conversation_id: "CFRAGILE", type: "text", text: "x" };
     assert.equal((await send("fragile", m)).status, 202);
-    await new Promise((r) => setTimeout(r, 200));
     assert.equal((await send("fragile", m)).status, 202);
-    await new Promise((r) => setTimeout(r, 200));
-    const open = await send("fragile", m);
+    // Failures are recorded just after each response: the breaker opens within a few sends.
+    let open;
+    for (let i = 0; i < 20; i++) {
+      open = await send("fragile", m);
+      if (open.status === 503) break;
+      assert.equal(open.status, 202, open.text);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assertError(assert, open, 503, "unavailable");
     assert.match(open.body.error.message, /circuit breaker .* is open/);
     assert.ok(Number(open.headers.get("retry-after")) >= 1);
@@ -172,8 +183,15 @@ test("the circuit breaker opens after repeated failures, lets one probe through,
     await new Promise((r) => setTimeout(r, 2200));
     const probe = await send("fragile", m);
     assert.equal(probe.status, 200, probe.text);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await send("fragile", m)).status, 200, "closed again");
+    // While the probe's success is being recorded the breaker stays half-open (503); then closed.
+    let closed;
+    for (let i = 0; i < 30; i++) {
+      closed = await send("fragile", m);
+      if (closed.status === 200) break;
+      assert.equal(closed.status, 503, closed.text);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(closed.status, 200, "closed again");
   } finally {
     prov.behaviour = () => null;
   }

@@ -12,6 +12,9 @@ use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+/// A claim whose request never finished (its isolate died before recording the result) is
+/// abandoned after this long, so the client's retry is not refused for a day.
+const CLAIM_TIMEOUT_MS: i64 = 60_000;
 
 #[derive(Serialize, Deserialize)]
 pub struct BeginCmd {
@@ -91,28 +94,34 @@ impl ChannelGate {
         self.state.storage().put("breaker", b).await
     }
 
+    /// The key's stored result (status 0: claimed, still in progress). A claim older than
+    /// `CLAIM_TIMEOUT_MS` counts as abandoned.
     fn idempotent(&self, key: &str) -> Result<Option<(u16, Value)>> {
         #[derive(Deserialize)]
         struct Idem {
             status: i64,
             body: Option<String>,
+            expires_at: i64,
         }
+        let now = now_ms() as i64;
         let rows: Vec<Idem> = self
             .state
             .storage()
             .sql()
             .exec(
-                "SELECT status, body FROM idempotency WHERE key = ? AND expires_at > ?",
-                Some(vec![key.into(), (now_ms() as i64).into()]),
+                "SELECT status, body, expires_at FROM idempotency WHERE key = ? AND expires_at > ?",
+                Some(vec![key.into(), now.into()]),
             )?
             .to_array()?;
-        Ok(rows.into_iter().next().map(|r| {
-            (
-                r.status as u16,
-                r.body
-                    .and_then(|b| serde_json::from_str(&b).ok())
-                    .unwrap_or(Value::Null),
-            )
+        let live = rows.into_iter().next().filter(|r| {
+            r.status != 0 || now < r.expires_at - IDEMPOTENCY_TTL_MS + CLAIM_TIMEOUT_MS
+        });
+        Ok(live.map(|r| {
+            let body = r
+                .body
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or(Value::Null);
+            (r.status as u16, body)
         }))
     }
 }
