@@ -58,6 +58,11 @@ pub enum Route {
     Delivery {
         id: String,
     },
+    /// Execute an endpoint of one of the tenant's integrations.
+    IntegrationExecute {
+        id: String,
+        endpoint: String,
+    },
     /// A provider's webhook: POST deliveries, GET handshakes.
     Webhook {
         tenant: String,
@@ -96,6 +101,7 @@ impl Route {
             Route::Webhook { .. } => "/v1/webhooks/{t}/{source}",
             Route::ChannelSend { .. } => "/v1/channels/{channel}/messages",
             Route::Delivery { .. } => "/v1/deliveries/{id}",
+            Route::IntegrationExecute { .. } => "/v1/integrations/{id}/{endpoint}",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -166,6 +172,13 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["v1", "channels", c, "messages"] => match method {
             Method::Post => Ok(Route::ChannelSend {
                 channel: id("channel", c)?,
+            }),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "integrations", i, e] => match method {
+            Method::Post => Ok(Route::IntegrationExecute {
+                id: id("integration", i)?,
+                endpoint: id("endpoint", e)?,
             }),
             _ => Err(not_allowed(method, &["POST"])),
         },

@@ -82,6 +82,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
         &BeginCmd {
             idempotency_key: idempotency_key.clone(),
             per_minute,
+            per_day: None,
             breaker: policy,
         },
     )

@@ -5,6 +5,8 @@ mod auth;
 mod body;
 mod channel;
 mod durable;
+mod integration;
+mod oauth;
 mod outbound;
 mod platform;
 mod queue;
@@ -91,6 +93,11 @@ async fn dispatch(
             let key = auth::tenant_key(call, &req).await?;
             auth::require_scope(&key, "channels")?;
             channel::send(call, key.tenant, name, req).await
+        }
+        Route::IntegrationExecute { id, endpoint } => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "integrations")?;
+            integration::execute(call, key.tenant, id, endpoint, req).await
         }
         Route::Delivery { id } => {
             let key = auth::tenant_key(call, &req).await?;

@@ -1,4 +1,4 @@
-//! `ChannelGate`: everything a send to one tenant channel must check first, in one round trip
+//! `ChannelGate`: everything a call to one tenant channel (or integration) must check first, in one round trip
 //! (idempotency, the rate limit, the circuit breaker), and what it must record after
 //! (the breaker's outcome, the idempotent result, the delivery's status).
 
@@ -20,6 +20,9 @@ const CLAIM_TIMEOUT_MS: i64 = 60_000;
 pub struct BeginCmd {
     pub idempotency_key: Option<String>,
     pub per_minute: u64,
+    /// Integrations may also cap a day.
+    #[serde(default)]
+    pub per_day: Option<u64>,
     pub breaker: Policy,
 }
 
@@ -75,7 +78,8 @@ struct Row {
 #[durable_object(fetch)]
 pub struct ChannelGate {
     state: State,
-    mem: RefCell<Option<(Window, Breaker)>>,
+    /// (per-minute window, breaker, per-day window)
+    mem: RefCell<Option<(Window, Breaker, Window)>>,
 }
 
 impl ChannelGate {
@@ -83,14 +87,20 @@ impl ChannelGate {
         if self.mem.borrow().is_none() {
             let w: Option<Window> = self.state.storage().get("window").await?;
             let b: Option<Breaker> = self.state.storage().get("breaker").await?;
-            *self.mem.borrow_mut() = Some((w.unwrap_or_default(), b.unwrap_or_default()));
+            let d: Option<Window> = self.state.storage().get("day").await?;
+            *self.mem.borrow_mut() = Some((
+                w.unwrap_or_default(),
+                b.unwrap_or_default(),
+                d.unwrap_or_default(),
+            ));
         }
         Ok(())
     }
 
     async fn save(&self) -> Result<()> {
-        let (w, b) = self.mem.borrow().clone().unwrap_or_default();
+        let (w, b, d) = self.mem.borrow().clone().unwrap_or_default();
         self.state.storage().put("window", w).await?;
+        self.state.storage().put("day", d).await?;
         self.state.storage().put("breaker", b).await
     }
 
@@ -153,7 +163,7 @@ impl DurableObject for ChannelGate {
                 self.load().await?;
                 let decision = {
                     let mut guard = self.mem.borrow_mut();
-                    let (window, breaker) = guard.get_or_insert_with(Default::default);
+                    let (window, breaker, day) = guard.get_or_insert_with(Default::default);
                     let admission = breaker.admit(now, &cmd.breaker);
                     if !admission.allowed {
                         let at = admission.retry_at_ms.unwrap_or(now + 1000);
@@ -161,8 +171,22 @@ impl DurableObject for ChannelGate {
                             retry_after_s: at.saturating_sub(now).div_ceil(1000).max(1),
                         }
                     } else {
-                        let d = window.take(now, 60_000, cmd.per_minute, 1);
+                        // Decide on copies; commit only if every window allows.
+                        let mut minute = window.clone();
+                        let mut daily = day.clone();
+                        let dm = minute.take(now, 60_000, cmd.per_minute, 1);
+                        let dd = cmd
+                            .per_day
+                            .map(|limit| daily.take(now, 86_400_000, limit, 1));
+                        let d = match dd {
+                            Some(dd) if !dd.allowed => dd,
+                            _ => dm,
+                        };
                         if d.allowed {
+                            *window = minute;
+                            if cmd.per_day.is_some() {
+                                *day = daily;
+                            }
                             Begin::Go {
                                 probe: admission.probe,
                             }
@@ -192,7 +216,7 @@ impl DurableObject for ChannelGate {
                 let cmd: FinishCmd = serde_json::from_value(body)?;
                 if let Some(ok) = cmd.provider_ok {
                     self.load().await?;
-                    if let Some((_, b)) = self.mem.borrow_mut().as_mut() {
+                    if let Some((_, b, _)) = self.mem.borrow_mut().as_mut() {
                         b.record(now, &cmd.breaker, ok);
                     }
                     self.save().await?;
@@ -238,7 +262,7 @@ impl DurableObject for ChannelGate {
                     .mem
                     .borrow()
                     .as_ref()
-                    .map(|(_, b)| *b)
+                    .map(|(_, b, _)| *b)
                     .unwrap_or_default();
                 answer(&b)
             }

@@ -1,0 +1,406 @@
+//! `POST /v1/integrations/{id}/{endpoint}`: execute a declarative integration.
+//! Validate, plan, pass the gate (rate limit and breaker: one round trip), authenticate, call
+//! with retries and a timeout, map, cache, and answer with the result envelope.
+
+use super::body::json_body;
+use super::durable::{self, Begin, BeginCmd, FinishCmd};
+use super::oauth::{access_token, OauthSecrets};
+use super::outbound::{fetch_with_timeout, FetchError};
+use super::platform::now_ms;
+use super::respond::{json, Reply};
+use super::{store, Call};
+use crate::core::config::document::{open_secret, Location, Secret};
+use crate::core::config::integration::{AuthType, IntegrationConfig, Method as M};
+use crate::core::error::ApiError;
+use crate::core::http::MAX_JSON_BODY;
+use crate::core::integration::execute::{retry_delay_ms, Attempt, Envelope, EnvelopeError};
+use crate::core::integration::mapping::map_response;
+use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
+use crate::core::integration::validate::validate_input;
+use crate::core::limits::breaker::Policy;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use worker::{Cache, Delay, Env, Headers, Method, Request, RequestInit, ResponseBuilder};
+
+const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExecuteBody {
+    #[serde(default)]
+    input: Value,
+    #[serde(default)]
+    context: Value,
+    #[serde(default)]
+    options: Options,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    #[serde(default)]
+    skip_cache: bool,
+    #[serde(default)]
+    debug: bool,
+    #[serde(default)]
+    mock: bool,
+}
+
+pub async fn execute(
+    call: &mut Call,
+    tenant: String,
+    id: String,
+    endpoint_name: String,
+    mut req: Request,
+) -> Reply {
+    let started = now_ms();
+    let env = call.env.clone();
+    let cfg: IntegrationConfig =
+        store::get_json_cached(&env, &format!("integration:{tenant}:{id}"))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
+    let endpoint = cfg.endpoints.get(&endpoint_name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "integration `{id}` has no endpoint `{endpoint_name}`"
+        ))
+    })?;
+    let body: ExecuteBody = serde_json::from_value(json_body(&mut req, MAX_JSON_BODY).await?)
+        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
+    let input = if body.input.is_null() {
+        json!({})
+    } else {
+        body.input
+    };
+    if let Some(schema) = &endpoint.input_schema {
+        validate_input(schema, &input)
+            .map_err(|problems| ApiError::validation(problems.join("; ")))?;
+    }
+    let mut envelope = Envelope {
+        request_id: call.request_id.clone(),
+        success: false,
+        data: Value::Null,
+        error: None,
+        status_code: 0,
+        execution_time_ms: 0,
+        cached: false,
+        retries: 0,
+        debug: None,
+    };
+    let finish = |mut e: Envelope| {
+        e.execution_time_ms = now_ms().saturating_sub(started);
+        let status = e.http_status();
+        json(status, &e)
+    };
+
+    if body.options.mock {
+        let mock = endpoint.mock_response.clone().ok_or_else(|| {
+            ApiError::validation(format!("endpoint `{endpoint_name}` has no mock_response"))
+        })?;
+        let mapped = map_response(endpoint.response.as_ref(), true, &mock)
+            .map_err(|e| ApiError::validation(e.0))?;
+        envelope.success = mapped.success;
+        envelope.data = mapped.data;
+        envelope.status_code = 200;
+        return finish(envelope);
+    }
+
+    let mut planned = plan(&cfg, endpoint, &input, &body.context)?;
+    let cache_key = match (&endpoint.cache, endpoint.method) {
+        (Some(c), M::Get) if c.ttl_seconds > 0 => {
+            let fields: Value = if c.key_fields.is_empty() {
+                input.clone()
+            } else {
+                c.key_fields
+                    .iter()
+                    .map(|f| input.get(f).cloned().unwrap_or(Value::Null))
+                    .collect()
+            };
+            let h = hex::encode(Sha256::digest(
+                format!("{tenant}\x1f{id}\x1f{endpoint_name}\x1f{fields}").as_bytes(),
+            ));
+            Some((
+                format!("https://integration-cache.internal/{tenant}/{id}/{endpoint_name}/{h}"),
+                c.ttl_seconds,
+            ))
+        }
+        _ => None,
+    };
+    if let (Some((url, _)), false) = (&cache_key, body.options.skip_cache) {
+        if let Ok(Some(mut hit)) = Cache::default().get(url.as_str(), false).await {
+            if let Ok(cached) = hit.json::<Value>().await {
+                envelope.success = true;
+                envelope.data = cached;
+                envelope.status_code = 200;
+                envelope.cached = true;
+                return finish(envelope);
+            }
+        }
+    }
+
+    let policy = breaker_policy(&cfg);
+    let gate = format!("{tenant}:integration:{id}");
+    let per_minute = cfg
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.per_minute)
+        .map(u64::from)
+        .unwrap_or(600);
+    let per_day = cfg
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.per_day)
+        .map(u64::from);
+    let begin: Begin = durable::call(
+        &env,
+        "CHANNEL_GATE",
+        &gate,
+        "begin",
+        &BeginCmd {
+            idempotency_key: None,
+            per_minute,
+            per_day,
+            breaker: policy,
+        },
+    )
+    .await?;
+    match begin {
+        Begin::Go { .. } => {}
+        Begin::RateLimited {
+            retry_after_s,
+            limit,
+        } => {
+            envelope.error = Some(EnvelopeError {
+                code: "rate_limited",
+                message: format!("integration `{id}` allows {limit} calls per window"),
+                retry_after: Some(retry_after_s),
+            });
+            return finish(envelope).map(|r| retry_after(r, retry_after_s));
+        }
+        Begin::BreakerOpen { retry_after_s } => {
+            envelope.error = Some(EnvelopeError {
+                code: "circuit_open",
+                message: format!(
+                    "circuit breaker for integration `{id}` is open after repeated failures"
+                ),
+                retry_after: Some(retry_after_s),
+            });
+            return finish(envelope).map(|r| retry_after(r, retry_after_s));
+        }
+        Begin::Replay { .. } | Begin::InProgress => {
+            return Err(ApiError::internal("unexpected gate answer"))
+        }
+    }
+
+    let mut creds = open_credentials(&env, &tenant, &id, &cfg)?;
+    let oauth = cfg.auth.kind == AuthType::Oauth2;
+    let secrets = if oauth {
+        Some(OauthSecrets {
+            client_secret: creds.password.take().unwrap_or_default(),
+            refresh_token: creds.token.take(),
+        })
+    } else {
+        None
+    };
+    if let Some(s) = &secrets {
+        creds.access_token = Some(access_token(&env, &tenant, &id, &cfg.auth, s, false).await?);
+    }
+    let unauthenticated = planned.clone();
+    apply_auth(&mut planned, &cfg.auth, &creds)?;
+
+    let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    let deadline = started + u64::from(timeout) * 3;
+    let mut refreshed = false;
+    let (status, text, attempt) = loop {
+        let result = fetch_with_timeout(build(&planned)?, timeout).await;
+        let (attempt, retry_after_s, response) = match result {
+            Ok(mut resp) => {
+                let status = resp.status_code();
+                let ra = resp
+                    .headers()
+                    .get("retry-after")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let text = resp.text().await.unwrap_or_default();
+                (Attempt::Status(status), ra, Some((status, text)))
+            }
+            Err(FetchError::Timeout(_)) => (Attempt::Timeout, None, None),
+            Err(FetchError::Network(_)) => (Attempt::ConnectionError, None, None),
+        };
+        if attempt == Attempt::Status(401) && !refreshed {
+            if let Some(s) = &secrets {
+                // The token was revoked or expired early: one refresh, one retry.
+                refreshed = true;
+                creds.access_token =
+                    Some(access_token(&env, &tenant, &id, &cfg.auth, s, true).await?);
+                planned = unauthenticated.clone();
+                apply_auth(&mut planned, &cfg.auth, &creds)?;
+                envelope.retries += 1;
+                continue;
+            }
+        }
+        match retry_delay_ms(cfg.retry.as_ref(), envelope.retries, attempt, retry_after_s) {
+            Some(wait) if now_ms() + wait < deadline => {
+                Delay::from(Duration::from_millis(wait)).await;
+                envelope.retries += 1;
+            }
+            _ => {
+                let (status, text) = response.unwrap_or((0, String::new()));
+                break (status, text, attempt);
+            }
+        }
+    };
+
+    envelope.status_code = status;
+    let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
+    let http_ok = (200..300).contains(&status);
+    let provider_ok =
+        !matches!(attempt, Attempt::Timeout | Attempt::ConnectionError) && status < 500;
+    match attempt {
+        Attempt::Timeout => {
+            envelope.error = Some(EnvelopeError {
+                code: "timeout",
+                message: format!("the provider did not answer within {timeout} ms"),
+                retry_after: None,
+            })
+        }
+        Attempt::ConnectionError => {
+            envelope.error = Some(EnvelopeError {
+                code: "upstream_error",
+                message: "could not connect to the provider".into(),
+                retry_after: None,
+            })
+        }
+        Attempt::Status(_) => {
+            let mapped = map_response(endpoint.response.as_ref(), http_ok, &parsed)
+                .map_err(|e| ApiError::validation(e.0))?;
+            envelope.success = mapped.success;
+            envelope.data = mapped.data;
+            if !mapped.success {
+                let message = mapped
+                    .error
+                    .unwrap_or_else(|| format!("the provider answered {status}"));
+                envelope.error = Some(EnvelopeError {
+                    code: "upstream_error",
+                    message,
+                    retry_after: None,
+                });
+            }
+        }
+    }
+    if body.options.debug {
+        envelope.debug = Some(
+            json!({"request": redacted(&planned, &creds), "response": {"status": status, "body": parsed}}),
+        );
+    }
+    if let (true, Some((url, ttl))) = (envelope.success, &cache_key) {
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "application/json");
+        let _ = headers.set("cache-control", &format!("max-age={ttl}"));
+        let resp = ResponseBuilder::new()
+            .with_headers(headers)
+            .fixed(envelope.data.to_string().into_bytes());
+        if let Err(e) = Cache::default().put(url.as_str(), resp).await {
+            worker::console_error!("{{\"integration_cache_put_failed\":{:?}}}", e.to_string());
+        }
+    }
+    let done = FinishCmd {
+        idempotency_key: None,
+        breaker: policy,
+        provider_ok: Some(provider_ok),
+        status: 0,
+        body: Value::Null,
+        delivery: None,
+    };
+    let env2 = env.clone();
+    call.ctx.wait_until(async move {
+        if let Err(e) =
+            durable::call::<_, Value>(&env2, "CHANNEL_GATE", &gate, "finish", &done).await
+        {
+            worker::console_error!("{{\"integration_gate_finish_failed\":{:?}}}", e.message);
+        }
+    });
+    finish(envelope)
+}
+
+fn retry_after(mut r: worker::Response, s: u64) -> worker::Response {
+    let _ = r.headers_mut().set("retry-after", &s.to_string());
+    r
+}
+
+fn breaker_policy(cfg: &IntegrationConfig) -> Policy {
+    match &cfg.circuit_breaker {
+        Some(b) => Policy {
+            failure_threshold: b.failure_threshold.max(1),
+            window_ms: u64::from(b.window_seconds.unwrap_or(60)) * 1000,
+            open_ms: u64::from(b.open_seconds) * 1000,
+            half_open_probes: b.half_open_probes.unwrap_or(1),
+        },
+        None => Policy {
+            failure_threshold: 5,
+            window_ms: 60_000,
+            open_ms: 30_000,
+            half_open_probes: 1,
+        },
+    }
+}
+
+/// Opens the auth secrets. For OAuth2 the client secret travels in `password` and the refresh
+/// token in `token` until the caller moves them out.
+fn open_credentials(
+    env: &Env,
+    tenant: &str,
+    id: &str,
+    cfg: &IntegrationConfig,
+) -> Result<Credentials, ApiError> {
+    let sealer = store::sealer(env)?;
+    let record = format!("integration:{id}");
+    let at = Location {
+        tenant,
+        record: &record,
+    };
+    let open = |field: &str, s: &Option<Secret>| -> Result<Option<String>, ApiError> {
+        s.as_ref()
+            .map(|s| open_secret(&sealer, &at, &format!("/auth/{field}"), s))
+            .transpose()
+    };
+    let a = &cfg.auth;
+    Ok(match a.kind {
+        AuthType::Oauth2 => Credentials {
+            password: open("client_secret", &a.client_secret)?,
+            token: open("refresh_token", &a.refresh_token)?,
+            ..Default::default()
+        },
+        _ => Credentials {
+            api_key: open("api_key", &a.api_key)?,
+            token: open("token", &a.token)?,
+            password: open("password", &a.password)?,
+            access_token: None,
+        },
+    })
+}
+
+fn build(p: &Planned) -> Result<Request, ApiError> {
+    let headers = Headers::new();
+    for (k, v) in &p.headers {
+        headers
+            .set(k, v)
+            .map_err(|_| ApiError::validation(format!("header `{k}` has an invalid value")))?;
+    }
+    let method = match p.method {
+        M::Get => Method::Get,
+        M::Post => Method::Post,
+        M::Put => Method::Put,
+        M::Patch => Method::Patch,
+        M::Delete => Method::Delete,
+    };
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(b) = &p.body {
+        init.with_body(Some(b.to_string().into()));
+    }
+    Request::new_with_init(&p.url, &init)
+        .map_err(|_| ApiError::validation("the planned URL is not valid"))
+}

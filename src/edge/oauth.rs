@@ -1,0 +1,143 @@
+//! OAuth2 access tokens for integrations (client_credentials, or refresh_token with a stored
+//! refresh token): cached in the isolate and in KV `TOKENS` until shortly before they expire,
+//! fetched again on demand or when the provider answers 401.
+
+use super::outbound::fetch_with_timeout;
+use super::platform::now_ms;
+use crate::core::config::integration::{Auth, OauthGrant};
+use crate::core::error::{ApiError, ErrorKind};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{Env, Headers, Method, Request, RequestInit};
+
+/// Tokens are used until this long before they expire.
+const EARLY_S: u64 = 60;
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Stored {
+    access_token: String,
+    expires_at_s: u64,
+}
+
+thread_local! {
+    static TOKENS: RefCell<HashMap<String, Stored>> = RefCell::new(HashMap::new());
+}
+
+pub struct OauthSecrets {
+    pub client_secret: String,
+    pub refresh_token: Option<String>,
+}
+
+/// A valid access token for the integration; `force` skips every cache (after a 401).
+pub async fn access_token(
+    env: &Env,
+    tenant: &str,
+    integration: &str,
+    auth: &Auth,
+    s: &OauthSecrets,
+    force: bool,
+) -> Result<String, ApiError> {
+    let key = format!("oauth:{tenant}:{integration}");
+    let now_s = now_ms() / 1000;
+    if !force {
+        if let Some(t) = TOKENS.with(|m| {
+            m.borrow()
+                .get(&key)
+                .filter(|t| t.expires_at_s > now_s)
+                .cloned()
+        }) {
+            return Ok(t.access_token);
+        }
+        let kv = env
+            .kv("TOKENS")
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(text) = kv
+            .get(&key)
+            .text()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+        {
+            if let Ok(t) = serde_json::from_str::<Stored>(&text) {
+                if t.expires_at_s > now_s {
+                    TOKENS.with(|m| m.borrow_mut().insert(key.clone(), t.clone()));
+                    return Ok(t.access_token);
+                }
+            }
+        }
+    }
+    let fresh = fetch_token(auth, s).await?;
+    let expires_in = fresh.expires_in.unwrap_or(3600);
+    let stored = Stored {
+        access_token: fresh.access_token.clone(),
+        expires_at_s: now_s + expires_in.saturating_sub(EARLY_S).max(1),
+    };
+    TOKENS.with(|m| m.borrow_mut().insert(key.clone(), stored.clone()));
+    // KV keeps a value at least 60 s; a shorter-lived token is only cached in the isolate.
+    if expires_in > EARLY_S + 60 {
+        let kv = env
+            .kv("TOKENS")
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let put = kv
+            .put(&key, serde_json::to_string(&stored).unwrap_or_default())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        put.expiration_ttl(expires_in - EARLY_S)
+            .execute()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    Ok(fresh.access_token)
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+async fn fetch_token(auth: &Auth, s: &OauthSecrets) -> Result<TokenResponse, ApiError> {
+    let url = auth
+        .token_url
+        .as_deref()
+        .ok_or_else(|| ApiError::internal("oauth2 without token_url"))?;
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    match auth.grant.unwrap_or(OauthGrant::ClientCredentials) {
+        OauthGrant::ClientCredentials => form.append_pair("grant_type", "client_credentials"),
+        OauthGrant::RefreshToken => {
+            let rt = s
+                .refresh_token
+                .as_deref()
+                .ok_or_else(|| ApiError::internal("refresh_token grant without a refresh token"))?;
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", rt)
+        }
+    };
+    form.append_pair("client_id", auth.client_id.as_deref().unwrap_or_default())
+        .append_pair("client_secret", &s.client_secret);
+    if let Some(scopes) = auth.scopes.as_ref().filter(|s| !s.is_empty()) {
+        form.append_pair("scope", &scopes.join(" "));
+    }
+    for (k, v) in auth.extra_params.iter().flatten() {
+        form.append_pair(k, v);
+    }
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/x-www-form-urlencoded");
+    let _ = headers.set("accept", "application/json");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(form.finish().into()));
+    let req =
+        Request::new_with_init(url, &init).map_err(|_| ApiError::internal("invalid token_url"))?;
+    let upstream = |m: String| ApiError::new(ErrorKind::Upstream, m);
+    let mut resp = fetch_with_timeout(req, 10_000)
+        .await
+        .map_err(|e| upstream(format!("token endpoint: {}", e.describe())))?;
+    let status = resp.status_code();
+    let text = resp.text().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
+        return Err(upstream(format!("token endpoint answered {status}")));
+    }
+    serde_json::from_str(&text)
+        .map_err(|_| upstream("token endpoint answered without an access_token".into()))
+}

@@ -1,0 +1,147 @@
+// Integration execute end to end against a local CRM with OAuth2: mapping and transforms,
+// cache hits, token caching and refresh on 401, retry then success, timeout, breaker opening,
+// 422 on bad input, mock and debug options, secrets never shown.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { startGateway, assertError, planted } from "../harness.mjs";
+import { startCrm } from "../mocks/crm.mjs";
+
+const CLIENT_SECRET = "crm-secret-" + randomBytes(8).toString("hex");
+planted.add(CLIENT_SECRET);
+let gw, crm, key;
+
+before(async () => {
+  gw = await startGateway();
+  crm = await startCrm({ clientId: "gateway", clientSecret: CLIENT_SECRET });
+  ({ key } = await gw.tenant("flows"));
+  const auth = { type: "oauth2", grant: "client_credentials", token_url: `${crm.url}/oauth/token`, client_id: "gateway", client_secret: CLIENT_SECRET, scopes: ["contacts.read"] };
+  const crmDoc = {
+    name: "CRM", category: "crm", base_url: `${crm.url}/api`, auth, timeout_ms: 1000,
+    retry: { max_retries: 3, initial_delay_ms: 50 },
+    endpoints: {
+      get_contact: {
+        method: "GET", path: "/contacts/{contact_id}",
+        input_schema: { contact_id: { type: "string", required: true, pattern: "^c\\d+$" }, limit: { type: "integer", max: 10 } },
+        response: { success_path: "ok", data_path: "contact", error_path: "error.message",
+          field_mappings: { name: "name", email: "email", phone: "phone" },
+          transforms: { name: ["trim"], email: ["lowercase"], phone: [{ type: "e164" }] } },
+        cache: { ttl_seconds: 60, key_fields: ["contact_id"] },
+        mock_response: { ok: true, contact: { name: "Mock", email: "MOCK@X.IO", phone: "4155552671" } },
+      },
+      flaky: { method: "GET", path: "/flaky", response: { success_path: "ok", data_path: "contact" } },
+      slow: { method: "GET", path: "/slow" },
+    },
+  };
+  assert.equal((await gw.admin("PUT", "flows/integrations/crm", crmDoc)).status, 201);
+  const downDoc = { name: "Down", base_url: `${crm.url}/api`, auth, circuit_breaker: { failure_threshold: 2, open_seconds: 30 }, endpoints: { ping: { method: "GET", path: "/down", response: { error_path: "error.message" } } } };
+  assert.equal((await gw.admin("PUT", "flows/integrations/down", downDoc)).status, 201);
+});
+after(async () => {
+  await gw?.stop();
+  await crm?.close();
+});
+
+const run = (id, endpoint, body) => gw.request("POST", `/v1/integrations/${id}/${endpoint}`, { key, json: body });
+
+test("execute: OAuth token fetched once, response mapped and transformed", async () => {
+  const r = await run("crm", "get_contact", { input: { contact_id: "c1" }, context: { channel: "whatsapp" } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.success, true);
+  assert.deepEqual(r.body.data, { name: "Ada Lovelace", email: "ada@example.com", phone: "+14155552671" });
+  assert.equal(r.body.cached, false);
+  assert.equal(r.body.retries, 0);
+  assert.equal(r.body.status_code, 200);
+  assert.equal(r.body.request_id, r.headers.get("x-request-id"));
+  assert.equal(typeof r.body.execution_time_ms, "number");
+  assert.equal(crm.tokenRequests, 1);
+});
+
+test("a second identical GET is served from the cache; skip_cache calls again with the cached token", async () => {
+  const calls = crm.calls["/api/contacts/c1"];
+  const hit = await run("crm", "get_contact", { input: { contact_id: "c1" } });
+  assert.equal(hit.status, 200);
+  assert.equal(hit.body.cached, true);
+  assert.deepEqual(hit.body.data.email, "ada@example.com");
+  assert.equal(crm.calls["/api/contacts/c1"], calls, "the provider was not called");
+  const fresh = await run("crm", "get_contact", { input: { contact_id: "c1" }, options: { skip_cache: true } });
+  assert.equal(fresh.body.cached, false);
+  assert.equal(crm.calls["/api/contacts/c1"], calls + 1);
+  assert.equal(crm.tokenRequests, 1, "the token was reused");
+});
+
+test("a 401 from the provider refreshes the token once and retries", async () => {
+  crm.revokeAll();
+  const r = await run("crm", "get_contact", { input: { contact_id: "c2" } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.success, true);
+  assert.equal(r.body.retries, 1);
+  assert.equal(crm.tokenRequests, 2);
+});
+
+test("transient failures are retried per the policy, then succeed", async () => {
+  crm.flakyFailures = 2;
+  const r = await run("crm", "flaky", {});
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.success, true);
+  assert.equal(r.body.retries, 2);
+  assert.deepEqual(r.body.data, { name: "steady" });
+});
+
+test("a provider's refusal and a timeout are reported in the envelope with 502 and 504", async () => {
+  const nf = await run("crm", "get_contact", { input: { contact_id: "c404" } });
+  assert.equal(nf.status, 502, nf.text);
+  assert.equal(nf.body.success, false);
+  assert.deepEqual(nf.body.error, { code: "upstream_error", message: "contact not found" });
+  assert.equal(nf.body.status_code, 404);
+  const slow = await run("crm", "slow", {});
+  assert.equal(slow.status, 504, slow.text);
+  assert.equal(slow.body.error.code, "timeout");
+});
+
+test("the circuit breaker opens after repeated provider failures", async () => {
+  assert.equal((await run("down", "ping", {})).status, 502);
+  assert.equal((await run("down", "ping", {})).status, 502);
+  let open;
+  for (let i = 0; i < 20; i++) {
+    open = await run("down", "ping", {});
+    if (open.status === 503) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(open.status, 503, open.text);
+  assert.equal(open.body.error.code, "circuit_open");
+  assert.ok(Number(open.headers.get("retry-after")) >= 1);
+});
+
+test("bad input is one 422 listing every violation; unknown integrations and endpoints are 404", async () => {
+  const r = await run("crm", "get_contact", { input: { limit: "ten" } });
+  assertError(assert, r, 422, "validation_error");
+  assert.match(r.body.error.message, /`input.contact_id` is required/);
+  assert.match(r.body.error.message, /`input.limit` must be of type integer/);
+  const pattern = await run("crm", "get_contact", { input: { contact_id: "../admin" } });
+  assertError(assert, pattern, 422, "validation_error");
+  assertError(assert, await run("crm", "get_contact", { input: {}, extra: 1 }), 422, "validation_error");
+  assertError(assert, await run("nope", "x", {}), 404, "not_found");
+  assertError(assert, await run("crm", "nope", {}), 404, "not_found");
+});
+
+test("options.mock answers from the mock response without calling the provider", async () => {
+  const before = JSON.stringify(crm.calls);
+  const r = await run("crm", "get_contact", { input: { contact_id: "c9" }, options: { mock: true } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.data, { name: "Mock", email: "mock@x.io", phone: "+14155552671" });
+  assert.equal(JSON.stringify(crm.calls), before);
+});
+
+test("options.debug shows the outgoing request with secrets redacted", async () => {
+  const r = await run("crm", "get_contact", { input: { contact_id: "c3" }, options: { debug: true } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.debug.request.url, `${crm.url}/api/contacts/c3`);
+  assert.equal(r.body.debug.request.headers.authorization, "Bearer [redacted]");
+  assert.equal(r.body.debug.response.status, 200);
+  assert.ok(!r.text.includes(CLIENT_SECRET) && !/tok-\d/.test(r.text));
+});
+
+test("no secret reached a log line", () => {
+  assert.deepEqual(gw.leaks(), []);
+});

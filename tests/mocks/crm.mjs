@@ -1,0 +1,49 @@
+// A CRM-like provider: an OAuth2 token endpoint (client_credentials) whose tokens can be revoked,
+// a contacts API that requires a valid bearer token, an endpoint that fails transiently, one that
+// is down, and one that is slow.
+import http from "node:http";
+
+export async function startCrm({ clientId, clientSecret }) {
+  const crm = { tokenRequests: 0, calls: {}, valid: new Set(), flakyFailures: 2, n: 0 };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const url = new URL(req.url, "http://x");
+      const send = (status, body, headers = {}) => {
+        res.writeHead(status, { "content-type": "application/json", ...headers });
+        res.end(JSON.stringify(body));
+      };
+      crm.calls[url.pathname] = (crm.calls[url.pathname] ?? 0) + 1;
+      if (url.pathname === "/oauth/token") {
+        crm.tokenRequests++;
+        const form = new URLSearchParams(Buffer.concat(chunks).toString());
+        if (form.get("grant_type") !== "client_credentials" || form.get("client_id") !== clientId || form.get("client_secret") !== clientSecret)
+          return send(401, { error: "invalid_client" });
+        const token = `tok-${++crm.n}`;
+        crm.valid.add(token);
+        return send(200, { access_token: token, token_type: "Bearer", expires_in: 3600, scope: form.get("scope") });
+      }
+      const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+      if (!crm.valid.has(token)) return send(401, { ok: false, error: { message: "invalid token" } });
+      const contact = /^\/api\/contacts\/([^/]+)$/.exec(url.pathname);
+      if (contact) {
+        const id = decodeURIComponent(contact[1]);
+        if (id === "c404") return send(404, { ok: false, error: { message: "contact not found" } });
+        return send(200, { ok: true, contact: { id, name: "  Ada Lovelace ", email: "ADA@Example.COM", phone: "(415) 555-2671" } });
+      }
+      if (url.pathname === "/api/flaky") {
+        if (crm.flakyFailures-- > 0) return send(503, { ok: false }, { "retry-after": "0" });
+        return send(200, { ok: true, contact: { name: "steady" } });
+      }
+      if (url.pathname === "/api/down") return send(500, { ok: false, error: { message: "database unavailable" } });
+      if (url.pathname === "/api/slow") return setTimeout(() => send(200, { ok: true }), 2000);
+      send(404, { error: "no route" });
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  crm.url = `http://127.0.0.1:${server.address().port}`;
+  crm.revokeAll = () => crm.valid.clear();
+  crm.close = () => new Promise((r) => server.close(r));
+  return crm;
+}
