@@ -63,6 +63,19 @@ pub enum Route {
         id: String,
         endpoint: String,
     },
+    /// Run the integration's test call and report.
+    IntegrationTest {
+        id: String,
+    },
+    IntegrationInstall,
+    IntegrationGet {
+        id: String,
+    },
+    IntegrationDelete {
+        id: String,
+    },
+    /// Search the marketplace's templates.
+    Marketplace,
     /// A provider's webhook: POST deliveries, GET handshakes.
     Webhook {
         tenant: String,
@@ -102,6 +115,12 @@ impl Route {
             Route::ChannelSend { .. } => "/v1/channels/{channel}/messages",
             Route::Delivery { .. } => "/v1/deliveries/{id}",
             Route::IntegrationExecute { .. } => "/v1/integrations/{id}/{endpoint}",
+            Route::IntegrationTest { .. } => "/v1/integrations/{id}/test",
+            Route::IntegrationInstall => "/v1/integrations",
+            Route::IntegrationGet { .. } | Route::IntegrationDelete { .. } => {
+                "/v1/integrations/{id}"
+            }
+            Route::Marketplace => "/v1/marketplace",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -172,6 +191,26 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["v1", "channels", c, "messages"] => match method {
             Method::Post => Ok(Route::ChannelSend {
                 channel: id("channel", c)?,
+            }),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "marketplace"] => get_only(Route::Marketplace),
+        ["v1", "integrations"] => match method {
+            Method::Post => Ok(Route::IntegrationInstall),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "integrations", i] => match method {
+            Method::Get | Method::Head => Ok(Route::IntegrationGet {
+                id: id("integration", i)?,
+            }),
+            Method::Delete => Ok(Route::IntegrationDelete {
+                id: id("integration", i)?,
+            }),
+            _ => Err(not_allowed(method, &["GET", "DELETE"])),
+        },
+        ["v1", "integrations", i, "test"] => match method {
+            Method::Post => Ok(Route::IntegrationTest {
+                id: id("integration", i)?,
             }),
             _ => Err(not_allowed(method, &["POST"])),
         },

@@ -56,23 +56,87 @@ pub async fn execute(
     mut req: Request,
 ) -> Reply {
     let started = now_ms();
+    let cfg = load(&call.env, &tenant, &id).await?;
+    let body: ExecuteBody = serde_json::from_value(json_body(&mut req, MAX_JSON_BODY).await?)
+        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
+    let envelope = run(
+        call,
+        &tenant,
+        &id,
+        &cfg,
+        &endpoint_name,
+        body.input,
+        body.context,
+        &body.options,
+        started,
+    )
+    .await?;
+    respond(&envelope)
+}
+
+/// The integration's test call: fresh (no cache), nothing mocked.
+pub async fn run_test(
+    call: &mut Call,
+    tenant: &str,
+    id: &str,
+    cfg: &IntegrationConfig,
+    endpoint: &str,
+    input: Value,
+) -> Result<Envelope, ApiError> {
+    let options = Options {
+        skip_cache: true,
+        debug: false,
+        mock: false,
+    };
+    run(
+        call,
+        tenant,
+        id,
+        cfg,
+        endpoint,
+        input,
+        Value::Null,
+        &options,
+        now_ms(),
+    )
+    .await
+}
+
+/// The envelope as the HTTP answer, with Retry-After when the gateway's own limits stopped it.
+fn respond(e: &Envelope) -> Reply {
+    let mut r = json(e.http_status(), e)?;
+    if let Some(s) = e.error.as_ref().and_then(|x| x.retry_after) {
+        let _ = r.headers_mut().set("retry-after", &s.to_string());
+    }
+    Ok(r)
+}
+
+pub async fn load(env: &Env, tenant: &str, id: &str) -> Result<IntegrationConfig, ApiError> {
+    store::get_json_cached(env, &format!("integration:{tenant}:{id}"))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))
+}
+
+/// Runs one endpoint of an integration: the execute route and the test route both come here.
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    call: &mut Call,
+    tenant: &str,
+    id: &str,
+    cfg: &IntegrationConfig,
+    endpoint_name: &str,
+    input: Value,
+    context: Value,
+    options: &Options,
+    started: u64,
+) -> Result<Envelope, ApiError> {
     let env = call.env.clone();
-    let cfg: IntegrationConfig =
-        store::get_json_cached(&env, &format!("integration:{tenant}:{id}"))
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
-    let endpoint = cfg.endpoints.get(&endpoint_name).ok_or_else(|| {
+    let endpoint = cfg.endpoints.get(endpoint_name).ok_or_else(|| {
         ApiError::not_found(format!(
             "integration `{id}` has no endpoint `{endpoint_name}`"
         ))
     })?;
-    let body: ExecuteBody = serde_json::from_value(json_body(&mut req, MAX_JSON_BODY).await?)
-        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
-    let input = if body.input.is_null() {
-        json!({})
-    } else {
-        body.input
-    };
+    let input = if input.is_null() { json!({}) } else { input };
     if let Some(schema) = &endpoint.input_schema {
         validate_input(schema, &input)
             .map_err(|problems| ApiError::validation(problems.join("; ")))?;
@@ -88,13 +152,12 @@ pub async fn execute(
         retries: 0,
         debug: None,
     };
-    let finish = |mut e: Envelope| {
+    let finish = |mut e: Envelope| -> Result<Envelope, ApiError> {
         e.execution_time_ms = now_ms().saturating_sub(started);
-        let status = e.http_status();
-        json(status, &e)
+        Ok(e)
     };
 
-    if body.options.mock {
+    if options.mock {
         let mock = endpoint.mock_response.clone().ok_or_else(|| {
             ApiError::validation(format!("endpoint `{endpoint_name}` has no mock_response"))
         })?;
@@ -106,7 +169,7 @@ pub async fn execute(
         return finish(envelope);
     }
 
-    let mut planned = plan(&cfg, endpoint, &input, &body.context)?;
+    let mut planned = plan(cfg, endpoint, &input, &context)?;
     let cache_key = match (&endpoint.cache, endpoint.method) {
         (Some(c), M::Get) if c.ttl_seconds > 0 => {
             let fields: Value = if c.key_fields.is_empty() {
@@ -127,7 +190,7 @@ pub async fn execute(
         }
         _ => None,
     };
-    if let (Some((url, _)), false) = (&cache_key, body.options.skip_cache) {
+    if let (Some((url, _)), false) = (&cache_key, options.skip_cache) {
         if let Ok(Some(mut hit)) = Cache::default().get(url.as_str(), false).await {
             if let Ok(cached) = hit.json::<Value>().await {
                 envelope.success = true;
@@ -139,7 +202,7 @@ pub async fn execute(
         }
     }
 
-    let policy = breaker_policy(&cfg);
+    let policy = breaker_policy(cfg);
     let gate = format!("{tenant}:integration:{id}");
     let per_minute = cfg
         .rate_limit
@@ -176,7 +239,7 @@ pub async fn execute(
                 message: format!("integration `{id}` allows {limit} calls per window"),
                 retry_after: Some(retry_after_s),
             });
-            return finish(envelope).map(|r| retry_after(r, retry_after_s));
+            return finish(envelope);
         }
         Begin::BreakerOpen { retry_after_s } => {
             envelope.error = Some(EnvelopeError {
@@ -186,14 +249,14 @@ pub async fn execute(
                 ),
                 retry_after: Some(retry_after_s),
             });
-            return finish(envelope).map(|r| retry_after(r, retry_after_s));
+            return finish(envelope);
         }
         Begin::Replay { .. } | Begin::InProgress => {
             return Err(ApiError::internal("unexpected gate answer"))
         }
     }
 
-    let mut creds = open_credentials(&env, &tenant, &id, &cfg)?;
+    let mut creds = open_credentials(&env, tenant, id, cfg)?;
     let oauth = cfg.auth.kind == AuthType::Oauth2;
     let secrets = if oauth {
         Some(OauthSecrets {
@@ -204,7 +267,7 @@ pub async fn execute(
         None
     };
     if let Some(s) = &secrets {
-        creds.access_token = Some(access_token(&env, &tenant, &id, &cfg.auth, s, false).await?);
+        creds.access_token = Some(access_token(&env, tenant, id, &cfg.auth, s, false).await?);
     }
     let unauthenticated = planned.clone();
     apply_auth(&mut planned, &cfg.auth, &creds)?;
@@ -234,7 +297,7 @@ pub async fn execute(
                 // The token was revoked or expired early: one refresh, one retry.
                 refreshed = true;
                 creds.access_token =
-                    Some(access_token(&env, &tenant, &id, &cfg.auth, s, true).await?);
+                    Some(access_token(&env, tenant, id, &cfg.auth, s, true).await?);
                 planned = unauthenticated.clone();
                 apply_auth(&mut planned, &cfg.auth, &creds)?;
                 envelope.retries += 1;
@@ -290,7 +353,7 @@ pub async fn execute(
             }
         }
     }
-    if body.options.debug {
+    if options.debug {
         envelope.debug = Some(
             json!({"request": redacted(&planned, &creds), "response": {"status": status, "body": parsed}}),
         );
@@ -323,11 +386,6 @@ pub async fn execute(
         }
     });
     finish(envelope)
-}
-
-fn retry_after(mut r: worker::Response, s: u64) -> worker::Response {
-    let _ = r.headers_mut().set("retry-after", &s.to_string());
-    r
 }
 
 fn breaker_policy(cfg: &IntegrationConfig) -> Policy {

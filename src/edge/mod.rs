@@ -6,6 +6,7 @@ mod body;
 mod channel;
 mod durable;
 mod integration;
+mod marketplace;
 mod oauth;
 mod outbound;
 mod platform;
@@ -93,6 +94,31 @@ async fn dispatch(
             let key = auth::tenant_key(call, &req).await?;
             auth::require_scope(&key, "channels")?;
             channel::send(call, key.tenant, name, req).await
+        }
+        Route::Marketplace => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "integrations")?;
+            marketplace::search(call, &req).await
+        }
+        Route::IntegrationInstall => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "integrations")?;
+            marketplace::install(call, &key.tenant, req).await
+        }
+        Route::IntegrationGet { id } => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "integrations")?;
+            marketplace::get(call, &key.tenant, &id).await
+        }
+        Route::IntegrationDelete { id } => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "integrations")?;
+            marketplace::delete(call, &key.tenant, &id).await
+        }
+        Route::IntegrationTest { id } => {
+            let key = auth::tenant_key(call, &req).await?;
+            auth::require_scope(&key, "integrations")?;
+            marketplace::test(call, &key.tenant, &id).await
         }
         Route::IntegrationExecute { id, endpoint } => {
             let key = auth::tenant_key(call, &req).await?;

@@ -142,6 +142,58 @@ test("options.debug shows the outgoing request with secrets redacted", async () 
   assert.ok(!r.text.includes(CLIENT_SECRET) && !/tok-\d/.test(r.text));
 });
 
+test("the marketplace lists and searches the seeded templates", async () => {
+  const all = await gw.request("GET", "/v1/marketplace", { key });
+  assert.equal(all.status, 200, all.text);
+  const ids = all.body.data.map((t) => t.id).sort();
+  for (const id of ["hubspot", "jira", "rest", "salesforce", "shopify", "stripe", "zendesk"]) assert.ok(ids.includes(id), id);
+  assert.ok(!all.text.includes("{{settings."), "listings show settings, not configs");
+  const shop = await gw.request("GET", "/v1/marketplace?q=order%20number", { key });
+  assert.deepEqual(shop.body.data.map((t) => t.id), ["shopify"]);
+  const support = await gw.request("GET", "/v1/marketplace?category=support", { key });
+  assert.deepEqual(support.body.data.map((t) => t.id).sort(), ["jira", "zendesk"]);
+});
+
+test("install a template with settings, execute it, test it, read it redacted, delete it", async () => {
+  const bad = await gw.request("POST", "/v1/integrations", { key, json: { template: "rest", id: "myrest", settings: { base_url: "ftp://x" } } });
+  assertError(assert, bad, 422, "validation_error");
+  assert.match(bad.body.error.message, /`settings.base_url` does not match/);
+  assert.match(bad.body.error.message, /`settings.token` is required/);
+  assertError(assert, await gw.request("POST", "/v1/integrations", { key, json: { template: "nope", id: "x", settings: {} } }), 404, "not_found");
+
+  const token = "static-crm-token";
+  const ok = await gw.request("POST", "/v1/integrations", { key, json: { template: "rest", id: "myrest", settings: { base_url: `${crm.url}/api`, token } } });
+  assert.equal(ok.status, 201, ok.text);
+  assert.deepEqual(ok.body.integration.auth.token, { set: true });
+  assert.ok(!ok.text.includes(token));
+  assertError(assert, await gw.request("POST", "/v1/integrations", { key, json: { template: "rest", id: "myrest", settings: { base_url: `${crm.url}/api`, token } } }), 409, "conflict");
+
+  const r = await run("myrest", "get", { input: { resource: "contacts", id: "c5" } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.data.contact.id, "c5");
+  const t = await gw.request("POST", "/v1/integrations/myrest/test", { key });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.body.ok, true);
+  assert.equal(t.body.status_code, 200);
+
+  const got = await gw.request("GET", "/v1/integrations/myrest", { key });
+  assert.equal(got.body.integration.template, "rest");
+  assert.deepEqual(got.body.integration.auth.token, { set: true });
+  assertError(assert, await gw.request("GET", "/v1/integrations/myrest", { key: (await gw.tenant("stranger")).key }), 404, "not_found");
+  assert.equal((await gw.request("DELETE", "/v1/integrations/myrest", { key })).status, 204);
+  assertError(assert, await run("myrest", "get", { input: { resource: "contacts", id: "c5" } }), 404, "not_found");
+});
+
+test("a failing test call is reported, not thrown", async () => {
+  const r = await gw.request("POST", "/v1/integrations", { key, json: { template: "rest", id: "wrongkey", settings: { base_url: `${crm.url}/api`, token: "not-the-token" } } });
+  assert.equal(r.status, 201, r.text);
+  const t = await gw.request("POST", "/v1/integrations/wrongkey/test", { key });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.body.ok, false);
+  assert.equal(t.body.status_code, 401);
+  assert.equal(t.body.error.code, "upstream_error");
+});
+
 test("no secret reached a log line", () => {
   assert.deepEqual(gw.leaks(), []);
 });

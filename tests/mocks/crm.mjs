@@ -4,7 +4,7 @@
 import http from "node:http";
 
 export async function startCrm({ clientId, clientSecret }) {
-  const crm = { tokenRequests: 0, calls: {}, valid: new Set(), flakyFailures: 2, n: 0 };
+  const crm = { tokenRequests: 0, calls: {}, valid: new Set(["static-crm-token"]), flakyFailures: 2, n: 0 };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -36,6 +36,7 @@ export async function startCrm({ clientId, clientSecret }) {
         if (crm.flakyFailures-- > 0) return send(503, { ok: false }, { "retry-after": "0" });
         return send(200, { ok: true, contact: { name: "steady" } });
       }
+      if (url.pathname === "/api/health") return send(200, { ok: true, status: "healthy" });
       if (url.pathname === "/api/down") return send(500, { ok: false, error: { message: "database unavailable" } });
       if (url.pathname === "/api/slow") return setTimeout(() => send(200, { ok: true }), 2000);
       send(404, { error: "no route" });
@@ -43,7 +44,11 @@ export async function startCrm({ clientId, clientSecret }) {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   crm.url = `http://127.0.0.1:${server.address().port}`;
-  crm.revokeAll = () => crm.valid.clear();
+  // Revokes every OAuth token; the static API token stays valid.
+  crm.revokeAll = () => {
+    crm.valid.clear();
+    crm.valid.add("static-crm-token");
+  };
   crm.close = () => new Promise((r) => server.close(r));
   return crm;
 }

@@ -3,6 +3,7 @@
 
 pub mod execute;
 pub mod mapping;
+pub mod marketplace;
 pub mod plan;
 pub mod transforms;
 pub mod validate;

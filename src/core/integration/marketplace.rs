@@ -1,0 +1,163 @@
+//! The marketplace: integration templates (`template:{id}` in KV) and installing one with a
+//! tenant's settings. A template's integration config holds `{{settings.x}}` placeholders; its
+//! settings schema says what the tenant must supply. Secrets among the settings land in the
+//! config's auth fields, where they are sealed like any other credential.
+
+use super::plan::fill_template;
+use super::validate::validate_input;
+use crate::core::config::document::Named;
+use crate::core::config::integration::FieldRule;
+use crate::core::error::ApiError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub provider: String,
+    pub description: String,
+    /// What the tenant supplies at install time.
+    pub settings: Named<FieldRule>,
+    /// Help text per setting, shown in listings.
+    #[serde(default)]
+    pub settings_help: Named<String>,
+    /// The integration config, with `{{settings.x}}` placeholders.
+    pub integration: Value,
+}
+
+impl Template {
+    /// The listing entry: everything but the config itself.
+    pub fn summary(&self) -> Value {
+        let endpoints: Vec<&str> = self.integration["endpoints"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        json!({
+            "id": self.id, "name": self.name, "category": self.category, "provider": self.provider,
+            "description": self.description, "settings": self.settings, "settings_help": self.settings_help,
+            "endpoints": endpoints,
+        })
+    }
+
+    /// Matches a free-text query (any word, in name, provider, description or endpoint names)
+    /// and an optional category.
+    pub fn matches(&self, q: Option<&str>, category: Option<&str>) -> bool {
+        if category.is_some_and(|c| !c.eq_ignore_ascii_case(&self.category)) {
+            return false;
+        }
+        let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
+            return true;
+        };
+        let hay = format!(
+            "{} {} {} {} {}",
+            self.id,
+            self.name,
+            self.provider,
+            self.description,
+            self.summary()["endpoints"]
+        )
+        .to_lowercase();
+        q.to_lowercase().split_whitespace().all(|w| hay.contains(w))
+    }
+}
+
+/// The integration document for a tenant's install: settings validated (every problem listed),
+/// placeholders filled. The caller validates the result as an integration and seals it.
+pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
+    validate_input(&t.settings, settings)
+        .map_err(|p| ApiError::validation(p.join("; ").replace("`input.", "`settings.")))?;
+    let mut doc = fill_template(&t.integration, &json!({ "settings": settings }))?;
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("template".into(), t.id.clone().into());
+        o.entry("category")
+            .or_insert_with(|| t.category.clone().into());
+        o.entry("provider")
+            .or_insert_with(|| t.provider.clone().into());
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::RecordKind;
+
+    /// Every template shipped in kv-seed/templates installs into a valid integration.
+    #[test]
+    fn seeded_templates_install_into_valid_integrations() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/kv-seed/templates");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let t: Template = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(path.file_stem().unwrap().to_string_lossy(), t.id);
+            // For every setting, the first plausible value its rule accepts.
+            let candidates = [
+                json!("https://example.com"),
+                json!("sk_test_123"),
+                json!("acme-shop"),
+                json!("agent@example.com"),
+                json!(1),
+            ];
+            let settings: serde_json::Map<String, Value> = t
+                .settings
+                .iter()
+                .map(|(k, rule)| {
+                    let one: Named<FieldRule> = [(k.clone(), rule.clone())].into_iter().collect();
+                    let v = candidates
+                        .iter()
+                        .find(|c| validate_input(&one, &json!({ k: c })).is_ok())
+                        .unwrap_or_else(|| panic!("{}: no value fits `{k}`", t.id));
+                    (k.clone(), v.clone())
+                })
+                .collect();
+            let doc = install(&t, &Value::Object(settings))
+                .unwrap_or_else(|e| panic!("{}: {}", t.id, e.message));
+            RecordKind::Integration
+                .validate(&doc)
+                .unwrap_or_else(|e| panic!("{}: {}", t.id, e.message));
+            assert!(
+                !doc.to_string().contains("{{settings."),
+                "{}: unfilled placeholder",
+                t.id
+            );
+            assert!(
+                doc["test"]["endpoint"].is_string(),
+                "{}: every template has a test call",
+                t.id
+            );
+            n += 1;
+        }
+        assert!(n >= 7, "seven templates ship: Salesforce, HubSpot, Shopify, Stripe, Zendesk, Jira, generic REST");
+    }
+
+    #[test]
+    fn settings_are_validated_and_search_matches_words() {
+        let t: Template = serde_json::from_value(json!({
+            "id": "demo", "name": "Demo CRM", "category": "crm", "provider": "demo", "description": "Contacts and deals",
+            "settings": {"token": {"type": "string", "required": true}, "region": {"type": "string", "enum": ["us", "eu"]}},
+            "integration": {"name": "Demo", "base_url": "https://{{settings.region}}.demo.example", "auth": {"type": "bearer", "token": "{{settings.token}}"},
+                            "endpoints": {"get_contact": {"method": "GET", "path": "/contacts/{id}"}}}
+        }))
+        .unwrap();
+        let e = install(&t, &json!({"region": "asia"})).unwrap_err();
+        assert!(
+            e.message.contains("`settings.token` is required")
+                && e.message.contains("`settings.region` must be one of"),
+            "{}",
+            e.message
+        );
+        let doc = install(&t, &json!({"token": "t0k", "region": "eu"})).unwrap();
+        assert_eq!(doc["base_url"], "https://eu.demo.example");
+        assert_eq!(doc["auth"]["token"], "t0k");
+        assert_eq!(doc["template"], "demo");
+        assert!(t.matches(Some("demo contacts"), None));
+        assert!(t.matches(Some("GET_CONTACT"), Some("CRM")));
+        assert!(!t.matches(Some("tickets"), None));
+        assert!(!t.matches(None, Some("payments")));
+        assert!(t.summary().get("integration").is_none());
+    }
+}
