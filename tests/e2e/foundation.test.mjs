@@ -21,7 +21,7 @@ test("GET /openapi.json is one OpenAPI 3.1 document bundled from routes/", async
   const r = await gw.request("GET", "/openapi.json");
   assert.equal(r.status, 200);
   assert.equal(r.body.openapi, "3.1.0");
-  for (const p of ["/healthz", "/v1/me", "/v1/admin/tenants/{tenant}", "/v1/admin/tenants/{tenant}/keys", "/v1/webhooks/{tenant}/{source}", "/v1/admin/tenants/{tenant}/dead-letters", "/v1/channels/{channel}/messages", "/v1/deliveries/{id}"]) {
+  for (const p of ["/healthz", "/v1/me", "/v1/admin/tenants/{tenant}", "/v1/admin/tenants/{tenant}/keys", "/v1/webhooks/{tenant}/{source}", "/v1/admin/tenants/{tenant}/dead-letters", "/v1/channels/{channel}/messages", "/v1/deliveries/{id}", "/v1/integrations/{id}/{endpoint}", "/v1/marketplace"]) {
     assert.ok(r.body.paths[p], `missing ${p}`);
   }
   assert.ok(r.body.components.schemas.Error);
