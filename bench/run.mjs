@@ -110,6 +110,20 @@ writeFileSync(waLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(waBody)}\
 await run("provider direct (WhatsApp send)", `${upstream.url}/v21.0/1065/messages`, { authorization: "Bearer bench-token" }, undefined, waLua);
 await run("channel send (whatsapp)", new URL("/v1/channels/wa/messages", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", sendLua);
 
+// Integration execute: the upstream as the provider, uncached and cached, next to calling it directly.
+await gw.admin("PUT", "bench/integrations/api", {
+  name: "Bench API", base_url: upstream.url, rate_limit: { per_minute: 1000000000 },
+  endpoints: {
+    item: { method: "GET", path: "/items/{id}", response: { field_mappings: { id: "id", ok: "ok" } } },
+    cached_item: { method: "GET", path: "/items/{id}", cache: { ttl_seconds: 300 }, response: { field_mappings: { id: "id", ok: "ok" } } },
+  },
+});
+const execLua = path.join(tmpdir(), `bench-exec-${process.pid}.lua`);
+writeFileSync(execLua, `wrk.method = "POST"\nwrk.body = '{"input": {"id": "1"}}'\nwrk.headers["content-type"] = "application/json"\n`);
+await run("provider direct (GET /items/1)", `${upstream.url}/items/1`, {});
+await run("integration execute, uncached", new URL("/v1/integrations/api/item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
+await run("integration execute, cached", new URL("/v1/integrations/api/cached_item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
+
 // The same ingress on a gateway with no queue consumers: verify + dedupe + enqueue alone, as on
 // Cloudflare where consumers run elsewhere; here they would share the same two cores.
 const ingress = await startGateway({ consumers: false });
