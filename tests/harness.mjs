@@ -26,6 +26,8 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
     handleStructuredLogs: ({ level, message }) => {
       logs.push({ level, message });
     },
+    // GATEWAY_STDIO=1 shows workerd's own output (panics, runtime errors) while debugging.
+    ...(process.env.GATEWAY_STDIO ? { handleRuntimeStdio: (out, err) => (out.pipe(process.stdout), err.pipe(process.stderr)) } : {}),
   });
   const url = await mf.ready;
   if (seed) await loadSeed(mf);

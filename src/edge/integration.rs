@@ -267,7 +267,7 @@ async fn run(
         None
     };
     if let Some(s) = &secrets {
-        creds.access_token = Some(access_token(&env, tenant, id, &cfg.auth, s, false).await?);
+        creds.access_token = Some(access_token(&env, tenant, id, &cfg.auth, s, None).await?);
     }
     let unauthenticated = planned.clone();
     apply_auth(&mut planned, &cfg.auth, &creds)?;
@@ -296,8 +296,17 @@ async fn run(
             if let Some(s) = &secrets {
                 // The token was revoked or expired early: one refresh, one retry.
                 refreshed = true;
-                creds.access_token =
-                    Some(access_token(&env, tenant, id, &cfg.auth, s, true).await?);
+                creds.access_token = Some(
+                    access_token(
+                        &env,
+                        tenant,
+                        id,
+                        &cfg.auth,
+                        s,
+                        creds.access_token.as_deref(),
+                    )
+                    .await?,
+                );
                 planned = unauthenticated.clone();
                 apply_auth(&mut planned, &cfg.auth, &creds)?;
                 envelope.retries += 1;

@@ -29,64 +29,60 @@ pub struct OauthSecrets {
     pub refresh_token: Option<String>,
 }
 
-/// A valid access token for the integration; `force` skips every cache (after a 401).
+/// A valid access token for the integration. After a 401, `rejected` names the token the provider
+/// refused: a cached token other than that one (another caller already refreshed) is used, else
+/// a new one is fetched.
 pub async fn access_token(
     env: &Env,
     tenant: &str,
     integration: &str,
     auth: &Auth,
     s: &OauthSecrets,
-    force: bool,
+    rejected: Option<&str>,
 ) -> Result<String, ApiError> {
     let key = format!("oauth:{tenant}:{integration}");
     let now_s = now_ms() / 1000;
-    if !force {
-        if let Some(t) = TOKENS.with(|m| {
-            m.borrow()
-                .get(&key)
-                .filter(|t| t.expires_at_s > now_s)
-                .cloned()
-        }) {
-            return Ok(t.access_token);
-        }
-        let kv = env
-            .kv("TOKENS")
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Some(text) = kv
-            .get(&key)
-            .text()
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-        {
-            if let Ok(t) = serde_json::from_str::<Stored>(&text) {
-                if t.expires_at_s > now_s {
-                    TOKENS.with(|m| m.borrow_mut().insert(key.clone(), t.clone()));
-                    return Ok(t.access_token);
-                }
+    let usable = |t: &Stored| t.expires_at_s > now_s && Some(t.access_token.as_str()) != rejected;
+    if let Some(t) = TOKENS.with(|m| m.borrow().get(&key).filter(|t| usable(t)).cloned()) {
+        return Ok(t.access_token);
+    }
+    let kv = env
+        .kv("TOKENS")
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(text) = kv
+        .get(&key)
+        .text()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
+        if let Ok(t) = serde_json::from_str::<Stored>(&text) {
+            if usable(&t) {
+                TOKENS.with(|m| m.borrow_mut().insert(key.clone(), t.clone()));
+                return Ok(t.access_token);
             }
         }
     }
+    // Concurrent callers of different requests cannot share one in-flight fetch on Workers (a
+    // request may not await another request's I/O); coalescing refreshes across callers needs a
+    // Durable Object, and is not done yet.
     let fresh = fetch_token(auth, s).await?;
-    let expires_in = fresh.expires_in.unwrap_or(3600);
+    let (access, expires_in) = (fresh.access_token, fresh.expires_in.unwrap_or(3600));
     let stored = Stored {
-        access_token: fresh.access_token.clone(),
+        access_token: access.clone(),
         expires_at_s: now_s + expires_in.saturating_sub(EARLY_S).max(1),
     };
     TOKENS.with(|m| m.borrow_mut().insert(key.clone(), stored.clone()));
-    // KV keeps a value at least 60 s; a shorter-lived token is only cached in the isolate.
+    // KV keeps a value at least 60 s: a shorter-lived token is only cached in the isolate. A
+    // failed write (one write per key per second) only costs a later fetch.
     if expires_in > EARLY_S + 60 {
-        let kv = env
-            .kv("TOKENS")
-            .map_err(|e| ApiError::internal(e.to_string()))?;
         let put = kv
             .put(&key, serde_json::to_string(&stored).unwrap_or_default())
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        put.expiration_ttl(expires_in - EARLY_S)
-            .execute()
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Err(e) = put.expiration_ttl(expires_in - EARLY_S).execute().await {
+            worker::console_error!("{{\"token_cache_write_failed\":{:?}}}", e.to_string());
+        }
     }
-    Ok(fresh.access_token)
+    Ok(access)
 }
 
 #[derive(Deserialize)]
