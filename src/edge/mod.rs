@@ -7,7 +7,7 @@ mod channel;
 mod durable;
 mod integration;
 mod marketplace;
-mod oauth;
+pub mod oauth;
 mod outbound;
 mod platform;
 mod queue;

@@ -2,6 +2,7 @@
 //! refresh token): cached in the isolate and in KV `TOKENS` until shortly before they expire,
 //! fetched again on demand or when the provider answers 401.
 
+use super::durable::{self, TokenAnswer, TokenCmd};
 use super::outbound::fetch_with_timeout;
 use super::platform::now_ms;
 use crate::core::config::integration::{Auth, OauthGrant};
@@ -62,11 +63,26 @@ pub async fn access_token(
             }
         }
     }
-    // Concurrent callers of different requests cannot share one in-flight fetch on Workers (a
-    // request may not await another request's I/O); coalescing refreshes across callers needs a
-    // Durable Object, and is not done yet.
-    let fresh = fetch_token(auth, s).await?;
-    let (access, expires_in) = (fresh.access_token, fresh.expires_in.unwrap_or(3600));
+    // The integration's gate object fetches, one fetch at a time for all callers: a request may
+    // not await another request's I/O on Workers, so callers cannot share a fetch in the isolate.
+    let cmd = TokenCmd {
+        auth: auth.clone(),
+        client_secret: s.client_secret.clone(),
+        refresh_token: s.refresh_token.clone(),
+        rejected: rejected.map(String::from),
+    };
+    let gate = format!("{tenant}:integration:{integration}");
+    let answer: TokenAnswer = durable::call(env, "CHANNEL_GATE", &gate, "token", &cmd).await?;
+    let access = match (answer.access_token, answer.error) {
+        (Some(t), _) => t,
+        (None, e) => {
+            return Err(ApiError::new(
+                ErrorKind::Upstream,
+                e.unwrap_or_else(|| "token endpoint failed".into()),
+            ))
+        }
+    };
+    let expires_in = answer.expires_in;
     let stored = Stored {
         access_token: access.clone(),
         expires_at_s: now_s + expires_in.saturating_sub(EARLY_S).max(1),
@@ -86,12 +102,12 @@ pub async fn access_token(
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: Option<u64>,
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: Option<u64>,
 }
 
-async fn fetch_token(auth: &Auth, s: &OauthSecrets) -> Result<TokenResponse, ApiError> {
+pub async fn fetch_token(auth: &Auth, s: &OauthSecrets) -> Result<TokenResponse, ApiError> {
     let url = auth
         .token_url
         .as_deref()

@@ -79,6 +79,16 @@ test("a 401 from the provider refreshes the token once and retries", async () =>
   assert.equal(crm.tokenRequests, 2);
 });
 
+test("concurrent callers whose token was revoked share one refresh", async () => {
+  // Make sure a token is cached, then revoke it at the provider.
+  assert.equal((await run("crm", "get_contact", { input: { contact_id: "c7" }, options: { skip_cache: true } })).status, 200);
+  crm.revokeAll();
+  const before = crm.tokenRequests;
+  const results = await Promise.all(Array.from({ length: 10 }, (_, i) => run("crm", "get_contact", { input: { contact_id: `c${20 + i}` } })));
+  for (const r of results) assert.equal(r.status, 200, r.text);
+  assert.equal(crm.tokenRequests, before + 1, "one token request for ten concurrent callers");
+});
+
 test("transient failures are retried per the policy, then succeed", async () => {
   crm.flakyFailures = 2;
   const r = await run("crm", "flaky", {});

@@ -75,9 +75,30 @@ struct Row {
     body: String,
 }
 
+/// `token`: an integration's OAuth2 access token. Only one fetch runs at a time for the
+/// integration: the first caller blocks the object's other events while it fetches, so callers
+/// that arrive meanwhile find the new token instead of fetching their own.
+#[derive(Serialize, Deserialize)]
+pub struct TokenCmd {
+    pub auth: crate::core::config::integration::Auth,
+    pub client_secret: String,
+    pub refresh_token: Option<String>,
+    /// The token the provider just refused, if any: never handed out again.
+    pub rejected: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct TokenAnswer {
+    pub access_token: Option<String>,
+    pub expires_in: u64,
+    pub error: Option<String>,
+}
+
 #[durable_object(fetch)]
 pub struct ChannelGate {
     state: State,
+    /// (access token, expires at in seconds), shared with the fetch that fills it.
+    token: std::rc::Rc<RefCell<Option<(String, u64)>>>,
     /// (per-minute window, breaker, per-day window)
     mem: RefCell<Option<(Window, Breaker, Window)>>,
 }
@@ -144,6 +165,7 @@ impl DurableObject for ChannelGate {
         ChannelGate {
             state,
             mem: RefCell::new(None),
+            token: Default::default(),
         }
     }
 
@@ -255,6 +277,51 @@ impl DurableObject for ChannelGate {
                     .first()
                     .and_then(|r| serde_json::from_str(&r.body).ok());
                 answer(&d)
+            }
+            "token" => {
+                let cmd: TokenCmd = serde_json::from_value(body)?;
+                let now_s = now / 1000;
+                let cached = self.token.borrow().clone();
+                if let Some((t, exp)) =
+                    cached.filter(|(t, exp)| *exp > now_s + 60 && Some(t) != cmd.rejected.as_ref())
+                {
+                    return answer(&TokenAnswer {
+                        access_token: Some(t),
+                        expires_in: exp - now_s,
+                        error: None,
+                    });
+                }
+                let slot = self.token.clone();
+                let secrets = crate::edge::oauth::OauthSecrets {
+                    client_secret: cmd.client_secret,
+                    refresh_token: cmd.refresh_token,
+                };
+                let auth = cmd.auth;
+                // Errors travel as values: an Err here would reset the object.
+                let got = self
+                    .state
+                    .block_concurrency_while(async move {
+                        let r = crate::edge::oauth::fetch_token(&auth, &secrets).await;
+                        Ok(match r {
+                            Ok(t) => {
+                                let expires_in = t.expires_in.unwrap_or(3600);
+                                *slot.borrow_mut() =
+                                    Some((t.access_token.clone(), now_ms() / 1000 + expires_in));
+                                TokenAnswer {
+                                    access_token: Some(t.access_token),
+                                    expires_in,
+                                    error: None,
+                                }
+                            }
+                            Err(e) => TokenAnswer {
+                                access_token: None,
+                                expires_in: 0,
+                                error: Some(e.message),
+                            },
+                        })
+                    })
+                    .await?;
+                answer(&got)
             }
             "state" => {
                 self.load().await?;

@@ -8,7 +8,7 @@ mod dead_letters;
 mod dedupe;
 mod rate_limiter;
 
-pub use channel_gate::{Begin, BeginCmd, DeliveryRecord, FinishCmd};
+pub use channel_gate::{Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
 
