@@ -18,6 +18,7 @@ use crate::core::channel::render::{self, Body, ChannelTarget, Rendered};
 use crate::core::channel::response::{parse, refusal, Provider, SendOutcome};
 use crate::core::config::channel::{ChannelConfig, ChannelKind};
 use crate::core::config::document::{open_secret, Location};
+use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::jobs::{Job, QueueMessage};
@@ -27,23 +28,6 @@ use worker::{Env, Headers, Method, Request, RequestInit};
 
 const DEFAULT_PER_MINUTE: u64 = 600;
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-
-pub fn breaker_policy(cfg: &ChannelConfig) -> Policy {
-    match &cfg.circuit_breaker {
-        Some(b) => Policy {
-            failure_threshold: b.failure_threshold.max(1),
-            window_ms: u64::from(b.window_seconds.unwrap_or(60)) * 1000,
-            open_ms: u64::from(b.open_seconds) * 1000,
-            half_open_probes: b.half_open_probes.unwrap_or(1),
-        },
-        None => Policy {
-            failure_threshold: 5,
-            window_ms: 60_000,
-            open_ms: 30_000,
-            half_open_probes: 1,
-        },
-    }
-}
 
 fn gate_name(tenant: &str, channel: &str) -> String {
     format!("{tenant}:{channel}")
@@ -68,7 +52,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
     let token = open_token(&env, &tenant, &channel, &cfg)?;
     // Rendered before the gate: a message the provider cannot take costs no round trip.
     let rendered = render_for(&cfg, &token, &message)?;
-    let policy = breaker_policy(&cfg);
+    let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let per_minute = cfg
         .rate_limit_per_minute
         .map(u64::from)

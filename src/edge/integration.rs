@@ -10,14 +10,13 @@ use super::platform::now_ms;
 use super::respond::{json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
-use crate::core::config::integration::{AuthType, IntegrationConfig, Method as M};
+use crate::core::config::integration::{AuthType, BreakerPolicy, IntegrationConfig, Method as M};
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::execute::{retry_delay_ms, Attempt, Envelope, EnvelopeError};
 use crate::core::integration::mapping::map_response;
 use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use crate::core::integration::validate::validate_input;
-use crate::core::limits::breaker::Policy;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -202,7 +201,7 @@ async fn run(
         }
     }
 
-    let policy = breaker_policy(cfg);
+    let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let gate = format!("{tenant}:integration:{id}");
     let per_minute = cfg
         .rate_limit
@@ -395,23 +394,6 @@ async fn run(
         }
     });
     finish(envelope)
-}
-
-fn breaker_policy(cfg: &IntegrationConfig) -> Policy {
-    match &cfg.circuit_breaker {
-        Some(b) => Policy {
-            failure_threshold: b.failure_threshold.max(1),
-            window_ms: u64::from(b.window_seconds.unwrap_or(60)) * 1000,
-            open_ms: u64::from(b.open_seconds) * 1000,
-            half_open_probes: b.half_open_probes.unwrap_or(1),
-        },
-        None => Policy {
-            failure_threshold: 5,
-            window_ms: 60_000,
-            open_ms: 30_000,
-            half_open_probes: 1,
-        },
-    }
 }
 
 /// Opens the auth secrets. For OAuth2 the client secret travels in `password` and the refresh

@@ -148,6 +148,28 @@ pub struct BreakerPolicy {
     pub half_open_probes: Option<u32>,
 }
 
+impl BreakerPolicy {
+    /// The breaker state machine's policy for a configured breaker (channels and integrations);
+    /// without one: 5 failures within 60 s open it for 30 s, then one probe.
+    pub fn policy(configured: Option<&BreakerPolicy>) -> crate::core::limits::breaker::Policy {
+        use crate::core::limits::breaker::Policy;
+        match configured {
+            Some(b) => Policy {
+                failure_threshold: b.failure_threshold.max(1),
+                window_ms: u64::from(b.window_seconds.unwrap_or(60)) * 1000,
+                open_ms: u64::from(b.open_seconds) * 1000,
+                half_open_probes: b.half_open_probes.unwrap_or(1),
+            },
+            None => Policy {
+                failure_threshold: 5,
+                window_ms: 60_000,
+                open_ms: 30_000,
+                half_open_probes: 1,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Backoff {

@@ -216,3 +216,21 @@ fn hmac_sources_need_their_scheme() {
         .validate(&json!({"kind": "hmac", "secrets": ["s"], "hmac": {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="}}))
         .unwrap();
 }
+
+#[test]
+fn breaker_policies_from_config() {
+    use super::integration::BreakerPolicy;
+    let b: BreakerPolicy =
+        serde_json::from_value(json!({"failure_threshold": 0, "open_seconds": 2})).unwrap();
+    let p = BreakerPolicy::policy(Some(&b));
+    assert_eq!(
+        (
+            p.failure_threshold,
+            p.window_ms,
+            p.open_ms,
+            p.half_open_probes
+        ),
+        (1, 60_000, 2_000, 1)
+    );
+    assert_eq!(BreakerPolicy::policy(None).failure_threshold, 5);
+}
