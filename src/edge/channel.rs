@@ -7,7 +7,7 @@
 //! recorded in the gate after the response is sent.
 
 use super::body::json_body;
-use super::durable::{self, Begin, BeginCmd, DeliveryRecord, FinishCmd};
+use super::durable::{self, finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd};
 use super::outbound::fetch_with_timeout;
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
@@ -22,7 +22,6 @@ use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::jobs::{Job, QueueMessage};
-use crate::core::limits::breaker::Policy;
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit};
 
@@ -140,19 +139,12 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
     };
     let finish = FinishCmd {
         idempotency_key,
-        breaker: policy,
-        provider_ok,
+        outcome: provider_ok.map(|ok| (policy, ok)),
         status,
         body: body.clone(),
         delivery,
     };
-    call.ctx.wait_until(async move {
-        if let Err(e) =
-            durable::call::<_, Value>(&env, "CHANNEL_GATE", &gate, "finish", &finish).await
-        {
-            worker::console_error!("{{\"channel_gate_finish_failed\":{:?}}}", e.message);
-        }
-    });
+    finish_later(&call.ctx, &env, gate, finish);
     json(status, &body)
 }
 
@@ -361,13 +353,7 @@ pub async fn record_delivery(
 ) -> Result<(), ApiError> {
     let finish = FinishCmd {
         idempotency_key: None,
-        breaker: Policy {
-            failure_threshold: 1,
-            window_ms: 1,
-            open_ms: 1,
-            half_open_probes: 1,
-        },
-        provider_ok: None,
+        outcome: None,
         status: 0,
         body: Value::Null,
         delivery: Some(record),

@@ -3,7 +3,7 @@
 //! with retries and a timeout, map, cache, and answer with the result envelope.
 
 use super::body::json_body;
-use super::durable::{self, Begin, BeginCmd, FinishCmd};
+use super::durable::{self, finish_later, Begin, BeginCmd, FinishCmd};
 use super::oauth::{access_token, OauthSecrets};
 use super::outbound::{fetch_with_timeout, FetchError};
 use super::platform::now_ms;
@@ -379,20 +379,12 @@ async fn run(
     }
     let done = FinishCmd {
         idempotency_key: None,
-        breaker: policy,
-        provider_ok: Some(provider_ok),
+        outcome: Some((policy, provider_ok)),
         status: 0,
         body: Value::Null,
         delivery: None,
     };
-    let env2 = env.clone();
-    call.ctx.wait_until(async move {
-        if let Err(e) =
-            durable::call::<_, Value>(&env2, "CHANNEL_GATE", &gate, "finish", &done).await
-        {
-            worker::console_error!("{{\"integration_gate_finish_failed\":{:?}}}", e.message);
-        }
-    });
+    finish_later(&call.ctx, &env, gate, done);
     finish(envelope)
 }
 

@@ -17,6 +17,7 @@ use crate::core::webhook::delivery::{event_id, EventEnvelope};
 use crate::core::webhook::normalize::{normalize, Ingress};
 use crate::core::webhook::verify::{self as v, Inbound, VerifyError};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use worker::{Env, Request};
 
 const DEFAULT_TOLERANCE_S: u64 = 300;
@@ -249,12 +250,7 @@ pub fn kind_name(kind: SourceKind) -> &'static str {
 /// an event), so the sender's bug can be diagnosed.
 async fn record_rejected(env: &Env, tenant: &str, source: &str, body: &[u8], reason: &str) {
     let preview = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
-    let id = format!(
-        "rej_{}",
-        &hex::encode(sha2::Digest::finalize(
-            <sha2::Sha256 as sha2::Digest>::new_with_prefix(body)
-        ))[..24]
-    );
+    let id = format!("rej_{}", &hex::encode(Sha256::digest(body))[..24]);
     let letter = DeadLetter {
         id,
         queue: "ingress".into(),

@@ -51,9 +51,9 @@ pub enum Begin {
 #[derive(Serialize, Deserialize)]
 pub struct FinishCmd {
     pub idempotency_key: Option<String>,
-    pub breaker: Policy,
-    /// Whether the provider call counts as a success for the breaker (None: it never happened).
-    pub provider_ok: Option<bool>,
+    /// The breaker's policy and whether the provider call counts as a success for it (None:
+    /// nothing to record, e.g. a delivery status update).
+    pub outcome: Option<(Policy, bool)>,
     pub status: u16,
     pub body: Value,
     pub delivery: Option<DeliveryRecord>,
@@ -236,10 +236,10 @@ impl DurableObject for ChannelGate {
             }
             "finish" => {
                 let cmd: FinishCmd = serde_json::from_value(body)?;
-                if let Some(ok) = cmd.provider_ok {
+                if let Some((policy, ok)) = &cmd.outcome {
                     self.load().await?;
                     if let Some((_, b, _)) = self.mem.borrow_mut().as_mut() {
-                        b.record(now, &cmd.breaker, ok);
+                        b.record(now, policy, *ok);
                     }
                     self.save().await?;
                 }
@@ -336,4 +336,15 @@ impl DurableObject for ChannelGate {
             _ => unknown_op(&op),
         }
     }
+}
+
+/// Records an outcome in the gate after the response has gone out; a failure is logged, since
+/// the client's answer no longer depends on it.
+pub fn finish_later(ctx: &worker::Context, env: &Env, gate: String, cmd: FinishCmd) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = super::call::<_, Value>(&env, "CHANNEL_GATE", &gate, "finish", &cmd).await {
+            worker::console_error!("{{\"gate_finish_failed\":{:?}}}", e.message);
+        }
+    });
 }

@@ -8,7 +8,9 @@ mod dead_letters;
 mod dedupe;
 mod rate_limiter;
 
-pub use channel_gate::{Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd};
+pub use channel_gate::{
+    finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd,
+};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
 
