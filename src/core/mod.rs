@@ -8,6 +8,7 @@ pub mod http;
 pub mod integration;
 pub mod jobs;
 pub mod limits;
+pub mod llm;
 pub mod log;
 pub mod route;
 pub mod tenant;

@@ -27,6 +27,8 @@ pub struct Target {
     pub provider: String,
     pub model: String,
     pub timeout_ms: Option<u32>,
+    /// Retries of this target (on 429, 5xx, connection errors) before falling over; default 1.
+    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -66,6 +68,9 @@ impl Check for LlmConfig {
                         "`routes.{alias}[{i}].provider` names unknown provider `{}`",
                         t.provider
                     ));
+                }
+                if t.retries.is_some_and(|r| r > 5) {
+                    p.push(format!("`routes.{alias}[{i}].retries` must be at most 5"));
                 }
                 if let Some(ms) = t.timeout_ms {
                     if !(100..=600_000).contains(&ms) {

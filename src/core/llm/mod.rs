@@ -1,0 +1,87 @@
+//! The LLM proxy's protocol logic: both wire formats, request validation and translation,
+//! stream translators, routing and fallback decisions, pricing and the mock provider.
+
+pub mod convert;
+pub mod errors;
+pub mod mock;
+pub mod pricing;
+pub mod request;
+pub mod routing;
+pub mod sse;
+pub mod stream;
+
+use serde::{Deserialize, Serialize};
+
+/// The two wire formats, on either side of the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// OpenAI Chat Completions (also every `openai_compatible` server).
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// Token counts of one request, as the upstream reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+
+    /// From an OpenAI `usage` object.
+    pub fn from_openai(u: &serde_json::Value) -> Option<Usage> {
+        let input = u.get("prompt_tokens")?.as_u64()?;
+        Some(Usage {
+            input_tokens: input,
+            output_tokens: u
+                .get("completion_tokens")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+        })
+    }
+
+    /// From an Anthropic `usage` object; input counts the cached tokens too, as OpenAI's does.
+    pub fn from_anthropic(u: &serde_json::Value) -> Usage {
+        let n = |k: &str| u.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        Usage {
+            input_tokens: n("input_tokens")
+                + n("cache_creation_input_tokens")
+                + n("cache_read_input_tokens"),
+            output_tokens: n("output_tokens"),
+        }
+    }
+
+    pub fn openai_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": self.total(),
+        })
+    }
+}
+
+/// OpenAI `finish_reason` for an Anthropic `stop_reason`.
+pub fn finish_reason(stop_reason: &str) -> &'static str {
+    match stop_reason {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        _ => "stop", // end_turn, stop_sequence, pause_turn
+    }
+}
+
+/// Anthropic `stop_reason` for an OpenAI `finish_reason`.
+pub fn stop_reason(finish_reason: &str) -> &'static str {
+    match finish_reason {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    }
+}

@@ -1,0 +1,34 @@
+//! Cost of a request from the pricing table in KV (`pricing:{model}`), USD per million tokens.
+
+use super::Usage;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+pub fn cost_usd(price: &Price, usage: Usage) -> f64 {
+    (usage.input_tokens as f64 * price.input_per_mtok
+        + usage.output_tokens as f64 * price.output_per_mtok)
+        / 1_000_000.0
+}
+
+/// For the `x-gateway-cost-usd` header: fixed point, enough digits for one small request.
+pub fn format_usd(usd: f64) -> String {
+    format!("{usd:.8}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_of_a_request() {
+        let p = Price { input_per_mtok: 2.5, output_per_mtok: 10.0 };
+        let c = cost_usd(&p, Usage { input_tokens: 1000, output_tokens: 500 });
+        assert_eq!(format_usd(c), "0.00750000");
+        assert_eq!(format_usd(cost_usd(&p, Usage::default())), "0.00000000");
+    }
+}

@@ -1,0 +1,241 @@
+//! A client's request on `/v1/chat/completions` or `/v1/messages`: parsed, checked for what the
+//! gateway needs to route it, and sized for the token limit. Everything else in the body passes
+//! through untouched to a same-dialect upstream.
+
+use super::Dialect;
+use crate::core::error::ApiError;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    pub dialect: Dialect,
+    pub body: Map<String, Value>,
+    pub model: String,
+    pub stream: bool,
+    /// OpenAI clients get a final usage chunk only if they asked for it.
+    pub include_usage: bool,
+    /// Whether thinking/reasoning content is passed to the client (else dropped).
+    pub thinking: bool,
+    /// Charged against the tokens-per-minute limit up front; corrected with real usage later.
+    pub estimated_tokens: u64,
+}
+
+/// Output tokens assumed when a client sets no maximum (OpenAI's `max_tokens` is optional).
+pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 1024;
+/// Anthropic requires `max_tokens`; translated OpenAI requests without one get this.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+fn bad(m: String) -> ApiError {
+    ApiError::bad_request(m)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn expect(body: &Map<String, Value>, key: &str, want: &str, ok: fn(&Value) -> bool) -> Result<(), ApiError> {
+    match body.get(key) {
+        Some(v) if !v.is_null() && !ok(v) => Err(bad(format!(
+            "`{key}` must be {want}, got {}",
+            type_name(v)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn positive_int(v: &Value) -> bool {
+    v.as_u64().is_some_and(|n| n > 0)
+}
+
+pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        bad(format!(
+            "request body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(body) = value else {
+        return Err(bad(format!(
+            "request body must be a JSON object, got {}",
+            type_name(&value)
+        )));
+    };
+    let model = match body.get("model") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(bad("`model` is required".into()))
+        }
+        Some(v) => {
+            return Err(bad(format!("`model` must be a string, got {}", type_name(v))))
+        }
+    };
+    let messages = match body.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => return Err(bad("`messages` must not be empty".into())),
+        None | Some(Value::Null) => return Err(bad("`messages` is required".into())),
+        Some(v) => {
+            return Err(bad(format!(
+                "`messages` must be an array, got {}",
+                type_name(v)
+            )))
+        }
+    };
+    let roles: &[&str] = match dialect {
+        Dialect::OpenAi => &["system", "developer", "user", "assistant", "tool", "function"],
+        Dialect::Anthropic => &["user", "assistant"],
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str);
+        match role {
+            Some(r) if roles.contains(&r) => {}
+            Some(r) => {
+                return Err(bad(format!(
+                    "`messages[{i}].role` must be one of {}, got `{}`",
+                    roles.join(", "),
+                    r.chars().take(40).collect::<String>()
+                )))
+            }
+            None if !m.is_object() => {
+                return Err(bad(format!(
+                    "`messages[{i}]` must be an object, got {}",
+                    type_name(m)
+                )))
+            }
+            None => return Err(bad(format!("`messages[{i}].role` is required"))),
+        }
+        match m.get("content") {
+            None | Some(Value::Null) if dialect == Dialect::OpenAi => {}
+            Some(Value::String(_)) | Some(Value::Array(_)) => {}
+            None | Some(Value::Null) => {
+                return Err(bad(format!("`messages[{i}].content` is required")))
+            }
+            Some(v) => {
+                return Err(bad(format!(
+                    "`messages[{i}].content` must be a string or an array, got {}",
+                    type_name(v)
+                )))
+            }
+        }
+    }
+    expect(&body, "stream", "a boolean", Value::is_boolean)?;
+    expect(&body, "temperature", "a number", Value::is_number)?;
+    expect(&body, "top_p", "a number", Value::is_number)?;
+    expect(&body, "max_tokens", "a positive integer", positive_int)?;
+    expect(&body, "max_completion_tokens", "a positive integer", positive_int)?;
+    expect(&body, "tools", "an array", Value::is_array)?;
+    expect(&body, "stream_options", "an object", Value::is_object)?;
+    expect(&body, "metadata", "an object", Value::is_object)?;
+    if let Some(Value::Array(tools)) = body.get("tools") {
+        for (i, t) in tools.iter().enumerate() {
+            let name = match dialect {
+                Dialect::OpenAi => t.pointer("/function/name"),
+                Dialect::Anthropic => t.get("name"),
+            };
+            if !name.is_some_and(Value::is_string) {
+                let field = match dialect {
+                    Dialect::OpenAi => "function.name",
+                    Dialect::Anthropic => "name",
+                };
+                return Err(bad(format!("`tools[{i}].{field}` must be a string")));
+            }
+        }
+    }
+    let max_out = body
+        .get("max_completion_tokens")
+        .or(body.get("max_tokens"))
+        .and_then(Value::as_u64);
+    if dialect == Dialect::Anthropic && max_out.is_none() {
+        return Err(bad("`max_tokens` is required".into()));
+    }
+    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
+        return Err(bad("`n` other than 1 is not supported by this gateway".into()));
+    }
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = match dialect {
+        Dialect::OpenAi => body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        Dialect::Anthropic => true,
+    };
+    let thinking = body.get("thinking").is_some_and(|t| !t.is_null())
+        || body.get("reasoning_effort").is_some_and(Value::is_string);
+    // About four bytes of JSON per token: an estimate for the limit, corrected by real usage.
+    let estimated_tokens = bytes.len() as u64 / 4 + max_out.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+    Ok(ClientRequest {
+        dialect,
+        body,
+        model,
+        stream,
+        include_usage,
+        thinking,
+        estimated_tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(d: Dialect, v: Value) -> String {
+        parse(d, v.to_string().as_bytes()).unwrap_err().message
+    }
+
+    #[test]
+    fn a_valid_openai_request() {
+        let r = parse(
+            Dialect::OpenAi,
+            br#"{"model":"default","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":100}"#,
+        )
+        .unwrap();
+        assert_eq!(r.model, "default");
+        assert!(r.stream && r.include_usage && !r.thinking);
+        assert!(r.estimated_tokens >= 100);
+    }
+
+    #[test]
+    fn bad_input_says_what_and_where() {
+        let o = Dialect::OpenAi;
+        assert!(parse(o, b"{\"model\":").unwrap_err().message.contains("not valid JSON"));
+        assert!(msg(o, json!([1])).contains("must be a JSON object"));
+        assert_eq!(msg(o, json!({"messages": []})), "`model` is required");
+        assert!(msg(o, json!({"model": 5, "messages": []})).contains("`model` must be a string"));
+        assert_eq!(msg(o, json!({"model": "m"})), "`messages` is required");
+        assert!(msg(o, json!({"model": "m", "messages": "hi"})).contains("must be an array"));
+        assert!(msg(o, json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]}))
+            .contains("messages[0].role"));
+        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": 1}]}))
+            .contains("messages[0].content"));
+        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}))
+            .contains("`stream` must be a boolean"));
+        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}))
+            .contains("max_tokens"));
+        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}))
+            .contains("tools[0].function.name"));
+        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3}))
+            .contains("`n`"));
+    }
+
+    #[test]
+    fn anthropic_needs_max_tokens_and_its_own_roles() {
+        let a = Dialect::Anthropic;
+        assert_eq!(
+            msg(a, json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})),
+            "`max_tokens` is required"
+        );
+        assert!(msg(a, json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}))
+            .contains("must be one of user, assistant"));
+        let r = parse(a, br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"thinking":{"type":"enabled","budget_tokens":1024}}"#).unwrap();
+        assert!(r.include_usage && r.thinking && !r.stream);
+    }
+}

@@ -1,0 +1,274 @@
+//! From a model name to an ordered chain of targets, the request for each target, and what to
+//! do after each attempt: done, retry the same target after a delay, fall over, or give up.
+
+use super::request::ClientRequest;
+use super::{convert, Dialect};
+use crate::core::config::llm::{LlmConfig, ProviderKind};
+use crate::core::error::ApiError;
+use crate::core::webhook::delivery::parse_retry_after;
+
+/// Per-attempt timeout when a target names none. For streams it bounds the wait for the first
+/// content, not the whole answer.
+pub const DEFAULT_TIMEOUT_MS: u32 = 60_000;
+/// Retries of one target before falling over, when the target names none.
+pub const DEFAULT_RETRIES: u32 = 1;
+/// A `retry-after` longer than this is not waited for: the next target is tried instead.
+pub const MAX_RETRY_WAIT_MS: u64 = 2_000;
+const BACKOFF_BASE_MS: u64 = 250;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The tenant's name for the provider.
+    pub provider: String,
+    pub kind: ProviderKind,
+    pub model: String,
+    pub timeout_ms: u32,
+    pub retries: u32,
+    pub base_url: Option<String>,
+}
+
+impl Target {
+    pub fn dialect(&self) -> Dialect {
+        match self.kind {
+            ProviderKind::Anthropic => Dialect::Anthropic,
+            _ => Dialect::OpenAi,
+        }
+    }
+
+    /// The breaker's name: one breaker per tenant provider target.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+}
+
+/// `alias` from the tenant's routes, or `provider/model` for one of the tenant's providers.
+pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Vec<Target>, ApiError> {
+    let target = |provider: &str, model: &str, timeout: Option<u32>, retries: Option<u32>| {
+        cfg.providers.get(provider).map(|p| Target {
+            provider: provider.to_string(),
+            kind: p.kind,
+            model: model.to_string(),
+            timeout_ms: timeout.unwrap_or(DEFAULT_TIMEOUT_MS),
+            retries: retries.unwrap_or(DEFAULT_RETRIES),
+            base_url: p.base_url.clone(),
+        })
+    };
+    if let Some(chain) = cfg.routes.get(model) {
+        return Ok(chain
+            .iter()
+            .filter_map(|t| target(&t.provider, &t.model, t.timeout_ms, t.retries))
+            .collect());
+    }
+    if let Some((provider, name)) = model.split_once('/') {
+        if let Some(t) = target(provider, name, None, None).filter(|_| !name.is_empty()) {
+            return Ok(vec![t]);
+        }
+    }
+    let shown: String = model.chars().take(100).collect();
+    Err(ApiError::bad_request(format!(
+        "unknown model `{shown}`: use an alias from this tenant's routes or `provider/model` with a configured provider (GET /v1/models lists them)"
+    )))
+}
+
+/// One upstream request, described for the shell to send.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+pub fn plan(
+    req: &ClientRequest,
+    t: &Target,
+    api_key: Option<&str>,
+    anthropic_beta: Option<&str>,
+) -> Result<Plan, ApiError> {
+    let dialect = t.dialect();
+    let body = convert::upstream_body(req, dialect, &t.model, t.kind == ProviderKind::Openai)?;
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if req.stream {
+        headers.push(("accept", "text/event-stream".into()));
+    }
+    let base = |default: &str| {
+        t.base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let url = match dialect {
+        Dialect::Anthropic => {
+            headers.push(("anthropic-version", "2023-06-01".into()));
+            if let Some(k) = api_key {
+                headers.push(("x-api-key", k.into()));
+            }
+            if let Some(b) = anthropic_beta {
+                headers.push(("anthropic-beta", b.into()));
+            }
+            format!("{}/v1/messages", base("https://api.anthropic.com"))
+        }
+        Dialect::OpenAi => {
+            if let Some(k) = api_key {
+                headers.push(("authorization", format!("Bearer {k}")));
+            }
+            format!("{}/chat/completions", base("https://api.openai.com/v1"))
+        }
+    };
+    Ok(Plan {
+        url,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// An HTTP error status, with the upstream's requested wait if it gave one.
+    Status(u16, Option<u64>),
+    Timeout,
+    /// Connection refused or reset, or a stream that failed before any content.
+    Network,
+}
+
+impl Outcome {
+    /// Counts against the target's circuit breaker (a rate limit or a client error does not).
+    pub fn is_failure(self) -> bool {
+        match self {
+            Outcome::Status(s, _) => s >= 500,
+            Outcome::Timeout | Outcome::Network => true,
+            Outcome::Ok => false,
+        }
+    }
+
+    fn retryable(self) -> bool {
+        match self {
+            Outcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
+            Outcome::Timeout | Outcome::Network => true,
+            Outcome::Ok => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Done,
+    Retry { delay_ms: u64 },
+    NextTarget,
+    /// A client error: answer it; another target would refuse it too.
+    GiveUp,
+}
+
+/// After attempt number `attempt` (0-based) at a target that allows `retries` retries.
+pub fn next(outcome: Outcome, attempt: u32, retries: u32) -> Next {
+    if outcome == Outcome::Ok {
+        return Next::Done;
+    }
+    if !outcome.retryable() {
+        return Next::GiveUp;
+    }
+    // A timeout already cost the whole budget of this target: move on.
+    if outcome == Outcome::Timeout || attempt >= retries {
+        return Next::NextTarget;
+    }
+    let backoff = BACKOFF_BASE_MS << attempt.min(6);
+    match outcome {
+        Outcome::Status(_, Some(wait)) if wait > MAX_RETRY_WAIT_MS => Next::NextTarget,
+        Outcome::Status(_, Some(wait)) => Next::Retry { delay_ms: wait },
+        _ => Next::Retry { delay_ms: backoff },
+    }
+}
+
+/// The upstream's requested wait: `retry-after-ms` (OpenAI), else `retry-after` (seconds or an
+/// HTTP date).
+pub fn retry_after_ms(retry_after_ms: Option<&str>, retry_after: Option<&str>, now_s: u64) -> Option<u64> {
+    if let Some(ms) = retry_after_ms.and_then(|v| v.trim().parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(ms as u64);
+        }
+    }
+    retry_after
+        .and_then(|v| parse_retry_after(v, now_s))
+        .map(|s| s.saturating_mul(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::document::validate;
+    use crate::core::llm::request::parse;
+    use serde_json::json;
+
+    fn cfg() -> LlmConfig {
+        validate::<LlmConfig>(&json!({
+            "providers": {
+                "oai": {"kind": "openai", "api_key": "sk-x"},
+                "claude": {"kind": "anthropic"},
+                "local": {"kind": "openai_compatible", "base_url": "http://127.0.0.1:11434/v1/"}
+            },
+            "routes": {"smart": [
+                {"provider": "claude", "model": "claude-sonnet-4-5", "timeout_ms": 5000},
+                {"provider": "oai", "model": "gpt-4o", "retries": 0}
+            ]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn aliases_and_provider_models() {
+        let c = cfg();
+        let chain = resolve("smart", &c).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!((chain[0].dialect(), chain[0].timeout_ms, chain[0].retries), (Dialect::Anthropic, 5000, 1));
+        assert_eq!((chain[1].model.as_str(), chain[1].retries), ("gpt-4o", 0));
+        let one = resolve("local/llama3.1:8b", &c).unwrap();
+        assert_eq!((one[0].provider.as_str(), one[0].model.as_str()), ("local", "llama3.1:8b"));
+        assert!(resolve("gpt-4o", &c).unwrap_err().message.contains("unknown model `gpt-4o`"));
+        assert!(resolve("nobody/x", &c).is_err());
+        assert!(resolve("oai/", &c).is_err());
+    }
+
+    #[test]
+    fn plans_use_each_providers_url_and_auth() {
+        let c = cfg();
+        let req = parse(Dialect::OpenAi, br#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream":true}"#).unwrap();
+        let chain = resolve("smart", &c).unwrap();
+        let a = plan(&req, &chain[0], Some("sk-ant"), None).unwrap();
+        assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
+        assert!(a.headers.contains(&("x-api-key", "sk-ant".into())));
+        assert!(a.headers.contains(&("anthropic-version", "2023-06-01".into())));
+        let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!((body["model"].as_str(), body["max_tokens"].as_u64()), (Some("claude-sonnet-4-5"), Some(4096)));
+        let o = plan(&req, &chain[1], Some("sk-x"), None).unwrap();
+        assert_eq!(o.url, "https://api.openai.com/v1/chat/completions");
+        let body: serde_json::Value = serde_json::from_str(&o.body).unwrap();
+        assert_eq!(body["model"], "gpt-4o");
+        assert_eq!(body["stream_options"]["include_usage"], true, "the gateway asks for usage itself");
+        let l = plan(&req, &resolve("local/m", &c).unwrap()[0], None, None).unwrap();
+        assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
+        assert!(!l.headers.iter().any(|(k, _)| *k == "authorization"));
+    }
+
+    #[test]
+    fn retry_fall_over_or_give_up() {
+        assert_eq!(next(Outcome::Ok, 0, 1), Next::Done);
+        assert_eq!(next(Outcome::Status(500, None), 0, 1), Next::Retry { delay_ms: 250 });
+        assert_eq!(next(Outcome::Status(500, None), 1, 1), Next::NextTarget);
+        assert_eq!(next(Outcome::Status(429, Some(1200)), 0, 1), Next::Retry { delay_ms: 1200 });
+        assert_eq!(next(Outcome::Status(429, Some(30_000)), 0, 3), Next::NextTarget);
+        assert_eq!(next(Outcome::Timeout, 0, 3), Next::NextTarget);
+        assert_eq!(next(Outcome::Network, 0, 0), Next::NextTarget);
+        assert_eq!(next(Outcome::Status(400, None), 0, 3), Next::GiveUp);
+        assert!(Outcome::Status(503, None).is_failure() && !Outcome::Status(429, None).is_failure());
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        assert_eq!(retry_after_ms(Some("1500"), Some("9"), 0), Some(1500));
+        assert_eq!(retry_after_ms(None, Some("2"), 0), Some(2000));
+        assert_eq!(retry_after_ms(Some("soon"), None, 0), None);
+        assert_eq!(retry_after_ms(None, Some("Thu, 01 Jan 1970 00:00:10 GMT"), 4), Some(6000));
+    }
+}

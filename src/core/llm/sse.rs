@@ -1,0 +1,189 @@
+//! Server-sent events: an incremental parser fed arbitrary byte chunks (a line, an event or a
+//! field may be split anywhere, including between `\r` and `\n`) and an encoder.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The `event:` field; `None` for the default `message` type.
+    pub event: Option<String>,
+    /// The `data:` lines joined by `\n`.
+    pub data: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Parser {
+    line: Vec<u8>,
+    /// The previous chunk ended in `\r`: a `\n` starting the next chunk belongs to that line end.
+    after_cr: bool,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+}
+
+/// Lines longer than this are an upstream fault, not a stream: refuse rather than grow forever.
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineTooLong;
+
+impl Parser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes; complete events are appended to `out`.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), LineTooLong> {
+        if self.after_cr {
+            self.after_cr = false;
+            if bytes.first() == Some(&b'\n') {
+                bytes = &bytes[1..];
+            }
+        }
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            self.line.extend_from_slice(&bytes[..i]);
+            let cr = bytes[i] == b'\r';
+            bytes = &bytes[i + 1..];
+            if cr {
+                if bytes.is_empty() {
+                    self.after_cr = true;
+                } else if bytes[0] == b'\n' {
+                    bytes = &bytes[1..];
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            self.line_done(&line, out);
+        }
+        if self.line.len() + bytes.len() > MAX_LINE {
+            return Err(LineTooLong);
+        }
+        self.line.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// The stream ended: an event not terminated by a blank line is dropped, as the spec says.
+    /// Returns whether anything was left unterminated (a sign of truncation).
+    pub fn finish(&mut self) -> bool {
+        let partial = !self.line.is_empty() || self.has_data;
+        *self = Parser::default();
+        partial
+    }
+
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<Event>) {
+        if line.is_empty() {
+            if self.has_data {
+                out.push(Event {
+                    event: self.event.take(),
+                    data: std::mem::take(&mut self.data),
+                });
+            }
+            self.event = None;
+            self.has_data = false;
+            return;
+        }
+        if line[0] == b':' {
+            return; // comment, e.g. a keep-alive
+        }
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        let value = String::from_utf8_lossy(value);
+        match name {
+            b"event" => self.event = Some(value.into_owned()),
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&value);
+                self.has_data = true;
+            }
+            _ => {} // id, retry and unknown fields do not matter to a proxy
+        }
+    }
+}
+
+/// One event on the wire. `data` must not contain newlines (JSON from serde never does).
+pub fn encode(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
+    if let Some(e) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(e.as_bytes());
+        out.push(b'\n');
+    }
+    for line in data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_split(input: &[u8], at: &[usize]) -> Vec<Event> {
+        let mut p = Parser::new();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &i in at {
+            p.push(&input[last..i], &mut out).unwrap();
+            last = i;
+        }
+        p.push(&input[last..], &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn every_split_and_line_ending_gives_the_same_events() {
+        let body = "event: a\ndata: {\"x\":1}\n\n: keep-alive\n\ndata:no-space\ndata: two\n\nid: 3\nevent: b\ndata: \n\n";
+        let expected = vec![
+            Event { event: Some("a".into()), data: "{\"x\":1}".into() },
+            Event { event: None, data: "no-space\ntwo".into() },
+            Event { event: Some("b".into()), data: "".into() },
+        ];
+        for ending in ["\n", "\r\n", "\r"] {
+            let input = body.replace('\n', ending);
+            let bytes = input.as_bytes();
+            assert_eq!(parse_split(bytes, &[]), expected, "ending {ending:?}");
+            for i in 0..=bytes.len() {
+                assert_eq!(parse_split(bytes, &[i]), expected, "ending {ending:?} split {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn unterminated_event_is_reported_not_emitted() {
+        let mut p = Parser::new();
+        let mut out = Vec::new();
+        p.push(b"data: {\"partial\"", &mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(p.finish());
+        assert!(!Parser::new().finish());
+    }
+
+    #[test]
+    fn event_without_data_is_not_dispatched() {
+        assert!(parse_split(b"event: ping\n\n", &[]).is_empty());
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        let mut out = Vec::new();
+        encode(&mut out, Some("message_stop"), "{\"type\":\"message_stop\"}");
+        encode(&mut out, None, "[DONE]");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\ndata: [DONE]\n\n"
+        );
+        assert_eq!(parse_split(&out, &[5]).len(), 2);
+    }
+
+    #[test]
+    fn overlong_line_is_refused() {
+        let mut p = Parser::new();
+        let big = vec![b'a'; MAX_LINE + 1];
+        assert_eq!(p.push(&big, &mut Vec::new()), Err(LineTooLong));
+    }
+}
