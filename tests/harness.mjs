@@ -1,7 +1,7 @@
 // Starts the built worker in Miniflare (real local KV, Durable Objects, Queues) from
 // miniflare.config, captures every log line it writes, and gives tests a small HTTP client.
 import { Miniflare } from "miniflare";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
@@ -44,7 +44,9 @@ async function loadSeed(mf) {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const kv = await mf.getKVNamespace("CONFIG");
-  for (const { key, value } of JSON.parse(readFileSync(out, "utf8"))) await kv.put(key, value);
+  const entries = JSON.parse(readFileSync(out, "utf8"));
+  rmSync(out, { force: true });
+  for (const { key, value } of entries) await kv.put(key, value);
 }
 
 export class Gateway {
@@ -86,6 +88,16 @@ export class Gateway {
     if (k.status !== 201) throw new Error(`key for ${name}: ${k.status} ${k.text}`);
     planted.add(k.body.key);
     return { tenant: name, key: k.body.key, keyId: k.body.id };
+  }
+
+  /** The first log line `pred` accepts, waiting for it (logs arrive after the response). */
+  async waitForLog(pred, ms = 3000) {
+    const until = Date.now() + ms;
+    for (;;) {
+      const line = this.logs.find((l) => pred(l.message));
+      if (line || Date.now() > until) return line;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Every log line that contains a planted secret. */

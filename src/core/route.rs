@@ -82,6 +82,12 @@ pub enum Route {
         source: String,
     },
     Admin(AdminRoute),
+    /// OpenAI Chat Completions through the LLM proxy.
+    ChatCompletions,
+    /// Anthropic Messages through the LLM proxy.
+    Messages,
+    /// The models (aliases and provider/model names) the tenant can use.
+    Models,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +117,9 @@ impl Route {
             Route::Health => "/healthz",
             Route::OpenApi => "/openapi.json",
             Route::Me => "/v1/me",
+            Route::ChatCompletions => "/v1/chat/completions",
+            Route::Messages => "/v1/messages",
+            Route::Models => "/v1/models",
             Route::Webhook { .. } => "/v1/webhooks/{t}/{source}",
             Route::ChannelSend { .. } => "/v1/channels/{channel}/messages",
             Route::Delivery { .. } => "/v1/deliveries/{id}",
@@ -144,6 +153,15 @@ impl Route {
                     "/v1/admin/tenants/{t}/dead-letters/{id}/replay"
                 }
             },
+        }
+    }
+
+    /// The LLM routes answer errors in their provider's format.
+    pub fn dialect(&self) -> Option<crate::core::llm::Dialect> {
+        match self {
+            Route::ChatCompletions => Some(crate::core::llm::Dialect::OpenAi),
+            Route::Messages => Some(crate::core::llm::Dialect::Anthropic),
+            _ => None,
         }
     }
 
@@ -188,6 +206,15 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["healthz"] => get_only(Route::Health),
         ["openapi.json"] => get_only(Route::OpenApi),
         ["v1", "me"] => get_only(Route::Me),
+        ["v1", "chat", "completions"] => match method {
+            Method::Post => Ok(Route::ChatCompletions),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "messages"] => match method {
+            Method::Post => Ok(Route::Messages),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "models"] => get_only(Route::Models),
         ["v1", "channels", c, "messages"] => match method {
             Method::Post => Ok(Route::ChannelSend {
                 channel: id("channel", c)?,

@@ -6,6 +6,7 @@ mod body;
 mod channel;
 mod durable;
 mod integration;
+mod llm;
 mod marketplace;
 pub mod oauth;
 mod outbound;
@@ -48,15 +49,23 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         tenant: None,
         ctx,
     };
-    let (route_name, outcome) = match match_route(method, &path) {
-        Ok(route) => (route.name(), dispatch(&mut call, method, route, req).await),
-        Err(e) => ("unmatched", Err(e)),
+    let (route_name, dialect, outcome) = match match_route(method, &path) {
+        Ok(route) => (
+            route.name(),
+            route.dialect(),
+            dispatch(&mut call, method, route, req).await,
+        ),
+        Err(e) => ("unmatched", None, Err(e)),
     };
     let (resp, error) = match outcome {
         Ok(r) => (r, None),
         Err(e) => {
             let t = e.kind.type_name();
-            (respond::error(&e, &call.request_id), Some(t))
+            let resp = match dialect {
+                Some(d) => llm::error_response(d, &e, &call.request_id),
+                None => respond::error(&e, &call.request_id),
+            };
+            (resp, Some(t))
         }
     };
     let resp = with_request_id(resp, &call.request_id);
@@ -135,6 +144,9 @@ async fn dispatch(
         Route::Webhook { tenant, source } => {
             webhook::handle(call, method, tenant, source, req).await
         }
+        Route::ChatCompletions => llm::chat(call, crate::core::llm::Dialect::OpenAi, req).await,
+        Route::Messages => llm::chat(call, crate::core::llm::Dialect::Anthropic, req).await,
+        Route::Models => llm::models(call, req).await,
         Route::Admin(a) => {
             auth::admin(&call.env, &req)?;
             call.tenant = Some(a.tenant.clone());

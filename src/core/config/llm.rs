@@ -44,6 +44,8 @@ pub struct LlmConfig {
     pub routes: Named<Vec<Target>>,
     #[serde(default)]
     pub limits: LlmLimits,
+    /// One breaker per provider target; without one: 5 failures in 60 s open it for 30 s.
+    pub circuit_breaker: Option<super::integration::BreakerPolicy>,
 }
 
 impl Check for LlmConfig {

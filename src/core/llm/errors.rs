@@ -99,7 +99,9 @@ mod tests {
             Some("Rate limit reached".into())
         );
         assert_eq!(
-            upstream_message(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#),
+            upstream_message(
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            ),
             Some("Overloaded".into())
         );
         assert_eq!(upstream_message("<html>"), None);

@@ -53,10 +53,17 @@ pub fn stream_events(req: &ClientRequest, model: &str, id: &str, now_s: u64) -> 
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
         .to_string()
     };
-    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     let mut first = true;
     for word in text.split(' ') {
-        let piece = if first { word.to_string() } else { format!(" {word}") };
+        let piece = if first {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
         first = false;
         events.push(chunk(json!({"content": piece}), Value::Null));
     }
@@ -82,7 +89,15 @@ mod tests {
         let req = parse(Dialect::Anthropic, br#"{"model":"m","max_tokens":50,"messages":[{"role":"user","content":"Where is my order?"}],"stream":true}"#).unwrap();
         assert_eq!(reply(&req), reply(&req));
         assert!(reply(&req).contains("Where is my order?"));
-        let mut t = Translator::new(Dialect::OpenAi, Options { client: Dialect::Anthropic, include_usage: true, thinking: false, now_s: 0 });
+        let mut t = Translator::new(
+            Dialect::OpenAi,
+            Options {
+                client: Dialect::Anthropic,
+                include_usage: true,
+                thinking: false,
+                now_s: 0,
+            },
+        );
         let mut out = Vec::new();
         for e in stream_events(&req, "mock-echo", "x", 0) {
             let mut wire = Vec::new();
@@ -92,7 +107,9 @@ mod tests {
         out.extend(t.end());
         assert!(t.done());
         assert!(t.usage().output_tokens > 5);
-        assert!(String::from_utf8(out).unwrap().contains("\"stop_reason\":\"end_turn\""));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("\"stop_reason\":\"end_turn\""));
         let c = completion(&req, "mock-echo", "x", 0);
         assert_eq!(c["choices"][0]["message"]["content"], reply(&req));
     }

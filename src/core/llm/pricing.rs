@@ -26,8 +26,17 @@ mod tests {
 
     #[test]
     fn cost_of_a_request() {
-        let p = Price { input_per_mtok: 2.5, output_per_mtok: 10.0 };
-        let c = cost_usd(&p, Usage { input_tokens: 1000, output_tokens: 500 });
+        let p = Price {
+            input_per_mtok: 2.5,
+            output_per_mtok: 10.0,
+        };
+        let c = cost_usd(
+            &p,
+            Usage {
+                input_tokens: 1000,
+                output_tokens: 500,
+            },
+        );
         assert_eq!(format_usd(c), "0.00750000");
         assert_eq!(format_usd(cost_usd(&p, Usage::default())), "0.00000000");
     }

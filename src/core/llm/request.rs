@@ -40,12 +40,16 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn expect(body: &Map<String, Value>, key: &str, want: &str, ok: fn(&Value) -> bool) -> Result<(), ApiError> {
+fn expect(
+    body: &Map<String, Value>,
+    key: &str,
+    want: &str,
+    ok: fn(&Value) -> bool,
+) -> Result<(), ApiError> {
     match body.get(key) {
-        Some(v) if !v.is_null() && !ok(v) => Err(bad(format!(
-            "`{key}` must be {want}, got {}",
-            type_name(v)
-        ))),
+        Some(v) if !v.is_null() && !ok(v) => {
+            Err(bad(format!("`{key}` must be {want}, got {}", type_name(v))))
+        }
         _ => Ok(()),
     }
 }
@@ -74,7 +78,10 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
             return Err(bad("`model` is required".into()))
         }
         Some(v) => {
-            return Err(bad(format!("`model` must be a string, got {}", type_name(v))))
+            return Err(bad(format!(
+                "`model` must be a string, got {}",
+                type_name(v)
+            )))
         }
     };
     let messages = match body.get("messages") {
@@ -89,7 +96,14 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
         }
     };
     let roles: &[&str] = match dialect {
-        Dialect::OpenAi => &["system", "developer", "user", "assistant", "tool", "function"],
+        Dialect::OpenAi => &[
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ],
         Dialect::Anthropic => &["user", "assistant"],
     };
     for (i, m) in messages.iter().enumerate() {
@@ -129,7 +143,12 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     expect(&body, "temperature", "a number", Value::is_number)?;
     expect(&body, "top_p", "a number", Value::is_number)?;
     expect(&body, "max_tokens", "a positive integer", positive_int)?;
-    expect(&body, "max_completion_tokens", "a positive integer", positive_int)?;
+    expect(
+        &body,
+        "max_completion_tokens",
+        "a positive integer",
+        positive_int,
+    )?;
     expect(&body, "tools", "an array", Value::is_array)?;
     expect(&body, "stream_options", "an object", Value::is_object)?;
     expect(&body, "metadata", "an object", Value::is_object)?;
@@ -155,8 +174,14 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     if dialect == Dialect::Anthropic && max_out.is_none() {
         return Err(bad("`max_tokens` is required".into()));
     }
-    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
-        return Err(bad("`n` other than 1 is not supported by this gateway".into()));
+    if body
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n != 1)
+    {
+        return Err(bad(
+            "`n` other than 1 is not supported by this gateway".into()
+        ));
     }
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = match dialect {
@@ -206,35 +231,59 @@ mod tests {
     #[test]
     fn bad_input_says_what_and_where() {
         let o = Dialect::OpenAi;
-        assert!(parse(o, b"{\"model\":").unwrap_err().message.contains("not valid JSON"));
+        assert!(parse(o, b"{\"model\":")
+            .unwrap_err()
+            .message
+            .contains("not valid JSON"));
         assert!(msg(o, json!([1])).contains("must be a JSON object"));
         assert_eq!(msg(o, json!({"messages": []})), "`model` is required");
         assert!(msg(o, json!({"model": 5, "messages": []})).contains("`model` must be a string"));
         assert_eq!(msg(o, json!({"model": "m"})), "`messages` is required");
         assert!(msg(o, json!({"model": "m", "messages": "hi"})).contains("must be an array"));
-        assert!(msg(o, json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]}))
-            .contains("messages[0].role"));
-        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": 1}]}))
-            .contains("messages[0].content"));
-        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}))
-            .contains("`stream` must be a boolean"));
-        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}))
-            .contains("max_tokens"));
+        assert!(msg(
+            o,
+            json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]})
+        )
+        .contains("messages[0].role"));
+        assert!(msg(
+            o,
+            json!({"model": "m", "messages": [{"role": "user", "content": 1}]})
+        )
+        .contains("messages[0].content"));
+        assert!(msg(
+            o,
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"})
+        )
+        .contains("`stream` must be a boolean"));
+        assert!(msg(
+            o,
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1})
+        )
+        .contains("max_tokens"));
         assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}))
             .contains("tools[0].function.name"));
-        assert!(msg(o, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3}))
-            .contains("`n`"));
+        assert!(msg(
+            o,
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3})
+        )
+        .contains("`n`"));
     }
 
     #[test]
     fn anthropic_needs_max_tokens_and_its_own_roles() {
         let a = Dialect::Anthropic;
         assert_eq!(
-            msg(a, json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})),
+            msg(
+                a,
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+            ),
             "`max_tokens` is required"
         );
-        assert!(msg(a, json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}))
-            .contains("must be one of user, assistant"));
+        assert!(msg(
+            a,
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]})
+        )
+        .contains("must be one of user, assistant"));
         let r = parse(a, br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"thinking":{"type":"enabled","budget_tokens":1024}}"#).unwrap();
         assert!(r.include_usage && r.thinking && !r.stream);
     }

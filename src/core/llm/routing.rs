@@ -155,7 +155,9 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     Done,
-    Retry { delay_ms: u64 },
+    Retry {
+        delay_ms: u64,
+    },
     NextTarget,
     /// A client error: answer it; another target would refuse it too.
     GiveUp,
@@ -183,7 +185,11 @@ pub fn next(outcome: Outcome, attempt: u32, retries: u32) -> Next {
 
 /// The upstream's requested wait: `retry-after-ms` (OpenAI), else `retry-after` (seconds or an
 /// HTTP date).
-pub fn retry_after_ms(retry_after_ms: Option<&str>, retry_after: Option<&str>, now_s: u64) -> Option<u64> {
+pub fn retry_after_ms(
+    retry_after_ms: Option<&str>,
+    retry_after: Option<&str>,
+    now_s: u64,
+) -> Option<u64> {
     if let Some(ms) = retry_after_ms.and_then(|v| v.trim().parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(ms as u64);
@@ -221,11 +227,20 @@ mod tests {
         let c = cfg();
         let chain = resolve("smart", &c).unwrap();
         assert_eq!(chain.len(), 2);
-        assert_eq!((chain[0].dialect(), chain[0].timeout_ms, chain[0].retries), (Dialect::Anthropic, 5000, 1));
+        assert_eq!(
+            (chain[0].dialect(), chain[0].timeout_ms, chain[0].retries),
+            (Dialect::Anthropic, 5000, 1)
+        );
         assert_eq!((chain[1].model.as_str(), chain[1].retries), ("gpt-4o", 0));
         let one = resolve("local/llama3.1:8b", &c).unwrap();
-        assert_eq!((one[0].provider.as_str(), one[0].model.as_str()), ("local", "llama3.1:8b"));
-        assert!(resolve("gpt-4o", &c).unwrap_err().message.contains("unknown model `gpt-4o`"));
+        assert_eq!(
+            (one[0].provider.as_str(), one[0].model.as_str()),
+            ("local", "llama3.1:8b")
+        );
+        assert!(resolve("gpt-4o", &c)
+            .unwrap_err()
+            .message
+            .contains("unknown model `gpt-4o`"));
         assert!(resolve("nobody/x", &c).is_err());
         assert!(resolve("oai/", &c).is_err());
     }
@@ -233,19 +248,31 @@ mod tests {
     #[test]
     fn plans_use_each_providers_url_and_auth() {
         let c = cfg();
-        let req = parse(Dialect::OpenAi, br#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream":true}"#).unwrap();
+        let req = parse(
+            Dialect::OpenAi,
+            br#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+        )
+        .unwrap();
         let chain = resolve("smart", &c).unwrap();
         let a = plan(&req, &chain[0], Some("sk-ant"), None).unwrap();
         assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
         assert!(a.headers.contains(&("x-api-key", "sk-ant".into())));
-        assert!(a.headers.contains(&("anthropic-version", "2023-06-01".into())));
+        assert!(a
+            .headers
+            .contains(&("anthropic-version", "2023-06-01".into())));
         let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
-        assert_eq!((body["model"].as_str(), body["max_tokens"].as_u64()), (Some("claude-sonnet-4-5"), Some(4096)));
+        assert_eq!(
+            (body["model"].as_str(), body["max_tokens"].as_u64()),
+            (Some("claude-sonnet-4-5"), Some(4096))
+        );
         let o = plan(&req, &chain[1], Some("sk-x"), None).unwrap();
         assert_eq!(o.url, "https://api.openai.com/v1/chat/completions");
         let body: serde_json::Value = serde_json::from_str(&o.body).unwrap();
         assert_eq!(body["model"], "gpt-4o");
-        assert_eq!(body["stream_options"]["include_usage"], true, "the gateway asks for usage itself");
+        assert_eq!(
+            body["stream_options"]["include_usage"], true,
+            "the gateway asks for usage itself"
+        );
         let l = plan(&req, &resolve("local/m", &c).unwrap()[0], None, None).unwrap();
         assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
         assert!(!l.headers.iter().any(|(k, _)| *k == "authorization"));
@@ -254,14 +281,25 @@ mod tests {
     #[test]
     fn retry_fall_over_or_give_up() {
         assert_eq!(next(Outcome::Ok, 0, 1), Next::Done);
-        assert_eq!(next(Outcome::Status(500, None), 0, 1), Next::Retry { delay_ms: 250 });
+        assert_eq!(
+            next(Outcome::Status(500, None), 0, 1),
+            Next::Retry { delay_ms: 250 }
+        );
         assert_eq!(next(Outcome::Status(500, None), 1, 1), Next::NextTarget);
-        assert_eq!(next(Outcome::Status(429, Some(1200)), 0, 1), Next::Retry { delay_ms: 1200 });
-        assert_eq!(next(Outcome::Status(429, Some(30_000)), 0, 3), Next::NextTarget);
+        assert_eq!(
+            next(Outcome::Status(429, Some(1200)), 0, 1),
+            Next::Retry { delay_ms: 1200 }
+        );
+        assert_eq!(
+            next(Outcome::Status(429, Some(30_000)), 0, 3),
+            Next::NextTarget
+        );
         assert_eq!(next(Outcome::Timeout, 0, 3), Next::NextTarget);
         assert_eq!(next(Outcome::Network, 0, 0), Next::NextTarget);
         assert_eq!(next(Outcome::Status(400, None), 0, 3), Next::GiveUp);
-        assert!(Outcome::Status(503, None).is_failure() && !Outcome::Status(429, None).is_failure());
+        assert!(
+            Outcome::Status(503, None).is_failure() && !Outcome::Status(429, None).is_failure()
+        );
     }
 
     #[test]
@@ -269,6 +307,9 @@ mod tests {
         assert_eq!(retry_after_ms(Some("1500"), Some("9"), 0), Some(1500));
         assert_eq!(retry_after_ms(None, Some("2"), 0), Some(2000));
         assert_eq!(retry_after_ms(Some("soon"), None, 0), None);
-        assert_eq!(retry_after_ms(None, Some("Thu, 01 Jan 1970 00:00:10 GMT"), 4), Some(6000));
+        assert_eq!(
+            retry_after_ms(None, Some("Thu, 01 Jan 1970 00:00:10 GMT"), 4),
+            Some(6000)
+        );
     }
 }

@@ -139,16 +139,29 @@ mod tests {
     fn every_split_and_line_ending_gives_the_same_events() {
         let body = "event: a\ndata: {\"x\":1}\n\n: keep-alive\n\ndata:no-space\ndata: two\n\nid: 3\nevent: b\ndata: \n\n";
         let expected = vec![
-            Event { event: Some("a".into()), data: "{\"x\":1}".into() },
-            Event { event: None, data: "no-space\ntwo".into() },
-            Event { event: Some("b".into()), data: "".into() },
+            Event {
+                event: Some("a".into()),
+                data: "{\"x\":1}".into(),
+            },
+            Event {
+                event: None,
+                data: "no-space\ntwo".into(),
+            },
+            Event {
+                event: Some("b".into()),
+                data: "".into(),
+            },
         ];
         for ending in ["\n", "\r\n", "\r"] {
             let input = body.replace('\n', ending);
             let bytes = input.as_bytes();
             assert_eq!(parse_split(bytes, &[]), expected, "ending {ending:?}");
             for i in 0..=bytes.len() {
-                assert_eq!(parse_split(bytes, &[i]), expected, "ending {ending:?} split {i}");
+                assert_eq!(
+                    parse_split(bytes, &[i]),
+                    expected,
+                    "ending {ending:?} split {i}"
+                );
             }
         }
     }
@@ -171,7 +184,11 @@ mod tests {
     #[test]
     fn encode_round_trips() {
         let mut out = Vec::new();
-        encode(&mut out, Some("message_stop"), "{\"type\":\"message_stop\"}");
+        encode(
+            &mut out,
+            Some("message_stop"),
+            "{\"type\":\"message_stop\"}",
+        );
         encode(&mut out, None, "[DONE]");
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),

@@ -7,6 +7,7 @@ mod channel_gate;
 mod dead_letters;
 mod dedupe;
 mod rate_limiter;
+pub use rate_limiter::{Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutcome, SettleCmd};
 
 pub use channel_gate::{
     finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd,

@@ -1,6 +1,10 @@
-//! `RateLimiter`: named sliding windows (e.g. `rpm` and `tpm`) checked together, all or nothing.
+//! `RateLimiter`, one per tenant (`llm:{t}`): the tenant's sliding windows (requests and tokens
+//! per minute) and the circuit breakers of its provider targets. One `admit` round trip before
+//! a request checks every window (all or nothing) and claims the first target whose breaker
+//! lets a call through; `settle` afterwards corrects the token estimate and records outcomes.
 
 use super::{answer, command, unknown_op};
+use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::{Decision, Window};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
@@ -17,8 +21,24 @@ pub struct Check {
 }
 
 #[derive(Serialize, Deserialize)]
-pub struct TakeCmd {
+pub struct AdmitCmd {
     pub checks: Vec<Check>,
+    /// Breaker names of the targets, in the order to try them.
+    pub targets: Vec<String>,
+    /// Skip the first `from` targets (a later call, after a failure).
+    #[serde(default)]
+    pub from: usize,
+    pub policy: Policy,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Admitted {
+    pub allowed: bool,
+    pub decisions: Vec<Decision>,
+    /// The claimed target's position, if any breaker let a call through.
+    pub target: Option<usize>,
+    /// When the earliest open breaker lets a probe through (if none did).
+    pub retry_at_ms: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -30,23 +50,35 @@ pub struct Adjust {
 }
 
 #[derive(Serialize, Deserialize)]
-pub struct TakeResult {
-    pub allowed: bool,
-    pub decisions: Vec<Decision>,
+pub struct Outcome {
+    pub target: String,
+    pub success: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct SettleCmd {
+    pub adjust: Option<Adjust>,
+    pub outcomes: Vec<Outcome>,
+    pub policy: Policy,
+}
+
+#[derive(Default, Clone, Serialize, Deserialize)]
+struct Stored {
+    windows: HashMap<String, Window>,
+    breakers: HashMap<String, Breaker>,
 }
 
 #[durable_object(fetch)]
 pub struct RateLimiter {
     state: State,
-    windows: RefCell<Option<HashMap<String, Window>>>,
+    data: RefCell<Option<Stored>>,
 }
 
 impl RateLimiter {
     async fn load(&self) -> Result<()> {
-        if self.windows.borrow().is_none() {
-            let stored: Option<HashMap<String, Window>> =
-                self.state.storage().get("windows").await?;
-            self.windows
+        if self.data.borrow().is_none() {
+            let stored: Option<Stored> = self.state.storage().get("state").await?;
+            self.data
                 .borrow_mut()
                 .get_or_insert(stored.unwrap_or_default());
         }
@@ -54,8 +86,53 @@ impl RateLimiter {
     }
 
     async fn save(&self) -> Result<()> {
-        let snapshot = self.windows.borrow().clone().unwrap_or_default();
-        self.state.storage().put("windows", snapshot).await
+        let snapshot = self.data.borrow().clone().unwrap_or_default();
+        self.state.storage().put("state", snapshot).await
+    }
+
+    fn admit(&self, cmd: &AdmitCmd, now: u64) -> (Admitted, bool) {
+        let mut guard = self.data.borrow_mut();
+        let d = guard.get_or_insert_with(Stored::default);
+        // Decide on copies; commit only if every window allows, so a denied request costs nothing.
+        let mut trial = Vec::new();
+        let mut decisions = Vec::new();
+        for c in &cmd.checks {
+            let mut w = d.windows.get(&c.key).cloned().unwrap_or_default();
+            decisions.push(w.take(now, c.window_ms, c.limit, c.cost));
+            trial.push((c.key.clone(), w));
+        }
+        let allowed = decisions.iter().all(|x| x.allowed);
+        if !allowed {
+            let result = Admitted {
+                allowed,
+                decisions,
+                target: None,
+                retry_at_ms: None,
+            };
+            return (result, false);
+        }
+        d.windows.extend(trial);
+        let mut target = None;
+        let mut retry_at_ms: Option<u64> = None;
+        for (i, name) in cmd.targets.iter().enumerate().skip(cmd.from) {
+            let b = d.breakers.entry(name.clone()).or_default();
+            let a = b.admit(now, &cmd.policy);
+            if a.allowed {
+                target = Some(i);
+                break;
+            }
+            retry_at_ms = a.retry_at_ms.into_iter().chain(retry_at_ms).min();
+        }
+        let changed = !cmd.checks.is_empty() || target.is_some();
+        (
+            Admitted {
+                allowed,
+                decisions,
+                target,
+                retry_at_ms,
+            },
+            changed,
+        )
     }
 }
 
@@ -63,7 +140,7 @@ impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
         RateLimiter {
             state,
-            windows: RefCell::new(None),
+            data: RefCell::new(None),
         }
     }
 
@@ -72,42 +149,43 @@ impl DurableObject for RateLimiter {
         self.load().await?;
         let now = now_ms();
         match op.as_str() {
-            "take" => {
-                let cmd: TakeCmd = serde_json::from_value(body)?;
-                // Decide on copies; commit only if every window allows, so a denied request costs nothing.
-                let result = {
-                    let mut guard = self.windows.borrow_mut();
-                    let windows = guard.get_or_insert_with(HashMap::new);
-                    let mut trial: Vec<(String, Window)> = Vec::new();
-                    let mut decisions = Vec::new();
-                    for c in &cmd.checks {
-                        let mut w = windows.get(&c.key).cloned().unwrap_or_default();
-                        decisions.push(w.take(now, c.window_ms, c.limit, c.cost));
-                        trial.push((c.key.clone(), w));
-                    }
-                    let allowed = decisions.iter().all(|d| d.allowed);
-                    if allowed {
-                        windows.extend(trial);
-                    }
-                    TakeResult { allowed, decisions }
-                };
-                if result.allowed {
+            "admit" => {
+                let cmd: AdmitCmd = serde_json::from_value(body)?;
+                let (result, changed) = self.admit(&cmd, now);
+                if changed {
                     self.save().await?;
                 }
                 answer(&result)
             }
-            "adjust" => {
-                let cmd: Adjust = serde_json::from_value(body)?;
+            "settle" => {
+                let cmd: SettleCmd = serde_json::from_value(body)?;
                 {
-                    let mut guard = self.windows.borrow_mut();
-                    let w = guard
-                        .get_or_insert_with(HashMap::new)
-                        .entry(cmd.key)
-                        .or_default();
-                    w.adjust(now, cmd.window_ms, cmd.charged, cmd.actual);
+                    let mut guard = self.data.borrow_mut();
+                    let d = guard.get_or_insert_with(Stored::default);
+                    if let Some(a) = &cmd.adjust {
+                        d.windows.entry(a.key.clone()).or_default().adjust(
+                            now,
+                            a.window_ms,
+                            a.charged,
+                            a.actual,
+                        );
+                    }
+                    for o in &cmd.outcomes {
+                        d.breakers.entry(o.target.clone()).or_default().record(
+                            now,
+                            &cmd.policy,
+                            o.success,
+                        );
+                    }
                 }
                 self.save().await?;
                 answer(&serde_json::json!({"ok": true}))
+            }
+            "state" => {
+                let snapshot = self.data.borrow().clone().unwrap_or_default();
+                answer(
+                    &serde_json::json!({"breakers": snapshot.breakers, "windows": snapshot.windows}),
+                )
             }
             _ => unknown_op(&op),
         }

@@ -23,7 +23,9 @@ fn user_blocks(content: &Value) -> Vec<Value> {
         Value::Array(parts) => parts
             .iter()
             .filter_map(|p| match p.get("type").and_then(Value::as_str) {
-                Some("text") => Some(json!({"type": "text", "text": p.get("text").cloned().unwrap_or(json!(""))})),
+                Some("text") => Some(
+                    json!({"type": "text", "text": p.get("text").cloned().unwrap_or(json!(""))}),
+                ),
                 Some("image_url") => p
                     .pointer("/image_url/url")
                     .and_then(Value::as_str)
@@ -68,7 +70,10 @@ pub fn request(req: &ClientRequest) -> Result<Value, ApiError> {
                     blocks.push(json!({"type": "text", "text": text}));
                 }
                 for (j, call) in m["tool_calls"].as_array().into_iter().flatten().enumerate() {
-                    let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+                    let args = call
+                        .pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     let input: Value = if args.trim().is_empty() {
                         json!({})
                     } else {
@@ -175,7 +180,10 @@ pub fn request(req: &ClientRequest) -> Result<Value, ApiError> {
             _ => 4096,
         };
         if budget < max {
-            out.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+            out.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
         }
     }
     Ok(Value::Object(out))
@@ -267,13 +275,22 @@ mod tests {
         assert_eq!(out["stop_sequences"], json!(["END"]));
         assert_eq!(out["stream"], true);
         assert_eq!(out["metadata"]["user_id"], "u-1");
-        assert_eq!(out["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
+        assert_eq!(
+            out["tool_choice"],
+            json!({"type": "any", "disable_parallel_tool_use": true})
+        );
         assert_eq!(out["tools"][1]["input_schema"]["type"], "object");
         assert_eq!(out["tools"][0]["description"], "Weather");
         let msgs = out["messages"].as_array().unwrap();
         assert_eq!(msgs.len(), 3);
-        assert_eq!(msgs[0]["content"][1]["source"], json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}));
-        assert_eq!(msgs[0]["content"][2]["source"]["url"], "https://example.com/a.jpg");
+        assert_eq!(
+            msgs[0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="})
+        );
+        assert_eq!(
+            msgs[0]["content"][2]["source"]["url"],
+            "https://example.com/a.jpg"
+        );
         assert_eq!(msgs[1]["content"][0]["input"], json!({"city": "Paris"}));
         assert_eq!(msgs[1]["content"][1]["input"], json!({}));
         // Both tool results in one user turn, in order.
@@ -303,13 +320,30 @@ mod tests {
         assert_eq!(r["object"], "chat.completion");
         assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(r["choices"][0]["message"]["content"], "Let me check.");
-        assert_eq!(r["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
-        assert!(r["choices"][0]["message"].get("reasoning_content").is_none());
-        assert_eq!(r["usage"], json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}));
-        assert_eq!(response(&m, 0, true)["choices"][0]["message"]["reasoning_content"], "hmm");
+        assert_eq!(
+            r["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Paris\"}"
+        );
+        assert!(r["choices"][0]["message"]
+            .get("reasoning_content")
+            .is_none());
+        assert_eq!(
+            r["usage"],
+            json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17})
+        );
+        assert_eq!(
+            response(&m, 0, true)["choices"][0]["message"]["reasoning_content"],
+            "hmm"
+        );
         let refused = json!({"id": "m", "content": [{"type": "text", "text": "I can't."}], "stop_reason": "refusal", "usage": {}});
-        assert_eq!(response(&refused, 0, false)["choices"][0]["finish_reason"], "content_filter");
+        assert_eq!(
+            response(&refused, 0, false)["choices"][0]["finish_reason"],
+            "content_filter"
+        );
         let long = json!({"id": "m", "content": [], "stop_reason": "max_tokens", "usage": {}});
-        assert_eq!(response(&long, 0, false)["choices"][0]["finish_reason"], "length");
+        assert_eq!(
+            response(&long, 0, false)["choices"][0]["finish_reason"],
+            "length"
+        );
     }
 }

@@ -83,7 +83,11 @@ pub fn request(req: &ClientRequest, max_completion_tokens: bool) -> Value {
     let mut out = Map::new();
     out.insert("messages".into(), Value::Array(messages));
     if let Some(max) = b.get("max_tokens") {
-        let key = if max_completion_tokens { "max_completion_tokens" } else { "max_tokens" };
+        let key = if max_completion_tokens {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
         out.insert(key.into(), max.clone());
     }
     for k in ["temperature", "top_p"] {
@@ -122,7 +126,11 @@ pub fn request(req: &ClientRequest, max_completion_tokens: bool) -> Value {
             out.insert("parallel_tool_calls".into(), json!(false));
         }
     }
-    if let Some(u) = b.get("metadata").and_then(|m| m.get("user_id")).filter(|u| u.is_string()) {
+    if let Some(u) = b
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .filter(|u| u.is_string())
+    {
         out.insert("user".into(), u.clone());
     }
     Value::Object(out)
@@ -133,12 +141,18 @@ pub fn response(r: &Value) -> Value {
     let choice = &r["choices"][0];
     let msg = &choice["message"];
     let mut content = Vec::new();
-    let text = msg["content"].as_str().or(msg["refusal"].as_str()).unwrap_or("");
+    let text = msg["content"]
+        .as_str()
+        .or(msg["refusal"].as_str())
+        .unwrap_or("");
     if !text.is_empty() {
         content.push(json!({"type": "text", "text": text}));
     }
     for call in msg["tool_calls"].as_array().into_iter().flatten() {
-        let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+        let args = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let input = serde_json::from_str::<Value>(args)
             .ok()
             .filter(|v| v.is_object())
@@ -198,17 +212,29 @@ mod tests {
         let out = request(&req, true);
         let m = out["messages"].as_array().unwrap();
         assert_eq!(m[0], json!({"role": "system", "content": "Be brief."}));
-        assert_eq!(m[1]["content"][1]["image_url"]["url"], "data:image/jpeg;base64,/9j/");
+        assert_eq!(
+            m[1]["content"][1]["image_url"]["url"],
+            "data:image/jpeg;base64,/9j/"
+        );
         assert_eq!(m[2]["content"], "Checking.");
-        assert_eq!(m[2]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Oslo\"}");
-        assert_eq!(m[3], json!({"role": "tool", "tool_call_id": "toolu_1", "content": "rain"}));
+        assert_eq!(
+            m[2]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Oslo\"}"
+        );
+        assert_eq!(
+            m[3],
+            json!({"role": "tool", "tool_call_id": "toolu_1", "content": "rain"})
+        );
         assert_eq!(m[4], json!({"role": "user", "content": "And tomorrow?"}));
         assert_eq!(out["max_completion_tokens"], 300);
         assert_eq!(out["tool_choice"], "required");
         assert_eq!(out["parallel_tool_calls"], false);
         assert_eq!(out["stop"], json!(["END"]));
         assert_eq!(out["user"], "u-9");
-        assert_eq!(out["tools"][0]["function"]["parameters"], json!({"type": "object"}));
+        assert_eq!(
+            out["tools"][0]["function"]["parameters"],
+            json!({"type": "object"})
+        );
         assert_eq!(request(&req, false)["max_tokens"], 300);
     }
 

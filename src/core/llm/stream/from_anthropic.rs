@@ -12,7 +12,10 @@ enum Block {
     Text,
     Thinking,
     /// OpenAI's tool-call index (tool calls only) and whether any argument text was sent.
-    Tool { index: u64, args: bool },
+    Tool {
+        index: u64,
+        args: bool,
+    },
     Other,
 }
 
@@ -66,7 +69,8 @@ impl FromAnthropic {
                     _ => Block::Other,
                 };
                 content = matches!(block, Block::Tool { .. } | Block::Text);
-                self.blocks.insert(data["index"].as_u64().unwrap_or(0), block);
+                self.blocks
+                    .insert(data["index"].as_u64().unwrap_or(0), block);
             }
             "content_block_delta" => {
                 let d = &data["delta"];
@@ -92,7 +96,7 @@ impl FromAnthropic {
         match self.opts.client {
             // Same dialect: events pass unchanged (thinking arrives only if the client asked).
             Dialect::Anthropic => encode(out, ev.event.as_deref().or(Some(kind)), &ev.data),
-            Dialect::OpenAi => self.to_openai(kind, &data, p, out),
+            Dialect::OpenAi => self.emit_openai(kind, &data, p, out),
         }
         if kind == "message_stop" {
             p.done = true;
@@ -112,7 +116,7 @@ impl FromAnthropic {
         encode(out, None, &c.to_string());
     }
 
-    fn to_openai(&mut self, kind: &str, data: &Value, p: &Progress, out: &mut Vec<u8>) {
+    fn emit_openai(&mut self, kind: &str, data: &Value, p: &Progress, out: &mut Vec<u8>) {
         let index = data["index"].as_u64().unwrap_or(0);
         match kind {
             "message_start" => self.chunk(out, json!({"role": "assistant", "content": ""}), None),
@@ -155,7 +159,11 @@ impl FromAnthropic {
             }
             "content_block_stop" => {
                 // A tool with no arguments streams only "": OpenAI clients expect "{}".
-                if let Some(Block::Tool { index: n, args: false }) = self.blocks.get(&index).copied() {
+                if let Some(Block::Tool {
+                    index: n,
+                    args: false,
+                }) = self.blocks.get(&index).copied()
+                {
                     let call = json!({"index": n, "function": {"arguments": "{}"}});
                     self.chunk(out, json!({"tool_calls": [call]}), None);
                 }

@@ -60,13 +60,19 @@ impl FromOpenAi {
         if let Some(u) = chunk.get("usage").and_then(Usage::from_openai) {
             p.usage = u;
         }
-        let choices = chunk["choices"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let choices = chunk["choices"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let has_content = choices.iter().any(|c| {
             let d = &c["delta"];
             d["content"].as_str().is_some_and(|s| !s.is_empty())
                 || d["refusal"].as_str().is_some_and(|s| !s.is_empty())
                 || d["tool_calls"].as_array().is_some_and(|t| !t.is_empty())
-                || (self.opts.thinking && d["reasoning_content"].as_str().is_some_and(|s| !s.is_empty()))
+                || (self.opts.thinking
+                    && d["reasoning_content"]
+                        .as_str()
+                        .is_some_and(|s| !s.is_empty()))
                 || c["finish_reason"].is_string()
         });
         if let Some(f) = choices.iter().find_map(|c| c["finish_reason"].as_str()) {
@@ -76,11 +82,11 @@ impl FromOpenAi {
             Dialect::OpenAi => {
                 // The gateway asked for usage on the client's behalf: drop the usage-only chunk
                 // unless the client asked for it too. Everything else passes unchanged.
-                if !(choices.is_empty() && !self.opts.include_usage) {
+                if !choices.is_empty() || self.opts.include_usage {
                     encode(out, None, data);
                 }
             }
-            Dialect::Anthropic => self.to_anthropic(&chunk, out),
+            Dialect::Anthropic => self.emit_anthropic(&chunk, out),
         }
         p.content |= has_content;
         None
@@ -123,7 +129,10 @@ impl FromOpenAi {
             return;
         }
         self.started = true;
-        let id = chunk["id"].as_str().unwrap_or("gateway").trim_start_matches("chatcmpl-");
+        let id = chunk["id"]
+            .as_str()
+            .unwrap_or("gateway")
+            .trim_start_matches("chatcmpl-");
         let start = json!({"type": "message_start", "message": {
             "id": format!("msg_{id}"), "type": "message", "role": "assistant",
             "model": chunk.get("model").cloned().unwrap_or(json!("")), "content": [],
@@ -134,7 +143,11 @@ impl FromOpenAi {
 
     fn close_block(&mut self, out: &mut Vec<u8>) {
         if let Some((index, _)) = self.open.take() {
-            encode(out, Some("content_block_stop"), &json!({"type": "content_block_stop", "index": index}).to_string());
+            encode(
+                out,
+                Some("content_block_stop"),
+                &json!({"type": "content_block_stop", "index": index}).to_string(),
+            );
         }
     }
 
@@ -159,14 +172,18 @@ impl FromOpenAi {
         encode(out, Some("content_block_delta"), &ev.to_string());
     }
 
-    fn to_anthropic(&mut self, chunk: &Value, out: &mut Vec<u8>) {
+    fn emit_anthropic(&mut self, chunk: &Value, out: &mut Vec<u8>) {
         if chunk["choices"].as_array().is_some_and(|c| !c.is_empty()) {
             self.message_start(chunk, out);
         }
         let d = &chunk["choices"][0]["delta"];
         if self.opts.thinking {
             if let Some(r) = d["reasoning_content"].as_str().filter(|s| !s.is_empty()) {
-                let i = self.block(Block::Thinking, json!({"type": "thinking", "thinking": ""}), out);
+                let i = self.block(
+                    Block::Thinking,
+                    json!({"type": "thinking", "thinking": ""}),
+                    out,
+                );
                 Self::delta(out, i, json!({"type": "thinking_delta", "thinking": r}));
             }
         }
@@ -191,8 +208,16 @@ impl FromOpenAi {
                     i
                 }
             };
-            if let Some(a) = call.pointer("/function/arguments").and_then(Value::as_str).filter(|a| !a.is_empty()) {
-                Self::delta(out, index, json!({"type": "input_json_delta", "partial_json": a}));
+            if let Some(a) = call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
+                Self::delta(
+                    out,
+                    index,
+                    json!({"type": "input_json_delta", "partial_json": a}),
+                );
             }
         }
     }

@@ -104,7 +104,10 @@ impl Translator {
         };
         if !finished {
             out.clear();
-            self.fail("upstream stream ended before the response was complete", &mut out);
+            self.fail(
+                "upstream stream ended before the response was complete",
+                &mut out,
+            );
         }
         out
     }
@@ -160,7 +163,10 @@ fn error_message(data: &serde_json::Value) -> String {
     let e = &data["error"];
     let kind = e["type"].as_str().unwrap_or("error");
     let msg = e["message"].as_str().unwrap_or("upstream error");
-    format!("upstream {kind}: {}", msg.chars().take(300).collect::<String>())
+    format!(
+        "upstream {kind}: {}",
+        msg.chars().take(300).collect::<String>()
+    )
 }
 
 #[cfg(test)]

@@ -8,12 +8,21 @@ use serde_json::{json, Value};
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llm/", $name))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/llm/",
+            $name
+        ))
     };
 }
 
 fn opts(client: Dialect, include_usage: bool, thinking: bool) -> Options {
-    Options { client, include_usage, thinking, now_s: 1_800_000_000 }
+    Options {
+        client,
+        include_usage,
+        thinking,
+        now_s: 1_800_000_000,
+    }
 }
 
 fn run_chunks(upstream: Dialect, o: Options, chunks: &[&[u8]]) -> (Vec<u8>, Translator) {
@@ -35,7 +44,11 @@ fn translate(upstream: Dialect, o: Options, input: &str) -> (Vec<u8>, Translator
         assert_eq!(split, whole, "split at byte {i} changed the output");
     }
     let bytes: Vec<&[u8]> = b.chunks(1).collect();
-    assert_eq!(run_chunks(upstream, o, &bytes).0, whole, "byte-by-byte changed the output");
+    assert_eq!(
+        run_chunks(upstream, o, &bytes).0,
+        whole,
+        "byte-by-byte changed the output"
+    );
     (whole, t)
 }
 
@@ -76,9 +89,14 @@ fn openai_transcript(out: &[u8]) -> Transcript {
         }
         assert_eq!(c["object"], "chat.completion.chunk");
         if let Some(u) = c.get("usage").filter(|u| !u.is_null()) {
-            t.usage = Some((u["prompt_tokens"].as_u64().unwrap(), u["completion_tokens"].as_u64().unwrap()));
+            t.usage = Some((
+                u["prompt_tokens"].as_u64().unwrap(),
+                u["completion_tokens"].as_u64().unwrap(),
+            ));
         }
-        let Some(ch) = c["choices"].get(0) else { continue };
+        let Some(ch) = c["choices"].get(0) else {
+            continue;
+        };
         let d = &ch["delta"];
         if n == 0 {
             assert_eq!(d["role"], "assistant", "first chunk carries the role");
@@ -87,10 +105,21 @@ fn openai_transcript(out: &[u8]) -> Transcript {
         t.text += d["refusal"].as_str().unwrap_or("");
         t.thinking += d["reasoning_content"].as_str().unwrap_or("");
         for call in d["tool_calls"].as_array().into_iter().flatten() {
-            let i = call["index"].as_u64().expect("every tool-call delta has an index");
+            let i = call["index"]
+                .as_u64()
+                .expect("every tool-call delta has an index");
             if let Some(id) = call["id"].as_str() {
-                assert_eq!(i as usize, t.tools.len(), "tool-call indexes count tool calls from 0");
-                t.tools.push((i, id.into(), call["function"]["name"].as_str().unwrap().into(), String::new()));
+                assert_eq!(
+                    i as usize,
+                    t.tools.len(),
+                    "tool-call indexes count tool calls from 0"
+                );
+                t.tools.push((
+                    i,
+                    id.into(),
+                    call["function"]["name"].as_str().unwrap().into(),
+                    String::new(),
+                ));
             }
             t.tools[i as usize].3 += call["function"]["arguments"].as_str().unwrap_or("");
         }
@@ -110,12 +139,18 @@ fn anthropic_transcript(out: &[u8]) -> Transcript {
         assert!(!t.done && t.error.is_none(), "events after the end");
         let d: Value = serde_json::from_str(&ev.data).unwrap();
         let kind = d["type"].as_str().unwrap();
-        assert_eq!(ev.event.as_deref(), Some(kind), "event name matches the data's type");
+        assert_eq!(
+            ev.event.as_deref(),
+            Some(kind),
+            "event name matches the data's type"
+        );
         if n == 0 && kind != "error" {
             assert_eq!(kind, "message_start");
         }
         match kind {
-            "message_start" => t.usage = Some((d["message"]["usage"]["input_tokens"].as_u64().unwrap(), 0)),
+            "message_start" => {
+                t.usage = Some((d["message"]["usage"]["input_tokens"].as_u64().unwrap(), 0))
+            }
             "content_block_start" => {
                 assert_eq!(open, None, "a block starts while another is open");
                 assert_eq!(d["index"], next, "blocks are numbered in order");
@@ -124,16 +159,27 @@ fn anthropic_transcript(out: &[u8]) -> Transcript {
                 let b = &d["content_block"];
                 kinds.push(b["type"].as_str().unwrap().into());
                 if b["type"] == "tool_use" {
-                    t.tools.push((d["index"].as_u64().unwrap(), b["id"].as_str().unwrap().into(), b["name"].as_str().unwrap().into(), String::new()));
+                    t.tools.push((
+                        d["index"].as_u64().unwrap(),
+                        b["id"].as_str().unwrap().into(),
+                        b["name"].as_str().unwrap().into(),
+                        String::new(),
+                    ));
                 }
             }
             "content_block_delta" => {
-                assert_eq!(Some(d["index"].as_u64().unwrap()), open, "delta for a block that is not open");
+                assert_eq!(
+                    Some(d["index"].as_u64().unwrap()),
+                    open,
+                    "delta for a block that is not open"
+                );
                 let x = &d["delta"];
                 match x["type"].as_str().unwrap() {
                     "text_delta" => t.text += x["text"].as_str().unwrap(),
                     "thinking_delta" => t.thinking += x["thinking"].as_str().unwrap(),
-                    "input_json_delta" => t.tools.last_mut().unwrap().3 += x["partial_json"].as_str().unwrap(),
+                    "input_json_delta" => {
+                        t.tools.last_mut().unwrap().3 += x["partial_json"].as_str().unwrap()
+                    }
                     _ => {}
                 }
             }
@@ -144,7 +190,9 @@ fn anthropic_transcript(out: &[u8]) -> Transcript {
             "message_delta" => {
                 t.stop = d["delta"]["stop_reason"].as_str().map(Into::into);
                 let u = &d["usage"];
-                let input = u["input_tokens"].as_u64().unwrap_or(t.usage.unwrap_or_default().0);
+                let input = u["input_tokens"]
+                    .as_u64()
+                    .unwrap_or(t.usage.unwrap_or_default().0);
                 t.usage = Some((input, u["output_tokens"].as_u64().unwrap()));
             }
             "message_stop" => {
@@ -169,10 +217,23 @@ const O: Dialect = Dialect::OpenAi;
 #[test]
 fn anthropic_text_to_openai_with_usage() {
     let (out, t) = translate(A, opts(O, true, false), fixture!("anthropic_text.sse"));
-    assert_eq!(openai_transcript(&out), Transcript {
-        text: "Hello, world! ünïcødé ✓".into(), stop: Some("stop".into()), usage: Some((25, 15)), done: true, ..Default::default()
-    });
-    assert_eq!(t.usage(), Usage { input_tokens: 25, output_tokens: 15 });
+    assert_eq!(
+        openai_transcript(&out),
+        Transcript {
+            text: "Hello, world! ünïcødé ✓".into(),
+            stop: Some("stop".into()),
+            usage: Some((25, 15)),
+            done: true,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        t.usage(),
+        Usage {
+            input_tokens: 25,
+            output_tokens: 15
+        }
+    );
     // Without include_usage there is no usage chunk, but the gateway still knows the usage.
     let (out, t) = translate(A, opts(O, false, false), fixture!("anthropic_text.sse"));
     assert_eq!(openai_transcript(&out).usage, None);
@@ -185,10 +246,18 @@ fn anthropic_parallel_tools_to_openai_indexes() {
     let t = openai_transcript(&out);
     assert_eq!(t.text, "Checking both.");
     // Anthropic blocks 1 and 2 are OpenAI tool calls 0 and 1; the no-argument tool gets "{}".
-    assert_eq!(t.tools, vec![
-        tool(0, "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", "{\"location\": \"San Francisco, CA\"}"),
-        tool(1, "toolu_01Hx9VQ3kZ8sA2mR5tY7uP4e", "get_time", "{}"),
-    ]);
+    assert_eq!(
+        t.tools,
+        vec![
+            tool(
+                0,
+                "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+                "get_weather",
+                "{\"location\": \"San Francisco, CA\"}"
+            ),
+            tool(1, "toolu_01Hx9VQ3kZ8sA2mR5tY7uP4e", "get_time", "{}"),
+        ]
+    );
     assert_eq!(t.stop.as_deref(), Some("tool_calls"));
     assert_eq!(t.usage, Some((472, 89)));
 }
@@ -210,22 +279,42 @@ fn anthropic_thinking_dropped_or_passed() {
 #[test]
 fn anthropic_stop_reasons() {
     let (out, _) = translate(A, opts(O, true, false), fixture!("anthropic_refusal.sse"));
-    assert_eq!(openai_transcript(&out).stop.as_deref(), Some("content_filter"));
+    assert_eq!(
+        openai_transcript(&out).stop.as_deref(),
+        Some("content_filter")
+    );
     let (out, t) = translate(A, opts(O, true, false), fixture!("anthropic_length.sse"));
     let tr = openai_transcript(&out);
     assert_eq!(tr.stop.as_deref(), Some("length"));
     // message_delta's cumulative usage (with cached input) wins over message_start's.
     assert_eq!(tr.usage, Some((12, 3)));
-    assert_eq!(t.usage(), Usage { input_tokens: 12, output_tokens: 3 });
+    assert_eq!(
+        t.usage(),
+        Usage {
+            input_tokens: 12,
+            output_tokens: 3
+        }
+    );
 }
 
 #[test]
 fn anthropic_error_after_content_is_an_error_not_an_end() {
     for client in [O, A] {
-        let (out, t) = translate(A, opts(client, true, false), fixture!("anthropic_error_midstream.sse"));
-        let tr = if client == O { openai_transcript(&out) } else { anthropic_transcript(&out) };
+        let (out, t) = translate(
+            A,
+            opts(client, true, false),
+            fixture!("anthropic_error_midstream.sse"),
+        );
+        let tr = if client == O {
+            openai_transcript(&out)
+        } else {
+            anthropic_transcript(&out)
+        };
         assert_eq!(tr.text, "Partial ans");
-        assert!(!tr.done, "{client:?}: a failed stream must not end normally");
+        assert!(
+            !tr.done,
+            "{client:?}: a failed stream must not end normally"
+        );
         assert!(tr.error.unwrap().contains("Overloaded"));
         assert!(t.started() && t.failed().is_some() && t.failed_before_start().is_none());
     }
@@ -233,7 +322,13 @@ fn anthropic_error_after_content_is_an_error_not_an_end() {
 
 #[test]
 fn error_before_content_can_fall_over() {
-    for (up, input) in [(A, fixture!("anthropic_error_start.sse")), (O, "data: {\"error\":{\"message\":\"busy\",\"type\":\"server_error\"}}\n\n")] {
+    for (up, input) in [
+        (A, fixture!("anthropic_error_start.sse")),
+        (
+            O,
+            "data: {\"error\":{\"message\":\"busy\",\"type\":\"server_error\"}}\n\n",
+        ),
+    ] {
         for client in [O, A] {
             let (out, t) = translate(up, opts(client, true, false), input);
             assert!(!t.started(), "{up:?}->{client:?}");
@@ -243,7 +338,13 @@ fn error_before_content_can_fall_over() {
     }
     // A role-only first chunk is not content: a cut right after it can still fall over.
     let mut t = Translator::new(O, opts(O, false, false));
-    t.push(fixture!("openai_truncated.sse").lines().next().unwrap().as_bytes());
+    t.push(
+        fixture!("openai_truncated.sse")
+            .lines()
+            .next()
+            .unwrap()
+            .as_bytes(),
+    );
     t.push(b"\n\n");
     assert!(!t.started());
     t.abort("timed out");
@@ -252,7 +353,11 @@ fn error_before_content_can_fall_over() {
 
 #[test]
 fn anthropic_odd_whitespace_and_crlf() {
-    let (out, _) = translate(A, opts(O, true, false), fixture!("anthropic_whitespace.sse"));
+    let (out, _) = translate(
+        A,
+        opts(O, true, false),
+        fixture!("anthropic_whitespace.sse"),
+    );
     let t = openai_transcript(&out);
     assert_eq!(t.text, "  spaced\n out  ");
     assert_eq!(t.stop.as_deref(), Some("stop"));
@@ -267,7 +372,13 @@ fn anthropic_passthrough_keeps_events() {
     assert_eq!(tr.tools[1].3, "");
     assert_eq!(tr.stop.as_deref(), Some("tool_use"));
     assert!(tr.done);
-    assert_eq!(t.usage(), Usage { input_tokens: 472, output_tokens: 89 });
+    assert_eq!(
+        t.usage(),
+        Usage {
+            input_tokens: 472,
+            output_tokens: 89
+        }
+    );
 }
 
 #[test]
@@ -289,10 +400,18 @@ fn openai_passthrough_and_usage_chunk() {
 fn openai_tools_to_anthropic_blocks() {
     let (out, t) = translate(O, opts(A, true, false), fixture!("openai_tools.sse"));
     let tr = anthropic_transcript(&out);
-    assert_eq!(tr.tools, vec![
-        tool(0, "call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather", "{\"location\": \"San Francisco, CA\"}"),
-        tool(1, "call_mJ3kqR8vN2pL6sT9wX1yZ4bC", "get_time", "{}"),
-    ]);
+    assert_eq!(
+        tr.tools,
+        vec![
+            tool(
+                0,
+                "call_DdmO9pD3xa9XTPNJ32zg2hcA",
+                "get_weather",
+                "{\"location\": \"San Francisco, CA\"}"
+            ),
+            tool(1, "call_mJ3kqR8vN2pL6sT9wX1yZ4bC", "get_time", "{}"),
+        ]
+    );
     assert_eq!(tr.stop.as_deref(), Some("tool_use"));
     assert_eq!(tr.usage, Some((472, 89)));
     assert!(tr.done);
@@ -306,22 +425,45 @@ fn openai_tools_to_anthropic_blocks() {
 fn openai_text_refusal_and_length_to_anthropic() {
     let (out, _) = translate(O, opts(A, true, false), fixture!("openai_text.sse"));
     let tr = anthropic_transcript(&out);
-    assert_eq!((tr.text.as_str(), tr.stop.as_deref(), tr.usage), ("Hello, world! ünïcødé ✓", Some("end_turn"), Some((25, 15))));
+    assert_eq!(
+        (tr.text.as_str(), tr.stop.as_deref(), tr.usage),
+        ("Hello, world! ünïcødé ✓", Some("end_turn"), Some((25, 15)))
+    );
     let (out, _) = translate(O, opts(A, true, false), fixture!("openai_refusal.sse"));
     let tr = anthropic_transcript(&out);
-    assert_eq!((tr.text.as_str(), tr.stop.as_deref()), ("I can't help with that.", Some("refusal")));
+    assert_eq!(
+        (tr.text.as_str(), tr.stop.as_deref()),
+        ("I can't help with that.", Some("refusal"))
+    );
     let (out, _) = translate(O, opts(A, true, false), fixture!("openai_length.sse"));
-    assert_eq!(anthropic_transcript(&out).stop.as_deref(), Some("max_tokens"));
+    assert_eq!(
+        anthropic_transcript(&out).stop.as_deref(),
+        Some("max_tokens")
+    );
 }
 
 #[test]
 fn openai_error_and_truncation_end_with_errors() {
-    for (input, needle) in [(fixture!("openai_error_midstream.sse"), "server had an error"), (fixture!("openai_truncated.sse"), "ended before")] {
+    for (input, needle) in [
+        (
+            fixture!("openai_error_midstream.sse"),
+            "server had an error",
+        ),
+        (fixture!("openai_truncated.sse"), "ended before"),
+    ] {
         for client in [O, A] {
             let (out, t) = translate(O, opts(client, true, false), input);
-            let tr = if client == O { openai_transcript(&out) } else { anthropic_transcript(&out) };
+            let tr = if client == O {
+                openai_transcript(&out)
+            } else {
+                anthropic_transcript(&out)
+            };
             assert!(!tr.done, "{client:?}");
-            assert!(tr.error.as_deref().unwrap().contains(needle), "{client:?}: {:?}", tr.error);
+            assert!(
+                tr.error.as_deref().unwrap().contains(needle),
+                "{client:?}: {:?}",
+                tr.error
+            );
             assert!(t.started());
         }
     }
@@ -331,7 +473,10 @@ fn openai_error_and_truncation_end_with_errors() {
 fn openai_whitespace_and_missing_done() {
     let (out, _) = translate(O, opts(A, true, false), fixture!("openai_whitespace.sse"));
     let tr = anthropic_transcript(&out);
-    assert_eq!((tr.text.as_str(), tr.usage, tr.done), ("  spaced\n out  ", Some((5, 4)), true));
+    assert_eq!(
+        (tr.text.as_str(), tr.usage, tr.done),
+        ("  spaced\n out  ", Some((5, 4)), true)
+    );
     // A compatible server that stops after the finish reason without [DONE] still ends cleanly.
     let cut = fixture!("openai_whitespace.sse").replace("data: [DONE]\r\n\r\n", "");
     let (out, t) = translate(O, opts(O, true, false), &cut);
@@ -347,8 +492,10 @@ fn output_is_not_buffered() {
     let input = fixture!("anthropic_text.sse");
     let first_delta = input.find("Hello").unwrap();
     let end_of_event = first_delta + input[first_delta..].find("\n\n").unwrap() + 2;
-    let out = t.push(input[..end_of_event].as_bytes());
-    assert!(String::from_utf8(out).unwrap().contains("\"content\":\"Hello\""));
+    let out = t.push(&input.as_bytes()[..end_of_event]);
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("\"content\":\"Hello\""));
     assert!(t.started());
     let _ = json!(null);
 }

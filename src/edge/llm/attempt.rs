@@ -1,0 +1,317 @@
+//! One attempt at one target: build the upstream request from the plan, send it with the
+//! target's timeout, and classify what came back. A stream is read until its first content so
+//! that a failure before it can still fall over to the next target.
+
+use super::Job;
+use crate::core::config::document::{open_secret, Location};
+use crate::core::config::llm::ProviderKind;
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::llm::routing::{self, Outcome, Target};
+use crate::core::llm::stream::{Options, Translator};
+use crate::core::llm::{convert, errors, mock, sse, Dialect, Usage};
+use crate::edge::outbound::{fetch_with_timeout, FetchError};
+use crate::edge::platform::{now_ms, random_array};
+use crate::edge::store;
+use futures::future::{select, Either};
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::time::Duration;
+use worker::{ByteStream, Delay, Headers, Method, Request, RequestInit};
+
+pub enum Success {
+    Json { body: Vec<u8>, usage: Usage },
+    Stream(Box<Upstream>),
+}
+
+pub enum Attempt {
+    Ok(Success),
+    Failed(Outcome, ApiError),
+}
+
+/// A stream that has produced its first content, with what it produced so far.
+pub struct Upstream {
+    pub held: Vec<u8>,
+    pub source: Source,
+    pub translator: Translator,
+    /// The longest silence tolerated from the upstream once streaming.
+    pub idle_ms: u64,
+}
+
+pub enum Source {
+    Http(ByteStream),
+    /// The mock provider's events, paced like a real model's tokens.
+    Mock(VecDeque<Vec<u8>>, u64),
+}
+
+impl Source {
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
+        match self {
+            Source::Http(s) => s.next().await.map(|r| r.map_err(|e| e.to_string())),
+            Source::Mock(events, delay) => {
+                let e = events.pop_front()?;
+                if *delay > 0 {
+                    Delay::from(Duration::from_millis(*delay)).await;
+                }
+                Some(Ok(e))
+            }
+        }
+    }
+}
+
+/// `f`, unless `ms` pass first.
+pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
+    let timer = Delay::from(Duration::from_millis(ms));
+    match select(Box::pin(f), Box::pin(timer)).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+fn failed(outcome: Outcome, kind: ErrorKind, message: String) -> Attempt {
+    Attempt::Failed(outcome, ApiError::new(kind, message))
+}
+
+fn options(job: &Job) -> Options {
+    Options {
+        client: job.req.dialect,
+        include_usage: job.req.include_usage,
+        thinking: job.req.thinking,
+        now_s: now_ms() / 1000,
+    }
+}
+
+/// The provider's key: the tenant's own (sealed in its LLM config), else the gateway's secret.
+fn api_key(job: &Job, t: &Target) -> Result<Option<String>, ApiError> {
+    let provider = &job.cfg.providers[&t.provider];
+    if let Some(secret) = &provider.api_key {
+        let at = Location {
+            tenant: &job.tenant,
+            record: "llm",
+        };
+        let field = format!("/providers/{}/api_key", t.provider);
+        return open_secret(&*store::sealer(&job.env)?, &at, &field, secret).map(Some);
+    }
+    let name = match t.kind {
+        ProviderKind::Openai => "OPENAI_API_KEY",
+        ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+        _ => return Ok(None),
+    };
+    Ok(job
+        .env
+        .secret(name)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty()))
+}
+
+pub async fn run(job: &Job, t: &Target) -> Attempt {
+    if t.kind == ProviderKind::Mock {
+        return run_mock(job, t).await;
+    }
+    let key = match api_key(job, t) {
+        Ok(k) => k,
+        Err(e) => return Attempt::Failed(Outcome::Network, e),
+    };
+    let plan = match routing::plan(&job.req, t, key.as_deref(), job.anthropic_beta.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return Attempt::Failed(Outcome::Status(400, None), e),
+    };
+    let headers = Headers::new();
+    for (k, v) in &plan.headers {
+        let _ = headers.set(k, v);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(plan.body.into()));
+    let Ok(request) = Request::new_with_init(&plan.url, &init) else {
+        return failed(
+            Outcome::Network,
+            ErrorKind::Upstream,
+            format!("{}: invalid provider URL", t.provider),
+        );
+    };
+    let started = now_ms();
+    let mut resp = match fetch_with_timeout(request, t.timeout_ms).await {
+        Ok(r) => r,
+        Err(FetchError::Timeout(ms)) => {
+            return failed(
+                Outcome::Timeout,
+                ErrorKind::Timeout,
+                format!("{} timed out after {ms} ms", t.key()),
+            )
+        }
+        Err(FetchError::Network(_)) => {
+            return failed(
+                Outcome::Network,
+                ErrorKind::Upstream,
+                format!("{}: connection to the provider failed", t.key()),
+            )
+        }
+    };
+    let remaining = u64::from(t.timeout_ms)
+        .saturating_sub(now_ms() - started)
+        .max(1);
+    let status = resp.status_code();
+    let h = |name: &str| resp.headers().get(name).ok().flatten();
+    if !(200..300).contains(&status) {
+        let wait = routing::retry_after_ms(
+            h("retry-after-ms").as_deref(),
+            h("retry-after").as_deref(),
+            now_ms() / 1000,
+        );
+        let text = within(remaining, resp.text())
+            .await
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        return upstream_error(t, status, wait, &text);
+    }
+    let is_sse = h("content-type").is_some_and(|c| c.contains("text/event-stream"));
+    if !job.req.stream {
+        let Some(Ok(text)) = within(remaining, resp.text()).await else {
+            return failed(
+                Outcome::Timeout,
+                ErrorKind::Timeout,
+                format!("{} timed out reading the answer", t.key()),
+            );
+        };
+        return json_answer(job, t.dialect(), text);
+    }
+    if !is_sse {
+        return failed(
+            Outcome::Network,
+            ErrorKind::Upstream,
+            format!(
+                "{} answered a stream request without an event stream",
+                t.key()
+            ),
+        );
+    }
+    match resp.stream() {
+        Ok(s) => first_content(job, t, t.dialect(), Source::Http(s), remaining).await,
+        Err(_) => failed(
+            Outcome::Network,
+            ErrorKind::Upstream,
+            format!("{} sent no body", t.key()),
+        ),
+    }
+}
+
+fn upstream_error(t: &Target, status: u16, wait: Option<u64>, body: &str) -> Attempt {
+    let detail = match status {
+        // The provider refused the gateway's credentials: never echo what it said about them.
+        401 | 403 => "the provider refused this gateway's credentials".to_string(),
+        _ => errors::upstream_message(body).unwrap_or_else(|| format!("HTTP {status}")),
+    };
+    let kind = match status {
+        400 => ErrorKind::InvalidRequest,
+        404 => ErrorKind::NotFound,
+        413 => ErrorKind::PayloadTooLarge,
+        422 => ErrorKind::Validation,
+        429 => ErrorKind::RateLimited,
+        408 | 504 => ErrorKind::Timeout,
+        _ => ErrorKind::Upstream,
+    };
+    let mut e = ApiError::new(kind, format!("{} answered {status}: {detail}", t.key()));
+    if let Some(ms) = wait.filter(|_| status == 429) {
+        e = e.with_retry_after(ms.div_ceil(1000).max(1));
+    }
+    let outcome = match status {
+        401 | 403 => Outcome::Status(502, None), // unusable target: fall over, like a 5xx
+        s => Outcome::Status(s, wait),
+    };
+    Attempt::Failed(outcome, e)
+}
+
+fn json_answer(job: &Job, upstream: Dialect, text: String) -> Attempt {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return failed(
+            Outcome::Network,
+            ErrorKind::Upstream,
+            "the provider's answer is not JSON".into(),
+        );
+    };
+    let (client, usage) = convert::client_response(&job.req, upstream, &value, now_ms() / 1000);
+    // Same dialect: the provider's bytes go through unchanged.
+    let body = if upstream == job.req.dialect {
+        text.into_bytes()
+    } else {
+        client.to_string().into_bytes()
+    };
+    Attempt::Ok(Success::Json { body, usage })
+}
+
+/// Reads a stream until it has content (success), or fails or times out before any.
+async fn first_content(
+    job: &Job,
+    t: &Target,
+    upstream: Dialect,
+    mut source: Source,
+    budget_ms: u64,
+) -> Attempt {
+    let mut translator = Translator::new(upstream, options(job));
+    let mut held = Vec::new();
+    let deadline = now_ms() + budget_ms;
+    loop {
+        let left = deadline.saturating_sub(now_ms()).max(1);
+        match within(left, source.next()).await {
+            None => {
+                return failed(
+                    Outcome::Timeout,
+                    ErrorKind::Timeout,
+                    format!("{} sent no content within {} ms", t.key(), t.timeout_ms),
+                )
+            }
+            Some(Some(Ok(bytes))) => held.extend(translator.push(&bytes)),
+            Some(Some(Err(e))) => held.extend(translator.abort(&format!("connection lost: {e}"))),
+            Some(None) => held.extend(translator.end()),
+        }
+        if translator.started() {
+            let idle_ms = u64::from(t.timeout_ms);
+            return Attempt::Ok(Success::Stream(Box::new(Upstream {
+                held,
+                source,
+                translator,
+                idle_ms,
+            })));
+        }
+        if let Some(m) = translator.failed_before_start() {
+            return failed(
+                Outcome::Network,
+                ErrorKind::Upstream,
+                format!("{} failed before any content: {m}", t.key()),
+            );
+        }
+    }
+}
+
+async fn run_mock(job: &Job, t: &Target) -> Attempt {
+    let id = hex::encode(random_array::<8>());
+    let now_s = now_ms() / 1000;
+    if !job.req.stream {
+        let value = mock::completion(&job.req, &t.model, &id, now_s);
+        return json_answer(job, Dialect::OpenAi, value.to_string());
+    }
+    let delay = job
+        .env
+        .var("MOCK_STREAM_DELAY_MS")
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(30);
+    let events = mock::stream_events(&job.req, &t.model, &id, now_s)
+        .into_iter()
+        .map(|e| {
+            let mut wire = Vec::new();
+            sse::encode(&mut wire, None, &e);
+            wire
+        })
+        .collect();
+    first_content(
+        job,
+        t,
+        Dialect::OpenAi,
+        Source::Mock(events, delay),
+        u64::from(t.timeout_ms),
+    )
+    .await
+}

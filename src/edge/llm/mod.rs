@@ -1,0 +1,447 @@
+//! The LLM proxy's shell: authenticate, admit (limits and breakers in one Durable Object round
+//! trip), try the route's targets in order, and relay the answer. Protocol work is `core::llm`.
+
+mod attempt;
+mod relay;
+
+use super::auth;
+use super::body::read_capped;
+use super::durable::{self, AdmitCmd, Admitted, Check};
+use super::platform::now_ms;
+use super::respond::{internal, Reply};
+use super::{store, Call};
+use crate::core::config::integration::BreakerPolicy;
+use crate::core::config::llm::LlmConfig;
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::limits::breaker::Policy;
+use crate::core::limits::rate::Decision;
+use crate::core::llm::request::{self, ClientRequest};
+use crate::core::llm::routing::{self, Next, Target};
+use crate::core::llm::{errors, Dialect};
+use crate::core::tenant::model::TenantConfig;
+use attempt::{Attempt, Success};
+use durable::TargetOutcome;
+use serde_json::json;
+use std::time::Duration;
+use worker::{Delay, Env, Headers, Request, Response, ResponseBuilder};
+
+/// Requests may carry images: more room than other JSON routes.
+pub const MAX_LLM_BODY: usize = 8 * 1024 * 1024;
+const MINUTE_MS: u64 = 60_000;
+
+/// What every attempt of one request shares.
+pub struct Job {
+    pub env: Env,
+    pub tenant: String,
+    pub request_id: String,
+    pub req: ClientRequest,
+    pub cfg: LlmConfig,
+    pub anthropic_beta: Option<String>,
+}
+
+/// What is settled with the tenant's limiter once the answer is known.
+pub struct Settle {
+    pub env: Env,
+    pub gate: String,
+    pub policy: Policy,
+    pub charged: Option<u64>,
+    pub outcomes: Vec<TargetOutcome>,
+}
+
+impl Settle {
+    pub async fn send(self, actual_tokens: Option<u64>) {
+        let adjust = match (self.charged, actual_tokens) {
+            (Some(charged), Some(actual)) => Some(durable::Adjust {
+                key: "tpm".into(),
+                window_ms: MINUTE_MS,
+                charged,
+                actual,
+            }),
+            _ => None,
+        };
+        if adjust.is_none() && self.outcomes.is_empty() {
+            return;
+        }
+        let cmd = durable::SettleCmd {
+            adjust,
+            outcomes: self.outcomes,
+            policy: self.policy,
+        };
+        if let Err(e) = durable::call::<_, serde_json::Value>(
+            &self.env,
+            "RATE_LIMITER",
+            &self.gate,
+            "settle",
+            &cmd,
+        )
+        .await
+        {
+            worker::console_error!("{{\"llm_settle_failed\":{:?}}}", e.message);
+        }
+    }
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+async fn config(env: &Env, tenant: &str) -> Result<LlmConfig, ApiError> {
+    store::get_json_cached(env, &format!("llm:{tenant}"))
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "this tenant has no LLM providers configured (PUT /v1/admin/tenants/{t}/llm)",
+            )
+        })
+}
+
+/// The LLM limits, else the tenant's general ones.
+async fn limits(
+    env: &Env,
+    tenant: &str,
+    cfg: &LlmConfig,
+) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let (mut rpm, mut tpm) = (cfg.limits.rpm.map(u64::from), cfg.limits.tpm);
+    if rpm.is_none() || tpm.is_none() {
+        if let Some(t) =
+            store::get_json_cached::<TenantConfig>(env, &format!("tenant:{tenant}")).await?
+        {
+            rpm = rpm.or(t.limits.rpm.map(u64::from));
+            tpm = tpm.or(t.limits.tpm);
+        }
+    }
+    Ok((rpm, tpm))
+}
+
+pub async fn chat(call: &mut Call, dialect: Dialect, mut req: Request) -> Reply {
+    let key = auth::tenant_key(call, &req).await?;
+    auth::require_scope(&key, "llm")?;
+    let tenant = key.tenant;
+    let anthropic_beta = header(&req, "anthropic-beta");
+    let bytes = read_capped(&mut req, MAX_LLM_BODY).await?;
+    let creq = request::parse(dialect, &bytes)?;
+    let cfg = config(&call.env, &tenant).await?;
+    let chain = routing::resolve(&creq.model, &cfg)?;
+    let (rpm, tpm) = limits(&call.env, &tenant, &cfg).await?;
+    let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
+    let gate = format!("llm:{tenant}");
+    let names: Vec<String> = chain.iter().map(Target::key).collect();
+    let mut checks = Vec::new();
+    if let Some(limit) = rpm {
+        checks.push(Check {
+            key: "rpm".into(),
+            window_ms: MINUTE_MS,
+            limit,
+            cost: 1,
+        });
+    }
+    if let Some(limit) = tpm {
+        checks.push(Check {
+            key: "tpm".into(),
+            window_ms: MINUTE_MS,
+            limit,
+            cost: creq.estimated_tokens,
+        });
+    }
+    let kinds: Vec<&str> = checks
+        .iter()
+        .map(|c| if c.key == "rpm" { "requests" } else { "tokens" })
+        .collect();
+    let charged = tpm.map(|_| creq.estimated_tokens);
+    let admitted: Admitted = durable::call(
+        &call.env,
+        "RATE_LIMITER",
+        &gate,
+        "admit",
+        &AdmitCmd {
+            checks,
+            targets: names.clone(),
+            from: 0,
+            policy,
+        },
+    )
+    .await?;
+    let now = now_ms();
+    let limit_headers = rate_headers(&kinds, &admitted.decisions, now);
+    if !admitted.allowed {
+        let reset = admitted
+            .decisions
+            .iter()
+            .filter(|d| !d.allowed)
+            .map(|d| d.reset_ms)
+            .max()
+            .unwrap_or(now);
+        let wait = reset.saturating_sub(now).div_ceil(1000).max(1);
+        let which = kinds
+            .iter()
+            .zip(&admitted.decisions)
+            .filter(|(_, d)| !d.allowed)
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let e = ApiError::new(
+            ErrorKind::RateLimited,
+            format!("rate limit reached for {which} per minute; retry in {wait} s"),
+        )
+        .with_retry_after(wait);
+        let resp = error_response(dialect, &e, &call.request_id);
+        return Ok(with_headers(resp, &limit_headers));
+    }
+    let mut settle = Settle {
+        env: call.env.clone(),
+        gate: gate.clone(),
+        policy,
+        charged,
+        outcomes: Vec::new(),
+    };
+    let job = Job {
+        env: call.env.clone(),
+        tenant: tenant.clone(),
+        request_id: call.request_id.clone(),
+        req: creq,
+        cfg,
+        anthropic_beta,
+    };
+    let mut attempts = 0u32;
+    let mut claimed = admitted.target;
+    let mut retry_at = admitted.retry_at_ms;
+    let mut last: Option<ApiError> = None;
+    let mut i = claimed.unwrap_or(chain.len());
+    while i < chain.len() {
+        if claimed != Some(i) {
+            // A later target: claim its breaker (no limit is charged twice).
+            let a: Admitted = durable::call(
+                &call.env,
+                "RATE_LIMITER",
+                &gate,
+                "admit",
+                &AdmitCmd {
+                    checks: vec![],
+                    targets: names.clone(),
+                    from: i,
+                    policy,
+                },
+            )
+            .await?;
+            retry_at = a.retry_at_ms.into_iter().chain(retry_at).min();
+            match a.target {
+                Some(j) => {
+                    i = j;
+                    claimed = Some(j);
+                }
+                None => break,
+            }
+        }
+        let target = &chain[i];
+        let mut attempt = 0;
+        loop {
+            attempts += 1;
+            match attempt::run(&job, target).await {
+                Attempt::Ok(success) => {
+                    settle.outcomes.push(TargetOutcome {
+                        target: target.key(),
+                        success: true,
+                    });
+                    let meta = Meta {
+                        target: target.clone(),
+                        attempts,
+                        limit_headers,
+                    };
+                    return finish(call, job, success, meta, settle).await;
+                }
+                Attempt::Failed(outcome, error) => {
+                    settle.outcomes.push(TargetOutcome {
+                        target: target.key(),
+                        success: !outcome.is_failure(),
+                    });
+                    worker::console_log!(
+                        "{}",
+                        json!({"request_id": call.request_id, "llm_attempt_failed": target.key(), "status": error.status(), "message": error.message})
+                    );
+                    match routing::next(outcome, attempt, target.retries) {
+                        Next::Retry { delay_ms } => {
+                            Delay::from(Duration::from_millis(delay_ms)).await;
+                            attempt += 1;
+                        }
+                        Next::NextTarget | Next::Done => {
+                            last = Some(error);
+                            break;
+                        }
+                        Next::GiveUp => {
+                            settle.send(None).await;
+                            return Err(error);
+                        }
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    settle.send(None).await;
+    Err(match last {
+        Some(e) if attempts > 1 => ApiError::new(
+            e.kind,
+            format!("all {attempts} attempts failed; last: {}", e.message),
+        ),
+        Some(e) => e,
+        None => {
+            let wait = retry_at
+                .map(|t| t.saturating_sub(now_ms()).div_ceil(1000).max(1))
+                .unwrap_or(30);
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "every target of this model is unavailable (circuit open); retry later",
+            )
+            .with_retry_after(wait)
+        }
+    })
+}
+
+pub struct Meta {
+    pub target: Target,
+    pub attempts: u32,
+    pub limit_headers: Vec<(String, String)>,
+}
+
+impl Meta {
+    fn headers(&self, headers: &Headers) -> Result<(), ApiError> {
+        headers
+            .set("x-gateway-provider", &self.target.provider)
+            .map_err(internal)?;
+        headers
+            .set("x-gateway-model", &self.target.model)
+            .map_err(internal)?;
+        headers
+            .set("x-gateway-attempts", &self.attempts.to_string())
+            .map_err(internal)?;
+        for (k, v) in &self.limit_headers {
+            headers.set(k, v).map_err(internal)?;
+        }
+        Ok(())
+    }
+}
+
+async fn finish(call: &mut Call, job: Job, success: Success, meta: Meta, settle: Settle) -> Reply {
+    let headers = Headers::new();
+    meta.headers(&headers)?;
+    let any_failure = settle.outcomes.iter().any(|o| !o.success);
+    match success {
+        Success::Json { body, usage } => {
+            let cost = relay::cost(&job.env, &meta.target.model, usage).await;
+            if let Some(c) = cost {
+                headers
+                    .set(
+                        "x-gateway-cost-usd",
+                        &crate::core::llm::pricing::format_usd(c),
+                    )
+                    .map_err(internal)?;
+            }
+            relay::log_usage(&job, &meta, usage, cost, false, None);
+            headers
+                .set("content-type", "application/json")
+                .map_err(internal)?;
+            // Failures are recorded before answering, so the next request sees the breaker.
+            if any_failure {
+                settle.send(Some(usage.total())).await;
+            } else {
+                call.ctx.wait_until(settle.send(Some(usage.total())));
+            }
+            Ok(ResponseBuilder::new()
+                .with_status(200)
+                .with_headers(headers)
+                .fixed(body))
+        }
+        Success::Stream(stream) => {
+            let mut settle = settle;
+            if any_failure {
+                // Record the failed attempts now; the token correction waits for the stream's end.
+                let outcomes = std::mem::take(&mut settle.outcomes);
+                Settle {
+                    env: settle.env.clone(),
+                    gate: settle.gate.clone(),
+                    policy: settle.policy,
+                    charged: None,
+                    outcomes,
+                }
+                .send(None)
+                .await;
+            }
+            headers
+                .set("content-type", "text/event-stream; charset=utf-8")
+                .map_err(internal)?;
+            headers.set("cache-control", "no-cache").map_err(internal)?;
+            let body = relay::body(job, meta, stream, settle);
+            ResponseBuilder::new()
+                .with_status(200)
+                .with_headers(headers)
+                .from_stream(body)
+                .map_err(internal)
+        }
+    }
+}
+
+fn rate_headers(kinds: &[&str], decisions: &[Decision], now: u64) -> Vec<(String, String)> {
+    let mut h = Vec::new();
+    for (kind, d) in kinds.iter().zip(decisions) {
+        h.push((format!("x-ratelimit-limit-{kind}"), d.limit.to_string()));
+        h.push((
+            format!("x-ratelimit-remaining-{kind}"),
+            d.remaining.to_string(),
+        ));
+        h.push((
+            format!("x-ratelimit-reset-{kind}"),
+            format!("{}s", d.reset_ms.saturating_sub(now).div_ceil(1000)),
+        ));
+    }
+    h
+}
+
+fn with_headers(mut resp: Response, extra: &[(String, String)]) -> Response {
+    for (k, v) in extra {
+        let _ = resp.headers_mut().set(k, v);
+    }
+    resp
+}
+
+/// An error on an LLM route, in the route's dialect.
+pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    if let Some(s) = e.retry_after {
+        let _ = headers.set("retry-after", &s.to_string());
+    }
+    ResponseBuilder::new()
+        .with_status(e.status())
+        .with_headers(headers)
+        .fixed(errors::body(dialect, e, request_id).into_bytes())
+}
+
+/// `GET /v1/models`: the tenant's aliases and provider/model names, in the format of the SDK
+/// asking (Anthropic's clients send `anthropic-version`).
+pub async fn models(call: &mut Call, req: Request) -> Reply {
+    let key = auth::tenant_key(call, &req).await?;
+    auth::require_scope(&key, "llm")?;
+    let cfg = config(&call.env, &key.tenant).await?;
+    let mut ids: Vec<(String, String)> = Vec::new();
+    for (alias, chain) in &cfg.routes {
+        ids.push((alias.clone(), "gateway".into()));
+        for t in chain {
+            ids.push((format!("{}/{}", t.provider, t.model), t.provider.clone()));
+        }
+    }
+    ids.sort();
+    ids.dedup_by(|a, b| a.0 == b.0);
+    let body = if header(&req, "anthropic-version").is_some() {
+        let data: Vec<_> = ids.iter().map(|(id, _)| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"})).collect();
+        json!({"data": data, "has_more": false, "first_id": ids.first().map(|i| &i.0), "last_id": ids.last().map(|i| &i.0)})
+    } else {
+        let data: Vec<_> = ids
+            .iter()
+            .map(
+                |(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}),
+            )
+            .collect();
+        json!({"object": "list", "data": data})
+    };
+    super::respond::json(200, &body)
+}

@@ -1,0 +1,104 @@
+//! Relaying a stream to the client after its first content: each upstream chunk is translated
+//! as it arrives; at the end the real usage corrects the token estimate and is logged.
+
+use super::attempt::{within, Upstream};
+use super::{Job, Meta, Settle};
+use crate::core::llm::pricing::{cost_usd, Price};
+use crate::core::llm::Usage;
+use crate::edge::platform::now_ms;
+use crate::edge::store;
+use futures::Stream;
+use serde_json::json;
+use worker::Env;
+
+/// The request's cost, if the model has a price in KV.
+pub async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
+    let price: Price = store::get_json_cached(env, &format!("pricing:{model}"))
+        .await
+        .ok()??;
+    Some(cost_usd(&price, usage))
+}
+
+/// The usage record of one request: one JSON log line, no content, no keys.
+pub fn log_usage(
+    job: &Job,
+    meta: &Meta,
+    usage: Usage,
+    cost: Option<f64>,
+    stream: bool,
+    failed: Option<&str>,
+) {
+    let line = json!({
+        "ts": now_ms(),
+        "request_id": job.request_id,
+        "tenant": job.tenant,
+        "llm_usage": {
+            "provider": meta.target.provider,
+            "model": meta.target.model,
+            "attempts": meta.attempts,
+            "stream": stream,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": cost,
+            "outcome": if failed.is_some() { "failed_midstream" } else { "ok" },
+        },
+    });
+    worker::console_log!("{line}");
+}
+
+struct State {
+    held: Vec<u8>,
+    up: Box<Upstream>,
+    finished: bool,
+    job: Job,
+    meta: Meta,
+    settle: Option<Settle>,
+}
+
+pub fn body(
+    job: Job,
+    meta: Meta,
+    up: Box<Upstream>,
+    settle: Settle,
+) -> impl Stream<Item = Result<Vec<u8>, worker::Error>> {
+    let mut up = up;
+    let held = std::mem::take(&mut up.held);
+    let state = State {
+        held,
+        up,
+        finished: false,
+        job,
+        meta,
+        settle: Some(settle),
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            let out = std::mem::take(&mut st.held);
+            if !out.is_empty() {
+                return Some((Ok(out), st));
+            }
+            if st.finished {
+                return None;
+            }
+            let t = &mut st.up.translator;
+            if t.done() || t.failed().is_some() {
+                st.finished = true;
+                let usage = t.usage();
+                let failed = t.failed().map(str::to_string);
+                let cost = cost(&st.job.env, &st.meta.target.model, usage).await;
+                log_usage(&st.job, &st.meta, usage, cost, true, failed.as_deref());
+                if let Some(s) = st.settle.take() {
+                    s.send(Some(usage.total())).await;
+                }
+                continue;
+            }
+            let idle = st.up.idle_ms;
+            st.held = match within(idle, st.up.source.next()).await {
+                None => t.abort(&format!("the provider sent nothing for {idle} ms")),
+                Some(None) => t.end(),
+                Some(Some(Ok(bytes))) => t.push(&bytes),
+                Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
+            };
+        }
+    })
+}

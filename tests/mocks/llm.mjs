@@ -1,0 +1,88 @@
+// Local stand-ins for OpenAI and Anthropic: the real paths, auth headers, JSON bodies and SSE
+// streams (replayed from tests/fixtures/llm, the same recordings the unit tests use). What a
+// model does is chosen by its name, so a route's chain can mix healthy and failing targets:
+//   *-ok          answers (tools in the request -> the recorded parallel tool calls)
+//   fail-429      429 with retry-after-ms        fail-500   500
+//   slow          waits 2 s before answering     error-start  stream: error event first
+//   midstream     stream: content, then an error event
+//   flaky-N       fails with 503 N times, then answers
+import http from "node:http";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+const FIX = path.join(import.meta.dirname, "..", "fixtures", "llm");
+const fixture = (name) => readFileSync(path.join(FIX, name), "utf8");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startLlm({ openaiKey, anthropicKey }) {
+  const llm = { requests: [], counts: {}, flaky: {} };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      const send = (status, body, headers = {}) => {
+        res.writeHead(status, { "content-type": "application/json", ...headers });
+        res.end(JSON.stringify(body));
+      };
+      const openai = req.url === "/v1/chat/completions";
+      const anthropic = req.url === "/v1/messages";
+      if (!openai && !anthropic) return send(404, { error: { message: "no such path" } });
+      if (openai && req.headers.authorization !== `Bearer ${openaiKey}`)
+        return send(401, { error: { message: `Incorrect API key provided: ${req.headers.authorization}`, type: "invalid_request_error", code: "invalid_api_key" } });
+      if (anthropic && (req.headers["x-api-key"] !== anthropicKey || req.headers["anthropic-version"] !== "2023-06-01"))
+        return send(401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
+      const body = JSON.parse(Buffer.concat(chunks).toString());
+      llm.requests.push({ path: req.url, body, headers: req.headers });
+      const model = body.model;
+      llm.counts[model] = (llm.counts[model] ?? 0) + 1;
+      const err = (status, message, headers) =>
+        openai
+          ? send(status, { error: { message, type: "server_error", param: null, code: null } }, headers)
+          : send(status, { type: "error", error: { type: status === 429 ? "rate_limit_error" : "api_error", message } }, headers);
+      if (model === "fail-429") return err(429, "Rate limit reached for requests", { "retry-after-ms": "20", "retry-after": "1" });
+      if (model === "fail-500") return err(500, "The server had an error while processing your request.");
+      const flaky = /^flaky-(\d+)$/.exec(model);
+      if (flaky) {
+        llm.flaky[model] = (llm.flaky[model] ?? 0) + 1;
+        if (llm.flaky[model] <= Number(flaky[1])) return err(503, "overloaded");
+      }
+      if (model === "slow") await sleep(2000);
+      const tools = Array.isArray(body.tools) && body.tools.length > 0;
+      if (body.stream) {
+        const name = openai
+          ? model === "midstream" ? "openai_error_midstream.sse" : model === "error-start" ? null : tools ? "openai_tools.sse" : "openai_text.sse"
+          : model === "midstream" ? "anthropic_error_midstream.sse" : model === "error-start" ? "anthropic_error_start.sse" : tools ? "anthropic_tools.sse" : "anthropic_text.sse";
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+        const text = name ? fixture(name) : 'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n';
+        // Event by event, with a pause, as a real model streams.
+        for (const part of text.split(/(?<=\n\n)/)) {
+          res.write(part);
+          await sleep(2);
+        }
+        return res.end();
+      }
+      if (openai) {
+        const message = tools
+          ? { role: "assistant", content: null, tool_calls: [
+              { id: "call_DdmO9pD3xa9XTPNJ32zg2hcA", type: "function", function: { name: "get_weather", arguments: '{"location": "San Francisco, CA"}' } },
+              { id: "call_mJ3kqR8vN2pL6sT9wX1yZ4bC", type: "function", function: { name: "get_time", arguments: "{}" } }] }
+          : { role: "assistant", content: "Hello, world! ünïcødé ✓", refusal: null };
+        return send(200, { id: "chatcmpl-CBx1", object: "chat.completion", created: 1757000000, model, system_fingerprint: "fp_560af6e559",
+          choices: [{ index: 0, message, logprobs: null, finish_reason: tools ? "tool_calls" : "stop" }],
+          usage: { prompt_tokens: 25, completion_tokens: 15, total_tokens: 40 } });
+      }
+      const content = tools
+        ? [{ type: "text", text: "Checking both." },
+           { type: "tool_use", id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", name: "get_weather", input: { location: "San Francisco, CA" } },
+           { type: "tool_use", id: "toolu_01Hx9VQ3kZ8sA2mR5tY7uP4e", name: "get_time", input: {} }]
+        : [{ type: "text", text: "Hello, world! ünïcødé ✓" }];
+      return send(200, { id: "msg_01XFDUDYJgAACzvnptvVoYEL", type: "message", role: "assistant", model, content,
+        stop_reason: tools ? "tool_use" : "end_turn", stop_sequence: null, usage: { input_tokens: 25, output_tokens: 15 } });
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  llm.url = `http://127.0.0.1:${server.address().port}`;
+  llm.close = () => new Promise((r) => { server.closeAllConnections(); server.close(r); });
+  llm.last = () => llm.requests.at(-1);
+  return llm;
+}
