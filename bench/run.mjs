@@ -12,6 +12,7 @@ import { startUpstream } from "./upstream.mjs";
 import { sign } from "../tests/signers.mjs";
 import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const DURATION = process.env.BENCH_SECONDS ?? "5";
@@ -124,6 +125,57 @@ await run("provider direct (GET /items/1)", `${upstream.url}/items/1`, {});
 await run("integration execute, uncached", new URL("/v1/integrations/api/item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
 await run("integration execute, cached", new URL("/v1/integrations/api/cached_item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
 
+// LLM proxy: an OpenAI-style upstream, with the tenant's auth and rate limits on (limits high
+// enough never to refuse), next to the upstream called directly and the JS floor proxying it.
+await gw.admin("PUT", "bench/llm", {
+  providers: { up: { kind: "openai_compatible", base_url: `${upstream.url}/v1` } },
+  routes: { fast: [{ provider: "up", model: "bench-model" }] },
+  limits: { rpm: 1000000000, tpm: 1000000000000 },
+});
+const llmLua = (body) => {
+  const f = path.join(tmpdir(), `bench-llm-${randomBytes(4).toString("hex")}.lua`);
+  writeFileSync(f, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(JSON.stringify(body))}\nwrk.headers["content-type"] = "application/json"\n`);
+  return f;
+};
+const ask = [{ role: "user", content: "Say something." }];
+const oaiBody = { model: "fast", messages: ask, max_tokens: 64 };
+const directLlm = `${upstream.url}/v1/chat/completions`;
+const auth = { authorization: `Bearer ${benchKey}` };
+await run("LLM upstream direct", directLlm, {}, undefined, llmLua({ ...oaiBody, model: "bench-model" }));
+await run("JS proxy floor -> LLM upstream", new URL("/v1/chat/completions", floorUrl).href, {}, "LLM upstream direct", llmLua({ ...oaiBody, model: "bench-model" }));
+await run("llm chat/completions", new URL("/v1/chat/completions", gw.url).href, auth, "JS proxy floor -> LLM upstream", llmLua(oaiBody));
+await run("llm messages (translated)", new URL("/v1/messages", gw.url).href, auth, "JS proxy floor -> LLM upstream", llmLua(oaiBody));
+await run("LLM upstream direct, stream", directLlm, {}, undefined, llmLua({ ...oaiBody, model: "bench-model", stream: true }));
+await run("llm chat/completions, stream", new URL("/v1/chat/completions", gw.url).href, auth, "LLM upstream direct, stream", llmLua({ ...oaiBody, stream: true }));
+await run("llm messages, stream (translated)", new URL("/v1/messages", gw.url).href, auth, "LLM upstream direct, stream", llmLua({ ...oaiBody, stream: true }));
+
+// Time to first byte of a stream, one request at a time: the gateway (auth, limits, routing,
+// holding for the first content, translating) against the upstream's own.
+async function ttfb(url, body, headers = {}, n = 300) {
+  const times = [];
+  const agent = new http.Agent({ keepAlive: true });
+  for (let i = 0; i < n + 20; i++) {
+    const t = await new Promise((resolve, reject) => {
+      const start = process.hrtime.bigint();
+      const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
+        res.once("data", () => resolve(Number(process.hrtime.bigint() - start) / 1e6));
+        res.resume();
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
+    if (i >= 20) times.push(t); // the first ones warm up
+  }
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
+}
+const ttfbRows = [
+  ["upstream direct", await ttfb(directLlm, { ...oaiBody, model: "bench-model", stream: true })],
+  ["gateway chat/completions", await ttfb(new URL("/v1/chat/completions", gw.url).href, { ...oaiBody, stream: true }, auth)],
+  ["gateway messages (translated)", await ttfb(new URL("/v1/messages", gw.url).href, { ...oaiBody, stream: true }, auth)],
+];
+
 // The same ingress on a gateway with no queue consumers: verify + dedupe + enqueue alone, as on
 // Cloudflare where consumers run elsewhere; here they would share the same two cores.
 const ingress = await startGateway({ consumers: false });
@@ -140,17 +192,20 @@ console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine\n
 console.log(pad("route", 36), pad("req/s", 10), pad("p50 ms", 9), pad("p99 ms", 9), pad("ratio", 18), "non-2xx");
 for (const r of rows) {
   const base = r.baseline ? byName[r.baseline] : undefined;
-  const label = r.baseline === "upstream direct" ? "upstream" : r.baseline?.includes("floor") ? "JS floor" : "healthz";
+  const label = r.baseline?.includes("direct") ? "upstream" : r.baseline?.includes("floor") ? "JS floor" : "healthz";
   const ratio = base ? `${num((100 * r.rps) / base.rps)}% of ${label}` : "";
   if (r.name.startsWith("  webhook")) console.log("ingress-only gateway (no queue consumers):");
   console.log(pad(r.name, 36), pad(num(r.rps), 10), pad(num(r.p50, 2), 9), pad(num(r.p99, 2), 9), pad(ratio, 18), r.non2xx);
 }
+console.log("\nstreamed LLM answer, time to first byte (sequential, 300 requests)");
+console.log(pad("", 36), pad("p50 ms", 9), pad("p99 ms", 9), "p50 over the upstream's");
+for (const [name, t] of ttfbRows) console.log(pad(name, 36), pad(num(t.p50, 2), 9), pad(num(t.p99, 2), 9), name === "upstream direct" ? "" : `+${num(t.p50 - ttfbRows[0][1].p50, 2)} ms`);
 const size = bundleSize();
 const budget = 250 * 1024;
 console.log(`\nbundle (wasm + JS): ${num(size.raw / 1024)} KiB raw, ${num(size.gz / 1024, 1)} KiB gzipped; budget 250 KiB gzipped: ${size.gz <= budget ? "within" : "OVER"}`);
 
 mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-writeFileSync(path.join(ROOT, "bench/results/latest.json"), JSON.stringify({ at: new Date().toISOString(), rows, size, direct }, null, 2));
+writeFileSync(path.join(ROOT, "bench/results/latest.json"), JSON.stringify({ at: new Date().toISOString(), rows, ttfb: ttfbRows, size, direct }, null, 2));
 
 await gw.stop();
 await floor.dispose();

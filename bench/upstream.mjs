@@ -1,14 +1,37 @@
-// A fast local upstream: answers every request with a small fixed JSON body.
+// A fast local upstream: answers every request with a small fixed JSON body, and
+// `POST .../chat/completions` as an OpenAI-style model would (a completion, or an SSE stream of
+// twelve chunks with usage when the body asks for `stream`).
 import http from "node:http";
 
 // Also a valid WhatsApp Cloud API answer, so the gateway's channel send can use it as the provider.
 const body = Buffer.from(JSON.stringify({ ok: true, id: "bench", messaging_product: "whatsapp", messages: [{ id: "wamid.bench" }] }));
+const completion = Buffer.from(JSON.stringify({
+  id: "chatcmpl-bench", object: "chat.completion", created: 1757000000, model: "bench-model",
+  choices: [{ index: 0, message: { role: "assistant", content: "The quick brown fox jumps over the lazy dog." }, finish_reason: "stop", logprobs: null }],
+  usage: { prompt_tokens: 12, completion_tokens: 10, total_tokens: 22 },
+}));
+const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1757000000, model: "bench-model", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const words = "The quick brown fox jumps over the lazy dog .".split(" ");
+const stream = Buffer.from([
+  chunk({ role: "assistant", content: "" }),
+  ...words.map((w, i) => chunk({ content: (i ? " " : "") + w })),
+  chunk({}, "stop"),
+  `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1757000000, model: "bench-model", choices: [], usage: { prompt_tokens: 12, completion_tokens: 10, total_tokens: 22 } })}\n\n`,
+  "data: [DONE]\n\n",
+].join(""));
 
 export function startUpstream() {
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
-      req.resume();
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
       req.on("end", () => {
+        if (req.url.endsWith("/chat/completions")) {
+          const streamed = Buffer.concat(chunks).includes('"stream":true');
+          const out = streamed ? stream : completion;
+          res.writeHead(200, { "content-type": streamed ? "text/event-stream" : "application/json", "content-length": out.length });
+          return res.end(out);
+        }
         res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
         res.end(body);
       });
