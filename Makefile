@@ -9,9 +9,9 @@ WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := 0.2.130
 # worker-build would download wasm-bindgen, wasm-opt and esbuild; point it at local ones instead.
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
-SOURCES := $(shell find src routes -type f) Cargo.toml Cargo.lock build.rs
+SOURCES := $(shell find src routes widget -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm build dev test test-core test-e2e seed bench lint clean
+.PHONY: setup tools npm browser build dev test test-core test-e2e seed bench lint clean
 
 setup: tools npm
 
@@ -24,6 +24,10 @@ npm: node_modules/.install-stamp
 node_modules/.install-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
+
+# The widget's browser test drives Debian's Chromium with playwright-core (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 build: build/index.js
 # worker-build keeps the wasm names section (for stack traces); it is a fifth of the binary, so
@@ -50,7 +54,7 @@ test: test-core test-e2e
 test-core:
 	cargo test --quiet
 
-test-e2e: build | npm
+test-e2e: build browser | npm
 	node --test --test-concurrency=2 --test-timeout=120000 'tests/e2e/*.test.mjs'
 
 bench: build | npm

@@ -14,6 +14,7 @@ pub mod route;
 pub mod tenant;
 pub mod time;
 pub mod webhook;
+pub mod widget;
 
 /// Randomness supplied by the shell (the platform CSPRNG at the edge, a counter in tests).
 pub trait Entropy {

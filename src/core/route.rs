@@ -88,6 +88,17 @@ pub enum Route {
     Messages,
     /// The models (aliases and provider/model names) the tenant can use.
     Models,
+    /// The embeddable chat widget script.
+    WidgetScript,
+    /// A page embedding the widget for the seeded demo tenant (not in production).
+    Demo,
+    /// CORS preflight for the widget's API.
+    WidgetPreflight,
+    WidgetConfig,
+    WidgetChat,
+    WidgetConversation {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +131,12 @@ impl Route {
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Messages => "/v1/messages",
             Route::Models => "/v1/models",
+            Route::WidgetScript => "/widget.js",
+            Route::Demo => "/demo",
+            Route::WidgetPreflight => "OPTIONS /v1/widget/*",
+            Route::WidgetConfig => "/v1/widget/config",
+            Route::WidgetChat => "/v1/widget/chat",
+            Route::WidgetConversation { .. } => "/v1/widget/conversations/{id}",
             Route::Webhook { .. } => "/v1/webhooks/{t}/{source}",
             Route::ChannelSend { .. } => "/v1/channels/{channel}/messages",
             Route::Delivery { .. } => "/v1/deliveries/{id}",
@@ -215,6 +232,17 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "models"] => get_only(Route::Models),
+        ["widget.js"] => get_only(Route::WidgetScript),
+        ["demo"] => get_only(Route::Demo),
+        ["v1", "widget", ..] if method == Method::Options => Ok(Route::WidgetPreflight),
+        ["v1", "widget", "config"] => get_only(Route::WidgetConfig),
+        ["v1", "widget", "chat"] => match method {
+            Method::Post => Ok(Route::WidgetChat),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "widget", "conversations", c] => get_only(Route::WidgetConversation {
+            id: id("conversation", c)?,
+        }),
         ["v1", "channels", c, "messages"] => match method {
             Method::Post => Ok(Route::ChannelSend {
                 channel: id("channel", c)?,

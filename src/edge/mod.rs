@@ -15,6 +15,7 @@ mod queue;
 mod respond;
 mod store;
 mod webhook;
+mod widget;
 
 use crate::core::error::ApiError;
 use crate::core::http::{new_request_id, valid_request_id};
@@ -32,6 +33,8 @@ pub struct Call {
     pub tenant: Option<String>,
     /// For work that may finish after the response (`wait_until`).
     pub ctx: Context,
+    /// An allowed origin to answer CORS for (the widget API).
+    pub cors: Option<String>,
 }
 
 #[event(fetch)]
@@ -48,6 +51,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         request_id,
         tenant: None,
         ctx,
+        cors: None,
     };
     let (route_name, dialect, outcome) = match match_route(method, &path) {
         Ok(route) => (
@@ -69,6 +73,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     let resp = with_request_id(resp, &call.request_id);
+    let resp = match &call.cors {
+        Some(origin) => widget::cors(resp, origin),
+        None => resp,
+    };
     let log = RequestLog {
         ts: started,
         request_id: &call.request_id,
@@ -147,6 +155,12 @@ async fn dispatch(
         Route::ChatCompletions => llm::chat(call, crate::core::llm::Dialect::OpenAi, req).await,
         Route::Messages => llm::chat(call, crate::core::llm::Dialect::Anthropic, req).await,
         Route::Models => llm::models(call, req).await,
+        Route::WidgetScript => widget::script(&req),
+        Route::Demo => widget::demo(call),
+        Route::WidgetPreflight => widget::preflight(call, req).await,
+        Route::WidgetConfig => widget::config(call, req).await,
+        Route::WidgetChat => widget::chat(call, req).await,
+        Route::WidgetConversation { id } => widget::conversation(call, req, id).await,
         Route::Admin(a) => {
             auth::admin(&call.env, &req)?;
             call.tenant = Some(a.tenant.clone());

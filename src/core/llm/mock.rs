@@ -19,7 +19,13 @@ pub fn reply(req: &ClientRequest) -> String {
         .unwrap_or_default();
     let turns = req.body["messages"].as_array().map_or(0, |m| m.len());
     let quoted: String = last_user.trim().chars().take(400).collect();
-    format!("[mock] You said: \"{quoted}\". This is turn {turns} of our conversation.")
+    let mut reply =
+        format!("[mock] You said: \"{quoted}\". This is turn {turns} of our conversation.");
+    // A question about an order gets quick replies, as a support assistant's answer would.
+    if quoted.to_lowercase().contains("order") {
+        reply.push_str("\n[[Track my order | Talk to a human]]");
+    }
+    reply
 }
 
 fn usage(req: &ClientRequest, reply: &str) -> Usage {
@@ -96,6 +102,7 @@ mod tests {
                 include_usage: true,
                 thinking: false,
                 now_s: 0,
+                collect_text: false,
             },
         );
         let mut out = Vec::new();

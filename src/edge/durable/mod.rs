@@ -4,6 +4,7 @@
 
 mod breaker;
 mod channel_gate;
+mod conversation;
 mod dead_letters;
 mod dedupe;
 mod rate_limiter;
@@ -12,6 +13,7 @@ pub use rate_limiter::{Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutco
 pub use channel_gate::{
     finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd,
 };
+pub use conversation::{AppendCmd, History};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
 

@@ -112,6 +112,8 @@ impl RateLimiter {
             return (result, false);
         }
         d.windows.extend(trial);
+        // Per-visitor windows come and go: forget any idle for two minutes (they would be empty).
+        d.windows.retain(|_, w| w.start_ms + 2 * 60_000 > now);
         let mut target = None;
         let mut retry_at_ms: Option<u64> = None;
         for (i, name) in cmd.targets.iter().enumerate().skip(cmd.from) {

@@ -77,6 +77,7 @@ fn options(job: &Job) -> Options {
         include_usage: job.req.include_usage,
         thinking: job.req.thinking,
         now_s: now_ms() / 1000,
+        collect_text: job.conversation.is_some(),
     }
 }
 

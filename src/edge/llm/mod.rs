@@ -37,6 +37,22 @@ pub struct Job {
     pub req: ClientRequest,
     pub cfg: LlmConfig,
     pub anthropic_beta: Option<String>,
+    /// A widget conversation to append the question and the answer to.
+    pub conversation: Option<ConversationHook>,
+}
+
+pub struct ConversationHook {
+    pub object: String,
+    pub user_message: String,
+    pub max_history: u32,
+}
+
+/// What a caller other than the public LLM routes adds to a request (the widget).
+#[derive(Default)]
+pub struct Extra {
+    /// More windows to check in the same admission (e.g. per visitor), named for the headers.
+    pub checks: Vec<(&'static str, Check)>,
+    pub conversation: Option<ConversationHook>,
 }
 
 /// What is settled with the tenant's limiter once the answer is known.
@@ -120,6 +136,18 @@ pub async fn chat(call: &mut Call, dialect: Dialect, mut req: Request) -> Reply 
     let anthropic_beta = header(&req, "anthropic-beta");
     let bytes = read_capped(&mut req, MAX_LLM_BODY).await?;
     let creq = request::parse(dialect, &bytes)?;
+    proxy(call, tenant, creq, anthropic_beta, Extra::default()).await
+}
+
+/// Admits the request and answers it from the first target of its route that can.
+pub async fn proxy(
+    call: &mut Call,
+    tenant: String,
+    creq: ClientRequest,
+    anthropic_beta: Option<String>,
+    extra: Extra,
+) -> Reply {
+    let dialect = creq.dialect;
     let cfg = config(&call.env, &tenant).await?;
     let chain = routing::resolve(&creq.model, &cfg)?;
     let (rpm, tpm) = limits(&call.env, &tenant, &cfg).await?;
@@ -143,10 +171,14 @@ pub async fn chat(call: &mut Call, dialect: Dialect, mut req: Request) -> Reply 
             cost: creq.estimated_tokens,
         });
     }
-    let kinds: Vec<&str> = checks
+    let mut kinds: Vec<&str> = checks
         .iter()
         .map(|c| if c.key == "rpm" { "requests" } else { "tokens" })
         .collect();
+    for (kind, check) in extra.checks {
+        kinds.push(kind);
+        checks.push(check);
+    }
     let charged = tpm.map(|_| creq.estimated_tokens);
     let admitted: Admitted = durable::call(
         &call.env,
@@ -201,6 +233,7 @@ pub async fn chat(call: &mut Call, dialect: Dialect, mut req: Request) -> Reply 
         req: creq,
         cfg,
         anthropic_beta,
+        conversation: extra.conversation,
     };
     let mut attempts = 0u32;
     let mut claimed = admitted.target;

@@ -5,6 +5,8 @@ use super::attempt::{within, Upstream};
 use super::{Job, Meta, Settle};
 use crate::core::llm::pricing::{cost_usd, Price};
 use crate::core::llm::Usage;
+use crate::core::widget::Turn;
+use crate::edge::durable::{self, AppendCmd, History};
 use crate::edge::platform::now_ms;
 use crate::edge::store;
 use futures::Stream;
@@ -73,6 +75,12 @@ pub fn body(
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
+            // The end is accounted (and the conversation saved) before the last bytes go out,
+            // so a client that reloads right after the answer finds it.
+            if !st.finished && st.up.translator.is_over() {
+                st.finished = true;
+                wrap_up(&mut st).await;
+            }
             let out = std::mem::take(&mut st.held);
             if !out.is_empty() {
                 return Some((Ok(out), st));
@@ -80,20 +88,10 @@ pub fn body(
             if st.finished {
                 return None;
             }
-            let t = &mut st.up.translator;
-            if t.done() || t.failed().is_some() {
-                st.finished = true;
-                let usage = t.usage();
-                let failed = t.failed().map(str::to_string);
-                let cost = cost(&st.job.env, &st.meta.target.model, usage).await;
-                log_usage(&st.job, &st.meta, usage, cost, true, failed.as_deref());
-                if let Some(s) = st.settle.take() {
-                    s.send(Some(usage.total())).await;
-                }
-                continue;
-            }
             let idle = st.up.idle_ms;
-            st.held = match within(idle, st.up.source.next()).await {
+            let next = within(idle, st.up.source.next()).await;
+            let t = &mut st.up.translator;
+            st.held = match next {
                 None => t.abort(&format!("the provider sent nothing for {idle} ms")),
                 Some(None) => t.end(),
                 Some(Some(Ok(bytes))) => t.push(&bytes),
@@ -101,4 +99,37 @@ pub fn body(
             };
         }
     })
+}
+
+async fn wrap_up(st: &mut State) {
+    let t = &st.up.translator;
+    let usage = t.usage();
+    let failed = t.failed().map(str::to_string);
+    let cost = cost(&st.job.env, &st.meta.target.model, usage).await;
+    log_usage(&st.job, &st.meta, usage, cost, true, failed.as_deref());
+    if let (Some(c), None) = (&st.job.conversation, &failed) {
+        let turns = vec![
+            Turn {
+                role: "user".into(),
+                content: c.user_message.clone(),
+            },
+            Turn {
+                role: "assistant".into(),
+                content: t.text().to_string(),
+            },
+        ];
+        let cmd = AppendCmd {
+            turns,
+            max: c.max_history,
+        };
+        if let Err(e) =
+            durable::call::<_, History>(&st.job.env, "CONVERSATIONS", &c.object, "append", &cmd)
+                .await
+        {
+            worker::console_error!("{{\"conversation_append_failed\":{:?}}}", e.message);
+        }
+    }
+    if let Some(s) = st.settle.take() {
+        s.send(Some(usage.total())).await;
+    }
 }

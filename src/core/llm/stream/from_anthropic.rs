@@ -74,6 +74,9 @@ impl FromAnthropic {
             }
             "content_block_delta" => {
                 let d = &data["delta"];
+                if self.opts.collect_text && d["type"] == "text_delta" {
+                    p.text.push_str(d["text"].as_str().unwrap_or(""));
+                }
                 content = match d["type"].as_str() {
                     Some("text_delta") | Some("input_json_delta") => true,
                     Some("thinking_delta") => self.opts.thinking,

@@ -75,6 +75,12 @@ impl FromOpenAi {
                         .is_some_and(|s| !s.is_empty()))
                 || c["finish_reason"].is_string()
         });
+        if self.opts.collect_text {
+            for c in choices {
+                p.text
+                    .push_str(c["delta"]["content"].as_str().unwrap_or(""));
+            }
+        }
         if let Some(f) = choices.iter().find_map(|c| c["finish_reason"].as_str()) {
             self.finish = Some(f.to_string());
         }

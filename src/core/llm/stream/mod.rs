@@ -22,6 +22,8 @@ pub struct Progress {
     /// The upstream failed; the message says how.
     pub failed: Option<String>,
     pub usage: Usage,
+    /// The answer's text, when `Options::collect_text` asks for it (conversation history).
+    pub text: String,
 }
 
 enum Inner {
@@ -47,6 +49,8 @@ pub struct Options {
     pub thinking: bool,
     /// Unix seconds, for OpenAI's `created`.
     pub now_s: u64,
+    /// Keep the answer's text (`text()`), e.g. to store it in a conversation.
+    pub collect_text: bool,
 }
 
 impl Translator {
@@ -128,7 +132,8 @@ impl Translator {
         self.progress.failed = Some(message.to_string());
     }
 
-    fn is_over(&self) -> bool {
+    /// The stream ended, normally or not: nothing more will be produced.
+    pub fn is_over(&self) -> bool {
         self.progress.done || self.progress.failed.is_some()
     }
 
@@ -151,6 +156,10 @@ impl Translator {
 
     pub fn failed(&self) -> Option<&str> {
         self.progress.failed.as_deref()
+    }
+
+    pub fn text(&self) -> &str {
+        &self.progress.text
     }
 
     pub fn usage(&self) -> Usage {

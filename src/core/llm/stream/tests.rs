@@ -22,6 +22,7 @@ fn opts(client: Dialect, include_usage: bool, thinking: bool) -> Options {
         include_usage,
         thinking,
         now_s: 1_800_000_000,
+        collect_text: true,
     }
 }
 
@@ -234,6 +235,7 @@ fn anthropic_text_to_openai_with_usage() {
             output_tokens: 15
         }
     );
+    assert_eq!(t.text(), "Hello, world! ünïcødé ✓");
     // Without include_usage there is no usage chunk, but the gateway still knows the usage.
     let (out, t) = translate(A, opts(O, false, false), fixture!("anthropic_text.sse"));
     assert_eq!(openai_transcript(&out).usage, None);

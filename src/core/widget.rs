@@ -1,0 +1,258 @@
+//! The chat widget's protocol: which origins may use a publishable key, what a visitor may send,
+//! and the LLM request built from the tenant's assistant and the conversation so far.
+
+use crate::core::error::ApiError;
+use crate::core::http::valid_id;
+use crate::core::llm::request::{parse, ClientRequest};
+use crate::core::llm::Dialect;
+use crate::core::tenant::model::TenantConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Longest visitor message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// History kept per conversation when the tenant sets none.
+pub const DEFAULT_HISTORY: u32 = 20;
+/// Widget messages per minute per visitor when the tenant sets none.
+pub const DEFAULT_VISITOR_RPM: u32 = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatInput {
+    pub conversation_id: Option<String>,
+    pub message: String,
+}
+
+/// Whether a browser at `origin` may use the tenant's widget key. `None` (no `Origin` header)
+/// is a same-origin GET or not a browser; it is refused where the browser always sends one.
+pub fn origin_allowed(tenant: &TenantConfig, origin: Option<&str>) -> bool {
+    match origin {
+        Some(o) => tenant.allowed_origins.iter().any(|a| a == o),
+        None => false,
+    }
+}
+
+pub fn parse_chat(bytes: &[u8]) -> Result<ChatInput, ApiError> {
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    let Value::Object(o) = v else {
+        return Err(ApiError::bad_request("request body must be a JSON object"));
+    };
+    if let Some(k) = o
+        .keys()
+        .find(|k| *k != "message" && *k != "conversation_id")
+    {
+        let k: String = k.chars().take(40).collect();
+        return Err(ApiError::bad_request(format!("unknown field `{k}`")));
+    }
+    let message = match o.get("message") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        Some(Value::String(_)) | None => {
+            return Err(ApiError::bad_request("`message` is required"))
+        }
+        Some(_) => return Err(ApiError::bad_request("`message` must be a string")),
+    };
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`message` is longer than {MAX_MESSAGE_CHARS} characters"
+        )));
+    }
+    let conversation_id = match o.get("conversation_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if valid_conversation_id(s) => Some(s.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`conversation_id` is not one this gateway issued",
+            ))
+        }
+    };
+    Ok(ChatInput {
+        conversation_id,
+        message,
+    })
+}
+
+/// Conversation ids are 32 hex characters from the platform CSPRNG: unguessable, so holding one
+/// is what entitles a browser to its history.
+pub fn new_conversation_id(random: &[u8; 16]) -> String {
+    hex::encode(random)
+}
+
+pub fn valid_conversation_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && valid_id(s)
+}
+
+/// The LLM request for the next answer: the tenant's system prompt, the kept history, the new
+/// message; streamed, through the tenant's model route.
+pub fn llm_request(
+    tenant: &TenantConfig,
+    history: &[Turn],
+    message: &str,
+) -> Result<ClientRequest, ApiError> {
+    let assistant = tenant.assistant.as_ref();
+    let model = assistant
+        .and_then(|a| a.model.clone())
+        .unwrap_or_else(|| "default".into());
+    let mut messages = Vec::new();
+    if let Some(p) = assistant.and_then(|a| a.system_prompt.as_deref()) {
+        messages.push(json!({"role": "system", "content": p}));
+    }
+    for t in history {
+        messages.push(json!({"role": t.role, "content": t.content}));
+    }
+    messages.push(json!({"role": "user", "content": message}));
+    let body = json!({"model": model, "messages": messages, "stream": true, "max_tokens": 1024});
+    parse(Dialect::OpenAi, body.to_string().as_bytes())
+}
+
+/// Keeps the last `max` turns (whole user/assistant pairs where possible).
+pub fn bound_history(mut turns: Vec<Turn>, max: u32) -> Vec<Turn> {
+    let max = max.max(2) as usize;
+    if turns.len() > max {
+        turns.drain(..turns.len() - max);
+    }
+    if turns.first().is_some_and(|t| t.role == "assistant") {
+        turns.remove(0);
+    }
+    turns
+}
+
+/// The tenant's own chat service answers `{"reply": "...", "quick_replies": [..]}`; the widget
+/// shows quick replies written as a final `[[a | b]]` line, as the model would write them.
+pub fn service_reply(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let reply = v.get("reply")?.as_str()?.to_string();
+    let quick: Vec<&str> = v
+        .get("quick_replies")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    Some(if quick.is_empty() {
+        reply
+    } else {
+        format!("{reply}\n[[{}]]", quick.join(" | "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::document::validate;
+
+    fn tenant() -> TenantConfig {
+        validate::<TenantConfig>(&json!({
+            "name": "Shop", "allowed_origins": ["https://shop.example.com"],
+            "assistant": {"system_prompt": "Be kind.", "model": "default"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn origins_are_matched_exactly() {
+        let t = tenant();
+        assert!(origin_allowed(&t, Some("https://shop.example.com")));
+        for o in [
+            "https://shop.example.com.evil.io",
+            "http://shop.example.com",
+            "https://evil.io",
+            "null",
+        ] {
+            assert!(!origin_allowed(&t, Some(o)), "{o}");
+        }
+        assert!(!origin_allowed(&t, None));
+    }
+
+    #[test]
+    fn chat_input_is_checked() {
+        let ok = parse_chat(
+            br#"{"message":"  hi  ","conversation_id":"0123456789abcdef0123456789abcdef"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.message, "hi");
+        assert!(ok.conversation_id.is_some());
+        for (body, needle) in [
+            (&b"{"[..], "not valid JSON"),
+            (b"[]", "JSON object"),
+            (b"{}", "`message` is required"),
+            (br#"{"message":5}"#, "must be a string"),
+            (
+                br#"{"message":"x","conversation_id":"../etc"}"#,
+                "conversation_id",
+            ),
+            (
+                br#"{"message":"x","tenant":"other"}"#,
+                "unknown field `tenant`",
+            ),
+        ] {
+            assert!(
+                parse_chat(body).unwrap_err().message.contains(needle),
+                "{needle}"
+            );
+        }
+        let long = format!("{{\"message\":\"{}\"}}", "a".repeat(MAX_MESSAGE_CHARS + 1));
+        assert!(parse_chat(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn request_carries_prompt_history_and_message() {
+        let h = vec![
+            Turn {
+                role: "user".into(),
+                content: "a".into(),
+            },
+            Turn {
+                role: "assistant".into(),
+                content: "b".into(),
+            },
+        ];
+        let r = llm_request(&tenant(), &h, "c").unwrap();
+        assert!(r.stream);
+        assert_eq!(r.model, "default");
+        let m = r.body["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[0]["content"], "Be kind.");
+        assert_eq!(m[3]["content"], "c");
+    }
+
+    #[test]
+    fn history_is_bounded_to_whole_turns() {
+        let turns: Vec<Turn> = (0..9)
+            .map(|i| Turn {
+                role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                content: i.to_string(),
+            })
+            .collect();
+        let kept = bound_history(turns, 4);
+        assert_eq!(
+            kept.iter().map(|t| t.content.as_str()).collect::<Vec<_>>(),
+            ["6", "7", "8"]
+        );
+        assert_eq!(kept[0].role, "user");
+    }
+
+    #[test]
+    fn chat_service_replies() {
+        assert_eq!(
+            service_reply(r#"{"reply":"Hi","quick_replies":["Yes","No"]}"#).unwrap(),
+            "Hi\n[[Yes | No]]"
+        );
+        assert_eq!(service_reply(r#"{"reply":"Hi"}"#).unwrap(), "Hi");
+        assert_eq!(service_reply("nope"), None);
+    }
+
+    #[test]
+    fn conversation_ids() {
+        let id = new_conversation_id(&[0xab; 16]);
+        assert!(valid_conversation_id(&id));
+        assert!(!valid_conversation_id("ABABABABABABABABABABABABABABABAB"));
+        assert!(!valid_conversation_id("short"));
+    }
+}

@@ -1,0 +1,377 @@
+//! The chat widget's edge: the script and the demo page, and the browser-facing API authorized by
+//! a publishable key (`?key=pk_...`, so that CORS preflights can be answered per tenant) and the
+//! tenant's allowed origins. Answers stream through the LLM proxy's routing.
+
+use super::auth;
+use super::body::read_capped;
+use super::durable::{self, AdmitCmd, Admitted, Check, History};
+use super::llm::{self, ConversationHook, Extra};
+use super::platform::random_array;
+use super::respond::{internal, json, Reply};
+use super::{store, Call};
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::limits::breaker::Policy;
+use crate::core::llm::sse;
+use crate::core::tenant::keys::{kind_of, KeyKind};
+use crate::core::tenant::model::TenantConfig;
+use crate::core::widget::{self, Turn, DEFAULT_HISTORY, DEFAULT_VISITOR_RPM};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
+
+const WIDGET_JS: &str = include_str!("../../widget/widget.js");
+const DEMO_HTML: &str = include_str!("../../widget/demo.html");
+const MAX_CHAT_BODY: usize = 32 * 1024;
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// `GET /widget.js`: cacheable at the edge, revalidated by its content hash.
+pub fn script(req: &Request) -> Reply {
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha256::digest(WIDGET_JS.as_bytes()))[..16]
+    );
+    let headers = Headers::new();
+    headers.set("etag", &etag).map_err(internal)?;
+    headers
+        .set(
+            "cache-control",
+            "public, max-age=300, stale-while-revalidate=86400",
+        )
+        .map_err(internal)?;
+    headers
+        .set("access-control-allow-origin", "*")
+        .map_err(internal)?;
+    if header(req, "if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+        return Ok(ResponseBuilder::new()
+            .with_status(304)
+            .with_headers(headers)
+            .empty());
+    }
+    headers
+        .set("content-type", "application/javascript; charset=utf-8")
+        .map_err(internal)?;
+    Ok(ResponseBuilder::new()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(WIDGET_JS.as_bytes().to_vec()))
+}
+
+/// `GET /demo`: the widget on a page, for the seeded demo tenant; not served in production.
+pub fn demo(call: &Call) -> Reply {
+    let env = call
+        .env
+        .var("GATEWAY_ENV")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    if env == "production" {
+        return Err(ApiError::not_found(
+            "the demo page is not served in production",
+        ));
+    }
+    super::respond::bytes(200, "text/html; charset=utf-8", DEMO_HTML.as_bytes())
+}
+
+/// The tenant behind a publishable key, and whether the request's origin may use it. Sets the
+/// CORS answer for the response only for an allowed origin.
+async fn tenant_of(
+    call: &mut Call,
+    req: &Request,
+    origin_required: bool,
+) -> Result<(String, TenantConfig), ApiError> {
+    let url = req.inner().url();
+    let key = url
+        .split_once('?')
+        .and_then(|(_, q)| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "key"))
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| ApiError::unauthorized("missing widget key: add `?key=pk_...`"))?;
+    if kind_of(&key) != Some(KeyKind::Publishable) {
+        return Err(ApiError::unauthorized(
+            "invalid widget key: use the tenant's publishable key (pk_)",
+        ));
+    }
+    let record = auth::lookup(&call.env, &key)
+        .await?
+        .filter(|r| r.kind == KeyKind::Publishable)
+        .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
+    call.tenant = Some(record.tenant.clone());
+    let cfg: TenantConfig = store::get_json_cached(&call.env, &format!("tenant:{}", record.tenant))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
+    let origin = header(req, "origin");
+    match origin {
+        Some(o) if widget::origin_allowed(&cfg, Some(&o)) => call.cors = Some(o),
+        Some(_) => {
+            return Err(ApiError::forbidden(
+                "this origin may not use this widget key (see the tenant's allowed_origins)",
+            ))
+        }
+        None if origin_required => {
+            return Err(ApiError::forbidden(
+                "the widget API needs an Origin header from an allowed origin",
+            ))
+        }
+        None => {}
+    }
+    Ok((record.tenant, cfg))
+}
+
+/// `OPTIONS /v1/widget/*`: the CORS preflight, answered only for the tenant's allowed origins.
+pub async fn preflight(call: &mut Call, req: Request) -> Reply {
+    tenant_of(call, &req, true).await?;
+    let headers = Headers::new();
+    headers
+        .set("access-control-allow-methods", "GET, POST, OPTIONS")
+        .map_err(internal)?;
+    headers
+        .set("access-control-allow-headers", "content-type, x-visitor-id")
+        .map_err(internal)?;
+    headers
+        .set("access-control-max-age", "600")
+        .map_err(internal)?;
+    Ok(ResponseBuilder::new()
+        .with_status(204)
+        .with_headers(headers)
+        .empty())
+}
+
+/// `GET /v1/widget/config`: the tenant's theme for the widget.
+pub async fn config(call: &mut Call, req: Request) -> Reply {
+    let (_, cfg) = tenant_of(call, &req, false).await?;
+    let theme = cfg
+        .widget
+        .unwrap_or(crate::core::tenant::model::WidgetTheme {
+            color: None,
+            title: None,
+            greeting: None,
+            position: None,
+        });
+    json(
+        200,
+        &json!({
+            "title": theme.title.unwrap_or_else(|| cfg.name.clone()),
+            "greeting": theme.greeting.unwrap_or_else(|| "Hi! How can I help?".into()),
+            "color": theme.color.unwrap_or_else(|| "#1a73e8".into()),
+            "position": theme.position.unwrap_or_else(|| "bottom-right".into()),
+        }),
+    )
+}
+
+fn conversation_object(tenant: &str, id: &str) -> String {
+    format!("conv:{tenant}:{id}")
+}
+
+/// `GET /v1/widget/conversations/{id}`: the kept history, to restore the widget after a reload.
+pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
+    let (tenant, _) = tenant_of(call, &req, false).await?;
+    if !widget::valid_conversation_id(&id) {
+        return Err(ApiError::not_found("no such conversation"));
+    }
+    let h: History = durable::call(
+        &call.env,
+        "CONVERSATIONS",
+        &conversation_object(&tenant, &id),
+        "get",
+        &json!({}),
+    )
+    .await?;
+    json(200, &json!({"conversation_id": id, "messages": h.turns}))
+}
+
+/// The per-visitor limits: one on the widget's visitor id, and a looser one on the client IP
+/// Cloudflare saw (a visitor id is the browser's to choose; an office shares one IP). Hashed, so
+/// no address is stored.
+fn visitor_checks(req: &Request, per_visitor: u32) -> Vec<(&'static str, Check)> {
+    let window = |name: &str, raw: &str, limit: u64| Check {
+        key: format!(
+            "{name}:{}",
+            &hex::encode(Sha256::digest(raw.as_bytes()))[..24]
+        ),
+        window_ms: 60_000,
+        limit,
+        cost: 1,
+    };
+    let ip = header(req, "cf-connecting-ip");
+    let id = header(req, "x-visitor-id").filter(|v| !v.is_empty() && v.len() <= 64);
+    let mut checks = Vec::new();
+    if let Some(id) = id.as_deref().or(ip.as_deref()) {
+        checks.push(("visitor", window("visitor", id, u64::from(per_visitor))));
+    }
+    if let Some(ip) = &ip {
+        checks.push(("ip", window("ip", ip, u64::from(per_visitor) * IP_FACTOR)));
+    }
+    checks
+}
+
+/// How many visitors' worth of messages one IP may send.
+const IP_FACTOR: u64 = 5;
+
+/// `POST /v1/widget/chat`: the answer as an SSE stream of OpenAI chunks; the conversation id in
+/// `x-conversation-id`.
+pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
+    let (tenant, cfg) = tenant_of(call, &req, true).await?;
+    let bytes = read_capped(&mut req, MAX_CHAT_BODY).await?;
+    let input = widget::parse_chat(&bytes)?;
+    let id = input
+        .conversation_id
+        .clone()
+        .unwrap_or_else(|| widget::new_conversation_id(&random_array()));
+    let object = conversation_object(&tenant, &id);
+    let max_history = cfg
+        .assistant
+        .as_ref()
+        .and_then(|a| a.max_history)
+        .unwrap_or(DEFAULT_HISTORY);
+    let visitor_checks = visitor_checks(
+        &req,
+        cfg.limits
+            .widget_rpm_per_visitor
+            .unwrap_or(DEFAULT_VISITOR_RPM),
+    );
+    let history: History =
+        durable::call(&call.env, "CONVERSATIONS", &object, "get", &json!({})).await?;
+    let mut resp = match cfg.assistant.as_ref().and_then(|a| a.chat_url.clone()) {
+        Some(url) => {
+            forward(
+                call,
+                &tenant,
+                &url,
+                &id,
+                &input.message,
+                history.turns,
+                visitor_checks,
+                max_history,
+            )
+            .await?
+        }
+        None => {
+            let creq = widget::llm_request(&cfg, &history.turns, &input.message)?;
+            let hook = ConversationHook {
+                object,
+                user_message: input.message,
+                max_history,
+            };
+            let extra = Extra {
+                checks: visitor_checks,
+                conversation: Some(hook),
+            };
+            llm::proxy(call, tenant, creq, None, extra).await?
+        }
+    };
+    resp.headers_mut()
+        .set("x-conversation-id", &id)
+        .map_err(internal)?;
+    Ok(resp)
+}
+
+/// The tenant's own chat service answers instead of a model: `{"reply", "quick_replies"}`.
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    call: &mut Call,
+    tenant: &str,
+    url: &str,
+    id: &str,
+    message: &str,
+    history: Vec<Turn>,
+    visitor_checks: Vec<(&'static str, Check)>,
+    max_history: u32,
+) -> Reply {
+    let policy = Policy {
+        failure_threshold: 5,
+        window_ms: 60_000,
+        open_ms: 30_000,
+        half_open_probes: 1,
+    };
+    let checks = visitor_checks.into_iter().map(|(_, c)| c).collect();
+    let cmd = AdmitCmd {
+        checks,
+        targets: vec![],
+        from: 0,
+        policy,
+    };
+    let admitted: Admitted = durable::call(
+        &call.env,
+        "RATE_LIMITER",
+        &format!("llm:{tenant}"),
+        "admit",
+        &cmd,
+    )
+    .await?;
+    if !admitted.allowed {
+        return Err(
+            ApiError::new(ErrorKind::RateLimited, "too many messages; wait a minute")
+                .with_retry_after(60),
+        );
+    }
+    let body = json!({"conversation_id": id, "message": message, "history": history});
+    let headers = Headers::new();
+    headers
+        .set("content-type", "application/json")
+        .map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.to_string().into()));
+    let request = Request::new_with_init(url, &init).map_err(internal)?;
+    let mut resp = super::outbound::fetch_with_timeout(request, 30_000)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ErrorKind::Upstream,
+                format!("the chat service failed: {}", e.describe()),
+            )
+        })?;
+    let text = resp.text().await.unwrap_or_default();
+    let reply = widget::service_reply(&text)
+        .filter(|_| resp.status_code() == 200)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Upstream,
+                format!(
+                    "the chat service answered {} without a reply",
+                    resp.status_code()
+                ),
+            )
+        })?;
+    let turns = vec![
+        Turn {
+            role: "user".into(),
+            content: message.to_string(),
+        },
+        Turn {
+            role: "assistant".into(),
+            content: reply.clone(),
+        },
+    ];
+    let append = crate::edge::durable::AppendCmd {
+        turns,
+        max: max_history,
+    };
+    durable::call::<_, History>(
+        &call.env,
+        "CONVERSATIONS",
+        &conversation_object(tenant, id),
+        "append",
+        &append,
+    )
+    .await?;
+    let mut out = Vec::new();
+    let chunk = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]});
+    sse::encode(&mut out, None, &chunk.to_string());
+    sse::encode(&mut out, None, "[DONE]");
+    super::respond::bytes(200, "text/event-stream; charset=utf-8", &out)
+}
+
+/// The CORS headers of a widget API response to an allowed origin.
+pub fn cors(mut resp: Response, origin: &str) -> Response {
+    let h = resp.headers_mut();
+    let _ = h.set("access-control-allow-origin", origin);
+    let _ = h.append("vary", "Origin");
+    let _ = h.set(
+        "access-control-expose-headers",
+        "x-conversation-id, x-request-id, retry-after",
+    );
+    resp
+}
