@@ -26,10 +26,9 @@
   }
 
   var CSS = [
-    ":host{all:initial;position:fixed;z-index:2147483000;bottom:20px;font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328}",
-    ":host(.left){left:20px}:host(.right){right:20px}",
     "*{box-sizing:border-box}",
-    ".launch{width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);font-size:24px}",
+    ".launch{width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);display:grid;place-items:center}",
+    ".launch svg{width:28px;height:28px;fill:currentColor}",
     ".launch:focus-visible,button:focus-visible,textarea:focus-visible{outline:3px solid #ffbf47;outline-offset:2px}",
     ".panel{position:absolute;bottom:70px;width:360px;max-width:calc(100vw - 40px);height:520px;max-height:calc(100vh - 110px);background:#fff;border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden}",
     ":host(.right) .panel{right:0}:host(.left) .panel{left:0}",
@@ -56,14 +55,18 @@
   ].join("\n");
 
   function mount(cfg) {
-    var host = el("div", { id: "edge-gateway-widget" });
-    host.className = cfg.position === "bottom-left" ? "left" : "right";
+    // A custom element with inline !important styles: no page selector (div, *, #id) can move it.
+    var host = el("edge-gateway-widget");
+    var left = cfg.position === "bottom-left";
+    host.className = left ? "left" : "right";
+    host.style.cssText = "all:initial !important;display:block !important;position:fixed !important;z-index:2147483000 !important;bottom:20px !important;font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif !important;color:#1f2328 !important;" + (left ? "left" : "right") + ":20px !important";
     var root = host.attachShadow({ mode: "open" });
     var style = el("style", null, CSS);
     root.appendChild(style);
     host.style.setProperty("--c", /^#[0-9a-fA-F]{3,8}$/.test(cfg.color) ? cfg.color : "#1a73e8");
 
-    var launch = el("button", { class: "launch", type: "button", "aria-label": "Open chat: " + cfg.title, "aria-expanded": "false", "aria-controls": "eg-panel" }, "💬");
+    var launch = el("button", { class: "launch", type: "button", "aria-label": "Open chat: " + cfg.title, "aria-expanded": "false", "aria-controls": "eg-panel" });
+    launch.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
     var panel = el("div", { class: "panel", id: "eg-panel", role: "dialog", "aria-label": cfg.title, hidden: "" });
     var head = el("header");
     head.appendChild(el("span", null, cfg.title));
@@ -177,8 +180,10 @@
       fetch(api("conversations/" + encodeURIComponent(saved))).then(function (r) { return r.ok ? r.json() : null; })
         .then(function (h) {
           if (!h) return;
-          h.messages.forEach(function (m) {
-            if (m.role === "user") bubble("me", m.content); else render(bubble("bot", ""), m.content, false);
+          h.messages.forEach(function (m, i) {
+            // The last answer keeps its quick replies; earlier ones were already answered.
+            if (m.role === "user") bubble("me", m.content);
+            else render(bubble("bot", ""), m.content, i === h.messages.length - 1);
           });
         }).catch(function () {});
     }
