@@ -72,15 +72,20 @@ await run("JS proxy floor -> upstream", new URL("/json", floorUrl).href, {}, "up
 await run("gateway GET /healthz", new URL("/healthz", gw.url).href, {}, "upstream direct");
 await run("gateway GET /v1/me (auth)", new URL("/v1/me", gw.url).href, { authorization: `Bearer ${demoKey}` }, "upstream direct");
 
+// BENCH_ONLY=llm measures the LLM rows alone (with the baselines they are compared to).
+const only = process.env.BENCH_ONLY;
+const benchKey = (await gw.admin("PUT", "bench", { name: "Bench" }), (await gw.admin("POST", "bench/keys")).body.key);
+let whsec, tgToken, lua;
+if (only !== "llm") {
 // Webhook ingress: a tenant whose destination is the same fast upstream.
-const whsec = "whsec_" + randomBytes(32).toString("base64");
-const tgToken = "bench-tg-" + randomBytes(8).toString("hex");
+whsec = "whsec_" + randomBytes(32).toString("base64");
+tgToken = "bench-tg-" + randomBytes(8).toString("hex");
 const stdSecret = "whsec_" + randomBytes(24).toString("base64");
 await gw.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
 await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
 await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [stdSecret] });
 // Every request a new update_id: the full verify + dedupe + enqueue path (and delivery behind it).
-const lua = path.join(tmpdir(), `bench-webhook-${process.pid}.lua`);
+lua = path.join(tmpdir(), `bench-webhook-${process.pid}.lua`);
 writeFileSync(lua, `
 local n = 0
 local prefix = math.floor(os.clock() * 1000000) + ${Date.now() % 1000000} * 1000
@@ -100,7 +105,6 @@ await run("webhook duplicate (standard, HMAC)", new URL("/v1/webhooks/bench/std"
 
 // Channel send: the same upstream playing the WhatsApp Cloud API, next to calling it directly
 // with the same request.
-const benchKey = (await gw.admin("POST", "bench/keys")).body.key;
 await gw.admin("PUT", "bench/channels/wa", { kind: "whatsapp", base_url: upstream.url, phone_number_id: "1065", rate_limit_per_minute: 1000000000, credentials: { access_token: "bench-token" } });
 const sendBody = JSON.stringify({ conversation_id: "16505551234", type: "text", text: "Your order shipped" });
 const sendLua = path.join(tmpdir(), `bench-send-${process.pid}.lua`);
@@ -124,6 +128,7 @@ writeFileSync(execLua, `wrk.method = "POST"\nwrk.body = '{"input": {"id": "1"}}'
 await run("provider direct (GET /items/1)", `${upstream.url}/items/1`, {});
 await run("integration execute, uncached", new URL("/v1/integrations/api/item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
 await run("integration execute, cached", new URL("/v1/integrations/api/cached_item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
+}
 
 // LLM proxy: an OpenAI-style upstream, with the tenant's auth and rate limits on (limits high
 // enough never to refuse), next to the upstream called directly and the JS floor proxying it.
@@ -178,12 +183,14 @@ const ttfbRows = [
 
 // The same ingress on a gateway with no queue consumers: verify + dedupe + enqueue alone, as on
 // Cloudflare where consumers run elsewhere; here they would share the same two cores.
+if (only !== "llm") {
 const ingress = await startGateway({ consumers: false });
 await ingress.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
 await ingress.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
 await run("  same gateway: GET /healthz", new URL("/healthz", ingress.url).href, {}, "upstream direct");
 await run("  webhook verify+dedupe+enqueue", new URL("/v1/webhooks/bench/tg", ingress.url).href, {}, "  same gateway: GET /healthz", lua);
 await ingress.stop();
+}
 
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const pad = (s, n) => String(s).padEnd(n);

@@ -290,6 +290,7 @@ async fn forward(
         targets: vec![],
         from: 0,
         policy,
+        adjust: vec![],
     };
     let admitted: Admitted = durable::call(
         &call.env,

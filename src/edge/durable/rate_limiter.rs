@@ -29,6 +29,9 @@ pub struct AdmitCmd {
     #[serde(default)]
     pub from: usize,
     pub policy: Policy,
+    /// Token corrections of earlier requests, carried here instead of a call of their own.
+    #[serde(default)]
+    pub adjust: Vec<Adjust>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -39,6 +42,9 @@ pub struct Admitted {
     pub target: Option<usize>,
     /// When the earliest open breaker lets a probe through (if none did).
     pub retry_at_ms: Option<u64>,
+    /// The claimed target is a half-open probe: its outcome must be recorded.
+    #[serde(default)]
+    pub probe: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,6 +53,19 @@ pub struct Adjust {
     pub window_ms: u64,
     pub charged: u64,
     pub actual: u64,
+    /// When the estimate was charged: a refund is applied only within the same window, so a
+    /// correction can never make room that the limit did not have.
+    #[serde(default)]
+    pub at_ms: u64,
+}
+
+impl Adjust {
+    fn apply(&self, windows: &mut HashMap<String, Window>, now: u64) {
+        let w = windows.entry(self.key.clone()).or_default();
+        if self.actual >= self.charged || w.start_ms <= self.at_ms {
+            w.adjust(now, self.window_ms, self.charged, self.actual);
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,7 +76,7 @@ pub struct Outcome {
 
 #[derive(Serialize, Deserialize)]
 pub struct SettleCmd {
-    pub adjust: Option<Adjust>,
+    pub adjust: Vec<Adjust>,
     pub outcomes: Vec<Outcome>,
     pub policy: Policy,
 }
@@ -93,6 +112,9 @@ impl RateLimiter {
     fn admit(&self, cmd: &AdmitCmd, now: u64) -> (Admitted, bool) {
         let mut guard = self.data.borrow_mut();
         let d = guard.get_or_insert_with(Stored::default);
+        for a in &cmd.adjust {
+            a.apply(&mut d.windows, now);
+        }
         // Decide on copies; commit only if every window allows, so a denied request costs nothing.
         let mut trial = Vec::new();
         let mut decisions = Vec::new();
@@ -108,30 +130,34 @@ impl RateLimiter {
                 decisions,
                 target: None,
                 retry_at_ms: None,
+                probe: false,
             };
-            return (result, false);
+            return (result, !cmd.adjust.is_empty());
         }
         d.windows.extend(trial);
         // Per-visitor windows come and go: forget any idle for two minutes (they would be empty).
         d.windows.retain(|_, w| w.start_ms + 2 * 60_000 > now);
         let mut target = None;
+        let mut probe = false;
         let mut retry_at_ms: Option<u64> = None;
         for (i, name) in cmd.targets.iter().enumerate().skip(cmd.from) {
             let b = d.breakers.entry(name.clone()).or_default();
             let a = b.admit(now, &cmd.policy);
             if a.allowed {
                 target = Some(i);
+                probe = a.probe;
                 break;
             }
             retry_at_ms = a.retry_at_ms.into_iter().chain(retry_at_ms).min();
         }
-        let changed = !cmd.checks.is_empty() || target.is_some();
+        let changed = !cmd.checks.is_empty() || target.is_some() || !cmd.adjust.is_empty();
         (
             Admitted {
                 allowed,
                 decisions,
                 target,
                 retry_at_ms,
+                probe,
             },
             changed,
         )
@@ -164,13 +190,8 @@ impl DurableObject for RateLimiter {
                 {
                     let mut guard = self.data.borrow_mut();
                     let d = guard.get_or_insert_with(Stored::default);
-                    if let Some(a) = &cmd.adjust {
-                        d.windows.entry(a.key.clone()).or_default().adjust(
-                            now,
-                            a.window_ms,
-                            a.charged,
-                            a.actual,
-                        );
+                    for a in &cmd.adjust {
+                        a.apply(&mut d.windows, now);
                     }
                     for o in &cmd.outcomes {
                         d.breakers.entry(o.target.clone()).or_default().record(

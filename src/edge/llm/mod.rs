@@ -22,6 +22,8 @@ use crate::core::tenant::model::TenantConfig;
 use attempt::{Attempt, Success};
 use durable::TargetOutcome;
 use serde_json::json;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 use worker::{Delay, Env, Headers, Request, Response, ResponseBuilder};
 
@@ -61,26 +63,56 @@ pub struct Settle {
     pub gate: String,
     pub policy: Policy,
     pub charged: Option<u64>,
+    pub charged_at: u64,
+    /// The target admitted as a half-open probe, whose outcome the breaker waits for.
+    pub probe: Option<String>,
     pub outcomes: Vec<TargetOutcome>,
+}
+
+thread_local! {
+    /// Token corrections not yet sent, per limiter: they ride along with the next admission, so
+    /// a successful request costs one Durable Object round trip, not two.
+    static PENDING: RefCell<HashMap<String, Vec<durable::Adjust>>> = RefCell::new(HashMap::new());
+}
+const MAX_PENDING: usize = 256;
+
+fn take_pending(gate: &str) -> Vec<durable::Adjust> {
+    PENDING.with(|p| p.borrow_mut().remove(gate).unwrap_or_default())
 }
 
 impl Settle {
     pub async fn send(self, actual_tokens: Option<u64>) {
-        let adjust = match (self.charged, actual_tokens) {
-            (Some(charged), Some(actual)) => Some(durable::Adjust {
+        let mut adjust = Vec::new();
+        if let (Some(charged), Some(actual)) = (self.charged, actual_tokens) {
+            adjust.push(durable::Adjust {
                 key: "tpm".into(),
                 window_ms: MINUTE_MS,
                 charged,
                 actual,
-            }),
-            _ => None,
-        };
-        if adjust.is_none() && self.outcomes.is_empty() {
-            return;
+                at_ms: self.charged_at,
+            });
         }
+        // The breaker needs failures and a probe's result; a success on a closed one changes nothing.
+        let outcomes: Vec<TargetOutcome> = self
+            .outcomes
+            .into_iter()
+            .filter(|o| !o.success || self.probe.as_deref() == Some(o.target.as_str()))
+            .collect();
+        if outcomes.is_empty() {
+            let full = PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                let list = p.entry(self.gate.clone()).or_default();
+                list.extend(adjust.drain(..));
+                list.len() >= MAX_PENDING
+            });
+            if !full {
+                return;
+            }
+        }
+        adjust.extend(take_pending(&self.gate));
         let cmd = durable::SettleCmd {
             adjust,
-            outcomes: self.outcomes,
+            outcomes,
             policy: self.policy,
         };
         if let Err(e) = durable::call::<_, serde_json::Value>(
@@ -190,6 +222,7 @@ pub async fn proxy(
             targets: names.clone(),
             from: 0,
             policy,
+            adjust: take_pending(&gate),
         },
     )
     .await?;
@@ -224,6 +257,11 @@ pub async fn proxy(
         gate: gate.clone(),
         policy,
         charged,
+        charged_at: now,
+        probe: admitted
+            .probe
+            .then(|| admitted.target.map(|t| names[t].clone()))
+            .flatten(),
         outcomes: Vec::new(),
     };
     let job = Job {
@@ -253,10 +291,14 @@ pub async fn proxy(
                     targets: names.clone(),
                     from: i,
                     policy,
+                    adjust: vec![],
                 },
             )
             .await?;
             retry_at = a.retry_at_ms.into_iter().chain(retry_at).min();
+            if a.probe {
+                settle.probe = a.target.map(|t| names[t].clone());
+            }
             match a.target {
                 Some(j) => {
                     i = j;
@@ -394,6 +436,8 @@ async fn finish(call: &mut Call, job: Job, success: Success, meta: Meta, settle:
                     gate: settle.gate.clone(),
                     policy: settle.policy,
                     charged: None,
+                    charged_at: settle.charged_at,
+                    probe: None,
                     outcomes,
                 }
                 .send(None)
