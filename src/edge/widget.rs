@@ -291,6 +291,7 @@ async fn forward(
         from: 0,
         policy,
         adjust: vec![],
+        lease: None,
     };
     let admitted: Admitted = durable::call(
         &call.env,

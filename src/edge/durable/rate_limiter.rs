@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Check {
     pub key: String,
     pub window_ms: u64,
@@ -32,6 +32,9 @@ pub struct AdmitCmd {
     /// Token corrections of earlier requests, carried here instead of a call of their own.
     #[serde(default)]
     pub adjust: Vec<Adjust>,
+    /// Extra units per check to lease to the caller's isolate, if the limits have room.
+    #[serde(default)]
+    pub lease: Option<Vec<u64>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,6 +48,12 @@ pub struct Admitted {
     /// The claimed target is a half-open probe: its outcome must be recorded.
     #[serde(default)]
     pub probe: bool,
+    /// The units leased (charged here, handed out by the caller's isolate), per check.
+    #[serde(default)]
+    pub leased: Option<Vec<u64>>,
+    /// Per target: its breaker is closed (a leased request may go to it without asking).
+    #[serde(default)]
+    pub closed: Vec<bool>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -116,14 +125,30 @@ impl RateLimiter {
             a.apply(&mut d.windows, now);
         }
         // Decide on copies; commit only if every window allows, so a denied request costs nothing.
-        let mut trial = Vec::new();
-        let mut decisions = Vec::new();
-        for c in &cmd.checks {
-            let mut w = d.windows.get(&c.key).cloned().unwrap_or_default();
-            decisions.push(w.take(now, c.window_ms, c.limit, c.cost));
-            trial.push((c.key.clone(), w));
+        let trial = |extra: Option<&Vec<u64>>| {
+            let mut windows = Vec::new();
+            let mut decisions = Vec::new();
+            for (i, c) in cmd.checks.iter().enumerate() {
+                let mut w = d.windows.get(&c.key).cloned().unwrap_or_default();
+                let more = extra.and_then(|e| e.get(i)).copied().unwrap_or(0);
+                decisions.push(w.take(now, c.window_ms, c.limit, c.cost + more));
+                windows.push((c.key.clone(), w));
+            }
+            (decisions.iter().all(|x| x.allowed), decisions, windows)
+        };
+        // A lease (units for the caller's isolate to hand out itself) only if the limit has room
+        // for it as well; otherwise just this request.
+        let mut leased = None;
+        let (mut allowed, mut decisions, mut trial_windows) = (false, Vec::new(), Vec::new());
+        if let Some(extra) = &cmd.lease {
+            (allowed, decisions, trial_windows) = trial(Some(extra));
+            if allowed {
+                leased = Some(extra.clone());
+            }
         }
-        let allowed = decisions.iter().all(|x| x.allowed);
+        if !allowed {
+            (allowed, decisions, trial_windows) = trial(None);
+        }
         if !allowed {
             let result = Admitted {
                 allowed,
@@ -131,10 +156,12 @@ impl RateLimiter {
                 target: None,
                 retry_at_ms: None,
                 probe: false,
+                leased: None,
+                closed: vec![],
             };
             return (result, !cmd.adjust.is_empty());
         }
-        d.windows.extend(trial);
+        d.windows.extend(trial_windows);
         // Per-visitor windows come and go: forget any idle for two minutes (they would be empty).
         d.windows.retain(|_, w| w.start_ms + 2 * 60_000 > now);
         let mut target = None;
@@ -150,6 +177,11 @@ impl RateLimiter {
             }
             retry_at_ms = a.retry_at_ms.into_iter().chain(retry_at_ms).min();
         }
+        let closed = cmd
+            .targets
+            .iter()
+            .map(|t| matches!(d.breakers.get(t), None | Some(Breaker::Closed { .. })))
+            .collect();
         let changed = !cmd.checks.is_empty() || target.is_some() || !cmd.adjust.is_empty();
         (
             Admitted {
@@ -158,6 +190,8 @@ impl RateLimiter {
                 target,
                 retry_at_ms,
                 probe,
+                leased,
+                closed,
             },
             changed,
         )

@@ -2,6 +2,7 @@
 //! trip), try the route's targets in order, and relay the answer. Protocol work is `core::llm`.
 
 mod attempt;
+mod lease;
 mod relay;
 
 use super::auth;
@@ -76,6 +77,17 @@ thread_local! {
 }
 const MAX_PENDING: usize = 256;
 
+fn pend(gate: &str, adjust: Vec<durable::Adjust>) {
+    if !adjust.is_empty() {
+        PENDING.with(|p| {
+            p.borrow_mut()
+                .entry(gate.to_string())
+                .or_default()
+                .extend(adjust)
+        });
+    }
+}
+
 fn take_pending(gate: &str) -> Vec<durable::Adjust> {
     PENDING.with(|p| p.borrow_mut().remove(gate).unwrap_or_default())
 }
@@ -91,6 +103,11 @@ impl Settle {
                 actual,
                 at_ms: self.charged_at,
             });
+        }
+        if self.outcomes.iter().any(|o| !o.success) {
+            // Nothing more is admitted locally until the limiter has heard of the failure.
+            let refunds = lease::forget(&self.gate);
+            pend(&self.gate, refunds);
         }
         // The breaker needs failures and a probe's result; a success on a closed one changes nothing.
         let outcomes: Vec<TargetOutcome> = self
@@ -207,25 +224,41 @@ pub async fn proxy(
         .iter()
         .map(|c| if c.key == "rpm" { "requests" } else { "tokens" })
         .collect();
+    let extra_checks = !extra.checks.is_empty();
     for (kind, check) in extra.checks {
         kinds.push(kind);
         checks.push(check);
     }
     let charged = tpm.map(|_| creq.estimated_tokens);
-    let admitted: Admitted = durable::call(
-        &call.env,
-        "RATE_LIMITER",
-        &gate,
-        "admit",
-        &AdmitCmd {
-            checks,
-            targets: names.clone(),
-            from: 0,
-            policy,
-            adjust: take_pending(&gate),
-        },
-    )
-    .await?;
+    let leasing = if extra_checks {
+        None
+    } else {
+        lease::ask(&checks)
+    };
+    let started = now_ms();
+    let local = leasing
+        .as_ref()
+        .and_then(|_| lease::take(&gate, &checks, &names[0], started));
+    let admitted: Admitted = match local {
+        Some(a) => a,
+        None => {
+            let mut adjust = take_pending(&gate);
+            adjust.extend(lease::expired(&gate, started));
+            let cmd = AdmitCmd {
+                checks: checks.clone(),
+                targets: names.clone(),
+                from: 0,
+                policy,
+                adjust,
+                lease: leasing,
+            };
+            let a: Admitted =
+                durable::call(&call.env, "RATE_LIMITER", &gate, "admit", &cmd).await?;
+            let refunds = lease::keep(&gate, &checks, &a, &names, started);
+            pend(&gate, refunds);
+            a
+        }
+    };
     let now = now_ms();
     let limit_headers = rate_headers(&kinds, &admitted.decisions, now);
     if !admitted.allowed {
@@ -292,6 +325,7 @@ pub async fn proxy(
                     from: i,
                     policy,
                     adjust: vec![],
+                    lease: None,
                 },
             )
             .await?;
