@@ -15,6 +15,9 @@ pub struct RequestLog<'a> {
     pub latency_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// LLM routes: provider, model, attempts, tokens, cost (never content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_usage: Option<&'a serde_json::Value>,
 }
 
 impl RequestLog<'_> {
@@ -38,6 +41,7 @@ mod tests {
             status: 200,
             latency_ms: 3,
             error: None,
+            llm_usage: None,
         };
         let s = l.line();
         assert!(!s.contains('\n'));

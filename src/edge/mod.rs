@@ -35,6 +35,8 @@ pub struct Call {
     pub ctx: Context,
     /// An allowed origin to answer CORS for (the widget API).
     pub cors: Option<String>,
+    /// The LLM usage record of this request, for its log line.
+    pub usage: Option<serde_json::Value>,
 }
 
 #[event(fetch)]
@@ -52,6 +54,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         tenant: None,
         ctx,
         cors: None,
+        usage: None,
     };
     let (route_name, dialect, outcome) = match match_route(method, &path) {
         Ok(route) => (
@@ -86,6 +89,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         status: resp.status_code(),
         latency_ms: platform::now_ms().saturating_sub(started),
         error,
+        llm_usage: call.usage.as_ref(),
     };
     worker::console_log!("{}", log.line());
     Ok(resp)

@@ -445,7 +445,8 @@ async fn finish(call: &mut Call, job: Job, success: Success, meta: Meta, settle:
                     )
                     .map_err(internal)?;
             }
-            relay::log_usage(&job, &meta, usage, cost, false, None);
+            // The usage record goes into the request's own log line.
+            call.usage = Some(relay::usage_record(&meta, usage, cost, false, None));
             headers
                 .set("content-type", "application/json")
                 .map_err(internal)?;

@@ -22,29 +22,28 @@ pub async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
 }
 
 /// The usage record of one request: one JSON log line, no content, no keys.
-pub fn log_usage(
-    job: &Job,
+pub fn usage_record(
     meta: &Meta,
     usage: Usage,
     cost: Option<f64>,
     stream: bool,
     failed: Option<&str>,
-) {
-    let line = json!({
-        "ts": now_ms(),
-        "request_id": job.request_id,
-        "tenant": job.tenant,
-        "llm_usage": {
-            "provider": meta.target.provider,
-            "model": meta.target.model,
-            "attempts": meta.attempts,
-            "stream": stream,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cost_usd": cost,
-            "outcome": if failed.is_some() { "failed_midstream" } else { "ok" },
-        },
-    });
+) -> serde_json::Value {
+    json!({
+        "provider": meta.target.provider,
+        "model": meta.target.model,
+        "attempts": meta.attempts,
+        "stream": stream,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": cost,
+        "outcome": if failed.is_some() { "failed_midstream" } else { "ok" },
+    })
+}
+
+/// A stream's usage is known only at its end, after the request's own log line: its own line.
+fn log_stream_usage(job: &Job, record: serde_json::Value) {
+    let line = json!({"ts": now_ms(), "request_id": job.request_id, "tenant": job.tenant, "llm_usage": record});
     worker::console_log!("{line}");
 }
 
@@ -106,7 +105,8 @@ async fn wrap_up(st: &mut State) {
     let usage = t.usage();
     let failed = t.failed().map(str::to_string);
     let cost = cost(&st.job.env, &st.meta.target.model, usage).await;
-    log_usage(&st.job, &st.meta, usage, cost, true, failed.as_deref());
+    let record = usage_record(&st.meta, usage, cost, true, failed.as_deref());
+    log_stream_usage(&st.job, record);
     if let (Some(c), None) = (&st.job.conversation, &failed) {
         let turns = vec![
             Turn {
