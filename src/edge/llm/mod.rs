@@ -119,7 +119,7 @@ impl Settle {
             let full = PENDING.with(|p| {
                 let mut p = p.borrow_mut();
                 let list = p.entry(self.gate.clone()).or_default();
-                list.extend(adjust.drain(..));
+                list.append(&mut adjust);
                 list.len() >= MAX_PENDING
             });
             if !full {
