@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Env, Request};
 
-fn header(req: &Request, name: &str) -> Option<String> {
+/// A request header's value, if present and readable.
+pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 

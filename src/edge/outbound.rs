@@ -23,17 +23,21 @@ pub async fn fetch_with_timeout(req: Request, timeout_ms: u32) -> Result<Respons
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(req);
-    let outcome = {
-        let call = Box::pin(fetch.send_with_signal(&signal));
-        let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms as u64)));
-        match select(call, timer).await {
-            Either::Left((Ok(resp), _)) => Ok(resp),
-            Either::Left((Err(e), _)) => Err(FetchError::Network(e.to_string())),
-            Either::Right(_) => Err(FetchError::Timeout(timeout_ms)),
+    match within(u64::from(timeout_ms), fetch.send_with_signal(&signal)).await {
+        Some(Ok(resp)) => Ok(resp),
+        Some(Err(e)) => Err(FetchError::Network(e.to_string())),
+        None => {
+            controller.abort();
+            Err(FetchError::Timeout(timeout_ms))
         }
-    };
-    if matches!(outcome, Err(FetchError::Timeout(_))) {
-        controller.abort();
     }
-    outcome
+}
+
+/// `f`, unless `ms` pass first.
+pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
+    let timer = Delay::from(Duration::from_millis(ms));
+    match select(Box::pin(f), Box::pin(timer)).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
 }

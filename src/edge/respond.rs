@@ -28,6 +28,11 @@ pub fn no_content() -> Reply {
 
 /// The error as JSON; infallible so that even a failure to build a response is answered.
 pub fn error(e: &ApiError, request_id: &str) -> Response {
+    error_with_body(e, e.body(request_id))
+}
+
+/// An error's status and `Retry-After` with a body in another error format (the LLM dialects).
+pub fn error_with_body(e: &ApiError, body: String) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     if let Some(s) = e.retry_after {
@@ -36,7 +41,7 @@ pub fn error(e: &ApiError, request_id: &str) -> Response {
     ResponseBuilder::new()
         .with_status(e.status())
         .with_headers(headers)
-        .fixed(e.body(request_id).into_bytes())
+        .fixed(body.into_bytes())
 }
 
 pub fn with_request_id(mut resp: Response, request_id: &str) -> Response {

@@ -2,15 +2,15 @@
 //! a publishable key (`?key=pk_...`, so that CORS preflights can be answered per tenant) and the
 //! tenant's allowed origins. Answers stream through the LLM proxy's routing.
 
-use super::auth;
+use super::auth::{self, header};
 use super::body::read_capped;
-use super::durable::{self, AdmitCmd, Admitted, Check, History};
+use super::durable::{self, AdmitCmd, Admitted, Check};
 use super::llm::{self, ConversationHook, Extra};
 use super::platform::random_array;
 use super::respond::{internal, json, Reply};
 use super::{store, Call};
+use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::limits::breaker::Policy;
 use crate::core::llm::sse;
 use crate::core::tenant::keys::{kind_of, KeyKind};
 use crate::core::tenant::model::TenantConfig;
@@ -22,10 +22,6 @@ use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
 const MAX_CHAT_BODY: usize = 32 * 1024;
-
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
 
 /// `GET /widget.js`: cacheable at the edge, revalidated by its content hash.
 pub fn script(req: &Request) -> Reply {
@@ -140,14 +136,7 @@ pub async fn preflight(call: &mut Call, req: Request) -> Reply {
 /// `GET /v1/widget/config`: the tenant's theme for the widget.
 pub async fn config(call: &mut Call, req: Request) -> Reply {
     let (_, cfg) = tenant_of(call, &req, false).await?;
-    let theme = cfg
-        .widget
-        .unwrap_or(crate::core::tenant::model::WidgetTheme {
-            color: None,
-            title: None,
-            greeting: None,
-            position: None,
-        });
+    let theme = cfg.widget.unwrap_or_default();
     json(
         200,
         &json!({
@@ -169,15 +158,8 @@ pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
     if !widget::valid_conversation_id(&id) {
         return Err(ApiError::not_found("no such conversation"));
     }
-    let h: History = durable::call(
-        &call.env,
-        "CONVERSATIONS",
-        &conversation_object(&tenant, &id),
-        "get",
-        &json!({}),
-    )
-    .await?;
-    json(200, &json!({"conversation_id": id, "messages": h.turns}))
+    let turns = durable::history(&call.env, &conversation_object(&tenant, &id)).await?;
+    json(200, &json!({"conversation_id": id, "messages": turns}))
 }
 
 /// The per-visitor limits: one on the widget's visitor id, and a looser one on the client IP
@@ -230,8 +212,7 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
             .widget_rpm_per_visitor
             .unwrap_or(DEFAULT_VISITOR_RPM),
     );
-    let history: History =
-        durable::call(&call.env, "CONVERSATIONS", &object, "get", &json!({})).await?;
+    let history = durable::history(&call.env, &object).await?;
     let mut resp = match cfg.assistant.as_ref().and_then(|a| a.chat_url.clone()) {
         Some(url) => {
             forward(
@@ -240,14 +221,14 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
                 &url,
                 &id,
                 &input.message,
-                history.turns,
+                history,
                 visitor_checks,
                 max_history,
             )
             .await?
         }
         None => {
-            let creq = widget::llm_request(&cfg, &history.turns, &input.message)?;
+            let creq = widget::llm_request(&cfg, &history, &input.message)?;
             let hook = ConversationHook {
                 object,
                 user_message: input.message,
@@ -278,12 +259,8 @@ async fn forward(
     visitor_checks: Vec<(&'static str, Check)>,
     max_history: u32,
 ) -> Reply {
-    let policy = Policy {
-        failure_threshold: 5,
-        window_ms: 60_000,
-        open_ms: 30_000,
-        half_open_probes: 1,
-    };
+    // No targets are claimed: the policy only has to be a valid one.
+    let policy = BreakerPolicy::policy(None);
     let checks = visitor_checks.into_iter().map(|(_, c)| c).collect();
     let cmd = AdmitCmd {
         checks,
@@ -337,26 +314,12 @@ async fn forward(
                 ),
             )
         })?;
-    let turns = vec![
-        Turn {
-            role: "user".into(),
-            content: message.to_string(),
-        },
-        Turn {
-            role: "assistant".into(),
-            content: reply.clone(),
-        },
-    ];
-    let append = crate::edge::durable::AppendCmd {
-        turns,
-        max: max_history,
-    };
-    durable::call::<_, History>(
+    durable::append_exchange(
         &call.env,
-        "CONVERSATIONS",
         &conversation_object(tenant, id),
-        "append",
-        &append,
+        message,
+        &reply,
+        max_history,
     )
     .await?;
     let mut out = Vec::new();

@@ -48,7 +48,7 @@ pub struct Assistant {
     pub max_history: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WidgetTheme {
     pub color: Option<String>,
     pub title: Option<String>,

@@ -2,6 +2,7 @@
 //! the tenant's `max_history` turns.
 
 use super::{answer, command, unknown_op};
+use crate::core::error::ApiError;
 use crate::core::widget::{bound_history, Turn};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -15,6 +16,34 @@ pub struct AppendCmd {
 #[derive(Serialize, Deserialize)]
 pub struct History {
     pub turns: Vec<Turn>,
+}
+
+/// The kept history of the conversation object `object`.
+pub async fn history(env: &Env, object: &str) -> std::result::Result<Vec<Turn>, ApiError> {
+    let h: History =
+        super::call(env, "CONVERSATIONS", object, "get", &serde_json::json!({})).await?;
+    Ok(h.turns)
+}
+
+/// Appends one exchange, the visitor's message and the answer, keeping at most `max` turns.
+pub async fn append_exchange(
+    env: &Env,
+    object: &str,
+    user: &str,
+    answer: &str,
+    max: u32,
+) -> std::result::Result<(), ApiError> {
+    let turn = |role: &str, content: &str| Turn {
+        role: role.into(),
+        content: content.into(),
+    };
+    let cmd = AppendCmd {
+        turns: vec![turn("user", user), turn("assistant", answer)],
+        max,
+    };
+    super::call::<_, History>(env, "CONVERSATIONS", object, "append", &cmd)
+        .await
+        .map(drop)
 }
 
 #[durable_object(fetch)]

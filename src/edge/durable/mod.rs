@@ -13,7 +13,7 @@ pub use rate_limiter::{Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutco
 pub use channel_gate::{
     finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd,
 };
-pub use conversation::{AppendCmd, History};
+pub use conversation::{append_exchange, history};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
 

@@ -9,10 +9,9 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::llm::routing::{self, Outcome, Target};
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, errors, mock, sse, Dialect, Usage};
-use crate::edge::outbound::{fetch_with_timeout, FetchError};
+use crate::edge::outbound::{fetch_with_timeout, within, FetchError};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
-use futures::future::{select, Either};
 use futures::StreamExt;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -55,15 +54,6 @@ impl Source {
                 Some(Ok(e))
             }
         }
-    }
-}
-
-/// `f`, unless `ms` pass first.
-pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
-    let timer = Delay::from(Duration::from_millis(ms));
-    match select(Box::pin(f), Box::pin(timer)).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
     }
 }
 

@@ -5,7 +5,7 @@ mod attempt;
 mod lease;
 mod relay;
 
-use super::auth;
+use super::auth::{self, header};
 use super::body::read_capped;
 use super::durable::{self, AdmitCmd, Admitted, Check};
 use super::platform::now_ms;
@@ -93,25 +93,33 @@ fn take_pending(gate: &str) -> Vec<durable::Adjust> {
 }
 
 impl Settle {
-    pub async fn send(self, actual_tokens: Option<u64>) {
-        let mut adjust = Vec::new();
-        if let (Some(charged), Some(actual)) = (self.charged, actual_tokens) {
-            adjust.push(durable::Adjust {
-                key: "tpm".into(),
-                window_ms: MINUTE_MS,
-                charged,
-                actual,
-                at_ms: self.charged_at,
-            });
-        }
+    /// Settles what is known: the outcomes so far, and the token correction once `actual_tokens`
+    /// is (a stream records its failed attempts at once, its usage at the end).
+    pub async fn flush(&mut self, actual_tokens: Option<u64>) {
+        let adjust = match (actual_tokens, self.charged) {
+            (Some(actual), Some(charged)) => {
+                self.charged = None; // corrected once
+                vec![durable::Adjust {
+                    key: "tpm".into(),
+                    window_ms: MINUTE_MS,
+                    charged,
+                    actual,
+                    at_ms: self.charged_at,
+                }]
+            }
+            _ => vec![],
+        };
+        self.flush_outcomes(adjust).await
+    }
+
+    async fn flush_outcomes(&mut self, mut adjust: Vec<durable::Adjust>) {
         if self.outcomes.iter().any(|o| !o.success) {
             // Nothing more is admitted locally until the limiter has heard of the failure.
             let refunds = lease::forget(&self.gate);
             pend(&self.gate, refunds);
         }
         // The breaker needs failures and a probe's result; a success on a closed one changes nothing.
-        let outcomes: Vec<TargetOutcome> = self
-            .outcomes
+        let outcomes: Vec<TargetOutcome> = std::mem::take(&mut self.outcomes)
             .into_iter()
             .filter(|o| !o.success || self.probe.as_deref() == Some(o.target.as_str()))
             .collect();
@@ -144,10 +152,6 @@ impl Settle {
             worker::console_error!("{{\"llm_settle_failed\":{:?}}}", e.message);
         }
     }
-}
-
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
 }
 
 async fn config(env: &Env, tenant: &str) -> Result<LlmConfig, ApiError> {
@@ -377,7 +381,7 @@ pub async fn proxy(
                             break;
                         }
                         Next::GiveUp => {
-                            settle.send(None).await;
+                            settle.flush(None).await;
                             return Err(error);
                         }
                     }
@@ -386,7 +390,7 @@ pub async fn proxy(
         }
         i += 1;
     }
-    settle.send(None).await;
+    settle.flush(None).await;
     Err(match last {
         Some(e) if attempts > 1 => ApiError::new(
             e.kind,
@@ -430,7 +434,13 @@ impl Meta {
     }
 }
 
-async fn finish(call: &mut Call, job: Job, success: Success, meta: Meta, settle: Settle) -> Reply {
+async fn finish(
+    call: &mut Call,
+    job: Job,
+    success: Success,
+    meta: Meta,
+    mut settle: Settle,
+) -> Reply {
     let headers = Headers::new();
     meta.headers(&headers)?;
     let any_failure = settle.outcomes.iter().any(|o| !o.success);
@@ -452,9 +462,10 @@ async fn finish(call: &mut Call, job: Job, success: Success, meta: Meta, settle:
                 .map_err(internal)?;
             // Failures are recorded before answering, so the next request sees the breaker.
             if any_failure {
-                settle.send(Some(usage.total())).await;
+                settle.flush(Some(usage.total())).await;
             } else {
-                call.ctx.wait_until(settle.send(Some(usage.total())));
+                call.ctx
+                    .wait_until(async move { settle.flush(Some(usage.total())).await });
             }
             Ok(ResponseBuilder::new()
                 .with_status(200)
@@ -462,21 +473,9 @@ async fn finish(call: &mut Call, job: Job, success: Success, meta: Meta, settle:
                 .fixed(body))
         }
         Success::Stream(stream) => {
-            let mut settle = settle;
             if any_failure {
                 // Record the failed attempts now; the token correction waits for the stream's end.
-                let outcomes = std::mem::take(&mut settle.outcomes);
-                Settle {
-                    env: settle.env.clone(),
-                    gate: settle.gate.clone(),
-                    policy: settle.policy,
-                    charged: None,
-                    charged_at: settle.charged_at,
-                    probe: None,
-                    outcomes,
-                }
-                .send(None)
-                .await;
+                settle.flush(None).await;
             }
             headers
                 .set("content-type", "text/event-stream; charset=utf-8")
@@ -517,15 +516,7 @@ fn with_headers(mut resp: Response, extra: &[(String, String)]) -> Response {
 
 /// An error on an LLM route, in the route's dialect.
 pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    if let Some(s) = e.retry_after {
-        let _ = headers.set("retry-after", &s.to_string());
-    }
-    ResponseBuilder::new()
-        .with_status(e.status())
-        .with_headers(headers)
-        .fixed(errors::body(dialect, e, request_id).into_bytes())
+    super::respond::error_with_body(e, errors::body(dialect, e, request_id))
 }
 
 /// `GET /v1/models`: the tenant's aliases and provider/model names, in the format of the SDK

@@ -1,12 +1,12 @@
 //! Relaying a stream to the client after its first content: each upstream chunk is translated
 //! as it arrives; at the end the real usage corrects the token estimate and is logged.
 
-use super::attempt::{within, Upstream};
+use super::attempt::Upstream;
 use super::{Job, Meta, Settle};
 use crate::core::llm::pricing::{cost_usd, Price};
 use crate::core::llm::Usage;
-use crate::core::widget::Turn;
-use crate::edge::durable::{self, AppendCmd, History};
+use crate::edge::durable;
+use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
 use crate::edge::store;
 use futures::Stream;
@@ -108,28 +108,14 @@ async fn wrap_up(st: &mut State) {
     let record = usage_record(&st.meta, usage, cost, true, failed.as_deref());
     log_stream_usage(&st.job, record);
     if let (Some(c), None) = (&st.job.conversation, &failed) {
-        let turns = vec![
-            Turn {
-                role: "user".into(),
-                content: c.user_message.clone(),
-            },
-            Turn {
-                role: "assistant".into(),
-                content: t.text().to_string(),
-            },
-        ];
-        let cmd = AppendCmd {
-            turns,
-            max: c.max_history,
-        };
+        let env = &st.job.env;
         if let Err(e) =
-            durable::call::<_, History>(&st.job.env, "CONVERSATIONS", &c.object, "append", &cmd)
-                .await
+            durable::append_exchange(env, &c.object, &c.user_message, t.text(), c.max_history).await
         {
             worker::console_error!("{{\"conversation_append_failed\":{:?}}}", e.message);
         }
     }
-    if let Some(s) = st.settle.take() {
-        s.send(Some(usage.total())).await;
+    if let Some(mut s) = st.settle.take() {
+        s.flush(Some(usage.total())).await;
     }
 }
