@@ -219,12 +219,13 @@ async fn send_message(
             .await
         }
         DeliveryStep::Retry(retry_after_s, error) => {
-            if qm.attempt >= DEFAULT_MAX_ATTEMPTS {
+            let max = max_attempts(env, &qm.tenant).await?;
+            if qm.attempt >= max {
                 dead_letter(
                     env,
                     "deliveries",
                     qm,
-                    format!("{error} (attempt {} of {DEFAULT_MAX_ATTEMPTS})", qm.attempt),
+                    format!("{error} (attempt {} of {max})", qm.attempt),
                 )
                 .await?;
                 return record_delivery(
@@ -245,6 +246,15 @@ async fn send_message(
             .await
         }
     }
+}
+
+/// The tenant's `limits.max_delivery_attempts`, for events and channel sends alike.
+async fn max_attempts(env: &Env, tenant: &str) -> std::result::Result<u32, ApiError> {
+    let cfg: Option<TenantConfig> =
+        store::get_json_cached(env, &format!("tenant:{tenant}")).await?;
+    Ok(cfg
+        .and_then(|c| c.limits.max_delivery_attempts)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS))
 }
 
 /// Sends the job again, one attempt later, after the backoff (or the provider's Retry-After).

@@ -7,23 +7,13 @@ import { randomBytes } from "node:crypto";
 import { startGateway, assertError, planted } from "../harness.mjs";
 import { startDestination } from "../mocks/destination.mjs";
 import { sign, sha256hex } from "../signers.mjs";
+import { sourceSecrets, sourceDoc, sample as makeSample, eventId as evtId, resign } from "../samples.mjs";
 
 const T = "hooks";
 const DEST_SECRET = "whsec_" + randomBytes(32).toString("base64");
-const S = {
-  whatsapp: "meta-app-secret-" + randomBytes(8).toString("hex"),
-  slack: "slack-signing-" + randomBytes(8).toString("hex"),
-  telegram: "tg-" + randomBytes(8).toString("hex"),
-  twilio: "twilio-token-" + randomBytes(8).toString("hex"),
-  stripe: "whsec_stripe" + randomBytes(8).toString("hex"),
-  github: "gh-" + randomBytes(8).toString("hex"),
-  shopify: "shp-" + randomBytes(8).toString("hex"),
-  standard: "whsec_" + randomBytes(24).toString("base64"),
-  hmac: "generic-" + randomBytes(8).toString("hex"),
-};
+const S = sourceSecrets();
 const VERIFY_TOKEN = "meta-verify-" + randomBytes(6).toString("hex");
 for (const s of [DEST_SECRET, VERIFY_TOKEN, ...Object.values(S)]) planted.add(s);
-const TWILIO_URL = "https://gateway.example.com/v1/webhooks/hooks/twilio";
 
 let gw, dest;
 before(async () => {
@@ -31,11 +21,7 @@ before(async () => {
   dest = await startDestination(DEST_SECRET);
   await gw.tenant(T, { destination: { url: dest.url, secret: DEST_SECRET, timeout_ms: 500 }, limits: { max_delivery_attempts: 3 } });
   for (const [kind, secret] of Object.entries(S)) {
-    const doc = { kind, secrets: [secret] };
-    if (kind === "whatsapp") doc.verify_token = VERIFY_TOKEN;
-    if (kind === "twilio") doc.public_url = TWILIO_URL;
-    if (kind === "hmac") doc.hmac = { header: "X-Signature", algorithm: "sha256", encoding: "hex", prefix: "sha256=", timestamp_header: "X-Timestamp", template: "{timestamp}.{body}", id_header: "X-Event-Id" };
-    const r = await gw.admin("PUT", `${T}/sources/${kind}`, doc);
+    const r = await gw.admin("PUT", `${T}/sources/${kind}`, sourceDoc(T, kind, secret, VERIFY_TOKEN));
     assert.equal(r.status, 201, r.text);
   }
 });
@@ -56,63 +42,8 @@ async function deadLetter(tenant, id, ms = 25000) {
   }
   return undefined;
 }
-const eventId = (source, providerId) => "evt_" + sha256hex(`${T}\x1f${source}\x1f${providerId}`).slice(0, 32);
-
-/** A correctly signed sample of each provider, with the provider's id for it. */
-function sample(kind) {
-  const u = uid();
-  switch (kind) {
-    case "whatsapp": {
-      const wamid = `wamid.${u}`;
-      const body = JSON.stringify({ object: "whatsapp_business_account", entry: [{ id: "WABA", changes: [{ field: "messages", value: {
-        messaging_product: "whatsapp", metadata: { display_phone_number: "15550783881", phone_number_id: "106540352242922" },
-        contacts: [{ profile: { name: "Kerry" }, wa_id: "16315551181" }],
-        messages: [{ from: "16315551181", id: wamid, timestamp: "1749416383", type: "text", text: { body: "hi " + u } }] } }] }] });
-      return { body, headers: sign.whatsapp(S.whatsapp, body), pid: wamid, type: "message.received" };
-    }
-    case "slack": {
-      const eid = `Ev${u}`;
-      const body = JSON.stringify({ token: "x", team_id: "T1", api_app_id: "A1", type: "event_callback", event_id: eid, event_time: 1,
-        event: { type: "message", channel: "C1", user: "U1", text: "hello " + u, ts: "1700000000.000100" } });
-      return { body, headers: sign.slack(S.slack, body), pid: eid, type: "message.received" };
-    }
-    case "telegram": {
-      const id = parseInt(u.slice(0, 8), 16);
-      const body = JSON.stringify({ update_id: id, message: { message_id: 1, date: 1700000000, chat: { id: 42, type: "private" }, from: { id: 42, is_bot: false, first_name: "A" }, text: "hey" } });
-      return { body, headers: sign.telegram(S.telegram), pid: String(id), type: "message.received" };
-    }
-    case "twilio": {
-      const sid = `SM${u}`;
-      const body = new URLSearchParams({ MessageSid: sid, AccountSid: "AC1", From: "+15558675310", To: "+15017122661", Body: "Hello from SMS", NumMedia: "0", SmsStatus: "received" }).toString();
-      return { body, headers: sign.twilio(S.twilio, body, { url: TWILIO_URL }), pid: sid, type: "message.received" };
-    }
-    case "stripe": {
-      const id = `evt_${u}`;
-      const body = JSON.stringify({ id, object: "event", type: "payment_intent.succeeded", data: { object: { id: "pi_1", amount: 2000 } } });
-      return { body, headers: sign.stripe(S.stripe, body), pid: id, type: "stripe.payment_intent.succeeded" };
-    }
-    case "github": {
-      const delivery = `${u}-cc78-11e3-81ab-4c9367dc0958`;
-      const body = JSON.stringify({ action: "opened", issue: { number: 1, title: "Bug" } });
-      return { body, headers: sign.github(S.github, body, { delivery }), pid: delivery, type: "github.issues.opened" };
-    }
-    case "shopify": {
-      const eventId = `${u}-7158-44d4-b7cd-2c97c8a091b5`;
-      const body = JSON.stringify({ id: 820982911946154508, email: "jon@example.com", total_price: "199.00" });
-      return { body, headers: sign.shopify(S.shopify, body, { eventId }), pid: eventId, type: "shopify.orders/create" };
-    }
-    case "standard": {
-      const id = `msg_${u}`;
-      const body = JSON.stringify({ type: "invoice.paid", data: { invoice: "in_1" } });
-      return { body, headers: sign.standard(S.standard, body, { id }), pid: id, type: "invoice.paid" };
-    }
-    case "hmac": {
-      const id = `ev-${u}`;
-      const body = JSON.stringify({ type: "ticket.created", ticket: 7 });
-      return { body, headers: sign.hmac(S.hmac, body, { id }), pid: id, type: "ticket.created" };
-    }
-  }
-}
+const eventId = (source, providerId) => evtId(T, source, providerId);
+const sample = (kind) => makeSample(T, S, kind);
 
 const post = (source, s, extra = {}) =>
   gw.request("POST", `/v1/webhooks/${T}/${source}`, { body: s.body, headers: { "content-type": "application/json", ...s.headers, ...extra } });
@@ -137,20 +68,12 @@ for (const kind of Object.keys(S)) {
       assert.ok(event.data.conversation_id, JSON.stringify(event.data));
     }
     // A redelivery by the provider is answered 200 and not delivered again.
-    const again = await post(kind, { ...s, headers: kind === "stripe" || kind === "slack" || kind === "hmac" || kind === "standard" ? sample_resign(kind, s) : s.headers });
+    const again = await post(kind, { ...s, headers: resign(S, kind, s) });
     assert.equal(again.status, 200, again.text);
     if (kind !== "twilio") assert.equal(again.body.duplicates, 1);
     await new Promise((res) => setTimeout(res, 1500));
     assert.equal(dest.delivered.get(id).length, 1, "delivered exactly once");
   });
-}
-
-/** Providers re-sign redeliveries with a fresh timestamp; the event id stays the same. */
-function sample_resign(kind, s) {
-  if (kind === "stripe") return sign.stripe(S.stripe, s.body);
-  if (kind === "slack") return sign.slack(S.slack, s.body);
-  if (kind === "hmac") return sign.hmac(S.hmac, s.body, { id: s.pid });
-  return sign.standard(S.standard, s.body, { id: s.pid });
 }
 
 test("a destination that fails twice (503, then 429 with Retry-After) gets the event on attempt 3", async () => {

@@ -8,20 +8,25 @@ export async function startProviders({ tokens }) {
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
+    req.on("end", async () => {
       const raw = Buffer.concat(chunks).toString("utf8");
       const ct = req.headers["content-type"] ?? "";
       const body = ct.startsWith("application/x-www-form-urlencoded") ? [...new URLSearchParams(raw)] : safeJson(raw);
       const url = new URL(req.url, "http://x");
       const provider = url.pathname.startsWith("/api/") ? "slack" : url.pathname.startsWith("/bot") ? "telegram" : url.pathname.startsWith("/2010-04-01/") ? "twilio" : "whatsapp";
-      const entry = { provider, path: url.pathname, headers: req.headers, body, raw };
+      const entry = { provider, path: url.pathname, headers: req.headers, body, raw, mark: textOf(provider, body), ok: false };
       p.requests.push(entry);
       const send = (status, payload, headers = {}) => {
+        // `ok`: the provider accepted the message (what a reconciliation counts as sent).
+        entry.ok = status < 300 && !(provider === "slack" && payload?.ok === false);
+        if (res.destroyed) return;
         res.writeHead(status, { "content-type": "application/json", ...headers });
         res.end(typeof payload === "string" ? payload : JSON.stringify(payload));
       };
       const override = p.behaviour(entry);
-      if (override) return send(override.status, override.body ?? {}, override.headers);
+      // {delayMs} alone: answer normally, but late.
+      if (override?.delayMs) await new Promise((r) => setTimeout(r, override.delayMs));
+      if (override?.status) return send(override.status, override.body ?? {}, override.headers);
       const n = ++p.counter;
       switch (provider) {
         case "whatsapp":
@@ -47,6 +52,13 @@ export async function startProviders({ tokens }) {
   p.close = () => new Promise((r) => server.close(r));
   p.of = (provider) => p.requests.filter((r) => r.provider === provider);
   return p;
+}
+
+/** The message text a request carries, in each provider's own field. */
+function textOf(provider, body) {
+  if (provider === "twilio") return Object.fromEntries(body).Body;
+  if (provider === "whatsapp") return body?.text?.body;
+  return body?.text;
 }
 
 function safeJson(s) {
