@@ -70,8 +70,8 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
         },
     )
     .await?;
-    match begin {
-        Begin::Go { .. } => {}
+    let probe = match begin {
+        Begin::Go { probe } => probe,
         Begin::Replay { status, body } => return json(status, &body).map(|r| with_header(r, "idempotent-replayed", "true")),
         Begin::InProgress => return Err(ApiError::new(ErrorKind::Conflict, "a request with this Idempotency-Key is still in progress").with_retry_after(1)),
         Begin::RateLimited { retry_after_s, limit } => {
@@ -84,7 +84,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
             )
             .with_retry_after(retry_after_s))
         }
-    }
+    };
 
     let (outcome, degraded) = attempt(rendered, &cfg, &token).await;
     let kind = kind_name(cfg.kind);
@@ -140,6 +140,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
     let finish = FinishCmd {
         idempotency_key,
         outcome: provider_ok.map(|ok| (policy, ok)),
+        probe,
         status,
         body: body.clone(),
         delivery,
@@ -354,6 +355,7 @@ pub async fn record_delivery(
     let finish = FinishCmd {
         idempotency_key: None,
         outcome: None,
+        probe: false,
         status: 0,
         body: Value::Null,
         delivery: Some(record),

@@ -227,8 +227,8 @@ async fn run(
         },
     )
     .await?;
-    match begin {
-        Begin::Go { .. } => {}
+    let probe = match begin {
+        Begin::Go { probe } => probe,
         Begin::RateLimited {
             retry_after_s,
             limit,
@@ -253,7 +253,7 @@ async fn run(
         Begin::Replay { .. } | Begin::InProgress => {
             return Err(ApiError::internal("unexpected gate answer"))
         }
-    }
+    };
 
     let mut creds = open_credentials(&env, tenant, id, cfg)?;
     let oauth = cfg.auth.kind == AuthType::Oauth2;
@@ -380,6 +380,7 @@ async fn run(
     let done = FinishCmd {
         idempotency_key: None,
         outcome: Some((policy, provider_ok)),
+        probe,
         status: 0,
         body: Value::Null,
         delivery: None,

@@ -54,6 +54,9 @@ pub struct FinishCmd {
     /// The breaker's policy and whether the provider call counts as a success for it (None:
     /// nothing to record, e.g. a delivery status update).
     pub outcome: Option<(Policy, bool)>,
+    /// The call was admitted as a half-open probe (only probes decide a half-open breaker).
+    #[serde(default)]
+    pub probe: bool,
     pub status: u16,
     pub body: Value,
     pub delivery: Option<DeliveryRecord>,
@@ -215,7 +218,7 @@ impl DurableObject for ChannelGate {
                         } else {
                             // The probe slot taken above is given back: this call never happens.
                             if admission.probe {
-                                *breaker = Breaker::Open { until_ms: now };
+                                breaker.release_probe();
                             }
                             Begin::RateLimited {
                                 retry_after_s: d.reset_ms.saturating_sub(now).div_ceil(1000).max(1),
@@ -239,7 +242,9 @@ impl DurableObject for ChannelGate {
                 if let Some((policy, ok)) = &cmd.outcome {
                     self.load().await?;
                     if let Some((_, b, _)) = self.mem.borrow_mut().as_mut() {
-                        b.record(now, policy, *ok);
+                        if let Some(t) = b.record(now, policy, *ok, cmd.probe) {
+                            super::log_transition(&self.state, None, t);
+                        }
                     }
                     self.save().await?;
                 }

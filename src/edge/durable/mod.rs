@@ -2,7 +2,6 @@
 //! JSON command interface. Each class wraps a `core` state machine or a small table; the caller
 //! makes one round trip per request.
 
-mod breaker;
 mod channel_gate;
 mod conversation;
 mod dead_letters;
@@ -86,4 +85,17 @@ fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
 
 fn unknown_op(op: &str) -> worker::Result<Response> {
     Response::error(format!("unknown op {op}"), 400)
+}
+
+/// One log line per breaker change, named by the object (`{tenant}:{scope}:{id}`) and, for
+/// objects holding several breakers, the target.
+fn log_transition(
+    state: &worker::State,
+    target: Option<&str>,
+    t: crate::core::limits::breaker::Transition,
+) {
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"breaker": t, "object": state.id().name(), "target": target})
+    );
 }

@@ -81,6 +81,9 @@ impl Adjust {
 pub struct Outcome {
     pub target: String,
     pub success: bool,
+    /// The target was admitted as a half-open probe for this request.
+    #[serde(default)]
+    pub probe: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -228,11 +231,10 @@ impl DurableObject for RateLimiter {
                         a.apply(&mut d.windows, now);
                     }
                     for o in &cmd.outcomes {
-                        d.breakers.entry(o.target.clone()).or_default().record(
-                            now,
-                            &cmd.policy,
-                            o.success,
-                        );
+                        let b = d.breakers.entry(o.target.clone()).or_default();
+                        if let Some(t) = b.record(now, &cmd.policy, o.success, o.probe) {
+                            super::log_transition(&self.state, Some(&o.target), t);
+                        }
                     }
                 }
                 self.save().await?;

@@ -121,7 +121,10 @@ impl Settle {
         // The breaker needs failures and a probe's result; a success on a closed one changes nothing.
         let outcomes: Vec<TargetOutcome> = std::mem::take(&mut self.outcomes)
             .into_iter()
-            .filter(|o| !o.success || self.probe.as_deref() == Some(o.target.as_str()))
+            .filter_map(|mut o| {
+                o.probe = self.probe.as_deref() == Some(o.target.as_str());
+                (!o.success || o.probe).then_some(o)
+            })
             .collect();
         if outcomes.is_empty() {
             let full = PENDING.with(|p| {
@@ -354,6 +357,7 @@ pub async fn proxy(
                     settle.outcomes.push(TargetOutcome {
                         target: target.key(),
                         success: true,
+                        probe: false,
                     });
                     let meta = Meta {
                         target: target.clone(),
@@ -366,6 +370,7 @@ pub async fn proxy(
                     settle.outcomes.push(TargetOutcome {
                         target: target.key(),
                         success: !outcome.is_failure(),
+                        probe: false,
                     });
                     worker::console_log!(
                         "{}",
