@@ -72,6 +72,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
                 return Err(missing(kind, t, name.as_deref()));
             }
             if kind == RecordKind::Tenant {
+                confirm_tenant_delete(&req, t)?;
                 delete_tenant_children(call, t).await?;
             }
             store::delete(env, &key).await?;
@@ -163,6 +164,22 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             revoke(call, &ix_key, &ix).await?;
             no_content()
         }
+    }
+}
+
+/// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a
+/// `DELETE .../integrations/..` arrives as a tenant delete; only an explicit `?confirm={t}` is one.
+fn confirm_tenant_delete(req: &Request, t: &str) -> Result<(), ApiError> {
+    let confirmed = req
+        .url()
+        .ok()
+        .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "confirm" && v == t));
+    if confirmed {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "deleting a tenant deletes all its records; confirm with DELETE /v1/admin/tenants/{t}?confirm={t}"
+        )))
     }
 }
 

@@ -28,6 +28,15 @@ pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, Api
     Ok(out)
 }
 
+/// A body read without a content-type check beyond this: a declared type must be JSON, an absent
+/// one is taken as JSON (LLM clients and curl users often send none), as the providers do.
+pub async fn read_json_bytes(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if let Some(ct) = req.headers().get("content-type").map_err(internal)? {
+        require_json_content_type(Some(&ct))?;
+    }
+    read_capped(req, limit).await
+}
+
 /// A JSON request body: content type checked, size capped, parse errors located.
 pub async fn json_body(req: &mut Request, limit: usize) -> Result<Value, ApiError> {
     let ct = req.headers().get("content-type").map_err(internal)?;

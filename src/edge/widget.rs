@@ -3,7 +3,7 @@
 //! tenant's allowed origins. Answers stream through the LLM proxy's routing.
 
 use super::auth::{self, header};
-use super::body::read_capped;
+use super::body::read_json_bytes;
 use super::durable::{self, AdmitCmd, Admitted, Check};
 use super::llm::{self, ConversationHook, Extra};
 use super::platform::random_array;
@@ -194,7 +194,7 @@ const IP_FACTOR: u64 = 5;
 /// `x-conversation-id`.
 pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
     let (tenant, cfg) = tenant_of(call, &req, true).await?;
-    let bytes = read_capped(&mut req, MAX_CHAT_BODY).await?;
+    let bytes = read_json_bytes(&mut req, MAX_CHAT_BODY).await?;
     let input = widget::parse_chat(&bytes)?;
     let id = input
         .conversation_id

@@ -71,7 +71,11 @@ test("publishable widget keys are refused on secret-key routes", async () => {
 
 test("deleting a tenant revokes its keys", async () => {
   const c = await gw.tenant("tenant-c");
-  assert.equal((await gw.admin("DELETE", "tenant-c")).status, 204);
+  // Without the confirmation (a path such as .../integrations/.. resolves to the tenant): refused.
+  assertError(assert, await gw.admin("DELETE", "tenant-c"), 400, "invalid_request");
+  assertError(assert, await gw.admin("DELETE", "tenant-c?confirm=tenant-d"), 400, "invalid_request");
+  assert.equal((await gw.request("GET", "/v1/me", { key: c.key })).status, 200, "nothing was deleted");
+  assert.equal((await gw.admin("DELETE", "tenant-c?confirm=tenant-c")).status, 204);
   assertError(assert, await gw.request("GET", "/v1/me", { key: c.key }), 401, "authentication_error");
   assertError(assert, await gw.admin("GET", "tenant-c"), 404, "not_found");
 });

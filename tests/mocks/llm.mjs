@@ -6,6 +6,7 @@
 //   slow          waits 2 s before answering     error-start  stream: error event first
 //   midstream     stream: content, then an error event
 //   flaky-N       fails with 503 N times, then answers
+//   broken-*      a broken answer (see BROKEN): bad SSE framing, bad JSON, cut-off or hanging bodies
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -13,6 +14,35 @@ import path from "node:path";
 const FIX = path.join(import.meta.dirname, "..", "fixtures", "llm");
 const fixture = (name) => readFileSync(path.join(FIX, name), "utf8");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Upstream answers that break the wire format in every way we could think of.
+const big = "x".repeat(2 * 1024 * 1024);
+const sse = (res, text, end = true) => {
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  res.write(text);
+  if (end) res.end();
+};
+const firstChunk = (openai) =>
+  openai
+    ? 'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n'
+    : 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}\n\n' +
+      'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
+      'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n';
+export const BROKEN = {
+  "broken-json": (res) => sse(res, "data: {not json at all\n\n"),
+  "broken-noprefix": (res) => sse(res, "hello world\nthis is not sse\n\n"),
+  "broken-binary": (res) => { res.writeHead(200, { "content-type": "text/event-stream" }); res.end(Buffer.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0xfe, 0x00, 0x7b, 0x0a, 0x0a])); },
+  "broken-longline": (res) => sse(res, "data: " + big),
+  "broken-html": (res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<html><body>502 Bad Gateway</body></html>"); },
+  "broken-empty": (res) => { res.writeHead(200, { "content-type": "application/json" }); res.end(); },
+  "broken-cut": (res, { openai }) => { sse(res, firstChunk(openai), false); setTimeout(() => res.destroy(), 20); },
+  "broken-cut-line": (res, { openai }) => { sse(res, firstChunk(openai) + 'data: {"id":"c1","obj', false); setTimeout(() => res.destroy(), 20); },
+  "broken-nodone": (res, { openai }) => sse(res, firstChunk(openai)),
+  "broken-wrongshape": (res, { openai, stream }) =>
+    stream ? sse(res, 'data: {"choices":"nope","type":42}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":"x","delta":null}\n\n')
+      : (res.writeHead(200, { "content-type": "application/json" }), res.end(openai ? '{"choices":[{"message":7}]}' : '{"type":"message","content":"nope"}')),
+  "broken-hang": (res, { stream }) => { res.writeHead(200, { "content-type": stream ? "text/event-stream" : "application/json" }); res.flushHeaders(); },
+};
 
 export async function startLlm({ openaiKey, anthropicKey }) {
   const llm = { requests: [], counts: {}, flaky: {} };
@@ -47,6 +77,7 @@ export async function startLlm({ openaiKey, anthropicKey }) {
         if (llm.flaky[model] <= Number(flaky[1])) return err(503, "overloaded");
       }
       if (model === "slow") await sleep(2000);
+      if (BROKEN[model]) return BROKEN[model](res, { openai, stream: !!body.stream });
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
       if (body.stream) {
         const name = openai

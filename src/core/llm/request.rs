@@ -127,7 +127,8 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
         }
         match m.get("content") {
             None | Some(Value::Null) if dialect == Dialect::OpenAi => {}
-            Some(Value::String(_)) | Some(Value::Array(_)) => {}
+            Some(Value::String(_)) => {}
+            Some(Value::Array(parts)) => check_image_urls(i, parts)?,
             None | Some(Value::Null) => {
                 return Err(bad(format!("`messages[{i}].content` is required")))
             }
@@ -207,6 +208,29 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     })
 }
 
+/// Image parts may only point at the web or carry their bytes (`data:`): anything else would
+/// be fetched by the provider on the tenant's behalf, or is a mistake.
+fn check_image_urls(i: usize, parts: &[Value]) -> Result<(), ApiError> {
+    for (j, p) in parts.iter().enumerate() {
+        let url = p
+            .pointer("/image_url/url")
+            .or_else(|| p.pointer("/source/url"))
+            .and_then(Value::as_str);
+        if let Some(url) = url {
+            let head = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+            if !(head.starts_with("https://")
+                || head.starts_with("http://")
+                || head.starts_with("data:"))
+            {
+                return Err(bad(format!(
+                    "`messages[{i}].content[{j}]` image URL must be http(s) or a data: URL"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +291,24 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3})
         )
         .contains("`n`"));
+    }
+
+    #[test]
+    fn image_urls_must_be_web_or_data_urls() {
+        let bad_o = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]});
+        assert!(msg(Dialect::OpenAi, bad_o).contains("messages[0].content[0]"));
+        let bad_a = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "image", "source": {"type": "url", "url": "gopher://x"}}]}]});
+        assert!(msg(Dialect::Anthropic, bad_a).contains("messages[0].content[1]"));
+        for url in [
+            "https://x.example/a.png",
+            "data:image/png;base64,iVBORw0KGgo=",
+        ] {
+            let ok = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]});
+            assert!(
+                parse(Dialect::OpenAi, ok.to_string().as_bytes()).is_ok(),
+                "{url}"
+            );
+        }
     }
 
     #[test]

@@ -222,12 +222,15 @@ fn json_answer(job: &Job, upstream: Dialect, text: String) -> Attempt {
             "the provider's answer is not JSON".into(),
         );
     };
-    let (client, usage) = convert::client_response(&job.req, upstream, &value, now_ms() / 1000);
+    let (client, usage) =
+        match convert::client_response(&job.req, upstream, &value, now_ms() / 1000) {
+            Ok(answer) => answer,
+            Err(why) => return failed(Outcome::Network, ErrorKind::Upstream, why),
+        };
     // Same dialect: the provider's bytes go through unchanged.
-    let body = if upstream == job.req.dialect {
-        text.into_bytes()
-    } else {
-        client.to_string().into_bytes()
+    let body = match client {
+        Some(translated) => translated.to_string().into_bytes(),
+        None => text.into_bytes(),
     };
     Attempt::Ok(Success::Json { body, usage })
 }

@@ -6,7 +6,7 @@ mod lease;
 mod relay;
 
 use super::auth::{self, header};
-use super::body::read_capped;
+use super::body::read_json_bytes;
 use super::durable::{self, AdmitCmd, Admitted, Check};
 use super::platform::now_ms;
 use super::respond::{internal, Reply};
@@ -190,7 +190,7 @@ pub async fn chat(call: &mut Call, dialect: Dialect, mut req: Request) -> Reply 
     auth::require_scope(&key, "llm")?;
     let tenant = key.tenant;
     let anthropic_beta = header(&req, "anthropic-beta");
-    let bytes = read_capped(&mut req, MAX_LLM_BODY).await?;
+    let bytes = read_json_bytes(&mut req, MAX_LLM_BODY).await?;
     let creq = request::parse(dialect, &bytes)?;
     proxy(call, tenant, creq, anthropic_beta, Extra::default()).await
 }

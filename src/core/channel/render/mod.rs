@@ -141,6 +141,14 @@ pub(crate) fn check_shape(m: &OutboundMessage) -> Result<(), ApiError> {
                     "`media.url` (or a provider media `media.id`) is required",
                 ));
             }
+            // The provider fetches the URL: only a public web URL means anything to it.
+            if let Some(url) = &media.url {
+                if !is_web_url(url) {
+                    return Err(ApiError::validation(
+                        "`media.url` must be an absolute http(s) URL",
+                    ));
+                }
+            }
         }
         MessageType::Location => {
             let l = require(&m.location, "location", m.kind)?;
@@ -169,6 +177,13 @@ pub(crate) fn check_shape(m: &OutboundMessage) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+fn is_web_url(s: &str) -> bool {
+    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && s.len() <= 2048
+        && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 #[cfg(test)]

@@ -172,6 +172,20 @@ fn whatsapp_limits_are_422_not_provider_errors() {
     )
     .unwrap_err();
     assert!(e.message.contains("media.url"), "{}", e.message);
+    for url in [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "//x.example/a.jpg",
+        "https://x.example/a b.jpg",
+        "https://x.example/\r\nx",
+    ] {
+        let e = whatsapp::render(
+            &msg(json!({"conversation_id": "1", "type": "image", "media": {"url": url}})),
+            &t,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("http(s) URL"), "{url}: {}", e.message);
+    }
     let e = whatsapp::render(&msg(json!({"conversation_id": "1", "type": "location", "location": {"latitude": 91.0, "longitude": 0.0}})), &t).unwrap_err();
     assert!(e.message.contains("latitude"), "{}", e.message);
 }

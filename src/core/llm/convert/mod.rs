@@ -30,28 +30,59 @@ pub fn upstream_body(
 }
 
 /// The client's non-streamed response from the upstream's, and its usage.
+/// The client's answer to a provider's non-streamed answer, and its usage; `None` when the
+/// dialects match (the provider's bytes go through unchanged). A body of the wrong shape is
+/// refused rather than translated into an empty answer.
 pub fn client_response(
     req: &ClientRequest,
     upstream: Dialect,
     body: &Value,
     now_s: u64,
-) -> (Value, super::Usage) {
-    match (upstream, req.dialect) {
+) -> Result<(Option<Value>, super::Usage), String> {
+    check_shape(upstream, body)?;
+    Ok(match (upstream, req.dialect) {
         (Dialect::Anthropic, Dialect::OpenAi) => (
-            to_anthropic::response(body, now_s, req.thinking),
+            Some(to_anthropic::response(body, now_s, req.thinking)),
             super::Usage::from_anthropic(&body["usage"]),
         ),
         (Dialect::OpenAi, Dialect::Anthropic) => (
-            to_openai::response(body),
+            Some(to_openai::response(body)),
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
         (Dialect::OpenAi, Dialect::OpenAi) => (
-            body.clone(),
+            None,
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
         (Dialect::Anthropic, Dialect::Anthropic) => {
-            (body.clone(), super::Usage::from_anthropic(&body["usage"]))
+            (None, super::Usage::from_anthropic(&body["usage"]))
         }
+    })
+}
+
+/// The least a provider's answer must be for a client to read it: OpenAI `choices[].message`
+/// objects; Anthropic `type: "message"` with a list of typed content blocks.
+pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
+    let ok = match upstream {
+        Dialect::OpenAi => body["choices"]
+            .as_array()
+            .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c["message"].is_object())),
+        Dialect::Anthropic => {
+            body["type"] == "message"
+                && body["content"]
+                    .as_array()
+                    .is_some_and(|bs| bs.iter().all(|b| b["type"].is_string()))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the provider's answer is not a {} response",
+            match upstream {
+                Dialect::OpenAi => "chat completion",
+                Dialect::Anthropic => "Messages API",
+            }
+        ))
     }
 }
 
@@ -65,5 +96,40 @@ pub(crate) fn text_of(content: &Value) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_of_the_wrong_shape_are_refused_not_translated_into_nothing() {
+        for bad in [
+            json!({"choices": [{"message": 7}]}),
+            json!({"choices": []}),
+            json!({}),
+            json!([1]),
+        ] {
+            assert!(check_shape(Dialect::OpenAi, &bad).is_err(), "{bad}");
+        }
+        for bad in [
+            json!({"type": "message", "content": "nope"}),
+            json!({"type": "error"}),
+            json!({"type": "message", "content": [{"text": "x"}]}),
+        ] {
+            assert!(check_shape(Dialect::Anthropic, &bad).is_err(), "{bad}");
+        }
+        assert!(check_shape(
+            Dialect::OpenAi,
+            &json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": null}}]})
+        )
+        .is_ok());
+        assert!(check_shape(
+            Dialect::Anthropic,
+            &json!({"type": "message", "content": []})
+        )
+        .is_ok());
     }
 }
