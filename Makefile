@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build dev test test-core test-e2e seed bench lint clean
+.PHONY: setup tools npm browser build dev test test-core test-e2e seed bench fuzz lint clean
 
 setup: tools npm
 
@@ -61,10 +61,28 @@ bench: build | npm
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	node bench/run.mjs
 
+# libFuzzer (cargo fuzz, stable toolchain, no sanitizer: the core is safe Rust, so the findings
+# that matter are panics, broken properties and inputs slower than 10 s) on each target for
+# FUZZ_SECONDS. A crash is left in
+# fuzz/artifacts/<target>/: fix it, then keep the input in fuzz/regressions/<target>/, which
+# `cargo test` replays (core::fuzzing) along with the seeds.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := sse stream_from_openai stream_from_anthropic signatures normalize mapping
+CARGO_FUZZ_VERSION := 0.13.2
+fuzz:
+	@cargo fuzz --version 2>/dev/null | grep -q '$(CARGO_FUZZ_VERSION)' || cargo install cargo-fuzz --version =$(CARGO_FUZZ_VERSION) --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t regressions/$$t; \
+	  cargo fuzz run --sanitizer none -O $$t corpus/$$t seeds/$$t regressions/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+	    || { echo "fuzz target $$t failed: see fuzz/artifacts/$$t/"; exit 1; }; \
+	done
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+	cd fuzz && cargo fmt --check
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler

@@ -4,6 +4,8 @@
 pub mod channel;
 pub mod config;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod http;
 pub mod integration;
 pub mod jobs;

@@ -271,6 +271,61 @@ pub struct TestCall {
     pub input: Value,
 }
 
+/// Every JMESPath expression of an endpoint compiles: a bad one is a 422 when the integration is
+/// saved, not a failure on its first call.
+fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
+    let mut exprs: Vec<(String, &str)> = Vec::new();
+    for (k, v) in &e.query {
+        exprs.push((format!("query.{k}"), v));
+    }
+    for (k, v) in &e.headers {
+        exprs.push((format!("headers.{k}"), v));
+    }
+    if let Some(r) = &e.response {
+        for (field, v) in [
+            ("success_path", &r.success_path),
+            ("data_path", &r.data_path),
+            ("error_path", &r.error_path),
+        ] {
+            if let Some(v) = v {
+                exprs.push((format!("response.{field}"), v));
+            }
+        }
+        for (k, v) in &r.field_mappings {
+            exprs.push((format!("response.field_mappings.{k}"), v));
+        }
+    }
+    let mut templated = Vec::new();
+    if let Some(b) = &e.body {
+        template_expressions(b, &mut templated);
+    }
+    let all = exprs
+        .into_iter()
+        .chain(templated.iter().map(|x| ("body".to_string(), x.as_str())));
+    for (at, expr) in all {
+        if let Err(err) = crate::core::integration::mapping::compile(expr.trim()) {
+            p.push(format!("`endpoints.{name}.{at}`: {}", err.0));
+        }
+    }
+}
+
+/// The `{{expr}}` parts of a body template's strings.
+fn template_expressions(t: &Value, out: &mut Vec<String>) {
+    match t {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("{{") {
+                let Some(j) = rest[i..].find("}}") else { break };
+                out.push(rest[i + 2..i + j].to_string());
+                rest = &rest[i + j + 2..];
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| template_expressions(x, out)),
+        Value::Object(o) => o.values().for_each(|x| template_expressions(x, out)),
+        _ => {}
+    }
+}
+
 impl Check for IntegrationConfig {
     fn check(&self, p: &mut Vec<String>) {
         check_len("name", &self.name, 200, p);
@@ -293,6 +348,7 @@ impl Check for IntegrationConfig {
             if !e.path.starts_with('/') {
                 p.push(format!("`endpoints.{name}.path` must start with `/`"));
             }
+            check_expressions(name, e, p);
         }
         if let Some(t) = &self.test {
             if !self.endpoints.contains_key(&t.endpoint) {

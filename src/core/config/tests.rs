@@ -192,6 +192,27 @@ fn integration_documents() {
 }
 
 #[test]
+fn integration_expressions_are_compiled_when_saved() {
+    let doc = json!({"name": "x", "base_url": "https://x.example", "endpoints": {"a": {
+        "method": "POST", "path": "/", "query": {"q": "input.[oops"}, "headers": {"X-N": "input.n"},
+        "body": {"t": "id {{input.a[99999999999]}}", "ok": "{{input.b}}"},
+        "response": {"data_path": "data", "field_mappings": {"f": "items[?"}}}}});
+    let e = RecordKind::Integration.validate(&doc).unwrap_err();
+    for at in [
+        "`endpoints.a.query.q`",
+        "`endpoints.a.body`",
+        "`endpoints.a.response.field_mappings.f`",
+    ] {
+        assert!(e.message.contains(at), "{at}: {}", e.message);
+    }
+    assert!(
+        !e.message.contains("headers.X-N") && !e.message.contains("data_path"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
 fn channel_documents_name_missing_credentials() {
     let e = RecordKind::Channel
         .validate(&json!({"kind": "whatsapp", "credentials": {}}))

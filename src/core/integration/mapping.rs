@@ -8,10 +8,57 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingError(pub String);
 
+/// Compiles a JMESPath expression. jmespath 0.3 panics on an index or slice number that does not
+/// fit an i32 (found by `make fuzz`; a panic aborts the whole isolate), so those are refused first.
+pub fn compile(expr: &str) -> Result<jmespath::Expression<'static>, MappingError> {
+    if let Some(n) = oversized_number(expr) {
+        return Err(MappingError(format!(
+            "invalid JMESPath `{expr}`: number `{n}` is out of range"
+        )));
+    }
+    jmespath::compile(expr).map_err(|e| MappingError(format!("invalid JMESPath `{expr}`: {e}")))
+}
+
+/// The first number token outside quoted and literal parts that is not an i32.
+fn oversized_number(expr: &str) -> Option<&str> {
+    let b = expr.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            // '...' raw strings, "..." identifiers, `...` JSON literals: skip, honouring \ escapes.
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if c.is_ascii_digit() || c == b'-' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let token = &expr[start..i];
+                if token != "-" && token.parse::<i32>().is_err() {
+                    return Some(token);
+                }
+            }
+            // Identifiers may contain digits (`a1`): skip them whole.
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Evaluates a JMESPath expression against a JSON document.
 pub fn search(expr: &str, data: &Value) -> Result<Value, MappingError> {
-    let compiled = jmespath::compile(expr)
-        .map_err(|e| MappingError(format!("invalid JMESPath `{expr}`: {e}")))?;
+    let compiled = compile(expr)?;
     let result = compiled
         .search(data.clone())
         .map_err(|e| MappingError(format!("JMESPath `{expr}` failed: {e}")))?;
@@ -104,6 +151,29 @@ pub fn truthy(v: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_the_jmespath_crate_would_panic_on_are_refused() {
+        // The crash input `make fuzz` found, kept as a regression test.
+        let crash = b"dength(e\"imts\xbbe\" 777777777777gms[\xca\x91\xdfa\xdf\x9f\xca\x9f\"da";
+        assert!(search(&String::from_utf8_lossy(crash), &json!({})).is_err());
+        for e in [
+            "a[99999999999]",
+            "a[-2147483649]",
+            "a[1:9999999999]",
+            "a[::-99999999999]",
+        ] {
+            let err = search(e, &json!({"a": [1]})).unwrap_err();
+            assert!(err.0.contains("out of range"), "{e}: {}", err.0);
+        }
+        // Long digit runs inside literals, quoted names and identifiers are fine.
+        let doc = json!({"a": [1, 2], "id": "123456789012", "x99999999999": 5});
+        assert_eq!(search("id == '123456789012'", &doc).unwrap(), json!(true));
+        assert_eq!(search("`12345678901234` > `1`", &doc).unwrap(), json!(true));
+        assert_eq!(search("x99999999999", &doc).unwrap(), json!(5));
+        assert_eq!(search("a[-1]", &doc).unwrap(), json!(2));
+        assert_eq!(search("a[2147483647]", &doc).unwrap(), Value::Null);
+    }
 
     fn mapping(v: Value) -> ResponseMapping {
         serde_json::from_value(v).unwrap()

@@ -310,6 +310,23 @@ fn twilio(body: &str) -> Vec<InboundEvent> {
 }
 
 #[test]
+fn twilio_media_count_is_capped_at_twilios_ten() {
+    // The input `make fuzz` found (a CPU-time bomb before the cap), kept in fuzz/regressions.
+    let mut body = String::from("MessageSid=SM1&NumMedia=1666666666&MediaUrl0=https%3A%2F%2Fx%2F0");
+    for i in 1..15 {
+        body.push_str(&format!("&MediaUrl{i}=https%3A%2F%2Fx%2F{i}"));
+    }
+    let e = twilio(&body);
+    assert_eq!(
+        e[0].data["metadata"]["more_media"]
+            .as_array()
+            .unwrap()
+            .len(),
+        9
+    );
+}
+
+#[test]
 fn twilio_sms_whatsapp_media_buttons_and_statuses() {
     let e = twilio("ToCountry=US&SmsMessageSid=SM11&NumMedia=0&SmsSid=SM11&SmsStatus=received&Body=Hello+there%21&To=%2B15017122661&MessageSid=SM11&AccountSid=AC1&From=%2B15558675310&ApiVersion=2010-04-01");
     assert_eq!(e[0].provider_id, "SM11");

@@ -1,0 +1,295 @@
+//! The properties `make fuzz` checks, one function per fuzz target. The libFuzzer targets in
+//! `fuzz/` call these; `cargo test` replays every kept input (`fuzz/seeds`, `fuzz/regressions`)
+//! through them, so a finding stays fixed.
+
+use crate::core::config::integration::{IntegrationConfig, ResponseMapping};
+use crate::core::config::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
+use crate::core::integration::{mapping, plan, transforms};
+use crate::core::llm::sse::Parser;
+use crate::core::llm::stream::{Options, Translator};
+use crate::core::llm::Dialect;
+use crate::core::webhook::normalize::normalize;
+use crate::core::webhook::verify::{
+    github, hmac_generic, meta, shopify, slack, standard, stripe, telegram, twilio, Inbound,
+};
+use serde_json::{json, Value};
+
+/// Splits `data` into chunks whose sizes cycle through `sizes` (each byte + 1), so the same input
+/// is also fed in an arbitrary, reproducible chunking.
+fn chunks<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = (sizes[i % sizes.len()] as usize + 1).min(rest.len());
+        out.push(&rest[..n]);
+        rest = &rest[n..];
+        i += 1;
+    }
+    out
+}
+
+/// `a \0 b`: two parts (b empty when there is no separator).
+fn two(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[]),
+    }
+}
+
+/// SSE parser: never panics, and gives the same events however the bytes are split.
+pub fn sse(data: &[u8]) {
+    let Some((&k, body)) = data.split_first() else {
+        return;
+    };
+    let mut whole = Parser::new();
+    let mut a = Vec::new();
+    let ra = whole.push(body, &mut a);
+    let mut split = Parser::new();
+    let mut b = Vec::new();
+    let mut rb = Ok(());
+    for c in chunks(body, &[k, k.wrapping_mul(7), 0]) {
+        rb = split.push(c, &mut b);
+        if rb.is_err() {
+            break;
+        }
+    }
+    assert_eq!(ra.is_err(), rb.is_err());
+    if ra.is_ok() {
+        assert_eq!(a, b);
+        assert_eq!(whole.finish(), split.finish());
+    }
+}
+
+fn translate(upstream: Dialect, sel: u8, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
+    let opts = Options {
+        client: if sel & 1 == 0 {
+            Dialect::OpenAi
+        } else {
+            Dialect::Anthropic
+        },
+        include_usage: sel & 2 != 0,
+        thinking: sel & 4 != 0,
+        now_s: 1_700_000_000,
+        collect_text: sel & 8 != 0,
+    };
+    let mut t = Translator::new(upstream, opts);
+    let mut out = Vec::new();
+    for p in pieces {
+        let was_over = t.is_over();
+        let more = t.push(p);
+        assert!(!was_over || more.is_empty(), "output after the end");
+        out.extend(more);
+    }
+    let over = t.is_over();
+    let tail = t.end();
+    assert!(!over || tail.is_empty(), "output after the end");
+    out.extend(tail);
+    (out, t.done())
+}
+
+/// A stream translator: never panics, writes nothing after its end, and gives the same bytes
+/// however the upstream stream is split.
+pub fn stream(upstream: Dialect, data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let whole = translate(upstream, sel, &[body]);
+    let split = translate(upstream, sel, &chunks(body, &[sel >> 4, sel, 3]));
+    assert_eq!(whole, split);
+}
+
+/// Every signature verifier and header parser: arbitrary headers (`name: value` lines, then
+/// `\0`, then the body) never panic, and nothing verifies without the secret.
+pub fn signatures(data: &[u8]) {
+    let (head, body) = two(data);
+    let headers: Vec<(String, String)> = String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let req = Inbound {
+        url: "https://gw.example.com/v1/webhooks/t/s?x=1",
+        headers: &headers,
+        body,
+        now_s: 1_700_000_000,
+    };
+    let secrets = vec![
+        "fuzz-secret-not-in-any-input".to_string(),
+        "whsec_ZnV6ei1zZWNyZXQtbm90LWluLWFueS1pbnB1dA==".to_string(),
+    ];
+    for r in [
+        github::verify(&secrets, &req),
+        meta::verify(&secrets, &req),
+        shopify::verify(&secrets, &req),
+        slack::verify(&secrets, &req, 300),
+        standard::verify(&secrets, &req, 300),
+        stripe::verify(&secrets, &req, 300),
+        twilio::verify(&secrets, &req),
+    ] {
+        let e = r.expect_err("verified without the secret");
+        let _ = e.reason();
+    }
+    // Telegram compares the header to the secret itself: only the secret opens it.
+    if telegram::verify(&secrets, &req).is_ok() {
+        assert!(headers.iter().any(|(_, v)| secrets.contains(v)));
+    }
+    for (algorithm, encoding) in [
+        (HmacAlgorithm::Sha256, SignatureEncoding::Hex),
+        (HmacAlgorithm::Sha1, SignatureEncoding::Base64),
+    ] {
+        let scheme = HmacScheme {
+            header: "x-signature".into(),
+            algorithm,
+            encoding,
+            prefix: Some("sha256=".into()),
+            timestamp_header: Some("x-timestamp".into()),
+            template: Some("{timestamp}.{body}".into()),
+            id_header: Some("x-event-id".into()),
+        };
+        assert!(hmac_generic::verify(&secrets, &req, &scheme, 300).is_err());
+    }
+    let query: Vec<(String, String)> = String::from_utf8_lossy(body)
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let _ = meta::handshake(&query, Some("verify-token"));
+    let _ = twilio::sorted_params(body);
+}
+
+const KINDS: [SourceKind; 9] = [
+    SourceKind::Whatsapp,
+    SourceKind::Slack,
+    SourceKind::Telegram,
+    SourceKind::Twilio,
+    SourceKind::Stripe,
+    SourceKind::Github,
+    SourceKind::Shopify,
+    SourceKind::Standard,
+    SourceKind::Hmac,
+];
+
+/// Every channel and business normalizer: arbitrary verified payloads never panic; they are
+/// events or an `Unreadable` (a 400).
+pub fn normalizers(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let kind = KINDS[sel as usize % KINDS.len()];
+    let ct = if sel & 0x80 != 0 {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    let headers: Vec<(String, String)> = [
+        ("x-github-event", "issues"),
+        ("x-github-delivery", "d-1"),
+        ("x-shopify-topic", "orders/create"),
+        ("x-shopify-event-id", "e-1"),
+        ("webhook-id", "msg_1"),
+        ("x-event-id", "ev-1"),
+        ("content-type", ct),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let req = Inbound {
+        url: "https://gw.example.com/v1/webhooks/t/s",
+        headers: &headers,
+        body,
+        now_s: 1_700_000_000,
+    };
+    let _ = normalize(kind, &req, Some("x-event-id"));
+}
+
+/// The integration mapping engine (`expr \0 json`): JMESPath, response mappings with transforms,
+/// and request planning never panic; bad expressions and inputs are errors.
+pub fn mapping(data: &[u8]) {
+    let (expr, doc) = two(data);
+    let expr = String::from_utf8_lossy(expr);
+    let doc: Value = serde_json::from_slice(doc)
+        .unwrap_or_else(|_| json!({"input": {"a": [1, "x", null]}, "data": {"items": [{"n": 1}]}}));
+    let _ = mapping::search(&expr, &doc);
+    let m: Result<ResponseMapping, _> = serde_json::from_value(json!({
+        "success_path": expr, "data_path": expr, "error_path": expr,
+        "field_mappings": {"f": expr, "g": "data"},
+        "transforms": {"f": ["trim", "uppercase", {"type": "regex_extract", "pattern": expr},
+            {"type": "split", "separator": expr}, "number", {"type": "currency", "code": "EUR"},
+            {"type": "date", "format": expr}, {"type": "e164"}]},
+        "defaults": {"f": doc}
+    }));
+    if let Ok(m) = m {
+        let _ = mapping::map_response(Some(&m), true, &doc);
+    }
+    for step in [
+        json!({"type": "regex_extract", "pattern": expr}),
+        json!({"type": "date", "format": expr}),
+        json!({"type": "e164", "default_country": expr}),
+        json!({"type": "default", "value": doc}),
+        json!({"type": "join", "separator": expr}),
+    ] {
+        let _ = transforms::apply(&step, doc.clone());
+        let _ = transforms::apply(&step, Value::String(expr.to_string()));
+    }
+    let cfg: Result<IntegrationConfig, _> = serde_json::from_value(json!({
+        "name": "f", "base_url": "https://api.example.com/v1",
+        "endpoints": {"e": {"method": "POST", "path": format!("/x/{{{expr}}}/{{a}}"),
+            "query": {"q": expr}, "headers": {"X-H": expr},
+            "body": {"t": format!("{{{{{expr}}}}}"), "v": "{{input.a}}"}}}
+    }));
+    if let Ok(cfg) = cfg {
+        if let Some(ep) = cfg.endpoints.get("e") {
+            let _ = plan::plan(&cfg, ep, &doc, &json!({"channel": "web"}));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Every kept input of a target: its seeds and the findings `make fuzz` turned up.
+    fn replay(target: &str, check: impl Fn(&[u8])) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let mut n = 0;
+        for dir in ["seeds", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+                continue;
+            };
+            for e in entries {
+                let path = e.unwrap().path();
+                check(&std::fs::read(&path).unwrap());
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no kept inputs for {target}");
+    }
+
+    #[test]
+    fn sse_inputs() {
+        replay("sse", sse);
+    }
+
+    #[test]
+    fn stream_inputs() {
+        replay("stream_from_openai", |d| stream(Dialect::OpenAi, d));
+        replay("stream_from_anthropic", |d| stream(Dialect::Anthropic, d));
+    }
+
+    #[test]
+    fn signature_inputs() {
+        replay("signatures", signatures);
+    }
+
+    #[test]
+    fn normalizer_inputs() {
+        replay("normalize", normalizers);
+    }
+
+    #[test]
+    fn mapping_inputs() {
+        replay("mapping", mapping);
+    }
+}
