@@ -13,25 +13,31 @@ export const MASTER_KEY = randomBytes(32).toString("hex");
 /** Secrets a test planted; `assertNoLeaks` checks none of them reached a log line. */
 export const planted = new Set([ADMIN_TOKEN, MASTER_KEY]);
 
-export async function startGateway({ seed = true, extraBindings = {}, consumers = true } = {}) {
+/**
+ * Starts the worker. `persist`: a directory where KV and Durable Objects keep their state, so
+ * `gw.restart()` brings the worker back with it (Miniflare's queues are in memory only).
+ */
+export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist } = {}) {
   const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
   delete config["//"];
   // Without consumers, queued messages wait: the ingress path can be measured on its own.
   if (!consumers) delete config.queueConsumers;
   const logs = [];
-  const mf = new Miniflare({
+  const options = {
     ...config,
     rootPath: ROOT,
     bindings: { ...config.bindings, ADMIN_TOKEN, MASTER_KEY, ...extraBindings },
     handleStructuredLogs: ({ level, message }) => {
       logs.push({ level, message });
     },
+    ...(persist ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") } : {}),
     // GATEWAY_STDIO=1 shows workerd's own output (panics, runtime errors) while debugging.
     ...(process.env.GATEWAY_STDIO ? { handleRuntimeStdio: (out, err) => (out.pipe(process.stdout), err.pipe(process.stderr)) } : {}),
-  });
+  };
+  const mf = new Miniflare(options);
   const url = await mf.ready;
   if (seed) await loadSeed(mf);
-  const gw = new Gateway(mf, url, logs);
+  const gw = new Gateway(mf, url, logs, options);
   return gw;
 }
 
@@ -50,10 +56,18 @@ async function loadSeed(mf) {
 }
 
 export class Gateway {
-  constructor(mf, url, logs) {
+  constructor(mf, url, logs, options) {
     this.mf = mf;
     this.url = new URL(url);
     this.logs = logs;
+    this.options = options;
+  }
+
+  /** Stops the runtime and starts it again on the same persisted state (a new port). */
+  async restart() {
+    await this.mf.dispose();
+    this.mf = new Miniflare(this.options);
+    this.url = new URL(await this.mf.ready);
   }
 
   /** One request; `json` sets the body and content type; returns {status, headers, body, text}. */

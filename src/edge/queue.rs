@@ -8,7 +8,7 @@
 //! An accepted message is delivered or recorded, never dropped.
 
 use super::channel::{record_delivery, send_queued, DeliveryStep};
-use super::durable::{self, DeadLetter, DeliveryRecord};
+use super::durable::{self, DeadLetter, DeliveryRecord, OutboxCmd, Pending};
 use super::outbound::fetch_with_timeout;
 use super::platform::{now_ms, random_array};
 use super::store;
@@ -61,7 +61,7 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
             return;
         }
     };
-    let result = match dlq_of {
+    let result: std::result::Result<Step, ApiError> = match dlq_of {
         Some(origin) => {
             let why = qm
                 .last_error
@@ -79,7 +79,11 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
         },
     };
     match result {
-        Ok(()) => msg.ack(),
+        Ok(Step::Finished) => {
+            finished(env, &qm).await;
+            msg.ack()
+        }
+        Ok(Step::Requeued) => msg.ack(),
         Err(e) => {
             // Our own failure (KV, a Durable Object): let the platform retry, then dead-letter.
             worker::console_error!(
@@ -93,11 +97,17 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
     }
 }
 
+/// What became of a message: finished (its outbox entry closes) or sent again for a later attempt.
+enum Step {
+    Finished,
+    Requeued,
+}
+
 async fn deliver(
     env: &Env,
     qm: &QueueMessage,
     event: &EventEnvelope,
-) -> std::result::Result<(), ApiError> {
+) -> std::result::Result<Step, ApiError> {
     let tenant: Option<TenantConfig> =
         store::get_json_cached(env, &format!("tenant:{}", qm.tenant)).await?;
     let Some(tenant) = tenant else {
@@ -163,7 +173,7 @@ async fn deliver(
                 qm.tenant,
                 qm.attempt
             );
-            Ok(())
+            Ok(Step::Finished)
         }
         Outcome::Permanent { reason } => dead_letter(env, "events", qm, reason).await,
         Outcome::Retry {
@@ -194,7 +204,7 @@ async fn send_message(
     channel: &str,
     delivery_id: &str,
     message: &OutboundMessage,
-) -> std::result::Result<(), ApiError> {
+) -> std::result::Result<Step, ApiError> {
     let record = |status: &str, provider_message_id: Option<String>, last_error: Option<String>| {
         DeliveryRecord {
             id: delivery_id.to_string(),
@@ -207,7 +217,8 @@ async fn send_message(
     };
     match send_queued(env, qm, channel, message).await? {
         DeliveryStep::Sent(id) => {
-            record_delivery(env, &qm.tenant, channel, record("sent", Some(id), None)).await
+            record_delivery(env, &qm.tenant, channel, record("sent", Some(id), None)).await?;
+            Ok(Step::Finished)
         }
         DeliveryStep::Failed(error) => {
             record_delivery(
@@ -216,7 +227,8 @@ async fn send_message(
                 channel,
                 record("failed", None, Some(error)),
             )
-            .await
+            .await?;
+            Ok(Step::Finished)
         }
         DeliveryStep::Retry(retry_after_s, error) => {
             let max = max_attempts(env, &qm.tenant).await?;
@@ -228,13 +240,14 @@ async fn send_message(
                     format!("{error} (attempt {} of {max})", qm.attempt),
                 )
                 .await?;
-                return record_delivery(
+                record_delivery(
                     env,
                     &qm.tenant,
                     channel,
                     record("dead_lettered", None, Some(error)),
                 )
-                .await;
+                .await?;
+                return Ok(Step::Finished);
             }
             retry_later(env, "DELIVERIES", qm, retry_after_s, error.clone()).await?;
             record_delivery(
@@ -243,7 +256,8 @@ async fn send_message(
                 channel,
                 record("queued", None, Some(error)),
             )
-            .await
+            .await?;
+            Ok(Step::Requeued)
         }
     }
 }
@@ -264,11 +278,12 @@ async fn retry_later(
     qm: &QueueMessage,
     retry_after_s: Option<u64>,
     reason: String,
-) -> std::result::Result<(), ApiError> {
+) -> std::result::Result<Step, ApiError> {
     let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
     let next = qm.next_attempt(reason);
     let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
-    requeue(env, binding, next, delay as u32).await
+    requeue(env, binding, next, delay as u32).await?;
+    Ok(Step::Requeued)
 }
 
 fn backoff(env: &Env) -> Backoff {
@@ -287,34 +302,126 @@ fn backoff(env: &Env) -> Backoff {
 /// 2^53, such as Shopify's order ids) and readable in the dashboard. A message over the queue's
 /// 128 KB limit (a webhook may carry up to 1 MiB) is kept in the `PAYLOADS` KV namespace and
 /// the queue carries its key.
+async fn encode(env: &Env, m: &QueueMessage) -> worker::Result<String> {
+    let text = serde_json::to_string(m).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    if text.len() <= INLINE_LIMIT {
+        return Ok(text);
+    }
+    let key = format!("{}/{}/{}", m.tenant, m.id, m.attempt);
+    env.kv("PAYLOADS")?
+        .put(&key, text)?
+        .expiration_ttl(SPILL_TTL_S)
+        .execute()
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(serde_json::json!({ SPILLED: key }).to_string())
+}
+
+/// Sends encoded bodies to a queue.
+pub async fn send_texts(
+    env: &Env,
+    binding: &str,
+    texts: Vec<String>,
+    delay_s: u32,
+) -> worker::Result<()> {
+    let queue = env.queue(binding)?;
+    let raw: Vec<SendMessage<JsValue>> = texts
+        .iter()
+        .map(|text| {
+            let mut b = RawMessageBuilder::new(JsValue::from_str(text));
+            if delay_s > 0 {
+                b = b.delay_seconds(delay_s);
+            }
+            b.build_with_content_type(QueueContentType::Text)
+        })
+        .collect();
+    queue.send_raw_batch(raw).await
+}
+
+/// Queues messages (after `delay_s`) and records them in their outboxes, in parallel, so the
+/// outbox adds no latency. Only the queue's answer decides the result: the queue copy is primary.
 pub async fn enqueue(
     env: &Env,
     binding: &str,
     msgs: &[QueueMessage],
     delay_s: u32,
 ) -> worker::Result<()> {
-    let queue = env.queue(binding)?;
-    let mut raw: Vec<SendMessage<JsValue>> = Vec::with_capacity(msgs.len());
+    let mut texts = Vec::with_capacity(msgs.len());
     for m in msgs {
-        let mut text =
-            serde_json::to_string(m).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        if text.len() > INLINE_LIMIT {
-            let key = format!("{}/{}/{}", m.tenant, m.id, m.attempt);
-            env.kv("PAYLOADS")?
-                .put(&key, text)?
-                .expiration_ttl(SPILL_TTL_S)
-                .execute()
-                .await
-                .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            text = serde_json::json!({ SPILLED: key }).to_string();
-        }
-        let mut b = RawMessageBuilder::new(JsValue::from_str(&text));
-        if delay_s > 0 {
-            b = b.delay_seconds(delay_s);
-        }
-        raw.push(b.build_with_content_type(QueueContentType::Text));
+        texts.push(encode(env, m).await?);
     }
-    queue.send_raw_batch(raw).await
+    let due_in_ms = u64::from(delay_s) * 1000 + grace_ms(env);
+    let mut by_outbox: Vec<(String, OutboxCmd)> = Vec::new();
+    for (m, body) in msgs.iter().zip(&texts) {
+        let name = outbox_of(m);
+        let pending = Pending {
+            id: m.id.clone(),
+            binding: binding.to_string(),
+            body: body.clone(),
+            due_in_ms,
+        };
+        match by_outbox.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, cmd)) => cmd.track.push(pending),
+            None => by_outbox.push((
+                name,
+                OutboxCmd {
+                    track: vec![pending],
+                    done: vec![],
+                },
+            )),
+        }
+    }
+    let record = join_all(
+        by_outbox
+            .iter()
+            .map(|(name, cmd)| outbox_update(env, name, cmd)),
+    );
+    let (sent, _) = futures::join!(send_texts(env, binding, texts, delay_s), record);
+    sent
+}
+
+/// The outbox holding a message: one per tenant source for events, per channel for sends.
+fn outbox_of(m: &QueueMessage) -> String {
+    match &m.job {
+        Job::DeliverEvent { event } => format!("{}:events:{}", m.tenant, event.source),
+        Job::SendMessage { channel, .. } => format!("{}:sends:{channel}", m.tenant),
+    }
+}
+
+/// An outbox update whose failure is logged, not raised: the queue copy is the primary one.
+async fn outbox_update(env: &Env, name: &str, cmd: &OutboxCmd) {
+    if let Err(e) = durable::call::<_, Value>(env, "OUTBOX", name, "update", cmd).await {
+        worker::console_error!(
+            "{{\"outbox_update_failed\":{:?},\"error\":{:?}}}",
+            name,
+            e.message
+        );
+    }
+}
+
+/// Messages the queue refused after all: their outbox entries close too (the sender was told
+/// to retry, and a retry makes new ones).
+pub async fn abandon(env: &Env, msgs: &[QueueMessage]) {
+    join_all(msgs.iter().map(|m| finished(env, m))).await;
+}
+
+/// The message is finished (delivered, dead-lettered or refused): close its outbox entry.
+async fn finished(env: &Env, qm: &QueueMessage) {
+    let cmd = OutboxCmd {
+        track: vec![],
+        done: vec![qm.id.clone()],
+    };
+    outbox_update(env, &outbox_of(qm), &cmd).await;
+}
+
+/// How long past its due time an open outbox entry waits before it is sent again
+/// (`REDELIVERY_GRACE_SECONDS`, default 15 min: longer than any consumer takes with a message).
+pub fn grace_ms(env: &Env) -> u64 {
+    env.var("REDELIVERY_GRACE_SECONDS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u64>().ok())
+        .unwrap_or(900)
+        * 1000
 }
 
 const INLINE_LIMIT: usize = 96 * 1024;
@@ -365,7 +472,7 @@ async fn dead_letter(
     queue: &str,
     qm: &QueueMessage,
     reason: String,
-) -> std::result::Result<(), ApiError> {
+) -> std::result::Result<Step, ApiError> {
     worker::console_log!(
         "{{\"dead_letter\":{:?},\"tenant\":{:?},\"attempts\":{}}}",
         qm.id,
@@ -390,7 +497,7 @@ async fn dead_letter(
         },
     )
     .await?;
-    Ok(())
+    Ok(Step::Finished)
 }
 
 #[event(scheduled)]

@@ -4,7 +4,7 @@
 use super::body::read_capped;
 use super::durable::{self, DeadLetter, SeenMany, SeenResult};
 use super::platform::now_ms;
-use super::queue::enqueue;
+use super::queue::{abandon, enqueue};
 use super::respond::{bytes, json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
@@ -180,6 +180,7 @@ pub async fn handle(
                 &SeenMany { ids, ttl_ms: 0 },
             )
             .await;
+            abandon(env, &fresh).await;
             worker::console_error!("{{\"enqueue_failed\":{:?}}}", e.to_string());
             return Err(ApiError::new(
                 crate::core::error::ErrorKind::Unavailable,
