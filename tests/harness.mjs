@@ -1,7 +1,7 @@
 // Starts the built worker in Miniflare (real local KV, Durable Objects, Queues) from
 // miniflare.config, captures every log line it writes, and gives tests a small HTTP client.
 import { Miniflare } from "miniflare";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
@@ -10,8 +10,50 @@ export const ROOT = path.resolve(import.meta.dirname, "..");
 export const ADMIN_TOKEN = "test-admin-" + randomBytes(12).toString("hex");
 export const MASTER_KEY = randomBytes(32).toString("hex");
 
-/** Secrets a test planted; `assertNoLeaks` checks none of them reached a log line. */
-export const planted = new Set([ADMIN_TOKEN, MASTER_KEY]);
+/**
+ * Secrets a test planted, and those of kv-seed/: none may appear in any log line or any response
+ * body of the gateway during the whole run (`gw.stop()` fails the file otherwise).
+ */
+export const planted = new Set([ADMIN_TOKEN, MASTER_KEY, ...seededSecrets()]);
+
+function seededSecrets() {
+  const dir = path.join(ROOT, "kv-seed", "tenants");
+  return readdirSync(dir).flatMap((f) => {
+    const t = JSON.parse(readFileSync(path.join(dir, f), "utf8"));
+    return [
+      ...(t.keys ?? []).map((k) => k.key),
+      t.tenant?.destination?.secret,
+      ...Object.values(t.sources ?? {}).flatMap((s) => s.secrets ?? []),
+    ].filter((s) => typeof s === "string" && s.length >= 12);
+  });
+}
+
+/** Every gateway response body this process read, to check for leaks at the end. */
+const responses = [];
+const gateways = new Set();
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (input, init) => {
+  const res = await realFetch(input, init);
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  const method = init?.method ?? input?.method ?? "GET";
+  if ([...gateways].some((g) => url.startsWith(g.url.origin))) {
+    res.clone().text().then((text) => responses.push({ where: `${method} ${new URL(url).pathname}`, text }), () => {});
+  }
+  return res;
+};
+
+/** `where` each planted secret was seen, never the secret itself. */
+function findLeaks(logs) {
+  const secrets = [...planted].filter((s) => s && s.length >= 8);
+  const out = [];
+  for (const l of logs) for (const s of secrets) if (l.message.includes(s)) out.push(`log line: ${l.message.replaceAll(s, "<secret>").slice(0, 200)}`);
+  for (const r of responses) {
+    // A key is shown once, in the answer that mints it.
+    const text = /^POST .*\/(widget-)?keys$/.test(r.where) ? r.text.replace(/"key":"[^"]*"/, "") : r.text;
+    for (const s of secrets) if (text.includes(s)) out.push(`response to ${r.where}: ${text.replaceAll(s, "<secret>").slice(0, 200)}`);
+  }
+  return out;
+}
 
 /**
  * Starts the worker. `persist`: a directory where KV and Durable Objects keep their state, so
@@ -38,6 +80,7 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
   const url = await mf.ready;
   if (seed) await loadSeed(mf);
   const gw = new Gateway(mf, url, logs, options);
+  gateways.add(gw);
   return gw;
 }
 
@@ -114,13 +157,18 @@ export class Gateway {
     }
   }
 
-  /** Every log line that contains a planted secret. */
+  /** Where a planted secret reached a log line or a response body. */
   leaks() {
-    return this.logs.filter((l) => [...planted].some((s) => s && l.message.includes(s)));
+    return findLeaks(this.logs);
   }
 
+  /** Stops the runtime; fails if any planted secret leaked during the run. */
   async stop() {
+    await new Promise((r) => setTimeout(r, 50)); // let the last response copies be read
     await this.mf.dispose();
+    gateways.delete(this);
+    const leaks = this.leaks();
+    if (leaks.length) throw new Error(`secrets leaked:\n${leaks.join("\n")}`);
   }
 }
 
