@@ -10,7 +10,7 @@ use crate::core::config::document::{redact, Location};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::error::ErrorKind;
-use crate::core::http::MAX_JSON_BODY;
+use crate::core::http::{query_param, MAX_JSON_BODY};
 use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::keys::{mint, KeyKind, KeyRecord};
@@ -170,10 +170,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
 /// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a
 /// `DELETE .../integrations/..` arrives as a tenant delete; only an explicit `?confirm={t}` is one.
 fn confirm_tenant_delete(req: &Request, t: &str) -> Result<(), ApiError> {
-    let confirmed = req
-        .url()
-        .ok()
-        .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "confirm" && v == t));
+    let confirmed = query_param(&req.inner().url(), "confirm").as_deref() == Some(t);
     if confirmed {
         Ok(())
     } else {

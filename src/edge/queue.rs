@@ -338,83 +338,92 @@ pub async fn send_texts(
     queue.send_raw_batch(raw).await
 }
 
-/// Queues messages (after `delay_s`) and records them in their outboxes, in parallel, so the
-/// outbox adds no latency. Only the queue's answer decides the result: the queue copy is primary.
+/// Encodes messages for `binding` and the open-work records that go with them: the same body,
+/// to be sent again if still unfinished `delay_s` plus the grace period from now.
+pub async fn prepare(
+    env: &Env,
+    binding: &str,
+    msgs: &[QueueMessage],
+    delay_s: u32,
+) -> worker::Result<Vec<Pending>> {
+    let due_in_ms = u64::from(delay_s) * 1000 + grace_ms(env);
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        out.push(Pending {
+            id: m.id.clone(),
+            binding: binding.to_string(),
+            body: encode(env, m).await?,
+            due_in_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// Queues messages (after `delay_s`) and records them as open work, in parallel: the record adds
+/// no latency, and only the queue's answer decides the result (the queue copy is the primary).
+/// Ingress does not come here: it records new events in the same round trip as their dedupe.
 pub async fn enqueue(
     env: &Env,
     binding: &str,
     msgs: &[QueueMessage],
     delay_s: u32,
 ) -> worker::Result<()> {
-    let mut texts = Vec::with_capacity(msgs.len());
-    for m in msgs {
-        texts.push(encode(env, m).await?);
-    }
-    let due_in_ms = u64::from(delay_s) * 1000 + grace_ms(env);
-    let mut by_outbox: Vec<(String, OutboxCmd)> = Vec::new();
-    for (m, body) in msgs.iter().zip(&texts) {
-        let name = outbox_of(m);
-        let pending = Pending {
-            id: m.id.clone(),
-            binding: binding.to_string(),
-            body: body.clone(),
-            due_in_ms,
-        };
-        match by_outbox.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, cmd)) => cmd.track.push(pending),
-            None => by_outbox.push((
-                name,
+    let pending = prepare(env, binding, msgs, delay_s).await?;
+    let texts = pending.iter().map(|p| p.body.clone()).collect();
+    let mut by_holder: Vec<((&str, String), OutboxCmd)> = Vec::new();
+    for (m, p) in msgs.iter().zip(pending) {
+        let holder = open_work_holder(m);
+        match by_holder.iter_mut().find(|(h, _)| *h == holder) {
+            Some((_, cmd)) => cmd.track.push(p),
+            None => by_holder.push((
+                holder,
                 OutboxCmd {
-                    track: vec![pending],
+                    track: vec![p],
                     done: vec![],
                 },
             )),
         }
     }
     let record = join_all(
-        by_outbox
+        by_holder
             .iter()
-            .map(|(name, cmd)| outbox_update(env, name, cmd)),
+            .map(|((binding, name), cmd)| outbox_update(env, binding, name, cmd)),
     );
     let (sent, _) = futures::join!(send_texts(env, binding, texts, delay_s), record);
     sent
 }
 
-/// The outbox holding a message: one per tenant source for events, per channel for sends.
-fn outbox_of(m: &QueueMessage) -> String {
+/// The object holding a message's open-work record: its source's `Dedupe` for an event, its
+/// channel's `Outbox` for a send.
+fn open_work_holder(m: &QueueMessage) -> (&'static str, String) {
     match &m.job {
-        Job::DeliverEvent { event } => format!("{}:events:{}", m.tenant, event.source),
-        Job::SendMessage { channel, .. } => format!("{}:sends:{channel}", m.tenant),
+        Job::DeliverEvent { event } => ("DEDUPE", format!("{}:{}", m.tenant, event.source)),
+        Job::SendMessage { channel, .. } => ("OUTBOX", format!("{}:{channel}", m.tenant)),
     }
 }
 
-/// An outbox update whose failure is logged, not raised: the queue copy is the primary one.
-async fn outbox_update(env: &Env, name: &str, cmd: &OutboxCmd) {
-    if let Err(e) = durable::call::<_, Value>(env, "OUTBOX", name, "update", cmd).await {
+/// An update whose failure is logged, not raised: the queue copy is the primary one.
+async fn outbox_update(env: &Env, binding: &str, name: &str, cmd: &OutboxCmd) {
+    if let Err(e) = durable::call::<_, Value>(env, binding, name, "update", cmd).await {
         worker::console_error!(
-            "{{\"outbox_update_failed\":{:?},\"error\":{:?}}}",
+            "{{\"open_work_update_failed\":{:?},\"error\":{:?}}}",
             name,
             e.message
         );
     }
 }
 
-/// Messages the queue refused after all: their outbox entries close too (the sender was told
-/// to retry, and a retry makes new ones).
-pub async fn abandon(env: &Env, msgs: &[QueueMessage]) {
-    join_all(msgs.iter().map(|m| finished(env, m))).await;
-}
-
-/// The message is finished (delivered, dead-lettered or refused): close its outbox entry.
+/// The message is finished (delivered, dead-lettered or refused): close its open-work record.
 async fn finished(env: &Env, qm: &QueueMessage) {
     let cmd = OutboxCmd {
         track: vec![],
         done: vec![qm.id.clone()],
     };
-    outbox_update(env, &outbox_of(qm), &cmd).await;
+    let (binding, name) = open_work_holder(qm);
+    outbox_update(env, binding, &name, &cmd).await;
 }
 
-/// How long past its due time an open outbox entry waits before it is sent again
+/// How long past its due time an open-work record waits before it is sent again
 /// (`REDELIVERY_GRACE_SECONDS`, default 15 min: longer than any consumer takes with a message).
 pub fn grace_ms(env: &Env) -> u64 {
     env.var("REDELIVERY_GRACE_SECONDS")

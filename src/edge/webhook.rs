@@ -4,7 +4,7 @@
 use super::body::read_capped;
 use super::durable::{self, DeadLetter, SeenMany, SeenResult};
 use super::platform::now_ms;
-use super::queue::{abandon, enqueue};
+use super::queue::{prepare, send_texts};
 use super::respond::{bytes, json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
@@ -151,6 +151,14 @@ pub async fn handle(
         .map(u64::from)
         .unwrap_or(DEFAULT_DEDUPE_WINDOW_S)
         * 1000;
+    // One round trip marks the ids and records the new events as open work.
+    let pending = prepare(env, "EVENTS", &messages, 0)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let bodies: Vec<(String, String)> = pending
+        .iter()
+        .map(|p| (p.id.clone(), p.body.clone()))
+        .collect();
     let dedupe_name = format!("{tenant}:{source}");
     let seen: SeenResult = durable::call(
         env,
@@ -160,6 +168,7 @@ pub async fn handle(
         &SeenMany {
             ids,
             ttl_ms: window_ms,
+            pending,
         },
     )
     .await?;
@@ -169,18 +178,26 @@ pub async fn handle(
         .collect();
     let duplicates = seen.duplicates;
     if !fresh.is_empty() {
-        if let Err(e) = enqueue(env, "EVENTS", &fresh, 0).await {
-            // Not enqueued: unmark so the provider's redelivery is accepted, and ask for one.
+        let texts = bodies
+            .into_iter()
+            .filter(|(id, _)| seen.new_ids.contains(id))
+            .map(|(_, body)| body)
+            .collect();
+        if let Err(e) = send_texts(env, "EVENTS", texts, 0).await {
+            // Not enqueued: unmark (and close) so the provider's redelivery is accepted, and ask
+            // for one.
             let ids: Vec<String> = fresh.iter().map(|m| m.id.clone()).collect();
             let _: Result<SeenResult, _> = durable::call(
                 env,
                 "DEDUPE",
                 &dedupe_name,
                 "forget",
-                &SeenMany { ids, ttl_ms: 0 },
+                &SeenMany {
+                    ids,
+                    ..SeenMany::default()
+                },
             )
             .await;
-            abandon(env, &fresh).await;
             worker::console_error!("{{\"enqueue_failed\":{:?}}}", e.to_string());
             return Err(ApiError::new(
                 crate::core::error::ErrorKind::Unavailable,

@@ -11,6 +11,7 @@ use super::respond::{internal, json, Reply};
 use super::{store, Call};
 use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::http::query_param;
 use crate::core::llm::sse;
 use crate::core::tenant::keys::{kind_of, KeyKind};
 use crate::core::tenant::model::TenantConfig;
@@ -78,10 +79,7 @@ async fn tenant_of(
     origin_required: bool,
 ) -> Result<(String, TenantConfig), ApiError> {
     let url = req.inner().url();
-    let key = url
-        .split_once('?')
-        .and_then(|(_, q)| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "key"))
-        .map(|(_, v)| v.into_owned())
+    let key = query_param(&url, "key")
         .ok_or_else(|| ApiError::unauthorized("missing widget key: add `?key=pk_...`"))?;
     if kind_of(&key) != Some(KeyKind::Publishable) {
         return Err(ApiError::unauthorized(

@@ -5,15 +5,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startGateway, assertError, planted } from "../harness.mjs";
-import { startProviders } from "../mocks/providers.mjs";
+import { startProviders, providerTokens } from "../mocks/providers.mjs";
 
-const tokens = {
-  whatsapp: "EAAG" + randomBytes(12).toString("hex"),
-  slack: "xoxb-" + randomBytes(12).toString("hex"),
-  telegram: "123456:" + randomBytes(12).toString("hex"),
-  twilio: randomBytes(16).toString("hex"),
-  twilioSid: "AC" + randomBytes(16).toString("hex"),
-};
+const tokens = providerTokens();
 for (const t of [tokens.whatsapp, tokens.slack, tokens.telegram, tokens.twilio]) planted.add(t);
 
 let gw, prov, key, other;

@@ -94,24 +94,21 @@ test("a breaker under concurrent failures opens once; half-open lets exactly the
   assert.equal(refused.status, 503);
   assert.equal(up.calls, calls);
 
-  // Half-open, still failing: exactly 3 probes of 30 concurrent calls reach the upstream; one reopening.
-  await new Promise((r) => setTimeout(r, 2100));
-  calls = up.calls;
-  const probes = await burst(30, () => gw.request("POST", "/v1/integrations/fragile/ping", { key, json: { input: {} } }));
-  assert.deepEqual(count(probes), { 502: 3, 503: 27 });
-  assert.equal(up.calls - calls, 3);
-  await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(opened().map((l) => JSON.parse(l.message).breaker), ["opened", "reopened"]);
-
-  // Half-open again, upstream healed: again exactly 3 probes; the first success closes it.
+  /** Waits out the open period, then sends 30 concurrent calls: exactly 3 probes reach the upstream. */
+  const halfOpenRound = async (probeStatus, transitions) => {
+    await new Promise((r) => setTimeout(r, 2100));
+    const before = up.calls;
+    const rs = await burst(30, () => gw.request("POST", "/v1/integrations/fragile/ping", { key, json: { input: {} } }));
+    assert.deepEqual(count(rs), { [probeStatus]: 3, 503: 27 });
+    assert.equal(up.calls - before, 3);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(opened().map((l) => JSON.parse(l.message).breaker), transitions);
+  };
+  // Still failing: the probes fail, one reopening.
+  await halfOpenRound(502, ["opened", "reopened"]);
+  // Healed: the first probe's success closes it.
   up.status = 200;
-  await new Promise((r) => setTimeout(r, 2100));
-  calls = up.calls;
-  const healed = await burst(30, () => gw.request("POST", "/v1/integrations/fragile/ping", { key, json: { input: {} } }));
-  assert.deepEqual(count(healed), { 200: 3, 503: 27 });
-  assert.equal(up.calls - calls, 3);
-  await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(opened().map((l) => JSON.parse(l.message).breaker), ["opened", "reopened", "closed"]);
+  await halfOpenRound(200, ["opened", "reopened", "closed"]);
   const after = await gw.request("POST", "/v1/integrations/fragile/ping", { key, json: { input: {} } });
   assert.equal(after.status, 200, "closed: calls flow again");
   up.delayMs = 0;

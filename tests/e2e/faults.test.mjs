@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startGateway, planted } from "../harness.mjs";
 import { startDestination } from "../mocks/destination.mjs";
-import { startProviders } from "../mocks/providers.mjs";
+import { startProviders, providerTokens } from "../mocks/providers.mjs";
 import { KINDS, sourceSecrets, sourceDoc, sample, eventId } from "../samples.mjs";
 
 const EVENTS = Number(process.env.FAULT_EVENTS ?? 1000);
@@ -38,13 +38,7 @@ function fate() {
   return { status: 200 };
 }
 
-const tokens = {
-  whatsapp: "EAAG" + randomBytes(12).toString("hex"),
-  slack: "xoxb-" + randomBytes(12).toString("hex"),
-  telegram: "123456:" + randomBytes(12).toString("hex"),
-  twilio: randomBytes(16).toString("hex"),
-  twilioSid: "AC" + randomBytes(16).toString("hex"),
-};
+const tokens = providerTokens();
 for (const t of [tokens.whatsapp, tokens.slack, tokens.telegram, tokens.twilio]) planted.add(t);
 
 let gw, prov;

@@ -1,8 +1,8 @@
 // State survives a restart: the worker runs with persisted KV and Durable Objects, is stopped in
 // the middle of a run and started again. Rate-limit counts, breaker states, dedupe ids, dead
 // letters and queued work (events waiting for a retry, queued channel sends) are all still there.
-// Miniflare's queues live in memory, so the queued copies die with the runtime: the Outbox
-// objects send them again, which is what this shows for the queued work.
+// Miniflare's queues live in memory, so the queued copies die with the runtime: the open-work
+// records (Dedupe for events, Outbox for sends) send them again, which is what this shows.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";

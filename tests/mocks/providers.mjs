@@ -2,6 +2,18 @@
 // API: each checks its credential, records the request and answers in the provider's real
 // response format. `behaviour` overrides the answer to script failures.
 import http from "node:http";
+import { randomBytes } from "node:crypto";
+
+/** Fresh credentials of each provider's shape, for a test's channels and its mock to agree on. */
+export function providerTokens() {
+  return {
+    whatsapp: "EAAG" + randomBytes(12).toString("hex"),
+    slack: "xoxb-" + randomBytes(12).toString("hex"),
+    telegram: "123456:" + randomBytes(12).toString("hex"),
+    twilio: randomBytes(16).toString("hex"),
+    twilioSid: "AC" + randomBytes(16).toString("hex"),
+  };
+}
 
 export async function startProviders({ tokens }) {
   const p = { requests: [], behaviour: () => null, counter: 0 };

@@ -1,16 +1,22 @@
-//! `Dedupe`: event ids seen by a tenant's source within its window (24 h by default).
-//! `seen_many` marks a batch of ids and says which were new, atomically (the object is
-//! single-threaded); `forget` unmarks ids whose enqueue failed.
+//! `Dedupe`: event ids seen by a tenant's source within its window (24 h by default), and the
+//! source's events not yet delivered (`pending`). `seen_many` marks a batch of ids, says which
+//! were new and records those as pending, atomically (the object is single-threaded), so ingress
+//! makes one round trip for both. `forget` unmarks ids whose enqueue failed; `update` moves
+//! pending events on (a retry) or closes them (delivered, dead-lettered).
 
+use super::pending::{self, OutboxCmd, Pending};
 use super::{answer, command, unknown_op};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 pub struct SeenMany {
     pub ids: Vec<String>,
     pub ttl_ms: u64,
+    /// The queue bodies of `ids`, recorded for the ones that are new.
+    #[serde(default)]
+    pub pending: Vec<Pending>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -22,25 +28,36 @@ pub struct SeenResult {
 #[durable_object(alarm)]
 pub struct Dedupe {
     state: State,
-    /// Whether a pruning alarm is known to be set, so the hot path skips asking storage.
-    alarm_set: std::cell::Cell<bool>,
+    env: Env,
+    /// When the alarm is known to go off, so the hot path skips asking storage.
+    armed: std::cell::Cell<Option<i64>>,
 }
 
 impl DurableObject for Dedupe {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         // Idempotent; runs once per instance start.
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
             None,
         );
+        pending::init(&sql);
         Dedupe {
             state,
-            alarm_set: std::cell::Cell::new(false),
+            env,
+            armed: std::cell::Cell::new(None),
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let op = req.path().trim_start_matches('/').to_string();
+        if op == "update" {
+            let cmd: OutboxCmd = req.json().await?;
+            let sql = self.state.storage().sql();
+            pending::apply(&sql, &cmd)?;
+            self.schedule().await?;
+            return answer(&serde_json::json!({"ok": true}));
+        }
         let (op, cmd): (String, SeenMany) = command(req).await?;
         let sql = self.state.storage().sql();
         let now = now_ms() as i64;
@@ -67,11 +84,28 @@ impl DurableObject for Dedupe {
                         duplicates += 1;
                     }
                 }
-                if !new_ids.is_empty() && !self.alarm_set.get() {
-                    if self.state.storage().get_alarm().await?.is_none() {
-                        self.state.storage().set_alarm(cmd.ttl_ms as i64).await?;
-                    }
-                    self.alarm_set.set(true);
+                let track: Vec<Pending> = cmd
+                    .pending
+                    .into_iter()
+                    .filter(|p| new_ids.contains(&p.id))
+                    .collect();
+                // The alarm must go off by the earliest new expiry or pending due time.
+                let due = track
+                    .iter()
+                    .map(|p| now + p.due_in_ms as i64)
+                    .chain((!new_ids.is_empty()).then_some(now + cmd.ttl_ms as i64))
+                    .min();
+                if !track.is_empty() {
+                    pending::apply(
+                        &sql,
+                        &OutboxCmd {
+                            track,
+                            done: vec![],
+                        },
+                    )?;
+                }
+                if due.is_some_and(|d| self.armed.get().is_none_or(|a| a > d)) {
+                    self.schedule().await?;
                 }
                 answer(&SeenResult {
                     new_ids,
@@ -85,6 +119,13 @@ impl DurableObject for Dedupe {
                         Some(vec![id.clone().into()]),
                     )?;
                 }
+                pending::apply(
+                    &sql,
+                    &OutboxCmd {
+                        track: vec![],
+                        done: cmd.ids,
+                    },
+                )?;
                 answer(&SeenResult {
                     new_ids: vec![],
                     duplicates: 0,
@@ -94,26 +135,41 @@ impl DurableObject for Dedupe {
         }
     }
 
+    /// Prunes expired ids and sends due pending events again.
     async fn alarm(&self) -> Result<Response> {
-        self.alarm_set.set(false);
+        self.armed.set(None);
         let sql = self.state.storage().sql();
         sql.exec(
             "DELETE FROM seen WHERE expires_at <= ?",
             Some(vec![(now_ms() as i64).into()]),
         )?;
+        pending::sweep(&sql, &self.env).await?;
+        self.schedule().await?;
+        Response::ok("pruned")
+    }
+}
+
+impl Dedupe {
+    /// The alarm goes off at the earlier of the next expiry and the next pending event's due time.
+    async fn schedule(&self) -> Result<()> {
         #[derive(Deserialize)]
         struct Next {
             next: Option<i64>,
         }
-        let next: Vec<Next> = sql
+        let sql = self.state.storage().sql();
+        let expiry: Vec<Next> = sql
             .exec("SELECT MIN(expires_at) AS next FROM seen", None)?
             .to_array()?;
-        if let Some(at) = next.first().and_then(|n| n.next) {
-            self.state
-                .storage()
-                .set_alarm((at - now_ms() as i64).max(1000))
-                .await?;
+        let at = [
+            expiry.first().and_then(|n| n.next),
+            pending::next_due(&sql)?,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(at) = at {
+            self.armed.set(Some(pending::arm(&self.state, at).await?));
         }
-        Response::ok("pruned")
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod conversation;
 mod dead_letters;
 mod dedupe;
 mod outbox;
+mod pending;
 mod rate_limiter;
 pub use rate_limiter::{Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutcome, SettleCmd};
 
@@ -16,7 +17,7 @@ pub use channel_gate::{
 pub use conversation::{append_exchange, history};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
-pub use outbox::{OutboxCmd, Pending};
+pub use pending::{OutboxCmd, Pending};
 
 /// The `put` command of `DeadLetters`, as the queue consumer sends it.
 #[derive(serde::Serialize)]
