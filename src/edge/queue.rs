@@ -8,7 +8,7 @@
 //! An accepted message is delivered or recorded, never dropped.
 
 use super::channel::{record_delivery, send_queued, DeliveryStep};
-use super::durable::{self, DeadLetter, DeliveryRecord, OutboxCmd, Pending};
+use super::durable::{self, DeadLetter, DeliveryRecord, OpenWork, Pending};
 use super::outbound::fetch_with_timeout;
 use super::platform::{now_ms, random_array};
 use super::store;
@@ -97,7 +97,8 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
     }
 }
 
-/// What became of a message: finished (its outbox entry closes) or sent again for a later attempt.
+/// What became of a message: finished (its open-work record closes) or sent again for a later
+/// attempt (the record moves on with it).
 enum Step {
     Finished,
     Requeued,
@@ -370,14 +371,14 @@ pub async fn enqueue(
 ) -> worker::Result<()> {
     let pending = prepare(env, binding, msgs, delay_s).await?;
     let texts = pending.iter().map(|p| p.body.clone()).collect();
-    let mut by_holder: Vec<((&str, String), OutboxCmd)> = Vec::new();
+    let mut by_holder: Vec<((&str, String), OpenWork)> = Vec::new();
     for (m, p) in msgs.iter().zip(pending) {
         let holder = open_work_holder(m);
         match by_holder.iter_mut().find(|(h, _)| *h == holder) {
             Some((_, cmd)) => cmd.track.push(p),
             None => by_holder.push((
                 holder,
-                OutboxCmd {
+                OpenWork {
                     track: vec![p],
                     done: vec![],
                 },
@@ -387,7 +388,7 @@ pub async fn enqueue(
     let record = join_all(
         by_holder
             .iter()
-            .map(|((binding, name), cmd)| outbox_update(env, binding, name, cmd)),
+            .map(|((binding, name), cmd)| open_work_update(env, binding, name, cmd)),
     );
     let (sent, _) = futures::join!(send_texts(env, binding, texts, delay_s), record);
     sent
@@ -403,7 +404,7 @@ fn open_work_holder(m: &QueueMessage) -> (&'static str, String) {
 }
 
 /// An update whose failure is logged, not raised: the queue copy is the primary one.
-async fn outbox_update(env: &Env, binding: &str, name: &str, cmd: &OutboxCmd) {
+async fn open_work_update(env: &Env, binding: &str, name: &str, cmd: &OpenWork) {
     if let Err(e) = durable::call::<_, Value>(env, binding, name, "update", cmd).await {
         worker::console_error!(
             "{{\"open_work_update_failed\":{:?},\"error\":{:?}}}",
@@ -415,12 +416,12 @@ async fn outbox_update(env: &Env, binding: &str, name: &str, cmd: &OutboxCmd) {
 
 /// The message is finished (delivered, dead-lettered or refused): close its open-work record.
 async fn finished(env: &Env, qm: &QueueMessage) {
-    let cmd = OutboxCmd {
+    let cmd = OpenWork {
         track: vec![],
         done: vec![qm.id.clone()],
     };
     let (binding, name) = open_work_holder(qm);
-    outbox_update(env, binding, &name, &cmd).await;
+    open_work_update(env, binding, &name, &cmd).await;
 }
 
 /// How long past its due time an open-work record waits before it is sent again

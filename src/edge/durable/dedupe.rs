@@ -4,7 +4,7 @@
 //! makes one round trip for both. `forget` unmarks ids whose enqueue failed; `update` moves
 //! pending events on (a retry) or closes them (delivered, dead-lettered).
 
-use super::pending::{self, OutboxCmd, Pending};
+use super::pending::{self, OpenWork, Pending};
 use super::{answer, command, unknown_op};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
@@ -52,7 +52,7 @@ impl DurableObject for Dedupe {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let op = req.path().trim_start_matches('/').to_string();
         if op == "update" {
-            let cmd: OutboxCmd = req.json().await?;
+            let cmd: OpenWork = req.json().await?;
             let sql = self.state.storage().sql();
             pending::apply(&sql, &cmd)?;
             self.schedule().await?;
@@ -98,7 +98,7 @@ impl DurableObject for Dedupe {
                 if !track.is_empty() {
                     pending::apply(
                         &sql,
-                        &OutboxCmd {
+                        &OpenWork {
                             track,
                             done: vec![],
                         },
@@ -121,7 +121,7 @@ impl DurableObject for Dedupe {
                 }
                 pending::apply(
                     &sql,
-                    &OutboxCmd {
+                    &OpenWork {
                         track: vec![],
                         done: cmd.ids,
                     },

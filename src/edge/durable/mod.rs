@@ -17,7 +17,7 @@ pub use channel_gate::{
 pub use conversation::{append_exchange, history};
 pub use dead_letters::{DeadLetter, DeadLetterCmd};
 pub use dedupe::{SeenMany, SeenResult};
-pub use pending::{OutboxCmd, Pending};
+pub use pending::{OpenWork, Pending};
 
 /// The `put` command of `DeadLetters`, as the queue consumer sends it.
 #[derive(serde::Serialize)]

@@ -2,7 +2,7 @@
 //! why it exists: `pending`). Events have theirs in their source's `Dedupe` object instead, so
 //! recording them costs no extra round trip at ingress.
 
-use super::pending::{self, OutboxCmd};
+use super::pending::{self, OpenWork};
 use super::{answer, command, unknown_op};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -19,7 +19,7 @@ impl DurableObject for Outbox {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let (op, cmd): (String, OutboxCmd) = command(req).await?;
+        let (op, cmd): (String, OpenWork) = command(req).await?;
         let sql = self.state.storage().sql();
         match op.as_str() {
             "update" => {

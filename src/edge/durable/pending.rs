@@ -24,7 +24,7 @@ pub struct Pending {
 
 /// Entries to open (or move on to a later attempt) and entries finished.
 #[derive(Serialize, Deserialize, Default)]
-pub struct OutboxCmd {
+pub struct OpenWork {
     #[serde(default)]
     pub track: Vec<Pending>,
     #[serde(default)]
@@ -41,7 +41,7 @@ pub fn init(sql: &SqlStorage) {
     );
 }
 
-pub fn apply(sql: &SqlStorage, cmd: &OutboxCmd) -> Result<()> {
+pub fn apply(sql: &SqlStorage, cmd: &OpenWork) -> Result<()> {
     let now = now_ms() as i64;
     for id in &cmd.done {
         sql.exec(
