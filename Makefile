@@ -82,7 +82,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
-	cd fuzz && cargo fmt --check
+	rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler
