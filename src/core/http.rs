@@ -104,6 +104,18 @@ pub fn valid_id(id: &str) -> bool {
         && !id.contains("..")
 }
 
+/// An absolute http(s) URL with a host and no whitespace or control characters; the scheme in
+/// any case, as URLs allow.
+pub fn is_http_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !rest.is_empty()
+        && !rest.starts_with('/')
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// The first value of query parameter `name` in a serialized URL. (Parsing the URL with the
 /// `url` crate instead would pull about 100 KB of IDNA tables into the wasm.)
 pub fn query_param(url: &str, name: &str) -> Option<String> {
@@ -117,6 +129,30 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_urls() {
+        for ok in [
+            "https://x.example/a",
+            "http://x.example",
+            "HTTPS://X.EXAMPLE/A.PNG",
+        ] {
+            assert!(is_http_url(ok), "{ok}");
+        }
+        for bad in [
+            "file:///etc/passwd",
+            "https:///x",
+            "https://",
+            "//x.example/a",
+            "https://x.example/a b",
+            "https://x\r\nx",
+            "javascript:alert(1)",
+            "\u{e9}\u{e9}://x",
+            "",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn query_params() {

@@ -3,7 +3,7 @@
 use super::body::{json_body, optional_json_body};
 use super::durable::{self, DeadLetter, DeadLetterCmd};
 use super::platform::{now_ms, random_array};
-use super::queue::requeue;
+use super::queue::enqueue;
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, Location};
@@ -152,7 +152,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             }
             msg.attempt = 1;
             msg.last_error = None;
-            requeue(env, binding, msg, 0).await?;
+            enqueue(env, binding, &msg, 0).await?;
             let _: Value = durable::call(env, "DEAD_LETTERS", t, "delete", &get).await?;
             json(202, &json!({"replayed": id, "queue": letter.queue}))
         }

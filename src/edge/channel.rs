@@ -11,7 +11,7 @@ use super::durable::{self, finish_later, Begin, BeginCmd, DeliveryRecord, Finish
 use super::outbound::fetch_with_timeout;
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
-use super::respond::{internal, json, Reply};
+use super::respond::{json, Reply};
 use super::{store, Call};
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::render::{self, Body, ChannelTarget, Rendered};
@@ -122,9 +122,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
                 },
             };
             let delay = retry_after_s.unwrap_or(1).clamp(1, 3600) as u32;
-            enqueue(&env, "DELIVERIES", &[qm], delay)
-                .await
-                .map_err(internal)?;
+            enqueue(&env, "DELIVERIES", &qm, delay).await?;
             let record = DeliveryRecord {
                 id: delivery_id.clone(),
                 status: "queued".into(),

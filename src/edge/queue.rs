@@ -283,7 +283,7 @@ async fn retry_later(
     let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
     let next = qm.next_attempt(reason);
     let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
-    requeue(env, binding, next, delay as u32).await?;
+    enqueue(env, binding, &next, delay as u32).await?;
     Ok(Step::Requeued)
 }
 
@@ -360,38 +360,31 @@ pub async fn prepare(
     Ok(out)
 }
 
-/// Queues messages (after `delay_s`) and records them as open work, in parallel: the record adds
-/// no latency, and only the queue's answer decides the result (the queue copy is the primary).
-/// Ingress does not come here: it records new events in the same round trip as their dedupe.
+/// Queues one message (after `delay_s`) and records it as open work, in parallel: the record
+/// adds no latency, and only the queue's answer decides the result (the queue copy is the
+/// primary). Ingress does not come here: it records new events in the same round trip as their
+/// dedupe.
 pub async fn enqueue(
     env: &Env,
     binding: &str,
-    msgs: &[QueueMessage],
+    msg: &QueueMessage,
     delay_s: u32,
-) -> worker::Result<()> {
-    let pending = prepare(env, binding, msgs, delay_s).await?;
+) -> std::result::Result<(), ApiError> {
+    let internal = |e: worker::Error| ApiError::internal(e.to_string());
+    let pending = prepare(env, binding, std::slice::from_ref(msg), delay_s)
+        .await
+        .map_err(internal)?;
     let texts = pending.iter().map(|p| p.body.clone()).collect();
-    let mut by_holder: Vec<((&str, String), OpenWork)> = Vec::new();
-    for (m, p) in msgs.iter().zip(pending) {
-        let holder = open_work_holder(m);
-        match by_holder.iter_mut().find(|(h, _)| *h == holder) {
-            Some((_, cmd)) => cmd.track.push(p),
-            None => by_holder.push((
-                holder,
-                OpenWork {
-                    track: vec![p],
-                    done: vec![],
-                },
-            )),
-        }
-    }
-    let record = join_all(
-        by_holder
-            .iter()
-            .map(|((binding, name), cmd)| open_work_update(env, binding, name, cmd)),
+    let (holder, name) = open_work_holder(msg);
+    let cmd = OpenWork {
+        track: pending,
+        done: vec![],
+    };
+    let (sent, ()) = futures::join!(
+        send_texts(env, binding, texts, delay_s),
+        open_work_update(env, holder, &name, &cmd)
     );
-    let (sent, _) = futures::join!(send_texts(env, binding, texts, delay_s), record);
-    sent
+    sent.map_err(internal)
 }
 
 /// The object holding a message's open-work record: its source's `Dedupe` for an event, its
@@ -463,17 +456,6 @@ async fn decode(env: &Env, body: &str) -> std::result::Result<Option<QueueMessag
         text.ok_or_else(|| ApiError::internal(format!("spilled payload {key} not readable yet")))?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| ApiError::internal(e.to_string()))
-}
-
-pub async fn requeue(
-    env: &Env,
-    binding: &str,
-    msg: QueueMessage,
-    delay_s: u32,
-) -> std::result::Result<(), ApiError> {
-    enqueue(env, binding, &[msg], delay_s)
-        .await
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 

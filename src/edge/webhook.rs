@@ -172,12 +172,7 @@ pub async fn handle(
         },
     )
     .await?;
-    let fresh: Vec<QueueMessage> = messages
-        .into_iter()
-        .filter(|m| seen.new_ids.contains(&m.id))
-        .collect();
-    let duplicates = seen.duplicates;
-    if !fresh.is_empty() {
+    if !seen.new_ids.is_empty() {
         let texts = bodies
             .into_iter()
             .filter(|(id, _)| seen.new_ids.contains(id))
@@ -186,14 +181,13 @@ pub async fn handle(
         if let Err(e) = send_texts(env, "EVENTS", texts, 0).await {
             // Not enqueued: unmark (and close) so the provider's redelivery is accepted, and ask
             // for one.
-            let ids: Vec<String> = fresh.iter().map(|m| m.id.clone()).collect();
             let _: Result<SeenResult, _> = durable::call(
                 env,
                 "DEDUPE",
                 &dedupe_name,
                 "forget",
                 &SeenMany {
-                    ids,
+                    ids: seen.new_ids,
                     ..SeenMany::default()
                 },
             )
@@ -206,7 +200,7 @@ pub async fn handle(
             .with_retry_after(1));
         }
     }
-    accepted(cfg.kind, fresh.len(), duplicates, None)
+    accepted(cfg.kind, seen.new_ids.len(), seen.duplicates, None)
 }
 
 /// Twilio expects TwiML; everyone else gets a small JSON receipt.

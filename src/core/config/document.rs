@@ -10,6 +10,7 @@
 //! is shown as `{"set": true}`.
 
 use super::super::error::ApiError;
+use super::super::http::is_http_url;
 use super::super::tenant::seal::{SealContext, Sealer};
 use super::super::Entropy;
 use serde::de::DeserializeOwned;
@@ -355,15 +356,10 @@ fn pointer_to_path(ptr: &str) -> String {
 
 /// Shared semantic checks.
 pub fn check_http_url(field: &str, url: &str, problems: &mut Vec<String>) {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(r)
-            if !r.is_empty()
-                && !r.starts_with('/')
-                && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {}
-        _ => problems.push(format!("`{field}` must be an http(s) URL")),
+    // Configured URLs keep their scheme in lower case.
+    let lower_scheme = url.starts_with("https://") || url.starts_with("http://");
+    if !(lower_scheme && is_http_url(url)) {
+        problems.push(format!("`{field}` must be an http(s) URL"));
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::Dialect;
 use crate::core::error::ApiError;
+use crate::core::http::is_http_url;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone)]
@@ -217,11 +218,10 @@ fn check_image_urls(i: usize, parts: &[Value]) -> Result<(), ApiError> {
             .or_else(|| p.pointer("/source/url"))
             .and_then(Value::as_str);
         if let Some(url) = url {
-            let head = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-            if !(head.starts_with("https://")
-                || head.starts_with("http://")
-                || head.starts_with("data:"))
-            {
+            let data = url
+                .get(..5)
+                .is_some_and(|h| h.eq_ignore_ascii_case("data:"));
+            if !(data || is_http_url(url)) {
                 return Err(bad(format!(
                     "`messages[{i}].content[{j}]` image URL must be http(s) or a data: URL"
                 )));

@@ -12,6 +12,7 @@ pub mod whatsapp;
 use super::message::{Location, MessageType};
 use super::outbound::OutboundMessage;
 use crate::core::error::ApiError;
+use crate::core::http::is_http_url;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,10 +181,7 @@ pub(crate) fn check_shape(m: &OutboundMessage) -> Result<(), ApiError> {
 }
 
 fn is_web_url(s: &str) -> bool {
-    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
-    (lower.starts_with("https://") || lower.starts_with("http://"))
-        && s.len() <= 2048
-        && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+    s.len() <= 2048 && is_http_url(s)
 }
 
 #[cfg(test)]
