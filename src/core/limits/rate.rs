@@ -63,10 +63,29 @@ impl Window {
         }
     }
 
-    /// Corrects an estimate charged up front (LLM tokens) once the real figure is known.
-    pub fn adjust(&mut self, now_ms: u64, window_ms: u64, charged: u64, actual: u64) {
+    /// Corrects an estimate charged up front at `charged_at_ms` (LLM tokens) once the real figure
+    /// is known. An overrun is charged now; a refund goes back to the window the estimate was
+    /// charged in while that window still weighs (the previous one, if it rolled over since), and
+    /// lapses after that.
+    pub fn adjust(
+        &mut self,
+        now_ms: u64,
+        window_ms: u64,
+        charged: u64,
+        actual: u64,
+        charged_at_ms: u64,
+    ) {
         self.roll(now_ms, window_ms);
-        self.current = (self.current + actual).saturating_sub(charged);
+        if actual >= charged {
+            self.current += actual - charged;
+            return;
+        }
+        let refund = charged - actual;
+        if charged_at_ms >= self.start_ms {
+            self.current = self.current.saturating_sub(refund);
+        } else if charged_at_ms + window_ms >= self.start_ms {
+            self.previous = self.previous.saturating_sub(refund);
+        }
     }
 }
 
@@ -111,7 +130,35 @@ mod tests {
         let mut w = Window::default();
         assert!(w.take(MIN, MIN, 1000, 800).allowed);
         assert!(!w.take(MIN, MIN, 1000, 300).allowed);
-        w.adjust(MIN, MIN, 800, 100);
+        w.adjust(MIN, MIN, 800, 100, MIN);
         assert!(w.take(MIN, MIN, 1000, 300).allowed);
+        // An overrun is charged whenever it is learnt.
+        w.adjust(MIN + 5, MIN, 100, 400, MIN);
+        assert!(!w.take(MIN + 5, MIN, 1000, 301).allowed);
+        assert!(w.take(MIN + 5, MIN, 1000, 300).allowed);
+    }
+
+    #[test]
+    fn a_refund_after_the_window_rolled_over_goes_to_the_previous_window() {
+        let mut w = Window::default();
+        // 2,000 estimated just before a minute ends; the answer used 100.
+        assert!(w.take(2 * MIN - 100, MIN, 3000, 2000).allowed);
+        // The next request rolls the window before the correction arrives.
+        let t = 2 * MIN + 200;
+        assert!(
+            !w.take(t, MIN, 3000, 2000).allowed,
+            "the estimate still weighs"
+        );
+        w.adjust(t, MIN, 2000, 100, 2 * MIN - 100);
+        assert!(
+            w.take(t, MIN, 3000, 2000).allowed,
+            "refunded in the window it was charged in"
+        );
+        // A refund for a window that no longer weighs lapses.
+        let mut old = Window::default();
+        assert!(old.take(MIN, MIN, 3000, 2000).allowed);
+        old.adjust(3 * MIN, MIN, 2000, 100, MIN);
+        assert_eq!(old.current, 0);
+        assert_eq!(old.previous, 0);
     }
 }

@@ -70,10 +70,13 @@ pub struct Adjust {
 
 impl Adjust {
     fn apply(&self, windows: &mut HashMap<String, Window>, now: u64) {
-        let w = windows.entry(self.key.clone()).or_default();
-        if self.actual >= self.charged || w.start_ms <= self.at_ms {
-            w.adjust(now, self.window_ms, self.charged, self.actual);
-        }
+        windows.entry(self.key.clone()).or_default().adjust(
+            now,
+            self.window_ms,
+            self.charged,
+            self.actual,
+            self.at_ms,
+        );
     }
 }
 
