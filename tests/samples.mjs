@@ -37,6 +37,10 @@ export const eventId = (tenant, source, providerId) => "evt_" + sha256hex(`${ten
 
 const uid = () => randomBytes(6).toString("hex");
 
+/** The provider's id of a body-signed kind (GitHub, Shopify, generic HMAC): the body's digest,
+ * since their delivery-id headers are not signed. */
+export const bodyId = (body) => "sha256:" + sha256hex(body);
+
 /** A correctly signed sample of `kind` for `tenant`: {body, headers, pid (provider's id), type}. */
 export function sample(tenant, S, kind) {
   const u = uid();
@@ -72,13 +76,13 @@ export function sample(tenant, S, kind) {
     }
     case "github": {
       const delivery = `${u}-cc78-11e3-81ab-4c9367dc0958`;
-      const body = JSON.stringify({ action: "opened", issue: { number: 1, title: "Bug" } });
-      return { body, headers: sign.github(S.github, body, { delivery }), pid: delivery, type: "github.issues.opened" };
+      const body = JSON.stringify({ action: "opened", issue: { number: 1, title: "Bug " + u } });
+      return { body, headers: sign.github(S.github, body, { delivery }), pid: bodyId(body), type: "github.issues.opened" };
     }
     case "shopify": {
       const eventId = `${u}-7158-44d4-b7cd-2c97c8a091b5`;
-      const body = JSON.stringify({ id: 820982911946154508, email: "jon@example.com", total_price: "199.00" });
-      return { body, headers: sign.shopify(S.shopify, body, { eventId }), pid: eventId, type: "shopify.orders/create" };
+      const body = JSON.stringify({ id: parseInt(u, 16), email: "jon@example.com", total_price: "199.00" });
+      return { body, headers: sign.shopify(S.shopify, body, { eventId }), pid: bodyId(body), type: "shopify.orders/create" };
     }
     case "standard": {
       const id = `msg_${u}`;
@@ -87,8 +91,8 @@ export function sample(tenant, S, kind) {
     }
     case "hmac": {
       const id = `ev-${u}`;
-      const body = JSON.stringify({ type: "ticket.created", ticket: 7 });
-      return { body, headers: sign.hmac(S.hmac, body, { id }), pid: id, type: "ticket.created" };
+      const body = JSON.stringify({ type: "ticket.created", ticket: u });
+      return { body, headers: sign.hmac(S.hmac, body, { id }), pid: bodyId(body), type: "ticket.created" };
     }
   }
   throw new Error(`no sample for ${kind}`);
@@ -98,7 +102,7 @@ export function sample(tenant, S, kind) {
 export function resign(S, kind, s) {
   if (kind === "stripe") return sign.stripe(S.stripe, s.body);
   if (kind === "slack") return sign.slack(S.slack, s.body);
-  if (kind === "hmac") return sign.hmac(S.hmac, s.body, { id: s.pid });
+  if (kind === "hmac") return sign.hmac(S.hmac, s.body, { id: s.headers["x-event-id"] });
   if (kind === "standard") return sign.standard(S.standard, s.body, { id: s.pid });
   return s.headers;
 }

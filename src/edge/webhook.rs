@@ -135,6 +135,7 @@ pub async fn handle(
                 source_kind: kind_name(cfg.kind).to_string(),
                 received_at,
                 data: e.data,
+                unsigned: e.unsigned.into_iter().collect(),
             };
             QueueMessage {
                 tenant: tenant.clone(),

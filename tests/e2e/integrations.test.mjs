@@ -186,6 +186,23 @@ test("install a template with settings, execute it, test it, read it redacted, d
   assert.equal(t.body.ok, true);
   assert.equal(t.body.status_code, 200);
 
+  // The call's input fills the template's `{{input.*}}` placeholders (install fills only settings).
+  const created = await run("myrest", "create", { input: { resource: "contacts", body: { name: "Grace", tags: ["vip"] } } });
+  assert.equal(created.status, 200, created.text);
+  const sent = crm.received.findLast((x) => x.method === "POST" && x.path === "/api/contacts");
+  assert.deepEqual(JSON.parse(sent.body), { name: "Grace", tags: ["vip"] });
+  assert.deepEqual(created.body.data.created, { name: "Grace", tags: ["vip"] });
+
+  // A placeholder value of `.` or `..` would be a dot segment that climbs out of the path:
+  // refused before anything is sent, naming the field.
+  const before = crm.received.length;
+  for (const input of [{ resource: "contacts", id: ".." }, { resource: "..", id: "c1" }, { resource: ".", id: "x" }]) {
+    const r = await run("myrest", "get", { input });
+    assertError(assert, r, 422, "validation_error");
+    assert.match(r.body.error.message, input.id === ".." ? /`input.id`/ : /`input.resource`/);
+  }
+  assert.equal(crm.received.length, before, "nothing reached the provider");
+
   const got = await gw.request("GET", "/v1/integrations/myrest", { key });
   assert.equal(got.body.integration.template, "rest");
   assert.deepEqual(got.body.integration.auth.token, { set: true });

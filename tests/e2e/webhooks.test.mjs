@@ -76,6 +76,43 @@ for (const kind of Object.keys(S)) {
   });
 }
 
+// GitHub, Shopify and generic HMAC senders sign the body only: a captured request replayed with a
+// fresh delivery-id header (and another event type) is the same event, delivered once, and the
+// delivery says which of its values came from unsigned headers.
+for (const [kind, idHeader, typeHeader] of [
+  ["github", "x-github-delivery", "x-github-event"],
+  ["shopify", "x-shopify-event-id", "x-shopify-topic"],
+  ["hmac", "x-event-id", undefined],
+]) {
+  test(`${kind}: a replay under a fresh unsigned delivery id is a duplicate`, async () => {
+    const s = sample(kind);
+    assert.equal((await post(kind, s)).status, 200);
+    const id = eventId(kind, s.pid);
+    await dest.until(() => dest.delivered.has(id), 15000, `delivery of ${kind}`);
+    const [event] = dest.delivered.get(id);
+    assert.equal(event.unsigned[Object.keys(event.unsigned).find((h) => h.toLowerCase() === idHeader)], s.headers[idHeader]);
+    for (let i = 0; i < 3; i++) {
+      const forged = { ...s.headers, [idHeader]: `replay-${i}-${uid()}` };
+      if (typeHeader) forged[typeHeader] = kind === "github" ? "pull_request" : "orders/paid";
+      const r = await post(kind, { ...s, headers: forged });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.duplicates, 1, `replay ${i} is a duplicate`);
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.equal(dest.delivered.get(id).length, 1, "delivered once");
+  });
+}
+
+test("a generic HMAC source whose timestamp header is not signed is refused", async () => {
+  const doc = sourceDoc(T, "hmac", S.hmac, VERIFY_TOKEN);
+  for (const hmac of [{ ...doc.hmac, template: "{body}" }, { ...doc.hmac, template: undefined }]) {
+    const r = await gw.admin("PUT", `${T}/sources/unsigned-ts`, { ...doc, hmac });
+    assertError(assert, r, 422, "validation_error");
+    assert.match(r.body.error.message, /timestamp_header.*does not sign `\{timestamp\}`/);
+  }
+  assertError(assert, await gw.admin("GET", `${T}/sources/unsigned-ts`), 404, "not_found");
+});
+
 test("a destination that fails twice (503, then 429 with Retry-After) gets the event on attempt 3", async () => {
   const s = sample("stripe");
   const id = eventId("stripe", s.pid);

@@ -4,7 +4,7 @@
 import http from "node:http";
 
 export async function startCrm({ clientId, clientSecret }) {
-  const crm = { tokenRequests: 0, calls: {}, valid: new Set(["static-crm-token"]), flakyFailures: 2, n: 0 };
+  const crm = { tokenRequests: 0, calls: {}, received: [], valid: new Set(["static-crm-token"]), flakyFailures: 2, n: 0 };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -15,6 +15,7 @@ export async function startCrm({ clientId, clientSecret }) {
         res.end(JSON.stringify(body));
       };
       crm.calls[url.pathname] = (crm.calls[url.pathname] ?? 0) + 1;
+      crm.received.push({ method: req.method, path: url.pathname, body: Buffer.concat(chunks).toString() });
       if (url.pathname === "/oauth/token") {
         crm.tokenRequests++;
         const form = new URLSearchParams(Buffer.concat(chunks).toString());
@@ -26,6 +27,7 @@ export async function startCrm({ clientId, clientSecret }) {
       }
       const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
       if (!crm.valid.has(token)) return send(401, { ok: false, error: { message: "invalid token" } });
+      if (req.method === "POST" && url.pathname === "/api/contacts") return send(201, { ok: true, created: JSON.parse(Buffer.concat(chunks).toString() || "null") });
       const contact = /^\/api\/contacts\/([^/]+)$/.exec(url.pathname);
       if (contact) {
         const id = decodeURIComponent(contact[1]);

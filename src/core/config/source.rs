@@ -59,7 +59,8 @@ pub struct HmacScheme {
     pub timestamp_header: Option<String>,
     /// Signed string with `{timestamp}` and `{body}` placeholders; default `{body}`.
     pub template: Option<String>,
-    /// Header carrying the sender's event id, for dedupe.
+    /// Header carrying the sender's event id. It is not signed, so it does not dedupe (the body's
+    /// digest does); its value reaches the destination among the event's `unsigned` headers.
     pub id_header: Option<String>,
 }
 
@@ -92,13 +93,15 @@ impl Check for SourceConfig {
                 if h.header.trim().is_empty() {
                     p.push("`hmac.header` must name a header".into());
                 }
-                if let Some(t) = &h.template {
-                    if !t.contains("{body}") {
-                        p.push("`hmac.template` must contain `{body}`".into());
-                    }
-                    if t.contains("{timestamp}") && h.timestamp_header.is_none() {
-                        p.push("`hmac.template` uses `{timestamp}` but `hmac.timestamp_header` is not set".into());
-                    }
+                let template = h.template.as_deref().unwrap_or("{body}");
+                if !template.contains("{body}") {
+                    p.push("`hmac.template` must contain `{body}`".into());
+                }
+                match (template.contains("{timestamp}"), &h.timestamp_header) {
+                    (true, None) => p.push("`hmac.template` uses `{timestamp}` but `hmac.timestamp_header` is not set".into()),
+                    // A freshness check on a header nobody signed would stop no replay.
+                    (false, Some(_)) => p.push("`hmac.timestamp_header` is set but `hmac.template` does not sign `{timestamp}`".into()),
+                    _ => {}
                 }
             }
             (_, Some(_)) => p.push("`hmac` is only for sources of kind `hmac`".into()),

@@ -236,6 +236,29 @@ fn hmac_sources_need_their_scheme() {
     RecordKind::Source
         .validate(&json!({"kind": "hmac", "secrets": ["s"], "hmac": {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="}}))
         .unwrap();
+    // A timestamp header is only a freshness check when the signature covers it.
+    let scheme = |extra: serde_json::Value| {
+        let mut h = json!({"header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "timestamp_header": "X-Ts"});
+        h.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        RecordKind::Source.validate(&json!({"kind": "hmac", "secrets": ["s"], "hmac": h}))
+    };
+    for unsigned in [
+        json!({}),
+        json!({"template": "{body}"}),
+        json!({"template": "v1:{body}"}),
+    ] {
+        let e = scheme(unsigned).unwrap_err();
+        assert!(
+            e.message.contains(
+                "`hmac.timestamp_header` is set but `hmac.template` does not sign `{timestamp}`"
+            ),
+            "{}",
+            e.message
+        );
+    }
+    scheme(json!({"template": "{timestamp}.{body}"})).unwrap();
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! settings schema says what the tenant must supply. Secrets among the settings land in the
 //! config's auth fields, where they are sealed like any other credential.
 
-use super::plan::fill_template;
+use super::plan::fill_template_under;
 use super::validate::validate_input;
 use crate::core::config::document::Named;
 use crate::core::config::integration::FieldRule;
@@ -64,11 +64,13 @@ impl Template {
 }
 
 /// The integration document for a tenant's install: settings validated (every problem listed),
-/// placeholders filled. The caller validates the result as an integration and seals it.
+/// `{{settings.*}}` placeholders filled; every other placeholder (`{{input.*}}`, `{{context.*}}`)
+/// stays for the calls. The caller validates the result as an integration and seals it.
 pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
     validate_input(&t.settings, settings)
         .map_err(|p| ApiError::validation(p.join("; ").replace("`input.", "`settings.")))?;
-    let mut doc = fill_template(&t.integration, &json!({ "settings": settings }))?;
+    let mut doc =
+        fill_template_under(&t.integration, &json!({ "settings": settings }), "settings")?;
     if let Some(o) = doc.as_object_mut() {
         o.insert("template".into(), t.id.clone().into());
         o.entry("category")
@@ -124,6 +126,14 @@ mod tests {
                 "{}: unfilled placeholder",
                 t.id
             );
+            // What a call fills is still there to fill: every `{{input.*}}` of the template.
+            let count = |v: &Value| v.to_string().matches("{{input.").count();
+            assert_eq!(
+                count(&doc),
+                count(&t.integration),
+                "{}: input placeholders kept",
+                t.id
+            );
             assert!(
                 doc["test"]["endpoint"].is_string(),
                 "{}: every template has a test call",
@@ -140,7 +150,8 @@ mod tests {
             "id": "demo", "name": "Demo CRM", "category": "crm", "provider": "demo", "description": "Contacts and deals",
             "settings": {"token": {"type": "string", "required": true}, "region": {"type": "string", "enum": ["us", "eu"]}},
             "integration": {"name": "Demo", "base_url": "https://{{settings.region}}.demo.example", "auth": {"type": "bearer", "token": "{{settings.token}}"},
-                            "endpoints": {"get_contact": {"method": "GET", "path": "/contacts/{id}"}}}
+                            "endpoints": {"get_contact": {"method": "GET", "path": "/contacts/{id}"},
+                                          "note": {"method": "POST", "path": "/notes", "body": {"text": "{{input.text}}", "by": "bot in {{settings.region}} for {{ context.user }}"}}}}
         }))
         .unwrap();
         let e = install(&t, &json!({"region": "asia"})).unwrap_err();
@@ -154,6 +165,11 @@ mod tests {
         assert_eq!(doc["base_url"], "https://eu.demo.example");
         assert_eq!(doc["auth"]["token"], "t0k");
         assert_eq!(doc["template"], "demo");
+        // Only settings are filled at install; a call's input is filled at each call.
+        assert_eq!(
+            doc["endpoints"]["note"]["body"],
+            json!({"text": "{{input.text}}", "by": "bot in eu for {{ context.user }}"})
+        );
         assert!(t.matches(Some("demo contacts"), None));
         assert!(t.matches(Some("GET_CONTACT"), Some("CRM")));
         assert!(!t.matches(Some("tickets"), None));

@@ -108,6 +108,8 @@ pub fn plan(
 }
 
 /// `/orders/{order_id}`: each placeholder from `input`, percent-encoded as one path segment.
+/// `.`, `..` and the empty value are refused: URL parsers (workerd's included, even for `%2e%2e`)
+/// collapse dot segments, so `{"id": ".."}` would climb out of the endpoint's path.
 fn fill_path(path: &str, input: &Value) -> Result<String, ApiError> {
     let mut out = String::new();
     let mut rest = path;
@@ -121,8 +123,14 @@ fn fill_path(path: &str, input: &Value) -> Result<String, ApiError> {
         let v = input.get(name).filter(|v| !v.is_null()).ok_or_else(|| {
             ApiError::validation(format!("`input.{name}` is required by the path {path}"))
         })?;
+        let value = scalar(v);
+        if matches!(value.as_str(), "" | "." | "..") {
+            return Err(ApiError::validation(format!(
+                "`input.{name}` may not be empty, `.` or `..`: it fills a path segment of {path}"
+            )));
+        }
         out.extend(
-            form_urlencoded::byte_serialize(scalar(v).as_bytes()).map(|s| s.replace('+', "%20")),
+            form_urlencoded::byte_serialize(value.as_bytes()).map(|s| s.replace('+', "%20")),
         );
         rest = &rest[end + 1..];
     }
@@ -140,6 +148,20 @@ fn scalar(v: &Value) -> String {
 /// A JSON template: a string that is exactly `{{expr}}` becomes the expression's JSON value;
 /// `{{expr}}` inside a longer string is replaced by its text. Everything else is kept.
 pub fn fill_template(t: &Value, scope: &Value) -> Result<Value, ApiError> {
+    fill_where(t, scope, &|_| true)
+}
+
+/// `fill_template` for the placeholders whose expression starts with `root.` only; the others
+/// stay as written (a template's install fills `settings`, and keeps `input` for each call).
+pub fn fill_template_under(t: &Value, scope: &Value, root: &str) -> Result<Value, ApiError> {
+    fill_where(t, scope, &|expr| {
+        expr.trim()
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+fn fill_where(t: &Value, scope: &Value, fills: &dyn Fn(&str) -> bool) -> Result<Value, ApiError> {
     let eval = |expr: &str| search(expr.trim(), scope).map_err(|e| ApiError::validation(e.0));
     Ok(match t {
         Value::String(s) => {
@@ -148,7 +170,11 @@ pub fn fill_template(t: &Value, scope: &Value) -> Result<Value, ApiError> {
                 .and_then(|x| x.strip_suffix("}}"))
                 .filter(|x| !x.contains("{{"))
             {
-                eval(expr)?
+                if fills(expr) {
+                    eval(expr)?
+                } else {
+                    t.clone()
+                }
             } else if s.contains("{{") {
                 let mut out = String::new();
                 let mut rest = s.as_str();
@@ -157,9 +183,14 @@ pub fn fill_template(t: &Value, scope: &Value) -> Result<Value, ApiError> {
                         ApiError::validation(format!("template `{s}` has an unclosed `{{{{`"))
                     })?;
                     out.push_str(&rest[..i]);
-                    match eval(&rest[i + 2..j])? {
-                        Value::Null => {}
-                        v => out.push_str(&scalar(&v)),
+                    let expr = &rest[i + 2..j];
+                    if !fills(expr) {
+                        out.push_str(&rest[i..j + 2]);
+                    } else {
+                        match eval(expr)? {
+                            Value::Null => {}
+                            v => out.push_str(&scalar(&v)),
+                        }
                     }
                     rest = &rest[j + 2..];
                 }
@@ -171,13 +202,13 @@ pub fn fill_template(t: &Value, scope: &Value) -> Result<Value, ApiError> {
         }
         Value::Array(a) => Value::Array(
             a.iter()
-                .map(|x| fill_template(x, scope))
+                .map(|x| fill_where(x, scope, fills))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(o) => {
             let mut m = Map::new();
             for (k, v) in o {
-                m.insert(k.clone(), fill_template(v, scope)?);
+                m.insert(k.clone(), fill_where(v, scope, fills)?);
             }
             Value::Object(m)
         }
@@ -310,6 +341,36 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn dot_segments_never_reach_the_path() {
+        let c = shop();
+        for bad in ["..", ".", ""] {
+            let e = plan(
+                &c,
+                &c.endpoints["note"],
+                &json!({"order_id": bad}),
+                &json!({}),
+            )
+            .unwrap_err();
+            assert_eq!(e.status(), 422);
+            assert!(e.message.contains("`input.order_id`"), "{}", e.message);
+        }
+        // Anything else is one encoded segment, dots and percent signs included.
+        for (ok, seg) in [("...", "..."), ("%2e%2e", "%252e%252e"), ("../x", "..%2Fx")] {
+            let p = plan(
+                &c,
+                &c.endpoints["note"],
+                &json!({"order_id": ok}),
+                &json!({}),
+            )
+            .unwrap();
+            assert_eq!(
+                p.url,
+                format!("https://shop.example/api/orders/{seg}/notes")
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub struct EventEnvelope {
     /// Seconds since the epoch, when the gateway accepted the webhook.
     pub received_at: u64,
     pub data: Value,
+    /// Header values the event used that the provider's signature does not cover (GitHub's
+    /// event type and delivery id, Shopify's topic and ids, a generic sender's id header):
+    /// whoever replays a captured request can change them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unsigned: std::collections::BTreeMap<String, String>,
 }
 
 /// `evt_` + 32 hex chars of SHA-256 over tenant, source and the provider's id.

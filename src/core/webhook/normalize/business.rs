@@ -1,5 +1,5 @@
 //! Business systems: the payload is delivered as it came, typed and keyed by the provider's
-//! own event id.
+//! own event id where the provider signs it, else by a digest of the signed body.
 
 use super::{s, InboundEvent, Ingress, Unreadable};
 use crate::core::webhook::verify::Inbound;
@@ -7,11 +7,38 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 fn one(provider_id: String, event_type: String, data: Value) -> Ingress {
+    unsigned(provider_id, event_type, data, Vec::new())
+}
+
+fn unsigned(
+    provider_id: String,
+    event_type: String,
+    data: Value,
+    unsigned: Vec<(String, String)>,
+) -> Ingress {
     Ingress::Events(vec![InboundEvent {
         provider_id,
         event_type,
         data,
+        unsigned,
     }])
+}
+
+/// The dedupe id of a provider that signs the body and nothing else: a replay of a captured
+/// body and signature under a fresh delivery-id header is still the same event.
+pub fn body_digest(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
+/// The headers present among `names`, with their values, for the event's `unsigned` list.
+fn present(req: &Inbound, names: &[&'static str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|n| {
+            req.header(&n.to_ascii_lowercase())
+                .map(|v| (n.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 pub fn stripe(body: &Value) -> Result<Ingress, Unreadable> {
@@ -27,25 +54,32 @@ pub fn github(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
     if event == "ping" {
         return Ok(Ingress::Ignored("github ping"));
     }
-    let id = req
-        .header("x-github-delivery")
-        .ok_or_else(|| Unreadable("missing X-GitHub-Delivery header".into()))?;
     let ty = match s(&body, "action") {
         Some(action) => format!("github.{event}.{action}"),
         None => format!("github.{event}"),
     };
-    Ok(one(id.into(), ty, body))
+    let headers = present(req, &["X-GitHub-Event", "X-GitHub-Delivery"]);
+    Ok(unsigned(body_digest(req.body), ty, body, headers))
 }
 
 pub fn shopify(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
     let topic = req
         .header("x-shopify-topic")
         .ok_or_else(|| Unreadable("missing X-Shopify-Topic header".into()))?;
-    let id = req
-        .header("x-shopify-event-id")
-        .or_else(|| req.header("x-shopify-webhook-id"))
-        .ok_or_else(|| Unreadable("missing X-Shopify-Event-Id header".into()))?;
-    Ok(one(id.into(), format!("shopify.{topic}"), body))
+    let headers = present(
+        req,
+        &[
+            "X-Shopify-Topic",
+            "X-Shopify-Event-Id",
+            "X-Shopify-Webhook-Id",
+        ],
+    );
+    Ok(unsigned(
+        body_digest(req.body),
+        format!("shopify.{topic}"),
+        body,
+        headers,
+    ))
 }
 
 pub fn standard(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
@@ -57,7 +91,8 @@ pub fn standard(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
     Ok(one(id.into(), ty, body))
 }
 
-/// Generic senders: JSON or text; the id comes from the configured header, else from the body.
+/// Generic senders: JSON or text, deduped by the body's digest (their signature covers the body
+/// and at most a timestamp); the configured id header is passed on as unsigned.
 pub fn hmac(req: &Inbound, id_header: Option<&str>) -> Result<Ingress, Unreadable> {
     let data = match serde_json::from_slice::<Value>(req.body) {
         Ok(v) => v,
@@ -66,14 +101,19 @@ pub fn hmac(req: &Inbound, id_header: Option<&str>) -> Result<Ingress, Unreadabl
             Err(_) => return Err(Unreadable("payload is neither JSON nor UTF-8 text".into())),
         },
     };
-    let id = id_header
-        .and_then(|h| req.header(&h.to_ascii_lowercase()))
-        .map(String::from)
-        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(req.body))));
+    let headers = id_header
+        .and_then(|h| {
+            Some((
+                h.to_string(),
+                req.header(&h.to_ascii_lowercase())?.to_string(),
+            ))
+        })
+        .into_iter()
+        .collect();
     let ty = data
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or("webhook")
         .to_string();
-    Ok(one(id, ty, data))
+    Ok(unsigned(body_digest(req.body), ty, data, headers))
 }

@@ -13,7 +13,9 @@ use crate::core::channel::message::ChannelMessage;
 use crate::core::config::source::SourceKind;
 use serde_json::Value;
 
-/// One event to deliver.
+/// One event to deliver. Its `provider_id` is always covered by the signature: where a provider
+/// signs only the body (GitHub, Shopify, generic HMAC), it is a digest of the body, since a
+/// delivery-id header could be changed by whoever replays a captured request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundEvent {
     /// The provider's id for this event (dedupe key, stable across redeliveries).
@@ -21,6 +23,9 @@ pub struct InboundEvent {
     /// `message.received`, `message.status`, or `{provider}.{event type}`.
     pub event_type: String,
     pub data: Value,
+    /// Headers the event took values from that the provider's signature does not cover (their
+    /// names as the provider spells them, and values): told to the destination as unsigned.
+    pub unsigned: Vec<(String, String)>,
 }
 
 impl InboundEvent {
@@ -34,6 +39,7 @@ impl InboundEvent {
             provider_id,
             event_type: event_type.to_string(),
             data: serde_json::to_value(msg).unwrap_or(Value::Null),
+            unsigned: Vec::new(),
         }
     }
 }

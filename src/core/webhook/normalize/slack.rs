@@ -103,6 +103,7 @@ fn event(body: &Value) -> Result<Ingress, Unreadable> {
             provider_id: event_id.to_string(),
             event_type: format!("slack.{other}"),
             data: body.clone(),
+            unsigned: Vec::new(),
         }])),
         None => Err(Unreadable("event without `type`".into())),
     }

@@ -137,6 +137,11 @@ pub fn any_secret(secrets: &[String], mut matches: impl FnMut(&str) -> bool) -> 
 pub(crate) mod testing {
     use super::Inbound;
 
+    pub fn sha256_hex(b: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(b))
+    }
+
     pub fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
