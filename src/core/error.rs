@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Upstream,
     Unavailable,
     Timeout,
+    /// The request already passed through the gateway too many times (RFC 8586 `CDN-Loop`).
+    LoopDetected,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Upstream => 502,
             ErrorKind::Unavailable => 503,
             ErrorKind::Timeout => 504,
+            ErrorKind::LoopDetected => 508,
         }
     }
 
@@ -57,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Upstream => "upstream_error",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::LoopDetected => "loop_detected",
         }
     }
 }

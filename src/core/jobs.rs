@@ -13,7 +13,15 @@ pub struct QueueMessage {
     pub attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Loop marks of the request that queued it: its deliveries carry one more, so a loop back
+    /// through the gateway ends however many queues it passes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops: u32,
     pub job: Job,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ pub mod log;
 pub mod route;
 pub mod tenant;
 pub mod time;
+pub mod upstream;
 pub mod webhook;
 pub mod widget;
 

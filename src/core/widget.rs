@@ -142,9 +142,24 @@ pub fn service_reply(body: &str) -> Option<String> {
     })
 }
 
+/// Whether `/demo` is served: only in a deployment that says it is for development or tests.
+/// Production is the default, so a deployment that sets nothing serves no demo.
+pub fn demo_served(gateway_env: Option<&str>) -> bool {
+    matches!(gateway_env, Some("development" | "test"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_is_opt_in() {
+        assert!(demo_served(Some("development")));
+        assert!(demo_served(Some("test")));
+        for off in [None, Some("production"), Some(""), Some("Development")] {
+            assert!(!demo_served(off), "{off:?}");
+        }
+    }
     use crate::core::config::document::validate;
 
     fn tenant() -> TenantConfig {

@@ -2,6 +2,7 @@
 
 use super::body::{json_body, optional_json_body};
 use super::durable::{self, DeadLetter, DeadLetterCmd};
+use super::oauth::forget_tokens;
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
 use super::respond::{json, no_content, Reply};
@@ -11,6 +12,7 @@ use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::error::ErrorKind;
 use crate::core::http::{query_param, MAX_JSON_BODY};
+use crate::core::integration::token_cache::token_prefix;
 use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::keys::{mint, KeyKind, KeyRecord};
@@ -49,6 +51,10 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             }
             let doc = json_body(&mut req, MAX_JSON_BODY).await?;
             let (stored, created) = store::put_record(env, kind, t, name.as_deref(), doc).await?;
+            if let (RecordKind::Integration, false) = (kind, created) {
+                // A replaced integration fetches its own tokens.
+                forget_tokens(env, &token_prefix(t, name.as_deref())).await?;
+            }
             json(
                 if created { 201 } else { 200 },
                 &redact(stored, kind.secret_paths(), None),
@@ -76,6 +82,13 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
                 delete_tenant_children(call, t).await?;
             }
             store::delete(env, &key).await?;
+            match kind {
+                RecordKind::Tenant => forget_tokens(env, &token_prefix(t, None)).await?,
+                RecordKind::Integration => {
+                    forget_tokens(env, &token_prefix(t, name.as_deref())).await?
+                }
+                _ => {}
+            }
             no_content()
         }
         AdminAction::ListRecords(kind) => {

@@ -8,7 +8,7 @@
 
 use super::body::json_body;
 use super::durable::{self, finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd};
-use super::outbound::fetch_with_timeout;
+use super::outbound::{exchange, FetchError};
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
 use super::respond::{json, Reply};
@@ -22,6 +22,7 @@ use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::jobs::{Job, QueueMessage};
+use crate::core::upstream::Upstream;
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit};
 
@@ -86,7 +87,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
         }
     };
 
-    let (outcome, degraded) = attempt(rendered, &cfg, &token).await;
+    let (outcome, degraded) = attempt(rendered, &cfg, &token, call.hops).await;
     let kind = kind_name(cfg.kind);
     let (status, body, provider_ok, delivery) = match outcome {
         SendOutcome::Sent { message_id } => {
@@ -115,6 +116,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
                 id: delivery_id.clone(),
                 attempt: 2,
                 last_error: Some(error.clone()),
+                hops: call.hops,
                 job: Job::SendMessage {
                     channel: channel.clone(),
                     delivery_id: delivery_id.clone(),
@@ -152,6 +154,7 @@ pub async fn attempt(
     rendered: Rendered,
     cfg: &ChannelConfig,
     token: &str,
+    hops: u32,
 ) -> (SendOutcome, Vec<String>) {
     let now_s = now_ms() / 1000;
     let degraded = rendered.degraded.clone();
@@ -168,19 +171,19 @@ pub async fn attempt(
         }
     };
     let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    let outcome = match fetch_with_timeout(req, timeout).await {
-        Ok(mut resp) => {
-            let status = resp.status_code();
-            let retry_after = resp.headers().get("retry-after").ok().flatten();
-            let text = resp.text().await.unwrap_or_default();
-            parse(
-                provider(cfg.kind),
-                status,
-                retry_after.as_deref(),
-                &text,
-                now_s,
-            )
-        }
+    let outcome = match exchange(req, hops, Upstream::Channel, u64::from(timeout)).await {
+        Ok(answer) => parse(
+            provider(cfg.kind),
+            answer.status,
+            answer.header("retry-after").as_deref(),
+            &answer.text(),
+            now_s,
+        ),
+        // The provider answered, but more than a receipt: sending again could send twice.
+        Err(e @ FetchError::TooLarge(_)) => SendOutcome::Permanent {
+            status: 502,
+            error: e.describe(),
+        },
         // Never echo the raw error: Telegram's token is part of the URL.
         Err(e) => SendOutcome::Transient {
             retry_after_s: None,
@@ -323,7 +326,7 @@ pub async fn send_queued(
         Ok(r) => r,
         Err(e) => return Ok(DeliveryStep::Failed(e.message)),
     };
-    let (outcome, _) = attempt(rendered, &cfg, &token).await;
+    let (outcome, _) = attempt(rendered, &cfg, &token, qm.hops).await;
     let step = match outcome {
         SendOutcome::Sent { message_id } => DeliveryStep::Sent(message_id),
         SendOutcome::Permanent { status, error } => {

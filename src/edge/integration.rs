@@ -5,7 +5,7 @@
 use super::body::json_body;
 use super::durable::{self, finish_later, Begin, BeginCmd, FinishCmd};
 use super::oauth::{access_token, OauthSecrets};
-use super::outbound::{fetch_with_timeout, FetchError};
+use super::outbound::{exchange, FetchError};
 use super::platform::now_ms;
 use super::respond::{json, Reply};
 use super::{store, Call};
@@ -17,6 +17,7 @@ use crate::core::integration::execute::{retry_delay_ms, Attempt, Envelope, Envel
 use crate::core::integration::mapping::map_response;
 use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use crate::core::integration::validate::validate_input;
+use crate::core::upstream::Upstream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -266,7 +267,7 @@ async fn run(
         None
     };
     if let Some(s) = &secrets {
-        creds.access_token = Some(access_token(&env, tenant, id, &cfg.auth, s, None).await?);
+        creds.access_token = Some(access_token(&env, call.hops, tenant, id, cfg, s, None).await?);
     }
     let unauthenticated = planned.clone();
     apply_auth(&mut planned, &cfg.auth, &creds)?;
@@ -275,21 +276,24 @@ async fn run(
     let deadline = started + u64::from(timeout) * 3;
     let mut refreshed = false;
     let (status, text, attempt) = loop {
-        let result = fetch_with_timeout(build(&planned)?, timeout).await;
+        let result = exchange(
+            build(&planned)?,
+            call.hops,
+            Upstream::Integration,
+            u64::from(timeout),
+        )
+        .await;
         let (attempt, retry_after_s, response) = match result {
-            Ok(mut resp) => {
-                let status = resp.status_code();
-                let ra = resp
-                    .headers()
-                    .get("retry-after")
-                    .ok()
-                    .flatten()
+            Ok(answer) => {
+                let ra = answer
+                    .header("retry-after")
                     .and_then(|v| v.trim().parse::<u64>().ok());
-                let text = resp.text().await.unwrap_or_default();
-                (Attempt::Status(status), ra, Some((status, text)))
+                let status = answer.status;
+                (Attempt::Status(status), ra, Some((status, answer.text())))
             }
             Err(FetchError::Timeout(_)) => (Attempt::Timeout, None, None),
             Err(FetchError::Network(_)) => (Attempt::ConnectionError, None, None),
+            Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None, None),
         };
         if attempt == Attempt::Status(401) && !refreshed {
             if let Some(s) = &secrets {
@@ -298,9 +302,10 @@ async fn run(
                 creds.access_token = Some(
                     access_token(
                         &env,
+                        call.hops,
                         tenant,
                         id,
-                        &cfg.auth,
+                        cfg,
                         s,
                         creds.access_token.as_deref(),
                     )
@@ -327,8 +332,10 @@ async fn run(
     envelope.status_code = status;
     let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
     let http_ok = (200..300).contains(&status);
-    let provider_ok =
-        !matches!(attempt, Attempt::Timeout | Attempt::ConnectionError) && status < 500;
+    let provider_ok = !matches!(
+        attempt,
+        Attempt::Timeout | Attempt::ConnectionError | Attempt::TooLarge
+    ) && status < 500;
     match attempt {
         Attempt::Timeout => {
             envelope.error = Some(EnvelopeError {
@@ -341,6 +348,16 @@ async fn run(
             envelope.error = Some(EnvelopeError {
                 code: "upstream_error",
                 message: "could not connect to the provider".into(),
+                retry_after: None,
+            })
+        }
+        Attempt::TooLarge => {
+            envelope.error = Some(EnvelopeError {
+                code: "upstream_error",
+                message: format!(
+                    "the provider's answer is larger than the {} MiB the gateway reads",
+                    Upstream::Integration.max_answer_bytes() / (1024 * 1024)
+                ),
                 retry_after: None,
             })
         }

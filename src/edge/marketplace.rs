@@ -4,6 +4,7 @@
 
 use super::body::json_body;
 use super::integration::{load, run_test};
+use super::oauth::forget_tokens;
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, Location};
@@ -11,6 +12,7 @@ use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{valid_id, MAX_JSON_BODY};
 use crate::core::integration::marketplace::{install as fill, Template};
+use crate::core::integration::token_cache::token_prefix;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Env, Request};
@@ -114,6 +116,7 @@ pub async fn delete(call: &Call, tenant: &str, id: &str) -> Reply {
         return Err(ApiError::not_found(format!("no integration `{id}`")));
     }
     store::delete(&call.env, &key).await?;
+    forget_tokens(&call.env, &token_prefix(tenant, Some(id))).await?;
     no_content()
 }
 

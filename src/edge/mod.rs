@@ -17,10 +17,11 @@ mod store;
 mod webhook;
 mod widget;
 
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{new_request_id, valid_request_id};
 use crate::core::log::RequestLog;
 use crate::core::route::{match_route, Method, Route};
+use crate::core::upstream;
 use respond::{json, with_request_id};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result};
@@ -37,6 +38,9 @@ pub struct Call {
     pub cors: Option<String>,
     /// The LLM usage record of this request, for its log line.
     pub usage: Option<serde_json::Value>,
+    /// How many times this request already passed through the gateway (`CDN-Loop` marks); every
+    /// request it causes, now or through a queue, carries one more.
+    pub hops: u32,
 }
 
 #[event(fetch)]
@@ -48,6 +52,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         _ => new_request_id(&platform::random_array()),
     };
     let path = req.path();
+    let hops = upstream::hops(req.headers().get("cdn-loop").ok().flatten().as_deref());
     let mut call = Call {
         env,
         request_id,
@@ -55,8 +60,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         ctx,
         cors: None,
         usage: None,
+        hops,
     };
     let (route_name, dialect, outcome) = match match_route(method, &path) {
+        _ if upstream::is_loop(hops) => (
+            "loop",
+            None,
+            Err(ApiError::new(
+                ErrorKind::LoopDetected,
+                format!("this request passed through the gateway {hops} times: a configured URL points back at it"),
+            )),
+        ),
         Ok(route) => (
             route.name(),
             route.dialect(),

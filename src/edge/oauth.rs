@@ -1,12 +1,16 @@
 //! OAuth2 access tokens for integrations (client_credentials, or refresh_token with a stored
 //! refresh token): cached in the isolate and in KV `TOKENS` until shortly before they expire,
-//! fetched again on demand or when the provider answers 401.
+//! fetched again on demand or when the provider answers 401. Every cache keys a token by what it
+//! was issued for (`token_cache::token_key`), and deleting or replacing an integration or a
+//! tenant forgets its tokens.
 
 use super::durable::{self, TokenAnswer, TokenCmd};
-use super::outbound::fetch_with_timeout;
+use super::outbound::exchange;
 use super::platform::now_ms;
-use crate::core::config::integration::{Auth, OauthGrant};
+use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::integration::token_cache::token_key;
+use crate::core::upstream::Upstream;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,15 +37,17 @@ pub struct OauthSecrets {
 /// A valid access token for the integration. After a 401, `rejected` names the token the provider
 /// refused: a cached token other than that one (another caller already refreshed) is used, else
 /// a new one is fetched.
+#[allow(clippy::too_many_arguments)]
 pub async fn access_token(
     env: &Env,
+    hops: u32,
     tenant: &str,
     integration: &str,
-    auth: &Auth,
+    cfg: &IntegrationConfig,
     s: &OauthSecrets,
     rejected: Option<&str>,
 ) -> Result<String, ApiError> {
-    let key = format!("oauth:{tenant}:{integration}");
+    let key = token_key(tenant, integration, cfg);
     let now_s = now_ms() / 1000;
     let usable = |t: &Stored| t.expires_at_s > now_s && Some(t.access_token.as_str()) != rejected;
     if let Some(t) = TOKENS.with(|m| m.borrow().get(&key).filter(|t| usable(t)).cloned()) {
@@ -66,10 +72,12 @@ pub async fn access_token(
     // The integration's gate object fetches, one fetch at a time for all callers: a request may
     // not await another request's I/O on Workers, so callers cannot share a fetch in the isolate.
     let cmd = TokenCmd {
-        auth: auth.clone(),
+        key: key.clone(),
+        auth: cfg.auth.clone(),
         client_secret: s.client_secret.clone(),
         refresh_token: s.refresh_token.clone(),
         rejected: rejected.map(String::from),
+        hops,
     };
     let gate = format!("{tenant}:integration:{integration}");
     let answer: TokenAnswer = durable::call(env, "CHANNEL_GATE", &gate, "token", &cmd).await?;
@@ -101,13 +109,46 @@ pub async fn access_token(
     Ok(access)
 }
 
+/// Forgets every cached token under `prefix` (`token_cache::token_prefix`): in this isolate and
+/// in KV. Other isolates' copies are keyed by the old configuration, which no longer exists.
+pub async fn forget_tokens(env: &Env, prefix: &str) -> Result<(), ApiError> {
+    TOKENS.with(|m| m.borrow_mut().retain(|k, _| !k.starts_with(prefix)));
+    let kv = env
+        .kv("TOKENS")
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = kv.list().prefix(prefix.to_string()).limit(1000);
+        if let Some(c) = cursor.take() {
+            q = q.cursor(c);
+        }
+        let page = q
+            .execute()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        for k in &page.keys {
+            kv.delete(&k.name)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        match page.cursor {
+            Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+            _ => return Ok(()),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: Option<u64>,
 }
 
-pub async fn fetch_token(auth: &Auth, s: &OauthSecrets) -> Result<TokenResponse, ApiError> {
+pub async fn fetch_token(
+    auth: &Auth,
+    s: &OauthSecrets,
+    hops: u32,
+) -> Result<TokenResponse, ApiError> {
     let url = auth
         .token_url
         .as_deref()
@@ -142,14 +183,13 @@ pub async fn fetch_token(auth: &Auth, s: &OauthSecrets) -> Result<TokenResponse,
     let req =
         Request::new_with_init(url, &init).map_err(|_| ApiError::internal("invalid token_url"))?;
     let upstream = |m: String| ApiError::new(ErrorKind::Upstream, m);
-    let mut resp = fetch_with_timeout(req, 10_000)
+    let answer = exchange(req, hops, Upstream::TokenEndpoint, 10_000)
         .await
         .map_err(|e| upstream(format!("token endpoint: {}", e.describe())))?;
-    let status = resp.status_code();
-    let text = resp.text().await.unwrap_or_default();
+    let status = answer.status;
     if !(200..300).contains(&status) {
         return Err(upstream(format!("token endpoint answered {status}")));
     }
-    serde_json::from_str(&text)
+    serde_json::from_slice(&answer.body)
         .map_err(|_| upstream("token endpoint answered without an access_token".into()))
 }

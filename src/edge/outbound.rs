@@ -1,13 +1,19 @@
-//! Calls to third parties (destinations, providers) with a hard timeout: the fetch is raced
-//! against a timer and aborted when the timer wins.
+//! The one way out to third parties (destinations, providers, token endpoints, chat services):
+//! every request carries the gateway's loop mark, and every answer is read under its upstream's
+//! byte cap before one deadline for the whole exchange, body included. When the deadline or the
+//! cap wins, the fetch is aborted.
 
+use crate::core::upstream::{loop_header, Upstream};
 use futures::future::{select, Either};
+use futures::StreamExt;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Request, Response};
+use worker::{AbortController, AbortSignal, Delay, Fetch, Headers, Request, Response};
 
 pub enum FetchError {
-    Timeout(u32),
+    Timeout(u64),
     Network(String),
+    /// The answer was larger than its upstream's cap (bytes).
+    TooLarge(usize),
 }
 
 impl FetchError {
@@ -15,22 +21,118 @@ impl FetchError {
         match self {
             FetchError::Timeout(ms) => format!("timed out after {ms} ms"),
             FetchError::Network(e) => format!("connection failed: {e}"),
+            FetchError::TooLarge(cap) => format!("answer larger than {} KiB", cap / 1024),
         }
     }
 }
 
-pub async fn fetch_with_timeout(req: Request, timeout_ms: u32) -> Result<Response, FetchError> {
+/// A complete, bounded answer.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `req` (marked as hop `hops + 1`) and reads its whole answer: at most the upstream's
+/// cap, all within `deadline_ms`.
+pub async fn exchange(
+    req: Request,
+    hops: u32,
+    upstream: Upstream,
+    deadline_ms: u64,
+) -> Result<Answer, FetchError> {
     let controller = AbortController::default();
     let signal = controller.signal();
-    let fetch = Fetch::Request(req);
-    match within(u64::from(timeout_ms), fetch.send_with_signal(&signal)).await {
-        Some(Ok(resp)) => Ok(resp),
-        Some(Err(e)) => Err(FetchError::Network(e.to_string())),
+    let cap = upstream.max_answer_bytes();
+    let whole = async {
+        let mut resp = send_marked(req, hops, &signal).await?;
+        let body = read_capped(&mut resp, cap).await?;
+        Ok(Answer {
+            status: resp.status_code(),
+            headers: resp.headers().clone(),
+            body,
+        })
+    };
+    let result = within(deadline_ms, whole)
+        .await
+        .unwrap_or(Err(FetchError::Timeout(deadline_ms)));
+    if result.is_err() {
+        controller.abort();
+    }
+    result
+}
+
+/// Sends `req` and waits for the answer's headers only (a stream is read by its caller, under
+/// its own deadline). The body is the caller's to bound: `read_body` does.
+pub async fn send(req: Request, hops: u32, timeout_ms: u64) -> Result<Response, FetchError> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    match within(timeout_ms, send_marked(req, hops, &signal)).await {
+        Some(r) => r,
         None => {
             controller.abort();
             Err(FetchError::Timeout(timeout_ms))
         }
     }
+}
+
+/// The rest of an answer whose headers `send` returned, under the upstream's cap and a deadline.
+pub async fn read_body(
+    resp: &mut Response,
+    upstream: Upstream,
+    deadline_ms: u64,
+) -> Result<Vec<u8>, FetchError> {
+    within(deadline_ms, read_capped(resp, upstream.max_answer_bytes()))
+        .await
+        .unwrap_or(Err(FetchError::Timeout(deadline_ms)))
+}
+
+async fn send_marked(
+    mut req: Request,
+    hops: u32,
+    signal: &AbortSignal,
+) -> Result<Response, FetchError> {
+    req.headers_mut()
+        .and_then(|h| h.set("cdn-loop", &loop_header(hops)))
+        .map_err(|e| FetchError::Network(e.to_string()))?;
+    Fetch::Request(req)
+        .send_with_signal(signal)
+        .await
+        .map_err(|e| FetchError::Network(e.to_string()))
+}
+
+async fn read_capped(resp: &mut Response, cap: usize) -> Result<Vec<u8>, FetchError> {
+    let declared = resp
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Err(FetchError::TooLarge(cap));
+    }
+    let Ok(mut stream) = resp.stream() else {
+        return Ok(Vec::new()); // no body
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| FetchError::Network(e.to_string()))?;
+        if out.len() + chunk.len() > cap {
+            return Err(FetchError::TooLarge(cap));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// `f`, unless `ms` pass first.

@@ -9,7 +9,7 @@
 
 use super::channel::{record_delivery, send_queued, DeliveryStep};
 use super::durable::{self, DeadLetter, DeliveryRecord, OpenWork, Pending};
-use super::outbound::fetch_with_timeout;
+use super::outbound::send;
 use super::platform::{now_ms, random_array};
 use super::store;
 use crate::core::channel::outbound::OutboundMessage;
@@ -154,7 +154,8 @@ async fn deliver(
     let req =
         Request::new_with_init(&dest.url, &init).map_err(|e| ApiError::internal(e.to_string()))?;
     let timeout = dest.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    let outcome = match fetch_with_timeout(req, timeout).await {
+    // Only the status matters: the body is never read.
+    let outcome = match send(req, qm.hops, u64::from(timeout)).await {
         Ok(resp) => {
             let retry_after = resp.headers().get("retry-after").ok().flatten();
             classify(

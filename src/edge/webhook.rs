@@ -9,11 +9,12 @@ use super::respond::{bytes, json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
 use crate::core::config::source::{SourceConfig, SourceKind};
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::MAX_WEBHOOK_BODY;
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::route::Method;
 use crate::core::webhook::delivery::{event_id, EventEnvelope};
+use crate::core::webhook::handshake::Verdict;
 use crate::core::webhook::normalize::{normalize, Ingress};
 use crate::core::webhook::verify::{self as v, Inbound, VerifyError};
 use serde_json::json;
@@ -56,15 +57,32 @@ pub async fn handle(
             Some(t) => Some(open_secret(&*store::sealer(env)?, &at, "/verify_token", t)?),
             None => None,
         };
-        return match v::meta::handshake(&query, token.as_deref()) {
-            Ok(challenge) => bytes(200, "text/plain", challenge.as_bytes()),
-            Err(VerifyError::Mismatch) => {
-                Err(ApiError::forbidden("hub.verify_token does not match"))
+        let checked = match v::meta::handshake(&query, token.as_deref()) {
+            Ok(challenge) => Ok(challenge),
+            Err(VerifyError::Mismatch) => Err(()),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "not a subscription handshake: {}",
+                    e.reason()
+                )))
             }
-            Err(e) => Err(ApiError::bad_request(format!(
-                "not a subscription handshake: {}",
-                e.reason()
-            ))),
+        };
+        let verdict: Verdict = durable::call(
+            env,
+            "DEDUPE",
+            &format!("{tenant}:{source}"),
+            "handshake",
+            &checked.is_ok(),
+        )
+        .await?;
+        return match (verdict, checked) {
+            (Verdict::Accepted, Ok(challenge)) => bytes(200, "text/plain", challenge.as_bytes()),
+            (Verdict::Locked { retry_after_s }, _) => Err(ApiError::new(
+                ErrorKind::RateLimited,
+                "too many failed handshakes for this source; try again later",
+            )
+            .with_retry_after(retry_after_s)),
+            _ => Err(ApiError::forbidden("hub.verify_token does not match")),
         };
     }
 
@@ -142,6 +160,7 @@ pub async fn handle(
                 id,
                 attempt: 1,
                 last_error: None,
+                hops: call.hops,
                 job: Job::DeliverEvent { event },
             }
         })

@@ -15,6 +15,7 @@ use crate::core::http::query_param;
 use crate::core::llm::sse;
 use crate::core::tenant::keys::{kind_of, KeyKind};
 use crate::core::tenant::model::TenantConfig;
+use crate::core::upstream::Upstream;
 use crate::core::widget::{self, Turn, DEFAULT_HISTORY, DEFAULT_VISITOR_RPM};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -56,16 +57,13 @@ pub fn script(req: &Request) -> Reply {
         .fixed(WIDGET_JS.as_bytes().to_vec()))
 }
 
-/// `GET /demo`: the widget on a page, for the seeded demo tenant; not served in production.
+/// `GET /demo`: the widget on a page, for the seeded demo tenant; only where the deployment
+/// says it is for development or tests.
 pub fn demo(call: &Call) -> Reply {
-    let env = call
-        .env
-        .var("GATEWAY_ENV")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    if env == "production" {
+    let env = call.env.var("GATEWAY_ENV").ok().map(|v| v.to_string());
+    if !widget::demo_served(env.as_deref()) {
         return Err(ApiError::not_found(
-            "the demo page is not served in production",
+            "the demo page is served only when GATEWAY_ENV is development or test",
         ));
     }
     super::respond::bytes(200, "text/html; charset=utf-8", DEMO_HTML.as_bytes())
@@ -292,23 +290,23 @@ async fn forward(
         .with_headers(headers)
         .with_body(Some(body.to_string().into()));
     let request = Request::new_with_init(url, &init).map_err(internal)?;
-    let mut resp = super::outbound::fetch_with_timeout(request, 30_000)
+    let answer = super::outbound::exchange(request, call.hops, Upstream::ChatService, 30_000)
         .await
         .map_err(|e| {
-            ApiError::new(
-                ErrorKind::Upstream,
-                format!("the chat service failed: {}", e.describe()),
-            )
+            let kind = match e {
+                super::outbound::FetchError::Timeout(_) => ErrorKind::Timeout,
+                _ => ErrorKind::Upstream,
+            };
+            ApiError::new(kind, format!("the chat service failed: {}", e.describe()))
         })?;
-    let text = resp.text().await.unwrap_or_default();
-    let reply = widget::service_reply(&text)
-        .filter(|_| resp.status_code() == 200)
+    let reply = widget::service_reply(&answer.text())
+        .filter(|_| answer.status == 200)
         .ok_or_else(|| {
             ApiError::new(
                 ErrorKind::Upstream,
                 format!(
                     "the chat service answered {} without a reply",
-                    resp.status_code()
+                    answer.status
                 ),
             )
         })?;

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { startGateway, assertError, planted } from "../harness.mjs";
 import { startCrm } from "../mocks/crm.mjs";
 
@@ -219,6 +220,46 @@ test("a failing test call is reported, not thrown", async () => {
   assert.equal(t.body.ok, false);
   assert.equal(t.body.status_code, 401);
   assert.equal(t.body.error.code, "upstream_error");
+});
+
+test("an OAuth token never outlives the integration that fetched it", async () => {
+  // The operator configures an OAuth2 integration; a tenant key calls it, so its token is cached.
+  const auth = { type: "oauth2", grant: "client_credentials", token_url: `${crm.url}/oauth/token`, client_id: "gateway", client_secret: CLIENT_SECRET };
+  const opDoc = { name: "CRM", base_url: `${crm.url}/api`, auth, endpoints: { get: { method: "GET", path: "/contacts/{id}" } } };
+  assert.equal((await gw.admin("PUT", "flows/integrations/crm2", opDoc)).status, 201);
+  assert.equal((await run("crm2", "get", { input: { id: "c1" } })).status, 200);
+  const operatorTokens = [...crm.valid].filter((t) => t.startsWith("tok-"));
+  assert.ok(operatorTokens.length > 0);
+
+  // The tenant deletes it and installs, under the same id, a template pointed at its own server.
+  const seen = [];
+  const evil = http.createServer((req, res) => {
+    seen.push({ path: req.url, authorization: req.headers.authorization });
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(req.url === "/token" ? JSON.stringify({ access_token: "tenant-own-token", expires_in: 3600 }) : '{"ok":true}');
+  });
+  await new Promise((r) => evil.listen(0, "127.0.0.1", r));
+  const evilUrl = `http://127.0.0.1:${evil.address().port}`;
+  try {
+    const kv = await gw.mf.getKVNamespace("CONFIG");
+    await kv.put("template:oauth-rest", JSON.stringify({
+      id: "oauth-rest", name: "OAuth REST", category: "generic", provider: "any", description: "Any API behind OAuth2 client credentials",
+      settings: { base_url: { type: "string", required: true }, token_url: { type: "string", required: true }, client_id: { type: "string", required: true }, client_secret: { type: "string", required: true } },
+      integration: { name: "OAuth REST", base_url: "{{settings.base_url}}", auth: { type: "oauth2", grant: "client_credentials", token_url: "{{settings.token_url}}", client_id: "{{settings.client_id}}", client_secret: "{{settings.client_secret}}" },
+        endpoints: { get: { method: "GET", path: "/contacts/{id}" } }, test: { endpoint: "get", input: { id: "c1" } } },
+    }));
+    assert.equal((await gw.request("DELETE", "/v1/integrations/crm2", { key })).status, 204);
+    const installed = await gw.request("POST", "/v1/integrations", { key, json: { template: "oauth-rest", id: "crm2", settings: { base_url: evilUrl, token_url: `${evilUrl}/token`, client_id: "gateway", client_secret: "guess" } } });
+    assert.equal(installed.status, 201, installed.text);
+    assert.equal((await run("crm2", "get", { input: { id: "c1" } })).status, 200);
+    assert.equal((await gw.request("POST", "/v1/integrations/crm2/test", { key })).status, 200);
+    const calls = seen.filter((x) => x.path !== "/token");
+    assert.ok(calls.length >= 2, JSON.stringify(seen));
+    for (const c of calls) assert.equal(c.authorization, "Bearer tenant-own-token", "only the tenant's own token reaches its server");
+    for (const t of operatorTokens) assert.ok(!seen.some((x) => x.authorization?.includes(t)), "the operator's token never left");
+  } finally {
+    await new Promise((r) => evil.close(r));
+  }
 });
 
 test("no secret reached a log line", () => {

@@ -15,11 +15,38 @@ pub enum ProviderKind {
     Mock,
 }
 
+impl ProviderKind {
+    /// The provider's official API base: the default, and the only URL the platform's own key
+    /// (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`) is ever sent to.
+    pub fn official_base(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Openai => Some("https://api.openai.com/v1"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provider {
     pub kind: ProviderKind,
     pub base_url: Option<String>,
     pub api_key: Option<Secret>,
+}
+
+impl Provider {
+    /// Whether a request may carry the platform's key: the provider has none of its own and goes
+    /// to its kind's official base URL, not wherever a tenant pointed it.
+    pub fn may_use_platform_key(&self) -> bool {
+        let Some(official) = self.kind.official_base() else {
+            return false;
+        };
+        self.api_key.is_none()
+            && self
+                .base_url
+                .as_deref()
+                .is_none_or(|b| b.trim_end_matches('/') == official)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +80,15 @@ impl Check for LlmConfig {
         for (name, prov) in &self.providers {
             if let Some(u) = &prov.base_url {
                 check_http_url(&format!("providers.{name}.base_url"), u, p);
+            }
+            if let (Some(official), None, Some(_)) =
+                (prov.kind.official_base(), &prov.api_key, &prov.base_url)
+            {
+                if !prov.may_use_platform_key() {
+                    p.push(format!(
+                        "`providers.{name}.api_key` is required with a custom base_url: the platform's key is sent only to {official}"
+                    ));
+                }
             }
             if prov.kind == ProviderKind::OpenaiCompatible && prov.base_url.is_none() {
                 p.push(format!(

@@ -278,3 +278,41 @@ fn breaker_policies_from_config() {
     );
     assert_eq!(BreakerPolicy::policy(None).failure_threshold, 5);
 }
+
+#[test]
+fn platform_keys_go_only_to_official_base_urls() {
+    use super::llm::LlmConfig;
+    let llm = |provider: serde_json::Value| {
+        RecordKind::Llm.validate(&json!({"providers": {"p": provider}, "routes": {"m": [{"provider": "p", "model": "x"}]}}))
+    };
+    for official in [
+        json!({"kind": "openai"}),
+        json!({"kind": "openai", "base_url": "https://api.openai.com/v1/"}),
+        json!({"kind": "anthropic", "base_url": "https://api.anthropic.com"}),
+        json!({"kind": "openai", "base_url": "https://proxy.example/v1", "api_key": "own"}),
+    ] {
+        llm(official.clone()).unwrap_or_else(|e| panic!("{official}: {}", e.message));
+    }
+    for custom in [
+        json!({"kind": "openai", "base_url": "https://proxy.example/v1"}),
+        json!({"kind": "anthropic", "base_url": "http://127.0.0.1:9/"}),
+    ] {
+        let e = llm(custom.clone()).unwrap_err();
+        assert!(
+            e.message
+                .contains("`providers.p.api_key` is required with a custom base_url"),
+            "{custom}: {}",
+            e.message
+        );
+    }
+    // A stored config that slipped past the check still never gets the platform key.
+    let cfg: LlmConfig = serde_json::from_value(json!({"providers": {
+        "off": {"kind": "openai", "base_url": "https://tenant.example/v1"},
+        "on": {"kind": "anthropic"},
+        "compat": {"kind": "openai_compatible", "base_url": "https://api.openai.com/v1"}
+    }}))
+    .unwrap();
+    assert!(!cfg.providers["off"].may_use_platform_key());
+    assert!(cfg.providers["on"].may_use_platform_key());
+    assert!(!cfg.providers["compat"].may_use_platform_key());
+}

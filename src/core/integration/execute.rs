@@ -11,6 +11,8 @@ pub enum Attempt {
     Status(u16),
     Timeout,
     ConnectionError,
+    /// The answer was over the integration cap: the same call would get the same answer.
+    TooLarge,
 }
 
 /// The wait before the next attempt, or `None` to stop. `retries_done` counts retries so far.
@@ -31,6 +33,7 @@ pub fn retry_delay_ms(
         },
         Attempt::Timeout => p.retry_on_timeout.unwrap_or(true),
         Attempt::ConnectionError => p.retry_on_connection_error.unwrap_or(true),
+        Attempt::TooLarge => false,
     };
     if !retryable {
         return None;
@@ -114,6 +117,7 @@ mod tests {
             retry_delay_ms(Some(&p), 2, Attempt::Timeout, None),
             Some(400)
         );
+        assert_eq!(retry_delay_ms(Some(&p), 0, Attempt::TooLarge, None), None);
         assert_eq!(
             retry_delay_ms(Some(&p), 3, Attempt::Status(503), None),
             None,

@@ -5,5 +5,6 @@ pub mod execute;
 pub mod mapping;
 pub mod marketplace;
 pub mod plan;
+pub mod token_cache;
 pub mod transforms;
 pub mod validate;

@@ -65,14 +65,50 @@ pub fn stream_event(dialect: Dialect, message: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// The message of an upstream error body, in either format, if it has one.
-pub fn upstream_message(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let e = v.get("error")?;
-    e.get("message")
-        .and_then(|m| m.as_str())
-        .or_else(|| e.as_str())
-        .map(|m| m.chars().take(500).collect())
+/// What the gateway makes of an upstream's error answer. Upstream text can echo the request (a
+/// prompt, a header), so it never reaches a log line: logs get `code`, the provider's error type
+/// or code, bounded and reduced to `[a-z0-9_.-]`. The client gets the provider's message only
+/// when the provider refused the client's own request (400, 404, 413, 422); otherwise the
+/// failure is the gateway's or the provider's, and the client gets the status and the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamError {
+    pub code: Option<String>,
+    pub client_message: String,
+}
+
+pub fn upstream_error(status: u16, body: &str) -> UpstreamError {
+    let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let e = v.as_ref().and_then(|v| v.get("error"));
+    let code = e
+        .and_then(|e| ["code", "type"].iter().find_map(|k| e.get(k)?.as_str()))
+        .map(sanitized_code)
+        .filter(|c| !c.is_empty());
+    let message = e.and_then(|e| {
+        e.get("message")
+            .and_then(|m| m.as_str())
+            .or_else(|| e.as_str())
+    });
+    let client_message = match (status, message) {
+        (400 | 404 | 413 | 422, Some(m)) => m.chars().take(500).collect(),
+        _ => match &code {
+            Some(c) => format!("HTTP {status} ({c})"),
+            None => format!("HTTP {status}"),
+        },
+    };
+    UpstreamError {
+        code,
+        client_message,
+    }
+}
+
+fn sanitized_code(raw: &str) -> String {
+    raw.chars()
+        .filter_map(|c| {
+            let c = c.to_ascii_lowercase();
+            (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
+        })
+        .take(64)
+        .collect()
 }
 
 #[cfg(test)]
@@ -93,17 +129,42 @@ mod tests {
     }
 
     #[test]
-    fn upstream_messages_of_both_formats() {
-        assert_eq!(
-            upstream_message(r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#),
-            Some("Rate limit reached".into())
+    fn upstream_text_reaches_the_client_only_for_its_own_refused_request() {
+        let bad = upstream_error(
+            400,
+            r#"{"error":{"message":"Invalid 'messages[0].role'","type":"invalid_request_error","code":"invalid_value"}}"#,
+        );
+        assert_eq!(bad.client_message, "Invalid 'messages[0].role'");
+        assert_eq!(bad.code.as_deref(), Some("invalid_value"));
+        // A provider failure or limit: status and code only, whatever the text echoes.
+        let echo = r#"{"type":"error","error":{"type":"overloaded_error","message":"prompt was: my card is 4111"}}"#;
+        for status in [429, 500, 503, 529] {
+            let e = upstream_error(status, echo);
+            assert_eq!(
+                e.client_message,
+                format!("HTTP {status} (overloaded_error)")
+            );
+            assert!(!e.client_message.contains("4111"));
+        }
+        // Codes are bounded and cleaned; a body that is not JSON has none.
+        let weird = upstream_error(
+            500,
+            r#"{"error":{"code":"Bad Code\n<script>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}"#,
+        );
+        let code = weird.code.unwrap();
+        assert!(
+            code.len() <= 64
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+            "{code}"
         );
         assert_eq!(
-            upstream_message(
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
-            ),
-            Some("Overloaded".into())
+            upstream_error(502, "<html>oops</html>"),
+            UpstreamError {
+                code: None,
+                client_message: "HTTP 502".into()
+            }
         );
-        assert_eq!(upstream_message("<html>"), None);
     }
 }

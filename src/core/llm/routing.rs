@@ -7,6 +7,10 @@ use crate::core::config::llm::{LlmConfig, ProviderKind};
 use crate::core::error::ApiError;
 use crate::core::webhook::delivery::parse_retry_after;
 
+fn official(kind: ProviderKind) -> &'static str {
+    kind.official_base().unwrap_or_default()
+}
+
 /// Per-attempt timeout when a target names none. For streams it bounds the wait for the first
 /// content, not the whole answer.
 pub const DEFAULT_TIMEOUT_MS: u32 = 60_000;
@@ -106,13 +110,13 @@ pub fn plan(
             if let Some(b) = anthropic_beta {
                 headers.push(("anthropic-beta", b.into()));
             }
-            format!("{}/v1/messages", base("https://api.anthropic.com"))
+            format!("{}/v1/messages", base(official(ProviderKind::Anthropic)))
         }
         Dialect::OpenAi => {
             if let Some(k) = api_key {
                 headers.push(("authorization", format!("Bearer {k}")));
             }
-            format!("{}/chat/completions", base("https://api.openai.com/v1"))
+            format!("{}/chat/completions", base(official(ProviderKind::Openai)))
         }
     };
     Ok(Plan {

@@ -19,11 +19,12 @@ pub struct Parser {
     has_data: bool,
 }
 
-/// Lines longer than this are an upstream fault, not a stream: refuse rather than grow forever.
-pub const MAX_LINE: usize = 4 * 1024 * 1024;
+/// An event (its `data:` lines together, and the line being read) larger than this is an upstream
+/// fault, not a stream: refuse rather than grow forever, whether it comes as one line or many.
+pub const MAX_EVENT: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineTooLong;
+pub struct EventTooLarge;
 
 impl Parser {
     pub fn new() -> Self {
@@ -31,7 +32,7 @@ impl Parser {
     }
 
     /// Feeds bytes; complete events are appended to `out`.
-    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), LineTooLong> {
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), EventTooLarge> {
         if self.after_cr {
             self.after_cr = false;
             if bytes.first() == Some(&b'\n') {
@@ -49,11 +50,14 @@ impl Parser {
                     bytes = &bytes[1..];
                 }
             }
+            if self.line.len() + self.data.len() > MAX_EVENT {
+                return Err(EventTooLarge);
+            }
             let line = std::mem::take(&mut self.line);
             self.line_done(&line, out);
         }
-        if self.line.len() + bytes.len() > MAX_LINE {
-            return Err(LineTooLong);
+        if self.line.len() + bytes.len() + self.data.len() > MAX_EVENT {
+            return Err(EventTooLarge);
         }
         self.line.extend_from_slice(bytes);
         Ok(())
@@ -198,9 +202,23 @@ mod tests {
     }
 
     #[test]
-    fn overlong_line_is_refused() {
+    fn oversized_events_are_refused_as_one_line_or_many() {
         let mut p = Parser::new();
-        let big = vec![b'a'; MAX_LINE + 1];
-        assert_eq!(p.push(&big, &mut Vec::new()), Err(LineTooLong));
+        let big = vec![b'a'; MAX_EVENT + 1];
+        assert_eq!(p.push(&big, &mut Vec::new()), Err(EventTooLarge));
+        // Many short `data:` lines with no blank line between them are one growing event.
+        let mut p = Parser::new();
+        let line = format!("data: {}\n", "b".repeat(1000));
+        let mut out = Vec::new();
+        let refused = (0..MAX_EVENT / 1000 + 2).any(|_| p.push(line.as_bytes(), &mut out).is_err());
+        assert!(refused, "an endless event must be refused");
+        assert!(out.is_empty());
+        // Events under the cap, however many, pass.
+        let mut p = Parser::new();
+        let ev = format!("data: {}\n\n", "c".repeat(1000));
+        for _ in 0..(2 * MAX_EVENT / 1000) {
+            p.push(ev.as_bytes(), &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 2 * MAX_EVENT / 1000);
     }
 }

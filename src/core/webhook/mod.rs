@@ -1,6 +1,7 @@
 //! Webhooks: verification of inbound signatures and signing of outbound deliveries.
 
 pub mod delivery;
+pub mod handshake;
 pub mod normalize;
 pub mod verify;
 

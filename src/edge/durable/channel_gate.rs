@@ -83,11 +83,17 @@ struct Row {
 /// that arrive meanwhile find the new token instead of fetching their own.
 #[derive(Serialize, Deserialize)]
 pub struct TokenCmd {
+    /// What the token is for (`token_cache::token_key`): a token held for another key is never
+    /// handed out.
+    pub key: String,
     pub auth: crate::core::config::integration::Auth,
     pub client_secret: String,
     pub refresh_token: Option<String>,
     /// The token the provider just refused, if any: never handed out again.
     pub rejected: Option<String>,
+    /// Loop marks of the request that needs the token (its token fetch carries one more).
+    #[serde(default)]
+    pub hops: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -100,8 +106,8 @@ pub struct TokenAnswer {
 #[durable_object(fetch)]
 pub struct ChannelGate {
     state: State,
-    /// (access token, expires at in seconds), shared with the fetch that fills it.
-    token: std::rc::Rc<RefCell<Option<(String, u64)>>>,
+    /// (token key, access token, expires at in seconds), shared with the fetch that fills it.
+    token: std::rc::Rc<RefCell<Option<(String, String, u64)>>>,
     /// (per-minute window, breaker, per-day window)
     mem: RefCell<Option<(Window, Breaker, Window)>>,
 }
@@ -287,9 +293,9 @@ impl DurableObject for ChannelGate {
                 let cmd: TokenCmd = serde_json::from_value(body)?;
                 let now_s = now / 1000;
                 let cached = self.token.borrow().clone();
-                if let Some((t, exp)) =
-                    cached.filter(|(t, exp)| *exp > now_s + 60 && Some(t) != cmd.rejected.as_ref())
-                {
+                if let Some((_, t, exp)) = cached.filter(|(key, t, exp)| {
+                    *key == cmd.key && *exp > now_s + 60 && Some(t) != cmd.rejected.as_ref()
+                }) {
                     return answer(&TokenAnswer {
                         access_token: Some(t),
                         expires_in: exp - now_s,
@@ -302,16 +308,21 @@ impl DurableObject for ChannelGate {
                     refresh_token: cmd.refresh_token,
                 };
                 let auth = cmd.auth;
+                let hops = cmd.hops;
+                let key = cmd.key;
                 // Errors travel as values: an Err here would reset the object.
                 let got = self
                     .state
                     .block_concurrency_while(async move {
-                        let r = crate::edge::oauth::fetch_token(&auth, &secrets).await;
+                        let r = crate::edge::oauth::fetch_token(&auth, &secrets, hops).await;
                         Ok(match r {
                             Ok(t) => {
                                 let expires_in = t.expires_in.unwrap_or(3600);
-                                *slot.borrow_mut() =
-                                    Some((t.access_token.clone(), now_ms() / 1000 + expires_in));
+                                *slot.borrow_mut() = Some((
+                                    key,
+                                    t.access_token.clone(),
+                                    now_ms() / 1000 + expires_in,
+                                ));
                                 TokenAnswer {
                                     access_token: Some(t.access_token),
                                     expires_in,

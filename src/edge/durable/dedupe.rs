@@ -6,6 +6,8 @@
 
 use super::pending::{self, OpenWork, Pending};
 use super::{answer, command, unknown_op};
+use crate::core::limits::rate::Window;
+use crate::core::webhook::handshake::{self, Verdict};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -51,6 +53,17 @@ impl DurableObject for Dedupe {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let op = req.path().trim_start_matches('/').to_string();
+        if op == "handshake" {
+            // Meta's handshake: failed guesses of the verify token are counted per source.
+            let matched: bool = req.json().await?;
+            let storage = self.state.storage();
+            let mut w: Window = storage.get("handshake").await?.unwrap_or_default();
+            let verdict = handshake::attempt(&mut w, now_ms(), matched);
+            if verdict == Verdict::Refused {
+                storage.put("handshake", &w).await?;
+            }
+            return answer(&verdict);
+        }
         if op == "update" {
             let cmd: OpenWork = req.json().await?;
             let sql = self.state.storage().sql();

@@ -9,7 +9,8 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::llm::routing::{self, Outcome, Target};
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, errors, mock, sse, Dialect, Usage};
-use crate::edge::outbound::{fetch_with_timeout, within, FetchError};
+use crate::core::upstream::{Upstream as Peer, LLM_STREAM_MAX_MS};
+use crate::edge::outbound::{read_body, send, within, FetchError};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
 use futures::StreamExt;
@@ -34,6 +35,8 @@ pub struct Upstream {
     pub translator: Translator,
     /// The longest silence tolerated from the upstream once streaming.
     pub idle_ms: u64,
+    /// When the whole stream must have ended (ms since the epoch), however lively.
+    pub deadline_ms: u64,
 }
 
 pub enum Source {
@@ -71,7 +74,8 @@ fn options(job: &Job) -> Options {
     }
 }
 
-/// The provider's key: the tenant's own (sealed in its LLM config), else the gateway's secret.
+/// The provider's key: the tenant's own (sealed in its LLM config), else the gateway's secret,
+/// which goes only to the provider's official base URL.
 fn api_key(job: &Job, t: &Target) -> Result<Option<String>, ApiError> {
     let provider = &job.cfg.providers[&t.provider];
     if let Some(secret) = &provider.api_key {
@@ -81,6 +85,9 @@ fn api_key(job: &Job, t: &Target) -> Result<Option<String>, ApiError> {
         };
         let field = format!("/providers/{}/api_key", t.provider);
         return open_secret(&*store::sealer(&job.env)?, &at, &field, secret).map(Some);
+    }
+    if !provider.may_use_platform_key() {
+        return Ok(None);
     }
     let name = match t.kind {
         ProviderKind::Openai => "OPENAI_API_KEY",
@@ -123,7 +130,7 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
         );
     };
     let started = now_ms();
-    let mut resp = match fetch_with_timeout(request, t.timeout_ms).await {
+    let mut resp = match send(request, job.hops, u64::from(t.timeout_ms)).await {
         Ok(r) => r,
         Err(FetchError::Timeout(ms)) => {
             return failed(
@@ -132,7 +139,7 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
                 format!("{} timed out after {ms} ms", t.key()),
             )
         }
-        Err(FetchError::Network(_)) => {
+        Err(_) => {
             return failed(
                 Outcome::Network,
                 ErrorKind::Upstream,
@@ -151,22 +158,31 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
             h("retry-after").as_deref(),
             now_ms() / 1000,
         );
-        let text = within(remaining, resp.text())
+        let body = read_body(&mut resp, Peer::Llm, remaining)
             .await
-            .and_then(Result::ok)
             .unwrap_or_default();
-        return upstream_error(t, status, wait, &text);
+        return upstream_error(job, t, status, wait, &String::from_utf8_lossy(&body));
     }
     let is_sse = h("content-type").is_some_and(|c| c.contains("text/event-stream"));
     if !job.req.stream {
-        let Some(Ok(text)) = within(remaining, resp.text()).await else {
-            return failed(
+        return match read_body(&mut resp, Peer::Llm, remaining).await {
+            Ok(body) => json_answer(job, t.dialect(), body),
+            Err(FetchError::TooLarge(cap)) => failed(
+                Outcome::Network,
+                ErrorKind::Upstream,
+                format!("{} answered more than {} MiB", t.key(), cap >> 20),
+            ),
+            Err(FetchError::Timeout(_)) => failed(
                 Outcome::Timeout,
                 ErrorKind::Timeout,
                 format!("{} timed out reading the answer", t.key()),
-            );
+            ),
+            Err(FetchError::Network(_)) => failed(
+                Outcome::Network,
+                ErrorKind::Upstream,
+                format!("{}: connection lost while reading the answer", t.key()),
+            ),
         };
-        return json_answer(job, t.dialect(), text);
     }
     if !is_sse {
         return failed(
@@ -188,11 +204,17 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
     }
 }
 
-fn upstream_error(t: &Target, status: u16, wait: Option<u64>, body: &str) -> Attempt {
+fn upstream_error(job: &Job, t: &Target, status: u16, wait: Option<u64>, body: &str) -> Attempt {
+    let described = errors::upstream_error(status, body);
+    // The log gets the status and the provider's code, never its text.
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"request_id": job.request_id, "llm_upstream_error": t.key(), "status": status, "code": described.code})
+    );
     let detail = match status {
         // The provider refused the gateway's credentials: never echo what it said about them.
         401 | 403 => "the provider refused this gateway's credentials".to_string(),
-        _ => errors::upstream_message(body).unwrap_or_else(|| format!("HTTP {status}")),
+        _ => described.client_message,
     };
     let kind = match status {
         400 => ErrorKind::InvalidRequest,
@@ -214,8 +236,8 @@ fn upstream_error(t: &Target, status: u16, wait: Option<u64>, body: &str) -> Att
     Attempt::Failed(outcome, e)
 }
 
-fn json_answer(job: &Job, upstream: Dialect, text: String) -> Attempt {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+fn json_answer(job: &Job, upstream: Dialect, text: Vec<u8>) -> Attempt {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text) else {
         return failed(
             Outcome::Network,
             ErrorKind::Upstream,
@@ -230,7 +252,7 @@ fn json_answer(job: &Job, upstream: Dialect, text: String) -> Attempt {
     // Same dialect: the provider's bytes go through unchanged.
     let body = match client {
         Some(translated) => translated.to_string().into_bytes(),
-        None => text.into_bytes(),
+        None => text,
     };
     Attempt::Ok(Success::Json { body, usage })
 }
@@ -245,7 +267,8 @@ async fn first_content(
 ) -> Attempt {
     let mut translator = Translator::new(upstream, options(job));
     let mut held = Vec::new();
-    let deadline = now_ms() + budget_ms;
+    let started = now_ms();
+    let deadline = started + budget_ms;
     loop {
         let left = deadline.saturating_sub(now_ms()).max(1);
         match within(left, source.next()).await {
@@ -267,13 +290,15 @@ async fn first_content(
                 source,
                 translator,
                 idle_ms,
+                deadline_ms: started + LLM_STREAM_MAX_MS,
             })));
         }
-        if let Some(m) = translator.failed_before_start() {
+        if translator.failed_before_start().is_some() {
+            // What the provider's error event said is its text: not for logs or the client.
             return failed(
                 Outcome::Network,
                 ErrorKind::Upstream,
-                format!("{} failed before any content: {m}", t.key()),
+                format!("{} failed before any content", t.key()),
             );
         }
     }
@@ -284,7 +309,7 @@ async fn run_mock(job: &Job, t: &Target) -> Attempt {
     let now_s = now_ms() / 1000;
     if !job.req.stream {
         let value = mock::completion(&job.req, &t.model, &id, now_s);
-        return json_answer(job, Dialect::OpenAi, value.to_string());
+        return json_answer(job, Dialect::OpenAi, value.to_string().into_bytes());
     }
     let delay = job
         .env

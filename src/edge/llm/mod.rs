@@ -42,6 +42,8 @@ pub struct Job {
     pub anthropic_beta: Option<String>,
     /// A widget conversation to append the question and the answer to.
     pub conversation: Option<ConversationHook>,
+    /// Loop marks of the client's request.
+    pub hops: u32,
 }
 
 pub struct ConversationHook {
@@ -312,6 +314,7 @@ pub async fn proxy(
         cfg,
         anthropic_beta,
         conversation: extra.conversation,
+        hops: call.hops,
     };
     let mut attempts = 0u32;
     let mut claimed = admitted.target;
@@ -374,7 +377,7 @@ pub async fn proxy(
                     });
                     worker::console_log!(
                         "{}",
-                        json!({"request_id": call.request_id, "llm_attempt_failed": target.key(), "status": error.status(), "message": error.message})
+                        json!({"request_id": call.request_id, "llm_attempt_failed": target.key(), "status": error.status(), "error": error.kind.type_name()})
                     );
                     match routing::next(outcome, attempt, target.retries) {
                         Next::Retry { delay_ms } => {

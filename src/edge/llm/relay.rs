@@ -5,6 +5,7 @@ use super::attempt::Upstream;
 use super::{Job, Meta, Settle};
 use crate::core::llm::pricing::{cost_usd, Price};
 use crate::core::llm::Usage;
+use crate::core::upstream::LLM_STREAM_MAX_MS;
 use crate::edge::durable;
 use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
@@ -87,10 +88,15 @@ pub fn body(
             if st.finished {
                 return None;
             }
+            let left = st.up.deadline_ms.saturating_sub(now_ms());
             let idle = st.up.idle_ms;
-            let next = within(idle, st.up.source.next()).await;
+            let next = within(idle.min(left).max(1), st.up.source.next()).await;
             let t = &mut st.up.translator;
             st.held = match next {
+                None if left <= idle => t.abort(&format!(
+                    "the stream ran past the gateway's {} min limit",
+                    LLM_STREAM_MAX_MS / 60_000
+                )),
                 None => t.abort(&format!("the provider sent nothing for {idle} ms")),
                 Some(None) => t.end(),
                 Some(Some(Ok(bytes))) => t.push(&bytes),

@@ -75,7 +75,7 @@ impl Translator {
             return out;
         }
         if self.parser.push(bytes, &mut self.events).is_err() {
-            self.fail("upstream sent an SSE line over 4 MiB", &mut out);
+            self.fail("upstream sent an SSE event over 4 MiB", &mut out);
             return out;
         }
         for ev in std::mem::take(&mut self.events) {

@@ -1,0 +1,100 @@
+//! Where an integration's OAuth2 access token is cached (isolate, KV `TOKENS`, the integration's
+//! gate object): keyed by everything the token was issued for and will be sent to, so that a
+//! token never outlives the configuration that fetched it. An integration deleted and installed
+//! again under the same id (by a tenant, with its own `base_url`), a replaced auth block or a
+//! tenant re-created with the same ids all key to a different entry and fetch their own token.
+
+use crate::core::config::document::Secret;
+use crate::core::config::integration::IntegrationConfig;
+use sha2::{Digest, Sha256};
+
+/// `oauth:{tenant}:{integration}:{digest}`; the digest covers the token URL, client id, grant,
+/// scopes, extra parameters, the sealed client secret and refresh token (each seal is fresh, so
+/// a secret set again is a new key) and the base URL the token is sent to.
+pub fn token_key(tenant: &str, integration: &str, cfg: &IntegrationConfig) -> String {
+    let a = &cfg.auth;
+    let sealed = |s: &Option<Secret>| s.as_ref().and_then(Secret::sealed).map(str::to_string);
+    let issued_for = serde_json::json!([
+        a.token_url,
+        a.client_id,
+        a.grant,
+        a.scopes,
+        a.extra_params,
+        sealed(&a.client_secret),
+        sealed(&a.refresh_token),
+        cfg.base_url,
+    ]);
+    let digest = Sha256::digest(issued_for.to_string().as_bytes());
+    format!(
+        "{}{}",
+        token_prefix(tenant, Some(integration)),
+        &hex::encode(digest)[..32]
+    )
+}
+
+/// The prefix of every token key of one integration, or of a whole tenant: what a delete clears.
+pub fn token_prefix(tenant: &str, integration: Option<&str>) -> String {
+    match integration {
+        Some(i) => format!("oauth:{tenant}:{i}:"),
+        None => format!("oauth:{tenant}:"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(v: serde_json::Value) -> IntegrationConfig {
+        let mut base = json!({
+            "name": "CRM", "base_url": "https://crm.example/api",
+            "auth": {"type": "oauth2", "token_url": "https://crm.example/token", "client_id": "c",
+                     "client_secret": "v1.sealed-a", "scopes": ["read"]},
+            "endpoints": {}
+        });
+        for (k, val) in v.as_object().unwrap() {
+            if k == "auth" {
+                for (ak, av) in val.as_object().unwrap() {
+                    base["auth"][ak] = av.clone();
+                }
+            } else {
+                base[k] = val.clone();
+            }
+        }
+        let mut c: IntegrationConfig = serde_json::from_value(base).unwrap();
+        // As stored: secrets sealed.
+        if let Some(Secret::Plain(s)) = &c.auth.client_secret {
+            c.auth.client_secret = Some(Secret::Sealed(s.clone()));
+        }
+        c
+    }
+
+    #[test]
+    fn a_token_is_keyed_by_what_it_was_issued_for() {
+        let base = token_key("acme", "crm", &cfg(json!({})));
+        assert!(base.starts_with(&token_prefix("acme", Some("crm"))));
+        assert!(base.starts_with(&token_prefix("acme", None)));
+        assert_eq!(base, token_key("acme", "crm", &cfg(json!({}))));
+        // Anything the token was issued for, or is sent to, changes the key.
+        for change in [
+            json!({"base_url": "https://tenant-owned.example/api"}),
+            json!({"auth": {"token_url": "https://other.example/token"}}),
+            json!({"auth": {"client_id": "d"}}),
+            json!({"auth": {"client_secret": "v1.sealed-b"}}),
+            json!({"auth": {"scopes": ["read", "write"]}}),
+            json!({"auth": {"grant": "refresh_token"}}),
+        ] {
+            assert_ne!(
+                base,
+                token_key("acme", "crm", &cfg(change.clone())),
+                "{change}"
+            );
+        }
+        assert_ne!(base, token_key("acme", "crm2", &cfg(json!({}))));
+        assert_ne!(base, token_key("globex", "crm", &cfg(json!({}))));
+        // A tenant's prefix never covers another tenant whose id it starts.
+        assert!(
+            !token_key("acme2", "crm", &cfg(json!({}))).starts_with(&token_prefix("acme", None))
+        );
+    }
+}

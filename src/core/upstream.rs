@@ -1,0 +1,115 @@
+//! What the gateway reads of a third party's answer, and the mark every outbound request carries.
+//!
+//! Every upstream exchange is bounded twice: a byte cap on the answer (held in memory before it
+//! is used; an isolate has 128 MB for every tenant it serves) and a deadline for the whole
+//! exchange, body included (a body that drips a byte at a time must not hold a request forever).
+//! Over the cap, or past the deadline, is a 502 or 504 in the route's own error format.
+
+/// Who is on the other end, which decides the cap on its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// An integration's provider (CRM, e-commerce, payments, support APIs): their list answers
+    /// can be large.
+    Integration,
+    /// A channel provider's send API (WhatsApp, Slack, Telegram, Twilio): a small receipt.
+    Channel,
+    /// An OAuth2 token endpoint: a small JSON object.
+    TokenEndpoint,
+    /// The tenant's chat service behind the widget (`chat_url`): one answer.
+    ChatService,
+    /// An LLM provider's non-streamed answer or error body.
+    Llm,
+}
+
+const MIB: usize = 1024 * 1024;
+
+impl Upstream {
+    /// The largest answer body read from this upstream.
+    pub fn max_answer_bytes(self) -> usize {
+        match self {
+            Upstream::Integration | Upstream::Llm => 10 * MIB,
+            Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
+        }
+    }
+}
+
+/// A whole LLM stream, from the first byte to the last, ends by this time (an idle timeout
+/// alone lets a stream that sends a byte now and then run forever).
+pub const LLM_STREAM_MAX_MS: u64 = 15 * 60 * 1000;
+
+/// The gateway's name in `CDN-Loop` (RFC 8586): each hop through the gateway appends it.
+pub const LOOP_MARK: &str = "edge-gateway";
+
+/// An inbound request that already passed through the gateway more than this many times is
+/// refused (508): a loop through any hostname or alias ends within a few hops.
+pub const MAX_HOPS: u32 = 3;
+
+/// How many times the gateway's mark appears in a `CDN-Loop` value (one or several headers
+/// joined by commas; each entry is `cdn-id` with optional `;params`).
+pub fn hops(cdn_loop: Option<&str>) -> u32 {
+    cdn_loop
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .filter(|entry| {
+            entry
+                .split(';')
+                .next()
+                .is_some_and(|id| id.trim().eq_ignore_ascii_case(LOOP_MARK))
+        })
+        .count() as u32
+}
+
+/// Whether an inbound request with `hops` marks is a loop to refuse.
+pub fn is_loop(hops: u32) -> bool {
+    hops > MAX_HOPS
+}
+
+/// The `CDN-Loop` value of a request the gateway sends while serving one that carried `hops`
+/// marks: what came in, plus this hop.
+pub fn loop_header(hops: u32) -> String {
+    vec![LOOP_MARK; hops.min(MAX_HOPS + 1) as usize + 1].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hops_are_counted_among_other_cdns() {
+        assert_eq!(hops(None), 0);
+        assert_eq!(hops(Some("cloudflare")), 0);
+        assert_eq!(hops(Some("edge-gateway")), 1);
+        assert_eq!(
+            hops(Some(
+                "cloudflare; loops=2, Edge-Gateway , foo, edge-gateway;x=1"
+            )),
+            2
+        );
+        assert_eq!(hops(Some("edge-gateway-2, not-edge-gateway")), 0);
+    }
+
+    #[test]
+    fn each_hop_adds_one_mark_and_the_loop_ends() {
+        let mut n = 0;
+        let mut passed = 0;
+        // A request that loops back to the gateway: each pass adds a mark, until refused.
+        loop {
+            if is_loop(n) {
+                break;
+            }
+            passed += 1;
+            n = hops(Some(&loop_header(n)));
+        }
+        assert_eq!(passed, MAX_HOPS + 1);
+        assert_eq!(loop_header(0), "edge-gateway");
+        assert_eq!(loop_header(2), "edge-gateway, edge-gateway, edge-gateway");
+    }
+
+    #[test]
+    fn caps_per_upstream() {
+        assert_eq!(Upstream::Integration.max_answer_bytes(), 10 * MIB);
+        assert_eq!(Upstream::Channel.max_answer_bytes(), MIB);
+        assert_eq!(Upstream::TokenEndpoint.max_answer_bytes(), MIB);
+        assert_eq!(Upstream::Llm.max_answer_bytes(), 10 * MIB);
+    }
+}

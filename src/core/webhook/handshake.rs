@@ -1,0 +1,71 @@
+//! Meta's subscription handshake echoes a challenge to whoever knows the source's verify token.
+//! Unlimited guesses would let anyone find a weak token, so failed handshakes are counted per
+//! source, and past the limit every handshake is refused until the window slides, a correct one
+//! included (a locked source tells a guesser nothing).
+
+use crate::core::limits::rate::Window;
+use serde::{Deserialize, Serialize};
+
+/// Failed handshakes a source allows within `WINDOW_MS`.
+pub const MAX_FAILED: u64 = 10;
+pub const WINDOW_MS: u64 = 3_600_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// The token matched: echo the challenge.
+    Accepted,
+    /// The token did not match; the failure was counted.
+    Refused,
+    /// Too many failures lately: refuse without looking, retry after this long.
+    Locked { retry_after_s: u64 },
+}
+
+/// Decides one handshake whose token did (`matched`) or did not match, counting failures in `w`.
+pub fn attempt(w: &mut Window, now_ms: u64, matched: bool) -> Verdict {
+    let mut after = w.clone();
+    let d = after.take(now_ms, WINDOW_MS, MAX_FAILED, 1);
+    if !d.allowed {
+        return Verdict::Locked {
+            retry_after_s: d.reset_ms.saturating_sub(now_ms).div_ceil(1000).max(1),
+        };
+    }
+    if matched {
+        return Verdict::Accepted;
+    }
+    *w = after;
+    Verdict::Refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_lock_the_source_then_the_window_slides() {
+        let mut w = Window::default();
+        let t0 = 10 * WINDOW_MS;
+        assert_eq!(attempt(&mut w, t0, true), Verdict::Accepted);
+        for i in 0..MAX_FAILED {
+            assert_eq!(
+                attempt(&mut w, t0 + i, false),
+                Verdict::Refused,
+                "guess {i}"
+            );
+        }
+        // Locked: even the right token is refused, so a guesser learns nothing.
+        for matched in [false, true] {
+            assert!(matches!(
+                attempt(&mut w, t0 + 100, matched),
+                Verdict::Locked { retry_after_s } if retry_after_s > 0 && retry_after_s <= WINDOW_MS / 1000
+            ));
+        }
+        // Successes never count against the source.
+        let mut ok = Window::default();
+        for i in 0..10 * MAX_FAILED {
+            assert_eq!(attempt(&mut ok, t0 + i, true), Verdict::Accepted);
+        }
+        // Two windows later the failures have slid out.
+        assert_eq!(attempt(&mut w, t0 + 2 * WINDOW_MS, true), Verdict::Accepted);
+    }
+}

@@ -1,0 +1,117 @@
+// Fixes from the security review that no feature suite covers: the shipped configuration serves no
+// demo page, and a source's Meta handshake stops answering guesses of its verify token.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import { startGateway, assertError, planted, ROOT } from "../harness.mjs";
+
+const VERIFY_TOKEN = "meta-verify-" + randomBytes(8).toString("hex");
+const PLATFORM_KEY = "sk-platform-" + randomBytes(12).toString("hex");
+planted.add(VERIFY_TOKEN);
+planted.add(PLATFORM_KEY);
+
+/** `[vars] GATEWAY_ENV` as wrangler.toml ships it to `wrangler deploy`. */
+function shippedEnv() {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  const vars = toml.split(/^\[vars\]$/m)[1]?.split(/^\[/m)[0] ?? "";
+  return /^GATEWAY_ENV\s*=\s*"([^"]*)"/m.exec(vars)?.[1];
+}
+
+let gw;
+before(async () => {
+  gw = await startGateway({ extraBindings: { GATEWAY_ENV: shippedEnv(), OPENAI_API_KEY: PLATFORM_KEY } });
+  await gw.tenant("meta");
+  for (const source of ["wa", "wa2"]) {
+    const r = await gw.admin("PUT", `meta/sources/${source}`, { kind: "whatsapp", secrets: ["app-secret-" + source], verify_token: VERIFY_TOKEN });
+    assert.equal(r.status, 201, r.text);
+  }
+});
+after(() => gw?.stop());
+
+test("the configuration wrangler deploy ships serves no demo page", async () => {
+  assert.equal(shippedEnv(), "production");
+  assertError(assert, await gw.request("GET", "/demo"), 404, "not_found");
+  assert.equal((await gw.request("GET", "/widget.js")).status, 200, "the widget itself is served");
+});
+
+const handshake = (source, token) =>
+  gw.request("GET", `/v1/webhooks/meta/${source}?hub.mode=subscribe&hub.verify_token=${encodeURIComponent(token)}&hub.challenge=1158201444`);
+
+test("a source's Meta handshake locks after 10 failed guesses, the right token included", async () => {
+  const ok = await handshake("wa", VERIFY_TOKEN);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.text, "1158201444");
+  for (let i = 0; i < 10; i++) assertError(assert, await handshake("wa", `guess-${i}`), 403, "permission_denied");
+  for (const token of ["guess-10", VERIFY_TOKEN]) {
+    const locked = await handshake("wa", token);
+    assertError(assert, locked, 429, "rate_limited");
+    assert.ok(Number(locked.headers.get("retry-after")) > 0);
+    assert.ok(!locked.text.includes("1158201444"), "no challenge is echoed while locked");
+  }
+  // Counted per source: the tenant's other source still answers.
+  assert.equal((await handshake("wa2", VERIFY_TOKEN)).status, 200);
+});
+
+test("the platform's provider key goes only to the provider's official URL", async () => {
+  const { key } = await gw.tenant("llmy");
+  const r = await gw.admin("PUT", "llmy/llm", { providers: { oai: { kind: "openai", base_url: "http://127.0.0.1:9/v1" } }, routes: { m: [{ provider: "oai", model: "gpt" }] } });
+  assertError(assert, r, 422, "validation_error");
+  assert.match(r.body.error.message, /`providers.oai.api_key` is required with a custom base_url/);
+
+  // A record written before this check (straight into KV) still never sends the key elsewhere.
+  const seen = [];
+  const up = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    req.resume();
+    res.writeHead(401, { "content-type": "application/json" });
+    res.end('{"error":{"message":"no key","type":"invalid_request_error"}}');
+  });
+  await new Promise((ok) => up.listen(0, "127.0.0.1", ok));
+  try {
+    const kv = await gw.mf.getKVNamespace("CONFIG");
+    await kv.put("llm:llmy", JSON.stringify({ providers: { oai: { kind: "openai", base_url: `http://127.0.0.1:${up.address().port}/v1` } }, routes: { m: [{ provider: "oai", model: "gpt", retries: 0 }] } }));
+    const chat = await gw.request("POST", "/v1/chat/completions", { key, json: { model: "m", messages: [{ role: "user", content: "hi" }] } });
+    assert.equal(chat.status, 502, chat.text);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0], undefined, "no authorization header at all");
+  } finally {
+    await new Promise((ok) => up.close(ok));
+  }
+});
+
+test("upstream error text reaches neither logs nor the client, except the client's own refused request", async () => {
+  const { key } = await gw.tenant("echoes");
+  const echoed = "echoed-prompt-" + randomBytes(8).toString("hex");
+  planted.add(echoed); // gw.stop() fails the file if it shows up in any log line or response
+  const up = http.createServer((req, res) => {
+    const body = [];
+    req.on("data", (c) => body.push(c));
+    req.on("end", () => {
+      const { model } = JSON.parse(Buffer.concat(body).toString());
+      const [status, error] = model === "refuse" ? [400, { type: "invalid_request_error", code: "bad_role", message: "Invalid role in messages[0]" }] : [503, { type: "overloaded_error", message: `overloaded while reading: ${echoed}` }];
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error }));
+    });
+  });
+  await new Promise((ok) => up.listen(0, "127.0.0.1", ok));
+  try {
+    const provider = { kind: "openai_compatible", base_url: `http://127.0.0.1:${up.address().port}/v1`, api_key: "own-key-" + randomBytes(6).toString("hex") };
+    const put = await gw.admin("PUT", "echoes/llm", { providers: { p: provider }, routes: { busy: [{ provider: "p", model: "busy", retries: 0 }], refuse: [{ provider: "p", model: "refuse", retries: 0 }] } });
+    assert.equal(put.status, 201, put.text);
+    const busy = await gw.request("POST", "/v1/chat/completions", { key, json: { model: "busy", messages: [{ role: "user", content: "hi" }] } });
+    assert.equal(busy.status, 502, busy.text);
+    assert.ok(!busy.text.includes(echoed));
+    assert.match(busy.body.error.message, /HTTP 503 \(overloaded_error\)/);
+    const refused = await gw.request("POST", "/v1/chat/completions", { key, json: { model: "refuse", messages: [{ role: "user", content: "hi" }] } });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.body.error.message, /Invalid role in messages\[0\]/);
+    const line = await gw.waitForLog((m) => m.includes("llm_upstream_error") && m.includes('"status":503'));
+    assert.match(line.message, /"code":"overloaded_error"/);
+    assert.deepEqual(gw.leaks(), []);
+  } finally {
+    await new Promise((ok) => up.close(ok));
+  }
+});
