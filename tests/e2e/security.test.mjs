@@ -115,3 +115,36 @@ test("upstream error text reaches neither logs nor the client, except the client
     await new Promise((ok) => up.close(ok));
   }
 });
+
+test("tokens per minute hold under concurrency: each request is charged and capped at what it may produce", async () => {
+  const { key } = await gw.tenant("tpm");
+  const sent = [];
+  const up = http.createServer((req, res) => {
+    const body = [];
+    req.on("data", (c) => body.push(c));
+    req.on("end", () => {
+      const b = JSON.parse(Buffer.concat(body).toString());
+      sent.push(b);
+      // A model that writes as much as it is allowed to.
+      const out = b.max_tokens ?? b.max_completion_tokens ?? 16000;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id: "c", object: "chat.completion", created: 1, model: b.model, choices: [{ index: 0, finish_reason: "length", message: { role: "assistant", content: "x" } }], usage: { prompt_tokens: 10, completion_tokens: out, total_tokens: 10 + out } }));
+    });
+  });
+  await new Promise((ok) => up.listen(0, "127.0.0.1", ok));
+  try {
+    const provider = { kind: "openai_compatible", base_url: `http://127.0.0.1:${up.address().port}/v1`, api_key: "own-" + randomBytes(6).toString("hex") };
+    const put = await gw.admin("PUT", "tpm/llm", { providers: { p: provider }, routes: { m: [{ provider: "p", model: "m", retries: 0 }] }, limits: { tpm: 10000, max_output_tokens: 1000 } });
+    assert.equal(put.status, 201, put.text);
+    const results = await Promise.all(Array.from({ length: 50 }, () => gw.request("POST", "/v1/chat/completions", { key, json: { model: "m", messages: [{ role: "user", content: "hi" }] } })));
+    const ok = results.filter((r) => r.status === 200);
+    assert.ok(results.every((r) => r.status === 200 || r.status === 429), results.map((r) => r.status).join());
+    assert.equal(sent.length, ok.length);
+    for (const b of sent) assert.equal(b.max_tokens, 1000, "an uncapped request is sent the ceiling");
+    const produced = ok.reduce((n, r) => n + r.body.usage.total_tokens, 0);
+    assert.ok(produced <= 10000, `produced ${produced} tokens against a limit of 10000`);
+    assert.ok(ok.length >= 8, `${ok.length} admitted`);
+  } finally {
+    await new Promise((ok) => up.close(ok));
+  }
+});

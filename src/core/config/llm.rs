@@ -62,6 +62,9 @@ pub struct Target {
 pub struct LlmLimits {
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
+    /// The output maximum of requests that set none: sent upstream and charged against `tpm`
+    /// (default 4096).
+    pub max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +98,13 @@ impl Check for LlmConfig {
                     "`providers.{name}.base_url` is required for openai_compatible"
                 ));
             }
+        }
+        if self
+            .limits
+            .max_output_tokens
+            .is_some_and(|m| !(1..=1_000_000).contains(&m))
+        {
+            p.push("`limits.max_output_tokens` must be between 1 and 1000000".into());
         }
         for (alias, chain) in &self.routes {
             if chain.is_empty() {

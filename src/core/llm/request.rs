@@ -18,13 +18,27 @@ pub struct ClientRequest {
     /// Whether thinking/reasoning content is passed to the client (else dropped).
     pub thinking: bool,
     /// Charged against the tokens-per-minute limit up front; corrected with real usage later.
+    /// It holds the most the target may produce, so concurrent requests cannot overshoot.
     pub estimated_tokens: u64,
+    /// The client's own output maximum (`max_tokens` / `max_completion_tokens`), if it set one.
+    pub client_max_output: Option<u64>,
+    /// The output maximum every upstream is sent: the client's, else the tenant's ceiling.
+    pub output_cap: u64,
+    input_estimate: u64,
 }
 
-/// Output tokens assumed when a client sets no maximum (OpenAI's `max_tokens` is optional).
-pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 1024;
-/// Anthropic requires `max_tokens`; translated OpenAI requests without one get this.
+/// The output ceiling of a request that sets no maximum (OpenAI's is optional, Anthropic's is
+/// required), when the tenant configures none: sent upstream as the maximum, and charged.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+impl ClientRequest {
+    /// Applies the tenant's output ceiling to a request that set no maximum of its own.
+    pub fn with_output_ceiling(mut self, ceiling: u64) -> Self {
+        self.output_cap = self.client_max_output.unwrap_or(ceiling);
+        self.estimated_tokens = self.input_estimate + self.output_cap;
+        self
+    }
+}
 
 fn bad(m: String) -> ApiError {
     ApiError::bad_request(m)
@@ -197,7 +211,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     let thinking = body.get("thinking").is_some_and(|t| !t.is_null())
         || body.get("reasoning_effort").is_some_and(Value::is_string);
     // About four bytes of JSON per token: an estimate for the limit, corrected by real usage.
-    let estimated_tokens = bytes.len() as u64 / 4 + max_out.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+    let input_estimate = bytes.len() as u64 / 4;
     Ok(ClientRequest {
         dialect,
         body,
@@ -205,8 +219,12 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
         stream,
         include_usage,
         thinking,
-        estimated_tokens,
-    })
+        estimated_tokens: 0,
+        client_max_output: max_out,
+        output_cap: 0,
+        input_estimate,
+    }
+    .with_output_ceiling(DEFAULT_MAX_TOKENS))
 }
 
 /// Image parts may only point at the web or carry their bytes (`data:`): anything else would
@@ -250,6 +268,21 @@ mod tests {
         assert_eq!(r.model, "default");
         assert!(r.stream && r.include_usage && !r.thinking);
         assert!(r.estimated_tokens >= 100);
+        assert_eq!(r.output_cap, 100);
+        // No maximum: the ceiling is both sent and charged.
+        let r = parse(
+            Dialect::OpenAi,
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.client_max_output, r.output_cap),
+            (None, DEFAULT_MAX_TOKENS)
+        );
+        assert!(r.estimated_tokens > DEFAULT_MAX_TOKENS);
+        let r = r.with_output_ceiling(300);
+        assert_eq!(r.output_cap, 300);
+        assert!(r.estimated_tokens > 300 && r.estimated_tokens < 400);
     }
 
     #[test]

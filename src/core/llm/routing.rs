@@ -277,9 +277,18 @@ mod tests {
             body["stream_options"]["include_usage"], true,
             "the gateway asks for usage itself"
         );
+        // An uncapped request is sent the ceiling it is charged for, under each upstream's name.
+        assert_eq!(body["max_completion_tokens"], 4096);
         let l = plan(&req, &resolve("local/m", &c).unwrap()[0], None, None).unwrap();
         assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
         assert!(!l.headers.iter().any(|(k, _)| *k == "authorization"));
+        let body: serde_json::Value = serde_json::from_str(&l.body).unwrap();
+        assert_eq!(body["max_tokens"], 4096);
+        let capped = req.clone().with_output_ceiling(512);
+        let a: serde_json::Value =
+            serde_json::from_str(&plan(&capped, &chain[0], None, None).unwrap().body).unwrap();
+        assert_eq!(a["max_tokens"], 512);
+        assert!(capped.estimated_tokens >= 512 && capped.estimated_tokens < 1024);
     }
 
     #[test]

@@ -207,6 +207,11 @@ pub async fn proxy(
 ) -> Reply {
     let dialect = creq.dialect;
     let cfg = config(&call.env, &tenant).await?;
+    let creq = creq.with_output_ceiling(
+        cfg.limits
+            .max_output_tokens
+            .unwrap_or(request::DEFAULT_MAX_TOKENS),
+    );
     let chain = routing::resolve(&creq.model, &cfg)?;
     let (rpm, tpm) = limits(&call.env, &tenant, &cfg).await?;
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());

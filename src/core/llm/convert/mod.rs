@@ -22,6 +22,18 @@ pub fn upstream_body(
         _ => Value::Object(req.body.clone()),
     };
     body["model"] = json!(model);
+    if upstream == Dialect::OpenAi
+        && body.get("max_tokens").is_none()
+        && body.get("max_completion_tokens").is_none()
+    {
+        // An uncapped request gets the ceiling it was charged for.
+        let key = if max_completion_tokens {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[key] = json!(req.output_cap);
+    }
     if upstream == Dialect::OpenAi && req.stream {
         // The gateway accounts every stream, so it always asks for the final usage chunk.
         body["stream_options"]["include_usage"] = json!(true);

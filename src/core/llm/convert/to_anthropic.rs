@@ -1,6 +1,6 @@
 //! An OpenAI client talking to an Anthropic upstream: the request out, the response back.
 
-use super::super::request::{ClientRequest, DEFAULT_MAX_TOKENS};
+use super::super::request::ClientRequest;
 use super::super::{finish_reason, Usage};
 use super::text_of;
 use crate::core::error::ApiError;
@@ -109,11 +109,7 @@ pub fn request(req: &ClientRequest) -> Result<Value, ApiError> {
     if !system.is_empty() {
         out.insert("system".into(), json!(system.join("\n\n")));
     }
-    let max = b
-        .get("max_completion_tokens")
-        .or(b.get("max_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
+    let max = req.output_cap;
     out.insert("max_tokens".into(), json!(max));
     if let Some(t) = b.get("temperature").and_then(Value::as_f64) {
         out.insert("temperature".into(), json!(t.clamp(0.0, 1.0))); // OpenAI allows up to 2
