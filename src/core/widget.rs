@@ -77,14 +77,50 @@ pub fn parse_chat(bytes: &[u8]) -> Result<ChatInput, ApiError> {
     })
 }
 
-/// Conversation ids are 32 hex characters from the platform CSPRNG: unguessable, so holding one
-/// is what entitles a browser to its history.
-pub fn new_conversation_id(random: &[u8; 16]) -> String {
-    hex::encode(random)
+/// Conversation ids are issued by the gateway: 128 random bits from the platform CSPRNG
+/// (unguessable, so holding one is what entitles a browser to its history) and a 128-bit tag
+/// that binds them to the tenant, and to the tenant's incarnation (a tenant deleted and created
+/// again under the same id issues new ones). An id the gateway did not issue to this tenant is
+/// refused before any state is touched.
+pub fn new_conversation_id(
+    key: &[u8; 32],
+    tenant: &str,
+    incarnation: &str,
+    random: &[u8; 16],
+) -> String {
+    let nonce = hex::encode(random);
+    let tag = conversation_tag(key, tenant, incarnation, &nonce);
+    format!("{nonce}{tag}")
 }
 
+/// Whether `id` was issued by `new_conversation_id` for this tenant and incarnation.
+pub fn issued_conversation_id(key: &[u8; 32], tenant: &str, incarnation: &str, id: &str) -> bool {
+    if !valid_conversation_id(id) {
+        return false;
+    }
+    let (nonce, tag) = id.split_at(32);
+    let expected = conversation_tag(key, tenant, incarnation, nonce);
+    crate::core::webhook::verify::ct_eq(tag.as_bytes(), expected.as_bytes())
+}
+
+fn conversation_tag(key: &[u8; 32], tenant: &str, incarnation: &str, nonce: &str) -> String {
+    let mac = crate::core::webhook::verify::hmac_sha256(
+        key,
+        &[
+            b"conversation\x1f",
+            tenant.as_bytes(),
+            b"\x1f",
+            incarnation.as_bytes(),
+            b"\x1f",
+            nonce.as_bytes(),
+        ],
+    );
+    hex::encode(&mac[..16])
+}
+
+/// The shape of a conversation id: 64 lowercase hex characters.
 pub fn valid_conversation_id(s: &str) -> bool {
-    s.len() == 32
+    s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         && valid_id(s)
@@ -188,7 +224,7 @@ mod tests {
     #[test]
     fn chat_input_is_checked() {
         let ok = parse_chat(
-            br#"{"message":"  hi  ","conversation_id":"0123456789abcdef0123456789abcdef"}"#,
+            br#"{"message":"  hi  ","conversation_id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}"#,
         )
         .unwrap();
         assert_eq!(ok.message, "hi");
@@ -265,8 +301,25 @@ mod tests {
 
     #[test]
     fn conversation_ids() {
-        let id = new_conversation_id(&[0xab; 16]);
+        let key = [7u8; 32];
+        let id = new_conversation_id(&key, "acme", "i1", &[0xab; 16]);
         assert!(valid_conversation_id(&id));
+        assert!(issued_conversation_id(&key, "acme", "i1", &id));
+        // Bound to the tenant, its incarnation and the gateway's key; the random half alone or a
+        // changed tag is not an id.
+        assert!(!issued_conversation_id(&key, "globex", "i1", &id));
+        assert!(!issued_conversation_id(&key, "acme", "i2", &id));
+        assert!(!issued_conversation_id(&[8u8; 32], "acme", "i1", &id));
+        assert!(!issued_conversation_id(&key, "acme", "i1", &id[..32]));
+        let mut forged = id.clone().into_bytes();
+        forged[63] = if forged[63] == b'0' { b'1' } else { b'0' };
+        assert!(!issued_conversation_id(
+            &key,
+            "acme",
+            "i1",
+            std::str::from_utf8(&forged).unwrap()
+        ));
+        assert_ne!(id, new_conversation_id(&key, "acme", "i1", &[0xac; 16]));
         assert!(!valid_conversation_id("ABABABABABABABABABABABABABABABAB"));
         assert!(!valid_conversation_id("short"));
     }

@@ -15,6 +15,7 @@ use crate::core::http::{query_param, MAX_JSON_BODY};
 use crate::core::integration::token_cache::token_prefix;
 use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
+use crate::core::tenant::erase::objects_of;
 use crate::core::tenant::keys::{mint, KeyKind, KeyRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -81,14 +82,8 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
                 confirm_tenant_delete(&req, t)?;
                 delete_tenant_children(call, t).await?;
             }
+            erase_state(env, kind, t, name.as_deref()).await?;
             store::delete(env, &key).await?;
-            match kind {
-                RecordKind::Tenant => forget_tokens(env, &token_prefix(t, None)).await?,
-                RecordKind::Integration => {
-                    forget_tokens(env, &token_prefix(t, name.as_deref())).await?
-                }
-                _ => {}
-            }
             no_content()
         }
         AdminAction::ListRecords(kind) => {
@@ -249,11 +244,33 @@ async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
         RecordKind::Channel,
         RecordKind::Integration,
     ] {
-        for k in store::list(&call.env, &kind.kv_key(t, None)).await? {
+        let prefix = kind.kv_key(t, None);
+        for k in store::list(&call.env, &prefix).await? {
+            erase_state(&call.env, kind, t, Some(&k[prefix.len()..])).await?;
             store::delete(&call.env, &k).await?;
         }
     }
+    erase_state(&call.env, RecordKind::Llm, t, None).await?;
     store::delete(&call.env, &RecordKind::Llm.kv_key(t, None)).await
+}
+
+/// Erases the state a record leaves besides its KV document (`erase::objects_of`), and the
+/// OAuth tokens of an integration or a tenant: before the document goes, so a failure leaves
+/// the record to delete again.
+pub async fn erase_state(
+    env: &worker::Env,
+    kind: RecordKind,
+    t: &str,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    for (objects, object) in objects_of(kind, t, name) {
+        durable::purge_object(env, objects.binding(), &object).await?;
+    }
+    match kind {
+        RecordKind::Tenant => forget_tokens(env, &token_prefix(t, None)).await,
+        RecordKind::Integration => forget_tokens(env, &token_prefix(t, name)).await,
+        _ => Ok(()),
+    }
 }
 
 async fn require_tenant(call: &Call, t: &str) -> Result<(), ApiError> {

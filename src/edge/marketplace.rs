@@ -2,9 +2,9 @@
 //! (install a template with the tenant's settings), `GET`/`DELETE /v1/integrations/{id}`, and
 //! `POST /v1/integrations/{id}/test`.
 
+use super::admin::erase_state;
 use super::body::json_body;
 use super::integration::{load, run_test};
-use super::oauth::forget_tokens;
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, Location};
@@ -12,7 +12,6 @@ use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{valid_id, MAX_JSON_BODY};
 use crate::core::integration::marketplace::{install as fill, Template};
-use crate::core::integration::token_cache::token_prefix;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Env, Request};
@@ -115,8 +114,8 @@ pub async fn delete(call: &Call, tenant: &str, id: &str) -> Reply {
     if store::get_json::<Value>(&call.env, &key).await?.is_none() {
         return Err(ApiError::not_found(format!("no integration `{id}`")));
     }
+    erase_state(&call.env, RecordKind::Integration, tenant, Some(id)).await?;
     store::delete(&call.env, &key).await?;
-    forget_tokens(&call.env, &token_prefix(tenant, Some(id))).await?;
     no_content()
 }
 

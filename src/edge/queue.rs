@@ -61,6 +61,24 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
             return;
         }
     };
+    // A deleted tenant's messages go nowhere: a delivery, a delivery record or a dead letter
+    // would outlive it, and a tenant created again under its id could replay them.
+    match store::get_json_cached::<Value>(env, &format!("tenant:{}", qm.tenant)).await {
+        Ok(None) => {
+            worker::console_log!(
+                "{{\"queue\":{:?},\"id\":{:?},\"dropped\":\"the tenant no longer exists\"}}",
+                queue,
+                qm.id
+            );
+            msg.ack();
+            return;
+        }
+        Ok(Some(_)) => {}
+        Err(_) => {
+            msg.retry();
+            return;
+        }
+    }
     let result: std::result::Result<Step, ApiError> = match dlq_of {
         Some(origin) => {
             let why = qm

@@ -177,6 +177,8 @@ pub async fn put_record(
     kind.validate(&doc)?;
     let key = kind.kv_key(tenant, name);
     let old: Option<Value> = get_json(env, &key).await?;
+    let mut doc = doc;
+    kind.stamp(&mut doc, old.as_ref(), &super::platform::random_array());
     let record = kind.seal_record(name);
     let at = Location {
         tenant,

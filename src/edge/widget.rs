@@ -144,14 +144,26 @@ pub async fn config(call: &mut Call, req: Request) -> Reply {
     )
 }
 
+/// Whether the gateway issued `id` to this tenant (in its current incarnation).
+fn issued(call: &Call, tenant: &str, cfg: &TenantConfig, id: &str) -> Result<bool, ApiError> {
+    let sealer = store::sealer(&call.env)?;
+    let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
+    Ok(widget::issued_conversation_id(
+        sealer.id_key(),
+        tenant,
+        incarnation,
+        id,
+    ))
+}
+
 fn conversation_object(tenant: &str, id: &str) -> String {
     format!("conv:{tenant}:{id}")
 }
 
 /// `GET /v1/widget/conversations/{id}`: the kept history, to restore the widget after a reload.
 pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
-    let (tenant, _) = tenant_of(call, &req, false).await?;
-    if !widget::valid_conversation_id(&id) {
+    let (tenant, cfg) = tenant_of(call, &req, false).await?;
+    if !issued(call, &tenant, &cfg, &id)? {
         return Err(ApiError::not_found("no such conversation"));
     }
     let turns = durable::history(&call.env, &conversation_object(&tenant, &id)).await?;
@@ -192,10 +204,20 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
     let (tenant, cfg) = tenant_of(call, &req, true).await?;
     let bytes = read_json_bytes(&mut req, MAX_CHAT_BODY).await?;
     let input = widget::parse_chat(&bytes)?;
-    let id = input
-        .conversation_id
-        .clone()
-        .unwrap_or_else(|| widget::new_conversation_id(&random_array()));
+    let id = match input.conversation_id.clone() {
+        Some(id) if issued(call, &tenant, &cfg, &id)? => id,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`conversation_id` is not one this gateway issued",
+            ))
+        }
+        None => widget::new_conversation_id(
+            store::sealer(&call.env)?.id_key(),
+            &tenant,
+            cfg.incarnation.as_deref().unwrap_or_default(),
+            &random_array(),
+        ),
+    };
     let object = conversation_object(&tenant, &id);
     let max_history = cfg
         .assistant

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
-import { startGateway, planted } from "../harness.mjs";
+import { startGateway, planted, assertError } from "../harness.mjs";
 import { startProviders } from "../mocks/providers.mjs";
 import { startDestination } from "../mocks/destination.mjs";
 import { sign } from "../signers.mjs";
@@ -161,13 +161,13 @@ test("widget: B's publishable key from A's origin is refused; A's key cannot rea
   const wrongOrigin = await gw.request("GET", `/v1/widget/config?key=${pkB}`, { headers: { origin: ORIGIN_A } });
   assert.equal(wrongOrigin.status, 403);
   assert.equal(wrongOrigin.headers.get("access-control-allow-origin"), null);
+  // Conversation ids are issued to one tenant: B's id through A's key is not an id at all.
   const read = await gw.request("GET", `/v1/widget/conversations/${bConversation}?key=${pkA}`, { headers: { origin: ORIGIN_A } });
-  assert.equal(read.status, 200);
-  assert.deepEqual(read.body.messages, [], "B's conversation reads as an unknown (empty) one through A's key");
+  assertError(assert, read, 404, "not_found");
   assert.ok(!read.text.includes(B_MARK));
   const write = await gw.request("POST", `/v1/widget/chat?key=${pkA}`, { json: { message: "inject", conversation_id: bConversation }, headers: { origin: ORIGIN_A, "x-visitor-id": "va" } });
-  assert.equal(write.status, 200, write.text);
-  assert.ok(!write.text.includes(B_MARK), "A's answer has no context from B's conversation");
+  assertError(assert, write, 400, "invalid_request");
+  assert.match(write.body.error.message, /not one this gateway issued/);
   const mine = await gw.request("GET", `/v1/widget/conversations/${bConversation}?key=${pkB}`, { headers: { origin: ORIGIN_B } });
   assert.equal(mine.body.messages.length, 2, "B's conversation is unchanged");
   assert.ok(mine.text.includes(B_MARK) && !mine.text.includes("inject"));

@@ -1,5 +1,7 @@
 // Fixes from the security review that no feature suite covers: the shipped configuration serves no
-// demo page, and a source's Meta handshake stops answering guesses of its verify token.
+// demo page; a source's Meta handshake stops answering guesses of its verify token; platform keys
+// go only to official provider URLs; upstream error text stays out of logs; tokens per minute hold
+// under concurrency; a deleted tenant leaves nothing for one created again under its id.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -7,6 +9,8 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { startGateway, assertError, planted, ROOT } from "../harness.mjs";
+import { startDestination } from "../mocks/destination.mjs";
+import { sourceSecrets, sourceDoc, sample, resign } from "../samples.mjs";
 
 const VERIFY_TOKEN = "meta-verify-" + randomBytes(8).toString("hex");
 const PLATFORM_KEY = "sk-platform-" + randomBytes(12).toString("hex");
@@ -146,5 +150,65 @@ test("tokens per minute hold under concurrency: each request is charged and capp
     assert.ok(ok.length >= 8, `${ok.length} admitted`);
   } finally {
     await new Promise((ok) => up.close(ok));
+  }
+});
+
+test("a tenant deleted and created again under its id starts from nothing", async () => {
+  const T = "phoenix";
+  const ORIGIN = "https://phoenix.example.com";
+  const DEST_SECRET = "whsec_" + randomBytes(32).toString("base64");
+  const S = sourceSecrets();
+  planted.add(DEST_SECRET);
+  planted.add(S.github);
+  const dest = await startDestination(DEST_SECRET);
+  dest.behaviour = () => ({ status: 410 }); // refused for good: dead-lettered at once
+  const svc = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"reply":"noted"}');
+    });
+  });
+  await new Promise((ok) => svc.listen(0, "127.0.0.1", ok));
+  const doc = { allowed_origins: [ORIGIN], destination: { url: dest.url, secret: DEST_SECRET, timeout_ms: 500 }, assistant: { chat_url: `http://127.0.0.1:${svc.address().port}/chat` } };
+  const setUp = async () => {
+    await gw.tenant(T, doc);
+    assert.equal((await gw.admin("PUT", `${T}/sources/github`, sourceDoc(T, "github", S.github))).status, 201);
+    return (await gw.admin("POST", `${T}/widget-keys`)).body.key;
+  };
+  const letters = async () => (await gw.admin("GET", `${T}/dead-letters`)).body.data ?? [];
+  const post = (s) => gw.request("POST", `/v1/webhooks/${T}/github`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
+  const widget = (pk, path, init = {}) => gw.request(init.json ? "POST" : "GET", `/v1/widget/${path}${path.includes("?") ? "&" : "?"}key=${pk}`, { ...init, headers: { origin: ORIGIN, "x-visitor-id": "v" } });
+  try {
+    // The first tenant leaves a dead letter, a dedupe id and a conversation.
+    const pk = await setUp();
+    const s = sample(T, S, "github");
+    assert.equal((await post(s)).status, 200);
+    let letter;
+    for (let i = 0; i < 100 && !letter; i++) {
+      letter = (await letters())[0];
+      if (!letter) await new Promise((ok) => setTimeout(ok, 100));
+    }
+    assert.ok(letter, "the refused event was dead-lettered");
+    const chat = await widget(pk, "chat", { json: { message: "remember me" } });
+    assert.equal(chat.status, 200, chat.text);
+    const conversation = chat.headers.get("x-conversation-id");
+    assert.equal((await widget(pk, `conversations/${conversation}`)).body.messages.length, 2);
+
+    assertError(assert, await gw.admin("DELETE", T), 400, "invalid_request");
+    assert.equal((await gw.request("DELETE", `/v1/admin/tenants/${T}?confirm=${T}`, { admin: true })).status, 204);
+
+    // The same id again, with the same source and secret.
+    const pk2 = await setUp();
+    assert.deepEqual(await letters(), [], "no dead letters to replay");
+    assertError(assert, await gw.admin("POST", `${T}/dead-letters/${letter.id}/replay`), 404, "not_found");
+    const again = await post({ ...s, headers: resign(S, "github", s) });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.duplicates, 0, "the old tenant's dedupe ids are gone");
+    assertError(assert, await widget(pk2, `conversations/${conversation}`), 404, "not_found");
+    assertError(assert, await widget(pk2, "chat", { json: { message: "hi", conversation_id: conversation } }), 400, "invalid_request");
+  } finally {
+    await dest.close();
+    await new Promise((ok) => svc.close(ok));
   }
 });

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startGateway, assertError, planted } from "../harness.mjs";
 import { startDestination } from "../mocks/destination.mjs";
-import { sign, sha256hex } from "../signers.mjs";
-import { sourceSecrets, sourceDoc, sample as makeSample, eventId as evtId, resign } from "../samples.mjs";
+import { sign } from "../signers.mjs";
+import { sourceSecrets, sourceDoc, sample as makeSample, eventId as evtId, resign, bodyId } from "../samples.mjs";
 
 const T = "hooks";
 const DEST_SECRET = "whsec_" + randomBytes(32).toString("base64");
@@ -253,7 +253,7 @@ test("when the consumer itself keeps failing, the event reaches the dead-letter 
   const body = JSON.stringify({ action: "created", comment: { id: 1 } });
   const r = await gw.request("POST", "/v1/webhooks/broken/gh", { body, headers: { "content-type": "application/json", ...sign.github(S.github, body, { event: "issue_comment", delivery }) } });
   assert.equal(r.status, 200, r.text);
-  const id = "evt_" + sha256hex(`broken\x1fgh\x1f${delivery}`).slice(0, 32);
+  const id = evtId("broken", "gh", bodyId(body));
   const letter = await deadLetter("broken", id, 60000);
   assert.ok(letter, "recorded from the dead-letter queue");
   assert.equal(letter.queue, "events");

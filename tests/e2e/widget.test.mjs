@@ -80,7 +80,7 @@ test("chat streams the answer and keeps the conversation's context", async () =>
   assert.match(first.headers.get("content-type"), /text\/event-stream/);
   assert.equal(first.headers.get("access-control-allow-origin"), ORIGIN);
   const id = first.headers.get("x-conversation-id");
-  assert.match(id, /^[0-9a-f]{32}$/);
+  assert.match(id, /^[0-9a-f]{64}$/);
   // The mock answers with the turn count: system + user = 2.
   assert.match(text(first.text), /You said: "Where is my order\?". This is turn 2/);
   assert.match(text(first.text), /\[\[Track my order \| Talk to a human\]\]/);
@@ -91,9 +91,13 @@ test("chat streams the answer and keeps the conversation's context", async () =>
   assert.equal(history.status, 200);
   assert.deepEqual(history.body.messages.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
   assert.equal(history.body.messages[2].content, "And the invoice?");
-  // Another tenant's key sees nothing of it.
+  // The id was issued to this tenant: through another tenant's key it is no id at all, and a
+  // well-formed id the gateway never issued is refused before any state is touched.
   const foreign = await gw.request("GET", `/v1/widget/conversations/${id}?key=${otherPk}`);
-  assert.deepEqual(foreign.body.messages, []);
+  assertError(assert, foreign, 404, "not_found");
+  const made_up = "ab".repeat(32);
+  assertError(assert, await gw.request("GET", `/v1/widget/conversations/${made_up}?key=${pk}`, { headers: { origin: ORIGIN } }), 404, "not_found");
+  assertError(assert, await chat(pk, { message: "x", conversation_id: made_up }), 400, "invalid_request");
 });
 
 test("disallowed or missing origins cannot chat", async () => {

@@ -62,6 +62,23 @@ impl RecordKind {
         }
     }
 
+    /// Fields the gateway owns in a document it is about to store: a tenant's `incarnation` is
+    /// drawn when the tenant is created (`fresh`) and kept from `old` on every update, whatever
+    /// the client sent.
+    pub fn stamp(self, doc: &mut Value, old: Option<&Value>, fresh: &[u8; 16]) {
+        if self != RecordKind::Tenant {
+            return;
+        }
+        let kept = old
+            .and_then(|o| o.get("incarnation"))
+            .filter(|v| v.is_string())
+            .cloned();
+        if let Some(o) = doc.as_object_mut() {
+            let value = kept.unwrap_or_else(|| Value::String(hex::encode(fresh)));
+            o.insert("incarnation".into(), value);
+        }
+    }
+
     /// Validates a document of this kind (types, unknown fields, semantics).
     pub fn validate(self, value: &Value) -> Result<(), ApiError> {
         match self {

@@ -316,3 +316,16 @@ fn platform_keys_go_only_to_official_base_urls() {
     assert!(cfg.providers["on"].may_use_platform_key());
     assert!(!cfg.providers["compat"].may_use_platform_key());
 }
+
+#[test]
+fn a_tenant_keeps_the_incarnation_it_was_created_with() {
+    let mut created = json!({"name": "Acme", "incarnation": "chosen-by-client"});
+    RecordKind::Tenant.stamp(&mut created, None, &[1; 16]);
+    assert_eq!(created["incarnation"], hex::encode([1u8; 16]));
+    let mut updated = json!({"name": "Acme 2", "incarnation": "chosen-by-client"});
+    RecordKind::Tenant.stamp(&mut updated, Some(&created), &[2; 16]);
+    assert_eq!(updated["incarnation"], created["incarnation"]);
+    let mut other = json!({"kind": "telegram"});
+    RecordKind::Channel.stamp(&mut other, None, &[3; 16]);
+    assert!(other.get("incarnation").is_none());
+}

@@ -15,6 +15,11 @@ pub struct TenantConfig {
     pub limits: Limits,
     pub assistant: Option<Assistant>,
     pub widget: Option<WidgetTheme>,
+    /// Set by the gateway when the tenant is created, kept on every update (a value a client
+    /// sends is ignored): what the tenant's issued identifiers are bound to, so a tenant created
+    /// again under the same id does not inherit them.
+    #[serde(default)]
+    pub incarnation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,6 +11,9 @@ const VERSION: &str = "v1.";
 
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// A key of its own for the gateway's signed identifiers (widget conversation ids), derived
+    /// from `MASTER_KEY` so no second secret must be managed.
+    id_key: [u8; 32],
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -53,7 +56,13 @@ impl Sealer {
             return Err(SealError::BadMasterKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::BadMasterKey)?;
-        Ok(Sealer { cipher })
+        let id_key = crate::core::webhook::verify::hmac_sha256(&bytes, &[b"edge-gateway/ids/v1"]);
+        Ok(Sealer { cipher, id_key })
+    }
+
+    /// The key that signs identifiers the gateway issues.
+    pub fn id_key(&self) -> &[u8; 32] {
+        &self.id_key
     }
 
     /// Seals with a caller-supplied random 96-bit nonce (core has no randomness of its own).

@@ -2,7 +2,7 @@
 //! (idempotency, the rate limit, the circuit breaker), and what it must record after
 //! (the breaker's outcome, the idempotent result, the delivery's status).
 
-use super::{answer, command, unknown_op};
+use super::{answer, command, purge, unknown_op, PURGE};
 use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::Window;
 use crate::edge::platform::now_ms;
@@ -112,6 +112,12 @@ pub struct ChannelGate {
     mem: RefCell<Option<(Window, Breaker, Window)>>,
 }
 
+fn init(state: &State) {
+    let sql = state.storage().sql();
+    let _ = sql.exec("CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT, expires_at INTEGER NOT NULL)", None);
+    let _ = sql.exec("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+}
+
 impl ChannelGate {
     async fn load(&self) -> Result<()> {
         if self.mem.borrow().is_none() {
@@ -168,9 +174,7 @@ impl ChannelGate {
 
 impl DurableObject for ChannelGate {
     fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT, expires_at INTEGER NOT NULL)", None);
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+        init(&state);
         ChannelGate {
             state,
             mem: RefCell::new(None),
@@ -179,6 +183,13 @@ impl DurableObject for ChannelGate {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path() == format!("/{PURGE}") {
+            purge(&self.state).await?;
+            init(&self.state);
+            *self.mem.borrow_mut() = None;
+            *self.token.borrow_mut() = None;
+            return answer(&serde_json::json!({"ok": true}));
+        }
         let (op, body): (String, Value) = command(req).await?;
         let now = now_ms();
         match op.as_str() {

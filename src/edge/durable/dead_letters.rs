@@ -1,6 +1,6 @@
 //! `DeadLetters`: a tenant's messages that exhausted their retries, kept for inspection and replay.
 
-use super::{answer, command, unknown_op};
+use super::{answer, command, purge, unknown_op, PURGE};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -36,16 +36,25 @@ pub struct DeadLetters {
     state: State,
 }
 
+fn init(state: &State) {
+    let _ = state.storage().sql().exec(
+        "CREATE TABLE IF NOT EXISTS letters (id TEXT PRIMARY KEY, dead_at INTEGER NOT NULL, body TEXT NOT NULL)",
+        None,
+    );
+}
+
 impl DurableObject for DeadLetters {
     fn new(state: State, _env: Env) -> Self {
-        let _ = state.storage().sql().exec(
-            "CREATE TABLE IF NOT EXISTS letters (id TEXT PRIMARY KEY, dead_at INTEGER NOT NULL, body TEXT NOT NULL)",
-            None,
-        );
+        init(&state);
         DeadLetters { state }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path() == format!("/{PURGE}") {
+            purge(&self.state).await?;
+            init(&self.state);
+            return answer(&serde_json::json!({"ok": true}));
+        }
         let (op, cmd): (String, DeadLetterCmd) = command(req).await?;
         let sql = self.state.storage().sql();
         match (op.as_str(), cmd) {

@@ -5,7 +5,7 @@
 //! pending events on (a retry) or closes them (delivered, dead-lettered).
 
 use super::pending::{self, OpenWork, Pending};
-use super::{answer, command, unknown_op};
+use super::{answer, command, purge, unknown_op, PURGE};
 use crate::core::limits::rate::Window;
 use crate::core::webhook::handshake::{self, Verdict};
 use crate::edge::platform::now_ms;
@@ -37,13 +37,7 @@ pub struct Dedupe {
 
 impl DurableObject for Dedupe {
     fn new(state: State, env: Env) -> Self {
-        let sql = state.storage().sql();
-        // Idempotent; runs once per instance start.
-        let _ = sql.exec(
-            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-            None,
-        );
-        pending::init(&sql);
+        init(&state);
         Dedupe {
             state,
             env,
@@ -53,6 +47,12 @@ impl DurableObject for Dedupe {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let op = req.path().trim_start_matches('/').to_string();
+        if op == PURGE {
+            purge(&self.state).await?;
+            init(&self.state);
+            self.armed.set(None);
+            return answer(&serde_json::json!({"ok": true}));
+        }
         if op == "handshake" {
             // Meta's handshake: failed guesses of the verify token are counted per source.
             let matched: bool = req.json().await?;
@@ -160,6 +160,16 @@ impl DurableObject for Dedupe {
         self.schedule().await?;
         Response::ok("pruned")
     }
+}
+
+/// The tables; idempotent, run once per instance start and after a purge.
+fn init(state: &State) {
+    let sql = state.storage().sql();
+    let _ = sql.exec(
+        "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+        None,
+    );
+    pending::init(&sql);
 }
 
 impl Dedupe {

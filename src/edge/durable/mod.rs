@@ -86,6 +86,22 @@ fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
     Response::from_json(v)
 }
 
+/// The op that erases an object's storage (a deleted tenant or record): every row, key and alarm.
+const PURGE: &str = "purge";
+
+/// Erases everything `state` stores; the caller resets its memory and recreates its tables.
+async fn purge(state: &worker::State) -> worker::Result<()> {
+    state.storage().delete_alarm().await?;
+    state.storage().delete_all().await
+}
+
+/// Erases the object `name` of `binding` (state a deleted tenant or record leaves).
+pub async fn purge_object(env: &Env, binding: &str, name: &str) -> Result<(), ApiError> {
+    send(env, binding, name, PURGE, "{}".into())
+        .await
+        .map(|_| ())
+}
+
 fn unknown_op(op: &str) -> worker::Result<Response> {
     Response::error(format!("unknown op {op}"), 400)
 }

@@ -3,7 +3,7 @@
 //! recording them costs no extra round trip at ingress.
 
 use super::pending::{self, OpenWork};
-use super::{answer, command, unknown_op};
+use super::{answer, command, purge, unknown_op, PURGE};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 #[durable_object(alarm)]
@@ -19,6 +19,11 @@ impl DurableObject for Outbox {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path() == format!("/{PURGE}") {
+            purge(&self.state).await?;
+            pending::init(&self.state.storage().sql());
+            return answer(&serde_json::json!({"ok": true}));
+        }
         let (op, cmd): (String, OpenWork) = command(req).await?;
         let sql = self.state.storage().sql();
         match op.as_str() {

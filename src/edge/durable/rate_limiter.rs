@@ -3,7 +3,7 @@
 //! a request checks every window (all or nothing) and claims the first target whose breaker
 //! lets a call through; `settle` afterwards corrects the token estimate and records outcomes.
 
-use super::{answer, command, unknown_op};
+use super::{answer, command, purge, unknown_op, PURGE};
 use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::{Decision, Window};
 use crate::edge::platform::now_ms;
@@ -214,6 +214,11 @@ impl DurableObject for RateLimiter {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let (op, body): (String, serde_json::Value) = command(req).await?;
+        if op == PURGE {
+            purge(&self.state).await?;
+            *self.data.borrow_mut() = None;
+            return answer(&serde_json::json!({"ok": true}));
+        }
         self.load().await?;
         let now = now_ms();
         match op.as_str() {

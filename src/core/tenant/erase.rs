@@ -1,0 +1,95 @@
+//! What deleting a record erases besides the record itself: the Durable Objects that hold its
+//! state (dedupe ids and open work of a source, idempotency keys, delivery records, limits,
+//! breakers and the cached token of a channel or integration, a tenant's dead letters and LLM
+//! limits). A tenant or record created again under the same id starts from nothing: it cannot
+//! replay the old one's dead letters or inherit its limits, duplicates or tokens.
+
+use crate::core::config::RecordKind;
+
+/// The Durable Object classes that hold per-tenant state, by binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objects {
+    DeadLetters,
+    Dedupe,
+    ChannelGate,
+    Outbox,
+    RateLimiter,
+}
+
+impl Objects {
+    pub fn binding(self) -> &'static str {
+        match self {
+            Objects::DeadLetters => "DEAD_LETTERS",
+            Objects::Dedupe => "DEDUPE",
+            Objects::ChannelGate => "CHANNEL_GATE",
+            Objects::Outbox => "OUTBOX",
+            Objects::RateLimiter => "RATE_LIMITER",
+        }
+    }
+}
+
+/// The objects whose state belongs to the record `kind`/`name` of `tenant`. A tenant's own are
+/// listed here; its sources, channels and integrations are erased each through their own kind.
+pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Objects, String)> {
+    let named = |n: &str| format!("{tenant}:{n}");
+    match (kind, name) {
+        (RecordKind::Source, Some(n)) => vec![(Objects::Dedupe, named(n))],
+        (RecordKind::Channel, Some(n)) => {
+            vec![
+                (Objects::ChannelGate, named(n)),
+                (Objects::Outbox, named(n)),
+            ]
+        }
+        (RecordKind::Integration, Some(n)) => {
+            vec![(Objects::ChannelGate, format!("{tenant}:integration:{n}"))]
+        }
+        (RecordKind::Llm, _) => vec![(Objects::RateLimiter, format!("llm:{tenant}"))],
+        (RecordKind::Tenant, _) => vec![
+            (Objects::DeadLetters, tenant.to_string()),
+            (Objects::RateLimiter, format!("llm:{tenant}")),
+        ],
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_record_names_its_objects() {
+        assert_eq!(
+            objects_of(RecordKind::Source, "acme", Some("wa")),
+            vec![(Objects::Dedupe, "acme:wa".to_string())]
+        );
+        assert_eq!(
+            objects_of(RecordKind::Channel, "acme", Some("tg")),
+            vec![
+                (Objects::ChannelGate, "acme:tg".to_string()),
+                (Objects::Outbox, "acme:tg".to_string())
+            ]
+        );
+        assert_eq!(
+            objects_of(RecordKind::Integration, "acme", Some("crm")),
+            vec![(Objects::ChannelGate, "acme:integration:crm".to_string())]
+        );
+        let tenant = objects_of(RecordKind::Tenant, "acme", None);
+        assert!(tenant.contains(&(Objects::DeadLetters, "acme".to_string())));
+        assert!(tenant.contains(&(Objects::RateLimiter, "llm:acme".to_string())));
+        // Every name is the tenant's own.
+        for kind in [
+            RecordKind::Source,
+            RecordKind::Channel,
+            RecordKind::Integration,
+            RecordKind::Llm,
+            RecordKind::Tenant,
+        ] {
+            for (_, name) in objects_of(kind, "acme", Some("x")) {
+                assert!(
+                    name == "acme" || name.starts_with("acme:") || name == "llm:acme",
+                    "{name}"
+                );
+            }
+        }
+    }
+}
