@@ -116,26 +116,12 @@ pub async fn forget_tokens(env: &Env, prefix: &str) -> Result<(), ApiError> {
     let kv = env
         .kv("TOKENS")
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut q = kv.list().prefix(prefix.to_string()).limit(1000);
-        if let Some(c) = cursor.take() {
-            q = q.cursor(c);
-        }
-        let page = q
-            .execute()
+    for key in super::store::list_in(env, "TOKENS", prefix).await? {
+        kv.delete(&key)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        for k in &page.keys {
-            kv.delete(&k.name)
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-        }
-        match page.cursor {
-            Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
-            _ => return Ok(()),
-        }
     }
+    Ok(())
 }
 
 #[derive(Deserialize)]

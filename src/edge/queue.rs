@@ -63,22 +63,23 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
     };
     // A deleted tenant's messages go nowhere: a delivery, a delivery record or a dead letter
     // would outlive it, and a tenant created again under its id could replay them.
-    match store::get_json_cached::<Value>(env, &format!("tenant:{}", qm.tenant)).await {
-        Ok(None) => {
-            worker::console_log!(
-                "{{\"queue\":{:?},\"id\":{:?},\"dropped\":\"the tenant no longer exists\"}}",
-                queue,
-                qm.id
-            );
-            msg.ack();
-            return;
-        }
-        Ok(Some(_)) => {}
-        Err(_) => {
-            msg.retry();
-            return;
-        }
-    }
+    let tenant =
+        match store::get_json_cached::<TenantConfig>(env, &format!("tenant:{}", qm.tenant)).await {
+            Ok(None) => {
+                worker::console_log!(
+                    "{{\"queue\":{:?},\"id\":{:?},\"dropped\":\"the tenant no longer exists\"}}",
+                    queue,
+                    qm.id
+                );
+                msg.ack();
+                return;
+            }
+            Ok(Some(t)) => t,
+            Err(_) => {
+                msg.retry();
+                return;
+            }
+        };
     let result: std::result::Result<Step, ApiError> = match dlq_of {
         Some(origin) => {
             let why = qm
@@ -88,12 +89,12 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
             dead_letter(env, origin, &qm, why).await
         }
         None => match &qm.job {
-            Job::DeliverEvent { event } => deliver(env, &qm, event).await,
+            Job::DeliverEvent { event } => deliver(env, &tenant, &qm, event).await,
             Job::SendMessage {
                 channel,
                 delivery_id,
                 message,
-            } => send_message(env, &qm, channel, delivery_id, message).await,
+            } => send_message(env, &tenant, &qm, channel, delivery_id, message).await,
         },
     };
     match result {
@@ -124,14 +125,10 @@ enum Step {
 
 async fn deliver(
     env: &Env,
+    tenant: &TenantConfig,
     qm: &QueueMessage,
     event: &EventEnvelope,
 ) -> std::result::Result<Step, ApiError> {
-    let tenant: Option<TenantConfig> =
-        store::get_json_cached(env, &format!("tenant:{}", qm.tenant)).await?;
-    let Some(tenant) = tenant else {
-        return dead_letter(env, "events", qm, "the tenant no longer exists".into()).await;
-    };
     let Some(dest) = &tenant.destination else {
         return dead_letter(
             env,
@@ -200,10 +197,7 @@ async fn deliver(
             retry_after_s,
             reason,
         } => {
-            let max = tenant
-                .limits
-                .max_delivery_attempts
-                .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+            let max = max_attempts(tenant);
             if qm.attempt >= max {
                 return dead_letter(
                     env,
@@ -220,6 +214,7 @@ async fn deliver(
 
 async fn send_message(
     env: &Env,
+    tenant: &TenantConfig,
     qm: &QueueMessage,
     channel: &str,
     delivery_id: &str,
@@ -251,7 +246,7 @@ async fn send_message(
             Ok(Step::Finished)
         }
         DeliveryStep::Retry(retry_after_s, error) => {
-            let max = max_attempts(env, &qm.tenant).await?;
+            let max = max_attempts(tenant);
             if qm.attempt >= max {
                 dead_letter(
                     env,
@@ -283,12 +278,11 @@ async fn send_message(
 }
 
 /// The tenant's `limits.max_delivery_attempts`, for events and channel sends alike.
-async fn max_attempts(env: &Env, tenant: &str) -> std::result::Result<u32, ApiError> {
-    let cfg: Option<TenantConfig> =
-        store::get_json_cached(env, &format!("tenant:{tenant}")).await?;
-    Ok(cfg
-        .and_then(|c| c.limits.max_delivery_attempts)
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS))
+fn max_attempts(tenant: &TenantConfig) -> u32 {
+    tenant
+        .limits
+        .max_delivery_attempts
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
 }
 
 /// Sends the job again, one attempt later, after the backoff (or the provider's Retry-After).

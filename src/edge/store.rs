@@ -122,16 +122,25 @@ pub fn delete<'a>(env: &'a Env, key: &'a str) -> LocalBoxFuture<'a, Result<(), A
     })
 }
 
-/// Every key under a prefix (follows cursors).
+/// Every `CONFIG` key under a prefix (follows cursors).
 pub fn list<'a>(
     env: &'a Env,
     prefix: &'a str,
 ) -> LocalBoxFuture<'a, Result<Vec<String>, ApiError>> {
-    Box::pin(list_inner(env, prefix))
+    list_in(env, "CONFIG", prefix)
 }
 
-async fn list_inner(env: &Env, prefix: &str) -> Result<Vec<String>, ApiError> {
-    let store = kv(env)?;
+/// Every key under a prefix in the KV namespace `binding` (follows cursors).
+pub fn list_in<'a>(
+    env: &'a Env,
+    binding: &'a str,
+    prefix: &'a str,
+) -> LocalBoxFuture<'a, Result<Vec<String>, ApiError>> {
+    Box::pin(list_inner(env, binding, prefix))
+}
+
+async fn list_inner(env: &Env, binding: &str, prefix: &str) -> Result<Vec<String>, ApiError> {
+    let store = env.kv(binding).map_err(internal)?;
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
