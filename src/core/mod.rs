@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod limits;
 pub mod llm;
 pub mod log;
+pub mod objects;
 pub mod route;
 pub mod tenant;
 pub mod time;

@@ -1,7 +1,9 @@
 //! The admin API: tenant configuration without touching KV by hand. Secrets are write-only.
 
 use super::body::{json_body, optional_json_body};
-use super::durable::{self, DeadLetter, DeadLetterCmd};
+use super::durable::{
+    self, ask, DeadLetter, DeadLetters, DeleteLetter, GetLetter, ListLetters, Object,
+};
 use super::oauth::forget_tokens;
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
@@ -121,28 +123,17 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
         }
         AdminAction::ListDeadLetters => {
             require_tenant(call, t).await?;
-            let letters: Vec<DeadLetter> = durable::call(
+            let letters: Vec<DeadLetter> = ask(
                 env,
-                "DEAD_LETTERS",
-                t,
-                "list",
-                &DeadLetterCmd {
-                    id: None,
-                    letter: None,
-                    limit: Some(1000),
-                },
+                &Object::<DeadLetters>::tenant(t),
+                ListLetters { limit: Some(1000) },
             )
             .await?;
             json(200, &json!({"data": letters}))
         }
         AdminAction::ReplayDeadLetter(id) => {
-            let get = DeadLetterCmd {
-                id: Some(id.clone()),
-                letter: None,
-                limit: None,
-            };
-            let letter: Option<DeadLetter> =
-                durable::call(env, "DEAD_LETTERS", t, "get", &get).await?;
+            let letters = Object::<DeadLetters>::tenant(t);
+            let letter = ask(env, &letters, GetLetter { id: id.clone() }).await?;
             let letter = letter.ok_or_else(|| {
                 ApiError::not_found(format!("tenant `{t}` has no dead letter `{id}`"))
             })?;
@@ -161,7 +152,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             msg.attempt = 1;
             msg.last_error = None;
             enqueue(env, binding, &msg, 0).await?;
-            let _: Value = durable::call(env, "DEAD_LETTERS", t, "delete", &get).await?;
+            ask(env, &letters, DeleteLetter { id: id.clone() }).await?;
             json(202, &json!({"replayed": id, "queue": letter.queue}))
         }
         AdminAction::DeleteKey(id) => {
@@ -264,7 +255,7 @@ pub async fn erase_state(
     name: Option<&str>,
 ) -> Result<(), ApiError> {
     for (objects, object) in objects_of(kind, t, name) {
-        durable::purge_object(env, objects.binding(), &object).await?;
+        durable::purge_object(env, objects, &object).await?;
     }
     match kind {
         RecordKind::Tenant => forget_tokens(env, &token_prefix(t, None)).await,

@@ -7,7 +7,10 @@
 //! recorded in the gate after the response is sent.
 
 use super::body::json_body;
-use super::durable::{self, finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd};
+use super::durable::{
+    ask, finish_later, Begin, BeginCmd, ChannelGate, DeliveryQuery, DeliveryRecord, FinishCmd,
+    Object,
+};
 use super::outbound::{exchange, FetchError};
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
@@ -28,10 +31,6 @@ use worker::{Env, Headers, Method, Request, RequestInit};
 
 const DEFAULT_PER_MINUTE: u64 = 600;
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-
-fn gate_name(tenant: &str, channel: &str) -> String {
-    format!("{tenant}:{channel}")
-}
 
 pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Request) -> Reply {
     let env = call.env.clone();
@@ -57,13 +56,11 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
         .rate_limit_per_minute
         .map(u64::from)
         .unwrap_or(DEFAULT_PER_MINUTE);
-    let gate = gate_name(&tenant, &channel);
-    let begin: Begin = durable::call(
+    let gate = Object::<ChannelGate>::channel(&tenant, &channel);
+    let begin = ask(
         &env,
-        "CHANNEL_GATE",
         &gate,
-        "begin",
-        &BeginCmd {
+        BeginCmd {
             idempotency_key: idempotency_key.clone(),
             per_minute,
             per_day: None,
@@ -297,14 +294,8 @@ pub async fn delivery(call: &Call, tenant: &str, id: &str) -> Reply {
         .and_then(|rest| rest.get(17..))
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::not_found(format!("no delivery `{id}`")))?;
-    let record: Option<DeliveryRecord> = durable::call(
-        &call.env,
-        "CHANNEL_GATE",
-        &gate_name(tenant, channel),
-        "delivery",
-        &json!({"id": id}),
-    )
-    .await?;
+    let gate = Object::<ChannelGate>::channel(tenant, channel);
+    let record = ask(&call.env, &gate, DeliveryQuery { id: id.to_string() }).await?;
     let r = record.ok_or_else(|| ApiError::not_found(format!("no delivery `{id}`")))?;
     json(200, &r)
 }
@@ -361,13 +352,10 @@ pub async fn record_delivery(
         body: Value::Null,
         delivery: Some(record),
     };
-    let _: Value = durable::call(
+    ask(
         env,
-        "CHANNEL_GATE",
-        &gate_name(tenant, channel),
-        "finish",
-        &finish,
+        &Object::<ChannelGate>::channel(tenant, channel),
+        finish,
     )
-    .await?;
-    Ok(())
+    .await
 }

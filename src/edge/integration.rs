@@ -3,7 +3,7 @@
 //! with retries and a timeout, map, cache, and answer with the result envelope.
 
 use super::body::json_body;
-use super::durable::{self, finish_later, Begin, BeginCmd, FinishCmd};
+use super::durable::{ask, finish_later, Begin, BeginCmd, ChannelGate, FinishCmd, Object};
 use super::oauth::{access_token, OauthSecrets};
 use super::outbound::{exchange, FetchError};
 use super::platform::now_ms;
@@ -203,7 +203,7 @@ async fn run(
     }
 
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
-    let gate = format!("{tenant}:integration:{id}");
+    let gate = Object::<ChannelGate>::integration(tenant, id);
     let per_minute = cfg
         .rate_limit
         .as_ref()
@@ -215,12 +215,10 @@ async fn run(
         .as_ref()
         .and_then(|r| r.per_day)
         .map(u64::from);
-    let begin: Begin = durable::call(
+    let begin = ask(
         &env,
-        "CHANNEL_GATE",
         &gate,
-        "begin",
-        &BeginCmd {
+        BeginCmd {
             idempotency_key: None,
             per_minute,
             per_day,

@@ -4,7 +4,7 @@
 //! was issued for (`token_cache::token_key`), and deleting or replacing an integration or a
 //! tenant forgets its tokens.
 
-use super::durable::{self, TokenAnswer, TokenCmd};
+use super::durable::{self, ChannelGate, Object, TokenCmd};
 use super::outbound::exchange;
 use super::platform::now_ms;
 use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
@@ -79,8 +79,8 @@ pub async fn access_token(
         rejected: rejected.map(String::from),
         hops,
     };
-    let gate = format!("{tenant}:integration:{integration}");
-    let answer: TokenAnswer = durable::call(env, "CHANNEL_GATE", &gate, "token", &cmd).await?;
+    let gate = Object::<ChannelGate>::integration(tenant, integration);
+    let answer = durable::ask(env, &gate, cmd).await?;
     let access = match (answer.access_token, answer.error) {
         (Some(t), _) => t,
         (None, e) => {

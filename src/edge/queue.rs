@@ -8,7 +8,10 @@
 //! An accepted message is delivered or recorded, never dropped.
 
 use super::channel::{record_delivery, send_queued, DeliveryStep};
-use super::durable::{self, DeadLetter, DeliveryRecord, OpenWork, Pending};
+use super::durable::{
+    self, DeadLetter, DeadLetters, Dedupe, DeliveryRecord, Object, OpenWork, Outbox, Pending,
+    PutLetter,
+};
 use super::outbound::send;
 use super::platform::{now_ms, random_array};
 use super::store;
@@ -388,33 +391,38 @@ pub async fn enqueue(
         .await
         .map_err(internal)?;
     let texts = pending.iter().map(|p| p.body.clone()).collect();
-    let (holder, name) = open_work_holder(msg);
     let cmd = OpenWork {
         track: pending,
         done: vec![],
     };
     let (sent, ()) = futures::join!(
         send_texts(env, binding, texts, delay_s),
-        open_work_update(env, holder, &name, &cmd)
+        open_work_update(env, msg, cmd)
     );
     sent.map_err(internal)
 }
 
-/// The object holding a message's open-work record: its source's `Dedupe` for an event, its
-/// channel's `Outbox` for a send.
-fn open_work_holder(m: &QueueMessage) -> (&'static str, String) {
-    match &m.job {
-        Job::DeliverEvent { event } => ("DEDUPE", format!("{}:{}", m.tenant, event.source)),
-        Job::SendMessage { channel, .. } => ("OUTBOX", format!("{}:{channel}", m.tenant)),
-    }
-}
-
-/// An update whose failure is logged, not raised: the queue copy is the primary one.
-async fn open_work_update(env: &Env, binding: &str, name: &str, cmd: &OpenWork) {
-    if let Err(e) = durable::call::<_, Value>(env, binding, name, "update", cmd).await {
+/// Updates a message's open-work record, in the object holding it: its source's `Dedupe` for an
+/// event, its channel's `Outbox` for a send. A failure is logged, not raised: the queue copy is
+/// the primary one.
+async fn open_work_update(env: &Env, m: &QueueMessage, cmd: OpenWork) {
+    let result = match &m.job {
+        Job::DeliverEvent { event } => {
+            durable::ask(
+                env,
+                &Object::<Dedupe>::source(&m.tenant, &event.source),
+                cmd,
+            )
+            .await
+        }
+        Job::SendMessage { channel, .. } => {
+            durable::ask(env, &Object::<Outbox>::channel(&m.tenant, channel), cmd).await
+        }
+    };
+    if let Err(e) = result {
         worker::console_error!(
             "{{\"open_work_update_failed\":{:?},\"error\":{:?}}}",
-            name,
+            m.id,
             e.message
         );
     }
@@ -426,8 +434,7 @@ async fn finished(env: &Env, qm: &QueueMessage) {
         track: vec![],
         done: vec![qm.id.clone()],
     };
-    let (binding, name) = open_work_holder(qm);
-    open_work_update(env, binding, &name, &cmd).await;
+    open_work_update(env, qm, cmd).await;
 }
 
 /// How long past its due time an open-work record waits before it is sent again
@@ -492,14 +499,10 @@ async fn dead_letter(
         last_error: reason,
         message: serde_json::to_value(qm).map_err(|e| ApiError::internal(e.to_string()))?,
     };
-    let _: Value = durable::call(
+    durable::ask(
         env,
-        "DEAD_LETTERS",
-        &qm.tenant,
-        "put",
-        &durable::DeadLetterCmdOut {
-            letter: Some(letter),
-        },
+        &Object::<DeadLetters>::tenant(&qm.tenant),
+        PutLetter(letter),
     )
     .await?;
     Ok(Step::Finished)

@@ -2,7 +2,9 @@
 //! Durable Object round trip), enqueue, answer. Delivery happens in the `events` consumer.
 
 use super::body::read_capped;
-use super::durable::{self, DeadLetter, SeenMany, SeenResult};
+use super::durable::{
+    ask, DeadLetter, DeadLetters, Dedupe, Forget, HandshakeAttempt, Object, PutLetter, SeenMany,
+};
 use super::platform::now_ms;
 use super::queue::{prepare, send_texts};
 use super::respond::{bytes, json, Reply};
@@ -67,14 +69,10 @@ pub async fn handle(
                 )))
             }
         };
-        let verdict: Verdict = durable::call(
-            env,
-            "DEDUPE",
-            &format!("{tenant}:{source}"),
-            "handshake",
-            &checked.is_ok(),
-        )
-        .await?;
+        let attempt = HandshakeAttempt {
+            matched: checked.is_ok(),
+        };
+        let verdict = ask(env, &Object::<Dedupe>::source(&tenant, &source), attempt).await?;
         return match (verdict, checked) {
             (Verdict::Accepted, Ok(challenge)) => bytes(200, "text/plain", challenge.as_bytes()),
             (Verdict::Locked { retry_after_s }, _) => Err(ApiError::new(
@@ -179,13 +177,11 @@ pub async fn handle(
         .iter()
         .map(|p| (p.id.clone(), p.body.clone()))
         .collect();
-    let dedupe_name = format!("{tenant}:{source}");
-    let seen: SeenResult = durable::call(
+    let dedupe = Object::<Dedupe>::source(&tenant, &source);
+    let seen = ask(
         env,
-        "DEDUPE",
-        &dedupe_name,
-        "seen_many",
-        &SeenMany {
+        &dedupe,
+        SeenMany {
             ids,
             ttl_ms: window_ms,
             pending,
@@ -201,17 +197,10 @@ pub async fn handle(
         if let Err(e) = send_texts(env, "EVENTS", texts, 0).await {
             // Not enqueued: unmark (and close) so the provider's redelivery is accepted, and ask
             // for one.
-            let _: Result<SeenResult, _> = durable::call(
-                env,
-                "DEDUPE",
-                &dedupe_name,
-                "forget",
-                &SeenMany {
-                    ids: seen.new_ids,
-                    ..SeenMany::default()
-                },
-            )
-            .await;
+            let forget = Forget { ids: seen.new_ids };
+            if let Err(e) = ask(env, &dedupe, forget).await {
+                worker::console_error!("{{\"dedupe_forget_failed\":{:?}}}", e.message);
+            }
             worker::console_error!("{{\"enqueue_failed\":{:?}}}", e.to_string());
             return Err(ApiError::new(
                 crate::core::error::ErrorKind::Unavailable,
@@ -291,11 +280,12 @@ async fn record_rejected(env: &Env, tenant: &str, source: &str, body: &[u8], rea
         last_error: format!("unreadable payload from source `{source}`: {reason}"),
         message: json!({"source": source, "body_preview": preview}),
     };
-    let cmd = durable::DeadLetterCmdOut {
-        letter: Some(letter),
-    };
-    if let Err(e) =
-        durable::call::<_, serde_json::Value>(env, "DEAD_LETTERS", tenant, "put", &cmd).await
+    if let Err(e) = ask(
+        env,
+        &Object::<DeadLetters>::tenant(tenant),
+        PutLetter(letter),
+    )
+    .await
     {
         worker::console_error!("{{\"record_rejected_failed\":{:?}}}", e.message);
     }

@@ -4,7 +4,7 @@
 
 use super::auth::{self, header};
 use super::body::read_json_bytes;
-use super::durable::{self, AdmitCmd, Admitted, Check};
+use super::durable::{self, AdmitCmd, Check, Conversation, Object, RateLimiter};
 use super::llm::{self, ConversationHook, Extra};
 use super::platform::random_array;
 use super::respond::{internal, json, Reply};
@@ -156,17 +156,13 @@ fn issued(call: &Call, tenant: &str, cfg: &TenantConfig, id: &str) -> Result<boo
     ))
 }
 
-fn conversation_object(tenant: &str, id: &str) -> String {
-    format!("conv:{tenant}:{id}")
-}
-
 /// `GET /v1/widget/conversations/{id}`: the kept history, to restore the widget after a reload.
 pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
     let (tenant, cfg) = tenant_of(call, &req, false).await?;
     if !issued(call, &tenant, &cfg, &id)? {
         return Err(ApiError::not_found("no such conversation"));
     }
-    let turns = durable::history(&call.env, &conversation_object(&tenant, &id)).await?;
+    let turns = durable::history(&call.env, &Object::<Conversation>::of(&tenant, &id)).await?;
     json(200, &json!({"conversation_id": id, "messages": turns}))
 }
 
@@ -218,7 +214,7 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
             &random_array(),
         ),
     };
-    let object = conversation_object(&tenant, &id);
+    let object = Object::<Conversation>::of(&tenant, &id);
     let max_history = cfg
         .assistant
         .as_ref()
@@ -288,14 +284,7 @@ async fn forward(
         adjust: vec![],
         lease: None,
     };
-    let admitted: Admitted = durable::call(
-        &call.env,
-        "RATE_LIMITER",
-        &format!("llm:{tenant}"),
-        "admit",
-        &cmd,
-    )
-    .await?;
+    let admitted = durable::ask(&call.env, &Object::<RateLimiter>::llm(tenant), cmd).await?;
     if !admitted.allowed {
         return Err(
             ApiError::new(ErrorKind::RateLimited, "too many messages; wait a minute")
@@ -334,7 +323,7 @@ async fn forward(
         })?;
     durable::append_exchange(
         &call.env,
-        &conversation_object(tenant, id),
+        &Object::<Conversation>::of(tenant, id),
         message,
         &reply,
         max_history,

@@ -5,48 +5,24 @@
 //! replay the old one's dead letters or inherit its limits, duplicates or tokens.
 
 use crate::core::config::RecordKind;
-
-/// The Durable Object classes that hold per-tenant state, by binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Objects {
-    DeadLetters,
-    Dedupe,
-    ChannelGate,
-    Outbox,
-    RateLimiter,
-}
-
-impl Objects {
-    pub fn binding(self) -> &'static str {
-        match self {
-            Objects::DeadLetters => "DEAD_LETTERS",
-            Objects::Dedupe => "DEDUPE",
-            Objects::ChannelGate => "CHANNEL_GATE",
-            Objects::Outbox => "OUTBOX",
-            Objects::RateLimiter => "RATE_LIMITER",
-        }
-    }
-}
+use crate::core::objects::{self as names, ObjectClass as Objects};
 
 /// The objects whose state belongs to the record `kind`/`name` of `tenant`. A tenant's own are
 /// listed here; its sources, channels and integrations are erased each through their own kind.
 pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Objects, String)> {
-    let named = |n: &str| format!("{tenant}:{n}");
     match (kind, name) {
-        (RecordKind::Source, Some(n)) => vec![(Objects::Dedupe, named(n))],
-        (RecordKind::Channel, Some(n)) => {
-            vec![
-                (Objects::ChannelGate, named(n)),
-                (Objects::Outbox, named(n)),
-            ]
-        }
+        (RecordKind::Source, Some(n)) => vec![(Objects::Dedupe, names::source(tenant, n))],
+        (RecordKind::Channel, Some(n)) => vec![
+            (Objects::ChannelGate, names::channel(tenant, n)),
+            (Objects::Outbox, names::channel(tenant, n)),
+        ],
         (RecordKind::Integration, Some(n)) => {
-            vec![(Objects::ChannelGate, format!("{tenant}:integration:{n}"))]
+            vec![(Objects::ChannelGate, names::integration(tenant, n))]
         }
-        (RecordKind::Llm, _) => vec![(Objects::RateLimiter, format!("llm:{tenant}"))],
+        (RecordKind::Llm, _) => vec![(Objects::RateLimiter, names::llm(tenant))],
         (RecordKind::Tenant, _) => vec![
-            (Objects::DeadLetters, tenant.to_string()),
-            (Objects::RateLimiter, format!("llm:{tenant}")),
+            (Objects::DeadLetters, names::dead_letters(tenant)),
+            (Objects::RateLimiter, names::llm(tenant)),
         ],
         _ => vec![],
     }

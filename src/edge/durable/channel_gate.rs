@@ -2,9 +2,10 @@
 //! (idempotency, the rate limit, the circuit breaker), and what it must record after
 //! (the breaker's outcome, the idempotent result, the delivery's status).
 
-use super::{answer, command, purge, unknown_op, PURGE};
+use super::{answer, command, commands, purge, Class, Object};
 use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::Window;
+use crate::core::objects::{self, ObjectClass};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -103,6 +104,50 @@ pub struct TokenAnswer {
     pub error: Option<String>,
 }
 
+/// `delivery`: a queued channel send's record.
+#[derive(Serialize, Deserialize)]
+pub struct DeliveryQuery {
+    pub id: String,
+}
+
+/// What a gate takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateCmd {
+    Begin(BeginCmd),
+    Finish(FinishCmd),
+    Delivery(DeliveryQuery),
+    Token(TokenCmd),
+    Purge,
+}
+
+commands!(ChannelGate => GateCmd {
+    Begin(BeginCmd) -> Begin,
+    Finish(FinishCmd) -> (),
+    Delivery(DeliveryQuery) -> Option<DeliveryRecord>,
+    Token(TokenCmd) -> TokenAnswer,
+});
+
+impl Class for ChannelGate {
+    const CLASS: ObjectClass = ObjectClass::ChannelGate;
+    type Cmd = GateCmd;
+    fn purge() -> GateCmd {
+        GateCmd::Purge
+    }
+}
+
+impl Object<ChannelGate> {
+    /// The gate of a tenant's channel.
+    pub fn channel(tenant: &str, channel: &str) -> Self {
+        Object::named(objects::channel(tenant, channel))
+    }
+
+    /// The gate of a tenant's integration.
+    pub fn integration(tenant: &str, id: &str) -> Self {
+        Object::named(objects::integration(tenant, id))
+    }
+}
+
 #[durable_object(fetch)]
 pub struct ChannelGate {
     state: State,
@@ -183,18 +228,16 @@ impl DurableObject for ChannelGate {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        if req.path() == format!("/{PURGE}") {
-            purge(&self.state).await?;
-            init(&self.state);
-            *self.mem.borrow_mut() = None;
-            *self.token.borrow_mut() = None;
-            return answer(&serde_json::json!({"ok": true}));
-        }
-        let (op, body): (String, Value) = command(req).await?;
         let now = now_ms();
-        match op.as_str() {
-            "begin" => {
-                let cmd: BeginCmd = serde_json::from_value(body)?;
+        match command::<Self>(req).await? {
+            GateCmd::Purge => {
+                purge(&self.state).await?;
+                init(&self.state);
+                *self.mem.borrow_mut() = None;
+                *self.token.borrow_mut() = None;
+                answer(&())
+            }
+            GateCmd::Begin(cmd) => {
                 if let Some(key) = &cmd.idempotency_key {
                     match self.idempotent(key)? {
                         Some((0, _)) => return answer(&Begin::InProgress),
@@ -254,8 +297,7 @@ impl DurableObject for ChannelGate {
                 self.save().await?;
                 answer(&decision)
             }
-            "finish" => {
-                let cmd: FinishCmd = serde_json::from_value(body)?;
+            GateCmd::Finish(cmd) => {
                 if let Some((policy, ok)) = &cmd.outcome {
                     self.load().await?;
                     if let Some((_, b, _)) = self.mem.borrow_mut().as_mut() {
@@ -282,10 +324,9 @@ impl DurableObject for ChannelGate {
                         ]),
                     )?;
                 }
-                answer(&serde_json::json!({"ok": true}))
+                answer(&())
             }
-            "delivery" => {
-                let id = body["id"].as_str().unwrap_or_default().to_string();
+            GateCmd::Delivery(DeliveryQuery { id }) => {
                 let rows: Vec<Row> = self
                     .state
                     .storage()
@@ -300,8 +341,7 @@ impl DurableObject for ChannelGate {
                     .and_then(|r| serde_json::from_str(&r.body).ok());
                 answer(&d)
             }
-            "token" => {
-                let cmd: TokenCmd = serde_json::from_value(body)?;
+            GateCmd::Token(cmd) => {
                 let now_s = now / 1000;
                 let cached = self.token.borrow().clone();
                 if let Some((_, t, exp)) = cached.filter(|(key, t, exp)| {
@@ -350,27 +390,16 @@ impl DurableObject for ChannelGate {
                     .await?;
                 answer(&got)
             }
-            "state" => {
-                self.load().await?;
-                let b = self
-                    .mem
-                    .borrow()
-                    .as_ref()
-                    .map(|(_, b, _)| *b)
-                    .unwrap_or_default();
-                answer(&b)
-            }
-            _ => unknown_op(&op),
         }
     }
 }
 
 /// Records an outcome in the gate after the response has gone out; a failure is logged, since
 /// the client's answer no longer depends on it.
-pub fn finish_later(ctx: &worker::Context, env: &Env, gate: String, cmd: FinishCmd) {
+pub fn finish_later(ctx: &worker::Context, env: &Env, gate: Object<ChannelGate>, cmd: FinishCmd) {
     let env = env.clone();
     ctx.wait_until(async move {
-        if let Err(e) = super::call::<_, Value>(&env, "CHANNEL_GATE", &gate, "finish", &cmd).await {
+        if let Err(e) = super::ask(&env, &gate, cmd).await {
             worker::console_error!("{{\"gate_finish_failed\":{:?}}}", e.message);
         }
     });

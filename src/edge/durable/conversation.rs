@@ -1,8 +1,9 @@
 //! `Conversation`, one per widget conversation (`conv:{tenant}:{id}`): its history, bounded to
 //! the tenant's `max_history` turns.
 
-use super::{answer, command, unknown_op};
+use super::{answer, command, commands, purge, Class, Object};
 use crate::core::error::ApiError;
+use crate::core::objects::{self, ObjectClass};
 use crate::core::widget::{bound_history, Turn};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -18,17 +19,51 @@ pub struct History {
     pub turns: Vec<Turn>,
 }
 
-/// The kept history of the conversation object `object`.
-pub async fn history(env: &Env, object: &str) -> std::result::Result<Vec<Turn>, ApiError> {
-    let h: History =
-        super::call(env, "CONVERSATIONS", object, "get", &serde_json::json!({})).await?;
-    Ok(h.turns)
+/// The kept history.
+#[derive(Serialize, Deserialize)]
+pub struct GetHistory;
+
+/// What a conversation takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationCmd {
+    Get(GetHistory),
+    Append(AppendCmd),
+    Purge,
+}
+
+commands!(Conversation => ConversationCmd {
+    Get(GetHistory) -> History,
+    Append(AppendCmd) -> History,
+});
+
+impl Class for Conversation {
+    const CLASS: ObjectClass = ObjectClass::Conversation;
+    type Cmd = ConversationCmd;
+    fn purge() -> ConversationCmd {
+        ConversationCmd::Purge
+    }
+}
+
+impl Object<Conversation> {
+    /// One widget conversation of a tenant.
+    pub fn of(tenant: &str, id: &str) -> Self {
+        Object::named(objects::conversation(tenant, id))
+    }
+}
+
+/// The kept history of a conversation.
+pub async fn history(
+    env: &Env,
+    object: &Object<Conversation>,
+) -> std::result::Result<Vec<Turn>, ApiError> {
+    Ok(super::ask(env, object, GetHistory).await?.turns)
 }
 
 /// Appends one exchange, the visitor's message and the answer, keeping at most `max` turns.
 pub async fn append_exchange(
     env: &Env,
-    object: &str,
+    object: &Object<Conversation>,
     user: &str,
     answer: &str,
     max: u32,
@@ -41,9 +76,7 @@ pub async fn append_exchange(
         turns: vec![turn("user", user), turn("assistant", answer)],
         max,
     };
-    super::call::<_, History>(env, "CONVERSATIONS", object, "append", &cmd)
-        .await
-        .map(drop)
+    super::ask(env, object, cmd).await.map(drop)
 }
 
 #[durable_object(fetch)]
@@ -57,20 +90,23 @@ impl DurableObject for Conversation {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let (op, body): (String, serde_json::Value) = command(req).await?;
         let storage = self.state.storage();
+        let cmd = command::<Self>(req).await?;
+        if let ConversationCmd::Purge = cmd {
+            purge(&self.state).await?;
+            return answer(&());
+        }
         let turns: Vec<Turn> = storage.get("turns").await?.unwrap_or_default();
-        match op.as_str() {
-            "get" => answer(&History { turns }),
-            "append" => {
-                let cmd: AppendCmd = serde_json::from_value(body)?;
+        match cmd {
+            ConversationCmd::Purge => answer(&()),
+            ConversationCmd::Get(GetHistory) => answer(&History { turns }),
+            ConversationCmd::Append(cmd) => {
                 let mut all = turns;
                 all.extend(cmd.turns);
                 let kept = bound_history(all, cmd.max);
                 storage.put("turns", &kept).await?;
                 answer(&History { turns: kept })
             }
-            _ => unknown_op(&op),
         }
     }
 }

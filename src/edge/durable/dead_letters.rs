@@ -1,6 +1,7 @@
 //! `DeadLetters`: a tenant's messages that exhausted their retries, kept for inspection and replay.
 
-use super::{answer, command, purge, unknown_op, PURGE};
+use super::{answer, command, commands, purge, Class, Object};
+use crate::core::objects::{self, ObjectClass};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -16,14 +17,57 @@ pub struct DeadLetter {
     pub message: serde_json::Value,
 }
 
+/// Records a letter (or replaces the one with its id).
 #[derive(Serialize, Deserialize)]
-pub struct DeadLetterCmd {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub letter: Option<DeadLetter>,
-    #[serde(default)]
+pub struct PutLetter(pub DeadLetter);
+
+/// The oldest letters first, at most `limit` (default 100, at most 1,000).
+#[derive(Serialize, Deserialize)]
+pub struct ListLetters {
     pub limit: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct GetLetter {
+    pub id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct DeleteLetter {
+    pub id: String,
+}
+
+/// What a tenant's dead-letter record takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LettersCmd {
+    Put(PutLetter),
+    List(ListLetters),
+    Get(GetLetter),
+    Delete(DeleteLetter),
+    Purge,
+}
+
+commands!(DeadLetters => LettersCmd {
+    Put(PutLetter) -> (),
+    List(ListLetters) -> Vec<DeadLetter>,
+    Get(GetLetter) -> Option<DeadLetter>,
+    Delete(DeleteLetter) -> (),
+});
+
+impl Class for DeadLetters {
+    const CLASS: ObjectClass = ObjectClass::DeadLetters;
+    type Cmd = LettersCmd;
+    fn purge() -> LettersCmd {
+        LettersCmd::Purge
+    }
+}
+
+impl Object<DeadLetters> {
+    /// A tenant's dead letters.
+    pub fn tenant(tenant: &str) -> Self {
+        Object::named(objects::dead_letters(tenant))
+    }
 }
 
 #[derive(Deserialize)]
@@ -50,29 +94,23 @@ impl DurableObject for DeadLetters {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        if req.path() == format!("/{PURGE}") {
-            purge(&self.state).await?;
-            init(&self.state);
-            return answer(&serde_json::json!({"ok": true}));
-        }
-        let (op, cmd): (String, DeadLetterCmd) = command(req).await?;
         let sql = self.state.storage().sql();
-        match (op.as_str(), cmd) {
-            (
-                "put",
-                DeadLetterCmd {
-                    letter: Some(l), ..
-                },
-            ) => {
+        match command::<Self>(req).await? {
+            LettersCmd::Purge => {
+                purge(&self.state).await?;
+                init(&self.state);
+                answer(&())
+            }
+            LettersCmd::Put(PutLetter(l)) => {
                 let body = serde_json::to_string(&l)?;
                 sql.exec(
                     "INSERT OR REPLACE INTO letters (id, dead_at, body) VALUES (?, ?, ?)",
                     Some(vec![l.id.into(), (l.dead_at as i64).into(), body.into()]),
                 )?;
-                answer(&serde_json::json!({"ok": true}))
+                answer(&())
             }
-            ("list", cmd) => {
-                let limit = cmd.limit.unwrap_or(100).min(1000) as i64;
+            LettersCmd::List(ListLetters { limit }) => {
+                let limit = limit.unwrap_or(100).min(1000) as i64;
                 let rows: Vec<Row> = sql
                     .exec(
                         "SELECT body FROM letters ORDER BY dead_at LIMIT ?",
@@ -85,7 +123,7 @@ impl DurableObject for DeadLetters {
                     .collect();
                 answer(&letters)
             }
-            ("get", DeadLetterCmd { id: Some(id), .. }) => {
+            LettersCmd::Get(GetLetter { id }) => {
                 let rows: Vec<Row> = sql
                     .exec(
                         "SELECT body FROM letters WHERE id = ?",
@@ -97,11 +135,10 @@ impl DurableObject for DeadLetters {
                     .and_then(|r| serde_json::from_str(&r.body).ok());
                 answer(&letter)
             }
-            ("delete", DeadLetterCmd { id: Some(id), .. }) => {
+            LettersCmd::Delete(DeleteLetter { id }) => {
                 sql.exec("DELETE FROM letters WHERE id = ?", Some(vec![id.into()]))?;
-                answer(&serde_json::json!({"ok": true}))
+                answer(&())
             }
-            (op, _) => unknown_op(op),
         }
     }
 }

@@ -5,8 +5,9 @@
 //! pending events on (a retry) or closes them (delivered, dead-lettered).
 
 use super::pending::{self, OpenWork, Pending};
-use super::{answer, command, purge, unknown_op, PURGE};
+use super::{answer, command, commands, purge, Class, Object};
 use crate::core::limits::rate::Window;
+use crate::core::objects::{self, ObjectClass};
 use crate::core::webhook::handshake::{self, Verdict};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,51 @@ pub struct SeenResult {
     pub duplicates: usize,
 }
 
+/// Unmarks ids whose enqueue failed, so the sender's retry is not taken for a duplicate.
+#[derive(Serialize, Deserialize)]
+pub struct Forget {
+    pub ids: Vec<String>,
+}
+
+/// One Meta subscription handshake, whose verify token did or did not match.
+#[derive(Serialize, Deserialize)]
+pub struct HandshakeAttempt {
+    pub matched: bool,
+}
+
+/// What a source's dedupe object takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupeCmd {
+    SeenMany(SeenMany),
+    Forget(Forget),
+    Update(OpenWork),
+    Handshake(HandshakeAttempt),
+    Purge,
+}
+
+commands!(Dedupe => DedupeCmd {
+    SeenMany(SeenMany) -> SeenResult,
+    Forget(Forget) -> (),
+    Update(OpenWork) -> (),
+    Handshake(HandshakeAttempt) -> Verdict,
+});
+
+impl Class for Dedupe {
+    const CLASS: ObjectClass = ObjectClass::Dedupe;
+    type Cmd = DedupeCmd;
+    fn purge() -> DedupeCmd {
+        DedupeCmd::Purge
+    }
+}
+
+impl Object<Dedupe> {
+    /// The dedupe object of a tenant's webhook source.
+    pub fn source(tenant: &str, source: &str) -> Self {
+        Object::named(objects::source(tenant, source))
+    }
+}
+
 #[durable_object(alarm)]
 pub struct Dedupe {
     state: State,
@@ -45,37 +91,32 @@ impl DurableObject for Dedupe {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let op = req.path().trim_start_matches('/').to_string();
-        if op == PURGE {
-            purge(&self.state).await?;
-            init(&self.state);
-            self.armed.set(None);
-            return answer(&serde_json::json!({"ok": true}));
-        }
-        if op == "handshake" {
-            // Meta's handshake: failed guesses of the verify token are counted per source.
-            let matched: bool = req.json().await?;
-            let storage = self.state.storage();
-            let mut w: Window = storage.get("handshake").await?.unwrap_or_default();
-            let verdict = handshake::attempt(&mut w, now_ms(), matched);
-            if verdict == Verdict::Refused {
-                storage.put("handshake", &w).await?;
-            }
-            return answer(&verdict);
-        }
-        if op == "update" {
-            let cmd: OpenWork = req.json().await?;
-            let sql = self.state.storage().sql();
-            pending::apply(&sql, &cmd)?;
-            self.schedule().await?;
-            return answer(&serde_json::json!({"ok": true}));
-        }
-        let (op, cmd): (String, SeenMany) = command(req).await?;
+    async fn fetch(&self, req: Request) -> Result<Response> {
         let sql = self.state.storage().sql();
         let now = now_ms() as i64;
-        match op.as_str() {
-            "seen_many" => {
+        match command::<Self>(req).await? {
+            DedupeCmd::Purge => {
+                purge(&self.state).await?;
+                init(&self.state);
+                self.armed.set(None);
+                answer(&())
+            }
+            DedupeCmd::Handshake(HandshakeAttempt { matched }) => {
+                // Meta's handshake: failed guesses of the verify token are counted per source.
+                let storage = self.state.storage();
+                let mut w: Window = storage.get("handshake").await?.unwrap_or_default();
+                let verdict = handshake::attempt(&mut w, now as u64, matched);
+                if verdict == Verdict::Refused {
+                    storage.put("handshake", &w).await?;
+                }
+                answer(&verdict)
+            }
+            DedupeCmd::Update(cmd) => {
+                pending::apply(&sql, &cmd)?;
+                self.schedule().await?;
+                answer(&())
+            }
+            DedupeCmd::SeenMany(cmd) => {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
                 for id in cmd.ids {
@@ -125,7 +166,7 @@ impl DurableObject for Dedupe {
                     duplicates,
                 })
             }
-            "forget" => {
+            DedupeCmd::Forget(cmd) => {
                 for id in &cmd.ids {
                     sql.exec(
                         "DELETE FROM seen WHERE id = ?",
@@ -139,12 +180,8 @@ impl DurableObject for Dedupe {
                         done: cmd.ids,
                     },
                 )?;
-                answer(&SeenResult {
-                    new_ids: vec![],
-                    duplicates: 0,
-                })
+                answer(&())
             }
-            _ => unknown_op(&op),
         }
     }
 

@@ -1,6 +1,8 @@
-//! Durable Object classes (SQLite-backed, named `{tenant}:{scope}`) and the client side of their
-//! JSON command interface. Each class wraps a `core` state machine or a small table; the caller
-//! makes one round trip per request.
+//! Durable Object classes (SQLite-backed, named by `core::objects`) and their typed stubs. Each
+//! class takes one command enum and matches on it exhaustively; a caller asks an `Object<K>` with
+//! a command of class `K` and gets that command's answer type, so a wrong op, a wrong object or a
+//! wrong answer does not compile. Each class wraps a `core` state machine or a small table; the
+//! caller makes one round trip per request.
 
 mod channel_gate;
 mod conversation;
@@ -9,48 +11,99 @@ mod dedupe;
 mod outbox;
 mod pending;
 mod rate_limiter;
-pub use rate_limiter::{Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutcome, SettleCmd};
+pub use rate_limiter::{
+    Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutcome, RateLimiter, SettleCmd,
+};
 
 pub use channel_gate::{
-    finish_later, Begin, BeginCmd, DeliveryRecord, FinishCmd, TokenAnswer, TokenCmd,
+    finish_later, Begin, BeginCmd, ChannelGate, DeliveryQuery, DeliveryRecord, FinishCmd, TokenCmd,
 };
-pub use conversation::{append_exchange, history};
-pub use dead_letters::{DeadLetter, DeadLetterCmd};
-pub use dedupe::{SeenMany, SeenResult};
+pub use conversation::{append_exchange, history, Conversation};
+pub use dead_letters::{DeadLetter, DeadLetters, DeleteLetter, GetLetter, ListLetters, PutLetter};
+pub use dedupe::{Dedupe, Forget, HandshakeAttempt, SeenMany};
+pub use outbox::Outbox;
 pub use pending::{OpenWork, Pending};
-
-/// The `put` command of `DeadLetters`, as the queue consumer sends it.
-#[derive(serde::Serialize)]
-pub struct DeadLetterCmdOut {
-    pub letter: Option<DeadLetter>,
-}
 
 use super::respond::internal;
 use crate::core::error::ApiError;
+use crate::core::objects::ObjectClass;
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::marker::PhantomData;
 use worker::{Env, Method, Request, RequestInit, Response};
 
-/// Sends one command to the object `name` of `binding` and decodes its JSON answer.
-pub async fn call<C: Serialize, R: DeserializeOwned>(
+/// A Durable Object class: where it is bound, and the one command enum it takes.
+pub trait Class {
+    const CLASS: ObjectClass;
+    type Cmd: Serialize + DeserializeOwned;
+    /// The command that erases an object of the class.
+    fn purge() -> Self::Cmd;
+}
+
+/// A command objects of class `K` take, and what they answer to it.
+pub trait Command<K: Class> {
+    type Answer: DeserializeOwned;
+    fn into_cmd(self) -> K::Cmd;
+}
+
+/// `Payload -> Answer` pairs of a class's command enum: each payload becomes its variant.
+macro_rules! commands {
+    ($class:ty => $cmd:ident { $($variant:ident($payload:ty) -> $answer:ty),* $(,)? }) => {
+        $(impl $crate::edge::durable::Command<$class> for $payload {
+            type Answer = $answer;
+            fn into_cmd(self) -> $cmd {
+                $cmd::$variant(self)
+            }
+        })*
+    };
+}
+use commands;
+
+/// One object of class `K`, by its name (made by `core::objects`).
+pub struct Object<K> {
+    name: String,
+    class: PhantomData<K>,
+}
+
+impl<K> Clone for Object<K> {
+    fn clone(&self) -> Self {
+        Object {
+            name: self.name.clone(),
+            class: PhantomData,
+        }
+    }
+}
+
+impl<K: Class> Object<K> {
+    pub fn named(name: String) -> Self {
+        Object {
+            name,
+            class: PhantomData,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Sends `cmd` to `object` and decodes its answer.
+pub async fn ask<K: Class, C: Command<K>>(
     env: &Env,
-    binding: &str,
-    name: &str,
-    op: &str,
-    cmd: &C,
-) -> Result<R, ApiError> {
-    let body = serde_json::to_string(cmd).map_err(internal)?;
-    let text = send(env, binding, name, op, body).await?;
+    object: &Object<K>,
+    cmd: C,
+) -> Result<C::Answer, ApiError> {
+    let body = serde_json::to_string(&cmd.into_cmd()).map_err(internal)?;
+    let text = send(env, K::CLASS.binding(), &object.name, body).await?;
     serde_json::from_str(&text).map_err(internal)
 }
 
 /// The round trip itself, boxed and non-generic so it exists once in the binary.
 fn send<'a>(
     env: &'a Env,
-    binding: &'a str,
+    binding: &'static str,
     name: &'a str,
-    op: &'a str,
     body: String,
 ) -> LocalBoxFuture<'a, Result<String, ApiError>> {
     Box::pin(async move {
@@ -61,13 +114,12 @@ fn send<'a>(
             .map_err(internal)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init(&format!("https://do.internal/{op}"), &init)
-            .map_err(internal)?;
+        let req = Request::new_with_init("https://do.internal/", &init).map_err(internal)?;
         let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
         let text = resp.text().await.map_err(internal)?;
         if resp.status_code() != 200 {
             return Err(internal(format!(
-                "{binding}/{op} answered {}: {text}",
+                "{binding} answered {}: {text}",
                 resp.status_code()
             )));
         }
@@ -75,19 +127,14 @@ fn send<'a>(
     })
 }
 
-/// Inside an object: the command and the op name of a request.
-async fn command<C: DeserializeOwned>(mut req: Request) -> worker::Result<(String, C)> {
-    let op = req.path().trim_start_matches('/').to_string();
-    let cmd = req.json().await?;
-    Ok((op, cmd))
+/// Inside an object: the command of a request.
+async fn command<K: Class>(mut req: Request) -> worker::Result<K::Cmd> {
+    req.json().await
 }
 
 fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
     Response::from_json(v)
 }
-
-/// The op that erases an object's storage (a deleted tenant or record): every row, key and alarm.
-const PURGE: &str = "purge";
 
 /// Erases everything `state` stores; the caller resets its memory and recreates its tables.
 async fn purge(state: &worker::State) -> worker::Result<()> {
@@ -95,15 +142,18 @@ async fn purge(state: &worker::State) -> worker::Result<()> {
     state.storage().delete_all().await
 }
 
-/// Erases the object `name` of `binding` (state a deleted tenant or record leaves).
-pub async fn purge_object(env: &Env, binding: &str, name: &str) -> Result<(), ApiError> {
-    send(env, binding, name, PURGE, "{}".into())
-        .await
-        .map(|_| ())
-}
-
-fn unknown_op(op: &str) -> worker::Result<Response> {
-    Response::error(format!("unknown op {op}"), 400)
+/// Erases the object `name` of `class` (state a deleted tenant or record leaves).
+pub async fn purge_object(env: &Env, class: ObjectClass, name: &str) -> Result<(), ApiError> {
+    let body = match class {
+        ObjectClass::DeadLetters => serde_json::to_string(&DeadLetters::purge()),
+        ObjectClass::Dedupe => serde_json::to_string(&Dedupe::purge()),
+        ObjectClass::ChannelGate => serde_json::to_string(&ChannelGate::purge()),
+        ObjectClass::Outbox => serde_json::to_string(&Outbox::purge()),
+        ObjectClass::RateLimiter => serde_json::to_string(&RateLimiter::purge()),
+        ObjectClass::Conversation => serde_json::to_string(&Conversation::purge()),
+    }
+    .map_err(internal)?;
+    send(env, class.binding(), name, body).await.map(|_| ())
 }
 
 /// One log line per breaker change, named by the object (`{tenant}:{scope}:{id}`) and, for

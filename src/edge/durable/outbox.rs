@@ -3,8 +3,35 @@
 //! recording them costs no extra round trip at ingress.
 
 use super::pending::{self, OpenWork};
-use super::{answer, command, purge, unknown_op, PURGE};
+use super::{answer, command, commands, purge, Class, Object};
+use crate::core::objects::{self, ObjectClass};
+use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+/// What a channel's outbox takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxCmd {
+    Update(OpenWork),
+    Purge,
+}
+
+commands!(Outbox => OutboxCmd { Update(OpenWork) -> () });
+
+impl Class for Outbox {
+    const CLASS: ObjectClass = ObjectClass::Outbox;
+    type Cmd = OutboxCmd;
+    fn purge() -> OutboxCmd {
+        OutboxCmd::Purge
+    }
+}
+
+impl Object<Outbox> {
+    /// The outbox of a tenant's channel.
+    pub fn channel(tenant: &str, channel: &str) -> Self {
+        Object::named(objects::channel(tenant, channel))
+    }
+}
 
 #[durable_object(alarm)]
 pub struct Outbox {
@@ -19,22 +46,20 @@ impl DurableObject for Outbox {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        if req.path() == format!("/{PURGE}") {
-            purge(&self.state).await?;
-            pending::init(&self.state.storage().sql());
-            return answer(&serde_json::json!({"ok": true}));
-        }
-        let (op, cmd): (String, OpenWork) = command(req).await?;
         let sql = self.state.storage().sql();
-        match op.as_str() {
-            "update" => {
+        match command::<Self>(req).await? {
+            OutboxCmd::Purge => {
+                purge(&self.state).await?;
+                pending::init(&sql);
+                answer(&())
+            }
+            OutboxCmd::Update(cmd) => {
                 pending::apply(&sql, &cmd)?;
                 if let Some(at) = pending::next_due(&sql)? {
                     pending::arm(&self.state, at).await?;
                 }
-                answer(&serde_json::json!({"ok": true}))
+                answer(&())
             }
-            _ => unknown_op(&op),
         }
     }
 

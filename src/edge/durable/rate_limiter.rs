@@ -3,9 +3,10 @@
 //! a request checks every window (all or nothing) and claims the first target whose breaker
 //! lets a call through; `settle` afterwards corrects the token estimate and records outcomes.
 
-use super::{answer, command, purge, unknown_op, PURGE};
+use super::{answer, command, commands, purge, Class, Object};
 use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::{Decision, Window};
+use crate::core::objects::{self, ObjectClass};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -100,6 +101,35 @@ pub struct SettleCmd {
 struct Stored {
     windows: HashMap<String, Window>,
     breakers: HashMap<String, Breaker>,
+}
+
+/// What a tenant's LLM limiter takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimiterCmd {
+    Admit(AdmitCmd),
+    Settle(SettleCmd),
+    Purge,
+}
+
+commands!(RateLimiter => LimiterCmd {
+    Admit(AdmitCmd) -> Admitted,
+    Settle(SettleCmd) -> (),
+});
+
+impl Class for RateLimiter {
+    const CLASS: ObjectClass = ObjectClass::RateLimiter;
+    type Cmd = LimiterCmd;
+    fn purge() -> LimiterCmd {
+        LimiterCmd::Purge
+    }
+}
+
+impl Object<RateLimiter> {
+    /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
+    pub fn llm(tenant: &str) -> Self {
+        Object::named(objects::llm(tenant))
+    }
 }
 
 #[durable_object(fetch)]
@@ -213,25 +243,24 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let (op, body): (String, serde_json::Value) = command(req).await?;
-        if op == PURGE {
+        let cmd = command::<Self>(req).await?;
+        if let LimiterCmd::Purge = cmd {
             purge(&self.state).await?;
             *self.data.borrow_mut() = None;
-            return answer(&serde_json::json!({"ok": true}));
+            return answer(&());
         }
         self.load().await?;
         let now = now_ms();
-        match op.as_str() {
-            "admit" => {
-                let cmd: AdmitCmd = serde_json::from_value(body)?;
+        match cmd {
+            LimiterCmd::Purge => answer(&()),
+            LimiterCmd::Admit(cmd) => {
                 let (result, changed) = self.admit(&cmd, now);
                 if changed {
                     self.save().await?;
                 }
                 answer(&result)
             }
-            "settle" => {
-                let cmd: SettleCmd = serde_json::from_value(body)?;
+            LimiterCmd::Settle(cmd) => {
                 {
                     let mut guard = self.data.borrow_mut();
                     let d = guard.get_or_insert_with(Stored::default);
@@ -246,15 +275,8 @@ impl DurableObject for RateLimiter {
                     }
                 }
                 self.save().await?;
-                answer(&serde_json::json!({"ok": true}))
+                answer(&())
             }
-            "state" => {
-                let snapshot = self.data.borrow().clone().unwrap_or_default();
-                answer(
-                    &serde_json::json!({"breakers": snapshot.breakers, "windows": snapshot.windows}),
-                )
-            }
-            _ => unknown_op(&op),
         }
     }
 }

@@ -7,7 +7,7 @@ mod relay;
 
 use super::auth::{self, header};
 use super::body::read_json_bytes;
-use super::durable::{self, AdmitCmd, Admitted, Check};
+use super::durable::{self, AdmitCmd, Admitted, Check, Conversation, Object, RateLimiter};
 use super::platform::now_ms;
 use super::respond::{internal, Reply};
 use super::{store, Call};
@@ -47,7 +47,7 @@ pub struct Job {
 }
 
 pub struct ConversationHook {
-    pub object: String,
+    pub object: Object<Conversation>,
     pub user_message: String,
     pub max_history: u32,
 }
@@ -63,7 +63,7 @@ pub struct Extra {
 /// What is settled with the tenant's limiter once the answer is known.
 pub struct Settle {
     pub env: Env,
-    pub gate: String,
+    pub limiter: Object<RateLimiter>,
     pub policy: Policy,
     pub charged: Option<u64>,
     pub charged_at: u64,
@@ -117,8 +117,8 @@ impl Settle {
     async fn flush_outcomes(&mut self, mut adjust: Vec<durable::Adjust>) {
         if self.outcomes.iter().any(|o| !o.success) {
             // Nothing more is admitted locally until the limiter has heard of the failure.
-            let refunds = lease::forget(&self.gate);
-            pend(&self.gate, refunds);
+            let refunds = lease::forget(self.limiter.name());
+            pend(self.limiter.name(), refunds);
         }
         // The breaker needs failures and a probe's result; a success on a closed one changes nothing.
         let outcomes: Vec<TargetOutcome> = std::mem::take(&mut self.outcomes)
@@ -131,7 +131,7 @@ impl Settle {
         if outcomes.is_empty() {
             let full = PENDING.with(|p| {
                 let mut p = p.borrow_mut();
-                let list = p.entry(self.gate.clone()).or_default();
+                let list = p.entry(self.limiter.name().to_string()).or_default();
                 list.append(&mut adjust);
                 list.len() >= MAX_PENDING
             });
@@ -139,21 +139,13 @@ impl Settle {
                 return;
             }
         }
-        adjust.extend(take_pending(&self.gate));
+        adjust.extend(take_pending(self.limiter.name()));
         let cmd = durable::SettleCmd {
             adjust,
             outcomes,
             policy: self.policy,
         };
-        if let Err(e) = durable::call::<_, serde_json::Value>(
-            &self.env,
-            "RATE_LIMITER",
-            &self.gate,
-            "settle",
-            &cmd,
-        )
-        .await
-        {
+        if let Err(e) = durable::ask(&self.env, &self.limiter, cmd).await {
             worker::console_error!("{{\"llm_settle_failed\":{:?}}}", e.message);
         }
     }
@@ -215,7 +207,8 @@ pub async fn proxy(
     let chain = routing::resolve(&creq.model, &cfg)?;
     let (rpm, tpm) = limits(&call.env, &tenant, &cfg).await?;
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
-    let gate = format!("llm:{tenant}");
+    let limiter = Object::<RateLimiter>::llm(&tenant);
+    let gate = limiter.name();
     let names: Vec<String> = chain.iter().map(Target::key).collect();
     let mut checks = Vec::new();
     if let Some(limit) = rpm {
@@ -252,12 +245,12 @@ pub async fn proxy(
     let started = now_ms();
     let local = leasing
         .as_ref()
-        .and_then(|_| lease::take(&gate, &checks, &names[0], started));
+        .and_then(|_| lease::take(gate, &checks, &names[0], started));
     let admitted: Admitted = match local {
         Some(a) => a,
         None => {
-            let mut adjust = take_pending(&gate);
-            adjust.extend(lease::expired(&gate, started));
+            let mut adjust = take_pending(gate);
+            adjust.extend(lease::expired(gate, started));
             let cmd = AdmitCmd {
                 checks: checks.clone(),
                 targets: names.clone(),
@@ -266,10 +259,9 @@ pub async fn proxy(
                 adjust,
                 lease: leasing,
             };
-            let a: Admitted =
-                durable::call(&call.env, "RATE_LIMITER", &gate, "admit", &cmd).await?;
-            let refunds = lease::keep(&gate, &checks, &a, &names, started);
-            pend(&gate, refunds);
+            let a = durable::ask(&call.env, &limiter, cmd).await?;
+            let refunds = lease::keep(gate, &checks, &a, &names, started);
+            pend(gate, refunds);
             a
         }
     };
@@ -301,7 +293,7 @@ pub async fn proxy(
     }
     let mut settle = Settle {
         env: call.env.clone(),
-        gate: gate.clone(),
+        limiter: limiter.clone(),
         policy,
         charged,
         charged_at: now,
@@ -329,12 +321,10 @@ pub async fn proxy(
     while i < chain.len() {
         if claimed != Some(i) {
             // A later target: claim its breaker (no limit is charged twice).
-            let a: Admitted = durable::call(
+            let a = durable::ask(
                 &call.env,
-                "RATE_LIMITER",
-                &gate,
-                "admit",
-                &AdmitCmd {
+                &limiter,
+                AdmitCmd {
                     checks: vec![],
                     targets: names.clone(),
                     from: i,

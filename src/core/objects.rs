@@ -1,0 +1,57 @@
+//! The Durable Objects that hold per-tenant state: their classes (by binding) and the one place
+//! each object's name is made. Every name starts with its tenant, so no object is shared by two
+//! tenants; the edge's typed stubs and the record deletions both name objects from here.
+
+/// A Durable Object class, by its binding in `wrangler.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectClass {
+    DeadLetters,
+    Dedupe,
+    ChannelGate,
+    Outbox,
+    RateLimiter,
+    Conversation,
+}
+
+impl ObjectClass {
+    pub fn binding(self) -> &'static str {
+        match self {
+            ObjectClass::DeadLetters => "DEAD_LETTERS",
+            ObjectClass::Dedupe => "DEDUPE",
+            ObjectClass::ChannelGate => "CHANNEL_GATE",
+            ObjectClass::Outbox => "OUTBOX",
+            ObjectClass::RateLimiter => "RATE_LIMITER",
+            ObjectClass::Conversation => "CONVERSATIONS",
+        }
+    }
+}
+
+/// A tenant's dead letters.
+pub fn dead_letters(tenant: &str) -> String {
+    tenant.to_string()
+}
+
+/// A webhook source's dedupe ids, open work and handshake failures.
+pub fn source(tenant: &str, source: &str) -> String {
+    format!("{tenant}:{source}")
+}
+
+/// A channel's gate (limits, breaker, idempotency, delivery records) and its outbox.
+pub fn channel(tenant: &str, channel: &str) -> String {
+    format!("{tenant}:{channel}")
+}
+
+/// An integration's gate (limits, breaker, OAuth token fetches).
+pub fn integration(tenant: &str, id: &str) -> String {
+    format!("{tenant}:integration:{id}")
+}
+
+/// A tenant's LLM limits and target breakers (the widget's visitor windows too).
+pub fn llm(tenant: &str) -> String {
+    format!("llm:{tenant}")
+}
+
+/// One widget conversation's history.
+pub fn conversation(tenant: &str, id: &str) -> String {
+    format!("conv:{tenant}:{id}")
+}
