@@ -5,6 +5,46 @@
 //! exchange, body included (a body that drips a byte at a time must not hold a request forever).
 //! Over the cap, or past the deadline, is a 502 or 504 in the route's own error format.
 
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// A request to a third party, described for the shell, which sends it as it is (carrying the
+/// loop mark) through its one sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    /// Credentials included: never logged.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+impl OutboundRequest {
+    /// A POST of `body` with a content type.
+    pub fn post(url: String, content_type: &str, body: String) -> Self {
+        OutboundRequest {
+            method: HttpMethod::Post,
+            url,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: Some(body),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
 /// Who is on the other end, which decides the cap on its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upstream {

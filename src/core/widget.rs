@@ -184,6 +184,22 @@ pub fn demo_served(gateway_env: Option<&str>) -> bool {
     matches!(gateway_env, Some("development" | "test"))
 }
 
+/// The request to the tenant's own chat service (`assistant.chat_url`) for the next answer: the
+/// conversation, the visitor's message and the kept history.
+pub fn service_request(
+    url: &str,
+    conversation_id: &str,
+    message: &str,
+    history: &[Turn],
+) -> crate::core::upstream::OutboundRequest {
+    let body = serde_json::json!({"conversation_id": conversation_id, "message": message, "history": history});
+    crate::core::upstream::OutboundRequest::post(
+        url.to_string(),
+        "application/json",
+        body.to_string(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::error::ErrorKind;
 use crate::core::http::{query_param, MAX_JSON_BODY};
-use crate::core::integration::token_cache::token_prefix;
+use crate::core::integration::oauth::token_prefix;
 use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::erase::objects_of;

@@ -17,7 +17,7 @@ use super::queue::enqueue;
 use super::respond::{json, Reply};
 use super::{store, Call};
 use crate::core::channel::outbound::OutboundMessage;
-use crate::core::channel::render::{self, Body, ChannelTarget, Rendered};
+use crate::core::channel::render::{self, ChannelTarget, Rendered};
 use crate::core::channel::response::{parse, refusal, Provider, SendOutcome};
 use crate::core::config::channel::{ChannelConfig, ChannelKind};
 use crate::core::config::document::{open_secret, Location};
@@ -27,7 +27,7 @@ use crate::core::http::MAX_JSON_BODY;
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::upstream::Upstream;
 use serde_json::{json, Value};
-use worker::{Env, Headers, Method, Request, RequestInit};
+use worker::{Env, Request};
 
 const DEFAULT_PER_MINUTE: u64 = 600;
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -154,21 +154,9 @@ pub async fn attempt(
     hops: u32,
 ) -> (SendOutcome, Vec<String>) {
     let now_s = now_ms() / 1000;
-    let degraded = rendered.degraded.clone();
-    let req = match build_request(rendered) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                SendOutcome::Permanent {
-                    status: 500,
-                    error: e,
-                },
-                degraded,
-            )
-        }
-    };
+    let req = rendered.request();
     let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    let outcome = match exchange(req, hops, Upstream::Channel, u64::from(timeout)).await {
+    let outcome = match exchange(&req, hops, Upstream::Channel, u64::from(timeout)).await {
         Ok(answer) => parse(
             provider(cfg.kind),
             answer.status,
@@ -181,33 +169,18 @@ pub async fn attempt(
             status: 502,
             error: e.describe(),
         },
+        // Nothing was sent, and nothing would be on a retry.
+        Err(e @ FetchError::Invalid(_)) => SendOutcome::Permanent {
+            status: 500,
+            error: e.describe(),
+        },
         // Never echo the raw error: Telegram's token is part of the URL.
         Err(e) => SendOutcome::Transient {
             retry_after_s: None,
             error: e.describe().replace(token, "[redacted]"),
         },
     };
-    (outcome, degraded)
-}
-
-fn build_request(r: Rendered) -> Result<Request, String> {
-    let headers = Headers::new();
-    for (k, v) in &r.headers {
-        headers
-            .set(k, v)
-            .map_err(|_| "invalid header".to_string())?;
-    }
-    let body = match r.body {
-        Body::Json(v) => v.to_string(),
-        Body::Form(pairs) => form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish(),
-    };
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    Request::new_with_init(&r.url, &init).map_err(|_| "invalid provider URL".to_string())
+    (outcome, rendered.degraded)
 }
 
 pub fn render_for(

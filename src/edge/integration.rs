@@ -10,19 +10,20 @@ use super::platform::now_ms;
 use super::respond::{json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
-use crate::core::config::integration::{AuthType, BreakerPolicy, IntegrationConfig, Method as M};
+use crate::core::config::integration::{AuthType, BreakerPolicy, IntegrationConfig};
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::execute::{retry_delay_ms, Attempt, Envelope, EnvelopeError};
 use crate::core::integration::mapping::map_response;
-use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
+use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials};
 use crate::core::integration::validate::validate_input;
+use crate::core::upstream::HttpMethod;
 use crate::core::upstream::Upstream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use worker::{Cache, Delay, Env, Headers, Method, Request, RequestInit, ResponseBuilder};
+use worker::{Cache, Delay, Env, Headers, Request, ResponseBuilder};
 
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
@@ -171,7 +172,7 @@ async fn run(
 
     let mut planned = plan(cfg, endpoint, &input, &context)?;
     let cache_key = match (&endpoint.cache, endpoint.method) {
-        (Some(c), M::Get) if c.ttl_seconds > 0 => {
+        (Some(c), HttpMethod::Get) if c.ttl_seconds > 0 => {
             let fields: Value = if c.key_fields.is_empty() {
                 input.clone()
             } else {
@@ -275,7 +276,7 @@ async fn run(
     let mut refreshed = false;
     let (status, text, attempt) = loop {
         let result = exchange(
-            build(&planned)?,
+            &planned.request(),
             call.hops,
             Upstream::Integration,
             u64::from(timeout),
@@ -292,6 +293,11 @@ async fn run(
             Err(FetchError::Timeout(_)) => (Attempt::Timeout, None, None),
             Err(FetchError::Network(_)) => (Attempt::ConnectionError, None, None),
             Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None, None),
+            Err(FetchError::Invalid(what)) => {
+                return Err(ApiError::validation(format!(
+                    "the planned request has an invalid {what}"
+                )))
+            }
         };
         if attempt == Attempt::Status(401) && !refreshed {
             if let Some(s) = &secrets {
@@ -437,27 +443,4 @@ fn open_credentials(
             access_token: None,
         },
     })
-}
-
-fn build(p: &Planned) -> Result<Request, ApiError> {
-    let headers = Headers::new();
-    for (k, v) in &p.headers {
-        headers
-            .set(k, v)
-            .map_err(|_| ApiError::validation(format!("header `{k}` has an invalid value")))?;
-    }
-    let method = match p.method {
-        M::Get => Method::Get,
-        M::Post => Method::Post,
-        M::Put => Method::Put,
-        M::Patch => Method::Patch,
-        M::Delete => Method::Delete,
-    };
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers);
-    if let Some(b) = &p.body {
-        init.with_body(Some(b.to_string().into()));
-    }
-    Request::new_with_init(&p.url, &init)
-        .map_err(|_| ApiError::validation("the planned URL is not valid"))
 }

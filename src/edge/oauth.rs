@@ -1,20 +1,20 @@
 //! OAuth2 access tokens for integrations (client_credentials, or refresh_token with a stored
 //! refresh token): cached in the isolate and in KV `TOKENS` until shortly before they expire,
 //! fetched again on demand or when the provider answers 401. Every cache keys a token by what it
-//! was issued for (`token_cache::token_key`), and deleting or replacing an integration or a
+//! was issued for (`oauth::token_key`), and deleting or replacing an integration or a
 //! tenant forgets its tokens.
 
 use super::durable::{self, ChannelGate, Object, TokenCmd};
 use super::outbound::exchange;
 use super::platform::now_ms;
-use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
+use crate::core::config::integration::{Auth, IntegrationConfig};
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::integration::token_cache::token_key;
+use crate::core::integration::oauth::{token_answer, token_key, token_request, TokenResponse};
 use crate::core::upstream::Upstream;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{Env, Headers, Method, Request, RequestInit};
+use worker::Env;
 
 /// Tokens are used until this long before they expire.
 const EARLY_S: u64 = 60;
@@ -109,7 +109,7 @@ pub async fn access_token(
     Ok(access)
 }
 
-/// Forgets every cached token under `prefix` (`token_cache::token_prefix`): in this isolate and
+/// Forgets every cached token under `prefix` (`oauth::token_prefix`): in this isolate and
 /// in KV. Other isolates' copies are keyed by the old configuration, which no longer exists.
 pub async fn forget_tokens(env: &Env, prefix: &str) -> Result<(), ApiError> {
     TOKENS.with(|m| m.borrow_mut().retain(|k, _| !k.starts_with(prefix)));
@@ -124,58 +124,18 @@ pub async fn forget_tokens(env: &Env, prefix: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub expires_in: Option<u64>,
-}
-
+/// Fetches a token from the integration's token endpoint (inside its gate object, one fetch at a
+/// time).
 pub async fn fetch_token(
     auth: &Auth,
     s: &OauthSecrets,
     hops: u32,
 ) -> Result<TokenResponse, ApiError> {
-    let url = auth
-        .token_url
-        .as_deref()
-        .ok_or_else(|| ApiError::internal("oauth2 without token_url"))?;
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    match auth.grant.unwrap_or(OauthGrant::ClientCredentials) {
-        OauthGrant::ClientCredentials => form.append_pair("grant_type", "client_credentials"),
-        OauthGrant::RefreshToken => {
-            let rt = s
-                .refresh_token
-                .as_deref()
-                .ok_or_else(|| ApiError::internal("refresh_token grant without a refresh token"))?;
-            form.append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", rt)
-        }
-    };
-    form.append_pair("client_id", auth.client_id.as_deref().unwrap_or_default())
-        .append_pair("client_secret", &s.client_secret);
-    if let Some(scopes) = auth.scopes.as_ref().filter(|s| !s.is_empty()) {
-        form.append_pair("scope", &scopes.join(" "));
-    }
-    for (k, v) in auth.extra_params.iter().flatten() {
-        form.append_pair(k, v);
-    }
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/x-www-form-urlencoded");
-    let _ = headers.set("accept", "application/json");
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(form.finish().into()));
-    let req =
-        Request::new_with_init(url, &init).map_err(|_| ApiError::internal("invalid token_url"))?;
+    let req = token_request(auth, &s.client_secret, s.refresh_token.as_deref())
+        .map_err(ApiError::internal)?;
     let upstream = |m: String| ApiError::new(ErrorKind::Upstream, m);
-    let answer = exchange(req, hops, Upstream::TokenEndpoint, 10_000)
+    let answer = exchange(&req, hops, Upstream::TokenEndpoint, 10_000)
         .await
         .map_err(|e| upstream(format!("token endpoint: {}", e.describe())))?;
-    let status = answer.status;
-    if !(200..300).contains(&status) {
-        return Err(upstream(format!("token endpoint answered {status}")));
-    }
-    serde_json::from_slice(&answer.body)
-        .map_err(|_| upstream("token endpoint answered without an access_token".into()))
+    token_answer(answer.status, &answer.body).map_err(upstream)
 }

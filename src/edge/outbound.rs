@@ -3,13 +3,17 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted.
 
-use crate::core::upstream::{loop_header, Upstream};
+use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use std::time::Duration;
-use worker::{AbortController, AbortSignal, Delay, Fetch, Headers, Request, Response};
+use worker::{
+    AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
+};
 
 pub enum FetchError {
+    /// The request could not be built (a URL or header the runtime refuses): nothing was sent.
+    Invalid(&'static str),
     Timeout(u64),
     Network(String),
     /// The answer was larger than its upstream's cap (bytes).
@@ -19,6 +23,7 @@ pub enum FetchError {
 impl FetchError {
     pub fn describe(&self) -> String {
         match self {
+            FetchError::Invalid(what) => format!("invalid {what}"),
             FetchError::Timeout(ms) => format!("timed out after {ms} ms"),
             FetchError::Network(e) => format!("connection failed: {e}"),
             FetchError::TooLarge(cap) => format!("answer larger than {} KiB", cap / 1024),
@@ -46,7 +51,7 @@ impl Answer {
 /// Sends `req` (marked as hop `hops + 1`) and reads its whole answer: at most the upstream's
 /// cap, all within `deadline_ms`.
 pub async fn exchange(
-    req: Request,
+    req: &OutboundRequest,
     hops: u32,
     upstream: Upstream,
     deadline_ms: u64,
@@ -74,7 +79,11 @@ pub async fn exchange(
 
 /// Sends `req` and waits for the answer's headers only (a stream is read by its caller, under
 /// its own deadline). The body is the caller's to bound: `read_body` does.
-pub async fn send(req: Request, hops: u32, timeout_ms: u64) -> Result<Response, FetchError> {
+pub async fn send(
+    req: &OutboundRequest,
+    hops: u32,
+    timeout_ms: u64,
+) -> Result<Response, FetchError> {
     let controller = AbortController::default();
     let signal = controller.signal();
     match within(timeout_ms, send_marked(req, hops, &signal)).await {
@@ -98,17 +107,40 @@ pub async fn read_body(
 }
 
 async fn send_marked(
-    mut req: Request,
+    req: &OutboundRequest,
     hops: u32,
     signal: &AbortSignal,
 ) -> Result<Response, FetchError> {
-    req.headers_mut()
-        .and_then(|h| h.set("cdn-loop", &loop_header(hops)))
-        .map_err(|e| FetchError::Network(e.to_string()))?;
-    Fetch::Request(req)
+    Fetch::Request(build(req, hops)?)
         .send_with_signal(signal)
         .await
         .map_err(|e| FetchError::Network(e.to_string()))
+}
+
+/// The runtime's request for `r`, with the loop mark of hop `hops + 1`.
+fn build(r: &OutboundRequest, hops: u32) -> Result<Request, FetchError> {
+    let headers = Headers::new();
+    for (k, v) in &r.headers {
+        headers
+            .set(k, v)
+            .map_err(|_| FetchError::Invalid("header"))?;
+    }
+    headers
+        .set("cdn-loop", &loop_header(hops))
+        .map_err(|_| FetchError::Invalid("header"))?;
+    let method = match r.method {
+        HttpMethod::Get => Method::Get,
+        HttpMethod::Post => Method::Post,
+        HttpMethod::Put => Method::Put,
+        HttpMethod::Patch => Method::Patch,
+        HttpMethod::Delete => Method::Delete,
+    };
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = &r.body {
+        init.with_body(Some(body.as_str().into()));
+    }
+    Request::new_with_init(&r.url, &init).map_err(|_| FetchError::Invalid("URL"))
 }
 
 async fn read_capped(resp: &mut Response, cap: usize) -> Result<Vec<u8>, FetchError> {

@@ -20,16 +20,14 @@ use crate::core::config::document::{open_secret, Location};
 use crate::core::error::ApiError;
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::delivery::{
-    classify, signature_headers, Backoff, EventEnvelope, Outcome,
-};
+use crate::core::webhook::delivery::{classify, delivery_request, Backoff, EventEnvelope, Outcome};
 use crate::core::webhook::verify::standard;
 use futures::future::join_all;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{
-    event, Context, Env, Headers, Message, MessageBatch, MessageExt, Method, QueueContentType,
-    RawMessageBuilder, Request, RequestInit, Result, ScheduleContext, ScheduledEvent, SendMessage,
+    event, Context, Env, Message, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder,
+    Result, ScheduleContext, ScheduledEvent, SendMessage,
 };
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
@@ -153,27 +151,11 @@ async fn deliver(
     )?;
     let key = standard::key(&secret)
         .ok_or_else(|| ApiError::internal("destination secret is not whsec_ base64"))?;
-    let body = serde_json::to_vec(event).map_err(|e| ApiError::internal(e.to_string()))?;
     let now_s = now_ms() / 1000;
-
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    let _ = headers.set(
-        "user-agent",
-        concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-    );
-    for (k, v) in signature_headers(&key, &event.id, now_s, &body) {
-        let _ = headers.set(k, &v);
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let req =
-        Request::new_with_init(&dest.url, &init).map_err(|e| ApiError::internal(e.to_string()))?;
+    let req = delivery_request(&dest.url, &key, event, now_s);
     let timeout = dest.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     // Only the status matters: the body is never read.
-    let outcome = match send(req, qm.hops, u64::from(timeout)).await {
+    let outcome = match send(&req, qm.hops, u64::from(timeout)).await {
         Ok(resp) => {
             let retry_after = resp.headers().get("retry-after").ok().flatten();
             classify(

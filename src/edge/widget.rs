@@ -19,7 +19,7 @@ use crate::core::upstream::Upstream;
 use crate::core::widget::{self, Turn, DEFAULT_HISTORY, DEFAULT_VISITOR_RPM};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
+use worker::{Headers, Request, Response, ResponseBuilder};
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
@@ -291,17 +291,8 @@ async fn forward(
                 .with_retry_after(60),
         );
     }
-    let body = json!({"conversation_id": id, "message": message, "history": history});
-    let headers = Headers::new();
-    headers
-        .set("content-type", "application/json")
-        .map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.to_string().into()));
-    let request = Request::new_with_init(url, &init).map_err(internal)?;
-    let answer = super::outbound::exchange(request, call.hops, Upstream::ChatService, 30_000)
+    let request = widget::service_request(url, id, message, &history);
+    let answer = super::outbound::exchange(&request, call.hops, Upstream::ChatService, 30_000)
         .await
         .map_err(|e| {
             let kind = match e {

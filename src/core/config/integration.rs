@@ -2,6 +2,7 @@
 //! without code (seed 000's integration schema with seed 003's mappings).
 
 use super::document::{check_http_url, check_len, Check, Named, Secret};
+use crate::core::upstream::HttpMethod;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -189,19 +190,9 @@ pub struct RetryPolicy {
     pub retry_on_connection_error: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
-    pub method: Method,
+    pub method: HttpMethod,
     /// `/orders/{order_id}`: placeholders filled from input, URL-encoded.
     pub path: String,
     /// Query parameter -> JMESPath over `{input, context}`.

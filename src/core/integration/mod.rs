@@ -4,7 +4,7 @@
 pub mod execute;
 pub mod mapping;
 pub mod marketplace;
+pub mod oauth;
 pub mod plan;
-pub mod token_cache;
 pub mod transforms;
 pub mod validate;

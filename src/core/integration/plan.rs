@@ -2,10 +2,9 @@
 //! body built from JMESPath over `{input, context}`, authentication applied. The shell sends it.
 
 use super::mapping::search;
-use crate::core::config::integration::{
-    Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation, Method,
-};
+use crate::core::config::integration::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
 use crate::core::error::ApiError;
+use crate::core::upstream::{HttpMethod as Method, OutboundRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -16,6 +15,18 @@ pub struct Planned {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+}
+
+impl Planned {
+    /// The request as sent: the body as JSON text.
+    pub fn request(&self) -> OutboundRequest {
+        OutboundRequest {
+            method: self.method,
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.as_ref().map(Value::to_string),
+        }
+    }
 }
 
 /// The opened secrets of an integration's auth, and an OAuth access token when one applies.

@@ -5,6 +5,7 @@ use super::request::ClientRequest;
 use super::{convert, Dialect};
 use crate::core::config::llm::{LlmConfig, ProviderKind};
 use crate::core::error::ApiError;
+use crate::core::upstream::{HttpMethod, OutboundRequest};
 use crate::core::webhook::delivery::parse_retry_after;
 
 fn official(kind: ProviderKind) -> &'static str {
@@ -74,23 +75,16 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Vec<Target>, ApiError> {
     )))
 }
 
-/// One upstream request, described for the shell to send.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub url: String,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-}
-
+/// The upstream request of one attempt at target `t`.
 pub fn plan(
     req: &ClientRequest,
     t: &Target,
     api_key: Option<&str>,
     anthropic_beta: Option<&str>,
-) -> Result<Plan, ApiError> {
+) -> Result<OutboundRequest, ApiError> {
     let dialect = t.dialect();
     let body = convert::upstream_body(req, dialect, &t.model, t.kind == ProviderKind::Openai)?;
-    let mut headers = vec![("content-type", "application/json".to_string())];
+    let mut headers: Vec<(&str, String)> = vec![("content-type", "application/json".to_string())];
     if req.stream {
         headers.push(("accept", "text/event-stream".into()));
     }
@@ -119,10 +113,14 @@ pub fn plan(
             format!("{}/chat/completions", base(official(ProviderKind::Openai)))
         }
     };
-    Ok(Plan {
+    Ok(OutboundRequest {
+        method: HttpMethod::Post,
         url,
-        headers,
-        body: body.to_string(),
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        body: Some(body.to_string()),
     })
 }
 
@@ -260,18 +258,18 @@ mod tests {
         let chain = resolve("smart", &c).unwrap();
         let a = plan(&req, &chain[0], Some("sk-ant"), None).unwrap();
         assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
-        assert!(a.headers.contains(&("x-api-key", "sk-ant".into())));
+        assert!(a.headers.contains(&("x-api-key".into(), "sk-ant".into())));
         assert!(a
             .headers
-            .contains(&("anthropic-version", "2023-06-01".into())));
-        let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+            .contains(&("anthropic-version".into(), "2023-06-01".into())));
+        let body: serde_json::Value = serde_json::from_str(a.body.as_deref().unwrap()).unwrap();
         assert_eq!(
             (body["model"].as_str(), body["max_tokens"].as_u64()),
             (Some("claude-sonnet-4-5"), Some(4096))
         );
         let o = plan(&req, &chain[1], Some("sk-x"), None).unwrap();
         assert_eq!(o.url, "https://api.openai.com/v1/chat/completions");
-        let body: serde_json::Value = serde_json::from_str(&o.body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(o.body.as_deref().unwrap()).unwrap();
         assert_eq!(body["model"], "gpt-4o");
         assert_eq!(
             body["stream_options"]["include_usage"], true,
@@ -282,11 +280,12 @@ mod tests {
         let l = plan(&req, &resolve("local/m", &c).unwrap()[0], None, None).unwrap();
         assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
         assert!(!l.headers.iter().any(|(k, _)| *k == "authorization"));
-        let body: serde_json::Value = serde_json::from_str(&l.body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(l.body.as_deref().unwrap()).unwrap();
         assert_eq!(body["max_tokens"], 4096);
         let capped = req.clone().with_output_ceiling(512);
         let a: serde_json::Value =
-            serde_json::from_str(&plan(&capped, &chain[0], None, None).unwrap().body).unwrap();
+            serde_json::from_str(&plan(&capped, &chain[0], None, None).unwrap().body.unwrap())
+                .unwrap();
         assert_eq!(a["max_tokens"], 512);
         assert!(capped.estimated_tokens >= 512 && capped.estimated_tokens < 1024);
     }

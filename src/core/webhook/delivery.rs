@@ -32,6 +32,31 @@ pub fn event_id(tenant: &str, source: &str, provider_id: &str) -> String {
     format!("evt_{}", &hex::encode(h)[..32])
 }
 
+/// One delivery attempt of `event` to the tenant's destination, signed as a Standard Webhooks
+/// sender with the destination's key, at `now_s`.
+pub fn delivery_request(
+    url: &str,
+    secret_key: &[u8],
+    event: &EventEnvelope,
+    now_s: u64,
+) -> crate::core::upstream::OutboundRequest {
+    let body = serde_json::to_string(event).unwrap_or_default();
+    let mut req = crate::core::upstream::OutboundRequest::post(
+        url.to_string(),
+        "application/json",
+        String::new(),
+    )
+    .header(
+        "user-agent",
+        concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
+    );
+    for (k, v) in signature_headers(secret_key, &event.id, now_s, body.as_bytes()) {
+        req = req.header(k, v);
+    }
+    req.body = Some(body);
+    req
+}
+
 /// The three Standard Webhooks headers for one attempt.
 pub fn signature_headers(
     secret_key: &[u8],
@@ -170,6 +195,45 @@ mod tests {
         );
         assert_eq!(h[2].1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(h[1].1, "1614265330");
+    }
+
+    #[test]
+    fn a_delivery_request_verifies_as_a_standard_webhook() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let event = EventEnvelope {
+            id: "evt_1".into(),
+            event_type: "github.push".into(),
+            tenant: "acme".into(),
+            source: "gh".into(),
+            source_kind: "github".into(),
+            received_at: 1,
+            data: serde_json::json!({"ref": "main"}),
+            unsigned: [("X-GitHub-Event".to_string(), "push".to_string())].into(),
+        };
+        let r = delivery_request(
+            "https://dest.example/hook",
+            &standard::key(secret).unwrap(),
+            &event,
+            1_700_000_000,
+        );
+        assert_eq!(r.url, "https://dest.example/hook");
+        let body = r.body.clone().unwrap();
+        let sent: EventEnvelope = serde_json::from_str(&body).unwrap();
+        assert_eq!(sent, event);
+        let headers: Vec<(String, String)> = r.headers.clone();
+        assert!(headers
+            .iter()
+            .any(|(k, v)| k == "webhook-id" && v == "evt_1"));
+        let inbound = crate::core::webhook::verify::Inbound {
+            url: &r.url,
+            headers: &headers,
+            body: body.as_bytes(),
+            now_s: 1_700_000_000,
+        };
+        assert_eq!(
+            standard::verify(&[secret.to_string()], &inbound, 300),
+            Ok(())
+        );
     }
 
     #[test]

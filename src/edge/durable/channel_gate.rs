@@ -84,7 +84,7 @@ struct Row {
 /// that arrive meanwhile find the new token instead of fetching their own.
 #[derive(Serialize, Deserialize)]
 pub struct TokenCmd {
-    /// What the token is for (`token_cache::token_key`): a token held for another key is never
+    /// What the token is for (`oauth::token_key`): a token held for another key is never
     /// handed out.
     pub key: String,
     pub auth: crate::core::config::integration::Auth,

@@ -16,7 +16,7 @@ use crate::edge::store;
 use futures::StreamExt;
 use std::collections::VecDeque;
 use std::time::Duration;
-use worker::{ByteStream, Delay, Headers, Method, Request, RequestInit};
+use worker::{ByteStream, Delay};
 
 pub enum Success {
     Json { body: Vec<u8>, usage: Usage },
@@ -110,28 +110,20 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
         Ok(k) => k,
         Err(e) => return Attempt::Failed(Outcome::Network, e),
     };
-    let plan = match routing::plan(&job.req, t, key.as_deref(), job.anthropic_beta.as_deref()) {
+    let request = match routing::plan(&job.req, t, key.as_deref(), job.anthropic_beta.as_deref()) {
         Ok(p) => p,
         Err(e) => return Attempt::Failed(Outcome::Status(400, None), e),
     };
-    let headers = Headers::new();
-    for (k, v) in &plan.headers {
-        let _ = headers.set(k, v);
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(plan.body.into()));
-    let Ok(request) = Request::new_with_init(&plan.url, &init) else {
-        return failed(
-            Outcome::Network,
-            ErrorKind::Upstream,
-            format!("{}: invalid provider URL", t.provider),
-        );
-    };
     let started = now_ms();
-    let mut resp = match send(request, job.hops, u64::from(t.timeout_ms)).await {
+    let mut resp = match send(&request, job.hops, u64::from(t.timeout_ms)).await {
         Ok(r) => r,
+        Err(FetchError::Invalid(what)) => {
+            return failed(
+                Outcome::Network,
+                ErrorKind::Upstream,
+                format!("{}: invalid provider {what}", t.provider),
+            )
+        }
         Err(FetchError::Timeout(ms)) => {
             return failed(
                 Outcome::Timeout,
@@ -177,7 +169,7 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
                 ErrorKind::Timeout,
                 format!("{} timed out reading the answer", t.key()),
             ),
-            Err(FetchError::Network(_)) => failed(
+            Err(FetchError::Network(_) | FetchError::Invalid(_)) => failed(
                 Outcome::Network,
                 ErrorKind::Upstream,
                 format!("{}: connection lost while reading the answer", t.key()),

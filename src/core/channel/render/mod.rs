@@ -13,6 +13,7 @@ use super::message::{Location, MessageType};
 use super::outbound::OutboundMessage;
 use crate::core::error::ApiError;
 use crate::core::http::is_http_url;
+use crate::core::upstream::{HttpMethod, OutboundRequest};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,13 +24,30 @@ pub enum Body {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
-    pub method: &'static str,
     pub url: String,
     /// Includes the credential header; the shell must never log these.
     pub headers: Vec<(String, String)>,
     pub body: Body,
     /// What was degraded, e.g. `quick_replies as a numbered list`.
     pub degraded: Vec<String>,
+}
+
+impl Rendered {
+    /// The request as sent: JSON as text, a form urlencoded (the content type is the renderer's).
+    pub fn request(&self) -> OutboundRequest {
+        let body = match &self.body {
+            Body::Json(v) => v.to_string(),
+            Body::Form(pairs) => form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish(),
+        };
+        OutboundRequest {
+            method: HttpMethod::Post,
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: Some(body),
+        }
+    }
 }
 
 /// Credentials and ids of the tenant's channel, opened.

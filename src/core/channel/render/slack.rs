@@ -118,7 +118,6 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
         body.insert("thread_ts".into(), ts.clone().into());
     }
     Ok(Rendered {
-        method: "POST",
         url: format!("{}/api/chat.postMessage", t.base_url.trim_end_matches('/')),
         headers: vec![
             ("authorization".into(), format!("Bearer {}", t.token)),

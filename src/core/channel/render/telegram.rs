@@ -97,7 +97,6 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
         }
     }
     Ok(Rendered {
-        method: "POST",
         url: format!(
             "{}/bot{}/{method}",
             t.base_url.trim_end_matches('/'),

@@ -45,7 +45,7 @@ const LOC: &str = r#"{"latitude": 37.483307, "longitude": -122.148981, "name": "
 fn whatsapp_every_type() {
     let t = target();
     let r = whatsapp::render(&msg(json!({"conversation_id": "16505551234", "type": "text", "text": "hello", "thread_id": "wamid.in"})), &t).unwrap();
-    assert_eq!(r.method, "POST");
+    assert_eq!(r.request().method, crate::core::upstream::HttpMethod::Post);
     assert_eq!(
         r.url,
         "http://127.0.0.1:9000/v21.0/106540352242922/messages"

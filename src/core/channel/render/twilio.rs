@@ -79,7 +79,6 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
         form.push(("Body".into(), text));
     }
     Ok(Rendered {
-        method: "POST",
         url: format!(
             "{}/2010-04-01/Accounts/{sid}/Messages.json",
             t.base_url.trim_end_matches('/')

@@ -147,7 +147,6 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
         body.insert("context".into(), json!({"message_id": reply_to}));
     }
     Ok(Rendered {
-        method: "POST",
         url: format!(
             "{}/{API_VERSION}/{phone}/messages",
             t.base_url.trim_end_matches('/')

@@ -1,3 +1,6 @@
+//! OAuth2 for integrations: the token request (client_credentials, or refresh_token with a stored
+//! refresh token) and its answer, and where a token is cached.
+//!
 //! Where an integration's OAuth2 access token is cached (isolate, KV `TOKENS`, the integration's
 //! gate object): keyed by everything the token was issued for and will be sent to, so that a
 //! token never outlives the configuration that fetched it. An integration deleted and installed
@@ -5,8 +8,58 @@
 //! tenant re-created with the same ids all key to a different entry and fetch their own token.
 
 use crate::core::config::document::Secret;
-use crate::core::config::integration::IntegrationConfig;
+use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
+use crate::core::upstream::OutboundRequest;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+/// The token endpoint's request for an integration's `auth`, with its opened secrets. `Err`
+/// names what the configuration lacks.
+pub fn token_request(
+    auth: &Auth,
+    client_secret: &str,
+    refresh_token: Option<&str>,
+) -> Result<OutboundRequest, &'static str> {
+    let url = auth.token_url.clone().ok_or("oauth2 without token_url")?;
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    match auth.grant.unwrap_or(OauthGrant::ClientCredentials) {
+        OauthGrant::ClientCredentials => form.append_pair("grant_type", "client_credentials"),
+        OauthGrant::RefreshToken => {
+            let rt = refresh_token.ok_or("refresh_token grant without a refresh token")?;
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", rt)
+        }
+    };
+    form.append_pair("client_id", auth.client_id.as_deref().unwrap_or_default())
+        .append_pair("client_secret", client_secret);
+    if let Some(scopes) = auth.scopes.as_ref().filter(|s| !s.is_empty()) {
+        form.append_pair("scope", &scopes.join(" "));
+    }
+    for (k, v) in auth.extra_params.iter().flatten() {
+        form.append_pair(k, v);
+    }
+    Ok(
+        OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish())
+            .header("accept", "application/json"),
+    )
+}
+
+/// A token endpoint's successful answer.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Seconds; an hour when the endpoint says nothing.
+    pub expires_in: Option<u64>,
+}
+
+/// What the token endpoint's answer means; `Err` says why it is no token (never its text).
+pub fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, String> {
+    if !(200..300).contains(&status) {
+        return Err(format!("token endpoint answered {status}"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|_| "token endpoint answered without an access_token".into())
+}
 
 /// `oauth:{tenant}:{integration}:{digest}`; the digest covers the token URL, client id, grant,
 /// scopes, extra parameters, the sealed client secret and refresh token (each seal is fresh, so
@@ -67,6 +120,45 @@ mod tests {
             c.auth.client_secret = Some(Secret::Sealed(s.clone()));
         }
         c
+    }
+
+    #[test]
+    fn token_requests_and_answers() {
+        let c = cfg(
+            json!({"auth": {"scopes": ["read", "write"], "extra_params": {"audience": "api"}}}),
+        );
+        let r = token_request(&c.auth, "s&cret", None).unwrap();
+        assert_eq!(r.url, "https://crm.example/token");
+        assert_eq!(
+            r.body.as_deref(),
+            Some("grant_type=client_credentials&client_id=c&client_secret=s%26cret&scope=read+write&audience=api")
+        );
+        assert!(r.headers.contains(&(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into()
+        )));
+        let refresh = cfg(json!({"auth": {"grant": "refresh_token"}}));
+        assert_eq!(
+            token_request(&refresh.auth, "s", None),
+            Err("refresh_token grant without a refresh token")
+        );
+        let r = token_request(&refresh.auth, "s", Some("rt")).unwrap();
+        assert!(r
+            .body
+            .unwrap()
+            .starts_with("grant_type=refresh_token&refresh_token=rt&"));
+        assert_eq!(
+            token_answer(200, br#"{"access_token":"t","expires_in":60}"#),
+            Ok(TokenResponse {
+                access_token: "t".into(),
+                expires_in: Some(60)
+            })
+        );
+        assert_eq!(
+            token_answer(401, b"{}"),
+            Err("token endpoint answered 401".into())
+        );
+        assert!(token_answer(200, b"<html>").is_err());
     }
 
     #[test]
