@@ -47,7 +47,7 @@ seed: .dev.vars | tools npm
 	wrangler kv bulk put --binding CONFIG --local .wrangler/seed.json
 
 dev: build seed
-	wrangler dev --port $(PORT) --test-scheduled --var GATEWAY_ENV:development
+	wrangler dev --port $(PORT) --var GATEWAY_ENV:development
 
 test: test-core test-e2e
 

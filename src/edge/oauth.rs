@@ -5,12 +5,10 @@
 //! tenant forgets its tokens.
 
 use super::durable::{self, ChannelGate, Object, TokenCmd};
-use super::outbound::exchange;
 use super::platform::now_ms;
-use crate::core::config::integration::{Auth, IntegrationConfig};
+use crate::core::config::integration::IntegrationConfig;
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::integration::oauth::{token_answer, token_key, token_request, TokenResponse};
-use crate::core::upstream::Upstream;
+use crate::core::integration::oauth::token_key;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -122,20 +120,4 @@ pub async fn forget_tokens(env: &Env, prefix: &str) -> Result<(), ApiError> {
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     Ok(())
-}
-
-/// Fetches a token from the integration's token endpoint (inside its gate object, one fetch at a
-/// time).
-pub async fn fetch_token(
-    auth: &Auth,
-    s: &OauthSecrets,
-    hops: u32,
-) -> Result<TokenResponse, ApiError> {
-    let req = token_request(auth, &s.client_secret, s.refresh_token.as_deref())
-        .map_err(ApiError::internal)?;
-    let upstream = |m: String| ApiError::new(ErrorKind::Upstream, m);
-    let answer = exchange(&req, hops, Upstream::TokenEndpoint, 10_000)
-        .await
-        .map_err(|e| upstream(format!("token endpoint: {}", e.describe())))?;
-    token_answer(answer.status, &answer.body).map_err(upstream)
 }

@@ -2,6 +2,7 @@
 //! without code (seed 000's integration schema with seed 003's mappings).
 
 use super::document::{check_http_url, check_len, Check, Named, Secret};
+pub use crate::core::integration::mapping::ResponseMapping;
 use crate::core::upstream::HttpMethod;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -231,21 +232,6 @@ pub struct FieldRule {
     pub one_of: Option<Vec<Value>>,
     pub min: Option<f64>,
     pub max: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResponseMapping {
-    pub success_path: Option<String>,
-    pub data_path: Option<String>,
-    pub error_path: Option<String>,
-    /// Output field -> JMESPath over the response body.
-    #[serde(default)]
-    pub field_mappings: Named<String>,
-    /// Output field -> named transforms applied in order.
-    #[serde(default)]
-    pub transforms: Named<Vec<Value>>,
-    #[serde(default)]
-    pub defaults: Named<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

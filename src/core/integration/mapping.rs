@@ -2,8 +2,26 @@
 //! field mappings, transforms and defaults.
 
 use super::transforms::apply;
-use crate::core::config::integration::ResponseMapping;
+use crate::core::config::document::Named;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// How a provider's answer becomes the envelope's `data`: where success, data and error are, and
+/// output fields with their transforms and defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseMapping {
+    pub success_path: Option<String>,
+    pub data_path: Option<String>,
+    pub error_path: Option<String>,
+    /// Output field -> JMESPath over the response body.
+    #[serde(default)]
+    pub field_mappings: Named<String>,
+    /// Output field -> named transforms applied in order.
+    #[serde(default)]
+    pub transforms: Named<Vec<Value>>,
+    #[serde(default)]
+    pub defaults: Named<Value>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingError(pub String);

@@ -3,9 +3,12 @@
 //! (the breaker's outcome, the idempotent result, the delivery's status).
 
 use super::{answer, command, commands, purge, Class, Object};
+use crate::core::integration::oauth::{token_answer, token_request, TokenResponse};
 use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::Window;
 use crate::core::objects::{self, ObjectClass};
+use crate::core::upstream::Upstream;
+use crate::edge::outbound::exchange;
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -354,18 +357,12 @@ impl DurableObject for ChannelGate {
                     });
                 }
                 let slot = self.token.clone();
-                let secrets = crate::edge::oauth::OauthSecrets {
-                    client_secret: cmd.client_secret,
-                    refresh_token: cmd.refresh_token,
-                };
-                let auth = cmd.auth;
-                let hops = cmd.hops;
-                let key = cmd.key;
+                let key = cmd.key.clone();
                 // Errors travel as values: an Err here would reset the object.
                 let got = self
                     .state
                     .block_concurrency_while(async move {
-                        let r = crate::edge::oauth::fetch_token(&auth, &secrets, hops).await;
+                        let r = fetch_token(&cmd).await;
                         Ok(match r {
                             Ok(t) => {
                                 let expires_in = t.expires_in.unwrap_or(3600);
@@ -383,7 +380,7 @@ impl DurableObject for ChannelGate {
                             Err(e) => TokenAnswer {
                                 access_token: None,
                                 expires_in: 0,
-                                error: Some(e.message),
+                                error: Some(e),
                             },
                         })
                     })
@@ -392,6 +389,16 @@ impl DurableObject for ChannelGate {
             }
         }
     }
+}
+
+/// Fetches a token from the integration's token endpoint (the request and the reading of its
+/// answer are core's: `core::integration::oauth`).
+async fn fetch_token(cmd: &TokenCmd) -> std::result::Result<TokenResponse, String> {
+    let req = token_request(&cmd.auth, &cmd.client_secret, cmd.refresh_token.as_deref())?;
+    let answer = exchange(&req, cmd.hops, Upstream::TokenEndpoint, 10_000)
+        .await
+        .map_err(|e| format!("token endpoint: {}", e.describe()))?;
+    token_answer(answer.status, &answer.body)
 }
 
 /// Records an outcome in the gate after the response has gone out; a failure is logged, since

@@ -7,14 +7,8 @@
 //! `*-dlq`: messages the platform gave up on (the consumer itself kept failing) are recorded too.
 //! An accepted message is delivered or recorded, never dropped.
 
-use super::channel::{record_delivery, send_queued, DeliveryStep};
-use super::durable::{
-    self, DeadLetter, DeadLetters, Dedupe, DeliveryRecord, Object, OpenWork, Outbox, Pending,
-    PutLetter,
-};
-use super::outbound::send;
-use super::platform::{now_ms, random_array};
-use super::store;
+use super::open_work::finished;
+use super::wire::{decode, enqueue};
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::config::document::{open_secret, Location};
 use crate::core::error::ApiError;
@@ -22,13 +16,13 @@ use crate::core::jobs::{Job, QueueMessage};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{classify, delivery_request, Backoff, EventEnvelope, Outcome};
 use crate::core::webhook::verify::standard;
+use crate::edge::channel::{record_delivery, send_queued, DeliveryStep};
+use crate::edge::durable::{self, DeadLetter, DeadLetters, DeliveryRecord, Object, PutLetter};
+use crate::edge::outbound::send;
+use crate::edge::platform::{now_ms, random_array};
+use crate::edge::store;
 use futures::future::join_all;
-use serde_json::Value;
-use wasm_bindgen::JsValue;
-use worker::{
-    event, Context, Env, Message, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder,
-    Result, ScheduleContext, ScheduledEvent, SendMessage,
-};
+use worker::{event, Context, Env, Message, MessageBatch, MessageExt, Result};
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -297,170 +291,6 @@ fn backoff(env: &Env) -> Backoff {
     }
 }
 
-/// Messages travel as JSON text: exact for every number (a JS object would lose integers past
-/// 2^53, such as Shopify's order ids) and readable in the dashboard. A message over the queue's
-/// 128 KB limit (a webhook may carry up to 1 MiB) is kept in the `PAYLOADS` KV namespace and
-/// the queue carries its key.
-async fn encode(env: &Env, m: &QueueMessage) -> worker::Result<String> {
-    let text = serde_json::to_string(m).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    if text.len() <= INLINE_LIMIT {
-        return Ok(text);
-    }
-    let key = format!("{}/{}/{}", m.tenant, m.id, m.attempt);
-    env.kv("PAYLOADS")?
-        .put(&key, text)?
-        .expiration_ttl(SPILL_TTL_S)
-        .execute()
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    Ok(serde_json::json!({ SPILLED: key }).to_string())
-}
-
-/// Sends encoded bodies to a queue.
-pub async fn send_texts(
-    env: &Env,
-    binding: &str,
-    texts: Vec<String>,
-    delay_s: u32,
-) -> worker::Result<()> {
-    let queue = env.queue(binding)?;
-    let raw: Vec<SendMessage<JsValue>> = texts
-        .iter()
-        .map(|text| {
-            let mut b = RawMessageBuilder::new(JsValue::from_str(text));
-            if delay_s > 0 {
-                b = b.delay_seconds(delay_s);
-            }
-            b.build_with_content_type(QueueContentType::Text)
-        })
-        .collect();
-    queue.send_raw_batch(raw).await
-}
-
-/// Encodes messages for `binding` and the open-work records that go with them: the same body,
-/// to be sent again if still unfinished `delay_s` plus the grace period from now.
-pub async fn prepare(
-    env: &Env,
-    binding: &str,
-    msgs: &[QueueMessage],
-    delay_s: u32,
-) -> worker::Result<Vec<Pending>> {
-    let due_in_ms = u64::from(delay_s) * 1000 + grace_ms(env);
-    let mut out = Vec::with_capacity(msgs.len());
-    for m in msgs {
-        out.push(Pending {
-            id: m.id.clone(),
-            binding: binding.to_string(),
-            body: encode(env, m).await?,
-            due_in_ms,
-        });
-    }
-    Ok(out)
-}
-
-/// Queues one message (after `delay_s`) and records it as open work, in parallel: the record
-/// adds no latency, and only the queue's answer decides the result (the queue copy is the
-/// primary). Ingress does not come here: it records new events in the same round trip as their
-/// dedupe.
-pub async fn enqueue(
-    env: &Env,
-    binding: &str,
-    msg: &QueueMessage,
-    delay_s: u32,
-) -> std::result::Result<(), ApiError> {
-    let internal = |e: worker::Error| ApiError::internal(e.to_string());
-    let pending = prepare(env, binding, std::slice::from_ref(msg), delay_s)
-        .await
-        .map_err(internal)?;
-    let texts = pending.iter().map(|p| p.body.clone()).collect();
-    let cmd = OpenWork {
-        track: pending,
-        done: vec![],
-    };
-    let (sent, ()) = futures::join!(
-        send_texts(env, binding, texts, delay_s),
-        open_work_update(env, msg, cmd)
-    );
-    sent.map_err(internal)
-}
-
-/// Updates a message's open-work record, in the object holding it: its source's `Dedupe` for an
-/// event, its channel's `Outbox` for a send. A failure is logged, not raised: the queue copy is
-/// the primary one.
-async fn open_work_update(env: &Env, m: &QueueMessage, cmd: OpenWork) {
-    let result = match &m.job {
-        Job::DeliverEvent { event } => {
-            durable::ask(
-                env,
-                &Object::<Dedupe>::source(&m.tenant, &event.source),
-                cmd,
-            )
-            .await
-        }
-        Job::SendMessage { channel, .. } => {
-            durable::ask(env, &Object::<Outbox>::channel(&m.tenant, channel), cmd).await
-        }
-    };
-    if let Err(e) = result {
-        worker::console_error!(
-            "{{\"open_work_update_failed\":{:?},\"error\":{:?}}}",
-            m.id,
-            e.message
-        );
-    }
-}
-
-/// The message is finished (delivered, dead-lettered or refused): close its open-work record.
-async fn finished(env: &Env, qm: &QueueMessage) {
-    let cmd = OpenWork {
-        track: vec![],
-        done: vec![qm.id.clone()],
-    };
-    open_work_update(env, qm, cmd).await;
-}
-
-/// How long past its due time an open-work record waits before it is sent again
-/// (`REDELIVERY_GRACE_SECONDS`, default 15 min: longer than any consumer takes with a message).
-pub fn grace_ms(env: &Env) -> u64 {
-    env.var("REDELIVERY_GRACE_SECONDS")
-        .ok()
-        .and_then(|v| v.to_string().parse::<u64>().ok())
-        .unwrap_or(900)
-        * 1000
-}
-
-const INLINE_LIMIT: usize = 96 * 1024;
-const SPILL_TTL_S: u64 = 7 * 86_400;
-const SPILLED: &str = "spilled_to";
-
-/// A queue body back into its message, fetching it from `PAYLOADS` when it was spilled there.
-/// `Ok(None)`: not a message of ours.
-async fn decode(env: &Env, body: &str) -> std::result::Result<Option<QueueMessage>, ApiError> {
-    if let Ok(m) = serde_json::from_str::<QueueMessage>(body) {
-        return Ok(Some(m));
-    }
-    let Some(key) = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v.get(SPILLED).and_then(Value::as_str).map(String::from))
-    else {
-        return Ok(None);
-    };
-    let kv = env
-        .kv("PAYLOADS")
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    // KV is eventually consistent: a miss right after the write is retried by the platform.
-    let text = kv
-        .get(&key)
-        .text()
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let text =
-        text.ok_or_else(|| ApiError::internal(format!("spilled payload {key} not readable yet")))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ApiError::internal(e.to_string()))
-}
-
 async fn dead_letter(
     env: &Env,
     queue: &str,
@@ -488,9 +318,4 @@ async fn dead_letter(
     )
     .await?;
     Ok(Step::Finished)
-}
-
-#[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
-    worker::console_log!("{{\"scheduled\":{:?},\"ts\":{}}}", event.cron(), now_ms());
 }
