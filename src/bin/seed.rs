@@ -20,7 +20,7 @@ fn main() {}
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use edge_gateway::core::config::document::{seal_document, Location};
-    use edge_gateway::core::config::RecordKind;
+    use edge_gateway::core::config::{ConfigKey, RecordKind};
     use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyKind, KeyRecord};
     use edge_gateway::core::tenant::seal::Sealer;
     use edge_gateway::core::Entropy;
@@ -97,8 +97,9 @@ mod native {
 
     pub fn build(dir: &Path, sealer: &Sealer) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();
-        let mut put =
-            |key: String, value: &Value| out.push(json!({"key": key, "value": value.to_string()}));
+        let mut put = |key: ConfigKey, value: &Value| {
+            out.push(json!({"key": key.as_str(), "value": value.to_string()}))
+        };
         for f in sorted_files(&dir.join("tenants")) {
             let t = f.file_stem().unwrap().to_string_lossy().to_string();
             let doc = read_json(&f)?;
@@ -184,20 +185,23 @@ mod native {
                         scopes: scopes.clone(),
                         created_at: 0,
                     };
-                    put(format!("key:{hash}"), &serde_json::to_value(&rec).unwrap());
+                    put(
+                        ConfigKey::api_key(&hash),
+                        &serde_json::to_value(&rec).unwrap(),
+                    );
                     let ix = json!({"id": id, "kind": kind, "hash": hash, "hint": format!("{}…", &key[..7]), "scopes": scopes, "created_at": 0});
-                    put(format!("keys:{t}:{id}"), &ix);
+                    put(ConfigKey::key_index(&t, Some(&id)), &ix);
                 }
             }
         }
         for f in sorted_files(&dir.join("templates")) {
             let id = f.file_stem().unwrap().to_string_lossy().to_string();
-            put(format!("template:{id}"), &read_json(&f)?);
+            put(ConfigKey::template(&id), &read_json(&f)?);
         }
         let pricing = dir.join("pricing.json");
         if pricing.exists() {
             for (model, price) in read_json(&pricing)?.as_object().into_iter().flatten() {
-                put(format!("pricing:{model}"), price);
+                put(ConfigKey::pricing(model), price);
             }
         }
         Ok(out)

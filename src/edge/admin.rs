@@ -10,7 +10,7 @@ use super::queue::enqueue;
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, Location};
-use crate::core::config::RecordKind;
+use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::error::ErrorKind;
 use crate::core::http::{query_param, MAX_JSON_BODY};
@@ -94,7 +94,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             let ids: Vec<Value> = store::list(env, &prefix)
                 .await?
                 .into_iter()
-                .map(|k| json!({"id": k[prefix.len()..]}))
+                .map(|k| json!({"id": k.after(&prefix)}))
                 .collect();
             json(200, &json!({"data": ids}))
         }
@@ -114,7 +114,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
         AdminAction::ListKeys => {
             require_tenant(call, t).await?;
             let mut keys = Vec::new();
-            for k in store::list(env, &format!("keys:{t}:")).await? {
+            for k in store::list(env, &ConfigKey::key_index(t, None)).await? {
                 if let Some(ix) = store::get_json::<KeyIndex>(env, &k).await? {
                     keys.push(json!({"id": ix.id, "kind": ix.kind, "hint": ix.hint, "scopes": ix.scopes, "created_at": ix.created_at}));
                 }
@@ -156,7 +156,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             json(202, &json!({"replayed": id, "queue": letter.queue}))
         }
         AdminAction::DeleteKey(id) => {
-            let ix_key = format!("keys:{t}:{id}");
+            let ix_key = ConfigKey::key_index(t, Some(&id));
             let ix: KeyIndex = store::get_json(env, &ix_key)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no key `{id}`")))?;
@@ -209,8 +209,8 @@ async fn create_key(call: &Call, t: &str, kind: KeyKind, scopes: Vec<String>) ->
         scopes: scopes.clone(),
         created_at,
     };
-    store::put_json(&call.env, &format!("key:{}", new.hash), &record).await?;
-    store::put_json(&call.env, &format!("keys:{t}:{}", new.id), &ix).await?;
+    store::put_json(&call.env, &ConfigKey::api_key(&new.hash), &record).await?;
+    store::put_json(&call.env, &ConfigKey::key_index(t, Some(&new.id)), &ix).await?;
     // The only time the key is ever shown.
     json(
         201,
@@ -218,14 +218,14 @@ async fn create_key(call: &Call, t: &str, kind: KeyKind, scopes: Vec<String>) ->
     )
 }
 
-async fn revoke(call: &Call, ix_key: &str, ix: &KeyIndex) -> Result<(), ApiError> {
-    store::delete(&call.env, &format!("key:{}", ix.hash)).await?;
-    store::cache_evict(&ix.hash);
+/// Deletes a key's record (evicting it from this isolate's cache) and its index entry.
+async fn revoke(call: &Call, ix_key: &ConfigKey, ix: &KeyIndex) -> Result<(), ApiError> {
+    store::delete(&call.env, &ConfigKey::api_key(&ix.hash)).await?;
     store::delete(&call.env, ix_key).await
 }
 
 async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
-    for ix_key in store::list(&call.env, &format!("keys:{t}:")).await? {
+    for ix_key in store::list(&call.env, &ConfigKey::key_index(t, None)).await? {
         if let Some(ix) = store::get_json::<KeyIndex>(&call.env, &ix_key).await? {
             revoke(call, &ix_key, &ix).await?;
         }
@@ -237,7 +237,7 @@ async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
     ] {
         let prefix = kind.kv_key(t, None);
         for k in store::list(&call.env, &prefix).await? {
-            erase_state(&call.env, kind, t, Some(&k[prefix.len()..])).await?;
+            erase_state(&call.env, kind, t, Some(k.after(&prefix))).await?;
             store::delete(&call.env, &k).await?;
         }
     }

@@ -1,8 +1,8 @@
 //! Who is calling: the admin (ADMIN_TOKEN) or a tenant (its API key, looked up by hash).
 //! The tenant comes only from the credential; no header can name or override it.
 
-use super::respond::internal;
 use super::{store, Call};
+use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::tenant::keys::{hash_key, kind_of, presented_key, KeyKind, KeyRecord};
 use sha2::{Digest, Sha256};
@@ -68,17 +68,9 @@ pub async fn tenant_key(call: &mut Call, req: &Request) -> Result<KeyRecord, Api
     Ok(record)
 }
 
-/// Looks a key up by its hash, through the isolate cache.
+/// Looks a key up by its hash, through the isolate cache (evicted when the key is revoked).
 pub async fn lookup(env: &Env, key: &str) -> Result<Option<KeyRecord>, ApiError> {
-    let hash = hash_key(key);
-    if let Some(hit) = store::cache_get::<KeyRecord>(&hash) {
-        return Ok(Some(hit));
-    }
-    let record: Option<KeyRecord> = store::get_json(env, &format!("key:{hash}")).await?;
-    if let Some(r) = &record {
-        store::cache_put(&hash, r).map_err(internal)?;
-    }
-    Ok(record)
+    store::get_json_cached(env, &ConfigKey::api_key(&hash_key(key))).await
 }
 
 pub fn require_scope(key: &KeyRecord, scope: &str) -> Result<(), ApiError> {

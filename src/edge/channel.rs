@@ -22,6 +22,7 @@ use crate::core::channel::response::{parse, refusal, Provider, SendOutcome};
 use crate::core::config::channel::{ChannelConfig, ChannelKind};
 use crate::core::config::document::{open_secret, Location};
 use crate::core::config::integration::BreakerPolicy;
+use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::jobs::{Job, QueueMessage};
@@ -34,9 +35,10 @@ const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
 pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Request) -> Reply {
     let env = call.env.clone();
-    let cfg: ChannelConfig = store::get_json_cached(&env, &format!("channel:{tenant}:{channel}"))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no channel `{channel}`")))?;
+    let cfg: ChannelConfig =
+        store::get_json_cached(&env, &RecordKind::Channel.kv_key(&tenant, Some(&channel)))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no channel `{channel}`")))?;
     let body = json_body(&mut req, MAX_JSON_BODY).await?;
     let message: OutboundMessage = serde_json::from_value(body)
         .map_err(|e| ApiError::validation(format!("invalid message: {e}")))?;
@@ -225,7 +227,7 @@ pub fn open_token(
         .credentials
         .get(field)
         .ok_or_else(|| ApiError::internal(format!("channel has no {field}")))?;
-    let record = format!("channel:{channel}");
+    let record = RecordKind::Channel.seal_record(Some(channel));
     open_secret(
         &*store::sealer(env)?,
         &Location {
@@ -281,7 +283,7 @@ pub async fn send_queued(
     message: &OutboundMessage,
 ) -> Result<DeliveryStep, ApiError> {
     let cfg: Option<ChannelConfig> =
-        store::get_json_cached(env, &format!("channel:{}:{channel}", qm.tenant)).await?;
+        store::get_json_cached(env, &RecordKind::Channel.kv_key(&qm.tenant, Some(channel))).await?;
     let Some(cfg) = cfg else {
         return Ok(DeliveryStep::Failed("the channel no longer exists".into()));
     };

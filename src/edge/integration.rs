@@ -11,6 +11,7 @@ use super::respond::{json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
 use crate::core::config::integration::{AuthType, BreakerPolicy, IntegrationConfig};
+use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::execute::{retry_delay_ms, Attempt, Envelope, EnvelopeError};
@@ -113,7 +114,7 @@ fn respond(e: &Envelope) -> Reply {
 }
 
 pub async fn load(env: &Env, tenant: &str, id: &str) -> Result<IntegrationConfig, ApiError> {
-    store::get_json_cached(env, &format!("integration:{tenant}:{id}"))
+    store::get_json_cached(env, &RecordKind::Integration.kv_key(tenant, Some(id)))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))
 }
@@ -419,7 +420,7 @@ fn open_credentials(
     cfg: &IntegrationConfig,
 ) -> Result<Credentials, ApiError> {
     let sealer = store::sealer(env)?;
-    let record = format!("integration:{id}");
+    let record = RecordKind::Integration.seal_record(Some(id));
     let at = Location {
         tenant,
         record: &record,

@@ -8,7 +8,7 @@ use super::integration::{load, run_test};
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, Location};
-use crate::core::config::RecordKind;
+use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{valid_id, MAX_JSON_BODY};
 use crate::core::integration::marketplace::{install as fill, Template};
@@ -18,7 +18,7 @@ use worker::{Env, Request};
 
 async fn templates(env: &Env) -> Result<Vec<Template>, ApiError> {
     let mut out = Vec::new();
-    for key in store::list(env, "template:").await? {
+    for key in store::list(env, &ConfigKey::template("")).await? {
         if let Some(t) = store::get_json_cached::<Template>(env, &key).await? {
             out.push(t);
         }
@@ -70,7 +70,7 @@ pub async fn install(call: &Call, tenant: &str, mut req: Request) -> Reply {
             ),
         ));
     }
-    let template: Template = store::get_json_cached(env, &format!("template:{}", body.template))
+    let template: Template = store::get_json_cached(env, &ConfigKey::template(&body.template))
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(

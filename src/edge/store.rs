@@ -7,7 +7,7 @@
 use super::platform::{now_ms, Csprng};
 use super::respond::internal;
 use crate::core::config::document::{seal_document, Location};
-use crate::core::config::RecordKind;
+use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::tenant::seal::Sealer;
 use futures::future::LocalBoxFuture;
@@ -27,17 +27,17 @@ thread_local! {
     static SEALER: RefCell<Option<Rc<Sealer>>> = const { RefCell::new(None) };
 }
 
-pub fn cache_get<T: DeserializeOwned>(key: &str) -> Option<T> {
+fn cache_get<T: DeserializeOwned>(key: &ConfigKey) -> Option<T> {
     CACHE.with(|c| {
         let c = c.borrow();
-        let (exp, v) = c.get(key)?;
+        let (exp, v) = c.get(key.as_str())?;
         (*exp > now_ms())
             .then(|| serde_json::from_value(v.clone()).ok())
             .flatten()
     })
 }
 
-pub fn cache_put<T: Serialize>(key: &str, value: &T) -> Result<(), serde_json::Error> {
+fn cache_put<T: Serialize>(key: &ConfigKey, value: &T) -> Result<(), serde_json::Error> {
     let v = serde_json::to_value(value)?;
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -48,20 +48,23 @@ pub fn cache_put<T: Serialize>(key: &str, value: &T) -> Result<(), serde_json::E
                 c.clear();
             }
         }
-        c.insert(key.to_string(), (now_ms() + CACHE_TTL_MS, v));
+        c.insert(key.as_str().to_string(), (now_ms() + CACHE_TTL_MS, v));
     });
     Ok(())
 }
 
-pub fn cache_evict(key: &str) {
-    CACHE.with(|c| c.borrow_mut().remove(key));
+fn cache_evict(key: &ConfigKey) {
+    CACHE.with(|c| c.borrow_mut().remove(key.as_str()));
 }
 
 fn kv(env: &Env) -> Result<worker::KvStore, ApiError> {
     env.kv("CONFIG").map_err(internal)
 }
 
-pub async fn get_json<T: DeserializeOwned>(env: &Env, key: &str) -> Result<Option<T>, ApiError> {
+pub async fn get_json<T: DeserializeOwned>(
+    env: &Env,
+    key: &ConfigKey,
+) -> Result<Option<T>, ApiError> {
     match get_text(env, key).await? {
         None => Ok(None),
         Some(t) => serde_json::from_str(&t).map(Some).map_err(internal),
@@ -71,7 +74,7 @@ pub async fn get_json<T: DeserializeOwned>(env: &Env, key: &str) -> Result<Optio
 /// A configuration document through the isolate cache (evicted by admin writes in this isolate).
 pub async fn get_json_cached<T: DeserializeOwned + Serialize>(
     env: &Env,
-    key: &str,
+    key: &ConfigKey,
 ) -> Result<Option<T>, ApiError> {
     if let Some(hit) = cache_get::<T>(key) {
         return Ok(Some(hit));
@@ -87,19 +90,19 @@ pub async fn get_json_cached<T: DeserializeOwned + Serialize>(
 // into every await site of every handler, which is most of the wasm's size.
 fn get_text<'a>(
     env: &'a Env,
-    key: &'a str,
+    key: &'a ConfigKey,
 ) -> LocalBoxFuture<'a, Result<Option<String>, ApiError>> {
-    Box::pin(async move { kv(env)?.get(key).text().await.map_err(internal) })
+    Box::pin(async move { kv(env)?.get(key.as_str()).text().await.map_err(internal) })
 }
 
 fn put_text<'a>(
     env: &'a Env,
-    key: &'a str,
+    key: &'a ConfigKey,
     text: String,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         kv(env)?
-            .put(key, text)
+            .put(key.as_str(), text)
             .map_err(internal)?
             .execute()
             .await
@@ -109,25 +112,23 @@ fn put_text<'a>(
     })
 }
 
-pub async fn put_json<T: Serialize>(env: &Env, key: &str, value: &T) -> Result<(), ApiError> {
+pub async fn put_json<T: Serialize>(env: &Env, key: &ConfigKey, value: &T) -> Result<(), ApiError> {
     let text = serde_json::to_string(value).map_err(internal)?;
     put_text(env, key, text).await
 }
 
-pub fn delete<'a>(env: &'a Env, key: &'a str) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+pub fn delete<'a>(env: &'a Env, key: &'a ConfigKey) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        kv(env)?.delete(key).await.map_err(internal)?;
+        kv(env)?.delete(key.as_str()).await.map_err(internal)?;
         cache_evict(key);
         Ok(())
     })
 }
 
 /// Every `CONFIG` key under a prefix (follows cursors).
-pub fn list<'a>(
-    env: &'a Env,
-    prefix: &'a str,
-) -> LocalBoxFuture<'a, Result<Vec<String>, ApiError>> {
-    list_in(env, "CONFIG", prefix)
+pub async fn list(env: &Env, prefix: &ConfigKey) -> Result<Vec<ConfigKey>, ApiError> {
+    let names = list_in(env, "CONFIG", prefix.as_str()).await?;
+    Ok(names.into_iter().map(ConfigKey::listed).collect())
 }
 
 /// Every key under a prefix in the KV namespace `binding` (follows cursors).

@@ -11,6 +11,7 @@ use super::respond::{bytes, json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
 use crate::core::config::source::{SourceConfig, SourceKind};
+use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::MAX_WEBHOOK_BODY;
 use crate::core::jobs::{Job, QueueMessage};
@@ -35,10 +36,11 @@ pub async fn handle(
 ) -> Reply {
     call.tenant = Some(tenant.clone());
     let env = &call.env;
-    let record = format!("source:{source}");
-    let cfg: SourceConfig = store::get_json_cached(env, &format!("source:{tenant}:{source}"))
-        .await?
-        .ok_or_else(|| ApiError::not_found("unknown tenant or webhook source"))?;
+    let record = RecordKind::Source.seal_record(Some(&source));
+    let cfg: SourceConfig =
+        store::get_json_cached(env, &RecordKind::Source.kv_key(&tenant, Some(&source)))
+            .await?
+            .ok_or_else(|| ApiError::not_found("unknown tenant or webhook source"))?;
     let at = Location {
         tenant: &tenant,
         record: &record,

@@ -10,6 +10,7 @@ use super::platform::random_array;
 use super::respond::{internal, json, Reply};
 use super::{store, Call};
 use crate::core::config::integration::BreakerPolicy;
+use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::query_param;
 use crate::core::llm::sse;
@@ -89,9 +90,10 @@ async fn tenant_of(
         .filter(|r| r.kind == KeyKind::Publishable)
         .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
     call.tenant = Some(record.tenant.clone());
-    let cfg: TenantConfig = store::get_json_cached(&call.env, &format!("tenant:{}", record.tenant))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
+    let cfg: TenantConfig =
+        store::get_json_cached(&call.env, &RecordKind::Tenant.kv_key(&record.tenant, None))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
     let origin = header(req, "origin");
     match origin {
         Some(o) if widget::origin_allowed(&cfg, Some(&o)) => call.cors = Some(o),

@@ -21,6 +21,48 @@ pub enum RecordKind {
     Llm,
 }
 
+/// A key of the `CONFIG` KV namespace. Every key is made here, one constructor per kind of
+/// entry; every key but templates' and prices' starts with its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConfigKey(String);
+
+impl ConfigKey {
+    /// A secret API key's record, by the SHA-256 of the key.
+    pub fn api_key(hash: &str) -> Self {
+        ConfigKey(format!("key:{hash}"))
+    }
+
+    /// A tenant's index entry of one of its keys (no secret in it), or with no id the prefix of
+    /// all of them.
+    pub fn key_index(tenant: &str, id: Option<&str>) -> Self {
+        ConfigKey(format!("keys:{tenant}:{}", id.unwrap_or_default()))
+    }
+
+    /// A marketplace template.
+    pub fn template(id: &str) -> Self {
+        ConfigKey(format!("template:{id}"))
+    }
+
+    /// A model's price.
+    pub fn pricing(model: &str) -> Self {
+        ConfigKey(format!("pricing:{model}"))
+    }
+
+    /// A key as listed by KV.
+    pub fn listed(name: String) -> Self {
+        ConfigKey(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What follows `prefix` in this key (a listed record's name).
+    pub fn after(&self, prefix: &ConfigKey) -> &str {
+        self.0.strip_prefix(prefix.as_str()).unwrap_or_default()
+    }
+}
+
 impl RecordKind {
     pub fn secret_paths(self) -> &'static [&'static str] {
         match self {
@@ -32,16 +74,16 @@ impl RecordKind {
         }
     }
 
-    /// The KV key of a record and the record name used in sealing.
-    pub fn kv_key(self, tenant: &str, name: Option<&str>) -> String {
-        match (self, name) {
+    /// The KV key of a record; with no name, for a named kind, the prefix of all of them.
+    pub fn kv_key(self, tenant: &str, name: Option<&str>) -> ConfigKey {
+        ConfigKey(match (self, name) {
             (RecordKind::Tenant, _) => format!("tenant:{tenant}"),
             (RecordKind::Llm, _) => format!("llm:{tenant}"),
             (RecordKind::Source, Some(n)) => format!("source:{tenant}:{n}"),
             (RecordKind::Channel, Some(n)) => format!("channel:{tenant}:{n}"),
             (RecordKind::Integration, Some(n)) => format!("integration:{tenant}:{n}"),
             (_, None) => format!("{}:{tenant}:", self.label()),
-        }
+        })
     }
 
     /// The associated-data name of a record: stable across KV key layout changes.

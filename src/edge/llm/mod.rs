@@ -13,6 +13,7 @@ use super::respond::{internal, Reply};
 use super::{store, Call};
 use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::llm::LlmConfig;
+use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::rate::Decision;
@@ -152,7 +153,7 @@ impl Settle {
 }
 
 async fn config(env: &Env, tenant: &str) -> Result<LlmConfig, ApiError> {
-    store::get_json_cached(env, &format!("llm:{tenant}"))
+    store::get_json_cached(env, &RecordKind::Llm.kv_key(tenant, None))
         .await?
         .ok_or_else(|| {
             ApiError::bad_request(
@@ -170,7 +171,8 @@ async fn limits(
     let (mut rpm, mut tpm) = (cfg.limits.rpm.map(u64::from), cfg.limits.tpm);
     if rpm.is_none() || tpm.is_none() {
         if let Some(t) =
-            store::get_json_cached::<TenantConfig>(env, &format!("tenant:{tenant}")).await?
+            store::get_json_cached::<TenantConfig>(env, &RecordKind::Tenant.kv_key(tenant, None))
+                .await?
         {
             rpm = rpm.or(t.limits.rpm.map(u64::from));
             tpm = tpm.or(t.limits.tpm);

@@ -3,6 +3,7 @@
 
 use super::attempt::Upstream;
 use super::{Job, Meta, Settle};
+use crate::core::config::ConfigKey;
 use crate::core::llm::pricing::{cost_usd, Price};
 use crate::core::llm::Usage;
 use crate::core::upstream::LLM_STREAM_MAX_MS;
@@ -16,7 +17,7 @@ use worker::Env;
 
 /// The request's cost, if the model has a price in KV.
 pub async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
-    let price: Price = store::get_json_cached(env, &format!("pricing:{model}"))
+    let price: Price = store::get_json_cached(env, &ConfigKey::pricing(model))
         .await
         .ok()??;
     Some(cost_usd(&price, usage))

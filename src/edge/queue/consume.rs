@@ -11,6 +11,7 @@ use super::open_work::finished;
 use super::wire::{decode, enqueue};
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::config::document::{open_secret, Location};
+use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::tenant::model::TenantConfig;
@@ -58,23 +59,27 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
     };
     // A deleted tenant's messages go nowhere: a delivery, a delivery record or a dead letter
     // would outlive it, and a tenant created again under its id could replay them.
-    let tenant =
-        match store::get_json_cached::<TenantConfig>(env, &format!("tenant:{}", qm.tenant)).await {
-            Ok(None) => {
-                worker::console_log!(
-                    "{{\"queue\":{:?},\"id\":{:?},\"dropped\":\"the tenant no longer exists\"}}",
-                    queue,
-                    qm.id
-                );
-                msg.ack();
-                return;
-            }
-            Ok(Some(t)) => t,
-            Err(_) => {
-                msg.retry();
-                return;
-            }
-        };
+    let tenant = match store::get_json_cached::<TenantConfig>(
+        env,
+        &RecordKind::Tenant.kv_key(&qm.tenant, None),
+    )
+    .await
+    {
+        Ok(None) => {
+            worker::console_log!(
+                "{{\"queue\":{:?},\"id\":{:?},\"dropped\":\"the tenant no longer exists\"}}",
+                queue,
+                qm.id
+            );
+            msg.ack();
+            return;
+        }
+        Ok(Some(t)) => t,
+        Err(_) => {
+            msg.retry();
+            return;
+        }
+    };
     let result: std::result::Result<Step, ApiError> = match dlq_of {
         Some(origin) => {
             let why = qm
