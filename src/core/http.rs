@@ -119,11 +119,21 @@ pub fn is_http_url(url: &str) -> bool {
 /// The first value of query parameter `name` in a serialized URL. (Parsing the URL with the
 /// `url` crate instead would pull about 100 KB of IDNA tables into the wasm.)
 pub fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
+    query_pairs(url)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Every `name=value` of a URL's query, decoded, in order (none without a query).
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
     let query = query.split_once('#').map_or(query, |(q, _)| q);
     form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+        .into_owned()
+        .collect()
 }
 
 #[cfg(test)]

@@ -47,3 +47,18 @@ impl QueueMessage {
         }
     }
 }
+
+/// A message that exhausted its attempts (or was refused for good), kept for inspection and
+/// replay in its tenant's dead-letter record; or a verified payload that could not be read
+/// (`queue: "ingress"`), kept for inspection only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    /// `events`, `deliveries` or `ingress`.
+    pub queue: String,
+    pub dead_at: u64,
+    pub attempts: u32,
+    pub last_error: String,
+    /// The queue message as it was, to be sent again on replay.
+    pub message: serde_json::Value,
+}

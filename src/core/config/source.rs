@@ -20,6 +20,23 @@ pub enum SourceKind {
     Hmac,
 }
 
+impl SourceKind {
+    /// The kind as its configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Whatsapp => "whatsapp",
+            SourceKind::Slack => "slack",
+            SourceKind::Telegram => "telegram",
+            SourceKind::Twilio => "twilio",
+            SourceKind::Stripe => "stripe",
+            SourceKind::Github => "github",
+            SourceKind::Shopify => "shopify",
+            SourceKind::Standard => "standard",
+            SourceKind::Hmac => "hmac",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceConfig {
     pub kind: SourceKind,

@@ -3,6 +3,7 @@
 //! source, and past the limit every handshake is refused until the window slides, a correct one
 //! included (a locked source tells a guesser nothing).
 
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::rate::Window;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,19 @@ pub fn attempt(w: &mut Window, now_ms: u64, matched: bool) -> Verdict {
     Verdict::Refused
 }
 
+/// The answer to a handshake: the challenge to echo, or why not.
+pub fn answer(verdict: Verdict, challenge: Option<&str>) -> Result<String, ApiError> {
+    match (verdict, challenge) {
+        (Verdict::Accepted, Some(c)) => Ok(c.to_string()),
+        (Verdict::Locked { retry_after_s }, _) => Err(ApiError::new(
+            ErrorKind::RateLimited,
+            "too many failed handshakes for this source; try again later",
+        )
+        .with_retry_after(retry_after_s)),
+        _ => Err(ApiError::forbidden("hub.verify_token does not match")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +81,9 @@ mod tests {
         }
         // Two windows later the failures have slid out.
         assert_eq!(attempt(&mut w, t0 + 2 * WINDOW_MS, true), Verdict::Accepted);
+        assert_eq!(answer(Verdict::Accepted, Some("42")).unwrap(), "42");
+        assert_eq!(answer(Verdict::Refused, None).unwrap_err().status(), 403);
+        let locked = answer(Verdict::Locked { retry_after_s: 9 }, Some("42")).unwrap_err();
+        assert_eq!((locked.status(), locked.retry_after), (429, Some(9)));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod delivery;
 pub mod handshake;
+pub mod ingress;
 pub mod normalize;
 pub mod verify;
 

@@ -5,17 +5,7 @@ use crate::core::objects::{self, ObjectClass};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub id: String,
-    /// `events` or `deliveries`.
-    pub queue: String,
-    pub dead_at: u64,
-    pub attempts: u32,
-    pub last_error: String,
-    /// The queue message as it was, to be sent again on replay.
-    pub message: serde_json::Value,
-}
+pub use crate::core::jobs::DeadLetter;
 
 /// Records a letter (or replaces the one with its id).
 #[derive(Serialize, Deserialize)]
