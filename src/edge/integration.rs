@@ -14,15 +14,15 @@ use crate::core::config::integration::{AuthType, BreakerPolicy, IntegrationConfi
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
-use crate::core::integration::execute::{retry_delay_ms, Attempt, Envelope, EnvelopeError};
+use crate::core::integration::execute::{
+    cache_key, conclude, Attempt, Calls, Envelope, EnvelopeError, Next,
+};
 use crate::core::integration::mapping::map_response;
 use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials};
 use crate::core::integration::validate::validate_input;
-use crate::core::upstream::HttpMethod;
 use crate::core::upstream::Upstream;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use worker::{Cache, Delay, Env, Headers, Request, ResponseBuilder};
 
@@ -172,26 +172,7 @@ async fn run(
     }
 
     let mut planned = plan(cfg, endpoint, &input, &context)?;
-    let cache_key = match (&endpoint.cache, endpoint.method) {
-        (Some(c), HttpMethod::Get) if c.ttl_seconds > 0 => {
-            let fields: Value = if c.key_fields.is_empty() {
-                input.clone()
-            } else {
-                c.key_fields
-                    .iter()
-                    .map(|f| input.get(f).cloned().unwrap_or(Value::Null))
-                    .collect()
-            };
-            let h = hex::encode(Sha256::digest(
-                format!("{tenant}\x1f{id}\x1f{endpoint_name}\x1f{fields}").as_bytes(),
-            ));
-            Some((
-                format!("https://integration-cache.internal/{tenant}/{id}/{endpoint_name}/{h}"),
-                c.ttl_seconds,
-            ))
-        }
-        _ => None,
-    };
+    let cache_key = cache_key(tenant, id, endpoint_name, endpoint, &input);
     if let (Some((url, _)), false) = (&cache_key, options.skip_cache) {
         if let Ok(Some(mut hit)) = Cache::default().get(url.as_str(), false).await {
             if let Ok(cached) = hit.json::<Value>().await {
@@ -273,9 +254,8 @@ async fn run(
     apply_auth(&mut planned, &cfg.auth, &creds)?;
 
     let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    let deadline = started + u64::from(timeout) * 3;
-    let mut refreshed = false;
-    let (status, text, attempt) = loop {
+    let mut calls = Calls::new(cfg.retry.as_ref(), secrets.is_some(), started, timeout);
+    let (attempt, text) = loop {
         let result = exchange(
             &planned.request(),
             call.hops,
@@ -283,106 +263,51 @@ async fn run(
             u64::from(timeout),
         )
         .await;
-        let (attempt, retry_after_s, response) = match result {
+        let (attempt, retry_after_s, text) = match result {
             Ok(answer) => {
                 let ra = answer
                     .header("retry-after")
                     .and_then(|v| v.trim().parse::<u64>().ok());
-                let status = answer.status;
-                (Attempt::Status(status), ra, Some((status, answer.text())))
+                (Attempt::Status(answer.status), ra, answer.text())
             }
-            Err(FetchError::Timeout(_)) => (Attempt::Timeout, None, None),
-            Err(FetchError::Network(_)) => (Attempt::ConnectionError, None, None),
-            Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None, None),
+            Err(FetchError::Timeout(_)) => (Attempt::Timeout, None, String::new()),
+            Err(FetchError::Network(_)) => (Attempt::ConnectionError, None, String::new()),
+            Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None, String::new()),
             Err(FetchError::Invalid(what)) => {
                 return Err(ApiError::validation(format!(
                     "the planned request has an invalid {what}"
                 )))
             }
         };
-        if attempt == Attempt::Status(401) && !refreshed {
-            if let Some(s) = &secrets {
-                // The token was revoked or expired early: one refresh, one retry.
-                refreshed = true;
+        match calls.after(attempt, retry_after_s, now_ms()) {
+            Next::Done => break (attempt, text),
+            Next::Wait(ms) => Delay::from(Duration::from_millis(ms)).await,
+            Next::Refresh => {
+                // The token was revoked or expired early: a new one, and the same call again.
+                let s = secrets
+                    .as_ref()
+                    .ok_or_else(|| ApiError::internal("no token"))?;
+                let rejected = creds.access_token.take();
                 creds.access_token = Some(
-                    access_token(
-                        &env,
-                        call.hops,
-                        tenant,
-                        id,
-                        cfg,
-                        s,
-                        creds.access_token.as_deref(),
-                    )
-                    .await?,
+                    access_token(&env, call.hops, tenant, id, cfg, s, rejected.as_deref()).await?,
                 );
                 planned = unauthenticated.clone();
                 apply_auth(&mut planned, &cfg.auth, &creds)?;
-                envelope.retries += 1;
-                continue;
-            }
-        }
-        match retry_delay_ms(cfg.retry.as_ref(), envelope.retries, attempt, retry_after_s) {
-            Some(wait) if now_ms() + wait < deadline => {
-                Delay::from(Duration::from_millis(wait)).await;
-                envelope.retries += 1;
-            }
-            _ => {
-                let (status, text) = response.unwrap_or((0, String::new()));
-                break (status, text, attempt);
             }
         }
     };
-
+    let status = match attempt {
+        Attempt::Status(s) => s,
+        _ => 0,
+    };
+    let done = conclude(endpoint.response.as_ref(), attempt, &text, timeout)?;
     envelope.status_code = status;
-    let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
-    let http_ok = (200..300).contains(&status);
-    let provider_ok = !matches!(
-        attempt,
-        Attempt::Timeout | Attempt::ConnectionError | Attempt::TooLarge
-    ) && status < 500;
-    match attempt {
-        Attempt::Timeout => {
-            envelope.error = Some(EnvelopeError {
-                code: "timeout",
-                message: format!("the provider did not answer within {timeout} ms"),
-                retry_after: None,
-            })
-        }
-        Attempt::ConnectionError => {
-            envelope.error = Some(EnvelopeError {
-                code: "upstream_error",
-                message: "could not connect to the provider".into(),
-                retry_after: None,
-            })
-        }
-        Attempt::TooLarge => {
-            envelope.error = Some(EnvelopeError {
-                code: "upstream_error",
-                message: format!(
-                    "the provider's answer is larger than the {} MiB the gateway reads",
-                    Upstream::Integration.max_answer_bytes() / (1024 * 1024)
-                ),
-                retry_after: None,
-            })
-        }
-        Attempt::Status(_) => {
-            let mapped = map_response(endpoint.response.as_ref(), http_ok, &parsed)
-                .map_err(|e| ApiError::validation(e.0))?;
-            envelope.success = mapped.success;
-            envelope.data = mapped.data;
-            if !mapped.success {
-                let message = mapped
-                    .error
-                    .unwrap_or_else(|| format!("the provider answered {status}"));
-                envelope.error = Some(EnvelopeError {
-                    code: "upstream_error",
-                    message,
-                    retry_after: None,
-                });
-            }
-        }
-    }
+    envelope.retries = calls.retries;
+    envelope.success = done.success;
+    envelope.data = done.data;
+    envelope.error = done.error;
+    let provider_ok = done.provider_ok;
+    let parsed = done.body;
     if options.debug {
         envelope.debug = Some(
             json!({"request": redacted(&planned, &creds), "response": {"status": status, "body": parsed}}),

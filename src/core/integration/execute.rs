@@ -1,9 +1,13 @@
 //! The policy side of executing an integration call: whether and when to retry, and the result
 //! envelope the flow engine receives with the HTTP status that fits it.
 
-use crate::core::config::integration::{Backoff, RetryPolicy};
+use super::mapping::{map_response, ResponseMapping};
+use crate::core::config::integration::{Backoff, Endpoint, RetryPolicy};
+use crate::core::error::ApiError;
+use crate::core::upstream::{HttpMethod, Upstream};
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,159 @@ pub fn retry_delay_ms(
         Backoff::Fixed => initial,
     };
     Some(delay.min(max))
+}
+
+/// The attempt loop of one call: fed how each attempt ended and the time, it says what to do
+/// next. A 401 from an OAuth2 provider refreshes the token once and tries again; other failures
+/// are retried per the integration's policy while the wait still ends before the call's deadline
+/// (three timeouts from its start).
+#[derive(Debug, Clone)]
+pub struct Calls {
+    policy: Option<RetryPolicy>,
+    can_refresh: bool,
+    refreshed: bool,
+    deadline_ms: u64,
+    /// Retries so far, refreshes included: reported in the envelope.
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Fetch a new token (the provider refused this one), then send again at once.
+    Refresh,
+    /// Send again after this many ms.
+    Wait(u64),
+    /// This attempt's result is the call's.
+    Done,
+}
+
+impl Calls {
+    pub fn new(
+        policy: Option<&RetryPolicy>,
+        can_refresh: bool,
+        started_ms: u64,
+        timeout_ms: u32,
+    ) -> Self {
+        Calls {
+            policy: policy.cloned(),
+            can_refresh,
+            refreshed: false,
+            deadline_ms: started_ms + u64::from(timeout_ms) * 3,
+            retries: 0,
+        }
+    }
+
+    pub fn after(&mut self, attempt: Attempt, retry_after_s: Option<u64>, now_ms: u64) -> Next {
+        if attempt == Attempt::Status(401) && self.can_refresh && !self.refreshed {
+            self.refreshed = true;
+            self.retries += 1;
+            return Next::Refresh;
+        }
+        match retry_delay_ms(self.policy.as_ref(), self.retries, attempt, retry_after_s) {
+            Some(wait) if now_ms + wait < self.deadline_ms => {
+                self.retries += 1;
+                Next::Wait(wait)
+            }
+            _ => Next::Done,
+        }
+    }
+}
+
+/// What a call's last attempt makes of the envelope: success, data and error, and whether the
+/// provider was healthy (for its breaker). The answer body is parsed as JSON, else kept as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conclusion {
+    pub success: bool,
+    pub data: Value,
+    pub error: Option<EnvelopeError>,
+    pub provider_ok: bool,
+    /// The answer as read, for `options.debug`.
+    pub body: Value,
+}
+
+pub fn conclude(
+    response: Option<&ResponseMapping>,
+    attempt: Attempt,
+    body: &str,
+    timeout_ms: u32,
+) -> Result<Conclusion, ApiError> {
+    let parsed: Value =
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+    let failed = |code: &'static str, message: String| Conclusion {
+        success: false,
+        data: Value::Null,
+        error: Some(EnvelopeError {
+            code,
+            message,
+            retry_after: None,
+        }),
+        provider_ok: false,
+        body: parsed.clone(),
+    };
+    Ok(match attempt {
+        Attempt::Timeout => failed(
+            "timeout",
+            format!("the provider did not answer within {timeout_ms} ms"),
+        ),
+        Attempt::ConnectionError => {
+            failed("upstream_error", "could not connect to the provider".into())
+        }
+        Attempt::TooLarge => failed(
+            "upstream_error",
+            format!(
+                "the provider's answer is larger than the {} MiB the gateway reads",
+                Upstream::Integration.max_answer_bytes() / (1024 * 1024)
+            ),
+        ),
+        Attempt::Status(status) => {
+            let mapped = map_response(response, (200..300).contains(&status), &parsed)
+                .map_err(|e| ApiError::validation(e.0))?;
+            let error = (!mapped.success).then(|| EnvelopeError {
+                code: "upstream_error",
+                message: mapped
+                    .error
+                    .unwrap_or_else(|| format!("the provider answered {status}")),
+                retry_after: None,
+            });
+            Conclusion {
+                success: mapped.success,
+                data: mapped.data,
+                error,
+                provider_ok: status < 500,
+                body: parsed,
+            }
+        }
+    })
+}
+
+/// Where a cacheable call's result is kept (a `GET` endpoint with a cache policy), and for how
+/// long: keyed by tenant, integration, endpoint and the input's key fields (all of it if none).
+pub fn cache_key(
+    tenant: &str,
+    id: &str,
+    endpoint_name: &str,
+    endpoint: &Endpoint,
+    input: &Value,
+) -> Option<(String, u32)> {
+    let c = endpoint.cache.as_ref().filter(|c| c.ttl_seconds > 0)?;
+    if endpoint.method != HttpMethod::Get {
+        return None;
+    }
+    let fields: Value = if c.key_fields.is_empty() {
+        input.clone()
+    } else {
+        c.key_fields
+            .iter()
+            .map(|f| input.get(f).cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    let h = hex::encode(Sha256::digest(
+        format!("{tenant}\x1f{id}\x1f{endpoint_name}\x1f{fields}").as_bytes(),
+    ));
+    Some((
+        format!("https://integration-cache.internal/{tenant}/{id}/{endpoint_name}/{h}"),
+        c.ttl_seconds,
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,6 +257,85 @@ mod tests {
 
     fn policy(v: Value) -> RetryPolicy {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_attempt_loop() {
+        let p = policy(json!({"max_retries": 2, "initial_delay_ms": 100}));
+        // A 401 refreshes once; a second 401 is the answer.
+        let mut c = Calls::new(Some(&p), true, 0, 1000);
+        assert_eq!(c.after(Attempt::Status(401), None, 10), Next::Refresh);
+        assert_eq!(c.after(Attempt::Status(401), None, 20), Next::Done);
+        assert_eq!(c.retries, 1);
+        // Without OAuth a 401 is not refreshed.
+        let mut c = Calls::new(Some(&p), false, 0, 1000);
+        assert_eq!(c.after(Attempt::Status(401), None, 10), Next::Done);
+        // Retries per the policy, then done.
+        let mut c = Calls::new(Some(&p), false, 0, 1000);
+        assert_eq!(c.after(Attempt::Status(503), None, 10), Next::Wait(100));
+        assert_eq!(c.after(Attempt::Timeout, None, 200), Next::Wait(200));
+        assert_eq!(c.after(Attempt::Status(503), None, 500), Next::Done);
+        assert_eq!(c.retries, 2);
+        // A wait that would end past the deadline (3 timeouts) is not taken.
+        let mut c = Calls::new(Some(&p), false, 0, 100);
+        assert_eq!(c.after(Attempt::Status(503), Some(1), 10), Next::Done);
+    }
+
+    #[test]
+    fn conclusions_and_cache_keys() {
+        let mapping: ResponseMapping = serde_json::from_value(
+            json!({"success_path": "ok", "data_path": "contact", "error_path": "error.message"}),
+        )
+        .unwrap();
+        let ok = conclude(
+            Some(&mapping),
+            Attempt::Status(200),
+            r#"{"ok":true,"contact":{"id":1}}"#,
+            1000,
+        )
+        .unwrap();
+        assert!(ok.success && ok.provider_ok && ok.error.is_none());
+        assert_eq!(ok.data, json!({"id": 1}));
+        let refused = conclude(
+            Some(&mapping),
+            Attempt::Status(404),
+            r#"{"ok":false,"error":{"message":"no such contact"}}"#,
+            1000,
+        )
+        .unwrap();
+        assert!(!refused.success && refused.provider_ok);
+        assert_eq!(refused.error.unwrap().message, "no such contact");
+        let down = conclude(None, Attempt::Status(503), "<html>", 1000).unwrap();
+        assert!(!down.provider_ok);
+        assert_eq!(down.body, json!("<html>"));
+        assert_eq!(down.error.unwrap().message, "the provider answered 503");
+        let slow = conclude(None, Attempt::Timeout, "", 1500).unwrap();
+        assert_eq!(slow.error.as_ref().map(|e| e.code), Some("timeout"));
+        assert!(!slow.provider_ok);
+
+        let endpoint = |v: Value| -> Endpoint { serde_json::from_value(v).unwrap() };
+        let get = endpoint(
+            json!({"method": "GET", "path": "/c/{id}", "cache": {"ttl_seconds": 60, "key_fields": ["id"]}}),
+        );
+        let (url, ttl) =
+            cache_key("acme", "crm", "get", &get, &json!({"id": "c1", "x": 1})).unwrap();
+        assert_eq!(ttl, 60);
+        assert!(url.starts_with("https://integration-cache.internal/acme/crm/get/"));
+        // Only the key fields count; another tenant is another entry.
+        assert_eq!(
+            cache_key("acme", "crm", "get", &get, &json!({"id": "c1", "x": 2}))
+                .unwrap()
+                .0,
+            url
+        );
+        assert_ne!(
+            cache_key("globex", "crm", "get", &get, &json!({"id": "c1"}))
+                .unwrap()
+                .0,
+            url
+        );
+        let post = endpoint(json!({"method": "POST", "path": "/c", "cache": {"ttl_seconds": 60}}));
+        assert_eq!(cache_key("acme", "crm", "post", &post, &json!({})), None);
     }
 
     #[test]
