@@ -152,7 +152,17 @@ test(`${EVENTS} webhooks under random destination faults: each delivered with a 
     assert.equal(r.status, 202, r.text);
   }
   await until(async () => deadIds.filter((id) => !tenants[accepted.get(id)].dest.delivered.has(id)), 60_000, "replayed deliveries");
-  for (const t of TENANTS) assert.deepEqual((await letters(t)).filter((l) => l.queue === "events"), []);
+  // Every replayed letter is gone. A letter may still arrive for an event whose slow answer the
+  // destination finished after the gateway's timeout: it was received (so it counted as
+  // delivered above), but the gateway could not know and kept retrying: at least once, not lost.
+  for (const t of TENANTS) {
+    const left = (await letters(t)).filter((l) => l.queue === "events");
+    assert.deepEqual(left.filter((l) => deadIds.includes(l.id)), [], "replayed letters leave the record");
+    for (const l of left) {
+      assert.ok(tenants[t].dest.delivered.has(l.id), `${l.id} was received by the destination`);
+      assert.match(l.last_error, /timed out/, "only a timed-out attempt can outlive the reconcile");
+    }
+  }
   ctx.diagnostic(`seed ${SEED}: ${attempts} attempts, ${deadIds.length} dead-lettered then replayed`);
 });
 

@@ -1,4 +1,5 @@
 //! Rate limiting and circuit breaking as pure state machines; Durable Objects hold their state.
 
 pub mod breaker;
+pub mod gate;
 pub mod rate;

@@ -4,8 +4,8 @@
 
 use super::{answer, command, commands, purge, Class, Object};
 use crate::core::integration::oauth::{token_answer, token_request, TokenResponse};
-use crate::core::limits::breaker::{Policy, State as Breaker};
-use crate::core::limits::rate::Window;
+use crate::core::limits::breaker::Policy;
+use crate::core::limits::gate::{Admission, Gate, Limits};
 use crate::core::objects::{self, ObjectClass};
 use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
@@ -156,8 +156,7 @@ pub struct ChannelGate {
     state: State,
     /// (token key, access token, expires at in seconds), shared with the fetch that fills it.
     token: std::rc::Rc<RefCell<Option<(String, String, u64)>>>,
-    /// (per-minute window, breaker, per-day window)
-    mem: RefCell<Option<(Window, Breaker, Window)>>,
+    mem: RefCell<Option<Gate>>,
 }
 
 fn init(state: &State) {
@@ -169,23 +168,23 @@ fn init(state: &State) {
 impl ChannelGate {
     async fn load(&self) -> Result<()> {
         if self.mem.borrow().is_none() {
-            let w: Option<Window> = self.state.storage().get("window").await?;
-            let b: Option<Breaker> = self.state.storage().get("breaker").await?;
-            let d: Option<Window> = self.state.storage().get("day").await?;
-            *self.mem.borrow_mut() = Some((
-                w.unwrap_or_default(),
-                b.unwrap_or_default(),
-                d.unwrap_or_default(),
-            ));
+            let storage = self.state.storage();
+            let gate = Gate {
+                minute: storage.get("window").await?.unwrap_or_default(),
+                day: storage.get("day").await?.unwrap_or_default(),
+                breaker: storage.get("breaker").await?.unwrap_or_default(),
+            };
+            *self.mem.borrow_mut() = Some(gate);
         }
         Ok(())
     }
 
     async fn save(&self) -> Result<()> {
-        let (w, b, d) = self.mem.borrow().clone().unwrap_or_default();
-        self.state.storage().put("window", w).await?;
-        self.state.storage().put("day", d).await?;
-        self.state.storage().put("breaker", b).await
+        let g = self.mem.borrow().clone().unwrap_or_default();
+        let storage = self.state.storage();
+        storage.put("window", g.minute).await?;
+        storage.put("day", g.day).await?;
+        storage.put("breaker", g.breaker).await
     }
 
     /// The key's stored result (status 0: claimed, still in progress). A claim older than
@@ -249,45 +248,27 @@ impl DurableObject for ChannelGate {
                     }
                 }
                 self.load().await?;
-                let decision = {
-                    let mut guard = self.mem.borrow_mut();
-                    let (window, breaker, day) = guard.get_or_insert_with(Default::default);
-                    let admission = breaker.admit(now, &cmd.breaker);
-                    if !admission.allowed {
-                        let at = admission.retry_at_ms.unwrap_or(now + 1000);
-                        Begin::BreakerOpen {
-                            retry_after_s: at.saturating_sub(now).div_ceil(1000).max(1),
-                        }
-                    } else {
-                        // Decide on copies; commit only if every window allows.
-                        let mut minute = window.clone();
-                        let mut daily = day.clone();
-                        let dm = minute.take(now, 60_000, cmd.per_minute, 1);
-                        let dd = cmd
-                            .per_day
-                            .map(|limit| daily.take(now, 86_400_000, limit, 1));
-                        let d = match dd {
-                            Some(dd) if !dd.allowed => dd,
-                            _ => dm,
-                        };
-                        if d.allowed {
-                            *window = minute;
-                            if cmd.per_day.is_some() {
-                                *day = daily;
-                            }
-                            Begin::Go {
-                                probe: admission.probe,
-                            }
-                        } else {
-                            // The probe slot taken above is given back: this call never happens.
-                            if admission.probe {
-                                breaker.release_probe();
-                            }
-                            Begin::RateLimited {
-                                retry_after_s: d.reset_ms.saturating_sub(now).div_ceil(1000).max(1),
-                                limit: d.limit,
-                            }
-                        }
+                let limits = Limits {
+                    per_minute: cmd.per_minute,
+                    per_day: cmd.per_day,
+                    breaker: cmd.breaker,
+                };
+                let admission = self
+                    .mem
+                    .borrow_mut()
+                    .get_or_insert_with(Default::default)
+                    .admit(now, &limits);
+                let decision = match admission {
+                    Admission::Go { probe } => Begin::Go { probe },
+                    Admission::RateLimited {
+                        retry_after_s,
+                        limit,
+                    } => Begin::RateLimited {
+                        retry_after_s,
+                        limit,
+                    },
+                    Admission::BreakerOpen { retry_after_s } => {
+                        Begin::BreakerOpen { retry_after_s }
                     }
                 };
                 if let (Begin::Go { .. }, Some(key)) = (&decision, &cmd.idempotency_key) {
@@ -303,8 +284,8 @@ impl DurableObject for ChannelGate {
             GateCmd::Finish(cmd) => {
                 if let Some((policy, ok)) = &cmd.outcome {
                     self.load().await?;
-                    if let Some((_, b, _)) = self.mem.borrow_mut().as_mut() {
-                        if let Some(t) = b.record(now, policy, *ok, cmd.probe) {
+                    if let Some(g) = self.mem.borrow_mut().as_mut() {
+                        if let Some(t) = g.breaker.record(now, policy, *ok, cmd.probe) {
                             super::log_transition(&self.state, None, t);
                         }
                     }
