@@ -109,10 +109,25 @@ impl ApiError {
         self.kind.status()
     }
 
+    /// Whether the failure is the gateway's own (storage, a platform call, its configuration):
+    /// such errors answer a bodiless 500, and their detail goes only to the log.
+    pub fn is_internal(&self) -> bool {
+        self.kind == ErrorKind::Internal
+    }
+
+    /// The message a client may see: an internal error's detail never leaves the gateway.
+    pub fn public_message(&self) -> &str {
+        if self.is_internal() {
+            "internal error; the gateway's log has it under this request id"
+        } else {
+            &self.message
+        }
+    }
+
     pub fn body(&self, request_id: &str) -> String {
         json!({"error": {
             "type": self.kind.type_name(),
-            "message": self.message,
+            "message": self.public_message(),
             "request_id": request_id,
         }})
         .to_string()
@@ -137,5 +152,9 @@ mod tests {
         assert_eq!(v["error"]["message"], "unknown field `x`");
         assert_eq!(v["error"]["request_id"], "req_1");
         assert_eq!(e.status(), 422);
+        // An internal error's detail is not the client's to see, by construction.
+        let i = ApiError::internal("secret at /credentials/bot_token does not open");
+        assert!(i.is_internal());
+        assert!(!i.body("req_2").contains("credentials"));
     }
 }

@@ -131,7 +131,7 @@ pub async fn test(call: &mut Call, tenant: &str, id: &str) -> Reply {
             "execution_time_ms": e.execution_time_ms, "retries": e.retries, "error": e.error,
         }),
         Err(e) => {
-            json!({"ok": false, "endpoint": t.endpoint, "error": {"code": e.kind.type_name(), "message": e.message}})
+            json!({"ok": false, "endpoint": t.endpoint, "error": {"code": e.kind.type_name(), "message": e.public_message()}})
         }
     };
     json(200, &report)

@@ -80,6 +80,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let (resp, error) = match outcome {
         Ok(r) => (r, None),
+        // The gateway's own failure: a bodiless 500; its detail is logged under the request id.
+        Err(e) if e.is_internal() => {
+            worker::console_error!(
+                "{}",
+                json!({"request_id": call.request_id, "internal_error": e.message})
+            );
+            let resp = worker::ResponseBuilder::new().with_status(500).empty();
+            (resp, Some(e.kind.type_name()))
+        }
         Err(e) => {
             let t = e.kind.type_name();
             let resp = match dialect {

@@ -36,7 +36,7 @@ fn anthropic_type(kind: ErrorKind) -> &'static str {
 pub fn body(dialect: Dialect, e: &ApiError, request_id: &str) -> String {
     match dialect {
         Dialect::OpenAi => json!({"error": {
-            "message": e.message,
+            "message": e.public_message(),
             "type": openai_type(e.kind),
             "param": null,
             "code": e.kind.type_name(),
@@ -44,7 +44,7 @@ pub fn body(dialect: Dialect, e: &ApiError, request_id: &str) -> String {
         }}),
         Dialect::Anthropic => json!({
             "type": "error",
-            "error": {"type": anthropic_type(e.kind), "message": e.message},
+            "error": {"type": anthropic_type(e.kind), "message": e.public_message()},
             "request_id": request_id,
         }),
     }
