@@ -4,6 +4,7 @@
 use super::config::RecordKind;
 use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
+use super::tenant::keys::Scope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -121,7 +122,46 @@ pub enum AdminAction {
     ReplayDeadLetter(String),
 }
 
+/// Who may call a route: the shell authenticates accordingly before the handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, the API description, the widget script, the demo page).
+    Public,
+    /// A tenant's secret key (any scope).
+    Tenant,
+    /// A tenant's secret key with this scope.
+    Scoped(Scope),
+    /// The operator's admin token.
+    Admin,
+    /// A tenant's publishable key from an allowed origin (checked by the widget routes).
+    Widget,
+    /// The provider's signature over the request (checked by webhook ingress).
+    Signed,
+}
+
 impl Route {
+    pub fn access(&self) -> Access {
+        match self {
+            Route::Health | Route::OpenApi | Route::WidgetScript | Route::Demo => Access::Public,
+            Route::Me => Access::Tenant,
+            Route::ChannelSend { .. } => Access::Scoped(Scope::Channels),
+            Route::Delivery { .. } => Access::Scoped(Scope::Deliveries),
+            Route::IntegrationExecute { .. }
+            | Route::IntegrationTest { .. }
+            | Route::IntegrationInstall
+            | Route::IntegrationGet { .. }
+            | Route::IntegrationDelete { .. }
+            | Route::Marketplace => Access::Scoped(Scope::Integrations),
+            Route::ChatCompletions | Route::Messages | Route::Models => Access::Scoped(Scope::Llm),
+            Route::Webhook { .. } => Access::Signed,
+            Route::Admin(_) => Access::Admin,
+            Route::WidgetPreflight
+            | Route::WidgetConfig
+            | Route::WidgetChat
+            | Route::WidgetConversation { .. } => Access::Widget,
+        }
+    }
+
     /// The route's template, for logs and metrics: never contains ids.
     pub fn name(&self) -> &'static str {
         match self {

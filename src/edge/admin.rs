@@ -18,7 +18,7 @@ use crate::core::integration::oauth::token_prefix;
 use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::erase::objects_of;
-use crate::core::tenant::keys::{mint, KeyKind, KeyRecord};
+use crate::core::tenant::keys::{mint, KeyKind, KeyRecord, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::Request;
@@ -41,8 +41,6 @@ struct NewKeyRequest {
     #[serde(default)]
     scopes: Vec<String>,
 }
-
-const SCOPES: &[&str] = &["*", "channels", "integrations", "llm", "deliveries"];
 
 pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Reply {
     let t = route.tenant.as_str();
@@ -182,10 +180,10 @@ fn confirm_tenant_delete(req: &Request, t: &str) -> Result<(), ApiError> {
 fn parse_new_key(v: Value) -> Result<NewKeyRequest, ApiError> {
     let r: NewKeyRequest =
         serde_json::from_value(v).map_err(|e| ApiError::validation(e.to_string()))?;
-    if let Some(bad) = r.scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+    if let Some(bad) = r.scopes.iter().find(|s| !Scope::known(s)) {
         return Err(ApiError::validation(format!(
-            "unknown scope `{bad}`; known scopes: {}",
-            SCOPES.join(", ")
+            "unknown scope `{bad}`; known scopes: *, {}",
+            Scope::ALL.map(Scope::name).join(", ")
         )));
     }
     Ok(r)

@@ -4,7 +4,7 @@
 use super::{store, Call};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
-use crate::core::tenant::keys::{hash_key, kind_of, presented_key, KeyKind, KeyRecord};
+use crate::core::tenant::keys::{hash_key, kind_of, presented_key, KeyKind, KeyRecord, Scope};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Env, Request};
@@ -73,12 +73,13 @@ pub async fn lookup(env: &Env, key: &str) -> Result<Option<KeyRecord>, ApiError>
     store::get_json_cached(env, &ConfigKey::api_key(&hash_key(key))).await
 }
 
-pub fn require_scope(key: &KeyRecord, scope: &str) -> Result<(), ApiError> {
+pub fn require_scope(key: &KeyRecord, scope: Scope) -> Result<(), ApiError> {
     if key.allows(scope) {
         Ok(())
     } else {
         Err(ApiError::forbidden(format!(
-            "this API key lacks the `{scope}` scope"
+            "this API key lacks the `{}` scope",
+            scope.name()
         )))
     }
 }

@@ -19,8 +19,9 @@ mod widget;
 
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{new_request_id, valid_request_id};
+use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
-use crate::core::route::{match_route, Method, Route};
+use crate::core::route::{match_route, Access, Method, Route};
 use crate::core::upstream;
 use respond::{json, with_request_id};
 use serde_json::json;
@@ -124,64 +125,45 @@ async fn dispatch(
     route: Route,
     req: Request,
 ) -> std::result::Result<Response, ApiError> {
+    // Who may call the route is the route table's to say; the handlers get the tenant it proves.
+    let key = match route.access() {
+        Access::Tenant | Access::Scoped(_) => Some(auth::tenant_key(call, &req).await?),
+        Access::Admin => {
+            auth::admin(&call.env, &req)?;
+            None
+        }
+        Access::Public | Access::Widget | Access::Signed => None,
+    };
+    if let (Access::Scoped(scope), Some(k)) = (route.access(), &key) {
+        auth::require_scope(k, scope)?;
+    }
+    let tenant = key.as_ref().map(|k| k.tenant.clone()).unwrap_or_default();
     match route {
         Route::Health => json(200, &health()),
         Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
         Route::Me => {
-            let key = auth::tenant_key(call, &req).await?;
+            let key = key.ok_or_else(|| ApiError::internal("no key"))?;
             json(
                 200,
                 &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}),
             )
         }
-        Route::ChannelSend { channel: name } => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "channels")?;
-            channel::send(call, key.tenant, name, req).await
-        }
-        Route::Marketplace => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "integrations")?;
-            marketplace::search(call, &req).await
-        }
-        Route::IntegrationInstall => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "integrations")?;
-            marketplace::install(call, &key.tenant, req).await
-        }
-        Route::IntegrationGet { id } => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "integrations")?;
-            marketplace::get(call, &key.tenant, &id).await
-        }
-        Route::IntegrationDelete { id } => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "integrations")?;
-            marketplace::delete(call, &key.tenant, &id).await
-        }
-        Route::IntegrationTest { id } => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "integrations")?;
-            marketplace::test(call, &key.tenant, &id).await
-        }
+        Route::ChannelSend { channel: name } => channel::send(call, tenant, name, req).await,
+        Route::Marketplace => marketplace::search(call, &req).await,
+        Route::IntegrationInstall => marketplace::install(call, &tenant, req).await,
+        Route::IntegrationGet { id } => marketplace::get(call, &tenant, &id).await,
+        Route::IntegrationDelete { id } => marketplace::delete(call, &tenant, &id).await,
+        Route::IntegrationTest { id } => marketplace::test(call, &tenant, &id).await,
         Route::IntegrationExecute { id, endpoint } => {
-            let key = auth::tenant_key(call, &req).await?;
-            auth::require_scope(&key, "integrations")?;
-            integration::execute(call, key.tenant, id, endpoint, req).await
+            integration::execute(call, tenant, id, endpoint, req).await
         }
-        Route::Delivery { id } => {
-            let key = auth::tenant_key(call, &req).await?;
-            if !key.allows("deliveries") {
-                auth::require_scope(&key, "channels")?;
-            }
-            channel::delivery(call, &key.tenant, &id).await
-        }
+        Route::Delivery { id } => channel::delivery(call, &tenant, &id).await,
         Route::Webhook { tenant, source } => {
             webhook::handle(call, method, tenant, source, req).await
         }
-        Route::ChatCompletions => llm::chat(call, crate::core::llm::Dialect::OpenAi, req).await,
-        Route::Messages => llm::chat(call, crate::core::llm::Dialect::Anthropic, req).await,
-        Route::Models => llm::models(call, req).await,
+        Route::ChatCompletions => llm::chat(call, tenant, Dialect::OpenAi, req).await,
+        Route::Messages => llm::chat(call, tenant, Dialect::Anthropic, req).await,
+        Route::Models => llm::models(call, &tenant, req).await,
         Route::WidgetScript => widget::script(&req),
         Route::Demo => widget::demo(call),
         Route::WidgetPreflight => widget::preflight(call, req).await,
@@ -189,7 +171,6 @@ async fn dispatch(
         Route::WidgetChat => widget::chat(call, req).await,
         Route::WidgetConversation { id } => widget::conversation(call, req, id).await,
         Route::Admin(a) => {
-            auth::admin(&call.env, &req)?;
             call.tenant = Some(a.tenant.clone());
             admin::handle(call, a, req).await
         }

@@ -36,10 +36,46 @@ pub struct KeyRecord {
     pub created_at: u64,
 }
 
+/// What a secret key may be scoped to; `*` (or no scope at all) is every scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Channels,
+    Integrations,
+    Llm,
+    /// Reading delivery records; a `channels` key may read them too.
+    Deliveries,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::Channels,
+        Scope::Integrations,
+        Scope::Llm,
+        Scope::Deliveries,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Channels => "channels",
+            Scope::Integrations => "integrations",
+            Scope::Llm => "llm",
+            Scope::Deliveries => "deliveries",
+        }
+    }
+
+    /// Whether `name` is a scope a key may be given (`*` included).
+    pub fn known(name: &str) -> bool {
+        name == "*" || Scope::ALL.iter().any(|s| s.name() == name)
+    }
+}
+
 impl KeyRecord {
     /// An empty scope list means every scope.
-    pub fn allows(&self, scope: &str) -> bool {
-        self.scopes.is_empty() || self.scopes.iter().any(|s| s == "*" || s == scope)
+    pub fn allows(&self, scope: Scope) -> bool {
+        let has = |name: &str| self.scopes.iter().any(|s| s == "*" || s == name);
+        self.scopes.is_empty()
+            || has(scope.name())
+            || (scope == Scope::Deliveries && has(Scope::Channels.name()))
     }
 }
 
@@ -141,9 +177,18 @@ mod tests {
             scopes: vec![],
             created_at: 0,
         };
-        assert!(r.allows("llm"));
+        assert!(r.allows(Scope::Llm));
         r.scopes = vec!["channels".into()];
-        assert!(!r.allows("llm"));
-        assert!(r.allows("channels"));
+        assert!(
+            r.allows(Scope::Deliveries),
+            "a channels key reads its deliveries"
+        );
+        assert!(!r.allows(Scope::Llm));
+        assert!(r.allows(Scope::Channels));
+        r.scopes = vec!["deliveries".into()];
+        assert!(r.allows(Scope::Deliveries) && !r.allows(Scope::Channels));
+        r.scopes = vec!["*".into()];
+        assert!(Scope::ALL.iter().all(|s| r.allows(*s)));
+        assert!(Scope::known("*") && Scope::known("llm") && !Scope::known("admin"));
     }
 }

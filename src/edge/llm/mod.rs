@@ -5,7 +5,7 @@ mod attempt;
 mod lease;
 mod relay;
 
-use super::auth::{self, header};
+use super::auth::header;
 use super::body::read_json_bytes;
 use super::durable::{self, AdmitCmd, Admitted, Check, Conversation, Object, RateLimiter};
 use super::platform::now_ms;
@@ -181,10 +181,7 @@ async fn limits(
     Ok((rpm, tpm))
 }
 
-pub async fn chat(call: &mut Call, dialect: Dialect, mut req: Request) -> Reply {
-    let key = auth::tenant_key(call, &req).await?;
-    auth::require_scope(&key, "llm")?;
-    let tenant = key.tenant;
+pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: Request) -> Reply {
     let anthropic_beta = header(&req, "anthropic-beta");
     let bytes = read_json_bytes(&mut req, MAX_LLM_BODY).await?;
     let creq = request::parse(dialect, &bytes)?;
@@ -526,10 +523,8 @@ pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Respo
 
 /// `GET /v1/models`: the tenant's aliases and provider/model names, in the format of the SDK
 /// asking (Anthropic's clients send `anthropic-version`).
-pub async fn models(call: &mut Call, req: Request) -> Reply {
-    let key = auth::tenant_key(call, &req).await?;
-    auth::require_scope(&key, "llm")?;
-    let cfg = config(&call.env, &key.tenant).await?;
+pub async fn models(call: &mut Call, tenant: &str, req: Request) -> Reply {
+    let cfg = config(&call.env, tenant).await?;
     let mut ids: Vec<(String, String)> = Vec::new();
     for (alias, chain) in &cfg.routes {
         ids.push((alias.clone(), "gateway".into()));
