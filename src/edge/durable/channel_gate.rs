@@ -2,7 +2,7 @@
 //! (idempotency, the rate limit, the circuit breaker), and what it must record after
 //! (the breaker's outcome, the idempotent result, the delivery's status).
 
-use super::{answer, command, commands, purge, Class, Object};
+use super::{answer, command, commands, purge, Object};
 use crate::core::integration::oauth::{token_answer, token_request, TokenResponse};
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::gate::{Admission, Gate, Limits};
@@ -124,20 +124,12 @@ pub enum GateCmd {
     Purge,
 }
 
-commands!(ChannelGate => GateCmd {
+commands!(ChannelGate: ObjectClass::ChannelGate => GateCmd {
     Begin(BeginCmd) -> Begin,
     Finish(FinishCmd) -> (),
     Delivery(DeliveryQuery) -> Option<DeliveryRecord>,
     Token(TokenCmd) -> TokenAnswer,
 });
-
-impl Class for ChannelGate {
-    const CLASS: ObjectClass = ObjectClass::ChannelGate;
-    type Cmd = GateCmd;
-    fn purge() -> GateCmd {
-        GateCmd::Purge
-    }
-}
 
 impl Object<ChannelGate> {
     /// The gate of a tenant's channel.

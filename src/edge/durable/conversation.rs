@@ -1,7 +1,7 @@
 //! `Conversation`, one per widget conversation (`conv:{tenant}:{id}`): its history, bounded to
 //! the tenant's `max_history` turns.
 
-use super::{answer, command, commands, purge, Class, Object};
+use super::{answer, command, commands, purge, Object};
 use crate::core::error::ApiError;
 use crate::core::objects::{self, ObjectClass};
 use crate::core::widget::{bound_history, Turn};
@@ -32,18 +32,10 @@ pub enum ConversationCmd {
     Purge,
 }
 
-commands!(Conversation => ConversationCmd {
+commands!(Conversation: ObjectClass::Conversation => ConversationCmd {
     Get(GetHistory) -> History,
     Append(AppendCmd) -> History,
 });
-
-impl Class for Conversation {
-    const CLASS: ObjectClass = ObjectClass::Conversation;
-    type Cmd = ConversationCmd;
-    fn purge() -> ConversationCmd {
-        ConversationCmd::Purge
-    }
-}
 
 impl Object<Conversation> {
     /// One widget conversation of a tenant.

@@ -1,6 +1,6 @@
 //! `DeadLetters`: a tenant's messages that exhausted their retries, kept for inspection and replay.
 
-use super::{answer, command, commands, purge, Class, Object};
+use super::{answer, command, commands, purge, Object};
 use crate::core::objects::{self, ObjectClass};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -38,20 +38,12 @@ pub enum LettersCmd {
     Purge,
 }
 
-commands!(DeadLetters => LettersCmd {
+commands!(DeadLetters: ObjectClass::DeadLetters => LettersCmd {
     Put(PutLetter) -> (),
     List(ListLetters) -> Vec<DeadLetter>,
     Get(GetLetter) -> Option<DeadLetter>,
     Delete(DeleteLetter) -> (),
 });
-
-impl Class for DeadLetters {
-    const CLASS: ObjectClass = ObjectClass::DeadLetters;
-    type Cmd = LettersCmd;
-    fn purge() -> LettersCmd {
-        LettersCmd::Purge
-    }
-}
 
 impl Object<DeadLetters> {
     /// A tenant's dead letters.

@@ -5,7 +5,7 @@
 //! pending events on (a retry) or closes them (delivered, dead-lettered).
 
 use super::pending::{self, OpenWork, Pending};
-use super::{answer, command, commands, purge, Class, Object};
+use super::{answer, command, commands, purge, Object};
 use crate::core::limits::rate::Window;
 use crate::core::objects::{self, ObjectClass};
 use crate::core::webhook::handshake::{self, Verdict};
@@ -51,20 +51,12 @@ pub enum DedupeCmd {
     Purge,
 }
 
-commands!(Dedupe => DedupeCmd {
+commands!(Dedupe: ObjectClass::Dedupe => DedupeCmd {
     SeenMany(SeenMany) -> SeenResult,
     Forget(Forget) -> (),
     Update(OpenWork) -> (),
     Handshake(HandshakeAttempt) -> Verdict,
 });
-
-impl Class for Dedupe {
-    const CLASS: ObjectClass = ObjectClass::Dedupe;
-    type Cmd = DedupeCmd;
-    fn purge() -> DedupeCmd {
-        DedupeCmd::Purge
-    }
-}
 
 impl Object<Dedupe> {
     /// The dedupe object of a tenant's webhook source.

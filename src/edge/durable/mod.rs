@@ -47,9 +47,17 @@ pub trait Command<K: Class> {
     fn into_cmd(self) -> K::Cmd;
 }
 
-/// `Payload -> Answer` pairs of a class's command enum: each payload becomes its variant.
+/// A class's binding and command enum (whose `Purge` variant erases an object), and its
+/// `Payload -> Answer` pairs: each payload becomes its variant.
 macro_rules! commands {
-    ($class:ty => $cmd:ident { $($variant:ident($payload:ty) -> $answer:ty),* $(,)? }) => {
+    ($class:ty: $binding:expr => $cmd:ident { $($variant:ident($payload:ty) -> $answer:ty),* $(,)? }) => {
+        impl $crate::edge::durable::Class for $class {
+            const CLASS: $crate::core::objects::ObjectClass = $binding;
+            type Cmd = $cmd;
+            fn purge() -> $cmd {
+                $cmd::Purge
+            }
+        }
         $(impl $crate::edge::durable::Command<$class> for $payload {
             type Answer = $answer;
             fn into_cmd(self) -> $cmd {

@@ -3,7 +3,7 @@
 //! recording them costs no extra round trip at ingress.
 
 use super::pending::{self, OpenWork};
-use super::{answer, command, commands, purge, Class, Object};
+use super::{answer, command, commands, purge, Object};
 use crate::core::objects::{self, ObjectClass};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -16,15 +16,7 @@ pub enum OutboxCmd {
     Purge,
 }
 
-commands!(Outbox => OutboxCmd { Update(OpenWork) -> () });
-
-impl Class for Outbox {
-    const CLASS: ObjectClass = ObjectClass::Outbox;
-    type Cmd = OutboxCmd;
-    fn purge() -> OutboxCmd {
-        OutboxCmd::Purge
-    }
-}
+commands!(Outbox: ObjectClass::Outbox => OutboxCmd { Update(OpenWork) -> () });
 
 impl Object<Outbox> {
     /// The outbox of a tenant's channel.

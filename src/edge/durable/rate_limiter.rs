@@ -3,7 +3,7 @@
 //! a request checks every window (all or nothing) and claims the first target whose breaker
 //! lets a call through; `settle` afterwards corrects the token estimate and records outcomes.
 
-use super::{answer, command, commands, purge, Class, Object};
+use super::{answer, command, commands, purge, Object};
 use crate::core::limits::breaker::{Policy, State as Breaker};
 use crate::core::limits::rate::{Decision, Window};
 use crate::core::objects::{self, ObjectClass};
@@ -112,18 +112,10 @@ pub enum LimiterCmd {
     Purge,
 }
 
-commands!(RateLimiter => LimiterCmd {
+commands!(RateLimiter: ObjectClass::RateLimiter => LimiterCmd {
     Admit(AdmitCmd) -> Admitted,
     Settle(SettleCmd) -> (),
 });
-
-impl Class for RateLimiter {
-    const CLASS: ObjectClass = ObjectClass::RateLimiter;
-    type Cmd = LimiterCmd;
-    fn purge() -> LimiterCmd {
-        LimiterCmd::Purge
-    }
-}
 
 impl Object<RateLimiter> {
     /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
