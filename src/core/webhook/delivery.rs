@@ -41,20 +41,16 @@ pub fn delivery_request(
     now_s: u64,
 ) -> crate::core::upstream::OutboundRequest {
     let body = serde_json::to_string(event).unwrap_or_default();
-    let mut req = crate::core::upstream::OutboundRequest::post(
-        url.to_string(),
-        "application/json",
-        String::new(),
-    )
-    .header(
-        "user-agent",
-        concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-    );
-    for (k, v) in signature_headers(secret_key, &event.id, now_s, body.as_bytes()) {
-        req = req.header(k, v);
-    }
-    req.body = Some(body);
-    req
+    let signature = signature_headers(secret_key, &event.id, now_s, body.as_bytes());
+    let req =
+        crate::core::upstream::OutboundRequest::post(url.to_string(), "application/json", body)
+            .header(
+                "user-agent",
+                concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
+            );
+    signature
+        .into_iter()
+        .fold(req, |req, (k, v)| req.header(k, v))
 }
 
 /// The three Standard Webhooks headers for one attempt.
