@@ -110,6 +110,28 @@ pub fn loop_header(hops: u32) -> String {
     vec![LOOP_MARK; hops.min(MAX_HOPS + 1) as usize + 1].join(", ")
 }
 
+/// Why an exchange with a third party produced no answer to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// The request could not be built (a URL or header the runtime refuses): nothing was sent.
+    Invalid(&'static str),
+    Timeout(u64),
+    Network(String),
+    /// The answer was larger than its upstream's cap (bytes).
+    TooLarge(usize),
+}
+
+impl FetchError {
+    pub fn describe(&self) -> String {
+        match self {
+            FetchError::Invalid(what) => format!("invalid {what}"),
+            FetchError::Timeout(ms) => format!("timed out after {ms} ms"),
+            FetchError::Network(e) => format!("connection failed: {e}"),
+            FetchError::TooLarge(cap) => format!("answer larger than {} KiB", cap / 1024),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

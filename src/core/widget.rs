@@ -3,11 +3,14 @@
 
 use crate::core::error::ApiError;
 use crate::core::http::valid_id;
+use crate::core::limits::limiter::Check;
+use crate::core::llm::admission::LimitKind;
 use crate::core::llm::request::{parse, ClientRequest};
 use crate::core::llm::Dialect;
 use crate::core::tenant::model::TenantConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 /// Longest visitor message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -35,6 +38,63 @@ pub fn origin_allowed(tenant: &TenantConfig, origin: Option<&str>) -> bool {
         Some(o) => tenant.allowed_origins.iter().any(|a| a == o),
         None => false,
     }
+}
+
+/// The origin a widget API response allows (its CORS answer), or the refusal: an origin not in
+/// the tenant's list, or none where a browser always sends one (`required`).
+pub fn cors_origin(
+    tenant: &TenantConfig,
+    origin: Option<&str>,
+    required: bool,
+) -> Result<Option<String>, ApiError> {
+    match origin {
+        Some(o) if origin_allowed(tenant, Some(o)) => Ok(Some(o.to_string())),
+        Some(_) => Err(ApiError::forbidden(
+            "this origin may not use this widget key (see the tenant's allowed_origins)",
+        )),
+        None if required => Err(ApiError::forbidden(
+            "the widget API needs an Origin header from an allowed origin",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// `GET /v1/widget/config`: the tenant's theme, with defaults for what it leaves out.
+pub fn theme(tenant: &TenantConfig) -> Value {
+    let theme = tenant.widget.clone().unwrap_or_default();
+    json!({
+        "title": theme.title.unwrap_or_else(|| tenant.name.clone()),
+        "greeting": theme.greeting.unwrap_or_else(|| "Hi! How can I help?".into()),
+        "color": theme.color.unwrap_or_else(|| "#1a73e8".into()),
+        "position": theme.position.unwrap_or_else(|| "bottom-right".into()),
+    })
+}
+
+/// How many visitors' worth of messages one IP may send.
+const IP_FACTOR: u64 = 5;
+
+/// The per-visitor windows: one on the widget's visitor id (else the IP), and a looser one on
+/// the client IP Cloudflare saw (a visitor id is the browser's to choose; an office shares one
+/// IP). Hashed, so no address is stored.
+pub fn visitor_checks(
+    visitor_id: Option<&str>,
+    ip: Option<&str>,
+    per_visitor: u32,
+) -> Vec<(LimitKind, Check)> {
+    let window = |name: &str, raw: &str, limit: u64| {
+        let digest = hex::encode(Sha256::digest(raw.as_bytes()));
+        Check::per_minute(format!("{name}:{}", &digest[..24]), limit, 1)
+    };
+    let per_visitor = u64::from(per_visitor);
+    let visitor_id = visitor_id.filter(|v| !v.is_empty() && v.len() <= 64);
+    let mut checks = Vec::new();
+    if let Some(id) = visitor_id.or(ip) {
+        checks.push((LimitKind::Visitor, window("visitor", id, per_visitor)));
+    }
+    if let Some(ip) = ip {
+        checks.push((LimitKind::Ip, window("ip", ip, per_visitor * IP_FACTOR)));
+    }
+    checks
 }
 
 pub fn parse_chat(bytes: &[u8]) -> Result<ChatInput, ApiError> {
@@ -178,6 +238,15 @@ pub fn service_reply(body: &str) -> Option<String> {
     })
 }
 
+/// The chat service's reply as the widget reads a model's: one OpenAI chunk, then `[DONE]`.
+pub fn service_answer_events(reply: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let chunk = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]});
+    crate::core::llm::sse::encode(&mut out, None, &chunk.to_string());
+    crate::core::llm::sse::encode(&mut out, None, "[DONE]");
+    out
+}
+
 /// Whether `/demo` is served: only in a deployment that says it is for development or tests.
 /// Production is the default, so a deployment that sets nothing serves no demo.
 pub fn demo_served(gateway_env: Option<&str>) -> bool {
@@ -220,6 +289,41 @@ mod tests {
             "assistant": {"system_prompt": "Be kind.", "model": "default"}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn visitors_are_limited_by_id_and_more_loosely_by_ip_without_storing_either() {
+        let both = visitor_checks(Some("v-123"), Some("203.0.113.9"), 20);
+        assert_eq!(both.len(), 2);
+        assert_eq!((both[0].0, both[0].1.limit), (LimitKind::Visitor, 20));
+        assert_eq!((both[1].0, both[1].1.limit), (LimitKind::Ip, 100));
+        assert!(!both
+            .iter()
+            .any(|(_, c)| c.key.contains("v-123") || c.key.contains("203.0")));
+        // No usable visitor id: the IP stands in for it.
+        let long = "x".repeat(65);
+        let ip_only = visitor_checks(Some(&long), Some("203.0.113.9"), 20);
+        assert_eq!(
+            ip_only[0].1.key,
+            visitor_checks(None, Some("203.0.113.9"), 20)[0].1.key
+        );
+        assert!(visitor_checks(None, None, 20).is_empty());
+    }
+
+    #[test]
+    fn a_browser_needs_an_allowed_origin() {
+        let t = tenant();
+        let ok = cors_origin(&t, Some("https://shop.example.com"), true).unwrap();
+        assert_eq!(ok.as_deref(), Some("https://shop.example.com"));
+        assert_eq!(
+            cors_origin(&t, Some("https://evil.io"), false)
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert_eq!(cors_origin(&t, None, true).unwrap_err().status(), 403);
+        assert_eq!(cors_origin(&t, None, false).unwrap(), None);
+        assert_eq!(theme(&t)["title"], "Shop");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted.
 
+pub use crate::core::upstream::FetchError;
 use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream};
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -10,26 +11,6 @@ use std::time::Duration;
 use worker::{
     AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
 };
-
-pub enum FetchError {
-    /// The request could not be built (a URL or header the runtime refuses): nothing was sent.
-    Invalid(&'static str),
-    Timeout(u64),
-    Network(String),
-    /// The answer was larger than its upstream's cap (bytes).
-    TooLarge(usize),
-}
-
-impl FetchError {
-    pub fn describe(&self) -> String {
-        match self {
-            FetchError::Invalid(what) => format!("invalid {what}"),
-            FetchError::Timeout(ms) => format!("timed out after {ms} ms"),
-            FetchError::Network(e) => format!("connection failed: {e}"),
-            FetchError::TooLarge(cap) => format!("answer larger than {} KiB", cap / 1024),
-        }
-    }
-}
 
 /// A complete, bounded answer.
 pub struct Answer {

@@ -4,8 +4,8 @@
 
 use super::auth::{self, header};
 use super::body::read_json_bytes;
-use super::durable::{self, AdmitCmd, Check, Conversation, Object, RateLimiter};
-use super::llm::{self, ConversationHook, Extra};
+use super::durable::{self, append_exchange, Conversation, Object, RateLimiter};
+use super::llm::{self, Extra, OnAnswer};
 use super::platform::random_array;
 use super::respond::{internal, json, Reply};
 use super::{store, Call};
@@ -13,7 +13,8 @@ use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::query_param;
-use crate::core::llm::sse;
+use crate::core::limits::limiter::{AdmitCmd, Check};
+use crate::core::llm::admission::LimitKind;
 use crate::core::tenant::keys::{kind_of, KeyKind};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Upstream;
@@ -94,21 +95,7 @@ async fn tenant_of(
         store::get_json_cached(&call.env, &RecordKind::Tenant.kv_key(&record.tenant, None))
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
-    let origin = header(req, "origin");
-    match origin {
-        Some(o) if widget::origin_allowed(&cfg, Some(&o)) => call.cors = Some(o),
-        Some(_) => {
-            return Err(ApiError::forbidden(
-                "this origin may not use this widget key (see the tenant's allowed_origins)",
-            ))
-        }
-        None if origin_required => {
-            return Err(ApiError::forbidden(
-                "the widget API needs an Origin header from an allowed origin",
-            ))
-        }
-        None => {}
-    }
+    call.cors = widget::cors_origin(&cfg, header(req, "origin").as_deref(), origin_required)?;
     Ok((record.tenant, cfg))
 }
 
@@ -134,16 +121,7 @@ pub async fn preflight(call: &mut Call, req: Request) -> Reply {
 /// `GET /v1/widget/config`: the tenant's theme for the widget.
 pub async fn config(call: &mut Call, req: Request) -> Reply {
     let (_, cfg) = tenant_of(call, &req, false).await?;
-    let theme = cfg.widget.unwrap_or_default();
-    json(
-        200,
-        &json!({
-            "title": theme.title.unwrap_or_else(|| cfg.name.clone()),
-            "greeting": theme.greeting.unwrap_or_else(|| "Hi! How can I help?".into()),
-            "color": theme.color.unwrap_or_else(|| "#1a73e8".into()),
-            "position": theme.position.unwrap_or_else(|| "bottom-right".into()),
-        }),
-    )
+    json(200, &widget::theme(&cfg))
 }
 
 /// Whether the gateway issued `id` to this tenant (in its current incarnation).
@@ -167,34 +145,6 @@ pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
     let turns = durable::history(&call.env, &Object::<Conversation>::of(&tenant, &id)).await?;
     json(200, &json!({"conversation_id": id, "messages": turns}))
 }
-
-/// The per-visitor limits: one on the widget's visitor id, and a looser one on the client IP
-/// Cloudflare saw (a visitor id is the browser's to choose; an office shares one IP). Hashed, so
-/// no address is stored.
-fn visitor_checks(req: &Request, per_visitor: u32) -> Vec<(&'static str, Check)> {
-    let window = |name: &str, raw: &str, limit: u64| Check {
-        key: format!(
-            "{name}:{}",
-            &hex::encode(Sha256::digest(raw.as_bytes()))[..24]
-        ),
-        window_ms: 60_000,
-        limit,
-        cost: 1,
-    };
-    let ip = header(req, "cf-connecting-ip");
-    let id = header(req, "x-visitor-id").filter(|v| !v.is_empty() && v.len() <= 64);
-    let mut checks = Vec::new();
-    if let Some(id) = id.as_deref().or(ip.as_deref()) {
-        checks.push(("visitor", window("visitor", id, u64::from(per_visitor))));
-    }
-    if let Some(ip) = &ip {
-        checks.push(("ip", window("ip", ip, u64::from(per_visitor) * IP_FACTOR)));
-    }
-    checks
-}
-
-/// How many visitors' worth of messages one IP may send.
-const IP_FACTOR: u64 = 5;
 
 /// `POST /v1/widget/chat`: the answer as an SSE stream of OpenAI chunks; the conversation id in
 /// `x-conversation-id`.
@@ -222,8 +172,9 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
         .as_ref()
         .and_then(|a| a.max_history)
         .unwrap_or(DEFAULT_HISTORY);
-    let visitor_checks = visitor_checks(
-        &req,
+    let visitor_checks = widget::visitor_checks(
+        header(&req, "x-visitor-id").as_deref(),
+        header(&req, "cf-connecting-ip").as_deref(),
         cfg.limits
             .widget_rpm_per_visitor
             .unwrap_or(DEFAULT_VISITOR_RPM),
@@ -245,14 +196,22 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
         }
         None => {
             let creq = widget::llm_request(&cfg, &history, &input.message)?;
-            let hook = ConversationHook {
-                object,
-                user_message: input.message,
-                max_history,
-            };
+            let env = call.env.clone();
+            let on_answer: OnAnswer = Box::new(move |answer| {
+                Box::pin(async move {
+                    let saved =
+                        append_exchange(&env, &object, &input.message, &answer, max_history).await;
+                    if let Err(e) = saved {
+                        worker::console_error!(
+                            "{{\"conversation_append_failed\":{:?}}}",
+                            e.message
+                        );
+                    }
+                })
+            });
             let extra = Extra {
                 checks: visitor_checks,
-                conversation: Some(hook),
+                on_answer: Some(on_answer),
             };
             llm::proxy(call, tenant, creq, None, extra).await?
         }
@@ -272,7 +231,7 @@ async fn forward(
     id: &str,
     message: &str,
     history: Vec<Turn>,
-    visitor_checks: Vec<(&'static str, Check)>,
+    visitor_checks: Vec<(LimitKind, Check)>,
     max_history: u32,
 ) -> Reply {
     // No targets are claimed: the policy only has to be a valid one.
@@ -280,11 +239,7 @@ async fn forward(
     let checks = visitor_checks.into_iter().map(|(_, c)| c).collect();
     let cmd = AdmitCmd {
         checks,
-        targets: vec![],
-        from: 0,
-        policy,
-        adjust: vec![],
-        lease: None,
+        ..AdmitCmd::claim(vec![], 0, policy)
     };
     let admitted = durable::ask(&call.env, &Object::<RateLimiter>::llm(tenant), cmd).await?;
     if !admitted.allowed {
@@ -314,7 +269,7 @@ async fn forward(
                 ),
             )
         })?;
-    durable::append_exchange(
+    append_exchange(
         &call.env,
         &Object::<Conversation>::of(tenant, id),
         message,
@@ -322,11 +277,8 @@ async fn forward(
         max_history,
     )
     .await?;
-    let mut out = Vec::new();
-    let chunk = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]});
-    sse::encode(&mut out, None, &chunk.to_string());
-    sse::encode(&mut out, None, "[DONE]");
-    super::respond::bytes(200, "text/event-stream; charset=utf-8", &out)
+    let events = widget::service_answer_events(&reply);
+    super::respond::bytes(200, "text/event-stream; charset=utf-8", &events)
 }
 
 /// The CORS headers of a widget API response to an allowed origin.

@@ -2,4 +2,6 @@
 
 pub mod breaker;
 pub mod gate;
+pub mod lease;
+pub mod limiter;
 pub mod rate;

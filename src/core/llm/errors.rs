@@ -2,8 +2,10 @@
 //! would the provider's: OpenAI `{"error":{"message","type","param","code"}}`, Anthropic
 //! `{"type":"error","error":{"type","message"}}`. Both carry the gateway's `request_id`.
 
+use super::routing::AttemptOutcome;
 use super::Dialect;
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::upstream::FetchError;
 use serde_json::json;
 
 fn openai_type(kind: ErrorKind) -> &'static str {
@@ -101,6 +103,70 @@ pub fn upstream_error(status: u16, body: &str) -> UpstreamError {
     }
 }
 
+/// A provider's error answer to one attempt at `target`: how the attempt ended (for retries and
+/// its breaker), the client's error, and the provider's code for the log (never its text).
+pub fn refused_attempt(
+    target: &str,
+    status: u16,
+    wait_ms: Option<u64>,
+    body: &str,
+) -> (AttemptOutcome, ApiError, Option<String>) {
+    let described = upstream_error(status, body);
+    let detail = match status {
+        // The provider refused the gateway's credentials: never echo what it said about them.
+        401 | 403 => "the provider refused this gateway's credentials".to_string(),
+        _ => described.client_message,
+    };
+    let kind = match status {
+        400 => ErrorKind::InvalidRequest,
+        404 => ErrorKind::NotFound,
+        413 => ErrorKind::PayloadTooLarge,
+        422 => ErrorKind::Validation,
+        429 => ErrorKind::RateLimited,
+        408 | 504 => ErrorKind::Timeout,
+        _ => ErrorKind::Upstream,
+    };
+    let mut e = ApiError::new(kind, format!("{target} answered {status}: {detail}"));
+    if let Some(ms) = wait_ms.filter(|_| status == 429) {
+        e = e.with_retry_after(ms.div_ceil(1000).max(1));
+    }
+    let outcome = match status {
+        // An unusable target: fall over, like a 5xx.
+        401 | 403 => AttemptOutcome::Status(502, None),
+        s => AttemptOutcome::Status(s, wait_ms),
+    };
+    (outcome, e, described.code)
+}
+
+/// An attempt at `target` (allowed `timeout_ms`) that got no answer to use.
+pub fn failed_attempt(target: &str, timeout_ms: u32, e: &FetchError) -> (AttemptOutcome, ApiError) {
+    match e {
+        FetchError::Timeout(_) => (
+            AttemptOutcome::Timeout,
+            ApiError::new(
+                ErrorKind::Timeout,
+                format!("{target} timed out after {timeout_ms} ms"),
+            ),
+        ),
+        FetchError::TooLarge(cap) => {
+            broken(format!("{target} answered more than {} MiB", cap >> 20))
+        }
+        FetchError::Invalid(what) => broken(format!("{target}: invalid provider {what}")),
+        FetchError::Network(_) => {
+            broken(format!("{target}: the connection to the provider failed"))
+        }
+    }
+}
+
+/// An answer that cannot be used (not JSON, no event stream, a stream that failed before any
+/// content): counts against the target like a lost connection.
+pub fn broken(message: String) -> (AttemptOutcome, ApiError) {
+    (
+        AttemptOutcome::Network,
+        ApiError::new(ErrorKind::Upstream, message),
+    )
+}
+
 fn sanitized_code(raw: &str) -> String {
     raw.chars()
         .filter_map(|c| {
@@ -114,6 +180,43 @@ fn sanitized_code(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_attempt_keeps_the_providers_words_from_the_client_unless_they_are_about_its_request(
+    ) {
+        let body = r#"{"error":{"message":"key sk-abc is invalid","code":"invalid_api_key"}}"#;
+        let (outcome, e, code) = refused_attempt("p/m", 401, None, body);
+        assert_eq!(
+            outcome,
+            AttemptOutcome::Status(502, None),
+            "falls over like a 5xx"
+        );
+        assert_eq!(
+            e.message,
+            "p/m answered 401: the provider refused this gateway's credentials"
+        );
+        assert_eq!(code.as_deref(), Some("invalid_api_key"));
+        let (outcome, e, _) = refused_attempt("p/m", 429, Some(1_200), "{}");
+        assert_eq!(outcome, AttemptOutcome::Status(429, Some(1_200)));
+        assert_eq!((e.status(), e.retry_after), (429, Some(2)));
+        let (_, e, _) = refused_attempt("p/m", 404, None, r#"{"error":{"message":"no model x"}}"#);
+        assert_eq!(
+            (e.status(), e.message.as_str()),
+            (404, "p/m answered 404: no model x")
+        );
+    }
+
+    #[test]
+    fn a_failed_attempt_says_what_failed_and_never_the_connections_detail() {
+        let (o, e) = failed_attempt("p/m", 900, &FetchError::Timeout(412));
+        assert_eq!((o, e.status()), (AttemptOutcome::Timeout, 504));
+        assert_eq!(e.message, "p/m timed out after 900 ms");
+        let (o, e) = failed_attempt("p/m", 900, &FetchError::Network("10.0.0.7 refused".into()));
+        assert_eq!(o, AttemptOutcome::Network);
+        assert!(!e.message.contains("10.0.0.7"));
+        let (_, e) = failed_attempt("p/m", 900, &FetchError::TooLarge(32 << 20));
+        assert_eq!(e.message, "p/m answered more than 32 MiB");
+    }
 
     #[test]
     fn each_dialect_has_its_own_shape() {

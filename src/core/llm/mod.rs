@@ -1,9 +1,12 @@
 //! The LLM proxy's protocol logic: both wire formats, request validation and translation,
 //! stream translators, routing and fallback decisions, pricing and the mock provider.
 
+pub mod admission;
+pub mod attempts;
 pub mod convert;
 pub mod errors;
 pub mod mock;
+pub mod models;
 pub mod pricing;
 pub mod request;
 pub mod routing;

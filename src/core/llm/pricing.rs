@@ -1,7 +1,10 @@
-//! Cost of a request from the pricing table in KV (`pricing:{model}`), USD per million tokens.
+//! Cost of a request from the pricing table in KV (`pricing:{model}`), USD per million tokens,
+//! and the usage record each request logs.
 
+use super::routing::Target;
 use super::Usage;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Price {
@@ -18,6 +21,27 @@ pub fn cost_usd(price: &Price, usage: Usage) -> f64 {
 /// For the `x-gateway-cost-usd` header: fixed point, enough digits for one small request.
 pub fn format_usd(usd: f64) -> String {
     format!("{usd:.8}")
+}
+
+/// The usage record of one request: one JSON log line, no content, no keys.
+pub fn usage_record(
+    target: &Target,
+    attempts: u32,
+    usage: Usage,
+    cost: Option<f64>,
+    stream: bool,
+    failed: bool,
+) -> serde_json::Value {
+    json!({
+        "provider": target.provider,
+        "model": target.model,
+        "attempts": attempts,
+        "stream": stream,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": cost,
+        "outcome": if failed { "failed_midstream" } else { "ok" },
+    })
 }
 
 #[cfg(test)]

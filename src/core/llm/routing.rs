@@ -126,7 +126,7 @@ pub fn plan(
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AttemptOutcome {
     Ok,
     /// An HTTP error status, with the upstream's requested wait if it gave one.
     Status(u16, Option<u64>),
@@ -135,27 +135,27 @@ pub enum Outcome {
     Network,
 }
 
-impl Outcome {
+impl AttemptOutcome {
     /// Counts against the target's circuit breaker (a rate limit or a client error does not).
     pub fn is_failure(self) -> bool {
         match self {
-            Outcome::Status(s, _) => s >= 500,
-            Outcome::Timeout | Outcome::Network => true,
-            Outcome::Ok => false,
+            AttemptOutcome::Status(s, _) => s >= 500,
+            AttemptOutcome::Timeout | AttemptOutcome::Network => true,
+            AttemptOutcome::Ok => false,
         }
     }
 
     fn retryable(self) -> bool {
         match self {
-            Outcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
-            Outcome::Timeout | Outcome::Network => true,
-            Outcome::Ok => false,
+            AttemptOutcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
+            AttemptOutcome::Timeout | AttemptOutcome::Network => true,
+            AttemptOutcome::Ok => false,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub enum AfterAttempt {
     Done,
     Retry {
         delay_ms: u64,
@@ -166,22 +166,24 @@ pub enum Next {
 }
 
 /// After attempt number `attempt` (0-based) at a target that allows `retries` retries.
-pub fn next(outcome: Outcome, attempt: u32, retries: u32) -> Next {
-    if outcome == Outcome::Ok {
-        return Next::Done;
+pub fn after(outcome: AttemptOutcome, attempt: u32, retries: u32) -> AfterAttempt {
+    if outcome == AttemptOutcome::Ok {
+        return AfterAttempt::Done;
     }
     if !outcome.retryable() {
-        return Next::GiveUp;
+        return AfterAttempt::GiveUp;
     }
     // A timeout already cost the whole budget of this target: move on.
-    if outcome == Outcome::Timeout || attempt >= retries {
-        return Next::NextTarget;
+    if outcome == AttemptOutcome::Timeout || attempt >= retries {
+        return AfterAttempt::NextTarget;
     }
     let backoff = BACKOFF_BASE_MS << attempt.min(6);
     match outcome {
-        Outcome::Status(_, Some(wait)) if wait > MAX_RETRY_WAIT_MS => Next::NextTarget,
-        Outcome::Status(_, Some(wait)) => Next::Retry { delay_ms: wait },
-        _ => Next::Retry { delay_ms: backoff },
+        AttemptOutcome::Status(_, Some(wait)) if wait > MAX_RETRY_WAIT_MS => {
+            AfterAttempt::NextTarget
+        }
+        AttemptOutcome::Status(_, Some(wait)) => AfterAttempt::Retry { delay_ms: wait },
+        _ => AfterAttempt::Retry { delay_ms: backoff },
     }
 }
 
@@ -292,25 +294,38 @@ mod tests {
 
     #[test]
     fn retry_fall_over_or_give_up() {
-        assert_eq!(next(Outcome::Ok, 0, 1), Next::Done);
+        assert_eq!(after(AttemptOutcome::Ok, 0, 1), AfterAttempt::Done);
         assert_eq!(
-            next(Outcome::Status(500, None), 0, 1),
-            Next::Retry { delay_ms: 250 }
-        );
-        assert_eq!(next(Outcome::Status(500, None), 1, 1), Next::NextTarget);
-        assert_eq!(
-            next(Outcome::Status(429, Some(1200)), 0, 1),
-            Next::Retry { delay_ms: 1200 }
+            after(AttemptOutcome::Status(500, None), 0, 1),
+            AfterAttempt::Retry { delay_ms: 250 }
         );
         assert_eq!(
-            next(Outcome::Status(429, Some(30_000)), 0, 3),
-            Next::NextTarget
+            after(AttemptOutcome::Status(500, None), 1, 1),
+            AfterAttempt::NextTarget
         );
-        assert_eq!(next(Outcome::Timeout, 0, 3), Next::NextTarget);
-        assert_eq!(next(Outcome::Network, 0, 0), Next::NextTarget);
-        assert_eq!(next(Outcome::Status(400, None), 0, 3), Next::GiveUp);
+        assert_eq!(
+            after(AttemptOutcome::Status(429, Some(1200)), 0, 1),
+            AfterAttempt::Retry { delay_ms: 1200 }
+        );
+        assert_eq!(
+            after(AttemptOutcome::Status(429, Some(30_000)), 0, 3),
+            AfterAttempt::NextTarget
+        );
+        assert_eq!(
+            after(AttemptOutcome::Timeout, 0, 3),
+            AfterAttempt::NextTarget
+        );
+        assert_eq!(
+            after(AttemptOutcome::Network, 0, 0),
+            AfterAttempt::NextTarget
+        );
+        assert_eq!(
+            after(AttemptOutcome::Status(400, None), 0, 3),
+            AfterAttempt::GiveUp
+        );
         assert!(
-            Outcome::Status(503, None).is_failure() && !Outcome::Status(429, None).is_failure()
+            AttemptOutcome::Status(503, None).is_failure()
+                && !AttemptOutcome::Status(429, None).is_failure()
         );
     }
 

@@ -11,9 +11,7 @@ mod dedupe;
 mod outbox;
 mod pending;
 mod rate_limiter;
-pub use rate_limiter::{
-    Adjust, AdmitCmd, Admitted, Check, Outcome as TargetOutcome, RateLimiter, SettleCmd,
-};
+pub use rate_limiter::RateLimiter;
 
 pub use channel_gate::{
     finish_later, Begin, BeginCmd, ChannelGate, DeliveryQuery, DeliveryRecord, FinishCmd, TokenCmd,

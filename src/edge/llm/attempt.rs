@@ -1,16 +1,18 @@
 //! One attempt at one target: build the upstream request from the plan, send it with the
-//! target's timeout, and classify what came back. A stream is read until its first content so
-//! that a failure before it can still fall over to the next target.
+//! target's timeout, and read what came back (`core::llm::errors` says how a failure counts). A
+//! stream is read until its first content so that a failure before it can still fall over to
+//! the next target.
 
 use super::Job;
 use crate::core::config::document::{open_secret, Location};
 use crate::core::config::llm::ProviderKind;
-use crate::core::error::{ApiError, ErrorKind};
-use crate::core::llm::routing::{self, Outcome, Target};
+use crate::core::error::ApiError;
+use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
+use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
-use crate::core::llm::{convert, errors, mock, sse, Dialect, Usage};
-use crate::core::upstream::{Upstream as Peer, LLM_STREAM_MAX_MS};
-use crate::edge::outbound::{read_body, send, within, FetchError};
+use crate::core::llm::{convert, mock, sse, Dialect, Usage};
+use crate::core::upstream::{FetchError, Upstream, LLM_STREAM_MAX_MS};
+use crate::edge::outbound::{read_body, send, within};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
 use futures::StreamExt;
@@ -20,16 +22,14 @@ use worker::{ByteStream, Delay};
 
 pub enum Success {
     Json { body: Vec<u8>, usage: Usage },
-    Stream(Box<Upstream>),
+    Stream(Box<Stream>),
 }
 
-pub enum Attempt {
-    Ok(Success),
-    Failed(Outcome, ApiError),
-}
+/// How a failed attempt ended, and the client's error if it was the last.
+pub type Failed = (AttemptOutcome, ApiError);
 
 /// A stream that has produced its first content, with what it produced so far.
-pub struct Upstream {
+pub struct Stream {
     pub held: Vec<u8>,
     pub source: Source,
     pub translator: Translator,
@@ -60,17 +60,13 @@ impl Source {
     }
 }
 
-fn failed(outcome: Outcome, kind: ErrorKind, message: String) -> Attempt {
-    Attempt::Failed(outcome, ApiError::new(kind, message))
-}
-
 fn options(job: &Job) -> Options {
     Options {
         client: job.req.dialect,
         include_usage: job.req.include_usage,
         thinking: job.req.thinking,
         now_s: now_ms() / 1000,
-        collect_text: job.conversation.is_some(),
+        collect_text: job.keep_text,
     }
 }
 
@@ -102,43 +98,19 @@ fn api_key(job: &Job, t: &Target) -> Result<Option<String>, ApiError> {
         .filter(|s| !s.is_empty()))
 }
 
-pub async fn run(job: &Job, t: &Target) -> Attempt {
+pub async fn run(job: &Job, t: &Target) -> Result<Success, Failed> {
     if t.kind == ProviderKind::Mock {
         return run_mock(job, t).await;
     }
-    let key = match api_key(job, t) {
-        Ok(k) => k,
-        Err(e) => return Attempt::Failed(Outcome::Network, e),
-    };
-    let request = match routing::plan(&job.req, t, key.as_deref(), job.anthropic_beta.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return Attempt::Failed(Outcome::Status(400, None), e),
-    };
+    let key = api_key(job, t).map_err(|e| (AttemptOutcome::Network, e))?;
+    let request = routing::plan(&job.req, t, key.as_deref(), job.anthropic_beta.as_deref())
+        .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
+    let name = t.key();
+    let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
     let started = now_ms();
-    let mut resp = match send(&request, job.hops, u64::from(t.timeout_ms)).await {
-        Ok(r) => r,
-        Err(FetchError::Invalid(what)) => {
-            return failed(
-                Outcome::Network,
-                ErrorKind::Upstream,
-                format!("{}: invalid provider {what}", t.provider),
-            )
-        }
-        Err(FetchError::Timeout(ms)) => {
-            return failed(
-                Outcome::Timeout,
-                ErrorKind::Timeout,
-                format!("{} timed out after {ms} ms", t.key()),
-            )
-        }
-        Err(_) => {
-            return failed(
-                Outcome::Network,
-                ErrorKind::Upstream,
-                format!("{}: connection to the provider failed", t.key()),
-            )
-        }
-    };
+    let mut resp = send(&request, job.hops, u64::from(t.timeout_ms))
+        .await
+        .map_err(fetch_failed)?;
     let remaining = u64::from(t.timeout_ms)
         .saturating_sub(now_ms() - started)
         .max(1);
@@ -150,103 +122,47 @@ pub async fn run(job: &Job, t: &Target) -> Attempt {
             h("retry-after").as_deref(),
             now_ms() / 1000,
         );
-        let body = read_body(&mut resp, Peer::Llm, remaining)
+        let body = read_body(&mut resp, Upstream::Llm, remaining)
             .await
             .unwrap_or_default();
-        return upstream_error(job, t, status, wait, &String::from_utf8_lossy(&body));
+        let (outcome, e, code) =
+            refused_attempt(&name, status, wait, &String::from_utf8_lossy(&body));
+        // The log gets the status and the provider's code, never its text.
+        worker::console_log!(
+            "{}",
+            serde_json::json!({"request_id": job.request_id, "llm_upstream_error": name, "status": status, "code": code})
+        );
+        return Err((outcome, e));
     }
     let is_sse = h("content-type").is_some_and(|c| c.contains("text/event-stream"));
     if !job.req.stream {
-        return match read_body(&mut resp, Peer::Llm, remaining).await {
-            Ok(body) => json_answer(job, t.dialect(), body),
-            Err(FetchError::TooLarge(cap)) => failed(
-                Outcome::Network,
-                ErrorKind::Upstream,
-                format!("{} answered more than {} MiB", t.key(), cap >> 20),
-            ),
-            Err(FetchError::Timeout(_)) => failed(
-                Outcome::Timeout,
-                ErrorKind::Timeout,
-                format!("{} timed out reading the answer", t.key()),
-            ),
-            Err(FetchError::Network(_) | FetchError::Invalid(_)) => failed(
-                Outcome::Network,
-                ErrorKind::Upstream,
-                format!("{}: connection lost while reading the answer", t.key()),
-            ),
-        };
+        let body = read_body(&mut resp, Upstream::Llm, remaining)
+            .await
+            .map_err(fetch_failed)?;
+        return json_answer(job, t.dialect(), body);
     }
     if !is_sse {
-        return failed(
-            Outcome::Network,
-            ErrorKind::Upstream,
-            format!(
-                "{} answered a stream request without an event stream",
-                t.key()
-            ),
-        );
+        return Err(broken(format!(
+            "{name} answered a stream request without an event stream"
+        )));
     }
-    match resp.stream() {
-        Ok(s) => first_content(job, t, t.dialect(), Source::Http(s), remaining).await,
-        Err(_) => failed(
-            Outcome::Network,
-            ErrorKind::Upstream,
-            format!("{} sent no body", t.key()),
-        ),
-    }
+    let source = resp
+        .stream()
+        .map_err(|_| broken(format!("{name} sent no body")))?;
+    first_content(job, t, t.dialect(), Source::Http(source), remaining).await
 }
 
-fn upstream_error(job: &Job, t: &Target, status: u16, wait: Option<u64>, body: &str) -> Attempt {
-    let described = errors::upstream_error(status, body);
-    // The log gets the status and the provider's code, never its text.
-    worker::console_log!(
-        "{}",
-        serde_json::json!({"request_id": job.request_id, "llm_upstream_error": t.key(), "status": status, "code": described.code})
-    );
-    let detail = match status {
-        // The provider refused the gateway's credentials: never echo what it said about them.
-        401 | 403 => "the provider refused this gateway's credentials".to_string(),
-        _ => described.client_message,
-    };
-    let kind = match status {
-        400 => ErrorKind::InvalidRequest,
-        404 => ErrorKind::NotFound,
-        413 => ErrorKind::PayloadTooLarge,
-        422 => ErrorKind::Validation,
-        429 => ErrorKind::RateLimited,
-        408 | 504 => ErrorKind::Timeout,
-        _ => ErrorKind::Upstream,
-    };
-    let mut e = ApiError::new(kind, format!("{} answered {status}: {detail}", t.key()));
-    if let Some(ms) = wait.filter(|_| status == 429) {
-        e = e.with_retry_after(ms.div_ceil(1000).max(1));
-    }
-    let outcome = match status {
-        401 | 403 => Outcome::Status(502, None), // unusable target: fall over, like a 5xx
-        s => Outcome::Status(s, wait),
-    };
-    Attempt::Failed(outcome, e)
-}
-
-fn json_answer(job: &Job, upstream: Dialect, text: Vec<u8>) -> Attempt {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text) else {
-        return failed(
-            Outcome::Network,
-            ErrorKind::Upstream,
-            "the provider's answer is not JSON".into(),
-        );
-    };
+fn json_answer(job: &Job, upstream: Dialect, text: Vec<u8>) -> Result<Success, Failed> {
+    let value = serde_json::from_slice::<serde_json::Value>(&text)
+        .map_err(|_| broken("the provider's answer is not JSON".into()))?;
     let (client, usage) =
-        match convert::client_response(&job.req, upstream, &value, now_ms() / 1000) {
-            Ok(answer) => answer,
-            Err(why) => return failed(Outcome::Network, ErrorKind::Upstream, why),
-        };
+        convert::client_response(&job.req, upstream, &value, now_ms() / 1000).map_err(broken)?;
     // Same dialect: the provider's bytes go through unchanged.
     let body = match client {
         Some(translated) => translated.to_string().into_bytes(),
         None => text,
     };
-    Attempt::Ok(Success::Json { body, usage })
+    Ok(Success::Json { body, usage })
 }
 
 /// Reads a stream until it has content (success), or fails or times out before any.
@@ -256,7 +172,7 @@ async fn first_content(
     upstream: Dialect,
     mut source: Source,
     budget_ms: u64,
-) -> Attempt {
+) -> Result<Success, Failed> {
     let mut translator = Translator::new(upstream, options(job));
     let mut held = Vec::new();
     let started = now_ms();
@@ -265,38 +181,33 @@ async fn first_content(
         let left = deadline.saturating_sub(now_ms()).max(1);
         match within(left, source.next()).await {
             None => {
-                return failed(
-                    Outcome::Timeout,
-                    ErrorKind::Timeout,
-                    format!("{} sent no content within {} ms", t.key(), t.timeout_ms),
-                )
+                return Err(failed_attempt(
+                    &t.key(),
+                    t.timeout_ms,
+                    &FetchError::Timeout(left),
+                ))
             }
             Some(Some(Ok(bytes))) => held.extend(translator.push(&bytes)),
             Some(Some(Err(e))) => held.extend(translator.abort(&format!("connection lost: {e}"))),
             Some(None) => held.extend(translator.end()),
         }
         if translator.started() {
-            let idle_ms = u64::from(t.timeout_ms);
-            return Attempt::Ok(Success::Stream(Box::new(Upstream {
+            return Ok(Success::Stream(Box::new(Stream {
                 held,
                 source,
                 translator,
-                idle_ms,
+                idle_ms: u64::from(t.timeout_ms),
                 deadline_ms: started + LLM_STREAM_MAX_MS,
             })));
         }
         if translator.failed_before_start().is_some() {
             // What the provider's error event said is its text: not for logs or the client.
-            return failed(
-                Outcome::Network,
-                ErrorKind::Upstream,
-                format!("{} failed before any content", t.key()),
-            );
+            return Err(broken(format!("{} failed before any content", t.key())));
         }
     }
 }
 
-async fn run_mock(job: &Job, t: &Target) -> Attempt {
+async fn run_mock(job: &Job, t: &Target) -> Result<Success, Failed> {
     let id = hex::encode(random_array::<8>());
     let now_s = now_ms() / 1000;
     if !job.req.stream {

@@ -1,128 +1,149 @@
-//! Relaying a stream to the client after its first content: each upstream chunk is translated
-//! as it arrives; at the end the real usage corrects the token estimate and is logged.
+//! The answer of a target that succeeded, to the client: a JSON body at once, or a stream relayed
+//! chunk by chunk after its first content (each upstream chunk translated as it arrives). Either
+//! way the real usage then corrects the token estimate, is priced and logged, and the limiter is
+//! settled; a stream's end also calls the `on_answer` hook.
 
-use super::attempt::Upstream;
-use super::{Job, Meta, Settle};
+use super::attempt::{Stream, Success};
+use super::limiter::Settle;
+use super::{Job, OnAnswer};
 use crate::core::config::ConfigKey;
-use crate::core::llm::pricing::{cost_usd, Price};
+use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
+use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
 use crate::core::upstream::LLM_STREAM_MAX_MS;
-use crate::edge::durable;
 use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
-use crate::edge::store;
-use futures::Stream;
+use crate::edge::respond::{internal, Reply};
+use crate::edge::{store, Call};
 use serde_json::json;
-use worker::Env;
+use worker::{Env, Headers, ResponseBuilder};
+
+/// Everything the answer's way out needs.
+pub struct Answer {
+    pub job: Job,
+    pub target: Target,
+    pub attempts: u32,
+    pub limit_headers: Vec<(String, String)>,
+    pub settle: Settle,
+    pub on_answer: Option<OnAnswer>,
+}
 
 /// The request's cost, if the model has a price in KV.
-pub async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
+async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
     let price: Price = store::get_json_cached(env, &ConfigKey::pricing(model))
         .await
         .ok()??;
     Some(cost_usd(&price, usage))
 }
 
-/// The usage record of one request: one JSON log line, no content, no keys.
-pub fn usage_record(
-    meta: &Meta,
-    usage: Usage,
-    cost: Option<f64>,
-    stream: bool,
-    failed: Option<&str>,
-) -> serde_json::Value {
-    json!({
-        "provider": meta.target.provider,
-        "model": meta.target.model,
-        "attempts": meta.attempts,
-        "stream": stream,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cost_usd": cost,
-        "outcome": if failed.is_some() { "failed_midstream" } else { "ok" },
-    })
-}
-
-/// A stream's usage is known only at its end, after the request's own log line: its own line.
-fn log_stream_usage(job: &Job, record: serde_json::Value) {
-    let line = json!({"ts": now_ms(), "request_id": job.request_id, "tenant": job.tenant, "llm_usage": record});
-    worker::console_log!("{line}");
-}
-
-struct State {
-    held: Vec<u8>,
-    up: Box<Upstream>,
-    finished: bool,
-    job: Job,
-    meta: Meta,
-    settle: Option<Settle>,
-}
-
-pub fn body(
-    job: Job,
-    meta: Meta,
-    up: Box<Upstream>,
-    settle: Settle,
-) -> impl Stream<Item = Result<Vec<u8>, worker::Error>> {
-    let mut up = up;
-    let held = std::mem::take(&mut up.held);
-    let state = State {
-        held,
-        up,
-        finished: false,
-        job,
-        meta,
-        settle: Some(settle),
-    };
-    futures::stream::unfold(state, |mut st| async move {
-        loop {
-            // The end is accounted (and the conversation saved) before the last bytes go out,
-            // so a client that reloads right after the answer finds it.
-            if !st.finished && st.up.translator.is_over() {
-                st.finished = true;
-                wrap_up(&mut st).await;
-            }
-            let out = std::mem::take(&mut st.held);
-            if !out.is_empty() {
-                return Some((Ok(out), st));
-            }
-            if st.finished {
-                return None;
-            }
-            let left = st.up.deadline_ms.saturating_sub(now_ms());
-            let idle = st.up.idle_ms;
-            let next = within(idle.min(left).max(1), st.up.source.next()).await;
-            let t = &mut st.up.translator;
-            st.held = match next {
-                None if left <= idle => t.abort(&format!(
-                    "the stream ran past the gateway's {} min limit",
-                    LLM_STREAM_MAX_MS / 60_000
-                )),
-                None => t.abort(&format!("the provider sent nothing for {idle} ms")),
-                Some(None) => t.end(),
-                Some(Some(Ok(bytes))) => t.push(&bytes),
-                Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
-            };
+impl Answer {
+    fn headers(&self, content_type: &str) -> Result<Headers, worker::Error> {
+        let h = Headers::new();
+        h.set("x-gateway-provider", &self.target.provider)?;
+        h.set("x-gateway-model", &self.target.model)?;
+        h.set("x-gateway-attempts", &self.attempts.to_string())?;
+        for (k, v) in &self.limit_headers {
+            h.set(k, v)?;
         }
-    })
-}
+        h.set("content-type", content_type)?;
+        Ok(h)
+    }
 
-async fn wrap_up(st: &mut State) {
-    let t = &st.up.translator;
-    let usage = t.usage();
-    let failed = t.failed().map(str::to_string);
-    let cost = cost(&st.job.env, &st.meta.target.model, usage).await;
-    let record = usage_record(&st.meta, usage, cost, true, failed.as_deref());
-    log_stream_usage(&st.job, record);
-    if let (Some(c), None) = (&st.job.conversation, &failed) {
-        let env = &st.job.env;
-        if let Err(e) =
-            durable::append_exchange(env, &c.object, &c.user_message, t.text(), c.max_history).await
-        {
-            worker::console_error!("{{\"conversation_append_failed\":{:?}}}", e.message);
+    /// `any_failure`: a target failed first, and its breaker hears of it before the client does.
+    pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
+        match success {
+            Success::Json { body, usage } => {
+                let headers = self.headers("application/json").map_err(internal)?;
+                let cost = cost(&self.job.env, &self.target.model, usage).await;
+                if let Some(c) = cost {
+                    headers
+                        .set("x-gateway-cost-usd", &format_usd(c))
+                        .map_err(internal)?;
+                }
+                // The usage record goes into the request's own log line.
+                let record = usage_record(&self.target, self.attempts, usage, cost, false, false);
+                call.usage = Some(record);
+                let mut settle = self.settle;
+                if any_failure {
+                    settle.flush(Some(usage.total())).await;
+                } else {
+                    call.ctx
+                        .wait_until(async move { settle.flush(Some(usage.total())).await });
+                }
+                Ok(ResponseBuilder::new()
+                    .with_status(200)
+                    .with_headers(headers)
+                    .fixed(body))
+            }
+            Success::Stream(stream) => {
+                if any_failure {
+                    // The failed attempts now; the token correction waits for the stream's end.
+                    self.settle.flush(None).await;
+                }
+                let headers = self
+                    .headers("text/event-stream; charset=utf-8")
+                    .and_then(|h| h.set("cache-control", "no-cache").map(|_| h))
+                    .map_err(internal)?;
+                ResponseBuilder::new()
+                    .with_status(200)
+                    .with_headers(headers)
+                    .from_stream(self.relay(stream))
+                    .map_err(internal)
+            }
         }
     }
-    if let Some(mut s) = st.settle.take() {
-        s.flush(Some(usage.total())).await;
+
+    fn relay(
+        self,
+        mut stream: Box<Stream>,
+    ) -> impl futures::Stream<Item = Result<Vec<u8>, worker::Error>> {
+        let held = std::mem::take(&mut stream.held);
+        let state = (self, stream, held, false);
+        futures::stream::unfold(state, |(mut me, mut up, mut held, mut over)| async move {
+            loop {
+                // The end is accounted (and the hook called) before the last bytes go out, so a
+                // client that reloads right after the answer finds it.
+                if !over && up.translator.is_over() {
+                    over = true;
+                    me.wrap_up(&up).await;
+                }
+                let out = std::mem::take(&mut held);
+                if !out.is_empty() {
+                    return Some((Ok(out), (me, up, held, over)));
+                }
+                if over {
+                    return None;
+                }
+                let left = up.deadline_ms.saturating_sub(now_ms());
+                let idle = up.idle_ms;
+                let next = within(idle.min(left).max(1), up.source.next()).await;
+                let t = &mut up.translator;
+                held = match next {
+                    None if left <= idle => t.abort(&format!(
+                        "the stream ran past the gateway's {} min limit",
+                        LLM_STREAM_MAX_MS / 60_000
+                    )),
+                    None => t.abort(&format!("the provider sent nothing for {idle} ms")),
+                    Some(None) => t.end(),
+                    Some(Some(Ok(bytes))) => t.push(&bytes),
+                    Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
+                };
+            }
+        })
+    }
+
+    /// A stream's usage is known only at its end, after the request's own log line: its own line.
+    async fn wrap_up(&mut self, up: &Stream) {
+        let t = &up.translator;
+        let usage = t.usage();
+        let failed = t.failed().is_some();
+        let cost = cost(&self.job.env, &self.target.model, usage).await;
+        let record = usage_record(&self.target, self.attempts, usage, cost, true, failed);
+        let line = json!({"ts": now_ms(), "request_id": self.job.request_id, "tenant": self.job.tenant, "llm_usage": record});
+        worker::console_log!("{line}");
+        if let (Some(hook), false) = (self.on_answer.take(), failed) {
+            hook(t.text().to_string()).await;
+        }
+        self.settle.flush(Some(usage.total())).await;
     }
 }
