@@ -2,6 +2,7 @@
 //! exposes no attempt count, and a retry is re-sent with the next number anyway).
 
 use crate::core::channel::outbound::OutboundMessage;
+use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::EventEnvelope;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,49 @@ impl QueueMessage {
             attempt: self.attempt + 1,
             last_error: Some(error),
             ..self.clone()
+        }
+    }
+}
+
+/// Attempts of one event or send, when the tenant sets no `limits.max_delivery_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// The tenant's attempts per event or channel send.
+pub fn max_attempts(tenant: &TenantConfig) -> u32 {
+    tenant
+        .limits
+        .max_delivery_attempts
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+}
+
+/// What the consumer does with a message after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStep {
+    /// Done (delivered, or recorded as failed): its open-work record closes.
+    Finish,
+    /// Send it again, one attempt later, after the backoff (or the provider's wait).
+    Requeue {
+        retry_after_s: Option<u64>,
+        reason: String,
+    },
+    /// Keep it in the tenant's dead letters, for replay.
+    DeadLetter { reason: String },
+}
+
+/// After attempt `attempt` failed for a reason worth retrying.
+pub fn retry_or_dead_letter(
+    attempt: u32,
+    max_attempts: u32,
+    retry_after_s: Option<u64>,
+    reason: String,
+) -> JobStep {
+    if attempt >= max_attempts {
+        let reason = format!("{reason} (attempt {attempt} of {max_attempts})");
+        JobStep::DeadLetter { reason }
+    } else {
+        JobStep::Requeue {
+            retry_after_s,
+            reason,
         }
     }
 }

@@ -7,7 +7,8 @@
 pub enum ObjectClass {
     DeadLetters,
     Dedupe,
-    ChannelGate,
+    CallGate,
+    OauthTokens,
     Outbox,
     RateLimiter,
     Conversation,
@@ -18,7 +19,8 @@ impl ObjectClass {
         match self {
             ObjectClass::DeadLetters => "DEAD_LETTERS",
             ObjectClass::Dedupe => "DEDUPE",
-            ObjectClass::ChannelGate => "CHANNEL_GATE",
+            ObjectClass::CallGate => "CALL_GATE",
+            ObjectClass::OauthTokens => "OAUTH_TOKENS",
             ObjectClass::Outbox => "OUTBOX",
             ObjectClass::RateLimiter => "RATE_LIMITER",
             ObjectClass::Conversation => "CONVERSATIONS",
@@ -41,7 +43,7 @@ pub fn channel(tenant: &str, channel: &str) -> String {
     format!("{tenant}:{channel}")
 }
 
-/// An integration's gate (limits, breaker, OAuth token fetches).
+/// An integration's gate (limits, breaker) and its OAuth token holder.
 pub fn integration(tenant: &str, id: &str) -> String {
     format!("{tenant}:integration:{id}")
 }

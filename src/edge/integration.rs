@@ -3,23 +3,23 @@
 //! with retries and a timeout, map, cache, and answer with the result envelope.
 
 use super::body::json_body;
-use super::durable::{ask, finish_later, Begin, BeginCmd, ChannelGate, FinishCmd, Object};
-use super::oauth::{access_token, OauthSecrets};
-use super::outbound::{exchange, FetchError};
+use super::durable::{ask, finish_later, CallGate, Object};
+use super::oauth::{access_token, OauthSecrets, TokenFor};
+use super::outbound::exchange;
 use super::platform::now_ms;
 use super::respond::{json, Reply};
 use super::{store, Call};
 use crate::core::config::document::{open_secret, Location, Secret};
-use crate::core::config::integration::{AuthType, BreakerPolicy, IntegrationConfig};
+use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::execute::{
-    cache_key, conclude, Attempt, Calls, Envelope, EnvelopeError, Next,
+    attempt_of, cache_key, conclude, limits, Attempt, Calls, Envelope, Next,
 };
-use crate::core::integration::mapping::map_response;
-use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials};
+use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use crate::core::integration::validate::validate_input;
+use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::upstream::Upstream;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -132,7 +132,6 @@ async fn run(
     options: &Options,
     started: u64,
 ) -> Result<Envelope, ApiError> {
-    let env = call.env.clone();
     let endpoint = cfg.endpoints.get(endpoint_name).ok_or_else(|| {
         ApiError::not_found(format!(
             "integration `{id}` has no endpoint `{endpoint_name}`"
@@ -143,197 +142,162 @@ async fn run(
         validate_input(schema, &input)
             .map_err(|problems| ApiError::validation(problems.join("; ")))?;
     }
-    let mut envelope = Envelope {
-        request_id: call.request_id.clone(),
-        success: false,
-        data: Value::Null,
-        error: None,
-        status_code: 0,
-        execution_time_ms: 0,
-        cached: false,
-        retries: 0,
-        debug: None,
-    };
-    let finish = |mut e: Envelope| -> Result<Envelope, ApiError> {
-        e.execution_time_ms = now_ms().saturating_sub(started);
-        Ok(e)
-    };
-
-    if options.mock {
-        let mock = endpoint.mock_response.clone().ok_or_else(|| {
-            ApiError::validation(format!("endpoint `{endpoint_name}` has no mock_response"))
-        })?;
-        let mapped = map_response(endpoint.response.as_ref(), true, &mock)
-            .map_err(|e| ApiError::validation(e.0))?;
-        envelope.success = mapped.success;
-        envelope.data = mapped.data;
-        envelope.status_code = 200;
-        return finish(envelope);
-    }
-
-    let mut planned = plan(cfg, endpoint, &input, &context)?;
-    let cache_key = cache_key(tenant, id, endpoint_name, endpoint, &input);
-    if let (Some((url, _)), false) = (&cache_key, options.skip_cache) {
-        if let Ok(Some(mut hit)) = Cache::default().get(url.as_str(), false).await {
-            if let Ok(cached) = hit.json::<Value>().await {
-                envelope.success = true;
-                envelope.data = cached;
-                envelope.status_code = 200;
-                envelope.cached = true;
-                return finish(envelope);
+    let envelope = Envelope::new(&call.request_id);
+    let mut envelope = if options.mock {
+        envelope.mocked(endpoint, endpoint_name)?
+    } else {
+        let planned = plan(cfg, endpoint, &input, &context)?;
+        let cache_key = cache_key(tenant, id, endpoint_name, endpoint, &input);
+        let hit = match (&cache_key, options.skip_cache) {
+            (Some((url, _)), false) => cached(url).await,
+            _ => None,
+        };
+        match hit {
+            Some(data) => envelope.answered(true, data, true),
+            None => {
+                let limits = limits(cfg);
+                let gate = Object::<CallGate>::integration(tenant, id);
+                let begin = BeginCmd {
+                    idempotency_key: None,
+                    limits,
+                };
+                match ask(&call.env, &gate, begin).await? {
+                    Begin::Go { probe } => {
+                        let call_ = Calling {
+                            call,
+                            tenant,
+                            id,
+                            cfg,
+                            endpoint,
+                            started,
+                        };
+                        let (envelope, provider_ok) =
+                            call_.send(envelope, planned, options.debug).await?;
+                        if let (true, Some((url, ttl))) = (envelope.success, &cache_key) {
+                            keep(url, *ttl, &envelope.data).await;
+                        }
+                        let finish = FinishCmd {
+                            outcome: Some((limits.breaker, provider_ok)),
+                            probe,
+                            ..Default::default()
+                        };
+                        finish_later(&call.ctx, &call.env, gate, finish);
+                        envelope
+                    }
+                    stopped => envelope.stopped(stopped, id)?,
+                }
             }
         }
-    }
-
-    let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
-    let gate = Object::<ChannelGate>::integration(tenant, id);
-    let per_minute = cfg
-        .rate_limit
-        .as_ref()
-        .and_then(|r| r.per_minute)
-        .map(u64::from)
-        .unwrap_or(600);
-    let per_day = cfg
-        .rate_limit
-        .as_ref()
-        .and_then(|r| r.per_day)
-        .map(u64::from);
-    let begin = ask(
-        &env,
-        &gate,
-        BeginCmd {
-            idempotency_key: None,
-            per_minute,
-            per_day,
-            breaker: policy,
-        },
-    )
-    .await?;
-    let probe = match begin {
-        Begin::Go { probe } => probe,
-        Begin::RateLimited {
-            retry_after_s,
-            limit,
-        } => {
-            envelope.error = Some(EnvelopeError {
-                code: "rate_limited",
-                message: format!("integration `{id}` allows {limit} calls per window"),
-                retry_after: Some(retry_after_s),
-            });
-            return finish(envelope);
-        }
-        Begin::BreakerOpen { retry_after_s } => {
-            envelope.error = Some(EnvelopeError {
-                code: "circuit_open",
-                message: format!(
-                    "circuit breaker for integration `{id}` is open after repeated failures"
-                ),
-                retry_after: Some(retry_after_s),
-            });
-            return finish(envelope);
-        }
-        Begin::Replay { .. } | Begin::InProgress => {
-            return Err(ApiError::internal("unexpected gate answer"))
-        }
     };
+    envelope.execution_time_ms = now_ms().saturating_sub(started);
+    Ok(envelope)
+}
 
-    let mut creds = open_credentials(&env, tenant, id, cfg)?;
-    let oauth = cfg.auth.kind == AuthType::Oauth2;
-    let secrets = if oauth {
-        Some(OauthSecrets {
+/// A cached result of the endpoint, if any.
+async fn cached(url: &str) -> Option<Value> {
+    let mut hit = Cache::default().get(url, false).await.ok()??;
+    hit.json::<Value>().await.ok()
+}
+
+async fn keep(url: &str, ttl: u32, data: &Value) {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("cache-control", &format!("max-age={ttl}"));
+    let resp = ResponseBuilder::new()
+        .with_headers(headers)
+        .fixed(data.to_string().into_bytes());
+    if let Err(e) = Cache::default().put(url, resp).await {
+        worker::console_error!("{{\"integration_cache_put_failed\":{:?}}}", e.to_string());
+    }
+}
+
+/// One admitted call to the integration's provider.
+struct Calling<'a> {
+    call: &'a Call,
+    tenant: &'a str,
+    id: &'a str,
+    cfg: &'a IntegrationConfig,
+    endpoint: &'a Endpoint,
+    started: u64,
+}
+
+impl Calling<'_> {
+    /// Authenticates, sends with the retries `execute::Calls` allows (a 401 refreshes an OAuth2
+    /// token once), and concludes the envelope; also says whether the provider was healthy.
+    async fn send(
+        &self,
+        envelope: Envelope,
+        unauthenticated: Planned,
+        debug: bool,
+    ) -> Result<(Envelope, bool), ApiError> {
+        let (env, hops, cfg) = (&self.call.env, self.call.hops, self.cfg);
+        let mut creds = open_credentials(env, self.tenant, self.id, cfg)?;
+        let secrets = (cfg.auth.kind == AuthType::Oauth2).then(|| OauthSecrets {
             client_secret: creds.password.take().unwrap_or_default(),
             refresh_token: creds.token.take(),
-        })
-    } else {
-        None
-    };
-    if let Some(s) = &secrets {
-        creds.access_token = Some(access_token(&env, call.hops, tenant, id, cfg, s, None).await?);
-    }
-    let unauthenticated = planned.clone();
-    apply_auth(&mut planned, &cfg.auth, &creds)?;
-
-    let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    let mut calls = Calls::new(cfg.retry.as_ref(), secrets.is_some(), started, timeout);
-    let (attempt, text) = loop {
-        let result = exchange(
-            &planned.request(),
-            call.hops,
-            Upstream::Integration,
-            u64::from(timeout),
-        )
-        .await;
-        let (attempt, retry_after_s, text) = match result {
-            Ok(answer) => {
-                let ra = answer
-                    .header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                (Attempt::Status(answer.status), ra, answer.text())
-            }
-            Err(FetchError::Timeout(_)) => (Attempt::Timeout, None, String::new()),
-            Err(FetchError::Network(_)) => (Attempt::ConnectionError, None, String::new()),
-            Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None, String::new()),
-            Err(FetchError::Invalid(what)) => {
-                return Err(ApiError::validation(format!(
-                    "the planned request has an invalid {what}"
-                )))
+        });
+        let token_for = secrets.as_ref().map(|secrets| TokenFor {
+            tenant: self.tenant,
+            id: self.id,
+            cfg,
+            secrets,
+            hops,
+        });
+        if let Some(t) = &token_for {
+            creds.access_token = Some(access_token(env, t, None).await?);
+        }
+        let mut planned = unauthenticated.clone();
+        apply_auth(&mut planned, &cfg.auth, &creds)?;
+        let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let mut calls = Calls::new(
+            cfg.retry.as_ref(),
+            token_for.is_some(),
+            self.started,
+            timeout,
+        );
+        let (attempt, text) = loop {
+            let result = exchange(
+                &planned.request(),
+                hops,
+                Upstream::Integration,
+                u64::from(timeout),
+            )
+            .await;
+            let answer = result.as_ref().map(|a| (a.status, a.header("retry-after")));
+            let (attempt, retry_after_s) = attempt_of(match &answer {
+                Ok((s, r)) => Ok((*s, r.as_deref())),
+                Err(e) => Err(*e),
+            })?;
+            let text = result.map(|a| a.text()).unwrap_or_default();
+            match calls.after(attempt, retry_after_s, now_ms()) {
+                Next::Done => break (attempt, text),
+                Next::Wait(ms) => Delay::from(Duration::from_millis(ms)).await,
+                Next::Refresh => {
+                    // The token was revoked or expired early: a new one, and the same call again.
+                    let t = token_for
+                        .as_ref()
+                        .ok_or_else(|| ApiError::internal("no token"))?;
+                    let rejected = creds.access_token.take();
+                    creds.access_token = Some(access_token(env, t, rejected.as_deref()).await?);
+                    planned = unauthenticated.clone();
+                    apply_auth(&mut planned, &cfg.auth, &creds)?;
+                }
             }
         };
-        match calls.after(attempt, retry_after_s, now_ms()) {
-            Next::Done => break (attempt, text),
-            Next::Wait(ms) => Delay::from(Duration::from_millis(ms)).await,
-            Next::Refresh => {
-                // The token was revoked or expired early: a new one, and the same call again.
-                let s = secrets
-                    .as_ref()
-                    .ok_or_else(|| ApiError::internal("no token"))?;
-                let rejected = creds.access_token.take();
-                creds.access_token = Some(
-                    access_token(&env, call.hops, tenant, id, cfg, s, rejected.as_deref()).await?,
-                );
-                planned = unauthenticated.clone();
-                apply_auth(&mut planned, &cfg.auth, &creds)?;
-            }
-        }
-    };
-    let status = match attempt {
+        let done = conclude(self.endpoint.response.as_ref(), attempt, &text, timeout)?;
+        let provider_ok = done.provider_ok;
+        let debug = debug.then(|| json!({"request": redacted(&planned, &creds), "response": {"status": status_of(attempt), "body": done.body}}));
+        let mut envelope = envelope.concluded(done, attempt, calls.retries);
+        envelope.debug = debug;
+        Ok((envelope, provider_ok))
+    }
+}
+
+fn status_of(attempt: Attempt) -> u16 {
+    match attempt {
         Attempt::Status(s) => s,
         _ => 0,
-    };
-    let done = conclude(endpoint.response.as_ref(), attempt, &text, timeout)?;
-    envelope.status_code = status;
-    envelope.retries = calls.retries;
-    envelope.success = done.success;
-    envelope.data = done.data;
-    envelope.error = done.error;
-    let provider_ok = done.provider_ok;
-    let parsed = done.body;
-    if options.debug {
-        envelope.debug = Some(
-            json!({"request": redacted(&planned, &creds), "response": {"status": status, "body": parsed}}),
-        );
     }
-    if let (true, Some((url, ttl))) = (envelope.success, &cache_key) {
-        let headers = Headers::new();
-        let _ = headers.set("content-type", "application/json");
-        let _ = headers.set("cache-control", &format!("max-age={ttl}"));
-        let resp = ResponseBuilder::new()
-            .with_headers(headers)
-            .fixed(envelope.data.to_string().into_bytes());
-        if let Err(e) = Cache::default().put(url.as_str(), resp).await {
-            worker::console_error!("{{\"integration_cache_put_failed\":{:?}}}", e.to_string());
-        }
-    }
-    let done = FinishCmd {
-        idempotency_key: None,
-        outcome: Some((policy, provider_ok)),
-        probe,
-        status: 0,
-        body: Value::Null,
-        delivery: None,
-    };
-    finish_later(&call.ctx, &env, gate, done);
-    finish(envelope)
 }
 
 /// Opens the auth secrets. For OAuth2 the client secret travels in `password` and the refresh

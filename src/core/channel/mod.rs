@@ -5,3 +5,4 @@ pub mod message;
 pub mod outbound;
 pub mod render;
 pub mod response;
+pub mod send;

@@ -1,15 +1,8 @@
 //! A provider's answer to a send: the message id, or whether the failure is worth retrying.
 
 use super::super::webhook::delivery::parse_retry_after;
+use crate::core::config::channel::ChannelKind;
 use serde_json::Value;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    Whatsapp,
-    Slack,
-    Telegram,
-    Twilio,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -49,7 +42,7 @@ pub fn refusal(channel_kind: &str, status: u16, error: &str) -> crate::core::err
 
 /// `status` is the HTTP status; Slack and Telegram also report failures inside a 200 body.
 pub fn parse(
-    p: Provider,
+    p: ChannelKind,
     status: u16,
     retry_after: Option<&str>,
     body: &str,
@@ -59,20 +52,20 @@ pub fn parse(
     let header_wait = retry_after.and_then(|r| parse_retry_after(r, now_s));
     let transient_status = status == 429 || status == 408 || status >= 500;
     let message_id = match p {
-        Provider::Whatsapp => v
+        ChannelKind::Whatsapp => v
             .pointer("/messages/0/id")
             .and_then(Value::as_str)
             .map(String::from),
-        Provider::Slack => (v["ok"] == true)
+        ChannelKind::Slack => (v["ok"] == true)
             .then(|| v["ts"].as_str().map(String::from))
             .flatten(),
-        Provider::Telegram => match &v["result"] {
+        ChannelKind::Telegram => match &v["result"] {
             _ if v["ok"] != true => None,
             Value::Object(r) => r.get("message_id").map(|id| id.to_string()),
             Value::Bool(true) => Some("true".into()),
             _ => None,
         },
-        Provider::Twilio => v["sid"].as_str().map(String::from),
+        ChannelKind::Twilio => v["sid"].as_str().map(String::from),
     };
     if (200..300).contains(&status) {
         if let Some(id) = message_id {
@@ -81,11 +74,11 @@ pub fn parse(
     }
     let error = error_text(p, &v).unwrap_or_else(|| format!("provider answered {status}"));
     let provider_says_later = match p {
-        Provider::Whatsapp => matches!(
+        ChannelKind::Whatsapp => matches!(
             v.pointer("/error/code").and_then(Value::as_i64),
             Some(4 | 80007 | 130429 | 131000 | 131016 | 131056 | 133004)
         ),
-        Provider::Slack => matches!(
+        ChannelKind::Slack => matches!(
             v["error"].as_str(),
             Some(
                 "ratelimited"
@@ -95,8 +88,8 @@ pub fn parse(
                     | "request_timeout"
             )
         ),
-        Provider::Telegram => v["error_code"].as_i64() == Some(429),
-        Provider::Twilio => matches!(v["code"].as_i64(), Some(20429 | 20500 | 20503)),
+        ChannelKind::Telegram => v["error_code"].as_i64() == Some(429),
+        ChannelKind::Twilio => matches!(v["code"].as_i64(), Some(20429 | 20500 | 20503)),
     };
     if transient_status || provider_says_later {
         let body_wait = v.pointer("/parameters/retry_after").and_then(Value::as_u64);
@@ -115,9 +108,9 @@ pub fn parse(
     }
 }
 
-fn error_text(p: Provider, v: &Value) -> Option<String> {
+fn error_text(p: ChannelKind, v: &Value) -> Option<String> {
     match p {
-        Provider::Whatsapp => {
+        ChannelKind::Whatsapp => {
             let e = v.get("error")?;
             Some(format!(
                 "{} (code {})",
@@ -125,9 +118,9 @@ fn error_text(p: Provider, v: &Value) -> Option<String> {
                 e["code"]
             ))
         }
-        Provider::Slack => v["error"].as_str().map(String::from),
-        Provider::Telegram => v["description"].as_str().map(String::from),
-        Provider::Twilio => Some(format!("{} (code {})", v["message"].as_str()?, v["code"])),
+        ChannelKind::Slack => v["error"].as_str().map(String::from),
+        ChannelKind::Telegram => v["description"].as_str().map(String::from),
+        ChannelKind::Twilio => Some(format!("{} (code {})", v["message"].as_str()?, v["code"])),
     }
 }
 
@@ -139,28 +132,28 @@ mod tests {
     fn successes_carry_the_provider_message_id() {
         let wa = r#"{"messaging_product":"whatsapp","contacts":[{"input":"+16505551234","wa_id":"16505551234"}],"messages":[{"id":"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"}]}"#;
         assert_eq!(
-            parse(Provider::Whatsapp, 200, None, wa, 0),
+            parse(ChannelKind::Whatsapp, 200, None, wa, 0),
             SendOutcome::Sent {
                 message_id: "wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA".into()
             }
         );
         let sl = r#"{"ok":true,"channel":"C123ABC456","ts":"1503435956.000247","message":{"text":"Here's a message for you","type":"message"}}"#;
         assert_eq!(
-            parse(Provider::Slack, 200, None, sl, 0),
+            parse(ChannelKind::Slack, 200, None, sl, 0),
             SendOutcome::Sent {
                 message_id: "1503435956.000247".into()
             }
         );
         let tg = r#"{"ok":true,"result":{"message_id":1366,"chat":{"id":1111111,"type":"private"},"date":1441645540,"text":"hi"}}"#;
         assert_eq!(
-            parse(Provider::Telegram, 200, None, tg, 0),
+            parse(ChannelKind::Telegram, 200, None, tg, 0),
             SendOutcome::Sent {
                 message_id: "1366".into()
             }
         );
         let tw = r#"{"account_sid":"AC1","sid":"SM1234567890abcdef1234567890abcdef","status":"queued","body":"hi"}"#;
         assert_eq!(
-            parse(Provider::Twilio, 201, None, tw, 0),
+            parse(ChannelKind::Twilio, 201, None, tw, 0),
             SendOutcome::Sent {
                 message_id: "SM1234567890abcdef1234567890abcdef".into()
             }
@@ -171,7 +164,7 @@ mod tests {
     fn failures_inside_a_200() {
         assert_eq!(
             parse(
-                Provider::Slack,
+                ChannelKind::Slack,
                 200,
                 None,
                 r#"{"ok":false,"error":"channel_not_found"}"#,
@@ -184,7 +177,7 @@ mod tests {
         );
         assert!(matches!(
             parse(
-                Provider::Slack,
+                ChannelKind::Slack,
                 200,
                 None,
                 r#"{"ok":false,"error":"ratelimited"}"#,
@@ -198,7 +191,7 @@ mod tests {
     fn rate_limits_and_outages_are_transient_with_their_wait() {
         assert_eq!(
             parse(
-                Provider::Slack,
+                ChannelKind::Slack,
                 429,
                 Some("30"),
                 r#"{"ok":false,"error":"ratelimited"}"#,
@@ -211,7 +204,7 @@ mod tests {
         );
         assert_eq!(
             parse(
-                Provider::Telegram,
+                ChannelKind::Telegram,
                 429,
                 None,
                 r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}"#,
@@ -224,11 +217,11 @@ mod tests {
         );
         let wa = r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"A"}}"#;
         assert!(matches!(
-            parse(Provider::Whatsapp, 400, None, wa, 0),
+            parse(ChannelKind::Whatsapp, 400, None, wa, 0),
             SendOutcome::Transient { .. }
         ));
         assert!(matches!(
-            parse(Provider::Twilio, 503, None, "<html>", 0),
+            parse(ChannelKind::Twilio, 503, None, "<html>", 0),
             SendOutcome::Transient {
                 retry_after_s: None,
                 ..
@@ -240,7 +233,7 @@ mod tests {
     fn refusals_are_permanent_with_the_provider_message() {
         let wa = r#"{"error":{"message":"(#100) Invalid parameter","type":"OAuthException","code":100,"fbtrace_id":"A"}}"#;
         assert_eq!(
-            parse(Provider::Whatsapp, 400, None, wa, 0),
+            parse(ChannelKind::Whatsapp, 400, None, wa, 0),
             SendOutcome::Permanent {
                 status: 400,
                 error: "(#100) Invalid parameter (code 100)".into()
@@ -248,7 +241,7 @@ mod tests {
         );
         let tw = r#"{"code":21211,"message":"The 'To' number 5551234 is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}"#;
         assert_eq!(
-            parse(Provider::Twilio, 400, None, tw, 0),
+            parse(ChannelKind::Twilio, 400, None, tw, 0),
             SendOutcome::Permanent {
                 status: 400,
                 error: "The 'To' number 5551234 is not a valid phone number. (code 21211)".into()
@@ -256,7 +249,7 @@ mod tests {
         );
         let tg = r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#;
         assert_eq!(
-            parse(Provider::Telegram, 400, None, tg, 0),
+            parse(ChannelKind::Telegram, 400, None, tg, 0),
             SendOutcome::Permanent {
                 status: 400,
                 error: "Bad Request: chat not found".into()

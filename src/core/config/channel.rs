@@ -34,9 +34,19 @@ pub struct ChannelConfig {
     pub api_version: Option<String>,
 }
 
-impl ChannelConfig {
-    fn required_credential(&self) -> &'static str {
-        match self.kind {
+impl ChannelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelKind::Whatsapp => "whatsapp",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Twilio => "twilio",
+        }
+    }
+
+    /// The one credential a send needs.
+    pub fn credential(self) -> &'static str {
+        match self {
             ChannelKind::Whatsapp => "access_token",
             ChannelKind::Slack | ChannelKind::Telegram => "bot_token",
             ChannelKind::Twilio => "auth_token",
@@ -49,7 +59,7 @@ impl Check for ChannelConfig {
         if let Some(u) = &self.base_url {
             check_http_url("base_url", u, p);
         }
-        let need = self.required_credential();
+        let need = self.kind.credential();
         if !self.credentials.contains_key(need) {
             p.push(
                 format!(

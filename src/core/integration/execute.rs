@@ -2,9 +2,12 @@
 //! envelope the flow engine receives with the HTTP status that fits it.
 
 use super::mapping::{map_response, ResponseMapping};
-use crate::core::config::integration::{Backoff, Endpoint, RetryPolicy};
+use crate::core::config::integration::{
+    Backoff, BreakerPolicy, Endpoint, IntegrationConfig, RetryPolicy,
+};
 use crate::core::error::ApiError;
-use crate::core::upstream::{HttpMethod, Upstream};
+use crate::core::limits::gate::{Begin, Limits};
+use crate::core::upstream::{FetchError, HttpMethod, Upstream};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -217,6 +220,35 @@ pub struct EnvelopeError {
     pub retry_after: Option<u64>,
 }
 
+/// The limits the integration's gate admits a call under (600 a minute unless it says).
+pub fn limits(cfg: &IntegrationConfig) -> Limits {
+    let rate = cfg.rate_limit.as_ref();
+    Limits {
+        per_minute: rate.and_then(|r| r.per_minute).map_or(600, u64::from),
+        per_day: rate.and_then(|r| r.per_day).map(u64::from),
+        breaker: BreakerPolicy::policy(cfg.circuit_breaker.as_ref()),
+    }
+}
+
+/// How an attempt ended, from the fetch's result (its status and `retry-after` seconds).
+pub fn attempt_of(
+    result: Result<(u16, Option<&str>), &FetchError>,
+) -> Result<(Attempt, Option<u64>), ApiError> {
+    Ok(match result {
+        Ok((status, retry_after)) => {
+            let wait = retry_after.and_then(|v| v.trim().parse::<u64>().ok());
+            (Attempt::Status(status), wait)
+        }
+        Err(FetchError::Timeout(_)) => (Attempt::Timeout, None),
+        Err(FetchError::Network(_)) => (Attempt::ConnectionError, None),
+        Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None),
+        Err(FetchError::Invalid(what)) => {
+            let e = format!("the planned request has an invalid {what}");
+            return Err(ApiError::validation(e));
+        }
+    })
+}
+
 /// What `POST /v1/integrations/{id}/{endpoint}` answers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Envelope {
@@ -234,6 +266,80 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    pub fn new(request_id: &str) -> Self {
+        Envelope {
+            request_id: request_id.to_string(),
+            success: false,
+            data: Value::Null,
+            error: None,
+            status_code: 0,
+            execution_time_ms: 0,
+            cached: false,
+            retries: 0,
+            debug: None,
+        }
+    }
+
+    /// An answer without a provider call: the endpoint's mock, or a cached result.
+    pub fn answered(mut self, success: bool, data: Value, cached: bool) -> Self {
+        self.success = success;
+        self.data = data;
+        self.status_code = 200;
+        self.cached = cached;
+        self
+    }
+
+    /// The endpoint's `mock_response`, mapped as a real answer would be.
+    pub fn mocked(self, endpoint: &Endpoint, name: &str) -> Result<Self, ApiError> {
+        let mock = endpoint.mock_response.as_ref().ok_or_else(|| {
+            ApiError::validation(format!("endpoint `{name}` has no mock_response"))
+        })?;
+        let mapped = map_response(endpoint.response.as_ref(), true, mock)
+            .map_err(|e| ApiError::validation(e.0))?;
+        Ok(self.answered(mapped.success, mapped.data, false))
+    }
+
+    /// The gate stopped the call before it was made (our limit, or the open breaker).
+    pub fn stopped(mut self, begin: Begin, id: &str) -> Result<Self, ApiError> {
+        let (code, message, retry_after_s) = match begin {
+            Begin::RateLimited {
+                retry_after_s,
+                limit,
+            } => (
+                "rate_limited",
+                format!("integration `{id}` allows {limit} calls per window"),
+                retry_after_s,
+            ),
+            Begin::BreakerOpen { retry_after_s } => (
+                "circuit_open",
+                format!("circuit breaker for integration `{id}` is open after repeated failures"),
+                retry_after_s,
+            ),
+            Begin::Go { .. } | Begin::Replay { .. } | Begin::InProgress => {
+                return Err(ApiError::internal("unexpected gate answer"))
+            }
+        };
+        self.error = Some(EnvelopeError {
+            code,
+            message,
+            retry_after: Some(retry_after_s),
+        });
+        Ok(self)
+    }
+
+    /// The call's last attempt, concluded.
+    pub fn concluded(mut self, done: Conclusion, attempt: Attempt, retries: u32) -> Self {
+        self.status_code = match attempt {
+            Attempt::Status(s) => s,
+            _ => 0,
+        };
+        self.retries = retries;
+        self.success = done.success;
+        self.data = done.data;
+        self.error = done.error;
+        self
+    }
+
     /// The gateway's own status for this result: 200 on success; 502 when the provider failed,
     /// 504 when it timed out, 429 when our limit stopped the call, 503 when the breaker did.
     pub fn http_status(&self) -> u16 {
@@ -257,6 +363,62 @@ mod tests {
 
     fn policy(v: Value) -> RetryPolicy {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_gates_refusals_are_envelopes_with_their_wait() {
+        let e = Envelope::new("r1")
+            .stopped(
+                Begin::RateLimited {
+                    retry_after_s: 12,
+                    limit: 5,
+                },
+                "crm",
+            )
+            .unwrap();
+        assert_eq!(
+            (e.http_status(), e.error.as_ref().unwrap().retry_after),
+            (429, Some(12))
+        );
+        let e = Envelope::new("r1")
+            .stopped(Begin::BreakerOpen { retry_after_s: 30 }, "crm")
+            .unwrap();
+        assert_eq!(e.http_status(), 503);
+        assert!(Envelope::new("r1")
+            .stopped(Begin::InProgress, "crm")
+            .is_err());
+    }
+
+    #[test]
+    fn fetch_results_become_attempts() {
+        assert_eq!(
+            attempt_of(Ok((503, Some(" 4 ")))).unwrap(),
+            (Attempt::Status(503), Some(4))
+        );
+        assert_eq!(
+            attempt_of(Err(&FetchError::Timeout(10))).unwrap(),
+            (Attempt::Timeout, None)
+        );
+        assert_eq!(
+            attempt_of(Err(&FetchError::TooLarge(1))).unwrap().0,
+            Attempt::TooLarge
+        );
+        assert_eq!(
+            attempt_of(Err(&FetchError::Invalid("url")))
+                .unwrap_err()
+                .status(),
+            422
+        );
+    }
+
+    #[test]
+    fn limits_default_to_600_a_minute_and_no_day_cap() {
+        let cfg: IntegrationConfig = serde_json::from_value(json!({
+            "name": "CRM", "base_url": "https://crm.example.com", "endpoints": {}
+        }))
+        .unwrap();
+        let l = limits(&cfg);
+        assert_eq!((l.per_minute, l.per_day), (600, None));
     }
 
     #[test]

@@ -10,8 +10,56 @@
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
 use crate::core::upstream::OutboundRequest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// Tokens are handed out until this long before they expire.
+pub const EARLY_S: u64 = 60;
+/// KV keeps a value at least this long.
+const KV_MIN_TTL_S: u64 = 60;
+
+/// What the integration's `OauthTokens` object is asked for: a token for `key`
+/// (`token_key`), fetched with these secrets if it holds none that is usable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCmd {
+    pub key: String,
+    pub auth: Auth,
+    pub client_secret: String,
+    pub refresh_token: Option<String>,
+    /// The token the provider just refused, if any: never handed out again.
+    pub rejected: Option<String>,
+    /// Loop marks of the request that needs the token (its token fetch carries one more).
+    #[serde(default)]
+    pub hops: u32,
+}
+
+/// An access token in a cache, and until when it may be handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldToken {
+    pub access_token: String,
+    pub usable_until_s: u64,
+}
+
+impl HeldToken {
+    /// A token just issued for `expires_in` seconds (an hour when the endpoint says nothing).
+    pub fn issued(t: TokenResponse, now_s: u64) -> Self {
+        let expires_in = t.expires_in.unwrap_or(3600);
+        HeldToken {
+            access_token: t.access_token,
+            usable_until_s: now_s + expires_in.saturating_sub(EARLY_S).max(1),
+        }
+    }
+
+    /// Not about to expire, and not the one the provider just refused.
+    pub fn usable(&self, now_s: u64, rejected: Option<&str>) -> bool {
+        self.usable_until_s > now_s && Some(self.access_token.as_str()) != rejected
+    }
+
+    /// How long KV may keep it; `None` when shorter than KV allows (kept in the isolate only).
+    pub fn kv_ttl_s(&self, now_s: u64) -> Option<u64> {
+        Some(self.usable_until_s.saturating_sub(now_s)).filter(|ttl| *ttl > KV_MIN_TTL_S)
+    }
+}
 
 /// The token endpoint's request for an integration's `auth`, with its opened secrets. `Err`
 /// names what the configuration lacks.
@@ -96,6 +144,24 @@ pub fn token_prefix(tenant: &str, integration: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_token_is_handed_out_until_a_minute_before_it_expires_and_never_once_refused() {
+        let t = |expires_in| TokenResponse {
+            access_token: "at_1".into(),
+            expires_in,
+        };
+        let held = HeldToken::issued(t(Some(3600)), 1_000);
+        assert_eq!(held.usable_until_s, 1_000 + 3540);
+        assert!(held.usable(4_539, None));
+        assert!(!held.usable(4_540, None));
+        assert!(!held.usable(1_001, Some("at_1")));
+        assert!(held.usable(1_001, Some("at_0")));
+        assert_eq!(held.kv_ttl_s(1_000), Some(3540));
+        // A token for 90 s is held for 30: too short for KV.
+        assert_eq!(HeldToken::issued(t(Some(90)), 0).kv_ttl_s(0), None);
+        assert_eq!(HeldToken::issued(t(None), 0).usable_until_s, 3540);
+    }
     use serde_json::json;
 
     fn cfg(v: serde_json::Value) -> IntegrationConfig {

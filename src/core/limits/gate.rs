@@ -1,10 +1,19 @@
 //! The admission of one call to a tenant's channel or integration: its breaker, its per-minute
-//! and (for integrations) per-day windows, decided together so a refused call costs nothing. The
-//! gate object loads this state, asks, and saves.
+//! and (for integrations) per-day windows, decided together so a refused call costs nothing; and
+//! the idempotency of channel sends (a key's first result is replayed for a day). The `CallGate`
+//! object loads this state, asks, and saves.
 
 use super::breaker::{Policy, State as Breaker};
 use super::rate::Window;
+use crate::core::channel::send::DeliveryRecord;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How long a key's result is replayed.
+pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+/// A claim whose request never finished (its isolate died before recording the result) is
+/// abandoned after this long, so the client's retry is not refused for a day.
+pub const CLAIM_TIMEOUT_MS: u64 = 60_000;
 
 const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 86_400_000;
@@ -26,12 +35,28 @@ pub struct Limits {
     pub breaker: Policy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+/// What a caller asks the gate before a call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BeginCmd {
+    pub idempotency_key: Option<String>,
+    pub limits: Limits,
+}
+
+/// The gate's answer before a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Begin {
     /// Go; `probe`: as one of a half-open breaker's probes (only probes decide it).
     Go {
         probe: bool,
     },
+    /// The key's first request finished: its response, as it was.
+    Replay {
+        status: u16,
+        body: Value,
+    },
+    /// The key's first request is still being processed.
+    InProgress,
     RateLimited {
         retry_after_s: u64,
         limit: u64,
@@ -41,14 +66,52 @@ pub enum Admission {
     },
 }
 
+/// What a caller records after a call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FinishCmd {
+    pub idempotency_key: Option<String>,
+    /// The breaker's policy and whether the provider call counts as a success for it (None:
+    /// nothing to record, e.g. a delivery status update).
+    pub outcome: Option<(Policy, bool)>,
+    /// The call was admitted as a half-open probe (only probes decide a half-open breaker).
+    #[serde(default)]
+    pub probe: bool,
+    pub status: u16,
+    pub body: Value,
+    pub delivery: Option<DeliveryRecord>,
+}
+
+impl FinishCmd {
+    /// Only a delivery's new status.
+    pub fn delivery(record: DeliveryRecord) -> Self {
+        FinishCmd {
+            delivery: Some(record),
+            ..Default::default()
+        }
+    }
+}
+
+/// A key's stored row (`status` 0: claimed, not finished) as an answer, if it still is one.
+pub fn replay(status: u16, body: Value, expires_at_ms: u64, now: u64) -> Option<Begin> {
+    if expires_at_ms <= now {
+        return None;
+    }
+    let claimed_at = expires_at_ms.saturating_sub(IDEMPOTENCY_TTL_MS);
+    match status {
+        0 if now < claimed_at + CLAIM_TIMEOUT_MS => Some(Begin::InProgress),
+        0 => None,
+        status => Some(Begin::Replay { status, body }),
+    }
+}
+
 impl Gate {
     /// Admits one call at `now`: the breaker first, then every window; a call refused by a
     /// window gives back the probe slot the breaker had reserved for it.
-    pub fn admit(&mut self, now: u64, limits: &Limits) -> Admission {
+    pub fn admit(&mut self, now: u64, limits: &Limits) -> Begin {
         let b = self.breaker.admit(now, &limits.breaker);
         if !b.allowed {
             let at = b.retry_at_ms.unwrap_or(now + 1000);
-            return Admission::BreakerOpen {
+            return Begin::BreakerOpen {
                 retry_after_s: seconds_until(at, now),
             };
         }
@@ -67,13 +130,13 @@ impl Gate {
                 if limits.per_day.is_some() {
                     self.day = day;
                 }
-                Admission::Go { probe: b.probe }
+                Begin::Go { probe: b.probe }
             }
             Some(d) => {
                 if b.probe {
                     self.breaker.release_probe();
                 }
-                Admission::RateLimited {
+                Begin::RateLimited {
                     retry_after_s: seconds_until(d.reset_ms, now),
                     limit: d.limit,
                 }
@@ -108,28 +171,45 @@ mod tests {
         let mut g = Gate::default();
         let t = 10 * DAY_MS;
         for _ in 0..3 {
-            assert_eq!(g.admit(t, &limits(3, None)), Admission::Go { probe: false });
+            assert_eq!(g.admit(t, &limits(3, None)), Begin::Go { probe: false });
         }
         assert!(matches!(
             g.admit(t, &limits(3, None)),
-            Admission::RateLimited { limit: 3, retry_after_s } if retry_after_s >= 1
+            Begin::RateLimited { limit: 3, retry_after_s } if retry_after_s >= 1
         ));
         // The day cap binds across minutes; a refused call is not charged to the minute.
         let mut g = Gate::default();
-        assert_eq!(
-            g.admit(t, &limits(10, Some(2))),
-            Admission::Go { probe: false }
-        );
+        assert_eq!(g.admit(t, &limits(10, Some(2))), Begin::Go { probe: false });
         assert_eq!(
             g.admit(t + 61_000, &limits(10, Some(2))),
-            Admission::Go { probe: false }
+            Begin::Go { probe: false }
         );
         let before = g.minute.clone();
         assert!(matches!(
             g.admit(t + 122_000, &limits(10, Some(2))),
-            Admission::RateLimited { limit: 2, .. }
+            Begin::RateLimited { limit: 2, .. }
         ));
         assert_eq!(g.minute, before);
+    }
+
+    #[test]
+    fn a_key_replays_its_result_for_a_day_and_an_abandoned_claim_lapses() {
+        let t = 10 * DAY_MS;
+        let claimed = t + IDEMPOTENCY_TTL_MS;
+        assert_eq!(
+            replay(0, Value::Null, claimed, t + 1),
+            Some(Begin::InProgress)
+        );
+        assert_eq!(replay(0, Value::Null, claimed, t + CLAIM_TIMEOUT_MS), None);
+        let body = serde_json::json!({"status": "sent"});
+        assert_eq!(
+            replay(200, body.clone(), claimed, t + IDEMPOTENCY_TTL_MS - 1),
+            Some(Begin::Replay {
+                status: 200,
+                body: body.clone()
+            })
+        );
+        assert_eq!(replay(200, body, claimed, t + IDEMPOTENCY_TTL_MS), None);
     }
 
     #[test]
@@ -142,13 +222,13 @@ mod tests {
         }
         assert!(matches!(
             g.admit(t + 1, &l),
-            Admission::BreakerOpen { retry_after_s: 30 }
+            Begin::BreakerOpen { retry_after_s: 30 }
         ));
         // Half-open: the probe is admitted once the window allows it.
         let later = t + 31_000;
         g.minute.take(later, 60_000, 1, 1); // the minute is spent
-        assert!(matches!(g.admit(later, &l), Admission::RateLimited { .. }));
+        assert!(matches!(g.admit(later, &l), Begin::RateLimited { .. }));
         // The probe slot was given back: once the window rolls, the probe goes.
-        assert_eq!(g.admit(later + 120_000, &l), Admission::Go { probe: true });
+        assert_eq!(g.admit(later + 120_000, &l), Begin::Go { probe: true });
     }
 }

@@ -13,12 +13,13 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
     match (kind, name) {
         (RecordKind::Source, Some(n)) => vec![(Objects::Dedupe, names::source(tenant, n))],
         (RecordKind::Channel, Some(n)) => vec![
-            (Objects::ChannelGate, names::channel(tenant, n)),
+            (Objects::CallGate, names::channel(tenant, n)),
             (Objects::Outbox, names::channel(tenant, n)),
         ],
-        (RecordKind::Integration, Some(n)) => {
-            vec![(Objects::ChannelGate, names::integration(tenant, n))]
-        }
+        (RecordKind::Integration, Some(n)) => vec![
+            (Objects::CallGate, names::integration(tenant, n)),
+            (Objects::OauthTokens, names::integration(tenant, n)),
+        ],
         (RecordKind::Llm, _) => vec![(Objects::RateLimiter, names::llm(tenant))],
         (RecordKind::Tenant, _) => vec![
             (Objects::DeadLetters, names::dead_letters(tenant)),
@@ -41,13 +42,16 @@ mod tests {
         assert_eq!(
             objects_of(RecordKind::Channel, "acme", Some("tg")),
             vec![
-                (Objects::ChannelGate, "acme:tg".to_string()),
+                (Objects::CallGate, "acme:tg".to_string()),
                 (Objects::Outbox, "acme:tg".to_string())
             ]
         );
         assert_eq!(
             objects_of(RecordKind::Integration, "acme", Some("crm")),
-            vec![(Objects::ChannelGate, "acme:integration:crm".to_string())]
+            vec![
+                (Objects::CallGate, "acme:integration:crm".to_string()),
+                (Objects::OauthTokens, "acme:integration:crm".to_string())
+            ]
         );
         let tenant = objects_of(RecordKind::Tenant, "acme", None);
         assert!(tenant.contains(&(Objects::DeadLetters, "acme".to_string())));

@@ -2,6 +2,7 @@
 //! stable id, the signature headers, and the retry policy (what to do after each attempt).
 
 use super::verify::standard;
+use crate::core::jobs::{retry_or_dead_letter, JobStep};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -71,7 +72,7 @@ pub fn signature_headers(
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum DeliveryOutcome {
     Delivered,
     /// Try again, after the destination's Retry-After when it gave one.
     Retry {
@@ -84,6 +85,20 @@ pub enum Outcome {
     },
 }
 
+impl DeliveryOutcome {
+    /// What the consumer does after attempt `attempt` of `max_attempts`.
+    pub fn step(self, attempt: u32, max_attempts: u32) -> JobStep {
+        match self {
+            DeliveryOutcome::Delivered => JobStep::Finish,
+            DeliveryOutcome::Permanent { reason } => JobStep::DeadLetter { reason },
+            DeliveryOutcome::Retry {
+                retry_after_s,
+                reason,
+            } => retry_or_dead_letter(attempt, max_attempts, retry_after_s, reason),
+        }
+    }
+}
+
 /// What an attempt's result means. `status` is `None` when no response came (timeout,
 /// connection error), with `error` saying which.
 pub fn classify(
@@ -91,17 +106,17 @@ pub fn classify(
     retry_after: Option<&str>,
     error: Option<&str>,
     now_s: u64,
-) -> Outcome {
+) -> DeliveryOutcome {
     match status {
-        Some(200..=299) => Outcome::Delivered,
-        Some(s @ (408 | 429)) | Some(s @ 500..=599) => Outcome::Retry {
+        Some(200..=299) => DeliveryOutcome::Delivered,
+        Some(s @ (408 | 429)) | Some(s @ 500..=599) => DeliveryOutcome::Retry {
             retry_after_s: retry_after.and_then(|v| parse_retry_after(v, now_s)),
             reason: format!("destination answered {s}"),
         },
-        Some(s) => Outcome::Permanent {
+        Some(s) => DeliveryOutcome::Permanent {
             reason: format!("destination answered {s}"),
         },
-        None => Outcome::Retry {
+        None => DeliveryOutcome::Retry {
             retry_after_s: None,
             reason: error.unwrap_or("no response").to_string(),
         },
@@ -234,39 +249,65 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify(Some(204), None, None, 0), Outcome::Delivered);
+        assert_eq!(
+            classify(Some(204), None, None, 0),
+            DeliveryOutcome::Delivered
+        );
         assert_eq!(
             classify(Some(429), Some("7"), None, 0),
-            Outcome::Retry {
+            DeliveryOutcome::Retry {
                 retry_after_s: Some(7),
                 reason: "destination answered 429".into()
             }
         );
         assert!(matches!(
             classify(Some(503), None, None, 0),
-            Outcome::Retry {
+            DeliveryOutcome::Retry {
                 retry_after_s: None,
                 ..
             }
         ));
         assert!(matches!(
             classify(Some(408), None, None, 0),
-            Outcome::Retry { .. }
+            DeliveryOutcome::Retry { .. }
         ));
         assert!(matches!(
             classify(Some(404), None, None, 0),
-            Outcome::Permanent { .. }
+            DeliveryOutcome::Permanent { .. }
         ));
         assert!(matches!(
             classify(Some(301), None, None, 0),
-            Outcome::Permanent { .. }
+            DeliveryOutcome::Permanent { .. }
         ));
         assert_eq!(
             classify(None, None, Some("timed out after 10000 ms"), 0),
-            Outcome::Retry {
+            DeliveryOutcome::Retry {
                 retry_after_s: None,
                 reason: "timed out after 10000 ms".into()
             }
+        );
+    }
+
+    #[test]
+    fn an_event_is_retried_until_the_tenants_last_attempt_then_dead_lettered() {
+        let later = || classify(Some(503), None, None, 0);
+        assert!(matches!(later().step(3, 4), JobStep::Requeue { .. }));
+        assert_eq!(
+            later().step(4, 4),
+            JobStep::DeadLetter {
+                reason: "destination answered 503 (attempt 4 of 4)".into()
+            }
+        );
+        let refused = classify(Some(410), None, None, 0).step(1, 4);
+        assert_eq!(
+            refused,
+            JobStep::DeadLetter {
+                reason: "destination answered 410".into()
+            }
+        );
+        assert_eq!(
+            classify(Some(200), None, None, 0).step(9, 4),
+            JobStep::Finish
         );
     }
 

@@ -4,21 +4,21 @@
 //! wrong answer does not compile. Each class wraps a `core` state machine or a small table; the
 //! caller makes one round trip per request.
 
-mod channel_gate;
+mod call_gate;
 mod conversation;
 mod dead_letters;
 mod dedupe;
+mod oauth_tokens;
 mod outbox;
 mod pending;
 mod rate_limiter;
 pub use rate_limiter::RateLimiter;
 
-pub use channel_gate::{
-    finish_later, Begin, BeginCmd, ChannelGate, DeliveryQuery, DeliveryRecord, FinishCmd, TokenCmd,
-};
+pub use call_gate::{finish_later, CallGate, DeliveryQuery};
 pub use conversation::{append_exchange, history, Conversation};
 pub use dead_letters::{DeadLetter, DeadLetters, DeleteLetter, GetLetter, ListLetters, PutLetter};
 pub use dedupe::{Dedupe, Forget, HandshakeAttempt, SeenMany};
+pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
 pub use pending::{OpenWork, Pending};
 
@@ -153,7 +153,8 @@ pub async fn purge_object(env: &Env, class: ObjectClass, name: &str) -> Result<(
     let body = match class {
         ObjectClass::DeadLetters => serde_json::to_string(&DeadLetters::purge()),
         ObjectClass::Dedupe => serde_json::to_string(&Dedupe::purge()),
-        ObjectClass::ChannelGate => serde_json::to_string(&ChannelGate::purge()),
+        ObjectClass::CallGate => serde_json::to_string(&CallGate::purge()),
+        ObjectClass::OauthTokens => serde_json::to_string(&OauthTokens::purge()),
         ObjectClass::Outbox => serde_json::to_string(&Outbox::purge()),
         ObjectClass::RateLimiter => serde_json::to_string(&RateLimiter::purge()),
         ObjectClass::Conversation => serde_json::to_string(&Conversation::purge()),

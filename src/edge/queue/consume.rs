@@ -10,27 +10,29 @@
 use super::open_work::finished;
 use super::wire::{decode, enqueue};
 use crate::core::channel::outbound::OutboundMessage;
+use crate::core::channel::send::{self, queued_attempt, unsendable};
 use crate::core::config::document::{open_secret, Location};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
-use crate::core::jobs::{Job, QueueMessage};
+use crate::core::jobs::{max_attempts, Job, JobStep, QueueMessage};
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::delivery::{classify, delivery_request, Backoff, EventEnvelope, Outcome};
+use crate::core::webhook::delivery::{
+    classify, delivery_request, Backoff, DeliveryOutcome, EventEnvelope,
+};
 use crate::core::webhook::verify::standard;
-use crate::edge::channel::{record_delivery, send_queued, DeliveryStep};
-use crate::edge::durable::{self, DeadLetter, DeadLetters, DeliveryRecord, Object, PutLetter};
+use crate::edge::channel;
+use crate::edge::durable::{self, DeadLetter, DeadLetters, Object, PutLetter};
 use crate::edge::outbound::send;
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
 use futures::future::join_all;
-use worker::{event, Context, Env, Message, MessageBatch, MessageExt, Result};
+use worker::{event, Context, Env, Message, MessageBatch, MessageExt};
 
-const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 const MAX_BACKOFF_S: u64 = 3600;
 
 #[event(queue)]
-async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let queue = batch.queue();
     let messages = batch.messages()?;
     let dlq = queue.strip_suffix("-dlq").map(str::to_string);
@@ -80,13 +82,11 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
             return;
         }
     };
-    let result: std::result::Result<Step, ApiError> = match dlq_of {
+    let step = match dlq_of {
         Some(origin) => {
-            let why = qm
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "the consumer failed repeatedly".into());
-            dead_letter(env, origin, &qm, why).await
+            let why = qm.last_error.clone();
+            let reason = why.unwrap_or_else(|| "the consumer failed repeatedly".into());
+            Ok((origin, JobStep::DeadLetter { reason }))
         }
         None => match &qm.job {
             Job::DeliverEvent { event } => deliver(env, &tenant, &qm, event).await,
@@ -97,12 +97,16 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
             } => send_message(env, &tenant, &qm, channel, delivery_id, message).await,
         },
     };
-    match result {
-        Ok(Step::Finished) => {
+    let done = match step {
+        Ok((queue, step)) => perform(env, queue, &qm, step).await,
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(true) => {
             finished(env, &qm).await;
             msg.ack()
         }
-        Ok(Step::Requeued) => msg.ack(),
+        Ok(false) => msg.ack(),
         Err(e) => {
             // Our own failure (KV, a Durable Object): let the platform retry, then dead-letter.
             worker::console_error!(
@@ -116,38 +120,49 @@ async fn handle(env: &Env, queue: &str, dlq_of: Option<&str>, msg: &Message<Stri
     }
 }
 
-/// What became of a message: finished (its open-work record closes) or sent again for a later
-/// attempt (the record moves on with it).
-enum Step {
-    Finished,
-    Requeued,
+/// Does what core decided after an attempt; `true` when the message is finished (its open-work
+/// record closes), `false` when it was sent again (the record moves on with it).
+async fn perform(
+    env: &Env,
+    queue: &str,
+    qm: &QueueMessage,
+    step: JobStep,
+) -> Result<bool, ApiError> {
+    match step {
+        JobStep::Finish => Ok(true),
+        JobStep::DeadLetter { reason } => dead_letter(env, queue, qm, reason).await.map(|_| true),
+        JobStep::Requeue {
+            retry_after_s,
+            reason,
+        } => {
+            let binding = match qm.job {
+                Job::DeliverEvent { .. } => "EVENTS",
+                Job::SendMessage { .. } => "DELIVERIES",
+            };
+            retry_later(env, binding, qm, retry_after_s, reason)
+                .await
+                .map(|_| false)
+        }
+    }
 }
 
+/// One attempt at delivering an event to the tenant's destination.
 async fn deliver(
     env: &Env,
     tenant: &TenantConfig,
     qm: &QueueMessage,
     event: &EventEnvelope,
-) -> std::result::Result<Step, ApiError> {
+) -> Result<(&'static str, JobStep), ApiError> {
     let Some(dest) = &tenant.destination else {
-        return dead_letter(
-            env,
-            "events",
-            qm,
-            "the tenant has no destination configured".into(),
-        )
-        .await;
+        let reason = "the tenant has no destination configured".into();
+        return Ok(("events", JobStep::DeadLetter { reason }));
     };
     let at = Location {
         tenant: &qm.tenant,
         record: "tenant",
     };
-    let secret = open_secret(
-        &*store::sealer(env)?,
-        &at,
-        "/destination/secret",
-        &dest.secret,
-    )?;
+    let sealer = store::sealer(env)?;
+    let secret = open_secret(&sealer, &at, "/destination/secret", &dest.secret)?;
     let key = standard::key(&secret)
         .ok_or_else(|| ApiError::internal("destination secret is not whsec_ base64"))?;
     let now_s = now_ms() / 1000;
@@ -166,36 +181,18 @@ async fn deliver(
         }
         Err(e) => classify(None, None, Some(&e.describe()), now_s),
     };
-    match outcome {
-        Outcome::Delivered => {
-            worker::console_log!(
-                "{{\"delivered\":{:?},\"tenant\":{:?},\"attempt\":{}}}",
-                event.id,
-                qm.tenant,
-                qm.attempt
-            );
-            Ok(Step::Finished)
-        }
-        Outcome::Permanent { reason } => dead_letter(env, "events", qm, reason).await,
-        Outcome::Retry {
-            retry_after_s,
-            reason,
-        } => {
-            let max = max_attempts(tenant);
-            if qm.attempt >= max {
-                return dead_letter(
-                    env,
-                    "events",
-                    qm,
-                    format!("{reason} (attempt {} of {max})", qm.attempt),
-                )
-                .await;
-            }
-            retry_later(env, "EVENTS", qm, retry_after_s, reason).await
-        }
+    if outcome == DeliveryOutcome::Delivered {
+        worker::console_log!(
+            "{{\"delivered\":{:?},\"tenant\":{:?},\"attempt\":{}}}",
+            event.id,
+            qm.tenant,
+            qm.attempt
+        );
     }
+    Ok(("events", outcome.step(qm.attempt, max_attempts(tenant))))
 }
 
+/// One attempt at a queued channel send; its delivery record follows it.
 async fn send_message(
     env: &Env,
     tenant: &TenantConfig,
@@ -203,70 +200,32 @@ async fn send_message(
     channel: &str,
     delivery_id: &str,
     message: &OutboundMessage,
-) -> std::result::Result<Step, ApiError> {
-    let record = |status: &str, provider_message_id: Option<String>, last_error: Option<String>| {
-        DeliveryRecord {
-            id: delivery_id.to_string(),
-            status: status.to_string(),
-            provider_message_id,
-            last_error,
-            attempts: qm.attempt,
-            updated_at: now_ms(),
+) -> Result<(&'static str, JobStep), ApiError> {
+    let (step, record) = match channel::load(env, &qm.tenant, channel).await? {
+        None => {
+            let why = "the channel no longer exists".into();
+            (
+                JobStep::Finish,
+                unsendable(delivery_id, qm.attempt, why, now_ms()),
+            )
+        }
+        Some(cfg) => {
+            let token = channel::open_token(env, &qm.tenant, channel, &cfg)?;
+            match send::render(&cfg, &token, message) {
+                Err(e) => (
+                    JobStep::Finish,
+                    unsendable(delivery_id, qm.attempt, e.message, now_ms()),
+                ),
+                Ok(rendered) => {
+                    let outcome = channel::attempt(&rendered, &cfg, &token, qm.hops).await;
+                    let max = max_attempts(tenant);
+                    queued_attempt(outcome, cfg.kind, delivery_id, qm.attempt, max, now_ms())
+                }
+            }
         }
     };
-    match send_queued(env, qm, channel, message).await? {
-        DeliveryStep::Sent(id) => {
-            record_delivery(env, &qm.tenant, channel, record("sent", Some(id), None)).await?;
-            Ok(Step::Finished)
-        }
-        DeliveryStep::Failed(error) => {
-            record_delivery(
-                env,
-                &qm.tenant,
-                channel,
-                record("failed", None, Some(error)),
-            )
-            .await?;
-            Ok(Step::Finished)
-        }
-        DeliveryStep::Retry(retry_after_s, error) => {
-            let max = max_attempts(tenant);
-            if qm.attempt >= max {
-                dead_letter(
-                    env,
-                    "deliveries",
-                    qm,
-                    format!("{error} (attempt {} of {max})", qm.attempt),
-                )
-                .await?;
-                record_delivery(
-                    env,
-                    &qm.tenant,
-                    channel,
-                    record("dead_lettered", None, Some(error)),
-                )
-                .await?;
-                return Ok(Step::Finished);
-            }
-            retry_later(env, "DELIVERIES", qm, retry_after_s, error.clone()).await?;
-            record_delivery(
-                env,
-                &qm.tenant,
-                channel,
-                record("queued", None, Some(error)),
-            )
-            .await?;
-            Ok(Step::Requeued)
-        }
-    }
-}
-
-/// The tenant's `limits.max_delivery_attempts`, for events and channel sends alike.
-fn max_attempts(tenant: &TenantConfig) -> u32 {
-    tenant
-        .limits
-        .max_delivery_attempts
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+    channel::record_delivery(env, &qm.tenant, channel, record).await?;
+    Ok(("deliveries", step))
 }
 
 /// Sends the job again, one attempt later, after the backoff (or the provider's Retry-After).
@@ -276,12 +235,11 @@ async fn retry_later(
     qm: &QueueMessage,
     retry_after_s: Option<u64>,
     reason: String,
-) -> std::result::Result<Step, ApiError> {
+) -> Result<(), ApiError> {
     let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
     let next = qm.next_attempt(reason);
     let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
-    enqueue(env, binding, &next, delay as u32).await?;
-    Ok(Step::Requeued)
+    enqueue(env, binding, &next, delay as u32).await
 }
 
 fn backoff(env: &Env) -> Backoff {
@@ -301,7 +259,7 @@ async fn dead_letter(
     queue: &str,
     qm: &QueueMessage,
     reason: String,
-) -> std::result::Result<Step, ApiError> {
+) -> Result<(), ApiError> {
     worker::console_log!(
         "{{\"dead_letter\":{:?},\"tenant\":{:?},\"attempts\":{}}}",
         qm.id,
@@ -321,6 +279,5 @@ async fn dead_letter(
         &Object::<DeadLetters>::tenant(&qm.tenant),
         PutLetter(letter),
     )
-    .await?;
-    Ok(Step::Finished)
+    .await
 }

@@ -1,0 +1,211 @@
+//! `CallGate`, one per tenant channel (`{tenant}:{channel}`) and integration
+//! (`{tenant}:integration:{id}`): what a call must pass first, in one round trip (the key's
+//! earlier result, then `core::limits::gate`: windows and breaker), and what it records after
+//! (the breaker's outcome, the key's result, a queued send's delivery record).
+
+use super::{answer, command, commands, purge, Object};
+use crate::core::channel::send::DeliveryRecord;
+use crate::core::limits::gate::{replay, Begin, BeginCmd, FinishCmd, Gate, IDEMPOTENCY_TTL_MS};
+use crate::core::objects::{self, ObjectClass};
+use crate::edge::platform::now_ms;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cell::RefCell;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State, Storage};
+
+/// `delivery`: a queued channel send's record.
+#[derive(Serialize, Deserialize)]
+pub struct DeliveryQuery {
+    pub id: String,
+}
+
+/// What a gate takes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateCmd {
+    Begin(BeginCmd),
+    Finish(FinishCmd),
+    Delivery(DeliveryQuery),
+    Purge,
+}
+
+commands!(CallGate: ObjectClass::CallGate => GateCmd {
+    Begin(BeginCmd) -> Begin,
+    Finish(FinishCmd) -> (),
+    Delivery(DeliveryQuery) -> Option<DeliveryRecord>,
+});
+
+impl Object<CallGate> {
+    pub fn channel(tenant: &str, channel: &str) -> Self {
+        Object::named(objects::channel(tenant, channel))
+    }
+
+    pub fn integration(tenant: &str, id: &str) -> Self {
+        Object::named(objects::integration(tenant, id))
+    }
+}
+
+#[durable_object(fetch)]
+pub struct CallGate {
+    state: State,
+    gate: RefCell<Option<Gate>>,
+}
+
+fn init(state: &State) {
+    let sql = state.storage().sql();
+    let _ = sql.exec("CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT, expires_at INTEGER NOT NULL)", None);
+    let _ = sql.exec("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+}
+
+#[derive(Deserialize)]
+struct Row {
+    status: i64,
+    body: Option<String>,
+    expires_at: i64,
+}
+
+impl CallGate {
+    /// Loads the gate (once per object lifetime), applies `f`, and saves it.
+    async fn with<T>(&self, f: impl FnOnce(&mut Gate) -> T) -> Result<T> {
+        let storage = self.state.storage();
+        if self.gate.borrow().is_none() {
+            let gate = Gate {
+                minute: storage.get("window").await?.unwrap_or_default(),
+                day: storage.get("day").await?.unwrap_or_default(),
+                breaker: storage.get("breaker").await?.unwrap_or_default(),
+            };
+            self.gate.borrow_mut().get_or_insert(gate);
+        }
+        let (out, g) = {
+            let mut memory = self.gate.borrow_mut();
+            let gate = memory.get_or_insert_with(Gate::default);
+            (f(gate), gate.clone())
+        };
+        storage.put("window", g.minute).await?;
+        storage.put("day", g.day).await?;
+        storage.put("breaker", g.breaker).await?;
+        Ok(out)
+    }
+
+    fn stored(&self, key: &str, now: u64) -> Result<Option<Begin>> {
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT status, body, expires_at FROM idempotency WHERE key = ?",
+                Some(vec![key.into()]),
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().and_then(|r| {
+            let body = r.body.and_then(|b| serde_json::from_str(&b).ok());
+            replay(
+                r.status as u16,
+                body.unwrap_or(Value::Null),
+                r.expires_at as u64,
+                now,
+            )
+        }))
+    }
+}
+
+fn keep(storage: &Storage, key: &str, status: u16, body: Option<String>, now: u64) -> Result<()> {
+    let expires_at = (now + IDEMPOTENCY_TTL_MS) as i64;
+    storage.sql().exec(
+        "INSERT OR REPLACE INTO idempotency (key, status, body, expires_at) VALUES (?, ?, ?, ?)",
+        Some(vec![
+            key.into(),
+            i64::from(status).into(),
+            body.into(),
+            expires_at.into(),
+        ]),
+    )?;
+    Ok(())
+}
+
+impl DurableObject for CallGate {
+    fn new(state: State, _env: Env) -> Self {
+        init(&state);
+        CallGate {
+            state,
+            gate: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let now = now_ms();
+        let storage = self.state.storage();
+        match command::<Self>(req).await? {
+            GateCmd::Purge => {
+                purge(&self.state).await?;
+                init(&self.state);
+                *self.gate.borrow_mut() = None;
+                answer(&())
+            }
+            GateCmd::Begin(cmd) => {
+                let key = cmd.idempotency_key.as_deref();
+                if let Some(earlier) = key.map(|k| self.stored(k, now)).transpose()?.flatten() {
+                    return answer(&earlier);
+                }
+                let begin = self.with(|g| g.admit(now, &cmd.limits)).await?;
+                if let (Begin::Go { .. }, Some(key)) = (&begin, key) {
+                    // Claimed (status 0): a concurrent repeat is "in progress" until finish.
+                    keep(&storage, key, 0, None, now)?;
+                }
+                answer(&begin)
+            }
+            GateCmd::Finish(cmd) => {
+                if let Some((policy, ok)) = &cmd.outcome {
+                    let change = self
+                        .with(|g| g.breaker.record(now, policy, *ok, cmd.probe))
+                        .await?;
+                    if let Some(t) = change {
+                        super::log_transition(&self.state, None, t);
+                    }
+                }
+                if let Some(key) = &cmd.idempotency_key {
+                    keep(&storage, key, cmd.status, Some(cmd.body.to_string()), now)?;
+                }
+                if let Some(d) = &cmd.delivery {
+                    storage.sql().exec(
+                        "INSERT OR REPLACE INTO deliveries (id, body, updated_at) VALUES (?, ?, ?)",
+                        Some(vec![
+                            d.id.clone().into(),
+                            serde_json::to_string(d)?.into(),
+                            (now as i64).into(),
+                        ]),
+                    )?;
+                }
+                answer(&())
+            }
+            GateCmd::Delivery(DeliveryQuery { id }) => {
+                #[derive(Deserialize)]
+                struct Record {
+                    body: String,
+                }
+                let rows: Vec<Record> = storage
+                    .sql()
+                    .exec(
+                        "SELECT body FROM deliveries WHERE id = ?",
+                        Some(vec![id.into()]),
+                    )?
+                    .to_array()?;
+                let d: Option<DeliveryRecord> = rows
+                    .first()
+                    .and_then(|r| serde_json::from_str(&r.body).ok());
+                answer(&d)
+            }
+        }
+    }
+}
+
+/// Records an outcome in the gate after the response has gone out; a failure is logged, since
+/// the client's answer no longer depends on it.
+pub fn finish_later(ctx: &worker::Context, env: &Env, gate: Object<CallGate>, cmd: FinishCmd) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = super::ask(&env, &gate, cmd).await {
+            worker::console_error!("{{\"gate_finish_failed\":{:?}}}", e.message);
+        }
+    });
+}
