@@ -1,9 +1,34 @@
 //! edge-gateway: the integration edge of a multi-tenant AI chatbot platform.
 //!
-//! `core` is pure and natively tested; `edge` is the thin Cloudflare Workers shell around it and
-//! is only compiled for wasm.
+//! `core` is pure and natively tested: it decides. `edge` is the Cloudflare Workers shell around
+//! it (only compiled for wasm): it loads, asks `core`, and performs. This file holds the Worker's
+//! entry points.
 
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
+
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    use crate::edge::{queue, router};
+    use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+
+    /// Every HTTP request: `edge::router`.
+    #[event(fetch)]
+    async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+        Ok(router::serve(req, env, ctx).await)
+    }
+
+    /// Every queue batch (`events`, `deliveries` and their dead-letter queues): `edge::queue`.
+    #[event(queue)]
+    async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+        queue::consume(batch, env).await
+    }
+}
+
+/// The Durable Object classes `wrangler.toml` binds, each defined in `edge::durable`.
+#[cfg(target_arch = "wasm32")]
+pub use edge::durable::{
+    CallGate, Conversation, DeadLetters, Dedupe, OauthTokens, Outbox, RateLimiter,
+};

@@ -2,6 +2,7 @@
 //! exposes no attempt count, and a retry is re-sent with the next number anyway).
 
 use crate::core::channel::outbound::OutboundMessage;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::EventEnvelope;
 use serde::{Deserialize, Serialize};
@@ -105,4 +106,124 @@ pub struct DeadLetter {
     pub last_error: String,
     /// The queue message as it was, to be sent again on replay.
     pub message: serde_json::Value,
+}
+
+impl DeadLetter {
+    /// The message to send again, as a first attempt, and the queue it goes to. Only `tenant`'s
+    /// own letters, and only ones that were queue messages, can be replayed.
+    pub fn replay(self, tenant: &str) -> Result<(QueueName, QueueMessage), ApiError> {
+        let queue = match self.queue.as_str() {
+            "events" => QueueName::Events,
+            "deliveries" => QueueName::Deliveries,
+            _ => return Err(ApiError::new(ErrorKind::Conflict, "this record is a payload rejected at ingress; it never became an event and cannot be replayed")),
+        };
+        let mut msg: QueueMessage = serde_json::from_value(self.message)
+            .map_err(|e| ApiError::internal(format!("dead letter {}: {e}", self.id)))?;
+        if msg.tenant != tenant {
+            return Err(ApiError::not_found(format!(
+                "tenant `{tenant}` has no dead letter `{}`",
+                self.id
+            )));
+        }
+        msg.attempt = 1;
+        msg.last_error = None;
+        Ok((queue, msg))
+    }
+}
+
+/// The queues jobs travel on, by their producer binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueName {
+    Events,
+    Deliveries,
+}
+
+impl QueueName {
+    pub fn binding(self) -> &'static str {
+        match self {
+            QueueName::Events => "EVENTS",
+            QueueName::Deliveries => "DELIVERIES",
+        }
+    }
+
+    /// Where a job goes, and comes back to when it is retried.
+    pub fn of(job: &Job) -> Self {
+        match job {
+            Job::DeliverEvent { .. } => QueueName::Events,
+            Job::SendMessage { .. } => QueueName::Deliveries,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(queue: &str, tenant: &str) -> DeadLetter {
+        let msg = QueueMessage {
+            tenant: tenant.into(),
+            id: "evt_1".into(),
+            attempt: 8,
+            last_error: Some("destination answered 503".into()),
+            hops: 0,
+            job: Job::DeliverEvent {
+                event: serde_json::from_value(serde_json::json!({
+                    "id": "evt_1", "type": "message.received", "tenant": tenant, "source": "wa",
+                    "source_kind": "whatsapp", "received_at": 1, "data": {}
+                }))
+                .unwrap(),
+            },
+        };
+        DeadLetter {
+            id: "evt_1".into(),
+            queue: queue.into(),
+            dead_at: 1,
+            attempts: 8,
+            last_error: "x".into(),
+            message: serde_json::to_value(msg).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_replayed_letter_starts_again_at_its_first_attempt() {
+        let (queue, msg) = letter("events", "acme").replay("acme").unwrap();
+        assert_eq!(queue, QueueName::Events);
+        assert_eq!((msg.attempt, msg.last_error), (1, None));
+        assert_eq!(QueueName::of(&msg.job), QueueName::Events);
+    }
+
+    #[test]
+    fn only_the_tenants_own_queue_messages_are_replayed() {
+        assert_eq!(
+            letter("events", "other")
+                .replay("acme")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            letter("ingress", "acme")
+                .replay("acme")
+                .unwrap_err()
+                .status(),
+            409
+        );
+    }
+
+    #[test]
+    fn the_last_attempt_is_dead_lettered_with_its_count() {
+        assert_eq!(
+            retry_or_dead_letter(7, 8, Some(3), "503".into()),
+            JobStep::Requeue {
+                retry_after_s: Some(3),
+                reason: "503".into()
+            }
+        );
+        assert_eq!(
+            retry_or_dead_letter(8, 8, None, "503".into()),
+            JobStep::DeadLetter {
+                reason: "503 (attempt 8 of 8)".into()
+            }
+        );
+    }
 }

@@ -12,35 +12,13 @@ use super::{store, Call};
 use crate::core::config::document::{redact, Location};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
-use crate::core::error::ErrorKind;
 use crate::core::http::{query_param, MAX_JSON_BODY};
 use crate::core::integration::oauth::token_prefix;
-use crate::core::jobs::QueueMessage;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::erase::objects_of;
-use crate::core::tenant::keys::{mint, KeyKind, KeyRecord, Scope};
-use serde::{Deserialize, Serialize};
+use crate::core::tenant::keys::{issue, requested_scopes, KeyIndex, KeyKind};
 use serde_json::{json, Value};
 use worker::Request;
-
-/// What `keys:{t}:{id}` holds: enough to list and revoke a key, never the key itself.
-#[derive(Serialize, Deserialize)]
-struct KeyIndex {
-    id: String,
-    kind: KeyKind,
-    hash: String,
-    /// The first characters of the key, so an operator can tell keys apart.
-    hint: String,
-    scopes: Vec<String>,
-    created_at: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKeyRequest {
-    #[serde(default)]
-    scopes: Vec<String>,
-}
 
 pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Reply {
     let t = route.tenant.as_str();
@@ -103,18 +81,20 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             } else {
                 KeyKind::Publishable
             };
-            let scopes = match optional_json_body(&mut req, MAX_JSON_BODY).await? {
-                None => vec![],
-                Some(v) => parse_new_key(v)?.scopes,
-            };
-            create_key(call, t, kind, scopes).await
+            let scopes = requested_scopes(optional_json_body(&mut req, MAX_JSON_BODY).await?)?;
+            let issued = issue(t, kind, scopes, &random_array(), now_ms() / 1000);
+            let hash = &issued.index.hash;
+            store::put_json(env, &ConfigKey::api_key(hash), &issued.record).await?;
+            let index_key = ConfigKey::key_index(t, Some(&issued.index.id));
+            store::put_json(env, &index_key, &issued.index).await?;
+            json(201, &issued.answer)
         }
         AdminAction::ListKeys => {
             require_tenant(call, t).await?;
             let mut keys = Vec::new();
             for k in store::list(env, &ConfigKey::key_index(t, None)).await? {
                 if let Some(ix) = store::get_json::<KeyIndex>(env, &k).await? {
-                    keys.push(json!({"id": ix.id, "kind": ix.kind, "hint": ix.hint, "scopes": ix.scopes, "created_at": ix.created_at}));
+                    keys.push(ix.listed());
                 }
             }
             json(200, &json!({"data": keys}))
@@ -135,23 +115,11 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
             let letter = letter.ok_or_else(|| {
                 ApiError::not_found(format!("tenant `{t}` has no dead letter `{id}`"))
             })?;
-            let binding = match letter.queue.as_str() {
-                "events" => "EVENTS",
-                "deliveries" => "DELIVERIES",
-                _ => return Err(ApiError::new(ErrorKind::Conflict, "this record is a payload rejected at ingress; it never became an event and cannot be replayed")),
-            };
-            let mut msg: QueueMessage = serde_json::from_value(letter.message)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            if msg.tenant != t {
-                return Err(ApiError::not_found(format!(
-                    "tenant `{t}` has no dead letter `{id}`"
-                )));
-            }
-            msg.attempt = 1;
-            msg.last_error = None;
-            enqueue(env, binding, &msg, 0).await?;
+            let queue = letter.queue.clone();
+            let (_, msg) = letter.replay(t)?;
+            enqueue(env, &msg, 0).await?;
             ask(env, &letters, DeleteLetter { id: id.clone() }).await?;
-            json(202, &json!({"replayed": id, "queue": letter.queue}))
+            json(202, &json!({"replayed": id, "queue": queue}))
         }
         AdminAction::DeleteKey(id) => {
             let ix_key = ConfigKey::key_index(t, Some(&id));
@@ -175,45 +143,6 @@ fn confirm_tenant_delete(req: &Request, t: &str) -> Result<(), ApiError> {
             "deleting a tenant deletes all its records; confirm with DELETE /v1/admin/tenants/{t}?confirm={t}"
         )))
     }
-}
-
-fn parse_new_key(v: Value) -> Result<NewKeyRequest, ApiError> {
-    let r: NewKeyRequest =
-        serde_json::from_value(v).map_err(|e| ApiError::validation(e.to_string()))?;
-    if let Some(bad) = r.scopes.iter().find(|s| !Scope::known(s)) {
-        return Err(ApiError::validation(format!(
-            "unknown scope `{bad}`; known scopes: *, {}",
-            Scope::ALL.map(Scope::name).join(", ")
-        )));
-    }
-    Ok(r)
-}
-
-async fn create_key(call: &Call, t: &str, kind: KeyKind, scopes: Vec<String>) -> Reply {
-    let new = mint(kind, &random_array());
-    let created_at = now_ms() / 1000;
-    let record = KeyRecord {
-        tenant: t.to_string(),
-        id: new.id.clone(),
-        kind,
-        scopes: scopes.clone(),
-        created_at,
-    };
-    let ix = KeyIndex {
-        id: new.id.clone(),
-        kind,
-        hash: new.hash.clone(),
-        hint: format!("{}…", &new.key[..7]),
-        scopes: scopes.clone(),
-        created_at,
-    };
-    store::put_json(&call.env, &ConfigKey::api_key(&new.hash), &record).await?;
-    store::put_json(&call.env, &ConfigKey::key_index(t, Some(&new.id)), &ix).await?;
-    // The only time the key is ever shown.
-    json(
-        201,
-        &json!({"id": new.id, "key": new.key, "kind": kind, "scopes": scopes, "created_at": created_at}),
-    )
 }
 
 /// Deletes a key's record (evicting it from this isolate's cache) and its index entry.

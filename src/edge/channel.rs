@@ -90,7 +90,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
         delivery: None,
     };
     if let Some((job, delay_s, record)) = answer.queued {
-        enqueue(&env, "DELIVERIES", &job, delay_s).await?;
+        enqueue(&env, &job, delay_s).await?;
         finish.delivery = Some(record);
     }
     finish_later(&call.ctx, &env, gate, finish);

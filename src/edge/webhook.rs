@@ -15,6 +15,7 @@ use crate::core::config::source::SourceConfig;
 use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{query_pairs, MAX_WEBHOOK_BODY};
+use crate::core::jobs::QueueName;
 use crate::core::route::Method;
 use crate::core::webhook::handshake;
 use crate::core::webhook::ingress::{self, Origin};
@@ -125,7 +126,7 @@ pub async fn handle(
     let messages = ingress::messages(&origin, events);
 
     // One round trip marks the ids and records the new events as open work.
-    let pending = prepare(env, "EVENTS", &messages, 0)
+    let pending = prepare(env, QueueName::Events, &messages, 0)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let bodies: Vec<(String, String)> = pending
@@ -144,7 +145,7 @@ pub async fn handle(
             .filter(|(id, _)| seen.new_ids.contains(id))
             .map(|(_, body)| body)
             .collect();
-        if let Err(e) = send_texts(env, "EVENTS", texts, 0).await {
+        if let Err(e) = send_texts(env, QueueName::Events.binding(), texts, 0).await {
             // Not enqueued: unmark (and close) so the provider's redelivery is accepted, and ask
             // for one.
             let forget = Forget { ids: seen.new_ids };

@@ -2,6 +2,7 @@
 //! stored: a leaked KV dump yields no usable key. Keys carry 192 random bits, so a fast hash is
 //! enough (there is nothing to brute-force).
 
+use crate::core::error::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,83 @@ impl KeyRecord {
     }
 }
 
+/// What `keys:{t}:{id}` holds: enough to list and revoke a key, never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIndex {
+    pub id: String,
+    pub kind: KeyKind,
+    pub hash: String,
+    /// The first characters of the key, so an operator can tell keys apart.
+    pub hint: String,
+    pub scopes: Vec<String>,
+    pub created_at: u64,
+}
+
+impl KeyIndex {
+    /// As the key list shows it (no hash).
+    pub fn listed(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "kind": self.kind, "hint": self.hint, "scopes": self.scopes, "created_at": self.created_at})
+    }
+}
+
+/// The body of a key creation: its scopes, each a known one.
+pub fn requested_scopes(body: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewKeyRequest {
+        #[serde(default)]
+        scopes: Vec<String>,
+    }
+    let Some(body) = body else {
+        return Ok(vec![]);
+    };
+    let r: NewKeyRequest =
+        serde_json::from_value(body).map_err(|e| ApiError::validation(e.to_string()))?;
+    if let Some(bad) = r.scopes.iter().find(|s| !Scope::known(s)) {
+        return Err(ApiError::validation(format!(
+            "unknown scope `{bad}`; known scopes: *, {}",
+            Scope::ALL.map(Scope::name).join(", ")
+        )));
+    }
+    Ok(r.scopes)
+}
+
+/// A key issued to a tenant: its record (under its hash), its index entry, and the answer that
+/// shows the key, the only time it is ever shown.
+pub struct Issued {
+    pub record: KeyRecord,
+    pub index: KeyIndex,
+    pub answer: serde_json::Value,
+}
+
+pub fn issue(
+    tenant: &str,
+    kind: KeyKind,
+    scopes: Vec<String>,
+    random: &[u8; 32],
+    now_s: u64,
+) -> Issued {
+    let new = mint(kind, random);
+    Issued {
+        record: KeyRecord {
+            tenant: tenant.to_string(),
+            id: new.id.clone(),
+            kind,
+            scopes: scopes.clone(),
+            created_at: now_s,
+        },
+        index: KeyIndex {
+            id: new.id.clone(),
+            kind,
+            hash: new.hash,
+            hint: format!("{}…", &new.key[..7]),
+            scopes: scopes.clone(),
+            created_at: now_s,
+        },
+        answer: serde_json::json!({"id": new.id, "key": new.key, "kind": kind, "scopes": scopes, "created_at": now_s}),
+    }
+}
+
 /// A freshly minted key: `key` is shown to the caller once and never stored.
 pub struct NewKey {
     pub id: String,
@@ -133,6 +211,27 @@ pub fn kind_of(key: &str) -> Option<KeyKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_issued_key_is_stored_only_as_its_hash_and_shown_once() {
+        let i = issue("acme", KeyKind::Secret, vec!["llm".into()], &[3; 32], 1_700);
+        let key = i.answer["key"].as_str().unwrap();
+        assert_eq!(i.index.hash, hash_key(key));
+        assert_eq!(i.record.id, i.index.id);
+        assert_eq!(i.index.hint, format!("{}…", &key[..7]));
+        assert!(!i.index.listed().to_string().contains(key));
+        assert!(!serde_json::to_string(&i.record).unwrap().contains(key));
+    }
+
+    #[test]
+    fn requested_scopes_must_be_known() {
+        assert_eq!(requested_scopes(None).unwrap(), Vec::<String>::new());
+        let ok = requested_scopes(Some(serde_json::json!({"scopes": ["llm", "*"]}))).unwrap();
+        assert_eq!(ok, vec!["llm", "*"]);
+        let e = requested_scopes(Some(serde_json::json!({"scopes": ["admin"]}))).unwrap_err();
+        assert!(e.message.starts_with("unknown scope `admin`"));
+        assert!(requested_scopes(Some(serde_json::json!({"scope": []}))).is_err());
+    }
 
     #[test]
     fn minted_keys_hash_to_their_record() {

@@ -26,13 +26,13 @@ use crate::edge::outbound::send;
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
 use futures::future::join_all;
-use worker::{event, Context, Env, Message, MessageBatch, MessageExt};
+use worker::{Env, Message, MessageBatch, MessageExt};
 
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 const MAX_BACKOFF_S: u64 = 3600;
 
-#[event(queue)]
-async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
+/// Handles a batch of one queue: `events`, `deliveries`, or their dead-letter queues.
+pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()> {
     let queue = batch.queue();
     let messages = batch.messages()?;
     let dlq = queue.strip_suffix("-dlq").map(str::to_string);
@@ -134,15 +134,9 @@ async fn perform(
         JobStep::Requeue {
             retry_after_s,
             reason,
-        } => {
-            let binding = match qm.job {
-                Job::DeliverEvent { .. } => "EVENTS",
-                Job::SendMessage { .. } => "DELIVERIES",
-            };
-            retry_later(env, binding, qm, retry_after_s, reason)
-                .await
-                .map(|_| false)
-        }
+        } => retry_later(env, qm, retry_after_s, reason)
+            .await
+            .map(|_| false),
     }
 }
 
@@ -231,7 +225,6 @@ async fn send_message(
 /// Sends the job again, one attempt later, after the backoff (or the provider's Retry-After).
 async fn retry_later(
     env: &Env,
-    binding: &str,
     qm: &QueueMessage,
     retry_after_s: Option<u64>,
     reason: String,
@@ -239,7 +232,7 @@ async fn retry_later(
     let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
     let next = qm.next_attempt(reason);
     let delay = backoff(env).delay(next.attempt, retry_after_s, jitter);
-    enqueue(env, binding, &next, delay as u32).await
+    enqueue(env, &next, delay as u32).await
 }
 
 fn backoff(env: &Env) -> Backoff {

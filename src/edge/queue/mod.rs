@@ -5,5 +5,6 @@ mod consume;
 mod open_work;
 mod wire;
 
+pub use consume::consume;
 pub use open_work::grace_ms;
 pub use wire::{enqueue, prepare, send_texts};

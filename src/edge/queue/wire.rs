@@ -4,7 +4,7 @@
 
 use super::open_work::{grace_ms, open_work_update};
 use crate::core::error::ApiError;
-use crate::core::jobs::QueueMessage;
+use crate::core::jobs::{QueueMessage, QueueName};
 use crate::edge::durable::{OpenWork, Pending};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -86,7 +86,7 @@ pub async fn send_texts(
 /// to be sent again if still unfinished `delay_s` plus the grace period from now.
 pub async fn prepare(
     env: &Env,
-    binding: &str,
+    queue: QueueName,
     msgs: &[QueueMessage],
     delay_s: u32,
 ) -> worker::Result<Vec<Pending>> {
@@ -95,7 +95,7 @@ pub async fn prepare(
     for m in msgs {
         out.push(Pending {
             id: m.id.clone(),
-            binding: binding.to_string(),
+            binding: queue.binding().to_string(),
             body: encode(env, m).await?,
             due_in_ms,
         });
@@ -103,18 +103,15 @@ pub async fn prepare(
     Ok(out)
 }
 
-/// Queues one message (after `delay_s`) and records it as open work, in parallel: the record
+/// Queues one message (after `delay_s`) on its job's queue and records it as open work, in
+/// parallel: the record
 /// adds no latency, and only the queue's answer decides the result (the queue copy is the
 /// primary). Ingress does not come here: it records new events in the same round trip as their
 /// dedupe.
-pub async fn enqueue(
-    env: &Env,
-    binding: &str,
-    msg: &QueueMessage,
-    delay_s: u32,
-) -> std::result::Result<(), ApiError> {
+pub async fn enqueue(env: &Env, msg: &QueueMessage, delay_s: u32) -> Result<(), ApiError> {
     let internal = |e: worker::Error| ApiError::internal(e.to_string());
-    let pending = prepare(env, binding, std::slice::from_ref(msg), delay_s)
+    let queue = QueueName::of(&msg.job);
+    let pending = prepare(env, queue, std::slice::from_ref(msg), delay_s)
         .await
         .map_err(internal)?;
     let texts = pending.iter().map(|p| p.body.clone()).collect();
@@ -123,7 +120,7 @@ pub async fn enqueue(
         done: vec![],
     };
     let (sent, ()) = futures::join!(
-        send_texts(env, binding, texts, delay_s),
+        send_texts(env, queue.binding(), texts, delay_s),
         open_work_update(env, msg, cmd)
     );
     sent.map_err(internal)

@@ -1,0 +1,43 @@
+//! What a handler knows about the request it serves: the request id, the authenticated tenant,
+//! the loop marks, and what the response and its log line will carry.
+
+use super::platform;
+use crate::core::http::{new_request_id, valid_request_id};
+use crate::core::upstream;
+use worker::{Context, Env, Request};
+
+pub struct Call {
+    pub env: Env,
+    pub request_id: String,
+    /// The authenticated tenant, once known; only ever set from a credential, never a header.
+    pub tenant: Option<String>,
+    /// For work that may finish after the response (`wait_until`).
+    pub ctx: Context,
+    /// An allowed origin to answer CORS for (the widget API).
+    pub cors: Option<String>,
+    /// The LLM usage record of this request, for its log line.
+    pub usage: Option<serde_json::Value>,
+    /// How many times this request already passed through the gateway (`CDN-Loop` marks); every
+    /// request it causes, now or through a queue, carries one more.
+    pub hops: u32,
+}
+
+impl Call {
+    /// The client's `x-request-id` if it is a sane one, else a new id.
+    pub fn new(req: &Request, env: Env, ctx: Context) -> Self {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let request_id = match header("x-request-id") {
+            Some(id) if valid_request_id(&id) => id,
+            _ => new_request_id(&platform::random_array()),
+        };
+        Call {
+            env,
+            request_id,
+            tenant: None,
+            ctx,
+            cors: None,
+            usage: None,
+            hops: upstream::hops(header("cdn-loop").as_deref()),
+        }
+    }
+}

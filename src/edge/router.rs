@@ -1,0 +1,145 @@
+//! The router: from a request to its handler, and from the handler's result to the response.
+
+use super::context::Call;
+use super::respond::{self, json, with_request_id};
+use super::{admin, auth, channel, integration, llm, marketplace, platform, webhook, widget};
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::llm::Dialect;
+use crate::core::log::RequestLog;
+use crate::core::route::{match_route, Access, Method, Route};
+use crate::core::upstream;
+use serde_json::json;
+use worker::{Context, Env, Request, Response};
+
+/// Answers one request: its route, authenticated as the route table says, handled; an error in
+/// the error model of its route; one log line.
+pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
+    let started = platform::now_ms();
+    let method = Method::parse(req.method().as_ref());
+    let path = req.path();
+    let mut call = Call::new(&req, env, ctx);
+    let hops = call.hops;
+    let (route_name, dialect, outcome) = match match_route(method, &path) {
+        _ if upstream::is_loop(hops) => (
+            "loop",
+            None,
+            Err(ApiError::new(
+                ErrorKind::LoopDetected,
+                format!("this request passed through the gateway {hops} times: a configured URL points back at it"),
+            )),
+        ),
+        Ok(route) => (
+            route.name(),
+            route.dialect(),
+            dispatch(&mut call, method, route, req).await,
+        ),
+        Err(e) => ("unmatched", None, Err(e)),
+    };
+    let (resp, error) = match outcome {
+        Ok(r) => (r, None),
+        // The gateway's own failure: a bodiless 500; its detail is logged under the request id.
+        Err(e) if e.is_internal() => {
+            worker::console_error!(
+                "{}",
+                json!({"request_id": call.request_id, "internal_error": e.message})
+            );
+            let resp = worker::ResponseBuilder::new().with_status(500).empty();
+            (resp, Some(e.kind.type_name()))
+        }
+        Err(e) => {
+            let t = e.kind.type_name();
+            let resp = match dialect {
+                Some(d) => llm::error_response(d, &e, &call.request_id),
+                None => respond::error(&e, &call.request_id),
+            };
+            (resp, Some(t))
+        }
+    };
+    let resp = with_request_id(resp, &call.request_id);
+    let resp = match &call.cors {
+        Some(origin) => widget::cors(resp, origin),
+        None => resp,
+    };
+    let log = RequestLog {
+        ts: started,
+        request_id: &call.request_id,
+        method: method.as_str(),
+        route: route_name,
+        tenant: call.tenant.as_deref(),
+        status: resp.status_code(),
+        latency_ms: platform::now_ms().saturating_sub(started),
+        error,
+        llm_usage: call.usage.as_ref(),
+    };
+    worker::console_log!("{}", log.line());
+    resp
+}
+
+async fn dispatch(
+    call: &mut Call,
+    method: Method,
+    route: Route,
+    req: Request,
+) -> std::result::Result<Response, ApiError> {
+    // Who may call the route is the route table's to say; the handlers get the tenant it proves.
+    let key = match route.access() {
+        Access::Tenant | Access::Scoped(_) => Some(auth::tenant_key(call, &req).await?),
+        Access::Admin => {
+            auth::admin(&call.env, &req)?;
+            None
+        }
+        Access::Public | Access::Widget | Access::Signed => None,
+    };
+    if let (Access::Scoped(scope), Some(k)) = (route.access(), &key) {
+        auth::require_scope(k, scope)?;
+    }
+    let tenant = key.as_ref().map(|k| k.tenant.clone()).unwrap_or_default();
+    match route {
+        Route::Health => json(200, &health()),
+        Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
+        Route::Me => {
+            let key = key.ok_or_else(|| ApiError::internal("no key"))?;
+            json(
+                200,
+                &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}),
+            )
+        }
+        Route::ChannelSend { channel: name } => channel::send(call, tenant, name, req).await,
+        Route::Marketplace => marketplace::search(call, &req).await,
+        Route::IntegrationInstall => marketplace::install(call, &tenant, req).await,
+        Route::IntegrationGet { id } => marketplace::get(call, &tenant, &id).await,
+        Route::IntegrationDelete { id } => marketplace::delete(call, &tenant, &id).await,
+        Route::IntegrationTest { id } => marketplace::test(call, &tenant, &id).await,
+        Route::IntegrationExecute { id, endpoint } => {
+            integration::execute(call, tenant, id, endpoint, req).await
+        }
+        Route::Delivery { id } => channel::delivery(call, &tenant, &id).await,
+        Route::Webhook { tenant, source } => {
+            webhook::handle(call, method, tenant, source, req).await
+        }
+        Route::ChatCompletions => llm::chat(call, tenant, Dialect::OpenAi, req).await,
+        Route::Messages => llm::chat(call, tenant, Dialect::Anthropic, req).await,
+        Route::Models => llm::models(call, &tenant, req).await,
+        Route::WidgetScript => widget::script(&req),
+        Route::Demo => widget::demo(call),
+        Route::WidgetPreflight => widget::preflight(call, req).await,
+        Route::WidgetConfig => widget::config(call, req).await,
+        Route::WidgetChat => widget::chat(call, req).await,
+        Route::WidgetConversation { id } => widget::conversation(call, req, id).await,
+        Route::Admin(a) => {
+            call.tenant = Some(a.tenant.clone());
+            admin::handle(call, a, req).await
+        }
+    }
+}
+
+const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+fn health() -> serde_json::Value {
+    json!({
+        "status": "ok",
+        "name": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "build": {"git_sha": env!("BUILD_GIT_SHA"), "rustc": env!("BUILD_RUSTC"), "profile": env!("BUILD_PROFILE")},
+    })
+}
