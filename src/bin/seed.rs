@@ -19,7 +19,7 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-    use edge_gateway::core::config::document::{seal_document, Location};
+    use edge_gateway::core::config::document::{seal_document, RecordRef};
     use edge_gateway::core::config::{ConfigKey, RecordKind};
     use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyKind, KeyRecord};
     use edge_gateway::core::tenant::seal::Sealer;
@@ -108,7 +108,7 @@ mod native {
                 |kind: RecordKind, name: Option<&str>, value: &Value| -> Result<(), String> {
                     kind.validate(value).map_err(|e| ctx(&e.message))?;
                     let rec = kind.seal_record(name);
-                    let at = Location {
+                    let at = RecordRef {
                         tenant: &t,
                         record: &rec,
                     };

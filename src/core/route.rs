@@ -7,7 +7,7 @@ use super::http::valid_id;
 use super::tenant::keys::Scope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub enum InboundMethod {
     Get,
     Head,
     Post,
@@ -18,29 +18,29 @@ pub enum Method {
     Other,
 }
 
-impl Method {
-    pub fn parse(m: &str) -> Method {
+impl InboundMethod {
+    pub fn parse(m: &str) -> InboundMethod {
         match m {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            "OPTIONS" => Method::Options,
-            _ => Method::Other,
+            "GET" => InboundMethod::Get,
+            "HEAD" => InboundMethod::Head,
+            "POST" => InboundMethod::Post,
+            "PUT" => InboundMethod::Put,
+            "PATCH" => InboundMethod::Patch,
+            "DELETE" => InboundMethod::Delete,
+            "OPTIONS" => InboundMethod::Options,
+            _ => InboundMethod::Other,
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-            Method::Options => "OPTIONS",
-            Method::Other => "OTHER",
+            InboundMethod::Get => "GET",
+            InboundMethod::Head => "HEAD",
+            InboundMethod::Post => "POST",
+            InboundMethod::Put => "PUT",
+            InboundMethod::Patch => "PATCH",
+            InboundMethod::Delete => "DELETE",
+            InboundMethod::Options => "OPTIONS",
+            InboundMethod::Other => "OTHER",
         }
     }
 }
@@ -231,7 +231,7 @@ impl Route {
     }
 }
 
-fn not_allowed(method: Method, allowed: &[&str]) -> ApiError {
+fn not_allowed(method: InboundMethod, allowed: &[&str]) -> ApiError {
     ApiError::new(
         ErrorKind::MethodNotAllowed,
         format!(
@@ -253,10 +253,10 @@ fn id(kind: &str, s: &str) -> Result<String, ApiError> {
 }
 
 /// Matches a request. `path` is the URL path as received (still percent-encoded).
-pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
+pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let get_only = |r: Route| match method {
-        Method::Get | Method::Head => Ok(r),
+        InboundMethod::Get | InboundMethod::Head => Ok(r),
         _ => Err(not_allowed(method, &["GET", "HEAD"])),
     };
     match segs.as_slice() {
@@ -264,53 +264,53 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
         ["openapi.json"] => get_only(Route::OpenApi),
         ["v1", "me"] => get_only(Route::Me),
         ["v1", "chat", "completions"] => match method {
-            Method::Post => Ok(Route::ChatCompletions),
+            InboundMethod::Post => Ok(Route::ChatCompletions),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "messages"] => match method {
-            Method::Post => Ok(Route::Messages),
+            InboundMethod::Post => Ok(Route::Messages),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "models"] => get_only(Route::Models),
         ["widget.js"] => get_only(Route::WidgetScript),
         ["demo"] => get_only(Route::Demo),
-        ["v1", "widget", ..] if method == Method::Options => Ok(Route::WidgetPreflight),
+        ["v1", "widget", ..] if method == InboundMethod::Options => Ok(Route::WidgetPreflight),
         ["v1", "widget", "config"] => get_only(Route::WidgetConfig),
         ["v1", "widget", "chat"] => match method {
-            Method::Post => Ok(Route::WidgetChat),
+            InboundMethod::Post => Ok(Route::WidgetChat),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "widget", "conversations", c] => get_only(Route::WidgetConversation {
             id: id("conversation", c)?,
         }),
         ["v1", "channels", c, "messages"] => match method {
-            Method::Post => Ok(Route::ChannelSend {
+            InboundMethod::Post => Ok(Route::ChannelSend {
                 channel: id("channel", c)?,
             }),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "marketplace"] => get_only(Route::Marketplace),
         ["v1", "integrations"] => match method {
-            Method::Post => Ok(Route::IntegrationInstall),
+            InboundMethod::Post => Ok(Route::IntegrationInstall),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "integrations", i] => match method {
-            Method::Get | Method::Head => Ok(Route::IntegrationGet {
+            InboundMethod::Get | InboundMethod::Head => Ok(Route::IntegrationGet {
                 id: id("integration", i)?,
             }),
-            Method::Delete => Ok(Route::IntegrationDelete {
+            InboundMethod::Delete => Ok(Route::IntegrationDelete {
                 id: id("integration", i)?,
             }),
             _ => Err(not_allowed(method, &["GET", "DELETE"])),
         },
         ["v1", "integrations", i, "test"] => match method {
-            Method::Post => Ok(Route::IntegrationTest {
+            InboundMethod::Post => Ok(Route::IntegrationTest {
                 id: id("integration", i)?,
             }),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "integrations", i, e] => match method {
-            Method::Post => Ok(Route::IntegrationExecute {
+            InboundMethod::Post => Ok(Route::IntegrationExecute {
                 id: id("integration", i)?,
                 endpoint: id("endpoint", e)?,
             }),
@@ -320,7 +320,7 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
             id: id("delivery", d)?,
         }),
         ["v1", "webhooks", t, source] => match method {
-            Method::Get | Method::Post => Ok(Route::Webhook {
+            InboundMethod::Get | InboundMethod::Post => Ok(Route::Webhook {
                 tenant: id("tenant", t)?,
                 source: id("source", source)?,
             }),
@@ -339,12 +339,12 @@ pub fn match_route(method: Method, path: &str) -> Result<Route, ApiError> {
     }
 }
 
-fn admin_action(method: Method, rest: &[&str]) -> Result<AdminAction, ApiError> {
+fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, ApiError> {
     use AdminAction::*;
     let record = |kind: RecordKind, name: Option<String>| match method {
-        Method::Put => Ok(PutRecord(kind, name)),
-        Method::Get | Method::Head => Ok(GetRecord(kind, name)),
-        Method::Delete => Ok(DeleteRecord(kind, name)),
+        InboundMethod::Put => Ok(PutRecord(kind, name)),
+        InboundMethod::Get | InboundMethod::Head => Ok(GetRecord(kind, name)),
+        InboundMethod::Delete => Ok(DeleteRecord(kind, name)),
         _ => Err(not_allowed(method, &["GET", "PUT", "DELETE"])),
     };
     let kind_of = |s: &str| match s {
@@ -357,28 +357,28 @@ fn admin_action(method: Method, rest: &[&str]) -> Result<AdminAction, ApiError> 
         [] => record(RecordKind::Tenant, None),
         ["llm"] => record(RecordKind::Llm, None),
         ["keys"] => match method {
-            Method::Post => Ok(CreateKey),
-            Method::Get => Ok(ListKeys),
+            InboundMethod::Post => Ok(CreateKey),
+            InboundMethod::Get => Ok(ListKeys),
             _ => Err(not_allowed(method, &["GET", "POST"])),
         },
         ["keys", k] => match method {
-            Method::Delete => Ok(DeleteKey(id("key", k)?)),
+            InboundMethod::Delete => Ok(DeleteKey(id("key", k)?)),
             _ => Err(not_allowed(method, &["DELETE"])),
         },
         ["dead-letters"] => match method {
-            Method::Get => Ok(ListDeadLetters),
+            InboundMethod::Get => Ok(ListDeadLetters),
             _ => Err(not_allowed(method, &["GET"])),
         },
         ["dead-letters", d, "replay"] => match method {
-            Method::Post => Ok(ReplayDeadLetter(id("dead letter", d)?)),
+            InboundMethod::Post => Ok(ReplayDeadLetter(id("dead letter", d)?)),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["widget-keys"] => match method {
-            Method::Post => Ok(CreateWidgetKey),
+            InboundMethod::Post => Ok(CreateWidgetKey),
             _ => Err(not_allowed(method, &["POST"])),
         },
         [coll] if kind_of(coll).is_some() => match method {
-            Method::Get => Ok(ListRecords(kind_of(coll).unwrap_or(RecordKind::Source))),
+            InboundMethod::Get => Ok(ListRecords(kind_of(coll).unwrap_or(RecordKind::Source))),
             _ => Err(not_allowed(method, &["GET"])),
         },
         [coll, name] if kind_of(coll).is_some() => {
@@ -398,7 +398,7 @@ fn safe_path(path: &str) -> String {
 mod tests {
     use super::*;
 
-    fn admin(path: &str, m: Method) -> AdminAction {
+    fn admin(path: &str, m: InboundMethod) -> AdminAction {
         match match_route(m, path).unwrap() {
             Route::Admin(a) => a.action,
             r => panic!("{r:?}"),
@@ -407,35 +407,45 @@ mod tests {
 
     #[test]
     fn public_routes() {
-        assert_eq!(match_route(Method::Get, "/healthz").unwrap(), Route::Health);
         assert_eq!(
-            match_route(Method::Get, "/healthz/").unwrap(),
+            match_route(InboundMethod::Get, "/healthz").unwrap(),
             Route::Health
         );
         assert_eq!(
-            match_route(Method::Get, "/openapi.json").unwrap(),
+            match_route(InboundMethod::Get, "/healthz/").unwrap(),
+            Route::Health
+        );
+        assert_eq!(
+            match_route(InboundMethod::Get, "/openapi.json").unwrap(),
             Route::OpenApi
         );
         assert_eq!(
-            match_route(Method::Post, "/healthz").unwrap_err().status(),
+            match_route(InboundMethod::Post, "/healthz")
+                .unwrap_err()
+                .status(),
             405
         );
-        assert_eq!(match_route(Method::Get, "/nope").unwrap_err().status(), 404);
         assert_eq!(
-            match_route(Method::Post, "/v1/webhooks/acme/wa").unwrap(),
+            match_route(InboundMethod::Get, "/nope")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            match_route(InboundMethod::Post, "/v1/webhooks/acme/wa").unwrap(),
             Route::Webhook {
                 tenant: "acme".into(),
                 source: "wa".into()
             }
         );
         assert_eq!(
-            match_route(Method::Put, "/v1/webhooks/acme/wa")
+            match_route(InboundMethod::Put, "/v1/webhooks/acme/wa")
                 .unwrap_err()
                 .status(),
             405
         );
         assert_eq!(
-            match_route(Method::Post, "/v1/webhooks/acme/..")
+            match_route(InboundMethod::Post, "/v1/webhooks/acme/..")
                 .unwrap_err()
                 .status(),
             400
@@ -446,41 +456,41 @@ mod tests {
     fn admin_routes() {
         use AdminAction::*;
         assert_eq!(
-            admin("/v1/admin/tenants/acme", Method::Put),
+            admin("/v1/admin/tenants/acme", InboundMethod::Put),
             PutRecord(RecordKind::Tenant, None)
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/llm", Method::Get),
+            admin("/v1/admin/tenants/acme/llm", InboundMethod::Get),
             GetRecord(RecordKind::Llm, None)
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/sources/wa", Method::Delete),
+            admin("/v1/admin/tenants/acme/sources/wa", InboundMethod::Delete),
             DeleteRecord(RecordKind::Source, Some("wa".into()))
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/channels", Method::Get),
+            admin("/v1/admin/tenants/acme/channels", InboundMethod::Get),
             ListRecords(RecordKind::Channel)
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/keys", Method::Post),
+            admin("/v1/admin/tenants/acme/keys", InboundMethod::Post),
             CreateKey
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/keys/key_1", Method::Delete),
+            admin("/v1/admin/tenants/acme/keys/key_1", InboundMethod::Delete),
             DeleteKey("key_1".into())
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/widget-keys", Method::Post),
+            admin("/v1/admin/tenants/acme/widget-keys", InboundMethod::Post),
             CreateWidgetKey
         );
         assert_eq!(
-            match_route(Method::Post, "/v1/admin/tenants/acme")
+            match_route(InboundMethod::Post, "/v1/admin/tenants/acme")
                 .unwrap_err()
                 .status(),
             405
         );
         assert_eq!(
-            match_route(Method::Get, "/v1/admin/tenants/acme/bogus/x")
+            match_route(InboundMethod::Get, "/v1/admin/tenants/acme/bogus/x")
                 .unwrap_err()
                 .status(),
             404
@@ -496,7 +506,7 @@ mod tests {
             "/v1/admin/tenants/acme/sources/..%2f",
         ] {
             assert_eq!(
-                match_route(Method::Get, p).unwrap_err().status(),
+                match_route(InboundMethod::Get, p).unwrap_err().status(),
                 400,
                 "{p}"
             );
@@ -505,7 +515,11 @@ mod tests {
 
     #[test]
     fn names_never_hold_ids() {
-        let r = match_route(Method::Get, "/v1/admin/tenants/acme/sources/secret-name").unwrap();
+        let r = match_route(
+            InboundMethod::Get,
+            "/v1/admin/tenants/acme/sources/secret-name",
+        )
+        .unwrap();
         assert_eq!(r.name(), "/v1/admin/tenants/{t}/sources/{source}");
         assert_eq!(r.tenant(), Some("acme"));
     }

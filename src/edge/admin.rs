@@ -9,7 +9,7 @@ use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
-use crate::core::config::document::{redact, Location};
+use crate::core::config::document::{redact, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::http::{query_param, MAX_JSON_BODY};
@@ -45,7 +45,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
                 .ok_or_else(|| missing(kind, t, name.as_deref()))?;
             let record = kind.seal_record(name.as_deref());
             let sealer = store::sealer(env)?;
-            let at = Location {
+            let at = RecordRef {
                 tenant: t,
                 record: &record,
             };

@@ -19,7 +19,7 @@ use crate::core::channel::render::Rendered;
 use crate::core::channel::response::{parse, SendOutcome};
 use crate::core::channel::send::{self, channel_of_delivery, DeliveryRecord, Send};
 use crate::core::config::channel::ChannelConfig;
-use crate::core::config::document::{open_secret, Location};
+use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
@@ -141,7 +141,7 @@ pub fn open_token(
         .get(field)
         .ok_or_else(|| ApiError::internal(format!("channel has no {field}")))?;
     let record = RecordKind::Channel.seal_record(Some(channel));
-    let at = Location {
+    let at = RecordRef {
         tenant,
         record: &record,
     };

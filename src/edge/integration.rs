@@ -9,13 +9,13 @@ use super::outbound::exchange;
 use super::platform::now_ms;
 use super::respond::{json, Reply};
 use super::{store, Call};
-use crate::core::config::document::{open_secret, Location, Secret};
+use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::execute::{
-    attempt_of, cache_key, conclude, limits, Attempt, Calls, Envelope, Next,
+    attempt_of, cache_key, conclude, limits, AfterCall, CallAttempt, Calls, Envelope,
 };
 use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use crate::core::integration::validate::validate_input;
@@ -270,9 +270,9 @@ impl Calling<'_> {
             })?;
             let text = result.map(|a| a.text()).unwrap_or_default();
             match calls.after(attempt, retry_after_s, now_ms()) {
-                Next::Done => break (attempt, text),
-                Next::Wait(ms) => Delay::from(Duration::from_millis(ms)).await,
-                Next::Refresh => {
+                AfterCall::Done => break (attempt, text),
+                AfterCall::Wait(ms) => Delay::from(Duration::from_millis(ms)).await,
+                AfterCall::Refresh => {
                     // The token was revoked or expired early: a new one, and the same call again.
                     let t = token_for
                         .as_ref()
@@ -293,9 +293,9 @@ impl Calling<'_> {
     }
 }
 
-fn status_of(attempt: Attempt) -> u16 {
+fn status_of(attempt: CallAttempt) -> u16 {
     match attempt {
-        Attempt::Status(s) => s,
+        CallAttempt::Status(s) => s,
         _ => 0,
     }
 }
@@ -310,7 +310,7 @@ fn open_credentials(
 ) -> Result<Credentials, ApiError> {
     let sealer = store::sealer(env)?;
     let record = RecordKind::Integration.seal_record(Some(id));
-    let at = Location {
+    let at = RecordRef {
         tenant,
         record: &record,
     };

@@ -7,7 +7,7 @@ use super::body::json_body;
 use super::integration::{load, run_test};
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
-use crate::core::config::document::{redact, Location};
+use crate::core::config::document::{redact, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{valid_id, MAX_JSON_BODY};
@@ -99,7 +99,7 @@ pub async fn get(call: &Call, tenant: &str, id: &str) -> Reply {
         .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
     let record = RecordKind::Integration.seal_record(Some(id));
     let sealer = store::sealer(env)?;
-    let at = Location {
+    let at = RecordRef {
         tenant,
         record: &record,
     };

@@ -6,7 +6,7 @@ use super::{admin, auth, channel, integration, llm, marketplace, platform, webho
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
-use crate::core::route::{match_route, Access, Method, Route};
+use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::upstream;
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
@@ -15,7 +15,7 @@ use worker::{Context, Env, Request, Response};
 /// the error model of its route; one log line.
 pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     let started = platform::now_ms();
-    let method = Method::parse(req.method().as_ref());
+    let method = InboundMethod::parse(req.method().as_ref());
     let path = req.path();
     let mut call = Call::new(&req, env, ctx);
     let hops = call.hops;
@@ -77,7 +77,7 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
 
 async fn dispatch(
     call: &mut Call,
-    method: Method,
+    method: InboundMethod,
     route: Route,
     req: Request,
 ) -> std::result::Result<Response, ApiError> {

@@ -6,7 +6,7 @@
 
 use super::platform::{now_ms, Csprng};
 use super::respond::internal;
-use crate::core::config::document::{seal_document, Location};
+use crate::core::config::document::{seal_document, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::tenant::seal::Sealer;
@@ -190,7 +190,7 @@ pub async fn put_record(
     let mut doc = doc;
     kind.stamp(&mut doc, old.as_ref(), &super::platform::random_array());
     let record = kind.seal_record(name);
-    let at = Location {
+    let at = RecordRef {
         tenant,
         record: &record,
     };

@@ -10,13 +10,13 @@ use super::platform::now_ms;
 use super::queue::{prepare, send_texts};
 use super::respond::{bytes, json, Reply};
 use super::{store, Call};
-use crate::core::config::document::{open_secret, Location};
+use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::source::SourceConfig;
 use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{query_pairs, MAX_WEBHOOK_BODY};
 use crate::core::jobs::QueueName;
-use crate::core::route::Method;
+use crate::core::route::InboundMethod;
 use crate::core::webhook::handshake;
 use crate::core::webhook::ingress::{self, Origin};
 use crate::core::webhook::normalize::{normalize, Ingress};
@@ -26,7 +26,7 @@ use worker::Request;
 
 pub async fn handle(
     call: &mut Call,
-    method: Method,
+    method: InboundMethod,
     tenant: String,
     source: String,
     mut req: Request,
@@ -38,7 +38,7 @@ pub async fn handle(
             .await?
             .ok_or_else(|| ApiError::not_found("unknown tenant or webhook source"))?;
     let record = RecordKind::Source.seal_record(Some(&source));
-    let at = Location {
+    let at = RecordRef {
         tenant: &tenant,
         record: &record,
     };
@@ -48,7 +48,7 @@ pub async fn handle(
     let url = req.inner().url();
     let dedupe = Object::<Dedupe>::source(&tenant, &source);
 
-    if method == Method::Get {
+    if method == InboundMethod::Get {
         // Meta's subscription handshake is the only GET a provider sends.
         let token = cfg
             .verify_token

@@ -46,7 +46,7 @@ pub struct Media {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Location {
+pub struct GeoLocation {
     pub latitude: f64,
     pub longitude: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,7 @@ pub struct ChannelMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<Location>,
+    pub location: Option<GeoLocation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<Reply>,
     #[serde(skip_serializing_if = "Option::is_none")]

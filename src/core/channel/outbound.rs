@@ -1,7 +1,7 @@
 //! What the platform asks to send: `POST /v1/channels/{channel}/messages`. The shared fields have
 //! `ChannelMessage`'s names; quick replies, templates and `strict` exist only outbound.
 
-use super::message::{Location, Media, MessageType, Reaction};
+use super::message::{GeoLocation, Media, MessageType, Reaction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ pub struct OutboundMessage {
     #[serde(default)]
     pub media: Option<Media>,
     #[serde(default)]
-    pub location: Option<Location>,
+    pub location: Option<GeoLocation>,
     #[serde(default)]
     pub reaction: Option<Reaction>,
     /// Options offered with the text (`type: quick_reply`).

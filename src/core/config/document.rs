@@ -229,7 +229,7 @@ fn escape(k: &str) -> String {
 }
 
 /// Where a document is stored, for the associated data of its sealed fields.
-pub struct Location<'a> {
+pub struct RecordRef<'a> {
     pub tenant: &'a str,
     pub record: &'a str,
 }
@@ -239,7 +239,7 @@ pub fn seal_document(
     mut value: Value,
     secret_paths: &[&str],
     old: Option<&Value>,
-    at: &Location,
+    at: &RecordRef,
     sealer: &Sealer,
     entropy: &mut dyn Entropy,
 ) -> Result<Value, ApiError> {
@@ -293,7 +293,7 @@ pub fn seal_document(
 pub fn redact(
     mut value: Value,
     secret_paths: &[&str],
-    check: Option<(&Sealer, &Location)>,
+    check: Option<(&Sealer, &RecordRef)>,
 ) -> Value {
     for pattern in secret_paths {
         for ptr in matching_pointers(&value, pattern) {
@@ -330,7 +330,7 @@ pub fn redact(
 /// Opens one sealed secret of a stored document.
 pub fn open_secret(
     sealer: &Sealer,
-    at: &Location,
+    at: &RecordRef,
     field: &str,
     secret: &Secret,
 ) -> Result<String, ApiError> {

@@ -1,4 +1,4 @@
-use super::document::{open_secret, redact, seal_document, Location};
+use super::document::{open_secret, redact, seal_document, RecordRef};
 use super::*;
 use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
@@ -18,7 +18,7 @@ fn sealer() -> Sealer {
     Sealer::from_master_key(&"11".repeat(32)).unwrap()
 }
 
-const AT: Location = Location {
+const AT: RecordRef = RecordRef {
     tenant: "acme",
     record: "source:wa",
 };
@@ -48,7 +48,7 @@ fn secrets_are_sealed_and_redacted_everything_else_kept() {
         "app-secret-2"
     );
     // The same ciphertext does not open as another tenant's or another field's.
-    let other = Location {
+    let other = RecordRef {
         tenant: "globex",
         record: "source:wa",
     };
@@ -75,7 +75,7 @@ fn secrets_are_sealed_and_redacted_everything_else_kept() {
 #[test]
 fn keep_marker_copies_the_stored_secret_and_fails_without_one() {
     let first = json!({"name": "Acme", "destination": {"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
-    let at = Location {
+    let at = RecordRef {
         tenant: "acme",
         record: "tenant",
     };
@@ -122,7 +122,7 @@ fn llm_provider_keys_are_secrets() {
     let doc = json!({"providers": {"oa": {"kind": "openai", "api_key": "sk-live-123"}, "m": {"kind": "mock"}},
                      "routes": {"default": [{"provider": "oa", "model": "gpt-4o-mini"}, {"provider": "m", "model": "echo"}]}});
     RecordKind::Llm.validate(&doc).unwrap();
-    let at = Location {
+    let at = RecordRef {
         tenant: "acme",
         record: "llm",
     };
@@ -156,7 +156,7 @@ fn integration_documents() {
             "response": {"data_path": "order", "field_mappings": {"id": "id"}}}}
     });
     RecordKind::Integration.validate(&doc).unwrap();
-    let at = Location {
+    let at = RecordRef {
         tenant: "acme",
         record: "integration:shop",
     };

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
+pub enum CallAttempt {
     Status(u16),
     Timeout,
     ConnectionError,
@@ -26,7 +26,7 @@ pub enum Attempt {
 pub fn retry_delay_ms(
     policy: Option<&RetryPolicy>,
     retries_done: u32,
-    attempt: Attempt,
+    attempt: CallAttempt,
     retry_after_s: Option<u64>,
 ) -> Option<u64> {
     let p = policy?;
@@ -34,13 +34,13 @@ pub fn retry_delay_ms(
         return None;
     }
     let retryable = match attempt {
-        Attempt::Status(s) => match &p.retry_on_status {
+        CallAttempt::Status(s) => match &p.retry_on_status {
             Some(list) => list.contains(&s),
             None => matches!(s, 408 | 429 | 500 | 502 | 503 | 504),
         },
-        Attempt::Timeout => p.retry_on_timeout.unwrap_or(true),
-        Attempt::ConnectionError => p.retry_on_connection_error.unwrap_or(true),
-        Attempt::TooLarge => false,
+        CallAttempt::Timeout => p.retry_on_timeout.unwrap_or(true),
+        CallAttempt::ConnectionError => p.retry_on_connection_error.unwrap_or(true),
+        CallAttempt::TooLarge => false,
     };
     if !retryable {
         return None;
@@ -74,7 +74,7 @@ pub struct Calls {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub enum AfterCall {
     /// Fetch a new token (the provider refused this one), then send again at once.
     Refresh,
     /// Send again after this many ms.
@@ -99,18 +99,23 @@ impl Calls {
         }
     }
 
-    pub fn after(&mut self, attempt: Attempt, retry_after_s: Option<u64>, now_ms: u64) -> Next {
-        if attempt == Attempt::Status(401) && self.can_refresh && !self.refreshed {
+    pub fn after(
+        &mut self,
+        attempt: CallAttempt,
+        retry_after_s: Option<u64>,
+        now_ms: u64,
+    ) -> AfterCall {
+        if attempt == CallAttempt::Status(401) && self.can_refresh && !self.refreshed {
             self.refreshed = true;
             self.retries += 1;
-            return Next::Refresh;
+            return AfterCall::Refresh;
         }
         match retry_delay_ms(self.policy.as_ref(), self.retries, attempt, retry_after_s) {
             Some(wait) if now_ms + wait < self.deadline_ms => {
                 self.retries += 1;
-                Next::Wait(wait)
+                AfterCall::Wait(wait)
             }
-            _ => Next::Done,
+            _ => AfterCall::Done,
         }
     }
 }
@@ -129,7 +134,7 @@ pub struct Conclusion {
 
 pub fn conclude(
     response: Option<&ResponseMapping>,
-    attempt: Attempt,
+    attempt: CallAttempt,
     body: &str,
     timeout_ms: u32,
 ) -> Result<Conclusion, ApiError> {
@@ -147,21 +152,21 @@ pub fn conclude(
         body: parsed.clone(),
     };
     Ok(match attempt {
-        Attempt::Timeout => failed(
+        CallAttempt::Timeout => failed(
             "timeout",
             format!("the provider did not answer within {timeout_ms} ms"),
         ),
-        Attempt::ConnectionError => {
+        CallAttempt::ConnectionError => {
             failed("upstream_error", "could not connect to the provider".into())
         }
-        Attempt::TooLarge => failed(
+        CallAttempt::TooLarge => failed(
             "upstream_error",
             format!(
                 "the provider's answer is larger than the {} MiB the gateway reads",
                 Upstream::Integration.max_answer_bytes() / (1024 * 1024)
             ),
         ),
-        Attempt::Status(status) => {
+        CallAttempt::Status(status) => {
             let mapped = map_response(response, (200..300).contains(&status), &parsed)
                 .map_err(|e| ApiError::validation(e.0))?;
             let error = (!mapped.success).then(|| EnvelopeError {
@@ -233,15 +238,15 @@ pub fn limits(cfg: &IntegrationConfig) -> Limits {
 /// How an attempt ended, from the fetch's result (its status and `retry-after` seconds).
 pub fn attempt_of(
     result: Result<(u16, Option<&str>), &FetchError>,
-) -> Result<(Attempt, Option<u64>), ApiError> {
+) -> Result<(CallAttempt, Option<u64>), ApiError> {
     Ok(match result {
         Ok((status, retry_after)) => {
             let wait = retry_after.and_then(|v| v.trim().parse::<u64>().ok());
-            (Attempt::Status(status), wait)
+            (CallAttempt::Status(status), wait)
         }
-        Err(FetchError::Timeout(_)) => (Attempt::Timeout, None),
-        Err(FetchError::Network(_)) => (Attempt::ConnectionError, None),
-        Err(FetchError::TooLarge(_)) => (Attempt::TooLarge, None),
+        Err(FetchError::Timeout(_)) => (CallAttempt::Timeout, None),
+        Err(FetchError::Network(_)) => (CallAttempt::ConnectionError, None),
+        Err(FetchError::TooLarge(_)) => (CallAttempt::TooLarge, None),
         Err(FetchError::Invalid(what)) => {
             let e = format!("the planned request has an invalid {what}");
             return Err(ApiError::validation(e));
@@ -328,9 +333,9 @@ impl Envelope {
     }
 
     /// The call's last attempt, concluded.
-    pub fn concluded(mut self, done: Conclusion, attempt: Attempt, retries: u32) -> Self {
+    pub fn concluded(mut self, done: Conclusion, attempt: CallAttempt, retries: u32) -> Self {
         self.status_code = match attempt {
-            Attempt::Status(s) => s,
+            CallAttempt::Status(s) => s,
             _ => 0,
         };
         self.retries = retries;
@@ -393,15 +398,15 @@ mod tests {
     fn fetch_results_become_attempts() {
         assert_eq!(
             attempt_of(Ok((503, Some(" 4 ")))).unwrap(),
-            (Attempt::Status(503), Some(4))
+            (CallAttempt::Status(503), Some(4))
         );
         assert_eq!(
             attempt_of(Err(&FetchError::Timeout(10))).unwrap(),
-            (Attempt::Timeout, None)
+            (CallAttempt::Timeout, None)
         );
         assert_eq!(
             attempt_of(Err(&FetchError::TooLarge(1))).unwrap().0,
-            Attempt::TooLarge
+            CallAttempt::TooLarge
         );
         assert_eq!(
             attempt_of(Err(&FetchError::Invalid("url")))
@@ -426,21 +431,36 @@ mod tests {
         let p = policy(json!({"max_retries": 2, "initial_delay_ms": 100}));
         // A 401 refreshes once; a second 401 is the answer.
         let mut c = Calls::new(Some(&p), true, 0, 1000);
-        assert_eq!(c.after(Attempt::Status(401), None, 10), Next::Refresh);
-        assert_eq!(c.after(Attempt::Status(401), None, 20), Next::Done);
+        assert_eq!(
+            c.after(CallAttempt::Status(401), None, 10),
+            AfterCall::Refresh
+        );
+        assert_eq!(c.after(CallAttempt::Status(401), None, 20), AfterCall::Done);
         assert_eq!(c.retries, 1);
         // Without OAuth a 401 is not refreshed.
         let mut c = Calls::new(Some(&p), false, 0, 1000);
-        assert_eq!(c.after(Attempt::Status(401), None, 10), Next::Done);
+        assert_eq!(c.after(CallAttempt::Status(401), None, 10), AfterCall::Done);
         // Retries per the policy, then done.
         let mut c = Calls::new(Some(&p), false, 0, 1000);
-        assert_eq!(c.after(Attempt::Status(503), None, 10), Next::Wait(100));
-        assert_eq!(c.after(Attempt::Timeout, None, 200), Next::Wait(200));
-        assert_eq!(c.after(Attempt::Status(503), None, 500), Next::Done);
+        assert_eq!(
+            c.after(CallAttempt::Status(503), None, 10),
+            AfterCall::Wait(100)
+        );
+        assert_eq!(
+            c.after(CallAttempt::Timeout, None, 200),
+            AfterCall::Wait(200)
+        );
+        assert_eq!(
+            c.after(CallAttempt::Status(503), None, 500),
+            AfterCall::Done
+        );
         assert_eq!(c.retries, 2);
         // A wait that would end past the deadline (3 timeouts) is not taken.
         let mut c = Calls::new(Some(&p), false, 0, 100);
-        assert_eq!(c.after(Attempt::Status(503), Some(1), 10), Next::Done);
+        assert_eq!(
+            c.after(CallAttempt::Status(503), Some(1), 10),
+            AfterCall::Done
+        );
     }
 
     #[test]
@@ -451,7 +471,7 @@ mod tests {
         .unwrap();
         let ok = conclude(
             Some(&mapping),
-            Attempt::Status(200),
+            CallAttempt::Status(200),
             r#"{"ok":true,"contact":{"id":1}}"#,
             1000,
         )
@@ -460,18 +480,18 @@ mod tests {
         assert_eq!(ok.data, json!({"id": 1}));
         let refused = conclude(
             Some(&mapping),
-            Attempt::Status(404),
+            CallAttempt::Status(404),
             r#"{"ok":false,"error":{"message":"no such contact"}}"#,
             1000,
         )
         .unwrap();
         assert!(!refused.success && refused.provider_ok);
         assert_eq!(refused.error.unwrap().message, "no such contact");
-        let down = conclude(None, Attempt::Status(503), "<html>", 1000).unwrap();
+        let down = conclude(None, CallAttempt::Status(503), "<html>", 1000).unwrap();
         assert!(!down.provider_ok);
         assert_eq!(down.body, json!("<html>"));
         assert_eq!(down.error.unwrap().message, "the provider answered 503");
-        let slow = conclude(None, Attempt::Timeout, "", 1500).unwrap();
+        let slow = conclude(None, CallAttempt::Timeout, "", 1500).unwrap();
         assert_eq!(slow.error.as_ref().map(|e| e.code), Some("timeout"));
         assert!(!slow.provider_ok);
 
@@ -504,35 +524,38 @@ mod tests {
     fn retry_decisions() {
         let p = policy(json!({"max_retries": 3, "initial_delay_ms": 100, "max_delay_ms": 1000}));
         assert_eq!(
-            retry_delay_ms(Some(&p), 0, Attempt::Status(503), None),
+            retry_delay_ms(Some(&p), 0, CallAttempt::Status(503), None),
             Some(100)
         );
         assert_eq!(
-            retry_delay_ms(Some(&p), 1, Attempt::Status(503), None),
+            retry_delay_ms(Some(&p), 1, CallAttempt::Status(503), None),
             Some(200)
         );
         assert_eq!(
-            retry_delay_ms(Some(&p), 2, Attempt::Timeout, None),
+            retry_delay_ms(Some(&p), 2, CallAttempt::Timeout, None),
             Some(400)
         );
-        assert_eq!(retry_delay_ms(Some(&p), 0, Attempt::TooLarge, None), None);
         assert_eq!(
-            retry_delay_ms(Some(&p), 3, Attempt::Status(503), None),
+            retry_delay_ms(Some(&p), 0, CallAttempt::TooLarge, None),
+            None
+        );
+        assert_eq!(
+            retry_delay_ms(Some(&p), 3, CallAttempt::Status(503), None),
             None,
             "max_retries reached"
         );
         assert_eq!(
-            retry_delay_ms(Some(&p), 0, Attempt::Status(404), None),
+            retry_delay_ms(Some(&p), 0, CallAttempt::Status(404), None),
             None,
             "4xx is not retried"
         );
         assert_eq!(
-            retry_delay_ms(Some(&p), 0, Attempt::Status(429), Some(2)),
+            retry_delay_ms(Some(&p), 0, CallAttempt::Status(429), Some(2)),
             Some(1000),
             "Retry-After, capped"
         );
         assert_eq!(
-            retry_delay_ms(None, 0, Attempt::Status(503), None),
+            retry_delay_ms(None, 0, CallAttempt::Status(503), None),
             None,
             "no policy, no retry"
         );
@@ -540,20 +563,20 @@ mod tests {
             json!({"max_retries": 5, "backoff": "linear", "initial_delay_ms": 50, "retry_on_status": [409], "retry_on_timeout": false}),
         );
         assert_eq!(
-            retry_delay_ms(Some(&linear), 2, Attempt::Status(409), None),
+            retry_delay_ms(Some(&linear), 2, CallAttempt::Status(409), None),
             Some(150)
         );
         assert_eq!(
-            retry_delay_ms(Some(&linear), 0, Attempt::Status(503), None),
+            retry_delay_ms(Some(&linear), 0, CallAttempt::Status(503), None),
             None
         );
         assert_eq!(
-            retry_delay_ms(Some(&linear), 0, Attempt::Timeout, None),
+            retry_delay_ms(Some(&linear), 0, CallAttempt::Timeout, None),
             None
         );
         let fixed = policy(json!({"max_retries": 5, "backoff": "fixed", "initial_delay_ms": 70}));
         assert_eq!(
-            retry_delay_ms(Some(&fixed), 4, Attempt::ConnectionError, None),
+            retry_delay_ms(Some(&fixed), 4, CallAttempt::ConnectionError, None),
             Some(70)
         );
     }

@@ -127,12 +127,12 @@ pub fn classify(
 /// `[delay/2, delay]` (`jitter` in [0, 1)) so failing deliveries spread out instead of
 /// stampeding a recovering destination. A Retry-After wins, within the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub struct DeliveryBackoff {
     pub base_s: u64,
     pub max_s: u64,
 }
 
-impl Backoff {
+impl DeliveryBackoff {
     /// Delay before attempt `next_attempt` (2 for the first retry).
     pub fn delay(&self, next_attempt: u32, retry_after_s: Option<u64>, jitter: f64) -> u64 {
         if let Some(ra) = retry_after_s {
@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_caps_and_jitters() {
-        let b = Backoff {
+        let b = DeliveryBackoff {
             base_s: 2,
             max_s: 60,
         };
@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(b.delay(2, Some(600), 0.5), 60);
         assert_eq!(b.delay(2, Some(0), 0.5), 1);
         assert!(
-            Backoff {
+            DeliveryBackoff {
                 base_s: 1,
                 max_s: 3600
             }

@@ -3,8 +3,8 @@
 //! stream is read until its first content so that a failure before it can still fall over to
 //! the next target.
 
-use super::Job;
-use crate::core::config::document::{open_secret, Location};
+use super::LlmCall;
+use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::llm::ProviderKind;
 use crate::core::error::ApiError;
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
@@ -60,7 +60,7 @@ impl Source {
     }
 }
 
-fn options(job: &Job) -> Options {
+fn options(job: &LlmCall) -> Options {
     Options {
         client: job.req.dialect,
         include_usage: job.req.include_usage,
@@ -72,10 +72,10 @@ fn options(job: &Job) -> Options {
 
 /// The provider's key: the tenant's own (sealed in its LLM config), else the gateway's secret,
 /// which goes only to the provider's official base URL.
-fn api_key(job: &Job, t: &Target) -> Result<Option<String>, ApiError> {
+fn api_key(job: &LlmCall, t: &Target) -> Result<Option<String>, ApiError> {
     let provider = &job.cfg.providers[&t.provider];
     if let Some(secret) = &provider.api_key {
-        let at = Location {
+        let at = RecordRef {
             tenant: &job.tenant,
             record: "llm",
         };
@@ -98,7 +98,7 @@ fn api_key(job: &Job, t: &Target) -> Result<Option<String>, ApiError> {
         .filter(|s| !s.is_empty()))
 }
 
-pub async fn run(job: &Job, t: &Target) -> Result<Success, Failed> {
+pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     if t.kind == ProviderKind::Mock {
         return run_mock(job, t).await;
     }
@@ -152,7 +152,7 @@ pub async fn run(job: &Job, t: &Target) -> Result<Success, Failed> {
     first_content(job, t, t.dialect(), Source::Http(source), remaining).await
 }
 
-fn json_answer(job: &Job, upstream: Dialect, text: Vec<u8>) -> Result<Success, Failed> {
+fn json_answer(job: &LlmCall, upstream: Dialect, text: Vec<u8>) -> Result<Success, Failed> {
     let value = serde_json::from_slice::<serde_json::Value>(&text)
         .map_err(|_| broken("the provider's answer is not JSON".into()))?;
     let (client, usage) =
@@ -167,7 +167,7 @@ fn json_answer(job: &Job, upstream: Dialect, text: Vec<u8>) -> Result<Success, F
 
 /// Reads a stream until it has content (success), or fails or times out before any.
 async fn first_content(
-    job: &Job,
+    job: &LlmCall,
     t: &Target,
     upstream: Dialect,
     mut source: Source,
@@ -207,7 +207,7 @@ async fn first_content(
     }
 }
 
-async fn run_mock(job: &Job, t: &Target) -> Result<Success, Failed> {
+async fn run_mock(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let id = hex::encode(random_array::<8>());
     let now_s = now_ms() / 1000;
     if !job.req.stream {

@@ -32,7 +32,7 @@ use worker::{Delay, Env, Request, Response};
 pub const MAX_LLM_BODY: usize = 8 * 1024 * 1024;
 
 /// What every attempt of one request shares.
-pub struct Job {
+pub struct LlmCall {
     pub env: Env,
     pub tenant: String,
     pub request_id: String,
@@ -116,7 +116,7 @@ pub async fn proxy(
         charged: tpm.map(|_| (creq.estimated_tokens, now)),
         outcomes: Vec::new(),
     };
-    let job = Job {
+    let job = LlmCall {
         env: call.env.clone(),
         tenant,
         request_id: call.request_id.clone(),

@@ -5,7 +5,7 @@
 
 use super::attempt::{Stream, Success};
 use super::limiter::Settle;
-use super::{Job, OnAnswer};
+use super::{LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
@@ -20,7 +20,7 @@ use worker::{Env, Headers, ResponseBuilder};
 
 /// Everything the answer's way out needs.
 pub struct Answer {
-    pub job: Job,
+    pub job: LlmCall,
     pub target: Target,
     pub attempts: u32,
     pub limit_headers: Vec<(String, String)>,

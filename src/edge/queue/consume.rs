@@ -11,13 +11,13 @@ use super::open_work::finished;
 use super::wire::{decode, enqueue};
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, queued_attempt, unsendable};
-use crate::core::config::document::{open_secret, Location};
+use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::jobs::{max_attempts, Job, JobStep, QueueMessage};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{
-    classify, delivery_request, Backoff, DeliveryOutcome, EventEnvelope,
+    classify, delivery_request, DeliveryBackoff, DeliveryOutcome, EventEnvelope,
 };
 use crate::core::webhook::verify::standard;
 use crate::edge::channel;
@@ -151,7 +151,7 @@ async fn deliver(
         let reason = "the tenant has no destination configured".into();
         return Ok(("events", JobStep::DeadLetter { reason }));
     };
-    let at = Location {
+    let at = RecordRef {
         tenant: &qm.tenant,
         record: "tenant",
     };
@@ -235,13 +235,13 @@ async fn retry_later(
     enqueue(env, &next, delay as u32).await
 }
 
-fn backoff(env: &Env) -> Backoff {
+fn backoff(env: &Env) -> DeliveryBackoff {
     let base_s = env
         .var("DELIVERY_RETRY_BASE_SECONDS")
         .ok()
         .and_then(|v| v.to_string().parse().ok())
         .unwrap_or(5);
-    Backoff {
+    DeliveryBackoff {
         base_s,
         max_s: MAX_BACKOFF_S,
     }

@@ -9,7 +9,7 @@ pub mod telegram;
 pub mod twilio;
 pub mod whatsapp;
 
-use super::message::{Location, MessageType};
+use super::message::{GeoLocation, MessageType};
 use super::outbound::OutboundMessage;
 use crate::core::error::ApiError;
 use crate::core::http::is_http_url;
@@ -122,7 +122,7 @@ pub fn numbered_list(text: Option<&str>, options: &[super::outbound::QuickReply]
 }
 
 /// A location as text with a maps link: the documented fallback where locations cannot be sent.
-pub fn maps_link(loc: &Location) -> String {
+pub fn maps_link(loc: &GeoLocation) -> String {
     let mut out = String::new();
     if let Some(n) = &loc.name {
         out.push_str(n);

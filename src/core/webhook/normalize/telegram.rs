@@ -79,7 +79,7 @@ fn message(m: &Value) -> Result<ChannelMessage, Unreadable> {
     } else if let Some(loc) = m.get("location") {
         msg.kind = MessageType::Location;
         let venue = m.get("venue");
-        msg.location = Some(Location {
+        msg.location = Some(GeoLocation {
             latitude: loc
                 .get("latitude")
                 .and_then(Value::as_f64)

@@ -65,7 +65,7 @@ pub fn normalize(req: &Inbound) -> Result<Ingress, Unreadable> {
         });
     } else if let (Some(lat), Some(lon)) = (get("Latitude"), get("Longitude")) {
         msg.kind = MessageType::Location;
-        msg.location = Some(Location {
+        msg.location = Some(GeoLocation {
             latitude: lat
                 .parse()
                 .map_err(|_| Unreadable("`Latitude` is not a number".into()))?,

@@ -163,8 +163,8 @@ fn state_of(s: &str) -> Option<DeliveryState> {
     })
 }
 
-fn location(v: &Value) -> Option<Location> {
-    Some(Location {
+fn location(v: &Value) -> Option<GeoLocation> {
+    Some(GeoLocation {
         latitude: v.get("latitude")?.as_f64()?,
         longitude: v.get("longitude")?.as_f64()?,
         name: string(v, "name"),
