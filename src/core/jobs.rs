@@ -108,6 +108,52 @@ pub struct DeadLetter {
     pub message: serde_json::Value,
 }
 
+/// Records a letter in its tenant's `DeadLetters` (or replaces the one with its id).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PutLetter(pub DeadLetter);
+
+/// The oldest letters first, at most `limit` (default 100, at most 1,000).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListLetters {
+    pub limit: Option<u32>,
+}
+
+impl ListLetters {
+    pub fn bound(&self) -> u32 {
+        self.limit.unwrap_or(100).min(1000)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GetLetter {
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeleteLetter {
+    pub id: String,
+}
+
+/// One open-work entry (`edge::durable::pending`): the queue binding and the exact body that was
+/// sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub id: String,
+    pub binding: String,
+    pub body: String,
+    /// Send it again if it is still open this long from now.
+    pub due_in_ms: u64,
+}
+
+/// Entries to open (or move on to a later attempt) and entries finished.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenWork {
+    #[serde(default)]
+    pub track: Vec<Pending>,
+    #[serde(default)]
+    pub done: Vec<String>,
+}
+
 impl DeadLetter {
     /// The message to send again, as a first attempt, and the queue it goes to. Only `tenant`'s
     /// own letters, and only ones that were queue messages, can be replayed.

@@ -25,6 +25,36 @@ pub struct Turn {
     pub content: String,
 }
 
+/// Appends turns to a widget conversation, keeping at most `max`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AppendCmd {
+    pub turns: Vec<Turn>,
+    pub max: u32,
+}
+
+impl AppendCmd {
+    /// One exchange: the visitor's message and the answer.
+    pub fn exchange(user: &str, answer: &str, max: u32) -> Self {
+        let turn = |role: &str, content: &str| Turn {
+            role: role.into(),
+            content: content.into(),
+        };
+        AppendCmd {
+            turns: vec![turn("user", user), turn("assistant", answer)],
+            max,
+        }
+    }
+}
+
+/// The kept history of a conversation.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GetHistory;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct History {
+    pub turns: Vec<Turn>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatInput {
     pub conversation_id: Option<String>,
@@ -247,6 +277,38 @@ pub fn service_answer_events(reply: &str) -> Vec<u8> {
     out
 }
 
+/// `GET /widget.js`'s caching headers: cacheable at the edge, revalidated by its content hash,
+/// and whether the client's copy (`If-None-Match`) is current.
+pub fn script_headers(
+    script: &str,
+    if_none_match: Option<&str>,
+) -> ([(&'static str, String); 3], bool) {
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha256::digest(script.as_bytes()))[..16]
+    );
+    let current = if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let headers = [
+        ("etag", etag),
+        (
+            "cache-control",
+            "public, max-age=300, stale-while-revalidate=86400".into(),
+        ),
+        ("access-control-allow-origin", "*".into()),
+    ];
+    (headers, current)
+}
+
+/// The answer to an allowed origin's CORS preflight of the widget API.
+pub const PREFLIGHT_HEADERS: [(&str, &str); 3] = [
+    ("access-control-allow-methods", "GET, POST, OPTIONS"),
+    ("access-control-allow-headers", "content-type, x-visitor-id"),
+    ("access-control-max-age", "600"),
+];
+
+/// What a widget API response tells an allowed origin's browser it may read.
+pub const EXPOSED_HEADERS: &str = "x-conversation-id, x-request-id, retry-after";
+
 /// Whether `/demo` is served: only in a deployment that says it is for development or tests.
 /// Production is the default, so a deployment that sets nothing serves no demo.
 pub fn demo_served(gateway_env: Option<&str>) -> bool {
@@ -308,6 +370,15 @@ mod tests {
             visitor_checks(None, Some("203.0.113.9"), 20)[0].1.key
         );
         assert!(visitor_checks(None, None, 20).is_empty());
+    }
+
+    #[test]
+    fn the_script_revalidates_by_its_content() {
+        let (h, current) = script_headers("console.log(1)", None);
+        assert!(!current);
+        let etag = h[0].1.clone();
+        assert!(script_headers("console.log(1)", Some(&format!("W/\"x\", {etag}"))).1);
+        assert!(!script_headers("console.log(2)", Some(&etag)).1);
     }
 
     #[test]

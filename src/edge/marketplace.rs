@@ -10,15 +10,16 @@ use super::{store, Call};
 use crate::core::config::document::{redact, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::http::{valid_id, MAX_JSON_BODY};
-use crate::core::integration::marketplace::{install as fill, Template};
-use serde::Deserialize;
+use crate::core::http::{query_pairs, MAX_JSON_BODY};
+use crate::core::integration::marketplace::{
+    install as fill, test_report, InstallRequest, Template,
+};
 use serde_json::{json, Value};
 use worker::{Env, Request};
 
 async fn templates(env: &Env) -> Result<Vec<Template>, ApiError> {
     let mut out = Vec::new();
-    for key in store::list(env, &ConfigKey::template("")).await? {
+    for key in store::list(env, &ConfigKey::templates()).await? {
         if let Some(t) = store::get_json_cached::<Template>(env, &key).await? {
             out.push(t);
         }
@@ -27,11 +28,7 @@ async fn templates(env: &Env) -> Result<Vec<Template>, ApiError> {
 }
 
 pub async fn search(call: &Call, req: &Request) -> Reply {
-    let url = req.inner().url();
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
+    let params = query_pairs(&req.inner().url());
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let found: Vec<Value> = templates(&call.env)
         .await?
@@ -42,23 +39,8 @@ pub async fn search(call: &Call, req: &Request) -> Reply {
     json(200, &json!({ "data": found }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InstallBody {
-    template: String,
-    id: String,
-    #[serde(default)]
-    settings: Value,
-}
-
 pub async fn install(call: &Call, tenant: &str, mut req: Request) -> Reply {
-    let body: InstallBody = serde_json::from_value(json_body(&mut req, MAX_JSON_BODY).await?)
-        .map_err(|e| ApiError::validation(format!("invalid install request: {e}")))?;
-    if !valid_id(&body.id) || !valid_id(&body.template) {
-        return Err(ApiError::validation(
-            "`id` and `template` must be 1-64 letters, digits, `-`, `_` or `.`",
-        ));
-    }
+    let body = InstallRequest::parse(json_body(&mut req, MAX_JSON_BODY).await?)?;
     let env = &call.env;
     let key = RecordKind::Integration.kv_key(tenant, Some(&body.id));
     if store::get_json::<Value>(env, &key).await?.is_some() {
@@ -78,12 +60,7 @@ pub async fn install(call: &Call, tenant: &str, mut req: Request) -> Reply {
                 body.template
             ))
         })?;
-    let settings = if body.settings.is_null() {
-        json!({})
-    } else {
-        body.settings
-    };
-    let doc = fill(&template, &settings)?;
+    let doc = fill(&template, &body.settings)?;
     let (stored, _) =
         store::put_record(env, RecordKind::Integration, tenant, Some(&body.id), doc).await?;
     json(
@@ -125,14 +102,6 @@ pub async fn test(call: &mut Call, tenant: &str, id: &str) -> Reply {
     let t = cfg.test.clone().ok_or_else(|| {
         ApiError::validation(format!("integration `{id}` defines no `test` call"))
     })?;
-    let report = match run_test(call, tenant, id, &cfg, &t.endpoint, t.input).await {
-        Ok(e) => json!({
-            "ok": e.success, "endpoint": t.endpoint, "status_code": e.status_code,
-            "execution_time_ms": e.execution_time_ms, "retries": e.retries, "error": e.error,
-        }),
-        Err(e) => {
-            json!({"ok": false, "endpoint": t.endpoint, "error": {"code": e.kind.type_name(), "message": e.public_message()}})
-        }
-    };
-    json(200, &report)
+    let result = run_test(call, tenant, id, &cfg, &t.endpoint, t.input).await;
+    json(200, &test_report(&t.endpoint, result.as_ref()))
 }

@@ -7,14 +7,24 @@ use worker::{Headers, Response, ResponseBuilder};
 pub type Reply = Result<Response, ApiError>;
 
 pub fn bytes(status: u16, content_type: &str, body: &[u8]) -> Reply {
-    let headers = Headers::new();
-    headers
-        .set("content-type", content_type)
-        .map_err(internal)?;
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body.to_vec()))
+    with_headers(
+        status,
+        &[("content-type", content_type)],
+        Some(body.to_vec()),
+    )
+}
+
+/// A response with these headers, and a body if there is one.
+pub fn with_headers(status: u16, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
+    let h = Headers::new();
+    for (k, v) in headers {
+        h.set(k, v).map_err(internal)?;
+    }
+    let builder = ResponseBuilder::new().with_status(status).with_headers(h);
+    Ok(match body {
+        Some(body) => builder.fixed(body),
+        None => builder.empty(),
+    })
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {

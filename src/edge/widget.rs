@@ -7,7 +7,7 @@ use super::body::read_json_bytes;
 use super::durable::{self, append_exchange, Conversation, Object, RateLimiter};
 use super::llm::{self, Extra, OnAnswer};
 use super::platform::random_array;
-use super::respond::{internal, json, Reply};
+use super::respond::{internal, json, with_headers, Reply};
 use super::{store, Call};
 use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
@@ -20,8 +20,7 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Upstream;
 use crate::core::widget::{self, Turn, DEFAULT_HISTORY, DEFAULT_VISITOR_RPM};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use worker::{Headers, Request, Response, ResponseBuilder};
+use worker::{Request, Response};
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
@@ -29,34 +28,14 @@ const MAX_CHAT_BODY: usize = 32 * 1024;
 
 /// `GET /widget.js`: cacheable at the edge, revalidated by its content hash.
 pub fn script(req: &Request) -> Reply {
-    let etag = format!(
-        "\"{}\"",
-        &hex::encode(Sha256::digest(WIDGET_JS.as_bytes()))[..16]
-    );
-    let headers = Headers::new();
-    headers.set("etag", &etag).map_err(internal)?;
-    headers
-        .set(
-            "cache-control",
-            "public, max-age=300, stale-while-revalidate=86400",
-        )
-        .map_err(internal)?;
-    headers
-        .set("access-control-allow-origin", "*")
-        .map_err(internal)?;
-    if header(req, "if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
-        return Ok(ResponseBuilder::new()
-            .with_status(304)
-            .with_headers(headers)
-            .empty());
+    let (caching, current) =
+        widget::script_headers(WIDGET_JS, header(req, "if-none-match").as_deref());
+    let mut headers: Vec<(&str, &str)> = caching.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if current {
+        return with_headers(304, &headers, None);
     }
-    headers
-        .set("content-type", "application/javascript; charset=utf-8")
-        .map_err(internal)?;
-    Ok(ResponseBuilder::new()
-        .with_status(200)
-        .with_headers(headers)
-        .fixed(WIDGET_JS.as_bytes().to_vec()))
+    headers.push(("content-type", "application/javascript; charset=utf-8"));
+    with_headers(200, &headers, Some(WIDGET_JS.as_bytes().to_vec()))
 }
 
 /// `GET /demo`: the widget on a page, for the seeded demo tenant; only where the deployment
@@ -102,20 +81,7 @@ async fn tenant_of(
 /// `OPTIONS /v1/widget/*`: the CORS preflight, answered only for the tenant's allowed origins.
 pub async fn preflight(call: &mut Call, req: Request) -> Reply {
     tenant_of(call, &req, true).await?;
-    let headers = Headers::new();
-    headers
-        .set("access-control-allow-methods", "GET, POST, OPTIONS")
-        .map_err(internal)?;
-    headers
-        .set("access-control-allow-headers", "content-type, x-visitor-id")
-        .map_err(internal)?;
-    headers
-        .set("access-control-max-age", "600")
-        .map_err(internal)?;
-    Ok(ResponseBuilder::new()
-        .with_status(204)
-        .with_headers(headers)
-        .empty())
+    with_headers(204, &widget::PREFLIGHT_HEADERS, None)
 }
 
 /// `GET /v1/widget/config`: the tenant's theme for the widget.
@@ -286,9 +252,6 @@ pub fn cors(mut resp: Response, origin: &str) -> Response {
     let h = resp.headers_mut();
     let _ = h.set("access-control-allow-origin", origin);
     let _ = h.append("vary", "Origin");
-    let _ = h.set(
-        "access-control-expose-headers",
-        "x-conversation-id, x-request-id, retry-after",
-    );
+    let _ = h.set("access-control-expose-headers", widget::EXPOSED_HEADERS);
     resp
 }

@@ -43,6 +43,11 @@ impl ConfigKey {
         ConfigKey(format!("template:{id}"))
     }
 
+    /// Where every marketplace template is listed from.
+    pub fn templates() -> Self {
+        ConfigKey::template("")
+    }
+
     /// A model's price.
     pub fn pricing(model: &str) -> Self {
         ConfigKey(format!("pricing:{model}"))

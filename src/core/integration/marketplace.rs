@@ -3,11 +3,13 @@
 //! settings schema says what the tenant must supply. Secrets among the settings land in the
 //! config's auth fields, where they are sealed like any other credential.
 
+use super::execute::Envelope;
 use super::plan::fill_template_under;
 use super::validate::validate_input;
 use crate::core::config::document::Named;
 use crate::core::config::integration::FieldRule;
 use crate::core::error::ApiError;
+use crate::core::http::valid_id;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -63,10 +65,48 @@ impl Template {
     }
 }
 
+/// `POST /v1/integrations`: which template to install under which id, with what settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    pub template: String,
+    pub id: String,
+    #[serde(default)]
+    pub settings: Value,
+}
+
+impl InstallRequest {
+    pub fn parse(body: Value) -> Result<Self, ApiError> {
+        let r: InstallRequest = serde_json::from_value(body)
+            .map_err(|e| ApiError::validation(format!("invalid install request: {e}")))?;
+        if !valid_id(&r.id) || !valid_id(&r.template) {
+            return Err(ApiError::validation(
+                "`id` and `template` must be 1-64 letters, digits, `-`, `_` or `.`",
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// The answer to `POST /v1/integrations/{id}/test`: what the test call did, or what stopped it.
+pub fn test_report(endpoint: &str, result: Result<&Envelope, &ApiError>) -> Value {
+    match result {
+        Ok(e) => json!({
+            "ok": e.success, "endpoint": endpoint, "status_code": e.status_code,
+            "execution_time_ms": e.execution_time_ms, "retries": e.retries, "error": e.error,
+        }),
+        Err(e) => {
+            json!({"ok": false, "endpoint": endpoint, "error": {"code": e.kind.type_name(), "message": e.public_message()}})
+        }
+    }
+}
+
 /// The integration document for a tenant's install: settings validated (every problem listed),
 /// `{{settings.*}}` placeholders filled; every other placeholder (`{{input.*}}`, `{{context.*}}`)
 /// stays for the calls. The caller validates the result as an integration and seals it.
 pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
+    let empty = json!({});
+    let settings = if settings.is_null() { &empty } else { settings };
     validate_input(&t.settings, settings)
         .map_err(|p| ApiError::validation(p.join("; ").replace("`input.", "`settings.")))?;
     let mut doc =
@@ -85,6 +125,27 @@ pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
 mod tests {
     use super::*;
     use crate::core::config::RecordKind;
+
+    #[test]
+    fn an_install_request_names_a_template_and_an_id_that_are_ids() {
+        let ok = InstallRequest::parse(json!({"template": "hubspot", "id": "crm"})).unwrap();
+        assert!(ok.settings.is_null());
+        for bad in [
+            json!({"template": "hubspot", "id": "../x"}),
+            json!({"template": "", "id": "crm"}),
+            json!({"template": "hubspot", "id": "crm", "extra": 1}),
+        ] {
+            assert_eq!(InstallRequest::parse(bad).unwrap_err().status(), 422);
+        }
+    }
+
+    #[test]
+    fn a_test_report_never_shows_an_internal_message() {
+        let e = ApiError::internal("KV get failed: 10.0.0.1");
+        let r = test_report("ping", Err(&e));
+        assert_eq!(r["ok"], false);
+        assert!(!r.to_string().contains("10.0.0.1"));
+    }
 
     /// Every template shipped in kv-seed/templates installs into a valid integration.
     #[test]

@@ -4,24 +4,9 @@
 use super::{answer, command, commands, purge, Object};
 use crate::core::error::ApiError;
 use crate::core::objects::{self, ObjectClass};
-use crate::core::widget::{bound_history, Turn};
+use crate::core::widget::{bound_history, AppendCmd, GetHistory, History, Turn};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-#[derive(Serialize, Deserialize)]
-pub struct AppendCmd {
-    pub turns: Vec<Turn>,
-    pub max: u32,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct History {
-    pub turns: Vec<Turn>,
-}
-
-/// The kept history.
-#[derive(Serialize, Deserialize)]
-pub struct GetHistory;
 
 /// What a conversation takes.
 #[derive(Serialize, Deserialize)]
@@ -60,15 +45,9 @@ pub async fn append_exchange(
     answer: &str,
     max: u32,
 ) -> std::result::Result<(), ApiError> {
-    let turn = |role: &str, content: &str| Turn {
-        role: role.into(),
-        content: content.into(),
-    };
-    let cmd = AppendCmd {
-        turns: vec![turn("user", user), turn("assistant", answer)],
-        max,
-    };
-    super::ask(env, object, cmd).await.map(drop)
+    super::ask(env, object, AppendCmd::exchange(user, answer, max))
+        .await
+        .map(drop)
 }
 
 #[durable_object(fetch)]

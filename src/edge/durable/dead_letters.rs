@@ -5,27 +5,7 @@ use crate::core::objects::{self, ObjectClass};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-pub use crate::core::jobs::DeadLetter;
-
-/// Records a letter (or replaces the one with its id).
-#[derive(Serialize, Deserialize)]
-pub struct PutLetter(pub DeadLetter);
-
-/// The oldest letters first, at most `limit` (default 100, at most 1,000).
-#[derive(Serialize, Deserialize)]
-pub struct ListLetters {
-    pub limit: Option<u32>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct GetLetter {
-    pub id: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct DeleteLetter {
-    pub id: String,
-}
+pub use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, ListLetters, PutLetter};
 
 /// What a tenant's dead-letter record takes.
 #[derive(Serialize, Deserialize)]
@@ -91,8 +71,8 @@ impl DurableObject for DeadLetters {
                 )?;
                 answer(&())
             }
-            LettersCmd::List(ListLetters { limit }) => {
-                let limit = limit.unwrap_or(100).min(1000) as i64;
+            LettersCmd::List(list) => {
+                let limit = i64::from(list.bound());
                 let rows: Vec<Row> = sql
                     .exec(
                         "SELECT body FROM letters ORDER BY dead_at LIMIT ?",

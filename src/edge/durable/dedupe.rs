@@ -4,41 +4,16 @@
 //! makes one round trip for both. `forget` unmarks ids whose enqueue failed; `update` moves
 //! pending events on (a retry) or closes them (delivered, dead-lettered).
 
-use super::pending::{self, OpenWork, Pending};
+use super::pending;
 use super::{answer, command, commands, purge, Object};
+use crate::core::jobs::OpenWork;
 use crate::core::limits::rate::Window;
 use crate::core::objects::{self, ObjectClass};
+pub use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::handshake::{self, Verdict};
 use crate::edge::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-#[derive(Serialize, Deserialize, Default)]
-pub struct SeenMany {
-    pub ids: Vec<String>,
-    pub ttl_ms: u64,
-    /// The queue bodies of `ids`, recorded for the ones that are new.
-    #[serde(default)]
-    pub pending: Vec<Pending>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct SeenResult {
-    pub new_ids: Vec<String>,
-    pub duplicates: usize,
-}
-
-/// Unmarks ids whose enqueue failed, so the sender's retry is not taken for a duplicate.
-#[derive(Serialize, Deserialize)]
-pub struct Forget {
-    pub ids: Vec<String>,
-}
-
-/// One Meta subscription handshake, whose verify token did or did not match.
-#[derive(Serialize, Deserialize)]
-pub struct HandshakeAttempt {
-    pub matched: bool,
-}
 
 /// What a source's dedupe object takes.
 #[derive(Serialize, Deserialize)]
@@ -108,17 +83,18 @@ impl DurableObject for Dedupe {
                 self.schedule().await?;
                 answer(&())
             }
-            DedupeCmd::SeenMany(cmd) => {
+            DedupeCmd::SeenMany(mut cmd) => {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
-                for id in cmd.ids {
+                let ttl_ms = cmd.ttl_ms as i64;
+                for id in std::mem::take(&mut cmd.ids) {
                     if new_ids.contains(&id) {
                         duplicates += 1;
                         continue;
                     }
                     // One statement: insert, or revive an expired row; a live row is left alone,
                     // so nothing written means the id was seen within the window.
-                    let expires = now + cmd.ttl_ms as i64;
+                    let expires = now + ttl_ms;
                     let cursor = sql.exec(
                         "INSERT INTO seen (id, expires_at) VALUES (?, ?) \
                          ON CONFLICT(id) DO UPDATE SET expires_at = excluded.expires_at WHERE seen.expires_at <= ?",
@@ -130,17 +106,8 @@ impl DurableObject for Dedupe {
                         duplicates += 1;
                     }
                 }
-                let track: Vec<Pending> = cmd
-                    .pending
-                    .into_iter()
-                    .filter(|p| new_ids.contains(&p.id))
-                    .collect();
-                // The alarm must go off by the earliest new expiry or pending due time.
-                let due = track
-                    .iter()
-                    .map(|p| now + p.due_in_ms as i64)
-                    .chain((!new_ids.is_empty()).then_some(now + cmd.ttl_ms as i64))
-                    .min();
+                let (track, due) = cmd.track(&new_ids, now as u64);
+                let due = due.map(|d| d as i64);
                 if !track.is_empty() {
                     pending::apply(
                         &sql,

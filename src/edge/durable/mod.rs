@@ -20,7 +20,6 @@ pub use dead_letters::{DeadLetter, DeadLetters, DeleteLetter, GetLetter, ListLet
 pub use dedupe::{Dedupe, Forget, HandshakeAttempt, SeenMany};
 pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
-pub use pending::{OpenWork, Pending};
 
 use super::respond::internal;
 use crate::core::error::ApiError;

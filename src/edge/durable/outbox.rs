@@ -2,8 +2,9 @@
 //! why it exists: `pending`). Events have theirs in their source's `Dedupe` object instead, so
 //! recording them costs no extra round trip at ingress.
 
-use super::pending::{self, OpenWork};
+use super::pending;
 use super::{answer, command, commands, purge, Object};
+use crate::core::jobs::OpenWork;
 use crate::core::objects::{self, ObjectClass};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};

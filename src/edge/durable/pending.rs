@@ -7,29 +7,11 @@
 //! `REDELIVERY_GRACE_SECONDS`) is sent again by the object's alarm; deliveries carry stable ids,
 //! so a second copy is at worst a duplicate the receiver recognises.
 
+use crate::core::jobs::OpenWork;
 use crate::edge::platform::now_ms;
 use crate::edge::queue::{grace_ms, send_texts};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{Env, Result, SqlStorage, State};
-
-/// One open entry: the queue binding and the exact body that was sent.
-#[derive(Serialize, Deserialize, Clone)]
-pub struct Pending {
-    pub id: String,
-    pub binding: String,
-    pub body: String,
-    /// Send it again if it is still open this long from now.
-    pub due_in_ms: u64,
-}
-
-/// Entries to open (or move on to a later attempt) and entries finished.
-#[derive(Serialize, Deserialize, Default)]
-pub struct OpenWork {
-    #[serde(default)]
-    pub track: Vec<Pending>,
-    #[serde(default)]
-    pub done: Vec<String>,
-}
 
 /// Rows sent again per alarm; the rest wait for the next one.
 const SWEEP_BATCH: i64 = 100;

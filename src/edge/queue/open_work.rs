@@ -2,8 +2,9 @@
 //! work (its source's `Dedupe` for an event, its channel's `Outbox` for a send) until it is
 //! finished, so it survives the loss of its queue copy (`durable::pending`).
 
+use crate::core::jobs::OpenWork;
 use crate::core::jobs::{Job, QueueMessage};
-use crate::edge::durable::{self, Dedupe, Object, OpenWork, Outbox};
+use crate::edge::durable::{self, Dedupe, Object, Outbox};
 use worker::Env;
 
 /// Updates a message's open-work record, in the object holding it: its source's `Dedupe` for an

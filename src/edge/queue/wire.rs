@@ -4,8 +4,8 @@
 
 use super::open_work::{grace_ms, open_work_update};
 use crate::core::error::ApiError;
+use crate::core::jobs::{OpenWork, Pending};
 use crate::core::jobs::{QueueMessage, QueueName};
-use crate::edge::durable::{OpenWork, Pending};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{Env, QueueContentType, RawMessageBuilder, SendMessage};

@@ -1,0 +1,81 @@
+//! What a source's `Dedupe` object is asked: mark a batch of event ids as seen (recording the
+//! new ones as open work in the same round trip), unmark ids whose enqueue failed, and count a
+//! subscription handshake.
+
+use crate::core::jobs::Pending;
+use serde::{Deserialize, Serialize};
+
+/// Marks `ids` as seen for `ttl_ms`; the answer says which were new.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SeenMany {
+    pub ids: Vec<String>,
+    pub ttl_ms: u64,
+    /// The queue bodies of `ids`, recorded for the ones that are new.
+    #[serde(default)]
+    pub pending: Vec<Pending>,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenResult {
+    pub new_ids: Vec<String>,
+    pub duplicates: usize,
+}
+
+/// Unmarks ids whose enqueue failed, so the sender's retry is not taken for a duplicate.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Forget {
+    pub ids: Vec<String>,
+}
+
+/// One Meta subscription handshake, whose verify token did or did not match.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HandshakeAttempt {
+    pub matched: bool,
+}
+
+impl SeenMany {
+    /// Once the store has said which ids are new: the open work to record (theirs only), and
+    /// the time by which the object's alarm must go off (the earliest new expiry or due time).
+    pub fn track(self, new_ids: &[String], now: u64) -> (Vec<Pending>, Option<u64>) {
+        let track: Vec<Pending> = self
+            .pending
+            .into_iter()
+            .filter(|p| new_ids.contains(&p.id))
+            .collect();
+        let expiry = (!new_ids.is_empty()).then_some(now + self.ttl_ms);
+        let due = track.iter().map(|p| now + p.due_in_ms).chain(expiry).min();
+        (track, due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(id: &str, due_in_ms: u64) -> Pending {
+        Pending {
+            id: id.into(),
+            binding: "EVENTS".into(),
+            body: "{}".into(),
+            due_in_ms,
+        }
+    }
+
+    #[test]
+    fn only_new_events_become_open_work_and_the_alarm_follows_the_earliest() {
+        let seen = SeenMany {
+            ids: vec!["a".into(), "b".into()],
+            ttl_ms: 86_400_000,
+            pending: vec![pending("a", 900_000), pending("b", 1_000)],
+        };
+        let (track, due) = seen.track(&["a".to_string()], 10);
+        assert_eq!(track, vec![pending("a", 900_000)]);
+        assert_eq!(due, Some(900_010));
+        let none = SeenMany {
+            ids: vec!["a".into()],
+            ttl_ms: 5,
+            pending: vec![pending("a", 1)],
+        };
+        assert_eq!(none.track(&[], 10), (vec![], None));
+    }
+}
