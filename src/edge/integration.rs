@@ -9,70 +9,35 @@ use super::outbound::exchange;
 use super::platform::now_ms;
 use super::respond::{json, Reply};
 use super::{store, Call};
-use crate::core::config::document::{open_secret, RecordRef, Secret};
+use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::execute::{
     attempt_of, cache_key, conclude, limits, AfterCall, CallAttempt, Calls, Envelope,
+    ExecuteRequest,
 };
 use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
-use crate::core::integration::validate::validate_input;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::upstream::Upstream;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 use worker::{Cache, Delay, Env, Headers, Request, ResponseBuilder};
 
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ExecuteBody {
-    #[serde(default)]
-    input: Value,
-    #[serde(default)]
-    context: Value,
-    #[serde(default)]
-    options: Options,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Options {
-    #[serde(default)]
-    skip_cache: bool,
-    #[serde(default)]
-    debug: bool,
-    #[serde(default)]
-    mock: bool,
-}
-
 pub async fn execute(
     call: &mut Call,
     tenant: String,
     id: String,
-    endpoint_name: String,
+    endpoint: String,
     mut req: Request,
 ) -> Reply {
     let started = now_ms();
     let cfg = load(&call.env, &tenant, &id).await?;
-    let body: ExecuteBody = serde_json::from_value(json_body(&mut req, MAX_JSON_BODY).await?)
-        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
-    let envelope = run(
-        call,
-        &tenant,
-        &id,
-        &cfg,
-        &endpoint_name,
-        body.input,
-        body.context,
-        &body.options,
-        started,
-    )
-    .await?;
+    let request = ExecuteRequest::parse(json_body(&mut req, MAX_JSON_BODY).await?)?;
+    let envelope = run(call, &tenant, &id, &cfg, &endpoint, request, started).await?;
     respond(&envelope)
 }
 
@@ -85,23 +50,8 @@ pub async fn run_test(
     endpoint: &str,
     input: Value,
 ) -> Result<Envelope, ApiError> {
-    let options = Options {
-        skip_cache: true,
-        debug: false,
-        mock: false,
-    };
-    run(
-        call,
-        tenant,
-        id,
-        cfg,
-        endpoint,
-        input,
-        Value::Null,
-        &options,
-        now_ms(),
-    )
-    .await
+    let request = ExecuteRequest::test(input);
+    run(call, tenant, id, cfg, endpoint, request, now_ms()).await
 }
 
 /// The envelope as the HTTP answer, with Retry-After when the gateway's own limits stopped it.
@@ -120,34 +70,23 @@ pub async fn load(env: &Env, tenant: &str, id: &str) -> Result<IntegrationConfig
 }
 
 /// Runs one endpoint of an integration: the execute route and the test route both come here.
-#[allow(clippy::too_many_arguments)]
 async fn run(
     call: &mut Call,
     tenant: &str,
     id: &str,
     cfg: &IntegrationConfig,
     endpoint_name: &str,
-    input: Value,
-    context: Value,
-    options: &Options,
+    mut request: ExecuteRequest,
     started: u64,
 ) -> Result<Envelope, ApiError> {
-    let endpoint = cfg.endpoints.get(endpoint_name).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "integration `{id}` has no endpoint `{endpoint_name}`"
-        ))
-    })?;
-    let input = if input.is_null() { json!({}) } else { input };
-    if let Some(schema) = &endpoint.input_schema {
-        validate_input(schema, &input)
-            .map_err(|problems| ApiError::validation(problems.join("; ")))?;
-    }
+    let endpoint = request.endpoint(cfg, id, endpoint_name)?;
+    let (input, options) = (&request.input, &request.options);
     let envelope = Envelope::new(&call.request_id);
     let mut envelope = if options.mock {
         envelope.mocked(endpoint, endpoint_name)?
     } else {
-        let planned = plan(cfg, endpoint, &input, &context)?;
-        let cache_key = cache_key(tenant, id, endpoint_name, endpoint, &input);
+        let planned = plan(cfg, endpoint, input, &request.context)?;
+        let cache_key = cache_key(tenant, id, endpoint_name, endpoint, input);
         let hit = match (&cache_key, options.skip_cache) {
             (Some((url, _)), false) => cached(url).await,
             _ => None,
@@ -300,8 +239,7 @@ fn status_of(attempt: CallAttempt) -> u16 {
     }
 }
 
-/// Opens the auth secrets. For OAuth2 the client secret travels in `password` and the refresh
-/// token in `token` until the caller moves them out.
+/// The integration's auth secrets, opened.
 fn open_credentials(
     env: &Env,
     tenant: &str,
@@ -314,23 +252,7 @@ fn open_credentials(
         tenant,
         record: &record,
     };
-    let open = |field: &str, s: &Option<Secret>| -> Result<Option<String>, ApiError> {
-        s.as_ref()
-            .map(|s| open_secret(&sealer, &at, &format!("/auth/{field}"), s))
-            .transpose()
-    };
-    let a = &cfg.auth;
-    Ok(match a.kind {
-        AuthType::Oauth2 => Credentials {
-            password: open("client_secret", &a.client_secret)?,
-            token: open("refresh_token", &a.refresh_token)?,
-            ..Default::default()
-        },
-        _ => Credentials {
-            api_key: open("api_key", &a.api_key)?,
-            token: open("token", &a.token)?,
-            password: open("password", &a.password)?,
-            access_token: None,
-        },
+    Credentials::open(&cfg.auth, |field, secret| {
+        open_secret(&sealer, &at, &format!("/auth/{field}"), secret)
     })
 }

@@ -34,7 +34,29 @@ pub struct Provider {
     pub api_key: Option<Secret>,
 }
 
+/// Where a provider's API key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource<'a> {
+    /// The tenant's own, sealed in its LLM config.
+    Sealed(&'a Secret),
+    /// The gateway's secret of this name (only to the provider's official base URL).
+    Platform(&'static str),
+    None,
+}
+
 impl Provider {
+    pub fn key_source(&self) -> KeySource<'_> {
+        if let Some(secret) = &self.api_key {
+            return KeySource::Sealed(secret);
+        }
+        match self.kind {
+            _ if !self.may_use_platform_key() => KeySource::None,
+            ProviderKind::Openai => KeySource::Platform("OPENAI_API_KEY"),
+            ProviderKind::Anthropic => KeySource::Platform("ANTHROPIC_API_KEY"),
+            _ => KeySource::None,
+        }
+    }
+
     /// Whether a request may carry the platform's key: the provider has none of its own and goes
     /// to its kind's official base URL, not wherever a tenant pointed it.
     pub fn may_use_platform_key(&self) -> bool {

@@ -315,6 +315,13 @@ fn platform_keys_go_only_to_official_base_urls() {
     assert!(!cfg.providers["off"].may_use_platform_key());
     assert!(cfg.providers["on"].may_use_platform_key());
     assert!(!cfg.providers["compat"].may_use_platform_key());
+    use super::llm::KeySource;
+    assert_eq!(cfg.providers["off"].key_source(), KeySource::None);
+    assert_eq!(
+        cfg.providers["on"].key_source(),
+        KeySource::Platform("ANTHROPIC_API_KEY")
+    );
+    assert_eq!(cfg.providers["compat"].key_source(), KeySource::None);
 }
 
 #[test]

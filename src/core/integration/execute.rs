@@ -2,13 +2,14 @@
 //! envelope the flow engine receives with the HTTP status that fits it.
 
 use super::mapping::{map_response, ResponseMapping};
+use super::validate::validate_input;
 use crate::core::config::integration::{
     Backoff, BreakerPolicy, Endpoint, IntegrationConfig, RetryPolicy,
 };
 use crate::core::error::ApiError;
 use crate::core::limits::gate::{Begin, Limits};
 use crate::core::upstream::{FetchError, HttpMethod, Upstream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -225,6 +226,68 @@ pub struct EnvelopeError {
     pub retry_after: Option<u64>,
 }
 
+/// `POST /v1/integrations/{id}/{endpoint}`'s body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    #[serde(default)]
+    pub input: Value,
+    #[serde(default)]
+    pub context: Value,
+    #[serde(default)]
+    pub options: ExecuteOptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteOptions {
+    #[serde(default)]
+    pub skip_cache: bool,
+    #[serde(default)]
+    pub debug: bool,
+    #[serde(default)]
+    pub mock: bool,
+}
+
+impl ExecuteRequest {
+    pub fn parse(body: Value) -> Result<Self, ApiError> {
+        serde_json::from_value(body)
+            .map_err(|e| ApiError::validation(format!("invalid request: {e}")))
+    }
+
+    /// An integration's test call: fresh (no cache), nothing mocked.
+    pub fn test(input: Value) -> Self {
+        ExecuteRequest {
+            input,
+            options: ExecuteOptions {
+                skip_cache: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// The endpoint asked for, and the input it accepts (`{}` when none was given).
+    pub fn endpoint<'a>(
+        &mut self,
+        cfg: &'a IntegrationConfig,
+        id: &str,
+        name: &str,
+    ) -> Result<&'a Endpoint, ApiError> {
+        let endpoint = cfg.endpoints.get(name).ok_or_else(|| {
+            ApiError::not_found(format!("integration `{id}` has no endpoint `{name}`"))
+        })?;
+        if self.input.is_null() {
+            self.input = serde_json::json!({});
+        }
+        if let Some(schema) = &endpoint.input_schema {
+            validate_input(schema, &self.input)
+                .map_err(|problems| ApiError::validation(problems.join("; ")))?;
+        }
+        Ok(endpoint)
+    }
+}
+
 /// The limits the integration's gate admits a call under (600 a minute unless it says).
 pub fn limits(cfg: &IntegrationConfig) -> Limits {
     let rate = cfg.rate_limit.as_ref();
@@ -368,6 +431,27 @@ mod tests {
 
     fn policy(v: Value) -> RetryPolicy {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn an_execute_request_names_an_endpoint_and_brings_the_input_it_takes() {
+        let cfg: IntegrationConfig = serde_json::from_value(json!({
+            "name": "CRM", "base_url": "https://crm.example.com",
+            "endpoints": {"get": {"method": "GET", "path": "/c/{id}",
+                "input_schema": {"id": {"type": "string", "required": true}}}}
+        }))
+        .unwrap();
+        let mut r = ExecuteRequest::parse(json!({"input": {"id": "7"}})).unwrap();
+        assert!(r.endpoint(&cfg, "crm", "get").is_ok());
+        let mut missing = ExecuteRequest::parse(json!({})).unwrap();
+        assert_eq!(
+            missing.endpoint(&cfg, "crm", "get").unwrap_err().status(),
+            422
+        );
+        assert_eq!(missing.input, json!({}));
+        assert_eq!(r.endpoint(&cfg, "crm", "nope").unwrap_err().status(), 404);
+        assert!(ExecuteRequest::parse(json!({"options": {"cache": true}})).is_err());
+        assert!(ExecuteRequest::test(json!(null)).options.skip_cache);
     }
 
     #[test]

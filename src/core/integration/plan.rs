@@ -2,16 +2,17 @@
 //! body built from JMESPath over `{input, context}`, authentication applied. The shell sends it.
 
 use super::mapping::search;
+use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
 use crate::core::error::ApiError;
-use crate::core::upstream::{HttpMethod as Method, OutboundRequest};
+use crate::core::upstream::{HttpMethod, OutboundRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
-    pub method: Method,
+    pub method: HttpMethod,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
@@ -39,6 +40,29 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The auth block's secrets, each opened by `open(field, secret)`. For OAuth2 the client
+    /// secret travels in `password` and the refresh token in `token` until the caller moves
+    /// them out.
+    pub fn open(
+        auth: &Auth,
+        open: impl Fn(&str, &Secret) -> Result<String, ApiError>,
+    ) -> Result<Self, ApiError> {
+        let get = |field: &str, s: &Option<Secret>| s.as_ref().map(|s| open(field, s)).transpose();
+        Ok(match auth.kind {
+            AuthType::Oauth2 => Credentials {
+                password: get("client_secret", &auth.client_secret)?,
+                token: get("refresh_token", &auth.refresh_token)?,
+                ..Default::default()
+            },
+            _ => Credentials {
+                api_key: get("api_key", &auth.api_key)?,
+                token: get("token", &auth.token)?,
+                password: get("password", &auth.password)?,
+                access_token: None,
+            },
+        })
+    }
+
     fn values(&self) -> impl Iterator<Item = &String> {
         [
             &self.api_key,
@@ -337,7 +361,7 @@ mod tests {
             p.url,
             "https://shop.example/api/orders/A%2F1%202%3F?fields=id%2Ctotal&tag=x&tag=y+z"
         );
-        assert_eq!(p.method, Method::Get);
+        assert_eq!(p.method, HttpMethod::Get);
         assert!(p
             .headers
             .contains(&("accept".into(), "application/json".into())));

@@ -5,7 +5,7 @@
 
 use super::LlmCall;
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::llm::ProviderKind;
+use crate::core::config::llm::{KeySource, ProviderKind};
 use crate::core::error::ApiError;
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
@@ -70,32 +70,23 @@ fn options(job: &LlmCall) -> Options {
     }
 }
 
-/// The provider's key: the tenant's own (sealed in its LLM config), else the gateway's secret,
-/// which goes only to the provider's official base URL.
-fn api_key(job: &LlmCall, t: &Target) -> Result<Option<String>, ApiError> {
-    let provider = &job.cfg.providers[&t.provider];
-    if let Some(secret) = &provider.api_key {
-        let at = RecordRef {
-            tenant: &job.tenant,
-            record: "llm",
-        };
-        let field = format!("/providers/{}/api_key", t.provider);
-        return open_secret(&*store::sealer(&job.env)?, &at, &field, secret).map(Some);
+/// The provider's key, as `Provider::key_source` says where it comes from.
+fn api_key(call: &LlmCall, t: &Target) -> Result<Option<String>, ApiError> {
+    match call.cfg.providers[&t.provider].key_source() {
+        KeySource::Sealed(secret) => {
+            let at = RecordRef {
+                tenant: &call.tenant,
+                record: "llm",
+            };
+            let field = format!("/providers/{}/api_key", t.provider);
+            open_secret(&*store::sealer(&call.env)?, &at, &field, secret).map(Some)
+        }
+        KeySource::Platform(name) => {
+            let secret = call.env.secret(name).ok().map(|s| s.to_string());
+            Ok(secret.filter(|s| !s.is_empty()))
+        }
+        KeySource::None => Ok(None),
     }
-    if !provider.may_use_platform_key() {
-        return Ok(None);
-    }
-    let name = match t.kind {
-        ProviderKind::Openai => "OPENAI_API_KEY",
-        ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
-        _ => return Ok(None),
-    };
-    Ok(job
-        .env
-        .secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|s| !s.is_empty()))
 }
 
 pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
