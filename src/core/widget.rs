@@ -1,13 +1,14 @@
 //! The chat widget's protocol: which origins may use a publishable key, what a visitor may send,
 //! and the LLM request built from the tenant's assistant and the conversation so far.
 
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::valid_id;
 use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::LimitKind;
 use crate::core::llm::request::{parse, ClientRequest};
 use crate::core::llm::Dialect;
 use crate::core::tenant::model::TenantConfig;
+use crate::core::upstream::FetchError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -268,6 +269,79 @@ pub fn service_reply(body: &str) -> Option<String> {
     })
 }
 
+/// The chat service's answer: its reply, or the error the visitor gets.
+pub fn service_answer(result: Result<(u16, &str), &FetchError>) -> Result<String, ApiError> {
+    match result {
+        Ok((200, body)) => service_reply(body),
+        Ok(_) => None,
+        Err(e) => {
+            let kind = match e {
+                FetchError::Timeout(_) => ErrorKind::Timeout,
+                _ => ErrorKind::Upstream,
+            };
+            return Err(ApiError::new(
+                kind,
+                format!("the chat service failed: {}", e.describe()),
+            ));
+        }
+    }
+    .ok_or_else(|| {
+        let status = result.map(|(s, _)| s).unwrap_or_default();
+        ApiError::new(
+            ErrorKind::Upstream,
+            format!("the chat service answered {status} without a reply"),
+        )
+    })
+}
+
+/// A visitor over its windows, when the tenant's own chat service answers.
+pub fn visitor_refused() -> ApiError {
+    ApiError::new(ErrorKind::RateLimited, "too many messages; wait a minute").with_retry_after(60)
+}
+
+/// What a tenant's widget chat runs with.
+pub struct ChatSettings {
+    pub max_history: u32,
+    pub per_visitor_rpm: u32,
+    /// The tenant's own chat service, answering instead of a model.
+    pub chat_url: Option<String>,
+}
+
+impl ChatSettings {
+    pub fn of(tenant: &TenantConfig) -> Self {
+        let assistant = tenant.assistant.as_ref();
+        ChatSettings {
+            max_history: assistant
+                .and_then(|a| a.max_history)
+                .unwrap_or(DEFAULT_HISTORY),
+            per_visitor_rpm: tenant
+                .limits
+                .widget_rpm_per_visitor
+                .unwrap_or(DEFAULT_VISITOR_RPM),
+            chat_url: assistant.and_then(|a| a.chat_url.clone()),
+        }
+    }
+}
+
+/// The conversation a message belongs to: the one it names, if this gateway issued it to the
+/// tenant in its current incarnation, else a new one.
+pub fn conversation_for(
+    key: &[u8; 32],
+    tenant: &str,
+    cfg: &TenantConfig,
+    given: Option<&str>,
+    random: &[u8; 16],
+) -> Result<String, ApiError> {
+    let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
+    match given {
+        Some(id) if issued_conversation_id(key, tenant, incarnation, id) => Ok(id.to_string()),
+        Some(_) => Err(ApiError::bad_request(
+            "`conversation_id` is not one this gateway issued",
+        )),
+        None => Ok(new_conversation_id(key, tenant, incarnation, random)),
+    }
+}
+
 /// The chat service's reply as the widget reads a model's: one OpenAI chunk, then `[DONE]`.
 pub fn service_answer_events(reply: &str) -> Vec<u8> {
     let mut out = Vec::new();
@@ -370,6 +444,29 @@ mod tests {
             visitor_checks(None, Some("203.0.113.9"), 20)[0].1.key
         );
         assert!(visitor_checks(None, None, 20).is_empty());
+    }
+
+    #[test]
+    fn a_chat_service_must_answer_200_with_a_reply() {
+        let ok = service_answer(Ok((200, r#"{"reply":"Hi"}"#))).unwrap();
+        assert_eq!(ok, "Hi");
+        let e = service_answer(Ok((500, r#"{"reply":"Hi"}"#))).unwrap_err();
+        assert_eq!(e.message, "the chat service answered 500 without a reply");
+        let e = service_answer(Err(&FetchError::Timeout(30_000))).unwrap_err();
+        assert_eq!(e.status(), 504);
+    }
+
+    #[test]
+    fn a_conversation_is_the_tenants_own_or_a_new_one() {
+        let t = tenant();
+        let key = [9u8; 32];
+        let id = conversation_for(&key, "shop", &t, None, &[1; 16]).unwrap();
+        assert_eq!(
+            conversation_for(&key, "shop", &t, Some(&id), &[2; 16]).unwrap(),
+            id
+        );
+        assert!(conversation_for(&key, "other", &t, Some(&id), &[2; 16]).is_err());
+        assert_eq!(ChatSettings::of(&t).max_history, DEFAULT_HISTORY);
     }
 
     #[test]

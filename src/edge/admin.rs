@@ -15,7 +15,7 @@ use crate::core::error::ApiError;
 use crate::core::http::{query_param, MAX_JSON_BODY};
 use crate::core::integration::oauth::token_prefix;
 use crate::core::route::{AdminAction, AdminRoute};
-use crate::core::tenant::erase::objects_of;
+use crate::core::tenant::erase::{confirm_tenant_delete, missing, objects_of, TENANT_CHILDREN};
 use crate::core::tenant::keys::{issue, requested_scopes, KeyIndex, KeyKind};
 use serde_json::{json, Value};
 use worker::Request;
@@ -57,7 +57,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
                 return Err(missing(kind, t, name.as_deref()));
             }
             if kind == RecordKind::Tenant {
-                confirm_tenant_delete(&req, t)?;
+                confirm_tenant_delete(query_param(&req.inner().url(), "confirm").as_deref(), t)?;
                 delete_tenant_children(call, t).await?;
             }
             erase_state(env, kind, t, name.as_deref()).await?;
@@ -132,19 +132,6 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Request) -> Rep
     }
 }
 
-/// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a
-/// `DELETE .../integrations/..` arrives as a tenant delete; only an explicit `?confirm={t}` is one.
-fn confirm_tenant_delete(req: &Request, t: &str) -> Result<(), ApiError> {
-    let confirmed = query_param(&req.inner().url(), "confirm").as_deref() == Some(t);
-    if confirmed {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "deleting a tenant deletes all its records; confirm with DELETE /v1/admin/tenants/{t}?confirm={t}"
-        )))
-    }
-}
-
 /// Deletes a key's record (evicting it from this isolate's cache) and its index entry.
 async fn revoke(call: &Call, ix_key: &ConfigKey, ix: &KeyIndex) -> Result<(), ApiError> {
     store::delete(&call.env, &ConfigKey::api_key(&ix.hash)).await?;
@@ -157,11 +144,7 @@ async fn delete_tenant_children(call: &Call, t: &str) -> Result<(), ApiError> {
             revoke(call, &ix_key, &ix).await?;
         }
     }
-    for kind in [
-        RecordKind::Source,
-        RecordKind::Channel,
-        RecordKind::Integration,
-    ] {
+    for kind in TENANT_CHILDREN {
         let prefix = kind.kv_key(t, None);
         for k in store::list(&call.env, &prefix).await? {
             erase_state(&call.env, kind, t, Some(k.after(&prefix))).await?;
@@ -197,18 +180,5 @@ async fn require_tenant(call: &Call, t: &str) -> Result<(), ApiError> {
         None => Err(ApiError::not_found(format!(
             "tenant `{t}` does not exist; create it with PUT /v1/admin/tenants/{t}"
         ))),
-    }
-}
-
-fn missing(kind: RecordKind, t: &str, name: Option<&str>) -> ApiError {
-    match name {
-        Some(n) => ApiError::not_found(format!("tenant `{t}` has no {} `{n}`", kind.label())),
-        None if kind == RecordKind::Tenant => {
-            ApiError::not_found(format!("tenant `{t}` does not exist"))
-        }
-        None => ApiError::not_found(format!(
-            "tenant `{t}` has no {} configuration",
-            kind.label()
-        )),
     }
 }

@@ -1,11 +1,10 @@
-//! KV access for configuration, and the isolate-local cache that keeps KV off the hot path.
-//!
-//! The cache holds positive lookups for a short time. A write through the admin API evicts the
-//! entry in this isolate at once; other isolates see the change within `CACHE_TTL_MS` plus KV's own
-//! propagation (up to 60 s), which is what any KV-backed configuration on Workers can promise.
+//! KV access for configuration, through the isolate's `core::config::cache::TtlCache` (30 s;
+//! other isolates see an admin write within that plus KV's own propagation, up to 60 s, which is
+//! what any KV-backed configuration on Workers can promise).
 
 use super::platform::{now_ms, Csprng};
 use super::respond::internal;
+use crate::core::config::cache::TtlCache;
 use crate::core::config::document::{seal_document, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
@@ -15,7 +14,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use worker::Env;
 
@@ -23,38 +21,26 @@ const CACHE_TTL_MS: u64 = 30_000;
 const CACHE_MAX: usize = 10_000;
 
 thread_local! {
-    static CACHE: RefCell<HashMap<String, (u64, Value)>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<TtlCache<Value>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
     static SEALER: RefCell<Option<Rc<Sealer>>> = const { RefCell::new(None) };
 }
 
 fn cache_get<T: DeserializeOwned>(key: &ConfigKey) -> Option<T> {
     CACHE.with(|c| {
         let c = c.borrow();
-        let (exp, v) = c.get(key.as_str())?;
-        (*exp > now_ms())
-            .then(|| serde_json::from_value(v.clone()).ok())
-            .flatten()
+        let v = c.get(key.as_str(), now_ms())?;
+        serde_json::from_value(v.clone()).ok()
     })
 }
 
 fn cache_put<T: Serialize>(key: &ConfigKey, value: &T) -> Result<(), serde_json::Error> {
     let v = serde_json::to_value(value)?;
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= CACHE_MAX {
-            let now = now_ms();
-            c.retain(|_, (exp, _)| *exp > now);
-            if c.len() >= CACHE_MAX {
-                c.clear();
-            }
-        }
-        c.insert(key.as_str().to_string(), (now_ms() + CACHE_TTL_MS, v));
-    });
+    CACHE.with(|c| c.borrow_mut().put(key.as_str(), v, now_ms()));
     Ok(())
 }
 
 fn cache_evict(key: &ConfigKey) {
-    CACHE.with(|c| c.borrow_mut().remove(key.as_str()));
+    CACHE.with(|c| c.borrow_mut().evict(key.as_str()));
 }
 
 fn kv(env: &Env) -> Result<worker::KvStore, ApiError> {

@@ -20,7 +20,7 @@ use crate::core::route::InboundMethod;
 use crate::core::webhook::handshake;
 use crate::core::webhook::ingress::{self, Origin};
 use crate::core::webhook::normalize::{normalize, Ingress};
-use crate::core::webhook::verify::{self as v, Inbound, VerifyError};
+use crate::core::webhook::verify::Inbound;
 use serde_json::json;
 use worker::Request;
 
@@ -55,20 +55,10 @@ pub async fn handle(
             .as_ref()
             .map(|t| open_secret(&sealer, &at, "/verify_token", t))
             .transpose()?;
-        let query = query_pairs(&url);
-        let challenge = match v::meta::handshake(&query, token.as_deref()) {
-            Ok(challenge) => Some(challenge),
-            Err(VerifyError::Mismatch) => None,
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "not a subscription handshake: {}",
-                    e.reason()
-                )))
-            }
-        };
+        let challenge = handshake::challenge(&query_pairs(&url), token.as_deref())?;
         let matched = challenge.is_some();
         let verdict = ask(env, &dedupe, HandshakeAttempt { matched }).await?;
-        let echo = handshake::answer(verdict, challenge)?;
+        let echo = handshake::answer(verdict, challenge.as_deref())?;
         return bytes(200, "text/plain", echo.as_bytes());
     }
 
@@ -95,9 +85,7 @@ pub async fn handle(
         body: &body,
         now_s: now / 1000,
     };
-    ingress::verify(&cfg, &secrets, &inbound).map_err(|e| {
-        ApiError::unauthorized(format!("webhook verification failed: {}", e.reason()))
-    })?;
+    ingress::verify(&cfg, &secrets, &inbound).map_err(|e| ingress::unverified(&e))?;
 
     let id_header = cfg.hmac.as_ref().and_then(|h| h.id_header.as_deref());
     let events = match normalize(cfg.kind, &inbound, id_header) {
@@ -110,10 +98,7 @@ pub async fn handle(
             if let Err(e) = ask(env, &letters, PutLetter(letter)).await {
                 worker::console_error!("{{\"record_rejected_failed\":{:?}}}", e.message);
             }
-            return Err(ApiError::bad_request(format!(
-                "verified payload could not be read: {}",
-                unreadable.0
-            )));
+            return Err(ingress::unreadable(&unreadable.0));
         }
     };
     let origin = Origin {

@@ -6,25 +6,27 @@ use super::auth::{self, header};
 use super::body::read_json_bytes;
 use super::durable::{self, append_exchange, Conversation, Object, RateLimiter};
 use super::llm::{self, Extra, OnAnswer};
+use super::outbound::exchange;
 use super::platform::random_array;
 use super::respond::{internal, json, with_headers, Reply};
 use super::{store, Call};
 use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
-use crate::core::error::{ApiError, ErrorKind};
+use crate::core::error::ApiError;
 use crate::core::http::query_param;
 use crate::core::limits::limiter::{AdmitCmd, Check};
 use crate::core::llm::admission::LimitKind;
 use crate::core::tenant::keys::{kind_of, KeyKind};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Upstream;
-use crate::core::widget::{self, Turn, DEFAULT_HISTORY, DEFAULT_VISITOR_RPM};
+use crate::core::widget::{self, ChatSettings, Turn};
 use serde_json::json;
 use worker::{Request, Response};
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
 const MAX_CHAT_BODY: usize = 32 * 1024;
+const CHAT_SERVICE_MS: u64 = 30_000;
 
 /// `GET /widget.js`: cacheable at the edge, revalidated by its content hash.
 pub fn script(req: &Request) -> Reply {
@@ -118,35 +120,19 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
     let (tenant, cfg) = tenant_of(call, &req, true).await?;
     let bytes = read_json_bytes(&mut req, MAX_CHAT_BODY).await?;
     let input = widget::parse_chat(&bytes)?;
-    let id = match input.conversation_id.clone() {
-        Some(id) if issued(call, &tenant, &cfg, &id)? => id,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "`conversation_id` is not one this gateway issued",
-            ))
-        }
-        None => widget::new_conversation_id(
-            store::sealer(&call.env)?.id_key(),
-            &tenant,
-            cfg.incarnation.as_deref().unwrap_or_default(),
-            &random_array(),
-        ),
-    };
+    let sealer = store::sealer(&call.env)?;
+    let given = input.conversation_id.as_deref();
+    let id = widget::conversation_for(sealer.id_key(), &tenant, &cfg, given, &random_array())?;
     let object = Object::<Conversation>::of(&tenant, &id);
-    let max_history = cfg
-        .assistant
-        .as_ref()
-        .and_then(|a| a.max_history)
-        .unwrap_or(DEFAULT_HISTORY);
+    let settings = ChatSettings::of(&cfg);
+    let max_history = settings.max_history;
     let visitor_checks = widget::visitor_checks(
         header(&req, "x-visitor-id").as_deref(),
         header(&req, "cf-connecting-ip").as_deref(),
-        cfg.limits
-            .widget_rpm_per_visitor
-            .unwrap_or(DEFAULT_VISITOR_RPM),
+        settings.per_visitor_rpm,
     );
     let history = durable::history(&call.env, &object).await?;
-    let mut resp = match cfg.assistant.as_ref().and_then(|a| a.chat_url.clone()) {
+    let mut resp = match settings.chat_url {
         Some(url) => {
             forward(
                 call,
@@ -209,32 +195,12 @@ async fn forward(
     };
     let admitted = durable::ask(&call.env, &Object::<RateLimiter>::llm(tenant), cmd).await?;
     if !admitted.allowed {
-        return Err(
-            ApiError::new(ErrorKind::RateLimited, "too many messages; wait a minute")
-                .with_retry_after(60),
-        );
+        return Err(widget::visitor_refused());
     }
     let request = widget::service_request(url, id, message, &history);
-    let answer = super::outbound::exchange(&request, call.hops, Upstream::ChatService, 30_000)
-        .await
-        .map_err(|e| {
-            let kind = match e {
-                super::outbound::FetchError::Timeout(_) => ErrorKind::Timeout,
-                _ => ErrorKind::Upstream,
-            };
-            ApiError::new(kind, format!("the chat service failed: {}", e.describe()))
-        })?;
-    let reply = widget::service_reply(&answer.text())
-        .filter(|_| answer.status == 200)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Upstream,
-                format!(
-                    "the chat service answered {} without a reply",
-                    answer.status
-                ),
-            )
-        })?;
+    let answer = exchange(&request, call.hops, Upstream::ChatService, CHAT_SERVICE_MS).await;
+    let text = answer.as_ref().map(|a| a.text()).unwrap_or_default();
+    let reply = widget::service_answer(answer.as_ref().map(|a| (a.status, text.as_str())))?;
     append_exchange(
         &call.env,
         &Object::<Conversation>::of(tenant, id),

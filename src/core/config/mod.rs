@@ -1,5 +1,6 @@
 //! Tenant configuration documents kept in KV `CONFIG`, their validation and their secrets.
 
+pub mod cache;
 pub mod channel;
 pub mod document;
 pub mod integration;

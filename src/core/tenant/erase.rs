@@ -5,7 +5,36 @@
 //! replay the old one's dead letters or inherit its limits, duplicates or tokens.
 
 use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
 use crate::core::objects::{self as names, ObjectClass as Objects};
+
+/// The records a tenant owns besides its own document (and its keys), erased with it: each
+/// named kind's records one by one, then its LLM configuration.
+pub const TENANT_CHILDREN: [RecordKind; 3] = [
+    RecordKind::Source,
+    RecordKind::Channel,
+    RecordKind::Integration,
+];
+
+/// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a
+/// `DELETE .../integrations/..` arrives as a tenant delete; only an explicit `?confirm={t}` is one.
+pub fn confirm_tenant_delete(confirm: Option<&str>, tenant: &str) -> Result<(), ApiError> {
+    match confirm {
+        Some(c) if c == tenant => Ok(()),
+        _ => Err(ApiError::bad_request(format!(
+            "deleting a tenant deletes all its records; confirm with DELETE /v1/admin/tenants/{tenant}?confirm={tenant}"
+        ))),
+    }
+}
+
+/// The 404 for a record that is not there.
+pub fn missing(kind: RecordKind, tenant: &str, name: Option<&str>) -> ApiError {
+    ApiError::not_found(match name {
+        Some(n) => format!("tenant `{tenant}` has no {} `{n}`", kind.label()),
+        None if kind == RecordKind::Tenant => format!("tenant `{tenant}` does not exist"),
+        None => format!("tenant `{tenant}` has no {} configuration", kind.label()),
+    })
+}
 
 /// The objects whose state belongs to the record `kind`/`name` of `tenant`. A tenant's own are
 /// listed here; its sources, channels and integrations are erased each through their own kind.
@@ -32,6 +61,21 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_is_deleted_only_when_the_request_names_it_again() {
+        assert!(confirm_tenant_delete(Some("acme"), "acme").is_ok());
+        for other in [None, Some(""), Some("Acme"), Some("other")] {
+            assert_eq!(
+                confirm_tenant_delete(other, "acme").unwrap_err().status(),
+                400
+            );
+        }
+        assert_eq!(
+            missing(RecordKind::Channel, "acme", Some("tg")).message,
+            "tenant `acme` has no channel `tg`"
+        );
+    }
 
     #[test]
     fn each_record_names_its_objects() {

@@ -3,6 +3,7 @@
 //! source, and past the limit every handshake is refused until the window slides, a correct one
 //! included (a locked source tells a guesser nothing).
 
+use super::verify::{meta, VerifyError};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::rate::Window;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,22 @@ pub fn attempt(w: &mut Window, now_ms: u64, matched: bool) -> Verdict {
 }
 
 /// The answer to a handshake: the challenge to echo, or why not.
+/// A Meta subscription handshake's challenge when the verify token matches (`None` when it does
+/// not: a failed guess, to be counted); a request that is no handshake at all is a 400.
+pub fn challenge(
+    query: &[(String, String)],
+    verify_token: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match meta::handshake(query, verify_token) {
+        Ok(challenge) => Ok(Some(challenge.to_string())),
+        Err(VerifyError::Mismatch) => Ok(None),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "not a subscription handshake: {}",
+            e.reason()
+        ))),
+    }
+}
+
 pub fn answer(verdict: Verdict, challenge: Option<&str>) -> Result<String, ApiError> {
     match (verdict, challenge) {
         (Verdict::Accepted, Some(c)) => Ok(c.to_string()),
@@ -54,6 +71,23 @@ pub fn answer(verdict: Verdict, challenge: Option<&str>) -> Result<String, ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handshake_matches_mismatches_or_is_no_handshake() {
+        let q = |token: &str| {
+            vec![
+                ("hub.mode".to_string(), "subscribe".to_string()),
+                ("hub.verify_token".to_string(), token.to_string()),
+                ("hub.challenge".to_string(), "1158201444".to_string()),
+            ]
+        };
+        assert_eq!(
+            challenge(&q("s3cret"), Some("s3cret")).unwrap().as_deref(),
+            Some("1158201444")
+        );
+        assert_eq!(challenge(&q("guess"), Some("s3cret")).unwrap(), None);
+        assert_eq!(challenge(&[], Some("s3cret")).unwrap_err().status(), 400);
+    }
 
     #[test]
     fn failures_lock_the_source_then_the_window_slides() {

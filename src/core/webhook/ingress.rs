@@ -7,6 +7,7 @@ use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
 use super::verify::{self as v, Inbound, Verified, VerifyError};
 use crate::core::config::source::{SourceConfig, SourceKind};
+use crate::core::error::ApiError;
 use crate::core::jobs::{DeadLetter, Job, QueueMessage};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -122,6 +123,16 @@ pub fn receipt(
 
 /// A verified payload that could not be read, kept for inspection (not for replay: it never
 /// became an event) so the sender's bug can be diagnosed: the first 16 KiB, by the body's digest.
+/// The client's error for a webhook that failed verification.
+pub fn unverified(e: &VerifyError) -> ApiError {
+    ApiError::unauthorized(format!("webhook verification failed: {}", e.reason()))
+}
+
+/// The client's error for a verified payload that could not be read (kept by `rejected`).
+pub fn unreadable(reason: &str) -> ApiError {
+    ApiError::bad_request(format!("verified payload could not be read: {reason}"))
+}
+
 pub fn rejected(source: &str, body: &[u8], reason: &str, now_ms: u64) -> DeadLetter {
     let preview = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
     DeadLetter {
