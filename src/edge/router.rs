@@ -91,7 +91,7 @@ async fn dispatch(
         Access::Public | Access::Widget | Access::Signed => None,
     };
     if let (Access::Scoped(scope), Some(k)) = (route.access(), &key) {
-        auth::require_scope(k, scope)?;
+        k.require(scope)?;
     }
     let tenant = key.as_ref().map(|k| k.tenant.clone()).unwrap_or_default();
     match route {

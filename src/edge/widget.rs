@@ -16,7 +16,7 @@ use crate::core::error::ApiError;
 use crate::core::http::query_param;
 use crate::core::limits::limiter::{AdmitCmd, Check};
 use crate::core::llm::admission::LimitKind;
-use crate::core::tenant::keys::{kind_of, KeyKind};
+use crate::core::tenant::keys::{widget_key_presented, KeyKind};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Upstream;
 use crate::core::widget::{self, ChatSettings, Turn};
@@ -59,15 +59,9 @@ async fn tenant_of(
     req: &Request,
     origin_required: bool,
 ) -> Result<(String, TenantConfig), ApiError> {
-    let url = req.inner().url();
-    let key = query_param(&url, "key")
-        .ok_or_else(|| ApiError::unauthorized("missing widget key: add `?key=pk_...`"))?;
-    if kind_of(&key) != Some(KeyKind::Publishable) {
-        return Err(ApiError::unauthorized(
-            "invalid widget key: use the tenant's publishable key (pk_)",
-        ));
-    }
-    let record = auth::lookup(&call.env, &key)
+    let key = query_param(&req.inner().url(), "key");
+    let key = widget_key_presented(key.as_deref())?;
+    let record = auth::lookup(&call.env, key)
         .await?
         .filter(|r| r.kind == KeyKind::Publishable)
         .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;

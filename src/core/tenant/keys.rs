@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,6 +192,72 @@ pub fn presented_key<'a>(
         .filter(|k| !k.is_empty())
 }
 
+/// A request's secret key, from `Authorization: Bearer` or `x-api-key`, before it is looked up:
+/// missing, malformed or publishable keys are refused here.
+pub fn secret_key_presented<'a>(
+    authorization: Option<&'a str>,
+    x_api_key: Option<&'a str>,
+) -> Result<&'a str, ApiError> {
+    let presented = presented_key(authorization, x_api_key).ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing API key: send `Authorization: Bearer sk_...` (or `x-api-key: sk_...`)",
+        )
+    })?;
+    match kind_of(presented) {
+        Some(KeyKind::Secret) => Ok(presented),
+        Some(KeyKind::Publishable) => Err(ApiError::forbidden(
+            "publishable keys (pk_) only work with the widget; use a secret key (sk_)",
+        )),
+        None => Err(ApiError::unauthorized("invalid API key")),
+    }
+}
+
+/// A widget request's publishable key (`?key=pk_...`), before it is looked up.
+pub fn widget_key_presented(key: Option<&str>) -> Result<&str, ApiError> {
+    let key = key.ok_or_else(|| ApiError::unauthorized("missing widget key: add `?key=pk_...`"))?;
+    match kind_of(key) {
+        Some(KeyKind::Publishable) => Ok(key),
+        _ => Err(ApiError::unauthorized(
+            "invalid widget key: use the tenant's publishable key (pk_)",
+        )),
+    }
+}
+
+/// The admin API's check: a bearer token equal to `ADMIN_TOKEN` (`expected`; none disables the
+/// API). Digests are compared, so neither the length nor a prefix of the token leaks through
+/// timing.
+pub fn admin_allowed(authorization: Option<&str>, expected: Option<&str>) -> Result<(), ApiError> {
+    let presented = presented_key(authorization, None).ok_or_else(|| {
+        ApiError::unauthorized("missing admin token: send `Authorization: Bearer <ADMIN_TOKEN>`")
+    })?;
+    if kind_of(presented).is_some() {
+        return Err(ApiError::forbidden(
+            "tenant API keys cannot use the admin API",
+        ));
+    }
+    let expected = expected
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::forbidden("the admin API is disabled: ADMIN_TOKEN is not set"))?;
+    let same: bool = Sha256::digest(presented.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into();
+    same.then_some(())
+        .ok_or_else(|| ApiError::unauthorized("invalid admin token"))
+}
+
+impl KeyRecord {
+    /// The 403 of a key without `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.allows(scope) {
+            return Ok(());
+        }
+        let name = scope.name();
+        Err(ApiError::forbidden(format!(
+            "this API key lacks the `{name}` scope"
+        )))
+    }
+}
+
 pub fn kind_of(key: &str) -> Option<KeyKind> {
     if !(10..=200).contains(&key.len())
         || !key
@@ -211,6 +278,48 @@ pub fn kind_of(key: &str) -> Option<KeyKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_admin_token_is_compared_whole_and_tenant_keys_are_refused() {
+        let ok = admin_allowed(Some("Bearer adm-123456"), Some("adm-123456"));
+        assert!(ok.is_ok());
+        let status = |a: Option<&str>, e: Option<&str>| admin_allowed(a, e).unwrap_err().status();
+        assert_eq!(status(Some("Bearer adm-12345"), Some("adm-123456")), 401);
+        assert_eq!(status(None, Some("adm-123456")), 401);
+        assert_eq!(status(Some("Bearer adm-123456"), None), 403);
+        assert_eq!(status(Some("Bearer adm-123456"), Some("")), 403);
+        let tenant_key = "sk_abcdefghijklmnopqrstuvwxyz012345";
+        assert_eq!(
+            status(Some(&format!("Bearer {tenant_key}")), Some(tenant_key)),
+            403
+        );
+    }
+
+    #[test]
+    fn only_a_secret_key_opens_the_api_and_only_a_publishable_one_the_widget() {
+        let sk = "sk_abcdefghijklmnopqrstuvwxyz012345";
+        let pk = "pk_abcdefghijklmnopqrstuvwxyz012345";
+        assert_eq!(secret_key_presented(None, Some(sk)).unwrap(), sk);
+        let bearer = format!("Bearer {pk}");
+        assert_eq!(
+            secret_key_presented(Some(&bearer), None)
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert_eq!(secret_key_presented(None, None).unwrap_err().status(), 401);
+        assert_eq!(widget_key_presented(Some(pk)).unwrap(), pk);
+        assert_eq!(widget_key_presented(Some(sk)).unwrap_err().status(), 401);
+        let scoped = KeyRecord {
+            tenant: "t".into(),
+            id: "k".into(),
+            kind: KeyKind::Secret,
+            scopes: vec!["llm".into()],
+            created_at: 0,
+        };
+        assert!(scoped.require(Scope::Llm).is_ok());
+        assert_eq!(scoped.require(Scope::Channels).unwrap_err().status(), 403);
+    }
 
     #[test]
     fn an_issued_key_is_stored_only_as_its_hash_and_shown_once() {
