@@ -3,7 +3,7 @@
 //! earlier result, then `core::limits::gate`: windows and breaker), and what it records after
 //! (the breaker's outcome, the key's result, a queued send's delivery record).
 
-use super::{answer, command, commands, purge, Object};
+use super::{answer, bodies, command, commands, purge, Object};
 use crate::core::channel::send::DeliveryRecord;
 use crate::core::limits::gate::{replay, Begin, BeginCmd, FinishCmd, Gate, IDEMPOTENCY_TTL_MS};
 use crate::core::objects::{self, ObjectClass};
@@ -17,16 +17,6 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 #[derive(Serialize, Deserialize)]
 pub struct DeliveryQuery {
     pub id: String,
-}
-
-/// What a gate takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateCmd {
-    Begin(BeginCmd),
-    Finish(FinishCmd),
-    Delivery(DeliveryQuery),
-    Purge,
 }
 
 commands!(CallGate: ObjectClass::CallGate => GateCmd {
@@ -179,21 +169,9 @@ impl DurableObject for CallGate {
                 answer(&())
             }
             GateCmd::Delivery(DeliveryQuery { id }) => {
-                #[derive(Deserialize)]
-                struct Record {
-                    body: String,
-                }
-                let rows: Vec<Record> = storage
-                    .sql()
-                    .exec(
-                        "SELECT body FROM deliveries WHERE id = ?",
-                        Some(vec![id.into()]),
-                    )?
-                    .to_array()?;
-                let d: Option<DeliveryRecord> = rows
-                    .first()
-                    .and_then(|r| serde_json::from_str(&r.body).ok());
-                answer(&d)
+                let query = "SELECT body FROM deliveries WHERE id = ?";
+                let found: Vec<DeliveryRecord> = bodies(&storage.sql(), query, id.into())?;
+                answer(&found.into_iter().next())
             }
         }
     }

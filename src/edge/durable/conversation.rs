@@ -5,17 +5,7 @@ use super::{answer, command, commands, purge, Object};
 use crate::core::error::ApiError;
 use crate::core::objects::{self, ObjectClass};
 use crate::core::widget::{bound_history, AppendCmd, GetHistory, History, Turn};
-use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-/// What a conversation takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConversationCmd {
-    Get(GetHistory),
-    Append(AppendCmd),
-    Purge,
-}
 
 commands!(Conversation: ObjectClass::Conversation => ConversationCmd {
     Get(GetHistory) -> History,

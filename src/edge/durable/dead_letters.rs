@@ -1,22 +1,10 @@
 //! `DeadLetters`: a tenant's messages that exhausted their retries, kept for inspection and replay.
 
-use super::{answer, command, commands, purge, Object};
+use super::{answer, bodies, command, commands, purge, Object};
 use crate::core::objects::{self, ObjectClass};
-use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 pub use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, ListLetters, PutLetter};
-
-/// What a tenant's dead-letter record takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LettersCmd {
-    Put(PutLetter),
-    List(ListLetters),
-    Get(GetLetter),
-    Delete(DeleteLetter),
-    Purge,
-}
 
 commands!(DeadLetters: ObjectClass::DeadLetters => LettersCmd {
     Put(PutLetter) -> (),
@@ -30,11 +18,6 @@ impl Object<DeadLetters> {
     pub fn tenant(tenant: &str) -> Self {
         Object::named(objects::dead_letters(tenant))
     }
-}
-
-#[derive(Deserialize)]
-struct Row {
-    body: String,
 }
 
 #[durable_object(fetch)]
@@ -72,30 +55,14 @@ impl DurableObject for DeadLetters {
                 answer(&())
             }
             LettersCmd::List(list) => {
-                let limit = i64::from(list.bound());
-                let rows: Vec<Row> = sql
-                    .exec(
-                        "SELECT body FROM letters ORDER BY dead_at LIMIT ?",
-                        Some(vec![limit.into()]),
-                    )?
-                    .to_array()?;
-                let letters: Vec<DeadLetter> = rows
-                    .iter()
-                    .filter_map(|r| serde_json::from_str(&r.body).ok())
-                    .collect();
+                let query = "SELECT body FROM letters ORDER BY dead_at LIMIT ?";
+                let letters: Vec<DeadLetter> = bodies(&sql, query, i64::from(list.bound()).into())?;
                 answer(&letters)
             }
             LettersCmd::Get(GetLetter { id }) => {
-                let rows: Vec<Row> = sql
-                    .exec(
-                        "SELECT body FROM letters WHERE id = ?",
-                        Some(vec![id.into()]),
-                    )?
-                    .to_array()?;
-                let letter: Option<DeadLetter> = rows
-                    .first()
-                    .and_then(|r| serde_json::from_str(&r.body).ok());
-                answer(&letter)
+                let query = "SELECT body FROM letters WHERE id = ?";
+                let letters: Vec<DeadLetter> = bodies(&sql, query, id.into())?;
+                answer(&letters.into_iter().next())
             }
             LettersCmd::Delete(DeleteLetter { id }) => {
                 sql.exec("DELETE FROM letters WHERE id = ?", Some(vec![id.into()]))?;

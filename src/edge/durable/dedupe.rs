@@ -12,19 +12,8 @@ use crate::core::objects::{self, ObjectClass};
 pub use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::handshake::{self, Verdict};
 use crate::edge::platform::now_ms;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-/// What a source's dedupe object takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DedupeCmd {
-    SeenMany(SeenMany),
-    Forget(Forget),
-    Update(OpenWork),
-    Handshake(HandshakeAttempt),
-    Purge,
-}
 
 commands!(Dedupe: ObjectClass::Dedupe => DedupeCmd {
     SeenMany(SeenMany) -> SeenResult,

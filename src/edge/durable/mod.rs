@@ -44,10 +44,17 @@ pub trait Command<K: Class> {
     fn into_cmd(self) -> K::Cmd;
 }
 
-/// A class's binding and command enum (whose `Purge` variant erases an object), and its
-/// `Payload -> Answer` pairs: each payload becomes its variant.
+/// A class's binding and its command enum, declared from its `Variant(Payload) -> Answer`
+/// lines: each payload becomes its variant, and a `Purge` variant erases an object.
 macro_rules! commands {
     ($class:ty: $binding:expr => $cmd:ident { $($variant:ident($payload:ty) -> $answer:ty),* $(,)? }) => {
+        #[doc = concat!("What a `", stringify!($class), "` takes.")]
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $cmd {
+            $($variant($payload),)*
+            Purge,
+        }
         impl $crate::edge::durable::Class for $class {
             const CLASS: $crate::core::objects::ObjectClass = $binding;
             type Cmd = $cmd;
@@ -139,6 +146,24 @@ async fn command<K: Class>(mut req: Request) -> worker::Result<K::Cmd> {
 
 fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
     Response::from_json(v)
+}
+
+/// The JSON documents in the `body` column of a query's rows (rows that do not decode are
+/// skipped: a record written by an older version is left out, not an error).
+fn bodies<T: DeserializeOwned>(
+    sql: &worker::SqlStorage,
+    query: &str,
+    bind: worker::SqlStorageValue,
+) -> worker::Result<Vec<T>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        body: String,
+    }
+    let rows: Vec<Row> = sql.exec(query, Some(vec![bind]))?.to_array()?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect())
 }
 
 /// Erases everything `state` stores; the caller resets its memory and recreates its tables.

@@ -10,20 +10,11 @@ use crate::core::objects::{self, ObjectClass};
 use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
 use crate::edge::platform::now_ms;
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 const TOKEN_ENDPOINT_MS: u64 = 10_000;
-
-/// What the token object takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokensCmd {
-    Token(Box<TokenCmd>),
-    Purge,
-}
 
 /// A token, or why none could be had (never the endpoint's text).
 pub type TokenAnswer = std::result::Result<HeldToken, String>;

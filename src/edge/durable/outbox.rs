@@ -6,16 +6,7 @@ use super::pending;
 use super::{answer, command, commands, purge, Object};
 use crate::core::jobs::OpenWork;
 use crate::core::objects::{self, ObjectClass};
-use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-/// What a channel's outbox takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxCmd {
-    Update(OpenWork),
-    Purge,
-}
 
 commands!(Outbox: ObjectClass::Outbox => OutboxCmd { Update(OpenWork) -> () });
 

@@ -5,18 +5,8 @@ use super::{answer, command, commands, purge, Object};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, Limiter, SettleCmd};
 use crate::core::objects::{self, ObjectClass};
 use crate::edge::platform::now_ms;
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-/// What a tenant's LLM limiter takes.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimiterCmd {
-    Admit(AdmitCmd),
-    Settle(SettleCmd),
-    Purge,
-}
 
 commands!(RateLimiter: ObjectClass::RateLimiter => LimiterCmd {
     Admit(AdmitCmd) -> Admitted,
