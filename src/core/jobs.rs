@@ -4,7 +4,7 @@
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::delivery::EventEnvelope;
+use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +89,40 @@ pub fn retry_or_dead_letter(
         JobStep::Requeue {
             retry_after_s,
             reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Failed,
+    DeadLettered,
+}
+
+/// What `GET /v1/deliveries/{id}` shows of a queued channel send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub status: DeliveryStatus,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    pub updated_at: u64,
+}
+
+impl DeliveryOutcome {
+    /// What the consumer does after attempt `attempt` of `max_attempts`.
+    pub fn step(self, attempt: u32, max_attempts: u32) -> JobStep {
+        match self {
+            DeliveryOutcome::Delivered => JobStep::Finish,
+            DeliveryOutcome::Permanent { reason } => JobStep::DeadLetter { reason },
+            DeliveryOutcome::Retry {
+                retry_after_s,
+                reason,
+            } => retry_or_dead_letter(attempt, max_attempts, retry_after_s, reason),
         }
     }
 }
@@ -204,6 +238,7 @@ impl QueueName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::webhook::delivery::classify;
 
     fn letter(queue: &str, tenant: &str) -> DeadLetter {
         let msg = QueueMessage {
@@ -253,6 +288,29 @@ mod tests {
                 .unwrap_err()
                 .status(),
             409
+        );
+    }
+
+    #[test]
+    fn an_event_is_retried_until_the_tenants_last_attempt_then_dead_lettered() {
+        let later = || classify(Some(503), None, None, 0);
+        assert!(matches!(later().step(3, 4), JobStep::Requeue { .. }));
+        assert_eq!(
+            later().step(4, 4),
+            JobStep::DeadLetter {
+                reason: "destination answered 503 (attempt 4 of 4)".into()
+            }
+        );
+        let refused = classify(Some(410), None, None, 0).step(1, 4);
+        assert_eq!(
+            refused,
+            JobStep::DeadLetter {
+                reason: "destination answered 410".into()
+            }
+        );
+        assert_eq!(
+            classify(Some(200), None, None, 0).step(9, 4),
+            JobStep::Finish
         );
     }
 

@@ -7,10 +7,11 @@ use super::render::{self, ChannelTarget, Rendered};
 use super::response::{refusal, SendOutcome};
 use crate::core::config::channel::{ChannelConfig, ChannelKind};
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::jobs::{retry_or_dead_letter, Job, JobStep, QueueMessage};
+use crate::core::jobs::{
+    retry_or_dead_letter, DeliveryRecord, DeliveryStatus, Job, JobStep, QueueMessage,
+};
 use crate::core::limits::gate::Begin;
 use crate::core::upstream::FetchError;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub const DEFAULT_PER_MINUTE: u64 = 600;
@@ -105,26 +106,6 @@ pub fn channel_of_delivery(id: &str) -> Option<&str> {
     id.strip_prefix("dlv_")
         .and_then(|rest| rest.get(17..))
         .filter(|c| !c.is_empty())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    Queued,
-    Sent,
-    Failed,
-    DeadLettered,
-}
-
-/// What `GET /v1/deliveries/{id}` shows of a queued send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    pub id: String,
-    pub status: DeliveryStatus,
-    pub provider_message_id: Option<String>,
-    pub last_error: Option<String>,
-    pub attempts: u32,
-    pub updated_at: u64,
 }
 
 /// The answer to a send, and what follows from it.

@@ -5,7 +5,7 @@
 
 use super::breaker::{Policy, State as Breaker};
 use super::rate::Window;
-use crate::core::channel::send::DeliveryRecord;
+use crate::core::jobs::DeliveryRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

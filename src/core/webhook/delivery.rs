@@ -2,7 +2,6 @@
 //! stable id, the signature headers, and the retry policy (what to do after each attempt).
 
 use super::verify::standard;
-use crate::core::jobs::{retry_or_dead_letter, JobStep};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -83,20 +82,6 @@ pub enum DeliveryOutcome {
     Permanent {
         reason: String,
     },
-}
-
-impl DeliveryOutcome {
-    /// What the consumer does after attempt `attempt` of `max_attempts`.
-    pub fn step(self, attempt: u32, max_attempts: u32) -> JobStep {
-        match self {
-            DeliveryOutcome::Delivered => JobStep::Finish,
-            DeliveryOutcome::Permanent { reason } => JobStep::DeadLetter { reason },
-            DeliveryOutcome::Retry {
-                retry_after_s,
-                reason,
-            } => retry_or_dead_letter(attempt, max_attempts, retry_after_s, reason),
-        }
-    }
 }
 
 /// What an attempt's result means. `status` is `None` when no response came (timeout,
@@ -285,29 +270,6 @@ mod tests {
                 retry_after_s: None,
                 reason: "timed out after 10000 ms".into()
             }
-        );
-    }
-
-    #[test]
-    fn an_event_is_retried_until_the_tenants_last_attempt_then_dead_lettered() {
-        let later = || classify(Some(503), None, None, 0);
-        assert!(matches!(later().step(3, 4), JobStep::Requeue { .. }));
-        assert_eq!(
-            later().step(4, 4),
-            JobStep::DeadLetter {
-                reason: "destination answered 503 (attempt 4 of 4)".into()
-            }
-        );
-        let refused = classify(Some(410), None, None, 0).step(1, 4);
-        assert_eq!(
-            refused,
-            JobStep::DeadLetter {
-                reason: "destination answered 410".into()
-            }
-        );
-        assert_eq!(
-            classify(Some(200), None, None, 0).step(9, 4),
-            JobStep::Finish
         );
     }
 

@@ -4,7 +4,7 @@
 //! (the breaker's outcome, the key's result, a queued send's delivery record).
 
 use super::{answer, bodies, command, commands, purge, Object};
-use crate::core::channel::send::DeliveryRecord;
+use crate::core::jobs::DeliveryRecord;
 use crate::core::limits::gate::{replay, Begin, BeginCmd, FinishCmd, Gate, IDEMPOTENCY_TTL_MS};
 use crate::core::objects::{self, ObjectClass};
 use crate::edge::platform::now_ms;
