@@ -77,6 +77,43 @@ impl Upstream {
 /// alone lets a stream that sends a byte now and then run forever).
 pub const LLM_STREAM_MAX_MS: u64 = 15 * 60 * 1000;
 
+/// The two clocks of a streamed answer once it has started: the longest silence tolerated
+/// (`idle_ms`, the target's timeout) and the end of the whole stream (`LLM_STREAM_MAX_MS` from
+/// its start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamClock {
+    pub idle_ms: u64,
+    pub deadline_ms: u64,
+}
+
+impl StreamClock {
+    pub fn started(idle_ms: u64, started_ms: u64) -> Self {
+        StreamClock {
+            idle_ms,
+            deadline_ms: started_ms + LLM_STREAM_MAX_MS,
+        }
+    }
+
+    /// How long to wait for the next chunk at `now`.
+    pub fn wait_ms(&self, now: u64) -> u64 {
+        self.idle_ms
+            .min(self.deadline_ms.saturating_sub(now))
+            .max(1)
+    }
+
+    /// Why the stream ends when that wait, begun at `waited_from`, ran out.
+    pub fn expired(&self, waited_from: u64) -> String {
+        if self.deadline_ms.saturating_sub(waited_from) <= self.idle_ms {
+            format!(
+                "the stream ran past the gateway's {} min limit",
+                LLM_STREAM_MAX_MS / 60_000
+            )
+        } else {
+            format!("the provider sent nothing for {} ms", self.idle_ms)
+        }
+    }
+}
+
 /// The gateway's name in `CDN-Loop` (RFC 8586): each hop through the gateway appends it.
 pub const LOOP_MARK: &str = "edge-gateway";
 
@@ -135,6 +172,20 @@ impl FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_ends_on_silence_or_at_its_total_limit() {
+        let c = StreamClock::started(30_000, 1_000);
+        assert_eq!(c.wait_ms(1_000), 30_000);
+        assert_eq!(c.expired(1_000), "the provider sent nothing for 30000 ms");
+        let near_end = c.deadline_ms - 5_000;
+        assert_eq!(c.wait_ms(near_end), 5_000);
+        assert_eq!(
+            c.expired(near_end),
+            "the stream ran past the gateway's 15 min limit"
+        );
+        assert_eq!(c.wait_ms(c.deadline_ms + 1), 1);
+    }
 
     #[test]
     fn hops_are_counted_among_other_cdns() {

@@ -11,7 +11,7 @@ use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, mock, sse, Dialect, Usage};
-use crate::core::upstream::{FetchError, Upstream, LLM_STREAM_MAX_MS};
+use crate::core::upstream::{FetchError, StreamClock, Upstream};
 use crate::edge::outbound::{read_body, send, within};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
@@ -33,10 +33,7 @@ pub struct Stream {
     pub held: Vec<u8>,
     pub source: Source,
     pub translator: Translator,
-    /// The longest silence tolerated from the upstream once streaming.
-    pub idle_ms: u64,
-    /// When the whole stream must have ended (ms since the epoch), however lively.
-    pub deadline_ms: u64,
+    pub clock: StreamClock,
 }
 
 pub enum Source {
@@ -187,8 +184,7 @@ async fn first_content(
                 held,
                 source,
                 translator,
-                idle_ms: u64::from(t.timeout_ms),
-                deadline_ms: started + LLM_STREAM_MAX_MS,
+                clock: StreamClock::started(u64::from(t.timeout_ms), started),
             })));
         }
         if translator.failed_before_start().is_some() {

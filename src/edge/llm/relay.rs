@@ -10,7 +10,6 @@ use crate::core::config::ConfigKey;
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
-use crate::core::upstream::LLM_STREAM_MAX_MS;
 use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
 use crate::edge::respond::{internal, Reply};
@@ -114,16 +113,11 @@ impl Answer {
                 if over {
                     return None;
                 }
-                let left = up.deadline_ms.saturating_sub(now_ms());
-                let idle = up.idle_ms;
-                let next = within(idle.min(left).max(1), up.source.next()).await;
+                let waited_from = now_ms();
+                let next = within(up.clock.wait_ms(waited_from), up.source.next()).await;
                 let t = &mut up.translator;
                 held = match next {
-                    None if left <= idle => t.abort(&format!(
-                        "the stream ran past the gateway's {} min limit",
-                        LLM_STREAM_MAX_MS / 60_000
-                    )),
-                    None => t.abort(&format!("the provider sent nothing for {idle} ms")),
+                    None => t.abort(&up.clock.expired(waited_from)),
                     Some(None) => t.end(),
                     Some(Some(Ok(bytes))) => t.push(&bytes),
                     Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
