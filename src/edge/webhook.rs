@@ -13,7 +13,7 @@ use super::{store, Call};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::source::SourceConfig;
 use crate::core::config::RecordKind;
-use crate::core::error::{ApiError, ErrorKind};
+use crate::core::error::ApiError;
 use crate::core::http::{query_pairs, MAX_WEBHOOK_BODY};
 use crate::core::jobs::QueueName;
 use crate::core::route::InboundMethod;
@@ -125,11 +125,7 @@ pub async fn handle(
     };
     let seen = ask(env, &dedupe, seen).await?;
     if !seen.new_ids.is_empty() {
-        let texts = bodies
-            .into_iter()
-            .filter(|(id, _)| seen.new_ids.contains(id))
-            .map(|(_, body)| body)
-            .collect();
+        let texts = seen.new_bodies(bodies);
         if let Err(e) = send_texts(env, QueueName::Events.binding(), texts, 0).await {
             // Not enqueued: unmark (and close) so the provider's redelivery is accepted, and ask
             // for one.
@@ -138,11 +134,7 @@ pub async fn handle(
                 worker::console_error!("{{\"dedupe_forget_failed\":{:?}}}", e.message);
             }
             worker::console_error!("{{\"enqueue_failed\":{:?}}}", e.to_string());
-            return Err(ApiError::new(
-                ErrorKind::Unavailable,
-                "could not enqueue the event; retry",
-            )
-            .with_retry_after(1));
+            return Err(ingress::not_enqueued());
         }
     }
     receipt(&cfg, seen.new_ids.len(), seen.duplicates, None)

@@ -33,6 +33,17 @@ pub struct HandshakeAttempt {
     pub matched: bool,
 }
 
+impl SeenResult {
+    /// Of `(id, queue body)` pairs, the bodies of the events found new: the ones to enqueue.
+    pub fn new_bodies(&self, bodies: Vec<(String, String)>) -> Vec<String> {
+        bodies
+            .into_iter()
+            .filter(|(id, _)| self.new_ids.contains(id))
+            .map(|(_, body)| body)
+            .collect()
+    }
+}
+
 impl SeenMany {
     /// Once the store has said which ids are new: the open work to record (theirs only), and
     /// the time by which the object's alarm must go off (the earliest new expiry or due time).
@@ -59,6 +70,16 @@ mod tests {
             body: "{}".into(),
             due_in_ms,
         }
+    }
+
+    #[test]
+    fn only_new_events_are_enqueued() {
+        let seen = SeenResult {
+            new_ids: vec!["b".into()],
+            duplicates: 1,
+        };
+        let bodies = vec![("a".into(), "A".into()), ("b".into(), "B".into())];
+        assert_eq!(seen.new_bodies(bodies), vec!["B".to_string()]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
 use super::verify::{self as v, Inbound, Verified, VerifyError};
 use crate::core::config::source::{SourceConfig, SourceKind};
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{DeadLetter, Job, QueueMessage};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -126,6 +126,12 @@ pub fn receipt(
 /// The client's error for a webhook that failed verification.
 pub fn unverified(e: &VerifyError) -> ApiError {
     ApiError::unauthorized(format!("webhook verification failed: {}", e.reason()))
+}
+
+/// The provider's answer when new events could not be enqueued (their ids were unmarked): a 503
+/// that asks for the redelivery every provider makes.
+pub fn not_enqueued() -> ApiError {
+    ApiError::new(ErrorKind::Unavailable, "could not enqueue the event; retry").with_retry_after(1)
 }
 
 /// The client's error for a verified payload that could not be read (kept by `rejected`).
