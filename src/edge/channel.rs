@@ -20,12 +20,11 @@ use crate::core::channel::response::{parse, SendOutcome};
 use crate::core::channel::send::{self, channel_of_delivery, Send};
 use crate::core::config::channel::ChannelConfig;
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::jobs::DeliveryRecord;
-use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd, Limits};
+use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::upstream::Upstream;
 use worker::{Env, Request};
 
@@ -49,13 +48,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Req
     let token = open_token(&env, &tenant, &channel, &cfg)?;
     // Rendered before the gate: a message the provider cannot take costs no round trip.
     let rendered = send::render(&cfg, &token, &message)?;
-    let limits = Limits {
-        per_minute: cfg
-            .rate_limit_per_minute
-            .map_or(send::DEFAULT_PER_MINUTE, u64::from),
-        per_day: None,
-        breaker: BreakerPolicy::policy(cfg.circuit_breaker.as_ref()),
-    };
+    let limits = send::limits(&cfg);
     let gate = Object::<CallGate>::channel(&tenant, &channel);
     let begin = BeginCmd {
         idempotency_key: idempotency_key.clone(),

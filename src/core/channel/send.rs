@@ -6,15 +6,16 @@ use super::outbound::OutboundMessage;
 use super::render::{self, ChannelTarget, Rendered};
 use super::response::{refusal, SendOutcome};
 use crate::core::config::channel::{ChannelConfig, ChannelKind};
+use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{
     retry_or_dead_letter, DeliveryRecord, DeliveryStatus, Job, JobStep, QueueMessage,
 };
-use crate::core::limits::gate::Begin;
+use crate::core::limits::gate::{Begin, Limits};
 use crate::core::upstream::FetchError;
 use serde_json::{json, Value};
 
-pub const DEFAULT_PER_MINUTE: u64 = 600;
+const DEFAULT_PER_MINUTE: u64 = 600;
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
 /// The provider request for `m` on this channel, with its opened credential.
@@ -38,6 +39,17 @@ pub fn render(cfg: &ChannelConfig, token: &str, m: &OutboundMessage) -> Result<R
         ChannelKind::Slack => render::slack::render(m, &t),
         ChannelKind::Telegram => render::telegram::render(m, &t),
         ChannelKind::Twilio => render::twilio::render(m, &t),
+    }
+}
+
+/// The limits the channel's gate admits a send under (600 a minute unless it says).
+pub fn limits(cfg: &ChannelConfig) -> Limits {
+    Limits {
+        per_minute: cfg
+            .rate_limit_per_minute
+            .map_or(DEFAULT_PER_MINUTE, u64::from),
+        per_day: None,
+        breaker: BreakerPolicy::policy(cfg.circuit_breaker.as_ref()),
     }
 }
 
@@ -359,6 +371,15 @@ mod tests {
             fetch_failed(&FetchError::TooLarge(1), "t"),
             SendOutcome::Permanent { .. }
         ));
+    }
+
+    #[test]
+    fn a_channel_sends_600_a_minute_unless_it_says() {
+        let mut cfg: ChannelConfig =
+            serde_json::from_value(json!({"kind": "telegram", "credentials": {}})).unwrap();
+        assert_eq!((limits(&cfg).per_minute, limits(&cfg).per_day), (600, None));
+        cfg.rate_limit_per_minute = Some(5);
+        assert_eq!(limits(&cfg).per_minute, 5);
     }
 
     #[test]

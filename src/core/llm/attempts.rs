@@ -37,9 +37,10 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    /// Starts from the limiter's admission of the request (which claimed a target, or none).
-    pub fn start(chain: &[Target], admitted: &Admitted, now: u64) -> (Self, Step) {
-        let mut attempts = Attempts {
+    /// A request's attempts over `chain`; they begin with the limiter's admission of it (which
+    /// claimed a target, or none), fed to `claimed`.
+    pub fn new(chain: &[Target]) -> Self {
+        Attempts {
             names: chain.iter().map(Target::key).collect(),
             retries: chain.iter().map(|t| t.retries).collect(),
             at: 0,
@@ -49,9 +50,7 @@ impl Attempts {
             last_error: None,
             probe: None,
             outcomes: Vec::new(),
-        };
-        let step = attempts.claimed(admitted, now);
-        (attempts, step)
+        }
     }
 
     /// The breaker names of the chain, in order.
@@ -195,6 +194,12 @@ mod tests {
         ApiError::new(ErrorKind::Upstream, m)
     }
 
+    fn start(chain: &[Target], admitted: &Admitted, now: u64) -> (Attempts, Step) {
+        let mut a = Attempts::new(chain);
+        let step = a.claimed(admitted, now);
+        (a, step)
+    }
+
     const SEND_0: Step = Step::Send {
         target: 0,
         after_ms: 0,
@@ -202,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_success_at_the_first_target_tells_no_breaker() {
-        let (mut a, step) = Attempts::start(&chain(&[1]), &admitted(Some(0), false, None), T0);
+        let (mut a, step) = start(&chain(&[1]), &admitted(Some(0), false, None), T0);
         assert_eq!(step, SEND_0);
         a.succeeded();
         assert_eq!(a.total(), 1);
@@ -212,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_server_error_is_retried_then_falls_over_to_the_next_claimed_target() {
-        let (mut a, _) = Attempts::start(&chain(&[1, 0]), &admitted(Some(0), false, None), T0);
+        let (mut a, _) = start(&chain(&[1, 0]), &admitted(Some(0), false, None), T0);
         let step = a.failed(AttemptOutcome::Status(503, None), err("first"), T0);
         assert!(matches!(step, Step::Send { target: 0, after_ms } if after_ms > 0));
         let step = a.failed(AttemptOutcome::Status(503, None), err("second"), T0);
@@ -232,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_wait_the_upstream_asks_for_is_honoured_when_short() {
-        let (mut a, _) = Attempts::start(&chain(&[2]), &admitted(Some(0), false, None), T0);
+        let (mut a, _) = start(&chain(&[2]), &admitted(Some(0), false, None), T0);
         let step = a.failed(AttemptOutcome::Status(429, Some(700)), err("slow down"), T0);
         assert_eq!(
             step,
@@ -250,14 +255,14 @@ mod tests {
 
     #[test]
     fn a_client_error_is_answered_without_another_target() {
-        let (mut a, _) = Attempts::start(&chain(&[1, 1]), &admitted(Some(0), false, None), T0);
+        let (mut a, _) = start(&chain(&[1, 1]), &admitted(Some(0), false, None), T0);
         let step = a.failed(AttemptOutcome::Status(400, None), err("bad tools"), T0);
         assert_eq!(step, Step::Fail(err("bad tools")));
     }
 
     #[test]
     fn every_attempt_failing_names_the_count_and_the_last_error() {
-        let (mut a, _) = Attempts::start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
+        let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         assert_eq!(
             a.failed(AttemptOutcome::Timeout, err("p0 timed out"), T0),
             Step::Claim { from: 1 }
@@ -272,8 +277,7 @@ mod tests {
 
     #[test]
     fn open_breakers_everywhere_answer_unavailable_with_the_wait() {
-        let (_, step) =
-            Attempts::start(&chain(&[1]), &admitted(None, false, Some(T0 + 12_500)), T0);
+        let (_, step) = start(&chain(&[1]), &admitted(None, false, Some(T0 + 12_500)), T0);
         let Step::Fail(e) = step else { panic!() };
         assert_eq!(e.kind, ErrorKind::Unavailable);
         assert_eq!(e.retry_after, Some(13));
@@ -281,7 +285,7 @@ mod tests {
 
     #[test]
     fn the_later_targets_breakers_being_open_ends_with_the_last_error() {
-        let (mut a, _) = Attempts::start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
+        let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         a.failed(AttemptOutcome::Status(502, None), err("bad gateway"), T0);
         let step = a.claimed(&admitted(None, false, Some(T0 + 5_000)), T0);
         assert_eq!(step, Step::Fail(err("bad gateway")));
@@ -289,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_probes_result_reaches_its_breaker_even_on_success() {
-        let (mut a, _) = Attempts::start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
+        let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         a.failed(AttemptOutcome::Network, err("reset"), T0);
         a.claimed(&admitted(Some(1), true, None), T0);
         a.succeeded();

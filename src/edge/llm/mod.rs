@@ -19,7 +19,7 @@ use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::{Attempts, Step};
 use crate::core::llm::request::{self, ClientRequest};
-use crate::core::llm::routing::{self, Target};
+use crate::core::llm::routing;
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::model::TenantConfig;
 use futures::future::LocalBoxFuture;
@@ -99,8 +99,8 @@ pub async fn proxy(
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let limiter = Limiter::of(&call.env, &tenant, policy);
-    let names: Vec<String> = chain.iter().map(Target::key).collect();
-    let admitted = limiter.admit(&checks, &names).await?;
+    let mut attempts = Attempts::new(&chain);
+    let admitted = limiter.admit(&checks, attempts.targets()).await?;
     let now = now_ms();
     let limit_headers = admission::headers(&kinds, &admitted.decisions, now);
     if !admitted.allowed {
@@ -126,7 +126,7 @@ pub async fn proxy(
         hops: call.hops,
         keep_text: extra.on_answer.is_some(),
     };
-    let (mut attempts, mut step) = Attempts::start(&chain, &admitted, now);
+    let mut step = attempts.claimed(&admitted, now);
     let (target, success) = loop {
         step = match step {
             Step::Send { target, after_ms } => {
