@@ -102,6 +102,12 @@ pub enum DeliveryStatus {
     DeadLettered,
 }
 
+/// Asks a channel's gate for a queued send's record, by its delivery id.
+#[derive(Serialize, Deserialize)]
+pub struct DeliveryQuery {
+    pub id: String,
+}
+
 /// What `GET /v1/deliveries/{id}` shows of a queued channel send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {

@@ -1,9 +1,7 @@
 //! The admin API: tenant configuration without touching KV by hand. Secrets are write-only.
 
 use super::body::{json_body, optional_json_body};
-use super::durable::{
-    self, ask, DeadLetter, DeadLetters, DeleteLetter, GetLetter, ListLetters, Object,
-};
+use super::durable::{self, ask};
 use super::oauth::forget_tokens;
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
@@ -14,6 +12,8 @@ use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::http::{query_param, MAX_JSON_BODY};
 use crate::core::integration::oauth::token_prefix;
+use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, ListLetters};
+use crate::core::objects::{protocol::DeadLetters, Object};
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::tenant::erase::{confirm_tenant_delete, missing, objects_of, TENANT_CHILDREN};
 use crate::core::tenant::keys::{issue, requested_scopes, KeyIndex, KeyKind};

@@ -8,7 +8,7 @@
 
 use super::auth::header;
 use super::body::json_body;
-use super::durable::{ask, finish_later, CallGate, DeliveryQuery, Object};
+use super::durable::{ask, finish_later};
 use super::outbound::exchange;
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
@@ -23,8 +23,10 @@ use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::MAX_JSON_BODY;
+use crate::core::jobs::DeliveryQuery;
 use crate::core::jobs::DeliveryRecord;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
+use crate::core::objects::{protocol::CallGate, Object};
 use crate::core::upstream::Upstream;
 use worker::{Env, Request};
 

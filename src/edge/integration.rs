@@ -3,7 +3,7 @@
 //! with retries and a timeout, map, cache, and answer with the result envelope.
 
 use super::body::json_body;
-use super::durable::{ask, finish_later, CallGate, Object};
+use super::durable::{ask, finish_later};
 use super::oauth::{access_token, OauthSecrets, TokenFor};
 use super::outbound::exchange;
 use super::platform::now_ms;
@@ -20,6 +20,7 @@ use crate::core::integration::execute::{
 };
 use crate::core::integration::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
+use crate::core::objects::{protocol::CallGate, Object};
 use crate::core::upstream::Upstream;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -4,12 +4,13 @@
 //! Every cache keys a token by what it was issued for (`oauth::token_key`), and deleting or
 //! replacing an integration or a tenant forgets its tokens.
 
-use super::durable::{self, OauthTokens, Object};
+use super::durable;
 use super::platform::now_ms;
 use super::respond::internal;
 use crate::core::config::integration::IntegrationConfig;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::integration::oauth::{token_key, HeldToken, TokenCmd};
+use crate::core::objects::{protocol::OauthTokens, Object};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::Env;

@@ -3,9 +3,7 @@
 //! (`webhook::ingress`); delivery happens in the `events` consumer.
 
 use super::body::read_capped;
-use super::durable::{
-    ask, DeadLetters, Dedupe, Forget, HandshakeAttempt, Object, PutLetter, SeenMany,
-};
+use super::durable::ask;
 use super::platform::now_ms;
 use super::queue::{prepare, send_texts};
 use super::respond::{bytes, json, Reply};
@@ -15,8 +13,12 @@ use crate::core::config::source::SourceConfig;
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::http::{query_pairs, MAX_WEBHOOK_BODY};
+use crate::core::jobs::PutLetter;
 use crate::core::jobs::QueueName;
+use crate::core::objects::protocol::{DeadLetters, Dedupe};
+use crate::core::objects::Object;
 use crate::core::route::InboundMethod;
+use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany};
 use crate::core::webhook::handshake;
 use crate::core::webhook::ingress::{self, Origin};
 use crate::core::webhook::normalize::{normalize, Ingress};

@@ -4,7 +4,7 @@
 
 use super::auth::{self, header};
 use super::body::read_json_bytes;
-use super::durable::{self, append_exchange, Conversation, Object, RateLimiter};
+use super::durable::{self, append_exchange};
 use super::llm::{self, Extra, OnAnswer};
 use super::outbound::exchange;
 use super::platform::random_array;
@@ -16,6 +16,8 @@ use crate::core::error::ApiError;
 use crate::core::http::query_param;
 use crate::core::limits::limiter::{AdmitCmd, Check};
 use crate::core::llm::admission::LimitKind;
+use crate::core::objects::protocol::{Conversation, RateLimiter};
+use crate::core::objects::Object;
 use crate::core::tenant::keys::{widget_key_presented, KeyKind};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Upstream;

@@ -3,37 +3,16 @@
 //! earlier result, then `core::limits::gate`: windows and breaker), and what it records after
 //! (the breaker's outcome, the key's result, a queued send's delivery record).
 
-use super::{answer, bodies, command, commands, purge, Object};
-use crate::core::jobs::DeliveryRecord;
-use crate::core::limits::gate::{replay, Begin, BeginCmd, FinishCmd, Gate, IDEMPOTENCY_TTL_MS};
-use crate::core::objects::{self, ObjectClass};
+use super::{answer, bodies, command, purge};
+use crate::core::jobs::{DeliveryQuery, DeliveryRecord};
+use crate::core::limits::gate::{replay, Begin, FinishCmd, Gate, IDEMPOTENCY_TTL_MS};
+use crate::core::objects::protocol::{self, GateCmd};
+use crate::core::objects::Object;
 use crate::edge::platform::now_ms;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State, Storage};
-
-/// `delivery`: a queued channel send's record.
-#[derive(Serialize, Deserialize)]
-pub struct DeliveryQuery {
-    pub id: String,
-}
-
-commands!(CallGate: ObjectClass::CallGate => GateCmd {
-    Begin(BeginCmd) -> Begin,
-    Finish(FinishCmd) -> (),
-    Delivery(DeliveryQuery) -> Option<DeliveryRecord>,
-});
-
-impl Object<CallGate> {
-    pub fn channel(tenant: &str, channel: &str) -> Self {
-        Object::named(objects::channel(tenant, channel))
-    }
-
-    pub fn integration(tenant: &str, id: &str) -> Self {
-        Object::named(objects::integration(tenant, id))
-    }
-}
 
 #[durable_object(fetch)]
 pub struct CallGate {
@@ -125,7 +104,7 @@ impl DurableObject for CallGate {
     async fn fetch(&self, req: Request) -> Result<Response> {
         let now = now_ms();
         let storage = self.state.storage();
-        match command::<Self>(req).await? {
+        match command::<GateCmd>(req).await? {
             GateCmd::Purge => {
                 purge(&self.state).await?;
                 init(&self.state);
@@ -179,7 +158,12 @@ impl DurableObject for CallGate {
 
 /// Records an outcome in the gate after the response has gone out; a failure is logged, since
 /// the client's answer no longer depends on it.
-pub fn finish_later(ctx: &worker::Context, env: &Env, gate: Object<CallGate>, cmd: FinishCmd) {
+pub fn finish_later(
+    ctx: &worker::Context,
+    env: &Env,
+    gate: Object<protocol::CallGate>,
+    cmd: FinishCmd,
+) {
     let env = env.clone();
     ctx.wait_until(async move {
         if let Err(e) = super::ask(&env, &gate, cmd).await {

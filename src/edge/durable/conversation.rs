@@ -1,28 +1,17 @@
 //! `Conversation`, one per widget conversation (`conv:{tenant}:{id}`): its history, bounded to
 //! the tenant's `max_history` turns.
 
-use super::{answer, command, commands, purge, Object};
+use super::{answer, command, purge};
 use crate::core::error::ApiError;
-use crate::core::objects::{self, ObjectClass};
+use crate::core::objects::protocol::{self, ConversationCmd};
+use crate::core::objects::Object;
 use crate::core::widget::{bound_history, AppendCmd, GetHistory, History, Turn};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-commands!(Conversation: ObjectClass::Conversation => ConversationCmd {
-    Get(GetHistory) -> History,
-    Append(AppendCmd) -> History,
-});
-
-impl Object<Conversation> {
-    /// One widget conversation of a tenant.
-    pub fn of(tenant: &str, id: &str) -> Self {
-        Object::named(objects::conversation(tenant, id))
-    }
-}
 
 /// The kept history of a conversation.
 pub async fn history(
     env: &Env,
-    object: &Object<Conversation>,
+    object: &Object<protocol::Conversation>,
 ) -> std::result::Result<Vec<Turn>, ApiError> {
     Ok(super::ask(env, object, GetHistory).await?.turns)
 }
@@ -30,7 +19,7 @@ pub async fn history(
 /// Appends one exchange, the visitor's message and the answer, keeping at most `max` turns.
 pub async fn append_exchange(
     env: &Env,
-    object: &Object<Conversation>,
+    object: &Object<protocol::Conversation>,
     user: &str,
     answer: &str,
     max: u32,
@@ -52,7 +41,7 @@ impl DurableObject for Conversation {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let storage = self.state.storage();
-        let cmd = command::<Self>(req).await?;
+        let cmd = command::<ConversationCmd>(req).await?;
         if let ConversationCmd::Purge = cmd {
             purge(&self.state).await?;
             return answer(&());

@@ -1,24 +1,9 @@
 //! `DeadLetters`: a tenant's messages that exhausted their retries, kept for inspection and replay.
 
-use super::{answer, bodies, command, commands, purge, Object};
-use crate::core::objects::{self, ObjectClass};
+use super::{answer, bodies, command, purge};
+use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, PutLetter};
+use crate::core::objects::protocol::LettersCmd;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-pub use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, ListLetters, PutLetter};
-
-commands!(DeadLetters: ObjectClass::DeadLetters => LettersCmd {
-    Put(PutLetter) -> (),
-    List(ListLetters) -> Vec<DeadLetter>,
-    Get(GetLetter) -> Option<DeadLetter>,
-    Delete(DeleteLetter) -> (),
-});
-
-impl Object<DeadLetters> {
-    /// A tenant's dead letters.
-    pub fn tenant(tenant: &str) -> Self {
-        Object::named(objects::dead_letters(tenant))
-    }
-}
 
 #[durable_object(fetch)]
 pub struct DeadLetters {
@@ -40,7 +25,7 @@ impl DurableObject for DeadLetters {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let sql = self.state.storage().sql();
-        match command::<Self>(req).await? {
+        match command::<LettersCmd>(req).await? {
             LettersCmd::Purge => {
                 purge(&self.state).await?;
                 init(&self.state);

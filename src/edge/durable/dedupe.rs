@@ -5,29 +5,15 @@
 //! pending events on (a retry) or closes them (delivered, dead-lettered).
 
 use super::pending;
-use super::{answer, command, commands, purge, Object};
+use super::{answer, command, purge};
 use crate::core::jobs::OpenWork;
 use crate::core::limits::rate::Window;
-use crate::core::objects::{self, ObjectClass};
-pub use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
+use crate::core::objects::protocol::DedupeCmd;
+use crate::core::webhook::dedupe::{HandshakeAttempt, SeenResult};
 use crate::core::webhook::handshake::{self, Verdict};
 use crate::edge::platform::now_ms;
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-commands!(Dedupe: ObjectClass::Dedupe => DedupeCmd {
-    SeenMany(SeenMany) -> SeenResult,
-    Forget(Forget) -> (),
-    Update(OpenWork) -> (),
-    Handshake(HandshakeAttempt) -> Verdict,
-});
-
-impl Object<Dedupe> {
-    /// The dedupe object of a tenant's webhook source.
-    pub fn source(tenant: &str, source: &str) -> Self {
-        Object::named(objects::source(tenant, source))
-    }
-}
 
 #[durable_object(alarm)]
 pub struct Dedupe {
@@ -50,7 +36,7 @@ impl DurableObject for Dedupe {
     async fn fetch(&self, req: Request) -> Result<Response> {
         let sql = self.state.storage().sql();
         let now = now_ms() as i64;
-        match command::<Self>(req).await? {
+        match command::<DedupeCmd>(req).await? {
             DedupeCmd::Purge => {
                 purge(&self.state).await?;
                 init(&self.state);

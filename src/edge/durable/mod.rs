@@ -1,8 +1,8 @@
-//! Durable Object classes (SQLite-backed, named by `core::objects`) and their typed stubs. Each
-//! class takes one command enum and matches on it exhaustively; a caller asks an `Object<K>` with
-//! a command of class `K` and gets that command's answer type, so a wrong op, a wrong object or a
-//! wrong answer does not compile. Each class wraps a `core` state machine or a small table; the
-//! caller makes one round trip per request.
+//! Durable Object classes (SQLite-backed, named by `core::objects`), and the one round trip that
+//! asks them. Each class takes its command enum of `core::objects::protocol` and matches on it
+//! exhaustively; a caller asks an `Object<K>` with a command of class `K` and gets that command's
+//! answer type, so a wrong op, a wrong object or a wrong answer does not compile. Each class wraps
+//! a `core` state machine or a small table; the caller makes one round trip per request.
 
 mod call_gate;
 mod conversation;
@@ -14,91 +14,21 @@ mod pending;
 mod rate_limiter;
 pub use rate_limiter::RateLimiter;
 
-pub use call_gate::{finish_later, CallGate, DeliveryQuery};
+pub use call_gate::{finish_later, CallGate};
 pub use conversation::{append_exchange, history, Conversation};
-pub use dead_letters::{DeadLetter, DeadLetters, DeleteLetter, GetLetter, ListLetters, PutLetter};
-pub use dedupe::{Dedupe, Forget, HandshakeAttempt, SeenMany};
+pub use dead_letters::DeadLetters;
+pub use dedupe::Dedupe;
 pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
 
 use super::respond::internal;
 use crate::core::error::ApiError;
-use crate::core::objects::ObjectClass;
+use crate::core::objects::protocol::purge_body;
+use crate::core::objects::{Class, Command, Object, ObjectClass};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::marker::PhantomData;
 use worker::{Env, Method, Request, RequestInit, Response};
-
-/// A Durable Object class: where it is bound, and the one command enum it takes.
-pub trait Class {
-    const CLASS: ObjectClass;
-    type Cmd: Serialize + DeserializeOwned;
-    /// The command that erases an object of the class.
-    fn purge() -> Self::Cmd;
-}
-
-/// A command objects of class `K` take, and what they answer to it.
-pub trait Command<K: Class> {
-    type Answer: DeserializeOwned;
-    fn into_cmd(self) -> K::Cmd;
-}
-
-/// A class's binding and its command enum, declared from its `Variant(Payload) -> Answer`
-/// lines: each payload becomes its variant, and a `Purge` variant erases an object.
-macro_rules! commands {
-    ($class:ty: $binding:expr => $cmd:ident { $($variant:ident($payload:ty) -> $answer:ty),* $(,)? }) => {
-        #[doc = concat!("What a `", stringify!($class), "` takes.")]
-        #[derive(serde::Serialize, serde::Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $cmd {
-            $($variant($payload),)*
-            Purge,
-        }
-        impl $crate::edge::durable::Class for $class {
-            const CLASS: $crate::core::objects::ObjectClass = $binding;
-            type Cmd = $cmd;
-            fn purge() -> $cmd {
-                $cmd::Purge
-            }
-        }
-        $(impl $crate::edge::durable::Command<$class> for $payload {
-            type Answer = $answer;
-            fn into_cmd(self) -> $cmd {
-                $cmd::$variant(self)
-            }
-        })*
-    };
-}
-use commands;
-
-/// One object of class `K`, by its name (made by `core::objects`).
-pub struct Object<K> {
-    name: String,
-    class: PhantomData<K>,
-}
-
-impl<K> Clone for Object<K> {
-    fn clone(&self) -> Self {
-        Object {
-            name: self.name.clone(),
-            class: PhantomData,
-        }
-    }
-}
-
-impl<K: Class> Object<K> {
-    pub fn named(name: String) -> Self {
-        Object {
-            name,
-            class: PhantomData,
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
 
 /// Sends `cmd` to `object` and decodes its answer.
 pub async fn ask<K: Class, C: Command<K>>(
@@ -107,7 +37,7 @@ pub async fn ask<K: Class, C: Command<K>>(
     cmd: C,
 ) -> Result<C::Answer, ApiError> {
     let body = serde_json::to_string(&cmd.into_cmd()).map_err(internal)?;
-    let text = send(env, K::CLASS.binding(), &object.name, body).await?;
+    let text = send(env, K::CLASS.binding(), object.name(), body).await?;
     serde_json::from_str(&text).map_err(internal)
 }
 
@@ -140,7 +70,7 @@ fn send<'a>(
 }
 
 /// Inside an object: the command of a request.
-async fn command<K: Class>(mut req: Request) -> worker::Result<K::Cmd> {
+async fn command<C: DeserializeOwned>(mut req: Request) -> worker::Result<C> {
     req.json().await
 }
 
@@ -174,17 +104,9 @@ async fn purge(state: &worker::State) -> worker::Result<()> {
 
 /// Erases the object `name` of `class` (state a deleted tenant or record leaves).
 pub async fn purge_object(env: &Env, class: ObjectClass, name: &str) -> Result<(), ApiError> {
-    let body = match class {
-        ObjectClass::DeadLetters => serde_json::to_string(&DeadLetters::purge()),
-        ObjectClass::Dedupe => serde_json::to_string(&Dedupe::purge()),
-        ObjectClass::CallGate => serde_json::to_string(&CallGate::purge()),
-        ObjectClass::OauthTokens => serde_json::to_string(&OauthTokens::purge()),
-        ObjectClass::Outbox => serde_json::to_string(&Outbox::purge()),
-        ObjectClass::RateLimiter => serde_json::to_string(&RateLimiter::purge()),
-        ObjectClass::Conversation => serde_json::to_string(&Conversation::purge()),
-    }
-    .map_err(internal)?;
-    send(env, class.binding(), name, body).await.map(|_| ())
+    send(env, class.binding(), name, purge_body(class))
+        .await
+        .map(drop)
 }
 
 /// One log line per breaker change, named by the object (`{tenant}:{scope}:{id}`) and, for

@@ -4,9 +4,9 @@
 //! first caller blocks the object's other events while it fetches, and callers that arrive
 //! meanwhile find the new token instead of fetching their own.
 
-use super::{answer, command, commands, purge, Object};
+use super::{answer, command, purge};
 use crate::core::integration::oauth::{token_answer, token_request, HeldToken, TokenCmd};
-use crate::core::objects::{self, ObjectClass};
+use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
 use crate::edge::platform::now_ms;
@@ -15,19 +15,6 @@ use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 const TOKEN_ENDPOINT_MS: u64 = 10_000;
-
-/// A token, or why none could be had (never the endpoint's text).
-pub type TokenAnswer = std::result::Result<HeldToken, String>;
-
-commands!(OauthTokens: ObjectClass::OauthTokens => TokensCmd {
-    Token(Box<TokenCmd>) -> TokenAnswer,
-});
-
-impl Object<OauthTokens> {
-    pub fn integration(tenant: &str, id: &str) -> Self {
-        Object::named(objects::integration(tenant, id))
-    }
-}
 
 #[durable_object(fetch)]
 pub struct OauthTokens {
@@ -46,7 +33,7 @@ impl DurableObject for OauthTokens {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let cmd = match command::<Self>(req).await? {
+        let cmd = match command::<TokensCmd>(req).await? {
             TokensCmd::Purge => {
                 purge(&self.state).await?;
                 *self.held.borrow_mut() = None;

@@ -3,19 +3,9 @@
 //! recording them costs no extra round trip at ingress.
 
 use super::pending;
-use super::{answer, command, commands, purge, Object};
-use crate::core::jobs::OpenWork;
-use crate::core::objects::{self, ObjectClass};
+use super::{answer, command, purge};
+use crate::core::objects::protocol::OutboxCmd;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-commands!(Outbox: ObjectClass::Outbox => OutboxCmd { Update(OpenWork) -> () });
-
-impl Object<Outbox> {
-    /// The outbox of a tenant's channel.
-    pub fn channel(tenant: &str, channel: &str) -> Self {
-        Object::named(objects::channel(tenant, channel))
-    }
-}
 
 #[durable_object(alarm)]
 pub struct Outbox {
@@ -31,7 +21,7 @@ impl DurableObject for Outbox {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let sql = self.state.storage().sql();
-        match command::<Self>(req).await? {
+        match command::<OutboxCmd>(req).await? {
             OutboxCmd::Purge => {
                 purge(&self.state).await?;
                 pending::init(&sql);

@@ -1,24 +1,12 @@
 //! `RateLimiter`, one per tenant (`llm:{t}`): holds a `core::limits::limiter::Limiter` (the
 //! tenant's LLM windows and target breakers), and for each command loads it, asks, and saves.
 
-use super::{answer, command, commands, purge, Object};
-use crate::core::limits::limiter::{AdmitCmd, Admitted, Limiter, SettleCmd};
-use crate::core::objects::{self, ObjectClass};
+use super::{answer, command, purge};
+use crate::core::limits::limiter::Limiter;
+use crate::core::objects::protocol::LimiterCmd;
 use crate::edge::platform::now_ms;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-
-commands!(RateLimiter: ObjectClass::RateLimiter => LimiterCmd {
-    Admit(AdmitCmd) -> Admitted,
-    Settle(SettleCmd) -> (),
-});
-
-impl Object<RateLimiter> {
-    /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
-    pub fn llm(tenant: &str) -> Self {
-        Object::named(objects::llm(tenant))
-    }
-}
 
 #[durable_object(fetch)]
 pub struct RateLimiter {
@@ -57,7 +45,7 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let cmd = command::<Self>(req).await?;
+        let cmd = command::<LimiterCmd>(req).await?;
         let now = now_ms();
         match cmd {
             LimiterCmd::Purge => {

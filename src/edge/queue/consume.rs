@@ -15,13 +15,15 @@ use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::jobs::{max_attempts, Job, JobStep, QueueMessage};
+use crate::core::jobs::{DeadLetter, PutLetter};
+use crate::core::objects::{protocol::DeadLetters, Object};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{
     classify, delivery_request, DeliveryBackoff, DeliveryOutcome, EventEnvelope,
 };
 use crate::core::webhook::verify::standard;
 use crate::edge::channel;
-use crate::edge::durable::{self, DeadLetter, DeadLetters, Object, PutLetter};
+use crate::edge::durable;
 use crate::edge::outbound::send;
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;

@@ -4,7 +4,9 @@
 
 use crate::core::jobs::OpenWork;
 use crate::core::jobs::{Job, QueueMessage};
-use crate::edge::durable::{self, Dedupe, Object, Outbox};
+use crate::core::objects::protocol::{Dedupe, Outbox};
+use crate::core::objects::Object;
+use crate::edge::durable;
 use worker::Env;
 
 /// Updates a message's open-work record, in the object holding it: its source's `Dedupe` for an

@@ -2,6 +2,9 @@
 //! each object's name is made. Every name starts with its tenant, so no object is shared by two
 //! tenants; the edge's typed stubs and the record deletions both name objects from here.
 
+pub mod protocol;
+pub use protocol::{Class, Command, Object};
+
 /// A Durable Object class, by its binding in `wrangler.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectClass {

@@ -1,0 +1,221 @@
+//! What each Durable Object class takes and answers. A class is a marker type here with one
+//! command enum; a command of class `K` names its answer type, so asking an `Object<K>` a wrong
+//! op, or reading a wrong answer, does not compile. The edge's classes match on these enums, and
+//! callers (edge or core flows) send them through one untyped round trip.
+
+use super::ObjectClass;
+use crate::core::integration::oauth::{HeldToken, TokenCmd};
+use crate::core::jobs::{
+    DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, GetLetter, ListLetters, OpenWork,
+    PutLetter,
+};
+use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
+use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd};
+use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
+use crate::core::webhook::handshake::Verdict;
+use crate::core::widget::{AppendCmd, GetHistory, History};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::marker::PhantomData;
+
+/// A Durable Object class: where it is bound, and the one command enum it takes.
+pub trait Class {
+    const CLASS: ObjectClass;
+    type Cmd: Serialize + DeserializeOwned;
+    /// The command that erases an object of the class.
+    fn purge() -> Self::Cmd;
+}
+
+/// A command objects of class `K` take, and what they answer to it.
+pub trait Command<K: Class> {
+    type Answer: DeserializeOwned;
+    fn into_cmd(self) -> K::Cmd;
+}
+
+/// A class's marker type, binding and command enum, declared from its `Variant(Payload) -> Answer`
+/// lines: each payload becomes its variant, and a `Purge` variant erases an object.
+macro_rules! classes {
+    ($($(#[$doc:meta])* $class:ident: $binding:expr => $cmd:ident {
+        $($variant:ident($payload:ty) -> $answer:ty),* $(,)?
+    })*) => {$(
+        $(#[$doc])*
+        pub enum $class {}
+
+        #[doc = concat!("What a `", stringify!($class), "` takes.")]
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $cmd {
+            $($variant($payload),)*
+            Purge,
+        }
+
+        impl Class for $class {
+            const CLASS: ObjectClass = $binding;
+            type Cmd = $cmd;
+            fn purge() -> $cmd {
+                $cmd::Purge
+            }
+        }
+
+        $(impl Command<$class> for $payload {
+            type Answer = $answer;
+            fn into_cmd(self) -> $cmd {
+                $cmd::$variant(self)
+            }
+        })*
+    )*};
+}
+
+/// A token, or why none could be had (never the endpoint's text).
+pub type TokenAnswer = Result<HeldToken, String>;
+
+classes! {
+    /// One per tenant: its LLM windows and target breakers (`limits::limiter`).
+    RateLimiter: ObjectClass::RateLimiter => LimiterCmd {
+        Admit(AdmitCmd) -> Admitted,
+        Settle(SettleCmd) -> (),
+    }
+    /// One per widget conversation: its bounded history.
+    Conversation: ObjectClass::Conversation => ConversationCmd {
+        Get(GetHistory) -> History,
+        Append(AppendCmd) -> History,
+    }
+    /// One per tenant: messages that exhausted their retries.
+    DeadLetters: ObjectClass::DeadLetters => LettersCmd {
+        Put(PutLetter) -> (),
+        List(ListLetters) -> Vec<DeadLetter>,
+        Get(GetLetter) -> Option<DeadLetter>,
+        Delete(DeleteLetter) -> (),
+    }
+    /// One per channel and integration: what a call must pass first and what it records after.
+    CallGate: ObjectClass::CallGate => GateCmd {
+        Begin(BeginCmd) -> Begin,
+        Finish(FinishCmd) -> (),
+        Delivery(DeliveryQuery) -> Option<DeliveryRecord>,
+    }
+    /// One per webhook source: seen ids, open work, handshake failures.
+    Dedupe: ObjectClass::Dedupe => DedupeCmd {
+        SeenMany(SeenMany) -> SeenResult,
+        Forget(Forget) -> (),
+        Update(OpenWork) -> (),
+        Handshake(HandshakeAttempt) -> Verdict,
+    }
+    /// One per OAuth2 integration: its access token, fetched one at a time.
+    OauthTokens: ObjectClass::OauthTokens => TokensCmd {
+        Token(Box<TokenCmd>) -> TokenAnswer,
+    }
+    /// One per channel: its queued sends until each is finished.
+    Outbox: ObjectClass::Outbox => OutboxCmd {
+        Update(OpenWork) -> (),
+    }
+}
+
+/// One object of class `K`, by its name (made by the functions of `objects`).
+pub struct Object<K> {
+    name: String,
+    class: PhantomData<K>,
+}
+
+impl<K> Clone for Object<K> {
+    fn clone(&self) -> Self {
+        Object::named(self.name.clone())
+    }
+}
+
+impl<K> Object<K> {
+    fn named(name: String) -> Self {
+        Object {
+            name,
+            class: PhantomData,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Object<RateLimiter> {
+    /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
+    pub fn llm(tenant: &str) -> Self {
+        Object::named(super::llm(tenant))
+    }
+}
+
+impl Object<Conversation> {
+    pub fn of(tenant: &str, id: &str) -> Self {
+        Object::named(super::conversation(tenant, id))
+    }
+}
+
+impl Object<DeadLetters> {
+    pub fn tenant(tenant: &str) -> Self {
+        Object::named(super::dead_letters(tenant))
+    }
+}
+
+impl Object<CallGate> {
+    pub fn channel(tenant: &str, channel: &str) -> Self {
+        Object::named(super::channel(tenant, channel))
+    }
+
+    pub fn integration(tenant: &str, id: &str) -> Self {
+        Object::named(super::integration(tenant, id))
+    }
+}
+
+impl Object<Dedupe> {
+    pub fn source(tenant: &str, source: &str) -> Self {
+        Object::named(super::source(tenant, source))
+    }
+}
+
+impl Object<OauthTokens> {
+    pub fn integration(tenant: &str, id: &str) -> Self {
+        Object::named(super::integration(tenant, id))
+    }
+}
+
+impl Object<Outbox> {
+    pub fn channel(tenant: &str, channel: &str) -> Self {
+        Object::named(super::channel(tenant, channel))
+    }
+}
+
+/// The command that erases any object of `class`, as sent.
+pub fn purge_body(class: ObjectClass) -> String {
+    fn body<K: Class>() -> String {
+        serde_json::to_string(&K::purge()).unwrap_or_default()
+    }
+    match class {
+        ObjectClass::DeadLetters => body::<DeadLetters>(),
+        ObjectClass::Dedupe => body::<Dedupe>(),
+        ObjectClass::CallGate => body::<CallGate>(),
+        ObjectClass::OauthTokens => body::<OauthTokens>(),
+        ObjectClass::Outbox => body::<Outbox>(),
+        ObjectClass::RateLimiter => body::<RateLimiter>(),
+        ObjectClass::Conversation => body::<Conversation>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_travel_as_their_snake_case_variant() {
+        let cmd = HandshakeAttempt { matched: true }.into_cmd();
+        let text = serde_json::to_string(&cmd).unwrap();
+        assert_eq!(text, r#"{"handshake":{"matched":true}}"#);
+        assert_eq!(purge_body(ObjectClass::Outbox), r#""purge""#);
+    }
+
+    #[test]
+    fn objects_are_named_by_their_tenant_first() {
+        assert_eq!(
+            Object::<CallGate>::integration("t1", "crm").name(),
+            "t1:integration:crm"
+        );
+        assert_eq!(Object::<RateLimiter>::llm("t1").name(), "llm:t1");
+    }
+}
