@@ -249,3 +249,40 @@ mod tests {
         }
     }
 }
+
+/// A response as a flow describes it; the edge builds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// `None`: no body at all (a 204 or 304).
+    pub body: Option<Vec<u8>>,
+}
+
+impl HttpResponse {
+    pub fn json<T: serde::Serialize>(status: u16, value: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(Self::bytes(status, "application/json", body))
+    }
+
+    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("content-type", content_type.to_string())],
+            body: Some(body),
+        }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}

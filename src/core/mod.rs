@@ -4,6 +4,7 @@
 pub mod channel;
 pub mod config;
 pub mod error;
+pub mod flow;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 pub mod http;
@@ -15,6 +16,8 @@ pub mod log;
 pub mod objects;
 pub mod route;
 pub mod tenant;
+#[cfg(test)]
+pub mod testing;
 pub mod time;
 pub mod upstream;
 pub mod webhook;

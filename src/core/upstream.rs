@@ -59,6 +59,30 @@ pub enum Upstream {
     ChatService,
     /// An LLM provider's non-streamed answer or error body.
     Llm,
+    /// A tenant's destination for events: only its status matters, its body is never read.
+    Destination,
+}
+
+/// A third party's whole answer, bounded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpstreamAnswer {
+    pub status: u16,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl UpstreamAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 const MIB: usize = 1024 * 1024;
@@ -69,7 +93,13 @@ impl Upstream {
         match self {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
+            Upstream::Destination => 0,
         }
+    }
+
+    /// Whether the answer's body is read at all (else only its status and headers).
+    pub fn reads_body(self) -> bool {
+        self != Upstream::Destination
     }
 }
 

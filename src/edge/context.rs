@@ -1,6 +1,7 @@
 //! What a handler knows about the request it serves: the request id, the authenticated tenant,
 //! the loop marks, and what the response and its log line will carry.
 
+use super::effects::Platform;
 use super::platform;
 use crate::core::http::{new_request_id, valid_request_id};
 use crate::core::upstream;
@@ -23,6 +24,14 @@ pub struct Call {
 }
 
 impl Call {
+    /// Where this request's flows perform their effects.
+    pub fn platform(&self) -> Platform<'_> {
+        Platform {
+            env: &self.env,
+            ctx: Some(&self.ctx),
+        }
+    }
+
     /// The client's `x-request-id` if it is a sane one, else a new id.
     pub fn new(req: &Request, env: Env, ctx: Context) -> Self {
         let header = |name: &str| req.headers().get(name).ok().flatten();

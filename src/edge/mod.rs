@@ -7,6 +7,7 @@ mod body;
 mod channel;
 mod context;
 pub mod durable;
+mod effects;
 mod integration;
 mod llm;
 mod marketplace;

@@ -4,30 +4,13 @@
 //! cap wins, the fetch is aborted.
 
 pub use crate::core::upstream::FetchError;
-use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream};
+use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use std::time::Duration;
 use worker::{
     AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
 };
-
-/// A complete, bounded answer.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Headers,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).ok().flatten()
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
 
 /// Sends `req` (marked as hop `hops + 1`) and reads its whole answer: at most the upstream's
 /// cap, all within `deadline_ms`.
@@ -36,16 +19,19 @@ pub async fn exchange(
     hops: u32,
     upstream: Upstream,
     deadline_ms: u64,
-) -> Result<Answer, FetchError> {
+) -> Result<UpstreamAnswer, FetchError> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let cap = upstream.max_answer_bytes();
     let whole = async {
         let mut resp = send_marked(req, hops, &signal).await?;
-        let body = read_capped(&mut resp, cap).await?;
-        Ok(Answer {
+        let body = match upstream.reads_body() {
+            true => read_capped(&mut resp, cap).await?,
+            false => Vec::new(),
+        };
+        Ok(UpstreamAnswer {
             status: resp.status_code(),
-            headers: resp.headers().clone(),
+            headers: resp.headers().entries().collect(),
             body,
         })
     };

@@ -1,6 +1,7 @@
 //! Building responses: JSON bodies, errors in the one error model, the request id header.
 
 use crate::core::error::ApiError;
+use crate::core::http::HttpResponse;
 use serde::Serialize;
 use worker::{Headers, Response, ResponseBuilder};
 
@@ -25,6 +26,12 @@ pub fn with_headers(status: u16, headers: &[(&str, &str)], body: Option<Vec<u8>>
         Some(body) => builder.fixed(body),
         None => builder.empty(),
     })
+}
+
+/// The response a flow described.
+pub fn http(r: HttpResponse) -> Reply {
+    let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    with_headers(r.status, &headers, r.body)
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {

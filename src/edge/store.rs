@@ -72,6 +72,11 @@ pub async fn get_json_cached<T: DeserializeOwned + Serialize>(
     Ok(value)
 }
 
+/// A configuration document as JSON, through the isolate cache.
+pub async fn get_cached(env: &Env, key: &ConfigKey) -> Result<Option<Value>, ApiError> {
+    get_json_cached(env, key).await
+}
+
 // The KV futures are boxed behind non-generic functions: inlined, each of them would be copied
 // into every await site of every handler, which is most of the wasm's size.
 fn get_text<'a>(
@@ -81,7 +86,7 @@ fn get_text<'a>(
     Box::pin(async move { kv(env)?.get(key.as_str()).text().await.map_err(internal) })
 }
 
-fn put_text<'a>(
+pub fn put_text<'a>(
     env: &'a Env,
     key: &'a ConfigKey,
     text: String,

@@ -113,9 +113,7 @@ pub async fn handle(
     let messages = ingress::messages(&origin, events);
 
     // One round trip marks the ids and records the new events as open work.
-    let pending = prepare(env, QueueName::Events, &messages, 0)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let pending = prepare(env, QueueName::Events, &messages).await?;
     let bodies: Vec<(String, String)> = pending
         .iter()
         .map(|p| (p.id.clone(), p.body.clone()))

@@ -4,15 +4,19 @@
 
 use super::outbound::OutboundMessage;
 use super::render::{self, ChannelTarget, Rendered};
-use super::response::{refusal, SendOutcome};
+use super::response::{parse, refusal, SendOutcome};
 use crate::core::config::channel::{ChannelConfig, ChannelKind};
+use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::BreakerPolicy;
+use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::flow::Co;
 use crate::core::jobs::{
     retry_or_dead_letter, DeliveryRecord, DeliveryStatus, Job, JobStep, QueueMessage,
 };
 use crate::core::limits::gate::{Begin, Limits};
-use crate::core::upstream::FetchError;
+use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::{FetchError, Upstream};
 use serde_json::{json, Value};
 
 const DEFAULT_PER_MINUTE: u64 = 600;
@@ -60,6 +64,48 @@ pub fn idempotency_key(header: Option<String>) -> Result<Option<String>, ApiErro
             ApiError::bad_request("Idempotency-Key must be 1-255 printable characters"),
         ),
         other => Ok(other),
+    }
+}
+
+/// The channel's credential, opened.
+pub fn open_token(
+    sealer: &Sealer,
+    tenant: &str,
+    channel: &str,
+    cfg: &ChannelConfig,
+) -> Result<String, ApiError> {
+    let field = cfg.kind.credential();
+    let secret = cfg
+        .credentials
+        .get(field)
+        .ok_or_else(|| ApiError::internal(format!("channel has no {field}")))?;
+    let record = RecordKind::Channel.seal_record(Some(channel));
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    open_secret(sealer, &at, &format!("/credentials/{field}"), secret)
+}
+
+/// One provider call: the rendered request, sent with the channel's timeout, its answer parsed.
+pub async fn attempt(
+    co: &Co,
+    rendered: &Rendered,
+    cfg: &ChannelConfig,
+    token: &str,
+    hops: u32,
+) -> SendOutcome {
+    let timeout = u64::from(cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+    let req = rendered.request();
+    match co.exchange(req, hops, Upstream::Channel, timeout).await {
+        Ok(a) => parse(
+            cfg.kind,
+            a.status,
+            a.header("retry-after"),
+            &a.text(),
+            co.now() / 1000,
+        ),
+        Err(e) => fetch_failed(&e, token),
     }
 }
 

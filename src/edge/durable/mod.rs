@@ -42,7 +42,7 @@ pub async fn ask<K: Class, C: Command<K>>(
 }
 
 /// The round trip itself, boxed and non-generic so it exists once in the binary.
-fn send<'a>(
+pub fn send<'a>(
     env: &'a Env,
     binding: &'static str,
     name: &'a str,

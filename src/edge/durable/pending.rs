@@ -9,7 +9,7 @@
 
 use crate::core::jobs::OpenWork;
 use crate::edge::platform::now_ms;
-use crate::edge::queue::{grace_ms, send_texts};
+use crate::edge::queue::{send_texts, settings};
 use serde::Deserialize;
 use worker::{Env, Result, SqlStorage, State};
 
@@ -72,7 +72,7 @@ pub async fn sweep(sql: &SqlStorage, env: &Env) -> Result<()> {
             Some(vec![now.into(), SWEEP_BATCH.into()]),
         )?
         .to_array()?;
-    let next_due = now + grace_ms(env) as i64;
+    let next_due = now + settings(env).grace_ms as i64;
     for r in due {
         match send_texts(env, &r.binding, vec![r.body], 0).await {
             Ok(()) => {

@@ -7,6 +7,9 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use serde::{Deserialize, Serialize};
 
+pub mod consume;
+pub mod wire;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueMessage {
     pub tenant: String,

@@ -1,0 +1,375 @@
+//! Flows: a route's or a consumer's whole conversation with the platform, written as plain async
+//! code that performs no I/O. Whenever a flow needs the platform (a KV read, a Durable Object, a
+//! fetch, a queue, a pause) it hands out an `Effect` and waits; the shell performs the effect and
+//! resumes the flow with its `Outcome` and the time. Nothing else can wake a flow, so it is a state
+//! machine the shell polls (as quinn polls quinn-proto), and tests drive it natively by scripting
+//! the outcomes.
+
+use crate::core::config::ConfigKey;
+use crate::core::error::ApiError;
+use crate::core::jobs::QueueName;
+use crate::core::objects::{Class, Command, Object, ObjectClass};
+use crate::core::upstream::{FetchError, OutboundRequest, Upstream, UpstreamAnswer};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// What a flow asks the platform to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A document from `CONFIG` (`Outcome::Doc`); `cached`: through the isolate's cache.
+    Config {
+        key: ConfigKey,
+        cached: bool,
+    },
+    /// Writes a document to `CONFIG` (and evicts it from the isolate's cache).
+    PutConfig {
+        key: ConfigKey,
+        text: String,
+    },
+    DeleteConfig(ConfigKey),
+    /// Every `CONFIG` key under a prefix (`Outcome::Keys`).
+    ListConfig(ConfigKey),
+    /// A queue message too large to travel inline, kept in `PAYLOADS` for `ttl_s`.
+    PutPayload {
+        key: String,
+        text: String,
+        ttl_s: u64,
+    },
+    /// A kept queue message (`Outcome::Text`, or `Doc(None)` when not readable yet).
+    Payload(String),
+    /// One Durable Object round trip: the command as sent, the answer as text (`Outcome::Text`).
+    Ask {
+        class: ObjectClass,
+        name: String,
+        body: String,
+    },
+    /// One exchange with a third party: the request marked as hop `hops + 1`, its answer read
+    /// under `upstream`'s byte cap, all within `deadline_ms` (`Outcome::Answer`).
+    Exchange {
+        req: OutboundRequest,
+        hops: u32,
+        upstream: Upstream,
+        deadline_ms: u64,
+    },
+    /// Encoded messages onto a queue, delivered after `delay_s`.
+    Send {
+        queue: QueueName,
+        texts: Vec<String>,
+        delay_s: u32,
+    },
+    /// Several effects at once (`Outcome::All`, in the same order).
+    All(Vec<Effect>),
+    /// An effect performed after the response has gone out; its failure is only logged.
+    Later(Box<Effect>),
+    Sleep(u64),
+    /// A log line (a JSON document; never a secret or upstream text).
+    Log(String),
+    /// An error log line.
+    LogError(String),
+}
+
+/// What the platform answered to an effect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done,
+    Doc(Option<Value>),
+    Keys(Vec<ConfigKey>),
+    Text(String),
+    Answer(Result<UpstreamAnswer, FetchError>),
+    All(Vec<Result<Outcome, ApiError>>),
+}
+
+/// A flow's handle on the platform: the effects it may wait for, and the time it was resumed at.
+#[derive(Clone, Default)]
+pub struct Co(Rc<Slot>);
+
+#[derive(Default)]
+struct Slot {
+    effect: RefCell<Option<Effect>>,
+    outcome: RefCell<Option<Result<Outcome, ApiError>>>,
+    now: Cell<u64>,
+}
+
+/// An effect handed out, then its outcome taken back in.
+struct Waiting {
+    co: Co,
+    effect: Option<Effect>,
+}
+
+impl Future for Waiting {
+    type Output = Result<Outcome, ApiError>;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(effect) = self.effect.take() {
+            *self.co.0.effect.borrow_mut() = Some(effect);
+            return Poll::Pending;
+        }
+        match self.co.0.outcome.borrow_mut().take() {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+}
+
+fn unexpected(effect: &str, outcome: &Outcome) -> ApiError {
+    ApiError::internal(format!("the shell answered {effect} with {outcome:?}"))
+}
+
+impl Co {
+    /// When the flow was last resumed (epoch ms).
+    pub fn now(&self) -> u64 {
+        self.0.now.get()
+    }
+
+    pub async fn perform(&self, effect: Effect) -> Result<Outcome, ApiError> {
+        let co = self.clone();
+        Waiting {
+            co,
+            effect: Some(effect),
+        }
+        .await
+    }
+
+    /// Performs an effect whose outcome carries nothing.
+    pub async fn run(&self, effect: Effect) -> Result<(), ApiError> {
+        self.perform(effect).await.map(drop)
+    }
+
+    /// A configuration document through the isolate's cache.
+    pub async fn config<T: DeserializeOwned>(
+        &self,
+        key: &ConfigKey,
+    ) -> Result<Option<T>, ApiError> {
+        self.document(key, true).await
+    }
+
+    /// A configuration document as KV has it now (admin reads before writes).
+    pub async fn config_fresh<T: DeserializeOwned>(
+        &self,
+        key: &ConfigKey,
+    ) -> Result<Option<T>, ApiError> {
+        self.document(key, false).await
+    }
+
+    async fn document<T: DeserializeOwned>(
+        &self,
+        key: &ConfigKey,
+        cached: bool,
+    ) -> Result<Option<T>, ApiError> {
+        let effect = Effect::Config {
+            key: key.clone(),
+            cached,
+        };
+        match self.perform(effect).await? {
+            Outcome::Doc(None) => Ok(None),
+            Outcome::Doc(Some(v)) => serde_json::from_value(v).map(Some).map_err(|e| {
+                ApiError::internal(format!("stored document {} is invalid: {e}", key.as_str()))
+            }),
+            other => Err(unexpected("a config read", &other)),
+        }
+    }
+
+    /// Every `CONFIG` key under `prefix`.
+    pub async fn list(&self, prefix: &ConfigKey) -> Result<Vec<ConfigKey>, ApiError> {
+        match self.perform(Effect::ListConfig(prefix.clone())).await? {
+            Outcome::Keys(keys) => Ok(keys),
+            other => Err(unexpected("a config listing", &other)),
+        }
+    }
+
+    /// Sends `cmd` to `object` and decodes its answer.
+    pub async fn ask<K: Class, C: Command<K>>(
+        &self,
+        object: &Object<K>,
+        cmd: C,
+    ) -> Result<C::Answer, ApiError> {
+        let effect = ask_effect(object, cmd)?;
+        match self.perform(effect).await? {
+            Outcome::Text(text) => serde_json::from_str(&text).map_err(|e| {
+                ApiError::internal(format!("{:?} answered unreadably: {e}", K::CLASS))
+            }),
+            other => Err(unexpected("an object's command", &other)),
+        }
+    }
+
+    /// One exchange with a third party (see `Effect::Exchange`).
+    pub async fn exchange(
+        &self,
+        req: OutboundRequest,
+        hops: u32,
+        upstream: Upstream,
+        deadline_ms: u64,
+    ) -> Result<UpstreamAnswer, FetchError> {
+        let effect = Effect::Exchange {
+            req,
+            hops,
+            upstream,
+            deadline_ms,
+        };
+        match self.perform(effect).await {
+            Ok(Outcome::Answer(answer)) => answer,
+            Ok(other) => Err(FetchError::Network(format!("no answer: {other:?}"))),
+            Err(e) => Err(FetchError::Network(e.message)),
+        }
+    }
+
+    /// Several effects at once; each outcome in the order given.
+    pub async fn all(
+        &self,
+        effects: Vec<Effect>,
+    ) -> Result<Vec<Result<Outcome, ApiError>>, ApiError> {
+        match self.perform(Effect::All(effects)).await? {
+            Outcome::All(outcomes) => Ok(outcomes),
+            other => Err(unexpected("several effects", &other)),
+        }
+    }
+
+    pub async fn sleep(&self, ms: u64) {
+        let _ = self.perform(Effect::Sleep(ms)).await;
+    }
+
+    pub async fn log(&self, line: Value) {
+        let _ = self.perform(Effect::Log(line.to_string())).await;
+    }
+
+    pub async fn log_error(&self, line: Value) {
+        let _ = self.perform(Effect::LogError(line.to_string())).await;
+    }
+}
+
+/// The effect that sends `cmd` to `object`.
+pub fn ask_effect<K: Class, C: Command<K>>(object: &Object<K>, cmd: C) -> Result<Effect, ApiError> {
+    let body = serde_json::to_string(&cmd.into_cmd())
+        .map_err(|e| ApiError::internal(format!("a command did not serialize: {e}")))?;
+    Ok(Effect::Ask {
+        class: K::CLASS,
+        name: object.name().to_string(),
+        body,
+    })
+}
+
+/// A flow in progress, with its output type `T`.
+pub struct Flow<'a, T> {
+    co: Co,
+    run: Pin<Box<dyn Future<Output = Result<T, ApiError>> + 'a>>,
+    started: bool,
+}
+
+/// What a flow needs next: an effect performed, or nothing (it is done).
+pub enum Step<T> {
+    Do(Effect),
+    Done(Result<T, ApiError>),
+}
+
+impl<'a, T> Flow<'a, T> {
+    /// The flow `f` writes, given its handle on the platform.
+    pub fn new<F: Future<Output = Result<T, ApiError>> + 'a>(f: impl FnOnce(Co) -> F) -> Self {
+        let co = Co::default();
+        let run = Box::pin(f(co.clone()));
+        Flow {
+            co,
+            run,
+            started: false,
+        }
+    }
+
+    /// Runs the flow until it needs the platform or is done: first with no outcome, then each
+    /// time with the outcome of the effect it asked for.
+    pub fn resume(&mut self, outcome: Option<Result<Outcome, ApiError>>, now: u64) -> Step<T> {
+        self.co.0.now.set(now);
+        if self.started {
+            let outcome = outcome.unwrap_or(Ok(Outcome::Done));
+            *self.co.0.outcome.borrow_mut() = Some(outcome);
+        }
+        self.started = true;
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.run.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => Step::Done(out),
+            Poll::Pending => match self.co.0.effect.borrow_mut().take() {
+                Some(effect) => Step::Do(effect),
+                // Only effects suspend a flow; anything else is a bug, not a hang.
+                None => Step::Done(Err(ApiError::internal("a flow waited on nothing"))),
+            },
+        }
+    }
+}
+
+/// Drives a flow natively: `world` plays the platform. Returns the output and every effect the
+/// flow asked for, in order.
+#[cfg(test)]
+pub fn drive<T>(
+    mut flow: Flow<'_, T>,
+    now: u64,
+    mut world: impl FnMut(&Effect) -> Result<Outcome, ApiError>,
+) -> (Result<T, ApiError>, Vec<Effect>) {
+    let mut seen = Vec::new();
+    let mut outcome = None;
+    loop {
+        match flow.resume(outcome.take(), now) {
+            Step::Done(out) => return (out, seen),
+            Step::Do(effect) => {
+                let got = match &effect {
+                    Effect::All(each) => Ok(Outcome::All(each.iter().map(&mut world).collect())),
+                    Effect::Later(_) | Effect::Log(_) | Effect::LogError(_) | Effect::Sleep(_) => {
+                        Ok(Outcome::Done)
+                    }
+                    e => world(e),
+                };
+                seen.push(effect);
+                outcome = Some(got);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::objects::protocol::Outbox;
+
+    #[test]
+    fn a_flow_hands_out_its_effects_one_at_a_time_and_reads_the_time_it_was_resumed_at() {
+        let flow = Flow::new(|co: Co| async move {
+            let doc: Option<Value> = co.config(&ConfigKey::pricing("m")).await?;
+            co.sleep(5).await;
+            Ok((doc, co.now()))
+        });
+        let (out, seen) = drive(flow, 42, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(serde_json::json!({"a": 1})))),
+            _ => Ok(Outcome::Done),
+        });
+        assert_eq!(out.unwrap(), (Some(serde_json::json!({"a": 1})), 42));
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1], Effect::Sleep(5));
+    }
+
+    #[test]
+    fn a_platform_failure_ends_the_flow_as_an_internal_error() {
+        let flow = Flow::new(|co: Co| async move {
+            co.list(&ConfigKey::templates()).await?;
+            Ok(())
+        });
+        let (out, _) = drive(flow, 0, |_| Err(ApiError::internal("KV is down")));
+        assert!(out.unwrap_err().is_internal());
+    }
+
+    #[test]
+    fn a_wrong_outcome_is_an_internal_error_not_a_panic() {
+        let flow = Flow::new(|co: Co| async move {
+            let object = Object::<Outbox>::channel("t", "c");
+            co.ask(&object, crate::core::jobs::OpenWork::default())
+                .await
+        });
+        let (out, seen) = drive(flow, 0, |_| Ok(Outcome::Keys(vec![])));
+        assert!(out.unwrap_err().is_internal());
+        let Effect::Ask { class, name, .. } = &seen[0] else {
+            panic!("asked {seen:?}");
+        };
+        assert_eq!((*class, name.as_str()), (ObjectClass::Outbox, "t:c"));
+    }
+}

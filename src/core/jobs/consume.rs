@@ -1,0 +1,400 @@
+//! The queue consumer's flow for one message.
+//!
+//! `events`: each message is one event for a tenant's destination, signed as a Standard Webhooks
+//! sender. `deliveries`: a channel send whose first attempt failed transiently; its delivery
+//! record follows each attempt. A retryable failure is sent again with the next attempt number and
+//! a backoff delay (workers-rs has no attempt count, and a delayed re-send carries one); after the
+//! tenant's last attempt, or on a permanent refusal, the message becomes a dead letter for replay.
+//! `*-dlq`: messages the platform gave up on (the consumer itself kept failing) become dead
+//! letters too. An accepted message is delivered or recorded, never dropped, except a deleted
+//! tenant's: a delivery, record or letter would outlive it, and a tenant created again under its
+//! id could replay them.
+
+use super::wire::{decode, enqueue, finished, QueueSettings};
+use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use crate::core::channel::outbound::OutboundMessage;
+use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
+use crate::core::config::channel::ChannelConfig;
+use crate::core::config::document::{open_secret, RecordRef};
+use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::limits::gate::FinishCmd;
+use crate::core::objects::protocol::{CallGate, DeadLetters};
+use crate::core::objects::Object;
+use crate::core::tenant::model::TenantConfig;
+use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Upstream;
+use crate::core::webhook::delivery::{
+    classify, delivery_request, DeliveryBackoff, DeliveryOutcome, EventEnvelope,
+};
+use crate::core::webhook::verify::standard;
+use serde_json::json;
+
+const DESTINATION_TIMEOUT_MS: u32 = 10_000;
+const MAX_BACKOFF_S: u64 = 3600;
+
+/// What becomes of a queue message once its flow is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Done with: delivered, recorded, or not ours to deliver.
+    Ack,
+    /// Our own failure (KV, a Durable Object): the platform retries it, then dead-letters it.
+    Retry,
+}
+
+/// What every message of a batch shares.
+pub struct Consumer<'a> {
+    /// The queue the batch came from (`events`, `deliveries`, or one of their `-dlq`s).
+    pub queue: &'a str,
+    pub sealer: &'a Sealer,
+    pub settings: QueueSettings,
+}
+
+/// Handles one message: one attempt, then what core decided after it; `jitter` in [0, 1]
+/// spreads the retries.
+pub async fn consume(
+    co: Co,
+    c: &Consumer<'_>,
+    body: &str,
+    jitter: f64,
+) -> Result<Receipt, ApiError> {
+    let queue = c.queue;
+    let qm = match decode(&co, body).await {
+        Ok(Some(qm)) => qm,
+        Ok(None) => {
+            co.log_error(json!({"queue": queue, "undecodable_message": true}))
+                .await;
+            return Ok(Receipt::Ack);
+        }
+        Err(e) => {
+            co.log_error(json!({"queue": queue, "decode_error": e.message}))
+                .await;
+            return Ok(Receipt::Retry);
+        }
+    };
+    let key = RecordKind::Tenant.kv_key(&qm.tenant, None);
+    let tenant = match co.config::<TenantConfig>(&key).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let why = "the tenant no longer exists";
+            co.log(json!({"queue": queue, "id": qm.id, "dropped": why}))
+                .await;
+            return Ok(Receipt::Ack);
+        }
+        Err(_) => return Ok(Receipt::Retry),
+    };
+    match attempt_and_step(&co, c, &tenant, &qm, jitter).await {
+        Ok(()) => Ok(Receipt::Ack),
+        Err(e) => {
+            let line = json!({"queue": queue, "id": qm.id, "consumer_error": e.message});
+            co.log_error(line).await;
+            Ok(Receipt::Retry)
+        }
+    }
+}
+
+async fn attempt_and_step(
+    co: &Co,
+    c: &Consumer<'_>,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    jitter: f64,
+) -> Result<(), ApiError> {
+    let (queue, step) = match c.queue.strip_suffix("-dlq") {
+        Some(origin) => {
+            let reason = qm.last_error.clone();
+            let reason = reason.unwrap_or_else(|| "the consumer failed repeatedly".into());
+            (origin, JobStep::DeadLetter { reason })
+        }
+        None => match &qm.job {
+            Job::DeliverEvent { event } => ("events", deliver(co, c, tenant, qm, event).await?),
+            Job::SendMessage {
+                channel,
+                delivery_id,
+                message,
+            } => {
+                let step = send_again(co, c, tenant, qm, channel, delivery_id, message).await?;
+                ("deliveries", step)
+            }
+        },
+    };
+    match step {
+        JobStep::Finish => {}
+        JobStep::DeadLetter { reason } => {
+            co.log(json!({"dead_letter": qm.id, "tenant": qm.tenant, "attempts": qm.attempt}))
+                .await;
+            let letter = DeadLetter {
+                id: qm.id.clone(),
+                queue: queue.to_string(),
+                dead_at: co.now(),
+                attempts: qm.attempt,
+                last_error: reason,
+                message: serde_json::to_value(qm).map_err(|e| ApiError::internal(e.to_string()))?,
+            };
+            co.ask(
+                &Object::<DeadLetters>::tenant(&qm.tenant),
+                PutLetter(letter),
+            )
+            .await?;
+        }
+        JobStep::Requeue {
+            retry_after_s,
+            reason,
+        } => {
+            // Sent again, its open-work record moves on with it.
+            let next = qm.next_attempt(reason);
+            let backoff = DeliveryBackoff {
+                base_s: c.settings.retry_base_s,
+                max_s: MAX_BACKOFF_S,
+            };
+            let delay = backoff.delay(next.attempt, retry_after_s, jitter);
+            return enqueue(co, &next, delay as u32, c.settings).await;
+        }
+    }
+    finished(co, qm).await;
+    Ok(())
+}
+
+/// One attempt at delivering an event to the tenant's destination.
+async fn deliver(
+    co: &Co,
+    c: &Consumer<'_>,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+) -> Result<JobStep, ApiError> {
+    let Some(dest) = &tenant.destination else {
+        let reason = "the tenant has no destination configured".into();
+        return Ok(JobStep::DeadLetter { reason });
+    };
+    let at = RecordRef {
+        tenant: &qm.tenant,
+        record: "tenant",
+    };
+    let secret = open_secret(c.sealer, &at, "/destination/secret", &dest.secret)?;
+    let key = standard::key(&secret)
+        .ok_or_else(|| ApiError::internal("destination secret is not whsec_ base64"))?;
+    let now_s = co.now() / 1000;
+    let req = delivery_request(&dest.url, &key, event, now_s);
+    let timeout = u64::from(dest.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
+    let outcome = match co
+        .exchange(req, qm.hops, Upstream::Destination, timeout)
+        .await
+    {
+        Ok(a) => classify(Some(a.status), a.header("retry-after"), None, now_s),
+        Err(e) => classify(None, None, Some(&e.describe()), now_s),
+    };
+    if outcome == DeliveryOutcome::Delivered {
+        let line = json!({"delivered": event.id, "tenant": qm.tenant, "attempt": qm.attempt});
+        co.log(line).await;
+    }
+    Ok(outcome.step(qm.attempt, max_attempts(tenant)))
+}
+
+/// One more attempt at a queued channel send; its delivery record follows it.
+async fn send_again(
+    co: &Co,
+    c: &Consumer<'_>,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    channel: &str,
+    delivery_id: &str,
+    message: &OutboundMessage,
+) -> Result<JobStep, ApiError> {
+    let key = RecordKind::Channel.kv_key(&qm.tenant, Some(channel));
+    let (step, record) = match co.config::<ChannelConfig>(&key).await? {
+        None => {
+            let why = "the channel no longer exists".into();
+            let record = unsendable(delivery_id, qm.attempt, why, co.now());
+            (JobStep::Finish, record)
+        }
+        Some(cfg) => {
+            let token = open_token(c.sealer, &qm.tenant, channel, &cfg)?;
+            match send::render(&cfg, &token, message) {
+                Err(e) => {
+                    let record = unsendable(delivery_id, qm.attempt, e.message, co.now());
+                    (JobStep::Finish, record)
+                }
+                Ok(rendered) => {
+                    let outcome = attempt(co, &rendered, &cfg, &token, qm.hops).await;
+                    let max = max_attempts(tenant);
+                    queued_attempt(outcome, cfg.kind, delivery_id, qm.attempt, max, co.now())
+                }
+            }
+        }
+    };
+    let gate = Object::<CallGate>::channel(&qm.tenant, channel);
+    co.ask(&gate, FinishCmd::delivery(record)).await?;
+    Ok(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::flow::{drive, Effect, Flow, Outcome};
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::{asked, sealer, stored};
+    use crate::core::upstream::{FetchError, UpstreamAnswer};
+    use serde_json::{json, Value};
+
+    fn tenant(max_attempts: u32) -> Value {
+        let doc = json!({"name": "Acme", "limits": {"max_delivery_attempts": max_attempts},
+            "destination": {"url": "https://dest.example/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
+        stored(RecordKind::Tenant, "t1", None, doc)
+    }
+
+    fn event_body(attempt: u32) -> String {
+        json!({"tenant": "t1", "id": "evt_1", "attempt": attempt, "job": {"kind": "deliver_event",
+            "event": {"id": "evt_1", "type": "orders/create", "tenant": "t1", "source": "shop",
+                "source_kind": "shopify", "received_at": 1, "data": {"n": 1}}}})
+        .to_string()
+    }
+
+    /// Runs one message through the consumer against a world where the tenant is `tenant` and
+    /// the destination answers `status`.
+    fn run(queue: &str, body: &str, tenant: Option<Value>, status: u16) -> (Receipt, Vec<Effect>) {
+        let sealer = sealer();
+        let c = Consumer {
+            queue,
+            sealer: &sealer,
+            settings: QueueSettings::default(),
+        };
+        let flow = Flow::new(|co| consume(co, &c, body, 0.5));
+        let (out, seen) = drive(flow, 1_000_000, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(tenant.clone())),
+            Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
+                status,
+                ..Default::default()
+            }))),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        (out.unwrap(), seen)
+    }
+
+    #[test]
+    fn a_delivered_event_is_signed_for_the_destination_and_its_open_work_closes() {
+        let (receipt, seen) = run("events", &event_body(1), Some(tenant(8)), 204);
+        assert_eq!(receipt, Receipt::Ack);
+        let Some(Effect::Exchange { req, upstream, .. }) =
+            seen.iter().find(|e| matches!(e, Effect::Exchange { .. }))
+        else {
+            panic!("no delivery in {seen:?}")
+        };
+        assert_eq!(*upstream, Upstream::Destination);
+        assert_eq!(req.url, "https://dest.example/hook");
+        assert!(req
+            .headers
+            .iter()
+            .any(|(k, v)| k == "webhook-signature" && v.starts_with("v1,")));
+        assert_eq!(
+            asked(&seen, ObjectClass::Dedupe),
+            vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
+        );
+    }
+
+    #[test]
+    fn a_failed_attempt_goes_back_on_its_queue_one_attempt_later_and_the_last_becomes_a_dead_letter(
+    ) {
+        let (receipt, seen) = run("events", &event_body(1), Some(tenant(3)), 503);
+        assert_eq!(receipt, Receipt::Ack);
+        let Some(Effect::All(both)) = seen.iter().find(|e| matches!(e, Effect::All(_))) else {
+            panic!("not sent again: {seen:?}")
+        };
+        let Effect::Send { texts, delay_s, .. } = &both[0] else {
+            panic!("{both:?}")
+        };
+        let next: QueueMessage = serde_json::from_str(&texts[0]).unwrap();
+        assert_eq!((next.attempt, next.last_error.is_some()), (2, true));
+        assert!(*delay_s >= 1, "after a backoff");
+        assert!(asked(&seen, ObjectClass::DeadLetters).is_empty());
+
+        let (receipt, seen) = run("events", &event_body(3), Some(tenant(3)), 503);
+        assert_eq!(receipt, Receipt::Ack);
+        let letters = asked(&seen, ObjectClass::DeadLetters);
+        assert_eq!(letters[0]["put"]["queue"], "events");
+        assert!(letters[0]["put"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("attempt 3 of 3"));
+        assert!(!seen
+            .iter()
+            .any(|e| matches!(e, Effect::Send { .. } | Effect::All(_))));
+    }
+
+    #[test]
+    fn a_deleted_tenants_message_goes_nowhere_and_an_unreadable_one_is_dropped() {
+        let (receipt, seen) = run("events", &event_body(1), None, 204);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!seen
+            .iter()
+            .any(|e| matches!(e, Effect::Exchange { .. } | Effect::Ask { .. })));
+        let (receipt, seen) = run("events", "not json", Some(tenant(8)), 204);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(matches!(seen[..], [Effect::LogError(_)]));
+    }
+
+    #[test]
+    fn what_the_platform_gave_up_on_becomes_a_dead_letter_of_its_origin_queue() {
+        let (receipt, seen) = run("deliveries-dlq", &event_body(2), Some(tenant(8)), 204);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        assert_eq!(
+            asked(&seen, ObjectClass::DeadLetters)[0]["put"]["queue"],
+            "deliveries"
+        );
+    }
+
+    #[test]
+    fn the_consumers_own_failure_lets_the_platform_retry() {
+        let sealer = sealer();
+        let c = Consumer {
+            queue: "events",
+            sealer: &sealer,
+            settings: QueueSettings::default(),
+        };
+        let body = event_body(1);
+        let t = tenant(8);
+        let flow = Flow::new(|co| consume(co, &c, &body, 0.5));
+        let (out, _) = drive(flow, 0, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
+            Effect::Exchange { .. } => Ok(Outcome::Answer(Err(FetchError::Timeout(10)))),
+            // The retry cannot be queued.
+            _ => Err(ApiError::internal("queue down")),
+        });
+        assert_eq!(out.unwrap(), Receipt::Retry);
+    }
+
+    #[test]
+    fn a_queued_send_whose_channel_is_gone_is_recorded_as_failed() {
+        let body = json!({"tenant": "t1", "id": "m1", "attempt": 2, "job": {"kind": "send_message",
+            "channel": "wa", "delivery_id": "dlv_0102030405060708_wa",
+            "message": {"conversation_id": "+15550001", "type": "text", "text": "hi"}}})
+        .to_string();
+        let sealer = sealer();
+        let c = Consumer {
+            queue: "deliveries",
+            sealer: &sealer,
+            settings: QueueSettings::default(),
+        };
+        let t = tenant(8);
+        let flow = Flow::new(|co| consume(co, &c, &body, 0.5));
+        let (out, seen) = drive(flow, 0, |e| match e {
+            Effect::Config { key, .. } if key.as_str().contains("channel") => {
+                Ok(Outcome::Doc(None))
+            }
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        assert_eq!(out.unwrap(), Receipt::Ack);
+        let finish = &asked(&seen, ObjectClass::CallGate)[0]["finish"]["delivery"];
+        assert_eq!(
+            (finish["status"].as_str(), finish["attempts"].as_u64()),
+            (Some("failed"), Some(2))
+        );
+        assert_eq!(
+            asked(&seen, ObjectClass::Outbox)[0]["update"]["done"][0],
+            "m1"
+        );
+    }
+}

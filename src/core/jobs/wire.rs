@@ -1,0 +1,265 @@
+//! The queues' wire format, and putting a message on its queue. Messages travel as JSON text:
+//! exact for every number (a JS object would lose integers past 2^53, such as Shopify's order
+//! ids) and readable in the dashboard. A message over the queue's 128 KB limit (a webhook may
+//! carry up to 1 MiB) is kept in `PAYLOADS` and the queue carries its key. Each queued message is
+//! also recorded as open work in the object that already sees its work (its source's `Dedupe`
+//! for an event, its channel's `Outbox` for a send) until it is finished, so it survives the loss
+//! of its queue copy.
+
+use super::{Job, OpenWork, Pending, QueueMessage, QueueName};
+use crate::core::error::ApiError;
+use crate::core::flow::{ask_effect, Co, Effect, Outcome};
+use crate::core::objects::protocol::{Dedupe, Outbox};
+use crate::core::objects::Object;
+use serde_json::{json, Value};
+
+/// Bodies up to this size travel inline.
+pub const INLINE_LIMIT: usize = 96 * 1024;
+const SPILL_TTL_S: u64 = 7 * 86_400;
+const SPILLED: &str = "spilled_to";
+
+/// The platform's queue settings, as the deployment sets them.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    /// The first retry's delay (`DELIVERY_RETRY_BASE_SECONDS`, default 5).
+    pub retry_base_s: u64,
+    /// How long past its due time an open-work record waits before it is sent again
+    /// (`REDELIVERY_GRACE_SECONDS`, default 15 min: longer than any consumer takes).
+    pub grace_ms: u64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            retry_base_s: 5,
+            grace_ms: 900_000,
+        }
+    }
+}
+
+/// A queue body back into its message, reading it from `PAYLOADS` when it was kept there.
+/// `Ok(None)`: not a message of ours.
+pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiError> {
+    if let Ok(m) = serde_json::from_str::<QueueMessage>(body) {
+        return Ok(Some(m));
+    }
+    let Some(key) = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get(SPILLED).and_then(Value::as_str).map(String::from))
+    else {
+        return Ok(None);
+    };
+    // KV is eventually consistent: a miss right after the write is retried by the platform.
+    let text = match co.perform(Effect::Payload(key.clone())).await? {
+        Outcome::Text(text) => text,
+        _ => {
+            return Err(ApiError::internal(format!(
+                "payload {key} not readable yet"
+            )))
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ApiError::internal(format!("payload {key}: {e}")))
+}
+
+/// The body `m` travels as (kept in `PAYLOADS` first when too large to travel inline).
+async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
+    let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
+    if text.len() <= INLINE_LIMIT {
+        return Ok(text);
+    }
+    let key = format!("{}/{}/{}", m.tenant, m.id, m.attempt);
+    co.run(Effect::PutPayload {
+        key: key.clone(),
+        text,
+        ttl_s: SPILL_TTL_S,
+    })
+    .await?;
+    Ok(json!({ SPILLED: key }).to_string())
+}
+
+/// Encodes messages for `queue`, each with the open-work entry that goes with it: the same body,
+/// to be sent again if still unfinished `delay_s` plus the grace period from now.
+pub async fn prepare(
+    co: &Co,
+    queue: QueueName,
+    msgs: &[QueueMessage],
+    delay_s: u32,
+    settings: QueueSettings,
+) -> Result<Vec<Pending>, ApiError> {
+    let due_in_ms = u64::from(delay_s) * 1000 + settings.grace_ms;
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        out.push(Pending {
+            id: m.id.clone(),
+            binding: queue.binding().to_string(),
+            body: encode(co, m).await?,
+            due_in_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// The update of `m`'s open-work record, sent to the object holding it.
+fn open_work(m: &QueueMessage, cmd: OpenWork) -> Result<Effect, ApiError> {
+    match &m.job {
+        Job::DeliverEvent { event } => {
+            ask_effect(&Object::<Dedupe>::source(&m.tenant, &event.source), cmd)
+        }
+        Job::SendMessage { channel, .. } => {
+            ask_effect(&Object::<Outbox>::channel(&m.tenant, channel), cmd)
+        }
+    }
+}
+
+/// Queues one message (after `delay_s`) on its job's queue and records it as open work, at
+/// once: the record adds no latency, and only the queue's answer decides the result (the queue
+/// copy is the primary one). Ingress does not come here: it records new events in the same round
+/// trip as their dedupe.
+pub async fn enqueue(
+    co: &Co,
+    msg: &QueueMessage,
+    delay_s: u32,
+    settings: QueueSettings,
+) -> Result<(), ApiError> {
+    let queue = QueueName::of(&msg.job);
+    let pending = prepare(co, queue, std::slice::from_ref(msg), delay_s, settings).await?;
+    let texts = pending.iter().map(|p| p.body.clone()).collect();
+    let record = open_work(
+        msg,
+        OpenWork {
+            track: pending,
+            done: vec![],
+        },
+    )?;
+    let send = Effect::Send {
+        queue,
+        texts,
+        delay_s,
+    };
+    let mut outcomes = co.all(vec![send, record]).await?.into_iter();
+    let sent = outcomes.next().unwrap_or(Ok(Outcome::Done));
+    if let Some(Err(e)) = outcomes.next() {
+        let line = json!({"open_work_update_failed": msg.id, "error": e.message});
+        co.log_error(line).await;
+    }
+    sent.map(drop)
+}
+
+/// The message is finished (delivered, dead-lettered or refused): its open-work record closes.
+/// A failure is logged, not raised: the record's next sweep finds it finished downstream.
+pub async fn finished(co: &Co, m: &QueueMessage) {
+    let cmd = OpenWork {
+        track: vec![],
+        done: vec![m.id.clone()],
+    };
+    let result = match open_work(m, cmd) {
+        Ok(effect) => co.run(effect).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        let line = json!({"open_work_update_failed": m.id, "error": e.message});
+        co.log_error(line).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::flow::{drive, Flow};
+    use crate::core::webhook::delivery::EventEnvelope;
+
+    fn event(data: Value) -> QueueMessage {
+        let event: EventEnvelope = serde_json::from_value(json!({
+            "id": "evt_1", "tenant": "t1", "source": "shop", "source_kind": "shopify",
+            "type": "orders/create", "received_at": 1, "data": data,
+        }))
+        .unwrap();
+        QueueMessage {
+            tenant: "t1".into(),
+            id: "evt_1".into(),
+            attempt: 1,
+            last_error: None,
+            hops: 0,
+            job: Job::DeliverEvent { event },
+        }
+    }
+
+    #[test]
+    fn a_message_travels_inline_and_is_recorded_in_its_sources_dedupe_object() {
+        let m = event(json!({"id": 12345678901234567890u64}));
+        let flow = Flow::new(|co: Co| {
+            let m = m.clone();
+            async move { enqueue(&co, &m, 30, QueueSettings::default()).await }
+        });
+        let (out, seen) = drive(flow, 0, |_| Ok(Outcome::Text("null".into())));
+        out.unwrap();
+        let Effect::All(both) = &seen[0] else {
+            panic!("{seen:?}")
+        };
+        let Effect::Send {
+            queue,
+            texts,
+            delay_s,
+        } = &both[0]
+        else {
+            panic!("{both:?}")
+        };
+        assert_eq!((*queue, *delay_s), (QueueName::Events, 30));
+        assert!(
+            texts[0].contains("12345678901234567890"),
+            "numbers stay exact"
+        );
+        let Effect::Ask { name, body, .. } = &both[1] else {
+            panic!("{both:?}")
+        };
+        assert_eq!(name, "t1:shop");
+        let cmd: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(cmd["update"]["track"][0]["due_in_ms"], 30_000 + 900_000);
+    }
+
+    #[test]
+    fn a_large_message_is_kept_aside_and_decodes_back_from_its_key() {
+        let m = event(json!({"blob": "x".repeat(INLINE_LIMIT)}));
+        let kept = std::cell::RefCell::new(None);
+        let flow = Flow::new(|co: Co| {
+            let m = m.clone();
+            async move { encode(&co, &m).await }
+        });
+        let (body, _) = drive(flow, 0, |e| {
+            if let Effect::PutPayload { text, .. } = e {
+                *kept.borrow_mut() = Some(text.clone());
+            }
+            Ok(Outcome::Done)
+        });
+        let body = body.unwrap();
+        assert!(body.len() < 100, "the queue carries the key: {body}");
+        let flow = Flow::new(|co: Co| async move { decode(&co, &body).await });
+        let (back, seen) = drive(flow, 0, |_| {
+            Ok(Outcome::Text(kept.borrow().clone().unwrap()))
+        });
+        assert_eq!(back.unwrap(), Some(m));
+        assert_eq!(seen, vec![Effect::Payload("t1/evt_1/1".into())]);
+    }
+
+    #[test]
+    fn a_queue_copy_that_failed_fails_the_enqueue_but_a_failed_record_does_not() {
+        let m = event(json!({}));
+        let run = |fail_send: bool| {
+            let flow = Flow::new(|co: Co| {
+                let m = m.clone();
+                async move { enqueue(&co, &m, 0, QueueSettings::default()).await }
+            });
+            drive(flow, 0, |e| match (e, fail_send) {
+                (Effect::Send { .. }, true) | (Effect::Ask { .. }, false) => {
+                    Err(ApiError::internal("down"))
+                }
+                _ => Ok(Outcome::Text("null".into())),
+            })
+            .0
+        };
+        assert!(run(true).is_err());
+        assert!(run(false).is_ok());
+    }
+}

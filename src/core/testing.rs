@@ -1,0 +1,59 @@
+//! What native tests of flows share: a fixed sealer, stored documents sealed as the admin API
+//! seals them, and a platform that answers from a few fixed outcomes.
+
+use crate::core::config::document::{seal_document, RecordRef};
+use crate::core::config::RecordKind;
+use crate::core::flow::Effect;
+use crate::core::objects::ObjectClass;
+use crate::core::tenant::seal::Sealer;
+use crate::core::Entropy;
+use serde_json::Value;
+
+pub struct Counter(pub u8);
+
+impl Entropy for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 = self.0.wrapping_add(1);
+            *b = self.0;
+        }
+    }
+}
+
+pub fn sealer() -> Sealer {
+    Sealer::from_master_key(&"11".repeat(32)).unwrap()
+}
+
+/// `doc` as stored for `tenant`'s record `kind`/`name`: its secrets sealed.
+pub fn stored(kind: RecordKind, tenant: &str, name: Option<&str>, doc: Value) -> Value {
+    let record = kind.seal_record(name);
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    seal_document(
+        doc,
+        kind.secret_paths(),
+        None,
+        &at,
+        &sealer(),
+        &mut Counter(0),
+    )
+    .unwrap()
+}
+
+/// The commands sent to objects of `class`, as JSON, in order (inside `All` too).
+pub fn asked(seen: &[Effect], class: ObjectClass) -> Vec<Value> {
+    let mut out = vec![];
+    for e in seen {
+        match e {
+            Effect::Ask { class: c, body, .. } if *c == class => {
+                out.push(serde_json::from_str(body).unwrap())
+            }
+            Effect::All(each) => out.extend(asked(each, class)),
+            Effect::Later(e) => out.extend(asked(std::slice::from_ref(e), class)),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,114 @@
+//! Performs what core's flows ask for (`core::flow::Effect`) on Workers, and drives a flow from
+//! its start to its output: resume it with the time, perform the effect it hands out, resume it
+//! with the outcome, until it is done.
+
+use super::durable;
+use super::outbound::exchange;
+use super::platform::now_ms;
+use super::queue::send_texts;
+use super::respond::internal;
+use super::store;
+use crate::core::error::ApiError;
+use crate::core::flow::{Effect, Flow, Outcome, Step};
+use futures::future::{join_all, LocalBoxFuture};
+use std::time::Duration;
+use worker::{Context, Delay, Env};
+
+/// Where effects are performed: the bindings, and the request's context for work that outlives
+/// the response (none in a queue consumer, which waits for everything).
+#[derive(Clone, Copy)]
+pub struct Platform<'a> {
+    pub env: &'a Env,
+    pub ctx: Option<&'a Context>,
+}
+
+/// Runs `flow` to its end.
+pub async fn drive<T>(p: Platform<'_>, mut flow: Flow<'_, T>) -> Result<T, ApiError> {
+    let mut outcome = None;
+    loop {
+        match flow.resume(outcome.take(), now_ms()) {
+            Step::Done(out) => return out,
+            Step::Do(effect) => outcome = Some(perform(p, effect).await),
+        }
+    }
+}
+
+// Boxed and non-generic, so that it exists once in the binary whatever the flow.
+fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Outcome, ApiError>> {
+    let env = p.env;
+    Box::pin(async move {
+        match effect {
+            Effect::Config { key, cached: true } => {
+                return Ok(Outcome::Doc(store::get_cached(env, &key).await?))
+            }
+            Effect::Config { key, cached: false } => {
+                return Ok(Outcome::Doc(store::get_json(env, &key).await?))
+            }
+            Effect::ListConfig(prefix) => {
+                return Ok(Outcome::Keys(store::list(env, &prefix).await?))
+            }
+            Effect::Payload(key) => {
+                let kv = env.kv("PAYLOADS").map_err(internal)?;
+                return Ok(match kv.get(&key).text().await.map_err(internal)? {
+                    Some(text) => Outcome::Text(text),
+                    None => Outcome::Doc(None),
+                });
+            }
+            Effect::Ask { class, name, body } => {
+                return Ok(Outcome::Text(
+                    durable::send(env, class.binding(), &name, body).await?,
+                ))
+            }
+            Effect::Exchange {
+                req,
+                hops,
+                upstream,
+                deadline_ms,
+            } => {
+                return Ok(Outcome::Answer(
+                    exchange(&req, hops, upstream, deadline_ms).await,
+                ))
+            }
+            Effect::All(effects) => {
+                let all = join_all(effects.into_iter().map(|e| perform(p, e))).await;
+                return Ok(Outcome::All(all));
+            }
+            Effect::PutConfig { key, text } => store::put_text(env, &key, text).await?,
+            Effect::DeleteConfig(key) => store::delete(env, &key).await?,
+            Effect::PutPayload { key, text, ttl_s } => {
+                let kv = env.kv("PAYLOADS").map_err(internal)?;
+                let put = kv.put(&key, text).map_err(internal)?;
+                put.expiration_ttl(ttl_s)
+                    .execute()
+                    .await
+                    .map_err(internal)?
+            }
+            Effect::Send {
+                queue,
+                texts,
+                delay_s,
+            } => send_texts(env, queue.binding(), texts, delay_s)
+                .await
+                .map_err(internal)?,
+            Effect::Later(effect) => {
+                let Some(ctx) = p.ctx else {
+                    return perform(p, *effect).await;
+                };
+                let env = env.clone();
+                ctx.wait_until(async move {
+                    let p = Platform {
+                        env: &env,
+                        ctx: None,
+                    };
+                    if let Err(e) = perform(p, *effect).await {
+                        worker::console_error!("{{\"later_failed\":{:?}}}", e.message);
+                    }
+                });
+            }
+            Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
+            Effect::Log(line) => worker::console_log!("{line}"),
+            Effect::LogError(line) => worker::console_error!("{line}"),
+        }
+        Ok(Outcome::Done)
+    })
+}

@@ -1,0 +1,104 @@
+//! Queues: the consumer of every batch (each message is `core::jobs::consume`'s flow), the one
+//! send onto a queue, and the deployment's queue settings.
+
+use super::effects::{drive, Platform};
+use super::platform::random_array;
+use super::store;
+use crate::core::error::ApiError;
+use crate::core::flow::Flow;
+use crate::core::jobs::consume::{consume as flow, Consumer, Receipt};
+use crate::core::jobs::wire::{self, QueueSettings};
+use crate::core::jobs::{Pending, QueueMessage, QueueName};
+use futures::future::join_all;
+use wasm_bindgen::JsValue;
+use worker::{Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage};
+
+/// Handles a batch of one queue: `events`, `deliveries`, or their dead-letter queues. Each
+/// message is acked or retried as its flow says; without `MASTER_KEY` every one is retried.
+pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()> {
+    let queue = batch.queue();
+    let messages = batch.messages()?;
+    let Ok(sealer) = store::sealer(&env) else {
+        messages.iter().for_each(MessageExt::retry);
+        return Ok(());
+    };
+    let c = Consumer {
+        queue: &queue,
+        sealer: &sealer,
+        settings: settings(&env),
+    };
+    let p = Platform {
+        env: &env,
+        ctx: None,
+    };
+    join_all(messages.iter().map(|m| async {
+        let jitter = f64::from(u32::from_le_bytes(random_array())) / f64::from(u32::MAX);
+        let receipt = drive(p, Flow::new(|co| flow(co, &c, m.body(), jitter))).await;
+        match receipt {
+            Ok(Receipt::Ack) => m.ack(),
+            Ok(Receipt::Retry) | Err(_) => m.retry(),
+        }
+    }))
+    .await;
+    Ok(())
+}
+
+/// The deployment's `DELIVERY_RETRY_BASE_SECONDS` and `REDELIVERY_GRACE_SECONDS`.
+pub fn settings(env: &Env) -> QueueSettings {
+    let var = |name: &str| {
+        let v = env.var(name).ok()?;
+        v.to_string().parse::<u64>().ok()
+    };
+    let default = QueueSettings::default();
+    QueueSettings {
+        retry_base_s: var("DELIVERY_RETRY_BASE_SECONDS").unwrap_or(default.retry_base_s),
+        grace_ms: var("REDELIVERY_GRACE_SECONDS").map_or(default.grace_ms, |s| s * 1000),
+    }
+}
+
+/// Sends encoded bodies to a queue, as text.
+pub async fn send_texts(
+    env: &Env,
+    binding: &str,
+    texts: Vec<String>,
+    delay_s: u32,
+) -> worker::Result<()> {
+    let queue = env.queue(binding)?;
+    let raw: Vec<SendMessage<JsValue>> = texts
+        .iter()
+        .map(|text| {
+            let mut b = RawMessageBuilder::new(JsValue::from_str(text));
+            if delay_s > 0 {
+                b = b.delay_seconds(delay_s);
+            }
+            b.build_with_content_type(QueueContentType::Text)
+        })
+        .collect();
+    queue.send_raw_batch(raw).await
+}
+
+/// Queues one message and records it as open work (`core::jobs::wire::enqueue`).
+pub async fn enqueue(env: &Env, msg: &QueueMessage, delay_s: u32) -> Result<(), ApiError> {
+    let p = Platform { env, ctx: None };
+    let settings = settings(env);
+    drive(
+        p,
+        Flow::new(|co| async move { wire::enqueue(&co, msg, delay_s, settings).await }),
+    )
+    .await
+}
+
+/// Encodes messages for `queue` with their open-work entries (`core::jobs::wire::prepare`).
+pub async fn prepare(
+    env: &Env,
+    queue: QueueName,
+    msgs: &[QueueMessage],
+) -> Result<Vec<Pending>, ApiError> {
+    let p = Platform { env, ctx: None };
+    let settings = settings(env);
+    drive(
+        p,
+        Flow::new(|co| async move { wire::prepare(&co, queue, msgs, 0, settings).await }),
+    )
+    .await
+}
