@@ -8,7 +8,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::Flow;
 use crate::core::jobs::consume::{consume as flow, Consumer, Receipt};
 use crate::core::jobs::wire::{self, QueueSettings};
-use crate::core::jobs::{Pending, QueueMessage, QueueName};
+use crate::core::jobs::QueueMessage;
 use futures::future::join_all;
 use wasm_bindgen::JsValue;
 use worker::{Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage};
@@ -84,21 +84,6 @@ pub async fn enqueue(env: &Env, msg: &QueueMessage, delay_s: u32) -> Result<(), 
     drive(
         p,
         Flow::new(|co| async move { wire::enqueue(&co, msg, delay_s, settings).await }),
-    )
-    .await
-}
-
-/// Encodes messages for `queue` with their open-work entries (`core::jobs::wire::prepare`).
-pub async fn prepare(
-    env: &Env,
-    queue: QueueName,
-    msgs: &[QueueMessage],
-) -> Result<Vec<Pending>, ApiError> {
-    let p = Platform { env, ctx: None };
-    let settings = settings(env);
-    drive(
-        p,
-        Flow::new(|co| async move { wire::prepare(&co, queue, msgs, 0, settings).await }),
     )
     .await
 }

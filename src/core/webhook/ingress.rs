@@ -1,7 +1,7 @@
 //! Webhook ingress decisions, in the order a request meets them: the provider's non-event
 //! requests (Slack's `ssl_check`), the URL the provider signed, the verifier of the source's
-//! kind, the queue messages of the events it carries, and the receipt it is answered with. The
-//! shell reads the body, opens the secrets, makes the one dedupe round trip and enqueues.
+//! kind, the queue messages of the events it carries, and the receipt it is answered with.
+//! `flow::receive` takes the steps in this order.
 
 use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
@@ -121,8 +121,6 @@ pub fn receipt(
     ("application/json", body.to_string().into_bytes())
 }
 
-/// A verified payload that could not be read, kept for inspection (not for replay: it never
-/// became an event) so the sender's bug can be diagnosed: the first 16 KiB, by the body's digest.
 /// The client's error for a webhook that failed verification.
 pub fn unverified(e: &VerifyError) -> ApiError {
     ApiError::unauthorized(format!("webhook verification failed: {}", e.reason()))
@@ -139,6 +137,8 @@ pub fn unreadable(reason: &str) -> ApiError {
     ApiError::bad_request(format!("verified payload could not be read: {reason}"))
 }
 
+/// A verified payload that could not be read, kept for inspection (not for replay: it never
+/// became an event) so the sender's bug can be diagnosed: the first 16 KiB, by the body's digest.
 pub fn rejected(source: &str, body: &[u8], reason: &str, now_ms: u64) -> DeadLetter {
     let preview = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
     DeadLetter {

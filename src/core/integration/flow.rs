@@ -1,0 +1,238 @@
+//! `POST /v1/integrations/{id}/{endpoint}` and `POST /v1/integrations/{id}/test`, as flows:
+//! validate, plan, answer from the cache, pass the gate (rate limit and breaker: one round trip),
+//! authenticate, call with `execute::Calls`' retries (a 401 refreshes an OAuth2 token once), map,
+//! keep in the cache, and answer with the result envelope. The gate hears the outcome after.
+
+use super::execute::{
+    attempt_of, cache_key, conclude, limits, AfterCall, CallAttempt, Calls, Envelope,
+    ExecuteRequest,
+};
+use super::marketplace::test_report;
+use super::oauth::{access_token, OauthSecrets, TokenFor};
+use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
+use crate::core::config::document::{open_secret, RecordRef};
+use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
+use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::flow::{ask_effect, Co, Effect, Outcome};
+use crate::core::http::HttpResponse;
+use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
+use crate::core::objects::protocol::CallGate;
+use crate::core::objects::Object;
+use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Upstream;
+use serde_json::{json, Value};
+
+const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
+/// One call of an integration's endpoint, as the route received it.
+pub struct Execution<'a> {
+    pub tenant: &'a str,
+    pub id: &'a str,
+    pub request_id: &'a str,
+    pub hops: u32,
+    /// When the request arrived: the call's deadline and `execution_time_ms` count from here.
+    pub started: u64,
+}
+
+pub async fn load(co: &Co, tenant: &str, id: &str) -> Result<IntegrationConfig, ApiError> {
+    co.config(&RecordKind::Integration.kv_key(tenant, Some(id)))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))
+}
+
+/// The execute route: the envelope, with Retry-After when the gateway's own limits stopped it.
+pub async fn execute(
+    co: Co,
+    sealer: &Sealer,
+    x: Execution<'_>,
+    endpoint: &str,
+    body: Value,
+) -> Result<HttpResponse, ApiError> {
+    let cfg = load(&co, x.tenant, x.id).await?;
+    let request = ExecuteRequest::parse(body)?;
+    let e = run(&co, sealer, &x, &cfg, endpoint, request).await?;
+    let resp = HttpResponse::json(e.http_status(), &e)?;
+    Ok(match e.error.as_ref().and_then(|x| x.retry_after) {
+        Some(s) => resp.header("retry-after", s.to_string()),
+        None => resp,
+    })
+}
+
+/// The test route: the integration's own test call, fresh (no cache), nothing mocked; reports
+/// what failed instead of failing itself.
+pub async fn test(co: Co, sealer: &Sealer, x: Execution<'_>) -> Result<HttpResponse, ApiError> {
+    let cfg = load(&co, x.tenant, x.id).await?;
+    let t = cfg.test.clone().ok_or_else(|| {
+        ApiError::validation(format!("integration `{}` defines no `test` call", x.id))
+    })?;
+    let request = ExecuteRequest::test(t.input);
+    let result = run(&co, sealer, &x, &cfg, &t.endpoint, request).await;
+    HttpResponse::json(200, &test_report(&t.endpoint, result.as_ref()))
+}
+
+async fn run(
+    co: &Co,
+    sealer: &Sealer,
+    x: &Execution<'_>,
+    cfg: &IntegrationConfig,
+    endpoint_name: &str,
+    mut request: ExecuteRequest,
+) -> Result<Envelope, ApiError> {
+    let endpoint = request.endpoint(cfg, x.id, endpoint_name)?;
+    let (input, options) = (&request.input, &request.options);
+    let envelope = Envelope::new(x.request_id);
+    let mut envelope = if options.mock {
+        envelope.mocked(endpoint, endpoint_name)?
+    } else {
+        let planned = plan(cfg, endpoint, input, &request.context)?;
+        let cache_key = cache_key(x.tenant, x.id, endpoint_name, endpoint, input);
+        let hit = match (&cache_key, options.skip_cache) {
+            (Some((url, _)), false) => cached(co, url).await,
+            _ => None,
+        };
+        match hit {
+            Some(data) => envelope.answered(true, data, true),
+            None => {
+                let limits = limits(cfg);
+                let gate = Object::<CallGate>::integration(x.tenant, x.id);
+                let begin = BeginCmd {
+                    idempotency_key: None,
+                    limits,
+                };
+                match co.ask(&gate, begin).await? {
+                    Begin::Go { probe } => {
+                        let calling = Calling {
+                            co,
+                            sealer,
+                            x,
+                            cfg,
+                            endpoint,
+                        };
+                        let (envelope, provider_ok) =
+                            calling.send(envelope, planned, options.debug).await?;
+                        if let (true, Some((url, ttl_s))) = (envelope.success, cache_key) {
+                            let text = envelope.data.to_string();
+                            let keep = Effect::CachePut { url, ttl_s, text };
+                            if let Err(e) = co.run(keep).await {
+                                let line = json!({"integration_cache_put_failed": e.message});
+                                co.log_error(line).await;
+                            }
+                        }
+                        let finish = FinishCmd {
+                            outcome: Some((limits.breaker, provider_ok)),
+                            probe,
+                            ..Default::default()
+                        };
+                        co.run(Effect::Later(Box::new(ask_effect(&gate, finish)?)))
+                            .await?;
+                        envelope
+                    }
+                    stopped => envelope.stopped(stopped, x.id)?,
+                }
+            }
+        }
+    };
+    envelope.execution_time_ms = co.now().saturating_sub(x.started);
+    Ok(envelope)
+}
+
+/// A cached result of the endpoint, if any (a cache that cannot be read is a miss).
+async fn cached(co: &Co, url: &str) -> Option<Value> {
+    match co.perform(Effect::CacheGet(url.to_string())).await {
+        Ok(Outcome::Doc(hit)) => hit,
+        _ => None,
+    }
+}
+
+/// One admitted call to the integration's provider.
+struct Calling<'a> {
+    co: &'a Co,
+    sealer: &'a Sealer,
+    x: &'a Execution<'a>,
+    cfg: &'a IntegrationConfig,
+    endpoint: &'a Endpoint,
+}
+
+impl Calling<'_> {
+    /// Authenticates, sends with the retries `Calls` allows, and concludes the envelope; also
+    /// says whether the provider was healthy.
+    async fn send(
+        &self,
+        envelope: Envelope,
+        unauthenticated: Planned,
+        debug: bool,
+    ) -> Result<(Envelope, bool), ApiError> {
+        let (co, x, cfg) = (self.co, self.x, self.cfg);
+        let mut creds = open_credentials(self.sealer, x.tenant, x.id, cfg)?;
+        let secrets = (cfg.auth.kind == AuthType::Oauth2).then(|| OauthSecrets {
+            client_secret: creds.password.take().unwrap_or_default(),
+            refresh_token: creds.token.take(),
+        });
+        let token_for = secrets.as_ref().map(|secrets| TokenFor {
+            tenant: x.tenant,
+            id: x.id,
+            cfg,
+            secrets,
+            hops: x.hops,
+        });
+        if let Some(t) = &token_for {
+            creds.access_token = Some(access_token(co, t, None).await?);
+        }
+        let mut planned = unauthenticated.clone();
+        apply_auth(&mut planned, &cfg.auth, &creds)?;
+        let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let mut calls = Calls::new(cfg.retry.as_ref(), token_for.is_some(), x.started, timeout);
+        let (attempt, text) = loop {
+            let result = co
+                .exchange(planned.request(), x.hops, Upstream::Integration, u64::from(timeout))
+                .await;
+            let (attempt, retry_after_s) = attempt_of(match &result {
+                Ok(a) => Ok((a.status, a.header("retry-after"))),
+                Err(e) => Err(e.clone()),
+            })?;
+            let text = result.map(|a| a.text()).unwrap_or_default();
+            match calls.after(attempt, retry_after_s, co.now()) {
+                AfterCall::Done => break (attempt, text),
+                AfterCall::Wait(ms) => co.sleep(ms).await,
+                AfterCall::Refresh => {
+                    // The token was revoked or expired early: a new one, and the same call again.
+                    let t = token_for
+                        .as_ref()
+                        .ok_or_else(|| ApiError::internal("no token"))?;
+                    let rejected = creds.access_token.take();
+                    creds.access_token = Some(access_token(co, t, rejected.as_deref()).await?);
+                    planned = unauthenticated.clone();
+                    apply_auth(&mut planned, &cfg.auth, &creds)?;
+                }
+            }
+        };
+        let done = conclude(self.endpoint.response.as_ref(), attempt, &text, timeout)?;
+        let provider_ok = done.provider_ok;
+        let status = match attempt {
+            CallAttempt::Status(s) => s,
+            _ => 0,
+        };
+        let debug = debug.then(|| json!({"request": redacted(&planned, &creds), "response": {"status": status, "body": done.body}}));
+        let mut envelope = envelope.concluded(done, attempt, calls.retries);
+        envelope.debug = debug;
+        Ok((envelope, provider_ok))
+    }
+}
+
+/// The integration's auth secrets, opened.
+fn open_credentials(
+    sealer: &Sealer,
+    tenant: &str,
+    id: &str,
+    cfg: &IntegrationConfig,
+) -> Result<Credentials, ApiError> {
+    let record = RecordKind::Integration.seal_record(Some(id));
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    Credentials::open(&cfg.auth, |field, secret| {
+        open_secret(sealer, &at, &format!("/auth/{field}"), secret)
+    })
+}
