@@ -34,14 +34,43 @@ pub enum Effect {
     DeleteConfig(ConfigKey),
     /// Every `CONFIG` key under a prefix (`Outcome::Keys`).
     ListConfig(ConfigKey),
-    /// A queue message too large to travel inline, kept in `PAYLOADS` for `ttl_s`.
-    PutPayload {
+    /// A value of a KV namespace other than `CONFIG` (`Outcome::Text`, or `Doc(None)`).
+    KvGet {
+        ns: Kv,
+        key: String,
+    },
+    /// Writes a value, kept `ttl_s` if given.
+    KvPut {
+        ns: Kv,
         key: String,
         text: String,
-        ttl_s: u64,
+        ttl_s: Option<u64>,
     },
-    /// A kept queue message (`Outcome::Text`, or `Doc(None)` when not readable yet).
-    Payload(String),
+    KvDelete {
+        ns: Kv,
+        key: String,
+    },
+    /// Every key under a prefix (`Outcome::Names`).
+    KvList {
+        ns: Kv,
+        prefix: String,
+    },
+    /// A value kept in this isolate's memory between requests (`Outcome::Text`, or `Doc(None)`).
+    Recall(String),
+    Remember {
+        key: String,
+        text: String,
+    },
+    /// Forgets every value under a prefix from this isolate's memory.
+    ForgetPrefix(String),
+    /// A response kept in the data center's cache for `url` (`Outcome::Doc`).
+    CacheGet(String),
+    /// Keeps a JSON document in the data center's cache for `ttl_s`.
+    CachePut {
+        url: String,
+        ttl_s: u32,
+        text: String,
+    },
     /// One Durable Object round trip: the command as sent, the answer as text (`Outcome::Text`).
     Ask {
         class: ObjectClass,
@@ -73,12 +102,31 @@ pub enum Effect {
     LogError(String),
 }
 
+/// The KV namespaces besides `CONFIG`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kv {
+    /// Queue messages too large to travel inline.
+    Payloads,
+    /// OAuth2 access tokens of integrations.
+    Tokens,
+}
+
+impl Kv {
+    pub fn binding(self) -> &'static str {
+        match self {
+            Kv::Payloads => "PAYLOADS",
+            Kv::Tokens => "TOKENS",
+        }
+    }
+}
+
 /// What the platform answered to an effect.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Done,
     Doc(Option<Value>),
     Keys(Vec<ConfigKey>),
+    Names(Vec<String>),
     Text(String),
     Answer(Result<UpstreamAnswer, FetchError>),
     All(Vec<Result<Outcome, ApiError>>),
@@ -179,6 +227,47 @@ impl Co {
         match self.perform(Effect::ListConfig(prefix.clone())).await? {
             Outcome::Keys(keys) => Ok(keys),
             other => Err(unexpected("a config listing", &other)),
+        }
+    }
+
+    /// A value of a KV namespace.
+    pub async fn kv_get(&self, ns: Kv, key: &str) -> Result<Option<String>, ApiError> {
+        let effect = Effect::KvGet {
+            ns,
+            key: key.to_string(),
+        };
+        match self.perform(effect).await? {
+            Outcome::Text(text) => Ok(Some(text)),
+            Outcome::Doc(None) => Ok(None),
+            other => Err(unexpected("a KV read", &other)),
+        }
+    }
+
+    /// Every key of a KV namespace under `prefix`.
+    pub async fn kv_list(&self, ns: Kv, prefix: &str) -> Result<Vec<String>, ApiError> {
+        let effect = Effect::KvList {
+            ns,
+            prefix: prefix.to_string(),
+        };
+        match self.perform(effect).await? {
+            Outcome::Names(names) => Ok(names),
+            other => Err(unexpected("a KV listing", &other)),
+        }
+    }
+
+    /// A value this isolate remembers.
+    pub async fn recall(&self, key: &str) -> Option<String> {
+        match self.perform(Effect::Recall(key.to_string())).await {
+            Ok(Outcome::Text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Keeps `value` in this isolate's memory under `key`.
+    pub async fn remember<T: serde::Serialize>(&self, key: &str, value: &T) {
+        if let Ok(text) = serde_json::to_string(value) {
+            let key = key.to_string();
+            let _ = self.perform(Effect::Remember { key, text }).await;
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::body::{json_body, optional_json_body};
 use super::durable::{self, ask};
-use super::oauth::forget_tokens;
+use super::effects::{drive, Platform};
 use super::platform::{now_ms, random_array};
 use super::queue::enqueue;
 use super::respond::{json, no_content, Reply};
@@ -10,8 +10,9 @@ use super::{store, Call};
 use crate::core::config::document::{redact, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
+use crate::core::flow::Flow;
 use crate::core::http::{query_param, MAX_JSON_BODY};
-use crate::core::integration::oauth::token_prefix;
+use crate::core::integration::oauth::{self, token_prefix};
 use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::{protocol::DeadLetters, Object};
 use crate::core::route::{AdminAction, AdminRoute};
@@ -172,6 +173,16 @@ pub async fn erase_state(
         RecordKind::Integration => forget_tokens(env, &token_prefix(t, name)).await,
         _ => Ok(()),
     }
+}
+
+/// Forgets an integration's or a tenant's OAuth tokens (`core::integration::oauth`).
+async fn forget_tokens(env: &worker::Env, prefix: &str) -> Result<(), ApiError> {
+    let p = Platform { env, ctx: None };
+    drive(
+        p,
+        Flow::new(|co| async move { oauth::forget_tokens(&co, prefix).await }),
+    )
+    .await
 }
 
 async fn require_tenant(call: &Call, t: &str) -> Result<(), ApiError> {

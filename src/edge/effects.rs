@@ -11,8 +11,16 @@ use super::store;
 use crate::core::error::ApiError;
 use crate::core::flow::{Effect, Flow, Outcome, Step};
 use futures::future::{join_all, LocalBoxFuture};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
-use worker::{Context, Delay, Env};
+use worker::{Cache, Context, Delay, Env, Headers, ResponseBuilder};
+
+thread_local! {
+    /// What flows keep in this isolate between requests (`Effect::Remember`): OAuth tokens.
+    static MEMORY: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
 
 /// Where effects are performed: the bindings, and the request's context for work that outlives
 /// the response (none in a queue consumer, which waits for everything).
@@ -20,6 +28,11 @@ use worker::{Context, Delay, Env};
 pub struct Platform<'a> {
     pub env: &'a Env,
     pub ctx: Option<&'a Context>,
+}
+
+/// A value that may be missing.
+fn text(value: Option<String>) -> Outcome {
+    value.map_or(Outcome::Doc(None), Outcome::Text)
 }
 
 /// Runs `flow` to its end.
@@ -47,12 +60,22 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             Effect::ListConfig(prefix) => {
                 return Ok(Outcome::Keys(store::list(env, &prefix).await?))
             }
-            Effect::Payload(key) => {
-                let kv = env.kv("PAYLOADS").map_err(internal)?;
-                return Ok(match kv.get(&key).text().await.map_err(internal)? {
-                    Some(text) => Outcome::Text(text),
-                    None => Outcome::Doc(None),
-                });
+            Effect::KvGet { ns, key } => {
+                let kv = env.kv(ns.binding()).map_err(internal)?;
+                return Ok(text(kv.get(&key).text().await.map_err(internal)?));
+            }
+            Effect::KvList { ns, prefix } => {
+                return Ok(Outcome::Names(
+                    store::list_in(env, ns.binding(), &prefix).await?,
+                ))
+            }
+            Effect::Recall(key) => return Ok(text(MEMORY.with(|m| m.borrow().get(&key).cloned()))),
+            Effect::CacheGet(url) => {
+                let hit = Cache::default().get(url, false).await.ok().flatten();
+                return Ok(Outcome::Doc(match hit {
+                    Some(mut r) => r.json::<Value>().await.ok(),
+                    None => None,
+                }));
             }
             Effect::Ask { class, name, body } => {
                 return Ok(Outcome::Text(
@@ -75,13 +98,42 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             }
             Effect::PutConfig { key, text } => store::put_text(env, &key, text).await?,
             Effect::DeleteConfig(key) => store::delete(env, &key).await?,
-            Effect::PutPayload { key, text, ttl_s } => {
-                let kv = env.kv("PAYLOADS").map_err(internal)?;
-                let put = kv.put(&key, text).map_err(internal)?;
-                put.expiration_ttl(ttl_s)
-                    .execute()
-                    .await
-                    .map_err(internal)?
+            Effect::KvPut {
+                ns,
+                key,
+                text,
+                ttl_s,
+            } => {
+                let put = env.kv(ns.binding()).map_err(internal)?;
+                let put = put.put(&key, text).map_err(internal)?;
+                let put = match ttl_s {
+                    Some(ttl_s) => put.expiration_ttl(ttl_s),
+                    None => put,
+                };
+                put.execute().await.map_err(internal)?
+            }
+            Effect::KvDelete { ns, key } => {
+                let kv = env.kv(ns.binding()).map_err(internal)?;
+                kv.delete(&key).await.map_err(internal)?
+            }
+            Effect::Remember { key, text } => {
+                MEMORY.with(|m| m.borrow_mut().insert(key, text));
+            }
+            Effect::ForgetPrefix(prefix) => {
+                MEMORY.with(|m| m.borrow_mut().retain(|k, _| !k.starts_with(&prefix)))
+            }
+            Effect::CachePut { url, ttl_s, text } => {
+                let headers = Headers::new();
+                headers
+                    .set("content-type", "application/json")
+                    .map_err(internal)?;
+                headers
+                    .set("cache-control", &format!("max-age={ttl_s}"))
+                    .map_err(internal)?;
+                let resp = ResponseBuilder::new()
+                    .with_headers(headers)
+                    .fixed(text.into_bytes());
+                Cache::default().put(url, resp).await.map_err(internal)?
             }
             Effect::Send {
                 queue,

@@ -1,19 +1,15 @@
 //! The marketplace and installed integrations: `GET /v1/marketplace`, `POST /v1/integrations`
-//! (install a template with the tenant's settings), `GET`/`DELETE /v1/integrations/{id}`, and
-//! `POST /v1/integrations/{id}/test`.
+//! (install a template with the tenant's settings), and `GET`/`DELETE /v1/integrations/{id}`.
 
 use super::admin::erase_state;
 use super::body::json_body;
-use super::integration::{load, run_test};
 use super::respond::{json, no_content, Reply};
 use super::{store, Call};
 use crate::core::config::document::{redact, RecordRef};
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::{query_pairs, MAX_JSON_BODY};
-use crate::core::integration::marketplace::{
-    install as fill, test_report, InstallRequest, Template,
-};
+use crate::core::integration::marketplace::{install as fill, InstallRequest, Template};
 use serde_json::{json, Value};
 use worker::{Env, Request};
 
@@ -94,14 +90,4 @@ pub async fn delete(call: &Call, tenant: &str, id: &str) -> Reply {
     erase_state(&call.env, RecordKind::Integration, tenant, Some(id)).await?;
     store::delete(&call.env, &key).await?;
     no_content()
-}
-
-/// Runs the integration's test call; reports what failed instead of failing itself.
-pub async fn test(call: &mut Call, tenant: &str, id: &str) -> Reply {
-    let cfg = load(&call.env, tenant, id).await?;
-    let t = cfg.test.clone().ok_or_else(|| {
-        ApiError::validation(format!("integration `{id}` defines no `test` call"))
-    })?;
-    let result = run_test(call, tenant, id, &cfg, &t.endpoint, t.input).await;
-    json(200, &test_report(&t.endpoint, result.as_ref()))
 }

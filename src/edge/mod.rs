@@ -11,7 +11,6 @@ mod effects;
 mod integration;
 mod llm;
 mod marketplace;
-pub mod oauth;
 mod outbound;
 mod platform;
 pub mod queue;

@@ -109,7 +109,7 @@ async fn dispatch(
         Route::IntegrationInstall => marketplace::install(call, &tenant, req).await,
         Route::IntegrationGet { id } => marketplace::get(call, &tenant, &id).await,
         Route::IntegrationDelete { id } => marketplace::delete(call, &tenant, &id).await,
-        Route::IntegrationTest { id } => marketplace::test(call, &tenant, &id).await,
+        Route::IntegrationTest { id } => integration::test(call, &tenant, &id).await,
         Route::IntegrationExecute { id, endpoint } => {
             integration::execute(call, tenant, id, endpoint, req).await
         }

@@ -185,11 +185,16 @@ impl Calling<'_> {
         let mut calls = Calls::new(cfg.retry.as_ref(), token_for.is_some(), x.started, timeout);
         let (attempt, text) = loop {
             let result = co
-                .exchange(planned.request(), x.hops, Upstream::Integration, u64::from(timeout))
+                .exchange(
+                    planned.request(),
+                    x.hops,
+                    Upstream::Integration,
+                    u64::from(timeout),
+                )
                 .await;
             let (attempt, retry_after_s) = attempt_of(match &result {
                 Ok(a) => Ok((a.status, a.header("retry-after"))),
-                Err(e) => Err(e.clone()),
+                Err(e) => Err(e),
             })?;
             let text = result.map(|a| a.text()).unwrap_or_default();
             match calls.after(attempt, retry_after_s, co.now()) {
@@ -235,4 +240,158 @@ fn open_credentials(
     Credentials::open(&cfg.auth, |field, secret| {
         open_secret(sealer, &at, &format!("/auth/{field}"), secret)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::flow::{drive, Outcome};
+    use crate::core::integration::oauth::HeldToken;
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::{asked, sealer, stored};
+    use crate::core::upstream::UpstreamAnswer;
+    use std::cell::RefCell;
+
+    fn crm() -> Value {
+        let doc = json!({"name": "CRM", "base_url": "https://crm.test/api",
+            "auth": {"type": "oauth2", "grant": "client_credentials", "token_url": "https://crm.test/token",
+                "client_id": "gw", "client_secret": "s3cret"},
+            "endpoints": {"get": {"method": "GET", "path": "/contacts/{id}",
+                "cache": {"ttl_seconds": 60, "key_fields": ["id"]}}},
+            "test": {"endpoint": "get", "input": {"id": "c1"}}});
+        stored(RecordKind::Integration, "t1", Some("crm"), doc)
+    }
+
+    fn answer(status: u16, body: &str) -> Outcome {
+        Outcome::Answer(Ok(UpstreamAnswer {
+            status,
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }))
+    }
+
+    fn token(t: &str) -> String {
+        let held = HeldToken {
+            access_token: t.into(),
+            usable_until_s: u64::MAX,
+        };
+        serde_json::to_string(&Ok::<_, String>(held)).unwrap()
+    }
+
+    /// Executes `get` against a provider that answers `statuses` in turn, a cache holding
+    /// `cached`, and an `OauthTokens` object that hands out `tok-1`, `tok-2`, ...
+    fn execute_with(cached: Option<Value>, statuses: &[u16]) -> (HttpResponse, Vec<Effect>) {
+        let cfg = crm();
+        let statuses = RefCell::new(statuses.to_vec());
+        let tokens = RefCell::new(0);
+        let sealer = sealer();
+        let x = Execution {
+            tenant: "t1",
+            id: "crm",
+            request_id: "req_1",
+            hops: 0,
+            started: 0,
+        };
+        let body = json!({"input": {"id": "c1"}});
+        let flow = crate::core::flow::Flow::new(|co| execute(co, &sealer, x, "get", body));
+        let (out, seen) = drive(flow, 1_000, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(cfg.clone()))),
+            Effect::CacheGet(_) => Ok(Outcome::Doc(cached.clone())),
+            Effect::Recall(_) | Effect::KvGet { .. } => Ok(Outcome::Doc(None)),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"begin""#) => Ok(Outcome::Text(
+                serde_json::to_string(&Begin::Go { probe: false }).unwrap(),
+            )),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"token""#) => {
+                *tokens.borrow_mut() += 1;
+                Ok(Outcome::Text(token(&format!("tok-{}", tokens.borrow()))))
+            }
+            Effect::Exchange { .. } => {
+                Ok(answer(statuses.borrow_mut().remove(0), r#"{"name":"Ada"}"#))
+            }
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        (out.unwrap(), seen)
+    }
+
+    fn bearer(seen: &[Effect]) -> Vec<String> {
+        seen.iter()
+            .filter_map(|e| match e {
+                Effect::Exchange { req, .. } => req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    .map(|(_, v)| v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cached_result_answers_without_the_gate_or_the_provider() {
+        let (resp, seen) = execute_with(Some(json!({"name": "Ada"})), &[]);
+        assert_eq!(resp.status, 200);
+        let envelope: Value = serde_json::from_slice(resp.body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            (envelope["cached"].as_bool(), &envelope["data"]),
+            (Some(true), &json!({"name": "Ada"}))
+        );
+        assert!(asked(&seen, ObjectClass::CallGate).is_empty());
+        assert!(bearer(&seen).is_empty());
+    }
+
+    #[test]
+    fn a_refused_token_is_refreshed_once_and_the_call_sent_again_then_kept_in_the_cache() {
+        let (resp, seen) = execute_with(None, &[401, 200]);
+        assert_eq!(resp.status, 200);
+        assert_eq!(bearer(&seen), vec!["Bearer tok-1", "Bearer tok-2"]);
+        let asks = asked(&seen, ObjectClass::OauthTokens);
+        assert_eq!(
+            asks[1]["token"]["rejected"], "tok-1",
+            "the refused token is named"
+        );
+        assert!(seen
+            .iter()
+            .any(|e| matches!(e, Effect::CachePut { ttl_s: 60, .. })));
+        let gate = asked(&seen, ObjectClass::CallGate);
+        assert_eq!(
+            gate.last().unwrap()["finish"]["outcome"][1],
+            true,
+            "the provider was healthy"
+        );
+    }
+
+    #[test]
+    fn a_token_this_isolate_holds_is_used_without_asking_for_one() {
+        let cfg = crm();
+        let sealer = sealer();
+        let held = HeldToken {
+            access_token: "tok-held".into(),
+            usable_until_s: u64::MAX,
+        };
+        let x = Execution {
+            tenant: "t1",
+            id: "crm",
+            request_id: "r",
+            hops: 0,
+            started: 0,
+        };
+        let flow = crate::core::flow::Flow::new(|co| test(co, &sealer, x));
+        let (out, seen) = drive(flow, 1_000, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(cfg.clone()))),
+            Effect::Recall(_) => Ok(Outcome::Text(serde_json::to_string(&held).unwrap())),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"begin""#) => Ok(Outcome::Text(
+                serde_json::to_string(&Begin::Go { probe: false }).unwrap(),
+            )),
+            Effect::Exchange { .. } => Ok(answer(200, "{}")),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        let report: Value = serde_json::from_slice(out.unwrap().body.as_ref().unwrap()).unwrap();
+        assert_eq!(report["ok"], true);
+        assert_eq!(bearer(&seen), vec!["Bearer tok-held"]);
+        assert!(asked(&seen, ObjectClass::OauthTokens).is_empty());
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::CacheGet(_))),
+            "a test call is fresh"
+        );
+    }
 }

@@ -8,7 +8,7 @@
 
 use super::{Job, OpenWork, Pending, QueueMessage, QueueName};
 use crate::core::error::ApiError;
-use crate::core::flow::{ask_effect, Co, Effect, Outcome};
+use crate::core::flow::{ask_effect, Co, Effect, Kv, Outcome};
 use crate::core::objects::protocol::{Dedupe, Outbox};
 use crate::core::objects::Object;
 use serde_json::{json, Value};
@@ -50,14 +50,10 @@ pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiErro
         return Ok(None);
     };
     // KV is eventually consistent: a miss right after the write is retried by the platform.
-    let text = match co.perform(Effect::Payload(key.clone())).await? {
-        Outcome::Text(text) => text,
-        _ => {
-            return Err(ApiError::internal(format!(
-                "payload {key} not readable yet"
-            )))
-        }
-    };
+    let text = co
+        .kv_get(Kv::Payloads, &key)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("payload {key} not readable yet")))?;
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| ApiError::internal(format!("payload {key}: {e}")))
@@ -70,10 +66,11 @@ async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
         return Ok(text);
     }
     let key = format!("{}/{}/{}", m.tenant, m.id, m.attempt);
-    co.run(Effect::PutPayload {
+    co.run(Effect::KvPut {
+        ns: Kv::Payloads,
         key: key.clone(),
         text,
-        ttl_s: SPILL_TTL_S,
+        ttl_s: Some(SPILL_TTL_S),
     })
     .await?;
     Ok(json!({ SPILLED: key }).to_string())
@@ -228,7 +225,7 @@ mod tests {
             async move { encode(&co, &m).await }
         });
         let (body, _) = drive(flow, 0, |e| {
-            if let Effect::PutPayload { text, .. } = e {
+            if let Effect::KvPut { text, .. } = e {
                 *kept.borrow_mut() = Some(text.clone());
             }
             Ok(Outcome::Done)
@@ -240,7 +237,14 @@ mod tests {
             Ok(Outcome::Text(kept.borrow().clone().unwrap()))
         });
         assert_eq!(back.unwrap(), Some(m));
-        assert_eq!(seen, vec![Effect::Payload("t1/evt_1/1".into())]);
+        let key = "t1/evt_1/1".to_string();
+        assert_eq!(
+            seen,
+            vec![Effect::KvGet {
+                ns: Kv::Payloads,
+                key
+            }]
+        );
     }
 
     #[test]

@@ -5,9 +5,8 @@
 
 use super::{answer, bodies, command, purge};
 use crate::core::jobs::{DeliveryQuery, DeliveryRecord};
-use crate::core::limits::gate::{replay, Begin, FinishCmd, Gate, IDEMPOTENCY_TTL_MS};
-use crate::core::objects::protocol::{self, GateCmd};
-use crate::core::objects::Object;
+use crate::core::limits::gate::{replay, Begin, Gate, IDEMPOTENCY_TTL_MS};
+use crate::core::objects::protocol::GateCmd;
 use crate::edge::platform::now_ms;
 use serde::Deserialize;
 use serde_json::Value;
@@ -154,20 +153,4 @@ impl DurableObject for CallGate {
             }
         }
     }
-}
-
-/// Records an outcome in the gate after the response has gone out; a failure is logged, since
-/// the client's answer no longer depends on it.
-pub fn finish_later(
-    ctx: &worker::Context,
-    env: &Env,
-    gate: Object<protocol::CallGate>,
-    cmd: FinishCmd,
-) {
-    let env = env.clone();
-    ctx.wait_until(async move {
-        if let Err(e) = super::ask(&env, &gate, cmd).await {
-            worker::console_error!("{{\"gate_finish_failed\":{:?}}}", e.message);
-        }
-    });
 }

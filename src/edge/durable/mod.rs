@@ -14,7 +14,7 @@ mod pending;
 mod rate_limiter;
 pub use rate_limiter::RateLimiter;
 
-pub use call_gate::{finish_later, CallGate};
+pub use call_gate::CallGate;
 pub use conversation::{append_exchange, history, Conversation};
 pub use dead_letters::DeadLetters;
 pub use dedupe::Dedupe;
