@@ -2,8 +2,8 @@
 //! seals them, and a platform that answers from a few fixed outcomes.
 
 use crate::core::config::document::{seal_document, RecordRef};
-use crate::core::config::RecordKind;
-use crate::core::flow::Effect;
+use crate::core::config::{ConfigKey, RecordKind};
+use crate::core::flow::{Effect, Outcome};
 use crate::core::objects::ObjectClass;
 use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
@@ -56,4 +56,48 @@ pub fn asked(seen: &[Effect], class: ObjectClass) -> Vec<Value> {
         }
     }
     out
+}
+
+/// A `CONFIG` namespace in memory: answers reads, writes, deletes and listings; any other effect
+/// gets `other`.
+#[derive(Default)]
+pub struct Kv(pub std::cell::RefCell<std::collections::BTreeMap<String, Value>>);
+
+impl Kv {
+    pub fn with(docs: &[(ConfigKey, Value)]) -> Self {
+        let kv = Kv::default();
+        for (k, v) in docs {
+            kv.0.borrow_mut().insert(k.as_str().to_string(), v.clone());
+        }
+        kv
+    }
+
+    pub fn get(&self, key: &ConfigKey) -> Option<Value> {
+        self.0.borrow().get(key.as_str()).cloned()
+    }
+
+    pub fn answer(&self, e: &Effect) -> Option<Outcome> {
+        let mut kv = self.0.borrow_mut();
+        Some(match e {
+            Effect::Config { key, .. } => Outcome::Doc(kv.get(key.as_str()).cloned()),
+            Effect::PutConfig { key, text } => {
+                kv.insert(
+                    key.as_str().to_string(),
+                    serde_json::from_str(text).unwrap(),
+                );
+                Outcome::Done
+            }
+            Effect::DeleteConfig(key) => {
+                kv.remove(key.as_str());
+                Outcome::Done
+            }
+            Effect::ListConfig(prefix) => Outcome::Keys(
+                kv.keys()
+                    .filter(|k| k.starts_with(prefix.as_str()))
+                    .map(|k| ConfigKey::listed(k.clone()))
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
 }

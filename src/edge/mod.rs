@@ -10,7 +10,6 @@ pub mod durable;
 mod effects;
 mod integration;
 mod llm;
-mod marketplace;
 mod outbound;
 mod platform;
 pub mod queue;

@@ -4,11 +4,9 @@
 use super::effects::{drive, Platform};
 use super::platform::random_array;
 use super::store;
-use crate::core::error::ApiError;
 use crate::core::flow::Flow;
 use crate::core::jobs::consume::{consume as flow, Consumer, Receipt};
-use crate::core::jobs::wire::{self, QueueSettings};
-use crate::core::jobs::QueueMessage;
+use crate::core::jobs::wire::QueueSettings;
 use futures::future::join_all;
 use wasm_bindgen::JsValue;
 use worker::{Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage};
@@ -75,15 +73,4 @@ pub async fn send_texts(
         })
         .collect();
     queue.send_raw_batch(raw).await
-}
-
-/// Queues one message and records it as open work (`core::jobs::wire::enqueue`).
-pub async fn enqueue(env: &Env, msg: &QueueMessage, delay_s: u32) -> Result<(), ApiError> {
-    let p = Platform { env, ctx: None };
-    let settings = settings(env);
-    drive(
-        p,
-        Flow::new(|co| async move { wire::enqueue(&co, msg, delay_s, settings).await }),
-    )
-    .await
 }

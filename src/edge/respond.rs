@@ -39,10 +39,6 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
     bytes(status, "application/json", &body)
 }
 
-pub fn no_content() -> Reply {
-    Ok(ResponseBuilder::new().with_status(204).empty())
-}
-
 /// The error as JSON; infallible so that even a failure to build a response is answered.
 pub fn error(e: &ApiError, request_id: &str) -> Response {
     error_with_body(e, e.body(request_id))

@@ -2,7 +2,7 @@
 
 use super::context::Call;
 use super::respond::{self, json, with_request_id};
-use super::{admin, auth, channel, integration, llm, marketplace, platform, webhook, widget};
+use super::{admin, auth, channel, integration, llm, platform, webhook, widget};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
@@ -105,10 +105,10 @@ async fn dispatch(
             )
         }
         Route::ChannelSend { channel: name } => channel::send(call, tenant, name, req).await,
-        Route::Marketplace => marketplace::search(call, &req).await,
-        Route::IntegrationInstall => marketplace::install(call, &tenant, req).await,
-        Route::IntegrationGet { id } => marketplace::get(call, &tenant, &id).await,
-        Route::IntegrationDelete { id } => marketplace::delete(call, &tenant, &id).await,
+        Route::Marketplace => integration::search(call, &req).await,
+        Route::IntegrationInstall => integration::install(call, &tenant, req).await,
+        Route::IntegrationGet { id } => integration::get(call, &tenant, &id).await,
+        Route::IntegrationDelete { id } => integration::delete(call, &tenant, &id).await,
         Route::IntegrationTest { id } => integration::test(call, &tenant, &id).await,
         Route::IntegrationExecute { id, endpoint } => {
             integration::execute(call, tenant, id, endpoint, req).await

@@ -2,11 +2,10 @@
 //! other isolates see an admin write within that plus KV's own propagation, up to 60 s, which is
 //! what any KV-backed configuration on Workers can promise).
 
-use super::platform::{now_ms, Csprng};
+use super::platform::now_ms;
 use super::respond::internal;
 use crate::core::config::cache::TtlCache;
-use crate::core::config::document::{seal_document, RecordRef};
-use crate::core::config::{ConfigKey, RecordKind};
+use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::tenant::seal::Sealer;
 use futures::future::LocalBoxFuture;
@@ -103,11 +102,6 @@ pub fn put_text<'a>(
     })
 }
 
-pub async fn put_json<T: Serialize>(env: &Env, key: &ConfigKey, value: &T) -> Result<(), ApiError> {
-    let text = serde_json::to_string(value).map_err(internal)?;
-    put_text(env, key, text).await
-}
-
 pub fn delete<'a>(env: &'a Env, key: &'a ConfigKey) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         kv(env)?.delete(key.as_str()).await.map_err(internal)?;
@@ -165,34 +159,4 @@ pub fn sealer(env: &Env) -> Result<Rc<Sealer>, ApiError> {
     );
     SEALER.with(|s| *s.borrow_mut() = Some(sealer.clone()));
     Ok(sealer)
-}
-
-/// Validates, seals and stores a configuration document; returns it as stored.
-pub async fn put_record(
-    env: &Env,
-    kind: RecordKind,
-    tenant: &str,
-    name: Option<&str>,
-    doc: Value,
-) -> Result<(Value, bool), ApiError> {
-    kind.validate(&doc)?;
-    let key = kind.kv_key(tenant, name);
-    let old: Option<Value> = get_json(env, &key).await?;
-    let mut doc = doc;
-    kind.stamp(&mut doc, old.as_ref(), &super::platform::random_array());
-    let record = kind.seal_record(name);
-    let at = RecordRef {
-        tenant,
-        record: &record,
-    };
-    let stored = seal_document(
-        doc,
-        kind.secret_paths(),
-        old.as_ref(),
-        &at,
-        &*sealer(env)?,
-        &mut Csprng,
-    )?;
-    put_json(env, &key, &stored).await?;
-    Ok((stored, old.is_none()))
 }

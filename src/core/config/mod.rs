@@ -5,6 +5,7 @@ pub mod channel;
 pub mod document;
 pub mod integration;
 pub mod llm;
+pub mod records;
 pub mod source;
 
 use super::error::ApiError;

@@ -3,6 +3,7 @@
 
 pub mod execute;
 pub mod flow;
+pub mod installed;
 pub mod mapping;
 pub mod marketplace;
 pub mod oauth;

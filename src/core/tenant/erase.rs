@@ -4,8 +4,13 @@
 //! limits). A tenant or record created again under the same id starts from nothing: it cannot
 //! replay the old one's dead letters or inherit its limits, duplicates or tokens.
 
-use crate::core::config::RecordKind;
+use super::keys::KeyIndex;
+use crate::core::config::records::exists;
+use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::integration::oauth::{forget_tokens, token_prefix};
+use crate::core::objects::protocol::purge_body;
 use crate::core::objects::{self as names, ObjectClass as Objects};
 
 /// The records a tenant owns besides its own document (and its keys), erased with it: each
@@ -56,6 +61,72 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
         ],
         _ => vec![],
     }
+}
+
+/// Erases the state a record leaves besides its KV document (`objects_of`), and the OAuth
+/// tokens of an integration or a tenant: before the document goes, so a failure leaves the
+/// record to delete again.
+pub async fn erase_state(
+    co: &Co,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    for (class, object) in objects_of(kind, tenant, name) {
+        let purge = Effect::Ask {
+            class,
+            name: object,
+            body: purge_body(class),
+        };
+        co.run(purge).await?;
+    }
+    match kind {
+        RecordKind::Tenant => forget_tokens(co, &token_prefix(tenant, None)).await,
+        RecordKind::Integration => forget_tokens(co, &token_prefix(tenant, name)).await,
+        _ => Ok(()),
+    }
+}
+
+/// Deletes a record and the state it leaves; `missing` if there is none.
+pub async fn delete_record(
+    co: &Co,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    if !exists(co, kind, tenant, name).await? {
+        return Err(missing(kind, tenant, name));
+    }
+    erase_state(co, kind, tenant, name).await?;
+    co.run(Effect::DeleteConfig(kind.kv_key(tenant, name)))
+        .await
+}
+
+/// Deletes a key's record (evicting it from this isolate's cache) and its index entry.
+pub async fn revoke(co: &Co, index_key: &ConfigKey, index: &KeyIndex) -> Result<(), ApiError> {
+    co.run(Effect::DeleteConfig(ConfigKey::api_key(&index.hash)))
+        .await?;
+    co.run(Effect::DeleteConfig(index_key.clone())).await
+}
+
+/// Everything a tenant owns besides its own document: its keys, each record of each kind it
+/// holds (with its state), and its LLM configuration.
+pub async fn delete_children(co: &Co, tenant: &str) -> Result<(), ApiError> {
+    for index_key in co.list(&ConfigKey::key_index(tenant, None)).await? {
+        if let Some(index) = co.config_fresh::<KeyIndex>(&index_key).await? {
+            revoke(co, &index_key, &index).await?;
+        }
+    }
+    for kind in TENANT_CHILDREN {
+        let prefix = kind.kv_key(tenant, None);
+        for key in co.list(&prefix).await? {
+            erase_state(co, kind, tenant, Some(key.after(&prefix))).await?;
+            co.run(Effect::DeleteConfig(key)).await?;
+        }
+    }
+    erase_state(co, RecordKind::Llm, tenant, None).await?;
+    co.run(Effect::DeleteConfig(RecordKind::Llm.kv_key(tenant, None)))
+        .await
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Tenants: their profile, their keys, and the sealing of their credentials.
 
+pub mod admin;
 pub mod erase;
 pub mod keys;
 pub mod model;

@@ -23,8 +23,7 @@ pub use outbox::Outbox;
 
 use super::respond::internal;
 use crate::core::error::ApiError;
-use crate::core::objects::protocol::purge_body;
-use crate::core::objects::{Class, Command, Object, ObjectClass};
+use crate::core::objects::{Class, Command, Object};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -100,13 +99,6 @@ fn bodies<T: DeserializeOwned>(
 async fn purge(state: &worker::State) -> worker::Result<()> {
     state.storage().delete_alarm().await?;
     state.storage().delete_all().await
-}
-
-/// Erases the object `name` of `class` (state a deleted tenant or record leaves).
-pub async fn purge_object(env: &Env, class: ObjectClass, name: &str) -> Result<(), ApiError> {
-    send(env, class.binding(), name, purge_body(class))
-        .await
-        .map(drop)
 }
 
 /// One log line per breaker change, named by the object (`{tenant}:{scope}:{id}`) and, for

@@ -1,0 +1,68 @@
+//! Configuration records as the admin and marketplace routes keep them: validated, stamped and
+//! sealed on the way in, redacted on the way out.
+
+use super::document::{redact, seal_document, RecordRef};
+use super::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::tenant::seal::Sealer;
+use crate::core::Entropy;
+use serde_json::Value;
+
+/// Validates, stamps, seals and stores a record; returns it as stored, and whether it is new.
+pub async fn put_record(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+    doc: Value,
+) -> Result<(Value, bool), ApiError> {
+    kind.validate(&doc)?;
+    let key = kind.kv_key(tenant, name);
+    let old: Option<Value> = co.config_fresh(&key).await?;
+    let mut doc = doc;
+    let mut fresh = [0u8; 16];
+    rng.fill(&mut fresh);
+    kind.stamp(&mut doc, old.as_ref(), &fresh);
+    let record = kind.seal_record(name);
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    let stored = seal_document(doc, kind.secret_paths(), old.as_ref(), &at, sealer, rng)?;
+    let text = stored.to_string();
+    co.run(Effect::PutConfig { key, text }).await?;
+    Ok((stored, old.is_none()))
+}
+
+/// A stored record with its secrets redacted (each shown as set, with its hint), if it exists.
+pub async fn get_redacted(
+    co: &Co,
+    sealer: &Sealer,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<Option<Value>, ApiError> {
+    let Some(doc) = co.config_fresh::<Value>(&kind.kv_key(tenant, name)).await? else {
+        return Ok(None);
+    };
+    let record = kind.seal_record(name);
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    Ok(Some(redact(doc, kind.secret_paths(), Some((sealer, &at)))))
+}
+
+/// Whether the record exists, as KV has it now.
+pub async fn exists(
+    co: &Co,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<bool, ApiError> {
+    let doc: Option<Value> = co.config_fresh(&kind.kv_key(tenant, name)).await?;
+    Ok(doc.is_some())
+}

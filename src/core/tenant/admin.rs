@@ -1,0 +1,332 @@
+//! The admin API's flow (`/v1/admin/tenants/{t}/...`): tenant configuration without touching KV
+//! by hand, API keys, and dead letters. Secrets are write-only.
+
+use super::erase::{confirm_tenant_delete, delete_children, delete_record, missing, revoke};
+use super::keys::{issue, requested_scopes, KeyIndex, KeyKind};
+use super::seal::Sealer;
+use crate::core::config::document::redact;
+use crate::core::config::records::{exists, get_redacted, put_record};
+use crate::core::config::{ConfigKey, RecordKind};
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::http::{query_param, HttpResponse};
+use crate::core::integration::oauth::{forget_tokens, token_prefix};
+use crate::core::jobs::wire::{enqueue, QueueSettings};
+use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
+use crate::core::objects::protocol::DeadLetters;
+use crate::core::objects::Object;
+use crate::core::route::{AdminAction, AdminRoute};
+use crate::core::Entropy;
+use serde_json::{json, Value};
+
+/// The request body an admin action reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminBody {
+    None,
+    /// A JSON document, required.
+    Json,
+    /// A JSON document, or nothing at all.
+    OptionalJson,
+}
+
+impl AdminAction {
+    pub fn body(&self) -> AdminBody {
+        match self {
+            AdminAction::PutRecord(..) => AdminBody::Json,
+            AdminAction::CreateKey | AdminAction::CreateWidgetKey => AdminBody::OptionalJson,
+            _ => AdminBody::None,
+        }
+    }
+}
+
+/// What the admin flow needs besides the platform.
+pub struct Admin<'a> {
+    pub sealer: &'a Sealer,
+    pub rng: &'a mut dyn Entropy,
+    pub settings: QueueSettings,
+    /// The request's URL (for `?confirm=`).
+    pub url: &'a str,
+}
+
+pub async fn handle(
+    co: Co,
+    a: Admin<'_>,
+    route: AdminRoute,
+    body: Option<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let t = route.tenant.as_str();
+    let co = &co;
+    match route.action {
+        AdminAction::PutRecord(kind, name) => {
+            if kind != RecordKind::Tenant {
+                require_tenant(co, t).await?;
+            }
+            let doc = body.unwrap_or(Value::Null);
+            let name = name.as_deref();
+            let (stored, created) = put_record(co, a.sealer, a.rng, kind, t, name, doc).await?;
+            if let (RecordKind::Integration, false) = (kind, created) {
+                // A replaced integration fetches its own tokens.
+                forget_tokens(co, &token_prefix(t, name)).await?;
+            }
+            let status = if created { 201 } else { 200 };
+            HttpResponse::json(status, &redact(stored, kind.secret_paths(), None))
+        }
+        AdminAction::GetRecord(kind, name) => {
+            let doc = get_redacted(co, a.sealer, kind, t, name.as_deref()).await?;
+            HttpResponse::json(200, &doc.ok_or_else(|| missing(kind, t, name.as_deref()))?)
+        }
+        AdminAction::DeleteRecord(RecordKind::Tenant, _) => {
+            if !exists(co, RecordKind::Tenant, t, None).await? {
+                return Err(missing(RecordKind::Tenant, t, None));
+            }
+            confirm_tenant_delete(query_param(a.url, "confirm").as_deref(), t)?;
+            delete_children(co, t).await?;
+            delete_record(co, RecordKind::Tenant, t, None).await?;
+            Ok(HttpResponse::empty(204))
+        }
+        AdminAction::DeleteRecord(kind, name) => {
+            delete_record(co, kind, t, name.as_deref()).await?;
+            Ok(HttpResponse::empty(204))
+        }
+        AdminAction::ListRecords(kind) => {
+            require_tenant(co, t).await?;
+            let prefix = kind.kv_key(t, None);
+            let ids: Vec<Value> = co
+                .list(&prefix)
+                .await?
+                .iter()
+                .map(|k| json!({"id": k.after(&prefix)}))
+                .collect();
+            HttpResponse::json(200, &json!({"data": ids}))
+        }
+        AdminAction::CreateKey | AdminAction::CreateWidgetKey => {
+            require_tenant(co, t).await?;
+            let kind = match route.action {
+                AdminAction::CreateKey => KeyKind::Secret,
+                _ => KeyKind::Publishable,
+            };
+            let scopes = requested_scopes(body)?;
+            let mut random = [0u8; 32];
+            a.rng.fill(&mut random);
+            let issued = issue(t, kind, scopes, &random, co.now() / 1000);
+            put_json(co, ConfigKey::api_key(&issued.index.hash), &issued.record).await?;
+            let index_key = ConfigKey::key_index(t, Some(&issued.index.id));
+            put_json(co, index_key, &issued.index).await?;
+            HttpResponse::json(201, &issued.answer)
+        }
+        AdminAction::ListKeys => {
+            require_tenant(co, t).await?;
+            let mut keys = Vec::new();
+            for k in co.list(&ConfigKey::key_index(t, None)).await? {
+                if let Some(ix) = co.config_fresh::<KeyIndex>(&k).await? {
+                    keys.push(ix.listed());
+                }
+            }
+            HttpResponse::json(200, &json!({"data": keys}))
+        }
+        AdminAction::DeleteKey(id) => {
+            let index_key = ConfigKey::key_index(t, Some(&id));
+            let index: KeyIndex = co
+                .config_fresh(&index_key)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no key `{id}`")))?;
+            revoke(co, &index_key, &index).await?;
+            Ok(HttpResponse::empty(204))
+        }
+        AdminAction::ListDeadLetters => {
+            require_tenant(co, t).await?;
+            let list = ListLetters { limit: Some(1000) };
+            let letters = co.ask(&Object::<DeadLetters>::tenant(t), list).await?;
+            HttpResponse::json(200, &json!({"data": letters}))
+        }
+        AdminAction::ReplayDeadLetter(id) => {
+            let letters = Object::<DeadLetters>::tenant(t);
+            let letter = co.ask(&letters, GetLetter { id: id.clone() }).await?;
+            let letter = letter.ok_or_else(|| {
+                ApiError::not_found(format!("tenant `{t}` has no dead letter `{id}`"))
+            })?;
+            let queue = letter.queue.clone();
+            let (_, msg) = letter.replay(t)?;
+            enqueue(co, &msg, 0, a.settings).await?;
+            co.ask(&letters, DeleteLetter { id: id.clone() }).await?;
+            HttpResponse::json(202, &json!({"replayed": id, "queue": queue}))
+        }
+    }
+}
+
+async fn put_json<T: serde::Serialize>(co: &Co, key: ConfigKey, value: &T) -> Result<(), ApiError> {
+    let text = serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    co.run(Effect::PutConfig { key, text }).await
+}
+
+async fn require_tenant(co: &Co, t: &str) -> Result<(), ApiError> {
+    match exists(co, RecordKind::Tenant, t, None).await? {
+        true => Ok(()),
+        false => Err(ApiError::not_found(format!(
+            "tenant `{t}` does not exist; create it with PUT /v1/admin/tenants/{t}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::flow::{drive, Outcome};
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::{asked, sealer, Counter, Kv};
+
+    fn admin(
+        kv: &Kv,
+        action: AdminAction,
+        url: &str,
+        body: Option<Value>,
+    ) -> (Result<HttpResponse, ApiError>, Vec<Effect>) {
+        let sealer = sealer();
+        let mut rng = Counter(0);
+        let a = Admin {
+            sealer: &sealer,
+            rng: &mut rng,
+            settings: QueueSettings::default(),
+            url,
+        };
+        let route = AdminRoute {
+            tenant: "t1".into(),
+            action,
+        };
+        let flow = crate::core::flow::Flow::new(|co| handle(co, a, route, body));
+        drive(flow, 1_000_000, |e| match kv.answer(e) {
+            Some(o) => Ok(o),
+            None => match e {
+                Effect::KvList { .. } => Ok(Outcome::Names(vec![])),
+                _ => Ok(Outcome::Text("null".into())),
+            },
+        })
+    }
+
+    fn body(r: &HttpResponse) -> Value {
+        serde_json::from_slice(r.body.as_ref().unwrap()).unwrap()
+    }
+
+    fn tenant_doc() -> Value {
+        json!({"name": "Acme", "destination": {"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+    }
+
+    #[test]
+    fn a_tenant_is_created_then_replaced_and_its_secret_never_comes_back() {
+        let kv = Kv::default();
+        let put = || AdminAction::PutRecord(RecordKind::Tenant, None);
+        let (out, _) = admin(&kv, put(), "https://gw/x", Some(tenant_doc()));
+        let created = out.unwrap();
+        assert_eq!(created.status, 201);
+        assert!(!String::from_utf8_lossy(created.body.as_ref().unwrap()).contains("whsec_Mf"));
+        let stored = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(
+            stored["destination"]["secret"]["$sealed"].is_string(),
+            "{stored}"
+        );
+        let (out, _) = admin(&kv, put(), "https://gw/x", Some(tenant_doc()));
+        assert_eq!(out.unwrap().status, 200);
+        let (out, _) = admin(
+            &kv,
+            AdminAction::GetRecord(RecordKind::Tenant, None),
+            "https://gw/x",
+            None,
+        );
+        assert_eq!(body(&out.unwrap())["destination"]["secret"]["set"], true);
+    }
+
+    #[test]
+    fn a_record_of_a_tenant_that_does_not_exist_is_refused() {
+        let kv = Kv::default();
+        let put = AdminAction::PutRecord(RecordKind::Source, Some("wa".into()));
+        let doc = json!({"kind": "whatsapp", "secrets": ["s"]});
+        let (out, seen) = admin(&kv, put, "https://gw/x", Some(doc));
+        assert_eq!(out.unwrap_err().status(), 404);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::PutConfig { .. })));
+    }
+
+    #[test]
+    fn a_tenant_is_deleted_with_everything_it_owns_only_when_named_again() {
+        let kv = Kv::default();
+        admin(
+            &kv,
+            AdminAction::PutRecord(RecordKind::Tenant, None),
+            "u",
+            Some(tenant_doc()),
+        )
+        .0
+        .unwrap();
+        let source = json!({"kind": "whatsapp", "secrets": ["s"]});
+        admin(
+            &kv,
+            AdminAction::PutRecord(RecordKind::Source, Some("wa".into())),
+            "u",
+            Some(source),
+        )
+        .0
+        .unwrap();
+        admin(&kv, AdminAction::CreateKey, "u", None).0.unwrap();
+        assert_eq!(kv.0.borrow().len(), 4, "tenant, source, key and its index");
+
+        let delete = || AdminAction::DeleteRecord(RecordKind::Tenant, None);
+        let (out, _) = admin(&kv, delete(), "https://gw/v1/admin/tenants/t1", None);
+        assert_eq!(out.unwrap_err().status(), 400);
+        assert_eq!(kv.0.borrow().len(), 4, "nothing deleted");
+
+        let (out, seen) = admin(
+            &kv,
+            delete(),
+            "https://gw/v1/admin/tenants/t1?confirm=t1",
+            None,
+        );
+        assert_eq!(out.unwrap().status, 204);
+        assert!(kv.0.borrow().is_empty(), "{:?}", kv.0.borrow().keys());
+        assert_eq!(asked(&seen, ObjectClass::Dedupe), vec![json!("purge")]);
+        assert_eq!(asked(&seen, ObjectClass::DeadLetters), vec![json!("purge")]);
+        assert!(seen.contains(&Effect::ForgetPrefix("oauth:t1:".into())));
+    }
+
+    #[test]
+    fn a_dead_letter_is_replayed_as_a_first_attempt_and_then_removed() {
+        let kv = Kv::default();
+        let letter = json!({"id": "evt_1", "queue": "events", "dead_at": 1, "attempts": 8, "last_error": "503",
+            "message": {"tenant": "t1", "id": "evt_1", "attempt": 8, "job": {"kind": "deliver_event",
+                "event": {"id": "evt_1", "type": "x", "tenant": "t1", "source": "shop", "source_kind": "shopify",
+                    "received_at": 1, "data": {}}}}});
+        let sealer = sealer();
+        let mut rng = Counter(0);
+        let a = Admin {
+            sealer: &sealer,
+            rng: &mut rng,
+            settings: QueueSettings::default(),
+            url: "u",
+        };
+        let route = AdminRoute {
+            tenant: "t1".into(),
+            action: AdminAction::ReplayDeadLetter("evt_1".into()),
+        };
+        let flow = crate::core::flow::Flow::new(|co| handle(co, a, route, None));
+        let (out, seen) = drive(flow, 0, |e| match (kv.answer(e), e) {
+            (Some(o), _) => Ok(o),
+            (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"get""#) => {
+                Ok(Outcome::Text(letter.to_string()))
+            }
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        assert_eq!(out.unwrap().status, 202);
+        let Some(Effect::All(both)) = seen.iter().find(|e| matches!(e, Effect::All(_))) else {
+            panic!("{seen:?}")
+        };
+        let Effect::Send { texts, .. } = &both[0] else {
+            panic!()
+        };
+        assert_eq!(
+            serde_json::from_str::<Value>(&texts[0]).unwrap()["attempt"],
+            1
+        );
+        assert_eq!(
+            asked(&seen, ObjectClass::DeadLetters).last().unwrap(),
+            &json!({"delete": {"id": "evt_1"}})
+        );
+    }
+}
