@@ -1,6 +1,8 @@
 //! The chat widget's protocol: which origins may use a publishable key, what a visitor may send,
 //! and the LLM request built from the tenant's assistant and the conversation so far.
 
+pub mod flow;
+
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::valid_id;
 use crate::core::limits::limiter::Check;

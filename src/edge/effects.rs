@@ -5,7 +5,6 @@
 use super::durable;
 use super::outbound::exchange;
 use super::platform::now_ms;
-use super::queue::send_texts;
 use super::respond::internal;
 use super::store;
 use crate::core::error::ApiError;
@@ -15,7 +14,9 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
+use wasm_bindgen::JsValue;
 use worker::{Cache, Context, Delay, Env, Headers, ResponseBuilder};
+use worker::{QueueContentType, RawMessageBuilder, SendMessage};
 
 thread_local! {
     /// What flows keep in this isolate between requests (`Effect::Remember`): OAuth tokens.
@@ -163,4 +164,25 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
         }
         Ok(Outcome::Done)
     })
+}
+
+/// Sends encoded bodies to a queue, as text.
+pub async fn send_texts(
+    env: &Env,
+    binding: &str,
+    texts: Vec<String>,
+    delay_s: u32,
+) -> worker::Result<()> {
+    let queue = env.queue(binding)?;
+    let raw: Vec<SendMessage<JsValue>> = texts
+        .iter()
+        .map(|text| {
+            let mut b = RawMessageBuilder::new(JsValue::from_str(text));
+            if delay_s > 0 {
+                b = b.delay_seconds(delay_s);
+            }
+            b.build_with_content_type(QueueContentType::Text)
+        })
+        .collect();
+    queue.send_raw_batch(raw).await
 }

@@ -1,5 +1,5 @@
-//! Queues: the consumer of every batch (each message is `core::jobs::consume`'s flow), the one
-//! send onto a queue, and the deployment's queue settings.
+//! Queues: the consumer of every batch (each message is `core::jobs::consume`'s flow) and the
+//! deployment's queue settings.
 
 use super::effects::{drive, Platform};
 use super::platform::random_array;
@@ -8,8 +8,7 @@ use crate::core::flow::Flow;
 use crate::core::jobs::consume::{consume as flow, Consumer, Receipt};
 use crate::core::jobs::wire::QueueSettings;
 use futures::future::join_all;
-use wasm_bindgen::JsValue;
-use worker::{Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage};
+use worker::{Env, MessageBatch, MessageExt};
 
 /// Handles a batch of one queue: `events`, `deliveries`, or their dead-letter queues. Each
 /// message is acked or retried as its flow says; without `MASTER_KEY` every one is retried.
@@ -52,25 +51,4 @@ pub fn settings(env: &Env) -> QueueSettings {
         retry_base_s: var("DELIVERY_RETRY_BASE_SECONDS").unwrap_or(default.retry_base_s),
         grace_ms: var("REDELIVERY_GRACE_SECONDS").map_or(default.grace_ms, |s| s * 1000),
     }
-}
-
-/// Sends encoded bodies to a queue, as text.
-pub async fn send_texts(
-    env: &Env,
-    binding: &str,
-    texts: Vec<String>,
-    delay_s: u32,
-) -> worker::Result<()> {
-    let queue = env.queue(binding)?;
-    let raw: Vec<SendMessage<JsValue>> = texts
-        .iter()
-        .map(|text| {
-            let mut b = RawMessageBuilder::new(JsValue::from_str(text));
-            if delay_s > 0 {
-                b = b.delay_seconds(delay_s);
-            }
-            b.build_with_content_type(QueueContentType::Text)
-        })
-        .collect();
-    queue.send_raw_batch(raw).await
 }

@@ -5,30 +5,27 @@
 use super::auth::{self, header};
 use super::body::read_json_bytes;
 use super::durable::{self, append_exchange};
+use super::effects::drive;
 use super::llm::{self, Extra, OnAnswer};
-use super::outbound::exchange;
 use super::platform::random_array;
-use super::respond::{internal, json, with_headers, Reply};
+use super::respond::{http, internal, json, with_headers, Reply};
 use super::{store, Call};
-use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
+use crate::core::flow::Flow;
 use crate::core::http::query_param;
-use crate::core::limits::limiter::{AdmitCmd, Check};
-use crate::core::llm::admission::LimitKind;
-use crate::core::objects::protocol::{Conversation, RateLimiter};
+use crate::core::objects::protocol::Conversation;
 use crate::core::objects::Object;
 use crate::core::tenant::keys::{widget_key_presented, KeyKind};
 use crate::core::tenant::model::TenantConfig;
-use crate::core::upstream::Upstream;
-use crate::core::widget::{self, ChatSettings, Turn};
+use crate::core::widget::flow::{forward, Forward};
+use crate::core::widget::{self, ChatSettings};
 use serde_json::json;
 use worker::{Request, Response};
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
 const MAX_CHAT_BODY: usize = 32 * 1024;
-const CHAT_SERVICE_MS: u64 = 30_000;
 
 /// `GET /widget.js`: cacheable at the edge, revalidated by its content hash.
 pub fn script(req: &Request) -> Reply {
@@ -130,17 +127,17 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
     let history = durable::history(&call.env, &object).await?;
     let mut resp = match settings.chat_url {
         Some(url) => {
-            forward(
-                call,
-                &tenant,
-                &url,
-                &id,
-                &input.message,
+            let f = Forward {
+                tenant: &tenant,
+                url: &url,
+                conversation_id: &id,
+                message: &input.message,
                 history,
                 visitor_checks,
                 max_history,
-            )
-            .await?
+                hops: call.hops,
+            };
+            http(drive(call.platform(), Flow::new(|co| forward(co, f))).await?)?
         }
         None => {
             let creq = widget::llm_request(&cfg, &history, &input.message)?;
@@ -168,45 +165,6 @@ pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
         .set("x-conversation-id", &id)
         .map_err(internal)?;
     Ok(resp)
-}
-
-/// The tenant's own chat service answers instead of a model: `{"reply", "quick_replies"}`.
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    call: &mut Call,
-    tenant: &str,
-    url: &str,
-    id: &str,
-    message: &str,
-    history: Vec<Turn>,
-    visitor_checks: Vec<(LimitKind, Check)>,
-    max_history: u32,
-) -> Reply {
-    // No targets are claimed: the policy only has to be a valid one.
-    let policy = BreakerPolicy::policy(None);
-    let checks = visitor_checks.into_iter().map(|(_, c)| c).collect();
-    let cmd = AdmitCmd {
-        checks,
-        ..AdmitCmd::claim(vec![], 0, policy)
-    };
-    let admitted = durable::ask(&call.env, &Object::<RateLimiter>::llm(tenant), cmd).await?;
-    if !admitted.allowed {
-        return Err(widget::visitor_refused());
-    }
-    let request = widget::service_request(url, id, message, &history);
-    let answer = exchange(&request, call.hops, Upstream::ChatService, CHAT_SERVICE_MS).await;
-    let text = answer.as_ref().map(|a| a.text()).unwrap_or_default();
-    let reply = widget::service_answer(answer.as_ref().map(|a| (a.status, text.as_str())))?;
-    append_exchange(
-        &call.env,
-        &Object::<Conversation>::of(tenant, id),
-        message,
-        &reply,
-        max_history,
-    )
-    .await?;
-    let events = widget::service_answer_events(&reply);
-    super::respond::bytes(200, "text/event-stream; charset=utf-8", &events)
 }
 
 /// The CORS headers of a widget API response to an allowed origin.

@@ -8,8 +8,8 @@ use super::execute::{
     ExecuteRequest,
 };
 use super::marketplace::test_report;
-use super::oauth::{access_token, OauthSecrets, TokenFor};
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
+use super::tokens::{access_token, OauthSecrets, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::config::RecordKind;

@@ -8,5 +8,6 @@ pub mod mapping;
 pub mod marketplace;
 pub mod oauth;
 pub mod plan;
+pub mod tokens;
 pub mod transforms;
 pub mod validate;

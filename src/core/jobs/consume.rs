@@ -251,25 +251,32 @@ mod tests {
         .to_string()
     }
 
-    /// Runs one message through the consumer against a world where the tenant is `tenant` and
-    /// the destination answers `status`.
-    fn run(queue: &str, body: &str, tenant: Option<Value>, status: u16) -> (Receipt, Vec<Effect>) {
+    /// Runs one message from `queue` through the consumer, against `world`.
+    fn consume_in(
+        queue: &str,
+        body: &str,
+        world: impl FnMut(&Effect) -> Result<Outcome, ApiError>,
+    ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
             queue,
             sealer: &sealer,
             settings: QueueSettings::default(),
         };
-        let flow = Flow::new(|co| consume(co, &c, body, 0.5));
-        let (out, seen) = drive(flow, 1_000_000, |e| match e {
+        let (out, seen) = drive(Flow::new(|co| consume(co, &c, body, 0.5)), 1_000_000, world);
+        (out.unwrap(), seen)
+    }
+
+    /// ... against a world where the tenant is `tenant` and the destination answers `status`.
+    fn run(queue: &str, body: &str, tenant: Option<Value>, status: u16) -> (Receipt, Vec<Effect>) {
+        consume_in(queue, body, |e| match e {
             Effect::Config { .. } => Ok(Outcome::Doc(tenant.clone())),
             Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
                 status,
                 ..Default::default()
             }))),
             _ => Ok(Outcome::Text("null".into())),
-        });
-        (out.unwrap(), seen)
+        })
     }
 
     #[test]
@@ -347,22 +354,14 @@ mod tests {
 
     #[test]
     fn the_consumers_own_failure_lets_the_platform_retry() {
-        let sealer = sealer();
-        let c = Consumer {
-            queue: "events",
-            sealer: &sealer,
-            settings: QueueSettings::default(),
-        };
-        let body = event_body(1);
         let t = tenant(8);
-        let flow = Flow::new(|co| consume(co, &c, &body, 0.5));
-        let (out, _) = drive(flow, 0, |e| match e {
+        let (receipt, _) = consume_in("events", &event_body(1), |e| match e {
             Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
             Effect::Exchange { .. } => Ok(Outcome::Answer(Err(FetchError::Timeout(10)))),
             // The retry cannot be queued.
             _ => Err(ApiError::internal("queue down")),
         });
-        assert_eq!(out.unwrap(), Receipt::Retry);
+        assert_eq!(receipt, Receipt::Retry);
     }
 
     #[test]
@@ -371,22 +370,15 @@ mod tests {
             "channel": "wa", "delivery_id": "dlv_0102030405060708_wa",
             "message": {"conversation_id": "+15550001", "type": "text", "text": "hi"}}})
         .to_string();
-        let sealer = sealer();
-        let c = Consumer {
-            queue: "deliveries",
-            sealer: &sealer,
-            settings: QueueSettings::default(),
-        };
         let t = tenant(8);
-        let flow = Flow::new(|co| consume(co, &c, &body, 0.5));
-        let (out, seen) = drive(flow, 0, |e| match e {
+        let (receipt, seen) = consume_in("deliveries", &body, |e| match e {
             Effect::Config { key, .. } if key.as_str().contains("channel") => {
                 Ok(Outcome::Doc(None))
             }
             Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
             _ => Ok(Outcome::Text("null".into())),
         });
-        assert_eq!(out.unwrap(), Receipt::Ack);
+        assert_eq!(receipt, Receipt::Ack);
         let finish = &asked(&seen, ObjectClass::CallGate)[0]["finish"]["delivery"];
         assert_eq!(
             (finish["status"].as_str(), finish["attempts"].as_u64()),

@@ -10,7 +10,8 @@ use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, HttpResponse};
-use crate::core::integration::oauth::{forget_tokens, token_prefix};
+use crate::core::integration::oauth::token_prefix;
+use crate::core::integration::tokens::forget_tokens;
 use crate::core::jobs::wire::{enqueue, QueueSettings};
 use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::protocol::DeadLetters;
@@ -194,13 +195,22 @@ mod tests {
             action,
         };
         let flow = crate::core::flow::Flow::new(|co| handle(co, a, route, body));
-        drive(flow, 1_000_000, |e| match kv.answer(e) {
-            Some(o) => Ok(o),
-            None => match e {
-                Effect::KvList { .. } => Ok(Outcome::Names(vec![])),
-                _ => Ok(Outcome::Text("null".into())),
-            },
+        drive(flow, 1_000_000, |e| match (kv.answer(e), e) {
+            (Some(o), _) => Ok(o),
+            (None, Effect::KvList { .. }) => Ok(Outcome::Names(vec![])),
+            (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"get""#) => {
+                Ok(Outcome::Text(letter().to_string()))
+            }
+            _ => Ok(Outcome::Text("null".into())),
         })
+    }
+
+    /// The one dead letter the tenant's `DeadLetters` holds.
+    fn letter() -> Value {
+        json!({"id": "evt_1", "queue": "events", "dead_at": 1, "attempts": 8, "last_error": "503",
+            "message": {"tenant": "t1", "id": "evt_1", "attempt": 8, "job": {"kind": "deliver_event",
+                "event": {"id": "evt_1", "type": "x", "tenant": "t1", "source": "shop", "source_kind": "shopify",
+                    "received_at": 1, "data": {}}}}})
     }
 
     fn body(r: &HttpResponse) -> Value {
@@ -289,30 +299,12 @@ mod tests {
     #[test]
     fn a_dead_letter_is_replayed_as_a_first_attempt_and_then_removed() {
         let kv = Kv::default();
-        let letter = json!({"id": "evt_1", "queue": "events", "dead_at": 1, "attempts": 8, "last_error": "503",
-            "message": {"tenant": "t1", "id": "evt_1", "attempt": 8, "job": {"kind": "deliver_event",
-                "event": {"id": "evt_1", "type": "x", "tenant": "t1", "source": "shop", "source_kind": "shopify",
-                    "received_at": 1, "data": {}}}}});
-        let sealer = sealer();
-        let mut rng = Counter(0);
-        let a = Admin {
-            sealer: &sealer,
-            rng: &mut rng,
-            settings: QueueSettings::default(),
-            url: "u",
-        };
-        let route = AdminRoute {
-            tenant: "t1".into(),
-            action: AdminAction::ReplayDeadLetter("evt_1".into()),
-        };
-        let flow = crate::core::flow::Flow::new(|co| handle(co, a, route, None));
-        let (out, seen) = drive(flow, 0, |e| match (kv.answer(e), e) {
-            (Some(o), _) => Ok(o),
-            (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"get""#) => {
-                Ok(Outcome::Text(letter.to_string()))
-            }
-            _ => Ok(Outcome::Text("null".into())),
-        });
+        let (out, seen) = admin(
+            &kv,
+            AdminAction::ReplayDeadLetter("evt_1".into()),
+            "u",
+            None,
+        );
         assert_eq!(out.unwrap().status, 202);
         let Some(Effect::All(both)) = seen.iter().find(|e| matches!(e, Effect::All(_))) else {
             panic!("{seen:?}")

@@ -9,7 +9,8 @@ use crate::core::config::records::exists;
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
-use crate::core::integration::oauth::{forget_tokens, token_prefix};
+use crate::core::integration::oauth::token_prefix;
+use crate::core::integration::tokens::forget_tokens;
 use crate::core::objects::protocol::purge_body;
 use crate::core::objects::{self as names, ObjectClass as Objects};
 

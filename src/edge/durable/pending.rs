@@ -8,8 +8,9 @@
 //! so a second copy is at worst a duplicate the receiver recognises.
 
 use crate::core::jobs::OpenWork;
+use crate::edge::effects::send_texts;
 use crate::edge::platform::now_ms;
-use crate::edge::queue::{send_texts, settings};
+use crate::edge::queue::settings;
 use serde::Deserialize;
 use worker::{Env, Result, SqlStorage, State};
 

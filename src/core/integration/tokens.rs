@@ -1,0 +1,97 @@
+//! Where an integration's OAuth2 access token is found when a call needs one: this isolate's
+//! memory, then KV `TOKENS`, then the integration's `OauthTokens` object, which fetches one at a
+//! time for all callers; and forgetting them all when the integration or tenant goes. Every
+//! place keys a token by `oauth::token_key`.
+
+use super::oauth::{token_key, HeldToken, TokenCmd};
+use crate::core::config::integration::IntegrationConfig;
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::flow::{Co, Effect, Kv};
+use crate::core::objects::protocol::OauthTokens;
+use crate::core::objects::Object;
+
+/// An OAuth2 integration's opened secrets.
+pub struct OauthSecrets {
+    pub client_secret: String,
+    pub refresh_token: Option<String>,
+}
+
+/// The integration whose token is needed, and the secrets to fetch one with.
+pub struct TokenFor<'a> {
+    pub tenant: &'a str,
+    pub id: &'a str,
+    pub cfg: &'a IntegrationConfig,
+    pub secrets: &'a OauthSecrets,
+    pub hops: u32,
+}
+
+/// A usable token held under `key` in the isolate's memory or else in KV `TOKENS` (which the
+/// isolate then remembers).
+async fn held(co: &Co, key: &str, usable: impl Fn(&HeldToken) -> bool) -> Option<HeldToken> {
+    let read = |text: Option<String>| text.and_then(|t| serde_json::from_str::<HeldToken>(&t).ok());
+    if let Some(h) = read(co.recall(key).await).filter(&usable) {
+        return Some(h);
+    }
+    let h = read(co.kv_get(Kv::Tokens, key).await.ok().flatten()).filter(&usable)?;
+    co.remember(key, &h).await;
+    Some(h)
+}
+
+/// A valid access token for the integration. After a 401, `rejected` names the token the
+/// provider refused: a held token other than that one (another caller already refreshed) is
+/// used, else the integration's `OauthTokens` object hands out a new one (fetching it once for
+/// all callers).
+pub async fn access_token(
+    co: &Co,
+    t: &TokenFor<'_>,
+    rejected: Option<&str>,
+) -> Result<String, ApiError> {
+    let key = token_key(t.tenant, t.id, t.cfg);
+    let now_s = co.now() / 1000;
+    if let Some(h) = held(co, &key, |h| h.usable(now_s, rejected)).await {
+        return Ok(h.access_token);
+    }
+    let cmd = TokenCmd {
+        key: key.clone(),
+        auth: t.cfg.auth.clone(),
+        client_secret: t.secrets.client_secret.clone(),
+        refresh_token: t.secrets.refresh_token.clone(),
+        rejected: rejected.map(String::from),
+        hops: t.hops,
+    };
+    let object = Object::<OauthTokens>::integration(t.tenant, t.id);
+    let token = co
+        .ask(&object, Box::new(cmd))
+        .await?
+        .map_err(|why| ApiError::new(ErrorKind::Upstream, why))?;
+    co.remember(&key, &token).await;
+    // A failed write (one write per key per second) only costs a later fetch.
+    if let Some(ttl_s) = token.kv_ttl_s(now_s) {
+        let text = serde_json::to_string(&token).unwrap_or_default();
+        let put = Effect::KvPut {
+            ns: Kv::Tokens,
+            key,
+            text,
+            ttl_s: Some(ttl_s),
+        };
+        if let Err(e) = co.run(put).await {
+            co.log_error(serde_json::json!({"token_cache_write_failed": e.message}))
+                .await;
+        }
+    }
+    Ok(token.access_token)
+}
+
+/// Forgets every held token under `prefix` (`token_prefix`): in this isolate and in KV. Other
+/// isolates' copies are keyed by the old configuration, which no longer exists.
+pub async fn forget_tokens(co: &Co, prefix: &str) -> Result<(), ApiError> {
+    co.run(Effect::ForgetPrefix(prefix.to_string())).await?;
+    for key in co.kv_list(Kv::Tokens, prefix).await? {
+        co.run(Effect::KvDelete {
+            ns: Kv::Tokens,
+            key,
+        })
+        .await?;
+    }
+    Ok(())
+}
