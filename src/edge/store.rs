@@ -10,7 +10,6 @@ use crate::core::error::ApiError;
 use crate::core::tenant::seal::Sealer;
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,20 +21,6 @@ const CACHE_MAX: usize = 10_000;
 thread_local! {
     static CACHE: RefCell<TtlCache<Value>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
     static SEALER: RefCell<Option<Rc<Sealer>>> = const { RefCell::new(None) };
-}
-
-fn cache_get<T: DeserializeOwned>(key: &ConfigKey) -> Option<T> {
-    CACHE.with(|c| {
-        let c = c.borrow();
-        let v = c.get(key.as_str(), now_ms())?;
-        serde_json::from_value(v.clone()).ok()
-    })
-}
-
-fn cache_put<T: Serialize>(key: &ConfigKey, value: &T) -> Result<(), serde_json::Error> {
-    let v = serde_json::to_value(value)?;
-    CACHE.with(|c| c.borrow_mut().put(key.as_str(), v, now_ms()));
-    Ok(())
 }
 
 fn cache_evict(key: &ConfigKey) {
@@ -57,23 +42,27 @@ pub async fn get_json<T: DeserializeOwned>(
 }
 
 /// A configuration document through the isolate cache (evicted by admin writes in this isolate).
-pub async fn get_json_cached<T: DeserializeOwned + Serialize>(
+pub async fn get_json_cached<T: DeserializeOwned>(
     env: &Env,
     key: &ConfigKey,
 ) -> Result<Option<T>, ApiError> {
-    if let Some(hit) = cache_get::<T>(key) {
-        return Ok(Some(hit));
+    match get_cached(env, key).await? {
+        Some(v) => serde_json::from_value(v).map(Some).map_err(internal),
+        None => Ok(None),
     }
-    let value: Option<T> = get_json(env, key).await?;
-    if let Some(v) = &value {
-        cache_put(key, v).map_err(internal)?;
-    }
-    Ok(value)
 }
 
 /// A configuration document as JSON, through the isolate cache.
 pub async fn get_cached(env: &Env, key: &ConfigKey) -> Result<Option<Value>, ApiError> {
-    get_json_cached(env, key).await
+    let now = now_ms();
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(key.as_str(), now).cloned()) {
+        return Ok(Some(hit));
+    }
+    let value: Option<Value> = get_json(env, key).await?;
+    if let Some(v) = &value {
+        CACHE.with(|c| c.borrow_mut().put(key.as_str(), v.clone(), now));
+    }
+    Ok(value)
 }
 
 // The KV futures are boxed behind non-generic functions: inlined, each of them would be copied
