@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build dev test test-core test-e2e seed bench fuzz lint clean
+.PHONY: setup tools npm browser build dev test test-core test-e2e seed bench profile fuzz lint clean
 
 setup: tools npm
 
@@ -31,10 +31,12 @@ browser:
 
 build: build/index.js
 # worker-build keeps the wasm names section (for stack traces); it is a fifth of the binary, so
-# the shipped build drops it. Panic messages keep their file and line.
+# the shipped build drops it (panic messages keep their file and line). `make profile` runs the
+# copy that keeps them, in target/profile/.
 WASM_FEATURES := $(addprefix --enable-,mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
 build/index.js: $(SOURCES) | tools npm
 	$(BUILD_ENV) worker-build --release
+	rm -rf target/profile && cp -r build target/profile
 	wasm-opt build/index_bg.wasm -o build/index_bg.wasm --strip-debug --strip-producers $(WASM_FEATURES)
 	@touch $@
 
@@ -56,6 +58,13 @@ test-core:
 
 test-e2e: build browser | npm
 	node --test --test-concurrency=2 --test-timeout=120000 'tests/e2e/*.test.mjs'
+
+# A CPU profile of one route family under load (ROUTE=llm, webhook, channel or integration):
+# the top functions by self time, split into wasm, JS glue and runtime.
+ROUTE ?= llm
+profile: build | npm
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	ROUTE=$(ROUTE) node --experimental-websocket bench/profile.mjs
 
 bench: build | npm
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

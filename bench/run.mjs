@@ -9,9 +9,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { sign } from "../tests/signers.mjs";
-import { tmpdir } from "node:os";
-import { randomBytes } from "node:crypto";
+import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, webhookRoutes } from "./routes.mjs";
 import http from "node:http";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -74,85 +72,43 @@ await run("gateway GET /v1/me (auth)", new URL("/v1/me", gw.url).href, { authori
 
 // BENCH_ONLY=llm measures the LLM rows alone (with the baselines they are compared to).
 const only = process.env.BENCH_ONLY;
-const benchKey = (await gw.admin("PUT", "bench", { name: "Bench" }), (await gw.admin("POST", "bench/keys")).body.key);
-let whsec, tgToken, lua;
+const benchKey = await benchTenant(gw);
+const auth = { authorization: `Bearer ${benchKey}` };
 if (only !== "llm") {
 // Webhook ingress: a tenant whose destination is the same fast upstream.
-whsec = "whsec_" + randomBytes(32).toString("base64");
-tgToken = "bench-tg-" + randomBytes(8).toString("hex");
-const stdSecret = "whsec_" + randomBytes(24).toString("base64");
-await gw.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
-await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
-await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [stdSecret] });
-// Every request a new update_id: the full verify + dedupe + enqueue path (and delivery behind it).
-lua = path.join(tmpdir(), `bench-webhook-${process.pid}.lua`);
-writeFileSync(lua, `
-local n = 0
-local prefix = math.floor(os.clock() * 1000000) + ${Date.now() % 1000000} * 1000
-request = function()
-  n = n + 1
-  local body = '{"update_id":' .. (prefix * 100000 + n) .. ',"message":{"message_id":1,"date":1700000000,"chat":{"id":42,"type":"private"},"text":"hi"}}'
-  return wrk.format("POST", nil, {["content-type"] = "application/json", ["x-telegram-bot-api-secret-token"] = "${tgToken}"}, body)
-end
-`);
-await run("webhook new event, delivered (telegram)", new URL("/v1/webhooks/bench/tg", gw.url).href, {}, "gateway GET /healthz", lua);
+const hooks = await webhookRoutes(gw, upstream);
+const route = (name, r, baseline) => run(name, r.url, r.headers, baseline, r.script);
+await route("webhook new event, delivered (telegram)", hooks.fresh, "gateway GET /healthz");
 // The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
-const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
-const stdHeaders = sign.standard(stdSecret, stdBody, { id: "msg_bench_dup" });
-const dupLua = path.join(tmpdir(), `bench-dup-${process.pid}.lua`);
-writeFileSync(dupLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(stdBody)}\nwrk.headers["content-type"] = "application/json"\n`);
-await run("webhook duplicate (standard, HMAC)", new URL("/v1/webhooks/bench/std", gw.url).href, stdHeaders, "gateway GET /healthz", dupLua);
+await route("webhook duplicate (standard, HMAC)", hooks.duplicate, "gateway GET /healthz");
 
 // Channel send: the same upstream playing the WhatsApp Cloud API, next to calling it directly
 // with the same request.
-await gw.admin("PUT", "bench/channels/wa", { kind: "whatsapp", base_url: upstream.url, phone_number_id: "1065", rate_limit_per_minute: 1000000000, credentials: { access_token: "bench-token" } });
-const sendBody = JSON.stringify({ conversation_id: "16505551234", type: "text", text: "Your order shipped" });
-const sendLua = path.join(tmpdir(), `bench-send-${process.pid}.lua`);
-writeFileSync(sendLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(sendBody)}\nwrk.headers["content-type"] = "application/json"\n`);
+const send = await channelRoute(gw, upstream, benchKey);
 const waBody = JSON.stringify({ messaging_product: "whatsapp", recipient_type: "individual", to: "16505551234", type: "text", text: { preview_url: false, body: "Your order shipped" } });
-const waLua = path.join(tmpdir(), `bench-wa-${process.pid}.lua`);
-writeFileSync(waLua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(waBody)}\nwrk.headers["content-type"] = "application/json"\n`);
-await run("provider direct (WhatsApp send)", `${upstream.url}/v21.0/1065/messages`, { authorization: "Bearer bench-token" }, undefined, waLua);
-await run("channel send (whatsapp)", new URL("/v1/channels/wa/messages", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", sendLua);
+await run("provider direct (WhatsApp send)", `${upstream.url}/v21.0/1065/messages`, { authorization: "Bearer bench-token" }, undefined, postScript(waBody));
+await route("channel send (whatsapp)", send, "JS proxy floor -> upstream");
 
 // Integration execute: the upstream as the provider, uncached and cached, next to calling it directly.
-await gw.admin("PUT", "bench/integrations/api", {
-  name: "Bench API", base_url: upstream.url, rate_limit: { per_minute: 1000000000 },
-  endpoints: {
-    item: { method: "GET", path: "/items/{id}", response: { field_mappings: { id: "id", ok: "ok" } } },
-    cached_item: { method: "GET", path: "/items/{id}", cache: { ttl_seconds: 300 }, response: { field_mappings: { id: "id", ok: "ok" } } },
-  },
-});
-const execLua = path.join(tmpdir(), `bench-exec-${process.pid}.lua`);
-writeFileSync(execLua, `wrk.method = "POST"\nwrk.body = '{"input": {"id": "1"}}'\nwrk.headers["content-type"] = "application/json"\n`);
+const exec = await integrationRoutes(gw, upstream, benchKey);
 await run("provider direct (GET /items/1)", `${upstream.url}/items/1`, {});
-await run("integration execute, uncached", new URL("/v1/integrations/api/item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
-await run("integration execute, cached", new URL("/v1/integrations/api/cached_item", gw.url).href, { authorization: `Bearer ${benchKey}` }, "JS proxy floor -> upstream", execLua);
+await route("integration execute, uncached", exec.uncached, "JS proxy floor -> upstream");
+await route("integration execute, cached", exec.cached, "JS proxy floor -> upstream");
 }
 
-// LLM proxy: an OpenAI-style upstream, with the tenant's auth and rate limits on (limits high
-// enough never to refuse), next to the upstream called directly and the JS floor proxying it.
-await gw.admin("PUT", "bench/llm", {
-  providers: { up: { kind: "openai_compatible", base_url: `${upstream.url}/v1` } },
-  routes: { fast: [{ provider: "up", model: "bench-model" }] },
-  limits: { rpm: 1000000000, tpm: 1000000000000 },
-});
-const llmLua = (body) => {
-  const f = path.join(tmpdir(), `bench-llm-${randomBytes(4).toString("hex")}.lua`);
-  writeFileSync(f, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(JSON.stringify(body))}\nwrk.headers["content-type"] = "application/json"\n`);
-  return f;
-};
-const ask = [{ role: "user", content: "Say something." }];
-const oaiBody = { model: "fast", messages: ask, max_tokens: 64 };
+// LLM proxy: an OpenAI-style upstream, next to the upstream called directly and the JS floor
+// proxying it.
+const llm = await llmRoutes(gw, upstream, benchKey);
+const oaiBody = llmBody;
 const directLlm = `${upstream.url}/v1/chat/completions`;
-const auth = { authorization: `Bearer ${benchKey}` };
-await run("LLM upstream direct", directLlm, {}, undefined, llmLua({ ...oaiBody, model: "bench-model" }));
-await run("JS proxy floor -> LLM upstream", new URL("/v1/chat/completions", floorUrl).href, {}, "LLM upstream direct", llmLua({ ...oaiBody, model: "bench-model" }));
-await run("llm chat/completions", new URL("/v1/chat/completions", gw.url).href, auth, "JS proxy floor -> LLM upstream", llmLua(oaiBody));
-await run("llm messages (translated)", new URL("/v1/messages", gw.url).href, auth, "JS proxy floor -> LLM upstream", llmLua(oaiBody));
-await run("LLM upstream direct, stream", directLlm, {}, undefined, llmLua({ ...oaiBody, model: "bench-model", stream: true }));
-await run("llm chat/completions, stream", new URL("/v1/chat/completions", gw.url).href, auth, "LLM upstream direct, stream", llmLua({ ...oaiBody, stream: true }));
-await run("llm messages, stream (translated)", new URL("/v1/messages", gw.url).href, auth, "LLM upstream direct, stream", llmLua({ ...oaiBody, stream: true }));
+const directScript = (body) => postScript(JSON.stringify({ ...body, model: "bench-model" }));
+await run("LLM upstream direct", directLlm, {}, undefined, directScript(oaiBody));
+await run("JS proxy floor -> LLM upstream", new URL("/v1/chat/completions", floorUrl).href, {}, "LLM upstream direct", directScript(oaiBody));
+await run("llm chat/completions", llm.chat.url, auth, "JS proxy floor -> LLM upstream", llm.chat.script);
+await run("llm messages (translated)", llm.messages.url, auth, "JS proxy floor -> LLM upstream", llm.messages.script);
+await run("LLM upstream direct, stream", directLlm, {}, undefined, directScript({ ...oaiBody, stream: true }));
+await run("llm chat/completions, stream", llm.chatStream.url, auth, "LLM upstream direct, stream", llm.chatStream.script);
+await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "LLM upstream direct, stream", llm.messagesStream.script);
 
 // Time to first byte of a stream, one request at a time: the gateway (auth, limits, routing,
 // holding for the first content, translating) against the upstream's own.
@@ -185,10 +141,9 @@ const ttfbRows = [
 // Cloudflare where consumers run elsewhere; here they would share the same two cores.
 if (only !== "llm") {
 const ingress = await startGateway({ consumers: false });
-await ingress.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
-await ingress.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
+const alone = await webhookRoutes(ingress, upstream);
 await run("  same gateway: GET /healthz", new URL("/healthz", ingress.url).href, {}, "upstream direct");
-await run("  webhook verify+dedupe+enqueue", new URL("/v1/webhooks/bench/tg", ingress.url).href, {}, "  same gateway: GET /healthz", lua);
+await run("  webhook verify+dedupe+enqueue", alone.fresh.url, {}, "  same gateway: GET /healthz", alone.fresh.script);
 await ingress.stop();
 }
 

@@ -58,8 +58,9 @@ function findLeaks(logs) {
 /**
  * Starts the worker. `persist`: a directory where KV and Durable Objects keep their state, so
  * `gw.restart()` brings the worker back with it (Miniflare's queues are in memory only).
+ * `overrides`: further Miniflare options.
  */
-export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist } = {}) {
+export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist, overrides = {} } = {}) {
   const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
   delete config["//"];
   // Without consumers, queued messages wait: the ingress path can be measured on its own.
@@ -75,6 +76,8 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
     ...(persist ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") } : {}),
     // GATEWAY_STDIO=1 shows workerd's own output (panics, runtime errors) while debugging.
     ...(process.env.GATEWAY_STDIO ? { handleRuntimeStdio: (out, err) => (out.pipe(process.stdout), err.pipe(process.stderr)) } : {}),
+    // Other Miniflare options (`make profile`: another build, the inspector).
+    ...overrides,
   };
   const mf = new Miniflare(options);
   const url = await mf.ready;

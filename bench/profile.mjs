@@ -1,0 +1,121 @@
+// `make profile ROUTE=llm|webhook|channel|integration`: runs one route family under load in
+// workerd with the inspector on, records a CPU profile over the DevTools protocol
+// (Profiler.start/stop) while wrk drives it, and prints where the time went: the top functions by
+// self time, each marked wasm (named by the build in target/profile/, which keeps the names
+// section), JS glue (the worker's own JavaScript) or runtime (workerd, V8, GC), and the totals
+// of each. PROFILE_SECONDS (default 10) sets the load; PROFILE_TOP (default 30) the rows.
+// Uses Node's WebSocket (behind `--experimental-websocket` before Node 22; the Makefile passes it).
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { startGateway } from "../tests/harness.mjs";
+import { startUpstream } from "./upstream.mjs";
+import { benchTenant, channelRoute, integrationRoutes, llmRoutes, webhookRoutes } from "./routes.mjs";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const ROUTE = process.env.ROUTE ?? "llm";
+const SECONDS = process.env.PROFILE_SECONDS ?? "10";
+const TOP = Number(process.env.PROFILE_TOP ?? 30);
+const INSPECTOR = 9300 + (process.pid % 500);
+const exec = promisify(execFile);
+
+const families = {
+  llm: async (gw, up, key) => Object.values(await llmRoutes(gw, up, key)),
+  webhook: async (gw, up) => {
+    const hooks = await webhookRoutes(gw, up);
+    return [hooks.fresh, hooks.duplicate];
+  },
+  channel: async (gw, up, key) => [await channelRoute(gw, up, key)],
+  integration: async (gw, up, key) => Object.values(await integrationRoutes(gw, up, key)),
+};
+if (!families[ROUTE]) throw new Error(`ROUTE must be one of ${Object.keys(families).join(", ")}`);
+
+const upstream = await startUpstream();
+const gw = await startGateway({
+  overrides: { scriptPath: path.join(ROOT, "target/profile/index.js"), inspectorPort: INSPECTOR },
+});
+const key = await benchTenant(gw);
+const routes = await families[ROUTE](gw, upstream, key);
+const wrk = (r, seconds) =>
+  exec("wrk", ["-t1", "-c16", `-d${seconds}s`, ...Object.entries(r.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), "-s", r.script, r.url]);
+for (const r of routes) await wrk(r, 1); // warm up: compiled code, caches, objects
+
+/** The inspector's socket of the gateway's own isolate (workerd lists Miniflare's too). */
+async function inspector() {
+  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR}/json`)).json();
+  const own = targets.find((t) => t.title.endsWith("worker core:user:"));
+  if (!own) throw new Error(`no gateway isolate among ${targets.map((t) => t.title).join(", ")}`);
+  const ws = new WebSocket(own.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+  let id = 0;
+  const waiting = new Map();
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    waiting.get(msg.id)?.(msg);
+    waiting.delete(msg.id);
+  };
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const n = ++id;
+      waiting.set(n, (msg) => (msg.error ? reject(new Error(JSON.stringify(msg.error))) : resolve(msg.result)));
+      ws.send(JSON.stringify({ id: n, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+const devtools = await inspector();
+await devtools.send("Profiler.enable");
+await devtools.send("Profiler.setSamplingInterval", { interval: 100 });
+await devtools.send("Profiler.start");
+const seconds = Math.max(1, Math.round(Number(SECONDS) / routes.length));
+const loads = [];
+for (const r of routes) loads.push(await wrk(r, seconds));
+const { profile } = await devtools.send("Profiler.stop");
+devtools.close();
+await gw.stop();
+upstream.server.close();
+
+// Self time per function, from the samples and the time between them.
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const self = new Map();
+for (let i = 0; i < profile.samples.length; i++) {
+  const node = byId.get(profile.samples[i]);
+  const dt = profile.timeDeltas[i + 1] ?? 0;
+  self.set(node, (self.get(node) ?? 0) + dt);
+}
+const kind = ({ functionName: f, url }) => {
+  if (url.startsWith("wasm://") || /^\$?wasm-function/.test(f)) return "wasm";
+  // The worker's own modules have plain names; the runtime's are `node-internal:`, `cloudflare-internal:`...
+  if (url && !/^[\w-]+:/.test(url)) return "JS glue";
+  return "runtime";
+};
+const rows = new Map();
+const totals = { wasm: 0, "JS glue": 0, runtime: 0 };
+let idle = 0;
+for (const [node, us] of self) {
+  const f = node.callFrame;
+  if (f.functionName === "(idle)") {
+    idle += us;
+    continue;
+  }
+  const k = kind(f);
+  totals[k] += us;
+  const name = `${f.functionName || "(anonymous)"}${k === "JS glue" ? ` ${path.basename(f.url)}:${f.lineNumber + 1}` : ""}`;
+  const row = rows.get(name) ?? { name, kind: k, us: 0 };
+  row.us += us;
+  rows.set(name, row);
+}
+const busy = totals.wasm + totals["JS glue"] + totals.runtime;
+const requests = loads.reduce((n, l) => n + Number(/(\d+) requests in/.exec(l.stdout)?.[1] ?? 0), 0);
+const pct = (us) => `${((100 * us) / busy).toFixed(1)}%`.padStart(6);
+console.log(`\nCPU profile of ${ROUTE} (${routes.length} route(s), ${requests} requests under wrk -c16, ${SECONDS} s):`);
+console.log(`busy ${(busy / 1000).toFixed(0)} ms (${(busy / Math.max(1, requests)).toFixed(0)} µs a request), idle ${(idle / 1000).toFixed(0)} ms`);
+for (const [k, us] of Object.entries(totals)) console.log(`  ${k.padEnd(8)} ${pct(us)}`);
+console.log(`\ntop ${TOP} by self time`);
+for (const r of [...rows.values()].sort((a, b) => b.us - a.us).slice(0, TOP)) {
+  console.log(`${pct(r.us)}  ${r.kind.padEnd(8)} ${r.name.slice(0, 110)}`);
+}
+mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
+writeFileSync(path.join(ROOT, `bench/results/profile-${ROUTE}.cpuprofile`), JSON.stringify(profile));
+console.log(`\nthe whole profile (open in Chrome DevTools): bench/results/profile-${ROUTE}.cpuprofile`);

@@ -1,0 +1,99 @@
+// The gateway routes that `make bench` and `make profile` load, configured for a `bench` tenant
+// whose third parties are all the bench upstream: each route's URL, headers and wrk script, by
+// family. Limits are on, as a production tenant has them, and high enough never to refuse.
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
+import { sign } from "../tests/signers.mjs";
+
+/** A wrk script sending `body` by POST (as JSON unless `headers` say otherwise). */
+export function postScript(body, headers = { "content-type": "application/json" }) {
+  const f = path.join(tmpdir(), `bench-${randomBytes(4).toString("hex")}.lua`);
+  const lines = [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(body)}`];
+  for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  writeFileSync(f, lines.join("\n") + "\n");
+  return f;
+}
+
+export const llmBody = { model: "fast", messages: [{ role: "user", content: "Say something." }], max_tokens: 64 };
+
+/** Configures the bench tenant on `gw` and returns its API key. */
+export async function benchTenant(gw) {
+  await gw.admin("PUT", "bench", { name: "Bench" });
+  return (await gw.admin("POST", "bench/keys")).body.key;
+}
+
+/** Webhook sources on `gw` (telegram: a new event each request; standard: one signed event again). */
+export async function webhookRoutes(gw, upstream) {
+  const whsec = "whsec_" + randomBytes(32).toString("base64");
+  const tgToken = "bench-tg-" + randomBytes(8).toString("hex");
+  const stdSecret = "whsec_" + randomBytes(24).toString("base64");
+  await gw.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
+  await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
+  await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [stdSecret] });
+  // Every request a new update_id: the full verify + dedupe + enqueue path (and delivery behind it).
+  const fresh = path.join(tmpdir(), `bench-webhook-${randomBytes(4).toString("hex")}.lua`);
+  writeFileSync(fresh, `
+local n = 0
+local prefix = math.floor(os.clock() * 1000000) + ${Date.now() % 1000000} * 1000
+request = function()
+  n = n + 1
+  local body = '{"update_id":' .. (prefix * 100000 + n) .. ',"message":{"message_id":1,"date":1700000000,"chat":{"id":42,"type":"private"},"text":"hi"}}'
+  return wrk.format("POST", nil, {["content-type"] = "application/json", ["x-telegram-bot-api-secret-token"] = "${tgToken}"}, body)
+end
+`);
+  const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
+  return {
+    whsec,
+    tgToken,
+    fresh: { url: new URL("/v1/webhooks/bench/tg", gw.url).href, headers: {}, script: fresh },
+    duplicate: {
+      url: new URL("/v1/webhooks/bench/std", gw.url).href,
+      headers: sign.standard(stdSecret, stdBody, { id: "msg_bench_dup" }),
+      script: postScript(stdBody),
+    },
+  };
+}
+
+/** A WhatsApp channel whose Cloud API is the upstream. */
+export async function channelRoute(gw, upstream, key) {
+  await gw.admin("PUT", "bench/channels/wa", { kind: "whatsapp", base_url: upstream.url, phone_number_id: "1065", rate_limit_per_minute: 1000000000, credentials: { access_token: "bench-token" } });
+  const body = JSON.stringify({ conversation_id: "16505551234", type: "text", text: "Your order shipped" });
+  return { url: new URL("/v1/channels/wa/messages", gw.url).href, headers: { authorization: `Bearer ${key}` }, script: postScript(body) };
+}
+
+/** An integration whose provider is the upstream, uncached and cached. */
+export async function integrationRoutes(gw, upstream, key) {
+  await gw.admin("PUT", "bench/integrations/api", {
+    name: "Bench API", base_url: upstream.url, rate_limit: { per_minute: 1000000000 },
+    endpoints: {
+      item: { method: "GET", path: "/items/{id}", response: { field_mappings: { id: "id", ok: "ok" } } },
+      cached_item: { method: "GET", path: "/items/{id}", cache: { ttl_seconds: 300 }, response: { field_mappings: { id: "id", ok: "ok" } } },
+    },
+  });
+  const script = postScript('{"input": {"id": "1"}}');
+  const headers = { authorization: `Bearer ${key}` };
+  return {
+    uncached: { url: new URL("/v1/integrations/api/item", gw.url).href, headers, script },
+    cached: { url: new URL("/v1/integrations/api/cached_item", gw.url).href, headers, script },
+  };
+}
+
+/** LLM routes whose provider is the upstream's OpenAI-style API, streamed and not, in both dialects. */
+export async function llmRoutes(gw, upstream, key) {
+  await gw.admin("PUT", "bench/llm", {
+    providers: { up: { kind: "openai_compatible", base_url: `${upstream.url}/v1` } },
+    routes: { fast: [{ provider: "up", model: "bench-model" }] },
+    limits: { rpm: 1000000000, tpm: 1000000000000 },
+  });
+  const headers = { authorization: `Bearer ${key}` };
+  const route = (p, body) => ({ url: new URL(p, gw.url).href, headers, script: postScript(JSON.stringify(body)) });
+  const stream = { ...llmBody, stream: true };
+  return {
+    chat: route("/v1/chat/completions", llmBody),
+    messages: route("/v1/messages", llmBody),
+    chatStream: route("/v1/chat/completions", stream),
+    messagesStream: route("/v1/messages", stream),
+  };
+}
