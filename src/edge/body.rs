@@ -13,13 +13,22 @@ use worker::Request;
 pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req.headers().get("content-length").ok().flatten();
     check_declared_length(declared.as_deref(), limit)?;
+    if declared.is_some() {
+        // A declared length frames the body and is within the cap: one read, not one crossing
+        // per chunk. The cap is checked again on what arrived.
+        let bytes = req.bytes().await.map_err(|_| unreadable())?;
+        return match bytes.len() <= limit {
+            true => Ok(bytes),
+            false => Err(too_large(limit)),
+        };
+    }
     let mut stream = match req.stream() {
         Ok(s) => s,
         Err(_) => return Ok(Vec::new()), // no body at all
     };
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("request body could not be read"))?;
+        let chunk = chunk.map_err(|_| unreadable())?;
         if out.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -59,4 +68,8 @@ pub async fn optional_json_body(
         require_json_content_type(None)?;
     }
     json_body(req, limit).await.map(Some)
+}
+
+fn unreadable() -> ApiError {
+    ApiError::bad_request("request body could not be read")
 }

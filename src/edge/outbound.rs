@@ -120,6 +120,17 @@ async fn read_capped(resp: &mut Response, cap: usize) -> Result<Vec<u8>, FetchEr
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(FetchError::TooLarge(cap));
     }
+    if declared.is_some() {
+        // A declared length within the cap frames the body: one read, not one crossing per chunk.
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| FetchError::Network(e.to_string()))?;
+        return match bytes.len() <= cap {
+            true => Ok(bytes),
+            false => Err(FetchError::TooLarge(cap)),
+        };
+    }
     let Ok(mut stream) = resp.stream() else {
         return Ok(Vec::new()); // no body
     };
