@@ -8,6 +8,8 @@ use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream, 
 use futures::future::{select, Either};
 use futures::StreamExt;
 use std::time::Duration;
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{
     AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
 };
@@ -122,8 +124,7 @@ async fn read_capped(resp: &mut Response, cap: usize) -> Result<Vec<u8>, FetchEr
     }
     if declared.is_some() {
         // A declared length within the cap frames the body: one read, not one crossing per chunk.
-        let bytes = resp
-            .bytes()
+        let bytes = whole_body(resp)
             .await
             .map_err(|e| FetchError::Network(e.to_string()))?;
         return match bytes.len() <= cap {
@@ -152,4 +153,12 @@ pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> 
         Either::Left((v, _)) => Some(v),
         Either::Right(_) => None,
     }
+}
+
+/// The whole body of `resp`, read by the runtime in one call: workers-rs reads a streamed body
+/// chunk by chunk, one JS crossing and reader lock each.
+pub async fn whole_body(resp: &Response) -> Result<Vec<u8>, worker::Error> {
+    let js = worker::web_sys::Response::from(resp);
+    let buf = JsFuture::from(js.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buf).to_vec())
 }

@@ -56,8 +56,9 @@ pub fn send<'a>(
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
         let req = Request::new_with_init("https://do.internal/", &init).map_err(internal)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-        let text = resp.text().await.map_err(internal)?;
+        let resp = stub.fetch_with_request(req).await.map_err(internal)?;
+        let body = super::outbound::whole_body(&resp).await.map_err(internal)?;
+        let text = String::from_utf8(body).map_err(internal)?;
         if resp.status_code() != 200 {
             return Err(internal(format!(
                 "{binding} answered {}: {text}",
