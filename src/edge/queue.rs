@@ -40,15 +40,24 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
     Ok(())
 }
 
-/// The deployment's `DELIVERY_RETRY_BASE_SECONDS` and `REDELIVERY_GRACE_SECONDS`.
+thread_local! {
+    static SETTINGS: std::cell::OnceCell<QueueSettings> = const { std::cell::OnceCell::new() };
+}
+
+/// The deployment's `DELIVERY_RETRY_BASE_SECONDS` and `REDELIVERY_GRACE_SECONDS`, read once per
+/// isolate (vars do not change under a running isolate; ingress and sends ask on every request).
 pub fn settings(env: &Env) -> QueueSettings {
-    let var = |name: &str| {
-        let v = env.var(name).ok()?;
-        v.to_string().parse::<u64>().ok()
-    };
-    let default = QueueSettings::default();
-    QueueSettings {
-        retry_base_s: var("DELIVERY_RETRY_BASE_SECONDS").unwrap_or(default.retry_base_s),
-        grace_ms: var("REDELIVERY_GRACE_SECONDS").map_or(default.grace_ms, |s| s * 1000),
-    }
+    SETTINGS.with(|s| {
+        *s.get_or_init(|| {
+            let var = |name: &str| {
+                let v = env.var(name).ok()?;
+                v.to_string().parse::<u64>().ok()
+            };
+            let default = QueueSettings::default();
+            QueueSettings {
+                retry_base_s: var("DELIVERY_RETRY_BASE_SECONDS").unwrap_or(default.retry_base_s),
+                grace_ms: var("REDELIVERY_GRACE_SECONDS").map_or(default.grace_ms, |s| s * 1000),
+            }
+        })
+    })
 }

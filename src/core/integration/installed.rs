@@ -8,7 +8,7 @@ use crate::core::config::{document::redact, ConfigKey, RecordKind};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_pairs, HttpResponse};
-use crate::core::tenant::erase::delete_record;
+use crate::core::tenant::erase::erase_record;
 use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
 use serde_json::{json, Value};
@@ -74,7 +74,7 @@ pub async fn delete(co: Co, tenant: &str, id: &str) -> Result<HttpResponse, ApiE
     if !exists(&co, KIND, tenant, Some(id)).await? {
         return Err(ApiError::not_found(format!("no integration `{id}`")));
     }
-    delete_record(&co, KIND, tenant, Some(id)).await?;
+    erase_record(&co, KIND, tenant, Some(id)).await?;
     Ok(HttpResponse::empty(204))
 }
 

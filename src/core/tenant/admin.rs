@@ -1,7 +1,7 @@
 //! The admin API's flow (`/v1/admin/tenants/{t}/...`): tenant configuration without touching KV
 //! by hand, API keys, and dead letters. Secrets are write-only.
 
-use super::erase::{confirm_tenant_delete, delete_children, delete_record, missing, revoke};
+use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing, revoke};
 use super::keys::{issue, requested_scopes, KeyIndex, KeyKind};
 use super::seal::Sealer;
 use crate::core::config::document::redact;
@@ -76,17 +76,16 @@ pub async fn handle(
             let doc = get_redacted(co, a.sealer, kind, t, name.as_deref()).await?;
             HttpResponse::json(200, &doc.ok_or_else(|| missing(kind, t, name.as_deref()))?)
         }
-        AdminAction::DeleteRecord(RecordKind::Tenant, _) => {
-            if !exists(co, RecordKind::Tenant, t, None).await? {
-                return Err(missing(RecordKind::Tenant, t, None));
-            }
-            confirm_tenant_delete(query_param(a.url, "confirm").as_deref(), t)?;
-            delete_children(co, t).await?;
-            delete_record(co, RecordKind::Tenant, t, None).await?;
-            Ok(HttpResponse::empty(204))
-        }
         AdminAction::DeleteRecord(kind, name) => {
-            delete_record(co, kind, t, name.as_deref()).await?;
+            let name = name.as_deref();
+            if !exists(co, kind, t, name).await? {
+                return Err(missing(kind, t, name));
+            }
+            if kind == RecordKind::Tenant {
+                confirm_tenant_delete(query_param(a.url, "confirm").as_deref(), t)?;
+                delete_children(co, t).await?;
+            }
+            erase_record(co, kind, t, name).await?;
             Ok(HttpResponse::empty(204))
         }
         AdminAction::ListRecords(kind) => {

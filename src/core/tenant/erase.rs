@@ -5,7 +5,6 @@
 //! replay the old one's dead letters or inherit its limits, duplicates or tokens.
 
 use super::keys::KeyIndex;
-use crate::core::config::records::exists;
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
@@ -88,16 +87,14 @@ pub async fn erase_state(
     }
 }
 
-/// Deletes a record and the state it leaves; `missing` if there is none.
-pub async fn delete_record(
+/// Deletes a record the caller found, with the state it leaves (the state first: a failure
+/// leaves the record to delete again).
+pub async fn erase_record(
     co: &Co,
     kind: RecordKind,
     tenant: &str,
     name: Option<&str>,
 ) -> Result<(), ApiError> {
-    if !exists(co, kind, tenant, name).await? {
-        return Err(missing(kind, tenant, name));
-    }
     erase_state(co, kind, tenant, name).await?;
     co.run(Effect::DeleteConfig(kind.kv_key(tenant, name)))
         .await
@@ -121,13 +118,10 @@ pub async fn delete_children(co: &Co, tenant: &str) -> Result<(), ApiError> {
     for kind in TENANT_CHILDREN {
         let prefix = kind.kv_key(tenant, None);
         for key in co.list(&prefix).await? {
-            erase_state(co, kind, tenant, Some(key.after(&prefix))).await?;
-            co.run(Effect::DeleteConfig(key)).await?;
+            erase_record(co, kind, tenant, Some(key.after(&prefix))).await?;
         }
     }
-    erase_state(co, RecordKind::Llm, tenant, None).await?;
-    co.run(Effect::DeleteConfig(RecordKind::Llm.kv_key(tenant, None)))
-        .await
+    erase_record(co, RecordKind::Llm, tenant, None).await
 }
 
 #[cfg(test)]
