@@ -6,6 +6,7 @@ use super::{store, Call};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::tenant::keys::{admin_allowed, hash_key, secret_key_presented, KeyRecord};
+use std::rc::Rc;
 use worker::{Env, Request};
 
 /// A request header's value, if present and readable.
@@ -19,7 +20,7 @@ pub fn admin(env: &Env, req: &Request) -> Result<(), ApiError> {
 }
 
 /// A tenant's secret API key (`sk_`), from `Authorization: Bearer` or `x-api-key`.
-pub async fn tenant_key(call: &mut Call, req: &Request) -> Result<KeyRecord, ApiError> {
+pub async fn tenant_key(call: &mut Call, req: &Request) -> Result<Rc<KeyRecord>, ApiError> {
     let (auth, xkey) = (header(req, "authorization"), header(req, "x-api-key"));
     let presented = secret_key_presented(auth.as_deref(), xkey.as_deref())?;
     let record = lookup(&call.env, presented)
@@ -30,6 +31,6 @@ pub async fn tenant_key(call: &mut Call, req: &Request) -> Result<KeyRecord, Api
 }
 
 /// Looks a key up by its hash, through the isolate cache (evicted when the key is revoked).
-pub async fn lookup(env: &Env, key: &str) -> Result<Option<KeyRecord>, ApiError> {
-    store::get_json_cached(env, &ConfigKey::api_key(&hash_key(key))).await
+pub async fn lookup(env: &Env, key: &str) -> Result<Option<Rc<KeyRecord>>, ApiError> {
+    store::get_shared(env, &ConfigKey::api_key(&hash_key(key))).await
 }

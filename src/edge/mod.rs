@@ -6,6 +6,7 @@ mod auth;
 mod body;
 mod channel;
 mod context;
+mod crossings;
 pub mod durable;
 mod effects;
 mod integration;

@@ -3,16 +3,34 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted.
 
+use super::crossings::{self, Refused};
 pub use crate::core::upstream::FetchError;
 use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use std::time::Duration;
-use worker::js_sys::Uint8Array;
+use worker::js_sys::{self, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{
-    AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
-};
+use worker::{web_sys, AbortController, AbortSignal, ByteStream, Delay};
+
+/// A third party's answer whose headers have arrived; its body is still to be read.
+pub struct Incoming(web_sys::Response);
+
+impl Incoming {
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.0.headers().get(name).ok().flatten()
+    }
+
+    /// The body as a stream of chunks (`None`: the answer has no body).
+    pub fn into_stream(self) -> Option<ByteStream> {
+        self.0.body().map(ByteStream::from)
+    }
+}
 
 /// Sends `req` (marked as hop `hops + 1`) and reads its whole answer: at most the upstream's
 /// cap, all within `deadline_ms`.
@@ -26,14 +44,14 @@ pub async fn exchange(
     let signal = controller.signal();
     let cap = upstream.max_answer_bytes();
     let whole = async {
-        let mut resp = send_marked(req, hops, &signal).await?;
+        let resp = send_marked(req, hops, &signal).await?;
         let body = match upstream.reads_body() {
-            true => read_capped(&mut resp, cap).await?,
+            true => read_capped(&resp, cap).await?,
             false => Vec::new(),
         };
         Ok(UpstreamAnswer {
-            status: resp.status_code(),
-            headers: resp.headers().entries().collect(),
+            status: resp.status(),
+            headers: crossings::all(&resp.0.headers()),
             body,
         })
     };
@@ -52,7 +70,7 @@ pub async fn send(
     req: &OutboundRequest,
     hops: u32,
     timeout_ms: u64,
-) -> Result<Response, FetchError> {
+) -> Result<Incoming, FetchError> {
     let controller = AbortController::default();
     let signal = controller.signal();
     match within(timeout_ms, send_marked(req, hops, &signal)).await {
@@ -66,7 +84,7 @@ pub async fn send(
 
 /// The rest of an answer whose headers `send` returned, under the upstream's cap and a deadline.
 pub async fn read_body(
-    resp: &mut Response,
+    resp: &Incoming,
     upstream: Upstream,
     deadline_ms: u64,
 ) -> Result<Vec<u8>, FetchError> {
@@ -75,64 +93,62 @@ pub async fn read_body(
         .unwrap_or(Err(FetchError::Timeout(deadline_ms)))
 }
 
+/// `req` with the loop mark of hop `hops + 1`, sent in one crossing (no Request object).
 async fn send_marked(
     req: &OutboundRequest,
     hops: u32,
     signal: &AbortSignal,
-) -> Result<Response, FetchError> {
-    Fetch::Request(build(req, hops)?)
-        .send_with_signal(signal)
-        .await
-        .map_err(|e| FetchError::Network(e.to_string()))
-}
-
-/// The runtime's request for `r`, with the loop mark of hop `hops + 1`.
-fn build(r: &OutboundRequest, hops: u32) -> Result<Request, FetchError> {
-    let headers = Headers::new();
-    for (k, v) in &r.headers {
-        headers
-            .set(k, v)
-            .map_err(|_| FetchError::Invalid("header"))?;
-    }
-    headers
-        .set("cdn-loop", &loop_header(hops))
-        .map_err(|_| FetchError::Invalid("header"))?;
-    let method = match r.method {
-        HttpMethod::Get => Method::Get,
-        HttpMethod::Post => Method::Post,
-        HttpMethod::Put => Method::Put,
-        HttpMethod::Patch => Method::Patch,
-        HttpMethod::Delete => Method::Delete,
+) -> Result<Incoming, FetchError> {
+    let mark = loop_header(hops);
+    let headers = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let body = req
+        .body
+        .as_deref()
+        .map_or(JsValue::UNDEFINED, JsValue::from_str);
+    let method = match req.method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Patch => "PATCH",
+        HttpMethod::Delete => "DELETE",
     };
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers);
-    if let Some(body) = &r.body {
-        init.with_body(Some(body.as_str().into()));
-    }
-    Request::new_with_init(&r.url, &init).map_err(|_| FetchError::Invalid("URL"))
+    let all = headers.chain([("cdn-loop", mark.as_str())]);
+    let answer = crossings::fetch(&req.url, method, all, &body, signal).map_err(|r| match r {
+        Refused::Url => FetchError::Invalid("URL"),
+        Refused::Header => FetchError::Invalid("header"),
+    })?;
+    let resp = JsFuture::from(answer)
+        .await
+        .map_err(|e| FetchError::Network(message(&e)))?;
+    Ok(Incoming(resp.unchecked_into()))
 }
 
-async fn read_capped(resp: &mut Response, cap: usize) -> Result<Vec<u8>, FetchError> {
+/// A rejection's message (the runtime's text, not a third party's).
+pub fn message(e: &JsValue) -> String {
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => String::from(err.message()),
+        None => e.as_string().unwrap_or_else(|| "fetch failed".into()),
+    }
+}
+
+async fn read_capped(resp: &Incoming, cap: usize) -> Result<Vec<u8>, FetchError> {
     let declared = resp
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
+        .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(FetchError::TooLarge(cap));
     }
     if declared.is_some() {
         // A declared length within the cap frames the body: one read, not one crossing per chunk.
-        let bytes = whole_body(resp)
+        let bytes = whole_body(&resp.0)
             .await
-            .map_err(|e| FetchError::Network(e.to_string()))?;
+            .map_err(|e| FetchError::Network(message(&e)))?;
         return match bytes.len() <= cap {
             true => Ok(bytes),
             false => Err(FetchError::TooLarge(cap)),
         };
     }
-    let Ok(mut stream) = resp.stream() else {
+    let Some(mut stream) = resp.0.body().map(ByteStream::from) else {
         return Ok(Vec::new()); // no body
     };
     let mut out = Vec::new();
@@ -157,8 +173,7 @@ pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> 
 
 /// The whole body of `resp`, read by the runtime in one call: workers-rs reads a streamed body
 /// chunk by chunk, one JS crossing and reader lock each.
-pub async fn whole_body(resp: &Response) -> Result<Vec<u8>, worker::Error> {
-    let js = worker::web_sys::Response::from(resp);
-    let buf = JsFuture::from(js.array_buffer()?).await?;
+async fn whole_body(resp: &web_sys::Response) -> Result<Vec<u8>, JsValue> {
+    let buf = JsFuture::from(resp.array_buffer()?).await?;
     Ok(Uint8Array::new(&buf).to_vec())
 }

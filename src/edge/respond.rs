@@ -1,9 +1,10 @@
 //! Building responses: JSON bodies, errors in the one error model, the request id header.
 
+use super::crossings;
 use crate::core::error::ApiError;
 use crate::core::http::HttpResponse;
 use serde::Serialize;
-use worker::{Headers, Response, ResponseBuilder};
+use worker::{Response, ResponseBuilder};
 
 pub type Reply = Result<Response, ApiError>;
 
@@ -17,10 +18,8 @@ pub fn bytes(status: u16, content_type: &str, body: &[u8]) -> Reply {
 
 /// A response with these headers, and a body if there is one.
 pub fn with_headers(status: u16, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
-    let h = Headers::new();
-    for (k, v) in headers {
-        h.set(k, v).map_err(internal)?;
-    }
+    let h = crossings::headers(headers.iter().copied())
+        .ok_or_else(|| internal("a response header the runtime refuses"))?;
     let builder = ResponseBuilder::new().with_status(status).with_headers(h);
     Ok(match body {
         Some(body) => builder.fixed(body),
@@ -46,11 +45,11 @@ pub fn error(e: &ApiError, request_id: &str) -> Response {
 
 /// An error's status and `Retry-After` with a body in another error format (the LLM dialects).
 pub fn error_with_body(e: &ApiError, body: String) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    if let Some(s) = e.retry_after {
-        let _ = headers.set("retry-after", &s.to_string());
-    }
+    let retry_after = e.retry_after.map(|s| s.to_string());
+    let pairs = [("content-type", "application/json")]
+        .into_iter()
+        .chain(retry_after.as_deref().map(|s| ("retry-after", s)));
+    let headers = crossings::headers(pairs).unwrap_or_default();
     ResponseBuilder::new()
         .with_status(e.status())
         .with_headers(headers)

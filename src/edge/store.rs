@@ -1,6 +1,9 @@
 //! KV access for configuration, through the isolate's `core::config::cache::TtlCache` (30 s;
 //! other isolates see an admin write within that plus KV's own propagation, up to 60 s, which is
-//! what any KV-backed configuration on Workers can promise).
+//! what any KV-backed configuration on Workers can promise). A document is decoded into its type
+//! once per isolate and shared; a document that does not exist (a model without a price) is
+//! remembered as absent for as long, in a set of its own so that a flood of unknown API keys
+//! cannot push out the documents that are there.
 
 use super::platform::now_ms;
 use super::respond::internal;
@@ -11,6 +14,7 @@ use crate::core::tenant::seal::Sealer;
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::Env;
@@ -18,13 +22,21 @@ use worker::Env;
 const CACHE_TTL_MS: u64 = 30_000;
 const CACHE_MAX: usize = 10_000;
 
+/// A cached document: its JSON, and its decoded form once someone asked for a type.
+struct Doc {
+    json: Value,
+    typed: RefCell<Option<Rc<dyn Any>>>,
+}
+
 thread_local! {
-    static CACHE: RefCell<TtlCache<Value>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
+    static CACHE: RefCell<TtlCache<Rc<Doc>>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
+    static ABSENT: RefCell<TtlCache<()>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
     static SEALER: RefCell<Option<Rc<Sealer>>> = const { RefCell::new(None) };
 }
 
 fn cache_evict(key: &ConfigKey) {
     CACHE.with(|c| c.borrow_mut().evict(key.as_str()));
+    ABSENT.with(|c| c.borrow_mut().evict(key.as_str()));
 }
 
 fn kv(env: &Env) -> Result<worker::KvStore, ApiError> {
@@ -41,28 +53,66 @@ pub async fn get_json<T: DeserializeOwned>(
     }
 }
 
-/// A configuration document through the isolate cache (evicted by admin writes in this isolate).
+/// A configuration document through the isolate cache (evicted by admin writes in this isolate),
+/// decoded once per isolate and shared.
+pub async fn get_shared<T: DeserializeOwned + 'static>(
+    env: &Env,
+    key: &ConfigKey,
+) -> Result<Option<Rc<T>>, ApiError> {
+    let Some(doc) = get_doc(env, key).await? else {
+        return Ok(None);
+    };
+    if let Some(t) = doc
+        .typed
+        .borrow()
+        .clone()
+        .and_then(|a| a.downcast::<T>().ok())
+    {
+        return Ok(Some(t));
+    }
+    let t = Rc::new(T::deserialize(&doc.json).map_err(internal)?);
+    *doc.typed.borrow_mut() = Some(t.clone());
+    Ok(Some(t))
+}
+
+/// A configuration document through the isolate cache, decoded into a value of its own.
 pub async fn get_json_cached<T: DeserializeOwned>(
     env: &Env,
     key: &ConfigKey,
 ) -> Result<Option<T>, ApiError> {
-    match get_cached(env, key).await? {
-        Some(v) => serde_json::from_value(v).map(Some).map_err(internal),
+    match get_doc(env, key).await? {
+        Some(doc) => T::deserialize(&doc.json).map(Some).map_err(internal),
         None => Ok(None),
     }
 }
 
 /// A configuration document as JSON, through the isolate cache.
 pub async fn get_cached(env: &Env, key: &ConfigKey) -> Result<Option<Value>, ApiError> {
+    Ok(get_doc(env, key).await?.map(|d| d.json.clone()))
+}
+
+async fn get_doc(env: &Env, key: &ConfigKey) -> Result<Option<Rc<Doc>>, ApiError> {
     let now = now_ms();
     if let Some(hit) = CACHE.with(|c| c.borrow().get(key.as_str(), now).cloned()) {
         return Ok(Some(hit));
     }
-    let value: Option<Value> = get_json(env, key).await?;
-    if let Some(v) = &value {
-        CACHE.with(|c| c.borrow_mut().put(key.as_str(), v.clone(), now));
+    if ABSENT.with(|c| c.borrow().get(key.as_str(), now).is_some()) {
+        return Ok(None);
     }
-    Ok(value)
+    match get_json::<Value>(env, key).await? {
+        Some(json) => {
+            let doc = Rc::new(Doc {
+                json,
+                typed: RefCell::new(None),
+            });
+            CACHE.with(|c| c.borrow_mut().put(key.as_str(), doc.clone(), now));
+            Ok(Some(doc))
+        }
+        None => {
+            ABSENT.with(|c| c.borrow_mut().put(key.as_str(), (), now));
+            Ok(None)
+        }
+    }
 }
 
 // The KV futures are boxed behind non-generic functions: inlined, each of them would be copied

@@ -70,7 +70,7 @@ async fn tenant_of(
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
     call.cors = widget::cors_origin(&cfg, header(req, "origin").as_deref(), origin_required)?;
-    Ok((record.tenant, cfg))
+    Ok((record.tenant.clone(), cfg))
 }
 
 /// `OPTIONS /v1/widget/*`: the CORS preflight, answered only for the tenant's allowed origins.

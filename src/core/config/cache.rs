@@ -1,4 +1,4 @@
-//! The isolate's cache of configuration documents: a positive lookup is kept for a short time,
+//! The isolate's cache of configuration documents: a lookup is kept for a short time (found or not),
 //! so KV stays off the hot path. A write through the admin API evicts the entry in its own
 //! isolate at once; other isolates see it within the TTL (plus KV's own propagation). Bounded: a
 //! full cache drops what has expired, and everything if that is not enough.

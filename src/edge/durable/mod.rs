@@ -22,12 +22,14 @@ pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
 
 use super::respond::internal;
+use super::{crossings, outbound};
 use crate::core::error::ApiError;
 use crate::core::objects::{Class, Command, Object};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Env, Request, Response};
 
 /// Sends `cmd` to `object` and decodes its answer.
 pub async fn ask<K: Class, C: Command<K>>(
@@ -48,24 +50,12 @@ pub fn send<'a>(
     body: String,
 ) -> LocalBoxFuture<'a, Result<String, ApiError>> {
     Box::pin(async move {
-        let stub = env
-            .durable_object(binding)
-            .map_err(internal)?
-            .get_by_name(name)
-            .map_err(internal)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init("https://do.internal/", &init).map_err(internal)?;
-        let resp = stub.fetch_with_request(req).await.map_err(internal)?;
-        let body = super::outbound::whole_body(&resp).await.map_err(internal)?;
-        let text = String::from_utf8(body).map_err(internal)?;
-        if resp.status_code() != 200 {
-            return Err(internal(format!(
-                "{binding} answered {}: {text}",
-                resp.status_code()
-            )));
-        }
-        Ok(text)
+        let answer = crossings::ask(env, binding, name, body);
+        let text = JsFuture::from(answer)
+            .await
+            .map_err(|e| internal(outbound::message(&e)))?;
+        text.as_string()
+            .ok_or_else(|| internal(format!("{binding} answered no text")))
     })
 }
 

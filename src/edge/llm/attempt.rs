@@ -96,21 +96,21 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let name = t.key();
     let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
     let started = now_ms();
-    let mut resp = send(&request, job.hops, u64::from(t.timeout_ms))
+    let resp = send(&request, job.hops, u64::from(t.timeout_ms))
         .await
         .map_err(fetch_failed)?;
     let remaining = u64::from(t.timeout_ms)
         .saturating_sub(now_ms() - started)
         .max(1);
-    let status = resp.status_code();
-    let h = |name: &str| resp.headers().get(name).ok().flatten();
+    let status = resp.status();
+    let h = |name: &str| resp.header(name);
     if !(200..300).contains(&status) {
         let wait = routing::retry_after_ms(
             h("retry-after-ms").as_deref(),
             h("retry-after").as_deref(),
             now_ms() / 1000,
         );
-        let body = read_body(&mut resp, Upstream::Llm, remaining)
+        let body = read_body(&resp, Upstream::Llm, remaining)
             .await
             .unwrap_or_default();
         let (outcome, e, code) =
@@ -124,7 +124,7 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     }
     let is_sse = h("content-type").is_some_and(|c| c.contains("text/event-stream"));
     if !job.req.stream {
-        let body = read_body(&mut resp, Upstream::Llm, remaining)
+        let body = read_body(&resp, Upstream::Llm, remaining)
             .await
             .map_err(fetch_failed)?;
         return json_answer(job, t.dialect(), body);
@@ -135,8 +135,8 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
         )));
     }
     let source = resp
-        .stream()
-        .map_err(|_| broken(format!("{name} sent no body")))?;
+        .into_stream()
+        .ok_or_else(|| broken(format!("{name} sent no body")))?;
     first_content(job, t, t.dialect(), Source::Http(source), remaining).await
 }
 

@@ -25,6 +25,7 @@ use crate::core::tenant::model::TenantConfig;
 use futures::future::LocalBoxFuture;
 use limiter::{Limiter, Settle};
 use serde_json::json;
+use std::rc::Rc;
 use std::time::Duration;
 use worker::{Delay, Env, Request, Response};
 
@@ -37,7 +38,7 @@ pub struct LlmCall {
     pub tenant: String,
     pub request_id: String,
     pub req: ClientRequest,
-    pub cfg: LlmConfig,
+    pub cfg: Rc<LlmConfig>,
     pub anthropic_beta: Option<String>,
     /// Loop marks of the client's request.
     pub hops: u32,
@@ -56,8 +57,8 @@ pub struct Extra {
     pub on_answer: Option<OnAnswer>,
 }
 
-async fn config(env: &Env, tenant: &str) -> Result<LlmConfig, ApiError> {
-    store::get_json_cached(env, &RecordKind::Llm.kv_key(tenant, None))
+async fn config(env: &Env, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
+    store::get_shared(env, &RecordKind::Llm.kv_key(tenant, None))
         .await?
         .ok_or_else(|| {
             ApiError::bad_request(
@@ -90,10 +91,10 @@ pub async fn proxy(
         (Some(_), Some(_)) => None,
         _ => {
             let key = RecordKind::Tenant.kv_key(&tenant, None);
-            store::get_json_cached::<TenantConfig>(&call.env, &key).await?
+            store::get_shared::<TenantConfig>(&call.env, &key).await?
         }
     };
-    let (rpm, tpm) = admission::limits(&cfg, tenant_cfg.as_ref());
+    let (rpm, tpm) = admission::limits(&cfg, tenant_cfg.as_deref());
     let mut checks = admission::checks(rpm, tpm, creq.estimated_tokens);
     checks.extend(extra.checks);
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();

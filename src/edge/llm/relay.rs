@@ -7,9 +7,11 @@ use super::attempt::{Stream, Success};
 use super::limiter::Settle;
 use super::{LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
+use crate::core::error::ApiError;
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
+use crate::edge::crossings;
 use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
 use crate::edge::respond::{internal, Reply};
@@ -29,36 +31,40 @@ pub struct Answer {
 
 /// The request's cost, if the model has a price in KV.
 async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
-    let price: Price = store::get_json_cached(env, &ConfigKey::pricing(model))
+    let price = store::get_shared::<Price>(env, &ConfigKey::pricing(model))
         .await
         .ok()??;
     Some(cost_usd(&price, usage))
 }
 
 impl Answer {
-    fn headers(&self, content_type: &str) -> Result<Headers, worker::Error> {
-        let h = Headers::new();
-        h.set("x-gateway-provider", &self.target.provider)?;
-        h.set("x-gateway-model", &self.target.model)?;
-        h.set("x-gateway-attempts", &self.attempts.to_string())?;
-        for (k, v) in &self.limit_headers {
-            h.set(k, v)?;
-        }
-        h.set("content-type", content_type)?;
-        Ok(h)
+    /// The answer's headers, `more` after the gateway's own.
+    fn headers(&self, more: &[(&str, &str)]) -> Result<Headers, ApiError> {
+        let attempts = self.attempts.to_string();
+        let own = [
+            ("x-gateway-provider", self.target.provider.as_str()),
+            ("x-gateway-model", self.target.model.as_str()),
+            ("x-gateway-attempts", attempts.as_str()),
+        ];
+        let limits = self
+            .limit_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        crossings::headers(own.into_iter().chain(limits).chain(more.iter().copied()))
+            .ok_or_else(|| internal("an answer header the runtime refuses"))
     }
 
     /// `any_failure`: a target failed first, and its breaker hears of it before the client does.
     pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
         match success {
             Success::Json { body, usage } => {
-                let headers = self.headers("application/json").map_err(internal)?;
                 let cost = cost(&self.job.env, &self.target.model, usage).await;
-                if let Some(c) = cost {
-                    headers
-                        .set("x-gateway-cost-usd", &format_usd(c))
-                        .map_err(internal)?;
+                let cost_header = cost.map(format_usd);
+                let mut more = vec![("content-type", "application/json")];
+                if let Some(c) = &cost_header {
+                    more.push(("x-gateway-cost-usd", c));
                 }
+                let headers = self.headers(&more)?;
                 // The usage record goes into the request's own log line.
                 let record = usage_record(&self.target, self.attempts, usage, cost, false, false);
                 call.usage = Some(record);
@@ -79,10 +85,10 @@ impl Answer {
                     // The failed attempts now; the token correction waits for the stream's end.
                     self.settle.flush(None).await;
                 }
-                let headers = self
-                    .headers("text/event-stream; charset=utf-8")
-                    .and_then(|h| h.set("cache-control", "no-cache").map(|_| h))
-                    .map_err(internal)?;
+                let headers = self.headers(&[
+                    ("content-type", "text/event-stream; charset=utf-8"),
+                    ("cache-control", "no-cache"),
+                ])?;
                 ResponseBuilder::new()
                     .with_status(200)
                     .with_headers(headers)

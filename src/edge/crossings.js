@@ -1,0 +1,34 @@
+// Runtime calls made in one crossing from wasm where workers-rs makes one per header, per
+// property and per object (a Request built only to be fetched, a Response rebuilt to be read).
+// Header lists travel as one string: name and value on alternate lines (`\n` cannot occur in a
+// valid header; the Rust side refuses it before it gets here).
+
+/** A Headers from "name\nvalue\nname\nvalue..." ("" is none). */
+export function headersOf(lines) {
+  const h = new Headers();
+  if (lines === "") return h;
+  const parts = lines.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) h.set(parts[i], parts[i + 1]);
+  return h;
+}
+
+/** Every header of `h`, as the lines `headersOf` reads (names are lowercase). */
+export function linesOf(h) {
+  const out = [];
+  for (const [k, v] of h) out.push(k, v);
+  return out.join("\n");
+}
+
+/** fetch() without a Request object; throws "URL" or a TypeError (a header) before sending. */
+export function send(url, method, lines, body, signal) {
+  if (!URL.canParse(url)) throw "URL";
+  return fetch(url, { method, headers: headersOf(lines), body, signal });
+}
+
+/** One command to a Durable Object by name: its answer's text, or an error with its status. */
+export async function askObject(env, binding, name, body) {
+  const answer = await env[binding].getByName(name).fetch("https://do.internal/", { method: "POST", body });
+  const text = await answer.text();
+  if (answer.status !== 200) throw new Error(`${binding} answered ${answer.status}: ${text}`);
+  return text;
+}

@@ -1,0 +1,86 @@
+//! Bindings to `crossings.js`: building a header set, sending a request and asking a Durable
+//! Object, each in one crossing between wasm and the runtime (the profile's largest glue costs
+//! were one crossing per header set and per object workers-rs builds around a fetch).
+
+use wasm_bindgen::prelude::*;
+use worker::js_sys::Promise;
+use worker::web_sys::{AbortSignal, Headers};
+use worker::Env;
+
+#[wasm_bindgen(module = "/src/edge/crossings.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = headersOf, catch)]
+    fn headers_of_lines(lines: &str) -> Result<Headers, JsValue>;
+    #[wasm_bindgen(js_name = linesOf)]
+    fn lines_of(headers: &Headers) -> String;
+    #[wasm_bindgen(js_name = send, catch)]
+    fn send_lines(
+        url: &str,
+        method: &str,
+        lines: &str,
+        body: &JsValue,
+        signal: &AbortSignal,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = askObject)]
+    fn ask_object(env: &Env, binding: &str, name: &str, body: String) -> Promise;
+}
+
+/// Why a request could not be built.
+pub enum Refused {
+    Url,
+    Header,
+}
+
+/// The header pairs as one string, or `None` if a name or value holds a line break.
+fn lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if k.contains('\n') || v.contains('\n') {
+            return None;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(k);
+        out.push('\n');
+        out.push_str(v);
+    }
+    Some(out)
+}
+
+/// A header set of these pairs; `None` if the runtime refuses one of them.
+pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<worker::Headers> {
+    headers_of_lines(&lines(pairs)?).ok().map(worker::Headers)
+}
+
+/// Every header of a response, names lowercase.
+pub fn all(headers: &Headers) -> Vec<(String, String)> {
+    let text = lines_of(headers);
+    let mut parts = text.split('\n');
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        out.push((k.to_string(), v.to_string()));
+    }
+    out
+}
+
+/// `fetch(url, {method, headers, body, signal})`: the answer's promise, or why nothing was sent.
+pub fn fetch<'a>(
+    url: &str,
+    method: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: &JsValue,
+    signal: &AbortSignal,
+) -> Result<Promise, Refused> {
+    let lines = lines(pairs).ok_or(Refused::Header)?;
+    send_lines(url, method, &lines, body, signal).map_err(|e| match e.as_string() {
+        Some(s) if s == "URL" => Refused::Url,
+        _ => Refused::Header,
+    })
+}
+
+/// A command's body to the object `name` of `binding`: the answer's text (status 200), or the
+/// runtime's error.
+pub fn ask(env: &Env, binding: &str, name: &str, body: String) -> Promise {
+    ask_object(env, binding, name, body)
+}
