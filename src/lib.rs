@@ -11,13 +11,13 @@ mod edge;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use crate::edge::{queue, router};
-    use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+    use crate::edge::{queue, router, Inbound};
+    use worker::{event, web_sys, Context, Env, MessageBatch, Response, Result};
 
-    /// Every HTTP request: `edge::router`.
+    /// Every HTTP request: `edge::router` (the runtime's own request object: see `edge::inbound`).
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-        Ok(router::serve(req, env, ctx).await)
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+        Ok(router::serve(Inbound::new(req), env, ctx).await)
     }
 
     /// Every queue batch (`events`, `deliveries` and their dead-letter queues): `edge::queue`.

@@ -125,6 +125,18 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// The path of a serialized URL (`scheme://authority/path?query#fragment`), as sent: not
+/// percent-decoded; `/` when it has none.
+pub fn url_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let Some(start) = after_scheme.find('/') else {
+        return "/";
+    };
+    let path = &after_scheme[start..];
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
 /// Every `name=value` of a URL's query, decoded, in order (none without a query).
 pub fn query_pairs(url: &str) -> Vec<(String, String)> {
     let Some((_, query)) = url.split_once('?') else {
@@ -139,6 +151,23 @@ pub fn query_pairs(url: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_urls_path_is_what_comes_between_its_authority_and_query() {
+        for (url, path) in [
+            (
+                "https://gw.example/v1/webhooks/acme/tg?x=1",
+                "/v1/webhooks/acme/tg",
+            ),
+            ("http://127.0.0.1:8787/healthz", "/healthz"),
+            ("https://gw.example", "/"),
+            ("https://gw.example?key=pk_1", "/"),
+            ("https://gw.example/a%20b/#frag", "/a%20b/"),
+            ("https://gw.example/v1/models#x?y", "/v1/models"),
+        ] {
+            assert_eq!(url_path(url), path, "{url}");
+        }
+    }
 
     #[test]
     fn http_urls() {

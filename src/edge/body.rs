@@ -1,17 +1,16 @@
 //! Reading request bodies with a hard cap, whether or not a length was declared.
 
-use super::respond::internal;
+use super::inbound::Inbound;
 use crate::core::error::ApiError;
 use crate::core::http::{
     check_declared_length, parse_json_body, require_json_content_type, too_large,
 };
 use futures::StreamExt;
 use serde_json::Value;
-use worker::Request;
 
 /// Reads at most `limit` bytes; stops reading (and refuses) as soon as the body exceeds it.
-pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = req.headers().get("content-length").ok().flatten();
+pub async fn read_capped(req: &mut Inbound, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = req.header("content-length");
     check_declared_length(declared.as_deref(), limit)?;
     if declared.is_some() {
         // A declared length frames the body and is within the cap: one read, not one crossing
@@ -22,9 +21,8 @@ pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, Api
             false => Err(too_large(limit)),
         };
     }
-    let mut stream = match req.stream() {
-        Ok(s) => s,
-        Err(_) => return Ok(Vec::new()), // no body at all
+    let Some(mut stream) = req.stream() else {
+        return Ok(Vec::new()); // no body at all
     };
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -39,16 +37,16 @@ pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, Api
 
 /// A body read without a content-type check beyond this: a declared type must be JSON, an absent
 /// one is taken as JSON (LLM clients and curl users often send none), as the providers do.
-pub async fn read_json_bytes(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    if let Some(ct) = req.headers().get("content-type").map_err(internal)? {
+pub async fn read_json_bytes(req: &mut Inbound, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if let Some(ct) = req.header("content-type") {
         require_json_content_type(Some(&ct))?;
     }
     read_capped(req, limit).await
 }
 
 /// A JSON request body: content type checked, size capped, parse errors located.
-pub async fn json_body(req: &mut Request, limit: usize) -> Result<Value, ApiError> {
-    let ct = req.headers().get("content-type").map_err(internal)?;
+pub async fn json_body(req: &mut Inbound, limit: usize) -> Result<Value, ApiError> {
+    let ct = req.header("content-type");
     require_json_content_type(ct.as_deref())?;
     let bytes = read_capped(req, limit).await?;
     parse_json_body(&bytes, limit)
@@ -56,11 +54,10 @@ pub async fn json_body(req: &mut Request, limit: usize) -> Result<Value, ApiErro
 
 /// Like `json_body`, but an absent body (no content type, nothing sent) is `None`.
 pub async fn optional_json_body(
-    req: &mut Request,
+    req: &mut Inbound,
     limit: usize,
 ) -> Result<Option<Value>, ApiError> {
-    let ct = req.headers().get("content-type").map_err(internal)?;
-    if ct.is_none() {
+    if req.header("content-type").is_none() {
         let bytes = read_capped(req, limit).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);

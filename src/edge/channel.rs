@@ -4,6 +4,7 @@
 use super::auth::header;
 use super::body::json_body;
 use super::effects::drive;
+use super::inbound::Inbound;
 use super::platform::random_array;
 use super::queue::settings;
 use super::respond::{http, Reply};
@@ -11,9 +12,8 @@ use super::{store, Call};
 use crate::core::channel::flow::{self, SendRequest};
 use crate::core::flow::Flow;
 use crate::core::http::MAX_JSON_BODY;
-use worker::Request;
 
-pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Request) -> Reply {
+pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Inbound) -> Reply {
     let sealer = store::sealer(&call.env)?;
     let r = SendRequest {
         tenant: &tenant,

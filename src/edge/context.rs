@@ -2,10 +2,11 @@
 //! the loop marks, and what the response and its log line will carry.
 
 use super::effects::Platform;
+use super::inbound::Inbound;
 use super::platform;
 use crate::core::http::{new_request_id, valid_request_id};
 use crate::core::upstream;
-use worker::{Context, Env, Request};
+use worker::{Context, Env};
 
 pub struct Call {
     pub env: Env,
@@ -33,8 +34,8 @@ impl Call {
     }
 
     /// The client's `x-request-id` if it is a sane one, else a new id.
-    pub fn new(req: &Request, env: Env, ctx: Context) -> Self {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
+    pub fn new(req: &Inbound, env: Env, ctx: Context) -> Self {
+        let header = |name: &str| req.header(name);
         let request_id = match header("x-request-id") {
             Some(id) if valid_request_id(&id) => id,
             _ => new_request_id(&platform::random_array()),

@@ -5,6 +5,7 @@
 
 use super::body::json_body;
 use super::effects::drive;
+use super::inbound::Inbound;
 use super::platform::{now_ms, Csprng};
 use super::respond::{http, Reply};
 use super::{store, Call};
@@ -12,7 +13,6 @@ use crate::core::flow::Flow;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::flow::{self, Execution};
 use crate::core::integration::installed;
-use worker::Request;
 
 fn execution<'a>(call: &'a Call, tenant: &'a str, id: &'a str, started: u64) -> Execution<'a> {
     Execution {
@@ -29,7 +29,7 @@ pub async fn execute(
     tenant: String,
     id: String,
     endpoint: String,
-    mut req: Request,
+    mut req: Inbound,
 ) -> Reply {
     let started = now_ms();
     let body = json_body(&mut req, MAX_JSON_BODY).await?;
@@ -45,12 +45,12 @@ pub async fn test(call: &mut Call, tenant: &str, id: &str) -> Reply {
     http(drive(call.platform(), Flow::new(|co| flow::test(co, &sealer, x))).await?)
 }
 
-pub async fn search(call: &Call, req: &Request) -> Reply {
-    let url = req.inner().url();
+pub async fn search(call: &Call, req: &Inbound) -> Reply {
+    let url = req.url();
     http(drive(call.platform(), Flow::new(|co| installed::search(co, &url))).await?)
 }
 
-pub async fn install(call: &Call, tenant: &str, mut req: Request) -> Reply {
+pub async fn install(call: &Call, tenant: &str, mut req: Inbound) -> Reply {
     let body = json_body(&mut req, MAX_JSON_BODY).await?;
     let sealer = store::sealer(&call.env)?;
     let mut rng = Csprng;

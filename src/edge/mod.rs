@@ -9,6 +9,7 @@ mod context;
 mod crossings;
 pub mod durable;
 mod effects;
+mod inbound;
 mod integration;
 mod llm;
 mod outbound;
@@ -21,3 +22,4 @@ mod webhook;
 mod widget;
 
 pub use context::Call;
+pub use inbound::Inbound;

@@ -1,6 +1,7 @@
 //! The router: from a request to its handler, and from the handler's result to the response.
 
 use super::context::Call;
+use super::inbound::Inbound;
 use super::respond::{self, json, with_request_id};
 use super::{admin, auth, channel, integration, llm, platform, webhook, widget};
 use crate::core::error::{ApiError, ErrorKind};
@@ -9,13 +10,13 @@ use crate::core::log::RequestLog;
 use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::upstream;
 use serde_json::json;
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Env, Response};
 
 /// Answers one request: its route, authenticated as the route table says, handled; an error in
 /// the error model of its route; one log line.
-pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
+pub async fn serve(req: Inbound, env: Env, ctx: Context) -> Response {
     let started = platform::now_ms();
-    let method = InboundMethod::parse(req.method().as_ref());
+    let method = InboundMethod::parse(&req.method());
     let path = req.path();
     let mut call = Call::new(&req, env, ctx);
     let hops = call.hops;
@@ -79,7 +80,7 @@ async fn dispatch(
     call: &mut Call,
     method: InboundMethod,
     route: Route,
-    req: Request,
+    req: Inbound,
 ) -> std::result::Result<Response, ApiError> {
     // Who may call the route is the route table's to say; the handlers get the tenant it proves.
     let key = match route.access() {

@@ -3,6 +3,7 @@
 
 use super::body::read_capped;
 use super::effects::drive;
+use super::inbound::Inbound;
 use super::queue::settings;
 use super::respond::{http, Reply};
 use super::{store, Call};
@@ -10,14 +11,13 @@ use crate::core::flow::Flow;
 use crate::core::http::MAX_WEBHOOK_BODY;
 use crate::core::route::InboundMethod;
 use crate::core::webhook::flow::{receive, Webhook};
-use worker::Request;
 
 pub async fn handle(
     call: &mut Call,
     method: InboundMethod,
     tenant: String,
     source: String,
-    mut req: Request,
+    mut req: Inbound,
 ) -> Reply {
     call.tenant = Some(tenant.clone());
     let handshake = method == InboundMethod::Get;
@@ -27,17 +27,13 @@ pub async fn handle(
     };
     // The serialized URL as the runtime has it; parsing it with the `url` crate would pull
     // IDNA tables into the wasm for nothing.
-    let url = req.inner().url();
+    let url = req.url();
     let w = Webhook {
         tenant: &tenant,
         source: &source,
         handshake,
         url: &url,
-        headers: req
-            .headers()
-            .entries()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
+        headers: req.headers(),
         body,
         hops: call.hops,
     };

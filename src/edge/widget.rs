@@ -6,6 +6,7 @@ use super::auth::{self, header};
 use super::body::read_json_bytes;
 use super::durable::{self, append_exchange};
 use super::effects::drive;
+use super::inbound::Inbound;
 use super::llm::{self, Extra, OnAnswer};
 use super::platform::random_array;
 use super::respond::{http, internal, json, with_headers, Reply};
@@ -21,14 +22,14 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::widget::flow::{forward, Forward};
 use crate::core::widget::{self, ChatSettings};
 use serde_json::json;
-use worker::{Request, Response};
+use worker::Response;
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
 const MAX_CHAT_BODY: usize = 32 * 1024;
 
 /// `GET /widget.js`: cacheable at the edge, revalidated by its content hash.
-pub fn script(req: &Request) -> Reply {
+pub fn script(req: &Inbound) -> Reply {
     let (caching, current) =
         widget::script_headers(WIDGET_JS, header(req, "if-none-match").as_deref());
     let mut headers: Vec<(&str, &str)> = caching.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -55,10 +56,10 @@ pub fn demo(call: &Call) -> Reply {
 /// CORS answer for the response only for an allowed origin.
 async fn tenant_of(
     call: &mut Call,
-    req: &Request,
+    req: &Inbound,
     origin_required: bool,
 ) -> Result<(String, TenantConfig), ApiError> {
-    let key = query_param(&req.inner().url(), "key");
+    let key = query_param(&req.url(), "key");
     let key = widget_key_presented(key.as_deref())?;
     let record = auth::lookup(&call.env, key)
         .await?
@@ -74,13 +75,13 @@ async fn tenant_of(
 }
 
 /// `OPTIONS /v1/widget/*`: the CORS preflight, answered only for the tenant's allowed origins.
-pub async fn preflight(call: &mut Call, req: Request) -> Reply {
+pub async fn preflight(call: &mut Call, req: Inbound) -> Reply {
     tenant_of(call, &req, true).await?;
     with_headers(204, &widget::PREFLIGHT_HEADERS, None)
 }
 
 /// `GET /v1/widget/config`: the tenant's theme for the widget.
-pub async fn config(call: &mut Call, req: Request) -> Reply {
+pub async fn config(call: &mut Call, req: Inbound) -> Reply {
     let (_, cfg) = tenant_of(call, &req, false).await?;
     json(200, &widget::theme(&cfg))
 }
@@ -98,7 +99,7 @@ fn issued(call: &Call, tenant: &str, cfg: &TenantConfig, id: &str) -> Result<boo
 }
 
 /// `GET /v1/widget/conversations/{id}`: the kept history, to restore the widget after a reload.
-pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
+pub async fn conversation(call: &mut Call, req: Inbound, id: String) -> Reply {
     let (tenant, cfg) = tenant_of(call, &req, false).await?;
     if !issued(call, &tenant, &cfg, &id)? {
         return Err(ApiError::not_found("no such conversation"));
@@ -109,7 +110,7 @@ pub async fn conversation(call: &mut Call, req: Request, id: String) -> Reply {
 
 /// `POST /v1/widget/chat`: the answer as an SSE stream of OpenAI chunks; the conversation id in
 /// `x-conversation-id`.
-pub async fn chat(call: &mut Call, mut req: Request) -> Reply {
+pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
     let (tenant, cfg) = tenant_of(call, &req, true).await?;
     let bytes = read_json_bytes(&mut req, MAX_CHAT_BODY).await?;
     let input = widget::parse_chat(&bytes)?;

@@ -22,12 +22,13 @@ use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing;
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::model::TenantConfig;
+use crate::edge::inbound::Inbound;
 use futures::future::LocalBoxFuture;
 use limiter::{Limiter, Settle};
 use serde_json::json;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{Delay, Env, Request, Response};
+use worker::{Delay, Env, Response};
 
 /// Requests may carry images: more room than other JSON routes.
 pub const MAX_LLM_BODY: usize = 8 * 1024 * 1024;
@@ -67,7 +68,7 @@ async fn config(env: &Env, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
         })
 }
 
-pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: Request) -> Reply {
+pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: Inbound) -> Reply {
     let anthropic_beta = header(&req, "anthropic-beta");
     let bytes = read_json_bytes(&mut req, MAX_LLM_BODY).await?;
     let creq = request::parse(dialect, &bytes)?;
@@ -180,7 +181,7 @@ pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Respo
 
 /// `GET /v1/models`: the tenant's aliases and provider/model names, in the format of the SDK
 /// asking (Anthropic's clients send `anthropic-version`).
-pub async fn models(call: &mut Call, tenant: &str, req: Request) -> Reply {
+pub async fn models(call: &mut Call, tenant: &str, req: Inbound) -> Reply {
     let cfg = config(&call.env, tenant).await?;
     let dialect = match header(&req, "anthropic-version") {
         Some(_) => Dialect::Anthropic,
