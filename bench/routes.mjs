@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { tmpdir } from "node:os";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { sign } from "../tests/signers.mjs";
 
 /** A wrk script sending `body` by POST (as JSON unless `headers` say otherwise). */
@@ -24,11 +24,13 @@ export async function benchTenant(gw) {
   return (await gw.admin("POST", "bench/keys")).body.key;
 }
 
-/** Webhook sources on `gw` (telegram: a new event each request; standard: one signed event again). */
-export async function webhookRoutes(gw, upstream) {
+/**
+ * Webhook sources on `gw`: telegram and standard (signed with `stdSecret`), each a new event every
+ * request, and one signed standard event again and again (a duplicate).
+ */
+export async function webhookRoutes(gw, upstream, stdSecret = "whsec_" + randomBytes(24).toString("base64")) {
   const whsec = "whsec_" + randomBytes(32).toString("base64");
   const tgToken = "bench-tg-" + randomBytes(8).toString("hex");
-  const stdSecret = "whsec_" + randomBytes(24).toString("base64");
   await gw.admin("PUT", "bench", { name: "Bench", destination: { url: `${upstream.url}/hooks`, secret: whsec } });
   await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [tgToken] });
   await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [stdSecret] });
@@ -47,6 +49,9 @@ end
   return {
     whsec,
     tgToken,
+    stdSecret,
+    // A new Standard Webhooks event each request: HMAC + dedupe + enqueue (+ delivery).
+    signed: { url: new URL("/v1/webhooks/bench/std", gw.url).href, headers: {}, script: signedEvents(stdSecret, stdBody) },
     fresh: { url: new URL("/v1/webhooks/bench/tg", gw.url).href, headers: {}, script: fresh },
     duplicate: {
       url: new URL("/v1/webhooks/bench/std", gw.url).href,
@@ -54,6 +59,43 @@ end
       script: postScript(stdBody),
     },
   };
+}
+
+/**
+ * A wrk script posting `body` as a new Standard Webhooks event each request, signed with `secret`
+ * (wrk's Lua has no HMAC: the signatures are made here). Each run of the script takes its own
+ * block of ids, so a warm-up run never turns the measured run's events into duplicates.
+ */
+export function signedEvents(secret, body, perRun = 15000, runs = 8) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const ts = Math.floor(Date.now() / 1000);
+  const prefix = `msg_${randomBytes(6).toString("hex")}_`;
+  const sigs = [];
+  for (let i = 0; i < perRun * runs; i++) {
+    // A SHA-256 HMAC is 44 characters of base64: the script slices them out of one string.
+    sigs.push(createHmac("sha256", key).update(`${prefix}${i}.${ts}.${body}`).digest("base64"));
+  }
+  const counter = path.join(tmpdir(), `bench-signed-${randomBytes(4).toString("hex")}.run`);
+  writeFileSync(counter, "0");
+  const f = path.join(tmpdir(), `bench-signed-${randomBytes(4).toString("hex")}.lua`);
+  writeFileSync(f, `
+local sigs = "${sigs.join("")}"
+local count = ${sigs.length}
+local f = io.open("${counter}", "r")
+local run = tonumber(f:read("*a"))
+f:close()
+f = io.open("${counter}", "w")
+f:write(tostring((run + 1) % ${runs}))
+f:close()
+local n = run * ${perRun}
+request = function()
+  local i = n % count
+  n = n + 1
+  local sig = sigs:sub(i * 44 + 1, i * 44 + 44)
+  return wrk.format("POST", nil, {["content-type"] = "application/json", ["webhook-id"] = "${prefix}" .. i, ["webhook-timestamp"] = "${ts}", ["webhook-signature"] = "v1," .. sig}, ${JSON.stringify(body)})
+end
+`);
+  return f;
 }
 
 /** A WhatsApp channel whose Cloud API is the upstream. */

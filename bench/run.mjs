@@ -1,16 +1,22 @@
-// `make bench`: each route of the gateway next to its upstream called directly and the ten-line
-// JavaScript proxy floor, in one run, with wrk. Prints req/s, p50/p99 latency and the ratios, and
-// the bundle size against its budget. Figures depend on the machine; compare ratios, not absolutes.
+// `make bench`: each route of the gateway next to a JavaScript reference doing the same I/O (the
+// ten-line proxy for the LLM routes; bench/js-same-io.mjs for webhook ingress, channel send and
+// integration execute), in one run, with wrk. Prints req/s, p50/p99 latency, each route's ratio to
+// its reference and the CPU it adds per request, streamed time to first content, a fresh isolate's
+// first answers, and the bundle's size and biggest parts. Figures depend on the machine; compare
+// ratios within one run, not absolutes.
 import { Miniflare } from "miniflare";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
+import { bundleParts } from "./bundle.mjs";
 import http from "node:http";
+import { randomBytes } from "node:crypto";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const DURATION = process.env.BENCH_SECONDS ?? "5";
@@ -47,13 +53,24 @@ function bundleSize() {
 }
 
 const upstream = await startUpstream();
-const floor = new Miniflare({
+const floorOptions = {
   modules: true,
   scriptPath: path.join(ROOT, "bench/js-proxy-floor.mjs"),
   compatibilityDate: "2026-07-30",
   bindings: { UPSTREAM: upstream.url },
-});
+};
+const floor = new Miniflare(floorOptions);
 const floorUrl = await floor.ready;
+const stdSecret = "whsec_" + randomBytes(24).toString("base64");
+const reference = new Miniflare({
+  modules: true,
+  scriptPath: path.join(ROOT, "bench/js-same-io.mjs"),
+  compatibilityDate: "2026-07-30",
+  bindings: { UPSTREAM: upstream.url, WEBHOOK_SECRET: stdSecret },
+  durableObjects: { REFERENCE: { className: "Reference", useSQLite: true } },
+  queueProducers: { EVENTS: { queueName: "reference-events" } },
+});
+const referenceUrl = await reference.ready;
 const gw = await startGateway();
 const demoKey = "sk_dev_demo_local_only_0000000000";
 
@@ -76,24 +93,29 @@ const benchKey = await benchTenant(gw);
 const auth = { authorization: `Bearer ${benchKey}` };
 if (only !== "llm") {
 // Webhook ingress: a tenant whose destination is the same fast upstream.
-const hooks = await webhookRoutes(gw, upstream);
+const hooks = await webhookRoutes(gw, upstream, stdSecret);
 const route = (name, r, baseline) => run(name, r.url, r.headers, baseline, r.script);
-await route("webhook new event, delivered (telegram)", hooks.fresh, "gateway GET /healthz");
+const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
+await run("ref: HMAC + DO + queue send", new URL("/ingress", referenceUrl).href, {}, undefined, signedEvents(stdSecret, stdBody));
+await route("webhook new event, delivered (standard)", hooks.signed, "ref: HMAC + DO + queue send");
+await route("webhook new event, delivered (telegram)", hooks.fresh, "ref: HMAC + DO + queue send");
 // The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
-await route("webhook duplicate (standard, HMAC)", hooks.duplicate, "gateway GET /healthz");
+await route("webhook duplicate (standard, HMAC)", hooks.duplicate, "ref: HMAC + DO + queue send");
 
 // Channel send: the same upstream playing the WhatsApp Cloud API, next to calling it directly
 // with the same request.
 const send = await channelRoute(gw, upstream, benchKey);
 const waBody = JSON.stringify({ messaging_product: "whatsapp", recipient_type: "individual", to: "16505551234", type: "text", text: { preview_url: false, body: "Your order shipped" } });
 await run("provider direct (WhatsApp send)", `${upstream.url}/v21.0/1065/messages`, { authorization: "Bearer bench-token" }, undefined, postScript(waBody));
-await route("channel send (whatsapp)", send, "JS proxy floor -> upstream");
+await run("ref: DO + fetch + DO (send)", new URL("/send", referenceUrl).href, {}, undefined, postScript(waBody));
+await route("channel send (whatsapp)", send, "ref: DO + fetch + DO (send)");
 
 // Integration execute: the upstream as the provider, uncached and cached, next to calling it directly.
 const exec = await integrationRoutes(gw, upstream, benchKey);
 await run("provider direct (GET /items/1)", `${upstream.url}/items/1`, {});
-await route("integration execute, uncached", exec.uncached, "JS proxy floor -> upstream");
-await route("integration execute, cached", exec.cached, "JS proxy floor -> upstream");
+await run("ref: DO + fetch + DO (execute)", new URL("/execute", referenceUrl).href, {}, undefined, postScript('{"input": {"id": "1"}}'));
+await route("integration execute, uncached", exec.uncached, "ref: DO + fetch + DO (execute)");
+await route("integration execute, cached", exec.cached, "ref: DO + fetch + DO (execute)");
 }
 
 // LLM proxy: an OpenAI-style upstream, next to the upstream called directly and the JS floor
@@ -107,20 +129,31 @@ await run("JS proxy floor -> LLM upstream", new URL("/v1/chat/completions", floo
 await run("llm chat/completions", llm.chat.url, auth, "JS proxy floor -> LLM upstream", llm.chat.script);
 await run("llm messages (translated)", llm.messages.url, auth, "JS proxy floor -> LLM upstream", llm.messages.script);
 await run("LLM upstream direct, stream", directLlm, {}, undefined, directScript({ ...oaiBody, stream: true }));
-await run("llm chat/completions, stream", llm.chatStream.url, auth, "LLM upstream direct, stream", llm.chatStream.script);
-await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "LLM upstream direct, stream", llm.messagesStream.script);
+await run("JS proxy floor -> LLM, stream", new URL("/v1/chat/completions", floorUrl).href, {}, "LLM upstream direct, stream", directScript({ ...oaiBody, stream: true }));
+await run("llm chat/completions, stream", llm.chatStream.url, auth, "JS proxy floor -> LLM, stream", llm.chatStream.script);
+await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "JS proxy floor -> LLM, stream", llm.messagesStream.script);
 
-// Time to first byte of a stream, one request at a time: the gateway (auth, limits, routing,
-// holding for the first content, translating) against the upstream's own.
-async function ttfb(url, body, headers = {}, n = 300) {
+// Time to first content of a stream, one request at a time: until the first SSE event that
+// carries text (what the gateway holds its answer for), for the gateway (auth, limits, routing,
+// translating) against the JS proxy relaying the same stream.
+const CONTENT = /"content":"[^"]|"text_delta"/;
+async function ttfc(url, body, headers = {}, n = 300) {
   const times = [];
   const agent = new http.Agent({ keepAlive: true });
   for (let i = 0; i < n + 20; i++) {
     const t = await new Promise((resolve, reject) => {
       const start = process.hrtime.bigint();
       const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
-        res.once("data", () => resolve(Number(process.hrtime.bigint() - start) / 1e6));
-        res.resume();
+        let seen = "";
+        let done = false;
+        res.on("data", (d) => {
+          seen += d;
+          if (!done && CONTENT.test(seen)) {
+            done = true;
+            resolve(Number(process.hrtime.bigint() - start) / 1e6);
+          }
+        });
+        res.on("end", () => done || reject(new Error(`no content from ${url}: ${seen.slice(0, 200)}`)));
       });
       req.on("error", reject);
       req.end(JSON.stringify(body));
@@ -131,44 +164,93 @@ async function ttfb(url, body, headers = {}, n = 300) {
   times.sort((a, b) => a - b);
   return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
 }
-const ttfbRows = [
-  ["upstream direct", await ttfb(directLlm, { ...oaiBody, model: "bench-model", stream: true })],
-  ["gateway chat/completions", await ttfb(new URL("/v1/chat/completions", gw.url).href, { ...oaiBody, stream: true }, auth)],
-  ["gateway messages (translated)", await ttfb(new URL("/v1/messages", gw.url).href, { ...oaiBody, stream: true }, auth)],
+const streamBody = { ...oaiBody, model: "bench-model", stream: true };
+const ttfcRows = [
+  ["upstream direct", await ttfc(directLlm, streamBody)],
+  ["JS proxy floor", await ttfc(new URL("/v1/chat/completions", floorUrl).href, streamBody)],
+  ["gateway chat/completions", await ttfc(new URL("/v1/chat/completions", gw.url).href, { ...oaiBody, stream: true }, auth)],
+  ["gateway messages (translated)", await ttfc(new URL("/v1/messages", gw.url).href, { ...oaiBody, stream: true }, auth)],
 ];
 
 // The same ingress on a gateway with no queue consumers: verify + dedupe + enqueue alone, as on
-// Cloudflare where consumers run elsewhere; here they would share the same two cores.
+// Cloudflare where consumers run elsewhere; here they would share the same two cores. Its
+// reference enqueues without a consumer too.
 if (only !== "llm") {
 const ingress = await startGateway({ consumers: false });
-const alone = await webhookRoutes(ingress, upstream);
+const alone = await webhookRoutes(ingress, upstream, stdSecret);
 await run("  same gateway: GET /healthz", new URL("/healthz", ingress.url).href, {}, "upstream direct");
-await run("  webhook verify+dedupe+enqueue", alone.fresh.url, {}, "  same gateway: GET /healthz", alone.fresh.script);
+await run("  webhook standard: HMAC+dedupe+enqueue", alone.signed.url, {}, "ref: HMAC + DO + queue send", alone.signed.script);
+await run("  webhook telegram: token+dedupe+enqueue", alone.fresh.url, {}, "ref: HMAC + DO + queue send", alone.fresh.script);
 await ingress.stop();
 }
+
+// A fresh isolate: the runtime started on the configuration already in KV, then its first
+// /healthz and its first LLM answer, beside the JS proxy's first answers.
+async function timed(f) {
+  const t = process.hrtime.bigint();
+  const out = await f();
+  return [Number(process.hrtime.bigint() - t) / 1e6, out];
+}
+async function firstAnswers(start, healthUrl, llmUrl, headers) {
+  const [startMs, url] = await timed(start);
+  const get = (p) => fetch(new URL(p, url)).then((r) => r.arrayBuffer());
+  const post = (p) => fetch(new URL(p, url), { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ ...oaiBody, model: llmUrl.model }) }).then(async (r) => {
+    if (r.status !== 200) throw new Error(`cold LLM answer ${r.status}: ${await r.text()}`);
+  });
+  const [healthMs] = await timed(() => get(healthUrl));
+  const [llmMs] = await timed(() => post(llmUrl.path));
+  return { startMs, healthMs, llmMs };
+}
+const coldDir = mkdtempSync(path.join(tmpdir(), "bench-cold-"));
+const cold = await startGateway({ persist: coldDir });
+const coldKey = await benchTenant(cold);
+await llmRoutes(cold, upstream, coldKey);
+await cold.mf.dispose();
+const coldRows = [
+  ["JS proxy floor", await firstAnswers(async () => {
+    cold.floor = new Miniflare(floorOptions);
+    return cold.floor.ready;
+  }, "/json", { path: "/v1/chat/completions", model: "bench-model" })],
+  ["gateway", await firstAnswers(async () => {
+    cold.mf = new Miniflare(cold.options);
+    return cold.mf.ready;
+  }, "/healthz", { path: "/v1/chat/completions", model: "fast" }, { authorization: `Bearer ${coldKey}` })],
+];
+await cold.floor.dispose();
+await cold.stop();
+rmSync(coldDir, { recursive: true, force: true });
 
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const pad = (s, n) => String(s).padEnd(n);
 const num = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
-console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine\n`);
-console.log(pad("route", 36), pad("req/s", 10), pad("p50 ms", 9), pad("p99 ms", 9), pad("ratio", 18), "non-2xx");
+const short = (name) =>
+  name.startsWith("ref: ") ? "ref" : name.includes("floor") ? "JS floor" : name.includes("direct") ? "upstream" : "healthz";
+console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine; "added" is 1e6/rps - 1e6/rps(reference), µs a request\n`);
+console.log(pad("route", 40), pad("req/s", 9), pad("p50 ms", 8), pad("p99 ms", 8), pad("ratio", 16), pad("added µs", 9), "non-2xx");
 for (const r of rows) {
   const base = r.baseline ? byName[r.baseline] : undefined;
-  const label = r.baseline?.includes("direct") ? "upstream" : r.baseline?.includes("floor") ? "JS floor" : "healthz";
-  const ratio = base ? `${num((100 * r.rps) / base.rps)}% of ${label}` : "";
-  if (r.name.startsWith("  webhook")) console.log("ingress-only gateway (no queue consumers):");
-  console.log(pad(r.name, 36), pad(num(r.rps), 10), pad(num(r.p50, 2), 9), pad(num(r.p99, 2), 9), pad(ratio, 18), r.non2xx);
+  const ratio = base ? `${num(r.rps / base.rps, 2)} of ${short(r.baseline)}` : "";
+  const added = base && !r.baseline.includes("direct") ? num(1e6 / r.rps - 1e6 / base.rps) : "";
+  if (r.name.startsWith("  same gateway")) console.log("ingress-only gateway (no queue consumers):");
+  console.log(pad(r.name, 40), pad(num(r.rps), 9), pad(num(r.p50, 2), 8), pad(num(r.p99, 2), 8), pad(ratio, 16), pad(added, 9), r.non2xx);
 }
-console.log("\nstreamed LLM answer, time to first byte (sequential, 300 requests)");
-console.log(pad("", 36), pad("p50 ms", 9), pad("p99 ms", 9), "p50 over the upstream's");
-for (const [name, t] of ttfbRows) console.log(pad(name, 36), pad(num(t.p50, 2), 9), pad(num(t.p99, 2), 9), name === "upstream direct" ? "" : `+${num(t.p50 - ttfbRows[0][1].p50, 2)} ms`);
+console.log("\nstreamed LLM answer, time to first content (sequential, 300 requests)");
+console.log(pad("", 40), pad("p50 ms", 8), pad("p99 ms", 8), "p50 over the JS proxy's");
+const jsFirst = ttfcRows[1][1].p50;
+for (const [name, t] of ttfcRows) console.log(pad(name, 40), pad(num(t.p50, 2), 8), pad(num(t.p99, 2), 8), name.startsWith("gateway") ? `+${num(t.p50 - jsFirst, 2)} ms` : "");
+console.log("\na fresh isolate (the runtime started on configuration in KV), ms");
+console.log(pad("", 40), pad("start", 8), pad("/healthz", 10), "first LLM answer");
+for (const [name, c] of coldRows) console.log(pad(name, 40), pad(num(c.startMs), 8), pad(num(c.healthMs, 1), 10), num(c.llmMs, 1));
 const size = bundleSize();
-const budget = 250 * 1024;
-console.log(`\nbundle (wasm + JS): ${num(size.raw / 1024)} KiB raw, ${num(size.gz / 1024, 1)} KiB gzipped; budget 250 KiB gzipped: ${size.gz <= budget ? "within" : "OVER"}`);
+console.log(`\nbundle (wasm + JS): ${num(size.raw / 1024)} KiB raw, ${num(size.gz / 1024, 1)} KiB gzipped`);
+const parts = bundleParts(path.join(ROOT, "target/profile/index_bg.wasm"));
+console.log(`wasm code ${num(parts.code / 1024)} KiB, data ${num(parts.data / 1024)} KiB; the biggest parts of the code:`);
+for (const p of parts.parts) console.log(`  ${pad(num(p.bytes / 1024) + " KiB", 9)} ${num((100 * p.bytes) / parts.code, 1).padStart(5)}%  ${p.part}`);
 
 mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-writeFileSync(path.join(ROOT, "bench/results/latest.json"), JSON.stringify({ at: new Date().toISOString(), rows, ttfb: ttfbRows, size, direct }, null, 2));
+writeFileSync(path.join(ROOT, "bench/results/latest.json"), JSON.stringify({ at: new Date().toISOString(), rows, ttfc: ttfcRows, cold: coldRows, size, parts, direct }, null, 2));
 
 await gw.stop();
 await floor.dispose();
+await reference.dispose();
 upstream.server.close();
