@@ -11,6 +11,7 @@ use crate::edge::platform::now_ms;
 use serde::Deserialize;
 use serde_json::Value;
 use std::cell::RefCell;
+use worker::wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State, Storage};
 
 #[durable_object(fetch)]
@@ -33,25 +34,26 @@ struct Row {
 }
 
 impl CallGate {
-    /// Loads the gate (once per object lifetime), applies `f`, and saves it.
+    /// Loads the gate (once per object lifetime), applies `f`, and saves it if it changed: one
+    /// JSON string under one key (a JS object per field would cost a crossing per field, and the
+    /// runtime's structured clone on top).
     async fn with<T>(&self, f: impl FnOnce(&mut Gate) -> T) -> Result<T> {
         let storage = self.state.storage();
         if self.gate.borrow().is_none() {
-            let gate = Gate {
-                minute: storage.get("window").await?.unwrap_or_default(),
-                day: storage.get("day").await?.unwrap_or_default(),
-                breaker: storage.get("breaker").await?.unwrap_or_default(),
-            };
+            let gate = load(&storage).await?;
             self.gate.borrow_mut().get_or_insert(gate);
         }
-        let (out, g) = {
+        let (out, changed) = {
             let mut memory = self.gate.borrow_mut();
             let gate = memory.get_or_insert_with(Gate::default);
-            (f(gate), gate.clone())
+            let before = gate.clone();
+            let out = f(gate);
+            (out, (*gate != before).then(|| gate.clone()))
         };
-        storage.put("window", g.minute).await?;
-        storage.put("day", g.day).await?;
-        storage.put("breaker", g.breaker).await?;
+        if let Some(g) = changed {
+            let text = serde_json::to_string(&g)?;
+            storage.put_raw(GATE_KEY, JsValue::from_str(&text)).await?;
+        }
         Ok(out)
     }
 
@@ -74,6 +76,20 @@ impl CallGate {
                 now,
             )
         }))
+    }
+}
+
+const GATE_KEY: &str = "gate";
+
+/// The stored gate; one written before it was a single document has a key per field.
+async fn load(storage: &Storage) -> Result<Gate> {
+    match storage.get::<Value>(GATE_KEY).await? {
+        Some(Value::String(text)) => Ok(serde_json::from_str(&text)?),
+        _ => Ok(Gate {
+            minute: storage.get("window").await?.unwrap_or_default(),
+            day: storage.get("day").await?.unwrap_or_default(),
+            breaker: storage.get("breaker").await?.unwrap_or_default(),
+        }),
     }
 }
 

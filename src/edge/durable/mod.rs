@@ -59,9 +59,10 @@ pub fn send<'a>(
     })
 }
 
-/// Inside an object: the command of a request.
+/// Inside an object: the command of a request, read as text and decoded here (workers-rs'
+/// `json()` builds a JS object and copies it into Rust one field at a time).
 async fn command<C: DeserializeOwned>(mut req: Request) -> worker::Result<C> {
-    req.json().await
+    Ok(serde_json::from_str(&req.text().await?)?)
 }
 
 fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
