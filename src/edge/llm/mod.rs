@@ -136,7 +136,11 @@ pub async fn proxy(
                     Delay::from(Duration::from_millis(after_ms)).await;
                 }
                 let t = &chain[target];
-                match attempt::run(&job, t).await {
+                // The answer is priced when it arrives: a price not yet in the isolate cache is
+                // read from KV while the provider works, not after it answered.
+                let (outcome, _) =
+                    futures::join!(attempt::run(&job, t), relay::price(&call.env, &t.model));
+                match outcome {
                     Ok(success) => {
                         attempts.succeeded();
                         break (t.clone(), success);

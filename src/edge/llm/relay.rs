@@ -17,6 +17,7 @@ use crate::edge::platform::now_ms;
 use crate::edge::respond::{internal, Reply};
 use crate::edge::{store, Call};
 use serde_json::json;
+use std::rc::Rc;
 use worker::{Env, Headers, ResponseBuilder};
 
 /// Everything the answer's way out needs.
@@ -29,12 +30,16 @@ pub struct Answer {
     pub on_answer: Option<OnAnswer>,
 }
 
-/// The request's cost, if the model has a price in KV.
-async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
-    let price = store::get_shared::<Price>(env, &ConfigKey::pricing(model))
+/// The model's price, if it has one in KV (through the isolate cache).
+pub async fn price(env: &Env, model: &str) -> Option<Rc<Price>> {
+    store::get_shared::<Price>(env, &ConfigKey::pricing(model))
         .await
-        .ok()??;
-    Some(cost_usd(&price, usage))
+        .ok()?
+}
+
+/// The request's cost, if the model has a price.
+async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
+    Some(cost_usd(&*price(env, model).await?, usage))
 }
 
 impl Answer {
