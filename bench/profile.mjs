@@ -3,7 +3,8 @@
 // (Profiler.start/stop) while wrk drives it, and prints where the time went: the top functions by
 // self time, each marked wasm (named by the build in target/profile/, which keeps the names
 // section), JS glue (the worker's own JavaScript) or runtime (workerd, V8, GC), and the totals
-// of each. PROFILE_SECONDS (default 10) sets the load; PROFILE_TOP (default 30) the rows.
+// of each. PROFILE_SECONDS (default 10) sets the load; PROFILE_TOP (default 30) the rows;
+// PROFILE_PICK (e.g. "0" or "0,2") keeps only those routes of the family, in its order.
 // Uses Node's WebSocket (behind `--experimental-websocket` before Node 22; the Makefile passes it).
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -36,7 +37,9 @@ const gw = await startGateway({
   overrides: { scriptPath: path.join(ROOT, "target/profile/index.js"), inspectorPort: INSPECTOR },
 });
 const key = await benchTenant(gw);
-const routes = await families[ROUTE](gw, upstream, key);
+const all = await families[ROUTE](gw, upstream, key);
+const pick = process.env.PROFILE_PICK?.split(",").map(Number);
+const routes = pick ? pick.map((i) => all[i]).filter(Boolean) : all;
 const wrk = (r, seconds) =>
   exec("wrk", ["-t1", "-c16", `-d${seconds}s`, ...Object.entries(r.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), "-s", r.script, r.url]);
 for (const r of routes) await wrk(r, 1); // warm up: compiled code, caches, objects
@@ -107,11 +110,40 @@ for (const [node, us] of self) {
   rows.set(name, row);
 }
 const busy = totals.wasm + totals["JS glue"] + totals.runtime;
+
+// Who the time belongs to: each sample goes to the nearest wasm frame on its stack (itself, or the
+// wasm function that called into JS and the runtime), by that frame's crate; runtime work with no
+// wasm caller (I/O completions, the event loop) and the log line are counted on their own.
+const parentOf = new Map();
+for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n);
+const ownerOf = (name) => {
+  if (/^<?edge_gateway::/.test(name)) return "gateway";
+  if (/(^|<)worker(\[[0-9a-f]+\])?::/.test(name)) return "workers-rs (conversions, streams, storage)";
+  if (/^(js_sys::futures|wasm_bindgen|__wbindgen|__externref|js-to-wasm|wasm-to-js)|wasm_bindgen_futures/.test(name)) return "wasm-bindgen (futures, closures, externrefs)";
+  return null; // web_sys, libraries: look further up
+};
+const owners = new Map();
+for (const [node, us] of self) {
+  if (node.callFrame.functionName === "(idle)") continue;
+  let owner = null;
+  for (let n = node; !owner && n; n = parentOf.get(n.id)) {
+    const f = n.callFrame;
+    if (/__wbg_log_/.test(f.functionName)) owner = "the log line (console.log, the runtime's log pipeline)";
+    else if (kind(f) === "wasm") owner = ownerOf(f.functionName);
+  }
+  if (owner === "gateway") {
+    owner = kind(node.callFrame) === "wasm" ? "the gateway's wasm (with serde, alloc)" : "runtime calls the gateway makes (fetch, storage, queue)";
+  }
+  owner ??= kind(node.callFrame) === "wasm" ? "libraries with no named caller" : "runtime with no wasm caller (I/O, event loop, GC)";
+  owners.set(owner, (owners.get(owner) ?? 0) + us);
+}
 const requests = loads.reduce((n, l) => n + Number(/(\d+) requests in/.exec(l.stdout)?.[1] ?? 0), 0);
 const pct = (us) => `${((100 * us) / busy).toFixed(1)}%`.padStart(6);
 console.log(`\nCPU profile of ${ROUTE} (${routes.length} route(s), ${requests} requests under wrk -c16, ${SECONDS} s):`);
 console.log(`busy ${(busy / 1000).toFixed(0)} ms (${(busy / Math.max(1, requests)).toFixed(0)} µs a request), idle ${(idle / 1000).toFixed(0)} ms`);
 for (const [k, us] of Object.entries(totals)) console.log(`  ${k.padEnd(8)} ${pct(us)}`);
+console.log(`\nby owner (a sample counts for the nearest wasm frame on its stack)`);
+for (const [o, us] of [...owners].sort((a, b) => b[1] - a[1])) console.log(`  ${pct(us)}  ${o}`);
 console.log(`\ntop ${TOP} by self time`);
 for (const r of [...rows.values()].sort((a, b) => b.us - a.us).slice(0, TOP)) {
   console.log(`${pct(r.us)}  ${r.kind.padEnd(8)} ${r.name.slice(0, 110)}`);

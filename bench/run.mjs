@@ -61,6 +61,9 @@ const floorOptions = {
 };
 const floor = new Miniflare(floorOptions);
 const floorUrl = await floor.ready;
+// The same floor writing one log line a request, through the same log handling as the gateway's.
+const loggingFloor = new Miniflare({ ...floorOptions, bindings: { ...floorOptions.bindings, LOG_LINE: "1" }, handleStructuredLogs: () => {} });
+const loggingFloorUrl = await loggingFloor.ready;
 const stdSecret = "whsec_" + randomBytes(24).toString("base64");
 const reference = new Miniflare({
   modules: true,
@@ -126,6 +129,7 @@ const directLlm = `${upstream.url}/v1/chat/completions`;
 const directScript = (body) => postScript(JSON.stringify({ ...body, model: "bench-model" }));
 await run("LLM upstream direct", directLlm, {}, undefined, directScript(oaiBody));
 await run("JS proxy floor -> LLM upstream", new URL("/v1/chat/completions", floorUrl).href, {}, "LLM upstream direct", directScript(oaiBody));
+await run("  the same + one log line", new URL("/v1/chat/completions", loggingFloorUrl).href, {}, "JS proxy floor -> LLM upstream", directScript(oaiBody));
 await run("llm chat/completions", llm.chat.url, auth, "JS proxy floor -> LLM upstream", llm.chat.script);
 await run("llm messages (translated)", llm.messages.url, auth, "JS proxy floor -> LLM upstream", llm.messages.script);
 await run("LLM upstream direct, stream", directLlm, {}, undefined, directScript({ ...oaiBody, stream: true }));
@@ -252,5 +256,6 @@ writeFileSync(path.join(ROOT, "bench/results/latest.json"), JSON.stringify({ at:
 
 await gw.stop();
 await floor.dispose();
+await loggingFloor.dispose();
 await reference.dispose();
 upstream.server.close();

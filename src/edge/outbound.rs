@@ -71,9 +71,25 @@ pub async fn send(
     hops: u32,
     timeout_ms: u64,
 ) -> Result<Incoming, FetchError> {
+    send_then(req, hops, timeout_ms, |answer| async { Ok(answer) }).await
+}
+
+/// Sends `req` and hands its answer (headers arrived, body unread) to `then`, the exchange and
+/// `then` together within `timeout_ms`: one timer, and the fetch aborted if it fires.
+pub async fn send_then<T, F, Fut>(
+    req: &OutboundRequest,
+    hops: u32,
+    timeout_ms: u64,
+    then: F,
+) -> Result<T, FetchError>
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: std::future::Future<Output = Result<T, FetchError>>,
+{
     let controller = AbortController::default();
     let signal = controller.signal();
-    match within(timeout_ms, send_marked(req, hops, &signal)).await {
+    let exchange = async { then(send_marked(req, hops, &signal).await?).await };
+    match within(timeout_ms, exchange).await {
         Some(r) => r,
         None => {
             controller.abort();
@@ -88,9 +104,14 @@ pub async fn read_body(
     upstream: Upstream,
     deadline_ms: u64,
 ) -> Result<Vec<u8>, FetchError> {
-    within(deadline_ms, read_capped(resp, upstream.max_answer_bytes()))
+    within(deadline_ms, read_all(resp, upstream))
         .await
         .unwrap_or(Err(FetchError::Timeout(deadline_ms)))
+}
+
+/// The rest of an answer, under the upstream's cap; its deadline is the caller's (`send_then`).
+pub async fn read_all(resp: &Incoming, upstream: Upstream) -> Result<Vec<u8>, FetchError> {
+    read_capped(resp, upstream.max_answer_bytes()).await
 }
 
 /// `req` with the loop mark of hop `hops + 1`, sent in one crossing (no Request object).

@@ -12,7 +12,7 @@ use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, mock, sse, Dialect, Usage};
 use crate::core::upstream::{FetchError, StreamClock, Upstream};
-use crate::edge::outbound::{read_body, send, within};
+use crate::edge::outbound::{read_all, read_body, send, send_then, within, Incoming};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
 use futures::StreamExt;
@@ -95,41 +95,45 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
         .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
     let name = t.key();
     let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
-    let started = now_ms();
-    let resp = send(&request, job.hops, u64::from(t.timeout_ms))
+    let timeout = u64::from(t.timeout_ms);
+    if !job.req.stream {
+        // One deadline, one timer, for the whole exchange: headers and body.
+        let (status, wait, body) = send_then(&request, job.hops, timeout, |resp| async move {
+            let status = resp.status();
+            if (200..300).contains(&status) {
+                return Ok((status, None, read_all(&resp, Upstream::Llm).await?));
+            }
+            let wait = retry_wait(&resp);
+            Ok((
+                status,
+                wait,
+                read_all(&resp, Upstream::Llm).await.unwrap_or_default(),
+            ))
+        })
         .await
         .map_err(fetch_failed)?;
-    let remaining = u64::from(t.timeout_ms)
-        .saturating_sub(now_ms() - started)
-        .max(1);
+        if !(200..300).contains(&status) {
+            return Err(refused(job, &name, status, wait, &body));
+        }
+        return json_answer(job, t.dialect(), body);
+    }
+    let started = now_ms();
+    let resp = send(&request, job.hops, timeout)
+        .await
+        .map_err(fetch_failed)?;
+    let remaining = timeout.saturating_sub(now_ms() - started).max(1);
     let status = resp.status();
-    let h = |name: &str| resp.header(name);
     if !(200..300).contains(&status) {
-        let wait = routing::retry_after_ms(
-            h("retry-after-ms").as_deref(),
-            h("retry-after").as_deref(),
-            now_ms() / 1000,
-        );
+        let wait = retry_wait(&resp);
         let body = read_body(&resp, Upstream::Llm, remaining)
             .await
             .unwrap_or_default();
-        let (outcome, e, code) =
-            refused_attempt(&name, status, wait, &String::from_utf8_lossy(&body));
-        // The log gets the status and the provider's code, never its text.
-        worker::console_log!(
-            "{}",
-            serde_json::json!({"request_id": job.request_id, "llm_upstream_error": name, "status": status, "code": code})
-        );
-        return Err((outcome, e));
+        return Err(refused(job, &name, status, wait, &body));
     }
-    let is_sse = h("content-type").is_some_and(|c| c.contains("text/event-stream"));
-    if !job.req.stream {
-        let body = read_body(&resp, Upstream::Llm, remaining)
-            .await
-            .map_err(fetch_failed)?;
-        return json_answer(job, t.dialect(), body);
-    }
-    if !is_sse {
+    if !resp
+        .header("content-type")
+        .is_some_and(|c| c.contains("text/event-stream"))
+    {
         return Err(broken(format!(
             "{name} answered a stream request without an event stream"
         )));
@@ -138,6 +142,26 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
         .into_stream()
         .ok_or_else(|| broken(format!("{name} sent no body")))?;
     first_content(job, t, t.dialect(), Source::Http(source), remaining).await
+}
+
+/// How long a refusing provider asked to be left alone, from its headers.
+fn retry_wait(resp: &Incoming) -> Option<u64> {
+    routing::retry_after_ms(
+        resp.header("retry-after-ms").as_deref(),
+        resp.header("retry-after").as_deref(),
+        now_ms() / 1000,
+    )
+}
+
+/// A provider's refusal (a status other than 2xx): how it counts, and the client's error. The
+/// log gets the status and the provider's code, never its text.
+fn refused(job: &LlmCall, name: &str, status: u16, wait: Option<u64>, body: &[u8]) -> Failed {
+    let (outcome, e, code) = refused_attempt(name, status, wait, &String::from_utf8_lossy(body));
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"request_id": job.request_id, "llm_upstream_error": name, "status": status, "code": code})
+    );
+    (outcome, e)
 }
 
 fn json_answer(job: &LlmCall, upstream: Dialect, text: Vec<u8>) -> Result<Success, Failed> {
