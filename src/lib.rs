@@ -12,11 +12,11 @@ mod edge;
 #[cfg(target_arch = "wasm32")]
 mod entry {
     use crate::edge::{queue, router, Inbound};
-    use worker::{event, web_sys, Context, Env, MessageBatch, Response, Result};
+    use worker::{event, web_sys, Context, Env, MessageBatch, Result};
 
     /// Every HTTP request: `edge::router` (the runtime's own request object: see `edge::inbound`).
     #[event(fetch)]
-    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
         Ok(router::serve(Inbound::new(req), env, ctx).await)
     }
 

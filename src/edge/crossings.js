@@ -3,12 +3,21 @@
 // Header lists travel as one string: name and value on alternate lines (`\n` cannot occur in a
 // valid header; the Rust side refuses it before it gets here).
 
-/** A Headers from "name\nvalue\nname\nvalue..." ("" is none). */
+/** A Headers from "name\nvalue\nname\nvalue..." ("" is none); a repeated name: the last wins. */
 export function headersOf(lines) {
   const h = new Headers();
   if (lines === "") return h;
   const parts = lines.split("\n");
   for (let i = 0; i + 1 < parts.length; i += 2) h.set(parts[i], parts[i + 1]);
+  return h;
+}
+
+/** The same, a repeated name kept (a response's `Vary`, set once per reason). */
+function headersAppended(lines) {
+  const h = new Headers();
+  if (lines === "") return h;
+  const parts = lines.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
   return h;
 }
 
@@ -31,4 +40,14 @@ export async function askObject(env, binding, name, body) {
   const text = await answer.text();
   if (answer.status !== 200) throw new Error(`${binding} answered ${answer.status}: ${text}`);
   return text;
+}
+
+/** The client's Response: status, headers ("name\nvalue..." lines) and body (none or a stream). */
+export function respond(status, lines, body) {
+  return new Response(body, { status, headers: headersAppended(lines) });
+}
+
+/** The same with bytes: a view into wasm memory, copied before wasm runs again. */
+export function respondBytes(status, lines, bytes) {
+  return new Response(bytes.slice(), { status, headers: headersAppended(lines) });
 }

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 use worker::js_sys::Promise;
-use worker::web_sys::{AbortSignal, Headers};
+use worker::web_sys::{AbortSignal, Headers, Response};
 use worker::Env;
 
 #[wasm_bindgen(module = "/src/edge/crossings.js")]
@@ -21,6 +21,10 @@ extern "C" {
         body: &JsValue,
         signal: &AbortSignal,
     ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = respond, catch)]
+    fn respond_lines(status: u16, lines: &str, body: &JsValue) -> Result<Response, JsValue>;
+    #[wasm_bindgen(js_name = respondBytes, catch)]
+    fn respond_bytes(status: u16, lines: &str, bytes: &[u8]) -> Result<Response, JsValue>;
     #[wasm_bindgen(js_name = askObject)]
     fn ask_object(env: &Env, binding: &str, name: &str, body: String) -> Promise;
 }
@@ -83,4 +87,27 @@ pub fn fetch<'a>(
 /// runtime's error.
 pub fn ask(env: &Env, binding: &str, name: &str, body: String) -> Promise {
     ask_object(env, binding, name, body)
+}
+
+/// What a client's response carries.
+pub enum Body<'a> {
+    None,
+    Bytes(&'a [u8]),
+    Stream(JsValue),
+}
+
+/// The client's response from its status, headers and body; `None` if the runtime refuses a
+/// header or the status.
+pub fn response<'a>(
+    status: u16,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: Body,
+) -> Option<Response> {
+    let lines = lines(pairs)?;
+    match body {
+        Body::None => respond_lines(status, &lines, &JsValue::UNDEFINED),
+        Body::Bytes(b) => respond_bytes(status, &lines, b),
+        Body::Stream(s) => respond_lines(status, &lines, &s),
+    }
+    .ok()
 }

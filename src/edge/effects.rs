@@ -2,6 +2,7 @@
 //! its start to its output: resume it with the time, perform the effect it hands out, resume it
 //! with the outcome, until it is done.
 
+use super::crossings;
 use super::durable;
 use super::outbound::exchange;
 use super::platform::now_ms;
@@ -15,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
-use worker::{Cache, Context, Delay, Env, Headers, ResponseBuilder};
+use worker::{Cache, Context, Delay, Env, ResponseBuilder};
 use worker::{QueueContentType, RawMessageBuilder, SendMessage};
 
 thread_local! {
@@ -124,13 +125,12 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                 MEMORY.with(|m| m.borrow_mut().retain(|k, _| !k.starts_with(&prefix)))
             }
             Effect::CachePut { url, ttl_s, text } => {
-                let headers = Headers::new();
-                headers
-                    .set("content-type", "application/json")
-                    .map_err(internal)?;
-                headers
-                    .set("cache-control", &format!("max-age={ttl_s}"))
-                    .map_err(internal)?;
+                let max_age = format!("max-age={ttl_s}");
+                let headers = crossings::headers([
+                    ("content-type", "application/json"),
+                    ("cache-control", max_age.as_str()),
+                ])
+                .ok_or_else(|| internal("a cache header the runtime refuses"))?;
                 let resp = ResponseBuilder::new()
                     .with_headers(headers)
                     .fixed(text.into_bytes());

@@ -1,12 +1,92 @@
-//! Building responses: JSON bodies, errors in the one error model, the request id header.
+//! Building responses: JSON bodies, errors in the one error model, the request id header. A
+//! response is described (`Outgoing`) and becomes the runtime's `Response` once, at the router's
+//! end, in one crossing: workers-rs builds a header set, sets each header, then builds the init
+//! object and the response apart, a crossing each.
 
 use super::crossings;
 use crate::core::error::ApiError;
 use crate::core::http::HttpResponse;
+use futures::{Stream, TryStreamExt};
 use serde::Serialize;
-use worker::{Response, ResponseBuilder};
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::web_sys;
 
-pub type Reply = Result<Response, ApiError>;
+pub type Reply = Result<Outgoing, ApiError>;
+
+/// The client's response, until it is handed to the runtime.
+pub struct Outgoing {
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+}
+
+enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    Stream(web_sys::ReadableStream),
+}
+
+impl Outgoing {
+    pub fn new(status: u16) -> Self {
+        Outgoing {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    pub fn bytes(mut self, body: Vec<u8>) -> Self {
+        self.body = Body::Bytes(body);
+        self
+    }
+
+    /// A body of chunks from a Rust stream, pulled by the runtime as the client reads.
+    pub fn stream<S>(mut self, chunks: S) -> Self
+    where
+        S: Stream<Item = Result<Vec<u8>, String>> + 'static,
+    {
+        let js = chunks
+            .map_ok(|chunk| JsValue::from(Uint8Array::from(chunk.as_slice())))
+            .map_err(|e| JsValue::from_str(&e));
+        let raw = wasm_streams::ReadableStream::from_stream(js).into_raw();
+        self.body = Body::Stream(raw.unchecked_into());
+        self
+    }
+
+    /// Sets a header (replacing one of the same name).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.append(name, value);
+    }
+
+    /// Adds a header, keeping any of the same name.
+    pub fn append(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_string(), value.to_string()));
+    }
+
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// The runtime's Response; a header it refuses (ours are never the client's) makes a bare 500.
+    pub fn into_raw(self) -> web_sys::Response {
+        // A status that cannot carry a body gets none, whatever was given.
+        let null_body = matches!(self.status, 101 | 204 | 205 | 304);
+        let body = match &self.body {
+            _ if null_body => crossings::Body::None,
+            Body::Empty => crossings::Body::None,
+            Body::Bytes(b) => crossings::Body::Bytes(b),
+            Body::Stream(s) => crossings::Body::Stream(s.clone().into()),
+        };
+        let pairs = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        crossings::response(self.status, pairs, body).unwrap_or_else(|| {
+            worker::console_error!("{{\"internal_error\":\"a response the runtime refuses\"}}");
+            crossings::response(500, [], crossings::Body::None).expect("a bare 500")
+        })
+    }
+}
 
 pub fn bytes(status: u16, content_type: &str, body: &[u8]) -> Reply {
     with_headers(
@@ -18,12 +98,13 @@ pub fn bytes(status: u16, content_type: &str, body: &[u8]) -> Reply {
 
 /// A response with these headers, and a body if there is one.
 pub fn with_headers(status: u16, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
-    let h = crossings::headers(headers.iter().copied())
-        .ok_or_else(|| internal("a response header the runtime refuses"))?;
-    let builder = ResponseBuilder::new().with_status(status).with_headers(h);
+    let mut out = Outgoing::new(status);
+    for (k, v) in headers {
+        out.set(k, v);
+    }
     Ok(match body {
-        Some(body) => builder.fixed(body),
-        None => builder.empty(),
+        Some(body) => out.bytes(body),
+        None => out,
     })
 }
 
@@ -38,27 +119,18 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
     bytes(status, "application/json", &body)
 }
 
-/// The error as JSON; infallible so that even a failure to build a response is answered.
-pub fn error(e: &ApiError, request_id: &str) -> Response {
+/// The error as JSON.
+pub fn error(e: &ApiError, request_id: &str) -> Outgoing {
     error_with_body(e, e.body(request_id))
 }
 
 /// An error's status and `Retry-After` with a body in another error format (the LLM dialects).
-pub fn error_with_body(e: &ApiError, body: String) -> Response {
-    let retry_after = e.retry_after.map(|s| s.to_string());
-    let pairs = [("content-type", "application/json")]
-        .into_iter()
-        .chain(retry_after.as_deref().map(|s| ("retry-after", s)));
-    let headers = crossings::headers(pairs).unwrap_or_default();
-    ResponseBuilder::new()
-        .with_status(e.status())
-        .with_headers(headers)
-        .fixed(body.into_bytes())
-}
-
-pub fn with_request_id(mut resp: Response, request_id: &str) -> Response {
-    let _ = resp.headers_mut().set("x-request-id", request_id);
-    resp
+pub fn error_with_body(e: &ApiError, body: String) -> Outgoing {
+    let mut out = Outgoing::new(e.status()).with("content-type", "application/json");
+    if let Some(s) = e.retry_after {
+        out.set("retry-after", &s.to_string());
+    }
+    out.bytes(body.into_bytes())
 }
 
 /// Platform errors (KV, Durable Object, queue failures) are ours, not the client's: a 500 with no

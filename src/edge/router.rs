@@ -2,7 +2,8 @@
 
 use super::context::Call;
 use super::inbound::Inbound;
-use super::respond::{self, json, with_request_id};
+use super::respond::Outgoing;
+use super::respond::{self, json, Reply};
 use super::{admin, auth, channel, integration, llm, platform, webhook, widget};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::llm::Dialect;
@@ -10,11 +11,11 @@ use crate::core::log::RequestLog;
 use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::upstream;
 use serde_json::json;
-use worker::{Context, Env, Response};
+use worker::{web_sys, Context, Env};
 
 /// Answers one request: its route, authenticated as the route table says, handled; an error in
 /// the error model of its route; one log line.
-pub async fn serve(req: Inbound, env: Env, ctx: Context) -> Response {
+pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
     let started = platform::now_ms();
     let method = InboundMethod::parse(&req.method());
     let path = req.path();
@@ -44,7 +45,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> Response {
                 "{}",
                 json!({"request_id": call.request_id, "internal_error": e.message})
             );
-            let resp = worker::ResponseBuilder::new().with_status(500).empty();
+            let resp = Outgoing::new(500);
             (resp, Some(e.kind.type_name()))
         }
         Err(e) => {
@@ -56,32 +57,26 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> Response {
             (resp, Some(t))
         }
     };
-    let resp = with_request_id(resp, &call.request_id);
-    let resp = match &call.cors {
-        Some(origin) => widget::cors(resp, origin),
-        None => resp,
-    };
+    let mut resp = resp.with("x-request-id", &call.request_id);
+    if let Some(origin) = &call.cors {
+        widget::cors(&mut resp, origin);
+    }
     let log = RequestLog {
         ts: started,
         request_id: &call.request_id,
         method: method.as_str(),
         route: route_name,
         tenant: call.tenant.as_deref(),
-        status: resp.status_code(),
+        status: resp.status,
         latency_ms: platform::now_ms().saturating_sub(started),
         error,
         llm_usage: call.usage.as_ref(),
     };
     worker::console_log!("{}", log.line());
-    resp
+    resp.into_raw()
 }
 
-async fn dispatch(
-    call: &mut Call,
-    method: InboundMethod,
-    route: Route,
-    req: Inbound,
-) -> std::result::Result<Response, ApiError> {
+async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inbound) -> Reply {
     // Who may call the route is the route table's to say; the handlers get the tenant it proves.
     let key = match route.access() {
         Access::Tenant | Access::Scoped(_) => Some(auth::tenant_key(call, &req).await?),

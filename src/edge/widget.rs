@@ -9,7 +9,8 @@ use super::effects::drive;
 use super::inbound::Inbound;
 use super::llm::{self, Extra, OnAnswer};
 use super::platform::random_array;
-use super::respond::{http, internal, json, with_headers, Reply};
+use super::respond::Outgoing;
+use super::respond::{http, json, with_headers, Reply};
 use super::{store, Call};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
@@ -22,7 +23,6 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::widget::flow::{forward, Forward};
 use crate::core::widget::{self, ChatSettings};
 use serde_json::json;
-use worker::Response;
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
 const DEMO_HTML: &str = include_str!("../../widget/demo.html");
@@ -162,17 +162,13 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
             llm::proxy(call, tenant, creq, None, extra).await?
         }
     };
-    resp.headers_mut()
-        .set("x-conversation-id", &id)
-        .map_err(internal)?;
+    resp.set("x-conversation-id", &id);
     Ok(resp)
 }
 
 /// The CORS headers of a widget API response to an allowed origin.
-pub fn cors(mut resp: Response, origin: &str) -> Response {
-    let h = resp.headers_mut();
-    let _ = h.set("access-control-allow-origin", origin);
-    let _ = h.append("vary", "Origin");
-    let _ = h.set("access-control-expose-headers", widget::EXPOSED_HEADERS);
-    resp
+pub fn cors(resp: &mut Outgoing, origin: &str) {
+    resp.set("access-control-allow-origin", origin);
+    resp.append("vary", "Origin");
+    resp.set("access-control-expose-headers", widget::EXPOSED_HEADERS);
 }

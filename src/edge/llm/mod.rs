@@ -23,12 +23,13 @@ use crate::core::llm::routing;
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::model::TenantConfig;
 use crate::edge::inbound::Inbound;
+use crate::edge::respond::Outgoing;
 use futures::future::LocalBoxFuture;
 use limiter::{Limiter, Settle};
 use serde_json::json;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{Delay, Env, Response};
+use worker::{Delay, Env};
 
 /// Requests may carry images: more room than other JSON routes.
 pub const MAX_LLM_BODY: usize = 8 * 1024 * 1024;
@@ -109,7 +110,7 @@ pub async fn proxy(
         let e = admission::refusal(&kinds, &admitted.decisions, now);
         let mut resp = error_response(dialect, &e, &call.request_id);
         for (k, v) in &limit_headers {
-            let _ = resp.headers_mut().set(k, v);
+            resp.set(k, v);
         }
         return Ok(resp);
     }
@@ -179,7 +180,7 @@ pub async fn proxy(
 }
 
 /// An error on an LLM route, in the route's dialect.
-pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Response {
+pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Outgoing {
     super::respond::error_with_body(e, errors::body(dialect, e, request_id))
 }
 

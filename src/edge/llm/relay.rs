@@ -7,18 +7,16 @@ use super::attempt::{Stream, Success};
 use super::limiter::Settle;
 use super::{LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
-use crate::core::error::ApiError;
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
-use crate::edge::crossings;
 use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
-use crate::edge::respond::{internal, Reply};
+use crate::edge::respond::{Outgoing, Reply};
 use crate::edge::{store, Call};
 use serde_json::json;
 use std::rc::Rc;
-use worker::{Env, Headers, ResponseBuilder};
+use worker::Env;
 
 /// Everything the answer's way out needs.
 pub struct Answer {
@@ -43,20 +41,23 @@ async fn cost(env: &Env, model: &str, usage: Usage) -> Option<f64> {
 }
 
 impl Answer {
-    /// The answer's headers, `more` after the gateway's own.
-    fn headers(&self, more: &[(&str, &str)]) -> Result<Headers, ApiError> {
-        let attempts = self.attempts.to_string();
-        let own = [
-            ("x-gateway-provider", self.target.provider.as_str()),
-            ("x-gateway-model", self.target.model.as_str()),
-            ("x-gateway-attempts", attempts.as_str()),
-        ];
-        let limits = self
+    /// A 200 with the gateway's headers, then `more`.
+    fn response(&self, more: &[(&str, &str)]) -> Outgoing {
+        let mut out = Outgoing::new(200)
+            .with("x-gateway-provider", &self.target.provider)
+            .with("x-gateway-model", &self.target.model)
+            .with("x-gateway-attempts", &self.attempts.to_string());
+        for (k, v) in self
             .limit_headers
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()));
-        crossings::headers(own.into_iter().chain(limits).chain(more.iter().copied()))
-            .ok_or_else(|| internal("an answer header the runtime refuses"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+        {
+            out.append(k, v);
+        }
+        for (k, v) in more {
+            out.append(k, v);
+        }
+        out
     }
 
     /// `any_failure`: a target failed first, and its breaker hears of it before the client does.
@@ -69,7 +70,7 @@ impl Answer {
                 if let Some(c) = &cost_header {
                     more.push(("x-gateway-cost-usd", c));
                 }
-                let headers = self.headers(&more)?;
+                let out = self.response(&more);
                 // The usage record goes into the request's own log line.
                 let record = usage_record(&self.target, self.attempts, usage, cost, false, false);
                 call.usage = Some(record);
@@ -80,25 +81,18 @@ impl Answer {
                     call.ctx
                         .wait_until(async move { settle.flush(Some(usage.total())).await });
                 }
-                Ok(ResponseBuilder::new()
-                    .with_status(200)
-                    .with_headers(headers)
-                    .fixed(body))
+                Ok(out.bytes(body))
             }
             Success::Stream(stream) => {
                 if any_failure {
                     // The failed attempts now; the token correction waits for the stream's end.
                     self.settle.flush(None).await;
                 }
-                let headers = self.headers(&[
+                let out = self.response(&[
                     ("content-type", "text/event-stream; charset=utf-8"),
                     ("cache-control", "no-cache"),
-                ])?;
-                ResponseBuilder::new()
-                    .with_status(200)
-                    .with_headers(headers)
-                    .from_stream(self.relay(stream))
-                    .map_err(internal)
+                ]);
+                Ok(out.stream(self.relay(stream)))
             }
         }
     }
@@ -106,7 +100,7 @@ impl Answer {
     fn relay(
         self,
         mut stream: Box<Stream>,
-    ) -> impl futures::Stream<Item = Result<Vec<u8>, worker::Error>> {
+    ) -> impl futures::Stream<Item = Result<Vec<u8>, String>> {
         let held = std::mem::take(&mut stream.held);
         let state = (self, stream, held, false);
         futures::stream::unfold(state, |(mut me, mut up, mut held, mut over)| async move {
