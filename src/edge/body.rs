@@ -5,7 +5,6 @@ use crate::core::error::ApiError;
 use crate::core::http::{
     check_declared_length, parse_json_body, require_json_content_type, too_large,
 };
-use futures::StreamExt;
 use serde_json::Value;
 
 /// Reads at most `limit` bytes; stops reading (and refuses) as soon as the body exceeds it.

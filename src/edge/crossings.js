@@ -51,3 +51,40 @@ export function respond(status, lines, body) {
 export function respondBytes(status, lines, bytes) {
   return new Response(bytes.slice(), { status, headers: headersAppended(lines) });
 }
+
+/** A reader of `body` (a ReadableStream of bytes). */
+export function readerOf(body) {
+  return body.getReader();
+}
+
+/** The next chunk of `reader`, or undefined at its end. */
+export async function readChunk(reader) {
+  const { done, value } = await reader.read();
+  return done ? undefined : value;
+}
+
+/** Stops reading a body before its end; the runtime drops the rest. */
+export function cancelReader(reader) {
+  reader.cancel().catch(() => {});
+}
+
+/**
+ * A byte pipe whose readable end is a response's body and whose writer wasm pushes chunks into
+ * (one call a chunk; pulling each chunk from wasm costs several). The runtime's own identity
+ * stream where it has one.
+ */
+export function pipe() {
+  const Pipe = globalThis.IdentityTransformStream ?? TransformStream;
+  const { readable, writable } = new Pipe();
+  return [readable, writable.getWriter()];
+}
+
+/** Writes a copy of `bytes` (a view into wasm memory); settles when the reader took it. */
+export function writeChunk(writer, bytes) {
+  return writer.write(bytes.slice());
+}
+
+/** Ends the body; a reader that is gone is no error here. */
+export function closeWriter(writer) {
+  writer.close().catch(() => {});
+}

@@ -4,7 +4,10 @@
 
 use wasm_bindgen::prelude::*;
 use worker::js_sys::Promise;
-use worker::web_sys::{AbortSignal, Headers, Response};
+use worker::js_sys::{Array, Uint8Array};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{AbortSignal, Headers, ReadableStream, Response};
 use worker::Env;
 
 #[wasm_bindgen(module = "/src/edge/crossings.js")]
@@ -25,6 +28,18 @@ extern "C" {
     fn respond_lines(status: u16, lines: &str, body: &JsValue) -> Result<Response, JsValue>;
     #[wasm_bindgen(js_name = respondBytes, catch)]
     fn respond_bytes(status: u16, lines: &str, bytes: &[u8]) -> Result<Response, JsValue>;
+    #[wasm_bindgen(js_name = readerOf)]
+    fn reader_of(body: &ReadableStream) -> JsValue;
+    #[wasm_bindgen(js_name = readChunk)]
+    fn read_chunk(reader: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = cancelReader)]
+    fn cancel_reader(reader: &JsValue);
+    #[wasm_bindgen(js_name = pipe)]
+    fn new_pipe() -> Array;
+    #[wasm_bindgen(js_name = writeChunk)]
+    fn write_chunk(writer: &JsValue, bytes: &[u8]) -> Promise;
+    #[wasm_bindgen(js_name = closeWriter)]
+    fn close_writer(writer: &JsValue);
     #[wasm_bindgen(js_name = askObject)]
     fn ask_object(env: &Env, binding: &str, name: &str, body: String) -> Promise;
 }
@@ -110,4 +125,79 @@ pub fn response<'a>(
         Body::Stream(s) => respond_lines(status, &lines, &s),
     }
     .ok()
+}
+
+/// A body read chunk by chunk: one crossing a chunk (workers-rs' `ByteStream` makes three, and
+/// when dropped before the end it cancels through a closure it never frees).
+pub struct BodyReader {
+    reader: JsValue,
+    done: bool,
+}
+
+impl BodyReader {
+    pub fn new(body: &ReadableStream) -> Self {
+        BodyReader {
+            reader: reader_of(body),
+            done: false,
+        }
+    }
+
+    /// The next chunk; `None` at the end (or after an error).
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
+        if self.done {
+            return None;
+        }
+        match JsFuture::from(read_chunk(&self.reader)).await {
+            Ok(v) if v.is_undefined() => {
+                self.done = true;
+                None
+            }
+            Ok(v) => Some(Ok(Uint8Array::from(v).to_vec())),
+            Err(e) => {
+                self.done = true;
+                Some(Err(super::outbound::message(&e)))
+            }
+        }
+    }
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        if !self.done {
+            cancel_reader(&self.reader);
+        }
+    }
+}
+
+/// The writing end of a response body: chunks pushed from wasm, one crossing each. Dropped, it
+/// ends the body.
+pub struct Pipe {
+    writer: JsValue,
+}
+
+/// A body for a response and the pipe that fills it.
+pub fn pipe() -> (ReadableStream, Pipe) {
+    let ends = new_pipe();
+    (
+        ends.get(0).unchecked_into(),
+        Pipe {
+            writer: ends.get(1),
+        },
+    )
+}
+
+impl Pipe {
+    /// Writes `bytes`; waits until the client's side took them. `Err`: the client is gone.
+    pub async fn write(&self, bytes: &[u8]) -> Result<(), String> {
+        JsFuture::from(write_chunk(&self.writer, bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| super::outbound::message(&e))
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        close_writer(&self.writer);
+    }
 }

@@ -2,11 +2,12 @@
 //! every property when it wraps one, parsing the `cf` object (a few percent of an LLM request's
 //! CPU in the profile) that the gateway never uses; this reads only what a route asks for.
 
+use super::crossings::BodyReader;
 use crate::core::http::url_path;
 use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, ByteStream};
+use worker::web_sys;
 
 pub struct Inbound(web_sys::Request);
 
@@ -46,7 +47,7 @@ impl Inbound {
     }
 
     /// The body as a stream of chunks (`None`: no body).
-    pub fn stream(&self) -> Option<ByteStream> {
-        self.0.body().map(ByteStream::from)
+    pub fn stream(&self) -> Option<BodyReader> {
+        self.0.body().map(|b| BodyReader::new(&b))
     }
 }

@@ -3,16 +3,15 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted.
 
-use super::crossings::{self, Refused};
+use super::crossings::{self, BodyReader, Refused};
 pub use crate::core::upstream::FetchError;
 use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
-use futures::StreamExt;
 use std::time::Duration;
 use worker::js_sys::{self, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, AbortController, AbortSignal, ByteStream, Delay};
+use worker::{web_sys, AbortController, AbortSignal, Delay};
 
 /// A third party's answer whose headers have arrived; its body is still to be read.
 pub struct Incoming(web_sys::Response);
@@ -27,8 +26,8 @@ impl Incoming {
     }
 
     /// The body as a stream of chunks (`None`: the answer has no body).
-    pub fn into_stream(self) -> Option<ByteStream> {
-        self.0.body().map(ByteStream::from)
+    pub fn into_stream(self) -> Option<BodyReader> {
+        self.0.body().map(|b| BodyReader::new(&b))
     }
 }
 
@@ -169,12 +168,12 @@ async fn read_capped(resp: &Incoming, cap: usize) -> Result<Vec<u8>, FetchError>
             false => Err(FetchError::TooLarge(cap)),
         };
     }
-    let Some(mut stream) = resp.0.body().map(ByteStream::from) else {
+    let Some(mut stream) = resp.0.body().map(|b| BodyReader::new(&b)) else {
         return Ok(Vec::new()); // no body
     };
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| FetchError::Network(e.to_string()))?;
+        let chunk = chunk.map_err(FetchError::Network)?;
         if out.len() + chunk.len() > cap {
             return Err(FetchError::TooLarge(cap));
         }

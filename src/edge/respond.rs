@@ -6,10 +6,7 @@
 use super::crossings;
 use crate::core::error::ApiError;
 use crate::core::http::HttpResponse;
-use futures::{Stream, TryStreamExt};
 use serde::Serialize;
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::web_sys;
 
 pub type Reply = Result<Outgoing, ApiError>;
@@ -41,16 +38,9 @@ impl Outgoing {
         self
     }
 
-    /// A body of chunks from a Rust stream, pulled by the runtime as the client reads.
-    pub fn stream<S>(mut self, chunks: S) -> Self
-    where
-        S: Stream<Item = Result<Vec<u8>, String>> + 'static,
-    {
-        let js = chunks
-            .map_ok(|chunk| JsValue::from(Uint8Array::from(chunk.as_slice())))
-            .map_err(|e| JsValue::from_str(&e));
-        let raw = wasm_streams::ReadableStream::from_stream(js).into_raw();
-        self.body = Body::Stream(raw.unchecked_into());
+    /// A body the runtime reads from a stream (a `crossings::pipe` that wasm fills).
+    pub fn stream(mut self, body: web_sys::ReadableStream) -> Self {
+        self.body = Body::Stream(body);
         self
     }
 

@@ -12,13 +12,13 @@ use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, mock, sse, Dialect, Usage};
 use crate::core::upstream::{FetchError, StreamClock, Upstream};
+use crate::edge::crossings::BodyReader;
 use crate::edge::outbound::{read_all, read_body, send, send_then, within, Incoming};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
-use futures::StreamExt;
 use std::collections::VecDeque;
 use std::time::Duration;
-use worker::{ByteStream, Delay};
+use worker::Delay;
 
 pub enum Success {
     Json { body: Vec<u8>, usage: Usage },
@@ -37,7 +37,7 @@ pub struct Stream {
 }
 
 pub enum Source {
-    Http(ByteStream),
+    Http(BodyReader),
     /// The mock provider's events, paced like a real model's tokens.
     Mock(VecDeque<Vec<u8>>, u64),
 }
@@ -45,7 +45,7 @@ pub enum Source {
 impl Source {
     pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
         match self {
-            Source::Http(s) => s.next().await.map(|r| r.map_err(|e| e.to_string())),
+            Source::Http(s) => s.next().await,
             Source::Mock(events, delay) => {
                 let e = events.pop_front()?;
                 if *delay > 0 {

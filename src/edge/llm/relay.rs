@@ -10,6 +10,7 @@ use crate::core::config::ConfigKey;
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
+use crate::edge::crossings::{self, Pipe};
 use crate::edge::outbound::within;
 use crate::edge::platform::now_ms;
 use crate::edge::respond::{Outgoing, Reply};
@@ -92,43 +93,42 @@ impl Answer {
                     ("content-type", "text/event-stream; charset=utf-8"),
                     ("cache-control", "no-cache"),
                 ]);
-                Ok(out.stream(self.relay(stream)))
+                let (body, pipe) = crossings::pipe();
+                call.ctx.wait_until(self.pump(stream, pipe));
+                Ok(out.stream(body))
             }
         }
     }
 
-    fn relay(
-        self,
-        mut stream: Box<Stream>,
-    ) -> impl futures::Stream<Item = Result<Vec<u8>, String>> {
-        let held = std::mem::take(&mut stream.held);
-        let state = (self, stream, held, false);
-        futures::stream::unfold(state, |(mut me, mut up, mut held, mut over)| async move {
-            loop {
-                // The end is accounted (and the hook called) before the last bytes go out, so a
-                // client that reloads right after the answer finds it.
-                if !over && up.translator.is_over() {
-                    over = true;
-                    me.wrap_up(&up).await;
-                }
-                let out = std::mem::take(&mut held);
-                if !out.is_empty() {
-                    return Some((Ok(out), (me, up, held, over)));
-                }
-                if over {
-                    return None;
-                }
-                let waited_from = now_ms();
-                let next = within(up.clock.wait_ms(waited_from), up.source.next()).await;
-                let t = &mut up.translator;
-                held = match next {
-                    None => t.abort(&up.clock.expired(waited_from)),
-                    Some(None) => t.end(),
-                    Some(Some(Ok(bytes))) => t.push(&bytes),
-                    Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
-                };
+    /// Pushes the stream to the client: the held bytes at once, then each upstream chunk
+    /// translated as it arrives, until the end or the client leaves. Runs after the response
+    /// (`wait_until`), writing into the body the response already carries.
+    async fn pump(mut self, mut up: Box<Stream>, pipe: Pipe) {
+        let mut held = std::mem::take(&mut up.held);
+        let mut over = false;
+        loop {
+            // The end is accounted (and the hook called) before the last bytes go out, so a
+            // client that reloads right after the answer finds it.
+            if !over && up.translator.is_over() {
+                over = true;
+                self.wrap_up(&up).await;
             }
-        })
+            if !held.is_empty() && pipe.write(&std::mem::take(&mut held)).await.is_err() {
+                return; // the client is gone: the provider's stream is cancelled with `up`
+            }
+            if over {
+                return;
+            }
+            let waited_from = now_ms();
+            let next = within(up.clock.wait_ms(waited_from), up.source.next()).await;
+            let t = &mut up.translator;
+            held = match next {
+                None => t.abort(&up.clock.expired(waited_from)),
+                Some(None) => t.end(),
+                Some(Some(Ok(bytes))) => t.push(&bytes),
+                Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
+            };
+        }
     }
 
     /// A stream's usage is known only at its end, after the request's own log line: its own line.
