@@ -125,6 +125,8 @@ impl Kv {
 pub enum Outcome {
     Done,
     Doc(Option<Value>),
+    /// A document from the isolate's cache, shared: a flow decodes it without copying it.
+    Shared(Rc<Value>),
     Keys(Vec<ConfigKey>),
     Names(Vec<String>),
     Text(String),
@@ -215,11 +217,13 @@ impl Co {
         };
         match self.perform(effect).await? {
             Outcome::Doc(None) => Ok(None),
-            Outcome::Doc(Some(v)) => serde_json::from_value(v).map(Some).map_err(|e| {
-                ApiError::internal(format!("stored document {} is invalid: {e}", key.as_str()))
-            }),
-            other => Err(unexpected("a config read", &other)),
+            Outcome::Doc(Some(v)) => T::deserialize(&v).map(Some),
+            Outcome::Shared(v) => T::deserialize(&*v).map(Some),
+            other => return Err(unexpected("a config read", &other)),
         }
+        .map_err(|e| {
+            ApiError::internal(format!("stored document {} is invalid: {e}", key.as_str()))
+        })
     }
 
     /// Every `CONFIG` key under `prefix`.
@@ -435,6 +439,32 @@ mod tests {
         assert_eq!(out.unwrap(), (Some(serde_json::json!({"a": 1})), 42));
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[1], Effect::Sleep(5));
+    }
+
+    #[test]
+    fn a_shared_document_is_decoded_like_a_copied_one_and_a_bad_one_is_ours_to_fix() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        struct Price {
+            a: u32,
+        }
+        let read = |answer: Outcome| {
+            let flow =
+                Flow::new(
+                    |co: Co| async move { co.config::<Price>(&ConfigKey::pricing("m")).await },
+                );
+            drive(flow, 0, move |_| Ok(answer.clone())).0
+        };
+        let doc = serde_json::json!({"a": 1});
+        assert_eq!(
+            read(Outcome::Shared(Rc::new(doc.clone()))).unwrap(),
+            Some(Price { a: 1 })
+        );
+        assert_eq!(read(Outcome::Doc(Some(doc))).unwrap(), Some(Price { a: 1 }));
+        let bad = read(Outcome::Shared(Rc::new(serde_json::json!({"a": "x"})))).unwrap_err();
+        assert!(
+            bad.is_internal() && bad.message.contains("is invalid"),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -54,7 +54,8 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
     Box::pin(async move {
         match effect {
             Effect::Config { key, cached: true } => {
-                return Ok(Outcome::Doc(store::get_cached(env, &key).await?))
+                let doc = store::get_cached(env, &key).await?;
+                return Ok(doc.map_or(Outcome::Doc(None), Outcome::Shared));
             }
             Effect::Config { key, cached: false } => {
                 return Ok(Outcome::Doc(store::get_json(env, &key).await?))

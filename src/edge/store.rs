@@ -24,7 +24,7 @@ const CACHE_MAX: usize = 10_000;
 
 /// A cached document: its JSON, and its decoded form once someone asked for a type.
 struct Doc {
-    json: Value,
+    json: Rc<Value>,
     typed: RefCell<Option<Rc<dyn Any>>>,
 }
 
@@ -70,7 +70,7 @@ pub async fn get_shared<T: DeserializeOwned + 'static>(
     {
         return Ok(Some(t));
     }
-    let t = Rc::new(T::deserialize(&doc.json).map_err(internal)?);
+    let t = Rc::new(T::deserialize(&*doc.json).map_err(internal)?);
     *doc.typed.borrow_mut() = Some(t.clone());
     Ok(Some(t))
 }
@@ -81,13 +81,13 @@ pub async fn get_json_cached<T: DeserializeOwned>(
     key: &ConfigKey,
 ) -> Result<Option<T>, ApiError> {
     match get_doc(env, key).await? {
-        Some(doc) => T::deserialize(&doc.json).map(Some).map_err(internal),
+        Some(doc) => T::deserialize(&*doc.json).map(Some).map_err(internal),
         None => Ok(None),
     }
 }
 
-/// A configuration document as JSON, through the isolate cache.
-pub async fn get_cached(env: &Env, key: &ConfigKey) -> Result<Option<Value>, ApiError> {
+/// A configuration document as JSON, through the isolate cache, shared rather than copied.
+pub async fn get_cached(env: &Env, key: &ConfigKey) -> Result<Option<Rc<Value>>, ApiError> {
     Ok(get_doc(env, key).await?.map(|d| d.json.clone()))
 }
 
@@ -102,7 +102,7 @@ async fn get_doc(env: &Env, key: &ConfigKey) -> Result<Option<Rc<Doc>>, ApiError
     match get_json::<Value>(env, key).await? {
         Some(json) => {
             let doc = Rc::new(Doc {
-                json,
+                json: Rc::new(json),
                 typed: RefCell::new(None),
             });
             CACHE.with(|c| c.borrow_mut().put(key.as_str(), doc.clone(), now));
