@@ -125,6 +125,37 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// Header pairs as one string for the runtime's side (`edge/crossings.js`): name and value on
+/// alternate lines. `None` if a name or value holds a line break: no valid header does, and one
+/// that did would split into headers nobody set.
+pub fn join_header_lines<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if k.contains(['\n', '\r']) || v.contains(['\n', '\r']) {
+            return None;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(k);
+        out.push('\n');
+        out.push_str(v);
+    }
+    Some(out)
+}
+
+/// The pairs of a string `join_header_lines` (or the runtime's side) made.
+pub fn split_header_lines(text: &str) -> Vec<(String, String)> {
+    let mut parts = text.split('\n');
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        out.push((k.to_string(), v.to_string()));
+    }
+    out
+}
+
 /// The path of a serialized URL (`scheme://authority/path?query#fragment`), as sent: not
 /// percent-decoded; `/` when it has none.
 pub fn url_path(url: &str) -> &str {
@@ -151,6 +182,32 @@ pub fn query_pairs(url: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_lines_round_trip_and_refuse_a_line_break() {
+        let pairs = [
+            ("content-type", "application/json"),
+            ("x-empty", ""),
+            ("vary", "Origin"),
+        ];
+        let text = join_header_lines(pairs).unwrap();
+        assert_eq!(
+            text,
+            "content-type\napplication/json\nx-empty\n\nvary\nOrigin"
+        );
+        let back = split_header_lines(&text);
+        let back: Vec<(&str, &str)> = back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(back, pairs);
+        assert_eq!(join_header_lines([]).as_deref(), Some(""));
+        assert!(split_header_lines("").is_empty());
+        for bad in [
+            ("x-a", "1\nx-admin: yes"),
+            ("x-a", "1\r\nx-b: 2"),
+            ("x\nb", "1"),
+        ] {
+            assert_eq!(join_header_lines([bad]), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_urls_path_is_what_comes_between_its_authority_and_query() {

@@ -2,6 +2,7 @@
 //! Object, each in one crossing between wasm and the runtime (the profile's largest glue costs
 //! were one crossing per header set and per object workers-rs builds around a fetch).
 
+use crate::core::http::{join_header_lines as lines, split_header_lines};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::Promise;
 use worker::js_sys::{Array, Uint8Array};
@@ -50,23 +51,6 @@ pub enum Refused {
     Header,
 }
 
-/// The header pairs as one string, or `None` if a name or value holds a line break.
-fn lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if k.contains('\n') || v.contains('\n') {
-            return None;
-        }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(k);
-        out.push('\n');
-        out.push_str(v);
-    }
-    Some(out)
-}
-
 /// A header set of these pairs; `None` if the runtime refuses one of them.
 pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<worker::Headers> {
     headers_of_lines(&lines(pairs)?).ok().map(worker::Headers)
@@ -74,13 +58,7 @@ pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Optio
 
 /// Every header of a response, names lowercase.
 pub fn all(headers: &Headers) -> Vec<(String, String)> {
-    let text = lines_of(headers);
-    let mut parts = text.split('\n');
-    let mut out = Vec::new();
-    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
-        out.push((k.to_string(), v.to_string()));
-    }
-    out
+    split_header_lines(&lines_of(headers))
 }
 
 /// `fetch(url, {method, headers, body, signal})`: the answer's promise, or why nothing was sent.
