@@ -1,5 +1,6 @@
 //! Reading request bodies with a hard cap, whether or not a length was declared.
 
+use super::crossings::Unread;
 use super::inbound::Inbound;
 use crate::core::error::ApiError;
 use crate::core::http::{
@@ -11,27 +12,12 @@ use serde_json::Value;
 pub async fn read_capped(req: &mut Inbound, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req.header("content-length");
     check_declared_length(declared.as_deref(), limit)?;
-    if declared.is_some() {
-        // A declared length frames the body and is within the cap: one read, not one crossing
-        // per chunk. The cap is checked again on what arrived.
-        let bytes = req.bytes().await.map_err(|_| unreadable())?;
-        return match bytes.len() <= limit {
-            true => Ok(bytes),
-            false => Err(too_large(limit)),
-        };
-    }
-    let Some(mut stream) = req.stream() else {
-        return Ok(Vec::new()); // no body at all
-    };
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| unreadable())?;
-        if out.len() + chunk.len() > limit {
-            return Err(too_large(limit));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+    req.read_capped(declared.is_some(), limit)
+        .await
+        .map_err(|e| match e {
+            Unread::TooLarge => too_large(limit),
+            Unread::Failed(_) => unreadable(),
+        })
 }
 
 /// A body read without a content-type check beyond this: a declared type must be JSON, an absent

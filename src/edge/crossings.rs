@@ -3,6 +3,7 @@
 //! were one crossing per header set and per object workers-rs builds around a fetch).
 
 use crate::core::http::{join_header_lines as lines, split_header_lines};
+use crate::core::upstream::FetchError;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::Promise;
 use worker::js_sys::{Array, Uint8Array};
@@ -41,14 +42,10 @@ extern "C" {
     fn write_chunk(writer: &JsValue, bytes: &[u8]) -> Promise;
     #[wasm_bindgen(js_name = closeWriter)]
     fn close_writer(writer: &JsValue);
+    /// A command's body to the object `name` of `binding`: the answer's text (status 200), or
+    /// the runtime's error.
     #[wasm_bindgen(js_name = askObject)]
-    fn ask_object(env: &Env, binding: &str, name: &str, body: String) -> Promise;
-}
-
-/// Why a request could not be built.
-pub enum Refused {
-    Url,
-    Header,
+    pub fn ask(env: &Env, binding: &str, name: &str, body: String) -> Promise;
 }
 
 /// A header set of these pairs; `None` if the runtime refuses one of them.
@@ -68,18 +65,54 @@ pub fn fetch<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     body: &JsValue,
     signal: &AbortSignal,
-) -> Result<Promise, Refused> {
-    let lines = lines(pairs).ok_or(Refused::Header)?;
+) -> Result<Promise, FetchError> {
+    let lines = lines(pairs).ok_or(FetchError::Invalid("header"))?;
     send_lines(url, method, &lines, body, signal).map_err(|e| match e.as_string() {
-        Some(s) if s == "URL" => Refused::Url,
-        _ => Refused::Header,
+        Some(s) if s == "URL" => FetchError::Invalid("URL"),
+        _ => FetchError::Invalid("header"),
     })
 }
 
-/// A command's body to the object `name` of `binding`: the answer's text (status 200), or the
-/// runtime's error.
-pub fn ask(env: &Env, binding: &str, name: &str, body: String) -> Promise {
-    ask_object(env, binding, name, body)
+/// Why a capped read of a body stopped.
+pub enum Unread {
+    TooLarge,
+    Failed(String),
+}
+
+/// A body of at most `cap` bytes, the client's or a third party's. When its length was declared
+/// (and the caller checked it against the cap) it frames the body: one `arrayBuffer()`, not a
+/// crossing per chunk, and the cap is checked again on what arrived. Otherwise it is read chunk
+/// by chunk, stopping as soon as the cap is passed.
+pub async fn read_capped(
+    declared: bool,
+    cap: usize,
+    whole: impl FnOnce() -> Result<Promise, JsValue>,
+    body: Option<ReadableStream>,
+) -> Result<Vec<u8>, Unread> {
+    let failed = |e: JsValue| Unread::Failed(super::outbound::message(&e));
+    if declared {
+        let buf = JsFuture::from(whole().map_err(failed)?)
+            .await
+            .map_err(failed)?;
+        let bytes = Uint8Array::new(&buf).to_vec();
+        return match bytes.len() <= cap {
+            true => Ok(bytes),
+            false => Err(Unread::TooLarge),
+        };
+    }
+    let Some(body) = body else {
+        return Ok(Vec::new()); // no body at all
+    };
+    let mut reader = BodyReader::new(&body);
+    let mut out = Vec::new();
+    while let Some(chunk) = reader.next().await {
+        let chunk = chunk.map_err(Unread::Failed)?;
+        if out.len() + chunk.len() > cap {
+            return Err(Unread::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// What a client's response carries.

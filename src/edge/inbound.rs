@@ -2,11 +2,8 @@
 //! every property when it wraps one, parsing the `cf` object (a few percent of an LLM request's
 //! CPU in the profile) that the gateway never uses; this reads only what a route asks for.
 
-use super::crossings::BodyReader;
+use super::crossings::{read_capped, Unread};
 use crate::core::http::url_path;
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 
 pub struct Inbound(web_sys::Request);
@@ -40,14 +37,8 @@ impl Inbound {
         super::crossings::all(&self.0.headers())
     }
 
-    /// The whole body, read by the runtime in one call (the caller checked a declared length).
-    pub async fn bytes(&self) -> Result<Vec<u8>, JsValue> {
-        let buf = JsFuture::from(self.0.array_buffer()?).await?;
-        Ok(Uint8Array::new(&buf).to_vec())
-    }
-
-    /// The body as a stream of chunks (`None`: no body).
-    pub fn stream(&self) -> Option<BodyReader> {
-        self.0.body().map(|b| BodyReader::new(&b))
+    /// The body, at most `cap` bytes (`crossings::read_capped`).
+    pub async fn read_capped(&self, declared: bool, cap: usize) -> Result<Vec<u8>, Unread> {
+        read_capped(declared, cap, || self.0.array_buffer(), self.0.body()).await
     }
 }

@@ -3,12 +3,12 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted.
 
-use super::crossings::{self, BodyReader, Refused};
+use super::crossings::{self, BodyReader, Unread};
 pub use crate::core::upstream::FetchError;
-use crate::core::upstream::{loop_header, HttpMethod, OutboundRequest, Upstream, UpstreamAnswer};
+use crate::core::upstream::{loop_header, OutboundRequest, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
 use std::time::Duration;
-use worker::js_sys::{self, Uint8Array};
+use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, AbortController, AbortSignal, Delay};
@@ -41,11 +41,10 @@ pub async fn exchange(
 ) -> Result<UpstreamAnswer, FetchError> {
     let controller = AbortController::default();
     let signal = controller.signal();
-    let cap = upstream.max_answer_bytes();
     let whole = async {
         let resp = send_marked(req, hops, &signal).await?;
         let body = match upstream.reads_body() {
-            true => read_capped(&resp, cap).await?,
+            true => read_all(&resp, upstream).await?,
             false => Vec::new(),
         };
         Ok(UpstreamAnswer {
@@ -108,11 +107,6 @@ pub async fn read_body(
         .unwrap_or(Err(FetchError::Timeout(deadline_ms)))
 }
 
-/// The rest of an answer, under the upstream's cap; its deadline is the caller's (`send_then`).
-pub async fn read_all(resp: &Incoming, upstream: Upstream) -> Result<Vec<u8>, FetchError> {
-    read_capped(resp, upstream.max_answer_bytes()).await
-}
-
 /// `req` with the loop mark of hop `hops + 1`, sent in one crossing (no Request object).
 async fn send_marked(
     req: &OutboundRequest,
@@ -125,18 +119,8 @@ async fn send_marked(
         .body
         .as_deref()
         .map_or(JsValue::UNDEFINED, JsValue::from_str);
-    let method = match req.method {
-        HttpMethod::Get => "GET",
-        HttpMethod::Post => "POST",
-        HttpMethod::Put => "PUT",
-        HttpMethod::Patch => "PATCH",
-        HttpMethod::Delete => "DELETE",
-    };
     let all = headers.chain([("cdn-loop", mark.as_str())]);
-    let answer = crossings::fetch(&req.url, method, all, &body, signal).map_err(|r| match r {
-        Refused::Url => FetchError::Invalid("URL"),
-        Refused::Header => FetchError::Invalid("header"),
-    })?;
+    let answer = crossings::fetch(&req.url, req.method.as_str(), all, &body, signal)?;
     let resp = JsFuture::from(answer)
         .await
         .map_err(|e| FetchError::Network(message(&e)))?;
@@ -151,35 +135,23 @@ pub fn message(e: &JsValue) -> String {
     }
 }
 
-async fn read_capped(resp: &Incoming, cap: usize) -> Result<Vec<u8>, FetchError> {
+/// The rest of an answer, under the upstream's cap; its deadline is the caller's (`send_then`,
+/// `read_body`, `exchange`).
+pub async fn read_all(resp: &Incoming, upstream: Upstream) -> Result<Vec<u8>, FetchError> {
+    let cap = upstream.max_answer_bytes();
     let declared = resp
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(FetchError::TooLarge(cap));
     }
-    if declared.is_some() {
-        // A declared length within the cap frames the body: one read, not one crossing per chunk.
-        let bytes = whole_body(&resp.0)
-            .await
-            .map_err(|e| FetchError::Network(message(&e)))?;
-        return match bytes.len() <= cap {
-            true => Ok(bytes),
-            false => Err(FetchError::TooLarge(cap)),
-        };
-    }
-    let Some(mut stream) = resp.0.body().map(|b| BodyReader::new(&b)) else {
-        return Ok(Vec::new()); // no body
-    };
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(FetchError::Network)?;
-        if out.len() + chunk.len() > cap {
-            return Err(FetchError::TooLarge(cap));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+    let whole = || resp.0.array_buffer();
+    crossings::read_capped(declared.is_some(), cap, whole, resp.0.body())
+        .await
+        .map_err(|e| match e {
+            Unread::TooLarge => FetchError::TooLarge(cap),
+            Unread::Failed(e) => FetchError::Network(e),
+        })
 }
 
 /// `f`, unless `ms` pass first.
@@ -189,11 +161,4 @@ pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> 
         Either::Left((v, _)) => Some(v),
         Either::Right(_) => None,
     }
-}
-
-/// The whole body of `resp`, read by the runtime in one call: workers-rs reads a streamed body
-/// chunk by chunk, one JS crossing and reader lock each.
-async fn whole_body(resp: &web_sys::Response) -> Result<Vec<u8>, JsValue> {
-    let buf = JsFuture::from(resp.array_buffer()?).await?;
-    Ok(Uint8Array::new(&buf).to_vec())
 }
