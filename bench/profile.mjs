@@ -1,18 +1,22 @@
-// `make profile ROUTE=llm|webhook|channel|integration`: runs one route family under load in
+// `make profile ROUTE=llm|webhook|channel|integration|floor`: runs one route family under load in
 // workerd with the inspector on, records a CPU profile over the DevTools protocol
 // (Profiler.start/stop) while wrk drives it, and prints where the time went: the top functions by
 // self time, each marked wasm (named by the build in target/profile/, which keeps the names
 // section), JS glue (the worker's own JavaScript) or runtime (workerd, V8, GC), and the totals
 // of each. PROFILE_SECONDS (default 10) sets the load; PROFILE_TOP (default 30) the rows;
 // PROFILE_PICK (e.g. "0" or "0,2") keeps only those routes of the family, in its order.
+// ROUTE=floor profiles the JavaScript proxy floor (bench/js-proxy-floor.mjs, one log line a
+// request as the gateway writes) on the LLM chat request, so that its cost a request can be set
+// beside the gateway's, measured by the same instrument.
 // Uses Node's WebSocket (behind `--experimental-websocket` before Node 22; the Makefile passes it).
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { Miniflare } from "miniflare";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, integrationRoutes, llmRoutes, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, webhookRoutes } from "./routes.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const ROUTE = process.env.ROUTE ?? "llm";
@@ -29,20 +33,36 @@ const families = {
   },
   channel: async (gw, up, key) => [await channelRoute(gw, up, key)],
   integration: async (gw, up, key) => Object.values(await integrationRoutes(gw, up, key)),
+  floor: async (gw) => [
+    { url: new URL("/v1/chat/completions", gw.url).href, headers: {}, script: postScript(JSON.stringify({ ...llmBody, model: "bench-model" })) },
+  ],
 };
 if (!families[ROUTE]) throw new Error(`ROUTE must be one of ${Object.keys(families).join(", ")}`);
 
 const upstream = await startUpstream();
-const gw = await startGateway({
+const gw = ROUTE === "floor" ? await startFloor() : await startGateway({
   overrides: { scriptPath: path.join(ROOT, "target/profile/index.js"), inspectorPort: INSPECTOR },
 });
-const key = await benchTenant(gw);
+const key = ROUTE === "floor" ? undefined : await benchTenant(gw);
 const all = await families[ROUTE](gw, upstream, key);
 const pick = process.env.PROFILE_PICK?.split(",").map(Number);
 const routes = pick ? pick.map((i) => all[i]).filter(Boolean) : all;
 const wrk = (r, seconds) =>
   exec("wrk", ["-t1", "-c16", `-d${seconds}s`, ...Object.entries(r.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), "-s", r.script, r.url]);
 for (const r of routes) await wrk(r, 1); // warm up: compiled code, caches, objects
+
+/** The JavaScript floor, logging as the gateway does, with the inspector on. */
+async function startFloor() {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(ROOT, "bench/js-proxy-floor.mjs"),
+    compatibilityDate: "2026-07-30",
+    bindings: { UPSTREAM: upstream.url, LOG_LINE: "1" },
+    handleStructuredLogs: () => {},
+    inspectorPort: INSPECTOR,
+  });
+  return { url: await mf.ready, stop: () => mf.dispose() };
+}
 
 /** The inspector's socket of the gateway's own isolate (workerd lists Miniflare's too). */
 async function inspector() {

@@ -12,12 +12,10 @@ use serde_json::Value;
 pub async fn read_capped(req: &mut Inbound, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req.header("content-length");
     check_declared_length(declared.as_deref(), limit)?;
-    req.read_capped(declared.is_some(), limit)
-        .await
-        .map_err(|e| match e {
-            Unread::TooLarge => too_large(limit),
-            Unread::Failed(_) => unreadable(),
-        })
+    req.read_capped(limit).await.map_err(|e| match e {
+        Unread::TooLarge => too_large(limit),
+        Unread::Failed(_) => unreadable(),
+    })
 }
 
 /// A body read without a content-type check beyond this: a declared type must be JSON, an absent

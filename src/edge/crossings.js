@@ -28,10 +28,99 @@ export function linesOf(h) {
   return out.join("\n");
 }
 
-/** fetch() without a Request object; throws "URL" or a TypeError (a header) before sending. */
-export function send(url, method, lines, body, signal) {
-  if (!URL.canParse(url)) throw "URL";
-  return fetch(url, { method, headers: headersOf(lines), body, signal });
+// A failed exchange rejects with one of these (or the runtime's own error): the Rust side maps
+// them to its FetchError without reading any message text.
+const INVALID_URL = "URL";
+const INVALID_HEADER = "header";
+const TIMEOUT = "timeout";
+const TOO_LARGE = "too large";
+
+/**
+ * fetch() without a Request object, its answer's headers due within `ms` (the fetch aborted
+ * otherwise). Rejects with INVALID_URL or INVALID_HEADER before anything is sent.
+ */
+export function send(url, method, lines, body, ms) {
+  return within(ms, (signal) => request(url, method, lines, body, signal));
+}
+
+/**
+ * The whole exchange in one promise, for the callers that read the whole answer: the request
+ * sent, its answer's body read up to `cap` bytes (`cap` < 0: not read, but released), all within
+ * `ms`. Resolves to [status, header lines, body bytes or null].
+ */
+export function exchange(url, method, lines, body, ms, cap) {
+  return within(ms, async (signal) => {
+    const answer = await request(url, method, lines, body, signal);
+    const bytes = cap < 0 ? (answer.body?.cancel().catch(() => {}), null) : await readAll(answer, cap);
+    return [answer.status, linesOf(answer.headers), bytes];
+  });
+}
+
+function request(url, method, lines, body, signal) {
+  if (!URL.canParse(url)) return Promise.reject(INVALID_URL);
+  let headers;
+  try {
+    headers = headersOf(lines);
+  } catch {
+    return Promise.reject(INVALID_HEADER);
+  }
+  return fetch(url, { method, headers, body, signal });
+}
+
+/** `work(signal)`, unless `ms` pass first: then the signal aborts it and TIMEOUT rejects. */
+async function within(ms, work) {
+  const abort = new AbortController();
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(TIMEOUT);
+    }, ms);
+  });
+  try {
+    return await Promise.race([work(abort.signal), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The body of `message` (a Request or a Response), at most `cap` bytes, else TOO_LARGE. A
+ * declared length (the caller checked it against the cap) frames the body: one arrayBuffer().
+ * Otherwise it is read chunk by chunk and given up as soon as the cap is passed.
+ */
+export async function readAll(message, cap) {
+  const declared = message.headers.get("content-length");
+  const framed = declared !== null && /^\s*\d+\s*$/.test(declared);
+  if (framed && Number(declared) > cap) {
+    message.body?.cancel().catch(() => {});
+    throw TOO_LARGE;
+  }
+  if (framed || message.body === null) {
+    const whole = new Uint8Array(await message.arrayBuffer());
+    if (whole.length > cap) throw TOO_LARGE;
+    return whole;
+  }
+  const reader = message.body.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > cap) {
+      reader.cancel().catch(() => {});
+      throw TOO_LARGE;
+    }
+    parts.push(value);
+  }
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    whole.set(p, at);
+    at += p.length;
+  }
+  return whole;
 }
 
 /** One command to a Durable Object by name: its answer's text, or an error with its status. */
@@ -57,10 +146,16 @@ export function readerOf(body) {
   return body.getReader();
 }
 
-/** The next chunk of `reader`, or undefined at its end. */
-export async function readChunk(reader) {
-  const { done, value } = await reader.read();
-  return done ? undefined : value;
+/** The next chunk of `reader`, or undefined at its end; TIMEOUT if none came within `ms`. */
+export async function readChunk(reader, ms) {
+  let timer;
+  const late = new Promise((_, reject) => (timer = setTimeout(() => reject(TIMEOUT), ms)));
+  try {
+    const { done, value } = await Promise.race([reader.read(), late]);
+    return done ? undefined : value;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Stops reading a body before its end; the runtime drops the rest. */

@@ -9,7 +9,7 @@ use worker::js_sys::Promise;
 use worker::js_sys::{Array, Uint8Array};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{AbortSignal, Headers, ReadableStream, Response};
+use worker::web_sys::{Headers, ReadableStream, Response};
 use worker::Env;
 
 #[wasm_bindgen(module = "/src/edge/crossings.js")]
@@ -18,14 +18,19 @@ extern "C" {
     fn headers_of_lines(lines: &str) -> Result<Headers, JsValue>;
     #[wasm_bindgen(js_name = linesOf)]
     fn lines_of(headers: &Headers) -> String;
-    #[wasm_bindgen(js_name = send, catch)]
-    fn send_lines(
+    #[wasm_bindgen(js_name = send)]
+    fn send_lines(url: &str, method: &str, lines: &str, body: &JsValue, ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = exchange)]
+    fn exchange_lines(
         url: &str,
         method: &str,
         lines: &str,
         body: &JsValue,
-        signal: &AbortSignal,
-    ) -> Result<Promise, JsValue>;
+        ms: f64,
+        cap: f64,
+    ) -> Promise;
+    #[wasm_bindgen(js_name = readAll)]
+    fn read_all_of(message: &JsValue, cap: f64) -> Promise;
     #[wasm_bindgen(js_name = respond, catch)]
     fn respond_lines(status: u16, lines: &str, body: &JsValue) -> Result<Response, JsValue>;
     #[wasm_bindgen(js_name = respondBytes, catch)]
@@ -33,7 +38,7 @@ extern "C" {
     #[wasm_bindgen(js_name = readerOf)]
     fn reader_of(body: &ReadableStream) -> JsValue;
     #[wasm_bindgen(js_name = readChunk)]
-    fn read_chunk(reader: &JsValue) -> Promise;
+    fn read_chunk(reader: &JsValue, ms: f64) -> Promise;
     #[wasm_bindgen(js_name = cancelReader)]
     fn cancel_reader(reader: &JsValue);
     #[wasm_bindgen(js_name = pipe)]
@@ -58,18 +63,61 @@ pub fn all(headers: &Headers) -> Vec<(String, String)> {
     split_header_lines(&lines_of(headers))
 }
 
-/// `fetch(url, {method, headers, body, signal})`: the answer's promise, or why nothing was sent.
-pub fn fetch<'a>(
+/// How `crossings.js` rejects a failed exchange: its own reasons, or the runtime's error.
+fn fetch_error(e: &JsValue, ms: u64, cap: usize) -> FetchError {
+    match e.as_string().as_deref() {
+        Some("URL") => FetchError::Invalid("URL"),
+        Some("header") => FetchError::Invalid("header"),
+        Some("timeout") => FetchError::Timeout(ms),
+        Some("too large") => FetchError::TooLarge(cap),
+        _ => FetchError::Network(super::outbound::message(e)),
+    }
+}
+
+/// `fetch(url, {method, headers, body})`, its answer's headers due within `ms` (the fetch
+/// aborted otherwise); the body is the caller's to read.
+pub async fn send<'a>(
     url: &str,
     method: &str,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     body: &JsValue,
-    signal: &AbortSignal,
-) -> Result<Promise, FetchError> {
+    ms: u64,
+) -> Result<Response, FetchError> {
     let lines = lines(pairs).ok_or(FetchError::Invalid("header"))?;
-    send_lines(url, method, &lines, body, signal).map_err(|e| match e.as_string() {
-        Some(s) if s == "URL" => FetchError::Invalid("URL"),
-        _ => FetchError::Invalid("header"),
+    let answer = JsFuture::from(send_lines(url, method, &lines, body, ms as f64))
+        .await
+        .map_err(|e| fetch_error(&e, ms, 0))?;
+    Ok(answer.unchecked_into())
+}
+
+/// An answer read whole: status, headers (names lowercase) and body (`None` when not read).
+pub struct Whole {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// The whole exchange in one crossing and one promise: the request sent, its answer's body read
+/// up to `cap` bytes (`None`: not read, only released), everything within `ms`.
+pub async fn exchange<'a>(
+    url: &str,
+    method: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: &JsValue,
+    ms: u64,
+    cap: Option<usize>,
+) -> Result<Whole, FetchError> {
+    let lines = lines(pairs).ok_or(FetchError::Invalid("header"))?;
+    let cap_js = cap.map_or(-1.0, |c| c as f64);
+    let answer = JsFuture::from(exchange_lines(url, method, &lines, body, ms as f64, cap_js))
+        .await
+        .map_err(|e| fetch_error(&e, ms, cap.unwrap_or(0)))?;
+    let parts: Array = answer.unchecked_into();
+    let bytes = parts.get(2);
+    Ok(Whole {
+        status: parts.get(0).as_f64().unwrap_or(0.0) as u16,
+        headers: split_header_lines(&parts.get(1).as_string().unwrap_or_default()),
+        body: (!bytes.is_null()).then(|| Uint8Array::from(bytes).to_vec()),
     })
 }
 
@@ -79,40 +127,15 @@ pub enum Unread {
     Failed(String),
 }
 
-/// A body of at most `cap` bytes, the client's or a third party's. When its length was declared
-/// (and the caller checked it against the cap) it frames the body: one `arrayBuffer()`, not a
-/// crossing per chunk, and the cap is checked again on what arrived. Otherwise it is read chunk
-/// by chunk, stopping as soon as the cap is passed.
-pub async fn read_capped(
-    declared: bool,
-    cap: usize,
-    whole: impl FnOnce() -> Result<Promise, JsValue>,
-    body: Option<ReadableStream>,
-) -> Result<Vec<u8>, Unread> {
-    let failed = |e: JsValue| Unread::Failed(super::outbound::message(&e));
-    if declared {
-        let buf = JsFuture::from(whole().map_err(failed)?)
-            .await
-            .map_err(failed)?;
-        let bytes = Uint8Array::new(&buf).to_vec();
-        return match bytes.len() <= cap {
-            true => Ok(bytes),
-            false => Err(Unread::TooLarge),
-        };
+/// The body of `message` (a runtime Request or Response), at most `cap` bytes: one
+/// `arrayBuffer()` when its length was declared, else read chunk by chunk until the cap is
+/// passed, in one promise either way.
+pub async fn read_all(message: &JsValue, cap: usize) -> Result<Vec<u8>, Unread> {
+    match JsFuture::from(read_all_of(message, cap as f64)).await {
+        Ok(bytes) => Ok(Uint8Array::from(bytes).to_vec()),
+        Err(e) if e.as_string().as_deref() == Some("too large") => Err(Unread::TooLarge),
+        Err(e) => Err(Unread::Failed(super::outbound::message(&e))),
     }
-    let Some(body) = body else {
-        return Ok(Vec::new()); // no body at all
-    };
-    let mut reader = BodyReader::new(&body);
-    let mut out = Vec::new();
-    while let Some(chunk) = reader.next().await {
-        let chunk = chunk.map_err(Unread::Failed)?;
-        if out.len() + chunk.len() > cap {
-            return Err(Unread::TooLarge);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }
 
 /// What a client's response carries.
@@ -153,23 +176,34 @@ impl BodyReader {
         }
     }
 
-    /// The next chunk; `None` at the end (or after an error).
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
+    /// The next chunk, unless `ms` pass first.
+    pub async fn next(&mut self, ms: u64) -> Chunk {
         if self.done {
-            return None;
+            return Chunk::End;
         }
-        match JsFuture::from(read_chunk(&self.reader)).await {
+        match JsFuture::from(read_chunk(&self.reader, ms.max(1) as f64)).await {
             Ok(v) if v.is_undefined() => {
                 self.done = true;
-                None
+                Chunk::End
             }
-            Ok(v) => Some(Ok(Uint8Array::from(v).to_vec())),
+            Ok(v) => Chunk::Bytes(Uint8Array::from(v).to_vec()),
+            Err(e) if e.as_string().as_deref() == Some("timeout") => Chunk::Late,
             Err(e) => {
                 self.done = true;
-                Some(Err(super::outbound::message(&e)))
+                Chunk::Failed(super::outbound::message(&e))
             }
         }
     }
+}
+
+/// What reading a body's next chunk gave.
+pub enum Chunk {
+    Bytes(Vec<u8>),
+    End,
+    /// Nothing came in time.
+    Late,
+    /// The connection broke (the runtime's message).
+    Failed(String),
 }
 
 impl Drop for BodyReader {

@@ -2,7 +2,7 @@
 //! every property when it wraps one, parsing the `cf` object (a few percent of an LLM request's
 //! CPU in the profile) that the gateway never uses; this reads only what a route asks for.
 
-use super::crossings::{read_capped, Unread};
+use super::crossings::{read_all, Unread};
 use crate::core::http::url_path;
 use worker::web_sys;
 
@@ -37,8 +37,8 @@ impl Inbound {
         super::crossings::all(&self.0.headers())
     }
 
-    /// The body, at most `cap` bytes (`crossings::read_capped`).
-    pub async fn read_capped(&self, declared: bool, cap: usize) -> Result<Vec<u8>, Unread> {
-        read_capped(declared, cap, || self.0.array_buffer(), self.0.body()).await
+    /// The body, at most `cap` bytes (`crossings::read_all`).
+    pub async fn read_capped(&self, cap: usize) -> Result<Vec<u8>, Unread> {
+        read_all(self.0.as_ref(), cap).await
     }
 }

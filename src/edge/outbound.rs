@@ -1,7 +1,7 @@
 //! The one way out to third parties (destinations, providers, token endpoints, chat services):
 //! every request carries the gateway's loop mark, and every answer is read under its upstream's
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
-//! cap wins, the fetch is aborted.
+//! cap wins, the fetch is aborted. The runtime side of each is one promise (`crossings.js`).
 
 use super::crossings::{self, BodyReader, Unread};
 pub use crate::core::upstream::FetchError;
@@ -10,8 +10,7 @@ use futures::future::{select, Either};
 use std::time::Duration;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, AbortController, AbortSignal, Delay};
+use worker::{web_sys, Delay};
 
 /// A third party's answer whose headers have arrived; its body is still to be read.
 pub struct Incoming(web_sys::Response);
@@ -32,68 +31,62 @@ impl Incoming {
 }
 
 /// Sends `req` (marked as hop `hops + 1`) and reads its whole answer: at most the upstream's
-/// cap, all within `deadline_ms`.
+/// cap (a destination's body is not read), all within `deadline_ms`.
 pub async fn exchange(
     req: &OutboundRequest,
     hops: u32,
     upstream: Upstream,
     deadline_ms: u64,
 ) -> Result<UpstreamAnswer, FetchError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let whole = async {
-        let resp = send_marked(req, hops, &signal).await?;
-        let body = match upstream.reads_body() {
-            true => read_all(&resp, upstream).await?,
-            false => Vec::new(),
-        };
-        Ok(UpstreamAnswer {
-            status: resp.status(),
-            headers: crossings::all(&resp.0.headers()),
-            body,
-        })
-    };
-    let result = within(deadline_ms, whole)
-        .await
-        .unwrap_or(Err(FetchError::Timeout(deadline_ms)));
-    if result.is_err() {
-        controller.abort();
-    }
-    result
+    let cap = upstream.reads_body().then(|| upstream.max_answer_bytes());
+    let mark = loop_header(hops);
+    let body = js_body(req);
+    let whole = crossings::exchange(
+        &req.url,
+        req.method.as_str(),
+        marked(req, &mark),
+        &body,
+        deadline_ms,
+        cap,
+    )
+    .await?;
+    Ok(UpstreamAnswer {
+        status: whole.status,
+        headers: whole.headers,
+        body: whole.body.unwrap_or_default(),
+    })
 }
 
-/// Sends `req` and waits for the answer's headers only (a stream is read by its caller, under
-/// its own deadline). The body is the caller's to bound: `read_body` does.
+/// Sends `req` and waits for the answer's headers only, for at most `timeout_ms` (a stream is
+/// read by its caller, under its own deadline; `read_body` bounds the rest of a body).
 pub async fn send(
     req: &OutboundRequest,
     hops: u32,
     timeout_ms: u64,
 ) -> Result<Incoming, FetchError> {
-    send_then(req, hops, timeout_ms, |answer| async { Ok(answer) }).await
+    let mark = loop_header(hops);
+    let body = js_body(req);
+    let answer = crossings::send(
+        &req.url,
+        req.method.as_str(),
+        marked(req, &mark),
+        &body,
+        timeout_ms,
+    )
+    .await?;
+    Ok(Incoming(answer))
 }
 
-/// Sends `req` and hands its answer (headers arrived, body unread) to `then`, the exchange and
-/// `then` together within `timeout_ms`: one timer, and the fetch aborted if it fires.
-pub async fn send_then<T, F, Fut>(
-    req: &OutboundRequest,
-    hops: u32,
-    timeout_ms: u64,
-    then: F,
-) -> Result<T, FetchError>
-where
-    F: FnOnce(Incoming) -> Fut,
-    Fut: std::future::Future<Output = Result<T, FetchError>>,
-{
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let exchange = async { then(send_marked(req, hops, &signal).await?).await };
-    match within(timeout_ms, exchange).await {
-        Some(r) => r,
-        None => {
-            controller.abort();
-            Err(FetchError::Timeout(timeout_ms))
-        }
-    }
+/// The headers of `req`, then the loop mark.
+fn marked<'a>(req: &'a OutboundRequest, mark: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let headers = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    headers.chain([("cdn-loop", mark)])
+}
+
+fn js_body(req: &OutboundRequest) -> JsValue {
+    req.body
+        .as_deref()
+        .map_or(JsValue::UNDEFINED, JsValue::from_str)
 }
 
 /// The rest of an answer whose headers `send` returned, under the upstream's cap and a deadline.
@@ -102,29 +95,14 @@ pub async fn read_body(
     upstream: Upstream,
     deadline_ms: u64,
 ) -> Result<Vec<u8>, FetchError> {
-    within(deadline_ms, read_all(resp, upstream))
-        .await
-        .unwrap_or(Err(FetchError::Timeout(deadline_ms)))
-}
-
-/// `req` with the loop mark of hop `hops + 1`, sent in one crossing (no Request object).
-async fn send_marked(
-    req: &OutboundRequest,
-    hops: u32,
-    signal: &AbortSignal,
-) -> Result<Incoming, FetchError> {
-    let mark = loop_header(hops);
-    let headers = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let body = req
-        .body
-        .as_deref()
-        .map_or(JsValue::UNDEFINED, JsValue::from_str);
-    let all = headers.chain([("cdn-loop", mark.as_str())]);
-    let answer = crossings::fetch(&req.url, req.method.as_str(), all, &body, signal)?;
-    let resp = JsFuture::from(answer)
-        .await
-        .map_err(|e| FetchError::Network(message(&e)))?;
-    Ok(Incoming(resp.unchecked_into()))
+    let cap = upstream.max_answer_bytes();
+    let read = crossings::read_all(resp.0.as_ref(), cap);
+    match within(deadline_ms, read).await {
+        None => Err(FetchError::Timeout(deadline_ms)),
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(Unread::TooLarge)) => Err(FetchError::TooLarge(cap)),
+        Some(Err(Unread::Failed(e))) => Err(FetchError::Network(e)),
+    }
 }
 
 /// A rejection's message (the runtime's text, not a third party's).
@@ -133,25 +111,6 @@ pub fn message(e: &JsValue) -> String {
         Some(err) => String::from(err.message()),
         None => e.as_string().unwrap_or_else(|| "fetch failed".into()),
     }
-}
-
-/// The rest of an answer, under the upstream's cap; its deadline is the caller's (`send_then`,
-/// `read_body`, `exchange`).
-pub async fn read_all(resp: &Incoming, upstream: Upstream) -> Result<Vec<u8>, FetchError> {
-    let cap = upstream.max_answer_bytes();
-    let declared = resp
-        .header("content-length")
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cap as u64) {
-        return Err(FetchError::TooLarge(cap));
-    }
-    let whole = || resp.0.array_buffer();
-    crossings::read_capped(declared.is_some(), cap, whole, resp.0.body())
-        .await
-        .map_err(|e| match e {
-            Unread::TooLarge => FetchError::TooLarge(cap),
-            Unread::Failed(e) => FetchError::Network(e),
-        })
 }
 
 /// `f`, unless `ms` pass first.

@@ -12,8 +12,8 @@ use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, mock, sse, Dialect, Usage};
 use crate::core::upstream::{FetchError, StreamClock, Upstream};
-use crate::edge::crossings::BodyReader;
-use crate::edge::outbound::{read_all, read_body, send, send_then, within, Incoming};
+use crate::edge::crossings::{BodyReader, Chunk};
+use crate::edge::outbound::{exchange, read_body, send};
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store;
 use std::collections::VecDeque;
@@ -43,15 +43,21 @@ pub enum Source {
 }
 
 impl Source {
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
+    /// The next chunk, unless `ms` pass first.
+    pub async fn next(&mut self, ms: u64) -> Chunk {
         match self {
-            Source::Http(s) => s.next().await,
+            Source::Http(s) => s.next(ms).await,
             Source::Mock(events, delay) => {
-                let e = events.pop_front()?;
+                let Some(e) = events.pop_front() else {
+                    return Chunk::End;
+                };
                 if *delay > 0 {
-                    Delay::from(Duration::from_millis(*delay)).await;
+                    Delay::from(Duration::from_millis((*delay).min(ms))).await;
                 }
-                Some(Ok(e))
+                match *delay > ms {
+                    true => Chunk::Late,
+                    false => Chunk::Bytes(e),
+                }
             }
         }
     }
@@ -97,25 +103,15 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
     let timeout = u64::from(t.timeout_ms);
     if !job.req.stream {
-        // One deadline, one timer, for the whole exchange: headers and body.
-        let (status, wait, body) = send_then(&request, job.hops, timeout, |resp| async move {
-            let status = resp.status();
-            if (200..300).contains(&status) {
-                return Ok((status, None, read_all(&resp, Upstream::Llm).await?));
-            }
-            let wait = retry_wait(&resp);
-            Ok((
-                status,
-                wait,
-                read_all(&resp, Upstream::Llm).await.unwrap_or_default(),
-            ))
-        })
-        .await
-        .map_err(fetch_failed)?;
-        if !(200..300).contains(&status) {
-            return Err(refused(job, &name, status, wait, &body));
+        // One deadline for the whole exchange: headers and body.
+        let answer = exchange(&request, job.hops, Upstream::Llm, timeout)
+            .await
+            .map_err(fetch_failed)?;
+        if !(200..300).contains(&answer.status) {
+            let wait = retry_wait(|n| answer.header(n).map(str::to_string));
+            return Err(refused(job, &name, answer.status, wait, &answer.body));
         }
-        return json_answer(job, t.dialect(), body);
+        return json_answer(job, t.dialect(), answer.body);
     }
     let started = now_ms();
     let resp = send(&request, job.hops, timeout)
@@ -124,7 +120,7 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let remaining = timeout.saturating_sub(now_ms() - started).max(1);
     let status = resp.status();
     if !(200..300).contains(&status) {
-        let wait = retry_wait(&resp);
+        let wait = retry_wait(|n| resp.header(n));
         let body = read_body(&resp, Upstream::Llm, remaining)
             .await
             .unwrap_or_default();
@@ -145,10 +141,10 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
 }
 
 /// How long a refusing provider asked to be left alone, from its headers.
-fn retry_wait(resp: &Incoming) -> Option<u64> {
+fn retry_wait(header: impl Fn(&str) -> Option<String>) -> Option<u64> {
     routing::retry_after_ms(
-        resp.header("retry-after-ms").as_deref(),
-        resp.header("retry-after").as_deref(),
+        header("retry-after-ms").as_deref(),
+        header("retry-after").as_deref(),
         now_ms() / 1000,
     )
 }
@@ -191,17 +187,17 @@ async fn first_content(
     let deadline = started + budget_ms;
     loop {
         let left = deadline.saturating_sub(now_ms()).max(1);
-        match within(left, source.next()).await {
-            None => {
+        match source.next(left).await {
+            Chunk::Late => {
                 return Err(failed_attempt(
                     &t.key(),
                     t.timeout_ms,
                     &FetchError::Timeout(left),
                 ))
             }
-            Some(Some(Ok(bytes))) => held.extend(translator.push(&bytes)),
-            Some(Some(Err(e))) => held.extend(translator.abort(&format!("connection lost: {e}"))),
-            Some(None) => held.extend(translator.end()),
+            Chunk::Bytes(bytes) => held.extend(translator.push(&bytes)),
+            Chunk::Failed(e) => held.extend(translator.abort(&format!("connection lost: {e}"))),
+            Chunk::End => held.extend(translator.end()),
         }
         if translator.started() {
             return Ok(Success::Stream(Box::new(Stream {

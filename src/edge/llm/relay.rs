@@ -10,8 +10,7 @@ use crate::core::config::ConfigKey;
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
-use crate::edge::crossings::{self, Pipe};
-use crate::edge::outbound::within;
+use crate::edge::crossings::{self, Chunk, Pipe};
 use crate::edge::platform::now_ms;
 use crate::edge::respond::{Outgoing, Reply};
 use crate::edge::{store, Call};
@@ -120,13 +119,13 @@ impl Answer {
                 return;
             }
             let waited_from = now_ms();
-            let next = within(up.clock.wait_ms(waited_from), up.source.next()).await;
+            let next = up.source.next(up.clock.wait_ms(waited_from)).await;
             let t = &mut up.translator;
             held = match next {
-                None => t.abort(&up.clock.expired(waited_from)),
-                Some(None) => t.end(),
-                Some(Some(Ok(bytes))) => t.push(&bytes),
-                Some(Some(Err(e))) => t.abort(&format!("connection to the provider lost: {e}")),
+                Chunk::Late => t.abort(&up.clock.expired(waited_from)),
+                Chunk::End => t.end(),
+                Chunk::Bytes(bytes) => t.push(&bytes),
+                Chunk::Failed(e) => t.abort(&format!("connection to the provider lost: {e}")),
             };
         }
     }
