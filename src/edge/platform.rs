@@ -2,8 +2,9 @@
 
 use crate::core::Entropy;
 
+/// Milliseconds since the epoch (`Date.now()`: no Date object made, as workers-rs' `Date` does).
 pub fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
+    worker::js_sys::Date::now() as u64
 }
 
 pub struct Csprng;

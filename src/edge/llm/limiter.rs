@@ -92,6 +92,14 @@ impl Settle {
     /// Settles what is known: the outcomes so far, and the token correction once
     /// `actual_tokens` is (a stream records its failed attempts at once, its usage at the end).
     pub async fn flush(&mut self, actual_tokens: Option<u64>) {
+        if let Some(cmd) = self.due(actual_tokens) {
+            self.limiter.tell(cmd).await;
+        }
+    }
+
+    /// What the limiter must still hear once the isolate's ledger took its share (`None`:
+    /// nothing, the usual case under a lease: no round trip and no task).
+    pub fn due(&mut self, actual_tokens: Option<u64>) -> Option<SettleCmd> {
         let adjust = match (actual_tokens, self.charged) {
             (Some(actual), Some((charged, at_ms))) => {
                 self.charged = None; // corrected once
@@ -101,15 +109,19 @@ impl Settle {
         };
         let outcomes = std::mem::take(&mut self.outcomes);
         let gate = self.limiter.object.name();
-        let Some(adjust) = LEDGER.with(|l| l.borrow_mut().settle(gate, adjust, &outcomes)) else {
-            return;
-        };
-        let cmd = SettleCmd {
+        let adjust = LEDGER.with(|l| l.borrow_mut().settle(gate, adjust, &outcomes))?;
+        Some(SettleCmd {
             adjust,
             outcomes,
             policy: self.limiter.policy,
-        };
-        if let Err(e) = durable::ask(&self.limiter.env, &self.limiter.object, cmd).await {
+        })
+    }
+}
+
+impl Limiter {
+    /// One settlement, in one round trip to the tenant's limiter.
+    pub async fn tell(&self, cmd: SettleCmd) {
+        if let Err(e) = durable::ask(&self.env, &self.object, cmd).await {
             worker::console_error!("{{\"llm_settle_failed\":{:?}}}", e.message);
         }
     }

@@ -74,12 +74,12 @@ impl Answer {
                 // The usage record goes into the request's own log line.
                 let record = usage_record(&self.target, self.attempts, usage, cost, false, false);
                 call.usage = Some(record);
-                let mut settle = self.settle;
-                if any_failure {
-                    settle.flush(Some(usage.total())).await;
-                } else {
-                    call.ctx
-                        .wait_until(async move { settle.flush(Some(usage.total())).await });
+                if let Some(cmd) = self.settle.due(Some(usage.total())) {
+                    let limiter = self.settle.limiter.clone();
+                    match any_failure {
+                        true => limiter.tell(cmd).await,
+                        false => call.ctx.wait_until(async move { limiter.tell(cmd).await }),
+                    }
                 }
                 Ok(out.bytes(body))
             }
