@@ -158,6 +158,8 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
             let extra = Extra {
                 checks: visitor_checks,
                 on_answer: Some(on_answer),
+                // A conversation keeps its target on a weighted route.
+                session: Some(id.to_string()),
             };
             llm::proxy(call, tenant, creq, None, extra).await?
         }

@@ -7,6 +7,7 @@
 //   midstream     stream: content, then an error event
 //   flaky-N       fails with 503 N times, then answers
 //   broken-*      a broken answer (see BROKEN): bad SSE framing, bad JSON, cut-off or hanging bodies
+// Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first.
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -45,7 +46,7 @@ export const BROKEN = {
 };
 
 export async function startLlm({ openaiKey, anthropicKey }) {
-  const llm = { requests: [], counts: {}, flaky: {} };
+  const llm = { requests: [], counts: {}, flaky: {}, delays: {} };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -77,6 +78,7 @@ export async function startLlm({ openaiKey, anthropicKey }) {
         if (llm.flaky[model] <= Number(flaky[1])) return err(503, "overloaded");
       }
       if (model === "slow") await sleep(2000);
+      if (llm.delays[model]) await sleep(llm.delays[model]);
       if (BROKEN[model]) return BROKEN[model](res, { openai, stream: !!body.stream });
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
       if (body.stream) {

@@ -78,6 +78,86 @@ pub struct Target {
     pub timeout_ms: Option<u32>,
     /// Retries of this target (on 429, 5xx, connection errors) before falling over; default 1.
     pub retries: Option<u32>,
+    /// Its share of traffic under the `weighted` strategy (1-10000; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+/// How a route picks the target it calls first (`core::llm::balance`); the others stay its
+/// fallbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The targets in the order listed.
+    #[default]
+    Ordered,
+    /// By weight, at random (or fixed per session).
+    Weighted,
+    /// The cheapest for the request's estimated tokens, from the pricing table.
+    LowestCost,
+    /// The fastest to its first byte lately, as this isolate measured.
+    LowestLatency,
+}
+
+/// A model route: its targets in order (the short form, a JSON list), or an object with a
+/// strategy: `{"strategy": "weighted", "targets": [...]}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Route {
+    Chain(Vec<Target>),
+    Balanced {
+        #[serde(default)]
+        strategy: Strategy,
+        targets: Vec<Target>,
+    },
+}
+
+impl Route {
+    pub fn targets(&self) -> &[Target] {
+        match self {
+            Route::Chain(t) | Route::Balanced { targets: t, .. } => t,
+        }
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        match self {
+            Route::Chain(_) => Strategy::Ordered,
+            Route::Balanced { strategy, .. } => *strategy,
+        }
+    }
+}
+
+/// A list or an object, each read with its own error messages (serde's untagged enums say only
+/// that nothing matched).
+impl<'de> Deserialize<'de> for Route {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, SeqAccess, Visitor};
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Balanced {
+            #[serde(default)]
+            strategy: Strategy,
+            targets: Vec<Target>,
+        }
+        struct RouteVisitor;
+        impl<'de> Visitor<'de> for RouteVisitor {
+            type Value = Route;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of targets, or an object with `strategy` and `targets`")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Route, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Route::Chain)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Route, A::Error> {
+                let b = Balanced::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Route::Balanced {
+                    strategy: b.strategy,
+                    targets: b.targets,
+                })
+            }
+        }
+        d.deserialize_any(RouteVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -93,7 +173,7 @@ pub struct LlmLimits {
 pub struct LlmConfig {
     pub providers: Named<Provider>,
     #[serde(default)]
-    pub routes: Named<Vec<Target>>,
+    pub routes: Named<Route>,
     #[serde(default)]
     pub limits: LlmLimits,
     /// One breaker per provider target; without one: 5 failures in 60 s open it for 30 s.
@@ -128,11 +208,21 @@ impl Check for LlmConfig {
         {
             p.push("`limits.max_output_tokens` must be between 1 and 1000000".into());
         }
-        for (alias, chain) in &self.routes {
+        for (alias, route) in &self.routes {
+            let chain = route.targets();
             if chain.is_empty() {
                 p.push(format!("`routes.{alias}` must list at least one target"));
             }
             for (i, t) in chain.iter().enumerate() {
+                if t.weight.is_some_and(|w| !(1..=10_000).contains(&w)) {
+                    p.push(format!(
+                        "`routes.{alias}[{i}].weight` must be between 1 and 10000"
+                    ));
+                } else if t.weight.is_some() && route.strategy() != Strategy::Weighted {
+                    p.push(format!(
+                        "`routes.{alias}[{i}].weight` has no effect: the route's strategy is not `weighted`"
+                    ));
+                }
                 if !self.providers.contains_key(&t.provider) {
                     p.push(format!(
                         "`routes.{alias}[{i}].provider` names unknown provider `{}`",

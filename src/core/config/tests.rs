@@ -365,3 +365,69 @@ fn config_keys_are_made_in_one_place() {
     assert_eq!(ConfigKey::template("rest").as_str(), "template:rest");
     assert_eq!(ConfigKey::pricing("gpt-4o").as_str(), "pricing:gpt-4o");
 }
+
+#[test]
+fn a_route_is_a_list_or_a_strategy_with_targets() {
+    use super::llm::{LlmConfig, Strategy};
+    let llm = |route: serde_json::Value| {
+        RecordKind::Llm
+            .validate(&json!({"providers": {"p": {"kind": "mock"}}, "routes": {"r": route}}))
+    };
+    let parsed = |route: serde_json::Value| {
+        llm(route.clone()).unwrap_or_else(|e| panic!("{route}: {}", e.message));
+        serde_json::from_value::<LlmConfig>(
+            json!({"providers": {"p": {"kind": "mock"}}, "routes": {"r": route}}),
+        )
+        .unwrap()
+        .routes["r"]
+            .clone()
+    };
+    let list = parsed(json!([{"provider": "p", "model": "a"}, {"provider": "p", "model": "b"}]));
+    assert_eq!(
+        (list.strategy(), list.targets().len()),
+        (Strategy::Ordered, 2)
+    );
+    let w = parsed(
+        json!({"strategy": "weighted", "targets": [{"provider": "p", "model": "a", "weight": 3}]}),
+    );
+    assert_eq!(
+        (w.strategy(), w.targets()[0].weight),
+        (Strategy::Weighted, Some(3))
+    );
+    let default = parsed(json!({"targets": [{"provider": "p", "model": "a"}]}));
+    assert_eq!(default.strategy(), Strategy::Ordered);
+    for (bad, says) in [
+        (
+            json!({"strategy": "weighted", "targets": [{"provider": "p", "model": "a", "weight": 0}]}),
+            "weight` must be between 1 and 10000",
+        ),
+        (
+            json!({"strategy": "weighted", "targets": [{"provider": "p", "model": "a", "weight": 10001}]}),
+            "weight` must be between 1 and 10000",
+        ),
+        (
+            json!([{"provider": "p", "model": "a", "weight": 2}]),
+            "has no effect",
+        ),
+        (
+            json!({"strategy": "lowest_cost", "targets": [{"provider": "p", "model": "a", "weight": 2}]}),
+            "has no effect",
+        ),
+        (
+            json!({"strategy": "weighted", "targets": []}),
+            "at least one target",
+        ),
+        (
+            json!({"strategy": "random", "targets": [{"provider": "p", "model": "a"}]}),
+            "unknown variant `random`",
+        ),
+        (
+            json!({"targets": [{"provider": "p", "model": "a"}], "order": 1}),
+            "unknown field `order`",
+        ),
+        (json!("p/a"), "a list of targets, or an object"),
+    ] {
+        let e = llm(bad.clone()).unwrap_err();
+        assert!(e.message.contains(says), "{bad}: {}", e.message);
+    }
+}

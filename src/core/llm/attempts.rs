@@ -174,6 +174,7 @@ mod tests {
                 timeout_ms: 1_000,
                 retries: *r,
                 base_url: None,
+                weight: 1,
             })
             .collect()
     }

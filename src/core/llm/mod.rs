@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod attempts;
+pub mod balance;
 pub mod convert;
 pub mod errors;
 pub mod mock;

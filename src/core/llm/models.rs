@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 /// Every model name a client may send, with who owns it (`gateway` for an alias), sorted.
 pub fn names(cfg: &LlmConfig) -> Vec<(String, String)> {
     let mut ids: Vec<(String, String)> = Vec::new();
-    for (alias, chain) in &cfg.routes {
+    for (alias, route) in &cfg.routes {
         ids.push((alias.clone(), "gateway".into()));
-        for t in chain {
+        for t in route.targets() {
             ids.push((format!("{}/{}", t.provider, t.model), t.provider.clone()));
         }
     }

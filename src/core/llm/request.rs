@@ -38,6 +38,24 @@ impl ClientRequest {
         self.estimated_tokens = self.input_estimate + self.output_cap;
         self
     }
+
+    /// The usage the request is expected to reach at most: its input, and its output maximum.
+    pub fn estimated_usage(&self) -> super::Usage {
+        super::Usage {
+            input_tokens: self.input_estimate,
+            output_tokens: self.output_cap,
+        }
+    }
+
+    /// The end user the client named (OpenAI's `user`, Anthropic's `metadata.user_id`): a
+    /// conversation's key for sticky routing when no `x-gateway-session` is sent.
+    pub fn end_user(&self) -> Option<&str> {
+        let v = match self.dialect {
+            Dialect::OpenAi => self.body.get("user"),
+            Dialect::Anthropic => self.body.get("metadata").and_then(|m| m.get("user_id")),
+        };
+        v.and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
 }
 
 fn bad(m: String) -> ApiError {

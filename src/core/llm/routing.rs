@@ -3,7 +3,7 @@
 
 use super::request::ClientRequest;
 use super::{convert, Dialect};
-use crate::core::config::llm::{LlmConfig, ProviderKind};
+use crate::core::config::llm::{LlmConfig, ProviderKind, Strategy};
 use crate::core::error::ApiError;
 use crate::core::upstream::{HttpMethod, OutboundRequest};
 use crate::core::webhook::delivery::parse_retry_after;
@@ -30,6 +30,8 @@ pub struct Target {
     pub timeout_ms: u32,
     pub retries: u32,
     pub base_url: Option<String>,
+    /// Its share under the `weighted` strategy.
+    pub weight: u32,
 }
 
 impl Target {
@@ -46,27 +48,45 @@ impl Target {
     }
 }
 
+/// A model name resolved: its targets in the route's order, and how the route picks among them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub targets: Vec<Target>,
+    pub strategy: Strategy,
+}
+
 /// `alias` from the tenant's routes, or `provider/model` for one of the tenant's providers.
-pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Vec<Target>, ApiError> {
-    let target = |provider: &str, model: &str, timeout: Option<u32>, retries: Option<u32>| {
-        cfg.providers.get(provider).map(|p| Target {
-            provider: provider.to_string(),
+pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
+    let target = |t: &crate::core::config::llm::Target| {
+        cfg.providers.get(&t.provider).map(|p| Target {
+            provider: t.provider.clone(),
             kind: p.kind,
-            model: model.to_string(),
-            timeout_ms: timeout.unwrap_or(DEFAULT_TIMEOUT_MS),
-            retries: retries.unwrap_or(DEFAULT_RETRIES),
+            model: t.model.clone(),
+            timeout_ms: t.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+            retries: t.retries.unwrap_or(DEFAULT_RETRIES),
             base_url: p.base_url.clone(),
+            weight: t.weight.unwrap_or(1),
         })
     };
-    if let Some(chain) = cfg.routes.get(model) {
-        return Ok(chain
-            .iter()
-            .filter_map(|t| target(&t.provider, &t.model, t.timeout_ms, t.retries))
-            .collect());
+    if let Some(route) = cfg.routes.get(model) {
+        return Ok(Resolved {
+            targets: route.targets().iter().filter_map(target).collect(),
+            strategy: route.strategy(),
+        });
     }
     if let Some((provider, name)) = model.split_once('/') {
-        if let Some(t) = target(provider, name, None, None).filter(|_| !name.is_empty()) {
-            return Ok(vec![t]);
+        let direct = crate::core::config::llm::Target {
+            provider: provider.to_string(),
+            model: name.to_string(),
+            timeout_ms: None,
+            retries: None,
+            weight: None,
+        };
+        if let Some(t) = target(&direct).filter(|_| !name.is_empty()) {
+            return Ok(Resolved {
+                targets: vec![t],
+                strategy: Strategy::Ordered,
+            });
         }
     }
     let shown: String = model.chars().take(100).collect();
@@ -229,14 +249,14 @@ mod tests {
     #[test]
     fn aliases_and_provider_models() {
         let c = cfg();
-        let chain = resolve("smart", &c).unwrap();
+        let chain = resolve("smart", &c).unwrap().targets;
         assert_eq!(chain.len(), 2);
         assert_eq!(
             (chain[0].dialect(), chain[0].timeout_ms, chain[0].retries),
             (Dialect::Anthropic, 5000, 1)
         );
         assert_eq!((chain[1].model.as_str(), chain[1].retries), ("gpt-4o", 0));
-        let one = resolve("local/llama3.1:8b", &c).unwrap();
+        let one = resolve("local/llama3.1:8b", &c).unwrap().targets;
         assert_eq!(
             (one[0].provider.as_str(), one[0].model.as_str()),
             ("local", "llama3.1:8b")
@@ -257,7 +277,7 @@ mod tests {
             br#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
         )
         .unwrap();
-        let chain = resolve("smart", &c).unwrap();
+        let chain = resolve("smart", &c).unwrap().targets;
         let a = plan(&req, &chain[0], Some("sk-ant"), None).unwrap();
         assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
         assert!(a.headers.contains(&("x-api-key".into(), "sk-ant".into())));
@@ -279,7 +299,13 @@ mod tests {
         );
         // An uncapped request is sent the ceiling it is charged for, under each upstream's name.
         assert_eq!(body["max_completion_tokens"], 4096);
-        let l = plan(&req, &resolve("local/m", &c).unwrap()[0], None, None).unwrap();
+        let l = plan(
+            &req,
+            &resolve("local/m", &c).unwrap().targets[0],
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
         assert!(!l.headers.iter().any(|(k, _)| *k == "authorization"));
         let body: serde_json::Value = serde_json::from_str(l.body.as_deref().unwrap()).unwrap();

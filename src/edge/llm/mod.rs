@@ -3,6 +3,7 @@
 //! answer. Protocol work and every decision are `core::llm`.
 
 mod attempt;
+mod balance;
 mod limiter;
 mod relay;
 
@@ -12,14 +13,14 @@ use super::platform::now_ms;
 use super::respond::Reply;
 use super::{store, Call};
 use crate::core::config::integration::BreakerPolicy;
-use crate::core::config::llm::LlmConfig;
+use crate::core::config::llm::{LlmConfig, Strategy};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::{Attempts, Step};
 use crate::core::llm::request::{self, ClientRequest};
-use crate::core::llm::routing;
+use crate::core::llm::routing::{self, AttemptOutcome};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::model::TenantConfig;
 use crate::edge::inbound::Inbound;
@@ -46,6 +47,8 @@ pub struct LlmCall {
     pub hops: u32,
     /// Keep the answer's text (for an `on_answer` hook).
     pub keep_text: bool,
+    /// How the route picked its first target (a `lowest_latency` route learns from each attempt).
+    pub strategy: Strategy,
 }
 
 /// Called with the text of a streamed answer that ended well, before its last bytes go out.
@@ -57,6 +60,8 @@ pub struct Extra {
     /// More windows to check in the same admission (e.g. per visitor).
     pub checks: Vec<(LimitKind, Check)>,
     pub on_answer: Option<OnAnswer>,
+    /// The conversation a weighted route keeps on one target (`x-gateway-session`).
+    pub session: Option<String>,
 }
 
 async fn config(env: &Env, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
@@ -71,9 +76,13 @@ async fn config(env: &Env, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
 
 pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: Inbound) -> Reply {
     let anthropic_beta = header(&req, "anthropic-beta");
+    let extra = Extra {
+        session: header(&req, "x-gateway-session"),
+        ..Extra::default()
+    };
     let bytes = read_json_bytes(&mut req, MAX_LLM_BODY).await?;
     let creq = request::parse(dialect, &bytes)?;
-    proxy(call, tenant, creq, anthropic_beta, Extra::default()).await
+    proxy(call, tenant, creq, anthropic_beta, extra).await
 }
 
 /// Admits the request and answers it from the first target of its route that can.
@@ -88,7 +97,10 @@ pub async fn proxy(
     let cfg = config(&call.env, &tenant).await?;
     let ceiling = cfg.limits.max_output_tokens;
     let creq = creq.with_output_ceiling(ceiling.unwrap_or(request::DEFAULT_MAX_TOKENS));
-    let chain = routing::resolve(&creq.model, &cfg)?;
+    let route = routing::resolve(&creq.model, &cfg)?;
+    let strategy = route.strategy;
+    let session = extra.session.as_deref();
+    let chain = balance::arrange(&call.env, &tenant, &creq, session, route).await;
     let tenant_cfg = match (cfg.limits.rpm, cfg.limits.tpm) {
         (Some(_), Some(_)) => None,
         _ => {
@@ -128,6 +140,7 @@ pub async fn proxy(
         anthropic_beta,
         hops: call.hops,
         keep_text: extra.on_answer.is_some(),
+        strategy,
     };
     let mut step = attempts.claimed(&admitted, now);
     let (target, success) = loop {
@@ -139,14 +152,19 @@ pub async fn proxy(
                 let t = &chain[target];
                 // The answer is priced when it arrives: a price not yet in the isolate cache is
                 // read from KV while the provider works, not after it answered.
+                let sent = now_ms();
                 let (outcome, _) =
                     futures::join!(attempt::run(&job, t), relay::price(&call.env, &t.model));
                 match outcome {
                     Ok(success) => {
+                        balance::observe(&job, t, now_ms() - sent);
                         attempts.succeeded();
                         break (t.clone(), success);
                     }
                     Err((outcome, error)) => {
+                        if outcome == AttemptOutcome::Timeout {
+                            balance::observe(&job, t, now_ms() - sent);
+                        }
                         worker::console_log!(
                             "{}",
                             json!({"request_id": call.request_id, "llm_attempt_failed": t.key(), "status": error.status(), "error": error.kind.type_name()})
