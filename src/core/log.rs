@@ -18,6 +18,9 @@ pub struct RequestLog<'a> {
     /// LLM routes: provider, model, attempts, tokens, cost (never content).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_usage: Option<&'a serde_json::Value>,
+    /// LLM routes: what the guardrails found, by detector and action (never the text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<&'a serde_json::Value>,
 }
 
 impl RequestLog<'_> {
@@ -42,6 +45,7 @@ mod tests {
             latency_ms: 3,
             error: None,
             llm_usage: None,
+            guardrails: None,
         };
         let s = l.line();
         assert!(!s.contains('\n'));

@@ -19,6 +19,8 @@ pub struct Call {
     pub cors: Option<String>,
     /// The LLM usage record of this request, for its log line.
     pub usage: Option<serde_json::Value>,
+    /// What the guardrails found (detector -> action -> count), for the log line.
+    pub guardrails: Option<serde_json::Value>,
     /// How many times this request already passed through the gateway (`CDN-Loop` marks); every
     /// request it causes, now or through a queue, carries one more.
     pub hops: u32,
@@ -47,6 +49,7 @@ impl Call {
             ctx,
             cors: None,
             usage: None,
+            guardrails: None,
             hops: upstream::hops(header("cdn-loop").as_deref()),
         }
     }

@@ -71,6 +71,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         latency_ms: platform::now_ms().saturating_sub(started),
         error,
         llm_usage: call.usage.as_ref(),
+        guardrails: call.guardrails.as_ref(),
     };
     worker::console_log!("{}", log.line());
     resp.into_raw()

@@ -1,6 +1,7 @@
 //! LLM providers and model routes of a tenant, `llm:{t}`.
 
 use super::document::{check_http_url, Check, Named, Secret};
+use crate::core::llm::guardrails::{check_rules, Rule};
 use serde::{Deserialize, Serialize};
 
 pub const SECRET_PATHS: &[&str] = &["/providers/*/api_key"];
@@ -109,6 +110,9 @@ pub enum Route {
         #[serde(default)]
         strategy: Strategy,
         targets: Vec<Target>,
+        /// The route's own guardrails, instead of the tenant's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        guardrails: Option<Vec<Rule>>,
     },
 }
 
@@ -125,6 +129,14 @@ impl Route {
             Route::Balanced { strategy, .. } => *strategy,
         }
     }
+
+    /// The route's own guardrails, if it sets them.
+    pub fn guardrails(&self) -> Option<&[Rule]> {
+        match self {
+            Route::Chain(_) => None,
+            Route::Balanced { guardrails, .. } => guardrails.as_deref(),
+        }
+    }
 }
 
 /// A list or an object, each read with its own error messages (serde's untagged enums say only
@@ -138,6 +150,7 @@ impl<'de> Deserialize<'de> for Route {
             #[serde(default)]
             strategy: Strategy,
             targets: Vec<Target>,
+            guardrails: Option<Vec<Rule>>,
         }
         struct RouteVisitor;
         impl<'de> Visitor<'de> for RouteVisitor {
@@ -153,6 +166,7 @@ impl<'de> Deserialize<'de> for Route {
                 Ok(Route::Balanced {
                     strategy: b.strategy,
                     targets: b.targets,
+                    guardrails: b.guardrails,
                 })
             }
         }
@@ -178,6 +192,19 @@ pub struct LlmConfig {
     pub limits: LlmLimits,
     /// One breaker per provider target; without one: 5 failures in 60 s open it for 30 s.
     pub circuit_breaker: Option<super::integration::BreakerPolicy>,
+    /// What may pass, in requests and answers (`core::llm::guardrails`); a route may set its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<Rule>,
+}
+
+impl LlmConfig {
+    /// The guardrails of the route `alias` (its own, else the tenant's).
+    pub fn guardrails_of(&self, alias: &str) -> &[Rule] {
+        self.routes
+            .get(alias)
+            .and_then(Route::guardrails)
+            .unwrap_or(&self.guardrails)
+    }
 }
 
 impl Check for LlmConfig {
@@ -208,7 +235,11 @@ impl Check for LlmConfig {
         {
             p.push("`limits.max_output_tokens` must be between 1 and 1000000".into());
         }
+        check_rules(&self.guardrails, "guardrails", p);
         for (alias, route) in &self.routes {
+            if let Some(rules) = route.guardrails() {
+                check_rules(rules, &format!("routes.{alias}.guardrails"), p);
+            }
             let chain = route.targets();
             if chain.is_empty() {
                 p.push(format!("`routes.{alias}` must list at least one target"));

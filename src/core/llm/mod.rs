@@ -6,6 +6,7 @@ pub mod attempts;
 pub mod balance;
 pub mod convert;
 pub mod errors;
+pub mod guardrails;
 pub mod mock;
 pub mod models;
 pub mod pricing;

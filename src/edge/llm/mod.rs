@@ -19,6 +19,7 @@ use crate::core::error::ApiError;
 use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::{Attempts, Step};
+use crate::core::llm::guardrails::{walk, Blocked, Direction, Guard};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing::{self, AttemptOutcome};
 use crate::core::llm::{errors, models as model_list, Dialect};
@@ -28,6 +29,7 @@ use crate::edge::respond::Outgoing;
 use futures::future::LocalBoxFuture;
 use limiter::{Limiter, Settle};
 use serde_json::json;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{Delay, Env};
@@ -49,6 +51,20 @@ pub struct LlmCall {
     pub keep_text: bool,
     /// How the route picked its first target (a `lowest_latency` route learns from each attempt).
     pub strategy: Strategy,
+    /// The request's guardrails, if its route or tenant has any.
+    pub guard: RefCell<Option<Guard>>,
+}
+
+/// A guardrail's refusal, as the client reads it: what was found, never the text.
+pub fn blocked(b: Blocked, dir: Direction) -> ApiError {
+    let whose = match dir {
+        Direction::Request => "the request contains",
+        Direction::Response => "the answer contained",
+    };
+    ApiError::bad_request(format!(
+        "blocked by the gateway's guardrails: {whose} {} (`{}`)",
+        b.what, b.detector
+    ))
 }
 
 /// Called with the text of a streamed answer that ended well, before its last bytes go out.
@@ -89,12 +105,18 @@ pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: In
 pub async fn proxy(
     call: &mut Call,
     tenant: String,
-    creq: ClientRequest,
+    mut creq: ClientRequest,
     anthropic_beta: Option<String>,
     extra: Extra,
 ) -> Reply {
     let dialect = creq.dialect;
     let cfg = config(&call.env, &tenant).await?;
+    let mut guard = Guard::new(cfg.guardrails_of(&creq.model));
+    if let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Request)) {
+        let checked = walk::request(g, &mut creq.body);
+        call.guardrails = g.findings();
+        checked.map_err(|b| blocked(b, Direction::Request))?;
+    }
     let ceiling = cfg.limits.max_output_tokens;
     let creq = creq.with_output_ceiling(ceiling.unwrap_or(request::DEFAULT_MAX_TOKENS));
     let route = routing::resolve(&creq.model, &cfg)?;
@@ -141,6 +163,7 @@ pub async fn proxy(
         hops: call.hops,
         keep_text: extra.on_answer.is_some(),
         strategy,
+        guard: RefCell::new(guard),
     };
     let mut step = attempts.claimed(&admitted, now);
     let (target, success) = loop {

@@ -5,8 +5,11 @@
 
 use super::attempt::{Stream, Success};
 use super::limiter::Settle;
-use super::{LlmCall, OnAnswer};
+use super::{blocked, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
+use crate::core::error::ApiError;
+use crate::core::llm::guardrails::stream::StreamGuard;
+use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
@@ -64,6 +67,7 @@ impl Answer {
     pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
         match success {
             Success::Json { body, usage } => {
+                let guarded = self.guard_answer(call, body);
                 let cost = cost(&self.job.env, &self.target.model, usage).await;
                 let cost_header = cost.map(format_usd);
                 let mut more = vec![("content-type", "application/json")];
@@ -81,7 +85,7 @@ impl Answer {
                         false => call.ctx.wait_until(async move { limiter.tell(cmd).await }),
                     }
                 }
-                Ok(out.bytes(body))
+                Ok(out.bytes(guarded?))
             }
             Success::Stream(stream) => {
                 if any_failure {
@@ -103,14 +107,20 @@ impl Answer {
     /// translated as it arrives, until the end or the client leaves. Runs after the response
     /// (`wait_until`), writing into the body the response already carries.
     async fn pump(mut self, mut up: Box<Stream>, pipe: Pipe) {
-        let mut held = std::mem::take(&mut up.held);
+        let acts = |g: &Option<Guard>| g.as_ref().is_some_and(|g| g.acts_on(Direction::Response));
+        let mut filter =
+            acts(&self.job.guard.borrow()).then(|| StreamGuard::new(self.job.req.dialect));
+        let first = std::mem::take(&mut up.held);
+        let mut held = self.guarded(&mut filter, first);
         let mut over = false;
         loop {
             // The end is accounted (and the hook called) before the last bytes go out, so a
-            // client that reloads right after the answer finds it.
-            if !over && up.translator.is_over() {
+            // client that reloads right after the answer finds it. An answer the guardrails
+            // blocked ends there.
+            let blocked = filter.as_ref().is_some_and(|f| f.blocked().is_some());
+            if !over && (up.translator.is_over() || blocked) {
                 over = true;
-                self.wrap_up(&up).await;
+                self.wrap_up(&up, blocked).await;
             }
             if !held.is_empty() && pipe.write(&std::mem::take(&mut held)).await.is_err() {
                 return; // the client is gone: the provider's stream is cancelled with `up`
@@ -121,26 +131,62 @@ impl Answer {
             let waited_from = now_ms();
             let next = up.source.next(up.clock.wait_ms(waited_from)).await;
             let t = &mut up.translator;
-            held = match next {
+            let out = match next {
                 Chunk::Late => t.abort(&up.clock.expired(waited_from)),
                 Chunk::End => t.end(),
                 Chunk::Bytes(bytes) => t.push(&bytes),
                 Chunk::Failed(e) => t.abort(&format!("connection to the provider lost: {e}")),
             };
+            held = self.guarded(&mut filter, out);
         }
     }
 
+    /// The client's events through the response guardrails, if any act on answers.
+    fn guarded(&self, filter: &mut Option<StreamGuard>, events: Vec<u8>) -> Vec<u8> {
+        let mut guard = self.job.guard.borrow_mut();
+        let (Some(f), Some(g)) = (filter.as_mut(), guard.as_mut()) else {
+            return events;
+        };
+        f.push(g, &events)
+    }
+
+    /// A whole answer under the response guardrails: as it came when none act on answers, else
+    /// redacted (re-encoded), or refused naming the detector. The findings go to the log line.
+    fn guard_answer(&self, call: &mut Call, body: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+        let mut guard = self.job.guard.borrow_mut();
+        let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Response)) else {
+            return Ok(body);
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| ApiError::internal("answer not JSON"))?;
+        let checked = walk::answer(g, self.job.req.dialect, &mut value);
+        call.guardrails = g.findings();
+        checked.map_err(|b| blocked(b, Direction::Response))?;
+        Ok(value.to_string().into_bytes())
+    }
+
     /// A stream's usage is known only at its end, after the request's own log line: its own line.
-    async fn wrap_up(&mut self, up: &Stream) {
+    async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
         let t = &up.translator;
         let usage = t.usage();
-        let failed = t.failed().is_some();
+        let failed = t.failed().is_some() || blocked;
         let cost = cost(&self.job.env, &self.target.model, usage).await;
         let record = usage_record(&self.target, self.attempts, usage, cost, true, failed);
-        let line = json!({"ts": now_ms(), "request_id": self.job.request_id, "tenant": self.job.tenant, "llm_usage": record});
+        let findings = self.job.guard.borrow().as_ref().and_then(Guard::findings);
+        let mut line = json!({"ts": now_ms(), "request_id": self.job.request_id, "tenant": self.job.tenant, "llm_usage": record});
+        if let Some(f) = findings {
+            line["guardrails"] = f;
+        }
         worker::console_log!("{line}");
         if let (Some(hook), false) = (self.on_answer.take(), failed) {
-            hook(t.text().to_string()).await;
+            // Kept as the client saw it: redacted where the guardrails redacted.
+            let text = match self.job.guard.borrow_mut().as_mut() {
+                Some(g) if g.acts_on(Direction::Response) => {
+                    g.as_seen(Direction::Response, t.text())
+                }
+                _ => t.text().to_string(),
+            };
+            hook(text).await;
         }
         self.settle.flush(Some(usage.total())).await;
     }

@@ -1,0 +1,67 @@
+//! Where the text of a request and of an answer is, in either dialect: the guardrails scan the
+//! text a person or a model wrote (message content, text parts and blocks, system prompts, tool
+//! results), and rewrite it in place when a rule redacts. Tool-call arguments are not scanned.
+
+use super::{Blocked, Direction, Guard};
+use crate::core::llm::Dialect;
+use serde_json::{Map, Value};
+
+/// The client's request body (either dialect, before it is translated for a target).
+pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), Blocked> {
+    if let Some(system) = body.get_mut("system") {
+        content(guard, Direction::Request, system)?;
+    }
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for m in messages {
+            if let Some(c) = m.get_mut("content") {
+                content(guard, Direction::Request, c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A whole (not streamed) answer in the client's dialect.
+pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(), Blocked> {
+    match dialect {
+        Dialect::OpenAi => {
+            if let Some(Value::Array(choices)) = body.get_mut("choices") {
+                for c in choices {
+                    if let Some(text) = c.pointer_mut("/message/content") {
+                        content(guard, Direction::Response, text)?;
+                    }
+                }
+            }
+        }
+        Dialect::Anthropic => {
+            if let Some(blocks) = body.get_mut("content") {
+                content(guard, Direction::Response, blocks)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A content value: a string, or parts and blocks whose `text` (and a tool result's `content`)
+/// hold text.
+fn content(guard: &mut Guard, dir: Direction, v: &mut Value) -> Result<(), Blocked> {
+    match v {
+        Value::String(s) => {
+            if let Some(redacted) = guard.scan(dir, s)? {
+                *s = redacted;
+            }
+        }
+        Value::Array(parts) => {
+            for part in parts {
+                if let Some(text) = part.get_mut("text") {
+                    content(guard, dir, text)?;
+                }
+                if let Some(inner) = part.get_mut("content") {
+                    content(guard, dir, inner)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
