@@ -122,11 +122,25 @@ export async function integrationRoutes(gw, upstream, key) {
   };
 }
 
-/** LLM routes whose provider is the upstream's OpenAI-style API, streamed and not, in both dialects. */
+/** Every detector, on requests (counted) and on answers (redacted): the guardrails' whole cost. */
+const allDetectors = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
+  .map((detector) => ({ detector, request: "log", response: "redact" }))
+  .concat([
+    { detector: "deny", terms: ["project zeus", "internal only"], request: "block", response: "redact" },
+    { detector: "regex", name: "order_id", pattern: "ORD-\\d{8}", request: "log", response: "redact" },
+  ]);
+
+/**
+ * LLM routes whose provider is the upstream's OpenAI-style API, streamed and not, in both
+ * dialects; and the same with every guardrail on.
+ */
 export async function llmRoutes(gw, upstream, key) {
   await gw.admin("PUT", "bench/llm", {
     providers: { up: { kind: "openai_compatible", base_url: `${upstream.url}/v1` } },
-    routes: { fast: [{ provider: "up", model: "bench-model" }] },
+    routes: {
+      fast: [{ provider: "up", model: "bench-model" }],
+      guarded: { targets: [{ provider: "up", model: "bench-model" }], guardrails: allDetectors },
+    },
     limits: { rpm: 1000000000, tpm: 1000000000000 },
   });
   const headers = { authorization: `Bearer ${key}` };
@@ -137,5 +151,7 @@ export async function llmRoutes(gw, upstream, key) {
     messages: route("/v1/messages", llmBody),
     chatStream: route("/v1/chat/completions", stream),
     messagesStream: route("/v1/messages", stream),
+    chatGuarded: route("/v1/chat/completions", { ...llmBody, model: "guarded" }),
+    chatGuardedStream: route("/v1/chat/completions", { ...stream, model: "guarded" }),
   };
 }
