@@ -160,6 +160,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
                 on_answer: Some(on_answer),
                 // A conversation keeps its target on a weighted route.
                 session: Some(id.to_string()),
+                ..Extra::default()
             };
             llm::proxy(call, tenant, creq, None, extra).await?
         }

@@ -1,6 +1,7 @@
 //! LLM providers and model routes of a tenant, `llm:{t}`.
 
 use super::document::{check_http_url, Check, Named, Secret};
+use crate::core::llm::cache::{CacheConfig, MAX_TTL_S};
 use crate::core::llm::guardrails::{check_rules, Rule};
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +114,9 @@ pub enum Route {
         /// The route's own guardrails, instead of the tenant's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         guardrails: Option<Vec<Rule>>,
+        /// Answers kept and replayed (`core::llm::cache`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache: Option<CacheConfig>,
     },
 }
 
@@ -127,6 +131,14 @@ impl Route {
         match self {
             Route::Chain(_) => Strategy::Ordered,
             Route::Balanced { strategy, .. } => *strategy,
+        }
+    }
+
+    /// The route's cache setting, if it has one.
+    pub fn cache(&self) -> Option<&CacheConfig> {
+        match self {
+            Route::Chain(_) => None,
+            Route::Balanced { cache, .. } => cache.as_ref(),
         }
     }
 
@@ -151,6 +163,7 @@ impl<'de> Deserialize<'de> for Route {
             strategy: Strategy,
             targets: Vec<Target>,
             guardrails: Option<Vec<Rule>>,
+            cache: Option<CacheConfig>,
         }
         struct RouteVisitor;
         impl<'de> Visitor<'de> for RouteVisitor {
@@ -167,6 +180,7 @@ impl<'de> Deserialize<'de> for Route {
                     strategy: b.strategy,
                     targets: b.targets,
                     guardrails: b.guardrails,
+                    cache: b.cache,
                 })
             }
         }
@@ -237,6 +251,14 @@ impl Check for LlmConfig {
         }
         check_rules(&self.guardrails, "guardrails", p);
         for (alias, route) in &self.routes {
+            if route
+                .cache()
+                .is_some_and(|c| !(1..=MAX_TTL_S).contains(&c.ttl_seconds))
+            {
+                p.push(format!(
+                    "`routes.{alias}.cache.ttl_seconds` must be between 1 and {MAX_TTL_S}"
+                ));
+            }
             if let Some(rules) = route.guardrails() {
                 check_rules(rules, &format!("routes.{alias}.guardrails"), p);
             }

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod attempts;
 pub mod balance;
+pub mod cache;
 pub mod convert;
 pub mod errors;
 pub mod guardrails;

@@ -7,6 +7,7 @@ use super::LlmCall;
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::llm::{KeySource, ProviderKind};
 use crate::core::error::ApiError;
+use crate::core::llm::cache::Entry;
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
@@ -34,11 +35,13 @@ pub struct Stream {
     pub source: Source,
     pub translator: Translator,
     pub clock: StreamClock,
+    /// A replayed stream's usage, as recorded when it was kept (its events may not carry it).
+    pub replayed_usage: Option<Usage>,
 }
 
 pub enum Source {
     Http(BodyReader),
-    /// The mock provider's events, paced like a real model's tokens.
+    /// The mock provider's events, paced like a real model's tokens (a cached stream's, at once).
     Mock(VecDeque<Vec<u8>>, u64),
 }
 
@@ -205,6 +208,7 @@ async fn first_content(
                 source,
                 translator,
                 clock: StreamClock::started(u64::from(t.timeout_ms), started),
+                replayed_usage: None,
             })));
         }
         if translator.failed_before_start().is_some() {
@@ -212,6 +216,25 @@ async fn first_content(
             return Err(broken(format!("{} failed before any content", t.key())));
         }
     }
+}
+
+/// An answer from the cache, as if `t` had just given it: a JSON body as kept, or the kept
+/// events read again through the translator of the client's own dialect.
+pub async fn replay(job: &LlmCall, t: &Target, entry: Entry) -> Result<Success, Failed> {
+    if !job.req.stream {
+        return Ok(Success::Json {
+            body: entry.body.into_bytes(),
+            usage: entry.usage,
+        });
+    }
+    let events = VecDeque::from([entry.body.into_bytes()]);
+    let budget = u64::from(t.timeout_ms);
+    let mut success =
+        first_content(job, t, job.req.dialect, Source::Mock(events, 0), budget).await?;
+    if let Success::Stream(s) = &mut success {
+        s.replayed_usage = Some(entry.usage);
+    }
+    Ok(success)
 }
 
 async fn run_mock(job: &LlmCall, t: &Target) -> Result<Success, Failed> {

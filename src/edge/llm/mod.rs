@@ -4,6 +4,7 @@
 
 mod attempt;
 mod balance;
+mod cache;
 mod limiter;
 mod relay;
 
@@ -19,9 +20,10 @@ use crate::core::error::ApiError;
 use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::{Attempts, Step};
+use crate::core::llm::cache::{self as answers, Asked, Decision};
 use crate::core::llm::guardrails::{walk, Blocked, Direction, Guard};
 use crate::core::llm::request::{self, ClientRequest};
-use crate::core::llm::routing::{self, AttemptOutcome};
+use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::model::TenantConfig;
 use crate::edge::inbound::Inbound;
@@ -78,6 +80,8 @@ pub struct Extra {
     pub on_answer: Option<OnAnswer>,
     /// The conversation a weighted route keeps on one target (`x-gateway-session`).
     pub session: Option<String>,
+    /// The request's cache headers.
+    pub cache: Asked,
 }
 
 async fn config(env: &Env, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
@@ -94,6 +98,11 @@ pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: In
     let anthropic_beta = header(&req, "anthropic-beta");
     let extra = Extra {
         session: header(&req, "x-gateway-session"),
+        cache: Asked {
+            mode: header(&req, "x-gateway-cache"),
+            ttl: header(&req, "x-gateway-cache-ttl"),
+            key: header(&req, "x-gateway-cache-key"),
+        },
         ..Extra::default()
     };
     let bytes = read_json_bytes(&mut req, MAX_LLM_BODY).await?;
@@ -121,6 +130,15 @@ pub async fn proxy(
     let creq = creq.with_output_ceiling(ceiling.unwrap_or(request::DEFAULT_MAX_TOKENS));
     let route = routing::resolve(&creq.model, &cfg)?;
     let strategy = route.strategy;
+    // The cache key names the route's targets, not the order this request tries them in.
+    let mut target_keys: Vec<String> = route.targets.iter().map(Target::key).collect();
+    target_keys.sort();
+    let route_cache = cfg.routes.get(&creq.model).and_then(|r| r.cache());
+    let decision = answers::decide(route_cache, &extra.cache, &tenant, &creq, &target_keys)?;
+    let hit = match &decision {
+        Decision::Use { key, .. } => cache::get(&tenant, key).await,
+        _ => None,
+    };
     let session = extra.session.as_deref();
     let chain = balance::arrange(&call.env, &tenant, &creq, session, route).await;
     let tenant_cfg = match (cfg.limits.rpm, cfg.limits.tpm) {
@@ -131,13 +149,19 @@ pub async fn proxy(
         }
     };
     let (rpm, tpm) = admission::limits(&cfg, tenant_cfg.as_deref());
+    // An answer from the cache is a request, but it produces no tokens.
+    let tpm = tpm.filter(|_| hit.is_none());
     let mut checks = admission::checks(rpm, tpm, creq.estimated_tokens);
     checks.extend(extra.checks);
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let limiter = Limiter::of(&call.env, &tenant, policy);
     let mut attempts = Attempts::new(&chain);
-    let admitted = limiter.admit(&checks, attempts.targets()).await?;
+    let claims: &[String] = match hit {
+        Some(_) => &[],
+        None => attempts.targets(),
+    };
+    let admitted = limiter.admit(&checks, claims).await?;
     let now = now_ms();
     let limit_headers = admission::headers(&kinds, &admitted.decisions, now);
     if !admitted.allowed {
@@ -165,6 +189,30 @@ pub async fn proxy(
         strategy,
         guard: RefCell::new(guard),
     };
+    let cached = Cached {
+        decision,
+        hit: hit.is_some(),
+    };
+    if let Some(entry) = hit {
+        let mut target = chain
+            .first()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("no target"))?;
+        (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
+        let success = attempt::replay(&job, &target, entry)
+            .await
+            .map_err(|(_, e)| e)?;
+        let answer = relay::Answer {
+            job,
+            target,
+            attempts: 0,
+            limit_headers,
+            settle,
+            on_answer: extra.on_answer,
+            cached,
+        };
+        return answer.send(call, success, false).await;
+    }
     let mut step = attempts.claimed(&admitted, now);
     let (target, success) = loop {
         step = match step {
@@ -216,8 +264,26 @@ pub async fn proxy(
         limit_headers,
         settle,
         on_answer: extra.on_answer,
+        cached,
     };
     answer.send(call, success, any_failure).await
+}
+
+/// How the request used the response cache.
+pub struct Cached {
+    pub decision: Decision,
+    /// The answer came from it.
+    pub hit: bool,
+}
+
+impl Cached {
+    /// Where a miss keeps its answer, and for how long.
+    pub fn store(&self) -> Option<(&str, u32)> {
+        match (&self.decision, self.hit) {
+            (Decision::Use { key, ttl_s }, false) => Some((key, *ttl_s)),
+            _ => None,
+        }
+    }
 }
 
 /// An error on an LLM route, in the route's dialect.

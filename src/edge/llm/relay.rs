@@ -5,9 +5,10 @@
 
 use super::attempt::{Stream, Success};
 use super::limiter::Settle;
-use super::{blocked, LlmCall, OnAnswer};
+use super::{blocked, cache, Cached, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
+use crate::core::llm::cache::{Entry, MAX_ENTRY_BYTES};
 use crate::core::llm::guardrails::stream::StreamGuard;
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
@@ -29,6 +30,7 @@ pub struct Answer {
     pub limit_headers: Vec<(String, String)>,
     pub settle: Settle,
     pub on_answer: Option<OnAnswer>,
+    pub cached: Cached,
 }
 
 /// The model's price, if it has one in KV (through the isolate cache).
@@ -60,15 +62,52 @@ impl Answer {
         for (k, v) in more {
             out.append(k, v);
         }
+        if let Some(h) = self.cached.decision.header(self.cached.hit) {
+            out.append("x-gateway-cache", h);
+        }
         out
+    }
+
+    /// A kept answer of this request's target.
+    fn entry(&self, body: String, usage: Usage) -> Entry {
+        Entry {
+            provider: self.target.provider.clone(),
+            model: self.target.model.clone(),
+            body,
+            usage,
+        }
+    }
+
+    /// The usage record of the log line; an answer from the cache cost nothing.
+    fn record(
+        &self,
+        usage: Usage,
+        cost: Option<f64>,
+        stream: bool,
+        failed: bool,
+    ) -> serde_json::Value {
+        let mut record = usage_record(&self.target, self.attempts, usage, cost, stream, failed);
+        if self.cached.hit {
+            record["cached"] = json!(true);
+        }
+        record
     }
 
     /// `any_failure`: a target failed first, and its breaker hears of it before the client does.
     pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
         match success {
             Success::Json { body, usage } => {
+                if let Some((key, ttl_s)) = self.cached.store() {
+                    let entry = self.entry(String::from_utf8_lossy(&body).into_owned(), usage);
+                    let (tenant, key) = (self.job.tenant.clone(), key.to_string());
+                    call.ctx
+                        .wait_until(async move { cache::put(&tenant, &key, &entry, ttl_s).await });
+                }
                 let guarded = self.guard_answer(call, body);
-                let cost = cost(&self.job.env, &self.target.model, usage).await;
+                let cost = match self.cached.hit {
+                    true => None,
+                    false => cost(&self.job.env, &self.target.model, usage).await,
+                };
                 let cost_header = cost.map(format_usd);
                 let mut more = vec![("content-type", "application/json")];
                 if let Some(c) = &cost_header {
@@ -76,7 +115,7 @@ impl Answer {
                 }
                 let out = self.response(&more);
                 // The usage record goes into the request's own log line.
-                let record = usage_record(&self.target, self.attempts, usage, cost, false, false);
+                let record = self.record(usage, cost, false, false);
                 call.usage = Some(record);
                 if let Some(cmd) = self.settle.due(Some(usage.total())) {
                     let limiter = self.settle.limiter.clone();
@@ -111,6 +150,8 @@ impl Answer {
         let mut filter =
             acts(&self.job.guard.borrow()).then(|| StreamGuard::new(self.job.req.dialect));
         let first = std::mem::take(&mut up.held);
+        // A miss keeps the events the client was sent (before the answer guardrails).
+        let mut kept = self.cached.store().map(|_| first.clone());
         let mut held = self.guarded(&mut filter, first);
         let mut over = false;
         loop {
@@ -121,6 +162,16 @@ impl Answer {
             if !over && (up.translator.is_over() || blocked) {
                 over = true;
                 self.wrap_up(&up, blocked).await;
+                if let (Some(events), Some((key, ttl_s)), true, false) = (
+                    kept.take(),
+                    self.cached.store(),
+                    up.translator.done(),
+                    blocked,
+                ) {
+                    let usage = up.translator.usage();
+                    let entry = self.entry(String::from_utf8_lossy(&events).into_owned(), usage);
+                    cache::put(&self.job.tenant, key, &entry, ttl_s).await;
+                }
             }
             if !held.is_empty() && pipe.write(&std::mem::take(&mut held)).await.is_err() {
                 return; // the client is gone: the provider's stream is cancelled with `up`
@@ -137,6 +188,13 @@ impl Answer {
                 Chunk::Bytes(bytes) => t.push(&bytes),
                 Chunk::Failed(e) => t.abort(&format!("connection to the provider lost: {e}")),
             };
+            if let Some(k) = kept.as_mut() {
+                if k.len() + out.len() <= MAX_ENTRY_BYTES {
+                    k.extend_from_slice(&out);
+                } else {
+                    kept = None; // too big to keep
+                }
+            }
             held = self.guarded(&mut filter, out);
         }
     }
@@ -168,10 +226,13 @@ impl Answer {
     /// A stream's usage is known only at its end, after the request's own log line: its own line.
     async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
         let t = &up.translator;
-        let usage = t.usage();
+        let usage = up.replayed_usage.unwrap_or(t.usage());
         let failed = t.failed().is_some() || blocked;
-        let cost = cost(&self.job.env, &self.target.model, usage).await;
-        let record = usage_record(&self.target, self.attempts, usage, cost, true, failed);
+        let cost = match self.cached.hit {
+            true => None,
+            false => cost(&self.job.env, &self.target.model, usage).await,
+        };
+        let record = self.record(usage, cost, true, failed);
         let findings = self.job.guard.borrow().as_ref().and_then(Guard::findings);
         let mut line = json!({"ts": now_ms(), "request_id": self.job.request_id, "tenant": self.job.tenant, "llm_usage": record});
         if let Some(f) = findings {

@@ -1,0 +1,179 @@
+// The LLM response cache end to end, with the official openai and @anthropic-ai/sdk clients: a
+// route that caches, answers replayed byte for byte (streams as the same events, tool calls and
+// usage included, in both dialects), hits that reach no provider and are charged no tokens, the
+// request's own controls (TTL, skip, its own key), sampled requests, and tenants kept apart.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { startGateway, planted } from "../harness.mjs";
+import { startLlm } from "../mocks/llm.mjs";
+
+const OPENAI_KEY = "sk-upstream-openai-" + randomBytes(8).toString("hex");
+const ANTHROPIC_KEY = "sk-ant-upstream-" + randomBytes(8).toString("hex");
+planted.add(OPENAI_KEY);
+planted.add(ANTHROPIC_KEY);
+let gw, llm, key, otherKey, tightKey;
+
+const llmConfig = (limits) => ({
+  providers: {
+    oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY },
+    claude: { kind: "anthropic", base_url: llm.url, api_key: ANTHROPIC_KEY },
+  },
+  routes: {
+    cached: { targets: [{ provider: "oai", model: "c-ok" }], cache: { ttl_seconds: 300 } },
+    "cached-claude": { targets: [{ provider: "claude", model: "cc-ok" }], cache: { ttl_seconds: 300 } },
+    plain: [{ provider: "oai", model: "p-ok" }],
+    budget: { targets: [{ provider: "oai", model: "b-ok" }], cache: { ttl_seconds: 300 } },
+  },
+  ...(limits ? { limits } : {}),
+});
+
+before(async () => {
+  gw = await startGateway();
+  llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY });
+  ({ key } = await gw.tenant("cacher"));
+  ({ key: otherKey } = await gw.tenant("neighbour"));
+  ({ key: tightKey } = await gw.tenant("tight"));
+  const roomy = { rpm: 100000, tpm: 100000000 };
+  for (const [t, limits] of [["cacher", roomy], ["neighbour", roomy], ["tight", { rpm: 100000, tpm: 100 }]]) {
+    const r = await gw.admin("PUT", `${t}/llm`, llmConfig(limits));
+    assert.equal(r.status, 201, r.text);
+  }
+});
+after(async () => {
+  await gw?.stop();
+  await llm?.close();
+});
+
+const oai = (k = key) => new OpenAI({ apiKey: k, baseURL: `${gw.url.origin}/v1`, maxRetries: 0 });
+const ant = (k = key) => new Anthropic({ apiKey: k, baseURL: gw.url.origin, maxRetries: 0 });
+const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { location: { type: "string" } } } } }];
+const calls = (model) => llm.counts[model] ?? 0;
+const raw = (json, headers = {}, k = key) =>
+  gw.request("POST", "/v1/chat/completions", { key: k, json: { max_tokens: 30, messages: [{ role: "user", content: "hi" }], ...json }, headers });
+
+test("a caching route answers the same request again from the cache: same body, no provider call, no cost", async () => {
+  const body = { model: "cached", messages: [{ role: "user", content: "What is the capital of France?" }], max_tokens: 30 };
+  const first = await raw(body);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.headers.get("x-gateway-cache"), "miss");
+  const before = calls("c-ok");
+  await new Promise((r) => setTimeout(r, 100)); // the entry is written after the answer
+  const second = await raw(body);
+  assert.equal(second.status, 200);
+  assert.equal(second.headers.get("x-gateway-cache"), "hit");
+  assert.equal(second.text, first.text, "the same answer, byte for byte");
+  assert.equal(calls("c-ok"), before, "no provider call");
+  assert.equal(second.headers.get("x-gateway-cost-usd"), null);
+  assert.equal(second.headers.get("x-gateway-attempts"), "0");
+  const line = await gw.waitForLog((m) => m.includes(second.headers.get("x-request-id")) && m.includes("llm_usage"));
+  assert.equal(JSON.parse(line.message).llm_usage.cached, true);
+  // The same question through a route without a cache goes to the provider every time.
+  const plain = calls("p-ok");
+  await raw({ ...body, model: "plain" });
+  const again = await raw({ ...body, model: "plain" });
+  assert.equal(again.headers.get("x-gateway-cache"), null);
+  assert.equal(calls("p-ok"), plain + 2);
+});
+
+test("a cached stream is replayed as the same events, tool calls and usage, in both dialects", async () => {
+  const collect = async () => {
+    const stream = await oai().chat.completions.create({
+      model: "cached", stream: true, stream_options: { include_usage: true }, tools, max_tokens: 30,
+      messages: [{ role: "user", content: "Weather in Paris and the time?" }],
+    });
+    const chunks = [];
+    for await (const c of stream) chunks.push(c);
+    return chunks;
+  };
+  const first = await collect();
+  const before = calls("c-ok");
+  await new Promise((r) => setTimeout(r, 100));
+  const second = await collect();
+  assert.equal(calls("c-ok"), before, "no provider call for the replay");
+  assert.deepEqual(second, first);
+  const toolCalls = first.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+  assert.ok(toolCalls.some((t) => t.function?.name === "get_weather"), "tool calls replayed");
+  assert.ok(first.at(-1).usage?.total_tokens > 0, "usage replayed");
+
+  const message = async () => ant().messages.stream({ model: "cached-claude", max_tokens: 30, messages: [{ role: "user", content: "Say hello" }] }).finalMessage();
+  const a = await message();
+  const n = calls("cc-ok");
+  await new Promise((r) => setTimeout(r, 100));
+  const b = await message();
+  assert.equal(calls("cc-ok"), n);
+  assert.deepEqual(b, a);
+  assert.match(b.content[0].text, /Hello/);
+  assert.ok(b.usage.output_tokens > 0);
+});
+
+test("a hit is charged no tokens", async () => {
+  // tpm 100: about two uncached requests of this size fit in a minute.
+  const body = (n) => ({ model: "budget", messages: [{ role: "user", content: `question ${n}` }], max_tokens: 30 });
+  assert.equal((await raw(body(1), {}, tightKey)).status, 200);
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 5; i++) {
+    const hit = await raw(body(1), {}, tightKey);
+    assert.equal(hit.status, 200, hit.text);
+    assert.equal(hit.headers.get("x-gateway-cache"), "hit");
+  }
+  assert.equal((await raw(body(2), {}, tightKey)).status, 200, "the hits left the budget untouched");
+  const over = await raw(body(3), {}, tightKey);
+  assert.equal(over.status, 429, "the limit is real: the next uncached request is refused");
+});
+
+test("the request's own controls: a TTL turns it on, skip bypasses it, its own key, sampled requests", async () => {
+  const q = { model: "plain", messages: [{ role: "user", content: "Define entropy." }] };
+  const n = calls("p-ok");
+  const a = await raw(q, { "x-gateway-cache-ttl": "60" });
+  assert.equal(a.headers.get("x-gateway-cache"), "miss");
+  await new Promise((r) => setTimeout(r, 100));
+  const b = await raw(q, { "x-gateway-cache-ttl": "60" });
+  assert.equal(b.headers.get("x-gateway-cache"), "hit");
+  assert.equal(calls("p-ok"), n + 1);
+  const skipped = await raw(q, { "x-gateway-cache-ttl": "60", "x-gateway-cache": "skip" });
+  assert.equal(skipped.headers.get("x-gateway-cache"), "skip");
+  assert.equal(calls("p-ok"), n + 2);
+
+  // The caller's key: a different prompt, the same key, the kept answer.
+  const own = { "x-gateway-cache-key": "faq:opening-hours", "x-gateway-cache-ttl": "60" };
+  const first = await raw({ model: "plain", messages: [{ role: "user", content: "When are you open?" }] }, own);
+  await new Promise((r) => setTimeout(r, 100));
+  const second = await raw({ model: "plain", messages: [{ role: "user", content: "Opening hours?" }] }, own);
+  assert.equal(second.headers.get("x-gateway-cache"), "hit");
+  assert.equal(second.text, first.text);
+
+  // temperature > 0 on a caching route: not cached unless the request asks.
+  const hot = { model: "cached", temperature: 0.8, messages: [{ role: "user", content: "A poem" }] };
+  const c = calls("c-ok");
+  assert.equal((await raw(hot)).headers.get("x-gateway-cache"), null);
+  assert.equal((await raw(hot)).headers.get("x-gateway-cache"), null);
+  assert.equal(calls("c-ok"), c + 2);
+
+  for (const [h, v] of [["x-gateway-cache-ttl", "forever"], ["x-gateway-cache-ttl", "0"], ["x-gateway-cache", "always"], ["x-gateway-cache-key", "has space"]]) {
+    const bad = await raw(q, { [h]: v });
+    assert.equal(bad.status, 400, `${h}: ${v}`);
+    assert.equal(bad.body.error.type, "invalid_request_error");
+  }
+});
+
+test("tenants never share entries", async () => {
+  const body = { model: "cached", messages: [{ role: "user", content: "Shared question?" }] };
+  const mine = await raw(body);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await raw(body)).headers.get("x-gateway-cache"), "hit");
+  const theirs = await raw(body, {}, otherKey);
+  assert.equal(theirs.status, 200);
+  assert.equal(theirs.headers.get("x-gateway-cache"), "miss", "the same request of another tenant is its own");
+  assert.equal(mine.status, 200);
+});
+
+test("a route's cache TTL is checked when saved", async () => {
+  const cfg = llmConfig();
+  cfg.routes.cached.cache = { ttl_seconds: 0 };
+  const r = await gw.admin("PUT", "neighbour/llm", cfg);
+  assert.equal(r.status, 422);
+  assert.match(r.text, /routes\.cached\.cache\.ttl_seconds` must be between 1 and 86400/);
+});
