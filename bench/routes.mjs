@@ -132,7 +132,8 @@ const allDetectors = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
 
 /**
  * LLM routes whose provider is the upstream's OpenAI-style API, streamed and not, in both
- * dialects; and the same with every guardrail on.
+ * dialects; the same with every guardrail on; and a route whose answers are cached (the same
+ * request again and again: hits after the first).
  */
 export async function llmRoutes(gw, upstream, key) {
   await gw.admin("PUT", "bench/llm", {
@@ -140,6 +141,7 @@ export async function llmRoutes(gw, upstream, key) {
     routes: {
       fast: [{ provider: "up", model: "bench-model" }],
       guarded: { targets: [{ provider: "up", model: "bench-model" }], guardrails: allDetectors },
+      cached: { targets: [{ provider: "up", model: "bench-model" }], cache: { ttl_seconds: 3600 } },
     },
     limits: { rpm: 1000000000, tpm: 1000000000000 },
   });
@@ -153,5 +155,6 @@ export async function llmRoutes(gw, upstream, key) {
     messagesStream: route("/v1/messages", stream),
     chatGuarded: route("/v1/chat/completions", { ...llmBody, model: "guarded" }),
     chatGuardedStream: route("/v1/chat/completions", { ...stream, model: "guarded" }),
+    chatCached: route("/v1/chat/completions", { ...llmBody, model: "cached" }),
   };
 }

@@ -138,6 +138,7 @@ await run("llm chat/completions, stream", llm.chatStream.url, auth, "JS proxy fl
 await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "JS proxy floor -> LLM, stream", llm.messagesStream.script);
 // Guardrails on (every detector, on the request and the answer) against off, same route otherwise.
 await run("llm chat/completions, all guardrails", llm.chatGuarded.url, auth, "llm chat/completions", llm.chatGuarded.script);
+await run("llm chat/completions, cache hits", llm.chatCached.url, auth, "llm chat/completions", llm.chatCached.script);
 await run("llm chat, stream, all guardrails", llm.chatGuardedStream.url, auth, "llm chat/completions, stream", llm.chatGuardedStream.script);
 
 // Time to first content of a stream, one request at a time: until the first SSE event that
@@ -231,7 +232,7 @@ const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const pad = (s, n) => String(s).padEnd(n);
 const num = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const short = (name) =>
-  name.startsWith("ref: ") ? "ref" : name.includes("floor") ? "JS floor" : name.includes("direct") ? "upstream" : name.startsWith("llm") ? "no guards" : "healthz";
+  name.startsWith("ref: ") ? "ref" : name.includes("floor") ? "JS floor" : name.includes("direct") ? "upstream" : name.startsWith("llm") ? "plain route" : "healthz";
 console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine; "added" is 1e6/rps - 1e6/rps(reference), µs a request\n`);
 console.log(pad("route", 40), pad("req/s", 9), pad("p50 ms", 8), pad("p99 ms", 8), pad("ratio", 16), pad("added µs", 9), "non-2xx");
 for (const r of rows) {

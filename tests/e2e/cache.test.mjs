@@ -26,6 +26,7 @@ const llmConfig = (limits) => ({
     "cached-claude": { targets: [{ provider: "claude", model: "cc-ok" }], cache: { ttl_seconds: 300 } },
     plain: [{ provider: "oai", model: "p-ok" }],
     budget: { targets: [{ provider: "oai", model: "b-ok" }], cache: { ttl_seconds: 300 } },
+    everywhere: { targets: [{ provider: "oai", model: "g-ok" }], cache: { ttl_seconds: 120, kv: true } },
   },
   ...(limits ? { limits } : {}),
 });
@@ -157,6 +158,25 @@ test("the request's own controls: a TTL turns it on, skip bypasses it, its own k
     assert.equal(bad.status, 400, `${h}: ${v}`);
     assert.equal(bad.body.error.type, "invalid_request_error");
   }
+});
+
+test("a route with the KV tier answers from KV where the location's cache has nothing", async () => {
+  const body = { model: "everywhere", messages: [{ role: "user", content: "Where is the Louvre?" }] };
+  const first = await raw(body);
+  assert.equal(first.headers.get("x-gateway-cache"), "miss");
+  await new Promise((r) => setTimeout(r, 200));
+  const kv = await gw.mf.getKVNamespace("LLM_CACHE");
+  const { keys } = await kv.list({ prefix: "llm:cacher:" });
+  assert.equal(keys.length, 1, JSON.stringify(keys));
+  assert.ok(keys[0].expiration, "it expires with its TTL");
+  // Another location: its Cache API has never seen the answer.
+  const caches = await gw.mf.getCaches();
+  assert.ok(await caches.default.delete(`https://llm-cache.gateway.internal/cacher/${keys[0].name.split(":")[2]}`));
+  const n = calls("g-ok");
+  const again = await raw(body);
+  assert.equal(again.headers.get("x-gateway-cache"), "hit");
+  assert.equal(again.text, first.text);
+  assert.equal(calls("g-ok"), n);
 });
 
 test("tenants never share entries", async () => {

@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     pub ttl_seconds: u32,
+    /// Also keep answers in KV, found from every location (the Cache API is per location).
+    #[serde(default)]
+    pub kv: bool,
 }
 
 /// The longest an answer is kept.
@@ -41,8 +44,8 @@ pub enum Decision {
     Off,
     /// The caller bypassed the cache (`x-gateway-cache: skip`).
     Skip,
-    /// Look up `key`; on a miss, keep the answer `ttl_s` seconds.
-    Use { key: String, ttl_s: u32 },
+    /// Look up `key`; on a miss, keep the answer `ttl_s` seconds (in KV too when `kv`).
+    Use { key: String, ttl_s: u32, kv: bool },
 }
 
 impl Decision {
@@ -114,6 +117,7 @@ pub fn decide(
     Ok(Decision::Use {
         key: key(tenant, req, targets, custom),
         ttl_s,
+        kv: route.is_some_and(|c| c.kv),
     })
 }
 
@@ -162,6 +166,14 @@ pub struct Entry {
     pub usage: Usage,
 }
 
+/// KV keeps nothing for less than a minute.
+pub const KV_MIN_TTL_S: u32 = 60;
+
+/// The KV key of a tenant's entry.
+pub fn kv_key(tenant: &str, key: &str) -> String {
+    format!("llm:{tenant}:{key}")
+}
+
 /// The Cache API address of a tenant's entry (the tenant in the path too, so that entries can be
 /// told apart by tenant).
 pub fn url(tenant: &str, key: &str) -> String {
@@ -185,7 +197,10 @@ mod tests {
     }
 
     fn on(ttl: u32) -> Option<CacheConfig> {
-        Some(CacheConfig { ttl_seconds: ttl })
+        Some(CacheConfig {
+            ttl_seconds: ttl,
+            kv: false,
+        })
     }
 
     fn key_of(d: Decision) -> String {

@@ -1,26 +1,65 @@
-//! The LLM response cache's storage: the Cache API of the serving location, one entry per
-//! tenant and key (`core::llm::cache` decides whether, which key and how long).
+//! The LLM response cache's storage: the Cache API of the serving location, and KV for routes
+//! that ask for answers found from every location (`core::llm::cache` decides whether, which key
+//! and how long).
 
-use crate::core::llm::cache::{url, Entry, MAX_ENTRY_BYTES};
+use crate::core::llm::cache::{kv_key, url, Entry, KV_MIN_TTL_S, MAX_ENTRY_BYTES};
 use crate::edge::crossings;
-use worker::{Cache, ResponseBuilder};
+use worker::{Cache, Env, ResponseBuilder};
 
-/// The entry for `key`, if one is kept (an unreadable one counts as none).
-pub async fn get(tenant: &str, key: &str) -> Option<Entry> {
-    let mut hit = Cache::default().get(url(tenant, key), false).await.ok()??;
-    let text = hit.text().await.ok()?;
+const KV: &str = "LLM_CACHE";
+
+/// The entry for `key`, if one is kept here (or, with `kv`, anywhere); an unreadable one counts
+/// as none.
+pub async fn get(env: &Env, tenant: &str, key: &str, kv: bool) -> Option<Entry> {
+    if let Some(mut hit) = Cache::default().get(url(tenant, key), false).await.ok()? {
+        if let Some(entry) = hit
+            .text()
+            .await
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            return Some(entry);
+        }
+    }
+    if !kv {
+        return None;
+    }
+    let text = env
+        .kv(KV)
+        .ok()?
+        .get(&kv_key(tenant, key))
+        .text()
+        .await
+        .ok()??;
     serde_json::from_str(&text).ok()
 }
 
-/// Keeps `entry` for `ttl_s` seconds, unless it is over the size cap. A failure to store is only
-/// logged: the answer went out already.
-pub async fn put(tenant: &str, key: &str, entry: &Entry, ttl_s: u32) {
+/// Keeps `entry` for `ttl_s` seconds (and in KV with `kv`), unless it is over the size cap. A
+/// failure to store is only logged: the answer went out already.
+pub async fn put(env: &Env, tenant: &str, key: &str, entry: &Entry, ttl_s: u32, kv: bool) {
     if entry.body.len() > MAX_ENTRY_BYTES {
         return;
     }
     let Ok(text) = serde_json::to_string(entry) else {
         return;
     };
+    if kv {
+        let ttl = u64::from(ttl_s.max(KV_MIN_TTL_S));
+        let stored = match env.kv(KV) {
+            Ok(ns) => match ns.put(&kv_key(tenant, key), text.as_str()) {
+                Ok(put) => put
+                    .expiration_ttl(ttl)
+                    .execute()
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = stored {
+            worker::console_error!("{{\"llm_cache_put_failed\":{e:?}}}");
+        }
+    }
     let max_age = format!("max-age={ttl_s}");
     let Some(headers) = crossings::headers([
         ("content-type", "application/json"),

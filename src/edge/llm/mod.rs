@@ -136,7 +136,7 @@ pub async fn proxy(
     let route_cache = cfg.routes.get(&creq.model).and_then(|r| r.cache());
     let decision = answers::decide(route_cache, &extra.cache, &tenant, &creq, &target_keys)?;
     let hit = match &decision {
-        Decision::Use { key, .. } => cache::get(&tenant, key).await,
+        Decision::Use { key, kv, .. } => cache::get(&call.env, &tenant, key, *kv).await,
         _ => None,
     };
     let session = extra.session.as_deref();
@@ -277,10 +277,10 @@ pub struct Cached {
 }
 
 impl Cached {
-    /// Where a miss keeps its answer, and for how long.
-    pub fn store(&self) -> Option<(&str, u32)> {
+    /// Where a miss keeps its answer, for how long, and whether in KV too.
+    pub fn store(&self) -> Option<(&str, u32, bool)> {
         match (&self.decision, self.hit) {
-            (Decision::Use { key, ttl_s }, false) => Some((key, *ttl_s)),
+            (Decision::Use { key, ttl_s, kv }, false) => Some((key, *ttl_s, *kv)),
             _ => None,
         }
     }

@@ -97,11 +97,16 @@ impl Answer {
     pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
         match success {
             Success::Json { body, usage } => {
-                if let Some((key, ttl_s)) = self.cached.store() {
+                if let Some((key, ttl_s, kv)) = self.cached.store() {
                     let entry = self.entry(String::from_utf8_lossy(&body).into_owned(), usage);
-                    let (tenant, key) = (self.job.tenant.clone(), key.to_string());
-                    call.ctx
-                        .wait_until(async move { cache::put(&tenant, &key, &entry, ttl_s).await });
+                    let (env, tenant, key) = (
+                        self.job.env.clone(),
+                        self.job.tenant.clone(),
+                        key.to_string(),
+                    );
+                    call.ctx.wait_until(async move {
+                        cache::put(&env, &tenant, &key, &entry, ttl_s, kv).await
+                    });
                 }
                 let guarded = self.guard_answer(call, body);
                 let cost = match self.cached.hit {
@@ -162,7 +167,7 @@ impl Answer {
             if !over && (up.translator.is_over() || blocked) {
                 over = true;
                 self.wrap_up(&up, blocked).await;
-                if let (Some(events), Some((key, ttl_s)), true, false) = (
+                if let (Some(events), Some((key, ttl_s, kv)), true, false) = (
                     kept.take(),
                     self.cached.store(),
                     up.translator.done(),
@@ -170,7 +175,8 @@ impl Answer {
                 ) {
                     let usage = up.translator.usage();
                     let entry = self.entry(String::from_utf8_lossy(&events).into_owned(), usage);
-                    cache::put(&self.job.tenant, key, &entry, ttl_s).await;
+                    let job = &self.job;
+                    cache::put(&job.env, &job.tenant, key, &entry, ttl_s, kv).await;
                 }
             }
             if !held.is_empty() && pipe.write(&std::mem::take(&mut held)).await.is_err() {
