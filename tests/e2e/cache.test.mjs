@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, planted } from "../harness.mjs";
+import { mkdtempSync, rmSync } from "node:fs";
+import path from "node:path";
+import { startGateway, planted, ROOT } from "../harness.mjs";
 import { startLlm } from "../mocks/llm.mjs";
 
 const OPENAI_KEY = "sk-upstream-openai-" + randomBytes(8).toString("hex");
@@ -160,23 +162,45 @@ test("the request's own controls: a TTL turns it on, skip bypasses it, its own k
   }
 });
 
-test("a route with the KV tier answers from KV where the location's cache has nothing", async () => {
-  const body = { model: "everywhere", messages: [{ role: "user", content: "Where is the Louvre?" }] };
-  const first = await raw(body);
-  assert.equal(first.headers.get("x-gateway-cache"), "miss");
-  await new Promise((r) => setTimeout(r, 200));
-  const kv = await gw.mf.getKVNamespace("LLM_CACHE");
-  const { keys } = await kv.list({ prefix: "llm:cacher:" });
-  assert.equal(keys.length, 1, JSON.stringify(keys));
-  assert.ok(keys[0].expiration, "it expires with its TTL");
-  // Another location: its Cache API has never seen the answer.
-  const caches = await gw.mf.getCaches();
-  assert.ok(await caches.default.delete(`https://llm-cache.gateway.internal/cacher/${keys[0].name.split(":")[2]}`));
-  const n = calls("g-ok");
-  const again = await raw(body);
-  assert.equal(again.headers.get("x-gateway-cache"), "hit");
-  assert.equal(again.text, first.text);
-  assert.equal(calls("g-ok"), n);
+test("a route with the KV tier answers from KV where the location and the isolate have nothing", async () => {
+  // Its own runtime with persisted KV: restarted, it has a new isolate and an empty Cache API,
+  // as another location would.
+  const dir = mkdtempSync(path.join(ROOT, "target", "persist-"));
+  const g = await startGateway({ persist: dir });
+  try {
+    const { key: k } = await g.tenant("far");
+    assert.equal((await g.admin("PUT", "far/llm", llmConfig())).status, 201);
+    const ask = (model = "everywhere") => g.request("POST", "/v1/chat/completions", { key: k, json: { model, max_tokens: 30, messages: [{ role: "user", content: "Where is the Louvre?" }] } });
+    assert.equal((await ask("cached")).headers.get("x-gateway-cache"), "miss");
+    const first = await ask();
+    assert.equal(first.headers.get("x-gateway-cache"), "miss", first.text);
+    await new Promise((r) => setTimeout(r, 200));
+    const kv = await g.mf.getKVNamespace("LLM_CACHE");
+    const { keys } = await kv.list({ prefix: "llm:far:" });
+    assert.equal(keys.length, 1, JSON.stringify(keys));
+    assert.ok(keys[0].expiration, "it expires with its TTL");
+    await g.restart();
+    const n = calls("g-ok");
+    const again = await ask();
+    assert.equal(again.headers.get("x-gateway-cache"), "hit");
+    assert.equal(again.text, first.text);
+    assert.equal(calls("g-ok"), n);
+    // A route without the KV tier kept its answer in this location only: gone with it.
+    assert.equal((await ask("cached")).headers.get("x-gateway-cache"), "miss");
+  } finally {
+    await g.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an entry is not served past its TTL", async () => {
+  const q = { model: "plain", messages: [{ role: "user", content: "What time is it?" }] };
+  const ttl = { "x-gateway-cache-ttl": "1" };
+  assert.equal((await raw(q, ttl)).headers.get("x-gateway-cache"), "miss");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await raw(q, ttl)).headers.get("x-gateway-cache"), "hit");
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal((await raw(q, ttl)).headers.get("x-gateway-cache"), "miss");
 });
 
 test("tenants never share entries", async () => {

@@ -164,6 +164,9 @@ pub struct Entry {
     pub model: String,
     pub body: String,
     pub usage: Usage,
+    /// When it stops being an answer (ms since the epoch): every tier honours it, also one that
+    /// keeps entries longer (KV keeps nothing under a minute).
+    pub expires_ms: u64,
 }
 
 /// KV keeps nothing for less than a minute.

@@ -149,19 +149,19 @@ pub async fn proxy(
         }
     };
     let (rpm, tpm) = admission::limits(&cfg, tenant_cfg.as_deref());
-    // An answer from the cache is a request, but it produces no tokens.
-    let tpm = tpm.filter(|_| hit.is_none());
-    let mut checks = admission::checks(rpm, tpm, creq.estimated_tokens);
+    // An answer from the cache is a request, but it produces no tokens: its windows are the same
+    // (so the isolate's lease still fits it), its token charge nothing.
+    let tokens = match hit {
+        Some(_) => 0,
+        None => creq.estimated_tokens,
+    };
+    let mut checks = admission::checks(rpm, tpm, tokens);
     checks.extend(extra.checks);
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let limiter = Limiter::of(&call.env, &tenant, policy);
     let mut attempts = Attempts::new(&chain);
-    let claims: &[String] = match hit {
-        Some(_) => &[],
-        None => attempts.targets(),
-    };
-    let admitted = limiter.admit(&checks, claims).await?;
+    let admitted = limiter.admit(&checks, attempts.targets()).await?;
     let now = now_ms();
     let limit_headers = admission::headers(&kinds, &admitted.decisions, now);
     if !admitted.allowed {
@@ -174,7 +174,7 @@ pub async fn proxy(
     }
     let mut settle = Settle {
         limiter: limiter.clone(),
-        charged: tpm.map(|_| (creq.estimated_tokens, now)),
+        charged: tpm.filter(|_| hit.is_none()).map(|_| (tokens, now)),
         outcomes: Vec::new(),
     };
     let job = LlmCall {

@@ -69,12 +69,13 @@ impl Answer {
     }
 
     /// A kept answer of this request's target.
-    fn entry(&self, body: String, usage: Usage) -> Entry {
+    fn entry(&self, body: String, usage: Usage, ttl_s: u32) -> Entry {
         Entry {
             provider: self.target.provider.clone(),
             model: self.target.model.clone(),
             body,
             usage,
+            expires_ms: now_ms() + u64::from(ttl_s) * 1000,
         }
     }
 
@@ -98,7 +99,8 @@ impl Answer {
         match success {
             Success::Json { body, usage } => {
                 if let Some((key, ttl_s, kv)) = self.cached.store() {
-                    let entry = self.entry(String::from_utf8_lossy(&body).into_owned(), usage);
+                    let entry =
+                        self.entry(String::from_utf8_lossy(&body).into_owned(), usage, ttl_s);
                     let (env, tenant, key) = (
                         self.job.env.clone(),
                         self.job.tenant.clone(),
@@ -174,7 +176,8 @@ impl Answer {
                     blocked,
                 ) {
                     let usage = up.translator.usage();
-                    let entry = self.entry(String::from_utf8_lossy(&events).into_owned(), usage);
+                    let entry =
+                        self.entry(String::from_utf8_lossy(&events).into_owned(), usage, ttl_s);
                     let job = &self.job;
                     cache::put(&job.env, &job.tenant, key, &entry, ttl_s, kv).await;
                 }
