@@ -4,12 +4,15 @@
 //! numbers that merely look alike (an order number, a date, a version) are not taken.
 
 use regex_lite::Regex;
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::OnceLock;
 
-/// The built-in kinds of sensitive text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Builtin {
+/// What a rule looks for: a built-in kind of sensitive text, the tenant's denied terms, or the
+/// tenant's own pattern (those two are compiled from the rule, `super::compile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
     Email,
     Phone,
     Card,
@@ -17,6 +20,8 @@ pub enum Builtin {
     Ssn,
     Ip,
     Secret,
+    Deny,
+    Regex,
 }
 
 macro_rules! pattern {
@@ -26,29 +31,31 @@ macro_rules! pattern {
     }};
 }
 
-impl Builtin {
-    /// Where this kind occurs in `text`, in order, not overlapping.
+impl Detector {
+    /// Where this built-in kind occurs in `text`, in order, not overlapping (nothing for `deny`
+    /// and `regex`, which are the rule's own patterns).
     pub fn find(self, text: &str) -> Vec<Range<usize>> {
         match self {
-            Builtin::Email => spans(
+            Detector::Deny | Detector::Regex => Vec::new(),
+            Detector::Email => spans(
                 pattern!(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"),
                 text,
                 |_| true,
             ),
-            Builtin::Phone => spans(
+            Detector::Phone => spans(
                 pattern!(
                     r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d(?:[ .-]?\d){5,13}\b|(?:\(\d{3}\) ?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b"
                 ),
                 text,
                 |m| (8..=15).contains(&digits(m).len()) || !m.starts_with('+'),
             ),
-            Builtin::Card => spans(pattern!(r"\b\d(?:[ -]?\d){12,18}\b"), text, |m| {
+            Detector::Card => spans(pattern!(r"\b\d(?:[ -]?\d){12,18}\b"), text, |m| {
                 let d = digits(m);
                 luhn(&d) && d.bytes().any(|b| b != d.as_bytes()[0])
             }),
-            Builtin::Iban => ibans(text),
-            Builtin::Ssn => spans(pattern!(r"\b\d{3}-\d{2}-\d{4}\b"), text, valid_ssn),
-            Builtin::Ip => {
+            Detector::Iban => ibans(text),
+            Detector::Ssn => spans(pattern!(r"\b\d{3}-\d{2}-\d{4}\b"), text, valid_ssn),
+            Detector::Ip => {
                 let mut found = spans(pattern!(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), text, |m| {
                     m.parse::<std::net::Ipv4Addr>().is_ok()
                 });
@@ -60,7 +67,7 @@ impl Builtin {
                 found.sort_by_key(|r| r.start);
                 found
             }
-            Builtin::Secret => spans(
+            Detector::Secret => spans(
                 pattern!(
                     r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{20,}|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{35}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----"
                 ),
@@ -73,26 +80,30 @@ impl Builtin {
     /// The name used in config, errors and log lines.
     pub fn name(self) -> &'static str {
         match self {
-            Builtin::Email => "email",
-            Builtin::Phone => "phone",
-            Builtin::Card => "card",
-            Builtin::Iban => "iban",
-            Builtin::Ssn => "ssn",
-            Builtin::Ip => "ip",
-            Builtin::Secret => "secret",
+            Detector::Email => "email",
+            Detector::Phone => "phone",
+            Detector::Card => "card",
+            Detector::Iban => "iban",
+            Detector::Ssn => "ssn",
+            Detector::Ip => "ip",
+            Detector::Secret => "secret",
+            Detector::Deny => "deny",
+            Detector::Regex => "regex",
         }
     }
 
     /// What a finding is called in a placeholder and an error.
     pub fn describe(self) -> &'static str {
         match self {
-            Builtin::Email => "an email address",
-            Builtin::Phone => "a phone number",
-            Builtin::Card => "a payment card number",
-            Builtin::Iban => "an IBAN",
-            Builtin::Ssn => "a US social security number",
-            Builtin::Ip => "an IP address",
-            Builtin::Secret => "a secret credential",
+            Detector::Email => "an email address",
+            Detector::Phone => "a phone number",
+            Detector::Card => "a payment card number",
+            Detector::Iban => "an IBAN",
+            Detector::Ssn => "a US social security number",
+            Detector::Ip => "an IP address",
+            Detector::Secret => "a secret credential",
+            Detector::Deny => "a denied term",
+            Detector::Regex => "text matching a pattern",
         }
     }
 }
@@ -177,7 +188,7 @@ fn mod97(iban: &str) -> u32 {
 mod tests {
     use super::*;
 
-    fn found(kind: Builtin, text: &str) -> Vec<&str> {
+    fn found(kind: Detector, text: &str) -> Vec<&str> {
         kind.find(text).into_iter().map(|r| &text[r]).collect()
     }
 
@@ -185,19 +196,19 @@ mod tests {
     fn emails() {
         assert_eq!(
             found(
-                Builtin::Email,
+                Detector::Email,
                 "write to Jane.Doe+tag@mail.example.co.uk, not to @home"
             ),
             vec!["Jane.Doe+tag@mail.example.co.uk"]
         );
-        assert!(found(Builtin::Email, "user@localhost and a@b.c").is_empty());
+        assert!(found(Detector::Email, "user@localhost and a@b.c").is_empty());
     }
 
     #[test]
     fn phone_numbers_but_not_order_numbers_or_dates() {
         assert_eq!(
             found(
-                Builtin::Phone,
+                Detector::Phone,
                 "call +1 415 555 2671, (415) 555-2671, 415.555.2671 or +442071838750"
             ),
             vec![
@@ -214,7 +225,7 @@ mod tests {
             "tracking 1Z999AA10123456784",
             "version 1.2.3",
         ] {
-            assert!(found(Builtin::Phone, not).is_empty(), "{not}");
+            assert!(found(Detector::Phone, not).is_empty(), "{not}");
         }
     }
 
@@ -222,7 +233,7 @@ mod tests {
     fn card_numbers_pass_luhn() {
         assert_eq!(
             found(
-                Builtin::Card,
+                Detector::Card,
                 "visa 4111 1111 1111 1111, amex 378282246310005, mc 5555-5555-5555-4444"
             ),
             vec![
@@ -237,7 +248,7 @@ mod tests {
             "0000000000000000",
             "phone 4155552671",
         ] {
-            assert!(found(Builtin::Card, not).is_empty(), "{not}");
+            assert!(found(Detector::Card, not).is_empty(), "{not}");
         }
         assert!(luhn("79927398713") && !luhn("79927398710"));
     }
@@ -246,19 +257,19 @@ mod tests {
     fn ibans_pass_mod_97() {
         assert_eq!(
             found(
-                Builtin::Iban,
+                Detector::Iban,
                 "pay DE89 3704 0044 0532 0130 00 or GB82WEST12345698765432 NOW"
             ),
             vec!["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432"]
         );
-        assert!(found(Builtin::Iban, "DE89 3704 0044 0532 0130 01").is_empty());
-        assert!(found(Builtin::Iban, "SKU AB12CDEFGHIJKLMNOP").is_empty());
+        assert!(found(Detector::Iban, "DE89 3704 0044 0532 0130 01").is_empty());
+        assert!(found(Detector::Iban, "SKU AB12CDEFGHIJKLMNOP").is_empty());
     }
 
     #[test]
     fn ssns_in_valid_ranges() {
         assert_eq!(
-            found(Builtin::Ssn, "ssn 123-45-6789, 078-05-1120"),
+            found(Detector::Ssn, "ssn 123-45-6789, 078-05-1120"),
             vec!["123-45-6789", "078-05-1120"]
         );
         for not in [
@@ -268,7 +279,7 @@ mod tests {
             "123-00-4567",
             "123-45-0000",
         ] {
-            assert!(found(Builtin::Ssn, not).is_empty(), "{not}");
+            assert!(found(Detector::Ssn, not).is_empty(), "{not}");
         }
     }
 
@@ -276,19 +287,19 @@ mod tests {
     fn ip_addresses() {
         assert_eq!(
             found(
-                Builtin::Ip,
+                Detector::Ip,
                 "from 203.0.113.7 and 2001:db8::8a2e:370:7334, not 999.1.1.1"
             ),
             vec!["203.0.113.7", "2001:db8::8a2e:370:7334"]
         );
-        assert!(found(Builtin::Ip, "at 10:30:45 on 1.2.3").is_empty());
+        assert!(found(Detector::Ip, "at 10:30:45 on 1.2.3").is_empty());
     }
 
     #[test]
     fn secrets() {
         let text = "keys sk-proj-abcdefghijklmnopqrstuvwx AKIAIOSFODNN7EXAMPLE Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload ghp_0123456789abcdefghijklmnopqrstuvwxyz";
         assert_eq!(
-            found(Builtin::Secret, text),
+            found(Detector::Secret, text),
             vec![
                 "sk-proj-abcdefghijklmnopqrstuvwx",
                 "AKIAIOSFODNN7EXAMPLE",
@@ -296,6 +307,6 @@ mod tests {
                 "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
             ]
         );
-        assert!(found(Builtin::Secret, "the sk-short key and a bearer of news").is_empty());
+        assert!(found(Detector::Secret, "the sk-short key and a bearer of news").is_empty());
     }
 }

@@ -9,7 +9,7 @@ pub mod detect;
 pub mod stream;
 pub mod walk;
 
-use detect::Builtin;
+pub use detect::Detector;
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -33,20 +33,6 @@ pub struct Rule {
     pub request: Option<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Action>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Detector {
-    Email,
-    Phone,
-    Card,
-    Iban,
-    Ssn,
-    Ip,
-    Secret,
-    Deny,
-    Regex,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -145,7 +131,7 @@ struct Compiled {
 }
 
 enum Kind {
-    Builtin(Builtin),
+    Builtin(Detector),
     Pattern(Regex),
 }
 
@@ -307,15 +293,7 @@ impl Compiled {
 }
 
 fn compile(r: &Rule) -> Option<Compiled> {
-    let builtin = |b: Builtin| Some(Kind::Builtin(b));
     let kind = match r.detector {
-        Detector::Email => builtin(Builtin::Email),
-        Detector::Phone => builtin(Builtin::Phone),
-        Detector::Card => builtin(Builtin::Card),
-        Detector::Iban => builtin(Builtin::Iban),
-        Detector::Ssn => builtin(Builtin::Ssn),
-        Detector::Ip => builtin(Builtin::Ip),
-        Detector::Secret => builtin(Builtin::Secret),
         Detector::Deny => {
             let terms: Vec<String> = r
                 .terms
@@ -327,6 +305,7 @@ fn compile(r: &Rule) -> Option<Compiled> {
                 .map(Kind::Pattern)
         }
         Detector::Regex => Regex::new(r.pattern.as_deref()?).ok().map(Kind::Pattern),
+        builtin => Some(Kind::Builtin(builtin)),
     }?;
     let label = match (&kind, r.detector) {
         (Kind::Builtin(b), _) => b.name().to_string(),
