@@ -169,6 +169,33 @@ pub struct Entry {
     pub expires_ms: u64,
 }
 
+/// The events of a streamed answer as the client was sent them, kept for the cache until the
+/// stream ends well (not over `MAX_ENTRY_BYTES`, not failed, not blocked).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    events: Vec<u8>,
+    too_big: bool,
+}
+
+impl Recorder {
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.events.len() + bytes.len() > MAX_ENTRY_BYTES {
+            self.too_big = true;
+            self.events = Vec::new();
+        }
+        if !self.too_big {
+            self.events.extend_from_slice(bytes);
+        }
+    }
+
+    /// What to keep once the stream is over: its events if it ended normally (`done`) and
+    /// nothing stopped it.
+    pub fn finish(self, done: bool, stopped: bool) -> Option<String> {
+        (done && !stopped && !self.too_big)
+            .then(|| String::from_utf8_lossy(&self.events).into_owned())
+    }
+}
+
 /// KV keeps nothing for less than a minute.
 pub const KV_MIN_TTL_S: u32 = 60;
 
@@ -214,6 +241,30 @@ mod tests {
     }
 
     const T: &[String] = &[];
+
+    #[test]
+    fn a_stream_is_kept_only_whole_well_ended_and_small_enough() {
+        let whole = |chunks: &[&[u8]], done, stopped| {
+            let mut r = Recorder::default();
+            for c in chunks {
+                r.push(c);
+            }
+            r.finish(done, stopped)
+        };
+        assert_eq!(
+            whole(&[b"data: a\n\n", b"data: b\n\n"], true, false).as_deref(),
+            Some("data: a\n\ndata: b\n\n")
+        );
+        assert_eq!(
+            whole(&[b"data: a\n\n"], false, false),
+            None,
+            "failed or cut"
+        );
+        assert_eq!(whole(&[b"data: a\n\n"], true, true), None, "blocked");
+        let big = vec![b'x'; MAX_ENTRY_BYTES];
+        assert_eq!(whole(&[&big, b"y"], true, false), None, "over the cap");
+        assert!(whole(&[&big], true, false).is_some(), "at the cap");
+    }
 
     #[test]
     fn off_unless_the_route_or_the_request_turns_it_on() {

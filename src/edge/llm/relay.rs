@@ -8,7 +8,7 @@ use super::limiter::Settle;
 use super::{blocked, cache, Cached, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
-use crate::core::llm::cache::{Entry, MAX_ENTRY_BYTES};
+use crate::core::llm::cache::{Entry, Recorder};
 use crate::core::llm::guardrails::stream::StreamGuard;
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
@@ -158,9 +158,13 @@ impl Answer {
             acts(&self.job.guard.borrow()).then(|| StreamGuard::new(self.job.req.dialect));
         let first = std::mem::take(&mut up.held);
         // A miss keeps the events the client was sent (before the answer guardrails).
-        let mut kept = self.cached.store().map(|_| first.clone());
+        let mut recorder = self.cached.store().map(|_| Recorder::default());
+        if let Some(r) = recorder.as_mut() {
+            r.push(&first);
+        }
         let mut held = self.guarded(&mut filter, first);
         let mut over = false;
+        let mut keep = None;
         loop {
             // The end is accounted (and the hook called) before the last bytes go out, so a
             // client that reloads right after the answer finds it. An answer the guardrails
@@ -169,23 +173,19 @@ impl Answer {
             if !over && (up.translator.is_over() || blocked) {
                 over = true;
                 self.wrap_up(&up, blocked).await;
-                if let (Some(events), Some((key, ttl_s, kv)), true, false) = (
-                    kept.take(),
-                    self.cached.store(),
-                    up.translator.done(),
-                    blocked,
-                ) {
-                    let usage = up.translator.usage();
-                    let entry =
-                        self.entry(String::from_utf8_lossy(&events).into_owned(), usage, ttl_s);
-                    let job = &self.job;
-                    cache::put(&job.env, &job.tenant, key, &entry, ttl_s, kv).await;
-                }
+                let done = up.translator.done();
+                keep = recorder.take().and_then(|r| r.finish(done, blocked));
             }
             if !held.is_empty() && pipe.write(&std::mem::take(&mut held)).await.is_err() {
                 return; // the client is gone: the provider's stream is cancelled with `up`
             }
             if over {
+                // Kept after the last bytes went out: the client does not wait for the cache.
+                if let (Some(events), Some((key, ttl_s, kv))) = (keep, self.cached.store()) {
+                    let entry = self.entry(events, up.translator.usage(), ttl_s);
+                    let job = &self.job;
+                    cache::put(&job.env, &job.tenant, key, &entry, ttl_s, kv).await;
+                }
                 return;
             }
             let waited_from = now_ms();
@@ -197,12 +197,8 @@ impl Answer {
                 Chunk::Bytes(bytes) => t.push(&bytes),
                 Chunk::Failed(e) => t.abort(&format!("connection to the provider lost: {e}")),
             };
-            if let Some(k) = kept.as_mut() {
-                if k.len() + out.len() <= MAX_ENTRY_BYTES {
-                    k.extend_from_slice(&out);
-                } else {
-                    kept = None; // too big to keep
-                }
+            if let Some(r) = recorder.as_mut() {
+                r.push(&out);
             }
             held = self.guarded(&mut filter, out);
         }
