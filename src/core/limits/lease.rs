@@ -79,17 +79,18 @@ pub fn lease_request(checks: &[(Check, Leasable)]) -> Option<Vec<u64>> {
 }
 
 impl Ledger {
-    /// Admits from a live lease whose first target was closed, as the limiter would have.
+    /// Admits from a live lease whose first target was closed, as the limiter would have
+    /// (`first_target: None`: a request that calls no target, such as a cache hit).
     pub fn admit_locally(
         &mut self,
         gate: &str,
         checks: &[Check],
-        first_target: &str,
+        first_target: Option<&str>,
         now: u64,
     ) -> Option<Admitted> {
         let lease = self.leases.get_mut(gate)?;
         let fits = lease.granted_ms + LEASE_MS > now
-            && lease.closed.contains(first_target)
+            && first_target.is_none_or(|t| lease.closed.contains(t))
             && lease.keys.len() == checks.len()
             && checks
                 .iter()
@@ -114,7 +115,7 @@ impl Ledger {
         Some(Admitted {
             allowed: true,
             decisions,
-            target: Some(0),
+            target: first_target.map(|_| 0),
             retry_at_ms: None,
             probe: false,
             leased: None,
@@ -256,20 +257,22 @@ mod tests {
     fn a_lease_admits_until_it_is_spent_or_a_second_old() {
         let mut l = Ledger::default();
         grant(&mut l, 2, true, T0);
-        let a = l.admit_locally(GATE, &[rpm(5_000)], "p/m", T0 + 1).unwrap();
+        let a = l
+            .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 1)
+            .unwrap();
         assert_eq!(
             a.decisions[0].remaining, 4_001,
             "the limiter's figure plus what is left"
         );
         assert!(l
-            .admit_locally(GATE, &[rpm(5_000)], "p/m", T0 + 2)
+            .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 2)
             .is_some());
         assert!(l
-            .admit_locally(GATE, &[rpm(5_000)], "p/m", T0 + 3)
+            .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 3)
             .is_none());
         grant(&mut l, 2, true, T0 + 4);
         assert!(l
-            .admit_locally(GATE, &[rpm(5_000)], "p/m", T0 + 4 + LEASE_MS)
+            .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 4 + LEASE_MS)
             .is_none());
         // Its two unused units go back with the next admission, charged when it was granted.
         let refunds = l.carry(GATE, T0 + 4 + LEASE_MS);
@@ -284,11 +287,14 @@ mod tests {
         let mut l = Ledger::default();
         grant(&mut l, 10, false, T0);
         assert!(l
-            .admit_locally(GATE, &[rpm(5_000)], "p/m", T0 + 1)
+            .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 1)
             .is_none());
         assert!(l
-            .admit_locally("llm:other", &[rpm(5_000)], "p/m", T0 + 1)
+            .admit_locally("llm:other", &[rpm(5_000)], Some("p/m"), T0 + 1)
             .is_none());
+        // A request that calls no target (a cache hit) is admitted all the same, claiming none.
+        let hit = l.admit_locally(GATE, &[rpm(5_000)], None, T0 + 1).unwrap();
+        assert_eq!((hit.allowed, hit.target), (true, None));
     }
 
     #[test]
@@ -306,7 +312,7 @@ mod tests {
         assert_eq!(sent.len(), 1, "the lease's 10 units are refunded with it");
         assert_eq!(sent[0].charged, 10);
         assert!(l
-            .admit_locally(GATE, &[rpm(5_000)], "p/m", T0 + 1)
+            .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 1)
             .is_none());
     }
 

@@ -350,6 +350,23 @@ mod tests {
     }
 
     #[test]
+    fn an_admission_from_past_the_last_target_claims_none_and_leaves_the_probe() {
+        let mut l = Limiter::default();
+        l.settle(&failure("a"), T0);
+        l.settle(&failure("a"), T0 + 1);
+        let half_open = T0 + 1 + POLICY.open_ms;
+        // A request that calls no target (a cache hit): charged, but no breaker is touched.
+        let mut hit = admit(vec![Check::per_minute("rpm", 10, 1)], &["a", "b"], None);
+        hit.from = 2;
+        let (a, _) = l.admit(&hit, half_open);
+        assert_eq!((a.allowed, a.target, a.probe), (true, None, false));
+        assert_eq!(a.closed, vec![false, true]);
+        // The probe is still there for the next request that calls a target.
+        let (a, _) = l.admit(&admit(vec![], &["a", "b"], None), half_open);
+        assert_eq!((a.target, a.probe), (Some(0), true));
+    }
+
+    #[test]
     fn a_later_claim_skips_targets_already_tried() {
         let mut l = Limiter::default();
         let cmd = AdmitCmd::claim(vec!["a".into(), "b".into()], 1, POLICY);

@@ -35,11 +35,13 @@ impl Limiter {
         }
     }
 
-    /// Charges every window and claims the first target that may be called.
+    /// Charges every window and claims the first target that may be called (with `claim`
+    /// false, none: the request calls no target, as a cache hit does not).
     pub async fn admit(
         &self,
         checks: &[(LimitKind, Check)],
         targets: &[String],
+        claim: bool,
     ) -> Result<Admitted, ApiError> {
         let gate = self.object.name();
         let leasable: Vec<_> = checks
@@ -50,7 +52,10 @@ impl Limiter {
         let checks: Vec<Check> = leasable.into_iter().map(|(c, _)| c).collect();
         let now = now_ms();
         if lease.is_some() {
-            let first = targets.first().map(String::as_str).unwrap_or_default();
+            let first = match claim {
+                true => Some(targets.first().map(String::as_str).unwrap_or_default()),
+                false => None,
+            };
             let local = LEDGER.with(|l| l.borrow_mut().admit_locally(gate, &checks, first, now));
             if let Some(admitted) = local {
                 return Ok(admitted);
@@ -59,7 +64,7 @@ impl Limiter {
         let cmd = AdmitCmd {
             checks,
             targets: targets.to_vec(),
-            from: 0,
+            from: if claim { 0 } else { targets.len() },
             policy: self.policy,
             adjust: LEDGER.with(|l| l.borrow_mut().carry(gate, now)),
             lease,

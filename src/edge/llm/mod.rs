@@ -161,7 +161,9 @@ pub async fn proxy(
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let limiter = Limiter::of(&call.env, &tenant, policy);
     let mut attempts = Attempts::new(&chain);
-    let admitted = limiter.admit(&checks, attempts.targets()).await?;
+    let admitted = limiter
+        .admit(&checks, attempts.targets(), hit.is_none())
+        .await?;
     let now = now_ms();
     let limit_headers = admission::headers(&kinds, &admitted.decisions, now);
     if !admitted.allowed {
