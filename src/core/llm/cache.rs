@@ -140,6 +140,9 @@ fn key(tenant: &str, req: &ClientRequest, targets: &[String], custom: Option<&st
     match custom {
         Some(k) => h.update(format!("key\x1f{k}").as_bytes()),
         None => {
+            // The route's targets, not the order this request tries them in.
+            let mut targets = targets.to_vec();
+            targets.sort();
             h.update(targets.join("\x1e").as_bytes());
             h.update([0x1f]);
             // The body as sent, less what does not shape the answer (who the end user is). Its
@@ -391,6 +394,9 @@ mod tests {
             k("t", base(), &["p/m".to_string()]),
             "the route's targets"
         );
+        let pq = ["p/m".to_string(), "q/m".to_string()];
+        let qp = ["q/m".to_string(), "p/m".to_string()];
+        assert_eq!(k("t", base(), &pq), k("t", base(), &qp), "in any order");
         let mut user = base();
         user["user"] = json!("someone");
         assert_eq!(a, k("t", user, T), "who asks does not shape the answer");

@@ -21,7 +21,7 @@ use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::{Attempts, Step};
 use crate::core::llm::cache::{self as answers, Asked, Decision};
-use crate::core::llm::guardrails::{walk, Blocked, Direction, Guard};
+use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::{errors, models as model_list, Dialect};
@@ -55,18 +55,6 @@ pub struct LlmCall {
     pub strategy: Strategy,
     /// The request's guardrails, if its route or tenant has any.
     pub guard: RefCell<Option<Guard>>,
-}
-
-/// A guardrail's refusal, as the client reads it: what was found, never the text.
-pub fn blocked(b: Blocked, dir: Direction) -> ApiError {
-    let whose = match dir {
-        Direction::Request => "the request contains",
-        Direction::Response => "the answer contained",
-    };
-    ApiError::bad_request(format!(
-        "blocked by the gateway's guardrails: {whose} {} (`{}`)",
-        b.what, b.detector
-    ))
 }
 
 /// Called with the text of a streamed answer that ended well, before its last bytes go out.
@@ -124,15 +112,13 @@ pub async fn proxy(
     if let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Request)) {
         let checked = walk::request(g, &mut creq.body);
         call.guardrails = g.findings();
-        checked.map_err(|b| blocked(b, Direction::Request))?;
+        checked.map_err(|b| b.error(Direction::Request))?;
     }
     let ceiling = cfg.limits.max_output_tokens;
     let creq = creq.with_output_ceiling(ceiling.unwrap_or(request::DEFAULT_MAX_TOKENS));
     let route = routing::resolve(&creq.model, &cfg)?;
     let strategy = route.strategy;
-    // The cache key names the route's targets, not the order this request tries them in.
-    let mut target_keys: Vec<String> = route.targets.iter().map(Target::key).collect();
-    target_keys.sort();
+    let target_keys: Vec<String> = route.targets.iter().map(Target::key).collect();
     let route_cache = cfg.routes.get(&creq.model).and_then(|r| r.cache());
     let decision = answers::decide(route_cache, &extra.cache, &tenant, &creq, &target_keys)?;
     let hit = match &decision {

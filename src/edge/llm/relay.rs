@@ -5,7 +5,7 @@
 
 use super::attempt::{Stream, Success};
 use super::limiter::Settle;
-use super::{blocked, cache, Cached, LlmCall, OnAnswer};
+use super::{cache, Cached, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::llm::cache::{Entry, Recorder};
@@ -224,7 +224,7 @@ impl Answer {
             serde_json::from_slice(&body).map_err(|_| ApiError::internal("answer not JSON"))?;
         let checked = walk::answer(g, self.job.req.dialect, &mut value);
         call.guardrails = g.findings();
-        checked.map_err(|b| blocked(b, Direction::Response))?;
+        checked.map_err(|b| b.error(Direction::Response))?;
         Ok(value.to_string().into_bytes())
     }
 

@@ -159,6 +159,26 @@ pub struct Blocked {
     pub what: String,
 }
 
+impl Blocked {
+    /// What the client reads, in an error or a stream's error event: what was found, never the
+    /// text.
+    pub fn message(&self, dir: Direction) -> String {
+        let whose = match dir {
+            Direction::Request => "the request contains",
+            Direction::Response => "the answer contained",
+        };
+        format!(
+            "blocked by the gateway's guardrails: {whose} {} (`{}`)",
+            self.what, self.detector
+        )
+    }
+
+    /// The client's error for a refused request or whole answer.
+    pub fn error(&self, dir: Direction) -> crate::core::error::ApiError {
+        crate::core::error::ApiError::bad_request(self.message(dir))
+    }
+}
+
 /// The guardrails of one request: its rules compiled, the placeholders handed out so far (the
 /// same value gets the same one in the request and in the answer) and the findings counted.
 pub struct Guard {

@@ -70,10 +70,7 @@ impl StreamGuard {
                 }),
             };
             if let Err(b) = step {
-                let message = format!(
-                    "blocked by the gateway's guardrails: the answer contained {} (`{}`)",
-                    b.what, b.detector
-                );
+                let message = b.message(Direction::Response);
                 errors::stream_event(self.dialect, &message, &mut out);
                 self.blocked = Some(b);
             }
