@@ -21,7 +21,8 @@ fn main() {}
 mod native {
     use edge_gateway::core::config::document::{seal_document, RecordRef};
     use edge_gateway::core::config::{ConfigKey, RecordKind};
-    use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyKind, KeyRecord};
+    use edge_gateway::core::tenant::key_settings::KeySettings;
+    use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyIndex, KeyKind};
     use edge_gateway::core::tenant::seal::Sealer;
     use edge_gateway::core::Entropy;
     use serde_json::{json, Value};
@@ -166,9 +167,10 @@ mod native {
                             kind.prefix()
                         )));
                     }
-                    let scopes: Vec<String> =
-                        serde_json::from_value(k.get("scopes").cloned().unwrap_or(json!([])))
-                            .map_err(|e| ctx(&e.to_string()))?;
+                    let mut settings = k.clone();
+                    settings.as_object_mut().map(|o| o.remove("key"));
+                    let settings = KeySettings::from_body(kind, Some(settings))
+                        .map_err(|e| ctx(&format!("{field}[{i}]: {}", e.message)))?;
                     let hash = hash_key(key);
                     let id = format!(
                         "key_dev{i}{}",
@@ -178,18 +180,20 @@ mod native {
                             ""
                         }
                     );
-                    let rec = KeyRecord {
-                        tenant: t.clone(),
+                    let ix = KeyIndex {
                         id: id.clone(),
                         kind,
-                        scopes: scopes.clone(),
+                        hash: hash.clone(),
+                        hint: format!("{}…", &key[..7]),
+                        settings,
                         created_at: 0,
+                        line: None,
                     };
                     put(
                         ConfigKey::api_key(&hash),
-                        &serde_json::to_value(&rec).unwrap(),
+                        &serde_json::to_value(ix.record(&t)).unwrap(),
                     );
-                    let ix = json!({"id": id, "kind": kind, "hash": hash, "hint": format!("{}…", &key[..7]), "scopes": scopes, "created_at": 0});
+                    let ix = serde_json::to_value(&ix).unwrap();
                     put(ConfigKey::key_index(&t, Some(&id)), &ix);
                 }
             }

@@ -117,7 +117,12 @@ pub enum AdminAction {
     CreateKey,
     CreateWidgetKey,
     ListKeys,
+    GetKey(String),
+    PatchKey(String),
     DeleteKey(String),
+    /// A new key with the same settings (and budget); both work until the old one is revoked or
+    /// expires.
+    RotateKey(String),
     ListDeadLetters,
     ReplayDeadLetter(String),
 }
@@ -203,7 +208,10 @@ impl Route {
                     _ => "/v1/admin/tenants/{t}/integrations",
                 },
                 AdminAction::CreateKey | AdminAction::ListKeys => "/v1/admin/tenants/{t}/keys",
-                AdminAction::DeleteKey(_) => "/v1/admin/tenants/{t}/keys/{key_id}",
+                AdminAction::GetKey(_) | AdminAction::PatchKey(_) | AdminAction::DeleteKey(_) => {
+                    "/v1/admin/tenants/{t}/keys/{key_id}"
+                }
+                AdminAction::RotateKey(_) => "/v1/admin/tenants/{t}/keys/{key_id}/rotate",
                 AdminAction::CreateWidgetKey => "/v1/admin/tenants/{t}/widget-keys",
                 AdminAction::ListDeadLetters => "/v1/admin/tenants/{t}/dead-letters",
                 AdminAction::ReplayDeadLetter(_) => {
@@ -362,8 +370,14 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
             _ => Err(not_allowed(method, &["GET", "POST"])),
         },
         ["keys", k] => match method {
+            InboundMethod::Get | InboundMethod::Head => Ok(GetKey(id("key", k)?)),
+            InboundMethod::Patch => Ok(PatchKey(id("key", k)?)),
             InboundMethod::Delete => Ok(DeleteKey(id("key", k)?)),
-            _ => Err(not_allowed(method, &["DELETE"])),
+            _ => Err(not_allowed(method, &["GET", "PATCH", "DELETE"])),
+        },
+        ["keys", k, "rotate"] => match method {
+            InboundMethod::Post => Ok(RotateKey(id("key", k)?)),
+            _ => Err(not_allowed(method, &["POST"])),
         },
         ["dead-letters"] => match method {
             InboundMethod::Get => Ok(ListDeadLetters),
@@ -478,6 +492,14 @@ mod tests {
         assert_eq!(
             admin("/v1/admin/tenants/acme/keys/key_1", InboundMethod::Delete),
             DeleteKey("key_1".into())
+        );
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/keys/key_1", InboundMethod::Patch),
+            PatchKey("key_1".into())
+        );
+        assert_eq!(
+            admin("/v1/admin/tenants/acme/keys/key_1/rotate", InboundMethod::Post),
+            RotateKey("key_1".into())
         );
         assert_eq!(
             admin("/v1/admin/tenants/acme/widget-keys", InboundMethod::Post),

@@ -26,9 +26,23 @@ pub fn days_to_civil(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `2026-11-29T15:46:18Z` of Unix seconds.
+pub fn iso8601(secs: u64) -> String {
+    let (y, m, d) = days_to_civil((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    let (h, mi, s) = (t / 3600, t / 60 % 60, t % 60);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_of_unix_seconds() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_795_967_178), "2026-11-29T15:46:18Z");
+    }
 
     #[test]
     fn round_trips_and_known_dates() {

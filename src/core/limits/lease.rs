@@ -120,6 +120,7 @@ impl Ledger {
             probe: false,
             leased: None,
             closed: vec![],
+            budgets: vec![],
         })
     }
 
@@ -232,6 +233,7 @@ mod tests {
             probe: false,
             leased: Some(vec![leased]),
             closed: vec![closed],
+            budgets: vec![],
         };
         ledger.granted(GATE, &[rpm(5_000)], &admitted, &["p/m".into()], now);
     }

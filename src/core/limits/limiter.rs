@@ -5,6 +5,7 @@
 //! outcomes. The `RateLimiter` object loads this state, asks, and saves.
 
 use super::breaker::{Policy, State as Breaker, Transition};
+use super::budget::{BudgetCheck, BudgetDecision, BudgetId, Budgets, Charge, Spend};
 use super::rate::{Decision, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -49,6 +50,9 @@ pub struct AdmitCmd {
     /// Extra units per check to lease to the caller's isolate, if the limits have room.
     #[serde(default)]
     pub lease: Option<Vec<u64>>,
+    /// Spend budgets to reserve the request's estimated cost in (never leased).
+    #[serde(default)]
+    pub budgets: Vec<BudgetCheck>,
 }
 
 impl AdmitCmd {
@@ -61,6 +65,7 @@ impl AdmitCmd {
             policy,
             adjust: vec![],
             lease: None,
+            budgets: vec![],
         }
     }
 }
@@ -82,6 +87,9 @@ pub struct Admitted {
     /// Per target: its breaker is closed (a leased request may go to it without asking).
     #[serde(default)]
     pub closed: Vec<bool>,
+    /// Per budget checked.
+    #[serde(default)]
+    pub budgets: Vec<BudgetDecision>,
 }
 
 /// A correction of units charged at `at_ms`: an estimate against the real figure, or the unused
@@ -113,6 +121,15 @@ pub struct SettleCmd {
     pub adjust: Vec<Adjust>,
     pub outcomes: Vec<TargetOutcome>,
     pub policy: Policy,
+    /// Real costs replacing budget reservations.
+    #[serde(default)]
+    pub charges: Vec<Charge>,
+}
+
+/// Budgets' spend this period (for `GET /v1/me` and the key list).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpendQuery {
+    pub ids: Vec<BudgetId>,
 }
 
 /// What the limiter keeps.
@@ -120,6 +137,8 @@ pub struct SettleCmd {
 pub struct Limiter {
     windows: HashMap<String, Window>,
     breakers: HashMap<String, Breaker>,
+    #[serde(default)]
+    budgets: Budgets,
 }
 
 impl Limiter {
@@ -149,7 +168,9 @@ impl Limiter {
         } else {
             trial = Some(self.trial(cmd, None, now));
         }
-        let (allowed, decisions, windows) = trial.unwrap_or_default();
+        let (windows_allow, decisions, windows) = trial.unwrap_or_default();
+        let (budgets, spends) = self.budgets.trial(&cmd.budgets, now);
+        let allowed = windows_allow && budgets.iter().all(|b| b.allowed);
         if !allowed {
             let refused = Admitted {
                 allowed,
@@ -159,8 +180,12 @@ impl Limiter {
                 probe: false,
                 leased: None,
                 closed: vec![],
+                budgets,
             };
             return (refused, !cmd.adjust.is_empty());
+        }
+        if !cmd.budgets.is_empty() {
+            self.budgets.keep(spends, now);
         }
         self.windows.extend(windows);
         self.windows
@@ -184,7 +209,10 @@ impl Limiter {
             .iter()
             .map(|t| matches!(self.breakers.get(t), None | Some(Breaker::Closed { .. })))
             .collect();
-        let changed = !cmd.checks.is_empty() || target.is_some() || !cmd.adjust.is_empty();
+        let changed = !cmd.checks.is_empty()
+            || !cmd.budgets.is_empty()
+            || target.is_some()
+            || !cmd.adjust.is_empty();
         let admitted = Admitted {
             allowed,
             decisions,
@@ -193,6 +221,7 @@ impl Limiter {
             probe,
             leased,
             closed,
+            budgets,
         };
         (admitted, changed)
     }
@@ -218,6 +247,7 @@ impl Limiter {
     /// Applies corrections and records outcomes; returns the breakers that changed state.
     pub fn settle(&mut self, cmd: &SettleCmd, now: u64) -> Vec<(String, Transition)> {
         self.apply(&cmd.adjust, now);
+        self.budgets.settle(&cmd.charges);
         let mut changes = Vec::new();
         for o in &cmd.outcomes {
             let b = self.breakers.entry(o.target.clone()).or_default();
@@ -226,6 +256,13 @@ impl Limiter {
             }
         }
         changes
+    }
+}
+
+impl Limiter {
+    /// Each budget's spend this period.
+    pub fn spend(&self, q: &SpendQuery, now: u64) -> Vec<Spend> {
+        self.budgets.report(&q.ids, now)
     }
 }
 
@@ -249,6 +286,7 @@ mod tests {
             policy: POLICY,
             adjust: vec![],
             lease,
+            budgets: vec![],
         }
     }
 
@@ -261,6 +299,7 @@ mod tests {
                 probe: false,
             }],
             policy: POLICY,
+            charges: vec![],
         }
     }
 
@@ -342,6 +381,7 @@ mod tests {
                 probe: true,
             }],
             policy: POLICY,
+            charges: vec![],
         };
         assert_eq!(
             l.settle(&probe_ok, T0 + 2 + POLICY.open_ms),

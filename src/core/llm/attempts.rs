@@ -188,6 +188,7 @@ mod tests {
             probe,
             leased: None,
             closed: vec![],
+            budgets: vec![],
         }
     }
 

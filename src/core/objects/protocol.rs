@@ -10,7 +10,8 @@ use crate::core::jobs::{
     PutLetter,
 };
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
-use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd};
+use crate::core::limits::budget::Spend;
+use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::handshake::Verdict;
 use crate::core::widget::{AppendCmd, GetHistory, History};
@@ -74,6 +75,7 @@ classes! {
     RateLimiter: ObjectClass::RateLimiter => LimiterCmd {
         Admit(AdmitCmd) -> Admitted,
         Settle(SettleCmd) -> (),
+        Spend(SpendQuery) -> Vec<Spend>,
     }
     /// One per widget conversation: its bounded history.
     Conversation: ObjectClass::Conversation => ConversationCmd {

@@ -1,14 +1,15 @@
 //! The admin API's flow (`/v1/admin/tenants/{t}/...`): tenant configuration without touching KV
 //! by hand, API keys, and dead letters. Secrets are write-only.
 
-use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing, revoke};
-use super::keys::{issue, requested_scopes, KeyIndex, KeyKind};
+use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing};
+use super::key_admin;
+use super::keys::KeyKind;
 use super::seal::Sealer;
 use crate::core::config::document::redact;
 use crate::core::config::records::{exists, get_redacted, put_record};
-use crate::core::config::{ConfigKey, RecordKind};
+use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
-use crate::core::flow::{Co, Effect};
+use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
 use crate::core::integration::oauth::token_prefix;
 use crate::core::integration::tokens::forget_tokens;
@@ -34,7 +35,10 @@ impl AdminAction {
     pub fn body(&self) -> AdminBody {
         match self {
             AdminAction::PutRecord(..) => AdminBody::Json,
-            AdminAction::CreateKey | AdminAction::CreateWidgetKey => AdminBody::OptionalJson,
+            AdminAction::PatchKey(_) => AdminBody::Json,
+            AdminAction::CreateKey | AdminAction::CreateWidgetKey | AdminAction::RotateKey(_) => {
+                AdminBody::OptionalJson
+            }
             _ => AdminBody::None,
         }
     }
@@ -105,32 +109,23 @@ pub async fn handle(
                 AdminAction::CreateKey => KeyKind::Secret,
                 _ => KeyKind::Publishable,
             };
-            let scopes = requested_scopes(body)?;
-            let mut random = [0u8; 32];
-            a.rng.fill(&mut random);
-            let issued = issue(t, kind, scopes, &random, co.now() / 1000);
-            put_json(co, ConfigKey::api_key(&issued.index.hash), &issued.record).await?;
-            let index_key = ConfigKey::key_index(t, Some(&issued.index.id));
-            put_json(co, index_key, &issued.index).await?;
-            HttpResponse::json(201, &issued.answer)
+            let answer = key_admin::create(co, a.rng, t, kind, body).await?;
+            HttpResponse::json(201, &answer)
         }
         AdminAction::ListKeys => {
             require_tenant(co, t).await?;
-            let mut keys = Vec::new();
-            for k in co.list(&ConfigKey::key_index(t, None)).await? {
-                if let Some(ix) = co.config_fresh::<KeyIndex>(&k).await? {
-                    keys.push(ix.listed());
-                }
-            }
-            HttpResponse::json(200, &json!({"data": keys}))
+            HttpResponse::json(200, &key_admin::list(co, t).await?)
+        }
+        AdminAction::GetKey(id) => HttpResponse::json(200, &key_admin::get(co, t, &id).await?),
+        AdminAction::PatchKey(id) => {
+            HttpResponse::json(200, &key_admin::patch(co, t, &id, body).await?)
+        }
+        AdminAction::RotateKey(id) => {
+            let answer = key_admin::rotate(co, a.rng, t, &id, body).await?;
+            HttpResponse::json(201, &answer)
         }
         AdminAction::DeleteKey(id) => {
-            let index_key = ConfigKey::key_index(t, Some(&id));
-            let index: KeyIndex = co
-                .config_fresh(&index_key)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no key `{id}`")))?;
-            revoke(co, &index_key, &index).await?;
+            key_admin::delete(co, t, &id).await?;
             Ok(HttpResponse::empty(204))
         }
         AdminAction::ListDeadLetters => {
@@ -154,11 +149,6 @@ pub async fn handle(
     }
 }
 
-async fn put_json<T: serde::Serialize>(co: &Co, key: ConfigKey, value: &T) -> Result<(), ApiError> {
-    let text = serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))?;
-    co.run(Effect::PutConfig { key, text }).await
-}
-
 async fn require_tenant(co: &Co, t: &str) -> Result<(), ApiError> {
     match exists(co, RecordKind::Tenant, t, None).await? {
         true => Ok(()),
@@ -171,7 +161,7 @@ async fn require_tenant(co: &Co, t: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::flow::{drive, Outcome};
+    use crate::core::flow::{drive, Effect, Outcome};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, Counter, Kv};
 

@@ -2,7 +2,9 @@
 //! stored: a leaked KV dump yields no usable key. Keys carry 192 random bits, so a fast hash is
 //! enough (there is nothing to brute-force).
 
+use super::key_settings::KeySettings;
 use crate::core::error::ApiError;
+use crate::core::limits::budget::Payer;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -28,14 +30,17 @@ impl KeyKind {
 }
 
 /// What `key:{sha256}` holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub tenant: String,
     pub id: String,
     pub kind: KeyKind,
-    #[serde(default)]
-    pub scopes: Vec<String>,
+    #[serde(flatten)]
+    pub settings: KeySettings,
     pub created_at: u64,
+    /// The first key of this key's rotations (none: this one): whose budget it spends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
 }
 
 /// What a secret key may be scoped to; `*` (or no scope at all) is every scope.
@@ -74,88 +79,100 @@ impl Scope {
 impl KeyRecord {
     /// An empty scope list means every scope.
     pub fn allows(&self, scope: Scope) -> bool {
-        let has = |name: &str| self.scopes.iter().any(|s| s == "*" || s == name);
-        self.scopes.is_empty()
+        let scopes = &self.settings.scopes;
+        let has = |name: &str| scopes.iter().any(|s| s == "*" || s == name);
+        scopes.is_empty()
             || has(scope.name())
             || (scope == Scope::Deliveries && has(Scope::Channels.name()))
     }
 }
 
-/// What `keys:{t}:{id}` holds: enough to list and revoke a key, never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What `keys:{t}:{id}` holds: enough to list, change, rotate and revoke a key, never the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyIndex {
     pub id: String,
     pub kind: KeyKind,
     pub hash: String,
     /// The first characters of the key, so an operator can tell keys apart.
     pub hint: String,
-    pub scopes: Vec<String>,
+    #[serde(flatten)]
+    pub settings: KeySettings,
     pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
 }
 
 impl KeyIndex {
-    /// As the key list shows it (no hash).
+    /// As the key list shows it: its settings, never its hash.
     pub fn listed(&self) -> serde_json::Value {
-        serde_json::json!({"id": self.id, "kind": self.kind, "hint": self.hint, "scopes": self.scopes, "created_at": self.created_at})
+        let mut v = serde_json::to_value(&self.settings).unwrap_or_default();
+        for (k, x) in [
+            ("id", serde_json::json!(self.id)),
+            ("kind", serde_json::json!(self.kind)),
+            ("hint", serde_json::json!(self.hint)),
+            ("created_at", serde_json::json!(self.created_at)),
+        ] {
+            v[k] = x;
+        }
+        if let Some(l) = &self.line {
+            v["rotated_from_line"] = serde_json::json!(l);
+        }
+        v
+    }
+
+    /// The record its key's hash points at.
+    pub fn record(&self, tenant: &str) -> KeyRecord {
+        KeyRecord {
+            tenant: tenant.to_string(),
+            id: self.id.clone(),
+            kind: self.kind,
+            settings: self.settings.clone(),
+            created_at: self.created_at,
+            line: self.line.clone(),
+        }
+    }
+
+    /// Whose budget the key spends: its rotations share the first key's.
+    pub fn payer(&self) -> Payer {
+        Payer::Key(self.line.clone().unwrap_or_else(|| self.id.clone()))
     }
 }
 
-/// The body of a key creation: its scopes, each a known one.
-pub fn requested_scopes(body: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NewKeyRequest {
-        #[serde(default)]
-        scopes: Vec<String>,
+impl KeyRecord {
+    /// Whose budget the key spends: its rotations share the first key's.
+    pub fn payer(&self) -> Payer {
+        Payer::Key(self.line.clone().unwrap_or_else(|| self.id.clone()))
     }
-    let Some(body) = body else {
-        return Ok(vec![]);
-    };
-    let r: NewKeyRequest =
-        serde_json::from_value(body).map_err(|e| ApiError::validation(e.to_string()))?;
-    if let Some(bad) = r.scopes.iter().find(|s| !Scope::known(s)) {
-        return Err(ApiError::validation(format!(
-            "unknown scope `{bad}`; known scopes: *, {}",
-            Scope::ALL.map(Scope::name).join(", ")
-        )));
-    }
-    Ok(r.scopes)
 }
 
-/// A key issued to a tenant: its record (under its hash), its index entry, and the answer that
+/// A key issued to a tenant: its index entry (its record follows from it), and the answer that
 /// shows the key, the only time it is ever shown.
 pub struct Issued {
-    pub record: KeyRecord,
     pub index: KeyIndex,
     pub answer: serde_json::Value,
 }
 
+/// Issues a key with `settings`; `line` is the first key of the rotations it continues.
 pub fn issue(
-    tenant: &str,
     kind: KeyKind,
-    scopes: Vec<String>,
+    settings: KeySettings,
+    line: Option<String>,
     random: &[u8; 32],
     now_s: u64,
 ) -> Issued {
     let new = mint(kind, random);
-    Issued {
-        record: KeyRecord {
-            tenant: tenant.to_string(),
-            id: new.id.clone(),
-            kind,
-            scopes: scopes.clone(),
-            created_at: now_s,
-        },
-        index: KeyIndex {
-            id: new.id.clone(),
-            kind,
-            hash: new.hash,
-            hint: format!("{}…", &new.key[..7]),
-            scopes: scopes.clone(),
-            created_at: now_s,
-        },
-        answer: serde_json::json!({"id": new.id, "key": new.key, "kind": kind, "scopes": scopes, "created_at": now_s}),
-    }
+    let index = KeyIndex {
+        id: new.id.clone(),
+        kind,
+        hash: new.hash,
+        hint: format!("{}…", &new.key[..7]),
+        settings,
+        created_at: now_s,
+        line,
+    };
+    let mut answer = index.listed();
+    answer["key"] = serde_json::json!(new.key);
+    Issued { index, answer }
 }
 
 /// A freshly minted key: `key` is shown to the caller once and never stored.
@@ -310,36 +327,49 @@ mod tests {
         assert_eq!(secret_key_presented(None, None).unwrap_err().status(), 401);
         assert_eq!(widget_key_presented(Some(pk)).unwrap(), pk);
         assert_eq!(widget_key_presented(Some(sk)).unwrap_err().status(), 401);
-        let scoped = KeyRecord {
-            tenant: "t".into(),
-            id: "k".into(),
-            kind: KeyKind::Secret,
-            scopes: vec!["llm".into()],
-            created_at: 0,
-        };
+        let scoped = record(vec!["llm".into()]);
         assert!(scoped.require(Scope::Llm).is_ok());
         assert_eq!(scoped.require(Scope::Channels).unwrap_err().status(), 403);
     }
 
-    #[test]
-    fn an_issued_key_is_stored_only_as_its_hash_and_shown_once() {
-        let i = issue("acme", KeyKind::Secret, vec!["llm".into()], &[3; 32], 1_700);
-        let key = i.answer["key"].as_str().unwrap();
-        assert_eq!(i.index.hash, hash_key(key));
-        assert_eq!(i.record.id, i.index.id);
-        assert_eq!(i.index.hint, format!("{}…", &key[..7]));
-        assert!(!i.index.listed().to_string().contains(key));
-        assert!(!serde_json::to_string(&i.record).unwrap().contains(key));
+    fn record(scopes: Vec<String>) -> KeyRecord {
+        KeyRecord {
+            tenant: "t".into(),
+            id: "k".into(),
+            kind: KeyKind::Secret,
+            settings: KeySettings {
+                scopes,
+                ..Default::default()
+            },
+            created_at: 0,
+            line: None,
+        }
     }
 
     #[test]
-    fn requested_scopes_must_be_known() {
-        assert_eq!(requested_scopes(None).unwrap(), Vec::<String>::new());
-        let ok = requested_scopes(Some(serde_json::json!({"scopes": ["llm", "*"]}))).unwrap();
-        assert_eq!(ok, vec!["llm", "*"]);
-        let e = requested_scopes(Some(serde_json::json!({"scopes": ["admin"]}))).unwrap_err();
-        assert!(e.message.starts_with("unknown scope `admin`"));
-        assert!(requested_scopes(Some(serde_json::json!({"scope": []}))).is_err());
+    fn an_issued_key_is_stored_only_as_its_hash_and_shown_once() {
+        let settings = KeySettings {
+            scopes: vec!["llm".into()],
+            rpm: Some(5),
+            ..Default::default()
+        };
+        let i = issue(KeyKind::Secret, settings, None, &[3; 32], 1_700);
+        let key = i.answer["key"].as_str().unwrap();
+        assert_eq!(i.index.hash, hash_key(key));
+        assert_eq!(i.index.hint, format!("{}…", &key[..7]));
+        assert_eq!((i.answer["rpm"].clone(), i.answer["scopes"][0].clone()), (5.into(), "llm".into()));
+        assert!(!i.index.listed().to_string().contains(key));
+        let record = i.index.record("acme");
+        assert!(!serde_json::to_string(&record).unwrap().contains(key));
+        assert_eq!(record.payer(), Payer::Key(i.index.id.clone()));
+    }
+
+    #[test]
+    fn a_record_stored_before_key_settings_reads_as_before() {
+        let old = serde_json::json!({"tenant": "t", "id": "key_1", "kind": "secret", "scopes": ["llm"], "created_at": 5});
+        let r: KeyRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(r.settings.scopes, vec!["llm"]);
+        assert_eq!(r.settings.rpm, None);
     }
 
     #[test]
@@ -378,24 +408,18 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let mut r = KeyRecord {
-            tenant: "t".into(),
-            id: "k".into(),
-            kind: KeyKind::Secret,
-            scopes: vec![],
-            created_at: 0,
-        };
+        let mut r = record(vec![]);
         assert!(r.allows(Scope::Llm));
-        r.scopes = vec!["channels".into()];
+        r.settings.scopes = vec!["channels".into()];
         assert!(
             r.allows(Scope::Deliveries),
             "a channels key reads its deliveries"
         );
         assert!(!r.allows(Scope::Llm));
         assert!(r.allows(Scope::Channels));
-        r.scopes = vec!["deliveries".into()];
+        r.settings.scopes = vec!["deliveries".into()];
         assert!(r.allows(Scope::Deliveries) && !r.allows(Scope::Channels));
-        r.scopes = vec!["*".into()];
+        r.settings.scopes = vec!["*".into()];
         assert!(Scope::ALL.iter().all(|s| r.allows(*s)));
         assert!(Scope::known("*") && Scope::known("llm") && !Scope::known("admin"));
     }

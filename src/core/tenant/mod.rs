@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod erase;
+pub mod key_admin;
+pub mod key_settings;
 pub mod keys;
 pub mod model;
 pub mod seal;

@@ -1,6 +1,7 @@
 //! The tenant profile, `tenant:{t}` in KV.
 
 use crate::core::config::document::{check_http_url, check_len, Check, Secret};
+use crate::core::limits::budget::BudgetSpec;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +41,8 @@ pub struct Limits {
     pub max_delivery_attempts: Option<u32>,
     /// Widget messages per minute per visitor.
     pub widget_rpm_per_visitor: Option<u32>,
+    /// What the tenant's LLM requests may spend, in USD per calendar month and/or day (UTC).
+    pub budget: Option<BudgetSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +95,9 @@ impl Check for TenantConfig {
             if !(1..=50).contains(&n) {
                 p.push("`limits.max_delivery_attempts` must be between 1 and 50".into());
             }
+        }
+        if let Some(b) = &self.limits.budget {
+            p.extend(b.problems("limits.budget"));
         }
         if let Some(a) = &self.assistant {
             if let Some(u) = &a.chat_url {

@@ -54,6 +54,7 @@ impl DurableObject for RateLimiter {
                 answer(&())
             }
             LimiterCmd::Admit(cmd) => answer(&self.with(|l| l.admit(&cmd, now)).await?),
+            LimiterCmd::Spend(q) => answer(&self.with(|l| (l.spend(&q, now), false)).await?),
             LimiterCmd::Settle(cmd) => {
                 let changes = self.with(|l| (l.settle(&cmd, now), true)).await?;
                 for (target, t) in changes {

@@ -1,0 +1,203 @@
+//! The admin API's keys (`/v1/admin/tenants/{t}/keys...`) and a key's own view (`GET /v1/me`):
+//! issuing, listing with spend, changing, rotating and revoking. A key is stored twice, its record
+//! under its hash (what a request looks up) and its index entry under its id (what the admin API
+//! reads); both are written from the index entry, so they never disagree.
+
+use super::erase::revoke;
+use super::key_settings::KeySettings;
+use super::keys::{issue, KeyIndex, KeyKind, KeyRecord};
+use super::model::TenantConfig;
+use crate::core::config::{ConfigKey, RecordKind};
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::limits::budget::{BudgetId, BudgetSpec, Payer, Spend};
+use crate::core::limits::limiter::SpendQuery;
+use crate::core::objects::protocol::RateLimiter;
+use crate::core::objects::Object;
+use crate::core::Entropy;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Issues a key of `kind` with the body's settings.
+pub async fn create(
+    co: &Co,
+    rng: &mut dyn Entropy,
+    t: &str,
+    kind: KeyKind,
+    body: Option<Value>,
+) -> Result<Value, ApiError> {
+    let settings = KeySettings::from_body(kind, body)?;
+    let mut random = [0u8; 32];
+    rng.fill(&mut random);
+    let issued = issue(kind, settings, None, &random, co.now() / 1000);
+    save(co, t, &issued.index).await?;
+    Ok(issued.answer)
+}
+
+/// Every key of the tenant, with its settings and its budgets' spend.
+pub async fn list(co: &Co, t: &str) -> Result<Value, ApiError> {
+    let mut keys = Vec::new();
+    for k in co.list(&ConfigKey::key_index(t, None)).await? {
+        if let Some(ix) = co.config_fresh::<KeyIndex>(&k).await? {
+            keys.push(ix);
+        }
+    }
+    let budgeted: Vec<(BudgetSpec, Payer)> = keys
+        .iter()
+        .filter_map(|k| Some((k.settings.budget?, k.payer())))
+        .collect();
+    let spends = spend(co, t, &budgeted).await?;
+    let data: Vec<Value> = keys
+        .iter()
+        .map(|k| listed(k, &spends, co.now()))
+        .collect();
+    Ok(json!({"data": data}))
+}
+
+pub async fn get(co: &Co, t: &str, id: &str) -> Result<Value, ApiError> {
+    let ix = find(co, t, id).await?;
+    let budgeted: Vec<_> = ix.settings.budget.map(|b| (b, ix.payer())).into_iter().collect();
+    let spends = spend(co, t, &budgeted).await?;
+    Ok(listed(&ix, &spends, co.now()))
+}
+
+/// Changes the settings the patch names (RFC 7396: `null` clears one).
+pub async fn patch(co: &Co, t: &str, id: &str, body: Option<Value>) -> Result<Value, ApiError> {
+    let mut ix = find(co, t, id).await?;
+    ix.settings = ix
+        .settings
+        .patched(ix.kind, body.unwrap_or(Value::Null))?;
+    save(co, t, &ix).await?;
+    get(co, t, id).await
+}
+
+/// What a rotation may say of the key it replaces.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    /// When the old key stops working (Unix seconds); without it, when it is revoked.
+    old_key_expires_at: Option<u64>,
+}
+
+/// A new key with the old one's settings, spending the same budget; the old one keeps working
+/// until it is revoked or expires.
+pub async fn rotate(
+    co: &Co,
+    rng: &mut dyn Entropy,
+    t: &str,
+    id: &str,
+    body: Option<Value>,
+) -> Result<Value, ApiError> {
+    let rotation: Rotation = match body {
+        Some(b) => serde_json::from_value(b)
+            .map_err(|e| ApiError::validation(format!("invalid rotation: {e}")))?,
+        None => Rotation {
+            old_key_expires_at: None,
+        },
+    };
+    let mut old = find(co, t, id).await?;
+    let mut random = [0u8; 32];
+    rng.fill(&mut random);
+    let line = old.line.clone().unwrap_or_else(|| old.id.clone());
+    let issued = issue(
+        old.kind,
+        old.settings.clone(),
+        Some(line),
+        &random,
+        co.now() / 1000,
+    );
+    save(co, t, &issued.index).await?;
+    if let Some(at) = rotation.old_key_expires_at {
+        old.settings.expires_at = Some(at);
+        save(co, t, &old).await?;
+    }
+    let mut answer = issued.answer;
+    answer["rotated_from"] = json!(id);
+    Ok(answer)
+}
+
+pub async fn delete(co: &Co, t: &str, id: &str) -> Result<(), ApiError> {
+    let ix = find(co, t, id).await?;
+    revoke(co, &ConfigKey::key_index(t, Some(id)), &ix).await
+}
+
+/// `GET /v1/me`: who the key is, its settings, and the budgets it spends with what is left.
+pub async fn me(co: &Co, key: &KeyRecord) -> Result<Value, ApiError> {
+    let t = key.tenant.as_str();
+    let tenant: Option<TenantConfig> = co.config(&RecordKind::Tenant.kv_key(t, None)).await?;
+    let tenant_budget = tenant.and_then(|c| c.limits.budget);
+    let mut budgeted = Vec::new();
+    if let Some(b) = tenant_budget {
+        budgeted.push((b, Payer::Tenant));
+    }
+    if let Some(b) = key.settings.budget {
+        budgeted.push((b, key.payer()));
+    }
+    let spends = spend(co, t, &budgeted).await?;
+    let now = co.now();
+    let report = |b: Option<BudgetSpec>, payer: Payer| {
+        b.map(|b| b.report(&of(&spends, &payer), now))
+    };
+    let mut me = serde_json::to_value(&key.settings).unwrap_or_default();
+    me["tenant"] = json!(t);
+    me["key_id"] = json!(key.id);
+    me["kind"] = json!(key.kind);
+    me["budget"] = json!({
+        "tenant": report(tenant_budget, Payer::Tenant),
+        "key": report(key.settings.budget, key.payer()),
+    });
+    Ok(me)
+}
+
+/// The budgets' spend this period, in one question to the tenant's limiter (none if nothing
+/// is budgeted).
+async fn spend(co: &Co, t: &str, budgeted: &[(BudgetSpec, Payer)]) -> Result<Vec<Spend>, ApiError> {
+    let ids: Vec<BudgetId> = budgeted
+        .iter()
+        .flat_map(|(b, payer)| b.ids(payer))
+        .collect();
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    co.ask(&Object::<RateLimiter>::llm(t), SpendQuery { ids })
+        .await
+}
+
+fn of(spends: &[Spend], payer: &Payer) -> Vec<Spend> {
+    spends
+        .iter()
+        .filter(|s| &s.id.payer == payer)
+        .cloned()
+        .collect()
+}
+
+fn listed(ix: &KeyIndex, spends: &[Spend], now: u64) -> Value {
+    let mut v = ix.listed();
+    v["spend"] = match ix.settings.budget {
+        Some(b) => b.report(&of(spends, &ix.payer()), now),
+        None => Value::Null,
+    };
+    v
+}
+
+async fn find(co: &Co, t: &str, id: &str) -> Result<KeyIndex, ApiError> {
+    co.config_fresh(&ConfigKey::key_index(t, Some(id)))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no key `{id}`")))
+}
+
+/// Writes the key's record (under its hash; this isolate's cached copy is replaced) and its
+/// index entry.
+async fn save(co: &Co, t: &str, ix: &KeyIndex) -> Result<(), ApiError> {
+    put_json(co, ConfigKey::api_key(&ix.hash), &ix.record(t)).await?;
+    put_json(co, ConfigKey::key_index(t, Some(&ix.id)), ix).await
+}
+
+pub async fn put_json<T: serde::Serialize>(
+    co: &Co,
+    key: ConfigKey,
+    value: &T,
+) -> Result<(), ApiError> {
+    let text = serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    co.run(Effect::PutConfig { key, text }).await
+}

@@ -1,0 +1,274 @@
+//! What an operator sets on a key, on creation and by `PATCH`, kept across rotations: its name,
+//! scopes, limits, budget, the models it may call, when it expires, and metadata echoed in the
+//! log line. What each setting means at request time is here too (expiry, the model allow-list).
+
+use super::keys::{KeyKind, Scope};
+use crate::core::error::ApiError;
+use crate::core::limits::budget::BudgetSpec;
+use crate::core::time::iso8601;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeySettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Empty: every scope.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// LLM requests per minute with this key (on top of the tenant's limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// LLM tokens per minute with this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+    /// Aliases or `provider/model` names the key may call, `*` matching any run of characters.
+    /// Empty: every model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_models: Vec<String>,
+    /// Unix seconds after which the key is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Echoed in the log line of every request made with the key (a team, a cost centre).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+const FIELDS: [&str; 8] = [
+    "name",
+    "scopes",
+    "rpm",
+    "tpm",
+    "budget",
+    "allowed_models",
+    "expires_at",
+    "metadata",
+];
+/// What a publishable (widget) key may be given: the LLM settings belong to secret keys.
+const PUBLISHABLE_FIELDS: [&str; 3] = ["name", "expires_at", "metadata"];
+const MAX_METADATA: usize = 16;
+const MAX_PATTERNS: usize = 64;
+
+impl KeySettings {
+    /// The settings of a key creation's body (none: the defaults).
+    pub fn from_body(kind: KeyKind, body: Option<Value>) -> Result<Self, ApiError> {
+        let Some(body) = body else {
+            return Ok(KeySettings::default());
+        };
+        Self::checked(kind, body)
+    }
+
+    /// These settings with a JSON merge patch (RFC 7396) applied: a field given replaces, a
+    /// field given as `null` goes back to its default.
+    pub fn patched(&self, kind: KeyKind, patch: Value) -> Result<Self, ApiError> {
+        let Value::Object(changes) = patch else {
+            return Err(ApiError::validation("the body must be a JSON object"));
+        };
+        known_fields(kind, &changes)?;
+        let mut doc = serde_json::to_value(self).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(o) = doc.as_object_mut() {
+            for (k, v) in changes {
+                match v {
+                    Value::Null => o.remove(&k),
+                    v => o.insert(k, v),
+                };
+            }
+        }
+        Self::checked(kind, doc)
+    }
+
+    fn checked(kind: KeyKind, body: Value) -> Result<Self, ApiError> {
+        let Value::Object(fields) = &body else {
+            return Err(ApiError::validation("the body must be a JSON object"));
+        };
+        known_fields(kind, fields)?;
+        let s: KeySettings = serde_json::from_value(body)
+            .map_err(|e| ApiError::validation(format!("invalid key settings: {e}")))?;
+        let problems = s.problems();
+        if !problems.is_empty() {
+            return Err(ApiError::validation(problems.join("; ")));
+        }
+        Ok(s)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if let Some(bad) = self.scopes.iter().find(|s| !Scope::known(s)) {
+            p.push(format!(
+                "unknown scope `{bad}`; known scopes: *, {}",
+                Scope::ALL.map(Scope::name).join(", ")
+            ));
+        }
+        if self.name.as_ref().is_some_and(|n| n.is_empty() || n.len() > 100) {
+            p.push("`name` must be 1 to 100 characters".into());
+        }
+        if self.rpm == Some(0) || self.tpm == Some(0) {
+            p.push("`rpm` and `tpm` must be positive".into());
+        }
+        if let Some(b) = &self.budget {
+            p.extend(b.problems("budget"));
+        }
+        if self.allowed_models.len() > MAX_PATTERNS
+            || self
+                .allowed_models
+                .iter()
+                .any(|m| m.is_empty() || m.len() > 200)
+        {
+            p.push(format!(
+                "`allowed_models` takes up to {MAX_PATTERNS} names of 1 to 200 characters"
+            ));
+        }
+        let sane = |k: &str| {
+            (1..=40).contains(&k.len())
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        };
+        if self.metadata.len() > MAX_METADATA
+            || self
+                .metadata
+                .iter()
+                .any(|(k, v)| !sane(k) || v.len() > 256)
+        {
+            p.push(format!(
+                "`metadata` takes up to {MAX_METADATA} entries, names of 1 to 40 letters, digits, `_`, `.` or `-`, values up to 256 characters"
+            ));
+        }
+        p
+    }
+
+    /// A key past its `expires_at` is refused, saying so.
+    pub fn check_expiry(&self, now_s: u64) -> Result<(), ApiError> {
+        match self.expires_at {
+            Some(at) if now_s >= at => Err(ApiError::unauthorized(format!(
+                "this API key expired at {}",
+                iso8601(at)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the key may call `requested`, which routes to `targets` (`provider/model`): the
+    /// name it asked for is allowed, or every target it may reach is.
+    pub fn check_model(&self, requested: &str, targets: &[String]) -> Result<(), ApiError> {
+        let allowed = |name: &str| self.allowed_models.iter().any(|p| glob(p, name));
+        if self.allowed_models.is_empty()
+            || allowed(requested)
+            || (!targets.is_empty() && targets.iter().all(|t| allowed(t)))
+        {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!(
+            "this API key may not use model `{requested}`; it may use: {}",
+            self.allowed_models.join(", ")
+        )))
+    }
+}
+
+fn known_fields(kind: KeyKind, fields: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    let allowed: &[&str] = match kind {
+        KeyKind::Secret => &FIELDS,
+        KeyKind::Publishable => &PUBLISHABLE_FIELDS,
+    };
+    match fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) if FIELDS.contains(&k.as_str()) => Err(ApiError::validation(format!(
+            "`{k}` applies only to secret keys; a publishable key takes {}",
+            PUBLISHABLE_FIELDS.join(", ")
+        ))),
+        Some(k) => Err(ApiError::validation(format!(
+            "unknown field `{k}`; a key takes {}",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty(); // no `*` at all
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(glob("gpt-4o", "gpt-4o"));
+        assert!(!glob("gpt-4o", "gpt-4o-mini"));
+        assert!(glob("openai/*", "openai/gpt-4o"));
+        assert!(!glob("openai/*", "anthropic/claude"));
+        assert!(glob("*mini*", "openai/gpt-4o-mini-2024"));
+        assert!(glob("a*b*c", "abc") && glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "acb"));
+        assert!(!glob("ab*ba", "aba"), "the prefix and suffix may not overlap");
+        assert!(glob("*", ""));
+    }
+
+    #[test]
+    fn a_model_is_allowed_by_its_name_or_by_every_target_it_reaches() {
+        let s = KeySettings {
+            allowed_models: vec!["cheap".into(), "openai/*".into()],
+            ..Default::default()
+        };
+        assert!(s.check_model("cheap", &["anthropic/claude-x".into()]).is_ok());
+        assert!(s.check_model("default", &["openai/gpt-4o".into()]).is_ok());
+        let mixed = ["openai/gpt-4o".to_string(), "anthropic/claude-x".to_string()];
+        let e = s.check_model("default", &mixed).unwrap_err();
+        assert_eq!(e.status(), 403);
+        assert!(e.message.contains("`default`") && e.message.contains("openai/*"));
+        assert!(KeySettings::default().check_model("x", &[]).is_ok());
+    }
+
+    #[test]
+    fn an_expired_key_says_when_it_expired() {
+        let s = KeySettings {
+            expires_at: Some(1_795_967_178),
+            ..Default::default()
+        };
+        assert!(s.check_expiry(1_795_967_177).is_ok());
+        let e = s.check_expiry(1_795_967_178).unwrap_err();
+        assert_eq!(e.status(), 401);
+        assert_eq!(e.message, "this API key expired at 2026-11-29T15:46:18Z");
+    }
+
+    #[test]
+    fn settings_are_checked_and_patched_field_by_field() {
+        let body = json!({"name": "ci", "rpm": 10, "budget": {"monthly_usd": 5, "alert_at": 0.8},
+            "allowed_models": ["openai/*"], "metadata": {"team": "search"}});
+        let s = KeySettings::from_body(KeyKind::Secret, Some(body)).unwrap();
+        assert_eq!(s.rpm, Some(10));
+        let p = s
+            .patched(KeyKind::Secret, json!({"rpm": null, "tpm": 5000, "name": "ci-2"}))
+            .unwrap();
+        assert_eq!((p.rpm, p.tpm, p.name.as_deref()), (None, Some(5000), Some("ci-2")));
+        assert_eq!(p.budget, s.budget, "what the patch does not name is kept");
+        let bad = |kind, v: Value| KeySettings::from_body(kind, Some(v)).unwrap_err();
+        assert!(bad(KeyKind::Secret, json!({"rpms": 1})).message.contains("unknown field `rpms`"));
+        assert!(bad(KeyKind::Secret, json!({"scopes": ["admin"]})).message.contains("unknown scope"));
+        assert!(bad(KeyKind::Secret, json!({"budget": {}})).message.contains("monthly_usd"));
+        assert!(bad(KeyKind::Secret, json!({"budget": {"monthly_usd": -1}})).message.contains("positive"));
+        assert!(bad(KeyKind::Secret, json!({"metadata": {"a b": "x"}})).message.contains("metadata"));
+        assert!(bad(KeyKind::Secret, json!({"rpm": "ten"})).message.contains("invalid key settings"));
+        assert!(bad(KeyKind::Publishable, json!({"rpm": 1})).message.contains("only to secret keys"));
+        assert!(s.patched(KeyKind::Secret, json!([1])).is_err());
+    }
+}
