@@ -48,8 +48,8 @@ function findLeaks(logs) {
   const out = [];
   for (const l of logs) for (const s of secrets) if (l.message.includes(s)) out.push(`log line: ${l.message.replaceAll(s, "<secret>").slice(0, 200)}`);
   for (const r of responses) {
-    // A key is shown once, in the answer that mints it.
-    const text = /^POST .*\/(widget-)?keys$/.test(r.where) ? r.text.replace(/"key":"[^"]*"/, "") : r.text;
+    // A key is shown once, in the answer that mints it (or rotates one).
+    const text = /^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/.test(r.where) ? r.text.replace(/"key":"[^"]*"/, "") : r.text;
     for (const s of secrets) if (text.includes(s)) out.push(`response to ${r.where}: ${text.replaceAll(s, "<secret>").slice(0, 200)}`);
   }
   return out;

@@ -2,6 +2,16 @@
 //! headers, no keys, so no secret can reach the log.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The key a request authenticated with, as its log line names it: its id and the metadata its
+/// operator gave it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KeyLog<'a> {
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: &'a BTreeMap<String, String>,
+}
 
 #[derive(Debug, Serialize)]
 pub struct RequestLog<'a> {
@@ -21,6 +31,8 @@ pub struct RequestLog<'a> {
     /// LLM routes: what the guardrails found, by detector and action (never the text).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyLog<'a>>,
 }
 
 impl RequestLog<'_> {
@@ -46,6 +58,7 @@ mod tests {
             error: None,
             llm_usage: None,
             guardrails: None,
+            key: None,
         };
         let s = l.line();
         assert!(!s.contains('\n'));

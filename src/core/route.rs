@@ -498,7 +498,10 @@ mod tests {
             PatchKey("key_1".into())
         );
         assert_eq!(
-            admin("/v1/admin/tenants/acme/keys/key_1/rotate", InboundMethod::Post),
+            admin(
+                "/v1/admin/tenants/acme/keys/key_1/rotate",
+                InboundMethod::Post
+            ),
             RotateKey("key_1".into())
         );
         assert_eq!(

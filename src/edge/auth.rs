@@ -3,6 +3,7 @@
 //! credential; no header can name or override it.
 
 use super::inbound::Inbound;
+use super::platform::now_ms;
 use super::{store, Call};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
@@ -28,6 +29,8 @@ pub async fn tenant_key(call: &mut Call, req: &Inbound) -> Result<Rc<KeyRecord>,
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
     call.tenant = Some(record.tenant.clone());
+    record.settings.check_expiry(now_ms() / 1000)?;
+    call.key = Some(record.clone());
     Ok(record)
 }
 

@@ -5,7 +5,9 @@ use super::effects::Platform;
 use super::inbound::Inbound;
 use super::platform;
 use crate::core::http::{new_request_id, valid_request_id};
+use crate::core::tenant::keys::KeyRecord;
 use crate::core::upstream;
+use std::rc::Rc;
 use worker::{Context, Env};
 
 pub struct Call {
@@ -17,6 +19,8 @@ pub struct Call {
     pub ctx: Context,
     /// An allowed origin to answer CORS for (the widget API).
     pub cors: Option<String>,
+    /// The key the request authenticated with (its settings apply, its metadata is logged).
+    pub key: Option<Rc<KeyRecord>>,
     /// The LLM usage record of this request, for its log line.
     pub usage: Option<serde_json::Value>,
     /// What the guardrails found (detector -> action -> count), for the log line.
@@ -46,6 +50,7 @@ impl Call {
             env,
             request_id,
             tenant: None,
+            key: None,
             ctx,
             cors: None,
             usage: None,

@@ -1,14 +1,18 @@
 //! The router: from a request to its handler, and from the handler's result to the response.
 
 use super::context::Call;
+use super::effects::drive;
 use super::inbound::Inbound;
 use super::respond::Outgoing;
 use super::respond::{self, json, Reply};
 use super::{admin, auth, channel, integration, llm, platform, webhook, widget};
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
 use crate::core::route::{match_route, Access, InboundMethod, Route};
+use crate::core::tenant::key_admin;
+use crate::core::tenant::keys::KeyRecord;
 use crate::core::upstream;
 use serde_json::json;
 use worker::{web_sys, Context, Env};
@@ -72,6 +76,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         error,
         llm_usage: call.usage.as_ref(),
         guardrails: call.guardrails.as_ref(),
+        key: call.key.as_deref().map(KeyRecord::logged),
     };
     worker::console_log!("{}", log.line());
     resp.into_raw()
@@ -96,10 +101,12 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
         Route::Me => {
             let key = key.ok_or_else(|| ApiError::internal("no key"))?;
-            json(
-                200,
-                &json!({"tenant": key.tenant, "key_id": key.id, "kind": key.kind, "scopes": key.scopes}),
+            let me = drive(
+                call.platform(),
+                Flow::new(|co| async move { key_admin::me(&co, &key).await }),
             )
+            .await?;
+            json(200, &me)
         }
         Route::ChannelSend { channel: name } => channel::send(call, tenant, name, req).await,
         Route::Marketplace => integration::search(call, &req).await,

@@ -8,7 +8,7 @@ use super::durable::{self, append_exchange};
 use super::effects::drive;
 use super::inbound::Inbound;
 use super::llm::{self, Extra, OnAnswer};
-use super::platform::random_array;
+use super::platform::{now_ms, random_array};
 use super::respond::Outgoing;
 use super::respond::{http, json, with_headers, Reply};
 use super::{store, Call};
@@ -66,6 +66,8 @@ async fn tenant_of(
         .filter(|r| r.kind == KeyKind::Publishable)
         .ok_or_else(|| ApiError::unauthorized("invalid widget key"))?;
     call.tenant = Some(record.tenant.clone());
+    record.settings.check_expiry(now_ms() / 1000)?;
+    call.key = Some(record.clone());
     let cfg: TenantConfig =
         store::get_json_cached(&call.env, &RecordKind::Tenant.kv_key(&record.tenant, None))
             .await?

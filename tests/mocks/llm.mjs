@@ -7,7 +7,8 @@
 //   midstream     stream: content, then an error event
 //   flaky-N       fails with 503 N times, then answers
 //   broken-*      a broken answer (see BROKEN): bad SSE framing, bad JSON, cut-off or hanging bodies
-// Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first.
+// Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first. `exact-*`
+// models report `max_tokens` output tokens; `drip` streams (OpenAI) for ten seconds.
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -80,6 +81,18 @@ export async function startLlm({ openaiKey, anthropicKey }) {
       if (model === "slow") await sleep(2000);
       if (llm.delays[model]) await sleep(llm.delays[model]);
       if (BROKEN[model]) return BROKEN[model](res, { openai, stream: !!body.stream });
+      if (model === "drip" && body.stream && openai) {
+        // A long answer, a word every 20 ms for 10 s: a client can leave in the middle of it.
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const chunk = (delta, extra = {}) =>
+          `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+        res.write(chunk({ role: "assistant", content: "" }));
+        for (let i = 0; i < 500 && !res.destroyed; i++) {
+          res.write(chunk({ content: "word " }));
+          await sleep(20);
+        }
+        return res.end("data: [DONE]\n\n");
+      }
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
       if (body.stream) {
         const name = openai
@@ -102,7 +115,9 @@ export async function startLlm({ openaiKey, anthropicKey }) {
           : { role: "assistant", content: "Hello, world! ünïcødé ✓", refusal: null };
         return send(200, { id: "chatcmpl-CBx1", object: "chat.completion", created: 1757000000, model, system_fingerprint: "fp_560af6e559",
           choices: [{ index: 0, message, logprobs: null, finish_reason: tools ? "tool_calls" : "stop" }],
-          usage: { prompt_tokens: 25, completion_tokens: 15, total_tokens: 40 } });
+          // `exact-*` models use all of `max_tokens`: a request costs what the gateway estimated.
+          usage: model.startsWith("exact") ? { prompt_tokens: 25, completion_tokens: body.max_tokens, total_tokens: 25 + body.max_tokens }
+            : { prompt_tokens: 25, completion_tokens: 15, total_tokens: 40 } });
       }
       const content = tools
         ? [{ type: "text", text: "Checking both." },

@@ -97,21 +97,24 @@ impl BudgetSpec {
 
     /// The checks a request of estimated cost `cost` makes against this payer's budgets.
     pub fn checks(&self, payer: &Payer, cost: Nanos) -> Vec<BudgetCheck> {
-        [(Period::Month, self.monthly_usd), (Period::Day, self.daily_usd)]
-            .into_iter()
-            .filter_map(|(period, limit)| {
-                let limit = nanos(limit?);
-                Some(BudgetCheck {
-                    id: BudgetId {
-                        payer: payer.clone(),
-                        period,
-                    },
-                    limit,
-                    cost,
-                    alert_from: self.alert_at.map(|a| (limit as f64 * a).round() as Nanos),
-                })
+        [
+            (Period::Month, self.monthly_usd),
+            (Period::Day, self.daily_usd),
+        ]
+        .into_iter()
+        .filter_map(|(period, limit)| {
+            let limit = nanos(limit?);
+            Some(BudgetCheck {
+                id: BudgetId {
+                    payer: payer.clone(),
+                    period,
+                },
+                limit,
+                cost,
+                alert_from: self.alert_at.map(|a| (limit as f64 * a).round() as Nanos),
             })
-            .collect()
+        })
+        .collect()
     }
 }
 
@@ -120,7 +123,10 @@ impl BudgetSpec {
     /// is left and when it resets (`spends` as the limiter reported them for `ids()`).
     pub fn report(&self, spends: &[Spend], now_ms: u64) -> serde_json::Value {
         let mut out = serde_json::Map::new();
-        for (period, limit) in [(Period::Month, self.monthly_usd), (Period::Day, self.daily_usd)] {
+        for (period, limit) in [
+            (Period::Month, self.monthly_usd),
+            (Period::Day, self.daily_usd),
+        ] {
             let Some(limit) = limit else { continue };
             let s = spends.iter().find(|s| s.id.period == period);
             let (spent, reserved) = s.map_or((0, 0), |s| (s.spent, s.reserved));

@@ -176,12 +176,14 @@ impl Ledger {
 
     /// A request's settlement: its corrections and the outcomes its breakers need. Returns the
     /// corrections to send now with the outcomes, or `None` when there is nothing the limiter must
-    /// hear before the next admission (they wait for it).
+    /// hear before the next admission (they wait for it). `urgent`: the settlement carries what
+    /// must not wait (a budget's charges), so it goes now, with whatever was pending.
     pub fn settle(
         &mut self,
         gate: &str,
         adjust: Vec<Adjust>,
         outcomes: &[TargetOutcome],
+        urgent: bool,
     ) -> Option<Vec<Adjust>> {
         if outcomes.iter().any(|o| !o.success) {
             // Nothing more is admitted locally until the limiter has heard of the failure.
@@ -191,7 +193,7 @@ impl Ledger {
         }
         self.pend(gate, adjust);
         let pending = self.pending.get(gate).map_or(0, Vec::len);
-        if outcomes.is_empty() && pending < MAX_PENDING {
+        if outcomes.is_empty() && !urgent && pending < MAX_PENDING {
             return None;
         }
         Some(self.pending.remove(gate).unwrap_or_default())
@@ -309,7 +311,7 @@ mod tests {
             probe: false,
         };
         let sent = l
-            .settle(GATE, vec![], &[failed])
+            .settle(GATE, vec![], &[failed], false)
             .expect("failures are sent now");
         assert_eq!(sent.len(), 1, "the lease's 10 units are refunded with it");
         assert_eq!(sent[0].charged, 10);
@@ -329,11 +331,16 @@ mod tests {
             at_ms: T0,
         };
         for _ in 1..MAX_PENDING {
-            assert_eq!(l.settle(GATE, vec![correction.clone()], &[]), None);
+            assert_eq!(l.settle(GATE, vec![correction.clone()], &[], false), None);
         }
-        let sent = l.settle(GATE, vec![correction.clone()], &[]).unwrap();
+        let sent = l
+            .settle(GATE, vec![correction.clone()], &[], false)
+            .unwrap();
         assert_eq!(sent.len(), MAX_PENDING);
-        assert_eq!(l.settle(GATE, vec![correction], &[]), None);
-        assert_eq!(l.carry(GATE, T0).len(), 1);
+        assert_eq!(l.settle(GATE, vec![correction.clone()], &[], false), None);
+        // A settlement that must not wait takes what was pending with it.
+        let sent = l.settle(GATE, vec![], &[], true).unwrap();
+        assert_eq!(sent, vec![correction]);
+        assert!(l.carry(GATE, T0).is_empty());
     }
 }

@@ -5,8 +5,9 @@
 use crate::core::config::llm::LlmConfig;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::lease::Leasable;
-use crate::core::limits::limiter::{Adjust, Check, MINUTE_MS};
+use crate::core::limits::limiter::{Adjust, Check};
 use crate::core::limits::rate::Decision;
+use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
 
 /// What a window counts, as named in the `x-ratelimit-*-{name}` headers.
@@ -14,6 +15,9 @@ use crate::core::tenant::model::TenantConfig;
 pub enum LimitKind {
     Requests,
     Tokens,
+    /// The windows of the request's key (its own `rpm` and `tpm`).
+    KeyRequests,
+    KeyTokens,
     /// The widget's windows per visitor and per client IP.
     Visitor,
     Ip,
@@ -24,6 +28,8 @@ impl LimitKind {
         match self {
             LimitKind::Requests => "requests",
             LimitKind::Tokens => "tokens",
+            LimitKind::KeyRequests => "key-requests",
+            LimitKind::KeyTokens => "key-tokens",
             LimitKind::Visitor => "visitor",
             LimitKind::Ip => "ip",
         }
@@ -31,8 +37,8 @@ impl LimitKind {
 
     pub fn leasable(self) -> Leasable {
         match self {
-            LimitKind::Requests => Leasable::Requests,
-            LimitKind::Tokens => Leasable::Tokens,
+            LimitKind::Requests | LimitKind::KeyRequests => Leasable::Requests,
+            LimitKind::Tokens | LimitKind::KeyTokens => Leasable::Tokens,
             LimitKind::Visitor | LimitKind::Ip => Leasable::No,
         }
     }
@@ -68,15 +74,41 @@ pub fn checks(
     rpm.into_iter().chain(tpm).collect()
 }
 
-/// The tokens window's correction once a request's real count is known.
-pub fn token_correction(charged: u64, actual: u64, charged_at_ms: u64) -> Adjust {
-    Adjust {
-        key: TOKENS_WINDOW.into(),
-        window_ms: MINUTE_MS,
-        charged,
-        actual,
-        at_ms: charged_at_ms,
-    }
+/// The windows of the request's key, from its settings: its own, beside the tenant's.
+pub fn key_checks(key: &KeyRecord, estimated_tokens: u64) -> Vec<(LimitKind, Check)> {
+    let s = &key.settings;
+    let rpm = s.rpm.map(|l| {
+        let check = Check::per_minute(format!("key:{}:{REQUESTS_WINDOW}", key.id), l.into(), 1);
+        (LimitKind::KeyRequests, check)
+    });
+    let tpm = s.tpm.map(|l| {
+        let window = format!("key:{}:{TOKENS_WINDOW}", key.id);
+        (
+            LimitKind::KeyTokens,
+            Check::per_minute(window, l, estimated_tokens),
+        )
+    });
+    rpm.into_iter().chain(tpm).collect()
+}
+
+/// The corrections of the token windows a request was charged `charged` tokens in at
+/// `charged_at_ms`, once its real count is known.
+pub fn token_corrections(
+    checks: &[(LimitKind, Check)],
+    actual: u64,
+    charged_at_ms: u64,
+) -> Vec<Adjust> {
+    checks
+        .iter()
+        .filter(|(k, _)| matches!(k, LimitKind::Tokens | LimitKind::KeyTokens))
+        .map(|(_, c)| Adjust {
+            key: c.key.clone(),
+            window_ms: c.window_ms,
+            charged: c.cost,
+            actual,
+            at_ms: charged_at_ms,
+        })
+        .collect()
 }
 
 /// `x-ratelimit-{limit,remaining,reset}-{kind}` for each window decided.

@@ -14,6 +14,7 @@ fn openai_type(kind: ErrorKind) -> &'static str {
         ErrorKind::PermissionDenied => "permission_error",
         ErrorKind::NotFound => "not_found_error",
         ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::QuotaExceeded => "insufficient_quota",
         ErrorKind::Upstream | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal => {
             "api_error"
         }
@@ -26,7 +27,7 @@ fn anthropic_type(kind: ErrorKind) -> &'static str {
         ErrorKind::Authentication => "authentication_error",
         ErrorKind::PermissionDenied => "permission_error",
         ErrorKind::NotFound => "not_found_error",
-        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::RateLimited | ErrorKind::QuotaExceeded => "rate_limit_error",
         ErrorKind::Unavailable => "overloaded_error",
         ErrorKind::PayloadTooLarge => "request_too_large",
         ErrorKind::Upstream | ErrorKind::Timeout | ErrorKind::Internal => "api_error",

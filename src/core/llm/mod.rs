@@ -13,6 +13,7 @@ pub mod models;
 pub mod pricing;
 pub mod request;
 pub mod routing;
+pub mod spend;
 pub mod sse;
 pub mod stream;
 

@@ -23,6 +23,26 @@ pub fn format_usd(usd: f64) -> String {
     format!("{usd:.8}")
 }
 
+/// How an answer ended, as its usage record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// The upstream failed (or the guardrails blocked it) after the stream started.
+    FailedMidstream,
+    /// The client left before the stream ended; its usage is what was produced until then.
+    ClientGone,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::FailedMidstream => "failed_midstream",
+            Outcome::ClientGone => "client_gone",
+        }
+    }
+}
+
 /// The usage record of one request: one JSON log line, no content, no keys.
 pub fn usage_record(
     target: &Target,
@@ -30,7 +50,7 @@ pub fn usage_record(
     usage: Usage,
     cost: Option<f64>,
     stream: bool,
-    failed: bool,
+    outcome: Outcome,
 ) -> serde_json::Value {
     json!({
         "provider": target.provider,
@@ -40,7 +60,7 @@ pub fn usage_record(
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cost_usd": cost,
-        "outcome": if failed { "failed_midstream" } else { "ok" },
+        "outcome": outcome.name(),
     })
 }
 

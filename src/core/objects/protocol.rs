@@ -9,8 +9,8 @@ use crate::core::jobs::{
     DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, GetLetter, ListLetters, OpenWork,
     PutLetter,
 };
-use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::limits::budget::Spend;
+use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::handshake::Verdict;

@@ -47,16 +47,18 @@ pub async fn list(co: &Co, t: &str) -> Result<Value, ApiError> {
         .filter_map(|k| Some((k.settings.budget?, k.payer())))
         .collect();
     let spends = spend(co, t, &budgeted).await?;
-    let data: Vec<Value> = keys
-        .iter()
-        .map(|k| listed(k, &spends, co.now()))
-        .collect();
+    let data: Vec<Value> = keys.iter().map(|k| listed(k, &spends, co.now())).collect();
     Ok(json!({"data": data}))
 }
 
 pub async fn get(co: &Co, t: &str, id: &str) -> Result<Value, ApiError> {
     let ix = find(co, t, id).await?;
-    let budgeted: Vec<_> = ix.settings.budget.map(|b| (b, ix.payer())).into_iter().collect();
+    let budgeted: Vec<_> = ix
+        .settings
+        .budget
+        .map(|b| (b, ix.payer()))
+        .into_iter()
+        .collect();
     let spends = spend(co, t, &budgeted).await?;
     Ok(listed(&ix, &spends, co.now()))
 }
@@ -64,9 +66,7 @@ pub async fn get(co: &Co, t: &str, id: &str) -> Result<Value, ApiError> {
 /// Changes the settings the patch names (RFC 7396: `null` clears one).
 pub async fn patch(co: &Co, t: &str, id: &str, body: Option<Value>) -> Result<Value, ApiError> {
     let mut ix = find(co, t, id).await?;
-    ix.settings = ix
-        .settings
-        .patched(ix.kind, body.unwrap_or(Value::Null))?;
+    ix.settings = ix.settings.patched(ix.kind, body.unwrap_or(Value::Null))?;
     save(co, t, &ix).await?;
     get(co, t, id).await
 }
@@ -135,9 +135,8 @@ pub async fn me(co: &Co, key: &KeyRecord) -> Result<Value, ApiError> {
     }
     let spends = spend(co, t, &budgeted).await?;
     let now = co.now();
-    let report = |b: Option<BudgetSpec>, payer: Payer| {
-        b.map(|b| b.report(&of(&spends, &payer), now))
-    };
+    let report =
+        |b: Option<BudgetSpec>, payer: Payer| b.map(|b| b.report(&of(&spends, &payer), now));
     let mut me = serde_json::to_value(&key.settings).unwrap_or_default();
     me["tenant"] = json!(t);
     me["key_id"] = json!(key.id);

@@ -102,7 +102,11 @@ impl KeySettings {
                 Scope::ALL.map(Scope::name).join(", ")
             ));
         }
-        if self.name.as_ref().is_some_and(|n| n.is_empty() || n.len() > 100) {
+        if self
+            .name
+            .as_ref()
+            .is_some_and(|n| n.is_empty() || n.len() > 100)
+        {
             p.push("`name` must be 1 to 100 characters".into());
         }
         if self.rpm == Some(0) || self.tpm == Some(0) {
@@ -127,10 +131,7 @@ impl KeySettings {
                     .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         };
         if self.metadata.len() > MAX_METADATA
-            || self
-                .metadata
-                .iter()
-                .any(|(k, v)| !sane(k) || v.len() > 256)
+            || self.metadata.iter().any(|(k, v)| !sane(k) || v.len() > 256)
         {
             p.push(format!(
                 "`metadata` takes up to {MAX_METADATA} entries, names of 1 to 40 letters, digits, `_`, `.` or `-`, values up to 256 characters"
@@ -219,7 +220,10 @@ mod tests {
         assert!(glob("*mini*", "openai/gpt-4o-mini-2024"));
         assert!(glob("a*b*c", "abc") && glob("a*b*c", "axxbyyc"));
         assert!(!glob("a*b*c", "acb"));
-        assert!(!glob("ab*ba", "aba"), "the prefix and suffix may not overlap");
+        assert!(
+            !glob("ab*ba", "aba"),
+            "the prefix and suffix may not overlap"
+        );
         assert!(glob("*", ""));
     }
 
@@ -229,9 +233,14 @@ mod tests {
             allowed_models: vec!["cheap".into(), "openai/*".into()],
             ..Default::default()
         };
-        assert!(s.check_model("cheap", &["anthropic/claude-x".into()]).is_ok());
+        assert!(s
+            .check_model("cheap", &["anthropic/claude-x".into()])
+            .is_ok());
         assert!(s.check_model("default", &["openai/gpt-4o".into()]).is_ok());
-        let mixed = ["openai/gpt-4o".to_string(), "anthropic/claude-x".to_string()];
+        let mixed = [
+            "openai/gpt-4o".to_string(),
+            "anthropic/claude-x".to_string(),
+        ];
         let e = s.check_model("default", &mixed).unwrap_err();
         assert_eq!(e.status(), 403);
         assert!(e.message.contains("`default`") && e.message.contains("openai/*"));
@@ -257,18 +266,38 @@ mod tests {
         let s = KeySettings::from_body(KeyKind::Secret, Some(body)).unwrap();
         assert_eq!(s.rpm, Some(10));
         let p = s
-            .patched(KeyKind::Secret, json!({"rpm": null, "tpm": 5000, "name": "ci-2"}))
+            .patched(
+                KeyKind::Secret,
+                json!({"rpm": null, "tpm": 5000, "name": "ci-2"}),
+            )
             .unwrap();
-        assert_eq!((p.rpm, p.tpm, p.name.as_deref()), (None, Some(5000), Some("ci-2")));
+        assert_eq!(
+            (p.rpm, p.tpm, p.name.as_deref()),
+            (None, Some(5000), Some("ci-2"))
+        );
         assert_eq!(p.budget, s.budget, "what the patch does not name is kept");
         let bad = |kind, v: Value| KeySettings::from_body(kind, Some(v)).unwrap_err();
-        assert!(bad(KeyKind::Secret, json!({"rpms": 1})).message.contains("unknown field `rpms`"));
-        assert!(bad(KeyKind::Secret, json!({"scopes": ["admin"]})).message.contains("unknown scope"));
-        assert!(bad(KeyKind::Secret, json!({"budget": {}})).message.contains("monthly_usd"));
-        assert!(bad(KeyKind::Secret, json!({"budget": {"monthly_usd": -1}})).message.contains("positive"));
-        assert!(bad(KeyKind::Secret, json!({"metadata": {"a b": "x"}})).message.contains("metadata"));
-        assert!(bad(KeyKind::Secret, json!({"rpm": "ten"})).message.contains("invalid key settings"));
-        assert!(bad(KeyKind::Publishable, json!({"rpm": 1})).message.contains("only to secret keys"));
+        assert!(bad(KeyKind::Secret, json!({"rpms": 1}))
+            .message
+            .contains("unknown field `rpms`"));
+        assert!(bad(KeyKind::Secret, json!({"scopes": ["admin"]}))
+            .message
+            .contains("unknown scope"));
+        assert!(bad(KeyKind::Secret, json!({"budget": {}}))
+            .message
+            .contains("monthly_usd"));
+        assert!(bad(KeyKind::Secret, json!({"budget": {"monthly_usd": -1}}))
+            .message
+            .contains("positive"));
+        assert!(bad(KeyKind::Secret, json!({"metadata": {"a b": "x"}}))
+            .message
+            .contains("metadata"));
+        assert!(bad(KeyKind::Secret, json!({"rpm": "ten"}))
+            .message
+            .contains("invalid key settings"));
+        assert!(bad(KeyKind::Publishable, json!({"rpm": 1}))
+            .message
+            .contains("only to secret keys"));
         assert!(s.patched(KeyKind::Secret, json!([1])).is_err());
     }
 }

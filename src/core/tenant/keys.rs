@@ -5,6 +5,7 @@
 use super::key_settings::KeySettings;
 use crate::core::error::ApiError;
 use crate::core::limits::budget::Payer;
+use crate::core::log::KeyLog;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -115,7 +116,7 @@ impl KeyIndex {
             v[k] = x;
         }
         if let Some(l) = &self.line {
-            v["rotated_from_line"] = serde_json::json!(l);
+            v["rotation_of"] = serde_json::json!(l);
         }
         v
     }
@@ -142,6 +143,14 @@ impl KeyRecord {
     /// Whose budget the key spends: its rotations share the first key's.
     pub fn payer(&self) -> Payer {
         Payer::Key(self.line.clone().unwrap_or_else(|| self.id.clone()))
+    }
+
+    /// As a log line names it.
+    pub fn logged(&self) -> KeyLog<'_> {
+        KeyLog {
+            id: &self.id,
+            metadata: &self.settings.metadata,
+        }
     }
 }
 
@@ -357,7 +366,10 @@ mod tests {
         let key = i.answer["key"].as_str().unwrap();
         assert_eq!(i.index.hash, hash_key(key));
         assert_eq!(i.index.hint, format!("{}…", &key[..7]));
-        assert_eq!((i.answer["rpm"].clone(), i.answer["scopes"][0].clone()), (5.into(), "llm".into()));
+        assert_eq!(
+            (i.answer["rpm"].clone(), i.answer["scopes"][0].clone()),
+            (5.into(), "llm".into())
+        );
         assert!(!i.index.listed().to_string().contains(key));
         let record = i.index.record("acme");
         assert!(!serde_json::to_string(&record).unwrap().contains(key));

@@ -5,9 +5,11 @@
 
 use crate::core::error::ApiError;
 use crate::core::limits::breaker::Policy;
+use crate::core::limits::budget::BudgetCheck;
 use crate::core::limits::lease::{lease_request, Ledger};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, Check, SettleCmd, TargetOutcome};
-use crate::core::llm::admission::{token_correction, LimitKind};
+use crate::core::llm::admission::{token_corrections, LimitKind};
+use crate::core::llm::spend::Reserved;
 use crate::core::objects::{protocol::RateLimiter, Object};
 use crate::edge::durable;
 use crate::edge::platform::now_ms;
@@ -37,9 +39,11 @@ impl Limiter {
 
     /// Charges every window and claims the first target that may be called (with `claim`
     /// false, none: the request calls no target, as a cache hit does not).
+    /// A request with budgets always asks the object: spend is never leased.
     pub async fn admit(
         &self,
         checks: &[(LimitKind, Check)],
+        budgets: &[BudgetCheck],
         targets: &[String],
         claim: bool,
     ) -> Result<Admitted, ApiError> {
@@ -48,7 +52,7 @@ impl Limiter {
             .iter()
             .map(|(k, c)| (c.clone(), k.leasable()))
             .collect();
-        let lease = lease_request(&leasable);
+        let lease = lease_request(&leasable).filter(|_| budgets.is_empty());
         let checks: Vec<Check> = leasable.into_iter().map(|(c, _)| c).collect();
         let now = now_ms();
         if lease.is_some() {
@@ -68,6 +72,7 @@ impl Limiter {
             policy: self.policy,
             adjust: LEDGER.with(|l| l.borrow_mut().carry(gate, now)),
             lease,
+            budgets: budgets.to_vec(),
         };
         let admitted = durable::ask(&self.env, &self.object, cmd.clone()).await?;
         LEDGER.with(|l| {
@@ -84,41 +89,65 @@ impl Limiter {
     }
 }
 
-/// What a request still owes its limiter: the breakers' outcomes, and the correction of its
-/// token estimate once the real count is known.
+/// What a request still owes its limiter: the breakers' outcomes, the correction of its token
+/// estimate once the real count is known, and its budgets' charges.
 pub struct Settle {
     pub limiter: Limiter,
-    /// Tokens charged up front, and when.
-    pub charged: Option<(u64, u64)>,
+    /// The windows charged up front (the token ones are corrected), and when.
+    pub charged: Vec<(LimitKind, Check)>,
+    pub charged_at_ms: u64,
+    /// What the request reserved in its budgets.
+    pub reserved: Option<Reserved>,
     pub outcomes: Vec<TargetOutcome>,
 }
 
+/// How a request ended, as far as its limiter is concerned.
+#[derive(Clone, Copy)]
+pub enum Used {
+    /// Not yet known (a stream settles its failed attempts first).
+    NotYet,
+    /// It answered with this many tokens, at this cost if the model has a price.
+    Answer { tokens: u64, cost_usd: Option<f64> },
+    /// No target answered: it costs nothing (its token estimate stands).
+    Nothing,
+}
+
 impl Settle {
-    /// Settles what is known: the outcomes so far, and the token correction once
-    /// `actual_tokens` is (a stream records its failed attempts at once, its usage at the end).
-    pub async fn flush(&mut self, actual_tokens: Option<u64>) {
-        if let Some(cmd) = self.due(actual_tokens) {
+    /// Settles what is known (see `Used`).
+    pub async fn flush(&mut self, used: Used) {
+        if let Some(cmd) = self.due(used) {
             self.limiter.tell(cmd).await;
         }
     }
 
     /// What the limiter must still hear once the isolate's ledger took its share (`None`:
-    /// nothing, the usual case under a lease: no round trip and no task).
-    pub fn due(&mut self, actual_tokens: Option<u64>) -> Option<SettleCmd> {
-        let adjust = match (actual_tokens, self.charged) {
-            (Some(actual), Some((charged, at_ms))) => {
-                self.charged = None; // corrected once
-                vec![token_correction(charged, actual, at_ms)]
+    /// nothing, the usual case under a lease: no round trip and no task). Budget charges never
+    /// wait.
+    pub fn due(&mut self, used: Used) -> Option<SettleCmd> {
+        let adjust = match used {
+            Used::Answer { tokens, .. } => {
+                let charged = std::mem::take(&mut self.charged); // corrected once
+                token_corrections(&charged, tokens, self.charged_at_ms)
             }
             _ => vec![],
         };
+        let charges = match (used, &self.reserved) {
+            (Used::NotYet, _) | (_, None) => vec![],
+            (Used::Answer { cost_usd, .. }, Some(r)) => r.charges(cost_usd),
+            (Used::Nothing, Some(r)) => r.charges(None),
+        };
+        if !matches!(used, Used::NotYet) {
+            self.reserved = None;
+        }
         let outcomes = std::mem::take(&mut self.outcomes);
         let gate = self.limiter.object.name();
-        let adjust = LEDGER.with(|l| l.borrow_mut().settle(gate, adjust, &outcomes))?;
+        let urgent = !charges.is_empty();
+        let adjust = LEDGER.with(|l| l.borrow_mut().settle(gate, adjust, &outcomes, urgent))?;
         Some(SettleCmd {
             adjust,
             outcomes,
             policy: self.limiter.policy,
+            charges,
         })
     }
 }

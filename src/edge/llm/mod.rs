@@ -24,12 +24,14 @@ use crate::core::llm::cache::{self as answers, Asked, Decision};
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
+use crate::core::llm::spend::{self, Reserved};
 use crate::core::llm::{errors, models as model_list, Dialect};
+use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
 use crate::edge::inbound::Inbound;
 use crate::edge::respond::Outgoing;
 use futures::future::LocalBoxFuture;
-use limiter::{Limiter, Settle};
+use limiter::{Limiter, Settle, Used};
 use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -55,6 +57,8 @@ pub struct LlmCall {
     pub strategy: Strategy,
     /// The request's guardrails, if its route or tenant has any.
     pub guard: RefCell<Option<Guard>>,
+    /// The key the request came with (its usage line names it).
+    pub key: Option<Rc<KeyRecord>>,
 }
 
 /// Called with the text of a streamed answer that ended well, before its last bytes go out.
@@ -119,6 +123,10 @@ pub async fn proxy(
     let route = routing::resolve(&creq.model, &cfg)?;
     let strategy = route.strategy;
     let target_keys: Vec<String> = route.targets.iter().map(Target::key).collect();
+    let key = call.key.clone();
+    if let Some(k) = &key {
+        k.settings.check_model(&creq.model, &target_keys)?;
+    }
     let route_cache = cfg.routes.get(&creq.model).and_then(|r| r.cache());
     let decision = answers::decide(route_cache, &extra.cache, &tenant, &creq, &target_keys)?;
     let hit = match &decision {
@@ -127,42 +135,69 @@ pub async fn proxy(
     };
     let session = extra.session.as_deref();
     let chain = balance::arrange(&call.env, &tenant, &creq, session, route).await;
-    let tenant_cfg = match (cfg.limits.rpm, cfg.limits.tpm) {
-        (Some(_), Some(_)) => None,
-        _ => {
-            let key = RecordKind::Tenant.kv_key(&tenant, None);
-            store::get_shared::<TenantConfig>(&call.env, &key).await?
-        }
-    };
+    let tenant_key = RecordKind::Tenant.kv_key(&tenant, None);
+    let tenant_cfg = store::get_shared::<TenantConfig>(&call.env, &tenant_key).await?;
     let (rpm, tpm) = admission::limits(&cfg, tenant_cfg.as_deref());
-    // An answer from the cache is a request, but it produces no tokens: its windows are the same
-    // (so the isolate's lease still fits it), its token charge nothing.
+    // An answer from the cache is a request, but it produces no tokens and costs nothing: its
+    // windows are the same (so the isolate's lease still fits it), its token charge nothing,
+    // and it reserves in no budget.
     let tokens = match hit {
         Some(_) => 0,
         None => creq.estimated_tokens,
     };
     let mut checks = admission::checks(rpm, tpm, tokens);
+    if let Some(k) = &key {
+        checks.extend(admission::key_checks(k, tokens));
+    }
     checks.extend(extra.checks);
+    let tenant_budget = tenant_cfg.as_ref().and_then(|t| t.limits.budget);
+    let key_budget = key
+        .as_ref()
+        .and_then(|k| Some((k.settings.budget?, k.payer())));
+    let budgets = match (
+        hit.is_some(),
+        tenant_budget.is_some() || key_budget.is_some(),
+    ) {
+        (false, true) => {
+            let prices =
+                futures::future::join_all(chain.iter().map(|t| relay::price(&call.env, &t.model)))
+                    .await;
+            let prices: Vec<_> = prices.iter().map(Option::as_deref).collect();
+            let cost = spend::estimate(&prices, creq.estimated_usage());
+            let key_budget = key_budget.as_ref().map(|(b, payer)| (b, payer.clone()));
+            spend::checks(tenant_budget.as_ref(), key_budget, cost)
+        }
+        _ => vec![],
+    };
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let limiter = Limiter::of(&call.env, &tenant, policy);
     let mut attempts = Attempts::new(&chain);
     let admitted = limiter
-        .admit(&checks, attempts.targets(), hit.is_none())
+        .admit(&checks, &budgets, attempts.targets(), hit.is_none())
         .await?;
     let now = now_ms();
     let limit_headers = admission::headers(&kinds, &admitted.decisions, now);
     if !admitted.allowed {
-        let e = admission::refusal(&kinds, &admitted.decisions, now);
-        let mut resp = error_response(dialect, &e, &call.request_id);
+        let (e, retry) = match spend::refusal(&admitted.budgets, now) {
+            Some(e) => (e, "false"),
+            None => (admission::refusal(&kinds, &admitted.decisions, now), "true"),
+        };
+        let mut resp = error_response(dialect, &e, &call.request_id).with("x-should-retry", retry);
         for (k, v) in &limit_headers {
             resp.set(k, v);
         }
         return Ok(resp);
     }
+    let alerts = spend::alerts(&admitted.budgets, &budgets);
     let mut settle = Settle {
         limiter: limiter.clone(),
-        charged: tpm.filter(|_| hit.is_none()).map(|_| (tokens, now)),
+        charged: if hit.is_none() { checks } else { vec![] },
+        charged_at_ms: now,
+        reserved: (!budgets.is_empty()).then_some(Reserved {
+            checks: budgets,
+            at_ms: now,
+        }),
         outcomes: Vec::new(),
     };
     let job = LlmCall {
@@ -176,6 +211,7 @@ pub async fn proxy(
         keep_text: extra.on_answer.is_some(),
         strategy,
         guard: RefCell::new(guard),
+        key,
     };
     let cached = Cached {
         decision,
@@ -198,6 +234,7 @@ pub async fn proxy(
             settle,
             on_answer: extra.on_answer,
             cached,
+            alerts: alerts.clone(),
         };
         return answer.send(call, success, false).await;
     }
@@ -232,13 +269,13 @@ pub async fn proxy(
                     }
                 }
             }
-            Step::Claim { from } => {
-                let a = limiter.claim(attempts.targets(), from).await?;
-                attempts.claimed(&a, now_ms())
-            }
+            Step::Claim { from } => match limiter.claim(attempts.targets(), from).await {
+                Ok(a) => attempts.claimed(&a, now_ms()),
+                Err(e) => Step::Fail(e),
+            },
             Step::Fail(e) => {
                 settle.outcomes = attempts.take_outcomes();
-                settle.flush(None).await;
+                settle.flush(Used::Nothing).await;
                 return Err(e);
             }
         };
@@ -253,6 +290,7 @@ pub async fn proxy(
         settle,
         on_answer: extra.on_answer,
         cached,
+        alerts,
     };
     answer.send(call, success, any_failure).await
 }

@@ -4,14 +4,14 @@
 //! settled; a stream's end also calls the `on_answer` hook.
 
 use super::attempt::{Stream, Success};
-use super::limiter::Settle;
+use super::limiter::{Settle, Used};
 use super::{cache, Cached, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::llm::cache::{Entry, Recorder};
 use crate::core::llm::guardrails::stream::StreamGuard;
 use crate::core::llm::guardrails::{walk, Direction, Guard};
-use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Price};
+use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
 use crate::edge::crossings::{self, Chunk, Pipe};
@@ -31,6 +31,8 @@ pub struct Answer {
     pub settle: Settle,
     pub on_answer: Option<OnAnswer>,
     pub cached: Cached,
+    /// The budgets this request took past their alert share.
+    pub alerts: Option<serde_json::Value>,
 }
 
 /// The model's price, if it has one in KV (through the isolate cache).
@@ -85,11 +87,14 @@ impl Answer {
         usage: Usage,
         cost: Option<f64>,
         stream: bool,
-        failed: bool,
+        outcome: Outcome,
     ) -> serde_json::Value {
-        let mut record = usage_record(&self.target, self.attempts, usage, cost, stream, failed);
+        let mut record = usage_record(&self.target, self.attempts, usage, cost, stream, outcome);
         if self.cached.hit {
             record["cached"] = json!(true);
+        }
+        if let Some(a) = &self.alerts {
+            record["budget_alerts"] = a.clone();
         }
         record
     }
@@ -122,9 +127,13 @@ impl Answer {
                 }
                 let out = self.response(&more);
                 // The usage record goes into the request's own log line.
-                let record = self.record(usage, cost, false, false);
+                let record = self.record(usage, cost, false, Outcome::Ok);
                 call.usage = Some(record);
-                if let Some(cmd) = self.settle.due(Some(usage.total())) {
+                let used = Used::Answer {
+                    tokens: usage.total(),
+                    cost_usd: cost,
+                };
+                if let Some(cmd) = self.settle.due(used) {
                     let limiter = self.settle.limiter.clone();
                     match any_failure {
                         true => limiter.tell(cmd).await,
@@ -136,7 +145,7 @@ impl Answer {
             Success::Stream(stream) => {
                 if any_failure {
                     // The failed attempts now; the token correction waits for the stream's end.
-                    self.settle.flush(None).await;
+                    self.settle.flush(Used::NotYet).await;
                 }
                 let out = self.response(&[
                     ("content-type", "text/event-stream; charset=utf-8"),
@@ -177,7 +186,12 @@ impl Answer {
                 keep = recorder.take().and_then(|r| r.finish(done, blocked));
             }
             if !held.is_empty() && pipe.write(&std::mem::take(&mut held)).await.is_err() {
-                return; // the client is gone: the provider's stream is cancelled with `up`
+                // The client is gone: the provider's stream is cancelled with `up`, and the
+                // request is charged what it used so far.
+                if !over {
+                    self.abandoned(&up).await;
+                }
+                return;
             }
             if over {
                 // Kept after the last bytes went out: the client does not wait for the cache.
@@ -228,23 +242,50 @@ impl Answer {
         Ok(value.to_string().into_bytes())
     }
 
-    /// A stream's usage is known only at its end, after the request's own log line: its own line.
-    async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
-        let t = &up.translator;
-        let usage = up.replayed_usage.unwrap_or(t.usage());
-        let failed = t.failed().is_some() || blocked;
+    /// The usage line of a stream (known only at its end, after the request's own log line),
+    /// and its settlement. Returns its cost.
+    async fn account(&mut self, usage: Usage, outcome: Outcome) {
         let cost = match self.cached.hit {
             true => None,
             false => cost(&self.job.env, &self.target.model, usage).await,
         };
-        let record = self.record(usage, cost, true, failed);
+        let record = self.record(usage, cost, true, outcome);
         let findings = self.job.guard.borrow().as_ref().and_then(Guard::findings);
         let mut line = json!({"ts": now_ms(), "request_id": self.job.request_id, "tenant": self.job.tenant, "llm_usage": record});
         if let Some(f) = findings {
             line["guardrails"] = f;
         }
+        if let Some(k) = &self.job.key {
+            line["key"] = json!(k.logged());
+        }
         worker::console_log!("{line}");
-        if let (Some(hook), false) = (self.on_answer.take(), failed) {
+        let used = Used::Answer {
+            tokens: usage.total(),
+            cost_usd: cost,
+        };
+        self.settle.flush(used).await;
+    }
+
+    /// The client left before the stream ended: what the provider produced so far is charged
+    /// (its own count where it sent one, else estimated from the text relayed).
+    async fn abandoned(&mut self, up: &Stream) {
+        let usage = match up.replayed_usage {
+            Some(u) => u,
+            None => up.translator.usage_so_far(self.job.req.estimated_usage()),
+        };
+        self.account(usage, Outcome::ClientGone).await;
+    }
+
+    /// A stream's end: its usage line, its settlement, and the `on_answer` hook.
+    async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
+        let t = &up.translator;
+        let usage = up.replayed_usage.unwrap_or(t.usage());
+        let outcome = match t.failed().is_some() || blocked {
+            true => Outcome::FailedMidstream,
+            false => Outcome::Ok,
+        };
+        self.account(usage, outcome).await;
+        if let (Some(hook), Outcome::Ok) = (self.on_answer.take(), outcome) {
             // Kept as the client saw it: redacted where the guardrails redacted.
             let text = match self.job.guard.borrow_mut().as_mut() {
                 Some(g) if g.acts_on(Direction::Response) => {
@@ -254,6 +295,5 @@ impl Answer {
             };
             hook(text).await;
         }
-        self.settle.flush(Some(usage.total())).await;
     }
 }

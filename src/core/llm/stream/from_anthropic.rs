@@ -74,6 +74,12 @@ impl FromAnthropic {
             }
             "content_block_delta" => {
                 let d = &data["delta"];
+                let generated = ["text", "thinking", "partial_json"]
+                    .iter()
+                    .filter_map(|f| d[*f].as_str())
+                    .map(str::len)
+                    .sum::<usize>();
+                p.generated_bytes += generated as u64;
                 if self.opts.collect_text && d["type"] == "text_delta" {
                     p.text.push_str(d["text"].as_str().unwrap_or(""));
                 }

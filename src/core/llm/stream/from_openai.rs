@@ -75,6 +75,14 @@ impl FromOpenAi {
                         .is_some_and(|s| !s.is_empty()))
                 || c["finish_reason"].is_string()
         });
+        for c in choices {
+            let d = &c["delta"];
+            let len = |v: &serde_json::Value| v.as_str().map_or(0, str::len) as u64;
+            p.generated_bytes += len(&d["content"]) + len(&d["reasoning_content"]);
+            for t in d["tool_calls"].as_array().into_iter().flatten() {
+                p.generated_bytes += len(&t["function"]["arguments"]);
+            }
+        }
         if self.opts.collect_text {
             for c in choices {
                 p.text

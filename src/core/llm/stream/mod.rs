@@ -22,6 +22,9 @@ pub struct Progress {
     /// The upstream failed; the message says how.
     pub failed: Option<String>,
     pub usage: Usage,
+    /// Bytes of generated text, thinking and tool arguments relayed so far: what a stream the
+    /// client left is charged by when the upstream never said its count.
+    pub generated_bytes: u64,
     /// The answer's text, when `Options::collect_text` asks for it (conversation history).
     pub text: String,
 }
@@ -164,6 +167,21 @@ impl Translator {
 
     pub fn usage(&self) -> Usage {
         self.progress.usage
+    }
+
+    /// The usage of a stream cut short: the upstream's figures where it sent them, else the
+    /// request's input estimate and about four bytes per generated token.
+    pub fn usage_so_far(&self, estimate: Usage) -> Usage {
+        let u = self.progress.usage;
+        Usage {
+            input_tokens: match u.input_tokens {
+                0 => estimate.input_tokens,
+                n => n,
+            },
+            output_tokens: u
+                .output_tokens
+                .max(self.progress.generated_bytes.div_ceil(4)),
+        }
     }
 }
 

@@ -1,0 +1,193 @@
+//! What an LLM request spends: the budgets it is charged to (the tenant's and its key's), the cost
+//! it reserves before the call (its input and output maximum at the dearest price among the
+//! targets it may reach), the charge once its usage is known, and how a spent budget refuses it.
+
+use super::pricing::{cost_usd, Price};
+use super::Usage;
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::limits::budget::{
+    nanos, usd, BudgetCheck, BudgetDecision, BudgetSpec, Charge, Nanos, Payer,
+};
+use crate::core::time::iso8601;
+use serde_json::{json, Value};
+
+/// The most a request of `usage` (its estimate) may cost on any of the targets it may reach.
+/// A target without a price costs nothing: budgets count priced models only.
+pub fn estimate(prices: &[Option<&Price>], usage: Usage) -> Nanos {
+    prices
+        .iter()
+        .flatten()
+        .map(|p| nanos(cost_usd(p, usage)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The budgets a request of estimated cost `cost` reserves in.
+pub fn checks(
+    tenant: Option<&BudgetSpec>,
+    key: Option<(&BudgetSpec, Payer)>,
+    cost: Nanos,
+) -> Vec<BudgetCheck> {
+    let tenant = tenant.map(|b| b.checks(&Payer::Tenant, cost));
+    let key = key.map(|(b, payer)| b.checks(&payer, cost));
+    tenant.into_iter().chain(key).flatten().collect()
+}
+
+/// What a request reserved, to be replaced by what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub checks: Vec<BudgetCheck>,
+    pub at_ms: u64,
+}
+
+impl Reserved {
+    /// The charges once the request's real cost is known (`None`: it failed and costs nothing).
+    pub fn charges(&self, cost_usd: Option<f64>) -> Vec<Charge> {
+        let actual = cost_usd.map_or(0, nanos);
+        self.checks
+            .iter()
+            .map(|c| Charge {
+                id: c.id.clone(),
+                reserved: c.cost,
+                actual,
+                at_ms: self.at_ms,
+            })
+            .collect()
+    }
+}
+
+/// The 429 of a spent budget: which one, and when it resets. Clients should not retry it
+/// (`x-should-retry: false`, which the official SDKs honour): it will not pass before then.
+pub fn refusal(decisions: &[BudgetDecision], now_ms: u64) -> Option<ApiError> {
+    let spent = decisions
+        .iter()
+        .filter(|d| !d.allowed)
+        .max_by_key(|d| d.reset_ms)?;
+    let wait_s = spent.reset_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+    let message = format!(
+        "{} of {:.2} USD is spent ({:.4} USD); it resets at {}",
+        spent.id.describe(),
+        usd(spent.limit),
+        usd(spent.spent + spent.reserved),
+        iso8601(spent.reset_ms / 1000)
+    );
+    Some(ApiError::new(ErrorKind::QuotaExceeded, message).with_retry_after(wait_s))
+}
+
+/// The budgets this request took past their alert share (each once per period), for the log.
+pub fn alerts(decisions: &[BudgetDecision], checks: &[BudgetCheck]) -> Option<Value> {
+    let raised: Vec<Value> = decisions
+        .iter()
+        .filter(|d| d.alert)
+        .map(|d| {
+            let share = checks
+                .iter()
+                .find(|c| c.id == d.id)
+                .and_then(|c| c.alert_from)
+                .map(|from| from as f64 / d.limit.max(1) as f64);
+            let payer = match &d.id.payer {
+                Payer::Tenant => json!("tenant"),
+                Payer::Key(k) => json!({"key": k}),
+            };
+            json!({
+                "payer": payer,
+                "period": d.id.period.name(),
+                "alert_at": share.map(|s| (s * 1000.0).round() / 1000.0),
+                "committed_usd": usd(d.spent + d.reserved),
+                "limit_usd": usd(d.limit),
+            })
+        })
+        .collect();
+    (!raised.is_empty()).then(|| json!(raised))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::limits::budget::{BudgetId, Budgets, Period};
+
+    const NOW: u64 = 1_795_967_178_000; // 2026-11-29T15:46:18Z
+
+    fn spec() -> BudgetSpec {
+        BudgetSpec {
+            monthly_usd: Some(1.0),
+            daily_usd: None,
+            alert_at: Some(0.5),
+        }
+    }
+
+    #[test]
+    fn the_estimate_is_the_dearest_reachable_price() {
+        let cheap = Price {
+            input_per_mtok: 1.0,
+            output_per_mtok: 2.0,
+        };
+        let dear = Price {
+            input_per_mtok: 10.0,
+            output_per_mtok: 20.0,
+        };
+        let usage = Usage {
+            input_tokens: 1_000,
+            output_tokens: 500,
+        };
+        assert_eq!(
+            estimate(&[Some(&cheap), None, Some(&dear)], usage),
+            20_000_000
+        );
+        assert_eq!(estimate(&[None], usage), 0);
+    }
+
+    #[test]
+    fn a_request_reserves_in_the_tenants_and_its_keys_budgets_and_settles_both() {
+        let key = Payer::Key("key_1".into());
+        let c = checks(Some(&spec()), Some((&spec(), key.clone())), 300);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].id.payer.clone(), c[1].id.payer.clone()),
+            (Payer::Tenant, key)
+        );
+        assert_eq!(c[0].alert_from, Some(500_000_000));
+        let r = Reserved {
+            checks: c,
+            at_ms: NOW,
+        };
+        let charges = r.charges(Some(0.000_000_2));
+        assert!(charges
+            .iter()
+            .all(|ch| (ch.reserved, ch.actual) == (300, 200)));
+        assert!(r.charges(None).iter().all(|ch| ch.actual == 0));
+    }
+
+    #[test]
+    fn a_spent_budget_is_refused_naming_it_and_its_reset() {
+        let mut b = Budgets::default();
+        let c = checks(
+            None,
+            Some((&spec(), Payer::Key("key_1".into()))),
+            nanos(1.5),
+        );
+        let (d, spends) = b.trial(&c, NOW);
+        assert!(d[0].allowed && d[0].alert);
+        b.keep(spends, NOW);
+        let raised = alerts(&d, &c).unwrap();
+        assert_eq!(raised[0]["alert_at"], 0.5);
+        assert_eq!(raised[0]["payer"]["key"], "key_1");
+        let (d, _) = b.trial(&c, NOW);
+        let e = refusal(&d, NOW).unwrap();
+        assert_eq!(
+            (e.status(), e.kind.type_name()),
+            (429, "insufficient_quota")
+        );
+        assert_eq!(
+            e.message,
+            "this API key's monthly budget of 1.00 USD is spent (1.5000 USD); it resets at 2026-12-01T00:00:00Z"
+        );
+        assert_eq!(e.retry_after, Some((Period::Month.end(NOW) - NOW) / 1000));
+        let id = BudgetId {
+            payer: Payer::Tenant,
+            period: Period::Day,
+        };
+        assert_eq!(id.describe(), "the tenant's daily budget");
+        assert!(refusal(&[], NOW).is_none());
+    }
+}
