@@ -407,6 +407,54 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_budget_refuses_and_charges_no_window_and_a_settlement_makes_room() {
+        use crate::core::limits::budget::{BudgetCheck, BudgetId, Charge, Payer, Period};
+        let mut l = Limiter::default();
+        let month = BudgetId {
+            payer: Payer::Tenant,
+            period: Period::Month,
+        };
+        let cmd = |cost| {
+            let mut c = admit(vec![Check::per_minute("rpm", 10, 1)], &["a"], None);
+            c.budgets = vec![BudgetCheck {
+                id: month.clone(),
+                limit: 100,
+                cost,
+                alert_from: None,
+            }];
+            c
+        };
+        let (a, changed) = l.admit(&cmd(100), T0);
+        assert!(a.allowed && changed);
+        assert_eq!((a.budgets[0].reserved, a.target), (100, Some(0)));
+        let (a, _) = l.admit(&cmd(1), T0 + 1);
+        assert!(!a.allowed && a.decisions[0].allowed && !a.budgets[0].allowed);
+        assert_eq!(a.target, None, "a refused request claims no target");
+        // The first request cost 40: room again, and the refused one used no request.
+        let settle = SettleCmd {
+            charges: vec![Charge {
+                id: month.clone(),
+                reserved: 100,
+                actual: 40,
+                at_ms: T0,
+            }],
+            ..failure("a")
+        };
+        l.settle(
+            &SettleCmd {
+                outcomes: vec![],
+                ..settle
+            },
+            T0 + 2,
+        );
+        let (a, _) = l.admit(&cmd(1), T0 + 3);
+        assert!(a.allowed);
+        assert_eq!(a.decisions[0].remaining, 8);
+        let spend = l.spend(&SpendQuery { ids: vec![month] }, T0 + 3);
+        assert_eq!((spend[0].spent, spend[0].reserved), (40, 1));
+    }
+
+    #[test]
     fn a_later_claim_skips_targets_already_tried() {
         let mut l = Limiter::default();
         let cmd = AdmitCmd::claim(vec!["a".into(), "b".into()], 1, POLICY);

@@ -179,6 +179,24 @@ mod tests {
     }
 
     #[test]
+    fn a_keys_windows_are_its_own_and_token_windows_are_corrected() {
+        let key: KeyRecord = serde_json::from_value(serde_json::json!({
+            "tenant": "t", "id": "key_a", "kind": "secret", "rpm": 3, "tpm": 900, "created_at": 0}))
+        .unwrap();
+        let mut all = checks(Some(60), Some(500), 42);
+        all.extend(key_checks(&key, 42));
+        let keys: Vec<_> = all.iter().map(|(_, c)| c.key.as_str()).collect();
+        assert_eq!(keys, ["rpm", "tpm", "key:key_a:rpm", "key:key_a:tpm"]);
+        assert_eq!(all[2].0.leasable(), Leasable::Requests);
+        let fixes = token_corrections(&all, 10, T0);
+        let fixed: Vec<_> = fixes
+            .iter()
+            .map(|a| (a.key.as_str(), a.charged, a.actual))
+            .collect();
+        assert_eq!(fixed, [("tpm", 42, 10), ("key:key_a:tpm", 42, 10)]);
+    }
+
+    #[test]
     fn headers_tell_each_window_and_its_reset_in_seconds() {
         let d = [decision(true, 99, T0 + 1_500)];
         let h = headers(&[LimitKind::Requests], &d, T0);

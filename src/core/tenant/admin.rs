@@ -161,6 +161,7 @@ async fn require_tenant(co: &Co, t: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::ConfigKey;
     use crate::core::flow::{drive, Effect, Outcome};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, Counter, Kv};
@@ -171,8 +172,15 @@ mod tests {
         url: &str,
         body: Option<Value>,
     ) -> (Result<HttpResponse, ApiError>, Vec<Effect>) {
+        thread_local! {
+            /// Each call draws other random bytes, as the platform's would.
+            static CALLS: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+        }
         let sealer = sealer();
-        let mut rng = Counter(0);
+        let mut rng = Counter(CALLS.with(|c| {
+            c.set(c.get().wrapping_add(37));
+            c.get()
+        }));
         let a = Admin {
             sealer: &sealer,
             rng: &mut rng,
@@ -283,6 +291,75 @@ mod tests {
         assert_eq!(asked(&seen, ObjectClass::Dedupe), vec![json!("purge")]);
         assert_eq!(asked(&seen, ObjectClass::DeadLetters), vec![json!("purge")]);
         assert!(seen.contains(&Effect::ForgetPrefix("oauth:t1:".into())));
+    }
+
+    #[test]
+    fn a_key_is_changed_and_rotated_in_its_record_and_its_index_alike() {
+        let kv = Kv::default();
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
+        let body = json!({"name": "ci", "rpm": 5, "metadata": {"team": "a"}});
+        let created = body_of(admin(&kv, AdminAction::CreateKey, "u", Some(body)));
+        let id = created["id"].as_str().unwrap().to_string();
+        let record = |hash: &str| kv.get(&ConfigKey::api_key(hash)).unwrap();
+        let index = |id: &str| kv.get(&ConfigKey::key_index("t1", Some(id))).unwrap();
+        let hash = index(&id)["hash"].as_str().unwrap().to_string();
+        assert_eq!(record(&hash)["rpm"], 5);
+
+        let patch = json!({"rpm": null, "allowed_models": ["openai/*"]});
+        let changed = body_of(admin(
+            &kv,
+            AdminAction::PatchKey(id.clone()),
+            "u",
+            Some(patch),
+        ));
+        assert_eq!(changed["rpm"], Value::Null);
+        assert_eq!(changed["name"], "ci");
+        for doc in [record(&hash), index(&id)] {
+            assert_eq!(
+                (doc.get("rpm"), &doc["allowed_models"][0]),
+                (None, &json!("openai/*"))
+            );
+        }
+        let bad = admin(
+            &kv,
+            AdminAction::PatchKey(id.clone()),
+            "u",
+            Some(json!({"rpm": 0})),
+        );
+        assert_eq!(bad.0.unwrap_err().status(), 422);
+        assert_eq!(
+            index(&id)["allowed_models"][0],
+            "openai/*",
+            "a refused patch changes nothing"
+        );
+
+        let expire = json!({"old_key_expires_at": 77});
+        let rotated = body_of(admin(
+            &kv,
+            AdminAction::RotateKey(id.clone()),
+            "u",
+            Some(expire),
+        ));
+        let new_id = rotated["id"].as_str().unwrap();
+        assert_ne!(new_id, id);
+        assert_eq!(
+            (&rotated["rotated_from"], &rotated["name"]),
+            (&json!(id), &json!("ci"))
+        );
+        let new_hash = index(new_id)["hash"].as_str().unwrap().to_string();
+        assert_eq!(
+            record(&new_hash)["line"],
+            json!(id),
+            "it spends the old key's budget"
+        );
+        assert_eq!(record(&hash)["expires_at"], 77);
+        let missing = admin(&kv, AdminAction::RotateKey("key_none".into()), "u", None);
+        assert_eq!(missing.0.unwrap_err().status(), 404);
+    }
+
+    fn body_of(out: (Result<HttpResponse, ApiError>, Vec<Effect>)) -> Value {
+        body(&out.0.unwrap())
     }
 
     #[test]
