@@ -133,16 +133,20 @@ impl KeyIndex {
         }
     }
 
-    /// Whose budget the key spends: its rotations share the first key's.
     pub fn payer(&self) -> Payer {
-        Payer::Key(self.line.clone().unwrap_or_else(|| self.id.clone()))
+        payer(&self.id, self.line.as_deref())
     }
+}
+
+/// Whose budget a key spends: its rotations share the first key's.
+fn payer(id: &str, line: Option<&str>) -> Payer {
+    Payer::Key(line.unwrap_or(id).to_string())
 }
 
 impl KeyRecord {
     /// Whose budget the key spends: its rotations share the first key's.
     pub fn payer(&self) -> Payer {
-        Payer::Key(self.line.clone().unwrap_or_else(|| self.id.clone()))
+        payer(&self.id, self.line.as_deref())
     }
 
     /// As a log line names it.
