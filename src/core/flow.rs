@@ -9,6 +9,7 @@ use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::jobs::QueueName;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
+use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, OutboundRequest, Upstream, UpstreamAnswer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -77,11 +78,12 @@ pub enum Effect {
         name: String,
         body: String,
     },
-    /// One exchange with a third party: the request marked as hop `hops + 1`, its answer read
-    /// under `upstream`'s byte cap, all within `deadline_ms` (`Outcome::Answer`).
+    /// One exchange with a third party: the request carrying the trail (marked as one more
+    /// hop, in the trace), its answer read under `upstream`'s byte cap, all within
+    /// `deadline_ms` (`Outcome::Answer`).
     Exchange {
         req: OutboundRequest,
-        hops: u32,
+        trail: Trail,
         upstream: Upstream,
         deadline_ms: u64,
     },
@@ -294,13 +296,13 @@ impl Co {
     pub async fn exchange(
         &self,
         req: OutboundRequest,
-        hops: u32,
+        trail: &Trail,
         upstream: Upstream,
         deadline_ms: u64,
     ) -> Result<UpstreamAnswer, FetchError> {
         let effect = Effect::Exchange {
             req,
-            hops,
+            trail: trail.clone(),
             upstream,
             deadline_ms,
         };

@@ -33,6 +33,9 @@ pub struct RequestLog<'a> {
     pub guardrails: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<KeyLog<'a>>,
+    /// The W3C trace the request belongs to (every request it caused carries it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<&'a str>,
 }
 
 impl RequestLog<'_> {
@@ -59,6 +62,7 @@ mod tests {
             llm_usage: None,
             guardrails: None,
             key: None,
+            trace_id: None,
         };
         let s = l.line();
         assert!(!s.contains('\n'));

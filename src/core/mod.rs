@@ -19,6 +19,7 @@ pub mod tenant;
 #[cfg(test)]
 pub mod testing;
 pub mod time;
+pub mod trace;
 pub mod upstream;
 pub mod webhook;
 pub mod widget;

@@ -5,6 +5,7 @@
 //! exchange, body included (a body that drips a byte at a time must not hold a request forever).
 //! Over the cap, or past the deadline, is a 502 or 504 in the route's own error format.
 
+use super::trace::Trace;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +189,35 @@ pub fn is_loop(hops: u32) -> bool {
 /// marks: what came in, plus this hop.
 pub fn loop_header(hops: u32) -> String {
     vec![LOOP_MARK; hops.min(MAX_HOPS + 1) as usize + 1].join(", ")
+}
+
+/// What every request the gateway sends on behalf of one it received carries, now or from a
+/// queue: the loop marks it came with (`CDN-Loop`) and its trace (`traceparent`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trail {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Trail {
+    /// The headers of a request the gateway sends: this hop's loop mark, and the trace with the
+    /// gateway's span as the parent.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("cdn-loop", loop_header(self.hops))];
+        if let Some(t) = &self.trace {
+            h.push(("traceparent", t.traceparent()));
+            if let Some(state) = &t.state {
+                h.push(("tracestate", state.clone()));
+            }
+        }
+        h
+    }
 }
 
 /// Why an exchange with a third party produced no answer to read.

@@ -21,7 +21,7 @@ pub async fn send(call: &mut Call, tenant: String, channel: String, mut req: Inb
         body: json_body(&mut req, MAX_JSON_BODY).await?,
         idempotency_key: header(&req, "idempotency-key"),
         request_id: &call.request_id,
-        hops: call.hops,
+        trail: call.trail.clone(),
         random: random_array(),
     };
     let settings = settings(&call.env);

@@ -6,7 +6,8 @@ use super::inbound::Inbound;
 use super::platform;
 use crate::core::http::{new_request_id, valid_request_id};
 use crate::core::tenant::keys::KeyRecord;
-use crate::core::upstream;
+use crate::core::trace::Trace;
+use crate::core::upstream::{self, Trail};
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -25,9 +26,9 @@ pub struct Call {
     pub usage: Option<serde_json::Value>,
     /// What the guardrails found (detector -> action -> count), for the log line.
     pub guardrails: Option<serde_json::Value>,
-    /// How many times this request already passed through the gateway (`CDN-Loop` marks); every
-    /// request it causes, now or through a queue, carries one more.
-    pub hops: u32,
+    /// How many times this request already passed through the gateway (`CDN-Loop` marks; every
+    /// request it causes, now or through a queue, carries one more), and its trace.
+    pub trail: Trail,
 }
 
 impl Call {
@@ -55,7 +56,14 @@ impl Call {
             cors: None,
             usage: None,
             guardrails: None,
-            hops: upstream::hops(header("cdn-loop").as_deref()),
+            trail: Trail {
+                hops: upstream::hops(header("cdn-loop").as_deref()),
+                trace: Some(Trace::of_request(
+                    header("traceparent").as_deref(),
+                    header("tracestate").as_deref(),
+                    &platform::random_array(),
+                )),
+            },
         }
     }
 }

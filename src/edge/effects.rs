@@ -87,12 +87,12 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             }
             Effect::Exchange {
                 req,
-                hops,
+                trail,
                 upstream,
                 deadline_ms,
             } => {
                 return Ok(Outcome::Answer(
-                    exchange(&req, hops, upstream, deadline_ms).await,
+                    exchange(&req, &trail, upstream, deadline_ms).await,
                 ))
             }
             Effect::All(effects) => {

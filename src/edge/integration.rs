@@ -19,7 +19,7 @@ fn execution<'a>(call: &'a Call, tenant: &'a str, id: &'a str, started: u64) -> 
         tenant,
         id,
         request_id: &call.request_id,
-        hops: call.hops,
+        trail: call.trail.clone(),
         started,
     }
 }

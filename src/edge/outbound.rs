@@ -1,11 +1,11 @@
 //! The one way out to third parties (destinations, providers, token endpoints, chat services):
-//! every request carries the gateway's loop mark, and every answer is read under its upstream's
+//! every request carries the gateway's loop mark and the trace, and every answer is read under its upstream's
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted. The runtime side of each is one promise (`crossings.js`).
 
 use super::crossings::{self, BodyReader, Unread};
 pub use crate::core::upstream::FetchError;
-use crate::core::upstream::{loop_header, OutboundRequest, Upstream, UpstreamAnswer};
+use crate::core::upstream::{OutboundRequest, Trail, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
 use std::time::Duration;
 use worker::js_sys;
@@ -30,21 +30,21 @@ impl Incoming {
     }
 }
 
-/// Sends `req` (marked as hop `hops + 1`) and reads its whole answer: at most the upstream's
-/// cap (a destination's body is not read), all within `deadline_ms`.
+/// Sends `req` with the trail's headers and reads its whole answer: at most the upstream's cap
+/// (a destination's body is not read), all within `deadline_ms`.
 pub async fn exchange(
     req: &OutboundRequest,
-    hops: u32,
+    trail: &Trail,
     upstream: Upstream,
     deadline_ms: u64,
 ) -> Result<UpstreamAnswer, FetchError> {
     let cap = upstream.reads_body().then(|| upstream.max_answer_bytes());
-    let mark = loop_header(hops);
+    let marks = trail.headers();
     let body = js_body(req);
     let whole = crossings::exchange(
         &req.url,
         req.method.as_str(),
-        marked(req, &mark),
+        marked(req, &marks),
         &body,
         deadline_ms,
         cap,
@@ -61,15 +61,15 @@ pub async fn exchange(
 /// read by its caller, under its own deadline; `read_body` bounds the rest of a body).
 pub async fn send(
     req: &OutboundRequest,
-    hops: u32,
+    trail: &Trail,
     timeout_ms: u64,
 ) -> Result<Incoming, FetchError> {
-    let mark = loop_header(hops);
+    let marks = trail.headers();
     let body = js_body(req);
     let answer = crossings::send(
         &req.url,
         req.method.as_str(),
-        marked(req, &mark),
+        marked(req, &marks),
         &body,
         timeout_ms,
     )
@@ -77,10 +77,13 @@ pub async fn send(
     Ok(Incoming(answer))
 }
 
-/// The headers of `req`, then the loop mark.
-fn marked<'a>(req: &'a OutboundRequest, mark: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+/// The headers of `req`, then the trail's.
+fn marked<'a>(
+    req: &'a OutboundRequest,
+    marks: &'a [(&'static str, String)],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
     let headers = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    headers.chain([("cdn-loop", mark)])
+    headers.chain(marks.iter().map(|(k, v)| (*k, v.as_str())))
 }
 
 fn js_body(req: &OutboundRequest) -> JsValue {

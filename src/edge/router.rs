@@ -24,7 +24,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
     let method = InboundMethod::parse(&req.method());
     let path = req.path();
     let mut call = Call::new(&req, env, ctx);
-    let hops = call.hops;
+    let hops = call.trail.hops;
     let (route_name, dialect, outcome) = match match_route(method, &path) {
         _ if upstream::is_loop(hops) => (
             "loop",
@@ -77,6 +77,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         llm_usage: call.usage.as_ref(),
         guardrails: call.guardrails.as_ref(),
         key: call.key.as_deref().map(KeyRecord::logged),
+        trace_id: call.trail.trace.as_ref().map(|t| t.trace_id.as_str()),
     };
     worker::console_log!("{}", log.line());
     resp.into_raw()

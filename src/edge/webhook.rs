@@ -35,7 +35,7 @@ pub async fn handle(
         url: &url,
         headers: req.headers(),
         body,
-        hops: call.hops,
+        trail: call.trail.clone(),
     };
     let sealer = store::sealer(&call.env)?;
     let settings = settings(&call.env);

@@ -138,7 +138,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
                 history,
                 visitor_checks,
                 max_history,
-                hops: call.hops,
+                trail: call.trail.clone(),
             };
             http(drive(call.platform(), Flow::new(|co| forward(co, f))).await?)?
         }

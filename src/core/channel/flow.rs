@@ -19,6 +19,7 @@ use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::objects::protocol::CallGate;
 use crate::core::objects::Object;
 use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Trail;
 use serde_json::Value;
 
 /// One send as the route received it.
@@ -28,7 +29,7 @@ pub struct SendRequest<'a> {
     pub body: Value,
     pub idempotency_key: Option<String>,
     pub request_id: &'a str,
-    pub hops: u32,
+    pub trail: Trail,
     /// Names the delivery if the send is queued.
     pub random: [u8; 8],
 }
@@ -63,7 +64,7 @@ pub async fn send_message(
         }
         stopped => return Err(send::stopped(stopped, channel)),
     };
-    let outcome = attempt(&co, &rendered, &cfg, &token, r.hops).await;
+    let outcome = attempt(&co, &rendered, &cfg, &token, &r.trail).await;
     let sending = Send {
         tenant,
         channel,
@@ -71,7 +72,7 @@ pub async fn send_message(
         message: &message,
         degraded: &rendered.degraded,
         request_id: r.request_id,
-        hops: r.hops,
+        trail: r.trail.clone(),
     };
     let id = send::delivery_id(r.random, channel);
     let answer = sending.answer(outcome, id, co.now());
@@ -126,7 +127,7 @@ mod tests {
             body: json!({"conversation_id": "C1", "type": "text", "text": "hi"}),
             idempotency_key: key.map(String::from),
             request_id: "req_1",
-            hops: 0,
+            trail: Trail::default(),
             random: [7; 8],
         };
         let flow = Flow::new(|co| send_message(co, &sealer, QueueSettings::default(), r));

@@ -16,6 +16,7 @@ use crate::core::jobs::{
 };
 use crate::core::limits::gate::{Begin, Limits};
 use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, Upstream};
 use serde_json::{json, Value};
 
@@ -93,11 +94,11 @@ pub async fn attempt(
     rendered: &Rendered,
     cfg: &ChannelConfig,
     token: &str,
-    hops: u32,
+    trail: &Trail,
 ) -> SendOutcome {
     let timeout = u64::from(cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
     let req = rendered.request();
-    match co.exchange(req, hops, Upstream::Channel, timeout).await {
+    match co.exchange(req, trail, Upstream::Channel, timeout).await {
         Ok(a) => parse(
             cfg.kind,
             a.status,
@@ -185,7 +186,7 @@ pub struct Send<'a> {
     pub message: &'a OutboundMessage,
     pub degraded: &'a [String],
     pub request_id: &'a str,
-    pub hops: u32,
+    pub trail: Trail,
 }
 
 impl Send<'_> {
@@ -218,7 +219,7 @@ impl Send<'_> {
                     id: delivery_id.clone(),
                     attempt: 2,
                     last_error: Some(error.clone()),
-                    hops: self.hops,
+                    trail: self.trail.clone(),
                     job: Job::SendMessage {
                         channel: channel.to_string(),
                         delivery_id: delivery_id.clone(),
@@ -319,7 +320,10 @@ mod tests {
             message: m,
             degraded,
             request_id: "req_1",
-            hops: 1,
+            trail: Trail {
+                hops: 1,
+                trace: None,
+            },
         }
     }
 
@@ -370,7 +374,7 @@ mod tests {
         assert_eq!(a.body["delivery_id"], id.as_str());
         assert_eq!(a.body["degraded"][0], "quick_replies as a numbered list");
         let (job, delay, record) = a.queued.unwrap();
-        assert_eq!((job.attempt, job.hops, delay), (2, 1, 3600));
+        assert_eq!((job.attempt, job.trail.hops, delay), (2, 1, 3600));
         assert_eq!(
             (record.status, record.attempts),
             (DeliveryStatus::Queued, 1)

@@ -20,6 +20,7 @@ use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::objects::protocol::CallGate;
 use crate::core::objects::Object;
 use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Trail;
 use crate::core::upstream::Upstream;
 use serde_json::{json, Value};
 
@@ -30,7 +31,7 @@ pub struct Execution<'a> {
     pub tenant: &'a str,
     pub id: &'a str,
     pub request_id: &'a str,
-    pub hops: u32,
+    pub trail: Trail,
     /// When the request arrived: the call's deadline and `execution_time_ms` count from here.
     pub started: u64,
 }
@@ -174,7 +175,7 @@ impl Calling<'_> {
             id: x.id,
             cfg,
             secrets,
-            hops: x.hops,
+            trail: x.trail.clone(),
         });
         if let Some(t) = &token_for {
             creds.access_token = Some(access_token(co, t, None).await?);
@@ -187,7 +188,7 @@ impl Calling<'_> {
             let result = co
                 .exchange(
                     planned.request(),
-                    x.hops,
+                    &x.trail,
                     Upstream::Integration,
                     u64::from(timeout),
                 )
@@ -289,7 +290,7 @@ mod tests {
             tenant: "t1",
             id: "crm",
             request_id: "req_1",
-            hops: 0,
+            trail: Trail::default(),
             started: 0,
         };
         let body = json!({"input": {"id": "c1"}});
@@ -372,7 +373,7 @@ mod tests {
             tenant: "t1",
             id: "crm",
             request_id: "r",
-            hops: 0,
+            trail: Trail::default(),
             started: 0,
         };
         let flow = crate::core::flow::Flow::new(|co| test(co, &sealer, x));

@@ -10,6 +10,7 @@
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
 use crate::core::upstream::OutboundRequest;
+use crate::core::upstream::Trail;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,9 +29,9 @@ pub struct TokenCmd {
     pub refresh_token: Option<String>,
     /// The token the provider just refused, if any: never handed out again.
     pub rejected: Option<String>,
-    /// Loop marks of the request that needs the token (its token fetch carries one more).
-    #[serde(default)]
-    pub hops: u32,
+    /// Loop marks and trace of the request that needs the token (its token fetch carries them).
+    #[serde(flatten)]
+    pub trail: Trail,
 }
 
 /// An access token in a cache, and until when it may be handed out.

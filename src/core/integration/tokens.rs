@@ -9,6 +9,7 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect, Kv};
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
+use crate::core::upstream::Trail;
 
 /// An OAuth2 integration's opened secrets.
 pub struct OauthSecrets {
@@ -22,7 +23,7 @@ pub struct TokenFor<'a> {
     pub id: &'a str,
     pub cfg: &'a IntegrationConfig,
     pub secrets: &'a OauthSecrets,
-    pub hops: u32,
+    pub trail: Trail,
 }
 
 /// A usable token held under `key` in the isolate's memory or else in KV `TOKENS` (which the
@@ -57,7 +58,7 @@ pub async fn access_token(
         client_secret: t.secrets.client_secret.clone(),
         refresh_token: t.secrets.refresh_token.clone(),
         rejected: rejected.map(String::from),
-        hops: t.hops,
+        trail: t.trail.clone(),
     };
     let object = Object::<OauthTokens>::integration(t.tenant, t.id);
     let token = co

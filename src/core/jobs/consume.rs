@@ -179,14 +179,15 @@ async fn deliver(
     let req = delivery_request(&dest.url, &key, event, now_s);
     let timeout = u64::from(dest.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
     let outcome = match co
-        .exchange(req, qm.hops, Upstream::Destination, timeout)
+        .exchange(req, &qm.trail, Upstream::Destination, timeout)
         .await
     {
         Ok(a) => classify(Some(a.status), a.header("retry-after"), None, now_s),
         Err(e) => classify(None, None, Some(&e.describe()), now_s),
     };
     if outcome == DeliveryOutcome::Delivered {
-        let line = json!({"delivered": event.id, "tenant": qm.tenant, "attempt": qm.attempt});
+        let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
+        let line = json!({"delivered": event.id, "tenant": qm.tenant, "attempt": qm.attempt, "trace_id": trace});
         co.log(line).await;
     }
     Ok(outcome.step(qm.attempt, max_attempts(tenant)))
@@ -217,7 +218,7 @@ async fn send_again(
                     (JobStep::Finish, record)
                 }
                 Ok(rendered) => {
-                    let outcome = attempt(co, &rendered, &cfg, &token, qm.hops).await;
+                    let outcome = attempt(co, &rendered, &cfg, &token, &qm.trail).await;
                     let max = max_attempts(tenant);
                     queued_attempt(outcome, cfg.kind, delivery_id, qm.attempt, max, co.now())
                 }

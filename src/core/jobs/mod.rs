@@ -4,6 +4,7 @@
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::tenant::model::TenantConfig;
+use crate::core::upstream::Trail;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use serde::{Deserialize, Serialize};
 
@@ -18,15 +19,12 @@ pub struct QueueMessage {
     pub attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// Loop marks of the request that queued it: its deliveries carry one more, so a loop back
-    /// through the gateway ends however many queues it passes.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub hops: u32,
+    /// Loop marks and trace of the request that queued it: its deliveries carry one more mark,
+    /// so a loop back through the gateway ends however many queues it passes, and stay in its
+    /// trace.
+    #[serde(flatten)]
+    pub trail: Trail,
     pub job: Job,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,7 +253,7 @@ mod tests {
             id: "evt_1".into(),
             attempt: 8,
             last_error: Some("destination answered 503".into()),
-            hops: 0,
+            trail: Trail::default(),
             job: Job::DeliverEvent {
                 event: serde_json::from_value(serde_json::json!({
                     "id": "evt_1", "type": "message.received", "tenant": tenant, "source": "wa",
@@ -272,6 +270,19 @@ mod tests {
             last_error: "x".into(),
             message: serde_json::to_value(msg).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_queued_message_keeps_its_trail_and_one_queued_before_traces_still_reads() {
+        let before = serde_json::json!({"tenant": "t", "id": "e1", "attempt": 2, "hops": 1,
+            "job": {"kind": "deliver_event", "event": {"id": "e1", "type": "x", "tenant": "t",
+                "source": "s", "source_kind": "shopify", "received_at": 1, "data": {}}}});
+        let mut m: QueueMessage = serde_json::from_value(before).unwrap();
+        assert_eq!((m.trail.hops, m.trail.trace.is_none()), (1, true));
+        m.trail.trace = Some(crate::core::trace::Trace::of_request(None, None, &[7; 24]));
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains(r#""hops":1"#) && text.contains(r#""trace":{"trace_id":"#));
+        assert_eq!(serde_json::from_str::<QueueMessage>(&text).unwrap(), m);
     }
 
     #[test]

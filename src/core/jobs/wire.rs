@@ -178,7 +178,7 @@ mod tests {
             id: "evt_1".into(),
             attempt: 1,
             last_error: None,
-            hops: 0,
+            trail: crate::core::upstream::Trail::default(),
             job: Job::DeliverEvent { event },
         }
     }

@@ -19,6 +19,7 @@ use crate::core::jobs::{PutLetter, QueueName};
 use crate::core::objects::protocol::{DeadLetters, Dedupe};
 use crate::core::objects::Object;
 use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Trail;
 use serde_json::json;
 
 /// A webhook request as the route received it.
@@ -32,7 +33,7 @@ pub struct Webhook<'a> {
     /// Lowercase names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    pub hops: u32,
+    pub trail: Trail,
 }
 
 pub async fn receive(
@@ -104,7 +105,7 @@ pub async fn receive(
         source,
         kind: cfg.kind,
         received_at: now / 1000,
-        hops: w.hops,
+        trail: w.trail.clone(),
     };
     let messages = ingress::messages(&origin, events);
 
@@ -191,7 +192,7 @@ mod tests {
             url: "https://gw.example/v1/webhooks/t1/app",
             headers,
             body,
-            hops: 0,
+            trail: Trail::default(),
         };
         let sealer = sealer();
         let flow = Flow::new(|co| receive(co, &sealer, QueueSettings::default(), w));

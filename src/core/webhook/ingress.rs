@@ -9,6 +9,7 @@ use super::verify::{self as v, Inbound, Verified, VerifyError};
 use crate::core::config::source::{SourceConfig, SourceKind};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{DeadLetter, Job, QueueMessage};
+use crate::core::upstream::Trail;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -65,7 +66,7 @@ pub struct Origin<'a> {
     pub kind: SourceKind,
     pub received_at: u64,
     /// Loop marks of the webhook's request, carried to its deliveries.
-    pub hops: u32,
+    pub trail: Trail,
 }
 
 /// One queue message per event, each with its stable id (the same for every redelivery).
@@ -89,7 +90,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 id,
                 attempt: 1,
                 last_error: None,
-                hops: at.hops,
+                trail: at.trail.clone(),
                 job: Job::DeliverEvent { event },
             }
         })
@@ -205,7 +206,10 @@ mod tests {
             source: "gh",
             kind: SourceKind::Github,
             received_at: 7,
-            hops: 1,
+            trail: Trail {
+                hops: 1,
+                trace: None,
+            },
         };
         let events = vec![InboundEvent {
             provider_id: "sha256:ab".into(),
@@ -216,7 +220,7 @@ mod tests {
         let m = messages(&at, events);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].id, event_id("acme", "gh", "sha256:ab"));
-        assert_eq!((m[0].attempt, m[0].hops), (1, 1));
+        assert_eq!((m[0].attempt, m[0].trail.hops), (1, 1));
         let Job::DeliverEvent { event } = &m[0].job else {
             panic!("an event")
         };

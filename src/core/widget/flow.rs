@@ -13,6 +13,7 @@ use crate::core::limits::limiter::{AdmitCmd, Check};
 use crate::core::llm::admission::LimitKind;
 use crate::core::objects::protocol::{Conversation, RateLimiter};
 use crate::core::objects::Object;
+use crate::core::upstream::Trail;
 use crate::core::upstream::Upstream;
 
 const CHAT_SERVICE_MS: u64 = 30_000;
@@ -26,7 +27,7 @@ pub struct Forward<'a> {
     pub history: Vec<Turn>,
     pub visitor_checks: Vec<(LimitKind, Check)>,
     pub max_history: u32,
-    pub hops: u32,
+    pub trail: Trail,
 }
 
 pub async fn forward(co: Co, f: Forward<'_>) -> Result<HttpResponse, ApiError> {
@@ -44,7 +45,7 @@ pub async fn forward(co: Co, f: Forward<'_>) -> Result<HttpResponse, ApiError> {
     }
     let request = service_request(f.url, f.conversation_id, f.message, &f.history);
     let answer = co
-        .exchange(request, f.hops, Upstream::ChatService, CHAT_SERVICE_MS)
+        .exchange(request, &f.trail, Upstream::ChatService, CHAT_SERVICE_MS)
         .await;
     let text = answer.as_ref().map(|a| a.text()).unwrap_or_default();
     let reply = service_answer(answer.as_ref().map(|a| (a.status, text.as_str())))?;
@@ -78,7 +79,7 @@ mod tests {
             history: vec![],
             visitor_checks: vec![],
             max_history: 20,
-            hops: 0,
+            trail: Trail::default(),
         };
         let admitted: Admitted = serde_json::from_value(serde_json::json!({
             "allowed": allowed, "decisions": [], "target": null, "retry_at_ms": null, "closed": [],

@@ -68,7 +68,7 @@ impl DurableObject for OauthTokens {
 /// answer are `core::integration::oauth`'s).
 async fn fetch_token(cmd: &TokenCmd) -> TokenAnswer {
     let req = token_request(&cmd.auth, &cmd.client_secret, cmd.refresh_token.as_deref())?;
-    let answer = exchange(&req, cmd.hops, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
+    let answer = exchange(&req, &cmd.trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
         .await
         .map_err(|e| format!("token endpoint: {}", e.describe()))?;
     let token = token_answer(answer.status, &answer.body)?;

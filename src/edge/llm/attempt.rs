@@ -107,7 +107,7 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let timeout = u64::from(t.timeout_ms);
     if !job.req.stream {
         // One deadline for the whole exchange: headers and body.
-        let answer = exchange(&request, job.hops, Upstream::Llm, timeout)
+        let answer = exchange(&request, &job.trail, Upstream::Llm, timeout)
             .await
             .map_err(fetch_failed)?;
         if !(200..300).contains(&answer.status) {
@@ -117,7 +117,7 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
         return json_answer(job, t.dialect(), answer.body);
     }
     let started = now_ms();
-    let resp = send(&request, job.hops, timeout)
+    let resp = send(&request, &job.trail, timeout)
         .await
         .map_err(fetch_failed)?;
     let remaining = timeout.saturating_sub(now_ms() - started).max(1);

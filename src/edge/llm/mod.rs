@@ -28,6 +28,7 @@ use crate::core::llm::spend::{self, Reserved};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
+use crate::core::upstream::Trail;
 use crate::edge::inbound::Inbound;
 use crate::edge::respond::Outgoing;
 use futures::future::LocalBoxFuture;
@@ -50,7 +51,7 @@ pub struct LlmCall {
     pub cfg: Rc<LlmConfig>,
     pub anthropic_beta: Option<String>,
     /// Loop marks of the client's request.
-    pub hops: u32,
+    pub trail: Trail,
     /// Keep the answer's text (for an `on_answer` hook).
     pub keep_text: bool,
     /// How the route picked its first target (a `lowest_latency` route learns from each attempt).
@@ -207,7 +208,7 @@ pub async fn proxy(
         req: creq,
         cfg,
         anthropic_beta,
-        hops: call.hops,
+        trail: call.trail.clone(),
         keep_text: extra.on_answer.is_some(),
         strategy,
         guard: RefCell::new(guard),

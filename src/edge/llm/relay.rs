@@ -258,6 +258,9 @@ impl Answer {
         if let Some(k) = &self.job.key {
             line["key"] = json!(k.logged());
         }
+        if let Some(t) = &self.job.trail.trace {
+            line["trace_id"] = json!(t.trace_id);
+        }
         worker::console_log!("{line}");
         let used = Used::Answer {
             tokens: usage.total(),
