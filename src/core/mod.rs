@@ -21,6 +21,7 @@ pub mod testing;
 pub mod time;
 pub mod trace;
 pub mod upstream;
+pub mod usage;
 pub mod webhook;
 pub mod widget;
 

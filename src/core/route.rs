@@ -5,6 +5,7 @@ use super::config::RecordKind;
 use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
 use super::tenant::keys::Scope;
+use super::usage::Family;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundMethod {
@@ -51,6 +52,8 @@ pub enum Route {
     OpenApi,
     /// The calling tenant, as its key authenticates it.
     Me,
+    /// The calling tenant's usage (`core::usage`).
+    Usage,
     /// Send a message through one of the tenant's channels.
     ChannelSend {
         channel: String,
@@ -125,6 +128,8 @@ pub enum AdminAction {
     RotateKey(String),
     ListDeadLetters,
     ReplayDeadLetter(String),
+    /// The tenant's usage, as `GET /v1/usage` shows a tenant its own.
+    Usage,
 }
 
 /// Who may call a route: the shell authenticates accordingly before the handler runs.
@@ -145,10 +150,37 @@ pub enum Access {
 }
 
 impl Route {
+    /// What the request is counted as in the tenant's usage, and of which source, channel or
+    /// integration (`None`: it is not counted).
+    pub fn usage(&self) -> Option<(Family, Option<String>)> {
+        Some(match self {
+            Route::ChatCompletions | Route::Messages | Route::Models => (Family::Llm, None),
+            Route::Webhook { source, .. } => (Family::Webhook, Some(source.clone())),
+            Route::ChannelSend { channel } => (Family::Channel, Some(channel.clone())),
+            Route::Delivery { .. } => (Family::Channel, None),
+            Route::IntegrationExecute { id, .. }
+            | Route::IntegrationTest { id }
+            | Route::IntegrationGet { id }
+            | Route::IntegrationDelete { id } => (Family::Integration, Some(id.clone())),
+            Route::IntegrationInstall | Route::Marketplace => (Family::Integration, None),
+            Route::WidgetConfig | Route::WidgetChat | Route::WidgetConversation { .. } => {
+                (Family::Widget, None)
+            }
+            Route::Me | Route::Usage => (Family::System, None),
+            // Unauthenticated or operator's requests are not a tenant's usage.
+            Route::Health
+            | Route::OpenApi
+            | Route::WidgetScript
+            | Route::Demo
+            | Route::WidgetPreflight
+            | Route::Admin(_) => return None,
+        })
+    }
+
     pub fn access(&self) -> Access {
         match self {
             Route::Health | Route::OpenApi | Route::WidgetScript | Route::Demo => Access::Public,
-            Route::Me => Access::Tenant,
+            Route::Me | Route::Usage => Access::Tenant,
             Route::ChannelSend { .. } => Access::Scoped(Scope::Channels),
             Route::Delivery { .. } => Access::Scoped(Scope::Deliveries),
             Route::IntegrationExecute { .. }
@@ -173,6 +205,7 @@ impl Route {
             Route::Health => "/healthz",
             Route::OpenApi => "/openapi.json",
             Route::Me => "/v1/me",
+            Route::Usage => "/v1/usage",
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Messages => "/v1/messages",
             Route::Models => "/v1/models",
@@ -214,6 +247,7 @@ impl Route {
                 AdminAction::RotateKey(_) => "/v1/admin/tenants/{t}/keys/{key_id}/rotate",
                 AdminAction::CreateWidgetKey => "/v1/admin/tenants/{t}/widget-keys",
                 AdminAction::ListDeadLetters => "/v1/admin/tenants/{t}/dead-letters",
+                AdminAction::Usage => "/v1/admin/tenants/{t}/usage",
                 AdminAction::ReplayDeadLetter(_) => {
                     "/v1/admin/tenants/{t}/dead-letters/{id}/replay"
                 }
@@ -271,6 +305,7 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
         ["healthz"] => get_only(Route::Health),
         ["openapi.json"] => get_only(Route::OpenApi),
         ["v1", "me"] => get_only(Route::Me),
+        ["v1", "usage"] => get_only(Route::Usage),
         ["v1", "chat", "completions"] => match method {
             InboundMethod::Post => Ok(Route::ChatCompletions),
             _ => Err(not_allowed(method, &["POST"])),
@@ -386,6 +421,10 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         ["dead-letters", d, "replay"] => match method {
             InboundMethod::Post => Ok(ReplayDeadLetter(id("dead letter", d)?)),
             _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["usage"] => match method {
+            InboundMethod::Get | InboundMethod::Head => Ok(Usage),
+            _ => Err(not_allowed(method, &["GET"])),
         },
         ["widget-keys"] => match method {
             InboundMethod::Post => Ok(CreateWidgetKey),

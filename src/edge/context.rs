@@ -8,6 +8,7 @@ use crate::core::http::{new_request_id, valid_request_id};
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::trace::Trace;
 use crate::core::upstream::{self, Trail};
+use crate::core::usage::Family;
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -22,6 +23,10 @@ pub struct Call {
     pub cors: Option<String>,
     /// The key the request authenticated with (its settings apply, its metadata is logged).
     pub key: Option<Rc<KeyRecord>>,
+    /// What the request counts as in the tenant's usage (set by the router from its route).
+    pub family: Option<Family>,
+    /// The LLM target that answered (provider, model), for the usage count.
+    pub llm_target: Option<(String, String)>,
     /// The LLM usage record of this request, for its log line.
     pub usage: Option<serde_json::Value>,
     /// What the guardrails found (detector -> action -> count), for the log line.
@@ -52,6 +57,8 @@ impl Call {
             request_id,
             tenant: None,
             key: None,
+            family: None,
+            llm_target: None,
             ctx,
             cors: None,
             usage: None,

@@ -5,7 +5,7 @@ use super::effects::drive;
 use super::inbound::Inbound;
 use super::respond::Outgoing;
 use super::respond::{self, json, Reply};
-use super::{admin, auth, channel, integration, llm, platform, webhook, widget};
+use super::{admin, auth, channel, integration, llm, platform, usage, webhook, widget};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
@@ -14,6 +14,8 @@ use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::tenant::key_admin;
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::upstream;
+use crate::core::usage::query::report as usage_report;
+use crate::core::usage::{Counters, Dims, Sample};
 use serde_json::json;
 use worker::{web_sys, Context, Env};
 
@@ -25,6 +27,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
     let path = req.path();
     let mut call = Call::new(&req, env, ctx);
     let hops = call.trail.hops;
+    let mut counted = None;
     let (route_name, dialect, outcome) = match match_route(method, &path) {
         _ if upstream::is_loop(hops) => (
             "loop",
@@ -34,11 +37,15 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
                 format!("this request passed through the gateway {hops} times: a configured URL points back at it"),
             )),
         ),
-        Ok(route) => (
-            route.name(),
-            route.dialect(),
-            dispatch(&mut call, method, route, req).await,
-        ),
+        Ok(route) => {
+            counted = route.usage().map(|(family, subject)| (family, subject, route.access()));
+            call.family = counted.as_ref().map(|(f, _, _)| *f);
+            (
+                route.name(),
+                route.dialect(),
+                dispatch(&mut call, method, route, req).await,
+            )
+        }
         Err(e) => ("unmatched", None, Err(e)),
     };
     let (resp, error) = match outcome {
@@ -80,6 +87,26 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         trace_id: call.trail.trace.as_ref().map(|t| t.trace_id.as_str()),
     };
     worker::console_log!("{}", log.line());
+    if let (Some((family, subject, access)), Some(tenant)) = (counted, call.tenant.as_deref()) {
+        // A webhook's tenant is named by its path: only a verified event counts as its usage.
+        if access != Access::Signed || resp.status < 300 {
+            let (provider, model) = call.llm_target.clone().unzip();
+            let sample = Sample {
+                dims: Dims {
+                    hour: 0,
+                    family,
+                    key: call.key.as_ref().map(|k| k.id.clone()),
+                    provider,
+                    model,
+                    subject,
+                },
+                counters: Counters::request(resp.status, log.latency_ms),
+            };
+            if let Some(send) = usage::count(&call.env, tenant, sample) {
+                call.ctx.wait_until(send);
+            }
+        }
+    }
     resp.into_raw()
 }
 
@@ -100,6 +127,15 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
     match route {
         Route::Health => json(200, &health()),
         Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
+        Route::Usage => {
+            let url = req.url();
+            let report = drive(
+                call.platform(),
+                Flow::new(|co| async move { usage_report(&co, &tenant, &url).await }),
+            )
+            .await?;
+            respond::http(report)
+        }
         Route::Me => {
             let key = key.ok_or_else(|| ApiError::internal("no key"))?;
             let me = drive(

@@ -15,6 +15,7 @@ pub enum ObjectClass {
     Outbox,
     RateLimiter,
     Conversation,
+    Usage,
 }
 
 impl ObjectClass {
@@ -27,8 +28,14 @@ impl ObjectClass {
             ObjectClass::Outbox => "OUTBOX",
             ObjectClass::RateLimiter => "RATE_LIMITER",
             ObjectClass::Conversation => "CONVERSATIONS",
+            ObjectClass::Usage => "USAGE",
         }
     }
+}
+
+/// A tenant's usage.
+pub fn usage(tenant: &str) -> String {
+    tenant.to_string()
 }
 
 /// A tenant's dead letters.

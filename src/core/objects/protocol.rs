@@ -12,6 +12,8 @@ use crate::core::jobs::{
 use crate::core::limits::budget::Spend;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
+use crate::core::usage::query::Range;
+use crate::core::usage::{Batch, Counters, Dims};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::handshake::Verdict;
 use crate::core::widget::{AppendCmd, GetHistory, History};
@@ -110,6 +112,11 @@ classes! {
     Outbox: ObjectClass::Outbox => OutboxCmd {
         Update(OpenWork) -> (),
     }
+    /// One per tenant: its usage, hour by hour (`core::usage`).
+    Usage: ObjectClass::Usage => UsageCmd {
+        Add(Batch) -> (),
+        Rows(Range) -> Vec<(Dims, Counters)>,
+    }
 }
 
 /// One object of class `K`, by its name (made by the functions of `objects`).
@@ -141,6 +148,13 @@ impl Object<RateLimiter> {
     /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
     pub fn llm(tenant: &str) -> Self {
         Object::named(super::llm(tenant))
+    }
+}
+
+impl Object<Usage> {
+    /// A tenant's usage.
+    pub fn usage(tenant: &str) -> Self {
+        Object::named(super::usage(tenant))
     }
 }
 
@@ -197,6 +211,7 @@ pub fn purge_body(class: ObjectClass) -> String {
         ObjectClass::Outbox => body::<Outbox>(),
         ObjectClass::RateLimiter => body::<RateLimiter>(),
         ObjectClass::Conversation => body::<Conversation>(),
+        ObjectClass::Usage => body::<Usage>(),
     }
 }
 

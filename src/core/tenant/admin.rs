@@ -128,6 +128,10 @@ pub async fn handle(
             key_admin::delete(co, t, &id).await?;
             Ok(HttpResponse::empty(204))
         }
+        AdminAction::Usage => {
+            require_tenant(co, t).await?;
+            crate::core::usage::query::report(co, t, a.url).await
+        }
         AdminAction::ListDeadLetters => {
             require_tenant(co, t).await?;
             let list = ListLetters { limit: Some(1000) };

@@ -12,7 +12,9 @@ mod oauth_tokens;
 mod outbox;
 mod pending;
 mod rate_limiter;
+mod usage;
 pub use rate_limiter::RateLimiter;
+pub use usage::Usage;
 
 pub use call_gate::CallGate;
 pub use conversation::{append_exchange, history, Conversation};

@@ -29,6 +29,7 @@ use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Trail;
+use crate::core::usage::Family;
 use crate::edge::inbound::Inbound;
 use crate::edge::respond::Outgoing;
 use futures::future::LocalBoxFuture;
@@ -60,6 +61,8 @@ pub struct LlmCall {
     pub guard: RefCell<Option<Guard>>,
     /// The key the request came with (its usage line names it).
     pub key: Option<Rc<KeyRecord>>,
+    /// What the request counts as in the tenant's usage (the widget's chat, or the LLM routes).
+    pub family: Family,
 }
 
 /// Called with the text of a streamed answer that ended well, before its last bytes go out.
@@ -213,6 +216,7 @@ pub async fn proxy(
         strategy,
         guard: RefCell::new(guard),
         key,
+        family: call.family.unwrap_or(Family::Llm),
     };
     let cached = Cached {
         decision,

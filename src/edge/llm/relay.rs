@@ -8,16 +8,18 @@ use super::limiter::{Settle, Used};
 use super::{cache, Cached, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
+use crate::core::limits::budget::nanos;
 use crate::core::llm::cache::{Entry, Recorder};
 use crate::core::llm::guardrails::stream::StreamGuard;
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
+use crate::core::usage::{Counters, Dims, Sample};
 use crate::edge::crossings::{self, Chunk, Pipe};
 use crate::edge::platform::now_ms;
 use crate::edge::respond::{Outgoing, Reply};
-use crate::edge::{store, Call};
+use crate::edge::{store, usage, Call};
 use serde_json::json;
 use std::rc::Rc;
 use worker::Env;
@@ -99,8 +101,37 @@ impl Answer {
         record
     }
 
+    /// What the answer adds to the tenant's usage besides the request itself (the router counts
+    /// that, under the same target): the provider's tokens, the cost, whether the cache answered.
+    fn usage_sample(&self, usage: Usage, cost: Option<f64>) -> Sample {
+        // An answer from the cache used no provider tokens.
+        let usage = if self.cached.hit {
+            Usage::default()
+        } else {
+            usage
+        };
+        Sample {
+            dims: Dims {
+                hour: 0,
+                family: self.job.family,
+                key: self.job.key.as_ref().map(|k| k.id.clone()),
+                provider: Some(self.target.provider.clone()),
+                model: Some(self.target.model.clone()),
+                subject: None,
+            },
+            counters: Counters {
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cached: u64::from(self.cached.hit),
+                cost_nanos: cost.map_or(0, nanos),
+                ..Counters::default()
+            },
+        }
+    }
+
     /// `any_failure`: a target failed first, and its breaker hears of it before the client does.
     pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
+        call.llm_target = Some((self.target.provider.clone(), self.target.model.clone()));
         match success {
             Success::Json { body, usage } => {
                 if let Some((key, ttl_s, kv)) = self.cached.store() {
@@ -129,6 +160,10 @@ impl Answer {
                 // The usage record goes into the request's own log line.
                 let record = self.record(usage, cost, false, Outcome::Ok);
                 call.usage = Some(record);
+                let sample = self.usage_sample(usage, cost);
+                if let Some(send) = usage::count(&self.job.env, &self.job.tenant, sample) {
+                    call.ctx.wait_until(send);
+                }
                 let used = Used::Answer {
                     tokens: usage.total(),
                     cost_usd: cost,
@@ -267,6 +302,11 @@ impl Answer {
             cost_usd: cost,
         };
         self.settle.flush(used).await;
+        // Already after the response: a send this made due runs here.
+        let sample = self.usage_sample(usage, cost);
+        if let Some(send) = usage::count(&self.job.env, &self.job.tenant, sample) {
+            send.await;
+        }
     }
 
     /// The client left before the stream ended: what the provider produced so far is charged

@@ -1,0 +1,49 @@
+//! Usage counting from the request's side: samples go into this isolate's `core::usage::Tally`,
+//! and are sent to each tenant's `Usage` object in one batch, a few seconds after the first one
+//! waited (or at once when the tally is full). No request waits for it: the send runs after the
+//! response, in `waitUntil` or at the end of work already running there. A lost isolate loses
+//! what it had not sent, at most those seconds.
+
+use super::durable;
+use super::platform::now_ms;
+use crate::core::objects::{protocol::Usage, Object};
+use crate::core::usage::{Sample, Tally, FLUSH_MS};
+use futures::future::LocalBoxFuture;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+use worker::{Delay, Env};
+
+thread_local! {
+    static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
+    /// A send is due (scheduled by the first sample that waited).
+    static DUE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Counts `sample` for `tenant`. Returns the send the caller must run after its response (in
+/// `waitUntil`, or awaited by work already running there), if this sample made one due.
+pub fn count(env: &Env, tenant: &str, sample: Sample) -> Option<LocalBoxFuture<'static, ()>> {
+    let (_, full) = TALLY.with(|t| t.borrow_mut().count(tenant, sample, now_ms()));
+    let env = env.clone();
+    if full {
+        return Some(Box::pin(send(env)));
+    }
+    if DUE.with(|d| d.replace(true)) {
+        return None;
+    }
+    Some(Box::pin(async move {
+        Delay::from(Duration::from_millis(FLUSH_MS)).await;
+        send(env).await;
+    }))
+}
+
+/// Sends everything counted, one batch per tenant; a batch that fails waits for the next send.
+async fn send(env: Env) {
+    DUE.with(|d| d.set(false));
+    let all = TALLY.with(|t| t.borrow_mut().take_all());
+    for (tenant, batch) in all {
+        if let Err(e) = durable::ask(&env, &Object::<Usage>::usage(&tenant), batch.clone()).await {
+            worker::console_error!("{}", serde_json::json!({"usage_send_failed": e.message}));
+            TALLY.with(|t| t.borrow_mut().restore(&tenant, batch));
+        }
+    }
+}
