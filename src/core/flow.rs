@@ -11,6 +11,7 @@ use crate::core::jobs::QueueName;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
 use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, OutboundRequest, Upstream, UpstreamAnswer};
+use crate::core::usage::Sample;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -98,6 +99,11 @@ pub enum Effect {
     /// An effect performed after the response has gone out; its failure is only logged.
     Later(Box<Effect>),
     Sleep(u64),
+    /// Adds to the tenant's usage (this isolate's tally; `Outcome::Done`).
+    Count {
+        tenant: String,
+        sample: Sample,
+    },
     /// A log line (a JSON document; never a secret or upstream text).
     Log(String),
     /// An error log line.
@@ -326,6 +332,12 @@ impl Co {
 
     pub async fn sleep(&self, ms: u64) {
         let _ = self.perform(Effect::Sleep(ms)).await;
+    }
+
+    /// Adds `sample` to `tenant`'s usage.
+    pub async fn count(&self, tenant: &str, sample: Sample) {
+        let tenant = tenant.to_string();
+        let _ = self.perform(Effect::Count { tenant, sample }).await;
     }
 
     pub async fn log(&self, line: Value) {

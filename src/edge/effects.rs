@@ -159,6 +159,15 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                     }
                 });
             }
+            Effect::Count { tenant, sample } => match p.ctx {
+                Some(ctx) => {
+                    if let Some(send) = super::usage::count(env, &tenant, sample) {
+                        ctx.wait_until(send);
+                    }
+                }
+                // A queue batch sends what it counted when it ends.
+                None => super::usage::tally(&tenant, sample),
+            },
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
             Effect::Log(line) => worker::console_log!("{line}"),
             Effect::LogError(line) => worker::console_error!("{line}"),

@@ -37,6 +37,8 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
         }
     }))
     .await;
+    // What the batch counted (deliveries, dead letters) goes to the tenants' usage now.
+    super::usage::send(env.clone()).await;
     Ok(())
 }
 

@@ -36,8 +36,14 @@ pub fn count(env: &Env, tenant: &str, sample: Sample) -> Option<LocalBoxFuture<'
     }))
 }
 
+/// Counts `sample` for `tenant` without scheduling a send: the caller sends (`send`) when its
+/// work ends (a queue batch).
+pub fn tally(tenant: &str, sample: Sample) {
+    TALLY.with(|t| t.borrow_mut().count(tenant, sample, now_ms()));
+}
+
 /// Sends everything counted, one batch per tenant; a batch that fails waits for the next send.
-async fn send(env: Env) {
+pub async fn send(env: Env) {
     DUE.with(|d| d.set(false));
     let all = TALLY.with(|t| t.borrow_mut().take_all());
     for (tenant, batch) in all {

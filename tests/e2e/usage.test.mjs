@@ -9,6 +9,9 @@ import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
 import { startGateway, planted, assertError } from "../harness.mjs";
 import { startLlm } from "../mocks/llm.mjs";
+import { startDestination } from "../mocks/destination.mjs";
+import { sourceSecrets, sourceDoc } from "../samples.mjs";
+import { sign } from "../signers.mjs";
 
 const OPENAI_KEY = "sk-upstream-openai-" + randomBytes(8).toString("hex");
 const ANTHROPIC_KEY = "sk-ant-upstream-" + randomBytes(8).toString("hex");
@@ -17,7 +20,7 @@ planted.add(ANTHROPIC_KEY);
 let gw, llm, a, b;
 
 before(async () => {
-  gw = await startGateway({ seed: false });
+  gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
   llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY });
   a = await gw.tenant("counted");
   const k = await gw.admin("POST", "counted/keys", { name: "second" });
@@ -106,6 +109,46 @@ test("usage counts exactly the requests, errors, tokens and cost that were sent"
   // The admin API shows the tenant the same.
   const viaAdmin = await report("group_by=route", () => true, true);
   assert.deepEqual(viaAdmin.body.data.find((d) => d.route === "llm"), llmRow);
+});
+
+test("webhook events count by source: received, delivered, failed attempts and dead letters", async () => {
+  const secret = "whsec_" + randomBytes(32).toString("base64");
+  const S = sourceSecrets();
+  planted.add(secret);
+  planted.add(S.standard);
+  const dest = await startDestination(secret);
+  // The first event is refused once, then taken; the second is never taken.
+  const never = (body) => JSON.stringify(body).includes('"never":true');
+  dest.behaviour = (nth, body) => ({ status: never(body) ? 500 : nth === 1 ? 503 : 200 });
+  try {
+    const t = await gw.tenant("hooked", { destination: { url: dest.url, secret }, limits: { max_delivery_attempts: 2 } });
+    assert.equal((await gw.admin("PUT", "hooked/sources/shop", sourceDoc("hooked", "standard", S.standard))).status, 201);
+    for (const data of [{ ok: true }, { never: true }]) {
+      const body = JSON.stringify({ type: "invoice.paid", data });
+      const headers = sign.standard(S.standard, body, { id: "msg_" + randomBytes(6).toString("hex") });
+      const r = await gw.request("POST", "/v1/webhooks/hooked/shop", { body, headers: { "content-type": "application/json", ...headers } });
+      assert.ok(r.status < 300, r.text);
+    }
+    // A request with a bad signature is not the tenant's usage.
+    const forged = await gw.request("POST", "/v1/webhooks/hooked/shop", { body: "{}", headers: { "content-type": "application/json" } });
+    assert.equal(forged.status, 401);
+    const done = (r) => r.body.data.some((d) => d.subject === "shop" && d.dead_lettered === 1 && d.delivered === 1);
+    let r;
+    for (let i = 0; i < 300; i++) {
+      r = await gw.request("GET", "/v1/usage?group_by=route,subject", { key: t.key });
+      if (done(r)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const row = r.body.data.find((d) => d.route === "webhook" && d.subject === "shop");
+    assert.ok(row, JSON.stringify(r.body));
+    assert.deepEqual(
+      [row.requests, row.client_errors, row.delivered, row.failed, row.dead_lettered],
+      [2, 0, 1, 3, 1],
+      JSON.stringify(row),
+    );
+  } finally {
+    await dest.close();
+  }
 });
 
 test("a bad usage query is a 400 that names what is wrong", async () => {

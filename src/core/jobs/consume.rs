@@ -25,6 +25,7 @@ use crate::core::objects::Object;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
+use crate::core::usage::{Counters, Dims, Family, Sample};
 use crate::core::webhook::delivery::{
     classify, delivery_request, DeliveryBackoff, DeliveryOutcome, EventEnvelope,
 };
@@ -119,6 +120,8 @@ async fn attempt_and_step(
             }
         },
     };
+    co.count(&qm.tenant, counted(qm, &step, c.queue.ends_with("-dlq")))
+        .await;
     match step {
         JobStep::Finish => {}
         JobStep::DeadLetter { reason } => {
@@ -154,6 +157,42 @@ async fn attempt_and_step(
     }
     finished(co, qm).await;
     Ok(())
+}
+
+/// What an attempt adds to the tenant's usage: a delivery, a failed attempt, a dead letter (one
+/// put there from the dead-letter queue made no attempt of its own), of its source or channel.
+fn counted(qm: &QueueMessage, step: &JobStep, from_dlq: bool) -> Sample {
+    let (family, subject) = match &qm.job {
+        Job::DeliverEvent { event } => (Family::Webhook, event.source.clone()),
+        Job::SendMessage { channel, .. } => (Family::Channel, channel.clone()),
+    };
+    let attempted = u64::from(!from_dlq);
+    let counters = match step {
+        JobStep::Finish => Counters {
+            delivered: 1,
+            ..Counters::default()
+        },
+        JobStep::Requeue { .. } => Counters {
+            failed: attempted,
+            ..Counters::default()
+        },
+        JobStep::DeadLetter { .. } => Counters {
+            failed: attempted,
+            dead_lettered: 1,
+            ..Counters::default()
+        },
+    };
+    Sample {
+        dims: Dims {
+            hour: 0,
+            family,
+            key: None,
+            provider: None,
+            model: None,
+            subject: Some(subject),
+        },
+        counters,
+    }
 }
 
 /// One attempt at delivering an event to the tenant's destination.
