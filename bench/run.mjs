@@ -140,6 +140,14 @@ await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "JS
 await run("llm chat/completions, all guardrails", llm.chatGuarded.url, auth, "llm chat/completions", llm.chatGuarded.script);
 await run("llm chat/completions, cache hits", llm.chatCached.url, auth, "llm chat/completions", llm.chatCached.script);
 await run("llm chat, stream, all guardrails", llm.chatGuardedStream.url, auth, "llm chat/completions, stream", llm.chatGuardedStream.script);
+// Usage counting (the isolate's tally, its batches, the Analytics Engine point) off against on:
+// the same routes on a second gateway that counts nothing.
+const gwOff = await startGateway({ extraBindings: { USAGE_COUNTING: "off" } });
+const offKey = await benchTenant(gwOff);
+const llmOff = await llmRoutes(gwOff, upstream, offKey);
+const offAuth = { authorization: `Bearer ${offKey}` };
+await run("llm chat/completions, usage counting off", llmOff.chat.url, offAuth, "llm chat/completions", llmOff.chat.script);
+await run("llm chat, stream, usage counting off", llmOff.chatStream.url, offAuth, "llm chat/completions, stream", llmOff.chatStream.script);
 
 // Time to first content of a stream, one request at a time: until the first SSE event that
 // carries text (what the gateway holds its answer for), for the gateway (auth, limits, routing,
@@ -259,6 +267,7 @@ mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
 writeFileSync(path.join(ROOT, "bench/results/latest.json"), JSON.stringify({ at: new Date().toISOString(), rows, ttfc: ttfcRows, cold: coldRows, size, parts, direct }, null, 2));
 
 await gw.stop();
+await gwOff.stop();
 await floor.dispose();
 await loggingFloor.dispose();
 await reference.dispose();

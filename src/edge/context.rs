@@ -8,7 +8,7 @@ use crate::core::http::{new_request_id, valid_request_id};
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::trace::Trace;
 use crate::core::upstream::{self, Trail};
-use crate::core::usage::Family;
+use crate::core::usage::{Counters, Family};
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -27,6 +27,12 @@ pub struct Call {
     pub family: Option<Family>,
     /// The LLM target that answered (provider, model), for the usage count.
     pub llm_target: Option<(String, String)>,
+    /// What the LLM answer used (tokens, cost, a cache hit), counted with the request.
+    pub llm_used: Option<Counters>,
+    /// The request's data point is written when its stream ends, not by the router.
+    pub point_later: bool,
+    /// When the request arrived.
+    pub started_ms: u64,
     /// The LLM usage record of this request, for its log line.
     pub usage: Option<serde_json::Value>,
     /// What the guardrails found (detector -> action -> count), for the log line.
@@ -59,6 +65,9 @@ impl Call {
             key: None,
             family: None,
             llm_target: None,
+            llm_used: None,
+            point_later: false,
+            started_ms: platform::now_ms(),
             ctx,
             cors: None,
             usage: None,

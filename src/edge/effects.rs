@@ -166,7 +166,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                     }
                 }
                 // A queue batch sends what it counted when it ends.
-                None => super::usage::tally(&tenant, sample),
+                None => super::usage::tally(env, &tenant, sample),
             },
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
             Effect::Log(line) => worker::console_log!("{line}"),

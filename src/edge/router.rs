@@ -14,6 +14,7 @@ use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::tenant::key_admin;
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::upstream;
+use crate::core::usage::point::point;
 use crate::core::usage::query::report as usage_report;
 use crate::core::usage::{Counters, Dims, Sample};
 use serde_json::json;
@@ -22,10 +23,10 @@ use worker::{web_sys, Context, Env};
 /// Answers one request: its route, authenticated as the route table says, handled; an error in
 /// the error model of its route; one log line.
 pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
-    let started = platform::now_ms();
     let method = InboundMethod::parse(&req.method());
     let path = req.path();
     let mut call = Call::new(&req, env, ctx);
+    let started = call.started_ms;
     let hops = call.trail.hops;
     let mut counted = None;
     let (route_name, dialect, outcome) = match match_route(method, &path) {
@@ -87,22 +88,27 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         trace_id: call.trail.trace.as_ref().map(|t| t.trace_id.as_str()),
     };
     worker::console_log!("{}", log.line());
-    if let (Some((family, subject, access)), Some(tenant)) = (counted, call.tenant.as_deref()) {
+    let counting = counted.filter(|_| usage::enabled(&call.env));
+    if let (Some((family, subject, access)), Some(tenant)) = (counting, call.tenant.as_deref()) {
         // A webhook's tenant is named by its path: only a verified event counts as its usage.
         if access != Access::Signed || resp.status < 300 {
             let (provider, model) = call.llm_target.clone().unzip();
-            let sample = Sample {
-                dims: Dims {
-                    hour: 0,
-                    family,
-                    key: call.key.as_ref().map(|k| k.id.clone()),
-                    provider,
-                    model,
-                    subject,
-                },
-                counters: Counters::request(resp.status, log.latency_ms),
+            let dims = Dims {
+                hour: 0,
+                family,
+                key: call.key.as_ref().map(|k| k.id.clone()),
+                provider,
+                model,
+                subject,
             };
-            if let Some(send) = usage::count(&call.env, tenant, sample) {
+            let used = call.llm_used.take().unwrap_or_default();
+            if !call.point_later {
+                let p = point(tenant, &dims, resp.status, log.latency_ms, &used);
+                usage::write_point(&call.env, p);
+            }
+            let mut counters = Counters::request(resp.status, log.latency_ms);
+            counters.add(&used);
+            if let Some(send) = usage::count(&call.env, tenant, Sample { dims, counters }) {
                 call.ctx.wait_until(send);
             }
         }

@@ -7,21 +7,40 @@
 use super::durable;
 use super::platform::now_ms;
 use crate::core::objects::{protocol::Usage, Object};
+use crate::core::usage::point::Point;
 use crate::core::usage::{Sample, Tally, FLUSH_MS};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
-use worker::{Delay, Env};
+use worker::{AnalyticsEngineDataPointBuilder, Delay, Env};
 
 thread_local! {
+    /// Whether the deployment counts usage (`USAGE_COUNTING` is not `off`), once read.
+    static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Whether the deployment binds an Analytics Engine dataset (`ANALYTICS`), once known.
+    static ANALYTICS: Cell<Option<bool>> = const { Cell::new(None) };
     static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
     /// A send is due (scheduled by the first sample that waited).
     static DUE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether usage is counted: on unless the deployment sets `USAGE_COUNTING = "off"` (read once
+/// per isolate; vars do not change under a running isolate).
+pub fn enabled(env: &Env) -> bool {
+    ENABLED.with(|e| {
+        *e.get().get_or_insert_with(|| {
+            env.var("USAGE_COUNTING")
+                .map_or(true, |v| v.to_string() != "off")
+        })
+    })
+}
+
 /// Counts `sample` for `tenant`. Returns the send the caller must run after its response (in
 /// `waitUntil`, or awaited by work already running there), if this sample made one due.
 pub fn count(env: &Env, tenant: &str, sample: Sample) -> Option<LocalBoxFuture<'static, ()>> {
+    if !enabled(env) {
+        return None;
+    }
     let (_, full) = TALLY.with(|t| t.borrow_mut().count(tenant, sample, now_ms()));
     let env = env.clone();
     if full {
@@ -38,7 +57,10 @@ pub fn count(env: &Env, tenant: &str, sample: Sample) -> Option<LocalBoxFuture<'
 
 /// Counts `sample` for `tenant` without scheduling a send: the caller sends (`send`) when its
 /// work ends (a queue batch).
-pub fn tally(tenant: &str, sample: Sample) {
+pub fn tally(env: &Env, tenant: &str, sample: Sample) {
+    if !enabled(env) {
+        return;
+    }
     TALLY.with(|t| t.borrow_mut().count(tenant, sample, now_ms()));
 }
 
@@ -51,5 +73,27 @@ pub async fn send(env: Env) {
             worker::console_error!("{}", serde_json::json!({"usage_send_failed": e.message}));
             TALLY.with(|t| t.borrow_mut().restore(&tenant, batch));
         }
+    }
+}
+
+/// Writes a request's data point to the `ANALYTICS` Analytics Engine dataset; nothing where the
+/// deployment binds none (looked up once per isolate).
+pub fn write_point(env: &Env, p: Point) {
+    if ANALYTICS.with(Cell::get) == Some(false) || !enabled(env) {
+        return;
+    }
+    let Ok(dataset) = env.analytics_engine("ANALYTICS") else {
+        ANALYTICS.with(|a| a.set(Some(false)));
+        return;
+    };
+    ANALYTICS.with(|a| a.set(Some(true)));
+    let mut point = AnalyticsEngineDataPointBuilder::new()
+        .indexes([p.index.as_str()])
+        .doubles(p.doubles);
+    for blob in p.blobs {
+        point = point.add_blob(blob);
+    }
+    if let Err(e) = dataset.write_data_point(&point.build()) {
+        worker::console_error!("{}", serde_json::json!({"analytics_failed": e.to_string()}));
     }
 }

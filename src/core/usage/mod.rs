@@ -4,6 +4,7 @@
 //! (`Tally`) and sends it to the tenant's `Usage` object in batches; the object adds batches up
 //! (`Counters::add`) and answers queries (`query`).
 
+pub mod point;
 pub mod query;
 
 use serde::{Deserialize, Serialize};

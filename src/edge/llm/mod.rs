@@ -240,6 +240,7 @@ pub async fn proxy(
             on_answer: extra.on_answer,
             cached,
             alerts: alerts.clone(),
+            started_ms: call.started_ms,
         };
         return answer.send(call, success, false).await;
     }
@@ -296,6 +297,7 @@ pub async fn proxy(
         on_answer: extra.on_answer,
         cached,
         alerts,
+        started_ms: call.started_ms,
     };
     answer.send(call, success, any_failure).await
 }

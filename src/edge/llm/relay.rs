@@ -15,6 +15,7 @@ use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::Usage;
+use crate::core::usage::point::point;
 use crate::core::usage::{Counters, Dims, Sample};
 use crate::edge::crossings::{self, Chunk, Pipe};
 use crate::edge::platform::now_ms;
@@ -35,6 +36,8 @@ pub struct Answer {
     pub cached: Cached,
     /// The budgets this request took past their alert share.
     pub alerts: Option<serde_json::Value>,
+    /// When the request arrived (a stream's data point has its whole duration).
+    pub started_ms: u64,
 }
 
 /// The model's price, if it has one in KV (through the isolate cache).
@@ -160,10 +163,8 @@ impl Answer {
                 // The usage record goes into the request's own log line.
                 let record = self.record(usage, cost, false, Outcome::Ok);
                 call.usage = Some(record);
-                let sample = self.usage_sample(usage, cost);
-                if let Some(send) = usage::count(&self.job.env, &self.job.tenant, sample) {
-                    call.ctx.wait_until(send);
-                }
+                // Counted with the request, by the router.
+                call.llm_used = Some(self.usage_sample(usage, cost).counters);
                 let used = Used::Answer {
                     tokens: usage.total(),
                     cost_usd: cost,
@@ -186,6 +187,8 @@ impl Answer {
                     ("content-type", "text/event-stream; charset=utf-8"),
                     ("cache-control", "no-cache"),
                 ]);
+                // Its figures are known at its end: its data point is written then.
+                call.point_later = true;
                 let (body, pipe) = crossings::pipe();
                 call.ctx.wait_until(self.pump(stream, pipe));
                 Ok(out.stream(body))
@@ -304,6 +307,15 @@ impl Answer {
         self.settle.flush(used).await;
         // Already after the response: a send this made due runs here.
         let sample = self.usage_sample(usage, cost);
+        let latency_ms = now_ms().saturating_sub(self.started_ms);
+        let p = point(
+            &self.job.tenant,
+            &sample.dims,
+            200,
+            latency_ms,
+            &sample.counters,
+        );
+        usage::write_point(&self.job.env, p);
         if let Some(send) = usage::count(&self.job.env, &self.job.tenant, sample) {
             send.await;
         }

@@ -1,0 +1,72 @@
+//! One Workers Analytics Engine data point per request, for operators' dashboards across tenants:
+//! the tenant as the index (sampling keeps each tenant's share fair), what the request was in the
+//! blobs, its figures in the doubles. The columns are fixed here, and the README's SQL reads them.
+
+use super::{Counters, Dims};
+use crate::core::limits::budget::usd;
+
+/// `blob1`..`blob6` and `double1`..`double6` of a data point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub index: String,
+    /// route family, status class (`2xx`...), provider, model, key id, subject.
+    pub blobs: [String; 6],
+    /// status, latency ms, input tokens, output tokens, cost USD, cache hit (0 or 1).
+    pub doubles: [f64; 6],
+}
+
+/// The data point of a request of `tenant`: its dimensions, its status and latency, and what its
+/// answer used (`counters`: tokens, cost, cache).
+pub fn point(tenant: &str, dims: &Dims, status: u16, latency_ms: u64, used: &Counters) -> Point {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    Point {
+        index: tenant.to_string(),
+        blobs: [
+            dims.family.name().to_string(),
+            format!("{}xx", status / 100),
+            text(&dims.provider),
+            text(&dims.model),
+            text(&dims.key),
+            text(&dims.subject),
+        ],
+        doubles: [
+            f64::from(status),
+            latency_ms as f64,
+            used.input_tokens as f64,
+            used.output_tokens as f64,
+            usd(used.cost_nanos),
+            used.cached.min(1) as f64,
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::usage::Family;
+
+    #[test]
+    fn a_point_has_the_tenant_as_index_and_fixed_columns() {
+        let dims = Dims {
+            hour: 0,
+            family: Family::Llm,
+            key: Some("key_1".into()),
+            provider: Some("oai".into()),
+            model: Some("gpt-4o".into()),
+            subject: None,
+        };
+        let used = Counters {
+            input_tokens: 25,
+            output_tokens: 15,
+            cost_nanos: 120_000,
+            ..Counters::default()
+        };
+        let p = point("acme", &dims, 200, 37, &used);
+        assert_eq!(p.index, "acme");
+        assert_eq!(
+            p.blobs,
+            ["llm", "2xx", "oai", "gpt-4o", "key_1", ""].map(String::from)
+        );
+        assert_eq!(p.doubles, [200.0, 37.0, 25.0, 15.0, 0.00012, 0.0]);
+    }
+}
