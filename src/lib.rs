@@ -11,8 +11,10 @@ mod edge;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use crate::edge::{queue, router, Inbound};
-    use worker::{event, web_sys, Context, Env, MessageBatch, Result};
+    use crate::edge::{queue, router, upkeep, Inbound};
+    use worker::{
+        event, web_sys, Context, Env, MessageBatch, Result, ScheduleContext, ScheduledEvent,
+    };
 
     /// Every HTTP request: `edge::router` (the runtime's own request object: see `edge::inbound`).
     #[event(fetch)]
@@ -24,6 +26,12 @@ mod entry {
     #[event(queue)]
     async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
         queue::consume(batch, env).await
+    }
+
+    /// The cron trigger (`wrangler.toml`): `edge::upkeep`.
+    #[event(scheduled)]
+    async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+        upkeep::run(env).await
     }
 }
 

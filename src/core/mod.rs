@@ -20,6 +20,7 @@ pub mod tenant;
 pub mod testing;
 pub mod time;
 pub mod trace;
+pub mod upkeep;
 pub mod upstream;
 pub mod usage;
 pub mod webhook;

@@ -18,6 +18,7 @@ pub mod queue;
 mod respond;
 pub mod router;
 mod store;
+pub mod upkeep;
 mod usage;
 mod webhook;
 mod widget;

@@ -175,6 +175,12 @@ pub struct DeleteLetter {
     pub id: String,
 }
 
+/// Forget the letters that died before `before_ms` (past the retention); answers how many.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpireLetters {
+    pub before_ms: u64,
+}
+
 /// One open-work entry (`edge::durable::pending`): the queue binding and the exact body that was
 /// sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

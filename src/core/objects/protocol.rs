@@ -6,8 +6,8 @@
 use super::ObjectClass;
 use crate::core::integration::oauth::{HeldToken, TokenCmd};
 use crate::core::jobs::{
-    DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, GetLetter, ListLetters, OpenWork,
-    PutLetter,
+    DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, ExpireLetters, GetLetter, ListLetters,
+    OpenWork, PutLetter,
 };
 use crate::core::limits::budget::Spend;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
@@ -90,6 +90,7 @@ classes! {
         List(ListLetters) -> Vec<DeadLetter>,
         Get(GetLetter) -> Option<DeadLetter>,
         Delete(DeleteLetter) -> (),
+        Expire(ExpireLetters) -> u32,
     }
     /// One per channel and integration: what a call must pass first and what it records after.
     CallGate: ObjectClass::CallGate => GateCmd {

@@ -1,7 +1,7 @@
 //! `DeadLetters`: a tenant's messages that exhausted their retries, kept for inspection and replay.
 
 use super::{answer, bodies, command, purge};
-use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, PutLetter};
+use crate::core::jobs::{DeadLetter, DeleteLetter, ExpireLetters, GetLetter, PutLetter};
 use crate::core::objects::protocol::LettersCmd;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -48,6 +48,13 @@ impl DurableObject for DeadLetters {
                 let query = "SELECT body FROM letters WHERE id = ?";
                 let letters: Vec<DeadLetter> = bodies(&sql, query, id.into())?;
                 answer(&letters.into_iter().next())
+            }
+            LettersCmd::Expire(ExpireLetters { before_ms }) => {
+                let gone = sql.exec(
+                    "DELETE FROM letters WHERE dead_at < ?",
+                    Some(vec![(before_ms as i64).into()]),
+                )?;
+                answer(&(gone.rows_written() as u32))
             }
             LettersCmd::Delete(DeleteLetter { id }) => {
                 sql.exec("DELETE FROM letters WHERE id = ?", Some(vec![id.into()]))?;
