@@ -5,7 +5,7 @@ use super::config::RecordKind;
 use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
 use super::tenant::keys::Scope;
-use super::usage::Family;
+use super::usage::{Counted, Family};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundMethod {
@@ -150,10 +150,9 @@ pub enum Access {
 }
 
 impl Route {
-    /// What the request is counted as in the tenant's usage, and of which source, channel or
-    /// integration (`None`: it is not counted).
-    pub fn usage(&self) -> Option<(Family, Option<String>)> {
-        Some(match self {
+    /// What the request is counted as in the tenant's usage (`None`: it is not counted).
+    pub fn usage(&self) -> Option<Counted> {
+        let (family, subject) = match self {
             Route::ChatCompletions | Route::Messages | Route::Models => (Family::Llm, None),
             Route::Webhook { source, .. } => (Family::Webhook, Some(source.clone())),
             Route::ChannelSend { channel } => (Family::Channel, Some(channel.clone())),
@@ -174,6 +173,11 @@ impl Route {
             | Route::Demo
             | Route::WidgetPreflight
             | Route::Admin(_) => return None,
+        };
+        Some(Counted {
+            family,
+            subject,
+            proven_by_answer: self.access() == Access::Signed,
         })
     }
 
@@ -503,6 +507,24 @@ mod tests {
                 .status(),
             400
         );
+    }
+
+    #[test]
+    fn a_webhook_counts_only_once_its_signature_proved_its_tenant() {
+        let hook = match_route(InboundMethod::Post, "/v1/webhooks/acme/shop").unwrap();
+        let c = hook.usage().unwrap();
+        assert_eq!(
+            (c.family, c.subject.as_deref()),
+            (Family::Webhook, Some("shop"))
+        );
+        assert!(c.counts(202) && !c.counts(401) && !c.counts(404));
+        let chat = match_route(InboundMethod::Post, "/v1/chat/completions").unwrap();
+        assert!(
+            chat.usage().unwrap().counts(429),
+            "a keyed request counts whatever it got"
+        );
+        let admin = match_route(InboundMethod::Get, "/v1/admin/tenants/acme").unwrap();
+        assert_eq!(admin.usage(), None);
     }
 
     #[test]

@@ -39,8 +39,8 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
             )),
         ),
         Ok(route) => {
-            counted = route.usage().map(|(family, subject)| (family, subject, route.access()));
-            call.family = counted.as_ref().map(|(f, _, _)| *f);
+            counted = route.usage();
+            call.family = counted.as_ref().map(|c| c.family);
             (
                 route.name(),
                 route.dialect(),
@@ -89,17 +89,16 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
     };
     worker::console_log!("{}", log.line());
     let counting = counted.filter(|_| usage::enabled(&call.env));
-    if let (Some((family, subject, access)), Some(tenant)) = (counting, call.tenant.as_deref()) {
-        // A webhook's tenant is named by its path: only a verified event counts as its usage.
-        if access != Access::Signed || resp.status < 300 {
+    if let (Some(c), Some(tenant)) = (counting, call.tenant.as_deref()) {
+        if c.counts(resp.status) {
             let (provider, model) = call.llm_target.clone().unzip();
             let dims = Dims {
                 hour: 0,
-                family,
+                family: c.family,
                 key: call.key.as_ref().map(|k| k.id.clone()),
                 provider,
                 model,
-                subject,
+                subject: c.subject,
             };
             let used = call.llm_used.take().unwrap_or_default();
             if !call.point_later {

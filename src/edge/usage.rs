@@ -10,15 +10,15 @@ use crate::core::objects::{protocol::Usage, Object};
 use crate::core::usage::point::Point;
 use crate::core::usage::{Sample, Tally, FLUSH_MS};
 use futures::future::LocalBoxFuture;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::time::Duration;
-use worker::{AnalyticsEngineDataPointBuilder, Delay, Env};
+use worker::{AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Delay, Env};
 
 thread_local! {
     /// Whether the deployment counts usage (`USAGE_COUNTING` is not `off`), once read.
     static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
-    /// Whether the deployment binds an Analytics Engine dataset (`ANALYTICS`), once known.
-    static ANALYTICS: Cell<Option<bool>> = const { Cell::new(None) };
+    /// The deployment's Analytics Engine dataset (`ANALYTICS`), if it binds one; looked up once.
+    static ANALYTICS: OnceCell<Option<AnalyticsEngineDataset>> = const { OnceCell::new() };
     static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
     /// A send is due (scheduled by the first sample that waited).
     static DUE: Cell<bool> = const { Cell::new(false) };
@@ -79,21 +79,21 @@ pub async fn send(env: Env) {
 /// Writes a request's data point to the `ANALYTICS` Analytics Engine dataset; nothing where the
 /// deployment binds none (looked up once per isolate).
 pub fn write_point(env: &Env, p: Point) {
-    if ANALYTICS.with(Cell::get) == Some(false) || !enabled(env) {
+    if !enabled(env) {
         return;
     }
-    let Ok(dataset) = env.analytics_engine("ANALYTICS") else {
-        ANALYTICS.with(|a| a.set(Some(false)));
-        return;
-    };
-    ANALYTICS.with(|a| a.set(Some(true)));
-    let mut point = AnalyticsEngineDataPointBuilder::new()
-        .indexes([p.index.as_str()])
-        .doubles(p.doubles);
-    for blob in p.blobs {
-        point = point.add_blob(blob);
-    }
-    if let Err(e) = dataset.write_data_point(&point.build()) {
-        worker::console_error!("{}", serde_json::json!({"analytics_failed": e.to_string()}));
-    }
+    ANALYTICS.with(|a| {
+        let Some(dataset) = a.get_or_init(|| env.analytics_engine("ANALYTICS").ok()) else {
+            return;
+        };
+        let mut point = AnalyticsEngineDataPointBuilder::new()
+            .indexes([p.index.as_str()])
+            .doubles(p.doubles);
+        for blob in p.blobs {
+            point = point.add_blob(blob);
+        }
+        if let Err(e) = dataset.write_data_point(&point.build()) {
+            worker::console_error!("{}", serde_json::json!({"analytics_failed": e.to_string()}));
+        }
+    });
 }

@@ -39,6 +39,24 @@ impl Family {
     }
 }
 
+/// What a request counts as in its tenant's usage, known from its route before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub family: Family,
+    /// The webhook source, channel or integration.
+    pub subject: Option<String>,
+    /// The tenant is named by the path and proven only by a successful answer (a webhook whose
+    /// signature verified): any other answer is not the tenant's usage.
+    pub proven_by_answer: bool,
+}
+
+impl Counted {
+    /// Whether a request answered `status` counts.
+    pub fn counts(&self, status: u16) -> bool {
+        !self.proven_by_answer || status < 300
+    }
+}
+
 /// The dimensions a count is kept under (one row per hour and combination).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Dims {

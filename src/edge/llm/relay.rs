@@ -280,8 +280,8 @@ impl Answer {
         Ok(value.to_string().into_bytes())
     }
 
-    /// The usage line of a stream (known only at its end, after the request's own log line),
-    /// and its settlement. Returns its cost.
+    /// The end of a stream's accounting (known only then, after the request's own log line):
+    /// its usage line, its settlement, its usage count and data point.
     async fn account(&mut self, usage: Usage, outcome: Outcome) {
         let cost = match self.cached.hit {
             true => None,
