@@ -13,6 +13,7 @@
 
   function read(k) { try { return store.getItem(k); } catch (e) { return null; } }
   function write(k, v) { try { store.setItem(k, v); } catch (e) {} return v; }
+  function forget(k) { try { store.removeItem(k); } catch (e) {} }
   function rand() {
     var a = new Uint8Array(16); crypto.getRandomValues(a);
     return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
@@ -133,10 +134,19 @@
       typing.innerHTML = "<span></span><span></span><span></span>";
       log.appendChild(typing); log.scrollTop = log.scrollHeight;
       var answer = null, acc = "", failed = false;
-      var body = { message: text };
-      var conv = read(CONV_KEY);
-      if (conv) body.conversation_id = conv;
-      fetch(api("chat"), { method: "POST", headers: { "content-type": "application/json", "x-visitor-id": visitor }, body: JSON.stringify(body) })
+      // A conversation the gateway no longer issues (its tenant re-created, or the master key
+      // that signed it retired) is forgotten, and the message starts a new one.
+      function post(conv) {
+        var body = { message: text };
+        if (conv) body.conversation_id = conv;
+        return fetch(api("chat"), { method: "POST", headers: { "content-type": "application/json", "x-visitor-id": visitor }, body: JSON.stringify(body) })
+          .then(function (res) {
+            if (res.status !== 400 || !conv) return res;
+            forget(CONV_KEY);
+            return post(null);
+          });
+      }
+      post(read(CONV_KEY))
         .then(function (res) {
           if (!res.ok || !res.body) { failed = true; typing.remove(); error(res.status); return; }
           var id = res.headers.get("x-conversation-id");
@@ -177,7 +187,11 @@
     bubble("bot", cfg.greeting);
     var saved = read(CONV_KEY);
     if (saved) {
-      fetch(api("conversations/" + encodeURIComponent(saved))).then(function (r) { return r.ok ? r.json() : null; })
+      fetch(api("conversations/" + encodeURIComponent(saved)))
+        .then(function (r) {
+          if (r.status === 404) forget(CONV_KEY);
+          return r.ok ? r.json() : null;
+        })
         .then(function (h) {
           if (!h) return;
           h.messages.forEach(function (m, i) {

@@ -55,12 +55,17 @@ mod native {
             .filter(|a| !a.starts_with("--"))
             .cloned()
             .unwrap_or_else(|| "kv-seed".into());
-        let master = std::env::var("MASTER_KEY")
-            .ok()
-            .or_else(|| read_var(&dev_vars, "MASTER_KEY"))
-            .ok_or("MASTER_KEY not set")?;
-        let sealer = Sealer::from_master_key(&master)
-            .map_err(|_| "MASTER_KEY is not 32 bytes (hex or base64)")?;
+        // The keyring the worker reads: `MASTER_KEYS` (the first seals) or else `MASTER_KEY`.
+        let master = ["MASTER_KEYS", "MASTER_KEY"]
+            .iter()
+            .find_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .or_else(|| read_var(&dev_vars, name))
+            })
+            .ok_or("neither MASTER_KEYS nor MASTER_KEY is set")?;
+        let sealer = Sealer::new(&master)
+            .map_err(|_| "a master key is not 32 bytes (hex or base64), or there are over 4")?;
         let entries = build(Path::new(&dir), &sealer)?;
         if let Some(parent) = Path::new(&out).parent() {
             fs::create_dir_all(parent).map_err(|e| e.to_string())?;

@@ -86,6 +86,10 @@ pub enum Route {
         source: String,
     },
     Admin(AdminRoute),
+    /// The master keyring: which key seals, and how many secrets each key sealed.
+    MasterKeys,
+    /// One bounded pass re-sealing every secret under the current master key.
+    Reseal,
     /// OpenAI Chat Completions through the LLM proxy.
     ChatCompletions,
     /// Anthropic Messages through the LLM proxy.
@@ -172,7 +176,9 @@ impl Route {
             | Route::WidgetScript
             | Route::Demo
             | Route::WidgetPreflight
-            | Route::Admin(_) => return None,
+            | Route::Admin(_)
+            | Route::MasterKeys
+            | Route::Reseal => return None,
         };
         Some(Counted {
             family,
@@ -195,7 +201,7 @@ impl Route {
             | Route::Marketplace => Access::Scoped(Scope::Integrations),
             Route::ChatCompletions | Route::Messages | Route::Models => Access::Scoped(Scope::Llm),
             Route::Webhook { .. } => Access::Signed,
-            Route::Admin(_) => Access::Admin,
+            Route::Admin(_) | Route::MasterKeys | Route::Reseal => Access::Admin,
             Route::WidgetPreflight
             | Route::WidgetConfig
             | Route::WidgetChat
@@ -229,6 +235,8 @@ impl Route {
                 "/v1/integrations/{id}"
             }
             Route::Marketplace => "/v1/marketplace",
+            Route::MasterKeys => "/v1/admin/master-keys",
+            Route::Reseal => "/v1/admin/master-keys/reseal",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -372,6 +380,11 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
                 source: id("source", source)?,
             }),
             _ => Err(not_allowed(method, &["GET", "POST"])),
+        },
+        ["v1", "admin", "master-keys"] => get_only(Route::MasterKeys),
+        ["v1", "admin", "master-keys", "reseal"] => match method {
+            InboundMethod::Post => Ok(Route::Reseal),
+            _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "admin", "tenants", t, rest @ ..] => {
             let tenant = id("tenant", t)?;
@@ -581,6 +594,12 @@ mod tests {
                 .status(),
             404
         );
+        let keys = match_route(InboundMethod::Get, "/v1/admin/master-keys").unwrap();
+        assert_eq!((keys.access(), keys.usage()), (Access::Admin, None));
+        let reseal = match_route(InboundMethod::Post, "/v1/admin/master-keys/reseal").unwrap();
+        assert_eq!((reseal, keys), (Route::Reseal, Route::MasterKeys));
+        let get = match_route(InboundMethod::Get, "/v1/admin/master-keys/reseal");
+        assert_eq!(get.unwrap_err().status(), 405);
     }
 
     #[test]

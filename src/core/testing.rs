@@ -21,7 +21,7 @@ impl Entropy for Counter {
 }
 
 pub fn sealer() -> Sealer {
-    Sealer::from_master_key(&"11".repeat(32)).unwrap()
+    Sealer::new(&"11".repeat(32)).unwrap()
 }
 
 /// `doc` as stored for `tenant`'s record `kind`/`name`: its secrets sealed.

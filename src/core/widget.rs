@@ -186,14 +186,23 @@ pub fn new_conversation_id(
     format!("{nonce}{tag}")
 }
 
-/// Whether `id` was issued by `new_conversation_id` for this tenant and incarnation.
-pub fn issued_conversation_id(key: &[u8; 32], tenant: &str, incarnation: &str, id: &str) -> bool {
+/// Whether `id` was issued by `new_conversation_id` for this tenant and incarnation, under any
+/// of the keyring's id keys (so ids issued before a master key rotation keep working until the
+/// old key is removed).
+pub fn issued_conversation_id(
+    keys: &[[u8; 32]],
+    tenant: &str,
+    incarnation: &str,
+    id: &str,
+) -> bool {
     if !valid_conversation_id(id) {
         return false;
     }
     let (nonce, tag) = id.split_at(32);
-    let expected = conversation_tag(key, tenant, incarnation, nonce);
-    crate::core::webhook::verify::ct_eq(tag.as_bytes(), expected.as_bytes())
+    keys.iter().any(|key| {
+        let expected = conversation_tag(key, tenant, incarnation, nonce);
+        crate::core::webhook::verify::ct_eq(tag.as_bytes(), expected.as_bytes())
+    })
 }
 
 fn conversation_tag(key: &[u8; 32], tenant: &str, incarnation: &str, nonce: &str) -> String {
@@ -326,9 +335,9 @@ impl ChatSettings {
 }
 
 /// The conversation a message belongs to: the one it names, if this gateway issued it to the
-/// tenant in its current incarnation, else a new one.
+/// tenant in its current incarnation, else a new one, signed with the first of `keys`.
 pub fn conversation_for(
-    key: &[u8; 32],
+    keys: &[[u8; 32]],
     tenant: &str,
     cfg: &TenantConfig,
     given: Option<&str>,
@@ -336,11 +345,16 @@ pub fn conversation_for(
 ) -> Result<String, ApiError> {
     let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
     match given {
-        Some(id) if issued_conversation_id(key, tenant, incarnation, id) => Ok(id.to_string()),
+        Some(id) if issued_conversation_id(keys, tenant, incarnation, id) => Ok(id.to_string()),
         Some(_) => Err(ApiError::bad_request(
             "`conversation_id` is not one this gateway issued",
         )),
-        None => Ok(new_conversation_id(key, tenant, incarnation, random)),
+        None => {
+            let key = keys
+                .first()
+                .ok_or_else(|| ApiError::internal("no id key"))?;
+            Ok(new_conversation_id(key, tenant, incarnation, random))
+        }
     }
 }
 
@@ -461,13 +475,23 @@ mod tests {
     #[test]
     fn a_conversation_is_the_tenants_own_or_a_new_one() {
         let t = tenant();
-        let key = [9u8; 32];
+        let key = [[9u8; 32]];
         let id = conversation_for(&key, "shop", &t, None, &[1; 16]).unwrap();
         assert_eq!(
             conversation_for(&key, "shop", &t, Some(&id), &[2; 16]).unwrap(),
             id
         );
         assert!(conversation_for(&key, "other", &t, Some(&id), &[2; 16]).is_err());
+        // During a master key rotation the old key's ids still name their conversation; new
+        // ones are signed with the new key; once the old key is gone its ids are refused.
+        let rotating = [[5u8; 32], [9u8; 32]];
+        assert_eq!(
+            conversation_for(&rotating, "shop", &t, Some(&id), &[2; 16]).unwrap(),
+            id
+        );
+        let fresh = conversation_for(&rotating, "shop", &t, None, &[3; 16]).unwrap();
+        assert!(issued_conversation_id(&[[5u8; 32]], "shop", "", &fresh));
+        assert!(conversation_for(&[[5u8; 32]], "shop", &t, Some(&id), &[2; 16]).is_err());
         assert_eq!(ChatSettings::of(&t).max_history, DEFAULT_HISTORY);
     }
 
@@ -594,17 +618,18 @@ mod tests {
         let key = [7u8; 32];
         let id = new_conversation_id(&key, "acme", "i1", &[0xab; 16]);
         assert!(valid_conversation_id(&id));
-        assert!(issued_conversation_id(&key, "acme", "i1", &id));
+        let keys = [key];
+        assert!(issued_conversation_id(&keys, "acme", "i1", &id));
         // Bound to the tenant, its incarnation and the gateway's key; the random half alone or a
         // changed tag is not an id.
-        assert!(!issued_conversation_id(&key, "globex", "i1", &id));
-        assert!(!issued_conversation_id(&key, "acme", "i2", &id));
-        assert!(!issued_conversation_id(&[8u8; 32], "acme", "i1", &id));
-        assert!(!issued_conversation_id(&key, "acme", "i1", &id[..32]));
+        assert!(!issued_conversation_id(&keys, "globex", "i1", &id));
+        assert!(!issued_conversation_id(&keys, "acme", "i2", &id));
+        assert!(!issued_conversation_id(&[[8u8; 32]], "acme", "i1", &id));
+        assert!(!issued_conversation_id(&keys, "acme", "i1", &id[..32]));
         let mut forged = id.clone().into_bytes();
         forged[63] = if forged[63] == b'0' { b'1' } else { b'0' };
         assert!(!issued_conversation_id(
-            &key,
+            &keys,
             "acme",
             "i1",
             std::str::from_utf8(&forged).unwrap()

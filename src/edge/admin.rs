@@ -5,12 +5,16 @@ use super::effects::drive;
 use super::inbound::Inbound;
 use super::platform::Csprng;
 use super::queue::settings;
-use super::respond::{http, Reply};
+use super::respond::{http, json, Reply};
 use super::{store, Call};
 use crate::core::flow::Flow;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::route::AdminRoute;
 use crate::core::tenant::admin::{self, Admin, AdminBody};
+use crate::core::tenant::reseal::{walk, Pass, Walk};
+
+/// A master key pass stops starting tenants after this long; its report says where to resume.
+const PASS_BUDGET_MS: u64 = 15_000;
 
 pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Inbound) -> Reply {
     let body = match route.action.body() {
@@ -34,4 +38,19 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Inbound) -> Rep
         )
         .await?,
     )
+}
+
+/// `GET /v1/admin/master-keys` (a survey) and `POST /v1/admin/master-keys/reseal` (a pass).
+pub async fn master_keys(call: &mut Call, pass: Pass, req: Inbound) -> Reply {
+    let w = Walk::asked(pass, &req.url(), PASS_BUDGET_MS)?;
+    let sealer = store::sealer(&call.env)?;
+    let mut rng = Csprng;
+    let flow = Flow::new(|co| async move {
+        let report = walk(&co, &sealer, &mut rng, &w).await?;
+        if pass == Pass::Reseal {
+            co.log(serde_json::json!({"reseal": &report})).await;
+        }
+        Ok(report)
+    });
+    json(200, &drive(call.platform(), flow).await?)
 }

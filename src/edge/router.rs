@@ -13,6 +13,7 @@ use crate::core::log::RequestLog;
 use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::tenant::key_admin;
 use crate::core::tenant::keys::KeyRecord;
+use crate::core::tenant::reseal::Pass;
 use crate::core::upstream;
 use crate::core::usage::point::point;
 use crate::core::usage::query::report as usage_report;
@@ -176,6 +177,8 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
             call.tenant = Some(a.tenant.clone());
             admin::handle(call, a, req).await
         }
+        Route::MasterKeys => admin::master_keys(call, Pass::Survey, req).await,
+        Route::Reseal => admin::master_keys(call, Pass::Reseal, req).await,
     }
 }
 

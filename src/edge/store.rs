@@ -183,19 +183,20 @@ async fn list_inner(env: &Env, binding: &str, prefix: &str) -> Result<Vec<String
     Ok(out)
 }
 
-/// The sealer built once per isolate from `MASTER_KEY`.
+/// The sealer built once per isolate from the keyring `MASTER_KEYS` (the first key seals), or
+/// else the one `MASTER_KEY`.
 pub fn sealer(env: &Env) -> Result<Rc<Sealer>, ApiError> {
     if let Some(s) = SEALER.with(|s| s.borrow().clone()) {
         return Ok(s);
     }
     let master = env
-        .secret("MASTER_KEY")
+        .secret("MASTER_KEYS")
+        .or_else(|_| env.secret("MASTER_KEY"))
         .map(|s| s.to_string())
-        .map_err(|_| internal("MASTER_KEY is not set"))?;
-    let sealer = Rc::new(
-        Sealer::from_master_key(&master)
-            .map_err(|_| internal("MASTER_KEY is not 32 bytes (hex or base64)"))?,
-    );
+        .map_err(|_| internal("neither MASTER_KEYS nor MASTER_KEY is set"))?;
+    let sealer = Rc::new(Sealer::new(&master).map_err(|_| {
+        internal("a master key is not 32 bytes (hex or base64), or there are over 4")
+    })?);
     SEALER.with(|s| *s.borrow_mut() = Some(sealer.clone()));
     Ok(sealer)
 }

@@ -1,6 +1,8 @@
 //! The cron trigger's run: `core::upkeep`'s jobs, performed like any flow.
 
 use super::effects::{drive, Platform};
+use super::platform::Csprng;
+use super::store;
 use crate::core::flow::Flow;
 use crate::core::upkeep::{self, Upkeep, DEFAULT_DEAD_LETTER_RETENTION_S};
 use worker::Env;
@@ -22,7 +24,16 @@ pub async fn run(env: Env) {
         env: &env,
         ctx: None,
     };
-    if let Err(e) = drive(p, Flow::new(|co| upkeep::run(co, u))).await {
+    let sealer = match store::sealer(&env) {
+        Ok(s) => s,
+        Err(e) => {
+            worker::console_error!("{}", serde_json::json!({"upkeep_failed": e.message}));
+            return;
+        }
+    };
+    let mut rng = Csprng;
+    let flow = Flow::new(|co| upkeep::run(co, u, &sealer, &mut rng));
+    if let Err(e) = drive(p, flow).await {
         worker::console_error!("{}", serde_json::json!({"upkeep_failed": e.message}));
     }
 }

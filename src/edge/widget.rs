@@ -93,7 +93,7 @@ fn issued(call: &Call, tenant: &str, cfg: &TenantConfig, id: &str) -> Result<boo
     let sealer = store::sealer(&call.env)?;
     let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
     Ok(widget::issued_conversation_id(
-        sealer.id_key(),
+        sealer.id_keys(),
         tenant,
         incarnation,
         id,
@@ -118,7 +118,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
     let input = widget::parse_chat(&bytes)?;
     let sealer = store::sealer(&call.env)?;
     let given = input.conversation_id.as_deref();
-    let id = widget::conversation_for(sealer.id_key(), &tenant, &cfg, given, &random_array())?;
+    let id = widget::conversation_for(sealer.id_keys(), &tenant, &cfg, given, &random_array())?;
     let object = Object::<Conversation>::of(&tenant, &id);
     let settings = ChatSettings::of(&cfg);
     let max_history = settings.max_history;

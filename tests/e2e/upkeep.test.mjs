@@ -43,5 +43,5 @@ test("the cron run forgets dead letters past their retention and keeps younger o
   assert.equal((await letters()).length, 0, "an old letter is forgotten");
   const runs = gw.logs.filter((l) => l.message.includes('"upkeep":"dead_letters_expired"')).map((l) => JSON.parse(l.message));
   assert.equal(runs.length, 2);
-  assert.deepEqual(runs.map((r) => [r.expired, r.complete]), [[0, true], [1, true]]);
+  assert.deepEqual(runs.map((r) => [r.report.expired, r.report.complete]), [[0, true], [1, true]]);
 });

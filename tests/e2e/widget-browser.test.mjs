@@ -117,3 +117,24 @@ test("a page on a disallowed origin cannot use the key", async () => {
   await page.screenshot({ path: path.join(ARTIFACTS, "widget-disallowed-origin.png") });
   await page.close();
 });
+
+test("a conversation id the gateway no longer issues is forgotten, and the message starts a new one", async () => {
+  // As after the tenant was re-created, or after the master key that signed the id was retired:
+  // well formed, but not one this gateway issues.
+  const stale = "ab".repeat(32);
+  const context = await browser.newContext();
+  await context.addInitScript(([k, v]) => localStorage.setItem(k, v), [`eg-conversation:${DEMO_PK}`, stale]);
+  const page = await context.newPage();
+  await page.goto(new URL("/demo", gw.url).href);
+  await openWidget(page);
+  await page.getByText("Hi! How can I help?").waitFor();
+  await page.getByRole("textbox", { name: "Your message" }).fill("Still there?");
+  await page.keyboard.press("Enter");
+  // The same turn number as the first message of a new conversation (the demo counts its system prompt).
+  await page.locator(".msg.bot", { hasText: /You said: "Still there\?". This is turn 2\b/ }).waitFor();
+  assert.equal(await page.getByRole("alert").count(), 0, "no error shown");
+  const kept = await page.evaluate((k) => localStorage.getItem(k), `eg-conversation:${DEMO_PK}`);
+  assert.match(kept, /^[0-9a-f]{64}$/);
+  assert.notEqual(kept, stale);
+  await context.close();
+});

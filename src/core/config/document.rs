@@ -350,6 +350,61 @@ pub fn open_secret(
     })
 }
 
+/// One sealed field of a stored document, as a master key rotation finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSeal {
+    /// The field, as a path (`providers.openai.api_key`).
+    pub field: String,
+    /// The key that sealed it when found; `None`: no key of the ring opens it.
+    pub found_under: Option<String>,
+    /// Sealed again, under the current key.
+    pub resealed: bool,
+}
+
+/// Reports, for each sealed secret of a stored document, which key sealed it; with `entropy`,
+/// re-seals under the current key every one that another key sealed (a value no key opens is
+/// left as it is: only its owner can set it again).
+pub fn reseal_secrets(
+    value: &mut Value,
+    secret_paths: &[&str],
+    at: &RecordRef,
+    sealer: &Sealer,
+    mut entropy: Option<&mut dyn Entropy>,
+) -> Vec<FieldSeal> {
+    let mut out = Vec::new();
+    for pattern in secret_paths {
+        for ptr in matching_pointers(value, pattern) {
+            let Some(slot) = value.pointer_mut(&ptr) else {
+                continue;
+            };
+            let Some(sealed) = slot.get(SEALED).and_then(Value::as_str) else {
+                continue;
+            };
+            let ctx = SealContext {
+                tenant: at.tenant,
+                record: at.record,
+                field: &ptr,
+            };
+            let mut found = FieldSeal {
+                field: pointer_to_path(&ptr),
+                found_under: None,
+                resealed: false,
+            };
+            if let Ok(opened) = sealer.open_labelled(&ctx, sealed) {
+                found.found_under = Some(opened.key_id);
+                if let (false, Some(rng)) = (sealer.is_current(sealed), entropy.as_deref_mut()) {
+                    let mut nonce = [0u8; 12];
+                    rng.fill(&mut nonce);
+                    *slot = json!({ SEALED: sealer.seal(&ctx, &opened.plaintext, &nonce) });
+                    found.resealed = true;
+                }
+            }
+            out.push(found);
+        }
+    }
+    out
+}
+
 fn pointer_to_path(ptr: &str) -> String {
     ptr.trim_start_matches('/').replace('/', ".")
 }

@@ -15,7 +15,7 @@ impl Entropy for Counter {
 }
 
 fn sealer() -> Sealer {
-    Sealer::from_master_key(&"11".repeat(32)).unwrap()
+    Sealer::new(&"11".repeat(32)).unwrap()
 }
 
 const AT: RecordRef = RecordRef {

@@ -1,4 +1,4 @@
-//! Tenants: their profile, their keys, and the sealing of their credentials.
+//! Tenants: their profile, their keys, and the sealing of their credentials (and its rotation).
 
 pub mod admin;
 pub mod erase;
@@ -6,4 +6,5 @@ pub mod key_admin;
 pub mod key_settings;
 pub mod keys;
 pub mod model;
+pub mod reseal;
 pub mod seal;
