@@ -3,20 +3,32 @@
 //! with what it did, and run whatever the others did:
 //! - dead letters past their retention are forgotten, tenant by tenant;
 //! - during a master key rotation (more than one key in the ring), secrets are re-sealed under
-//!   the current key (`core::tenant::reseal`).
+//!   the current key (`core::tenant::reseal`);
+//! - OAuth2 integrations' held tokens that would expire before the next run are replaced;
+//! - every integration with a `test` call is checked and its health recorded.
+//!
+//! A run is one trace: every request it sends carries it.
 
+use crate::core::config::integration::{AuthType, IntegrationConfig};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::integration::flow::{check, refresh_token, Execution};
+use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;
 use crate::core::objects::protocol::DeadLetters;
 use crate::core::objects::Object;
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 use crate::core::tenant::seal::Sealer;
+use crate::core::trace::Trace;
+use crate::core::upstream::Trail;
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
 pub const DEFAULT_DEAD_LETTER_RETENTION_S: u64 = 30 * 86_400;
+/// Held tokens expiring within this are replaced: the next run is five minutes away, and a
+/// margin for a late or slow one.
+pub const TOKEN_HORIZON_S: u64 = 10 * 60;
 
 /// How a run is bounded and what it keeps.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +39,16 @@ pub struct Upkeep {
     pub budget_ms: u64,
 }
 
+/// What every job of a run shares.
+struct Run<'a> {
+    co: &'a Co,
+    u: Upkeep,
+    sealer: &'a Sealer,
+    /// The run's trace, carried by every request it sends.
+    trail: Trail,
+    request_id: String,
+}
+
 /// Runs every job; returns their reports (also logged, one line per job). A job that fails is
 /// reported as failed and the others still run.
 pub async fn run(
@@ -35,10 +57,32 @@ pub async fn run(
     sealer: &Sealer,
     rng: &mut dyn Entropy,
 ) -> Result<Vec<Value>, ApiError> {
+    let mut random = [0u8; 24];
+    rng.fill(&mut random);
+    let trace = Trace::of_request(None, None, &random);
+    let r = Run {
+        co: &co,
+        u,
+        sealer,
+        request_id: format!("upkeep_{}", &trace.trace_id[..16]),
+        trail: Trail {
+            hops: 0,
+            trace: Some(trace),
+        },
+    };
     let mut reports = vec![expire_dead_letters(&co, u).await];
     if sealer.key_ids().len() > 1 {
         reports.push(reseal(&co, u, sealer, rng).await);
     }
+    let integrations = integrations(&co).await;
+    reports.push((
+        "oauth_tokens_refreshed",
+        refresh_tokens(&r, &integrations).await,
+    ));
+    reports.push((
+        "integrations_checked",
+        check_health(&r, &integrations).await,
+    ));
     let mut out = Vec::new();
     for (job, report) in reports {
         let line = report.unwrap_or_else(|e| json!({"failed": e.message}));
@@ -47,6 +91,98 @@ pub async fn run(
         out.push(line);
     }
     Ok(out)
+}
+
+/// Every tenant's integrations, as (tenant, id).
+async fn integrations(co: &Co) -> Result<Vec<(String, String)>, ApiError> {
+    let prefix = RecordKind::Tenant.kv_key("", None);
+    let mut out = Vec::new();
+    for key in co.list(&prefix).await? {
+        let tenant = key.after(&prefix);
+        let of_tenant = RecordKind::Integration.kv_key(tenant, None);
+        for i in co.list(&of_tenant).await? {
+            out.push((tenant.to_string(), i.after(&of_tenant).to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Visits each integration's configuration while the job's time lasts; returns what each visit
+/// found, and whether it visited them all.
+async fn each_integration<'a, T, F, Fut>(
+    r: &'a Run<'a>,
+    all: &'a Result<Vec<(String, String)>, ApiError>,
+    visit: F,
+) -> Result<(Vec<T>, bool), ApiError>
+where
+    F: Fn(Execution<'a>, IntegrationConfig) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let all = all.as_ref().map_err(Clone::clone)?;
+    let started = r.co.now();
+    let mut found = Vec::new();
+    for (tenant, id) in all {
+        if r.co.now().saturating_sub(started) > r.u.budget_ms {
+            return Ok((found, false));
+        }
+        let key = RecordKind::Integration.kv_key(tenant, Some(id));
+        let Some(cfg) = r.co.config_fresh::<IntegrationConfig>(&key).await? else {
+            continue;
+        };
+        let x = Execution {
+            tenant,
+            id,
+            request_id: &r.request_id,
+            trail: r.trail.clone(),
+            started: r.co.now(),
+        };
+        found.push(visit(x, cfg).await);
+    }
+    Ok((found, true))
+}
+
+/// Replaces each OAuth2 integration's held token that expires within `TOKEN_HORIZON_S`.
+async fn refresh_tokens(
+    r: &Run<'_>,
+    all: &Result<Vec<(String, String)>, ApiError>,
+) -> Result<Value, ApiError> {
+    let (found, complete) = each_integration(r, all, |x, cfg| async move {
+        if cfg.auth.kind != AuthType::Oauth2 {
+            return None;
+        }
+        let refresh = refresh_token(r.co, r.sealer, &x, &cfg, TOKEN_HORIZON_S).await?;
+        Some(refresh.map_err(|_| format!("{}/{}", x.tenant, x.id)))
+    })
+    .await?;
+    let count = |want: Refresh| found.iter().filter(|f| **f == Some(Ok(want))).count();
+    let failed: Vec<_> = found
+        .iter()
+        .flatten()
+        .filter_map(|f| f.clone().err())
+        .collect();
+    Ok(json!({
+        "refreshed": count(Refresh::Refreshed),
+        "fresh": count(Refresh::Fresh),
+        "not_held": count(Refresh::NotHeld),
+        "failed": failed,
+        "complete": complete,
+    }))
+}
+
+/// Runs each integration's `test` call and records its health.
+async fn check_health(
+    r: &Run<'_>,
+    all: &Result<Vec<(String, String)>, ApiError>,
+) -> Result<Value, ApiError> {
+    let (found, complete) = each_integration(r, all, |x, cfg| async move {
+        let report = check(r.co, r.sealer, &x, &cfg).await?;
+        Some((report["ok"] == true, format!("{}/{}", x.tenant, x.id)))
+    })
+    .await?;
+    let checked = found.iter().flatten();
+    let healthy = checked.clone().filter(|(ok, _)| *ok).count();
+    let unhealthy: Vec<_> = checked.filter(|(ok, _)| !ok).map(|(_, id)| id).collect();
+    Ok(json!({"healthy": healthy, "unhealthy": unhealthy, "complete": complete}))
 }
 
 type Report = (&'static str, Result<Value, ApiError>);
@@ -92,43 +228,109 @@ async fn expire_letters(co: &Co, u: Upkeep) -> Result<Value, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::flow::{drive, Effect, Flow, Outcome};
+    use crate::core::config::ConfigKey;
+    use crate::core::flow::{drive, Effect, Flow, Kv as Ns, Outcome};
+    use crate::core::integration::oauth::{token_key, HeldToken};
+    use crate::core::limits::gate::Begin;
     use crate::core::testing::{stored, Counter, Kv};
+    use crate::core::upstream::UpstreamAnswer;
 
     const NOW: u64 = 1_795_967_178_000;
+    const NOW_S: u64 = NOW / 1000;
 
-    /// A run over `tenants` tenants (each with a sealed LLM key) whose dead letter objects each
-    /// expire two letters, with the keyring `ring`.
-    fn upkeep(tenants: usize, budget_ms: u64, ring: &str) -> (Vec<Value>, Vec<Effect>) {
+    /// The platform a run meets: `tenants` tenants, each with a sealed LLM key and, with
+    /// `crm`, an OAuth2 integration with a test call; dead letter objects that each expire two
+    /// letters; a held token usable until `held_until_s`; a provider answering `status`.
+    struct World {
+        tenants: usize,
+        crm: bool,
+        held_until_s: Option<u64>,
+        status: u16,
+    }
+
+    fn crm_doc() -> Value {
+        json!({"name": "CRM", "base_url": "https://crm.test/api",
+            "auth": {"type": "oauth2", "grant": "client_credentials", "token_url": "https://crm.test/token",
+                "client_id": "gw", "client_secret": "s3cret"},
+            "endpoints": {"health": {"method": "GET", "path": "/health"}},
+            "test": {"endpoint": "health", "input": {}}})
+    }
+
+    fn upkeep(w: World, ring: &str) -> (Vec<Value>, Vec<Effect>, Kv) {
         let u = Upkeep {
             dead_letter_retention_ms: 1_000,
-            budget_ms,
+            budget_ms: 60_000,
         };
         let mut docs = Vec::new();
-        for i in 0..tenants {
+        for i in 0..w.tenants {
             let t = format!("t{i}");
             docs.push((RecordKind::Tenant.kv_key(&t, None), json!({"name": t})));
             let llm = json!({"providers": {"openai": {"api_key": "sk-1"}}});
             let llm = stored(RecordKind::Llm, &t, None, llm);
             docs.push((RecordKind::Llm.kv_key(&t, None), llm));
+            if w.crm {
+                let crm = stored(RecordKind::Integration, &t, Some("crm"), crm_doc());
+                docs.push((RecordKind::Integration.kv_key(&t, Some("crm")), crm));
+            }
         }
         let kv = Kv::with(&docs);
         let sealer = Sealer::new(ring).unwrap();
         let mut rng = Counter(9);
         let flow = Flow::new(|co| async move { run(co, u, &sealer, &mut rng).await });
+        let token = |t: &str, until: u64| HeldToken {
+            access_token: t.into(),
+            usable_until_s: until,
+        };
         let (out, seen) = drive(flow, NOW, |e| match e {
-            Effect::Ask { .. } => Ok(Outcome::Text("2".into())),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"expire""#) => {
+                Ok(Outcome::Text("2".into()))
+            }
+            Effect::Ask { body, .. } if body.starts_with(r#"{"token""#) => {
+                let fetched = Ok::<_, String>(token("fetched", NOW_S + 3540));
+                Ok(Outcome::Text(serde_json::to_string(&fetched).unwrap()))
+            }
+            Effect::Ask { body, .. } if body.starts_with(r#"{"begin""#) => Ok(Outcome::Text(
+                serde_json::to_string(&Begin::Go { probe: false }).unwrap(),
+            )),
+            Effect::Ask { .. } => Ok(Outcome::Text("null".into())),
+            Effect::KvGet { ns: Ns::Tokens, .. } => Ok(match w.held_until_s {
+                Some(until) => Outcome::Text(serde_json::to_string(&token("held", until)).unwrap()),
+                None => Outcome::Doc(None),
+            }),
+            Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
+                status: w.status,
+                body: b"{}".to_vec(),
+                ..Default::default()
+            }))),
+            Effect::Recall(_) | Effect::CacheGet(_) => Ok(Outcome::Doc(None)),
             e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
         });
-        (out.unwrap(), seen)
+        (out.unwrap(), seen, kv)
+    }
+
+    fn job<'a>(reports: &'a [Value], name: &str) -> Option<&'a Value> {
+        (reports.iter())
+            .find(|r| r["upkeep"] == name)
+            .map(|r| &r["report"])
+    }
+
+    fn quiet(tenants: usize) -> World {
+        World {
+            tenants,
+            crm: false,
+            held_until_s: None,
+            status: 200,
+        }
     }
 
     #[test]
     fn each_tenants_old_dead_letters_are_expired_and_counted() {
-        let (reports, seen) = upkeep(3, 60_000, &"11".repeat(32));
-        assert_eq!(reports.len(), 1, "one key: nothing to re-seal");
-        let (job, report) = (&reports[0]["upkeep"], &reports[0]["report"]);
-        assert_eq!(job, "dead_letters_expired");
+        let (reports, seen, _) = upkeep(quiet(3), &"11".repeat(32));
+        assert!(
+            job(&reports, "secrets_resealed").is_none(),
+            "one key: nothing to re-seal"
+        );
+        let report = job(&reports, "dead_letters_expired").unwrap();
         assert_eq!(report["expired"], 6);
         assert_eq!(
             (report["tenants"].clone(), report["complete"].clone()),
@@ -156,14 +358,101 @@ mod tests {
     #[test]
     fn during_a_rotation_each_run_reseals() {
         let ring = format!("{},{}", "22".repeat(32), "11".repeat(32));
-        let (reports, seen) = upkeep(2, 60_000, &ring);
-        let reseal = &reports[1];
-        assert_eq!(reseal["upkeep"], "secrets_resealed");
-        assert_eq!(reseal["report"]["resealed"], 2);
-        assert_eq!(reseal["report"]["old_keys_removable"], true);
+        let (reports, seen, _) = upkeep(quiet(2), &ring);
+        let reseal = job(&reports, "secrets_resealed").unwrap();
+        assert_eq!(reseal["resealed"], 2);
+        assert_eq!(reseal["old_keys_removable"], true);
         let writes = seen
             .iter()
             .filter(|e| matches!(e, Effect::PutConfig { .. }));
         assert_eq!(writes.count(), 2);
+    }
+
+    fn token_fetches(seen: &[Effect]) -> Vec<&Effect> {
+        (seen.iter())
+            .filter(|e| matches!(e, Effect::Ask { body, .. } if body.starts_with(r#"{"token""#)))
+            .collect()
+    }
+
+    /// A held token that would expire before the next run is replaced, asking the object for
+    /// one that lasts past the horizon, and kept in KV; a fresh one or none is left alone.
+    #[test]
+    fn held_tokens_expiring_within_the_horizon_are_replaced() {
+        let (reports, seen, _) = upkeep(soon_world(), &"11".repeat(32));
+        let report = job(&reports, "oauth_tokens_refreshed").unwrap();
+        assert_eq!(
+            (report["refreshed"].clone(), report["fresh"].clone()),
+            (json!(2), json!(0))
+        );
+        let fetches = token_fetches(&seen);
+        assert!(
+            matches!(fetches[0], Effect::Ask { body, .. } if body.contains(&format!(r#""fresh_for_s":{TOKEN_HORIZON_S}"#)))
+        );
+        let cfg: IntegrationConfig = serde_json::from_value(stored(
+            RecordKind::Integration,
+            "t0",
+            Some("crm"),
+            crm_doc(),
+        ))
+        .unwrap();
+        let key = token_key("t0", "crm", &cfg);
+        assert!(seen.iter().any(|e| matches!(e,
+            Effect::KvPut { ns: Ns::Tokens, key: k, text, .. } if *k == key && text.contains("fetched"))));
+        // The run is one trace, and its requests carry it.
+        let traced = |e: &Effect| matches!(e, Effect::Ask { body, .. } if body.contains("traceparent") || body.contains("trace_id"));
+        assert!(fetches.iter().all(|e| traced(e)));
+
+        for held_until_s in [Some(NOW_S + 3000), None] {
+            let w = World {
+                held_until_s,
+                ..soon_world()
+            };
+            let (reports, seen, _) = upkeep(w, &"11".repeat(32));
+            let report = job(&reports, "oauth_tokens_refreshed").unwrap();
+            assert_eq!(report["refreshed"], 0);
+            let fetched_for_calls = token_fetches(&seen).len();
+            // Without a held token the health check's own call fetches one, as any call would.
+            assert_eq!(
+                fetched_for_calls,
+                if held_until_s.is_some() { 0 } else { 2 }
+            );
+        }
+    }
+
+    /// Two tenants with an OAuth2 integration whose held token expires in four minutes.
+    fn soon_world() -> World {
+        World {
+            tenants: 2,
+            crm: true,
+            held_until_s: Some(NOW_S + 240),
+            status: 200,
+        }
+    }
+
+    #[test]
+    fn each_integrations_test_call_is_its_recorded_health() {
+        let down = World {
+            status: 500,
+            held_until_s: Some(NOW_S + 3000),
+            ..soon_world()
+        };
+        let (reports, _, kv) = upkeep(down, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(report["healthy"], 0);
+        assert_eq!(report["unhealthy"], json!(["t0/crm", "t1/crm"]));
+        let health = kv.get(&ConfigKey::health("t1", Some("crm"))).unwrap();
+        assert_eq!(
+            (health["ok"].clone(), health["status_code"].clone()),
+            (json!(false), json!(500))
+        );
+        assert_eq!(health["checked_at"], NOW_S);
+        let up = World {
+            held_until_s: Some(NOW_S + 3000),
+            ..soon_world()
+        };
+        let (reports, _, kv) = upkeep(up, &"11".repeat(32));
+        assert_eq!(job(&reports, "integrations_checked").unwrap()["healthy"], 2);
+        let health = kv.get(&ConfigKey::health("t0", Some("crm"))).unwrap();
+        assert_eq!(health["ok"], true);
     }
 }

@@ -1,29 +1,34 @@
 // The scheduled upkeep (the cron trigger, fired here through Miniflare): dead letters past their
-// retention are forgotten, younger ones kept, and the run logs what it did.
+// retention are forgotten, younger ones kept; an OAuth token about to expire is replaced before
+// any call needs it; each integration's test call is run and its health recorded, shown in the
+// integration's GET and the usage report. Each run logs what each job did.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startGateway, planted } from "../harness.mjs";
 import { startDestination } from "../mocks/destination.mjs";
+import { startCrm } from "../mocks/crm.mjs";
 import { sourceSecrets, sourceDoc } from "../samples.mjs";
 import { sign } from "../signers.mjs";
 
 const SECRET = "whsec_" + randomBytes(32).toString("base64");
+const CLIENT_SECRET = "client-" + randomBytes(12).toString("hex");
 const S = sourceSecrets();
-planted.add(SECRET);
-planted.add(S.standard);
-let gw, dest;
+for (const s of [SECRET, CLIENT_SECRET, S.standard]) planted.add(s);
+let gw, dest, crm, key;
 
 before(async () => {
   gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1", DEAD_LETTER_RETENTION_SECONDS: "3" } });
   dest = await startDestination(SECRET);
   dest.behaviour = () => ({ status: 500 });
-  await gw.tenant("keeper", { destination: { url: dest.url, secret: SECRET }, limits: { max_delivery_attempts: 1 } });
+  crm = await startCrm({ clientId: "gateway", clientSecret: CLIENT_SECRET });
+  ({ key } = await gw.tenant("keeper", { destination: { url: dest.url, secret: SECRET }, limits: { max_delivery_attempts: 1 } }));
   assert.equal((await gw.admin("PUT", "keeper/sources/shop", sourceDoc("keeper", "standard", S.standard))).status, 201);
 });
 after(async () => {
   await gw?.stop();
   await dest?.close();
+  await crm?.close();
 });
 
 const letters = async () => (await gw.admin("GET", "keeper/dead-letters")).body.data;
@@ -44,4 +49,61 @@ test("the cron run forgets dead letters past their retention and keeps younger o
   const runs = gw.logs.filter((l) => l.message.includes('"upkeep":"dead_letters_expired"')).map((l) => JSON.parse(l.message));
   assert.equal(runs.length, 2);
   assert.deepEqual(runs.map((r) => [r.report.expired, r.report.complete]), [[0, true], [1, true]]);
+});
+
+/** The job's report in the last upkeep log line of `job`. */
+const lastRun = (job) => {
+  const lines = gw.logs.filter((l) => l.message.includes(`"upkeep":"${job}"`));
+  return lines.length ? JSON.parse(lines.at(-1).message).report : undefined;
+};
+
+test("the cron run replaces an OAuth token before it expires and records each integration's health", async () => {
+  const auth = { type: "oauth2", grant: "client_credentials", token_url: `${crm.url}/oauth/token`, client_id: "gateway", client_secret: CLIENT_SECRET };
+  const put = async (p, doc) => assert.equal((await gw.admin("PUT", `keeper/integrations/${p}`, doc)).status, 201, p);
+  await put("crm", { name: "CRM", base_url: `${crm.url}/api`, auth, endpoints: { contact: { method: "GET", path: "/contacts/c1" }, health: { method: "GET", path: "/health" } }, test: { endpoint: "health", input: {} } });
+  await put("down", { name: "Down", base_url: `${crm.url}/api`, auth, retry: { max_retries: 0 }, endpoints: { ping: { method: "GET", path: "/down" } }, test: { endpoint: "ping", input: {} } });
+  // A token issued for 400 s: usable for 340, inside the run's ten-minute horizon.
+  crm.expiresIn = 400;
+  const call = await gw.request("POST", "/v1/integrations/crm/contact", { key, json: { input: {} } });
+  assert.equal(call.status, 200, call.text);
+  const tokens = await gw.mf.getKVNamespace("TOKENS");
+  const held = async () => {
+    const { keys } = await tokens.list({ prefix: "oauth:keeper:crm:" });
+    assert.equal(keys.length, 1);
+    return JSON.parse(await tokens.get(keys[0].name));
+  };
+  const before = await held();
+  assert.equal(before.access_token, "tok-1");
+
+  crm.expiresIn = 3600;
+  const worker = await gw.mf.getWorker();
+  await worker.scheduled({ cron: "*/5 * * * *" });
+  const refreshed = lastRun("oauth_tokens_refreshed");
+  assert.deepEqual([refreshed.refreshed, refreshed.failed, refreshed.complete], [1, [], true]);
+  const after = await held();
+  assert.notEqual(after.access_token, before.access_token, "a new token is held");
+  assert.ok(after.usable_until_s > before.usable_until_s + 3000);
+  assert.ok(crm.valid.has(after.access_token));
+  const checked = lastRun("integrations_checked");
+  assert.deepEqual([checked.healthy, checked.unhealthy], [1, ["keeper/down"]]);
+
+  const health = async (id) => (await gw.request("GET", `/v1/integrations/${id}`, { key })).body.health;
+  const down = await health("down");
+  assert.deepEqual([down.ok, down.status_code], [false, 500]);
+  assert.ok(Math.abs(down.checked_at - Date.now() / 1000) < 60);
+  assert.equal((await health("crm")).ok, true);
+  const usage = await gw.request("GET", "/v1/usage", { key });
+  assert.deepEqual(usage.body.integrations_health.map((h) => [h.integration, h.ok]), [["crm", true], ["down", false]]);
+
+  // A token good past the horizon is left alone; the next call needs no token request.
+  const requests = crm.tokenRequests;
+  await worker.scheduled({ cron: "*/5 * * * *" });
+  const again = lastRun("oauth_tokens_refreshed");
+  assert.deepEqual([again.refreshed, again.fresh], [0, 2]);
+  assert.equal((await gw.request("POST", "/v1/integrations/crm/contact", { key, json: { input: {} } })).status, 200);
+  assert.equal(crm.tokenRequests, requests);
+  // A deleted integration's health goes with it.
+  assert.equal((await gw.request("DELETE", "/v1/integrations/down", { key })).status, 204);
+  const left = await gw.request("GET", "/v1/usage", { key });
+  assert.deepEqual(left.body.integrations_health.map((h) => h.integration), ["crm"]);
 });

@@ -4,7 +4,7 @@
 import http from "node:http";
 
 export async function startCrm({ clientId, clientSecret }) {
-  const crm = { tokenRequests: 0, calls: {}, received: [], valid: new Set(["static-crm-token"]), flakyFailures: 2, n: 0 };
+  const crm = { tokenRequests: 0, calls: {}, received: [], valid: new Set(["static-crm-token"]), flakyFailures: 2, n: 0, expiresIn: 3600 };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -23,7 +23,7 @@ export async function startCrm({ clientId, clientSecret }) {
           return send(401, { error: "invalid_client" });
         const token = `tok-${++crm.n}`;
         crm.valid.add(token);
-        return send(200, { access_token: token, token_type: "Bearer", expires_in: 3600, scope: form.get("scope") });
+        return send(200, { access_token: token, token_type: "Bearer", expires_in: crm.expiresIn, scope: form.get("scope") });
       }
       const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
       if (!crm.valid.has(token)) return send(401, { ok: false, error: { message: "invalid token" } });

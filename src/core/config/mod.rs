@@ -40,6 +40,15 @@ impl ConfigKey {
         ConfigKey(format!("keys:{tenant}:{}", id.unwrap_or_default()))
     }
 
+    /// An integration's last health check (`core::integration::health`), or with no id the
+    /// prefix of all of a tenant's.
+    pub fn health(tenant: &str, integration: Option<&str>) -> Self {
+        ConfigKey(format!(
+            "health:{tenant}:{}",
+            integration.unwrap_or_default()
+        ))
+    }
+
     /// A marketplace template.
     pub fn template(id: &str) -> Self {
         ConfigKey(format!("template:{id}"))

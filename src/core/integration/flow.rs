@@ -7,9 +7,10 @@ use super::execute::{
     attempt_of, cache_key, conclude, limits, AfterCall, CallAttempt, Calls, Envelope,
     ExecuteRequest,
 };
+use super::health;
 use super::marketplace::test_report;
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
-use super::tokens::{access_token, OauthSecrets, TokenFor};
+use super::tokens::{access_token, refresh_ahead, OauthSecrets, Refresh, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::config::RecordKind;
@@ -61,15 +62,52 @@ pub async fn execute(
 }
 
 /// The test route: the integration's own test call, fresh (no cache), nothing mocked; reports
-/// what failed instead of failing itself.
+/// what failed instead of failing itself, and keeps the report as the integration's health.
 pub async fn test(co: Co, sealer: &Sealer, x: Execution<'_>) -> Result<HttpResponse, ApiError> {
     let cfg = load(&co, x.tenant, x.id).await?;
-    let t = cfg.test.clone().ok_or_else(|| {
+    let report = check(&co, sealer, &x, &cfg).await.ok_or_else(|| {
         ApiError::validation(format!("integration `{}` defines no `test` call", x.id))
     })?;
+    HttpResponse::json(200, &report)
+}
+
+/// Runs the integration's test call and records its report as the integration's health
+/// (`health`); `None` when it defines no test call.
+pub async fn check(
+    co: &Co,
+    sealer: &Sealer,
+    x: &Execution<'_>,
+    cfg: &IntegrationConfig,
+) -> Option<Value> {
+    let t = cfg.test.clone()?;
     let request = ExecuteRequest::test(t.input);
-    let result = run(&co, sealer, &x, &cfg, &t.endpoint, request).await;
-    HttpResponse::json(200, &test_report(&t.endpoint, result.as_ref()))
+    let result = run(co, sealer, x, cfg, &t.endpoint, request).await;
+    let report = test_report(&t.endpoint, result.as_ref());
+    health::record(co, x.tenant, x.id, &report).await;
+    Some(report)
+}
+
+/// Replaces an OAuth2 integration's held token if it expires within `ahead_s`
+/// (`tokens::refresh_ahead`); `None` for any other kind of auth.
+pub async fn refresh_token(
+    co: &Co,
+    sealer: &Sealer,
+    x: &Execution<'_>,
+    cfg: &IntegrationConfig,
+    ahead_s: u64,
+) -> Option<Result<Refresh, ApiError>> {
+    let secrets = match open_credentials(sealer, x.tenant, x.id, cfg) {
+        Ok(mut creds) => oauth_secrets(cfg, &mut creds)?,
+        Err(e) => return Some(Err(e)),
+    };
+    let t = TokenFor {
+        tenant: x.tenant,
+        id: x.id,
+        cfg,
+        secrets: &secrets,
+        trail: x.trail.clone(),
+    };
+    Some(refresh_ahead(co, &t, ahead_s).await)
 }
 
 async fn run(
@@ -166,10 +204,7 @@ impl Calling<'_> {
     ) -> Result<(Envelope, bool), ApiError> {
         let (co, x, cfg) = (self.co, self.x, self.cfg);
         let mut creds = open_credentials(self.sealer, x.tenant, x.id, cfg)?;
-        let secrets = (cfg.auth.kind == AuthType::Oauth2).then(|| OauthSecrets {
-            client_secret: creds.password.take().unwrap_or_default(),
-            refresh_token: creds.token.take(),
-        });
+        let secrets = oauth_secrets(cfg, &mut creds);
         let token_for = secrets.as_ref().map(|secrets| TokenFor {
             tenant: x.tenant,
             id: x.id,
@@ -224,6 +259,14 @@ impl Calling<'_> {
         envelope.debug = debug;
         Ok((envelope, provider_ok))
     }
+}
+
+/// An OAuth2 integration's secrets, taken from its opened credentials.
+fn oauth_secrets(cfg: &IntegrationConfig, creds: &mut Credentials) -> Option<OauthSecrets> {
+    (cfg.auth.kind == AuthType::Oauth2).then(|| OauthSecrets {
+        client_secret: creds.password.take().unwrap_or_default(),
+        refresh_token: creds.token.take(),
+    })
 }
 
 /// The integration's auth secrets, opened.

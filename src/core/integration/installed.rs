@@ -2,6 +2,7 @@
 //! `POST /v1/integrations` (install a template with the tenant's settings), and
 //! `GET`/`DELETE /v1/integrations/{id}`.
 
+use super::health;
 use super::marketplace::{install as fill, InstallRequest, Template};
 use crate::core::config::records::{exists, get_redacted, put_record};
 use crate::core::config::{document::redact, ConfigKey, RecordKind};
@@ -67,7 +68,11 @@ pub async fn get(
     let integration = get_redacted(&co, sealer, KIND, tenant, Some(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
-    HttpResponse::json(200, &json!({"id": id, "integration": integration}))
+    let health = health::of(&co, tenant, id).await?;
+    HttpResponse::json(
+        200,
+        &json!({"id": id, "integration": integration, "health": health}),
+    )
 }
 
 pub async fn delete(co: Co, tenant: &str, id: &str) -> Result<HttpResponse, ApiError> {

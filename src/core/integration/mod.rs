@@ -3,6 +3,7 @@
 
 pub mod execute;
 pub mod flow;
+pub mod health;
 pub mod installed;
 pub mod mapping;
 pub mod marketplace;

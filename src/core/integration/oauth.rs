@@ -29,6 +29,10 @@ pub struct TokenCmd {
     pub refresh_token: Option<String>,
     /// The token the provider just refused, if any: never handed out again.
     pub rejected: Option<String>,
+    /// A held token is handed out only if it stays usable this many seconds more (the upkeep
+    /// refreshing tokens ahead of their expiry asks for more than a call does).
+    #[serde(default)]
+    pub fresh_for_s: u64,
     /// Loop marks and trace of the request that needs the token (its token fetch carries them).
     #[serde(flatten)]
     pub trail: Trail,

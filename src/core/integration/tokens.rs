@@ -1,7 +1,7 @@
 //! Where an integration's OAuth2 access token is found when a call needs one: this isolate's
 //! memory, then KV `TOKENS`, then the integration's `OauthTokens` object, which fetches one at a
-//! time for all callers; and forgetting them all when the integration or tenant goes. Every
-//! place keys a token by `oauth::token_key`.
+//! time for all callers; replacing one ahead of its expiry (the scheduled upkeep); and forgetting
+//! them all when the integration or tenant goes. Every place keys a token by `oauth::token_key`.
 
 use super::oauth::{token_key, HeldToken, TokenCmd};
 use crate::core::config::integration::IntegrationConfig;
@@ -52,12 +52,53 @@ pub async fn access_token(
     if let Some(h) = held(co, &key, |h| h.usable(now_s, rejected)).await {
         return Ok(h.access_token);
     }
+    Ok(from_object(co, t, key, rejected, 0).await?.access_token)
+}
+
+/// What refreshing ahead found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// No token is held in KV: nothing uses the integration now; its next call fetches one.
+    NotHeld,
+    /// The held token stays usable past the horizon.
+    Fresh,
+    /// The held token would expire within the horizon: a new one was fetched and is held.
+    Refreshed,
+}
+
+/// Replaces the integration's held token if it expires within `ahead_s`, so that calls in the
+/// meantime never wait on the token endpoint (the scheduled upkeep, every interval).
+pub async fn refresh_ahead(co: &Co, t: &TokenFor<'_>, ahead_s: u64) -> Result<Refresh, ApiError> {
+    let key = token_key(t.tenant, t.id, t.cfg);
+    let now_s = co.now() / 1000;
+    let text = co.kv_get(Kv::Tokens, &key).await?;
+    let Some(held) = text.and_then(|t| serde_json::from_str::<HeldToken>(&t).ok()) else {
+        return Ok(Refresh::NotHeld);
+    };
+    if held.usable(now_s + ahead_s, None) {
+        return Ok(Refresh::Fresh);
+    }
+    from_object(co, t, key, None, ahead_s).await?;
+    Ok(Refresh::Refreshed)
+}
+
+/// A token from the integration's `OauthTokens` object (which fetches one unless it holds one
+/// usable `fresh_for_s` more), then held in this isolate and in KV.
+async fn from_object(
+    co: &Co,
+    t: &TokenFor<'_>,
+    key: String,
+    rejected: Option<&str>,
+    fresh_for_s: u64,
+) -> Result<HeldToken, ApiError> {
+    let now_s = co.now() / 1000;
     let cmd = TokenCmd {
         key: key.clone(),
         auth: t.cfg.auth.clone(),
         client_secret: t.secrets.client_secret.clone(),
         refresh_token: t.secrets.refresh_token.clone(),
         rejected: rejected.map(String::from),
+        fresh_for_s,
         trail: t.trail.clone(),
     };
     let object = Object::<OauthTokens>::integration(t.tenant, t.id);
@@ -80,7 +121,7 @@ pub async fn access_token(
                 .await;
         }
     }
-    Ok(token.access_token)
+    Ok(token)
 }
 
 /// Forgets every held token under `prefix` (`token_prefix`): in this isolate and in KV. Other

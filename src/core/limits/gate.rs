@@ -11,6 +11,11 @@ use serde_json::Value;
 
 /// How long a key's result is replayed.
 pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+/// How long a queued send's delivery record is kept after its last change.
+pub const DELIVERY_RECORD_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
+/// Expired rows an object forgets per write: its storage stays bounded by its write rate, and
+/// no write pays for a long backlog at once.
+pub const PRUNE_PER_WRITE: u32 = 50;
 /// A claim whose request never finished (its isolate died before recording the result) is
 /// abandoned after this long, so the client's retry is not refused for a day.
 pub const CLAIM_TIMEOUT_MS: u64 = 60_000;

@@ -65,7 +65,7 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
 }
 
 /// Erases the state a record leaves besides its KV document (`objects_of`), and the OAuth
-/// tokens of an integration or a tenant: before the document goes, so a failure leaves the
+/// tokens of an integration or a tenant and an integration's health record: before the document goes, so a failure leaves the
 /// record to delete again.
 pub async fn erase_state(
     co: &Co,
@@ -83,7 +83,11 @@ pub async fn erase_state(
     }
     match kind {
         RecordKind::Tenant => forget_tokens(co, &token_prefix(tenant, None)).await,
-        RecordKind::Integration => forget_tokens(co, &token_prefix(tenant, name)).await,
+        RecordKind::Integration => {
+            let health = ConfigKey::health(tenant, name);
+            co.run(Effect::DeleteConfig(health)).await?;
+            forget_tokens(co, &token_prefix(tenant, name)).await
+        }
         _ => Ok(()),
     }
 }

@@ -5,6 +5,7 @@ use super::{Counters, Dims, HOUR_MS};
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
+use crate::core::integration::health;
 use crate::core::integration::transforms::parse_iso8601;
 use crate::core::limits::budget::usd;
 use crate::core::objects::{protocol::Usage, Object};
@@ -193,7 +194,12 @@ fn figures(c: &Counters) -> [Value; 12] {
 }
 
 /// The answer: its content type and body.
-pub fn render(q: &Query, groups: &[(Vec<Option<String>>, Counters)]) -> (&'static str, Vec<u8>) {
+/// The report in the query's format; JSON also lists each checked integration's last health.
+pub fn render(
+    q: &Query,
+    groups: &[(Vec<Option<String>>, Counters)],
+    health: &[Value],
+) -> (&'static str, Vec<u8>) {
     let names: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
     match q.format {
         Format::Json => {
@@ -215,6 +221,7 @@ pub fn render(q: &Query, groups: &[(Vec<Option<String>>, Counters)]) -> (&'stati
                 "to": iso8601(q.range.to / 1000),
                 "group_by": names,
                 "data": data,
+                "integrations_health": health,
             });
             ("application/json", body.to_string().into_bytes())
         }
@@ -265,7 +272,11 @@ pub async fn report(co: &Co, tenant: &str, url: &str) -> Result<HttpResponse, Ap
     let rows = co
         .ask(&Object::<Usage>::usage(tenant), q.range.clone())
         .await?;
-    let (content_type, body) = render(&q, &group(&q, &rows));
+    let health = match q.format {
+        Format::Json => health::of_tenant(co, tenant).await?,
+        Format::Csv => Vec::new(),
+    };
+    let (content_type, body) = render(&q, &group(&q, &rows), &health);
     Ok(HttpResponse::bytes(200, content_type, body))
 }
 
@@ -334,7 +345,7 @@ mod tests {
             (g[0].1.requests, g[0].1.percentile_ms(0.95)),
             (3, Some(1_000))
         );
-        let (ct, body) = render(&q, &g);
+        let (ct, body) = render(&q, &g, &[]);
         assert_eq!(ct, "application/json");
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["data"][0]["route"], "llm");
@@ -347,7 +358,7 @@ mod tests {
     fn csv_has_a_header_and_safe_cells() {
         let q = parse("https://gw/v1/usage?group_by=model,day&format=csv", NOW).unwrap();
         let rows = [row(H15, "=cmd,x", 2, 3)];
-        let (ct, body) = render(&q, &group(&q, &rows));
+        let (ct, body) = render(&q, &group(&q, &rows), &[]);
         assert_eq!(ct, "text/csv; charset=utf-8");
         let text = String::from_utf8(body).unwrap();
         let mut lines = text.lines();

@@ -1,11 +1,14 @@
 //! `CallGate`, one per tenant channel (`{tenant}:{channel}`) and integration
 //! (`{tenant}:integration:{id}`): what a call must pass first, in one round trip (the key's
 //! earlier result, then `core::limits::gate`: windows and breaker), and what it records after
-//! (the breaker's outcome, the key's result, a queued send's delivery record).
+//! (the breaker's outcome, the key's result, a queued send's delivery record). Each write also
+//! forgets a few expired idempotency keys and delivery records, so storage stays bounded.
 
 use super::{answer, bodies, command, purge};
 use crate::core::jobs::{DeliveryQuery, DeliveryRecord};
-use crate::core::limits::gate::{replay, Begin, Gate, IDEMPOTENCY_TTL_MS};
+use crate::core::limits::gate::{
+    replay, Begin, Gate, DELIVERY_RECORD_TTL_MS, IDEMPOTENCY_TTL_MS, PRUNE_PER_WRITE,
+};
 use crate::core::objects::protocol::GateCmd;
 use crate::edge::platform::now_ms;
 use serde::Deserialize;
@@ -24,6 +27,31 @@ fn init(state: &State) {
     let sql = state.storage().sql();
     let _ = sql.exec("CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT, expires_at INTEGER NOT NULL)", None);
     let _ = sql.exec("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+    let _ = sql.exec(
+        "CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at)",
+        None,
+    );
+    let _ = sql.exec(
+        "CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (updated_at)",
+        None,
+    );
+}
+
+/// Forgets up to `PRUNE_PER_WRITE` idempotency keys past their time and delivery records
+/// unchanged for `DELIVERY_RECORD_TTL_MS`.
+fn prune(storage: &Storage, now: u64) -> Result<()> {
+    let sql = storage.sql();
+    let limit = i64::from(PRUNE_PER_WRITE);
+    sql.exec(
+        "DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE expires_at <= ? LIMIT ?)",
+        Some(vec![(now as i64).into(), limit.into()]),
+    )?;
+    let stale = now.saturating_sub(DELIVERY_RECORD_TTL_MS) as i64;
+    sql.exec(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE updated_at <= ? LIMIT ?)",
+        Some(vec![stale.into(), limit.into()]),
+    )?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -149,6 +177,9 @@ impl DurableObject for CallGate {
                 }
                 if let Some(key) = &cmd.idempotency_key {
                     keep(&storage, key, cmd.status, Some(cmd.body.to_string()), now)?;
+                }
+                if cmd.idempotency_key.is_some() || cmd.delivery.is_some() {
+                    prune(&storage, now)?;
                 }
                 if let Some(d) = &cmd.delivery {
                     storage.sql().exec(

@@ -43,8 +43,9 @@ impl DurableObject for OauthTokens {
         };
         let now_s = now_ms() / 1000;
         let held = self.held.borrow().clone();
-        if let Some((_, t)) =
-            held.filter(|(key, t)| *key == cmd.key && t.usable(now_s, cmd.rejected.as_deref()))
+        let fresh_until = now_s + cmd.fresh_for_s;
+        if let Some((_, t)) = held
+            .filter(|(key, t)| *key == cmd.key && t.usable(fresh_until, cmd.rejected.as_deref()))
         {
             return answer::<TokenAnswer>(&Ok(t));
         }
