@@ -56,11 +56,29 @@ function findLeaks(logs) {
 }
 
 /**
+ * A stand-in for the Analytics Engine binding (Miniflare's own drops every point): each data
+ * point is written as a log line `{"analytics_point": {...}}`, which `gw.points()` reads back.
+ */
+const ANALYTICS_RECORDER = {
+  name: "analytics-recorder",
+  modules: true,
+  script: `export default function () {
+    const text = (b) => (typeof b === "string" ? b : b == null ? null : new TextDecoder().decode(b));
+    return { writeDataPoint(p = {}) {
+      console.log(JSON.stringify({ analytics_point: { indexes: p.indexes ?? [], blobs: (p.blobs ?? []).map(text), doubles: p.doubles ?? [] } }));
+    } };
+  }`,
+};
+/** Options Miniflare shares between workers rather than takes per worker. */
+const SHARED = ["handleStructuredLogs", "handleRuntimeStdio", "kvPersist", "durableObjectsPersist"];
+
+/**
  * Starts the worker. `persist`: a directory where KV and Durable Objects keep their state, so
  * `gw.restart()` brings the worker back with it (Miniflare's queues are in memory only).
+ * `recordAnalytics`: the ANALYTICS dataset records its points (`gw.points()`).
  * `overrides`: further Miniflare options.
  */
-export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist, overrides = {} } = {}) {
+export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist, recordAnalytics = false, overrides = {} } = {}) {
   const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
   delete config["//"];
   // Without consumers, queued messages wait: the ingress path can be measured on its own.
@@ -79,12 +97,22 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
     // Other Miniflare options (`make profile`: another build, the inspector).
     ...overrides,
   };
-  const mf = new Miniflare(options);
+  const mfOptions = recordAnalytics ? withAnalyticsRecorder(options) : options;
+  const mf = new Miniflare(mfOptions);
   const url = await mf.ready;
   if (seed) await loadSeed(mf);
-  const gw = new Gateway(mf, url, logs, options);
+  const gw = new Gateway(mf, url, logs, mfOptions);
   gateways.add(gw);
   return gw;
+}
+
+/** The gateway as the first of two workers, its ANALYTICS dataset the recorder's wrapped binding. */
+function withAnalyticsRecorder(options) {
+  const shared = Object.fromEntries(SHARED.filter((k) => k in options).map((k) => [k, options[k]]));
+  const gateway = Object.fromEntries(Object.entries(options).filter(([k]) => !SHARED.includes(k)));
+  delete gateway.analyticsEngineDatasets;
+  gateway.wrappedBindings = { ANALYTICS: ANALYTICS_RECORDER.name };
+  return { ...shared, workers: [{ name: "gateway", ...gateway }, ANALYTICS_RECORDER] };
 }
 
 /** Loads kv-seed/ the way `make dev` does: validated and sealed by core, under this run's MASTER_KEY. */
@@ -158,6 +186,11 @@ export class Gateway {
       if (line || Date.now() > until) return line;
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** The Analytics Engine data points written so far (with `recordAnalytics`). */
+  points() {
+    return this.logs.filter((l) => l.message.startsWith('{"analytics_point"')).map((l) => JSON.parse(l.message).analytics_point);
   }
 
   /** Where a planted secret reached a log line or a response body. */

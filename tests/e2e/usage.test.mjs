@@ -2,7 +2,7 @@
 // streamed, an error, a cache hit), `GET /v1/usage` counts exactly what was sent: requests,
 // errors, tokens and cost by route, model and key, as JSON and CSV, and the admin API shows the
 // same. The counts reach the tenant's Usage object seconds after the last request, with no other
-// request following it.
+// request following it. Each request's Analytics Engine data point carries the same figures.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -20,7 +20,7 @@ planted.add(ANTHROPIC_KEY);
 let gw, llm, a, b;
 
 before(async () => {
-  gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
+  gw = await startGateway({ seed: false, recordAnalytics: true, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
   llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY });
   a = await gw.tenant("counted");
   const k = await gw.admin("POST", "counted/keys", { name: "second" });
@@ -106,8 +106,17 @@ test("usage counts exactly the requests, errors, tokens and cost that were sent"
   assert.ok(header.startsWith("route,requests,client_errors,server_errors,p50_ms,p95_ms,input_tokens,output_tokens"));
   const llmCsv = rows.find((r) => r.startsWith("llm,")).split(",");
   assert.equal(llmCsv[1], "9");
-  // Every request's Analytics Engine data point was written (Miniflare's dataset keeps none).
+  // One Analytics Engine data point per request, the tenant its index, with the same figures.
   assert.ok(!gw.logs.some((l) => l.message.includes("analytics_failed")));
+  const points = gw.points().filter((p) => p.indexes[0] === "counted" && p.blobs[0] === "llm");
+  assert.equal(points.length, 9, JSON.stringify(points));
+  const sum = (i) => points.reduce((n, p) => n + p.doubles[i], 0);
+  assert.deepEqual([sum(2), sum(3), sum(5)], [llmRow.input_tokens, llmRow.output_tokens, 1]);
+  assert.ok(Math.abs(sum(4) - cost) < 1e-9, `${sum(4)} vs ${cost}`);
+  const refused = points.filter((p) => p.blobs[1] === "4xx");
+  assert.deepEqual(refused.map((p) => [p.doubles[0], p.blobs[4]]), [[400, a.keyId]]);
+  const claude = points.filter((p) => p.blobs[3] === "claude-ok");
+  assert.deepEqual(claude.map((p) => [p.blobs[2], p.blobs[4]]), [["claude", b.keyId], ["claude", b.keyId]]);
   // The admin API shows the tenant the same.
   const viaAdmin = await report("group_by=route", () => true, true);
   assert.deepEqual(viaAdmin.body.data.find((d) => d.route === "llm"), llmRow);
