@@ -76,9 +76,11 @@ const SHARED = ["handleStructuredLogs", "handleRuntimeStdio", "kvPersist", "dura
  * Starts the worker. `persist`: a directory where KV and Durable Objects keep their state, so
  * `gw.restart()` brings the worker back with it (Miniflare's queues are in memory only).
  * `recordAnalytics`: the ANALYTICS dataset records its points (`gw.points()`).
+ * `faults`: run the worker through tests/faults/entry.mjs, whose bindings fail on command
+ * (`gw.faults({...})`).
  * `overrides`: further Miniflare options.
  */
-export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist, recordAnalytics = false, overrides = {} } = {}) {
+export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist, recordAnalytics = false, faults = false, overrides = {} } = {}) {
   const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
   delete config["//"];
   // Without consumers, queued messages wait: the ingress path can be measured on its own.
@@ -94,6 +96,8 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
     ...(persist ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") } : {}),
     // GATEWAY_STDIO=1 shows workerd's own output (panics, runtime errors) while debugging.
     ...(process.env.GATEWAY_STDIO ? { handleRuntimeStdio: (out, err) => (out.pipe(process.stdout), err.pipe(process.stderr)) } : {}),
+    // The fault entry imports the built worker, an ES module (Miniflare reads `.js` as CommonJS).
+    ...(faults ? { scriptPath: "tests/faults/entry.mjs", modulesRules: [...config.modulesRules, { type: "ESModule", include: ["**/*.js"] }] } : {}),
     // Other Miniflare options (`make profile`: another build, the inspector).
     ...overrides,
   };
@@ -186,6 +190,15 @@ export class Gateway {
       if (line || Date.now() > until) return line;
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /**
+   * Makes platform bindings fail (with `faults`): `{DEDUPE: {rate: 1, mode: "throw"}}`, a KV
+   * namespace or a queue by its binding name; `mode` "hang" never answers. `{}` clears them.
+   */
+  async faults(config) {
+    const r = await fetch(new URL("/__faults", this.url), { method: "POST", body: JSON.stringify(config) });
+    if (r.status !== 200) throw new Error(`faults: ${r.status}`);
   }
 
   /** The Analytics Engine data points written so far (with `recordAnalytics`). */

@@ -123,12 +123,17 @@ export async function readAll(message, cap) {
   return whole;
 }
 
-/** One command to a Durable Object by name: its answer's text, or an error with its status. */
-export async function askObject(env, binding, name, body) {
-  const answer = await env[binding].getByName(name).fetch("https://do.internal/", { method: "POST", body });
-  const text = await answer.text();
-  if (answer.status !== 200) throw new Error(`${binding} answered ${answer.status}: ${text}`);
-  return text;
+/**
+ * One command to a Durable Object by name: its answer's text within `ms`, or an error with its
+ * status (TIMEOUT when it did not answer in time).
+ */
+export function askObject(env, binding, name, body, ms) {
+  return within(ms, async () => {
+    const answer = await env[binding].getByName(name).fetch("https://do.internal/", { method: "POST", body });
+    const text = await answer.text();
+    if (answer.status !== 200) throw new Error(`${binding} answered ${answer.status}: ${text}`);
+    return text;
+  });
 }
 
 /** The client's Response: status, headers ("name\nvalue..." lines) and body (none or a stream). */

@@ -47,10 +47,10 @@ extern "C" {
     fn write_chunk(writer: &JsValue, bytes: &[u8]) -> Promise;
     #[wasm_bindgen(js_name = closeWriter)]
     fn close_writer(writer: &JsValue);
-    /// A command's body to the object `name` of `binding`: the answer's text (status 200), or
-    /// the runtime's error.
+    /// A command's body to the object `name` of `binding`: the answer's text (status 200)
+    /// within `ms`, or the runtime's error (or a timeout).
     #[wasm_bindgen(js_name = askObject)]
-    pub fn ask(env: &Env, binding: &str, name: &str, body: String) -> Promise;
+    pub fn ask(env: &Env, binding: &str, name: &str, body: String, ms: f64) -> Promise;
 }
 
 /// A header set of these pairs; `None` if the runtime refuses one of them.

@@ -6,7 +6,7 @@ use super::crossings;
 use super::durable;
 use super::outbound::exchange;
 use super::platform::now_ms;
-use super::respond::internal;
+use super::respond::{internal, unavailable};
 use super::store;
 use crate::core::error::ApiError;
 use crate::core::flow::{Effect, Flow, Outcome, Step};
@@ -65,7 +65,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             }
             Effect::KvGet { ns, key } => {
                 let kv = env.kv(ns.binding()).map_err(internal)?;
-                return Ok(text(kv.get(&key).text().await.map_err(internal)?));
+                return Ok(text(kv.get(&key).text().await.map_err(unavailable)?));
             }
             Effect::KvList { ns, prefix } => {
                 return Ok(Outcome::Names(
@@ -81,9 +81,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                 }));
             }
             Effect::Ask { class, name, body } => {
-                return Ok(Outcome::Text(
-                    durable::send(env, class.binding(), &name, body).await?,
-                ))
+                return Ok(Outcome::Text(durable::send(env, class, &name, body).await?))
             }
             Effect::Exchange {
                 req,
@@ -113,11 +111,11 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                     Some(ttl_s) => put.expiration_ttl(ttl_s),
                     None => put,
                 };
-                put.execute().await.map_err(internal)?
+                put.execute().await.map_err(unavailable)?
             }
             Effect::KvDelete { ns, key } => {
                 let kv = env.kv(ns.binding()).map_err(internal)?;
-                kv.delete(&key).await.map_err(internal)?
+                kv.delete(&key).await.map_err(unavailable)?
             }
             Effect::Remember { key, text } => {
                 MEMORY.with(|m| m.borrow_mut().insert(key, text));
@@ -143,7 +141,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                 delay_s,
             } => send_texts(env, queue.binding(), texts, delay_s)
                 .await
-                .map_err(internal)?,
+                .map_err(unavailable)?,
             Effect::Later(effect) => {
                 let Some(ctx) = p.ctx else {
                     return perform(p, *effect).await;

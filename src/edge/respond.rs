@@ -4,7 +4,7 @@
 //! object and the response apart, a crossing each.
 
 use super::crossings;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::HttpResponse;
 use serde::Serialize;
 use worker::web_sys;
@@ -123,9 +123,20 @@ pub fn error_with_body(e: &ApiError, body: String) -> Outgoing {
     out.bytes(body.into_bytes())
 }
 
-/// Platform errors (KV, Durable Object, queue failures) are ours, not the client's: a 500 with no
-/// internals in the message; the detail goes to the log.
+/// The gateway's own errors (a missing binding, a record it cannot read, its configuration): a
+/// 500 with no internals in the message; the detail goes to the log.
 pub fn internal<E: std::fmt::Display>(e: E) -> ApiError {
     worker::console_error!("{{\"internal_error\":{:?}}}", e.to_string());
     ApiError::internal("internal error; retry later")
+}
+
+/// A platform call that failed or timed out (KV, a Durable Object, a queue): the same request
+/// may succeed in a moment, so a 503 with `Retry-After`; the detail goes to the log.
+pub fn unavailable<E: std::fmt::Display>(e: E) -> ApiError {
+    worker::console_error!("{{\"platform_unavailable\":{:?}}}", e.to_string());
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "a platform service the gateway needs did not answer; retry",
+    )
+    .with_retry_after(1)
 }

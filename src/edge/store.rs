@@ -6,7 +6,7 @@
 //! cannot push out the documents that are there.
 
 use super::platform::now_ms;
-use super::respond::internal;
+use super::respond::{internal, unavailable};
 use crate::core::config::cache::TtlCache;
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
@@ -121,7 +121,7 @@ fn get_text<'a>(
     env: &'a Env,
     key: &'a ConfigKey,
 ) -> LocalBoxFuture<'a, Result<Option<String>, ApiError>> {
-    Box::pin(async move { kv(env)?.get(key.as_str()).text().await.map_err(internal) })
+    Box::pin(async move { (kv(env)?.get(key.as_str()).text().await).map_err(unavailable) })
 }
 
 pub fn put_text<'a>(
@@ -135,7 +135,7 @@ pub fn put_text<'a>(
             .map_err(internal)?
             .execute()
             .await
-            .map_err(internal)?;
+            .map_err(unavailable)?;
         cache_evict(key);
         Ok(())
     })
@@ -143,7 +143,7 @@ pub fn put_text<'a>(
 
 pub fn delete<'a>(env: &'a Env, key: &'a ConfigKey) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        kv(env)?.delete(key.as_str()).await.map_err(internal)?;
+        kv(env)?.delete(key.as_str()).await.map_err(unavailable)?;
         cache_evict(key);
         Ok(())
     })
@@ -173,7 +173,7 @@ async fn list_inner(env: &Env, binding: &str, prefix: &str) -> Result<Vec<String
         if let Some(c) = cursor.take() {
             q = q.cursor(c);
         }
-        let page = q.execute().await.map_err(internal)?;
+        let page = q.execute().await.map_err(unavailable)?;
         out.extend(page.keys.into_iter().map(|k| k.name));
         match page.cursor {
             Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),

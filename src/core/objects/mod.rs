@@ -19,6 +19,16 @@ pub enum ObjectClass {
 }
 
 impl ObjectClass {
+    /// How long a caller waits for the object's answer before the call counts as failed (503):
+    /// a stuck object must not hold requests open. `OauthTokens` may itself wait on a token
+    /// endpoint (10 s) before it answers.
+    pub fn deadline_ms(self) -> u64 {
+        match self {
+            ObjectClass::OauthTokens => 20_000,
+            _ => 10_000,
+        }
+    }
+
     pub fn binding(self) -> &'static str {
         match self {
             ObjectClass::DeadLetters => "DEAD_LETTERS",

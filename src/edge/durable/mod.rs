@@ -23,10 +23,10 @@ pub use dedupe::Dedupe;
 pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
 
-use super::respond::internal;
+use super::respond::{internal, unavailable};
 use super::{crossings, outbound};
 use crate::core::error::ApiError;
-use crate::core::objects::{Class, Command, Object};
+use crate::core::objects::{Class, Command, Object, ObjectClass};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -40,22 +40,24 @@ pub async fn ask<K: Class, C: Command<K>>(
     cmd: C,
 ) -> Result<C::Answer, ApiError> {
     let body = serde_json::to_string(&cmd.into_cmd()).map_err(internal)?;
-    let text = send(env, K::CLASS.binding(), object.name(), body).await?;
+    let text = send(env, K::CLASS, object.name(), body).await?;
     serde_json::from_str(&text).map_err(internal)
 }
 
 /// The round trip itself, boxed and non-generic so it exists once in the binary.
+/// An object that fails, throws or misses its deadline is a 503 the client may retry.
 pub fn send<'a>(
     env: &'a Env,
-    binding: &'static str,
+    class: ObjectClass,
     name: &'a str,
     body: String,
 ) -> LocalBoxFuture<'a, Result<String, ApiError>> {
     Box::pin(async move {
-        let answer = crossings::ask(env, binding, name, body);
+        let binding = class.binding();
+        let answer = crossings::ask(env, binding, name, body, class.deadline_ms() as f64);
         let text = JsFuture::from(answer)
             .await
-            .map_err(|e| internal(outbound::message(&e)))?;
+            .map_err(|e| unavailable(format!("{binding}: {}", outbound::message(&e))))?;
         text.as_string()
             .ok_or_else(|| internal(format!("{binding} answered no text")))
     })
