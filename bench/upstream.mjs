@@ -20,12 +20,22 @@ const stream = Buffer.from([
   "data: [DONE]\n\n",
 ].join(""));
 
-export function startUpstream() {
+/**
+ * `faultRate`: that share of answers is a 503 (`make soak`). `hooks`: the `webhook-id` of each
+ * event delivery the upstream took (its `/hooks` path is a tenant's destination).
+ */
+export function startUpstream({ faultRate = 0 } = {}) {
+  const hooks = new Set();
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
       const chunks = [];
       req.on("data", (c) => chunks.push(c));
       req.on("end", () => {
+        if (faultRate > 0 && Math.random() < faultRate) {
+          res.writeHead(503, { "content-type": "application/json" });
+          return res.end('{"error":"injected"}');
+        }
+        if (req.url === "/hooks") hooks.add(req.headers["webhook-id"]);
         if (req.url.endsWith("/chat/completions")) {
           const streamed = Buffer.concat(chunks).includes('"stream":true');
           const out = streamed ? stream : completion;
@@ -37,6 +47,6 @@ export function startUpstream() {
       });
     });
     server.keepAliveTimeout = 60_000;
-    server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` }));
+    server.listen(0, "127.0.0.1", () => resolve({ server, hooks, url: `http://127.0.0.1:${server.address().port}` }));
   });
 }

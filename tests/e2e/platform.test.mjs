@@ -25,7 +25,8 @@ for (const s of [DEST, OPENAI_KEY, ANTHROPIC_KEY, S.standard, ...Object.values(t
 let gw, dest, prov, llm, key;
 
 before(async () => {
-  gw = await startGateway({ seed: false, faults: true });
+  // Open work left in a record is sent again 2 s past its due time (a lost queue copy).
+  gw = await startGateway({ seed: false, faults: true, extraBindings: { REDELIVERY_GRACE_SECONDS: "2", DELIVERY_RETRY_BASE_SECONDS: "1" } });
   dest = await startDestination(DEST);
   prov = await startProviders({ tokens });
   llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY });
@@ -120,6 +121,26 @@ test("a channel send while its call gate fails: 503 and nothing sent; the retry 
   assert.equal(ok.status, 200, ok.text);
   assert.equal((await send()).status, 200, "the key's result replayed");
   assert.equal(sent(), 1, "sent exactly once");
+});
+
+test("a send that needs a retry while the deliveries queue fails: 503, and the client's retry is the only copy sent", async () => {
+  const text = "queued-" + randomBytes(4).toString("hex");
+  const mine = (r) => JSON.stringify(r.body).includes(text);
+  // The provider fails the first attempt (a transient 500): the send must be queued for a retry.
+  let first = true;
+  prov.behaviour = (r) => (mine(r) && first ? ((first = false), { status: 500, body: { ok: false, description: "busy" } }) : null);
+  try {
+    const send = () => gw.request("POST", "/v1/channels/tg/messages", { key, json: { conversation_id: "123456789", type: "text", text } });
+    assertRetryable(await during({ DELIVERIES: { rate: 1, mode: "throw" } }, send), "DELIVERIES");
+    const ok = await send();
+    assert.equal(ok.status, 200, ok.text);
+    // Past the open-work grace: a copy left in the channel's outbox would have gone out by now.
+    await new Promise((r) => setTimeout(r, 6000));
+    const accepted = prov.requests.filter((r) => mine(r) && r.ok);
+    assert.equal(accepted.length, 1, `sent once: ${prov.requests.filter(mine).map((r) => r.ok)}`);
+  } finally {
+    prov.behaviour = () => null;
+  }
 });
 
 test("the LLM proxy while the tenant's limiter fails: a 503 in the client's dialect, no provider call", async () => {

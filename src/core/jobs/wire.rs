@@ -141,6 +141,11 @@ pub async fn enqueue(
         let line = json!({"open_work_update_failed": msg.id, "error": e.message});
         co.log_error(line).await;
     }
+    if sent.is_err() {
+        // Not queued: the caller answers a failure and its client retries, so the record must
+        // not send this copy later as well.
+        finished(co, msg).await;
+    }
     sent.map(drop)
 }
 
@@ -261,9 +266,14 @@ mod tests {
                 }
                 _ => Ok(Outcome::Text("null".into())),
             })
-            .0
         };
-        assert!(run(true).is_err());
-        assert!(run(false).is_ok());
+        let (failed, seen) = run(true);
+        assert!(failed.is_err());
+        assert!(run(false).0.is_ok());
+        // The message the queue refused is closed in its open-work record, never sent from it.
+        let closes = seen.iter().filter(|e| {
+            matches!(e, Effect::Ask { body, .. } if body.contains(r#""done":["evt_1"]"#))
+        });
+        assert_eq!(closes.count(), 1);
     }
 }

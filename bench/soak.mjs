@@ -1,0 +1,283 @@
+// `make soak` (not part of `make test`): SOAK_MINUTES (default 10) of mixed traffic at SOAK_LOAD
+// (default 0.8) of the capacity measured first on the same mix, against the bench upstream with
+// SOAK_FAULT_RATE (default 0.02) of its answers a 503: webhooks (Telegram and Standard Webhooks,
+// delivered to a destination), WhatsApp channel sends, integration calls, LLM calls streamed and
+// not, and widget chat. Loopback only, bounded in count and time.
+//
+// Each minute it reports requests by route and status, p50/p99 latency, the gateway isolate's JS
+// heap (over the DevTools protocol) and the resident memory of the workerd process (wasm memory,
+// Durable Object storage and the runtime's own: workerd shows no isolate's wasm memory apart). At
+// the end, after the queues drain, events received = delivered + dead-lettered. It exits non-zero
+// if an event was lost, a request got a 5xx the faults do not explain, the JS heap after warm-up
+// grew past SOAK_HEAP_GROWTH_MIB (default 32) or the process past SOAK_RSS_GROWTH_MIB (default 256).
+import { request, Agent } from "undici";
+import { readFileSync, readdirSync } from "node:fs";
+import { startGateway } from "../tests/harness.mjs";
+import { sign } from "../tests/signers.mjs";
+import { eventId } from "../tests/samples.mjs";
+import { startUpstream } from "./upstream.mjs";
+import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, webhookRoutes } from "./routes.mjs";
+
+const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
+const LOAD = Number(process.env.SOAK_LOAD ?? 0.8);
+const FAULT_RATE = Number(process.env.SOAK_FAULT_RATE ?? 0.02);
+const HEAP_GROWTH_MIB = Number(process.env.SOAK_HEAP_GROWTH_MIB ?? 32);
+const RSS_GROWTH_MIB = Number(process.env.SOAK_RSS_GROWTH_MIB ?? 256);
+const MAX_IN_FLIGHT = 256;
+const ORIGIN = "https://shop.example.com";
+const INSPECTOR = 9300 + (process.pid % 500);
+
+const upstream = await startUpstream({ faultRate: FAULT_RATE });
+// Log lines are dropped (hundreds of thousands), and the load goes through undici directly, past
+// the harness's copy of every response.
+// Miniflare runs one consumer batch of a queue at a time, where Cloudflare runs many at once:
+// batches of 100 let local delivery keep up with the ingress a soak drives.
+const consumers = JSON.parse(readFileSync(new URL("../miniflare.config", import.meta.url), "utf8")).queueConsumers;
+for (const q of ["events", "deliveries"]) consumers[q] = { ...consumers[q], maxBatchSize: 100 };
+const gw = await startGateway({ seed: false, overrides: { inspectorPort: INSPECTOR, handleStructuredLogs: () => {}, queueConsumers: consumers } });
+// Idle sockets are let go before workerd closes them, so a request never races a closing socket.
+const agent = new Agent({ connections: MAX_IN_FLIGHT, keepAliveTimeout: 1000, keepAliveMaxTimeout: 1000 });
+const key = await benchTenant(gw);
+const hooks = await webhookRoutes(gw, upstream);
+const channel = await channelRoute(gw, upstream, key);
+const integration = await integrationRoutes(gw, upstream, key);
+const llm = await llmRoutes(gw, upstream, key);
+// The bench tenant again, with its widget: the same destination, an allowed origin, an assistant.
+await gw.admin("PUT", "bench", {
+  name: "Bench",
+  destination: { url: `${upstream.url}/hooks`, secret: hooks.whsec },
+  allowed_origins: [ORIGIN],
+  assistant: { model: "fast", system_prompt: "Be brief." },
+  limits: { widget_rpm_per_visitor: 1000000 },
+});
+const pk = (await gw.admin("POST", "bench/widget-keys")).body.key;
+// Breakers sized for this volume: the defaults (5 failures in 60 s) would open on the injected
+// 2% alone at a few dozen requests a second, and the soak would measure open breakers.
+for (const record of ["channels/wa", "integrations/api", "llm"]) {
+  const { tenant: _t, ...doc } = (await gw.admin("GET", `bench/${record}`)).body;
+  const put = await gw.admin("PUT", `bench/${record}`, { ...doc, circuit_breaker: { failure_threshold: 1000, window_seconds: 60, open_seconds: 10 } });
+  if (put.status !== 200) throw new Error(`${record}: ${put.status} ${put.text}`);
+}
+
+let sequence = 0;
+/** Dead letters the tenant holds (the admin API lists them). */
+const deadLettered = async () => (await gw.admin("GET", "bench/dead-letters")).body?.data?.length ?? 0;
+const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
+/** The mix, by weight: each kind builds a fresh request (new event ids where it matters). */
+const kinds = [
+  { name: "webhook.telegram", weight: 20, make: () => {
+    const update = 10_000_000 + ++sequence;
+    const body = JSON.stringify({ update_id: update, message: { message_id: 1, date: 1700000000, chat: { id: 42, type: "private" }, text: "hi" } });
+    return [hooks.fresh.url, { "content-type": "application/json", "x-telegram-bot-api-secret-token": hooks.tgToken }, body, eventId("bench", "tg", String(update))];
+  } },
+  { name: "webhook.standard", weight: 15, make: () => {
+    const id = `msg_soak_${process.pid}_${++sequence}`;
+    return [hooks.signed.url, { "content-type": "application/json", ...sign.standard(hooks.stdSecret, stdBody, { id }) }, stdBody, eventId("bench", "std", id)];
+  } },
+  { name: "channel.send", weight: 15, make: () => [channel.url, { ...channel.headers, "content-type": "application/json" }, JSON.stringify({ conversation_id: "16505551234", type: "text", text: "Your order shipped" })] },
+  { name: "integration", weight: 15, make: () => [integration.uncached.url, { ...integration.uncached.headers, "content-type": "application/json" }, '{"input": {"id": "1"}}'] },
+  { name: "llm.chat", weight: 15, make: () => [llm.chat.url, { ...llm.chat.headers, "content-type": "application/json" }, JSON.stringify(llmBody)] },
+  { name: "llm.stream", weight: 10, make: () => [llm.chatStream.url, { ...llm.chatStream.headers, "content-type": "application/json" }, JSON.stringify({ ...llmBody, stream: true })] },
+  { name: "widget.chat", weight: 10, make: () => [new URL(`/v1/widget/chat?key=${pk}`, gw.url).href, { "content-type": "application/json", origin: ORIGIN, "x-visitor-id": `v${sequence++ % 500}` }, '{"message":"hi"}'] },
+];
+const totalWeight = kinds.reduce((n, k) => n + k.weight, 0);
+const pickKind = (() => {
+  let n = 0;
+  // Deterministic interleaving in proportion to the weights.
+  const wheel = kinds.flatMap((k) => Array(k.weight).fill(k));
+  return () => wheel[n++ % totalWeight];
+})();
+
+/** The current minute's figures. */
+let minute = fresh();
+function fresh() {
+  return { byRoute: {}, latencies: {}, skipped: 0, errors: {} };
+}
+/** The gateway's ids of the events it acknowledged during the soak. */
+let received = new Set();
+let inFlight = 0;
+
+async function one() {
+  const kind = pickKind();
+  const [url, headers, body, event] = kind.make();
+  const started = performance.now();
+  let status = 0;
+  try {
+    const res = await request(url, { method: "POST", headers, body, dispatcher: agent });
+    status = res.statusCode;
+    await res.body.text();
+  } catch (e) {
+    status = 0;
+    const code = e.code ?? e.name ?? "error";
+    minute.errors[code] = (minute.errors[code] ?? 0) + 1;
+  }
+  const ms = performance.now() - started;
+  const r = (minute.byRoute[kind.name] ??= {});
+  r[status] = (r[status] ?? 0) + 1;
+  (minute.latencies[kind.name] ??= []).push(ms);
+  if (event && status === 200) received.add(event);
+  return status;
+}
+
+/** Sends at `rps` for `ms`, open loop (a request is skipped, and counted, past MAX_IN_FLIGHT). */
+async function drive(rps, ms, onMinute) {
+  const end = Date.now() + ms;
+  let owed = 0;
+  let last = Date.now();
+  let minuteEnds = Date.now() + 60_000;
+  const pending = new Set();
+  while (Date.now() < end) {
+    const now = Date.now();
+    owed += ((now - last) / 1000) * rps;
+    last = now;
+    while (owed >= 1) {
+      owed -= 1;
+      if (inFlight >= MAX_IN_FLIGHT) {
+        minute.skipped++;
+        continue;
+      }
+      inFlight++;
+      const p = one().finally(() => {
+        inFlight--;
+        pending.delete(p);
+      });
+      pending.add(p);
+    }
+    if (onMinute && now >= minuteEnds) {
+      minuteEnds += 60_000;
+      await onMinute();
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.all(pending);
+  if (onMinute) await onMinute();
+}
+
+/** Closed loop on the same mix: what the gateway sustains here, requests per second. */
+async function capacity(seconds) {
+  let done = 0;
+  const end = Date.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (Date.now() < end) {
+      await one();
+      done++;
+    }
+  }));
+  return done / seconds;
+}
+
+/** The DevTools socket of the gateway's own isolate. */
+async function inspector() {
+  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR}/json`)).json();
+  const own = targets.find((t) => t.title.endsWith("worker core:user:"));
+  if (!own) throw new Error(`no gateway isolate among ${targets.map((t) => t.title).join(", ")}`);
+  const ws = new WebSocket(own.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+  let id = 0;
+  const waiting = new Map();
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    waiting.get(msg.id)?.(msg);
+    waiting.delete(msg.id);
+  };
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const n = ++id;
+      waiting.set(n, (msg) => (msg.error ? reject(new Error(JSON.stringify(msg.error))) : resolve(msg.result)));
+      ws.send(JSON.stringify({ id: n, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+const MiB = 1024 * 1024;
+
+/** Resident memory of this process's workerd children, MiB (Linux /proc). */
+function workerdRss() {
+  let kib = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      if (!/^Name:\s+workerd/m.test(status) || !new RegExp(`^PPid:\\s+${process.pid}$`, "m").test(status)) continue;
+      kib += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kib / 1024;
+}
+const pct = (xs, p) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+console.log(`soak: measuring capacity on the mix (10 s), then ${MINUTES} min at ${LOAD * 100}% of it, upstream faults ${FAULT_RATE * 100}%`);
+await capacity(3); // warm up
+const cap = await capacity(10);
+minute = fresh();
+received = new Set();
+const lettersBefore = await deadLettered();
+const rps = Math.max(1, Math.round(cap * LOAD));
+console.log(`capacity ${cap.toFixed(0)} req/s; soaking at ${rps} req/s`);
+
+const devtools = await inspector();
+const memory = [];
+const report = [];
+async function sample() {
+  const h = await devtools.send("Runtime.getHeapUsage");
+  const m = { heap_mib: h.usedSize / MiB, rss_mib: workerdRss() };
+  memory.push(m);
+  const routes = Object.keys(minute.byRoute).sort();
+  const row = {
+    minute: memory.length,
+    requests: routes.reduce((n, r) => n + Object.values(minute.byRoute[r]).reduce((a, b) => a + b, 0), 0),
+    skipped: minute.skipped,
+    by_route: Object.fromEntries(routes.map((r) => [r, { statuses: minute.byRoute[r], p50_ms: +pct(minute.latencies[r], 50).toFixed(1), p99_ms: +pct(minute.latencies[r], 99).toFixed(1) }])),
+    all_p50_ms: +pct(Object.values(minute.latencies).flat(), 50).toFixed(1),
+    all_p99_ms: +pct(Object.values(minute.latencies).flat(), 99).toFixed(1),
+    heap_mib: +m.heap_mib.toFixed(1),
+    workerd_rss_mib: +m.rss_mib.toFixed(1),
+    // Events acknowledged but not yet at the destination: flat when delivery keeps up.
+    backlog: received.size - [...received].filter((id) => upstream.hooks.has(id)).length,
+    client_errors: minute.errors,
+  };
+  report.push(row);
+  console.log(`min ${row.minute}: ${row.requests} requests (${row.skipped} skipped), p50 ${row.all_p50_ms} ms, p99 ${row.all_p99_ms} ms, heap ${row.heap_mib} MiB, workerd RSS ${row.workerd_rss_mib} MiB, backlog ${row.backlog}${Object.keys(row.client_errors).length ? `, client errors ${JSON.stringify(row.client_errors)}` : ""}`);
+  for (const [r, v] of Object.entries(row.by_route)) console.log(`    ${r.padEnd(18)} ${JSON.stringify(v.statuses)} p50 ${v.p50_ms} p99 ${v.p99_ms}`);
+  minute = fresh();
+}
+await drive(rps, MINUTES * 60_000, sample);
+
+// Let the queues drain: every received event is delivered or dead-lettered. Waits while they
+// make progress (at most 10 minutes); a minute without progress means the rest is lost.
+const drainEnd = Date.now() + 600_000;
+const delivered = () => [...received].filter((id) => upstream.hooks.has(id)).length;
+let letters = (await deadLettered()) - lettersBefore;
+let settled = delivered() + letters;
+let progressAt = Date.now();
+while (Date.now() < drainEnd && settled < received.size && Date.now() - progressAt < 60_000) {
+  await new Promise((r) => setTimeout(r, 2000));
+  letters = (await deadLettered()) - lettersBefore;
+  const now = delivered() + letters;
+  if (now > settled) progressAt = Date.now();
+  settled = now;
+}
+const drainSeconds = Math.round((Date.now() - (drainEnd - 600_000)) / 1000);
+devtools.close();
+await gw.mf.dispose();
+await agent.close();
+upstream.server.close();
+
+const problems = [];
+const events = { received: received.size, delivered: delivered(), dead_lettered: letters };
+if (events.delivered + letters !== events.received) problems.push(`events: ${JSON.stringify(events)}`);
+const unexplained = report.flatMap((m) => Object.entries(m.by_route).flatMap(([r, v]) => Object.entries(v.statuses).filter(([s]) => s === "0" || (s >= 500 && !["502", "503"].includes(s))).map(([s, n]) => `${r} ${s} x${n} in minute ${m.minute}`)));
+if (unexplained.length) problems.push(`unexplained failures: ${unexplained.join("; ")}`);
+// Warm-up: the first minute (compiled code, caches filled, objects created).
+const warm = memory[Math.min(1, memory.length - 1)];
+const lastMem = memory.at(-1);
+const growth = { heap_mib: +(lastMem.heap_mib - warm.heap_mib).toFixed(1), workerd_rss_mib: +(lastMem.rss_mib - warm.rss_mib).toFixed(1) };
+if (growth.heap_mib > HEAP_GROWTH_MIB) problems.push(`JS heap grew ${growth.heap_mib} MiB after warm-up (bound ${HEAP_GROWTH_MIB})`);
+if (growth.workerd_rss_mib > RSS_GROWTH_MIB) problems.push(`workerd grew ${growth.workerd_rss_mib} MiB after warm-up (bound ${RSS_GROWTH_MIB})`);
+console.log(JSON.stringify({ capacity_rps: Math.round(cap), soak_rps: rps, minutes: MINUTES, events, drain_seconds: drainSeconds, memory_growth_after_warm_up: growth, problems }, null, 1));
+process.exit(problems.length ? 1 : 0);
