@@ -8,8 +8,9 @@
 // heap (over the DevTools protocol) and the resident memory of the workerd process (wasm memory,
 // Durable Object storage and the runtime's own: workerd shows no isolate's wasm memory apart). At
 // the end, after the queues drain, events received = delivered + dead-lettered. It exits non-zero
-// if an event was lost, a request got a 5xx the faults do not explain, the JS heap after warm-up
-// grew past SOAK_HEAP_GROWTH_MIB (default 32) or the process past SOAK_RSS_GROWTH_MIB (default 256).
+// if an event was lost, a request got a 5xx the faults do not explain, p50 drifted up by half, the
+// JS heap after warm-up grew past SOAK_HEAP_GROWTH_MIB (default 32) or the process past
+// SOAK_RSS_GROWTH_MIB (default 256).
 import { request, Agent } from "undici";
 import { readFileSync, readdirSync } from "node:fs";
 import { startGateway } from "../tests/harness.mjs";
@@ -273,6 +274,13 @@ const events = { received: received.size, delivered: delivered(), dead_lettered:
 if (events.delivered + letters !== events.received) problems.push(`events: ${JSON.stringify(events)}`);
 const unexplained = report.flatMap((m) => Object.entries(m.by_route).flatMap(([r, v]) => Object.entries(v.statuses).filter(([s]) => s === "0" || (s >= 500 && !["502", "503"].includes(s))).map(([s, n]) => `${r} ${s} x${n} in minute ${m.minute}`)));
 if (unexplained.length) problems.push(`unexplained failures: ${unexplained.join("; ")}`);
+// Drift: the last three minutes' p50 against minutes 2 to 4 (noise here is about 30%).
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+if (report.length >= 6) {
+  const early = median(report.slice(1, 4).map((m) => m.all_p50_ms));
+  const late = median(report.slice(-3).map((m) => m.all_p50_ms));
+  if (late > early * 1.5) problems.push(`p50 drifted from ${early} ms (minutes 2-4) to ${late} ms (last three)`);
+}
 // Warm-up: the first minute (compiled code, caches filled, objects created).
 const warm = memory[Math.min(1, memory.length - 1)];
 const lastMem = memory.at(-1);
