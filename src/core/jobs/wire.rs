@@ -271,9 +271,9 @@ mod tests {
         assert!(failed.is_err());
         assert!(run(false).0.is_ok());
         // The message the queue refused is closed in its open-work record, never sent from it.
-        let closes = seen.iter().filter(|e| {
-            matches!(e, Effect::Ask { body, .. } if body.contains(r#""done":["evt_1"]"#))
-        });
+        let closes = seen.iter().filter(
+            |e| matches!(e, Effect::Ask { body, .. } if body.contains(r#""done":["evt_1"]"#)),
+        );
         assert_eq!(closes.count(), 1);
     }
 }
