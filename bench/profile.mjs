@@ -16,6 +16,7 @@ import path from "node:path";
 import { Miniflare } from "miniflare";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
+import { inspector } from "./inspector.mjs";
 import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, webhookRoutes } from "./routes.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -64,30 +65,7 @@ async function startFloor() {
   return { url: await mf.ready, stop: () => mf.dispose() };
 }
 
-/** The inspector's socket of the gateway's own isolate (workerd lists Miniflare's too). */
-async function inspector() {
-  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR}/json`)).json();
-  const own = targets.find((t) => t.title.endsWith("worker core:user:"));
-  if (!own) throw new Error(`no gateway isolate among ${targets.map((t) => t.title).join(", ")}`);
-  const ws = new WebSocket(own.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
-  let id = 0;
-  const waiting = new Map();
-  ws.onmessage = (m) => {
-    const msg = JSON.parse(m.data);
-    waiting.get(msg.id)?.(msg);
-    waiting.delete(msg.id);
-  };
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      const n = ++id;
-      waiting.set(n, (msg) => (msg.error ? reject(new Error(JSON.stringify(msg.error))) : resolve(msg.result)));
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
-  return { send, close: () => ws.close() };
-}
-
-const devtools = await inspector();
+const devtools = await inspector(INSPECTOR);
 await devtools.send("Profiler.enable");
 await devtools.send("Profiler.setSamplingInterval", { interval: 100 });
 await devtools.send("Profiler.start");

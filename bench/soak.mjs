@@ -17,6 +17,7 @@ import { startGateway } from "../tests/harness.mjs";
 import { sign } from "../tests/signers.mjs";
 import { eventId } from "../tests/samples.mjs";
 import { startUpstream } from "./upstream.mjs";
+import { inspector } from "./inspector.mjs";
 import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, webhookRoutes } from "./routes.mjs";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
@@ -167,29 +168,6 @@ async function capacity(seconds) {
   return done / seconds;
 }
 
-/** The DevTools socket of the gateway's own isolate. */
-async function inspector() {
-  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR}/json`)).json();
-  const own = targets.find((t) => t.title.endsWith("worker core:user:"));
-  if (!own) throw new Error(`no gateway isolate among ${targets.map((t) => t.title).join(", ")}`);
-  const ws = new WebSocket(own.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
-  let id = 0;
-  const waiting = new Map();
-  ws.onmessage = (m) => {
-    const msg = JSON.parse(m.data);
-    waiting.get(msg.id)?.(msg);
-    waiting.delete(msg.id);
-  };
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      const n = ++id;
-      waiting.set(n, (msg) => (msg.error ? reject(new Error(JSON.stringify(msg.error))) : resolve(msg.result)));
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
-  return { send, close: () => ws.close() };
-}
-
 const MiB = 1024 * 1024;
 
 /** Resident memory of this process's workerd children, MiB (Linux /proc). */
@@ -221,7 +199,7 @@ const lettersBefore = await deadLettered();
 const rps = Math.max(1, Math.round(cap * LOAD));
 console.log(`capacity ${cap.toFixed(0)} req/s; soaking at ${rps} req/s`);
 
-const devtools = await inspector();
+const devtools = await inspector(INSPECTOR);
 const memory = [];
 const report = [];
 async function sample() {

@@ -10,6 +10,7 @@
 //! A run is one trace: every request it sends carries it.
 
 use crate::core::config::integration::{AuthType, IntegrationConfig};
+use crate::core::config::records::tenant_ids;
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -70,11 +71,13 @@ pub async fn run(
             trace: Some(trace),
         },
     };
-    let mut reports = vec![expire_dead_letters(&co, u).await];
+    // One listing of the tenants serves the jobs that walk them (a reseal pass lists its own).
+    let tenants = tenant_ids(&co).await;
+    let mut reports = vec![expire_dead_letters(&co, u, &tenants).await];
     if sealer.key_ids().len() > 1 {
         reports.push(reseal(&co, u, sealer, rng).await);
     }
-    let integrations = integrations(&co).await;
+    let integrations = integrations(&co, &tenants).await;
     reports.push((
         "oauth_tokens_refreshed",
         refresh_tokens(&r, &integrations).await,
@@ -94,14 +97,15 @@ pub async fn run(
 }
 
 /// Every tenant's integrations, as (tenant, id).
-async fn integrations(co: &Co) -> Result<Vec<(String, String)>, ApiError> {
-    let prefix = RecordKind::Tenant.kv_key("", None);
+async fn integrations(
+    co: &Co,
+    tenants: &Result<Vec<String>, ApiError>,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
-    for key in co.list(&prefix).await? {
-        let tenant = key.after(&prefix);
+    for tenant in tenants.as_ref().map_err(Clone::clone)? {
         let of_tenant = RecordKind::Integration.kv_key(tenant, None);
         for i in co.list(&of_tenant).await? {
-            out.push((tenant.to_string(), i.after(&of_tenant).to_string()));
+            out.push((tenant.clone(), i.after(&of_tenant).to_string()));
         }
     }
     Ok(out)
@@ -198,21 +202,26 @@ async fn reseal(co: &Co, u: Upkeep, sealer: &Sealer, rng: &mut dyn Entropy) -> R
     ("secrets_resealed", report.map(|r| json!(r)))
 }
 
-async fn expire_dead_letters(co: &Co, u: Upkeep) -> Report {
-    ("dead_letters_expired", expire_letters(co, u).await)
+async fn expire_dead_letters(
+    co: &Co,
+    u: Upkeep,
+    tenants: &Result<Vec<String>, ApiError>,
+) -> Report {
+    let expired = match tenants {
+        Ok(tenants) => expire_letters(co, u, tenants).await,
+        Err(e) => Err(e.clone()),
+    };
+    ("dead_letters_expired", expired)
 }
 
-async fn expire_letters(co: &Co, u: Upkeep) -> Result<Value, ApiError> {
+async fn expire_letters(co: &Co, u: Upkeep, tenants: &[String]) -> Result<Value, ApiError> {
     let started = co.now();
     let before_ms = started.saturating_sub(u.dead_letter_retention_ms);
-    let prefix = RecordKind::Tenant.kv_key("", None);
-    let tenants = co.list(&prefix).await?;
     let (mut visited, mut expired) = (0u64, 0u64);
-    for key in &tenants {
+    for tenant in tenants {
         if co.now().saturating_sub(started) > u.budget_ms {
             break;
         }
-        let tenant = key.after(&prefix);
         let letters = Object::<DeadLetters>::tenant(tenant);
         expired += u64::from(co.ask(&letters, ExpireLetters { before_ms }).await?);
         visited += 1;

@@ -56,6 +56,18 @@ pub async fn get_redacted(
     Ok(Some(redact(doc, kind.secret_paths(), Some((sealer, &at)))))
 }
 
+/// Every tenant's id, sorted (KV lists keys in order): what cross-tenant jobs walk.
+pub async fn tenant_ids(co: &Co) -> Result<Vec<String>, ApiError> {
+    let prefix = RecordKind::Tenant.kv_key("", None);
+    let listed = co.list(&prefix).await?;
+    let mut ids: Vec<String> = listed
+        .iter()
+        .map(|k| k.after(&prefix).to_string())
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// Whether the record exists, as KV has it now.
 pub async fn exists(
     co: &Co,

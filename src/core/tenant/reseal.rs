@@ -8,10 +8,12 @@
 //! from the start says `old_keys_removable`, then remove the old key.
 
 use crate::core::config::document::{reseal_secrets, RecordRef};
+use crate::core::config::records::tenant_ids;
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, valid_id};
+use crate::core::tenant::erase::TENANT_CHILDREN;
 use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
 use serde::Serialize;
@@ -132,14 +134,11 @@ pub async fn walk(
     w: &Walk,
 ) -> Result<RotationReport, ApiError> {
     let started = co.now();
-    let prefix = RecordKind::Tenant.kv_key("", None);
-    let listed = co.list(&prefix).await?;
-    let mut tenants: Vec<&str> = listed.iter().map(|k| k.after(&prefix)).collect();
-    tenants.sort_unstable();
+    let tenants = tenant_ids(co).await?;
     let mut report = RotationReport::new(sealer, tenants.len());
     let todo = tenants
         .iter()
-        .filter(|t| w.after.as_deref().is_none_or(|a| **t > a));
+        .filter(|t| w.after.as_deref().is_none_or(|a| t.as_str() > a));
     let mut last: Option<&str> = None;
     for tenant in todo {
         if co.now().saturating_sub(started) > w.budget_ms {
@@ -172,11 +171,7 @@ pub async fn walk(
 /// Every record of a tenant that may hold secrets.
 async fn records_of(co: &Co, tenant: &str) -> Result<Vec<(RecordKind, Option<String>)>, ApiError> {
     let mut out = vec![(RecordKind::Tenant, None), (RecordKind::Llm, None)];
-    for kind in [
-        RecordKind::Source,
-        RecordKind::Channel,
-        RecordKind::Integration,
-    ] {
+    for kind in TENANT_CHILDREN {
         let prefix = kind.kv_key(tenant, None);
         for key in co.list(&prefix).await? {
             out.push((kind, Some(key.after(&prefix).to_string())));
