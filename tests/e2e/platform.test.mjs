@@ -6,6 +6,7 @@
 // clears, what the callers retry is delivered, exactly once and under one id.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
@@ -175,4 +176,85 @@ test("a key KV cannot look up is a 503, never a 401 that would tell the client i
   assert.equal(r.body.error.type, "api_error");
   const ok = await gw.request("POST", "/v1/chat/completions", { key: fresh, json: { model: "gpt", messages: [{ role: "user", content: "hi" }] } });
   assert.equal(ok.status, 200, ok.text);
+});
+
+test("a dead letter while the dead-letter store fails: the consumer retries, and once it answers the letter is kept once", async () => {
+  const s = sample(T, S, "standard");
+  const id = eventId(T, "app", s.pid);
+  // The destination refuses this event for good (400): it becomes a dead letter at once.
+  dest.behaviour = (_n, body) => (body.id === id ? { status: 400 } : { status: 200 });
+  try {
+    await gw.faults({ DEAD_LETTERS: { rate: 1, mode: "throw" } });
+    try {
+      assert.equal((await post(s)).status, 200, "ingress does not touch the dead-letter store");
+      // A second attempt proves the message went back on its queue instead of being dropped.
+      await dest.until(() => dest.attempts.filter((a) => a.id === id).length >= 2, 20_000, "the consumer retrying");
+    } finally {
+      await gw.faults({});
+    }
+    const mine = async () => (await gw.admin("GET", `${T}/dead-letters`)).body.data.filter((l) => l.id === id);
+    const end = Date.now() + 15_000;
+    while (!(await mine()).length && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1000));
+    const letters = await mine();
+    assert.equal(letters.length, 1, "kept exactly once");
+    assert.match(letters[0].last_error, /destination answered 400/);
+    assert.ok(!dest.delivered.has(id), "never delivered");
+  } finally {
+    dest.behaviour = () => ({ status: 200 });
+  }
+});
+
+test("an integration call while its call gate fails: 503 and the API is not called", async () => {
+  let hits = 0;
+  const api = http.createServer((_req, res) => {
+    hits++;
+    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true,"contact":{"id":"c1"}}');
+  });
+  await new Promise((r) => api.listen(0, "127.0.0.1", r));
+  try {
+    const put = await gw.admin("PUT", `${T}/integrations/crm`, {
+      name: "CRM",
+      base_url: `http://127.0.0.1:${api.address().port}/api`,
+      endpoints: { get: { method: "GET", path: "/contacts/c1", response: { success_path: "ok", data_path: "contact" } } },
+    });
+    assert.equal(put.status, 201, put.text);
+    const call = () => gw.request("POST", "/v1/integrations/crm/get", { key, json: { input: {}, options: { skip_cache: true } } });
+    assertRetryable(await during({ CALL_GATE: { rate: 1, mode: "throw" } }, call), "CALL_GATE");
+    assert.equal(hits, 0, "no call past limits that could not be checked");
+    const ok = await call();
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.body.data, { id: "c1" });
+    assert.equal(hits, 1);
+  } finally {
+    api.close();
+  }
+});
+
+test("widget chat while its conversation object fails: 503 the page can read, and no LLM call", async () => {
+  const origin = "https://shop.example.com";
+  const doc = (await gw.admin("GET", T)).body;
+  const { tenant: _t, ...rest } = doc;
+  const put = await gw.admin("PUT", T, { ...rest, allowed_origins: [origin], assistant: { model: "gpt", system_prompt: "Be brief." } });
+  assert.equal(put.status, 200, put.text);
+  const pk = (await gw.admin("POST", `${T}/widget-keys`)).body.key;
+  const chat = () => gw.request("POST", `/v1/widget/chat?key=${pk}`, { headers: { origin, "x-visitor-id": "v1" }, json: { message: "hi" } });
+  const before = llm.requests.length;
+  const r = await during({ CONVERSATIONS: { rate: 1, mode: "throw" } }, chat);
+  assertRetryable(r, "CONVERSATIONS");
+  assert.equal(r.headers.get("access-control-allow-origin"), origin, "the page's script can read the error");
+  assert.equal(llm.requests.length, before, "no answer the conversation could not keep");
+  const ok = await chat();
+  assert.equal(ok.status, 200, ok.text);
+  assert.ok(ok.headers.get("x-conversation-id"));
+});
+
+test("an admin write while KV fails: 503 and the record is as it was", async () => {
+  const path = `${T}/channels/tg`;
+  const was = (await gw.admin("GET", path)).body;
+  const r = await during({ CONFIG: { rate: 1, mode: "throw" } }, () =>
+    gw.admin("PUT", path, { kind: "telegram", base_url: "https://elsewhere.example.com", credentials: { bot_token: tokens.telegram } }),
+  );
+  assertRetryable(r, "CONFIG on an admin write");
+  assert.deepEqual((await gw.admin("GET", path)).body, was, "nothing changed");
 });

@@ -120,8 +120,8 @@ async fn attempt_and_step(
             }
         },
     };
-    co.count(&qm.tenant, counted(qm, &step, c.queue.ends_with("-dlq")))
-        .await;
+    // Counted once the step took effect: a step that fails is tried again and counted then.
+    let sample = counted(qm, &step, c.queue.ends_with("-dlq"));
     match step {
         JobStep::Finish => {}
         JobStep::DeadLetter { reason } => {
@@ -152,10 +152,13 @@ async fn attempt_and_step(
                 max_s: MAX_BACKOFF_S,
             };
             let delay = backoff.delay(next.attempt, retry_after_s, jitter);
-            return enqueue(co, &next, delay as u32, c.settings).await;
+            enqueue(co, &next, delay as u32, c.settings).await?;
+            co.count(&qm.tenant, sample).await;
+            return Ok(());
         }
     }
     finished(co, qm).await;
+    co.count(&qm.tenant, sample).await;
     Ok(())
 }
 
@@ -402,6 +405,32 @@ mod tests {
             _ => Err(ApiError::internal("queue down")),
         });
         assert_eq!(receipt, Receipt::Retry);
+    }
+
+    #[test]
+    fn a_dead_letter_the_store_refuses_is_retried_and_counted_only_when_kept() {
+        let t = tenant(3);
+        let (receipt, seen) = consume_in("events", &event_body(3), |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
+            Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
+                status: 400,
+                ..Default::default()
+            }))),
+            Effect::Ask { .. } => Err(ApiError::internal("dead letters down")),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        assert_eq!(receipt, Receipt::Retry);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Count { .. })));
+
+        let (_, seen) = run("events", &event_body(3), Some(tenant(3)), 400);
+        let counts: Vec<_> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Count { sample, .. } => Some(sample.counters.dead_lettered),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(counts, vec![1]);
     }
 
     #[test]
