@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { startGateway, assertError, planted } from "../harness.mjs";
 import { startDestination } from "../mocks/destination.mjs";
 import { sign } from "../signers.mjs";
-import { sourceSecrets, sourceDoc, sample as makeSample, eventId as evtId, resign, bodyId } from "../samples.mjs";
+import { sourceSecrets, sourceDoc, sample as makeSample, eventId as evtId, resign, bodyId, twilioUrl } from "../samples.mjs";
 
 const T = "hooks";
 const DEST_SECRET = "whsec_" + randomBytes(32).toString("base64");
@@ -225,14 +225,29 @@ test("bad webhooks: unknown tenant or source 404, bad or stale signatures 401 wi
   assert.equal(dest.delivered.has(eventId("stripe", s.pid)), false);
 });
 
-test("a verified but unreadable payload is 400, recorded, and nothing is enqueued", async () => {
-  const body = '{"object":"whatsapp_business_account","entry":[{"changes":[';
-  const r = await gw.request("POST", `/v1/webhooks/${T}/whatsapp`, { body, headers: { "content-type": "application/json", ...sign.whatsapp(S.whatsapp, body) } });
-  assertError(assert, r, 400, "invalid_request");
-  const letters = (await gw.admin("GET", `${T}/dead-letters`)).body.data.filter((l) => l.queue === "ingress");
-  assert.ok(letters.some((l) => l.message.body_preview === body), "the rejected payload is recorded for inspection");
-  const rej = letters.find((l) => l.message.body_preview === body);
-  assertError(assert, await gw.admin("POST", `${T}/dead-letters/${rej.id}/replay`), 409, "conflict");
+test("every verified payload is an event: Twilio's Voice test request and an unreadable Meta body are delivered typed", async () => {
+  // What Twilio's console sends to test a webhook URL: a Voice request, signed like any other.
+  const voice = new URLSearchParams({ AccountSid: "AC1", CallSid: `CA${uid()}`, CallStatus: "ringing", Direction: "inbound", From: "+15558675310", To: "+15017122661", ApiVersion: "2010-04-01" }).toString();
+  const r = await gw.request("POST", `/v1/webhooks/${T}/twilio`, { body: voice, headers: sign.twilio(S.twilio, voice, { url: twilioUrl(T, "twilio") }) });
+  assert.equal(r.status, 200, r.text);
+  const callId = eventId("twilio", `${new URLSearchParams(voice).get("CallSid")}:ringing`);
+  await dest.until(() => dest.delivered.has(callId), 15000, "the voice event");
+  const [call] = dest.delivered.get(callId);
+  assert.equal(call.type, "twilio.call.ringing");
+  assert.equal(call.data.From, "+15558675310");
+
+  // Verified, but not JSON: delivered as it came rather than refused.
+  const body = '{"object":"whatsapp_business_account","entry":[{"changes":[' + uid();
+  const w = await gw.request("POST", `/v1/webhooks/${T}/whatsapp`, { body, headers: { "content-type": "application/json", ...sign.whatsapp(S.whatsapp, body) } });
+  assert.equal(w.status, 200, w.text);
+  const id = eventId("whatsapp", bodyId(body));
+  await dest.until(() => dest.delivered.has(id), 15000, "the unrecognized event");
+  const [event] = dest.delivered.get(id);
+  assert.equal(event.type, "whatsapp.unrecognized");
+  assert.deepEqual(event.data, { text: body });
+  // The provider's retry of the same body is the same event.
+  const again = await gw.request("POST", `/v1/webhooks/${T}/whatsapp`, { body, headers: { "content-type": "application/json", ...sign.whatsapp(S.whatsapp, body) } });
+  assert.equal(again.body.duplicates, 1);
 });
 
 test("no secret reached a log line", () => {

@@ -135,8 +135,8 @@ impl DeliveryOutcome {
 }
 
 /// A message that exhausted its attempts (or was refused for good), kept for inspection and
-/// replay in its tenant's dead-letter record; or a verified payload that could not be read
-/// (`queue: "ingress"`), kept for inspection only.
+/// replay in its tenant's dead-letter record. (Earlier versions also kept verified payloads they
+/// could not read, as `queue: "ingress"`, for inspection only; they are now delivered.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub id: String,
@@ -208,7 +208,7 @@ impl DeadLetter {
         let queue = match self.queue.as_str() {
             "events" => QueueName::Events,
             "deliveries" => QueueName::Deliveries,
-            _ => return Err(ApiError::new(ErrorKind::Conflict, "this record is a payload rejected at ingress; it never became an event and cannot be replayed")),
+            _ => return Err(ApiError::new(ErrorKind::Conflict, "this record is a payload an earlier version rejected at ingress; it never became an event and cannot be replayed")),
         };
         let mut msg: QueueMessage = serde_json::from_value(self.message)
             .map_err(|e| ApiError::internal(format!("dead letter {}: {e}", self.id)))?;

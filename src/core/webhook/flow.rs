@@ -6,7 +6,7 @@
 use super::dedupe::{Forget, HandshakeAttempt, SeenMany};
 use super::handshake;
 use super::ingress::{self, Origin};
-use super::normalize::{normalize, Ingress};
+use super::normalize::{normalize, unrecognized, Ingress, Unreadable};
 use super::verify::Inbound;
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::source::SourceConfig;
@@ -15,8 +15,8 @@ use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_pairs, HttpResponse};
 use crate::core::jobs::wire::{prepare, QueueSettings};
-use crate::core::jobs::{PutLetter, QueueName};
-use crate::core::objects::protocol::{DeadLetters, Dedupe};
+use crate::core::jobs::QueueName;
+use crate::core::objects::protocol::Dedupe;
 use crate::core::objects::Object;
 use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
@@ -90,14 +90,13 @@ pub async fn receive(
         Ok(Ingress::Challenge(answer)) => return HttpResponse::json(200, &answer),
         Ok(Ingress::Ignored(why)) => return Ok(receipt(&cfg, 0, 0, Some(why))),
         Ok(Ingress::Events(events)) => events,
-        Err(unreadable) => {
-            let letter = ingress::rejected(source, &w.body, &unreadable.0, now);
-            let letters = Object::<DeadLetters>::tenant(tenant);
-            if let Err(e) = co.ask(&letters, PutLetter(letter)).await {
-                co.log_error(json!({"record_rejected_failed": e.message}))
-                    .await;
+        Err(Unreadable(why)) => {
+            co.log(json!({"webhook_unrecognized": source, "tenant": tenant, "why": why}))
+                .await;
+            match unrecognized(cfg.kind, &w.body) {
+                Ingress::Events(events) => events,
+                _ => Vec::new(),
             }
-            return Err(ingress::unreadable(&unreadable.0));
         }
     };
     let origin = Origin {

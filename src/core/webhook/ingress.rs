@@ -8,10 +8,9 @@ use super::normalize::InboundEvent;
 use super::verify::{self as v, Inbound, Verified, VerifyError};
 use crate::core::config::source::{SourceConfig, SourceKind};
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::jobs::{DeadLetter, Job, QueueMessage};
+use crate::core::jobs::{Job, QueueMessage};
 use crate::core::upstream::Trail;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Signed timestamps may be this far off, when the source sets no tolerance.
 pub const DEFAULT_TOLERANCE_S: u64 = 300;
@@ -133,25 +132,6 @@ pub fn not_enqueued() -> ApiError {
     ApiError::new(ErrorKind::Unavailable, "could not enqueue the event; retry").with_retry_after(1)
 }
 
-/// The client's error for a verified payload that could not be read (kept by `rejected`).
-pub fn unreadable(reason: &str) -> ApiError {
-    ApiError::bad_request(format!("verified payload could not be read: {reason}"))
-}
-
-/// A verified payload that could not be read, kept for inspection (not for replay: it never
-/// became an event) so the sender's bug can be diagnosed: the first 16 KiB, by the body's digest.
-pub fn rejected(source: &str, body: &[u8], reason: &str, now_ms: u64) -> DeadLetter {
-    let preview = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
-    DeadLetter {
-        id: format!("rej_{}", &hex::encode(Sha256::digest(body))[..24]),
-        queue: "ingress".into(),
-        dead_at: now_ms,
-        attempts: 0,
-        last_error: format!("unreadable payload from source `{source}`: {reason}"),
-        message: json!({"source": source, "body_preview": preview}),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,15 +218,6 @@ mod tests {
         );
         assert_eq!(receipt(SourceKind::Twilio, 1, 0, None).0, "text/xml");
 
-        let big = vec![b'x'; 20_000];
-        let r = rejected("gh", &big, "not JSON", 5);
-        assert!(r.id.starts_with("rej_") && r.queue == "ingress");
-        assert_eq!(r.message["body_preview"].as_str().unwrap().len(), 16 * 1024);
-        assert_eq!(
-            rejected("gh", &big, "x", 6).id,
-            r.id,
-            "the same body is one record"
-        );
         assert_eq!(dedupe_window_ms(&source("github")), 86_400_000);
     }
 }

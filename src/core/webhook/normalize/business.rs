@@ -1,7 +1,7 @@
 //! Business systems: the payload is delivered as it came, typed and keyed by the provider's
 //! own event id where the provider signs it, else by a digest of the signed body.
 
-use super::{s, InboundEvent, Ingress, Unreadable};
+use super::{payload, s, InboundEvent, Ingress, Unreadable};
 use crate::core::webhook::verify::Inbound;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -91,14 +91,14 @@ pub fn standard(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
     Ok(one(id.into(), ty, body))
 }
 
-/// Generic senders: JSON or text, deduped by the body's digest (their signature covers the body
+/// Generic senders: JSON, text or bytes (in base64), deduped by the body's digest (their signature covers the body
 /// and at most a timestamp); the configured id header is passed on as unsigned.
 pub fn hmac(req: &Inbound, id_header: Option<&str>) -> Result<Ingress, Unreadable> {
     let data = match serde_json::from_slice::<Value>(req.body) {
         Ok(v) => v,
         Err(_) => match std::str::from_utf8(req.body) {
             Ok(text) => Value::String(text.to_string()),
-            Err(_) => return Err(Unreadable("payload is neither JSON nor UTF-8 text".into())),
+            Err(_) => payload(req.body),
         },
     };
     let headers = id_header

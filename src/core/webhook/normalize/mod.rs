@@ -54,9 +54,35 @@ pub enum Ingress {
     Events(Vec<InboundEvent>),
 }
 
-/// Why a verified payload could not be read: a 400 for the sender.
+/// Why no normalizer could read a verified payload (it is delivered as `unrecognized`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreadable(pub String);
+
+/// A verified payload no normalizer reads is still the provider's event, never a 400: delivered
+/// as `{kind}.unrecognized` with the payload as it came (JSON, else `{"text"}`, else
+/// `{"base64"}`), keyed by the signed body's digest.
+pub fn unrecognized(kind: SourceKind, body: &[u8]) -> Ingress {
+    Ingress::Events(vec![InboundEvent {
+        provider_id: business::body_digest(body),
+        event_type: format!("{}.unrecognized", kind.name()),
+        data: payload(body),
+        unsigned: Vec::new(),
+    }])
+}
+
+/// A body as event data: its JSON, else its text, else its bytes in base64.
+pub(crate) fn payload(body: &[u8]) -> Value {
+    use base64::Engine;
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return v;
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::json!({ "text": text }),
+        Err(_) => {
+            serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(body) })
+        }
+    }
+}
 
 pub fn normalize(
     kind: SourceKind,
@@ -64,8 +90,8 @@ pub fn normalize(
     id_header: Option<&str>,
 ) -> Result<Ingress, Unreadable> {
     match kind {
-        SourceKind::Whatsapp => whatsapp::normalize(&json(req.body)?),
-        SourceKind::Slack => slack::normalize(&json(req.body)?),
+        SourceKind::Whatsapp => whatsapp::normalize(&json(req.body)?, req.body),
+        SourceKind::Slack => slack::normalize(&json(req.body)?, req.body),
         SourceKind::Telegram => telegram::normalize(&json(req.body)?),
         SourceKind::Twilio => twilio::normalize(req),
         SourceKind::Stripe => business::stripe(&json(req.body)?),

@@ -1,11 +1,12 @@
 //! Slack Events API: `url_verification` answered, `event_callback` messages (threads, file
-//! shares) normalized; the bot's own messages and edits skipped; other events passed on.
+//! shares) normalized; the bot's own messages skipped; edits and other events passed on typed.
 
+use super::business::body_digest;
 use super::{arr, media_kind, s, seconds, string, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
 use serde_json::{json, Value};
 
-pub fn normalize(body: &Value) -> Result<Ingress, Unreadable> {
+pub fn normalize(body: &Value, raw: &[u8]) -> Result<Ingress, Unreadable> {
     match s(body, "type") {
         Some("url_verification") => {
             let challenge = s(body, "challenge")
@@ -13,8 +14,13 @@ pub fn normalize(body: &Value) -> Result<Ingress, Unreadable> {
             Ok(Ingress::Challenge(json!({ "challenge": challenge })))
         }
         Some("event_callback") => event(body),
-        Some("app_rate_limited") => Ok(Ingress::Ignored("slack app_rate_limited notice")),
-        Some(other) => Err(Unreadable(format!("unknown Slack payload type `{other}`"))),
+        // `app_rate_limited` and whatever Slack adds: as it came, by the body's digest.
+        Some(other) => Ok(Ingress::Events(vec![InboundEvent {
+            provider_id: body_digest(raw),
+            event_type: format!("slack.{other}"),
+            data: body.clone(),
+            unsigned: Vec::new(),
+        }])),
         None => Err(Unreadable("missing `type`".into())),
     }
 }
@@ -37,11 +43,16 @@ fn event(body: &Value) -> Result<Ingress, Unreadable> {
             if ev.get("bot_id").is_some() || s(ev, "subtype") == Some("bot_message") {
                 return Ok(Ingress::Ignored("message from a bot"));
             }
-            if !matches!(
-                s(ev, "subtype"),
-                None | Some("file_share") | Some("thread_broadcast")
-            ) {
-                return Ok(Ingress::Ignored("message edit, deletion or channel notice"));
+            // Edits, deletions, channel notices: typed by their subtype, as they came.
+            if let Some(sub) =
+                s(ev, "subtype").filter(|t| !matches!(*t, "file_share" | "thread_broadcast"))
+            {
+                return Ok(Ingress::Events(vec![InboundEvent {
+                    provider_id: event_id.to_string(),
+                    event_type: format!("slack.message.{sub}"),
+                    data: body.clone(),
+                    unsigned: Vec::new(),
+                }]));
             }
             let (Some(channel), Some(ts)) = (s(ev, "channel"), s(ev, "ts")) else {
                 return Err(Unreadable("message event without `channel` or `ts`".into()));

@@ -1,5 +1,5 @@
 //! Telegram Bot API updates: messages (text, photo, voice, audio, video, document, location)
-//! and inline-keyboard `callback_query` answers.
+//! and inline-keyboard `callback_query` answers; other updates pass through as `telegram.{field}`.
 
 use super::{arr, seconds, string, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
@@ -32,9 +32,17 @@ pub fn normalize(update: &Value) -> Result<Ingress, Unreadable> {
             update_id, &msg,
         )]));
     }
-    Ok(Ingress::Ignored(
-        "update without a message or callback_query (edits, polls, member changes)",
-    ))
+    // Edits, polls, member changes...: the update as it came, typed by its field.
+    let field = update
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "update_id"))
+        .map_or("update", String::as_str);
+    Ok(Ingress::Events(vec![InboundEvent {
+        provider_id: update_id,
+        event_type: format!("telegram.{field}"),
+        data: update.clone(),
+        unsigned: Vec::new(),
+    }]))
 }
 
 fn message(m: &Value) -> Result<ChannelMessage, Unreadable> {

@@ -218,10 +218,11 @@ fn slack_messages_threads_files_and_bots() {
         json!({"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "1.5"}),
     ))
     .unwrap();
-    assert!(matches!(
-        normalize(SourceKind::Slack, &inbound("u", &h, &body, 0), None),
-        Ok(Ingress::Ignored(_))
-    ));
+    let Ok(Ingress::Events(edit)) = normalize(SourceKind::Slack, &inbound("u", &h, &body, 0), None)
+    else {
+        panic!("an edit is an event")
+    };
+    assert_eq!(edit[0].event_type, "slack.message.message_changed");
 }
 
 #[test]
@@ -442,26 +443,102 @@ fn business_envelopes() {
     assert_ne!(hm.provider_id, hmac("abc", b"plain texT").provider_id);
 }
 
+/// The event a verified payload becomes: its type and provider id.
+fn only_event(kind: SourceKind, content_type: &str, body: &[u8]) -> (String, String, Value) {
+    let h = headers(&[("Content-Type", content_type)]);
+    let ingress = match normalize(kind, &inbound("u", &h, body, 0), None) {
+        Ok(i) => i,
+        Err(_) => unrecognized(kind, body),
+    };
+    let Ingress::Events(mut events) = ingress else {
+        panic!("{kind:?}: {ingress:?}")
+    };
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = events.remove(0);
+    (e.event_type, e.provider_id, e.data)
+}
+
 #[test]
-fn unreadable_payloads_are_errors() {
-    let h = headers(&[]);
-    for (kind, body) in [
-        (SourceKind::Whatsapp, &b"{not json"[..]),
+fn verified_payloads_no_normalizer_knows_pass_through_typed() {
+    let json = "application/json";
+    // Twilio's signature test in its console is a Voice request.
+    let voice = b"AccountSid=AC1&CallSid=CA123&CallStatus=ringing&From=%2B15551234567&To=%2B15557654321&Direction=inbound";
+    let (ty, id, data) = only_event(
+        SourceKind::Twilio,
+        "application/x-www-form-urlencoded",
+        voice,
+    );
+    assert_eq!(
+        (ty.as_str(), id.as_str()),
+        ("twilio.call.ringing", "CA123:ringing")
+    );
+    assert_eq!(data["From"], "+15551234567");
+    let (ty, id, _) = only_event(
+        SourceKind::Twilio,
+        "application/x-www-form-urlencoded",
+        b"Body=hi",
+    );
+    assert_eq!(ty, "twilio.event");
+    assert!(id.starts_with("sha256:"));
+
+    let template = br#"{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"message_template_status_update","value":{"event":"APPROVED","message_template_id":1}}]}]}"#;
+    let (ty, _, data) = only_event(SourceKind::Whatsapp, json, template);
+    assert_eq!(ty, "whatsapp.message_template_status_update");
+    assert_eq!(
+        (data["entry_id"].as_str(), data["value"]["event"].as_str()),
+        (Some("WABA"), Some("APPROVED"))
+    );
+    let (ty, _, _) = only_event(
+        SourceKind::Whatsapp,
+        json,
+        br#"{"object":"something_else","entry":[]}"#,
+    );
+    assert_eq!(ty, "meta.something_else");
+
+    let (ty, id, _) = only_event(
+        SourceKind::Telegram,
+        json,
+        br#"{"update_id":9,"edited_message":{"message_id":1}}"#,
+    );
+    assert_eq!((ty.as_str(), id.as_str()), ("telegram.edited_message", "9"));
+    let (ty, _, _) = only_event(
+        SourceKind::Slack,
+        json,
+        br#"{"type":"app_rate_limited","minute_rate_limited":1518467820}"#,
+    );
+    assert_eq!(ty, "slack.app_rate_limited");
+
+    // Unreadable by any normalizer: delivered as it came, keyed by the body's digest.
+    for (kind, body, data) in [
         (
             SourceKind::Whatsapp,
-            br#"{"object":"something_else","entry":[]}"#,
+            &b"{not json"[..],
+            json!({"text": "{not json"}),
         ),
-        (SourceKind::Slack, br#"{"type":"event_callback"}"#),
-        (SourceKind::Telegram, br#"{"message":{}}"#),
-        (SourceKind::Stripe, br#"{"object":"event"}"#),
-        (SourceKind::Hmac, &[0xff, 0xfe][..]),
+        (
+            SourceKind::Slack,
+            br#"{"type":"event_callback"}"#,
+            json!({"type": "event_callback"}),
+        ),
+        (
+            SourceKind::Telegram,
+            br#"{"message":{}}"#,
+            json!({"message": {}}),
+        ),
+        (
+            SourceKind::Stripe,
+            br#"{"object":"event"}"#,
+            json!({"object": "event"}),
+        ),
     ] {
-        assert!(
-            normalize(kind, &inbound("u", &h, body, 0), None).is_err(),
-            "{kind:?} {:?}",
-            String::from_utf8_lossy(body)
+        let (ty, id, got) = only_event(kind, json, body);
+        assert_eq!(ty, format!("{}.unrecognized", kind.name()));
+        assert_eq!(
+            id,
+            crate::core::webhook::normalize::business::body_digest(body)
         );
+        assert_eq!(got, data);
     }
-    let tw = headers(&[("Content-Type", "application/x-www-form-urlencoded")]);
-    assert!(normalize(SourceKind::Twilio, &inbound("u", &tw, b"Body=hi", 0), None).is_err());
+    let (ty, _, data) = only_event(SourceKind::Hmac, "application/octet-stream", &[0xff, 0xfe]);
+    assert_eq!((ty.as_str(), data), ("webhook", json!({"base64": "//4="})));
 }

@@ -1,6 +1,8 @@
 //! Twilio Messaging webhooks (SMS and WhatsApp), form-encoded: incoming messages with media,
-//! locations and WhatsApp quick-reply buttons, and status callbacks.
+//! locations and WhatsApp quick-reply buttons, and status callbacks; Voice and other webhooks
+//! pass through typed.
 
+use super::business::body_digest;
 use super::{media_kind, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
 use crate::core::webhook::verify::Inbound;
@@ -9,9 +11,9 @@ use std::collections::HashMap;
 pub fn normalize(req: &Inbound) -> Result<Ingress, Unreadable> {
     let p: HashMap<String, String> = form_urlencoded::parse(req.body).into_owned().collect();
     let get = |k: &str| p.get(k).filter(|v| !v.is_empty()).cloned();
-    let sid = get("MessageSid")
-        .or_else(|| get("SmsSid"))
-        .ok_or_else(|| Unreadable("missing `MessageSid`".into()))?;
+    let Some(sid) = get("MessageSid").or_else(|| get("SmsSid")) else {
+        return Ok(not_a_message(&p, req.body));
+    };
     let from = get("From").unwrap_or_default();
     let to = get("To").unwrap_or_default();
     let whatsapp = from.starts_with("whatsapp:") || to.starts_with("whatsapp:");
@@ -96,6 +98,32 @@ pub fn normalize(req: &Inbound) -> Result<Ingress, Unreadable> {
 }
 
 const MAX_MEDIA: usize = 10;
+
+/// Twilio's other webhooks, Voice above all (its console's signature test is a Voice request):
+/// `twilio.call.{CallStatus}` keyed by call and status, else `twilio.event` by the body's
+/// digest, with every parameter as sent.
+fn not_a_message(p: &HashMap<String, String>, body: &[u8]) -> Ingress {
+    let data: serde_json::Map<String, serde_json::Value> = p
+        .iter()
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    let nonempty = |k: &str| p.get(k).filter(|v| !v.is_empty());
+    let (provider_id, event_type) = match nonempty("CallSid") {
+        Some(call) => {
+            let status = nonempty("CallStatus").map_or("event", String::as_str);
+            (format!("{call}:{status}"), format!("twilio.call.{status}"))
+        }
+        None => (body_digest(body), "twilio.event".to_string()),
+    };
+    Ingress::Events(vec![InboundEvent {
+        provider_id,
+        event_type,
+        data: data.into(),
+        unsigned: Vec::new(),
+    }])
+}
 
 fn state_of(s: &str) -> Option<DeliveryState> {
     Some(match s {

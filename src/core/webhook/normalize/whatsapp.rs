@@ -1,24 +1,39 @@
 //! Meta webhooks: WhatsApp Cloud API (`whatsapp_business_account`: messages and statuses) and
-//! Messenger / Instagram (`page`, `instagram`: `messaging` entries).
+//! Messenger / Instagram (`page`, `instagram`: `messaging` entries); other fields and objects
+//! pass through typed (`whatsapp.{field}`, `meta.{object}`).
 
+use super::business::body_digest;
 use super::{arr, s, seconds, string, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-pub fn normalize(body: &Value) -> Result<Ingress, Unreadable> {
+pub fn normalize(body: &Value, raw: &[u8]) -> Result<Ingress, Unreadable> {
     let object = s(body, "object").ok_or_else(|| Unreadable("missing `object`".into()))?;
+    let digest = body_digest(raw);
     if !matches!(object, "whatsapp_business_account" | "page" | "instagram") {
-        return Err(Unreadable(format!(
-            "unknown Meta webhook object `{object}`"
-        )));
+        // Another Meta product's webhook: as it came.
+        return Ok(Ingress::Events(vec![InboundEvent {
+            provider_id: digest,
+            event_type: format!("meta.{object}"),
+            data: body.clone(),
+            unsigned: Vec::new(),
+        }]));
     }
     let mut events = Vec::new();
-    for entry in arr(body, "entry") {
+    for (e, entry) in arr(body, "entry").iter().enumerate() {
         match object {
             "whatsapp_business_account" => {
-                for change in arr(entry, "changes") {
-                    if s(change, "field") == Some("messages") {
-                        cloud_api(change.get("value").unwrap_or(&Value::Null), &mut events);
+                for (c, change) in arr(entry, "changes").iter().enumerate() {
+                    let value = change.get("value").unwrap_or(&Value::Null);
+                    match s(change, "field") {
+                        Some("messages") => cloud_api(value, &mut events),
+                        // Template, quality and account updates: one event per change.
+                        field => events.push(InboundEvent {
+                            provider_id: format!("{digest}:{e}:{c}"),
+                            event_type: format!("whatsapp.{}", field.unwrap_or("change")),
+                            data: json!({"entry_id": entry.get("id"), "field": field, "value": value}),
+                            unsigned: Vec::new(),
+                        }),
                     }
                 }
             }
