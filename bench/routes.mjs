@@ -62,6 +62,23 @@ end
 }
 
 /**
+ * A standard source `std3` whose every event fans out to three destinations (the tenant's own and
+ * two more, all the bench upstream), next to `webhookRoutes`' sources, which then feed the
+ * tenant's own destination alone.
+ */
+export async function fanoutRoute(gw, upstream, hooks) {
+  for (const d of ["d2", "d3"]) {
+    const r = await gw.admin("PUT", `bench/destinations/${d}`, { url: `${upstream.url}/hooks`, secret: hooks.whsec });
+    if (r.status !== 201 && r.status !== 200) throw new Error(`destination ${d}: ${r.status} ${r.text}`);
+  }
+  await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["default"] });
+  await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [hooks.tgToken], destinations: ["default"] });
+  await gw.admin("PUT", "bench/sources/std3", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["default", "d2", "d3"] });
+  const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
+  return { url: new URL("/v1/webhooks/bench/std3", gw.url).href, headers: {}, script: signedEvents(hooks.stdSecret, stdBody) };
+}
+
+/**
  * A wrk script posting `body` as a new Standard Webhooks event each request, signed with `secret`
  * (wrk's Lua has no HMAC: the signatures are made here). Each run of the script takes its own
  * block of ids, so a warm-up run never turns the measured run's events into duplicates.

@@ -13,7 +13,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
@@ -102,6 +102,9 @@ const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
 await run("ref: HMAC + DO + queue send", new URL("/ingress", referenceUrl).href, {}, undefined, signedEvents(stdSecret, stdBody));
 await route("webhook new event, delivered (standard)", hooks.signed, "ref: HMAC + DO + queue send");
 await route("webhook new event, delivered (telegram)", hooks.fresh, "ref: HMAC + DO + queue send");
+// The same event fanned out to three destinations: ingress does the same work; the consumer
+// queues three deliveries and makes them, on the same two cores.
+await route("webhook new event, 3 destinations (standard)", await fanoutRoute(gw, upstream, hooks), "ref: HMAC + DO + queue send");
 // The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
 await route("webhook duplicate (standard, HMAC)", hooks.duplicate, "ref: HMAC + DO + queue send");
 

@@ -6,11 +6,12 @@
 // and time.
 //
 // Each minute it reports requests by route and status, p50/p99 latency, the gateway isolate's JS
-// heap (over the DevTools protocol) and the resident memory of the workerd process (wasm memory,
-// Durable Object storage and the runtime's own: workerd shows no isolate's wasm memory apart). At
-// the end, after the queues drain, events received = delivered + dead-lettered. It exits non-zero
-// if an event was lost, a request got a 5xx the faults do not explain, p50 drifted up by half, the
-// JS heap after warm-up grew past SOAK_HEAP_GROWTH_MIB (default 32) or the process past
+// heap (over the DevTools protocol), its wasm memory and config cache sizes (`GET
+// /v1/admin/runtime`), and the resident memory of the workerd process (the isolate, Durable Object
+// storage and the runtime's own). At the end, after the queues drain, events received = delivered
+// + dead-lettered. It exits non-zero if an event was lost, a request got a 5xx the faults do not
+// explain, p50 drifted up by half, or after warm-up the JS heap grew past SOAK_HEAP_GROWTH_MIB
+// (default 32), the wasm memory past SOAK_WASM_GROWTH_MIB (default 32) or the process past
 // SOAK_RSS_GROWTH_MIB (default 256).
 import { request, Agent } from "undici";
 import { readFileSync, readdirSync } from "node:fs";
@@ -25,6 +26,7 @@ const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const LOAD = Number(process.env.SOAK_LOAD ?? 0.8);
 const FAULT_RATE = Number(process.env.SOAK_FAULT_RATE ?? 0.02);
 const HEAP_GROWTH_MIB = Number(process.env.SOAK_HEAP_GROWTH_MIB ?? 32);
+const WASM_GROWTH_MIB = Number(process.env.SOAK_WASM_GROWTH_MIB ?? 32);
 const RSS_GROWTH_MIB = Number(process.env.SOAK_RSS_GROWTH_MIB ?? 256);
 const MAX_IN_FLIGHT = 256;
 const ORIGIN = "https://shop.example.com";
@@ -233,7 +235,8 @@ const memory = [];
 const report = [];
 async function record() {
   const h = await devtools.send("Runtime.getHeapUsage");
-  const m = { heap_mib: h.usedSize / MiB, rss_mib: workerdRss() };
+  const runtime = (await gw.request("GET", "/v1/admin/runtime", { admin: true })).body;
+  const m = { heap_mib: h.usedSize / MiB, wasm_mib: runtime.wasm_memory_bytes / MiB, caches: runtime.config_cache, rss_mib: workerdRss() };
   memory.push(m);
   const routes = Object.keys(minute.byRoute).sort();
   const row = {
@@ -244,13 +247,15 @@ async function record() {
     all_p50_ms: +pct(Object.values(minute.latencies).flat(), 50).toFixed(1),
     all_p99_ms: +pct(Object.values(minute.latencies).flat(), 99).toFixed(1),
     heap_mib: +m.heap_mib.toFixed(1),
+    wasm_mib: +m.wasm_mib.toFixed(1),
+    config_cache: m.caches,
     workerd_rss_mib: +m.rss_mib.toFixed(1),
     // Events acknowledged but not yet at the destination: flat when delivery keeps up.
     backlog: received.size - delivered(),
     client_errors: minute.errors,
   };
   report.push(row);
-  console.log(`min ${row.minute}: ${row.requests} requests (${row.skipped} skipped), p50 ${row.all_p50_ms} ms, p99 ${row.all_p99_ms} ms, heap ${row.heap_mib} MiB, workerd RSS ${row.workerd_rss_mib} MiB, backlog ${row.backlog}${Object.keys(row.client_errors).length ? `, client errors ${JSON.stringify(row.client_errors)}` : ""}`);
+  console.log(`min ${row.minute}: ${row.requests} requests (${row.skipped} skipped), p50 ${row.all_p50_ms} ms, p99 ${row.all_p99_ms} ms, JS heap ${row.heap_mib} MiB, wasm ${row.wasm_mib} MiB, workerd RSS ${row.workerd_rss_mib} MiB, backlog ${row.backlog}${Object.keys(row.client_errors).length ? `, client errors ${JSON.stringify(row.client_errors)}` : ""}`);
   for (const [r, v] of Object.entries(row.by_route)) console.log(`    ${r.padEnd(18)} ${JSON.stringify(v.statuses)} p50 ${v.p50_ms} p99 ${v.p99_ms}`);
   minute = fresh();
 }
@@ -290,8 +295,9 @@ if (report.length >= 6) {
 // Warm-up: the first minute (compiled code, caches filled, objects created).
 const warm = memory[Math.min(1, memory.length - 1)];
 const lastMem = memory.at(-1);
-const growth = { heap_mib: +(lastMem.heap_mib - warm.heap_mib).toFixed(1), workerd_rss_mib: +(lastMem.rss_mib - warm.rss_mib).toFixed(1) };
+const growth = { heap_mib: +(lastMem.heap_mib - warm.heap_mib).toFixed(1), wasm_mib: +(lastMem.wasm_mib - warm.wasm_mib).toFixed(1), workerd_rss_mib: +(lastMem.rss_mib - warm.rss_mib).toFixed(1) };
 if (growth.heap_mib > HEAP_GROWTH_MIB) problems.push(`JS heap grew ${growth.heap_mib} MiB after warm-up (bound ${HEAP_GROWTH_MIB})`);
+if (growth.wasm_mib > WASM_GROWTH_MIB) problems.push(`wasm memory grew ${growth.wasm_mib} MiB after warm-up (bound ${WASM_GROWTH_MIB})`);
 if (growth.workerd_rss_mib > RSS_GROWTH_MIB) problems.push(`workerd grew ${growth.workerd_rss_mib} MiB after warm-up (bound ${RSS_GROWTH_MIB})`);
 console.log(JSON.stringify({ capacity_rps: Math.round(cap), soak_rps: rps, minutes: MINUTES, events, drain_seconds: drainSeconds, memory_growth_after_warm_up: growth, problems }, null, 1));
 process.exit(problems.length ? 1 : 0);

@@ -34,8 +34,12 @@ pub enum Effect {
         text: String,
     },
     DeleteConfig(ConfigKey),
-    /// Every `CONFIG` key under a prefix (`Outcome::Keys`).
-    ListConfig(ConfigKey),
+    /// Every `CONFIG` key under a prefix (`Outcome::Keys`); `cached`: through the isolate's
+    /// cache, which a write under the prefix evicts.
+    ListConfig {
+        prefix: ConfigKey,
+        cached: bool,
+    },
     /// A value of a KV namespace other than `CONFIG` (`Outcome::Text`, or `Doc(None)`).
     KvGet {
         ns: Kv,
@@ -236,7 +240,17 @@ impl Co {
 
     /// Every `CONFIG` key under `prefix`.
     pub async fn list(&self, prefix: &ConfigKey) -> Result<Vec<ConfigKey>, ApiError> {
-        match self.perform(Effect::ListConfig(prefix.clone())).await? {
+        self.listing(prefix, false).await
+    }
+
+    /// `list` through the isolate's cache, for the hot path (a tenant's destinations).
+    pub async fn list_cached(&self, prefix: &ConfigKey) -> Result<Vec<ConfigKey>, ApiError> {
+        self.listing(prefix, true).await
+    }
+
+    async fn listing(&self, prefix: &ConfigKey, cached: bool) -> Result<Vec<ConfigKey>, ApiError> {
+        let prefix = prefix.clone();
+        match self.perform(Effect::ListConfig { prefix, cached }).await? {
             Outcome::Keys(keys) => Ok(keys),
             other => Err(unexpected("a config listing", &other)),
         }

@@ -90,6 +90,8 @@ pub enum Route {
     MasterKeys,
     /// One bounded pass re-sealing every secret under the current master key.
     Reseal,
+    /// This isolate's memory and caches, for an operator watching for a leak.
+    Runtime,
     /// OpenAI Chat Completions through the LLM proxy.
     ChatCompletions,
     /// Anthropic Messages through the LLM proxy.
@@ -178,7 +180,8 @@ impl Route {
             | Route::WidgetPreflight
             | Route::Admin(_)
             | Route::MasterKeys
-            | Route::Reseal => return None,
+            | Route::Reseal
+            | Route::Runtime => return None,
         };
         Some(Counted {
             family,
@@ -201,7 +204,7 @@ impl Route {
             | Route::Marketplace => Access::Scoped(Scope::Integrations),
             Route::ChatCompletions | Route::Messages | Route::Models => Access::Scoped(Scope::Llm),
             Route::Webhook { .. } => Access::Signed,
-            Route::Admin(_) | Route::MasterKeys | Route::Reseal => Access::Admin,
+            Route::Admin(_) | Route::MasterKeys | Route::Reseal | Route::Runtime => Access::Admin,
             Route::WidgetPreflight
             | Route::WidgetConfig
             | Route::WidgetChat
@@ -237,6 +240,7 @@ impl Route {
             Route::Marketplace => "/v1/marketplace",
             Route::MasterKeys => "/v1/admin/master-keys",
             Route::Reseal => "/v1/admin/master-keys/reseal",
+            Route::Runtime => "/v1/admin/runtime",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -246,10 +250,12 @@ impl Route {
                     RecordKind::Source => "/v1/admin/tenants/{t}/sources/{source}",
                     RecordKind::Channel => "/v1/admin/tenants/{t}/channels/{channel}",
                     RecordKind::Integration => "/v1/admin/tenants/{t}/integrations/{id}",
+                    RecordKind::Destination => "/v1/admin/tenants/{t}/destinations/{destination}",
                 },
                 AdminAction::ListRecords(k) => match k {
                     RecordKind::Source => "/v1/admin/tenants/{t}/sources",
                     RecordKind::Channel => "/v1/admin/tenants/{t}/channels",
+                    RecordKind::Destination => "/v1/admin/tenants/{t}/destinations",
                     _ => "/v1/admin/tenants/{t}/integrations",
                 },
                 AdminAction::CreateKey | AdminAction::ListKeys => "/v1/admin/tenants/{t}/keys",
@@ -382,6 +388,7 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             _ => Err(not_allowed(method, &["GET", "POST"])),
         },
         ["v1", "admin", "master-keys"] => get_only(Route::MasterKeys),
+        ["v1", "admin", "runtime"] => get_only(Route::Runtime),
         ["v1", "admin", "master-keys", "reseal"] => match method {
             InboundMethod::Post => Ok(Route::Reseal),
             _ => Err(not_allowed(method, &["POST"])),
@@ -411,6 +418,7 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         "sources" => Some(RecordKind::Source),
         "channels" => Some(RecordKind::Channel),
         "integrations" => Some(RecordKind::Integration),
+        "destinations" => Some(RecordKind::Destination),
         _ => None,
     };
     match rest {
@@ -600,6 +608,16 @@ mod tests {
         assert_eq!((reseal, keys), (Route::Reseal, Route::MasterKeys));
         let get = match_route(InboundMethod::Get, "/v1/admin/master-keys/reseal");
         assert_eq!(get.unwrap_err().status(), 405);
+        let runtime = match_route(InboundMethod::Get, "/v1/admin/runtime").unwrap();
+        assert_eq!((runtime.access(), runtime.usage()), (Access::Admin, None));
+        let dests = match_route(InboundMethod::Get, "/v1/admin/tenants/acme/destinations").unwrap();
+        assert_eq!(
+            dests,
+            Route::Admin(AdminRoute {
+                tenant: "acme".into(),
+                action: AdminAction::ListRecords(RecordKind::Destination)
+            })
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Kv {
                 kv.remove(key.as_str());
                 Outcome::Done
             }
-            Effect::ListConfig(prefix) => Outcome::Keys(
+            Effect::ListConfig { prefix, .. } => Outcome::Keys(
                 kv.keys()
                     .filter(|k| k.starts_with(prefix.as_str()))
                     .map(|k| ConfigKey::listed(k.clone()))

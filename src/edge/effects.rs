@@ -60,8 +60,12 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             Effect::Config { key, cached: false } => {
                 return Ok(Outcome::Doc(store::get_json(env, &key).await?))
             }
-            Effect::ListConfig(prefix) => {
-                return Ok(Outcome::Keys(store::list(env, &prefix).await?))
+            Effect::ListConfig { prefix, cached } => {
+                let keys = match cached {
+                    true => store::list_cached(env, &prefix).await?,
+                    false => store::list(env, &prefix).await?,
+                };
+                return Ok(Outcome::Keys(keys));
             }
             Effect::KvGet { ns, key } => {
                 let kv = env.kv(ns.binding()).map_err(internal)?;

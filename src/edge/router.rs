@@ -5,7 +5,7 @@ use super::effects::drive;
 use super::inbound::Inbound;
 use super::respond::Outgoing;
 use super::respond::{self, json, Reply};
-use super::{admin, auth, channel, integration, llm, platform, usage, webhook, widget};
+use super::{admin, auth, channel, integration, llm, platform, store, usage, webhook, widget};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
@@ -179,6 +179,7 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         }
         Route::MasterKeys => admin::master_keys(call, Pass::Survey, req).await,
         Route::Reseal => admin::master_keys(call, Pass::Reseal, req).await,
+        Route::Runtime => json(200, &store::runtime()),
     }
 }
 

@@ -3,7 +3,8 @@
 //! what any KV-backed configuration on Workers can promise). A document is decoded into its type
 //! once per isolate and shared; a document that does not exist (a model without a price) is
 //! remembered as absent for as long, in a set of its own so that a flood of unknown API keys
-//! cannot push out the documents that are there.
+//! cannot push out the documents that are there. Listings the hot path needs (a tenant's
+//! destinations) are kept the same way.
 
 use super::platform::now_ms;
 use super::respond::{internal, unavailable};
@@ -21,6 +22,7 @@ use worker::Env;
 
 const CACHE_TTL_MS: u64 = 30_000;
 const CACHE_MAX: usize = 10_000;
+const LISTS_MAX: usize = 1_000;
 
 /// A cached document: its JSON, and its decoded form once someone asked for a type.
 struct Doc {
@@ -31,12 +33,18 @@ struct Doc {
 thread_local! {
     static CACHE: RefCell<TtlCache<Rc<Doc>>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
     static ABSENT: RefCell<TtlCache<()>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, CACHE_MAX));
+    /// Listings by prefix (a tenant's destinations), evicted by a write under their prefix.
+    static LISTS: RefCell<TtlCache<Rc<Vec<ConfigKey>>>> = RefCell::new(TtlCache::new(CACHE_TTL_MS, LISTS_MAX));
     static SEALER: RefCell<Option<Rc<Sealer>>> = const { RefCell::new(None) };
 }
 
 fn cache_evict(key: &ConfigKey) {
     CACHE.with(|c| c.borrow_mut().evict(key.as_str()));
     ABSENT.with(|c| c.borrow_mut().evict(key.as_str()));
+    LISTS.with(|c| {
+        c.borrow_mut()
+            .evict_where(|prefix| key.as_str().starts_with(prefix))
+    });
 }
 
 fn kv(env: &Env) -> Result<worker::KvStore, ApiError> {
@@ -153,6 +161,31 @@ pub fn delete<'a>(env: &'a Env, key: &'a ConfigKey) -> LocalBoxFuture<'a, Result
 pub async fn list(env: &Env, prefix: &ConfigKey) -> Result<Vec<ConfigKey>, ApiError> {
     let names = list_in(env, "CONFIG", prefix.as_str()).await?;
     Ok(names.into_iter().map(ConfigKey::listed).collect())
+}
+
+/// `GET /v1/admin/runtime`: this isolate's wasm memory and what its caches hold, so that an
+/// operator (and `make soak`) can tell a leak from a warm cache.
+pub fn runtime() -> Value {
+    let pages = core::arch::wasm32::memory_size(0);
+    serde_json::json!({
+        "wasm_memory_bytes": pages * 65536,
+        "config_cache": {
+            "documents": CACHE.with(|c| c.borrow().len()),
+            "absent": ABSENT.with(|c| c.borrow().len()),
+            "listings": LISTS.with(|c| c.borrow().len()),
+        },
+    })
+}
+
+/// `list` through the isolate's cache.
+pub async fn list_cached(env: &Env, prefix: &ConfigKey) -> Result<Vec<ConfigKey>, ApiError> {
+    let now = now_ms();
+    if let Some(hit) = LISTS.with(|c| c.borrow().get(prefix.as_str(), now).cloned()) {
+        return Ok(hit.to_vec());
+    }
+    let keys = Rc::new(list(env, prefix).await?);
+    LISTS.with(|c| c.borrow_mut().put(prefix.as_str(), keys.clone(), now));
+    Ok(keys.to_vec())
 }
 
 /// Every key under a prefix in the KV namespace `binding` (follows cursors).

@@ -1,4 +1,5 @@
-// Fault injection: 1,000 signed webhooks across 3 tenants and every source kind, and channel sends
+// Fault injection: 1,000 signed webhooks across 3 tenants (one fanning out to three destinations)
+// and every source kind, and channel sends
 // through the deliveries queue, while the tenants' destinations and the channel providers fail at
 // random (5xx, answers slower than the timeout, 429 with Retry-After). Reconciled at the end:
 // every accepted event or send reached its destination (with a stable webhook-id) or sits in its
@@ -68,13 +69,23 @@ before(async () => {
       const r = await gw.admin("PUT", `${t}/channels/${name}`, { ...common, ...doc });
       assert.equal(r.status, 201, r.text);
     }
-    tenants[t] = { S, dest, key };
+    tenants[t] = { S, dest, key, named: {} };
+  }
+  // One tenant also fans out to two destinations of its own: every event, and messages only.
+  const fan = TENANTS[0];
+  for (const [name, filter] of [["mirror", {}], ["chat", { types: ["message.*"] }]]) {
+    const secret = "whsec_" + randomBytes(32).toString("base64");
+    planted.add(secret);
+    const dest = await startDestination(secret);
+    const r = await gw.admin("PUT", `${fan}/destinations/${name}`, { url: dest.url, secret, timeout_ms: 300, filter });
+    assert.equal(r.status, 201, r.text);
+    tenants[fan].named[name] = { dest, filter };
   }
 });
 after(async () => {
   await gw?.stop();
   await prov?.close();
-  for (const t of Object.values(tenants)) await t.dest.close();
+  for (const t of Object.values(tenants)) for (const d of [t.dest, ...Object.values(t.named).map((n) => n.dest)]) await d.close();
 });
 
 /** Runs `fn` over `items` with `n` in flight at once. */
@@ -98,12 +109,14 @@ async function until(predicate, ms, what) {
   }
 }
 
-test(`${EVENTS} webhooks under random destination faults: each delivered with a stable webhook-id or dead-lettered; replay delivers the rest`, { timeout: 300_000 }, async (ctx) => {
-  for (const t of TENANTS) tenants[t].dest.behaviour = () => fate();
+test(`${EVENTS} webhooks under random destination faults, one tenant fanning out to three destinations: each delivery made with a stable webhook-id or dead-lettered; replay delivers the rest`, { timeout: 300_000 }, async (ctx) => {
+  const endpoints = (t) => [tenants[t].dest, ...Object.values(tenants[t].named).map((n) => n.dest)];
+  for (const t of TENANTS) for (const d of endpoints(t)) d.behaviour = () => fate();
   // Every kind for every tenant, round robin; a 5xx or a dropped connection is retried like a
   // provider would, re-signed.
   const jobs = Array.from({ length: EVENTS }, (_, i) => ({ t: TENANTS[i % 3], kind: KINDS[Math.floor(i / 3) % KINDS.length] }));
-  const accepted = new Map(); // event id -> tenant
+  /** delivery id -> {t, event, dest}: what each accepted event owes each destination that takes it. */
+  const owed = new Map();
   const refused = [];
   await pool(jobs, 16, async ({ t, kind }) => {
     const s = sample(t, tenants[t].S, kind);
@@ -113,57 +126,65 @@ test(`${EVENTS} webhooks under random destination faults: each delivered with a 
       status = r.status;
       if (status !== 0 && status < 500) break;
     }
-    if (status === 200) accepted.set(eventId(t, kind, s.pid), t);
-    else refused.push(`${t}/${kind}: ${status}`);
+    if (status !== 200) return refused.push(`${t}/${kind}: ${status}`);
+    const event = eventId(t, kind, s.pid);
+    owed.set(event, { t, event, dest: tenants[t].dest });
+    for (const [name, { dest, filter }] of Object.entries(tenants[t].named)) {
+      if (!filter.types || s.type.startsWith("message.")) owed.set(`${event}.${name}`, { t, event, dest });
+    }
   });
   assert.deepEqual(refused, [], "every signed webhook is accepted");
-  assert.equal(accepted.size, EVENTS);
+  assert.ok(owed.size > EVENTS * 1.4, `the fanning tenant's events owe several deliveries (${owed.size} for ${EVENTS} events)`);
 
-  // Reconcile: delivered at least once, or dead-lettered.
+  // Reconcile: each delivery made at least once, or dead-lettered.
   const dead = new Map();
   await until(async () => {
     for (const t of TENANTS) for (const l of await letters(t)) dead.set(l.id, l);
-    return [...accepted.keys()].filter((id) => !tenants[accepted.get(id)].dest.delivered.has(id) && !dead.has(id));
-  }, 200_000, "every event delivered or dead-lettered");
+    return [...owed].filter(([id, o]) => !o.dest.delivered.has(id) && !dead.has(id)).map(([id]) => id);
+  }, 200_000, "every delivery made or dead-lettered");
 
   const deadIds = [...dead.keys()];
   for (const [id, letter] of dead) {
-    assert.ok(accepted.has(id), `dead letter ${id} is one of the accepted events`);
+    assert.ok(owed.has(id), `dead letter ${id} is one of the deliveries owed`);
     assert.equal(letter.queue, "events");
     assert.equal(letter.attempts, 3, "dead-lettered after the tenant's max_delivery_attempts");
-    assert.equal(letter.message.tenant, accepted.get(id), "in its own tenant's record");
+    assert.equal(letter.message.tenant, owed.get(id).t, "in its own tenant's record");
   }
   let attempts = 0;
   for (const t of TENANTS) {
-    for (const a of tenants[t].dest.attempts) {
-      attempts++;
-      assert.ok(a.verified, `${t}: every attempt carries a valid signature`);
-      assert.equal(accepted.get(a.id), t, `${t} only receives its own events`);
-      assert.equal(JSON.parse(a.body).id, a.id, "webhook-id is the event's id on every attempt");
+    for (const d of endpoints(t)) {
+      for (const a of d.attempts) {
+        attempts++;
+        assert.ok(a.verified, `${t}: every attempt carries a valid signature`);
+        const o = owed.get(a.id);
+        assert.ok(o && o.t === t && o.dest === d, `${a.id}: only the deliveries owed to this destination reach it`);
+        assert.equal(JSON.parse(a.body).id, o.event, "the body names the event on every attempt");
+      }
     }
   }
-  assert.ok(attempts > EVENTS * 1.3, `faults caused retries (${attempts} attempts for ${EVENTS} events)`);
-  assert.ok(deadIds.length > 0, "some events ran out of attempts (the dead-letter path was exercised)");
+  assert.ok(attempts > owed.size * 1.3, `faults caused retries (${attempts} attempts for ${owed.size} deliveries)`);
+  assert.ok(deadIds.length > 0, "some deliveries ran out of attempts (the dead-letter path was exercised)");
+  assert.ok(deadIds.some((id) => id.endsWith(".mirror") || id.endsWith(".chat")), "named destinations' deliveries are dead-lettered on their own");
 
   // Replay every dead letter against healthy destinations: all are delivered, the record empties.
-  for (const t of TENANTS) tenants[t].dest.behaviour = () => ({ status: 200 });
+  for (const t of TENANTS) for (const d of endpoints(t)) d.behaviour = () => ({ status: 200 });
   for (const [id, letter] of dead) {
     const r = await gw.admin("POST", `${letter.message.tenant}/dead-letters/${id}/replay`);
     assert.equal(r.status, 202, r.text);
   }
-  await until(async () => deadIds.filter((id) => !tenants[accepted.get(id)].dest.delivered.has(id)), 60_000, "replayed deliveries");
-  // Every replayed letter is gone. A letter may still arrive for an event whose slow answer the
+  await until(async () => deadIds.filter((id) => !owed.get(id).dest.delivered.has(id)), 60_000, "replayed deliveries");
+  // Every replayed letter is gone. A letter may still arrive for a delivery whose slow answer the
   // destination finished after the gateway's timeout: it was received (so it counted as
   // delivered above), but the gateway could not know and kept retrying: at least once, not lost.
   for (const t of TENANTS) {
     const left = (await letters(t)).filter((l) => l.queue === "events");
     assert.deepEqual(left.filter((l) => deadIds.includes(l.id)), [], "replayed letters leave the record");
     for (const l of left) {
-      assert.ok(tenants[t].dest.delivered.has(l.id), `${l.id} was received by the destination`);
+      assert.ok(owed.get(l.id).dest.delivered.has(l.id), `${l.id} was received by its destination`);
       assert.match(l.last_error, /timed out/, "only a timed-out attempt can outlive the reconcile");
     }
   }
-  ctx.diagnostic(`seed ${SEED}: ${attempts} attempts, ${deadIds.length} dead-lettered then replayed`);
+  ctx.diagnostic(`seed ${SEED}: ${owed.size} deliveries of ${EVENTS} events, ${attempts} attempts, ${deadIds.length} dead-lettered then replayed`);
 });
 
 test(`${SENDS} channel sends under random provider faults: each sent or dead-lettered; replay sends the rest`, { timeout: 300_000 }, async (ctx) => {

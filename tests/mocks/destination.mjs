@@ -18,7 +18,7 @@ export function verifyStandardWebhook(secret, headers, body) {
 export async function startDestination(secret) {
   const dest = {
     secret,
-    /** Every attempt, successful or not: {id, status, verified, body, at}. */
+    /** Every attempt, successful or not: {id, status, verified, body, headers, at}. */
     attempts: [],
     /** Successful deliveries, by webhook-id. */
     delivered: new Map(),
@@ -35,7 +35,7 @@ export async function startDestination(secret) {
       const verified = verifyStandardWebhook(dest.secret, req.headers, body);
       const plan = verified ? dest.behaviour(nth, JSON.parse(body)) : { status: 401 };
       if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
-      dest.attempts.push({ id, status: plan.status, verified, body, at: Date.now() });
+      dest.attempts.push({ id, status: plan.status, verified, body, headers: req.headers, at: Date.now() });
       if (plan.status >= 200 && plan.status < 300) {
         const list = dest.delivered.get(id) ?? [];
         list.push(JSON.parse(body));

@@ -38,8 +38,22 @@ impl<V> TtlCache<V> {
             .insert(key.to_string(), (now + self.ttl_ms, value));
     }
 
+    /// Entries held, expired ones included until a full cache drops them.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn evict(&mut self, key: &str) {
         self.entries.remove(key);
+    }
+
+    /// Evicts every entry whose key `stale` says is out of date.
+    pub fn evict_where(&mut self, stale: impl Fn(&str) -> bool) {
+        self.entries.retain(|k, _| !stale(k));
     }
 }
 

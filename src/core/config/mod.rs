@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod channel;
+pub mod destination;
 pub mod document;
 pub mod integration;
 pub mod llm;
@@ -21,6 +22,7 @@ pub enum RecordKind {
     Channel,
     Integration,
     Llm,
+    Destination,
 }
 
 /// A key of the `CONFIG` KV namespace. Every key is made here, one constructor per kind of
@@ -87,6 +89,7 @@ impl RecordKind {
             RecordKind::Channel => channel::SECRET_PATHS,
             RecordKind::Integration => integration::SECRET_PATHS,
             RecordKind::Llm => llm::SECRET_PATHS,
+            RecordKind::Destination => destination::SECRET_PATHS,
         }
     }
 
@@ -98,6 +101,7 @@ impl RecordKind {
             (RecordKind::Source, Some(n)) => format!("source:{tenant}:{n}"),
             (RecordKind::Channel, Some(n)) => format!("channel:{tenant}:{n}"),
             (RecordKind::Integration, Some(n)) => format!("integration:{tenant}:{n}"),
+            (RecordKind::Destination, Some(n)) => format!("destination:{tenant}:{n}"),
             (_, None) => format!("{}:{tenant}:", self.label()),
         })
     }
@@ -117,6 +121,7 @@ impl RecordKind {
             RecordKind::Channel => "channel",
             RecordKind::Integration => "integration",
             RecordKind::Llm => "llm",
+            RecordKind::Destination => "destination",
         }
     }
 
@@ -145,6 +150,7 @@ impl RecordKind {
             RecordKind::Channel => validate::<channel::ChannelConfig>(value).map(drop),
             RecordKind::Integration => validate::<integration::IntegrationConfig>(value).map(drop),
             RecordKind::Llm => validate::<llm::LlmConfig>(value).map(drop),
+            RecordKind::Destination => validate::<destination::DestinationConfig>(value).map(drop),
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct SourceConfig {
     pub public_url: Option<String>,
     pub hmac: Option<HmacScheme>,
     pub dedupe_window_seconds: Option<u32>,
+    /// The destinations its events go to (`default` is the tenant's own `destination`); unset,
+    /// every destination whose filter takes them.
+    pub destinations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +106,17 @@ impl Check for SourceConfig {
         }
         if let Some(u) = &self.public_url {
             check_http_url("public_url", u, p);
+        }
+        if let Some(ds) = &self.destinations {
+            if ds.is_empty() || ds.len() > 20 {
+                p.push("`destinations` names 1 to 20 destinations (leave it out for all)".into());
+            }
+            for (i, d) in ds.iter().enumerate() {
+                let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+                if d.is_empty() || d.len() > 64 || !d.chars().all(ok) {
+                    p.push(format!("`destinations[{i}]` must be a destination name"));
+                }
+            }
         }
         match (&self.kind, &self.hmac) {
             (SourceKind::Hmac, None) => p.push("`hmac` is required when `kind` is `hmac`".into()),

@@ -12,12 +12,42 @@ fn err<T>(m: impl Into<String>) -> Result<T, TransformError> {
     Err(TransformError(m.into()))
 }
 
+/// The transforms `apply` knows.
+const NAMES: &[&str] = &[
+    "uppercase",
+    "lowercase",
+    "trim",
+    "number",
+    "currency",
+    "date",
+    "regex_extract",
+    "split",
+    "join",
+    "default",
+    "e164",
+    "phone",
+];
+
+/// A step's name and its parameters.
+fn parts(step: &Value) -> Result<(&str, &Value), TransformError> {
+    match step {
+        Value::String(s) => Ok((s.as_str(), &Value::Null)),
+        Value::Object(o) => Ok((o.get("type").and_then(Value::as_str).unwrap_or(""), step)),
+        _ => err("a transform is a name or an object with `type`"),
+    }
+}
+
+/// Whether `step` names a transform, for validating a document before it is saved.
+pub fn check(step: &Value) -> Result<(), TransformError> {
+    match parts(step)?.0 {
+        "" => err("a transform object needs `type`"),
+        name if NAMES.contains(&name) => Ok(()),
+        other => err(format!("unknown transform `{other}`")),
+    }
+}
+
 pub fn apply(step: &Value, v: Value) -> Result<Value, TransformError> {
-    let (name, params) = match step {
-        Value::String(s) => (s.as_str(), &Value::Null),
-        Value::Object(o) => (o.get("type").and_then(Value::as_str).unwrap_or(""), step),
-        _ => return err("a transform is a name or an object with `type`"),
-    };
+    let (name, params) = parts(step)?;
     let p = |k: &str| params.get(k);
     if v.is_null() && name != "default" {
         return Ok(v);

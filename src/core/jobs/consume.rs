@@ -1,7 +1,7 @@
 //! The queue consumer's flow for one message.
 //!
-//! `events`: each message is one event for a tenant's destination, signed as a Standard Webhooks
-//! sender. `deliveries`: a channel send whose first attempt failed transiently; its delivery
+//! `events`: an event from ingress, fanned out to the tenant's destinations, or one destination's
+//! delivery of it, signed as a Standard Webhooks sender (`jobs::events`). `deliveries`: a channel send whose first attempt failed transiently; its delivery
 //! record follows each attempt. A retryable failure is sent again with the next attempt number and
 //! a backoff delay (workers-rs has no attempt count, and a delayed re-send carries one); after the
 //! tenant's last attempt, or on a permanent refusal, the message becomes a dead letter for replay.
@@ -10,12 +10,12 @@
 //! tenant's: a delivery, record or letter would outlive it, and a tenant created again under its
 //! id could replay them.
 
+use super::events::{deliver, endpoint_of, fan_out, Endpoint, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
 use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
 use crate::core::config::channel::ChannelConfig;
-use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -24,15 +24,10 @@ use crate::core::objects::protocol::{CallGate, DeadLetters};
 use crate::core::objects::Object;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::tenant::seal::Sealer;
-use crate::core::upstream::Upstream;
 use crate::core::usage::{Counters, Dims, Family, Sample};
-use crate::core::webhook::delivery::{
-    classify, delivery_request, DeliveryBackoff, DeliveryOutcome, EventEnvelope,
-};
-use crate::core::webhook::verify::standard;
+use crate::core::webhook::delivery::{DeliveryBackoff, EventEnvelope};
 use serde_json::json;
 
-const DESTINATION_TIMEOUT_MS: u32 = 10_000;
 const MAX_BACKOFF_S: u64 = 3600;
 
 /// What becomes of a queue message once its flow is over.
@@ -102,28 +97,85 @@ async fn attempt_and_step(
     qm: &QueueMessage,
     jitter: f64,
 ) -> Result<(), ApiError> {
-    let (queue, step) = match c.queue.strip_suffix("-dlq") {
-        Some(origin) => {
-            let reason = qm.last_error.clone();
-            let reason = reason.unwrap_or_else(|| "the consumer failed repeatedly".into());
-            (origin, JobStep::DeadLetter { reason })
-        }
-        None => match &qm.job {
-            Job::DeliverEvent { event } => ("events", deliver(co, c, tenant, qm, event).await?),
-            Job::SendMessage {
-                channel,
-                delivery_id,
-                message,
-            } => {
-                let step = send_again(co, c, tenant, qm, channel, delivery_id, message).await?;
-                ("deliveries", step)
+    if let Some(origin) = c.queue.strip_suffix("-dlq") {
+        let reason = qm.last_error.clone();
+        let reason = reason.unwrap_or_else(|| "the consumer failed repeatedly".into());
+        return settle(co, c, qm, origin, JobStep::DeadLetter { reason }, jitter).await;
+    }
+    match &qm.job {
+        Job::DeliverEvent {
+            event,
+            destination: None,
+        } => match fan_out(co, c.settings, tenant, qm, event).await? {
+            Fanned::Done(step) => settle(co, c, qm, "events", step, jitter).await,
+            Fanned::One(taker) => {
+                let (delivery, ep) = *taker;
+                let step = attempt_to(co, c, tenant, &delivery, event, &ep).await?;
+                settle(co, c, &delivery, "events", step, jitter).await?;
+                // Its delivery carries on under its own id (the same, for the default).
+                if delivery.id != qm.id {
+                    finished(co, qm).await;
+                }
+                Ok(())
+            }
+            Fanned::Queued(_) => {
+                finished(co, qm).await;
+                Ok(())
             }
         },
-    };
+        Job::DeliverEvent {
+            event,
+            destination: Some(name),
+        } => {
+            let step = match endpoint_of(co, tenant, qm, name).await? {
+                Ok(ep) => attempt_to(co, c, tenant, qm, event, &ep).await?,
+                Err(step) => step,
+            };
+            settle(co, c, qm, "events", step, jitter).await
+        }
+        Job::SendMessage {
+            channel,
+            delivery_id,
+            message,
+        } => {
+            let step = send_again(co, c, tenant, qm, channel, delivery_id, message).await?;
+            settle(co, c, qm, "deliveries", step, jitter).await
+        }
+    }
+}
+
+/// An attempt of the delivery `qm` to `ep`, unless `ep` is paused.
+async fn attempt_to(
+    co: &Co,
+    c: &Consumer<'_>,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+    ep: &Endpoint,
+) -> Result<JobStep, ApiError> {
+    if ep.cfg.paused {
+        return Ok(JobStep::Hold);
+    }
+    deliver(co, c.sealer, tenant, qm, event, ep).await
+}
+
+/// Does what `step` says for `qm` (from `queue`), then counts it.
+async fn settle(
+    co: &Co,
+    c: &Consumer<'_>,
+    qm: &QueueMessage,
+    queue: &str,
+    step: JobStep,
+    jitter: f64,
+) -> Result<(), ApiError> {
     // Counted once the step took effect: a step that fails is tried again and counted then.
     let sample = counted(qm, &step, c.queue.ends_with("-dlq"));
     match step {
-        JobStep::Finish => {}
+        JobStep::Finish | JobStep::Drop => {}
+        JobStep::Hold => {
+            // The same attempt again later; nothing happened to count.
+            return enqueue(co, qm, c.settings.hold_s(), c.settings).await;
+        }
         JobStep::DeadLetter { reason } => {
             co.log(json!({"dead_letter": qm.id, "tenant": qm.tenant, "attempts": qm.attempt}))
                 .await;
@@ -153,20 +205,24 @@ async fn attempt_and_step(
             };
             let delay = backoff.delay(next.attempt, retry_after_s, jitter);
             enqueue(co, &next, delay as u32, c.settings).await?;
-            co.count(&qm.tenant, sample).await;
+            if let Some(sample) = sample {
+                co.count(&qm.tenant, sample).await;
+            }
             return Ok(());
         }
     }
     finished(co, qm).await;
-    co.count(&qm.tenant, sample).await;
+    if let Some(sample) = sample {
+        co.count(&qm.tenant, sample).await;
+    }
     Ok(())
 }
 
 /// What an attempt adds to the tenant's usage: a delivery, a failed attempt, a dead letter (one
 /// put there from the dead-letter queue made no attempt of its own), of its source or channel.
-fn counted(qm: &QueueMessage, step: &JobStep, from_dlq: bool) -> Sample {
+fn counted(qm: &QueueMessage, step: &JobStep, from_dlq: bool) -> Option<Sample> {
     let (family, subject) = match &qm.job {
-        Job::DeliverEvent { event } => (Family::Webhook, event.source.clone()),
+        Job::DeliverEvent { event, .. } => (Family::Webhook, event.source.clone()),
         Job::SendMessage { channel, .. } => (Family::Channel, channel.clone()),
     };
     let attempted = u64::from(!from_dlq);
@@ -184,8 +240,9 @@ fn counted(qm: &QueueMessage, step: &JobStep, from_dlq: bool) -> Sample {
             dead_lettered: 1,
             ..Counters::default()
         },
+        JobStep::Drop | JobStep::Hold => return None,
     };
-    Sample {
+    Some(Sample {
         dims: Dims {
             hour: 0,
             family,
@@ -195,44 +252,7 @@ fn counted(qm: &QueueMessage, step: &JobStep, from_dlq: bool) -> Sample {
             subject: Some(subject),
         },
         counters,
-    }
-}
-
-/// One attempt at delivering an event to the tenant's destination.
-async fn deliver(
-    co: &Co,
-    c: &Consumer<'_>,
-    tenant: &TenantConfig,
-    qm: &QueueMessage,
-    event: &EventEnvelope,
-) -> Result<JobStep, ApiError> {
-    let Some(dest) = &tenant.destination else {
-        let reason = "the tenant has no destination configured".into();
-        return Ok(JobStep::DeadLetter { reason });
-    };
-    let at = RecordRef {
-        tenant: &qm.tenant,
-        record: "tenant",
-    };
-    let secret = open_secret(c.sealer, &at, "/destination/secret", &dest.secret)?;
-    let key = standard::key(&secret)
-        .ok_or_else(|| ApiError::internal("destination secret is not whsec_ base64"))?;
-    let now_s = co.now() / 1000;
-    let req = delivery_request(&dest.url, &key, event, now_s);
-    let timeout = u64::from(dest.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
-    let outcome = match co
-        .exchange(req, &qm.trail, Upstream::Destination, timeout)
-        .await
-    {
-        Ok(a) => classify(Some(a.status), a.header("retry-after"), None, now_s),
-        Err(e) => classify(None, None, Some(&e.describe()), now_s),
-    };
-    if outcome == DeliveryOutcome::Delivered {
-        let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
-        let line = json!({"delivered": event.id, "tenant": qm.tenant, "attempt": qm.attempt, "trace_id": trace});
-        co.log(line).await;
-    }
-    Ok(outcome.step(qm.attempt, max_attempts(tenant)))
+    })
 }
 
 /// One more attempt at a queued channel send; its delivery record follows it.
@@ -278,7 +298,7 @@ mod tests {
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, stored};
-    use crate::core::upstream::{FetchError, UpstreamAnswer};
+    use crate::core::upstream::{FetchError, Upstream, UpstreamAnswer};
     use serde_json::{json, Value};
 
     fn tenant(max_attempts: u32) -> Value {
@@ -294,17 +314,25 @@ mod tests {
         .to_string()
     }
 
-    /// Runs one message from `queue` through the consumer, against `world`.
+    /// Runs one message from `queue` through the consumer, against `world` (where the tenant has
+    /// no destination records and the source names none).
     fn consume_in(
         queue: &str,
         body: &str,
-        world: impl FnMut(&Effect) -> Result<Outcome, ApiError>,
+        mut world: impl FnMut(&Effect) -> Result<Outcome, ApiError>,
     ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
             queue,
             sealer: &sealer,
             settings: QueueSettings::default(),
+        };
+        let world = |e: &Effect| match e {
+            Effect::ListConfig { .. } => Ok(Outcome::Keys(vec![])),
+            Effect::Config { key, .. } if key.as_str().starts_with("source:") => {
+                Ok(Outcome::Doc(None))
+            }
+            _ => world(e),
         };
         let (out, seen) = drive(Flow::new(|co| consume(co, &c, body, 0.5)), 1_000_000, world);
         (out.unwrap(), seen)

@@ -9,6 +9,7 @@ use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use serde::{Deserialize, Serialize};
 
 pub mod consume;
+pub mod events;
 pub mod wire;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,8 +31,13 @@ pub struct QueueMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    /// An inbound event for the tenant's destination.
-    DeliverEvent { event: EventEnvelope },
+    /// An inbound event: with no `destination`, to be fanned out to the destinations that take
+    /// it (as it arrives from ingress); with one, that destination's delivery of it.
+    DeliverEvent {
+        event: EventEnvelope,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        destination: Option<String>,
+    },
     /// A channel send whose first attempt failed transiently.
     SendMessage {
         channel: String,
@@ -41,6 +47,27 @@ pub enum Job {
 }
 
 impl QueueMessage {
+    /// An event's delivery to `destination`, under the delivery's own id: a first attempt, but
+    /// for the default destination, whose delivery is the event's own message (one queued by an
+    /// earlier version, before events fanned out, carries on at its attempt).
+    pub fn delivery(&self, event: &EventEnvelope, destination: &str) -> QueueMessage {
+        let id = crate::core::webhook::fanout::delivery_id(&event.id, destination);
+        let (attempt, last_error) = match id == self.id {
+            true => (self.attempt, self.last_error.clone()),
+            false => (1, None),
+        };
+        QueueMessage {
+            id,
+            attempt,
+            last_error,
+            job: Job::DeliverEvent {
+                event: event.clone(),
+                destination: Some(destination.to_string()),
+            },
+            ..self.clone()
+        }
+    }
+
     /// The same job, one attempt later, remembering why the last one failed.
     pub fn next_attempt(&self, error: String) -> QueueMessage {
         QueueMessage {
@@ -74,6 +101,11 @@ pub enum JobStep {
     },
     /// Keep it in the tenant's dead letters, for replay.
     DeadLetter { reason: String },
+    /// Nothing to deliver (no destination takes the event, or its destination is gone): its
+    /// open-work record closes and nothing is counted.
+    Drop,
+    /// Not now (its destination is paused): the same attempt again after a while.
+    Hold,
 }
 
 /// After attempt `attempt` failed for a reason worth retrying.
@@ -266,6 +298,7 @@ mod tests {
                     "source_kind": "whatsapp", "received_at": 1, "data": {}
                 }))
                 .unwrap(),
+                destination: None,
             },
         };
         DeadLetter {

@@ -37,6 +37,14 @@ impl Default for QueueSettings {
     }
 }
 
+impl QueueSettings {
+    /// How long a delivery to a paused destination waits before it looks again: six retry
+    /// bases (30 s by default), so a resumed destination gets its deliveries within that.
+    pub fn hold_s(&self) -> u32 {
+        (self.retry_base_s * 6).clamp(1, 300) as u32
+    }
+}
+
 /// A queue body back into its message, reading it from `PAYLOADS` when it was kept there.
 /// `Ok(None)`: not a message of ours.
 pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiError> {
@@ -101,7 +109,7 @@ pub async fn prepare(
 /// The update of `m`'s open-work record, sent to the object holding it.
 fn open_work(m: &QueueMessage, cmd: OpenWork) -> Result<Effect, ApiError> {
     match &m.job {
-        Job::DeliverEvent { event } => {
+        Job::DeliverEvent { event, .. } => {
             ask_effect(&Object::<Dedupe>::source(&m.tenant, &event.source), cmd)
         }
         Job::SendMessage { channel, .. } => {
@@ -120,11 +128,25 @@ pub async fn enqueue(
     delay_s: u32,
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
-    let queue = QueueName::of(&msg.job);
-    let pending = prepare(co, queue, std::slice::from_ref(msg), delay_s, settings).await?;
+    enqueue_all(co, std::slice::from_ref(msg), delay_s, settings).await
+}
+
+/// `enqueue` for messages that share a queue and an open-work record (one event's deliveries),
+/// in one send and one record update.
+pub async fn enqueue_all(
+    co: &Co,
+    msgs: &[QueueMessage],
+    delay_s: u32,
+    settings: QueueSettings,
+) -> Result<(), ApiError> {
+    let Some(first) = msgs.first() else {
+        return Ok(());
+    };
+    let queue = QueueName::of(&first.job);
+    let pending = prepare(co, queue, msgs, delay_s, settings).await?;
     let texts = pending.iter().map(|p| p.body.clone()).collect();
     let record = open_work(
-        msg,
+        first,
         OpenWork {
             track: pending,
             done: vec![],
@@ -138,13 +160,13 @@ pub async fn enqueue(
     let mut outcomes = co.all(vec![send, record]).await?.into_iter();
     let sent = outcomes.next().unwrap_or(Ok(Outcome::Done));
     if let Some(Err(e)) = outcomes.next() {
-        let line = json!({"open_work_update_failed": msg.id, "error": e.message});
+        let line = json!({"open_work_update_failed": first.id, "error": e.message});
         co.log_error(line).await;
     }
     if sent.is_err() {
         // Not queued: the caller answers a failure and its client retries, so the record must
-        // not send this copy later as well.
-        finished(co, msg).await;
+        // not send these copies later as well.
+        close(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
     }
     sent.map(drop)
 }
@@ -152,9 +174,14 @@ pub async fn enqueue(
 /// The message is finished (delivered, dead-lettered or refused): its open-work record closes.
 /// A failure is logged, not raised: the record's next sweep finds it finished downstream.
 pub async fn finished(co: &Co, m: &QueueMessage) {
+    close(co, m, vec![m.id.clone()]).await;
+}
+
+/// Closes the entries `done` of the record `m`'s open work is in.
+async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
     let cmd = OpenWork {
         track: vec![],
-        done: vec![m.id.clone()],
+        done,
     };
     let result = match open_work(m, cmd) {
         Ok(effect) => co.run(effect).await,
@@ -184,7 +211,10 @@ mod tests {
             attempt: 1,
             last_error: None,
             trail: crate::core::upstream::Trail::default(),
-            job: Job::DeliverEvent { event },
+            job: Job::DeliverEvent {
+                event,
+                destination: None,
+            },
         }
     }
 

@@ -5,6 +5,7 @@ use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing
 use super::key_admin;
 use super::keys::KeyKind;
 use super::seal::Sealer;
+use crate::core::config::destination;
 use crate::core::config::document::redact;
 use crate::core::config::records::{exists, get_redacted, put_record};
 use crate::core::config::RecordKind;
@@ -68,6 +69,9 @@ pub async fn handle(
             }
             let doc = body.unwrap_or(Value::Null);
             let name = name.as_deref();
+            if let (RecordKind::Destination, Some(n)) = (kind, name) {
+                destination::check_name(n).map_err(ApiError::validation)?;
+            }
             let (stored, created) = put_record(co, a.sealer, a.rng, kind, t, name, doc).await?;
             if let (RecordKind::Integration, false) = (kind, created) {
                 // A replaced integration fetches its own tokens.

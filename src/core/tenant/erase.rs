@@ -15,10 +15,11 @@ use crate::core::objects::{self as names, ObjectClass as Objects};
 
 /// The records a tenant owns besides its own document (and its keys), erased with it: each
 /// named kind's records one by one, then its LLM configuration.
-pub const TENANT_CHILDREN: [RecordKind; 3] = [
+pub const TENANT_CHILDREN: [RecordKind; 4] = [
     RecordKind::Source,
     RecordKind::Channel,
     RecordKind::Integration,
+    RecordKind::Destination,
 ];
 
 /// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a

@@ -32,16 +32,18 @@ pub fn event_id(tenant: &str, source: &str, provider_id: &str) -> String {
     format!("evt_{}", &hex::encode(h)[..32])
 }
 
-/// One delivery attempt of `event` to the tenant's destination, signed as a Standard Webhooks
-/// sender with the destination's key, at `now_s`.
+/// One delivery attempt of `event` to a destination, as a Standard Webhooks sender: `id` (the
+/// delivery's own, stable across its attempts) in `webhook-id`, a signature by each of `keys`
+/// (several while a rotated secret is still honoured), at `now_s`.
 pub fn delivery_request(
     url: &str,
-    secret_key: &[u8],
+    keys: &[Vec<u8>],
+    id: &str,
     event: &EventEnvelope,
     now_s: u64,
 ) -> crate::core::upstream::OutboundRequest {
     let body = serde_json::to_string(event).unwrap_or_default();
-    let signature = signature_headers(secret_key, &event.id, now_s, body.as_bytes());
+    let signature = signature_headers(keys, id, now_s, body.as_bytes());
     let req =
         crate::core::upstream::OutboundRequest::post(url.to_string(), "application/json", body)
             .header(
@@ -53,20 +55,22 @@ pub fn delivery_request(
         .fold(req, |req, (k, v)| req.header(k, v))
 }
 
-/// The three Standard Webhooks headers for one attempt.
+/// The three Standard Webhooks headers for one attempt; `webhook-signature` lists one
+/// signature per key, space-separated, as the specification allows for rotation.
 pub fn signature_headers(
-    secret_key: &[u8],
+    keys: &[Vec<u8>],
     id: &str,
     now_s: u64,
     body: &[u8],
 ) -> [(&'static str, String); 3] {
+    let signatures: Vec<String> = keys
+        .iter()
+        .map(|k| standard::sign(k, id, now_s, body))
+        .collect();
     [
         ("webhook-id", id.to_string()),
         ("webhook-timestamp", now_s.to_string()),
-        (
-            "webhook-signature",
-            standard::sign(secret_key, id, now_s, body),
-        ),
+        ("webhook-signature", signatures.join(" ")),
     ]
 }
 
@@ -184,7 +188,7 @@ mod tests {
     fn signed_as_standard_webhooks() {
         let key = standard::key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         let h = signature_headers(
-            &key,
+            std::slice::from_ref(&key),
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             1614265330,
             br#"{"test": 2432232314}"#,
@@ -206,9 +210,15 @@ mod tests {
             data: serde_json::json!({"ref": "main"}),
             unsigned: [("X-GitHub-Event".to_string(), "push".to_string())].into(),
         };
+        let old_secret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let keys = [
+            standard::key(secret).unwrap(),
+            standard::key(old_secret).unwrap(),
+        ];
         let r = delivery_request(
             "https://dest.example/hook",
-            &standard::key(secret).unwrap(),
+            &keys,
+            "evt_1",
             &event,
             1_700_000_000,
         );
@@ -226,10 +236,10 @@ mod tests {
             body: body.as_bytes(),
             now_s: 1_700_000_000,
         };
-        assert_eq!(
-            standard::verify(&[secret.to_string()], &inbound, 300),
-            Ok(())
-        );
+        // A receiver holding either secret verifies it: the rotation's two sides.
+        for held in [secret, old_secret] {
+            assert_eq!(standard::verify(&[held.to_string()], &inbound, 300), Ok(()));
+        }
     }
 
     #[test]

@@ -90,7 +90,10 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 attempt: 1,
                 last_error: None,
                 trail: at.trail.clone(),
-                job: Job::DeliverEvent { event },
+                job: Job::DeliverEvent {
+                    event,
+                    destination: None,
+                },
             }
         })
         .collect()
@@ -201,7 +204,7 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].id, event_id("acme", "gh", "sha256:ab"));
         assert_eq!((m[0].attempt, m[0].trail.hops), (1, 1));
-        let Job::DeliverEvent { event } = &m[0].job else {
+        let Job::DeliverEvent { event, .. } = &m[0].job else {
             panic!("an event")
         };
         assert_eq!(

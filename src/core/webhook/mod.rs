@@ -2,6 +2,7 @@
 
 pub mod dedupe;
 pub mod delivery;
+pub mod fanout;
 pub mod flow;
 pub mod handshake;
 pub mod ingress;

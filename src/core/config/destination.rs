@@ -1,0 +1,187 @@
+//! A webhook destination, `destination:{t}:{d}`: an endpoint a tenant's events fan out to, which
+//! of them it takes, how they are signed and shaped, and how hard to try. The tenant's own
+//! `destination` is the destination named `default`.
+
+use super::document::{check_http_url, check_len, Check, Named, Secret};
+use crate::core::integration::mapping::{compile, ResponseMapping};
+use crate::core::integration::transforms;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const SECRET_PATHS: &[&str] = &["/secret", "/previous_secrets/*/secret"];
+
+/// The name the tenant's own `destination` goes by; no destination record may take it.
+pub const DEFAULT: &str = "default";
+
+/// Secrets that go on signing after a rotation, besides the current one.
+pub const MAX_PREVIOUS_SECRETS: usize = 3;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DestinationConfig {
+    pub url: String,
+    /// `whsec_` + base64: signs every delivery.
+    pub secret: Secret,
+    /// Secrets from before a rotation: each signs too, next to `secret`, until it expires, so a
+    /// receiver can move to the new secret at its own pace (Standard Webhooks lists several
+    /// signatures in one header).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<PreviousSecret>,
+    pub timeout_ms: Option<u32>,
+    /// Attempts per delivery before it is dead-lettered (else the tenant's
+    /// `limits.max_delivery_attempts`).
+    pub max_attempts: Option<u32>,
+    /// Nothing is delivered while paused; deliveries wait and go out when it resumes.
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub filter: EventFilter,
+    /// The delivered `data`, reshaped: fields out from JMESPath over the event's `data`.
+    pub transform: Option<Shape>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: Secret,
+    /// Unix seconds after which it no longer signs.
+    pub expires_at: u64,
+}
+
+/// Which events a destination takes: all, unless it lists types or sets a condition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EventFilter {
+    /// Event types; `*` stands for any run of characters (`message.*`, `stripe.invoice.*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// JMESPath over the event (`id`, `type`, `source`, `source_kind`, `data`...): delivered
+    /// when truthy.
+    pub condition: Option<String>,
+}
+
+/// Payload shaping: the integration engine's field mappings, transforms and defaults, from the
+/// event's `data` (or the part of it at `data_path`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shape {
+    pub data_path: Option<String>,
+    #[serde(default)]
+    pub field_mappings: Named<String>,
+    #[serde(default)]
+    pub transforms: Named<Vec<Value>>,
+    #[serde(default)]
+    pub defaults: Named<Value>,
+}
+
+impl Shape {
+    /// As the mapping engine takes it: a mapping with no success or error path.
+    pub fn mapping(&self) -> ResponseMapping {
+        ResponseMapping {
+            success_path: None,
+            data_path: self.data_path.clone(),
+            error_path: None,
+            field_mappings: self.field_mappings.clone(),
+            transforms: self.transforms.clone(),
+            defaults: self.defaults.clone(),
+        }
+    }
+}
+
+/// A name a destination record may have: what route segments allow, and not `default`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name == DEFAULT {
+        return Err(format!(
+            "`{DEFAULT}` is the tenant's own `destination`; set it on the tenant"
+        ));
+    }
+    Ok(())
+}
+
+impl Check for DestinationConfig {
+    fn check(&self, p: &mut Vec<String>) {
+        check_http_url("url", &self.url, p);
+        check_whsec("secret", &self.secret, p);
+        if self.previous_secrets.len() > MAX_PREVIOUS_SECRETS {
+            p.push(format!(
+                "`previous_secrets` holds at most {MAX_PREVIOUS_SECRETS} secrets"
+            ));
+        }
+        for (i, s) in self.previous_secrets.iter().enumerate() {
+            check_whsec(&format!("previous_secrets[{i}].secret"), &s.secret, p);
+        }
+        if let Some(t) = self.timeout_ms {
+            if !(100..=30_000).contains(&t) {
+                p.push("`timeout_ms` must be between 100 and 30000".into());
+            }
+        }
+        if let Some(n) = self.max_attempts {
+            if !(1..=50).contains(&n) {
+                p.push("`max_attempts` must be between 1 and 50".into());
+            }
+        }
+        if let Some(d) = &self.description {
+            check_len("description", d, 500, p);
+        }
+        self.filter.check(p);
+        if let Some(s) = &self.transform {
+            s.check(p);
+        }
+    }
+}
+
+fn check_whsec(field: &str, s: &Secret, p: &mut Vec<String>) {
+    if let Secret::Plain(s) = s {
+        if !s.starts_with("whsec_") || crate::core::webhook::standard_secret_bytes(s).is_none() {
+            p.push(format!(
+                "`{field}` must be `whsec_` followed by base64 (24 to 64 bytes)"
+            ));
+        }
+    }
+}
+
+impl Check for EventFilter {
+    fn check(&self, p: &mut Vec<String>) {
+        if self.types.len() > 100 {
+            p.push("`filter.types` lists at most 100 patterns".into());
+        }
+        for (i, t) in self.types.iter().enumerate() {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/*:".contains(c);
+            if t.is_empty() || t.len() > 200 || !t.chars().all(allowed) {
+                p.push(format!("`filter.types[{i}]` must be an event type of letters, digits and `._-/:`, with `*` for any run of them"));
+            }
+        }
+        if let Some(c) = &self.condition {
+            if let Err(e) = compile(c.trim()) {
+                p.push(format!("`filter.condition`: {}", e.0));
+            }
+        }
+    }
+}
+
+impl Check for Shape {
+    fn check(&self, p: &mut Vec<String>) {
+        if self.field_mappings.is_empty() && self.data_path.is_none() {
+            p.push("`transform` needs `data_path` or `field_mappings`".into());
+        }
+        let paths = self.data_path.iter().map(|d| ("data_path".to_string(), d));
+        let fields = self
+            .field_mappings
+            .iter()
+            .map(|(k, v)| (format!("field_mappings.{k}"), v));
+        for (at, expr) in paths.chain(fields) {
+            if let Err(e) = compile(expr.trim()) {
+                p.push(format!("`transform.{at}`: {}", e.0));
+            }
+        }
+        for (field, steps) in &self.transforms {
+            if !self.field_mappings.contains_key(field) {
+                p.push(format!(
+                    "`transform.transforms.{field}` has no field mapping"
+                ));
+            }
+            for step in steps {
+                if let Err(e) = transforms::check(step) {
+                    p.push(format!("`transform.transforms.{field}`: {}", e.0));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The `events` queue's jobs. An event from ingress is fanned out to the destinations that take
+//! it (`webhook::fanout`): with one, its delivery is attempted at once; with several, each
+//! becomes a message of its own, queued in one send. A delivery is then attempted, retried,
+//! dead-lettered and replayed on its own, under its own id.
+
+use super::wire::enqueue_all;
+use super::{max_attempts, JobStep, QueueMessage};
+use crate::core::config::destination::{DestinationConfig, EventFilter, DEFAULT};
+use crate::core::config::document::{open_secret, RecordRef};
+use crate::core::config::source::SourceConfig;
+use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::tenant::model::TenantConfig;
+use crate::core::tenant::seal::Sealer;
+use crate::core::upstream::Upstream;
+use crate::core::webhook::delivery::{classify, delivery_request, DeliveryOutcome, EventEnvelope};
+use crate::core::webhook::fanout::{plan, shaped};
+use crate::core::webhook::verify::standard;
+use serde_json::json;
+
+use super::wire::QueueSettings;
+
+const DESTINATION_TIMEOUT_MS: u32 = 10_000;
+
+/// A destination as deliveries use it: its name, its configuration, and the record its
+/// secrets are sealed under.
+pub struct Endpoint {
+    pub name: String,
+    pub cfg: DestinationConfig,
+}
+
+impl Endpoint {
+    /// The tenant's own `destination`, as the destination `default`.
+    fn default_of(tenant: &TenantConfig) -> Option<Endpoint> {
+        let d = tenant.destination.as_ref()?;
+        Some(Endpoint {
+            name: DEFAULT.to_string(),
+            cfg: DestinationConfig {
+                url: d.url.clone(),
+                secret: d.secret.clone(),
+                previous_secrets: Vec::new(),
+                timeout_ms: d.timeout_ms,
+                max_attempts: None,
+                paused: false,
+                filter: EventFilter::default(),
+                transform: None,
+                description: None,
+            },
+        })
+    }
+
+    /// The keys that sign its deliveries at `now_s`: the current secret's, then each rotated
+    /// secret's that has not expired.
+    fn signing_keys(
+        &self,
+        sealer: &Sealer,
+        tenant: &str,
+        now_s: u64,
+    ) -> Result<Vec<Vec<u8>>, ApiError> {
+        let (record, current) = match self.name.as_str() {
+            DEFAULT => ("tenant".to_string(), "/destination/secret"),
+            name => (RecordKind::Destination.seal_record(Some(name)), "/secret"),
+        };
+        let at = RecordRef {
+            tenant,
+            record: &record,
+        };
+        let key = |field: &str, s| {
+            let secret = open_secret(sealer, &at, field, s)?;
+            standard::key(&secret)
+                .ok_or_else(|| ApiError::internal(format!("{record}{field} is not whsec_ base64")))
+        };
+        let mut keys = vec![key(current, &self.cfg.secret)?];
+        for (i, p) in self.cfg.previous_secrets.iter().enumerate() {
+            if p.expires_at > now_s {
+                keys.push(key(&format!("/previous_secrets/{i}/secret"), &p.secret)?);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Every destination of the tenant: `default` first, if it has one, then its records by name.
+pub async fn endpoints(co: &Co, t: &str, tenant: &TenantConfig) -> Result<Vec<Endpoint>, ApiError> {
+    let mut out: Vec<Endpoint> = Endpoint::default_of(tenant).into_iter().collect();
+    let prefix = RecordKind::Destination.kv_key(t, None);
+    for key in co.list_cached(&prefix).await? {
+        // Deleted since it was listed: not a destination any more.
+        if let Some(cfg) = co.config::<DestinationConfig>(&key).await? {
+            let name = key.after(&prefix).to_string();
+            out.push(Endpoint { name, cfg });
+        }
+    }
+    Ok(out)
+}
+
+/// One destination of the tenant by name.
+async fn endpoint(
+    co: &Co,
+    t: &str,
+    tenant: &TenantConfig,
+    name: &str,
+) -> Result<Option<Endpoint>, ApiError> {
+    if name == DEFAULT {
+        return Ok(Endpoint::default_of(tenant));
+    }
+    let key = RecordKind::Destination.kv_key(t, Some(name));
+    let cfg = co.config::<DestinationConfig>(&key).await?;
+    Ok(cfg.map(|cfg| Endpoint {
+        name: name.to_string(),
+        cfg,
+    }))
+}
+
+/// What fanning an event out came to.
+pub enum Fanned {
+    /// Nothing to attempt here: the step for the event's own message.
+    Done(JobStep),
+    /// One destination takes it: its delivery, to attempt now.
+    One(Box<(QueueMessage, Endpoint)>),
+    /// Several took it; their deliveries are queued.
+    Queued(usize),
+}
+
+/// Fans the event of `qm` out to the destinations that take it.
+pub async fn fan_out(
+    co: &Co,
+    settings: QueueSettings,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+) -> Result<Fanned, ApiError> {
+    let mut all = endpoints(co, &qm.tenant, tenant).await?;
+    if all.is_empty() {
+        let reason = "the tenant has no destination configured".into();
+        return Ok(Fanned::Done(JobStep::DeadLetter { reason }));
+    }
+    let source_key = RecordKind::Source.kv_key(&qm.tenant, Some(&event.source));
+    let source = co.config::<SourceConfig>(&source_key).await?;
+    let fed = source.and_then(|s| s.destinations);
+    let named: Vec<(String, &DestinationConfig)> =
+        all.iter().map(|e| (e.name.clone(), &e.cfg)).collect();
+    let p = plan(event, fed.as_deref(), &named);
+    if !p.unknown.is_empty() {
+        let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "unknown_destinations": p.unknown});
+        co.log(line).await;
+    }
+    match p.targets.as_slice() {
+        [] => {
+            let line = json!({"event": event.id, "tenant": qm.tenant, "taken_by": []});
+            co.log(line).await;
+            Ok(Fanned::Done(JobStep::Drop))
+        }
+        [one] => {
+            let i = all.iter().position(|e| &e.name == one).unwrap_or_default();
+            let ep = all.swap_remove(i);
+            Ok(Fanned::One(Box::new((qm.delivery(event, one), ep))))
+        }
+        many => {
+            let msgs: Vec<QueueMessage> = many.iter().map(|d| qm.delivery(event, d)).collect();
+            enqueue_all(co, &msgs, 0, settings).await?;
+            Ok(Fanned::Queued(msgs.len()))
+        }
+    }
+}
+
+/// The endpoint a delivery message goes to, or the step for it when there is none any more.
+pub async fn endpoint_of(
+    co: &Co,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    name: &str,
+) -> Result<Result<Endpoint, JobStep>, ApiError> {
+    Ok(match endpoint(co, &qm.tenant, tenant, name).await? {
+        Some(ep) => Ok(ep),
+        None => {
+            // The tenant removed it: its deliveries go with it.
+            let line = json!({"delivery": qm.id, "tenant": qm.tenant, "dropped": "the destination no longer exists", "destination": name});
+            co.log(line).await;
+            Err(JobStep::Drop)
+        }
+    })
+}
+
+/// One attempt of `qm`, an event's delivery to `ep`, and what follows from it.
+pub async fn deliver(
+    co: &Co,
+    sealer: &Sealer,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+    ep: &Endpoint,
+) -> Result<JobStep, ApiError> {
+    let now_s = co.now() / 1000;
+    let keys = ep.signing_keys(sealer, &qm.tenant, now_s)?;
+    let body = match shaped(event, &ep.cfg) {
+        Ok(b) => b,
+        Err(why) => {
+            let reason = format!("the destination's transform failed: {why}");
+            return Ok(JobStep::DeadLetter { reason });
+        }
+    };
+    let req = delivery_request(&ep.cfg.url, &keys, &qm.id, &body, now_s);
+    let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
+    let outcome = match co
+        .exchange(req, &qm.trail, Upstream::Destination, timeout)
+        .await
+    {
+        Ok(a) => classify(Some(a.status), a.header("retry-after"), None, now_s),
+        Err(e) => classify(None, None, Some(&e.describe()), now_s),
+    };
+    if outcome == DeliveryOutcome::Delivered {
+        let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
+        let line = json!({"delivered": qm.id, "tenant": qm.tenant, "destination": ep.name, "attempt": qm.attempt, "trace_id": trace});
+        co.log(line).await;
+    }
+    let max = ep.cfg.max_attempts.unwrap_or_else(|| max_attempts(tenant));
+    Ok(outcome.step(qm.attempt, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::consume::{consume, Consumer, Receipt};
+    use super::*;
+    use crate::core::config::ConfigKey;
+    use crate::core::flow::{drive, Effect, Flow, Outcome};
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::{asked, sealer, stored};
+    use crate::core::upstream::UpstreamAnswer;
+    use crate::core::webhook::verify::Inbound;
+    use serde_json::{json, Value};
+
+    const NEW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const OLD: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const EXPIRED: &str = "whsec_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    fn message(destination: Option<&str>) -> String {
+        json!({"tenant": "t1", "id": "evt_1", "attempt": 1, "job": {"kind": "deliver_event",
+            "destination": destination,
+            "event": {"id": "evt_1", "type": "stripe.invoice.paid", "tenant": "t1", "source": "stripe",
+                "source_kind": "stripe", "received_at": 1, "data": {"amount": 2000}}}})
+        .to_string()
+    }
+
+    /// Consumes `body` from `events` for a tenant with no `destination` of its own and the
+    /// destination records `records`, whose endpoints answer `status`.
+    fn consume_with(records: &[(&str, Value)], body: &str, status: u16) -> (Receipt, Vec<Effect>) {
+        let sealer = sealer();
+        let c = Consumer {
+            queue: "events",
+            sealer: &sealer,
+            settings: QueueSettings::default(),
+        };
+        let tenant = stored(RecordKind::Tenant, "t1", None, json!({"name": "Acme"}));
+        let docs: Vec<(ConfigKey, Value)> = records
+            .iter()
+            .map(|(n, d)| {
+                let key = RecordKind::Destination.kv_key("t1", Some(n));
+                (
+                    key,
+                    stored(RecordKind::Destination, "t1", Some(n), d.clone()),
+                )
+            })
+            .collect();
+        let flow = Flow::new(|co| consume(co, &c, body, 0.5));
+        let (out, seen) = drive(flow, NOW_MS, |e| match e {
+            Effect::ListConfig { .. } => {
+                Ok(Outcome::Keys(docs.iter().map(|(k, _)| k.clone()).collect()))
+            }
+            Effect::Config { key, .. } if key.as_str().starts_with("tenant:") => {
+                Ok(Outcome::Doc(Some(tenant.clone())))
+            }
+            Effect::Config { key, .. } => Ok(Outcome::Doc(
+                docs.iter().find(|(k, _)| k == key).map(|(_, d)| d.clone()),
+            )),
+            Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
+                status,
+                ..Default::default()
+            }))),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        (out.unwrap(), seen)
+    }
+
+    fn dest(url: &str, extra: Value) -> Value {
+        let mut d = json!({"url": url, "secret": NEW});
+        d.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        d
+    }
+
+    fn sent(seen: &[Effect]) -> Vec<QueueMessage> {
+        let mut out = vec![];
+        for e in seen {
+            match e {
+                Effect::Send { texts, .. } => out.extend(
+                    texts
+                        .iter()
+                        .map(|t| serde_json::from_str::<QueueMessage>(t).unwrap()),
+                ),
+                Effect::All(each) => out.extend(sent(each)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_event_two_destinations_take_becomes_two_deliveries_of_their_own() {
+        let records = [
+            (
+                "crm",
+                dest(
+                    "https://crm.example/in",
+                    json!({"filter": {"types": ["stripe.invoice.*"]}}),
+                ),
+            ),
+            ("audit", dest("https://audit.example/in", json!({}))),
+            (
+                "chat",
+                dest(
+                    "https://chat.example/in",
+                    json!({"filter": {"types": ["message.*"]}}),
+                ),
+            ),
+        ];
+        let (receipt, seen) = consume_with(&records, &message(None), 200);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        let mut ids: Vec<(String, u32)> =
+            sent(&seen).into_iter().map(|m| (m.id, m.attempt)).collect();
+        ids.sort();
+        assert_eq!(ids, [("evt_1.audit".into(), 1), ("evt_1.crm".into(), 1)]);
+        // The deliveries are open work of their own; the event's message is done.
+        let updates = asked(&seen, ObjectClass::Dedupe);
+        assert_eq!(updates[0]["update"]["track"].as_array().unwrap().len(), 2);
+        assert_eq!(updates[1]["update"]["done"], json!(["evt_1"]));
+    }
+
+    #[test]
+    fn a_single_taker_is_delivered_at_once_signed_by_its_current_and_unexpired_old_secrets() {
+        let now_s = NOW_MS / 1000;
+        let crm = dest(
+            "https://crm.example/in",
+            json!({"previous_secrets": [
+                {"secret": OLD, "expires_at": now_s + 60},
+                {"secret": EXPIRED, "expires_at": now_s - 1},
+            ]}),
+        );
+        let (receipt, seen) = consume_with(&[("crm", crm)], &message(None), 204);
+        assert_eq!(receipt, Receipt::Ack);
+        let Some(Effect::Exchange { req, .. }) =
+            seen.iter().find(|e| matches!(e, Effect::Exchange { .. }))
+        else {
+            panic!("not delivered: {seen:?}")
+        };
+        assert_eq!(req.url, "https://crm.example/in");
+        let header = |n: &str| {
+            req.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("webhook-id").as_deref(), Some("evt_1.crm"));
+        assert_eq!(header("webhook-signature").unwrap().split(' ').count(), 2);
+        let body = req.body.clone().unwrap();
+        let inbound = Inbound {
+            url: &req.url,
+            headers: &req.headers,
+            body: body.as_bytes(),
+            now_s,
+        };
+        for (secret, verifies) in [(NEW, true), (OLD, true), (EXPIRED, false)] {
+            let ok = standard::verify(&[secret.to_string()], &inbound, 300).is_ok();
+            assert_eq!(ok, verifies, "{secret}");
+        }
+        // Done at once: the event's record and its delivery's close; nothing queued.
+        assert!(sent(&seen).is_empty());
+    }
+
+    #[test]
+    fn a_failed_delivery_is_retried_on_its_own_under_its_own_id() {
+        let records = [(
+            "crm",
+            dest("https://crm.example/in", json!({"max_attempts": 2})),
+        )];
+        let (_, seen) = consume_with(&records, &message(None), 503);
+        let retry = sent(&seen);
+        assert_eq!(retry.len(), 1);
+        assert_eq!((retry[0].id.as_str(), retry[0].attempt), ("evt_1.crm", 2));
+        let (_, seen) = consume_with(&records, &serde_json::to_string(&retry[0]).unwrap(), 503);
+        let letters = asked(&seen, ObjectClass::DeadLetters);
+        assert_eq!(letters[0]["put"]["id"], "evt_1.crm");
+        assert!(letters[0]["put"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("attempt 2 of 2"));
+    }
+
+    #[test]
+    fn a_paused_destination_holds_its_delivery_and_a_deleted_one_drops_it() {
+        let records = [(
+            "crm",
+            dest("https://crm.example/in", json!({"paused": true})),
+        )];
+        let (receipt, seen) = consume_with(&records, &message(Some("crm")), 200);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        let held = sent(&seen);
+        assert_eq!(
+            (held[0].id.as_str(), held[0].attempt),
+            ("evt_1", 1),
+            "the same attempt"
+        );
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Count { .. })));
+
+        let (receipt, seen) = consume_with(&[], &message(Some("crm")), 200);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Count { .. })));
+    }
+
+    #[test]
+    fn a_paused_single_taker_holds_the_delivery_under_its_own_id() {
+        let records = [(
+            "crm",
+            dest("https://crm.example/in", json!({"paused": true})),
+        )];
+        let (_, seen) = consume_with(&records, &message(None), 200);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        let held = sent(&seen);
+        assert_eq!((held[0].id.as_str(), held[0].attempt), ("evt_1.crm", 1));
+    }
+
+    #[test]
+    fn an_event_no_destination_takes_is_done_and_one_with_no_destination_at_all_is_kept() {
+        let records = [(
+            "chat",
+            dest(
+                "https://chat.example/in",
+                json!({"filter": {"types": ["message.*"]}}),
+            ),
+        )];
+        let (_, seen) = consume_with(&records, &message(None), 200);
+        assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
+        let (_, seen) = consume_with(&[], &message(None), 200);
+        let letters = asked(&seen, ObjectClass::DeadLetters);
+        assert!(letters[0]["put"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no destination"));
+    }
+}

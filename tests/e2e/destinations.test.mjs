@@ -1,0 +1,151 @@
+// Webhook destinations: one verified event fans out to every destination whose filter takes it,
+// each delivery retried on its own under its own `webhook-id`; sources can name the destinations
+// they feed; a destination's rotated secret keeps signing (both verify with the official Standard
+// Webhooks library) until it expires; a paused destination gets its deliveries when resumed; a
+// transform reshapes what one destination receives.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { Webhook } from "standardwebhooks";
+import { startGateway, assertError, planted } from "../harness.mjs";
+import { startDestination } from "../mocks/destination.mjs";
+import { sourceSecrets, sourceDoc, sample, eventId } from "../samples.mjs";
+import { sign } from "../signers.mjs";
+
+const T = "fan";
+const whsec = () => "whsec_" + randomBytes(32).toString("base64");
+const S = sourceSecrets();
+const secrets = { own: whsec(), billing: whsec(), everything: whsec(), chat: whsec(), rotating: whsec(), old: whsec(), shaped: whsec() };
+for (const s of [...Object.values(secrets), ...Object.values(S)]) planted.add(s);
+let gw;
+/** name -> the local endpoint standing in for it */
+const dest = {};
+
+before(async () => {
+  gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
+  for (const name of ["own", "billing", "everything", "chat", "rotating", "shaped"]) dest[name] = await startDestination(secrets[name]);
+  await gw.tenant(T, { destination: { url: dest.own.url, secret: secrets.own } });
+  const put = async (path, doc, status = 201) => {
+    const r = await gw.admin("PUT", `${T}/${path}`, doc);
+    assert.equal(r.status, status, `${path}: ${r.text}`);
+    return r;
+  };
+  await put("destinations/billing", { url: dest.billing.url, secret: secrets.billing, filter: { types: ["stripe.invoice.*", "stripe.charge.refunded"] } });
+  await put("destinations/everything", { url: dest.everything.url, secret: secrets.everything });
+  await put("destinations/chat", { url: dest.chat.url, secret: secrets.chat, filter: { types: ["message.*"] } });
+  // Sources that feed named destinations only.
+  await put("sources/stripe", sourceDoc(T, "stripe", S.stripe));
+  await put("sources/rotation", { ...sourceDoc(T, "standard", S.standard), destinations: ["rotating"] });
+  await put("sources/shaping", { ...sourceDoc(T, "standard", S.standard), destinations: ["shaped"] });
+});
+after(async () => {
+  await gw?.stop();
+  await Promise.all(Object.values(dest).map((d) => d.close()));
+});
+
+const post = (source, s) => gw.request("POST", `/v1/webhooks/${T}/${source}`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
+
+test("one Stripe event reaches the destinations whose filters take it, each retried on its own until delivered", async () => {
+  const s = sample(T, S, "stripe");
+  s.body = JSON.stringify({ ...JSON.parse(s.body), type: "invoice.paid" });
+  s.headers = sign.stripe(S.stripe, s.body);
+  const event = eventId(T, "stripe", s.pid);
+  const ids = { own: event, billing: `${event}.billing`, everything: `${event}.everything` };
+  // Billing fails twice before taking it.
+  dest.billing.behaviour = (n) => ({ status: n <= 2 ? 500 : 200 });
+  try {
+    const r = await post("stripe", s);
+    assert.equal(r.status, 200, r.text);
+    for (const [name, id] of Object.entries(ids)) await dest[name].until(() => dest[name].delivered.has(id), 20_000, `${name}'s delivery`);
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const [name, id] of Object.entries(ids)) {
+      assert.equal(dest[name].delivered.get(id).length, 1, `${name} got it once`);
+      const [got] = dest[name].delivered.get(id);
+      assert.equal(got.id, event, "the body names the event");
+      assert.equal(got.type, "stripe.invoice.paid");
+      assert.ok(dest[name].attempts.filter((a) => a.id === id).every((a) => a.verified), `${name} verified every attempt`);
+    }
+    assert.deepEqual(dest.billing.attempts.filter((a) => a.id === ids.billing).map((a) => a.status), [500, 500, 200], "billing's own retries");
+    assert.equal(dest.everything.attempts.filter((a) => a.id === ids.everything).length, 1, "the others were not retried with it");
+    assert.equal(dest.chat.attempts.length, 0, "chat's filter did not take it");
+  } finally {
+    dest.billing.behaviour = () => ({ status: 200 });
+  }
+});
+
+test("a source that names its destinations feeds only them; a rotated secret signs next to the new one until it expires", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  await gw.admin("PUT", `${T}/destinations/rotating`, { url: dest.rotating.url, secret: secrets.rotating, previous_secrets: [{ secret: secrets.old, expires_at: now + 3600 }] });
+  const s = sample(T, S, "standard");
+  assert.equal((await post("rotation", s)).status, 200);
+  const id = `${eventId(T, "rotation", s.pid)}.rotating`;
+  await dest.rotating.until(() => dest.rotating.delivered.has(id), 15_000, "the rotating destination's delivery");
+  const attempt = dest.rotating.attempts.find((a) => a.id === id);
+  // A receiver still on the old secret, and one already on the new, both verify it.
+  for (const secret of [secrets.old, secrets.rotating]) {
+    const verified = new Webhook(secret).verify(attempt.body, attempt.headers);
+    assert.equal(verified.id, eventId(T, "rotation", s.pid));
+  }
+  assert.throws(() => new Webhook(whsec()).verify(attempt.body, attempt.headers), /signature/i);
+  for (const other of ["own", "everything"]) assert.ok(![...dest[other].delivered.keys()].some((k) => k.startsWith(eventId(T, "rotation", s.pid))), `${other} is not fed by this source`);
+
+  // Once the old secret has expired it no longer signs.
+  await gw.admin("PUT", `${T}/destinations/rotating`, { url: dest.rotating.url, secret: secrets.rotating, previous_secrets: [{ secret: secrets.old, expires_at: now - 1 }] });
+  const later = sample(T, S, "standard");
+  assert.equal((await post("rotation", later)).status, 200);
+  const laterId = `${eventId(T, "rotation", later.pid)}.rotating`;
+  await dest.rotating.until(() => dest.rotating.delivered.has(laterId), 15_000, "the next delivery");
+  const next = dest.rotating.attempts.find((a) => a.id === laterId);
+  assert.throws(() => new Webhook(secrets.old).verify(next.body, next.headers));
+  assert.ok(new Webhook(secrets.rotating).verify(next.body, next.headers));
+});
+
+test("a paused destination keeps its deliveries and sends them when resumed", async () => {
+  const path = `${T}/destinations/rotating`;
+  const doc = (await gw.admin("GET", path)).body;
+  assert.deepEqual(doc.secret, { set: true }, "secrets are write-only");
+  assert.equal((await gw.admin("PUT", path, { ...doc, paused: true })).status, 200);
+  const s = sample(T, S, "standard");
+  assert.equal((await post("rotation", s)).status, 200);
+  const id = `${eventId(T, "rotation", s.pid)}.rotating`;
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.ok(!dest.rotating.attempts.some((a) => a.id === id), "nothing sent while paused");
+  assert.equal((await gw.admin("PUT", path, { ...doc, paused: false })).status, 200);
+  await dest.rotating.until(() => dest.rotating.delivered.has(id), 20_000, "the held delivery");
+  assert.equal(dest.rotating.delivered.get(id).length, 1);
+});
+
+test("a destination's transform reshapes the data it receives", async () => {
+  await gw.admin("PUT", `${T}/destinations/shaped`, {
+    url: dest.shaped.url,
+    secret: secrets.shaped,
+    transform: { field_mappings: { kind: "type", invoice: "data.invoice" }, transforms: { kind: ["uppercase"] }, defaults: { customer: "unknown" } },
+  });
+  const s = sample(T, S, "standard");
+  assert.equal((await post("shaping", s)).status, 200);
+  const id = `${eventId(T, "shaping", s.pid)}.shaped`;
+  await dest.shaped.until(() => dest.shaped.delivered.has(id), 15_000, "the shaped delivery");
+  const [got] = dest.shaped.delivered.get(id);
+  assert.deepEqual(got.data, { kind: "INVOICE.PAID", invoice: "in_1", customer: "unknown" });
+  assert.equal(got.type, "invoice.paid", "the envelope is kept");
+});
+
+test("destinations are validated when saved: the reserved name, filters, transforms and secrets", async () => {
+  const bad = async (name, doc, ...words) => {
+    const r = await gw.admin("PUT", `${T}/destinations/${name}`, doc);
+    assertError(assert, r, 422, "validation_error");
+    for (const w of words) assert.ok(r.body.error.message.includes(w), `${w} in ${r.body.error.message}`);
+    assert.equal((await gw.admin("GET", `${T}/destinations/${name}`)).status, 404, "nothing saved");
+  };
+  await bad("default", { url: dest.own.url, secret: whsec() }, "tenant's own `destination`");
+  await bad("x", { url: dest.own.url, secret: "plain" }, "`secret`");
+  await bad("x", { url: dest.own.url, secret: whsec(), filter: { types: ["no spaces"], condition: "data.[[" } }, "`filter.types[0]`", "`filter.condition`");
+  await bad("x", { url: dest.own.url, secret: whsec(), transform: { field_mappings: { a: "b" }, transforms: { a: ["reverse"] } } }, "unknown transform `reverse`");
+  const list = (await gw.admin("GET", `${T}/destinations`)).body.data.map((d) => d.id).sort();
+  assert.deepEqual(list, ["billing", "chat", "everything", "rotating", "shaped"]);
+  assert.ok(!JSON.stringify(await gw.admin("GET", `${T}/destinations/billing`)).includes(secrets.billing));
+});
+
+test("no secret reached a log line", () => {
+  assert.deepEqual(gw.leaks(), []);
+});
