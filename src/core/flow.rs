@@ -12,6 +12,7 @@ use crate::core::objects::{Class, Command, Object, ObjectClass};
 use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, OutboundRequest, Upstream, UpstreamAnswer};
 use crate::core::usage::Sample;
+use crate::core::webhook::event_log::LogEntry;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -107,6 +108,11 @@ pub enum Effect {
     Count {
         tenant: String,
         sample: Sample,
+    },
+    /// Adds to the tenant's event log (sent when the queue batch ends; `Outcome::Done`).
+    Record {
+        tenant: String,
+        entry: Box<LogEntry>,
     },
     /// A log line (a JSON document; never a secret or upstream text).
     Log(String),
@@ -352,6 +358,13 @@ impl Co {
     pub async fn count(&self, tenant: &str, sample: Sample) {
         let tenant = tenant.to_string();
         let _ = self.perform(Effect::Count { tenant, sample }).await;
+    }
+
+    /// Records `entry` in the tenant's event log; a failure is the shell's to log.
+    pub async fn record(&self, tenant: &str, entry: LogEntry) {
+        let tenant = tenant.to_string();
+        let entry = Box::new(entry);
+        let _ = self.perform(Effect::Record { tenant, entry }).await;
     }
 
     pub async fn log(&self, line: Value) {

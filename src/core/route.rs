@@ -136,6 +136,14 @@ pub enum AdminAction {
     ReplayDeadLetter(String),
     /// The tenant's usage, as `GET /v1/usage` shows a tenant its own.
     Usage,
+    /// The event log, filtered, a page at a time.
+    ListEvents,
+    /// One event with its deliveries and every attempt.
+    GetEvent(String),
+    /// Delivers an event again: to `?destination=`, or wherever it did not get through.
+    RetryEvent(String),
+    /// Delivers again every dead letter of a destination since `?since=`, paced.
+    RetryDestination(String),
 }
 
 /// Who may call a route: the shell authenticates accordingly before the handler runs.
@@ -268,6 +276,12 @@ impl Route {
                 AdminAction::Usage => "/v1/admin/tenants/{t}/usage",
                 AdminAction::ReplayDeadLetter(_) => {
                     "/v1/admin/tenants/{t}/dead-letters/{id}/replay"
+                }
+                AdminAction::ListEvents => "/v1/admin/tenants/{t}/events",
+                AdminAction::GetEvent(_) => "/v1/admin/tenants/{t}/events/{event_id}",
+                AdminAction::RetryEvent(_) => "/v1/admin/tenants/{t}/events/{event_id}/retry",
+                AdminAction::RetryDestination(_) => {
+                    "/v1/admin/tenants/{t}/destinations/{destination}/retry"
                 }
             },
         }
@@ -445,6 +459,22 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         },
         ["dead-letters", d, "replay"] => match method {
             InboundMethod::Post => Ok(ReplayDeadLetter(id("dead letter", d)?)),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["events"] => match method {
+            InboundMethod::Get | InboundMethod::Head => Ok(ListEvents),
+            _ => Err(not_allowed(method, &["GET"])),
+        },
+        ["events", e] => match method {
+            InboundMethod::Get | InboundMethod::Head => Ok(GetEvent(id("event", e)?)),
+            _ => Err(not_allowed(method, &["GET"])),
+        },
+        ["events", e, "retry"] => match method {
+            InboundMethod::Post => Ok(RetryEvent(id("event", e)?)),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["destinations", d, "retry"] => match method {
+            InboundMethod::Post => Ok(RetryDestination(id("destination", d)?)),
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["usage"] => match method {

@@ -17,12 +17,13 @@ use crate::core::flow::Co;
 use crate::core::integration::flow::{check, refresh_token, Execution};
 use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;
-use crate::core::objects::protocol::DeadLetters;
+use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 use crate::core::tenant::seal::Sealer;
 use crate::core::trace::Trace;
 use crate::core::upstream::Trail;
+use crate::core::webhook::event_log::{ExpireLog, RECORD_RETENTION_MS};
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
@@ -73,7 +74,10 @@ pub async fn run(
     };
     // One listing of the tenants serves the jobs that walk them (a reseal pass lists its own).
     let tenants = tenant_ids(&co).await;
-    let mut reports = vec![expire_dead_letters(&co, u, &tenants).await];
+    let mut reports = vec![
+        expire_dead_letters(&co, u, &tenants).await,
+        expire_event_logs(&co, u, &tenants).await,
+    ];
     if sealer.key_ids().len() > 1 {
         reports.push(reseal(&co, u, sealer, rng).await);
     }
@@ -212,6 +216,38 @@ async fn expire_dead_letters(
         Err(e) => Err(e.clone()),
     };
     ("dead_letters_expired", expired)
+}
+
+/// Each tenant's event log forgets records past 30 days and bodies past their retention.
+async fn expire_event_logs(co: &Co, u: Upkeep, tenants: &Result<Vec<String>, ApiError>) -> Report {
+    let expired = match tenants {
+        Ok(tenants) => expire_logs(co, u, tenants).await,
+        Err(e) => Err(e.clone()),
+    };
+    ("event_logs_expired", expired)
+}
+
+async fn expire_logs(co: &Co, u: Upkeep, tenants: &[String]) -> Result<Value, ApiError> {
+    let started = co.now();
+    let x = ExpireLog {
+        before_ms: started.saturating_sub(RECORD_RETENTION_MS),
+        now_ms: started,
+    };
+    let (mut visited, mut expired) = (0u64, 0u64);
+    for tenant in tenants {
+        if co.now().saturating_sub(started) > u.budget_ms {
+            break;
+        }
+        let log = Object::<EventLog>::tenant(tenant);
+        expired += u64::from(co.ask(&log, x.clone()).await?);
+        visited += 1;
+    }
+    Ok(json!({
+        "tenants": visited,
+        "of": tenants.len(),
+        "events_expired": expired,
+        "complete": visited as usize == tenants.len(),
+    }))
 }
 
 async fn expire_letters(co: &Co, u: Upkeep, tenants: &[String]) -> Result<Value, ApiError> {

@@ -107,13 +107,14 @@ impl Upstream {
         match self {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
-            Upstream::Destination => 0,
+            Upstream::Destination => crate::core::webhook::event_log::ANSWER_PREVIEW,
         }
     }
 
-    /// Whether the answer's body is read at all (else only its status and headers).
-    pub fn reads_body(self) -> bool {
-        self != Upstream::Destination
+    /// Whether only the start of the answer is read (up to `max_answer_bytes`, the rest
+    /// released, never an error): a destination's, which the event log shows and nothing parses.
+    pub fn previews(self) -> bool {
+        self == Upstream::Destination
     }
 }
 

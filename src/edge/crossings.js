@@ -45,15 +45,32 @@ export function send(url, method, lines, body, ms) {
 
 /**
  * The whole exchange in one promise, for the callers that read the whole answer: the request
- * sent, its answer's body read up to `cap` bytes (`cap` < 0: not read, but released), all within
- * `ms`. Resolves to [status, header lines, body bytes or null].
+ * sent, its answer's body read up to `cap` bytes (`cap` < 0: only its first -`cap` bytes, the
+ * rest released), all within `ms`. Resolves to [status, header lines, body bytes].
  */
 export function exchange(url, method, lines, body, ms, cap) {
   return within(ms, async (signal) => {
     const answer = await request(url, method, lines, body, signal);
-    const bytes = cap < 0 ? (answer.body?.cancel().catch(() => {}), null) : await readAll(answer, cap);
+    const bytes = cap < 0 ? await readStart(answer, -cap) : await readAll(answer, cap);
     return [answer.status, linesOf(answer.headers), bytes];
   });
+}
+
+/** The first `n` bytes of `message`'s body (fewer if it is shorter); the rest is released. */
+async function readStart(message, n) {
+  if (message.body === null) return new Uint8Array(0);
+  const reader = message.body.getReader();
+  const start = new Uint8Array(n);
+  let size = 0;
+  while (size < n) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const take = Math.min(value.length, n - size);
+    start.set(value.subarray(0, take), size);
+    size += take;
+  }
+  reader.cancel().catch(() => {});
+  return start.subarray(0, size);
 }
 
 function request(url, method, lines, body, signal) {

@@ -97,21 +97,34 @@ pub struct Whole {
     pub body: Option<Vec<u8>>,
 }
 
+/// How much of an answer's body an exchange reads.
+#[derive(Clone, Copy)]
+pub enum Read {
+    /// All of it, or TOO_LARGE past this many bytes.
+    Whole(usize),
+    /// Its first bytes, up to this many; the rest is released.
+    Preview(usize),
+}
+
 /// The whole exchange in one crossing and one promise: the request sent, its answer's body read
-/// up to `cap` bytes (`None`: not read, only released), everything within `ms`.
+/// as `read` says, everything within `ms`.
 pub async fn exchange<'a>(
     url: &str,
     method: &str,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     body: &JsValue,
     ms: u64,
-    cap: Option<usize>,
+    read: Read,
 ) -> Result<Whole, FetchError> {
     let lines = lines(pairs).ok_or(FetchError::Invalid("header"))?;
-    let cap_js = cap.map_or(-1.0, |c| c as f64);
+    // One number crosses: a negative cap asks for a preview.
+    let (cap, cap_js) = match read {
+        Read::Whole(c) => (c, c as f64),
+        Read::Preview(c) => (c, -(c as f64)),
+    };
     let answer = JsFuture::from(exchange_lines(url, method, &lines, body, ms as f64, cap_js))
         .await
-        .map_err(|e| fetch_error(&e, ms, cap.unwrap_or(0)))?;
+        .map_err(|e| fetch_error(&e, ms, cap))?;
     let parts: Array = answer.unchecked_into();
     let bytes = parts.get(2);
     Ok(Whole {

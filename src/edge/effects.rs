@@ -170,6 +170,14 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                 // A queue batch sends what it counted when it ends.
                 None => super::usage::tally(env, &tenant, sample),
             },
+            Effect::Record { tenant, entry } => {
+                super::event_log::record(tenant, *entry);
+                // Outside a queue batch, nothing would send it later.
+                if let Some(ctx) = p.ctx {
+                    let env = env.clone();
+                    ctx.wait_until(async move { super::event_log::send(&env).await });
+                }
+            }
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
             Effect::Log(line) => worker::console_log!("{line}"),
             Effect::LogError(line) => worker::console_error!("{line}"),

@@ -9,6 +9,7 @@ mod context;
 mod crossings;
 pub mod durable;
 mod effects;
+mod event_log;
 mod inbound;
 mod integration;
 mod llm;

@@ -3,7 +3,7 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted. The runtime side of each is one promise (`crossings.js`).
 
-use super::crossings::{self, BodyReader, Unread};
+use super::crossings::{self, BodyReader, Read, Unread};
 pub use crate::core::upstream::FetchError;
 use crate::core::upstream::{OutboundRequest, Trail, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
@@ -31,14 +31,17 @@ impl Incoming {
 }
 
 /// Sends `req` with the trail's headers and reads its whole answer: at most the upstream's cap
-/// (a destination's body is not read), all within `deadline_ms`.
+/// (of a destination's, only its first KiB), all within `deadline_ms`.
 pub async fn exchange(
     req: &OutboundRequest,
     trail: &Trail,
     upstream: Upstream,
     deadline_ms: u64,
 ) -> Result<UpstreamAnswer, FetchError> {
-    let cap = upstream.reads_body().then(|| upstream.max_answer_bytes());
+    let cap = match upstream.previews() {
+        true => Read::Preview(upstream.max_answer_bytes()),
+        false => Read::Whole(upstream.max_answer_bytes()),
+    };
     let marks = trail.headers();
     let body = js_body(req);
     let whole = crossings::exchange(

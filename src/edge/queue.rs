@@ -37,8 +37,10 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
         }
     }))
     .await;
-    // What the batch counted (deliveries, dead letters) goes to the tenants' usage now.
+    // What the batch counted (deliveries, dead letters) goes to the tenants' usage now, and what
+    // it recorded to their event logs.
     super::usage::send(env.clone()).await;
+    super::event_log::send(&env).await;
     Ok(())
 }
 

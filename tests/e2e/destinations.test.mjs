@@ -146,6 +146,97 @@ test("destinations are validated when saved: the reserved name, filters, transfo
   assert.ok(!JSON.stringify(await gw.admin("GET", `${T}/destinations/billing`)).includes(secrets.billing));
 });
 
+/** Polls the event log for `id` until `ready(detail)` holds. */
+async function logged(id, ready = () => true, ms = 15_000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await gw.admin("GET", `${T}/events/${id}`);
+    if (last.status === 200 && ready(last.body)) return last.body;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`event ${id} not logged as expected: ${last?.status} ${last?.text}`);
+}
+
+test("the event log shows every event, where it went and every attempt with its status", async () => {
+  const page = (await gw.admin("GET", `${T}/events?source=stripe&type=stripe.invoice.*`)).body;
+  assert.ok(page.data.length >= 1, JSON.stringify(page));
+  const id = page.data[0].id;
+  const e = await logged(id, (d) => d.status === "delivered" && d.attempts.length === 5);
+  assert.equal(e.type, "stripe.invoice.paid");
+  assert.deepEqual(e.deliveries.map((d) => [d.destination, d.state, d.attempts]), [["billing", "delivered", 3], ["default", "delivered", 1], ["everything", "delivered", 1]]);
+  const billing = e.attempts.filter((a) => a.destination === "billing");
+  assert.deepEqual(billing.map((a) => [a.attempt, a.status, a.state]), [[1, 500, "retrying"], [2, 500, "retrying"], [3, 200, "delivered"]]);
+  assert.ok(billing.every((a) => a.answer === "{}" && a.duration_ms >= 0 && a.at > 0), `the destination's answer and timing: ${JSON.stringify(billing)}`);
+  assert.equal(e.body, null, "bodies are not kept unless the tenant asks");
+  // Filters: by status, by type pattern, and a page at a time.
+  assert.ok(!(await gw.admin("GET", `${T}/events?status=failed`)).body.data.some((x) => x.id === id));
+  assert.equal((await gw.admin("GET", `${T}/events?type=message.*`)).body.data.length, 0);
+  const first = (await gw.admin("GET", `${T}/events?limit=1`)).body;
+  assert.equal(first.data.length, 1);
+  const second = (await gw.admin("GET", `${T}/events?limit=1&cursor=${first.next_cursor}`)).body;
+  assert.notEqual(second.data[0]?.id, first.data[0].id, "the cursor moves on");
+  assertError(assert, await gw.admin("GET", `${T}/events?status=lost`), 400, "invalid_request");
+  assertError(assert, await gw.admin("GET", `${T}/events/evt_nothing`), 404, "not_found");
+});
+
+test("one delivery is sent again from the kept body, or refused when there is nothing to send", async () => {
+  const s = sample(T, S, "standard");
+  assert.equal((await post("rotation", s)).status, 200);
+  const id = eventId(T, "rotation", s.pid);
+  await logged(id, (d) => d.status === "delivered");
+  const refused = await gw.admin("POST", `${T}/events/${id}/retry?destination=rotating`);
+  assertError(assert, refused, 409, "conflict");
+  assert.match(refused.body.error.message, /keep_bodies/);
+
+  const tenant = (await gw.admin("GET", T)).body;
+  assert.equal((await gw.admin("PUT", T, { ...tenant, event_log: { keep_bodies: true } })).status, 200);
+  const kept = sample(T, S, "standard");
+  assert.equal((await post("rotation", kept)).status, 200);
+  const keptId = eventId(T, "rotation", kept.pid);
+  const detail = await logged(keptId, (d) => d.status === "delivered");
+  assert.equal(detail.body.id, keptId, "the body is kept");
+  const r = await gw.admin("POST", `${T}/events/${keptId}/retry?destination=rotating`);
+  assert.equal(r.status, 202, r.text);
+  await dest.rotating.until(() => dest.rotating.delivered.get(`${keptId}.rotating`)?.length === 2, 15_000, "the second delivery");
+  await logged(keptId, (d) => d.deliveries[0].attempts === 2);
+});
+
+test("bulk retry: 100 dead-lettered deliveries of a destination are sent again, paced, and all arrive", async () => {
+  const secret = whsec();
+  planted.add(secret);
+  dest.bulk = await startDestination(secret);
+  dest.bulk.behaviour = () => ({ status: 410 });
+  assert.equal((await gw.admin("PUT", `${T}/destinations/bulk`, { url: dest.bulk.url, secret, max_attempts: 1 })).status, 201);
+  assert.equal((await gw.admin("PUT", `${T}/sources/bulk`, { ...sourceDoc(T, "standard", S.standard), destinations: ["bulk"] })).status, 201);
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const ids = [];
+  for (let i = 0; i < 100; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      const s = sample(T, S, "standard");
+      assert.equal((await post("bulk", s)).status, 200);
+      ids.push(`${eventId(T, "bulk", s.pid)}.bulk`);
+    }));
+  }
+  const dead = async () => (await gw.admin("GET", `${T}/dead-letters`)).body.data.filter((l) => ids.includes(l.id));
+  await dest.bulk.until(() => dest.bulk.attempts.length >= 100, 30_000, "the first attempts");
+  for (let end = Date.now() + 20_000; (await dead()).length < 100 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await dead()).length, 100, "all dead-lettered");
+  const failed = (await gw.admin("GET", `${T}/events?source=bulk&status=failed&limit=100`)).body.data;
+  assert.equal(failed.length, 100, "the log shows them failed");
+
+  dest.bulk.behaviour = () => ({ status: 200 });
+  const started = Date.now();
+  const r = await gw.admin("POST", `${T}/destinations/bulk/retry?since=${since}&per_second=50`);
+  assert.equal(r.status, 202, r.text);
+  assert.deepEqual([r.body.retried, r.body.over_seconds], [100, 2]);
+  await dest.bulk.until(() => ids.every((id) => dest.bulk.delivered.has(id)), 30_000, "every retried delivery");
+  assert.ok(Date.now() - started >= 900, "paced, not all at once");
+  assert.equal((await dead()).length, 0, "the letters are gone");
+  await logged(ids[0].replace(/\.bulk$/, ""), (d) => d.status === "delivered");
+  assert.equal((await gw.admin("POST", `${T}/destinations/bulk/retry?per_second=0`)).status, 400);
+});
+
 test("no secret reached a log line", () => {
   assert.deepEqual(gw.leaks(), []);
 });

@@ -78,6 +78,7 @@ export const CallGate = object(built.CallGate);
 export const Conversation = object(built.Conversation);
 export const DeadLetters = object(built.DeadLetters);
 export const Dedupe = object(built.Dedupe);
+export const EventLog = object(built.EventLog);
 export const OauthTokens = object(built.OauthTokens);
 export const Outbox = object(built.Outbox);
 export const RateLimiter = object(built.RateLimiter);

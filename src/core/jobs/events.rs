@@ -15,7 +15,10 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
 use crate::core::webhook::delivery::{classify, delivery_request, DeliveryOutcome, EventEnvelope};
-use crate::core::webhook::fanout::{plan, shaped};
+use crate::core::webhook::event_log::{
+    event_entry, preview, AttemptEntry, DeliveryState, LogEntry,
+};
+use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::verify::standard;
 use serde_json::json;
 
@@ -142,6 +145,13 @@ pub async fn fan_out(
     let named: Vec<(String, &DestinationConfig)> =
         all.iter().map(|e| (e.name.clone(), &e.cfg)).collect();
     let p = plan(event, fed.as_deref(), &named);
+    let deliveries = p
+        .targets
+        .iter()
+        .map(|d| (d.clone(), delivery_id(&event.id, d)))
+        .collect();
+    let entry = event_entry(event, deliveries, tenant.event_log, co.now());
+    co.record(&qm.tenant, LogEntry::Event(entry)).await;
     if !p.unknown.is_empty() {
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "unknown_destinations": p.unknown});
         co.log(line).await;
@@ -198,17 +208,50 @@ pub async fn deliver(
         Ok(b) => b,
         Err(why) => {
             let reason = format!("the destination's transform failed: {why}");
+            let attempt = AttemptEntry {
+                event: event.id.clone(),
+                delivery: qm.id.clone(),
+                destination: ep.name.clone(),
+                attempt: qm.attempt,
+                at: co.now(),
+                duration_ms: 0,
+                status: None,
+                error: Some(reason.clone()),
+                answer: None,
+                state: DeliveryState::DeadLettered,
+            };
+            co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
             return Ok(JobStep::DeadLetter { reason });
         }
     };
     let req = delivery_request(&ep.cfg.url, &keys, &qm.id, &body, now_s);
     let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
-    let outcome = match co
+    let started = co.now();
+    let answer = co
         .exchange(req, &qm.trail, Upstream::Destination, timeout)
-        .await
-    {
-        Ok(a) => classify(Some(a.status), a.header("retry-after"), None, now_s),
-        Err(e) => classify(None, None, Some(&e.describe()), now_s),
+        .await;
+    let mut attempt = AttemptEntry {
+        event: event.id.clone(),
+        delivery: qm.id.clone(),
+        destination: ep.name.clone(),
+        attempt: qm.attempt,
+        at: started,
+        duration_ms: co.now().saturating_sub(started),
+        status: None,
+        error: None,
+        answer: None,
+        state: DeliveryState::Pending,
+    };
+    let outcome = match answer {
+        Ok(a) => {
+            attempt.status = Some(a.status);
+            attempt.answer = preview(&a.body);
+            classify(Some(a.status), a.header("retry-after"), None, now_s)
+        }
+        Err(e) => {
+            attempt.error = Some(e.describe());
+            classify(None, None, Some(&e.describe()), now_s)
+        }
     };
     if outcome == DeliveryOutcome::Delivered {
         let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
@@ -216,7 +259,15 @@ pub async fn deliver(
         co.log(line).await;
     }
     let max = ep.cfg.max_attempts.unwrap_or_else(|| max_attempts(tenant));
-    Ok(outcome.step(qm.attempt, max))
+    let step = outcome.step(qm.attempt, max);
+    attempt.state = match step {
+        JobStep::Finish => DeliveryState::Delivered,
+        JobStep::Requeue { .. } => DeliveryState::Retrying,
+        JobStep::DeadLetter { .. } => DeliveryState::DeadLettered,
+        JobStep::Drop | JobStep::Hold => DeliveryState::Pending,
+    };
+    co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
+    Ok(step)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub enum ObjectClass {
     RateLimiter,
     Conversation,
     Usage,
+    EventLog,
 }
 
 impl ObjectClass {
@@ -39,12 +40,18 @@ impl ObjectClass {
             ObjectClass::RateLimiter => "RATE_LIMITER",
             ObjectClass::Conversation => "CONVERSATIONS",
             ObjectClass::Usage => "USAGE",
+            ObjectClass::EventLog => "EVENT_LOG",
         }
     }
 }
 
 /// A tenant's usage.
 pub fn usage(tenant: &str) -> String {
+    tenant.to_string()
+}
+
+/// A tenant's event log.
+pub fn event_log(tenant: &str) -> String {
     tenant.to_string()
 }
 

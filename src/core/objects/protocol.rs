@@ -15,6 +15,9 @@ use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
 use crate::core::usage::query::Range;
 use crate::core::usage::{Batch, Counters, Dims};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
+use crate::core::webhook::event_log::{
+    EventDetail, EventPage, EventQuery, ExpireLog, GetEvent, LogBatch,
+};
 use crate::core::webhook::handshake::Verdict;
 use crate::core::widget::{AppendCmd, GetHistory, History};
 use serde::de::DeserializeOwned;
@@ -118,6 +121,13 @@ classes! {
         Add(Batch) -> (),
         Rows(Range) -> Vec<(Dims, Counters)>,
     }
+    /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`).
+    EventLog: ObjectClass::EventLog => LogCmd {
+        Record(LogBatch) -> (),
+        List(EventQuery) -> EventPage,
+        Get(GetEvent) -> Option<EventDetail>,
+        Expire(ExpireLog) -> u32,
+    }
 }
 
 /// One object of class `K`, by its name (made by the functions of `objects`).
@@ -171,6 +181,12 @@ impl Object<DeadLetters> {
     }
 }
 
+impl Object<EventLog> {
+    pub fn tenant(tenant: &str) -> Self {
+        Object::named(super::event_log(tenant))
+    }
+}
+
 impl Object<CallGate> {
     pub fn channel(tenant: &str, channel: &str) -> Self {
         Object::named(super::channel(tenant, channel))
@@ -213,6 +229,7 @@ pub fn purge_body(class: ObjectClass) -> String {
         ObjectClass::RateLimiter => body::<RateLimiter>(),
         ObjectClass::Conversation => body::<Conversation>(),
         ObjectClass::Usage => body::<Usage>(),
+        ObjectClass::EventLog => body::<EventLog>(),
     }
 }
 

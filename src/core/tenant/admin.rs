@@ -19,6 +19,7 @@ use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::protocol::DeadLetters;
 use crate::core::objects::Object;
 use crate::core::route::{AdminAction, AdminRoute};
+use crate::core::webhook::log_admin;
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
@@ -135,6 +136,16 @@ pub async fn handle(
         AdminAction::Usage => {
             require_tenant(co, t).await?;
             crate::core::usage::query::report(co, t, a.url).await
+        }
+        AdminAction::ListEvents => {
+            require_tenant(co, t).await?;
+            log_admin::list(co, t, a.url).await
+        }
+        AdminAction::GetEvent(id) => log_admin::get(co, t, &id).await,
+        AdminAction::RetryEvent(id) => log_admin::retry_event(co, a.settings, t, &id, a.url).await,
+        AdminAction::RetryDestination(d) => {
+            require_tenant(co, t).await?;
+            log_admin::retry_destination(co, a.settings, t, &d, a.url).await
         }
         AdminAction::ListDeadLetters => {
             require_tenant(co, t).await?;

@@ -58,6 +58,7 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
         (RecordKind::Llm, _) => vec![(Objects::RateLimiter, names::llm(tenant))],
         (RecordKind::Tenant, _) => vec![
             (Objects::DeadLetters, names::dead_letters(tenant)),
+            (Objects::EventLog, names::event_log(tenant)),
             (Objects::RateLimiter, names::llm(tenant)),
             (Objects::Usage, names::usage(tenant)),
         ],

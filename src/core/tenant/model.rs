@@ -2,6 +2,7 @@
 
 use crate::core::config::document::{check_http_url, check_len, Check, Secret};
 use crate::core::limits::budget::BudgetSpec;
+use crate::core::webhook::event_log::LogSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,6 +17,9 @@ pub struct TenantConfig {
     pub limits: Limits,
     pub assistant: Option<Assistant>,
     pub widget: Option<WidgetTheme>,
+    /// What the event log keeps besides records (`webhook::event_log`).
+    #[serde(default)]
+    pub event_log: LogSettings,
     /// Set by the gateway when the tenant is created, kept on every update (a value a client
     /// sends is ignored): what the tenant's issued identifiers are bound to, so a tenant created
     /// again under the same id does not inherit them.
@@ -99,6 +103,7 @@ impl Check for TenantConfig {
         if let Some(b) = &self.limits.budget {
             p.extend(b.problems("limits.budget"));
         }
+        self.event_log.problems(p);
         if let Some(a) = &self.assistant {
             if let Some(u) = &a.chat_url {
                 check_http_url("assistant.chat_url", u, p);

@@ -2,10 +2,12 @@
 
 pub mod dedupe;
 pub mod delivery;
+pub mod event_log;
 pub mod fanout;
 pub mod flow;
 pub mod handshake;
 pub mod ingress;
+pub mod log_admin;
 pub mod normalize;
 pub mod verify;
 

@@ -8,6 +8,7 @@ mod call_gate;
 mod conversation;
 mod dead_letters;
 mod dedupe;
+mod event_log;
 mod oauth_tokens;
 mod outbox;
 mod pending;
@@ -20,6 +21,7 @@ pub use call_gate::CallGate;
 pub use conversation::{append_exchange, history, Conversation};
 pub use dead_letters::DeadLetters;
 pub use dedupe::Dedupe;
+pub use event_log::EventLog;
 pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
 

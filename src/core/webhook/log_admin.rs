@@ -1,0 +1,196 @@
+//! The admin API over a tenant's event log: list and read events, deliver one again, and deliver
+//! again every dead letter of a destination since a time, paced. An event's body comes from the
+//! log when the tenant keeps bodies, else from the delivery's dead letter; a delivery with
+//! neither cannot be sent again, and says why.
+
+use super::delivery::EventEnvelope;
+use super::event_log::{DeliveryState, EventDetail, EventQuery, GetEvent};
+use crate::core::config::destination::DEFAULT;
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::flow::Co;
+use crate::core::http::{query_param, HttpResponse};
+use crate::core::jobs::wire::{enqueue_all, QueueSettings};
+use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, QueueMessage};
+use crate::core::objects::protocol::{DeadLetters, EventLog};
+use crate::core::objects::Object;
+use crate::core::upstream::Trail;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// How many deliveries a bulk retry sends a second, unless `?per_second=` says otherwise.
+const DEFAULT_RETRY_RATE: u32 = 10;
+
+pub async fn list(co: &Co, t: &str, url: &str) -> Result<HttpResponse, ApiError> {
+    let q = EventQuery::from_url(url)?;
+    let page = co.ask(&Object::<EventLog>::tenant(t), q).await?;
+    HttpResponse::json(200, &page)
+}
+
+async fn detail(co: &Co, t: &str, id: &str) -> Result<EventDetail, ApiError> {
+    let get = GetEvent { id: id.to_string() };
+    co.ask(&Object::<EventLog>::tenant(t), get)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no event `{id}` in its log")))
+}
+
+pub async fn get(co: &Co, t: &str, id: &str) -> Result<HttpResponse, ApiError> {
+    HttpResponse::json(200, &detail(co, t, id).await?)
+}
+
+/// `POST .../events/{id}/retry[?destination=]`: that delivery, whatever became of it; without a
+/// destination, every delivery of the event that did not get through.
+pub async fn retry_event(
+    co: &Co,
+    settings: QueueSettings,
+    t: &str,
+    id: &str,
+    url: &str,
+) -> Result<HttpResponse, ApiError> {
+    let event = detail(co, t, id).await?;
+    let only = query_param(url, "destination");
+    let chosen: Vec<_> = event
+        .summary
+        .deliveries
+        .iter()
+        .filter(|d| match &only {
+            Some(name) => &d.destination == name,
+            None => d.state != DeliveryState::Delivered,
+        })
+        .collect();
+    if chosen.is_empty() {
+        let why = match only {
+            Some(d) => format!("event `{id}` had no delivery to `{d}`"),
+            None => format!("every delivery of event `{id}` got through; name one with ?destination= to send it again"),
+        };
+        return Err(ApiError::new(ErrorKind::Conflict, why));
+    }
+    let body: Option<EventEnvelope> = event.body.and_then(|b| serde_json::from_value(b).ok());
+    let letters = Object::<DeadLetters>::tenant(t);
+    let mut msgs = Vec::new();
+    let mut from_letters = Vec::new();
+    for d in &chosen {
+        let letter = co.ask(&letters, GetLetter { id: d.id.clone() }).await?;
+        let msg = match (&body, letter) {
+            (_, Some(letter)) => {
+                from_letters.push(letter.id.clone());
+                letter.replay(t)?.1
+            }
+            (Some(envelope), None) => delivery_message(t, envelope, &d.destination, &d.id),
+            (None, None) => {
+                return Err(ApiError::new(
+                    ErrorKind::Conflict,
+                    format!("the body of event `{id}` was not kept (set the tenant's `event_log.keep_bodies`) and its delivery to `{}` is not a dead letter", d.destination),
+                ))
+            }
+        };
+        msgs.push(msg);
+    }
+    // One event's deliveries share its source's open-work record: one send.
+    enqueue_all(co, &msgs, 0, settings).await?;
+    for id in from_letters {
+        co.ask(&letters, DeleteLetter { id }).await?;
+    }
+    let ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
+    HttpResponse::json(202, &json!({"event": id, "retried": ids}))
+}
+
+/// A delivery of `event` to `destination` under `id`, as a first attempt.
+fn delivery_message(t: &str, event: &EventEnvelope, destination: &str, id: &str) -> QueueMessage {
+    QueueMessage {
+        tenant: t.to_string(),
+        id: id.to_string(),
+        attempt: 1,
+        last_error: None,
+        trail: Trail::default(),
+        job: Job::DeliverEvent {
+            event: event.clone(),
+            destination: Some(destination.to_string()),
+        },
+    }
+}
+
+/// The destination a dead letter was a delivery to, if it was an event's.
+fn destination_of(letter: &DeadLetter) -> Option<String> {
+    let msg: QueueMessage = serde_json::from_value(letter.message.clone()).ok()?;
+    match msg.job {
+        Job::DeliverEvent { destination, .. } => {
+            Some(destination.unwrap_or_else(|| DEFAULT.to_string()))
+        }
+        Job::SendMessage { .. } => None,
+    }
+}
+
+/// When each of `n` deliveries goes out, at `per_second`: seconds from now.
+pub fn paced(n: usize, per_second: u32) -> Vec<u32> {
+    let per_second = per_second.max(1) as usize;
+    (0..n).map(|i| (i / per_second) as u32).collect()
+}
+
+/// `POST .../destinations/{d}/retry?since=[&per_second=]`: every dead letter of the
+/// destination since `since` (epoch seconds), sent again at `per_second` (default 10).
+pub async fn retry_destination(
+    co: &Co,
+    settings: QueueSettings,
+    t: &str,
+    destination: &str,
+    url: &str,
+) -> Result<HttpResponse, ApiError> {
+    let since_s = match query_param(url, "since") {
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request("`since` must be epoch seconds"))?,
+        None => 0,
+    };
+    let per_second = match query_param(url, "per_second") {
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request("`per_second` is 1 to 1000"))?,
+        None => DEFAULT_RETRY_RATE,
+    };
+    let letters = Object::<DeadLetters>::tenant(t);
+    let all = co.ask(&letters, ListLetters { limit: Some(1000) }).await?;
+    let chosen: Vec<DeadLetter> = all
+        .into_iter()
+        .filter(|l| l.queue == "events" && l.dead_at >= since_s * 1000)
+        .filter(|l| destination_of(l).as_deref() == Some(destination))
+        .collect();
+    let delays = paced(chosen.len(), per_second);
+    // Grouped by when they go and by source (whose object keeps their open work): one send each.
+    let mut groups: BTreeMap<(u32, String), Vec<QueueMessage>> = BTreeMap::new();
+    let mut ids = Vec::new();
+    for (letter, delay) in chosen.into_iter().zip(&delays) {
+        let id = letter.id.clone();
+        let (_, msg) = letter.replay(t)?;
+        let source = match &msg.job {
+            Job::DeliverEvent { event, .. } => event.source.clone(),
+            Job::SendMessage { .. } => continue,
+        };
+        ids.push(id);
+        groups.entry((*delay, source)).or_default().push(msg);
+    }
+    for ((delay, _), msgs) in &groups {
+        enqueue_all(co, msgs, *delay, settings).await?;
+    }
+    for id in &ids {
+        co.ask(&letters, DeleteLetter { id: id.clone() }).await?;
+    }
+    let over = delays.last().map_or(0, |d| d + 1);
+    HttpResponse::json(
+        202,
+        &json!({"destination": destination, "retried": ids.len(), "per_second": per_second, "over_seconds": over}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bulk_retry_is_paced_to_its_rate() {
+        assert_eq!(paced(5, 2), [0, 0, 1, 1, 2]);
+        assert_eq!(paced(100, 10).last(), Some(&9));
+        assert!(paced(0, 10).is_empty());
+    }
+}

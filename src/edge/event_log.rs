@@ -1,0 +1,42 @@
+//! The event log from the consumer's side: what a queue batch records goes into this isolate's
+//! buffer, one list per tenant, and is sent to each tenant's `EventLog` object in one round trip
+//! when the batch ends. A send that fails is logged and dropped: the log is the operator's view,
+//! and no delivery depends on it.
+
+use super::durable;
+use crate::core::objects::{protocol::EventLog, Object};
+use crate::core::webhook::event_log::{LogBatch, LogEntry};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use worker::Env;
+
+/// Entries held at most; a batch never comes near it unless sends keep failing.
+const MAX_HELD: usize = 20_000;
+
+thread_local! {
+    static HELD: RefCell<BTreeMap<String, Vec<LogEntry>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Holds `entry` for `tenant` until the next `send`.
+pub fn record(tenant: String, entry: LogEntry) {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.values().map(Vec::len).sum::<usize>() >= MAX_HELD {
+            worker::console_error!("{}", serde_json::json!({"event_log_dropped": MAX_HELD}));
+            h.clear();
+        }
+        h.entry(tenant).or_default().push(entry);
+    });
+}
+
+/// Sends what is held, one batch per tenant.
+pub async fn send(env: &Env) {
+    let all = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    for (tenant, entries) in all {
+        let batch = LogBatch { entries };
+        if let Err(e) = durable::ask(env, &Object::<EventLog>::tenant(&tenant), batch).await {
+            let line = serde_json::json!({"event_log_send_failed": e.message, "tenant": tenant});
+            worker::console_error!("{line}");
+        }
+    }
+}
