@@ -4,8 +4,11 @@
 //! and no delivery depends on it.
 
 use super::durable;
+use super::effects::{drive, Platform};
+use crate::core::flow::Flow;
 use crate::core::objects::{protocol::EventLog, Object};
 use crate::core::webhook::event_log::{LogBatch, LogEntry};
+use crate::core::webhook::health::disable;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use worker::Env;
@@ -29,14 +32,30 @@ pub fn record(tenant: String, entry: LogEntry) {
     });
 }
 
-/// Sends what is held, one batch per tenant.
+/// Sends what is held, one batch per tenant, and disables the destinations the log found
+/// failing for too long (`core::webhook::health`).
 pub async fn send(env: &Env) {
     let all = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
     for (tenant, entries) in all {
         let batch = LogBatch { entries };
-        if let Err(e) = durable::ask(env, &Object::<EventLog>::tenant(&tenant), batch).await {
-            let line = serde_json::json!({"event_log_send_failed": e.message, "tenant": tenant});
-            worker::console_error!("{line}");
+        match durable::ask(env, &Object::<EventLog>::tenant(&tenant), batch).await {
+            Ok(off) => {
+                for d in off {
+                    let p = Platform { env, ctx: None };
+                    let t = tenant.as_str();
+                    let flow = Flow::new(|co| async move { disable(&co, t, &d).await });
+                    let done = drive(p, flow).await;
+                    if let Err(e) = done {
+                        let line = serde_json::json!({"destination_disable_failed": e.message, "tenant": tenant});
+                        worker::console_error!("{line}");
+                    }
+                }
+            }
+            Err(e) => {
+                let line =
+                    serde_json::json!({"event_log_send_failed": e.message, "tenant": tenant});
+                worker::console_error!("{line}");
+            }
         }
     }
 }

@@ -237,6 +237,42 @@ test("bulk retry: 100 dead-lettered deliveries of a destination are sent again, 
   assert.equal((await gw.admin("POST", `${T}/destinations/bulk/retry?per_second=0`)).status, 400);
 });
 
+test("a destination whose every attempt fails for its period is disabled, holds its deliveries, and sends them when enabled again", async () => {
+  const secret = whsec();
+  planted.add(secret);
+  dest.flaky = await startDestination(secret);
+  dest.flaky.behaviour = () => ({ status: 503 });
+  const doc = { url: dest.flaky.url, secret, max_attempts: 20, disable_after_seconds: 2 };
+  assert.equal((await gw.admin("PUT", `${T}/destinations/flaky`, doc)).status, 201);
+  assert.equal((await gw.admin("PUT", `${T}/sources/flaky`, { ...sourceDoc(T, "standard", S.standard), destinations: ["flaky"] })).status, 201);
+  const first = sample(T, S, "standard");
+  assert.equal((await post("flaky", first)).status, 200);
+  const firstId = `${eventId(T, "flaky", first.pid)}.flaky`;
+  let shown;
+  for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300))) {
+    shown = (await gw.admin("GET", `${T}/destinations/flaky`)).body;
+    if (shown.disabled) break;
+  }
+  assert.ok(shown.disabled, "disabled after failing for its period");
+  assert.match(shown.disabled.reason, /every attempt failed/);
+  assert.ok(gw.logs.some((l) => l.message.includes('"destination_disabled":"flaky"')), "and logged");
+
+  // While disabled nothing is attempted; a new event waits with the first.
+  const tried = dest.flaky.attempts.length;
+  const second = sample(T, S, "standard");
+  assert.equal((await post("flaky", second)).status, 200);
+  const secondId = `${eventId(T, "flaky", second.pid)}.flaky`;
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.ok(dest.flaky.attempts.length <= tried + 1, "at most an attempt already under way");
+  assert.ok(!dest.flaky.attempts.some((a) => a.id === secondId), "the new event waits");
+
+  // Enabled again (saved without `disabled`) and healthy: both arrive.
+  dest.flaky.behaviour = () => ({ status: 200 });
+  const { disabled: _, ...enabled } = shown;
+  assert.equal((await gw.admin("PUT", `${T}/destinations/flaky`, enabled)).status, 200);
+  await dest.flaky.until(() => dest.flaky.delivered.has(firstId) && dest.flaky.delivered.has(secondId), 20_000, "the held deliveries");
+});
+
 test("no secret reached a log line", () => {
   assert.deepEqual(gw.leaks(), []);
 });

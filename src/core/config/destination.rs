@@ -33,11 +33,23 @@ pub struct DestinationConfig {
     /// Nothing is delivered while paused; deliveries wait and go out when it resumes.
     #[serde(default)]
     pub paused: bool,
+    /// Set by the gateway when every attempt failed for `disable_after_seconds`: deliveries wait
+    /// as when paused. Saving the destination without it enables it again.
+    pub disabled: Option<Disabled>,
+    /// How long every attempt may fail before the destination is disabled (default 3 days).
+    pub disable_after_seconds: Option<u32>,
     #[serde(default)]
     pub filter: EventFilter,
     /// The delivered `data`, reshaped: fields out from JMESPath over the event's `data`.
     pub transform: Option<Shape>,
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disabled {
+    /// Epoch ms.
+    pub at: u64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +81,25 @@ pub struct Shape {
     pub transforms: Named<Vec<Value>>,
     #[serde(default)]
     pub defaults: Named<Value>,
+}
+
+impl DestinationConfig {
+    /// How long every attempt may fail before it is disabled, in ms.
+    pub fn disable_after_ms(&self) -> u64 {
+        let s = self
+            .disable_after_seconds
+            .unwrap_or(crate::core::webhook::health::DEFAULT_DISABLE_AFTER_S);
+        u64::from(s) * 1000
+    }
+
+    /// Why its deliveries wait, if they do.
+    pub fn holding(&self) -> Option<&'static str> {
+        match (self.paused, &self.disabled) {
+            (true, _) => Some("paused"),
+            (false, Some(_)) => Some("disabled"),
+            (false, None) => None,
+        }
+    }
 }
 
 impl Shape {
@@ -115,6 +146,11 @@ impl Check for DestinationConfig {
         if let Some(n) = self.max_attempts {
             if !(1..=50).contains(&n) {
                 p.push("`max_attempts` must be between 1 and 50".into());
+            }
+        }
+        if let Some(s) = self.disable_after_seconds {
+            if !(1..=30 * 86_400).contains(&s) {
+                p.push("`disable_after_seconds` must be between 1 and 2592000".into());
             }
         }
         if let Some(d) = &self.description {

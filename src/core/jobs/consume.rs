@@ -26,6 +26,7 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::tenant::seal::Sealer;
 use crate::core::usage::{Counters, Dims, Family, Sample};
 use crate::core::webhook::delivery::{DeliveryBackoff, EventEnvelope};
+use crate::core::webhook::health;
 use serde_json::json;
 
 const MAX_BACKOFF_S: u64 = 3600;
@@ -144,7 +145,7 @@ async fn attempt_and_step(
     }
 }
 
-/// An attempt of the delivery `qm` to `ep`, unless `ep` is paused.
+/// An attempt of the delivery `qm` to `ep`, unless `ep` is paused or disabled.
 async fn attempt_to(
     co: &Co,
     c: &Consumer<'_>,
@@ -153,8 +154,8 @@ async fn attempt_to(
     event: &EventEnvelope,
     ep: &Endpoint,
 ) -> Result<JobStep, ApiError> {
-    if ep.cfg.paused {
-        return Ok(JobStep::Hold);
+    if let Some(why) = ep.cfg.holding() {
+        return Ok(health::hold(event, co.now() / 1000, why));
     }
     deliver(co, c.sealer, tenant, qm, event, ep).await
 }

@@ -34,6 +34,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// When the log disables it: never for the tenant's own destination (it has nowhere to
+    /// show it, and no way to enable it again but its tenant record).
+    fn disable_after_ms(&self) -> u64 {
+        match self.name.as_str() {
+            DEFAULT => 0,
+            _ => self.cfg.disable_after_ms(),
+        }
+    }
+
     /// The tenant's own `destination`, as the destination `default`.
     fn default_of(tenant: &TenantConfig) -> Option<Endpoint> {
         let d = tenant.destination.as_ref()?;
@@ -46,6 +55,9 @@ impl Endpoint {
                 timeout_ms: d.timeout_ms,
                 max_attempts: None,
                 paused: false,
+                disabled: None,
+                // The tenant's own destination is never disabled by the gateway.
+                disable_after_seconds: None,
                 filter: EventFilter::default(),
                 transform: None,
                 description: None,
@@ -219,6 +231,7 @@ pub async fn deliver(
                 error: Some(reason.clone()),
                 answer: None,
                 state: DeliveryState::DeadLettered,
+                disable_after_ms: ep.disable_after_ms(),
             };
             co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
             return Ok(JobStep::DeadLetter { reason });
@@ -241,6 +254,7 @@ pub async fn deliver(
         error: None,
         answer: None,
         state: DeliveryState::Pending,
+        disable_after_ms: ep.disable_after_ms(),
     };
     let outcome = match answer {
         Ok(a) => {
@@ -291,7 +305,7 @@ mod tests {
         json!({"tenant": "t1", "id": "evt_1", "attempt": 1, "job": {"kind": "deliver_event",
             "destination": destination,
             "event": {"id": "evt_1", "type": "stripe.invoice.paid", "tenant": "t1", "source": "stripe",
-                "source_kind": "stripe", "received_at": 1, "data": {"amount": 2000}}}})
+                "source_kind": "stripe", "received_at": NOW_MS / 1000 - 10, "data": {"amount": 2000}}}})
         .to_string()
     }
 
@@ -472,6 +486,15 @@ mod tests {
         assert_eq!(receipt, Receipt::Ack);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
         assert!(!seen.iter().any(|e| matches!(e, Effect::Count { .. })));
+    }
+
+    #[test]
+    fn a_disabled_destination_holds_its_deliveries_like_a_paused_one() {
+        let off = json!({"disabled": {"at": 1, "reason": "every attempt failed"}});
+        let records = [("crm", dest("https://crm.example/in", off))];
+        let (_, seen) = consume_with(&records, &message(Some("crm")), 200);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        assert_eq!(sent(&seen).len(), 1, "queued again to wait");
     }
 
     #[test]

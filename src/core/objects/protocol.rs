@@ -19,6 +19,7 @@ use crate::core::webhook::event_log::{
     EventDetail, EventPage, EventQuery, ExpireLog, GetEvent, LogBatch,
 };
 use crate::core::webhook::handshake::Verdict;
+use crate::core::webhook::health::Disable;
 use crate::core::widget::{AppendCmd, GetHistory, History};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -123,7 +124,7 @@ classes! {
     }
     /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`).
     EventLog: ObjectClass::EventLog => LogCmd {
-        Record(LogBatch) -> (),
+        Record(LogBatch) -> Vec<Disable>,
         List(EventQuery) -> EventPage,
         Get(GetEvent) -> Option<EventDetail>,
         Expire(ExpireLog) -> u32,

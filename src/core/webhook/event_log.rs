@@ -96,6 +96,14 @@ pub struct AttemptEntry {
     pub answer: Option<String>,
     /// Where the delivery stands after it.
     pub state: DeliveryState,
+    /// How long its destination may fail every attempt before it is disabled (0: never); the
+    /// log's, not shown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub disable_after_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod event_log;
 pub mod fanout;
 pub mod flow;
 pub mod handshake;
+pub mod health;
 pub mod ingress;
 pub mod log_admin;
 pub mod normalize;

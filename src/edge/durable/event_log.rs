@@ -8,6 +8,7 @@ use crate::core::webhook::event_log::{
     cursor, event_status, AttemptEntry, DeliveryState, DeliverySummary, EventDetail, EventEntry,
     EventPage, EventQuery, EventStatus, EventSummary, ExpireLog, GetEvent, LogEntry,
 };
+use crate::core::webhook::health::{after_attempt, Disable, Health};
 use serde::Deserialize;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
@@ -26,6 +27,7 @@ const TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS deliveries_of_event ON deliveries (event)",
     "CREATE TABLE IF NOT EXISTS attempts (delivery TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS attempts_of_delivery ON attempts (delivery, at)",
+    "CREATE TABLE IF NOT EXISTS health (destination TEXT PRIMARY KEY, body TEXT NOT NULL)",
 ];
 
 fn init(state: &State) {
@@ -50,13 +52,17 @@ impl DurableObject for EventLog {
                 answer(&())
             }
             LogCmd::Record(batch) => {
+                let mut disable = Vec::new();
                 for entry in batch.entries {
                     match entry {
                         LogEntry::Event(e) => record_event(&sql, e)?,
-                        LogEntry::Attempt(a) => record_attempt(&sql, a)?,
+                        LogEntry::Attempt(a) => {
+                            disable.extend(judge(&sql, &a)?);
+                            record_attempt(&sql, a)?;
+                        }
                     }
                 }
-                answer(&())
+                answer(&disable)
             }
             LogCmd::List(q) => answer(&list(&sql, &q)?),
             LogCmd::Get(GetEvent { id }) => answer(&get(&sql, &id)?),
@@ -97,7 +103,42 @@ fn record_event(sql: &SqlStorage, e: EventEntry) -> Result<()> {
     Ok(())
 }
 
-fn record_attempt(sql: &SqlStorage, a: AttemptEntry) -> Result<()> {
+/// The destination's health after attempt `a` (`core::webhook::health`): whether to disable it.
+fn judge(sql: &SqlStorage, a: &AttemptEntry) -> Result<Option<Disable>> {
+    if a.disable_after_ms == 0 || a.state == DeliveryState::Pending {
+        return Ok(None);
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        body: String,
+    }
+    let rows: Vec<Row> = sql
+        .exec(
+            "SELECT body FROM health WHERE destination = ?",
+            Some(vec![a.destination.clone().into()]),
+        )?
+        .to_array()?;
+    let h: Health = rows
+        .first()
+        .and_then(|r| serde_json::from_str(&r.body).ok())
+        .unwrap_or_default();
+    let delivered = a.state == DeliveryState::Delivered;
+    let (next, off) = after_attempt(h, delivered, a.at, a.disable_after_ms);
+    sql.exec(
+        "INSERT OR REPLACE INTO health (destination, body) VALUES (?, ?)",
+        Some(vec![
+            a.destination.clone().into(),
+            serde_json::to_string(&next)?.into(),
+        ]),
+    )?;
+    Ok(off.then(|| Disable {
+        destination: a.destination.clone(),
+        failing_since: h.failing_since.unwrap_or(a.at),
+    }))
+}
+
+fn record_attempt(sql: &SqlStorage, mut a: AttemptEntry) -> Result<()> {
+    a.disable_after_ms = 0;
     sql.exec(
         "INSERT INTO attempts (delivery, at, body) VALUES (?, ?, ?)",
         Some(vec![

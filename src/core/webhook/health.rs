@@ -1,0 +1,134 @@
+//! When a destination is given up on: one whose every attempt has failed for its
+//! `disable_after_seconds` (default 3 days), with no delivery between, is disabled; its deliveries
+//! wait, as a paused destination's do, until an admin enables it again. A delivery waits at most
+//! `MAX_HOLD_S` after its event was received, then becomes a dead letter: a destination left off
+//! holds a bounded backlog, and nothing is lost.
+//!
+//! The tenant's `EventLog` object sees every attempt; it keeps each destination's `Health` and
+//! asks `after_attempt` as it records one.
+
+use super::delivery::EventEnvelope;
+use crate::core::config::destination::Disabled;
+use crate::core::config::RecordKind;
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::jobs::JobStep;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub const DEFAULT_DISABLE_AFTER_S: u32 = 3 * 86_400;
+/// How long a delivery waits for its paused or disabled destination.
+pub const MAX_HOLD_S: u64 = 7 * 86_400;
+
+/// What the log keeps of a destination between attempts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// When the failures since its last delivery began (epoch ms).
+    pub failing_since: Option<u64>,
+}
+
+/// A destination the log found failing for too long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disable {
+    pub destination: String,
+    pub failing_since: u64,
+}
+
+/// `h` after an attempt at `at` (epoch ms), and whether the destination is now to be disabled.
+/// Disabling starts the count again, so an enabled destination gets a whole period anew.
+pub fn after_attempt(h: Health, delivered: bool, at: u64, disable_after_ms: u64) -> (Health, bool) {
+    if delivered {
+        return (Health::default(), false);
+    }
+    let since = h.failing_since.unwrap_or(at).min(at);
+    if disable_after_ms > 0 && at.saturating_sub(since) >= disable_after_ms {
+        return (Health::default(), true);
+    }
+    let failing = Health {
+        failing_since: Some(since),
+    };
+    (failing, false)
+}
+
+/// What a delivery to a paused or disabled destination does at `now_s`: waits, unless its event
+/// has waited `MAX_HOLD_S` already.
+pub fn hold(event: &EventEnvelope, now_s: u64, why: &str) -> JobStep {
+    if now_s.saturating_sub(event.received_at) > MAX_HOLD_S {
+        let reason = format!("the destination was {why} for longer than 7 days");
+        return JobStep::DeadLetter { reason };
+    }
+    JobStep::Hold
+}
+
+/// Marks `d` disabled in its record (fresh from KV, so an admin's write meanwhile is kept), unless
+/// it is already, or gone; logs it.
+pub async fn disable(co: &Co, tenant: &str, d: &Disable) -> Result<(), ApiError> {
+    let key = RecordKind::Destination.kv_key(tenant, Some(&d.destination));
+    let Some(mut doc) = co.config_fresh::<Value>(&key).await? else {
+        return Ok(());
+    };
+    let Some(fields) = doc.as_object_mut() else {
+        return Ok(());
+    };
+    if fields.get("disabled").is_some_and(|v| !v.is_null()) {
+        return Ok(());
+    }
+    let disabled = Disabled {
+        at: co.now(),
+        reason: format!(
+            "every attempt failed from {} (epoch ms) for its disable_after_seconds",
+            d.failing_since
+        ),
+    };
+    fields.insert("disabled".into(), json!(disabled));
+    co.run(Effect::PutConfig {
+        key,
+        text: doc.to_string(),
+    })
+    .await?;
+    let line = json!({"destination_disabled": d.destination, "tenant": tenant, "failing_since": d.failing_since});
+    co.log(line).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn failing_for_the_whole_period_disables_and_a_delivery_between_resets_the_count() {
+        let period = 72 * HOUR;
+        let (h, off) = after_attempt(Health::default(), false, 0, period);
+        assert_eq!((h.failing_since, off), (Some(0), false));
+        let (h, off) = after_attempt(h, false, 71 * HOUR, period);
+        assert!(!off);
+        // One delivery in between: the failures count from the next one.
+        let (h2, _) = after_attempt(h, true, 71 * HOUR + 1, period);
+        let (h2, off) = after_attempt(h2, false, 73 * HOUR, period);
+        assert_eq!((h2.failing_since, off), (Some(73 * HOUR), false));
+        // Without it, the attempt at 72 hours disables, and the count starts again.
+        let (h, off) = after_attempt(h, false, 72 * HOUR, period);
+        assert_eq!((h, off), (Health::default(), true));
+    }
+
+    #[test]
+    fn a_held_delivery_waits_seven_days_then_becomes_a_dead_letter() {
+        let event = EventEnvelope {
+            id: "evt_1".into(),
+            event_type: "x".into(),
+            tenant: "t".into(),
+            source: "s".into(),
+            source_kind: "standard".into(),
+            received_at: 1_000,
+            data: serde_json::Value::Null,
+            unsigned: Default::default(),
+        };
+        assert_eq!(hold(&event, 1_000 + MAX_HOLD_S, "paused"), JobStep::Hold);
+        let JobStep::DeadLetter { reason } = hold(&event, 1_001 + MAX_HOLD_S, "disabled") else {
+            panic!("still held")
+        };
+        assert!(reason.contains("disabled"));
+    }
+}
