@@ -18,7 +18,7 @@ use crate::core::integration::flow::{check, refresh_token, Execution};
 use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;
 use crate::core::objects::protocol::{DeadLetters, EventLog};
-use crate::core::objects::Object;
+use crate::core::objects::{Class, Command, Object};
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 use crate::core::tenant::seal::Sealer;
 use crate::core::trace::Trace;
@@ -228,38 +228,36 @@ async fn expire_event_logs(co: &Co, u: Upkeep, tenants: &Result<Vec<String>, Api
 }
 
 async fn expire_logs(co: &Co, u: Upkeep, tenants: &[String]) -> Result<Value, ApiError> {
-    let started = co.now();
+    let now_ms = co.now();
     let x = ExpireLog {
-        before_ms: started.saturating_sub(RECORD_RETENTION_MS),
-        now_ms: started,
+        before_ms: now_ms.saturating_sub(RECORD_RETENTION_MS),
+        now_ms,
     };
-    let (mut visited, mut expired) = (0u64, 0u64);
-    for tenant in tenants {
-        if co.now().saturating_sub(started) > u.budget_ms {
-            break;
-        }
-        let log = Object::<EventLog>::tenant(tenant);
-        expired += u64::from(co.ask(&log, x.clone()).await?);
-        visited += 1;
-    }
-    Ok(json!({
-        "tenants": visited,
-        "of": tenants.len(),
-        "events_expired": expired,
-        "complete": visited as usize == tenants.len(),
-    }))
+    ask_each(co, u, tenants, Object::<EventLog>::tenant, x).await
 }
 
 async fn expire_letters(co: &Co, u: Upkeep, tenants: &[String]) -> Result<Value, ApiError> {
+    let before_ms = co.now().saturating_sub(u.dead_letter_retention_ms);
+    let x = ExpireLetters { before_ms };
+    ask_each(co, u, tenants, Object::<DeadLetters>::tenant, x).await
+}
+
+/// Asks each tenant's object (`object_of`) to expire what it holds, within the run's budget:
+/// how many tenants it reached and how many records they forgot.
+async fn ask_each<K: Class, C: Command<K, Answer = u32> + Clone>(
+    co: &Co,
+    u: Upkeep,
+    tenants: &[String],
+    object_of: fn(&str) -> Object<K>,
+    cmd: C,
+) -> Result<Value, ApiError> {
     let started = co.now();
-    let before_ms = started.saturating_sub(u.dead_letter_retention_ms);
     let (mut visited, mut expired) = (0u64, 0u64);
     for tenant in tenants {
         if co.now().saturating_sub(started) > u.budget_ms {
             break;
         }
-        let letters = Object::<DeadLetters>::tenant(tenant);
-        expired += u64::from(co.ask(&letters, ExpireLetters { before_ms }).await?);
+        expired += u64::from(co.ask(&object_of(tenant), cmd.clone()).await?);
         visited += 1;
     }
     Ok(json!({

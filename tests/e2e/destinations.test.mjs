@@ -207,7 +207,7 @@ test("bulk retry: 100 dead-lettered deliveries of a destination are sent again, 
   planted.add(secret);
   dest.bulk = await startDestination(secret);
   dest.bulk.behaviour = () => ({ status: 410 });
-  assert.equal((await gw.admin("PUT", `${T}/destinations/bulk`, { url: dest.bulk.url, secret, max_attempts: 1 })).status, 201);
+  assert.equal((await gw.admin("PUT", `${T}/destinations/bulk`, { url: dest.bulk.url, secret, max_attempts: 1, rate_limit_per_second: 50 })).status, 201);
   assert.equal((await gw.admin("PUT", `${T}/sources/bulk`, { ...sourceDoc(T, "standard", S.standard), destinations: ["bulk"] })).status, 201);
   const since = Math.floor(Date.now() / 1000) - 1;
   const ids = [];
@@ -227,14 +227,30 @@ test("bulk retry: 100 dead-lettered deliveries of a destination are sent again, 
 
   dest.bulk.behaviour = () => ({ status: 200 });
   const started = Date.now();
-  const r = await gw.admin("POST", `${T}/destinations/bulk/retry?since=${since}&per_second=50`);
+  const r = await gw.admin("POST", `${T}/destinations/bulk/retry?since=${since}`);
   assert.equal(r.status, 202, r.text);
-  assert.deepEqual([r.body.retried, r.body.over_seconds], [100, 2]);
+  assert.deepEqual([r.body.retried, r.body.per_second, r.body.over_seconds], [100, 50, 2], "paced at the destination's rate");
   await dest.bulk.until(() => ids.every((id) => dest.bulk.delivered.has(id)), 30_000, "every retried delivery");
   assert.ok(Date.now() - started >= 900, "paced, not all at once");
   assert.equal((await dead()).length, 0, "the letters are gone");
   await logged(ids[0].replace(/\.bulk$/, ""), (d) => d.status === "delivered");
   assert.equal((await gw.admin("POST", `${T}/destinations/bulk/retry?per_second=0`)).status, 400);
+});
+
+test("a destination's rate limit spaces its deliveries: 30 events at once reach a 10-a-second destination over seconds", async () => {
+  const secret = whsec();
+  planted.add(secret);
+  dest.slow = await startDestination(secret);
+  assert.equal((await gw.admin("PUT", `${T}/destinations/slow`, { url: dest.slow.url, secret, rate_limit_per_second: 10 })).status, 201);
+  assert.equal((await gw.admin("PUT", `${T}/sources/slow`, { ...sourceDoc(T, "standard", S.standard), destinations: ["slow"] })).status, 201);
+  const events = Array.from({ length: 30 }, () => sample(T, S, "standard"));
+  const statuses = await Promise.all(events.map((s) => post("slow", s).then((r) => r.status)));
+  assert.deepEqual([...new Set(statuses)], [200]);
+  await dest.slow.until(() => dest.slow.delivered.size === 30, 30_000, "all 30");
+  const times = dest.slow.attempts.map((a) => a.at).sort((a, b) => a - b);
+  // Unthrottled they arrive within a fraction of a second; at 10 a second they take about 2 s.
+  assert.ok(times.at(-1) - times[0] >= 1500, `spread over ${times.at(-1) - times[0]} ms`);
+  assert.equal(dest.slow.attempts.length, 30, "waiting for its turn is not a failed attempt");
 });
 
 test("a destination whose every attempt fails for its period is disabled, holds its deliveries, and sends them when enabled again", async () => {

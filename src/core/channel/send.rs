@@ -50,6 +50,7 @@ pub fn render(cfg: &ChannelConfig, token: &str, m: &OutboundMessage) -> Result<R
 /// The limits the channel's gate admits a send under (600 a minute unless it says).
 pub fn limits(cfg: &ChannelConfig) -> Limits {
     Limits {
+        per_second: None,
         per_minute: cfg
             .rate_limit_per_minute
             .map_or(DEFAULT_PER_MINUTE, u64::from),

@@ -5,6 +5,8 @@
 use super::document::{check_http_url, check_len, Check, Named, Secret};
 use crate::core::integration::mapping::{compile, ResponseMapping};
 use crate::core::integration::transforms;
+use crate::core::limits::breaker::Policy;
+use crate::core::limits::gate::Limits;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,6 +29,8 @@ pub struct DestinationConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_secrets: Vec<PreviousSecret>,
     pub timeout_ms: Option<u32>,
+    /// Deliveries a second at most (retries and replays included); one over waits its turn.
+    pub rate_limit_per_second: Option<u32>,
     /// Attempts per delivery before it is dead-lettered (else the tenant's
     /// `limits.max_delivery_attempts`).
     pub max_attempts: Option<u32>,
@@ -102,6 +106,25 @@ impl DestinationConfig {
     }
 }
 
+impl DestinationConfig {
+    /// What its gate admits a delivery under: its rate, and a breaker that never opens (its
+    /// failures are counted by the event log, which disables it).
+    pub fn gate_limits(&self) -> Option<Limits> {
+        let per_second = self.rate_limit_per_second?;
+        Some(Limits {
+            per_second: Some(u64::from(per_second)),
+            per_minute: u64::MAX,
+            per_day: None,
+            breaker: Policy {
+                failure_threshold: u32::MAX,
+                window_ms: 60_000,
+                open_ms: 1_000,
+                half_open_probes: 1,
+            },
+        })
+    }
+}
+
 impl Shape {
     /// As the mapping engine takes it: a mapping with no success or error path.
     pub fn mapping(&self) -> ResponseMapping {
@@ -141,6 +164,11 @@ impl Check for DestinationConfig {
         if let Some(t) = self.timeout_ms {
             if !(100..=30_000).contains(&t) {
                 p.push("`timeout_ms` must be between 100 and 30000".into());
+            }
+        }
+        if let Some(r) = self.rate_limit_per_second {
+            if !(1..=10_000).contains(&r) {
+                p.push("`rate_limit_per_second` must be between 1 and 10000".into());
             }
         }
         if let Some(n) = self.max_attempts {

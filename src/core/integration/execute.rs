@@ -292,6 +292,7 @@ impl ExecuteRequest {
 pub fn limits(cfg: &IntegrationConfig) -> Limits {
     let rate = cfg.rate_limit.as_ref();
     Limits {
+        per_second: None,
         per_minute: rate.and_then(|r| r.per_minute).map_or(600, u64::from),
         per_day: rate.and_then(|r| r.per_day).map(u64::from),
         breaker: BreakerPolicy::policy(cfg.circuit_breaker.as_ref()),

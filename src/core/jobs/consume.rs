@@ -19,7 +19,7 @@ use crate::core::config::channel::ChannelConfig;
 use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
-use crate::core::limits::gate::FinishCmd;
+use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::objects::protocol::{CallGate, DeadLetters};
 use crate::core::objects::Object;
 use crate::core::tenant::model::TenantConfig;
@@ -157,6 +157,18 @@ async fn attempt_to(
     if let Some(why) = ep.cfg.holding() {
         return Ok(health::hold(event, co.now() / 1000, why));
     }
+    if let Some(limits) = ep.cfg.gate_limits() {
+        let gate = Object::<CallGate>::destination(&qm.tenant, &ep.name);
+        let begin = BeginCmd {
+            idempotency_key: None,
+            limits,
+        };
+        if let Begin::RateLimited { retry_after_s, .. } = co.ask(&gate, begin).await? {
+            return Ok(JobStep::Later {
+                delay_s: retry_after_s.min(60) as u32,
+            });
+        }
+    }
     deliver(co, c.sealer, tenant, qm, event, ep).await
 }
 
@@ -177,6 +189,7 @@ async fn settle(
             // The same attempt again later; nothing happened to count.
             return enqueue(co, qm, c.settings.hold_s(), c.settings).await;
         }
+        JobStep::Later { delay_s } => return enqueue(co, qm, delay_s, c.settings).await,
         JobStep::DeadLetter { reason } => {
             co.log(json!({"dead_letter": qm.id, "tenant": qm.tenant, "attempts": qm.attempt}))
                 .await;
@@ -241,7 +254,7 @@ fn counted(qm: &QueueMessage, step: &JobStep, from_dlq: bool) -> Option<Sample> 
             dead_lettered: 1,
             ..Counters::default()
         },
-        JobStep::Drop | JobStep::Hold => return None,
+        JobStep::Drop | JobStep::Hold | JobStep::Later { .. } => return None,
     };
     Some(Sample {
         dims: Dims {

@@ -53,6 +53,7 @@ impl Endpoint {
                 secret: d.secret.clone(),
                 previous_secrets: Vec::new(),
                 timeout_ms: d.timeout_ms,
+                rate_limit_per_second: None,
                 max_attempts: None,
                 paused: false,
                 disabled: None,
@@ -278,7 +279,7 @@ pub async fn deliver(
         JobStep::Finish => DeliveryState::Delivered,
         JobStep::Requeue { .. } => DeliveryState::Retrying,
         JobStep::DeadLetter { .. } => DeliveryState::DeadLettered,
-        JobStep::Drop | JobStep::Hold => DeliveryState::Pending,
+        JobStep::Drop | JobStep::Hold | JobStep::Later { .. } => DeliveryState::Pending,
     };
     co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
     Ok(step)
@@ -312,6 +313,16 @@ mod tests {
     /// Consumes `body` from `events` for a tenant with no `destination` of its own and the
     /// destination records `records`, whose endpoints answer `status`.
     fn consume_with(records: &[(&str, Value)], body: &str, status: u16) -> (Receipt, Vec<Effect>) {
+        consume_gated(records, body, status, None)
+    }
+
+    /// ... whose destinations' gates answer `gate` (as the object's JSON), if given.
+    fn consume_gated(
+        records: &[(&str, Value)],
+        body: &str,
+        status: u16,
+        gate: Option<&str>,
+    ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
             queue: "events",
@@ -344,6 +355,14 @@ mod tests {
                 status,
                 ..Default::default()
             }))),
+            Effect::Ask {
+                class: ObjectClass::CallGate,
+                name,
+                ..
+            } if gate.is_some() => {
+                assert_eq!(name, "t1:destination:crm");
+                Ok(Outcome::Text(gate.unwrap_or_default().into()))
+            }
             _ => Ok(Outcome::Text("null".into())),
         });
         (out.unwrap(), seen)
@@ -485,6 +504,26 @@ mod tests {
         let (receipt, seen) = consume_with(&[], &message(Some("crm")), 200);
         assert_eq!(receipt, Receipt::Ack);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Count { .. })));
+    }
+
+    #[test]
+    fn a_delivery_over_its_destinations_rate_waits_its_turn_as_the_same_attempt() {
+        let limited = dest(
+            "https://crm.example/in",
+            json!({"rate_limit_per_second": 5}),
+        );
+        let refused = r#"{"decision":"rate_limited","retry_after_s":1,"limit":5}"#;
+        let (receipt, seen) = consume_gated(
+            &[("crm", limited)],
+            &message(Some("crm")),
+            200,
+            Some(refused),
+        );
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        let later = sent(&seen);
+        assert_eq!((later[0].id.as_str(), later[0].attempt), ("evt_1", 1));
         assert!(!seen.iter().any(|e| matches!(e, Effect::Count { .. })));
     }
 

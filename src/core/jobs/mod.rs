@@ -106,6 +106,8 @@ pub enum JobStep {
     Drop,
     /// Not now (its destination is paused): the same attempt again after a while.
     Hold,
+    /// Not yet (its destination's rate): the same attempt again after `delay_s`.
+    Later { delay_s: u32 },
 }
 
 /// After attempt `attempt` failed for a reason worth retrying.
@@ -208,7 +210,7 @@ pub struct DeleteLetter {
 }
 
 /// Forget the letters that died before `before_ms` (past the retention); answers how many.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExpireLetters {
     pub before_ms: u64,
 }

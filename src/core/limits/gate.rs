@@ -1,5 +1,6 @@
-//! The admission of one call to a tenant's channel or integration: its breaker, its per-minute
-//! and (for integrations) per-day windows, decided together so a refused call costs nothing; and
+//! The admission of one call to a tenant's channel, integration or webhook destination: its
+//! breaker, its per-minute, per-day (integrations) and per-second (destinations) windows, decided
+//! together so a refused call costs nothing; and
 //! the idempotency of channel sends (a key's first result is replayed for a day). The `CallGate`
 //! object loads this state, asks, and saves.
 
@@ -20,6 +21,7 @@ pub const PRUNE_PER_WRITE: u32 = 50;
 /// abandoned after this long, so the client's retry is not refused for a day.
 pub const CLAIM_TIMEOUT_MS: u64 = 60_000;
 
+const SECOND_MS: u64 = 1_000;
 const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 86_400_000;
 
@@ -28,6 +30,9 @@ const DAY_MS: u64 = 86_400_000;
 pub struct Gate {
     pub minute: Window,
     pub day: Window,
+    /// Webhook destinations cap a second.
+    #[serde(default)]
+    pub second: Window,
     pub breaker: Breaker,
 }
 
@@ -37,6 +42,9 @@ pub struct Limits {
     pub per_minute: u64,
     /// Integrations may also cap a day.
     pub per_day: Option<u64>,
+    /// Webhook destinations cap a second.
+    #[serde(default)]
+    pub per_second: Option<u64>,
     pub breaker: Policy,
 }
 
@@ -123,17 +131,25 @@ impl Gate {
         // Decide on copies; commit only if every window allows.
         let mut minute = self.minute.clone();
         let mut day = self.day.clone();
+        let mut second = self.second.clone();
         let dm = minute.take(now, MINUTE_MS, limits.per_minute, 1);
         let dd = limits.per_day.map(|limit| day.take(now, DAY_MS, limit, 1));
-        let refused = match dd {
-            Some(dd) if !dd.allowed => Some(dd),
-            _ => (!dm.allowed).then_some(dm),
-        };
+        let ds = limits
+            .per_second
+            .map(|limit| second.take(now, SECOND_MS, limit, 1));
+        let refused = [dd, ds]
+            .into_iter()
+            .flatten()
+            .find(|d| !d.allowed)
+            .or_else(|| (!dm.allowed).then_some(dm));
         match refused {
             None => {
                 self.minute = minute;
                 if limits.per_day.is_some() {
                     self.day = day;
+                }
+                if limits.per_second.is_some() {
+                    self.second = second;
                 }
                 Begin::Go { probe: b.probe }
             }
@@ -160,6 +176,7 @@ mod tests {
 
     fn limits(per_minute: u64, per_day: Option<u64>) -> Limits {
         Limits {
+            per_second: None,
             per_minute,
             per_day,
             breaker: Policy {
@@ -169,6 +186,28 @@ mod tests {
                 half_open_probes: 1,
             },
         }
+    }
+
+    #[test]
+    fn a_per_second_cap_refuses_the_one_over_and_frees_up_the_next_second() {
+        let mut g = Gate::default();
+        let l = Limits {
+            per_second: Some(2),
+            ..limits(1_000_000, None)
+        };
+        let now = 10_000_000;
+        assert!(matches!(g.admit(now, &l), Begin::Go { .. }));
+        assert!(matches!(g.admit(now + 10, &l), Begin::Go { .. }));
+        let Begin::RateLimited {
+            retry_after_s,
+            limit,
+        } = g.admit(now + 20, &l)
+        else {
+            panic!("a third in the same second")
+        };
+        assert_eq!((retry_after_s, limit), (1, 2));
+        // Two seconds on, the sliding window has let both go.
+        assert!(matches!(g.admit(now + 2_000, &l), Begin::Go { .. }));
     }
 
     #[test]

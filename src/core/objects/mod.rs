@@ -75,6 +75,11 @@ pub fn integration(tenant: &str, id: &str) -> String {
     format!("{tenant}:integration:{id}")
 }
 
+/// A webhook destination's gate (its deliveries per second).
+pub fn destination(tenant: &str, name: &str) -> String {
+    format!("{tenant}:destination:{name}")
+}
+
 /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
 pub fn llm(tenant: &str) -> String {
     format!("llm:{tenant}")

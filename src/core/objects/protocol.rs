@@ -196,6 +196,10 @@ impl Object<CallGate> {
     pub fn integration(tenant: &str, id: &str) -> Self {
         Object::named(super::integration(tenant, id))
     }
+
+    pub fn destination(tenant: &str, name: &str) -> Self {
+        Object::named(super::destination(tenant, name))
+    }
 }
 
 impl Object<Dedupe> {
@@ -207,6 +211,10 @@ impl Object<Dedupe> {
 impl Object<OauthTokens> {
     pub fn integration(tenant: &str, id: &str) -> Self {
         Object::named(super::integration(tenant, id))
+    }
+
+    pub fn destination(tenant: &str, name: &str) -> Self {
+        Object::named(super::destination(tenant, name))
     }
 }
 

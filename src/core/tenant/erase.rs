@@ -55,6 +55,9 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
             (Objects::CallGate, names::integration(tenant, n)),
             (Objects::OauthTokens, names::integration(tenant, n)),
         ],
+        (RecordKind::Destination, Some(n)) => {
+            vec![(Objects::CallGate, names::destination(tenant, n))]
+        }
         (RecordKind::Llm, _) => vec![(Objects::RateLimiter, names::llm(tenant))],
         (RecordKind::Tenant, _) => vec![
             (Objects::DeadLetters, names::dead_letters(tenant)),

@@ -5,7 +5,8 @@
 
 use super::delivery::EventEnvelope;
 use super::event_log::{DeliveryState, EventDetail, EventQuery, GetEvent};
-use crate::core::config::destination::DEFAULT;
+use crate::core::config::destination::{DestinationConfig, DEFAULT};
+use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -127,7 +128,8 @@ pub fn paced(n: usize, per_second: u32) -> Vec<u32> {
 }
 
 /// `POST .../destinations/{d}/retry?since=[&per_second=]`: every dead letter of the
-/// destination since `since` (epoch seconds), sent again at `per_second` (default 10).
+/// destination since `since` (epoch seconds), sent again at `per_second` (default: the
+/// destination's `rate_limit_per_second`, else 10).
 pub async fn retry_destination(
     co: &Co,
     settings: QueueSettings,
@@ -147,7 +149,15 @@ pub async fn retry_destination(
             .ok()
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| ApiError::bad_request("`per_second` is 1 to 1000"))?,
-        None => DEFAULT_RETRY_RATE,
+        // The destination's own rate, which its gate holds deliveries to anyway.
+        None => match destination {
+            DEFAULT => DEFAULT_RETRY_RATE,
+            name => co
+                .config::<DestinationConfig>(&RecordKind::Destination.kv_key(t, Some(name)))
+                .await?
+                .and_then(|d| d.rate_limit_per_second)
+                .unwrap_or(DEFAULT_RETRY_RATE),
+        },
     };
     let letters = Object::<DeadLetters>::tenant(t);
     let all = co.ask(&letters, ListLetters { limit: Some(1000) }).await?;

@@ -116,6 +116,7 @@ async fn load(storage: &Storage) -> Result<Gate> {
         _ => Ok(Gate {
             minute: storage.get("window").await?.unwrap_or_default(),
             day: storage.get("day").await?.unwrap_or_default(),
+            second: Default::default(),
             breaker: storage.get("breaker").await?.unwrap_or_default(),
         }),
     }
