@@ -1,14 +1,14 @@
 //! The queue consumer's flow for one message.
 //!
 //! `events`: an event from ingress, fanned out to the tenant's destinations, or one destination's
-//! delivery of it, signed as a Standard Webhooks sender (`jobs::events`). `deliveries`: a channel send whose first attempt failed transiently; its delivery
-//! record follows each attempt. A retryable failure is sent again with the next attempt number and
-//! a backoff delay (workers-rs has no attempt count, and a delayed re-send carries one); after the
-//! tenant's last attempt, or on a permanent refusal, the message becomes a dead letter for replay.
-//! `*-dlq`: messages the platform gave up on (the consumer itself kept failing) become dead
-//! letters too. An accepted message is delivered or recorded, never dropped, except a deleted
-//! tenant's: a delivery, record or letter would outlive it, and a tenant created again under its
-//! id could replay them.
+//! delivery of it, signed as a Standard Webhooks sender (`jobs::events`). `deliveries`: a channel
+//! send whose first attempt failed transiently; its delivery record follows each attempt. A
+//! retryable failure is sent again with the next attempt number and a backoff delay (workers-rs
+//! has no attempt count, and a delayed re-send carries one); after the last attempt, or on a
+//! permanent refusal, the message becomes a dead letter for replay. `*-dlq`: messages the platform
+//! gave up on (the consumer itself kept failing) become dead letters too. An accepted message is
+//! delivered or recorded, never dropped, except a deleted tenant's: a delivery, record or letter
+//! would outlive it, and a tenant created again under its id could replay them.
 
 use super::events::{deliver, endpoint_of, fan_out, Endpoint, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
@@ -119,7 +119,7 @@ async fn attempt_and_step(
                 }
                 Ok(())
             }
-            Fanned::Queued(_) => {
+            Fanned::Queued => {
                 finished(co, qm).await;
                 Ok(())
             }

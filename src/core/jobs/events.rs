@@ -3,7 +3,7 @@
 //! becomes a message of its own, queued in one send. A delivery is then attempted, retried,
 //! dead-lettered and replayed on its own, under its own id.
 
-use super::wire::enqueue_all;
+use super::wire::{enqueue_all, QueueSettings};
 use super::{max_attempts, JobStep, QueueMessage};
 use crate::core::config::destination::{DestinationConfig, EventFilter, DEFAULT};
 use crate::core::config::document::{open_secret, RecordRef};
@@ -21,8 +21,6 @@ use crate::core::webhook::event_log::{
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::verify::standard;
 use serde_json::json;
-
-use super::wire::QueueSettings;
 
 const DESTINATION_TIMEOUT_MS: u32 = 10_000;
 
@@ -136,7 +134,7 @@ pub enum Fanned {
     /// One destination takes it: its delivery, to attempt now.
     One(Box<(QueueMessage, Endpoint)>),
     /// Several took it; their deliveries are queued.
-    Queued(usize),
+    Queued,
 }
 
 /// Fans the event of `qm` out to the destinations that take it.
@@ -183,7 +181,7 @@ pub async fn fan_out(
         many => {
             let msgs: Vec<QueueMessage> = many.iter().map(|d| qm.delivery(event, d)).collect();
             enqueue_all(co, &msgs, 0, settings).await?;
-            Ok(Fanned::Queued(msgs.len()))
+            Ok(Fanned::Queued)
         }
     }
 }
@@ -217,46 +215,36 @@ pub async fn deliver(
 ) -> Result<JobStep, ApiError> {
     let now_s = co.now() / 1000;
     let keys = ep.signing_keys(sealer, &qm.tenant, now_s)?;
-    let body = match shaped(event, &ep.cfg) {
-        Ok(b) => b,
-        Err(why) => {
-            let reason = format!("the destination's transform failed: {why}");
-            let attempt = AttemptEntry {
-                event: event.id.clone(),
-                delivery: qm.id.clone(),
-                destination: ep.name.clone(),
-                attempt: qm.attempt,
-                at: co.now(),
-                duration_ms: 0,
-                status: None,
-                error: Some(reason.clone()),
-                answer: None,
-                state: DeliveryState::DeadLettered,
-                disable_after_ms: ep.disable_after_ms(),
-            };
-            co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
-            return Ok(JobStep::DeadLetter { reason });
-        }
-    };
-    let req = delivery_request(&ep.cfg.url, &keys, &qm.id, &body, now_s);
-    let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
     let started = co.now();
-    let answer = co
-        .exchange(req, &qm.trail, Upstream::Destination, timeout)
-        .await;
     let mut attempt = AttemptEntry {
         event: event.id.clone(),
         delivery: qm.id.clone(),
         destination: ep.name.clone(),
         attempt: qm.attempt,
         at: started,
-        duration_ms: co.now().saturating_sub(started),
+        duration_ms: 0,
         status: None,
         error: None,
         answer: None,
         state: DeliveryState::Pending,
         disable_after_ms: ep.disable_after_ms(),
     };
+    let body = match shaped(event, &ep.cfg) {
+        Ok(b) => b,
+        Err(why) => {
+            let reason = format!("the destination's transform failed: {why}");
+            attempt.error = Some(reason.clone());
+            attempt.state = DeliveryState::DeadLettered;
+            co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
+            return Ok(JobStep::DeadLetter { reason });
+        }
+    };
+    let req = delivery_request(&ep.cfg.url, &keys, &qm.id, &body, now_s);
+    let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
+    let answer = co
+        .exchange(req, &qm.trail, Upstream::Destination, timeout)
+        .await;
+    attempt.duration_ms = co.now().saturating_sub(started);
     let outcome = match answer {
         Ok(a) => {
             attempt.status = Some(a.status);

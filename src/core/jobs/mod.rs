@@ -47,24 +47,36 @@ pub enum Job {
 }
 
 impl QueueMessage {
-    /// An event's delivery to `destination`, under the delivery's own id: a first attempt, but
-    /// for the default destination, whose delivery is the event's own message (one queued by an
-    /// earlier version, before events fanned out, carries on at its attempt).
-    pub fn delivery(&self, event: &EventEnvelope, destination: &str) -> QueueMessage {
-        let id = crate::core::webhook::fanout::delivery_id(&event.id, destination);
-        let (attempt, last_error) = match id == self.id {
-            true => (self.attempt, self.last_error.clone()),
-            false => (1, None),
-        };
+    /// An event's delivery to `destination` as a first attempt under the delivery's own id, with
+    /// no trail (a replay from the admin API).
+    pub fn first_delivery(tenant: &str, event: &EventEnvelope, destination: &str) -> QueueMessage {
         QueueMessage {
-            id,
-            attempt,
-            last_error,
+            tenant: tenant.to_string(),
+            id: crate::core::webhook::fanout::delivery_id(&event.id, destination),
+            attempt: 1,
+            last_error: None,
+            trail: Trail::default(),
             job: Job::DeliverEvent {
                 event: event.clone(),
                 destination: Some(destination.to_string()),
             },
-            ..self.clone()
+        }
+    }
+
+    /// The delivery to `destination` of this message's `event`, keeping its trail: a first
+    /// attempt, but for the default destination, whose delivery is the event's own message (one
+    /// queued by an earlier version, before events fanned out, carries on at its attempt).
+    pub fn delivery(&self, event: &EventEnvelope, destination: &str) -> QueueMessage {
+        let first = QueueMessage::first_delivery(&self.tenant, event, destination);
+        let (attempt, last_error) = match first.id == self.id {
+            true => (self.attempt, self.last_error.clone()),
+            false => (1, None),
+        };
+        QueueMessage {
+            attempt,
+            last_error,
+            trail: self.trail.clone(),
+            ..first
         }
     }
 

@@ -14,7 +14,6 @@ use crate::core::jobs::wire::{enqueue_all, QueueSettings};
 use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, QueueMessage};
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
-use crate::core::upstream::Trail;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -76,7 +75,7 @@ pub async fn retry_event(
                 from_letters.push(letter.id.clone());
                 letter.replay(t)?.1
             }
-            (Some(envelope), None) => delivery_message(t, envelope, &d.destination, &d.id),
+            (Some(envelope), None) => QueueMessage::first_delivery(t, envelope, &d.destination),
             (None, None) => {
                 return Err(ApiError::new(
                     ErrorKind::Conflict,
@@ -93,21 +92,6 @@ pub async fn retry_event(
     }
     let ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
     HttpResponse::json(202, &json!({"event": id, "retried": ids}))
-}
-
-/// A delivery of `event` to `destination` under `id`, as a first attempt.
-fn delivery_message(t: &str, event: &EventEnvelope, destination: &str, id: &str) -> QueueMessage {
-    QueueMessage {
-        tenant: t.to_string(),
-        id: id.to_string(),
-        attempt: 1,
-        last_error: None,
-        trail: Trail::default(),
-        job: Job::DeliverEvent {
-            event: event.clone(),
-            destination: Some(destination.to_string()),
-        },
-    }
 }
 
 /// The destination a dead letter was a delivery to, if it was an event's.

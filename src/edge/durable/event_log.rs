@@ -88,7 +88,7 @@ fn record_event(sql: &SqlStorage, e: EventEntry) -> Result<()> {
             e.event_type.into(),
             (e.received_at as i64).into(),
             (e.size as i64).into(),
-            status_name(status).into(),
+            status.as_str().into(),
             e.body.into(),
             e.body_until_ms.map(|t| t as i64).into(),
             now_ms().into(),
@@ -161,13 +161,9 @@ fn record_attempt(sql: &SqlStorage, mut a: AttemptEntry) -> Result<()> {
     let status = event_status(&deliveries(sql, &a.event)?);
     sql.exec(
         "UPDATE events SET status = ? WHERE id = ?",
-        Some(vec![status_name(status).into(), a.event.into()]),
+        Some(vec![status.as_str().into(), a.event.into()]),
     )?;
     Ok(())
-}
-
-fn status_name(s: EventStatus) -> &'static str {
-    s.as_str()
 }
 
 #[derive(Deserialize)]
@@ -247,7 +243,7 @@ fn list(sql: &SqlStorage, q: &EventQuery) -> Result<EventPage> {
     }
     if let Some(s) = q.status {
         query.push_str(" AND status = ?");
-        bind.push(status_name(s).into());
+        bind.push(s.as_str().into());
     }
     if let Some(t) = q.since {
         query.push_str(" AND received_at >= ?");
