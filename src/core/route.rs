@@ -96,6 +96,10 @@ pub enum Route {
     ChatCompletions,
     /// Anthropic Messages through the LLM proxy.
     Messages,
+    /// OpenAI Responses through the LLM proxy.
+    Responses,
+    /// A stored response (`/v1/responses/{id}...`): the gateway keeps none.
+    StoredResponse,
     /// The models (aliases and provider/model names) the tenant can use.
     Models,
     /// The embeddable chat widget script.
@@ -167,7 +171,11 @@ impl Route {
     /// What the request is counted as in the tenant's usage (`None`: it is not counted).
     pub fn usage(&self) -> Option<Counted> {
         let (family, subject) = match self {
-            Route::ChatCompletions | Route::Messages | Route::Models => (Family::Llm, None),
+            Route::ChatCompletions
+            | Route::Messages
+            | Route::Responses
+            | Route::StoredResponse
+            | Route::Models => (Family::Llm, None),
             Route::Webhook { source, .. } => (Family::Webhook, Some(source.clone())),
             Route::ChannelSend { channel } => (Family::Channel, Some(channel.clone())),
             Route::Delivery { .. } => (Family::Channel, None),
@@ -210,7 +218,11 @@ impl Route {
             | Route::IntegrationGet { .. }
             | Route::IntegrationDelete { .. }
             | Route::Marketplace => Access::Scoped(Scope::Integrations),
-            Route::ChatCompletions | Route::Messages | Route::Models => Access::Scoped(Scope::Llm),
+            Route::ChatCompletions
+            | Route::Messages
+            | Route::Responses
+            | Route::StoredResponse
+            | Route::Models => Access::Scoped(Scope::Llm),
             Route::Webhook { .. } => Access::Signed,
             Route::Admin(_) | Route::MasterKeys | Route::Reseal | Route::Runtime => Access::Admin,
             Route::WidgetPreflight
@@ -229,6 +241,8 @@ impl Route {
             Route::Usage => "/v1/usage",
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Messages => "/v1/messages",
+            Route::Responses => "/v1/responses",
+            Route::StoredResponse => "/v1/responses/{id}",
             Route::Models => "/v1/models",
             Route::WidgetScript => "/widget.js",
             Route::Demo => "/demo",
@@ -292,6 +306,7 @@ impl Route {
         match self {
             Route::ChatCompletions => Some(crate::core::llm::Dialect::OpenAi),
             Route::Messages => Some(crate::core::llm::Dialect::Anthropic),
+            Route::Responses | Route::StoredResponse => Some(crate::core::llm::Dialect::Responses),
             _ => None,
         }
     }
@@ -346,6 +361,11 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             InboundMethod::Post => Ok(Route::Messages),
             _ => Err(not_allowed(method, &["POST"])),
         },
+        ["v1", "responses"] => match method {
+            InboundMethod::Post => Ok(Route::Responses),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "responses", _, ..] => Ok(Route::StoredResponse),
         ["v1", "models"] => get_only(Route::Models),
         ["widget.js"] => get_only(Route::WidgetScript),
         ["demo"] => get_only(Route::Demo),

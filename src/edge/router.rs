@@ -166,6 +166,10 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         }
         Route::ChatCompletions => llm::chat(call, tenant, Dialect::OpenAi, req).await,
         Route::Messages => llm::chat(call, tenant, Dialect::Anthropic, req).await,
+        Route::Responses => llm::chat(call, tenant, Dialect::Responses, req).await,
+        Route::StoredResponse => Err(ApiError::not_found(
+            "this gateway keeps no responses: send the conversation again as `input` (stored responses exist only at OpenAI, through an `openai` target)",
+        )),
         Route::Models => llm::models(call, &tenant, req).await,
         Route::WidgetScript => widget::script(&req),
         Route::Demo => widget::demo(call),

@@ -46,6 +46,24 @@ export const BROKEN = {
   "broken-hang": (res, { stream }) => { res.writeHead(200, { "content-type": stream ? "text/event-stream" : "application/json" }); res.flushHeaders(); },
 };
 
+// OpenAI's Responses API: the recorded streams, or the response they end with.
+async function answerResponses(res, send, body, tools) {
+  const model = body.model;
+  const name = model === "midstream" ? "openai_responses_error_midstream.sse" : tools ? "openai_responses_tools.sse" : "openai_responses_text.sse";
+  const text = fixture(name);
+  if (body.stream) {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    for (const part of text.split(/(?<=\n\n)/)) {
+      res.write(part);
+      await sleep(2);
+    }
+    return res.end();
+  }
+  const last = text.trim().split("\n\n").at(-1);
+  const data = JSON.parse(last.slice(last.indexOf("data: ") + 6));
+  return send(200, { ...data.response, model });
+}
+
 export async function startLlm({ openaiKey, anthropicKey }) {
   const llm = { requests: [], counts: {}, flaky: {}, delays: {} };
   const server = http.createServer((req, res) => {
@@ -56,7 +74,8 @@ export async function startLlm({ openaiKey, anthropicKey }) {
         res.writeHead(status, { "content-type": "application/json", ...headers });
         res.end(JSON.stringify(body));
       };
-      const openai = req.url === "/v1/chat/completions";
+      const responses = req.url === "/v1/responses";
+      const openai = req.url === "/v1/chat/completions" || responses;
       const anthropic = req.url === "/v1/messages";
       if (!openai && !anthropic) return send(404, { error: { message: "no such path" } });
       if (openai && req.headers.authorization !== `Bearer ${openaiKey}`)
@@ -94,6 +113,7 @@ export async function startLlm({ openaiKey, anthropicKey }) {
         return res.end("data: [DONE]\n\n");
       }
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
+      if (responses) return answerResponses(res, send, body, tools);
       if (body.stream) {
         const name = openai
           ? model === "midstream" ? "openai_error_midstream.sse" : model === "error-start" ? null : tools ? "openai_tools.sse" : "openai_text.sse"

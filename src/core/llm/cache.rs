@@ -126,6 +126,7 @@ fn key(tenant: &str, req: &ClientRequest, targets: &[String], custom: Option<&st
     let dialect = match req.dialect {
         Dialect::OpenAi => "openai",
         Dialect::Anthropic => "anthropic",
+        Dialect::Responses => "responses",
     };
     let mut h = Sha256::new();
     for part in [

@@ -38,7 +38,7 @@ fn anthropic_type(kind: ErrorKind) -> &'static str {
 /// The body of an error response on an LLM route.
 pub fn body(dialect: Dialect, e: &ApiError, request_id: &str) -> String {
     match dialect {
-        Dialect::OpenAi => json!({"error": {
+        Dialect::OpenAi | Dialect::Responses => json!({"error": {
             "message": e.public_message(),
             "type": openai_type(e.kind),
             "param": null,
@@ -54,9 +54,14 @@ pub fn body(dialect: Dialect, e: &ApiError, request_id: &str) -> String {
     .to_string()
 }
 
-/// The error event that ends a stream which failed after it started: never a normal end.
-pub fn stream_event(dialect: Dialect, message: &str, out: &mut Vec<u8>) {
+/// The error event that ends a stream which failed after it started: never a normal end. `seq`
+/// numbers a Responses event.
+pub fn stream_event(dialect: Dialect, message: &str, seq: u64, out: &mut Vec<u8>) {
     match dialect {
+        Dialect::Responses => {
+            let data = json!({"type": "error", "code": "upstream_stream_error", "message": message, "param": null, "sequence_number": seq});
+            super::sse::encode(out, Some("error"), &data.to_string());
+        }
         Dialect::OpenAi => {
             let data = json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_error"}});
             super::sse::encode(out, None, &data.to_string());

@@ -19,14 +19,17 @@ pub mod stream;
 
 use serde::{Deserialize, Serialize};
 
-/// The two wire formats, on either side of the proxy.
+/// The wire formats, on either side of the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dialect {
-    /// OpenAI Chat Completions (also every `openai_compatible` server).
+    /// OpenAI Chat Completions (also every `openai_compatible` server): the format the others
+    /// meet in when no translator joins them directly.
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// OpenAI Responses (`/v1/responses`): spoken upstream by `openai` targets only.
+    Responses,
 }
 
 /// Token counts of one request, as the upstream reported them.
@@ -50,6 +53,14 @@ impl Usage {
                 .get("completion_tokens")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
+        })
+    }
+
+    /// From a Responses `usage` object.
+    pub fn from_responses(u: &serde_json::Value) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: u.get("input_tokens")?.as_u64()?,
+            output_tokens: u.get("output_tokens").and_then(|v| v.as_u64()).unwrap_or(0),
         })
     }
 

@@ -30,7 +30,7 @@ pub fn list(cfg: &LlmConfig, dialect: Dialect) -> Value {
                 .collect();
             json!({"data": data, "has_more": false, "first_id": ids.first().map(|i| &i.0), "last_id": ids.last().map(|i| &i.0)})
         }
-        Dialect::OpenAi => {
+        _ => {
             let data: Vec<_> = ids
                 .iter()
                 .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))

@@ -39,6 +39,16 @@ impl ClientRequest {
         self
     }
 
+    /// The same request in another dialect's words (`body`), sized as the client sent it.
+    pub fn as_dialect(&self, dialect: Dialect, body: Map<String, Value>) -> ClientRequest {
+        ClientRequest {
+            dialect,
+            body,
+            model: self.model.clone(),
+            ..*self
+        }
+    }
+
     /// The usage the request is expected to reach at most: its input, and its output maximum.
     pub fn estimated_usage(&self) -> super::Usage {
         super::Usage {
@@ -52,6 +62,7 @@ impl ClientRequest {
     pub fn end_user(&self) -> Option<&str> {
         let v = match self.dialect {
             Dialect::OpenAi => self.body.get("user"),
+            Dialect::Responses => self.body.get("safety_identifier").or(self.body.get("user")),
             Dialect::Anthropic => self.body.get("metadata").and_then(|m| m.get("user_id")),
         };
         v.and_then(Value::as_str).filter(|s| !s.is_empty())
@@ -117,6 +128,93 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
             )))
         }
     };
+    match dialect {
+        Dialect::Responses => check_input(&body)?,
+        _ => check_messages(dialect, &body)?,
+    }
+    expect(&body, "stream", "a boolean", Value::is_boolean)?;
+    expect(&body, "temperature", "a number", Value::is_number)?;
+    expect(&body, "top_p", "a number", Value::is_number)?;
+    expect(&body, "max_tokens", "a positive integer", positive_int)?;
+    expect(
+        &body,
+        "max_completion_tokens",
+        "a positive integer",
+        positive_int,
+    )?;
+    expect(&body, "tools", "an array", Value::is_array)?;
+    expect(&body, "stream_options", "an object", Value::is_object)?;
+    expect(&body, "metadata", "an object", Value::is_object)?;
+    expect(
+        &body,
+        "max_output_tokens",
+        "a positive integer",
+        positive_int,
+    )?;
+    expect(&body, "reasoning", "an object", Value::is_object)?;
+    expect(&body, "text", "an object", Value::is_object)?;
+    if let Some(Value::Array(tools)) = body.get("tools") {
+        for (i, t) in tools.iter().enumerate() {
+            let (name, field) = match dialect {
+                Dialect::OpenAi => (t.pointer("/function/name"), "function.name"),
+                Dialect::Anthropic => (t.get("name"), "name"),
+                // Built-in tools (`web_search`, ...) have no name.
+                Dialect::Responses if t["type"] != "function" => continue,
+                Dialect::Responses => (t.get("name"), "name"),
+            };
+            if !name.is_some_and(Value::is_string) {
+                return Err(bad(format!("`tools[{i}].{field}` must be a string")));
+            }
+        }
+    }
+    let max_out = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64));
+    if dialect == Dialect::Anthropic && max_out.is_none() {
+        return Err(bad("`max_tokens` is required".into()));
+    }
+    if body
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n != 1)
+    {
+        return Err(bad(
+            "`n` other than 1 is not supported by this gateway".into()
+        ));
+    }
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = match dialect {
+        Dialect::OpenAi => body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        Dialect::Anthropic | Dialect::Responses => true,
+    };
+    let thinking = body.get("thinking").is_some_and(|t| !t.is_null())
+        || body.get("reasoning_effort").is_some_and(Value::is_string)
+        || body
+            .get("reasoning")
+            .and_then(|r| r.get("effort"))
+            .is_some_and(|e| e.is_string() && e != "none");
+    // About four bytes of JSON per token: an estimate for the limit, corrected by real usage.
+    let input_estimate = bytes.len() as u64 / 4;
+    Ok(ClientRequest {
+        dialect,
+        body,
+        model,
+        stream,
+        include_usage,
+        thinking,
+        estimated_tokens: 0,
+        client_max_output: max_out,
+        output_cap: 0,
+        input_estimate,
+    }
+    .with_output_ceiling(DEFAULT_MAX_TOKENS))
+}
+
+fn check_messages(dialect: Dialect, body: &Map<String, Value>) -> Result<(), ApiError> {
     let messages = match body.get("messages") {
         Some(Value::Array(m)) if !m.is_empty() => m,
         Some(Value::Array(_)) => return Err(bad("`messages` must not be empty".into())),
@@ -137,7 +235,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
             "tool",
             "function",
         ],
-        Dialect::Anthropic => &["user", "assistant"],
+        _ => &["user", "assistant"],
     };
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str);
@@ -173,76 +271,62 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
             }
         }
     }
-    expect(&body, "stream", "a boolean", Value::is_boolean)?;
-    expect(&body, "temperature", "a number", Value::is_number)?;
-    expect(&body, "top_p", "a number", Value::is_number)?;
-    expect(&body, "max_tokens", "a positive integer", positive_int)?;
-    expect(
-        &body,
-        "max_completion_tokens",
-        "a positive integer",
-        positive_int,
-    )?;
-    expect(&body, "tools", "an array", Value::is_array)?;
-    expect(&body, "stream_options", "an object", Value::is_object)?;
-    expect(&body, "metadata", "an object", Value::is_object)?;
-    if let Some(Value::Array(tools)) = body.get("tools") {
-        for (i, t) in tools.iter().enumerate() {
-            let name = match dialect {
-                Dialect::OpenAi => t.pointer("/function/name"),
-                Dialect::Anthropic => t.get("name"),
-            };
-            if !name.is_some_and(Value::is_string) {
-                let field = match dialect {
-                    Dialect::OpenAi => "function.name",
-                    Dialect::Anthropic => "name",
-                };
-                return Err(bad(format!("`tools[{i}].{field}` must be a string")));
+    Ok(())
+}
+
+/// A Responses request's `input`: a string, or a list of items (messages, function calls and
+/// their outputs, ...) each an object with a known role where it has one.
+fn check_input(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let items = match body.get("input") {
+        Some(Value::String(s)) if !s.is_empty() => return Ok(()),
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::String(_)) | Some(Value::Array(_)) => {
+            return Err(bad("`input` must not be empty".into()))
+        }
+        None | Some(Value::Null) => return Err(bad("`input` is required".into())),
+        Some(v) => {
+            return Err(bad(format!(
+                "`input` must be a string or an array, got {}",
+                type_name(v)
+            )))
+        }
+    };
+    expect(body, "instructions", "a string", Value::is_string)?;
+    for (i, item) in items.iter().enumerate() {
+        if !item.is_object() {
+            return Err(bad(format!(
+                "`input[{i}]` must be an object, got {}",
+                type_name(item)
+            )));
+        }
+        let kind = item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("message");
+        if kind != "message" {
+            continue;
+        }
+        let roles = ["user", "assistant", "system", "developer"];
+        match item.get("role").and_then(Value::as_str) {
+            Some(r) if roles.contains(&r) => {}
+            _ => {
+                return Err(bad(format!(
+                    "`input[{i}].role` must be one of {}",
+                    roles.join(", ")
+                )))
+            }
+        }
+        match item.get("content") {
+            Some(Value::String(_)) => {}
+            Some(Value::Array(parts)) => check_image_urls(i, parts)?,
+            _ => {
+                return Err(bad(format!(
+                    "`input[{i}].content` must be a string or an array"
+                )))
             }
         }
     }
-    let max_out = body
-        .get("max_completion_tokens")
-        .or(body.get("max_tokens"))
-        .and_then(Value::as_u64);
-    if dialect == Dialect::Anthropic && max_out.is_none() {
-        return Err(bad("`max_tokens` is required".into()));
-    }
-    if body
-        .get("n")
-        .and_then(Value::as_u64)
-        .is_some_and(|n| n != 1)
-    {
-        return Err(bad(
-            "`n` other than 1 is not supported by this gateway".into()
-        ));
-    }
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = match dialect {
-        Dialect::OpenAi => body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        Dialect::Anthropic => true,
-    };
-    let thinking = body.get("thinking").is_some_and(|t| !t.is_null())
-        || body.get("reasoning_effort").is_some_and(Value::is_string);
-    // About four bytes of JSON per token: an estimate for the limit, corrected by real usage.
-    let input_estimate = bytes.len() as u64 / 4;
-    Ok(ClientRequest {
-        dialect,
-        body,
-        model,
-        stream,
-        include_usage,
-        thinking,
-        estimated_tokens: 0,
-        client_max_output: max_out,
-        output_cap: 0,
-        input_estimate,
-    }
-    .with_output_ceiling(DEFAULT_MAX_TOKENS))
+    Ok(())
 }
 
 /// Image parts may only point at the web or carry their bytes (`data:`): anything else would
@@ -252,6 +336,7 @@ fn check_image_urls(i: usize, parts: &[Value]) -> Result<(), ApiError> {
         let url = p
             .pointer("/image_url/url")
             .or_else(|| p.pointer("/source/url"))
+            .or_else(|| p.get("image_url"))
             .and_then(Value::as_str);
         if let Some(url) = url {
             let data = url

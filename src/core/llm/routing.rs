@@ -35,9 +35,12 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn dialect(&self) -> Dialect {
-        match self.kind {
-            ProviderKind::Anthropic => Dialect::Anthropic,
+    /// What the target speaks to a `client` of that dialect: OpenAI itself answers Responses
+    /// clients in their own format; every other OpenAI-style server knows Chat Completions.
+    pub fn wire(&self, client: Dialect) -> Dialect {
+        match (self.kind, client) {
+            (ProviderKind::Anthropic, _) => Dialect::Anthropic,
+            (ProviderKind::Openai, Dialect::Responses) => Dialect::Responses,
             _ => Dialect::OpenAi,
         }
     }
@@ -102,7 +105,7 @@ pub fn plan(
     api_key: Option<&str>,
     anthropic_beta: Option<&str>,
 ) -> Result<OutboundRequest, ApiError> {
-    let dialect = t.dialect();
+    let dialect = t.wire(req.dialect);
     let body = convert::upstream_body(req, dialect, &t.model, t.kind == ProviderKind::Openai)?;
     let mut headers: Vec<(&str, String)> = vec![("content-type", "application/json".to_string())];
     if req.stream {
@@ -131,6 +134,12 @@ pub fn plan(
                 headers.push(("authorization", format!("Bearer {k}")));
             }
             format!("{}/chat/completions", base(official(ProviderKind::Openai)))
+        }
+        Dialect::Responses => {
+            if let Some(k) = api_key {
+                headers.push(("authorization", format!("Bearer {k}")));
+            }
+            format!("{}/responses", base(official(ProviderKind::Openai)))
         }
     };
     Ok(OutboundRequest {
@@ -252,7 +261,11 @@ mod tests {
         let chain = resolve("smart", &c).unwrap().targets;
         assert_eq!(chain.len(), 2);
         assert_eq!(
-            (chain[0].dialect(), chain[0].timeout_ms, chain[0].retries),
+            (
+                chain[0].wire(Dialect::OpenAi),
+                chain[0].timeout_ms,
+                chain[0].retries
+            ),
             (Dialect::Anthropic, 5000, 1)
         );
         assert_eq!((chain[1].model.as_str(), chain[1].retries), ("gpt-4o", 0));

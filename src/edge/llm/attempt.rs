@@ -114,7 +114,7 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
             let wait = retry_wait(|n| answer.header(n).map(str::to_string));
             return Err(refused(job, &name, answer.status, wait, &answer.body));
         }
-        return json_answer(job, t.dialect(), answer.body);
+        return json_answer(job, t.wire(job.req.dialect), answer.body);
     }
     let started = now_ms();
     let resp = send(&request, &job.trail, timeout)
@@ -140,7 +140,14 @@ pub async fn run(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let source = resp
         .into_stream()
         .ok_or_else(|| broken(format!("{name} sent no body")))?;
-    first_content(job, t, t.dialect(), Source::Http(source), remaining).await
+    first_content(
+        job,
+        t,
+        t.wire(job.req.dialect),
+        Source::Http(source),
+        remaining,
+    )
+    .await
 }
 
 /// How long a refusing provider asked to be left alone, from its headers.
@@ -240,8 +247,18 @@ pub async fn replay(job: &LlmCall, t: &Target, entry: Entry) -> Result<Success, 
 async fn run_mock(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let id = hex::encode(random_array::<8>());
     let now_s = now_ms() / 1000;
+    // The mock reads chat messages: a Responses request is read as its chat translation.
+    let chat;
+    let req = match job.req.dialect {
+        Dialect::Responses => {
+            chat = convert::responses::to_chat(&job.req)
+                .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
+            &chat
+        }
+        _ => &job.req,
+    };
     if !job.req.stream {
-        let value = mock::completion(&job.req, &t.model, &id, now_s);
+        let value = mock::completion(req, &t.model, &id, now_s);
         return json_answer(job, Dialect::OpenAi, value.to_string().into_bytes());
     }
     let delay = job
@@ -250,7 +267,7 @@ async fn run_mock(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
         .ok()
         .and_then(|v| v.to_string().parse().ok())
         .unwrap_or(30);
-    let events = mock::stream_events(&job.req, &t.model, &id, now_s)
+    let events = mock::stream_events(req, &t.model, &id, now_s)
         .into_iter()
         .map(|e| {
             let mut wire = Vec::new();

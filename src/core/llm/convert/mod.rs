@@ -1,6 +1,7 @@
 //! Request and (non-streamed) response translation between the dialects, and the small edits a
 //! same-dialect request needs (the target's model name, asking for usage).
 
+pub mod responses;
 pub mod to_anthropic;
 pub mod to_openai;
 
@@ -16,6 +17,19 @@ pub fn upstream_body(
     model: &str,
     max_completion_tokens: bool,
 ) -> Result<Value, ApiError> {
+    if req.dialect == Dialect::Responses && upstream != Dialect::Responses {
+        let chat = responses::to_chat(req)?;
+        return upstream_body(&chat, upstream, model, max_completion_tokens);
+    }
+    if upstream == Dialect::Responses {
+        let mut body = Value::Object(req.body.clone());
+        body["model"] = json!(model);
+        if body.get("max_output_tokens").is_none_or(Value::is_null) {
+            // An uncapped request gets the ceiling it was charged for.
+            body["max_output_tokens"] = json!(req.output_cap);
+        }
+        return Ok(body);
+    }
     let mut body = match (req.dialect, upstream) {
         (Dialect::OpenAi, Dialect::Anthropic) => to_anthropic::request(req)?,
         (Dialect::Anthropic, Dialect::OpenAi) => to_openai::request(req, max_completion_tokens),
@@ -41,7 +55,6 @@ pub fn upstream_body(
     Ok(body)
 }
 
-/// The client's non-streamed response from the upstream's, and its usage.
 /// The client's answer to a provider's non-streamed answer, and its usage; `None` when the
 /// dialects match (the provider's bytes go through unchanged). A body of the wrong shape is
 /// refused rather than translated into an empty answer.
@@ -52,6 +65,20 @@ pub fn client_response(
     now_s: u64,
 ) -> Result<(Option<Value>, super::Usage), String> {
     check_shape(upstream, body)?;
+    if req.dialect == Dialect::Responses && upstream != Dialect::Responses {
+        // Through Chat Completions, the format every upstream is translated to.
+        let (chat, usage) = match upstream {
+            Dialect::Anthropic => (
+                to_anthropic::response(body, now_s, req.thinking),
+                super::Usage::from_anthropic(&body["usage"]),
+            ),
+            _ => (
+                body.clone(),
+                super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
+            ),
+        };
+        return Ok((Some(responses::from_chat(req, &chat, now_s)), usage));
+    }
     Ok(match (upstream, req.dialect) {
         (Dialect::Anthropic, Dialect::OpenAi) => (
             Some(to_anthropic::response(body, now_s, req.thinking)),
@@ -61,18 +88,21 @@ pub fn client_response(
             Some(to_openai::response(body)),
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
-        (Dialect::OpenAi, Dialect::OpenAi) => (
+        (Dialect::Anthropic, _) => (None, super::Usage::from_anthropic(&body["usage"])),
+        (Dialect::Responses, _) => (
+            None,
+            super::Usage::from_responses(&body["usage"]).unwrap_or_default(),
+        ),
+        (Dialect::OpenAi, _) => (
             None,
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
-        (Dialect::Anthropic, Dialect::Anthropic) => {
-            (None, super::Usage::from_anthropic(&body["usage"]))
-        }
     })
 }
 
 /// The least a provider's answer must be for a client to read it: OpenAI `choices[].message`
-/// objects; Anthropic `type: "message"` with a list of typed content blocks.
+/// objects; Anthropic `type: "message"` with a list of typed content blocks; a response with a
+/// list of typed output items.
 pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
     let ok = match upstream {
         Dialect::OpenAi => body["choices"]
@@ -84,6 +114,12 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
                     .as_array()
                     .is_some_and(|bs| bs.iter().all(|b| b["type"].is_string()))
         }
+        Dialect::Responses => {
+            body["object"] == "response"
+                && body["output"]
+                    .as_array()
+                    .is_some_and(|os| os.iter().all(|o| o["type"].is_string()))
+        }
     };
     if ok {
         Ok(())
@@ -93,6 +129,7 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
             match upstream {
                 Dialect::OpenAi => "chat completion",
                 Dialect::Anthropic => "Messages API",
+                Dialect::Responses => "Responses API",
             }
         ))
     }

@@ -24,6 +24,8 @@ pub struct StreamGuard {
     /// Anthropic: the index of the text block whose text is held.
     block: u64,
     blocked: Option<Blocked>,
+    /// Responses: the next `sequence_number` (released text adds events, so all are renumbered).
+    seq: u64,
 }
 
 impl StreamGuard {
@@ -36,6 +38,7 @@ impl StreamGuard {
             template: None,
             block: 0,
             blocked: None,
+            seq: 0,
         }
     }
 
@@ -61,17 +64,18 @@ impl StreamGuard {
                     self.release(guard, false).map(|part| {
                         if !part.is_empty() {
                             self.set_text(&mut carrier, part);
-                            encode(&mut out, &ev, &carrier);
+                            self.encode(&mut out, ev.event.as_deref(), carrier);
                         }
                     })
                 }
-                None => self.flush(guard, &mut out).map(|_| {
-                    sse::encode(&mut out, ev.event.as_deref(), &ev.data);
+                None => self.flush(guard, &mut out).map(|_| match self.dialect {
+                    Dialect::Responses => self.pass_responses(guard, &ev, &mut out),
+                    _ => sse::encode(&mut out, ev.event.as_deref(), &ev.data),
                 }),
             };
             if let Err(b) = step {
                 let message = b.message(Direction::Response);
-                errors::stream_event(self.dialect, &message, &mut out);
+                errors::stream_event(self.dialect, &message, self.seq, &mut out);
                 self.blocked = Some(b);
             }
         }
@@ -99,8 +103,54 @@ impl StreamGuard {
                     "delta": {"type": "text_delta", "text": part}});
                 sse::encode(out, Some("content_block_delta"), &ev.to_string());
             }
+            Dialect::Responses => {
+                let mut ev = self.template.clone().unwrap_or_else(|| json!({}));
+                ev["delta"] = json!(part);
+                self.encode(out, Some("response.output_text.delta"), ev);
+            }
         }
         Ok(())
+    }
+
+    /// A Responses event that is not a text delta: the whole text it repeats (an item's or the
+    /// response's) as the client was sent it.
+    fn pass_responses(&mut self, guard: &mut Guard, ev: &Event, out: &mut Vec<u8>) {
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            return sse::encode(out, ev.event.as_deref(), &ev.data);
+        };
+        let mut seen = |t: &mut Value| {
+            if let Some(s) = t.as_str() {
+                *t = json!(guard.as_seen(Direction::Response, s));
+            }
+        };
+        match v["type"].as_str().unwrap_or("") {
+            "response.output_text.done" => seen(&mut v["text"]),
+            "response.content_part.done" => seen(&mut v["part"]["text"]),
+            "response.output_item.done" => {
+                for c in v["item"]["content"].as_array_mut().into_iter().flatten() {
+                    seen(&mut c["text"]);
+                }
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                let output = v["response"]["output"].as_array_mut();
+                for item in output.into_iter().flatten() {
+                    for c in item["content"].as_array_mut().into_iter().flatten() {
+                        seen(&mut c["text"]);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.encode(out, ev.event.as_deref(), v);
+    }
+
+    /// Writes an event; a Responses event gets the next sequence number.
+    fn encode(&mut self, out: &mut Vec<u8>, event: Option<&str>, mut data: Value) {
+        if self.dialect == Dialect::Responses && data.get("sequence_number").is_some() {
+            data["sequence_number"] = json!(self.seq);
+            self.seq += 1;
+        }
+        sse::encode(out, event, &data.to_string());
     }
 
     /// The event's answer text, if it carries some (and nothing else that must not wait).
@@ -135,6 +185,14 @@ impl StreamGuard {
                 let text = v["delta"]["text"].as_str()?.to_string();
                 Some((v, text))
             }
+            Dialect::Responses => {
+                if v["type"] != "response.output_text.delta" {
+                    return None;
+                }
+                let text = v["delta"].as_str()?.to_string();
+                self.template = Some(v.clone());
+                Some((v, text))
+            }
         }
     }
 
@@ -142,6 +200,7 @@ impl StreamGuard {
         match self.dialect {
             Dialect::OpenAi => carrier["choices"][0]["delta"]["content"] = json!(text),
             Dialect::Anthropic => carrier["delta"]["text"] = json!(text),
+            Dialect::Responses => carrier["delta"] = json!(text),
         }
     }
 
@@ -164,8 +223,4 @@ impl StreamGuard {
         let part: String = self.held.drain(..cut).collect();
         Ok(guard.scan(Direction::Response, &part)?.unwrap_or(part))
     }
-}
-
-fn encode(out: &mut Vec<u8>, ev: &Event, data: &Value) {
-    sse::encode(out, ev.event.as_deref(), &data.to_string());
 }

@@ -263,6 +263,18 @@ mod streams {
                 );
                 sse::encode(&mut out, Some("message_stop"), r#"{"type":"message_stop"}"#);
             }
+            // The chat chunks as the proxy writes them for a Responses client.
+            Dialect::Responses => {
+                let o = crate::core::llm::stream::Options {
+                    client: Dialect::Responses,
+                    include_usage: true,
+                    thinking: false,
+                    now_s: 1,
+                    collect_text: false,
+                };
+                let mut t = crate::core::llm::stream::Translator::new(Dialect::OpenAi, o);
+                out = t.push(&events(Dialect::OpenAi, pieces));
+            }
         }
         out
     }
@@ -305,6 +317,23 @@ mod streams {
                     text.push_str(v["delta"]["text"].as_str().unwrap_or(""));
                     kinds.push(v["type"].as_str().unwrap().to_string());
                 }
+                Dialect::Responses => {
+                    let kind = v["type"].as_str().unwrap();
+                    assert_eq!(v["sequence_number"], kinds.len(), "renumbered in order");
+                    if kind == "response.output_text.delta" {
+                        text.push_str(v["delta"].as_str().unwrap());
+                    }
+                    // The whole text repeated at the end is the redacted one too.
+                    for whole in [
+                        v.pointer("/text"),
+                        v.pointer("/response/output/0/content/0/text"),
+                    ] {
+                        if let Some(w) = whole.and_then(|w| w.as_str()) {
+                            assert_eq!(w, REDACTED, "{kind} repeats the text as sent");
+                        }
+                    }
+                    kinds.push(kind.to_string());
+                }
             }
         }
         (text, kinds)
@@ -312,7 +341,7 @@ mod streams {
 
     #[test]
     fn a_finding_split_at_any_byte_is_redacted_whole() {
-        for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+        for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
             for cut in 1..ANSWER.len() {
                 if !ANSWER.is_char_boundary(cut) {
                     continue;
@@ -332,6 +361,16 @@ mod streams {
                 Dialect::Anthropic => assert_eq!(
                     &kinds[kinds.len() - 3..],
                     ["content_block_delta", "content_block_stop", "message_stop"]
+                ),
+                Dialect::Responses => assert_eq!(
+                    &kinds[kinds.len() - 5..],
+                    [
+                        "response.output_text.delta",
+                        "response.output_text.done",
+                        "response.content_part.done",
+                        "response.output_item.done",
+                        "response.completed"
+                    ]
                 ),
             }
         }

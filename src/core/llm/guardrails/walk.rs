@@ -1,4 +1,4 @@
-//! Where the text of a request and of an answer is, in either dialect: the guardrails scan the
+//! Where the text of a request and of an answer is, in each dialect: the guardrails scan the
 //! text a person or a model wrote (message content, text parts and blocks, system prompts, tool
 //! results), and rewrite it in place when a rule redacts. Tool-call arguments are not scanned.
 
@@ -8,8 +8,25 @@ use serde_json::{Map, Value};
 
 /// The client's request body (either dialect, before it is translated for a target).
 pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), Blocked> {
-    if let Some(system) = body.get_mut("system") {
-        content(guard, Direction::Request, system)?;
+    for field in ["system", "instructions"] {
+        if let Some(system) = body.get_mut(field) {
+            content(guard, Direction::Request, system)?;
+        }
+    }
+    // Responses: a string, or items whose `content` (messages) or `output` (tool results) hold
+    // text.
+    match body.get_mut("input") {
+        Some(Value::Array(items)) => {
+            for item in items {
+                for field in ["content", "output"] {
+                    if let Some(c) = item.get_mut(field) {
+                        content(guard, Direction::Request, c)?;
+                    }
+                }
+            }
+        }
+        Some(input) => content(guard, Direction::Request, input)?,
+        None => {}
     }
     if let Some(Value::Array(messages)) = body.get_mut("messages") {
         for m in messages {
@@ -36,6 +53,19 @@ pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(
         Dialect::Anthropic => {
             if let Some(blocks) = body.get_mut("content") {
                 content(guard, Direction::Response, blocks)?;
+            }
+        }
+        Dialect::Responses => {
+            if let Some(Value::Array(items)) = body.get_mut("output") {
+                for item in items {
+                    if let Some(parts) = item.get_mut("content") {
+                        content(guard, Direction::Response, parts)?;
+                    }
+                }
+            }
+            // The SDK's convenience copy, when the answer carries it.
+            if let Some(text) = body.get_mut("output_text") {
+                content(guard, Direction::Response, text)?;
             }
         }
     }

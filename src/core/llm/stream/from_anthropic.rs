@@ -105,7 +105,8 @@ impl FromAnthropic {
         match self.opts.client {
             // Same dialect: events pass unchanged (thinking arrives only if the client asked).
             Dialect::Anthropic => encode(out, ev.event.as_deref().or(Some(kind)), &ev.data),
-            Dialect::OpenAi => self.emit_openai(kind, &data, p, out),
+            // Responses clients read these chunks through a second stage.
+            _ => self.emit_openai(kind, &data, p, out),
         }
         if kind == "message_stop" {
             p.done = true;

@@ -1,6 +1,7 @@
 //! An OpenAI-style upstream stream (`data: {chunk}` ... `data: [DONE]`), passed through to an
-//! OpenAI client or translated into Anthropic events.
+//! OpenAI client or translated into Anthropic events or Responses events.
 
+use super::to_responses::ToResponses;
 use super::{error_message, Options, Progress};
 use crate::core::llm::sse::{encode, Event};
 use crate::core::llm::{stop_reason, Dialect, Usage};
@@ -26,6 +27,8 @@ pub struct FromOpenAi {
     finish: Option<String>,
     /// The model refused (OpenAI streams `delta.refusal`, then finishes with "stop").
     refused: bool,
+    /// Responses side: the response being built.
+    responses: ToResponses,
 }
 
 impl FromOpenAi {
@@ -38,6 +41,7 @@ impl FromOpenAi {
             tools: HashMap::new(),
             finish: None,
             refused: false,
+            responses: ToResponses::new(opts.now_s, opts.thinking),
         }
     }
 
@@ -101,6 +105,7 @@ impl FromOpenAi {
                 }
             }
             Dialect::Anthropic => self.emit_anthropic(&chunk, out),
+            _ => self.responses.chunk(&chunk, p, out),
         }
         p.content |= has_content;
         None
@@ -133,9 +138,15 @@ impl FromOpenAi {
                 encode(out, Some("message_delta"), &delta.to_string());
                 encode(out, Some("message_stop"), r#"{"type":"message_stop"}"#);
             }
+            _ => self.responses.finish(self.finish.as_deref(), p, out),
         }
         p.content = true;
         p.done = true;
+    }
+
+    /// A Responses client's stream failed after it started.
+    pub fn fail(&mut self, message: &str, p: &mut Progress, out: &mut Vec<u8>) {
+        self.responses.fail(message, p, out);
     }
 
     fn message_start(&mut self, chunk: &Value, out: &mut Vec<u8>) {

@@ -8,6 +8,10 @@
 
 mod from_anthropic;
 mod from_openai;
+mod from_responses;
+mod to_responses;
+
+pub use to_responses::usage_json as responses_usage;
 
 use super::sse::{self, Event};
 use super::{errors, Dialect, Usage};
@@ -27,19 +31,33 @@ pub struct Progress {
     pub generated_bytes: u64,
     /// The answer's text, when `Options::collect_text` asks for it (conversation history).
     pub text: String,
+    /// Responses clients: the next event's `sequence_number`.
+    pub seq: u64,
 }
 
 enum Inner {
     OpenAi(from_openai::FromOpenAi),
     Anthropic(from_anthropic::FromAnthropic),
+    Responses(from_responses::FromResponses),
 }
 
+/// A response's translation: one stage, or two when the upstream and the client have no
+/// translator between them and meet in Chat Completions chunks (an Anthropic stream to a
+/// Responses client).
 pub struct Translator {
+    first: Stage,
+    then: Option<Box<Stage>>,
+}
+
+/// One upstream dialect's bytes in, the client dialect's bytes out.
+struct Stage {
     parser: sse::Parser,
     client: Dialect,
     inner: Inner,
     progress: Progress,
     events: Vec<Event>,
+    /// The first of two stages: a failure is the second stage's to tell the client.
+    quiet: bool,
 }
 
 /// How the client asked for the stream.
@@ -58,21 +76,134 @@ pub struct Options {
 
 impl Translator {
     pub fn new(upstream: Dialect, opts: Options) -> Self {
-        let inner = match upstream {
-            Dialect::OpenAi => Inner::OpenAi(from_openai::FromOpenAi::new(opts)),
-            Dialect::Anthropic => Inner::Anthropic(from_anthropic::FromAnthropic::new(opts)),
+        let pivot = matches!(
+            (upstream, opts.client),
+            (Dialect::Anthropic, Dialect::Responses)
+        );
+        if !pivot {
+            return Translator {
+                first: Stage::new(upstream, opts, false),
+                then: None,
+            };
+        }
+        let chunks = Options {
+            client: Dialect::OpenAi,
+            include_usage: true,
+            collect_text: false,
+            ..opts
         };
         Translator {
+            first: Stage::new(upstream, chunks, true),
+            then: Some(Box::new(Stage::new(Dialect::OpenAi, opts, false))),
+        }
+    }
+
+    /// The stage whose output the client gets.
+    fn last(&self) -> &Stage {
+        self.then.as_deref().unwrap_or(&self.first)
+    }
+
+    /// Feeds the first stage's output to the second, and its failure.
+    fn relay(&mut self, mid: Vec<u8>, end: bool) -> Vec<u8> {
+        let Some(then) = self.then.as_mut() else {
+            return mid;
+        };
+        let mut out = then.push(&mid);
+        match &self.first.progress.failed {
+            Some(m) => out.extend(then.abort(&m.clone())),
+            None if end => out.extend(then.end()),
+            None => {}
+        }
+        out
+    }
+
+    /// Translates a chunk of upstream bytes.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mid = self.first.push(bytes);
+        self.relay(mid, false)
+    }
+
+    /// The upstream's body ended. A stream that did not finish normally fails here.
+    pub fn end(&mut self) -> Vec<u8> {
+        let mid = self.first.end();
+        self.relay(mid, true)
+    }
+
+    /// Reading the upstream failed (connection cut, timeout) with `reason`.
+    pub fn abort(&mut self, reason: &str) -> Vec<u8> {
+        let mid = self.first.abort(reason);
+        self.relay(mid, false)
+    }
+
+    /// The stream ended, normally or not: nothing more will be produced.
+    pub fn is_over(&self) -> bool {
+        self.last().is_over()
+    }
+
+    /// Output has reached the point of no return: it must go to the client.
+    pub fn started(&self) -> bool {
+        let p = &self.last().progress;
+        p.content || p.done
+    }
+
+    /// The upstream failed before anything was sent: the caller may try another target.
+    pub fn failed_before_start(&self) -> Option<&str> {
+        let p = &self.last().progress;
+        match (&p.failed, p.content) {
+            (Some(m), false) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.last().progress.done
+    }
+
+    pub fn failed(&self) -> Option<&str> {
+        self.last().progress.failed.as_deref()
+    }
+
+    pub fn text(&self) -> &str {
+        &self.last().progress.text
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.last().progress.usage
+    }
+
+    /// The usage of a stream cut short: the upstream's figures where it sent them, else the
+    /// request's input estimate and about four bytes per generated token.
+    pub fn usage_so_far(&self, estimate: Usage) -> Usage {
+        let p = &self.first.progress;
+        let u = p.usage;
+        Usage {
+            input_tokens: match u.input_tokens {
+                0 => estimate.input_tokens,
+                n => n,
+            },
+            output_tokens: u.output_tokens.max(p.generated_bytes.div_ceil(4)),
+        }
+    }
+}
+
+impl Stage {
+    fn new(upstream: Dialect, opts: Options, quiet: bool) -> Self {
+        let inner = match upstream {
+            Dialect::Anthropic => Inner::Anthropic(from_anthropic::FromAnthropic::new(opts)),
+            Dialect::Responses => Inner::Responses(from_responses::FromResponses::new(opts)),
+            Dialect::OpenAi => Inner::OpenAi(from_openai::FromOpenAi::new(opts)),
+        };
+        Stage {
             parser: sse::Parser::new(),
             client: opts.client,
             inner,
             progress: Progress::default(),
             events: Vec::new(),
+            quiet,
         }
     }
 
-    /// Translates a chunk of upstream bytes.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         if self.is_over() {
             return out;
@@ -86,9 +217,11 @@ impl Translator {
                 break;
             }
             let before = out.len();
+            let p = &mut self.progress;
             let err = match &mut self.inner {
-                Inner::OpenAi(t) => t.event(&ev, &mut self.progress, &mut out),
-                Inner::Anthropic(t) => t.event(&ev, &mut self.progress, &mut out),
+                Inner::OpenAi(t) => t.event(&ev, p, &mut out),
+                Inner::Anthropic(t) => t.event(&ev, p, &mut out),
+                Inner::Responses(t) => t.event(&ev, p, &mut out),
             };
             if let Some(message) = err {
                 out.truncate(before);
@@ -98,8 +231,7 @@ impl Translator {
         out
     }
 
-    /// The upstream's body ended. A stream that did not finish normally fails here.
-    pub fn end(&mut self) -> Vec<u8> {
+    fn end(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.is_over() {
             return out;
@@ -107,7 +239,7 @@ impl Translator {
         self.parser.finish();
         let finished = match &mut self.inner {
             Inner::OpenAi(t) => t.end(&mut self.progress, &mut out),
-            Inner::Anthropic(_) => false,
+            Inner::Anthropic(_) | Inner::Responses(_) => false,
         };
         if !finished {
             out.clear();
@@ -119,8 +251,7 @@ impl Translator {
         out
     }
 
-    /// Reading the upstream failed (connection cut, timeout) with `reason`.
-    pub fn abort(&mut self, reason: &str) -> Vec<u8> {
+    fn abort(&mut self, reason: &str) -> Vec<u8> {
         let mut out = Vec::new();
         if !self.is_over() {
             self.fail(reason, &mut out);
@@ -129,59 +260,18 @@ impl Translator {
     }
 
     fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        if self.progress.content {
-            errors::stream_event(self.client, message, out);
+        let p = &mut self.progress;
+        if p.content && !self.quiet {
+            match &mut self.inner {
+                Inner::OpenAi(t) if self.client == Dialect::Responses => t.fail(message, p, out),
+                _ => errors::stream_event(self.client, message, p.seq, out),
+            }
         }
-        self.progress.failed = Some(message.to_string());
+        p.failed = Some(message.to_string());
     }
 
-    /// The stream ended, normally or not: nothing more will be produced.
-    pub fn is_over(&self) -> bool {
+    fn is_over(&self) -> bool {
         self.progress.done || self.progress.failed.is_some()
-    }
-
-    /// Output has reached the point of no return: it must go to the client.
-    pub fn started(&self) -> bool {
-        self.progress.content || self.progress.done
-    }
-
-    /// The upstream failed before anything was sent: the caller may try another target.
-    pub fn failed_before_start(&self) -> Option<&str> {
-        match (&self.progress.failed, self.progress.content) {
-            (Some(m), false) => Some(m),
-            _ => None,
-        }
-    }
-
-    pub fn done(&self) -> bool {
-        self.progress.done
-    }
-
-    pub fn failed(&self) -> Option<&str> {
-        self.progress.failed.as_deref()
-    }
-
-    pub fn text(&self) -> &str {
-        &self.progress.text
-    }
-
-    pub fn usage(&self) -> Usage {
-        self.progress.usage
-    }
-
-    /// The usage of a stream cut short: the upstream's figures where it sent them, else the
-    /// request's input estimate and about four bytes per generated token.
-    pub fn usage_so_far(&self, estimate: Usage) -> Usage {
-        let u = self.progress.usage;
-        Usage {
-            input_tokens: match u.input_tokens {
-                0 => estimate.input_tokens,
-                n => n,
-            },
-            output_tokens: u
-                .output_tokens
-                .max(self.progress.generated_bytes.div_ceil(4)),
-        }
     }
 }
 
@@ -198,3 +288,5 @@ fn error_message(data: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_responses;

@@ -6,7 +6,8 @@ use super::*;
 use crate::core::llm::sse::Parser;
 use serde_json::{json, Value};
 
-macro_rules! fixture {
+#[macro_export]
+macro_rules! llm_fixture {
     ($name:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -16,7 +17,7 @@ macro_rules! fixture {
     };
 }
 
-fn opts(client: Dialect, include_usage: bool, thinking: bool) -> Options {
+pub(super) fn opts(client: Dialect, include_usage: bool, thinking: bool) -> Options {
     Options {
         client,
         include_usage,
@@ -26,7 +27,7 @@ fn opts(client: Dialect, include_usage: bool, thinking: bool) -> Options {
     }
 }
 
-fn run_chunks(upstream: Dialect, o: Options, chunks: &[&[u8]]) -> (Vec<u8>, Translator) {
+pub(super) fn run_chunks(upstream: Dialect, o: Options, chunks: &[&[u8]]) -> (Vec<u8>, Translator) {
     let mut t = Translator::new(upstream, o);
     let mut out = Vec::new();
     for c in chunks {
@@ -37,7 +38,7 @@ fn run_chunks(upstream: Dialect, o: Options, chunks: &[&[u8]]) -> (Vec<u8>, Tran
 }
 
 /// Whole, then split once at every byte, then byte by byte: all outputs identical.
-fn translate(upstream: Dialect, o: Options, input: &str) -> (Vec<u8>, Translator) {
+pub(super) fn translate(upstream: Dialect, o: Options, input: &str) -> (Vec<u8>, Translator) {
     let b = input.as_bytes();
     let (whole, t) = run_chunks(upstream, o, &[b]);
     for i in 0..=b.len() {
@@ -55,18 +56,18 @@ fn translate(upstream: Dialect, o: Options, input: &str) -> (Vec<u8>, Translator
 
 /// What a client would assemble from the stream, checking the wire rules as it goes.
 #[derive(Debug, Default, PartialEq)]
-struct Transcript {
-    text: String,
-    thinking: String,
+pub(super) struct Transcript {
+    pub(super) text: String,
+    pub(super) thinking: String,
     /// (index, id, name, arguments)
-    tools: Vec<(u64, String, String, String)>,
-    stop: Option<String>,
-    usage: Option<(u64, u64)>,
-    done: bool,
-    error: Option<String>,
+    pub(super) tools: Vec<(u64, String, String, String)>,
+    pub(super) stop: Option<String>,
+    pub(super) usage: Option<(u64, u64)>,
+    pub(super) done: bool,
+    pub(super) error: Option<String>,
 }
 
-fn events(out: &[u8]) -> Vec<crate::core::llm::sse::Event> {
+pub(super) fn events(out: &[u8]) -> Vec<crate::core::llm::sse::Event> {
     let mut p = Parser::new();
     let mut evs = Vec::new();
     p.push(out, &mut evs).unwrap();
@@ -208,7 +209,7 @@ fn anthropic_transcript(out: &[u8]) -> Transcript {
     t
 }
 
-fn tool(i: u64, id: &str, name: &str, args: &str) -> (u64, String, String, String) {
+pub(super) fn tool(i: u64, id: &str, name: &str, args: &str) -> (u64, String, String, String) {
     (i, id.into(), name.into(), args.into())
 }
 
@@ -217,7 +218,7 @@ const O: Dialect = Dialect::OpenAi;
 
 #[test]
 fn anthropic_text_to_openai_with_usage() {
-    let (out, t) = translate(A, opts(O, true, false), fixture!("anthropic_text.sse"));
+    let (out, t) = translate(A, opts(O, true, false), llm_fixture!("anthropic_text.sse"));
     assert_eq!(
         openai_transcript(&out),
         Transcript {
@@ -237,14 +238,14 @@ fn anthropic_text_to_openai_with_usage() {
     );
     assert_eq!(t.text(), "Hello, world! ünïcødé ✓");
     // Without include_usage there is no usage chunk, but the gateway still knows the usage.
-    let (out, t) = translate(A, opts(O, false, false), fixture!("anthropic_text.sse"));
+    let (out, t) = translate(A, opts(O, false, false), llm_fixture!("anthropic_text.sse"));
     assert_eq!(openai_transcript(&out).usage, None);
     assert_eq!(t.usage().total(), 40);
 }
 
 #[test]
 fn anthropic_parallel_tools_to_openai_indexes() {
-    let (out, _) = translate(A, opts(O, true, false), fixture!("anthropic_tools.sse"));
+    let (out, _) = translate(A, opts(O, true, false), llm_fixture!("anthropic_tools.sse"));
     let t = openai_transcript(&out);
     assert_eq!(t.text, "Checking both.");
     // Anthropic blocks 1 and 2 are OpenAI tool calls 0 and 1; the no-argument tool gets "{}".
@@ -266,13 +267,25 @@ fn anthropic_parallel_tools_to_openai_indexes() {
 
 #[test]
 fn anthropic_thinking_dropped_or_passed() {
-    let (out, _) = translate(A, opts(O, false, false), fixture!("anthropic_thinking.sse"));
+    let (out, _) = translate(
+        A,
+        opts(O, false, false),
+        llm_fixture!("anthropic_thinking.sse"),
+    );
     let t = openai_transcript(&out);
     assert_eq!((t.text.as_str(), t.thinking.as_str()), ("12,231", ""));
-    let (out, _) = translate(A, opts(O, false, true), fixture!("anthropic_thinking.sse"));
+    let (out, _) = translate(
+        A,
+        opts(O, false, true),
+        llm_fixture!("anthropic_thinking.sse"),
+    );
     assert_eq!(openai_transcript(&out).thinking, "27 * 453 = 12,231");
     // Anthropic to Anthropic passes everything, signature included.
-    let (out, _) = translate(A, opts(A, true, true), fixture!("anthropic_thinking.sse"));
+    let (out, _) = translate(
+        A,
+        opts(A, true, true),
+        llm_fixture!("anthropic_thinking.sse"),
+    );
     let t = anthropic_transcript(&out);
     assert_eq!(t.thinking, "27 * 453 = 12,231");
     assert!(String::from_utf8(out).unwrap().contains("signature_delta"));
@@ -280,12 +293,20 @@ fn anthropic_thinking_dropped_or_passed() {
 
 #[test]
 fn anthropic_stop_reasons() {
-    let (out, _) = translate(A, opts(O, true, false), fixture!("anthropic_refusal.sse"));
+    let (out, _) = translate(
+        A,
+        opts(O, true, false),
+        llm_fixture!("anthropic_refusal.sse"),
+    );
     assert_eq!(
         openai_transcript(&out).stop.as_deref(),
         Some("content_filter")
     );
-    let (out, t) = translate(A, opts(O, true, false), fixture!("anthropic_length.sse"));
+    let (out, t) = translate(
+        A,
+        opts(O, true, false),
+        llm_fixture!("anthropic_length.sse"),
+    );
     let tr = openai_transcript(&out);
     assert_eq!(tr.stop.as_deref(), Some("length"));
     // message_delta's cumulative usage (with cached input) wins over message_start's.
@@ -305,7 +326,7 @@ fn anthropic_error_after_content_is_an_error_not_an_end() {
         let (out, t) = translate(
             A,
             opts(client, true, false),
-            fixture!("anthropic_error_midstream.sse"),
+            llm_fixture!("anthropic_error_midstream.sse"),
         );
         let tr = if client == O {
             openai_transcript(&out)
@@ -325,7 +346,7 @@ fn anthropic_error_after_content_is_an_error_not_an_end() {
 #[test]
 fn error_before_content_can_fall_over() {
     for (up, input) in [
-        (A, fixture!("anthropic_error_start.sse")),
+        (A, llm_fixture!("anthropic_error_start.sse")),
         (
             O,
             "data: {\"error\":{\"message\":\"busy\",\"type\":\"server_error\"}}\n\n",
@@ -341,7 +362,7 @@ fn error_before_content_can_fall_over() {
     // A role-only first chunk is not content: a cut right after it can still fall over.
     let mut t = Translator::new(O, opts(O, false, false));
     t.push(
-        fixture!("openai_truncated.sse")
+        llm_fixture!("openai_truncated.sse")
             .lines()
             .next()
             .unwrap()
@@ -358,7 +379,7 @@ fn anthropic_odd_whitespace_and_crlf() {
     let (out, _) = translate(
         A,
         opts(O, true, false),
-        fixture!("anthropic_whitespace.sse"),
+        llm_fixture!("anthropic_whitespace.sse"),
     );
     let t = openai_transcript(&out);
     assert_eq!(t.text, "  spaced\n out  ");
@@ -368,7 +389,7 @@ fn anthropic_odd_whitespace_and_crlf() {
 
 #[test]
 fn anthropic_passthrough_keeps_events() {
-    let (out, t) = translate(A, opts(A, true, false), fixture!("anthropic_tools.sse"));
+    let (out, t) = translate(A, opts(A, true, false), llm_fixture!("anthropic_tools.sse"));
     let tr = anthropic_transcript(&out);
     assert_eq!(tr.tools.len(), 2);
     assert_eq!(tr.tools[1].3, "");
@@ -385,7 +406,7 @@ fn anthropic_passthrough_keeps_events() {
 
 #[test]
 fn openai_passthrough_and_usage_chunk() {
-    let (out, t) = translate(O, opts(O, true, false), fixture!("openai_text.sse"));
+    let (out, t) = translate(O, opts(O, true, false), llm_fixture!("openai_text.sse"));
     let tr = openai_transcript(&out);
     assert_eq!(tr.text, "Hello, world! ünïcødé ✓");
     assert_eq!(tr.usage, Some((25, 15)));
@@ -393,14 +414,14 @@ fn openai_passthrough_and_usage_chunk() {
     // Unknown fields pass through untouched.
     assert!(String::from_utf8_lossy(&out).contains("\"obfuscation\":\"Zq1\""));
     // The client did not ask for usage: the usage chunk the gateway asked for is dropped.
-    let (out, t2) = translate(O, opts(O, false, false), fixture!("openai_text.sse"));
+    let (out, t2) = translate(O, opts(O, false, false), llm_fixture!("openai_text.sse"));
     assert_eq!(openai_transcript(&out).usage, None);
     assert_eq!(t.usage(), t2.usage());
 }
 
 #[test]
 fn openai_tools_to_anthropic_blocks() {
-    let (out, t) = translate(O, opts(A, true, false), fixture!("openai_tools.sse"));
+    let (out, t) = translate(O, opts(A, true, false), llm_fixture!("openai_tools.sse"));
     let tr = anthropic_transcript(&out);
     assert_eq!(
         tr.tools,
@@ -419,25 +440,25 @@ fn openai_tools_to_anthropic_blocks() {
     assert!(tr.done);
     assert_eq!(t.usage().total(), 561);
     // And passed through to an OpenAI client, indexes unchanged.
-    let (out, _) = translate(O, opts(O, false, false), fixture!("openai_tools.sse"));
+    let (out, _) = translate(O, opts(O, false, false), llm_fixture!("openai_tools.sse"));
     assert_eq!(openai_transcript(&out).tools.len(), 2);
 }
 
 #[test]
 fn openai_text_refusal_and_length_to_anthropic() {
-    let (out, _) = translate(O, opts(A, true, false), fixture!("openai_text.sse"));
+    let (out, _) = translate(O, opts(A, true, false), llm_fixture!("openai_text.sse"));
     let tr = anthropic_transcript(&out);
     assert_eq!(
         (tr.text.as_str(), tr.stop.as_deref(), tr.usage),
         ("Hello, world! ünïcødé ✓", Some("end_turn"), Some((25, 15)))
     );
-    let (out, _) = translate(O, opts(A, true, false), fixture!("openai_refusal.sse"));
+    let (out, _) = translate(O, opts(A, true, false), llm_fixture!("openai_refusal.sse"));
     let tr = anthropic_transcript(&out);
     assert_eq!(
         (tr.text.as_str(), tr.stop.as_deref()),
         ("I can't help with that.", Some("refusal"))
     );
-    let (out, _) = translate(O, opts(A, true, false), fixture!("openai_length.sse"));
+    let (out, _) = translate(O, opts(A, true, false), llm_fixture!("openai_length.sse"));
     assert_eq!(
         anthropic_transcript(&out).stop.as_deref(),
         Some("max_tokens")
@@ -448,10 +469,10 @@ fn openai_text_refusal_and_length_to_anthropic() {
 fn openai_error_and_truncation_end_with_errors() {
     for (input, needle) in [
         (
-            fixture!("openai_error_midstream.sse"),
+            llm_fixture!("openai_error_midstream.sse"),
             "server had an error",
         ),
-        (fixture!("openai_truncated.sse"), "ended before"),
+        (llm_fixture!("openai_truncated.sse"), "ended before"),
     ] {
         for client in [O, A] {
             let (out, t) = translate(O, opts(client, true, false), input);
@@ -473,14 +494,18 @@ fn openai_error_and_truncation_end_with_errors() {
 
 #[test]
 fn openai_whitespace_and_missing_done() {
-    let (out, _) = translate(O, opts(A, true, false), fixture!("openai_whitespace.sse"));
+    let (out, _) = translate(
+        O,
+        opts(A, true, false),
+        llm_fixture!("openai_whitespace.sse"),
+    );
     let tr = anthropic_transcript(&out);
     assert_eq!(
         (tr.text.as_str(), tr.usage, tr.done),
         ("  spaced\n out  ", Some((5, 4)), true)
     );
     // A compatible server that stops after the finish reason without [DONE] still ends cleanly.
-    let cut = fixture!("openai_whitespace.sse").replace("data: [DONE]\r\n\r\n", "");
+    let cut = llm_fixture!("openai_whitespace.sse").replace("data: [DONE]\r\n\r\n", "");
     let (out, t) = translate(O, opts(O, true, false), &cut);
     let tr = openai_transcript(&out);
     assert!(tr.done && tr.error.is_none());
@@ -491,7 +516,7 @@ fn openai_whitespace_and_missing_done() {
 fn output_is_not_buffered() {
     // Each upstream text delta produces client output as soon as its event is complete.
     let mut t = Translator::new(A, opts(O, false, false));
-    let input = fixture!("anthropic_text.sse");
+    let input = llm_fixture!("anthropic_text.sse");
     let first_delta = input.find("Hello").unwrap();
     let end_of_event = first_delta + input[first_delta..].find("\n\n").unwrap() + 2;
     let out = t.push(&input.as_bytes()[..end_of_event]);

@@ -1,0 +1,69 @@
+//! An OpenAI Responses upstream stream, passed through to a Responses client unchanged: read
+//! only for the response's progress (content, its end, its usage) and its failures.
+
+use super::{Options, Progress};
+use crate::core::llm::sse::{encode, Event};
+use crate::core::llm::Usage;
+use serde_json::Value;
+
+pub struct FromResponses {
+    opts: Options,
+}
+
+impl FromResponses {
+    pub fn new(opts: Options) -> Self {
+        FromResponses { opts }
+    }
+
+    pub fn event(&mut self, ev: &Event, p: &mut Progress, out: &mut Vec<u8>) -> Option<String> {
+        let Ok(data) = serde_json::from_str::<Value>(&ev.data) else {
+            return Some("upstream sent an event that is not JSON".into());
+        };
+        let kind = data["type"].as_str().or(ev.event.as_deref()).unwrap_or("");
+        match kind {
+            "error" => return Some(message(&data["message"], &data["code"])),
+            "response.failed" => {
+                let e = &data["response"]["error"];
+                return Some(message(&e["message"], &e["code"]));
+            }
+            _ => {}
+        }
+        let delta = data["delta"].as_str().unwrap_or("");
+        p.generated_bytes += delta.len() as u64;
+        if self.opts.collect_text && kind == "response.output_text.delta" {
+            p.text.push_str(delta);
+        }
+        let content = match kind {
+            "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.function_call_arguments.delta" => true,
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+                self.opts.thinking
+            }
+            "response.output_item.added" => data["item"]["type"] == "function_call",
+            _ => false,
+        };
+        p.content |= content;
+        if let Some(n) = data["sequence_number"].as_u64() {
+            p.seq = n + 1;
+        }
+        encode(out, ev.event.as_deref().or(Some(kind)), &ev.data);
+        if matches!(kind, "response.completed" | "response.incomplete") {
+            if let Some(u) = Usage::from_responses(&data["response"]["usage"]) {
+                p.usage = u;
+            }
+            p.content = true;
+            p.done = true;
+        }
+        None
+    }
+}
+
+fn message(m: &Value, code: &Value) -> String {
+    let code = code.as_str().unwrap_or("error");
+    let m = m.as_str().unwrap_or("upstream error");
+    format!(
+        "upstream {code}: {}",
+        m.chars().take(300).collect::<String>()
+    )
+}
