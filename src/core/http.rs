@@ -160,6 +160,21 @@ pub fn split_header_lines(text: &str) -> Vec<(String, String)> {
 
 /// The path of a serialized URL (`scheme://authority/path?query#fragment`), as sent: not
 /// percent-decoded; `/` when it has none.
+/// `s` as one URL path segment: every byte but the unreserved ones percent-encoded, so a model
+/// or deployment name cannot reach another path.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 pub fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let Some(start) = after_scheme.find('/') else {

@@ -7,7 +7,8 @@
 //   midstream     stream: content, then an error event
 //   flaky-N       fails with 503 N times, then answers
 //   broken-*      a broken answer (see BROKEN): bad SSE framing, bad JSON, cut-off or hanging bodies
-// Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first. `exact-*`
+// Azure OpenAI deployments and Gemini models answer the same way (`filtered`: Azure's content
+// filter refuses the prompt; `blocked`: Gemini blocks it). Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first. `exact-*`
 // models report `max_tokens` output tokens; `drip` streams (OpenAI) for ten seconds.
 import http from "node:http";
 import { readFileSync } from "node:fs";
@@ -64,6 +65,28 @@ async function answerResponses(res, send, body, tools) {
   return send(200, { ...data.response, model });
 }
 
+// Google's Gemini API: `generateContent` answers and `streamGenerateContent?alt=sse` recordings.
+const GEMINI_ANSWER = (model, tools) => ({
+  candidates: [{ content: { parts: tools ? [{ functionCall: { name: "get_weather", args: { location: "San Francisco, CA" } } }, { functionCall: { name: "get_time", args: {} } }] : [{ text: "Hello, world! ünïcødé ✓" }], role: "model" }, finishReason: "STOP", index: 0 }],
+  usageMetadata: { promptTokenCount: 25, candidatesTokenCount: 15, totalTokenCount: 40, promptTokensDetails: [{ modality: "TEXT", tokenCount: 25 }] },
+  modelVersion: model, responseId: "mFq5aP2bIMvIz7IPl9ezwQQ",
+});
+async function answerGemini(res, send, model, method, body) {
+  const tools = Array.isArray(body.tools) && body.tools.length > 0;
+  if (model === "fail-500") return send(500, { error: { code: 500, message: "An internal error has occurred.", status: "INTERNAL" } });
+  if (model === "blocked") return send(200, { promptFeedback: { blockReason: "SAFETY", safetyRatings: [] }, usageMetadata: { promptTokenCount: 8, totalTokenCount: 8 }, modelVersion: model, responseId: "b1" });
+  if (method === "streamGenerateContent") {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const name = model === "midstream" ? "gemini_error_midstream.sse" : tools ? "gemini_tools.sse" : "gemini_text.sse";
+    for (const part of fixture(name).split(/(?<=\r\n\r\n)/)) {
+      res.write(part);
+      await sleep(2);
+    }
+    return res.end();
+  }
+  return send(200, GEMINI_ANSWER(model, tools));
+}
+
 export async function startLlm({ openaiKey, anthropicKey }) {
   const llm = { requests: [], counts: {}, flaky: {}, delays: {} };
   const server = http.createServer((req, res) => {
@@ -74,17 +97,34 @@ export async function startLlm({ openaiKey, anthropicKey }) {
         res.writeHead(status, { "content-type": "application/json", ...headers });
         res.end(JSON.stringify(body));
       };
+      // Azure OpenAI: chat at a deployment, keyed by `api-key` (or an Entra ID bearer token).
+      const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)\?api-version=[\w.-]+$/.exec(req.url);
+      const gemini = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent\?alt=sse|batchEmbedContents)$/.exec(req.url);
+      if (gemini) {
+        if (req.headers["x-goog-api-key"] !== openaiKey)
+          return send(400, { error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT" } });
+        const body = JSON.parse(Buffer.concat(chunks).toString());
+        llm.requests.push({ path: req.url, body, headers: req.headers });
+        return answerGemini(res, send, gemini[1], gemini[2].split("?")[0], body);
+      }
+      if (azure && req.headers["api-key"] !== openaiKey && req.headers.authorization !== `Bearer ${openaiKey}`)
+        return send(401, { error: { code: "401", message: "Access denied due to invalid subscription key or wrong API endpoint." } });
+      if (azure && azure[1] === "filtered") {
+        llm.requests.push({ path: req.url, headers: req.headers });
+        return send(400, { error: { message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", type: null, param: "prompt", code: "content_filter", status: 400,
+          innererror: { code: "ResponsibleAIPolicyViolation", content_filter_result: { hate: { filtered: false, severity: "safe" }, self_harm: { filtered: false, severity: "safe" }, sexual: { filtered: false, severity: "safe" }, violence: { filtered: true, severity: "medium" } } } } });
+      }
       const responses = req.url === "/v1/responses";
-      const openai = req.url === "/v1/chat/completions" || responses;
+      const openai = req.url === "/v1/chat/completions" || responses || !!azure;
       const anthropic = req.url === "/v1/messages";
       if (!openai && !anthropic) return send(404, { error: { message: "no such path" } });
-      if (openai && req.headers.authorization !== `Bearer ${openaiKey}`)
+      if (openai && !azure && req.headers.authorization !== `Bearer ${openaiKey}`)
         return send(401, { error: { message: `Incorrect API key provided: ${req.headers.authorization}`, type: "invalid_request_error", code: "invalid_api_key" } });
       if (anthropic && (req.headers["x-api-key"] !== anthropicKey || req.headers["anthropic-version"] !== "2023-06-01"))
         return send(401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
       const body = JSON.parse(Buffer.concat(chunks).toString());
       llm.requests.push({ path: req.url, body, headers: req.headers });
-      const model = body.model;
+      const model = azure ? azure[1] : body.model;
       llm.counts[model] = (llm.counts[model] ?? 0) + 1;
       const err = (status, message, headers) =>
         openai

@@ -13,6 +13,10 @@ pub enum ProviderKind {
     Openai,
     Anthropic,
     OpenaiCompatible,
+    /// Azure OpenAI: Chat Completions at a resource's deployments.
+    AzureOpenai,
+    /// Google's Gemini API (AI Studio), in its own format.
+    Gemini,
     /// Local and deterministic: streams a reply built from the prompt. For development and demos.
     Mock,
 }
@@ -24,6 +28,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => Some("https://api.openai.com/v1"),
             ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
             _ => None,
         }
     }
@@ -34,6 +39,24 @@ pub struct Provider {
     pub kind: ProviderKind,
     pub base_url: Option<String>,
     pub api_key: Option<Secret>,
+    /// Azure OpenAI: the `api-version` query parameter (default `AZURE_API_VERSION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Azure OpenAI: how `api_key` is sent (`api_key`: the `api-key` header; `bearer`: a
+    /// Microsoft Entra ID token in `Authorization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<KeyHeader>,
+}
+
+/// The Azure OpenAI API version a provider that names none is called with.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyHeader {
+    #[default]
+    ApiKey,
+    Bearer,
 }
 
 /// Where a provider's API key comes from.
@@ -55,6 +78,7 @@ impl Provider {
             _ if !self.may_use_platform_key() => KeySource::None,
             ProviderKind::Openai => KeySource::Platform("OPENAI_API_KEY"),
             ProviderKind::Anthropic => KeySource::Platform("ANTHROPIC_API_KEY"),
+            ProviderKind::Gemini => KeySource::Platform("GEMINI_API_KEY"),
             _ => KeySource::None,
         }
     }
@@ -239,6 +263,30 @@ impl Check for LlmConfig {
             if prov.kind == ProviderKind::OpenaiCompatible && prov.base_url.is_none() {
                 p.push(format!(
                     "`providers.{name}.base_url` is required for openai_compatible"
+                ));
+            }
+            if prov.kind == ProviderKind::AzureOpenai {
+                if prov.base_url.is_none() {
+                    p.push(format!("`providers.{name}.base_url` is required for azure_openai: the resource endpoint, https://{{resource}}.openai.azure.com"));
+                }
+                if prov.api_key.is_none() {
+                    p.push(format!(
+                        "`providers.{name}.api_key` is required for azure_openai"
+                    ));
+                }
+            }
+            if let Some(v) = &prov.api_version {
+                let ok = !v.is_empty()
+                    && v.len() <= 40
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                if !ok || prov.kind != ProviderKind::AzureOpenai {
+                    p.push(format!("`providers.{name}.api_version` must be an Azure API version such as {AZURE_API_VERSION}, on an azure_openai provider"));
+                }
+            }
+            if prov.auth.is_some() && prov.kind != ProviderKind::AzureOpenai {
+                p.push(format!(
+                    "`providers.{name}.auth` applies to azure_openai providers only"
                 ));
             }
         }

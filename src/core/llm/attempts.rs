@@ -174,6 +174,8 @@ mod tests {
                 timeout_ms: 1_000,
                 retries: *r,
                 base_url: None,
+                api_version: None,
+                bearer: false,
                 weight: 1,
             })
             .collect()

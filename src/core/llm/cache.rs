@@ -127,6 +127,7 @@ fn key(tenant: &str, req: &ClientRequest, targets: &[String], custom: Option<&st
         Dialect::OpenAi => "openai",
         Dialect::Anthropic => "anthropic",
         Dialect::Responses => "responses",
+        Dialect::Gemini => "gemini",
     };
     let mut h = Sha256::new();
     for part in [

@@ -38,7 +38,7 @@ fn anthropic_type(kind: ErrorKind) -> &'static str {
 /// The body of an error response on an LLM route.
 pub fn body(dialect: Dialect, e: &ApiError, request_id: &str) -> String {
     match dialect {
-        Dialect::OpenAi | Dialect::Responses => json!({"error": {
+        Dialect::OpenAi | Dialect::Responses | Dialect::Gemini => json!({"error": {
             "message": e.public_message(),
             "type": openai_type(e.kind),
             "param": null,
@@ -62,7 +62,7 @@ pub fn stream_event(dialect: Dialect, message: &str, seq: u64, out: &mut Vec<u8>
             let data = json!({"type": "error", "code": "upstream_stream_error", "message": message, "param": null, "sequence_number": seq});
             super::sse::encode(out, Some("error"), &data.to_string());
         }
-        Dialect::OpenAi => {
+        Dialect::OpenAi | Dialect::Gemini => {
             let data = json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_error"}});
             super::sse::encode(out, None, &data.to_string());
         }
@@ -88,7 +88,11 @@ pub fn upstream_error(status: u16, body: &str) -> UpstreamError {
     let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let e = v.as_ref().and_then(|v| v.get("error"));
     let code = e
-        .and_then(|e| ["code", "type"].iter().find_map(|k| e.get(k)?.as_str()))
+        .and_then(|e| {
+            ["code", "type", "status"]
+                .iter()
+                .find_map(|k| e.get(k)?.as_str())
+        })
         .map(sanitized_code)
         .filter(|c| !c.is_empty());
     let message = e.and_then(|e| {
@@ -97,7 +101,13 @@ pub fn upstream_error(status: u16, body: &str) -> UpstreamError {
             .or_else(|| e.as_str())
     });
     let client_message = match (status, message) {
-        (400 | 404 | 413 | 422, Some(m)) => m.chars().take(500).collect(),
+        (400 | 404 | 413 | 422, Some(m)) => {
+            let mut m: String = m.chars().take(500).collect();
+            if let Some(filtered) = e.and_then(content_filter) {
+                m.push_str(&format!(" (content_filter: {filtered})"));
+            }
+            m
+        }
         _ => match &code {
             Some(c) => format!("HTTP {status} ({c})"),
             None => format!("HTTP {status}"),
@@ -107,6 +117,23 @@ pub fn upstream_error(status: u16, body: &str) -> UpstreamError {
         code,
         client_message,
     }
+}
+
+/// Azure OpenAI's content filter result of a refused prompt: the categories it filtered and
+/// their severity (`violence medium, hate high`), names and levels only.
+fn content_filter(e: &serde_json::Value) -> Option<String> {
+    let result = e
+        .pointer("/innererror/content_filter_result")?
+        .as_object()?;
+    let filtered: Vec<String> = result
+        .iter()
+        .filter(|(_, v)| v["filtered"] == true)
+        .map(|(k, v)| {
+            let severity = sanitized_code(v["severity"].as_str().unwrap_or(""));
+            format!("{} {severity}", sanitized_code(k))
+        })
+        .collect();
+    (!filtered.is_empty()).then(|| filtered.join(", "))
 }
 
 /// A provider's error answer to one attempt at `target`: how the attempt ended (for retries and
@@ -275,5 +302,24 @@ mod tests {
                 client_message: "HTTP 502".into()
             }
         );
+    }
+
+    #[test]
+    fn azure_content_filter_refusals_name_the_categories() {
+        let body = json!({"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+            "type": null, "param": "prompt", "code": "content_filter", "status": 400,
+            "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+                "hate": {"filtered": false, "severity": "safe"},
+                "self_harm": {"filtered": false, "severity": "safe"},
+                "violence": {"filtered": true, "severity": "medium"}}}}});
+        let (outcome, e, code) = refused_attempt("az/gpt", 400, None, &body.to_string());
+        assert_eq!(outcome, AttemptOutcome::Status(400, None));
+        assert_eq!(e.status(), 400);
+        assert!(
+            e.message.ends_with("(content_filter: violence medium)"),
+            "{}",
+            e.message
+        );
+        assert_eq!(code.as_deref(), Some("content_filter"));
     }
 }

@@ -30,6 +30,8 @@ pub enum Dialect {
     Anthropic,
     /// OpenAI Responses (`/v1/responses`): spoken upstream by `openai` targets only.
     Responses,
+    /// Google's Gemini API (`generateContent`): upstream only.
+    Gemini,
 }
 
 /// Token counts of one request, as the upstream reported them.

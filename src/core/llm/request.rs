@@ -61,7 +61,7 @@ impl ClientRequest {
     /// conversation's key for sticky routing when no `x-gateway-session` is sent.
     pub fn end_user(&self) -> Option<&str> {
         let v = match self.dialect {
-            Dialect::OpenAi => self.body.get("user"),
+            Dialect::OpenAi | Dialect::Gemini => self.body.get("user"),
             Dialect::Responses => self.body.get("safety_identifier").or(self.body.get("user")),
             Dialect::Anthropic => self.body.get("metadata").and_then(|m| m.get("user_id")),
         };
@@ -156,7 +156,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     if let Some(Value::Array(tools)) = body.get("tools") {
         for (i, t) in tools.iter().enumerate() {
             let (name, field) = match dialect {
-                Dialect::OpenAi => (t.pointer("/function/name"), "function.name"),
+                Dialect::OpenAi | Dialect::Gemini => (t.pointer("/function/name"), "function.name"),
                 Dialect::Anthropic => (t.get("name"), "name"),
                 // Built-in tools (`web_search`, ...) have no name.
                 Dialect::Responses if t["type"] != "function" => continue,
@@ -184,7 +184,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     }
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = match dialect {
-        Dialect::OpenAi => body
+        Dialect::OpenAi | Dialect::Gemini => body
             .get("stream_options")
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)

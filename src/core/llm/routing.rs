@@ -3,8 +3,9 @@
 
 use super::request::ClientRequest;
 use super::{convert, Dialect};
-use crate::core::config::llm::{LlmConfig, ProviderKind, Strategy};
+use crate::core::config::llm::{KeyHeader, LlmConfig, ProviderKind, Strategy, AZURE_API_VERSION};
 use crate::core::error::ApiError;
+use crate::core::http::path_segment;
 use crate::core::upstream::{HttpMethod, OutboundRequest};
 use crate::core::webhook::delivery::parse_retry_after;
 
@@ -32,6 +33,9 @@ pub struct Target {
     pub base_url: Option<String>,
     /// Its share under the `weighted` strategy.
     pub weight: u32,
+    /// Azure OpenAI: the API version, and whether the key is a bearer token.
+    pub api_version: Option<String>,
+    pub bearer: bool,
 }
 
 impl Target {
@@ -40,6 +44,7 @@ impl Target {
     pub fn wire(&self, client: Dialect) -> Dialect {
         match (self.kind, client) {
             (ProviderKind::Anthropic, _) => Dialect::Anthropic,
+            (ProviderKind::Gemini, _) => Dialect::Gemini,
             (ProviderKind::Openai, Dialect::Responses) => Dialect::Responses,
             _ => Dialect::OpenAi,
         }
@@ -69,6 +74,8 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
             retries: t.retries.unwrap_or(DEFAULT_RETRIES),
             base_url: p.base_url.clone(),
             weight: t.weight.unwrap_or(1),
+            api_version: p.api_version.clone(),
+            bearer: p.auth == Some(KeyHeader::Bearer),
         })
     };
     if let Some(route) = cfg.routes.get(model) {
@@ -106,42 +113,23 @@ pub fn plan(
     anthropic_beta: Option<&str>,
 ) -> Result<OutboundRequest, ApiError> {
     let dialect = t.wire(req.dialect);
-    let body = convert::upstream_body(req, dialect, &t.model, t.kind == ProviderKind::Openai)?;
+    let max_completion_tokens = matches!(t.kind, ProviderKind::Openai | ProviderKind::AzureOpenai);
+    let body = convert::upstream_body(req, dialect, &t.model, max_completion_tokens)?;
     let mut headers: Vec<(&str, String)> = vec![("content-type", "application/json".to_string())];
     if req.stream {
         headers.push(("accept", "text/event-stream".into()));
     }
-    let base = |default: &str| {
-        t.base_url
-            .as_deref()
-            .unwrap_or(default)
-            .trim_end_matches('/')
-            .to_string()
+    let operation = match (dialect, req.stream) {
+        (Dialect::Gemini, true) => "streamGenerateContent?alt=sse",
+        (Dialect::Gemini, false) => "generateContent",
+        _ => "chat/completions",
     };
-    let url = match dialect {
-        Dialect::Anthropic => {
-            headers.push(("anthropic-version", "2023-06-01".into()));
-            if let Some(k) = api_key {
-                headers.push(("x-api-key", k.into()));
-            }
-            if let Some(b) = anthropic_beta {
-                headers.push(("anthropic-beta", b.into()));
-            }
-            format!("{}/v1/messages", base(official(ProviderKind::Anthropic)))
+    let url = address(t, dialect, operation, api_key, &mut headers);
+    if dialect == Dialect::Anthropic {
+        if let Some(b) = anthropic_beta {
+            headers.push(("anthropic-beta", b.into()));
         }
-        Dialect::OpenAi => {
-            if let Some(k) = api_key {
-                headers.push(("authorization", format!("Bearer {k}")));
-            }
-            format!("{}/chat/completions", base(official(ProviderKind::Openai)))
-        }
-        Dialect::Responses => {
-            if let Some(k) = api_key {
-                headers.push(("authorization", format!("Bearer {k}")));
-            }
-            format!("{}/responses", base(official(ProviderKind::Openai)))
-        }
-    };
+    }
     Ok(OutboundRequest {
         method: HttpMethod::Post,
         url,
@@ -151,6 +139,67 @@ pub fn plan(
             .collect(),
         body: Some(body.to_string()),
     })
+}
+
+/// The URL of `t`'s API for `wire` and `operation` (OpenAI-style: `chat/completions`; Gemini:
+/// `generateContent`), with the headers that carry its key.
+fn address(
+    t: &Target,
+    wire: Dialect,
+    operation: &str,
+    api_key: Option<&str>,
+    headers: &mut Vec<(&str, String)>,
+) -> String {
+    let base = |default: &str| {
+        t.base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let bearer = |headers: &mut Vec<(&str, String)>| {
+        if let Some(k) = api_key {
+            headers.push(("authorization", format!("Bearer {k}")));
+        }
+    };
+    match (t.kind, wire) {
+        (_, Dialect::Anthropic) => {
+            headers.push(("anthropic-version", "2023-06-01".into()));
+            if let Some(k) = api_key {
+                headers.push(("x-api-key", k.into()));
+            }
+            format!("{}/v1/messages", base(official(ProviderKind::Anthropic)))
+        }
+        (_, Dialect::Gemini) => {
+            if let Some(k) = api_key {
+                headers.push(("x-goog-api-key", k.into()));
+            }
+            let base = base(official(ProviderKind::Gemini));
+            let model = path_segment(t.model.trim_start_matches("models/"));
+            format!("{base}/v1beta/models/{model}:{operation}")
+        }
+        (ProviderKind::AzureOpenai, _) => {
+            match (api_key, t.bearer) {
+                (Some(k), false) => headers.push(("api-key", k.into())),
+                _ => bearer(headers),
+            }
+            let version = t.api_version.as_deref().unwrap_or(AZURE_API_VERSION);
+            format!(
+                "{}/openai/deployments/{}/{operation}?api-version={}",
+                base(""),
+                path_segment(&t.model),
+                path_segment(version)
+            )
+        }
+        (_, Dialect::Responses) => {
+            bearer(headers);
+            format!("{}/responses", base(official(ProviderKind::Openai)))
+        }
+        _ => {
+            bearer(headers);
+            format!("{}/{operation}", base(official(ProviderKind::Openai)))
+        }
+    }
 }
 
 /// How one attempt ended.
@@ -329,6 +378,55 @@ mod tests {
                 .unwrap();
         assert_eq!(a["max_tokens"], 512);
         assert!(capped.estimated_tokens >= 512 && capped.estimated_tokens < 1024);
+    }
+
+    #[test]
+    fn azure_deployments_their_version_and_key_header() {
+        let c: LlmConfig = validate(&json!({"providers": {
+            "az": {"kind": "azure_openai", "base_url": "https://acme.openai.azure.com/", "api_key": "k1"},
+            "entra": {"kind": "azure_openai", "base_url": "https://acme.openai.azure.com", "api_key": "tok", "auth": "bearer", "api_version": "2025-04-01-preview"}
+        }}))
+        .unwrap();
+        let req = parse(Dialect::Responses, br#"{"model":"az/gpt 4o","input":"hi"}"#).unwrap();
+        let t = &resolve("az/gpt 4o", &c).unwrap().targets[0];
+        assert_eq!(
+            t.wire(Dialect::Responses),
+            Dialect::OpenAi,
+            "deployments speak chat"
+        );
+        let a = plan(&req, t, Some("k1"), None).unwrap();
+        assert_eq!(
+            a.url,
+            "https://acme.openai.azure.com/openai/deployments/gpt%204o/chat/completions?api-version=2024-10-21"
+        );
+        assert!(a.headers.contains(&("api-key".into(), "k1".into())));
+        let body: serde_json::Value = serde_json::from_str(a.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["messages"][0]["content"], "hi");
+        assert_eq!(body["max_completion_tokens"], 4096);
+        let e = plan(
+            &req,
+            &resolve("entra/gpt-4o", &c).unwrap().targets[0],
+            Some("tok"),
+            None,
+        )
+        .unwrap();
+        assert!(e
+            .url
+            .ends_with("/gpt-4o/chat/completions?api-version=2025-04-01-preview"));
+        assert!(e
+            .headers
+            .contains(&("authorization".into(), "Bearer tok".into())));
+        for bad in [
+            json!({"az": {"kind": "azure_openai", "api_key": "k"}}),
+            json!({"az": {"kind": "azure_openai", "base_url": "https://a.openai.azure.com"}}),
+            json!({"az": {"kind": "azure_openai", "base_url": "https://a.openai.azure.com", "api_key": "k", "api_version": "x&y=1"}}),
+            json!({"o": {"kind": "openai", "auth": "bearer"}}),
+        ] {
+            assert!(
+                validate::<LlmConfig>(&json!({"providers": bad})).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

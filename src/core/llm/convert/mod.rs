@@ -3,6 +3,7 @@
 
 pub mod responses;
 pub mod to_anthropic;
+pub mod to_gemini;
 pub mod to_openai;
 
 use super::request::ClientRequest;
@@ -20,6 +21,16 @@ pub fn upstream_body(
     if req.dialect == Dialect::Responses && upstream != Dialect::Responses {
         let chat = responses::to_chat(req)?;
         return upstream_body(&chat, upstream, model, max_completion_tokens);
+    }
+    if upstream == Dialect::Gemini {
+        // Through Chat Completions; the model is in the URL.
+        if req.dialect == Dialect::Anthropic {
+            let Value::Object(chat) = to_openai::request(req, false) else {
+                return Err(ApiError::internal("chat translation is not an object"));
+            };
+            return to_gemini::request(&req.as_dialect(Dialect::OpenAi, chat));
+        }
+        return to_gemini::request(req);
     }
     if upstream == Dialect::Responses {
         let mut body = Value::Object(req.body.clone());
@@ -65,6 +76,16 @@ pub fn client_response(
     now_s: u64,
 ) -> Result<(Option<Value>, super::Usage), String> {
     check_shape(upstream, body)?;
+    if upstream == Dialect::Gemini {
+        let chat = to_gemini::response(body, now_s, req.thinking);
+        let usage = super::Usage::from_openai(&chat["usage"]).unwrap_or_default();
+        let client = match req.dialect {
+            Dialect::Anthropic => to_openai::response(&chat),
+            Dialect::Responses => responses::from_chat(req, &chat, now_s),
+            _ => chat,
+        };
+        return Ok((Some(client), usage));
+    }
     if req.dialect == Dialect::Responses && upstream != Dialect::Responses {
         // Through Chat Completions, the format every upstream is translated to.
         let (chat, usage) = match upstream {
@@ -93,7 +114,7 @@ pub fn client_response(
             None,
             super::Usage::from_responses(&body["usage"]).unwrap_or_default(),
         ),
-        (Dialect::OpenAi, _) => (
+        (Dialect::OpenAi | Dialect::Gemini, _) => (
             None,
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
@@ -120,6 +141,10 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
                     .as_array()
                     .is_some_and(|os| os.iter().all(|o| o["type"].is_string()))
         }
+        Dialect::Gemini => match body["candidates"].as_array() {
+            Some(cs) => !cs.is_empty() && cs.iter().all(Value::is_object),
+            None => body.pointer("/promptFeedback/blockReason").is_some(),
+        },
     };
     if ok {
         Ok(())
@@ -130,6 +155,7 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
                 Dialect::OpenAi => "chat completion",
                 Dialect::Anthropic => "Messages API",
                 Dialect::Responses => "Responses API",
+                Dialect::Gemini => "generateContent",
             }
         ))
     }

@@ -41,7 +41,7 @@ pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), B
 /// A whole (not streamed) answer in the client's dialect.
 pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(), Blocked> {
     match dialect {
-        Dialect::OpenAi => {
+        Dialect::OpenAi | Dialect::Gemini => {
             if let Some(Value::Array(choices)) = body.get_mut("choices") {
                 for c in choices {
                     if let Some(text) = c.pointer_mut("/message/content") {

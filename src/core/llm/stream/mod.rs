@@ -7,6 +7,7 @@
 //! never with what looks like a normal end.
 
 mod from_anthropic;
+mod from_gemini;
 mod from_openai;
 mod from_responses;
 mod to_responses;
@@ -39,11 +40,12 @@ enum Inner {
     OpenAi(from_openai::FromOpenAi),
     Anthropic(from_anthropic::FromAnthropic),
     Responses(from_responses::FromResponses),
+    Gemini(from_gemini::FromGemini),
 }
 
 /// A response's translation: one stage, or two when the upstream and the client have no
 /// translator between them and meet in Chat Completions chunks (an Anthropic stream to a
-/// Responses client).
+/// Responses client, a Gemini stream to an Anthropic or Responses client).
 pub struct Translator {
     first: Stage,
     then: Option<Box<Stage>>,
@@ -79,6 +81,7 @@ impl Translator {
         let pivot = matches!(
             (upstream, opts.client),
             (Dialect::Anthropic, Dialect::Responses)
+                | (Dialect::Gemini, Dialect::Anthropic | Dialect::Responses)
         );
         if !pivot {
             return Translator {
@@ -192,6 +195,7 @@ impl Stage {
             Dialect::Anthropic => Inner::Anthropic(from_anthropic::FromAnthropic::new(opts)),
             Dialect::Responses => Inner::Responses(from_responses::FromResponses::new(opts)),
             Dialect::OpenAi => Inner::OpenAi(from_openai::FromOpenAi::new(opts)),
+            Dialect::Gemini => Inner::Gemini(from_gemini::FromGemini::new(opts)),
         };
         Stage {
             parser: sse::Parser::new(),
@@ -222,6 +226,7 @@ impl Stage {
                 Inner::OpenAi(t) => t.event(&ev, p, &mut out),
                 Inner::Anthropic(t) => t.event(&ev, p, &mut out),
                 Inner::Responses(t) => t.event(&ev, p, &mut out),
+                Inner::Gemini(t) => t.event(&ev, p, &mut out),
             };
             if let Some(message) = err {
                 out.truncate(before);
@@ -239,6 +244,7 @@ impl Stage {
         self.parser.finish();
         let finished = match &mut self.inner {
             Inner::OpenAi(t) => t.end(&mut self.progress, &mut out),
+            Inner::Gemini(t) => t.end(&mut self.progress, &mut out),
             Inner::Anthropic(_) | Inner::Responses(_) => false,
         };
         if !finished {
@@ -288,5 +294,7 @@ fn error_message(data: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gemini;
 #[cfg(test)]
 mod tests_responses;

@@ -75,7 +75,7 @@ pub(super) fn events(out: &[u8]) -> Vec<crate::core::llm::sse::Event> {
     evs
 }
 
-fn openai_transcript(out: &[u8]) -> Transcript {
+pub(super) fn openai_transcript(out: &[u8]) -> Transcript {
     let mut t = Transcript::default();
     for (n, ev) in events(out).iter().enumerate() {
         assert!(!t.done && t.error.is_none(), "data after the end");
@@ -132,7 +132,7 @@ fn openai_transcript(out: &[u8]) -> Transcript {
     t
 }
 
-fn anthropic_transcript(out: &[u8]) -> Transcript {
+pub(super) fn anthropic_transcript(out: &[u8]) -> Transcript {
     let mut t = Transcript::default();
     let mut open: Option<u64> = None;
     let mut next = 0u64;
