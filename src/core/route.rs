@@ -100,6 +100,8 @@ pub enum Route {
     Responses,
     /// A stored response (`/v1/responses/{id}...`): the gateway keeps none.
     StoredResponse,
+    /// OpenAI embeddings through the LLM proxy.
+    Embeddings,
     /// The models (aliases and provider/model names) the tenant can use.
     Models,
     /// The embeddable chat widget script.
@@ -175,6 +177,7 @@ impl Route {
             | Route::Messages
             | Route::Responses
             | Route::StoredResponse
+            | Route::Embeddings
             | Route::Models => (Family::Llm, None),
             Route::Webhook { source, .. } => (Family::Webhook, Some(source.clone())),
             Route::ChannelSend { channel } => (Family::Channel, Some(channel.clone())),
@@ -222,6 +225,7 @@ impl Route {
             | Route::Messages
             | Route::Responses
             | Route::StoredResponse
+            | Route::Embeddings
             | Route::Models => Access::Scoped(Scope::Llm),
             Route::Webhook { .. } => Access::Signed,
             Route::Admin(_) | Route::MasterKeys | Route::Reseal | Route::Runtime => Access::Admin,
@@ -243,6 +247,7 @@ impl Route {
             Route::Messages => "/v1/messages",
             Route::Responses => "/v1/responses",
             Route::StoredResponse => "/v1/responses/{id}",
+            Route::Embeddings => "/v1/embeddings",
             Route::Models => "/v1/models",
             Route::WidgetScript => "/widget.js",
             Route::Demo => "/demo",
@@ -307,6 +312,7 @@ impl Route {
             Route::ChatCompletions => Some(crate::core::llm::Dialect::OpenAi),
             Route::Messages => Some(crate::core::llm::Dialect::Anthropic),
             Route::Responses | Route::StoredResponse => Some(crate::core::llm::Dialect::Responses),
+            Route::Embeddings => Some(crate::core::llm::Dialect::Embeddings),
             _ => None,
         }
     }
@@ -366,6 +372,10 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "responses", _, ..] => Ok(Route::StoredResponse),
+        ["v1", "embeddings"] => match method {
+            InboundMethod::Post => Ok(Route::Embeddings),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
         ["v1", "models"] => get_only(Route::Models),
         ["widget.js"] => get_only(Route::WidgetScript),
         ["demo"] => get_only(Route::Demo),

@@ -167,6 +167,7 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         Route::ChatCompletions => llm::chat(call, tenant, Dialect::OpenAi, req).await,
         Route::Messages => llm::chat(call, tenant, Dialect::Anthropic, req).await,
         Route::Responses => llm::chat(call, tenant, Dialect::Responses, req).await,
+        Route::Embeddings => llm::chat(call, tenant, Dialect::Embeddings, req).await,
         Route::StoredResponse => Err(ApiError::not_found(
             "this gateway keeps no responses: send the conversation again as `input` (stored responses exist only at OpenAI, through an `openai` target)",
         )),

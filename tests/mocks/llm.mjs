@@ -71,7 +71,14 @@ const GEMINI_ANSWER = (model, tools) => ({
   usageMetadata: { promptTokenCount: 25, candidatesTokenCount: 15, totalTokenCount: 40, promptTokensDetails: [{ modality: "TEXT", tokenCount: 25 }] },
   modelVersion: model, responseId: "mFq5aP2bIMvIz7IPl9ezwQQ",
 });
+// A vector per input: its position and length make it recognisable.
+export const vector = (i, text, dims = 3) => Array.from({ length: dims }, (_, k) => Math.fround(((i + 1) * (k + 1)) / 8 - (String(text).length % 5) / 16));
+const encode = (v, format) => (format === "base64" ? Buffer.from(new Float32Array(v).buffer).toString("base64") : v);
 async function answerGemini(res, send, model, method, body) {
+  if (method === "batchEmbedContents") {
+    if (model === "fail-500") return send(500, { error: { code: 500, message: "An internal error has occurred.", status: "INTERNAL" } });
+    return send(200, { embeddings: body.requests.map((r, i) => ({ values: vector(i, r.content.parts[0].text, r.outputDimensionality ?? 3) })) });
+  }
   const tools = Array.isArray(body.tools) && body.tools.length > 0;
   if (model === "fail-500") return send(500, { error: { code: 500, message: "An internal error has occurred.", status: "INTERNAL" } });
   if (model === "blocked") return send(200, { promptFeedback: { blockReason: "SAFETY", safetyRatings: [] }, usageMetadata: { promptTokenCount: 8, totalTokenCount: 8 }, modelVersion: model, responseId: "b1" });
@@ -115,7 +122,8 @@ export async function startLlm({ openaiKey, anthropicKey }) {
           innererror: { code: "ResponsibleAIPolicyViolation", content_filter_result: { hate: { filtered: false, severity: "safe" }, self_harm: { filtered: false, severity: "safe" }, sexual: { filtered: false, severity: "safe" }, violence: { filtered: true, severity: "medium" } } } } });
       }
       const responses = req.url === "/v1/responses";
-      const openai = req.url === "/v1/chat/completions" || responses || !!azure;
+      const embeddings = req.url === "/v1/embeddings" || azure?.[2] === "embeddings";
+      const openai = req.url === "/v1/chat/completions" || responses || embeddings || !!azure;
       const anthropic = req.url === "/v1/messages";
       if (!openai && !anthropic) return send(404, { error: { message: "no such path" } });
       if (openai && !azure && req.headers.authorization !== `Bearer ${openaiKey}`)
@@ -154,6 +162,11 @@ export async function startLlm({ openaiKey, anthropicKey }) {
       }
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
       if (responses) return answerResponses(res, send, body, tools);
+      if (embeddings) {
+        const inputs = Array.isArray(body.input) ? body.input : [body.input];
+        return send(200, { object: "list", model, usage: { prompt_tokens: 8, total_tokens: 8 },
+          data: inputs.map((text, i) => ({ object: "embedding", index: i, embedding: encode(vector(i, text, body.dimensions ?? 3), body.encoding_format) })) });
+      }
       if (body.stream) {
         const name = openai
           ? model === "midstream" ? "openai_error_midstream.sse" : model === "error-start" ? null : tools ? "openai_tools.sse" : "openai_text.sse"

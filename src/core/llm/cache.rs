@@ -128,6 +128,7 @@ fn key(tenant: &str, req: &ClientRequest, targets: &[String], custom: Option<&st
         Dialect::Anthropic => "anthropic",
         Dialect::Responses => "responses",
         Dialect::Gemini => "gemini",
+        Dialect::Embeddings => "embeddings",
     };
     let mut h = Sha256::new();
     for part in [

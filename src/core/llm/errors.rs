@@ -38,13 +38,15 @@ fn anthropic_type(kind: ErrorKind) -> &'static str {
 /// The body of an error response on an LLM route.
 pub fn body(dialect: Dialect, e: &ApiError, request_id: &str) -> String {
     match dialect {
-        Dialect::OpenAi | Dialect::Responses | Dialect::Gemini => json!({"error": {
-            "message": e.public_message(),
-            "type": openai_type(e.kind),
-            "param": null,
-            "code": e.kind.type_name(),
-            "request_id": request_id,
-        }}),
+        Dialect::OpenAi | Dialect::Responses | Dialect::Gemini | Dialect::Embeddings => {
+            json!({"error": {
+                "message": e.public_message(),
+                "type": openai_type(e.kind),
+                "param": null,
+                "code": e.kind.type_name(),
+                "request_id": request_id,
+            }})
+        }
         Dialect::Anthropic => json!({
             "type": "error",
             "error": {"type": anthropic_type(e.kind), "message": e.public_message()},
@@ -62,7 +64,7 @@ pub fn stream_event(dialect: Dialect, message: &str, seq: u64, out: &mut Vec<u8>
             let data = json!({"type": "error", "code": "upstream_stream_error", "message": message, "param": null, "sequence_number": seq});
             super::sse::encode(out, Some("error"), &data.to_string());
         }
-        Dialect::OpenAi | Dialect::Gemini => {
+        Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
             let data = json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_error"}});
             super::sse::encode(out, None, &data.to_string());
         }

@@ -6,6 +6,7 @@ pub mod attempts;
 pub mod balance;
 pub mod cache;
 pub mod convert;
+pub mod embeddings;
 pub mod errors;
 pub mod guardrails;
 pub mod mock;
@@ -30,8 +31,10 @@ pub enum Dialect {
     Anthropic,
     /// OpenAI Responses (`/v1/responses`): spoken upstream by `openai` targets only.
     Responses,
-    /// Google's Gemini API (`generateContent`): upstream only.
+    /// Google's Gemini API (`generateContent`, `batchEmbedContents`): upstream only.
     Gemini,
+    /// OpenAI embeddings (`/v1/embeddings`): spoken by every OpenAI-style target.
+    Embeddings,
 }
 
 /// Token counts of one request, as the upstream reported them.

@@ -34,7 +34,11 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 impl ClientRequest {
     /// Applies the tenant's output ceiling to a request that set no maximum of its own.
     pub fn with_output_ceiling(mut self, ceiling: u64) -> Self {
-        self.output_cap = self.client_max_output.unwrap_or(ceiling);
+        self.output_cap = match self.dialect {
+            // An embedding produces no tokens.
+            Dialect::Embeddings => 0,
+            _ => self.client_max_output.unwrap_or(ceiling),
+        };
         self.estimated_tokens = self.input_estimate + self.output_cap;
         self
     }
@@ -61,7 +65,7 @@ impl ClientRequest {
     /// conversation's key for sticky routing when no `x-gateway-session` is sent.
     pub fn end_user(&self) -> Option<&str> {
         let v = match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini => self.body.get("user"),
+            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => self.body.get("user"),
             Dialect::Responses => self.body.get("safety_identifier").or(self.body.get("user")),
             Dialect::Anthropic => self.body.get("metadata").and_then(|m| m.get("user_id")),
         };
@@ -130,6 +134,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     };
     match dialect {
         Dialect::Responses => check_input(&body)?,
+        Dialect::Embeddings => super::embeddings::check(&body)?,
         _ => check_messages(dialect, &body)?,
     }
     expect(&body, "stream", "a boolean", Value::is_boolean)?;
@@ -156,7 +161,9 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     if let Some(Value::Array(tools)) = body.get("tools") {
         for (i, t) in tools.iter().enumerate() {
             let (name, field) = match dialect {
-                Dialect::OpenAi | Dialect::Gemini => (t.pointer("/function/name"), "function.name"),
+                Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
+                    (t.pointer("/function/name"), "function.name")
+                }
                 Dialect::Anthropic => (t.get("name"), "name"),
                 // Built-in tools (`web_search`, ...) have no name.
                 Dialect::Responses if t["type"] != "function" => continue,
@@ -184,7 +191,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     }
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = match dialect {
-        Dialect::OpenAi | Dialect::Gemini => body
+        Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => body
             .get("stream_options")
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)

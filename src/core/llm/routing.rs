@@ -45,6 +45,7 @@ impl Target {
         match (self.kind, client) {
             (ProviderKind::Anthropic, _) => Dialect::Anthropic,
             (ProviderKind::Gemini, _) => Dialect::Gemini,
+            (_, Dialect::Embeddings) => Dialect::Embeddings,
             (ProviderKind::Openai, Dialect::Responses) => Dialect::Responses,
             _ => Dialect::OpenAi,
         }
@@ -120,8 +121,10 @@ pub fn plan(
         headers.push(("accept", "text/event-stream".into()));
     }
     let operation = match (dialect, req.stream) {
+        (Dialect::Gemini, _) if req.dialect == Dialect::Embeddings => "batchEmbedContents",
         (Dialect::Gemini, true) => "streamGenerateContent?alt=sse",
         (Dialect::Gemini, false) => "generateContent",
+        (Dialect::Embeddings, _) => "embeddings",
         _ => "chat/completions",
     };
     let url = address(t, dialect, operation, api_key, &mut headers);

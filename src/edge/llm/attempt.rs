@@ -11,7 +11,7 @@ use crate::core::llm::cache::Entry;
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::stream::{Options, Translator};
-use crate::core::llm::{convert, mock, sse, Dialect, Usage};
+use crate::core::llm::{convert, embeddings, mock, sse, Dialect, Usage};
 use crate::core::upstream::{FetchError, StreamClock, Upstream};
 use crate::edge::crossings::{BodyReader, Chunk};
 use crate::edge::outbound::{exchange, read_body, send};
@@ -247,6 +247,10 @@ pub async fn replay(job: &LlmCall, t: &Target, entry: Entry) -> Result<Success, 
 async fn run_mock(job: &LlmCall, t: &Target) -> Result<Success, Failed> {
     let id = hex::encode(random_array::<8>());
     let now_s = now_ms() / 1000;
+    if job.req.dialect == Dialect::Embeddings {
+        let value = embeddings::mock(&job.req, &t.model);
+        return json_answer(job, Dialect::Embeddings, value.to_string().into_bytes());
+    }
     // The mock reads chat messages: a Responses request is read as its chat translation.
     let chat;
     let req = match job.req.dialect {

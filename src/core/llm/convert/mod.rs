@@ -18,6 +18,19 @@ pub fn upstream_body(
     model: &str,
     max_completion_tokens: bool,
 ) -> Result<Value, ApiError> {
+    if req.dialect == Dialect::Embeddings {
+        return match upstream {
+            Dialect::Gemini => super::embeddings::to_gemini(req, model),
+            Dialect::Anthropic => Err(ApiError::bad_request(
+                "Anthropic has no embeddings API: route embeddings to an OpenAI-style or Gemini target",
+            )),
+            _ => {
+                let mut body = Value::Object(req.body.clone());
+                body["model"] = json!(model);
+                Ok(body)
+            }
+        };
+    }
     if req.dialect == Dialect::Responses && upstream != Dialect::Responses {
         let chat = responses::to_chat(req)?;
         return upstream_body(&chat, upstream, model, max_completion_tokens);
@@ -75,6 +88,9 @@ pub fn client_response(
     body: &Value,
     now_s: u64,
 ) -> Result<(Option<Value>, super::Usage), String> {
+    if req.dialect == Dialect::Embeddings {
+        return embeddings_response(req, upstream, body);
+    }
     check_shape(upstream, body)?;
     if upstream == Dialect::Gemini {
         let chat = to_gemini::response(body, now_s, req.thinking);
@@ -114,9 +130,39 @@ pub fn client_response(
             None,
             super::Usage::from_responses(&body["usage"]).unwrap_or_default(),
         ),
-        (Dialect::OpenAi | Dialect::Gemini, _) => (
+        (Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings, _) => (
             None,
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
+        ),
+    })
+}
+
+/// An embeddings answer: OpenAI's list as it came (its usage, else an estimate), or Gemini's
+/// vectors in that shape.
+fn embeddings_response(
+    req: &ClientRequest,
+    upstream: Dialect,
+    body: &Value,
+) -> Result<(Option<Value>, super::Usage), String> {
+    let (items, field) = match upstream {
+        Dialect::Gemini => (&body["embeddings"], "values"),
+        _ => (&body["data"], "embedding"),
+    };
+    let ok = items
+        .as_array()
+        .is_some_and(|es| es.iter().all(|e| e.get(field).is_some()));
+    if !ok {
+        return Err("the provider's answer is not an embeddings list".into());
+    }
+    Ok(match upstream {
+        Dialect::Gemini => {
+            let (client, usage) = super::embeddings::from_gemini(req, body, &req.model);
+            (Some(client), usage)
+        }
+        _ => (
+            None,
+            super::Usage::from_openai(&body["usage"])
+                .unwrap_or_else(|| super::embeddings::estimated_usage(req)),
         ),
     })
 }
@@ -141,6 +187,7 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
                     .as_array()
                     .is_some_and(|os| os.iter().all(|o| o["type"].is_string()))
         }
+        Dialect::Embeddings => body["data"].is_array(),
         Dialect::Gemini => match body["candidates"].as_array() {
             Some(cs) => !cs.is_empty() && cs.iter().all(Value::is_object),
             None => body.pointer("/promptFeedback/blockReason").is_some(),
@@ -156,6 +203,7 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
                 Dialect::Anthropic => "Messages API",
                 Dialect::Responses => "Responses API",
                 Dialect::Gemini => "generateContent",
+                Dialect::Embeddings => "embeddings list",
             }
         ))
     }

@@ -89,7 +89,7 @@ impl StreamGuard {
             return Ok(());
         }
         match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini => {
+            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
                 let mut chunk = self.template.clone().unwrap_or_else(|| json!({}));
                 chunk["choices"] =
                     json!([{"index": 0, "delta": {"content": part}, "finish_reason": null}]);
@@ -157,7 +157,7 @@ impl StreamGuard {
     fn text_of(&mut self, ev: &Event) -> Option<(Value, String)> {
         let v: Value = serde_json::from_str(&ev.data).ok()?;
         match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini => {
+            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
                 let choices = v["choices"].as_array()?;
                 let [c] = choices.as_slice() else {
                     return None;
@@ -198,7 +198,7 @@ impl StreamGuard {
 
     fn set_text(&self, carrier: &mut Value, text: String) {
         match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini => {
+            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
                 carrier["choices"][0]["delta"]["content"] = json!(text)
             }
             Dialect::Anthropic => carrier["delta"]["text"] = json!(text),

@@ -237,7 +237,7 @@ mod streams {
     fn events(dialect: Dialect, pieces: &[&str]) -> Vec<u8> {
         let mut out = Vec::new();
         match dialect {
-            Dialect::OpenAi | Dialect::Gemini => {
+            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
                 for p in pieces {
                     sse::encode(&mut out, None, &openai_chunk(p));
                 }
@@ -303,7 +303,7 @@ mod streams {
             }
             let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
             match dialect {
-                Dialect::OpenAi | Dialect::Gemini => {
+                Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
                     let t = v["choices"][0]["delta"]["content"].as_str().unwrap_or("");
                     assert_eq!(v["id"], "chatcmpl-1", "released text keeps the chunk's id");
                     text.push_str(t);
@@ -357,7 +357,7 @@ mod streams {
             assert_eq!(text, REDACTED, "{dialect:?} char by char");
             // The held text went out before the end events.
             match dialect {
-                Dialect::OpenAi | Dialect::Gemini => {
+                Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
                     assert_eq!(&kinds[kinds.len() - 2..], ["finish", "[DONE]"])
                 }
                 Dialect::Anthropic => assert_eq!(

@@ -14,10 +14,14 @@ pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), B
         }
     }
     // Responses: a string, or items whose `content` (messages) or `output` (tool results) hold
-    // text.
+    // text. Embeddings: a string or a list of them.
     match body.get_mut("input") {
         Some(Value::Array(items)) => {
             for item in items {
+                if item.is_string() {
+                    // Embeddings: a list of texts.
+                    content(guard, Direction::Request, item)?;
+                }
                 for field in ["content", "output"] {
                     if let Some(c) = item.get_mut(field) {
                         content(guard, Direction::Request, c)?;
@@ -41,6 +45,7 @@ pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), B
 /// A whole (not streamed) answer in the client's dialect.
 pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(), Blocked> {
     match dialect {
+        Dialect::Embeddings => {}
         Dialect::OpenAi | Dialect::Gemini => {
             if let Some(Value::Array(choices)) = body.get_mut("choices") {
                 for c in choices {

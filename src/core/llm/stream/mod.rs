@@ -194,7 +194,10 @@ impl Stage {
         let inner = match upstream {
             Dialect::Anthropic => Inner::Anthropic(from_anthropic::FromAnthropic::new(opts)),
             Dialect::Responses => Inner::Responses(from_responses::FromResponses::new(opts)),
-            Dialect::OpenAi => Inner::OpenAi(from_openai::FromOpenAi::new(opts)),
+            // Embeddings are never streamed.
+            Dialect::OpenAi | Dialect::Embeddings => {
+                Inner::OpenAi(from_openai::FromOpenAi::new(opts))
+            }
             Dialect::Gemini => Inner::Gemini(from_gemini::FromGemini::new(opts)),
         };
         Stage {
