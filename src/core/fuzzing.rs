@@ -7,7 +7,7 @@ use crate::core::config::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, 
 use crate::core::integration::{mapping, plan, transforms};
 use crate::core::llm::sse::Parser;
 use crate::core::llm::stream::{Options, Translator};
-use crate::core::llm::Dialect;
+use crate::core::llm::{convert, Dialect};
 use crate::core::webhook::normalize::normalize;
 use crate::core::webhook::verify::{
     github, hmac_generic, meta, shopify, slack, standard, stripe, telegram, twilio, Inbound,
@@ -63,10 +63,10 @@ pub fn sse(data: &[u8]) {
 
 fn translate(upstream: Dialect, sel: u8, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
     let opts = Options {
-        client: if sel & 1 == 0 {
-            Dialect::OpenAi
-        } else {
-            Dialect::Anthropic
+        client: match (sel & 0x80, sel & 1) {
+            (0, 0) => Dialect::OpenAi,
+            (0, _) => Dialect::Anthropic,
+            _ => Dialect::Responses,
         },
         include_usage: sel & 2 != 0,
         thinking: sel & 4 != 0,
@@ -97,6 +97,41 @@ pub fn stream(upstream: Dialect, data: &[u8]) {
     let whole = translate(upstream, sel, &[body]);
     let split = translate(upstream, sel, &chunks(body, &[sel >> 4, sel, 3]));
     assert_eq!(whole, split);
+}
+
+/// The request and answer translators: any body as any client's request, translated for every
+/// upstream, and any answer from every upstream translated back, never panic; a request refused
+/// is refused with a 4xx (`sel \0 request \0 answer`).
+pub fn convert(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let (request, answer) = two(rest);
+    let clients = [
+        Dialect::OpenAi,
+        Dialect::Anthropic,
+        Dialect::Responses,
+        Dialect::Embeddings,
+    ];
+    let client = clients[sel as usize % clients.len()];
+    let Ok(req) = crate::core::llm::request::parse(client, request) else {
+        return;
+    };
+    let answer: Option<Value> = serde_json::from_slice(answer).ok();
+    for upstream in [
+        Dialect::OpenAi,
+        Dialect::Anthropic,
+        Dialect::Responses,
+        Dialect::Gemini,
+        Dialect::Embeddings,
+    ] {
+        if let Err(e) = convert::upstream_body(&req, upstream, "m", sel & 0x40 != 0) {
+            assert!((400..500).contains(&e.status()), "{}", e.message);
+        }
+        if let Some(a) = &answer {
+            let _ = convert::client_response(&req, upstream, a, 1_700_000_000);
+        }
+    }
 }
 
 /// Every signature verifier and header parser: arbitrary headers (`name: value` lines, then
@@ -276,6 +311,13 @@ mod tests {
     fn stream_inputs() {
         replay("stream_from_openai", |d| stream(Dialect::OpenAi, d));
         replay("stream_from_anthropic", |d| stream(Dialect::Anthropic, d));
+        replay("stream_from_gemini", |d| stream(Dialect::Gemini, d));
+        replay("stream_from_responses", |d| stream(Dialect::Responses, d));
+    }
+
+    #[test]
+    fn convert_inputs() {
+        replay("convert", convert);
     }
 
     #[test]

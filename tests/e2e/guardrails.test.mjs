@@ -133,3 +133,22 @@ test("rules are checked when saved, and no log line holds what was found", async
     for (const s of [EMAIL, "555-2671", "1111 1111", "sk-proj-abc"]) assert.ok(!l.message.includes(s), `${s} in ${l.message.slice(0, 200)}`);
   }
 });
+
+test("a Responses client: the request redacted, the streamed answer redacted in its deltas and in the text repeated at the end", async () => {
+  let text = "";
+  let final = null;
+  const seqs = [];
+  for await (const ev of await openai.responses.create({ model: "echo", input: `Call ${PHONE} or mail ${EMAIL}`, stream: true })) {
+    seqs.push(ev.sequence_number);
+    if (ev.type === "response.output_text.delta") text += ev.delta;
+    if (ev.type === "response.completed") final = ev.response;
+  }
+  assert.ok(!text.includes(PHONE) && !text.includes(EMAIL), text);
+  assert.match(text, /\[PHONE_1\]/);
+  assert.match(text, /\[EMAIL_1\]/);
+  assert.equal(final.output[0].content[0].text, text, "the completed response says what the deltas said");
+  assert.deepEqual(seqs, seqs.map((_, i) => i), "renumbered after the held text was released");
+  const whole = await openai.responses.create({ model: "echo", input: `Call ${PHONE}` });
+  assert.ok(!whole.output_text.includes(PHONE));
+  await assert.rejects(openai.responses.create({ model: "echo", input: `card ${CARD}` }), (e) => e.status === 400 && /payment card/.test(e.message));
+});

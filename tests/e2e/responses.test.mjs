@@ -220,3 +220,22 @@ test("the Vercel AI SDK: openai(model) speaks Responses, openai.chat(model) Chat
   assert.equal(g.toolCalls[0].toolName, "get_weather");
   assert.equal(g.toolCalls[0].input.location, "San Francisco, CA");
 });
+
+test("a Responses answer is cached and replayed as the same events, for a translated target too", async () => {
+  const opts = { headers: { "x-gateway-cache-ttl": "60" } };
+  for (const stream of [false, true]) {
+    const ask = async () => {
+      const r = await client.responses.create({ model: "claude", input: `cache me ${stream}`, stream }, opts).withResponse();
+      if (!stream) return { cache: r.response.headers.get("x-gateway-cache"), text: r.data.output_text };
+      let text = "";
+      for await (const ev of r.data) if (ev.type === "response.output_text.delta") text += ev.delta;
+      return { cache: r.response.headers.get("x-gateway-cache"), text };
+    };
+    const before = llm.requests.length;
+    const first = await ask();
+    const second = await ask();
+    assert.deepEqual([first.cache, second.cache], ["miss", "hit"], `stream: ${stream}`);
+    assert.equal(second.text, HELLO);
+    assert.equal(llm.requests.length, before + 1, "the hit called no provider");
+  }
+});

@@ -1,0 +1,8 @@
+//! Fuzz target `stream_from_responses`: the property lives in `edge_gateway::core::fuzzing`, where
+//! `cargo test` also replays every kept input.
+#![no_main]
+use edge_gateway::core::fuzzing::*;
+use edge_gateway::core::llm::Dialect;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| stream(Dialect::Responses, data));
