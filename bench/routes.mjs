@@ -17,6 +17,8 @@ export function postScript(body, headers = { "content-type": "application/json" 
 }
 
 export const llmBody = { model: "fast", messages: [{ role: "user", content: "Say something." }], max_tokens: 64 };
+export const responsesBody = { model: "fast", input: "Say something.", max_output_tokens: 64 };
+export const embeddingsBody = { model: "fast", input: ["Say something.", "Anything."], encoding_format: "float" };
 
 /** Configures the bench tenant on `gw` and returns its API key. */
 export async function benchTenant(gw) {
@@ -173,5 +175,9 @@ export async function llmRoutes(gw, upstream, key) {
     chatGuarded: route("/v1/chat/completions", { ...llmBody, model: "guarded" }),
     chatGuardedStream: route("/v1/chat/completions", { ...stream, model: "guarded" }),
     chatCached: route("/v1/chat/completions", { ...llmBody, model: "cached" }),
+    // Responses to a chat-only server: translated both ways.
+    responses: route("/v1/responses", responsesBody),
+    responsesStream: route("/v1/responses", { ...responsesBody, stream: true }),
+    embeddings: route("/v1/embeddings", embeddingsBody),
   };
 }

@@ -13,7 +13,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
@@ -139,6 +139,10 @@ await run("LLM upstream direct, stream", directLlm, {}, undefined, directScript(
 await run("JS proxy floor -> LLM, stream", new URL("/v1/chat/completions", floorUrl).href, {}, "LLM upstream direct, stream", directScript({ ...oaiBody, stream: true }));
 await run("llm chat/completions, stream", llm.chatStream.url, auth, "JS proxy floor -> LLM, stream", llm.chatStream.script);
 await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "JS proxy floor -> LLM, stream", llm.messagesStream.script);
+await run("llm responses (translated)", llm.responses.url, auth, "JS proxy floor -> LLM upstream", llm.responses.script);
+await run("llm responses, stream (translated)", llm.responsesStream.url, auth, "JS proxy floor -> LLM, stream", llm.responsesStream.script);
+await run("JS proxy floor -> embeddings", new URL("/v1/embeddings", floorUrl).href, {}, undefined, postScript(JSON.stringify({ ...embeddingsBody, model: "bench-embed" })));
+await run("llm embeddings", llm.embeddings.url, auth, "JS proxy floor -> embeddings", llm.embeddings.script);
 // Guardrails on (every detector, on the request and the answer) against off, same route otherwise.
 await run("llm chat/completions, all guardrails", llm.chatGuarded.url, auth, "llm chat/completions", llm.chatGuarded.script);
 await run("llm chat/completions, cache hits", llm.chatCached.url, auth, "llm chat/completions", llm.chatCached.script);

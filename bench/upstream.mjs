@@ -1,6 +1,6 @@
 // A fast local upstream: answers every request with a small fixed JSON body, and
 // `POST .../chat/completions` as an OpenAI-style model would (a completion, or an SSE stream of
-// twelve chunks with usage when the body asks for `stream`).
+// twelve chunks with usage when the body asks for `stream`), and `POST .../embeddings`.
 import http from "node:http";
 
 // Also a valid WhatsApp Cloud API answer, so the gateway's channel send can use it as the provider.
@@ -20,6 +20,12 @@ const stream = Buffer.from([
   "data: [DONE]\n\n",
 ].join(""));
 
+// Two 256-dimension vectors, as `POST .../embeddings` answers.
+const embeddings = Buffer.from(JSON.stringify({
+  object: "list", model: "bench-embed", usage: { prompt_tokens: 6, total_tokens: 6 },
+  data: [0, 1].map((index) => ({ object: "embedding", index, embedding: Array.from({ length: 256 }, (_, k) => Math.sin(k + index) / 16) })),
+}));
+
 /**
  * `faultRate`: that share of answers is a 503 (`make soak`). `hooks`: the `webhook-id` of each
  * event delivery the upstream took (its `/hooks` path is a tenant's destination).
@@ -36,6 +42,10 @@ export function startUpstream({ faultRate = 0 } = {}) {
           return res.end('{"error":"injected"}');
         }
         if (req.url === "/hooks") hooks.add(req.headers["webhook-id"]);
+        if (req.url.endsWith("/embeddings")) {
+          res.writeHead(200, { "content-type": "application/json", "content-length": embeddings.length });
+          return res.end(embeddings);
+        }
         if (req.url.endsWith("/chat/completions")) {
           const streamed = Buffer.concat(chunks).includes('"stream":true');
           const out = streamed ? stream : completion;
