@@ -2,7 +2,7 @@
 //! with the new parts, the last with `finishReason` and `usageMetadata`, then the body ends)
 //! written as Chat Completions chunks. Other clients read those chunks through a second stage.
 
-use super::{Options, Progress};
+use super::{failure, Options, Progress};
 use crate::core::llm::convert::to_gemini::{call_id, finish_reason, usage};
 use crate::core::llm::sse::{encode, Event};
 use serde_json::{json, Value};
@@ -43,12 +43,7 @@ impl FromGemini {
             return Some("upstream sent an event that is not JSON".into());
         };
         if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
-            let status = e["status"].as_str().unwrap_or("error");
-            let m = e["message"].as_str().unwrap_or("upstream error");
-            return Some(format!(
-                "upstream {status}: {}",
-                m.chars().take(300).collect::<String>()
-            ));
+            return Some(failure(&e["status"], &e["message"]));
         }
         if self.finish.is_some() {
             // After the finish only figures may come.

@@ -1,7 +1,7 @@
 //! An OpenAI Responses upstream stream, passed through to a Responses client unchanged: read
 //! only for the response's progress (content, its end, its usage) and its failures.
 
-use super::{Options, Progress};
+use super::{failure, Options, Progress};
 use crate::core::llm::sse::{encode, Event};
 use crate::core::llm::Usage;
 use serde_json::Value;
@@ -21,10 +21,10 @@ impl FromResponses {
         };
         let kind = data["type"].as_str().or(ev.event.as_deref()).unwrap_or("");
         match kind {
-            "error" => return Some(message(&data["message"], &data["code"])),
+            "error" => return Some(failure(&data["code"], &data["message"])),
             "response.failed" => {
                 let e = &data["response"]["error"];
-                return Some(message(&e["message"], &e["code"]));
+                return Some(failure(&e["code"], &e["message"]));
             }
             _ => {}
         }
@@ -57,13 +57,4 @@ impl FromResponses {
         }
         None
     }
-}
-
-fn message(m: &Value, code: &Value) -> String {
-    let code = code.as_str().unwrap_or("error");
-    let m = m.as_str().unwrap_or("upstream error");
-    format!(
-        "upstream {code}: {}",
-        m.chars().take(300).collect::<String>()
-    )
 }

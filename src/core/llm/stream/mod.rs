@@ -287,8 +287,13 @@ impl Stage {
 /// The message of an error event's JSON, in either dialect.
 fn error_message(data: &serde_json::Value) -> String {
     let e = &data["error"];
-    let kind = e["type"].as_str().unwrap_or("error");
-    let msg = e["message"].as_str().unwrap_or("upstream error");
+    failure(&e["type"], &e["message"])
+}
+
+/// An upstream's failure as the translators report it: its kind and its message, bounded.
+fn failure(kind: &serde_json::Value, message: &serde_json::Value) -> String {
+    let kind = kind.as_str().unwrap_or("error");
+    let msg = message.as_str().unwrap_or("upstream error");
     format!(
         "upstream {kind}: {}",
         msg.chars().take(300).collect::<String>()
