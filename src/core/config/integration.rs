@@ -191,6 +191,24 @@ pub struct RetryPolicy {
     pub retry_on_connection_error: Option<bool>,
 }
 
+/// The encoding of an endpoint's request body (`core::integration::body`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`, nested objects and lists as `a[b][0]` names.
+    Form,
+    /// The body template's text as is.
+    Text,
+}
+
+impl BodyFormat {
+    pub fn is_json(&self) -> bool {
+        *self == BodyFormat::Json
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
     pub method: HttpMethod,
@@ -204,6 +222,9 @@ pub struct Endpoint {
     pub headers: Named<String>,
     /// A JSON template whose string values `{{expr}}` are JMESPath over `{input, context}`.
     pub body: Option<Value>,
+    /// How the filled body is sent: `json` (the default), `form` or `text`.
+    #[serde(default, skip_serializing_if = "BodyFormat::is_json")]
+    pub body_format: BodyFormat,
     pub input_schema: Option<Named<FieldRule>>,
     pub response: Option<ResponseMapping>,
     pub cache: Option<CachePolicy>,
@@ -324,6 +345,11 @@ impl Check for IntegrationConfig {
         for (name, e) in &self.endpoints {
             if !e.path.starts_with('/') {
                 p.push(format!("`endpoints.{name}.path` must start with `/`"));
+            }
+            if e.body_format == BodyFormat::Form && !e.body.as_ref().is_none_or(Value::is_object) {
+                p.push(format!(
+                    "`endpoints.{name}.body` must be an object of fields for `body_format: form`"
+                ));
             }
             check_expressions(name, e, p);
         }

@@ -1,6 +1,7 @@
 //! Declarative integrations: validating input, planning the provider request, and mapping the
 //! provider's response, all driven by the integration's config. No integration needs code.
 
+pub mod body;
 pub mod execute;
 pub mod flow;
 pub mod health;

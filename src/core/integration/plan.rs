@@ -15,17 +15,20 @@ pub struct Planned {
     pub method: HttpMethod,
     pub url: String,
     pub headers: Vec<(String, String)>,
+    /// The filled template, as a debug view shows it.
     pub body: Option<Value>,
+    /// The body as sent, in the endpoint's format.
+    pub content: Option<String>,
 }
 
 impl Planned {
-    /// The request as sent: the body as JSON text.
+    /// The request as sent.
     pub fn request(&self) -> OutboundRequest {
         OutboundRequest {
             method: self.method,
             url: self.url.clone(),
             headers: self.headers.clone(),
-            body: self.body.as_ref().map(Value::to_string),
+            body: self.content.clone(),
         }
     }
 }
@@ -131,14 +134,20 @@ pub fn plan(
         Some(template) => Some(fill_template(template, &scope)?),
         None => None,
     };
-    if body.is_some() && !headers.iter().any(|(k, _)| k == "content-type") {
-        headers.push(("content-type".into(), "application/json".into()));
+    let mut content = None;
+    if let Some(b) = &body {
+        let (text, content_type) = super::body::encode(endpoint.body_format, b)?;
+        if !headers.iter().any(|(k, _)| k == "content-type") {
+            headers.push(("content-type".into(), content_type.into()));
+        }
+        content = Some(text);
     }
     Ok(Planned {
         method: endpoint.method,
         url,
         headers,
         body,
+        content,
     })
 }
 
