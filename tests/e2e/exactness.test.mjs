@@ -38,6 +38,7 @@ before(async () => {
   const put = async (p, doc) => assert.equal((await gw.admin("PUT", `exact/${p}`, doc)).status, 201);
   await put("channels/tg", { kind: "telegram", base_url: prov.url, rate_limit_per_minute: 50, credentials: { bot_token: tgToken } });
   await put("integrations/limited", { name: "Limited", base_url: up.url, rate_limit: { per_minute: 50 }, endpoints: { ping: { method: "GET", path: "/ping" } } });
+  await put("integrations/daily", { name: "Daily", base_url: up.url, rate_limit: { per_minute: 1000, per_day: 30 }, endpoints: { ping: { method: "GET", path: "/ping" } } });
   await put("integrations/fragile", {
     name: "Fragile", base_url: up.url, timeout_ms: 2000, retry: { max_retries: 0 },
     circuit_breaker: { failure_threshold: 5, window_seconds: 60, open_seconds: 2, half_open_probes: 3 },
@@ -68,6 +69,18 @@ test("200 concurrent integration calls against 50 per minute: exactly 50 reach t
   const rs = await burst(200, () => gw.request("POST", "/v1/integrations/limited/ping", { key, json: { input: {} } }));
   assert.deepEqual(count(rs), { 200: 50, 429: 150 });
   assert.equal(up.calls - before, 50);
+});
+
+test("60 concurrent integration calls against 30 a day (1000 a minute): exactly 30 reach the upstream, the rest wait for the day", async () => {
+  up.status = 200;
+  const before = up.calls;
+  const rs = await burst(60, () => gw.request("POST", "/v1/integrations/daily/ping", { key, json: { input: {} } }));
+  assert.deepEqual(count(rs), { 200: 30, 429: 30 });
+  assert.equal(up.calls - before, 30);
+  // The day's window, not the minute's, refused them: they are told to come back much later.
+  assert.ok(rs.filter((r) => r.status === 429).every((r) => Number(r.headers.get("retry-after")) > 60));
+  const later = await gw.request("POST", "/v1/integrations/daily/ping", { key, json: { input: {} } });
+  assert.equal(later.status, 429, "still refused: the day is not over");
 });
 
 test("200 concurrent LLM requests against rpm 50: exactly 50 answered", async () => {
