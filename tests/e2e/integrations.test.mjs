@@ -262,6 +262,22 @@ test("an OAuth token never outlives the integration that fetched it", async () =
   }
 });
 
+test("client_secret_basic: the token endpoint gets the client's credentials in a Basic header, not the form", async () => {
+  const auth = { type: "oauth2", grant: "client_credentials", token_url: `${crm.url}/oauth/token`, client_id: "gateway", client_secret: CLIENT_SECRET, token_auth: "client_secret_basic" };
+  const doc = { name: "Basic CRM", base_url: `${crm.url}/api`, auth, endpoints: { get_contact: { method: "GET", path: "/contacts/{contact_id}", response: { data_path: "contact" } } } };
+  assert.equal((await gw.admin("PUT", "flows/integrations/basic-crm", doc)).status, 201);
+  const before = crm.basicLogins ?? 0;
+  const r = await run("basic-crm", "get_contact", { input: { contact_id: "c7" } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.data.id, "c7");
+  assert.equal(crm.basicLogins, before + 1);
+  const sent = crm.received.findLast((x) => x.path === "/oauth/token");
+  assert.ok(!sent.body.includes("client_secret"), "the secret is not in the form");
+  const bad = await gw.admin("PUT", "flows/integrations/bad-basic", { ...doc, auth: { type: "bearer", token: "t", token_auth: "client_secret_basic" } });
+  assert.equal(bad.status, 422);
+  assert.match(bad.text, /`auth.token_auth` does not apply to auth type `bearer`/);
+});
+
 test("no secret reached a log line", () => {
   assert.deepEqual(gw.leaks(), []);
 });

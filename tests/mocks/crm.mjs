@@ -19,7 +19,15 @@ export async function startCrm({ clientId, clientSecret }) {
       if (url.pathname === "/oauth/token") {
         crm.tokenRequests++;
         const form = new URLSearchParams(Buffer.concat(chunks).toString());
-        if (form.get("grant_type") !== "client_credentials" || form.get("client_id") !== clientId || form.get("client_secret") !== clientSecret)
+        let [id, secret] = [form.get("client_id"), form.get("client_secret")];
+        // client_secret_basic (RFC 6749 2.3.1): both form-encoded, then base64 in the header.
+        const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? "");
+        if (basic) {
+          if (id !== null || secret !== null) return send(400, { error: "invalid_request", error_description: "client credentials sent twice" });
+          [id, secret] = Buffer.from(basic[1], "base64").toString().split(":").map((p) => decodeURIComponent(p.replace(/\+/g, " ")));
+          crm.basicLogins = (crm.basicLogins ?? 0) + 1;
+        }
+        if (form.get("grant_type") !== "client_credentials" || id !== clientId || secret !== clientSecret)
           return send(401, { error: "invalid_client" });
         const token = `tok-${++crm.n}`;
         crm.valid.add(token);

@@ -73,6 +73,17 @@ pub struct Auth {
     pub refresh_token: Option<Secret>,
     pub scopes: Option<Vec<String>>,
     pub extra_params: Option<Named<String>>,
+    /// How the client authenticates to the token endpoint (RFC 6749 2.3.1): in the form
+    /// (`client_secret_post`, the default) or in a Basic header (`client_secret_basic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_auth: Option<TokenAuth>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    ClientSecretPost,
+    ClientSecretBasic,
 }
 
 impl Auth {
@@ -91,6 +102,7 @@ impl Auth {
             ("refresh_token", self.refresh_token.is_some()),
             ("scopes", self.scopes.is_some()),
             ("extra_params", self.extra_params.is_some()),
+            ("token_auth", self.token_auth.is_some()),
         ];
         let (required, optional): (&[&str], &[&str]) = match self.kind {
             AuthType::None => (&[], &[]),
@@ -99,7 +111,7 @@ impl Auth {
             AuthType::Basic => (&["username", "password"], &[]),
             AuthType::Oauth2 => (
                 &["grant", "token_url", "client_id", "client_secret"],
-                &["refresh_token", "scopes", "extra_params"],
+                &["refresh_token", "scopes", "extra_params", "token_auth"],
             ),
         };
         let kind = serde_json::to_value(self.kind).unwrap_or_default();

@@ -8,9 +8,11 @@
 //! tenant re-created with the same ids all key to a different entry and fetch their own token.
 
 use crate::core::config::document::Secret;
-use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant};
+use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
 use crate::core::upstream::OutboundRequest;
 use crate::core::upstream::Trail;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -83,18 +85,28 @@ pub fn token_request(
                 .append_pair("refresh_token", rt)
         }
     };
-    form.append_pair("client_id", auth.client_id.as_deref().unwrap_or_default())
-        .append_pair("client_secret", client_secret);
+    let client_id = auth.client_id.as_deref().unwrap_or_default();
+    let basic = auth.token_auth == Some(TokenAuth::ClientSecretBasic);
+    if !basic {
+        form.append_pair("client_id", client_id)
+            .append_pair("client_secret", client_secret);
+    }
     if let Some(scopes) = auth.scopes.as_ref().filter(|s| !s.is_empty()) {
         form.append_pair("scope", &scopes.join(" "));
     }
     for (k, v) in auth.extra_params.iter().flatten() {
         form.append_pair(k, v);
     }
-    Ok(
-        OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish())
-            .header("accept", "application/json"),
-    )
+    let req = OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish())
+        .header("accept", "application/json");
+    if !basic {
+        return Ok(req);
+    }
+    // Each part form-encoded first, as RFC 6749 2.3.1 asks.
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", enc(client_id), enc(client_secret));
+    let header = format!("Basic {}", STANDARD.encode(pair));
+    Ok(req.header("authorization", header))
 }
 
 /// A token endpoint's successful answer.
@@ -208,6 +220,17 @@ mod tests {
             "content-type".into(),
             "application/x-www-form-urlencoded".into()
         )));
+        // client_secret_basic: the pair in the header (each part form-encoded), not the form.
+        let b = cfg(json!({"auth": {"token_auth": "client_secret_basic", "client_id": "app id"}}));
+        let r = token_request(&b.auth, "s&cret:1", None).unwrap();
+        assert_eq!(
+            r.body.as_deref(),
+            Some("grant_type=client_credentials&scope=read")
+        );
+        let basic = STANDARD.encode("app+id:s%26cret%3A1");
+        assert!(r
+            .headers
+            .contains(&("authorization".into(), format!("Basic {basic}"))));
         let refresh = cfg(json!({"auth": {"grant": "refresh_token"}}));
         assert_eq!(
             token_request(&refresh.auth, "s", None),
