@@ -209,6 +209,13 @@ pub fn check_shape(upstream: Dialect, body: &Value) -> Result<(), String> {
     }
 }
 
+/// A `data:` URL's media type, its data, and whether the data is base64.
+pub(crate) fn data_url(url: &str) -> Option<(&str, &str, bool)> {
+    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
+    let media = meta.strip_suffix(";base64");
+    Some((media.unwrap_or(meta), data, media.is_some()))
+}
+
 /// Text of a content value that is a string or an array of text parts (either dialect).
 pub(crate) fn text_of(content: &Value) -> String {
     match content {

@@ -7,14 +7,12 @@ use crate::core::error::ApiError;
 use serde_json::{json, Map, Value};
 
 fn image(url: &str) -> Value {
-    // data:<media type>;base64,<data>
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            let media_type = meta.trim_end_matches(";base64");
-            return json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}});
+    match super::data_url(url) {
+        Some((media_type, data, _)) => {
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
         }
+        None => json!({"type": "image", "source": {"type": "url", "url": url}}),
     }
-    json!({"type": "image", "source": {"type": "url", "url": url}})
 }
 
 fn user_blocks(content: &Value) -> Vec<Value> {

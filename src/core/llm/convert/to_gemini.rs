@@ -206,9 +206,11 @@ fn user_parts(i: usize, content: &Value) -> Result<Vec<Value>, ApiError> {
 
 /// An image part: inline bytes from a data: URL, or a file by its web address.
 fn image(url: &str) -> Option<Value> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (mime, data) = rest.split_once(";base64,")?;
-        return Some(json!({"inlineData": {"mimeType": mime, "data": data}}));
+    if url.starts_with("data:") {
+        return match super::data_url(url)? {
+            (mime, data, true) => Some(json!({"inlineData": {"mimeType": mime, "data": data}})),
+            _ => None,
+        };
     }
     let path = url
         .split(['?', '#'])

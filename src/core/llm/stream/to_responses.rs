@@ -5,7 +5,7 @@
 
 use super::Progress;
 use crate::core::llm::sse::encode;
-use crate::core::llm::Usage;
+use crate::core::llm::{errors, Dialect, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -112,10 +112,7 @@ impl ToResponses {
         if let Some(u) = usage {
             r["usage"] = usage_json(u);
         }
-        if let (Some(r), Value::Object(extra)) = (r.as_object_mut(), extra) {
-            r.extend(extra);
-        }
-        r
+        with(r, extra)
     }
 
     fn start(&mut self, chunk: &Value, p: &mut Progress, out: &mut Vec<u8>) {
@@ -136,12 +133,6 @@ impl ToResponses {
         let Some(i) = self.open.take() else { return };
         let item_id = self.item_id(i);
         let at = json!({"item_id": item_id, "output_index": i});
-        let with = |mut v: Value, more: Value| {
-            if let (Some(v), Value::Object(m)) = (v.as_object_mut(), more) {
-                v.extend(m);
-            }
-            v
-        };
         match &self.items[i] {
             Item::Reasoning { text } => {
                 let part = json!({"type": "summary_text", "text": text});
@@ -331,9 +322,17 @@ impl ToResponses {
             let r = self.response("failed", Some(p.usage), error);
             self.send(p, out, "response.failed", json!({"response": r}));
         }
-        let e = json!({"code": "upstream_stream_error", "message": message, "param": null});
-        self.send(p, out, "error", e);
+        errors::stream_event(Dialect::Responses, message, p.seq, out);
+        p.seq += 1;
     }
+}
+
+/// `v` with the fields of the object `more` added (or replaced).
+fn with(mut v: Value, more: Value) -> Value {
+    if let (Some(v), Value::Object(m)) = (v.as_object_mut(), more) {
+        v.extend(m);
+    }
+    v
 }
 
 /// A Responses `usage` object.
