@@ -6,26 +6,11 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { startGateway, assertError, planted } from "../harness.mjs";
+import { nestedForm as nested } from "../mocks/saas.mjs";
 
 const STRIPE_KEY = "sk_test_" + randomBytes(12).toString("hex");
 planted.add(STRIPE_KEY);
 let gw, key, api;
-
-/** `line_items[0][price]=p` -> {line_items: [{price: "p"}]}, as Stripe and Rack read forms. */
-function nested(form) {
-  const root = {};
-  for (const [name, value] of new URLSearchParams(form)) {
-    const keys = name.replace(/\]/g, "").split("[");
-    let at = root;
-    keys.forEach((k, i) => {
-      const last = i === keys.length - 1;
-      const nextIsIndex = !last && /^\d+$/.test(keys[i + 1]);
-      if (last) at[k] = value;
-      else at = at[k] ??= nextIsIndex ? [] : {};
-    });
-  }
-  return root;
-}
 
 function startApi() {
   const api = { received: [] };

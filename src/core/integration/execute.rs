@@ -49,7 +49,9 @@ pub fn retry_delay_ms(
     let initial = u64::from(p.initial_delay_ms.unwrap_or(500));
     let max = u64::from(p.max_delay_ms.unwrap_or(30_000));
     if let Some(ra) = retry_after_s {
-        return Some((ra * 1000).min(max));
+        // Never sooner than the provider asked: a longer wait than the policy allows is no
+        // retry, and the caller hears the wait instead.
+        return Some(ra.saturating_mul(1000)).filter(|w| *w <= max);
     }
     let n = u64::from(retries_done);
     let delay = match p.backoff.unwrap_or(Backoff::Exponential) {
@@ -133,11 +135,14 @@ pub struct Conclusion {
     pub body: Value,
 }
 
+/// `retry_after_s`: the wait the provider asked for (`provider_wait`); on a 429 the error is
+/// `provider_rate_limited` and carries it, so that the caller can wait as long.
 pub fn conclude(
     response: Option<&ResponseMapping>,
     attempt: CallAttempt,
     body: &str,
     timeout_ms: u32,
+    retry_after_s: Option<u64>,
 ) -> Result<Conclusion, ApiError> {
     let parsed: Value =
         serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
@@ -170,12 +175,17 @@ pub fn conclude(
         CallAttempt::Status(status) => {
             let mapped = map_response(response, (200..300).contains(&status), &parsed)
                 .map_err(|e| ApiError::validation(e.0))?;
+            let limited = status == 429;
             let error = (!mapped.success).then(|| EnvelopeError {
-                code: "upstream_error",
+                code: if limited {
+                    "provider_rate_limited"
+                } else {
+                    "upstream_error"
+                },
                 message: mapped
                     .error
                     .unwrap_or_else(|| format!("the provider answered {status}")),
-                retry_after: None,
+                retry_after: retry_after_s.filter(|_| limited),
             });
             Conclusion {
                 success: mapped.success,
@@ -299,15 +309,13 @@ pub fn limits(cfg: &IntegrationConfig) -> Limits {
     }
 }
 
-/// How an attempt ended, from the fetch's result (its status and `retry-after` seconds).
+/// How an attempt ended, from the fetch's result (its status and the wait it asked for,
+/// `provider_wait`).
 pub fn attempt_of(
-    result: Result<(u16, Option<&str>), &FetchError>,
+    result: Result<(u16, Option<u64>), &FetchError>,
 ) -> Result<(CallAttempt, Option<u64>), ApiError> {
     Ok(match result {
-        Ok((status, retry_after)) => {
-            let wait = retry_after.and_then(|v| v.trim().parse::<u64>().ok());
-            (CallAttempt::Status(status), wait)
-        }
+        Ok((status, wait)) => (CallAttempt::Status(status), wait),
         Err(FetchError::Timeout(_)) => (CallAttempt::Timeout, None),
         Err(FetchError::Network(_)) => (CallAttempt::ConnectionError, None),
         Err(FetchError::TooLarge(_)) => (CallAttempt::TooLarge, None),
@@ -410,13 +418,14 @@ impl Envelope {
     }
 
     /// The gateway's own status for this result: 200 on success; 502 when the provider failed,
-    /// 504 when it timed out, 429 when our limit stopped the call, 503 when the breaker did.
+    /// 504 when it timed out, 429 when our limit or the provider's stopped the call, 503 when
+    /// the breaker did.
     pub fn http_status(&self) -> u16 {
         match (&self.error, self.success) {
             (_, true) => 200,
             (Some(e), false) => match e.code {
                 "timeout" => 504,
-                "rate_limited" => 429,
+                "rate_limited" | "provider_rate_limited" => 429,
                 "circuit_open" => 503,
                 _ => 502,
             },
@@ -482,7 +491,7 @@ mod tests {
     #[test]
     fn fetch_results_become_attempts() {
         assert_eq!(
-            attempt_of(Ok((503, Some(" 4 ")))).unwrap(),
+            attempt_of(Ok((503, Some(4)))).unwrap(),
             (CallAttempt::Status(503), Some(4))
         );
         assert_eq!(
@@ -559,6 +568,7 @@ mod tests {
             CallAttempt::Status(200),
             r#"{"ok":true,"contact":{"id":1}}"#,
             1000,
+            None,
         )
         .unwrap();
         assert!(ok.success && ok.provider_ok && ok.error.is_none());
@@ -568,15 +578,33 @@ mod tests {
             CallAttempt::Status(404),
             r#"{"ok":false,"error":{"message":"no such contact"}}"#,
             1000,
+            None,
         )
         .unwrap();
         assert!(!refused.success && refused.provider_ok);
         assert_eq!(refused.error.unwrap().message, "no such contact");
-        let down = conclude(None, CallAttempt::Status(503), "<html>", 1000).unwrap();
+        let down = conclude(None, CallAttempt::Status(503), "<html>", 1000, Some(5)).unwrap();
         assert!(!down.provider_ok);
         assert_eq!(down.body, json!("<html>"));
-        assert_eq!(down.error.unwrap().message, "the provider answered 503");
-        let slow = conclude(None, CallAttempt::Timeout, "", 1500).unwrap();
+        let down = down.error.unwrap();
+        assert_eq!(down.message, "the provider answered 503");
+        assert_eq!((down.code, down.retry_after), ("upstream_error", None));
+        // The provider's rate limit: the caller hears how long to wait.
+        let limited = conclude(
+            Some(&mapping),
+            CallAttempt::Status(429),
+            "{}",
+            1000,
+            Some(7),
+        );
+        let limited = limited.unwrap();
+        assert!(
+            limited.provider_ok,
+            "a rate limit is no sign of a failing provider"
+        );
+        let e = limited.error.unwrap();
+        assert_eq!((e.code, e.retry_after), ("provider_rate_limited", Some(7)));
+        let slow = conclude(None, CallAttempt::Timeout, "", 1500, None).unwrap();
         assert_eq!(slow.error.as_ref().map(|e| e.code), Some("timeout"));
         assert!(!slow.provider_ok);
 
@@ -635,9 +663,14 @@ mod tests {
             "4xx is not retried"
         );
         assert_eq!(
-            retry_delay_ms(Some(&p), 0, CallAttempt::Status(429), Some(2)),
+            retry_delay_ms(Some(&p), 0, CallAttempt::Status(429), Some(1)),
             Some(1000),
-            "Retry-After, capped"
+            "the provider's wait"
+        );
+        assert_eq!(
+            retry_delay_ms(Some(&p), 0, CallAttempt::Status(429), Some(2)),
+            None,
+            "longer than the policy waits: no retry sooner than asked"
         );
         assert_eq!(
             retry_delay_ms(None, 0, CallAttempt::Status(503), None),

@@ -10,6 +10,7 @@ use super::execute::{
 use super::health;
 use super::marketplace::test_report;
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
+use super::provider_wait::provider_wait_s;
 use super::tokens::{access_token, refresh_ahead, OauthSecrets, Refresh, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
@@ -219,7 +220,7 @@ impl Calling<'_> {
         apply_auth(&mut planned, &cfg.auth, &creds)?;
         let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         let mut calls = Calls::new(cfg.retry.as_ref(), token_for.is_some(), x.started, timeout);
-        let (attempt, text) = loop {
+        let (attempt, text, retry_after_s) = loop {
             let result = co
                 .exchange(
                     planned.request(),
@@ -228,13 +229,14 @@ impl Calling<'_> {
                     u64::from(timeout),
                 )
                 .await;
+            let now_s = co.now() / 1000;
             let (attempt, retry_after_s) = attempt_of(match &result {
-                Ok(a) => Ok((a.status, a.header("retry-after"))),
+                Ok(a) => Ok((a.status, provider_wait_s(a.status, |n| a.header(n), now_s))),
                 Err(e) => Err(e),
             })?;
             let text = result.map(|a| a.text()).unwrap_or_default();
             match calls.after(attempt, retry_after_s, co.now()) {
-                AfterCall::Done => break (attempt, text),
+                AfterCall::Done => break (attempt, text, retry_after_s),
                 AfterCall::Wait(ms) => co.sleep(ms).await,
                 AfterCall::Refresh => {
                     // The token was revoked or expired early: a new one, and the same call again.
@@ -248,7 +250,8 @@ impl Calling<'_> {
                 }
             }
         };
-        let done = conclude(self.endpoint.response.as_ref(), attempt, &text, timeout)?;
+        let response = self.endpoint.response.as_ref();
+        let done = conclude(response, attempt, &text, timeout, retry_after_s)?;
         let provider_ok = done.provider_ok;
         let status = match attempt {
             CallAttempt::Status(s) => s,

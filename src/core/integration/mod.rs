@@ -10,6 +10,7 @@ pub mod mapping;
 pub mod marketplace;
 pub mod oauth;
 pub mod plan;
+pub mod provider_wait;
 pub mod tokens;
 pub mod transforms;
 pub mod validate;

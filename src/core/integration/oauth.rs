@@ -9,6 +9,7 @@
 
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
+use crate::core::tenant::seal::SealContext;
 use crate::core::upstream::OutboundRequest;
 use crate::core::upstream::Trail;
 use base64::engine::general_purpose::STANDARD;
@@ -115,6 +116,55 @@ pub struct TokenResponse {
     pub access_token: String,
     /// Seconds; an hour when the endpoint says nothing.
     pub expires_in: Option<u64>,
+    /// A new refresh token, when the provider rotates them (Salesforce, Zoho, Xero...): the
+    /// one just sent stops working, so this one must be kept for the next refresh.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// A refresh token the provider rotated to, as the integration's `OauthTokens` object keeps it:
+/// sealed, and for the token key (`token_key`) of the configuration it descends from. A
+/// configuration with another key (its refresh token set again, another client or token URL)
+/// starts again from its own refresh token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotatedRefresh {
+    pub key: String,
+    pub sealed: String,
+}
+
+impl RotatedRefresh {
+    /// Where it is sealed: bound to its tenant and token key, so that it opens nowhere else.
+    pub fn context(key: &str) -> SealContext<'_> {
+        let tenant = key.split(':').nth(1).unwrap_or_default();
+        SealContext {
+            tenant,
+            record: key,
+            field: "/rotated_refresh_token",
+        }
+    }
+}
+
+impl TokenCmd {
+    /// The refresh token to send: the one the provider rotated to, if one was kept for this
+    /// configuration (`kept`, opened), else the configured one.
+    pub fn refresh_to_send<'a>(
+        &'a self,
+        kept: Option<(&RotatedRefresh, &'a str)>,
+    ) -> Option<&'a str> {
+        match kept {
+            Some((k, opened)) if k.key == self.key => Some(opened),
+            _ => self.refresh_token.as_deref(),
+        }
+    }
+}
+
+/// The refresh token to keep after a token answer: the provider's new one, when it sent one
+/// other than the one just used.
+pub fn rotated<'a>(sent: Option<&str>, answer: &'a TokenResponse) -> Option<&'a str> {
+    answer
+        .refresh_token
+        .as_deref()
+        .filter(|new| !new.is_empty() && Some(*new) != sent)
 }
 
 /// What the token endpoint's answer means; `Err` says why it is no token (never its text).
@@ -167,6 +217,7 @@ mod tests {
         let t = |expires_in| TokenResponse {
             access_token: "at_1".into(),
             expires_in,
+            refresh_token: None,
         };
         let held = HeldToken::issued(t(Some(3600)), 1_000);
         assert_eq!(held.usable_until_s, 1_000 + 3540);
@@ -245,7 +296,8 @@ mod tests {
             token_answer(200, br#"{"access_token":"t","expires_in":60}"#),
             Ok(TokenResponse {
                 access_token: "t".into(),
-                expires_in: Some(60)
+                expires_in: Some(60),
+                refresh_token: None
             })
         );
         assert_eq!(
@@ -253,6 +305,41 @@ mod tests {
             Err("token endpoint answered 401".into())
         );
         assert!(token_answer(200, b"<html>").is_err());
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_kept_and_sent_next_for_its_own_configuration_only() {
+        let cmd = |key: &str| TokenCmd {
+            key: key.into(),
+            auth: Auth::default(),
+            client_secret: "s".into(),
+            refresh_token: Some("rt-configured".into()),
+            rejected: None,
+            fresh_for_s: 0,
+            trail: Trail::default(),
+        };
+        let kept = RotatedRefresh {
+            key: "oauth:acme:crm:aaa".into(),
+            sealed: "v1.x".into(),
+        };
+        let c = cmd("oauth:acme:crm:aaa");
+        assert_eq!(c.refresh_to_send(None), Some("rt-configured"));
+        assert_eq!(c.refresh_to_send(Some((&kept, "rt-2"))), Some("rt-2"));
+        // The tenant set a new refresh token (or client): the configuration's key changed.
+        let reset = cmd("oauth:acme:crm:bbb");
+        assert_eq!(
+            reset.refresh_to_send(Some((&kept, "rt-2"))),
+            Some("rt-configured")
+        );
+        let answer = |rt: Option<&str>| {
+            let body = json!({"access_token": "at", "refresh_token": rt});
+            token_answer(200, body.to_string().as_bytes()).unwrap()
+        };
+        assert_eq!(rotated(Some("rt-1"), &answer(Some("rt-2"))), Some("rt-2"));
+        assert_eq!(rotated(Some("rt-1"), &answer(Some("rt-1"))), None);
+        assert_eq!(rotated(Some("rt-1"), &answer(None)), None);
+        assert_eq!(rotated(None, &answer(Some(""))), None);
+        assert_eq!(RotatedRefresh::context(&kept.key).tenant, "acme");
     }
 
     #[test]

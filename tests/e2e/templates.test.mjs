@@ -1,0 +1,240 @@
+// Every marketplace template, installed through `POST /v1/integrations` with a tenant's settings
+// and called, a read and a write each, against stand-ins that answer in the provider's own shapes
+// (tests/mocks/saas.mjs): the auth each API reads, its field names, its error bodies in the
+// envelope, its rate-limit headers honoured, and Salesforce's refresh token rotated.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { startGateway, planted, ROOT } from "../harness.mjs";
+import { startSaas, nestedForm } from "../mocks/saas.mjs";
+
+const secret = (prefix) => {
+  const s = prefix + randomBytes(12).toString("hex");
+  planted.add(s);
+  return s;
+};
+const creds = {
+  stripe: secret("sk_test_"),
+  salesforce: { clientId: "3MVG9sf-connected-app", clientSecret: secret("sf-secret-"), refreshToken: secret("5Aep861-configured-") },
+  hubspot: secret("pat-na1-"),
+  jira: { email: "mia@acme.example", token: secret("ATATT3x-") },
+  shopify: secret("shpat_"),
+  zendesk: { email: "agent@acme.example", token: secret("zd-") },
+  rest: secret("rest-"),
+};
+let gw, saas, key;
+
+/**
+ * The shipped template, sending to the stand-in: the https origin of its `base_url` and token
+ * URL becomes `{stand-in}/{template}/{host}` (a host filled from settings stays visible to the
+ * stand-in), and settings that must be https URLs may be the stand-in's http ones. Endpoints,
+ * auth, bodies and mappings are exactly as shipped.
+ */
+function standIn(template, url) {
+  const t = structuredClone(template);
+  const origin = (u) => u.replace(/^https:\/\/([^/]+)/, `${url}/${t.id}/$1`);
+  t.integration.base_url = origin(t.integration.base_url);
+  if (t.integration.auth?.token_url) t.integration.auth.token_url = origin(t.integration.auth.token_url);
+  for (const rule of Object.values(t.settings)) if (rule.pattern === "^https://") rule.pattern = "^https?://";
+  return t;
+}
+
+const templates = Object.fromEntries(
+  readdirSync(path.join(ROOT, "kv-seed", "templates")).map((f) => {
+    const t = JSON.parse(readFileSync(path.join(ROOT, "kv-seed", "templates", f), "utf8"));
+    return [t.id, t];
+  }),
+);
+
+const settings = () => ({
+  stripe: { secret_key: creds.stripe },
+  salesforce: {
+    instance_url: `${saas.url}/salesforce/acme.my.salesforce.com`, login_url: `${saas.url}/salesforce/login.salesforce.com`,
+    client_id: creds.salesforce.clientId, client_secret: creds.salesforce.clientSecret, refresh_token: creds.salesforce.refreshToken,
+  },
+  hubspot: { access_token: creds.hubspot },
+  jira: { site: "acme", email: creds.jira.email, api_token: creds.jira.token },
+  shopify: { shop: "acme-store", access_token: creds.shopify },
+  zendesk: { subdomain: "acme", email: creds.zendesk.email, api_token: creds.zendesk.token },
+  rest: { base_url: `${saas.url}/rest/api.acme.example`, token: creds.rest },
+});
+
+before(async () => {
+  gw = await startGateway();
+  saas = await startSaas({ ...creds, salesforce: creds.salesforce });
+  ({ key } = await gw.tenant("market"));
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  for (const t of Object.values(templates)) await kv.put(`template:${t.id}`, JSON.stringify(standIn(t, saas.url)));
+  for (const [id, s] of Object.entries(settings())) {
+    const r = await gw.request("POST", "/v1/integrations", { key, json: { template: id, id, settings: s } });
+    assert.equal(r.status, 201, `${id}: ${r.text}`);
+  }
+});
+
+after(async () => {
+  await gw?.stop();
+  await saas?.close();
+});
+
+const run = (id, endpoint, body = {}) => gw.request("POST", `/v1/integrations/${id}/${endpoint}`, { key, json: body });
+const lastTo = (template) => saas.seen.filter((s) => s.template === template && !s.path.includes("token")).at(-1);
+
+/** Each template's read and write, what the envelope must hold, and what the provider must have received. */
+const calls = {
+  stripe: [
+    ["get_customer", { customer_id: "cus_NffrFeUfNV2Hib" }, (d) => assert.deepEqual(d, { id: "cus_NffrFeUfNV2Hib", email: "jennyrosen@example.com", name: "Jenny Rosen", balance: "-$25.50" })],
+    ["find_customer_by_email", { email: "jennyrosen@example.com" }, (d) => assert.equal(d.id, "cus_NffrFeUfNV2Hib")],
+    ["create_refund", { payment_intent_id: "pi_3MtwBwLkdIwHu7ix28a3tqPa", amount: 1000, reason: "requested_by_customer" }, (d, seen) => {
+      assert.deepEqual(d, { id: "re_1Nispe2eZvKYlo2Cd31jOCgZ", status: "succeeded", amount: 1000, currency: "USD" });
+      assert.deepEqual(nestedForm(seen.raw), { amount: "1000", metadata: { conversation_id: "conv_42" }, payment_intent: "pi_3MtwBwLkdIwHu7ix28a3tqPa", reason: "requested_by_customer" });
+    }, { conversation_id: "conv_42" }],
+  ],
+  salesforce: [
+    ["soql_query", { soql: "SELECT Id FROM Case WHERE Status = 'New' LIMIT 1" }, (d, seen) => {
+      assert.deepEqual(d.map((r) => r.Id), ["5003000000D8cuIQAR"]);
+      assert.equal(seen.query.get("q"), "SELECT Id FROM Case WHERE Status = 'New' LIMIT 1");
+    }],
+    ["create_case", { subject: "Order never arrived", description: "Customer asked in chat", email: "ada@example.com" }, (d, seen) => {
+      assert.deepEqual(d, { case_id: "5003000000D8cuIQAR", created: true });
+      assert.deepEqual(seen.json(), { Subject: "Order never arrived", Description: "Customer asked in chat", Origin: "Chat", SuppliedEmail: "ada@example.com" });
+    }],
+    ["add_comment", { case_id: "5003000000D8cuIQAR", comment: "Refund issued" }, (d) => assert.deepEqual(d, { comment_id: "00a3000000B1XkzAAF" })],
+  ],
+  hubspot: [
+    ["get_contact", { contact_id: "512" }, (d, seen) => {
+      assert.equal(d.email, "bh@hubspot.com");
+      assert.equal(seen.query.get("properties"), "email,firstname,lastname,phone");
+    }],
+    ["search_contacts", { email: "bh@hubspot.com" }, (d) => assert.deepEqual(d, { email: "bh@hubspot.com", first_name: "Brian", last_name: "Halligan", phone: "+16175550100" })],
+    ["create_contact", { email: "ada@example.com", first_name: "Ada", last_name: "Lovelace" }, (d, seen) => {
+      assert.deepEqual(d, { contact_id: "1001" });
+      assert.deepEqual(seen.json().properties, { email: "ada@example.com", firstname: "Ada", lastname: "Lovelace", phone: null });
+    }],
+  ],
+  jira: [
+    ["get_issue", { issue_key: "SUP-7" }, (d, seen) => {
+      assert.deepEqual(d, { key: "SUP-7", summary: "Refund not received", status: "In Progress", assignee: "unassigned" });
+      assert.equal(seen.host, "acme.atlassian.net", "the site setting fills the host");
+    }],
+    ["search", { jql: "project = SUP", max_results: 5 }, (d) => assert.deepEqual(d, [{ key: "SUP-7", summary: "Refund not received", status: "In Progress" }])],
+    ["create_issue", { project: "SUP", summary: "Chat escalation", issue_type: "Task" }, (d) => assert.deepEqual(d, { id: "10003", key: "SUP-8" })],
+  ],
+  shopify: [
+    ["order_by_number", { order_number: "#1001" }, (d, seen) => {
+      assert.deepEqual(d, { id: 450789469, number: "#1001", financial_status: "paid", fulfillment_status: "unfulfilled", total: "598.94", currency: "USD", tracking_url: null });
+      assert.equal(seen.host, "acme-store.myshopify.com");
+    }],
+    ["list_products", { limit: 1 }, (d) => assert.equal(d[0].title, "IPod Nano - 8GB")],
+    ["add_order_note", { order_id: 450789469, note: "Customer asked for gift wrap" }, (d, seen) => {
+      assert.deepEqual(d, { id: 450789469, number: "#1001", note: "Customer asked for gift wrap" });
+      assert.equal(seen.method, "PUT");
+    }],
+  ],
+  zendesk: [
+    ["get_ticket", { ticket_id: 35436 }, (d) => assert.deepEqual(d, { id: 35436, subject: "Help, my printer is on fire!", status: "OPEN", updated: "2024-11-29T09:12:00Z" })],
+    ["list_tickets", { per_page: 1 }, (d) => assert.equal(d.length, 1)],
+    ["create_ticket", { subject: "Chat handoff", body: "The customer wants a human", email: "ada@example.com", name: "Ada" }, (d) => {
+      assert.deepEqual({ ...d, url: undefined }, { ticket_id: 35437, status: "new", url: undefined });
+      assert.match(d.url, /tickets\/35437\.json$/);
+    }],
+  ],
+  rest: [
+    ["create", { resource: "notes", body: { text: "hello" } }, (d) => assert.deepEqual(d, { id: "1", text: "hello" })],
+    ["get", { resource: "notes", id: "1" }, (d) => assert.equal(d.text, "hello")],
+  ],
+};
+
+test("every template is covered here: a new one needs its stand-in and calls", () => {
+  assert.deepEqual(Object.keys(calls).sort(), Object.keys(templates).sort());
+});
+
+for (const [id, list] of Object.entries(calls)) {
+  test(`${id}: reads and writes in the provider's shapes, and its test call passes`, async () => {
+    for (const [endpoint, input, check, context] of list) {
+      const r = await run(id, endpoint, { input, ...(context ? { context } : {}) });
+      assert.equal(r.status, 200, `${id}.${endpoint}: ${r.text}`);
+      assert.equal(r.body.success, true, r.text);
+      check(r.body.data, lastTo(id));
+    }
+    const t = await gw.request("POST", `/v1/integrations/${id}/test`, { key });
+    assert.equal(t.body.ok, true, `${id} test: ${t.text}`);
+  });
+}
+
+test("a provider's refusal reaches the caller as its own message in the envelope", async () => {
+  const cases = [
+    ["stripe", "get_customer", { customer_id: "cus_missing" }, 404, "No such customer: 'cus_missing'"],
+    ["stripe", "create_refund", { payment_intent_id: "pi_3MtwBwLkdIwHu7ixRefunded" }, 400, "Charge ch_3MtwBwLkdIwHu7ix0snN0B15 has already been refunded."],
+    ["salesforce", "soql_query", { soql: "SELECT Id" }, 400, "unexpected token: 'Id'"],
+    ["hubspot", "create_contact", { email: "bh@hubspot.com" }, 409, "Contact already exists. Existing ID: 512"],
+    ["jira", "get_issue", { issue_key: "NOPE-1" }, 404, "Issue does not exist or you do not have permission to see it."],
+    ["zendesk", "create_ticket", { subject: "x", body: "", email: "a@b.c" }, 422, "Record validation errors"],
+  ];
+  for (const [id, endpoint, input, status, message] of cases) {
+    const r = await run(id, endpoint, { input });
+    assert.equal(r.status, 502, `${id}.${endpoint}: ${r.text}`);
+    assert.equal(r.body.status_code, status);
+    assert.deepEqual([r.body.success, r.body.error.code, r.body.error.message], [false, "upstream_error", message]);
+  }
+});
+
+test("a rotated refresh token is kept sealed and used on the next refresh; the first is never sent again", async () => {
+  const sf = saas.salesforce;
+  assert.equal(sf.refreshes[0], creds.salesforce.refreshToken, "the first refresh used the configured token");
+  assert.equal(sf.refreshes.length, 1, "one token served every call so far");
+  for (const rt of sf.issuedRefresh) planted.add(rt);
+  // The provider revokes its access tokens: the next call is refused, refreshed once, sent again.
+  sf.accessTokens.clear();
+  const r = await run("salesforce", "soql_query", { input: { soql: "SELECT Id FROM Case LIMIT 1" } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.retries, 1);
+  assert.deepEqual(sf.refreshes, [creds.salesforce.refreshToken, sf.issuedRefresh[0]], "the rotated token was sent, not the retired one");
+  sf.accessTokens.clear();
+  assert.equal((await run("salesforce", "add_comment", { input: { case_id: "5003000000D8cuIQAR", comment: "again" } })).status, 200);
+  assert.deepEqual(sf.refreshes.slice(1), sf.issuedRefresh.slice(0, 2), "each refresh sends the token the one before issued");
+  for (const rt of sf.issuedRefresh) planted.add(rt);
+  // The integration as the tenant reads it still shows only that a refresh token is set.
+  const got = await gw.request("GET", "/v1/integrations/salesforce", { key });
+  assert.equal(got.status, 200);
+  for (const rt of [creds.salesforce.refreshToken, ...sf.issuedRefresh]) assert.ok(!got.text.includes(rt));
+  // Nothing in KV holds a refresh token in the clear.
+  for (const ns of ["CONFIG", "TOKENS"]) {
+    const kv = await gw.mf.getKVNamespace(ns);
+    for (const { name } of (await kv.list()).keys) {
+      const v = (await kv.get(name)) ?? "";
+      for (const rt of [creds.salesforce.refreshToken, ...sf.issuedRefresh]) assert.ok(!v.includes(rt), `${ns} ${name}`);
+    }
+  }
+});
+
+test("a provider's rate limit is honoured: its wait before the retry, or told to the caller when longer", async () => {
+  const waits = [
+    // Shopify REST: decimal seconds in Retry-After.
+    ["shopify", "list_products", { limit: 1 }, { status: 429, headers: { "retry-after": "1.0" }, body: { errors: "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service." } }],
+    // HubSpot: its window's length.
+    ["hubspot", "get_contact", { contact_id: "512" }, { status: 429, headers: { "x-hubspot-ratelimit-interval-milliseconds": "1000", "x-hubspot-ratelimit-max": "190", "x-hubspot-ratelimit-remaining": "0" }, body: { status: "error", message: "You have reached your secondly limit.", errorType: "RATE_LIMIT", policyName: "SECONDLY" } }],
+    // Jira: Retry-After alongside an ISO 8601 reset.
+    ["jira", "get_issue", { issue_key: "SUP-7" }, { status: 429, headers: { "retry-after": "1", "x-ratelimit-reset": new Date(Date.now() + 1000).toISOString() }, body: { errorMessages: ["Rate limit exceeded."], errors: {} } }],
+  ];
+  await Promise.all(
+    waits.map(async ([id, endpoint, input, limit]) => {
+      saas.limit(id, limit);
+      const r = await run(id, endpoint, { input, options: { skip_cache: true } });
+      assert.equal(r.status, 200, `${id}: ${r.text}`);
+      assert.equal(r.body.retries, 1);
+      const [refused, retried] = saas.seen.filter((s) => s.template === id).slice(-2);
+      assert.ok(retried.at - refused.at >= 950, `${id} retried after ${retried.at - refused.at} ms`);
+    }),
+  );
+  // Longer than the template's policy waits: no early retry; the caller is told the provider's wait.
+  saas.limit("zendesk", { status: 429, headers: { "retry-after": "120" }, body: { error: "APIRateLimitExceeded", description: "Number of allowed API requests per minute exceeded" } });
+  const before = saas.seen.length;
+  const r = await run("zendesk", "list_tickets", { input: { per_page: 1 } });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.headers.get("retry-after"), "120");
+  assert.deepEqual([r.body.error.code, r.body.error.retry_after, r.body.retries], ["provider_rate_limited", 120, 0]);
+  assert.equal(r.body.error.message, "Number of allowed API requests per minute exceeded");
+  assert.equal(saas.seen.length - before, 1, "one call, no retry before the provider's wait");
+});
