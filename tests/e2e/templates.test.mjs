@@ -23,7 +23,14 @@ const creds = {
   shopify: secret("shpat_"),
   zendesk: { email: "agent@acme.example", token: secret("zd-") },
   rest: secret("rest-"),
+  apollo: secret("apollo-"),
 };
+const ORDER_QUERY = "query Order($id: ID!) { order(id: $id) { id name displayFinancialStatus displayFulfillmentStatus } }";
+/** The generic GraphQL template against Shopify's GraphQL Admin API, with another document. */
+const shopifyGraphql = (query, extra = {}) => ({
+  url: `${saas.url}/graphql/acme-store.myshopify.com`, path: "/admin/api/2025-01/graphql.json",
+  token_header: "X-Shopify-Access-Token", token: creds.shopify, query, ...extra,
+});
 let gw, saas, key;
 
 /**
@@ -37,7 +44,7 @@ function standIn(template, url) {
   const origin = (u) => u.replace(/^https:\/\/([^/]+)/, `${url}/${t.id}/$1`);
   t.integration.base_url = origin(t.integration.base_url);
   if (t.integration.auth?.token_url) t.integration.auth.token_url = origin(t.integration.auth.token_url);
-  for (const rule of Object.values(t.settings)) if (rule.pattern === "^https://") rule.pattern = "^https?://";
+  for (const rule of Object.values(t.settings)) if (rule.pattern?.startsWith("^https://")) rule.pattern = rule.pattern.replace("^https://", "^https?://");
   return t;
 }
 
@@ -59,6 +66,7 @@ const settings = () => ({
   shopify: { shop: "acme-store", access_token: creds.shopify },
   zendesk: { subdomain: "acme", email: creds.zendesk.email, api_token: creds.zendesk.token },
   rest: { base_url: `${saas.url}/rest/api.acme.example`, token: creds.rest },
+  graphql: shopifyGraphql(ORDER_QUERY, { operation_name: "Order", data_path: "order" }),
 });
 
 before(async () => {
@@ -86,6 +94,12 @@ const calls = {
   stripe: [
     ["get_customer", { customer_id: "cus_NffrFeUfNV2Hib" }, (d) => assert.deepEqual(d, { id: "cus_NffrFeUfNV2Hib", email: "jennyrosen@example.com", name: "Jenny Rosen", balance: "-$25.50" })],
     ["find_customer_by_email", { email: "jennyrosen@example.com" }, (d) => assert.equal(d.id, "cus_NffrFeUfNV2Hib")],
+    // A list gathered page by page: has_more, then starting_after the last id.
+    ["list_customers", { limit: 1 }, (d, seen, body) => {
+      assert.deepEqual(d.map((c) => c.id), ["cus_NffrFeUfNV2Hib", "cus_NffrFeUfNV2Hic", "cus_NffrFeUfNV2Hid"]);
+      assert.deepEqual(body.pages, { fetched: 3, complete: true });
+      assert.equal(seen.query.get("starting_after"), "cus_NffrFeUfNV2Hic");
+    }],
     ["create_refund", { payment_intent_id: "pi_3MtwBwLkdIwHu7ix28a3tqPa", amount: 1000, reason: "requested_by_customer" }, (d, seen) => {
       assert.deepEqual(d, { id: "re_1Nispe2eZvKYlo2Cd31jOCgZ", status: "succeeded", amount: 1000, currency: "USD" });
       assert.deepEqual(nestedForm(seen.raw), { amount: "1000", metadata: { conversation_id: "conv_42" }, payment_intent: "pi_3MtwBwLkdIwHu7ix28a3tqPa", reason: "requested_by_customer" });
@@ -107,6 +121,10 @@ const calls = {
       assert.equal(d.email, "bh@hubspot.com");
       assert.equal(seen.query.get("properties"), "email,firstname,lastname,phone");
     }],
+    ["list_contacts", { limit: 2 }, (d, seen, body) => {
+      assert.deepEqual(d.map((c) => c.id), ["512", "513", "514"]);
+      assert.deepEqual([body.pages, seen.query.get("after")], [{ fetched: 2, complete: true }, "2"]);
+    }],
     ["search_contacts", { email: "bh@hubspot.com" }, (d) => assert.deepEqual(d, { email: "bh@hubspot.com", first_name: "Brian", last_name: "Halligan", phone: "+16175550100" })],
     ["create_contact", { email: "ada@example.com", first_name: "Ada", last_name: "Lovelace" }, (d, seen) => {
       assert.deepEqual(d, { contact_id: "1001" });
@@ -126,7 +144,12 @@ const calls = {
       assert.deepEqual(d, { id: 450789469, number: "#1001", financial_status: "paid", fulfillment_status: "unfulfilled", total: "598.94", currency: "USD", tracking_url: null });
       assert.equal(seen.host, "acme-store.myshopify.com");
     }],
-    ["list_products", { limit: 1 }, (d) => assert.equal(d[0].title, "IPod Nano - 8GB")],
+    // Pages by the Link header's rel="next" (Shopify's page_info cursors).
+    ["list_products", { limit: 1 }, (d, seen, body) => {
+      assert.deepEqual(d.map((p) => p.title), ["IPod Nano - 8GB", "IPod Touch 8GB", "IPod Shuffle"]);
+      assert.deepEqual(body.pages, { fetched: 3, complete: true });
+      assert.deepEqual([...seen.query.keys()].sort(), ["limit", "page_info"]);
+    }],
     ["add_order_note", { order_id: 450789469, note: "Customer asked for gift wrap" }, (d, seen) => {
       assert.deepEqual(d, { id: 450789469, number: "#1001", note: "Customer asked for gift wrap" });
       assert.equal(seen.method, "PUT");
@@ -134,10 +157,19 @@ const calls = {
   ],
   zendesk: [
     ["get_ticket", { ticket_id: 35436 }, (d) => assert.deepEqual(d, { id: 35436, subject: "Help, my printer is on fire!", status: "OPEN", updated: "2024-11-29T09:12:00Z" })],
-    ["list_tickets", { per_page: 1 }, (d) => assert.equal(d.length, 1)],
+    ["list_tickets", { per_page: 1 }, (d, seen, body) => {
+      assert.deepEqual(d.map((t) => t.id), [35436, 35438, 35439]);
+      assert.deepEqual([body.pages, seen.query.get("page[size]")], [{ fetched: 3, complete: true }, "1"]);
+    }],
     ["create_ticket", { subject: "Chat handoff", body: "The customer wants a human", email: "ada@example.com", name: "Ada" }, (d) => {
       assert.deepEqual({ ...d, url: undefined }, { ticket_id: 35437, status: "new", url: undefined });
       assert.match(d.url, /tickets\/35437\.json$/);
+    }],
+  ],
+  graphql: [
+    ["query", { variables: { id: "gid://shopify/Order/450789469" } }, (d, seen) => {
+      assert.deepEqual(d, { id: "gid://shopify/Order/450789469", name: "#1001", displayFinancialStatus: "PAID", displayFulfillmentStatus: "UNFULFILLED" });
+      assert.deepEqual(seen.json(), { query: ORDER_QUERY, variables: { id: "gid://shopify/Order/450789469" }, operationName: "Order" });
     }],
   ],
   rest: [
@@ -156,7 +188,7 @@ for (const [id, list] of Object.entries(calls)) {
       const r = await run(id, endpoint, { input, ...(context ? { context } : {}) });
       assert.equal(r.status, 200, `${id}.${endpoint}: ${r.text}`);
       assert.equal(r.body.success, true, r.text);
-      check(r.body.data, lastTo(id));
+      check(r.body.data, lastTo(id), r.body);
     }
     const t = await gw.request("POST", `/v1/integrations/${id}/test`, { key });
     assert.equal(t.body.ok, true, `${id} test: ${t.text}`);
@@ -221,10 +253,11 @@ test("a provider's rate limit is honoured: its wait before the retry, or told to
   await Promise.all(
     waits.map(async ([id, endpoint, input, limit]) => {
       saas.limit(id, limit);
+      const from = saas.seen.length;
       const r = await run(id, endpoint, { input, options: { skip_cache: true } });
       assert.equal(r.status, 200, `${id}: ${r.text}`);
       assert.equal(r.body.retries, 1);
-      const [refused, retried] = saas.seen.filter((s) => s.template === id).slice(-2);
+      const [refused, retried] = saas.seen.slice(from).filter((s) => s.template === id);
       assert.ok(retried.at - refused.at >= 950, `${id} retried after ${retried.at - refused.at} ms`);
     }),
   );
@@ -237,4 +270,49 @@ test("a provider's rate limit is honoured: its wait before the retry, or told to
   assert.deepEqual([r.body.error.code, r.body.error.retry_after, r.body.retries], ["provider_rate_limited", 120, 0]);
   assert.equal(r.body.error.message, "Number of allowed API requests per minute exceeded");
   assert.equal(saas.seen.length - before, 1, "one call, no retry before the provider's wait");
+});
+
+test("graphql: a mutation, a partial answer, errors, a throttled answer and persisted queries", async () => {
+  const install = async (id, s) => {
+    const r = await gw.request("POST", "/v1/integrations", { key, json: { template: "graphql", id, settings: s } });
+    assert.equal(r.status, 201, `${id}: ${r.text}`);
+  };
+  // A write: Shopify's tagsAdd mutation, its input only in variables.
+  await install("shop-tags", shopifyGraphql("mutation AddTags($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } } }", { data_path: "tagsAdd" }));
+  const tagged = await run("shop-tags", "query", { input: { variables: { id: "gid://shopify/Order/450789469", tags: ["vip", "chat"] } } });
+  assert.equal(tagged.status, 200, tagged.text);
+  assert.deepEqual(tagged.body.data, { node: { id: "gid://shopify/Order/450789469" }, userErrors: [] });
+  assert.deepEqual(saas.shopifyTags, ["vip", "chat"]);
+  // Partial: the app may not read customers; the order comes back with the field's error.
+  await install("shop-customer", shopifyGraphql("query Order($id: ID!) { order(id: $id) { name customer { email } } }", { data_path: "order" }));
+  const partial = await run("shop-customer", "query", { input: { variables: { id: "gid://shopify/Order/450789469" } } });
+  assert.equal(partial.status, 200, partial.text);
+  assert.equal(partial.body.success, true);
+  assert.deepEqual([partial.body.data.name, partial.body.data.customer], ["#1001", null]);
+  assert.equal(partial.body.error.code, "graphql_error");
+  assert.equal(partial.body.error.message, "Access denied for customer field. Required access: `read_customers` access scope. (at order.customer)");
+  assert.deepEqual(partial.body.error.details, [{ message: "Access denied for customer field. Required access: `read_customers` access scope.", path: ["order", "customer"] }]);
+  // Only errors: a failure, with the server's message.
+  await install("shop-typo", shopifyGraphql('query { ordr(id: "gid://shopify/Order/1") { name } }'));
+  const failed = await run("shop-typo", "query", {});
+  assert.equal(failed.status, 502, failed.text);
+  assert.deepEqual([failed.body.success, failed.body.error.code, failed.body.error.message], [false, "graphql_error", "Field 'ordr' doesn't exist on type 'QueryRoot' (at query.ordr)"]);
+  // Throttled by query cost (HTTP 200): waited for the cost to be restored, then sent again.
+  saas.limit("graphql", { status: 200, body: { errors: [{ message: "Throttled", extensions: { code: "THROTTLED", documentation: "https://shopify.dev/api/usage/rate-limits" } }],
+    extensions: { cost: { requestedQueryCost: 102, actualQueryCost: null, throttleStatus: { maximumAvailable: 2000.0, currentlyAvailable: 2, restoreRate: 100.0 } } } } });
+  const throttled = await run("graphql", "query", { input: { variables: { id: "gid://shopify/Order/450789469" } } });
+  assert.equal(throttled.status, 200, throttled.text);
+  assert.equal(throttled.body.retries, 1);
+  const [refused, retried] = saas.seen.filter((x) => x.template === "graphql").slice(-2);
+  assert.ok(retried.at - refused.at >= 950, `retried after ${retried.at - refused.at} ms`);
+  // Automatic persisted queries: the hash first; the document once, when the server asks for it.
+  const FAQ = "query Faq($country: String) { faq(country: $country) { question answer } }";
+  await install("faq", { url: `${saas.url}/graphql/api.apollo.example`, path: "/graphql", token_header: "Authorization", token: `Bearer ${creds.apollo}`, query: FAQ, data_path: "faq", persisted: true });
+  const sent = () => saas.seen.filter((x) => x.host === "api.apollo.example").map((x) => x.json());
+  for (const country of ["Chile", "Japan"]) {
+    const r = await run("faq", "query", { input: { variables: { country } } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.data, { question: "Do you ship abroad?", answer: `Yes, to ${country}.` });
+  }
+  assert.deepEqual(sent().map((b) => [Boolean(b.query), b.extensions.persistedQuery.version]), [[false, 1], [true, 1], [false, 1]]);
 });

@@ -4,6 +4,7 @@
 // (`/{template}/{host}/...`, see `standIn` in e2e/templates.test.mjs), so a setting that fills a
 // host name (`{{settings.shop}}.myshopify.com`) is checked too.
 import http from "node:http";
+import { createHash } from "node:crypto";
 
 /** `line_items[0][price]=p` -> {line_items: [{price: "p"}]}, as Stripe and Rack read forms. */
 export function nestedForm(form) {
@@ -43,8 +44,13 @@ const providers = {
     }
     if (req.method === "GET" && req.path === "/v1/customers") {
       const email = req.query.get("email");
-      const data = email && email !== customer.email ? [] : [customer];
-      return reply(200, { object: "list", url: "/v1/customers", has_more: false, data: data.slice(0, Number(req.query.get("limit") ?? 10)) });
+      const all = [customer, { ...customer, id: "cus_NffrFeUfNV2Hic", email: "ada@example.com", name: "Ada Lovelace" }, { ...customer, id: "cus_NffrFeUfNV2Hid", email: "grace@example.com", name: "Grace Hopper" }];
+      const matching = email ? all.filter((c) => c.email === email) : all;
+      const after = req.query.get("starting_after");
+      const from = after ? matching.findIndex((c) => c.id === after) + 1 : 0;
+      const limit = Number(req.query.get("limit") ?? 10);
+      const data = matching.slice(from, from + limit);
+      return reply(200, { object: "list", url: "/v1/customers", has_more: from + limit < matching.length, data });
     }
     if (req.method === "GET" && (m = /^\/v1\/payment_intents\/([^/]+)$/.exec(req.path)))
       return reply(200, { id: m[1], object: "payment_intent", amount: 2000, amount_received: 2000, currency: "usd", status: "succeeded", created: 1680800504, livemode: false });
@@ -98,8 +104,13 @@ const providers = {
       return reply(401, { status: "error", message: "Authentication credentials not found. This API supports OAuth 2.0 authentication.", correlationId: "a43683b0-5717-4ceb-80b4-104d02915d8c", category: "INVALID_AUTHENTICATION" });
     const contact = { id: "512", properties: { createdate: "2024-11-29T10:00:00.000Z", email: "bh@hubspot.com", firstname: "Brian", hs_object_id: "512", lastmodifieddate: "2024-11-29T10:00:00.000Z", lastname: "Halligan", phone: "(617) 555-0100" }, createdAt: "2024-11-29T10:00:00.000Z", updatedAt: "2024-11-29T10:00:00.000Z", archived: false };
     let m;
-    if (req.method === "GET" && req.path === "/crm/v3/objects/contacts")
-      return reply(200, { results: [contact].slice(0, Number(req.query.get("limit") ?? 10)), paging: { next: { after: "513", link: "https://api.hubapi.com/crm/v3/objects/contacts?after=513" } } });
+    if (req.method === "GET" && req.path === "/crm/v3/objects/contacts") {
+      const all = [contact, { ...contact, id: "513", properties: { ...contact.properties, email: "ada@example.com", hs_object_id: "513" } }, { ...contact, id: "514", properties: { ...contact.properties, email: "grace@example.com", hs_object_id: "514" } }];
+      const from = Number(req.query.get("after") ?? 0);
+      const limit = Number(req.query.get("limit") ?? 10);
+      const next = from + limit < all.length ? { next: { after: String(from + limit), link: `https://api.hubapi.com/crm/v3/objects/contacts?after=${from + limit}` } } : undefined;
+      return reply(200, { results: all.slice(from, from + limit), ...(next ? { paging: next } : {}) });
+    }
     if (req.method === "POST" && req.path === "/crm/v3/objects/contacts/search") {
       const email = req.json()?.filterGroups?.[0]?.filters?.[0]?.value;
       return reply(200, { total: email === contact.properties.email ? 1 : 0, results: email === contact.properties.email ? [contact] : [] });
@@ -146,7 +157,20 @@ const providers = {
     const order = { id: 450789469, name: "#1001", email: "bob.norman@mail.example.com", financial_status: "paid", fulfillment_status: null, total_price: "598.94", currency: "USD", note: null, fulfillments: [] };
     let m;
     if (req.method === "GET" && req.path === `${base}/orders.json`) return reply(200, { orders: req.query.get("name") === order.name && req.query.get("status") === "any" ? [order] : [] });
-    if (req.method === "GET" && req.path === `${base}/products.json`) return reply(200, { products: [{ id: 632910392, title: "IPod Nano - 8GB", status: "active", vendor: "Apple", variants: [{ id: 808950810, price: "199.00", sku: "IPOD2008PINK" }] }].slice(0, Number(req.query.get("limit") ?? 50)) });
+    if (req.method === "GET" && req.path === `${base}/products.json`) {
+      // Cursor pages in the Link header (page_info); a page_info request takes only limit.
+      const all = ["IPod Nano - 8GB", "IPod Touch 8GB", "IPod Shuffle"].map((title, i) => ({ id: 632910392 + i, title, status: "active", vendor: "Apple" }));
+      const info = req.query.get("page_info");
+      if (info && [...req.query.keys()].some((k) => !["page_info", "limit"].includes(k))) return reply(400, { errors: "page_info cannot be combined with other filters" });
+      const from = info ? Number(Buffer.from(info, "base64url").toString()) : 0;
+      const limit = Number(req.query.get("limit") ?? 50);
+      const page = (req.query.get("title") ? all.filter((p) => p.title === req.query.get("title")) : all).slice(from, from + limit);
+      const here = `http://${req.headers.host}/shopify/${req.host}${req.path}`;
+      const links = [];
+      if (from > 0) links.push(`<${here}?limit=${limit}&page_info=${Buffer.from(String(Math.max(0, from - limit))).toString("base64url")}>; rel="previous"`);
+      if (from + limit < all.length && !req.query.get("title")) links.push(`<${here}?limit=${limit}&page_info=${Buffer.from(String(from + limit)).toString("base64url")}>; rel="next"`);
+      return reply(200, { products: page }, links.length ? { link: links.join(", ") } : {});
+    }
     if (req.method === "PUT" && (m = /^\/admin\/api\/2024-10\/orders\/(\d+)\.json$/.exec(req.path))) {
       if (Number(m[1]) !== order.id) return reply(404, { errors: "Not Found" });
       const o = req.json()?.order;
@@ -169,7 +193,35 @@ const providers = {
       if (Number(m[1]) !== ticket.id) return reply(404, { error: "RecordNotFound", description: "Not found" });
       return reply(200, { ticket });
     }
-    if (req.method === "GET" && req.path === `${base}/tickets.json`) return reply(200, { tickets: [ticket].slice(0, Number(req.query.get("per_page") ?? 100)), next_page: null, previous_page: null, count: 1 });
+    if (req.method === "GET" && req.path === `${base}/tickets.json`) {
+      // Cursor pagination: page[size] and page[after], meta.has_more and meta.after_cursor.
+      const all = [ticket, { ...ticket, id: 35438, subject: "Where is my order?" }, { ...ticket, id: 35439, subject: "Change my address" }];
+      const after = req.query.get("page[after]");
+      const from = after ? Number(Buffer.from(after, "base64url").toString()) : 0;
+      const size = Number(req.query.get("page[size]") ?? 100);
+      const more = from + size < all.length;
+      const cursor = Buffer.from(String(from + size)).toString("base64url");
+      return reply(200, { tickets: all.slice(from, from + size), meta: { has_more: more, after_cursor: more ? cursor : null, before_cursor: null }, links: { next: more ? `https://${req.host}${base}/tickets.json?page%5Bafter%5D=${cursor}&page%5Bsize%5D=${size}` : null, prev: null } });
+    }
+  },
+
+  // Shopify's GraphQL Admin API, and an Apollo server with automatic persisted queries.
+  graphql(req, api) {
+    if (req.host.endsWith(".myshopify.com")) return shopifyGraphql(req, api);
+    if (bearerOf(req) !== api.creds.apollo) return reply(401, { errors: [{ message: "Unauthorized", extensions: { code: "UNAUTHENTICATED" } }] });
+    const b = req.json() ?? {};
+    const hash = b.extensions?.persistedQuery?.sha256Hash;
+    let query = b.query;
+    if (hash) {
+      if (query) {
+        if (createHash("sha256").update(query).digest("hex") !== hash) return reply(400, { errors: [{ message: "provided sha does not match query", extensions: { code: "BAD_USER_INPUT" } }] });
+        api.persisted.set(hash, query);
+      } else if (!(query = api.persisted.get(hash))) {
+        return reply(200, { errors: [{ message: "PersistedQueryNotFound", extensions: { code: "PERSISTED_QUERY_NOT_FOUND" } }] });
+      }
+    }
+    if (/__typename/.test(query)) return reply(200, { data: { __typename: "Query" } });
+    return reply(200, { data: { faq: { question: "Do you ship abroad?", answer: `Yes, to ${b.variables?.country ?? "everywhere"}.` } } });
   },
 
   rest(req, api) {
@@ -189,6 +241,36 @@ const providers = {
   },
 };
 
+/** Enough of Shopify's GraphQL Admin API (2025-01) to answer the documents the tests install. */
+function shopifyGraphql(req, api) {
+  if (req.headers["x-shopify-access-token"] !== api.creds.shopify) return reply(401, { errors: "[API] Invalid API key or access token (unrecognized login or wrong password)" });
+  if (req.path !== "/admin/api/2025-01/graphql.json") return reply(404, { errors: "Not Found" });
+  const { query = "", variables = {} } = req.json() ?? {};
+  const cost = (requested) => ({ cost: { requestedQueryCost: requested, actualQueryCost: requested, throttleStatus: { maximumAvailable: 2000.0, currentlyAvailable: 2000 - requested, restoreRate: 100.0 } } });
+  if (/__typename/.test(query)) return reply(200, { data: { __typename: "QueryRoot" }, extensions: cost(1) });
+  const unknown = /\b(ordr)\b/.exec(query);
+  if (unknown)
+    return reply(200, { errors: [{ message: `Field '${unknown[1]}' doesn't exist on type 'QueryRoot'`, locations: [{ line: 1, column: 20 }], path: ["query", unknown[1]], extensions: { code: "undefinedField", typeName: "QueryRoot", fieldName: unknown[1] } }] });
+  if (/\border\(id: \$id\)/.test(query)) {
+    if (variables.id !== "gid://shopify/Order/450789469") return reply(200, { data: { order: null }, extensions: cost(3) });
+    const order = { id: variables.id, name: "#1001", displayFinancialStatus: "PAID", displayFulfillmentStatus: "UNFULFILLED" };
+    // The app lacks read_customers: that field is null and its error says why.
+    if (/\bcustomer\s*\{/.test(query))
+      return reply(200, {
+        data: { order: { ...order, customer: null } },
+        errors: [{ message: "Access denied for customer field. Required access: `read_customers` access scope.", locations: [{ line: 1, column: 80 }], path: ["order", "customer"], extensions: { code: "ACCESS_DENIED", documentation: "https://shopify.dev/api/usage/access-scopes", requiredAccess: "`read_customers` access scope." } }],
+        extensions: cost(4),
+      });
+    return reply(200, { data: { order }, extensions: cost(3) });
+  }
+  if (/\btagsAdd\(/.test(query)) {
+    if (!Array.isArray(variables.tags) || !variables.tags.length) return reply(200, { data: { tagsAdd: { node: null, userErrors: [{ field: ["tags"], message: "Tags can't be blank" }] } }, extensions: cost(10) });
+    api.shopifyTags.push(...variables.tags);
+    return reply(200, { data: { tagsAdd: { node: { id: variables.id }, userErrors: [] } }, extensions: cost(10) });
+  }
+  return reply(200, { errors: [{ message: "Parse error on \"}\" (RCURLY)", locations: [{ line: 1, column: 1 }] }] });
+}
+
 /**
  * Starts the stand-in. `creds`: each provider's credentials as the tests install them.
  * `api.limit(template, {status, headers, body}, times)` makes its next calls answer that (a rate
@@ -200,6 +282,8 @@ export async function startSaas(creds) {
     seen: [],
     limits: {},
     rest: [],
+    persisted: new Map(),
+    shopifyTags: [],
     salesforce: { n: 0, refreshTokens: new Set([creds.salesforce.refreshToken]), accessTokens: new Set(), refreshes: [], issuedRefresh: [], cases: [] },
   };
   api.limit = (template, answer, times = 1) => (api.limits[template] = { ...answer, times });

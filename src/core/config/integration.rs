@@ -77,6 +77,10 @@ pub struct Auth {
     /// (`client_secret_post`, the default) or in a Basic header (`client_secret_basic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_auth: Option<TokenAuth>,
+    /// bearer, oauth2: the `Authorization` scheme the token is sent under, `Bearer` unless an
+    /// API wants its own (Zoho's `Zoho-oauthtoken`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,15 +107,22 @@ impl Auth {
             ("scopes", self.scopes.is_some()),
             ("extra_params", self.extra_params.is_some()),
             ("token_auth", self.token_auth.is_some()),
+            ("scheme", self.scheme.is_some()),
         ];
         let (required, optional): (&[&str], &[&str]) = match self.kind {
             AuthType::None => (&[], &[]),
             AuthType::ApiKey => (&["in", "name", "api_key"], &[]),
-            AuthType::Bearer => (&["token"], &[]),
+            AuthType::Bearer => (&["token"], &["scheme"]),
             AuthType::Basic => (&["username", "password"], &[]),
             AuthType::Oauth2 => (
                 &["grant", "token_url", "client_id", "client_secret"],
-                &["refresh_token", "scopes", "extra_params", "token_auth"],
+                &[
+                    "refresh_token",
+                    "scopes",
+                    "extra_params",
+                    "token_auth",
+                    "scheme",
+                ],
             ),
         };
         let kind = serde_json::to_value(self.kind).unwrap_or_default();
@@ -127,6 +138,12 @@ impl Auth {
         }
         if let Some(u) = &self.token_url {
             check_http_url("auth.token_url", u, p);
+        }
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+        if let Some(s) = &self.scheme {
+            if s.is_empty() || s.len() > 40 || !s.chars().all(token_char) {
+                p.push("`auth.scheme` must be one word of letters, digits and -._~+/".into());
+            }
         }
         if self.grant == Some(OauthGrant::RefreshToken) && self.refresh_token.is_none() {
             p.push("`auth.refresh_token` is required for the refresh_token grant".into());
@@ -237,10 +254,100 @@ pub struct Endpoint {
     /// How the filled body is sent: `json` (the default), `form` or `text`.
     #[serde(default, skip_serializing_if = "BodyFormat::is_json")]
     pub body_format: BodyFormat,
+    /// Leave out of a JSON body (and GraphQL variables) the fields that filled to `null`: for
+    /// APIs that refuse a null where they accept an absent field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omit_nulls: bool,
+    /// A GraphQL call instead of a `body`: its answer's `data` is what `response` maps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<GraphqlCall>,
+    /// A list gathered over several pages into one answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paginate: Option<Pagination>,
     pub input_schema: Option<Named<FieldRule>>,
     pub response: Option<ResponseMapping>,
     pub cache: Option<CachePolicy>,
     pub mock_response: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageStyle {
+    Cursor,
+    Page,
+    Offset,
+    Link,
+}
+
+/// How a list endpoint's pages are gathered (`core::integration::paginate`): each page's items
+/// are read with `items`, and the endpoint's `response` mapping reads the gathered list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    pub style: PageStyle,
+    /// JMESPath to a page's items (`@` when the answer is the list).
+    pub items: String,
+    /// cursor: JMESPath to the next page's cursor; false, null or empty ends the walk.
+    pub next: Option<String>,
+    /// The query parameter (or GraphQL variable) carrying the cursor, page number or offset.
+    pub param: Option<String>,
+    /// `param` is a variable of the endpoint's GraphQL call.
+    #[serde(default)]
+    pub variable: bool,
+    /// page/offset: the first page's number (1) or offset (0).
+    pub start: Option<u64>,
+    /// page/offset: a page with fewer items is the last.
+    pub page_size: Option<u32>,
+    /// At most this many pages (5 unless set; at most 20).
+    pub max_pages: Option<u32>,
+}
+
+impl Pagination {
+    fn check(&self, at: &str, graphql: bool, p: &mut Vec<String>) {
+        let needs: &[(&str, bool)] = match self.style {
+            PageStyle::Cursor => &[
+                ("next", self.next.is_some()),
+                ("param", self.param.is_some()),
+            ],
+            PageStyle::Page | PageStyle::Offset => &[("param", self.param.is_some())],
+            PageStyle::Link => &[],
+        };
+        for (field, set) in needs {
+            if !set {
+                p.push(format!("`{at}.paginate.{field}` is required for its style"));
+            }
+        }
+        if self.variable && !graphql {
+            p.push(format!(
+                "`{at}.paginate.variable` applies to GraphQL endpoints only"
+            ));
+        }
+        if self.max_pages.is_some_and(|m| !(1..=20).contains(&m)) {
+            p.push(format!(
+                "`{at}.paginate.max_pages` must be between 1 and 20"
+            ));
+        }
+    }
+}
+
+/// A GraphQL operation (`core::integration::graphql`). The document is sent as written: input
+/// reaches it only through `variables`, never by filling its text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlCall {
+    pub query: String,
+    /// A JSON template like `body`: `{{input.x}}` placeholders.
+    pub variables: Option<Value>,
+    pub operation_name: Option<String>,
+    /// Send the document's SHA-256 first (automatic persisted queries), and the document itself
+    /// only when the server does not know it yet.
+    pub persisted: Option<bool>,
+}
+
+impl GraphqlCall {
+    pub fn persisted(&self) -> bool {
+        self.persisted == Some(true)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +398,12 @@ fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
     for (k, v) in &e.headers {
         exprs.push((format!("headers.{k}"), v));
     }
+    if let Some(pg) = &e.paginate {
+        exprs.push(("paginate.items".into(), &pg.items));
+        if let Some(n) = &pg.next {
+            exprs.push(("paginate.next".into(), n));
+        }
+    }
     if let Some(r) = &e.response {
         for (field, v) in [
             ("success_path", &r.success_path),
@@ -306,12 +419,25 @@ fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
         }
     }
     let mut templated = Vec::new();
-    if let Some(b) = &e.body {
-        template_expressions(b, &mut templated);
+    let mut labelled = Vec::new();
+    for (at, t) in [
+        ("body", e.body.as_ref()),
+        (
+            "graphql.variables",
+            e.graphql.as_ref().and_then(|g| g.variables.as_ref()),
+        ),
+    ] {
+        let from = templated.len();
+        if let Some(t) = t {
+            template_expressions(t, &mut templated);
+        }
+        labelled.extend((from..templated.len()).map(|i| (at, i)));
     }
-    let all = exprs
-        .into_iter()
-        .chain(templated.iter().map(|x| ("body".to_string(), x.as_str())));
+    let all = exprs.into_iter().chain(
+        labelled
+            .into_iter()
+            .map(|(at, i)| (at.to_string(), templated[i].as_str())),
+    );
     for (at, expr) in all {
         if let Err(err) = crate::core::integration::mapping::compile(expr.trim()) {
             p.push(format!("`endpoints.{name}.{at}`: {}", err.0));
@@ -362,6 +488,12 @@ impl Check for IntegrationConfig {
                 p.push(format!(
                     "`endpoints.{name}.body` must be an object of fields for `body_format: form`"
                 ));
+            }
+            if let Some(g) = &e.graphql {
+                crate::core::integration::graphql::check(name, e, g, p);
+            }
+            if let Some(pg) = &e.paginate {
+                pg.check(&format!("endpoints.{name}"), e.graphql.is_some(), p);
             }
             check_expressions(name, e, p);
         }

@@ -1,7 +1,9 @@
 //! The policy side of executing an integration call: whether and when to retry, and the result
 //! envelope the flow engine receives with the HTTP status that fits it.
 
-use super::mapping::{map_response, ResponseMapping};
+use super::graphql;
+use super::mapping::{map_response, search, truthy, ResponseMapping};
+use super::paginate::Pages;
 use super::validate::validate_input;
 use crate::core::config::integration::{
     Backoff, BreakerPolicy, Endpoint, IntegrationConfig, RetryPolicy,
@@ -135,10 +137,70 @@ pub struct Conclusion {
     pub body: Value,
 }
 
+impl Conclusion {
+    /// A call that got no usable answer (the provider is not counted healthy).
+    pub fn failed(code: &'static str, message: impl Into<String>, body: Value) -> Self {
+        Conclusion {
+            success: false,
+            data: Value::Null,
+            error: Some(EnvelopeError::new(code, message)),
+            provider_ok: false,
+            body,
+        }
+    }
+}
+
+/// A page of a paginated call that answered cleanly (a success status, JSON, the mapping's
+/// success path true, a GraphQL answer without errors): what its items are read from. Any other
+/// page ends the call as its answer.
+pub fn clean_page(endpoint: &Endpoint, attempt: CallAttempt, body: &str) -> Option<Value> {
+    let CallAttempt::Status(200..=299) = attempt else {
+        return None;
+    };
+    let parsed: Value = serde_json::from_str(body).ok()?;
+    let read = match endpoint.graphql {
+        Some(_) => match graphql::answer(&parsed)? {
+            graphql::Answer {
+                errors: Some(_), ..
+            } => return None,
+            a => a.data,
+        },
+        None => parsed,
+    };
+    let success_path = endpoint
+        .response
+        .as_ref()
+        .and_then(|r| r.success_path.as_ref());
+    match success_path {
+        Some(p) => truthy(&search(p, &read).ok()?).then_some(read),
+        None => Some(read),
+    }
+}
+
+/// A paginated call's gathered items, read by the endpoint's response mapping.
+pub fn conclude_gathered(endpoint: &Endpoint, items: Value) -> Result<Conclusion, ApiError> {
+    let mapping = endpoint.response.as_ref().map(|r| ResponseMapping {
+        success_path: None,
+        error_path: None,
+        ..r.clone()
+    });
+    let mapped =
+        map_response(mapping.as_ref(), true, &items).map_err(|e| ApiError::validation(e.0))?;
+    Ok(Conclusion {
+        success: true,
+        data: mapped.data,
+        error: None,
+        provider_ok: true,
+        body: items,
+    })
+}
+
 /// `retry_after_s`: the wait the provider asked for (`provider_wait`); on a 429 the error is
-/// `provider_rate_limited` and carries it, so that the caller can wait as long.
+/// `provider_rate_limited` and carries it, so that the caller can wait as long. A GraphQL
+/// endpoint's answer is mapped from its `data`, and its `errors[]` are the envelope's error
+/// (`graphql_error`) whether or not data came with them.
 pub fn conclude(
-    response: Option<&ResponseMapping>,
+    endpoint: &Endpoint,
     attempt: CallAttempt,
     body: &str,
     timeout_ms: u32,
@@ -146,17 +208,7 @@ pub fn conclude(
 ) -> Result<Conclusion, ApiError> {
     let parsed: Value =
         serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
-    let failed = |code: &'static str, message: String| Conclusion {
-        success: false,
-        data: Value::Null,
-        error: Some(EnvelopeError {
-            code,
-            message,
-            retry_after: None,
-        }),
-        provider_ok: false,
-        body: parsed.clone(),
-    };
+    let failed = |code, message| Conclusion::failed(code, message, parsed.clone());
     Ok(match attempt {
         CallAttempt::Timeout => failed(
             "timeout",
@@ -173,20 +225,38 @@ pub fn conclude(
             ),
         ),
         CallAttempt::Status(status) => {
-            let mapped = map_response(response, (200..300).contains(&status), &parsed)
+            let gql = endpoint
+                .graphql
+                .as_ref()
+                .and_then(|_| graphql::answer(&parsed));
+            let (read, gql_errors) = match gql {
+                Some(a) => (a.data, a.errors),
+                None => (parsed.clone(), None),
+            };
+            let ok = (200..300).contains(&status) && !(gql_errors.is_some() && read.is_null());
+            let mapped = map_response(endpoint.response.as_ref(), ok, &read)
                 .map_err(|e| ApiError::validation(e.0))?;
             let limited = status == 429;
-            let error = (!mapped.success).then(|| EnvelopeError {
-                code: if limited {
-                    "provider_rate_limited"
-                } else {
-                    "upstream_error"
-                },
-                message: mapped
-                    .error
-                    .unwrap_or_else(|| format!("the provider answered {status}")),
-                retry_after: retry_after_s.filter(|_| limited),
-            });
+            let error = match gql_errors {
+                Some((message, listed)) if !limited => Some(EnvelopeError {
+                    details: Some(listed),
+                    ..EnvelopeError::new("graphql_error", message)
+                }),
+                gql_errors => (!mapped.success).then(|| EnvelopeError {
+                    retry_after: retry_after_s.filter(|_| limited),
+                    ..EnvelopeError::new(
+                        if limited {
+                            "provider_rate_limited"
+                        } else {
+                            "upstream_error"
+                        },
+                        gql_errors
+                            .map(|(m, _)| m)
+                            .or(mapped.error)
+                            .unwrap_or_else(|| format!("the provider answered {status}")),
+                    )
+                }),
+            };
             Conclusion {
                 success: mapped.success,
                 data: mapped.data,
@@ -234,6 +304,20 @@ pub struct EnvelopeError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// A GraphQL answer's errors, each with its message and path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl EnvelopeError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        EnvelopeError {
+            code,
+            message: message.into(),
+            retry_after: None,
+            details: None,
+        }
+    }
 }
 
 /// `POST /v1/integrations/{id}/{endpoint}`'s body.
@@ -338,6 +422,9 @@ pub struct Envelope {
     pub execution_time_ms: u64,
     pub cached: bool,
     pub retries: u32,
+    /// A paginated call's pages: how many were fetched, and whether that was all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<Pages>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub debug: Option<Value>,
 }
@@ -353,6 +440,7 @@ impl Envelope {
             execution_time_ms: 0,
             cached: false,
             retries: 0,
+            pages: None,
             debug: None,
         }
     }
@@ -397,9 +485,8 @@ impl Envelope {
             }
         };
         self.error = Some(EnvelopeError {
-            code,
-            message,
             retry_after: Some(retry_after_s),
+            ..EnvelopeError::new(code, message)
         });
         Ok(self)
     }
@@ -558,13 +645,70 @@ mod tests {
     }
 
     #[test]
-    fn conclusions_and_cache_keys() {
-        let mapping: ResponseMapping = serde_json::from_value(
-            json!({"success_path": "ok", "data_path": "contact", "error_path": "error.message"}),
-        )
+    fn a_graphql_answer_is_mapped_from_its_data_and_its_errors_are_the_envelopes() {
+        let e: Endpoint = serde_json::from_value(json!({"method": "POST", "path": "/graphql",
+            "graphql": {"query": "query($id: ID!) { order(id: $id) { name customer { email } } }"},
+            "response": {"field_mappings": {"name": "order.name", "email": "order.customer.email"}}}))
         .unwrap();
+        let conclude = |status, body: Value| {
+            conclude(
+                &e,
+                CallAttempt::Status(status),
+                &body.to_string(),
+                1000,
+                Some(2),
+            )
+            .unwrap()
+        };
+        let partial = conclude(
+            200,
+            json!({"data": {"order": {"name": "#1001", "customer": null}},
+            "errors": [{"message": "Access denied for customer field.", "path": ["order", "customer"]}]}),
+        );
+        assert!(partial.success, "partial data is still an answer");
+        assert_eq!(partial.data, json!({"name": "#1001", "email": null}));
+        let err = partial.error.unwrap();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                "graphql_error",
+                "Access denied for customer field. (at order.customer)"
+            )
+        );
+        assert_eq!(
+            err.details.unwrap()[0]["path"],
+            json!(["order", "customer"])
+        );
+        let failed = conclude(
+            200,
+            json!({"errors": [{"message": "Field 'ordr' doesn't exist on type 'QueryRoot'"}]}),
+        );
+        assert!(!failed.success && failed.provider_ok);
+        assert_eq!(failed.error.as_ref().unwrap().code, "graphql_error");
+        let mut env = Envelope::new("r");
+        env.error = failed.error;
+        assert_eq!(env.http_status(), 502);
+        // Throttled (the flow makes it a 429): the caller hears the wait.
+        let throttled = conclude(
+            429,
+            json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}),
+        );
+        let err = throttled.error.unwrap();
+        assert_eq!(
+            (err.code, err.message.as_str(), err.retry_after),
+            ("provider_rate_limited", "Throttled", Some(2))
+        );
+    }
+
+    #[test]
+    fn conclusions_and_cache_keys() {
+        let mapping =
+            json!({"success_path": "ok", "data_path": "contact", "error_path": "error.message"});
+        let endpoint = |v: Value| -> Endpoint { serde_json::from_value(v).unwrap() };
+        let mapped = endpoint(json!({"method": "GET", "path": "/c", "response": mapping}));
+        let plain = endpoint(json!({"method": "GET", "path": "/c"}));
         let ok = conclude(
-            Some(&mapping),
+            &mapped,
             CallAttempt::Status(200),
             r#"{"ok":true,"contact":{"id":1}}"#,
             1000,
@@ -574,7 +718,7 @@ mod tests {
         assert!(ok.success && ok.provider_ok && ok.error.is_none());
         assert_eq!(ok.data, json!({"id": 1}));
         let refused = conclude(
-            Some(&mapping),
+            &mapped,
             CallAttempt::Status(404),
             r#"{"ok":false,"error":{"message":"no such contact"}}"#,
             1000,
@@ -583,20 +727,14 @@ mod tests {
         .unwrap();
         assert!(!refused.success && refused.provider_ok);
         assert_eq!(refused.error.unwrap().message, "no such contact");
-        let down = conclude(None, CallAttempt::Status(503), "<html>", 1000, Some(5)).unwrap();
+        let down = conclude(&plain, CallAttempt::Status(503), "<html>", 1000, Some(5)).unwrap();
         assert!(!down.provider_ok);
         assert_eq!(down.body, json!("<html>"));
         let down = down.error.unwrap();
         assert_eq!(down.message, "the provider answered 503");
         assert_eq!((down.code, down.retry_after), ("upstream_error", None));
         // The provider's rate limit: the caller hears how long to wait.
-        let limited = conclude(
-            Some(&mapping),
-            CallAttempt::Status(429),
-            "{}",
-            1000,
-            Some(7),
-        );
+        let limited = conclude(&mapped, CallAttempt::Status(429), "{}", 1000, Some(7));
         let limited = limited.unwrap();
         assert!(
             limited.provider_ok,
@@ -604,11 +742,10 @@ mod tests {
         );
         let e = limited.error.unwrap();
         assert_eq!((e.code, e.retry_after), ("provider_rate_limited", Some(7)));
-        let slow = conclude(None, CallAttempt::Timeout, "", 1500, None).unwrap();
+        let slow = conclude(&plain, CallAttempt::Timeout, "", 1500, None).unwrap();
         assert_eq!(slow.error.as_ref().map(|e| e.code), Some("timeout"));
         assert!(!slow.provider_ok);
 
-        let endpoint = |v: Value| -> Endpoint { serde_json::from_value(v).unwrap() };
         let get = endpoint(
             json!({"method": "GET", "path": "/c/{id}", "cache": {"ttl_seconds": 60, "key_fields": ["id"]}}),
         );
@@ -710,6 +847,7 @@ mod tests {
             execution_time_ms: 1,
             cached: false,
             retries: 0,
+            pages: None,
             debug: None,
         };
         assert_eq!(e.http_status(), 200);
@@ -720,11 +858,7 @@ mod tests {
             ("circuit_open", 503),
             ("upstream_error", 502),
         ] {
-            e.error = Some(EnvelopeError {
-                code,
-                message: "m".into(),
-                retry_after: None,
-            });
+            e.error = Some(EnvelopeError::new(code, "m"));
             assert_eq!(e.http_status(), status);
         }
         let v = serde_json::to_value(&e).unwrap();

@@ -4,11 +4,13 @@
 //! keep in the cache, and answer with the result envelope. The gate hears the outcome after.
 
 use super::execute::{
-    attempt_of, cache_key, conclude, limits, AfterCall, CallAttempt, Calls, Envelope,
-    ExecuteRequest,
+    attempt_of, cache_key, clean_page, conclude, conclude_gathered, limits, AfterCall, CallAttempt,
+    Calls, Conclusion, Envelope, ExecuteRequest,
 };
+use super::graphql::{self, Turn};
 use super::health;
 use super::marketplace::test_report;
+use super::paginate::{Next, Pager};
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use super::provider_wait::provider_wait_s;
 use super::tokens::{access_token, refresh_ahead, OauthSecrets, Refresh, TokenFor};
@@ -194,9 +196,20 @@ struct Calling<'a> {
     endpoint: &'a Endpoint,
 }
 
+/// One request's last attempt, as `Calling::request` ends it.
+struct Sent {
+    attempt: CallAttempt,
+    text: String,
+    retry_after_s: Option<u64>,
+    /// The answer's `Link` header (where a list's next page is).
+    link: Option<String>,
+    /// The request as last sent, authenticated.
+    planned: Planned,
+}
+
 impl Calling<'_> {
-    /// Authenticates, sends with the retries `Calls` allows, and concludes the envelope; also
-    /// says whether the provider was healthy.
+    /// Authenticates, sends (every page of a paginated endpoint) with the retries `Calls`
+    /// allows, and concludes the envelope; also says whether the provider was healthy.
     async fn send(
         &self,
         envelope: Envelope,
@@ -216,11 +229,75 @@ impl Calling<'_> {
         if let Some(t) = &token_for {
             creds.access_token = Some(access_token(co, t, None).await?);
         }
-        let mut planned = unauthenticated.clone();
-        apply_auth(&mut planned, &cfg.auth, &creds)?;
         let timeout = cfg.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        // One deadline and one retry budget for the whole call, every page of it.
         let mut calls = Calls::new(cfg.retry.as_ref(), token_for.is_some(), x.started, timeout);
-        let (attempt, text, retry_after_s) = loop {
+        let mut pager = self
+            .endpoint
+            .paginate
+            .as_ref()
+            .map(|p| Pager::new(p, &cfg.base_url));
+        let (sent, done, pages) = loop {
+            let page = match &pager {
+                Some(p) => p.place(&unauthenticated)?,
+                None => unauthenticated.clone(),
+            };
+            let sent = self
+                .request(&mut calls, page, &mut creds, token_for.as_ref(), timeout)
+                .await?;
+            let clean = clean_page(self.endpoint, sent.attempt, &sent.text);
+            let (Some(p), Some(read)) = (pager.as_mut(), clean) else {
+                let done = conclude(
+                    self.endpoint,
+                    sent.attempt,
+                    &sent.text,
+                    timeout,
+                    sent.retry_after_s,
+                )?;
+                break (sent, done, None);
+            };
+            match p.after(&read, sent.link.as_deref())? {
+                Next::Fetch => continue,
+                Next::Done => {
+                    let (items, pages) = pager.take().map(Pager::gathered).unzip();
+                    let items = items.unwrap_or_default();
+                    break (sent, conclude_gathered(self.endpoint, items)?, pages);
+                }
+                Next::Refused(why) => {
+                    break (
+                        sent,
+                        Conclusion::failed("upstream_error", why, Value::Null),
+                        None,
+                    )
+                }
+            }
+        };
+        let provider_ok = done.provider_ok;
+        let status = match sent.attempt {
+            CallAttempt::Status(s) => s,
+            _ => 0,
+        };
+        let debug = debug.then(|| json!({"request": redacted(&sent.planned, &creds), "response": {"status": status, "body": done.body}}));
+        let mut envelope = envelope.concluded(done, sent.attempt, calls.retries);
+        envelope.debug = debug;
+        envelope.pages = pages;
+        Ok((envelope, provider_ok))
+    }
+
+    /// Sends one request until `calls` says its attempt is the last: waits and retries, fetches
+    /// a new token after a 401, sends a persisted GraphQL document when the server asks for it.
+    async fn request(
+        &self,
+        calls: &mut Calls,
+        mut unauthenticated: Planned,
+        creds: &mut Credentials,
+        token_for: Option<&TokenFor<'_>>,
+        timeout: u32,
+    ) -> Result<Sent, ApiError> {
+        let (co, x, cfg) = (self.co, self.x, self.cfg);
+        let mut planned = unauthenticated.clone();
+        apply_auth(&mut planned, &cfg.auth, creds)?;
+        loop {
             let result = co
                 .exchange(
                     planned.request(),
@@ -234,33 +311,44 @@ impl Calling<'_> {
                 Ok(a) => Ok((a.status, provider_wait_s(a.status, |n| a.header(n), now_s))),
                 Err(e) => Err(e),
             })?;
+            let link = result
+                .as_ref()
+                .ok()
+                .and_then(|a| a.header("link"))
+                .map(String::from);
             let text = result.map(|a| a.text()).unwrap_or_default();
+            let (attempt, retry_after_s) = match (&self.endpoint.graphql, attempt) {
+                (Some(_), CallAttempt::Status(_)) => match graphql::turn(&text) {
+                    Turn::SendDocument if planned.send_document() => {
+                        unauthenticated.send_document();
+                        continue;
+                    }
+                    Turn::Throttled(wait) => (CallAttempt::Status(429), Some(wait)),
+                    _ => (attempt, retry_after_s),
+                },
+                _ => (attempt, retry_after_s),
+            };
             match calls.after(attempt, retry_after_s, co.now()) {
-                AfterCall::Done => break (attempt, text, retry_after_s),
+                AfterCall::Done => {
+                    return Ok(Sent {
+                        attempt,
+                        text,
+                        retry_after_s,
+                        link,
+                        planned,
+                    })
+                }
                 AfterCall::Wait(ms) => co.sleep(ms).await,
                 AfterCall::Refresh => {
                     // The token was revoked or expired early: a new one, and the same call again.
-                    let t = token_for
-                        .as_ref()
-                        .ok_or_else(|| ApiError::internal("no token"))?;
+                    let t = token_for.ok_or_else(|| ApiError::internal("no token"))?;
                     let rejected = creds.access_token.take();
                     creds.access_token = Some(access_token(co, t, rejected.as_deref()).await?);
                     planned = unauthenticated.clone();
-                    apply_auth(&mut planned, &cfg.auth, &creds)?;
+                    apply_auth(&mut planned, &cfg.auth, creds)?;
                 }
             }
-        };
-        let response = self.endpoint.response.as_ref();
-        let done = conclude(response, attempt, &text, timeout, retry_after_s)?;
-        let provider_ok = done.provider_ok;
-        let status = match attempt {
-            CallAttempt::Status(s) => s,
-            _ => 0,
-        };
-        let debug = debug.then(|| json!({"request": redacted(&planned, &creds), "response": {"status": status, "body": done.body}}));
-        let mut envelope = envelope.concluded(done, attempt, calls.retries);
-        envelope.debug = debug;
-        Ok((envelope, provider_ok))
+        }
     }
 }
 

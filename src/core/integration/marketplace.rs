@@ -25,21 +25,34 @@ pub struct Template {
     /// Help text per setting, shown in listings.
     #[serde(default)]
     pub settings_help: Named<String>,
+    /// The OAuth scopes or API permissions the tenant's credentials need, as the provider
+    /// names them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     /// The integration config, with `{{settings.x}}` placeholders.
     pub integration: Value,
 }
 
 impl Template {
-    /// The listing entry: everything but the config itself.
+    /// The listing entry: everything but the config itself; each endpoint with its method,
+    /// path and the input it takes.
     pub fn summary(&self) -> Value {
-        let endpoints: Vec<&str> = self.integration["endpoints"]
+        let endpoints: Vec<Value> = self.integration["endpoints"]
             .as_object()
-            .map(|m| m.keys().map(String::as_str).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(name, e)| {
+                        json!({"name": name, "method": e["method"], "path": shown_path(&e["path"]),
+                               "input": e.get("input_schema").cloned().unwrap_or(json!({})),
+                               "graphql": e.get("graphql").is_some(), "paginated": e.get("paginate").is_some()})
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         json!({
             "id": self.id, "name": self.name, "category": self.category, "provider": self.provider,
             "description": self.description, "settings": self.settings, "settings_help": self.settings_help,
-            "endpoints": endpoints,
+            "scopes": self.scopes, "endpoints": endpoints,
         })
     }
 
@@ -52,17 +65,33 @@ impl Template {
         let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
             return true;
         };
+        let endpoints: Vec<&String> = self.integration["endpoints"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
         let hay = format!(
-            "{} {} {} {} {}",
-            self.id,
-            self.name,
-            self.provider,
-            self.description,
-            self.summary()["endpoints"]
+            "{} {} {} {} {:?}",
+            self.id, self.name, self.provider, self.description, endpoints
         )
         .to_lowercase();
         q.to_lowercase().split_whitespace().all(|w| hay.contains(w))
     }
+}
+
+/// An endpoint's path as a listing shows it: a setting it is made of as `<setting>`.
+fn shown_path(path: &Value) -> String {
+    let mut out = path.as_str().unwrap_or_default().to_string();
+    while let (Some(i), Some(j)) = (out.find("{{"), out.find("}}")) {
+        if j < i {
+            break;
+        }
+        let name = out[i + 2..j]
+            .trim()
+            .trim_start_matches("settings.")
+            .to_string();
+        out.replace_range(i..j + 2, &format!("<{name}>"));
+    }
+    out
 }
 
 /// `POST /v1/integrations`: which template to install under which id, with what settings.
@@ -157,9 +186,11 @@ mod tests {
             let t: Template = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(path.file_stem().unwrap().to_string_lossy(), t.id);
-            // For every setting, the first plausible value its rule accepts.
+            // For every required setting, the first plausible value its rule accepts (optional
+            // ones left out: a template must install without them).
             let candidates = [
                 json!("https://example.com"),
+                json!("/graphql"),
                 json!("sk_test_123"),
                 json!("acme-shop"),
                 json!("agent@example.com"),
@@ -168,6 +199,7 @@ mod tests {
             let settings: serde_json::Map<String, Value> = t
                 .settings
                 .iter()
+                .filter(|(_, rule)| rule.required)
                 .map(|(k, rule)| {
                     let one: Named<FieldRule> = [(k.clone(), rule.clone())].into_iter().collect();
                     let v = candidates
@@ -236,5 +268,12 @@ mod tests {
         assert!(!t.matches(Some("tickets"), None));
         assert!(!t.matches(None, Some("payments")));
         assert!(t.summary().get("integration").is_none());
+        let endpoints = &t.summary()["endpoints"];
+        assert_eq!(endpoints[0]["name"], "get_contact");
+        assert_eq!(endpoints[1]["method"], "POST");
+        assert_eq!(
+            shown_path(&json!("{{settings.path}}/x/{id}")),
+            "<path>/x/{id}"
+        );
     }
 }

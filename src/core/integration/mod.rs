@@ -4,11 +4,13 @@
 pub mod body;
 pub mod execute;
 pub mod flow;
+pub mod graphql;
 pub mod health;
 pub mod installed;
 pub mod mapping;
 pub mod marketplace;
 pub mod oauth;
+pub mod paginate;
 pub mod plan;
 pub mod provider_wait;
 pub mod tokens;

@@ -1,6 +1,7 @@
 //! Planning the provider request of an endpoint: path parameters URL-encoded, query, headers and
 //! body built from JMESPath over `{input, context}`, authentication applied. The shell sends it.
 
+use super::graphql;
 use super::mapping::search;
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
@@ -19,9 +20,22 @@ pub struct Planned {
     pub body: Option<Value>,
     /// The body as sent, in the endpoint's format.
     pub content: Option<String>,
+    /// A persisted GraphQL call's body with its document, sent when the server asks for it.
+    pub document: Option<String>,
 }
 
 impl Planned {
+    /// Sends the GraphQL document from now on; false when there is none to send.
+    pub fn send_document(&mut self) -> bool {
+        match self.document.take() {
+            Some(d) => {
+                self.content = Some(d);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The request as sent.
     pub fn request(&self) -> OutboundRequest {
         OutboundRequest {
@@ -130,9 +144,29 @@ pub fn plan(
             )));
         }
     }
-    let body = match &endpoint.body {
-        Some(template) => Some(fill_template(template, &scope)?),
-        None => None,
+    let mut document = None;
+    let body = match (&endpoint.graphql, &endpoint.body) {
+        (Some(g), _) => {
+            let mut variables = match &g.variables {
+                Some(t) => fill_template(t, &scope)?,
+                None => Value::Null,
+            };
+            if endpoint.omit_nulls {
+                drop_nulls(&mut variables);
+            }
+            if g.persisted() {
+                document = Some(graphql::request_body(g, variables.clone(), true).to_string());
+            }
+            Some(graphql::request_body(g, variables, false))
+        }
+        (None, Some(template)) => {
+            let mut body = fill_template(template, &scope)?;
+            if endpoint.omit_nulls {
+                drop_nulls(&mut body);
+            }
+            Some(body)
+        }
+        (None, None) => None,
     };
     let mut content = None;
     if let Some(b) = &body {
@@ -148,6 +182,7 @@ pub fn plan(
         headers,
         body,
         content,
+        document,
     })
 }
 
@@ -180,6 +215,19 @@ fn fill_path(path: &str, input: &Value) -> Result<String, ApiError> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Removes, at every depth, the object fields whose value is `null` (list items stay: their
+/// positions mean something).
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(fields) => {
+            fields.retain(|_, f| !f.is_null());
+            fields.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 fn scalar(v: &Value) -> String {
@@ -263,6 +311,7 @@ fn fill_where(t: &Value, scope: &Value, fills: &dyn Fn(&str) -> bool) -> Result<
 /// Adds the integration's authentication to a planned request.
 pub fn apply_auth(p: &mut Planned, auth: &Auth, c: &Credentials) -> Result<(), ApiError> {
     let missing = |what: &str| ApiError::internal(format!("integration auth has no {what}"));
+    let scheme = auth.scheme.as_deref().unwrap_or("Bearer");
     match auth.kind {
         AuthType::None => {}
         AuthType::ApiKey => {
@@ -282,7 +331,7 @@ pub fn apply_auth(p: &mut Planned, auth: &Auth, c: &Credentials) -> Result<(), A
         AuthType::Bearer => p.headers.push((
             "authorization".into(),
             format!(
-                "Bearer {}",
+                "{scheme} {}",
                 c.token.as_ref().ok_or_else(|| missing("token"))?
             ),
         )),
@@ -297,7 +346,7 @@ pub fn apply_auth(p: &mut Planned, auth: &Auth, c: &Credentials) -> Result<(), A
         AuthType::Oauth2 => p.headers.push((
             "authorization".into(),
             format!(
-                "Bearer {}",
+                "{scheme} {}",
                 c.access_token
                     .as_ref()
                     .ok_or_else(|| missing("access token"))?
@@ -415,6 +464,42 @@ mod tests {
                 format!("https://shop.example/api/orders/{seg}/notes")
             );
         }
+    }
+
+    #[test]
+    fn omit_nulls_leaves_out_fields_the_input_did_not_fill_and_a_scheme_replaces_bearer() {
+        let c = cfg(json!({
+            "name": "Pay", "base_url": "https://pay.example",
+            "auth": {"type": "bearer", "token": "t0k3n", "scheme": "Zoho-oauthtoken"},
+            "endpoints": {"refund": {"method": "POST", "path": "/refunds", "omit_nulls": true,
+                "body": {"amount": {"value": "{{input.amount}}", "currency": "{{input.currency}}"},
+                         "note": "{{input.note}}", "tags": ["{{input.tag}}"]}}}
+        }));
+        let p = plan(
+            &c,
+            &c.endpoints["refund"],
+            &json!({"amount": "10.99"}),
+            &json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            p.content.as_deref(),
+            Some(r#"{"amount":{"value":"10.99"},"tags":[null]}"#),
+            "object fields go, list positions stay"
+        );
+        let mut authed = p.clone();
+        let creds = Credentials {
+            token: Some("t0k3n".into()),
+            ..Default::default()
+        };
+        apply_auth(&mut authed, &c.auth, &creds).unwrap();
+        assert!(authed
+            .headers
+            .contains(&("authorization".into(), "Zoho-oauthtoken t0k3n".into())));
+        let bad = json!({"name": "x", "base_url": "https://x.example", "endpoints": {"a": {"method": "GET", "path": "/"}},
+            "auth": {"type": "bearer", "token": "t", "scheme": "Bearer x"}});
+        let e = crate::core::config::document::validate::<IntegrationConfig>(&bad).unwrap_err();
+        assert!(e.message.contains("`auth.scheme`"), "{}", e.message);
     }
 
     #[test]
