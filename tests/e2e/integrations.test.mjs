@@ -162,7 +162,14 @@ test("the marketplace lists and searches the seeded templates", async () => {
   const shop = await gw.request("GET", "/v1/marketplace?q=order%20number", { key });
   assert.deepEqual(shop.body.data.map((t) => t.id), ["shopify"]);
   const support = await gw.request("GET", "/v1/marketplace?category=support", { key });
-  assert.deepEqual(support.body.data.map((t) => t.id).sort(), ["jira", "zendesk"]);
+  assert.deepEqual(support.body.data.map((t) => t.id).sort(), ["freshdesk", "intercom", "jira", "zendesk"]);
+  // Each listing says what the credentials need and what each endpoint takes.
+  const shopify = all.body.data.find((t) => t.id === "shopify");
+  assert.deepEqual(shopify.scopes, ["read_orders", "write_orders", "read_products"]);
+  const note = shopify.endpoints.find((e) => e.name === "add_order_note");
+  assert.deepEqual([note.method, note.path, note.input.note.required], ["PUT", "/orders/{order_id}.json", true]);
+  const graphql = all.body.data.find((t) => t.id === "graphql");
+  assert.deepEqual(graphql.endpoints.map((e) => [e.name, e.path, e.graphql]), [["query", "<path>", true], ["typename", "<path>", true]]);
 });
 
 test("install a template with settings, execute it, test it, read it redacted, delete it", async () => {

@@ -24,7 +24,18 @@ const creds = {
   zendesk: { email: "agent@acme.example", token: secret("zd-") },
   rest: secret("rest-"),
   apollo: secret("apollo-"),
+  woocommerce: { key: secret("ck_"), secret: secret("cs_") },
+  intercom: secret("dG9rOm"),
+  paypal: { clientId: "AeA1QIZXiflr1_-r0U2UbWTziOWX1GRQer5jkUq4ZfWT5qwb6qQRPq7jDtv57TL4POEEezGLdutcxnkJ", clientSecret: secret("ECYYrrSHdKfk_") },
+  twilio: { sid: "AC" + "1".repeat(32), keySid: "SK" + "2".repeat(32), keySecret: secret("twilio-") },
+  freshdesk: secret("fd-"),
+  zoho: { clientId: "1000.GMB0YULZHJK411248S8I5GZ4CHUEX0", clientSecret: secret("zoho-"), refreshToken: secret("1000.rt-") },
+  pipedrive: randomBytes(20).toString("hex"),
+  calendly: secret("eyJraWQiOiIx"),
+  pinecone: secret("pcsk_"),
+  weaviate: secret("wv-"),
 };
+planted.add(creds.pipedrive);
 const ORDER_QUERY = "query Order($id: ID!) { order(id: $id) { id name displayFinancialStatus displayFulfillmentStatus } }";
 /** The generic GraphQL template against Shopify's GraphQL Admin API, with another document. */
 const shopifyGraphql = (query, extra = {}) => ({
@@ -67,6 +78,16 @@ const settings = () => ({
   zendesk: { subdomain: "acme", email: creds.zendesk.email, api_token: creds.zendesk.token },
   rest: { base_url: `${saas.url}/rest/api.acme.example`, token: creds.rest },
   graphql: shopifyGraphql(ORDER_QUERY, { operation_name: "Order", data_path: "order" }),
+  woocommerce: { store_url: `${saas.url}/woocommerce/shop.example.com`, consumer_key: creds.woocommerce.key, consumer_secret: creds.woocommerce.secret },
+  intercom: { access_token: creds.intercom, admin_id: "991267", region: "api.eu.intercom.io" },
+  paypal: { api_host: "api-m.sandbox.paypal.com", client_id: creds.paypal.clientId, client_secret: creds.paypal.clientSecret },
+  twilio: { account_sid: creds.twilio.sid, api_key_sid: creds.twilio.keySid, api_key_secret: creds.twilio.keySecret, from: "+15005550006" },
+  freshdesk: { domain: "acme", api_key: creds.freshdesk },
+  "zoho-crm": { data_centre: "eu", client_id: creds.zoho.clientId, client_secret: creds.zoho.clientSecret, refresh_token: creds.zoho.refreshToken },
+  pipedrive: { api_token: creds.pipedrive },
+  calendly: { access_token: creds.calendly, user_uri: "https://api.calendly.com/users/AAAAAAAAAAAAAAAA", event_type_uri: "https://api.calendly.com/event_types/BBBBBBBBBBBBBBBB" },
+  pinecone: { index_host: "support-abc1234.svc.aped-4627-b74a.pinecone.io", api_key: creds.pinecone, namespace: "support" },
+  weaviate: { cluster_url: `${saas.url}/weaviate/acme.c0.europe-west3.gcp.weaviate.cloud`, api_key: creds.weaviate, collection: "Article", properties: "title body" },
 });
 
 before(async () => {
@@ -82,8 +103,12 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
-  await saas?.close();
+  // A leak fails `stop`; the stand-in closes either way, or the file would hang instead.
+  try {
+    await gw?.stop();
+  } finally {
+    await saas?.close();
+  }
 });
 
 const run = (id, endpoint, body = {}) => gw.request("POST", `/v1/integrations/${id}/${endpoint}`, { key, json: body });
@@ -172,6 +197,102 @@ const calls = {
       assert.deepEqual(seen.json(), { query: ORDER_QUERY, variables: { id: "gid://shopify/Order/450789469" }, operationName: "Order" });
     }],
   ],
+  woocommerce: [
+    ["get_order", { order_id: 727 }, (d) => assert.deepEqual(d, { id: 727, number: "727", status: "processing", total: "29.35", currency: "USD", email: "john.doe@example.com", items: [{ name: "Woo Single #1", quantity: 2 }] })],
+    ["find_orders", { email: "john.doe@example.com", per_page: 1 }, (d, seen, body) => {
+      assert.deepEqual(d.map((o) => o.id), [727, 728]);
+      assert.deepEqual([body.pages, seen.query.get("page")], [{ fetched: 2, complete: true }, "2"]);
+    }],
+    ["add_order_note", { order_id: 727, note: "Customer asked for gift wrap" }, (d, seen) => {
+      assert.deepEqual(d, { note_id: 281, customer_note: false });
+      assert.equal(seen.host, "shop.example.com");
+    }],
+  ],
+  intercom: [
+    ["find_contact", { email: "joe@example.com" }, (d, seen) => {
+      assert.deepEqual(d, { id: "6657adc46abd0167d9419d1a", role: "user", email: "joe@example.com", name: "Joe Bloggs" });
+      assert.equal(seen.host, "api.eu.intercom.io", "the region setting picks the host");
+    }],
+    ["start_conversation", { contact_id: "6657adc46abd0167d9419d1a", body: "Where is my order?" }, (d) => assert.deepEqual(d, { message_id: "403918396", conversation_id: "363" })],
+    ["reply", { conversation_id: "363", body: "It ships tomorrow." }, (d, seen) => {
+      assert.deepEqual(d, { conversation_id: "363", state: "open" });
+      assert.deepEqual(seen.json(), { message_type: "comment", type: "admin", admin_id: "991267", body: "It ships tomorrow." });
+    }],
+  ],
+  paypal: [
+    ["get_order", { order_id: "5O190127TN364715T" }, (d) => assert.deepEqual(d, { id: "5O190127TN364715T", status: "COMPLETED", amount: "100.00", currency: "USD", capture_id: "3C679366HH908993F", payer_email: "customer@example.com" })],
+    ["refund_capture", { capture_id: "3C679366HH908993F", amount: "10.99", currency: "USD", idempotency_key: "refund-conv-42" }, (d, seen) => {
+      assert.deepEqual({ ...d, refund_id: undefined }, { refund_id: undefined, status: "COMPLETED", amount: "10.99", currency: "USD" });
+      assert.deepEqual(seen.json(), { amount: { value: "10.99", currency_code: "USD" } }, "an unset note is left out, not sent as null");
+      assert.equal(seen.headers["paypal-request-id"], "refund-conv-42");
+    }],
+  ],
+  twilio: [
+    ["send_message", { to: "+14155552671", body: "Your order shipped" }, (d, seen) => {
+      assert.deepEqual(d, { sid: "SM" + "a".repeat(32), status: "queued", to: "+14155552671", segments: "1" });
+      assert.deepEqual(Object.fromEntries(new URLSearchParams(seen.raw)), { Body: "Your order shipped", From: "+15005550006", To: "+14155552671" });
+    }],
+    ["get_message", { sid: "SM" + "a".repeat(32) }, (d) => assert.deepEqual([d.status, d.error_code], ["delivered", null])],
+  ],
+  freshdesk: [
+    ["create_ticket", { subject: "Chat handoff", description: "The customer wants a human", email: "ada@example.com" }, (d, seen) => {
+      assert.deepEqual(d, { ticket_id: 2, status: 2, priority: 1 });
+      assert.deepEqual([seen.json().source, seen.host], [7, "acme.freshdesk.com"]);
+    }],
+    ["get_ticket", { ticket_id: 1 }, (d) => assert.deepEqual(d, { id: 1, subject: "Support needed..", status: 2, updated: "2026-11-29T10:00:00Z" })],
+    ["list_tickets", { per_page: 1 }, (d, _, body) => assert.deepEqual([d.length, body.pages.fetched], [2, 2])],
+  ],
+  "zoho-crm": [
+    ["find_contact", { email: "patricia@example.com" }, (d, seen) => {
+      assert.deepEqual(d, { id: "4876876000000624001", first_name: "Patricia", last_name: "Boyle", email: "patricia@example.com", phone: "555-555-5555", account: "Zylker" });
+      assert.equal(seen.host, "www.zohoapis.eu", "the data centre picks the host");
+    }],
+    ["find_contact", { email: "nobody@example.com" }, (d) => assert.deepEqual(d, { id: null, first_name: null, last_name: null, email: null, phone: null, account: null }, "Zoho's 204 for no match")],
+    ["create_lead", { last_name: "Lovelace", email: "ada@example.com" }, (d, seen) => {
+      assert.deepEqual(d, { lead_id: "4876876000000625001", status: "success" });
+      assert.deepEqual(seen.json().data, [{ Last_Name: "Lovelace", Email: "ada@example.com", Lead_Source: "Chat" }]);
+    }],
+  ],
+  pipedrive: [
+    ["find_person", { email: "ada@example.com" }, (d) => assert.deepEqual(d, { id: 1, name: "Ada Lovelace", emails: ["ada@example.com"], organization: "Analytical Engines" })],
+    ["list_deals", { limit: 2 }, (d, seen, body) => {
+      assert.deepEqual(d.map((x) => x.id), [1, 2, 3]);
+      assert.deepEqual([body.pages, seen.query.get("start")], [{ fetched: 2, complete: true }, "2"]);
+    }],
+    ["create_deal", { title: "Chat lead", value: 500, currency: "EUR" }, (d, seen) => {
+      assert.deepEqual(d, { deal_id: 4, status: "open" });
+      assert.deepEqual(seen.json(), { title: "Chat lead", value: 500, currency: "EUR" });
+    }],
+  ],
+  calendly: [
+    ["upcoming_meetings", { from: "2026-11-30T00:00:00Z", count: 2 }, (d, seen, body) => {
+      assert.deepEqual(d.map((e) => e.start), ["2026-12-01T15:00:00.000000Z", "2026-12-02T15:00:00.000000Z", "2026-12-03T15:00:00.000000Z"]);
+      assert.equal(d[0].join_url, "https://zoom.us/j/0");
+      assert.deepEqual(body.pages, { fetched: 2, complete: true });
+      assert.equal(seen.query.get("user"), "https://api.calendly.com/users/AAAAAAAAAAAAAAAA");
+    }],
+    ["booking_link", {}, (d) => assert.deepEqual(d, { booking_url: "https://calendly.com/d/abcd-brv8/15-minute-meeting" })],
+    ["cancel_meeting", { uuid: "GBGBDCAADAEDCRZ2", reason: "Customer asked in chat" }, (d) => assert.deepEqual(d, { canceled_by: "John Doe", reason: "Customer asked in chat" })],
+  ],
+  pinecone: [
+    ["upsert", { vectors: [{ id: "faq-1", values: [1, 0, 0], metadata: { text: "We ship worldwide" } }, { id: "faq-2", values: [0, 1, 0], metadata: { text: "Returns within 30 days" } }] }, (d, seen) => {
+      assert.deepEqual(d, { upserted: 2 });
+      assert.equal(seen.json().namespace, "support");
+    }],
+    ["query", { vector: [0.9, 0.1, 0], top_k: 1 }, (d, seen) => {
+      assert.deepEqual(d, [{ id: "faq-1", score: 0.9, metadata: { text: "We ship worldwide" } }]);
+      assert.deepEqual([seen.json().topK, seen.json().includeMetadata, "filter" in seen.json()], [1, true, false]);
+    }],
+  ],
+  weaviate: [
+    ["add_object", { properties: { title: "Shipping", body: "We ship worldwide" } }, (d) => assert.deepEqual(d, { id: "36ddd591-2dee-4e7e-a3cc-eb86d30a4303", collection: "Article" })],
+    ["near_text", { concepts: ["ship"], limit: 2 }, (d, seen) => {
+      assert.deepEqual(d, [{ title: "Shipping", body: "We ship worldwide", _additional: { id: "36ddd591-2dee-4e7e-a3cc-eb86d30a4303", distance: 0.1 } }]);
+      assert.match(seen.json().query, /Get \{ Article\(nearText: \{concepts: \$concepts\}, limit: \$limit\) \{ title body _additional/);
+      assert.deepEqual(seen.json().variables, { concepts: ["ship"], limit: 2 }, "the input only in variables");
+    }],
+    ["near_vector", { vector: [0.1, 0.2, 0.3] }, (d) => assert.equal(d.length, 1)],
+  ],
   rest: [
     ["create", { resource: "notes", body: { text: "hello" } }, (d) => assert.deepEqual(d, { id: "1", text: "hello" })],
     ["get", { resource: "notes", id: "1" }, (d) => assert.equal(d.text, "hello")],
@@ -203,6 +324,14 @@ test("a provider's refusal reaches the caller as its own message in the envelope
     ["hubspot", "create_contact", { email: "bh@hubspot.com" }, 409, "Contact already exists. Existing ID: 512"],
     ["jira", "get_issue", { issue_key: "NOPE-1" }, 404, "Issue does not exist or you do not have permission to see it."],
     ["zendesk", "create_ticket", { subject: "x", body: "", email: "a@b.c" }, 422, "Record validation errors"],
+    ["woocommerce", "get_order", { order_id: 1 }, 404, "Invalid ID."],
+    ["intercom", "start_conversation", { contact_id: "nobody", body: "hi" }, 404, "User Not Found"],
+    ["paypal", "get_order", { order_id: "1AB23456CD789012E" }, 404, "Specified resource ID does not exist. Please check the resource ID and try again."],
+    ["twilio", "send_message", { to: "+15005550001", body: "hi" }, 400, "The 'To' number +15005550001 is not a valid phone number."],
+    ["freshdesk", "create_ticket", { subject: "x", description: "y", email: "not-an-email" }, 400, "It should be a valid email address"],
+    ["pipedrive", "create_deal", { title: "x", person_id: 999 }, 404, "Person not found"],
+    ["calendly", "cancel_meeting", { uuid: "NOPE" }, 404, "The server could not find the requested resource."],
+    ["pinecone", "upsert", { vectors: [{ id: "x", values: [1, 2] }] }, 400, "Vector dimension 2 does not match the dimension of the index 3"],
   ];
   for (const [id, endpoint, input, status, message] of cases) {
     const r = await run(id, endpoint, { input });
@@ -249,6 +378,13 @@ test("a provider's rate limit is honoured: its wait before the retry, or told to
     ["hubspot", "get_contact", { contact_id: "512" }, { status: 429, headers: { "x-hubspot-ratelimit-interval-milliseconds": "1000", "x-hubspot-ratelimit-max": "190", "x-hubspot-ratelimit-remaining": "0" }, body: { status: "error", message: "You have reached your secondly limit.", errorType: "RATE_LIMIT", policyName: "SECONDLY" } }],
     // Jira: Retry-After alongside an ISO 8601 reset.
     ["jira", "get_issue", { issue_key: "SUP-7" }, { status: 429, headers: { "retry-after": "1", "x-ratelimit-reset": new Date(Date.now() + 1000).toISOString() }, body: { errorMessages: ["Rate limit exceeded."], errors: {} } }],
+    // Intercom: the Unix time its window resets.
+    ["intercom", "find_contact", { email: "joe@example.com" }, { status: 429, headers: { "x-ratelimit-limit": "1000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 2) }, body: { type: "error.list", errors: [{ code: "rate_limit_exceeded", message: "Exceeded rate limit of 1000 in 60_seconds" }] } }],
+    // Pipedrive and Calendly: seconds until the window resets.
+    ["pipedrive", "find_person", { email: "ada@example.com" }, { status: 429, headers: { "x-ratelimit-limit": "40", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1" }, body: { success: false, error: "Request over limit", errorCode: 429 } }],
+    ["calendly", "booking_link", {}, { status: 429, headers: { "x-ratelimit-limit": "120", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1" }, body: { title: "Too Many Requests", message: "You have exceeded the rate limit" } }],
+    // Freshdesk: Retry-After.
+    ["freshdesk", "get_ticket", { ticket_id: 1 }, { status: 429, headers: { "retry-after": "1", "x-ratelimit-total": "100", "x-ratelimit-remaining": "0" }, body: { code: "rate_limit_exceeded", message: "You have exceeded the limit of requests per minute" } }],
   ];
   await Promise.all(
     waits.map(async ([id, endpoint, input, limit]) => {

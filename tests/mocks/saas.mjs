@@ -205,6 +205,247 @@ const providers = {
     }
   },
 
+  woocommerce(req, api) {
+    const { key, secret } = api.creds.woocommerce;
+    if (basicOf(req) !== `${key}:${secret}`) return reply(401, { code: "woocommerce_rest_cannot_view", message: "Sorry, you cannot list resources.", data: { status: 401 } });
+    const base = "/wp-json/wc/v3";
+    const order = (id, email) => ({ id, parent_id: 0, number: String(id), status: "processing", currency: "USD", total: "29.35", billing: { first_name: "John", last_name: "Doe", email }, line_items: [{ id: 315, name: "Woo Single #1", product_id: 93, quantity: 2, total: "6.00" }] });
+    const orders = [order(727, "john.doe@example.com"), order(728, "john.doe@example.com"), order(729, "ada@example.com")];
+    let m;
+    if (req.method === "GET" && (m = /^\/wp-json\/wc\/v3\/orders\/(\d+)$/.exec(req.path))) {
+      const o = orders.find((o) => o.id === Number(m[1]));
+      return o ? reply(200, o) : reply(404, { code: "woocommerce_rest_shop_order_invalid_id", message: "Invalid ID.", data: { status: 404 } });
+    }
+    if (req.method === "GET" && req.path === `${base}/orders`) {
+      // WordPress REST paging: page and per_page, the total in headers and a Link rel="next".
+      const search = req.query.get("search");
+      const all = orders.filter((o) => !search || o.billing.email === search);
+      const perPage = Number(req.query.get("per_page") ?? 10);
+      const page = Number(req.query.get("page") ?? 1);
+      const pages = Math.max(1, Math.ceil(all.length / perPage));
+      const here = `http://${req.headers.host}/woocommerce/${req.host}${req.path}`;
+      const q = (p) => new URLSearchParams({ ...Object.fromEntries(req.query), page: String(p) }).toString();
+      const links = page < pages ? { link: `<${here}?${q(page + 1)}>; rel="next"` } : {};
+      return reply(200, all.slice((page - 1) * perPage, page * perPage), { "x-wp-total": String(all.length), "x-wp-totalpages": String(pages), ...links });
+    }
+    if (req.method === "POST" && (m = /^\/wp-json\/wc\/v3\/orders\/(\d+)\/notes$/.exec(req.path))) {
+      if (!orders.some((o) => o.id === Number(m[1]))) return reply(404, { code: "woocommerce_rest_shop_order_invalid_id", message: "Invalid order ID.", data: { status: 404 } });
+      const b = req.json() ?? {};
+      if (!b.note) return reply(400, { code: "rest_missing_callback_param", message: "Missing parameter(s): note", data: { status: 400, params: ["note"] } });
+      return reply(201, { id: 281, author: "system", date_created: "2026-11-30T10:00:00", note: b.note, customer_note: b.customer_note === true });
+    }
+  },
+
+  intercom(req, api) {
+    if (bearerOf(req) !== api.creds.intercom) return reply(401, { type: "error.list", request_id: "000on04g3kmp2pc3lsfg", errors: [{ code: "unauthorized", message: "Access Token Invalid" }] });
+    if (req.headers["intercom-version"] !== "2.11") return reply(400, { type: "error.list", errors: [{ code: "intercom_version_invalid", message: "Requested version is not valid" }] });
+    const contact = { type: "contact", id: "6657adc46abd0167d9419d1a", workspace_id: "this_is_an_id_for_a_workspace", role: "user", email: "joe@example.com", name: "Joe Bloggs" };
+    let m;
+    if (req.method === "POST" && req.path === "/contacts/search") {
+      const q = req.json()?.query ?? {};
+      const data = q.field === "email" && q.operator === "=" && q.value === contact.email ? [contact] : [];
+      return reply(200, { type: "list", data, total_count: data.length, pages: { type: "pages", page: 1, per_page: 50, total_pages: 1 } });
+    }
+    if (req.method === "POST" && req.path === "/conversations") {
+      const b = req.json() ?? {};
+      if (b.from?.id !== contact.id) return reply(404, { type: "error.list", request_id: "req", errors: [{ code: "not_found", message: "User Not Found" }] });
+      return reply(200, { type: "user_message", id: "403918396", created_at: 1719492939, body: b.body, message_type: "inapp", conversation_id: "363" });
+    }
+    if (req.method === "POST" && (m = /^\/conversations\/(\d+)\/reply$/.exec(req.path))) {
+      const b = req.json() ?? {};
+      if (b.admin_id !== "991267") return reply(400, { type: "error.list", errors: [{ code: "parameter_invalid", message: "Admin not found" }] });
+      return reply(200, { type: "conversation", id: m[1], state: "open", open: true, conversation_parts: { type: "conversation_part.list", conversation_parts: [{ type: "conversation_part", part_type: "comment", body: `<p>${b.body}</p>` }] } });
+    }
+  },
+
+  paypal(req, api) {
+    const pp = api.paypal;
+    if (req.path === "/v1/oauth2/token") {
+      const basic = basicOf(req);
+      const f = new URLSearchParams(req.raw);
+      if (basic !== `${api.creds.paypal.clientId}:${api.creds.paypal.clientSecret}` || f.get("client_id")) return reply(401, { error: "invalid_client", error_description: "Client Authentication failed" });
+      if (f.get("grant_type") !== "client_credentials") return reply(400, { error: "unsupported_grant_type", error_description: "Grant Type is NULL" });
+      const token = `A21AAF${++pp.n}`;
+      pp.tokens.add(token);
+      return reply(200, { scope: "https://uri.paypal.com/services/payments/refund https://uri.paypal.com/services/disputes/read-seller", access_token: token, token_type: "Bearer", app_id: "APP-80W284485P519543T", expires_in: 32400, nonce: "2026-11-30T10:00:00Z" });
+    }
+    if (!pp.tokens.has(bearerOf(req))) return reply(401, { error: "invalid_token", error_description: "Token signature verification failed" });
+    let m;
+    if (req.method === "GET" && (m = /^\/v2\/checkout\/orders\/([A-Z0-9]+)$/.exec(req.path))) {
+      if (m[1] !== "5O190127TN364715T") return reply(404, { name: "RESOURCE_NOT_FOUND", details: [{ issue: "INVALID_RESOURCE_ID", description: "Specified resource ID does not exist. Please check the resource ID and try again." }], message: "The specified resource does not exist.", debug_id: "b1d1f06c7246c" });
+      return reply(200, { id: m[1], status: "COMPLETED", intent: "CAPTURE", payer: { email_address: "customer@example.com", payer_id: "QYR5Z8XDVJNXQ" }, purchase_units: [{ reference_id: "default", amount: { currency_code: "USD", value: "100.00" }, payments: { captures: [{ id: "3C679366HH908993F", status: "COMPLETED", amount: { currency_code: "USD", value: "100.00" } }] } }] });
+    }
+    if (req.method === "POST" && (m = /^\/v2\/payments\/captures\/([A-Z0-9]+)\/refund$/.exec(req.path))) {
+      const b = req.json() ?? {};
+      // PayPal refuses nulls where it accepts an absent field.
+      if (JSON.stringify(b).includes("null")) return reply(400, { name: "INVALID_REQUEST", message: "Request is not well-formed, syntactically incorrect, or violates schema.", details: [{ issue: "INVALID_PARAMETER_SYNTAX", description: "The value of a field does not conform to the expected format." }] });
+      const id = req.headers["paypal-request-id"];
+      if (id && pp.refunds.has(id)) return reply(201, pp.refunds.get(id));
+      const refund = { id: `1JU08902781691${pp.refunds.size + 411}`, status: "COMPLETED", amount: b.amount ?? { value: "100.00", currency_code: "USD" }, note_to_payer: b.note_to_payer };
+      pp.refunds.set(id ?? refund.id, refund);
+      return reply(201, refund);
+    }
+    if (req.method === "GET" && req.path === "/v1/customer/disputes")
+      return reply(200, { items: [{ dispute_id: "PP-D-27803", reason: "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", status: "WAITING_FOR_SELLER_RESPONSE", dispute_amount: { currency_code: "USD", value: "50.00" } }].slice(0, Number(req.query.get("page_size") ?? 10)), links: [] });
+  },
+
+  twilio(req, api) {
+    const { sid, keySid, keySecret } = api.creds.twilio;
+    if (basicOf(req) !== `${keySid}:${keySecret}`) return reply(401, { code: 20003, message: "Authenticate", more_info: "https://www.twilio.com/docs/errors/20003", status: 401 });
+    const base = `/2010-04-01/Accounts/${sid}`;
+    const message = (p) => ({ account_sid: sid, api_version: "2010-04-01", body: p.Body, date_created: "Mon, 30 Nov 2026 10:00:00 +0000", date_sent: null, direction: "outbound-api", error_code: null, error_message: null, from: p.From, num_segments: "1", price: null, sid: "SM" + "a".repeat(32), status: "queued", to: p.To, uri: `${base}/Messages/SM${"a".repeat(32)}.json` });
+    let m;
+    if (req.method === "POST" && req.path === `${base}/Messages.json`) {
+      if (!req.headers["content-type"]?.startsWith("application/x-www-form-urlencoded")) return reply(400, { code: 20001, message: "Unsupported content type", status: 400 });
+      const p = Object.fromEntries(new URLSearchParams(req.raw));
+      if (p.To === "+15005550001") return reply(400, { code: 21211, message: `The 'To' number ${p.To} is not a valid phone number.`, more_info: "https://www.twilio.com/docs/errors/21211", status: 400 });
+      api.twilioSent.push(p);
+      return reply(201, message(p));
+    }
+    if (req.method === "GET" && (m = /^\/2010-04-01\/Accounts\/AC\w+\/Messages\/(SM\w+)\.json$/.exec(req.path))) {
+      if (m[1] !== "SM" + "a".repeat(32)) return reply(404, { code: 20404, message: `The requested resource ${req.path} was not found`, more_info: "https://www.twilio.com/docs/errors/20404", status: 404 });
+      return reply(200, { ...message({ To: "+14155552671", From: "+15005550006", Body: "hi" }), status: "delivered", date_sent: "Mon, 30 Nov 2026 10:00:02 +0000" });
+    }
+    if (req.method === "GET" && req.path === `${base}/Messages.json`)
+      return reply(200, { messages: api.twilioSent.map(message).slice(0, Number(req.query.get("PageSize") ?? 50)), end: 0, first_page_uri: `${base}/Messages.json?PageSize=50&Page=0`, next_page_uri: null, page: 0, page_size: 50, previous_page_uri: null, start: 0, uri: `${base}/Messages.json?PageSize=50&Page=0` });
+  },
+
+  freshdesk(req, api) {
+    if (basicOf(req) !== `${api.creds.freshdesk}:X`) return reply(401, { code: "invalid_credentials", message: "You have to be logged in to perform this action." });
+    const ticket = { id: 1, subject: "Support needed..", description_text: "Details about the issue...", status: 2, priority: 1, source: 7, requester_id: 129, tags: ["chatbot"], created_at: "2026-11-29T10:00:00Z", updated_at: "2026-11-29T10:00:00Z" };
+    let m;
+    if (req.method === "POST" && req.path === "/api/v2/tickets") {
+      const b = req.json() ?? {};
+      if (!/^[^@\s]+@[^@\s]+$/.test(b.email ?? "")) return reply(400, { description: "Validation failed", errors: [{ field: "email", message: "It should be a valid email address", code: "invalid_value" }] });
+      return reply(201, { ...ticket, id: 2, subject: b.subject, priority: b.priority, status: b.status, source: b.source });
+    }
+    if (req.method === "GET" && (m = /^\/api\/v2\/tickets\/(\d+)$/.exec(req.path))) return Number(m[1]) === 1 ? reply(200, ticket) : reply(404, { code: "access_denied", message: "You are not authorized to perform this action." });
+    if (req.method === "GET" && req.path === "/api/v2/tickets") {
+      const all = [ticket, { ...ticket, id: 3, subject: "Another one" }];
+      const perPage = Number(req.query.get("per_page") ?? 30);
+      const page = Number(req.query.get("page") ?? 1);
+      const here = `http://${req.headers.host}/freshdesk/${req.host}${req.path}`;
+      const more = page * perPage < all.length;
+      return reply(200, all.slice((page - 1) * perPage, page * perPage), more ? { link: `<${here}?per_page=${perPage}&page=${page + 1}>; rel="next"` } : {});
+    }
+  },
+
+  "zoho-crm"(req, api) {
+    const z = api.zoho;
+    if (req.path === "/oauth/v2/token") {
+      const f = new URLSearchParams(req.raw);
+      if (f.get("client_id") !== api.creds.zoho.clientId || f.get("client_secret") !== api.creds.zoho.clientSecret) return reply(200, { error: "invalid_client" });
+      if (f.get("grant_type") !== "refresh_token" || f.get("refresh_token") !== api.creds.zoho.refreshToken) return reply(200, { error: "invalid_code" });
+      const token = `1000.${++z.n}b9e3f`;
+      z.tokens.add(token);
+      return reply(200, { access_token: token, scope: "ZohoCRM.modules.contacts.READ ZohoCRM.modules.leads.CREATE ZohoCRM.users.READ", api_domain: "https://www.zohoapis.eu", token_type: "Bearer", expires_in: 3600 });
+    }
+    const token = /^Zoho-oauthtoken (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    if (!z.tokens.has(token)) return reply(401, { code: "INVALID_TOKEN", details: {}, message: "invalid oauth token", status: "error" });
+    if (req.method === "GET" && req.path === "/crm/v7/Contacts/search") {
+      if (req.query.get("email") !== "patricia@example.com") return { status: 204, body: "" };
+      return reply(200, { data: [{ id: "4876876000000624001", First_Name: "Patricia", Last_Name: "Boyle", Email: "patricia@example.com", Phone: "555-555-5555", Account_Name: { name: "Zylker", id: "4876876000000624002" } }], info: { per_page: 200, count: 1, page: 1, more_records: false } });
+    }
+    if (req.method === "POST" && req.path === "/crm/v7/Leads") {
+      const lead = req.json()?.data?.[0] ?? {};
+      if (Object.values(lead).includes(null)) return reply(400, { data: [{ code: "INVALID_DATA", details: { expected_data_type: "text" }, message: "invalid data", status: "error" }] });
+      if (!lead.Last_Name) return reply(400, { data: [{ code: "MANDATORY_NOT_FOUND", details: { api_name: "Last_Name" }, message: "required field not found", status: "error" }] });
+      return reply(201, { data: [{ code: "SUCCESS", details: { Modified_Time: "2026-11-30T10:00:00+01:00", id: "4876876000000625001", Created_Time: "2026-11-30T10:00:00+01:00" }, message: "record added", status: "success" }] });
+    }
+    if (req.method === "GET" && req.path === "/crm/v7/users" && req.query.get("type") === "CurrentUser") return reply(200, { users: [{ id: "4876876000000225013", full_name: "Patricia Boyle", email: "admin@zylker.example" }] });
+  },
+
+  pipedrive(req, api) {
+    if (req.headers["x-api-token"] !== api.creds.pipedrive) return reply(401, { success: false, error: "unauthorized access", errorCode: 401, error_info: "Please check developers.pipedrive.com for more information about Pipedrive API." });
+    let m;
+    if (req.method === "GET" && req.path === "/v1/persons/search") {
+      const found = req.query.get("term") === "ada@example.com";
+      return reply(200, { success: true, data: { items: found ? [{ result_score: 1.0, item: { id: 1, type: "person", name: "Ada Lovelace", emails: ["ada@example.com"], organization: { id: 1, name: "Analytical Engines" } } }] : [] }, additional_data: { pagination: { start: 0, limit: 100, more_items_in_collection: false } } });
+    }
+    if (req.method === "GET" && req.path === "/v1/deals") {
+      const all = [1, 2, 3].map((id) => ({ id, title: `Deal ${id}`, value: 1000 * id, currency: "EUR", status: "open" }));
+      const start = Number(req.query.get("start") ?? 0);
+      const limit = Number(req.query.get("limit") ?? 100);
+      const more = start + limit < all.length;
+      return reply(200, { success: true, data: all.slice(start, start + limit), additional_data: { pagination: { start, limit, more_items_in_collection: more, ...(more ? { next_start: start + limit } : {}) } } });
+    }
+    if (req.method === "POST" && req.path === "/v1/deals") {
+      const b = req.json() ?? {};
+      if (!b.title) return reply(400, { success: false, error: "Title must be given.", error_info: "Please check developers.pipedrive.com for more information about Pipedrive API.", data: null, additional_data: null });
+      if (b.person_id === 999) return reply(404, { success: false, error: "Person not found", error_info: "Please check developers.pipedrive.com for more information about Pipedrive API.", data: null, additional_data: null });
+      return reply(201, { success: true, data: { id: 4, title: b.title, value: b.value ?? 0, currency: b.currency ?? "EUR", status: "open", person_id: b.person_id ?? null } });
+    }
+  },
+
+  calendly(req, api) {
+    if (bearerOf(req) !== api.creds.calendly) return reply(401, { title: "Unauthenticated", message: "The access token is invalid" });
+    const user = "https://api.calendly.com/users/AAAAAAAAAAAAAAAA";
+    let m;
+    if (req.method === "GET" && req.path === "/users/me") return reply(200, { resource: { uri: user, name: "John Doe", scheduling_url: "https://calendly.com/acmesales", timezone: "America/New_York", current_organization: "https://api.calendly.com/organizations/AAAAAAAAAAAAAAAA" } });
+    if (req.method === "GET" && req.path === "/scheduled_events") {
+      if (req.query.get("user") !== user) return reply(400, { title: "Invalid Argument", message: "The supplied parameters are invalid.", details: [{ parameter: "user", message: "must be a valid URI" }] });
+      const all = ["GBGBDCAADAEDCRZ2", "GBGBDCAADAEDCRZ3", "GBGBDCAADAEDCRZ4"].map((id, i) => ({ uri: `https://api.calendly.com/scheduled_events/${id}`, name: "15 Minute Meeting", status: "active", start_time: `2026-12-0${i + 1}T15:00:00.000000Z`, end_time: `2026-12-0${i + 1}T15:15:00.000000Z`, location: { type: "zoom", join_url: `https://zoom.us/j/${i}` } }));
+      const count = Number(req.query.get("count") ?? 20);
+      const from = Number(req.query.get("page_token") ? Buffer.from(req.query.get("page_token"), "base64url").toString() : 0);
+      const more = from + count < all.length;
+      const token = more ? Buffer.from(String(from + count)).toString("base64url") : null;
+      return reply(200, { collection: all.slice(from, from + count), pagination: { count, next_page: token ? `https://api.calendly.com/scheduled_events?count=${count}&page_token=${token}` : null, next_page_token: token, previous_page: null, previous_page_token: null } });
+    }
+    if (req.method === "POST" && req.path === "/scheduling_links") {
+      const b = req.json() ?? {};
+      if (b.owner_type !== "EventType" || !b.owner?.startsWith("https://api.calendly.com/event_types/")) return reply(400, { title: "Invalid Argument", message: "The supplied parameters are invalid." });
+      return reply(201, { resource: { booking_url: "https://calendly.com/d/abcd-brv8/15-minute-meeting", owner: b.owner, owner_type: "EventType" } });
+    }
+    if (req.method === "POST" && (m = /^\/scheduled_events\/([A-Za-z0-9-]+)\/cancellation$/.exec(req.path))) {
+      if (m[1] !== "GBGBDCAADAEDCRZ2") return reply(404, { title: "Resource Not Found", message: "The server could not find the requested resource." });
+      return reply(201, { resource: { canceled_by: "John Doe", reason: req.json()?.reason ?? null, canceler_type: "host", created_at: "2026-11-30T10:00:00.000000Z" } });
+    }
+  },
+
+  pinecone(req, api) {
+    if (req.headers["api-key"] !== api.creds.pinecone) return reply(401, { error: { code: "UNAUTHENTICATED", message: "Invalid API Key" }, status: 401 });
+    if (!req.headers["x-pinecone-api-version"]) return reply(400, { code: 3, message: "missing X-Pinecone-API-Version", details: [] });
+    const b = req.json() ?? {};
+    if (req.method === "POST" && req.path === "/describe_index_stats") return reply(200, { namespaces: { support: { vectorCount: api.pinecone.length } }, dimension: 3, indexFullness: 0, totalVectorCount: api.pinecone.length });
+    if (req.method === "POST" && req.path === "/vectors/upsert") {
+      const bad = (b.vectors ?? []).find((v) => v.values?.length !== 3);
+      if (bad) return reply(400, { code: 3, message: `Vector dimension ${bad.values?.length ?? 0} does not match the dimension of the index 3`, details: [] });
+      for (const v of b.vectors) api.pinecone.push({ ...v, namespace: b.namespace ?? "" });
+      return reply(200, { upsertedCount: b.vectors.length });
+    }
+    if (req.method === "POST" && req.path === "/query") {
+      if (b.vector?.length !== 3) return reply(400, { code: 3, message: `Query vector dimension ${b.vector?.length ?? 0} does not match the dimension of the index 3`, details: [] });
+      const dot = (v) => v.values.reduce((s, x, i) => s + x * b.vector[i], 0);
+      const matches = api.pinecone.filter((v) => v.namespace === (b.namespace ?? "")).map((v) => ({ id: v.id, score: dot(v), values: [], metadata: v.metadata })).sort((x, y) => y.score - x.score).slice(0, b.topK);
+      return reply(200, { results: [], matches, namespace: b.namespace ?? "", usage: { readUnits: 6 } });
+    }
+  },
+
+  weaviate(req, api) {
+    if (bearerOf(req) !== api.creds.weaviate) return reply(401, { code: 401, message: "anonymous access not enabled, please provide an auth scheme such as OIDC" });
+    if (req.method === "GET" && req.path === "/v1/meta") return reply(200, { hostname: "http://[::]:8080", modules: { "text2vec-openai": {} }, version: "1.27.0" });
+    if (req.method === "POST" && req.path === "/v1/objects") {
+      const b = req.json() ?? {};
+      if (b.class !== "Article") return reply(422, { error: [{ message: `class '${b.class}' not found in schema` }] });
+      const obj = { class: b.class, id: b.id ?? "36ddd591-2dee-4e7e-a3cc-eb86d30a4303", properties: b.properties, creationTimeUnix: 1764496800000, lastUpdateTimeUnix: 1764496800000, vector: b.vector };
+      api.weaviate.push(obj);
+      return reply(200, obj);
+    }
+    if (req.method === "POST" && req.path === "/v1/graphql") {
+      const { query = "", variables = {} } = req.json() ?? {};
+      const m = /Get \{ (\w+)\((nearText|nearVector): \{(concepts|vector): \$\w+\}, limit: \$limit\) \{ ([\w ]+) _additional/.exec(query);
+      if (!m) return reply(200, { data: null, errors: [{ locations: [{ column: 1, line: 1 }], message: "Syntax Error GraphQL request (1:1) Unexpected Name" }] });
+      const [, cls, op, , props] = m;
+      if (cls !== "Article") return reply(200, { data: { Get: null }, errors: [{ message: `Cannot query field "${cls}" on type "GetObjectsObj".`, path: ["Get"] }] });
+      const words = op === "nearText" ? variables.concepts : null;
+      const hits = api.weaviate
+        .filter((o) => !words || words.some((w) => JSON.stringify(o.properties).toLowerCase().includes(w.toLowerCase())))
+        .slice(0, variables.limit ?? 10)
+        .map((o, i) => ({ ...Object.fromEntries(props.split(" ").map((p) => [p, o.properties[p] ?? null])), _additional: { id: o.id, distance: 0.1 * (i + 1) } }));
+      return reply(200, { data: { Get: { [cls]: hits } } });
+    }
+  },
+
   // Shopify's GraphQL Admin API, and an Apollo server with automatic persisted queries.
   graphql(req, api) {
     if (req.host.endsWith(".myshopify.com")) return shopifyGraphql(req, api);
@@ -284,6 +525,11 @@ export async function startSaas(creds) {
     rest: [],
     persisted: new Map(),
     shopifyTags: [],
+    paypal: { n: 0, tokens: new Set(), refunds: new Map() },
+    zoho: { n: 0, tokens: new Set() },
+    twilioSent: [],
+    pinecone: [],
+    weaviate: [],
     salesforce: { n: 0, refreshTokens: new Set([creds.salesforce.refreshToken]), accessTokens: new Set(), refreshes: [], issuedRefresh: [], cases: [] },
   };
   api.limit = (template, answer, times = 1) => (api.limits[template] = { ...answer, times });

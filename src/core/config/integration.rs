@@ -11,6 +11,7 @@ pub const SECRET_PATHS: &[&str] = &[
     "/auth/api_key",
     "/auth/token",
     "/auth/password",
+    "/auth/username",
     "/auth/client_secret",
     "/auth/refresh_token",
 ];
@@ -62,8 +63,9 @@ pub struct Auth {
     pub api_key: Option<Secret>,
     /// bearer
     pub token: Option<Secret>,
-    /// basic
-    pub username: Option<String>,
+    /// basic: sealed like the password, since some APIs take a key as the user name
+    /// (Freshdesk's API key, WooCommerce's consumer key, Twilio's API key SID).
+    pub username: Option<Secret>,
     pub password: Option<Secret>,
     /// oauth2
     pub grant: Option<OauthGrant>,

@@ -188,12 +188,24 @@ mod tests {
             assert_eq!(path.file_stem().unwrap().to_string_lossy(), t.id);
             // For every required setting, the first plausible value its rule accepts (optional
             // ones left out: a template must install without them).
+            let hex = |n| "0123456789abcdef".repeat(4)[..n].to_string();
             let candidates = [
                 json!("https://example.com"),
                 json!("/graphql"),
                 json!("sk_test_123"),
                 json!("acme-shop"),
                 json!("agent@example.com"),
+                json!(format!("AC{}", hex(32))),
+                json!(hex(40)),
+                json!("ck_1"),
+                json!("cs_1"),
+                json!("1000.ABC"),
+                json!("+15005550006"),
+                json!("991267"),
+                json!("Article"),
+                json!("docs-abc1234.svc.aped-4627-b74a.pinecone.io"),
+                json!("https://api.calendly.com/users/AAAA"),
+                json!("https://api.calendly.com/event_types/BBBB"),
                 json!(1),
             ];
             let settings: serde_json::Map<String, Value> = t
@@ -202,8 +214,10 @@ mod tests {
                 .filter(|(_, rule)| rule.required)
                 .map(|(k, rule)| {
                     let one: Named<FieldRule> = [(k.clone(), rule.clone())].into_iter().collect();
-                    let v = candidates
-                        .iter()
+                    let first_allowed = rule.one_of.as_ref().and_then(|e| e.first());
+                    let v = first_allowed
+                        .into_iter()
+                        .chain(candidates.iter())
                         .find(|c| validate_input(&one, &json!({ k: c })).is_ok())
                         .unwrap_or_else(|| panic!("{}: no value fits `{k}`", t.id));
                     (k.clone(), v.clone())
@@ -234,7 +248,7 @@ mod tests {
             );
             n += 1;
         }
-        assert!(n >= 7, "seven templates ship: Salesforce, HubSpot, Shopify, Stripe, Zendesk, Jira, generic REST");
+        assert!(n >= 18, "eighteen templates ship");
     }
 
     #[test]

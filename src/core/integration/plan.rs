@@ -50,6 +50,7 @@ impl Planned {
 /// The opened secrets of an integration's auth, and an OAuth access token when one applies.
 #[derive(Default)]
 pub struct Credentials {
+    pub username: Option<String>,
     pub api_key: Option<String>,
     pub token: Option<String>,
     pub password: Option<String>,
@@ -72,6 +73,11 @@ impl Credentials {
                 ..Default::default()
             },
             _ => Credentials {
+                username: match &auth.username {
+                    // Stored before user names were sealed: sent as it is.
+                    Some(Secret::Plain(u)) => Some(u.clone()),
+                    other => get("username", other)?,
+                },
                 api_key: get("api_key", &auth.api_key)?,
                 token: get("token", &auth.token)?,
                 password: get("password", &auth.password)?,
@@ -82,6 +88,7 @@ impl Credentials {
 
     fn values(&self) -> impl Iterator<Item = &String> {
         [
+            &self.username,
             &self.api_key,
             &self.token,
             &self.password,
@@ -336,7 +343,7 @@ pub fn apply_auth(p: &mut Planned, auth: &Auth, c: &Credentials) -> Result<(), A
             ),
         )),
         AuthType::Basic => {
-            let user = auth.username.as_deref().unwrap_or_default();
+            let user = c.username.as_deref().unwrap_or_default();
             let pass = c.password.as_ref().ok_or_else(|| missing("password"))?;
             p.headers.push((
                 "authorization".into(),
@@ -546,6 +553,7 @@ mod tests {
         )
         .unwrap();
         let creds = Credentials {
+            username: Some("bot".into()),
             api_key: Some("k-123456".into()),
             token: Some("t-abcdef".into()),
             password: Some("pw-secret".into()),
