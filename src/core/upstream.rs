@@ -39,7 +39,32 @@ pub struct OutboundRequest {
     pub url: String,
     /// Credentials included: never logged.
     pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
+    pub body: Option<Body>,
+}
+
+/// A request body: text (JSON, forms; handed to the runtime as a string), or bytes (a
+/// multipart body with files).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Body {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Text(s) => s.as_bytes(),
+            Body::Bytes(b) => b,
+        }
+    }
+
+    /// The text of a text body.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Body::Text(s) => Some(s),
+            Body::Bytes(_) => None,
+        }
+    }
 }
 
 impl OutboundRequest {
@@ -49,8 +74,13 @@ impl OutboundRequest {
             method: HttpMethod::Post,
             url,
             headers: vec![("content-type".into(), content_type.into())],
-            body: Some(body),
+            body: Some(Body::Text(body)),
         }
+    }
+
+    /// The body, if it is text.
+    pub fn body_text(&self) -> Option<&str> {
+        self.body.as_ref().and_then(Body::text)
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {

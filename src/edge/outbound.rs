@@ -5,7 +5,7 @@
 
 use super::crossings::{self, BodyReader, Read, Unread};
 pub use crate::core::upstream::FetchError;
-use crate::core::upstream::{OutboundRequest, Trail, Upstream, UpstreamAnswer};
+use crate::core::upstream::{Body, OutboundRequest, Trail, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
 use std::time::Duration;
 use worker::js_sys;
@@ -90,9 +90,11 @@ fn marked<'a>(
 }
 
 fn js_body(req: &OutboundRequest) -> JsValue {
-    req.body
-        .as_deref()
-        .map_or(JsValue::UNDEFINED, JsValue::from_str)
+    match &req.body {
+        None => JsValue::UNDEFINED,
+        Some(Body::Text(s)) => JsValue::from_str(s),
+        Some(Body::Bytes(b)) => worker::js_sys::Uint8Array::from(b.as_slice()).into(),
+    }
 }
 
 /// The rest of an answer whose headers `send` returned, under the upstream's cap and a deadline.

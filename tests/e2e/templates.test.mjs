@@ -36,6 +36,8 @@ const creds = {
   weaviate: secret("wv-"),
 };
 planted.add(creds.pipedrive);
+/** A small PNG with every byte value a text encoding would mangle. */
+const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), Buffer.from([...Array(256).keys()])]);
 const ORDER_QUERY = "query Order($id: ID!) { order(id: $id) { id name displayFinancialStatus displayFulfillmentStatus } }";
 /** The generic GraphQL template against Shopify's GraphQL Admin API, with another document. */
 const shopifyGraphql = (query, extra = {}) => ({
@@ -238,6 +240,12 @@ const calls = {
     ["create_ticket", { subject: "Chat handoff", description: "The customer wants a human", email: "ada@example.com" }, (d, seen) => {
       assert.deepEqual(d, { ticket_id: 2, status: 2, priority: 1 });
       assert.deepEqual([seen.json().source, seen.host], [7, "acme.freshdesk.com"]);
+    }],
+    // multipart/form-data with a binary file from the chat, parsed by the standard FormData reader.
+    ["create_ticket_with_attachment", { subject: "Broken lamp", description: "See the photo", email: "ada@example.com", file: { filename: "lamp.png", content_type: "image/png", base64: PNG.toString("base64") } }, (d, seen) => {
+      assert.deepEqual(d, { ticket_id: 4, attachments: [{ name: "lamp.png", content_type: "image/png", size: PNG.length }] });
+      assert.ok(seen.bytes.includes(PNG), "the file's bytes arrived as they were");
+      assert.match(seen.headers["content-type"], /^multipart\/form-data; boundary=gateway-[0-9a-f]{24}-0$/);
     }],
     ["get_ticket", { ticket_id: 1 }, (d) => assert.deepEqual(d, { id: 1, subject: "Support needed..", status: 2, updated: "2026-11-29T10:00:00Z" })],
     ["list_tickets", { per_page: 1 }, (d, _, body) => assert.deepEqual([d.length, body.pages.fetched], [2, 2])],

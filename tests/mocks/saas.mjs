@@ -314,6 +314,18 @@ const providers = {
     if (basicOf(req) !== `${api.creds.freshdesk}:X`) return reply(401, { code: "invalid_credentials", message: "You have to be logged in to perform this action." });
     const ticket = { id: 1, subject: "Support needed..", description_text: "Details about the issue...", status: 2, priority: 1, source: 7, requester_id: 129, tags: ["chatbot"], created_at: "2026-11-29T10:00:00Z", updated_at: "2026-11-29T10:00:00Z" };
     let m;
+    if (req.method === "POST" && req.path === "/api/v2/tickets" && req.headers["content-type"]?.startsWith("multipart/form-data")) {
+      // Parsed as a server would: the standard FormData reader over the bytes received.
+      return new Response(req.bytes, { headers: { "content-type": req.headers["content-type"] } }).formData().then(async (form) => {
+        const files = form.getAll("attachments[]");
+        const attachments = await Promise.all(files.map(async (f, i) => {
+          const bytes = Buffer.from(await f.arrayBuffer());
+          return { id: 5000 + i, name: f.name, content_type: f.type, size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex"), attachment_url: `https://s3.amazonaws.com/cdn.freshdesk.com/data/helpdesk/attachments/${5000 + i}/${f.name}` };
+        }));
+        if (!/^[^@\s]+@[^@\s]+$/.test(form.get("email") ?? "")) return reply(400, { description: "Validation failed", errors: [{ field: "email", message: "It should be a valid email address", code: "invalid_value" }] });
+        return reply(201, { ...ticket, id: 4, subject: form.get("subject"), priority: Number(form.get("priority")), tags: form.getAll("tags[]"), attachments });
+      }, () => reply(400, { description: "Validation failed", errors: [{ field: "attachments", message: "Invalid multipart body", code: "invalid_value" }] }));
+    }
     if (req.method === "POST" && req.path === "/api/v2/tickets") {
       const b = req.json() ?? {};
       if (!/^[^@\s]+@[^@\s]+$/.test(b.email ?? "")) return reply(400, { description: "Validation failed", errors: [{ field: "email", message: "It should be a valid email address", code: "invalid_value" }] });
@@ -539,9 +551,10 @@ export async function startSaas(creds) {
     req.on("end", () => {
       const url = new URL(req.url, "http://x");
       const [, template, host, ...rest] = url.pathname.split("/");
-      const raw = Buffer.concat(chunks).toString();
+      const bytes = Buffer.concat(chunks);
+      const raw = bytes.toString();
       const r = {
-        method: req.method, template, host, path: "/" + rest.join("/"), query: url.searchParams, headers: req.headers, raw,
+        method: req.method, template, host, path: "/" + rest.join("/"), query: url.searchParams, headers: req.headers, raw, bytes,
         json: () => { try { return JSON.parse(raw); } catch { return undefined; } },
       };
       api.seen.push({ ...r, at: Date.now() });
@@ -554,8 +567,8 @@ export async function startSaas(creds) {
         limit.times--;
         return send(limit);
       }
-      const out = providers[template]?.(r, api);
-      send(out ?? reply(404, { error: `no route ${req.method} ${r.path}` }));
+      // A provider answers at once, or with a promise (one that reads a multipart body).
+      Promise.resolve(providers[template]?.(r, api)).then((out) => send(out ?? reply(404, { error: `no route ${req.method} ${r.path}` })));
     });
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));

@@ -232,6 +232,9 @@ pub enum BodyFormat {
     Form,
     /// The body template's text as is.
     Text,
+    /// `multipart/form-data`: a field per part, a file part for `{filename, content_type,
+    /// base64 | text}`.
+    Multipart,
 }
 
 impl BodyFormat {
@@ -486,9 +489,15 @@ impl Check for IntegrationConfig {
             if !e.path.starts_with('/') {
                 p.push(format!("`endpoints.{name}.path` must start with `/`"));
             }
-            if e.body_format == BodyFormat::Form && !e.body.as_ref().is_none_or(Value::is_object) {
+            let fields = matches!(e.body_format, BodyFormat::Form | BodyFormat::Multipart);
+            if fields && !e.body.as_ref().is_none_or(Value::is_object) {
                 p.push(format!(
-                    "`endpoints.{name}.body` must be an object of fields for `body_format: form`"
+                    "`endpoints.{name}.body` must be an object of fields for `body_format: {}`",
+                    if e.body_format == BodyFormat::Form {
+                        "form"
+                    } else {
+                        "multipart"
+                    }
                 ));
             }
             if let Some(g) = &e.graphql {

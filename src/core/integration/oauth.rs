@@ -264,7 +264,7 @@ mod tests {
         let r = token_request(&c.auth, "s&cret", None).unwrap();
         assert_eq!(r.url, "https://crm.example/token");
         assert_eq!(
-            r.body.as_deref(),
+            r.body_text(),
             Some("grant_type=client_credentials&client_id=c&client_secret=s%26cret&scope=read+write&audience=api")
         );
         assert!(r.headers.contains(&(
@@ -275,7 +275,7 @@ mod tests {
         let b = cfg(json!({"auth": {"token_auth": "client_secret_basic", "client_id": "app id"}}));
         let r = token_request(&b.auth, "s&cret:1", None).unwrap();
         assert_eq!(
-            r.body.as_deref(),
+            r.body_text(),
             Some("grant_type=client_credentials&scope=read")
         );
         let basic = STANDARD.encode("app+id:s%26cret%3A1");
@@ -289,7 +289,7 @@ mod tests {
         );
         let r = token_request(&refresh.auth, "s", Some("rt")).unwrap();
         assert!(r
-            .body
+            .body_text()
             .unwrap()
             .starts_with("grant_type=refresh_token&refresh_token=rt&"));
         assert_eq!(

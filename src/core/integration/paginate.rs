@@ -7,6 +7,7 @@ use super::mapping::{search, truthy};
 use super::plan::Planned;
 use crate::core::config::integration::{PageStyle, Pagination};
 use crate::core::error::ApiError;
+use crate::core::upstream::Body;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -98,7 +99,12 @@ impl<'a> Pager<'a> {
         if let Some(b) = next.body.as_mut() {
             b["variables"][param] = value.clone();
         }
-        next.content = next.content.as_deref().and_then(with_variable);
+        next.content = next
+            .content
+            .as_ref()
+            .and_then(Body::text)
+            .and_then(with_variable)
+            .map(Body::Text);
         next.document = next.document.as_deref().and_then(with_variable);
         Ok(next)
     }
@@ -229,7 +235,7 @@ mod tests {
             method: HttpMethod::Get,
             url: url.into(),
             headers: vec![],
-            content: body.as_ref().map(Value::to_string),
+            content: body.as_ref().map(|b| Body::Text(b.to_string())),
             body,
             document: None,
         }
@@ -247,7 +253,7 @@ mod tests {
         for (answer, link) in pages {
             let req = pager.place(&first).unwrap();
             asked.push(match req.content {
-                Some(body) if p.variable => body,
+                Some(Body::Text(body)) if p.variable => body,
                 _ => req.url,
             });
             last = pager.after(answer, *link).unwrap();

@@ -6,7 +6,7 @@ use super::mapping::search;
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
 use crate::core::error::ApiError;
-use crate::core::upstream::{HttpMethod, OutboundRequest};
+use crate::core::upstream::{Body, HttpMethod, OutboundRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -19,7 +19,7 @@ pub struct Planned {
     /// The filled template, as a debug view shows it.
     pub body: Option<Value>,
     /// The body as sent, in the endpoint's format.
-    pub content: Option<String>,
+    pub content: Option<Body>,
     /// A persisted GraphQL call's body with its document, sent when the server asks for it.
     pub document: Option<String>,
 }
@@ -29,7 +29,7 @@ impl Planned {
     pub fn send_document(&mut self) -> bool {
         match self.document.take() {
             Some(d) => {
-                self.content = Some(d);
+                self.content = Some(Body::Text(d));
                 true
             }
             None => false,
@@ -177,11 +177,11 @@ pub fn plan(
     };
     let mut content = None;
     if let Some(b) = &body {
-        let (text, content_type) = super::body::encode(endpoint.body_format, b)?;
+        let (encoded, content_type) = super::body::encode(endpoint.body_format, b)?;
         if !headers.iter().any(|(k, _)| k == "content-type") {
-            headers.push(("content-type".into(), content_type.into()));
+            headers.push(("content-type".into(), content_type));
         }
-        content = Some(text);
+        content = Some(encoded);
     }
     Ok(Planned {
         method: endpoint.method,
@@ -490,7 +490,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.content.as_deref(),
+            p.content.as_ref().and_then(Body::text),
             Some(r#"{"amount":{"value":"10.99"},"tags":[null]}"#),
             "object fields go, list positions stay"
         );

@@ -140,7 +140,7 @@ pub fn plan(
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        body: Some(body.to_string()),
+        body: Some(crate::core::upstream::Body::Text(body.to_string())),
     })
 }
 
@@ -349,14 +349,14 @@ mod tests {
         assert!(a
             .headers
             .contains(&("anthropic-version".into(), "2023-06-01".into())));
-        let body: serde_json::Value = serde_json::from_str(a.body.as_deref().unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(a.body_text().unwrap()).unwrap();
         assert_eq!(
             (body["model"].as_str(), body["max_tokens"].as_u64()),
             (Some("claude-sonnet-4-5"), Some(4096))
         );
         let o = plan(&req, &chain[1], Some("sk-x"), None).unwrap();
         assert_eq!(o.url, "https://api.openai.com/v1/chat/completions");
-        let body: serde_json::Value = serde_json::from_str(o.body.as_deref().unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(o.body_text().unwrap()).unwrap();
         assert_eq!(body["model"], "gpt-4o");
         assert_eq!(
             body["stream_options"]["include_usage"], true,
@@ -373,12 +373,16 @@ mod tests {
         .unwrap();
         assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
         assert!(!l.headers.iter().any(|(k, _)| *k == "authorization"));
-        let body: serde_json::Value = serde_json::from_str(l.body.as_deref().unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(l.body_text().unwrap()).unwrap();
         assert_eq!(body["max_tokens"], 4096);
         let capped = req.clone().with_output_ceiling(512);
-        let a: serde_json::Value =
-            serde_json::from_str(&plan(&capped, &chain[0], None, None).unwrap().body.unwrap())
-                .unwrap();
+        let a: serde_json::Value = serde_json::from_str(
+            plan(&capped, &chain[0], None, None)
+                .unwrap()
+                .body_text()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(a["max_tokens"], 512);
         assert!(capped.estimated_tokens >= 512 && capped.estimated_tokens < 1024);
     }
@@ -403,7 +407,7 @@ mod tests {
             "https://acme.openai.azure.com/openai/deployments/gpt%204o/chat/completions?api-version=2024-10-21"
         );
         assert!(a.headers.contains(&("api-key".into(), "k1".into())));
-        let body: serde_json::Value = serde_json::from_str(a.body.as_deref().unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(a.body_text().unwrap()).unwrap();
         assert_eq!(body["messages"][0]["content"], "hi");
         assert_eq!(body["max_completion_tokens"], 4096);
         let e = plan(

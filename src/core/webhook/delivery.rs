@@ -223,8 +223,8 @@ mod tests {
             1_700_000_000,
         );
         assert_eq!(r.url, "https://dest.example/hook");
-        let body = r.body.clone().unwrap();
-        let sent: EventEnvelope = serde_json::from_str(&body).unwrap();
+        let body = r.body_text().unwrap();
+        let sent: EventEnvelope = serde_json::from_str(body).unwrap();
         assert_eq!(sent, event);
         let headers: Vec<(String, String)> = r.headers.clone();
         assert!(headers

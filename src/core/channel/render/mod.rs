@@ -45,7 +45,7 @@ impl Rendered {
             method: HttpMethod::Post,
             url: self.url.clone(),
             headers: self.headers.clone(),
-            body: Some(body),
+            body: Some(crate::core::upstream::Body::Text(body)),
         }
     }
 }
