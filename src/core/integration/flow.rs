@@ -245,8 +245,12 @@ impl Calling<'_> {
             let sent = self
                 .request(&mut calls, page, &mut creds, token_for.as_ref(), timeout)
                 .await?;
-            let clean = clean_page(self.endpoint, sent.attempt, &sent.text);
-            let (Some(p), Some(read)) = (pager.as_mut(), clean) else {
+            // Only a paginated call reads a page before concluding (a single answer is read once).
+            let page = pager.as_mut().and_then(|p| {
+                let read = clean_page(self.endpoint, sent.attempt, &sent.text)?;
+                Some((p, read))
+            });
+            let Some((p, read)) = page else {
                 let done = conclude(
                     self.endpoint,
                     sent.attempt,

@@ -4,7 +4,7 @@
 //! page is and whether there is another, and keeps the items.
 
 use super::mapping::{search, truthy};
-use super::plan::Planned;
+use super::plan::{scalar, Planned};
 use crate::core::config::integration::{PageStyle, Pagination};
 use crate::core::error::ApiError;
 use crate::core::upstream::Body;
@@ -170,13 +170,6 @@ impl<'a> Pager<'a> {
             complete: self.complete,
         };
         (Value::Array(self.items), pages)
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

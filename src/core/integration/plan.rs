@@ -237,7 +237,8 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
-fn scalar(v: &Value) -> String {
+/// A JSON value as a parameter's text: a string as it is, anything else as its JSON.
+pub fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),

@@ -79,10 +79,19 @@ impl DurableObject for OauthTokens {
 /// answer are `core::integration::oauth`'s), with the rotated refresh token when one is kept,
 /// and keeps the one the provider rotates to.
 async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswer {
-    let sealer = sealer(env).map_err(|e| e.message)?;
+    // Storage and sealing failures are logged here; the caller hears only that the token store
+    // failed (its text reaches the integration's envelope).
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"oauth_tokens": what, "error": e.to_string()})
+        );
+        "the integration's token store failed".to_string()
+    };
+    let sealer = sealer(env).map_err(|e| failed("no sealer", &e.message))?;
     let kept: Option<RotatedRefresh> = match storage.get::<String>(ROTATED_KEY).await {
         Ok(text) => text.and_then(|t| serde_json::from_str(&t).ok()),
-        Err(e) => return Err(format!("rotated refresh token unreadable: {e}")),
+        Err(e) => return Err(failed("read", &e)),
     };
     let opened = kept.as_ref().and_then(|k| {
         let ctx = RotatedRefresh::context(&k.key);
@@ -94,18 +103,25 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
         .await
         .map_err(|e| format!("token endpoint: {}", e.describe()))?;
     let token = token_answer(answer.status, &answer.body)?;
-    if let Some(new) = rotated(sent, &token) {
+    // The provider's new refresh token; or the kept one again when a master key rotation left
+    // it sealed under a key that is no longer the current one.
+    let stale = opened
+        .as_ref()
+        .filter(|(k, _)| k.key == cmd.key && !sealer.is_current(&k.sealed))
+        .map(|(_, rt)| rt.as_str());
+    if let Some(keep) = rotated(sent, &token).or(stale) {
         let ctx = RotatedRefresh::context(&cmd.key);
-        let keep = RotatedRefresh {
+        let kept = RotatedRefresh {
             key: cmd.key.clone(),
-            sealed: sealer.seal(&ctx, new, &random_array()),
+            sealed: sealer.seal(&ctx, keep, &random_array()),
         };
-        let text = serde_json::to_string(&keep).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(&kept).map_err(|e| failed("encode", &e))?;
         // The provider already retired the old one: a token that cannot be kept is a failure
         // the caller hears about, not one found at the next refresh.
-        if let Err(e) = storage.put(ROTATED_KEY, text).await {
-            return Err(format!("the rotated refresh token could not be kept: {e}"));
-        }
+        storage
+            .put(ROTATED_KEY, text)
+            .await
+            .map_err(|e| failed("write", &e))?;
     }
     Ok(HeldToken::issued(token, now_ms() / 1000))
 }
