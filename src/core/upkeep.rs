@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use crate::core::config::ConfigKey;
     use crate::core::flow::{drive, Effect, Flow, Kv as Ns, Outcome};
-    use crate::core::integration::oauth::{token_key, HeldToken};
+    use crate::core::integration::oauth::{token_key, HeldToken, IssuedToken, KeptToken};
     use crate::core::limits::gate::Begin;
     use crate::core::testing::{stored, Counter, Kv};
     use crate::core::upstream::UpstreamAnswer;
@@ -319,25 +319,45 @@ mod tests {
         let kv = Kv::with(&docs);
         let sealer = Sealer::new(ring).unwrap();
         let mut rng = Counter(9);
-        let flow = Flow::new(|co| async move { run(co, u, &sealer, &mut rng).await });
-        let token = |t: &str, until: u64| HeldToken {
-            access_token: t.into(),
+        let flow =
+            Flow::new(|co| async move { run(co, u, &Sealer::new(ring).unwrap(), &mut rng).await });
+        // As the OauthTokens object answers, and as KV keeps it: sealed (here a stand-in seal).
+        let kept = |t: &str, until: u64| KeptToken {
+            sealed: format!("s3al3d-{t}"),
             usable_until_s: until,
+        };
+        let issued = |t: &str, until: u64| IssuedToken {
+            token: HeldToken {
+                access_token: format!("{t}-token"),
+                usable_until_s: until,
+            },
+            kept: kept(t, until),
         };
         let (out, seen) = drive(flow, NOW, |e| match e {
             Effect::Ask { body, .. } if body.starts_with(r#"{"expire""#) => {
                 Ok(Outcome::Text("2".into()))
             }
             Effect::Ask { body, .. } if body.starts_with(r#"{"token""#) => {
-                let fetched = Ok::<_, String>(token("fetched", NOW_S + 3540));
+                let fetched = Ok::<_, String>(issued("fetched", NOW_S + 3540));
                 Ok(Outcome::Text(serde_json::to_string(&fetched).unwrap()))
             }
             Effect::Ask { body, .. } if body.starts_with(r#"{"begin""#) => Ok(Outcome::Text(
                 serde_json::to_string(&Begin::Go { probe: false }).unwrap(),
             )),
             Effect::Ask { .. } => Ok(Outcome::Text("null".into())),
-            Effect::KvGet { ns: Ns::Tokens, .. } => Ok(match w.held_until_s {
-                Some(until) => Outcome::Text(serde_json::to_string(&token("held", until)).unwrap()),
+            // A token the OauthTokens object sealed, as KV keeps it.
+            Effect::KvGet {
+                ns: Ns::Tokens,
+                key,
+            } => Ok(match w.held_until_s {
+                Some(until) => {
+                    let sealed = sealer.seal(&KeptToken::context(key), "held-token", &[7; 12]);
+                    let held = KeptToken {
+                        sealed,
+                        usable_until_s: until,
+                    };
+                    Outcome::Text(serde_json::to_string(&held).unwrap())
+                }
                 None => Outcome::Doc(None),
             }),
             Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
@@ -440,7 +460,12 @@ mod tests {
         .unwrap();
         let key = token_key("t0", "crm", &cfg);
         assert!(seen.iter().any(|e| matches!(e,
-            Effect::KvPut { ns: Ns::Tokens, key: k, text, .. } if *k == key && text.contains("fetched"))));
+            Effect::KvPut { ns: Ns::Tokens, key: k, text, .. } if *k == key && text.contains("s3al3d-fetched"))));
+        assert!(
+            !seen.iter().any(|e| matches!(e,
+                Effect::KvPut { ns: Ns::Tokens, text, .. } if text.contains("fetched-token"))),
+            "KV holds tokens sealed only"
+        );
         // The run is one trace, and its requests carry it.
         let traced = |e: &Effect| matches!(e, Effect::Ask { body, .. } if body.contains("traceparent") || body.contains("trace_id"));
         assert!(fetches.iter().all(|e| traced(e)));

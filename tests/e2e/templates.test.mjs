@@ -368,12 +368,21 @@ test("a rotated refresh token is kept sealed and used on the next refresh; the f
   const got = await gw.request("GET", "/v1/integrations/salesforce", { key });
   assert.equal(got.status, 200);
   for (const rt of [creds.salesforce.refreshToken, ...sf.issuedRefresh]) assert.ok(!got.text.includes(rt));
-  // Nothing in KV holds a refresh token in the clear.
+  // KV holds the access tokens sealed, and no token of any kind in the clear.
+  const accessTokens = Array.from({ length: sf.n }, (_, i) => `00Dxx0000001gPL!AR8AQ${i + 1}`);
+  const tokensKv = await gw.mf.getKVNamespace("TOKENS");
+  const heldTokens = (await tokensKv.list()).keys;
+  assert.ok(heldTokens.length > 0, "a token is held in KV");
+  for (const { name } of heldTokens) {
+    const held = JSON.parse(await tokensKv.get(name));
+    assert.deepEqual(Object.keys(held).sort(), ["sealed", "usable_until_s"]);
+    for (const t of accessTokens) assert.ok(!held.sealed.includes(t));
+  }
   for (const ns of ["CONFIG", "TOKENS"]) {
     const kv = await gw.mf.getKVNamespace(ns);
     for (const { name } of (await kv.list()).keys) {
       const v = (await kv.get(name)) ?? "";
-      for (const rt of [creds.salesforce.refreshToken, ...sf.issuedRefresh]) assert.ok(!v.includes(rt), `${ns} ${name}`);
+      for (const t of [creds.salesforce.refreshToken, ...sf.issuedRefresh, ...accessTokens]) assert.ok(!v.includes(t), `${ns} ${name}`);
     }
   }
 });

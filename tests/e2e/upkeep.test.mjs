@@ -73,7 +73,9 @@ test("the cron run replaces an OAuth token before it expires and records each in
     return JSON.parse(await tokens.get(keys[0].name));
   };
   const before = await held();
-  assert.equal(before.access_token, "tok-1");
+  // Held sealed: the token itself is nowhere in KV.
+  assert.deepEqual(Object.keys(before).sort(), ["sealed", "usable_until_s"]);
+  assert.ok(!before.sealed.includes("tok-1"));
 
   crm.expiresIn = 3600;
   const worker = await gw.mf.getWorker();
@@ -81,9 +83,9 @@ test("the cron run replaces an OAuth token before it expires and records each in
   const refreshed = lastRun("oauth_tokens_refreshed");
   assert.deepEqual([refreshed.refreshed, refreshed.failed, refreshed.complete], [1, [], true]);
   const after = await held();
-  assert.notEqual(after.access_token, before.access_token, "a new token is held");
+  assert.notEqual(after.sealed, before.sealed, "a new token is held");
   assert.ok(after.usable_until_s > before.usable_until_s + 3000);
-  assert.ok(crm.valid.has(after.access_token));
+  assert.ok(!after.sealed.includes("tok-2"));
   const checked = lastRun("integrations_checked");
   assert.deepEqual([checked.healthy, checked.unhealthy], [1, ["keeper/down"]]);
 
@@ -95,7 +97,9 @@ test("the cron run replaces an OAuth token before it expires and records each in
   const usage = await gw.request("GET", "/v1/usage", { key });
   assert.deepEqual(usage.body.integrations_health.map((h) => [h.integration, h.ok]), [["crm", true], ["down", false]]);
 
-  // A token good past the horizon is left alone; the next call needs no token request.
+  // A token good past the horizon is left alone; the next call needs no token request, and
+  // uses the new token (the old one is revoked).
+  crm.valid.delete("tok-1");
   const requests = crm.tokenRequests;
   await worker.scheduled({ cron: "*/5 * * * *" });
   const again = lastRun("oauth_tokens_refreshed");

@@ -104,6 +104,7 @@ pub async fn refresh_token(
         Err(e) => return Some(Err(e)),
     };
     let t = TokenFor {
+        sealer,
         tenant: x.tenant,
         id: x.id,
         cfg,
@@ -220,6 +221,7 @@ impl Calling<'_> {
         let mut creds = open_credentials(self.sealer, x.tenant, x.id, cfg)?;
         let secrets = oauth_secrets(cfg, &mut creds);
         let token_for = secrets.as_ref().map(|secrets| TokenFor {
+            sealer: self.sealer,
             tenant: x.tenant,
             id: x.id,
             cfg,
@@ -385,7 +387,7 @@ fn open_credentials(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Outcome};
-    use crate::core::integration::oauth::HeldToken;
+    use crate::core::integration::oauth::{HeldToken, IssuedToken, KeptToken};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::upstream::UpstreamAnswer;
@@ -409,12 +411,17 @@ mod tests {
         }))
     }
 
+    /// The OauthTokens object's answer: the token, and its sealed form for KV.
     fn token(t: &str) -> String {
-        let held = HeldToken {
+        let token = HeldToken {
             access_token: t.into(),
             usable_until_s: u64::MAX,
         };
-        serde_json::to_string(&Ok::<_, String>(held)).unwrap()
+        let kept = KeptToken {
+            sealed: format!("sealed {t}"),
+            usable_until_s: u64::MAX,
+        };
+        serde_json::to_string(&Ok::<_, String>(IssuedToken { token, kept })).unwrap()
     }
 
     /// Executes `get` against a provider that answers `statuses` in turn, a cache holding

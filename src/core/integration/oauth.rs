@@ -48,6 +48,38 @@ pub struct HeldToken {
     pub usable_until_s: u64,
 }
 
+/// A token as KV `TOKENS` keeps it: sealed (by the `OauthTokens` object that fetched it, which
+/// has the randomness sealing needs), bound to its token key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptToken {
+    pub sealed: String,
+    pub usable_until_s: u64,
+}
+
+/// What the `OauthTokens` object hands out: the token, and its sealed form for KV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: HeldToken,
+    pub kept: KeptToken,
+}
+
+impl KeptToken {
+    /// Where an access token is sealed: its tenant and token key.
+    pub fn context(key: &str) -> SealContext<'_> {
+        key_context(key, "/access_token")
+    }
+}
+
+/// A seal bound to a token key (`oauth:{tenant}:...`) and a field.
+fn key_context<'a>(key: &'a str, field: &'a str) -> SealContext<'a> {
+    let tenant = key.split(':').nth(1).unwrap_or_default();
+    SealContext {
+        tenant,
+        record: key,
+        field,
+    }
+}
+
 impl HeldToken {
     /// A token just issued for `expires_in` seconds (an hour when the endpoint says nothing).
     pub fn issued(t: TokenResponse, now_s: u64) -> Self {
@@ -135,12 +167,7 @@ pub struct RotatedRefresh {
 impl RotatedRefresh {
     /// Where it is sealed: bound to its tenant and token key, so that it opens nowhere else.
     pub fn context(key: &str) -> SealContext<'_> {
-        let tenant = key.split(':').nth(1).unwrap_or_default();
-        SealContext {
-            tenant,
-            record: key,
-            field: "/rotated_refresh_token",
-        }
+        key_context(key, "/rotated_refresh_token")
     }
 }
 

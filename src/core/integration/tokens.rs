@@ -1,14 +1,15 @@
 //! Where an integration's OAuth2 access token is found when a call needs one: this isolate's
-//! memory, then KV `TOKENS`, then the integration's `OauthTokens` object, which fetches one at a
-//! time for all callers; replacing one ahead of its expiry (the scheduled upkeep); and forgetting
+//! memory, then KV `TOKENS` (sealed there), then the integration's `OauthTokens` object, which
+//! fetches one at a time for all callers; replacing one ahead of its expiry (the scheduled upkeep); and forgetting
 //! them all when the integration or tenant goes. Every place keys a token by `oauth::token_key`.
 
-use super::oauth::{token_key, HeldToken, TokenCmd};
+use super::oauth::{token_key, HeldToken, KeptToken, TokenCmd};
 use crate::core::config::integration::IntegrationConfig;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect, Kv};
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
+use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 
 /// An OAuth2 integration's opened secrets.
@@ -19,6 +20,8 @@ pub struct OauthSecrets {
 
 /// The integration whose token is needed, and the secrets to fetch one with.
 pub struct TokenFor<'a> {
+    /// Opens the tokens KV holds sealed.
+    pub sealer: &'a Sealer,
     pub tenant: &'a str,
     pub id: &'a str,
     pub cfg: &'a IntegrationConfig,
@@ -26,16 +29,35 @@ pub struct TokenFor<'a> {
     pub trail: Trail,
 }
 
-/// A usable token held under `key` in the isolate's memory or else in KV `TOKENS` (which the
-/// isolate then remembers).
-async fn held(co: &Co, key: &str, usable: impl Fn(&HeldToken) -> bool) -> Option<HeldToken> {
-    let read = |text: Option<String>| text.and_then(|t| serde_json::from_str::<HeldToken>(&t).ok());
-    if let Some(h) = read(co.recall(key).await).filter(&usable) {
+/// A usable token held under `key` in the isolate's memory or else in KV `TOKENS`, sealed
+/// (which the isolate then remembers, opened).
+async fn held(
+    co: &Co,
+    sealer: &Sealer,
+    key: &str,
+    usable: impl Fn(&HeldToken) -> bool,
+) -> Option<HeldToken> {
+    let recalled = co.recall(key).await;
+    if let Some(h) = recalled
+        .and_then(|t| serde_json::from_str::<HeldToken>(&t).ok())
+        .filter(&usable)
+    {
         return Some(h);
     }
-    let h = read(co.kv_get(Kv::Tokens, key).await.ok().flatten()).filter(&usable)?;
+    let kept = kept(co, key).await?;
+    let h = HeldToken {
+        access_token: sealer.open(&KeptToken::context(key), &kept.sealed).ok()?,
+        usable_until_s: kept.usable_until_s,
+    };
+    let h = Some(h).filter(&usable)?;
     co.remember(key, &h).await;
     Some(h)
+}
+
+/// The sealed token KV keeps under `key` (a value of another shape is none).
+async fn kept(co: &Co, key: &str) -> Option<KeptToken> {
+    let text = co.kv_get(Kv::Tokens, key).await.ok().flatten()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// A valid access token for the integration. After a 401, `rejected` names the token the
@@ -49,7 +71,7 @@ pub async fn access_token(
 ) -> Result<String, ApiError> {
     let key = token_key(t.tenant, t.id, t.cfg);
     let now_s = co.now() / 1000;
-    if let Some(h) = held(co, &key, |h| h.usable(now_s, rejected)).await {
+    if let Some(h) = held(co, t.sealer, &key, |h| h.usable(now_s, rejected)).await {
         return Ok(h.access_token);
     }
     Ok(from_object(co, t, key, rejected, 0).await?.access_token)
@@ -72,10 +94,10 @@ pub async fn refresh_ahead(co: &Co, t: &TokenFor<'_>, ahead_s: u64) -> Result<Re
     let key = token_key(t.tenant, t.id, t.cfg);
     let now_s = co.now() / 1000;
     let text = co.kv_get(Kv::Tokens, &key).await?;
-    let Some(held) = text.and_then(|t| serde_json::from_str::<HeldToken>(&t).ok()) else {
+    let Some(kept) = text.and_then(|t| serde_json::from_str::<KeptToken>(&t).ok()) else {
         return Ok(Refresh::NotHeld);
     };
-    if held.usable(now_s + ahead_s, None) {
+    if kept.usable_until_s > now_s + ahead_s {
         return Ok(Refresh::Fresh);
     }
     from_object(co, t, key, None, ahead_s).await?;
@@ -102,14 +124,15 @@ async fn from_object(
         trail: t.trail.clone(),
     };
     let object = Object::<OauthTokens>::integration(t.tenant, t.id);
-    let token = co
+    let issued = co
         .ask(&object, Box::new(cmd))
         .await?
         .map_err(|why| ApiError::new(ErrorKind::Upstream, why))?;
+    let token = issued.token;
     co.remember(&key, &token).await;
     // A failed write (one write per key per second) only costs a later fetch.
     if let Some(ttl_s) = token.kv_ttl_s(now_s) {
-        let text = serde_json::to_string(&token).unwrap_or_default();
+        let text = serde_json::to_string(&issued.kept).unwrap_or_default();
         let put = Effect::KvPut {
             ns: Kv::Tokens,
             key,

@@ -4,7 +4,7 @@
 //! callers (edge or core flows) send them through one untyped round trip.
 
 use super::ObjectClass;
-use crate::core::integration::oauth::{HeldToken, TokenCmd};
+use crate::core::integration::oauth::{IssuedToken, TokenCmd};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, ExpireLetters, GetLetter, ListLetters,
     OpenWork, PutLetter,
@@ -74,7 +74,7 @@ macro_rules! classes {
 }
 
 /// A token, or why none could be had (never the endpoint's text).
-pub type TokenAnswer = Result<HeldToken, String>;
+pub type TokenAnswer = Result<IssuedToken, String>;
 
 classes! {
     /// One per tenant: its LLM windows and target breakers (`limits::limiter`).

@@ -7,7 +7,8 @@
 
 use super::{answer, command, purge};
 use crate::core::integration::oauth::{
-    rotated, token_answer, token_request, HeldToken, RotatedRefresh, TokenCmd,
+    rotated, token_answer, token_request, HeldToken, IssuedToken, KeptToken, RotatedRefresh,
+    TokenCmd,
 };
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::upstream::Upstream;
@@ -28,7 +29,7 @@ pub struct OauthTokens {
     env: Env,
     /// The token and the key it was fetched for, shared with the fetch that fills it. Only in
     /// memory: a token is not worth a write, and an evicted object fetches a new one.
-    held: Rc<RefCell<Option<(String, HeldToken)>>>,
+    held: Rc<RefCell<Option<(String, IssuedToken)>>>,
 }
 
 impl DurableObject for OauthTokens {
@@ -52,9 +53,9 @@ impl DurableObject for OauthTokens {
         let now_s = now_ms() / 1000;
         let held = self.held.borrow().clone();
         let fresh_until = now_s + cmd.fresh_for_s;
-        if let Some((_, t)) = held
-            .filter(|(key, t)| *key == cmd.key && t.usable(fresh_until, cmd.rejected.as_deref()))
-        {
+        if let Some((_, t)) = held.filter(|(key, t)| {
+            *key == cmd.key && t.token.usable(fresh_until, cmd.rejected.as_deref())
+        }) {
             return answer::<TokenAnswer>(&Ok(t));
         }
         let slot = self.held.clone();
@@ -123,5 +124,11 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
             .await
             .map_err(|e| failed("write", &e))?;
     }
-    Ok(HeldToken::issued(token, now_ms() / 1000))
+    let token = HeldToken::issued(token, now_ms() / 1000);
+    let ctx = KeptToken::context(&cmd.key);
+    let kept = KeptToken {
+        sealed: sealer.seal(&ctx, &token.access_token, &random_array()),
+        usable_until_s: token.usable_until_s,
+    };
+    Ok(IssuedToken { token, kept })
 }
