@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build dev test test-core test-e2e seed bench profile soak fuzz lint clean
+.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench profile soak fuzz lint clean
 
 setup: tools npm
 
@@ -57,6 +57,7 @@ test-core:
 	cargo test --quiet
 
 test-e2e: build browser | npm
+	cargo build --quiet --bin gatewayctl
 	node --test --test-concurrency=2 --test-timeout=120000 'tests/e2e/*.test.mjs'
 
 # A CPU profile of one route family under load (ROUTE=llm, webhook, channel or integration):
@@ -91,6 +92,10 @@ fuzz:
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
 	    || { echo "fuzz target $$t failed: see fuzz/artifacts/$$t/"; exit 1; }; \
 	done
+
+# gatewayctl, the command-line tool, in target/release/ (or: cargo install --path . --bin gatewayctl).
+cli:
+	cargo build --release --bin gatewayctl
 
 lint:
 	cargo fmt --all -- --check

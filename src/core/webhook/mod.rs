@@ -10,6 +10,7 @@ pub mod health;
 pub mod ingress;
 pub mod log_admin;
 pub mod normalize;
+pub mod samples;
 pub mod verify;
 
 use base64::engine::general_purpose::STANDARD;

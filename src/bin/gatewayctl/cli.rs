@@ -1,0 +1,585 @@
+//! The commands, their flags, and what each one calls.
+
+use crate::api::{Api, As};
+use crate::output::{print, Format};
+use clap::{Parser, Subcommand};
+use edge_gateway::core::config::source::{HmacScheme, SourceKind};
+use edge_gateway::core::webhook::samples::{sample, Signing};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(
+    name = "gatewayctl",
+    version,
+    about = "Run an edge-gateway from the terminal"
+)]
+pub struct Args {
+    /// The gateway's URL.
+    #[arg(
+        long,
+        env = "GATEWAY_URL",
+        default_value = "http://localhost:8787",
+        global = true
+    )]
+    url: String,
+    /// The admin token (admin commands).
+    #[arg(
+        long,
+        env = "GATEWAY_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    admin_token: Option<String>,
+    /// A tenant's secret key (chat, usage).
+    #[arg(long, env = "GATEWAY_KEY", hide_env_values = true, global = true)]
+    key: Option<String>,
+    /// How answers are printed.
+    #[arg(long, value_enum, default_value = "json", global = true)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tenants: get, put (create or replace) and delete.
+    Tenants {
+        #[command(subcommand)]
+        op: TenantOp,
+    },
+    /// A tenant's API keys: list, mint (shown once) and revoke.
+    Keys {
+        #[command(subcommand)]
+        op: KeyOp,
+    },
+    /// A tenant's webhook sources.
+    Sources {
+        #[command(subcommand)]
+        op: DocOp,
+    },
+    /// A tenant's webhook destinations.
+    Destinations {
+        #[command(subcommand)]
+        op: DocOp,
+    },
+    /// A tenant's channels.
+    Channels {
+        #[command(subcommand)]
+        op: DocOp,
+    },
+    /// A tenant's integrations.
+    Integrations {
+        #[command(subcommand)]
+        op: DocOp,
+    },
+    /// A tenant's LLM configuration.
+    Llm {
+        #[command(subcommand)]
+        op: LlmOp,
+    },
+    /// Posts a realistic webhook of KIND to a source, signed as its provider signs it.
+    SendSample {
+        /// whatsapp, slack, telegram, twilio, stripe, github, shopify, standard or hmac.
+        kind: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        source: String,
+        /// The source's signing secret (for telegram, its secret token).
+        #[arg(long, env = "GATEWAY_SOURCE_SECRET", hide_env_values = true)]
+        secret: String,
+    },
+    /// The event log: list events, or follow new ones.
+    Events {
+        #[command(subcommand)]
+        op: EventOp,
+    },
+    /// Dead letters: list, or replay one.
+    DeadLetters {
+        #[command(subcommand)]
+        op: DeadLetterOp,
+    },
+    /// Queues a destination's dead-lettered events again.
+    Retry {
+        tenant: String,
+        #[arg(long)]
+        destination: String,
+        /// Dead-lettered at or after this epoch second.
+        #[arg(long)]
+        since: Option<u64>,
+        #[arg(long)]
+        per_second: Option<u32>,
+    },
+    /// Streams an answer from the LLM proxy to the terminal.
+    Chat {
+        message: String,
+        #[arg(long, default_value = "default")]
+        model: String,
+    },
+    /// The tenant's usage (with --tenant and the admin token: any tenant's).
+    Usage {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Rows by `day`, `model`, `provider`, `key`... (comma-separated, as the API takes them).
+        #[arg(long)]
+        group_by: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantOp {
+    Get {
+        tenant: String,
+    },
+    /// Creates or replaces a tenant from a JSON file (`-` for stdin).
+    Put {
+        tenant: String,
+        #[arg(long)]
+        file: String,
+    },
+    /// Deletes a tenant and everything it holds.
+    Delete {
+        tenant: String,
+        /// Confirms the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyOp {
+    List { tenant: String },
+    Mint { tenant: String },
+    Revoke { tenant: String, key_id: String },
+}
+
+#[derive(Subcommand)]
+enum DocOp {
+    List {
+        tenant: String,
+    },
+    Get {
+        tenant: String,
+        id: String,
+    },
+    /// Creates or replaces it from a JSON file (`-` for stdin).
+    Put {
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        file: String,
+    },
+    Delete {
+        tenant: String,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LlmOp {
+    Get {
+        tenant: String,
+    },
+    Put {
+        tenant: String,
+        #[arg(long)]
+        file: String,
+    },
+    Delete {
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventOp {
+    List {
+        tenant: String,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Prints events as they arrive, until interrupted (or --count have been printed).
+    Tail {
+        tenant: String,
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+        #[arg(long)]
+        count: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterOp {
+    List { tenant: String },
+    Replay { tenant: String, id: String },
+}
+
+fn tenant_path(tenant: &str) -> String {
+    format!("/v1/admin/tenants/{}", seg(tenant))
+}
+
+/// A path segment, percent-encoded.
+fn seg(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    match q.finish() {
+        s if s.is_empty() => s,
+        s => format!("?{s}"),
+    }
+}
+
+fn read_json(file: &str) -> Result<Value, String> {
+    let text = if file == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| e.to_string())?;
+        s
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let api = Api::new(&args.url, args.admin_token, args.key);
+    let out = args.output;
+    let show = |v: Option<Value>, columns: &[&str]| match v {
+        Some(v) => print(&v, out, columns),
+        None => println!("done"),
+    };
+    match args.command {
+        Command::Tenants { op } => match op {
+            TenantOp::Get { tenant } => show(
+                api.call("GET", &tenant_path(&tenant), As::Admin, None)?,
+                &[],
+            ),
+            TenantOp::Put { tenant, file } => {
+                let doc = read_json(&file)?;
+                show(
+                    api.call("PUT", &tenant_path(&tenant), As::Admin, Some(&doc))?,
+                    &[],
+                )
+            }
+            TenantOp::Delete { tenant, yes } => {
+                if !yes {
+                    return Err(format!(
+                        "deleting tenant `{tenant}` erases everything it holds: add --yes"
+                    ));
+                }
+                let path = format!(
+                    "{}{}",
+                    tenant_path(&tenant),
+                    query(&[("confirm", Some(tenant.clone()))])
+                );
+                show(api.call("DELETE", &path, As::Admin, None)?, &[])
+            }
+        },
+        Command::Keys { op } => match op {
+            KeyOp::List { tenant } => {
+                let path = format!("{}/keys", tenant_path(&tenant));
+                show(
+                    api.call("GET", &path, As::Admin, None)?,
+                    &["id", "name", "scopes", "created_at", "revoked"],
+                )
+            }
+            KeyOp::Mint { tenant } => {
+                let path = format!("{}/keys", tenant_path(&tenant));
+                show(api.call("POST", &path, As::Admin, Some(&json!({})))?, &[])
+            }
+            KeyOp::Revoke { tenant, key_id } => {
+                let path = format!("{}/keys/{}", tenant_path(&tenant), seg(&key_id));
+                show(api.call("DELETE", &path, As::Admin, None)?, &[])
+            }
+        },
+        Command::Sources { op } => doc(&api, "sources", op, out)?,
+        Command::Destinations { op } => doc(&api, "destinations", op, out)?,
+        Command::Channels { op } => doc(&api, "channels", op, out)?,
+        Command::Integrations { op } => doc(&api, "integrations", op, out)?,
+        Command::Llm { op } => {
+            let (method, tenant, body) = match op {
+                LlmOp::Get { tenant } => ("GET", tenant, None),
+                LlmOp::Put { tenant, file } => ("PUT", tenant, Some(read_json(&file)?)),
+                LlmOp::Delete { tenant } => ("DELETE", tenant, None),
+            };
+            let path = format!("{}/llm", tenant_path(&tenant));
+            show(api.call(method, &path, As::Admin, body.as_ref())?, &[])
+        }
+        Command::SendSample {
+            kind,
+            tenant,
+            source,
+            secret,
+        } => send_sample(&api, &kind, &tenant, &source, &secret)?,
+        Command::Events { op } => match op {
+            EventOp::List {
+                tenant,
+                source,
+                event_type,
+                status,
+            } => {
+                let q = query(&[("source", source), ("type", event_type), ("status", status)]);
+                let path = format!("{}/events{q}", tenant_path(&tenant));
+                show(
+                    api.call("GET", &path, As::Admin, None)?,
+                    &["id", "type", "source", "status", "received_at"],
+                )
+            }
+            EventOp::Tail {
+                tenant,
+                interval,
+                count,
+            } => tail(&api, &tenant, interval, count, out)?,
+        },
+        Command::DeadLetters { op } => match op {
+            DeadLetterOp::List { tenant } => {
+                let path = format!("{}/dead-letters", tenant_path(&tenant));
+                show(
+                    api.call("GET", &path, As::Admin, None)?,
+                    &["id", "kind", "reason", "dead_at"],
+                )
+            }
+            DeadLetterOp::Replay { tenant, id } => {
+                let path = format!("{}/dead-letters/{}/replay", tenant_path(&tenant), seg(&id));
+                show(api.call("POST", &path, As::Admin, None)?, &[])
+            }
+        },
+        Command::Retry {
+            tenant,
+            destination,
+            since,
+            per_second,
+        } => {
+            let q = query(&[
+                ("since", since.map(|s| s.to_string())),
+                ("per_second", per_second.map(|p| p.to_string())),
+            ]);
+            let path = format!(
+                "{}/destinations/{}/retry{q}",
+                tenant_path(&tenant),
+                seg(&destination)
+            );
+            show(api.call("POST", &path, As::Admin, None)?, &[])
+        }
+        Command::Chat { message, model } => chat(&api, &message, &model)?,
+        Command::Usage {
+            tenant,
+            from,
+            to,
+            group_by,
+        } => {
+            let q = query(&[("from", from), ("to", to), ("group_by", group_by)]);
+            let v = match tenant {
+                Some(t) => api.call(
+                    "GET",
+                    &format!("{}/usage{q}", tenant_path(&t)),
+                    As::Admin,
+                    None,
+                )?,
+                None => api.call("GET", &format!("/v1/usage{q}"), As::Tenant, None)?,
+            }
+            .unwrap_or(Value::Null);
+            // The groups first, then the figures a reader looks for.
+            let groups = v["group_by"].as_array().into_iter().flatten();
+            let figures = [
+                "requests",
+                "input_tokens",
+                "output_tokens",
+                "cost_usd",
+                "cached",
+                "failed",
+                "p50_ms",
+                "p95_ms",
+            ];
+            let columns: Vec<&str> = groups.filter_map(Value::as_str).chain(figures).collect();
+            print(&v, out, &columns)
+        }
+    }
+    Ok(())
+}
+
+/// list, get, put and delete of a tenant's documents of one kind.
+fn doc(api: &Api, kind: &str, op: DocOp, out: Format) -> Result<(), String> {
+    let at = |tenant: &str, id: Option<&str>| match id {
+        Some(id) => format!("{}/{kind}/{}", tenant_path(tenant), seg(id)),
+        None => format!("{}/{kind}", tenant_path(tenant)),
+    };
+    let answer = match op {
+        DocOp::List { tenant } => api.call("GET", &at(&tenant, None), As::Admin, None)?,
+        DocOp::Get { tenant, id } => api.call("GET", &at(&tenant, Some(&id)), As::Admin, None)?,
+        DocOp::Put { tenant, id, file } => {
+            let body = read_json(&file)?;
+            api.call("PUT", &at(&tenant, Some(&id)), As::Admin, Some(&body))?
+        }
+        DocOp::Delete { tenant, id } => {
+            api.call("DELETE", &at(&tenant, Some(&id)), As::Admin, None)?
+        }
+    };
+    match answer {
+        Some(v) => print(&v, out, &[]),
+        None => println!("done"),
+    }
+    Ok(())
+}
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Signs a sample of `kind` as its provider would and posts it to the source's webhook URL.
+/// An `hmac` source's scheme, and a source's public URL (which Twilio signs), are read from the
+/// source's configuration when the admin token is at hand.
+fn send_sample(
+    api: &Api,
+    kind: &str,
+    tenant: &str,
+    source: &str,
+    secret: &str,
+) -> Result<(), String> {
+    let kind: SourceKind = serde_json::from_value(json!(kind))
+        .map_err(|_| format!("unknown kind `{kind}`: whatsapp, slack, telegram, twilio, stripe, github, shopify, standard or hmac"))?;
+    let path = format!("/v1/webhooks/{}/{}", seg(tenant), seg(source));
+    let cfg = match api.call(
+        "GET",
+        &format!("{}/sources/{}", tenant_path(tenant), seg(source)),
+        As::Admin,
+        None,
+    ) {
+        Ok(Some(v)) => v,
+        Ok(None) => Value::Null,
+        // Without the admin token the sample is still signed; only an hmac source needs more.
+        Err(e) if kind == SourceKind::Hmac => {
+            return Err(format!("reading the source's hmac scheme: {e}"))
+        }
+        Err(_) => Value::Null,
+    };
+    let doc = cfg.get("source").unwrap_or(&cfg);
+    let scheme: Option<HmacScheme> = doc
+        .get("hmac")
+        .and_then(|h| serde_json::from_value(h.clone()).ok());
+    let url = doc
+        .get("public_url")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| api.url(&path));
+    let t = now();
+    let nonce = format!("{:x}{:x}", t.as_secs(), t.subsec_nanos());
+    let signing = Signing {
+        secret,
+        url: &url,
+        scheme: scheme.as_ref(),
+        now_s: t.as_secs(),
+        nonce: &nonce,
+    };
+    let s = sample(kind, &signing)?;
+    let (status, body) = api.post_raw(&path, &s.headers, &s.body)?;
+    println!("{status} {body}");
+    if !(200..300).contains(&status) {
+        return Err(format!(
+            "the gateway refused the {} sample ({status})",
+            kind.name()
+        ));
+    }
+    Ok(())
+}
+
+/// Follows the event log: every `interval` seconds, prints the events not printed yet.
+fn tail(
+    api: &Api,
+    tenant: &str,
+    interval: u64,
+    count: Option<usize>,
+    out: Format,
+) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut printed = 0;
+    loop {
+        let page = api
+            .call(
+                "GET",
+                &format!("{}/events", tenant_path(tenant)),
+                As::Admin,
+                None,
+            )?
+            .unwrap_or(Value::Null);
+        let mut fresh: Vec<&Value> = page["data"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter(|e| !seen.contains(&e["id"].to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Oldest first, as a tail reads.
+        fresh.reverse();
+        for e in fresh {
+            seen.insert(e["id"].to_string());
+            match out {
+                Format::Json => println!("{e}"),
+                Format::Table => print!(
+                    "{}",
+                    crate::output::table(
+                        std::slice::from_ref(e),
+                        &["id", "type", "source", "status", "received_at"]
+                    )
+                ),
+            }
+            printed += 1;
+            if count.is_some_and(|c| printed >= c) {
+                return Ok(());
+            }
+        }
+        std::io::stdout().flush().ok();
+        std::thread::sleep(Duration::from_secs(interval.max(1)));
+    }
+}
+
+/// Streams a chat completion's text to stdout as it arrives.
+fn chat(api: &Api, message: &str, model: &str) -> Result<(), String> {
+    let body =
+        json!({"model": model, "stream": true, "messages": [{"role": "user", "content": message}]});
+    let reader = BufReader::new(api.stream("/v1/chat/completions", &body)?);
+    let mut stdout = std::io::stdout();
+    for line in reader.lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+            continue;
+        };
+        if data == "[DONE]" {
+            break;
+        }
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|_| "the stream sent something other than JSON".to_string())?;
+        if let Some(e) = chunk.get("error") {
+            return Err(e["message"]
+                .as_str()
+                .unwrap_or("the stream failed")
+                .to_string());
+        }
+        if let Some(text) = chunk["choices"][0]["delta"]["content"].as_str() {
+            write!(stdout, "{text}").map_err(|e| e.to_string())?;
+            stdout.flush().ok();
+        }
+    }
+    writeln!(stdout).ok();
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! `gatewayctl`: the gateway's admin and tenant APIs from a terminal. Talks to any gateway URL
+//! with the admin token or a tenant key (flags or environment); prints JSON, or a table for
+//! lists; an error is one line on stderr and a non-zero exit.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod api;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod output;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    use clap::Parser;
+    let args = cli::Args::parse();
+    if let Err(e) = cli::run(args) {
+        eprintln!("gatewayctl: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -1,0 +1,183 @@
+// gatewayctl, the built binary, against the gateway in Miniflare: every command at least once, a
+// signed sample of each of the nine source kinds accepted and delivered, errors as one line and
+// a non-zero exit, and --help on every command.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { startGateway, planted, ROOT, ADMIN_TOKEN } from "../harness.mjs";
+import { startDestination } from "../mocks/destination.mjs";
+import { KINDS, sourceSecrets, sourceDoc } from "../samples.mjs";
+
+const BIN = path.join(ROOT, "target", "debug", "gatewayctl");
+const T = "cli-acme";
+const DEST_SECRET = "whsec_" + randomBytes(24).toString("base64");
+planted.add(DEST_SECRET);
+const S = sourceSecrets();
+for (const s of Object.values(S)) planted.add(s);
+const dir = mkdtempSync(path.join(tmpdir(), "gatewayctl-"));
+let gw, dest, key;
+
+/** Runs gatewayctl with the gateway's URL and the admin token in its environment. */
+function ctl(args, { env = {}, admin = true } = {}) {
+  const base = { PATH: process.env.PATH, GATEWAY_URL: gw.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
+  return new Promise((resolve) => {
+    execFile(BIN, args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
+  });
+}
+const ok = async (args, opts) => {
+  const r = await ctl(args, opts);
+  assert.equal(r.code, 0, `gatewayctl ${args.join(" ")}: ${r.stderr}`);
+  return r;
+};
+const json = async (args, opts) => JSON.parse((await ok(args, opts)).stdout);
+const file = (name, doc) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, JSON.stringify(doc));
+  return p;
+};
+
+before(async () => {
+  gw = await startGateway();
+  dest = await startDestination(DEST_SECRET);
+});
+
+after(async () => {
+  try {
+    await gw?.stop();
+  } finally {
+    await dest?.close();
+  }
+});
+
+test("tenants and keys: put, get, mint (shown once), list as a table, revoke", async () => {
+  const put = await json(["tenants", "put", T, "--file", file("tenant.json", { name: "Acme", destination: { url: dest.url, secret: DEST_SECRET } })]);
+  assert.equal(put.tenant?.name ?? put.name, "Acme");
+  const got = await json(["tenants", "get", T]);
+  assert.ok(JSON.stringify(got).includes("Acme"));
+  assert.ok(!JSON.stringify(got).includes(DEST_SECRET), "secrets are never shown");
+  const minted = await json(["keys", "mint", T]);
+  key = minted.key;
+  planted.add(key);
+  const table = (await ok(["keys", "list", T, "--output", "table"])).stdout;
+  const [header, ...rows] = table.trim().split("\n");
+  assert.match(header, /^ID\s+NAME\s+SCOPES/);
+  assert.ok(rows.some((r) => r.startsWith(minted.id)), table);
+  assert.ok(!table.includes(key), "a key is shown once, when minted");
+  const second = await json(["keys", "mint", T]);
+  planted.add(second.key);
+  await ok(["keys", "revoke", T, second.id]);
+  const left = await json(["keys", "list", T]);
+  assert.equal(left.data.find((k) => k.id === second.id)?.revoked ?? true, true);
+});
+
+test("send-sample: each of the nine kinds, signed as its provider signs, is accepted and delivered", async () => {
+  for (const kind of KINDS) {
+    await ok(["sources", "put", T, kind, "--file", file(`${kind}.json`, sourceDoc(T, kind, S[kind]))]);
+  }
+  const listed = (await ok(["sources", "list", T, "--output", "table"])).stdout;
+  for (const kind of KINDS) assert.match(listed, new RegExp(`\\b${kind}\\b`));
+  for (const kind of KINDS) {
+    // Twilio signs the URL it calls: the source's public URL (sourceDoc sets one), read from its config.
+    const r = await ok(["send-sample", kind, "--tenant", T, "--source", kind, "--secret", S[kind]]);
+    assert.match(r.stdout, /^20\d /, `${kind}: ${r.stdout}`);
+  }
+  await dest.until(() => dest.delivered.size >= KINDS.length, 20_000, "nine deliveries");
+  const sources = new Set([...dest.delivered.values()].map((d) => d[0].source));
+  assert.deepEqual([...sources].sort(), [...KINDS].sort());
+  // A wrong secret is refused by the gateway, and said so in one line.
+  const bad = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "whsec_wrong"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^gatewayctl: the gateway refused the stripe sample \(401\)\n$/);
+});
+
+test("events list and tail, destinations, channels, integrations and llm documents", async () => {
+  const events = (await ok(["events", "list", T, "--output", "table"])).stdout;
+  assert.match(events.split("\n")[0], /^ID\s+TYPE\s+SOURCE\s+STATUS/);
+  assert.ok(events.trim().split("\n").length >= KINDS.length + 1, events);
+  const tailed = (await ok(["events", "tail", T, "--count", "3", "--interval", "1"])).stdout.trim().split("\n");
+  assert.equal(tailed.length, 3);
+  for (const line of tailed) assert.ok(JSON.parse(line).id.startsWith("evt_"));
+
+  const destDoc = { url: dest.url, secret: DEST_SECRET, max_attempts: 1 };
+  await ok(["destinations", "put", T, "crm", "--file", file("dest.json", destDoc)]);
+  assert.equal((await json(["destinations", "get", T, "crm"])).destination?.url ?? (await json(["destinations", "get", T, "crm"])).url, dest.url);
+  assert.match((await ok(["destinations", "list", T, "--output", "table"])).stdout, /crm/);
+
+  const channel = { kind: "telegram", credentials: { bot_token: "123456:" + randomBytes(8).toString("hex") } };
+  planted.add(channel.credentials.bot_token);
+  await ok(["channels", "put", T, "tg", "--file", file("channel.json", channel)]);
+  assert.ok(JSON.stringify(await json(["channels", "list", T])).includes("tg"));
+  await ok(["channels", "delete", T, "tg"]);
+
+  const integration = { name: "Echo", base_url: "https://api.example.com", endpoints: { ping: { method: "GET", path: "/ping", mock_response: { ok: true } } } };
+  await ok(["integrations", "put", T, "echo", "--file", file("integration.json", integration)]);
+  assert.ok(JSON.stringify(await json(["integrations", "get", T, "echo"])).includes("Echo"));
+  await ok(["integrations", "delete", T, "echo"]);
+
+  await ok(["llm", "put", T, "--file", file("llm.json", { providers: { mock: { kind: "mock" } }, routes: { default: [{ provider: "mock", model: "mock-echo" }] } })]);
+  assert.ok(JSON.stringify(await json(["llm", "get", T])).includes("mock-echo"));
+});
+
+test("chat streams the answer; usage counts it", async () => {
+  const r = await ok(["chat", "Where is my order?"], { env: { GATEWAY_KEY: key }, admin: false });
+  assert.match(r.stdout, /^\[mock\] You said: "Where is my order\?"\. This is turn 1 of our conversation\./);
+  // Usage is written after the answer: read until the chat's model shows.
+  let usage;
+  for (let end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300))) {
+    usage = await json(["usage", "--group-by", "model"], { env: { GATEWAY_KEY: key }, admin: false });
+    if (usage.data?.some((row) => row.model === "mock-echo")) break;
+  }
+  const row = usage.data.find((r) => r.model === "mock-echo");
+  assert.ok(row && row.output_tokens > 0, JSON.stringify(usage));
+  const table = (await ok(["usage", "--group-by", "model", "--output", "table"], { env: { GATEWAY_KEY: key }, admin: false })).stdout;
+  const [header, ...rows] = table.trim().split("\n");
+  assert.ok(header.split(/\s+/).includes("MODEL"), header);
+  assert.ok(rows.some((r) => r.includes("mock-echo")), table);
+  const asAdmin = await json(["usage", "--tenant", T, "--group-by", "model"]);
+  assert.ok(asAdmin.data.some((r) => r.model === "mock-echo"));
+});
+
+test("dead letters: listed, replayed one by one, or retried in bulk", async () => {
+  dest.behaviour = () => ({ status: 410 });
+  await ok(["destinations", "put", T, "gone", "--file", file("gone.json", { url: dest.url, secret: DEST_SECRET, max_attempts: 1 })]);
+  await ok(["sources", "put", T, "to-gone", "--file", file("to-gone.json", { ...sourceDoc(T, "standard", S.standard), destinations: ["gone"] })]);
+  for (let i = 0; i < 2; i++) await ok(["send-sample", "standard", "--tenant", T, "--source", "to-gone", "--secret", S.standard]);
+  let letters = [];
+  for (let end = Date.now() + 20_000; letters.length < 2 && Date.now() < end; await new Promise((r) => setTimeout(r, 300)))
+    letters = (await json(["dead-letters", "list", T])).data.filter((l) => l.id.endsWith(".gone"));
+  assert.equal(letters.length, 2, "both dead-lettered");
+  dest.behaviour = () => ({ status: 200 });
+  await ok(["dead-letters", "replay", T, letters[0].id]);
+  await dest.until(() => dest.delivered.has(letters[0].id), 15_000, "the replayed delivery");
+  const retried = await json(["retry", T, "--destination", "gone", "--since", "0"]);
+  assert.equal(retried.retried, 1);
+  await dest.until(() => dest.delivered.has(letters[1].id), 15_000, "the retried delivery");
+});
+
+test("errors are one line and a non-zero exit; --help on every command", async () => {
+  const cases = [
+    [["tenants", "delete", T], /--yes/],
+    [["send-sample", "fax", "--tenant", T, "--source", "x", "--secret", "s"], /unknown kind `fax`/],
+    [["tenants", "get", "nobody-here"], /^gatewayctl: 404: /],
+    [["sources", "put", T, "x", "--file", path.join(dir, "missing.json")], /missing\.json/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await ctl(args);
+    assert.equal(r.code, 1, args.join(" "));
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  const noToken = await ctl(["tenants", "get", T], { admin: false });
+  assert.match(noToken.stderr, /needs the admin token: --admin-token or GATEWAY_ADMIN_TOKEN/);
+  const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
+  for (const c of [[], ...commands.map((c) => [c])]) {
+    const r = await ok([...c, "--help"]);
+    assert.match(r.stdout, /Usage: gatewayctl/);
+  }
+  await ok(["tenants", "delete", T, "--yes"]);
+  assert.equal((await ctl(["tenants", "get", T])).code, 1);
+});
