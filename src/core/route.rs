@@ -86,6 +86,8 @@ pub enum Route {
         source: String,
     },
     Admin(AdminRoute),
+    /// Every tenant's id.
+    Tenants,
     /// The master keyring: which key seals, and how many secrets each key sealed.
     MasterKeys,
     /// One bounded pass re-sealing every secret under the current master key.
@@ -198,6 +200,7 @@ impl Route {
             | Route::Demo
             | Route::WidgetPreflight
             | Route::Admin(_)
+            | Route::Tenants
             | Route::MasterKeys
             | Route::Reseal
             | Route::Runtime => return None,
@@ -228,7 +231,11 @@ impl Route {
             | Route::Embeddings
             | Route::Models => Access::Scoped(Scope::Llm),
             Route::Webhook { .. } => Access::Signed,
-            Route::Admin(_) | Route::MasterKeys | Route::Reseal | Route::Runtime => Access::Admin,
+            Route::Admin(_)
+            | Route::Tenants
+            | Route::MasterKeys
+            | Route::Reseal
+            | Route::Runtime => Access::Admin,
             Route::WidgetPreflight
             | Route::WidgetConfig
             | Route::WidgetChat
@@ -268,6 +275,7 @@ impl Route {
             Route::MasterKeys => "/v1/admin/master-keys",
             Route::Reseal => "/v1/admin/master-keys/reseal",
             Route::Runtime => "/v1/admin/runtime",
+            Route::Tenants => "/v1/admin/tenants",
             Route::Admin(a) => match &a.action {
                 AdminAction::PutRecord(k, _)
                 | AdminAction::GetRecord(k, _)
@@ -433,6 +441,7 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
         },
         ["v1", "admin", "master-keys"] => get_only(Route::MasterKeys),
         ["v1", "admin", "runtime"] => get_only(Route::Runtime),
+        ["v1", "admin", "tenants"] => get_only(Route::Tenants),
         ["v1", "admin", "master-keys", "reseal"] => match method {
             InboundMethod::Post => Ok(Route::Reseal),
             _ => Err(not_allowed(method, &["POST"])),
@@ -670,6 +679,11 @@ mod tests {
         assert_eq!(get.unwrap_err().status(), 405);
         let runtime = match_route(InboundMethod::Get, "/v1/admin/runtime").unwrap();
         assert_eq!((runtime.access(), runtime.usage()), (Access::Admin, None));
+        let tenants = match_route(InboundMethod::Get, "/v1/admin/tenants").unwrap();
+        assert_eq!((tenants.access(), tenants.usage()), (Access::Admin, None));
+        assert_eq!(tenants, Route::Tenants);
+        let post = match_route(InboundMethod::Post, "/v1/admin/tenants");
+        assert_eq!(post.unwrap_err().status(), 405);
         let dests = match_route(InboundMethod::Get, "/v1/admin/tenants/acme/destinations").unwrap();
         assert_eq!(
             dests,

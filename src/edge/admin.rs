@@ -7,6 +7,7 @@ use super::platform::Csprng;
 use super::queue::settings;
 use super::respond::{http, json, Reply};
 use super::{store, Call};
+use crate::core::config::records::tenant_list;
 use crate::core::flow::Flow;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::route::AdminRoute;
@@ -38,6 +39,12 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Inbound) -> Rep
         )
         .await?,
     )
+}
+
+/// `GET /v1/admin/tenants`: every tenant's id, sorted.
+pub async fn tenants(call: &Call) -> Reply {
+    let flow = Flow::new(|co| async move { tenant_list(&co).await });
+    json(200, &drive(call.platform(), flow).await?)
 }
 
 /// `GET /v1/admin/master-keys` (a survey) and `POST /v1/admin/master-keys/reseal` (a pass).

@@ -182,6 +182,7 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
             call.tenant = Some(a.tenant.clone());
             admin::handle(call, a, req).await
         }
+        Route::Tenants => admin::tenants(call).await,
         Route::MasterKeys => admin::master_keys(call, Pass::Survey, req).await,
         Route::Reseal => admin::master_keys(call, Pass::Reseal, req).await,
         Route::Runtime => json(200, &store::runtime()),

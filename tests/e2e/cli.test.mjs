@@ -23,7 +23,8 @@ let gw, dest, key;
 
 /** Runs gatewayctl with the gateway's URL and the admin token in its environment. */
 function ctl(args, { env = {}, admin = true } = {}) {
-  const base = { PATH: process.env.PATH, GATEWAY_URL: gw.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
+  // No config file unless a test names one (GATEWAYCTL_CONFIG).
+  const base = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(dir, "none.json"), GATEWAY_URL: gw.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
   return new Promise((resolve) => {
     execFile(BIN, args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
   });
@@ -56,6 +57,10 @@ after(async () => {
 test("tenants and keys: put, get, mint (shown once), list as a table, revoke", async () => {
   const put = await json(["tenants", "put", T, "--file", file("tenant.json", { name: "Acme", destination: { url: dest.url, secret: DEST_SECRET } })]);
   assert.equal(put.tenant?.name ?? put.name, "Acme");
+  const listed = await json(["tenants", "list"]);
+  assert.ok(listed.data.some((t) => t.id === T), JSON.stringify(listed));
+  const tenantRows = (await ok(["tenants", "list", "--output", "table"])).stdout.trim().split("\n");
+  assert.deepEqual([tenantRows[0], tenantRows.includes(T)], ["ID", true]);
   const got = await json(["tenants", "get", T]);
   assert.ok(JSON.stringify(got).includes("Acme"));
   assert.ok(!JSON.stringify(got).includes(DEST_SECRET), "secrets are never shown");
@@ -153,9 +158,10 @@ test("dead letters: listed, replayed one by one, or retried in bulk", async () =
   dest.behaviour = () => ({ status: 200 });
   await ok(["dead-letters", "replay", T, letters[0].id]);
   await dest.until(() => dest.delivered.has(letters[0].id), 15_000, "the replayed delivery");
-  const retried = await json(["retry", T, "--destination", "gone", "--since", "0"]);
-  assert.equal(retried.retried, 1);
-  await dest.until(() => dest.delivered.has(letters[1].id), 15_000, "the retried delivery");
+  const retry = await ok(["retry", T, "--destination", "gone", "--since", "0", "--wait"]);
+  assert.equal(JSON.parse(retry.stdout).retried, 1);
+  assert.match(retry.stderr, /\[#{30}\] 1\/1 retried\n$/, "the progress bar ends full");
+  assert.ok(dest.delivered.has(letters[1].id), "delivered before the command returned");
 });
 
 test("errors are one line and a non-zero exit; --help on every command", async () => {
@@ -171,8 +177,15 @@ test("errors are one line and a non-zero exit; --help on every command", async (
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
-  const noToken = await ctl(["tenants", "get", T], { admin: false });
+  const noToken = await ctl(["tenants", "get", T], { admin: false, env: { GATEWAYCTL_CONFIG: path.join(dir, "none.json") } });
   assert.match(noToken.stderr, /needs the admin token: --admin-token or GATEWAY_ADMIN_TOKEN/);
+  // A config file supplies what flags and the environment do not; a flag wins over it.
+  const config = file("config.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
+  const fromFile = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: config, GATEWAY_URL: "" } });
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  assert.ok(JSON.parse(fromFile.stdout).data.some((t) => t.id === T));
+  const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: config } });
+  assert.match(flagWins.stderr, /^gatewayctl: 401: /);
   const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
   for (const c of [[], ...commands.map((c) => [c])]) {
     const r = await ok([...c, "--help"]);

@@ -1,4 +1,5 @@
-//! The commands, their flags, and what each one calls.
+//! The commands, their flags, and what each one calls. Credentials and the URL come from
+//! flags, else the environment, else the config file.
 
 use crate::api::{Api, As};
 use crate::output::{print, Format};
@@ -16,14 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
     about = "Run an edge-gateway from the terminal"
 )]
 pub struct Args {
-    /// The gateway's URL.
-    #[arg(
-        long,
-        env = "GATEWAY_URL",
-        default_value = "http://localhost:8787",
-        global = true
-    )]
-    url: String,
+    /// The gateway's URL (default http://localhost:8787).
+    #[arg(long, env = "GATEWAY_URL", global = true)]
+    url: Option<String>,
     /// The admin token (admin commands).
     #[arg(
         long,
@@ -44,7 +40,7 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Tenants: get, put (create or replace) and delete.
+    /// Tenants: list, get, put (create or replace) and delete.
     Tenants {
         #[command(subcommand)]
         op: TenantOp,
@@ -111,6 +107,9 @@ enum Command {
         since: Option<u64>,
         #[arg(long)]
         per_second: Option<u32>,
+        /// Follows the retried events with a progress bar until each has reached the destination.
+        #[arg(long)]
+        wait: bool,
     },
     /// Streams an answer from the LLM proxy to the terminal.
     Chat {
@@ -134,6 +133,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TenantOp {
+    List,
     Get {
         tenant: String,
     },
@@ -258,8 +258,38 @@ fn read_json(file: &str) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))
 }
 
-pub fn run(args: Args) -> Result<(), String> {
-    let api = Api::new(&args.url, args.admin_token, args.key);
+/// What flags and the environment leave unset, from the config file: `GATEWAYCTL_CONFIG`, else
+/// `~/.config/gatewayctl/config.json`, holding `{"url", "admin_token", "key"}` (any of them).
+fn from_config_file(args: &mut Args) -> Result<(), String> {
+    let path = match std::env::var_os("GATEWAYCTL_CONFIG") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::Path::new(&home).join(".config/gatewayctl/config.json"),
+            None => return Ok(()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let cfg: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let field = |name: &str| cfg.get(name).and_then(Value::as_str).map(String::from);
+    // An empty flag or variable counts as unset.
+    for v in [&mut args.url, &mut args.admin_token, &mut args.key] {
+        *v = v.take().filter(|s| !s.is_empty());
+    }
+    args.url = args.url.take().or_else(|| field("url"));
+    args.admin_token = args.admin_token.take().or_else(|| field("admin_token"));
+    args.key = args.key.take().or_else(|| field("key"));
+    Ok(())
+}
+
+pub fn run(mut args: Args) -> Result<(), String> {
+    from_config_file(&mut args)?;
+    let url = args.url.as_deref().unwrap_or("http://localhost:8787");
+    let api = Api::new(url, args.admin_token, args.key);
     let out = args.output;
     let show = |v: Option<Value>, columns: &[&str]| match v {
         Some(v) => print(&v, out, columns),
@@ -267,6 +297,10 @@ pub fn run(args: Args) -> Result<(), String> {
     };
     match args.command {
         Command::Tenants { op } => match op {
+            TenantOp::List => show(
+                api.call("GET", "/v1/admin/tenants", As::Admin, None)?,
+                &["id"],
+            ),
             TenantOp::Get { tenant } => show(
                 api.call("GET", &tenant_path(&tenant), As::Admin, None)?,
                 &[],
@@ -366,6 +400,7 @@ pub fn run(args: Args) -> Result<(), String> {
             destination,
             since,
             per_second,
+            wait,
         } => {
             let q = query(&[
                 ("since", since.map(|s| s.to_string())),
@@ -376,7 +411,20 @@ pub fn run(args: Args) -> Result<(), String> {
                 tenant_path(&tenant),
                 seg(&destination)
             );
-            show(api.call("POST", &path, As::Admin, None)?, &[])
+            let events = if wait {
+                dead_for(&api, &tenant, &destination, since)?
+            } else {
+                Vec::new()
+            };
+            let answer = api.call("POST", &path, As::Admin, None)?;
+            if wait {
+                let pace = answer
+                    .as_ref()
+                    .and_then(|a| a["over_seconds"].as_u64())
+                    .unwrap_or(0);
+                follow_retry(&api, &tenant, &destination, &events, pace)?;
+            }
+            show(answer, &[])
         }
         Command::Chat { message, model } => chat(&api, &message, &model)?,
         Command::Usage {
@@ -500,6 +548,86 @@ fn send_sample(
         ));
     }
     Ok(())
+}
+
+/// The events whose delivery to `destination` is dead-lettered (at or after `since`, epoch
+/// seconds): what a retry queues again.
+fn dead_for(
+    api: &Api,
+    tenant: &str,
+    destination: &str,
+    since: Option<u64>,
+) -> Result<Vec<String>, String> {
+    let suffix = format!(".{destination}");
+    let letters = api
+        .call(
+            "GET",
+            &format!("{}/dead-letters", tenant_path(tenant)),
+            As::Admin,
+            None,
+        )?
+        .unwrap_or(Value::Null);
+    let seconds = |t: u64| if t > 100_000_000_000 { t / 1000 } else { t };
+    Ok(letters["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| since.is_none_or(|s| l["dead_at"].as_u64().is_some_and(|t| seconds(t) >= s)))
+        .filter_map(|l| l["id"].as_str()?.strip_suffix(&suffix).map(String::from))
+        .collect())
+}
+
+/// Shows a progress bar on stderr while the retried events reach `destination`.
+fn follow_retry(
+    api: &Api,
+    tenant: &str,
+    destination: &str,
+    events: &[String],
+    pace_s: u64,
+) -> Result<(), String> {
+    let deadline = now() + Duration::from_secs(pace_s + 60);
+    let total = events.len();
+    let mut err = std::io::stderr();
+    let mut delivered = std::collections::HashSet::new();
+    loop {
+        let waiting: Vec<&String> = events
+            .iter()
+            .filter(|id| !delivered.contains(*id))
+            .collect();
+        for id in waiting {
+            let path = format!("{}/events/{}", tenant_path(tenant), seg(id));
+            let event = api
+                .call("GET", &path, As::Admin, None)?
+                .unwrap_or(Value::Null);
+            let event = event.get("event").unwrap_or(&event);
+            let arrived = event["deliveries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["destination"] == destination && d["state"] == "delivered");
+            if arrived {
+                delivered.insert(id.clone());
+            }
+        }
+        let done = delivered.len();
+        let filled = (done * 30).checked_div(total).unwrap_or(30);
+        let bar: String = (0..30)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
+        write!(err, "\r[{bar}] {done}/{total} retried").ok();
+        if done >= total {
+            writeln!(err).ok();
+            return Ok(());
+        }
+        if now() > deadline {
+            writeln!(err).ok();
+            return Err(format!(
+                "{} of {total} not delivered yet; see events list",
+                total - done
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Follows the event log: every `interval` seconds, prints the events not printed yet.

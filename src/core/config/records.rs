@@ -56,6 +56,16 @@ pub async fn get_redacted(
     Ok(Some(redact(doc, kind.secret_paths(), Some((sealer, &at)))))
 }
 
+/// `GET /v1/admin/tenants`: `{"data": [{"id"}...]}`, sorted.
+pub async fn tenant_list(co: &Co) -> Result<serde_json::Value, ApiError> {
+    let ids = tenant_ids(co).await?;
+    let data: Vec<serde_json::Value> = ids
+        .into_iter()
+        .map(|id| serde_json::json!({ "id": id }))
+        .collect();
+    Ok(serde_json::json!({ "data": data }))
+}
+
 /// Every tenant's id, sorted (KV lists keys in order): what cross-tenant jobs walk.
 pub async fn tenant_ids(co: &Co) -> Result<Vec<String>, ApiError> {
     let prefix = RecordKind::Tenant.kv_key("", None);
