@@ -280,6 +280,76 @@ pub fn mapping(data: &[u8]) {
     }
 }
 
+/// A provider's answer as the integration flow reads it (`provider_answer` target): headers
+/// (`provider_wait`, the `Link` header of a paginated list), a GraphQL or JSON body, and a
+/// multipart body built from it. Never panics; a wait is at most a day; a list's next page is
+/// fetched only on the integration's own origin.
+pub fn provider_answer(data: &[u8]) {
+    use crate::core::config::integration::{BodyFormat, Endpoint, Pagination};
+    use crate::core::integration::execute::{clean_page, conclude, CallAttempt};
+    use crate::core::integration::paginate::{Next, Pager};
+    use crate::core::integration::{body, graphql, provider_wait};
+    let (head, text) = two(data);
+    let head = String::from_utf8_lossy(head);
+    let text = String::from_utf8_lossy(text);
+    for status in [200, 429, 503] {
+        let wait = provider_wait::provider_wait_s(status, |_| Some(head.as_ref()), 1_764_460_800);
+        assert!(
+            wait.is_none_or(|w| w <= provider_wait::MAX_WAIT_S),
+            "{wait:?}"
+        );
+    }
+    let _ = graphql::turn(&text);
+    let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.to_string()));
+    let _ = graphql::answer(&parsed);
+    let _ = graphql::throttled_wait_s(&parsed);
+    if parsed.is_object() {
+        let _ = body::encode(BodyFormat::Multipart, &parsed);
+        let _ = body::encode(BodyFormat::Form, &parsed);
+    }
+    let endpoint: Endpoint = serde_json::from_value(json!({"method": "POST", "path": "/graphql",
+        "graphql": {"query": "{ a }"}, "response": {"data_path": "a"}}))
+    .expect("a valid endpoint");
+    for status in [200, 429, 500] {
+        let _ = conclude(&endpoint, CallAttempt::Status(status), &text, 1000, Some(1));
+        let _ = clean_page(&endpoint, CallAttempt::Status(status), &text);
+    }
+    let base = "https://api.example.com/v1";
+    for style in [
+        json!({"style": "link", "items": "@"}),
+        json!({"style": "cursor", "items": "data", "next": "next", "param": "c"}),
+        json!({"style": "offset", "items": "data", "param": "o", "page_size": 2}),
+    ] {
+        let p: Pagination = serde_json::from_value(style).expect("a valid pagination");
+        let first = plan::Planned {
+            method: crate::core::upstream::HttpMethod::Get,
+            url: format!("{base}/items"),
+            headers: vec![],
+            body: None,
+            content: None,
+            document: None,
+        };
+        let mut pager = Pager::new(&p, base);
+        for _ in 0..3 {
+            let Ok(placed) = pager.place(&first) else {
+                break;
+            };
+            // The same scheme and authority (host names compare without case, as URLs do).
+            let url = placed.url.to_ascii_lowercase();
+            let after = url.strip_prefix("https://api.example.com");
+            assert!(
+                after.is_some_and(|r| r.is_empty() || r.starts_with(['/', '?', '#'])),
+                "{}",
+                placed.url
+            );
+            match pager.after(&parsed, Some(head.as_ref())) {
+                Ok(Next::Fetch) => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +403,10 @@ mod tests {
     #[test]
     fn mapping_inputs() {
         replay("mapping", mapping);
+    }
+
+    #[test]
+    fn provider_answer_inputs() {
+        replay("provider_answer", provider_answer);
     }
 }

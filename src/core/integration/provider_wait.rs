@@ -11,9 +11,20 @@ use crate::core::webhook::delivery::parse_retry_after;
 
 /// A reset value above this is a Unix time, not a number of seconds (2001-09-09).
 const UNIX_TIME_FROM: f64 = 1_000_000_000.0;
+/// No provider's wait is taken as longer than a day (a value beyond it is a malformed header,
+/// not a plan to come back next year).
+pub const MAX_WAIT_S: u64 = 86_400;
 
-/// The wait in seconds the answer asks for, if it asks for one.
+/// The wait in seconds the answer asks for, if it asks for one (at most `MAX_WAIT_S`).
 pub fn provider_wait_s<'a>(
+    status: u16,
+    header: impl Fn(&str) -> Option<&'a str>,
+    now_s: u64,
+) -> Option<u64> {
+    asked_wait_s(status, header, now_s).map(|w| w.min(MAX_WAIT_S))
+}
+
+fn asked_wait_s<'a>(
     status: u16,
     header: impl Fn(&str) -> Option<&'a str>,
     now_s: u64,
@@ -123,5 +134,10 @@ mod tests {
         // A reset already past is no wait.
         let past = (NOW - 10).to_string();
         assert_eq!(wait(429, &[("x-ratelimit-reset", &past)]), Some(0));
+        // An absurd wait (found by `make fuzz`) is held to a day.
+        assert_eq!(
+            wait(429, &[("retry-after", "176446086176446086017644608")]),
+            Some(MAX_WAIT_S)
+        );
     }
 }

@@ -219,7 +219,14 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
         match rest {
             "" | "Z" | "z" => {}
             off => {
-                let sign = if off.starts_with('-') { -1 } else { 1 };
+                // An offset starts with its sign; anything else (a stray byte of a provider's
+                // malformed date included) is no date. `make fuzz` found the slice that followed
+                // panicking on a multi-byte first character.
+                let sign = match off.chars().next() {
+                    Some('-') => -1,
+                    Some('+') => 1,
+                    _ => return None,
+                };
                 let digits: String = off[1..].chars().filter(char::is_ascii_digit).collect();
                 let (oh, om) = (
                     digits.get(0..2)?.parse::<i64>().ok()?,
@@ -389,6 +396,16 @@ mod tests {
             Some(951_805_800)
         );
         assert!(t(json!({"type": "date"}), json!("yesterday")).is_err());
+        // A malformed offset is no date, whatever its first character (the fuzzer's finding:
+        // a multi-byte one used to panic, and a panic aborts the isolate).
+        for bad in [
+            "2025-11-30T00:02\u{fffd}Z",
+            "2025-11-30T00:02é",
+            "2025-11-30T00:02x05:00",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+        assert_eq!(parse_iso8601("2025-11-30T00:02-01:00"), Some(1_764_464_520));
     }
 
     #[test]
