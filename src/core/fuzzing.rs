@@ -193,25 +193,13 @@ pub fn signatures(data: &[u8]) {
     let _ = twilio::sorted_params(body);
 }
 
-const KINDS: [SourceKind; 9] = [
-    SourceKind::Whatsapp,
-    SourceKind::Slack,
-    SourceKind::Telegram,
-    SourceKind::Twilio,
-    SourceKind::Stripe,
-    SourceKind::Github,
-    SourceKind::Shopify,
-    SourceKind::Standard,
-    SourceKind::Hmac,
-];
-
 /// Every channel and business normalizer: arbitrary verified payloads never panic; they are
 /// events or an `Unreadable` (a 400).
 pub fn normalizers(data: &[u8]) {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    let kind = KINDS[sel as usize % KINDS.len()];
+    let kind = SourceKind::ALL[sel as usize % SourceKind::ALL.len()];
     let ct = if sel & 0x80 != 0 {
         "application/json"
     } else {

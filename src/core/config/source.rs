@@ -21,6 +21,19 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [SourceKind; 9] = [
+        SourceKind::Whatsapp,
+        SourceKind::Slack,
+        SourceKind::Telegram,
+        SourceKind::Twilio,
+        SourceKind::Stripe,
+        SourceKind::Github,
+        SourceKind::Shopify,
+        SourceKind::Standard,
+        SourceKind::Hmac,
+    ];
+
     /// The kind as its configuration spells it.
     pub fn name(self) -> &'static str {
         match self {

@@ -203,18 +203,6 @@ mod tests {
     use crate::core::webhook::ingress::verify;
     use crate::core::webhook::verify::Inbound;
 
-    const ALL: [SourceKind; 9] = [
-        SourceKind::Whatsapp,
-        SourceKind::Slack,
-        SourceKind::Telegram,
-        SourceKind::Twilio,
-        SourceKind::Stripe,
-        SourceKind::Github,
-        SourceKind::Shopify,
-        SourceKind::Standard,
-        SourceKind::Hmac,
-    ];
-
     fn config(kind: SourceKind) -> SourceConfig {
         serde_json::from_value(json!({"kind": kind.name(), "secrets": ["x"],
             "hmac": {"header": "X-Signature", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256=",
@@ -225,7 +213,7 @@ mod tests {
     #[test]
     fn every_kinds_sample_passes_its_own_verifier_and_fails_when_touched() {
         let url = "https://gw.example.com/v1/webhooks/acme/src";
-        for kind in ALL {
+        for kind in SourceKind::ALL {
             let cfg = config(kind);
             let secret = match kind {
                 SourceKind::Standard => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
