@@ -47,26 +47,27 @@ fn asked_wait_s<'a>(
     Some(ms.div_ceil(1000))
 }
 
-/// Seconds, whole or decimal, rounded up.
-fn seconds(v: &str) -> Option<u64> {
-    let s = v
-        .trim()
+/// A header's number: finite and not negative.
+fn number(v: &str) -> Option<f64> {
+    v.trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)?;
-    Some(s.ceil() as u64)
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+/// Seconds, whole or decimal, rounded up.
+fn seconds(v: &str) -> Option<u64> {
+    number(v).map(|s| s.ceil() as u64)
 }
 
 /// A window's reset: seconds to wait, a Unix time, or an ISO 8601 time.
 fn reset(v: &str, now_s: u64) -> Option<u64> {
-    if let Ok(n) = v.trim().parse::<f64>() {
-        if !n.is_finite() || n < 0.0 {
-            return None;
-        }
+    if let Some(n) = number(v) {
+        let ceil = n.ceil() as u64;
         return Some(if n >= UNIX_TIME_FROM {
-            (n.ceil() as u64).saturating_sub(now_s)
+            ceil.saturating_sub(now_s)
         } else {
-            n.ceil() as u64
+            ceil
         });
     }
     let at = parse_iso8601(v)?;
