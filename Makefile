@@ -9,7 +9,7 @@ WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := 0.2.130
 # worker-build would download wasm-bindgen, wasm-opt and esbuild; point it at local ones instead.
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
-SOURCES := $(shell find src routes widget -type f) Cargo.toml Cargo.lock build.rs
+SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
 .PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench profile soak fuzz lint clean
 

@@ -175,6 +175,15 @@ pub fn path_segment(s: &str) -> String {
     out
 }
 
+/// A URL's scheme and authority (`https://gw.example:8443`), without path, query or fragment.
+pub fn url_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |j| after_scheme + j);
+    &url[..end]
+}
+
 pub fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let Some(start) = after_scheme.find('/') else {
@@ -240,6 +249,16 @@ mod tests {
             ("https://gw.example/v1/models#x?y", "/v1/models"),
         ] {
             assert_eq!(url_path(url), path, "{url}");
+        }
+        for (url, origin) in [
+            (
+                "https://gw.example:8443/v1/admin?x=1",
+                "https://gw.example:8443",
+            ),
+            ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+            ("https://gw.example?key=pk_1", "https://gw.example"),
+        ] {
+            assert_eq!(url_origin(url), origin, "{url}");
         }
     }
 

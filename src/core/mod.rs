@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod flow;
 #[cfg(any(test, fuzzing))]

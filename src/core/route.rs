@@ -110,6 +110,10 @@ pub enum Route {
     WidgetScript,
     /// A page embedding the widget for the seeded demo tenant (not in production).
     Demo,
+    /// The operator's console: its page (`None`) or one of its files (`core::console`).
+    Console(Option<String>),
+    /// The marketplace's templates, for the console's install form.
+    AdminMarketplace,
     /// CORS preflight for the widget's API.
     WidgetPreflight,
     WidgetConfig,
@@ -152,6 +156,13 @@ pub enum AdminAction {
     RetryEvent(String),
     /// Delivers again every dead letter of a destination since `?since=`, paced.
     RetryDestination(String),
+    /// Installs a marketplace template, as `POST /v1/integrations` does for a tenant.
+    InstallIntegration,
+    /// Runs an integration's test call and records its health.
+    TestIntegration(String),
+    /// Signs a sample webhook of the source's kind with its own secret and runs it through
+    /// ingress (`core::webhook::samples::send`).
+    SendSample(String),
 }
 
 /// Who may call a route: the shell authenticates accordingly before the handler runs.
@@ -198,6 +209,8 @@ impl Route {
             | Route::OpenApi
             | Route::WidgetScript
             | Route::Demo
+            | Route::Console(_)
+            | Route::AdminMarketplace
             | Route::WidgetPreflight
             | Route::Admin(_)
             | Route::Tenants
@@ -214,7 +227,12 @@ impl Route {
 
     pub fn access(&self) -> Access {
         match self {
-            Route::Health | Route::OpenApi | Route::WidgetScript | Route::Demo => Access::Public,
+            // The console's files hold nothing secret; what it shows comes from the admin API.
+            Route::Health
+            | Route::OpenApi
+            | Route::WidgetScript
+            | Route::Demo
+            | Route::Console(_) => Access::Public,
             Route::Me | Route::Usage => Access::Tenant,
             Route::ChannelSend { .. } => Access::Scoped(Scope::Channels),
             Route::Delivery { .. } => Access::Scoped(Scope::Deliveries),
@@ -232,6 +250,7 @@ impl Route {
             | Route::Models => Access::Scoped(Scope::Llm),
             Route::Webhook { .. } => Access::Signed,
             Route::Admin(_)
+            | Route::AdminMarketplace
             | Route::Tenants
             | Route::MasterKeys
             | Route::Reseal
@@ -258,6 +277,8 @@ impl Route {
             Route::Models => "/v1/models",
             Route::WidgetScript => "/widget.js",
             Route::Demo => "/demo",
+            Route::Console(_) => "/console",
+            Route::AdminMarketplace => "/v1/admin/marketplace",
             Route::WidgetPreflight => "OPTIONS /v1/widget/*",
             Route::WidgetConfig => "/v1/widget/config",
             Route::WidgetChat => "/v1/widget/chat",
@@ -310,6 +331,9 @@ impl Route {
                 AdminAction::RetryDestination(_) => {
                     "/v1/admin/tenants/{t}/destinations/{destination}/retry"
                 }
+                AdminAction::InstallIntegration => "/v1/admin/tenants/{t}/integrations",
+                AdminAction::TestIntegration(_) => "/v1/admin/tenants/{t}/integrations/{id}/test",
+                AdminAction::SendSample(_) => "/v1/admin/tenants/{t}/sources/{source}/sample",
             },
         }
     }
@@ -387,6 +411,8 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
         ["v1", "models"] => get_only(Route::Models),
         ["widget.js"] => get_only(Route::WidgetScript),
         ["demo"] => get_only(Route::Demo),
+        ["console"] => get_only(Route::Console(None)),
+        ["console", file] => get_only(Route::Console(Some(file.to_string()))),
         ["v1", "widget", ..] if method == InboundMethod::Options => Ok(Route::WidgetPreflight),
         ["v1", "widget", "config"] => get_only(Route::WidgetConfig),
         ["v1", "widget", "chat"] => match method {
@@ -442,6 +468,7 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
         ["v1", "admin", "master-keys"] => get_only(Route::MasterKeys),
         ["v1", "admin", "runtime"] => get_only(Route::Runtime),
         ["v1", "admin", "tenants"] => get_only(Route::Tenants),
+        ["v1", "admin", "marketplace"] => get_only(Route::AdminMarketplace),
         ["v1", "admin", "master-keys", "reseal"] => match method {
             InboundMethod::Post => Ok(Route::Reseal),
             _ => Err(not_allowed(method, &["POST"])),
@@ -522,6 +549,19 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         },
         ["widget-keys"] => match method {
             InboundMethod::Post => Ok(CreateWidgetKey),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["integrations"] => match method {
+            InboundMethod::Get => Ok(ListRecords(RecordKind::Integration)),
+            InboundMethod::Post => Ok(InstallIntegration),
+            _ => Err(not_allowed(method, &["GET", "POST"])),
+        },
+        ["integrations", i, "test"] => match method {
+            InboundMethod::Post => Ok(TestIntegration(id("integration", i)?)),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["sources", s, "sample"] => match method {
+            InboundMethod::Post => Ok(SendSample(id("source", s)?)),
             _ => Err(not_allowed(method, &["POST"])),
         },
         [coll] if kind_of(coll).is_some() => match method {
@@ -692,6 +732,47 @@ mod tests {
                 action: AdminAction::ListRecords(RecordKind::Destination)
             })
         );
+    }
+
+    #[test]
+    fn the_consoles_routes() {
+        use AdminAction::*;
+        let at = |m, p| admin(p, m);
+        let install = at(InboundMethod::Post, "/v1/admin/tenants/acme/integrations");
+        assert_eq!(install, InstallIntegration);
+        let test = at(
+            InboundMethod::Post,
+            "/v1/admin/tenants/acme/integrations/crm/test",
+        );
+        assert_eq!(test, TestIntegration("crm".into()));
+        let sample = at(
+            InboundMethod::Post,
+            "/v1/admin/tenants/acme/sources/wa/sample",
+        );
+        assert_eq!(sample, SendSample("wa".into()));
+        let get = match_route(
+            InboundMethod::Get,
+            "/v1/admin/tenants/acme/sources/wa/sample",
+        );
+        assert_eq!(get.unwrap_err().status(), 405);
+        let bad = match_route(
+            InboundMethod::Post,
+            "/v1/admin/tenants/acme/sources/../sample",
+        );
+        assert_eq!(bad.unwrap_err().status(), 400);
+        let market = match_route(InboundMethod::Get, "/v1/admin/marketplace").unwrap();
+        assert_eq!((market.access(), market.usage()), (Access::Admin, None));
+        for (path, file) in [
+            ("/console", None),
+            ("/console/", None),
+            ("/console/app.js", Some("app.js")),
+        ] {
+            let r = match_route(InboundMethod::Get, path).unwrap();
+            assert_eq!(r, Route::Console(file.map(String::from)), "{path}");
+            assert_eq!((r.access(), r.usage()), (Access::Public, None));
+        }
+        let post = match_route(InboundMethod::Post, "/console");
+        assert_eq!(post.unwrap_err().status(), 405);
     }
 
     #[test]

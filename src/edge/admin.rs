@@ -31,6 +31,8 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Inbound) -> Rep
         rng: &mut rng,
         settings: settings(&call.env),
         url: &url,
+        request_id: &call.request_id,
+        trail: call.trail.clone(),
     };
     http(
         drive(

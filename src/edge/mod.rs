@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod body;
 mod channel;
+mod console;
 mod context;
 mod crossings;
 pub mod durable;

@@ -5,7 +5,9 @@ use super::effects::drive;
 use super::inbound::Inbound;
 use super::respond::Outgoing;
 use super::respond::{self, json, Reply};
-use super::{admin, auth, channel, integration, llm, platform, store, usage, webhook, widget};
+use super::{
+    admin, auth, channel, console, integration, llm, platform, store, usage, webhook, widget,
+};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
@@ -174,6 +176,8 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         Route::Models => llm::models(call, &tenant, req).await,
         Route::WidgetScript => widget::script(&req),
         Route::Demo => widget::demo(call),
+        Route::Console(file) => console::serve(call, &req, file.as_deref()),
+        Route::AdminMarketplace => integration::search(call, &req).await,
         Route::WidgetPreflight => widget::preflight(call, req).await,
         Route::WidgetConfig => widget::config(call, req).await,
         Route::WidgetChat => widget::chat(call, req).await,

@@ -72,8 +72,11 @@ test("tenants and keys: put, get, mint (shown once), list as a table, revoke", a
   assert.match(header, /^ID\s+NAME\s+SCOPES/);
   assert.ok(rows.some((r) => r.startsWith(minted.id)), table);
   assert.ok(!table.includes(key), "a key is shown once, when minted");
-  const second = await json(["keys", "mint", T]);
+  const second = await json(["keys", "mint", T, "--name", "support bot", "--scopes", "llm,integrations", "--monthly-usd", "25", "--allowed-models", "default,gpt-4o*"]);
   planted.add(second.key);
+  const settings = await json(["keys", "get", T, second.id]);
+  assert.deepEqual([settings.name, settings.scopes, settings.allowed_models, settings.spend.monthly.limit_usd], ["support bot", ["llm", "integrations"], ["default", "gpt-4o*"], 25]);
+  assert.ok(!JSON.stringify(settings).includes(second.key), "get never shows the key");
   await ok(["keys", "revoke", T, second.id]);
   const left = await json(["keys", "list", T]);
   assert.equal(left.data.find((k) => k.id === second.id)?.revoked ?? true, true);
@@ -90,9 +93,16 @@ test("send-sample: each of the nine kinds, signed as its provider signs, is acce
     const r = await ok(["send-sample", kind, "--tenant", T, "--source", kind, "--secret", S[kind]]);
     assert.match(r.stdout, /^20\d /, `${kind}: ${r.stdout}`);
   }
-  await dest.until(() => dest.delivered.size >= KINDS.length, 20_000, "nine deliveries");
+  // Without --secret, the gateway signs with the source's own secret.
+  for (const kind of KINDS) {
+    const r = await ok(["send-sample", kind, "--tenant", T, "--source", kind]);
+    assert.match(r.stdout, /^20\d /, `${kind}, signed by the gateway: ${r.stdout}`);
+  }
+  await dest.until(() => dest.delivered.size >= 2 * KINDS.length, 20_000, "eighteen deliveries");
   const sources = new Set([...dest.delivered.values()].map((d) => d[0].source));
   assert.deepEqual([...sources].sort(), [...KINDS].sort());
+  const other = await ctl(["send-sample", "github", "--tenant", T, "--source", "stripe"]);
+  assert.match(other.stderr, /^gatewayctl: source `stripe` is a "stripe" source, not github\n$/);
   // A wrong secret is refused by the gateway, and said so in one line.
   const bad = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "whsec_wrong"]);
   assert.equal(bad.code, 1);

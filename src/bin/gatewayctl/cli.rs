@@ -83,9 +83,10 @@ enum Command {
         tenant: String,
         #[arg(long)]
         source: String,
-        /// The source's signing secret (for telegram, its secret token).
+        /// The source's signing secret (for telegram, its secret token). Left out, the gateway
+        /// signs with the source's own secret (this needs the admin token).
         #[arg(long, env = "GATEWAY_SOURCE_SECRET", hide_env_values = true)]
-        secret: String,
+        secret: Option<String>,
     },
     /// The event log: list events, or follow new ones.
     Events {
@@ -154,9 +155,82 @@ enum TenantOp {
 
 #[derive(Subcommand)]
 enum KeyOp {
-    List { tenant: String },
-    Mint { tenant: String },
-    Revoke { tenant: String, key_id: String },
+    List {
+        tenant: String,
+    },
+    /// One key's settings and its budget's spend (never the key).
+    Get {
+        tenant: String,
+        key_id: String,
+    },
+    /// Mints a secret key with these settings; the key is shown once.
+    Mint {
+        tenant: String,
+        #[command(flatten)]
+        settings: KeySettings,
+    },
+    Revoke {
+        tenant: String,
+        key_id: String,
+    },
+}
+
+/// A new key's settings (README: "Key settings"); left out, the gateway's defaults.
+#[derive(clap::Args)]
+struct KeySettings {
+    #[arg(long)]
+    name: Option<String>,
+    /// Comma separated: llm, channels, integrations, deliveries.
+    #[arg(long, value_delimiter = ',')]
+    scopes: Vec<String>,
+    /// The key's own LLM requests per minute.
+    #[arg(long)]
+    rpm: Option<u64>,
+    /// The key's own LLM tokens per minute.
+    #[arg(long)]
+    tpm: Option<u64>,
+    #[arg(long)]
+    monthly_usd: Option<f64>,
+    #[arg(long)]
+    daily_usd: Option<f64>,
+    /// Comma separated model names or aliases, `*` matching any run of characters.
+    #[arg(long, value_delimiter = ',')]
+    allowed_models: Vec<String>,
+    /// Unix seconds.
+    #[arg(long)]
+    expires_at: Option<u64>,
+}
+
+impl KeySettings {
+    fn body(&self) -> Value {
+        let mut b = serde_json::Map::new();
+        let mut set = |k: &str, v: Value| {
+            if !v.is_null() {
+                b.insert(k.into(), v);
+            }
+        };
+        set("name", json!(self.name));
+        if !self.scopes.is_empty() {
+            set("scopes", json!(self.scopes));
+        }
+        set("rpm", json!(self.rpm));
+        set("tpm", json!(self.tpm));
+        if self.monthly_usd.is_some() || self.daily_usd.is_some() {
+            let mut budget = serde_json::Map::new();
+            if let Some(m) = self.monthly_usd {
+                budget.insert("monthly_usd".into(), json!(m));
+            }
+            if let Some(d) = self.daily_usd {
+                budget.insert("daily_usd".into(), json!(d));
+            }
+            set("budget", Value::Object(budget));
+        }
+        if !self.allowed_models.is_empty() {
+            set("allowed_models", json!(self.allowed_models));
+        }
+        set("expires_at", json!(self.expires_at));
+        Value::Object(b)
+    }
 }
 
 #[derive(Subcommand)]
@@ -334,9 +408,14 @@ pub fn run(mut args: Args) -> Result<(), String> {
                     &["id", "name", "scopes", "created_at", "revoked"],
                 )
             }
-            KeyOp::Mint { tenant } => {
+            KeyOp::Get { tenant, key_id } => {
+                let path = format!("{}/keys/{}", tenant_path(&tenant), seg(&key_id));
+                show(api.call("GET", &path, As::Admin, None)?, &[])
+            }
+            KeyOp::Mint { tenant, settings } => {
                 let path = format!("{}/keys", tenant_path(&tenant));
-                show(api.call("POST", &path, As::Admin, Some(&json!({})))?, &[])
+                let body = settings.body();
+                show(api.call("POST", &path, As::Admin, Some(&body))?, &[])
             }
             KeyOp::Revoke { tenant, key_id } => {
                 let path = format!("{}/keys/{}", tenant_path(&tenant), seg(&key_id));
@@ -361,7 +440,10 @@ pub fn run(mut args: Args) -> Result<(), String> {
             tenant,
             source,
             secret,
-        } => send_sample(&api, &kind, &tenant, &source, &secret)?,
+        } => match secret {
+            Some(secret) => send_sample(&api, &kind, &tenant, &source, &secret)?,
+            None => signed_by_gateway(&api, &kind, &tenant, &source)?,
+        },
         Command::Events { op } => match op {
             EventOp::List {
                 tenant,
@@ -496,6 +578,29 @@ fn now() -> Duration {
 /// Signs a sample of `kind` as its provider would and posts it to the source's webhook URL.
 /// An `hmac` source's scheme, and a source's public URL (which Twilio signs), are read from the
 /// source's configuration when the admin token is at hand.
+/// The gateway signs the sample with the source's own secret and runs it through ingress.
+fn signed_by_gateway(api: &Api, kind: &str, tenant: &str, source: &str) -> Result<(), String> {
+    let path = format!("{}/sources/{}", tenant_path(tenant), seg(source));
+    let cfg = api
+        .call("GET", &path, As::Admin, None)?
+        .unwrap_or(Value::Null);
+    let actual = cfg.get("source").unwrap_or(&cfg)["kind"].clone();
+    if actual != kind {
+        return Err(format!(
+            "source `{source}` is a {actual} source, not {kind}"
+        ));
+    }
+    let sent = api
+        .call("POST", &format!("{path}/sample"), As::Admin, None)?
+        .unwrap_or(Value::Null);
+    let status = sent["answer"]["status"].as_u64().unwrap_or(0);
+    println!("{status} {}", sent["answer"]["body"]);
+    if !(200..300).contains(&status) {
+        return Err(format!("the gateway refused the {kind} sample ({status})"));
+    }
+    Ok(())
+}
+
 fn send_sample(
     api: &Api,
     kind: &str,

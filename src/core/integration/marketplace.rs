@@ -52,8 +52,28 @@ impl Template {
         json!({
             "id": self.id, "name": self.name, "category": self.category, "provider": self.provider,
             "description": self.description, "settings": self.settings, "settings_help": self.settings_help,
-            "scopes": self.scopes, "endpoints": endpoints,
+            "scopes": self.scopes, "endpoints": endpoints, "secret_settings": self.secret_settings(),
         })
+    }
+
+    /// The settings that fill a credential (a secret path of the integration): an install form
+    /// takes them as passwords, and they are sealed once installed.
+    pub fn secret_settings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for path in crate::core::config::integration::SECRET_PATHS {
+            let Some(text) = self.integration.pointer(path).and_then(Value::as_str) else {
+                continue;
+            };
+            for part in text.split("{{").skip(1) {
+                let inner = part.split("}}").next().unwrap_or_default().trim();
+                if let Some(name) = inner.strip_prefix("settings.") {
+                    if !out.iter().any(|n| n == name) {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Matches a free-text query (any word, in name, provider, description or endpoint names)
@@ -166,6 +186,21 @@ mod tests {
         ] {
             assert_eq!(InstallRequest::parse(bad).unwrap_err().status(), 422);
         }
+    }
+
+    #[test]
+    fn the_settings_that_fill_credentials_are_named_as_secret() {
+        let load = |name: &str| -> Template {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/kv-seed/templates/");
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}{name}.json")).unwrap())
+                .unwrap()
+        };
+        let oauth = load("salesforce").secret_settings();
+        assert_eq!(oauth, ["client_secret", "refresh_token"]);
+        assert_eq!(load("freshdesk").secret_settings(), ["api_key"]);
+        let rest = load("rest");
+        assert_eq!(rest.summary()["secret_settings"], json!(["token"]));
+        assert!(!rest.secret_settings().contains(&"base_url".to_string()));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
+use crate::core::integration::flow::{self as integration_flow, Execution};
+use crate::core::integration::installed;
 use crate::core::integration::oauth::token_prefix;
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::jobs::wire::{enqueue, QueueSettings};
@@ -19,7 +21,9 @@ use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::protocol::DeadLetters;
 use crate::core::objects::Object;
 use crate::core::route::{AdminAction, AdminRoute};
+use crate::core::upstream::Trail;
 use crate::core::webhook::log_admin;
+use crate::core::webhook::sample_flow::{self, SampleAt};
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
@@ -36,7 +40,7 @@ pub enum AdminBody {
 impl AdminAction {
     pub fn body(&self) -> AdminBody {
         match self {
-            AdminAction::PutRecord(..) => AdminBody::Json,
+            AdminAction::PutRecord(..) | AdminAction::InstallIntegration => AdminBody::Json,
             AdminAction::PatchKey(_) => AdminBody::Json,
             AdminAction::CreateKey | AdminAction::CreateWidgetKey | AdminAction::RotateKey(_) => {
                 AdminBody::OptionalJson
@@ -51,8 +55,11 @@ pub struct Admin<'a> {
     pub sealer: &'a Sealer,
     pub rng: &'a mut dyn Entropy,
     pub settings: QueueSettings,
-    /// The request's URL (for `?confirm=`).
+    /// The request's URL (for `?confirm=`, and the origin a sample webhook is posted to).
     pub url: &'a str,
+    pub request_id: &'a str,
+    /// The request's trace, carried by what an integration test or a sample sends.
+    pub trail: Trail,
 }
 
 pub async fn handle(
@@ -165,6 +172,30 @@ pub async fn handle(
             co.ask(&letters, DeleteLetter { id: id.clone() }).await?;
             HttpResponse::json(202, &json!({"replayed": id, "queue": queue}))
         }
+        AdminAction::InstallIntegration => {
+            require_tenant(co, t).await?;
+            let doc = body.unwrap_or(Value::Null);
+            installed::install(co.clone(), a.sealer, a.rng, t, doc).await
+        }
+        AdminAction::TestIntegration(id) => {
+            let x = Execution {
+                tenant: t,
+                id: &id,
+                request_id: a.request_id,
+                trail: a.trail,
+                started: co.now(),
+            };
+            integration_flow::test(co.clone(), a.sealer, x).await
+        }
+        AdminAction::SendSample(source) => {
+            let at = SampleAt {
+                tenant: t,
+                source: &source,
+                admin_url: a.url,
+                trail: a.trail,
+            };
+            sample_flow::send(co.clone(), a.sealer, a.rng, a.settings, at).await
+        }
     }
 }
 
@@ -205,6 +236,8 @@ mod tests {
             rng: &mut rng,
             settings: QueueSettings::default(),
             url,
+            request_id: "req_test",
+            trail: Trail::default(),
         };
         let route = AdminRoute {
             tenant: "t1".into(),

@@ -10,6 +10,7 @@ pub mod health;
 pub mod ingress;
 pub mod log_admin;
 pub mod normalize;
+pub mod sample_flow;
 pub mod samples;
 pub mod verify;
 
