@@ -18,6 +18,18 @@ export async function render(main, ctx) {
       toast(e.message, true);
     }
   };
+  // The new key spends the same budget with the same settings; the old one works until revoked.
+  const rotate = async (k) => {
+    const what = `Rotate ${k.name ?? k.id}? A new key with the same settings is minted; ${k.hint} keeps working until you revoke it.`;
+    if (!(await confirmAction(what, { action: "Rotate" }))) return;
+    try {
+      const minted = await api("POST", tenantPath(t, "keys", k.id, "rotate"));
+      await render(document.getElementById("main"), ctx);
+      showOnce(minted, "rotated");
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
   const spend = (k) => {
     const b = k.spend?.monthly ?? k.spend?.daily;
     if (!b) return "";
@@ -36,7 +48,9 @@ export async function render(main, ctx) {
       ["Created", (k) => when(k.created_at)],
       ["Expires", (k) => when(k.expires_at)],
       ["Budget", spend],
-      ["", (k) => h("button", { type: "button", class: "quiet", "aria-label": `Revoke ${k.name ?? k.id}`, onclick: () => revoke(k) }, "Revoke")],
+      ["", (k) => h("div", { class: "actions" },
+        h("button", { type: "button", class: "quiet", "aria-label": `Rotate ${k.name ?? k.id}`, onclick: () => rotate(k) }, "Rotate"),
+        h("button", { type: "button", class: "quiet", "aria-label": `Revoke ${k.name ?? k.id}`, onclick: () => revoke(k) }, "Revoke"))],
     ], list, "No keys yet."),
     mintForm(ctx, shown),
   );
@@ -92,13 +106,18 @@ function mintForm(ctx, shown) {
       }
       const minted = await api("POST", path, body);
       await render(document.getElementById("main"), ctx);
-      const box = document.getElementById("minted");
-      box.replaceChildren(h("div", { class: "once", role: "alert" },
-        h("p", {}, h("strong", {}, `Key ${minted.name ?? minted.id} minted. `), "Copy it now: it is shown only this once."),
-        copyable("the new key", minted.key)));
-      box.querySelector("button")?.focus();
-      toast("Key minted");
+      showOnce(minted, "minted");
     });
   });
   return form;
+}
+
+/** A key just minted, at the top of the view: the one time it is shown. */
+function showOnce(minted, how) {
+  const box = document.getElementById("minted");
+  box.replaceChildren(h("div", { class: "once", role: "alert" },
+    h("p", {}, h("strong", {}, `Key ${minted.name ?? minted.id} ${how}. `), "Copy it now: it is shown only this once."),
+    copyable("the new key", minted.key)));
+  box.querySelector("button")?.focus();
+  toast(`Key ${how}`);
 }

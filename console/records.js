@@ -3,7 +3,7 @@
 // the gateway validates on save; secrets show as {"set": true} and are kept when left so.
 import { api, tenantPath } from "./api.js";
 import { ID_PATTERN } from "./tenants.js";
-import { h, field, table, toast, confirmAction, copyable, jsonEditor, busy, errorBox, badge } from "./ui.js";
+import { h, field, table, toast, confirmAction, copyable, documentForm, busy, badge } from "./ui.js";
 
 const SOURCE_EXAMPLES = {
   whatsapp: { kind: "whatsapp", secrets: ["<Meta app secret>"], verify_token: "<token you give Meta>" },
@@ -96,37 +96,31 @@ function named(section) {
 
 async function edit(main, ctx, section, name) {
   const k = KINDS[section];
+  const list = `#/t/${encodeURIComponent(ctx.tenant)}/${section}`;
   const doc = name ? await api("GET", tenantPath(ctx.tenant, section, name)) : k.example();
   const nameInput = h("input", { required: true, autocomplete: "off", spellcheck: "false", pattern: ID_PATTERN });
-  const editor = jsonEditor("Document", doc, "Secrets show as {\"set\": true}; leave them so to keep them.");
-  const status = h("div");
-  const save = h("button", { type: "submit" }, "Save");
-  const parts = [];
+  const before = [];
   if (!name) {
-    parts.push(field(`${k.one[0].toUpperCase()}${k.one.slice(1)} name`, nameInput));
+    before.push(field(`${k.one[0].toUpperCase()}${k.one.slice(1)} name`, nameInput));
     if (k.examples) {
       const pick = h("select", {}, Object.keys(k.examples).map((kind) => h("option", { value: kind, selected: kind === "standard" }, kind)));
-      pick.addEventListener("change", () => (editor.querySelector("textarea").value = JSON.stringify(k.examples[pick.value], null, 2)));
-      parts.push(field("Kind", pick, "Fills in an example to edit"));
+      pick.addEventListener("change", () => form.editor.show(k.examples[pick.value]));
+      before.push(field("Kind", pick, "Fills in an example to edit"));
     }
   } else if (section === "sources") {
-    parts.push(field("Webhook URL", copyable(`webhook URL of ${name}`, webhookUrl(ctx.tenant, name, doc)), "Paste this into the provider's webhook settings"));
+    before.push(field("Webhook URL", copyable(`webhook URL of ${name}`, webhookUrl(ctx.tenant, name, doc)), "Paste this into the provider's webhook settings"));
   }
-  const form = h("form", { class: "panel" }, parts, editor, status, h("div", { class: "actions" },
-    h("a", { href: `#/t/${encodeURIComponent(ctx.tenant)}/${section}` }, "Back"), save));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    busy(save, async () => {
-      try {
-        const target = name ?? nameInput.value.trim();
-        await api("PUT", tenantPath(ctx.tenant, section, target), editor.read());
-        toast(`${k.one} ${target} saved`);
-        ctx.go(`#/t/${encodeURIComponent(ctx.tenant)}/${section}`);
-      } catch (e) {
-        status.replaceChildren(errorBox(e));
-      }
-    });
+  const form = documentForm({
+    label: "Document",
+    doc,
+    before,
+    actions: [h("a", { href: list }, "Back")],
+    save: async (changed) => {
+      const target = name ?? nameInput.value.trim();
+      await api("PUT", tenantPath(ctx.tenant, section, target), changed);
+      toast(`${k.one} ${target} saved`);
+      ctx.go(list);
+    },
   });
   main.replaceChildren(h("h1", {}, name ? `${k.title}: ${name}` : `New ${k.one}`), form);
 }
@@ -156,23 +150,16 @@ export async function llm(main, ctx) {
   }
   const shown = doc ?? { providers: { openai: { kind: "openai", api_key: "<key>" } }, routes: { default: [{ provider: "openai", model: "gpt-4o-mini" }] } };
   const routes = Object.entries(shown.routes ?? {}).map(([alias, targets]) => ({ alias, targets: Array.isArray(targets) ? targets : targets?.targets ?? [] }));
-  const editor = jsonEditor("LLM configuration", shown, "Providers with their keys, and routes: each alias with its targets, tried in order.");
-  const status = h("div");
-  const save = h("button", { type: "submit" }, "Save");
-  const form = h("form", { class: "panel" }, editor, status, h("div", { class: "actions" },
-    doc ? h("button", { type: "button", class: "quiet", onclick: () => removeLlm(ctx) }, "Delete configuration") : null, save));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    busy(save, async () => {
-      try {
-        await api("PUT", tenantPath(ctx.tenant, "llm"), editor.read());
-        toast("LLM configuration saved");
-        ctx.go(location.hash);
-      } catch (e) {
-        status.replaceChildren(errorBox(e));
-      }
-    });
+  const form = documentForm({
+    label: "LLM configuration",
+    doc: shown,
+    help: "Providers with their keys (write-only), and routes: each alias with its targets, tried in order.",
+    actions: doc ? [h("button", { type: "button", class: "quiet", onclick: () => removeLlm(ctx) }, "Delete configuration")] : [],
+    save: async (changed) => {
+      await api("PUT", tenantPath(ctx.tenant, "llm"), changed);
+      toast("LLM configuration saved");
+      ctx.go(location.hash);
+    },
   });
   main.replaceChildren(
     h("h1", {}, "LLM routes"),

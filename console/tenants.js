@@ -1,7 +1,7 @@
 // Tenants: the list, a new tenant, a tenant's profile as its JSON document, and deleting one
 // (which removes its keys and records too, so the operator types its id to confirm).
 import { api, tenantPath } from "./api.js";
-import { h, field, table, toast, confirmAction, jsonEditor, busy, errorBox } from "./ui.js";
+import { h, field, table, toast, confirmAction, documentForm, busy } from "./ui.js";
 
 // An id as the gateway takes it (`-` escaped: browsers read `pattern` in the `v` mode).
 export const ID_PATTERN = "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}";
@@ -62,24 +62,15 @@ function createForm(ctx) {
 }
 
 async function edit(main, ctx, id) {
-  const doc = await api("GET", tenantPath(id));
-  const editor = jsonEditor("Profile", doc, "Secrets show as {\"set\": true}; leave them so to keep them, or write a new value.");
-  const save = h("button", { type: "submit" }, "Save");
-  const status = h("div");
-  const form = h("form", { class: "panel" }, editor, status, h("div", { class: "actions" },
-    h("button", { type: "button", class: "quiet", onclick: () => remove(ctx, id) }, "Delete tenant"), save));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    busy(save, async () => {
-      try {
-        await api("PUT", tenantPath(id), editor.read());
-        toast(`Tenant ${id} saved`);
-        ctx.go("#/tenants");
-      } catch (e) {
-        status.replaceChildren(errorBox(e));
-      }
-    });
+  const form = documentForm({
+    label: "Profile",
+    doc: await api("GET", tenantPath(id)),
+    actions: [h("button", { type: "button", class: "quiet", onclick: () => remove(ctx, id) }, "Delete tenant")],
+    save: async (doc) => {
+      await api("PUT", tenantPath(id), doc);
+      toast(`Tenant ${id} saved`);
+      ctx.go("#/tenants");
+    },
   });
   main.replaceChildren(h("h1", {}, `Tenant ${id}`), form);
 }

@@ -19,13 +19,15 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 let ids = 0;
-/** A labelled form field; `input` gets an id, and `help` becomes its description. */
+/** A labelled form field; its control (`input`, or the first one inside it) gets an id, and
+ * `help` becomes its description. */
 export function field(label, input, help) {
-  input.id ||= `f${++ids}`;
-  const parts = [h("label", { for: input.id }, label), input];
+  const control = input.matches("input, select, textarea") ? input : input.querySelector("input, select, textarea") ?? input;
+  control.id ||= `f${++ids}`;
+  const parts = [h("label", { for: control.id }, label), input];
   if (help) {
-    const hid = `${input.id}-help`;
-    input.setAttribute("aria-describedby", hid);
+    const hid = `${control.id}-help`;
+    control.setAttribute("aria-describedby", hid);
     parts.push(h("small", { id: hid }, help));
   }
   return h("div", { class: "field" }, parts);
@@ -114,7 +116,7 @@ export function when(s) {
 }
 
 /** A JSON document editor: a labelled textarea; `read()` parses it or throws a clear error. */
-export function jsonEditor(label, value, help) {
+function jsonEditor(label, value, help) {
   const area = h("textarea", { spellcheck: "false", autocomplete: "off" });
   area.value = JSON.stringify(value ?? {}, null, 2);
   const wrap = field(label, area, help);
@@ -125,5 +127,33 @@ export function jsonEditor(label, value, help) {
       throw new Error(`${label} is not valid JSON: ${e.message}`);
     }
   };
+  wrap.show = (doc) => (area.value = JSON.stringify(doc, null, 2));
   return wrap;
+}
+
+const SECRETS_HELP = 'Secrets show as {"set": true}; leave them so to keep them, or write a new value.';
+
+/**
+ * A form editing a JSON document as the admin API takes it: `save(doc)` runs on submit, and the
+ * gateway's refusal (or a JSON mistake) shows in the form. `before`: fields above the document;
+ * `actions`: buttons beside Save. `form.editor.show(doc)` replaces the document.
+ */
+export function documentForm({ label, doc, help = SECRETS_HELP, before = [], actions = [], save }) {
+  const editor = jsonEditor(label, doc, help);
+  const status = h("div");
+  const submit = h("button", { type: "submit" }, "Save");
+  const form = h("form", { class: "panel" }, before, editor, status, h("div", { class: "actions" }, actions, submit));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    busy(submit, async () => {
+      try {
+        await save(editor.read());
+      } catch (e) {
+        status.replaceChildren(errorBox(e));
+      }
+    });
+  });
+  form.editor = editor;
+  return form;
 }

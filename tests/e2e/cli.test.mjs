@@ -77,6 +77,8 @@ test("tenants and keys: put, get, mint (shown once), list as a table, revoke", a
   const settings = await json(["keys", "get", T, second.id]);
   assert.deepEqual([settings.name, settings.scopes, settings.allowed_models, settings.spend.monthly.limit_usd], ["support bot", ["llm", "integrations"], ["default", "gpt-4o*"], 25]);
   assert.ok(!JSON.stringify(settings).includes(second.key), "get never shows the key");
+  const updated = await json(["keys", "update", T, second.id, "--rpm", "30", "--scopes", "llm"]);
+  assert.deepEqual([updated.rpm, updated.scopes, updated.name], [30, ["llm"], "support bot"]);
   await ok(["keys", "revoke", T, second.id]);
   const left = await json(["keys", "list", T]);
   assert.equal(left.data.find((k) => k.id === second.id)?.revoked ?? true, true);

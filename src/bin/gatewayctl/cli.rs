@@ -169,13 +169,20 @@ enum KeyOp {
         #[command(flatten)]
         settings: KeySettings,
     },
+    /// Changes a key's settings: each one given replaces the key's (a JSON merge patch).
+    Update {
+        tenant: String,
+        key_id: String,
+        #[command(flatten)]
+        settings: KeySettings,
+    },
     Revoke {
         tenant: String,
         key_id: String,
     },
 }
 
-/// A new key's settings (README: "Key settings"); left out, the gateway's defaults.
+/// A key's settings (README: "Key settings"); one left out is the default, or unchanged by update.
 #[derive(clap::Args)]
 struct KeySettings {
     #[arg(long)]
@@ -416,6 +423,15 @@ pub fn run(mut args: Args) -> Result<(), String> {
                 let path = format!("{}/keys", tenant_path(&tenant));
                 let body = settings.body();
                 show(api.call("POST", &path, As::Admin, Some(&body))?, &[])
+            }
+            KeyOp::Update {
+                tenant,
+                key_id,
+                settings,
+            } => {
+                let path = format!("{}/keys/{}", tenant_path(&tenant), seg(&key_id));
+                let body = settings.body();
+                show(api.call("PATCH", &path, As::Admin, Some(&body))?, &[])
             }
             KeyOp::Revoke { tenant, key_id } => {
                 let path = format!("{}/keys/{}", tenant_path(&tenant), seg(&key_id));
