@@ -1,7 +1,7 @@
 // The webhook event log (filtered, a page at a time, each event with its deliveries and every
 // attempt, and a retry) and the dead letters with replay.
 import { api, tenantPath, query } from "./api.js";
-import { h, field, table, toast, busy, badge, when, confirmAction } from "./ui.js";
+import { h, field, table, toast, busy, badge, when, confirmThen } from "./ui.js";
 
 const TONE = { delivered: "ok", failed: "bad", dead_lettered: "bad", pending: "warn", retrying: "warn" };
 const whenMs = (ms) => (ms ? new Date(ms).toLocaleString() : "");
@@ -78,12 +78,12 @@ async function detail(main, ctx, id) {
 export async function deadLetters(main, ctx) {
   const letters = (await api("GET", tenantPath(ctx.tenant, "dead-letters")))?.data ?? [];
   const replay = async (l, button) => {
-    if (!(await confirmAction(`Send ${l.id} again? It goes back on the ${l.queue} queue and leaves this list.`, { action: "Replay" }))) return;
-    await busy(button, async () => {
-      await api("POST", tenantPath(ctx.tenant, "dead-letters", l.id, "replay"));
-      toast(`${l.id} replayed`);
-      ctx.go(location.hash);
-    });
+    await confirmThen(`Send ${l.id} again? It goes back on the ${l.queue} queue and leaves this list.`, { action: "Replay" }, () =>
+      busy(button, async () => {
+        await api("POST", tenantPath(ctx.tenant, "dead-letters", l.id, "replay"));
+        toast(`${l.id} replayed`);
+        ctx.go(location.hash);
+      }));
   };
   main.replaceChildren(
     h("h1", {}, "Dead letters"),

@@ -2,7 +2,7 @@
 // cards, each installing through a form built from its template's settings (credentials as
 // password fields: they are sealed once installed and never shown again).
 import { api, tenantPath, query } from "./api.js";
-import { h, field, toast, confirmAction, busy, badge, when, errorBox } from "./ui.js";
+import { h, field, toast, confirmThen, busy, badge, when, errorBox } from "./ui.js";
 
 export async function render(main, ctx) {
   const t = ctx.tenant;
@@ -55,12 +55,12 @@ function installedCard(ctx, id, doc, hl) {
   }));
   const remove = h("button", { type: "button", class: "quiet", "aria-label": `Delete ${id}` }, "Delete");
   remove.addEventListener("click", async () => {
-    if (!(await confirmAction(`Delete integration ${id}? Calls to it fail from now on.`))) return;
-    await busy(remove, async () => {
-      await api("DELETE", tenantPath(ctx.tenant, "integrations", id));
-      toast(`${id} deleted`);
-      ctx.go(location.hash);
-    });
+    await confirmThen(`Delete integration ${id}? Calls to it fail from now on.`, {}, () =>
+      busy(remove, async () => {
+        await api("DELETE", tenantPath(ctx.tenant, "integrations", id));
+        toast(`${id} deleted`);
+        ctx.go(location.hash);
+      }));
   });
   const endpoints = Object.keys(doc.endpoints ?? {});
   return h("article", { class: "card", "aria-label": `Integration ${id}` },

@@ -1,34 +1,27 @@
 // A tenant's API keys: the list with each key's settings and spend (never the key), minting a
 // key with its settings (shown once, with a copy button), and revoking one.
 import { api, tenantPath } from "./api.js";
-import { h, field, table, toast, confirmAction, copyable, busy, badge, when } from "./ui.js";
+import { h, field, table, toast, confirmThen, copyable, busy, badge, when } from "./ui.js";
 
 const SCOPES = ["llm", "channels", "integrations", "deliveries"];
 
 export async function render(main, ctx) {
   const t = ctx.tenant;
   const list = (await api("GET", tenantPath(t, "keys")))?.data ?? [];
-  const revoke = async (k) => {
-    if (!(await confirmAction(`Revoke ${k.name ?? k.id} (${k.hint})? Requests with it fail from now on.`, { action: "Revoke" }))) return;
-    try {
+  const revoke = (k) =>
+    confirmThen(`Revoke ${k.name ?? k.id} (${k.hint})? Requests with it fail from now on.`, { action: "Revoke" }, async () => {
       await api("DELETE", tenantPath(t, "keys", k.id));
       toast(`Key ${k.id} revoked`);
       ctx.go(location.hash);
-    } catch (e) {
-      toast(e.message, true);
-    }
-  };
+    });
   // The new key spends the same budget with the same settings; the old one works until revoked.
-  const rotate = async (k) => {
+  const rotate = (k) => {
     const what = `Rotate ${k.name ?? k.id}? A new key with the same settings is minted; ${k.hint} keeps working until you revoke it.`;
-    if (!(await confirmAction(what, { action: "Rotate" }))) return;
-    try {
+    return confirmThen(what, { action: "Rotate" }, async () => {
       const minted = await api("POST", tenantPath(t, "keys", k.id, "rotate"));
       await render(document.getElementById("main"), ctx);
       showOnce(minted, "rotated");
-    } catch (e) {
-      toast(e.message, true);
-    }
+    });
   };
   const spend = (k) => {
     const b = k.spend?.monthly ?? k.spend?.daily;

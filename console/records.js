@@ -3,7 +3,7 @@
 // the gateway validates on save; secrets show as {"set": true} and are kept when left so.
 import { api, tenantPath } from "./api.js";
 import { ID_PATTERN } from "./tenants.js";
-import { h, field, table, toast, confirmAction, copyable, documentForm, busy, badge } from "./ui.js";
+import { h, field, table, toast, confirmThen, copyable, documentForm, busy, badge } from "./ui.js";
 
 const SOURCE_EXAMPLES = {
   whatsapp: { kind: "whatsapp", secrets: ["<Meta app secret>"], verify_token: "<token you give Meta>" },
@@ -125,15 +125,12 @@ async function edit(main, ctx, section, name) {
   main.replaceChildren(h("h1", {}, name ? `${k.title}: ${name}` : `New ${k.one}`), form);
 }
 
-async function remove(ctx, section, name) {
-  if (!(await confirmAction(`Delete ${KINDS[section].one} ${name}?`))) return;
-  try {
+function remove(ctx, section, name) {
+  return confirmThen(`Delete ${KINDS[section].one} ${name}?`, {}, async () => {
     await api("DELETE", tenantPath(ctx.tenant, section, name));
     toast(`${name} deleted`);
     ctx.go(location.hash);
-  } catch (e) {
-    toast(e.message, true);
-  }
+  });
 }
 
 export const sources = named("sources");
@@ -171,13 +168,10 @@ export async function llm(main, ctx) {
   );
 }
 
-async function removeLlm(ctx) {
-  if (!(await confirmAction(`Delete the LLM configuration of ${ctx.tenant}? Its budgets' spend resets too.`))) return;
-  try {
+function removeLlm(ctx) {
+  return confirmThen(`Delete the LLM configuration of ${ctx.tenant}? Its budgets' spend resets too.`, {}, async () => {
     await api("DELETE", tenantPath(ctx.tenant, "llm"));
     toast("LLM configuration deleted");
     ctx.go(location.hash);
-  } catch (e) {
-    toast(e.message, true);
-  }
+  });
 }

@@ -1,7 +1,7 @@
 // Tenants: the list, a new tenant, a tenant's profile as its JSON document, and deleting one
 // (which removes its keys and records too, so the operator types its id to confirm).
 import { api, tenantPath } from "./api.js";
-import { h, field, table, toast, confirmAction, documentForm, busy } from "./ui.js";
+import { h, field, table, toast, confirmThen, documentForm, busy } from "./ui.js";
 
 // An id as the gateway takes it (`-` escaped: browsers read `pattern` in the `v` mode).
 export const ID_PATTERN = "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}";
@@ -75,15 +75,12 @@ async function edit(main, ctx, id) {
   main.replaceChildren(h("h1", {}, `Tenant ${id}`), form);
 }
 
-async function remove(ctx, id) {
-  const sure = await confirmAction(`Delete tenant ${id} with its keys, sources, destinations, channels, integrations and LLM routes? This cannot be undone.`, { typed: id });
-  if (!sure) return;
-  try {
+function remove(ctx, id) {
+  const what = `Delete tenant ${id} with its keys, sources, destinations, channels, integrations and LLM routes? This cannot be undone.`;
+  return confirmThen(what, { typed: id }, async () => {
     await api("DELETE", `${tenantPath(id)}?confirm=${encodeURIComponent(id)}`);
     toast(`Tenant ${id} deleted`);
     await ctx.tenantsChanged();
     ctx.go("#/tenants");
-  } catch (e) {
-    toast(e.message, true);
-  }
+  });
 }

@@ -41,9 +41,21 @@ export function toast(text, bad = false) {
   setTimeout(() => line.remove(), bad ? 8000 : 4000);
 }
 
-/** Asks before something that cannot be undone; resolves to true to go ahead. `typed`: the
- * word the operator must type first. */
-export function confirmAction(text, { action = "Delete", typed } = {}) {
+/**
+ * Asks before something that cannot be undone, then does `work`; a failure shows as a message.
+ * `action` names the button; `typed`: the word the operator must type first.
+ */
+export async function confirmThen(text, { action = "Delete", typed } = {}, work) {
+  if (!(await ask(text, action, typed))) return;
+  try {
+    await work();
+  } catch (e) {
+    toast(e.message, true);
+  }
+}
+
+/** The confirmation dialog; resolves to true to go ahead. */
+function ask(text, action, typed) {
   const dialog = document.getElementById("confirm");
   const ok = document.getElementById("confirm-ok");
   document.getElementById("confirm-text").textContent = text;

@@ -306,6 +306,34 @@ test("LLM routes saved from the console, and usage charts of the requests just m
   await assertLabelled("usage");
 });
 
+test("edit a tenant's profile, and delete a tenant only after typing its id", async () => {
+  await at(`#/tenants/${TENANT}`);
+  await heading(`Tenant ${TENANT}`);
+  const profile = page.getByLabel("Profile");
+  const doc = JSON.parse(await profile.inputValue());
+  assert.deepEqual(doc.destination.secret, { set: true }, "the secret is shown as set, never its value");
+  await profile.fill(JSON.stringify({ ...doc, name: "Console Company" }));
+  await page.getByRole("button", { name: "Save" }).click();
+  await heading("Tenants");
+  await page.getByRole("cell", { name: "Console Company" }).waitFor();
+  const saved = await gw.admin("GET", TENANT);
+  assert.equal(saved.body.name, "Console Company");
+  assert.deepEqual(saved.body.destination, { url: dest.url, secret: { set: true } }, "the secret kept");
+
+  await gw.tenant("doomed");
+  await page.reload();
+  await page.getByRole("button", { name: "Delete doomed" }).click();
+  const dialog = page.getByRole("dialog");
+  const ok = dialog.getByRole("button", { name: "Delete" });
+  await dialog.getByRole("textbox").fill("doome");
+  assert.equal(await ok.isDisabled(), true, "not until the id is typed");
+  await dialog.getByRole("textbox").fill("doomed");
+  await ok.click();
+  await page.getByRole("link", { name: "doomed", exact: true }).waitFor({ state: "detached" });
+  assert.equal((await gw.admin("GET", "doomed")).status, 404);
+  assert.equal(await page.locator("#tenant-pick option[value=doomed]").count(), 0, "gone from the picker");
+});
+
 test("every view loads, and on a phone the page fits the screen", async () => {
   for (const [hash, name] of [
     ["#/tenants", "Tenants"],

@@ -450,8 +450,8 @@ fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
     }
 }
 
-/// The `{{expr}}` parts of a body template's strings.
-fn template_expressions(t: &Value, out: &mut Vec<String>) {
+/// The `{{expr}}` parts of a template's strings (a body, or a marketplace template's credential).
+pub(crate) fn template_expressions(t: &Value, out: &mut Vec<String>) {
     match t {
         Value::String(s) => {
             let mut rest = s.as_str();

@@ -7,7 +7,7 @@ use super::execute::Envelope;
 use super::plan::fill_template_under;
 use super::validate::validate_input;
 use crate::core::config::document::Named;
-use crate::core::config::integration::FieldRule;
+use crate::core::config::integration::{template_expressions, FieldRule, SECRET_PATHS};
 use crate::core::error::ApiError;
 use crate::core::http::valid_id;
 use serde::{Deserialize, Serialize};
@@ -59,17 +59,17 @@ impl Template {
     /// The settings that fill a credential (a secret path of the integration): an install form
     /// takes them as passwords, and they are sealed once installed.
     pub fn secret_settings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for path in crate::core::config::integration::SECRET_PATHS {
-            let Some(text) = self.integration.pointer(path).and_then(Value::as_str) else {
-                continue;
-            };
-            for part in text.split("{{").skip(1) {
-                let inner = part.split("}}").next().unwrap_or_default().trim();
-                if let Some(name) = inner.strip_prefix("settings.") {
-                    if !out.iter().any(|n| n == name) {
-                        out.push(name.to_string());
-                    }
+        let mut placed = Vec::new();
+        for path in SECRET_PATHS {
+            if let Some(v) = self.integration.pointer(path) {
+                template_expressions(v, &mut placed);
+            }
+        }
+        let mut out: Vec<String> = Vec::new();
+        for expr in &placed {
+            if let Some(name) = expr.trim().strip_prefix("settings.") {
+                if !out.iter().any(|n| n == name) {
+                    out.push(name.to_string());
                 }
             }
         }
