@@ -12,9 +12,11 @@ export async function log(main, ctx) {
   const source = h("input", { autocomplete: "off" });
   const type = h("input", { autocomplete: "off", placeholder: "stripe.invoice.*" });
   const status = h("select", {}, ["", "delivered", "pending", "failed", "filtered"].map((s) => h("option", { value: s }, s || "any")));
+  const follow = h("input", { type: "checkbox" });
   const form = h("form", { class: "row", "aria-label": "Filter events" },
     field("Source", source), field("Type", type), field("Status", status),
-    h("div", { class: "field fit" }, h("button", { type: "submit" }, "Filter")));
+    h("div", { class: "field fit" }, h("button", { type: "submit" }, "Filter")),
+    h("div", { class: "field fit" }, h("label", {}, follow, " Follow new events")));
   const list = h("div");
   const more = h("button", { type: "button", class: "quiet", hidden: true }, "Older events");
   let cursor = null;
@@ -40,6 +42,17 @@ export async function log(main, ctx) {
     load(true).catch((e) => toast(e.message, true));
   });
   more.addEventListener("click", () => busy(more, () => load(false)));
+  // Following reloads the newest page every two seconds, until it is turned off or the view left.
+  let timer;
+  follow.addEventListener("change", () => {
+    clearInterval(timer);
+    if (follow.checked) {
+      timer = setInterval(() => {
+        if (!list.isConnected) return clearInterval(timer);
+        load(true).catch(() => {});
+      }, 2000);
+    }
+  });
   main.replaceChildren(h("h1", {}, "Event log"), form, list, more);
   await load(true);
 }

@@ -219,9 +219,20 @@ test("a refused delivery becomes a dead letter; replaying it delivers it", async
   const links = page.getByRole("link", { name: /^evt_/ });
   await links.first().waitFor();
   assert.equal(await links.count(), 2);
+  await page.getByLabel("Status").selectOption("failed");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.getByText("No events match.").waitFor();
   await page.getByLabel("Status").selectOption("delivered");
   await page.getByRole("button", { name: "Filter" }).click();
   await links.first().waitFor();
+  assert.equal(await links.count(), 2, "the replayed event is delivered too");
+  // Following the log shows a new event without a reload.
+  await page.getByLabel("Status").selectOption("");
+  await page.getByLabel("Follow new events").check();
+  const sample = await gw.admin("POST", `${TENANT}/sources/gh/sample`);
+  assert.equal(sample.body.answer.status, 200, sample.text);
+  await page.waitForFunction(() => document.querySelectorAll("tbody a[href*='/events/evt_']").length === 3);
+  await page.getByLabel("Follow new events").uncheck();
   await links.first().click();
   await page.getByRole("heading", { level: 1, name: /^Event evt_/ }).waitFor();
   await page.getByRole("table", { name: "Every delivery attempt" }).waitFor();
@@ -302,6 +313,11 @@ test("LLM routes saved from the console, and usage charts of the requests just m
   assert.ok(Number(await costBar.getAttribute("data-value")) > 0, "priced");
   const row = page.getByRole("row").filter({ hasText: "gpt-4o-mini" });
   assert.match(await row.textContent(), /gpt-4o-mini3/);
+  // Split by route family: the LLM requests are the llm series.
+  await page.getByLabel("Split by").selectOption("route");
+  await page.getByRole("heading", { name: "By day and route family" }).waitFor();
+  const llmBar = page.getByRole("img", { name: "Requests per day" }).locator("rect", { has: page.locator("title", { hasText: /^llm, / }) });
+  assert.equal(await llmBar.getAttribute("data-value"), "3");
   await shot("usage");
   await assertLabelled("usage");
 });
