@@ -313,13 +313,13 @@ test("LLM routes saved from the console, and usage charts of the requests just m
   assert.ok(Number(await costBar.getAttribute("data-value")) > 0, "priced");
   const row = page.getByRole("row").filter({ hasText: "gpt-4o-mini" });
   assert.match(await row.textContent(), /gpt-4o-mini3/);
+  await shot("usage");
+  await assertLabelled("usage");
   // Split by route family: the LLM requests are the llm series.
   await page.getByLabel("Split by").selectOption("route");
   await page.getByRole("heading", { name: "By day and route family" }).waitFor();
   const llmBar = page.getByRole("img", { name: "Requests per day" }).locator("rect", { has: page.locator("title", { hasText: /^llm, / }) });
   assert.equal(await llmBar.getAttribute("data-value"), "3");
-  await shot("usage");
-  await assertLabelled("usage");
 });
 
 test("edit a tenant's profile, and delete a tenant only after typing its id", async () => {
