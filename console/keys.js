@@ -1,5 +1,6 @@
 // A tenant's API keys: the list with each key's settings and spend (never the key), minting a
-// key with its settings (shown once, with a copy button), and revoking one.
+// key with its settings (shown once, with a copy button), changing a key's settings, rotating and
+// revoking one.
 import { api, tenantPath } from "./api.js";
 import { h, field, table, toast, confirmThen, copyable, busy, badge, when } from "./ui.js";
 
@@ -30,6 +31,11 @@ export async function render(main, ctx) {
     return `$${Number(b.spent_usd).toFixed(2)} of $${b.limit_usd} this ${period}`;
   };
   const shown = h("div", { id: "minted" });
+  const editing = h("div");
+  const edit = (k) => {
+    editing.replaceChildren(keyForm(ctx, k));
+    editing.querySelector("input")?.focus();
+  };
   main.replaceChildren(
     h("h1", {}, "API keys"),
     shown,
@@ -42,28 +48,35 @@ export async function render(main, ctx) {
       ["Expires", (k) => when(k.expires_at)],
       ["Budget", spend],
       ["", (k) => h("div", { class: "actions" },
+        h("button", { type: "button", class: "quiet", "aria-label": `Edit ${k.name ?? k.id}`, onclick: () => edit(k) }, "Edit"),
         h("button", { type: "button", class: "quiet", "aria-label": `Rotate ${k.name ?? k.id}`, onclick: () => rotate(k) }, "Rotate"),
         h("button", { type: "button", class: "quiet", "aria-label": `Revoke ${k.name ?? k.id}`, onclick: () => revoke(k) }, "Revoke"))],
     ], list, "No keys yet."),
-    mintForm(ctx, shown),
+    editing,
+    keyForm(ctx),
   );
 }
 
-function mintForm(ctx, shown) {
+/** The form that mints a key (`existing` unset) or changes an existing key's settings. */
+function keyForm(ctx, existing) {
   const t = ctx.tenant;
-  const name = h("input", { autocomplete: "off", required: true });
-  const kind = h("select", {}, h("option", { value: "secret" }, "Secret key (server side)"), h("option", { value: "publishable" }, "Publishable key (chat widget)"));
-  const scopes = SCOPES.map((s) => h("input", { type: "checkbox", value: s, checked: s === "llm", id: `scope-${s}` }));
+  const had = existing ?? {};
+  const name = h("input", { autocomplete: "off", required: true, value: had.name ?? "" });
+  const kind = h("select", { disabled: Boolean(existing) }, h("option", { value: "secret" }, "Secret key (server side)"), h("option", { value: "publishable", selected: had.kind === "publishable" }, "Publishable key (chat widget)"));
+  const scopes = SCOPES.map((s) => h("input", { type: "checkbox", value: s, checked: existing ? (had.scopes ?? []).includes(s) : s === "llm", id: `scope-${s}${existing ? "-edit" : ""}` }));
   const scopeSet = h("fieldset", {}, h("legend", {}, "Scopes"), scopes.map((c) => h("label", { for: c.id }, c, ` ${c.value}`)));
-  const rpm = h("input", { type: "number", min: 1, inputmode: "numeric" });
-  const tpm = h("input", { type: "number", min: 1, inputmode: "numeric" });
-  const monthly = h("input", { type: "number", min: 0, step: "0.01", inputmode: "decimal" });
-  const daily = h("input", { type: "number", min: 0, step: "0.01", inputmode: "decimal" });
-  const models = h("input", { autocomplete: "off", placeholder: "default, openai/gpt-4o*" });
-  const expires = h("input", { type: "date" });
-  const submit = h("button", { type: "submit" }, "Mint key");
-  const form = h("form", { class: "panel", "aria-labelledby": "mint-title" },
-    h("h2", { id: "mint-title" }, "Mint a key"),
+  const number = (v, step) => h("input", { type: "number", min: step ? 0 : 1, step: step ?? 1, inputmode: step ? "decimal" : "numeric", value: v ?? "" });
+  const rpm = number(had.rpm);
+  const tpm = number(had.tpm);
+  const monthly = number(had.budget?.monthly_usd, "0.01");
+  const daily = number(had.budget?.daily_usd, "0.01");
+  const models = h("input", { autocomplete: "off", placeholder: "default, openai/gpt-4o*", value: (had.allowed_models ?? []).join(", ") });
+  const expires = h("input", { type: "date", value: had.expires_at ? new Date(had.expires_at * 1000).toISOString().slice(0, 10) : "" });
+  const title = existing ? `Edit ${had.name ?? had.id}` : "Mint a key";
+  const submit = h("button", { type: "submit" }, existing ? "Save key" : "Mint key");
+  const titleId = existing ? "edit-key-title" : "mint-title";
+  const form = h("form", { class: "panel", "aria-labelledby": titleId },
+    h("h2", { id: titleId }, title),
     h("div", { class: "row" }, field("Name", name), field("Kind", kind)),
     scopeSet,
     h("div", { class: "row" },
@@ -75,29 +88,38 @@ function mintForm(ctx, shown) {
     h("div", { class: "row" },
       field("Allowed models", models, "Comma separated; * matches any run of characters"),
       field("Expires on", expires)),
-    h("div", { class: "actions" }, submit));
-  const secretFields = () => [scopeSet, rpm.closest(".field"), tpm.closest(".field"), monthly.closest(".field"), daily.closest(".field"), models.closest(".field")];
-  kind.addEventListener("change", () => secretFields().forEach((el) => (el.hidden = kind.value !== "secret")));
+    h("div", { class: "actions" }, existing ? h("button", { type: "button", class: "quiet", onclick: () => form.remove() }, "Cancel") : null, submit));
+  const secretOnly = [scopeSet, rpm, tpm, monthly, daily, models].map((el) => el.closest(".field") ?? el);
+  const showFields = () => secretOnly.forEach((el) => (el.hidden = kind.value !== "secret"));
+  kind.addEventListener("change", showFields);
+  showFields();
+  // Minting leaves an empty setting out; saving sends it as null, which clears it (a merge patch).
+  const settings = () => {
+    const unset = existing ? null : undefined;
+    const body = { name: name.value.trim() };
+    body.expires_at = expires.value ? Math.floor(new Date(`${expires.value}T23:59:59Z`).getTime() / 1000) : unset;
+    if (kind.value === "secret") {
+      body.scopes = scopes.filter((c) => c.checked).map((c) => c.value);
+      body.rpm = rpm.value ? Number(rpm.value) : unset;
+      body.tpm = tpm.value ? Number(tpm.value) : unset;
+      const budget = { ...(had.budget ?? {}), monthly_usd: monthly.value ? Number(monthly.value) : undefined, daily_usd: daily.value ? Number(daily.value) : undefined };
+      body.budget = budget.monthly_usd !== undefined || budget.daily_usd !== undefined ? budget : unset;
+      const m = models.value.split(",").map((x) => x.trim()).filter(Boolean);
+      body.allowed_models = m.length ? m : unset;
+    }
+    return JSON.parse(JSON.stringify(body)); // without the undefined ones, nulls kept
+  };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     busy(submit, async () => {
-      const body = { name: name.value.trim() };
-      if (expires.value) body.expires_at = Math.floor(new Date(`${expires.value}T23:59:59Z`).getTime() / 1000);
-      let path = tenantPath(t, "widget-keys");
-      if (kind.value === "secret") {
-        path = tenantPath(t, "keys");
-        body.scopes = scopes.filter((c) => c.checked).map((c) => c.value);
-        if (rpm.value) body.rpm = Number(rpm.value);
-        if (tpm.value) body.tpm = Number(tpm.value);
-        if (monthly.value || daily.value) {
-          body.budget = {};
-          if (monthly.value) body.budget.monthly_usd = Number(monthly.value);
-          if (daily.value) body.budget.daily_usd = Number(daily.value);
-        }
-        const m = models.value.split(",").map((s) => s.trim()).filter(Boolean);
-        if (m.length) body.allowed_models = m;
+      if (existing) {
+        await api("PATCH", tenantPath(t, "keys", had.id), settings());
+        await render(document.getElementById("main"), ctx);
+        toast(`Key ${name.value.trim()} saved`);
+        return;
       }
-      const minted = await api("POST", path, body);
+      const path = tenantPath(t, kind.value === "secret" ? "keys" : "widget-keys");
+      const minted = await api("POST", path, settings());
       await render(document.getElementById("main"), ctx);
       showOnce(minted, "minted");
     });

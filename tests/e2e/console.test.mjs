@@ -106,7 +106,7 @@ test("sign in: a wrong token is refused, the right one is kept in this tab only"
   await assertLabelled("tenants");
 });
 
-test("create a tenant, then mint a key shown once, rotate it and revoke both", async () => {
+test("create a tenant, then mint a key shown once, change its settings, rotate it and revoke both", async () => {
   await at("#/tenants");
   const form = page.getByRole("form", { name: "New tenant" });
   await form.getByLabel("Tenant id").fill(TENANT);
@@ -145,6 +145,18 @@ test("create a tenant, then mint a key shown once, rotate it and revoke both", a
   await heading("API keys");
   assert.equal(await page.getByRole("textbox", { name: "the new key" }).count(), 0);
   assert.ok(!(await page.content()).includes(key));
+  // Its settings change in place: a rate limit set, the budget cleared.
+  await page.getByRole("button", { name: "Edit support bot" }).click();
+  const edit = page.getByRole("form", { name: "Edit support bot" });
+  assert.equal(await edit.getByLabel("Monthly budget (USD)").inputValue(), "25");
+  assert.equal(await edit.getByLabel("integrations").isChecked(), true);
+  await edit.getByLabel("Requests per minute").fill("30");
+  await edit.getByLabel("Monthly budget (USD)").fill("");
+  await edit.getByRole("button", { name: "Save key" }).click();
+  await edit.waitFor({ state: "detached" });
+  const keyId = me.body.key_id;
+  const changed = await gw.admin("GET", `${TENANT}/keys/${keyId}`);
+  assert.deepEqual([changed.body.rpm, changed.body.budget, changed.body.scopes], [30, undefined, ["llm", "integrations"]]);
   // Rotating mints a second key with the same settings, shown once; the first still works.
   await page.getByRole("button", { name: "Rotate support bot" }).click();
   await confirm();
