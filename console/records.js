@@ -1,7 +1,7 @@
 // A tenant's configuration records: sources (with the exact webhook URL to give the provider and
 // a signed sample to try it), destinations, channels, and the LLM routes. Each is a JSON document
 // the gateway validates on save; secrets show as {"set": true} and are kept when left so.
-import { api, tenantPath } from "./api.js";
+import { api, tenantPath, query } from "./api.js";
 import { ID_PATTERN } from "./tenants.js";
 import { h, field, table, toast, confirmThen, copyable, documentForm, busy, badge } from "./ui.js";
 
@@ -43,6 +43,7 @@ const KINDS = {
       ["Filter", (r) => (r.doc.filter?.types ?? ["*"]).join(", ")],
       ["State", (r) => (r.doc.disabled ? badge("disabled", "bad") : r.doc.paused ? badge("paused", "warn") : badge("active", "ok"))],
     ],
+    extra: (ctx, r, out) => h("button", { type: "button", class: "quiet", "aria-label": `Recover failed deliveries to ${r.name}`, onclick: () => recoverForm(ctx, r.name, out) }, "Recover"),
   },
   channels: {
     title: "Channels",
@@ -67,6 +68,27 @@ async function sendSample(ctx, name, button, out) {
       h("pre", {}, JSON.stringify(r.answer.body, null, 2))));
     toast(ok ? `Sample accepted by ${name}` : `Sample refused by ${name}`, !ok);
   });
+}
+
+/** Sends again every dead letter of a destination since a time, paced by the gateway. */
+function recoverForm(ctx, name, out) {
+  const day = new Date(Date.now() - 86400_000);
+  const since = h("input", { type: "datetime-local", required: true, value: new Date(day - day.getTimezoneOffset() * 60_000).toISOString().slice(0, 16) });
+  const submit = h("button", { type: "submit" }, "Retry dead letters");
+  const form = h("form", { class: "panel", "aria-label": `Recover ${name}` },
+    h("p", {}, `Every delivery to ${name} that became a dead letter since this time is sent again, at the destination's rate limit.`),
+    h("div", { class: "row" }, field("Since", since), h("div", { class: "field fit" }, submit)));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(submit, async () => {
+      const at = Math.floor(new Date(since.value).getTime() / 1000);
+      const r = await api("POST", tenantPath(ctx.tenant, "destinations", name, "retry") + query({ since: at }));
+      const n = `${r.retried} ${r.retried === 1 ? "delivery" : "deliveries"}`;
+      form.replaceChildren(h("p", { role: "status" }, `${n} to ${name} queued again, ${r.per_second} a second (over about ${r.over_seconds} s).`));
+    });
+  });
+  out.replaceChildren(form);
+  since.focus();
 }
 
 function named(section) {

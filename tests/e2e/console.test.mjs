@@ -252,6 +252,32 @@ test("a refused delivery becomes a dead letter; replaying it delivers it", async
   await assertLabelled("event");
 });
 
+test("a named destination's dead letters are recovered since a time", async () => {
+  const billing = await startDestination(DEST_SECRET);
+  try {
+    billing.behaviour = () => ({ status: 410 });
+    const put = await gw.admin("PUT", `${TENANT}/destinations/billing`, { url: billing.url, secret: DEST_SECRET });
+    assert.equal(put.status, 201, put.text);
+    const sent = await gw.admin("POST", `${TENANT}/sources/gh/sample`);
+    assert.equal(sent.body.answer.status, 200, sent.text);
+    await billing.until(() => billing.attempts.some((a) => a.status === 410), 20000, "the refused delivery");
+    for (let i = 0; i < 40 && !(await gw.admin("GET", `${TENANT}/dead-letters`)).body.data.length; i++) await new Promise((r) => setTimeout(r, 250));
+    billing.behaviour = () => ({ status: 200 });
+
+    await at(`#/t/${TENANT}/destinations`);
+    await heading("Destinations");
+    await page.getByRole("button", { name: "Recover failed deliveries to billing" }).click();
+    const recover = page.getByRole("form", { name: "Recover billing" });
+    await assertLabelled("recover");
+    await recover.getByRole("button", { name: "Retry dead letters" }).click();
+    await page.getByText(/^1 delivery to billing queued again/).waitFor();
+    await billing.until(() => billing.delivered.size === 1, 20000, "the recovered delivery");
+    assert.deepEqual((await gw.admin("GET", `${TENANT}/dead-letters`)).body.data, []);
+  } finally {
+    await billing.close();
+  }
+});
+
 test("install an integration from the marketplace and test it", async () => {
   await at(`#/t/${TENANT}/integrations`);
   await heading("Integrations");
