@@ -5,7 +5,7 @@
 //! when the deployment turns it on (`CONSOLE = "on"`).
 
 use crate::core::error::ApiError;
-use sha2::{Digest, Sha256};
+use crate::core::http::content_etag;
 
 /// One of the console's files.
 #[derive(Debug)]
@@ -76,11 +76,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The answer's headers, and whether the client's `If-None-Match` already has this version
 /// (a 304). Revalidated on every load, so a deploy shows at once.
 pub fn headers(asset: &Asset, if_none_match: Option<&str>) -> (Vec<(&'static str, String)>, bool) {
-    let etag = format!(
-        "\"{}\"",
-        &hex::encode(Sha256::digest(asset.body.as_bytes()))[..16]
-    );
-    let current = if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let (etag, current) = content_etag(asset.body.as_bytes(), if_none_match);
     let headers = vec![
         ("etag", etag),
         ("cache-control", "no-cache".into()),

@@ -175,6 +175,15 @@ pub fn path_segment(s: &str) -> String {
     out
 }
 
+/// A static file's `ETag` (a prefix of its content's SHA-256), and whether the client's copy
+/// (`If-None-Match`, a list) is this version.
+pub fn content_etag(body: &[u8], if_none_match: Option<&str>) -> (String, bool) {
+    use sha2::{Digest, Sha256};
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body))[..16]);
+    let current = if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    (etag, current)
+}
+
 /// A URL's scheme and authority (`https://gw.example:8443`), without path, query or fragment.
 pub fn url_origin(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);

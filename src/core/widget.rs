@@ -373,11 +373,7 @@ pub fn script_headers(
     script: &str,
     if_none_match: Option<&str>,
 ) -> ([(&'static str, String); 3], bool) {
-    let etag = format!(
-        "\"{}\"",
-        &hex::encode(Sha256::digest(script.as_bytes()))[..16]
-    );
-    let current = if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let (etag, current) = crate::core::http::content_etag(script.as_bytes(), if_none_match);
     let headers = [
         ("etag", etag),
         (
