@@ -225,3 +225,82 @@ test("a stream the client leaves is charged what it produced, not what it reserv
   assert.ok(near(month.spent_usd, usage.cost_usd), JSON.stringify({ month, usage }));
   assert.ok(month.spent_usd < 4000 * 0.001, "less than the reservation of 4,000 tokens");
 });
+
+/** A tenant whose route `model` goes to the stand-in's model of that name, with `extra` LLM settings. */
+async function routed(name, limits, model, extra = {}) {
+  const t = await gw.tenant(name, { limits });
+  const r = await gw.admin("PUT", `${name}/llm`, {
+    providers: { oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY } },
+    routes: { [model]: { targets: [{ provider: "oai", model }], ...extra } },
+  });
+  assert.equal(r.status, 201, r.text);
+  return t;
+}
+
+test("a stream the guardrails block partway is charged what it produced, in the budget and the token window", async () => {
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  // $10 per million output tokens: each answer's 5,000 words cost about $0.05.
+  await kv.put("pricing:chatter", JSON.stringify({ input_per_mtok: 0, output_per_mtok: 10 }));
+  const { tenant: t } = await routed("blockedstreams", {}, "chatter", { guardrails: [{ detector: "deny", terms: ["forbidden"], response: "block" }] });
+  const k = await newKey(t, { budget: { monthly_usd: 100 }, tpm: 10_000_000 });
+  const client = new OpenAI({ apiKey: k.key, baseURL: `${gw.url.origin}/v1`, maxRetries: 0 });
+  for (let i = 0; i < 20; i++) {
+    const stream = await client.chat.completions.create({ model: "chatter", stream: true, max_tokens: 8000, messages: [{ role: "user", content: "talk" }] });
+    let text = "";
+    let failed;
+    try {
+      for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
+    } catch (e) {
+      failed = e;
+    }
+    assert.ok(text.length > 20_000, `the client received most of it (${text.length})`);
+    assert.doesNotMatch(text, /forbidden/);
+    assert.ok(failed || !text.endsWith("forbidden"), "the blocked term never arrived");
+  }
+  const me = await settledMe(k.key);
+  const spent = me.budget.key.monthly.spent_usd;
+  // 20 answers of about 5,000 tokens at $10 a million: about $1, never nothing.
+  assert.ok(spent > 0.5, `spent ${spent}`);
+  // The token window kept what the streams produced: about 100,000 tokens of 10,000,000.
+  const next = await gw.request("POST", "/v1/chat/completions", { key: k.key, json: { model: "chatter", max_tokens: 10, messages: [{ role: "user", content: "hi" }] } });
+  const remaining = Number(next.headers.get("x-ratelimit-remaining-key-tokens"));
+  assert.ok(remaining < 10_000_000 - 90_000, `remaining ${remaining}`);
+});
+
+test("images and input by reference reserve their bound: concurrent requests cannot overshoot a budget", async () => {
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  // $0.25 per million input tokens: a request of 20 images costs $0.0075 (30,025 tokens as the
+  // stand-in counts, 1,500 an image) and reserves $0.019 (3,800 an image at OpenAI's bound).
+  await kv.put("pricing:vision", JSON.stringify({ input_per_mtok: 0.25, output_per_mtok: 0, context_window: 128000 }));
+  const { key } = await routed("pictures", { budget: { monthly_usd: 0.1 } }, "vision");
+  const content = [{ type: "text", text: "what do these show?" },
+    ...Array.from({ length: 20 }, (_, i) => ({ type: "image_url", image_url: { url: `https://images.example/${i}.png` } }))];
+  const ask = () => gw.request("POST", "/v1/chat/completions", { key, json: { model: "vision", max_tokens: 10, messages: [{ role: "user", content }] } });
+  const answers = await Promise.all(Array.from({ length: 20 }, ask));
+  const ok = answers.filter((a) => a.status === 200);
+  assert.ok(ok.length > 0, "some were admitted");
+  const me = await settledMe(key);
+  const month = me.budget.tenant.monthly;
+  const oneEstimate = (20 * 3_800 + 200) * 0.25e-6;
+  assert.ok(month.spent_usd <= 0.1 + oneEstimate, `spent ${month.spent_usd} of 0.1 by ${ok.length} requests`);
+  const refused = answers.find((a) => a.status === 429);
+  assert.ok(refused, "the rest were refused");
+  assert.match(refused.body.error.message, /monthly budget/);
+});
+
+test("a background response is refused to a budgeted tenant, naming the field; a stored response reserves the context window", async () => {
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  await kv.put("pricing:stateful", JSON.stringify({ input_per_mtok: 1, output_per_mtok: 1, context_window: 200000 }));
+  const { key } = await routed("background", { budget: { monthly_usd: 0.1 } }, "stateful");
+  const n = llm.requests.length;
+  const bg = await gw.request("POST", "/v1/responses", { key, json: { model: "stateful", input: "work on it", background: true } });
+  assertError(assert, bg, 400, "invalid_request_error");
+  assert.match(bg.body.error.message, /`background: true`/);
+  assert.equal(llm.requests.length, n, "it did not reach the provider");
+  // `previous_response_id` may fill the model's 200,000-token window: each reserves $0.20 of the
+  // $0.10, so of five at once, the first admitted takes the budget and the others wait.
+  const stored = () => gw.request("POST", "/v1/responses", { key, json: { model: "stateful", input: "and then?", previous_response_id: "resp_abc", max_output_tokens: 10 } });
+  llm.delays.stateful = 300; // the first is still answering when the others arrive
+  const answers = await Promise.all(Array.from({ length: 5 }, stored));
+  assert.deepEqual(answers.map((a) => a.status).sort(), [200, 429, 429, 429, 429]);
+});

@@ -214,10 +214,107 @@ test("tenants never share entries", async () => {
   assert.equal(mine.status, 200);
 });
 
-test("a route's cache TTL is checked when saved", async () => {
+test("a route's cache settings are checked when saved", async () => {
   const cfg = llmConfig();
-  cfg.routes.cached.cache = { ttl_seconds: 0 };
+  cfg.routes.cached.cache = { ttl_seconds: 86401 };
   const r = await gw.admin("PUT", "neighbour/llm", cfg);
   assert.equal(r.status, 422);
-  assert.match(r.text, /routes\.cached\.cache\.ttl_seconds` must be between 1 and 86400/);
+  assert.match(r.text, /routes\.cached\.cache\.ttl_seconds` must be between 0 \(the route keeps nothing itself\) and 86400/);
+  cfg.routes.cached.cache = { ttl_seconds: 60, client: "sometimes" };
+  assert.equal((await gw.admin("PUT", "neighbour/llm", cfg)).status, 422);
+});
+
+/** A tenant whose routes answer through echoing stand-ins (`echo-*`: the model and the prompt). */
+async function echoTenant(name) {
+  const t = await gw.tenant(name);
+  const email = [{ detector: "email", response: "redact" }];
+  const r = await gw.admin("PUT", `${name}/llm`, {
+    providers: { oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY } },
+    routes: {
+      support: { targets: [{ provider: "oai", model: "echo-support" }], guardrails: email, cache: { ttl_seconds: 300, kv: true } },
+      internal: [{ provider: "oai", model: "echo-internal" }],
+      blocking: { targets: [{ provider: "oai", model: "echo-blocking" }], guardrails: [{ detector: "deny", terms: ["forbidden"], response: "block" }], cache: { ttl_seconds: 300 } },
+      strict: { targets: [{ provider: "oai", model: "echo-strict" }], cache: { ttl_seconds: 300, client: "refuse" } },
+    },
+    limits: { rpm: 100000, tpm: 100000000 },
+  });
+  assert.equal(r.status, 201, r.text);
+  return t;
+}
+
+async function keyFor(tenant, allowed_models) {
+  const r = await gw.admin("POST", `${tenant}/keys`, { allowed_models });
+  assert.equal(r.status, 201, r.text);
+  planted.add(r.body.key);
+  return r.body.key;
+}
+
+const ask = (k, model, content, headers = {}) =>
+  gw.request("POST", "/v1/chat/completions", { key: k, json: { model, max_tokens: 30, messages: [{ role: "user", content }] }, headers });
+
+test("a caller's cache key is scoped by the route, its targets and guardrails: another key's route never reads it", async () => {
+  await echoTenant("scoped");
+  const k1 = await keyFor("scoped", ["support"]);
+  const k2 = await keyFor("scoped", ["internal"]);
+  const own = { "x-gateway-cache-key": "ticket:42", "x-gateway-cache-ttl": "300" };
+  const first = await ask(k1, "support", "write to jane.doe@example.com", own);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.headers.get("x-gateway-cache"), "miss");
+  assert.doesNotMatch(first.body.choices[0].message.content, /jane\.doe@example\.com/, "the route redacts emails");
+  await new Promise((r) => setTimeout(r, 200));
+  // K2 may reach only `internal`: the same caller's key there is its own entry, made by its model.
+  const n = calls("echo-internal");
+  const second = await ask(k2, "internal", "what about ticket 42?", own);
+  assert.equal(second.status, 200, second.text);
+  assert.equal(second.headers.get("x-gateway-cache"), "miss");
+  assert.equal(second.headers.get("x-gateway-model"), "echo-internal");
+  assert.match(second.body.choices[0].message.content, /^echo-internal says: what about ticket 42\?/);
+  assert.equal(calls("echo-internal"), n + 1);
+  // K1 itself is served its entry: what it was sent, and KV keeps only that.
+  const again = await ask(k1, "support", "anything", own);
+  assert.equal(again.headers.get("x-gateway-cache"), "hit");
+  assert.equal(again.body.choices[0].message.content, first.body.choices[0].message.content);
+  const kv = await gw.mf.getKVNamespace("LLM_CACHE");
+  const { keys } = await kv.list({ prefix: "llm:scoped:" });
+  assert.equal(keys.length, 1);
+  const kept = await kv.get(keys[0].name);
+  assert.doesNotMatch(kept, /jane\.doe@example\.com/, "the entry is the answer after the guardrails");
+  assert.match(kept, /\[EMAIL_1\]/);
+});
+
+test("a blocked answer is never kept, and a route may refuse the request's own cache controls", async () => {
+  await echoTenant("blocker");
+  const k = await keyFor("blocker", []);
+  const n = calls("echo-blocking");
+  for (let i = 0; i < 2; i++) {
+    const r = await ask(k, "blocking", "say forbidden");
+    assert.notEqual(r.status, 200, r.text);
+    assert.notEqual(r.headers.get("x-gateway-cache"), "hit");
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  assert.equal(calls("echo-blocking"), n + 2, "the second request went to the provider again");
+  for (const h of [{ "x-gateway-cache-key": "mine" }, { "x-gateway-cache-ttl": "60" }]) {
+    const r = await ask(k, "strict", "hello", h);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.body.error.message, /cache\.client/);
+  }
+  assert.equal((await ask(k, "strict", "hello")).headers.get("x-gateway-cache"), "miss");
+});
+
+test("a tenant deleted and created again reads none of its old answers", async () => {
+  await echoTenant("reborn");
+  const k = await keyFor("reborn", []);
+  const own = { "x-gateway-cache-key": "faq:1", "x-gateway-cache-ttl": "300" };
+  assert.equal((await ask(k, "support", "first life", own)).headers.get("x-gateway-cache"), "miss");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await ask(k, "support", "first life", own)).headers.get("x-gateway-cache"), "hit");
+  assert.equal((await gw.admin("DELETE", "reborn?confirm=reborn")).status, 204);
+  await echoTenant("reborn");
+  const k2 = await keyFor("reborn", []);
+  const n = calls("echo-support");
+  const after = await ask(k2, "support", "second life", own);
+  assert.equal(after.status, 200, after.text);
+  assert.equal(after.headers.get("x-gateway-cache"), "miss");
+  assert.match(after.body.choices[0].message.content, /second life/);
+  assert.equal(calls("echo-support"), n + 1);
 });

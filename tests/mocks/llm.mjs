@@ -160,6 +160,34 @@ export async function startLlm({ openaiKey, anthropicKey }) {
         }
         return res.end("data: [DONE]\n\n");
       }
+      if (model === "chatter" && body.stream && openai) {
+        // 5,000 chunks of text, then a term a route's guardrails block and a little more text;
+        // the usage chunk (asked for or not) comes last, after a pause, as a long answer's does.
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const chunk = (delta, extra = {}) =>
+          `data: ${JSON.stringify({ id: "c2", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+        let out = chunk({ role: "assistant", content: "" });
+        for (let i = 0; i < 5000; i++) out += chunk({ content: "word " });
+        out += chunk({ content: "and now forbidden" });
+        for (let i = 0; i < 100; i++) out += chunk({ content: " more" });
+        res.write(out);
+        await sleep(300);
+        if (res.destroyed) return;
+        res.write(`data: ${JSON.stringify({ id: "c2", object: "chat.completion.chunk", created: 1, model, choices: [], usage: { prompt_tokens: 25, completion_tokens: 5003, total_tokens: 5028 } })}\n\n`);
+        return res.end("data: [DONE]\n\n");
+      }
+      if (openai && !responses && !body.stream && /^(echo|vision)/.test(model)) {
+        // `echo-*`: answers with its model and the last user text. `vision`: counts what a real
+        // model counts, 1,500 prompt tokens an image.
+        const last = body.messages.at(-1)?.content;
+        const parts = Array.isArray(last) ? last : [{ type: "text", text: last }];
+        const text = parts.filter((p) => p.type === "text").map((p) => p.text).join(" ");
+        const images = parts.filter((p) => p.type === "image_url").length;
+        const prompt = 25 + 1500 * images;
+        return send(200, { id: "chatcmpl-echo", object: "chat.completion", created: 1757000000, model,
+          choices: [{ index: 0, message: { role: "assistant", content: `${model} says: ${text}`, refusal: null }, logprobs: null, finish_reason: "stop" }],
+          usage: { prompt_tokens: prompt, completion_tokens: 10, total_tokens: prompt + 10 } });
+      }
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
       if (responses) return answerResponses(res, send, body, tools);
       if (embeddings) {

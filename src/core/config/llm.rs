@@ -299,12 +299,9 @@ impl Check for LlmConfig {
         }
         check_rules(&self.guardrails, "guardrails", p);
         for (alias, route) in &self.routes {
-            if route
-                .cache()
-                .is_some_and(|c| !(1..=MAX_TTL_S).contains(&c.ttl_seconds))
-            {
+            if route.cache().is_some_and(|c| c.ttl_seconds > MAX_TTL_S) {
                 p.push(format!(
-                    "`routes.{alias}.cache.ttl_seconds` must be between 1 and {MAX_TTL_S}"
+                    "`routes.{alias}.cache.ttl_seconds` must be between 0 (the route keeps nothing itself) and {MAX_TTL_S}"
                 ));
             }
             if let Some(rules) = route.guardrails() {

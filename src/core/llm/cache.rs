@@ -1,12 +1,15 @@
 //! The LLM response cache: whether a request is answered from the cache, under which key and for
 //! how long. Off unless the route (`cache.ttl_seconds`) or the request (`x-gateway-cache-ttl`,
-//! `x-gateway-cache-key`) turns it on; `x-gateway-cache: skip` bypasses it. The key is a digest of
-//! the tenant and the normalized request (the route's targets, the client's dialect, whether it
-//! streams, and every field of the body that shapes the answer), never of a credential; a tenant
-//! can only reach its own entries. A request with `temperature` above 0 is cached only when it
-//! asks itself.
+//! `x-gateway-cache-key`) turns it on; `x-gateway-cache: skip` bypasses it, and a route with
+//! `cache.client: "refuse"` refuses the request's TTL and key. The key is a digest of everything
+//! that decides what an answer may be (`Scope`: the tenant and its incarnation, the route, its
+//! targets, its guardrails, the dialect and shape of the answer) and of the normalized body (or,
+//! instead of the body only, the caller's own key); never of a credential. A request with
+//! `temperature` above 0 is cached only when it asks itself. What is kept is what the client was
+//! sent, after the answer guardrails.
 
 use super::request::ClientRequest;
+use super::routing::Target;
 use super::{Dialect, Usage};
 use crate::core::error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -16,10 +19,50 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
+    /// 0: the route keeps nothing itself (with `client: refuse`, nothing at all).
+    #[serde(default)]
     pub ttl_seconds: u32,
     /// Also keep answers in KV, found from every location (the Cache API is per location).
     #[serde(default)]
     pub kv: bool,
+    /// Whether a request may turn the cache on or name its own key (`x-gateway-cache-ttl`,
+    /// `x-gateway-cache-key`).
+    #[serde(default, skip_serializing_if = "ClientControl::is_allow")]
+    pub client: ClientControl,
+}
+
+/// What a route lets its callers do with the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientControl {
+    #[default]
+    Allow,
+    /// `x-gateway-cache-ttl` and `x-gateway-cache-key` are refused with a 400 (`skip` still
+    /// works: it only bypasses).
+    Refuse,
+}
+
+impl ClientControl {
+    fn is_allow(&self) -> bool {
+        *self == ClientControl::Allow
+    }
+}
+
+/// Everything besides the body that decides what an answer to a request may be: two requests
+/// share an entry only if all of it is the same.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub tenant: &'a str,
+    /// The tenant's incarnation: a tenant deleted and created again reads none of the old
+    /// answers.
+    pub incarnation: &'a str,
+    /// The route (alias) asked for.
+    pub route: &'a str,
+    /// Its targets, in any order.
+    pub targets: &'a [Target],
+    /// The guardrails in force on the route (an answer kept under other rules may not be one
+    /// these would let through).
+    pub guardrails: &'a [crate::core::llm::guardrails::Rule],
 }
 
 /// The longest an answer is kept.
@@ -64,10 +107,16 @@ impl Decision {
 pub fn decide(
     route: Option<&CacheConfig>,
     asked: &Asked,
-    tenant: &str,
+    scope: &Scope,
     req: &ClientRequest,
-    targets: &[String],
 ) -> Result<Decision, ApiError> {
+    if route.is_some_and(|c| c.client == ClientControl::Refuse)
+        && (asked.ttl.is_some() || asked.key.is_some())
+    {
+        return Err(ApiError::bad_request(
+            "this route does not let requests control its cache (`cache.client` is `refuse`): send no `x-gateway-cache-ttl` or `x-gateway-cache-key`",
+        ));
+    }
     match asked.mode.as_deref().map(str::trim) {
         None => {}
         Some(m) if m.eq_ignore_ascii_case("skip") => return Ok(Decision::Skip),
@@ -103,7 +152,10 @@ pub fn decide(
         }
     };
     let explicit = asked_ttl.is_some() || custom.is_some();
-    let Some(ttl_s) = asked_ttl.or(route.map(|c| c.ttl_seconds.min(MAX_TTL_S))) else {
+    let route_ttl = route
+        .map(|c| c.ttl_seconds.min(MAX_TTL_S))
+        .filter(|t| *t > 0);
+    let Some(ttl_s) = asked_ttl.or(route_ttl) else {
         return Ok(Decision::Off);
     };
     let sampled = req
@@ -115,14 +167,15 @@ pub fn decide(
         return Ok(Decision::Off);
     }
     Ok(Decision::Use {
-        key: key(tenant, req, targets, custom),
+        key: key(scope, req, custom),
         ttl_s,
         kv: route.is_some_and(|c| c.kv),
     })
 }
 
-/// The digest an entry is stored under.
-fn key(tenant: &str, req: &ClientRequest, targets: &[String], custom: Option<&str>) -> String {
+/// The digest an entry is stored under: the scope, the shape of the answer, and the body as
+/// sent (or instead of the body only, the caller's own key).
+fn key(scope: &Scope, req: &ClientRequest, custom: Option<&str>) -> String {
     let dialect = match req.dialect {
         Dialect::OpenAi => "openai",
         Dialect::Anthropic => "anthropic",
@@ -130,40 +183,65 @@ fn key(tenant: &str, req: &ClientRequest, targets: &[String], custom: Option<&st
         Dialect::Gemini => "gemini",
         Dialect::Embeddings => "embeddings",
     };
+    // The route's targets (each as the provider it is reached at), not the order this request
+    // tries them in.
+    let mut targets: Vec<String> = scope
+        .targets
+        .iter()
+        .map(|t| {
+            let url = t.base_url.as_deref().unwrap_or_default();
+            format!("{}/{}\x1d{:?}\x1d{url}", t.provider, t.model, t.kind)
+        })
+        .collect();
+    targets.sort();
+    let rules = serde_json::to_string(scope.guardrails).unwrap_or_default();
     let mut h = Sha256::new();
+    let output_cap = req.output_cap.to_string();
     for part in [
-        "llm-cache/1",
-        tenant,
+        "llm-cache/2",
+        scope.tenant,
+        scope.incarnation,
+        scope.route,
+        &targets.join("\x1e"),
+        &rules,
         dialect,
         if req.stream { "stream" } else { "whole" },
+        if req.include_usage { "usage" } else { "-" },
+        if req.thinking { "thinking" } else { "-" },
+        &output_cap,
     ] {
+        h.update(part.len().to_be_bytes());
         h.update(part.as_bytes());
-        h.update([0x1f]);
     }
     match custom {
-        Some(k) => h.update(format!("key\x1f{k}").as_bytes()),
+        Some(k) => {
+            h.update(b"key");
+            h.update(k.as_bytes());
+        }
         None => {
-            // The route's targets, not the order this request tries them in.
-            let mut targets = targets.to_vec();
-            targets.sort();
-            h.update(targets.join("\x1e").as_bytes());
-            h.update([0x1f]);
             // The body as sent, less what does not shape the answer (who the end user is). Its
             // maps are ordered by key, so the same request always gives the same text.
             let mut body = req.body.clone();
             for k in ["user", "metadata", "stream"] {
                 body.remove(k);
             }
+            h.update(b"body");
             h.update(serde_json::Value::Object(body).to_string().as_bytes());
-            h.update([0x1f]);
-            h.update(req.output_cap.to_string().as_bytes());
         }
     }
     hex::encode(h.finalize())
 }
 
-/// What is kept: the answer as the client received it before the answer guardrails (JSON, or
-/// the stream's events), with the target that gave it and its usage.
+/// Whether a kept answer may be served to a request of this route: it must have come from one
+/// of the route's targets (what the key was allowed to reach when it was admitted).
+pub fn servable(entry: &Entry, targets: &[Target]) -> bool {
+    targets
+        .iter()
+        .any(|t| t.provider == entry.provider && t.model == entry.model)
+}
+
+/// What is kept: the answer as the client received it, after the answer guardrails (JSON, or the
+/// stream's events), with the target that gave it and its usage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub provider: String,
@@ -236,6 +314,7 @@ mod tests {
         Some(CacheConfig {
             ttl_seconds: ttl,
             kv: false,
+            client: ClientControl::Allow,
         })
     }
 
@@ -246,7 +325,29 @@ mod tests {
         }
     }
 
-    const T: &[String] = &[];
+    fn scope(tenant: &str) -> Scope<'_> {
+        Scope {
+            tenant,
+            incarnation: "i1",
+            route: "m",
+            targets: &[],
+            guardrails: &[],
+        }
+    }
+
+    fn target(provider: &str, model: &str) -> Target {
+        Target {
+            provider: provider.into(),
+            kind: crate::core::config::llm::ProviderKind::Openai,
+            model: model.into(),
+            timeout_ms: 1000,
+            retries: 0,
+            base_url: None,
+            weight: 1,
+            api_version: None,
+            bearer: false,
+        }
+    }
 
     #[test]
     fn a_stream_is_kept_only_whole_well_ended_and_small_enough() {
@@ -276,17 +377,17 @@ mod tests {
     fn off_unless_the_route_or_the_request_turns_it_on() {
         let r = req(base());
         assert_eq!(
-            decide(None, &Asked::default(), "t", &r, T).unwrap(),
+            decide(None, &Asked::default(), &scope("t"), &r).unwrap(),
             Decision::Off
         );
-        let by_route = decide(on(60).as_ref(), &Asked::default(), "t", &r, T).unwrap();
+        let by_route = decide(on(60).as_ref(), &Asked::default(), &scope("t"), &r).unwrap();
         assert!(matches!(by_route, Decision::Use { ttl_s: 60, .. }));
         let asked = Asked {
             ttl: Some("30".into()),
             ..Default::default()
         };
         assert!(matches!(
-            decide(None, &asked, "t", &r, T).unwrap(),
+            decide(None, &asked, &scope("t"), &r).unwrap(),
             Decision::Use { ttl_s: 30, .. }
         ));
         let skip = Asked {
@@ -295,7 +396,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            decide(on(60).as_ref(), &skip, "t", &r, T).unwrap(),
+            decide(on(60).as_ref(), &skip, &scope("t"), &r).unwrap(),
             Decision::Skip
         );
         assert_eq!(Decision::Skip.header(false), Some("skip"));
@@ -308,7 +409,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7}),
         );
         assert_eq!(
-            decide(on(60).as_ref(), &Asked::default(), "t", &hot, T).unwrap(),
+            decide(on(60).as_ref(), &Asked::default(), &scope("t"), &hot).unwrap(),
             Decision::Off
         );
         let asked = Asked {
@@ -316,14 +417,14 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            decide(None, &asked, "t", &hot, T).unwrap(),
+            decide(None, &asked, &scope("t"), &hot).unwrap(),
             Decision::Use { .. }
         ));
         let cold = req(
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}),
         );
         assert!(matches!(
-            decide(on(60).as_ref(), &Asked::default(), "t", &cold, T).unwrap(),
+            decide(on(60).as_ref(), &Asked::default(), &scope("t"), &cold).unwrap(),
             Decision::Use { .. }
         ));
     }
@@ -361,68 +462,165 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            let e = decide(on(60).as_ref(), &asked, "t", &r, T).unwrap_err();
+            let e = decide(on(60).as_ref(), &asked, &scope("t"), &r).unwrap_err();
             assert_eq!(e.status(), 400, "{asked:?}");
         }
     }
 
     #[test]
     fn the_key_follows_what_shapes_the_answer_and_the_tenant() {
-        let k = |tenant: &str, body: serde_json::Value, targets: &[String]| {
-            key_of(
-                decide(
-                    on(60).as_ref(),
-                    &Asked::default(),
-                    tenant,
-                    &req(body),
-                    targets,
-                )
-                .unwrap(),
-            )
+        let k_in = |s: &Scope, body: serde_json::Value| {
+            key_of(decide(on(60).as_ref(), &Asked::default(), s, &req(body)).unwrap())
         };
-        let a = k("t", base(), T);
-        assert_eq!(a, k("t", base(), T), "stable");
-        assert_ne!(a, k("u", base(), T), "scoped by tenant");
+        let k = |tenant: &str, body: serde_json::Value| k_in(&scope(tenant), body);
+        let a = k("t", base());
+        assert_eq!(a, k("t", base()), "stable");
+        assert_ne!(a, k("u", base()), "scoped by tenant");
         let mut other = base();
         other["messages"][0]["content"] = json!("hello");
-        assert_ne!(a, k("t", other, T));
+        assert_ne!(a, k("t", other));
         let mut tools = base();
         tools["tools"] = json!([{"type": "function", "function": {"name": "f"}}]);
-        assert_ne!(a, k("t", tools, T));
+        assert_ne!(a, k("t", tools));
         let mut capped = base();
         capped["max_tokens"] = json!(10);
-        assert_ne!(a, k("t", capped, T));
-        assert_ne!(
-            a,
-            k("t", base(), &["p/m".to_string()]),
-            "the route's targets"
+        assert_ne!(a, k("t", capped));
+        let pm = [target("p", "m")];
+        let with = |targets| Scope {
+            targets,
+            ..scope("t")
+        };
+        assert_ne!(a, k_in(&with(&pm), base()), "the route's targets");
+        let pq = [target("p", "m"), target("q", "m")];
+        let qp = [target("q", "m"), target("p", "m")];
+        assert_eq!(
+            k_in(&with(&pq), base()),
+            k_in(&with(&qp), base()),
+            "in any order"
         );
-        let pq = ["p/m".to_string(), "q/m".to_string()];
-        let qp = ["q/m".to_string(), "p/m".to_string()];
-        assert_eq!(k("t", base(), &pq), k("t", base(), &qp), "in any order");
+        let mut elsewhere = target("p", "m");
+        elsewhere.base_url = Some("https://other.example/v1".into());
+        assert_ne!(
+            k_in(&with(&pm), base()),
+            k_in(&with(&[elsewhere]), base()),
+            "a target reached elsewhere"
+        );
         let mut user = base();
         user["user"] = json!("someone");
-        assert_eq!(a, k("t", user, T), "who asks does not shape the answer");
+        assert_eq!(a, k("t", user), "who asks does not shape the answer");
         let mut streamed = base();
         streamed["stream"] = json!(true);
-        assert_ne!(a, k("t", streamed, T), "a stream is kept as events");
+        assert_ne!(a, k("t", streamed), "a stream is kept as events");
         // Field order does not matter.
         let reordered: serde_json::Value = serde_json::from_str(
             r#"{"messages": [{"content": "hi", "role": "user"}], "model": "m"}"#,
         )
         .unwrap();
-        assert_eq!(a, k("t", reordered, T));
-        // A caller's own key ignores the body but not the tenant.
-        let own = |tenant: &str, body| {
+        assert_eq!(a, k("t", reordered));
+    }
+
+    #[test]
+    fn everything_that_decides_the_answer_scopes_the_key_also_a_callers_own() {
+        let own = |s: &Scope, body| {
             let asked = Asked {
-                key: Some("faq:shipping".into()),
+                key: Some("ticket:42".into()),
                 ..Default::default()
             };
-            key_of(decide(on(60).as_ref(), &asked, tenant, &req(body), T).unwrap())
+            key_of(decide(on(60).as_ref(), &asked, s, &req(body)).unwrap())
         };
+        let base_scope = scope("t");
+        let a = own(&base_scope, base());
+        // The caller's key replaces the body digest only.
         let mut different = base();
         different["messages"][0]["content"] = json!("other");
-        assert_eq!(own("t", base()), own("t", different));
-        assert_ne!(own("t", base()), own("u", base()));
+        assert_eq!(a, own(&base_scope, different));
+        assert_ne!(a, own(&scope("u"), base()), "tenant");
+        let reborn = Scope {
+            incarnation: "i2",
+            ..scope("t")
+        };
+        assert_ne!(a, own(&reborn, base()), "the tenant's incarnation");
+        let internal = Scope {
+            route: "internal",
+            ..scope("t")
+        };
+        assert_ne!(a, own(&internal, base()), "the route");
+        let pm = [target("p", "m")];
+        let targets = Scope {
+            targets: &pm,
+            ..scope("t")
+        };
+        assert_ne!(a, own(&targets, base()), "the targets");
+        let rules: Vec<crate::core::llm::guardrails::Rule> =
+            serde_json::from_value(json!([{"detector": "email", "response": "redact"}])).unwrap();
+        let guarded = Scope {
+            guardrails: &rules,
+            ..scope("t")
+        };
+        assert_ne!(a, own(&guarded, base()), "the guardrails in force");
+        let mut streamed = base();
+        streamed["stream"] = json!(true);
+        assert_ne!(a, own(&base_scope, streamed), "the answer's shape");
+    }
+
+    #[test]
+    fn a_route_may_refuse_the_requests_own_cache_controls() {
+        let refuse = Some(CacheConfig {
+            ttl_seconds: 60,
+            kv: false,
+            client: ClientControl::Refuse,
+        });
+        let r = req(base());
+        for asked in [
+            Asked {
+                key: Some("ticket:42".into()),
+                ..Default::default()
+            },
+            Asked {
+                ttl: Some("30".into()),
+                ..Default::default()
+            },
+        ] {
+            let e = decide(refuse.as_ref(), &asked, &scope("t"), &r).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.message.contains("cache.client"), "{}", e.message);
+        }
+        // Its own caching and a skip still work.
+        assert!(matches!(
+            decide(refuse.as_ref(), &Asked::default(), &scope("t"), &r).unwrap(),
+            Decision::Use { ttl_s: 60, .. }
+        ));
+        let skip = Asked {
+            mode: Some("skip".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(refuse.as_ref(), &skip, &scope("t"), &r).unwrap(),
+            Decision::Skip
+        );
+        // A route that keeps nothing itself and refuses the request's controls: never cached.
+        let never = Some(CacheConfig {
+            ttl_seconds: 0,
+            kv: false,
+            client: ClientControl::Refuse,
+        });
+        assert_eq!(
+            decide(never.as_ref(), &Asked::default(), &scope("t"), &r).unwrap(),
+            Decision::Off
+        );
+    }
+
+    #[test]
+    fn a_kept_answer_is_served_only_for_a_route_that_has_its_maker() {
+        let entry = Entry {
+            provider: "p".into(),
+            model: "m".into(),
+            body: "{}".into(),
+            usage: Usage::default(),
+            expires_ms: 1,
+        };
+        assert!(servable(&entry, &[target("q", "x"), target("p", "m")]));
+        assert!(!servable(&entry, &[target("p", "other")]));
+        assert!(!servable(&entry, &[]));
     }
 }

@@ -10,6 +10,10 @@ use serde_json::json;
 pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
+    /// The model's context window in tokens: what a request whose input cannot be sized may
+    /// cost at most (`core::llm::sizing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
 }
 
 pub fn cost_usd(price: &Price, usage: Usage) -> f64 {
@@ -73,6 +77,7 @@ mod tests {
         let p = Price {
             input_per_mtok: 2.5,
             output_per_mtok: 10.0,
+            context_window: None,
         };
         let c = cost_usd(
             &p,

@@ -2,7 +2,10 @@
 //! gateway needs to route it, and sized for the token limit. Everything else in the body passes
 //! through untouched to a same-dialect upstream.
 
+use super::pricing::Price;
+use super::sizing::{input_bound, sizing, Sizing};
 use super::Dialect;
+use crate::core::config::llm::ProviderKind;
 use crate::core::error::ApiError;
 use crate::core::http::is_http_url;
 use serde_json::{Map, Value};
@@ -24,6 +27,9 @@ pub struct ClientRequest {
     pub client_max_output: Option<u64>,
     /// The output maximum every upstream is sent: the client's, else the tenant's ceiling.
     pub output_cap: u64,
+    /// What the body holds that its bytes do not measure (images, input by reference).
+    pub sizing: super::sizing::Sizing,
+    body_bytes: u64,
     input_estimate: u64,
 }
 
@@ -53,12 +59,28 @@ impl ClientRequest {
         }
     }
 
-    /// The usage the request is expected to reach at most: its input, and its output maximum.
+    /// The usage the request is expected to reach at most: its input, and its output maximum
+    /// (before a target is known: under the largest image rules).
     pub fn estimated_usage(&self) -> super::Usage {
         super::Usage {
             input_tokens: self.input_estimate,
             output_tokens: self.output_cap,
         }
+    }
+
+    /// The same on a target of `kind` with pricing record `price` (its image rules and context
+    /// window).
+    pub fn estimated_usage_on(&self, kind: ProviderKind, price: Option<&Price>) -> super::Usage {
+        super::Usage {
+            input_tokens: input_bound(self.body_bytes, &self.sizing, Some((kind, price))),
+            output_tokens: self.output_cap,
+        }
+    }
+
+    /// Whether the input holds anything its bytes do not measure, so that a target's own
+    /// bounds matter.
+    pub fn has_unmeasured_input(&self) -> bool {
+        self.sizing != Sizing::default()
     }
 
     /// The end user the client named (OpenAI's `user`, Anthropic's `metadata.user_id`): a
@@ -204,8 +226,11 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
             .get("reasoning")
             .and_then(|r| r.get("effort"))
             .is_some_and(|e| e.is_string() && e != "none");
-    // About four bytes of JSON per token: an estimate for the limit, corrected by real usage.
-    let input_estimate = bytes.len() as u64 / 4;
+    // About four bytes of JSON per token, images and input by reference at their bounds: an
+    // estimate for the limits, corrected by real usage.
+    let sizing = sizing(&body);
+    let body_bytes = bytes.len() as u64;
+    let input_estimate = input_bound(body_bytes, &sizing, None);
     Ok(ClientRequest {
         dialect,
         body,
@@ -216,6 +241,8 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
         estimated_tokens: 0,
         client_max_output: max_out,
         output_cap: 0,
+        sizing,
+        body_bytes,
         input_estimate,
     }
     .with_output_ceiling(DEFAULT_MAX_TOKENS))

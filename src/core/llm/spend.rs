@@ -3,7 +3,9 @@
 //! targets it may reach), the charge once its usage is known, and how a spent budget refuses it.
 
 use super::pricing::{cost_usd, Price};
-use super::Usage;
+use super::request::ClientRequest;
+use super::{Dialect, Usage};
+use crate::core::config::llm::ProviderKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::budget::{
     nanos, usd, BudgetCheck, BudgetDecision, BudgetSpec, Charge, Nanos, Payer,
@@ -20,6 +22,46 @@ pub fn estimate(prices: &[Option<&Price>], usage: Usage) -> Nanos {
         .map(|p| nanos(cost_usd(p, usage)))
         .max()
         .unwrap_or(0)
+}
+
+/// What a request reserves before its call: the most tokens, and the most cost, it may reach on
+/// any of its targets (each under its own image rules and context window, `core::llm::sizing`).
+pub fn reservation(
+    req: &ClientRequest,
+    targets: &[(ProviderKind, Option<&Price>)],
+) -> (u64, Nanos) {
+    if !req.has_unmeasured_input() {
+        let prices: Vec<_> = targets.iter().map(|(_, p)| *p).collect();
+        return (
+            req.estimated_tokens,
+            estimate(&prices, req.estimated_usage()),
+        );
+    }
+    let on = |(kind, price): &(ProviderKind, Option<&Price>)| {
+        let usage = req.estimated_usage_on(*kind, *price);
+        (
+            usage.total(),
+            price.map_or(0, |p| nanos(cost_usd(p, usage))),
+        )
+    };
+    let each: Vec<_> = targets.iter().map(on).collect();
+    let tokens = each.iter().map(|(t, _)| *t).max();
+    let cost = each.iter().map(|(_, c)| *c).max().unwrap_or(0);
+    (tokens.unwrap_or(req.estimated_tokens), cost)
+}
+
+/// A request whose cost the gateway cannot know is refused to a payer with a budget or a token
+/// limit (`limited`): a background Response answers `queued`, and its usage arrives later,
+/// at OpenAI, where this gateway never sees it.
+pub fn check_chargeable(req: &ClientRequest, limited: bool) -> Result<(), ApiError> {
+    let background = req.dialect == Dialect::Responses
+        && req.body.get("background").and_then(Value::as_bool) == Some(true);
+    if limited && background {
+        return Err(ApiError::bad_request(
+            "`background: true` is not available under a budget or a tokens-per-minute limit: its usage is reported only when it completes, which this gateway does not see; send the request without `background`",
+        ));
+    }
+    Ok(())
 }
 
 /// The budgets a request of estimated cost `cost` reserves in.
@@ -121,10 +163,12 @@ mod tests {
         let cheap = Price {
             input_per_mtok: 1.0,
             output_per_mtok: 2.0,
+            context_window: None,
         };
         let dear = Price {
             input_per_mtok: 10.0,
             output_per_mtok: 20.0,
+            context_window: None,
         };
         let usage = Usage {
             input_tokens: 1_000,
@@ -189,5 +233,69 @@ mod tests {
         };
         assert_eq!(id.describe(), "the tenant's daily budget");
         assert!(refusal(&[], NOW).is_none());
+    }
+
+    fn parsed(dialect: Dialect, body: Value) -> ClientRequest {
+        crate::core::llm::request::parse(dialect, body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn images_and_input_by_reference_reserve_their_bounds_on_the_dearest_target() {
+        let price = Price {
+            input_per_mtok: 1.0,
+            output_per_mtok: 0.0,
+            context_window: Some(200_000),
+        };
+        let parts: Vec<Value> = (0..20)
+            .map(|i| json!({"type": "image_url", "image_url": {"url": format!("https://img.example/{i}.png")}}))
+            .collect();
+        let req = parsed(
+            Dialect::OpenAi,
+            json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": parts}]}),
+        );
+        let (tokens, cost) = reservation(
+            &req,
+            &[
+                (ProviderKind::Anthropic, Some(&price)),
+                (ProviderKind::Openai, Some(&price)),
+            ],
+        );
+        // 20 images at OpenAI's bound (the dearer of the two here), not ~400 bytes of URLs.
+        assert!(tokens >= 20 * 3_800 + 10, "{tokens}");
+        assert_eq!(cost, nanos((tokens - 10) as f64 / 1e6));
+        let stored = parsed(
+            Dialect::Responses,
+            json!({"model": "m", "input": "go on", "previous_response_id": "resp_1"}),
+        );
+        let (tokens, cost) = reservation(&stored, &[(ProviderKind::Openai, Some(&price))]);
+        assert_eq!(
+            tokens,
+            200_000 + stored.output_cap,
+            "the model's context window"
+        );
+        assert_eq!(cost, nanos(0.2));
+        // A plain request reserves what it always did.
+        let plain = parsed(
+            Dialect::OpenAi,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert_eq!(
+            reservation(&plain, &[(ProviderKind::Openai, None)]).0,
+            plain.estimated_tokens
+        );
+    }
+
+    #[test]
+    fn a_background_response_is_refused_only_to_a_limited_payer() {
+        let bg = parsed(
+            Dialect::Responses,
+            json!({"model": "m", "input": "hi", "background": true}),
+        );
+        let e = check_chargeable(&bg, true).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("`background: true`"));
+        assert!(check_chargeable(&bg, false).is_ok());
+        let fg = parsed(Dialect::Responses, json!({"model": "m", "input": "hi"}));
+        assert!(check_chargeable(&fg, true).is_ok());
     }
 }

@@ -131,43 +131,62 @@ pub async fn proxy(
     if let Some(k) = &key {
         k.settings.check_model(&creq.model, &target_keys)?;
     }
+    let tenant_key = RecordKind::Tenant.kv_key(&tenant, None);
+    let tenant_cfg = store::get_shared::<TenantConfig>(&call.env, &tenant_key).await?;
     let route_cache = cfg.routes.get(&creq.model).and_then(|r| r.cache());
-    let decision = answers::decide(route_cache, &extra.cache, &tenant, &creq, &target_keys)?;
+    let scope = answers::Scope {
+        tenant: &tenant,
+        incarnation: tenant_cfg
+            .as_ref()
+            .and_then(|t| t.incarnation.as_deref())
+            .unwrap_or_default(),
+        route: &creq.model,
+        targets: &route.targets,
+        guardrails: cfg.guardrails_of(&creq.model),
+    };
+    let decision = answers::decide(route_cache, &extra.cache, &scope, &creq)?;
     let hit = match &decision {
-        Decision::Use { key, kv, .. } => cache::get(&call.env, &tenant, key, *kv).await,
+        Decision::Use { key, kv, .. } => cache::get(&call.env, &tenant, key, *kv)
+            .await
+            .filter(|e| answers::servable(e, &route.targets)),
         _ => None,
     };
     let session = extra.session.as_deref();
     let chain = balance::arrange(&call.env, &tenant, &creq, session, route).await;
-    let tenant_key = RecordKind::Tenant.kv_key(&tenant, None);
-    let tenant_cfg = store::get_shared::<TenantConfig>(&call.env, &tenant_key).await?;
     let (rpm, tpm) = admission::limits(&cfg, tenant_cfg.as_deref());
+    let tenant_budget = tenant_cfg.as_ref().and_then(|t| t.limits.budget);
+    let key_budget = key
+        .as_ref()
+        .and_then(|k| Some((k.settings.budget?, k.payer())));
+    let budgeted = tenant_budget.is_some() || key_budget.is_some();
+    let key_tpm = key.as_ref().is_some_and(|k| k.settings.tpm.is_some());
+    spend::check_chargeable(&creq, budgeted || tpm.is_some() || key_tpm)?;
     // An answer from the cache is a request, but it produces no tokens and costs nothing: its
     // windows are the same (so the isolate's lease still fits it), its token charge nothing,
-    // and it reserves in no budget.
-    let tokens = match hit {
-        Some(_) => 0,
-        None => creq.estimated_tokens,
+    // and it reserves in no budget. Prices are read only where the reservation needs them.
+    let priced = hit.is_none() && (budgeted || creq.has_unmeasured_input());
+    let prices = match priced {
+        true => {
+            futures::future::join_all(chain.iter().map(|t| relay::price(&call.env, &t.model))).await
+        }
+        false => vec![None; chain.len()],
+    };
+    let reachable: Vec<_> = chain
+        .iter()
+        .zip(&prices)
+        .map(|(t, p)| (t.kind, p.as_deref()))
+        .collect();
+    let (tokens, cost) = match hit {
+        Some(_) => (0, 0),
+        None => spend::reservation(&creq, &reachable),
     };
     let mut checks = admission::checks(rpm, tpm, tokens);
     if let Some(k) = &key {
         checks.extend(admission::key_checks(k, tokens));
     }
     checks.extend(extra.checks);
-    let tenant_budget = tenant_cfg.as_ref().and_then(|t| t.limits.budget);
-    let key_budget = key
-        .as_ref()
-        .and_then(|k| Some((k.settings.budget?, k.payer())));
-    let budgets = match (
-        hit.is_some(),
-        tenant_budget.is_some() || key_budget.is_some(),
-    ) {
+    let budgets = match (hit.is_some(), budgeted) {
         (false, true) => {
-            let prices =
-                futures::future::join_all(chain.iter().map(|t| relay::price(&call.env, &t.model)))
-                    .await;
-            let prices: Vec<_> = prices.iter().map(Option::as_deref).collect();
-            let cost = spend::estimate(&prices, creq.estimated_usage());
             let key_budget = key_budget.as_ref().map(|(b, payer)| (b, payer.clone()));
             spend::checks(tenant_budget.as_ref(), key_budget, cost)
         }

@@ -137,9 +137,11 @@ impl Answer {
         call.llm_target = Some((self.target.provider.clone(), self.target.model.clone()));
         match success {
             Success::Json { body, usage } => {
-                if let Some((key, ttl_s, kv)) = self.cached.store() {
+                let guarded = self.guard_answer(call, body);
+                // What the client is sent is kept; a blocked answer is not.
+                if let (Some((key, ttl_s, kv)), Ok(body)) = (self.cached.store(), &guarded) {
                     let entry =
-                        self.entry(String::from_utf8_lossy(&body).into_owned(), usage, ttl_s);
+                        self.entry(String::from_utf8_lossy(body).into_owned(), usage, ttl_s);
                     let (env, tenant, key) = (
                         self.job.env.clone(),
                         self.job.tenant.clone(),
@@ -149,7 +151,6 @@ impl Answer {
                         cache::put(&env, &tenant, &key, &entry, ttl_s, kv).await
                     });
                 }
-                let guarded = self.guard_answer(call, body);
                 let cost = match self.cached.hit {
                     true => None,
                     false => cost(&self.job.env, &self.target.model, usage).await,
@@ -204,12 +205,12 @@ impl Answer {
         let mut filter =
             acts(&self.job.guard.borrow()).then(|| StreamGuard::new(self.job.req.dialect));
         let first = std::mem::take(&mut up.held);
-        // A miss keeps the events the client was sent (before the answer guardrails).
+        // A miss keeps the events the client was sent (after the answer guardrails).
         let mut recorder = self.cached.store().map(|_| Recorder::default());
-        if let Some(r) = recorder.as_mut() {
-            r.push(&first);
-        }
         let mut held = self.guarded(&mut filter, first);
+        if let Some(r) = recorder.as_mut() {
+            r.push(&held);
+        }
         let mut over = false;
         let mut keep = None;
         loop {
@@ -249,10 +250,10 @@ impl Answer {
                 Chunk::Bytes(bytes) => t.push(&bytes),
                 Chunk::Failed(e) => t.abort(&format!("connection to the provider lost: {e}")),
             };
-            if let Some(r) = recorder.as_mut() {
-                r.push(&out);
-            }
             held = self.guarded(&mut filter, out);
+            if let Some(r) = recorder.as_mut() {
+                r.push(&held);
+            }
         }
     }
 
@@ -334,7 +335,9 @@ impl Answer {
     /// A stream's end: its usage line, its settlement, and the `on_answer` hook.
     async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
         let t = &up.translator;
-        let usage = up.replayed_usage.unwrap_or(t.usage());
+        let usage = up
+            .replayed_usage
+            .unwrap_or_else(|| t.charged_usage(self.job.req.estimated_usage()));
         let outcome = match t.failed().is_some() || blocked {
             true => Outcome::FailedMidstream,
             false => Outcome::Ok,

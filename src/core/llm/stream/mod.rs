@@ -174,6 +174,17 @@ impl Translator {
         self.last().progress.usage
     }
 
+    /// What a stream that is over is charged: the provider's own count where it finished and
+    /// sent one; otherwise (it failed, was cut, blocked, or sent no count) at least what it
+    /// produced, as `usage_so_far`. A stream that produced output is never charged nothing.
+    pub fn charged_usage(&self, estimate: Usage) -> Usage {
+        let reported = self.usage();
+        match self.done() && self.failed().is_none() && reported.output_tokens > 0 {
+            true => reported,
+            false => self.usage_so_far(estimate),
+        }
+    }
+
     /// The usage of a stream cut short: the upstream's figures where it sent them, else the
     /// request's input estimate and about four bytes per generated token.
     pub fn usage_so_far(&self, estimate: Usage) -> Usage {

@@ -526,3 +526,54 @@ fn output_is_not_buffered() {
     assert!(t.started());
     let _ = json!(null);
 }
+
+/// A stream that ends without the provider's count (failed, cut, blocked) is charged what it
+/// produced; one that ends well with a count is charged that count.
+#[test]
+fn a_stream_is_charged_what_it_produced_however_it_ended() {
+    let estimate = Usage {
+        input_tokens: 50,
+        output_tokens: 4096,
+    };
+    let chunk = |text: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        )
+    };
+    let words = "lorem ipsum dolor sit amet ".repeat(40);
+    for client in [O, A] {
+        // Cut: an error after 100 chunks of text, no usage chunk ever sent.
+        let mut t = Translator::new(O, opts(client, false, false));
+        for _ in 0..100 {
+            t.push(chunk(&words).as_bytes());
+        }
+        t.abort("idle timeout");
+        let charged = t.charged_usage(estimate);
+        assert_eq!(charged.input_tokens, 50, "{client:?}: the input estimate");
+        let produced = (100 * words.len() as u64) / 4;
+        assert!(
+            charged.output_tokens >= produced,
+            "{client:?}: {charged:?} below {produced}"
+        );
+        // Over without failing but with no count (a stream ended by the gateway): the same.
+        let mut t = Translator::new(O, opts(client, false, false));
+        t.push(chunk(&words).as_bytes());
+        t.push(b"data: [DONE]\n\n");
+        assert!(t.charged_usage(estimate).output_tokens >= words.len() as u64 / 4);
+        // Ended well with the provider's count: that count.
+        let mut t = Translator::new(O, opts(client, true, false));
+        t.push(chunk("hi").as_bytes());
+        let usage = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}});
+        t.push(format!("data: {usage}\n\ndata: [DONE]\n\n").as_bytes());
+        assert_eq!(
+            t.charged_usage(estimate),
+            Usage {
+                input_tokens: 7,
+                output_tokens: 3
+            }
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! How much input a request may cost before the provider says: its JSON at about four bytes a
+//! token, except what the bytes do not measure. An image costs what its provider's image rules
+//! allow at most, whatever its URL or encoding; input passed by reference (a stored response or
+//! conversation, a stored prompt, a file by id or URL) cannot be sized, so it may fill the
+//! model's context window. Budgets and token limits reserve this bound, so that concurrent
+//! requests cannot overshoot them by more than one request's bound.
+
+use super::pricing::Price;
+use crate::core::config::llm::ProviderKind;
+use serde_json::{Map, Value};
+
+/// What a request's body holds that its bytes do not measure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizing {
+    /// Image parts, each charged by its provider's rules rather than its bytes.
+    pub images: u64,
+    /// The bytes of images sent inline (base64), which the image rules replace.
+    pub inline_image_bytes: u64,
+    /// The first field whose input lives elsewhere (`previous_response_id`, a file id...).
+    pub by_reference: Option<&'static str>,
+}
+
+/// The most input tokens one image costs on a provider of `kind`, from each provider's published
+/// image rules: OpenAI's patch models cap an image at 1,536 patches times a model multiplier of at
+/// most 2.46 (its tile models stay under 1,445); Anthropic resizes to about 1.15 megapixels,
+/// about 1,600 tokens; Gemini counts 258 per 768-pixel tile, 16 tiles for a 3,072-pixel image.
+pub fn image_tokens(kind: ProviderKind) -> u64 {
+    match kind {
+        ProviderKind::Anthropic => 1_600,
+        ProviderKind::Gemini => 16 * 258,
+        ProviderKind::Openai
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::AzureOpenai
+        | ProviderKind::Mock => 3_800,
+    }
+}
+
+/// The largest of `image_tokens`: the bound before a target is known.
+pub const MAX_IMAGE_TOKENS: u64 = 16 * 258;
+
+/// The context window assumed for a model whose pricing record names none: the largest of the
+/// common models' (1 Mi tokens). A model's own `context_window` in its pricing record reserves
+/// less.
+pub const DEFAULT_CONTEXT_WINDOW: u64 = 1_048_576;
+
+/// What `body` holds that its bytes do not measure.
+pub fn sizing(body: &Map<String, Value>) -> Sizing {
+    let mut s = Sizing::default();
+    for field in ["previous_response_id", "conversation", "prompt"] {
+        if body.get(field).is_some_and(|v| !v.is_null()) {
+            s.by_reference.get_or_insert(field);
+        }
+    }
+    for v in body.values() {
+        walk(v, &mut s);
+    }
+    s
+}
+
+fn walk(v: &Value, s: &mut Sizing) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| walk(i, s)),
+        Value::Object(o) => {
+            part(o, s);
+            o.values().for_each(|i| walk(i, s));
+        }
+        _ => {}
+    }
+}
+
+/// The string at `path` (`a/b`) in `o`.
+fn str_at<'a>(o: &'a Map<String, Value>, path: &str) -> Option<&'a str> {
+    let mut keys = path.split('/');
+    let first = o.get(keys.next()?)?;
+    keys.try_fold(first, |v, k| v.get(k))?.as_str()
+}
+
+/// One content part, in any dialect's words.
+fn part(o: &Map<String, Value>, s: &mut Sizing) {
+    let inline = |data: Option<&str>| data.map_or(0, |d| d.len() as u64);
+    match o.get("type").and_then(Value::as_str) {
+        // OpenAI chat: {"type":"image_url","image_url":{"url": https or data:}}.
+        Some("image_url") => image(s, inline(str_at(o, "image_url/url").filter(|u| is_data(u)))),
+        // Responses: {"type":"input_image","image_url": ... | "file_id": ...}.
+        Some("input_image") => image(s, inline(str_at(o, "image_url").filter(|u| is_data(u)))),
+        // Anthropic: {"type":"image","source":{"type":"base64","data":..} | url | file}.
+        Some("image") => image(s, inline(str_at(o, "source/data"))),
+        // Files by id or URL: their size is the provider's to know.
+        Some("file") if str_at(o, "file/file_id").is_some() => referenced(s, "file_id"),
+        Some("input_file") if str_at(o, "file_id").is_some() => referenced(s, "file_id"),
+        Some("input_file") if str_at(o, "file_url").is_some() => referenced(s, "file_url"),
+        Some("document") if str_at(o, "source/data").is_none() => referenced(s, "document"),
+        _ => {}
+    }
+    // Gemini parts: {"inlineData":{"mimeType","data"}} and {"fileData":{"mimeType","fileUri"}}.
+    let mime = |d: &Value| {
+        d.get("mimeType")
+            .or(d.get("mime_type"))
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("image/"))
+    };
+    if let Some(d) = o.get("inlineData").or(o.get("inline_data")) {
+        if mime(d) {
+            image(s, inline(d.get("data").and_then(Value::as_str)));
+        }
+    }
+    if let Some(d) = o.get("fileData").or(o.get("file_data")) {
+        match mime(d) {
+            true => image(s, 0),
+            false => referenced(s, "fileData"),
+        }
+    }
+}
+
+fn is_data(url: &str) -> bool {
+    url.starts_with("data:")
+}
+
+fn image(s: &mut Sizing, inline_bytes: u64) {
+    s.images += 1;
+    s.inline_image_bytes += inline_bytes;
+}
+
+fn referenced(s: &mut Sizing, field: &'static str) {
+    s.by_reference.get_or_insert(field);
+}
+
+/// The most input tokens a request of `body_bytes` bytes with `sizing` may cost on a target of
+/// `kind` whose pricing record is `price` (`None`: before a target is known, the largest bounds).
+pub fn input_bound(
+    body_bytes: u64,
+    sizing: &Sizing,
+    target: Option<(ProviderKind, Option<&Price>)>,
+) -> u64 {
+    let per_image = target.map_or(MAX_IMAGE_TOKENS, |(k, _)| image_tokens(k));
+    let measured = body_bytes.saturating_sub(sizing.inline_image_bytes) / 4;
+    let bound = measured + sizing.images * per_image;
+    match sizing.by_reference {
+        None => bound,
+        Some(_) => {
+            let window = target
+                .and_then(|(_, p)| p?.context_window)
+                .unwrap_or(DEFAULT_CONTEXT_WINDOW);
+            bound.max(window)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn of(v: Value) -> Sizing {
+        sizing(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn images_are_counted_in_every_dialect_and_inline_bytes_set_aside() {
+        let chat = of(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}));
+        assert_eq!((chat.images, chat.inline_image_bytes), (2, 26));
+        assert_eq!(chat.by_reference, None);
+        let anthropic = of(json!({"messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJD"}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/b.png"}}]}]}));
+        assert_eq!((anthropic.images, anthropic.inline_image_bytes), (2, 4));
+        let responses = of(json!({"input": [{"role": "user", "content": [
+            {"type": "input_image", "image_url": "https://example.com/c.png"},
+            {"type": "input_image", "file_id": "file-abc"}]}]}));
+        assert_eq!(responses.images, 2);
+        let gemini = of(json!({"contents": [{"role": "user", "parts": [
+            {"inlineData": {"mimeType": "image/jpeg", "data": "QUJDRA=="}},
+            {"fileData": {"mimeType": "image/png", "fileUri": "gs://b/x.png"}}]}]}));
+        assert_eq!((gemini.images, gemini.inline_image_bytes), (2, 8));
+    }
+
+    #[test]
+    fn input_by_reference_is_named() {
+        for (body, field) in [
+            (
+                json!({"input": "hi", "previous_response_id": "resp_1"}),
+                "previous_response_id",
+            ),
+            (
+                json!({"input": "hi", "conversation": "conv_1"}),
+                "conversation",
+            ),
+            (json!({"prompt": {"id": "pmpt_1"}}), "prompt"),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]}),
+                "file_id",
+            ),
+            (
+                json!({"input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/y.pdf"}]}]}),
+                "file_url",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "url", "url": "https://x/y.pdf"}}]}]}),
+                "document",
+            ),
+            (
+                json!({"contents": [{"parts": [{"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/y.pdf"}}]}]}),
+                "fileData",
+            ),
+        ] {
+            assert_eq!(of(body.clone()).by_reference, Some(field), "{body}");
+        }
+        // Inline documents are measured by their bytes.
+        let inline = json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}]}]});
+        assert_eq!(of(inline).by_reference, None);
+        assert_eq!(of(json!({"previous_response_id": null})).by_reference, None);
+    }
+
+    #[test]
+    fn the_bound_follows_the_targets_image_rules_and_context_window() {
+        let s = Sizing {
+            images: 20,
+            inline_image_bytes: 4_000,
+            by_reference: None,
+        };
+        // 8,000 bytes of which 4,000 are inline images: 1,000 tokens of JSON, plus the images.
+        let openai = input_bound(8_000, &s, Some((ProviderKind::Openai, None)));
+        assert_eq!(openai, 1_000 + 20 * 3_800);
+        let claude = input_bound(8_000, &s, Some((ProviderKind::Anthropic, None)));
+        assert_eq!(claude, 1_000 + 20 * 1_600);
+        assert_eq!(input_bound(8_000, &s, None), 1_000 + 20 * MAX_IMAGE_TOKENS);
+        let stored = Sizing {
+            by_reference: Some("previous_response_id"),
+            ..Sizing::default()
+        };
+        let priced = Price {
+            input_per_mtok: 1.0,
+            output_per_mtok: 1.0,
+            context_window: Some(128_000),
+        };
+        assert_eq!(
+            input_bound(400, &stored, Some((ProviderKind::Openai, Some(&priced)))),
+            128_000
+        );
+        assert_eq!(
+            input_bound(400, &stored, Some((ProviderKind::Openai, None))),
+            DEFAULT_CONTEXT_WINDOW
+        );
+        assert_eq!(input_bound(400, &Sizing::default(), None), 100);
+    }
+}
