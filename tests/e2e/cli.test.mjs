@@ -1,32 +1,39 @@
 // gatewayctl, the built binary, against the gateway in Miniflare: every command at least once, a
 // signed sample of each of the nine source kinds accepted and delivered, errors as one line and
-// a non-zero exit, and --help on every command.
+// a non-zero exit, --help on every command, control characters from the gateway escaped, and
+// secrets from the environment, a private config file or stdin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { startGateway, planted, ROOT, ADMIN_TOKEN } from "../harness.mjs";
 import { startDestination } from "../mocks/destination.mjs";
+import { startLlm, ANSI_TEXT } from "../mocks/llm.mjs";
 import { KINDS, sourceSecrets, sourceDoc } from "../samples.mjs";
+import { sign } from "../signers.mjs";
 
 const BIN = path.join(ROOT, "target", "debug", "gatewayctl");
 const T = "cli-acme";
 const DEST_SECRET = "whsec_" + randomBytes(24).toString("base64");
 planted.add(DEST_SECRET);
+const OPENAI_KEY = "sk-cli-" + randomBytes(12).toString("hex");
+planted.add(OPENAI_KEY);
 const S = sourceSecrets();
 for (const s of Object.values(S)) planted.add(s);
 const dir = mkdtempSync(path.join(tmpdir(), "gatewayctl-"));
-let gw, dest, key;
+let gw, dest, llm, key;
 
-/** Runs gatewayctl with the gateway's URL and the admin token in its environment. */
-function ctl(args, { env = {}, admin = true } = {}) {
+/** Runs gatewayctl with the gateway's URL and the admin token in its environment; `input` is its stdin. */
+function ctl(args, { env = {}, admin = true, input = "" } = {}) {
   // No config file unless a test names one (GATEWAYCTL_CONFIG).
   const base = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(dir, "none.json"), GATEWAY_URL: gw.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
   return new Promise((resolve) => {
-    execFile(BIN, args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
+    const child = execFile(BIN, args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
+    child.stdin.on("error", () => {}); // a command that reads no stdin may exit before it is written
+    child.stdin.end(input);
   });
 }
 const ok = async (args, opts) => {
@@ -40,10 +47,19 @@ const file = (name, doc) => {
   writeFileSync(p, JSON.stringify(doc));
   return p;
 };
+/** A config file (private unless `mode` says otherwise). */
+const config = (name, doc, mode = 0o600) => {
+  const p = file(name, doc);
+  chmodSync(p, mode);
+  return p;
+};
+// Any raw terminal control character: C0 but newline, DEL, C1.
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
 
 before(async () => {
   gw = await startGateway();
   dest = await startDestination(DEST_SECRET);
+  llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: "unused" });
 });
 
 after(async () => {
@@ -51,6 +67,7 @@ after(async () => {
     await gw?.stop();
   } finally {
     await dest?.close();
+    await llm?.close();
   }
 });
 
@@ -176,6 +193,73 @@ test("dead letters: listed, replayed one by one, or retried in bulk", async () =
   assert.ok(dest.delivered.has(letters[1].id), "delivered before the command returned");
 });
 
+test("an event type carrying terminal escapes is listed escaped in a table, and as the same value in JSON", async () => {
+  // An event type that would write the operator's clipboard (OSC 52) and clear the screen (C1 CSI).
+  const type = "\u001b]52;c;aGFja2Vk\u0007\u009b2J";
+  await ok(["sources", "put", T, "ansi", "--file", file("ansi.json", sourceDoc(T, "standard", S.standard))]);
+  const body = JSON.stringify({ type, data: {} });
+  const sent = await gw.request("POST", `/v1/webhooks/${T}/ansi`, { body, headers: { "content-type": "application/json", ...sign.standard(S.standard, body, { id: "msg_ansi" }) } });
+  assert.equal(sent.status, 200, sent.text);
+  // The event log is written as the event is consumed.
+  for (let end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300)))
+    if ((await json(["events", "list", T, "--source", "ansi"])).data?.length) break;
+  const table = (await ok(["events", "list", T, "--source", "ansi", "--output", "table"])).stdout;
+  assert.ok(!CONTROL.test(table), `raw control characters in the table: ${JSON.stringify(table)}`);
+  assert.ok(table.includes("\\u{1b}]52;c;aGFja2Vk\\u{7}\\u{9b}2J"), table);
+  // JSON stays JSON: every control character escaped, the value unchanged.
+  const listed = (await ok(["events", "list", T, "--source", "ansi"])).stdout;
+  assert.ok(!CONTROL.test(listed), `raw control characters in JSON: ${JSON.stringify(listed)}`);
+  assert.equal(JSON.parse(listed).data[0].type, type);
+});
+
+test("chat shows a model's answer with its control sequences escaped and its newline kept", async () => {
+  await ok(["llm", "put", T, "--file", file("llm-ansi.json", { providers: { mock: { kind: "mock" }, oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY } },
+    routes: { default: [{ provider: "mock", model: "mock-echo" }], ansi: [{ provider: "oai", model: "ansi" }] } })]);
+  const chat = await ok(["chat", "hi", "--model", "ansi"], { env: { GATEWAY_KEY: key }, admin: false });
+  assert.ok(!CONTROL.test(chat.stdout), `raw control characters in chat: ${JSON.stringify(chat.stdout)}`);
+  assert.equal(chat.stdout, "Hi\\u{1b}]52;c;aGFja2Vk\\u{7} \\u{9b}2J\nbye\\u{7f}\n");
+  assert.ok(ANSI_TEXT.includes("\u001b"), "the stand-in sent the raw sequence");
+});
+
+test("an error line quoting the gateway shows its control characters escaped", async () => {
+  const bad = await ctl(["sources", "put", T, "x", "--file", file("bad-kind.json", { kind: "\u001b]52;c;aGFja2Vk\u0007", secrets: ["s"] })]);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  assert.ok(!CONTROL.test(bad.stderr), `raw control characters in the error: ${JSON.stringify(bad.stderr)}`);
+  assert.match(bad.stderr, /unknown variant `\\u\{1b\}\]52;c;aGFja2Vk\\u\{7\}`/);
+});
+
+test("secrets come from the environment or one line of stdin (`-`), and stdin is read for one thing only", async () => {
+  // The signing secret: from the environment, or one line of stdin with `--secret -`.
+  const fromEnv = await ok(["send-sample", "stripe", "--tenant", T, "--source", "stripe"], { env: { GATEWAY_SOURCE_SECRET: S.stripe } });
+  assert.match(fromEnv.stdout, /^20\d /);
+  const fromStdin = await ok(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "-"], { input: S.stripe + "\n" });
+  assert.match(fromStdin.stdout, /^20\d /);
+  // The admin token and a tenant key: from the environment (as every test here) or stdin.
+  const adminIn = await ok(["tenants", "list", "--admin-token", "-"], { admin: false, input: ADMIN_TOKEN + "\n" });
+  assert.ok(JSON.parse(adminIn.stdout).data.some((t) => t.id === T));
+  const keyIn = await ok(["usage", "--key", "-"], { admin: false, input: key + "\n" });
+  assert.ok(Array.isArray(JSON.parse(keyIn.stdout).data));
+  // Stdin is read for one thing only.
+  const two = await ctl(["sources", "put", T, "x", "--file", "-", "--admin-token", "-"], { admin: false, input: ADMIN_TOKEN + "\n{}" });
+  assert.equal(two.code, 1);
+  assert.match(two.stderr, /^gatewayctl: only one of .* can be read from stdin/);
+  const empty = await ctl(["tenants", "list", "--admin-token", "-"], { admin: false, input: "" });
+  assert.match(empty.stderr, /^gatewayctl: no admin token on stdin\n$/);
+});
+
+test("a config file other users may open is refused with the chmod to run; a private one is read", async () => {
+  const open = config("open.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN }, 0o644);
+  const refused = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: open } });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${open} is open to other users (mode 644): run chmod 600 ${open}\n`);
+  assert.equal(refused.stdout, "");
+  chmodSync(open, 0o600);
+  const accepted = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: open } });
+  assert.equal(accepted.code, 0, accepted.stderr);
+  assert.ok(JSON.parse(accepted.stdout).data.some((t) => t.id === T));
+});
+
 test("errors are one line and a non-zero exit; --help on every command", async () => {
   const cases = [
     [["tenants", "delete", T], /--yes/],
@@ -190,13 +274,13 @@ test("errors are one line and a non-zero exit; --help on every command", async (
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
   const noToken = await ctl(["tenants", "get", T], { admin: false, env: { GATEWAYCTL_CONFIG: path.join(dir, "none.json") } });
-  assert.match(noToken.stderr, /needs the admin token: --admin-token or GATEWAY_ADMIN_TOKEN/);
+  assert.match(noToken.stderr, /needs the admin token: GATEWAY_ADMIN_TOKEN, admin_token in the config file, or --admin-token - to read it from stdin\n$/);
   // A config file supplies what flags and the environment do not; a flag wins over it.
-  const config = file("config.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
-  const fromFile = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: config, GATEWAY_URL: "" } });
+  const cfg = config("config.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
+  const fromFile = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg, GATEWAY_URL: "" } });
   assert.equal(fromFile.code, 0, fromFile.stderr);
   assert.ok(JSON.parse(fromFile.stdout).data.some((t) => t.id === T));
-  const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: config } });
+  const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
   assert.match(flagWins.stderr, /^gatewayctl: 401: /);
   const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
   for (const c of [[], ...commands.map((c) => [c])]) {

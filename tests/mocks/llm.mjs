@@ -31,6 +31,9 @@ const firstChunk = (openai) =>
     : 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}\n\n' +
       'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
       'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n';
+// The `ansi` model streams (OpenAI) this text, as a hostile model could: an OSC 52 clipboard
+// write (ESC ... BEL), a C1 CSI clearing the screen, a legitimate newline and a DEL.
+export const ANSI_TEXT = "Hi\u001b]52;c;aGFja2Vk\u0007 \u009b2J\nbye\u007f";
 export const BROKEN = {
   "broken-json": (res) => sse(res, "data: {not json at all\n\n"),
   "broken-noprefix": (res) => sse(res, "hello world\nthis is not sse\n\n"),
@@ -148,6 +151,12 @@ export async function startLlm({ openaiKey, anthropicKey }) {
       if (model === "slow") await sleep(2000);
       if (llm.delays[model]) await sleep(llm.delays[model]);
       if (BROKEN[model]) return BROKEN[model](res, { openai, stream: !!body.stream });
+      if (model === "ansi" && body.stream && openai) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        const [a, b] = [ANSI_TEXT.slice(0, 8), ANSI_TEXT.slice(8)];
+        return res.end(chunk({ role: "assistant", content: a }) + chunk({ content: b }) + chunk({}, "stop") + "data: [DONE]\n\n");
+      }
       if (model === "drip" && body.stream && openai) {
         // A long answer, a word every 20 ms for 10 s: a client can leave in the middle of it.
         res.writeHead(200, { "content-type": "text/event-stream" });

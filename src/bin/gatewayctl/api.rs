@@ -42,13 +42,13 @@ impl Api {
         let req = self.agent.request(method, &self.url(path));
         let token = match who {
             As::Admin => Some(self.admin_token.as_deref().ok_or(
-                "this command needs the admin token: --admin-token or GATEWAY_ADMIN_TOKEN",
+                "this command needs the admin token: GATEWAY_ADMIN_TOKEN, admin_token in the \
+                 config file, or --admin-token - to read it from stdin",
             )?),
-            As::Tenant => Some(
-                self.key
-                    .as_deref()
-                    .ok_or("this command needs a tenant key: --key or GATEWAY_KEY")?,
-            ),
+            As::Tenant => Some(self.key.as_deref().ok_or(
+                "this command needs a tenant key: GATEWAY_KEY, key in the config file, or \
+                 --key - to read it from stdin",
+            )?),
             As::Nobody => None,
         };
         Ok(match token {

@@ -1,7 +1,10 @@
 //! The commands, their flags, and what each one calls. Credentials and the URL come from
-//! flags, else the environment, else the config file.
+//! flags, else the environment, else the config file; a credential given as `-` is read from
+//! stdin (crate::config).
 
 use crate::api::{Api, As};
+use crate::config;
+use crate::escape::{json as json_text, visible};
 use crate::output::{print, Format};
 use clap::{Parser, Subcommand};
 use edge_gateway::core::config::source::{HmacScheme, SourceKind};
@@ -20,7 +23,8 @@ pub struct Args {
     /// The gateway's URL (default http://localhost:8787).
     #[arg(long, env = "GATEWAY_URL", global = true)]
     url: Option<String>,
-    /// The admin token (admin commands).
+    /// The admin token (admin commands); `-` reads it from stdin. Prefer GATEWAY_ADMIN_TOKEN
+    /// or the config file: a flag's value shows in `ps` and shell history.
     #[arg(
         long,
         env = "GATEWAY_ADMIN_TOKEN",
@@ -28,7 +32,8 @@ pub struct Args {
         global = true
     )]
     admin_token: Option<String>,
-    /// A tenant's secret key (chat, usage).
+    /// A tenant's secret key (chat, usage); `-` reads it from stdin (or GATEWAY_KEY, the config
+    /// file).
     #[arg(long, env = "GATEWAY_KEY", hide_env_values = true, global = true)]
     key: Option<String>,
     /// How answers are printed.
@@ -83,8 +88,9 @@ enum Command {
         tenant: String,
         #[arg(long)]
         source: String,
-        /// The source's signing secret (for telegram, its secret token). Left out, the gateway
-        /// signs with the source's own secret (this needs the admin token).
+        /// The source's signing secret (for telegram, its secret token): `-` reads it from
+        /// stdin (or GATEWAY_SOURCE_SECRET). Left out, the gateway signs with the source's own
+        /// secret (this needs the admin token).
         #[arg(long, env = "GATEWAY_SOURCE_SECRET", hide_env_values = true)]
         secret: Option<String>,
     },
@@ -328,6 +334,7 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
 
 fn read_json(file: &str) -> Result<Value, String> {
     let text = if file == "-" {
+        config::take_stdin()?;
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
@@ -339,36 +346,29 @@ fn read_json(file: &str) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))
 }
 
-/// What flags and the environment leave unset, from the config file: `GATEWAYCTL_CONFIG`, else
-/// `~/.config/gatewayctl/config.json`, holding `{"url", "admin_token", "key"}` (any of them).
-fn from_config_file(args: &mut Args) -> Result<(), String> {
-    let path = match std::env::var_os("GATEWAYCTL_CONFIG") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => match std::env::var_os("HOME") {
-            Some(home) => std::path::Path::new(&home).join(".config/gatewayctl/config.json"),
-            None => return Ok(()),
-        },
+/// What flags and the environment leave unset, from the config file (crate::config) holding
+/// `{"url", "admin_token", "key"}` (any of them); then a credential given as `-`, from stdin.
+fn credentials(args: &mut Args) -> Result<(), String> {
+    let cfg = match config::path() {
+        Some(path) => config::read(&path)?.unwrap_or(Value::Null),
+        None => Value::Null,
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let cfg: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
     let field = |name: &str| cfg.get(name).and_then(Value::as_str).map(String::from);
     // An empty flag or variable counts as unset.
     for v in [&mut args.url, &mut args.admin_token, &mut args.key] {
         *v = v.take().filter(|s| !s.is_empty());
     }
     args.url = args.url.take().or_else(|| field("url"));
-    args.admin_token = args.admin_token.take().or_else(|| field("admin_token"));
-    args.key = args.key.take().or_else(|| field("key"));
+    args.admin_token = config::or_stdin(
+        args.admin_token.take().or_else(|| field("admin_token")),
+        "admin token",
+    )?;
+    args.key = config::or_stdin(args.key.take().or_else(|| field("key")), "tenant key")?;
     Ok(())
 }
 
 pub fn run(mut args: Args) -> Result<(), String> {
-    from_config_file(&mut args)?;
+    credentials(&mut args)?;
     let url = args.url.as_deref().unwrap_or("http://localhost:8787");
     let api = Api::new(url, args.admin_token, args.key);
     let out = args.output;
@@ -456,7 +456,7 @@ pub fn run(mut args: Args) -> Result<(), String> {
             tenant,
             source,
             secret,
-        } => match secret {
+        } => match config::or_stdin(secret, "signing secret")? {
             Some(secret) => send_sample(&api, &kind, &tenant, &source, &secret)?,
             None => signed_by_gateway(&api, &kind, &tenant, &source)?,
         },
@@ -610,7 +610,10 @@ fn signed_by_gateway(api: &Api, kind: &str, tenant: &str, source: &str) -> Resul
         .call("POST", &format!("{path}/sample"), As::Admin, None)?
         .unwrap_or(Value::Null);
     let status = sent["answer"]["status"].as_u64().unwrap_or(0);
-    println!("{status} {}", sent["answer"]["body"]);
+    println!(
+        "{status} {}",
+        visible(&sent["answer"]["body"].to_string(), false)
+    );
     if !(200..300).contains(&status) {
         return Err(format!("the gateway refused the {kind} sample ({status})"));
     }
@@ -661,7 +664,7 @@ fn send_sample(
     };
     let s = sample(kind, &signing)?;
     let (status, body) = api.post_raw(&path, &s.headers, &s.body)?;
-    println!("{status} {body}");
+    println!("{status} {}", visible(&body, false));
     if !(200..300).contains(&status) {
         return Err(format!(
             "the gateway refused the {} sample ({status})",
@@ -783,7 +786,7 @@ fn tail(
         for e in fresh {
             seen.insert(e["id"].to_string());
             match out {
-                Format::Json => println!("{e}"),
+                Format::Json => println!("{}", json_text(&e.to_string())),
                 Format::Table => print!(
                     "{}",
                     crate::output::table(
@@ -825,7 +828,8 @@ fn chat(api: &Api, message: &str, model: &str) -> Result<(), String> {
                 .to_string());
         }
         if let Some(text) = chunk["choices"][0]["delta"]["content"].as_str() {
-            write!(stdout, "{text}").map_err(|e| e.to_string())?;
+            // A model's text is the provider's: its lines are kept, its escape sequences shown.
+            write!(stdout, "{}", visible(text, true)).map_err(|e| e.to_string())?;
             stdout.flush().ok();
         }
     }

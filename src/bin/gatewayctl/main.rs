@@ -1,11 +1,15 @@
 //! `gatewayctl`: the gateway's admin and tenant APIs from a terminal. Talks to any gateway URL
-//! with the admin token or a tenant key (flags or environment); prints JSON, or a table for
-//! lists; an error is one line on stderr and a non-zero exit.
+//! with the admin token or a tenant key (environment, config file or stdin); prints JSON, or a
+//! table for lists; an error is one line on stderr and a non-zero exit.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod api;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod config;
+#[cfg(not(target_arch = "wasm32"))]
+mod escape;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
 
@@ -14,7 +18,8 @@ fn main() {
     use clap::Parser;
     let args = cli::Args::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("gatewayctl: {e}");
+        // An error may quote the gateway, which may quote a sender.
+        eprintln!("gatewayctl: {}", escape::visible(&e, false));
         std::process::exit(1);
     }
 }

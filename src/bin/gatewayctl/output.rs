@@ -1,5 +1,7 @@
-//! Printing answers: JSON as the gateway gave it, or a table of a list's rows.
+//! Printing answers: JSON as the gateway gave it, or a table of a list's rows, either with
+//! control characters escaped (crate::escape).
 
+use crate::escape::{json, visible};
 use serde_json::Value;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,7 +22,7 @@ pub fn print(v: &Value, format: Format, columns: &[&str]) {
         (Format::Table, Some(rows)) => print!("{}", table(rows, columns)),
         _ => println!(
             "{}",
-            serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+            json(&serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()))
         ),
     }
 }
@@ -41,21 +43,26 @@ pub fn table(rows: &[Value], columns: &[&str]) -> String {
     };
     let cell = |row: &Value, c: &str| match row.get(c) {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        Some(Value::String(s)) => visible(s, false).into_owned(),
+        Some(other) => json(&other.to_string()).into_owned(),
     };
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| columns.iter().map(|c| cell(r, c)).collect())
         .collect();
-    let widths: Vec<usize> = columns
+    // A row's own keys name the columns when none are given: they are the gateway's text too.
+    let headers: Vec<String> = columns
+        .iter()
+        .map(|c| visible(&c.to_uppercase(), false).into_owned())
+        .collect();
+    let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(i, c)| {
+        .map(|(i, h)| {
             cells
                 .iter()
                 .map(|r| r[i].chars().count())
-                .chain([c.len()])
+                .chain([h.chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -68,17 +75,33 @@ pub fn table(rows: &[Value], columns: &[&str]) -> String {
             .collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
-    let mut out = line(
-        columns
-            .iter()
-            .map(|c| c.to_uppercase())
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    );
+    let mut out = line(headers.iter().map(String::as_str).collect());
     for r in &cells {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_table_shows_control_characters_instead_of_obeying_them() {
+        let rows = [
+            json!({"id": "evt_1", "type": "\u{1b}]52;c;aGFja2Vk\u{7}", "tags": ["\u{9b}2J"]}),
+            json!({"id": "evt_2", "type": "a\nb"}),
+        ];
+        let out = table(&rows, &["id", "type", "tags"]);
+        assert_eq!(
+            out,
+            "ID     TYPE                       TAGS\n\
+             evt_1  \\u{1b}]52;c;aGFja2Vk\\u{7}  [\"\\u009b2J\"]\n\
+             evt_2  a\\u{a}b\n"
+        );
+        // Column names taken from a row are escaped as well.
+        let out = table(&[json!({"\u{1b}[31mx": 1})], &[]);
+        assert_eq!(out, "\\u{1b}[31MX\n1\n");
+    }
 }

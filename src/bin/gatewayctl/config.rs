@@ -1,0 +1,161 @@
+//! Where credentials come from besides the environment: the config file, which must be private
+//! to its owner, and stdin (a flag given as `-`), so that no secret needs to be typed as a flag,
+//! where `ps` and shell history show it.
+
+use serde_json::Value;
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `GATEWAYCTL_CONFIG`, else `~/.config/gatewayctl/config.json`.
+pub fn path() -> Option<PathBuf> {
+    match std::env::var_os("GATEWAYCTL_CONFIG") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("HOME")
+            .map(|home| Path::new(&home).join(".config/gatewayctl/config.json")),
+    }
+}
+
+/// The config file's JSON, `None` without one; a file other users may open is refused.
+pub fn read(path: &Path) -> Result<Option<Value>, String> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    // The mode of the file opened, not of whatever the path names a moment later.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        private(path, meta.permissions().mode())?;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{} is not JSON: {e}", path.display()))
+}
+
+/// Refuses a file whose mode gives group or others any access, naming the `chmod` to run.
+pub fn private(path: &Path, mode: u32) -> Result<(), String> {
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let shown = path.display().to_string();
+    Err(format!(
+        "{shown} is open to other users (mode {:o}): run chmod 600 {}",
+        mode & 0o777,
+        shell_word(&shown)
+    ))
+}
+
+/// `s` as one shell word, quoted only when it needs to be.
+fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Set once something has read stdin: it holds one secret or one document, not several.
+static STDIN_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Claims stdin; a second claim is an error.
+pub fn take_stdin() -> Result<(), String> {
+    if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(
+            "only one of --admin-token, --key, --secret and --file can be read from stdin (`-`)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// `value`, or when it is `-`, the first line of stdin (without its line ending).
+pub fn or_stdin(value: Option<String>, what: &str) -> Result<Option<String>, String> {
+    if value.as_deref() != Some("-") {
+        return Ok(value);
+    }
+    take_stdin()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the {what} from stdin: {e}"))?;
+    match line.trim_end_matches(['\n', '\r']) {
+        "" => Err(format!("no {what} on stdin")),
+        secret => Ok(Some(secret.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_only_its_owner_can_open_is_accepted() {
+        for mode in [0o100600, 0o600, 0o400, 0o700] {
+            assert_eq!(
+                private(Path::new("/h/config.json"), mode),
+                Ok(()),
+                "{mode:o}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_group_or_other_bit_is_refused_with_the_chmod_to_run() {
+        let p = Path::new("/home/ann/.config/gatewayctl/config.json");
+        assert_eq!(
+            private(p, 0o100644),
+            Err(
+                "/home/ann/.config/gatewayctl/config.json is open to other users (mode 644): \
+                 run chmod 600 /home/ann/.config/gatewayctl/config.json"
+                    .into()
+            )
+        );
+        for mode in [0o640, 0o610, 0o604, 0o602, 0o601, 0o620, 0o666] {
+            assert!(private(p, mode).is_err(), "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn the_chmod_hint_can_be_pasted_whatever_the_path() {
+        let err = private(Path::new("/tmp/my dir/ann's.json"), 0o644).unwrap_err();
+        assert!(
+            err.ends_with(r"run chmod 600 '/tmp/my dir/ann'\''s.json'"),
+            "{err}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_config_file_is_read_only_when_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gatewayctl-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.json");
+        std::fs::write(&file, r#"{"admin_token": "t"}"#).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read(&file).unwrap_err().contains("chmod 600"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read(&file).unwrap().unwrap()["admin_token"], "t");
+        assert_eq!(read(&dir.join("none.json")), Ok(None));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_value_other_than_a_dash_is_kept() {
+        assert_eq!(
+            or_stdin(Some("tok".into()), "admin token"),
+            Ok(Some("tok".into()))
+        );
+        assert_eq!(or_stdin(None, "admin token"), Ok(None));
+    }
+}
