@@ -81,7 +81,9 @@ function request(url, method, lines, body, signal) {
   } catch {
     return Promise.reject(INVALID_HEADER);
   }
-  return fetch(url, { method, headers, body, signal });
+  // The runtime follows no redirect: it would send every header, credentials included, wherever
+  // the Location points. A 3xx is the answer; core decides whether it is followed.
+  return fetch(url, { method, headers, body, signal, redirect: "manual" });
 }
 
 /** `work(signal)`, unless `ms` pass first: then the signal aborts it and TIMEOUT rejects. */

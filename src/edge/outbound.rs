@@ -4,9 +4,12 @@
 //! cap wins, the fetch is aborted. The runtime side of each is one promise (`crossings.js`).
 
 use super::crossings::{self, BodyReader, Read, Unread};
+use super::platform::now_ms;
+use crate::core::redirect::Redirect;
 pub use crate::core::upstream::FetchError;
 use crate::core::upstream::{Body, OutboundRequest, Trail, Upstream, UpstreamAnswer};
 use futures::future::{select, Either};
+use std::borrow::Cow;
 use std::time::Duration;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -31,7 +34,8 @@ impl Incoming {
 }
 
 /// Sends `req` with the trail's headers and reads its whole answer: at most the upstream's cap
-/// (of a destination's, only its first KiB), all within `deadline_ms`.
+/// (of a destination's, only its first KiB), all within `deadline_ms`. A redirect is sent again
+/// where core says so (`Upstream::redirect`), within the same deadline.
 pub async fn exchange(
     req: &OutboundRequest,
     trail: &Trail,
@@ -43,25 +47,30 @@ pub async fn exchange(
         false => Read::Whole(upstream.max_answer_bytes()),
     };
     let marks = trail.headers();
-    let body = js_body(req);
-    let whole = crossings::exchange(
-        &req.url,
-        req.method.as_str(),
-        marked(req, &marks),
-        &body,
-        deadline_ms,
-        cap,
-    )
-    .await?;
-    Ok(UpstreamAnswer {
-        status: whole.status,
-        headers: whole.headers,
-        body: whole.body.unwrap_or_default(),
-    })
+    let until = now_ms() + deadline_ms;
+    let (mut req, mut hops, mut left) = (Cow::Borrowed(req), 0, deadline_ms);
+    loop {
+        let (url, method, body) = (&req.url, req.method.as_str(), js_body(&req));
+        let sent = crossings::exchange(url, method, marked(&req, &marks), &body, left, cap);
+        let whole = sent.await?;
+        let answer = UpstreamAnswer {
+            status: whole.status,
+            headers: whole.headers,
+            body: whole.body.unwrap_or_default(),
+        };
+        match upstream.redirect(&req, answer.status, answer.header("location"), hops) {
+            Redirect::Follow(next) => {
+                left = until.saturating_sub(now_ms()).max(1);
+                (req, hops) = (Cow::Owned(next), hops + 1);
+            }
+            Redirect::Stop => return Ok(answer),
+        }
+    }
 }
 
 /// Sends `req` and waits for the answer's headers only, for at most `timeout_ms` (a stream is
-/// read by its caller, under its own deadline; `read_body` bounds the rest of a body).
+/// read by its caller, under its own deadline; `read_body` bounds the rest of a body). A redirect
+/// is the answer: its one caller, an LLM provider's stream, follows none (`Upstream::Llm`).
 pub async fn send(
     req: &OutboundRequest,
     trail: &Trail,

@@ -166,8 +166,9 @@ pub fn refused_attempt(
         e = e.with_retry_after(ms.div_ceil(1000).max(1));
     }
     let outcome = match status {
-        // An unusable target: fall over, like a 5xx.
-        401 | 403 => AttemptOutcome::Status(502, None),
+        // An unusable target: fall over, like a 5xx. A redirect too: the gateway follows none
+        // from a provider (`Upstream::Llm`), so the target's `base_url` is wrong.
+        300..=399 | 401 | 403 => AttemptOutcome::Status(502, None),
         s => AttemptOutcome::Status(s, wait_ms),
     };
     (outcome, e, described.code)
@@ -215,6 +216,16 @@ fn sanitized_code(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_providers_redirect_falls_over_as_a_502() {
+        let (outcome, e, _) = refused_attempt("p/m", 302, None, "<a href=x>moved</a>");
+        assert_eq!(outcome, AttemptOutcome::Status(502, None));
+        assert_eq!(
+            (e.status(), e.message.as_str()),
+            (502, "p/m answered 302: HTTP 302")
+        );
+    }
 
     #[test]
     fn a_refused_attempt_keeps_the_providers_words_from_the_client_unless_they_are_about_its_request(
