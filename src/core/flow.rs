@@ -127,13 +127,16 @@ pub enum Kv {
     Payloads,
     /// OAuth2 access tokens of integrations.
     Tokens,
+    /// LLM answers of the routes whose cache asks for the KV tier.
+    LlmCache,
 }
 
 impl Kv {
-    pub fn binding(self) -> &'static str {
+    pub const fn binding(self) -> &'static str {
         match self {
             Kv::Payloads => "PAYLOADS",
             Kv::Tokens => "TOKENS",
+            Kv::LlmCache => "LLM_CACHE",
         }
     }
 }

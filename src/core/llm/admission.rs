@@ -127,6 +127,20 @@ pub fn headers(kinds: &[LimitKind], decisions: &[Decision], now: u64) -> Vec<(St
     h
 }
 
+/// A request that no window could ever admit (it may use more tokens than a whole minute's
+/// limit) is refused for what it is, a 400, instead of a 429 that no wait would end.
+pub fn check_fits(checks: &[(LimitKind, Check)]) -> Result<(), ApiError> {
+    match checks.iter().find(|(_, c)| c.cost > c.limit) {
+        None => Ok(()),
+        Some((kind, c)) => Err(ApiError::bad_request(format!(
+            "this request may use up to {} tokens (its input, with images and input by reference at their bounds, and its output maximum), more than the {} limit of {} per minute allows; lower `max_tokens` or send the input itself",
+            c.cost,
+            kind.name(),
+            c.limit
+        ))),
+    }
+}
+
 /// The 429 for a refused request: which windows refused, and when the last of them has room.
 pub fn refusal(kinds: &[LimitKind], decisions: &[Decision], now: u64) -> ApiError {
     let refused: Vec<_> = kinds
@@ -225,5 +239,16 @@ mod tests {
             e.message,
             "rate limit reached for requests and visitor per minute; retry in 21 s"
         );
+    }
+
+    #[test]
+    fn a_request_larger_than_a_whole_window_is_a_400() {
+        let fits = checks(Some(10), Some(1_000), 1_000);
+        assert!(check_fits(&fits).is_ok());
+        let over = checks(Some(10), Some(1_000), 1_001);
+        let e = check_fits(&over).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("1001 tokens"), "{}", e.message);
+        assert!(e.message.contains("tokens limit of 1000"), "{}", e.message);
     }
 }

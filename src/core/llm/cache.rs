@@ -63,6 +63,11 @@ pub struct Scope<'a> {
     /// The guardrails in force on the route (an answer kept under other rules may not be one
     /// these would let through).
     pub guardrails: &'a [crate::core::llm::guardrails::Rule],
+    /// The API key asking (its id): a caller's own cache key is that key's alone, so one key
+    /// cannot choose what another reads under a name.
+    pub caller: Option<&'a str>,
+    /// Headers besides the body that change the answer (`anthropic-beta`).
+    pub beta: Option<&'a str>,
 }
 
 /// The longest an answer is kept.
@@ -190,7 +195,11 @@ fn key(scope: &Scope, req: &ClientRequest, custom: Option<&str>) -> String {
         .iter()
         .map(|t| {
             let url = t.base_url.as_deref().unwrap_or_default();
-            format!("{}/{}\x1d{:?}\x1d{url}", t.provider, t.model, t.kind)
+            let version = t.api_version.as_deref().unwrap_or_default();
+            format!(
+                "{}/{}\x1d{:?}\x1d{url}\x1d{version}",
+                t.provider, t.model, t.kind
+            )
         })
         .collect();
     targets.sort();
@@ -209,21 +218,31 @@ fn key(scope: &Scope, req: &ClientRequest, custom: Option<&str>) -> String {
         if req.include_usage { "usage" } else { "-" },
         if req.thinking { "thinking" } else { "-" },
         &output_cap,
+        scope.beta.unwrap_or_default(),
     ] {
-        h.update(part.len().to_be_bytes());
+        // Each part's length first (the same width on every target), so parts cannot run
+        // together.
+        h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
     match custom {
         Some(k) => {
             h.update(b"key");
+            h.update(scope.caller.unwrap_or_default().as_bytes());
+            h.update([0x1f]);
             h.update(k.as_bytes());
         }
         None => {
             // The body as sent, less what does not shape the answer (who the end user is). Its
-            // maps are ordered by key, so the same request always gives the same text.
+            // maps are ordered by key, so the same request always gives the same text. A
+            // Responses answer echoes `user`, `metadata` and `safety_identifier`: they stay.
             let mut body = req.body.clone();
-            for k in ["user", "metadata", "stream"] {
-                body.remove(k);
+            let unshaping: &[&str] = match req.dialect {
+                Dialect::Responses => &["stream"],
+                _ => &["user", "metadata", "stream"],
+            };
+            for k in unshaping {
+                body.remove(*k);
             }
             h.update(b"body");
             h.update(serde_json::Value::Object(body).to_string().as_bytes());
@@ -332,6 +351,8 @@ mod tests {
             route: "m",
             targets: &[],
             guardrails: &[],
+            caller: Some("key_1"),
+            beta: None,
         }
     }
 
@@ -561,6 +582,21 @@ mod tests {
         let mut streamed = base();
         streamed["stream"] = json!(true);
         assert_ne!(a, own(&base_scope, streamed), "the answer's shape");
+        let other_key = Scope {
+            caller: Some("key_2"),
+            ..scope("t")
+        };
+        assert_ne!(a, own(&other_key, base()), "the API key that named it");
+        let beta = Scope {
+            beta: Some("interleaved-thinking-2025-05-14"),
+            ..scope("t")
+        };
+        assert_ne!(a, own(&beta, base()), "a header that changes the answer");
+        // Without a caller's key, the keys of a tenant share entries.
+        let k = |s: &Scope| {
+            key_of(decide(on(60).as_ref(), &Asked::default(), s, &req(base())).unwrap())
+        };
+        assert_eq!(k(&base_scope), k(&other_key));
     }
 
     #[test]

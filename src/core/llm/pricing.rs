@@ -14,6 +14,10 @@ pub struct Price {
     /// cost at most (`core::llm::sizing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u64>,
+    /// The most input tokens one image costs on this model, where it differs from its
+    /// provider's rule (`core::llm::sizing::image_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tokens: Option<u64>,
 }
 
 pub fn cost_usd(price: &Price, usage: Usage) -> f64 {
@@ -78,6 +82,7 @@ mod tests {
             input_per_mtok: 2.5,
             output_per_mtok: 10.0,
             context_window: None,
+            image_tokens: None,
         };
         let c = cost_usd(
             &p,

@@ -77,43 +77,71 @@ fn str_at<'a>(o: &'a Map<String, Value>, path: &str) -> Option<&'a str> {
 
 /// One content part, in any dialect's words.
 fn part(o: &Map<String, Value>, s: &mut Sizing) {
-    let inline = |data: Option<&str>| data.map_or(0, |d| d.len() as u64);
     match o.get("type").and_then(Value::as_str) {
         // OpenAI chat: {"type":"image_url","image_url":{"url": https or data:}}.
-        Some("image_url") => image(s, inline(str_at(o, "image_url/url").filter(|u| is_data(u)))),
+        Some("image_url") => media(s, str_at(o, "image_url/url")),
         // Responses: {"type":"input_image","image_url": ... | "file_id": ...}.
-        Some("input_image") => image(s, inline(str_at(o, "image_url").filter(|u| is_data(u)))),
-        // Anthropic: {"type":"image","source":{"type":"base64","data":..} | url | file}.
-        Some("image") => image(s, inline(str_at(o, "source/data"))),
-        // Files by id or URL: their size is the provider's to know.
-        Some("file") if str_at(o, "file/file_id").is_some() => referenced(s, "file_id"),
-        Some("input_file") if str_at(o, "file_id").is_some() => referenced(s, "file_id"),
-        Some("input_file") if str_at(o, "file_url").is_some() => referenced(s, "file_url"),
-        Some("document") if str_at(o, "source/data").is_none() => referenced(s, "document"),
+        Some("input_image") => media(s, str_at(o, "image_url")),
+        // Anthropic: {"type":"image","source":{"type":"base64","media_type","data"} | url | file}.
+        Some("image") => match str_at(o, "source/data") {
+            Some(data) => inline(s, str_at(o, "source/media_type"), data),
+            None => image(s, 0),
+        },
+        // Files and documents are paged and priced by their provider, whatever their bytes:
+        // by id, by URL or inline, their size is the provider's to know.
+        Some("file") if o.get("file").is_some() => referenced(s, "file"),
+        Some("input_file") => referenced(s, "input_file"),
+        Some("document") => referenced(s, "document"),
+        Some("item_reference") => referenced(s, "item_reference"),
         _ => {}
     }
     // Gemini parts: {"inlineData":{"mimeType","data"}} and {"fileData":{"mimeType","fileUri"}}.
-    let mime = |d: &Value| {
-        d.get("mimeType")
-            .or(d.get("mime_type"))
-            .and_then(Value::as_str)
-            .is_some_and(|m| m.starts_with("image/"))
-    };
+
     if let Some(d) = o.get("inlineData").or(o.get("inline_data")) {
-        if mime(d) {
-            image(s, inline(d.get("data").and_then(Value::as_str)));
+        if let Some(data) = d.get("data").and_then(Value::as_str) {
+            inline(s, mime(d), data);
         }
     }
-    if let Some(d) = o.get("fileData").or(o.get("file_data")) {
-        match mime(d) {
+    if let Some(d) = o
+        .get("fileData")
+        .or(o.get("file_data"))
+        .filter(|d| d.is_object())
+    {
+        match mime(d).is_some_and(|m| m.starts_with("image/")) {
             true => image(s, 0),
             false => referenced(s, "fileData"),
         }
     }
 }
 
-fn is_data(url: &str) -> bool {
-    url.starts_with("data:")
+/// A Gemini part's media type.
+fn mime(d: &Value) -> Option<&str> {
+    d.get("mimeType")
+        .or(d.get("mime_type"))
+        .and_then(Value::as_str)
+}
+
+/// An image part's URL: an image's bound replaces the bytes of an inline image; inline data of
+/// another type (a video or a PDF in an image's place) is sized by its provider: unsized.
+fn media(s: &mut Sizing, url: Option<&str>) {
+    match url.and_then(|u| u.strip_prefix("data:")) {
+        Some(rest) => {
+            let kind = rest.split([';', ',']).next();
+            match kind.is_some_and(|k| k.starts_with("image/")) {
+                true => image(s, url.map_or(0, |u| u.len() as u64)),
+                false => referenced(s, "data"),
+            }
+        }
+        None => image(s, 0),
+    }
+}
+
+/// Inline data of media type `mime`: an image at its bound, anything else unsized.
+fn inline(s: &mut Sizing, mime: Option<&str>, data: &str) {
+    match mime.is_some_and(|m| m.starts_with("image/")) {
+        true => image(s, data.len() as u64),
+        false => referenced(s, "data"),
+    }
 }
 
 fn image(s: &mut Sizing, inline_bytes: u64) {
@@ -132,7 +160,12 @@ pub fn input_bound(
     sizing: &Sizing,
     target: Option<(ProviderKind, Option<&Price>)>,
 ) -> u64 {
-    let per_image = target.map_or(MAX_IMAGE_TOKENS, |(k, _)| image_tokens(k));
+    let per_image = match target {
+        None => MAX_IMAGE_TOKENS,
+        Some((kind, price)) => price
+            .and_then(|p| p.image_tokens)
+            .unwrap_or(image_tokens(kind)),
+    };
     let measured = body_bytes.saturating_sub(sizing.inline_image_bytes) / 4;
     let bound = measured + sizing.images * per_image;
     match sizing.by_reference {
@@ -191,11 +224,15 @@ mod tests {
             (json!({"prompt": {"id": "pmpt_1"}}), "prompt"),
             (
                 json!({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]}),
-                "file_id",
+                "file",
             ),
             (
                 json!({"input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/y.pdf"}]}]}),
-                "file_url",
+                "input_file",
+            ),
+            (
+                json!({"input": [{"type": "item_reference", "id": "msg_1"}]}),
+                "item_reference",
             ),
             (
                 json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "url", "url": "https://x/y.pdf"}}]}]}),
@@ -208,10 +245,25 @@ mod tests {
         ] {
             assert_eq!(of(body.clone()).by_reference, Some(field), "{body}");
         }
-        // Inline documents are measured by their bytes.
-        let inline = json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}]}]});
-        assert_eq!(of(inline).by_reference, None);
         assert_eq!(of(json!({"previous_response_id": null})).by_reference, None);
+    }
+
+    #[test]
+    fn inline_documents_and_media_other_than_images_are_not_sized_by_their_bytes() {
+        // A PDF is paged by its provider: a few blank kilobytes can be hundreds of pages.
+        for body in [
+            json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}]}]}),
+            json!({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}}]}]}),
+            json!({"input": [{"role": "user", "content": [{"type": "input_file", "file_data": "data:application/pdf;base64,JVBERi0="}]}]}),
+            json!({"contents": [{"parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}]}]}),
+            // A video in an image's place is not an image.
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:video/mp4;base64,AAAA"}}]}]}),
+            json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "video/mp4", "data": "AAAA"}}]}]}),
+        ] {
+            let s = of(body.clone());
+            assert!(s.by_reference.is_some(), "{body}");
+            assert_eq!((s.images, s.inline_image_bytes), (0, 0), "{body}");
+        }
     }
 
     #[test]
@@ -227,6 +279,17 @@ mod tests {
         let claude = input_bound(8_000, &s, Some((ProviderKind::Anthropic, None)));
         assert_eq!(claude, 1_000 + 20 * 1_600);
         assert_eq!(input_bound(8_000, &s, None), 1_000 + 20 * MAX_IMAGE_TOKENS);
+        // A model's own image rule (gpt-4o-mini bills an image at up to 48,169 tokens).
+        let mini = Price {
+            input_per_mtok: 0.15,
+            output_per_mtok: 0.6,
+            context_window: None,
+            image_tokens: Some(48_169),
+        };
+        assert_eq!(
+            input_bound(8_000, &s, Some((ProviderKind::Openai, Some(&mini)))),
+            1_000 + 20 * 48_169
+        );
         let stored = Sizing {
             by_reference: Some("previous_response_id"),
             ..Sizing::default()
@@ -235,6 +298,7 @@ mod tests {
             input_per_mtok: 1.0,
             output_per_mtok: 1.0,
             context_window: Some(128_000),
+            image_tokens: None,
         };
         assert_eq!(
             input_bound(400, &stored, Some((ProviderKind::Openai, Some(&priced)))),

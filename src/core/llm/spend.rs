@@ -164,11 +164,13 @@ mod tests {
             input_per_mtok: 1.0,
             output_per_mtok: 2.0,
             context_window: None,
+            image_tokens: None,
         };
         let dear = Price {
             input_per_mtok: 10.0,
             output_per_mtok: 20.0,
             context_window: None,
+            image_tokens: None,
         };
         let usage = Usage {
             input_tokens: 1_000,
@@ -245,6 +247,7 @@ mod tests {
             input_per_mtok: 1.0,
             output_per_mtok: 0.0,
             context_window: Some(200_000),
+            image_tokens: None,
         };
         let parts: Vec<Value> = (0..20)
             .map(|i| json!({"type": "image_url", "image_url": {"url": format!("https://img.example/{i}.png")}}))

@@ -7,7 +7,7 @@
 use super::keys::KeyIndex;
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
-use crate::core::flow::{Co, Effect};
+use crate::core::flow::{Co, Effect, Kv};
 use crate::core::integration::oauth::token_prefix;
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::objects::protocol::purge_body;
@@ -131,7 +131,17 @@ pub async fn delete_children(co: &Co, tenant: &str) -> Result<(), ApiError> {
             erase_record(co, kind, tenant, Some(key.after(&prefix))).await?;
         }
     }
-    erase_record(co, RecordKind::Llm, tenant, None).await
+    erase_record(co, RecordKind::Llm, tenant, None).await?;
+    // Its kept LLM answers (those of other tiers expire, and no later incarnation reads them).
+    let prefix = crate::core::llm::cache::kv_key(tenant, "");
+    for key in co.kv_list(Kv::LlmCache, &prefix).await? {
+        co.run(Effect::KvDelete {
+            ns: Kv::LlmCache,
+            key,
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

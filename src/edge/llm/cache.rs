@@ -3,6 +3,7 @@
 //! location (`core::llm::cache` decides whether, which key and how long).
 
 use crate::core::config::cache::TtlCache;
+use crate::core::flow::Kv;
 use crate::core::llm::cache::{kv_key, url, Entry, KV_MIN_TTL_S, MAX_ENTRY_BYTES, MAX_TTL_S};
 use crate::edge::crossings;
 use crate::edge::platform::now_ms;
@@ -10,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Cache, Env, ResponseBuilder};
 
-const KV: &str = "LLM_CACHE";
+const KV: &str = Kv::LlmCache.binding();
 /// Entries the isolate keeps in memory, and the largest it keeps there.
 const MEMORY_ENTRIES: usize = 256;
 const MEMORY_ENTRY_BYTES: usize = 64 * 1024;

@@ -143,6 +143,8 @@ pub async fn proxy(
         route: &creq.model,
         targets: &route.targets,
         guardrails: cfg.guardrails_of(&creq.model),
+        caller: call.key.as_ref().map(|k| k.id.as_str()),
+        beta: anthropic_beta.as_deref(),
     };
     let decision = answers::decide(route_cache, &extra.cache, &scope, &creq)?;
     let hit = match &decision {
@@ -184,6 +186,7 @@ pub async fn proxy(
     if let Some(k) = &key {
         checks.extend(admission::key_checks(k, tokens));
     }
+    admission::check_fits(&checks)?;
     checks.extend(extra.checks);
     let budgets = match (hit.is_some(), budgeted) {
         (false, true) => {

@@ -325,9 +325,12 @@ impl Answer {
     /// The client left before the stream ended: what the provider produced so far is charged
     /// (its own count where it sent one, else estimated from the text relayed).
     async fn abandoned(&mut self, up: &Stream) {
+        let req = &self.job.req;
         let usage = match up.replayed_usage {
             Some(u) => u,
-            None => up.translator.usage_so_far(self.job.req.estimated_usage()),
+            None => up
+                .translator
+                .charged_usage(req.estimated_usage(), req.thinking),
         };
         self.account(usage, Outcome::ClientGone).await;
     }
@@ -335,9 +338,9 @@ impl Answer {
     /// A stream's end: its usage line, its settlement, and the `on_answer` hook.
     async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
         let t = &up.translator;
-        let usage = up
-            .replayed_usage
-            .unwrap_or_else(|| t.charged_usage(self.job.req.estimated_usage()));
+        let usage = up.replayed_usage.unwrap_or_else(|| {
+            t.charged_usage(self.job.req.estimated_usage(), self.job.req.thinking)
+        });
         let outcome = match t.failed().is_some() || blocked {
             true => Outcome::FailedMidstream,
             false => Outcome::Ok,

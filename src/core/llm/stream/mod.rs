@@ -174,15 +174,21 @@ impl Translator {
         self.last().progress.usage
     }
 
-    /// What a stream that is over is charged: the provider's own count where it finished and
-    /// sent one; otherwise (it failed, was cut, blocked, or sent no count) at least what it
-    /// produced, as `usage_so_far`. A stream that produced output is never charged nothing.
-    pub fn charged_usage(&self, estimate: Usage) -> Usage {
+    /// What a stream is charged when it is over or abandoned: the provider's own count where it
+    /// finished and sent one; otherwise (it failed, was cut, blocked or left, or sent no count)
+    /// at least what it produced, as `usage_so_far`. Reasoning the client asked for (`reasoning`)
+    /// is produced before the text and never shown, so then the whole output maximum is
+    /// charged. A stream that produced output is never charged nothing.
+    pub fn charged_usage(&self, estimate: Usage, reasoning: bool) -> Usage {
         let reported = self.usage();
-        match self.done() && self.failed().is_none() && reported.output_tokens > 0 {
-            true => reported,
-            false => self.usage_so_far(estimate),
+        if self.done() && self.failed().is_none() && reported.output_tokens > 0 {
+            return reported;
         }
+        let mut used = self.usage_so_far(estimate);
+        if reasoning {
+            used.output_tokens = used.output_tokens.max(estimate.output_tokens);
+        }
+        used
     }
 
     /// The usage of a stream cut short: the upstream's figures where it sent them, else the

@@ -550,8 +550,11 @@ fn a_stream_is_charged_what_it_produced_however_it_ended() {
             t.push(chunk(&words).as_bytes());
         }
         t.abort("idle timeout");
-        let charged = t.charged_usage(estimate);
+        let charged = t.charged_usage(estimate, false);
         assert_eq!(charged.input_tokens, 50, "{client:?}: the input estimate");
+        // Reasoning asked for and never counted: at least the whole output maximum.
+        let reasoned = t.charged_usage(estimate, true).output_tokens;
+        assert_eq!(reasoned, charged.output_tokens.max(4096));
         let produced = (100 * words.len() as u64) / 4;
         assert!(
             charged.output_tokens >= produced,
@@ -561,7 +564,12 @@ fn a_stream_is_charged_what_it_produced_however_it_ended() {
         let mut t = Translator::new(O, opts(client, false, false));
         t.push(chunk(&words).as_bytes());
         t.push(b"data: [DONE]\n\n");
-        assert!(t.charged_usage(estimate).output_tokens >= words.len() as u64 / 4);
+        assert!(t.charged_usage(estimate, false).output_tokens >= words.len() as u64 / 4);
+        assert_eq!(
+            t.charged_usage(estimate, true).output_tokens,
+            4096,
+            "hidden reasoning"
+        );
         // Ended well with the provider's count: that count.
         let mut t = Translator::new(O, opts(client, true, false));
         t.push(chunk("hi").as_bytes());
@@ -569,7 +577,7 @@ fn a_stream_is_charged_what_it_produced_however_it_ended() {
             "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}});
         t.push(format!("data: {usage}\n\ndata: [DONE]\n\n").as_bytes());
         assert_eq!(
-            t.charged_usage(estimate),
+            t.charged_usage(estimate, false),
             Usage {
                 input_tokens: 7,
                 output_tokens: 3
