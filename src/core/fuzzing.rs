@@ -5,6 +5,7 @@
 use crate::core::config::integration::{IntegrationConfig, ResponseMapping};
 use crate::core::config::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
 use crate::core::integration::{mapping, plan, transforms};
+use crate::core::llm::guardrails::{stream::StreamGuard, Guard, Rule};
 use crate::core::llm::sse::Parser;
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, Dialect};
@@ -61,13 +62,17 @@ pub fn sse(data: &[u8]) {
     }
 }
 
+fn client_of(sel: u8) -> Dialect {
+    match (sel & 0x80, sel & 1) {
+        (0, 0) => Dialect::OpenAi,
+        (0, _) => Dialect::Anthropic,
+        _ => Dialect::Responses,
+    }
+}
+
 fn translate(upstream: Dialect, sel: u8, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
     let opts = Options {
-        client: match (sel & 0x80, sel & 1) {
-            (0, 0) => Dialect::OpenAi,
-            (0, _) => Dialect::Anthropic,
-            _ => Dialect::Responses,
-        },
+        client: client_of(sel),
         include_usage: sel & 2 != 0,
         thinking: sel & 4 != 0,
         now_s: 1_700_000_000,
@@ -89,7 +94,8 @@ fn translate(upstream: Dialect, sel: u8, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
 }
 
 /// A stream translator: never panics, writes nothing after its end, and gives the same bytes
-/// however the upstream stream is split.
+/// however the upstream stream is split; the answer guardrails' filter over its output never
+/// panics either.
 pub fn stream(upstream: Dialect, data: &[u8]) {
     let Some((&sel, body)) = data.split_first() else {
         return;
@@ -97,6 +103,18 @@ pub fn stream(upstream: Dialect, data: &[u8]) {
     let whole = translate(upstream, sel, &[body]);
     let split = translate(upstream, sel, &chunks(body, &[sel >> 4, sel, 3]));
     assert_eq!(whole, split);
+    let rules: Vec<Rule> = serde_json::from_value(json!([
+        {"detector": "email", "response": "redact"},
+        {"detector": "card", "response": "redact"},
+        {"detector": "regex", "name": "x", "pattern": "[a-z]\\\\?\"", "response": "redact"}
+    ]))
+    .expect("the rules parse");
+    if let Some(mut guard) = Guard::new(&rules) {
+        let mut filter = StreamGuard::new(client_of(sel));
+        for piece in chunks(&whole.0, &[sel, 7]) {
+            filter.push(&mut guard, piece);
+        }
+    }
 }
 
 /// The request and answer translators: any body as any client's request, translated for every

@@ -10,10 +10,13 @@ import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, planted } from "../harness.mjs";
 import { startLlm } from "../mocks/llm.mjs";
+import { SHAPES_EMAIL } from "../mocks/llm_shapes.mjs";
 
 const OPENAI_KEY = "sk-upstream-openai-" + randomBytes(8).toString("hex");
+const ANTHROPIC_KEY = "sk-upstream-anthropic-" + randomBytes(8).toString("hex");
 planted.add(OPENAI_KEY);
-let gw, llm, openai, anthropic;
+planted.add(ANTHROPIC_KEY);
+let gw, llm, openai, anthropic, tenantKey;
 
 const EMAIL = "jane.doe@example.com";
 const PHONE = "(415) 555-2671";
@@ -21,12 +24,23 @@ const CARD = "4111 1111 1111 1111";
 
 before(async () => {
   gw = await startGateway({ extraBindings: { MOCK_STREAM_DELAY_MS: "1" } });
-  llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: "unused" });
+  llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY });
   const { key } = await gw.tenant("guarded");
+  tenantKey = key;
   const r = await gw.admin("PUT", "guarded/llm", {
-    providers: { oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY }, echo: { kind: "mock" } },
+    providers: {
+      oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY },
+      ant: { kind: "anthropic", base_url: llm.url, api_key: ANTHROPIC_KEY },
+      gem: { kind: "gemini", base_url: llm.url, api_key: OPENAI_KEY },
+      echo: { kind: "mock" },
+    },
     routes: {
       gpt: [{ provider: "oai", model: "gpt-ok" }],
+      claude: [{ provider: "ant", model: "claude-ok" }],
+      "shapes-oai": [{ provider: "oai", model: "shapes" }],
+      "shapes-ant": [{ provider: "ant", model: "shapes" }],
+      "shapes-gem": [{ provider: "gem", model: "shapes" }],
+      "shapes-skip": { targets: [{ provider: "oai", model: "shapes" }], guardrails: [{ detector: "email", response: "redact", skip: ["tool_arguments", "reasoning"] }] },
       echo: [{ provider: "echo", model: "mock-echo" }],
       open: { targets: [{ provider: "echo", model: "mock-echo" }], guardrails: [] },
     },
@@ -151,4 +165,138 @@ test("a Responses client: the request redacted, the streamed answer redacted in 
   const whole = await openai.responses.create({ model: "echo", input: `Call ${PHONE}` });
   assert.ok(!whole.output_text.includes(PHONE));
   await assert.rejects(openai.responses.create({ model: "echo", input: `card ${CARD}` }), (e) => e.status === 400 && /payment card/.test(e.message));
+});
+
+// Raw calls, to see every byte the client gets.
+async function call(path, body) {
+  const r = await fetch(`${gw.url.origin}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${tenantKey}`, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, text: await r.text() };
+}
+const sseEvents = (text) =>
+  text.split("\n\n").filter((b) => b.includes("data: ")).map((b) => b.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n"))
+    .map((d) => (d === "[DONE]" ? d : JSON.parse(d)));
+
+const CLIENTS = {
+  chat: {
+    path: "/v1/chat/completions",
+    body: (model, stream) => ({ model, stream, max_tokens: 64, reasoning_effort: "low", messages: [{ role: "user", content: "hi" }], ...(stream && { stream_options: { include_usage: true } }) }),
+    // The tool call's arguments, and whether the stream ended normally.
+    args: (answer) => answer.choices[0].message.tool_calls[0].function.arguments,
+    streamed: (evs) => {
+      const args = evs.flatMap((e) => e.choices ?? []).filter((c) => c.index === 0).flatMap((c) => c.delta.tool_calls ?? []).map((t) => t.function?.arguments ?? "").join("");
+      return { args, ended: evs.at(-1) === "[DONE]" };
+    },
+  },
+  messages: {
+    path: "/v1/messages",
+    body: (model, stream) => ({ model, stream, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "hi" }] }),
+    args: (answer) => JSON.stringify(answer.content.find((b) => b.type === "tool_use").input),
+    streamed: (evs) => ({
+      args: evs.filter((e) => e.delta?.type === "input_json_delta").map((e) => e.delta.partial_json).join(""),
+      ended: evs.at(-1).type === "message_stop",
+    }),
+  },
+  responses: {
+    path: "/v1/responses",
+    body: (model, stream) => ({ model, stream, reasoning: { effort: "low" }, input: "hi" }),
+    args: (answer) => answer.output.find((i) => i.type === "function_call").arguments,
+    streamed: (evs) => {
+      const args = evs.filter((e) => e.type === "response.function_call_arguments.delta").map((e) => e.delta).join("");
+      const done = evs.at(-1);
+      assert.equal(done.response.output.find((i) => i.type === "function_call").arguments, args, "the completed response repeats the arguments sent");
+      return { args, ended: done.type === "response.completed" };
+    },
+  },
+};
+
+test("every text a model writes is redacted, from each provider to each client, whole and streamed: text, refusals, thinking, tool-call arguments", async () => {
+  const cases = [
+    ["chat", "shapes-oai"], // OpenAI chunks as they come: several choices, text beside refusal and reasoning, finishing chunks with text
+    ["chat", "shapes-gem"], // Gemini thoughts as reasoning_content
+    ["messages", "shapes-ant"], // thinking_delta, input_json_delta
+    ["messages", "shapes-gem"],
+    ["responses", "shapes-oai"], // reasoning summary, output text and function-call argument deltas
+    ["responses", "shapes-ant"],
+  ];
+  const leaked = [];
+  for (const [client, model] of cases) {
+    const c = CLIENTS[client];
+    for (const stream of [false, true]) {
+      const what = `${client} from ${model}${stream ? ", streamed" : ""}`;
+      const r = await call(c.path, c.body(model, stream));
+      assert.equal(r.status, 200, `${what}: ${r.text.slice(0, 300)}`);
+      if (r.text.includes("example.com")) {
+        leaked.push(what);
+        continue;
+      }
+      assert.match(r.text, /\[EMAIL_1\]/, what);
+      const args = stream ? c.streamed(sseEvents(r.text)) : { args: c.args(JSON.parse(r.text)), ended: true };
+      assert.ok(args.ended, `${what}: ended normally`);
+      assert.deepEqual(JSON.parse(args.args), { to: "[EMAIL_1]", n: 1 }, `${what}: the arguments stay JSON`);
+    }
+  }
+  assert.deepEqual(leaked, [], "the address reached these clients");
+  // Thinking reached the clients (redacted), so it was scanned, not dropped.
+  const chat = sseEvents((await call("/v1/chat/completions", CLIENTS.chat.body("shapes-oai", true))).text);
+  const said = (key, i = 0) => chat.flatMap((e) => e.choices ?? []).filter((c) => c.index === i).map((c) => c.delta[key] ?? "").join("");
+  assert.equal(said("reasoning_content"), "They are [EMAIL_1].");
+  assert.equal(said("content"), "Mail [EMAIL_1] now or [EMAIL_1]");
+  assert.equal(said("refusal", 1), "Not writing to [EMAIL_1].");
+  const whole = JSON.parse((await call("/v1/chat/completions", CLIENTS.chat.body("shapes-oai", false))).text);
+  assert.equal(whole.choices[0].logprobs, null, "token log-probabilities repeat the text: dropped when a rule redacts answers");
+});
+
+test("every text a client writes is redacted before the provider sees it, in each dialect", async () => {
+  const E = SHAPES_EMAIL;
+  const args = JSON.stringify({ to: E, n: 1 });
+  const sent = async (path, body) => {
+    const r = await call(path, body);
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    const seen = llm.last().body;
+    assert.ok(!JSON.stringify(seen).includes("example.com"), `${path}: the provider saw the address: ${JSON.stringify(seen)}`);
+    return seen;
+  };
+  const chat = await sent("/v1/chat/completions", { model: "gpt", max_tokens: 16, messages: [
+    { role: "developer", content: `for ${E}` },
+    { role: "user", content: [{ type: "text", text: `I am ${E}` }] },
+    { role: "assistant", content: null, reasoning_content: `they are ${E}`, tool_calls: [{ id: "t", type: "function", function: { name: "send_mail", arguments: args } }] },
+    { role: "tool", tool_call_id: "t", content: `sent to ${E}` },
+  ] });
+  assert.deepEqual(JSON.parse(chat.messages[2].tool_calls[0].function.arguments), { to: "[EMAIL_1]", n: 1 });
+  const messages = await sent("/v1/messages", { model: "claude", max_tokens: 16, system: `for ${E}`, messages: [
+    { role: "user", content: [
+      { type: "document", source: { type: "text", media_type: "text/plain", data: `Contact: ${E}` }, title: `${E}'s card` },
+      { type: "text", text: "mail them" },
+    ] },
+    { role: "assistant", content: [
+      { type: "thinking", thinking: `mail ${E}`, signature: "sig" },
+      { type: "tool_use", id: "t", name: "send_mail", input: { to: E, n: 1 } },
+    ] },
+    { role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "text", text: `sent to ${E}` }] }] },
+  ] });
+  assert.deepEqual(messages.messages[1].content[1].input, { to: "[EMAIL_1]", n: 1 });
+  const responses = await sent("/v1/responses", { model: "gpt", instructions: `for ${E}`, input: [
+    { role: "user", content: [{ type: "input_text", text: `I am ${E}` }] },
+    { type: "function_call", call_id: "c", name: "send_mail", arguments: args },
+    { type: "function_call_output", call_id: "c", output: `sent to ${E}` },
+  ] });
+  assert.deepEqual(JSON.parse(responses.input.find((i) => i.type === "function_call").arguments), { to: "[EMAIL_1]", n: 1 });
+});
+
+test("a rule may skip kinds of text, and an unknown kind is refused when saved", async () => {
+  const evs = sseEvents((await call("/v1/chat/completions", CLIENTS.chat.body("shapes-skip", true))).text);
+  const said = (key) => evs.flatMap((e) => e.choices ?? []).filter((c) => c.index === 0).map((c) => c.delta[key] ?? "").join("");
+  assert.equal(said("content"), "Mail [EMAIL_1] now or [EMAIL_1]");
+  assert.equal(said("reasoning_content"), `They are ${SHAPES_EMAIL}.`, "reasoning skipped");
+  assert.deepEqual(JSON.parse(CLIENTS.chat.streamed(evs).args), { to: SHAPES_EMAIL, n: 1 }, "tool arguments skipped");
+  const r = await gw.admin("PUT", "guarded/llm", {
+    providers: { echo: { kind: "mock" } },
+    guardrails: [{ detector: "email", request: "redact", skip: ["tools"] }],
+  });
+  assert.equal(r.status, 422);
+  assert.match(r.text, /`guardrails\[0\]\.skip\[0\]`: unknown variant `tools`, expected one of `text`, `reasoning`, `tool_arguments`, `tool_results`, `documents`/);
 });

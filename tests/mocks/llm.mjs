@@ -9,10 +9,12 @@
 //   broken-*      a broken answer (see BROKEN): bad SSE framing, bad JSON, cut-off or hanging bodies
 // Azure OpenAI deployments and Gemini models answer the same way (`filtered`: Azure's content
 // filter refuses the prompt; `blocked`: Gemini blocks it). Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first. `exact-*`
-// models report `max_tokens` output tokens; `drip` streams (OpenAI) for ten seconds.
+// models report `max_tokens` output tokens; `drip` streams (OpenAI) for ten seconds; `shapes`
+// writes an email address in every place a model writes text (llm_shapes.mjs), in each format.
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { SHAPES } from "./llm_shapes.mjs";
 
 const FIX = path.join(import.meta.dirname, "..", "fixtures", "llm");
 const fixture = (name) => readFileSync(path.join(FIX, name), "utf8");
@@ -53,6 +55,7 @@ export const BROKEN = {
 // OpenAI's Responses API: the recorded streams, or the response they end with.
 async function answerResponses(res, send, body, tools) {
   const model = body.model;
+  if (model === "shapes") return SHAPES.responses(res, send, model, body);
   const name = model === "midstream" ? "openai_responses_error_midstream.sse" : tools ? "openai_responses_tools.sse" : "openai_responses_text.sse";
   const text = fixture(name);
   if (body.stream) {
@@ -84,6 +87,7 @@ async function answerGemini(res, send, model, method, body) {
   }
   const tools = Array.isArray(body.tools) && body.tools.length > 0;
   if (model === "fail-500") return send(500, { error: { code: 500, message: "An internal error has occurred.", status: "INTERNAL" } });
+  if (model === "shapes") return SHAPES.gemini(res, send, model, method);
   if (model === "blocked") return send(200, { promptFeedback: { blockReason: "SAFETY", safetyRatings: [] }, usageMetadata: { promptTokenCount: 8, totalTokenCount: 8 }, modelVersion: model, responseId: "b1" });
   if (method === "streamGenerateContent") {
     res.writeHead(200, { "content-type": "text/event-stream" });
@@ -199,6 +203,7 @@ export async function startLlm({ openaiKey, anthropicKey }) {
       }
       const tools = Array.isArray(body.tools) && body.tools.length > 0;
       if (responses) return answerResponses(res, send, body, tools);
+      if (model === "shapes") return (openai ? SHAPES.openai : SHAPES.anthropic)(res, send, model, body);
       if (embeddings) {
         const inputs = Array.isArray(body.input) ? body.input : [body.input];
         return send(200, { object: "list", model, usage: { prompt_tokens: 8, total_tokens: 8 },

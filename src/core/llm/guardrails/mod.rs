@@ -4,8 +4,11 @@
 //! the client's dialect naming the detector, never the text it found), `redact` the finding
 //! (a typed placeholder, the same value getting the same placeholder within a request), or `log`
 //! it (counted only). Findings are counted by detector and action for the request's log line.
+//! Every text is of a kind (`Field`): what people write, thinking, tool-call arguments, tool
+//! results, documents; a rule may skip kinds.
 
 pub mod detect;
+mod json_text;
 pub mod stream;
 pub mod walk;
 
@@ -33,6 +36,35 @@ pub struct Rule {
     pub request: Option<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Action>,
+    /// The kinds of text this rule leaves alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<Field>,
+}
+
+/// The kinds of text the guardrails scan: in requests and in answers, JSON and streamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Message content, system prompts and instructions, refusals.
+    Text,
+    /// Thinking and reasoning (Anthropic `thinking`, `reasoning_content`, Gemini thoughts,
+    /// Responses reasoning items).
+    Reasoning,
+    /// Tool-call arguments (their values, the arguments staying valid JSON) and tool inputs.
+    ToolArguments,
+    /// What a tool answered: `tool` messages, `tool_result` blocks, `function_call_output`.
+    ToolResults,
+    /// Anthropic `document` blocks with a text source (their text, title and context), and
+    /// what an answer cites of them.
+    Documents,
+}
+
+impl Field {
+    const ALL: usize = 5;
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -71,6 +103,9 @@ pub fn check_rules(rules: &[Rule], at: &str, p: &mut Vec<String>) {
     }
     for (i, r) in rules.iter().enumerate() {
         let at = format!("{at}[{i}]");
+        if r.skip.iter().fold(0, |m, f| m | f.bit()).count_ones() as usize == Field::ALL {
+            p.push(format!("`{at}.skip` leaves no text for the rule to scan"));
+        }
         if r.request.is_none() && r.response.is_none() {
             p.push(format!(
                 "`{at}` needs an action for `request`, `response` or both"
@@ -128,6 +163,8 @@ struct Compiled {
     kind: Kind,
     request: Option<Action>,
     response: Option<Action>,
+    /// The `Field`s skipped, as bits.
+    skip: u8,
 }
 
 enum Kind {
@@ -206,16 +243,28 @@ impl Guard {
         self.rules.iter().any(|r| r.action(dir).is_some())
     }
 
-    /// Applies the rules of `dir` to `text`: the redacted text if any rule redacted, or why it
-    /// is blocked. Every finding is counted.
-    pub fn scan(&mut self, dir: Direction, text: &str) -> Result<Option<String>, Blocked> {
-        self.apply(dir, text, true)
+    /// Whether a rule may change or refuse a text in `dir` (not only count it).
+    pub fn rewrites(&self, dir: Direction) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(r.action(dir), Some(Action::Redact | Action::Block)))
+    }
+
+    /// Applies the rules of `dir` for texts of kind `field` to `text`: the redacted text if any
+    /// rule redacted, or why it is blocked. Every finding is counted.
+    pub fn scan(
+        &mut self,
+        dir: Direction,
+        field: Field,
+        text: &str,
+    ) -> Result<Option<String>, Blocked> {
+        self.apply(dir, field, text, true)
     }
 
     /// `text` as the client saw it (the same placeholders), for a copy kept elsewhere (a
-    /// conversation's history); nothing is counted again.
-    pub fn as_seen(&mut self, dir: Direction, text: &str) -> String {
-        match self.apply(dir, text, false) {
+    /// conversation's history, a stream's closing events); nothing is counted again.
+    pub fn as_seen(&mut self, dir: Direction, field: Field, text: &str) -> String {
+        match self.apply(dir, field, text, false) {
             Ok(redacted) => redacted.unwrap_or_else(|| text.to_string()),
             Err(b) => format!("[{}]", b.detector.to_uppercase()),
         }
@@ -224,12 +273,13 @@ impl Guard {
     fn apply(
         &mut self,
         dir: Direction,
+        field: Field,
         text: &str,
         count: bool,
     ) -> Result<Option<String>, Blocked> {
         let mut current: Option<String> = None;
         for i in 0..self.rules.len() {
-            let Some(action) = self.rules[i].action(dir) else {
+            let Some(action) = self.rules[i].acting(dir, field) else {
                 continue;
             };
             let source = current.as_deref().unwrap_or(text);
@@ -270,18 +320,19 @@ impl Guard {
         Ok(current)
     }
 
-    /// `cut` moved back (if need be) so that no finding of the rules acting in `dir` spans it.
-    pub fn safe_cut(&self, dir: Direction, text: &str, mut cut: usize) -> usize {
-        let found: Vec<Range<usize>> = self
-            .rules
+    /// Where the rules acting in `dir` on `field` find something in `text`.
+    pub fn find(&self, dir: Direction, field: Field, text: &str) -> Vec<Range<usize>> {
+        self.rules
             .iter()
-            .filter(|r| r.action(dir).is_some())
+            .filter(|r| r.acting(dir, field).is_some())
             .flat_map(|r| r.find(text))
-            .collect();
-        while let Some(r) = found.iter().find(|r| r.start < cut && r.end > cut) {
-            cut = r.start;
-        }
-        cut
+            .collect()
+    }
+
+    /// `cut` moved back (if need be) so that no finding of the rules acting in `dir` on `field`
+    /// spans it.
+    pub fn safe_cut(&self, dir: Direction, field: Field, text: &str, cut: usize) -> usize {
+        back_out_of(&self.find(dir, field, text), cut)
     }
 
     fn placeholder(&mut self, rule: usize, value: &str) -> String {
@@ -310,6 +361,19 @@ impl Compiled {
             Direction::Response => self.response,
         }
     }
+
+    /// Its action on texts of kind `field` in `dir`, unless it skips them.
+    fn acting(&self, dir: Direction, field: Field) -> Option<Action> {
+        self.action(dir).filter(|_| self.skip & field.bit() == 0)
+    }
+}
+
+/// `cut` moved back to the start of any of `spans` that crosses it, until none does.
+fn back_out_of(spans: &[Range<usize>], mut cut: usize) -> usize {
+    while let Some(r) = spans.iter().find(|r| r.start < cut && r.end > cut) {
+        cut = r.start;
+    }
+    cut
 }
 
 fn compile(r: &Rule) -> Option<Compiled> {
@@ -337,8 +401,11 @@ fn compile(r: &Rule) -> Option<Compiled> {
         kind,
         request: r.request,
         response: r.response,
+        skip: r.skip.iter().fold(0, |m, f| m | f.bit()),
     })
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_shapes;

@@ -1,28 +1,138 @@
 //! The response guardrails on a stream: a filter over the client's events (as the translators
-//! produced them, in the client's dialect) that holds back the last `HOLD_BACK` bytes of the
-//! answer's text, so that no finding is ever split between what was sent and what is still to
-//! come, and releases the rest redacted. Held text goes out before any other event (a tool call,
-//! the finish, an error), so the order of the answer is kept. A `block` ends the stream with an
-//! error event naming the detector, as a failure after content does.
+//! produced them, in the client's dialect). Every text an event carries (content, refusal,
+//! thinking and reasoning, tool-call arguments, in any choice) goes into a channel of its own
+//! that holds back its last `HOLD_BACK` bytes, so that no finding is ever split between what
+//! was sent and what is still to come, and releases the rest redacted, in the event that brought
+//! it. A channel's held text goes out before what must follow it: a choice's finish, another
+//! Anthropic block or Responses item, the end, an error. A `block` ends the stream with an error
+//! event naming the detector, as a failure after content does.
 
-use super::{Blocked, Direction, Guard};
+use super::json_text::{self, Values};
+use super::{walk, Blocked, Direction, Field, Guard};
 use crate::core::llm::sse::{self, Event};
 use crate::core::llm::{errors, Dialect};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use std::ops::Range;
 
-/// How much of the answer's text is held back: longer than any built-in finding; a tenant
-/// pattern is found within this much text.
+/// How much of each text is held back: longer than any built-in finding; a tenant pattern is
+/// found within this much text.
 pub const HOLD_BACK: usize = 256;
+
+/// The texts of a chat chunk's delta, and their kinds.
+const CHAT_TEXTS: [(&str, Field); 4] = [
+    ("content", Field::Text),
+    ("refusal", Field::Text),
+    ("reasoning_content", Field::Reasoning),
+    ("reasoning", Field::Reasoning),
+];
+
+/// The Responses events that carry a piece of text in `delta`: their kind, and whether it is
+/// JSON (function-call arguments).
+fn responses_delta(kind: &str) -> Option<(Field, bool)> {
+    Some(match kind {
+        "response.output_text.delta" | "response.refusal.delta" => (Field::Text, false),
+        "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+            (Field::Reasoning, false)
+        }
+        "response.function_call_arguments.delta" => (Field::ToolArguments, true),
+        "response.custom_tool_call_input.delta" => (Field::ToolArguments, false),
+        _ => return None,
+    })
+}
+
+/// The Anthropic deltas that carry text: their kind, the field holding it, its kind, and
+/// whether it is JSON.
+fn anthropic_delta(kind: &str) -> Option<(&'static str, &'static str, (Field, bool))> {
+    Some(match kind {
+        "text_delta" => ("text_delta", "text", (Field::Text, false)),
+        "thinking_delta" => ("thinking_delta", "thinking", (Field::Reasoning, false)),
+        "input_json_delta" => (
+            "input_json_delta",
+            "partial_json",
+            (Field::ToolArguments, true),
+        ),
+        _ => return None,
+    })
+}
+
+/// Where a held text goes in the client's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    /// A chat choice's delta text (`CHAT_TEXTS[key]`).
+    ChatText { choice: u64, key: usize },
+    /// A chat choice's tool call's arguments.
+    ChatArgs { choice: u64, call: u64 },
+    /// An Anthropic block's deltas, of one kind.
+    Block { index: u64, kind: &'static str },
+    /// A Responses item's deltas of one kind (`item_id`, part).
+    Responses {
+        kind: String,
+        item: String,
+        part: u64,
+    },
+}
+
+/// One text being held.
+struct Channel {
+    slot: Slot,
+    field: Field,
+    held: String,
+    /// Tool-call arguments: their JSON lexer (`None`: plain text).
+    json: Option<json_text::Stream>,
+    /// Responses: the first event of the slot, whose copy carries released text.
+    template: Option<Value>,
+}
+
+/// Finds and redacts the values of tool-call arguments for `json_text`.
+struct Scan<'g> {
+    guard: &'g mut Guard,
+    field: Field,
+}
+
+impl Values for Scan<'_> {
+    fn find(&self, text: &str) -> Vec<Range<usize>> {
+        self.guard.find(Direction::Response, self.field, text)
+    }
+    fn redact(&mut self, text: &str) -> Result<Option<String>, Blocked> {
+        self.guard.scan(Direction::Response, self.field, text)
+    }
+}
+
+impl Channel {
+    /// What of the held text may go now, redacted: all of it at the end, else all but the last
+    /// `HOLD_BACK` bytes, and never part of a finding.
+    fn release(&mut self, guard: &mut Guard, all: bool) -> Result<String, Blocked> {
+        let dir = Direction::Response;
+        let cut = (!all).then(|| self.held.len().saturating_sub(HOLD_BACK));
+        if let Some(json) = &mut self.json {
+            let mut scan = Scan {
+                guard,
+                field: self.field,
+            };
+            return json.release(&mut self.held, cut, &mut scan);
+        }
+        let mut cut = cut.unwrap_or(self.held.len());
+        while !self.held.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if !all {
+            cut = guard.safe_cut(dir, self.field, &self.held, cut);
+        }
+        if cut == 0 {
+            return Ok(String::new());
+        }
+        let part: String = self.held.drain(..cut).collect();
+        Ok(guard.scan(dir, self.field, &part)?.unwrap_or(part))
+    }
+}
 
 pub struct StreamGuard {
     dialect: Dialect,
     parser: sse::Parser,
     events: Vec<Event>,
-    held: String,
-    /// OpenAI: the last chunk carrying text (its id, model, created), to carry released text.
-    template: Option<Value>,
-    /// Anthropic: the index of the text block whose text is held.
-    block: u64,
+    channels: Vec<Channel>,
+    /// Chat: a chunk's fields but its choices (id, model, created), to carry released text.
+    template: Option<Map<String, Value>>,
     blocked: Option<Blocked>,
     /// Responses: the next `sequence_number` (released text adds events, so all are renumbered).
     seq: u64,
@@ -34,9 +144,8 @@ impl StreamGuard {
             dialect,
             parser: sse::Parser::new(),
             events: Vec::new(),
-            held: String::new(),
+            channels: Vec::new(),
             template: None,
-            block: 0,
             blocked: None,
             seq: 0,
         }
@@ -57,21 +166,12 @@ impl StreamGuard {
             if self.blocked.is_some() {
                 break;
             }
-            let text = self.text_of(&ev);
-            let step = match text {
-                Some((mut carrier, text)) => {
-                    self.held.push_str(&text);
-                    self.release(guard, false).map(|part| {
-                        if !part.is_empty() {
-                            self.set_text(&mut carrier, part);
-                            self.encode(&mut out, ev.event.as_deref(), carrier);
-                        }
-                    })
+            let step = match self.dialect {
+                Dialect::Anthropic => self.anthropic(guard, &ev, &mut out),
+                Dialect::Responses => self.responses(guard, &ev, &mut out),
+                Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
+                    self.chat(guard, &ev, &mut out)
                 }
-                None => self.flush(guard, &mut out).map(|_| match self.dialect {
-                    Dialect::Responses => self.pass_responses(guard, &ev, &mut out),
-                    _ => sse::encode(&mut out, ev.event.as_deref(), &ev.data),
-                }),
             };
             if let Err(b) = step {
                 let message = b.message(Direction::Response);
@@ -82,66 +182,282 @@ impl StreamGuard {
         out
     }
 
-    /// Sends what is held (the stream ends, or a non-text event comes next).
-    pub fn flush(&mut self, guard: &mut Guard, out: &mut Vec<u8>) -> Result<(), Blocked> {
-        let part = self.release(guard, true)?;
-        if part.is_empty() {
-            return Ok(());
-        }
-        match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
-                let mut chunk = self.template.clone().unwrap_or_else(|| json!({}));
-                chunk["choices"] =
-                    json!([{"index": 0, "delta": {"content": part}, "finish_reason": null}]);
-                if let Some(o) = chunk.as_object_mut() {
-                    o.remove("usage");
+    /// The channel of `slot`, opened (with `template`) if need be.
+    fn channel(
+        &mut self,
+        slot: Slot,
+        (field, json): (Field, bool),
+        template: impl FnOnce() -> Option<Value>,
+    ) -> &mut Channel {
+        let i = match self.channels.iter().position(|c| c.slot == slot) {
+            Some(i) => i,
+            None => {
+                self.channels.push(Channel {
+                    slot,
+                    field,
+                    held: String::new(),
+                    json: json.then(json_text::Stream::default),
+                    template: template(),
+                });
+                self.channels.len() - 1
+            }
+        };
+        &mut self.channels[i]
+    }
+
+    /// Adds `text` to the channel of `slot`, and says what of it may go now.
+    fn hold(
+        &mut self,
+        guard: &mut Guard,
+        slot: Slot,
+        how: (Field, bool),
+        text: &str,
+        all: bool,
+    ) -> Result<String, Blocked> {
+        let c = self.channel(slot, how, || None);
+        c.held.push_str(text);
+        c.release(guard, all)
+    }
+
+    /// Sends what the channels of the slots `which` takes hold.
+    fn flush(
+        &mut self,
+        guard: &mut Guard,
+        which: impl Fn(&Slot) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Blocked> {
+        let mut chat: Vec<(u64, Map<String, Value>)> = Vec::new();
+        for i in 0..self.channels.len() {
+            let c = &mut self.channels[i];
+            if c.held.is_empty() || !which(&c.slot) {
+                continue;
+            }
+            let part = c.release(guard, true)?;
+            if part.is_empty() {
+                continue;
+            }
+            match &self.channels[i].slot {
+                Slot::ChatText { choice, key } => {
+                    let delta = chat_delta(&mut chat, *choice);
+                    delta.insert(CHAT_TEXTS[*key].0.into(), json!(part));
                 }
-                sse::encode(out, None, &chunk.to_string());
+                Slot::ChatArgs { choice, call } => {
+                    let delta = chat_delta(&mut chat, *choice);
+                    let calls = delta.entry("tool_calls").or_insert_with(|| json!([]));
+                    if let Some(calls) = calls.as_array_mut() {
+                        calls.push(json!({"index": call, "function": {"arguments": part}}));
+                    }
+                }
+                Slot::Block { index, kind } => {
+                    let key = anthropic_delta(kind).map_or("text", |(_, key, _)| key);
+                    let ev = json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": kind, key: part}});
+                    sse::encode(out, Some("content_block_delta"), &ev.to_string());
+                }
+                Slot::Responses { kind, .. } => {
+                    let kind = kind.clone();
+                    let mut ev = self.channels[i]
+                        .template
+                        .clone()
+                        .unwrap_or_else(|| json!({}));
+                    ev["delta"] = json!(part);
+                    self.encode(out, Some(&kind), ev);
+                }
             }
-            Dialect::Anthropic => {
-                let ev = json!({"type": "content_block_delta", "index": self.block,
-                    "delta": {"type": "text_delta", "text": part}});
-                sse::encode(out, Some("content_block_delta"), &ev.to_string());
-            }
-            Dialect::Responses => {
-                let mut ev = self.template.clone().unwrap_or_else(|| json!({}));
-                ev["delta"] = json!(part);
-                self.encode(out, Some("response.output_text.delta"), ev);
-            }
+        }
+        if !chat.is_empty() {
+            let mut chunk = self.template.clone().unwrap_or_default();
+            let choices: Vec<Value> = chat
+                .into_iter()
+                .map(
+                    |(index, delta)| json!({"index": index, "delta": delta, "finish_reason": null}),
+                )
+                .collect();
+            chunk.insert("choices".into(), Value::Array(choices));
+            sse::encode(out, None, &Value::Object(chunk).to_string());
         }
         Ok(())
     }
 
-    /// A Responses event that is not a text delta: the whole text it repeats (an item's or the
-    /// response's) as the client was sent it.
-    fn pass_responses(&mut self, guard: &mut Guard, ev: &Event, out: &mut Vec<u8>) {
-        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return sse::encode(out, ev.event.as_deref(), &ev.data);
+    /// A chat chunk (OpenAI's format, every OpenAI-style client): each choice's texts held in
+    /// their channels; what a finishing choice holds goes out whole before its finish (or, for
+    /// the texts the finishing chunk carries itself, in it).
+    fn chat(&mut self, guard: &mut Guard, ev: &Event, out: &mut Vec<u8>) -> Result<(), Blocked> {
+        let chunk = match ev.data.as_str() {
+            "[DONE]" => None,
+            data => serde_json::from_str::<Value>(data).ok(),
         };
-        let mut seen = |t: &mut Value| {
-            if let Some(s) = t.as_str() {
-                *t = json!(guard.as_seen(Direction::Response, s));
-            }
+        let Some(mut chunk) =
+            chunk.filter(|c| c["choices"].as_array().is_some_and(|c| !c.is_empty()))
+        else {
+            // The end, the usage, an error: after all the text.
+            self.flush(guard, |_| true, out)?;
+            sse::encode(out, ev.event.as_deref(), &ev.data);
+            return Ok(());
         };
-        match v["type"].as_str().unwrap_or("") {
-            "response.output_text.done" => seen(&mut v["text"]),
-            "response.content_part.done" => seen(&mut v["part"]["text"]),
-            "response.output_item.done" => {
-                for c in v["item"]["content"].as_array_mut().into_iter().flatten() {
-                    seen(&mut c["text"]);
-                }
-            }
-            "response.completed" | "response.incomplete" | "response.failed" => {
-                let output = v["response"]["output"].as_array_mut();
-                for item in output.into_iter().flatten() {
-                    for c in item["content"].as_array_mut().into_iter().flatten() {
-                        seen(&mut c["text"]);
-                    }
-                }
-            }
-            _ => {}
+        if self.template.is_none() {
+            let mut t = chunk.as_object().cloned().unwrap_or_default();
+            t.remove("choices");
+            t.remove("usage");
+            self.template = Some(t);
         }
+        let drop_logprobs = guard.rewrites(Direction::Response);
+        let mut changed = false;
+        // The choices this chunk finishes: all they hold goes out first, in a chunk of its own.
+        let mut finished = Vec::new();
+        let choices = chunk["choices"].as_array_mut().into_iter().flatten();
+        for (pos, c) in choices.enumerate() {
+            let choice = c["index"].as_u64().unwrap_or(pos as u64);
+            if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
+                finished.push(choice);
+            }
+            if drop_logprobs && c.get("logprobs").is_some_and(|l| !l.is_null()) {
+                c["logprobs"] = Value::Null;
+                changed = true;
+            }
+            let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let all = finished.last() == Some(&choice);
+            for (key, &(name, field)) in CHAT_TEXTS.iter().enumerate() {
+                let Some(Value::String(text)) = delta.get_mut(name) else {
+                    continue;
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                let slot = Slot::ChatText { choice, key };
+                *text = self.hold(guard, slot, (field, false), text, all)?;
+                changed = true;
+            }
+            let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
+            for call in calls.into_iter().flatten() {
+                let n = call["index"].as_u64().unwrap_or(0);
+                let Some(Value::String(args)) = call.pointer_mut("/function/arguments") else {
+                    continue;
+                };
+                if args.is_empty() {
+                    continue;
+                }
+                let slot = Slot::ChatArgs { choice, call: n };
+                *args = self.hold(guard, slot, (Field::ToolArguments, true), args, all)?;
+                changed = true;
+            }
+        }
+        if !finished.is_empty() {
+            let done = |s: &Slot| matches!(s, Slot::ChatText { choice, .. } | Slot::ChatArgs { choice, .. } if finished.contains(choice));
+            self.flush(guard, done, out)?;
+            self.channels.retain(|c| !done(&c.slot));
+        }
+        match (changed, bare(&chunk)) {
+            (false, _) => sse::encode(out, ev.event.as_deref(), &ev.data),
+            (true, true) => {} // all it carried is held
+            (true, false) => sse::encode(out, ev.event.as_deref(), &chunk.to_string()),
+        }
+        Ok(())
+    }
+
+    /// An Anthropic event: a text, thinking or tool-input delta is held in its block's channel;
+    /// any other event (but a ping) comes after what is held; a block that starts with text and
+    /// a citation are scanned whole.
+    fn anthropic(
+        &mut self,
+        guard: &mut Guard,
+        ev: &Event,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Blocked> {
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            self.flush(guard, |_| true, out)?;
+            sse::encode(out, ev.event.as_deref(), &ev.data);
+            return Ok(());
+        };
+        let kind = v["type"].as_str().unwrap_or("");
+        let (start, delta_event) = (kind == "content_block_start", kind == "content_block_delta");
+        let ping = kind == "ping";
+        let delta = match kind {
+            "content_block_delta" => v["delta"]["type"].as_str().and_then(anthropic_delta),
+            _ => None,
+        };
+        if let Some((kind, key, how)) = delta {
+            let slot = Slot::Block {
+                index: v["index"].as_u64().unwrap_or(0),
+                kind,
+            };
+            self.flush(guard, |s| s != &slot, out)?;
+            let text = v["delta"][key].as_str().unwrap_or("").to_string();
+            let part = self.hold(guard, slot, how, &text, false)?;
+            if !part.is_empty() {
+                v["delta"][key] = json!(part);
+                sse::encode(out, ev.event.as_deref(), &v.to_string());
+            }
+            return Ok(());
+        }
+        if !ping {
+            self.flush(guard, |_| true, out)?;
+        }
+        // A block that starts with its text, a citation: scanned whole.
+        let whole = match (start, delta_event) {
+            (true, _) => v.get_mut("content_block"),
+            (_, true) => v.get_mut("delta"),
+            _ => None,
+        };
+        let changed = match whole {
+            Some(b) => walk::block(guard, Direction::Response, b)?,
+            None => false,
+        };
+        match changed {
+            true => sse::encode(out, ev.event.as_deref(), &v.to_string()),
+            false => sse::encode(out, ev.event.as_deref(), &ev.data),
+        }
+        Ok(())
+    }
+
+    /// A Responses event: a text, reasoning or arguments delta is held in its part's channel;
+    /// any other event comes after what is held, with the whole texts it repeats (an item's, the
+    /// response's) as the client was sent them.
+    fn responses(
+        &mut self,
+        guard: &mut Guard,
+        ev: &Event,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Blocked> {
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            self.flush(guard, |_| true, out)?;
+            sse::encode(out, ev.event.as_deref(), &ev.data);
+            return Ok(());
+        };
+        let kind = v["type"].as_str().unwrap_or("").to_string();
+        if let (Some(how), Some(text)) = (responses_delta(&kind), v["delta"].as_str()) {
+            let text = text.to_string();
+            let part = v
+                .get("content_index")
+                .or(v.get("summary_index"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let slot = Slot::Responses {
+                kind: kind.clone(),
+                item: v["item_id"].as_str().unwrap_or("").to_string(),
+                part,
+            };
+            self.flush(guard, |s| s != &slot, out)?;
+            if guard.rewrites(Direction::Response) {
+                if let Some(l) = v.get_mut("logprobs").filter(|l| l.is_array()) {
+                    *l = json!([]);
+                }
+            }
+            let c = self.channel(slot, how, || Some(v.clone()));
+            c.held.push_str(&text);
+            let released = c.release(guard, false)?;
+            if !released.is_empty() {
+                v["delta"] = json!(released);
+                self.encode(out, ev.event.as_deref(), v);
+            }
+            return Ok(());
+        }
+        self.flush(guard, |_| true, out)?;
+        walk::responses_event_as_seen(guard, &mut v);
         self.encode(out, ev.event.as_deref(), v);
+        Ok(())
     }
 
     /// Writes an event; a Responses event gets the next sequence number.
@@ -152,77 +468,52 @@ impl StreamGuard {
         }
         sse::encode(out, event, &data.to_string());
     }
+}
 
-    /// The event's answer text, if it carries some (and nothing else that must not wait).
-    fn text_of(&mut self, ev: &Event) -> Option<(Value, String)> {
-        let v: Value = serde_json::from_str(&ev.data).ok()?;
-        match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
-                let choices = v["choices"].as_array()?;
-                let [c] = choices.as_slice() else {
-                    return None;
-                };
-                let text = c["delta"]["content"].as_str().filter(|t| !t.is_empty())?;
-                let only_text = c["finish_reason"].is_null()
-                    && c["delta"]
-                        .as_object()?
-                        .keys()
-                        .all(|k| k == "content" || k == "role");
-                if !only_text {
-                    return None;
-                }
-                let text = text.to_string();
-                self.template = Some(v.clone());
-                Some((v, text))
-            }
-            Dialect::Anthropic => {
-                let is_text =
-                    v["type"] == "content_block_delta" && v["delta"]["type"] == "text_delta";
-                if !is_text {
-                    return None;
-                }
-                self.block = v["index"].as_u64().unwrap_or(0);
-                let text = v["delta"]["text"].as_str()?.to_string();
-                Some((v, text))
-            }
-            Dialect::Responses => {
-                if v["type"] != "response.output_text.delta" {
-                    return None;
-                }
-                let text = v["delta"].as_str()?.to_string();
-                self.template = Some(v.clone());
-                Some((v, text))
-            }
+/// The delta of `choice` in a chunk being built.
+fn chat_delta(chat: &mut Vec<(u64, Map<String, Value>)>, choice: u64) -> &mut Map<String, Value> {
+    let i = match chat.iter().position(|(c, _)| *c == choice) {
+        Some(i) => i,
+        None => {
+            chat.push((choice, Map::new()));
+            chat.len() - 1
         }
-    }
+    };
+    &mut chat[i].1
+}
 
-    fn set_text(&self, carrier: &mut Value, text: String) {
-        match self.dialect {
-            Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
-                carrier["choices"][0]["delta"]["content"] = json!(text)
-            }
-            Dialect::Anthropic => carrier["delta"]["text"] = json!(text),
-            Dialect::Responses => carrier["delta"] = json!(text),
-        }
-    }
-
-    /// What of the held text may go now, redacted: all of it at the end, else all but the last
-    /// `HOLD_BACK` bytes, and never part of a finding.
-    fn release(&mut self, guard: &mut Guard, all: bool) -> Result<String, Blocked> {
-        let mut cut = match all {
-            true => self.held.len(),
-            false => self.held.len().saturating_sub(HOLD_BACK),
-        };
-        while !self.held.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        if !all {
-            cut = guard.safe_cut(Direction::Response, &self.held, cut);
-        }
-        if cut == 0 {
-            return Ok(String::new());
-        }
-        let part: String = self.held.drain(..cut).collect();
-        Ok(guard.scan(Direction::Response, &part)?.unwrap_or(part))
-    }
+/// Whether a chunk whose texts were taken out carries nothing else: no usage, no finish, no
+/// log-probabilities, no role, no start of a tool call, nothing unknown.
+fn bare(chunk: &Value) -> bool {
+    let empty = |v: &Value| v.is_null() || v.as_str() == Some("");
+    let bare_call = |c: &Value| {
+        c.as_object().is_some_and(|c| {
+            c.iter().all(|(k, v)| match k.as_str() {
+                "index" => true,
+                "function" => v
+                    .as_object()
+                    .is_some_and(|f| f.iter().all(|(k, v)| k == "arguments" && empty(v))),
+                _ => false,
+            })
+        })
+    };
+    let bare_choice = |c: &Value| {
+        c.as_object().is_some_and(|c| {
+            c.iter().all(|(k, v)| match k.as_str() {
+                "index" => true,
+                "finish_reason" | "logprobs" => v.is_null(),
+                "delta" => v.as_object().is_some_and(|d| {
+                    d.iter().all(|(k, v)| match k.as_str() {
+                        "tool_calls" => v.as_array().is_some_and(|c| c.iter().all(bare_call)),
+                        k => CHAT_TEXTS.iter().any(|(n, _)| *n == k) && empty(v),
+                    })
+                }),
+                _ => false,
+            })
+        })
+    };
+    chunk.get("usage").is_none_or(Value::is_null)
+        && chunk["choices"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(bare_choice))
 }

@@ -23,6 +23,7 @@ fn redaction_gives_the_same_value_the_same_placeholder() {
     let out = g
         .scan(
             Direction::Request,
+            Field::Text,
             "mail a@x.io and b@y.io, again a@x.io; card 4111 1111 1111 1111",
         )
         .unwrap()
@@ -32,11 +33,14 @@ fn redaction_gives_the_same_value_the_same_placeholder() {
         "mail [EMAIL_1] and [EMAIL_2], again [EMAIL_1]; card [CARD_1]"
     );
     // The answer naming the same address gets the same placeholder.
-    let back = g.scan(Direction::Response, "I wrote to b@y.io").unwrap();
+    let back = g
+        .scan(Direction::Response, Field::Text, "I wrote to b@y.io")
+        .unwrap();
     assert_eq!(back.as_deref(), Some("I wrote to [EMAIL_2]"));
     // Cards are redacted in requests only.
     assert_eq!(
-        g.scan(Direction::Response, "4111 1111 1111 1111").unwrap(),
+        g.scan(Direction::Response, Field::Text, "4111 1111 1111 1111")
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -55,6 +59,7 @@ fn block_names_the_detector_never_the_text() {
     let b = g
         .scan(
             Direction::Request,
+            Field::Text,
             "ops@corp.example: use sk-proj-abcdefghijklmnopqrstuvwxyz",
         )
         .unwrap_err();
@@ -65,7 +70,10 @@ fn block_names_the_detector_never_the_text() {
         json!({"email": {"log": 1}, "secret": {"block": 1}})
     );
     // Logged only: the text passes unchanged.
-    assert_eq!(g.scan(Direction::Request, "x@y.io").unwrap(), None);
+    assert_eq!(
+        g.scan(Direction::Request, Field::Text, "x@y.io").unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -76,20 +84,27 @@ fn deny_lists_and_tenant_patterns() {
     ])))
     .unwrap();
     assert_eq!(
-        g.scan(Direction::Request, "status of ORD-12345678 please")
-            .unwrap()
-            .as_deref(),
+        g.scan(
+            Direction::Request,
+            Field::Text,
+            "status of ORD-12345678 please"
+        )
+        .unwrap()
+        .as_deref(),
         Some("status of [ORDER_ID_1] please")
     );
     let b = g
-        .scan(Direction::Request, "what is project zeus?")
+        .scan(Direction::Request, Field::Text, "what is project zeus?")
         .unwrap_err();
     assert_eq!(
         (b.detector.as_str(), b.what.as_str()),
         ("deny", "a denied term")
     );
     // A term is literal text, not a pattern.
-    assert_eq!(g.scan(Direction::Request, "axb").unwrap(), None);
+    assert_eq!(
+        g.scan(Direction::Request, Field::Text, "axb").unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -169,8 +184,8 @@ fn requests_are_scanned_in_either_dialect_where_people_write() {
         "URLs are not text a person wrote"
     );
     assert_eq!(
-        body["messages"][2]["tool_calls"][0]["function"]["arguments"], "{\"to\":\"a@x.io\"}",
-        "tool-call arguments are not scanned"
+        body["messages"][2]["tool_calls"][0]["function"]["arguments"], "{\"to\":\"[EMAIL_1]\"}",
+        "tool-call arguments are scanned, and stay JSON"
     );
 
     let anthropic = parse(
@@ -200,7 +215,7 @@ fn answers_are_scanned_in_either_dialect() {
     let mut anthropic = json!({"content": [{"type": "text", "text": "or (415) 555-2671"}, {"type": "tool_use", "id": "t", "name": "f", "input": {"n": "(415) 555-2671"}}]});
     walk::answer(&mut g, Dialect::Anthropic, &mut anthropic).unwrap();
     assert_eq!(anthropic["content"][0]["text"], "or [PHONE_1]");
-    assert_eq!(anthropic["content"][1]["input"]["n"], "(415) 555-2671");
+    assert_eq!(anthropic["content"][1]["input"]["n"], "[PHONE_1]");
     // Rules for requests only leave answers alone.
     let mut g = Guard::new(&rules(json!([{"detector": "phone", "request": "block"}]))).unwrap();
     assert!(!g.acts_on(Direction::Response));
@@ -427,11 +442,13 @@ mod streams {
 fn a_copy_as_the_client_saw_it_counts_nothing_again() {
     let mut g = Guard::new(&rules(json!([{"detector": "email", "response": "redact"}]))).unwrap();
     assert_eq!(
-        g.scan(Direction::Response, "to a@x.io").unwrap().unwrap(),
+        g.scan(Direction::Response, Field::Text, "to a@x.io")
+            .unwrap()
+            .unwrap(),
         "to [EMAIL_1]"
     );
     assert_eq!(
-        g.as_seen(Direction::Response, "a@x.io, b@y.io"),
+        g.as_seen(Direction::Response, Field::Text, "a@x.io, b@y.io"),
         "[EMAIL_1], [EMAIL_2]"
     );
     assert_eq!(g.findings().unwrap(), json!({"email": {"redact": 1}}));

@@ -1,102 +1,348 @@
-//! Where the text of a request and of an answer is, in each dialect: the guardrails scan the
-//! text a person or a model wrote (message content, text parts and blocks, system prompts, tool
-//! results), and rewrite it in place when a rule redacts. Tool-call arguments are not scanned.
+//! Where the text of a request and of an answer is, in each client dialect (the request before
+//! it is translated for a target, the answer after): every text a person or a model wrote, of
+//! each `Field` kind. Message content and parts, system prompts and instructions, refusals
+//! (`Text`); thinking blocks, `reasoning_content`, reasoning items (`Reasoning`); tool-call
+//! arguments and tool inputs (`ToolArguments`, see `json_text`); tool messages, `tool_result`
+//! blocks and call outputs (`ToolResults`); Anthropic `document` blocks and what answers cite of
+//! them (`Documents`). Found text is rewritten in place when a rule redacts. URLs, images and
+//! encrypted thinking are not text.
 
-use super::{Blocked, Direction, Guard};
+use super::{json_text, Blocked, Direction, Field, Guard};
 use crate::core::llm::Dialect;
 use serde_json::{Map, Value};
 
-/// The client's request body (either dialect, before it is translated for a target).
+/// The client's request body (any dialect, before it is translated for a target).
 pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), Blocked> {
+    let mut w = Walker::new(guard, Direction::Request, false);
     for field in ["system", "instructions"] {
-        if let Some(system) = body.get_mut(field) {
-            content(guard, Direction::Request, system)?;
-        }
+        w.content(Field::Text, body.get_mut(field))?;
     }
-    // Responses: a string, or items whose `content` (messages) or `output` (tool results) hold
-    // text. Embeddings: a string or a list of them.
+    // Responses: a string, or items. Embeddings: a string or a list of them.
     match body.get_mut("input") {
         Some(Value::Array(items)) => {
             for item in items {
-                if item.is_string() {
-                    // Embeddings: a list of texts.
-                    content(guard, Direction::Request, item)?;
-                }
-                for field in ["content", "output"] {
-                    if let Some(c) = item.get_mut(field) {
-                        content(guard, Direction::Request, c)?;
-                    }
+                match item {
+                    Value::String(_) => w.text(Field::Text, Some(item))?,
+                    _ => w.item(item)?,
                 }
             }
         }
-        Some(input) => content(guard, Direction::Request, input)?,
-        None => {}
+        input => w.text(Field::Text, input)?,
     }
     if let Some(Value::Array(messages)) = body.get_mut("messages") {
         for m in messages {
-            if let Some(c) = m.get_mut("content") {
-                content(guard, Direction::Request, c)?;
-            }
+            w.message(m)?;
         }
     }
-    Ok(())
+    // OpenAI's predicted output: text the client expects back.
+    w.content(
+        Field::Text,
+        body.get_mut("prediction")
+            .and_then(|p| p.get_mut("content")),
+    )
 }
 
 /// A whole (not streamed) answer in the client's dialect.
 pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(), Blocked> {
+    // Token log-probabilities repeat the text token by token: they cannot be redacted.
+    let drop_logprobs = guard.rewrites(Direction::Response);
+    let mut w = Walker::new(guard, Direction::Response, false);
+    w.drop_logprobs = drop_logprobs;
     match dialect {
         Dialect::Embeddings => {}
         Dialect::OpenAi | Dialect::Gemini => {
             if let Some(Value::Array(choices)) = body.get_mut("choices") {
                 for c in choices {
-                    if let Some(text) = c.pointer_mut("/message/content") {
-                        content(guard, Direction::Response, text)?;
+                    if let Some(m) = c.get_mut("message") {
+                        w.message(m)?;
+                    }
+                    if drop_logprobs && c.get("logprobs").is_some_and(|l| !l.is_null()) {
+                        c["logprobs"] = Value::Null;
                     }
                 }
             }
         }
-        Dialect::Anthropic => {
-            if let Some(blocks) = body.get_mut("content") {
-                content(guard, Direction::Response, blocks)?;
-            }
-        }
+        Dialect::Anthropic => w.content(Field::Text, body.get_mut("content"))?,
         Dialect::Responses => {
             if let Some(Value::Array(items)) = body.get_mut("output") {
                 for item in items {
-                    if let Some(parts) = item.get_mut("content") {
-                        content(guard, Direction::Response, parts)?;
-                    }
+                    w.item(item)?;
                 }
             }
             // The SDK's convenience copy, when the answer carries it.
-            if let Some(text) = body.get_mut("output_text") {
-                content(guard, Direction::Response, text)?;
-            }
+            w.text(Field::Text, body.get_mut("output_text"))?;
         }
     }
     Ok(())
 }
 
-/// A content value: a string, or parts and blocks whose `text` (and a tool result's `content`)
-/// hold text.
-fn content(guard: &mut Guard, dir: Direction, v: &mut Value) -> Result<(), Blocked> {
-    match v {
-        Value::String(s) => {
-            if let Some(redacted) = guard.scan(dir, s)? {
+/// A Responses stream's event that repeats whole texts (a `.done` event, an item, the response)
+/// rewritten as the client was sent them; whether anything changed.
+pub fn responses_event_as_seen(guard: &mut Guard, v: &mut Value) -> bool {
+    let drop_logprobs = guard.rewrites(Direction::Response);
+    let mut w = Walker::new(guard, Direction::Response, true);
+    w.drop_logprobs = drop_logprobs;
+    let kind = v["type"].as_str().unwrap_or("").to_string();
+    // As seen never blocks: a block ended the stream before.
+    let _ = w.responses_event(&kind, v);
+    w.changed
+}
+
+/// An Anthropic content block or delta in a stream (`content_block_start`, a citation), scanned
+/// whole.
+pub fn block(guard: &mut Guard, dir: Direction, block: &mut Value) -> Result<bool, Blocked> {
+    let mut w = Walker::new(guard, dir, false);
+    w.part(Field::Text, block)?;
+    Ok(w.changed)
+}
+
+/// Scans (or, `seen`, rewrites as the client saw them) the texts of one body.
+struct Walker<'g> {
+    guard: &'g mut Guard,
+    dir: Direction,
+    seen: bool,
+    changed: bool,
+    drop_logprobs: bool,
+}
+
+impl<'g> Walker<'g> {
+    fn new(guard: &'g mut Guard, dir: Direction, seen: bool) -> Self {
+        Walker {
+            guard,
+            dir,
+            seen,
+            changed: false,
+            drop_logprobs: false,
+        }
+    }
+
+    fn scan(&mut self, field: Field, text: &str) -> Result<Option<String>, Blocked> {
+        let out = match self.seen {
+            true => Some(self.guard.as_seen(self.dir, field, text)).filter(|s| s != text),
+            false => self.guard.scan(self.dir, field, text)?,
+        };
+        self.changed |= out.is_some();
+        Ok(out)
+    }
+
+    /// A string.
+    fn text(&mut self, field: Field, v: Option<&mut Value>) -> Result<(), Blocked> {
+        if let Some(Value::String(s)) = v {
+            if let Some(redacted) = self.scan(field, s)? {
                 *s = redacted;
             }
         }
-        Value::Array(parts) => {
-            for part in parts {
-                if let Some(text) = part.get_mut("text") {
-                    content(guard, dir, text)?;
+        Ok(())
+    }
+
+    /// A content value: a string, or parts and blocks.
+    fn content(&mut self, field: Field, v: Option<&mut Value>) -> Result<(), Blocked> {
+        match v {
+            Some(Value::Array(parts)) => {
+                for part in parts {
+                    match part {
+                        Value::String(_) => self.text(field, Some(part))?,
+                        _ => self.part(field, part)?,
+                    }
                 }
-                if let Some(inner) = part.get_mut("content") {
-                    content(guard, dir, inner)?;
+                Ok(())
+            }
+            v => self.text(field, v),
+        }
+    }
+
+    /// A part or block, by its type; untyped text in it is of kind `field`.
+    fn part(&mut self, field: Field, p: &mut Value) -> Result<(), Blocked> {
+        let Some(o) = p.as_object_mut() else {
+            return Ok(());
+        };
+        match o.get("type").and_then(Value::as_str).unwrap_or("") {
+            "thinking" => self.text(Field::Reasoning, o.get_mut("thinking")),
+            // Encrypted: nothing to read.
+            "redacted_thinking" => Ok(()),
+            "reasoning_text" | "summary_text" => self.text(Field::Reasoning, o.get_mut("text")),
+            "tool_use" | "server_tool_use" | "mcp_tool_use" => {
+                self.value(Field::ToolArguments, o.get_mut("input"))
+            }
+            "tool_result" | "mcp_tool_result" => {
+                self.content(Field::ToolResults, o.get_mut("content"))
+            }
+            "refusal" => self.text(field, o.get_mut("refusal")),
+            // A streamed citation: what the model quotes of a document.
+            "citations_delta" => {
+                let cited = o.get_mut("citation").and_then(|c| c.get_mut("cited_text"));
+                self.text(Field::Documents, cited)
+            }
+            "document" => {
+                // Inside a tool result a document is what the tool answered.
+                let field = match field {
+                    Field::ToolResults => field,
+                    _ => Field::Documents,
+                };
+                for key in ["title", "context"] {
+                    self.text(field, o.get_mut(key))?;
+                }
+                let source = o.get_mut("source").and_then(Value::as_object_mut);
+                match source {
+                    Some(s) if s.get("type").is_some_and(|t| t == "text") => {
+                        self.text(field, s.get_mut("data"))
+                    }
+                    Some(s) if s.get("type").is_some_and(|t| t == "content") => {
+                        self.content(field, s.get_mut("content"))
+                    }
+                    _ => Ok(()),
                 }
             }
+            _ => {
+                self.text(field, o.get_mut("text"))?;
+                if let Some(Value::Array(citations)) = o.get_mut("citations") {
+                    for c in citations {
+                        self.text(Field::Documents, c.get_mut("cited_text"))?;
+                    }
+                }
+                if self.drop_logprobs {
+                    if let Some(l) = o.get_mut("logprobs").filter(|l| l.is_array()) {
+                        *l = Value::Array(Vec::new());
+                    }
+                }
+                // Nested content (a search result's text blocks, say).
+                self.content(field, o.get_mut("content"))
+            }
         }
-        _ => {}
     }
-    Ok(())
+
+    /// The part at `key` of `v`, if there is one.
+    fn part_in(&mut self, field: Field, v: &mut Value, key: &str) -> Result<(), Blocked> {
+        match v.get_mut(key) {
+            Some(p) => self.part(field, p),
+            None => Ok(()),
+        }
+    }
+
+    /// A JSON value a model or a client wrote as a tool's input: its strings and numbers.
+    fn value(&mut self, field: Field, v: Option<&mut Value>) -> Result<(), Blocked> {
+        let Some(v) = v else { return Ok(()) };
+        match v {
+            Value::String(s) => {
+                if let Some(redacted) = self.scan(field, s)? {
+                    *s = redacted;
+                }
+            }
+            Value::Number(n) => {
+                let n = n.to_string();
+                if let Some(redacted) = self.scan(field, &n)? {
+                    *v = Value::String(redacted);
+                }
+            }
+            Value::Array(items) => {
+                for i in items {
+                    self.value(field, Some(i))?;
+                }
+            }
+            Value::Object(o) => {
+                for i in o.values_mut() {
+                    self.value(field, Some(i))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Tool-call arguments as a string of JSON: its values (text that is not JSON, whole).
+    fn arguments(&mut self, v: Option<&mut Value>) -> Result<(), Blocked> {
+        let Some(Value::String(s)) = v else {
+            return Ok(());
+        };
+        let redacted = match serde_json::from_str::<serde::de::IgnoredAny>(s) {
+            Ok(_) => json_text::redact_whole(s, &mut |t| self.scan(Field::ToolArguments, t))?,
+            Err(_) => self.scan(Field::ToolArguments, s)?,
+        };
+        if let Some(r) = redacted {
+            *s = r;
+        }
+        Ok(())
+    }
+
+    /// A chat message (OpenAI, or Anthropic whose blocks are typed), in a request or an answer.
+    fn message(&mut self, m: &mut Value) -> Result<(), Blocked> {
+        let Some(o) = m.as_object_mut() else {
+            return Ok(());
+        };
+        let field = match o.get("role").and_then(Value::as_str) {
+            Some("tool" | "function") => Field::ToolResults,
+            _ => Field::Text,
+        };
+        self.content(field, o.get_mut("content"))?;
+        self.text(Field::Text, o.get_mut("refusal"))?;
+        for key in ["reasoning_content", "reasoning"] {
+            self.text(Field::Reasoning, o.get_mut(key))?;
+        }
+        if let Some(Value::Array(calls)) = o.get_mut("tool_calls") {
+            for c in calls {
+                self.arguments(c.pointer_mut("/function/arguments"))?;
+                self.text(Field::ToolArguments, c.pointer_mut("/custom/input"))?;
+            }
+        }
+        self.arguments(
+            o.get_mut("function_call")
+                .and_then(|f| f.get_mut("arguments")),
+        )
+    }
+
+    /// A Responses item (input or output).
+    fn item(&mut self, it: &mut Value) -> Result<(), Blocked> {
+        let Some(o) = it.as_object_mut() else {
+            return Ok(());
+        };
+        match o.get("type").and_then(Value::as_str) {
+            Some("message") | None => self.content(Field::Text, o.get_mut("content")),
+            Some("reasoning") => {
+                for key in ["summary", "content"] {
+                    self.content(Field::Reasoning, o.get_mut(key))?;
+                }
+                Ok(())
+            }
+            Some("function_call") => self.arguments(o.get_mut("arguments")),
+            Some("custom_tool_call") => self.text(Field::ToolArguments, o.get_mut("input")),
+            Some("function_call_output" | "custom_tool_call_output") => {
+                self.content(Field::ToolResults, o.get_mut("output"))
+            }
+            Some("mcp_call") => {
+                self.arguments(o.get_mut("arguments"))?;
+                self.content(Field::ToolResults, o.get_mut("output"))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A Responses stream event's whole texts.
+    fn responses_event(&mut self, kind: &str, v: &mut Value) -> Result<(), Blocked> {
+        match kind {
+            "response.output_text.done" => {
+                if self.drop_logprobs && v.get("logprobs").is_some_and(Value::is_array) {
+                    v["logprobs"] = Value::Array(Vec::new());
+                }
+                self.text(Field::Text, v.get_mut("text"))
+            }
+            "response.refusal.done" => self.text(Field::Text, v.get_mut("refusal")),
+            "response.reasoning_summary_text.done" | "response.reasoning_text.done" => {
+                self.text(Field::Reasoning, v.get_mut("text"))
+            }
+            "response.reasoning_summary_part.done" => self.part_in(Field::Reasoning, v, "part"),
+            "response.content_part.done" => self.part_in(Field::Text, v, "part"),
+            "response.function_call_arguments.done" => self.arguments(v.get_mut("arguments")),
+            "response.custom_tool_call_input.done" => {
+                self.text(Field::ToolArguments, v.get_mut("input"))
+            }
+            "response.output_item.added" | "response.output_item.done" => match v.get_mut("item") {
+                Some(item) => self.item(item),
+                None => Ok(()),
+            },
+            _ => match v.pointer_mut("/response/output") {
+                Some(Value::Array(items)) => items.iter_mut().try_for_each(|i| self.item(i)),
+                _ => Ok(()),
+            },
+        }
+    }
 }
