@@ -231,9 +231,13 @@ test("tokens per minute: estimate charged up front, corrected with real usage", 
   // Without the correction (2000+ estimated twice > 3000) this would be refused.
   const second = await chat(big, k);
   assert.equal(second.status, 200, second.text);
-  const third = await chat({ ...big, max_tokens: 2990 }, k);
+  const third = await chat({ ...big, max_tokens: 2950 }, k);
   assert.equal(third.status, 429);
   assert.match(third.body.error.message, /tokens/);
+  // A request that no minute could ever admit is told so, not to wait.
+  const never = await chat({ ...big, max_tokens: 3100 }, k);
+  assert.equal(never.status, 400, never.text);
+  assert.match(never.body.error.message, /more than the tokens limit of 3000 per minute allows/);
 });
 
 test("circuit breaker per target: opens after the threshold, then answers 503 without calling", async () => {
