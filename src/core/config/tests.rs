@@ -325,13 +325,20 @@ fn platform_keys_go_only_to_official_base_urls() {
 }
 
 #[test]
-fn a_tenant_keeps_the_incarnation_it_was_created_with() {
+fn a_tenant_or_integration_keeps_the_incarnation_it_was_created_with() {
     let mut created = json!({"name": "Acme", "incarnation": "chosen-by-client"});
     RecordKind::Tenant.stamp(&mut created, None, &[1; 16]);
     assert_eq!(created["incarnation"], hex::encode([1u8; 16]));
     let mut updated = json!({"name": "Acme 2", "incarnation": "chosen-by-client"});
     RecordKind::Tenant.stamp(&mut updated, Some(&created), &[2; 16]);
     assert_eq!(updated["incarnation"], created["incarnation"]);
+    // An integration too: installed again after a delete, it is another.
+    let mut installed = json!({"name": "CRM", "incarnation": "chosen-by-client"});
+    RecordKind::Integration.stamp(&mut installed, None, &[4; 16]);
+    assert_eq!(installed["incarnation"], hex::encode([4u8; 16]));
+    let mut replaced = json!({"name": "CRM 2"});
+    RecordKind::Integration.stamp(&mut replaced, Some(&installed), &[5; 16]);
+    assert_eq!(replaced["incarnation"], installed["incarnation"]);
     let mut other = json!({"kind": "telegram"});
     RecordKind::Channel.stamp(&mut other, None, &[3; 16]);
     assert!(other.get("incarnation").is_none());
