@@ -155,7 +155,7 @@ async fn run(
         envelope.mocked(endpoint, endpoint_name)?
     } else {
         let planned = plan(cfg, endpoint, input, &request.context)?;
-        let cache_key = cache_key(x.tenant, x.id, endpoint_name, endpoint, input);
+        let cache_key = cache_key(x.tenant, x.id, cfg, endpoint_name, endpoint, input);
         let hit = match (&cache_key, options.skip_cache) {
             (Some((url, _)), false) => cached(co, url).await,
             _ => None,
