@@ -1,11 +1,15 @@
 // State that must not outlive, or cross, the lifetime of a tenant or an integration: an integration's
 // cached results after it is installed again (with other credentials) or its tenant is created
-// again under the same id.
+// again under the same id; queued events and channel sends of a tenant deleted and created again
+// before they were consumed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { startGateway, planted } from "../harness.mjs";
+import { startDestination } from "../mocks/destination.mjs";
+import { startProviders, providerTokens } from "../mocks/providers.mjs";
+import { sourceSecrets, sourceDoc, sample } from "../samples.mjs";
 
 const KEYS = { a: "key-a-" + randomBytes(8).toString("hex"), b: "key-b-" + randomBytes(8).toString("hex") };
 for (const k of Object.values(KEYS)) planted.add(k);
@@ -62,4 +66,69 @@ test("an integration's cached results are not read after it is installed again, 
   const calls = api.calls;
   assert.deepEqual(await call(), [false, "b"], "the old tenant's answer is not read");
   assert.equal(api.calls, calls + 1, "the provider was asked");
+});
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+const deleteTenant = async (t) => assert.equal((await gw.request("DELETE", `/v1/admin/tenants/${t}?confirm=${t}`, { admin: true })).status, 204);
+/** The log line that says a queued message of an earlier tenant `t` was dropped. */
+const dropped = (t, ms) => gw.waitForLog((m) => m.includes('"dropped"') && m.includes("created again") && m.includes(`"tenant":"${t}"`), ms);
+
+test("an event queued before its tenant was deleted never reaches the destination of the tenant created again under its id", async () => {
+  const T = "queue-phoenix";
+  const S = sourceSecrets();
+  const secrets = ["whsec_" + randomBytes(32).toString("base64"), "whsec_" + randomBytes(32).toString("base64")];
+  for (const x of [S.github, ...secrets]) planted.add(x);
+  const [first, second] = await Promise.all(secrets.map(startDestination));
+  // The first tenant's destination asks for a retry in 3 s: the event waits in the queue.
+  first.behaviour = () => ({ status: 503, headers: { "retry-after": "3" } });
+  const setUp = async (dest) => {
+    await gw.tenant(T, { destination: { url: dest.url, secret: dest.secret } });
+    assert.equal((await gw.admin("PUT", `${T}/sources/github`, sourceDoc(T, "github", S.github))).status, 201);
+  };
+  try {
+    await setUp(first);
+    const s = sample(T, S, "github");
+    const r = await gw.request("POST", `/v1/webhooks/${T}/github`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
+    assert.equal(r.status, 200, r.text);
+    await first.until(() => first.attempts.length === 1, 10_000, "the first attempt");
+
+    await deleteTenant(T);
+    await setUp(second);
+    const line = await dropped(T, 10_000);
+    await sleep(500);
+    assert.deepEqual(second.attempts, [], "the new tenant's destination received nothing");
+    assert.equal(first.attempts.length, 1, "nor was the old one tried again");
+    assert.ok(line, "a log line says the message was dropped");
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+});
+
+test("a channel send queued for a retry before its tenant was deleted is not sent through the channel of the tenant created again", async () => {
+  const T = "send-phoenix";
+  const tokens = providerTokens();
+  planted.add(tokens.telegram);
+  const prov = await startProviders({ tokens });
+  // Telegram's flood control on the first send: retry in 3 s.
+  prov.behaviour = () => (prov.requests.length === 1 ? { status: 429, headers: { "retry-after": "3" }, body: { ok: false, error_code: 429, description: "Too Many Requests: retry after 3", parameters: { retry_after: 3 } } } : null);
+  const setUp = async () => {
+    const { key } = await gw.tenant(T);
+    const ch = await gw.admin("PUT", `${T}/channels/tg`, { kind: "telegram", base_url: prov.url, credentials: { bot_token: tokens.telegram } });
+    assert.equal(ch.status, 201, ch.text);
+    return key;
+  };
+  try {
+    const key = await setUp();
+    const r = await gw.request("POST", "/v1/channels/tg/messages", { key, json: { conversation_id: "123456789", type: "text", text: "sent before the delete" } });
+    assert.equal(r.status, 202, r.text);
+
+    await deleteTenant(T);
+    await setUp();
+    const line = await dropped(T, 10_000);
+    await sleep(500);
+    assert.equal(prov.requests.length, 1, "the queued send went nowhere");
+    assert.ok(line, "a log line says the send was dropped");
+  } finally {
+    await prov.close();
+  }
 });
