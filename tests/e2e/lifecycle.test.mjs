@@ -1,7 +1,7 @@
 // State that must not outlive, or cross, the lifetime of a tenant or an integration: an integration's
 // cached results after it is installed again (with other credentials) or its tenant is created
 // again under the same id; queued events and channel sends of a tenant deleted and created again
-// before they were consumed.
+// before they were consumed; a deleted tenant's widget conversations.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -16,7 +16,8 @@ for (const k of Object.values(KEYS)) planted.add(k);
 
 let gw, api;
 before(async () => {
-  gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
+  // Conversations look at their tenant every second (a day by default).
+  gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1", CONVERSATION_CHECK_SECONDS: "1" } });
   // A provider whose answer says whose credentials asked (never the credentials themselves).
   api = http.createServer((req, res) => {
     req.resume();
@@ -130,5 +131,53 @@ test("a channel send queued for a retry before its tenant was deleted is not sen
     assert.ok(line, "a log line says the send was dropped");
   } finally {
     await prov.close();
+  }
+});
+
+test("a deleted tenant's conversations are erased; a live tenant's are kept; retention is a validated setting", async () => {
+  const ORIGIN = "https://shop.example.com";
+  const svc = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"reply":"noted"}');
+    });
+  });
+  await new Promise((ok) => svc.listen(0, "127.0.0.1", ok));
+  const conversations = await gw.mf.getDurableObjectNamespace("CONVERSATIONS");
+  /** The turns a conversation's object holds, asked directly (as the gateway asks it). */
+  const held = async (t, id) => {
+    const stub = conversations.get(conversations.idFromName(`conv:${t}:${id}`));
+    const r = await stub.fetch("https://do.internal/", { method: "POST", body: JSON.stringify({ get: null }) });
+    return (await r.json()).turns.length;
+  };
+  const chat = async (t) => {
+    await gw.tenant(t, { allowed_origins: [ORIGIN], assistant: { chat_url: `http://127.0.0.1:${svc.address().port}/chat` } });
+    const pk = (await gw.admin("POST", `${t}/widget-keys`)).body.key;
+    const r = await gw.request("POST", `/v1/widget/chat?key=${pk}`, { headers: { origin: ORIGIN, "x-visitor-id": "v1" }, json: { message: "remember me" } });
+    assert.equal(r.status, 200, r.text);
+    return r.headers.get("x-conversation-id");
+  };
+  try {
+    const [gone, kept] = ["conv-gone", "conv-kept"];
+    const [goneId, keptId] = [await chat(gone), await chat(kept)];
+    assert.deepEqual([await held(gone, goneId), await held(kept, keptId)], [2, 2]);
+
+    await deleteTenant(gone);
+    let left = 2;
+    for (let i = 0; i < 100 && left; i++) {
+      await sleep(100);
+      left = await held(gone, goneId);
+    }
+    assert.equal(left, 0, "the deleted tenant's conversation was erased");
+    await sleep(1500); // the live tenant's conversation has looked at its tenant too
+    assert.equal(await held(kept, keptId), 2, "checked against its tenant, and kept");
+
+    // Retention: days since the last message, 1 to 365 (30 when unset).
+    const retention = (days) => gw.admin("PUT", kept, { name: kept, allowed_origins: [ORIGIN], assistant: { conversation_retention_days: days } });
+    for (const bad of [0, 366, "7"]) assert.equal((await retention(bad)).status, 422, `${bad}`);
+    assert.equal((await retention(7)).status, 200);
+  } finally {
+    await new Promise((ok) => svc.close(ok));
   }
 });

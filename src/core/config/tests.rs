@@ -438,3 +438,26 @@ fn a_route_is_a_list_or_a_strategy_with_targets() {
         assert!(e.message.contains(says), "{bad}: {}", e.message);
     }
 }
+
+#[test]
+fn a_tenants_conversation_retention_is_a_number_of_days_within_a_year() {
+    let tenant =
+        |days: Value| json!({"name": "Acme", "assistant": {"conversation_retention_days": days}});
+    for days in [json!(1), json!(30), json!(365)] {
+        assert!(
+            RecordKind::Tenant.validate(&tenant(days.clone())).is_ok(),
+            "{days}"
+        );
+    }
+    for days in [json!(0), json!(366), json!("7"), json!(-1)] {
+        let e = RecordKind::Tenant
+            .validate(&tenant(days.clone()))
+            .unwrap_err();
+        assert_eq!(e.status(), 422, "{days}");
+        assert!(
+            e.message.contains("conversation_retention_days"),
+            "{days}: {}",
+            e.message
+        );
+    }
+}
