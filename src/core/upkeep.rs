@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use crate::core::config::ConfigKey;
     use crate::core::flow::{drive, Effect, Flow, Kv as Ns, Outcome};
-    use crate::core::integration::oauth::{token_key, HeldToken, IssuedToken, KeptToken};
+    use crate::core::integration::oauth::{token_keys, HeldToken, IssuedToken, KeptToken};
     use crate::core::limits::gate::Begin;
     use crate::core::testing::{stored, Counter, Kv};
     use crate::core::upstream::UpstreamAnswer;
@@ -458,7 +458,8 @@ mod tests {
             crm_doc(),
         ))
         .unwrap();
-        let key = token_key("t0", "crm", &cfg);
+        let ring = Sealer::new(&"11".repeat(32)).unwrap();
+        let key = token_keys(ring.digest_keys(), "t0", "crm", &cfg, "s3cret", None).current;
         assert!(seen.iter().any(|e| matches!(e,
             Effect::KvPut { ns: Ns::Tokens, key: k, text, .. } if *k == key && text.contains("s3al3d-fetched"))));
         assert!(

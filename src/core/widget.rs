@@ -2,6 +2,7 @@
 //! and the LLM request built from the tenant's assistant and the conversation so far.
 
 pub mod flow;
+pub mod retention;
 
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::valid_id;
@@ -28,16 +29,18 @@ pub struct Turn {
     pub content: String,
 }
 
-/// Appends turns to a widget conversation, keeping at most `max`.
+/// Appends turns to a widget conversation, keeping at most `max`; the conversation is its
+/// `owner`'s, kept until its retention after this message.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AppendCmd {
     pub turns: Vec<Turn>,
     pub max: u32,
+    pub owner: retention::Owner,
 }
 
 impl AppendCmd {
     /// One exchange: the visitor's message and the answer.
-    pub fn exchange(user: &str, answer: &str, max: u32) -> Self {
+    pub fn exchange(user: &str, answer: &str, max: u32, owner: retention::Owner) -> Self {
         let turn = |role: &str, content: &str| Turn {
             role: role.into(),
             content: content.into(),
@@ -45,6 +48,7 @@ impl AppendCmd {
         AppendCmd {
             turns: vec![turn("user", user), turn("assistant", answer)],
             max,
+            owner,
         }
     }
 }

@@ -21,7 +21,8 @@ use crate::core::objects::Object;
 use crate::core::tenant::keys::{widget_key_presented, KeyKind};
 use crate::core::tenant::model::TenantConfig;
 use crate::core::widget::flow::{forward, Forward};
-use crate::core::widget::{self, ChatSettings};
+use crate::core::widget::retention::Owner;
+use crate::core::widget::{self, AppendCmd, ChatSettings};
 use serde_json::json;
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
@@ -122,6 +123,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
     let object = Object::<Conversation>::of(&tenant, &id);
     let settings = ChatSettings::of(&cfg);
     let max_history = settings.max_history;
+    let owner = Owner::of(&tenant, &cfg);
     let visitor_checks = widget::visitor_checks(
         header(&req, "x-visitor-id").as_deref(),
         header(&req, "cf-connecting-ip").as_deref(),
@@ -138,6 +140,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
                 history,
                 visitor_checks,
                 max_history,
+                owner,
                 trail: call.trail.clone(),
             };
             http(drive(call.platform(), Flow::new(|co| forward(co, f))).await?)?
@@ -147,8 +150,8 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
             let env = call.env.clone();
             let on_answer: OnAnswer = Box::new(move |answer| {
                 Box::pin(async move {
-                    let saved =
-                        append_exchange(&env, &object, &input.message, &answer, max_history).await;
+                    let cmd = AppendCmd::exchange(&input.message, &answer, max_history, owner);
+                    let saved = append_exchange(&env, &object, cmd).await;
                     if let Err(e) = saved {
                         worker::console_error!(
                             "{{\"conversation_append_failed\":{:?}}}",

@@ -3,7 +3,9 @@
 // token, an integration's OAuth client secret, and a widget conversation id signed by the old
 // key. The new key is added first in MASTER_KEYS (a deploy: here a restart on the same persisted
 // KV and Durable Objects), a reseal pass runs while requests keep coming, none fails, and after
-// the old key is removed every secret opens under the new key alone.
+// the old key is removed every secret opens under the new key alone. An integration whose
+// provider rotates refresh tokens (and revokes a grant whose retired token comes back) keeps
+// sending the one it rotated to throughout.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,10 +23,11 @@ const ORIGIN = "https://shop.example.com";
 const NEW_KEY = randomBytes(32).toString("base64");
 const OPENAI_KEY = "sk-rot-" + randomBytes(12).toString("hex");
 const CLIENT_SECRET = "client-" + randomBytes(12).toString("hex");
+const REFRESH_TOKEN = "rt-configured-" + randomBytes(12).toString("hex");
 const DEST = "whsec_" + randomBytes(32).toString("base64");
 const S = sourceSecrets();
 const tokens = providerTokens();
-for (const s of [NEW_KEY, OPENAI_KEY, CLIENT_SECRET, DEST, S.standard, ...Object.values(tokens)]) planted.add(s);
+for (const s of [NEW_KEY, OPENAI_KEY, CLIENT_SECRET, REFRESH_TOKEN, DEST, S.standard, ...Object.values(tokens)]) planted.add(s);
 
 let gw, dir, llm, crm, dest, prov, key, pk, oldConversation;
 
@@ -32,7 +35,7 @@ before(async () => {
   dir = mkdtempSync(path.join(ROOT, "target", "persist-"));
   gw = await startGateway({ persist: dir, extraBindings: { MOCK_STREAM_DELAY_MS: "0" } });
   llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: "unused" });
-  crm = await startCrm({ clientId: "gateway", clientSecret: CLIENT_SECRET });
+  crm = await startCrm({ clientId: "gateway", clientSecret: CLIENT_SECRET, refreshToken: REFRESH_TOKEN });
   dest = await startDestination(DEST);
   prov = await startProviders({ tokens });
   ({ key } = await gw.tenant(T, {
@@ -45,7 +48,13 @@ before(async () => {
   await put("sources/standard", sourceDoc(T, "standard", S.standard));
   await put("channels/tg", { kind: "telegram", base_url: prov.url, credentials: { bot_token: tokens.telegram } });
   const auth = { type: "oauth2", grant: "client_credentials", token_url: `${crm.url}/oauth/token`, client_id: "gateway", client_secret: CLIENT_SECRET };
-  await put("integrations/crm", { name: "CRM", base_url: `${crm.url}/api`, auth, endpoints: { get: { method: "GET", path: "/contacts/c1", response: { success_path: "ok", data_path: "contact" } } } });
+  const endpoints = { get: { method: "GET", path: "/contacts/c1", response: { success_path: "ok", data_path: "contact" } } };
+  await put("integrations/crm", { name: "CRM", base_url: `${crm.url}/api`, auth, endpoints });
+  const refreshing = { ...auth, grant: "refresh_token", refresh_token: REFRESH_TOKEN };
+  await put("integrations/crm-rt", { name: "CRM", base_url: `${crm.url}/api`, auth: refreshing, endpoints });
+  // The first call refreshes with the configured token; the provider rotates it.
+  await refreshedCall();
+  assert.deepEqual(crm.refreshes, [REFRESH_TOKEN]);
   pk = (await gw.admin("POST", `${T}/widget-keys`)).body.key;
   const first = await widget();
   assert.equal(first.status, 200, first.text);
@@ -87,6 +96,20 @@ function load() {
     return results;
   })();
   return { stop: () => ((stopped = true), done) };
+}
+
+/**
+ * A call of the refresh-token integration that needs a new access token (the provider revoked
+ * its tokens): it succeeds only if the gateway sends the refresh token the provider last issued.
+ */
+async function refreshedCall() {
+  crm.revokeAll();
+  const refreshes = crm.refreshes.length;
+  const latest = crm.issuedRefresh.at(-1) ?? REFRESH_TOKEN;
+  const r = await gw.request("POST", "/v1/integrations/crm-rt/get", { key, json: { input: {}, options: { skip_cache: true } } });
+  assert.equal(crm.refreshes.length, refreshes + 1, "one refresh");
+  assert.equal(crm.refreshes.at(-1), latest, "the refresh token the provider rotated to, never a retired one");
+  assert.equal(r.status, 200, r.text);
 }
 
 /** Restarts the worker on the same state with `bindings` for its master keys. */
@@ -140,6 +163,8 @@ test("a rotation under load: no request fails, and then every secret opens under
   assert.deepEqual([pass.body.complete, pass.body.unreadable_count, pass.body.old_keys_removable], [true, 0, true]);
   await new Promise((r) => setTimeout(r, 300));
   const results = await running.stop();
+  // The re-sealed integration still refreshes with the token its provider rotated to.
+  await refreshedCall();
   const failed = results.filter(([, status]) => status !== 200);
   assert.deepEqual(failed, [], "no request failed during the rotation");
   for (const kind of ["llm", "webhook", "channel", "integration", "widget"])
@@ -162,6 +187,10 @@ test("a rotation under load: no request fails, and then every secret opens under
   const last = await round("after");
   const [, widgetStatus] = last.find(([k]) => k === "widget");
   assert.deepEqual(last.filter(([k, s]) => k !== "widget" && s !== 200), []);
+  // The rotated refresh token was sealed again under the new key: it still opens, and is sent.
+  await refreshedCall();
+  assert.equal(crm.refreshes.filter((t) => t === REFRESH_TOKEN).length, 1, "the configured token was sent once, first");
+  for (const t of crm.issuedRefresh) planted.add(t);
   // The destination verifies the signature made with the re-sealed destination secret.
   await dest.until(() => dest.delivered.size > delivered, 10_000, "a delivery after the rotation");
   // An id the retired key signed is no longer one this gateway issues (the widget then starts a

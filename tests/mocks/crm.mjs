@@ -1,10 +1,13 @@
-// A CRM-like provider: an OAuth2 token endpoint (client_credentials) whose tokens can be revoked,
+// A CRM-like provider: an OAuth2 token endpoint (client_credentials, and refresh_token with
+// rotation: each refresh token works once, and the answer carries its successor) whose tokens can be revoked,
 // a contacts API that requires a valid bearer token, an endpoint that fails transiently, one that
 // is down, and one that is slow.
 import http from "node:http";
 
-export async function startCrm({ clientId, clientSecret }) {
+export async function startCrm({ clientId, clientSecret, refreshToken }) {
   const crm = { tokenRequests: 0, calls: {}, received: [], valid: new Set(["static-crm-token"]), flakyFailures: 2, n: 0, expiresIn: 3600 };
+  // Refresh tokens: the ones that still work, every one received, and every one issued.
+  Object.assign(crm, { refreshTokens: new Set(refreshToken ? [refreshToken] : []), refreshes: [], issuedRefresh: [] });
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -27,8 +30,20 @@ export async function startCrm({ clientId, clientSecret }) {
           [id, secret] = Buffer.from(basic[1], "base64").toString().split(":").map((p) => decodeURIComponent(p.replace(/\+/g, " ")));
           crm.basicLogins = (crm.basicLogins ?? 0) + 1;
         }
-        if (form.get("grant_type") !== "client_credentials" || id !== clientId || secret !== clientSecret)
-          return send(401, { error: "invalid_client" });
+        if (id !== clientId || secret !== clientSecret) return send(401, { error: "invalid_client" });
+        if (form.get("grant_type") === "refresh_token") {
+          const rt = form.get("refresh_token");
+          crm.refreshes.push(rt);
+          // A retired token presented again: reuse detection, as providers that rotate do it.
+          if (!crm.refreshTokens.delete(rt)) return send(400, { error: "invalid_grant" });
+          const next = `rt-${crm.n + 1}-` + Math.random().toString(36).slice(2);
+          crm.refreshTokens.add(next);
+          crm.issuedRefresh.push(next);
+          const token = `tok-${++crm.n}`;
+          crm.valid.add(token);
+          return send(200, { access_token: token, token_type: "Bearer", expires_in: crm.expiresIn, refresh_token: next });
+        }
+        if (form.get("grant_type") !== "client_credentials") return send(400, { error: "unsupported_grant_type" });
         const token = `tok-${++crm.n}`;
         crm.valid.add(token);
         return send(200, { access_token: token, token_type: "Bearer", expires_in: crm.expiresIn, scope: form.get("scope") });

@@ -220,6 +220,7 @@ impl Send<'_> {
                     id: delivery_id.clone(),
                     attempt: 2,
                     last_error: Some(error.clone()),
+                    incarnation: None,
                     trail: self.trail.clone(),
                     job: Job::SendMessage {
                         channel: channel.to_string(),

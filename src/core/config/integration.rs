@@ -36,6 +36,11 @@ pub struct IntegrationConfig {
     pub endpoints: Named<Endpoint>,
     /// The endpoint `POST /v1/integrations/{id}/test` runs, with its input.
     pub test: Option<TestCall>,
+    /// Set by the gateway when the integration is installed, kept while it is replaced (a value
+    /// a client sends is ignored): what its held tokens and cached results are bound to, so one
+    /// deleted and installed again under its id inherits neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

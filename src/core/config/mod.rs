@@ -125,11 +125,11 @@ impl RecordKind {
         }
     }
 
-    /// Fields the gateway owns in a document it is about to store: a tenant's `incarnation` is
-    /// drawn when the tenant is created (`fresh`) and kept from `old` on every update, whatever
-    /// the client sent.
+    /// Fields the gateway owns in a document it is about to store: a tenant's or an
+    /// integration's `incarnation` is drawn when it is created (`fresh`) and kept from `old` on
+    /// every update, whatever the client sent.
     pub fn stamp(self, doc: &mut Value, old: Option<&Value>, fresh: &[u8; 16]) {
-        if self != RecordKind::Tenant {
+        if !matches!(self, RecordKind::Tenant | RecordKind::Integration) {
             return;
         }
         let kept = old

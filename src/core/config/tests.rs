@@ -325,13 +325,20 @@ fn platform_keys_go_only_to_official_base_urls() {
 }
 
 #[test]
-fn a_tenant_keeps_the_incarnation_it_was_created_with() {
+fn a_tenant_or_integration_keeps_the_incarnation_it_was_created_with() {
     let mut created = json!({"name": "Acme", "incarnation": "chosen-by-client"});
     RecordKind::Tenant.stamp(&mut created, None, &[1; 16]);
     assert_eq!(created["incarnation"], hex::encode([1u8; 16]));
     let mut updated = json!({"name": "Acme 2", "incarnation": "chosen-by-client"});
     RecordKind::Tenant.stamp(&mut updated, Some(&created), &[2; 16]);
     assert_eq!(updated["incarnation"], created["incarnation"]);
+    // An integration too: installed again after a delete, it is another.
+    let mut installed = json!({"name": "CRM", "incarnation": "chosen-by-client"});
+    RecordKind::Integration.stamp(&mut installed, None, &[4; 16]);
+    assert_eq!(installed["incarnation"], hex::encode([4u8; 16]));
+    let mut replaced = json!({"name": "CRM 2"});
+    RecordKind::Integration.stamp(&mut replaced, Some(&installed), &[5; 16]);
+    assert_eq!(replaced["incarnation"], installed["incarnation"]);
     let mut other = json!({"kind": "telegram"});
     RecordKind::Channel.stamp(&mut other, None, &[3; 16]);
     assert!(other.get("incarnation").is_none());
@@ -429,5 +436,28 @@ fn a_route_is_a_list_or_a_strategy_with_targets() {
     ] {
         let e = llm(bad.clone()).unwrap_err();
         assert!(e.message.contains(says), "{bad}: {}", e.message);
+    }
+}
+
+#[test]
+fn a_tenants_conversation_retention_is_a_number_of_days_within_a_year() {
+    let tenant =
+        |days: Value| json!({"name": "Acme", "assistant": {"conversation_retention_days": days}});
+    for days in [json!(1), json!(30), json!(365)] {
+        assert!(
+            RecordKind::Tenant.validate(&tenant(days.clone())).is_ok(),
+            "{days}"
+        );
+    }
+    for days in [json!(0), json!(366), json!("7"), json!(-1)] {
+        let e = RecordKind::Tenant
+            .validate(&tenant(days.clone()))
+            .unwrap_err();
+        assert_eq!(e.status(), 422, "{days}");
+        assert!(
+            e.message.contains("conversation_retention_days"),
+            "{days}: {}",
+            e.message
+        );
     }
 }

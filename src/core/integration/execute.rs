@@ -269,10 +269,16 @@ pub fn conclude(
 }
 
 /// Where a cacheable call's result is kept (a `GET` endpoint with a cache policy), and for how
-/// long: keyed by tenant, integration, endpoint and the input's key fields (all of it if none).
+/// long: keyed by tenant, integration, endpoint and the input's key fields (all of it if none),
+/// and by the integration's `incarnation` and what the call is sent with (base URL, auth as
+/// stored, headers, the endpoint's definition). The platform's cache cannot be cleared by
+/// prefix, so a result must not be found again once these change: an integration deleted and
+/// installed again (alone, or with its tenant) has another incarnation, and one replaced with
+/// other credentials or another mapping keys its results apart.
 pub fn cache_key(
     tenant: &str,
     id: &str,
+    cfg: &IntegrationConfig,
     endpoint_name: &str,
     endpoint: &Endpoint,
     input: &Value,
@@ -289,8 +295,11 @@ pub fn cache_key(
             .map(|f| input.get(f).cloned().unwrap_or(Value::Null))
             .collect()
     };
+    let sent_with = serde_json::json!([cfg.base_url, cfg.auth, cfg.headers, endpoint]);
+    let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
     let h = hex::encode(Sha256::digest(
-        format!("{tenant}\x1f{id}\x1f{endpoint_name}\x1f{fields}").as_bytes(),
+        format!("{tenant}\x1f{id}\x1f{incarnation}\x1f{sent_with}\x1f{endpoint_name}\x1f{fields}")
+            .as_bytes(),
     ));
     Some((
         format!("https://integration-cache.internal/{tenant}/{id}/{endpoint_name}/{h}"),
@@ -749,25 +758,60 @@ mod tests {
         let get = endpoint(
             json!({"method": "GET", "path": "/c/{id}", "cache": {"ttl_seconds": 60, "key_fields": ["id"]}}),
         );
-        let (url, ttl) =
-            cache_key("acme", "crm", "get", &get, &json!({"id": "c1", "x": 1})).unwrap();
+        let cfg = |v: Value| -> IntegrationConfig {
+            let mut doc = json!({"name": "CRM", "base_url": "https://crm.example", "endpoints": {},
+                "incarnation": "01", "auth": {"type": "bearer", "token": {"$sealed": "v2.k.a"}}});
+            for (k, val) in v.as_object().unwrap() {
+                doc[k] = val.clone();
+            }
+            serde_json::from_value(doc).unwrap()
+        };
+        let crm = cfg(json!({}));
+        let key = |tenant: &str, c: &IntegrationConfig, e: &Endpoint, input: Value| {
+            cache_key(tenant, "crm", c, "get", e, &input).map(|(url, _)| url)
+        };
+        let (url, ttl) = cache_key(
+            "acme",
+            "crm",
+            &crm,
+            "get",
+            &get,
+            &json!({"id": "c1", "x": 1}),
+        )
+        .unwrap();
         assert_eq!(ttl, 60);
         assert!(url.starts_with("https://integration-cache.internal/acme/crm/get/"));
         // Only the key fields count; another tenant is another entry.
         assert_eq!(
-            cache_key("acme", "crm", "get", &get, &json!({"id": "c1", "x": 2}))
-                .unwrap()
-                .0,
-            url
+            key("acme", &crm, &get, json!({"id": "c1", "x": 2})),
+            Some(url.clone())
         );
         assert_ne!(
-            cache_key("globex", "crm", "get", &get, &json!({"id": "c1"}))
-                .unwrap()
-                .0,
-            url
+            key("globex", &crm, &get, json!({"id": "c1"})),
+            Some(url.clone())
         );
+        // Installed again (another incarnation, alone or with its tenant), or replaced with other
+        // credentials, another base URL or another definition of the endpoint: another entry.
+        for other in [
+            json!({"incarnation": "02"}),
+            json!({"incarnation": null}),
+            json!({"auth": {"type": "bearer", "token": {"$sealed": "v2.k.b"}}}),
+            json!({"base_url": "https://other.example"}),
+            json!({"headers": {"x-team": "2"}}),
+        ] {
+            assert_ne!(
+                key("acme", &cfg(other.clone()), &get, json!({"id": "c1"})),
+                Some(url.clone()),
+                "{other}"
+            );
+        }
+        let remapped = endpoint(
+            json!({"method": "GET", "path": "/c/{id}", "cache": {"ttl_seconds": 60, "key_fields": ["id"]},
+                   "response": {"data_path": "contact"}}),
+        );
+        assert_ne!(key("acme", &crm, &remapped, json!({"id": "c1"})), Some(url));
         let post = endpoint(json!({"method": "POST", "path": "/c", "cache": {"ttl_seconds": 60}}));
-        assert_eq!(cache_key("acme", "crm", "post", &post, &json!({})), None);
+        assert_eq!(key("acme", &crm, &post, json!({})), None);
     }
 
     #[test]

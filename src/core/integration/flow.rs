@@ -10,10 +10,12 @@ use super::execute::{
 use super::graphql::{self, Turn};
 use super::health;
 use super::marketplace::test_report;
+use super::oauth::KeptRefresh;
 use super::paginate::{Next, Pager};
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use super::provider_wait::provider_wait_s;
-use super::tokens::{access_token, refresh_ahead, OauthSecrets, Refresh, TokenFor};
+use super::tokens::{access_token, kept_refresh as ask_kept, refresh_ahead};
+use super::tokens::{OauthSecrets, Refresh, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::config::RecordKind;
@@ -114,6 +116,30 @@ pub async fn refresh_token(
     Some(refresh_ahead(co, &t, ahead_s).await)
 }
 
+/// Asks an OAuth2 integration's `OauthTokens` object about the refresh token it keeps, sealing
+/// it again under the current master key with `reseal` (`tokens::kept_refresh`); `None` for any
+/// other kind of auth, or when the integration's own secrets do not open.
+pub async fn kept_refresh(
+    co: &Co,
+    sealer: &Sealer,
+    tenant: &str,
+    id: &str,
+    cfg: &IntegrationConfig,
+    reseal: bool,
+) -> Option<Result<KeptRefresh, ApiError>> {
+    let mut creds = open_credentials(sealer, tenant, id, cfg).ok()?;
+    let secrets = oauth_secrets(cfg, &mut creds)?;
+    let t = TokenFor {
+        sealer,
+        tenant,
+        id,
+        cfg,
+        secrets: &secrets,
+        trail: Trail::default(),
+    };
+    Some(ask_kept(co, &t, reseal).await)
+}
+
 async fn run(
     co: &Co,
     sealer: &Sealer,
@@ -129,7 +155,7 @@ async fn run(
         envelope.mocked(endpoint, endpoint_name)?
     } else {
         let planned = plan(cfg, endpoint, input, &request.context)?;
-        let cache_key = cache_key(x.tenant, x.id, endpoint_name, endpoint, input);
+        let cache_key = cache_key(x.tenant, x.id, cfg, endpoint_name, endpoint, input);
         let hit = match (&cache_key, options.skip_cache) {
             (Some((url, _)), false) => cached(co, url).await,
             _ => None,

@@ -6,6 +6,9 @@
 //! token never outlives the configuration that fetched it. An integration deleted and installed
 //! again under the same id (by a tenant, with its own `base_url`), a replaced auth block or a
 //! tenant re-created with the same ids all key to a different entry and fetch their own token.
+//! Secrets count by what they are, not how they are sealed, so a re-seal keeps the key; a new
+//! master key makes new keys (the digest is keyed by it), and what was kept under the old ones,
+//! the refresh token the provider rotated to above all, is found through `TokenKeys::also`.
 
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
@@ -22,11 +25,11 @@ pub const EARLY_S: u64 = 60;
 /// KV keeps a value at least this long.
 const KV_MIN_TTL_S: u64 = 60;
 
-/// What the integration's `OauthTokens` object is asked for: a token for `key`
-/// (`token_key`), fetched with these secrets if it holds none that is usable.
+/// What the integration's `OauthTokens` object is asked for: a token for `keys` (`token_keys`),
+/// fetched with these secrets if it holds none that is usable.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenCmd {
-    pub key: String,
+    pub keys: TokenKeys,
     pub auth: Auth,
     pub client_secret: String,
     pub refresh_token: Option<String>,
@@ -179,9 +182,84 @@ impl TokenCmd {
         kept: Option<(&RotatedRefresh, &'a str)>,
     ) -> Option<&'a str> {
         match kept {
-            Some((k, opened)) if k.key == self.key => Some(opened),
+            Some((k, opened)) if self.keys.matches(&k.key) => Some(opened),
             _ => self.refresh_token.as_deref(),
         }
+    }
+
+    /// The refresh token to keep (under `keys.current`, sealed under the current master key)
+    /// after the endpoint answered `answer` to `sent`: the provider's new one; else the kept one
+    /// (`kept`, opened, and whether it is sealed under the current master key) again, when it
+    /// was kept under another of this configuration's keys or sealed under another master key.
+    pub fn refresh_to_keep<'a>(
+        &self,
+        kept: Option<(&RotatedRefresh, &'a str, bool)>,
+        sent: Option<&str>,
+        answer: &'a TokenResponse,
+    ) -> Option<&'a str> {
+        let moved = kept
+            .filter(|(k, _, current_seal)| {
+                self.keys.matches(&k.key) && (k.key != self.keys.current || !current_seal)
+            })
+            .map(|(_, rt, _)| rt);
+        rotated(sent, answer).or(moved)
+    }
+}
+
+/// What a master key rotation asks an integration's `OauthTokens` object about the refresh
+/// token it keeps for the configuration `keys` names: under which master key it is sealed, and
+/// with `reseal`, to seal it again under the current one (and key it by `keys.current`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeptRefreshCmd {
+    pub keys: TokenKeys,
+    pub reseal: bool,
+}
+
+/// The object's answer to a `KeptRefreshCmd`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptRefresh {
+    /// None kept for this configuration.
+    None,
+    /// Kept, but no key of the ring opens it.
+    Unreadable,
+    /// Kept, sealed under the master key `key_id` (after sealing it again, if `resealed`).
+    Under { key_id: String, resealed: bool },
+}
+
+/// What the object does with its kept refresh token for a `KeptRefreshCmd`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeptPlan {
+    /// Nothing to change: answer this.
+    Answer(KeptRefresh),
+    /// Seal it again under the current master key, keyed by `keys.current`; then it is
+    /// `Under { key_id: current, resealed: true }`.
+    Reseal,
+}
+
+impl KeptRefreshCmd {
+    /// What becomes of the kept refresh token (`kept`, and the id of the master key it opened
+    /// under, `None` when none does), the current master key being `current_key_id`.
+    pub fn plan(
+        &self,
+        kept: Option<&RotatedRefresh>,
+        opened_under: Option<&str>,
+        current_key_id: &str,
+    ) -> KeptPlan {
+        let Some(k) = kept.filter(|k| self.keys.matches(&k.key)) else {
+            return KeptPlan::Answer(KeptRefresh::None);
+        };
+        let Some(key_id) = opened_under else {
+            return KeptPlan::Answer(KeptRefresh::Unreadable);
+        };
+        let settled = key_id == current_key_id && k.key == self.keys.current;
+        if self.reseal && !settled {
+            return KeptPlan::Reseal;
+        }
+        KeptPlan::Answer(KeptRefresh::Under {
+            key_id: key_id.to_string(),
+            resealed: false,
+        })
     }
 }
 
@@ -203,10 +281,69 @@ pub fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, String> {
         .map_err(|_| "token endpoint answered without an access_token".into())
 }
 
-/// `oauth:{tenant}:{integration}:{digest}`; the digest covers the token URL, client id, grant,
-/// scopes, extra parameters, the sealed client secret and refresh token (each seal is fresh, so
-/// a secret set again is a new key) and the base URL the token is sent to.
-pub fn token_key(tenant: &str, integration: &str, cfg: &IntegrationConfig) -> String {
+/// The keys one configuration's tokens are held under: `current`, made with the current master
+/// key's digest key, and `also`, the same configuration's keys as the ring's other keys made them
+/// and as versions before keyed digests made them, so that what was kept under one of those
+/// (a rotated refresh token above all) is found again and moved to `current`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenKeys {
+    pub current: String,
+    #[serde(default)]
+    pub also: Vec<String>,
+}
+
+impl TokenKeys {
+    /// Whether `key` is one of this configuration's.
+    pub fn matches(&self, key: &str) -> bool {
+        self.current == key || self.also.iter().any(|k| k == key)
+    }
+}
+
+/// `oauth:{tenant}:{integration}:{digest}` under each of `digest_keys` (the sealer's, current
+/// first). The digest is keyed (HMAC-SHA256 under a key derived from a master key) and covers
+/// everything the token was issued for and is sent to: the tenant, the integration and its
+/// incarnation (an integration deleted and installed again under its id starts again), the token
+/// URL, client id, grant, scopes, extra parameters, the base URL, and the opened client secret
+/// and refresh token. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes
+/// how a secret is kept, not what it is, and keeps its key. Keyed: token keys are KV key names,
+/// and a plain hash of a weak secret could be tested against them offline.
+pub fn token_keys(
+    digest_keys: &[[u8; 32]],
+    tenant: &str,
+    integration: &str,
+    cfg: &IntegrationConfig,
+    client_secret: &str,
+    refresh_token: Option<&str>,
+) -> TokenKeys {
+    let a = &cfg.auth;
+    let issued_for = serde_json::json!([
+        tenant,
+        integration,
+        cfg.incarnation,
+        a.token_url,
+        a.client_id,
+        a.grant,
+        a.scopes,
+        a.extra_params,
+        cfg.base_url,
+        client_secret,
+        refresh_token,
+    ])
+    .to_string();
+    let prefix = token_prefix(tenant, Some(integration));
+    let mut keys = digest_keys.iter().map(|k| {
+        let mac = crate::core::webhook::verify::hmac_sha256(k, &[issued_for.as_bytes()]);
+        format!("{prefix}{}", &hex::encode(mac)[..32])
+    });
+    let current = keys.next().unwrap_or_default();
+    let mut also: Vec<String> = keys.collect();
+    also.push(sealed_token_key(tenant, integration, cfg));
+    TokenKeys { current, also }
+}
+
+/// The key versions before keyed digests held tokens under: a plain digest of the *sealed*
+/// secrets, so that every re-seal changed it. Only looked up, to adopt what they kept.
+fn sealed_token_key(tenant: &str, integration: &str, cfg: &IntegrationConfig) -> String {
     let a = &cfg.auth;
     let sealed = |s: &Option<Secret>| s.as_ref().and_then(Secret::sealed).map(str::to_string);
     let issued_for = serde_json::json!([
@@ -334,10 +471,17 @@ mod tests {
         assert!(token_answer(200, b"<html>").is_err());
     }
 
+    fn keys(current: &str, also: &[&str]) -> TokenKeys {
+        TokenKeys {
+            current: current.into(),
+            also: also.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn a_rotated_refresh_token_is_kept_and_sent_next_for_its_own_configuration_only() {
-        let cmd = |key: &str| TokenCmd {
-            key: key.into(),
+        let cmd = |keys: TokenKeys| TokenCmd {
+            keys,
             auth: Auth::default(),
             client_secret: "s".into(),
             refresh_token: Some("rt-configured".into()),
@@ -349,11 +493,14 @@ mod tests {
             key: "oauth:acme:crm:aaa".into(),
             sealed: "v1.x".into(),
         };
-        let c = cmd("oauth:acme:crm:aaa");
+        let c = cmd(keys("oauth:acme:crm:aaa", &[]));
         assert_eq!(c.refresh_to_send(None), Some("rt-configured"));
         assert_eq!(c.refresh_to_send(Some((&kept, "rt-2"))), Some("rt-2"));
+        // Kept under another key of the same configuration (another master key made it).
+        let moved = cmd(keys("oauth:acme:crm:ccc", &["oauth:acme:crm:aaa"]));
+        assert_eq!(moved.refresh_to_send(Some((&kept, "rt-2"))), Some("rt-2"));
         // The tenant set a new refresh token (or client): the configuration's key changed.
-        let reset = cmd("oauth:acme:crm:bbb");
+        let reset = cmd(keys("oauth:acme:crm:bbb", &[]));
         assert_eq!(
             reset.refresh_to_send(Some((&kept, "rt-2"))),
             Some("rt-configured")
@@ -367,34 +514,145 @@ mod tests {
         assert_eq!(rotated(Some("rt-1"), &answer(None)), None);
         assert_eq!(rotated(None, &answer(Some(""))), None);
         assert_eq!(RotatedRefresh::context(&kept.key).tenant, "acme");
+
+        // What is kept after an answer: the provider's new token; else the kept one again when
+        // it sits under another key of the configuration or another master key.
+        let none = answer(None);
+        let k = |current_seal| Some((&kept, "rt-2", current_seal));
+        assert_eq!(
+            c.refresh_to_keep(k(true), Some("rt-2"), &answer(Some("rt-3"))),
+            Some("rt-3")
+        );
+        assert_eq!(c.refresh_to_keep(k(true), Some("rt-2"), &none), None);
+        assert_eq!(
+            c.refresh_to_keep(k(false), Some("rt-2"), &none),
+            Some("rt-2")
+        );
+        assert_eq!(
+            moved.refresh_to_keep(k(true), Some("rt-2"), &none),
+            Some("rt-2")
+        );
+        assert_eq!(
+            reset.refresh_to_keep(k(false), Some("rt-configured"), &none),
+            None
+        );
     }
 
     #[test]
-    fn a_token_is_keyed_by_what_it_was_issued_for() {
-        let base = token_key("acme", "crm", &cfg(json!({})));
+    fn a_rotation_moves_the_kept_refresh_token_to_the_current_key_and_says_where_it_is() {
+        let kept = |key: &str| RotatedRefresh {
+            key: key.into(),
+            sealed: "v2.x".into(),
+        };
+        let ask = |reseal| KeptRefreshCmd {
+            keys: keys("oauth:acme:crm:new", &["oauth:acme:crm:old"]),
+            reseal,
+        };
+        let under = |id: &str| {
+            KeptPlan::Answer(KeptRefresh::Under {
+                key_id: id.into(),
+                resealed: false,
+            })
+        };
+        let (old, new) = (kept("oauth:acme:crm:old"), kept("oauth:acme:crm:new"));
+        // A survey says where it is; a reseal pass moves what is not settled.
+        assert_eq!(ask(false).plan(Some(&old), Some("k1"), "k2"), under("k1"));
+        assert_eq!(
+            ask(true).plan(Some(&old), Some("k1"), "k2"),
+            KeptPlan::Reseal
+        );
+        assert_eq!(
+            ask(true).plan(Some(&old), Some("k2"), "k2"),
+            KeptPlan::Reseal
+        );
+        assert_eq!(
+            ask(true).plan(Some(&new), Some("k1"), "k2"),
+            KeptPlan::Reseal
+        );
+        assert_eq!(ask(true).plan(Some(&new), Some("k2"), "k2"), under("k2"));
+        // Nothing kept, or kept for another configuration: nothing to count or move.
+        let none = KeptPlan::Answer(KeptRefresh::None);
+        assert_eq!(ask(true).plan(None, None, "k2"), none);
+        let other = kept("oauth:acme:crm:other");
+        assert_eq!(ask(true).plan(Some(&other), Some("k1"), "k2"), none);
+        let unreadable = KeptPlan::Answer(KeptRefresh::Unreadable);
+        assert_eq!(ask(true).plan(Some(&old), None, "k2"), unreadable);
+    }
+
+    const K1: [u8; 32] = [1; 32];
+    const K2: [u8; 32] = [2; 32];
+
+    fn keys_of(c: &IntegrationConfig, secret: &str, rt: Option<&str>) -> TokenKeys {
+        token_keys(&[K1], "acme", "crm", c, secret, rt)
+    }
+
+    #[test]
+    fn a_token_is_keyed_by_what_it_was_issued_for_not_by_how_its_secrets_are_sealed() {
+        let base = keys_of(&cfg(json!({})), "s", Some("rt")).current;
         assert!(base.starts_with(&token_prefix("acme", Some("crm"))));
         assert!(base.starts_with(&token_prefix("acme", None)));
-        assert_eq!(base, token_key("acme", "crm", &cfg(json!({}))));
+        // The same secrets sealed again (a re-seal: a fresh nonce, another master key): the
+        // same key.
+        let resealed = cfg(json!({"auth": {"client_secret": "v2.resealed"}}));
+        assert_eq!(base, keys_of(&resealed, "s", Some("rt")).current);
         // Anything the token was issued for, or is sent to, changes the key.
         for change in [
             json!({"base_url": "https://tenant-owned.example/api"}),
             json!({"auth": {"token_url": "https://other.example/token"}}),
             json!({"auth": {"client_id": "d"}}),
-            json!({"auth": {"client_secret": "v1.sealed-b"}}),
             json!({"auth": {"scopes": ["read", "write"]}}),
             json!({"auth": {"grant": "refresh_token"}}),
+            json!({"auth": {"extra_params": {"audience": "x"}}}),
+            json!({"incarnation": "0102"}),
         ] {
-            assert_ne!(
-                base,
-                token_key("acme", "crm", &cfg(change.clone())),
-                "{change}"
-            );
+            let changed = keys_of(&cfg(change.clone()), "s", Some("rt")).current;
+            assert_ne!(base, changed, "{change}");
         }
-        assert_ne!(base, token_key("acme", "crm2", &cfg(json!({}))));
-        assert_ne!(base, token_key("globex", "crm", &cfg(json!({}))));
-        // A tenant's prefix never covers another tenant whose id it starts.
-        assert!(
-            !token_key("acme2", "crm", &cfg(json!({}))).starts_with(&token_prefix("acme", None))
+        let c = cfg(json!({}));
+        assert_ne!(base, keys_of(&c, "s2", Some("rt")).current);
+        assert_ne!(base, keys_of(&c, "s", Some("rt2")).current);
+        assert_ne!(base, keys_of(&c, "s", None).current);
+        assert_ne!(
+            base,
+            token_keys(&[K1], "acme", "crm2", &c, "s", Some("rt")).current
         );
+        assert_ne!(
+            base,
+            token_keys(&[K1], "globex", "crm", &c, "s", Some("rt")).current
+        );
+        // A tenant's prefix never covers another tenant whose id it starts.
+        let acme2 = token_keys(&[K1], "acme2", "crm", &c, "s", Some("rt")).current;
+        assert!(!acme2.starts_with(&token_prefix("acme", None)));
+    }
+
+    #[test]
+    fn a_token_key_is_a_keyed_digest_known_under_every_key_of_the_ring() {
+        let c = cfg(json!({}));
+        let ring = token_keys(&[K2, K1], "acme", "crm", &c, "s", Some("rt"));
+        let old = keys_of(&c, "s", Some("rt")).current;
+        // Under the new key first; the old key's, and the key versions before keyed digests
+        // made (of the sealed secrets), still match.
+        assert_ne!(ring.current, old);
+        assert!(ring.matches(&old) && ring.matches(&ring.current));
+        assert_eq!(ring.also.len(), 2);
+        let legacy = format!(
+            "oauth:acme:crm:{}",
+            &hex::encode(Sha256::digest(
+                json!([
+                    c.auth.token_url,
+                    c.auth.client_id,
+                    c.auth.grant,
+                    c.auth.scopes,
+                    c.auth.extra_params,
+                    "v1.sealed-a",
+                    null,
+                    c.base_url
+                ])
+                .to_string()
+                .as_bytes()
+            ))[..32]
+        );
+        assert_eq!(ring.also[1], legacy);
+        assert!(!ring.matches("oauth:acme:crm:0000"));
     }
 }

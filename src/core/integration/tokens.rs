@@ -1,9 +1,11 @@
 //! Where an integration's OAuth2 access token is found when a call needs one: this isolate's
 //! memory, then KV `TOKENS` (sealed there), then the integration's `OauthTokens` object, which
 //! fetches one at a time for all callers; replacing one ahead of its expiry (the scheduled upkeep); and forgetting
-//! them all when the integration or tenant goes. Every place keys a token by `oauth::token_key`.
+//! them all when the integration or tenant goes. Every place keys a token by `oauth::token_keys`.
 
-use super::oauth::{token_key, HeldToken, KeptToken, TokenCmd};
+use super::oauth::{
+    token_keys, HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
+};
 use crate::core::config::integration::IntegrationConfig;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect, Kv};
@@ -27,6 +29,22 @@ pub struct TokenFor<'a> {
     pub cfg: &'a IntegrationConfig,
     pub secrets: &'a OauthSecrets,
     pub trail: Trail,
+}
+
+impl TokenFor<'_> {
+    /// The keys its tokens are held under (`oauth::token_keys`).
+    fn keys(&self) -> TokenKeys {
+        let s = self.secrets;
+        let (digest_keys, rt) = (self.sealer.digest_keys(), s.refresh_token.as_deref());
+        token_keys(
+            digest_keys,
+            self.tenant,
+            self.id,
+            self.cfg,
+            &s.client_secret,
+            rt,
+        )
+    }
 }
 
 /// A usable token held under `key` in the isolate's memory or else in KV `TOKENS`, sealed
@@ -69,12 +87,12 @@ pub async fn access_token(
     t: &TokenFor<'_>,
     rejected: Option<&str>,
 ) -> Result<String, ApiError> {
-    let key = token_key(t.tenant, t.id, t.cfg);
+    let keys = t.keys();
     let now_s = co.now() / 1000;
-    if let Some(h) = held(co, t.sealer, &key, |h| h.usable(now_s, rejected)).await {
+    if let Some(h) = held(co, t.sealer, &keys.current, |h| h.usable(now_s, rejected)).await {
         return Ok(h.access_token);
     }
-    Ok(from_object(co, t, key, rejected, 0).await?.access_token)
+    Ok(from_object(co, t, keys, rejected, 0).await?.access_token)
 }
 
 /// What refreshing ahead found.
@@ -91,17 +109,33 @@ pub enum Refresh {
 /// Replaces the integration's held token if it expires within `ahead_s`, so that calls in the
 /// meantime never wait on the token endpoint (the scheduled upkeep, every interval).
 pub async fn refresh_ahead(co: &Co, t: &TokenFor<'_>, ahead_s: u64) -> Result<Refresh, ApiError> {
-    let key = token_key(t.tenant, t.id, t.cfg);
+    let keys = t.keys();
     let now_s = co.now() / 1000;
-    let text = co.kv_get(Kv::Tokens, &key).await?;
+    let text = co.kv_get(Kv::Tokens, &keys.current).await?;
     let Some(kept) = text.and_then(|t| serde_json::from_str::<KeptToken>(&t).ok()) else {
         return Ok(Refresh::NotHeld);
     };
     if kept.usable_until_s > now_s + ahead_s {
         return Ok(Refresh::Fresh);
     }
-    from_object(co, t, key, None, ahead_s).await?;
+    from_object(co, t, keys, None, ahead_s).await?;
     Ok(Refresh::Refreshed)
+}
+
+/// Asks the integration's `OauthTokens` object under which master key it keeps a rotated
+/// refresh token, and with `reseal` to seal it again under the current one (a rotation's pass:
+/// the token must open once the old key is gone).
+pub async fn kept_refresh(
+    co: &Co,
+    t: &TokenFor<'_>,
+    reseal: bool,
+) -> Result<KeptRefresh, ApiError> {
+    let cmd = KeptRefreshCmd {
+        keys: t.keys(),
+        reseal,
+    };
+    co.ask(&Object::<OauthTokens>::integration(t.tenant, t.id), cmd)
+        .await
 }
 
 /// A token from the integration's `OauthTokens` object (which fetches one unless it holds one
@@ -109,13 +143,14 @@ pub async fn refresh_ahead(co: &Co, t: &TokenFor<'_>, ahead_s: u64) -> Result<Re
 async fn from_object(
     co: &Co,
     t: &TokenFor<'_>,
-    key: String,
+    keys: TokenKeys,
     rejected: Option<&str>,
     fresh_for_s: u64,
 ) -> Result<HeldToken, ApiError> {
     let now_s = co.now() / 1000;
+    let key = keys.current.clone();
     let cmd = TokenCmd {
-        key: key.clone(),
+        keys,
         auth: t.cfg.auth.clone(),
         client_secret: t.secrets.client_secret.clone(),
         refresh_token: t.secrets.refresh_token.clone(),

@@ -8,7 +8,9 @@
 //! permanent refusal, the message becomes a dead letter for replay. `*-dlq`: messages the platform
 //! gave up on (the consumer itself kept failing) become dead letters too. An accepted message is
 //! delivered or recorded, never dropped, except a deleted tenant's: a delivery, record or letter
-//! would outlive it, and a tenant created again under its id could replay them.
+//! would outlive it, and a tenant created again under its id could replay them. A message carries
+//! the incarnation of the tenant that accepted it, so one of a tenant deleted and created again
+//! while it waited is dropped too (logged), from its queue or its dead-letter queue.
 
 use super::events::{deliver, endpoint_of, fan_out, Endpoint, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
@@ -71,7 +73,7 @@ pub async fn consume(
         }
     };
     let key = RecordKind::Tenant.kv_key(&qm.tenant, None);
-    let tenant = match co.config::<TenantConfig>(&key).await {
+    let mut tenant = match co.config::<TenantConfig>(&key).await {
         Ok(Some(t)) => t,
         Ok(None) => {
             let why = "the tenant no longer exists";
@@ -81,6 +83,22 @@ pub async fn consume(
         }
         Err(_) => return Ok(Receipt::Retry),
     };
+    if !qm.belongs_to(&tenant) {
+        // This isolate's copy of the tenant may predate its creation: KV decides.
+        tenant = match co.config_fresh::<TenantConfig>(&key).await {
+            Ok(Some(t)) if qm.belongs_to(&t) => t,
+            Ok(_) => {
+                let why = "queued before its tenant was deleted and created again";
+                let line =
+                    json!({"queue": queue, "id": qm.id, "tenant": qm.tenant, "dropped": why});
+                co.log(line).await;
+                // Its open-work copy, if one was recorded after the delete, is closed too.
+                finished(&co, &qm).await;
+                return Ok(Receipt::Ack);
+            }
+            Err(_) => return Ok(Receipt::Retry),
+        };
+    }
     match attempt_and_step(&co, c, &tenant, &qm, jitter).await {
         Ok(()) => Ok(Receipt::Ack),
         Err(e) => {
@@ -495,6 +513,77 @@ mod tests {
             (finish["status"].as_str(), finish["attempts"].as_u64()),
             (Some("failed"), Some(2))
         );
+        assert_eq!(
+            asked(&seen, ObjectClass::Outbox)[0]["update"]["done"][0],
+            "m1"
+        );
+    }
+
+    fn with_incarnation(body: &str, incarnation: Option<&str>) -> String {
+        let mut v: Value = serde_json::from_str(body).unwrap();
+        if let Some(i) = incarnation {
+            v["incarnation"] = json!(i);
+        }
+        v.to_string()
+    }
+
+    fn tenant_as(incarnation: &str) -> Value {
+        let mut t = tenant(8);
+        t["incarnation"] = json!(incarnation);
+        t
+    }
+
+    /// A message of a tenant deleted and created again under its id (another incarnation) is
+    /// dropped, from its queue or its dead-letter queue, once KV itself confirms the tenant;
+    /// a stale copy in the isolate does not drop the current tenant's own messages.
+    #[test]
+    fn a_message_of_an_earlier_tenant_of_its_id_is_dropped_with_its_open_work() {
+        // `cached`: the tenant as this isolate remembers it; `fresh`: as KV has it.
+        let consume_as = |queue: &str, msg: Option<&str>, cached: &str, fresh: &str| {
+            let body = with_incarnation(&event_body(1), msg);
+            let (cached, fresh) = (tenant_as(cached), tenant_as(fresh));
+            consume_in(queue, &body, |e| match e {
+                Effect::Config { cached: true, .. } => Ok(Outcome::Doc(Some(cached.clone()))),
+                Effect::Config { .. } => Ok(Outcome::Doc(Some(fresh.clone()))),
+                Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
+                    status: 204,
+                    ..Default::default()
+                }))),
+                _ => Ok(Outcome::Text("null".into())),
+            })
+        };
+        let delivered = |seen: &[Effect]| seen.iter().any(|e| matches!(e, Effect::Exchange { .. }));
+        for queue in ["events", "events-dlq"] {
+            let (receipt, seen) = consume_as(queue, Some("old"), "new", "new");
+            assert_eq!(receipt, Receipt::Ack);
+            assert!(!delivered(&seen), "{queue}");
+            assert!(asked(&seen, ObjectClass::DeadLetters).is_empty(), "{queue}");
+            assert!(seen.iter().any(|e| matches!(e, Effect::Log(l) if l.contains("\"dropped\"") && l.contains("created again"))));
+            assert_eq!(
+                asked(&seen, ObjectClass::Dedupe),
+                vec![json!({"update": {"track": [], "done": ["evt_1"]}})],
+                "its open work closes"
+            );
+        }
+        // The current tenant's message, read from a stale copy first: delivered.
+        let (_, seen) = consume_as("events", Some("new"), "old", "new");
+        assert!(delivered(&seen));
+        // The same tenant, and a message queued before incarnations travelled: delivered.
+        assert!(delivered(
+            &consume_as("events", Some("new"), "new", "new").1
+        ));
+        assert!(delivered(&consume_as("events", None, "new", "new").1));
+        // A channel send too.
+        let send = json!({"tenant": "t1", "id": "m1", "attempt": 2, "incarnation": "old",
+            "job": {"kind": "send_message", "channel": "wa", "delivery_id": "dlv_0102030405060708_wa",
+            "message": {"conversation_id": "+15550001", "type": "text", "text": "hi"}}});
+        let t = tenant_as("new");
+        let (receipt, seen) = consume_in("deliveries", &send.to_string(), |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!delivered(&seen) && asked(&seen, ObjectClass::CallGate).is_empty());
         assert_eq!(
             asked(&seen, ObjectClass::Outbox)[0]["update"]["done"][0],
             "m1"

@@ -1,5 +1,6 @@
-//! Queue messages. Each carries its tenant, a stable id and its attempt number (workers-rs
-//! exposes no attempt count, and a retry is re-sent with the next number anyway).
+//! Queue messages. Each carries its tenant, the tenant's incarnation it was accepted under, a
+//! stable id and its attempt number (workers-rs exposes no attempt count, and a retry is re-sent
+//! with the next number anyway).
 
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::error::{ApiError, ErrorKind};
@@ -20,6 +21,14 @@ pub struct QueueMessage {
     pub attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The incarnation of the tenant that accepted it ("" for a tenant created before
+    /// incarnations), stamped when it is first queued (`wire::prepare`) and kept by its retries,
+    /// deliveries and dead letter: a tenant deleted and created again under its id is another,
+    /// and its consumer drops the message (`belongs_to`). Absent from a message an earlier
+    /// version queued, which is taken to be the current tenant's: those were queued before this
+    /// version and are gone once the queues drain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<String>,
     /// Loop marks and trace of the request that queued it: its deliveries carry one more mark,
     /// so a loop back through the gateway ends however many queues it passes, and stay in its
     /// trace.
@@ -55,6 +64,7 @@ impl QueueMessage {
             id: crate::core::webhook::fanout::delivery_id(&event.id, destination),
             attempt: 1,
             last_error: None,
+            incarnation: None,
             trail: Trail::default(),
             job: Job::DeliverEvent {
                 event: event.clone(),
@@ -75,9 +85,17 @@ impl QueueMessage {
         QueueMessage {
             attempt,
             last_error,
+            incarnation: self.incarnation.clone(),
             trail: self.trail.clone(),
             ..first
         }
+    }
+
+    /// Whether it was accepted for `tenant` as it is now, not for an earlier tenant of its id
+    /// (one deleted and created again while the message waited in its queue).
+    pub fn belongs_to(&self, tenant: &TenantConfig) -> bool {
+        let now = tenant.incarnation.as_deref().unwrap_or_default();
+        self.incarnation.as_deref().is_none_or(|i| i == now)
     }
 
     /// The same job, one attempt later, remembering why the last one failed.
@@ -305,6 +323,7 @@ mod tests {
             id: "evt_1".into(),
             attempt: 8,
             last_error: Some("destination answered 503".into()),
+            incarnation: None,
             trail: Trail::default(),
             job: Job::DeliverEvent {
                 event: serde_json::from_value(serde_json::json!({

@@ -4,9 +4,11 @@
 //! carry up to 1 MiB) is kept in `PAYLOADS` and the queue carries its key. Each queued message is
 //! also recorded as open work in the object that already sees its work (its source's `Dedupe`
 //! for an event, its channel's `Outbox` for a send) until it is finished, so it survives the loss
-//! of its queue copy.
+//! of its queue copy. A message is stamped with its tenant's incarnation when it is first
+//! queued, so that one consumed after its tenant was deleted and created again is dropped.
 
 use super::{Job, OpenWork, Pending, QueueMessage, QueueName};
+use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect, Kv, Outcome};
 use crate::core::objects::protocol::{Dedupe, Outbox};
@@ -95,7 +97,24 @@ pub async fn prepare(
 ) -> Result<Vec<Pending>, ApiError> {
     let due_in_ms = u64::from(delay_s) * 1000 + settings.grace_ms;
     let mut out = Vec::with_capacity(msgs.len());
+    // The tenant's incarnation, read once (every message of a call is one tenant's).
+    let mut now: Option<(String, String)> = None;
     for m in msgs {
+        let stamped;
+        let m = match &m.incarnation {
+            Some(_) => m,
+            None => {
+                if now.as_ref().is_none_or(|(t, _)| *t != m.tenant) {
+                    now = Some((m.tenant.clone(), incarnation(co, &m.tenant).await?));
+                }
+                let incarnation = now.as_ref().map(|(_, i)| i.clone());
+                stamped = QueueMessage {
+                    incarnation,
+                    ..m.clone()
+                };
+                &stamped
+            }
+        };
         out.push(Pending {
             id: m.id.clone(),
             binding: queue.binding().to_string(),
@@ -104,6 +123,18 @@ pub async fn prepare(
         });
     }
     Ok(out)
+}
+
+/// The tenant's incarnation as it is now ("" for one created before incarnations, or gone).
+async fn incarnation(co: &Co, tenant: &str) -> Result<String, ApiError> {
+    /// The one field read of the tenant's profile.
+    #[derive(serde::Deserialize)]
+    struct Profile {
+        incarnation: Option<String>,
+    }
+    let key = RecordKind::Tenant.kv_key(tenant, None);
+    let profile: Option<Profile> = co.config(&key).await?;
+    Ok(profile.and_then(|t| t.incarnation).unwrap_or_default())
 }
 
 /// The update of `m`'s open-work record, sent to the object holding it.
@@ -210,6 +241,7 @@ mod tests {
             id: "evt_1".into(),
             attempt: 1,
             last_error: None,
+            incarnation: Some("i1".into()),
             trail: crate::core::upstream::Trail::default(),
             job: Job::DeliverEvent {
                 event,
@@ -305,5 +337,38 @@ mod tests {
             |e| matches!(e, Effect::Ask { body, .. } if body.contains(r#""done":["evt_1"]"#)),
         );
         assert_eq!(closes.count(), 1);
+    }
+
+    /// A message queued for the first time carries its tenant's incarnation, read once; one that
+    /// has it (a retry, a delivery of a fanned-out event) keeps its own.
+    #[test]
+    fn a_new_message_is_stamped_with_its_tenants_incarnation_and_a_retry_keeps_its_own() {
+        let fresh = QueueMessage {
+            incarnation: None,
+            ..event(json!({}))
+        };
+        let msgs = vec![fresh.clone(), fresh, event(json!({}))];
+        let flow = Flow::new(|co: Co| {
+            let msgs = msgs.clone();
+            async move { prepare(&co, QueueName::Events, &msgs, 0, QueueSettings::default()).await }
+        });
+        let (out, seen) = drive(flow, 0, |e| match e {
+            Effect::Config { key, .. } if key.as_str() == "tenant:t1" => Ok(Outcome::Doc(Some(
+                json!({"name": "T1", "incarnation": "now"}),
+            ))),
+            _ => Ok(Outcome::Done),
+        });
+        let carried: Vec<Option<String>> = out
+            .unwrap()
+            .iter()
+            .map(|p| {
+                serde_json::from_str::<QueueMessage>(&p.body)
+                    .unwrap()
+                    .incarnation
+            })
+            .collect();
+        let (now, own) = (Some("now".to_string()), Some("i1".to_string()));
+        assert_eq!(carried, vec![now.clone(), now, own]);
+        assert_eq!(seen.len(), 1, "one read of the tenant: {seen:?}");
     }
 }

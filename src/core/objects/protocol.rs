@@ -4,7 +4,7 @@
 //! callers (edge or core flows) send them through one untyped round trip.
 
 use super::ObjectClass;
-use crate::core::integration::oauth::{IssuedToken, TokenCmd};
+use crate::core::integration::oauth::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, ExpireLetters, GetLetter, ListLetters,
     OpenWork, PutLetter,
@@ -109,9 +109,11 @@ classes! {
         Update(OpenWork) -> (),
         Handshake(HandshakeAttempt) -> Verdict,
     }
-    /// One per OAuth2 integration: its access token, fetched one at a time.
+    /// One per OAuth2 integration: its access token, fetched one at a time, and the refresh
+    /// token its provider rotated to.
     OauthTokens: ObjectClass::OauthTokens => TokensCmd {
         Token(Box<TokenCmd>) -> TokenAnswer,
+        Kept(KeptRefreshCmd) -> KeptRefresh,
     }
     /// One per channel: its queued sends until each is finished.
     Outbox: ObjectClass::Outbox => OutboxCmd {

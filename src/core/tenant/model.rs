@@ -58,6 +58,9 @@ pub struct Assistant {
     pub chat_url: Option<String>,
     /// Messages of history kept per conversation.
     pub max_history: Option<u32>,
+    /// Days a widget conversation is kept after its last message (1 to 365, default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -111,6 +114,12 @@ impl Check for TenantConfig {
             if let Some(sp) = &a.system_prompt {
                 if sp.len() > 32 * 1024 {
                     p.push("`assistant.system_prompt` is longer than 32 KiB".into());
+                }
+            }
+            use crate::core::widget::retention::MAX_RETENTION_DAYS;
+            if let Some(d) = a.conversation_retention_days {
+                if !(1..=MAX_RETENTION_DAYS).contains(&d) {
+                    p.push(format!("`assistant.conversation_retention_days` must be between 1 and {MAX_RETENTION_DAYS}"));
                 }
             }
         }

@@ -4,15 +4,21 @@
 //! request: every key of the ring opens while it runs, and a record is written back only if it
 //! did not change since it was read (an admin's write in between wins; the next pass finds it).
 //!
+//! Besides the records, a pass reaches each OAuth2 integration's `OauthTokens` object, which keeps
+//! the refresh token the provider rotated to, sealed: counted, and sealed again, like the rest.
+//!
 //! Rotating: put the new key first in `MASTER_KEYS` (the old one after it), run passes until one
 //! from the start says `old_keys_removable`, then remove the old key.
 
 use crate::core::config::document::{reseal_secrets, RecordRef};
+use crate::core::config::integration::IntegrationConfig;
 use crate::core::config::records::tenant_ids;
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, valid_id};
+use crate::core::integration::flow as integration_flow;
+use crate::core::integration::oauth::KeptRefresh;
 use crate::core::tenant::erase::TENANT_CHILDREN;
 use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
@@ -241,6 +247,47 @@ async fn visit(
         };
         *report.secrets.entry(under).or_default() += 1;
     }
+    if let (RecordKind::Integration, Some(id)) = (kind, name) {
+        kept_refresh(co, sealer, pass, tenant, id, doc, &record, report).await?;
+    }
+    Ok(())
+}
+
+/// The refresh token an OAuth2 integration's provider rotated to is kept, sealed, in its
+/// `OauthTokens` object: counted like the record's own secrets, and sealed again by a reseal
+/// pass, so it still opens once the old key is removed.
+#[allow(clippy::too_many_arguments)]
+async fn kept_refresh(
+    co: &Co,
+    sealer: &Sealer,
+    pass: Pass,
+    tenant: &str,
+    id: &str,
+    doc: Value,
+    record: &str,
+    report: &mut RotationReport,
+) -> Result<(), ApiError> {
+    let Ok(cfg) = serde_json::from_value::<IntegrationConfig>(doc) else {
+        return Ok(());
+    };
+    let asked = integration_flow::kept_refresh(co, sealer, tenant, id, &cfg, pass == Pass::Reseal);
+    match asked.await.transpose()? {
+        None | Some(KeptRefresh::None) => {}
+        Some(KeptRefresh::Unreadable) => {
+            report.unreadable_count += 1;
+            if report.unreadable.len() < MAX_LISTED {
+                report.unreadable.push(Unreadable {
+                    tenant: tenant.to_string(),
+                    record: record.to_string(),
+                    field: "oauth_tokens.rotated_refresh_token".into(),
+                });
+            }
+        }
+        Some(KeptRefresh::Under { key_id, resealed }) => {
+            report.resealed += u64::from(resealed);
+            *report.secrets.entry(key_id).or_default() += 1;
+        }
+    }
     Ok(())
 }
 
@@ -416,5 +463,73 @@ mod tests {
         assert_eq!((report.changed_meanwhile, report.resealed), (1, 2));
         assert_eq!(kv.get(&llm), Some(json!({"providers": {}})));
         assert!(!report.old_keys_removable);
+    }
+
+    /// An OAuth2 integration's object keeps the refresh token its provider rotated to: a survey
+    /// counts it where the object says it is sealed, a reseal pass asks the object to seal it
+    /// again under the current key, for the configuration's current token key.
+    #[test]
+    fn the_refresh_token_an_integrations_object_keeps_is_counted_and_sealed_again() {
+        use crate::core::integration::oauth::token_keys;
+        use crate::core::objects::ObjectClass;
+        use crate::core::testing::asked;
+        let crm = json!({"name": "CRM", "base_url": "https://crm.example/api", "endpoints": {},
+            "auth": {"type": "oauth2", "grant": "refresh_token", "token_url": "https://crm.example/token",
+                     "client_id": "c", "client_secret": "cs-1", "refresh_token": "rt-1"}});
+        let key = RecordKind::Integration.kv_key("acme", Some("crm"));
+        let kv = Kv::with(&[
+            (
+                RecordKind::Tenant.kv_key("acme", None),
+                stored(RecordKind::Tenant, "acme", None, json!({"name": "Acme"})),
+            ),
+            (
+                key.clone(),
+                stored(RecordKind::Integration, "acme", Some("crm"), crm),
+            ),
+        ]);
+        let ring = format!("{NEW},{OLD}");
+        let run = |p: Pass, kept: Value| {
+            let sealer = Sealer::new(&ring).unwrap();
+            let mut rng = Counter(50);
+            let w = from_start(p);
+            let flow = Flow::new(|co| async move { walk(&co, &sealer, &mut rng, &w).await });
+            let (out, seen) = drive(flow, 1_000, |e| match e {
+                Effect::Ask { .. } => Ok(Outcome::Text(kept.to_string())),
+                e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
+            });
+            (out.unwrap(), asked(&seen, ObjectClass::OauthTokens))
+        };
+        let (survey, asks) = run(
+            Pass::Survey,
+            json!({"under": {"key_id": id(OLD), "resealed": false}}),
+        );
+        assert_eq!(survey.secrets, BTreeMap::from([(id(OLD), 3)]));
+        assert_eq!(asks[0]["kept"]["reseal"], false);
+        // The current token key, made under the new key; the old key's among the others.
+        let cfg = serde_json::from_value(kv.get(&key).unwrap()).unwrap();
+        let old = Sealer::new(OLD).unwrap();
+        let old_keys = token_keys(old.digest_keys(), "acme", "crm", &cfg, "cs-1", Some("rt-1"));
+        let keys = &asks[0]["kept"]["keys"];
+        assert!(keys["also"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(old_keys.current)));
+        assert_ne!(keys["current"], json!(old_keys.current));
+
+        let (pass, asks) = run(
+            Pass::Reseal,
+            json!({"under": {"key_id": id(NEW), "resealed": true}}),
+        );
+        assert_eq!(asks[0]["kept"]["reseal"], true);
+        assert_eq!((pass.resealed, pass.old_keys_removable), (3, true));
+        assert_eq!(pass.secrets, BTreeMap::from([(id(NEW), 3)]));
+        // An object whose token no key opens keeps the old keys in the ring.
+        let (stuck, _) = run(Pass::Reseal, json!("unreadable"));
+        assert_eq!(stuck.unreadable_count, 1);
+        assert_eq!(
+            stuck.unreadable[0].field,
+            "oauth_tokens.rotated_refresh_token"
+        );
+        assert!(!stuck.old_keys_removable);
     }
 }

@@ -26,6 +26,9 @@ struct MasterKey {
     /// A key of its own for the gateway's signed identifiers (widget conversation ids), derived
     /// from the master key so no second secret must be managed.
     id_key: [u8; 32],
+    /// A key of its own for digests of secrets that name stored state (OAuth token keys): a
+    /// digest anyone could recompute would let a reader of those names test guesses offline.
+    digest_key: [u8; 32],
 }
 
 impl MasterKey {
@@ -46,6 +49,7 @@ impl MasterKey {
             id: hex::encode(&mac(b"edge-gateway/key-id/v1")[..4]),
             cipher,
             id_key: mac(b"edge-gateway/ids/v1"),
+            digest_key: mac(b"edge-gateway/digests/v1"),
         })
     }
 
@@ -70,6 +74,7 @@ impl MasterKey {
 pub struct Sealer {
     keys: Vec<MasterKey>,
     id_keys: Vec<[u8; 32]>,
+    digest_keys: Vec<[u8; 32]>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -123,7 +128,12 @@ impl Sealer {
             return Err(SealError::BadMasterKey);
         }
         let id_keys = keys.iter().map(|k| k.id_key).collect();
-        Ok(Sealer { keys, id_keys })
+        let digest_keys = keys.iter().map(|k| k.digest_key).collect();
+        Ok(Sealer {
+            keys,
+            id_keys,
+            digest_keys,
+        })
     }
 
     /// The id of the key that seals.
@@ -139,6 +149,12 @@ impl Sealer {
     /// The keys that sign identifiers the gateway issues: the first signs, every one verifies.
     pub fn id_keys(&self) -> &[[u8; 32]] {
         &self.id_keys
+    }
+
+    /// The keys of keyed digests of secrets (`core::integration::oauth::token_keys`): the first
+    /// makes them, each names what the ring's other keys made.
+    pub fn digest_keys(&self) -> &[[u8; 32]] {
+        &self.digest_keys
     }
 
     /// Seals under the current key with a caller-supplied random 96-bit nonce (core has no

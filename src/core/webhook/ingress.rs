@@ -89,6 +89,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 id,
                 attempt: 1,
                 last_error: None,
+                incarnation: None,
                 trail: at.trail.clone(),
                 job: Job::DeliverEvent {
                     event,

@@ -3,6 +3,7 @@
 //! `{"reply", "quick_replies"}`, the exchange kept in the conversation, and the reply as the same
 //! SSE stream a model's answer would be.
 
+use super::retention::Owner;
 use super::{service_answer, service_answer_events, service_request, visitor_refused};
 use super::{AppendCmd, Turn};
 use crate::core::config::integration::BreakerPolicy;
@@ -27,6 +28,8 @@ pub struct Forward<'a> {
     pub history: Vec<Turn>,
     pub visitor_checks: Vec<(LimitKind, Check)>,
     pub max_history: u32,
+    /// Whose the conversation is, and how long it is kept.
+    pub owner: Owner,
     pub trail: Trail,
 }
 
@@ -49,7 +52,7 @@ pub async fn forward(co: Co, f: Forward<'_>) -> Result<HttpResponse, ApiError> {
         .await;
     let text = answer.as_ref().map(|a| a.text()).unwrap_or_default();
     let reply = service_answer(answer.as_ref().map(|a| (a.status, text.as_str())))?;
-    let kept = AppendCmd::exchange(f.message, &reply, f.max_history);
+    let kept = AppendCmd::exchange(f.message, &reply, f.max_history, f.owner);
     let conversation = Object::<Conversation>::of(f.tenant, f.conversation_id);
     co.ask(&conversation, kept).await?;
     let events = service_answer_events(&reply);
@@ -79,6 +82,11 @@ mod tests {
             history: vec![],
             visitor_checks: vec![],
             max_history: 20,
+            owner: Owner {
+                tenant: "t1".into(),
+                incarnation: "i1".into(),
+                retention_ms: 1000,
+            },
             trail: Trail::default(),
         };
         let admitted: Admitted = serde_json::from_value(serde_json::json!({

@@ -3,14 +3,16 @@
 //! another request's I/O on Workers, so callers cannot share a fetch in the isolate; here the
 //! first caller blocks the object's other events while it fetches, and callers that arrive
 //! meanwhile find the new token instead of fetching their own. When the provider rotates its
-//! refresh token, the new one is kept here, sealed, and sent on the next refresh.
+//! refresh token, the new one is kept here, sealed, and sent on the next refresh; a master key
+//! rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
 use super::{answer, command, purge};
 use crate::core::integration::oauth::{
-    rotated, token_answer, token_request, HeldToken, IssuedToken, KeptToken, RotatedRefresh,
-    TokenCmd,
+    token_answer, token_request, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd,
+    KeptToken, RotatedRefresh, TokenCmd,
 };
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
+use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
 use crate::edge::platform::{now_ms, random_array};
@@ -48,13 +50,19 @@ impl DurableObject for OauthTokens {
                 *self.held.borrow_mut() = None;
                 return answer(&());
             }
+            TokensCmd::Kept(cmd) => {
+                // As a fetch does: no token is fetched (and kept) while it is moved.
+                let (storage, env) = (self.state.storage(), self.env.clone());
+                let kept = async move { kept_refresh(&env, &storage, &cmd).await };
+                return answer(&self.state.block_concurrency_while(kept).await?);
+            }
             TokensCmd::Token(cmd) => *cmd,
         };
         let now_s = now_ms() / 1000;
         let held = self.held.borrow().clone();
         let fresh_until = now_s + cmd.fresh_for_s;
         if let Some((_, t)) = held.filter(|(key, t)| {
-            *key == cmd.key && t.token.usable(fresh_until, cmd.rejected.as_deref())
+            cmd.keys.matches(key) && t.token.usable(fresh_until, cmd.rejected.as_deref())
         }) {
             return answer::<TokenAnswer>(&Ok(t));
         }
@@ -67,7 +75,7 @@ impl DurableObject for OauthTokens {
             .block_concurrency_while(async move {
                 let got = fetch_token(&env, &storage, &cmd).await;
                 if let Ok(t) = &got {
-                    *slot.borrow_mut() = Some((cmd.key, t.clone()));
+                    *slot.borrow_mut() = Some((cmd.keys.current, t.clone()));
                 }
                 Ok(got)
             })
@@ -90,45 +98,78 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
         "the integration's token store failed".to_string()
     };
     let sealer = sealer(env).map_err(|e| failed("no sealer", &e.message))?;
-    let kept: Option<RotatedRefresh> = match storage.get::<String>(ROTATED_KEY).await {
-        Ok(text) => text.and_then(|t| serde_json::from_str(&t).ok()),
-        Err(e) => return Err(failed("read", &e)),
-    };
+    let kept = read_kept(storage).await.map_err(|e| failed("read", &e))?;
     let opened = kept.as_ref().and_then(|k| {
         let ctx = RotatedRefresh::context(&k.key);
-        Some((k, sealer.open(&ctx, &k.sealed).ok()?))
+        let rt = sealer.open(&ctx, &k.sealed).ok()?;
+        Some((k, rt, sealer.is_current(&k.sealed)))
     });
-    let sent = cmd.refresh_to_send(opened.as_ref().map(|(k, rt)| (*k, rt.as_str())));
+    let sent = cmd.refresh_to_send(opened.as_ref().map(|(k, rt, _)| (*k, rt.as_str())));
     let req = token_request(&cmd.auth, &cmd.client_secret, sent)?;
     let answer = exchange(&req, &cmd.trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
         .await
         .map_err(|e| format!("token endpoint: {}", e.describe()))?;
     let token = token_answer(answer.status, &answer.body)?;
-    // The provider's new refresh token; or the kept one again when a master key rotation left
-    // it sealed under a key that is no longer the current one.
-    let stale = opened
+    let kept = opened
         .as_ref()
-        .filter(|(k, _)| k.key == cmd.key && !sealer.is_current(&k.sealed))
-        .map(|(_, rt)| rt.as_str());
-    if let Some(keep) = rotated(sent, &token).or(stale) {
-        let ctx = RotatedRefresh::context(&cmd.key);
-        let kept = RotatedRefresh {
-            key: cmd.key.clone(),
-            sealed: sealer.seal(&ctx, keep, &random_array()),
-        };
-        let text = serde_json::to_string(&kept).map_err(|e| failed("encode", &e))?;
+        .map(|(k, rt, current)| (*k, rt.as_str(), *current));
+    if let Some(keep) = cmd.refresh_to_keep(kept, sent, &token) {
         // The provider already retired the old one: a token that cannot be kept is a failure
         // the caller hears about, not one found at the next refresh.
-        storage
-            .put(ROTATED_KEY, text)
+        keep_refresh(&sealer, storage, &cmd.keys.current, keep)
             .await
             .map_err(|e| failed("write", &e))?;
     }
     let token = HeldToken::issued(token, now_ms() / 1000);
-    let ctx = KeptToken::context(&cmd.key);
+    let ctx = KeptToken::context(&cmd.keys.current);
     let kept = KeptToken {
         sealed: sealer.seal(&ctx, &token.access_token, &random_array()),
         usable_until_s: token.usable_until_s,
     };
     Ok(IssuedToken { token, kept })
+}
+
+/// The refresh token kept for the integration, if any (one of another shape is none).
+async fn read_kept(storage: &Storage) -> Result<Option<RotatedRefresh>> {
+    let text = storage.get::<String>(ROTATED_KEY).await?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Keeps `refresh_token`, sealed under the current master key, for the token key `key`.
+async fn keep_refresh(
+    sealer: &Sealer,
+    storage: &Storage,
+    key: &str,
+    refresh_token: &str,
+) -> Result<()> {
+    let ctx = RotatedRefresh::context(key);
+    let kept = RotatedRefresh {
+        key: key.to_string(),
+        sealed: sealer.seal(&ctx, refresh_token, &random_array()),
+    };
+    storage
+        .put(ROTATED_KEY, serde_json::to_string(&kept)?)
+        .await
+}
+
+/// A master key rotation's question about the kept refresh token (`KeptRefreshCmd::plan`).
+async fn kept_refresh(env: &Env, storage: &Storage, cmd: &KeptRefreshCmd) -> Result<KeptRefresh> {
+    let sealer = sealer(env).map_err(|e| worker::Error::RustError(e.message))?;
+    let kept = read_kept(storage).await?;
+    let opened = kept.as_ref().and_then(|k| {
+        let ctx = RotatedRefresh::context(&k.key);
+        sealer.open_labelled(&ctx, &k.sealed).ok()
+    });
+    let under = opened.as_ref().map(|o| o.key_id.as_str());
+    match cmd.plan(kept.as_ref(), under, sealer.current_key_id()) {
+        KeptPlan::Answer(a) => Ok(a),
+        KeptPlan::Reseal => {
+            let rt = opened.map(|o| o.plaintext).unwrap_or_default();
+            keep_refresh(&sealer, storage, &cmd.keys.current, &rt).await?;
+            Ok(KeptRefresh::Under {
+                key_id: sealer.current_key_id().to_string(),
+                resealed: true,
+            })
+        }
+    }
 }
