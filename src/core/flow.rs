@@ -290,6 +290,14 @@ impl Co {
         }
     }
 
+    /// Deletes every key of a KV namespace under `prefix`.
+    pub async fn kv_delete_prefix(&self, ns: Kv, prefix: &str) -> Result<(), ApiError> {
+        for key in self.kv_list(ns, prefix).await? {
+            self.run(Effect::KvDelete { ns, key }).await?;
+        }
+        Ok(())
+    }
+
     /// A value this isolate remembers.
     pub async fn recall(&self, key: &str) -> Option<String> {
         match self.perform(Effect::Recall(key.to_string())).await {

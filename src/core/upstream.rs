@@ -131,6 +131,7 @@ impl UpstreamAnswer {
 
 const MIB: usize = 1024 * 1024;
 
+// Which redirects each kind follows: `Upstream::redirect` in `core::redirect`.
 impl Upstream {
     /// The largest answer body read from this upstream.
     pub fn max_answer_bytes(self) -> usize {

@@ -347,7 +347,7 @@ pub fn conversation_for(
     given: Option<&str>,
     random: &[u8; 16],
 ) -> Result<String, ApiError> {
-    let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
+    let incarnation = cfg.incarnation();
     match given {
         Some(id) if issued_conversation_id(keys, tenant, incarnation, id) => Ok(id.to_string()),
         Some(_) => Err(ApiError::bad_request(

@@ -92,7 +92,7 @@ pub async fn config(call: &mut Call, req: Inbound) -> Reply {
 /// Whether the gateway issued `id` to this tenant (in its current incarnation).
 fn issued(call: &Call, tenant: &str, cfg: &TenantConfig, id: &str) -> Result<bool, ApiError> {
     let sealer = store::sealer(&call.env)?;
-    let incarnation = cfg.incarnation.as_deref().unwrap_or_default();
+    let incarnation = cfg.incarnation();
     Ok(widget::issued_conversation_id(
         sealer.id_keys(),
         tenant,

@@ -186,12 +186,5 @@ async fn from_object(
 /// isolates' copies are keyed by the old configuration, which no longer exists.
 pub async fn forget_tokens(co: &Co, prefix: &str) -> Result<(), ApiError> {
     co.run(Effect::ForgetPrefix(prefix.to_string())).await?;
-    for key in co.kv_list(Kv::Tokens, prefix).await? {
-        co.run(Effect::KvDelete {
-            ns: Kv::Tokens,
-            key,
-        })
-        .await?;
-    }
-    Ok(())
+    co.kv_delete_prefix(Kv::Tokens, prefix).await
 }

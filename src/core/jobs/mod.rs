@@ -94,7 +94,7 @@ impl QueueMessage {
     /// Whether it was accepted for `tenant` as it is now, not for an earlier tenant of its id
     /// (one deleted and created again while the message waited in its queue).
     pub fn belongs_to(&self, tenant: &TenantConfig) -> bool {
-        let now = tenant.incarnation.as_deref().unwrap_or_default();
+        let now = tenant.incarnation();
         self.incarnation.as_deref().is_none_or(|i| i == now)
     }
 

@@ -127,18 +127,28 @@ pub fn headers(kinds: &[LimitKind], decisions: &[Decision], now: u64) -> Vec<(St
     h
 }
 
-/// A request that no window could ever admit (it may use more tokens than a whole minute's
-/// limit) is refused for what it is, a 400, instead of a 429 that no wait would end.
-pub fn check_fits(checks: &[(LimitKind, Check)]) -> Result<(), ApiError> {
-    match checks.iter().find(|(_, c)| c.cost > c.limit) {
-        None => Ok(()),
-        Some((kind, c)) => Err(ApiError::bad_request(format!(
-            "this request may use up to {} tokens (its input, with images and input by reference at their bounds, and its output maximum), more than the {} limit of {} per minute allows; lower `max_tokens` or send the input itself",
-            c.cost,
-            kind.name(),
-            c.limit
-        ))),
-    }
+/// A request that no token window could ever admit (it may use more tokens than a whole
+/// minute's limit) is refused for what it is, a 400, instead of a 429 that no wait would end.
+/// `unmeasured`: its input could not be measured (it was reserved at the model's context window).
+pub fn check_fits(checks: &[(LimitKind, Check)], unmeasured: bool) -> Result<(), ApiError> {
+    let too_big = checks
+        .iter()
+        .filter(|(k, _)| k.leasable() == Leasable::Tokens)
+        .find(|(_, c)| c.cost > c.limit);
+    let Some((kind, c)) = too_big else {
+        return Ok(());
+    };
+    let what = match unmeasured {
+        true => "its output maximum and its input, which the gateway cannot size and counts at the model's context window",
+        false => "its input, images at their bounds, and its output maximum",
+    };
+    Err(ApiError::bad_request(format!(
+        "this request may use up to {} tokens ({what}), more than the {} limit of {} per minute allows; lower `max_tokens`{}",
+        c.cost,
+        kind.name(),
+        c.limit,
+        if unmeasured { " or send the input itself" } else { "" }
+    )))
 }
 
 /// The 429 for a refused request: which windows refused, and when the last of them has room.
@@ -244,11 +254,20 @@ mod tests {
     #[test]
     fn a_request_larger_than_a_whole_window_is_a_400() {
         let fits = checks(Some(10), Some(1_000), 1_000);
-        assert!(check_fits(&fits).is_ok());
+        assert!(check_fits(&fits, false).is_ok());
         let over = checks(Some(10), Some(1_000), 1_001);
-        let e = check_fits(&over).unwrap_err();
+        let e = check_fits(&over, false).unwrap_err();
         assert_eq!(e.status(), 400);
         assert!(e.message.contains("1001 tokens"), "{}", e.message);
         assert!(e.message.contains("tokens limit of 1000"), "{}", e.message);
+        assert!(
+            !e.message.contains("send the input itself"),
+            "{}",
+            e.message
+        );
+        let unmeasured = check_fits(&over, true).unwrap_err();
+        assert!(unmeasured.message.contains("send the input itself"));
+        // Only token windows: a request window of 0 is the rate limit's to refuse.
+        assert!(check_fits(&checks(Some(0), None, 5), false).is_ok());
     }
 }

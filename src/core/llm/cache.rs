@@ -304,7 +304,12 @@ pub const KV_MIN_TTL_S: u32 = 60;
 
 /// The KV key of a tenant's entry.
 pub fn kv_key(tenant: &str, key: &str) -> String {
-    format!("llm:{tenant}:{key}")
+    format!("{}{key}", kv_prefix(tenant))
+}
+
+/// What every KV key of a tenant's entries starts with.
+pub fn kv_prefix(tenant: &str) -> String {
+    format!("llm:{tenant}:")
 }
 
 /// The Cache API address of a tenant's entry (the tenant in the path too, so that entries can be

@@ -150,6 +150,10 @@ pub fn refused_attempt(
     let detail = match status {
         // The provider refused the gateway's credentials: never echo what it said about them.
         401 | 403 => "the provider refused this gateway's credentials".to_string(),
+        300..=399 => {
+            "a redirect, which the gateway does not follow from a provider: check the provider's `base_url`"
+                .to_string()
+        }
         _ => described.client_message,
     };
     let kind = match status {
@@ -223,7 +227,7 @@ mod tests {
         assert_eq!(outcome, AttemptOutcome::Status(502, None));
         assert_eq!(
             (e.status(), e.message.as_str()),
-            (502, "p/m answered 302: HTTP 302")
+            (502, "p/m answered 302: a redirect, which the gateway does not follow from a provider: check the provider's `base_url`")
         );
     }
 

@@ -50,6 +50,19 @@ impl Usage {
         self.input_tokens + self.output_tokens
     }
 
+    /// The provider's count, or where it sent none (an OpenAI-compatible server that leaves
+    /// `usage` out), `estimate`'s input and about four bytes of the answer per token: an answer
+    /// is never free.
+    pub fn or_estimated(self, estimate: Usage, answer_bytes: usize) -> Usage {
+        match self == Usage::default() {
+            true => Usage {
+                input_tokens: estimate.input_tokens,
+                output_tokens: (answer_bytes as u64).div_ceil(4),
+            },
+            false => self,
+        }
+    }
+
     /// From an OpenAI `usage` object.
     pub fn from_openai(u: &serde_json::Value) -> Option<Usage> {
         let input = u.get("prompt_tokens")?.as_u64()?;
@@ -107,5 +120,25 @@ pub fn stop_reason(finish_reason: &str) -> &'static str {
         "tool_calls" | "function_call" => "tool_use",
         "content_filter" => "refusal",
         _ => "end_turn",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Usage;
+
+    #[test]
+    fn an_answer_without_a_count_is_charged_an_estimate_not_nothing() {
+        let estimate = Usage {
+            input_tokens: 40,
+            output_tokens: 4096,
+        };
+        let missing = Usage::default().or_estimated(estimate, 1_001);
+        assert_eq!((missing.input_tokens, missing.output_tokens), (40, 251));
+        let counted = Usage {
+            input_tokens: 3,
+            output_tokens: 200,
+        };
+        assert_eq!(counted.or_estimated(estimate, 1_001), counted);
     }
 }

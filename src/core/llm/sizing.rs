@@ -16,8 +16,10 @@ pub struct Sizing {
     pub images: u64,
     /// The bytes of images sent inline (base64), which the image rules replace.
     pub inline_image_bytes: u64,
-    /// The first field whose input lives elsewhere (`previous_response_id`, a file id...).
-    pub by_reference: Option<&'static str>,
+    /// The first part the bytes cannot size: input by reference (`previous_response_id`, a file
+    /// id...), a file or a document other than text, media other than an image in an image's
+    /// place.
+    pub unmeasured: Option<&'static str>,
 }
 
 /// The most input tokens one image costs on a provider of `kind`, from each provider's published
@@ -35,7 +37,8 @@ pub fn image_tokens(kind: ProviderKind) -> u64 {
     }
 }
 
-/// The largest of `image_tokens`: the bound before a target is known.
+/// The largest of the providers' `image_tokens`: the bound before a target is known (a model's
+/// own, from its pricing record, may be larger and applies once the target is).
 pub const MAX_IMAGE_TOKENS: u64 = 16 * 258;
 
 /// The context window assumed for a model whose pricing record names none: the largest of the
@@ -48,7 +51,7 @@ pub fn sizing(body: &Map<String, Value>) -> Sizing {
     let mut s = Sizing::default();
     for field in ["previous_response_id", "conversation", "prompt"] {
         if body.get(field).is_some_and(|v| !v.is_null()) {
-            s.by_reference.get_or_insert(field);
+            s.unmeasured.get_or_insert(field);
         }
     }
     for v in body.values() {
@@ -91,6 +94,8 @@ fn part(o: &Map<String, Value>, s: &mut Sizing) {
         // by id, by URL or inline, their size is the provider's to know.
         Some("file") if o.get("file").is_some() => referenced(s, "file"),
         Some("input_file") => referenced(s, "input_file"),
+        // A text document is its text; any other is paged by its provider.
+        Some("document") if str_at(o, "source/type") == Some("text") => {}
         Some("document") => referenced(s, "document"),
         Some("item_reference") => referenced(s, "item_reference"),
         _ => {}
@@ -122,7 +127,7 @@ fn mime(d: &Value) -> Option<&str> {
 }
 
 /// An image part's URL: an image's bound replaces the bytes of an inline image; inline data of
-/// another type (a video or a PDF in an image's place) is sized by its provider: unsized.
+/// another type (a video or a PDF in an image's place) is sized by its provider: unmeasured.
 fn media(s: &mut Sizing, url: Option<&str>) {
     match url.and_then(|u| u.strip_prefix("data:")) {
         Some(rest) => {
@@ -136,7 +141,7 @@ fn media(s: &mut Sizing, url: Option<&str>) {
     }
 }
 
-/// Inline data of media type `mime`: an image at its bound, anything else unsized.
+/// Inline data of media type `mime`: an image at its bound, anything else unmeasured.
 fn inline(s: &mut Sizing, mime: Option<&str>, data: &str) {
     match mime.is_some_and(|m| m.starts_with("image/")) {
         true => image(s, data.len() as u64),
@@ -150,7 +155,7 @@ fn image(s: &mut Sizing, inline_bytes: u64) {
 }
 
 fn referenced(s: &mut Sizing, field: &'static str) {
-    s.by_reference.get_or_insert(field);
+    s.unmeasured.get_or_insert(field);
 }
 
 /// The most input tokens a request of `body_bytes` bytes with `sizing` may cost on a target of
@@ -168,7 +173,7 @@ pub fn input_bound(
     };
     let measured = body_bytes.saturating_sub(sizing.inline_image_bytes) / 4;
     let bound = measured + sizing.images * per_image;
-    match sizing.by_reference {
+    match sizing.unmeasured {
         None => bound,
         Some(_) => {
             let window = target
@@ -195,7 +200,7 @@ mod tests {
             {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}));
         assert_eq!((chat.images, chat.inline_image_bytes), (2, 26));
-        assert_eq!(chat.by_reference, None);
+        assert_eq!(chat.unmeasured, None);
         let anthropic = of(json!({"messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJD"}},
             {"type": "image", "source": {"type": "url", "url": "https://example.com/b.png"}}]}]}));
@@ -211,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn input_by_reference_is_named() {
+    fn input_unsized_is_named() {
         for (body, field) in [
             (
                 json!({"input": "hi", "previous_response_id": "resp_1"}),
@@ -243,9 +248,9 @@ mod tests {
                 "fileData",
             ),
         ] {
-            assert_eq!(of(body.clone()).by_reference, Some(field), "{body}");
+            assert_eq!(of(body.clone()).unmeasured, Some(field), "{body}");
         }
-        assert_eq!(of(json!({"previous_response_id": null})).by_reference, None);
+        assert_eq!(of(json!({"previous_response_id": null})).unmeasured, None);
     }
 
     #[test]
@@ -261,9 +266,12 @@ mod tests {
             json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "video/mp4", "data": "AAAA"}}]}]}),
         ] {
             let s = of(body.clone());
-            assert!(s.by_reference.is_some(), "{body}");
+            assert!(s.unmeasured.is_some(), "{body}");
             assert_eq!((s.images, s.inline_image_bytes), (0, 0), "{body}");
         }
+        // A text document is measured like any text.
+        let text = json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello"}}]}]});
+        assert_eq!(of(text).unmeasured, None);
     }
 
     #[test]
@@ -271,7 +279,7 @@ mod tests {
         let s = Sizing {
             images: 20,
             inline_image_bytes: 4_000,
-            by_reference: None,
+            unmeasured: None,
         };
         // 8,000 bytes of which 4,000 are inline images: 1,000 tokens of JSON, plus the images.
         let openai = input_bound(8_000, &s, Some((ProviderKind::Openai, None)));
@@ -291,7 +299,7 @@ mod tests {
             1_000 + 20 * 48_169
         );
         let stored = Sizing {
-            by_reference: Some("previous_response_id"),
+            unmeasured: Some("previous_response_id"),
             ..Sizing::default()
         };
         let priced = Price {

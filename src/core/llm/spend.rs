@@ -50,13 +50,30 @@ pub fn reservation(
     (tokens.unwrap_or(req.estimated_tokens), cost)
 }
 
-/// A request whose cost the gateway cannot know is refused to a payer with a budget or a token
-/// limit (`limited`): a background Response answers `queued`, and its usage arrives later,
-/// at OpenAI, where this gateway never sees it.
-pub fn check_chargeable(req: &ClientRequest, limited: bool) -> Result<(), ApiError> {
+/// What counts a request's spending: a budget (the tenant's or its key's) its cost, a
+/// tokens-per-minute window (the tenant's, its LLM config's or its key's) its tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limited {
+    pub budget: bool,
+    pub tokens: bool,
+}
+
+impl Limited {
+    /// Whether the reservation needs the targets' prices: a budget's cost, or the image rules and
+    /// context windows of input a token window counts and the bytes cannot size. A cache hit
+    /// reserves nothing.
+    pub fn needs_prices(self, req: &ClientRequest, hit: bool) -> bool {
+        !hit && (self.budget || (self.tokens && req.has_unmeasured_input()))
+    }
+}
+
+/// A request whose cost the gateway cannot know is refused to a payer whose spending is
+/// `limited`: a background Response answers `queued`, and its usage arrives later, at OpenAI,
+/// where this gateway never sees it.
+pub fn check_chargeable(req: &ClientRequest, limited: Limited) -> Result<(), ApiError> {
     let background = req.dialect == Dialect::Responses
         && req.body.get("background").and_then(Value::as_bool) == Some(true);
-    if limited && background {
+    if (limited.budget || limited.tokens) && background {
         return Err(ApiError::bad_request(
             "`background: true` is not available under a budget or a tokens-per-minute limit: its usage is reported only when it completes, which this gateway does not see; send the request without `background`",
         ));
@@ -294,11 +311,55 @@ mod tests {
             Dialect::Responses,
             json!({"model": "m", "input": "hi", "background": true}),
         );
-        let e = check_chargeable(&bg, true).unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert!(e.message.contains("`background: true`"));
-        assert!(check_chargeable(&bg, false).is_ok());
+        let budget = Limited {
+            budget: true,
+            tokens: false,
+        };
+        let tokens = Limited {
+            budget: false,
+            tokens: true,
+        };
+        for limited in [budget, tokens] {
+            let e = check_chargeable(&bg, limited).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.message.contains("`background: true`"));
+        }
+        assert!(check_chargeable(&bg, Limited::default()).is_ok());
         let fg = parsed(Dialect::Responses, json!({"model": "m", "input": "hi"}));
-        assert!(check_chargeable(&fg, true).is_ok());
+        assert!(check_chargeable(&fg, budget).is_ok());
+    }
+
+    #[test]
+    fn prices_are_read_only_where_the_reservation_needs_them() {
+        let plain = parsed(
+            Dialect::OpenAi,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        let image = parsed(
+            Dialect::OpenAi,
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}),
+        );
+        let budget = Limited {
+            budget: true,
+            tokens: false,
+        };
+        let tokens = Limited {
+            budget: false,
+            tokens: true,
+        };
+        assert!(
+            budget.needs_prices(&plain, false),
+            "a budget prices every request"
+        );
+        assert!(!budget.needs_prices(&plain, true), "a hit reserves nothing");
+        assert!(!tokens.needs_prices(&plain, false), "bytes size plain text");
+        assert!(
+            tokens.needs_prices(&image, false),
+            "an image's bound is its model's"
+        );
+        assert!(
+            !Limited::default().needs_prices(&image, false),
+            "nothing counts it"
+        );
     }
 }

@@ -118,7 +118,7 @@ pub async fn revoke(co: &Co, index_key: &ConfigKey, index: &KeyIndex) -> Result<
 }
 
 /// Everything a tenant owns besides its own document: its keys, each record of each kind it
-/// holds (with its state), and its LLM configuration.
+/// holds (with its state), its LLM configuration and its LLM answers kept in KV.
 pub async fn delete_children(co: &Co, tenant: &str) -> Result<(), ApiError> {
     for index_key in co.list(&ConfigKey::key_index(tenant, None)).await? {
         if let Some(index) = co.config_fresh::<KeyIndex>(&index_key).await? {
@@ -133,15 +133,8 @@ pub async fn delete_children(co: &Co, tenant: &str) -> Result<(), ApiError> {
     }
     erase_record(co, RecordKind::Llm, tenant, None).await?;
     // Its kept LLM answers (those of other tiers expire, and no later incarnation reads them).
-    let prefix = crate::core::llm::cache::kv_key(tenant, "");
-    for key in co.kv_list(Kv::LlmCache, &prefix).await? {
-        co.run(Effect::KvDelete {
-            ns: Kv::LlmCache,
-            key,
-        })
-        .await?;
-    }
-    Ok(())
+    co.kv_delete_prefix(Kv::LlmCache, &crate::core::llm::cache::kv_prefix(tenant))
+        .await
 }
 
 #[cfg(test)]

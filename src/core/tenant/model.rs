@@ -27,6 +27,13 @@ pub struct TenantConfig {
     pub incarnation: Option<String>,
 }
 
+impl TenantConfig {
+    /// The tenant's incarnation ("" for a profile stored before incarnations existed).
+    pub fn incarnation(&self) -> &str {
+        self.incarnation.as_deref().unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Destination {
     pub url: String,

@@ -136,10 +136,7 @@ pub async fn proxy(
     let route_cache = cfg.routes.get(&creq.model).and_then(|r| r.cache());
     let scope = answers::Scope {
         tenant: &tenant,
-        incarnation: tenant_cfg
-            .as_ref()
-            .and_then(|t| t.incarnation.as_deref())
-            .unwrap_or_default(),
+        incarnation: tenant_cfg.as_ref().map_or("", |t| t.incarnation()),
         route: &creq.model,
         targets: &route.targets,
         guardrails: cfg.guardrails_of(&creq.model),
@@ -160,14 +157,15 @@ pub async fn proxy(
     let key_budget = key
         .as_ref()
         .and_then(|k| Some((k.settings.budget?, k.payer())));
-    let budgeted = tenant_budget.is_some() || key_budget.is_some();
-    let key_tpm = key.as_ref().is_some_and(|k| k.settings.tpm.is_some());
-    spend::check_chargeable(&creq, budgeted || tpm.is_some() || key_tpm)?;
+    let limited = spend::Limited {
+        budget: tenant_budget.is_some() || key_budget.is_some(),
+        tokens: tpm.is_some() || key.as_ref().is_some_and(|k| k.settings.tpm.is_some()),
+    };
+    spend::check_chargeable(&creq, limited)?;
     // An answer from the cache is a request, but it produces no tokens and costs nothing: its
     // windows are the same (so the isolate's lease still fits it), its token charge nothing,
     // and it reserves in no budget. Prices are read only where the reservation needs them.
-    let priced = hit.is_none() && (budgeted || creq.has_unmeasured_input());
-    let prices = match priced {
+    let prices = match limited.needs_prices(&creq, hit.is_some()) {
         true => {
             futures::future::join_all(chain.iter().map(|t| relay::price(&call.env, &t.model))).await
         }
@@ -186,9 +184,9 @@ pub async fn proxy(
     if let Some(k) = &key {
         checks.extend(admission::key_checks(k, tokens));
     }
-    admission::check_fits(&checks)?;
+    admission::check_fits(&checks, creq.has_unmeasured_input())?;
     checks.extend(extra.checks);
-    let budgets = match (hit.is_some(), budgeted) {
+    let budgets = match (hit.is_some(), limited.budget) {
         (false, true) => {
             let key_budget = key_budget.as_ref().map(|(b, payer)| (b, payer.clone()));
             spend::checks(tenant_budget.as_ref(), key_budget, cost)
@@ -253,7 +251,9 @@ pub async fn proxy(
         let success = attempt::replay(&job, &target, entry)
             .await
             .map_err(|(_, e)| e)?;
+        let estimate = job.req.estimated_usage();
         let answer = relay::Answer {
+            estimate,
             job,
             target,
             attempts: 0,
@@ -310,7 +310,11 @@ pub async fn proxy(
     };
     let any_failure = attempts.any_failure();
     settle.outcomes = attempts.take_outcomes();
+    // Read while the provider worked (`attempt::run`): the isolate holds it now.
+    let price = relay::price(&call.env, &target.model).await;
+    let estimate = job.req.estimated_usage_on(target.kind, price.as_deref());
     let answer = relay::Answer {
+        estimate,
         job,
         target,
         attempts: attempts.total(),

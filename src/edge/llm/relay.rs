@@ -38,6 +38,9 @@ pub struct Answer {
     pub alerts: Option<serde_json::Value>,
     /// When the request arrived (a stream's data point has its whole duration).
     pub started_ms: u64,
+    /// The most the request may use on its target (its input bound there, its output maximum):
+    /// what an answer the provider did not count is charged from.
+    pub estimate: Usage,
 }
 
 /// The model's price, if it has one in KV (through the isolate cache).
@@ -137,6 +140,7 @@ impl Answer {
         call.llm_target = Some((self.target.provider.clone(), self.target.model.clone()));
         match success {
             Success::Json { body, usage } => {
+                let usage = usage.or_estimated(self.estimate, body.len());
                 let guarded = self.guard_answer(call, body);
                 // What the client is sent is kept; a blocked answer is not.
                 if let (Some((key, ttl_s, kv)), Ok(body)) = (self.cached.store(), &guarded) {
@@ -325,12 +329,11 @@ impl Answer {
     /// The client left before the stream ended: what the provider produced so far is charged
     /// (its own count where it sent one, else estimated from the text relayed).
     async fn abandoned(&mut self, up: &Stream) {
-        let req = &self.job.req;
         let usage = match up.replayed_usage {
             Some(u) => u,
             None => up
                 .translator
-                .charged_usage(req.estimated_usage(), req.thinking),
+                .charged_usage(self.estimate, self.job.req.thinking),
         };
         self.account(usage, Outcome::ClientGone).await;
     }
@@ -338,9 +341,9 @@ impl Answer {
     /// A stream's end: its usage line, its settlement, and the `on_answer` hook.
     async fn wrap_up(&mut self, up: &Stream, blocked: bool) {
         let t = &up.translator;
-        let usage = up.replayed_usage.unwrap_or_else(|| {
-            t.charged_usage(self.job.req.estimated_usage(), self.job.req.thinking)
-        });
+        let usage = up
+            .replayed_usage
+            .unwrap_or_else(|| t.charged_usage(self.estimate, self.job.req.thinking));
         let outcome = match t.failed().is_some() || blocked {
             true => Outcome::FailedMidstream,
             false => Outcome::Ok,

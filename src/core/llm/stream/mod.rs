@@ -176,9 +176,10 @@ impl Translator {
 
     /// What a stream is charged when it is over or abandoned: the provider's own count where it
     /// finished and sent one; otherwise (it failed, was cut, blocked or left, or sent no count)
-    /// at least what it produced, as `usage_so_far`. Reasoning the client asked for (`reasoning`)
-    /// is produced before the text and never shown, so then the whole output maximum is
-    /// charged. A stream that produced output is never charged nothing.
+    /// at least what it produced, as `usage_so_far`. When the request asked for reasoning
+    /// (`reasoning`), the model reasons before its text and a provider may show only a summary
+    /// of it, or none: then the whole output maximum is charged. A stream that produced output
+    /// is never charged nothing.
     pub fn charged_usage(&self, estimate: Usage, reasoning: bool) -> Usage {
         let reported = self.usage();
         if self.done() && self.failed().is_none() && reported.output_tokens > 0 {
