@@ -247,6 +247,9 @@ impl LlmConfig {
 
 impl Check for LlmConfig {
     fn check(&self, p: &mut Vec<String>) {
+        if let Some(b) = &self.circuit_breaker {
+            b.check(p);
+        }
         for (name, prov) in &self.providers {
             if let Some(u) = &prov.base_url {
                 check_http_url(&format!("providers.{name}.base_url"), u, p);

@@ -271,7 +271,8 @@ mod tests {
     use super::*;
 
     const POLICY: Policy = Policy {
-        failure_threshold: 2,
+        minimum_calls: 2,
+        failure_rate: 0.5,
         window_ms: 60_000,
         open_ms: 30_000,
         half_open_probes: 1,
@@ -387,6 +388,27 @@ mod tests {
             l.settle(&probe_ok, T0 + 2 + POLICY.open_ms),
             vec![("a".to_string(), Transition::Closed)]
         );
+    }
+
+    #[test]
+    fn successes_settled_with_failures_keep_a_busy_target_closed() {
+        let policy = crate::core::config::integration::BreakerPolicy::policy(None);
+        let mut l = Limiter::default();
+        let outcome = |i: usize| TargetOutcome {
+            target: "a".into(),
+            success: i % 20 != 0,
+            probe: false,
+        };
+        // 100 calls, one in twenty failing: five failures in the minute, 5% of the calls.
+        let busy = SettleCmd {
+            adjust: vec![],
+            outcomes: (0..100).map(outcome).collect(),
+            policy,
+            charges: vec![],
+        };
+        assert_eq!(l.settle(&busy, T0), vec![]);
+        let (a, _) = l.admit(&AdmitCmd::claim(vec!["a".into()], 0, policy), T0 + 1);
+        assert_eq!((a.target, a.closed), (Some(0), vec![true]));
     }
 
     #[test]
