@@ -228,7 +228,7 @@ pub struct LlmConfig {
     pub routes: Named<Route>,
     #[serde(default)]
     pub limits: LlmLimits,
-    /// One breaker per provider target; without one: 5 failures in 60 s open it for 30 s.
+    /// One breaker per provider target (the defaults without one: `BreakerPolicy::policy`).
     pub circuit_breaker: Option<super::integration::BreakerPolicy>,
     /// What may pass, in requests and answers (`core::llm::guardrails`); a route may set its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
