@@ -45,7 +45,7 @@ before(async () => {
     },
     routes,
     limits: { rpm: 100000, tpm: 1000000000 },
-    circuit_breaker: { failure_threshold: 1000, window_seconds: 60, open_seconds: 1 },
+    circuit_breaker: { minimum_calls: 1000, window_seconds: 60, open_seconds: 1 },
   });
   assert.equal(r.status, 201, r.text);
   const kv = await gw.mf.getKVNamespace("CONFIG");

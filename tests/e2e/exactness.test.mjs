@@ -41,7 +41,7 @@ before(async () => {
   await put("integrations/daily", { name: "Daily", base_url: up.url, rate_limit: { per_minute: 1000, per_day: 30 }, endpoints: { ping: { method: "GET", path: "/ping" } } });
   await put("integrations/fragile", {
     name: "Fragile", base_url: up.url, timeout_ms: 2000, retry: { max_retries: 0 },
-    circuit_breaker: { failure_threshold: 5, window_seconds: 60, open_seconds: 2, half_open_probes: 3 },
+    circuit_breaker: { minimum_calls: 5, failure_rate: 0.5, window_seconds: 60, open_seconds: 2, half_open_probes: 3 },
     endpoints: { ping: { method: "GET", path: "/ping" } },
   });
   await put("llm", { providers: { mock: { kind: "mock" } }, routes: { default: [{ provider: "mock", model: "mock-echo" }] } });
@@ -92,10 +92,11 @@ test("a breaker under concurrent failures opens once; half-open lets exactly the
   const opened = () => gw.logs.filter((l) => l.message.includes('"breaker"') && l.message.includes("exact:integration:fragile"));
   up.status = 500;
   up.delayMs = 150;
-  // 40 concurrent calls to a failing upstream: all admitted while closed fail; one opening.
+  // 40 concurrent calls to a failing upstream: all admitted while closed fail, and once 5 have
+  // (the minimum of calls, all failed) it opens, once.
   const first = await burst(40, () => gw.request("POST", "/v1/integrations/fragile/ping", { key, json: { input: {} } }));
   const failedUpstream = first.filter((r) => r.status === 502).length;
-  assert.ok(failedUpstream >= 5, `at least the threshold reached the upstream: ${JSON.stringify(count(first))}`);
+  assert.ok(failedUpstream >= 5, `at least the minimum of calls reached the upstream: ${JSON.stringify(count(first))}`);
   assert.equal(failedUpstream + first.filter((r) => r.status === 503).length, 40);
   await gw.waitForLog((m) => m.includes('"opened"') && m.includes("exact:integration:fragile"));
   await new Promise((r) => setTimeout(r, 300));

@@ -58,7 +58,7 @@ before(async () => {
       assert.equal(r.status, 201, r.text);
     }
     // Breakers that do not open, so every send meets the random faults rather than a 503.
-    const common = { base_url: prov.url, timeout_ms: 300, circuit_breaker: { failure_threshold: 100000, window_seconds: 60, open_seconds: 1, half_open_probes: 1 } };
+    const common = { base_url: prov.url, timeout_ms: 300, circuit_breaker: { minimum_calls: 100000, window_seconds: 60, open_seconds: 1, half_open_probes: 1 } };
     const channels = {
       wa: { kind: "whatsapp", phone_number_id: "106540352242922", credentials: { access_token: tokens.whatsapp } },
       sl: { kind: "slack", credentials: { bot_token: tokens.slack } },

@@ -261,6 +261,28 @@ test("circuit breaker per target: opens after the threshold, then answers 503 wi
   assert.equal(safe.headers.get("x-gateway-attempts"), "1");
 });
 
+test("a target's breaker judges its failure rate: successes between failures keep it closed, a run of failures opens it", async () => {
+  // A config stored with the older `failure_threshold`: read as at least 4 calls, half failed.
+  const breaker = { circuit_breaker: { failure_threshold: 4, open_seconds: 60 } };
+  const k = await llmTenant("ai-ratio", breaker);
+  await gw.admin("PUT", "ai-ratio/llm", { ...llmConfig(breaker), routes: { ratio: [{ provider: "oai", model: "flaky-2", retries: 0 }] } });
+  const statuses = async (n) => {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push((await chat({ model: "ratio", messages: user("x") }, k)).status);
+    return out;
+  };
+  assert.deepEqual(await statuses(2), [502, 502]);
+  assert.deepEqual(await statuses(8), Array(8).fill(200));
+  llm.flaky["flaky-2"] = 0; // two more failures: 4 of 12 calls
+  assert.deepEqual(await statuses(2), [502, 502]);
+  assert.deepEqual(await statuses(1), [200], "4 failures in 13 calls: still closed, the provider is called");
+  // Failing from now on: the fifth failure brings the window to 9 of 18, and it opens.
+  llm.flaky["flaky-2"] = -100;
+  const before = llm.counts["flaky-2"];
+  assert.deepEqual(await statuses(6), [502, 502, 502, 502, 502, 503]);
+  assert.equal(llm.counts["flaky-2"] - before, 5, "an open breaker does not call the upstream");
+});
+
 test("bad input: 400 in each dialect's error format, never a 500", async () => {
   const cases = [
     [() => gw.request("POST", "/v1/chat/completions", { key, body: "{nope", headers: { "content-type": "application/json" } }), /not valid JSON/],

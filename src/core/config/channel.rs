@@ -59,6 +59,9 @@ impl Check for ChannelConfig {
         if let Some(u) = &self.base_url {
             check_http_url("base_url", u, p);
         }
+        if let Some(b) = &self.circuit_breaker {
+            b.check(p);
+        }
         let need = self.kind.credential();
         if !self.credentials.contains_key(need) {
             p.push(

@@ -116,7 +116,8 @@ impl DestinationConfig {
             per_minute: u64::MAX,
             per_day: None,
             breaker: Policy {
-                failure_threshold: u32::MAX,
+                minimum_calls: u32::MAX,
+                failure_rate: 1.0,
                 window_ms: 60_000,
                 open_ms: 1_000,
                 half_open_probes: 1,

@@ -228,7 +228,7 @@ pub struct LlmConfig {
     pub routes: Named<Route>,
     #[serde(default)]
     pub limits: LlmLimits,
-    /// One breaker per provider target; without one: 5 failures in 60 s open it for 30 s.
+    /// One breaker per provider target (the defaults without one: `BreakerPolicy::policy`).
     pub circuit_breaker: Option<super::integration::BreakerPolicy>,
     /// What may pass, in requests and answers (`core::llm::guardrails`); a route may set its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -247,6 +247,9 @@ impl LlmConfig {
 
 impl Check for LlmConfig {
     fn check(&self, p: &mut Vec<String>) {
+        if let Some(b) = &self.circuit_breaker {
+            b.check(p);
+        }
         for (name, prov) in &self.providers {
             if let Some(u) = &prov.base_url {
                 check_http_url(&format!("providers.{name}.base_url"), u, p);

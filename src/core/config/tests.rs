@@ -264,19 +264,56 @@ fn hmac_sources_need_their_scheme() {
 #[test]
 fn breaker_policies_from_config() {
     use super::integration::BreakerPolicy;
-    let b: BreakerPolicy =
-        serde_json::from_value(json!({"failure_threshold": 0, "open_seconds": 2})).unwrap();
-    let p = BreakerPolicy::policy(Some(&b));
+    let policy = |b: serde_json::Value| {
+        let b: BreakerPolicy = serde_json::from_value(b).unwrap();
+        serde_json::to_value(BreakerPolicy::policy(Some(&b))).unwrap()
+    };
+    // The failure rate over at least `minimum_calls` calls in the window.
     assert_eq!(
-        (
-            p.failure_threshold,
-            p.window_ms,
-            p.open_ms,
-            p.half_open_probes
-        ),
-        (1, 60_000, 2_000, 1)
+        policy(json!({"minimum_calls": 4, "failure_rate": 0.25, "open_seconds": 2})),
+        json!({"minimum_calls": 4, "failure_rate": 0.25, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
     );
-    assert_eq!(BreakerPolicy::policy(None).failure_threshold, 5);
+    // A config stored with the older `failure_threshold` reads it as the minimum of calls.
+    assert_eq!(
+        policy(json!({"failure_threshold": 0, "open_seconds": 2})),
+        json!({"minimum_calls": 1, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
+    );
+    assert_eq!(
+        serde_json::to_value(BreakerPolicy::policy(None)).unwrap(),
+        json!({"minimum_calls": 10, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 30_000, "half_open_probes": 1})
+    );
+}
+
+#[test]
+fn breaker_policies_are_checked_when_saved() {
+    let doc = |b: serde_json::Value| {
+        json!({"name": "x", "base_url": "https://x.example", "circuit_breaker": b,
+            "endpoints": {"a": {"method": "GET", "path": "/"}}})
+    };
+    RecordKind::Integration
+        .validate(&doc(json!({"minimum_calls": 20, "failure_rate": 0.3})))
+        .unwrap();
+    RecordKind::Integration
+        .validate(&doc(json!({"failure_threshold": 5, "open_seconds": 30})))
+        .unwrap();
+    for (bad, says) in [
+        (
+            json!({"failure_rate": 1.5}),
+            "`circuit_breaker.failure_rate` must be above 0 and at most 1",
+        ),
+        (
+            json!({"failure_rate": 0}),
+            "`circuit_breaker.failure_rate` must be above 0 and at most 1",
+        ),
+        (
+            json!({"minimum_calls": 5, "failure_threshold": 5}),
+            "`circuit_breaker.failure_threshold` is the older name of `minimum_calls`: give one",
+        ),
+    ] {
+        let e = RecordKind::Integration.validate(&doc(bad)).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.message.contains(says), "{}", e.message);
+    }
 }
 
 #[test]

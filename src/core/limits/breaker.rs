@@ -1,29 +1,45 @@
-//! A circuit breaker: closed until `failure_threshold` failures within `window_ms`, then open for
-//! `open_ms`, then half-open letting exactly `half_open_probes` calls through; a probe's success
-//! closes it, a probe's failure opens it again. Only probes decide a half-open breaker: a late
-//! result from a call admitted while it was closed changes nothing, so concurrent failures open
-//! it once. A probe that never reports (its request died) frees its slot after
-//! `PROBE_TIMEOUT_MS`, so the breaker cannot stay half-open forever.
+//! A circuit breaker, as resilience libraries build them. Closed, it counts calls and failures
+//! over a sliding `window_ms` (`outcome_window`), and a failure that leaves at least
+//! `minimum_calls` calls in the window, at least `failure_rate` of them failed, opens it: an
+//! ordinary error rate at high volume never does, nor a few unlucky calls at low volume. Open for
+//! `open_ms`, then half-open, letting exactly `half_open_probes` calls through: a probe's success
+//! closes it (with an empty window), a probe's failure opens it again. Only probes decide a
+//! half-open breaker: a late result from a call admitted while it was closed changes nothing, so
+//! concurrent failures open it once. A probe that never reports (its request died) frees its slot
+//! after `PROBE_TIMEOUT_MS`, so the breaker cannot stay half-open forever.
 
+use super::outcome_window::{OutcomeWindow, Totals};
 use serde::{Deserialize, Serialize};
 
 /// Longer than any upstream timeout a config may set, so a live probe is never double-counted.
 pub const PROBE_TIMEOUT_MS: u64 = 60_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
-    pub failure_threshold: u32,
+    /// Calls the window must hold before its failure rate is judged. Commands from before the
+    /// rate was judged name it `failure_threshold`: all calls failing, the same count opens it.
+    #[serde(alias = "failure_threshold")]
+    pub minimum_calls: u32,
+    /// The share of the window's calls failed that opens it (0 < rate <= 1).
+    #[serde(default = "half")]
+    pub failure_rate: f64,
     pub window_ms: u64,
     pub open_ms: u64,
     pub half_open_probes: u32,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum State {
     Closed {
-        failures: u32,
-        since_ms: u64,
+        /// The window's calls and failures (a breaker stored before they were counted, with a
+        /// bare count of failures, starts with an empty window).
+        #[serde(default)]
+        recent: OutcomeWindow,
     },
     Open {
         until_ms: u64,
@@ -39,8 +55,7 @@ pub enum State {
 impl Default for State {
     fn default() -> Self {
         State::Closed {
-            failures: 0,
-            since_ms: 0,
+            recent: OutcomeWindow::default(),
         }
     }
 }
@@ -58,7 +73,7 @@ pub struct Admission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transition {
-    /// Closed -> open: the failure threshold was reached.
+    /// Closed -> open: the window's failure rate was reached.
     Opened,
     /// Half-open -> open: a probe failed.
     Reopened,
@@ -124,22 +139,13 @@ impl State {
         probe: bool,
     ) -> Option<Transition> {
         match (*self, success) {
-            (State::Closed { .. }, true) => None,
-            (State::Closed { failures, since_ms }, false) => {
-                let (failures, since_ms) = if now_ms.saturating_sub(since_ms) > p.window_ms {
-                    (1, now_ms)
-                } else {
-                    (failures + 1, since_ms)
-                };
-                if failures >= p.failure_threshold {
-                    *self = State::Open {
-                        until_ms: now_ms + p.open_ms,
-                    };
-                    Some(Transition::Opened)
-                } else {
-                    *self = State::Closed { failures, since_ms };
-                    None
-                }
+            (State::Closed { .. }, true) => {
+                self.count_successes(now_ms, now_ms, p, 1);
+                None
+            }
+            (State::Closed { mut recent }, false) => {
+                let totals = recent.count(p.window_ms, now_ms, now_ms, 1, 1);
+                self.judge(recent, totals, now_ms, p)
             }
             (State::HalfOpen { .. }, _) if !probe => None,
             (State::HalfOpen { .. }, true) => {
@@ -157,6 +163,37 @@ impl State {
         }
     }
 
+    /// Counts `count` successes of calls admitted while closed, counted by an isolate at `at_ms`
+    /// and sent with a later command (see `lease`); an open or half-open breaker ignores them, as
+    /// it does any late result. A success never opens a breaker: the next failure is judged with
+    /// them.
+    pub fn count_successes(&mut self, now_ms: u64, at_ms: u64, p: &Policy, count: u32) {
+        if let State::Closed { recent } = self {
+            recent.count(p.window_ms, now_ms, at_ms, count, 0);
+        }
+    }
+
+    /// A closed breaker with `recent` (holding `t`, a failure just counted) opens if its failure
+    /// rate is reached.
+    fn judge(
+        &mut self,
+        recent: OutcomeWindow,
+        t: Totals,
+        now_ms: u64,
+        p: &Policy,
+    ) -> Option<Transition> {
+        let rate = f64::from(t.failures) / f64::from(t.calls.max(1));
+        if t.calls >= p.minimum_calls.max(1) && rate >= p.failure_rate {
+            *self = State::Open {
+                until_ms: now_ms + p.open_ms,
+            };
+            Some(Transition::Opened)
+        } else {
+            *self = State::Closed { recent };
+            None
+        }
+    }
+
     /// A probe admitted but never made (another limit refused the call): its slot is returned.
     pub fn release_probe(&mut self) {
         if let State::HalfOpen { probes_out, .. } = self {
@@ -169,20 +206,24 @@ impl State {
 mod tests {
     use super::*;
     const P: Policy = Policy {
-        failure_threshold: 3,
+        minimum_calls: 3,
+        failure_rate: 0.5,
         window_ms: 10_000,
         open_ms: 30_000,
         half_open_probes: 2,
     };
 
     #[test]
-    fn opens_after_threshold_then_half_opens_with_exact_probes() {
+    fn opens_at_the_failure_rate_then_half_opens_with_exact_probes() {
         let mut s = State::default();
         for t in [1, 2] {
             assert!(s.admit(t, &P).allowed);
             assert_eq!(s.record(t, &P, false, false), None);
         }
-        assert!(matches!(s, State::Closed { failures: 2, .. }));
+        assert!(
+            matches!(s, State::Closed { .. }),
+            "two calls: below the minimum"
+        );
         assert_eq!(s.record(3, &P, false, false), Some(Transition::Opened));
         assert_eq!(s, State::Open { until_ms: 30_003 });
         // A late failure does not extend the open period.
@@ -264,19 +305,95 @@ mod tests {
             }
         );
     }
+}
+
+/// The default policy under low and high volume (issue 37).
+#[cfg(test)]
+mod volume_tests {
+    use super::*;
+    use crate::core::config::integration::BreakerPolicy;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    /// `outcomes` recorded one after the other at `at_ms`, with the transitions they caused.
+    fn run(s: &mut State, p: &Policy, at_ms: u64, outcomes: &[bool]) -> Vec<Transition> {
+        outcomes
+            .iter()
+            .filter_map(|ok| {
+                assert!(s.admit(at_ms, p).allowed);
+                s.record(at_ms, p, *ok, false)
+            })
+            .collect()
+    }
 
     #[test]
-    fn failures_outside_the_window_start_over() {
+    fn at_low_volume_three_failures_of_four_calls_stay_closed_and_ten_of_ten_open() {
+        let p = BreakerPolicy::policy(None);
         let mut s = State::default();
-        s.record(0, &P, false, false);
-        s.record(1, &P, false, false);
-        s.record(20_000, &P, false, false);
-        assert_eq!(
-            s,
-            State::Closed {
-                failures: 1,
-                since_ms: 20_000
-            }
+        assert!(run(&mut s, &p, T0, &[false, true, false, false]).is_empty());
+        assert!(
+            matches!(s, State::Closed { .. }),
+            "below the minimum of calls"
         );
+        let mut s = State::default();
+        for i in 0..9 {
+            assert_eq!(s.record(T0 + i * 1000, &p, false, false), None, "call {i}");
+        }
+        assert_eq!(
+            s.record(T0 + 9_000, &p, false, false),
+            Some(Transition::Opened)
+        );
+        assert!(matches!(s, State::Open { .. }));
+    }
+
+    #[test]
+    fn at_high_volume_a_two_percent_error_rate_never_opens_and_sixty_percent_does_within_the_window(
+    ) {
+        let p = BreakerPolicy::policy(None);
+        let mut s = State::default();
+        // 30 requests a second for five minutes, one in fifty failing.
+        for n in 0..30 * 300u64 {
+            let t = s.record(T0 + n * 1000 / 30, &p, n % 50 != 49, false);
+            assert_eq!(t, None, "call {n} at 2% failures");
+        }
+        // Then three calls in five fail: it opens, and before a window has passed.
+        let outage = T0 + 300_000;
+        let opened = (0..30 * 60u64)
+            .find(|n| {
+                s.record(outage + n * 1000 / 30, &p, n % 5 >= 3, false)
+                    .is_some()
+            })
+            .expect("a 60% failure rate opens the breaker");
+        assert!(opened * 1000 / 30 < 60_000, "opened after {opened} calls");
+        assert!(matches!(s, State::Open { .. }));
+    }
+
+    #[test]
+    fn failures_older_than_the_window_age_out_and_recent_ones_still_count() {
+        let p = BreakerPolicy::policy(None);
+        let mut s = State::default();
+        assert!(run(&mut s, &p, T0, &[false; 5]).is_empty());
+        // A minute on, those five have aged out: 4 failures in 10 calls is under half.
+        let later = T0 + 61_000;
+        let recent = [
+            true, false, true, false, true, false, true, false, true, true,
+        ];
+        assert!(run(&mut s, &p, later, &recent).is_empty());
+        // The window slides: failures from 50 s ago still count with the newest calls.
+        let mut s = State::default();
+        assert!(run(&mut s, &p, T0, &[true]).is_empty());
+        assert!(run(&mut s, &p, T0 + 50_000, &[false; 5]).is_empty());
+        assert_eq!(
+            run(&mut s, &p, T0 + 65_000, &[true, true, true, true, false]),
+            vec![Transition::Opened],
+            "6 failures of 10 calls within the last minute"
+        );
+    }
+
+    #[test]
+    fn a_closed_breaker_stored_in_the_old_shape_still_loads() {
+        let s: State =
+            serde_json::from_str(r#"{"state":"closed","failures":2,"since_ms":5}"#).unwrap();
+        assert!(matches!(s, State::Closed { .. }));
     }
 }

@@ -37,7 +37,7 @@ pub struct Gate {
 }
 
 /// The limits a call is admitted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     pub per_minute: u64,
     /// Integrations may also cap a day.
@@ -180,7 +180,8 @@ mod tests {
             per_minute,
             per_day,
             breaker: Policy {
-                failure_threshold: 2,
+                minimum_calls: 2,
+                failure_rate: 0.5,
                 window_ms: 60_000,
                 open_ms: 30_000,
                 half_open_probes: 1,

@@ -2,11 +2,13 @@
 //! sent. With a large limit the limiter charges a slice of it (1/50) to this isolate for a second,
 //! and requests within the slice are admitted here without a Durable Object round trip. The
 //! limit's promise holds (leased units were charged, so never more than the limit); unused units
-//! are refunded with the next admission, and so are token corrections, so a successful request
-//! costs one round trip, not two. Small limits (where a slice would matter) and requests with
-//! per-visitor checks always ask the object.
+//! are refunded with the next admission, and so are token corrections and the successes the
+//! breakers count, so a successful request costs one round trip, not two. Small limits (where a
+//! slice would matter) and requests with per-visitor checks always ask the object.
 
-use super::limiter::{Adjust, Admitted, Check, TargetOutcome};
+use super::breaker::Policy;
+use super::budget::Charge;
+use super::limiter::{Adjust, Admitted, Check, SettleCmd, Successes, TargetOutcome};
 use super::rate::Decision;
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +16,7 @@ pub const LEASE_MS: u64 = 1_000;
 const SHARE: u64 = 50;
 /// Requests per minute below which every request asks the limiter (exact under any concurrency).
 const MIN_RPM: u64 = 1_000;
-/// Corrections kept per limiter before they are sent on their own.
+/// Corrections and success counts kept per limiter before they are sent on their own.
 const MAX_PENDING: usize = 256;
 
 /// Which of a request's checks a lease may cover: its requests and its tokens per minute.
@@ -55,11 +57,36 @@ impl Lease {
     }
 }
 
-/// Per limiter (by object name): its live lease and its unsent corrections.
+/// What an isolate owes a limiter, sent with its next command.
+#[derive(Debug, Default, PartialEq)]
+pub struct Carried {
+    pub adjust: Vec<Adjust>,
+    pub successes: Vec<Successes>,
+}
+
+impl Carried {
+    fn len(&self) -> usize {
+        self.adjust.len() + self.successes.len()
+    }
+
+    /// One more success of `target` at `now`: counted with the last one of the same second.
+    fn succeeded(&mut self, target: &str, now: u64) {
+        match self.successes.iter_mut().rev().find(|s| s.target == target) {
+            Some(s) if now < s.at_ms + LEASE_MS => s.count = s.count.saturating_add(1),
+            _ => self.successes.push(Successes {
+                target: target.to_string(),
+                at_ms: now,
+                count: 1,
+            }),
+        }
+    }
+}
+
+/// Per limiter (by object name): its live lease and what it is owed.
 #[derive(Default)]
 pub struct Ledger {
     leases: HashMap<String, Lease>,
-    pending: HashMap<String, Vec<Adjust>>,
+    pending: HashMap<String, Carried>,
 }
 
 /// The extra units to ask for with these checks, if every one of them may be leased.
@@ -124,23 +151,23 @@ impl Ledger {
         })
     }
 
-    /// What goes with the next admission: unsent corrections, and the leftovers of a lease that
-    /// has run out.
-    pub fn carry(&mut self, gate: &str, now: u64) -> Vec<Adjust> {
-        let mut adjust = self.pending.remove(gate).unwrap_or_default();
+    /// What goes with the next admission: unsent corrections and successes, and the leftovers of
+    /// a lease that has run out.
+    pub fn carry(&mut self, gate: &str, now: u64) -> Carried {
+        let mut carried = self.pending.remove(gate).unwrap_or_default();
         if self
             .leases
             .get(gate)
             .is_some_and(|l| l.granted_ms + LEASE_MS <= now)
         {
-            adjust.extend(
+            carried.adjust.extend(
                 self.leases
                     .remove(gate)
                     .map(Lease::refunds)
                     .unwrap_or_default(),
             );
         }
-        adjust
+        carried
     }
 
     /// Keeps the lease the limiter just granted (if it did); a previous one's leftovers are
@@ -174,17 +201,21 @@ impl Ledger {
         }
     }
 
-    /// A request's settlement: its corrections and the outcomes its breakers need. Returns the
-    /// corrections to send now with the outcomes, or `None` when there is nothing the limiter must
-    /// hear before the next admission (they wait for it). `urgent`: the settlement carries what
-    /// must not wait (a budget's charges), so it goes now, with whatever was pending.
+    /// A request's settlement at `now`: its corrections, its targets' outcomes and its budgets'
+    /// charges. Returns the command to send now, or `None` when the limiter need not hear it
+    /// before the next admission, which carries it: corrections, and successes of calls admitted
+    /// while their breaker was closed. A failure (which may open a breaker) or a probe's result
+    /// (which decides one) goes now, and so do budget charges (they must not wait), each with
+    /// whatever was pending.
     pub fn settle(
         &mut self,
         gate: &str,
+        now: u64,
+        policy: Policy,
         adjust: Vec<Adjust>,
-        outcomes: &[TargetOutcome],
-        urgent: bool,
-    ) -> Option<Vec<Adjust>> {
+        outcomes: Vec<TargetOutcome>,
+        charges: Vec<Charge>,
+    ) -> Option<SettleCmd> {
         if outcomes.iter().any(|o| !o.success) {
             // Nothing more is admitted locally until the limiter has heard of the failure.
             if let Some(lease) = self.leases.remove(gate) {
@@ -192,11 +223,26 @@ impl Ledger {
             }
         }
         self.pend(gate, adjust);
-        let pending = self.pending.get(gate).map_or(0, Vec::len);
-        if outcomes.is_empty() && !urgent && pending < MAX_PENDING {
+        let (counted, outcomes): (Vec<_>, Vec<_>) =
+            outcomes.into_iter().partition(|o| o.success && !o.probe);
+        if !counted.is_empty() {
+            let pending = self.pending.entry(gate.to_string()).or_default();
+            for o in counted {
+                pending.succeeded(&o.target, now);
+            }
+        }
+        let pending = self.pending.get(gate).map_or(0, Carried::len);
+        if outcomes.is_empty() && charges.is_empty() && pending < MAX_PENDING {
             return None;
         }
-        Some(self.pending.remove(gate).unwrap_or_default())
+        let carried = self.pending.remove(gate).unwrap_or_default();
+        Some(SettleCmd {
+            adjust: carried.adjust,
+            outcomes,
+            policy,
+            charges,
+            successes: carried.successes,
+        })
     }
 
     fn pend(&mut self, gate: &str, adjust: Vec<Adjust>) {
@@ -204,6 +250,7 @@ impl Ledger {
             self.pending
                 .entry(gate.to_string())
                 .or_default()
+                .adjust
                 .extend(adjust);
         }
     }
@@ -216,6 +263,41 @@ mod tests {
 
     const T0: u64 = 1_700_000_000_000;
     const GATE: &str = "llm:t1";
+
+    fn policy() -> Policy {
+        crate::core::config::integration::BreakerPolicy::policy(None)
+    }
+
+    fn outcome(success: bool, probe: bool) -> TargetOutcome {
+        TargetOutcome {
+            target: "p/m".into(),
+            success,
+            probe,
+        }
+    }
+
+    /// A settlement of `adjust` and `outcomes` at `now`, without budgets (`urgent`: with one).
+    fn settle(
+        l: &mut Ledger,
+        now: u64,
+        adjust: Vec<Adjust>,
+        outcomes: Vec<TargetOutcome>,
+        urgent: bool,
+    ) -> Option<SettleCmd> {
+        let charges = match urgent {
+            true => vec![Charge {
+                id: crate::core::limits::budget::BudgetId {
+                    payer: crate::core::limits::budget::Payer::Tenant,
+                    period: crate::core::limits::budget::Period::Month,
+                },
+                reserved: 10,
+                actual: 5,
+                at_ms: now,
+            }],
+            false => vec![],
+        };
+        l.settle(GATE, now, policy(), adjust, outcomes, charges)
+    }
 
     fn rpm(limit: u64) -> Check {
         Check::per_minute("rpm", limit, 1)
@@ -279,11 +361,11 @@ mod tests {
             .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 4 + LEASE_MS)
             .is_none());
         // Its two unused units go back with the next admission, charged when it was granted.
-        let refunds = l.carry(GATE, T0 + 4 + LEASE_MS);
+        let refunds = l.carry(GATE, T0 + 4 + LEASE_MS).adjust;
         assert_eq!(refunds.len(), 1);
         assert_eq!((refunds[0].charged, refunds[0].actual), (2, 0));
         assert_eq!(refunds[0].at_ms, T0 + 4);
-        assert!(l.carry(GATE, T0 + 5 + LEASE_MS).is_empty());
+        assert_eq!(l.carry(GATE, T0 + 5 + LEASE_MS), Carried::default());
     }
 
     #[test]
@@ -305,19 +387,64 @@ mod tests {
     fn a_failure_ends_the_lease_and_is_sent_at_once() {
         let mut l = Ledger::default();
         grant(&mut l, 10, true, T0);
-        let failed = TargetOutcome {
-            target: "p/m".into(),
-            success: false,
-            probe: false,
-        };
-        let sent = l
-            .settle(GATE, vec![], &[failed], false)
+        let sent = settle(&mut l, T0, vec![], vec![outcome(false, false)], false)
             .expect("failures are sent now");
-        assert_eq!(sent.len(), 1, "the lease's 10 units are refunded with it");
-        assert_eq!(sent[0].charged, 10);
+        assert_eq!(
+            sent.adjust.len(),
+            1,
+            "the lease's 10 units are refunded with it"
+        );
+        assert_eq!(sent.adjust[0].charged, 10);
+        assert_eq!(sent.outcomes, vec![outcome(false, false)]);
         assert!(l
             .admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 1)
             .is_none());
+    }
+
+    #[test]
+    fn a_success_waits_for_the_next_admission_without_a_round_trip_of_its_own() {
+        let mut l = Ledger::default();
+        grant(&mut l, 10, true, T0);
+        let ok = outcome(true, false);
+        assert_eq!(
+            settle(&mut l, T0 + 10, vec![], vec![ok.clone()], false),
+            None
+        );
+        assert!(
+            l.admit_locally(GATE, &[rpm(5_000)], Some("p/m"), T0 + 11)
+                .is_some(),
+            "the lease still admits"
+        );
+        // Successes of the same second are one count; a later one starts another.
+        assert_eq!(
+            settle(&mut l, T0 + 900, vec![], vec![ok.clone()], false),
+            None
+        );
+        assert_eq!(
+            settle(&mut l, T0 + 1_010, vec![], vec![ok.clone()], false),
+            None
+        );
+        let carried = l.carry(GATE, T0 + 1_020).successes;
+        let counts: Vec<_> = carried.iter().map(|s| (s.at_ms, s.count)).collect();
+        assert_eq!(counts, vec![(T0 + 10, 2), (T0 + 1_010, 1)]);
+        // A failure goes at once, with the successes counted before it.
+        settle(&mut l, T0 + 2_000, vec![], vec![ok], false);
+        let sent = settle(
+            &mut l,
+            T0 + 2_001,
+            vec![],
+            vec![outcome(false, false)],
+            false,
+        )
+        .unwrap();
+        assert_eq!((sent.successes.len(), sent.successes[0].count), (1, 1));
+        assert_eq!(sent.outcomes.len(), 1);
+        // A probe's success decides its breaker: it goes at once too.
+        let sent = settle(&mut l, T0 + 3_000, vec![], vec![outcome(true, true)], false).unwrap();
+        assert_eq!(
+            (sent.outcomes, sent.successes),
+            (vec![outcome(true, true)], vec![])
+        );
     }
 
     #[test]
@@ -331,16 +458,20 @@ mod tests {
             at_ms: T0,
         };
         for _ in 1..MAX_PENDING {
-            assert_eq!(l.settle(GATE, vec![correction.clone()], &[], false), None);
+            assert_eq!(
+                settle(&mut l, T0, vec![correction.clone()], vec![], false),
+                None
+            );
         }
-        let sent = l
-            .settle(GATE, vec![correction.clone()], &[], false)
-            .unwrap();
-        assert_eq!(sent.len(), MAX_PENDING);
-        assert_eq!(l.settle(GATE, vec![correction.clone()], &[], false), None);
+        let sent = settle(&mut l, T0, vec![correction.clone()], vec![], false).unwrap();
+        assert_eq!(sent.adjust.len(), MAX_PENDING);
+        assert_eq!(
+            settle(&mut l, T0, vec![correction.clone()], vec![], false),
+            None
+        );
         // A settlement that must not wait takes what was pending with it.
-        let sent = l.settle(GATE, vec![], &[], true).unwrap();
-        assert_eq!(sent, vec![correction]);
-        assert!(l.carry(GATE, T0).is_empty());
+        let sent = settle(&mut l, T0, vec![], vec![], true).unwrap();
+        assert_eq!(sent.adjust, vec![correction]);
+        assert_eq!(l.carry(GATE, T0), Carried::default());
     }
 }

@@ -53,6 +53,9 @@ pub struct AdmitCmd {
     /// Spend budgets to reserve the request's estimated cost in (never leased).
     #[serde(default)]
     pub budgets: Vec<BudgetCheck>,
+    /// Successes of earlier requests, carried here instead of a call of their own.
+    #[serde(default)]
+    pub successes: Vec<Successes>,
 }
 
 impl AdmitCmd {
@@ -66,6 +69,7 @@ impl AdmitCmd {
             adjust: vec![],
             lease: None,
             budgets: vec![],
+            successes: vec![],
         }
     }
 }
@@ -116,14 +120,27 @@ pub struct TargetOutcome {
     pub probe: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Calls to a target that succeeded while its breaker was closed, counted by an isolate from
+/// `at_ms` on (within a second) and sent with its next command: a closed breaker judges a failure
+/// rate, so it must hear of successes, but they are not worth a round trip of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Successes {
+    pub target: String,
+    pub at_ms: u64,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettleCmd {
     pub adjust: Vec<Adjust>,
+    /// Failures, and probes' results.
     pub outcomes: Vec<TargetOutcome>,
     pub policy: Policy,
     /// Real costs replacing budget reservations.
     #[serde(default)]
     pub charges: Vec<Charge>,
+    #[serde(default)]
+    pub successes: Vec<Successes>,
 }
 
 /// Budgets' spend this period (for `GET /v1/me` and the key list).
@@ -142,7 +159,14 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    fn apply(&mut self, adjust: &[Adjust], now: u64) {
+    /// Applies what a command carried: corrections, and successes for the breakers.
+    fn apply(&mut self, adjust: &[Adjust], successes: &[Successes], policy: &Policy, now: u64) {
+        for s in successes {
+            self.breakers
+                .entry(s.target.clone())
+                .or_default()
+                .count_successes(now, s.at_ms, policy, s.count);
+        }
         for a in adjust {
             self.windows.entry(a.key.clone()).or_default().adjust(
                 now,
@@ -157,7 +181,8 @@ impl Limiter {
     /// Charges every window at `now` (each check's cost, plus the lease if there is room for it
     /// too) and claims a target. Returns the answer and whether anything changed (to save).
     pub fn admit(&mut self, cmd: &AdmitCmd, now: u64) -> (Admitted, bool) {
-        self.apply(&cmd.adjust, now);
+        self.apply(&cmd.adjust, &cmd.successes, &cmd.policy, now);
+        let carried = !cmd.adjust.is_empty() || !cmd.successes.is_empty();
         let mut leased = None;
         let mut trial = cmd
             .lease
@@ -182,7 +207,7 @@ impl Limiter {
                 closed: vec![],
                 budgets,
             };
-            return (refused, !cmd.adjust.is_empty());
+            return (refused, carried);
         }
         if !cmd.budgets.is_empty() {
             self.budgets.keep(spends, now);
@@ -209,10 +234,8 @@ impl Limiter {
             .iter()
             .map(|t| matches!(self.breakers.get(t), None | Some(Breaker::Closed { .. })))
             .collect();
-        let changed = !cmd.checks.is_empty()
-            || !cmd.budgets.is_empty()
-            || target.is_some()
-            || !cmd.adjust.is_empty();
+        let changed =
+            !cmd.checks.is_empty() || !cmd.budgets.is_empty() || target.is_some() || carried;
         let admitted = Admitted {
             allowed,
             decisions,
@@ -246,7 +269,7 @@ impl Limiter {
 
     /// Applies corrections and records outcomes; returns the breakers that changed state.
     pub fn settle(&mut self, cmd: &SettleCmd, now: u64) -> Vec<(String, Transition)> {
-        self.apply(&cmd.adjust, now);
+        self.apply(&cmd.adjust, &cmd.successes, &cmd.policy, now);
         self.budgets.settle(&cmd.charges);
         let mut changes = Vec::new();
         for o in &cmd.outcomes {
@@ -271,7 +294,8 @@ mod tests {
     use super::*;
 
     const POLICY: Policy = Policy {
-        failure_threshold: 2,
+        minimum_calls: 2,
+        failure_rate: 0.5,
         window_ms: 60_000,
         open_ms: 30_000,
         half_open_probes: 1,
@@ -287,6 +311,7 @@ mod tests {
             adjust: vec![],
             lease,
             budgets: vec![],
+            successes: vec![],
         }
     }
 
@@ -300,6 +325,7 @@ mod tests {
             }],
             policy: POLICY,
             charges: vec![],
+            successes: vec![],
         }
     }
 
@@ -382,11 +408,65 @@ mod tests {
             }],
             policy: POLICY,
             charges: vec![],
+            successes: vec![],
         };
         assert_eq!(
             l.settle(&probe_ok, T0 + 2 + POLICY.open_ms),
             vec![("a".to_string(), Transition::Closed)]
         );
+    }
+
+    #[test]
+    fn successes_settled_with_failures_keep_a_busy_target_closed() {
+        let policy = crate::core::config::integration::BreakerPolicy::policy(None);
+        let mut l = Limiter::default();
+        let outcome = |i: usize| TargetOutcome {
+            target: "a".into(),
+            success: !i.is_multiple_of(20),
+            probe: false,
+        };
+        // 100 calls, one in twenty failing: five failures in the minute, 5% of the calls.
+        let busy = SettleCmd {
+            adjust: vec![],
+            outcomes: (0..100).map(outcome).collect(),
+            policy,
+            charges: vec![],
+            successes: vec![],
+        };
+        assert_eq!(l.settle(&busy, T0), vec![]);
+        let (a, _) = l.admit(&AdmitCmd::claim(vec!["a".into()], 0, policy), T0 + 1);
+        assert_eq!((a.target, a.closed), (Some(0), vec![true]));
+    }
+
+    #[test]
+    fn successes_carried_by_an_admission_count_and_an_open_breaker_ignores_them() {
+        let mut l = Limiter::default();
+        let mut cmd = admit(vec![], &["a"], None);
+        cmd.successes = vec![Successes {
+            target: "a".into(),
+            at_ms: T0 - 5_000,
+            count: 8,
+        }];
+        let (_, changed) = l.admit(&cmd, T0);
+        assert!(changed, "the counts are saved");
+        // Two failures in ten calls: under half, the target stays closed.
+        assert!(l.settle(&failure("a"), T0 + 1).is_empty());
+        assert!(l.settle(&failure("a"), T0 + 2).is_empty());
+        // Without them, two failures of two calls would have opened it.
+        let mut fresh = Limiter::default();
+        fresh.settle(&failure("a"), T0 + 1);
+        assert_eq!(
+            fresh.settle(&failure("a"), T0 + 2),
+            vec![("a".to_string(), Transition::Opened)]
+        );
+        // Late successes of calls admitted before it opened change nothing, not even its probe.
+        let late = SettleCmd {
+            successes: cmd.successes.clone(),
+            ..failure("b")
+        };
+        fresh.settle(&late, T0 + 3);
+        let (a, _) = fresh.admit(&admit(vec![], &["a"], None), T0 + 2 + POLICY.open_ms);
+        assert_eq!((a.target, a.probe), (Some(0), true));
     }
 
     #[test]

@@ -5,4 +5,5 @@ pub mod budget;
 pub mod gate;
 pub mod lease;
 pub mod limiter;
+pub mod outcome_window;
 pub mod rate;

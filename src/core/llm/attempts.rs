@@ -125,13 +125,10 @@ impl Attempts {
         self.outcomes.iter().any(|o| !o.success)
     }
 
-    /// The outcomes the breakers need (failures, and a probe's result; a success on a closed
-    /// breaker changes nothing), taken once.
+    /// Every attempt's outcome, for the breakers (a closed one judges a failure rate, so it
+    /// counts successes too), taken once.
     pub fn take_outcomes(&mut self) -> Vec<TargetOutcome> {
         std::mem::take(&mut self.outcomes)
-            .into_iter()
-            .filter(|o| !o.success || o.probe)
-            .collect()
     }
 
     fn exhausted(&mut self, now: u64) -> ApiError {
@@ -210,13 +207,19 @@ mod tests {
     };
 
     #[test]
-    fn a_success_at_the_first_target_tells_no_breaker() {
+    fn a_success_at_the_first_target_is_told_to_its_breaker() {
         let (mut a, step) = start(&chain(&[1]), &admitted(Some(0), false, None), T0);
         assert_eq!(step, SEND_0);
         a.succeeded();
         assert_eq!(a.total(), 1);
         assert!(!a.any_failure());
-        assert!(a.take_outcomes().is_empty());
+        let told = a.take_outcomes();
+        assert_eq!(
+            told.len(),
+            1,
+            "a closed breaker judges a failure rate: it counts successes"
+        );
+        assert!(told[0].success && !told[0].probe && told[0].target == "p0/m");
     }
 
     #[test]
@@ -235,8 +238,13 @@ mod tests {
         );
         a.succeeded();
         assert_eq!(a.total(), 3);
-        let told: Vec<_> = a.take_outcomes().into_iter().map(|o| o.target).collect();
-        assert_eq!(told, vec!["p0/m", "p0/m"], "two failures, no plain success");
+        let told: Vec<_> = a
+            .take_outcomes()
+            .into_iter()
+            .map(|o| (o.target, o.success))
+            .collect();
+        let (p0, p1) = ("p0/m".to_string(), "p1/m".to_string());
+        assert_eq!(told, vec![(p0.clone(), false), (p0, false), (p1, true)]);
     }
 
     #[test]
@@ -252,7 +260,7 @@ mod tests {
         );
         let told = a.take_outcomes();
         assert!(
-            told.is_empty(),
+            told.len() == 1 && told[0].success,
             "a rate limit does not count against the breaker"
         );
     }

@@ -65,14 +65,16 @@ impl Limiter {
                 return Ok(admitted);
             }
         }
+        let carried = LEDGER.with(|l| l.borrow_mut().carry(gate, now));
         let cmd = AdmitCmd {
             checks,
             targets: targets.to_vec(),
             from: if claim { 0 } else { targets.len() },
             policy: self.policy,
-            adjust: LEDGER.with(|l| l.borrow_mut().carry(gate, now)),
+            adjust: carried.adjust,
             lease,
             budgets: budgets.to_vec(),
+            successes: carried.successes,
         };
         let admitted = durable::ask(&self.env, &self.object, cmd.clone()).await?;
         LEDGER.with(|l| {
@@ -121,7 +123,7 @@ impl Settle {
     }
 
     /// What the limiter must still hear once the isolate's ledger took its share (`None`:
-    /// nothing, the usual case under a lease: no round trip and no task). Budget charges never
+    /// nothing, the usual case: no round trip and no task). Failures and budget charges never
     /// wait.
     pub fn due(&mut self, used: Used) -> Option<SettleCmd> {
         let adjust = match used {
@@ -140,14 +142,10 @@ impl Settle {
             self.reserved = None;
         }
         let outcomes = std::mem::take(&mut self.outcomes);
-        let gate = self.limiter.object.name();
-        let urgent = !charges.is_empty();
-        let adjust = LEDGER.with(|l| l.borrow_mut().settle(gate, adjust, &outcomes, urgent))?;
-        Some(SettleCmd {
-            adjust,
-            outcomes,
-            policy: self.limiter.policy,
-            charges,
+        let (gate, policy) = (self.limiter.object.name(), self.limiter.policy);
+        LEDGER.with(|l| {
+            let mut ledger = l.borrow_mut();
+            ledger.settle(gate, now_ms(), policy, adjust, outcomes, charges)
         })
     }
 }
