@@ -14,6 +14,7 @@ pub mod models;
 pub mod pricing;
 pub mod request;
 pub mod routing;
+pub mod settle;
 pub mod sizing;
 pub mod spend;
 pub mod sse;

@@ -7,8 +7,9 @@ use crate::core::error::ApiError;
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::budget::BudgetCheck;
 use crate::core::limits::lease::{lease_request, Ledger};
-use crate::core::limits::limiter::{AdmitCmd, Admitted, Check, SettleCmd, TargetOutcome};
-use crate::core::llm::admission::{token_corrections, LimitKind};
+use crate::core::limits::limiter::{AdmitCmd, Admitted, Check, SettleCmd};
+use crate::core::llm::admission::LimitKind;
+use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::spend::Reserved;
 use crate::core::objects::{protocol::RateLimiter, Object};
 use crate::edge::durable;
@@ -91,62 +92,29 @@ impl Limiter {
     }
 }
 
-/// What a request still owes its limiter: the breakers' outcomes, the correction of its token
-/// estimate once the real count is known, and its budgets' charges.
-pub struct Settle {
-    pub limiter: Limiter,
-    /// The windows charged up front (the token ones are corrected), and when.
-    pub charged: Vec<(LimitKind, Check)>,
-    pub charged_at_ms: u64,
-    /// What the request reserved in its budgets.
-    pub reserved: Option<Reserved>,
-    pub outcomes: Vec<TargetOutcome>,
-}
+impl Limiter {
+    /// What a request admitted at `at_ms` owes this limiter (`core::llm::settle`).
+    pub fn settlement(
+        &self,
+        charged: Vec<(LimitKind, Check)>,
+        at_ms: u64,
+        reserved: Option<Reserved>,
+    ) -> Settlement {
+        Settlement::new(self.object.name(), self.policy, charged, at_ms, reserved)
+    }
 
-/// How a request ended, as far as its limiter is concerned.
-#[derive(Clone, Copy)]
-pub enum Used {
-    /// Not yet known (a stream settles its failed attempts first).
-    NotYet,
-    /// It answered with this many tokens, at this cost if the model has a price.
-    Answer { tokens: u64, cost_usd: Option<f64> },
-    /// No target answered: it costs nothing (its token estimate stands).
-    Nothing,
-}
-
-impl Settle {
-    /// Settles what is known (see `Used`).
-    pub async fn flush(&mut self, used: Used) {
-        if let Some(cmd) = self.due(used) {
-            self.limiter.tell(cmd).await;
+    /// Sends what `settlement` must tell now, before a stream's end.
+    pub async fn early(&self, settlement: &mut Settlement) {
+        let due = LEDGER.with(|l| settlement.early(&mut l.borrow_mut(), now_ms()));
+        if let Some(cmd) = due {
+            self.tell(cmd).await;
         }
     }
 
-    /// What the limiter must still hear once the isolate's ledger took its share (`None`:
-    /// nothing, the usual case: no round trip and no task). Failures and budget charges never
-    /// wait.
-    pub fn due(&mut self, used: Used) -> Option<SettleCmd> {
-        let adjust = match used {
-            Used::Answer { tokens, .. } => {
-                let charged = std::mem::take(&mut self.charged); // corrected once
-                token_corrections(&charged, tokens, self.charged_at_ms)
-            }
-            _ => vec![],
-        };
-        let charges = match (used, &self.reserved) {
-            (Used::NotYet, _) | (_, None) => vec![],
-            (Used::Answer { cost_usd, .. }, Some(r)) => r.charges(cost_usd),
-            (Used::Nothing, Some(r)) => r.charges(None),
-        };
-        if !matches!(used, Used::NotYet) {
-            self.reserved = None;
-        }
-        let outcomes = std::mem::take(&mut self.outcomes);
-        let (gate, policy) = (self.limiter.object.name(), self.limiter.policy);
-        LEDGER.with(|l| {
-            let mut ledger = l.borrow_mut();
-            ledger.settle(gate, now_ms(), policy, adjust, outcomes, charges)
-        })
+    /// The settlement's end: what must be sent, if anything (the ledger keeps the rest for the
+    /// next admission).
+    pub fn close(&self, settlement: Settlement, used: Used) -> Option<SettleCmd> {
+        LEDGER.with(|l| settlement.close(used, &mut l.borrow_mut(), now_ms()))
     }
 }
 

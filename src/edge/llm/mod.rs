@@ -24,6 +24,7 @@ use crate::core::llm::cache::{self as answers, Asked, Decision};
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
+use crate::core::llm::settle::Used;
 use crate::core::llm::spend::{self, Reserved};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::tenant::keys::KeyRecord;
@@ -33,7 +34,7 @@ use crate::core::usage::Family;
 use crate::edge::inbound::Inbound;
 use crate::edge::respond::Outgoing;
 use futures::future::LocalBoxFuture;
-use limiter::{Limiter, Settle, Used};
+use limiter::Limiter;
 use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -214,16 +215,12 @@ pub async fn proxy(
         return Ok(resp);
     }
     let alerts = spend::alerts(&admitted.budgets, &budgets);
-    let mut settle = Settle {
-        limiter: limiter.clone(),
-        charged: if hit.is_none() { checks } else { vec![] },
-        charged_at_ms: now,
-        reserved: (!budgets.is_empty()).then_some(Reserved {
-            checks: budgets,
-            at_ms: now,
-        }),
-        outcomes: Vec::new(),
-    };
+    let charged = if hit.is_none() { checks } else { vec![] };
+    let reserved = (!budgets.is_empty()).then_some(Reserved {
+        checks: budgets,
+        at_ms: now,
+    });
+    let mut settlement = limiter.settlement(charged, now, reserved);
     let job = LlmCall {
         env: call.env.clone(),
         tenant,
@@ -258,13 +255,14 @@ pub async fn proxy(
             target,
             attempts: 0,
             limit_headers,
-            settle,
+            limiter,
+            settlement: Some(settlement),
             on_answer: extra.on_answer,
             cached,
             alerts: alerts.clone(),
             started_ms: call.started_ms,
         };
-        return answer.send(call, success, false).await;
+        return answer.send(call, success).await;
     }
     let mut step = attempts.claimed(&admitted, now);
     let (target, success) = loop {
@@ -302,14 +300,15 @@ pub async fn proxy(
                 Err(e) => Step::Fail(e),
             },
             Step::Fail(e) => {
-                settle.outcomes = attempts.take_outcomes();
-                settle.flush(Used::Nothing).await;
+                settlement.heard(attempts.take_outcomes());
+                if let Some(cmd) = limiter.close(settlement, Used::Nothing) {
+                    limiter.tell(cmd).await;
+                }
                 return Err(e);
             }
         };
     };
-    let any_failure = attempts.any_failure();
-    settle.outcomes = attempts.take_outcomes();
+    settlement.heard(attempts.take_outcomes());
     // Read while the provider worked (`attempt::run`): the isolate holds it now.
     let price = relay::price(&call.env, &target.model).await;
     let estimate = job.req.estimated_usage_on(target.kind, price.as_deref());
@@ -319,13 +318,14 @@ pub async fn proxy(
         target,
         attempts: attempts.total(),
         limit_headers,
-        settle,
+        limiter,
+        settlement: Some(settlement),
         on_answer: extra.on_answer,
         cached,
         alerts,
         started_ms: call.started_ms,
     };
-    answer.send(call, success, any_failure).await
+    answer.send(call, success).await
 }
 
 /// How the request used the response cache.

@@ -4,16 +4,18 @@
 //! settled; a stream's end also calls the `on_answer` hook.
 
 use super::attempt::{Stream, Success};
-use super::limiter::{Settle, Used};
+use super::limiter::Limiter;
 use super::{cache, Cached, LlmCall, OnAnswer};
 use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::limits::budget::nanos;
+use crate::core::limits::limiter::SettleCmd;
 use crate::core::llm::cache::{Entry, Recorder};
 use crate::core::llm::guardrails::stream::StreamGuard;
 use crate::core::llm::guardrails::{walk, Direction, Field, Guard};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
 use crate::core::llm::routing::Target;
+use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::Usage;
 use crate::core::usage::point::point;
 use crate::core::usage::{Counters, Dims, Sample};
@@ -31,7 +33,9 @@ pub struct Answer {
     pub target: Target,
     pub attempts: u32,
     pub limit_headers: Vec<(String, String)>,
-    pub settle: Settle,
+    pub limiter: Limiter,
+    /// What the request owes its limiter, until its end settles it.
+    pub settlement: Option<Settlement>,
     pub on_answer: Option<OnAnswer>,
     pub cached: Cached,
     /// The budgets this request took past their alert share.
@@ -135,8 +139,12 @@ impl Answer {
         }
     }
 
-    /// `any_failure`: a target failed first, and its breaker hears of it before the client does.
-    pub async fn send(mut self, call: &mut Call, success: Success, any_failure: bool) -> Reply {
+    /// A target that failed first has its breaker hear of it before the client does.
+    pub async fn send(mut self, call: &mut Call, success: Success) -> Reply {
+        let any_failure = self
+            .settlement
+            .as_ref()
+            .is_some_and(Settlement::any_failure);
         call.llm_target = Some((self.target.provider.clone(), self.target.model.clone()));
         match success {
             Success::Json { body, usage } => {
@@ -174,8 +182,8 @@ impl Answer {
                     tokens: usage.total(),
                     cost_usd: cost,
                 };
-                if let Some(cmd) = self.settle.due(used) {
-                    let limiter = self.settle.limiter.clone();
+                if let Some(cmd) = self.settle(used) {
+                    let limiter = self.limiter.clone();
                     match any_failure {
                         true => limiter.tell(cmd).await,
                         false => call.ctx.wait_until(async move { limiter.tell(cmd).await }),
@@ -184,9 +192,9 @@ impl Answer {
                 Ok(out.bytes(guarded?))
             }
             Success::Stream(stream) => {
-                if any_failure {
+                if let Some(s) = self.settlement.as_mut() {
                     // The failed attempts now; the token correction waits for the stream's end.
-                    self.settle.flush(Used::NotYet).await;
+                    self.limiter.early(s).await;
                 }
                 let out = self.response(&[
                     ("content-type", "text/event-stream; charset=utf-8"),
@@ -261,6 +269,13 @@ impl Answer {
         }
     }
 
+    /// Closes the request's settlement (once: a second call finds none): what the limiter must
+    /// still hear, if anything.
+    fn settle(&mut self, used: Used) -> Option<SettleCmd> {
+        let settlement = self.settlement.take()?;
+        self.limiter.close(settlement, used)
+    }
+
     /// The client's events through the response guardrails, if any act on answers.
     fn guarded(&self, filter: &mut Option<StreamGuard>, events: Vec<u8>) -> Vec<u8> {
         let mut guard = self.job.guard.borrow_mut();
@@ -309,7 +324,9 @@ impl Answer {
             tokens: usage.total(),
             cost_usd: cost,
         };
-        self.settle.flush(used).await;
+        if let Some(cmd) = self.settle(used) {
+            self.limiter.tell(cmd).await;
+        }
         // Already after the response: a send this made due runs here.
         let sample = self.usage_sample(usage, cost);
         let latency_ms = now_ms().saturating_sub(self.started_ms);
