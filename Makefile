@@ -72,6 +72,9 @@ profile: build | npm
 soak: build | npm
 	node --experimental-websocket bench/soak.mjs
 
+# Each route beside its JavaScript reference (bench/run.mjs), every row measured on a quiet
+# gateway (bench/quiet.mjs; fails if one never gets quiet within BENCH_QUIET_SECONDS, default
+# 180). BENCH_ONLY=llm: the LLM rows alone; BENCH_SECONDS and BENCH_CONNECTIONS set wrk's load.
 bench: build | npm
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	node bench/run.mjs

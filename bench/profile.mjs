@@ -17,6 +17,7 @@ import { Miniflare } from "miniflare";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { inspector } from "./inspector.mjs";
+import { Quiet, quietNote } from "./quiet.mjs";
 import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, webhookRoutes } from "./routes.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -44,13 +45,23 @@ const upstream = await startUpstream();
 const gw = ROUTE === "floor" ? await startFloor() : await startGateway({
   overrides: { scriptPath: path.join(ROOT, "target/profile/index.js"), inspectorPort: INSPECTOR },
 });
+const quiet = new Quiet(upstream);
+if (ROUTE !== "floor") quiet.track(gw);
 const key = ROUTE === "floor" ? undefined : await benchTenant(gw);
 const all = await families[ROUTE](gw, upstream, key);
 const pick = process.env.PROFILE_PICK?.split(",").map(Number);
 const routes = pick ? pick.map((i) => all[i]).filter(Boolean) : all;
 const wrk = (r, seconds) =>
   exec("wrk", ["-t1", "-c16", `-d${seconds}s`, ...Object.entries(r.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), "-s", r.script, r.url]);
-for (const r of routes) await wrk(r, 1); // warm up: compiled code, caches, objects
+// Warm up (compiled code, caches, objects), then record on a quiet gateway: the warm-up's events
+// delivered, the runtime idle (bench/quiet.mjs).
+let calm;
+for (const r of routes) {
+  quiet.deliveriesPerEvent(r.deliveries ?? 1);
+  await wrk(r, 1);
+  calm = await quiet.wait();
+}
+console.log(`${calm.ok ? "quiet" : "NOT QUIET"} after the warm-up: ${quietNote(calm)}, ${calm.delivered} deliveries of ${calm.expected} owed, load ${calm.load.toFixed(1)}`);
 
 /** The JavaScript floor, logging as the gateway does, with the inspector on. */
 async function startFloor() {

@@ -28,7 +28,8 @@ export async function benchTenant(gw) {
 
 /**
  * Webhook sources on `gw`: telegram and standard (signed with `stdSecret`), each a new event every
- * request, and one signed standard event again and again (a duplicate).
+ * request, and one signed standard event again and again (a duplicate). Each route's `deliveries`:
+ * how many deliveries to the upstream each request the gateway accepts makes (bench/quiet.mjs).
  */
 export async function webhookRoutes(gw, upstream, stdSecret = "whsec_" + randomBytes(24).toString("base64")) {
   const whsec = "whsec_" + randomBytes(32).toString("base64");
@@ -53,12 +54,13 @@ end
     tgToken,
     stdSecret,
     // A new Standard Webhooks event each request: HMAC + dedupe + enqueue (+ delivery).
-    signed: { url: new URL("/v1/webhooks/bench/std", gw.url).href, headers: {}, script: signedEvents(stdSecret, stdBody) },
-    fresh: { url: new URL("/v1/webhooks/bench/tg", gw.url).href, headers: {}, script: fresh },
+    signed: { url: new URL("/v1/webhooks/bench/std", gw.url).href, headers: {}, script: signedEvents(stdSecret, stdBody), deliveries: 1 },
+    fresh: { url: new URL("/v1/webhooks/bench/tg", gw.url).href, headers: {}, script: fresh, deliveries: 1 },
     duplicate: {
       url: new URL("/v1/webhooks/bench/std", gw.url).href,
       headers: sign.standard(stdSecret, stdBody, { id: "msg_bench_dup" }),
       script: postScript(stdBody),
+      deliveries: 0, // answered as a duplicate, queued once
     },
   };
 }
@@ -77,7 +79,7 @@ export async function fanoutRoute(gw, upstream, hooks) {
   await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [hooks.tgToken], destinations: ["default"] });
   await gw.admin("PUT", "bench/sources/std3", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["default", "d2", "d3"] });
   const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
-  return { url: new URL("/v1/webhooks/bench/std3", gw.url).href, headers: {}, script: signedEvents(hooks.stdSecret, stdBody) };
+  return { url: new URL("/v1/webhooks/bench/std3", gw.url).href, headers: {}, script: signedEvents(hooks.stdSecret, stdBody), deliveries: 3 };
 }
 
 /**

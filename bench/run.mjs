@@ -3,7 +3,9 @@
 // integration execute), in one run, with wrk. Prints req/s, p50/p99 latency, each route's ratio to
 // its reference and the CPU it adds per request, streamed time to first content, a fresh isolate's
 // first answers, and the bundle's size and biggest parts. Figures depend on the machine; compare
-// ratios within one run, not absolutes.
+// ratios within one run, not absolutes. Each row is measured on a quiet gateway (bench/quiet.mjs):
+// after its warm-up, the run waits until every webhook event accepted so far has been delivered
+// and no runtime of the run is using CPU, and says how long that took.
 import { Miniflare } from "miniflare";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -15,6 +17,7 @@ import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
+import { IDLE_MS, Quiet, quietNote } from "./quiet.mjs";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 
@@ -75,13 +78,24 @@ const reference = new Miniflare({
 });
 const referenceUrl = await reference.ready;
 const gw = await startGateway();
+const quiet = new Quiet(upstream);
+quiet.track(gw);
 const demoKey = "sk_dev_demo_local_only_0000000000";
 
 const rows = [];
+const notQuiet = [];
+/** Waits for a quiet gateway (after a warm-up: its own events are drained too) and says so. */
+async function quietFor(name) {
+  const q = await quiet.wait();
+  console.error(`${q.ok ? "quiet" : "NOT QUIET"} after ${(q.ms / 1000).toFixed(1)} s (${q.delivered} of ${q.expected} deliveries in, ${q.runtimes} runtimes watched, load ${q.load.toFixed(1)}): ${name}`);
+  if (!q.ok) notQuiet.push(`${name}: ${quietNote(q)}`);
+  return q;
+}
 const run = async (name, url, headers, baseline, script) => {
   await wrk(url, headers, 1, 4, script); // warm up isolates and caches
+  const q = await quietFor(name);
   const r = await wrk(url, headers, DURATION, CONNECTIONS, script);
-  rows.push({ name, ...r, baseline });
+  rows.push({ name, ...r, baseline, quiet: q });
   return r;
 };
 
@@ -104,8 +118,14 @@ await route("webhook new event, delivered (standard)", hooks.signed, "ref: HMAC 
 await route("webhook new event, delivered (telegram)", hooks.fresh, "ref: HMAC + DO + queue send");
 // The same event fanned out to three destinations: ingress does the same work; the consumer
 // queues three deliveries and makes them, on the same two cores.
-await route("webhook new event, 3 destinations (standard)", await fanoutRoute(gw, upstream, hooks), "ref: HMAC + DO + queue send");
+// Quiet before the sources change: no event still queued goes to the new destinations.
+await quietFor("the fan-out's sources");
+const fanout = await fanoutRoute(gw, upstream, hooks);
+quiet.deliveriesPerEvent(fanout.deliveries);
+await route("webhook new event, 3 destinations (standard)", fanout, "ref: HMAC + DO + queue send");
 // The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
+await quietFor("the duplicates");
+quiet.deliveriesPerEvent(hooks.duplicate.deliveries);
 await route("webhook duplicate (standard, HMAC)", hooks.duplicate, "ref: HMAC + DO + queue send");
 
 // Channel send: the same upstream playing the WhatsApp Cloud API, next to calling it directly
@@ -161,6 +181,7 @@ await run("llm chat, stream, usage counting off", llmOff.chatStream.url, offAuth
 // translating) against the JS proxy relaying the same stream.
 const CONTENT = /"content":"[^"]|"text_delta"/;
 async function ttfc(url, body, headers = {}, n = 300) {
+  const calm = await quietFor(`time to first content: ${url}`);
   const times = [];
   const agent = new http.Agent({ keepAlive: true });
   for (let i = 0; i < n + 20; i++) {
@@ -185,7 +206,7 @@ async function ttfc(url, body, headers = {}, n = 300) {
   }
   agent.destroy();
   times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)] };
+  return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)], quiet: calm };
 }
 const streamBody = { ...oaiBody, model: "bench-model", stream: true };
 const ttfcRows = [
@@ -224,6 +245,7 @@ async function firstAnswers(start, healthUrl, llmUrl, headers) {
   const [llmMs] = await timed(() => post(llmUrl.path));
   return { startMs, healthMs, llmMs };
 }
+const coldQuiet = await quietFor("a fresh isolate");
 const coldDir = mkdtempSync(path.join(tmpdir(), "bench-cold-"));
 const cold = await startGateway({ persist: coldDir });
 const coldKey = await benchTenant(cold);
@@ -248,20 +270,23 @@ const pad = (s, n) => String(s).padEnd(n);
 const num = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const short = (name) =>
   name.startsWith("ref: ") ? "ref" : name.includes("floor") ? "JS floor" : name.includes("direct") ? "upstream" : name.startsWith("llm") ? "plain route" : "healthz";
-console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine; "added" is 1e6/rps - 1e6/rps(reference), µs a request\n`);
-console.log(pad("route", 40), pad("req/s", 9), pad("p50 ms", 8), pad("p99 ms", 8), pad("ratio", 16), pad("added µs", 9), "non-2xx");
+console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine; "added" is 1e6/rps - 1e6/rps(reference), µs a request`);
+const owed = quiet.count();
+console.log(`each row measured on a quiet gateway: after its warm-up, every webhook event accepted so far delivered (${owed.delivered} deliveries of ${owed.expected} owed, in all) and no`);
+console.log(`workerd CPU for ${(IDLE_MS / 1000).toFixed(1)} s; "quiet" is how long that took, "load" the machine's load average then (other processes)\n`);
+console.log(pad("route", 40), pad("req/s", 9), pad("p50 ms", 8), pad("p99 ms", 8), pad("ratio", 16), pad("added µs", 9), pad("non-2xx", 8), pad("quiet", 7), "load");
 for (const r of rows) {
   const base = r.baseline ? byName[r.baseline] : undefined;
   const ratio = base ? `${num(r.rps / base.rps, 2)} of ${short(r.baseline)}` : "";
   const added = base && !r.baseline.includes("direct") ? num(1e6 / r.rps - 1e6 / base.rps) : "";
   if (r.name.startsWith("  same gateway")) console.log("ingress-only gateway (no queue consumers):");
-  console.log(pad(r.name, 40), pad(num(r.rps), 9), pad(num(r.p50, 2), 8), pad(num(r.p99, 2), 8), pad(ratio, 16), pad(added, 9), r.non2xx);
+  console.log(pad(r.name, 40), pad(num(r.rps), 9), pad(num(r.p50, 2), 8), pad(num(r.p99, 2), 8), pad(ratio, 16), pad(added, 9), pad(r.non2xx, 8), pad(quietNote(r.quiet), 7), num(r.quiet.load, 1));
 }
-console.log("\nstreamed LLM answer, time to first content (sequential, 300 requests)");
-console.log(pad("", 40), pad("p50 ms", 8), pad("p99 ms", 8), "p50 over the JS proxy's");
+console.log("\nstreamed LLM answer, time to first content (sequential, 300 requests, each series on a quiet gateway)");
+console.log(pad("", 40), pad("p50 ms", 8), pad("p99 ms", 8), pad("p50 over the JS proxy's", 24), pad("quiet", 7), "load");
 const jsFirst = ttfcRows[1][1].p50;
-for (const [name, t] of ttfcRows) console.log(pad(name, 40), pad(num(t.p50, 2), 8), pad(num(t.p99, 2), 8), name.startsWith("gateway") ? `+${num(t.p50 - jsFirst, 2)} ms` : "");
-console.log("\na fresh isolate (the runtime started on configuration in KV), ms");
+for (const [name, t] of ttfcRows) console.log(pad(name, 40), pad(num(t.p50, 2), 8), pad(num(t.p99, 2), 8), pad(name.startsWith("gateway") ? `${t.p50 >= jsFirst ? "+" : ""}${num(t.p50 - jsFirst, 2)} ms` : "", 24), pad(quietNote(t.quiet), 7), num(t.quiet.load, 1));
+console.log(`\na fresh isolate (the runtime started on configuration in KV), ms; started after the runs were quiet (${quietNote(coldQuiet)}, load ${num(coldQuiet.load, 1)})`);
 console.log(pad("", 40), pad("start", 8), pad("/healthz", 10), "first LLM answer");
 for (const [name, c] of coldRows) console.log(pad(name, 40), pad(num(c.startMs), 8), pad(num(c.healthMs, 1), 10), num(c.llmMs, 1));
 const size = bundleSize();
@@ -279,3 +304,7 @@ await floor.dispose();
 await loggingFloor.dispose();
 await reference.dispose();
 upstream.server.close();
+if (notQuiet.length) {
+  console.error(`\nNOT QUIET within BENCH_QUIET_SECONDS: these were measured beside other work, their figures are not worth much:\n  ${notQuiet.join("\n  ")}`);
+  process.exitCode = 1;
+}
