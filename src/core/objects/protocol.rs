@@ -12,8 +12,7 @@ use crate::core::jobs::{
 use crate::core::limits::budget::Spend;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
-use crate::core::usage::query::Range;
-use crate::core::usage::{Batch, Counters, Dims};
+use crate::core::usage::{Batch, Counters, Dims, Range};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::event_log::{
     EventDetail, EventPage, EventQuery, ExpireLog, GetEvent, LogBatch,
