@@ -16,7 +16,6 @@ use crate::core::jobs::JobStep;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub const DEFAULT_DISABLE_AFTER_S: u32 = 3 * 86_400;
 /// How long a delivery waits for its paused or disabled destination.
 pub const MAX_HOLD_S: u64 = 7 * 86_400;
 
