@@ -20,7 +20,7 @@ fn main() {}
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use edge_gateway::core::config::document::{seal_document, RecordRef};
-    use edge_gateway::core::config::{ConfigKey, RecordKind};
+    use edge_gateway::core::platform::{ConfigKey, RecordKind};
     use edge_gateway::core::tenant::key_settings::KeyKind;
     use edge_gateway::core::tenant::key_settings::KeySettings;
     use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyIndex};

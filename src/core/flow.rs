@@ -5,10 +5,9 @@
 //! machine the shell polls (as quinn polls quinn-proto), and tests drive it natively by scripting
 //! the outcomes.
 
-use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
-use crate::core::jobs::QueueName;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
+use crate::core::platform::{ConfigKey, Kv, QueueName};
 use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, OutboundRequest, Upstream, UpstreamAnswer};
 use crate::core::usage::Sample;
@@ -118,27 +117,6 @@ pub enum Effect {
     Log(String),
     /// An error log line.
     LogError(String),
-}
-
-/// The KV namespaces besides `CONFIG`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kv {
-    /// Queue messages too large to travel inline.
-    Payloads,
-    /// OAuth2 access tokens of integrations.
-    Tokens,
-    /// LLM answers of the routes whose cache asks for the KV tier.
-    LlmCache,
-}
-
-impl Kv {
-    pub const fn binding(self) -> &'static str {
-        match self {
-            Kv::Payloads => "PAYLOADS",
-            Kv::Tokens => "TOKENS",
-            Kv::LlmCache => "LLM_CACHE",
-        }
-    }
 }
 
 /// What the platform answered to an effect.

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod llm;
 pub mod log;
 pub mod objects;
+pub mod platform;
 pub mod redirect;
 pub mod route;
 pub mod tenant;

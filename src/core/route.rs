@@ -1,9 +1,9 @@
 //! The route table: method + path -> a typed route, or a 404/405/400 that says why.
 //! Pure, so every route's matching is unit-tested and the shell only dispatches.
 
-use super::config::RecordKind;
 use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
+use super::platform::RecordKind;
 use super::tenant::key_settings::Scope;
 use super::usage::{Counted, Family};
 

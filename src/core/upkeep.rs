@@ -11,7 +11,6 @@
 
 use crate::core::config::integration::{AuthType, IntegrationConfig};
 use crate::core::config::records::tenant_ids;
-use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::integration::flow::{check, refresh_token, Execution};
@@ -19,6 +18,7 @@ use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::{Class, Command, Object};
+use crate::core::platform::RecordKind;
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 use crate::core::tenant::seal::Sealer;
 use crate::core::trace::Trace;
@@ -271,10 +271,11 @@ async fn ask_each<K: Class, C: Command<K, Answer = u32> + Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::ConfigKey;
-    use crate::core::flow::{drive, Effect, Flow, Kv as Ns, Outcome};
+    use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::integration::oauth::{token_keys, HeldToken, IssuedToken, KeptToken};
     use crate::core::limits::gate::Begin;
+    use crate::core::platform::ConfigKey;
+    use crate::core::platform::Kv as Ns;
     use crate::core::testing::{stored, Counter, Kv};
     use crate::core::upstream::UpstreamAnswer;
 

@@ -5,8 +5,8 @@
 use super::inbound::Inbound;
 use super::platform::now_ms;
 use super::{store, Call};
-use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
+use crate::core::platform::ConfigKey;
 use crate::core::tenant::keys::{admin_allowed, hash_key, secret_key_presented, KeyRecord};
 use std::rc::Rc;
 use worker::Env;

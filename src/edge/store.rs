@@ -9,8 +9,8 @@
 use super::platform::now_ms;
 use super::respond::{internal, unavailable};
 use crate::core::config::cache::TtlCache;
-use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
+use crate::core::platform::ConfigKey;
 use crate::core::tenant::seal::Sealer;
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;

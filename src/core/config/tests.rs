@@ -382,35 +382,6 @@ fn a_tenant_or_integration_keeps_the_incarnation_it_was_created_with() {
 }
 
 #[test]
-fn config_keys_are_made_in_one_place() {
-    use super::ConfigKey;
-    assert_eq!(
-        RecordKind::Tenant.kv_key("acme", None).as_str(),
-        "tenant:acme"
-    );
-    assert_eq!(
-        RecordKind::Channel.kv_key("acme", Some("tg")).as_str(),
-        "channel:acme:tg"
-    );
-    let prefix = RecordKind::Source.kv_key("acme", None);
-    assert_eq!(prefix.as_str(), "source:acme:");
-    let listed = ConfigKey::listed("source:acme:wa".into());
-    assert_eq!(listed.after(&prefix), "wa");
-    assert_eq!(ConfigKey::api_key("ab12").as_str(), "key:ab12");
-    assert_eq!(
-        ConfigKey::key_index("acme", Some("k1")).as_str(),
-        "keys:acme:k1"
-    );
-    // A tenant's prefix ends at its id: another tenant whose id it starts is not under it.
-    let acme = ConfigKey::key_index("acme", None);
-    assert!(!ConfigKey::key_index("acme2", Some("k1"))
-        .as_str()
-        .starts_with(acme.as_str()));
-    assert_eq!(ConfigKey::template("rest").as_str(), "template:rest");
-    assert_eq!(ConfigKey::pricing("gpt-4o").as_str(), "pricing:gpt-4o");
-}
-
-#[test]
 fn a_route_is_a_list_or_a_strategy_with_targets() {
     use super::llm::{LlmConfig, Strategy};
     let llm = |route: serde_json::Value| {

@@ -2,9 +2,9 @@
 //! `health:{tenant}:{id}`). The test route and the scheduled upkeep both record it; the
 //! integration's GET and the tenant's usage report show it.
 
-use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
+use crate::core::platform::ConfigKey;
 use serde_json::{json, Value};
 
 /// Keeps `report` (a `marketplace::test_report`) as the integration's health, stamped with the

@@ -173,7 +173,7 @@ pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::RecordKind;
+    use crate::core::platform::RecordKind;
 
     #[test]
     fn an_install_request_names_a_template_and_an_id_that_are_ids() {

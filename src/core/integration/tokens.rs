@@ -8,9 +8,10 @@ use super::oauth::{
 };
 use crate::core::config::integration::IntegrationConfig;
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::flow::{Co, Effect, Kv};
+use crate::core::flow::{Co, Effect};
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
+use crate::core::platform::Kv;
 use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 

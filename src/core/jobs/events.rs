@@ -8,9 +8,9 @@ use super::{max_attempts, JobStep, QueueMessage};
 use crate::core::config::destination::{DestinationConfig, EventFilter, DEFAULT};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::source::SourceConfig;
-use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
@@ -277,9 +277,9 @@ pub async fn deliver(
 mod tests {
     use super::super::consume::{consume, Consumer, Receipt};
     use super::*;
-    use crate::core::config::ConfigKey;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
+    use crate::core::platform::ConfigKey;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::upstream::UpstreamAnswer;
     use crate::core::webhook::verify::Inbound;

@@ -4,6 +4,7 @@
 
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::platform::QueueName;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Trail;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
@@ -262,21 +263,7 @@ impl DeadLetter {
     }
 }
 
-/// The queues jobs travel on, by their producer binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueName {
-    Events,
-    Deliveries,
-}
-
 impl QueueName {
-    pub fn binding(self) -> &'static str {
-        match self {
-            QueueName::Events => "EVENTS",
-            QueueName::Deliveries => "DELIVERIES",
-        }
-    }
-
     /// Where a job goes, and comes back to when it is retried.
     pub fn of(job: &Job) -> Self {
         match job {

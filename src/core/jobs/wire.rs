@@ -7,12 +7,13 @@
 //! of its queue copy. A message is stamped with its tenant's incarnation when it is first
 //! queued, so that one consumed after its tenant was deleted and created again is dropped.
 
-use super::{Job, OpenWork, Pending, QueueMessage, QueueName};
-use crate::core::config::RecordKind;
+use super::{Job, OpenWork, Pending, QueueMessage};
 use crate::core::error::ApiError;
-use crate::core::flow::{ask_effect, Co, Effect, Kv, Outcome};
+use crate::core::flow::{ask_effect, Co, Effect, Outcome};
 use crate::core::objects::protocol::{Dedupe, Outbox};
 use crate::core::objects::Object;
+use crate::core::platform::RecordKind;
+use crate::core::platform::{Kv, QueueName};
 use serde_json::{json, Value};
 
 /// Bodies up to this size travel inline.

@@ -8,7 +8,6 @@ use super::seal::Sealer;
 use crate::core::config::destination;
 use crate::core::config::document::redact;
 use crate::core::config::records::{exists, get_redacted, put_record};
-use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -20,6 +19,7 @@ use crate::core::jobs::wire::{enqueue, QueueSettings};
 use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::protocol::DeadLetters;
 use crate::core::objects::Object;
+use crate::core::platform::RecordKind;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::upstream::Trail;
 use crate::core::webhook::log_admin;
@@ -211,9 +211,9 @@ async fn require_tenant(co: &Co, t: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::ConfigKey;
     use crate::core::flow::{drive, Effect, Outcome};
     use crate::core::objects::ObjectClass;
+    use crate::core::platform::ConfigKey;
     use crate::core::testing::{asked, sealer, Counter, Kv};
 
     fn admin(

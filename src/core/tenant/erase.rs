@@ -5,13 +5,14 @@
 //! replay the old one's dead letters or inherit its limits, duplicates or tokens.
 
 use super::keys::KeyIndex;
-use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
-use crate::core::flow::{Co, Effect, Kv};
+use crate::core::flow::{Co, Effect};
 use crate::core::integration::oauth::token_prefix;
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::objects::protocol::purge_body;
 use crate::core::objects::{self as names, ObjectClass as Objects};
+use crate::core::platform::Kv;
+use crate::core::platform::{ConfigKey, RecordKind};
 
 /// The records a tenant owns besides its own document (and its keys), erased with it: each
 /// named kind's records one by one, then its LLM configuration.

@@ -13,12 +13,12 @@
 use crate::core::config::document::{reseal_secrets, RecordRef};
 use crate::core::config::integration::IntegrationConfig;
 use crate::core::config::records::tenant_ids;
-use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, valid_id};
 use crate::core::integration::flow as integration_flow;
 use crate::core::integration::oauth::KeptRefresh;
+use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::tenant::erase::TENANT_CHILDREN;
 use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;

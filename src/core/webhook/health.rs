@@ -9,10 +9,10 @@
 
 use super::delivery::EventEnvelope;
 use crate::core::config::destination::Disabled;
-use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::jobs::JobStep;
+use crate::core::platform::RecordKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -6,7 +6,6 @@
 use super::delivery::EventEnvelope;
 use super::event_log::{DeliveryState, EventDetail, EventQuery, GetEvent};
 use crate::core::config::destination::{DestinationConfig, DEFAULT};
-use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -14,6 +13,7 @@ use crate::core::jobs::wire::{enqueue_all, QueueSettings};
 use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, QueueMessage};
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
+use crate::core::platform::RecordKind;
 use serde_json::json;
 use std::collections::BTreeMap;
 

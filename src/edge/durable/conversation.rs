@@ -3,10 +3,10 @@
 //! retention, or once its alarm finds its tenant deleted (or created again), it is erased.
 
 use super::{answer, command, purge};
-use crate::core::config::RecordKind;
 use crate::core::error::ApiError;
 use crate::core::objects::protocol::{self, ConversationCmd};
 use crate::core::objects::Object;
+use crate::core::platform::RecordKind;
 use crate::core::widget::retention::{check_ms, visible, Lifetime, TenantNow, Verdict};
 use crate::core::widget::{bound_history, AppendCmd, GetHistory, History, Turn};
 use crate::edge::platform::now_ms;

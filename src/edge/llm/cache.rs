@@ -3,8 +3,8 @@
 //! location (`core::llm::cache` decides whether, which key and how long).
 
 use crate::core::config::cache::TtlCache;
-use crate::core::flow::Kv;
 use crate::core::llm::cache::{kv_key, url, Entry, KV_MIN_TTL_S, MAX_ENTRY_BYTES, MAX_TTL_S};
+use crate::core::platform::Kv;
 use crate::edge::crossings;
 use crate::edge::platform::now_ms;
 use std::cell::RefCell;

@@ -6,7 +6,6 @@
 use super::attempt::{Stream, Success};
 use super::limiter::Limiter;
 use super::{cache, Cached, LlmCall, OnAnswer};
-use crate::core::config::ConfigKey;
 use crate::core::error::ApiError;
 use crate::core::limits::budget::nanos;
 use crate::core::limits::limiter::SettleCmd;
@@ -17,6 +16,7 @@ use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Pri
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::Usage;
+use crate::core::platform::ConfigKey;
 use crate::core::usage::point::point;
 use crate::core::usage::{Counters, Dims, Sample};
 use crate::edge::crossings::{self, Chunk, Pipe};
