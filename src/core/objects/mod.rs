@@ -1,9 +1,14 @@
-//! The Durable Objects that hold per-tenant state: their classes (by binding) and the one place
-//! each object's name is made. Every name starts with its tenant, so no object is shared by two
-//! tenants; the edge's typed stubs and the record deletions both name objects from here.
+//! The Durable Objects that hold per-tenant state: their classes (by binding), the typed handle
+//! a command travels through (`Object`, `Class`, `Command`; each class's commands are in
+//! `protocol`), and the one place each object's name is made. Every name starts with its tenant,
+//! so no object is shared by two tenants; the edge's typed stubs and the record deletions both
+//! name objects from here.
 
 pub mod protocol;
-pub use protocol::{Class, Command, Object};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::marker::PhantomData;
 
 /// A Durable Object class, by its binding in `wrangler.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,45 @@ impl ObjectClass {
             ObjectClass::Usage => "USAGE",
             ObjectClass::EventLog => "EVENT_LOG",
         }
+    }
+}
+
+/// A Durable Object class: where it is bound, and the one command enum it takes.
+pub trait Class {
+    const CLASS: ObjectClass;
+    type Cmd: Serialize + DeserializeOwned;
+    /// The command that erases an object of the class.
+    fn purge() -> Self::Cmd;
+}
+
+/// A command objects of class `K` take, and what they answer to it.
+pub trait Command<K: Class> {
+    type Answer: DeserializeOwned;
+    fn into_cmd(self) -> K::Cmd;
+}
+
+/// One object of class `K`, by its name (made by the functions of `objects`).
+pub struct Object<K> {
+    name: String,
+    class: PhantomData<K>,
+}
+
+impl<K> Clone for Object<K> {
+    fn clone(&self) -> Self {
+        Object::named(self.name.clone())
+    }
+}
+
+impl<K> Object<K> {
+    fn named(name: String) -> Self {
+        Object {
+            name,
+            class: PhantomData,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

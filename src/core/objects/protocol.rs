@@ -3,7 +3,7 @@
 //! op, or reading a wrong answer, does not compile. The edge's classes match on these enums, and
 //! callers (edge or core flows) send them through one untyped round trip.
 
-use super::ObjectClass;
+use super::{Class, Command, Object, ObjectClass};
 use crate::core::integration::oauth::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
@@ -19,23 +19,6 @@ use crate::core::webhook::event_log::{
 use crate::core::webhook::handshake::Verdict;
 use crate::core::webhook::health::Disable;
 use crate::core::widget::{AppendCmd, GetHistory, History};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use std::marker::PhantomData;
-
-/// A Durable Object class: where it is bound, and the one command enum it takes.
-pub trait Class {
-    const CLASS: ObjectClass;
-    type Cmd: Serialize + DeserializeOwned;
-    /// The command that erases an object of the class.
-    fn purge() -> Self::Cmd;
-}
-
-/// A command objects of class `K` take, and what they answer to it.
-pub trait Command<K: Class> {
-    type Answer: DeserializeOwned;
-    fn into_cmd(self) -> K::Cmd;
-}
 
 /// A class's marker type, binding and command enum, declared from its `Variant(Payload) -> Answer`
 /// lines: each payload becomes its variant, and a `Purge` variant erases an object.
@@ -128,31 +111,6 @@ classes! {
         List(EventQuery) -> EventPage,
         Get(GetEvent) -> Option<EventDetail>,
         Expire(ExpireLog) -> u32,
-    }
-}
-
-/// One object of class `K`, by its name (made by the functions of `objects`).
-pub struct Object<K> {
-    name: String,
-    class: PhantomData<K>,
-}
-
-impl<K> Clone for Object<K> {
-    fn clone(&self) -> Self {
-        Object::named(self.name.clone())
-    }
-}
-
-impl<K> Object<K> {
-    fn named(name: String) -> Self {
-        Object {
-            name,
-            class: PhantomData,
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 
