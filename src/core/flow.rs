@@ -4,14 +4,16 @@
 //! resumes the flow with its `Outcome` and the time. Nothing else can wake a flow, so it is a state
 //! machine the shell polls (as quinn polls quinn-proto), and tests drive it natively by scripting
 //! the outcomes.
+//!
+//! The runtime sits below every domain: an effect names the platform's things
+//! (`core::platform`, a Durable Object's class) and carries text, bytes or an upstream request;
+//! what a domain hands the shell (a usage sample, an event log entry) it encodes itself. A flow
+//! takes each outcome typed, from `Co`'s methods.
 
 use crate::core::error::ApiError;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
 use crate::core::platform::{ConfigKey, Kv, QueueName};
-use crate::core::upstream::Trail;
-use crate::core::upstream::{FetchError, OutboundRequest, Upstream, UpstreamAnswer};
-use crate::core::usage::Sample;
-use crate::core::webhook::event_log::LogEntry;
+use crate::core::upstream::{FetchError, OutboundRequest, Trail, Upstream, UpstreamAnswer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -103,15 +105,17 @@ pub enum Effect {
     /// An effect performed after the response has gone out; its failure is only logged.
     Later(Box<Effect>),
     Sleep(u64),
-    /// Adds to the tenant's usage (this isolate's tally; `Outcome::Done`).
+    /// Adds a usage sample, as `usage::Sample::encode` wrote it, to the tenant's usage (this
+    /// isolate's tally; `Outcome::Done`).
     Count {
         tenant: String,
-        sample: Sample,
+        sample: String,
     },
-    /// Adds to the tenant's event log (sent when the queue batch ends; `Outcome::Done`).
+    /// Adds an entry, as `webhook::event_log::LogEntry::encode` wrote it, to the tenant's event
+    /// log (sent when the queue batch ends; `Outcome::Done`).
     Record {
         tenant: String,
-        entry: Box<LogEntry>,
+        entry: String,
     },
     /// A log line (a JSON document; never a secret or upstream text).
     Log(String),
@@ -175,7 +179,8 @@ impl Co {
         self.0.now.get()
     }
 
-    pub async fn perform(&self, effect: Effect) -> Result<Outcome, ApiError> {
+    // Private: a flow takes each effect's outcome typed, from the methods below.
+    async fn perform(&self, effect: Effect) -> Result<Outcome, ApiError> {
         let co = self.clone();
         Waiting {
             co,
@@ -292,6 +297,15 @@ impl Co {
         }
     }
 
+    /// The JSON document the data center's cache keeps for `url`; a cache that cannot be read
+    /// is a miss.
+    pub async fn cache_get(&self, url: &str) -> Option<Value> {
+        match self.perform(Effect::CacheGet(url.to_string())).await {
+            Ok(Outcome::Doc(hit)) => hit,
+            _ => None,
+        }
+    }
+
     /// Sends `cmd` to `object` and decodes its answer.
     pub async fn ask<K: Class, C: Command<K>>(
         &self,
@@ -328,13 +342,10 @@ impl Co {
         }
     }
 
-    /// Several effects at once; each outcome in the order given.
-    pub async fn all(
-        &self,
-        effects: Vec<Effect>,
-    ) -> Result<Vec<Result<Outcome, ApiError>>, ApiError> {
+    /// Several effects whose outcomes carry nothing, at once; each result in the order given.
+    pub async fn all(&self, effects: Vec<Effect>) -> Result<Vec<Result<(), ApiError>>, ApiError> {
         match self.perform(Effect::All(effects)).await? {
-            Outcome::All(outcomes) => Ok(outcomes),
+            Outcome::All(outcomes) => Ok(outcomes.into_iter().map(|o| o.map(drop)).collect()),
             other => Err(unexpected("several effects", &other)),
         }
     }
@@ -343,16 +354,16 @@ impl Co {
         let _ = self.perform(Effect::Sleep(ms)).await;
     }
 
-    /// Adds `sample` to `tenant`'s usage.
-    pub async fn count(&self, tenant: &str, sample: Sample) {
+    /// Adds an encoded usage sample to `tenant`'s usage (see `Effect::Count`).
+    pub async fn count(&self, tenant: &str, sample: String) {
         let tenant = tenant.to_string();
         let _ = self.perform(Effect::Count { tenant, sample }).await;
     }
 
-    /// Records `entry` in the tenant's event log; a failure is the shell's to log.
-    pub async fn record(&self, tenant: &str, entry: LogEntry) {
+    /// Records an encoded entry in the tenant's event log (see `Effect::Record`); a failure is
+    /// the shell's to log.
+    pub async fn record(&self, tenant: &str, entry: String) {
         let tenant = tenant.to_string();
-        let entry = Box::new(entry);
         let _ = self.perform(Effect::Record { tenant, entry }).await;
     }
 

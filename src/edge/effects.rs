@@ -10,6 +10,8 @@ use super::respond::{internal, unavailable};
 use super::store;
 use crate::core::error::ApiError;
 use crate::core::flow::{Effect, Flow, Outcome, Step};
+use crate::core::usage::Sample;
+use crate::core::webhook::event_log::LogEntry;
 use crate::core::webhook::health::disable_all;
 use futures::future::{join_all, LocalBoxFuture};
 use serde_json::Value;
@@ -162,17 +164,20 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                     }
                 });
             }
-            Effect::Count { tenant, sample } => match p.ctx {
-                Some(ctx) => {
-                    if let Some(send) = super::usage::count(env, &tenant, sample) {
-                        ctx.wait_until(send);
+            Effect::Count { tenant, sample } => {
+                let sample = Sample::decode(&sample)?;
+                match p.ctx {
+                    Some(ctx) => {
+                        if let Some(send) = super::usage::count(env, &tenant, sample) {
+                            ctx.wait_until(send);
+                        }
                     }
+                    // A queue batch sends what it counted when it ends.
+                    None => super::usage::tally(env, &tenant, sample),
                 }
-                // A queue batch sends what it counted when it ends.
-                None => super::usage::tally(env, &tenant, sample),
-            },
+            }
             Effect::Record { tenant, entry } => {
-                super::event_log::record(tenant, *entry);
+                super::event_log::record(tenant, LogEntry::decode(&entry)?);
                 // Outside a queue batch, nothing would send it later.
                 if let Some(ctx) = p.ctx {
                     let env = env.clone();

@@ -19,7 +19,7 @@ use super::tokens::{OauthSecrets, Refresh, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::error::ApiError;
-use crate::core::flow::{ask_effect, Co, Effect, Outcome};
+use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::http::HttpResponse;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::objects::protocol::CallGate;
@@ -157,7 +157,7 @@ async fn run(
         let planned = plan(cfg, endpoint, input, &request.context)?;
         let cache_key = cache_key(x.tenant, x.id, cfg, endpoint_name, endpoint, input);
         let hit = match (&cache_key, options.skip_cache) {
-            (Some((url, _)), false) => cached(co, url).await,
+            (Some((url, _)), false) => co.cache_get(url).await,
             _ => None,
         };
         match hit {
@@ -204,14 +204,6 @@ async fn run(
     };
     envelope.execution_time_ms = co.now().saturating_sub(x.started);
     Ok(envelope)
-}
-
-/// A cached result of the endpoint, if any (a cache that cannot be read is a miss).
-async fn cached(co: &Co, url: &str) -> Option<Value> {
-    match co.perform(Effect::CacheGet(url.to_string())).await {
-        Ok(Outcome::Doc(hit)) => hit,
-        _ => None,
-    }
 }
 
 /// One admitted call to the integration's provider.

@@ -238,14 +238,14 @@ async fn settle(
             let delay = backoff.delay(next.attempt, retry_after_s, jitter);
             enqueue(co, &next, delay as u32, c.settings).await?;
             if let Some(sample) = sample {
-                co.count(&qm.tenant, sample).await;
+                co.count(&qm.tenant, sample.encode()).await;
             }
             return Ok(());
         }
     }
     finished(co, qm).await;
     if let Some(sample) = sample {
-        co.count(&qm.tenant, sample).await;
+        co.count(&qm.tenant, sample.encode()).await;
     }
     Ok(())
 }
@@ -486,7 +486,9 @@ mod tests {
         let counts: Vec<_> = seen
             .iter()
             .filter_map(|e| match e {
-                Effect::Count { sample, .. } => Some(sample.counters.dead_lettered),
+                Effect::Count { sample, .. } => {
+                    Some(Sample::decode(sample).unwrap().counters.dead_lettered)
+                }
                 _ => None,
             })
             .collect();

@@ -162,7 +162,7 @@ pub async fn fan_out(
         .map(|d| (d.clone(), delivery_id(&event.id, d)))
         .collect();
     let entry = event_entry(event, deliveries, tenant.event_log, co.now());
-    co.record(&qm.tenant, LogEntry::Event(entry)).await;
+    co.record(&qm.tenant, LogEntry::Event(entry).encode()).await;
     if !p.unknown.is_empty() {
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "unknown_destinations": p.unknown});
         co.log(line).await;
@@ -235,7 +235,8 @@ pub async fn deliver(
             let reason = format!("the destination's transform failed: {why}");
             attempt.error = Some(reason.clone());
             attempt.state = DeliveryState::DeadLettered;
-            co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
+            co.record(&qm.tenant, LogEntry::Attempt(attempt).encode())
+                .await;
             return Ok(JobStep::DeadLetter { reason });
         }
     };
@@ -269,7 +270,8 @@ pub async fn deliver(
         JobStep::DeadLetter { .. } => DeliveryState::DeadLettered,
         JobStep::Drop | JobStep::Hold | JobStep::Later { .. } => DeliveryState::Pending,
     };
-    co.record(&qm.tenant, LogEntry::Attempt(attempt)).await;
+    co.record(&qm.tenant, LogEntry::Attempt(attempt).encode())
+        .await;
     Ok(step)
 }
 

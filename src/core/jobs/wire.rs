@@ -9,7 +9,7 @@
 
 use super::{Job, OpenWork, Pending, QueueMessage};
 use crate::core::error::ApiError;
-use crate::core::flow::{ask_effect, Co, Effect, Outcome};
+use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::objects::protocol::{Dedupe, Outbox};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -190,7 +190,7 @@ pub async fn enqueue_all(
         delay_s,
     };
     let mut outcomes = co.all(vec![send, record]).await?.into_iter();
-    let sent = outcomes.next().unwrap_or(Ok(Outcome::Done));
+    let sent = outcomes.next().unwrap_or(Ok(()));
     if let Some(Err(e)) = outcomes.next() {
         let line = json!({"open_work_update_failed": first.id, "error": e.message});
         co.log_error(line).await;
@@ -200,7 +200,7 @@ pub async fn enqueue_all(
         // not send these copies later as well.
         close(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
     }
-    sent.map(drop)
+    sent
 }
 
 /// The message is finished (delivered, dead-lettered or refused): its open-work record closes.
@@ -228,7 +228,7 @@ async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::flow::{drive, Flow};
+    use crate::core::flow::{drive, Flow, Outcome};
     use crate::core::webhook::delivery::EventEnvelope;
 
     fn event(data: Value) -> QueueMessage {

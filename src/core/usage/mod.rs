@@ -7,6 +7,7 @@
 pub mod point;
 pub mod query;
 
+use crate::core::error::ApiError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -169,10 +170,23 @@ impl Counters {
 
 /// What one request or delivery adds: its dimensions (the hour is filled from its time) and
 /// counters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub dims: Dims,
     pub counters: Counters,
+}
+
+impl Sample {
+    /// As a flow hands it to the shell (`core::flow::Effect::Count`).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// What `encode` wrote.
+    pub fn decode(text: &str) -> Result<Sample, ApiError> {
+        serde_json::from_str(text)
+            .map_err(|e| ApiError::internal(format!("a usage sample did not decode: {e}")))
+    }
 }
 
 /// Rows on their way to a tenant's `Usage` object.
@@ -313,5 +327,22 @@ mod tests {
             Some(u64::MAX)
         );
         assert_eq!(Counters::default().percentile_ms(0.5), None);
+    }
+    #[test]
+    fn a_sample_reaches_the_shell_as_it_was_counted() {
+        let mut sample = llm("m1", 10);
+        sample.counters.cost_nanos = 42;
+        assert_eq!(Sample::decode(&sample.encode()).unwrap(), sample);
+        let bare = Sample {
+            dims: Dims {
+                key: None,
+                provider: None,
+                model: None,
+                ..sample.dims
+            },
+            counters: Counters::default(),
+        };
+        assert_eq!(Sample::decode(&bare.encode()).unwrap(), bare);
+        assert!(Sample::decode("{}").unwrap_err().is_internal());
     }
 }

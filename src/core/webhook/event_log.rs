@@ -112,6 +112,19 @@ pub enum LogEntry {
     Attempt(AttemptEntry),
 }
 
+impl LogEntry {
+    /// As a flow hands it to the shell (`core::flow::Effect::Record`).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// What `encode` wrote.
+    pub fn decode(text: &str) -> Result<LogEntry, ApiError> {
+        serde_json::from_str(text)
+            .map_err(|e| ApiError::internal(format!("an event log entry did not decode: {e}")))
+    }
+}
+
 /// What the consumer recorded for one tenant during one batch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogBatch {
@@ -427,5 +440,33 @@ mod tests {
             EventStatus::Failed
         );
         assert_eq!(event_status(&[]), EventStatus::Filtered);
+    }
+    #[test]
+    fn an_entry_reaches_the_shell_as_it_was_recorded() {
+        let kept = LogSettings {
+            keep_bodies: true,
+            body_retention_seconds: None,
+        };
+        let d = vec![("crm".to_string(), "evt_1.crm".to_string())];
+        let event = LogEntry::Event(event_entry(&envelope(), d, kept, 1_000));
+        let attempt = |disable_after_ms| {
+            LogEntry::Attempt(AttemptEntry {
+                event: "evt_1".into(),
+                delivery: "evt_1.crm".into(),
+                destination: "crm".into(),
+                attempt: 2,
+                at: 5,
+                duration_ms: 7,
+                status: Some(503),
+                error: None,
+                answer: preview("busy".as_bytes()),
+                state: DeliveryState::Retrying,
+                disable_after_ms,
+            })
+        };
+        for entry in [event, attempt(0), attempt(60_000)] {
+            assert_eq!(LogEntry::decode(&entry.encode()).unwrap(), entry);
+        }
+        assert!(LogEntry::decode("{}").unwrap_err().is_internal());
     }
 }
