@@ -21,8 +21,9 @@ fn main() {}
 mod native {
     use edge_gateway::core::config::document::{seal_document, RecordRef};
     use edge_gateway::core::config::{ConfigKey, RecordKind};
+    use edge_gateway::core::tenant::key_settings::KeyKind;
     use edge_gateway::core::tenant::key_settings::KeySettings;
-    use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyIndex, KeyKind};
+    use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyIndex};
     use edge_gateway::core::tenant::seal::Sealer;
     use edge_gateway::core::Entropy;
     use serde_json::{json, Value};

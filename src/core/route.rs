@@ -4,7 +4,7 @@
 use super::config::RecordKind;
 use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
-use super::tenant::keys::Scope;
+use super::tenant::key_settings::Scope;
 use super::usage::{Counted, Family};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

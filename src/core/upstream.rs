@@ -130,6 +130,8 @@ impl UpstreamAnswer {
 }
 
 const MIB: usize = 1024 * 1024;
+/// How much of a destination's answer is read: the event log keeps it as the attempt's preview.
+pub const ANSWER_PREVIEW: usize = 1024;
 
 // Which redirects each kind follows: `Upstream::redirect` in `core::redirect`.
 impl Upstream {
@@ -138,7 +140,7 @@ impl Upstream {
         match self {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
-            Upstream::Destination => crate::core::webhook::event_log::ANSWER_PREVIEW,
+            Upstream::Destination => ANSWER_PREVIEW,
         }
     }
 

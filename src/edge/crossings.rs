@@ -5,8 +5,7 @@
 use crate::core::http::{join_header_lines as lines, split_header_lines};
 use crate::core::upstream::FetchError;
 use wasm_bindgen::prelude::*;
-use worker::js_sys::Promise;
-use worker::js_sys::{Array, Uint8Array};
+use worker::js_sys::{Array, Error, Promise, Uint8Array};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, ReadableStream, Response};
@@ -70,7 +69,7 @@ fn fetch_error(e: &JsValue, ms: u64, cap: usize) -> FetchError {
         Some("header") => FetchError::Invalid("header"),
         Some("timeout") => FetchError::Timeout(ms),
         Some("too large") => FetchError::TooLarge(cap),
-        _ => FetchError::Network(super::outbound::message(e)),
+        _ => FetchError::Network(message(e)),
     }
 }
 
@@ -140,14 +139,14 @@ pub enum Unread {
     Failed(String),
 }
 
-/// The body of `message` (a runtime Request or Response), at most `cap` bytes: one
-/// `arrayBuffer()` when its length was declared, else read chunk by chunk until the cap is
-/// passed, in one promise either way.
-pub async fn read_all(message: &JsValue, cap: usize) -> Result<Vec<u8>, Unread> {
-    match JsFuture::from(read_all_of(message, cap as f64)).await {
+/// The body of `r` (a runtime Request or Response), at most `cap` bytes: one `arrayBuffer()`
+/// when its length was declared, else read chunk by chunk until the cap is passed, in one
+/// promise either way.
+pub async fn read_all(r: &JsValue, cap: usize) -> Result<Vec<u8>, Unread> {
+    match JsFuture::from(read_all_of(r, cap as f64)).await {
         Ok(bytes) => Ok(Uint8Array::from(bytes).to_vec()),
         Err(e) if e.as_string().as_deref() == Some("too large") => Err(Unread::TooLarge),
-        Err(e) => Err(Unread::Failed(super::outbound::message(&e))),
+        Err(e) => Err(Unread::Failed(message(&e))),
     }
 }
 
@@ -203,7 +202,7 @@ impl BodyReader {
             Err(e) if e.as_string().as_deref() == Some("timeout") => Chunk::Late,
             Err(e) => {
                 self.done = true;
-                Chunk::Failed(super::outbound::message(&e))
+                Chunk::Failed(message(&e))
             }
         }
     }
@@ -224,6 +223,14 @@ impl Drop for BodyReader {
         if !self.done {
             cancel_reader(&self.reader);
         }
+    }
+}
+
+/// A rejection's message (the runtime's text, not a third party's).
+pub fn message(e: &JsValue) -> String {
+    match e.dyn_ref::<Error>() {
+        Some(err) => String::from(err.message()),
+        None => e.as_string().unwrap_or_else(|| "fetch failed".into()),
     }
 }
 
@@ -250,7 +257,7 @@ impl Pipe {
         JsFuture::from(write_chunk(&self.writer, bytes))
             .await
             .map(|_| ())
-            .map_err(|e| super::outbound::message(&e))
+            .map_err(|e| message(&e))
     }
 }
 

@@ -10,6 +10,7 @@ use super::respond::{internal, unavailable};
 use super::store;
 use crate::core::error::ApiError;
 use crate::core::flow::{Effect, Flow, Outcome, Step};
+use crate::core::webhook::health::disable_all;
 use futures::future::{join_all, LocalBoxFuture};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -175,7 +176,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                 // Outside a queue batch, nothing would send it later.
                 if let Some(ctx) = p.ctx {
                     let env = env.clone();
-                    ctx.wait_until(async move { super::event_log::send(&env).await });
+                    ctx.wait_until(async move { send_event_log(&env).await });
                 }
             }
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
@@ -184,6 +185,13 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
         }
         Ok(Outcome::Done)
     })
+}
+
+/// Sends the event log this isolate holds, then disables the destinations it found failing.
+pub async fn send_event_log(env: &Env) {
+    let off = super::event_log::send(env).await;
+    let flow = Flow::new(|co| async move { disable_all(&co, &off).await });
+    let _ = drive(Platform { env, ctx: None }, flow).await;
 }
 
 /// Sends encoded bodies to a queue, as text.

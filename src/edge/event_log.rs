@@ -4,11 +4,9 @@
 //! and no delivery depends on it.
 
 use super::durable;
-use super::effects::{drive, Platform};
-use crate::core::flow::Flow;
 use crate::core::objects::{protocol::EventLog, Object};
 use crate::core::webhook::event_log::{LogBatch, LogEntry};
-use crate::core::webhook::health::disable;
+use crate::core::webhook::health::Disable;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use worker::Env;
@@ -32,25 +30,15 @@ pub fn record(tenant: String, entry: LogEntry) {
     });
 }
 
-/// Sends what is held, one batch per tenant, and disables the destinations the log found
-/// failing for too long (`core::webhook::health`).
-pub async fn send(env: &Env) {
+/// Sends what is held, one batch per tenant; answers the destinations the logs found failing
+/// for too long, by tenant, for the caller to disable (`core::webhook::health::disable_all`).
+pub async fn send(env: &Env) -> Vec<(String, Disable)> {
     let all = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    let mut off = Vec::new();
     for (tenant, entries) in all {
         let batch = LogBatch { entries };
         match durable::ask(env, &Object::<EventLog>::tenant(&tenant), batch).await {
-            Ok(off) => {
-                for d in off {
-                    let p = Platform { env, ctx: None };
-                    let t = tenant.as_str();
-                    let flow = Flow::new(|co| async move { disable(&co, t, &d).await });
-                    let done = drive(p, flow).await;
-                    if let Err(e) = done {
-                        let line = serde_json::json!({"destination_disable_failed": e.message, "tenant": tenant});
-                        worker::console_error!("{line}");
-                    }
-                }
-            }
+            Ok(found) => off.extend(found.into_iter().map(|d| (tenant.clone(), d))),
             Err(e) => {
                 let line =
                     serde_json::json!({"event_log_send_failed": e.message, "tenant": tenant});
@@ -58,4 +46,5 @@ pub async fn send(env: &Env) {
             }
         }
     }
+    off
 }

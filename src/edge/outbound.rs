@@ -11,8 +11,7 @@ use crate::core::upstream::{Body, OutboundRequest, Trail, Upstream, UpstreamAnsw
 use futures::future::{select, Either};
 use std::borrow::Cow;
 use std::time::Duration;
-use worker::js_sys;
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen::JsValue;
 use worker::{web_sys, Delay};
 
 /// A third party's answer whose headers have arrived; its body is still to be read.
@@ -119,14 +118,6 @@ pub async fn read_body(
         Some(Ok(bytes)) => Ok(bytes),
         Some(Err(Unread::TooLarge)) => Err(FetchError::TooLarge(cap)),
         Some(Err(Unread::Failed(e))) => Err(FetchError::Network(e)),
-    }
-}
-
-/// A rejection's message (the runtime's text, not a third party's).
-pub fn message(e: &JsValue) -> String {
-    match e.dyn_ref::<js_sys::Error>() {
-        Some(err) => String::from(err.message()),
-        None => e.as_string().unwrap_or_else(|| "fetch failed".into()),
     }
 }
 

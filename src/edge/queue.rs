@@ -40,7 +40,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
     // What the batch counted (deliveries, dead letters) goes to the tenants' usage now, and what
     // it recorded to their event logs.
     super::usage::send(env.clone()).await;
-    super::event_log::send(&env).await;
+    super::effects::send_event_log(&env).await;
     Ok(())
 }
 

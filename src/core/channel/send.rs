@@ -11,10 +11,8 @@ use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::RecordKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
-use crate::core::jobs::{
-    retry_or_dead_letter, DeliveryRecord, DeliveryStatus, Job, JobStep, QueueMessage,
-};
-use crate::core::limits::gate::{Begin, Limits};
+use crate::core::jobs::{retry_or_dead_letter, Job, JobStep, QueueMessage};
+use crate::core::limits::gate::{Begin, DeliveryRecord, DeliveryStatus, Limits};
 use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, Upstream};

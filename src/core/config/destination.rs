@@ -18,6 +18,10 @@ pub const DEFAULT: &str = "default";
 /// Secrets that go on signing after a rotation, besides the current one.
 pub const MAX_PREVIOUS_SECRETS: usize = 3;
 
+/// How long every attempt may fail before a destination is disabled, unless it says
+/// (`disable_after_seconds`; `webhook::health` disables).
+pub const DEFAULT_DISABLE_AFTER_S: u32 = 3 * 86_400;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DestinationConfig {
     pub url: String,
@@ -92,7 +96,7 @@ impl DestinationConfig {
     pub fn disable_after_ms(&self) -> u64 {
         let s = self
             .disable_after_seconds
-            .unwrap_or(crate::core::webhook::health::DEFAULT_DISABLE_AFTER_S);
+            .unwrap_or(DEFAULT_DISABLE_AFTER_S);
         u64::from(s) * 1000
     }
 

@@ -385,7 +385,40 @@ impl GraphqlCall {
     pub fn persisted(&self) -> bool {
         self.persisted == Some(true)
     }
+
+    /// What saving endpoint `name`, `e`, with this call must hold.
+    fn check(&self, name: &str, e: &Endpoint, p: &mut Vec<String>) {
+        let at = format!("endpoints.{name}");
+        if e.method != HttpMethod::Post {
+            p.push(format!("`{at}.method` must be POST for a GraphQL call"));
+        }
+        if e.body.is_some() {
+            p.push(format!(
+                "`{at}` has both `body` and `graphql`: the GraphQL call is the body"
+            ));
+        }
+        if self.query.trim().is_empty() || self.query.chars().count() > MAX_GRAPHQL_CHARS {
+            p.push(format!(
+                "`{at}.graphql.query` must be a GraphQL document of 1 to {MAX_GRAPHQL_CHARS} characters"
+            ));
+        }
+        if self.query.contains("{{") {
+            p.push(format!(
+                "`{at}.graphql.query` may not hold `{{{{...}}}}` placeholders: pass input through `variables`"
+            ));
+        }
+        if let Some(v) = &self.variables {
+            if !(v.is_object() || v.is_string()) {
+                p.push(format!(
+                    "`{at}.graphql.variables` must be an object (or one `{{{{input.x}}}}` placeholder)"
+                ));
+            }
+        }
+    }
 }
+
+/// The longest GraphQL document an endpoint may send.
+const MAX_GRAPHQL_CHARS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -536,7 +569,7 @@ impl Check for IntegrationConfig {
                 ));
             }
             if let Some(g) = &e.graphql {
-                crate::core::integration::graphql::check(name, e, g, p);
+                g.check(name, e, p);
             }
             if let Some(pg) = &e.paginate {
                 pg.check(&format!("endpoints.{name}"), e.graphql.is_some(), p);

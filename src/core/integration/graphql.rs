@@ -5,44 +5,12 @@
 //! know a persisted hash is sent the document; a cost-throttled answer (Shopify's `THROTTLED`)
 //! is a rate limit with the wait its cost figures give.
 
-use crate::core::config::integration::{Endpoint, GraphqlCall};
-use crate::core::upstream::HttpMethod;
+use crate::core::config::integration::GraphqlCall;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-const MAX_DOCUMENT_CHARS: usize = 100_000;
 /// At most this many of an answer's errors are listed in the envelope.
 const MAX_LISTED_ERRORS: usize = 10;
-
-/// What saving an endpoint with a GraphQL call must hold.
-pub fn check(name: &str, e: &Endpoint, g: &GraphqlCall, p: &mut Vec<String>) {
-    let at = format!("endpoints.{name}");
-    if e.method != HttpMethod::Post {
-        p.push(format!("`{at}.method` must be POST for a GraphQL call"));
-    }
-    if e.body.is_some() {
-        p.push(format!(
-            "`{at}` has both `body` and `graphql`: the GraphQL call is the body"
-        ));
-    }
-    if g.query.trim().is_empty() || g.query.chars().count() > MAX_DOCUMENT_CHARS {
-        p.push(format!(
-            "`{at}.graphql.query` must be a GraphQL document of 1 to {MAX_DOCUMENT_CHARS} characters"
-        ));
-    }
-    if g.query.contains("{{") {
-        p.push(format!(
-            "`{at}.graphql.query` may not hold `{{{{...}}}}` placeholders: pass input through `variables`"
-        ));
-    }
-    if let Some(v) = &g.variables {
-        if !(v.is_object() || v.is_string()) {
-            p.push(format!(
-                "`{at}.graphql.variables` must be an object (or one `{{{{input.x}}}}` placeholder)"
-            ));
-        }
-    }
-}
 
 /// The request body: `variables` filled from the call's input; without `with_document` a
 /// persisted call sends only the document's hash.

@@ -158,32 +158,6 @@ pub fn retry_or_dead_letter(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    Queued,
-    Sent,
-    Failed,
-    DeadLettered,
-}
-
-/// Asks a channel's gate for a queued send's record, by its delivery id.
-#[derive(Serialize, Deserialize)]
-pub struct DeliveryQuery {
-    pub id: String,
-}
-
-/// What `GET /v1/deliveries/{id}` shows of a queued channel send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    pub id: String,
-    pub status: DeliveryStatus,
-    pub provider_message_id: Option<String>,
-    pub last_error: Option<String>,
-    pub attempts: u32,
-    pub updated_at: u64,
-}
-
 impl DeliveryOutcome {
     /// What the consumer does after attempt `attempt` of `max_attempts`.
     pub fn step(self, attempt: u32, max_attempts: u32) -> JobStep {

@@ -1,12 +1,11 @@
 //! The admission of one call to a tenant's channel, integration or webhook destination: its
 //! breaker, its per-minute, per-day (integrations) and per-second (destinations) windows, decided
 //! together so a refused call costs nothing; and
-//! the idempotency of channel sends (a key's first result is replayed for a day). The `CallGate`
-//! object loads this state, asks, and saves.
+//! the idempotency of channel sends (a key's first result is replayed for a day), and the record
+//! of each queued send. The `CallGate` object loads this state, asks, and saves.
 
 use super::breaker::{Policy, State as Breaker};
 use super::rate::Window;
-use crate::core::jobs::DeliveryRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -77,6 +76,32 @@ pub enum Begin {
     BreakerOpen {
         retry_after_s: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Failed,
+    DeadLettered,
+}
+
+/// Asks a channel's gate for a queued send's record, by its delivery id.
+#[derive(Serialize, Deserialize)]
+pub struct DeliveryQuery {
+    pub id: String,
+}
+
+/// What `GET /v1/deliveries/{id}` shows of a queued channel send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub status: DeliveryStatus,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    pub updated_at: u64,
 }
 
 /// What a caller records after a call.

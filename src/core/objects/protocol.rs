@@ -6,14 +6,12 @@
 use super::ObjectClass;
 use crate::core::integration::oauth::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
 use crate::core::jobs::{
-    DeadLetter, DeleteLetter, DeliveryQuery, DeliveryRecord, ExpireLetters, GetLetter, ListLetters,
-    OpenWork, PutLetter,
+    DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
 };
 use crate::core::limits::budget::Spend;
-use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
+use crate::core::limits::gate::{Begin, BeginCmd, DeliveryQuery, DeliveryRecord, FinishCmd};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
-use crate::core::usage::query::Range;
-use crate::core::usage::{Batch, Counters, Dims};
+use crate::core::usage::{Batch, Counters, Dims, Range};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::event_log::{
     EventDetail, EventPage, EventQuery, ExpireLog, GetEvent, LogBatch,

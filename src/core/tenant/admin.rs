@@ -3,7 +3,7 @@
 
 use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing};
 use super::key_admin;
-use super::keys::KeyKind;
+use super::key_settings::KeyKind;
 use super::seal::Sealer;
 use crate::core::config::destination;
 use crate::core::config::document::redact;

@@ -4,8 +4,9 @@
 //! reads); both are written from the index entry, so they never disagree.
 
 use super::erase::revoke;
+use super::key_settings::KeyKind;
 use super::key_settings::KeySettings;
-use super::keys::{issue, KeyIndex, KeyKind, KeyRecord};
+use super::keys::{issue, KeyIndex, KeyRecord};
 use super::model::TenantConfig;
 use crate::core::config::{ConfigKey, RecordKind};
 use crate::core::error::ApiError;

@@ -1,14 +1,65 @@
 //! What an operator sets on a key, on creation and by `PATCH`, kept across rotations: its name,
 //! scopes, limits, budget, the models it may call, when it expires, and metadata echoed in the
-//! log line. What each setting means at request time is here too (expiry, the model allow-list).
+//! log line. What each setting means at request time is here too (expiry, the model allow-list),
+//! and what may be set: a key's kind and the scopes there are.
 
-use super::keys::{KeyKind, Scope};
 use crate::core::error::ApiError;
 use crate::core::limits::budget::BudgetSpec;
 use crate::core::time::iso8601;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// Server-side key: full access to the tenant's API within its scopes.
+    Secret,
+    /// Browser-side widget key: only widget routes, only from the tenant's allowed origins.
+    Publishable,
+}
+
+impl KeyKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "sk_",
+            KeyKind::Publishable => "pk_",
+        }
+    }
+}
+
+/// What a secret key may be scoped to; `*` (or no scope at all) is every scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Channels,
+    Integrations,
+    Llm,
+    /// Reading delivery records; a `channels` key may read them too.
+    Deliveries,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::Channels,
+        Scope::Integrations,
+        Scope::Llm,
+        Scope::Deliveries,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Channels => "channels",
+            Scope::Integrations => "integrations",
+            Scope::Llm => "llm",
+            Scope::Deliveries => "deliveries",
+        }
+    }
+
+    /// Whether `name` is a scope a key may be given (`*` included).
+    pub fn known(name: &str) -> bool {
+        name == "*" || Scope::ALL.iter().any(|s| s.name() == name)
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeySettings {

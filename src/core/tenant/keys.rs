@@ -2,7 +2,7 @@
 //! stored: a leaked KV dump yields no usable key. Keys carry 192 random bits, so a fast hash is
 //! enough (there is nothing to brute-force).
 
-use super::key_settings::KeySettings;
+use super::key_settings::{KeyKind, KeySettings, Scope};
 use crate::core::error::ApiError;
 use crate::core::limits::budget::Payer;
 use crate::core::log::KeyLog;
@@ -11,24 +11,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// Server-side key: full access to the tenant's API within its scopes.
-    Secret,
-    /// Browser-side widget key: only widget routes, only from the tenant's allowed origins.
-    Publishable,
-}
-
-impl KeyKind {
-    pub fn prefix(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "sk_",
-            KeyKind::Publishable => "pk_",
-        }
-    }
-}
 
 /// What `key:{sha256}` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,39 +24,6 @@ pub struct KeyRecord {
     /// The first key of this key's rotations (none: this one): whose budget it spends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<String>,
-}
-
-/// What a secret key may be scoped to; `*` (or no scope at all) is every scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Channels,
-    Integrations,
-    Llm,
-    /// Reading delivery records; a `channels` key may read them too.
-    Deliveries,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 4] = [
-        Scope::Channels,
-        Scope::Integrations,
-        Scope::Llm,
-        Scope::Deliveries,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scope::Channels => "channels",
-            Scope::Integrations => "integrations",
-            Scope::Llm => "llm",
-            Scope::Deliveries => "deliveries",
-        }
-    }
-
-    /// Whether `name` is a scope a key may be given (`*` included).
-    pub fn known(name: &str) -> bool {
-        name == "*" || Scope::ALL.iter().any(|s| s.name() == name)
-    }
 }
 
 impl KeyRecord {

@@ -56,6 +56,9 @@ pub struct Limits {
     pub budget: Option<BudgetSpec>,
 }
 
+/// The longest `assistant.conversation_retention_days` (`widget::retention` keeps by it).
+pub const MAX_RETENTION_DAYS: u32 = 365;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Assistant {
     pub system_prompt: Option<String>,
@@ -123,7 +126,6 @@ impl Check for TenantConfig {
                     p.push("`assistant.system_prompt` is longer than 32 KiB".into());
                 }
             }
-            use crate::core::widget::retention::MAX_RETENTION_DAYS;
             if let Some(d) = a.conversation_retention_days {
                 if !(1..=MAX_RETENTION_DAYS).contains(&d) {
                     p.push(format!("`assistant.conversation_retention_days` must be between 1 and {MAX_RETENTION_DAYS}"));

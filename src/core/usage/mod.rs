@@ -181,6 +181,13 @@ pub struct Batch {
     pub rows: Vec<(Dims, Counters)>,
 }
 
+/// What the `Usage` object is asked: its rows of the hours in `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    pub from: u64,
+    pub to: u64,
+}
+
 /// What an isolate counted and has not sent yet, per tenant. A lost isolate loses at most this.
 #[derive(Debug, Default)]
 pub struct Tally {

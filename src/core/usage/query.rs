@@ -1,7 +1,7 @@
 //! `GET /v1/usage`: the rows of a time range, added up by the dimensions asked for, with each
 //! group's latency percentiles from its merged histogram, as JSON or CSV.
 
-use super::{Counters, Dims, HOUR_MS};
+use super::{Counters, Dims, Range, HOUR_MS};
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -10,16 +10,8 @@ use crate::core::integration::transforms::parse_iso8601;
 use crate::core::limits::budget::usd;
 use crate::core::objects::{protocol::Usage, Object};
 use crate::core::time::iso8601;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-/// What the `Usage` object is asked: its rows of the hours in `[from, to)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Range {
-    pub from: u64,
-    pub to: u64,
-}
 
 /// A dimension to group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

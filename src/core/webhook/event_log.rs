@@ -8,6 +8,7 @@
 use super::delivery::EventEnvelope;
 use crate::core::error::ApiError;
 use crate::core::http::query_pairs;
+use crate::core::upstream::ANSWER_PREVIEW;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,8 +16,6 @@ use serde_json::Value;
 pub const RECORD_RETENTION_MS: u64 = 30 * 86_400_000;
 /// How long kept bodies are kept, unless the tenant says otherwise.
 pub const DEFAULT_BODY_RETENTION_S: u32 = 3 * 86_400;
-/// How much of a destination's answer an attempt keeps.
-pub const ANSWER_PREVIEW: usize = 1024;
 const MAX_PAGE: u32 = 100;
 
 /// What a tenant keeps of its events besides their records.

@@ -16,7 +16,6 @@ use crate::core::jobs::JobStep;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub const DEFAULT_DISABLE_AFTER_S: u32 = 3 * 86_400;
 /// How long a delivery waits for its paused or disabled destination.
 pub const MAX_HOLD_S: u64 = 7 * 86_400;
 
@@ -91,9 +90,22 @@ pub async fn disable(co: &Co, tenant: &str, d: &Disable) -> Result<(), ApiError>
     Ok(())
 }
 
+/// Disables each destination of `off` (tenant, destination) that the event log found failing for
+/// too long; one that fails is logged, and the log finds it again at its next failed attempt.
+pub async fn disable_all(co: &Co, off: &[(String, Disable)]) -> Result<(), ApiError> {
+    for (tenant, d) in off {
+        if let Err(e) = disable(co, tenant, d).await {
+            let line = json!({"destination_disable_failed": e.message, "tenant": tenant});
+            co.log_error(line).await;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::flow::{drive, Flow, Outcome};
 
     const HOUR: u64 = 3_600_000;
 
@@ -130,5 +142,39 @@ mod tests {
             panic!("still held")
         };
         assert!(reason.contains("disabled"));
+    }
+    #[test]
+    fn a_destination_that_cannot_be_disabled_is_logged_and_the_next_one_still_is() {
+        let off: Vec<(String, Disable)> = ["a", "b"]
+            .map(|d| {
+                (
+                    "t1".to_string(),
+                    Disable {
+                        destination: d.into(),
+                        failing_since: 5,
+                    },
+                )
+            })
+            .into();
+        let flow = Flow::new(|co| async move { disable_all(&co, &off).await });
+        let (out, seen) = drive(flow, 9, |e| match e {
+            Effect::Config { key, .. } if key.as_str() == "destination:t1:a" => {
+                Err(ApiError::internal("KV is down"))
+            }
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(json!({"url": "https://r"})))),
+            _ => Ok(Outcome::Done),
+        });
+        assert!(out.is_ok());
+        let Some(Effect::PutConfig { key, text }) =
+            seen.iter().find(|e| matches!(e, Effect::PutConfig { .. }))
+        else {
+            panic!("nothing disabled: {seen:?}");
+        };
+        assert_eq!(key.as_str(), "destination:t1:b");
+        assert!(text.contains(r#""disabled":{"at":9"#), "{text}");
+        let logged = seen
+            .iter()
+            .any(|e| matches!(e, Effect::LogError(l) if l.contains("destination_disable_failed")));
+        assert!(logged, "{seen:?}");
     }
 }

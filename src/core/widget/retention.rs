@@ -10,7 +10,6 @@ use crate::core::tenant::model::TenantConfig;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
-pub const MAX_RETENTION_DAYS: u32 = 365;
 const DAY_MS: u64 = 86_400_000;
 /// How often a conversation looks at its tenant, unless the deployment says otherwise.
 pub const DEFAULT_CHECK_S: u64 = 86_400;

@@ -5,9 +5,9 @@
 //! forgets a few expired idempotency keys and delivery records, so storage stays bounded.
 
 use super::{answer, bodies, command, purge};
-use crate::core::jobs::{DeliveryQuery, DeliveryRecord};
 use crate::core::limits::gate::{
-    replay, Begin, Gate, DELIVERY_RECORD_TTL_MS, IDEMPOTENCY_TTL_MS, PRUNE_PER_WRITE,
+    replay, Begin, DeliveryQuery, DeliveryRecord, Gate, DELIVERY_RECORD_TTL_MS, IDEMPOTENCY_TTL_MS,
+    PRUNE_PER_WRITE,
 };
 use crate::core::objects::protocol::GateCmd;
 use crate::edge::platform::now_ms;

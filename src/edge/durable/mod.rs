@@ -25,8 +25,8 @@ pub use event_log::EventLog;
 pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
 
+use super::crossings;
 use super::respond::{internal, unavailable};
-use super::{crossings, outbound};
 use crate::core::error::ApiError;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
 use futures::future::LocalBoxFuture;
@@ -59,7 +59,7 @@ pub fn send<'a>(
         let answer = crossings::ask(env, binding, name, body, class.deadline_ms() as f64);
         let text = JsFuture::from(answer)
             .await
-            .map_err(|e| unavailable(format!("{binding}: {}", outbound::message(&e))))?;
+            .map_err(|e| unavailable(format!("{binding}: {}", crossings::message(&e))))?;
         text.as_string()
             .ok_or_else(|| internal(format!("{binding} answered no text")))
     })
