@@ -55,6 +55,8 @@ const config = (name, doc, mode = 0o600) => {
 };
 // Any raw terminal control character: C0 but newline, DEL, C1.
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+// Any raw invisible format character (bidi overrides and isolates, zero-width, BOM) or line/paragraph separator.
+const FORMAT = /[\p{Cf}\p{Zl}\p{Zp}]/u;
 
 before(async () => {
   gw = await startGateway();
@@ -258,6 +260,28 @@ test("a config file other users may open is refused with the chmod to run; a pri
   const accepted = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: open } });
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.ok(JSON.parse(accepted.stdout).data.some((t) => t.id === T));
+});
+
+test("bidi overrides, zero-width characters and line separators from the gateway are escaped in a table, in JSON and in an error", async () => {
+  // An event type that reads "evt.gnp" reversed on screen (RLO), with an isolate, a zero-width space, a BOM and a line separator.
+  const type = "evt.\u202egnp\u202c\u2066x\u2069\u200by\ufeff\u2028z\u2029";
+  await ok(["sources", "put", T, "bidi", "--file", file("bidi.json", sourceDoc(T, "standard", S.standard))]);
+  const body = JSON.stringify({ type, data: {} });
+  const sent = await gw.request("POST", `/v1/webhooks/${T}/bidi`, { body, headers: { "content-type": "application/json", ...sign.standard(S.standard, body, { id: "msg_bidi" }) } });
+  assert.equal(sent.status, 200, sent.text);
+  for (let end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300)))
+    if ((await json(["events", "list", T, "--source", "bidi"])).data?.length) break;
+  const table = (await ok(["events", "list", T, "--source", "bidi", "--output", "table"])).stdout;
+  assert.ok(!FORMAT.test(table), `raw format characters in the table: ${JSON.stringify(table)}`);
+  assert.ok(table.includes("evt.\\u{202e}gnp\\u{202c}\\u{2066}x\\u{2069}\\u{200b}y\\u{feff}\\u{2028}z\\u{2029}"), table);
+  const listed = (await ok(["events", "list", T, "--source", "bidi"])).stdout;
+  assert.ok(!FORMAT.test(listed), `raw format characters in JSON: ${JSON.stringify(listed)}`);
+  assert.ok(listed.includes("evt.\\u202egnp\\u202c"), listed);
+  assert.equal(JSON.parse(listed).data[0].type, type);
+  const bad = await ctl(["sources", "put", T, "x", "--file", file("bad-bidi.json", { kind: "\u202ekcatta", secrets: ["s"] })]);
+  assert.equal(bad.code, 1);
+  assert.ok(!FORMAT.test(bad.stderr), `raw format characters in the error: ${JSON.stringify(bad.stderr)}`);
+  assert.match(bad.stderr, /unknown variant `\\u\{202e\}kcatta`/);
 });
 
 test("errors are one line and a non-zero exit; --help on every command", async () => {

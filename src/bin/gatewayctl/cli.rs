@@ -4,7 +4,7 @@
 
 use crate::api::{Api, As};
 use crate::config;
-use crate::escape::{json as json_text, visible};
+use crate::escape::{json_text, line, lines};
 use crate::output::{print, Format};
 use clap::{Parser, Subcommand};
 use edge_gateway::core::config::source::{HmacScheme, SourceKind};
@@ -610,10 +610,7 @@ fn signed_by_gateway(api: &Api, kind: &str, tenant: &str, source: &str) -> Resul
         .call("POST", &format!("{path}/sample"), As::Admin, None)?
         .unwrap_or(Value::Null);
     let status = sent["answer"]["status"].as_u64().unwrap_or(0);
-    println!(
-        "{status} {}",
-        visible(&sent["answer"]["body"].to_string(), false)
-    );
+    println!("{status} {}", line(&sent["answer"]["body"].to_string()));
     if !(200..300).contains(&status) {
         return Err(format!("the gateway refused the {kind} sample ({status})"));
     }
@@ -664,7 +661,7 @@ fn send_sample(
     };
     let s = sample(kind, &signing)?;
     let (status, body) = api.post_raw(&path, &s.headers, &s.body)?;
-    println!("{status} {}", visible(&body, false));
+    println!("{status} {}", line(&body));
     if !(200..300).contains(&status) {
         return Err(format!(
             "the gateway refused the {} sample ({status})",
@@ -829,7 +826,7 @@ fn chat(api: &Api, message: &str, model: &str) -> Result<(), String> {
         }
         if let Some(text) = chunk["choices"][0]["delta"]["content"].as_str() {
             // A model's text is the provider's: its lines are kept, its escape sequences shown.
-            write!(stdout, "{}", visible(text, true)).map_err(|e| e.to_string())?;
+            write!(stdout, "{}", lines(text)).map_err(|e| e.to_string())?;
             stdout.flush().ok();
         }
     }

@@ -19,7 +19,7 @@ fn main() {
     let args = cli::Args::parse();
     if let Err(e) = cli::run(args) {
         // An error may quote the gateway, which may quote a sender.
-        eprintln!("gatewayctl: {}", escape::visible(&e, false));
+        eprintln!("gatewayctl: {}", escape::line(&e));
         std::process::exit(1);
     }
 }
