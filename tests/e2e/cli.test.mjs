@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -282,6 +282,28 @@ test("bidi overrides, zero-width characters and line separators from the gateway
   assert.equal(bad.code, 1);
   assert.ok(!FORMAT.test(bad.stderr), `raw format characters in the error: ${JSON.stringify(bad.stderr)}`);
   assert.match(bad.stderr, /unknown variant `\\u\{202e\}kcatta`/);
+});
+
+test("a config file in a directory other users may write is refused with the chmod to run", async () => {
+  const shared = path.join(dir, "shared");
+  mkdirSync(shared, { mode: 0o700 });
+  const cfg = config("shared/config.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
+  chmodSync(shared, 0o777);
+  const refused = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${shared} is writable by other users (mode 777), who could swap the config file: run chmod go-w ${shared}\n`);
+  assert.equal(refused.stdout, "");
+  chmodSync(shared, 0o755);
+  assert.equal((await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } })).code, 0);
+});
+
+test("a config file owned by another user is refused", { skip: process.getuid?.() !== 0 && "giving a file away needs root" }, async () => {
+  const cfg = config("theirs.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
+  chownSync(cfg, 4242, 4242);
+  const refused = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${cfg} belongs to uid 4242, not to you (uid ${process.getuid()}): use a config file of your own\n`);
+  assert.equal(refused.stdout, "");
 });
 
 test("errors are one line and a non-zero exit; --help on every command", async () => {
