@@ -4,7 +4,7 @@
 // secrets from the environment, a private config file or stdin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -125,7 +125,7 @@ test("send-sample: each of the nine kinds, signed as its provider signs, is acce
   const other = await ctl(["send-sample", "github", "--tenant", T, "--source", "stripe"]);
   assert.match(other.stderr, /^gatewayctl: source `stripe` is a "stripe" source, not github\n$/);
   // A wrong secret is refused by the gateway, and said so in one line.
-  const bad = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "whsec_wrong"]);
+  const bad = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe"], { env: { GATEWAY_SOURCE_SECRET: "whsec_wrong" } });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^gatewayctl: the gateway refused the stripe sample \(401\)\n$/);
 });
@@ -284,6 +284,38 @@ test("bidi overrides, zero-width characters and line separators from the gateway
   assert.match(bad.stderr, /unknown variant `\\u\{202e\}kcatta`/);
 });
 
+test("a secret given as a flag's value still works, with a warning naming the safer ways", async () => {
+  const warning = (flag, env) => `gatewayctl: warning: a value given to ${flag} shows in \`ps\` and shell history: use ${env}, or ${flag} - to read it from stdin\n`;
+  const admin = await ok(["tenants", "list", "--admin-token", ADMIN_TOKEN], { admin: false });
+  assert.equal(admin.stderr, warning("--admin-token", "GATEWAY_ADMIN_TOKEN"));
+  assert.ok(JSON.parse(admin.stdout).data.some((t) => t.id === T));
+  const usage = await ok(["usage", "--key", key], { admin: false });
+  assert.equal(usage.stderr, warning("--key", "GATEWAY_KEY"));
+  const signed = await ok(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", S.stripe]);
+  assert.equal(signed.stderr, warning("--secret", "GATEWAY_SOURCE_SECRET"));
+  // From the environment or stdin: no warning.
+  assert.equal((await ok(["tenants", "list"])).stderr, "");
+  assert.equal((await ok(["tenants", "list", "--admin-token", "-"], { admin: false, input: ADMIN_TOKEN + "\n" })).stderr, "");
+  assert.equal((await ok(["send-sample", "stripe", "--tenant", T, "--source", "stripe"], { env: { GATEWAY_SOURCE_SECRET: S.stripe } })).stderr, "");
+});
+
+test("a secret typed at a terminal for `-` is not echoed", async () => {
+  // `script` runs gatewayctl on a pseudo-terminal that echoes input, as a terminal does.
+  const env = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(dir, "none.json"), GATEWAY_URL: gw.url.origin };
+  const child = spawn("script", ["-q", "-e", "-E", "always", "-c", `${BIN} tenants list --admin-token -`, "/dev/null"], { env });
+  let screen = "";
+  child.stdout.on("data", (d) => (screen += d));
+  const exited = new Promise((resolve) => child.on("close", resolve));
+  // Type the token once gatewayctl is waiting for it (its prompt, or a second).
+  for (let end = Date.now() + 1000; Date.now() < end && !/token/i.test(screen); ) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 200));
+  child.stdin.write(ADMIN_TOKEN + "\n");
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => (child.kill(), r("timeout")), 30_000))]);
+  assert.equal(code, 0, screen);
+  assert.ok(!screen.includes(ADMIN_TOKEN), `the token was echoed: ${JSON.stringify(screen)}`);
+  assert.ok(screen.includes(`"${T}"`), screen);
+});
+
 test("a config file in a directory other users may write is refused with the chmod to run", async () => {
   const shared = path.join(dir, "shared");
   mkdirSync(shared, { mode: 0o700 });
@@ -309,12 +341,12 @@ test("a config file owned by another user is refused", { skip: process.getuid?.(
 test("errors are one line and a non-zero exit; --help on every command", async () => {
   const cases = [
     [["tenants", "delete", T], /--yes/],
-    [["send-sample", "fax", "--tenant", T, "--source", "x", "--secret", "s"], /unknown kind `fax`/],
+    [["send-sample", "fax", "--tenant", T, "--source", "x", "--secret", "-"], /unknown kind `fax`/, "s\n"],
     [["tenants", "get", "nobody-here"], /^gatewayctl: 404: /],
     [["sources", "put", T, "x", "--file", path.join(dir, "missing.json")], /missing\.json/],
   ];
-  for (const [args, message] of cases) {
-    const r = await ctl(args);
+  for (const [args, message, input] of cases) {
+    const r = await ctl(args, { input });
     assert.equal(r.code, 1, args.join(" "));
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -327,7 +359,7 @@ test("errors are one line and a non-zero exit; --help on every command", async (
   assert.equal(fromFile.code, 0, fromFile.stderr);
   assert.ok(JSON.parse(fromFile.stdout).data.some((t) => t.id === T));
   const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
-  assert.match(flagWins.stderr, /^gatewayctl: 401: /);
+  assert.match(flagWins.stderr, /\ngatewayctl: 401: [^\n]*\n$/);
   const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
   for (const c of [[], ...commands.map((c) => [c])]) {
     const r = await ok([...c, "--help"]);

@@ -6,7 +6,7 @@ use crate::api::{Api, As};
 use crate::config;
 use crate::escape::{json_text, line, lines};
 use crate::output::{print, Format};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use edge_gateway::core::config::source::{HmacScheme, SourceKind};
 use edge_gateway::core::webhook::samples::{sample, Signing};
 use serde_json::{json, Value};
@@ -308,6 +308,15 @@ enum EventOp {
 enum DeadLetterOp {
     List { tenant: String },
     Replay { tenant: String, id: String },
+}
+
+/// The command line, with a warning on stderr for each secret given as a flag's value.
+pub fn parse() -> Args {
+    let matches = Args::command().get_matches();
+    for warning in config::argv_warnings(&matches) {
+        eprintln!("gatewayctl: warning: {warning}");
+    }
+    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn tenant_path(tenant: &str) -> String {
@@ -832,4 +841,63 @@ fn chat(api: &Api, message: &str, model: &str) -> Result<(), String> {
     }
     writeln!(stdout).ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(argv: &[&str]) -> Vec<String> {
+        let matches = Args::command().try_get_matches_from(argv).unwrap();
+        config::argv_warnings(&matches)
+    }
+
+    #[test]
+    fn a_secret_given_as_a_flags_value_is_warned_about_once() {
+        let ws = warnings(&["gatewayctl", "tenants", "list", "--admin-token", "tok"]);
+        assert_eq!(
+            ws,
+            [
+                "a value given to --admin-token shows in `ps` and shell history: use \
+              GATEWAY_ADMIN_TOKEN, or --admin-token - to read it from stdin"
+            ]
+        );
+        let ws = warnings(&[
+            "gatewayctl",
+            "--key",
+            "k",
+            "send-sample",
+            "stripe",
+            "--tenant",
+            "t",
+            "--source",
+            "s",
+            "--secret",
+            "whsec_x",
+        ]);
+        assert_eq!(ws.len(), 2, "{ws:?}");
+        assert!(ws[0].contains("GATEWAY_KEY") && ws[1].contains("GATEWAY_SOURCE_SECRET"));
+    }
+
+    #[test]
+    fn stdin_or_nothing_on_the_command_line_is_no_warning() {
+        for argv in [
+            &["gatewayctl", "tenants", "list"][..],
+            &["gatewayctl", "tenants", "list", "--admin-token", "-"],
+            &["gatewayctl", "usage", "--key", ""],
+            &[
+                "gatewayctl",
+                "send-sample",
+                "x",
+                "--tenant",
+                "t",
+                "--source",
+                "s",
+                "--secret",
+                "-",
+            ],
+        ] {
+            assert_eq!(warnings(argv), Vec::<String>::new(), "{argv:?}");
+        }
+    }
 }

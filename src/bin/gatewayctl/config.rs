@@ -3,7 +3,7 @@
 //! where `ps` and shell history show it.
 
 use serde_json::Value;
-use std::io::{BufRead, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -125,21 +125,59 @@ pub fn take_stdin() -> Result<(), String> {
     Ok(())
 }
 
-/// `value`, or when it is `-`, the first line of stdin (without its line ending).
+/// `value`, or when it is `-`, the first line of stdin (without its line ending); typed at a
+/// terminal, it is not echoed.
 pub fn or_stdin(value: Option<String>, what: &str) -> Result<Option<String>, String> {
     if value.as_deref() != Some("-") {
         return Ok(value);
     }
     take_stdin()?;
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("reading the {what} from stdin: {e}"))?;
+    let failed = |e: std::io::Error| format!("reading the {what} from stdin: {e}");
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{what}: ")).map_err(failed)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(failed)?;
+        line
+    };
     match line.trim_end_matches(['\n', '\r']) {
         "" => Err(format!("no {what} on stdin")),
         secret => Ok(Some(secret.to_string())),
     }
+}
+
+/// The secret flags given a value on the command line, with what to use instead.
+const SECRET_FLAGS: [(&str, &str, &str); 3] = [
+    ("admin_token", "--admin-token", "GATEWAY_ADMIN_TOKEN"),
+    ("key", "--key", "GATEWAY_KEY"),
+    ("secret", "--secret", "GATEWAY_SOURCE_SECRET"),
+];
+
+/// A warning for each secret given as a flag's value (not `-`), which `ps` and shell history
+/// show: scripts may still do it, but are told the safer ways.
+pub fn argv_warnings(matches: &clap::ArgMatches) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut level = Some(matches);
+    while let Some(m) = level {
+        for (id, flag, env) in SECRET_FLAGS {
+            // `try_get_one` first: it is an error, not a panic, for a flag this level lacks.
+            let given = m.try_get_one::<String>(id).ok().flatten();
+            let literal = given.is_some_and(|v| !v.is_empty() && v != "-")
+                && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            let warning = format!(
+                "a value given to {flag} shows in `ps` and shell history: use {env}, or {flag} - \
+                 to read it from stdin"
+            );
+            if literal && !found.contains(&warning) {
+                found.push(warning);
+            }
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    found
 }
 
 #[cfg(test)]
