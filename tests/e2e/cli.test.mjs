@@ -316,6 +316,23 @@ test("a secret typed at a terminal for `-` is not echoed", async () => {
   assert.ok(screen.includes(`"${T}"`), screen);
 });
 
+test("plain http to a host other than this machine is refused, since it would carry the token in the clear, unless --insecure", async () => {
+  const far = "http://gateway.invalid:8787";
+  const refused = await ctl(["tenants", "list", "--url", far]);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${far} is plain http: credentials would cross the network unencrypted; use https://, or --insecure (GATEWAY_INSECURE=1) on a network you trust\n`);
+  // Also when the URL comes from the environment; --insecure or GATEWAY_INSECURE=1 lets it through (to a host that does not exist).
+  assert.equal((await ctl(["tenants", "list"], { env: { GATEWAY_URL: far } })).stderr, refused.stderr);
+  assert.match((await ctl(["tenants", "list", "--url", far, "--insecure"])).stderr, /^gatewayctl: could not reach the gateway/);
+  assert.match((await ctl(["tenants", "list", "--url", far], { env: { GATEWAY_INSECURE: "1" } })).stderr, /^gatewayctl: could not reach the gateway/);
+  // A user name in the URL is not a way around it, nor is it echoed.
+  const masked = await ctl(["tenants", "list", "--url", `http://127.0.0.1:pw@gateway.invalid:8787`]);
+  assert.equal(masked.stderr, refused.stderr);
+  // The loopback gateway of `make dev` stays plain http.
+  const local = await ok(["tenants", "list", "--url", `http://localhost:${gw.url.port}`]);
+  assert.ok(JSON.parse(local.stdout).data.some((t) => t.id === T));
+});
+
 test("a config file in a directory other users may write is refused with the chmod to run", async () => {
   const shared = path.join(dir, "shared");
   mkdirSync(shared, { mode: 0o700 });

@@ -2,7 +2,7 @@
 //! flags, else the environment, else the config file; a credential given as `-` is read from
 //! stdin (crate::config).
 
-use crate::api::{Api, As};
+use crate::api::{check_url, Api, As};
 use crate::config;
 use crate::escape::{json_text, line, lines};
 use crate::output::{print, Format};
@@ -36,6 +36,15 @@ pub struct Args {
     /// file).
     #[arg(long, env = "GATEWAY_KEY", hide_env_values = true, global = true)]
     key: Option<String>,
+    /// Allows a plain http:// URL to a host other than this machine (GATEWAY_INSECURE=1), which
+    /// sends the credential unencrypted: only on a network you trust.
+    #[arg(
+        long,
+        env = "GATEWAY_INSECURE",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    insecure: bool,
     /// How answers are printed.
     #[arg(long, value_enum, default_value = "json", global = true)]
     output: Format,
@@ -379,6 +388,7 @@ fn credentials(args: &mut Args) -> Result<(), String> {
 pub fn run(mut args: Args) -> Result<(), String> {
     credentials(&mut args)?;
     let url = args.url.as_deref().unwrap_or("http://localhost:8787");
+    check_url(url, args.insecure)?;
     let api = Api::new(url, args.admin_token, args.key);
     let out = args.output;
     let show = |v: Option<Value>, columns: &[&str]| match v {
