@@ -4,8 +4,8 @@
 // secrets from the environment, a private config file or stdin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -55,6 +55,8 @@ const config = (name, doc, mode = 0o600) => {
 };
 // Any raw terminal control character: C0 but newline, DEL, C1.
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+// Any raw invisible format character (bidi overrides and isolates, zero-width, BOM) or line/paragraph separator.
+const FORMAT = /[\p{Cf}\p{Zl}\p{Zp}]/u;
 
 before(async () => {
   gw = await startGateway();
@@ -123,7 +125,7 @@ test("send-sample: each of the nine kinds, signed as its provider signs, is acce
   const other = await ctl(["send-sample", "github", "--tenant", T, "--source", "stripe"]);
   assert.match(other.stderr, /^gatewayctl: source `stripe` is a "stripe" source, not github\n$/);
   // A wrong secret is refused by the gateway, and said so in one line.
-  const bad = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "whsec_wrong"]);
+  const bad = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe"], { env: { GATEWAY_SOURCE_SECRET: "whsec_wrong" } });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^gatewayctl: the gateway refused the stripe sample \(401\)\n$/);
 });
@@ -260,15 +262,108 @@ test("a config file other users may open is refused with the chmod to run; a pri
   assert.ok(JSON.parse(accepted.stdout).data.some((t) => t.id === T));
 });
 
+test("bidi overrides, zero-width characters and line separators from the gateway are escaped in a table, in JSON and in an error", async () => {
+  // An event type that reads "evt.gnp" reversed on screen (RLO), with an isolate, a zero-width space, a BOM and a line separator.
+  const type = "evt.\u202egnp\u202c\u2066x\u2069\u200by\ufeff\u2028z\u2029";
+  await ok(["sources", "put", T, "bidi", "--file", file("bidi.json", sourceDoc(T, "standard", S.standard))]);
+  const body = JSON.stringify({ type, data: {} });
+  const sent = await gw.request("POST", `/v1/webhooks/${T}/bidi`, { body, headers: { "content-type": "application/json", ...sign.standard(S.standard, body, { id: "msg_bidi" }) } });
+  assert.equal(sent.status, 200, sent.text);
+  for (let end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300)))
+    if ((await json(["events", "list", T, "--source", "bidi"])).data?.length) break;
+  const table = (await ok(["events", "list", T, "--source", "bidi", "--output", "table"])).stdout;
+  assert.ok(!FORMAT.test(table), `raw format characters in the table: ${JSON.stringify(table)}`);
+  assert.ok(table.includes("evt.\\u{202e}gnp\\u{202c}\\u{2066}x\\u{2069}\\u{200b}y\\u{feff}\\u{2028}z\\u{2029}"), table);
+  const listed = (await ok(["events", "list", T, "--source", "bidi"])).stdout;
+  assert.ok(!FORMAT.test(listed), `raw format characters in JSON: ${JSON.stringify(listed)}`);
+  assert.ok(listed.includes("evt.\\u202egnp\\u202c"), listed);
+  assert.equal(JSON.parse(listed).data[0].type, type);
+  const bad = await ctl(["sources", "put", T, "x", "--file", file("bad-bidi.json", { kind: "\u202ekcatta", secrets: ["s"] })]);
+  assert.equal(bad.code, 1);
+  assert.ok(!FORMAT.test(bad.stderr), `raw format characters in the error: ${JSON.stringify(bad.stderr)}`);
+  assert.match(bad.stderr, /unknown variant `\\u\{202e\}kcatta`/);
+});
+
+test("a secret given as a flag's value still works, with a warning naming the safer ways", async () => {
+  const warning = (flag, env) => `gatewayctl: warning: a value given to ${flag} shows in \`ps\` and shell history: use ${env}, or ${flag} - to read it from stdin\n`;
+  const admin = await ok(["tenants", "list", "--admin-token", ADMIN_TOKEN], { admin: false });
+  assert.equal(admin.stderr, warning("--admin-token", "GATEWAY_ADMIN_TOKEN"));
+  assert.ok(JSON.parse(admin.stdout).data.some((t) => t.id === T));
+  const usage = await ok(["usage", "--key", key], { admin: false });
+  assert.equal(usage.stderr, warning("--key", "GATEWAY_KEY"));
+  const signed = await ok(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", S.stripe]);
+  assert.equal(signed.stderr, warning("--secret", "GATEWAY_SOURCE_SECRET"));
+  // From the environment or stdin: no warning.
+  assert.equal((await ok(["tenants", "list"])).stderr, "");
+  assert.equal((await ok(["tenants", "list", "--admin-token", "-"], { admin: false, input: ADMIN_TOKEN + "\n" })).stderr, "");
+  assert.equal((await ok(["send-sample", "stripe", "--tenant", T, "--source", "stripe"], { env: { GATEWAY_SOURCE_SECRET: S.stripe } })).stderr, "");
+});
+
+test("a secret typed at a terminal for `-` is not echoed", async () => {
+  // `script` runs gatewayctl on a pseudo-terminal that echoes input, as a terminal does.
+  const env = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(dir, "none.json"), GATEWAY_URL: gw.url.origin };
+  const child = spawn("script", ["-q", "-e", "-E", "always", "-c", `${BIN} tenants list --admin-token -`, "/dev/null"], { env });
+  let screen = "";
+  child.stdout.on("data", (d) => (screen += d));
+  const exited = new Promise((resolve) => child.on("close", resolve));
+  // Type the token once gatewayctl is waiting for it (its prompt, or a second).
+  for (let end = Date.now() + 1000; Date.now() < end && !/token/i.test(screen); ) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 200));
+  child.stdin.write(ADMIN_TOKEN + "\n");
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => (child.kill(), r("timeout")), 30_000))]);
+  assert.equal(code, 0, screen);
+  assert.ok(!screen.includes(ADMIN_TOKEN), `the token was echoed: ${JSON.stringify(screen)}`);
+  assert.ok(screen.includes(`"${T}"`), screen);
+});
+
+test("plain http to a host other than this machine is refused, since it would carry the token in the clear, unless --insecure", async () => {
+  const far = "http://gateway.invalid:8787";
+  const refused = await ctl(["tenants", "list", "--url", far]);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${far} is plain http: credentials would cross the network unencrypted; use https://, or --insecure (GATEWAY_INSECURE=1) on a network you trust\n`);
+  // Also when the URL comes from the environment; --insecure or GATEWAY_INSECURE=1 lets it through (to a host that does not exist).
+  assert.equal((await ctl(["tenants", "list"], { env: { GATEWAY_URL: far } })).stderr, refused.stderr);
+  assert.match((await ctl(["tenants", "list", "--url", far, "--insecure"])).stderr, /^gatewayctl: could not reach the gateway/);
+  assert.match((await ctl(["tenants", "list", "--url", far], { env: { GATEWAY_INSECURE: "1" } })).stderr, /^gatewayctl: could not reach the gateway/);
+  // A user name in the URL is not a way around it, nor is it echoed.
+  const masked = await ctl(["tenants", "list", "--url", `http://127.0.0.1:pw@gateway.invalid:8787`]);
+  assert.equal(masked.stderr, refused.stderr);
+  // The loopback gateway of `make dev` stays plain http.
+  const local = await ok(["tenants", "list", "--url", `http://localhost:${gw.url.port}`]);
+  assert.ok(JSON.parse(local.stdout).data.some((t) => t.id === T));
+});
+
+test("a config file in a directory other users may write is refused with the chmod to run", async () => {
+  const shared = path.join(dir, "shared");
+  mkdirSync(shared, { mode: 0o700 });
+  const cfg = config("shared/config.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
+  chmodSync(shared, 0o777);
+  const refused = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${shared} is writable by other users (mode 777), who could swap the config file: run chmod go-w ${shared}\n`);
+  assert.equal(refused.stdout, "");
+  chmodSync(shared, 0o755);
+  assert.equal((await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } })).code, 0);
+});
+
+test("a config file owned by another user is refused", { skip: process.getuid?.() !== 0 && "giving a file away needs root" }, async () => {
+  const cfg = config("theirs.json", { url: gw.url.origin, admin_token: ADMIN_TOKEN });
+  chownSync(cfg, 4242, 4242);
+  const refused = await ctl(["tenants", "list"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, `gatewayctl: ${cfg} belongs to uid 4242, not to you (uid ${process.getuid()}): use a config file of your own\n`);
+  assert.equal(refused.stdout, "");
+});
+
 test("errors are one line and a non-zero exit; --help on every command", async () => {
   const cases = [
     [["tenants", "delete", T], /--yes/],
-    [["send-sample", "fax", "--tenant", T, "--source", "x", "--secret", "s"], /unknown kind `fax`/],
+    [["send-sample", "fax", "--tenant", T, "--source", "x", "--secret", "-"], /unknown kind `fax`/, "s\n"],
     [["tenants", "get", "nobody-here"], /^gatewayctl: 404: /],
     [["sources", "put", T, "x", "--file", path.join(dir, "missing.json")], /missing\.json/],
   ];
-  for (const [args, message] of cases) {
-    const r = await ctl(args);
+  for (const [args, message, input] of cases) {
+    const r = await ctl(args, { input });
     assert.equal(r.code, 1, args.join(" "));
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -281,7 +376,7 @@ test("errors are one line and a non-zero exit; --help on every command", async (
   assert.equal(fromFile.code, 0, fromFile.stderr);
   assert.ok(JSON.parse(fromFile.stdout).data.some((t) => t.id === T));
   const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
-  assert.match(flagWins.stderr, /^gatewayctl: 401: /);
+  assert.match(flagWins.stderr, /\ngatewayctl: 401: [^\n]*\n$/);
   const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
   for (const c of [[], ...commands.map((c) => [c])]) {
     const r = await ok([...c, "--help"]);

@@ -116,6 +116,28 @@ impl Api {
     }
 }
 
+/// Refuses a gateway URL over plain http to a host other than this machine's loopback (as
+/// `make dev` serves): the bearer credential would cross the network unencrypted. `insecure`
+/// is the user saying the network between is trusted.
+pub fn check_url(base: &str, insecure: bool) -> Result<(), String> {
+    let url = url::Url::parse(base).map_err(|e| format!("the gateway URL is not valid: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() != "http" || loopback || insecure {
+        return Ok(());
+    }
+    // The origin only: a password in the URL is not repeated.
+    Err(format!(
+        "{} is plain http: credentials would cross the network unencrypted; use https://, or \
+         --insecure (GATEWAY_INSECURE=1) on a network you trust",
+        url.origin().ascii_serialization()
+    ))
+}
+
 /// The answer, or the gateway's own error message (`{"error": {"message"}}`) as the failure.
 fn answer(sent: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, String> {
     match sent {
@@ -134,4 +156,49 @@ fn answer(sent: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, S
 
 fn snippet(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn plain_http_is_refused_but_to_this_machine() {
+        for local in [
+            "http://localhost:8787",
+            "http://LOCALHOST:8787/",
+            "http://127.0.0.1:8787",
+            "http://127.0.1.1",
+            "http://[::1]:8787",
+        ] {
+            assert_eq!(check_url(local, false), Ok(()), "{local}");
+        }
+        let err = check_url("http://gw.example.com:8080/base", false).unwrap_err();
+        assert!(
+            err.starts_with("http://gw.example.com:8080 is plain http: credentials would cross"),
+            "{err}"
+        );
+        assert!(err.ends_with("--insecure (GATEWAY_INSECURE=1) on a network you trust"));
+        for far in [
+            "http://10.0.0.5",
+            "http://[2001:db8::1]",
+            "http://localhost.example.com",
+            "http://localhost@gw.example.com",
+            "HTTP://gw.example.com",
+        ] {
+            assert!(check_url(far, false).is_err(), "{far}");
+        }
+        // A password in the URL is not repeated.
+        let err = check_url("http://ann:hunter2@gw.example.com", false).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn https_anywhere_and_http_when_insecure_are_allowed() {
+        assert_eq!(check_url("https://gw.example.com", false), Ok(()));
+        assert_eq!(check_url("http://gw.example.com", true), Ok(()));
+        assert!(check_url("gw.example.com", false)
+            .unwrap_err()
+            .starts_with("the gateway URL is not valid"));
+    }
 }

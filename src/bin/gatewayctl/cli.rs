@@ -2,11 +2,11 @@
 //! flags, else the environment, else the config file; a credential given as `-` is read from
 //! stdin (crate::config).
 
-use crate::api::{Api, As};
+use crate::api::{check_url, Api, As};
 use crate::config;
-use crate::escape::{json as json_text, visible};
+use crate::escape::{json_text, line, lines};
 use crate::output::{print, Format};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use edge_gateway::core::config::source::{HmacScheme, SourceKind};
 use edge_gateway::core::webhook::samples::{sample, Signing};
 use serde_json::{json, Value};
@@ -36,6 +36,15 @@ pub struct Args {
     /// file).
     #[arg(long, env = "GATEWAY_KEY", hide_env_values = true, global = true)]
     key: Option<String>,
+    /// Allows a plain http:// URL to a host other than this machine (GATEWAY_INSECURE=1), which
+    /// sends the credential unencrypted: only on a network you trust.
+    #[arg(
+        long,
+        env = "GATEWAY_INSECURE",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    insecure: bool,
     /// How answers are printed.
     #[arg(long, value_enum, default_value = "json", global = true)]
     output: Format,
@@ -310,6 +319,15 @@ enum DeadLetterOp {
     Replay { tenant: String, id: String },
 }
 
+/// The command line, with a warning on stderr for each secret given as a flag's value.
+pub fn parse() -> Args {
+    let matches = Args::command().get_matches();
+    for warning in config::argv_warnings(&matches) {
+        eprintln!("gatewayctl: warning: {warning}");
+    }
+    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn tenant_path(tenant: &str) -> String {
     format!("/v1/admin/tenants/{}", seg(tenant))
 }
@@ -370,6 +388,7 @@ fn credentials(args: &mut Args) -> Result<(), String> {
 pub fn run(mut args: Args) -> Result<(), String> {
     credentials(&mut args)?;
     let url = args.url.as_deref().unwrap_or("http://localhost:8787");
+    check_url(url, args.insecure)?;
     let api = Api::new(url, args.admin_token, args.key);
     let out = args.output;
     let show = |v: Option<Value>, columns: &[&str]| match v {
@@ -610,10 +629,7 @@ fn signed_by_gateway(api: &Api, kind: &str, tenant: &str, source: &str) -> Resul
         .call("POST", &format!("{path}/sample"), As::Admin, None)?
         .unwrap_or(Value::Null);
     let status = sent["answer"]["status"].as_u64().unwrap_or(0);
-    println!(
-        "{status} {}",
-        visible(&sent["answer"]["body"].to_string(), false)
-    );
+    println!("{status} {}", line(&sent["answer"]["body"].to_string()));
     if !(200..300).contains(&status) {
         return Err(format!("the gateway refused the {kind} sample ({status})"));
     }
@@ -664,7 +680,7 @@ fn send_sample(
     };
     let s = sample(kind, &signing)?;
     let (status, body) = api.post_raw(&path, &s.headers, &s.body)?;
-    println!("{status} {}", visible(&body, false));
+    println!("{status} {}", line(&body));
     if !(200..300).contains(&status) {
         return Err(format!(
             "the gateway refused the {} sample ({status})",
@@ -829,10 +845,69 @@ fn chat(api: &Api, message: &str, model: &str) -> Result<(), String> {
         }
         if let Some(text) = chunk["choices"][0]["delta"]["content"].as_str() {
             // A model's text is the provider's: its lines are kept, its escape sequences shown.
-            write!(stdout, "{}", visible(text, true)).map_err(|e| e.to_string())?;
+            write!(stdout, "{}", lines(text)).map_err(|e| e.to_string())?;
             stdout.flush().ok();
         }
     }
     writeln!(stdout).ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(argv: &[&str]) -> Vec<String> {
+        let matches = Args::command().try_get_matches_from(argv).unwrap();
+        config::argv_warnings(&matches)
+    }
+
+    #[test]
+    fn a_secret_given_as_a_flags_value_is_warned_about_once() {
+        let ws = warnings(&["gatewayctl", "tenants", "list", "--admin-token", "tok"]);
+        assert_eq!(
+            ws,
+            [
+                "a value given to --admin-token shows in `ps` and shell history: use \
+              GATEWAY_ADMIN_TOKEN, or --admin-token - to read it from stdin"
+            ]
+        );
+        let ws = warnings(&[
+            "gatewayctl",
+            "--key",
+            "k",
+            "send-sample",
+            "stripe",
+            "--tenant",
+            "t",
+            "--source",
+            "s",
+            "--secret",
+            "whsec_x",
+        ]);
+        assert_eq!(ws.len(), 2, "{ws:?}");
+        assert!(ws[0].contains("GATEWAY_KEY") && ws[1].contains("GATEWAY_SOURCE_SECRET"));
+    }
+
+    #[test]
+    fn stdin_or_nothing_on_the_command_line_is_no_warning() {
+        for argv in [
+            &["gatewayctl", "tenants", "list"][..],
+            &["gatewayctl", "tenants", "list", "--admin-token", "-"],
+            &["gatewayctl", "usage", "--key", ""],
+            &[
+                "gatewayctl",
+                "send-sample",
+                "x",
+                "--tenant",
+                "t",
+                "--source",
+                "s",
+                "--secret",
+                "-",
+            ],
+        ] {
+            assert_eq!(warnings(argv), Vec::<String>::new(), "{argv:?}");
+        }
+    }
 }

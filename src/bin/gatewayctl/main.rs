@@ -15,11 +15,10 @@ mod output;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    use clap::Parser;
-    let args = cli::Args::parse();
+    let args = cli::parse();
     if let Err(e) = cli::run(args) {
         // An error may quote the gateway, which may quote a sender.
-        eprintln!("gatewayctl: {}", escape::visible(&e, false));
+        eprintln!("gatewayctl: {}", escape::line(&e));
         std::process::exit(1);
     }
 }

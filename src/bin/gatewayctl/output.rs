@@ -1,8 +1,10 @@
 //! Printing answers: JSON as the gateway gave it, or a table of a list's rows, either with
 //! control characters escaped (crate::escape).
 
-use crate::escape::{json, visible};
+use crate::escape::{json_text, line};
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 use serde_json::Value;
+use std::io;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -22,7 +24,7 @@ pub fn print(v: &Value, format: Format, columns: &[&str]) {
         (Format::Table, Some(rows)) => print!("{}", table(rows, columns)),
         _ => println!(
             "{}",
-            json(&serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()))
+            json_text(&serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()))
         ),
     }
 }
@@ -43,8 +45,8 @@ pub fn table(rows: &[Value], columns: &[&str]) -> String {
     };
     let cell = |row: &Value, c: &str| match row.get(c) {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => visible(s, false).into_owned(),
-        Some(other) => json(&other.to_string()).into_owned(),
+        Some(Value::String(s)) => line(s).into_owned(),
+        Some(other) => line(&unescaped_json(other)).into_owned(),
     };
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -53,7 +55,7 @@ pub fn table(rows: &[Value], columns: &[&str]) -> String {
     // A row's own keys name the columns when none are given: they are the gateway's text too.
     let headers: Vec<String> = columns
         .iter()
-        .map(|c| visible(&c.to_uppercase(), false).into_owned())
+        .map(|c| line(&c.to_uppercase()).into_owned())
         .collect();
     let widths: Vec<usize> = headers
         .iter()
@@ -82,6 +84,38 @@ pub fn table(rows: &[Value], columns: &[&str]) -> String {
     out
 }
 
+/// A list or an object as compact JSON whose strings keep their control characters raw, for
+/// [`line`] to show in the one notation every other cell uses (`\u{1b}`, not serde's `\u001b`).
+fn unescaped_json(v: &Value) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, RawControls);
+    serde::Serialize::serialize(v, &mut ser).ok();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// serde's compact JSON, but for the escapes of control characters.
+struct RawControls;
+
+impl Formatter for RawControls {
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
+        match escape {
+            CharEscape::Quote | CharEscape::ReverseSolidus | CharEscape::Solidus => {
+                CompactFormatter.write_char_escape(w, escape)
+            }
+            CharEscape::Backspace => w.write_all(b"\x08"),
+            CharEscape::FormFeed => w.write_all(b"\x0c"),
+            CharEscape::LineFeed => w.write_all(b"\n"),
+            CharEscape::CarriageReturn => w.write_all(b"\r"),
+            CharEscape::Tab => w.write_all(b"\t"),
+            CharEscape::AsciiControl(byte) => w.write_all(&[byte]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,15 +124,16 @@ mod tests {
     #[test]
     fn a_table_shows_control_characters_instead_of_obeying_them() {
         let rows = [
-            json!({"id": "evt_1", "type": "\u{1b}]52;c;aGFja2Vk\u{7}", "tags": ["\u{9b}2J"]}),
-            json!({"id": "evt_2", "type": "a\nb"}),
+            json!({"id": "evt_1", "type": "\u{1b}]52;c;aGFja2Vk\u{7}", "tags": ["\u{9b}2J", "\u{1b}[2J\n"]}),
+            json!({"id": "evt_2", "type": "a\nb", "tags": {"k": "\u{202e}x\"\\"}}),
         ];
         let out = table(&rows, &["id", "type", "tags"]);
+        // One notation in every cell, strings or not.
         assert_eq!(
             out,
             "ID     TYPE                       TAGS\n\
-             evt_1  \\u{1b}]52;c;aGFja2Vk\\u{7}  [\"\\u009b2J\"]\n\
-             evt_2  a\\u{a}b\n"
+             evt_1  \\u{1b}]52;c;aGFja2Vk\\u{7}  [\"\\u{9b}2J\",\"\\u{1b}[2J\\u{a}\"]\n\
+             evt_2  a\\u{a}b                    {\"k\":\"\\u{202e}x\\\"\\\\\"}\n"
         );
         // Column names taken from a row are escaped as well.
         let out = table(&[json!({"\u{1b}[31mx": 1})], &[]);
