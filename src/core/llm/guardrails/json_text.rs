@@ -52,11 +52,12 @@ struct Piece {
 }
 
 /// What `Lexer::lex` found: the values, and the spans a cut must not fall inside (escape
-/// sequences and numbers).
+/// sequences and numbers). A span still open at the end of the text ends one byte past it, so
+/// that a cut at the very end backs out of it too.
 #[derive(Default)]
 struct Lexed {
     pieces: Vec<Piece>,
-    whole: Vec<Range<usize>>,
+    uncuttable: Vec<Range<usize>>,
 }
 
 impl Lexer {
@@ -98,12 +99,14 @@ impl Lexer {
                     if let (Some(l), Escape::None, Escape::Started | Escape::Hex(_)) =
                         (lexed.as_deref_mut(), escape, self.escape())
                     {
-                        // A high surrogate and the low one after it are one character.
+                        // The escape ends with byte `i`; a high surrogate and the `\uXXXX` low
+                        // one after it (6 bytes) are one character.
                         let high = text
                             .get(escape_at + 2..i + 1)
                             .and_then(|h| u32::from_str_radix(h, 16).ok())
                             .is_some_and(|c| (0xD800..0xDC00).contains(&c));
-                        l.whole.push(escape_at..i + 1 + if high { 6 } else { 0 });
+                        l.uncuttable
+                            .push(escape_at..i + 1 + if high { 6 } else { 0 });
                     }
                     self.token = Token::Str { key, escape };
                 }
@@ -115,7 +118,7 @@ impl Lexer {
                             at: s..i,
                             number: true,
                         });
-                        l.whole.push(s..i);
+                        l.uncuttable.push(s..i);
                     }
                     start = None;
                     continue; // `b` is read again, between tokens
@@ -157,7 +160,7 @@ impl Lexer {
                         number: false,
                     });
                     if escape != Escape::None {
-                        l.whole.push(escape_at..bytes.len() + 1);
+                        l.uncuttable.push(escape_at..bytes.len() + 1); // open: see `Lexed`
                     }
                 }
                 Token::Str { .. } => {}
@@ -166,7 +169,7 @@ impl Lexer {
                         at: s..bytes.len(),
                         number: true,
                     });
-                    l.whole.push(s..bytes.len() + 1);
+                    l.uncuttable.push(s..bytes.len() + 1); // open: see `Lexed`
                 }
             }
         }
@@ -239,7 +242,7 @@ fn decode(raw: &str) -> Option<(String, Vec<usize>)> {
 }
 
 /// The spans of `raw` (a value's text) holding a finding of `find`; a number is found whole.
-fn findings(raw: &str, number: bool, values: &dyn Values) -> Vec<Range<usize>> {
+fn findings(raw: &str, number: bool, values: &dyn ValueScanner) -> Vec<Range<usize>> {
     if number {
         let whole = 0..raw.len();
         return match values.find(raw).is_empty() {
@@ -258,7 +261,11 @@ fn findings(raw: &str, number: bool, values: &dyn Values) -> Vec<Range<usize>> {
 }
 
 /// `raw` (a value's text) with `redact` applied to what it says, written back as JSON.
-fn rewrite(raw: &str, number: bool, values: &mut dyn Values) -> Result<Option<String>, Blocked> {
+fn rewrite(
+    raw: &str,
+    number: bool,
+    values: &mut dyn ValueScanner,
+) -> Result<Option<String>, Blocked> {
     let redacted = match decode(raw).filter(|_| !number) {
         None => values.redact(raw)?,
         Some((text, _)) => values.redact(&text)?,
@@ -273,7 +280,7 @@ fn rewrite(raw: &str, number: bool, values: &mut dyn Values) -> Result<Option<St
 }
 
 /// What finds and redacts the values.
-pub trait Values {
+pub trait ValueScanner {
     /// Where `text` holds findings.
     fn find(&self, text: &str) -> Vec<Range<usize>>;
     /// `text` redacted, if a rule redacts (every finding counted), or why it is blocked.
@@ -282,30 +289,28 @@ pub trait Values {
 
 /// The arguments being streamed: the lexer's state at the start of what is still held.
 #[derive(Debug, Clone, Default)]
-pub struct Stream {
+pub struct ArgsFilter {
     lexer: Lexer,
 }
 
-impl Stream {
+impl ArgsFilter {
     /// Takes from `held` what may go now (all of it if `cut` is `None`, else at most `cut`
     /// bytes, never through a finding, an escape or a number), redacted.
     pub fn release(
         &mut self,
         held: &mut String,
         cut: Option<usize>,
-        values: &mut dyn Values,
+        values: &mut dyn ValueScanner,
     ) -> Result<String, Blocked> {
         let mut lexed = Lexed::default();
         self.lexer.clone().lex(held, Some(&mut lexed));
-        let mut cut = match cut {
+        let cut = match cut {
             None => held.len(),
-            Some(mut c) => {
-                while !held.is_char_boundary(c) {
-                    c -= 1;
-                }
+            Some(c) => {
+                let mut c = super::floor_char_boundary(held, c);
                 loop {
                     let before = c;
-                    c = super::back_out_of(&lexed.whole, c);
+                    c = super::back_out_of(&lexed.uncuttable, c);
                     for p in &lexed.pieces {
                         if p.at.start >= c || p.at.end <= c {
                             continue;
@@ -323,9 +328,7 @@ impl Stream {
                 }
             }
         };
-        while !held.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = super::floor_char_boundary(held, cut);
         let mut out = String::with_capacity(cut);
         let mut at = 0;
         for p in lexed.pieces.iter().filter(|p| p.at.start < cut) {
@@ -351,7 +354,7 @@ pub fn redact_whole(
     redact: &mut dyn FnMut(&str) -> Result<Option<String>, Blocked>,
 ) -> Result<Option<String>, Blocked> {
     struct Whole<'r>(&'r mut dyn FnMut(&str) -> Result<Option<String>, Blocked>);
-    impl Values for Whole<'_> {
+    impl ValueScanner for Whole<'_> {
         fn find(&self, _: &str) -> Vec<Range<usize>> {
             Vec::new() // nothing is held back: no cut to place
         }
@@ -360,7 +363,7 @@ pub fn redact_whole(
         }
     }
     let mut held = text.to_string();
-    let out = Stream::default().release(&mut held, None, &mut Whole(redact))?;
+    let out = ArgsFilter::default().release(&mut held, None, &mut Whole(redact))?;
     Ok((out != text).then_some(out))
 }
 
@@ -373,7 +376,7 @@ mod tests {
     }
 
     struct Emails;
-    impl Values for Emails {
+    impl ValueScanner for Emails {
         fn find(&self, text: &str) -> Vec<Range<usize>> {
             emails(text)
         }
@@ -431,16 +434,18 @@ mod tests {
     }
 
     #[test]
-    fn streamed_in_any_cut_the_arguments_stay_valid_and_redacted() {
+    fn streamed_in_any_cut_the_arguments_stay_valid_and_redacted_when_held_back() {
         let args = r#"{"to": "ana@example.com", "cc": ["bo\u0040example.com"], "n": 41, "body": "hi \"ana@example.com\"\n", "e": "\ud83d\ude00 ana@example.com"}"#;
         let want: serde_json::Value = serde_json::from_str(
             r#"{"to": "[EMAIL]", "cc": ["[EMAIL]"], "n": 41, "body": "hi \"[EMAIL]\"\n", "e": "😀 [EMAIL]"}"#,
         )
         .unwrap();
         for split in 1..args.len() {
-            // Two fragments, and a release after each that holds back all but `keep` bytes.
+            // Two fragments, and a release after each that holds back all but `keep` bytes: the
+            // arguments stay JSON however little is held; with 40 bytes held (longer than the
+            // address) no address is split between releases, so each is redacted.
             for keep in [0, 3, 40] {
-                let mut s = Stream::default();
+                let mut s = ArgsFilter::default();
                 let mut held = String::new();
                 let mut out = String::new();
                 for part in [&args[..split], &args[split..]] {

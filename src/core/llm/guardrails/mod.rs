@@ -4,7 +4,7 @@
 //! the client's dialect naming the detector, never the text it found), `redact` the finding
 //! (a typed placeholder, the same value getting the same placeholder within a request), or `log`
 //! it (counted only). Findings are counted by detector and action for the request's log line.
-//! Every text is of a kind (`Field`): what people write, thinking, tool-call arguments, tool
+//! Every text is of a kind (`TextKind`): what people write, thinking, tool-call arguments, tool
 //! results, documents; a rule may skip kinds.
 
 pub mod detect;
@@ -15,6 +15,7 @@ pub mod walk;
 pub use detect::Detector;
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
@@ -38,13 +39,13 @@ pub struct Rule {
     pub response: Option<Action>,
     /// The kinds of text this rule leaves alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skip: Vec<Field>,
+    pub skip: Vec<TextKind>,
 }
 
 /// The kinds of text the guardrails scan: in requests and in answers, JSON and streamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Field {
+pub enum TextKind {
     /// Message content, system prompts and instructions, refusals.
     Text,
     /// Thinking and reasoning (Anthropic `thinking`, `reasoning_content`, Gemini thoughts,
@@ -59,11 +60,18 @@ pub enum Field {
     Documents,
 }
 
-impl Field {
-    const ALL: usize = 5;
+impl TextKind {
+    pub const ALL: [TextKind; 5] = [
+        TextKind::Text,
+        TextKind::Reasoning,
+        TextKind::ToolArguments,
+        TextKind::ToolResults,
+        TextKind::Documents,
+    ];
 
-    fn bit(self) -> u8 {
-        1 << self as u8
+    /// `kinds` as a set of bits.
+    fn mask(kinds: &[TextKind]) -> u8 {
+        kinds.iter().fold(0, |m, k| m | 1 << *k as u8)
     }
 }
 
@@ -103,7 +111,7 @@ pub fn check_rules(rules: &[Rule], at: &str, p: &mut Vec<String>) {
     }
     for (i, r) in rules.iter().enumerate() {
         let at = format!("{at}[{i}]");
-        if r.skip.iter().fold(0, |m, f| m | f.bit()).count_ones() as usize == Field::ALL {
+        if TextKind::mask(&r.skip) == TextKind::mask(&TextKind::ALL) {
             p.push(format!("`{at}.skip` leaves no text for the rule to scan"));
         }
         if r.request.is_none() && r.response.is_none() {
@@ -163,7 +171,7 @@ struct Compiled {
     kind: Kind,
     request: Option<Action>,
     response: Option<Action>,
-    /// The `Field`s skipped, as bits.
+    /// The kinds of text skipped (`TextKind::mask`).
     skip: u8,
 }
 
@@ -223,6 +231,9 @@ pub struct Guard {
     placeholders: HashMap<(usize, String), String>,
     issued: HashMap<String, u32>,
     findings: BTreeMap<String, BTreeMap<&'static str, u32>>,
+    /// How many bytes the rules have searched, each rule counting the bytes it was given: the
+    /// work a stream costs, for its tests.
+    scanned: Cell<usize>,
 }
 
 impl Guard {
@@ -235,7 +246,19 @@ impl Guard {
             placeholders: HashMap::new(),
             issued: HashMap::new(),
             findings: BTreeMap::new(),
+            scanned: Cell::new(0),
         })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn scanned(&self) -> usize {
+        self.scanned.get()
+    }
+
+    /// Where rule `i` finds something in `text`.
+    fn find_by(&self, i: usize, text: &str) -> Vec<Range<usize>> {
+        self.scanned.set(self.scanned.get() + text.len());
+        self.rules[i].find(text)
     }
 
     /// Whether any rule acts in `dir`.
@@ -250,21 +273,21 @@ impl Guard {
             .any(|r| matches!(r.action(dir), Some(Action::Redact | Action::Block)))
     }
 
-    /// Applies the rules of `dir` for texts of kind `field` to `text`: the redacted text if any
+    /// Applies the rules of `dir` for texts of kind `kind` to `text`: the redacted text if any
     /// rule redacted, or why it is blocked. Every finding is counted.
     pub fn scan(
         &mut self,
         dir: Direction,
-        field: Field,
+        kind: TextKind,
         text: &str,
     ) -> Result<Option<String>, Blocked> {
-        self.apply(dir, field, text, true)
+        self.apply(dir, kind, text, true)
     }
 
     /// `text` as the client saw it (the same placeholders), for a copy kept elsewhere (a
     /// conversation's history, a stream's closing events); nothing is counted again.
-    pub fn as_seen(&mut self, dir: Direction, field: Field, text: &str) -> String {
-        match self.apply(dir, field, text, false) {
+    pub fn as_seen(&mut self, dir: Direction, kind: TextKind, text: &str) -> String {
+        match self.apply(dir, kind, text, false) {
             Ok(redacted) => redacted.unwrap_or_else(|| text.to_string()),
             Err(b) => format!("[{}]", b.detector.to_uppercase()),
         }
@@ -273,17 +296,17 @@ impl Guard {
     fn apply(
         &mut self,
         dir: Direction,
-        field: Field,
+        kind: TextKind,
         text: &str,
         count: bool,
     ) -> Result<Option<String>, Blocked> {
         let mut current: Option<String> = None;
         for i in 0..self.rules.len() {
-            let Some(action) = self.rules[i].acting(dir, field) else {
+            let Some(action) = self.rules[i].acting(dir, kind) else {
                 continue;
             };
             let source = current.as_deref().unwrap_or(text);
-            let found = self.rules[i].find(source);
+            let found = self.find_by(i, source);
             if found.is_empty() {
                 continue;
             }
@@ -320,19 +343,18 @@ impl Guard {
         Ok(current)
     }
 
-    /// Where the rules acting in `dir` on `field` find something in `text`.
-    pub fn find(&self, dir: Direction, field: Field, text: &str) -> Vec<Range<usize>> {
-        self.rules
-            .iter()
-            .filter(|r| r.acting(dir, field).is_some())
-            .flat_map(|r| r.find(text))
+    /// Where the rules acting in `dir` on `kind` find something in `text`.
+    pub fn find(&self, dir: Direction, kind: TextKind, text: &str) -> Vec<Range<usize>> {
+        (0..self.rules.len())
+            .filter(|&i| self.rules[i].acting(dir, kind).is_some())
+            .flat_map(|i| self.find_by(i, text))
             .collect()
     }
 
-    /// `cut` moved back (if need be) so that no finding of the rules acting in `dir` on `field`
+    /// `cut` moved back (if need be) so that no finding of the rules acting in `dir` on `kind`
     /// spans it.
-    pub fn safe_cut(&self, dir: Direction, field: Field, text: &str, cut: usize) -> usize {
-        back_out_of(&self.find(dir, field, text), cut)
+    pub fn safe_cut(&self, dir: Direction, kind: TextKind, text: &str, cut: usize) -> usize {
+        back_out_of(&self.find(dir, kind, text), cut)
     }
 
     fn placeholder(&mut self, rule: usize, value: &str) -> String {
@@ -362,10 +384,19 @@ impl Compiled {
         }
     }
 
-    /// Its action on texts of kind `field` in `dir`, unless it skips them.
-    fn acting(&self, dir: Direction, field: Field) -> Option<Action> {
-        self.action(dir).filter(|_| self.skip & field.bit() == 0)
+    /// Its action on texts of kind `kind` in `dir`, unless it skips them.
+    fn acting(&self, dir: Direction, kind: TextKind) -> Option<Action> {
+        self.action(dir)
+            .filter(|_| self.skip & TextKind::mask(&[kind]) == 0)
     }
+}
+
+/// `i` (at most `s.len()`), or the char boundary before it.
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// `cut` moved back to the start of any of `spans` that crosses it, until none does.
@@ -401,7 +432,7 @@ fn compile(r: &Rule) -> Option<Compiled> {
         kind,
         request: r.request,
         response: r.response,
-        skip: r.skip.iter().fold(0, |m, f| m | f.bit()),
+        skip: TextKind::mask(&r.skip),
     })
 }
 
@@ -409,3 +440,5 @@ fn compile(r: &Rule) -> Option<Compiled> {
 mod tests;
 #[cfg(test)]
 mod tests_shapes;
+#[cfg(test)]
+mod tests_support;

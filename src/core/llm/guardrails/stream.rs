@@ -7,8 +7,8 @@
 //! Anthropic block or Responses item, the end, an error. A `block` ends the stream with an error
 //! event naming the detector, as a failure after content does.
 
-use super::json_text::{self, Values};
-use super::{walk, Blocked, Direction, Field, Guard};
+use super::json_text::{self, ValueScanner};
+use super::{floor_char_boundary, walk, Blocked, Direction, Guard, TextKind};
 use crate::core::llm::sse::{self, Event};
 use crate::core::llm::{errors, Dialect};
 use serde_json::{json, Map, Value};
@@ -19,41 +19,50 @@ use std::ops::Range;
 pub const HOLD_BACK: usize = 256;
 
 /// The texts of a chat chunk's delta, and their kinds.
-const CHAT_TEXTS: [(&str, Field); 4] = [
-    ("content", Field::Text),
-    ("refusal", Field::Text),
-    ("reasoning_content", Field::Reasoning),
-    ("reasoning", Field::Reasoning),
+const CHAT_TEXTS: [(&str, TextKind); 4] = [
+    ("content", TextKind::Text),
+    ("refusal", TextKind::Text),
+    ("reasoning_content", TextKind::Reasoning),
+    ("reasoning", TextKind::Reasoning),
 ];
 
-/// The Responses events that carry a piece of text in `delta`: their kind, and whether it is
-/// JSON (function-call arguments).
-fn responses_delta(kind: &str) -> Option<(Field, bool)> {
-    Some(match kind {
-        "response.output_text.delta" | "response.refusal.delta" => (Field::Text, false),
+/// What a held text is: its kind, and whether it is JSON (tool-call arguments, whose values are
+/// scanned, `json_text`) or plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Form {
+    kind: TextKind,
+    json: bool,
+}
+
+const fn plain(kind: TextKind) -> Form {
+    Form { kind, json: false }
+}
+
+const ARGUMENTS: Form = Form {
+    kind: TextKind::ToolArguments,
+    json: true,
+};
+
+/// The Responses events that carry a piece of text in `delta`, and what it is.
+fn responses_delta(event: &str) -> Option<Form> {
+    Some(match event {
+        "response.output_text.delta" | "response.refusal.delta" => plain(TextKind::Text),
         "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
-            (Field::Reasoning, false)
+            plain(TextKind::Reasoning)
         }
-        "response.function_call_arguments.delta" => (Field::ToolArguments, true),
-        "response.custom_tool_call_input.delta" => (Field::ToolArguments, false),
+        "response.function_call_arguments.delta" => ARGUMENTS,
+        "response.custom_tool_call_input.delta" => plain(TextKind::ToolArguments),
         _ => return None,
     })
 }
 
-/// The Anthropic deltas that carry text: their kind, the field holding it, its kind, and
-/// whether it is JSON.
-fn anthropic_delta(kind: &str) -> Option<(&'static str, &'static str, (Field, bool))> {
-    Some(match kind {
-        "text_delta" => ("text_delta", "text", (Field::Text, false)),
-        "thinking_delta" => ("thinking_delta", "thinking", (Field::Reasoning, false)),
-        "input_json_delta" => (
-            "input_json_delta",
-            "partial_json",
-            (Field::ToolArguments, true),
-        ),
-        _ => return None,
-    })
-}
+/// The Anthropic deltas that carry text: their `type`, the field holding the text, and what it
+/// is.
+const ANTHROPIC_DELTAS: [(&str, &str, Form); 3] = [
+    ("text_delta", "text", plain(TextKind::Text)),
+    ("thinking_delta", "thinking", plain(TextKind::Reasoning)),
+    ("input_json_delta", "partial_json", ARGUMENTS),
+];
 
 /// Where a held text goes in the client's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +71,8 @@ enum Slot {
     ChatText { choice: u64, key: usize },
     /// A chat choice's tool call's arguments.
     ChatArgs { choice: u64, call: u64 },
-    /// An Anthropic block's deltas, of one kind.
-    Block { index: u64, kind: &'static str },
+    /// An Anthropic block's deltas of one type (`ANTHROPIC_DELTAS[delta]`).
+    Block { index: u64, delta: usize },
     /// A Responses item's deltas of one kind (`item_id`, part).
     Responses {
         kind: String,
@@ -75,10 +84,10 @@ enum Slot {
 /// One text being held.
 struct Channel {
     slot: Slot,
-    field: Field,
+    kind: TextKind,
     held: String,
     /// Tool-call arguments: their JSON lexer (`None`: plain text).
-    json: Option<json_text::Stream>,
+    json: Option<json_text::ArgsFilter>,
     /// Responses: the first event of the slot, whose copy carries released text.
     template: Option<Value>,
 }
@@ -86,15 +95,15 @@ struct Channel {
 /// Finds and redacts the values of tool-call arguments for `json_text`.
 struct Scan<'g> {
     guard: &'g mut Guard,
-    field: Field,
+    kind: TextKind,
 }
 
-impl Values for Scan<'_> {
+impl ValueScanner for Scan<'_> {
     fn find(&self, text: &str) -> Vec<Range<usize>> {
-        self.guard.find(Direction::Response, self.field, text)
+        self.guard.find(Direction::Response, self.kind, text)
     }
     fn redact(&mut self, text: &str) -> Result<Option<String>, Blocked> {
-        self.guard.scan(Direction::Response, self.field, text)
+        self.guard.scan(Direction::Response, self.kind, text)
     }
 }
 
@@ -107,22 +116,19 @@ impl Channel {
         if let Some(json) = &mut self.json {
             let mut scan = Scan {
                 guard,
-                field: self.field,
+                kind: self.kind,
             };
             return json.release(&mut self.held, cut, &mut scan);
         }
-        let mut cut = cut.unwrap_or(self.held.len());
-        while !self.held.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let mut cut = floor_char_boundary(&self.held, cut.unwrap_or(self.held.len()));
         if !all {
-            cut = guard.safe_cut(dir, self.field, &self.held, cut);
+            cut = guard.safe_cut(dir, self.kind, &self.held, cut);
         }
         if cut == 0 {
             return Ok(String::new());
         }
         let part: String = self.held.drain(..cut).collect();
-        Ok(guard.scan(dir, self.field, &part)?.unwrap_or(part))
+        Ok(guard.scan(dir, self.kind, &part)?.unwrap_or(part))
     }
 }
 
@@ -186,7 +192,7 @@ impl StreamGuard {
     fn channel(
         &mut self,
         slot: Slot,
-        (field, json): (Field, bool),
+        form: Form,
         template: impl FnOnce() -> Option<Value>,
     ) -> &mut Channel {
         let i = match self.channels.iter().position(|c| c.slot == slot) {
@@ -194,9 +200,9 @@ impl StreamGuard {
             None => {
                 self.channels.push(Channel {
                     slot,
-                    field,
+                    kind: form.kind,
                     held: String::new(),
-                    json: json.then(json_text::Stream::default),
+                    json: form.json.then(json_text::ArgsFilter::default),
                     template: template(),
                 });
                 self.channels.len() - 1
@@ -210,11 +216,11 @@ impl StreamGuard {
         &mut self,
         guard: &mut Guard,
         slot: Slot,
-        how: (Field, bool),
+        form: Form,
         text: &str,
         all: bool,
     ) -> Result<String, Blocked> {
-        let c = self.channel(slot, how, || None);
+        let c = self.channel(slot, form, || None);
         c.held.push_str(text);
         c.release(guard, all)
     }
@@ -248,8 +254,8 @@ impl StreamGuard {
                         calls.push(json!({"index": call, "function": {"arguments": part}}));
                     }
                 }
-                Slot::Block { index, kind } => {
-                    let key = anthropic_delta(kind).map_or("text", |(_, key, _)| key);
+                Slot::Block { index, delta } => {
+                    let (kind, key, _) = ANTHROPIC_DELTAS[*delta];
                     let ev = json!({"type": "content_block_delta", "index": index,
                         "delta": {"type": kind, key: part}});
                     sse::encode(out, Some("content_block_delta"), &ev.to_string());
@@ -311,15 +317,14 @@ impl StreamGuard {
             if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
                 finished.push(choice);
             }
-            if drop_logprobs && c.get("logprobs").is_some_and(|l| !l.is_null()) {
-                c["logprobs"] = Value::Null;
-                changed = true;
+            if drop_logprobs {
+                changed |= walk::drop_logprobs(c.get_mut("logprobs"));
             }
             let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
             let all = finished.last() == Some(&choice);
-            for (key, &(name, field)) in CHAT_TEXTS.iter().enumerate() {
+            for (key, &(name, kind)) in CHAT_TEXTS.iter().enumerate() {
                 let Some(Value::String(text)) = delta.get_mut(name) else {
                     continue;
                 };
@@ -327,7 +332,7 @@ impl StreamGuard {
                     continue;
                 }
                 let slot = Slot::ChatText { choice, key };
-                *text = self.hold(guard, slot, (field, false), text, all)?;
+                *text = self.hold(guard, slot, plain(kind), text, all)?;
                 changed = true;
             }
             let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
@@ -340,7 +345,7 @@ impl StreamGuard {
                     continue;
                 }
                 let slot = Slot::ChatArgs { choice, call: n };
-                *args = self.hold(guard, slot, (Field::ToolArguments, true), args, all)?;
+                *args = self.hold(guard, slot, ARGUMENTS, args, all)?;
                 changed = true;
             }
         }
@@ -375,17 +380,20 @@ impl StreamGuard {
         let (start, delta_event) = (kind == "content_block_start", kind == "content_block_delta");
         let ping = kind == "ping";
         let delta = match kind {
-            "content_block_delta" => v["delta"]["type"].as_str().and_then(anthropic_delta),
+            "content_block_delta" => ANTHROPIC_DELTAS
+                .iter()
+                .position(|(t, _, _)| v["delta"]["type"] == *t),
             _ => None,
         };
-        if let Some((kind, key, how)) = delta {
+        if let Some(delta) = delta {
+            let (_, key, form) = ANTHROPIC_DELTAS[delta];
             let slot = Slot::Block {
                 index: v["index"].as_u64().unwrap_or(0),
-                kind,
+                delta,
             };
             self.flush(guard, |s| s != &slot, out)?;
             let text = v["delta"][key].as_str().unwrap_or("").to_string();
-            let part = self.hold(guard, slot, how, &text, false)?;
+            let part = self.hold(guard, slot, form, &text, false)?;
             if !part.is_empty() {
                 v["delta"][key] = json!(part);
                 sse::encode(out, ev.event.as_deref(), &v.to_string());
@@ -427,7 +435,7 @@ impl StreamGuard {
             return Ok(());
         };
         let kind = v["type"].as_str().unwrap_or("").to_string();
-        if let (Some(how), Some(text)) = (responses_delta(&kind), v["delta"].as_str()) {
+        if let (Some(form), Some(text)) = (responses_delta(&kind), v["delta"].as_str()) {
             let text = text.to_string();
             let part = v
                 .get("content_index")
@@ -441,11 +449,9 @@ impl StreamGuard {
             };
             self.flush(guard, |s| s != &slot, out)?;
             if guard.rewrites(Direction::Response) {
-                if let Some(l) = v.get_mut("logprobs").filter(|l| l.is_array()) {
-                    *l = json!([]);
-                }
+                walk::drop_logprobs(v.get_mut("logprobs"));
             }
-            let c = self.channel(slot, how, || Some(v.clone()));
+            let c = self.channel(slot, form, || Some(v.clone()));
             c.held.push_str(&text);
             let released = c.release(guard, false)?;
             if !released.is_empty() {

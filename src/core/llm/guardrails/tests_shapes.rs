@@ -1,7 +1,7 @@
 //! Every shape of text a client or a model writes, in each dialect, JSON and streamed: an email
 //! in it is redacted by a `redact` rule wherever it is, and tool-call arguments stay valid JSON.
 
-use super::stream::StreamGuard;
+use super::tests_support::filter_events;
 use super::*;
 use crate::core::llm::request::parse;
 use crate::core::llm::sse::{self, Event};
@@ -211,21 +211,9 @@ fn sse_of(events: &[(Option<&str>, Value)]) -> Vec<u8> {
     out
 }
 
-/// Runs the filter over `stream` one event at a time: the client's events.
+/// The client's events for `stream` under a rule redacting emails in answers.
 fn filtered(dialect: Dialect, stream: &[u8]) -> Vec<Event> {
-    let mut g = guard("response");
-    let mut sg = StreamGuard::new(dialect);
-    let mut parsed = Vec::new();
-    sse::Parser::new().push(stream, &mut parsed).unwrap();
-    let mut out = Vec::new();
-    for ev in parsed {
-        let mut one = Vec::new();
-        sse::encode(&mut one, ev.event.as_deref(), &ev.data);
-        out.extend(sg.push(&mut g, &one));
-    }
-    let mut seen = Vec::new();
-    sse::Parser::new().push(&out, &mut seen).unwrap();
-    seen
+    filter_events(&mut guard("response"), dialect, stream)
 }
 
 /// A chat chunk of `choices`.
@@ -439,9 +427,20 @@ fn anthropic_streams_every_block() {
     );
     let mut blocks = BTreeMap::<u64, String>::new();
     let mut order = Vec::new();
+    let mut stopped = Vec::new();
     for e in &out {
         let v: Value = serde_json::from_str(&e.data).unwrap();
         order.push(v["type"].as_str().unwrap().to_string());
+        // Each block's text is out before the block stops.
+        let index = v["index"].as_u64();
+        match v["type"].as_str().unwrap() {
+            "content_block_stop" => stopped.push(index.unwrap()),
+            "content_block_delta" => assert!(
+                !stopped.contains(&index.unwrap()),
+                "a delta of block {index:?} after its stop: {order:?}"
+            ),
+            _ => {}
+        }
         let text = match v["type"].as_str().unwrap() {
             "content_block_start" => v["content_block"]["text"].as_str().unwrap_or(""),
             "content_block_delta" => ["text", "thinking", "partial_json"]
@@ -458,11 +457,7 @@ fn anthropic_streams_every_block() {
     assert_eq!(blocks[&0], "mail [EMAIL_1]");
     assert_eq!(blocks[&1], "I will mail [EMAIL_1].");
     assert_eq!(args_redacted(&blocks[&2])["n"], 1);
-    // Each block's text is out before the block stops.
-    let stops: Vec<usize> = (0..order.len())
-        .filter(|&i| order[i] == "content_block_stop")
-        .collect();
-    assert_eq!(stops.len(), 3);
+    assert_eq!(stopped, [0, 1, 2]);
     assert_eq!(order.last().unwrap(), "message_stop");
 }
 
