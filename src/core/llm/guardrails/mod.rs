@@ -8,11 +8,15 @@
 //! results, documents; a rule may skip kinds.
 
 pub mod detect;
+mod hold;
 mod json_text;
 pub mod stream;
 pub mod walk;
 
 pub use detect::Detector;
+use detect::Matcher;
+use hold::Hold;
+pub use hold::{Scan, HOLD_BACK, HOLD_CAP};
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -168,33 +172,13 @@ pub fn check_rules(rules: &[Rule], at: &str, p: &mut Vec<String>) {
 /// A rule ready to run.
 struct Compiled {
     label: String,
-    kind: Kind,
+    /// What a finding is called in an error.
+    what: String,
+    matchers: Vec<Matcher>,
     request: Option<Action>,
     response: Option<Action>,
     /// The kinds of text skipped (`TextKind::mask`).
     skip: u8,
-}
-
-enum Kind {
-    Builtin(Detector),
-    Pattern(Regex),
-}
-
-impl Compiled {
-    fn find(&self, text: &str) -> Vec<Range<usize>> {
-        match &self.kind {
-            Kind::Builtin(b) => b.find(text),
-            Kind::Pattern(re) => detect::spans(re, text, |m| !m.is_empty()),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match &self.kind {
-            Kind::Builtin(b) => b.describe().to_string(),
-            Kind::Pattern(_) if self.label == "deny" => "a denied term".into(),
-            Kind::Pattern(_) => format!("text matching `{}`", self.label),
-        }
-    }
 }
 
 /// Why a text was refused: the rule's detector, and what it found (never the text itself).
@@ -255,12 +239,6 @@ impl Guard {
         self.scanned.get()
     }
 
-    /// Where rule `i` finds something in `text`.
-    fn find_by(&self, i: usize, text: &str) -> Vec<Range<usize>> {
-        self.scanned.set(self.scanned.get() + text.len());
-        self.rules[i].find(text)
-    }
-
     /// Whether any rule acts in `dir`.
     pub fn acts_on(&self, dir: Direction) -> bool {
         self.rules.iter().any(|r| r.action(dir).is_some())
@@ -281,84 +259,76 @@ impl Guard {
         kind: TextKind,
         text: &str,
     ) -> Result<Option<String>, Blocked> {
-        self.apply(dir, kind, text, true)
+        self.whole(
+            Scan {
+                dir,
+                kind,
+                count: true,
+            },
+            text,
+        )
     }
 
     /// `text` as the client saw it (the same placeholders), for a copy kept elsewhere (a
     /// conversation's history, a stream's closing events); nothing is counted again.
     pub fn as_seen(&mut self, dir: Direction, kind: TextKind, text: &str) -> String {
-        match self.apply(dir, kind, text, false) {
+        let scan = Scan {
+            dir,
+            kind,
+            count: false,
+        };
+        match self.whole(scan, text) {
             Ok(redacted) => redacted.unwrap_or_else(|| text.to_string()),
             Err(b) => format!("[{}]", b.detector.to_uppercase()),
         }
     }
 
-    fn apply(
-        &mut self,
-        dir: Direction,
-        kind: TextKind,
-        text: &str,
-        count: bool,
-    ) -> Result<Option<String>, Blocked> {
-        let mut current: Option<String> = None;
-        for i in 0..self.rules.len() {
-            let Some(action) = self.rules[i].acting(dir, kind) else {
-                continue;
-            };
-            let source = current.as_deref().unwrap_or(text);
-            let found = self.find_by(i, source);
-            if found.is_empty() {
-                continue;
-            }
-            let label = self.rules[i].label.clone();
-            if count {
-                *self
-                    .findings
-                    .entry(label.clone())
-                    .or_default()
-                    .entry(action.name())
-                    .or_default() += found.len() as u32;
-            }
-            match action {
-                Action::Log => {}
-                Action::Block => {
-                    return Err(Blocked {
-                        detector: label,
-                        what: self.rules[i].describe(),
-                    })
-                }
-                Action::Redact => {
-                    let mut out = String::with_capacity(source.len());
-                    let mut at = 0;
-                    for r in found {
-                        out.push_str(&source[at..r.start]);
-                        out.push_str(&self.placeholder(i, &source[r.clone()]));
-                        at = r.end;
-                    }
-                    out.push_str(&source[at..]);
-                    current = Some(out);
-                }
-            }
+    /// A whole text read by `scan`: the redacted text if it changed.
+    fn whole(&mut self, scan: Scan, text: &str) -> Result<Option<String>, Blocked> {
+        if !self
+            .rules
+            .iter()
+            .any(|r| r.acting(scan.dir, scan.kind).is_some())
+        {
+            return Ok(None);
         }
-        Ok(current)
+        let out = Hold::new(scan).release(self, text, true)?;
+        Ok((out != text).then_some(out))
     }
 
-    /// Where the rules acting in `dir` on `kind` find something in `text`.
-    pub fn find(&self, dir: Direction, kind: TextKind, text: &str) -> Vec<Range<usize>> {
-        (0..self.rules.len())
-            .filter(|&i| self.rules[i].acting(dir, kind).is_some())
-            .flat_map(|i| self.find_by(i, text))
-            .collect()
+    /// A finding of rule `rule` in a text read by `scan`: counted (unless `scan` counts
+    /// nothing), and refused if the rule blocks. The rule's action.
+    fn decide(&mut self, scan: Scan, rule: usize) -> Result<Action, Blocked> {
+        let r = &self.rules[rule];
+        let action = r.acting(scan.dir, scan.kind).unwrap_or(Action::Log);
+        if scan.count {
+            *self
+                .findings
+                .entry(r.label.clone())
+                .or_default()
+                .entry(action.name())
+                .or_default() += 1;
+        }
+        match action {
+            Action::Block => Err(Blocked {
+                detector: r.label.clone(),
+                what: r.what.clone(),
+            }),
+            action => Ok(action),
+        }
     }
 
-    /// `cut` moved back (if need be) so that no finding of the rules acting in `dir` on `kind`
-    /// spans it.
-    pub fn safe_cut(&self, dir: Direction, kind: TextKind, text: &str, cut: usize) -> usize {
-        back_out_of(&self.find(dir, kind, text), cut)
+    fn count_searched(&self, bytes: usize) {
+        self.scanned.set(self.scanned.get() + bytes);
     }
 
+    /// The placeholder of `value` found by `rule`: the same value (its first
+    /// `PLACEHOLDER_KEY` bytes: a secret cut at a stream's cap is the same secret) gets the same.
     fn placeholder(&mut self, rule: usize, value: &str) -> String {
-        let key = (rule, value.to_string());
+        let key = (
+            rule,
+            value[..floor_char_boundary(value, value.len().min(PLACEHOLDER_KEY))].to_string(),
+        );
         if let Some(p) = self.placeholders.get(&key) {
             return p.clone();
         }
@@ -391,6 +361,9 @@ impl Compiled {
     }
 }
 
+/// How much of a found value says which placeholder it gets.
+const PLACEHOLDER_KEY: usize = 512;
+
 /// `i` (at most `s.len()`), or the char boundary before it.
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while !s.is_char_boundary(i) {
@@ -408,28 +381,41 @@ fn back_out_of(spans: &[Range<usize>], mut cut: usize) -> usize {
 }
 
 fn compile(r: &Rule) -> Option<Compiled> {
-    let kind = match r.detector {
+    let (label, what, matchers) = match r.detector {
         Detector::Deny => {
-            let terms: Vec<String> = r
-                .terms
-                .iter()
-                .map(|t| regex_lite::escape(t.trim()))
-                .collect();
-            Regex::new(&format!("(?i){}", terms.join("|")))
-                .ok()
-                .map(Kind::Pattern)
+            let terms: Vec<&str> = r.terms.iter().map(|t| t.trim()).collect();
+            let escaped: Vec<String> = terms.iter().map(|t| regex_lite::escape(t)).collect();
+            let re = Regex::new(&format!("(?i){}", escaped.join("|"))).ok()?;
+            // The bytes of the terms, in either case (the match is ASCII case-insensitive).
+            let mut bytes = Vec::new();
+            for b in terms.iter().flat_map(|t| t.bytes()) {
+                bytes.push((b.to_ascii_lowercase(), b.to_ascii_lowercase()));
+                bytes.push((b.to_ascii_uppercase(), b.to_ascii_uppercase()));
+            }
+            let reach = terms.iter().map(|t| t.len()).max().unwrap_or(0);
+            let m = Matcher::tenant(re, reach, Some(detect::Bytes::of(&bytes)));
+            ("deny".to_string(), "a denied term".to_string(), vec![m])
         }
-        Detector::Regex => Regex::new(r.pattern.as_deref()?).ok().map(Kind::Pattern),
-        builtin => Some(Kind::Builtin(builtin)),
-    }?;
-    let label = match (&kind, r.detector) {
-        (Kind::Builtin(b), _) => b.name().to_string(),
-        (_, Detector::Deny) => "deny".to_string(),
-        _ => r.name.clone()?,
+        Detector::Regex => {
+            let name = r.name.clone()?;
+            let re = Regex::new(r.pattern.as_deref()?).ok()?;
+            let what = format!("text matching `{name}`");
+            (
+                name,
+                what,
+                vec![Matcher::tenant(re, detect::TENANT_REACH, None)],
+            )
+        }
+        builtin => (
+            builtin.name().to_string(),
+            builtin.describe().to_string(),
+            builtin.matchers(),
+        ),
     };
     Some(Compiled {
         label,
-        kind,
+        what,
+        matchers,
         request: r.request,
         response: r.response,
         skip: TextKind::mask(&r.skip),
@@ -439,6 +425,10 @@ fn compile(r: &Rule) -> Option<Compiled> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cost;
+#[cfg(test)]
 mod tests_shapes;
 #[cfg(test)]
 mod tests_support;
+#[cfg(test)]
+mod tests_tools;

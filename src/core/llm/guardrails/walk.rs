@@ -4,10 +4,12 @@
 //! (`Text`); thinking blocks, `reasoning_content`, reasoning items (`Reasoning`); tool-call
 //! arguments and tool inputs (`ToolArguments`, see `json_text`); tool messages, `tool_result`
 //! blocks and call outputs (`ToolResults`); Anthropic `document` blocks and what answers cite of
-//! them (`Documents`). Found text is rewritten in place when a rule redacts. URLs, images and
-//! encrypted thinking are not text.
+//! them (`Documents`); OpenAI's hosted tools (their code, queries, arguments, logs and results)
+//! and Anthropic's server tools (fetched documents, search results' titles, code output).
+//! Found text is rewritten in place when a rule redacts. URLs, images, audio and encrypted
+//! thinking are not text.
 
-use super::{json_text, Blocked, Direction, Guard, TextKind};
+use super::{json_text, Blocked, Direction, Guard, Scan, TextKind};
 use crate::core::llm::Dialect;
 use serde_json::{Map, Value};
 
@@ -44,10 +46,7 @@ pub fn request(guard: &mut Guard, body: &mut Map<String, Value>) -> Result<(), B
 
 /// A whole (not streamed) answer in the client's dialect.
 pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(), Blocked> {
-    // Token log-probabilities repeat the text token by token: they cannot be redacted.
-    let drop_logprobs = guard.rewrites(Direction::Response);
     let mut w = Walker::new(guard, Direction::Response, false);
-    w.drop_logprobs = drop_logprobs;
     match dialect {
         Dialect::Embeddings => {}
         Dialect::OpenAi | Dialect::Gemini => {
@@ -56,8 +55,8 @@ pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(
                     if let Some(m) = c.get_mut("message") {
                         w.message(m)?;
                     }
-                    if drop_logprobs {
-                        self::drop_logprobs(c.get_mut("logprobs"));
+                    if w.rewrites {
+                        drop_logprobs(c.get_mut("logprobs"));
                     }
                 }
             }
@@ -79,9 +78,7 @@ pub fn answer(guard: &mut Guard, dialect: Dialect, body: &mut Value) -> Result<(
 /// A Responses stream's event that repeats whole texts (a `.done` event, an item, the response)
 /// rewritten as the client was sent them; whether anything changed.
 pub fn responses_event_as_seen(guard: &mut Guard, v: &mut Value) -> bool {
-    let drop_logprobs = guard.rewrites(Direction::Response);
     let mut w = Walker::new(guard, Direction::Response, true);
-    w.drop_logprobs = drop_logprobs;
     let kind = v["type"].as_str().unwrap_or("").to_string();
     // As seen never blocks: a block ended the stream before.
     let _ = w.responses_event(&kind, v);
@@ -111,23 +108,38 @@ pub(super) fn drop_logprobs(logprobs: Option<&mut Value>) -> bool {
     had
 }
 
+/// Audio (an OpenAI answer's `audio`) cannot be redacted either: when a rule may change or
+/// refuse answers its `data` is emptied (its transcript is scanned). Whether there was any.
+pub(super) fn drop_audio(audio: Option<&mut Value>) -> bool {
+    match audio.and_then(|a| a.get_mut("data")) {
+        Some(Value::String(d)) if !d.is_empty() => {
+            d.clear();
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Scans (or, `seen`, rewrites as the client saw them) the texts of one body.
 struct Walker<'g> {
     guard: &'g mut Guard,
     dir: Direction,
     seen: bool,
     changed: bool,
-    drop_logprobs: bool,
+    /// A rule may change or refuse answers: what repeats their text in a form no rule can read
+    /// (log-probabilities, audio) is dropped.
+    rewrites: bool,
 }
 
 impl<'g> Walker<'g> {
     fn new(guard: &'g mut Guard, dir: Direction, seen: bool) -> Self {
+        let rewrites = dir == Direction::Response && guard.rewrites(dir);
         Walker {
             guard,
             dir,
             seen,
             changed: false,
-            drop_logprobs: false,
+            rewrites,
         }
     }
 
@@ -150,7 +162,7 @@ impl<'g> Walker<'g> {
         Ok(())
     }
 
-    /// A content value: a string, or parts and blocks.
+    /// A content value: a string, a part, or parts and blocks.
     fn content(&mut self, kind: TextKind, v: Option<&mut Value>) -> Result<(), Blocked> {
         match v {
             Some(Value::Array(parts)) => {
@@ -162,6 +174,7 @@ impl<'g> Walker<'g> {
                 }
                 Ok(())
             }
+            Some(p @ Value::Object(_)) => self.part(kind, p),
             v => self.text(kind, v),
         }
     }
@@ -179,15 +192,14 @@ impl<'g> Walker<'g> {
             "tool_use" | "server_tool_use" | "mcp_tool_use" => {
                 self.value(TextKind::ToolArguments, o.get_mut("input"))
             }
-            "tool_result" | "mcp_tool_result" => {
+            // A client's tool's answer, and a server tool's (fetched pages, search results,
+            // code output), whose content may be an object.
+            t if t.ends_with("tool_result") => {
                 self.content(TextKind::ToolResults, o.get_mut("content"))
             }
             "refusal" => self.text(kind, o.get_mut("refusal")),
             // A streamed citation: what the model quotes of a document.
-            "citations_delta" => {
-                let cited = o.get_mut("citation").and_then(|c| c.get_mut("cited_text"));
-                self.text(TextKind::Documents, cited)
-            }
+            "citations_delta" => self.citation(o.get_mut("citation")),
             "document" => {
                 // Inside a tool result a document is what the tool answered.
                 let kind = match kind {
@@ -209,19 +221,37 @@ impl<'g> Walker<'g> {
                 }
             }
             _ => {
-                self.text(kind, o.get_mut("text"))?;
+                // Text, a search result's title, code execution's output.
+                for key in ["text", "title", "stdout", "stderr"] {
+                    self.text(kind, o.get_mut(key))?;
+                }
                 if let Some(Value::Array(citations)) = o.get_mut("citations") {
                     for c in citations {
-                        self.text(TextKind::Documents, c.get_mut("cited_text"))?;
+                        self.citation(Some(c))?;
                     }
                 }
-                if self.drop_logprobs {
-                    drop_logprobs(o.get_mut("logprobs"));
+                // What a Responses answer's text cites (a page's title).
+                if let Some(Value::Array(annotations)) = o.get_mut("annotations") {
+                    for a in annotations {
+                        self.text(TextKind::Documents, a.get_mut("title"))?;
+                    }
                 }
-                // Nested content (a search result's text blocks, say).
+                if self.rewrites {
+                    drop_logprobs(o.get_mut("logprobs").filter(|l| l.is_array()));
+                }
+                // Nested content (a search result's text blocks, a fetched document).
                 self.content(kind, o.get_mut("content"))
             }
         }
+    }
+
+    /// What an answer cites of a document: the quoted text and the source's title.
+    fn citation(&mut self, c: Option<&mut Value>) -> Result<(), Blocked> {
+        if let Some(c) = c {
+            self.text(TextKind::Documents, c.get_mut("cited_text"))?;
+            self.text(TextKind::Documents, c.get_mut("title"))?;
+        }
+        Ok(())
     }
 
     /// The part at `key` of `v`, if there is one.
@@ -232,7 +262,7 @@ impl<'g> Walker<'g> {
         }
     }
 
-    /// A JSON value a model or a client wrote as a tool's input: its strings and numbers.
+    /// A JSON value a model or a client wrote as a tool's input: its keys, strings and numbers.
     fn value(&mut self, kind: TextKind, v: Option<&mut Value>) -> Result<(), Blocked> {
         let Some(v) = v else { return Ok(()) };
         match v {
@@ -253,8 +283,11 @@ impl<'g> Walker<'g> {
                 }
             }
             Value::Object(o) => {
-                for i in o.values_mut() {
-                    self.value(kind, Some(i))?;
+                // A redacted key is its placeholder.
+                for (k, mut item) in std::mem::take(o) {
+                    self.value(kind, Some(&mut item))?;
+                    let k = self.scan(kind, &k)?.unwrap_or(k);
+                    o.insert(k, item);
                 }
             }
             _ => {}
@@ -262,16 +295,24 @@ impl<'g> Walker<'g> {
         Ok(())
     }
 
-    /// Tool-call arguments as a string of JSON: its values (text that is not JSON, whole).
+    /// Tool-call arguments as a string: JSON (its keys and values; from the first byte that is
+    /// not JSON, the rest as text).
     fn arguments(&mut self, v: Option<&mut Value>) -> Result<(), Blocked> {
         let Some(Value::String(s)) = v else {
             return Ok(());
         };
-        let redacted = match serde_json::from_str::<serde::de::IgnoredAny>(s) {
-            Ok(_) => json_text::redact_whole(s, &mut |t| self.scan(TextKind::ToolArguments, t))?,
-            Err(_) => self.scan(TextKind::ToolArguments, s)?,
+        let scan = Scan {
+            dir: self.dir,
+            kind: TextKind::ToolArguments,
+            count: !self.seen,
+        };
+        let redacted = match json_text::redact_whole(self.guard, scan, s) {
+            Ok(r) => r,
+            Err(b) if self.seen => Some(format!("[{}]", b.detector.to_uppercase())),
+            Err(b) => return Err(b),
         };
         if let Some(r) = redacted {
+            self.changed = true;
             *s = r;
         }
         Ok(())
@@ -291,6 +332,12 @@ impl<'g> Walker<'g> {
         for key in ["reasoning_content", "reasoning"] {
             self.text(TextKind::Reasoning, o.get_mut(key))?;
         }
+        if let Some(audio) = o.get_mut("audio") {
+            self.text(TextKind::Text, audio.get_mut("transcript"))?;
+            if self.rewrites {
+                drop_audio(Some(audio));
+            }
+        }
         if let Some(Value::Array(calls)) = o.get_mut("tool_calls") {
             for c in calls {
                 self.arguments(c.pointer_mut("/function/arguments"))?;
@@ -308,6 +355,7 @@ impl<'g> Walker<'g> {
         let Some(o) = it.as_object_mut() else {
             return Ok(());
         };
+        let args = TextKind::ToolArguments;
         match o.get("type").and_then(Value::as_str) {
             Some("message") | None => self.content(TextKind::Text, o.get_mut("content")),
             Some("reasoning") => {
@@ -316,8 +364,10 @@ impl<'g> Walker<'g> {
                 }
                 Ok(())
             }
-            Some("function_call") => self.arguments(o.get_mut("arguments")),
-            Some("custom_tool_call") => self.text(TextKind::ToolArguments, o.get_mut("input")),
+            Some("function_call" | "mcp_approval_request") => {
+                self.arguments(o.get_mut("arguments"))
+            }
+            Some("custom_tool_call") => self.text(args, o.get_mut("input")),
             Some("function_call_output" | "custom_tool_call_output") => {
                 self.content(TextKind::ToolResults, o.get_mut("output"))
             }
@@ -325,15 +375,51 @@ impl<'g> Walker<'g> {
                 self.arguments(o.get_mut("arguments"))?;
                 self.content(TextKind::ToolResults, o.get_mut("output"))
             }
+            // OpenAI's hosted tools: what the model asked of them, and what they answered.
+            Some("local_shell_call") => self.value(args, o.get_mut("action")),
+            Some("code_interpreter_call") => {
+                self.text(args, o.get_mut("code"))?;
+                for out in o
+                    .get_mut("outputs")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    self.text(TextKind::ToolResults, out.get_mut("logs"))?;
+                }
+                Ok(())
+            }
+            Some("file_search_call") => {
+                self.value(args, o.get_mut("queries"))?;
+                for r in o
+                    .get_mut("results")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    self.text(TextKind::ToolResults, r.get_mut("text"))?;
+                }
+                Ok(())
+            }
+            Some("web_search_call") => {
+                let action = o.get_mut("action");
+                let Some(a) = action else { return Ok(()) };
+                for key in ["query", "pattern"] {
+                    self.text(args, a.get_mut(key))?;
+                }
+                self.value(args, a.get_mut("queries"))
+            }
+            Some("image_generation_call") => self.text(TextKind::Text, o.get_mut("revised_prompt")),
             Some(_) => Ok(()),
         }
     }
 
     /// A Responses stream event's whole texts.
     fn responses_event(&mut self, kind: &str, v: &mut Value) -> Result<(), Blocked> {
+        let args = TextKind::ToolArguments;
         match kind {
             "response.output_text.done" => {
-                if self.drop_logprobs {
+                if self.rewrites {
                     drop_logprobs(v.get_mut("logprobs"));
                 }
                 self.text(TextKind::Text, v.get_mut("text"))
@@ -344,9 +430,14 @@ impl<'g> Walker<'g> {
             }
             "response.reasoning_summary_part.done" => self.part_in(TextKind::Reasoning, v, "part"),
             "response.content_part.done" => self.part_in(TextKind::Text, v, "part"),
-            "response.function_call_arguments.done" => self.arguments(v.get_mut("arguments")),
-            "response.custom_tool_call_input.done" => {
-                self.text(TextKind::ToolArguments, v.get_mut("input"))
+            "response.function_call_arguments.done" | "response.mcp_call_arguments.done" => {
+                self.arguments(v.get_mut("arguments"))
+            }
+            "response.custom_tool_call_input.done" => self.text(args, v.get_mut("input")),
+            "response.code_interpreter_call_code.done" => self.text(args, v.get_mut("code")),
+            "response.output_text.annotation.added" => {
+                let title = v.get_mut("annotation").and_then(|a| a.get_mut("title"));
+                self.text(TextKind::Documents, title)
             }
             "response.output_item.added" | "response.output_item.done" => match v.get_mut("item") {
                 Some(item) => self.item(item),
