@@ -176,7 +176,11 @@ mod tests {
         assert!(s.any_failure());
         let early = s.early(&mut ledger, T0).expect("a failure is told at once");
         assert_eq!(early.outcomes.len(), 1, "the failure");
-        assert_eq!(early.successes.len(), 1, "the success, counted, goes with it");
+        assert_eq!(
+            early.successes.len(),
+            1,
+            "the success, counted, goes with it"
+        );
         assert!(early.charges.is_empty());
         assert!(!s.any_failure());
         // Without a lease, the end's correction has to be sent; the outcomes are not repeated.
