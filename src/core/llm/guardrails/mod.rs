@@ -244,6 +244,11 @@ impl Guard {
         self.rules.iter().any(|r| r.action(dir).is_some())
     }
 
+    /// Whether a rule reads texts of kind `kind` in `dir`.
+    pub fn reads(&self, dir: Direction, kind: TextKind) -> bool {
+        self.rules.iter().any(|r| r.acting(dir, kind).is_some())
+    }
+
     /// Whether a rule may change or refuse a text in `dir` (not only count it).
     pub fn rewrites(&self, dir: Direction) -> bool {
         self.rules
@@ -285,11 +290,7 @@ impl Guard {
 
     /// A whole text read by `scan`: the redacted text if it changed.
     fn whole(&mut self, scan: Scan, text: &str) -> Result<Option<String>, Blocked> {
-        if !self
-            .rules
-            .iter()
-            .any(|r| r.acting(scan.dir, scan.kind).is_some())
-        {
+        if !self.reads(scan.dir, scan.kind) {
             return Ok(None);
         }
         let out = Hold::new(scan).release(self, text, true)?;

@@ -35,16 +35,16 @@ const ARGUMENTS: Form = Form {
     json: true,
 };
 
-/// The texts of a chat delta (by their path in it) and what they are, in the order a model
+/// The texts of a chat delta (by their JSON pointer in it) and what they are, in the order a model
 /// writes them: its reasoning, what it says, a legacy function call. Content given as parts and
 /// tool calls are read apart (`Slot::ChatPart`, `Slot::ChatCall`).
-const CHAT_TEXTS: [(&[&str], Form); 6] = [
-    (&["reasoning_content"], plain(TextKind::Reasoning)),
-    (&["reasoning"], plain(TextKind::Reasoning)),
-    (&["content"], plain(TextKind::Text)),
-    (&["refusal"], plain(TextKind::Text)),
-    (&["audio", "transcript"], plain(TextKind::Text)),
-    (&["function_call", "arguments"], ARGUMENTS),
+const CHAT_TEXTS: [(&str, Form); 6] = [
+    ("/reasoning_content", plain(TextKind::Reasoning)),
+    ("/reasoning", plain(TextKind::Reasoning)),
+    ("/content", plain(TextKind::Text)),
+    ("/refusal", plain(TextKind::Text)),
+    ("/audio/transcript", plain(TextKind::Text)),
+    ("/function_call/arguments", ARGUMENTS),
 ];
 
 /// The Responses events that carry a piece of text in `delta`, and what it is.
@@ -111,6 +111,8 @@ impl Slot {
 enum Reader {
     Text(Hold),
     Args(ArgsFilter),
+    /// No rule reads it: it goes as it comes.
+    Unread,
 }
 
 /// One text being held.
@@ -128,6 +130,7 @@ impl Channel {
         match &mut self.reader {
             Reader::Text(h) => h.release(guard, text, all),
             Reader::Args(a) => a.push(guard, text, all),
+            Reader::Unread => Ok(text.to_string()),
         }
     }
 
@@ -135,6 +138,7 @@ impl Channel {
         match &self.reader {
             Reader::Text(h) => h.held(),
             Reader::Args(a) => a.held(),
+            Reader::Unread => 0,
         }
     }
 }
@@ -203,6 +207,7 @@ impl StreamGuard {
     /// The channel of `slot`, opened (with `template`) if need be.
     fn channel(
         &mut self,
+        guard: &Guard,
         slot: Slot,
         form: Form,
         template: impl FnOnce() -> Option<(Value, String)>,
@@ -216,6 +221,7 @@ impl StreamGuard {
                     count: true,
                 };
                 let reader = match form.json {
+                    _ if !guard.reads(scan.dir, scan.kind) => Reader::Unread,
                     true => Reader::Args(ArgsFilter::new(scan)),
                     false => Reader::Text(Hold::new(scan)),
                 };
@@ -251,7 +257,8 @@ impl StreamGuard {
             match &c.slot {
                 Slot::ChatText { choice, key } => {
                     let delta = chat_delta(&mut chat, *choice);
-                    set_path(delta, CHAT_TEXTS[*key].0, json!(part));
+                    let path: Vec<&str> = CHAT_TEXTS[*key].0.split('/').skip(1).collect();
+                    set_path(delta, &path, json!(part));
                 }
                 Slot::ChatPart { choice, .. } => {
                     let (mut p, at) = c.template.clone().unwrap_or_default();
@@ -367,9 +374,12 @@ impl StreamGuard {
                 let Some(Value::String(text)) = delta.pointer_mut(at) else {
                     continue;
                 };
-                let c = self.channel(slot.clone(), *form, || template);
-                *text = c.push(guard, text, finishing || then_other)?;
-                changed = true;
+                let c = self.channel(guard, slot.clone(), *form, || template);
+                let released = c.push(guard, text, finishing || then_other)?;
+                if released != *text {
+                    *text = released;
+                    changed = true;
+                }
             }
         }
         if !finished.is_empty() {
@@ -417,7 +427,7 @@ impl StreamGuard {
             self.flush(guard, |s| s != &slot, out)?;
             let text = v["delta"][key].as_str().unwrap_or("").to_string();
             let part = self
-                .channel(slot, form, || None)
+                .channel(guard, slot, form, || None)
                 .push(guard, &text, false)?;
             if part == text {
                 sse::encode(out, ev.event.as_deref(), &ev.data);
@@ -478,7 +488,7 @@ impl StreamGuard {
             if guard.rewrites(Direction::Response) {
                 walk::drop_logprobs(v.get_mut("logprobs"));
             }
-            let c = self.channel(slot, form, || Some((v.clone(), String::new())));
+            let c = self.channel(guard, slot, form, || Some((v.clone(), String::new())));
             let released = c.push(guard, &text, false)?;
             if !released.is_empty() {
                 v["delta"] = json!(released);
@@ -516,12 +526,11 @@ fn chat_texts(choice: u64, delta: &Value) -> Vec<(Slot, Form, String)> {
             .and_then(Value::as_str)
             .is_some_and(|t| !t.is_empty())
     };
-    for (key, (path, form)) in CHAT_TEXTS.iter().enumerate() {
-        let at = format!("/{}", path.join("/"));
-        if text_at(&at) {
-            out.push((Slot::ChatText { choice, key }, *form, at));
+    for (key, (at, form)) in CHAT_TEXTS.iter().enumerate() {
+        if text_at(at) {
+            out.push((Slot::ChatText { choice, key }, *form, at.to_string()));
         }
-        if *path == ["content"] {
+        if *at == "/content" {
             // Content as parts: text parts, and thinking parts (their text, or their parts').
             for (i, p) in delta["content"]
                 .as_array()

@@ -1,6 +1,7 @@
 //! Every shape of text a client or a model writes, in each dialect, JSON and streamed: an email
 //! in it is redacted by a `redact` rule wherever it is, and tool-call arguments stay valid JSON.
 
+use super::stream::StreamGuard;
 use super::tests_support::filter_events;
 use super::*;
 use crate::core::llm::request::parse;
@@ -824,4 +825,25 @@ fn fragments(text: &str, n: usize) -> Vec<&str> {
         rest = &rest[k..];
     }
     out
+}
+
+#[test]
+fn a_kind_no_rule_reads_goes_out_as_it_comes() {
+    // Reasoning is skipped: each piece of it reaches the client in the chunk that brought it,
+    // byte for byte; the answer is still held back.
+    let rules: Vec<Rule> = serde_json::from_value(json!([
+        {"detector": "email", "response": "redact", "skip": ["reasoning"]}
+    ]))
+    .unwrap();
+    let mut g = Guard::new(&rules).unwrap();
+    let mut sg = StreamGuard::new(Dialect::OpenAi);
+    for (key, text) in [
+        ("reasoning_content", "they are "),
+        ("reasoning_content", EMAIL),
+    ] {
+        let one = sse_of(&[chunk(json!([delta(0, json!({key: text}), None)]))]);
+        assert_eq!(sg.push(&mut g, &one), one, "passed as it came");
+    }
+    let one = sse_of(&[chunk(json!([delta(0, json!({"content": EMAIL}), None)]))]);
+    assert!(sg.push(&mut g, &one).is_empty(), "the answer is held");
 }

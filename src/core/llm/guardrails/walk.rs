@@ -301,6 +301,9 @@ impl<'g> Walker<'g> {
         let Some(Value::String(s)) = v else {
             return Ok(());
         };
+        if !self.guard.reads(self.dir, TextKind::ToolArguments) {
+            return Ok(());
+        }
         let scan = Scan {
             dir: self.dir,
             kind: TextKind::ToolArguments,
