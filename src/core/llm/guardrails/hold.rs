@@ -366,7 +366,7 @@ mod tests {
             "-",
             "_",
         ];
-        for i in 0..2000 {
+        for i in 0..600 {
             let strict = i % 4 == 3;
             let mut text = String::new();
             for _ in 0..next() % 60 {
