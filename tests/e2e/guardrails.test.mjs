@@ -10,7 +10,7 @@ import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, planted } from "../harness.mjs";
 import { startLlm } from "../mocks/llm.mjs";
-import { SHAPES_EMAIL } from "../mocks/llm_shapes.mjs";
+import { SHAPES_EMAIL, MORE_REASONING, SECRET_PAUSE_MS } from "../mocks/llm_shapes.mjs";
 
 const OPENAI_KEY = "sk-upstream-openai-" + randomBytes(8).toString("hex");
 const ANTHROPIC_KEY = "sk-upstream-anthropic-" + randomBytes(8).toString("hex");
@@ -41,6 +41,7 @@ before(async () => {
       "shapes-ant": [{ provider: "ant", model: "shapes" }],
       "shapes-gem": [{ provider: "gem", model: "shapes" }],
       "shapes-skip": { targets: [{ provider: "oai", model: "shapes" }], guardrails: [{ detector: "email", response: "redact", skip: ["tool_arguments", "reasoning"] }] },
+      "shapes-secret": { targets: [{ provider: "oai", model: "shapes" }], guardrails: [{ detector: "secret", response: "redact" }] },
       echo: [{ provider: "echo", model: "mock-echo" }],
       open: { targets: [{ provider: "echo", model: "mock-echo" }], guardrails: [] },
     },
@@ -299,4 +300,81 @@ test("a rule may skip kinds of text, and an unknown kind is refused when saved",
   });
   assert.equal(r.status, 422);
   assert.match(r.text, /`guardrails\[0\]\.skip\[0\]`: unknown variant `tools`, expected one of `text`, `reasoning`, `tool_arguments`, `tool_results`, `documents`/);
+});
+
+test("the rarer places a model writes are redacted too, whole and streamed: audio transcripts, legacy and custom calls, arguments that are not JSON or key the address, content parts, hosted and server tools", async () => {
+  const asked = {
+    "chat, streamed": ["/v1/chat/completions", { model: "shapes-oai", stream: true, messages: [{ role: "user", content: "MORE" }] }],
+    chat: ["/v1/chat/completions", { model: "shapes-oai", messages: [{ role: "user", content: "MORE" }] }],
+    "responses, streamed": ["/v1/responses", { model: "shapes-oai", stream: true, input: "MORE" }],
+    responses: ["/v1/responses", { model: "shapes-oai", input: "MORE" }],
+    "messages, streamed": ["/v1/messages", { model: "shapes-ant", stream: true, max_tokens: 64, messages: [{ role: "user", content: "MORE" }] }],
+    messages: ["/v1/messages", { model: "shapes-ant", max_tokens: 64, messages: [{ role: "user", content: "MORE" }] }],
+  };
+  const got = {};
+  const leaked = [];
+  for (const [what, [path, body]] of Object.entries(asked)) {
+    const r = await call(path, body);
+    assert.equal(r.status, 200, `${what}: ${r.text.slice(0, 300)}`);
+    got[what] = r.text;
+    if (r.text.includes("example.com")) leaked.push(what);
+    // Audio cannot be redacted: it is dropped.
+    if (/UklGR|AABXQVZF/.test(r.text)) leaked.push(`${what} (audio)`);
+  }
+  assert.deepEqual(leaked, [], "the address reached these clients");
+  // Chat, streamed: each choice one of the places.
+  const said = (evs, i, get) => evs.flatMap((e) => e.choices ?? []).filter((c) => c.index === i).map((c) => get(c.delta) ?? "").join("");
+  const evs = sseEvents(got["chat, streamed"]);
+  assert.equal(evs.at(-1), "[DONE]");
+  assert.equal(said(evs, 0, (d) => d.reasoning_content), MORE_REASONING.replace(SHAPES_EMAIL, "[EMAIL_1]"));
+  assert.equal(said(evs, 0, (d) => d.audio?.transcript), "I will mail [EMAIL_1].");
+  assert.equal(said(evs, 1, (d) => d.function_call?.arguments), "{to: [EMAIL_1], n: 1}", "arguments that are not JSON are read as text");
+  assert.equal(said(evs, 2, (d) => d.tool_calls?.find((t) => t.index === 0)?.custom?.input), "mail [EMAIL_1]");
+  assert.deepEqual(JSON.parse(said(evs, 2, (d) => d.tool_calls?.find((t) => t.index === 1)?.function?.arguments)), { "[EMAIL_1]": { n: 1 } });
+  assert.equal(said(evs, 3, (d) => (Array.isArray(d.content) ? d.content.map((p) => p.text).join("") : d.content)), "Parts: [EMAIL_1].");
+  // The reasoning's held tail went out before the answer started.
+  const kinds = evs.flatMap((e) => e.choices ?? []).filter((c) => c.index === 0).flatMap((c) => ["reasoning_content", "content"].filter((k) => c.delta[k]));
+  assert.equal(kinds.lastIndexOf("reasoning_content"), kinds.indexOf("content") - 1, `reasoning after the answer started: ${kinds}`);
+  // Chat, whole.
+  const [c0, c1, c2] = JSON.parse(got.chat).choices;
+  assert.equal(c0.message.audio.data, "");
+  assert.equal(c0.message.audio.transcript, "I will mail [EMAIL_1].");
+  assert.equal(c1.message.function_call.arguments, "{to: [EMAIL_1], n: 1}");
+  assert.equal(c2.message.tool_calls[0].custom.input, "mail [EMAIL_1]");
+  assert.deepEqual(JSON.parse(c2.message.tool_calls[1].function.arguments), { "[EMAIL_1]": { n: 1 } });
+  // Responses (passed through from OpenAI): hosted tools' text, in deltas renumbered.
+  const revs = sseEvents(got["responses, streamed"]);
+  assert.deepEqual(revs.map((e) => e.sequence_number), revs.map((_, i) => i), "renumbered");
+  const deltas = (type) => revs.filter((e) => e.type === type).map((e) => e.delta).join("");
+  assert.deepEqual(JSON.parse(deltas("response.mcp_call_arguments.delta")), { to: "[EMAIL_1]" });
+  assert.equal(deltas("response.code_interpreter_call_code.delta"), 'send_mail("[EMAIL_1]")');
+  assert.equal(deltas("response.audio.transcript.delta"), "I will mail [EMAIL_1].");
+  assert.equal(revs.at(-1).type, "response.completed");
+  // Anthropic: a tool's input keyed by the address, streamed and whole.
+  const streamedInput = sseEvents(got["messages, streamed"]).filter((e) => e.delta?.type === "input_json_delta").map((e) => e.delta.partial_json).join("");
+  assert.deepEqual(JSON.parse(streamedInput), { "[EMAIL_1]": { n: 1 } });
+  assert.deepEqual(JSON.parse(got.messages).content.find((b) => b.type === "tool_use").input, { "[EMAIL_1]": { n: 1 } });
+});
+
+test("a secret that does not end does not stall the stream: its placeholder goes out while the model still writes it, none of it ever", async () => {
+  const r = await fetch(`${gw.url.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${tenantKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "shapes-secret", stream: true, messages: [{ role: "user", content: "SECRET" }] }),
+  });
+  assert.equal(r.status, 200);
+  const decoder = new TextDecoder();
+  let text = "";
+  let placeholderAt;
+  let restAt;
+  for await (const bytes of r.body) {
+    text += decoder.decode(bytes, { stream: true });
+    if (placeholderAt === undefined && text.includes("[SECRET_1]")) placeholderAt = Date.now();
+    if (restAt === undefined && text.includes("to call it")) restAt = Date.now();
+  }
+  assert.ok(placeholderAt && restAt, text.slice(-300));
+  assert.ok(restAt - placeholderAt > SECRET_PAUSE_MS / 2, `the placeholder came ${restAt - placeholderAt} ms before the rest: it waited for the token's end`);
+  assert.ok(!text.includes("x9Z-"), "no byte of the token reached the client");
+  const content = sseEvents(text).flatMap((e) => e.choices ?? []).map((c) => c.delta.content ?? "").join("");
+  assert.equal(content, "Use [SECRET_1] to call it, then tell the user it worked.");
 });

@@ -11,7 +11,7 @@ use crate::core::limits::budget::nanos;
 use crate::core::limits::limiter::SettleCmd;
 use crate::core::llm::cache::{Entry, Recorder};
 use crate::core::llm::guardrails::stream::StreamGuard;
-use crate::core::llm::guardrails::{walk, Direction, Field, Guard};
+use crate::core::llm::guardrails::{walk, Direction, Guard, TextKind};
 use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
@@ -370,7 +370,7 @@ impl Answer {
             // Kept as the client saw it: redacted where the guardrails redacted.
             let text = match self.job.guard.borrow_mut().as_mut() {
                 Some(g) if g.acts_on(Direction::Response) => {
-                    g.as_seen(Direction::Response, Field::Text, t.text())
+                    g.as_seen(Direction::Response, TextKind::Text, t.text())
                 }
                 _ => t.text().to_string(),
             };

@@ -1,460 +1,406 @@
-//! Tool-call arguments as a model writes them: JSON text, whole or in fragments. The guardrails
-//! scan its values (strings, decoded, and numbers), never its keys or its syntax, and a finding
-//! is replaced inside its value: a string keeps its quotes (the placeholder needs no escaping),
-//! a number becomes a string holding the placeholder. So the arguments stay valid JSON however
-//! the stream cut them. A lexer state carries what the text is inside from one fragment to the
-//! next; a cut never falls inside an escape sequence or a number.
+//! Tool-call arguments as a model writes them: JSON text, whole or in fragments, or text that
+//! is not JSON at all. Each string, key or value, is a text of its own, read decoded by a
+//! `Hold` and written back as JSON (a placeholder needs no escaping; escapes may come back in
+//! their shortest form); a number is read whole and becomes a string holding the placeholder if
+//! a rule redacts in it; the syntax between passes as it comes. So JSON arguments stay JSON
+//! however a stream cuts them. From the first byte that is not JSON on (a bare word, a broken
+//! escape), the rest is read as plain text, as written: nothing a model writes goes unread.
 
-use super::Blocked;
-use std::ops::Range;
+use super::hold::{Hold, Scan, HOLD_CAP};
+use super::{Blocked, Guard};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Escape {
-    None,
-    /// After a `\`.
-    Started,
-    /// Hex digits of a `\u` still to come.
-    Hex(u8),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token {
+/// Where the filter is in the arguments.
+enum State {
+    /// Between tokens: white space and `{}[]:,` pass.
     Between,
-    Str { key: bool, escape: Escape },
-    Number,
+    /// In a string: its text, decoded, read by `hold`; `decoded`: what came since the last
+    /// release; `escape`: an escape sequence begun and not yet complete.
+    Str {
+        hold: Hold,
+        decoded: String,
+        escape: String,
+    },
+    /// In a number or a literal (`true`, `false`, `null`): its bytes so far.
+    Word(String),
+    /// Past a byte that is not JSON: the rest, as written.
+    Plain(Hold),
 }
 
-/// Where in JSON text the lexer is.
-#[derive(Debug, Clone)]
-pub struct Lexer {
-    /// The open containers, `true` for an object.
-    open: Vec<bool>,
-    /// In an object, where a key comes next.
-    expect_key: bool,
-    token: Token,
+/// A stream of arguments, filtered.
+pub struct ArgsFilter {
+    scan: Scan,
+    state: State,
 }
 
-impl Default for Lexer {
-    fn default() -> Self {
-        Lexer {
-            open: Vec::new(),
-            expect_key: false,
-            token: Token::Between,
-        }
+/// What one character does to an escape sequence being read.
+enum Escaped {
+    /// Not complete yet.
+    More,
+    /// Complete: its character.
+    Char(char),
+    /// A high surrogate not followed by a low one: it stands for U+FFFD, and the characters
+    /// after it are read again.
+    Lone(String),
+    /// Not an escape JSON has.
+    Broken,
+}
+
+/// `esc` (an escape sequence being read, from its `\`: ASCII, as only ASCII goes in) with `c`
+/// added.
+fn escape_step(esc: &str, c: char) -> Escaped {
+    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+    let seq = format!("{esc}{c}");
+    // `c`'s place in `\uXXXX\uXXXX`.
+    match esc.len() {
+        1 => match c {
+            'u' => Escaped::More,
+            '"' | '\\' | '/' => Escaped::Char(c),
+            'b' => Escaped::Char('\u{8}'),
+            'f' => Escaped::Char('\u{c}'),
+            'n' => Escaped::Char('\n'),
+            'r' => Escaped::Char('\r'),
+            't' => Escaped::Char('\t'),
+            _ => Escaped::Broken,
+        },
+        2..=5 if !c.is_ascii_hexdigit() => Escaped::Broken,
+        2..=4 => Escaped::More,
+        5 => match hex(&seq[2..6]) {
+            Some(h) if (0xD800..0xDC00).contains(&h) => Escaped::More,
+            Some(h) => Escaped::Char(char::from_u32(h).unwrap_or('\u{FFFD}')),
+            None => Escaped::Broken,
+        },
+        // After a high surrogate, its low one: `\uDC00`-`\uDFFF`.
+        6 if c != '\\' => Escaped::Lone(seq[6..].to_string()),
+        7 if c != 'u' => Escaped::Lone(seq[6..].to_string()),
+        8..=11 if !c.is_ascii_hexdigit() => Escaped::Lone(seq[6..].to_string()),
+        6..=10 => Escaped::More,
+        _ => match (hex(&seq[2..6]), hex(&seq[8..12])) {
+            (Some(h), Some(l)) if (0xDC00..0xE000).contains(&l) => {
+                let c = 0x10000 + ((h - 0xD800) << 10) + (l - 0xDC00);
+                Escaped::Char(char::from_u32(c).unwrap_or('\u{FFFD}'))
+            }
+            _ => Escaped::Lone(seq[6..].to_string()),
+        },
     }
 }
 
-/// A value in the text: a string's content (between its quotes) or a number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Piece {
-    at: Range<usize>,
-    number: bool,
+/// `text` as the content of a JSON string.
+fn quoted(text: &str) -> String {
+    let q = serde_json::Value::String(text.to_string()).to_string();
+    q[1..q.len() - 1].to_string()
 }
 
-/// What `Lexer::lex` found: the values, and the spans a cut must not fall inside (escape
-/// sequences and numbers).
-#[derive(Default)]
-struct Lexed {
-    pieces: Vec<Piece>,
-    whole: Vec<Range<usize>>,
-}
+impl ArgsFilter {
+    pub fn new(scan: Scan) -> ArgsFilter {
+        ArgsFilter {
+            scan,
+            state: State::Between,
+        }
+    }
 
-impl Lexer {
-    /// Moves over `text`, reporting its values (a value open at either end is cut there).
-    fn lex(&mut self, text: &str, mut lexed: Option<&mut Lexed>) {
-        let bytes = text.as_bytes();
-        let mut start = match self.token {
-            Token::Between => None,
-            _ => Some(0),
-        };
-        let mut escape_at = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            match self.token {
-                Token::Str { key, escape } => {
-                    let escape = match escape {
-                        Escape::Started if b == b'u' => Escape::Hex(4),
-                        Escape::Hex(n) if n > 1 => Escape::Hex(n - 1),
-                        Escape::Started | Escape::Hex(_) => Escape::None,
-                        Escape::None if b == b'\\' => {
-                            escape_at = i;
-                            Escape::Started
-                        }
-                        Escape::None if b == b'"' => {
-                            self.token = Token::Between;
-                            if let (Some(l), Some(s), false) = (lexed.as_deref_mut(), start, key) {
-                                l.pieces.push(Piece {
-                                    at: s..i,
-                                    number: false,
-                                });
-                            }
-                            start = None;
-                            i += 1;
-                            continue;
-                        }
-                        Escape::None => Escape::None,
-                    };
-                    if let (Some(l), Escape::None, Escape::Started | Escape::Hex(_)) =
-                        (lexed.as_deref_mut(), escape, self.escape())
-                    {
-                        // A high surrogate and the low one after it are one character.
-                        let high = text
-                            .get(escape_at + 2..i + 1)
-                            .and_then(|h| u32::from_str_radix(h, 16).ok())
-                            .is_some_and(|c| (0xD800..0xDC00).contains(&c));
-                        l.whole.push(escape_at..i + 1 + if high { 6 } else { 0 });
-                    }
-                    self.token = Token::Str { key, escape };
-                }
-                Token::Number if b.is_ascii_digit() || b"+-.eE".contains(&b) => {}
-                Token::Number => {
-                    self.token = Token::Between;
-                    if let (Some(l), Some(s)) = (lexed.as_deref_mut(), start) {
-                        l.pieces.push(Piece {
-                            at: s..i,
-                            number: true,
-                        });
-                        l.whole.push(s..i);
-                    }
-                    start = None;
-                    continue; // `b` is read again, between tokens
-                }
-                Token::Between => match b {
-                    b'"' => {
-                        let key = self.expect_key && self.open.last() == Some(&true);
-                        self.token = Token::Str {
-                            key,
-                            escape: Escape::None,
+    /// How many bytes are held.
+    pub fn held(&self) -> usize {
+        match &self.state {
+            State::Between => 0,
+            State::Str {
+                hold,
+                decoded,
+                escape,
+            } => hold.held() + decoded.len() + escape.len(),
+            State::Word(w) => w.len(),
+            State::Plain(hold) => hold.held(),
+        }
+    }
+
+    /// Filters the next fragment of the arguments: what may go now, redacted (all of it if
+    /// `all`: the arguments end).
+    pub fn push(&mut self, guard: &mut Guard, text: &str, all: bool) -> Result<String, Blocked> {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        // Characters to read again before the rest of `text`, last first.
+        let mut again: Vec<char> = Vec::new();
+        while !matches!(self.state, State::Plain(_)) {
+            let Some(c) = again.pop().or_else(|| chars.next()) else {
+                break;
+            };
+            match &mut self.state {
+                State::Plain(_) => unreachable!("the loop stops at plain text"),
+                State::Between => match c {
+                    ' ' | '\t' | '\n' | '\r' | '{' | '}' | '[' | ']' | ':' | ',' => out.push(c),
+                    '"' => {
+                        out.push('"');
+                        self.state = State::Str {
+                            hold: Hold::new(self.scan),
+                            decoded: String::new(),
+                            escape: String::new(),
                         };
-                        start = Some(i + 1);
                     }
-                    b'{' | b'[' => {
-                        self.open.push(b == b'{');
-                        self.expect_key = b == b'{';
-                    }
-                    b'}' | b']' => {
-                        self.open.pop();
-                        self.expect_key = false;
-                    }
-                    b',' => self.expect_key = self.open.last() == Some(&true),
-                    b':' => self.expect_key = false,
-                    b'-' | b'0'..=b'9' => {
-                        self.token = Token::Number;
-                        start = Some(i);
-                    }
-                    _ => {}
+                    '-' | '0'..='9' | 't' | 'f' | 'n' => self.state = State::Word(c.to_string()),
+                    _ => out += &self.plain(guard, c.to_string())?,
                 },
-            }
-            i += 1;
-        }
-        // A value still open at the end.
-        if let (Some(l), Some(s)) = (lexed, start) {
-            match self.token {
-                Token::Str { key: false, escape } => {
-                    l.pieces.push(Piece {
-                        at: s..bytes.len(),
-                        number: false,
-                    });
-                    if escape != Escape::None {
-                        l.whole.push(escape_at..bytes.len() + 1);
+                State::Word(w) => {
+                    let number = w.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+                    let goes_on = match number {
+                        true => c.is_ascii_digit() || "+-.eE".contains(c),
+                        false => c.is_ascii_lowercase(),
+                    };
+                    if goes_on && w.len() < HOLD_CAP {
+                        w.push(c);
+                        continue;
                     }
+                    let word = std::mem::take(w);
+                    if goes_on || !(number || ["true", "false", "null"].contains(&word.as_str())) {
+                        out += &self.plain(guard, word + c.encode_utf8(&mut [0; 4]))?;
+                        continue;
+                    }
+                    out += &self.number(guard, &word)?;
+                    self.state = State::Between;
+                    again.push(c);
                 }
-                Token::Str { .. } => {}
-                _ => {
-                    l.pieces.push(Piece {
-                        at: s..bytes.len(),
-                        number: true,
-                    });
-                    l.whole.push(s..bytes.len() + 1);
-                }
-            }
-        }
-    }
-
-    fn escape(&self) -> Escape {
-        match self.token {
-            Token::Str { escape, .. } => escape,
-            _ => Escape::None,
-        }
-    }
-}
-
-/// A string's content decoded, with the offset in `raw` of each decoded byte (and of the end).
-/// `None` when it holds no escape (it reads as it is written). An escape cut short at the end
-/// ends the decoded text.
-fn decode(raw: &str) -> Option<(String, Vec<usize>)> {
-    if !raw.contains('\\') {
-        return None;
-    }
-    let mut text = String::with_capacity(raw.len());
-    let mut at = Vec::with_capacity(raw.len() + 1);
-    let hex = |s: Option<&str>| s.and_then(|s| u32::from_str_radix(s, 16).ok());
-    let mut i = 0;
-    while let Some(c) = raw[i..].chars().next() {
-        let (decoded, len) = match c {
-            '\\' => match raw.as_bytes().get(i + 1) {
-                None => break,
-                Some(b'u') => {
-                    let Some(code) = hex(raw.get(i + 2..i + 6)) else {
-                        break;
-                    };
-                    // A surrogate pair is one character.
-                    let low = match raw.get(i + 6..i + 8) {
-                        Some("\\u") => hex(raw.get(i + 8..i + 12)),
-                        _ => None,
-                    };
-                    match low {
-                        Some(low)
-                            if (0xD800..0xDC00).contains(&code)
-                                && (0xDC00..0xE000).contains(&low) =>
-                        {
-                            let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                            (char::from_u32(c).unwrap_or('\u{FFFD}'), 12)
+                State::Str {
+                    hold,
+                    decoded,
+                    escape,
+                } => {
+                    if escape.is_empty() {
+                        match c {
+                            '\\' => escape.push(c),
+                            '"' => {
+                                let d = std::mem::take(decoded);
+                                out += &quoted(&hold.release(guard, &d, true)?);
+                                out.push('"');
+                                self.state = State::Between;
+                            }
+                            c => decoded.push(c),
                         }
-                        _ => (char::from_u32(code).unwrap_or('\u{FFFD}'), 6),
+                        continue;
                     }
-                }
-                Some(&e) if e.is_ascii() => {
-                    let c = match e {
-                        b'n' => '\n',
-                        b't' => '\t',
-                        b'r' => '\r',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        other => char::from(other),
-                    };
-                    (c, 2)
-                }
-                Some(_) => break, // not JSON
-            },
-            c => (c, c.len_utf8()),
-        };
-        at.extend(std::iter::repeat_n(i, decoded.len_utf8()));
-        text.push(decoded);
-        i += len;
-    }
-    at.push(i);
-    Some((text, at))
-}
-
-/// The spans of `raw` (a value's text) holding a finding of `find`; a number is found whole.
-fn findings(raw: &str, number: bool, values: &dyn Values) -> Vec<Range<usize>> {
-    if number {
-        let whole = 0..raw.len();
-        return match values.find(raw).is_empty() {
-            true => Vec::new(),
-            false => vec![whole],
-        };
-    }
-    match decode(raw) {
-        None => values.find(raw),
-        Some((text, at)) => values
-            .find(&text)
-            .into_iter()
-            .map(|r| at[r.start]..at[r.end])
-            .collect(),
-    }
-}
-
-/// `raw` (a value's text) with `redact` applied to what it says, written back as JSON.
-fn rewrite(raw: &str, number: bool, values: &mut dyn Values) -> Result<Option<String>, Blocked> {
-    let redacted = match decode(raw).filter(|_| !number) {
-        None => values.redact(raw)?,
-        Some((text, _)) => values.redact(&text)?,
-    };
-    Ok(redacted.map(|r| {
-        let quoted = serde_json::Value::String(r).to_string();
-        match number {
-            true => quoted,
-            false => quoted[1..quoted.len() - 1].to_string(),
-        }
-    }))
-}
-
-/// What finds and redacts the values.
-pub trait Values {
-    /// Where `text` holds findings.
-    fn find(&self, text: &str) -> Vec<Range<usize>>;
-    /// `text` redacted, if a rule redacts (every finding counted), or why it is blocked.
-    fn redact(&mut self, text: &str) -> Result<Option<String>, Blocked>;
-}
-
-/// The arguments being streamed: the lexer's state at the start of what is still held.
-#[derive(Debug, Clone, Default)]
-pub struct Stream {
-    lexer: Lexer,
-}
-
-impl Stream {
-    /// Takes from `held` what may go now (all of it if `cut` is `None`, else at most `cut`
-    /// bytes, never through a finding, an escape or a number), redacted.
-    pub fn release(
-        &mut self,
-        held: &mut String,
-        cut: Option<usize>,
-        values: &mut dyn Values,
-    ) -> Result<String, Blocked> {
-        let mut lexed = Lexed::default();
-        self.lexer.clone().lex(held, Some(&mut lexed));
-        let mut cut = match cut {
-            None => held.len(),
-            Some(mut c) => {
-                while !held.is_char_boundary(c) {
-                    c -= 1;
-                }
-                loop {
-                    let before = c;
-                    c = super::back_out_of(&lexed.whole, c);
-                    for p in &lexed.pieces {
-                        if p.at.start >= c || p.at.end <= c {
-                            continue;
+                    match escape_step(escape, c) {
+                        Escaped::More => escape.push(c),
+                        Escaped::Char(d) => {
+                            decoded.push(d);
+                            escape.clear();
                         }
-                        let spans = findings(&held[p.at.clone()], p.number, &*values);
-                        let spans: Vec<_> = spans
-                            .into_iter()
-                            .map(|r| r.start + p.at.start..r.end + p.at.start)
-                            .collect();
-                        c = super::back_out_of(&spans, c);
-                    }
-                    if c == before {
-                        break c;
+                        Escaped::Lone(rest) => {
+                            decoded.push('\u{FFFD}');
+                            escape.clear();
+                            again.extend(rest.chars().rev());
+                        }
+                        Escaped::Broken => {
+                            // The string so far is read to its end; from the escape on, the
+                            // text is plain.
+                            let raw = std::mem::take(escape) + c.encode_utf8(&mut [0; 4]);
+                            let d = std::mem::take(decoded);
+                            out += &quoted(&hold.release(guard, &d, true)?);
+                            out += &self.plain(guard, raw)?;
+                        }
                     }
                 }
             }
-        };
-        while !held.is_char_boundary(cut) {
-            cut -= 1;
         }
-        let mut out = String::with_capacity(cut);
-        let mut at = 0;
-        for p in lexed.pieces.iter().filter(|p| p.at.start < cut) {
-            let end = p.at.end.min(cut);
-            out.push_str(&held[at..p.at.start]);
-            let raw = &held[p.at.start..end];
-            match rewrite(raw, p.number, values)? {
-                Some(r) => out.push_str(&r),
-                None => out.push_str(raw),
+        let rest: String = again.iter().rev().copied().chain(chars).collect();
+        match &mut self.state {
+            State::Plain(hold) => out += &hold.release(guard, &rest, all)?,
+            State::Str {
+                hold,
+                decoded,
+                escape,
+            } => {
+                let d = std::mem::take(decoded);
+                out += &quoted(&hold.release(guard, &d, all)?);
+                if all {
+                    out += escape; // an escape cut short is not text
+                }
             }
-            at = end;
+            State::Word(w) if all => {
+                let word = std::mem::take(w);
+                out += &self.number(guard, &word)?;
+                self.state = State::Between;
+            }
+            State::Word(_) | State::Between => {}
         }
-        out.push_str(&held[at..cut]);
-        self.lexer.lex(&held[..cut], None);
-        held.drain(..cut);
         Ok(out)
     }
+
+    /// From here on the arguments are not JSON: `text` and all that follows is plain text.
+    fn plain(&mut self, guard: &mut Guard, text: String) -> Result<String, Blocked> {
+        let mut hold = Hold::new(self.scan);
+        let out = hold.release(guard, &text, false)?;
+        self.state = State::Plain(hold);
+        Ok(out)
+    }
+
+    /// A number or literal, whole: a number a rule redacts in becomes a string.
+    fn number(&mut self, guard: &mut Guard, word: &str) -> Result<String, Blocked> {
+        let mut hold = Hold::new(self.scan);
+        let out = hold.release(guard, word, true)?;
+        Ok(match out == word {
+            true => out,
+            false => format!("\"{}\"", quoted(&out)),
+        })
+    }
 }
 
-/// Whole arguments (`text`, JSON) with `redact` applied to their values; `None` if unchanged.
-pub fn redact_whole(
-    text: &str,
-    redact: &mut dyn FnMut(&str) -> Result<Option<String>, Blocked>,
-) -> Result<Option<String>, Blocked> {
-    struct Whole<'r>(&'r mut dyn FnMut(&str) -> Result<Option<String>, Blocked>);
-    impl Values for Whole<'_> {
-        fn find(&self, _: &str) -> Vec<Range<usize>> {
-            Vec::new() // nothing is held back: no cut to place
-        }
-        fn redact(&mut self, text: &str) -> Result<Option<String>, Blocked> {
-            (self.0)(text)
-        }
-    }
-    let mut held = text.to_string();
-    let out = Stream::default().release(&mut held, None, &mut Whole(redact))?;
+/// Whole arguments (`text`), filtered; `None` if unchanged.
+pub fn redact_whole(guard: &mut Guard, scan: Scan, text: &str) -> Result<Option<String>, Blocked> {
+    let out = ArgsFilter::new(scan).push(guard, text, true)?;
     Ok((out != text).then_some(out))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Direction, Rule, TextKind};
     use super::*;
+    use serde_json::{json, Value};
 
-    fn emails(text: &str) -> Vec<Range<usize>> {
-        super::super::Detector::Email.find(text)
+    fn guard() -> Guard {
+        let rules = json!([{"detector": "email", "response": "redact"}, {"detector": "card", "response": "redact"}]);
+        Guard::new(&serde_json::from_value::<Vec<Rule>>(rules).unwrap()).unwrap()
     }
 
-    struct Emails;
-    impl Values for Emails {
-        fn find(&self, text: &str) -> Vec<Range<usize>> {
-            emails(text)
-        }
-        fn redact(&mut self, text: &str) -> Result<Option<String>, Blocked> {
-            redact(text)
-        }
-    }
+    const SCAN: Scan = Scan {
+        dir: Direction::Response,
+        kind: TextKind::ToolArguments,
+        count: true,
+    };
 
-    fn redact(text: &str) -> Result<Option<String>, Blocked> {
-        let found = emails(text);
-        if found.is_empty() {
-            return Ok(None);
-        }
-        let mut out = String::new();
-        let mut at = 0;
-        for r in found {
-            out.push_str(&text[at..r.start]);
-            out.push_str("[EMAIL]");
-            at = r.end;
-        }
-        out.push_str(&text[at..]);
-        Ok(Some(out))
+    fn whole(text: &str) -> Option<String> {
+        redact_whole(&mut guard(), SCAN, text).unwrap()
     }
 
     #[test]
-    fn values_are_redacted_keys_and_syntax_kept() {
+    fn values_and_keys_are_redacted_and_syntax_kept() {
         let args = r#"{"to": "ana@example.com", "a@b.io": ["x\nbo@example.com", 4], "n": -1.5e3}"#;
-        let out = redact_whole(args, &mut redact).unwrap().unwrap();
+        let out = whole(args).unwrap();
         assert_eq!(
             out,
-            r#"{"to": "[EMAIL]", "a@b.io": ["x\n[EMAIL]", 4], "n": -1.5e3}"#
+            r#"{"to": "[EMAIL_1]", "[EMAIL_2]": ["x\n[EMAIL_3]", 4], "n": -1.5e3}"#
         );
-        serde_json::from_str::<serde_json::Value>(&out).unwrap();
+        serde_json::from_str::<Value>(&out).unwrap();
         // An escaped `@` is read as the model meant it; the rest of the string is re-escaped.
-        let out = redact_whole(r#"{"to":"ana\u0040example.com \"q\""}"#, &mut redact)
-            .unwrap()
-            .unwrap();
-        assert_eq!(out, r#"{"to":"[EMAIL] \"q\""}"#);
-        assert_eq!(
-            redact_whole(r#"{"to":"nobody"}"#, &mut redact).unwrap(),
-            None
-        );
+        let out = whole(r#"{"to":"ana\u0040example.com \"q\""}"#).unwrap();
+        assert_eq!(out, r#"{"to":"[EMAIL_1] \"q\""}"#);
+        assert_eq!(whole(r#"{"to":"nobody"}"#), None);
     }
 
     #[test]
     fn a_number_found_becomes_a_string() {
-        let find_digits = |t: &str| -> Result<Option<String>, Blocked> {
-            Ok(t.contains("4111").then(|| "[CARD]".into()))
-        };
-        let mut f = find_digits;
-        let out = redact_whole(r#"{"card":4111111111111111,"n":2}"#, &mut f)
-            .unwrap()
-            .unwrap();
-        assert_eq!(out, r#"{"card":"[CARD]","n":2}"#);
+        let out = whole(r#"{"card":4111111111111111,"n":2}"#).unwrap();
+        assert_eq!(out, r#"{"card":"[CARD_1]","n":2}"#);
     }
 
     #[test]
     fn streamed_in_any_cut_the_arguments_stay_valid_and_redacted() {
-        let args = r#"{"to": "ana@example.com", "cc": ["bo\u0040example.com"], "n": 41, "body": "hi \"ana@example.com\"\n", "e": "\ud83d\ude00 ana@example.com"}"#;
-        let want: serde_json::Value = serde_json::from_str(
-            r#"{"to": "[EMAIL]", "cc": ["[EMAIL]"], "n": 41, "body": "hi \"[EMAIL]\"\n", "e": "😀 [EMAIL]"}"#,
+        let args = r#"{"to": "ana@example.com", "cc": ["bo\u0040example.com"], "n": 41, "body": "hi \"ana@example.com\"\n", "e": "\ud83d\ude00 ana@example.com", "lone": "\ud83d x"}"#;
+        let want: Value = serde_json::from_str(
+            r#"{"to": "[EMAIL_1]", "cc": ["[EMAIL_2]"], "n": 41, "body": "hi \"[EMAIL_1]\"\n", "e": "😀 [EMAIL_1]", "lone": "\ufffd x"}"#,
         )
         .unwrap();
         for split in 1..args.len() {
-            // Two fragments, and a release after each that holds back all but `keep` bytes.
-            for keep in [0, 3, 40] {
-                let mut s = Stream::default();
-                let mut held = String::new();
+            for second in [split, (split + 7).min(args.len())] {
+                let mut g = guard();
+                let mut f = ArgsFilter::new(SCAN);
                 let mut out = String::new();
-                for part in [&args[..split], &args[split..]] {
-                    held.push_str(part);
-                    let cut = held.len().saturating_sub(keep);
-                    out += &s.release(&mut held, Some(cut), &mut Emails).unwrap();
+                for part in [&args[..split], &args[split..second], &args[second..]] {
+                    out += &f.push(&mut g, part, false).unwrap();
                 }
-                out += &s.release(&mut held, None, &mut Emails).unwrap();
-                let got: serde_json::Value = serde_json::from_str(&out)
-                    .unwrap_or_else(|e| panic!("split {split} keep {keep}: {e}: {out}"));
-                if keep == 40 {
-                    assert_eq!(got, want, "split at {split}, holding {keep}");
-                }
+                out += &f.push(&mut g, "", true).unwrap();
+                let got: Value = serde_json::from_str(&out)
+                    .unwrap_or_else(|e| panic!("split {split}, {second}: {e}: {out}"));
+                assert_eq!(got, want, "split at {split} and {second}");
             }
+        }
+    }
+
+    #[test]
+    fn any_character_after_any_part_of_an_escape_is_read() {
+        // Every prefix of a surrogate pair's escapes, then a character of each width: the string
+        // is read to its end, a lone high surrogate stands for U+FFFD, a broken escape turns the
+        // rest into plain text; the address after it is found either way.
+        let pair = r"\ud83d\ude00";
+        for cut in 1..=pair.len() {
+            for c in ["x", "é", "€", "😀", "\\", "\"", "u"] {
+                let args = format!(r#"{{"a": "{}{c} ana@example.com"}}"#, &pair[..cut]);
+                let out = redact_whole(&mut guard(), SCAN, &args).unwrap().unwrap();
+                assert!(out.contains("[EMAIL_1]"), "{args} -> {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_text_streamed_in_any_pieces_reads_as_it_does_whole() {
+        // Arguments of JSON's pieces and of what is not JSON, cut at random: the same output
+        // as whole, and no panic whatever the bytes.
+        let mut seed: u64 = 0x0a5c_11a7_0005;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let atoms = [
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            ",",
+            " ",
+            "\"",
+            "\\",
+            "u",
+            "d83d",
+            "\\ude00",
+            "é",
+            "😀",
+            "12",
+            "-",
+            "e5",
+            "true",
+            "nul",
+            "x",
+            "ana@example.com",
+            "4111111111111111",
+            "\n",
+        ];
+        for _ in 0..500 {
+            let mut args = String::new();
+            for _ in 0..next() % 30 {
+                args.push_str(atoms[next() % atoms.len()]);
+            }
+            let whole = redact_whole(&mut guard(), SCAN, &args).unwrap();
+            let whole = whole.unwrap_or_else(|| args.clone());
+            let mut g = guard();
+            let mut f = ArgsFilter::new(SCAN);
+            let mut got = String::new();
+            let mut rest = args.as_str();
+            while !rest.is_empty() {
+                let mut n = (next() % 6 + 1).min(rest.len());
+                while !rest.is_char_boundary(n) {
+                    n += 1;
+                }
+                got += &f.push(&mut g, &rest[..n], false).unwrap();
+                rest = &rest[n..];
+            }
+            got += &f.push(&mut g, "", true).unwrap();
+            assert_eq!(got, whole, "{args}");
+        }
+    }
+
+    #[test]
+    fn from_the_first_byte_that_is_not_json_the_rest_is_plain_text() {
+        for (args, want) in [
+            ("{to: ana@example.com}", "{to: [EMAIL_1]}"),
+            (
+                r#"{"to": "\uZZZZ ana@example.com"}"#,
+                r#"{"to": "\uZZZZ [EMAIL_1]"}"#,
+            ),
+            (
+                r#"{"ok": true, "to": nul ana@example.com}"#,
+                r#"{"ok": true, "to": nul [EMAIL_1]}"#,
+            ),
+        ] {
+            assert_eq!(whole(args).as_deref(), Some(want), "{args}");
         }
     }
 }

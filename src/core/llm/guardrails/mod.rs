@@ -4,17 +4,22 @@
 //! the client's dialect naming the detector, never the text it found), `redact` the finding
 //! (a typed placeholder, the same value getting the same placeholder within a request), or `log`
 //! it (counted only). Findings are counted by detector and action for the request's log line.
-//! Every text is of a kind (`Field`): what people write, thinking, tool-call arguments, tool
+//! Every text is of a kind (`TextKind`): what people write, thinking, tool-call arguments, tool
 //! results, documents; a rule may skip kinds.
 
 pub mod detect;
+mod hold;
 mod json_text;
 pub mod stream;
 pub mod walk;
 
 pub use detect::Detector;
+use detect::Matcher;
+use hold::Hold;
+pub use hold::{Scan, HOLD_BACK, HOLD_CAP};
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
@@ -38,13 +43,13 @@ pub struct Rule {
     pub response: Option<Action>,
     /// The kinds of text this rule leaves alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skip: Vec<Field>,
+    pub skip: Vec<TextKind>,
 }
 
 /// The kinds of text the guardrails scan: in requests and in answers, JSON and streamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Field {
+pub enum TextKind {
     /// Message content, system prompts and instructions, refusals.
     Text,
     /// Thinking and reasoning (Anthropic `thinking`, `reasoning_content`, Gemini thoughts,
@@ -59,11 +64,18 @@ pub enum Field {
     Documents,
 }
 
-impl Field {
-    const ALL: usize = 5;
+impl TextKind {
+    pub const ALL: [TextKind; 5] = [
+        TextKind::Text,
+        TextKind::Reasoning,
+        TextKind::ToolArguments,
+        TextKind::ToolResults,
+        TextKind::Documents,
+    ];
 
-    fn bit(self) -> u8 {
-        1 << self as u8
+    /// `kinds` as a set of bits.
+    fn mask(kinds: &[TextKind]) -> u8 {
+        kinds.iter().fold(0, |m, k| m | 1 << *k as u8)
     }
 }
 
@@ -103,7 +115,7 @@ pub fn check_rules(rules: &[Rule], at: &str, p: &mut Vec<String>) {
     }
     for (i, r) in rules.iter().enumerate() {
         let at = format!("{at}[{i}]");
-        if r.skip.iter().fold(0, |m, f| m | f.bit()).count_ones() as usize == Field::ALL {
+        if TextKind::mask(&r.skip) == TextKind::mask(&TextKind::ALL) {
             p.push(format!("`{at}.skip` leaves no text for the rule to scan"));
         }
         if r.request.is_none() && r.response.is_none() {
@@ -160,33 +172,13 @@ pub fn check_rules(rules: &[Rule], at: &str, p: &mut Vec<String>) {
 /// A rule ready to run.
 struct Compiled {
     label: String,
-    kind: Kind,
+    /// What a finding is called in an error.
+    what: String,
+    matchers: Vec<Matcher>,
     request: Option<Action>,
     response: Option<Action>,
-    /// The `Field`s skipped, as bits.
+    /// The kinds of text skipped (`TextKind::mask`).
     skip: u8,
-}
-
-enum Kind {
-    Builtin(Detector),
-    Pattern(Regex),
-}
-
-impl Compiled {
-    fn find(&self, text: &str) -> Vec<Range<usize>> {
-        match &self.kind {
-            Kind::Builtin(b) => b.find(text),
-            Kind::Pattern(re) => detect::spans(re, text, |m| !m.is_empty()),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match &self.kind {
-            Kind::Builtin(b) => b.describe().to_string(),
-            Kind::Pattern(_) if self.label == "deny" => "a denied term".into(),
-            Kind::Pattern(_) => format!("text matching `{}`", self.label),
-        }
-    }
 }
 
 /// Why a text was refused: the rule's detector, and what it found (never the text itself).
@@ -223,6 +215,9 @@ pub struct Guard {
     placeholders: HashMap<(usize, String), String>,
     issued: HashMap<String, u32>,
     findings: BTreeMap<String, BTreeMap<&'static str, u32>>,
+    /// How many bytes the rules have searched, each rule counting the bytes it was given: the
+    /// work a stream costs, for its tests.
+    scanned: Cell<usize>,
 }
 
 impl Guard {
@@ -235,12 +230,23 @@ impl Guard {
             placeholders: HashMap::new(),
             issued: HashMap::new(),
             findings: BTreeMap::new(),
+            scanned: Cell::new(0),
         })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn scanned(&self) -> usize {
+        self.scanned.get()
     }
 
     /// Whether any rule acts in `dir`.
     pub fn acts_on(&self, dir: Direction) -> bool {
         self.rules.iter().any(|r| r.action(dir).is_some())
+    }
+
+    /// Whether a rule reads texts of kind `kind` in `dir`.
+    pub fn reads(&self, dir: Direction, kind: TextKind) -> bool {
+        self.rules.iter().any(|r| r.acting(dir, kind).is_some())
     }
 
     /// Whether a rule may change or refuse a text in `dir` (not only count it).
@@ -250,93 +256,80 @@ impl Guard {
             .any(|r| matches!(r.action(dir), Some(Action::Redact | Action::Block)))
     }
 
-    /// Applies the rules of `dir` for texts of kind `field` to `text`: the redacted text if any
+    /// Applies the rules of `dir` for texts of kind `kind` to `text`: the redacted text if any
     /// rule redacted, or why it is blocked. Every finding is counted.
     pub fn scan(
         &mut self,
         dir: Direction,
-        field: Field,
+        kind: TextKind,
         text: &str,
     ) -> Result<Option<String>, Blocked> {
-        self.apply(dir, field, text, true)
+        self.whole(
+            Scan {
+                dir,
+                kind,
+                count: true,
+            },
+            text,
+        )
     }
 
     /// `text` as the client saw it (the same placeholders), for a copy kept elsewhere (a
     /// conversation's history, a stream's closing events); nothing is counted again.
-    pub fn as_seen(&mut self, dir: Direction, field: Field, text: &str) -> String {
-        match self.apply(dir, field, text, false) {
+    pub fn as_seen(&mut self, dir: Direction, kind: TextKind, text: &str) -> String {
+        let scan = Scan {
+            dir,
+            kind,
+            count: false,
+        };
+        match self.whole(scan, text) {
             Ok(redacted) => redacted.unwrap_or_else(|| text.to_string()),
             Err(b) => format!("[{}]", b.detector.to_uppercase()),
         }
     }
 
-    fn apply(
-        &mut self,
-        dir: Direction,
-        field: Field,
-        text: &str,
-        count: bool,
-    ) -> Result<Option<String>, Blocked> {
-        let mut current: Option<String> = None;
-        for i in 0..self.rules.len() {
-            let Some(action) = self.rules[i].acting(dir, field) else {
-                continue;
-            };
-            let source = current.as_deref().unwrap_or(text);
-            let found = self.rules[i].find(source);
-            if found.is_empty() {
-                continue;
-            }
-            let label = self.rules[i].label.clone();
-            if count {
-                *self
-                    .findings
-                    .entry(label.clone())
-                    .or_default()
-                    .entry(action.name())
-                    .or_default() += found.len() as u32;
-            }
-            match action {
-                Action::Log => {}
-                Action::Block => {
-                    return Err(Blocked {
-                        detector: label,
-                        what: self.rules[i].describe(),
-                    })
-                }
-                Action::Redact => {
-                    let mut out = String::with_capacity(source.len());
-                    let mut at = 0;
-                    for r in found {
-                        out.push_str(&source[at..r.start]);
-                        out.push_str(&self.placeholder(i, &source[r.clone()]));
-                        at = r.end;
-                    }
-                    out.push_str(&source[at..]);
-                    current = Some(out);
-                }
-            }
+    /// A whole text read by `scan`: the redacted text if it changed.
+    fn whole(&mut self, scan: Scan, text: &str) -> Result<Option<String>, Blocked> {
+        if !self.reads(scan.dir, scan.kind) {
+            return Ok(None);
         }
-        Ok(current)
+        let out = Hold::new(scan).release(self, text, true)?;
+        Ok((out != text).then_some(out))
     }
 
-    /// Where the rules acting in `dir` on `field` find something in `text`.
-    pub fn find(&self, dir: Direction, field: Field, text: &str) -> Vec<Range<usize>> {
-        self.rules
-            .iter()
-            .filter(|r| r.acting(dir, field).is_some())
-            .flat_map(|r| r.find(text))
-            .collect()
+    /// A finding of rule `rule` in a text read by `scan`: counted (unless `scan` counts
+    /// nothing), and refused if the rule blocks. The rule's action.
+    fn decide(&mut self, scan: Scan, rule: usize) -> Result<Action, Blocked> {
+        let r = &self.rules[rule];
+        let action = r.acting(scan.dir, scan.kind).unwrap_or(Action::Log);
+        if scan.count {
+            *self
+                .findings
+                .entry(r.label.clone())
+                .or_default()
+                .entry(action.name())
+                .or_default() += 1;
+        }
+        match action {
+            Action::Block => Err(Blocked {
+                detector: r.label.clone(),
+                what: r.what.clone(),
+            }),
+            action => Ok(action),
+        }
     }
 
-    /// `cut` moved back (if need be) so that no finding of the rules acting in `dir` on `field`
-    /// spans it.
-    pub fn safe_cut(&self, dir: Direction, field: Field, text: &str, cut: usize) -> usize {
-        back_out_of(&self.find(dir, field, text), cut)
+    fn count_searched(&self, bytes: usize) {
+        self.scanned.set(self.scanned.get() + bytes);
     }
 
+    /// The placeholder of `value` found by `rule`: the same value (its first
+    /// `PLACEHOLDER_KEY` bytes: a secret cut at a stream's cap is the same secret) gets the same.
     fn placeholder(&mut self, rule: usize, value: &str) -> String {
-        let key = (rule, value.to_string());
+        let key = (
+            rule,
+            value[..floor_char_boundary(value, value.len().min(PLACEHOLDER_KEY))].to_string(),
+        );
         if let Some(p) = self.placeholders.get(&key) {
             return p.clone();
         }
@@ -362,10 +355,22 @@ impl Compiled {
         }
     }
 
-    /// Its action on texts of kind `field` in `dir`, unless it skips them.
-    fn acting(&self, dir: Direction, field: Field) -> Option<Action> {
-        self.action(dir).filter(|_| self.skip & field.bit() == 0)
+    /// Its action on texts of kind `kind` in `dir`, unless it skips them.
+    fn acting(&self, dir: Direction, kind: TextKind) -> Option<Action> {
+        self.action(dir)
+            .filter(|_| self.skip & TextKind::mask(&[kind]) == 0)
     }
+}
+
+/// How much of a found value says which placeholder it gets.
+const PLACEHOLDER_KEY: usize = 512;
+
+/// `i` (at most `s.len()`), or the char boundary before it.
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// `cut` moved back to the start of any of `spans` that crosses it, until none does.
@@ -377,35 +382,54 @@ fn back_out_of(spans: &[Range<usize>], mut cut: usize) -> usize {
 }
 
 fn compile(r: &Rule) -> Option<Compiled> {
-    let kind = match r.detector {
+    let (label, what, matchers) = match r.detector {
         Detector::Deny => {
-            let terms: Vec<String> = r
-                .terms
-                .iter()
-                .map(|t| regex_lite::escape(t.trim()))
-                .collect();
-            Regex::new(&format!("(?i){}", terms.join("|")))
-                .ok()
-                .map(Kind::Pattern)
+            let terms: Vec<&str> = r.terms.iter().map(|t| t.trim()).collect();
+            let escaped: Vec<String> = terms.iter().map(|t| regex_lite::escape(t)).collect();
+            let re = Regex::new(&format!("(?i){}", escaped.join("|"))).ok()?;
+            // The bytes of the terms, in either case (the match is ASCII case-insensitive).
+            let mut bytes = Vec::new();
+            for b in terms.iter().flat_map(|t| t.bytes()) {
+                bytes.push((b.to_ascii_lowercase(), b.to_ascii_lowercase()));
+                bytes.push((b.to_ascii_uppercase(), b.to_ascii_uppercase()));
+            }
+            let reach = terms.iter().map(|t| t.len()).max().unwrap_or(0);
+            let m = Matcher::tenant(re, reach, Some(detect::Bytes::of(&bytes)));
+            ("deny".to_string(), "a denied term".to_string(), vec![m])
         }
-        Detector::Regex => Regex::new(r.pattern.as_deref()?).ok().map(Kind::Pattern),
-        builtin => Some(Kind::Builtin(builtin)),
-    }?;
-    let label = match (&kind, r.detector) {
-        (Kind::Builtin(b), _) => b.name().to_string(),
-        (_, Detector::Deny) => "deny".to_string(),
-        _ => r.name.clone()?,
+        Detector::Regex => {
+            let name = r.name.clone()?;
+            let re = Regex::new(r.pattern.as_deref()?).ok()?;
+            let what = format!("text matching `{name}`");
+            (
+                name,
+                what,
+                vec![Matcher::tenant(re, detect::TENANT_REACH, None)],
+            )
+        }
+        builtin => (
+            builtin.name().to_string(),
+            builtin.describe().to_string(),
+            builtin.matchers(),
+        ),
     };
     Some(Compiled {
         label,
-        kind,
+        what,
+        matchers,
         request: r.request,
         response: r.response,
-        skip: r.skip.iter().fold(0, |m, f| m | f.bit()),
+        skip: TextKind::mask(&r.skip),
     })
 }
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cost;
+#[cfg(test)]
 mod tests_shapes;
+#[cfg(test)]
+mod tests_support;
+#[cfg(test)]
+mod tests_tools;

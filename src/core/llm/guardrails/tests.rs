@@ -23,7 +23,7 @@ fn redaction_gives_the_same_value_the_same_placeholder() {
     let out = g
         .scan(
             Direction::Request,
-            Field::Text,
+            TextKind::Text,
             "mail a@x.io and b@y.io, again a@x.io; card 4111 1111 1111 1111",
         )
         .unwrap()
@@ -34,12 +34,12 @@ fn redaction_gives_the_same_value_the_same_placeholder() {
     );
     // The answer naming the same address gets the same placeholder.
     let back = g
-        .scan(Direction::Response, Field::Text, "I wrote to b@y.io")
+        .scan(Direction::Response, TextKind::Text, "I wrote to b@y.io")
         .unwrap();
     assert_eq!(back.as_deref(), Some("I wrote to [EMAIL_2]"));
     // Cards are redacted in requests only.
     assert_eq!(
-        g.scan(Direction::Response, Field::Text, "4111 1111 1111 1111")
+        g.scan(Direction::Response, TextKind::Text, "4111 1111 1111 1111")
             .unwrap(),
         None
     );
@@ -59,7 +59,7 @@ fn block_names_the_detector_never_the_text() {
     let b = g
         .scan(
             Direction::Request,
-            Field::Text,
+            TextKind::Text,
             "ops@corp.example: use sk-proj-abcdefghijklmnopqrstuvwxyz",
         )
         .unwrap_err();
@@ -71,7 +71,8 @@ fn block_names_the_detector_never_the_text() {
     );
     // Logged only: the text passes unchanged.
     assert_eq!(
-        g.scan(Direction::Request, Field::Text, "x@y.io").unwrap(),
+        g.scan(Direction::Request, TextKind::Text, "x@y.io")
+            .unwrap(),
         None
     );
 }
@@ -86,7 +87,7 @@ fn deny_lists_and_tenant_patterns() {
     assert_eq!(
         g.scan(
             Direction::Request,
-            Field::Text,
+            TextKind::Text,
             "status of ORD-12345678 please"
         )
         .unwrap()
@@ -94,7 +95,7 @@ fn deny_lists_and_tenant_patterns() {
         Some("status of [ORDER_ID_1] please")
     );
     let b = g
-        .scan(Direction::Request, Field::Text, "what is project zeus?")
+        .scan(Direction::Request, TextKind::Text, "what is project zeus?")
         .unwrap_err();
     assert_eq!(
         (b.detector.as_str(), b.what.as_str()),
@@ -102,7 +103,7 @@ fn deny_lists_and_tenant_patterns() {
     );
     // A term is literal text, not a pattern.
     assert_eq!(
-        g.scan(Direction::Request, Field::Text, "axb").unwrap(),
+        g.scan(Direction::Request, TextKind::Text, "axb").unwrap(),
         None
     );
 }
@@ -226,8 +227,9 @@ fn answers_are_scanned_in_either_dialect() {
 
 mod streams {
     use super::super::stream::{StreamGuard, HOLD_BACK};
+    use super::super::tests_support::filter_events;
     use super::*;
-    use crate::core::llm::sse::{self, Event};
+    use crate::core::llm::sse;
 
     const ANSWER: &str = "Reach Ana at ana.lopez@example.com or (415) 555-2671; card 4111 1111 1111 1111 is on file. Ana's mail: ana.lopez@example.com.";
     const REDACTED: &str =
@@ -297,18 +299,7 @@ mod streams {
     /// Runs the filter over the events one event at a time; the text the client saw, and its
     /// events' kinds in order.
     fn filtered(dialect: Dialect, stream: &[u8]) -> (String, Vec<String>) {
-        let mut g = guard();
-        let mut sg = StreamGuard::new(dialect);
-        let mut parsed = Vec::new();
-        sse::Parser::new().push(stream, &mut parsed).unwrap();
-        let mut out = Vec::new();
-        for ev in parsed {
-            let mut one = Vec::new();
-            sse::encode(&mut one, ev.event.as_deref(), &ev.data);
-            out.extend(sg.push(&mut g, &one));
-        }
-        let mut seen: Vec<Event> = Vec::new();
-        sse::Parser::new().push(&out, &mut seen).unwrap();
+        let seen = filter_events(&mut guard(), dialect, stream);
         let mut text = String::new();
         let mut kinds = Vec::new();
         for ev in seen {
@@ -442,13 +433,13 @@ mod streams {
 fn a_copy_as_the_client_saw_it_counts_nothing_again() {
     let mut g = Guard::new(&rules(json!([{"detector": "email", "response": "redact"}]))).unwrap();
     assert_eq!(
-        g.scan(Direction::Response, Field::Text, "to a@x.io")
+        g.scan(Direction::Response, TextKind::Text, "to a@x.io")
             .unwrap()
             .unwrap(),
         "to [EMAIL_1]"
     );
     assert_eq!(
-        g.as_seen(Direction::Response, Field::Text, "a@x.io, b@y.io"),
+        g.as_seen(Direction::Response, TextKind::Text, "a@x.io, b@y.io"),
         "[EMAIL_1], [EMAIL_2]"
     );
     assert_eq!(g.findings().unwrap(), json!({"email": {"redact": 1}}));

@@ -2,6 +2,7 @@
 //! in it is redacted by a `redact` rule wherever it is, and tool-call arguments stay valid JSON.
 
 use super::stream::StreamGuard;
+use super::tests_support::filter_events;
 use super::*;
 use crate::core::llm::request::parse;
 use crate::core::llm::sse::{self, Event};
@@ -211,21 +212,9 @@ fn sse_of(events: &[(Option<&str>, Value)]) -> Vec<u8> {
     out
 }
 
-/// Runs the filter over `stream` one event at a time: the client's events.
+/// The client's events for `stream` under a rule redacting emails in answers.
 fn filtered(dialect: Dialect, stream: &[u8]) -> Vec<Event> {
-    let mut g = guard("response");
-    let mut sg = StreamGuard::new(dialect);
-    let mut parsed = Vec::new();
-    sse::Parser::new().push(stream, &mut parsed).unwrap();
-    let mut out = Vec::new();
-    for ev in parsed {
-        let mut one = Vec::new();
-        sse::encode(&mut one, ev.event.as_deref(), &ev.data);
-        out.extend(sg.push(&mut g, &one));
-    }
-    let mut seen = Vec::new();
-    sse::Parser::new().push(&out, &mut seen).unwrap();
-    seen
+    filter_events(&mut guard("response"), dialect, stream)
 }
 
 /// A chat chunk of `choices`.
@@ -439,9 +428,20 @@ fn anthropic_streams_every_block() {
     );
     let mut blocks = BTreeMap::<u64, String>::new();
     let mut order = Vec::new();
+    let mut stopped = Vec::new();
     for e in &out {
         let v: Value = serde_json::from_str(&e.data).unwrap();
         order.push(v["type"].as_str().unwrap().to_string());
+        // Each block's text is out before the block stops.
+        let index = v["index"].as_u64();
+        match v["type"].as_str().unwrap() {
+            "content_block_stop" => stopped.push(index.unwrap()),
+            "content_block_delta" => assert!(
+                !stopped.contains(&index.unwrap()),
+                "a delta of block {index:?} after its stop: {order:?}"
+            ),
+            _ => {}
+        }
         let text = match v["type"].as_str().unwrap() {
             "content_block_start" => v["content_block"]["text"].as_str().unwrap_or(""),
             "content_block_delta" => ["text", "thinking", "partial_json"]
@@ -458,11 +458,7 @@ fn anthropic_streams_every_block() {
     assert_eq!(blocks[&0], "mail [EMAIL_1]");
     assert_eq!(blocks[&1], "I will mail [EMAIL_1].");
     assert_eq!(args_redacted(&blocks[&2])["n"], 1);
-    // Each block's text is out before the block stops.
-    let stops: Vec<usize> = (0..order.len())
-        .filter(|&i| order[i] == "content_block_stop")
-        .collect();
-    assert_eq!(stops.len(), 3);
+    assert_eq!(stopped, [0, 1, 2]);
     assert_eq!(order.last().unwrap(), "message_stop");
 }
 
@@ -694,4 +690,160 @@ fn streamed_arguments_stay_json_in_any_fragments() {
         );
         assert_eq!(parsed["list"][1], 4111111111111111u64, "the rest is kept");
     }
+}
+
+#[test]
+fn chat_audio_transcripts_legacy_calls_custom_inputs_and_content_parts() {
+    let (a, b) = halves("mail ", "");
+    let (j1, j2) = halves("{\"to\": \"", "\"}");
+    let c = |choice: u64, d: Value| chunk(json!([delta(choice, d, None)]));
+    let events = [
+        c(
+            0,
+            json!({"role": "assistant", "audio": {"id": "au_1", "transcript": a, "data": "UklGRg=="}}),
+        ),
+        c(0, json!({"audio": {"transcript": b, "data": "AAAA"}})),
+        c(
+            1,
+            json!({"role": "assistant", "function_call": {"name": "mail", "arguments": j1}}),
+        ),
+        c(1, json!({"function_call": {"arguments": j2}})),
+        c(
+            2,
+            json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "ct_1", "type": "custom", "custom": {"name": "mail", "input": a}}]}),
+        ),
+        c(
+            2,
+            json!({"tool_calls": [{"index": 0, "custom": {"input": b}}]}),
+        ),
+        c(
+            3,
+            json!({"role": "assistant", "content": [{"type": "text", "text": a}]}),
+        ),
+        c(3, json!({"content": [{"type": "text", "text": b}]})),
+        chunk(json!([
+            delta(0, json!({}), Some("stop")),
+            delta(1, json!({}), Some("function_call")),
+            delta(2, json!({}), Some("tool_calls")),
+            delta(3, json!({}), Some("stop"))
+        ])),
+        (None, json!("[DONE]")),
+    ];
+    let out = filtered(Dialect::OpenAi, &sse_of(&events));
+    let all: Vec<&str> = out.iter().map(|e| e.data.as_str()).collect();
+    assert!(
+        !all.iter().any(|d| d.contains("example.com")),
+        "the address reached the client: {all:#?}"
+    );
+    assert!(
+        !all.iter()
+            .any(|d| d.contains("UklGRg") || d.contains("AAAA")),
+        "audio cannot be redacted: dropped when a rule rewrites answers"
+    );
+    let mut said = BTreeMap::<String, String>::new();
+    for ev in &out {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        for c in v["choices"].as_array().into_iter().flatten() {
+            let d = &c["delta"];
+            let i = c["index"].as_u64().unwrap();
+            for (key, text) in [
+                ("transcript", d.pointer("/audio/transcript")),
+                ("function_call", d.pointer("/function_call/arguments")),
+                ("custom", d.pointer("/tool_calls/0/custom/input")),
+                ("parts", d.pointer("/content/0/text")),
+            ] {
+                if let Some(t) = text.and_then(Value::as_str) {
+                    said.entry(format!("{i}.{key}")).or_default().push_str(t);
+                }
+            }
+        }
+    }
+    assert_eq!(said["0.transcript"], "mail [EMAIL_1]");
+    args_redacted(&said["1.function_call"]);
+    assert_eq!(said["2.custom"], "mail [EMAIL_1]");
+    assert_eq!(said["3.parts"], "mail [EMAIL_1]");
+    // Whole: the transcript redacted, the audio dropped.
+    let mut answer = json!({"object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": null, "audio": {"id": "au_1", "expires_at": 1, "data": "UklGRg==", "transcript": format!("mail {EMAIL}")}}}]});
+    walk::answer(&mut guard("response"), Dialect::OpenAi, &mut answer).unwrap();
+    let audio = &answer["choices"][0]["message"]["audio"];
+    assert_eq!(audio["transcript"], "mail [EMAIL_1]");
+    assert_eq!(audio["data"], "");
+}
+
+#[test]
+fn a_chat_choice_sends_its_reasoning_before_its_answer() {
+    // Reasoning longer than what is held back, then the answer: the reasoning's held tail goes
+    // out before the answer starts, as the model wrote them.
+    let reasoning = "thinking it over, step by step. ".repeat(12);
+    let mut events = vec![chunk(json!([delta(0, json!({"role": "assistant"}), None)]))];
+    for piece in fragments(&reasoning, 8) {
+        events.push(chunk(json!([delta(
+            0,
+            json!({"reasoning_content": piece}),
+            None
+        )])));
+    }
+    let answer = "The answer is 42, as it was. ".repeat(12);
+    for piece in fragments(&answer, 6) {
+        events.push(chunk(json!([delta(0, json!({"content": piece}), None)])));
+    }
+    events.push(chunk(json!([delta(0, json!({}), Some("stop"))])));
+    events.push((None, json!("[DONE]")));
+    let out = filtered(Dialect::OpenAi, &sse_of(&events));
+    let mut order = Vec::new();
+    let (texts, _) = chat_texts(&out);
+    for ev in &out {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        let d = &v["choices"][0]["delta"];
+        for key in ["reasoning_content", "content"] {
+            if d[key].as_str().is_some_and(|t| !t.is_empty()) {
+                order.push(key);
+            }
+        }
+    }
+    let first_answer = order.iter().position(|k| *k == "content").unwrap();
+    assert!(
+        order[first_answer..].iter().all(|k| *k == "content"),
+        "reasoning after the answer started: {order:?}"
+    );
+    assert_eq!(texts["0.reasoning_content"], reasoning);
+    assert_eq!(texts["0.content"], answer);
+}
+
+/// `text` in pieces of `n` bytes.
+fn fragments(text: &str, n: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let k = n.min(rest.len());
+        out.push(&rest[..k]);
+        rest = &rest[k..];
+    }
+    out
+}
+
+#[test]
+fn a_kind_no_rule_reads_goes_out_as_it_comes() {
+    // Reasoning is skipped: each piece of it reaches the client in the chunk that brought it,
+    // byte for byte; the answer is still held back.
+    let rules: Vec<Rule> = serde_json::from_value(json!([
+        {"detector": "email", "response": "redact", "skip": ["reasoning"]}
+    ]))
+    .unwrap();
+    let mut g = Guard::new(&rules).unwrap();
+    let mut sg = StreamGuard::new(Dialect::OpenAi);
+    for (key, text) in [
+        ("reasoning_content", "they are "),
+        ("reasoning_content", EMAIL),
+    ] {
+        let one = sse_of(&[chunk(json!([delta(0, json!({key: text}), None)]))]);
+        assert_eq!(sg.push(&mut g, &one), one, "passed as it came");
+    }
+    let one = sse_of(&[chunk(json!([delta(0, json!({"content": EMAIL}), None)]))]);
+    assert!(sg.push(&mut g, &one).is_empty(), "the answer is held");
 }
