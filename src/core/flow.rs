@@ -12,8 +12,10 @@
 
 use crate::core::error::ApiError;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
-use crate::core::platform::{ConfigKey, Kv, QueueName};
-use crate::core::upstream::{FetchError, OutboundRequest, Trail, Upstream, UpstreamAnswer};
+use crate::core::platform::{ConfigKey, DataPoint, Kv, QueueName};
+use crate::core::upstream::{
+    Chunk, FetchError, Opened, OutboundRequest, StreamId, Trail, Upstream, UpstreamAnswer,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -94,6 +96,26 @@ pub enum Effect {
         upstream: Upstream,
         deadline_ms: u64,
     },
+    /// Sends a request carrying the trail and waits for its answer's head only, within
+    /// `deadline_ms`; no redirect is followed (`Outcome::Opened`). The body is the flow's to
+    /// read (`Read`) until it ends, is cancelled, or the flow ends.
+    OpenStream {
+        req: OutboundRequest,
+        trail: Trail,
+        deadline_ms: u64,
+    },
+    /// The next chunk of an opened body, unless `within_ms` pass first (`Outcome::Chunk`).
+    Read {
+        stream: StreamId,
+        within_ms: u64,
+    },
+    /// Cancels an opened body the flow will not read to its end.
+    Cancel(StreamId),
+    /// Bytes of the client's body, once the response went out with a body to write (a relay's);
+    /// an error when the client is gone.
+    Write(Vec<u8>),
+    /// A data point for the deployment's analytics dataset, if it binds one.
+    Point(DataPoint),
     /// Encoded messages onto a queue, delivered after `delay_s`.
     Send {
         queue: QueueName,
@@ -134,6 +156,8 @@ pub enum Outcome {
     Names(Vec<String>),
     Text(String),
     Answer(Result<UpstreamAnswer, FetchError>),
+    Opened(Result<Opened, FetchError>),
+    Chunk(Chunk),
     All(Vec<Result<Outcome, ApiError>>),
 }
 
@@ -200,6 +224,20 @@ impl Co {
         key: &ConfigKey,
     ) -> Result<Option<T>, ApiError> {
         self.document(key, true).await
+    }
+
+    /// A configuration document as JSON through the isolate's cache, shared: the same `Rc` for
+    /// as long as the cache keeps the document.
+    pub async fn config_shared(&self, key: &ConfigKey) -> Result<Option<Rc<Value>>, ApiError> {
+        let effect = Effect::Config {
+            key: key.clone(),
+            cached: true,
+        };
+        match self.perform(effect).await? {
+            Outcome::Doc(doc) => Ok(doc.map(Rc::new)),
+            Outcome::Shared(v) => Ok(Some(v)),
+            other => Err(unexpected("a config read", &other)),
+        }
     }
 
     /// A configuration document as KV has it now (admin reads before writes).
@@ -340,6 +378,39 @@ impl Co {
             Ok(other) => Err(FetchError::Network(format!("no answer: {other:?}"))),
             Err(e) => Err(FetchError::Network(e.message)),
         }
+    }
+
+    /// Sends `req` and waits for its answer's head (see `Effect::OpenStream`).
+    pub async fn open_stream(
+        &self,
+        req: OutboundRequest,
+        trail: &Trail,
+        deadline_ms: u64,
+    ) -> Result<Opened, FetchError> {
+        let effect = Effect::OpenStream {
+            req,
+            trail: trail.clone(),
+            deadline_ms,
+        };
+        match self.perform(effect).await {
+            Ok(Outcome::Opened(opened)) => opened,
+            Ok(other) => Err(FetchError::Network(format!("no answer: {other:?}"))),
+            Err(e) => Err(FetchError::Network(e.message)),
+        }
+    }
+
+    /// The next chunk of an opened body, unless `within_ms` pass first.
+    pub async fn read(&self, stream: StreamId, within_ms: u64) -> Chunk {
+        match self.perform(Effect::Read { stream, within_ms }).await {
+            Ok(Outcome::Chunk(chunk)) => chunk,
+            Ok(other) => Chunk::Failed(format!("no chunk: {other:?}")),
+            Err(e) => Chunk::Failed(e.message),
+        }
+    }
+
+    /// Bytes to the client; `Err`: it is gone.
+    pub async fn write(&self, bytes: Vec<u8>) -> Result<(), ApiError> {
+        self.run(Effect::Write(bytes)).await
     }
 
     /// Several effects whose outcomes carry nothing, at once; each result in the order given.

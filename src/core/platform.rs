@@ -173,3 +173,14 @@ mod tests {
         assert_eq!(ConfigKey::pricing("gpt-4o").as_str(), "pricing:gpt-4o");
     }
 }
+
+/// A Workers Analytics Engine data point: `blob1`..`blob6` and `double1`..`double6` (the
+/// columns are `core::usage::point`'s to fill).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    pub index: String,
+    /// route family, status class (`2xx`...), provider, model, key id, subject.
+    pub blobs: [String; 6],
+    /// status, latency ms, input tokens, output tokens, cost USD, cache hit (0 or 1).
+    pub doubles: [f64; 6],
+}

@@ -254,6 +254,39 @@ impl Trail {
     }
 }
 
+/// An opened body, as the shell holds it for a flow (`core::flow::Effect::OpenStream`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamId(pub u32);
+
+/// A third party's answer whose head has arrived; its body is read chunk by chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub status: u16,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub stream: StreamId,
+}
+
+impl Opened {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What reading a body's next chunk gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    Bytes(Vec<u8>),
+    End,
+    /// Nothing came in time.
+    Late,
+    /// The connection broke (the runtime's message).
+    Failed(String),
+}
+
 /// Why an exchange with a third party produced no answer to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {

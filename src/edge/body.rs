@@ -14,7 +14,7 @@ pub async fn read_capped(req: &mut Inbound, limit: usize) -> Result<Vec<u8>, Api
     check_declared_length(declared.as_deref(), limit)?;
     req.read_capped(limit).await.map_err(|e| match e {
         Unread::TooLarge => too_large(limit),
-        Unread::Failed(_) => unreadable(),
+        Unread::Failed => unreadable(),
     })
 }
 

@@ -3,7 +3,7 @@
 //! were one crossing per header set and per object workers-rs builds around a fetch).
 
 use crate::core::http::{join_header_lines as lines, split_header_lines};
-use crate::core::upstream::FetchError;
+use crate::core::upstream::{Chunk, FetchError};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Array, Error, Promise, Uint8Array};
 use worker::wasm_bindgen::JsCast;
@@ -136,7 +136,7 @@ pub async fn exchange<'a>(
 /// Why a capped read of a body stopped.
 pub enum Unread {
     TooLarge,
-    Failed(String),
+    Failed,
 }
 
 /// The body of `r` (a runtime Request or Response), at most `cap` bytes: one `arrayBuffer()`
@@ -146,7 +146,7 @@ pub async fn read_all(r: &JsValue, cap: usize) -> Result<Vec<u8>, Unread> {
     match JsFuture::from(read_all_of(r, cap as f64)).await {
         Ok(bytes) => Ok(Uint8Array::from(bytes).to_vec()),
         Err(e) if e.as_string().as_deref() == Some("too large") => Err(Unread::TooLarge),
-        Err(e) => Err(Unread::Failed(message(&e))),
+        Err(_) => Err(Unread::Failed),
     }
 }
 
@@ -206,16 +206,6 @@ impl BodyReader {
             }
         }
     }
-}
-
-/// What reading a body's next chunk gave.
-pub enum Chunk {
-    Bytes(Vec<u8>),
-    End,
-    /// Nothing came in time.
-    Late,
-    /// The connection broke (the runtime's message).
-    Failed(String),
 }
 
 impl Drop for BodyReader {

@@ -2,14 +2,15 @@
 //! its start to its output: resume it with the time, perform the effect it hands out, resume it
 //! with the outcome, until it is done.
 
-use super::crossings;
+use super::crossings::{self, BodyReader, Pipe};
 use super::durable;
-use super::outbound::exchange;
+use super::outbound::{exchange, send};
 use super::platform::now_ms;
 use super::respond::{internal, unavailable};
 use super::store;
 use crate::core::error::ApiError;
 use crate::core::flow::{Effect, Flow, Outcome, Step};
+use crate::core::upstream::{Chunk, Opened, StreamId};
 use crate::core::usage::Sample;
 use crate::core::webhook::{event_log::LogEntry, health::disable_all};
 use futures::future::{join_all, LocalBoxFuture};
@@ -40,13 +41,95 @@ fn text(value: Option<String>) -> Outcome {
 }
 
 /// Runs `flow` to its end.
-pub async fn drive<T>(p: Platform<'_>, mut flow: Flow<'_, T>) -> Result<T, ApiError> {
+pub async fn drive<T>(p: Platform<'_>, flow: Flow<'_, T>) -> Result<T, ApiError> {
+    drive_with(p, &mut Io::default(), flow).await
+}
+
+/// Runs `flow` to its end with `io`: the bodies it opened (which outlive it in `io`, for a
+/// flow that goes on reading them) and the client's body it writes, if any.
+pub async fn drive_with<T>(
+    p: Platform<'_>,
+    io: &mut Io,
+    mut flow: Flow<'_, T>,
+) -> Result<T, ApiError> {
     let mut outcome = None;
     loop {
         match flow.resume(outcome.take(), now_ms()) {
             Step::Done(out) => return out,
-            Step::Do(effect) => outcome = Some(perform(p, effect).await),
+            Step::Do(effect) => {
+                outcome = Some(match effect {
+                    Effect::OpenStream { .. }
+                    | Effect::Read { .. }
+                    | Effect::Cancel(_)
+                    | Effect::Write(_) => io.perform(effect).await,
+                    effect => perform(p, effect).await,
+                })
+            }
         }
+    }
+}
+
+/// The bodies a flow reads chunk by chunk, and the client's body it writes. A body dropped
+/// before its end is cancelled.
+#[derive(Default)]
+pub struct Io {
+    streams: Vec<Option<BodyReader>>,
+    out: Option<Pipe>,
+}
+
+impl Io {
+    /// The client's body, for a flow that writes it.
+    pub fn writing(&mut self, out: Pipe) {
+        self.out = Some(out);
+    }
+
+    async fn perform(&mut self, effect: Effect) -> Result<Outcome, ApiError> {
+        Ok(match effect {
+            Effect::OpenStream {
+                req,
+                trail,
+                deadline_ms,
+            } => Outcome::Opened(match send(&req, &trail, deadline_ms).await {
+                Ok(answer) => {
+                    let (status, headers) = (answer.status(), answer.headers());
+                    self.streams.push(answer.into_stream());
+                    let stream = StreamId(self.streams.len() as u32 - 1);
+                    Ok(Opened {
+                        status,
+                        headers,
+                        stream,
+                    })
+                }
+                Err(e) => Err(e),
+            }),
+            Effect::Read { stream, within_ms } => {
+                let reader = self
+                    .streams
+                    .get_mut(stream.0 as usize)
+                    .and_then(Option::as_mut);
+                Outcome::Chunk(match reader {
+                    Some(r) => r.next(within_ms).await,
+                    None => Chunk::End,
+                })
+            }
+            Effect::Cancel(stream) => {
+                if let Some(slot) = self.streams.get_mut(stream.0 as usize) {
+                    slot.take();
+                }
+                Outcome::Done
+            }
+            Effect::Write(bytes) => {
+                let out = self
+                    .out
+                    .as_ref()
+                    .ok_or_else(|| internal("no body to write"))?;
+                out.write(&bytes)
+                    .await
+                    .map_err(|e| ApiError::bad_request(format!("the client is gone: {e}")))?;
+                Outcome::Done
+            }
+            _ => return Err(internal("not an effect of a body")),
+        })
     }
 }
 
@@ -183,6 +266,11 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                     ctx.wait_until(async move { send_event_log(&env).await });
                 }
             }
+            Effect::Point(point) => super::usage::write_point(env, point),
+            Effect::OpenStream { .. }
+            | Effect::Read { .. }
+            | Effect::Cancel(_)
+            | Effect::Write(_) => return Err(internal("a body's effect outside its driver")),
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
             Effect::Log(line) => worker::console_log!("{line}"),
             Effect::LogError(line) => worker::console_error!("{line}"),

@@ -3,16 +3,14 @@
 //! byte cap before one deadline for the whole exchange, body included. When the deadline or the
 //! cap wins, the fetch is aborted. The runtime side of each is one promise (`crossings.js`).
 
-use super::crossings::{self, BodyReader, Read, Unread};
+use super::crossings::{self, BodyReader, Read};
 use super::platform::now_ms;
 use crate::core::redirect::Redirect;
 pub use crate::core::upstream::FetchError;
 use crate::core::upstream::{Body, OutboundRequest, Trail, Upstream, UpstreamAnswer};
-use futures::future::{select, Either};
 use std::borrow::Cow;
-use std::time::Duration;
 use worker::wasm_bindgen::JsValue;
-use worker::{web_sys, Delay};
+use worker::web_sys;
 
 /// A third party's answer whose headers have arrived; its body is still to be read.
 pub struct Incoming(web_sys::Response);
@@ -22,8 +20,9 @@ impl Incoming {
         self.0.status()
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.0.headers().get(name).ok().flatten()
+    /// Every header, names lowercase.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        crossings::all(&self.0.headers())
     }
 
     /// The body as a stream of chunks (`None`: the answer has no body).
@@ -102,30 +101,5 @@ fn js_body(req: &OutboundRequest) -> JsValue {
         None => JsValue::UNDEFINED,
         Some(Body::Text(s)) => JsValue::from_str(s),
         Some(Body::Bytes(b)) => worker::js_sys::Uint8Array::from(b.as_slice()).into(),
-    }
-}
-
-/// The rest of an answer whose headers `send` returned, under the upstream's cap and a deadline.
-pub async fn read_body(
-    resp: &Incoming,
-    upstream: Upstream,
-    deadline_ms: u64,
-) -> Result<Vec<u8>, FetchError> {
-    let cap = upstream.max_answer_bytes();
-    let read = crossings::read_all(resp.0.as_ref(), cap);
-    match within(deadline_ms, read).await {
-        None => Err(FetchError::Timeout(deadline_ms)),
-        Some(Ok(bytes)) => Ok(bytes),
-        Some(Err(Unread::TooLarge)) => Err(FetchError::TooLarge(cap)),
-        Some(Err(Unread::Failed(e))) => Err(FetchError::Network(e)),
-    }
-}
-
-/// `f`, unless `ms` pass first.
-pub async fn within<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
-    let timer = Delay::from(Duration::from_millis(ms));
-    match select(Box::pin(f), Box::pin(timer)).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
     }
 }

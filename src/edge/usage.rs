@@ -7,7 +7,7 @@
 use super::durable;
 use super::platform::now_ms;
 use crate::core::objects::{protocol::Usage, Object};
-use crate::core::usage::point::Point;
+use crate::core::platform::DataPoint;
 use crate::core::usage::{Sample, Tally, FLUSH_MS};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -78,7 +78,7 @@ pub async fn send(env: Env) {
 
 /// Writes a request's data point to the `ANALYTICS` Analytics Engine dataset; nothing where the
 /// deployment binds none (looked up once per isolate).
-pub fn write_point(env: &Env, p: Point) {
+pub fn write_point(env: &Env, p: DataPoint) {
     if !enabled(env) {
         return;
     }

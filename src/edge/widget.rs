@@ -4,17 +4,18 @@
 
 use super::auth::{self, header};
 use super::body::read_json_bytes;
-use super::durable::{self, append_exchange};
+use super::durable;
 use super::effects::drive;
 use super::inbound::Inbound;
-use super::llm::{self, Extra, OnAnswer};
+use super::llm;
 use super::platform::{now_ms, random_array};
 use super::respond::Outgoing;
 use super::respond::{http, json, with_headers, Reply};
 use super::{store, Call};
 use crate::core::error::ApiError;
-use crate::core::flow::Flow;
+use crate::core::flow::{ask_effect, Flow};
 use crate::core::http::query_param;
+use crate::core::llm::flow::{Ask, OnAnswer};
 use crate::core::objects::protocol::Conversation;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -148,27 +149,18 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
         }
         None => {
             let creq = widget::llm_request(&cfg, &history, &input.message)?;
-            let env = call.env.clone();
             let on_answer: OnAnswer = Box::new(move |answer| {
-                Box::pin(async move {
-                    let cmd = AppendCmd::exchange(&input.message, &answer, max_history, owner);
-                    let saved = append_exchange(&env, &object, cmd).await;
-                    if let Err(e) = saved {
-                        worker::console_error!(
-                            "{{\"conversation_append_failed\":{:?}}}",
-                            e.message
-                        );
-                    }
-                })
+                let cmd = AppendCmd::exchange(&input.message, &answer, max_history, owner);
+                ask_effect(&object, cmd)
             });
-            let extra = Extra {
+            let ask = Ask {
                 checks: visitor_checks,
                 on_answer: Some(on_answer),
                 // A conversation keeps its target on a weighted route.
                 session: Some(id.to_string()),
-                ..Extra::default()
+                ..llm::ask(call, tenant, creq)
             };
-            llm::proxy(call, tenant, creq, None, extra).await?
+            llm::serve(call, ask).await?
         }
     };
     resp.set("x-conversation-id", &id);

@@ -80,7 +80,9 @@ impl Attempts {
 
     /// The attempt at the current target failed with `outcome`.
     pub fn failed(&mut self, outcome: AttemptOutcome, error: ApiError, now: u64) -> Step {
-        self.record(!outcome.is_failure());
+        if outcome != AttemptOutcome::Ours {
+            self.record(!outcome.is_failure());
+        }
         match routing::after(outcome, self.tries_here, self.retries[self.at]) {
             AfterAttempt::Retry { delay_ms } => {
                 self.tries_here += 1;
@@ -220,6 +222,18 @@ mod tests {
             "a closed breaker judges a failure rate: it counts successes"
         );
         assert!(told[0].success && !told[0].probe && told[0].target == "p0/m");
+    }
+
+    #[test]
+    fn the_gateways_own_failure_ends_the_request_and_its_breaker_hears_nothing() {
+        let (mut a, _) = start(&chain(&[1, 0]), &admitted(Some(0), false, None), T0);
+        let step = a.failed(
+            AttemptOutcome::Ours,
+            ApiError::internal("the key could not be opened"),
+            T0,
+        );
+        assert!(matches!(step, Step::Fail(e) if e.is_internal()));
+        assert!(a.take_outcomes().is_empty(), "no outcome for the target");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod convert;
 pub mod embeddings;
 pub mod errors;
+pub mod flow;
 pub mod guardrails;
 pub mod mock;
 pub mod models;

@@ -214,6 +214,9 @@ pub enum AttemptOutcome {
     Timeout,
     /// Connection refused or reset, or a stream that failed before any content.
     Network,
+    /// The gateway failed before anything was sent (a provider key it cannot open): the
+    /// target's breaker hears nothing of it, and no other target is tried.
+    Ours,
 }
 
 impl AttemptOutcome {
@@ -222,7 +225,7 @@ impl AttemptOutcome {
         match self {
             AttemptOutcome::Status(s, _) => s >= 500,
             AttemptOutcome::Timeout | AttemptOutcome::Network => true,
-            AttemptOutcome::Ok => false,
+            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
         }
     }
 
@@ -230,7 +233,7 @@ impl AttemptOutcome {
         match self {
             AttemptOutcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
             AttemptOutcome::Timeout | AttemptOutcome::Network => true,
-            AttemptOutcome::Ok => false,
+            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
         }
     }
 }

@@ -4,22 +4,19 @@
 
 use super::{Counters, Dims};
 use crate::core::limits::budget::usd;
-
-/// `blob1`..`blob6` and `double1`..`double6` of a data point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point {
-    pub index: String,
-    /// route family, status class (`2xx`...), provider, model, key id, subject.
-    pub blobs: [String; 6],
-    /// status, latency ms, input tokens, output tokens, cost USD, cache hit (0 or 1).
-    pub doubles: [f64; 6],
-}
+use crate::core::platform::DataPoint;
 
 /// The data point of a request of `tenant`: its dimensions, its status and latency, and what its
 /// answer used (`counters`: tokens, cost, cache).
-pub fn point(tenant: &str, dims: &Dims, status: u16, latency_ms: u64, used: &Counters) -> Point {
+pub fn point(
+    tenant: &str,
+    dims: &Dims,
+    status: u16,
+    latency_ms: u64,
+    used: &Counters,
+) -> DataPoint {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    Point {
+    DataPoint {
         index: tenant.to_string(),
         blobs: [
             dims.family.name().to_string(),

@@ -8,7 +8,7 @@ use crate::core::objects::protocol::{self, ConversationCmd};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::widget::retention::{check_ms, visible, Lifetime, TenantNow, Verdict};
-use crate::core::widget::{bound_history, AppendCmd, GetHistory, History, Turn};
+use crate::core::widget::{bound_history, GetHistory, History, Turn};
 use crate::edge::platform::now_ms;
 use crate::edge::store;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -21,15 +21,6 @@ pub async fn history(
     object: &Object<protocol::Conversation>,
 ) -> std::result::Result<Vec<Turn>, ApiError> {
     Ok(super::ask(env, object, GetHistory).await?.turns)
-}
-
-/// Appends one exchange (`AppendCmd::exchange`).
-pub async fn append_exchange(
-    env: &Env,
-    object: &Object<protocol::Conversation>,
-    cmd: AppendCmd,
-) -> std::result::Result<(), ApiError> {
-    super::ask(env, object, cmd).await.map(drop)
 }
 
 #[durable_object(alarm)]

@@ -18,7 +18,7 @@ pub use rate_limiter::RateLimiter;
 pub use usage::Usage;
 
 pub use call_gate::CallGate;
-pub use conversation::{append_exchange, history, Conversation};
+pub use conversation::{history, Conversation};
 pub use dead_letters::DeadLetters;
 pub use dedupe::Dedupe;
 pub use event_log::EventLog;

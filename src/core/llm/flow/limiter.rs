@@ -1,48 +1,41 @@
-//! The LLM limiter from a request's side: admission (from this isolate's lease when
+//! The tenant's LLM limiter from a request's side: admission (from the isolate's lease when
 //! `core::limits::lease` allows, else one round trip to the tenant's `RateLimiter`), claims of
-//! later targets, and the settlement once the answer is known. The isolate's ledger is the one
-//! piece of state kept between requests.
+//! later targets, and the settlement once the answer is known.
 
+use super::Isolate;
 use crate::core::error::ApiError;
+use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::budget::BudgetCheck;
-use crate::core::limits::lease::{lease_request, Ledger};
+use crate::core::limits::lease::lease_request;
 use crate::core::limits::limiter::{AdmitCmd, Admitted, Check, SettleCmd};
 use crate::core::llm::admission::LimitKind;
 use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::spend::Reserved;
 use crate::core::objects::{protocol::RateLimiter, Object};
-use crate::edge::durable;
-use crate::edge::platform::now_ms;
-use std::cell::RefCell;
-use worker::Env;
-
-thread_local! {
-    static LEDGER: RefCell<Ledger> = RefCell::new(Ledger::default());
-}
+use serde_json::json;
 
 /// A tenant's limiter, as one request uses it.
-#[derive(Clone)]
 pub struct Limiter {
-    env: Env,
     object: Object<RateLimiter>,
     policy: Policy,
 }
 
 impl Limiter {
-    pub fn of(env: &Env, tenant: &str, policy: Policy) -> Self {
+    pub fn of(tenant: &str, policy: Policy) -> Self {
         Limiter {
-            env: env.clone(),
             object: Object::<RateLimiter>::llm(tenant),
             policy,
         }
     }
 
     /// Charges every window and claims the first target that may be called (with `claim`
-    /// false, none: the request calls no target, as a cache hit does not).
-    /// A request with budgets always asks the object: spend is never leased.
+    /// false, none: the request calls no target, as a cache hit does not). A request with
+    /// budgets always asks the object: spend is never leased.
     pub async fn admit(
         &self,
+        co: &Co,
+        isolate: &Isolate,
         checks: &[(LimitKind, Check)],
         budgets: &[BudgetCheck],
         targets: &[String],
@@ -55,18 +48,18 @@ impl Limiter {
             .collect();
         let lease = lease_request(&leasable).filter(|_| budgets.is_empty());
         let checks: Vec<Check> = leasable.into_iter().map(|(c, _)| c).collect();
-        let now = now_ms();
+        let now = co.now();
         if lease.is_some() {
             let first = match claim {
                 true => Some(targets.first().map(String::as_str).unwrap_or_default()),
                 false => None,
             };
-            let local = LEDGER.with(|l| l.borrow_mut().admit_locally(gate, &checks, first, now));
-            if let Some(admitted) = local {
+            let mut ledger = isolate.ledger.borrow_mut();
+            if let Some(admitted) = ledger.admit_locally(gate, &checks, first, now) {
                 return Ok(admitted);
             }
         }
-        let carried = LEDGER.with(|l| l.borrow_mut().carry(gate, now));
+        let carried = isolate.ledger.borrow_mut().carry(gate, now);
         let cmd = AdmitCmd {
             checks,
             targets: targets.to_vec(),
@@ -77,22 +70,26 @@ impl Limiter {
             budgets: budgets.to_vec(),
             successes: carried.successes,
         };
-        let admitted = durable::ask(&self.env, &self.object, cmd.clone()).await?;
-        LEDGER.with(|l| {
-            l.borrow_mut()
-                .granted(gate, &cmd.checks, &admitted, targets, now)
-        });
+        let admitted = co.ask(&self.object, cmd.clone()).await?;
+        let now = co.now();
+        isolate
+            .ledger
+            .borrow_mut()
+            .granted(gate, &cmd.checks, &admitted, targets, now);
         Ok(admitted)
     }
 
     /// Claims the first target from `from` on, charging nothing.
-    pub async fn claim(&self, targets: &[String], from: usize) -> Result<Admitted, ApiError> {
+    pub async fn claim(
+        &self,
+        co: &Co,
+        targets: &[String],
+        from: usize,
+    ) -> Result<Admitted, ApiError> {
         let cmd = AdmitCmd::claim(targets.to_vec(), from, self.policy);
-        durable::ask(&self.env, &self.object, cmd).await
+        co.ask(&self.object, cmd).await
     }
-}
 
-impl Limiter {
     /// What a request admitted at `at_ms` owes this limiter (`core::llm::settle`).
     pub fn settlement(
         &self,
@@ -104,25 +101,35 @@ impl Limiter {
     }
 
     /// Sends what `settlement` must tell now, before a stream's end.
-    pub async fn early(&self, settlement: &mut Settlement) {
-        let due = LEDGER.with(|l| settlement.early(&mut l.borrow_mut(), now_ms()));
+    pub async fn early(&self, co: &Co, isolate: &Isolate, settlement: &mut Settlement) {
+        let due = settlement.early(&mut isolate.ledger.borrow_mut(), co.now());
         if let Some(cmd) = due {
-            self.tell(cmd).await;
+            self.tell(co, cmd).await;
         }
     }
 
     /// The settlement's end: what must be sent, if anything (the ledger keeps the rest for the
     /// next admission).
-    pub fn close(&self, settlement: Settlement, used: Used) -> Option<SettleCmd> {
-        LEDGER.with(|l| settlement.close(used, &mut l.borrow_mut(), now_ms()))
+    pub fn close(
+        &self,
+        co: &Co,
+        isolate: &Isolate,
+        settlement: Settlement,
+        used: Used,
+    ) -> Option<SettleCmd> {
+        settlement.close(used, &mut isolate.ledger.borrow_mut(), co.now())
     }
-}
 
-impl Limiter {
-    /// One settlement, in one round trip to the tenant's limiter.
-    pub async fn tell(&self, cmd: SettleCmd) {
-        if let Err(e) = durable::ask(&self.env, &self.object, cmd).await {
-            worker::console_error!("{{\"llm_settle_failed\":{:?}}}", e.message);
+    /// One settlement, in one round trip to the tenant's limiter; a failure is logged.
+    pub async fn tell(&self, co: &Co, cmd: SettleCmd) {
+        if let Err(e) = co.ask(&self.object, cmd).await {
+            co.log_error(json!({"llm_settle_failed": e.message})).await;
         }
+    }
+
+    /// The same, after the response has gone out.
+    pub async fn tell_later(&self, co: &Co, cmd: SettleCmd) -> Result<(), ApiError> {
+        let effect = ask_effect(&self.object, cmd)?;
+        co.run(Effect::Later(Box::new(effect))).await
     }
 }

@@ -1,0 +1,249 @@
+//! What an answer owes once it is known, for JSON and streams alike: its usage record, its
+//! usage count and data point, the settlement with the limiter (once: the settlement is taken
+//! when closed), and the cache's copy of what the client was sent.
+
+use super::limiter::Limiter;
+use super::{answers, Body, Cached, Isolate, Job, Log, OnAnswer, Reply};
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::limits::budget::nanos;
+use crate::core::limits::limiter::TargetOutcome;
+use crate::core::llm::cache::Entry;
+use crate::core::llm::guardrails::{walk, Direction};
+use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
+use crate::core::llm::routing::Target;
+use crate::core::llm::settle::{Settlement, Used};
+use crate::core::llm::Usage;
+use crate::core::usage::point::point;
+use crate::core::usage::{Counters, Dims, Sample};
+use serde_json::{json, Value};
+use std::rc::Rc;
+
+/// Everything the answer's way out needs.
+pub struct Answer {
+    pub target: Target,
+    pub attempts: u32,
+    pub limit_headers: Vec<(String, String)>,
+    pub limiter: Limiter,
+    /// What the request owes its limiter, until its end settles it.
+    pub settlement: Option<Settlement>,
+    pub on_answer: Option<OnAnswer>,
+    pub cached: Cached,
+    /// The budgets this request took past their alert share.
+    pub alerts: Option<Value>,
+    pub started_ms: u64,
+    /// The most the request may use on its target (its input bound there, its output maximum):
+    /// what an answer the provider did not count is charged from.
+    pub estimate: Usage,
+    /// The answering model's price, read once.
+    pub price: Option<Rc<Price>>,
+    /// The chain's prices admission read (each `None` where it read none).
+    pub prices: Vec<Option<Rc<Price>>>,
+}
+
+impl Answer {
+    /// The response head of a 200 with the gateway's headers, then `more`.
+    pub fn head(&self, more: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out = vec![
+            (
+                "x-gateway-provider".to_string(),
+                self.target.provider.clone(),
+            ),
+            ("x-gateway-model".to_string(), self.target.model.clone()),
+            ("x-gateway-attempts".to_string(), self.attempts.to_string()),
+        ];
+        out.extend(self.limit_headers.iter().cloned());
+        out.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        if let Some(h) = self.cached.decision.header(self.cached.hit) {
+            out.push(("x-gateway-cache".into(), h.into()));
+        }
+        out
+    }
+
+    /// What the breakers of the attempted targets must hear.
+    pub fn heard(&mut self, outcomes: Vec<TargetOutcome>) {
+        if let Some(s) = self.settlement.as_mut() {
+            s.heard(outcomes);
+        }
+    }
+
+    /// Sends the failed attempts' outcomes now, before a stream's end.
+    pub async fn early(&mut self, co: &Co, isolate: &Isolate) {
+        if let Some(s) = self.settlement.as_mut() {
+            self.limiter.early(co, isolate, s).await;
+        }
+    }
+
+    /// Closes the request's settlement (once: a second call finds none); what the limiter must
+    /// still hear goes now (`wait`) or after the response.
+    pub async fn close(&mut self, co: &Co, isolate: &Isolate, used: Used, wait: bool) {
+        let Some(settlement) = self.settlement.take() else {
+            return;
+        };
+        let Some(cmd) = self.limiter.close(co, isolate, settlement, used) else {
+            return;
+        };
+        match wait {
+            true => self.limiter.tell(co, cmd).await,
+            false => {
+                if self.limiter.tell_later(co, cmd.clone()).await.is_err() {
+                    self.limiter.tell(co, cmd).await;
+                }
+            }
+        }
+    }
+
+    /// What `usage` cost, if the model has a price; an answer from the cache cost nothing.
+    pub fn cost(&self, usage: Usage) -> Option<f64> {
+        match self.cached.hit {
+            true => None,
+            false => Some(cost_usd(self.price.as_deref()?, usage)),
+        }
+    }
+
+    /// A kept answer of this request's target.
+    pub fn entry(&self, body: String, usage: Usage, ttl_s: u32, now: u64) -> Entry {
+        Entry {
+            provider: self.target.provider.clone(),
+            model: self.target.model.clone(),
+            body,
+            usage,
+            expires_ms: now + u64::from(ttl_s) * 1000,
+        }
+    }
+
+    /// The usage record of the log line; an answer from the cache cost nothing.
+    pub fn record(&self, usage: Usage, cost: Option<f64>, stream: bool, outcome: Outcome) -> Value {
+        let mut record = usage_record(&self.target, self.attempts, usage, cost, stream, outcome);
+        if self.cached.hit {
+            record["cached"] = json!(true);
+        }
+        if let Some(a) = &self.alerts {
+            record["budget_alerts"] = a.clone();
+        }
+        record
+    }
+
+    /// What the answer adds to the tenant's usage besides the request itself (counted under
+    /// the same target): the provider's tokens, the cost, whether the cache answered.
+    pub fn usage_sample(&self, job: &Job, usage: Usage, cost: Option<f64>) -> Sample {
+        // An answer from the cache used no provider tokens.
+        let usage = match self.cached.hit {
+            true => Usage::default(),
+            false => usage,
+        };
+        Sample {
+            dims: Dims {
+                hour: 0,
+                family: job.family,
+                key: job.key.as_ref().map(|k| k.id.clone()),
+                provider: Some(self.target.provider.clone()),
+                model: Some(self.target.model.clone()),
+                subject: None,
+            },
+            counters: Counters {
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cached: u64::from(self.cached.hit),
+                cost_nanos: cost.map_or(0, nanos),
+                ..Counters::default()
+            },
+        }
+    }
+
+    /// The end of a stream's accounting (known only then, after the request's own log line):
+    /// its usage line, its settlement, its usage count and data point.
+    pub async fn account_stream(
+        &mut self,
+        co: &Co,
+        isolate: &Isolate,
+        job: &Job,
+        usage: Usage,
+        outcome: Outcome,
+    ) {
+        let cost = self.cost(usage);
+        let record = self.record(usage, cost, true, outcome);
+        let findings = job.guard.borrow().as_ref().and_then(|g| g.findings());
+        let mut line = json!({"ts": co.now(), "request_id": job.request_id, "tenant": job.tenant, "llm_usage": record});
+        if let Some(f) = findings {
+            line["guardrails"] = f;
+        }
+        if let Some(k) = &job.key {
+            line["key"] = json!(k.logged());
+        }
+        if let Some(t) = &job.trail.trace {
+            line["trace_id"] = json!(t.trace_id);
+        }
+        co.log(line).await;
+        let used = Used::Answer {
+            tokens: usage.total(),
+            cost_usd: cost,
+        };
+        self.close(co, isolate, used, true).await;
+        let sample = self.usage_sample(job, usage, cost);
+        let latency_ms = co.now().saturating_sub(self.started_ms);
+        let p = point(&job.tenant, &sample.dims, 200, latency_ms, &sample.counters);
+        let _ = co.run(Effect::Point(p)).await;
+        co.count(&job.tenant, sample.encode()).await;
+    }
+}
+
+/// A whole answer to the client: under the answer guardrails, kept by the cache as sent,
+/// priced, and settled (a target that failed first has its breaker hear of it before the
+/// client does).
+pub async fn json(
+    co: &Co,
+    isolate: &Isolate,
+    job: &Job,
+    answer: &mut Answer,
+    body: Vec<u8>,
+    usage: Usage,
+    log: &mut Log,
+) -> Result<Reply, ApiError> {
+    let any_failure = answer
+        .settlement
+        .as_ref()
+        .is_some_and(Settlement::any_failure);
+    let usage = usage.or_estimated(answer.estimate, body.len());
+    let guarded = guard_answer(job, body, log);
+    // What the client is sent is kept; a blocked answer is not.
+    if let (Some((key, ttl_s, kv)), Ok(body)) = (answer.cached.store(), &guarded) {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let entry = answer.entry(text, usage, ttl_s, co.now());
+        answers::put(co, isolate, &job.tenant, key, &entry, ttl_s, kv).await;
+    }
+    let cost = answer.cost(usage);
+    let cost_header = cost.map(format_usd);
+    let mut more = vec![("content-type", "application/json")];
+    if let Some(c) = &cost_header {
+        more.push(("x-gateway-cost-usd", c));
+    }
+    let headers = answer.head(&more);
+    log.usage = Some(answer.record(usage, cost, false, Outcome::Ok));
+    log.used = Some(answer.usage_sample(job, usage, cost).counters);
+    let used = Used::Answer {
+        tokens: usage.total(),
+        cost_usd: cost,
+    };
+    answer.close(co, isolate, used, any_failure).await;
+    Ok(Reply {
+        status: 200,
+        headers,
+        body: Body::Bytes(guarded?),
+    })
+}
+
+/// A whole answer under the response guardrails: as it came when none act on answers, else
+/// redacted (re-encoded), or refused naming the detector. The findings go to the log line.
+fn guard_answer(job: &Job, body: Vec<u8>, log: &mut Log) -> Result<Vec<u8>, ApiError> {
+    let mut guard = job.guard.borrow_mut();
+    let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Response)) else {
+        return Ok(body);
+    };
+    let mut value: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::internal("answer not JSON"))?;
+    let checked = walk::answer(g, job.req.dialect, &mut value);
+    log.guardrails = g.findings();
+    checked.map_err(|b| b.error(Direction::Response))?;
+    Ok(value.to_string().into_bytes())
+}

@@ -1,0 +1,332 @@
+//! Admission of one request: its config and request guardrails, its route and the key's models,
+//! the cache's decision and lookup, the order of its targets, then the windows and budgets it is
+//! charged (`plan`, pure: the config, tenant, key, cache and prices in; the checks, the
+//! reservation and the refusals out) and the limiter's answer.
+
+use super::account::Answer;
+use super::attempt::price;
+use super::limiter::Limiter;
+use super::{answers, error_reply, Ask, Cached, Isolate, Job, Log, Reply};
+use crate::core::config::integration::BreakerPolicy;
+use crate::core::config::llm::{LlmConfig, Strategy};
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::limits::budget::BudgetCheck;
+use crate::core::limits::limiter::{Admitted, Check};
+use crate::core::llm::admission::{self, LimitKind};
+use crate::core::llm::attempts::Attempts;
+use crate::core::llm::balance::{self, latency_key, session_seed, Inputs};
+use crate::core::llm::cache::{self as cache, Decision, Entry};
+use crate::core::llm::guardrails::{walk, Direction, Guard};
+use crate::core::llm::pricing::{cost_usd, Price};
+use crate::core::llm::request::{self, ClientRequest};
+use crate::core::llm::routing::{self, Resolved, Target};
+use crate::core::llm::spend::{self, Reserved};
+use crate::core::platform::RecordKind;
+use crate::core::tenant::keys::KeyRecord;
+use crate::core::tenant::model::TenantConfig;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub enum Admission {
+    /// The limiter refused it: the reply says why and when to retry.
+    Refused(Reply),
+    Admitted(Box<Accepted>),
+}
+
+/// An admitted request: what its attempts need.
+pub struct Accepted {
+    pub job: Job,
+    pub chain: Vec<Target>,
+    pub attempts: Attempts,
+    /// The limiter's admission (the target it claimed, if any).
+    pub first: Admitted,
+    /// The cache's answer, if it has one.
+    pub hit: Option<Entry>,
+    pub answer: Answer,
+}
+
+/// What a request is charged, decided from what is known before any target is called.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    /// The windows charged (the tenant's, the key's, the caller's extra ones).
+    pub checks: Vec<(LimitKind, Check)>,
+    /// The budgets it reserves in (none for a cache hit).
+    pub budgets: Vec<BudgetCheck>,
+}
+
+/// What `plan` reads.
+pub struct Known<'a> {
+    pub cfg: &'a LlmConfig,
+    pub tenant: Option<&'a TenantConfig>,
+    pub key: Option<&'a KeyRecord>,
+    pub req: &'a ClientRequest,
+    pub hit: bool,
+    /// Each target of the chain with its price, where one was read.
+    pub reachable: &'a [(crate::core::config::llm::ProviderKind, Option<&'a Price>)],
+    pub extra: Vec<(LimitKind, Check)>,
+}
+
+/// What counts the request's spending (`spend::Limited`): decides whether prices are read.
+pub fn limited(
+    cfg: &LlmConfig,
+    tenant: Option<&TenantConfig>,
+    key: Option<&KeyRecord>,
+) -> spend::Limited {
+    let (_, tpm) = admission::limits(cfg, tenant);
+    spend::Limited {
+        budget: tenant.and_then(|t| t.limits.budget.as_ref()).is_some()
+            || key.and_then(|k| k.settings.budget.as_ref()).is_some(),
+        tokens: tpm.is_some() || key.is_some_and(|k| k.settings.tpm.is_some()),
+    }
+}
+
+/// The windows and budgets a request is charged. An answer from the cache is a request, but it
+/// produces no tokens and costs nothing: its windows are the same (so the isolate's lease still
+/// fits it), its token charge nothing, and it reserves in no budget.
+pub fn plan(i: Known) -> Result<Plan, ApiError> {
+    let limited = limited(i.cfg, i.tenant, i.key);
+    spend::check_chargeable(i.req, limited)?;
+    let (rpm, tpm) = admission::limits(i.cfg, i.tenant);
+    let (tokens, cost) = match i.hit {
+        true => (0, 0),
+        false => spend::reservation(i.req, i.reachable),
+    };
+    let mut checks = admission::checks(rpm, tpm, tokens);
+    if let Some(k) = i.key {
+        checks.extend(admission::key_checks(k, tokens));
+    }
+    admission::check_fits(&checks, i.req.has_unmeasured_input())?;
+    checks.extend(i.extra);
+    let budgets = match (i.hit, limited.budget) {
+        (false, true) => {
+            let tenant_budget = i.tenant.and_then(|t| t.limits.budget.as_ref());
+            let key_budget = i
+                .key
+                .and_then(|k| Some((k.settings.budget.as_ref()?, k.payer())));
+            spend::checks(tenant_budget, key_budget, cost)
+        }
+        _ => vec![],
+    };
+    Ok(Plan { checks, budgets })
+}
+
+async fn config(co: &Co, isolate: &Isolate, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
+    let key = RecordKind::Llm.kv_key(tenant, None);
+    isolate.document(co, &key).await?.ok_or_else(|| {
+        ApiError::bad_request(
+            "this tenant has no LLM providers configured (PUT /v1/admin/tenants/{t}/llm)",
+        )
+    })
+}
+
+/// The request's chain in the order its route's strategy gives.
+async fn arrange(
+    co: &Co,
+    isolate: &Isolate,
+    ask: &Ask,
+    req: &ClientRequest,
+    route: Resolved,
+) -> Vec<Target> {
+    let targets = &route.targets;
+    let mut inputs = Inputs::default();
+    match route.strategy {
+        Strategy::Ordered => return route.targets,
+        Strategy::Weighted => {
+            inputs.weights = targets.iter().map(|t| t.weight).collect();
+            inputs.seed = match balance::session(ask.session.as_deref(), req.end_user()) {
+                Some(s) => session_seed(&ask.tenant, s),
+                None => ask.random,
+            };
+        }
+        Strategy::LowestCost => {
+            let usage = req.estimated_usage();
+            for t in targets {
+                let cost = price(co, isolate, &t.model)
+                    .await
+                    .map(|p| cost_usd(&p, usage));
+                inputs.costs.push(cost);
+            }
+        }
+        Strategy::LowestLatency => {
+            let now = co.now();
+            let book = isolate.latency.borrow();
+            inputs.latencies = targets
+                .iter()
+                .map(|t| book.estimate(&latency_key(&ask.tenant, &t.key()), now))
+                .collect();
+        }
+    }
+    balance::arrange(route, &inputs)
+}
+
+/// Admits `ask`, or says why not.
+pub async fn admit(
+    co: &Co,
+    isolate: &Isolate,
+    ask: Ask,
+    log: &mut Log,
+) -> Result<Admission, ApiError> {
+    let cfg = config(co, isolate, &ask.tenant).await?;
+    let mut req = ask.req;
+    let mut guard = Guard::new(cfg.guardrails_of(&req.model));
+    if let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Request)) {
+        let checked = walk::request(g, &mut req.body);
+        log.guardrails = g.findings();
+        checked.map_err(|b| b.error(Direction::Request))?;
+    }
+    let ceiling = cfg.limits.max_output_tokens;
+    let req = req.with_output_ceiling(ceiling.unwrap_or(request::DEFAULT_MAX_TOKENS));
+    let route = routing::resolve(&req.model, &cfg)?;
+    let strategy = route.strategy;
+    let key = ask.key.clone();
+    if let Some(k) = &key {
+        let names: Vec<String> = route.targets.iter().map(Target::key).collect();
+        k.settings.check_model(&req.model, &names)?;
+    }
+    let tenant_key = RecordKind::Tenant.kv_key(&ask.tenant, None);
+    let tenant_cfg = isolate.document::<TenantConfig>(co, &tenant_key).await?;
+    let scope = cache::Scope {
+        tenant: &ask.tenant,
+        incarnation: tenant_cfg.as_ref().map_or("", |t| t.incarnation()),
+        route: &req.model,
+        targets: &route.targets,
+        guardrails: cfg.guardrails_of(&req.model),
+        caller: key.as_ref().map(|k| k.id.as_str()),
+        beta: ask.beta.as_deref(),
+    };
+    let route_cache = cfg.routes.get(&req.model).and_then(|r| r.cache());
+    let decision = cache::decide(route_cache, &ask.cache, &scope, &req)?;
+    let hit = match &decision {
+        Decision::Use { key, kv, .. } => answers::get(co, isolate, &ask.tenant, key, *kv)
+            .await
+            .filter(|e| cache::servable(e, &route.targets)),
+        _ => None,
+    };
+    let session_ask = Ask { req, ..ask };
+    let chain = arrange(co, isolate, &session_ask, &session_ask.req, route).await;
+    let Ask {
+        req,
+        tenant,
+        request_id,
+        beta,
+        trail,
+        family,
+        started_ms,
+        checks: extra,
+        on_answer,
+        random,
+        ..
+    } = session_ask;
+    let limited = limited(&cfg, tenant_cfg.as_deref(), key.as_deref());
+    let mut prices = vec![None; chain.len()];
+    if limited.needs_prices(&req, hit.is_some()) {
+        for (p, t) in prices.iter_mut().zip(&chain) {
+            *p = price(co, isolate, &t.model).await;
+        }
+    }
+    let reachable: Vec<_> = chain
+        .iter()
+        .zip(&prices)
+        .map(|(t, p)| (t.kind, p.as_deref()))
+        .collect();
+    let Plan { checks, budgets } = plan(Known {
+        cfg: &cfg,
+        tenant: tenant_cfg.as_deref(),
+        key: key.as_deref(),
+        req: &req,
+        hit: hit.is_some(),
+        reachable: &reachable,
+        extra,
+    })?;
+    let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
+    let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
+    let limiter = Limiter::of(&tenant, policy);
+    let attempts = Attempts::new(&chain);
+    let first = limiter
+        .admit(
+            co,
+            isolate,
+            &checks,
+            &budgets,
+            attempts.targets(),
+            hit.is_none(),
+        )
+        .await?;
+    let now = co.now();
+    let limit_headers = admission::headers(&kinds, &first.decisions, now);
+    if !first.allowed {
+        let (e, retry) = match spend::refusal(&first.budgets, now) {
+            Some(e) => (e, "false"),
+            None => (admission::refusal(&kinds, &first.decisions, now), "true"),
+        };
+        let mut more = vec![("x-should-retry".to_string(), retry.to_string())];
+        more.extend(limit_headers);
+        return Ok(Admission::Refused(error_reply(
+            req.dialect,
+            &request_id,
+            &e,
+            more,
+        )));
+    }
+    let alerts = spend::alerts(&first.budgets, &budgets);
+    let charged = match hit {
+        None => checks,
+        Some(_) => vec![],
+    };
+    let reserved = (!budgets.is_empty()).then_some(Reserved {
+        checks: budgets,
+        at_ms: now,
+    });
+    let settlement = limiter.settlement(charged, now, reserved);
+    // A hit answers as the first target of the chain would, named after the one that made it.
+    let mut target = chain
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a route without targets"))?;
+    if let Some(entry) = &hit {
+        (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
+    }
+    // A miss's estimate is its answering target's, once that is known.
+    let estimate = req.estimated_usage();
+    let keep_text = on_answer.is_some();
+    let answer = Answer {
+        target,
+        attempts: 0,
+        limit_headers,
+        limiter,
+        settlement: Some(settlement),
+        on_answer,
+        cached: Cached {
+            decision,
+            hit: hit.is_some(),
+        },
+        alerts,
+        started_ms,
+        estimate,
+        price: None,
+        prices,
+    };
+    let job = Job {
+        keep_text,
+        tenant,
+        request_id,
+        req,
+        cfg,
+        beta,
+        trail,
+        strategy,
+        guard: RefCell::new(guard),
+        key,
+        family,
+        random,
+    };
+    Ok(Admission::Admitted(Box::new(Accepted {
+        job,
+        chain,
+        attempts,
+        first,
+        hit,
+        answer,
+    })))
+}

@@ -1,0 +1,395 @@
+//! The attempts at a route's targets (`core::llm::attempts` says which and when): each builds
+//! the upstream request from the plan, sends it with the target's timeout and reads what came
+//! back (`core::llm::errors` says how a failure counts). A stream is read until its first
+//! content, so that a failure before it can still fall over to the next target.
+
+use super::account::Answer;
+use super::{Deployment, Isolate, Job};
+use crate::core::config::document::{open_secret, RecordRef};
+use crate::core::config::llm::{KeySource, ProviderKind, Strategy};
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::limits::limiter::Admitted;
+use crate::core::llm::attempts::{Attempts, Step};
+use crate::core::llm::balance::latency_key;
+use crate::core::llm::cache::Entry;
+use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
+use crate::core::llm::pricing::Price;
+use crate::core::llm::routing::{self, AttemptOutcome, Target};
+use crate::core::llm::settle::Used;
+use crate::core::llm::stream::{Options, Translator};
+use crate::core::llm::{convert, embeddings, mock, sse, Dialect, Usage};
+use crate::core::platform::ConfigKey;
+use crate::core::upstream::{Chunk, FetchError, StreamClock, StreamId, Upstream};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+pub enum Success {
+    Json { body: Vec<u8>, usage: Usage },
+    Stream(Box<Stream>),
+}
+
+/// How a failed attempt ended, and the client's error if it was the last.
+pub type Failed = (AttemptOutcome, ApiError);
+
+/// A stream that has produced its first content, with what it produced so far.
+pub struct Stream {
+    pub held: Vec<u8>,
+    pub source: Source,
+    pub translator: Translator,
+    pub clock: StreamClock,
+    /// A replayed stream's usage, as recorded when it was kept (its events may not carry it).
+    pub replayed_usage: Option<Usage>,
+}
+
+pub enum Source {
+    /// A provider's body, as the shell holds it.
+    Upstream(StreamId),
+    /// The mock provider's events, paced like a real model's tokens (a cached stream's, at once).
+    Events(VecDeque<Vec<u8>>, u64),
+}
+
+impl Source {
+    /// The next chunk, unless `ms` pass first.
+    pub async fn next(&mut self, co: &Co, ms: u64) -> Chunk {
+        match self {
+            Source::Upstream(id) => co.read(*id, ms).await,
+            Source::Events(events, delay) => {
+                let Some(e) = events.pop_front() else {
+                    return Chunk::End;
+                };
+                if *delay > 0 {
+                    co.sleep((*delay).min(ms)).await;
+                }
+                match *delay > ms {
+                    true => Chunk::Late,
+                    false => Chunk::Bytes(e),
+                }
+            }
+        }
+    }
+
+    /// Lets go of a body that will not be read to its end.
+    pub async fn cancel(&self, co: &Co) {
+        if let Source::Upstream(id) = self {
+            let _ = co.run(Effect::Cancel(*id)).await;
+        }
+    }
+}
+
+/// The model's price, if it has one (through the isolate's decoded documents).
+pub async fn price(co: &Co, isolate: &Isolate, model: &str) -> Option<Rc<Price>> {
+    isolate
+        .document::<Price>(co, &ConfigKey::pricing(model))
+        .await
+        .ok()?
+}
+
+/// The attempts of one request.
+pub struct Run<'a> {
+    pub co: &'a Co,
+    pub isolate: &'a Isolate,
+    pub deployment: &'a dyn Deployment,
+    pub job: &'a Job,
+    pub chain: &'a [Target],
+}
+
+impl Run<'_> {
+    /// Sends to the targets `attempts` gives, from the first the limiter claimed, until one
+    /// answers (its target, attempts and price go into `answer`) or none is left (the
+    /// settlement is closed then: no target answered).
+    pub async fn until_answered(
+        &self,
+        mut attempts: Attempts,
+        first: &Admitted,
+        answer: &mut Answer,
+    ) -> Result<Success, ApiError> {
+        let co = self.co;
+        let mut step = attempts.claimed(first, co.now());
+        let success = loop {
+            step = match step {
+                Step::Send { target, after_ms } => {
+                    if after_ms > 0 {
+                        co.sleep(after_ms).await;
+                    }
+                    let t = &self.chain[target];
+                    let sent = co.now();
+                    match self.attempt(t).await {
+                        Ok(success) => {
+                            self.observe(t, co.now() - sent);
+                            attempts.succeeded();
+                            answer.target = t.clone();
+                            answer.price = answer.prices.get(target).cloned().flatten();
+                            break success;
+                        }
+                        Err((outcome, error)) => {
+                            if outcome == AttemptOutcome::Timeout {
+                                self.observe(t, co.now() - sent);
+                            }
+                            let line = json!({"request_id": self.job.request_id, "llm_attempt_failed": t.key(), "status": error.status(), "error": error.kind.type_name()});
+                            co.log(line).await;
+                            attempts.failed(outcome, error, co.now())
+                        }
+                    }
+                }
+                Step::Claim { from } => {
+                    match answer.limiter.claim(co, attempts.targets(), from).await {
+                        Ok(a) => attempts.claimed(&a, co.now()),
+                        Err(e) => Step::Fail(e),
+                    }
+                }
+                Step::Fail(e) => {
+                    answer.heard(attempts.take_outcomes());
+                    answer.close(co, self.isolate, Used::Nothing, true).await;
+                    return Err(e);
+                }
+            };
+        };
+        answer.heard(attempts.take_outcomes());
+        answer.attempts = attempts.total();
+        if answer.price.is_none() {
+            answer.price = price(co, self.isolate, &answer.target.model).await;
+        }
+        let price = answer.price.as_deref();
+        answer.estimate = self.job.req.estimated_usage_on(answer.target.kind, price);
+        Ok(success)
+    }
+
+    /// An attempt at `t` reached its first byte (or timed out) `ms` after it was sent: noted
+    /// for the `lowest_latency` routes of the tenant.
+    fn observe(&self, t: &Target, ms: u64) {
+        if self.job.strategy == Strategy::LowestLatency {
+            let key = latency_key(&self.job.tenant, &t.key());
+            let mut book = self.isolate.latency.borrow_mut();
+            book.observe(&key, ms, self.co.now());
+        }
+    }
+
+    /// The provider's key, as `Provider::key_source` says where it comes from.
+    fn api_key(&self, t: &Target) -> Result<Option<String>, ApiError> {
+        let job = self.job;
+        match job.cfg.providers[&t.provider].key_source() {
+            KeySource::Sealed(secret) => {
+                let at = RecordRef {
+                    tenant: &job.tenant,
+                    record: "llm",
+                };
+                let field = format!("/providers/{}/api_key", t.provider);
+                let sealer = self.deployment.sealer()?;
+                open_secret(&sealer, &at, &field, secret).map(Some)
+            }
+            KeySource::Platform(name) => Ok(self.deployment.secret(name).filter(|s| !s.is_empty())),
+            KeySource::None => Ok(None),
+        }
+    }
+
+    async fn attempt(&self, t: &Target) -> Result<Success, Failed> {
+        let (co, job) = (self.co, self.job);
+        if t.kind == ProviderKind::Mock {
+            return self.mock(t).await;
+        }
+        // A key that cannot be opened is the gateway's failure, not the provider's.
+        let key = self.api_key(t).map_err(|e| (AttemptOutcome::Ours, e))?;
+        let request = routing::plan(&job.req, t, key.as_deref(), job.beta.as_deref())
+            .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
+        let name = t.key();
+        let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
+        let timeout = u64::from(t.timeout_ms);
+        if !job.req.stream {
+            // One deadline for the whole exchange: headers and body.
+            let answer = co
+                .exchange(request, &job.trail, Upstream::Llm, timeout)
+                .await
+                .map_err(fetch_failed)?;
+            if !(200..300).contains(&answer.status) {
+                let wait = self.retry_wait(|n| answer.header(n));
+                return Err(self.refused(&name, answer.status, wait, &answer.body).await);
+            }
+            return json_answer(co, job, t.wire(job.req.dialect), answer.body);
+        }
+        let started = co.now();
+        let opened = co
+            .open_stream(request, &job.trail, timeout)
+            .await
+            .map_err(fetch_failed)?;
+        let remaining = timeout.saturating_sub(co.now() - started).max(1);
+        let source = Source::Upstream(opened.stream);
+        if !(200..300).contains(&opened.status) {
+            let wait = self.retry_wait(|n| opened.header(n));
+            let body = read_to_end(co, opened.stream, remaining).await;
+            return Err(self.refused(&name, opened.status, wait, &body).await);
+        }
+        if !opened
+            .header("content-type")
+            .is_some_and(|c| c.contains("text/event-stream"))
+        {
+            source.cancel(co).await;
+            return Err(broken(format!(
+                "{name} answered a stream request without an event stream"
+            )));
+        }
+        first_content(co, job, t, t.wire(job.req.dialect), source, remaining).await
+    }
+
+    /// How long a refusing provider asked to be left alone, from its headers.
+    fn retry_wait<'h>(&self, header: impl Fn(&str) -> Option<&'h str>) -> Option<u64> {
+        routing::retry_after_ms(
+            header("retry-after-ms"),
+            header("retry-after"),
+            self.co.now() / 1000,
+        )
+    }
+
+    /// A provider's refusal (a status other than 2xx): how it counts, and the client's error.
+    /// The log gets the status and the provider's code, never its text.
+    async fn refused(&self, name: &str, status: u16, wait: Option<u64>, body: &[u8]) -> Failed {
+        let text = String::from_utf8_lossy(body);
+        let (outcome, e, code) = refused_attempt(name, status, wait, &text);
+        let line = json!({"request_id": self.job.request_id, "llm_upstream_error": name, "status": status, "code": code});
+        self.co.log(line).await;
+        (outcome, e)
+    }
+
+    async fn mock(&self, t: &Target) -> Result<Success, Failed> {
+        let (co, job) = (self.co, self.job);
+        let id = hex::encode(job.random.to_le_bytes());
+        let now_s = co.now() / 1000;
+        if job.req.dialect == Dialect::Embeddings {
+            let value = embeddings::mock(&job.req, &t.model);
+            return json_answer(co, job, Dialect::Embeddings, value.to_string().into_bytes());
+        }
+        // The mock reads chat messages: a Responses request is read as its chat translation.
+        let chat;
+        let req = match job.req.dialect {
+            Dialect::Responses => {
+                chat = convert::responses::to_chat(&job.req)
+                    .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
+                &chat
+            }
+            _ => &job.req,
+        };
+        if !job.req.stream {
+            let value = mock::completion(req, &t.model, &id, now_s);
+            return json_answer(co, job, Dialect::OpenAi, value.to_string().into_bytes());
+        }
+        let events = mock::stream_events(req, &t.model, &id, now_s)
+            .into_iter()
+            .map(|e| {
+                let mut wire = Vec::new();
+                sse::encode(&mut wire, None, &e);
+                wire
+            })
+            .collect();
+        let source = Source::Events(events, self.deployment.mock_delay_ms());
+        first_content(co, job, t, Dialect::OpenAi, source, u64::from(t.timeout_ms)).await
+    }
+}
+
+/// A refusing provider's body, for its error code: what arrives within `ms`, up to the LLM
+/// answer cap.
+async fn read_to_end(co: &Co, stream: StreamId, ms: u64) -> Vec<u8> {
+    let cap = Upstream::Llm.max_answer_bytes();
+    let deadline = co.now() + ms;
+    let mut body = Vec::new();
+    loop {
+        let left = deadline.saturating_sub(co.now());
+        if left == 0 || body.len() > cap {
+            let _ = co.run(Effect::Cancel(stream)).await;
+            body.truncate(cap);
+            return body;
+        }
+        match co.read(stream, left).await {
+            Chunk::Bytes(b) => body.extend(b),
+            Chunk::End | Chunk::Failed(_) => return body,
+            Chunk::Late => {
+                let _ = co.run(Effect::Cancel(stream)).await;
+                return body;
+            }
+        }
+    }
+}
+
+fn options(co: &Co, job: &Job) -> Options {
+    Options {
+        client: job.req.dialect,
+        include_usage: job.req.include_usage,
+        thinking: job.req.thinking,
+        now_s: co.now() / 1000,
+        collect_text: job.keep_text,
+    }
+}
+
+fn json_answer(co: &Co, job: &Job, upstream: Dialect, text: Vec<u8>) -> Result<Success, Failed> {
+    let value = serde_json::from_slice::<serde_json::Value>(&text)
+        .map_err(|_| broken("the provider's answer is not JSON".into()))?;
+    let (client, usage) =
+        convert::client_response(&job.req, upstream, &value, co.now() / 1000).map_err(broken)?;
+    // Same dialect: the provider's bytes go through unchanged.
+    let body = match client {
+        Some(translated) => translated.to_string().into_bytes(),
+        None => text,
+    };
+    Ok(Success::Json { body, usage })
+}
+
+/// Reads a stream until it has content (success), or fails or times out before any.
+async fn first_content(
+    co: &Co,
+    job: &Job,
+    t: &Target,
+    upstream: Dialect,
+    mut source: Source,
+    budget_ms: u64,
+) -> Result<Success, Failed> {
+    let mut translator = Translator::new(upstream, options(co, job));
+    let mut held = Vec::new();
+    let started = co.now();
+    let deadline = started + budget_ms;
+    loop {
+        let left = deadline.saturating_sub(co.now()).max(1);
+        match source.next(co, left).await {
+            Chunk::Late => {
+                source.cancel(co).await;
+                let late = FetchError::Timeout(left);
+                return Err(failed_attempt(&t.key(), t.timeout_ms, &late));
+            }
+            Chunk::Bytes(bytes) => held.extend(translator.push(&bytes)),
+            Chunk::Failed(e) => held.extend(translator.abort(&format!("connection lost: {e}"))),
+            Chunk::End => held.extend(translator.end()),
+        }
+        if translator.started() {
+            return Ok(Success::Stream(Box::new(Stream {
+                held,
+                source,
+                translator,
+                clock: StreamClock::started(u64::from(t.timeout_ms), started),
+                replayed_usage: None,
+            })));
+        }
+        if translator.failed_before_start().is_some() {
+            source.cancel(co).await;
+            // What the provider's error event said is its text: not for logs or the client.
+            return Err(broken(format!("{} failed before any content", t.key())));
+        }
+    }
+}
+
+/// An answer from the cache, as if `t` had just given it: a JSON body as kept, or the kept
+/// events read again through the translator of the client's own dialect.
+pub async fn replay(co: &Co, job: &Job, t: &Target, entry: Entry) -> Result<Success, Failed> {
+    if !job.req.stream {
+        return Ok(Success::Json {
+            body: entry.body.into_bytes(),
+            usage: entry.usage,
+        });
+    }
+    let events = VecDeque::from([entry.body.into_bytes()]);
+    let budget = u64::from(t.timeout_ms);
+    let source = Source::Events(events, 0);
+    let mut success = first_content(co, job, t, job.req.dialect, source, budget).await?;
+    if let Success::Stream(s) = &mut success {
+        s.replayed_usage = Some(entry.usage);
+    }
+    Ok(success)
+}
