@@ -11,6 +11,8 @@ mod attempt;
 mod isolate;
 mod limiter;
 mod relay;
+#[cfg(test)]
+mod tests;
 
 pub use isolate::Isolate;
 
