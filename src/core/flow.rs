@@ -14,7 +14,7 @@ use crate::core::error::ApiError;
 use crate::core::objects::{Class, Command, Object, ObjectClass};
 use crate::core::platform::{ConfigKey, DataPoint, Kv, QueueName};
 use crate::core::upstream::{
-    Chunk, FetchError, Opened, OutboundRequest, StreamId, Trail, Upstream, UpstreamAnswer,
+    Chunk, FetchError, OutboundRequest, StreamHead, StreamId, Trail, Upstream, UpstreamAnswer,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -97,7 +97,7 @@ pub enum Effect {
         deadline_ms: u64,
     },
     /// Sends a request carrying the trail and waits for its answer's head only, within
-    /// `deadline_ms`; no redirect is followed (`Outcome::Opened`). The body is the flow's to
+    /// `deadline_ms`; no redirect is followed (`Outcome::StreamHead`). The body is the flow's to
     /// read (`Read`) until it ends, is cancelled, or the flow ends.
     OpenStream {
         req: OutboundRequest,
@@ -156,7 +156,7 @@ pub enum Outcome {
     Names(Vec<String>),
     Text(String),
     Answer(Result<UpstreamAnswer, FetchError>),
-    Opened(Result<Opened, FetchError>),
+    StreamHead(Result<StreamHead, FetchError>),
     Chunk(Chunk),
     All(Vec<Result<Outcome, ApiError>>),
 }
@@ -386,14 +386,14 @@ impl Co {
         req: OutboundRequest,
         trail: &Trail,
         deadline_ms: u64,
-    ) -> Result<Opened, FetchError> {
+    ) -> Result<StreamHead, FetchError> {
         let effect = Effect::OpenStream {
             req,
             trail: trail.clone(),
             deadline_ms,
         };
         match self.perform(effect).await {
-            Ok(Outcome::Opened(opened)) => opened,
+            Ok(Outcome::StreamHead(opened)) => opened,
             Ok(other) => Err(FetchError::Network(format!("no answer: {other:?}"))),
             Err(e) => Err(FetchError::Network(e.message)),
         }

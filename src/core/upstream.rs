@@ -260,14 +260,14 @@ pub struct StreamId(pub u32);
 
 /// A third party's answer whose head has arrived; its body is read chunk by chunk.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Opened {
+pub struct StreamHead {
     pub status: u16,
     /// Lowercase names.
     pub headers: Vec<(String, String)>,
     pub stream: StreamId,
 }
 
-impl Opened {
+impl StreamHead {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

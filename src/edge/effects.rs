@@ -10,7 +10,7 @@ use super::respond::{internal, unavailable};
 use super::store;
 use crate::core::error::ApiError;
 use crate::core::flow::{Effect, Flow, Outcome, Step};
-use crate::core::upstream::{Chunk, Opened, StreamId};
+use crate::core::upstream::{Chunk, StreamHead, StreamId};
 use crate::core::usage::Sample;
 use crate::core::webhook::{event_log::LogEntry, health::disable_all};
 use futures::future::{join_all, LocalBoxFuture};
@@ -89,12 +89,12 @@ impl Io {
                 req,
                 trail,
                 deadline_ms,
-            } => Outcome::Opened(match send(&req, &trail, deadline_ms).await {
+            } => Outcome::StreamHead(match send(&req, &trail, deadline_ms).await {
                 Ok(answer) => {
                     let (status, headers) = (answer.status(), answer.headers());
                     self.streams.push(answer.into_stream());
                     let stream = StreamId(self.streams.len() as u32 - 1);
-                    Ok(Opened {
+                    Ok(StreamHead {
                         status,
                         headers,
                         stream,

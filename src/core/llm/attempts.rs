@@ -9,7 +9,7 @@ use crate::core::limits::limiter::{Admitted, TargetOutcome};
 
 /// What the shell does next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub enum AttemptStep {
     /// Send the request to `chain[target]`, after waiting `after_ms`.
     Send { target: usize, after_ms: u64 },
     /// Ask the limiter for the first target from `from` on whose breaker lets a call through
@@ -59,7 +59,7 @@ impl Attempts {
     }
 
     /// The limiter's answer to a claim.
-    pub fn claimed(&mut self, a: &Admitted, now: u64) -> Step {
+    pub fn claimed(&mut self, a: &Admitted, now: u64) -> AttemptStep {
         self.retry_at_ms = a.retry_at_ms.into_iter().chain(self.retry_at_ms).min();
         match a.target {
             Some(i) if i < self.names.len() => {
@@ -69,17 +69,17 @@ impl Attempts {
                 self.at = i;
                 self.tries_here = 0;
                 self.total += 1;
-                Step::Send {
+                AttemptStep::Send {
                     target: i,
                     after_ms: 0,
                 }
             }
-            _ => Step::Fail(self.exhausted(now)),
+            _ => AttemptStep::Fail(self.exhausted(now)),
         }
     }
 
     /// The attempt at the current target failed with `outcome`.
-    pub fn failed(&mut self, outcome: AttemptOutcome, error: ApiError, now: u64) -> Step {
+    pub fn failed(&mut self, outcome: AttemptOutcome, error: ApiError, now: u64) -> AttemptStep {
         if outcome != AttemptOutcome::Ours {
             self.record(!outcome.is_failure());
         }
@@ -87,18 +87,18 @@ impl Attempts {
             AfterAttempt::Retry { delay_ms } => {
                 self.tries_here += 1;
                 self.total += 1;
-                Step::Send {
+                AttemptStep::Send {
                     target: self.at,
                     after_ms: delay_ms,
                 }
             }
-            AfterAttempt::GiveUp => Step::Fail(error),
+            AfterAttempt::GiveUp => AttemptStep::Fail(error),
             AfterAttempt::NextTarget | AfterAttempt::Done => {
                 self.last_error = Some(error);
                 if self.at + 1 < self.names.len() {
-                    Step::Claim { from: self.at + 1 }
+                    AttemptStep::Claim { from: self.at + 1 }
                 } else {
-                    Step::Fail(self.exhausted(now))
+                    AttemptStep::Fail(self.exhausted(now))
                 }
             }
         }
@@ -197,13 +197,13 @@ mod tests {
         ApiError::new(ErrorKind::Upstream, m)
     }
 
-    fn start(chain: &[Target], admitted: &Admitted, now: u64) -> (Attempts, Step) {
+    fn start(chain: &[Target], admitted: &Admitted, now: u64) -> (Attempts, AttemptStep) {
         let mut a = Attempts::new(chain);
         let step = a.claimed(admitted, now);
         (a, step)
     }
 
-    const SEND_0: Step = Step::Send {
+    const SEND_0: AttemptStep = AttemptStep::Send {
         target: 0,
         after_ms: 0,
     };
@@ -232,7 +232,7 @@ mod tests {
             ApiError::internal("the key could not be opened"),
             T0,
         );
-        assert!(matches!(step, Step::Fail(e) if e.is_internal()));
+        assert!(matches!(step, AttemptStep::Fail(e) if e.is_internal()));
         assert!(a.take_outcomes().is_empty(), "no outcome for the target");
     }
 
@@ -240,12 +240,12 @@ mod tests {
     fn a_server_error_is_retried_then_falls_over_to_the_next_claimed_target() {
         let (mut a, _) = start(&chain(&[1, 0]), &admitted(Some(0), false, None), T0);
         let step = a.failed(AttemptOutcome::Status(503, None), err("first"), T0);
-        assert!(matches!(step, Step::Send { target: 0, after_ms } if after_ms > 0));
+        assert!(matches!(step, AttemptStep::Send { target: 0, after_ms } if after_ms > 0));
         let step = a.failed(AttemptOutcome::Status(503, None), err("second"), T0);
-        assert_eq!(step, Step::Claim { from: 1 });
+        assert_eq!(step, AttemptStep::Claim { from: 1 });
         assert_eq!(
             a.claimed(&admitted(Some(1), false, None), T0),
-            Step::Send {
+            AttemptStep::Send {
                 target: 1,
                 after_ms: 0
             }
@@ -267,7 +267,7 @@ mod tests {
         let step = a.failed(AttemptOutcome::Status(429, Some(700)), err("slow down"), T0);
         assert_eq!(
             step,
-            Step::Send {
+            AttemptStep::Send {
                 target: 0,
                 after_ms: 700
             }
@@ -283,7 +283,7 @@ mod tests {
     fn a_client_error_is_answered_without_another_target() {
         let (mut a, _) = start(&chain(&[1, 1]), &admitted(Some(0), false, None), T0);
         let step = a.failed(AttemptOutcome::Status(400, None), err("bad tools"), T0);
-        assert_eq!(step, Step::Fail(err("bad tools")));
+        assert_eq!(step, AttemptStep::Fail(err("bad tools")));
     }
 
     #[test]
@@ -291,10 +291,10 @@ mod tests {
         let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         assert_eq!(
             a.failed(AttemptOutcome::Timeout, err("p0 timed out"), T0),
-            Step::Claim { from: 1 }
+            AttemptStep::Claim { from: 1 }
         );
         a.claimed(&admitted(Some(1), false, None), T0);
-        let Step::Fail(e) = a.failed(AttemptOutcome::Network, err("p1 reset"), T0) else {
+        let AttemptStep::Fail(e) = a.failed(AttemptOutcome::Network, err("p1 reset"), T0) else {
             panic!("the chain is exhausted")
         };
         assert_eq!(e.message, "all 2 attempts failed; last: p1 reset");
@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn open_breakers_everywhere_answer_unavailable_with_the_wait() {
         let (_, step) = start(&chain(&[1]), &admitted(None, false, Some(T0 + 12_500)), T0);
-        let Step::Fail(e) = step else { panic!() };
+        let AttemptStep::Fail(e) = step else { panic!() };
         assert_eq!(e.kind, ErrorKind::Unavailable);
         assert_eq!(e.retry_after, Some(13));
     }
@@ -314,7 +314,7 @@ mod tests {
         let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         a.failed(AttemptOutcome::Status(502, None), err("bad gateway"), T0);
         let step = a.claimed(&admitted(None, false, Some(T0 + 5_000)), T0);
-        assert_eq!(step, Step::Fail(err("bad gateway")));
+        assert_eq!(step, AttemptStep::Fail(err("bad gateway")));
     }
 
     #[test]

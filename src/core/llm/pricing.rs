@@ -33,7 +33,7 @@ pub fn format_usd(usd: f64) -> String {
 
 /// How an answer ended, as its usage record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ending {
     Ok,
     /// The upstream failed (or the guardrails blocked it) after the stream started.
     FailedMidstream,
@@ -41,12 +41,12 @@ pub enum Outcome {
     ClientGone,
 }
 
-impl Outcome {
+impl Ending {
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::FailedMidstream => "failed_midstream",
-            Outcome::ClientGone => "client_gone",
+            Ending::Ok => "ok",
+            Ending::FailedMidstream => "failed_midstream",
+            Ending::ClientGone => "client_gone",
         }
     }
 }
@@ -58,7 +58,7 @@ pub fn usage_record(
     usage: Usage,
     cost: Option<f64>,
     stream: bool,
-    outcome: Outcome,
+    outcome: Ending,
 ) -> serde_json::Value {
     json!({
         "provider": target.provider,

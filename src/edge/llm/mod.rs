@@ -12,7 +12,7 @@ use crate::core::config::llm::LlmConfig;
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
 use crate::core::llm::cache::Asked;
-use crate::core::llm::flow::{self, Answered, Ask, Body, Deployment, Isolate, Log};
+use crate::core::llm::flow::{self, Answered, Ask, Content, Deployment, Isolate, Log};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::platform::RecordKind;
@@ -109,8 +109,8 @@ pub async fn serve(call: &mut Call, ask: Ask) -> Reply {
         out.append(k, v);
     }
     match reply.body {
-        Body::Bytes(bytes) => Ok(out.bytes(bytes)),
-        Body::Relay(relay) => {
+        Content::Bytes(bytes) => Ok(out.bytes(bytes)),
+        Content::Relay(relay) => {
             let (body, pipe) = crossings::pipe();
             io.writing(pipe);
             let env = call.env.clone();

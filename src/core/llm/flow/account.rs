@@ -2,15 +2,15 @@
 //! usage count and data point, the settlement with the limiter (once: the settlement is taken
 //! when closed), and the cache's copy of what the client was sent.
 
-use super::limiter::Limiter;
-use super::{answers, Body, Cached, Isolate, Job, Log, OnAnswer, Reply};
+use super::limiter::LimiterClient;
+use super::{answers, Cached, Content, Isolate, LlmCall, Log, OnAnswer, Served};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::limits::budget::nanos;
 use crate::core::limits::limiter::TargetOutcome;
 use crate::core::llm::cache::Entry;
 use crate::core::llm::guardrails::{walk, Direction};
-use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Outcome, Price};
+use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Ending, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::Usage;
@@ -20,11 +20,11 @@ use serde_json::{json, Value};
 use std::rc::Rc;
 
 /// Everything the answer's way out needs.
-pub struct Answer {
+pub struct Answering {
     pub target: Target,
     pub attempts: u32,
     pub limit_headers: Vec<(String, String)>,
-    pub limiter: Limiter,
+    pub limiter: LimiterClient,
     /// What the request owes its limiter, until its end settles it.
     pub settlement: Option<Settlement>,
     pub on_answer: Option<OnAnswer>,
@@ -41,7 +41,7 @@ pub struct Answer {
     pub prices: Vec<Option<Rc<Price>>>,
 }
 
-impl Answer {
+impl Answering {
     /// The response head of a 200 with the gateway's headers, then `more`.
     pub fn head(&self, more: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut out = vec![
@@ -113,7 +113,7 @@ impl Answer {
     }
 
     /// The usage record of the log line; an answer from the cache cost nothing.
-    pub fn record(&self, usage: Usage, cost: Option<f64>, stream: bool, outcome: Outcome) -> Value {
+    pub fn record(&self, usage: Usage, cost: Option<f64>, stream: bool, outcome: Ending) -> Value {
         let mut record = usage_record(&self.target, self.attempts, usage, cost, stream, outcome);
         if self.cached.hit {
             record["cached"] = json!(true);
@@ -126,7 +126,7 @@ impl Answer {
 
     /// What the answer adds to the tenant's usage besides the request itself (counted under
     /// the same target): the provider's tokens, the cost, whether the cache answered.
-    pub fn usage_sample(&self, job: &Job, usage: Usage, cost: Option<f64>) -> Sample {
+    pub fn usage_sample(&self, job: &LlmCall, usage: Usage, cost: Option<f64>) -> Sample {
         // An answer from the cache used no provider tokens.
         let usage = match self.cached.hit {
             true => Usage::default(),
@@ -157,9 +157,9 @@ impl Answer {
         &mut self,
         co: &Co,
         isolate: &Isolate,
-        job: &Job,
+        job: &LlmCall,
         usage: Usage,
-        outcome: Outcome,
+        outcome: Ending,
     ) {
         let cost = self.cost(usage);
         let record = self.record(usage, cost, true, outcome);
@@ -194,12 +194,12 @@ impl Answer {
 pub async fn json(
     co: &Co,
     isolate: &Isolate,
-    job: &Job,
-    answer: &mut Answer,
+    job: &LlmCall,
+    answer: &mut Answering,
     body: Vec<u8>,
     usage: Usage,
     log: &mut Log,
-) -> Result<Reply, ApiError> {
+) -> Result<Served, ApiError> {
     let any_failure = answer
         .settlement
         .as_ref()
@@ -219,23 +219,23 @@ pub async fn json(
         more.push(("x-gateway-cost-usd", c));
     }
     let headers = answer.head(&more);
-    log.usage = Some(answer.record(usage, cost, false, Outcome::Ok));
+    log.usage = Some(answer.record(usage, cost, false, Ending::Ok));
     log.used = Some(answer.usage_sample(job, usage, cost).counters);
     let used = Used::Answer {
         tokens: usage.total(),
         cost_usd: cost,
     };
     answer.close(co, isolate, used, any_failure).await;
-    Ok(Reply {
+    Ok(Served {
         status: 200,
         headers,
-        body: Body::Bytes(guarded?),
+        body: Content::Bytes(guarded?),
     })
 }
 
 /// A whole answer under the response guardrails: as it came when none act on answers, else
 /// redacted (re-encoded), or refused naming the detector. The findings go to the log line.
-fn guard_answer(job: &Job, body: Vec<u8>, log: &mut Log) -> Result<Vec<u8>, ApiError> {
+fn guard_answer(job: &LlmCall, body: Vec<u8>, log: &mut Log) -> Result<Vec<u8>, ApiError> {
     let mut guard = job.guard.borrow_mut();
     let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Response)) else {
         return Ok(body);

@@ -3,10 +3,10 @@
 //! charged (`plan`, pure: the config, tenant, key, cache and prices in; the checks, the
 //! reservation and the refusals out) and the limiter's answer.
 
-use super::account::Answer;
+use super::account::Answering;
 use super::attempt::price;
-use super::limiter::Limiter;
-use super::{answers, error_reply, Ask, Cached, Isolate, Job, Log, Reply};
+use super::limiter::LimiterClient;
+use super::{answers, error_reply, Ask, Cached, Isolate, LlmCall, Log, Served};
 use crate::core::config::integration::BreakerPolicy;
 use crate::core::config::llm::{LlmConfig, Strategy};
 use crate::core::error::ApiError;
@@ -28,27 +28,27 @@ use crate::core::tenant::model::TenantConfig;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub enum Admission {
+pub enum Decided {
     /// The limiter refused it: the reply says why and when to retry.
-    Refused(Reply),
+    Refused(Served),
     Admitted(Box<Accepted>),
 }
 
 /// An admitted request: what its attempts need.
 pub struct Accepted {
-    pub job: Job,
+    pub job: LlmCall,
     pub chain: Vec<Target>,
     pub attempts: Attempts,
     /// The limiter's admission (the target it claimed, if any).
     pub first: Admitted,
     /// The cache's answer, if it has one.
     pub hit: Option<Entry>,
-    pub answer: Answer,
+    pub answer: Answering,
 }
 
 /// What a request is charged, decided from what is known before any target is called.
 #[derive(Debug, PartialEq)]
-pub struct Plan {
+pub struct Charges {
     /// The windows charged (the tenant's, the key's, the caller's extra ones).
     pub checks: Vec<(LimitKind, Check)>,
     /// The budgets it reserves in (none for a cache hit).
@@ -84,7 +84,7 @@ pub fn limited(
 /// The windows and budgets a request is charged. An answer from the cache is a request, but it
 /// produces no tokens and costs nothing: its windows are the same (so the isolate's lease still
 /// fits it), its token charge nothing, and it reserves in no budget.
-pub fn plan(i: Known) -> Result<Plan, ApiError> {
+pub fn plan(i: Known) -> Result<Charges, ApiError> {
     let limited = limited(i.cfg, i.tenant, i.key);
     spend::check_chargeable(i.req, limited)?;
     let (rpm, tpm) = admission::limits(i.cfg, i.tenant);
@@ -108,7 +108,7 @@ pub fn plan(i: Known) -> Result<Plan, ApiError> {
         }
         _ => vec![],
     };
-    Ok(Plan { checks, budgets })
+    Ok(Charges { checks, budgets })
 }
 
 async fn config(co: &Co, isolate: &Isolate, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
@@ -166,7 +166,7 @@ pub async fn admit(
     isolate: &Isolate,
     ask: Ask,
     log: &mut Log,
-) -> Result<Admission, ApiError> {
+) -> Result<Decided, ApiError> {
     let cfg = config(co, isolate, &ask.tenant).await?;
     let mut req = ask.req;
     let mut guard = Guard::new(cfg.guardrails_of(&req.model));
@@ -230,7 +230,7 @@ pub async fn admit(
         .zip(&prices)
         .map(|(t, p)| (t.kind, p.as_deref()))
         .collect();
-    let Plan { checks, budgets } = plan(Known {
+    let Charges { checks, budgets } = plan(Known {
         cfg: &cfg,
         tenant: tenant_cfg.as_deref(),
         key: key.as_deref(),
@@ -241,7 +241,7 @@ pub async fn admit(
     })?;
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
-    let limiter = Limiter::of(&tenant, policy);
+    let limiter = LimiterClient::of(&tenant, policy);
     let attempts = Attempts::new(&chain);
     let first = limiter
         .admit(
@@ -262,7 +262,7 @@ pub async fn admit(
         };
         let mut more = vec![("x-should-retry".to_string(), retry.to_string())];
         more.extend(limit_headers);
-        return Ok(Admission::Refused(error_reply(
+        return Ok(Decided::Refused(error_reply(
             req.dialect,
             &request_id,
             &e,
@@ -290,7 +290,7 @@ pub async fn admit(
     // A miss's estimate is its answering target's, once that is known.
     let estimate = req.estimated_usage();
     let keep_text = on_answer.is_some();
-    let answer = Answer {
+    let answer = Answering {
         target,
         attempts: 0,
         limit_headers,
@@ -307,7 +307,7 @@ pub async fn admit(
         price: None,
         prices,
     };
-    let job = Job {
+    let job = LlmCall {
         keep_text,
         tenant,
         request_id,
@@ -321,7 +321,7 @@ pub async fn admit(
         family,
         random,
     };
-    Ok(Admission::Admitted(Box::new(Accepted {
+    Ok(Decided::Admitted(Box::new(Accepted {
         job,
         chain,
         attempts,

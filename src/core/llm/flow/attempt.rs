@@ -3,14 +3,14 @@
 //! back (`core::llm::errors` says how a failure counts). A stream is read until its first
 //! content, so that a failure before it can still fall over to the next target.
 
-use super::account::Answer;
-use super::{Deployment, Isolate, Job};
+use super::account::Answering;
+use super::{Deployment, Isolate, LlmCall};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::llm::{KeySource, ProviderKind, Strategy};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::limits::limiter::Admitted;
-use crate::core::llm::attempts::{Attempts, Step};
+use crate::core::llm::attempts::{AttemptStep, Attempts};
 use crate::core::llm::balance::latency_key;
 use crate::core::llm::cache::Entry;
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
@@ -87,15 +87,15 @@ pub async fn price(co: &Co, isolate: &Isolate, model: &str) -> Option<Rc<Price>>
 }
 
 /// The attempts of one request.
-pub struct Run<'a> {
+pub struct Attempting<'a> {
     pub co: &'a Co,
     pub isolate: &'a Isolate,
     pub deployment: &'a dyn Deployment,
-    pub job: &'a Job,
+    pub job: &'a LlmCall,
     pub chain: &'a [Target],
 }
 
-impl Run<'_> {
+impl Attempting<'_> {
     /// Sends to the targets `attempts` gives, from the first the limiter claimed, until one
     /// answers (its target, attempts and price go into `answer`) or none is left (the
     /// settlement is closed then: no target answered).
@@ -103,13 +103,13 @@ impl Run<'_> {
         &self,
         mut attempts: Attempts,
         first: &Admitted,
-        answer: &mut Answer,
+        answer: &mut Answering,
     ) -> Result<Success, ApiError> {
         let co = self.co;
         let mut step = attempts.claimed(first, co.now());
         let success = loop {
             step = match step {
-                Step::Send { target, after_ms } => {
+                AttemptStep::Send { target, after_ms } => {
                     if after_ms > 0 {
                         co.sleep(after_ms).await;
                     }
@@ -133,13 +133,13 @@ impl Run<'_> {
                         }
                     }
                 }
-                Step::Claim { from } => {
+                AttemptStep::Claim { from } => {
                     match answer.limiter.claim(co, attempts.targets(), from).await {
                         Ok(a) => attempts.claimed(&a, co.now()),
-                        Err(e) => Step::Fail(e),
+                        Err(e) => AttemptStep::Fail(e),
                     }
                 }
-                Step::Fail(e) => {
+                AttemptStep::Fail(e) => {
                     answer.heard(attempts.take_outcomes());
                     answer.close(co, self.isolate, Used::Nothing, true).await;
                     return Err(e);
@@ -310,7 +310,7 @@ async fn read_to_end(co: &Co, stream: StreamId, ms: u64) -> Vec<u8> {
     }
 }
 
-fn options(co: &Co, job: &Job) -> Options {
+fn options(co: &Co, job: &LlmCall) -> Options {
     Options {
         client: job.req.dialect,
         include_usage: job.req.include_usage,
@@ -320,7 +320,12 @@ fn options(co: &Co, job: &Job) -> Options {
     }
 }
 
-fn json_answer(co: &Co, job: &Job, upstream: Dialect, text: Vec<u8>) -> Result<Success, Failed> {
+fn json_answer(
+    co: &Co,
+    job: &LlmCall,
+    upstream: Dialect,
+    text: Vec<u8>,
+) -> Result<Success, Failed> {
     let value = serde_json::from_slice::<serde_json::Value>(&text)
         .map_err(|_| broken("the provider's answer is not JSON".into()))?;
     let (client, usage) =
@@ -336,7 +341,7 @@ fn json_answer(co: &Co, job: &Job, upstream: Dialect, text: Vec<u8>) -> Result<S
 /// Reads a stream until it has content (success), or fails or times out before any.
 async fn first_content(
     co: &Co,
-    job: &Job,
+    job: &LlmCall,
     t: &Target,
     upstream: Dialect,
     mut source: Source,
@@ -377,7 +382,7 @@ async fn first_content(
 
 /// An answer from the cache, as if `t` had just given it: a JSON body as kept, or the kept
 /// events read again through the translator of the client's own dialect.
-pub async fn replay(co: &Co, job: &Job, t: &Target, entry: Entry) -> Result<Success, Failed> {
+pub async fn replay(co: &Co, job: &LlmCall, t: &Target, entry: Entry) -> Result<Success, Failed> {
     if !job.req.stream {
         return Ok(Success::Json {
             body: entry.body.into_bytes(),

@@ -16,14 +16,14 @@ use crate::core::objects::{protocol::RateLimiter, Object};
 use serde_json::json;
 
 /// A tenant's limiter, as one request uses it.
-pub struct Limiter {
+pub struct LimiterClient {
     object: Object<RateLimiter>,
     policy: Policy,
 }
 
-impl Limiter {
+impl LimiterClient {
     pub fn of(tenant: &str, policy: Policy) -> Self {
-        Limiter {
+        LimiterClient {
             object: Object::<RateLimiter>::llm(tenant),
             policy,
         }

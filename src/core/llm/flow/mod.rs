@@ -74,18 +74,18 @@ pub trait Deployment {
 
 /// What a request was answered, and what its log line and usage count carry.
 pub struct Answered {
-    pub reply: Result<Reply, ApiError>,
+    pub reply: Result<Served, ApiError>,
     pub log: Log,
 }
 
 /// The response: its head, and its body whole or written by a relay after it went out.
-pub struct Reply {
+pub struct Served {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Body,
+    pub body: Content,
 }
 
-pub enum Body {
+pub enum Content {
     Bytes(Vec<u8>),
     /// A stream: the flow that writes it (`Effect::Write`), driven after the response went out.
     Relay(Flow<'static, ()>),
@@ -107,7 +107,7 @@ pub struct Log {
 }
 
 /// What every step of one request shares.
-pub struct Job {
+pub struct LlmCall {
     pub tenant: String,
     pub request_id: String,
     pub req: ClientRequest,
@@ -161,10 +161,10 @@ async fn answer(
     deployment: &Rc<dyn Deployment>,
     ask: Ask,
     log: &mut Log,
-) -> Result<Reply, ApiError> {
+) -> Result<Served, ApiError> {
     let admitted = match admit::admit(co, isolate, ask, log).await? {
-        admit::Admission::Refused(reply) => return Ok(reply),
-        admit::Admission::Admitted(a) => a,
+        admit::Decided::Refused(reply) => return Ok(reply),
+        admit::Decided::Admitted(a) => a,
     };
     let admit::Accepted {
         job,
@@ -180,7 +180,7 @@ async fn answer(
             .await
             .map_err(|(_, e)| e)?,
         None => {
-            let run = attempt::Run {
+            let run = attempt::Attempting {
                 co,
                 isolate,
                 deployment: &**deployment,
@@ -204,10 +204,10 @@ async fn answer(
             ]);
             let isolate = isolate.clone();
             let relay = Flow::new(move |co| relay::pump(co, isolate, job, answer, stream));
-            Ok(Reply {
+            Ok(Served {
                 status: 200,
                 headers: head,
-                body: Body::Relay(relay),
+                body: Content::Relay(relay),
             })
         }
     }
@@ -219,16 +219,16 @@ pub fn error_reply(
     request_id: &str,
     e: &ApiError,
     more: Vec<(String, String)>,
-) -> Reply {
+) -> Served {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if let Some(s) = e.retry_after {
         headers.push(("retry-after".into(), s.to_string()));
     }
     headers.extend(more);
     let body = errors::body(dialect, e, request_id);
-    Reply {
+    Served {
         status: e.status(),
         headers,
-        body: Body::Bytes(body.into_bytes()),
+        body: Content::Bytes(body.into_bytes()),
     }
 }

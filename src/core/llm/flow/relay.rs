@@ -4,15 +4,15 @@
 //! `on_answer` effect performed) before the last bytes go out, so that a client that reloads
 //! right after the answer finds it; the cache keeps the events the client was sent.
 
-use super::account::Answer;
+use super::account::Answering;
 use super::attempt::Stream;
-use super::{answers, Isolate, Job};
+use super::{answers, Isolate, LlmCall};
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::llm::cache::Recorder;
 use crate::core::llm::guardrails::stream::StreamGuard;
 use crate::core::llm::guardrails::{Direction, Guard, TextKind};
-use crate::core::llm::pricing::Outcome;
+use crate::core::llm::pricing::Ending;
 use crate::core::upstream::Chunk;
 use serde_json::json;
 use std::rc::Rc;
@@ -20,8 +20,8 @@ use std::rc::Rc;
 pub async fn pump(
     co: Co,
     isolate: Rc<Isolate>,
-    job: Rc<Job>,
-    mut answer: Answer,
+    job: Rc<LlmCall>,
+    mut answer: Answering,
     mut up: Box<Stream>,
 ) -> Result<(), ApiError> {
     let acts = |g: &Option<Guard>| g.as_ref().is_some_and(|g| g.acts_on(Direction::Response));
@@ -54,7 +54,7 @@ pub async fn pump(
                         .charged_usage(answer.estimate, job.req.thinking),
                 };
                 answer
-                    .account_stream(&co, &isolate, &job, usage, Outcome::ClientGone)
+                    .account_stream(&co, &isolate, &job, usage, Ending::ClientGone)
                     .await;
             }
             up.source.cancel(&co).await;
@@ -85,7 +85,7 @@ pub async fn pump(
 }
 
 /// The client's events through the response guardrails, if any act on answers.
-fn guarded(job: &Job, filter: &mut Option<StreamGuard>, events: Vec<u8>) -> Vec<u8> {
+fn guarded(job: &LlmCall, filter: &mut Option<StreamGuard>, events: Vec<u8>) -> Vec<u8> {
     let mut guard = job.guard.borrow_mut();
     let (Some(f), Some(g)) = (filter.as_mut(), guard.as_mut()) else {
         return events;
@@ -98,8 +98,8 @@ fn guarded(job: &Job, filter: &mut Option<StreamGuard>, events: Vec<u8>) -> Vec<
 async fn wrap_up(
     co: &Co,
     isolate: &Isolate,
-    job: &Job,
-    answer: &mut Answer,
+    job: &LlmCall,
+    answer: &mut Answering,
     up: &Stream,
     blocked: bool,
 ) {
@@ -108,13 +108,13 @@ async fn wrap_up(
         .replayed_usage
         .unwrap_or_else(|| t.charged_usage(answer.estimate, job.req.thinking));
     let outcome = match t.failed().is_some() || blocked {
-        true => Outcome::FailedMidstream,
-        false => Outcome::Ok,
+        true => Ending::FailedMidstream,
+        false => Ending::Ok,
     };
     answer
         .account_stream(co, isolate, job, usage, outcome)
         .await;
-    if let (Some(hook), Outcome::Ok) = (answer.on_answer.take(), outcome) {
+    if let (Some(hook), Ending::Ok) = (answer.on_answer.take(), outcome) {
         let text = match job.guard.borrow_mut().as_mut() {
             Some(g) if g.acts_on(Direction::Response) => {
                 g.as_seen(Direction::Response, TextKind::Text, t.text())

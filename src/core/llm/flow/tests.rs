@@ -9,7 +9,7 @@ use crate::core::llm::request::parse;
 use crate::core::objects::protocol::LimiterCmd;
 use crate::core::objects::ObjectClass;
 use crate::core::platform::{ConfigKey, RecordKind};
-use crate::core::upstream::{Chunk, FetchError, Opened, StreamId, UpstreamAnswer};
+use crate::core::upstream::{Chunk, FetchError, StreamHead, StreamId, UpstreamAnswer};
 use crate::core::usage::Sample;
 use crate::llm_fixture;
 use serde_json::{json, Value};
@@ -38,7 +38,7 @@ impl Deployment for Keys {
 
 /// What a provider answers one request: a whole body, or a stream of chunks.
 #[derive(Clone)]
-enum Reply {
+enum Given {
     Json(u16, Value),
     Stream(u16, &'static str, Vec<Vec<u8>>),
     Down,
@@ -49,7 +49,7 @@ struct World {
     kv: HashMap<String, Value>,
     limiter: RefCell<LimiterState>,
     /// Per model (the last path segment of the request is not enough: the body names it).
-    replies: RefCell<HashMap<String, VecDeque<Reply>>>,
+    replies: RefCell<HashMap<String, VecDeque<Given>>>,
     streams: RefCell<Vec<VecDeque<Vec<u8>>>>,
     cache: RefCell<HashMap<String, Value>>,
     written: RefCell<Vec<u8>>,
@@ -86,7 +86,7 @@ impl World {
         self
     }
 
-    fn replies(self, model: &str, replies: Vec<Reply>) -> Self {
+    fn replies(self, model: &str, replies: Vec<Given>) -> Self {
         self.replies
             .borrow_mut()
             .insert(model.into(), replies.into());
@@ -115,30 +115,30 @@ impl World {
                 let body: Value = serde_json::from_str(req.body_text().unwrap()).unwrap();
                 self.sent.borrow_mut().push((req.url.clone(), body.clone()));
                 Outcome::Answer(match self.next_reply(&body) {
-                    Reply::Json(status, v) => Ok(UpstreamAnswer {
+                    Given::Json(status, v) => Ok(UpstreamAnswer {
                         status,
                         headers: vec![],
                         body: v.to_string().into_bytes(),
                     }),
-                    Reply::Down => Err(FetchError::Network("refused".into())),
-                    Reply::Stream(..) => panic!("a stream for a JSON request"),
+                    Given::Down => Err(FetchError::Network("refused".into())),
+                    Given::Stream(..) => panic!("a stream for a JSON request"),
                 })
             }
             Effect::OpenStream { req, .. } => {
                 let body: Value = serde_json::from_str(req.body_text().unwrap()).unwrap();
                 self.sent.borrow_mut().push((req.url.clone(), body.clone()));
-                Outcome::Opened(match self.next_reply(&body) {
-                    Reply::Stream(status, content_type, chunks) => {
+                Outcome::StreamHead(match self.next_reply(&body) {
+                    Given::Stream(status, content_type, chunks) => {
                         let mut streams = self.streams.borrow_mut();
                         streams.push(chunks.into());
-                        Ok(Opened {
+                        Ok(StreamHead {
                             status,
                             headers: vec![("content-type".into(), content_type.into())],
                             stream: StreamId(streams.len() as u32 - 1),
                         })
                     }
-                    Reply::Down => Err(FetchError::Network("refused".into())),
-                    Reply::Json(..) => panic!("JSON for a stream request"),
+                    Given::Down => Err(FetchError::Network("refused".into())),
+                    Given::Json(..) => panic!("JSON for a stream request"),
                 })
             }
             Effect::Read { stream, .. } => {
@@ -161,7 +161,7 @@ impl World {
         })
     }
 
-    fn next_reply(&self, body: &Value) -> Reply {
+    fn next_reply(&self, body: &Value) -> Given {
         let model = body["model"].as_str().unwrap_or_default().to_string();
         let mut replies = self.replies.borrow_mut();
         let queue = replies.get_mut(&model).expect("a reply for the model");
@@ -170,7 +170,7 @@ impl World {
 
     /// Serves `req` (a JSON body in `dialect`), and a stream's relay to its end. Returns what
     /// the flow answered, the client's body, and every effect of both flows.
-    fn serve(&self, dialect: Dialect, req: Value, keys: Keys) -> (Served, Vec<Effect>) {
+    fn serve(&self, dialect: Dialect, req: Value, keys: Keys) -> (Seen, Vec<Effect>) {
         self.serve_as(dialect, req, keys, |a| a)
     }
 
@@ -180,7 +180,7 @@ impl World {
         req: Value,
         keys: Keys,
         change: impl FnOnce(Ask) -> Ask,
-    ) -> (Served, Vec<Effect>) {
+    ) -> (Seen, Vec<Effect>) {
         let isolate = ISOLATE.with(Rc::clone);
         let ask = change(Ask {
             tenant: "t1".into(),
@@ -202,7 +202,7 @@ impl World {
         let (out, mut seen) = drive(flow, NOW, |e| self.answer(e));
         let Answered { reply, log } = out.unwrap();
         let served = match reply {
-            Err(e) => Served {
+            Err(e) => Seen {
                 status: e.status(),
                 headers: vec![],
                 body: e.message,
@@ -211,15 +211,15 @@ impl World {
             },
             Ok(reply) => {
                 let body = match reply.body {
-                    Body::Bytes(b) => String::from_utf8(b).unwrap(),
-                    Body::Relay(relay) => {
+                    Content::Bytes(b) => String::from_utf8(b).unwrap(),
+                    Content::Relay(relay) => {
                         let (out, relayed) = drive(relay, NOW, |e| self.answer(e));
                         out.unwrap();
                         seen.extend(relayed);
                         String::from_utf8(self.written.borrow().clone()).unwrap()
                     }
                 };
-                Served {
+                Seen {
                     status: reply.status,
                     headers: reply.headers,
                     body,
@@ -236,7 +236,7 @@ thread_local! {
     static ISOLATE: Rc<Isolate> = Rc::new(Isolate::default());
 }
 
-struct Served {
+struct Seen {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
@@ -244,7 +244,7 @@ struct Served {
     error: bool,
 }
 
-impl Served {
+impl Seen {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -298,7 +298,7 @@ fn a_plain_answer_goes_to_the_client_as_the_provider_sent_it_priced_from_one_rea
     let answer = openai_answer("gpt-x", "Hello");
     let w = World::new(openai_and_anthropic(routes, json!({"rpm": 100})))
         .price("gpt-x", 1.0, 2.0)
-        .replies("gpt-x", vec![Reply::Json(200, answer.clone())]);
+        .replies("gpt-x", vec![Given::Json(200, answer.clone())]);
     let (s, seen) = w.serve(Dialect::OpenAi, chat("fast", false), Keys { sealer: true });
     assert_eq!(s.status, 200);
     assert_eq!(
@@ -334,7 +334,7 @@ fn a_translated_stream_is_relayed_and_accounted_at_its_end() {
         .price("claude-s", 3.0, 15.0)
         .replies(
             "claude-s",
-            vec![Reply::Stream(200, "text/event-stream", chunks(recorded, 7))],
+            vec![Given::Stream(200, "text/event-stream", chunks(recorded, 7))],
         );
     let req = json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});
     let (s, seen) = w.serve(Dialect::OpenAi, req, Keys { sealer: true });
@@ -387,8 +387,8 @@ fn a_failing_target_falls_over_and_its_breaker_hears_before_the_client() {
     ]});
     let err = json!({"error": {"message": "overloaded", "type": "server_error"}});
     let w = World::new(openai_and_anthropic(routes, json!({})))
-        .replies("m1", vec![Reply::Json(503, err.clone()), Reply::Down])
-        .replies("m2", vec![Reply::Json(200, openai_answer("m2", "ok"))]);
+        .replies("m1", vec![Given::Json(503, err.clone()), Given::Down])
+        .replies("m2", vec![Given::Json(200, openai_answer("m2", "ok"))]);
     let (s, seen) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
     assert_eq!(s.status, 200);
     assert_eq!(s.header("x-gateway-model"), Some("m2"));
@@ -420,11 +420,11 @@ fn a_stream_that_fails_before_content_falls_over_and_is_let_go() {
     let w = World::new(openai_and_anthropic(routes, json!({})))
         .replies(
             "c1",
-            vec![Reply::Stream(200, "text/event-stream", chunks(failing, 64))],
+            vec![Given::Stream(200, "text/event-stream", chunks(failing, 64))],
         )
         .replies(
             "m2",
-            vec![Reply::Stream(200, "text/event-stream", chunks(fine, 64))],
+            vec![Given::Stream(200, "text/event-stream", chunks(fine, 64))],
         );
     let (s, seen) = w.serve(Dialect::OpenAi, chat("r", true), Keys { sealer: true });
     assert_eq!(s.status, 200);
@@ -446,7 +446,7 @@ fn a_client_that_leaves_midstream_is_charged_what_was_produced() {
     let fine = llm_fixture!("openai_text.sse");
     let mut w = World::new(openai_and_anthropic(routes, json!({}))).replies(
         "m",
-        vec![Reply::Stream(200, "text/event-stream", chunks(fine, 40))],
+        vec![Given::Stream(200, "text/event-stream", chunks(fine, 40))],
     );
     w.client_gone_after = Some(1);
     let (s, seen) = w.serve(Dialect::OpenAi, chat("r", true), Keys { sealer: true });
@@ -472,7 +472,7 @@ fn a_kept_answer_is_what_the_client_was_sent_and_a_hit_calls_no_provider() {
     let routes = json!({"c": {"targets": [{"provider": "oai", "model": "m"}], "cache": {"ttl_seconds": 60}}});
     let w = World::new(openai_and_anthropic(routes, json!({})))
         .price("m", 1.0, 1.0)
-        .replies("m", vec![Reply::Json(200, openai_answer("m", "kept"))]);
+        .replies("m", vec![Given::Json(200, openai_answer("m", "kept"))]);
     let (first, seen) = w.serve(Dialect::OpenAi, chat("c", false), Keys { sealer: true });
     assert_eq!(first.header("x-gateway-cache"), Some("miss"));
     let put = seen.iter().find_map(|e| match e {
@@ -508,7 +508,7 @@ fn a_request_over_its_window_is_refused_in_its_dialect_and_calls_no_provider() {
     fresh_isolate();
     let routes = json!({"r": [{"provider": "oai", "model": "m"}]});
     let w = World::new(openai_and_anthropic(routes, json!({"rpm": 1})))
-        .replies("m", vec![Reply::Json(200, openai_answer("m", "one"))]);
+        .replies("m", vec![Given::Json(200, openai_answer("m", "one"))]);
     let (first, _) = w.serve(
         Dialect::Anthropic,
         anthropic_chat("r"),
@@ -540,7 +540,7 @@ fn a_key_the_gateway_cannot_open_fails_the_request_and_not_the_provider() {
     );
     llm["providers"]["own"] = json!({"kind": "openai", "api_key": "sk-own"});
     let llm = crate::core::testing::stored(RecordKind::Llm, "t1", None, llm);
-    let w = World::new(llm).replies("m2", vec![Reply::Json(200, openai_answer("m2", "no"))]);
+    let w = World::new(llm).replies("m2", vec![Given::Json(200, openai_answer("m2", "no"))]);
     let (s, seen) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: false });
     assert!(s.error && s.status == 500, "{} {}", s.status, s.body);
     assert!(s.body.contains("no master key"), "{}", s.body);
@@ -580,7 +580,7 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
         extra: vec![],
     };
     let miss = admit::plan(known(false)).unwrap();
-    let tokens = |p: &admit::Plan| p.checks.iter().map(|(_, c)| c.cost).collect::<Vec<_>>();
+    let tokens = |p: &admit::Charges| p.checks.iter().map(|(_, c)| c.cost).collect::<Vec<_>>();
     assert_eq!(miss.checks.len(), 2);
     assert!(
         tokens(&miss)[1] > 100,
