@@ -262,29 +262,6 @@ fn hmac_sources_need_their_scheme() {
 }
 
 #[test]
-fn breaker_policies_from_config() {
-    use super::integration::BreakerPolicy;
-    let policy = |b: serde_json::Value| {
-        let b: BreakerPolicy = serde_json::from_value(b).unwrap();
-        serde_json::to_value(BreakerPolicy::policy(Some(&b))).unwrap()
-    };
-    // The failure rate over at least `minimum_calls` calls in the window.
-    assert_eq!(
-        policy(json!({"minimum_calls": 4, "failure_rate": 0.25, "open_seconds": 2})),
-        json!({"minimum_calls": 4, "failure_rate": 0.25, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
-    );
-    // A config stored with the older `failure_threshold` reads it as the minimum of calls.
-    assert_eq!(
-        policy(json!({"failure_threshold": 0, "open_seconds": 2})),
-        json!({"minimum_calls": 1, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
-    );
-    assert_eq!(
-        serde_json::to_value(BreakerPolicy::policy(None)).unwrap(),
-        json!({"minimum_calls": 10, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 30_000, "half_open_probes": 1})
-    );
-}
-
-#[test]
 fn breaker_policies_are_checked_when_saved() {
     let doc = |b: serde_json::Value| {
         json!({"name": "x", "base_url": "https://x.example", "circuit_breaker": b,
