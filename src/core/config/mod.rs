@@ -7,6 +7,7 @@ pub mod document;
 pub mod integration;
 pub mod llm;
 pub mod records;
+pub mod seal;
 pub mod source;
 
 use super::error::ApiError;

@@ -2,10 +2,10 @@
 //! sealed on the way in, redacted on the way out.
 
 use super::document::{redact, seal_document, RecordRef};
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
 use serde_json::Value;
 

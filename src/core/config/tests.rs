@@ -1,6 +1,6 @@
 use super::document::{open_secret, redact, seal_document, RecordRef};
 use super::*;
-use crate::core::tenant::seal::Sealer;
+use crate::core::config::seal::Sealer;
 use crate::core::Entropy;
 use serde_json::json;
 

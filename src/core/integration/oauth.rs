@@ -12,7 +12,7 @@
 
 use crate::core::config::document::Secret;
 use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
-use crate::core::tenant::seal::SealContext;
+use crate::core::config::seal::SealContext;
 use crate::core::upstream::OutboundRequest;
 use crate::core::upstream::Trail;
 use base64::engine::general_purpose::STANDARD;

@@ -7,12 +7,12 @@ use super::oauth::{
     token_keys, HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
 };
 use crate::core::config::integration::IntegrationConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
 use crate::core::platform::Kv;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 
 /// An OAuth2 integration's opened secrets.

@@ -7,12 +7,12 @@ use super::wire::{enqueue_all, QueueSettings};
 use super::{max_attempts, JobStep, QueueMessage};
 use crate::core::config::destination::{DestinationConfig, EventFilter, DEFAULT};
 use crate::core::config::document::{open_secret, RecordRef};
+use crate::core::config::seal::Sealer;
 use crate::core::config::source::SourceConfig;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
 use crate::core::webhook::delivery::{classify, delivery_request, DeliveryOutcome, EventEnvelope};
 use crate::core::webhook::event_log::{

@@ -4,10 +4,10 @@
 use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing};
 use super::key_admin;
 use super::key_settings::KeyKind;
-use super::seal::Sealer;
 use crate::core::config::destination;
 use crate::core::config::document::redact;
 use crate::core::config::records::{exists, get_redacted, put_record};
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};

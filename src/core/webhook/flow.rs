@@ -9,6 +9,7 @@ use super::ingress::{self, Origin};
 use super::normalize::{normalize, unrecognized, Ingress, Unreadable};
 use super::verify::Inbound;
 use crate::core::config::document::{open_secret, RecordRef};
+use crate::core::config::seal::Sealer;
 use crate::core::config::source::SourceConfig;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
@@ -18,7 +19,6 @@ use crate::core::objects::protocol::Dedupe;
 use crate::core::objects::Object;
 use crate::core::platform::QueueName;
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 use serde_json::json;
 

@@ -7,12 +7,12 @@
 //! rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
 use super::{answer, command, purge};
+use crate::core::config::seal::Sealer;
 use crate::core::integration::oauth::{
     token_answer, token_request, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd,
     KeptToken, RotatedRefresh, TokenCmd,
 };
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
 use crate::edge::platform::{now_ms, random_array};
