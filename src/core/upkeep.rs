@@ -9,11 +9,11 @@
 //!
 //! A run is one trace: every request it sends carries it.
 
-use crate::core::config::integration::{AuthType, IntegrationConfig};
 use crate::core::config::records::tenant_ids;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::integration::config::{AuthType, IntegrationConfig};
 use crate::core::integration::flow::{check, refresh_token, Execution};
 use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;

@@ -8,7 +8,7 @@
 
 use super::outbound::OutboundMessage;
 use super::send::{self, attempt, channel_of_delivery, open_token, Send};
-use crate::core::config::channel::ChannelConfig;
+use crate::core::channel::config::ChannelConfig;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};

@@ -5,7 +5,7 @@
 use super::outbound::OutboundMessage;
 use super::render::{self, ChannelTarget, Rendered};
 use super::response::{parse, refusal, SendOutcome};
-use crate::core::config::channel::{ChannelConfig, ChannelKind};
+use crate::core::channel::config::{ChannelConfig, ChannelKind};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};

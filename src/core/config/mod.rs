@@ -1,18 +1,22 @@
 //! Tenant configuration documents kept in KV `CONFIG`, their validation and their secrets.
 
 pub mod cache;
-pub mod channel;
-pub mod destination;
 pub mod document;
-pub mod integration;
 pub mod llm;
 pub mod records;
 pub mod seal;
-pub mod source;
 
+/// The breaker policy under the name the LLM files still use; `limits::breaker` holds it.
+pub mod integration {
+    pub use crate::core::limits::breaker::BreakerPolicy;
+}
+
+use super::channel::config as channel;
 use super::error::ApiError;
+use super::integration::config as integration_doc;
 use super::platform::RecordKind;
 use super::tenant::model::TenantConfig;
+use super::webhook::{destination, source};
 use document::validate;
 use serde_json::Value;
 
@@ -24,7 +28,7 @@ impl RecordKind {
             RecordKind::Tenant => &["/destination/secret"],
             RecordKind::Source => source::SECRET_PATHS,
             RecordKind::Channel => channel::SECRET_PATHS,
-            RecordKind::Integration => integration::SECRET_PATHS,
+            RecordKind::Integration => integration_doc::SECRET_PATHS,
             RecordKind::Llm => llm::SECRET_PATHS,
             RecordKind::Destination => destination::SECRET_PATHS,
         }
@@ -53,7 +57,9 @@ impl RecordKind {
             RecordKind::Tenant => validate::<TenantConfig>(value).map(drop),
             RecordKind::Source => validate::<source::SourceConfig>(value).map(drop),
             RecordKind::Channel => validate::<channel::ChannelConfig>(value).map(drop),
-            RecordKind::Integration => validate::<integration::IntegrationConfig>(value).map(drop),
+            RecordKind::Integration => {
+                validate::<integration_doc::IntegrationConfig>(value).map(drop)
+            }
             RecordKind::Llm => validate::<llm::LlmConfig>(value).map(drop),
             RecordKind::Destination => validate::<destination::DestinationConfig>(value).map(drop),
         }

@@ -6,10 +6,10 @@
 use super::oauth::{
     token_keys, HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
 };
-use crate::core::config::integration::IntegrationConfig;
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
+use crate::core::integration::config::IntegrationConfig;
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
 use crate::core::platform::Kv;

@@ -15,9 +15,9 @@
 use super::events::{deliver, endpoint_of, fan_out, Endpoint, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
 use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
-use crate::core::config::channel::ChannelConfig;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;

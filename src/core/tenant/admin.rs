@@ -4,7 +4,6 @@
 use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing};
 use super::key_admin;
 use super::key_settings::KeyKind;
-use crate::core::config::destination;
 use crate::core::config::document::redact;
 use crate::core::config::records::{exists, get_redacted, put_record};
 use crate::core::config::seal::Sealer;
@@ -22,6 +21,7 @@ use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::upstream::Trail;
+use crate::core::webhook::destination;
 use crate::core::webhook::log_admin;
 use crate::core::webhook::sample_flow::{self, SampleAt};
 use crate::core::Entropy;

@@ -10,7 +10,6 @@ use super::normalize::{normalize, unrecognized, Ingress, Unreadable};
 use super::verify::Inbound;
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
-use crate::core::config::source::SourceConfig;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_pairs, HttpResponse};
@@ -20,6 +19,7 @@ use crate::core::objects::Object;
 use crate::core::platform::QueueName;
 use crate::core::platform::RecordKind;
 use crate::core::upstream::Trail;
+use crate::core::webhook::source::SourceConfig;
 use serde_json::json;
 
 /// A webhook request as the route received it.

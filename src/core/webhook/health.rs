@@ -8,11 +8,11 @@
 //! asks `after_attempt` as it records one.
 
 use super::delivery::EventEnvelope;
-use crate::core::config::destination::Disabled;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::jobs::JobStep;
 use crate::core::platform::RecordKind;
+use crate::core::webhook::destination::Disabled;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

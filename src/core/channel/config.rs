@@ -1,6 +1,6 @@
 //! An outbound channel, `channel:{t}:{channel}`: where `/v1/channels/{channel}/messages` sends.
 
-use super::document::{check_http_url, Check, Named, Secret};
+use crate::core::config::document::{check_http_url, Check, Named, Secret};
 use crate::core::limits::breaker::BreakerPolicy;
 use serde::{Deserialize, Serialize};
 

@@ -1,10 +1,9 @@
 //! A declarative integration, `integration:{t}:{id}`: everything needed to call a provider's API
 //! without code (seed 000's integration schema with seed 003's mappings).
 
-use super::document::{check_http_url, check_len, Check, Named, Secret};
-pub use crate::core::integration::mapping::ResponseMapping;
-/// Named here by the LLM files still (`limits::breaker` holds it).
-pub use crate::core::limits::breaker::BreakerPolicy;
+pub use super::mapping::ResponseMapping;
+use crate::core::config::document::{check_http_url, check_len, Check, Named, Secret};
+use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::upstream::HttpMethod;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -454,7 +453,7 @@ fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
             .map(|(at, i)| (at.to_string(), templated[i].as_str())),
     );
     for (at, expr) in all {
-        if let Err(err) = crate::core::integration::mapping::compile(expr.trim()) {
+        if let Err(err) = super::mapping::compile(expr.trim()) {
             p.push(format!("`endpoints.{name}.{at}`: {}", err.0));
         }
     }
