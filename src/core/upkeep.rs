@@ -9,7 +9,6 @@
 //!
 //! A run is one trace: every request it sends carries it.
 
-use crate::core::config::records::tenant_ids;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -20,6 +19,7 @@ use crate::core::jobs::ExpireLetters;
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::{Class, Command, Object};
 use crate::core::platform::RecordKind;
+use crate::core::records::tenant_ids;
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 use crate::core::trace::Trace;
 use crate::core::upstream::Trail;

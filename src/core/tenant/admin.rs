@@ -5,7 +5,6 @@ use super::erase::{confirm_tenant_delete, delete_children, erase_record, missing
 use super::key_admin;
 use super::key_settings::KeyKind;
 use crate::core::config::document::redact;
-use crate::core::config::records::{exists, get_redacted, put_record};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -19,6 +18,7 @@ use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::protocol::DeadLetters;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
+use crate::core::records::{exists, get_redacted, put_record};
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::upstream::Trail;
 use crate::core::webhook::destination;

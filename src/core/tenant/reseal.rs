@@ -11,7 +11,6 @@
 //! from the start says `old_keys_removable`, then remove the old key.
 
 use crate::core::config::document::{reseal_secrets, RecordRef};
-use crate::core::config::records::tenant_ids;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
@@ -20,6 +19,7 @@ use crate::core::integration::config::IntegrationConfig;
 use crate::core::integration::flow as integration_flow;
 use crate::core::integration::oauth::KeptRefresh;
 use crate::core::platform::{ConfigKey, RecordKind};
+use crate::core::records::tenant_ids;
 use crate::core::tenant::erase::TENANT_CHILDREN;
 use crate::core::Entropy;
 use serde::Serialize;

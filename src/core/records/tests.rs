@@ -1,8 +1,8 @@
-use super::document::{open_secret, redact, seal_document, RecordRef};
-use super::*;
+use crate::core::config::document::{open_secret, redact, seal_document, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
+use crate::core::platform::RecordKind;
 use crate::core::Entropy;
-use serde_json::json;
+use serde_json::{json, Value};
 
 struct Counter(u8);
 impl Entropy for Counter {
@@ -42,7 +42,7 @@ fn secrets_are_sealed_and_redacted_everything_else_kept() {
     }
     assert_eq!(stored["kind"], "whatsapp");
     let sealed = stored["secrets"][1]["$sealed"].as_str().unwrap();
-    let secret = super::document::Secret::Sealed(sealed.to_string());
+    let secret = Secret::Sealed(sealed.to_string());
     assert_eq!(
         open_secret(&sealer(), &AT, "/secrets/1", &secret).unwrap(),
         "app-secret-2"
@@ -295,7 +295,7 @@ fn breaker_policies_are_checked_when_saved() {
 
 #[test]
 fn platform_keys_go_only_to_official_base_urls() {
-    use super::llm::LlmConfig;
+    use crate::core::config::llm::LlmConfig;
     let llm = |provider: serde_json::Value| {
         RecordKind::Llm.validate(&json!({"providers": {"p": provider}, "routes": {"m": [{"provider": "p", "model": "x"}]}}))
     };
@@ -329,7 +329,7 @@ fn platform_keys_go_only_to_official_base_urls() {
     assert!(!cfg.providers["off"].may_use_platform_key());
     assert!(cfg.providers["on"].may_use_platform_key());
     assert!(!cfg.providers["compat"].may_use_platform_key());
-    use super::llm::KeySource;
+    use crate::core::config::llm::KeySource;
     assert_eq!(cfg.providers["off"].key_source(), KeySource::None);
     assert_eq!(
         cfg.providers["on"].key_source(),
@@ -360,7 +360,7 @@ fn a_tenant_or_integration_keeps_the_incarnation_it_was_created_with() {
 
 #[test]
 fn a_route_is_a_list_or_a_strategy_with_targets() {
-    use super::llm::{LlmConfig, Strategy};
+    use crate::core::config::llm::{LlmConfig, Strategy};
     let llm = |route: serde_json::Value| {
         RecordKind::Llm
             .validate(&json!({"providers": {"p": {"kind": "mock"}}, "routes": {"r": route}}))
