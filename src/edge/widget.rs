@@ -154,10 +154,8 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
                     let cmd = AppendCmd::exchange(&input.message, &answer, max_history, owner);
                     let saved = append_exchange(&env, &object, cmd).await;
                     if let Err(e) = saved {
-                        worker::console_error!(
-                            "{{\"conversation_append_failed\":{:?}}}",
-                            e.message
-                        );
+                        let line = serde_json::json!({"conversation_append_failed": e.logged()});
+                        worker::console_error!("{line}");
                     }
                 })
             });

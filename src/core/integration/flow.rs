@@ -184,7 +184,7 @@ async fn run(
                             let text = envelope.data.to_string();
                             let keep = Effect::CachePut { url, ttl_s, text };
                             if let Err(e) = co.run(keep).await {
-                                let line = json!({"integration_cache_put_failed": e.message});
+                                let line = json!({"integration_cache_put_failed": e.logged()});
                                 co.log_error(line).await;
                             }
                         }

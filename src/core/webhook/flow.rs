@@ -132,10 +132,10 @@ pub async fn receive(
             // for one.
             let forget = Forget { ids: seen.new_ids };
             if let Err(e) = co.ask(&dedupe, forget).await {
-                co.log_error(json!({"dedupe_forget_failed": e.message}))
+                co.log_error(json!({"dedupe_forget_failed": e.logged()}))
                     .await;
             }
-            co.log_error(json!({"enqueue_failed": e.message})).await;
+            co.log_error(json!({"enqueue_failed": e.logged()})).await;
             return Err(ingress::not_enqueued());
         }
     }
