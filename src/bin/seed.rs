@@ -20,11 +20,11 @@ fn main() {}
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use edge_gateway::core::config::document::{seal_document, RecordRef};
+    use edge_gateway::core::config::seal::Sealer;
     use edge_gateway::core::platform::{ConfigKey, RecordKind};
     use edge_gateway::core::tenant::key_settings::KeyKind;
     use edge_gateway::core::tenant::key_settings::KeySettings;
     use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyIndex};
-    use edge_gateway::core::tenant::seal::Sealer;
     use edge_gateway::core::Entropy;
     use serde_json::{json, Value};
     use std::fs;

@@ -75,6 +75,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for 429 and 503: becomes a `Retry-After` header.
     pub retry_after: Option<u64>,
+    /// What went wrong in the platform's own words (a KV or Durable Object failure behind a
+    /// generic message): for the log, never for the client.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -83,6 +86,7 @@ impl ApiError {
             kind,
             message: message.into(),
             retry_after: None,
+            detail: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -107,6 +111,10 @@ impl ApiError {
         self.retry_after = Some(seconds);
         self
     }
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
 
     pub fn status(&self) -> u16 {
         self.kind.status()
@@ -125,6 +133,18 @@ impl ApiError {
         } else {
             &self.message
         }
+    }
+
+    /// What a log line says of it: the detail the client was not told, else its message.
+    pub fn logged(&self) -> &str {
+        self.detail.as_deref().unwrap_or(&self.message)
+    }
+
+    /// What the request's log line adds to its status and type: the gateway's own failure in
+    /// its own words (an internal error, or the detail behind a generic message). None where
+    /// the client's message already says it all.
+    pub fn log_detail(&self) -> Option<&str> {
+        (self.is_internal() || self.detail.is_some()).then(|| self.logged())
     }
 
     pub fn body(&self, request_id: &str) -> String {
@@ -159,5 +179,28 @@ mod tests {
         let i = ApiError::internal("secret at /credentials/bot_token does not open");
         assert!(i.is_internal());
         assert!(!i.body("req_2").contains("credentials"));
+    }
+
+    #[test]
+    fn a_detail_goes_to_the_log_and_never_to_the_client() {
+        // A platform failure behind a 503: the client is told to retry, the log what failed.
+        let e = ApiError::new(ErrorKind::Unavailable, "retry")
+            .with_detail("DEDUPE: injected fault: DEDUPE.fetch");
+        assert!(!e.body("req_3").contains("DEDUPE"));
+        assert_eq!(e.log_detail(), Some("DEDUPE: injected fault: DEDUPE.fetch"));
+        // The gateway's own failure: its detail, or its message where it has none.
+        let wrapped = ApiError::internal("internal error; retry later").with_detail("no CONFIG");
+        assert_eq!(wrapped.log_detail(), Some("no CONFIG"));
+        let own = ApiError::internal("stored secret at /x of y does not open");
+        assert_eq!(
+            own.log_detail(),
+            Some("stored secret at /x of y does not open")
+        );
+        // The client's mistake is the whole story in its message: nothing more to log.
+        assert_eq!(ApiError::validation("unknown field `x`").log_detail(), None);
+        assert_eq!(
+            ApiError::validation("unknown field `x`").logged(),
+            "unknown field `x`"
+        );
     }
 }

@@ -2,14 +2,14 @@
 //! `fuzz/` call these; `cargo test` replays every kept input (`fuzz/seeds`, `fuzz/regressions`)
 //! through them, so a finding stays fixed.
 
-use crate::core::config::integration::{IntegrationConfig, ResponseMapping};
-use crate::core::config::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
+use crate::core::integration::config::{IntegrationConfig, ResponseMapping};
 use crate::core::integration::{mapping, plan, transforms};
 use crate::core::llm::guardrails::{stream::StreamGuard, Guard, Rule};
 use crate::core::llm::sse::Parser;
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, Dialect};
 use crate::core::webhook::normalize::normalize;
+use crate::core::webhook::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
 use crate::core::webhook::verify::{
     github, hmac_generic, meta, shopify, slack, standard, stripe, telegram, twilio, Inbound,
 };
@@ -291,7 +291,7 @@ pub fn mapping(data: &[u8]) {
 /// multipart body built from it. Never panics; a wait is at most a day; a list's next page is
 /// fetched only on the integration's own origin.
 pub fn provider_answer(data: &[u8]) {
-    use crate::core::config::integration::{BodyFormat, Endpoint, Pagination};
+    use crate::core::integration::config::{BodyFormat, Endpoint, Pagination};
     use crate::core::integration::execute::{clean_page, conclude, CallAttempt};
     use crate::core::integration::paginate::{Next, Pager};
     use crate::core::integration::{body, graphql, provider_wait};

@@ -25,6 +25,10 @@ pub struct RequestLog<'a> {
     pub latency_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// The gateway's own failure in its own words (`ApiError::log_detail`), on the line that
+    /// names the request, so one line holds both; the client never sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
     /// LLM routes: provider, model, attempts, tokens, cost (never content).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_usage: Option<&'a serde_json::Value>,
@@ -59,6 +63,7 @@ mod tests {
             status: 200,
             latency_ms: 3,
             error: None,
+            detail: None,
             llm_usage: None,
             guardrails: None,
             key: None,
@@ -69,5 +74,30 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["route"], "/healthz");
         assert!(v.get("tenant").is_none());
+        assert!(v.get("detail").is_none());
+    }
+
+    #[test]
+    fn a_failure_and_its_request_are_one_line() {
+        let l = RequestLog {
+            ts: 1,
+            request_id: "req_1",
+            method: "POST",
+            route: "/v1/webhooks/{t}/{source}",
+            tenant: Some("acme"),
+            status: 503,
+            latency_ms: 3,
+            error: Some("unavailable"),
+            detail: Some("DEDUPE: \"quoted\"\nand a new line"),
+            llm_usage: None,
+            guardrails: None,
+            key: None,
+            trace_id: None,
+        };
+        let s = l.line();
+        assert!(!s.contains('\n'), "{s}");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["request_id"], "req_1");
+        assert_eq!(v["detail"], "DEDUPE: \"quoted\"\nand a new line");
     }
 }

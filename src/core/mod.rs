@@ -16,6 +16,7 @@ pub mod llm;
 pub mod log;
 pub mod objects;
 pub mod platform;
+pub mod records;
 pub mod redirect;
 pub mod route;
 pub mod tenant;

@@ -2,10 +2,10 @@
 //! seals them, and a platform that answers from a few fixed outcomes.
 
 use crate::core::config::document::{seal_document, RecordRef};
+use crate::core::config::seal::Sealer;
 use crate::core::flow::{Effect, Outcome};
 use crate::core::objects::ObjectClass;
 use crate::core::platform::{ConfigKey, RecordKind};
-use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
 use serde_json::Value;
 

@@ -9,18 +9,18 @@
 //!
 //! A run is one trace: every request it sends carries it.
 
-use crate::core::config::integration::{AuthType, IntegrationConfig};
-use crate::core::config::records::tenant_ids;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::integration::config::{AuthType, IntegrationConfig};
 use crate::core::integration::flow::{check, refresh_token, Execution};
 use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::{Class, Command, Object};
 use crate::core::platform::RecordKind;
+use crate::core::records::tenant_ids;
 use crate::core::tenant::reseal::{walk, Pass, Walk};
-use crate::core::tenant::seal::Sealer;
 use crate::core::trace::Trace;
 use crate::core::upstream::Trail;
 use crate::core::webhook::event_log::{ExpireLog, RECORD_RETENTION_MS};

@@ -242,7 +242,8 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                         ctx: None,
                     };
                     if let Err(e) = perform(p, *effect).await {
-                        worker::console_error!("{{\"later_failed\":{:?}}}", e.message);
+                        let line = serde_json::json!({"later_failed": e.logged()});
+                        worker::console_error!("{line}");
                     }
                 });
             }

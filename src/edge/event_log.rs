@@ -41,7 +41,7 @@ pub async fn send(env: &Env) -> Vec<(String, Disable)> {
             Ok(found) => off.extend(found.into_iter().map(|d| (tenant.clone(), d))),
             Err(e) => {
                 let line =
-                    serde_json::json!({"event_log_send_failed": e.message, "tenant": tenant});
+                    serde_json::json!({"event_log_send_failed": e.logged(), "tenant": tenant});
                 worker::console_error!("{line}");
             }
         }

@@ -61,7 +61,7 @@ impl Outgoing {
     }
 
     /// The runtime's Response; a header it refuses (ours are never the client's) makes a bare 500.
-    pub fn into_raw(self) -> web_sys::Response {
+    pub fn into_raw(self, request_id: &str) -> web_sys::Response {
         // A status that cannot carry a body gets none, whatever was given.
         let null_body = matches!(self.status, 101 | 204 | 205 | 304);
         let body = match &self.body {
@@ -72,7 +72,8 @@ impl Outgoing {
         };
         let pairs = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         crossings::response(self.status, pairs, body).unwrap_or_else(|| {
-            worker::console_error!("{{\"internal_error\":\"a response the runtime refuses\"}}");
+            let line = serde_json::json!({"request_id": request_id, "internal_error": "a response the runtime refuses"});
+            worker::console_error!("{line}");
             crossings::response(500, [], crossings::Body::None).expect("a bare 500")
         })
     }
@@ -124,19 +125,19 @@ pub fn error_with_body(e: &ApiError, body: String) -> Outgoing {
 }
 
 /// The gateway's own errors (a missing binding, a record it cannot read, its configuration): a
-/// 500 with no internals in the message; the detail goes to the log.
+/// 500 with no internals in the message; the detail travels with it to whoever logs the failure
+/// (the router, under the request id).
 pub fn internal<E: std::fmt::Display>(e: E) -> ApiError {
-    worker::console_error!("{{\"internal_error\":{:?}}}", e.to_string());
-    ApiError::internal("internal error; retry later")
+    ApiError::internal("internal error; retry later").with_detail(e.to_string())
 }
 
 /// A platform call that failed or timed out (KV, a Durable Object, a queue): the same request
-/// may succeed in a moment, so a 503 with `Retry-After`; the detail goes to the log.
+/// may succeed in a moment, so a 503 with `Retry-After`; the detail travels with it, as above.
 pub fn unavailable<E: std::fmt::Display>(e: E) -> ApiError {
-    worker::console_error!("{{\"platform_unavailable\":{:?}}}", e.to_string());
     ApiError::new(
         ErrorKind::Unavailable,
         "a platform service the gateway needs did not answer; retry",
     )
     .with_retry_after(1)
+    .with_detail(e.to_string())
 }

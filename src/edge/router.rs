@@ -52,24 +52,16 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         }
         Err(e) => ("unmatched", None, Err(e)),
     };
-    let (resp, error) = match outcome {
+    let (resp, failed) = match outcome {
         Ok(r) => (r, None),
-        // The gateway's own failure: a bodiless 500; its detail is logged under the request id.
-        Err(e) if e.is_internal() => {
-            worker::console_error!(
-                "{}",
-                json!({"request_id": call.request_id, "internal_error": e.message})
-            );
-            let resp = Outgoing::new(500);
-            (resp, Some(e.kind.type_name()))
-        }
+        // The gateway's own failure: a bodiless 500; its detail goes to the request's log line.
+        Err(e) if e.is_internal() => (Outgoing::new(500), Some(e)),
         Err(e) => {
-            let t = e.kind.type_name();
             let resp = match dialect {
                 Some(d) => llm::error_response(d, &e, &call.request_id),
                 None => respond::error(&e, &call.request_id),
             };
-            (resp, Some(t))
+            (resp, Some(e))
         }
     };
     let mut resp = resp.with("x-request-id", &call.request_id);
@@ -84,13 +76,17 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         tenant: call.tenant.as_deref(),
         status: resp.status,
         latency_ms: platform::now_ms().saturating_sub(started),
-        error,
+        error: failed.as_ref().map(|e| e.kind.type_name()),
+        detail: failed.as_ref().and_then(ApiError::log_detail),
         llm_usage: call.usage.as_ref(),
         guardrails: call.guardrails.as_ref(),
         key: call.key.as_deref().map(KeyRecord::logged),
         trace_id: call.trail.trace.as_ref().map(|t| t.trace_id.as_str()),
     };
-    worker::console_log!("{}", log.line());
+    match log.detail {
+        Some(_) => worker::console_error!("{}", log.line()),
+        None => worker::console_log!("{}", log.line()),
+    }
     let counting = counted.filter(|_| usage::enabled(&call.env));
     if let (Some(c), Some(tenant)) = (counting, call.tenant.as_deref()) {
         if c.counts(resp.status) {
@@ -115,7 +111,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
             }
         }
     }
-    resp.into_raw()
+    resp.into_raw(&call.request_id)
 }
 
 async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inbound) -> Reply {

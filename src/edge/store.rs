@@ -9,9 +9,9 @@
 use super::platform::now_ms;
 use super::respond::{internal, unavailable};
 use crate::core::config::cache::TtlCache;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::platform::ConfigKey;
-use crate::core::tenant::seal::Sealer;
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -27,13 +27,13 @@ pub async fn run(env: Env) {
     let sealer = match store::sealer(&env) {
         Ok(s) => s,
         Err(e) => {
-            worker::console_error!("{}", serde_json::json!({"upkeep_failed": e.message}));
+            worker::console_error!("{}", serde_json::json!({"upkeep_failed": e.logged()}));
             return;
         }
     };
     let mut rng = Csprng;
     let flow = Flow::new(|co| upkeep::run(co, u, &sealer, &mut rng));
     if let Err(e) = drive(p, flow).await {
-        worker::console_error!("{}", serde_json::json!({"upkeep_failed": e.message}));
+        worker::console_error!("{}", serde_json::json!({"upkeep_failed": e.logged()}));
     }
 }

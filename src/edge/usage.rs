@@ -70,7 +70,7 @@ pub async fn send(env: Env) {
     let all = TALLY.with(|t| t.borrow_mut().take_all());
     for (tenant, batch) in all {
         if let Err(e) = durable::ask(&env, &Object::<Usage>::usage(&tenant), batch.clone()).await {
-            worker::console_error!("{}", serde_json::json!({"usage_send_failed": e.message}));
+            worker::console_error!("{}", serde_json::json!({"usage_send_failed": e.logged()}));
             TALLY.with(|t| t.borrow_mut().restore(&tenant, batch));
         }
     }

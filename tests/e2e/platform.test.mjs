@@ -86,6 +86,18 @@ for (const [binding, what] of [["DEDUPE", "the dedupe object"], ["EVENTS", "the 
   });
 }
 
+test("a platform failure is logged once, its detail in the request's own line under its request id", async () => {
+  const from = gw.logs.length;
+  const r = await during({ DEDUPE: { rate: 1, mode: "throw" } }, () => post(sample(T, S, "standard")));
+  assertRetryable(r, "DEDUPE");
+  const id = r.headers.get("x-request-id");
+  const line = await gw.waitForLog((m) => m.includes(`"request_id":"${id}"`) && m.includes('"status":503'));
+  const entry = JSON.parse(line.message);
+  assert.match(entry.detail ?? "", /injected fault: DEDUPE/, line.message);
+  const stray = gw.logs.slice(from).filter((l) => l.message.includes("injected fault") && !l.message.includes(id));
+  assert.deepEqual(stray, [], "no line carries the detail without its request id");
+});
+
 test("webhook ingress under a 50% dedupe fault: every event the provider retries is delivered once", async () => {
   const events = Array.from({ length: 6 }, () => sample(T, S, "standard"));
   const deliveries = dest.delivered.size;

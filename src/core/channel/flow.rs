@@ -8,7 +8,8 @@
 
 use super::outbound::OutboundMessage;
 use super::send::{self, attempt, channel_of_delivery, open_token, Send};
-use crate::core::config::channel::ChannelConfig;
+use crate::core::channel::config::ChannelConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::http::HttpResponse;
@@ -17,7 +18,6 @@ use crate::core::limits::gate::{Begin, BeginCmd, DeliveryQuery, FinishCmd};
 use crate::core::objects::protocol::CallGate;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! A provider's answer to a send: the message id, or whether the failure is worth retrying.
 
 use super::super::webhook::delivery::parse_retry_after;
-use crate::core::config::channel::ChannelKind;
+use crate::core::channel::config::ChannelKind;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,15 +5,15 @@
 use super::outbound::OutboundMessage;
 use super::render::{self, ChannelTarget, Rendered};
 use super::response::{parse, refusal, SendOutcome};
-use crate::core::config::channel::{ChannelConfig, ChannelKind};
+use crate::core::channel::config::{ChannelConfig, ChannelKind};
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::integration::BreakerPolicy;
+use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::jobs::{retry_or_dead_letter, Job, JobStep, QueueMessage};
+use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::limits::gate::{Begin, DeliveryRecord, DeliveryStatus, Limits};
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 use crate::core::upstream::{FetchError, Upstream};
 use serde_json::{json, Value};

@@ -11,8 +11,8 @@
 
 use super::super::error::ApiError;
 use super::super::http::is_http_url;
-use super::super::tenant::seal::{SealContext, Sealer};
 use super::super::Entropy;
+use super::seal::{SealContext, Sealer};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};

@@ -2,8 +2,8 @@
 //! (`application/x-www-form-urlencoded`, nested the way Stripe, Twilio and most form APIs read
 //! it: `metadata[order]=7`, `items[0][price]=p`), raw text, or `multipart/form-data` with files.
 
-use crate::core::config::integration::BodyFormat;
 use crate::core::error::ApiError;
+use crate::core::integration::config::BodyFormat;
 use crate::core::upstream::Body;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -5,10 +5,9 @@ use super::graphql;
 use super::mapping::{map_response, search, truthy, ResponseMapping};
 use super::paginate::Pages;
 use super::validate::validate_input;
-use crate::core::config::integration::{
-    Backoff, BreakerPolicy, Endpoint, IntegrationConfig, RetryPolicy,
-};
 use crate::core::error::ApiError;
+use crate::core::integration::config::{Backoff, Endpoint, IntegrationConfig, RetryPolicy};
+use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::limits::gate::{Begin, Limits};
 use crate::core::upstream::{FetchError, HttpMethod, Upstream};
 use serde::{Deserialize, Serialize};

@@ -17,15 +17,15 @@ use super::provider_wait::provider_wait_s;
 use super::tokens::{access_token, kept_refresh as ask_kept, refresh_ahead};
 use super::tokens::{OauthSecrets, Refresh, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::integration::{AuthType, Endpoint, IntegrationConfig};
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::http::HttpResponse;
+use crate::core::integration::config::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
 use crate::core::objects::protocol::CallGate;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 use crate::core::upstream::Upstream;
 use serde_json::{json, Value};
@@ -184,7 +184,7 @@ async fn run(
                             let text = envelope.data.to_string();
                             let keep = Effect::CachePut { url, ttl_s, text };
                             if let Err(e) = co.run(keep).await {
-                                let line = json!({"integration_cache_put_failed": e.message});
+                                let line = json!({"integration_cache_put_failed": e.logged()});
                                 co.log_error(line).await;
                             }
                         }

@@ -5,7 +5,7 @@
 //! know a persisted hash is sent the document; a cost-throttled answer (Shopify's `THROTTLED`)
 //! is a rate limit with the wait its cost figures give.
 
-use crate::core::config::integration::GraphqlCall;
+use crate::core::integration::config::GraphqlCall;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -146,7 +146,7 @@ pub fn answer(body: &Value) -> Option<Answer> {
 mod tests {
     use super::*;
     use crate::core::config::document::validate;
-    use crate::core::config::integration::IntegrationConfig;
+    use crate::core::integration::config::IntegrationConfig;
 
     fn call(persisted: bool) -> GraphqlCall {
         GraphqlCall {

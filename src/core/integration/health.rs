@@ -19,7 +19,7 @@ pub async fn record(co: &Co, tenant: &str, id: &str, report: &Value) {
         text: health.to_string(),
     };
     if let Err(e) = co.run(put).await {
-        co.log_error(json!({"health_write_failed": e.message}))
+        co.log_error(json!({"health_write_failed": e.logged()}))
             .await;
     }
 }

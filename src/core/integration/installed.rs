@@ -5,13 +5,13 @@
 use super::health;
 use super::marketplace::{install as fill, InstallRequest, Template};
 use crate::core::config::document::redact;
-use crate::core::config::records::{exists, get_redacted, put_record};
+use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_pairs, HttpResponse};
 use crate::core::platform::{ConfigKey, RecordKind};
+use crate::core::records::{exists, get_redacted, put_record};
 use crate::core::tenant::erase::erase_record;
-use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
 use serde_json::{json, Value};
 

@@ -7,9 +7,9 @@ use super::execute::Envelope;
 use super::plan::fill_template_under;
 use super::validate::validate_input;
 use crate::core::config::document::Named;
-use crate::core::config::integration::{template_expressions, FieldRule, SECRET_PATHS};
 use crate::core::error::ApiError;
 use crate::core::http::valid_id;
+use crate::core::integration::config::{template_expressions, FieldRule, SECRET_PATHS};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

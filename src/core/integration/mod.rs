@@ -2,6 +2,7 @@
 //! provider's response, all driven by the integration's config. No integration needs code.
 
 pub mod body;
+pub mod config;
 pub mod execute;
 pub mod flow;
 pub mod graphql;

@@ -11,8 +11,8 @@
 //! the refresh token the provider rotated to above all, is found through `TokenKeys::also`.
 
 use crate::core::config::document::Secret;
-use crate::core::config::integration::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
-use crate::core::tenant::seal::SealContext;
+use crate::core::config::seal::SealContext;
+use crate::core::integration::config::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
 use crate::core::upstream::OutboundRequest;
 use crate::core::upstream::Trail;
 use base64::engine::general_purpose::STANDARD;

@@ -5,8 +5,8 @@
 
 use super::mapping::{search, truthy};
 use super::plan::{scalar, Planned};
-use crate::core::config::integration::{PageStyle, Pagination};
 use crate::core::error::ApiError;
+use crate::core::integration::config::{PageStyle, Pagination};
 use crate::core::upstream::Body;
 use serde::Serialize;
 use serde_json::Value;

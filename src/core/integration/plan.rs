@@ -4,8 +4,8 @@
 use super::graphql;
 use super::mapping::search;
 use crate::core::config::document::Secret;
-use crate::core::config::integration::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
 use crate::core::error::ApiError;
+use crate::core::integration::config::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
 use crate::core::upstream::{Body, HttpMethod, OutboundRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

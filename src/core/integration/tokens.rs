@@ -6,13 +6,13 @@
 use super::oauth::{
     token_keys, HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
 };
-use crate::core::config::integration::IntegrationConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
+use crate::core::integration::config::IntegrationConfig;
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
 use crate::core::platform::Kv;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
 
 /// An OAuth2 integration's opened secrets.
@@ -75,7 +75,15 @@ async fn held(
 
 /// The sealed token KV keeps under `key` (a value of another shape is none).
 async fn kept(co: &Co, key: &str) -> Option<KeptToken> {
-    let text = co.kv_get(Kv::Tokens, key).await.ok().flatten()?;
+    let text = match co.kv_get(Kv::Tokens, key).await {
+        Ok(text) => text?,
+        // Not read: a token is fetched anew, as for none kept.
+        Err(e) => {
+            co.log_error(serde_json::json!({"token_cache_read_failed": e.logged()}))
+                .await;
+            return None;
+        }
+    };
     serde_json::from_str(&text).ok()
 }
 
@@ -176,7 +184,7 @@ async fn from_object(
             ttl_s: Some(ttl_s),
         };
         if let Err(e) = co.run(put).await {
-            co.log_error(serde_json::json!({"token_cache_write_failed": e.message}))
+            co.log_error(serde_json::json!({"token_cache_write_failed": e.logged()}))
                 .await;
         }
     }

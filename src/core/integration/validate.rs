@@ -1,7 +1,7 @@
 //! Input validation against an endpoint's schema: every violation is listed, in one 422.
 
 use crate::core::config::document::Named;
-use crate::core::config::integration::{FieldRule, FieldType};
+use crate::core::integration::config::{FieldRule, FieldType};
 use serde_json::Value;
 
 pub fn validate_input(schema: &Named<FieldRule>, input: &Value) -> Result<(), Vec<String>> {

@@ -15,9 +15,10 @@
 use super::events::{deliver, endpoint_of, fan_out, Endpoint, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
 use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
-use crate::core::config::channel::ChannelConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
@@ -25,7 +26,6 @@ use crate::core::objects::protocol::{CallGate, DeadLetters};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::tenant::seal::Sealer;
 use crate::core::usage::{Counters, Dims, Family, Sample};
 use crate::core::webhook::delivery::{DeliveryBackoff, EventEnvelope};
 use crate::core::webhook::health;
@@ -67,7 +67,7 @@ pub async fn consume(
             return Ok(Receipt::Ack);
         }
         Err(e) => {
-            co.log_error(json!({"queue": queue, "decode_error": e.message}))
+            co.log_error(json!({"queue": queue, "decode_error": e.logged()}))
                 .await;
             return Ok(Receipt::Retry);
         }
@@ -81,7 +81,7 @@ pub async fn consume(
                 .await;
             return Ok(Receipt::Ack);
         }
-        Err(_) => return Ok(Receipt::Retry),
+        Err(e) => return Ok(tenant_unread(&co, queue, &qm, &e).await),
     };
     if !qm.belongs_to(&tenant) {
         // This isolate's copy of the tenant may predate its creation: KV decides.
@@ -96,17 +96,24 @@ pub async fn consume(
                 finished(&co, &qm).await;
                 return Ok(Receipt::Ack);
             }
-            Err(_) => return Ok(Receipt::Retry),
+            Err(e) => return Ok(tenant_unread(&co, queue, &qm, &e).await),
         };
     }
     match attempt_and_step(&co, c, &tenant, &qm, jitter).await {
         Ok(()) => Ok(Receipt::Ack),
         Err(e) => {
-            let line = json!({"queue": queue, "id": qm.id, "consumer_error": e.message});
+            let line = json!({"queue": queue, "id": qm.id, "consumer_error": e.logged()});
             co.log_error(line).await;
             Ok(Receipt::Retry)
         }
     }
+}
+
+/// The tenant's profile could not be read: the message waits for another try.
+async fn tenant_unread(co: &Co, queue: &str, qm: &QueueMessage, e: &ApiError) -> Receipt {
+    let line = json!({"queue": queue, "id": qm.id, "tenant_read_failed": e.logged()});
+    co.log_error(line).await;
+    Receipt::Retry
 }
 
 async fn attempt_and_step(

@@ -5,20 +5,20 @@
 
 use super::wire::{enqueue_all, QueueSettings};
 use super::{max_attempts, JobStep, QueueMessage};
-use crate::core::config::destination::{DestinationConfig, EventFilter, DEFAULT};
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::source::SourceConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
 use crate::core::webhook::delivery::{classify, delivery_request, DeliveryOutcome, EventEnvelope};
+use crate::core::webhook::destination::{DestinationConfig, EventFilter, DEFAULT};
 use crate::core::webhook::event_log::{
     event_entry, preview, AttemptEntry, DeliveryState, LogEntry,
 };
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
+use crate::core::webhook::source::SourceConfig;
 use crate::core::webhook::verify::standard;
 use serde_json::json;
 

@@ -192,7 +192,7 @@ pub async fn enqueue_all(
     let mut outcomes = co.all(vec![send, record]).await?.into_iter();
     let sent = outcomes.next().unwrap_or(Ok(()));
     if let Some(Err(e)) = outcomes.next() {
-        let line = json!({"open_work_update_failed": first.id, "error": e.message});
+        let line = json!({"open_work_update_failed": first.id, "error": e.logged()});
         co.log_error(line).await;
     }
     if sent.is_err() {
@@ -220,7 +220,7 @@ async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        let line = json!({"open_work_update_failed": m.id, "error": e.message});
+        let line = json!({"open_work_update_failed": m.id, "error": e.logged()});
         co.log_error(line).await;
     }
 }

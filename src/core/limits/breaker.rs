@@ -32,6 +32,64 @@ fn half() -> f64 {
     0.5
 }
 
+/// A circuit breaker as a document configures it (the `circuit_breaker` of channels, integrations
+/// and LLM targets): what it leaves out takes the defaults below.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BreakerPolicy {
+    /// Calls the window must hold before its failure rate is judged.
+    pub minimum_calls: Option<u32>,
+    /// The share of the window's calls failed that opens it.
+    pub failure_rate: Option<f64>,
+    /// The older name of `minimum_calls` (configs stored before the rate was judged): with every
+    /// call failing, the breaker still opens at that many failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+    pub window_seconds: Option<u32>,
+    pub open_seconds: Option<u32>,
+    pub half_open_probes: Option<u32>,
+}
+
+/// Without a configured value: at least 10 calls in the last 60 s, half of them failed, open it
+/// for 30 s, then one probe. Ten calls keep a few unlucky ones at low volume from opening it
+/// (five failures in ten calls at a 2% error rate: about one chance in a million) and still
+/// open it within ten calls of an outage; at high volume half of a minute's calls failing is an
+/// outage, never an ordinary error rate.
+pub const DEFAULT_MINIMUM_CALLS: u32 = 10;
+pub const DEFAULT_FAILURE_RATE: f64 = 0.5;
+const DEFAULT_WINDOW_S: u32 = 60;
+const DEFAULT_OPEN_S: u32 = 30;
+
+impl BreakerPolicy {
+    /// The breaker state machine's policy for a configured breaker, or the defaults.
+    pub fn policy(configured: Option<&BreakerPolicy>) -> Policy {
+        let b = configured.cloned().unwrap_or_default();
+        Policy {
+            minimum_calls: b
+                .minimum_calls
+                .or(b.failure_threshold)
+                .unwrap_or(DEFAULT_MINIMUM_CALLS)
+                .max(1),
+            failure_rate: b.failure_rate.unwrap_or(DEFAULT_FAILURE_RATE),
+            window_ms: u64::from(b.window_seconds.unwrap_or(DEFAULT_WINDOW_S)) * 1000,
+            open_ms: u64::from(b.open_seconds.unwrap_or(DEFAULT_OPEN_S)) * 1000,
+            half_open_probes: b.half_open_probes.unwrap_or(1),
+        }
+    }
+
+    /// Problems with a `circuit_breaker` being saved.
+    pub fn check(&self, p: &mut Vec<String>) {
+        if self.failure_rate.is_some_and(|r| !(r > 0.0 && r <= 1.0)) {
+            p.push("`circuit_breaker.failure_rate` must be above 0 and at most 1".into());
+        }
+        if self.minimum_calls.is_some() && self.failure_threshold.is_some() {
+            p.push(
+                "`circuit_breaker.failure_threshold` is the older name of `minimum_calls`: give one"
+                    .into(),
+            );
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum State {
@@ -307,11 +365,39 @@ mod tests {
     }
 }
 
+/// A breaker as a document configures it.
+#[cfg(test)]
+mod configured_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn breaker_policies_from_config() {
+        let policy = |b: Value| {
+            let b: BreakerPolicy = serde_json::from_value(b).unwrap();
+            serde_json::to_value(BreakerPolicy::policy(Some(&b))).unwrap()
+        };
+        // The failure rate over at least `minimum_calls` calls in the window.
+        assert_eq!(
+            policy(json!({"minimum_calls": 4, "failure_rate": 0.25, "open_seconds": 2})),
+            json!({"minimum_calls": 4, "failure_rate": 0.25, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
+        );
+        // A config stored with the older `failure_threshold` reads it as the minimum of calls.
+        assert_eq!(
+            policy(json!({"failure_threshold": 0, "open_seconds": 2})),
+            json!({"minimum_calls": 1, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
+        );
+        assert_eq!(
+            serde_json::to_value(BreakerPolicy::policy(None)).unwrap(),
+            json!({"minimum_calls": 10, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 30_000, "half_open_probes": 1})
+        );
+    }
+}
+
 /// The default policy under low and high volume (issue 37).
 #[cfg(test)]
 mod volume_tests {
     use super::*;
-    use crate::core::config::integration::BreakerPolicy;
 
     const T0: u64 = 1_700_000_000_000;
 

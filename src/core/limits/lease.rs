@@ -265,7 +265,7 @@ mod tests {
     const GATE: &str = "llm:t1";
 
     fn policy() -> Policy {
-        crate::core::config::integration::BreakerPolicy::policy(None)
+        crate::core::limits::breaker::BreakerPolicy::policy(None)
     }
 
     fn outcome(success: bool, probe: bool) -> TargetOutcome {

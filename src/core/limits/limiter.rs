@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn successes_settled_with_failures_keep_a_busy_target_closed() {
-        let policy = crate::core::config::integration::BreakerPolicy::policy(None);
+        let policy = crate::core::limits::breaker::BreakerPolicy::policy(None);
         let mut l = Limiter::default();
         let outcome = |i: usize| TargetOutcome {
             target: "a".into(),

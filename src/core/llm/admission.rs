@@ -2,11 +2,11 @@
 //! may cover), and how its answer is told to the client: `x-ratelimit-*` headers, and the error
 //! naming the windows that refused.
 
-use crate::core::config::llm::LlmConfig;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::lease::Leasable;
 use crate::core::limits::limiter::{Adjust, Check};
 use crate::core::limits::rate::Decision;
+use crate::core::llm::config::LlmConfig;
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
 

@@ -158,7 +158,7 @@ impl Attempts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::llm::ProviderKind;
+    use crate::core::llm::config::ProviderKind;
 
     const T0: u64 = 1_700_000_000_000;
 

@@ -4,7 +4,7 @@
 //! draw without replacement spreads traffic by weight among the targets that are healthy.
 
 use super::routing::{Resolved, Target};
-use crate::core::config::llm::Strategy;
+use crate::core::llm::config::Strategy;
 use std::collections::HashMap;
 
 /// The request's chain: the route's targets in the order its strategy gives.

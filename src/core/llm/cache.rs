@@ -8,45 +8,13 @@
 //! `temperature` above 0 is cached only when it asks itself. What is kept is what the client was
 //! sent, after the answer guardrails.
 
+pub use super::config::{CacheConfig, ClientControl, MAX_TTL_S};
 use super::request::ClientRequest;
 use super::routing::Target;
 use super::{Dialect, Usage};
 use crate::core::error::ApiError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-/// A route's cache setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheConfig {
-    /// 0: the route keeps nothing itself (with `client: refuse`, nothing at all).
-    #[serde(default)]
-    pub ttl_seconds: u32,
-    /// Also keep answers in KV, found from every location (the Cache API is per location).
-    #[serde(default)]
-    pub kv: bool,
-    /// Whether a request may turn the cache on or name its own key (`x-gateway-cache-ttl`,
-    /// `x-gateway-cache-key`).
-    #[serde(default, skip_serializing_if = "ClientControl::is_allow")]
-    pub client: ClientControl,
-}
-
-/// What a route lets its callers do with the cache.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientControl {
-    #[default]
-    Allow,
-    /// `x-gateway-cache-ttl` and `x-gateway-cache-key` are refused with a 400 (`skip` still
-    /// works: it only bypasses).
-    Refuse,
-}
-
-impl ClientControl {
-    fn is_allow(&self) -> bool {
-        *self == ClientControl::Allow
-    }
-}
 
 /// Everything besides the body that decides what an answer to a request may be: two requests
 /// share an entry only if all of it is the same.
@@ -70,8 +38,6 @@ pub struct Scope<'a> {
     pub beta: Option<&'a str>,
 }
 
-/// The longest an answer is kept.
-pub const MAX_TTL_S: u32 = 86_400;
 /// Answers larger than this are not stored.
 pub const MAX_ENTRY_BYTES: usize = 1024 * 1024;
 
@@ -364,7 +330,7 @@ mod tests {
     fn target(provider: &str, model: &str) -> Target {
         Target {
             provider: provider.into(),
-            kind: crate::core::config::llm::ProviderKind::Openai,
+            kind: crate::core::llm::config::ProviderKind::Openai,
             model: model.into(),
             timeout_ms: 1000,
             retries: 0,

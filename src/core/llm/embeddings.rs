@@ -7,63 +7,11 @@ use super::request::ClientRequest;
 use super::Usage;
 use crate::core::error::ApiError;
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 fn bad(m: String) -> ApiError {
     ApiError::bad_request(m)
-}
-
-/// Most inputs in one request, as OpenAI allows.
-pub const MAX_INPUTS: usize = 2048;
-
-/// The texts to embed: a string or a list of them; a list of token ids (or of lists of them)
-/// is read only by OpenAI-style targets.
-pub fn check(body: &Map<String, Value>) -> Result<(), ApiError> {
-    let is_tokens = |v: &Value| {
-        v.as_array()
-            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_u64))
-    };
-    match body.get("input") {
-        Some(Value::String(s)) if !s.is_empty() => {}
-        Some(Value::Array(items)) if !items.is_empty() => {
-            if items.len() > MAX_INPUTS {
-                return Err(bad(format!("`input` may hold at most {MAX_INPUTS} items")));
-            }
-            let all_tokens = items.iter().all(Value::is_u64);
-            for (i, item) in items.iter().enumerate() {
-                let ok = match item {
-                    Value::String(s) => !s.is_empty(),
-                    v => all_tokens || is_tokens(v),
-                };
-                if !ok {
-                    return Err(bad(format!(
-                        "`input[{i}]` must be a non-empty string (or token ids)"
-                    )));
-                }
-            }
-        }
-        None | Some(Value::Null) => return Err(bad("`input` is required".into())),
-        _ => {
-            return Err(bad(
-                "`input` must be a non-empty string or array of strings".into(),
-            ))
-        }
-    }
-    match body.get("encoding_format") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(f)) if f == "float" || f == "base64" => {}
-        _ => return Err(bad("`encoding_format` must be `float` or `base64`".into())),
-    }
-    match body.get("dimensions") {
-        None | Some(Value::Null) => {}
-        Some(d) if d.as_u64().is_some_and(|n| n > 0) => {}
-        _ => return Err(bad("`dimensions` must be a positive integer".into())),
-    }
-    if body.get("stream").is_some_and(|s| s != &json!(false)) {
-        return Err(bad("embeddings are not streamed".into()));
-    }
-    Ok(())
 }
 
 /// The request's texts, one per input (`None`: token ids, which only OpenAI-style targets read).
@@ -182,6 +130,7 @@ mod tests {
     use super::*;
     use crate::core::llm::convert::{client_response, upstream_body};
     use crate::core::llm::request::parse;
+    use crate::core::llm::request::MAX_INPUTS;
     use crate::core::llm::Dialect;
 
     fn req(v: Value) -> ClientRequest {

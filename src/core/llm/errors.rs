@@ -2,7 +2,6 @@
 //! would the provider's: OpenAI `{"error":{"message","type","param","code"}}`, Anthropic
 //! `{"type":"error","error":{"type","message"}}`. Both carry the gateway's `request_id`.
 
-use super::routing::AttemptOutcome;
 use super::Dialect;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::upstream::FetchError;
@@ -215,6 +214,39 @@ fn sanitized_code(raw: &str) -> String {
         })
         .take(64)
         .collect()
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Ok,
+    /// An HTTP error status, with the upstream's requested wait if it gave one.
+    Status(u16, Option<u64>),
+    Timeout,
+    /// Connection refused or reset, or a stream that failed before any content.
+    Network,
+    /// The gateway failed before anything was sent (a provider key it cannot open): the
+    /// target's breaker hears nothing of it, and no other target is tried.
+    Ours,
+}
+
+impl AttemptOutcome {
+    /// Counts against the target's circuit breaker (a rate limit or a client error does not).
+    pub fn is_failure(self) -> bool {
+        match self {
+            AttemptOutcome::Status(s, _) => s >= 500,
+            AttemptOutcome::Timeout | AttemptOutcome::Network => true,
+            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
+        }
+    }
+
+    pub fn retryable(self) -> bool {
+        match self {
+            AttemptOutcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
+            AttemptOutcome::Timeout | AttemptOutcome::Network => true,
+            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod attempts;
 pub mod balance;
 pub mod cache;
+pub mod config;
 pub mod convert;
 pub mod embeddings;
 pub mod errors;

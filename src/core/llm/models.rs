@@ -2,7 +2,7 @@
 //! SDK asking.
 
 use super::Dialect;
-use crate::core::config::llm::LlmConfig;
+use crate::core::llm::config::LlmConfig;
 use serde_json::{json, Value};
 
 /// Every model name a client may send, with who owns it (`gateway` for an alias), sorted.

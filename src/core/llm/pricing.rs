@@ -1,10 +1,8 @@
 //! Cost of a request from the pricing table in KV (`pricing:{model}`), USD per million tokens,
 //! and the usage record each request logs.
 
-use super::routing::Target;
 use super::Usage;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Price {
@@ -49,27 +47,6 @@ impl Ending {
             Ending::ClientGone => "client_gone",
         }
     }
-}
-
-/// The usage record of one request: one JSON log line, no content, no keys.
-pub fn usage_record(
-    target: &Target,
-    attempts: u32,
-    usage: Usage,
-    cost: Option<f64>,
-    stream: bool,
-    outcome: Ending,
-) -> serde_json::Value {
-    json!({
-        "provider": target.provider,
-        "model": target.model,
-        "attempts": attempts,
-        "stream": stream,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cost_usd": cost,
-        "outcome": outcome.name(),
-    })
 }
 
 #[cfg(test)]

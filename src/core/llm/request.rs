@@ -5,9 +5,9 @@
 use super::pricing::Price;
 use super::sizing::{input_bound, sizing, Sizing};
 use super::Dialect;
-use crate::core::config::llm::ProviderKind;
 use crate::core::error::ApiError;
 use crate::core::http::is_http_url;
+use crate::core::llm::config::ProviderKind;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone)]
@@ -156,7 +156,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     };
     match dialect {
         Dialect::Responses => check_input(&body)?,
-        Dialect::Embeddings => super::embeddings::check(&body)?,
+        Dialect::Embeddings => check_embeddings(&body)?,
         _ => check_messages(dialect, &body)?,
     }
     expect(&body, "stream", "a boolean", Value::is_boolean)?;
@@ -382,6 +382,68 @@ fn check_image_urls(i: usize, parts: &[Value]) -> Result<(), ApiError> {
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// Most inputs in one request, as OpenAI allows.
+pub const MAX_INPUTS: usize = 2048;
+
+/// The texts to embed: a string or a list of them; a list of token ids (or of lists of them)
+/// is read only by OpenAI-style targets.
+fn check_embeddings(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let is_tokens = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_u64))
+    };
+    match body.get("input") {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::Array(items)) if !items.is_empty() => {
+            if items.len() > MAX_INPUTS {
+                return Err(ApiError::bad_request(format!(
+                    "`input` may hold at most {MAX_INPUTS} items"
+                )));
+            }
+            let all_tokens = items.iter().all(Value::is_u64);
+            for (i, item) in items.iter().enumerate() {
+                let ok = match item {
+                    Value::String(s) => !s.is_empty(),
+                    v => all_tokens || is_tokens(v),
+                };
+                if !ok {
+                    return Err(ApiError::bad_request(format!(
+                        "`input[{i}]` must be a non-empty string (or token ids)"
+                    )));
+                }
+            }
+        }
+        None | Some(Value::Null) => return Err(ApiError::bad_request("`input` is required")),
+        _ => {
+            return Err(bad(
+                "`input` must be a non-empty string or array of strings".into(),
+            ))
+        }
+    }
+    match body.get("encoding_format") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(f)) if f == "float" || f == "base64" => {}
+        _ => {
+            return Err(ApiError::bad_request(
+                "`encoding_format` must be `float` or `base64`",
+            ))
+        }
+    }
+    match body.get("dimensions") {
+        None | Some(Value::Null) => {}
+        Some(d) if d.as_u64().is_some_and(|n| n > 0) => {}
+        _ => {
+            return Err(ApiError::bad_request(
+                "`dimensions` must be a positive integer",
+            ))
+        }
+    }
+    if body.get("stream").is_some_and(|s| s != &Value::Bool(false)) {
+        return Err(ApiError::bad_request("embeddings are not streamed"));
     }
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! From a model name to an ordered chain of targets, the request for each target, and what to
 //! do after each attempt: done, retry the same target after a delay, fall over, or give up.
 
+pub use super::errors::AttemptOutcome;
 use super::request::ClientRequest;
 use super::{convert, Dialect};
-use crate::core::config::llm::{KeyHeader, LlmConfig, ProviderKind, Strategy, AZURE_API_VERSION};
 use crate::core::error::ApiError;
 use crate::core::http::path_segment;
+use crate::core::llm::config::{KeyHeader, LlmConfig, ProviderKind, Strategy, AZURE_API_VERSION};
 use crate::core::upstream::{HttpMethod, OutboundRequest};
 use crate::core::webhook::delivery::parse_retry_after;
 
@@ -66,7 +67,7 @@ pub struct Resolved {
 
 /// `alias` from the tenant's routes, or `provider/model` for one of the tenant's providers.
 pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
-    let target = |t: &crate::core::config::llm::Target| {
+    let target = |t: &crate::core::llm::config::Target| {
         cfg.providers.get(&t.provider).map(|p| Target {
             provider: t.provider.clone(),
             kind: p.kind,
@@ -86,7 +87,7 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
         });
     }
     if let Some((provider, name)) = model.split_once('/') {
-        let direct = crate::core::config::llm::Target {
+        let direct = crate::core::llm::config::Target {
             provider: provider.to_string(),
             model: name.to_string(),
             timeout_ms: None,
@@ -201,39 +202,6 @@ fn address(
         _ => {
             bearer(headers);
             format!("{}/{operation}", base(official(ProviderKind::Openai)))
-        }
-    }
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    Ok,
-    /// An HTTP error status, with the upstream's requested wait if it gave one.
-    Status(u16, Option<u64>),
-    Timeout,
-    /// Connection refused or reset, or a stream that failed before any content.
-    Network,
-    /// The gateway failed before anything was sent (a provider key it cannot open): the
-    /// target's breaker hears nothing of it, and no other target is tried.
-    Ours,
-}
-
-impl AttemptOutcome {
-    /// Counts against the target's circuit breaker (a rate limit or a client error does not).
-    pub fn is_failure(self) -> bool {
-        match self {
-            AttemptOutcome::Status(s, _) => s >= 500,
-            AttemptOutcome::Timeout | AttemptOutcome::Network => true,
-            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
-        }
-    }
-
-    fn retryable(self) -> bool {
-        match self {
-            AttemptOutcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
-            AttemptOutcome::Timeout | AttemptOutcome::Network => true,
-            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
         }
     }
 }

@@ -104,7 +104,7 @@ mod tests {
     const T0: u64 = 1_700_000_000_000;
 
     fn policy() -> Policy {
-        crate::core::config::integration::BreakerPolicy::policy(None)
+        crate::core::limits::breaker::BreakerPolicy::policy(None)
     }
 
     fn tokens(cost: u64) -> Vec<(LimitKind, Check)> {

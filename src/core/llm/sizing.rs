@@ -6,7 +6,7 @@
 //! requests cannot overshoot them by more than one request's bound.
 
 use super::pricing::Price;
-use crate::core::config::llm::ProviderKind;
+use crate::core::llm::config::ProviderKind;
 use serde_json::{Map, Value};
 
 /// What a request's body holds that its bytes do not measure.

@@ -5,11 +5,11 @@
 use super::pricing::{cost_usd, Price};
 use super::request::ClientRequest;
 use super::{Dialect, Usage};
-use crate::core::config::llm::ProviderKind;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::budget::{
     nanos, usd, BudgetCheck, BudgetDecision, BudgetSpec, Charge, Nanos, Payer,
 };
+use crate::core::llm::config::ProviderKind;
 use crate::core::time::iso8601;
 use serde_json::{json, Value};
 

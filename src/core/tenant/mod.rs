@@ -1,4 +1,5 @@
-//! Tenants: their profile, their keys, and the sealing of their credentials (and its rotation).
+//! Tenants: their profile, their keys, and the rotation of the key their credentials are sealed
+//! under (`config::seal` seals them).
 
 pub mod admin;
 pub mod erase;
@@ -7,4 +8,3 @@ pub mod key_settings;
 pub mod keys;
 pub mod model;
 pub mod reseal;
-pub mod seal;

@@ -5,6 +5,8 @@ use crate::core::limits::budget::BudgetSpec;
 use crate::core::webhook::event_log::LogSettings;
 use serde::{Deserialize, Serialize};
 
+pub const SECRET_PATHS: &[&str] = &["/destination/secret"];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantConfig {
     pub name: String,

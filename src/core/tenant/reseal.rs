@@ -11,16 +11,16 @@
 //! from the start says `old_keys_removable`, then remove the old key.
 
 use crate::core::config::document::{reseal_secrets, RecordRef};
-use crate::core::config::integration::IntegrationConfig;
-use crate::core::config::records::tenant_ids;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, valid_id};
+use crate::core::integration::config::IntegrationConfig;
 use crate::core::integration::flow as integration_flow;
 use crate::core::integration::oauth::KeptRefresh;
 use crate::core::platform::{ConfigKey, RecordKind};
+use crate::core::records::tenant_ids;
 use crate::core::tenant::erase::TENANT_CHILDREN;
-use crate::core::tenant::seal::Sealer;
 use crate::core::Entropy;
 use serde::Serialize;
 use serde_json::Value;

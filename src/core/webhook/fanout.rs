@@ -3,8 +3,8 @@
 //! the same across its retries and replays.
 
 use super::delivery::EventEnvelope;
-use crate::core::config::destination::{DestinationConfig, EventFilter, DEFAULT};
 use crate::core::integration::mapping::{compile, map_response, truthy};
+use crate::core::webhook::destination::{DestinationConfig, EventFilter, DEFAULT};
 use serde_json::Value;
 
 /// The id of `event`'s delivery to `destination` (its `webhook-id`): the event's own id for the

@@ -9,7 +9,7 @@ use super::ingress::{self, Origin};
 use super::normalize::{normalize, unrecognized, Ingress, Unreadable};
 use super::verify::Inbound;
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::source::SourceConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_pairs, HttpResponse};
@@ -18,8 +18,8 @@ use crate::core::objects::protocol::Dedupe;
 use crate::core::objects::Object;
 use crate::core::platform::QueueName;
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
+use crate::core::webhook::source::SourceConfig;
 use serde_json::json;
 
 /// A webhook request as the route received it.
@@ -132,10 +132,10 @@ pub async fn receive(
             // for one.
             let forget = Forget { ids: seen.new_ids };
             if let Err(e) = co.ask(&dedupe, forget).await {
-                co.log_error(json!({"dedupe_forget_failed": e.message}))
+                co.log_error(json!({"dedupe_forget_failed": e.logged()}))
                     .await;
             }
-            co.log_error(json!({"enqueue_failed": e.message})).await;
+            co.log_error(json!({"enqueue_failed": e.logged()})).await;
             return Err(ingress::not_enqueued());
         }
     }

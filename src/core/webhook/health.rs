@@ -8,11 +8,11 @@
 //! asks `after_attempt` as it records one.
 
 use super::delivery::EventEnvelope;
-use crate::core::config::destination::Disabled;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::jobs::JobStep;
 use crate::core::platform::RecordKind;
+use crate::core::webhook::destination::Disabled;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -95,7 +95,7 @@ pub async fn disable(co: &Co, tenant: &str, d: &Disable) -> Result<(), ApiError>
 pub async fn disable_all(co: &Co, off: &[(String, Disable)]) -> Result<(), ApiError> {
     for (tenant, d) in off {
         if let Err(e) = disable(co, tenant, d).await {
-            let line = json!({"destination_disable_failed": e.message, "tenant": tenant});
+            let line = json!({"destination_disable_failed": e.logged(), "tenant": tenant});
             co.log_error(line).await;
         }
     }

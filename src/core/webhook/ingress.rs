@@ -6,10 +6,10 @@
 use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
 use super::verify::{self as v, Inbound, Verified, VerifyError};
-use crate::core::config::source::{SourceConfig, SourceKind};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::upstream::Trail;
+use crate::core::webhook::source::{SourceConfig, SourceKind};
 use serde_json::json;
 
 /// Signed timestamps may be this far off, when the source sets no tolerance.

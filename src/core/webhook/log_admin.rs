@@ -5,7 +5,6 @@
 
 use super::delivery::EventEnvelope;
 use super::event_log::{DeliveryState, EventDetail, EventQuery, GetEvent};
-use crate::core::config::destination::{DestinationConfig, DEFAULT};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -14,6 +13,7 @@ use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, Q
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
+use crate::core::webhook::destination::{DestinationConfig, DEFAULT};
 use serde_json::json;
 use std::collections::BTreeMap;
 

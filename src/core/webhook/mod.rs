@@ -2,6 +2,7 @@
 
 pub mod dedupe;
 pub mod delivery;
+pub mod destination;
 pub mod event_log;
 pub mod fanout;
 pub mod flow;
@@ -12,6 +13,7 @@ pub mod log_admin;
 pub mod normalize;
 pub mod sample_flow;
 pub mod samples;
+pub mod source;
 pub mod verify;
 
 use base64::engine::general_purpose::STANDARD;

@@ -7,14 +7,14 @@ use super::flow::{receive, Webhook};
 use super::ingress::signed_url;
 use super::samples::{sample, Signing};
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::source::SourceConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{url_origin, HttpResponse};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Trail;
+use crate::core::webhook::source::SourceConfig;
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn each_kinds_sample_passes_ingress_and_is_queued_as_an_event() {
         let hmac = json!({"header": "X-Signature", "algorithm": "sha256", "encoding": "hex"});
-        for kind in crate::core::config::source::SourceKind::ALL {
+        for kind in crate::core::webhook::source::SourceKind::ALL {
             let secret = match kind.name() {
                 "standard" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                 _ => "s3cret-signing-key",

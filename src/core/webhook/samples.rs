@@ -5,7 +5,7 @@
 use super::delivery::signature_headers;
 use super::standard_secret_bytes;
 use super::verify::{hmac_sha1, hmac_sha256, twilio};
-use crate::core::config::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
+use crate::core::webhook::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::json;
@@ -199,8 +199,8 @@ pub fn sample(kind: SourceKind, s: &Signing) -> Result<Sample, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::source::SourceConfig;
     use crate::core::webhook::ingress::verify;
+    use crate::core::webhook::source::SourceConfig;
     use crate::core::webhook::verify::Inbound;
 
     fn config(kind: SourceKind) -> SourceConfig {

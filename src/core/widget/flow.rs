@@ -6,10 +6,10 @@
 use super::retention::Owner;
 use super::{service_answer, service_answer_events, service_request, visitor_refused};
 use super::{AppendCmd, Turn};
-use crate::core::config::integration::BreakerPolicy;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::HttpResponse;
+use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::limits::limiter::{AdmitCmd, Check};
 use crate::core::llm::admission::LimitKind;
 use crate::core::objects::protocol::{Conversation, RateLimiter};

@@ -82,7 +82,12 @@ impl DurableObject for Conversation {
         let verdict = match &life {
             Some(l) if !l.expired(now) => {
                 let key = RecordKind::Tenant.kv_key(&l.owner.tenant, None);
-                let tenant = TenantNow::read(store::get_json(&self.env, &key).await);
+                let read = store::get_json(&self.env, &key).await;
+                if let Err(e) = &read {
+                    let line = serde_json::json!({"conversation_tenant_read_failed": e.logged()});
+                    worker::console_error!("{line}");
+                }
+                let tenant = TenantNow::read(read);
                 l.verdict(tenant, now, self.check_ms())
             }
             _ => Verdict::Erase,

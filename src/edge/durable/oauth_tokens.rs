@@ -7,12 +7,12 @@
 //! rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
 use super::{answer, command, purge};
+use crate::core::config::seal::Sealer;
 use crate::core::integration::oauth::{
     token_answer, token_request, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd,
     KeptToken, RotatedRefresh, TokenCmd,
 };
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
-use crate::core::tenant::seal::Sealer;
 use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
 use crate::edge::platform::{now_ms, random_array};
@@ -97,7 +97,7 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
         );
         "the integration's token store failed".to_string()
     };
-    let sealer = sealer(env).map_err(|e| failed("no sealer", &e.message))?;
+    let sealer = sealer(env).map_err(|e| failed("no sealer", &e.logged()))?;
     let kept = read_kept(storage).await.map_err(|e| failed("read", &e))?;
     let opened = kept.as_ref().and_then(|k| {
         let ctx = RotatedRefresh::context(&k.key);
@@ -154,7 +154,7 @@ async fn keep_refresh(
 
 /// A master key rotation's question about the kept refresh token (`KeptRefreshCmd::plan`).
 async fn kept_refresh(env: &Env, storage: &Storage, cmd: &KeptRefreshCmd) -> Result<KeptRefresh> {
-    let sealer = sealer(env).map_err(|e| worker::Error::RustError(e.message))?;
+    let sealer = sealer(env).map_err(|e| worker::Error::RustError(e.logged().to_string()))?;
     let kept = read_kept(storage).await?;
     let opened = kept.as_ref().and_then(|k| {
         let ctx = RotatedRefresh::context(&k.key);

@@ -77,17 +77,17 @@ pub async fn sweep(sql: &SqlStorage, env: &Env) -> Result<()> {
     for r in due {
         match send_texts(env, &r.binding, vec![r.body], 0).await {
             Ok(()) => {
-                worker::console_log!("{{\"outbox_resent\":{:?}}}", r.id);
+                worker::console_log!("{}", serde_json::json!({"outbox_resent": r.id}));
                 sql.exec(
                     "UPDATE pending SET due_at = ? WHERE id = ?",
                     Some(vec![next_due.into(), r.id.into()]),
                 )?;
             }
-            Err(e) => worker::console_error!(
-                "{{\"outbox_resend_failed\":{:?},\"error\":{:?}}}",
-                r.id,
-                e.to_string()
-            ),
+            Err(e) => {
+                let line =
+                    serde_json::json!({"outbox_resend_failed": r.id, "error": e.to_string()});
+                worker::console_error!("{line}");
+            }
         }
     }
     Ok(())

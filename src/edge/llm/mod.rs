@@ -8,15 +8,15 @@ use super::effects::{drive_with, Io, Platform};
 use super::platform::{now_ms, random_array};
 use super::respond::{Outgoing, Reply};
 use super::{store, Call};
-use crate::core::config::llm::LlmConfig;
+use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
 use crate::core::llm::cache::Asked;
+use crate::core::llm::config::LlmConfig;
 use crate::core::llm::flow::{self, Answered, Ask, Content, Deployment, Isolate, Log};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::platform::RecordKind;
-use crate::core::tenant::seal::Sealer;
 use crate::core::usage::Family;
 use crate::edge::inbound::Inbound;
 use serde_json::json;
@@ -123,7 +123,7 @@ pub async fn serve(call: &mut Call, ask: Ask) -> Reply {
                     ctx: Some(&ctx),
                 };
                 if let Err(e) = drive_with(p, &mut io, relay).await {
-                    let line = json!({"ts": now_ms(), "llm_relay_failed": e.message});
+                    let line = json!({"ts": now_ms(), "llm_relay_failed": e.logged()});
                     worker::console_error!("{line}");
                 }
             });

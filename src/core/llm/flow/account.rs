@@ -10,7 +10,7 @@ use crate::core::limits::budget::nanos;
 use crate::core::limits::limiter::TargetOutcome;
 use crate::core::llm::cache::Entry;
 use crate::core::llm::guardrails::{walk, Direction};
-use crate::core::llm::pricing::{cost_usd, format_usd, usage_record, Ending, Price};
+use crate::core::llm::pricing::{cost_usd, format_usd, Ending, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::Usage;
@@ -112,9 +112,19 @@ impl Answering {
         }
     }
 
-    /// The usage record of the log line; an answer from the cache cost nothing.
+    /// The usage record of the log line (no content, no keys); an answer from the cache cost
+    /// nothing.
     pub fn record(&self, usage: Usage, cost: Option<f64>, stream: bool, outcome: Ending) -> Value {
-        let mut record = usage_record(&self.target, self.attempts, usage, cost, stream, outcome);
+        let mut record = json!({
+            "provider": self.target.provider,
+            "model": self.target.model,
+            "attempts": self.attempts,
+            "stream": stream,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": cost,
+            "outcome": outcome.name(),
+        });
         if self.cached.hit {
             record["cached"] = json!(true);
         }

@@ -7,16 +7,16 @@ use super::account::Answering;
 use super::attempt::price;
 use super::limiter::LimiterClient;
 use super::{answers, error_reply, Ask, Cached, Isolate, LlmCall, Log, Served};
-use crate::core::config::integration::BreakerPolicy;
-use crate::core::config::llm::{LlmConfig, Strategy};
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::limits::budget::BudgetCheck;
 use crate::core::limits::limiter::{Admitted, Check};
 use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::Attempts;
 use crate::core::llm::balance::{self, latency_key, session_seed, Inputs};
 use crate::core::llm::cache::{self as cache, Decision, Entry};
+use crate::core::llm::config::{LlmConfig, Strategy};
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_usd, Price};
 use crate::core::llm::request::{self, ClientRequest};
@@ -63,7 +63,7 @@ pub struct Known<'a> {
     pub req: &'a ClientRequest,
     pub hit: bool,
     /// Each target of the chain with its price, where one was read.
-    pub reachable: &'a [(crate::core::config::llm::ProviderKind, Option<&'a Price>)],
+    pub reachable: &'a [(crate::core::llm::config::ProviderKind, Option<&'a Price>)],
     pub extra: Vec<(LimitKind, Check)>,
 }
 

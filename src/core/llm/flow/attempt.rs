@@ -6,13 +6,13 @@
 use super::account::Answering;
 use super::{Deployment, Isolate, LlmCall};
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::config::llm::{KeySource, ProviderKind, Strategy};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::limits::limiter::Admitted;
 use crate::core::llm::attempts::{AttemptStep, Attempts};
 use crate::core::llm::balance::latency_key;
 use crate::core::llm::cache::Entry;
+use crate::core::llm::config::{KeySource, ProviderKind, Strategy};
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
 use crate::core::llm::pricing::Price;
 use crate::core::llm::routing::{self, AttemptOutcome, Target};

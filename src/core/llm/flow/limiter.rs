@@ -123,7 +123,7 @@ impl LimiterClient {
     /// One settlement, in one round trip to the tenant's limiter; a failure is logged.
     pub async fn tell(&self, co: &Co, cmd: SettleCmd) {
         if let Err(e) = co.ask(&self.object, cmd).await {
-            co.log_error(json!({"llm_settle_failed": e.message})).await;
+            co.log_error(json!({"llm_settle_failed": e.logged()})).await;
         }
     }
 

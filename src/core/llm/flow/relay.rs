@@ -126,7 +126,7 @@ async fn wrap_up(
             Err(e) => Err(e),
         };
         if let Err(e) = kept {
-            let line = json!({"request_id": job.request_id, "on_answer_failed": e.message});
+            let line = json!({"request_id": job.request_id, "on_answer_failed": e.logged()});
             co.log_error(line).await;
         }
     }

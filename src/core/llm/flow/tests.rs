@@ -569,7 +569,7 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
         context_window: None,
         image_tokens: None,
     };
-    let reachable = [(crate::core::config::llm::ProviderKind::Openai, Some(&price))];
+    let reachable = [(crate::core::llm::config::ProviderKind::Openai, Some(&price))];
     let known = |hit| admit::Known {
         cfg: &cfg,
         tenant: Some(&tenant),

@@ -10,7 +10,7 @@ mod whatsapp;
 
 use super::verify::Inbound;
 use crate::core::channel::message::ChannelMessage;
-use crate::core::config::source::SourceKind;
+use crate::core::webhook::source::SourceKind;
 use serde_json::Value;
 
 /// One event to deliver. Its `provider_id` is always covered by the signature: where a provider

@@ -5,7 +5,7 @@ use super::{
     any_secret, check_timestamp, ct_eq, hmac_sha1, hmac_sha256, unbase64, unhex, Inbound, Verified,
     VerifyError,
 };
-use crate::core::config::source::{HmacAlgorithm, HmacScheme, SignatureEncoding};
+use crate::core::webhook::source::{HmacAlgorithm, HmacScheme, SignatureEncoding};
 
 pub fn verify(
     secrets: &[String],

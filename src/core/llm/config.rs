@@ -1,8 +1,7 @@
 //! LLM providers and model routes of a tenant, `llm:{t}`.
 
-use super::document::{check_http_url, Check, Named, Secret};
-use crate::core::llm::cache::{CacheConfig, MAX_TTL_S};
-use crate::core::llm::guardrails::{check_rules, Rule};
+use super::guardrails::{check_rules, Rule};
+use crate::core::config::document::{check_http_url, Check, Named, Secret};
 use serde::{Deserialize, Serialize};
 
 pub const SECRET_PATHS: &[&str] = &["/providers/*/api_key"];
@@ -229,7 +228,7 @@ pub struct LlmConfig {
     #[serde(default)]
     pub limits: LlmLimits,
     /// One breaker per provider target (the defaults without one: `BreakerPolicy::policy`).
-    pub circuit_breaker: Option<super::integration::BreakerPolicy>,
+    pub circuit_breaker: Option<crate::core::limits::breaker::BreakerPolicy>,
     /// What may pass, in requests and answers (`core::llm::guardrails`); a route may set its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<Rule>,
@@ -344,3 +343,39 @@ impl Check for LlmConfig {
         }
     }
 }
+
+/// A route's cache setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// 0: the route keeps nothing itself (with `client: refuse`, nothing at all).
+    #[serde(default)]
+    pub ttl_seconds: u32,
+    /// Also keep answers in KV, found from every location (the Cache API is per location).
+    #[serde(default)]
+    pub kv: bool,
+    /// Whether a request may turn the cache on or name its own key (`x-gateway-cache-ttl`,
+    /// `x-gateway-cache-key`).
+    #[serde(default, skip_serializing_if = "ClientControl::is_allow")]
+    pub client: ClientControl,
+}
+
+/// What a route lets its callers do with the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientControl {
+    #[default]
+    Allow,
+    /// `x-gateway-cache-ttl` and `x-gateway-cache-key` are refused with a 400 (`skip` still
+    /// works: it only bypasses).
+    Refuse,
+}
+
+impl ClientControl {
+    fn is_allow(&self) -> bool {
+        *self == ClientControl::Allow
+    }
+}
+
+/// The longest an answer is kept.
+pub const MAX_TTL_S: u32 = 86_400;

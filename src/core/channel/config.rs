@@ -1,6 +1,7 @@
 //! An outbound channel, `channel:{t}:{channel}`: where `/v1/channels/{channel}/messages` sends.
 
-use super::document::{check_http_url, Check, Named, Secret};
+use crate::core::config::document::{check_http_url, Check, Named, Secret};
+use crate::core::limits::breaker::BreakerPolicy;
 use serde::{Deserialize, Serialize};
 
 pub const SECRET_PATHS: &[&str] = &["/credentials/*"];
@@ -29,7 +30,7 @@ pub struct ChannelConfig {
     /// Sends per minute for this channel of this tenant.
     pub rate_limit_per_minute: Option<u32>,
     pub timeout_ms: Option<u32>,
-    pub circuit_breaker: Option<super::integration::BreakerPolicy>,
+    pub circuit_breaker: Option<BreakerPolicy>,
     /// WhatsApp Graph API version, e.g. `v21.0`.
     pub api_version: Option<String>,
 }

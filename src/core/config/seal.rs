@@ -12,6 +12,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// Sealed before values carried their key's id.
 const UNLABELLED: &str = "v1.";
@@ -44,7 +46,12 @@ impl MasterKey {
             return Err(SealError::BadMasterKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::BadMasterKey)?;
-        let mac = |label: &[u8]| crate::core::webhook::verify::hmac_sha256(&bytes, &[label]);
+        let mac = |label: &[u8]| -> [u8; 32] {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&bytes)
+                .expect("HMAC takes keys of any length");
+            m.update(label);
+            m.finalize().into_bytes().into()
+        };
         Ok(MasterKey {
             id: hex::encode(&mac(b"edge-gateway/key-id/v1")[..4]),
             cipher,

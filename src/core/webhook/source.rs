@@ -1,7 +1,7 @@
 //! A webhook source, `source:{t}:{source}`: who posts to `/v1/webhooks/{t}/{source}` and how
 //! their requests are verified.
 
-use super::document::{check_http_url, Check, Secret};
+use crate::core::config::document::{check_http_url, Check, Secret};
 use serde::{Deserialize, Serialize};
 
 pub const SECRET_PATHS: &[&str] = &["/secrets/*", "/verify_token"];

@@ -2,7 +2,7 @@
 //! of them it takes, how they are signed and shaped, and how hard to try. The tenant's own
 //! `destination` is the destination named `default`.
 
-use super::document::{check_http_url, check_len, Check, Named, Secret};
+use crate::core::config::document::{check_http_url, check_len, Check, Named, Secret};
 use crate::core::integration::mapping::{compile, ResponseMapping};
 use crate::core::integration::transforms;
 use crate::core::limits::breaker::Policy;
@@ -198,7 +198,7 @@ impl Check for DestinationConfig {
 
 fn check_whsec(field: &str, s: &Secret, p: &mut Vec<String>) {
     if let Secret::Plain(s) = s {
-        if !s.starts_with("whsec_") || crate::core::webhook::standard_secret_bytes(s).is_none() {
+        if !s.starts_with("whsec_") || super::standard_secret_bytes(s).is_none() {
             p.push(format!(
                 "`{field}` must be `whsec_` followed by base64 (24 to 64 bytes)"
             ));

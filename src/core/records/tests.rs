@@ -1,8 +1,8 @@
-use super::document::{open_secret, redact, seal_document, RecordRef};
-use super::*;
-use crate::core::tenant::seal::Sealer;
+use crate::core::config::document::{open_secret, redact, seal_document, RecordRef, Secret};
+use crate::core::config::seal::Sealer;
+use crate::core::platform::RecordKind;
 use crate::core::Entropy;
-use serde_json::json;
+use serde_json::{json, Value};
 
 struct Counter(u8);
 impl Entropy for Counter {
@@ -42,7 +42,7 @@ fn secrets_are_sealed_and_redacted_everything_else_kept() {
     }
     assert_eq!(stored["kind"], "whatsapp");
     let sealed = stored["secrets"][1]["$sealed"].as_str().unwrap();
-    let secret = super::document::Secret::Sealed(sealed.to_string());
+    let secret = Secret::Sealed(sealed.to_string());
     assert_eq!(
         open_secret(&sealer(), &AT, "/secrets/1", &secret).unwrap(),
         "app-secret-2"
@@ -262,29 +262,6 @@ fn hmac_sources_need_their_scheme() {
 }
 
 #[test]
-fn breaker_policies_from_config() {
-    use super::integration::BreakerPolicy;
-    let policy = |b: serde_json::Value| {
-        let b: BreakerPolicy = serde_json::from_value(b).unwrap();
-        serde_json::to_value(BreakerPolicy::policy(Some(&b))).unwrap()
-    };
-    // The failure rate over at least `minimum_calls` calls in the window.
-    assert_eq!(
-        policy(json!({"minimum_calls": 4, "failure_rate": 0.25, "open_seconds": 2})),
-        json!({"minimum_calls": 4, "failure_rate": 0.25, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
-    );
-    // A config stored with the older `failure_threshold` reads it as the minimum of calls.
-    assert_eq!(
-        policy(json!({"failure_threshold": 0, "open_seconds": 2})),
-        json!({"minimum_calls": 1, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 2_000, "half_open_probes": 1})
-    );
-    assert_eq!(
-        serde_json::to_value(BreakerPolicy::policy(None)).unwrap(),
-        json!({"minimum_calls": 10, "failure_rate": 0.5, "window_ms": 60_000, "open_ms": 30_000, "half_open_probes": 1})
-    );
-}
-
-#[test]
 fn breaker_policies_are_checked_when_saved() {
     let doc = |b: serde_json::Value| {
         json!({"name": "x", "base_url": "https://x.example", "circuit_breaker": b,
@@ -318,7 +295,7 @@ fn breaker_policies_are_checked_when_saved() {
 
 #[test]
 fn platform_keys_go_only_to_official_base_urls() {
-    use super::llm::LlmConfig;
+    use crate::core::llm::config::LlmConfig;
     let llm = |provider: serde_json::Value| {
         RecordKind::Llm.validate(&json!({"providers": {"p": provider}, "routes": {"m": [{"provider": "p", "model": "x"}]}}))
     };
@@ -352,7 +329,7 @@ fn platform_keys_go_only_to_official_base_urls() {
     assert!(!cfg.providers["off"].may_use_platform_key());
     assert!(cfg.providers["on"].may_use_platform_key());
     assert!(!cfg.providers["compat"].may_use_platform_key());
-    use super::llm::KeySource;
+    use crate::core::llm::config::KeySource;
     assert_eq!(cfg.providers["off"].key_source(), KeySource::None);
     assert_eq!(
         cfg.providers["on"].key_source(),
@@ -383,7 +360,7 @@ fn a_tenant_or_integration_keeps_the_incarnation_it_was_created_with() {
 
 #[test]
 fn a_route_is_a_list_or_a_strategy_with_targets() {
-    use super::llm::{LlmConfig, Strategy};
+    use crate::core::llm::config::{LlmConfig, Strategy};
     let llm = |route: serde_json::Value| {
         RecordKind::Llm
             .validate(&json!({"providers": {"p": {"kind": "mock"}}, "routes": {"r": route}}))

@@ -1,8 +1,9 @@
 //! A declarative integration, `integration:{t}:{id}`: everything needed to call a provider's API
 //! without code (seed 000's integration schema with seed 003's mappings).
 
-use super::document::{check_http_url, check_len, Check, Named, Secret};
-pub use crate::core::integration::mapping::ResponseMapping;
+pub use super::mapping::ResponseMapping;
+use crate::core::config::document::{check_http_url, check_len, Check, Named, Secret};
+use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::upstream::HttpMethod;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -176,63 +177,6 @@ pub enum OauthGrant {
 pub struct RateLimit {
     pub per_minute: Option<u32>,
     pub per_day: Option<u32>,
-}
-
-/// A configured circuit breaker (channels, integrations, LLM targets); see `core::limits::breaker`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct BreakerPolicy {
-    /// Calls the window must hold before its failure rate is judged.
-    pub minimum_calls: Option<u32>,
-    /// The share of the window's calls failed that opens it.
-    pub failure_rate: Option<f64>,
-    /// The older name of `minimum_calls` (configs stored before the rate was judged): with every
-    /// call failing, the breaker still opens at that many failures.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_threshold: Option<u32>,
-    pub window_seconds: Option<u32>,
-    pub open_seconds: Option<u32>,
-    pub half_open_probes: Option<u32>,
-}
-
-/// Without a configured value: at least 10 calls in the last 60 s, half of them failed, open it
-/// for 30 s, then one probe. Ten calls keep a few unlucky ones at low volume from opening it
-/// (five failures in ten calls at a 2% error rate: about one chance in a million) and still
-/// open it within ten calls of an outage; at high volume half of a minute's calls failing is an
-/// outage, never an ordinary error rate.
-pub const DEFAULT_MINIMUM_CALLS: u32 = 10;
-pub const DEFAULT_FAILURE_RATE: f64 = 0.5;
-const DEFAULT_WINDOW_S: u32 = 60;
-const DEFAULT_OPEN_S: u32 = 30;
-
-impl BreakerPolicy {
-    /// The breaker state machine's policy for a configured breaker, or the defaults.
-    pub fn policy(configured: Option<&BreakerPolicy>) -> crate::core::limits::breaker::Policy {
-        let b = configured.cloned().unwrap_or_default();
-        crate::core::limits::breaker::Policy {
-            minimum_calls: b
-                .minimum_calls
-                .or(b.failure_threshold)
-                .unwrap_or(DEFAULT_MINIMUM_CALLS)
-                .max(1),
-            failure_rate: b.failure_rate.unwrap_or(DEFAULT_FAILURE_RATE),
-            window_ms: u64::from(b.window_seconds.unwrap_or(DEFAULT_WINDOW_S)) * 1000,
-            open_ms: u64::from(b.open_seconds.unwrap_or(DEFAULT_OPEN_S)) * 1000,
-            half_open_probes: b.half_open_probes.unwrap_or(1),
-        }
-    }
-
-    /// Problems with a `circuit_breaker` being saved.
-    pub fn check(&self, p: &mut Vec<String>) {
-        if self.failure_rate.is_some_and(|r| !(r > 0.0 && r <= 1.0)) {
-            p.push("`circuit_breaker.failure_rate` must be above 0 and at most 1".into());
-        }
-        if self.minimum_calls.is_some() && self.failure_threshold.is_some() {
-            p.push(
-                "`circuit_breaker.failure_threshold` is the older name of `minimum_calls`: give one"
-                    .into(),
-            );
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -509,7 +453,7 @@ fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
             .map(|(at, i)| (at.to_string(), templated[i].as_str())),
     );
     for (at, expr) in all {
-        if let Err(err) = crate::core::integration::mapping::compile(expr.trim()) {
+        if let Err(err) = super::mapping::compile(expr.trim()) {
             p.push(format!("`endpoints.{name}.{at}`: {}", err.0));
         }
     }

@@ -1,0 +1,144 @@
+//! Configuration records of every kind as the admin and marketplace routes keep them: validated,
+//! stamped and sealed on the way in, redacted on the way out. It stands above the domains: it
+//! knows each kind's document.
+
+use crate::core::channel::config::{ChannelConfig, SECRET_PATHS as CHANNEL_SECRETS};
+use crate::core::config::document::{redact, seal_document, validate, RecordRef};
+use crate::core::config::seal::Sealer;
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Effect};
+use crate::core::integration::config::{IntegrationConfig, SECRET_PATHS as INTEGRATION_SECRETS};
+use crate::core::llm::config::{LlmConfig, SECRET_PATHS as LLM_SECRETS};
+use crate::core::platform::RecordKind;
+use crate::core::tenant::model::{TenantConfig, SECRET_PATHS as TENANT_SECRETS};
+use crate::core::webhook::destination::{DestinationConfig, SECRET_PATHS as DESTINATION_SECRETS};
+use crate::core::webhook::source::{SourceConfig, SECRET_PATHS as SOURCE_SECRETS};
+use crate::core::Entropy;
+use serde_json::Value;
+
+/// What a record of each kind holds: its secrets, the fields the gateway stamps, and what makes
+/// it valid (its kinds and keys are `core::platform`'s).
+impl RecordKind {
+    pub fn secret_paths(self) -> &'static [&'static str] {
+        match self {
+            RecordKind::Tenant => TENANT_SECRETS,
+            RecordKind::Source => SOURCE_SECRETS,
+            RecordKind::Channel => CHANNEL_SECRETS,
+            RecordKind::Integration => INTEGRATION_SECRETS,
+            RecordKind::Llm => LLM_SECRETS,
+            RecordKind::Destination => DESTINATION_SECRETS,
+        }
+    }
+
+    /// Fields the gateway owns in a document it is about to store: a tenant's or an
+    /// integration's `incarnation` is drawn when it is created (`fresh`) and kept from `old` on
+    /// every update, whatever the client sent.
+    pub fn stamp(self, doc: &mut Value, old: Option<&Value>, fresh: &[u8; 16]) {
+        if !matches!(self, RecordKind::Tenant | RecordKind::Integration) {
+            return;
+        }
+        let kept = old
+            .and_then(|o| o.get("incarnation"))
+            .filter(|v| v.is_string())
+            .cloned();
+        if let Some(o) = doc.as_object_mut() {
+            let value = kept.unwrap_or_else(|| Value::String(hex::encode(fresh)));
+            o.insert("incarnation".into(), value);
+        }
+    }
+
+    /// Validates a document of this kind (types, unknown fields, semantics).
+    pub fn validate(self, value: &Value) -> Result<(), ApiError> {
+        match self {
+            RecordKind::Tenant => validate::<TenantConfig>(value).map(drop),
+            RecordKind::Source => validate::<SourceConfig>(value).map(drop),
+            RecordKind::Channel => validate::<ChannelConfig>(value).map(drop),
+            RecordKind::Integration => validate::<IntegrationConfig>(value).map(drop),
+            RecordKind::Llm => validate::<LlmConfig>(value).map(drop),
+            RecordKind::Destination => validate::<DestinationConfig>(value).map(drop),
+        }
+    }
+}
+
+/// Validates, stamps, seals and stores a record; returns it as stored, and whether it is new.
+pub async fn put_record(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+    doc: Value,
+) -> Result<(Value, bool), ApiError> {
+    kind.validate(&doc)?;
+    let key = kind.kv_key(tenant, name);
+    let old: Option<Value> = co.config_fresh(&key).await?;
+    let mut doc = doc;
+    let mut fresh = [0u8; 16];
+    rng.fill(&mut fresh);
+    kind.stamp(&mut doc, old.as_ref(), &fresh);
+    let record = kind.seal_record(name);
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    let stored = seal_document(doc, kind.secret_paths(), old.as_ref(), &at, sealer, rng)?;
+    let text = stored.to_string();
+    co.run(Effect::PutConfig { key, text }).await?;
+    Ok((stored, old.is_none()))
+}
+
+/// A stored record with its secrets redacted (each shown as set, with its hint), if it exists.
+pub async fn get_redacted(
+    co: &Co,
+    sealer: &Sealer,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<Option<Value>, ApiError> {
+    let Some(doc) = co.config_fresh::<Value>(&kind.kv_key(tenant, name)).await? else {
+        return Ok(None);
+    };
+    let record = kind.seal_record(name);
+    let at = RecordRef {
+        tenant,
+        record: &record,
+    };
+    Ok(Some(redact(doc, kind.secret_paths(), Some((sealer, &at)))))
+}
+
+/// `GET /v1/admin/tenants`: `{"data": [{"id"}...]}`, sorted.
+pub async fn tenant_list(co: &Co) -> Result<serde_json::Value, ApiError> {
+    let ids = tenant_ids(co).await?;
+    let data: Vec<serde_json::Value> = ids
+        .into_iter()
+        .map(|id| serde_json::json!({ "id": id }))
+        .collect();
+    Ok(serde_json::json!({ "data": data }))
+}
+
+/// Every tenant's id, sorted (KV lists keys in order): what cross-tenant jobs walk.
+pub async fn tenant_ids(co: &Co) -> Result<Vec<String>, ApiError> {
+    let prefix = RecordKind::Tenant.kv_key("", None);
+    let listed = co.list(&prefix).await?;
+    let mut ids: Vec<String> = listed
+        .iter()
+        .map(|k| k.after(&prefix).to_string())
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Whether the record exists, as KV has it now.
+pub async fn exists(
+    co: &Co,
+    kind: RecordKind,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<bool, ApiError> {
+    let doc: Option<Value> = co.config_fresh(&kind.kv_key(tenant, name)).await?;
+    Ok(doc.is_some())
+}
+
+#[cfg(test)]
+mod tests;
