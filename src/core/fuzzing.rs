@@ -11,7 +11,7 @@ use crate::core::llm::{convert, Dialect};
 use crate::core::webhook::normalize::normalize;
 use crate::core::webhook::source::{HmacAlgorithm, HmacScheme, SignatureEncoding, SourceKind};
 use crate::core::webhook::verify::{
-    github, hmac_generic, meta, shopify, slack, standard, stripe, telegram, twilio, Inbound,
+    github, hmac_generic, meta, shopify, slack, standard, stripe, telegram, twilio, SignedRequest,
 };
 use serde_json::{json, Value};
 
@@ -161,7 +161,7 @@ pub fn signatures(data: &[u8]) {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let req = Inbound {
+    let req = SignedRequest {
         url: "https://gw.example.com/v1/webhooks/t/s?x=1",
         headers: &headers,
         body,
@@ -235,7 +235,7 @@ pub fn normalizers(data: &[u8]) {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let req = Inbound {
+    let req = SignedRequest {
         url: "https://gw.example.com/v1/webhooks/t/s",
         headers: &headers,
         body,

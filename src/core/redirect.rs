@@ -187,7 +187,7 @@ fn origin(url: &str) -> Option<(Origin, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::upstream::Body;
+    use crate::core::upstream::OutboundBody;
 
     const ALL: [Upstream; 6] = [
         Upstream::Integration,
@@ -302,7 +302,7 @@ mod tests {
         for status in [307, 308] {
             let next = followed(&req, status, "/v2/orders").unwrap();
             assert_eq!(next.method, HttpMethod::Post, "{status}");
-            assert_eq!(next.body, Some(Body::Text("{}".into())));
+            assert_eq!(next.body, Some(OutboundBody::Text("{}".into())));
             assert_eq!(next.headers, req.headers);
         }
         // A PUT keeps its method and body on a 301 or 302, as user agents do.

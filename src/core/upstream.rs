@@ -39,30 +39,30 @@ pub struct OutboundRequest {
     pub url: String,
     /// Credentials included: never logged.
     pub headers: Vec<(String, String)>,
-    pub body: Option<Body>,
+    pub body: Option<OutboundBody>,
 }
 
 /// A request body: text (JSON, forms; handed to the runtime as a string), or bytes (a
 /// multipart body with files).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body {
+pub enum OutboundBody {
     Text(String),
     Bytes(Vec<u8>),
 }
 
-impl Body {
+impl OutboundBody {
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            Body::Text(s) => s.as_bytes(),
-            Body::Bytes(b) => b,
+            OutboundBody::Text(s) => s.as_bytes(),
+            OutboundBody::Bytes(b) => b,
         }
     }
 
     /// The text of a text body.
     pub fn text(&self) -> Option<&str> {
         match self {
-            Body::Text(s) => Some(s),
-            Body::Bytes(_) => None,
+            OutboundBody::Text(s) => Some(s),
+            OutboundBody::Bytes(_) => None,
         }
     }
 }
@@ -74,13 +74,13 @@ impl OutboundRequest {
             method: HttpMethod::Post,
             url,
             headers: vec![("content-type".into(), content_type.into())],
-            body: Some(Body::Text(body)),
+            body: Some(OutboundBody::Text(body)),
         }
     }
 
     /// The body, if it is text.
     pub fn body_text(&self) -> Option<&str> {
-        self.body.as_ref().and_then(Body::text)
+        self.body.as_ref().and_then(OutboundBody::text)
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {

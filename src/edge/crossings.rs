@@ -151,10 +151,11 @@ pub async fn read_all(r: &JsValue, cap: usize) -> Result<Vec<u8>, Unread> {
 }
 
 /// What a client's response carries.
-pub enum Body<'a> {
-    None,
-    Bytes(&'a [u8]),
-    Stream(JsValue),
+pub enum ResponseBody {
+    Empty,
+    Bytes(Vec<u8>),
+    /// A body the runtime reads from a stream (a `pipe` that wasm fills).
+    Stream(ReadableStream),
 }
 
 /// The client's response from its status, headers and body; `None` if the runtime refuses a
@@ -162,13 +163,13 @@ pub enum Body<'a> {
 pub fn response<'a>(
     status: u16,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    body: Body,
+    body: &ResponseBody,
 ) -> Option<Response> {
     let lines = lines(pairs)?;
     match body {
-        Body::None => respond_lines(status, &lines, &JsValue::UNDEFINED),
-        Body::Bytes(b) => respond_bytes(status, &lines, b),
-        Body::Stream(s) => respond_lines(status, &lines, &s),
+        ResponseBody::Empty => respond_lines(status, &lines, &JsValue::UNDEFINED),
+        ResponseBody::Bytes(b) => respond_bytes(status, &lines, b),
+        ResponseBody::Stream(s) => respond_lines(status, &lines, s),
     }
     .ok()
 }

@@ -7,7 +7,7 @@ use super::crossings::{self, BodyReader, Read};
 use super::platform::now_ms;
 use crate::core::redirect::Redirect;
 pub use crate::core::upstream::FetchError;
-use crate::core::upstream::{Body, OutboundRequest, Trail, Upstream, UpstreamAnswer};
+use crate::core::upstream::{OutboundBody, OutboundRequest, Trail, Upstream, UpstreamAnswer};
 use std::borrow::Cow;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys;
@@ -99,7 +99,7 @@ fn marked<'a>(
 fn js_body(req: &OutboundRequest) -> JsValue {
     match &req.body {
         None => JsValue::UNDEFINED,
-        Some(Body::Text(s)) => JsValue::from_str(s),
-        Some(Body::Bytes(b)) => worker::js_sys::Uint8Array::from(b.as_slice()).into(),
+        Some(OutboundBody::Text(s)) => JsValue::from_str(s),
+        Some(OutboundBody::Bytes(b)) => worker::js_sys::Uint8Array::from(b.as_slice()).into(),
     }
 }

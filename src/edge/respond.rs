@@ -3,7 +3,7 @@
 //! end, in one crossing: workers-rs builds a header set, sets each header, then builds the init
 //! object and the response apart, a crossing each.
 
-use super::crossings;
+use super::crossings::{self, ResponseBody};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::http::HttpResponse;
 use serde::Serialize;
@@ -15,13 +15,7 @@ pub type Reply = Result<Outgoing, ApiError>;
 pub struct Outgoing {
     pub status: u16,
     headers: Vec<(String, String)>,
-    body: Body,
-}
-
-enum Body {
-    Empty,
-    Bytes(Vec<u8>),
-    Stream(web_sys::ReadableStream),
+    body: ResponseBody,
 }
 
 impl Outgoing {
@@ -29,18 +23,18 @@ impl Outgoing {
         Outgoing {
             status,
             headers: Vec::new(),
-            body: Body::Empty,
+            body: ResponseBody::Empty,
         }
     }
 
     pub fn bytes(mut self, body: Vec<u8>) -> Self {
-        self.body = Body::Bytes(body);
+        self.body = ResponseBody::Bytes(body);
         self
     }
 
     /// A body the runtime reads from a stream (a `crossings::pipe` that wasm fills).
     pub fn stream(mut self, body: web_sys::ReadableStream) -> Self {
-        self.body = Body::Stream(body);
+        self.body = ResponseBody::Stream(body);
         self
     }
 
@@ -64,17 +58,15 @@ impl Outgoing {
     pub fn into_raw(self, request_id: &str) -> web_sys::Response {
         // A status that cannot carry a body gets none, whatever was given.
         let null_body = matches!(self.status, 101 | 204 | 205 | 304);
-        let body = match &self.body {
-            _ if null_body => crossings::Body::None,
-            Body::Empty => crossings::Body::None,
-            Body::Bytes(b) => crossings::Body::Bytes(b),
-            Body::Stream(s) => crossings::Body::Stream(s.clone().into()),
+        let body = match null_body {
+            true => &ResponseBody::Empty,
+            false => &self.body,
         };
         let pairs = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         crossings::response(self.status, pairs, body).unwrap_or_else(|| {
             let line = serde_json::json!({"request_id": request_id, "internal_error": "a response the runtime refuses"});
             worker::console_error!("{line}");
-            crossings::response(500, [], crossings::Body::None).expect("a bare 500")
+            crossings::response(500, [], &ResponseBody::Empty).expect("a bare 500")
         })
     }
 }

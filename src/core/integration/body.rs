@@ -4,22 +4,25 @@
 
 use crate::core::error::ApiError;
 use crate::core::integration::config::BodyFormat;
-use crate::core::upstream::Body;
+use crate::core::upstream::OutboundBody;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The body and its content type, from the filled template.
-pub fn encode(format: BodyFormat, body: &Value) -> Result<(Body, String), ApiError> {
+pub fn encode(format: BodyFormat, body: &Value) -> Result<(OutboundBody, String), ApiError> {
     let (body, content_type) = match format {
-        BodyFormat::Json => (Body::Text(body.to_string()), "application/json".into()),
+        BodyFormat::Json => (
+            OutboundBody::Text(body.to_string()),
+            "application/json".into(),
+        ),
         BodyFormat::Form => (
-            Body::Text(form(body)?),
+            OutboundBody::Text(form(body)?),
             "application/x-www-form-urlencoded".into(),
         ),
         BodyFormat::Text => (
-            Body::Text(match body {
+            OutboundBody::Text(match body {
                 Value::String(s) => s.clone(),
                 Value::Null => String::new(),
                 other => other.to_string(),
@@ -29,7 +32,7 @@ pub fn encode(format: BodyFormat, body: &Value) -> Result<(Body, String), ApiErr
         BodyFormat::Multipart => {
             let (bytes, boundary) = multipart(body)?;
             (
-                Body::Bytes(bytes),
+                OutboundBody::Bytes(bytes),
                 format!("multipart/form-data; boundary={boundary}"),
             )
         }
@@ -272,7 +275,7 @@ mod tests {
             "cc": null
         });
         let (bytes, ct) = encode(BodyFormat::Multipart, &body).unwrap();
-        let Body::Bytes(bytes) = bytes else {
+        let OutboundBody::Bytes(bytes) = bytes else {
             panic!("multipart is bytes")
         };
         let boundary = ct.strip_prefix("multipart/form-data; boundary=").unwrap();

@@ -7,7 +7,7 @@ use super::mapping::{search, truthy};
 use super::plan::{scalar, Planned};
 use crate::core::error::ApiError;
 use crate::core::integration::config::{PageStyle, Pagination};
-use crate::core::upstream::Body;
+use crate::core::upstream::OutboundBody;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -102,9 +102,9 @@ impl<'a> Pager<'a> {
         next.content = next
             .content
             .as_ref()
-            .and_then(Body::text)
+            .and_then(OutboundBody::text)
             .and_then(with_variable)
-            .map(Body::Text);
+            .map(OutboundBody::Text);
         next.document = next.document.as_deref().and_then(with_variable);
         Ok(next)
     }
@@ -228,7 +228,7 @@ mod tests {
             method: HttpMethod::Get,
             url: url.into(),
             headers: vec![],
-            content: body.as_ref().map(|b| Body::Text(b.to_string())),
+            content: body.as_ref().map(|b| OutboundBody::Text(b.to_string())),
             body,
             document: None,
         }
@@ -246,7 +246,7 @@ mod tests {
         for (answer, link) in pages {
             let req = pager.place(&first).unwrap();
             asked.push(match req.content {
-                Some(Body::Text(body)) if p.variable => body,
+                Some(OutboundBody::Text(body)) if p.variable => body,
                 _ => req.url,
             });
             last = pager.after(answer, *link).unwrap();

@@ -6,7 +6,7 @@ use super::mapping::search;
 use crate::core::config::document::Secret;
 use crate::core::error::ApiError;
 use crate::core::integration::config::{Auth, AuthType, Endpoint, IntegrationConfig, KeyLocation};
-use crate::core::upstream::{Body, HttpMethod, OutboundRequest};
+use crate::core::upstream::{HttpMethod, OutboundBody, OutboundRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -19,7 +19,7 @@ pub struct Planned {
     /// The filled template, as a debug view shows it.
     pub body: Option<Value>,
     /// The body as sent, in the endpoint's format.
-    pub content: Option<Body>,
+    pub content: Option<OutboundBody>,
     /// A persisted GraphQL call's body with its document, sent when the server asks for it.
     pub document: Option<String>,
 }
@@ -29,7 +29,7 @@ impl Planned {
     pub fn send_document(&mut self) -> bool {
         match self.document.take() {
             Some(d) => {
-                self.content = Some(Body::Text(d));
+                self.content = Some(OutboundBody::Text(d));
                 true
             }
             None => false,
@@ -491,7 +491,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.content.as_ref().and_then(Body::text),
+            p.content.as_ref().and_then(OutboundBody::text),
             Some(r#"{"amount":{"value":"10.99"},"tags":[null]}"#),
             "object fields go, list positions stay"
         );

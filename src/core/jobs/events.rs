@@ -284,7 +284,7 @@ mod tests {
     use crate::core::platform::ConfigKey;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::upstream::UpstreamAnswer;
-    use crate::core::webhook::verify::Inbound;
+    use crate::core::webhook::verify::SignedRequest;
     use serde_json::{json, Value};
 
     const NEW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(header("webhook-id").as_deref(), Some("evt_1.crm"));
         assert_eq!(header("webhook-signature").unwrap().split(' ').count(), 2);
         let body = req.body.clone().unwrap();
-        let inbound = Inbound {
+        let inbound = SignedRequest {
             url: &req.url,
             headers: &req.headers,
             body: body.as_bytes(),

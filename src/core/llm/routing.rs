@@ -141,7 +141,7 @@ pub fn plan(
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        body: Some(crate::core::upstream::Body::Text(body.to_string())),
+        body: Some(crate::core::upstream::OutboundBody::Text(body.to_string())),
     })
 }
 

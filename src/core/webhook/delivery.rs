@@ -230,7 +230,7 @@ mod tests {
         assert!(headers
             .iter()
             .any(|(k, v)| k == "webhook-id" && v == "evt_1"));
-        let inbound = crate::core::webhook::verify::Inbound {
+        let inbound = crate::core::webhook::verify::SignedRequest {
             url: &r.url,
             headers: &headers,
             body: body.as_bytes(),

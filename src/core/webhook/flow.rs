@@ -7,7 +7,7 @@ use super::dedupe::{Forget, HandshakeAttempt, SeenMany};
 use super::handshake;
 use super::ingress::{self, Origin};
 use super::normalize::{normalize, unrecognized, Ingress, Unreadable};
-use super::verify::Inbound;
+use super::verify::SignedRequest;
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
@@ -77,7 +77,7 @@ pub async fn receive(
         .collect::<Result<Vec<_>, _>>()?;
     let now = co.now();
     let signed_url = ingress::signed_url(cfg.public_url.as_deref(), w.url);
-    let inbound = Inbound {
+    let inbound = SignedRequest {
         url: &signed_url,
         headers: &w.headers,
         body: &w.body,

@@ -5,7 +5,7 @@
 
 use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
-use super::verify::{self as v, Inbound, Verified, VerifyError};
+use super::verify::{self as v, SignedRequest, Verified, VerifyError};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::upstream::Trail;
@@ -37,7 +37,7 @@ pub fn signed_url(public_url: Option<&str>, actual: &str) -> String {
 }
 
 /// Verifies a request with the verifier of the source's kind and its opened secrets.
-pub fn verify(cfg: &SourceConfig, secrets: &[String], req: &Inbound) -> Verified {
+pub fn verify(cfg: &SourceConfig, secrets: &[String], req: &SignedRequest) -> Verified {
     let tolerance = cfg
         .tolerance_seconds
         .map(u64::from)

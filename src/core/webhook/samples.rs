@@ -201,7 +201,7 @@ mod tests {
     use super::*;
     use crate::core::webhook::ingress::verify;
     use crate::core::webhook::source::SourceConfig;
-    use crate::core::webhook::verify::Inbound;
+    use crate::core::webhook::verify::SignedRequest;
 
     fn config(kind: SourceKind) -> SourceConfig {
         serde_json::from_value(json!({"kind": kind.name(), "secrets": ["x"],
@@ -228,7 +228,7 @@ mod tests {
             };
             let s = sample(kind, &signing).unwrap();
             let inbound = |body: &[u8], secret: &str| {
-                let req = Inbound {
+                let req = SignedRequest {
                     url,
                     headers: &s.headers,
                     body,

@@ -17,7 +17,7 @@ use crate::core::upstream::{HttpMethod, OutboundRequest};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body {
+pub enum Payload {
     Json(Value),
     Form(Vec<(String, String)>),
 }
@@ -27,7 +27,7 @@ pub struct Rendered {
     pub url: String,
     /// Includes the credential header; the shell must never log these.
     pub headers: Vec<(String, String)>,
-    pub body: Body,
+    pub body: Payload,
     /// What was degraded, e.g. `quick_replies as a numbered list`.
     pub degraded: Vec<String>,
 }
@@ -36,8 +36,8 @@ impl Rendered {
     /// The request as sent: JSON as text, a form urlencoded (the content type is the renderer's).
     pub fn request(&self) -> OutboundRequest {
         let body = match &self.body {
-            Body::Json(v) => v.to_string(),
-            Body::Form(pairs) => form_urlencoded::Serializer::new(String::new())
+            Payload::Json(v) => v.to_string(),
+            Payload::Form(pairs) => form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs)
                 .finish(),
         };
@@ -45,7 +45,7 @@ impl Rendered {
             method: HttpMethod::Post,
             url: self.url.clone(),
             headers: self.headers.clone(),
-            body: Some(crate::core::upstream::Body::Text(body)),
+            body: Some(crate::core::upstream::OutboundBody::Text(body)),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! images an image block; a location and non-image files degrade to links in the text (files
 //! need Slack's separate upload flow).
 
-use super::{check_shape, limit, maps_link, require, unsupported, Body, ChannelTarget, Rendered};
+use super::{
+    check_shape, limit, maps_link, require, unsupported, ChannelTarget, Payload, Rendered,
+};
 use crate::core::channel::message::MessageType;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::error::ApiError;
@@ -126,7 +128,7 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
                 "application/json; charset=utf-8".into(),
             ),
         ],
-        body: Body::Json(Value::Object(body)),
+        body: Payload::Json(Value::Object(body)),
         degraded,
     })
 }

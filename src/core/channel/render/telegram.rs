@@ -2,7 +2,7 @@
 //! keyboard (one button per row); media use sendPhoto / sendAudio / sendVideo / sendDocument,
 //! a location sendLocation (or sendVenue when it has a name and address).
 
-use super::{check_shape, limit, require, Body, ChannelTarget, Rendered};
+use super::{check_shape, limit, require, ChannelTarget, Payload, Rendered};
 use crate::core::channel::message::MessageType;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::error::ApiError;
@@ -103,7 +103,7 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
             t.token
         ),
         headers: vec![("content-type".into(), "application/json".into())],
-        body: Body::Json(Value::Object(body)),
+        body: Payload::Json(Value::Object(body)),
         degraded: vec![],
     })
 }

@@ -27,15 +27,15 @@ fn parsed(s: &str) -> Value {
 
 fn json_body(r: &Rendered) -> &Value {
     match &r.body {
-        Body::Json(v) => v,
-        Body::Form(_) => panic!("expected JSON"),
+        Payload::Json(v) => v,
+        Payload::Form(_) => panic!("expected JSON"),
     }
 }
 
 fn form(r: &Rendered) -> Vec<(&str, &str)> {
     match &r.body {
-        Body::Form(f) => f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-        Body::Json(_) => panic!("expected a form"),
+        Payload::Form(f) => f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+        Payload::Json(_) => panic!("expected a form"),
     }
 }
 

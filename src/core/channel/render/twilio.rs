@@ -3,7 +3,7 @@
 //! (both need pre-approved content templates on Twilio).
 
 use super::{
-    check_shape, limit, maps_link, numbered_list, require, unsupported, Body, ChannelTarget,
+    check_shape, limit, maps_link, numbered_list, require, unsupported, ChannelTarget, Payload,
     Rendered,
 };
 use crate::core::channel::message::MessageType;
@@ -93,7 +93,7 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
                 "application/x-www-form-urlencoded".into(),
             ),
         ],
-        body: Body::Form(form),
+        body: Payload::Form(form),
         degraded,
     })
 }

@@ -2,7 +2,7 @@
 //! Up to 3 quick replies become reply buttons, up to 10 a list; more degrade to a numbered list.
 
 use super::{
-    check_shape, limit, numbered_list, require, unsupported, Body, ChannelTarget, Rendered,
+    check_shape, limit, numbered_list, require, unsupported, ChannelTarget, Payload, Rendered,
 };
 use crate::core::channel::message::MessageType;
 use crate::core::channel::outbound::OutboundMessage;
@@ -155,7 +155,7 @@ pub fn render(m: &OutboundMessage, t: &ChannelTarget) -> Result<Rendered, ApiErr
             ("authorization".into(), format!("Bearer {}", t.token)),
             ("content-type".into(), "application/json".into()),
         ],
-        body: Body::Json(Value::Object(body)),
+        body: Payload::Json(Value::Object(body)),
         degraded,
     })
 }

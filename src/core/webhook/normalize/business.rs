@@ -2,7 +2,7 @@
 //! own event id where the provider signs it, else by a digest of the signed body.
 
 use super::{payload, s, InboundEvent, Ingress, Unreadable};
-use crate::core::webhook::verify::Inbound;
+use crate::core::webhook::verify::SignedRequest;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -31,7 +31,7 @@ pub fn body_digest(body: &[u8]) -> String {
 }
 
 /// The headers present among `names`, with their values, for the event's `unsigned` list.
-fn present(req: &Inbound, names: &[&'static str]) -> Vec<(String, String)> {
+fn present(req: &SignedRequest, names: &[&'static str]) -> Vec<(String, String)> {
     names
         .iter()
         .filter_map(|n| {
@@ -47,7 +47,7 @@ pub fn stripe(body: &Value) -> Result<Ingress, Unreadable> {
     Ok(one(id.into(), format!("stripe.{ty}"), body.clone()))
 }
 
-pub fn github(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
+pub fn github(req: &SignedRequest, body: Value) -> Result<Ingress, Unreadable> {
     let event = req
         .header("x-github-event")
         .ok_or_else(|| Unreadable("missing X-GitHub-Event header".into()))?;
@@ -62,7 +62,7 @@ pub fn github(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
     Ok(unsigned(body_digest(req.body), ty, body, headers))
 }
 
-pub fn shopify(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
+pub fn shopify(req: &SignedRequest, body: Value) -> Result<Ingress, Unreadable> {
     let topic = req
         .header("x-shopify-topic")
         .ok_or_else(|| Unreadable("missing X-Shopify-Topic header".into()))?;
@@ -82,7 +82,7 @@ pub fn shopify(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
     ))
 }
 
-pub fn standard(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
+pub fn standard(req: &SignedRequest, body: Value) -> Result<Ingress, Unreadable> {
     let id = req
         .header("webhook-id")
         .or_else(|| req.header("svix-id"))
@@ -93,7 +93,7 @@ pub fn standard(req: &Inbound, body: Value) -> Result<Ingress, Unreadable> {
 
 /// Generic senders: JSON, text or bytes (in base64), deduped by the body's digest (their signature covers the body
 /// and at most a timestamp); the configured id header is passed on as unsigned.
-pub fn hmac(req: &Inbound, id_header: Option<&str>) -> Result<Ingress, Unreadable> {
+pub fn hmac(req: &SignedRequest, id_header: Option<&str>) -> Result<Ingress, Unreadable> {
     let data = match serde_json::from_slice::<Value>(req.body) {
         Ok(v) => v,
         Err(_) => match std::str::from_utf8(req.body) {

@@ -8,7 +8,7 @@ mod telegram;
 mod twilio;
 mod whatsapp;
 
-use super::verify::Inbound;
+use super::verify::SignedRequest;
 use crate::core::channel::message::ChannelMessage;
 use crate::core::webhook::source::SourceKind;
 use serde_json::Value;
@@ -86,7 +86,7 @@ pub(crate) fn payload(body: &[u8]) -> Value {
 
 pub fn normalize(
     kind: SourceKind,
-    req: &Inbound,
+    req: &SignedRequest,
     id_header: Option<&str>,
 ) -> Result<Ingress, Unreadable> {
     match kind {

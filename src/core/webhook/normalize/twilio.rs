@@ -5,10 +5,10 @@
 use super::business::body_digest;
 use super::{media_kind, InboundEvent, Ingress, Unreadable};
 use crate::core::channel::message::*;
-use crate::core::webhook::verify::Inbound;
+use crate::core::webhook::verify::SignedRequest;
 use std::collections::HashMap;
 
-pub fn normalize(req: &Inbound) -> Result<Ingress, Unreadable> {
+pub fn normalize(req: &SignedRequest) -> Result<Ingress, Unreadable> {
     let p: HashMap<String, String> = form_urlencoded::parse(req.body).into_owned().collect();
     let get = |k: &str| p.get(k).filter(|v| !v.is_empty()).cloned();
     let Some(sid) = get("MessageSid").or_else(|| get("SmsSid")) else {

@@ -1,9 +1,9 @@
 //! GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body.
 
 use super::meta::sha256_hex_header;
-use super::{Inbound, Verified};
+use super::{SignedRequest, Verified};
 
-pub fn verify(secrets: &[String], req: &Inbound) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest) -> Verified {
     sha256_hex_header(secrets, req, "x-hub-signature-256", "X-Hub-Signature-256")
 }
 

@@ -2,14 +2,14 @@
 //! prefix, and an optional timestamp header with a signed-string template.
 
 use super::{
-    any_secret, check_timestamp, ct_eq, hmac_sha1, hmac_sha256, unbase64, unhex, Inbound, Verified,
-    VerifyError,
+    any_secret, check_timestamp, ct_eq, hmac_sha1, hmac_sha256, unbase64, unhex, SignedRequest,
+    Verified, VerifyError,
 };
 use crate::core::webhook::source::{HmacAlgorithm, HmacScheme, SignatureEncoding};
 
 pub fn verify(
     secrets: &[String],
-    req: &Inbound,
+    req: &SignedRequest,
     scheme: &HmacScheme,
     tolerance_s: u64,
 ) -> Verified {

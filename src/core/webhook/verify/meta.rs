@@ -1,16 +1,16 @@
 //! Meta (WhatsApp Cloud API, Messenger, Instagram): `X-Hub-Signature-256: sha256=<hex>` over the
 //! body, keyed by the app secret. The subscription handshake is answered in `handshake`.
 
-use super::{any_secret, ct_eq, hmac_sha256, unhex, Inbound, Verified, VerifyError};
+use super::{any_secret, ct_eq, hmac_sha256, unhex, SignedRequest, Verified, VerifyError};
 
-pub fn verify(secrets: &[String], req: &Inbound) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest) -> Verified {
     sha256_hex_header(secrets, req, "x-hub-signature-256", "X-Hub-Signature-256")
 }
 
 /// `sha256=<hex>` of the body: Meta's and GitHub's scheme.
 pub fn sha256_hex_header(
     secrets: &[String],
-    req: &Inbound,
+    req: &SignedRequest,
     name: &str,
     label: &'static str,
 ) -> Verified {

@@ -18,7 +18,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// What a verifier sees of the request.
-pub struct Inbound<'a> {
+pub struct SignedRequest<'a> {
     /// The URL the provider called (the source's `public_url` when set), with its query.
     pub url: &'a str,
     /// Header names in lowercase.
@@ -27,7 +27,7 @@ pub struct Inbound<'a> {
     pub now_s: u64,
 }
 
-impl Inbound<'_> {
+impl SignedRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -135,7 +135,7 @@ pub fn any_secret(secrets: &[String], mut matches: impl FnMut(&str) -> bool) -> 
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::Inbound;
+    use super::SignedRequest;
 
     pub fn sha256_hex(b: &[u8]) -> String {
         use sha2::{Digest, Sha256};
@@ -154,8 +154,8 @@ pub(crate) mod testing {
         headers: &'a [(String, String)],
         body: &'a [u8],
         now_s: u64,
-    ) -> Inbound<'a> {
-        Inbound {
+    ) -> SignedRequest<'a> {
+        SignedRequest {
             url,
             headers,
             body,

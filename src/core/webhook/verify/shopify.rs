@@ -1,8 +1,8 @@
 //! Shopify: `X-Shopify-Hmac-Sha256: <base64>` over the body, keyed by the app's client secret.
 
-use super::{any_secret, ct_eq, hmac_sha256, unbase64, Inbound, Verified, VerifyError};
+use super::{any_secret, ct_eq, hmac_sha256, unbase64, SignedRequest, Verified, VerifyError};
 
-pub fn verify(secrets: &[String], req: &Inbound) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest) -> Verified {
     let sig = req
         .header("x-shopify-hmac-sha256")
         .ok_or(VerifyError::Missing("X-Shopify-Hmac-Sha256"))?;

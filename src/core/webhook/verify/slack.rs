@@ -1,10 +1,10 @@
 //! Slack: `X-Slack-Signature: v0=<hex>` over `v0:{X-Slack-Request-Timestamp}:{body}`.
 
 use super::{
-    any_secret, check_timestamp, ct_eq, hmac_sha256, unhex, Inbound, Verified, VerifyError,
+    any_secret, check_timestamp, ct_eq, hmac_sha256, unhex, SignedRequest, Verified, VerifyError,
 };
 
-pub fn verify(secrets: &[String], req: &Inbound, tolerance_s: u64) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest, tolerance_s: u64) -> Verified {
     let ts = req
         .header("x-slack-request-timestamp")
         .ok_or(VerifyError::Missing("X-Slack-Request-Timestamp"))?;

@@ -2,7 +2,7 @@
 //! over `{id}.{timestamp}.{body}`, keyed by the base64 after `whsec_`.
 
 use super::{
-    any_secret, check_timestamp, ct_eq, hmac_sha256, unbase64, Inbound, Verified, VerifyError,
+    any_secret, check_timestamp, ct_eq, hmac_sha256, unbase64, SignedRequest, Verified, VerifyError,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -30,7 +30,7 @@ pub fn sign(secret_key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String 
 }
 
 fn header<'a>(
-    req: &'a Inbound,
+    req: &'a SignedRequest,
     name: &'static str,
     svix: &'static str,
 ) -> Result<&'a str, VerifyError> {
@@ -39,7 +39,7 @@ fn header<'a>(
         .ok_or(VerifyError::Missing(name))
 }
 
-pub fn verify(secrets: &[String], req: &Inbound, tolerance_s: u64) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest, tolerance_s: u64) -> Verified {
     let id = header(req, "webhook-id", "svix-id")?;
     let ts = header(req, "webhook-timestamp", "svix-timestamp")?;
     let sigs = header(req, "webhook-signature", "svix-signature")?;

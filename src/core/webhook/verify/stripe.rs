@@ -2,12 +2,12 @@
 //! whole secret string (`whsec_...` included). Any `v1` may match; other schemes are ignored.
 
 use super::{
-    any_secret, check_timestamp, ct_eq, hmac_sha256, unhex, Inbound, Verified, VerifyError,
+    any_secret, check_timestamp, ct_eq, hmac_sha256, unhex, SignedRequest, Verified, VerifyError,
 };
 
 const HEADER: &str = "stripe-signature";
 
-pub fn verify(secrets: &[String], req: &Inbound, tolerance_s: u64) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest, tolerance_s: u64) -> Verified {
     let value = req
         .header(HEADER)
         .ok_or(VerifyError::Missing("Stripe-Signature"))?;

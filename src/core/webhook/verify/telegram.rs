@@ -1,9 +1,9 @@
 //! Telegram: the `secret_token` given to `setWebhook` comes back in
 //! `X-Telegram-Bot-Api-Secret-Token`; compared in constant time. Telegram signs no body.
 
-use super::{any_secret, ct_eq, Inbound, Verified, VerifyError};
+use super::{any_secret, ct_eq, SignedRequest, Verified, VerifyError};
 
-pub fn verify(secrets: &[String], req: &Inbound) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest) -> Verified {
     let token = req
         .header("x-telegram-bot-api-secret-token")
         .ok_or(VerifyError::Missing("X-Telegram-Bot-Api-Secret-Token"))?;

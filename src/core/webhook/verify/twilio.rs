@@ -4,10 +4,10 @@
 //! validators accept the URL with its port removed or with the default port added, as
 //! proxies differ on which one the provider saw; so does this one.
 
-use super::{any_secret, ct_eq, hmac_sha1, unbase64, Inbound, Verified, VerifyError};
+use super::{any_secret, ct_eq, hmac_sha1, unbase64, SignedRequest, Verified, VerifyError};
 use sha2::{Digest, Sha256};
 
-pub fn verify(secrets: &[String], req: &Inbound) -> Verified {
+pub fn verify(secrets: &[String], req: &SignedRequest) -> Verified {
     let sig = req
         .header("x-twilio-signature")
         .ok_or(VerifyError::Missing("X-Twilio-Signature"))?;
