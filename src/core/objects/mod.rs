@@ -4,7 +4,12 @@
 //! so no object is shared by two tenants; the edge's typed stubs and the record deletions both
 //! name objects from here.
 
+pub mod machine;
 pub mod protocol;
+pub mod store;
+
+mod dead_letters;
+mod rate_limiter;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -60,7 +65,7 @@ pub trait Class {
 
 /// A command objects of class `K` take, and what they answer to it.
 pub trait Command<K: Class> {
-    type Answer: DeserializeOwned;
+    type Answer: Serialize + DeserializeOwned;
     fn into_cmd(self) -> K::Cmd;
 }
 

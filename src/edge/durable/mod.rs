@@ -1,29 +1,59 @@
 //! Durable Object classes (SQLite-backed, named by `core::objects`), and the one round trip that
-//! asks them. Each class takes its command enum of `core::objects::protocol` and matches on it
-//! exhaustively; a caller asks an `Object<K>` with a command of class `K` and gets that command's
-//! answer type, so a wrong op, a wrong object or a wrong answer does not compile. Each class wraps
-//! a `core` state machine or a small table; the caller makes one round trip per request.
+//! asks them. A caller asks an `Object<K>` with a command of class `K` and gets that command's
+//! answer type, so a wrong op, a wrong object or a wrong answer does not compile. Each class but
+//! `OauthTokens` is its `core::objects` state machine in the one `host`; the caller makes one
+//! round trip per request.
 
 mod call_gate;
 mod conversation;
-mod dead_letters;
 mod dedupe;
 mod event_log;
+mod host;
 mod oauth_tokens;
 mod outbox;
 mod pending;
-mod rate_limiter;
 mod usage;
-pub use rate_limiter::RateLimiter;
 pub use usage::Usage;
 
 pub use call_gate::CallGate;
 pub use conversation::{append_exchange, history, Conversation};
-pub use dead_letters::DeadLetters;
 pub use dedupe::Dedupe;
 pub use event_log::EventLog;
 pub use oauth_tokens::OauthTokens;
 pub use outbox::Outbox;
+
+use crate::core::objects::protocol;
+use host::Host;
+use worker::{durable_object, DurableObject, State};
+
+/// Each class as its binding names it: its state machine in the host (`alarm`: it has one).
+macro_rules! hosted {
+    ($($events:ident $class:ident),* $(,)?) => {$(
+        #[durable_object($events)]
+        pub struct $class {
+            host: Host<protocol::$class>,
+        }
+
+        impl DurableObject for $class {
+            fn new(state: State, env: Env) -> Self {
+                $class { host: Host::new(state, env) }
+            }
+
+            async fn fetch(&self, req: Request) -> worker::Result<Response> {
+                self.host.fetch(req).await
+            }
+
+            async fn alarm(&self) -> worker::Result<Response> {
+                self.host.alarm().await
+            }
+        }
+    )*};
+}
+
+hosted! {
+    fetch RateLimiter,
+    fetch DeadLetters,
+}
 
 use super::crossings;
 use super::respond::{internal, unavailable};
