@@ -4,7 +4,7 @@
 
 use super::auth::{self, header};
 use super::body::read_json_bytes;
-use super::durable::{self, append_exchange};
+use super::durable;
 use super::effects::drive;
 use super::inbound::Inbound;
 use super::llm::{self, Extra, OnAnswer};
@@ -23,7 +23,7 @@ use crate::core::tenant::keys::widget_key_presented;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::widget::flow::{forward, Forward};
 use crate::core::widget::retention::Owner;
-use crate::core::widget::{self, AppendCmd, ChatSettings};
+use crate::core::widget::{self, AppendCmd, ChatSettings, GetHistory};
 use serde_json::json;
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
@@ -108,7 +108,8 @@ pub async fn conversation(call: &mut Call, req: Inbound, id: String) -> Reply {
     if !issued(call, &tenant, &cfg, &id)? {
         return Err(ApiError::not_found("no such conversation"));
     }
-    let turns = durable::history(&call.env, &Object::<Conversation>::of(&tenant, &id)).await?;
+    let object = Object::<Conversation>::of(&tenant, &id);
+    let turns = durable::ask(&call.env, &object, GetHistory).await?.turns;
     json(200, &json!({"conversation_id": id, "messages": turns}))
 }
 
@@ -130,7 +131,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
         header(&req, "cf-connecting-ip").as_deref(),
         settings.per_visitor_rpm,
     );
-    let history = durable::history(&call.env, &object).await?;
+    let history = durable::ask(&call.env, &object, GetHistory).await?.turns;
     let mut resp = match settings.chat_url {
         Some(url) => {
             let f = Forward {
@@ -152,7 +153,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
             let on_answer: OnAnswer = Box::new(move |answer| {
                 Box::pin(async move {
                     let cmd = AppendCmd::exchange(&input.message, &answer, max_history, owner);
-                    let saved = append_exchange(&env, &object, cmd).await;
+                    let saved = durable::ask(&env, &object, cmd).await;
                     if let Err(e) = saved {
                         worker::console_error!(
                             "{{\"conversation_append_failed\":{:?}}}",

@@ -8,8 +8,15 @@ pub mod machine;
 pub mod protocol;
 pub mod store;
 
+mod call_gate;
+mod conversation;
 mod dead_letters;
+mod dedupe;
+mod event_log;
+mod outbox;
+mod pending;
 mod rate_limiter;
+mod usage;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

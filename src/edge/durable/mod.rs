@@ -4,23 +4,10 @@
 //! `OauthTokens` is its `core::objects` state machine in the one `host`; the caller makes one
 //! round trip per request.
 
-mod call_gate;
-mod conversation;
-mod dedupe;
-mod event_log;
 mod host;
 mod oauth_tokens;
-mod outbox;
-mod pending;
-mod usage;
-pub use usage::Usage;
 
-pub use call_gate::CallGate;
-pub use conversation::{append_exchange, history, Conversation};
-pub use dedupe::Dedupe;
-pub use event_log::EventLog;
 pub use oauth_tokens::OauthTokens;
-pub use outbox::Outbox;
 
 use crate::core::objects::protocol;
 use host::Host;
@@ -53,6 +40,12 @@ macro_rules! hosted {
 hosted! {
     fetch RateLimiter,
     fetch DeadLetters,
+    fetch CallGate,
+    fetch Usage,
+    fetch EventLog,
+    alarm Dedupe,
+    alarm Outbox,
+    alarm Conversation,
 }
 
 use super::crossings;
@@ -105,39 +98,8 @@ fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
     Response::from_json(v)
 }
 
-/// The JSON documents in the `body` column of a query's rows (rows that do not decode are
-/// skipped: a record written by an older version is left out, not an error).
-fn bodies<T: DeserializeOwned>(
-    sql: &worker::SqlStorage,
-    query: &str,
-    bind: worker::SqlStorageValue,
-) -> worker::Result<Vec<T>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        body: String,
-    }
-    let rows: Vec<Row> = sql.exec(query, Some(vec![bind]))?.to_array()?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| serde_json::from_str(&r.body).ok())
-        .collect())
-}
-
 /// Erases everything `state` stores; the caller resets its memory and recreates its tables.
 async fn purge(state: &worker::State) -> worker::Result<()> {
     state.storage().delete_alarm().await?;
     state.storage().delete_all().await
-}
-
-/// One log line per breaker change, named by the object (`{tenant}:{scope}:{id}`) and, for
-/// objects holding several breakers, the target.
-fn log_transition(
-    state: &worker::State,
-    target: Option<&str>,
-    t: crate::core::limits::breaker::Transition,
-) {
-    worker::console_log!(
-        "{}",
-        serde_json::json!({"breaker": t, "object": state.id().name(), "target": target})
-    );
 }
