@@ -9,11 +9,17 @@ mod oauth_tokens;
 
 pub use oauth_tokens::OauthTokens;
 
-use crate::core::objects::protocol;
+use super::crossings;
+use super::respond::{internal, unavailable};
+use crate::core::error::ApiError;
+use crate::core::objects::{protocol, Class, Command, Object, ObjectClass};
+use futures::future::LocalBoxFuture;
 use host::Host;
-use worker::{durable_object, DurableObject, State};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-/// Each class as its binding names it: its state machine in the host (`alarm`: it has one).
+/// Each class as `wrangler.toml` binds it: its state machine in the host (`alarm`: the class
+/// exports its alarm handler).
 macro_rules! hosted {
     ($($events:ident $class:ident),* $(,)?) => {$(
         #[durable_object($events)]
@@ -48,16 +54,6 @@ hosted! {
     alarm Conversation,
 }
 
-use super::crossings;
-use super::respond::{internal, unavailable};
-use crate::core::error::ApiError;
-use crate::core::objects::{Class, Command, Object, ObjectClass};
-use futures::future::LocalBoxFuture;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, Request, Response};
-
 /// Sends `cmd` to `object` and decodes its answer.
 pub async fn ask<K: Class, C: Command<K>>(
     env: &Env,
@@ -86,20 +82,4 @@ pub fn send<'a>(
         text.as_string()
             .ok_or_else(|| internal(format!("{binding} answered no text")))
     })
-}
-
-/// Inside an object: the command of a request, read as text and decoded here (workers-rs'
-/// `json()` builds a JS object and copies it into Rust one field at a time).
-async fn command<C: DeserializeOwned>(mut req: Request) -> worker::Result<C> {
-    Ok(serde_json::from_str(&req.text().await?)?)
-}
-
-fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
-    Response::from_json(v)
-}
-
-/// Erases everything `state` stores; the caller resets its memory and recreates its tables.
-async fn purge(state: &worker::State) -> worker::Result<()> {
-    state.storage().delete_alarm().await?;
-    state.storage().delete_all().await
 }
