@@ -158,6 +158,14 @@ pub fn arm(current: Option<u64>, due: u64, now_ms: u64) -> Option<u64> {
     }
 }
 
+/// Whether `Wake::Next { unless_by }` must look at the alarm, known to go off at `armed`.
+pub fn must_look(unless_by: Option<u64>, armed: Option<u64>) -> bool {
+    match (unless_by, armed) {
+        (Some(by), Some(armed)) => armed > by,
+        _ => true,
+    }
+}
+
 /// What an alarm asks the platform for before it can finish.
 #[derive(Debug, PartialEq)]
 pub enum Woken {
@@ -200,6 +208,11 @@ mod tests {
         assert_eq!(arm(Some(60_000), 50_000, now), Some(50_000));
         assert_eq!(arm(None, 5_000, now), Some(11_000), "overdue: a second on");
         assert_eq!(arm(Some(11_000), 5_000, now), None);
+        // The hot path skips the alarm when it is known to go off in time.
+        assert!(!must_look(Some(50_000), Some(40_000)));
+        assert!(must_look(Some(50_000), Some(60_000)));
+        assert!(must_look(Some(50_000), None), "not known: look");
+        assert!(must_look(None, Some(40_000)), "always look");
     }
 
     #[test]

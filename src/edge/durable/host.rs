@@ -5,7 +5,9 @@
 //! applied the same way, performing what it asks for (queue bodies sent again, a configuration
 //! document read) between its steps.
 
-use crate::core::objects::machine::{arm, Ctx, Heard, Machine, Resend, Step, Wake, Woken};
+use crate::core::objects::machine::{
+    arm, must_look, Ctx, Heard, Machine, Resend, Step, Wake, Woken,
+};
 use crate::core::objects::store::{create, Arg, Store, StoreError};
 use crate::edge::effects::send_texts;
 use crate::edge::platform::now_ms;
@@ -74,16 +76,7 @@ impl<M: Machine> Host<M> {
         let cmd: M::Cmd = serde_json::from_str(&req.text().await?)?;
         self.load().await?;
         let now = now_ms();
-        let var = |name: &str| self.var(name);
-        let at = Ctx {
-            now_ms: now,
-            var: &var,
-        };
-        let step = {
-            let mut doc = self.doc.borrow_mut();
-            let doc = doc.get_or_insert_with(Default::default);
-            M::apply(doc, &self.state.storage().sql(), cmd, &at).map_err(refused)?
-        };
+        let step = self.apply(now, |doc, sql, at| M::apply(doc, sql, cmd, at))?;
         self.perform(step, now).await
     }
 
@@ -91,19 +84,9 @@ impl<M: Machine> Host<M> {
         self.armed.set(None);
         self.load().await?;
         let now = now_ms();
-        let var = |name: &str| self.var(name);
-        let at = Ctx {
-            now_ms: now,
-            var: &var,
-        };
         let mut heard = Heard::Woke;
         loop {
-            let woken = {
-                let mut doc = self.doc.borrow_mut();
-                let doc = doc.get_or_insert_with(Default::default);
-                M::alarm(doc, &self.state.storage().sql(), heard, &at).map_err(refused)?
-            };
-            heard = match woken {
+            heard = match self.apply(now, |doc, sql, at| M::alarm(doc, sql, heard, at))? {
                 Woken::Done(step) => return self.perform(step, now).await,
                 Woken::Resend(rows) => Heard::Resent(self.resend(rows).await),
                 Woken::Read(key) => Heard::Config(get_text(&self.env, &key).await.map_err(drop)),
@@ -111,8 +94,21 @@ impl<M: Machine> Host<M> {
         }
     }
 
-    fn var(&self, name: &str) -> Option<String> {
-        self.env.var(name).ok().map(|v| v.to_string())
+    /// Applies `f` to the document, the tables and the time `now`, without awaiting: no other
+    /// command runs in between.
+    fn apply<T>(
+        &self,
+        now: u64,
+        f: impl FnOnce(&mut M::Doc, &SqlStorage, &Ctx) -> std::result::Result<T, StoreError>,
+    ) -> Result<T> {
+        let var = |name: &str| self.env.var(name).ok().map(|v| v.to_string());
+        let at = Ctx {
+            now_ms: now,
+            var: &var,
+        };
+        let mut doc = self.doc.borrow_mut();
+        let doc = doc.get_or_insert_with(Default::default);
+        f(doc, &self.state.storage().sql(), &at).map_err(refused)
     }
 
     /// The document, from its keys, unless it is in memory already.
@@ -165,39 +161,29 @@ impl<M: Machine> Host<M> {
             worker::console_log!("{line}");
         }
         match step.wake {
-            Some(Wake::Next { unless_by }) => {
-                let armed = self.armed.get();
-                if unless_by.is_none_or(|by| armed.is_none_or(|a| a > by)) {
-                    let next = {
-                        let doc = self.doc.borrow();
-                        match &*doc {
-                            Some(doc) => M::next_wake(doc, &storage.sql()).map_err(refused)?,
-                            None => None,
-                        }
-                    };
-                    if let Some(due) = next {
-                        let current = storage.get_alarm().await?.map(|t| t as u64);
-                        self.set_alarm(arm(current, due, now).ok_or(current), now)
-                            .await?;
+            Some(Wake::Next { unless_by }) if must_look(unless_by, self.armed.get()) => {
+                let next = match &*self.doc.borrow() {
+                    Some(doc) => M::next_wake(doc, &storage.sql()).map_err(refused)?,
+                    None => None,
+                };
+                if let Some(due) = next {
+                    let current = storage.get_alarm().await?.map(|t| t as u64);
+                    match arm(current, due, now) {
+                        Some(at) => self.set_alarm(at, now).await?,
+                        None => self.armed.set(current),
                     }
                 }
             }
-            Some(Wake::At(at)) => self.set_alarm(Ok(at), now).await?,
-            None => {}
+            Some(Wake::At(at)) => self.set_alarm(at, now).await?,
+            _ => {}
         }
         Response::ok(step.answer)
     }
 
-    /// Sets the alarm for `Ok(at)`, or notes the one already set (`Err`).
-    async fn set_alarm(&self, at: std::result::Result<u64, Option<u64>>, now: u64) -> Result<()> {
-        match at {
-            Ok(at) => {
-                let offset = at.saturating_sub(now) as i64;
-                self.state.storage().set_alarm(offset).await?;
-                self.armed.set(Some(at));
-            }
-            Err(current) => self.armed.set(current),
-        }
+    async fn set_alarm(&self, at: u64, now: u64) -> Result<()> {
+        let offset = at.saturating_sub(now) as i64;
+        self.state.storage().set_alarm(offset).await?;
+        self.armed.set(Some(at));
         Ok(())
     }
 
