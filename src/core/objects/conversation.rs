@@ -6,7 +6,6 @@ use super::machine::{stored_doc, Ctx, Heard, Machine, Step, Wake, Woken};
 use super::protocol::{Conversation, ConversationCmd};
 use super::store::{Store, StoreError};
 use crate::core::platform::RecordKind;
-use crate::core::tenant::model::TenantConfig;
 use crate::core::widget::retention::{check_ms, visible, Lifetime, TenantNow, Verdict};
 use crate::core::widget::{bound_history, History, Turn};
 use serde::{Deserialize, Serialize};
@@ -88,10 +87,7 @@ impl Machine for Conversation {
             return Ok(Woken::Done(Step::erase()));
         };
         let tenant = match heard {
-            Heard::Config(read) => TenantNow::read(read.and_then(|text| {
-                let parsed = text.map(|t| serde_json::from_str::<TenantConfig>(&t));
-                parsed.transpose().map_err(drop)
-            })),
+            Heard::Config(read) => TenantNow::from_text(read),
             _ => {
                 let key = RecordKind::Tenant.kv_key(&life.owner.tenant, None);
                 return Ok(Woken::Read(key));
