@@ -2,7 +2,9 @@
 //! a command travels through (`Object`, `Class`, `Command`; each class's commands are in
 //! `protocol`), and the one place each object's name is made. Every name starts with its tenant,
 //! so no object is shared by two tenants; the edge's typed stubs and the record deletions both
-//! name objects from here.
+//! name objects from here. What each class does is its state machine (`machine`), one file per
+//! class, over its document and its tables (`store`); `OauthTokens`, which waits on a token
+//! endpoint inside a command, is the one class written in the shell.
 
 pub mod machine;
 pub mod protocol;
