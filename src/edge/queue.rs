@@ -53,15 +53,7 @@ thread_local! {
 pub fn settings(env: &Env) -> QueueSettings {
     SETTINGS.with(|s| {
         *s.get_or_init(|| {
-            let var = |name: &str| {
-                let v = env.var(name).ok()?;
-                v.to_string().parse::<u64>().ok()
-            };
-            let default = QueueSettings::default();
-            QueueSettings {
-                retry_base_s: var("DELIVERY_RETRY_BASE_SECONDS").unwrap_or(default.retry_base_s),
-                grace_ms: var("REDELIVERY_GRACE_SECONDS").map_or(default.grace_ms, |s| s * 1000),
-            }
+            QueueSettings::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
         })
     })
 }

@@ -125,7 +125,7 @@ async fn get_doc(env: &Env, key: &ConfigKey) -> Result<Option<Rc<Doc>>, ApiError
 
 // The KV futures are boxed behind non-generic functions: inlined, each of them would be copied
 // into every await site of every handler, which is most of the wasm's size.
-fn get_text<'a>(
+pub fn get_text<'a>(
     env: &'a Env,
     key: &'a ConfigKey,
 ) -> LocalBoxFuture<'a, Result<Option<String>, ApiError>> {

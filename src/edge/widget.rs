@@ -24,7 +24,7 @@ use crate::core::tenant::keys::widget_key_presented;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::widget::flow::{forward, Forward};
 use crate::core::widget::retention::Owner;
-use crate::core::widget::{self, AppendCmd, ChatSettings};
+use crate::core::widget::{self, AppendCmd, ChatSettings, GetHistory};
 use serde_json::json;
 
 const WIDGET_JS: &str = include_str!("../../widget/widget.js");
@@ -109,7 +109,8 @@ pub async fn conversation(call: &mut Call, req: Inbound, id: String) -> Reply {
     if !issued(call, &tenant, &cfg, &id)? {
         return Err(ApiError::not_found("no such conversation"));
     }
-    let turns = durable::history(&call.env, &Object::<Conversation>::of(&tenant, &id)).await?;
+    let object = Object::<Conversation>::of(&tenant, &id);
+    let turns = durable::ask(&call.env, &object, GetHistory).await?.turns;
     json(200, &json!({"conversation_id": id, "messages": turns}))
 }
 
@@ -131,7 +132,7 @@ pub async fn chat(call: &mut Call, mut req: Inbound) -> Reply {
         header(&req, "cf-connecting-ip").as_deref(),
         settings.per_visitor_rpm,
     );
-    let history = durable::history(&call.env, &object).await?;
+    let history = durable::ask(&call.env, &object, GetHistory).await?.turns;
     let mut resp = match settings.chat_url {
         Some(url) => {
             let f = Forward {

@@ -175,6 +175,21 @@ impl RotatedRefresh {
 }
 
 impl TokenCmd {
+    /// The token an `OauthTokens` object holds (with the token key it was fetched for), if it
+    /// may be handed out for this command at `now_s`: fetched for this configuration, not the
+    /// one just refused, and usable for `fresh_for_s` more.
+    pub fn held<'a>(
+        &self,
+        held: Option<&'a (String, IssuedToken)>,
+        now_s: u64,
+    ) -> Option<&'a IssuedToken> {
+        let (key, t) = held?;
+        let fresh_until = now_s + self.fresh_for_s;
+        let usable =
+            self.keys.matches(key) && t.token.usable(fresh_until, self.rejected.as_deref());
+        usable.then_some(t)
+    }
+
     /// The refresh token to send: the one the provider rotated to, if one was kept for this
     /// configuration (`kept`, opened), else the configured one.
     pub fn refresh_to_send<'a>(
@@ -495,6 +510,38 @@ mod tests {
         };
         let c = cmd(keys("oauth:acme:crm:aaa", &[]));
         assert_eq!(c.refresh_to_send(None), Some("rt-configured"));
+        // A held token goes out only for its configuration, unrefused and fresh enough.
+        let issued = |key: &str| {
+            let token = HeldToken {
+                access_token: "at-1".into(),
+                usable_until_s: 1_000,
+            };
+            let kept = KeptToken {
+                sealed: "v1.y".into(),
+                usable_until_s: 1_000,
+            };
+            (key.to_string(), IssuedToken { token, kept })
+        };
+        let held = issued("oauth:acme:crm:aaa");
+        assert_eq!(c.held(Some(&held), 999), Some(&held.1));
+        assert_eq!(c.held(Some(&held), 1_000), None, "expired");
+        assert_eq!(c.held(Some(&issued("oauth:acme:crm:bbb")), 1), None);
+        let refused = TokenCmd {
+            rejected: Some("at-1".into()),
+            ..c.clone()
+        };
+        assert_eq!(refused.held(Some(&held), 1), None);
+        let ahead = TokenCmd {
+            fresh_for_s: 600,
+            ..c.clone()
+        };
+        assert_eq!(
+            ahead.held(Some(&held), 400),
+            None,
+            "not fresh for 600 s more"
+        );
+        assert_eq!(ahead.held(Some(&held), 399), Some(&held.1));
+        assert_eq!(c.held(None, 1), None);
         assert_eq!(c.refresh_to_send(Some((&kept, "rt-2"))), Some("rt-2"));
         // Kept under another key of the same configuration (another master key made it).
         let moved = cmd(keys("oauth:acme:crm:ccc", &["oauth:acme:crm:aaa"]));

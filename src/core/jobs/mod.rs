@@ -220,7 +220,7 @@ pub struct ExpireLetters {
     pub before_ms: u64,
 }
 
-/// One open-work entry (`edge::durable::pending`): the queue binding and the exact body that was
+/// One open-work entry (`objects::pending`): the queue binding and the exact body that was
 /// sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {

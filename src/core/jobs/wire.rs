@@ -41,6 +41,17 @@ impl Default for QueueSettings {
 }
 
 impl QueueSettings {
+    /// From the deployment's `DELIVERY_RETRY_BASE_SECONDS` and `REDELIVERY_GRACE_SECONDS`
+    /// (`var`: a setting by name); a missing or unreadable one is the default.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let seconds = |name: &str| var(name)?.parse::<u64>().ok();
+        let default = QueueSettings::default();
+        QueueSettings {
+            retry_base_s: seconds("DELIVERY_RETRY_BASE_SECONDS").unwrap_or(default.retry_base_s),
+            grace_ms: seconds("REDELIVERY_GRACE_SECONDS").map_or(default.grace_ms, |s| s * 1000),
+        }
+    }
+
     /// How long a delivery to a paused destination waits before it looks again: six retry
     /// bases (30 s by default), so a resumed destination gets its deliveries within that.
     pub fn hold_s(&self) -> u32 {

@@ -2,9 +2,23 @@
 //! a command travels through (`Object`, `Class`, `Command`; each class's commands are in
 //! `protocol`), and the one place each object's name is made. Every name starts with its tenant,
 //! so no object is shared by two tenants; the edge's typed stubs and the record deletions both
-//! name objects from here.
+//! name objects from here. What each class does is its state machine (`machine`), one file per
+//! class, over its document and its tables (`store`); `OauthTokens`, which waits on a token
+//! endpoint inside a command, is the one class written in the shell.
 
+pub mod machine;
 pub mod protocol;
+pub mod store;
+
+mod call_gate;
+mod conversation;
+mod dead_letters;
+mod dedupe;
+mod event_log;
+mod outbox;
+mod pending;
+mod rate_limiter;
+mod usage;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -60,7 +74,7 @@ pub trait Class {
 
 /// A command objects of class `K` take, and what they answer to it.
 pub trait Command<K: Class> {
-    type Answer: DeserializeOwned;
+    type Answer: Serialize + DeserializeOwned;
     fn into_cmd(self) -> K::Cmd;
 }
 

@@ -63,6 +63,16 @@ impl TenantNow {
             Err(_) => TenantNow::Unknown,
         }
     }
+
+    /// The tenant's profile as its text was read (`Err`: not read); one that does not decode
+    /// is not known either.
+    pub fn from_text(read: Result<Option<String>, ()>) -> Self {
+        let parsed = read.and_then(|text| {
+            let cfg = text.map(|t| serde_json::from_str::<TenantConfig>(&t));
+            cfg.transpose().map_err(drop)
+        });
+        TenantNow::read(parsed)
+    }
 }
 
 /// What the alarm does.
@@ -203,5 +213,13 @@ mod tests {
             TenantNow::Is("i1".into())
         );
         assert_eq!(read(Err(())), TenantNow::Unknown);
+        let text = |t: &str| TenantNow::from_text(Ok(Some(t.into())));
+        assert_eq!(
+            text(r#"{"name":"Acme","incarnation":"i1"}"#),
+            TenantNow::Is("i1".into())
+        );
+        assert_eq!(text("not json"), TenantNow::Unknown);
+        assert_eq!(TenantNow::from_text(Ok(None)), TenantNow::Gone);
+        assert_eq!(TenantNow::from_text(Err(())), TenantNow::Unknown);
     }
 }

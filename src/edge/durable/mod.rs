@@ -1,39 +1,58 @@
 //! Durable Object classes (SQLite-backed, named by `core::objects`), and the one round trip that
-//! asks them. Each class takes its command enum of `core::objects::protocol` and matches on it
-//! exhaustively; a caller asks an `Object<K>` with a command of class `K` and gets that command's
-//! answer type, so a wrong op, a wrong object or a wrong answer does not compile. Each class wraps
-//! a `core` state machine or a small table; the caller makes one round trip per request.
+//! asks them. A caller asks an `Object<K>` with a command of class `K` and gets that command's
+//! answer type, so a wrong op, a wrong object or a wrong answer does not compile. Each class but
+//! `OauthTokens` is its `core::objects` state machine in the one `host`; the caller makes one
+//! round trip per request.
 
-mod call_gate;
-mod conversation;
-mod dead_letters;
-mod dedupe;
-mod event_log;
+mod host;
 mod oauth_tokens;
-mod outbox;
-mod pending;
-mod rate_limiter;
-mod usage;
-pub use rate_limiter::RateLimiter;
-pub use usage::Usage;
 
-pub use call_gate::CallGate;
-pub use conversation::{history, Conversation};
-pub use dead_letters::DeadLetters;
-pub use dedupe::Dedupe;
-pub use event_log::EventLog;
 pub use oauth_tokens::OauthTokens;
-pub use outbox::Outbox;
 
 use super::crossings;
 use super::respond::{internal, unavailable};
 use crate::core::error::ApiError;
-use crate::core::objects::{Class, Command, Object, ObjectClass};
+use crate::core::objects::{protocol, Class, Command, Object, ObjectClass};
 use futures::future::LocalBoxFuture;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use host::Host;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, Request, Response};
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
+
+/// Each class as `wrangler.toml` binds it: its state machine in the host (`alarm`: the class
+/// exports its alarm handler).
+macro_rules! hosted {
+    ($($events:ident $class:ident),* $(,)?) => {$(
+        #[durable_object($events)]
+        pub struct $class {
+            host: Host<protocol::$class>,
+        }
+
+        impl DurableObject for $class {
+            fn new(state: State, env: Env) -> Self {
+                $class { host: Host::new(state, env) }
+            }
+
+            async fn fetch(&self, req: Request) -> worker::Result<Response> {
+                self.host.fetch(req).await
+            }
+
+            async fn alarm(&self) -> worker::Result<Response> {
+                self.host.alarm().await
+            }
+        }
+    )*};
+}
+
+hosted! {
+    fetch RateLimiter,
+    fetch DeadLetters,
+    fetch CallGate,
+    fetch Usage,
+    fetch EventLog,
+    alarm Dedupe,
+    alarm Outbox,
+    alarm Conversation,
+}
 
 /// Sends `cmd` to `object` and decodes its answer.
 pub async fn ask<K: Class, C: Command<K>>(
@@ -63,51 +82,4 @@ pub fn send<'a>(
         text.as_string()
             .ok_or_else(|| internal(format!("{binding} answered no text")))
     })
-}
-
-/// Inside an object: the command of a request, read as text and decoded here (workers-rs'
-/// `json()` builds a JS object and copies it into Rust one field at a time).
-async fn command<C: DeserializeOwned>(mut req: Request) -> worker::Result<C> {
-    Ok(serde_json::from_str(&req.text().await?)?)
-}
-
-fn answer<T: Serialize>(v: &T) -> worker::Result<Response> {
-    Response::from_json(v)
-}
-
-/// The JSON documents in the `body` column of a query's rows (rows that do not decode are
-/// skipped: a record written by an older version is left out, not an error).
-fn bodies<T: DeserializeOwned>(
-    sql: &worker::SqlStorage,
-    query: &str,
-    bind: worker::SqlStorageValue,
-) -> worker::Result<Vec<T>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        body: String,
-    }
-    let rows: Vec<Row> = sql.exec(query, Some(vec![bind]))?.to_array()?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| serde_json::from_str(&r.body).ok())
-        .collect())
-}
-
-/// Erases everything `state` stores; the caller resets its memory and recreates its tables.
-async fn purge(state: &worker::State) -> worker::Result<()> {
-    state.storage().delete_alarm().await?;
-    state.storage().delete_all().await
-}
-
-/// One log line per breaker change, named by the object (`{tenant}:{scope}:{id}`) and, for
-/// objects holding several breakers, the target.
-fn log_transition(
-    state: &worker::State,
-    target: Option<&str>,
-    t: crate::core::limits::breaker::Transition,
-) {
-    worker::console_log!(
-        "{}",
-        serde_json::json!({"breaker": t, "object": state.id().name(), "target": target})
-    );
 }

@@ -6,7 +6,6 @@
 //! refresh token, the new one is kept here, sealed, and sent on the next refresh; a master key
 //! rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
-use super::{answer, command, purge};
 use crate::core::config::seal::Sealer;
 use crate::core::integration::oauth::{
     token_answer, token_request, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd,
@@ -17,6 +16,8 @@ use crate::core::upstream::Upstream;
 use crate::edge::outbound::exchange;
 use crate::edge::platform::{now_ms, random_array};
 use crate::edge::store::sealer;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State, Storage};
@@ -58,12 +59,10 @@ impl DurableObject for OauthTokens {
             }
             TokensCmd::Token(cmd) => *cmd,
         };
-        let now_s = now_ms() / 1000;
-        let held = self.held.borrow().clone();
-        let fresh_until = now_s + cmd.fresh_for_s;
-        if let Some((_, t)) = held.filter(|(key, t)| {
-            cmd.keys.matches(key) && t.token.usable(fresh_until, cmd.rejected.as_deref())
-        }) {
+        let held = cmd
+            .held(self.held.borrow().as_ref(), now_ms() / 1000)
+            .cloned();
+        if let Some(t) = held {
             return answer::<TokenAnswer>(&Ok(t));
         }
         let slot = self.held.clone();
@@ -82,6 +81,22 @@ impl DurableObject for OauthTokens {
             .await?;
         answer(&got)
     }
+}
+
+/// The command, read as text and decoded here (workers-rs' `json()` builds a JS object and
+/// copies it into Rust one field at a time).
+async fn command<C: DeserializeOwned>(mut req: Request) -> Result<C> {
+    Ok(serde_json::from_str(&req.text().await?)?)
+}
+
+fn answer<T: Serialize>(v: &T) -> Result<Response> {
+    Response::from_json(v)
+}
+
+/// Erases everything the object stores (the caller forgets what it holds in memory).
+async fn purge(state: &State) -> Result<()> {
+    state.storage().delete_alarm().await?;
+    state.storage().delete_all().await
 }
 
 /// Fetches a token from the integration's token endpoint (the request and the reading of its
