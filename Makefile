@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench profile soak fuzz lint clean
+.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench bench-cold profile soak fuzz lint clean
 
 setup: tools npm
 
@@ -78,6 +78,11 @@ soak: build | npm
 bench: build | npm
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	node bench/run.mjs
+
+# A fresh isolate's first answers alone (bench/cold.mjs), COLD_RUNS (default 5) starts, medians;
+# COLD_COMPILED=1 also lists the wasm its first LLM answer compiled, by crate.
+bench-cold: build | npm
+	node bench/cold.mjs
 
 # libFuzzer (cargo fuzz, stable toolchain, no sanitizer: the core is safe Rust, so the findings
 # that matter are panics, broken properties and inputs slower than 10 s) on each target for

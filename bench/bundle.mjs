@@ -78,12 +78,16 @@ function owner(fn) {
   return crate ? crate[1] : fn.startsWith("__") ? "runtime glue (__*)" : "(unnamed)";
 }
 
-/** The biggest parts of `wasmPath`: [{part, bytes}] sorted, with the total code and data sizes. */
-export function bundleParts(wasmPath, top = 12) {
+/**
+ * The biggest parts of `wasmPath`: [{part, bytes}] sorted, with the total code and data sizes.
+ * `only`: a set of function indices (as the runtime numbers them) to count, the rest left out.
+ */
+export function bundleParts(wasmPath, top = 12, only) {
   const { imported, bodies, names, data } = parse(readFileSync(wasmPath));
   const parts = new Map();
   let code = 0;
   bodies.forEach((len, i) => {
+    if (only && !only.has(imported + i)) return;
     const part = owner(names.get(imported + i) ?? "");
     parts.set(part, (parts.get(part) ?? 0) + len);
     code += len;

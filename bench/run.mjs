@@ -2,21 +2,21 @@
 // ten-line proxy for the LLM routes; bench/js-same-io.mjs for webhook ingress, channel send and
 // integration execute), in one run, with wrk. Prints req/s, p50/p99 latency, each route's ratio to
 // its reference and the CPU it adds per request, streamed time to first content, a fresh isolate's
-// first answers, and the bundle's size and biggest parts. Figures depend on the machine; compare
-// ratios within one run, not absolutes. Each row is measured on a quiet gateway (bench/quiet.mjs):
+// first answers (bench/cold.mjs), and the bundle's size and biggest parts. Figures depend on the
+// machine; compare ratios within one run, not absolutes. Each row is measured on a quiet gateway (bench/quiet.mjs):
 // after its warm-up, the run waits until every webhook event accepted so far has been delivered
 // and no runtime of the run is using CPU, and says how long that took.
 import { Miniflare } from "miniflare";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { readFileSync, readdirSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
+import { coldHeader, coldRow, coldStarts, medians, printCompiled } from "./cold.mjs";
 import { IDLE_MS, Quiet, quietNote } from "./quiet.mjs";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
@@ -228,42 +228,12 @@ await run("  webhook telegram: token+dedupe+enqueue", alone.fresh.url, {}, "ref:
 await ingress.stop();
 }
 
-// A fresh isolate: the runtime started on the configuration already in KV, then its first
-// /healthz and its first LLM answer, beside the JS proxy's first answers.
-async function timed(f) {
-  const t = process.hrtime.bigint();
-  const out = await f();
-  return [Number(process.hrtime.bigint() - t) / 1e6, out];
-}
-async function firstAnswers(start, healthUrl, llmUrl, headers) {
-  const [startMs, url] = await timed(start);
-  const get = (p) => fetch(new URL(p, url)).then((r) => r.arrayBuffer());
-  const post = (p) => fetch(new URL(p, url), { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ ...oaiBody, model: llmUrl.model }) }).then(async (r) => {
-    if (r.status !== 200) throw new Error(`cold LLM answer ${r.status}: ${await r.text()}`);
-  });
-  const [healthMs] = await timed(() => get(healthUrl));
-  const [llmMs] = await timed(() => post(llmUrl.path));
-  return { startMs, healthMs, llmMs };
-}
+// Fresh isolates: the runtime started on the configuration already in KV, then its first /healthz
+// and its first LLM answer, beside the JS proxy's first answers (bench/cold.mjs).
 const coldQuiet = await quietFor("a fresh isolate");
-const coldDir = mkdtempSync(path.join(tmpdir(), "bench-cold-"));
-const cold = await startGateway({ persist: coldDir });
-const coldKey = await benchTenant(cold);
-await llmRoutes(cold, upstream, coldKey);
-await cold.mf.dispose();
-const coldRows = [
-  ["JS proxy floor", await firstAnswers(async () => {
-    cold.floor = new Miniflare(floorOptions);
-    return cold.floor.ready;
-  }, "/json", { path: "/v1/chat/completions", model: "bench-model" })],
-  ["gateway", await firstAnswers(async () => {
-    cold.mf = new Miniflare(cold.options);
-    return cold.mf.ready;
-  }, "/healthz", { path: "/v1/chat/completions", model: "fast" }, { authorization: `Bearer ${coldKey}` })],
-];
-await cold.floor.dispose();
-await cold.stop();
-rmSync(coldDir, { recursive: true, force: true });
+const coldRuns = Number(process.env.COLD_RUNS ?? 3);
+const cold = await coldStarts({ upstream, floorOptions, runs: coldRuns });
+const coldRows = [...cold].map(([name, runs]) => [name, medians(runs), runs.compiled]);
 
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const pad = (s, n) => String(s).padEnd(n);
@@ -286,9 +256,10 @@ console.log("\nstreamed LLM answer, time to first content (sequential, 300 reque
 console.log(pad("", 40), pad("p50 ms", 8), pad("p99 ms", 8), pad("p50 over the JS proxy's", 24), pad("quiet", 7), "load");
 const jsFirst = ttfcRows[1][1].p50;
 for (const [name, t] of ttfcRows) console.log(pad(name, 40), pad(num(t.p50, 2), 8), pad(num(t.p99, 2), 8), pad(name.startsWith("gateway") ? `${t.p50 >= jsFirst ? "+" : ""}${num(t.p50 - jsFirst, 2)} ms` : "", 24), pad(quietNote(t.quiet), 7), num(t.quiet.load, 1));
-console.log(`\na fresh isolate (the runtime started on configuration in KV), ms; started after the runs were quiet (${quietNote(coldQuiet)}, load ${num(coldQuiet.load, 1)})`);
-console.log(pad("", 40), pad("start", 8), pad("/healthz", 10), "first LLM answer");
-for (const [name, c] of coldRows) console.log(pad(name, 40), pad(num(c.startMs), 8), pad(num(c.healthMs, 1), 10), num(c.llmMs, 1));
+console.log(`\na fresh isolate (the runtime started on configuration in KV), ms, median of ${coldRuns} starts; started after the runs were quiet (${quietNote(coldQuiet)}, load ${num(coldQuiet.load, 1)})`);
+coldHeader();
+for (const [name, c] of coldRows) coldRow(name, c, name === "gateway" ? `first answer +${num(c.llmMs - coldRows[0][1].llmMs, 1)} ms over the JS proxy's` : "");
+for (const [name, , compiled] of coldRows) if (compiled) printCompiled(name, compiled);
 const size = bundleSize();
 console.log(`\nbundle (wasm + JS): ${num(size.raw / 1024)} KiB raw, ${num(size.gz / 1024, 1)} KiB gzipped`);
 const parts = bundleParts(path.join(ROOT, "target/profile/index_bg.wasm"));
