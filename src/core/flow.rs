@@ -124,7 +124,8 @@ pub enum Effect {
     },
     /// Several effects at once (`Outcome::All`, in the same order).
     All(Vec<Effect>),
-    /// An effect performed after the response has gone out; its failure is only logged.
+    /// An effect performed after the response has gone out; its failure is only logged (where
+    /// nothing runs after the response, a queue batch, it is performed at once).
     Later(Box<Effect>),
     Sleep(u64),
     /// Adds a usage sample, as `usage::Sample::encode` wrote it, to the tenant's usage (this

@@ -8,7 +8,7 @@ use super::outbound::{exchange, send};
 use super::platform::now_ms;
 use super::respond::{internal, unavailable};
 use super::store;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Effect, Flow, Outcome, Step};
 use crate::core::upstream::{Chunk, StreamHead, StreamId};
 use crate::core::usage::Sample;
@@ -109,7 +109,8 @@ impl Io {
                     .and_then(Option::as_mut);
                 Outcome::Chunk(match reader {
                     Some(r) => r.next(within_ms).await,
-                    None => Chunk::End,
+                    // Cancelled or never opened: a flow's bug, not an answer's end.
+                    None => Chunk::Failed("no such body".into()),
                 })
             }
             Effect::Cancel(stream) => {
@@ -123,9 +124,9 @@ impl Io {
                     .out
                     .as_ref()
                     .ok_or_else(|| internal("no body to write"))?;
-                out.write(&bytes)
-                    .await
-                    .map_err(|e| ApiError::bad_request(format!("the client is gone: {e}")))?;
+                out.write(&bytes).await.map_err(|e| {
+                    ApiError::new(ErrorKind::Unavailable, format!("the client is gone: {e}"))
+                })?;
                 Outcome::Done
             }
             _ => return Err(internal("not an effect of a body")),

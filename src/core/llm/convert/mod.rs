@@ -1,6 +1,7 @@
 //! Request and (non-streamed) response translation between the dialects, and the small edits a
 //! same-dialect request needs (the target's model name, asking for usage).
 
+pub mod passthrough;
 pub mod responses;
 pub mod to_anthropic;
 pub mod to_gemini;

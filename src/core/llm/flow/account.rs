@@ -1,6 +1,7 @@
 //! What an answer owes once it is known, for JSON and streams alike: its usage record, its
 //! usage count and data point, the settlement with the limiter (once: the settlement is taken
-//! when closed), and the cache's copy of what the client was sent.
+//! when closed), and for a JSON answer the cache's copy of what the client was sent (a stream's
+//! is kept by `relay`).
 
 use super::limiter::LimiterClient;
 use super::{answers, Cached, Content, Isolate, LlmCall, Log, OnAnswer, Served};

@@ -326,11 +326,17 @@ fn json_answer(
     upstream: Dialect,
     text: Vec<u8>,
 ) -> Result<Success, Failed> {
+    // Same dialect: the provider's bytes go through unchanged, read only in passing.
+    if upstream == job.req.dialect {
+        if let Some(usage) = convert::passthrough::usage(upstream, &text) {
+            let usage = usage.map_err(broken)?;
+            return Ok(Success::Json { body: text, usage });
+        }
+    }
     let value = serde_json::from_slice::<serde_json::Value>(&text)
         .map_err(|_| broken("the provider's answer is not JSON".into()))?;
     let (client, usage) =
         convert::client_response(&job.req, upstream, &value, co.now() / 1000).map_err(broken)?;
-    // Same dialect: the provider's bytes go through unchanged.
     let body = match client {
         Some(translated) => translated.to_string().into_bytes(),
         None => text,

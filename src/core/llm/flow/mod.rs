@@ -1,6 +1,6 @@
 //! The LLM routes as one flow, driven by the shell's effect loop like every other route:
 //! admission (`admit`), the attempts at the route's targets (`attempt`), the answer's way out
-//! (a JSON body here, a stream in `relay`) and its accounting (`account`). The shell performs
+//! (a JSON body in `account::json`, a stream in `relay`) and its accounting (`account`). The shell performs
 //! the effects and moves the bytes; what the flow served comes back as `Answered`, nothing is
 //! written into the shell's request state.
 
@@ -143,7 +143,8 @@ impl Cached {
 }
 
 /// Answers one request: admitted, answered by the first target of its route that can (or the
-/// cache), accounted. An error of the gateway's own is the only `Err`.
+/// cache), accounted. Every failure (the client's, a provider's, the gateway's) is
+/// `Answered::reply`, so that the log fields in `Log` always reach the request's log line.
 pub async fn serve(
     co: Co,
     isolate: Rc<Isolate>,
