@@ -249,6 +249,13 @@ impl AttemptOutcome {
     }
 }
 
+/// A tenant without an LLM config asked an LLM route.
+pub fn no_llm_config() -> ApiError {
+    ApiError::bad_request(
+        "this tenant has no LLM providers configured (PUT /v1/admin/tenants/{t}/llm)",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

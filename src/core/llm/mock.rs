@@ -8,6 +8,10 @@ use super::Usage;
 use serde_json::{json, Value};
 
 /// The reply the mock gives to a request.
+/// How long the mock waits between its stream's events, unless the deployment says
+/// (`MOCK_STREAM_DELAY_MS`): about a model's pace.
+pub const DEFAULT_PACE_MS: u64 = 30;
+
 pub fn reply(req: &ClientRequest) -> String {
     let last_user = req.body["messages"]
         .as_array()

@@ -19,6 +19,14 @@ pub fn names(cfg: &LlmConfig) -> Vec<(String, String)> {
     ids
 }
 
+/// The dialect of a `GET /v1/models` caller: Anthropic's SDKs send `anthropic-version`.
+pub fn dialect(anthropic_version: Option<&str>) -> Dialect {
+    match anthropic_version {
+        Some(_) => Dialect::Anthropic,
+        None => Dialect::OpenAi,
+    }
+}
+
 /// The list body: Anthropic's paged shape, or OpenAI's.
 pub fn list(cfg: &LlmConfig, dialect: Dialect) -> Value {
     let ids = names(cfg);

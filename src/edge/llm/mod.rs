@@ -45,7 +45,8 @@ impl Deployment for Bindings {
 
     fn mock_delay_ms(&self) -> u64 {
         let delay = self.0.var("MOCK_STREAM_DELAY_MS").ok();
-        delay.and_then(|v| v.to_string().parse().ok()).unwrap_or(30)
+        let delay = delay.and_then(|v| v.to_string().parse().ok());
+        delay.unwrap_or(crate::core::llm::mock::DEFAULT_PACE_MS)
     }
 }
 
@@ -141,16 +142,8 @@ pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Outgo
 /// asking (Anthropic's clients send `anthropic-version`).
 pub async fn models(call: &mut Call, tenant: &str, req: Inbound) -> Reply {
     let key = RecordKind::Llm.kv_key(tenant, None);
-    let cfg = store::get_shared::<LlmConfig>(&call.env, &key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "this tenant has no LLM providers configured (PUT /v1/admin/tenants/{t}/llm)",
-            )
-        })?;
-    let dialect = match header(&req, "anthropic-version") {
-        Some(_) => Dialect::Anthropic,
-        None => Dialect::OpenAi,
-    };
+    let cfg = store::get_shared::<LlmConfig>(&call.env, &key).await?;
+    let cfg = cfg.ok_or_else(errors::no_llm_config)?;
+    let dialect = model_list::dialect(header(&req, "anthropic-version").as_deref());
     super::respond::json(200, &model_list::list(&cfg, dialect))
 }

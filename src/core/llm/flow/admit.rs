@@ -113,11 +113,8 @@ pub fn plan(i: Known) -> Result<Charges, ApiError> {
 
 async fn config(co: &Co, isolate: &Isolate, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
     let key = RecordKind::Llm.kv_key(tenant, None);
-    isolate.document(co, &key).await?.ok_or_else(|| {
-        ApiError::bad_request(
-            "this tenant has no LLM providers configured (PUT /v1/admin/tenants/{t}/llm)",
-        )
-    })
+    let cfg = isolate.document(co, &key).await?;
+    cfg.ok_or_else(crate::core::llm::errors::no_llm_config)
 }
 
 /// The request's chain in the order its route's strategy gives.
