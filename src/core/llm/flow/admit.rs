@@ -8,7 +8,7 @@ use super::attempt::price;
 use super::limiter::LimiterClient;
 use super::{answers, error_reply, Ask, Cached, Isolate, LlmCall, Log, Served};
 use crate::core::error::ApiError;
-use crate::core::flow::Co;
+use crate::core::flow::{Co, Effect};
 use crate::core::limits::breaker::BreakerPolicy;
 use crate::core::limits::budget::BudgetCheck;
 use crate::core::limits::limiter::{Admitted, Check};
@@ -164,6 +164,14 @@ pub async fn admit(
     ask: Ask,
     log: &mut Log,
 ) -> Result<Decided, ApiError> {
+    // Both documents at once: on a cold isolate each is a KV round trip (warm, neither is).
+    let tenant_key = RecordKind::Tenant.kv_key(&ask.tenant, None);
+    let both = [
+        RecordKind::Llm.kv_key(&ask.tenant, None),
+        tenant_key.clone(),
+    ];
+    let reads = both.map(|key| Effect::Config { key, cached: true });
+    co.all(reads.to_vec()).await?;
     let cfg = config(co, isolate, &ask.tenant).await?;
     let mut req = ask.req;
     let mut guard = Guard::new(cfg.guardrails_of(&req.model));
@@ -181,7 +189,6 @@ pub async fn admit(
         let names: Vec<String> = route.targets.iter().map(Target::key).collect();
         k.settings.check_model(&req.model, &names)?;
     }
-    let tenant_key = RecordKind::Tenant.kv_key(&ask.tenant, None);
     let tenant_cfg = isolate.document::<TenantConfig>(co, &tenant_key).await?;
     let scope = cache::Scope {
         tenant: &ask.tenant,

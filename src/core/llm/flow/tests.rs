@@ -319,6 +319,11 @@ fn a_plain_answer_goes_to_the_client_as_the_provider_sent_it_priced_from_one_rea
         (Some(10), Some(5))
     );
     assert_eq!(pricing_reads(&seen, "gpt-x"), 1, "the price is read once");
+    assert!(
+        matches!(&seen[0], Effect::All(reads) if reads.len() == 2),
+        "the LLM and tenant documents are read at once: {:?}",
+        seen[0]
+    );
     let sent = w.sent.borrow();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, "https://api.openai.com/v1/chat/completions");
