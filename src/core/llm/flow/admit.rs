@@ -142,9 +142,9 @@ async fn arrange(
         Strategy::LowestCost => {
             let usage = req.estimated_usage();
             for t in targets {
-                let cost = price(co, isolate, &t.model)
-                    .await
-                    .map(|p| cost_usd(&p, usage));
+                // Only the order depends on it: a price that cannot be read ranks as none.
+                let read = price(co, isolate, &t.model).await.ok().flatten();
+                let cost = read.map(|p| cost_usd(&p, usage));
                 inputs.costs.push(cost);
             }
         }
@@ -221,8 +221,9 @@ pub async fn admit(
     let limited = limited(&cfg, tenant_cfg.as_deref(), key.as_deref());
     let mut prices = vec![None; chain.len()];
     if limited.needs_prices(&req, hit.is_some()) {
+        // Spend that cannot be checked must not happen: a price KV does not give is a 503.
         for (p, t) in prices.iter_mut().zip(&chain) {
-            *p = price(co, isolate, &t.model).await;
+            *p = price(co, isolate, &t.model).await?;
         }
     }
     let reachable: Vec<_> = chain

@@ -55,6 +55,8 @@ struct World {
     written: RefCell<Vec<u8>>,
     client_gone_after: Option<usize>,
     sent: RefCell<Vec<(String, Value)>>,
+    /// `CONFIG` keys whose reads fail, as KV does when it does not answer.
+    unreadable: Vec<String>,
 }
 
 fn openai_and_anthropic(routes: Value, limits: Value) -> Value {
@@ -95,6 +97,10 @@ impl World {
 
     fn answer(&self, e: &Effect) -> Result<Outcome, ApiError> {
         Ok(match e {
+            Effect::Config { key, .. } if self.unreadable.iter().any(|k| k == key.as_str()) => {
+                let e = ApiError::new(crate::core::error::ErrorKind::Unavailable, "KV is down");
+                return Err(e.with_retry_after(1));
+            }
             Effect::Config { key, .. } => Outcome::Doc(self.kv.get(key.as_str()).cloned()),
             Effect::Ask { class, body, .. } => {
                 assert_eq!(*class, ObjectClass::RateLimiter);
@@ -591,4 +597,47 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
     let hit = admit::plan(known(true)).unwrap();
     assert_eq!(tokens(&hit), vec![1, 0], "one request, no tokens");
     assert!(hit.budgets.is_empty());
+}
+
+fn budgeted(mut w: World) -> World {
+    let tenant =
+        json!({"name": "t1", "incarnation": "i1", "limits": {"budget": {"monthly_usd": 0.001}}});
+    w.kv.insert(
+        RecordKind::Tenant.kv_key("t1", None).as_str().into(),
+        tenant,
+    );
+    w
+}
+
+#[test]
+fn a_price_that_cannot_be_read_is_no_free_pass_past_a_budget() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "m"}]});
+    let mut w = budgeted(World::new(openai_and_anthropic(routes, json!({}))))
+        .price("m", 1_000.0, 1_000.0)
+        .replies("m", vec![Given::Json(200, openai_answer("m", "spent"))]);
+    w.unreadable = vec![ConfigKey::pricing("m").as_str().into()];
+    let (s, _) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
+    assert_eq!(
+        s.status, 503,
+        "spend that cannot be checked must not happen: {}",
+        s.body
+    );
+    assert!(w.sent.borrow().is_empty(), "no provider is called");
+}
+
+#[test]
+fn a_model_name_no_price_can_have_is_priced_at_nothing_not_refused_as_unreadable() {
+    fresh_isolate();
+    // A key KV cannot hold (over 512 bytes) is an error there; such a model has no price.
+    let long = "m".repeat(600);
+    let mut w = budgeted(World::new(openai_and_anthropic(json!({}), json!({}))))
+        .replies(&long, vec![Given::Json(200, openai_answer(&long, "ok"))]);
+    w.unreadable = vec![ConfigKey::pricing(&long).as_str().into()];
+    let (s, _) = w.serve(
+        Dialect::OpenAi,
+        chat(&format!("oai/{long}"), false),
+        Keys { sealer: true },
+    );
+    assert_eq!(s.status, 200, "{}", s.body);
 }
