@@ -57,6 +57,8 @@ struct World {
     sent: RefCell<Vec<(String, Value)>>,
     /// `CONFIG` keys whose reads fail, as KV does when it does not answer.
     unreadable: Vec<String>,
+    /// Settlements the limiter applied.
+    settled: RefCell<usize>,
 }
 
 fn openai_and_anthropic(routes: Value, limits: Value) -> Value {
@@ -110,6 +112,7 @@ impl World {
                     LimiterCmd::Admit(c) => serde_json::to_string(&l.admit(&c, NOW).0).unwrap(),
                     LimiterCmd::Settle(c) => {
                         l.settle(&c, NOW);
+                        *self.settled.borrow_mut() += 1;
                         "null".into()
                     }
                     _ => panic!("an unexpected limiter command"),
@@ -640,4 +643,57 @@ fn a_model_name_no_price_can_have_is_priced_at_nothing_not_refused_as_unreadable
         Keys { sealer: true },
     );
     assert_eq!(s.status, 200, "{}", s.body);
+}
+
+#[test]
+fn a_settlement_sent_after_the_response_is_sent_once_even_when_its_answer_is_lost() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "m"}]});
+    let w = budgeted(World::new(openai_and_anthropic(routes, json!({}))))
+        .price("m", 1.0, 1.0)
+        .replies("m", vec![Given::Json(200, openai_answer("m", "ok"))]);
+    let isolate = ISOLATE.with(Rc::clone);
+    let ask = Ask {
+        tenant: "t1".into(),
+        request_id: "req-1".into(),
+        req: parse(Dialect::OpenAi, chat("r", false).to_string().as_bytes()).unwrap(),
+        beta: None,
+        trail: Trail::default(),
+        key: None,
+        family: Family::Llm,
+        started_ms: NOW,
+        session: None,
+        cache: Asked::default(),
+        checks: vec![],
+        on_answer: None,
+        random: 7,
+    };
+    let deployment: Rc<dyn Deployment> = Rc::new(Keys { sealer: true });
+    let mut flow = Flow::new(|co| serve(co, isolate, deployment, ask));
+    // A platform with no request to outlive performs a `Later` at once; here the limiter
+    // applies the settlement but its answer never arrives (its deadline passed).
+    let mut outcome = None;
+    let out = loop {
+        match flow.resume(outcome.take(), NOW) {
+            crate::core::flow::Step::Done(out) => break out,
+            crate::core::flow::Step::Do(effect) => {
+                outcome = Some(match &effect {
+                    Effect::Later(inner) => {
+                        let _ = w.answer(inner);
+                        Err(ApiError::new(
+                            crate::core::error::ErrorKind::Unavailable,
+                            "late",
+                        ))
+                    }
+                    Effect::Log(_) | Effect::LogError(_) | Effect::Sleep(_) => Ok(Outcome::Done),
+                    Effect::All(each) => {
+                        Ok(Outcome::All(each.iter().map(|e| w.answer(e)).collect()))
+                    }
+                    e => w.answer(e),
+                });
+            }
+        }
+    };
+    assert_eq!(out.unwrap().reply.unwrap().status, 200);
+    assert_eq!(*w.settled.borrow(), 1, "the budget is charged once");
 }
