@@ -218,6 +218,15 @@ pub async fn admit(
         random,
         ..
     } = session_ask;
+    // Known before anything is charged. A hit answers as the first target of the chain would,
+    // named after the one that made it.
+    let mut target = chain
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a route without targets"))?;
+    if let Some(entry) = &hit {
+        (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
+    }
     let limited = limited(&cfg, tenant_cfg.as_deref(), key.as_deref());
     let mut prices = vec![None; chain.len()];
     if limited.needs_prices(&req, hit.is_some()) {
@@ -280,14 +289,6 @@ pub async fn admit(
         at_ms: now,
     });
     let settlement = limiter.settlement(charged, now, reserved);
-    // A hit answers as the first target of the chain would, named after the one that made it.
-    let mut target = chain
-        .first()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("a route without targets"))?;
-    if let Some(entry) = &hit {
-        (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
-    }
     // A miss's estimate is its answering target's, once that is known.
     let estimate = req.estimated_usage();
     let keep_text = on_answer.is_some();

@@ -697,3 +697,16 @@ fn a_settlement_sent_after_the_response_is_sent_once_even_when_its_answer_is_los
     assert_eq!(out.unwrap().reply.unwrap().status, 200);
     assert_eq!(*w.settled.borrow(), 1, "the budget is charged once");
 }
+
+#[test]
+fn a_stored_route_with_no_usable_target_charges_no_window_and_settles_nothing() {
+    fresh_isolate();
+    // As KV may hold it, not as the admin API would have taken it: its one target's provider
+    // is not configured.
+    let routes = json!({"r": [{"provider": "gone", "model": "m"}]});
+    let w = World::new(openai_and_anthropic(routes, json!({"rpm": 100})));
+    let (s, seen) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
+    assert!(s.error && s.status == 500, "{} {}", s.status, s.body);
+    let asked = crate::core::testing::asked(&seen, ObjectClass::RateLimiter);
+    assert!(asked.is_empty(), "the limiter is not asked: {asked:?}");
+}
