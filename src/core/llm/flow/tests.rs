@@ -157,7 +157,7 @@ impl World {
                     None => Chunk::End,
                 })
             }
-            Effect::Write(bytes) => {
+            Effect::Write { bytes, .. } => {
                 let mut written = self.written.borrow_mut();
                 if self.client_gone_after.is_some_and(|n| written.len() >= n) {
                     return Err(ApiError::bad_request("the client is gone"));
@@ -709,4 +709,26 @@ fn a_stored_route_with_no_usable_target_charges_no_window_and_settles_nothing() 
     assert!(s.error && s.status == 500, "{} {}", s.status, s.body);
     let asked = crate::core::testing::asked(&seen, ObjectClass::RateLimiter);
     assert!(asked.is_empty(), "the limiter is not asked: {asked:?}");
+}
+
+#[test]
+fn a_client_is_given_no_longer_to_take_each_write_than_the_provider_is_to_send() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "m", "timeout_ms": 1500}]});
+    let fine = llm_fixture!("openai_text.sse");
+    let w = World::new(openai_and_anthropic(routes, json!({}))).replies(
+        "m",
+        vec![Given::Stream(200, "text/event-stream", chunks(fine, 40))],
+    );
+    let (s, seen) = w.serve(Dialect::OpenAi, chat("r", true), Keys { sealer: true });
+    assert_eq!(s.status, 200);
+    let deadlines: Vec<u64> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Write { within_ms, .. } => Some(*within_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(!deadlines.is_empty());
+    assert!(deadlines.iter().all(|ms| *ms == 1500), "{deadlines:?}");
 }
