@@ -112,8 +112,12 @@ pub enum Effect {
     /// Cancels an opened body the flow will not read to its end.
     Cancel(StreamId),
     /// Bytes of the client's body, once the response went out with a body to write (a relay's);
-    /// an error when the client is gone.
-    Write(Vec<u8>),
+    /// an error when the client is gone, or took nothing for `within_ms` (the body is then
+    /// aborted: a client that stops reading holds nothing open).
+    Write {
+        bytes: Vec<u8>,
+        within_ms: u64,
+    },
     /// A data point for the deployment's analytics dataset, if it binds one.
     Point(DataPoint),
     /// Encoded messages onto a queue, delivered after `delay_s`.
@@ -409,9 +413,9 @@ impl Co {
         }
     }
 
-    /// Bytes to the client; `Err`: it is gone.
-    pub async fn write(&self, bytes: Vec<u8>) -> Result<(), ApiError> {
-        self.run(Effect::Write(bytes)).await
+    /// Bytes to the client, unless it takes nothing for `within_ms`; `Err`: it is gone.
+    pub async fn write(&self, bytes: Vec<u8>, within_ms: u64) -> Result<(), ApiError> {
+        self.run(Effect::Write { bytes, within_ms }).await
     }
 
     /// Several effects whose outcomes carry nothing, at once; each result in the order given.

@@ -14,6 +14,9 @@ pub enum RecordKind {
     Destination,
 }
 
+/// The longest key KV holds, in bytes.
+pub const KV_KEY_MAX_BYTES: usize = 512;
+
 /// A key of the `CONFIG` KV namespace. Every key is made here, one constructor per kind of
 /// entry; every key but templates' and prices' starts with its tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,6 +65,12 @@ impl ConfigKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether KV can hold this key at all: a longer one is an error there, not a miss, so a
+    /// name that makes one (a model a client named) names nothing stored.
+    pub fn storable(&self) -> bool {
+        self.0.len() <= KV_KEY_MAX_BYTES
     }
 
     /// What follows `prefix` in this key (a listed record's name).

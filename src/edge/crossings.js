@@ -198,9 +198,22 @@ export function pipe() {
   return [readable, writable.getWriter()];
 }
 
-/** Writes a copy of `bytes` (a view into wasm memory); settles when the reader took it. */
-export function writeChunk(writer, bytes) {
-  return writer.write(bytes.slice());
+/**
+ * Writes a copy of `bytes` (a view into wasm memory); settles when the reader took it, or, if it
+ * took nothing within `ms`, aborts the body and rejects with TIMEOUT: a client that stops
+ * reading holds nothing open.
+ */
+export async function writeChunk(writer, bytes, ms) {
+  let timer;
+  const late = new Promise((_, reject) => (timer = setTimeout(() => reject(TIMEOUT), ms)));
+  try {
+    return await Promise.race([writer.write(bytes.slice()), late]);
+  } catch (e) {
+    if (e === TIMEOUT) writer.abort(TIMEOUT).catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Ends the body; a reader that is gone is no error here. */

@@ -43,7 +43,7 @@ extern "C" {
     #[wasm_bindgen(js_name = pipe)]
     fn new_pipe() -> Array;
     #[wasm_bindgen(js_name = writeChunk)]
-    fn write_chunk(writer: &JsValue, bytes: &[u8]) -> Promise;
+    fn write_chunk(writer: &JsValue, bytes: &[u8], ms: f64) -> Promise;
     #[wasm_bindgen(js_name = closeWriter)]
     fn close_writer(writer: &JsValue);
     /// A command's body to the object `name` of `binding`: the answer's text (status 200)
@@ -243,9 +243,10 @@ pub fn pipe() -> (ReadableStream, Pipe) {
 }
 
 impl Pipe {
-    /// Writes `bytes`; waits until the client's side took them. `Err`: the client is gone.
-    pub async fn write(&self, bytes: &[u8]) -> Result<(), String> {
-        JsFuture::from(write_chunk(&self.writer, bytes))
+    /// Writes `bytes`; waits until the client's side took them. `Err`: the client is gone, or
+    /// took nothing for `ms` (the body is aborted then).
+    pub async fn write(&self, bytes: &[u8], ms: u64) -> Result<(), String> {
+        JsFuture::from(write_chunk(&self.writer, bytes, ms.max(1) as f64))
             .await
             .map(|_| ())
             .map_err(|e| message(&e))

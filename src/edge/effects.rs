@@ -61,7 +61,7 @@ pub async fn drive_with<T>(
                     Effect::OpenStream { .. }
                     | Effect::Read { .. }
                     | Effect::Cancel(_)
-                    | Effect::Write(_) => io.perform(effect).await,
+                    | Effect::Write { .. } => io.perform(effect).await,
                     effect => perform(p, effect).await,
                 })
             }
@@ -119,12 +119,12 @@ impl Io {
                 }
                 Outcome::Done
             }
-            Effect::Write(bytes) => {
+            Effect::Write { bytes, within_ms } => {
                 let out = self
                     .out
                     .as_ref()
                     .ok_or_else(|| internal("no body to write"))?;
-                out.write(&bytes).await.map_err(|e| {
+                out.write(&bytes, within_ms).await.map_err(|e| {
                     ApiError::new(ErrorKind::Unavailable, format!("the client is gone: {e}"))
                 })?;
                 Outcome::Done
@@ -272,7 +272,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             Effect::OpenStream { .. }
             | Effect::Read { .. }
             | Effect::Cancel(_)
-            | Effect::Write(_) => return Err(internal("a body's effect outside its driver")),
+            | Effect::Write { .. } => return Err(internal("a body's effect outside its driver")),
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
             Effect::Log(line) => worker::console_log!("{line}"),
             Effect::LogError(line) => worker::console_error!("{line}"),

@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, planted, assertError } from "../harness.mjs";
@@ -303,4 +304,41 @@ test("a background response is refused to a budgeted tenant, naming the field; a
   llm.delays.stateful = 300; // the first is still answering when the others arrive
   const answers = await Promise.all(Array.from({ length: 5 }, stored));
   assert.deepEqual(answers.map((a) => a.status).sort(), [200, 429, 429, 429, 429]);
+});
+
+test("a client that stops reading a stream is let go within the target's timeout: the provider's body is cancelled, the reservation charged what was produced", async () => {
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  await kv.put("pricing:flood", JSON.stringify({ input_per_mtok: 0, output_per_mtok: 10 }));
+  const { key } = await gw.tenant("stalled", { limits: { budget: { monthly_usd: 100 } } });
+  const r = await gw.admin("PUT", "stalled/llm", {
+    providers: { oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY } },
+    routes: { flood: [{ provider: "oai", model: "flood", timeout_ms: 1000 }] },
+  });
+  assert.equal(r.status, 201, r.text);
+  // 100,000 tokens at $10 a million: $1 reserved while the stream runs.
+  const body = JSON.stringify({ model: "flood", stream: true, max_tokens: 100_000, messages: [{ role: "user", content: "go" }] });
+  const res = await new Promise((ok, fail) => {
+    const req = http.request(new URL("/v1/chat/completions", gw.url), { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" } }, ok);
+    req.on("error", fail);
+    req.end(body);
+  });
+  assert.equal(res.statusCode, 200);
+  // The client reads its first MiB, then nothing more, and keeps the connection open.
+  let got = 0;
+  res.on("data", (c) => {
+    got += c.length;
+    if (got > 1 << 20) res.pause();
+  });
+  res.on("error", () => {});
+  const month = async () => (await gw.request("GET", "/v1/me", { key })).body.budget.tenant.monthly;
+  let seen;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    seen = { open: llm.open.flood, ...(await month()) };
+    if (seen.open === 0 && seen.reserved_usd === 0) break;
+  }
+  res.destroy();
+  assert.equal(seen.open, 0, `the provider's body is let go: ${JSON.stringify(seen)}`);
+  assert.equal(seen.reserved_usd, 0, `the reservation is settled: ${JSON.stringify(seen)}`);
+  assert.ok(seen.spent_usd > 0, `what was produced is charged: ${JSON.stringify(seen)}`);
 });

@@ -38,8 +38,9 @@ before(async () => {
   await put("channels/tg", { kind: "telegram", base_url: prov.url, credentials: { bot_token: tokens.telegram } });
   await put("llm", {
     providers: { oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY }, claude: { kind: "anthropic", base_url: llm.url, api_key: ANTHROPIC_KEY } },
-    routes: { gpt: [{ provider: "oai", model: "gpt-ok" }], claude: [{ provider: "claude", model: "claude-ok" }] },
+    routes: { gpt: [{ provider: "oai", model: "gpt-ok" }], claude: [{ provider: "claude", model: "claude-ok" }], priced: [{ provider: "oai", model: "gpt-priced" }] },
   });
+  await (await gw.mf.getKVNamespace("CONFIG")).put("pricing:gpt-priced", JSON.stringify({ input_per_mtok: 1, output_per_mtok: 1 }));
 });
 after(async () => {
   await gw?.faults({});
@@ -176,6 +177,20 @@ test("the LLM proxy while the tenant's limiter fails: a 503 in the client's dial
   const openai = new OpenAI({ apiKey: key, baseURL: `${gw.url.origin}/v1`, maxRetries: 0 });
   const ok = await openai.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "hi" }] });
   assert.ok(ok.choices[0].message.content);
+});
+
+test("a price KV cannot read is a 503 under a budget, never a request reserved and charged as free", async () => {
+  const chat = (model) => gw.request("POST", "/v1/chat/completions", { key, json: { model, messages: [{ role: "user", content: "hi" }] } });
+  // The key, the tenant and its LLM config are now in the isolate's cache; the price is not.
+  assert.equal((await chat("gpt")).status, 200);
+  const before = llm.requests.length;
+  const r = await during({ CONFIG: { rate: 1, mode: "throw" } }, () => chat("priced"));
+  assertRetryable(r, "CONFIG on a price");
+  assert.equal(r.body.error.type, "api_error");
+  assert.equal(llm.requests.length, before, "spend that cannot be checked does not happen");
+  const ok = await chat("priced");
+  assert.equal(ok.status, 200, ok.text);
+  assert.ok(Number(ok.headers.get("x-gateway-cost-usd")) > 0, "priced once KV answers");
 });
 
 test("a key KV cannot look up is a 503, never a 401 that would tell the client its key is bad", async () => {

@@ -9,7 +9,8 @@
 //   broken-*      a broken answer (see BROKEN): bad SSE framing, bad JSON, cut-off or hanging bodies
 // Azure OpenAI deployments and Gemini models answer the same way (`filtered`: Azure's content
 // filter refuses the prompt; `blocked`: Gemini blocks it). Any other model answers like *-ok; `llm.delays[model] = ms` makes it wait first. `exact-*`
-// models report `max_tokens` output tokens; `drip` streams (OpenAI) for ten seconds; `shapes`
+// models report `max_tokens` output tokens; `drip` streams (OpenAI) for ten seconds; `flood`
+// streams (OpenAI) up to 64 MiB as fast as it is read (`llm.open.flood`: its bodies still open); `shapes`
 // writes an email address in every place a model writes text (llm_shapes.mjs), in each format.
 import http from "node:http";
 import { readFileSync } from "node:fs";
@@ -102,7 +103,7 @@ async function answerGemini(res, send, model, method, body) {
 }
 
 export async function startLlm({ openaiKey, anthropicKey }) {
-  const llm = { requests: [], counts: {}, flaky: {}, delays: {} };
+  const llm = { requests: [], counts: {}, flaky: {}, delays: {}, open: {} };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -172,6 +173,18 @@ export async function startLlm({ openaiKey, anthropicKey }) {
           await sleep(20);
         }
         return res.end("data: [DONE]\n\n");
+      }
+      if (model === "flood" && body.stream && openai) {
+        // Words as fast as the gateway takes them, for up to 64 MiB: a client that stops
+        // reading stops the gateway's writes, and so its reads of this body.
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const piece = `data: ${JSON.stringify({ id: "c3", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta: { content: "word ".repeat(200) }, finish_reason: null }] })}\n\n`;
+        llm.open.flood = (llm.open.flood ?? 0) + 1;
+        res.on("close", () => (llm.open.flood -= 1));
+        for (let sent = 0; sent < 64 << 20 && !res.destroyed; sent += piece.length) {
+          if (!res.write(piece)) await new Promise((r) => { res.once("drain", r); res.once("close", r); });
+        }
+        return res.destroyed || res.end("data: [DONE]\n\n");
       }
       if (model === "chatter" && body.stream && openai) {
         // 5,000 chunks of text, then a term a route's guardrails block and a little more text;

@@ -81,8 +81,16 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
         })
     };
     if let Some(route) = cfg.routes.get(model) {
+        let targets: Vec<Target> = route.targets().iter().filter_map(target).collect();
+        // The admin API refuses such a route; a stored one is ours to fix, before any limit
+        // is charged for a request that can go nowhere.
+        if targets.is_empty() {
+            return Err(ApiError::internal(format!(
+                "stored route `{model}` has no target with a configured provider"
+            )));
+        }
         return Ok(Resolved {
-            targets: route.targets().iter().filter_map(target).collect(),
+            targets,
             strategy: route.strategy(),
         });
     }

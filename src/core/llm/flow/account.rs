@@ -86,11 +86,7 @@ impl Answering {
         };
         match wait {
             true => self.limiter.tell(co, cmd).await,
-            false => {
-                if self.limiter.tell_later(co, cmd.clone()).await.is_err() {
-                    self.limiter.tell(co, cmd).await;
-                }
-            }
+            false => self.limiter.tell_later(co, cmd).await,
         }
     }
 

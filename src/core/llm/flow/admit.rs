@@ -139,9 +139,9 @@ async fn arrange(
         Strategy::LowestCost => {
             let usage = req.estimated_usage();
             for t in targets {
-                let cost = price(co, isolate, &t.model)
-                    .await
-                    .map(|p| cost_usd(&p, usage));
+                // Only the order depends on it: a price that cannot be read ranks as none.
+                let read = price(co, isolate, &t.model).await.ok().flatten();
+                let cost = read.map(|p| cost_usd(&p, usage));
                 inputs.costs.push(cost);
             }
         }
@@ -222,11 +222,21 @@ pub async fn admit(
         random,
         ..
     } = session_ask;
+    // Known before anything is charged. A hit answers as the first target of the chain would,
+    // named after the one that made it.
+    let mut target = chain
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a route without targets"))?;
+    if let Some(entry) = &hit {
+        (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
+    }
     let limited = limited(&cfg, tenant_cfg.as_deref(), key.as_deref());
     let mut prices = vec![None; chain.len()];
     if limited.needs_prices(&req, hit.is_some()) {
+        // Spend that cannot be checked must not happen: a price KV does not give is a 503.
         for (p, t) in prices.iter_mut().zip(&chain) {
-            *p = price(co, isolate, &t.model).await;
+            *p = price(co, isolate, &t.model).await?;
         }
     }
     let reachable: Vec<_> = chain
@@ -283,14 +293,6 @@ pub async fn admit(
         at_ms: now,
     });
     let settlement = limiter.settlement(charged, now, reserved);
-    // A hit answers as the first target of the chain would, named after the one that made it.
-    let mut target = chain
-        .first()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("a route without targets"))?;
-    if let Some(entry) = &hit {
-        (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
-    }
     // A miss's estimate is its answering target's, once that is known.
     let estimate = req.estimated_usage();
     let keep_text = on_answer.is_some();

@@ -78,12 +78,14 @@ impl Source {
     }
 }
 
-/// The model's price, if it has one (through the isolate's decoded documents).
-pub async fn price(co: &Co, isolate: &Isolate, model: &str) -> Option<Rc<Price>> {
-    isolate
-        .document::<Price>(co, &ConfigKey::pricing(model))
-        .await
-        .ok()?
+/// The model's price, if it has one (through the isolate's decoded documents). A price that
+/// cannot be read is an error, not "no price": a budget's reservation must not read it as free.
+pub async fn price(co: &Co, isolate: &Isolate, model: &str) -> Result<Option<Rc<Price>>, ApiError> {
+    let key = ConfigKey::pricing(model);
+    match key.storable() {
+        true => isolate.document::<Price>(co, &key).await,
+        false => Ok(None),
+    }
 }
 
 /// The attempts of one request.
@@ -149,7 +151,9 @@ impl Attempting<'_> {
         answer.heard(attempts.take_outcomes());
         answer.attempts = attempts.total();
         if answer.price.is_none() {
-            answer.price = price(co, self.isolate, &answer.target.model).await;
+            // Only what the answer cost is reported from it now (a budget's read was admission's).
+            let read = price(co, self.isolate, &answer.target.model).await;
+            answer.price = read.ok().flatten();
         }
         let price = answer.price.as_deref();
         answer.estimate = self.job.req.estimated_usage_on(answer.target.kind, price);

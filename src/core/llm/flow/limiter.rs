@@ -127,9 +127,16 @@ impl LimiterClient {
         }
     }
 
-    /// The same, after the response has gone out.
-    pub async fn tell_later(&self, co: &Co, cmd: SettleCmd) -> Result<(), ApiError> {
-        let effect = ask_effect(&self.object, cmd)?;
-        co.run(Effect::Later(Box::new(effect))).await
+    /// The same, after the response has gone out. Never sent again on a failure: the limiter
+    /// may have applied a settlement whose answer was lost, and a budget would be charged twice.
+    pub async fn tell_later(&self, co: &Co, cmd: SettleCmd) {
+        let later = ask_effect(&self.object, cmd).map(|e| Effect::Later(Box::new(e)));
+        let sent = match later {
+            Ok(effect) => co.run(effect).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            co.log_error(json!({"llm_settle_failed": e.logged()})).await;
+        }
     }
 }

@@ -43,8 +43,15 @@ pub async fn pump(
             let done = up.translator.done();
             keep = recorder.take().and_then(|r| r.finish(done, blocked));
         }
-        if !held.is_empty() && co.write(std::mem::take(&mut held)).await.is_err() {
-            // The client is gone: the provider's stream is let go with the flow, and the
+        // A client that stops reading is given as long as the provider is (`StreamClock`).
+        let within_ms = up.clock.wait_ms(co.now());
+        if !held.is_empty()
+            && co
+                .write(std::mem::take(&mut held), within_ms)
+                .await
+                .is_err()
+        {
+            // The client is gone, or stopped reading: the provider's stream is let go, and the
             // request is charged what it used so far.
             if !over {
                 let usage = match up.replayed_usage {

@@ -55,6 +55,10 @@ struct World {
     written: RefCell<Vec<u8>>,
     client_gone_after: Option<usize>,
     sent: RefCell<Vec<(String, Value)>>,
+    /// `CONFIG` keys whose reads fail, as KV does when it does not answer.
+    unreadable: Vec<String>,
+    /// Settlements the limiter applied.
+    settled: RefCell<usize>,
 }
 
 fn openai_and_anthropic(routes: Value, limits: Value) -> Value {
@@ -95,6 +99,10 @@ impl World {
 
     fn answer(&self, e: &Effect) -> Result<Outcome, ApiError> {
         Ok(match e {
+            Effect::Config { key, .. } if self.unreadable.iter().any(|k| k == key.as_str()) => {
+                let e = ApiError::new(crate::core::error::ErrorKind::Unavailable, "KV is down");
+                return Err(e.with_retry_after(1));
+            }
             Effect::Config { key, .. } => Outcome::Doc(self.kv.get(key.as_str()).cloned()),
             Effect::Ask { class, body, .. } => {
                 assert_eq!(*class, ObjectClass::RateLimiter);
@@ -104,6 +112,7 @@ impl World {
                     LimiterCmd::Admit(c) => serde_json::to_string(&l.admit(&c, NOW).0).unwrap(),
                     LimiterCmd::Settle(c) => {
                         l.settle(&c, NOW);
+                        *self.settled.borrow_mut() += 1;
                         "null".into()
                     }
                     _ => panic!("an unexpected limiter command"),
@@ -148,7 +157,7 @@ impl World {
                     None => Chunk::End,
                 })
             }
-            Effect::Write(bytes) => {
+            Effect::Write { bytes, .. } => {
                 let mut written = self.written.borrow_mut();
                 if self.client_gone_after.is_some_and(|n| written.len() >= n) {
                     return Err(ApiError::bad_request("the client is gone"));
@@ -663,4 +672,135 @@ fn a_request_over_its_budget_is_told_not_to_retry() {
         1,
         "the second request calls no provider"
     );
+}
+
+fn budgeted(mut w: World) -> World {
+    let tenant =
+        json!({"name": "t1", "incarnation": "i1", "limits": {"budget": {"monthly_usd": 0.001}}});
+    w.kv.insert(
+        RecordKind::Tenant.kv_key("t1", None).as_str().into(),
+        tenant,
+    );
+    w
+}
+
+#[test]
+fn a_price_that_cannot_be_read_is_no_free_pass_past_a_budget() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "m"}]});
+    let mut w = budgeted(World::new(openai_and_anthropic(routes, json!({}))))
+        .price("m", 1_000.0, 1_000.0)
+        .replies("m", vec![Given::Json(200, openai_answer("m", "spent"))]);
+    w.unreadable = vec![ConfigKey::pricing("m").as_str().into()];
+    let (s, _) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
+    assert_eq!(
+        s.status, 503,
+        "spend that cannot be checked must not happen: {}",
+        s.body
+    );
+    assert!(w.sent.borrow().is_empty(), "no provider is called");
+}
+
+#[test]
+fn a_model_name_no_price_can_have_is_priced_at_nothing_not_refused_as_unreadable() {
+    fresh_isolate();
+    // A key KV cannot hold (over 512 bytes) is an error there; such a model has no price.
+    let long = "m".repeat(600);
+    let mut w = budgeted(World::new(openai_and_anthropic(json!({}), json!({}))))
+        .replies(&long, vec![Given::Json(200, openai_answer(&long, "ok"))]);
+    w.unreadable = vec![ConfigKey::pricing(&long).as_str().into()];
+    let (s, _) = w.serve(
+        Dialect::OpenAi,
+        chat(&format!("oai/{long}"), false),
+        Keys { sealer: true },
+    );
+    assert_eq!(s.status, 200, "{}", s.body);
+}
+
+#[test]
+fn a_settlement_sent_after_the_response_is_sent_once_even_when_its_answer_is_lost() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "m"}]});
+    let w = budgeted(World::new(openai_and_anthropic(routes, json!({}))))
+        .price("m", 1.0, 1.0)
+        .replies("m", vec![Given::Json(200, openai_answer("m", "ok"))]);
+    let isolate = ISOLATE.with(Rc::clone);
+    let ask = Ask {
+        tenant: "t1".into(),
+        request_id: "req-1".into(),
+        req: parse(Dialect::OpenAi, chat("r", false).to_string().as_bytes()).unwrap(),
+        beta: None,
+        trail: Trail::default(),
+        key: None,
+        family: Family::Llm,
+        started_ms: NOW,
+        session: None,
+        cache: Asked::default(),
+        checks: vec![],
+        on_answer: None,
+        random: 7,
+    };
+    let deployment: Rc<dyn Deployment> = Rc::new(Keys { sealer: true });
+    let mut flow = Flow::new(|co| serve(co, isolate, deployment, ask));
+    // A platform with no request to outlive performs a `Later` at once; here the limiter
+    // applies the settlement but its answer never arrives (its deadline passed).
+    let mut outcome = None;
+    let out = loop {
+        match flow.resume(outcome.take(), NOW) {
+            crate::core::flow::Step::Done(out) => break out,
+            crate::core::flow::Step::Do(effect) => {
+                outcome = Some(match &effect {
+                    Effect::Later(inner) => {
+                        let _ = w.answer(inner);
+                        Err(ApiError::new(
+                            crate::core::error::ErrorKind::Unavailable,
+                            "late",
+                        ))
+                    }
+                    Effect::Log(_) | Effect::LogError(_) | Effect::Sleep(_) => Ok(Outcome::Done),
+                    Effect::All(each) => {
+                        Ok(Outcome::All(each.iter().map(|e| w.answer(e)).collect()))
+                    }
+                    e => w.answer(e),
+                });
+            }
+        }
+    };
+    assert_eq!(out.unwrap().reply.unwrap().status, 200);
+    assert_eq!(*w.settled.borrow(), 1, "the budget is charged once");
+}
+
+#[test]
+fn a_stored_route_with_no_usable_target_charges_no_window_and_settles_nothing() {
+    fresh_isolate();
+    // As KV may hold it, not as the admin API would have taken it: its one target's provider
+    // is not configured.
+    let routes = json!({"r": [{"provider": "gone", "model": "m"}]});
+    let w = World::new(openai_and_anthropic(routes, json!({"rpm": 100})));
+    let (s, seen) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
+    assert!(s.error && s.status == 500, "{} {}", s.status, s.body);
+    let asked = crate::core::testing::asked(&seen, ObjectClass::RateLimiter);
+    assert!(asked.is_empty(), "the limiter is not asked: {asked:?}");
+}
+
+#[test]
+fn a_client_is_given_no_longer_to_take_each_write_than_the_provider_is_to_send() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "m", "timeout_ms": 1500}]});
+    let fine = llm_fixture!("openai_text.sse");
+    let w = World::new(openai_and_anthropic(routes, json!({}))).replies(
+        "m",
+        vec![Given::Stream(200, "text/event-stream", chunks(fine, 40))],
+    );
+    let (s, seen) = w.serve(Dialect::OpenAi, chat("r", true), Keys { sealer: true });
+    assert_eq!(s.status, 200);
+    let deadlines: Vec<u64> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Write { within_ms, .. } => Some(*within_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(!deadlines.is_empty());
+    assert!(deadlines.iter().all(|ms| *ms == 1500), "{deadlines:?}");
 }
