@@ -10,10 +10,6 @@ pub mod core;
 mod edge;
 
 #[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
-#[cfg(target_arch = "wasm32")]
 mod entry {
     use crate::edge::{queue, router, upkeep, Inbound};
     use worker::{
