@@ -43,7 +43,7 @@ pub const MAX_ENTRY_BYTES: usize = 1024 * 1024;
 
 /// The cache headers of a request.
 #[derive(Debug, Clone, Default)]
-pub struct Asked {
+pub struct CacheHeaders {
     /// `x-gateway-cache`: `skip`.
     pub mode: Option<String>,
     /// `x-gateway-cache-ttl`: seconds.
@@ -77,7 +77,7 @@ impl Decision {
 /// Whether and how `req` (already through the request guardrails) uses the cache.
 pub fn decide(
     route: Option<&CacheConfig>,
-    asked: &Asked,
+    asked: &CacheHeaders,
     scope: &Scope,
     req: &ClientRequest,
 ) -> Result<Decision, ApiError> {
@@ -369,12 +369,12 @@ mod tests {
     fn off_unless_the_route_or_the_request_turns_it_on() {
         let r = req(base());
         assert_eq!(
-            decide(None, &Asked::default(), &scope("t"), &r).unwrap(),
+            decide(None, &CacheHeaders::default(), &scope("t"), &r).unwrap(),
             Decision::Off
         );
-        let by_route = decide(on(60).as_ref(), &Asked::default(), &scope("t"), &r).unwrap();
+        let by_route = decide(on(60).as_ref(), &CacheHeaders::default(), &scope("t"), &r).unwrap();
         assert!(matches!(by_route, Decision::Use { ttl_s: 60, .. }));
-        let asked = Asked {
+        let asked = CacheHeaders {
             ttl: Some("30".into()),
             ..Default::default()
         };
@@ -382,7 +382,7 @@ mod tests {
             decide(None, &asked, &scope("t"), &r).unwrap(),
             Decision::Use { ttl_s: 30, .. }
         ));
-        let skip = Asked {
+        let skip = CacheHeaders {
             mode: Some("skip".into()),
             ttl: Some("30".into()),
             ..Default::default()
@@ -401,10 +401,10 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7}),
         );
         assert_eq!(
-            decide(on(60).as_ref(), &Asked::default(), &scope("t"), &hot).unwrap(),
+            decide(on(60).as_ref(), &CacheHeaders::default(), &scope("t"), &hot).unwrap(),
             Decision::Off
         );
-        let asked = Asked {
+        let asked = CacheHeaders {
             ttl: Some("60".into()),
             ..Default::default()
         };
@@ -416,7 +416,13 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}),
         );
         assert!(matches!(
-            decide(on(60).as_ref(), &Asked::default(), &scope("t"), &cold).unwrap(),
+            decide(
+                on(60).as_ref(),
+                &CacheHeaders::default(),
+                &scope("t"),
+                &cold
+            )
+            .unwrap(),
             Decision::Use { .. }
         ));
     }
@@ -425,31 +431,31 @@ mod tests {
     fn bad_headers_are_refused() {
         let r = req(base());
         for asked in [
-            Asked {
+            CacheHeaders {
                 mode: Some("always".into()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 ttl: Some("0".into()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 ttl: Some("86401".into()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 ttl: Some("1.5".into()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 key: Some(String::new()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 key: Some("a b".into()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 key: Some("k".repeat(257)),
                 ..Default::default()
             },
@@ -462,7 +468,7 @@ mod tests {
     #[test]
     fn the_key_follows_what_shapes_the_answer_and_the_tenant() {
         let k_in = |s: &Scope, body: serde_json::Value| {
-            key_of(decide(on(60).as_ref(), &Asked::default(), s, &req(body)).unwrap())
+            key_of(decide(on(60).as_ref(), &CacheHeaders::default(), s, &req(body)).unwrap())
         };
         let k = |tenant: &str, body: serde_json::Value| k_in(&scope(tenant), body);
         let a = k("t", base());
@@ -514,7 +520,7 @@ mod tests {
     #[test]
     fn everything_that_decides_the_answer_scopes_the_key_also_a_callers_own() {
         let own = |s: &Scope, body| {
-            let asked = Asked {
+            let asked = CacheHeaders {
                 key: Some("ticket:42".into()),
                 ..Default::default()
             };
@@ -565,7 +571,7 @@ mod tests {
         assert_ne!(a, own(&beta, base()), "a header that changes the answer");
         // Without a caller's key, the keys of a tenant share entries.
         let k = |s: &Scope| {
-            key_of(decide(on(60).as_ref(), &Asked::default(), s, &req(base())).unwrap())
+            key_of(decide(on(60).as_ref(), &CacheHeaders::default(), s, &req(base())).unwrap())
         };
         assert_eq!(k(&base_scope), k(&other_key));
     }
@@ -579,11 +585,11 @@ mod tests {
         });
         let r = req(base());
         for asked in [
-            Asked {
+            CacheHeaders {
                 key: Some("ticket:42".into()),
                 ..Default::default()
             },
-            Asked {
+            CacheHeaders {
                 ttl: Some("30".into()),
                 ..Default::default()
             },
@@ -594,10 +600,10 @@ mod tests {
         }
         // Its own caching and a skip still work.
         assert!(matches!(
-            decide(refuse.as_ref(), &Asked::default(), &scope("t"), &r).unwrap(),
+            decide(refuse.as_ref(), &CacheHeaders::default(), &scope("t"), &r).unwrap(),
             Decision::Use { ttl_s: 60, .. }
         ));
-        let skip = Asked {
+        let skip = CacheHeaders {
             mode: Some("skip".into()),
             ..Default::default()
         };
@@ -612,7 +618,7 @@ mod tests {
             client: ClientControl::Refuse,
         });
         assert_eq!(
-            decide(never.as_ref(), &Asked::default(), &scope("t"), &r).unwrap(),
+            decide(never.as_ref(), &CacheHeaders::default(), &scope("t"), &r).unwrap(),
             Decision::Off
         );
     }

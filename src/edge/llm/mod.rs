@@ -11,9 +11,9 @@ use super::{store, Call};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
-use crate::core::llm::cache::Asked;
+use crate::core::llm::cache::CacheHeaders;
 use crate::core::llm::config::LlmConfig;
-use crate::core::llm::flow::{self, Answered, Ask, Content, Deployment, Isolate, Log};
+use crate::core::llm::flow::{self, Answered, Ask, Content, Deployment, Isolate, LogFields};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::platform::RecordKind;
@@ -62,7 +62,7 @@ pub fn ask(call: &Call, tenant: String, req: ClientRequest) -> Ask {
         family: call.family.unwrap_or(Family::Llm),
         started_ms: call.started_ms,
         session: None,
-        cache: Asked::default(),
+        cache: CacheHeaders::default(),
         checks: vec![],
         on_answer: None,
         random: u64::from_le_bytes(random_array()),
@@ -72,7 +72,7 @@ pub fn ask(call: &Call, tenant: String, req: ClientRequest) -> Ask {
 pub async fn chat(call: &mut Call, tenant: String, dialect: Dialect, mut req: Inbound) -> Reply {
     let beta = header(&req, "anthropic-beta");
     let session = header(&req, "x-gateway-session");
-    let cache = Asked {
+    let cache = CacheHeaders {
         mode: header(&req, "x-gateway-cache"),
         ttl: header(&req, "x-gateway-cache-ttl"),
         key: header(&req, "x-gateway-cache-key"),
@@ -95,7 +95,7 @@ pub async fn serve(call: &mut Call, ask: Ask) -> Reply {
     let mut io = Io::default();
     let run = Flow::new(|co| flow::serve(co, isolate, deployment, ask));
     let Answered { reply, log } = drive_with(call.platform(), &mut io, run).await?;
-    let Log {
+    let LogFields {
         usage,
         guardrails,
         target,

@@ -4,7 +4,7 @@
 //! is kept by `relay`).
 
 use super::limiter::LimiterClient;
-use super::{answers, Cached, Content, Isolate, LlmCall, Log, OnAnswer, Served};
+use super::{cache_tiers, Cached, Content, Isolate, LlmCall, LogFields, OnAnswer, Served};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::limits::budget::nanos;
@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use std::rc::Rc;
 
 /// Everything the answer's way out needs.
-pub struct Answering {
+pub struct Accounting {
     pub target: Target,
     pub attempts: u32,
     pub limit_headers: Vec<(String, String)>,
@@ -42,7 +42,7 @@ pub struct Answering {
     pub prices: Vec<Option<Rc<Price>>>,
 }
 
-impl Answering {
+impl Accounting {
     /// The response head of a 200 with the gateway's headers, then `more`.
     pub fn head(&self, more: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut out = vec![
@@ -202,10 +202,10 @@ pub async fn json(
     co: &Co,
     isolate: &Isolate,
     job: &LlmCall,
-    answer: &mut Answering,
+    answer: &mut Accounting,
     body: Vec<u8>,
     usage: Usage,
-    log: &mut Log,
+    log: &mut LogFields,
 ) -> Result<Served, ApiError> {
     let any_failure = answer
         .settlement
@@ -217,7 +217,7 @@ pub async fn json(
     if let (Some((key, ttl_s, kv)), Ok(body)) = (answer.cached.store(), &guarded) {
         let text = String::from_utf8_lossy(body).into_owned();
         let entry = answer.entry(text, usage, ttl_s, co.now());
-        answers::put(co, isolate, &job.tenant, key, &entry, ttl_s, kv).await;
+        cache_tiers::put(co, isolate, &job.tenant, key, &entry, ttl_s, kv).await;
     }
     let cost = answer.cost(usage);
     let cost_header = cost.map(format_usd);
@@ -242,7 +242,7 @@ pub async fn json(
 
 /// A whole answer under the response guardrails: as it came when none act on answers, else
 /// redacted (re-encoded), or refused naming the detector. The findings go to the log line.
-fn guard_answer(job: &LlmCall, body: Vec<u8>, log: &mut Log) -> Result<Vec<u8>, ApiError> {
+fn guard_answer(job: &LlmCall, body: Vec<u8>, log: &mut LogFields) -> Result<Vec<u8>, ApiError> {
     let mut guard = job.guard.borrow_mut();
     let Some(g) = guard.as_mut().filter(|g| g.acts_on(Direction::Response)) else {
         return Ok(body);

@@ -3,10 +3,10 @@
 //! charged (`plan`, pure: the config, tenant, key, cache and prices in; the checks, the
 //! reservation and the refusals out) and the limiter's answer.
 
-use super::account::Answering;
+use super::account::Accounting;
 use super::attempt::price;
 use super::limiter::LimiterClient;
-use super::{answers, error_reply, Ask, Cached, Isolate, LlmCall, Log, Served};
+use super::{cache_tiers, error_reply, Ask, Cached, Isolate, LlmCall, LogFields, Served};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::limits::breaker::BreakerPolicy;
@@ -43,7 +43,7 @@ pub struct Accepted {
     pub first: Admitted,
     /// The cache's answer, if it has one.
     pub hit: Option<Entry>,
-    pub answer: Answering,
+    pub answer: Accounting,
 }
 
 /// What a request is charged, decided from what is known before any target is called.
@@ -162,7 +162,7 @@ pub async fn admit(
     co: &Co,
     isolate: &Isolate,
     ask: Ask,
-    log: &mut Log,
+    log: &mut LogFields,
 ) -> Result<Decided, ApiError> {
     // Both documents at once: on a cold isolate each is a KV round trip (warm, neither is).
     let tenant_key = RecordKind::Tenant.kv_key(&ask.tenant, None);
@@ -202,7 +202,7 @@ pub async fn admit(
     let route_cache = cfg.routes.get(&req.model).and_then(|r| r.cache());
     let decision = cache::decide(route_cache, &ask.cache, &scope, &req)?;
     let hit = match &decision {
-        Decision::Use { key, kv, .. } => answers::get(co, isolate, &ask.tenant, key, *kv)
+        Decision::Use { key, kv, .. } => cache_tiers::get(co, isolate, &ask.tenant, key, *kv)
             .await
             .filter(|e| cache::servable(e, &route.targets)),
         _ => None,
@@ -296,7 +296,7 @@ pub async fn admit(
     // A miss's estimate is its answering target's, once that is known.
     let estimate = req.estimated_usage();
     let keep_text = on_answer.is_some();
-    let answer = Answering {
+    let answer = Accounting {
         target,
         attempts: 0,
         limit_headers,

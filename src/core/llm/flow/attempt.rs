@@ -3,7 +3,7 @@
 //! back (`core::llm::errors` says how a failure counts). A stream is read until its first
 //! content, so that a failure before it can still fall over to the next target.
 
-use super::account::Answering;
+use super::account::Accounting;
 use super::{Deployment, Isolate, LlmCall};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::error::ApiError;
@@ -105,7 +105,7 @@ impl Attempting<'_> {
         &self,
         mut attempts: Attempts,
         first: &Admitted,
-        answer: &mut Answering,
+        answer: &mut Accounting,
     ) -> Result<Success, ApiError> {
         let co = self.co;
         let mut step = attempts.claimed(first, co.now());

@@ -6,8 +6,8 @@
 
 mod account;
 mod admit;
-mod answers;
 mod attempt;
+mod cache_tiers;
 mod isolate;
 mod limiter;
 mod relay;
@@ -22,7 +22,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect, Flow};
 use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::LimitKind;
-use crate::core::llm::cache::{Asked, Decision};
+use crate::core::llm::cache::{CacheHeaders, Decision};
 use crate::core::llm::config::{LlmConfig, Strategy};
 use crate::core::llm::guardrails::Guard;
 use crate::core::llm::request::ClientRequest;
@@ -50,7 +50,7 @@ pub struct Ask {
     /// The conversation a weighted route keeps on one target (`x-gateway-session`).
     pub session: Option<String>,
     /// The request's cache headers.
-    pub cache: Asked,
+    pub cache: CacheHeaders,
     /// More windows to check in the same admission (the widget's per visitor).
     pub checks: Vec<(LimitKind, Check)>,
     /// What to do with a streamed answer's text once it ended well (the widget keeps it).
@@ -75,7 +75,7 @@ pub trait Deployment {
 /// What a request was answered, and what its log line and usage count carry.
 pub struct Answered {
     pub reply: Result<Served, ApiError>,
-    pub log: Log,
+    pub log: LogFields,
 }
 
 /// The response: its head, and its body whole or written by a relay after it went out.
@@ -93,7 +93,7 @@ pub enum Content {
 
 /// What the request's log line and usage count carry.
 #[derive(Default)]
-pub struct Log {
+pub struct LogFields {
     /// The usage record (a stream logs its own when it ends).
     pub usage: Option<serde_json::Value>,
     /// What the request guardrails found (detector -> action -> count).
@@ -144,14 +144,14 @@ impl Cached {
 
 /// Answers one request: admitted, answered by the first target of its route that can (or the
 /// cache), accounted. Every failure (the client's, a provider's, the gateway's) is
-/// `Answered::reply`, so that the log fields in `Log` always reach the request's log line.
+/// `Answered::reply`, so that `LogFields` always reach the request's log line.
 pub async fn serve(
     co: Co,
     isolate: Rc<Isolate>,
     deployment: Rc<dyn Deployment>,
     ask: Ask,
 ) -> Result<Answered, ApiError> {
-    let mut log = Log::default();
+    let mut log = LogFields::default();
     let reply = answer(&co, &isolate, &deployment, ask, &mut log).await;
     Ok(Answered { reply, log })
 }
@@ -161,7 +161,7 @@ async fn answer(
     isolate: &Rc<Isolate>,
     deployment: &Rc<dyn Deployment>,
     ask: Ask,
-    log: &mut Log,
+    log: &mut LogFields,
 ) -> Result<Served, ApiError> {
     let admitted = match admit::admit(co, isolate, ask, log).await? {
         admit::Decided::Refused(reply) => return Ok(reply),

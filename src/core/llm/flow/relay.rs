@@ -4,9 +4,9 @@
 //! `on_answer` effect performed) before the last bytes go out, so that a client that reloads
 //! right after the answer finds it; the cache keeps the events the client was sent.
 
-use super::account::Answering;
+use super::account::Accounting;
 use super::attempt::Stream;
-use super::{answers, Isolate, LlmCall};
+use super::{cache_tiers, Isolate, LlmCall};
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::llm::cache::Recorder;
@@ -21,7 +21,7 @@ pub async fn pump(
     co: Co,
     isolate: Rc<Isolate>,
     job: Rc<LlmCall>,
-    mut answer: Answering,
+    mut answer: Accounting,
     mut up: Box<Stream>,
 ) -> Result<(), ApiError> {
     let acts = |g: &Option<Guard>| g.as_ref().is_some_and(|g| g.acts_on(Direction::Response));
@@ -71,7 +71,7 @@ pub async fn pump(
             // Kept after the last bytes went out: the client does not wait for the cache.
             if let (Some(events), Some((key, ttl_s, kv))) = (keep, answer.cached.store()) {
                 let entry = answer.entry(events, up.translator.usage(), ttl_s, co.now());
-                answers::put(&co, &isolate, &job.tenant, key, &entry, ttl_s, kv).await;
+                cache_tiers::put(&co, &isolate, &job.tenant, key, &entry, ttl_s, kv).await;
             }
             return Ok(());
         }
@@ -106,7 +106,7 @@ async fn wrap_up(
     co: &Co,
     isolate: &Isolate,
     job: &LlmCall,
-    answer: &mut Answering,
+    answer: &mut Accounting,
     up: &Stream,
     blocked: bool,
 ) {

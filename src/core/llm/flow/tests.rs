@@ -201,7 +201,7 @@ impl World {
             family: Family::Llm,
             started_ms: NOW,
             session: None,
-            cache: Asked::default(),
+            cache: CacheHeaders::default(),
             checks: vec![],
             on_answer: None,
             random: 7,
@@ -249,7 +249,7 @@ struct Seen {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
-    log: Log,
+    log: LogFields,
     error: bool,
 }
 
@@ -735,7 +735,7 @@ fn a_settlement_sent_after_the_response_is_sent_once_even_when_its_answer_is_los
         family: Family::Llm,
         started_ms: NOW,
         session: None,
-        cache: Asked::default(),
+        cache: CacheHeaders::default(),
         checks: vec![],
         on_answer: None,
         random: 7,
