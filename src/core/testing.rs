@@ -101,3 +101,15 @@ impl Kv {
         })
     }
 }
+
+/// A repeatable stream of pseudo-random numbers (a linear congruential generator, Knuth's MMIX
+/// constants) for tests that cut texts at random places: the same seed, the same cuts.
+pub fn pseudo_random(seed: u64) -> impl FnMut() -> usize {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    }
+}

@@ -191,21 +191,7 @@ impl World {
         change: impl FnOnce(Ask) -> Ask,
     ) -> (Seen, Vec<Effect>) {
         let isolate = ISOLATE.with(Rc::clone);
-        let ask = change(Ask {
-            tenant: "t1".into(),
-            request_id: "req-1".into(),
-            req: parse(dialect, req.to_string().as_bytes()).unwrap(),
-            beta: None,
-            trail: Trail::default(),
-            key: None,
-            family: Family::Llm,
-            started_ms: NOW,
-            session: None,
-            cache: CacheHeaders::default(),
-            checks: vec![],
-            on_answer: None,
-            random: 7,
-        });
+        let ask = change(ask(dialect, req));
         let deployment: Rc<dyn Deployment> = Rc::new(keys);
         let flow = Flow::new(|co| serve(co, isolate, deployment, ask));
         let (out, mut seen) = drive(flow, NOW, |e| self.answer(e));
@@ -238,6 +224,25 @@ impl World {
             }
         };
         (served, seen)
+    }
+}
+
+/// A request of tenant `t1` in `dialect`, with no key, headers or extras.
+fn ask(dialect: Dialect, req: Value) -> Ask {
+    Ask {
+        tenant: "t1".into(),
+        request_id: "req-1".into(),
+        req: parse(dialect, req.to_string().as_bytes()).unwrap(),
+        beta: None,
+        trail: Trail::default(),
+        key: None,
+        family: Family::Llm,
+        started_ms: NOW,
+        session: None,
+        cache: CacheHeaders::default(),
+        checks: vec![],
+        on_answer: None,
+        random: 7,
     }
 }
 
@@ -725,21 +730,7 @@ fn a_settlement_sent_after_the_response_is_sent_once_even_when_its_answer_is_los
         .price("m", 1.0, 1.0)
         .replies("m", vec![Given::Json(200, openai_answer("m", "ok"))]);
     let isolate = ISOLATE.with(Rc::clone);
-    let ask = Ask {
-        tenant: "t1".into(),
-        request_id: "req-1".into(),
-        req: parse(Dialect::OpenAi, chat("r", false).to_string().as_bytes()).unwrap(),
-        beta: None,
-        trail: Trail::default(),
-        key: None,
-        family: Family::Llm,
-        started_ms: NOW,
-        session: None,
-        cache: CacheHeaders::default(),
-        checks: vec![],
-        on_answer: None,
-        random: 7,
-    };
+    let ask = ask(Dialect::OpenAi, chat("r", false));
     let deployment: Rc<dyn Deployment> = Rc::new(Keys { sealer: true });
     let mut flow = Flow::new(|co| serve(co, isolate, deployment, ask));
     // A platform with no request to outlive performs a `Later` at once; here the limiter

@@ -328,13 +328,7 @@ mod tests {
     fn a_text_streamed_in_any_pieces_reads_as_it_does_whole() {
         // Texts shorter than the cap, of findings and near misses, cut at random: what the
         // client gets is the text redacted whole, and what is held stays within the cap.
-        let mut seed: u64 = 0x9999_8888_7777;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut next = crate::core::testing::pseudo_random(0x9999_8888_7777);
         let atoms = [
             "ana.lopez@example.com",
             "a@b",

@@ -331,13 +331,7 @@ mod tests {
     fn any_text_streamed_in_any_pieces_reads_as_it_does_whole() {
         // Arguments of JSON's pieces and of what is not JSON, cut at random: the same output
         // as whole, and no panic whatever the bytes.
-        let mut seed: u64 = 0x0a5c_11a7_0005;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut next = crate::core::testing::pseudo_random(0x0a5c_11a7_0005);
         let atoms = [
             "{",
             "}",

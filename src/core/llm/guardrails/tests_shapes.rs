@@ -620,13 +620,7 @@ fn a_rule_may_skip_kinds_of_text() {
 #[test]
 fn streamed_arguments_stay_json_in_any_fragments() {
     // Arguments of escapes, quotes, surrogate pairs and numbers, cut in fragments of 1-7 bytes.
-    let mut seed: u64 = 0x1111_2222_3333;
-    let mut next = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) as usize
-    };
+    let mut next = crate::core::testing::pseudo_random(0x1111_2222_3333);
     let atoms = [
         "\"",
         "\\",
@@ -649,7 +643,7 @@ fn streamed_arguments_stay_json_in_any_fragments() {
             0 => v.to_string(),
             _ => serde_json::to_string_pretty(&v).unwrap(),
         };
-        if next() % 3 == 0 {
+        if next().is_multiple_of(3) {
             // Every non-ASCII character escaped, as Python's `json.dumps` writes.
             let mut units = [0u16; 2];
             args = args
