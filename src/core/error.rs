@@ -147,6 +147,16 @@ impl ApiError {
         (self.is_internal() || self.detail.is_some()).then(|| self.logged())
     }
 
+    /// The head of this error's response, whatever the error format of its body: its status,
+    /// the JSON content type and, when the client may retry, `Retry-After`.
+    pub fn head(&self) -> (u16, Vec<(&'static str, String)>) {
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        if let Some(s) = self.retry_after {
+            headers.push(("retry-after", s.to_string()));
+        }
+        (self.status(), headers)
+    }
+
     pub fn body(&self, request_id: &str) -> String {
         json!({"error": {
             "type": self.kind.type_name(),

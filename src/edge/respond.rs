@@ -109,9 +109,10 @@ pub fn error(e: &ApiError, request_id: &str) -> Outgoing {
 
 /// An error's status and `Retry-After` with a body in another error format (the LLM dialects).
 pub fn error_with_body(e: &ApiError, body: String) -> Outgoing {
-    let mut out = Outgoing::new(e.status()).with("content-type", "application/json");
-    if let Some(s) = e.retry_after {
-        out.set("retry-after", &s.to_string());
+    let (status, head) = e.head();
+    let mut out = Outgoing::new(status);
+    for (k, v) in &head {
+        out.set(k, v);
     }
     out.bytes(body.into_bytes())
 }

@@ -221,14 +221,13 @@ pub fn error_reply(
     e: &ApiError,
     more: Vec<(String, String)>,
 ) -> Served {
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    if let Some(s) = e.retry_after {
-        headers.push(("retry-after".into(), s.to_string()));
-    }
+    let (status, head) = e.head();
+    let mut headers: Vec<(String, String)> =
+        head.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     headers.extend(more);
     let body = errors::body(dialect, e, request_id);
     Served {
-        status: e.status(),
+        status,
         headers,
         body: Content::Bytes(body.into_bytes()),
     }
