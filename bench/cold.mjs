@@ -163,17 +163,22 @@ export function printCompiled(name, c) {
   for (const p of c.parts) console.log(`  ${pad((p.bytes / 1024).toFixed(1) + " KiB", 10)} ${((100 * p.bytes) / c.code).toFixed(1).padStart(5)}%  ${p.part}`);
 }
 
+/** The Miniflare options of the ten-line JavaScript proxy every LLM row is set beside. */
+export function jsFloorOptions(upstreamUrl) {
+  return {
+    modules: true,
+    scriptPath: path.join(ROOT, "bench/js-proxy-floor.mjs"),
+    compatibilityDate: "2026-07-30",
+    bindings: { UPSTREAM: upstreamUrl },
+  };
+}
+
 if (process.argv[1] === import.meta.filename) {
   const runs = Number(process.env.COLD_RUNS ?? 5);
   const dirs = process.argv.slice(2);
   const builds = dirs.length ? dirs.map((d) => [d, path.resolve(d, "index.js")]) : [["gateway (build/)", undefined]];
   const upstream = await startUpstream();
-  const floorOptions = {
-    modules: true,
-    scriptPath: path.join(ROOT, "bench/js-proxy-floor.mjs"),
-    compatibilityDate: "2026-07-30",
-    bindings: { UPSTREAM: upstream.url },
-  };
+  const floorOptions = jsFloorOptions(upstream.url);
   console.log("a fresh isolate (the runtime started on configuration in KV), ms, each start:");
   coldHeader();
   const results = await coldStarts({ upstream, floorOptions, builds, runs, each: (name, r) => coldRow(name, r) });

@@ -16,7 +16,7 @@ import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
-import { coldHeader, coldRow, coldStarts, medians, printCompiled } from "./cold.mjs";
+import { coldHeader, coldRow, coldStarts, jsFloorOptions, medians, printCompiled } from "./cold.mjs";
 import { IDLE_MS, Quiet, quietNote } from "./quiet.mjs";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
@@ -56,12 +56,7 @@ function bundleSize() {
 }
 
 const upstream = await startUpstream();
-const floorOptions = {
-  modules: true,
-  scriptPath: path.join(ROOT, "bench/js-proxy-floor.mjs"),
-  compatibilityDate: "2026-07-30",
-  bindings: { UPSTREAM: upstream.url },
-};
+const floorOptions = jsFloorOptions(upstream.url);
 const floor = new Miniflare(floorOptions);
 const floorUrl = await floor.ready;
 // The same floor writing one log line a request, through the same log handling as the gateway's.
