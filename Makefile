@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench bench-cold profile soak fuzz lint clean
+.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench bench-ab bench-cold profile soak fuzz lint clean
 
 setup: tools npm
 
@@ -78,6 +78,13 @@ soak: build | npm
 bench: build | npm
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	node bench/run.mjs
+
+# Two builds side by side on the LLM routes, alternately against the JS proxy floor (bench/ab.mjs):
+# `make bench-ab BEFORE=target/ab/old` keeps a copy of another build under the repo (Miniflare
+# loads modules from inside it only) and compares it with build/. AB_ROUTES, AB_ROUNDS, AB_TTFC=1.
+bench-ab: build | npm
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	node bench/ab.mjs $(BEFORE) build
 
 # A fresh isolate's first answers alone (bench/cold.mjs), COLD_RUNS (default 5) starts, medians;
 # COLD_COMPILED=1 also lists the wasm its first LLM answer compiled, by crate.

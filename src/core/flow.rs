@@ -118,6 +118,14 @@ pub enum Effect {
         bytes: Vec<u8>,
         within_ms: u64,
     },
+    /// `Write` and `Read` at once, under one deadline: the bytes to the client while the next
+    /// chunk of `stream` is read (`Outcome::Chunk`; an error when the client is gone). A relay
+    /// waits once a chunk instead of twice.
+    Relay {
+        bytes: Vec<u8>,
+        stream: StreamId,
+        within_ms: u64,
+    },
     /// A data point for the deployment's analytics dataset, if it binds one.
     Point(DataPoint),
     /// Encoded messages onto a queue, delivered after `delay_s`.
@@ -416,6 +424,25 @@ impl Co {
     /// Bytes to the client, unless it takes nothing for `within_ms`; `Err`: it is gone.
     pub async fn write(&self, bytes: Vec<u8>, within_ms: u64) -> Result<(), ApiError> {
         self.run(Effect::Write { bytes, within_ms }).await
+    }
+
+    /// Bytes to the client while the next chunk of `stream` is read (`Effect::Relay`); `Err`:
+    /// the client is gone.
+    pub async fn relay(
+        &self,
+        bytes: Vec<u8>,
+        stream: StreamId,
+        within_ms: u64,
+    ) -> Result<Chunk, ApiError> {
+        let relay = Effect::Relay {
+            bytes,
+            stream,
+            within_ms,
+        };
+        match self.perform(relay).await? {
+            Outcome::Chunk(chunk) => Ok(chunk),
+            other => Err(unexpected("a relayed chunk", &other)),
+        }
     }
 
     /// Several effects whose outcomes carry nothing, at once; each result in the order given.

@@ -165,6 +165,11 @@ export function respondBytes(status, lines, bytes) {
   return new Response(bytes.slice(), { status, headers: headersAppended(lines) });
 }
 
+/** One data point to an Analytics Engine dataset (workers-rs builds it one property at a time). */
+export function writePoint(dataset, index, blobs, doubles) {
+  dataset.writeDataPoint({ indexes: [index], blobs, doubles: Array.from(doubles) });
+}
+
 /** A reader of `body` (a ReadableStream of bytes). */
 export function readerOf(body) {
   return body.getReader();
@@ -211,6 +216,30 @@ export async function writeChunk(writer, bytes, ms) {
   } catch (e) {
     if (e === TIMEOUT) writer.abort(TIMEOUT).catch(() => {});
     throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * writeChunk and readChunk at once, under one timer: `bytes` to the client while the next chunk
+ * of `reader` is read. Resolves to that chunk (undefined at the body's end), or to null when the
+ * client is gone or took nothing within `ms` (its body is then aborted); rejects as readChunk.
+ */
+export async function relayChunk(writer, bytes, reader, ms) {
+  let timer;
+  const late = new Promise((_, reject) => (timer = setTimeout(() => reject(TIMEOUT), ms)));
+  const next = reader.read();
+  try {
+    try {
+      await Promise.race([writer.write(bytes.slice()), late]);
+    } catch (e) {
+      if (e === TIMEOUT) writer.abort(TIMEOUT).catch(() => {});
+      next.catch(() => {});
+      return null;
+    }
+    const { done, value } = await Promise.race([next, late]);
+    return done ? undefined : value;
   } finally {
     clearTimeout(timer);
   }

@@ -34,6 +34,13 @@ extern "C" {
     fn respond_lines(status: u16, lines: &str, body: &JsValue) -> Result<Response, JsValue>;
     #[wasm_bindgen(js_name = respondBytes, catch)]
     fn respond_bytes(status: u16, lines: &str, bytes: &[u8]) -> Result<Response, JsValue>;
+    #[wasm_bindgen(js_name = writePoint, catch)]
+    fn write_point(
+        dataset: &JsValue,
+        index: &str,
+        blobs: Vec<String>,
+        doubles: &[f64],
+    ) -> Result<(), JsValue>;
     #[wasm_bindgen(js_name = readerOf)]
     fn reader_of(body: &ReadableStream) -> JsValue;
     #[wasm_bindgen(js_name = readChunk)]
@@ -44,6 +51,8 @@ extern "C" {
     fn new_pipe() -> Array;
     #[wasm_bindgen(js_name = writeChunk)]
     fn write_chunk(writer: &JsValue, bytes: &[u8], ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = relayChunk)]
+    fn relay_chunk(writer: &JsValue, bytes: &[u8], reader: &JsValue, ms: f64) -> Promise;
     #[wasm_bindgen(js_name = closeWriter)]
     fn close_writer(writer: &JsValue);
     /// A command's body to the object `name` of `binding`: the answer's text (status 200)
@@ -55,6 +64,11 @@ extern "C" {
 /// A header set of these pairs; `None` if the runtime refuses one of them.
 pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<worker::Headers> {
     headers_of_lines(&lines(pairs)?).ok().map(worker::Headers)
+}
+
+/// Writes one data point (an index, its blobs and doubles) to `dataset`.
+pub fn point(dataset: &JsValue, p: crate::core::platform::DataPoint) -> Result<(), String> {
+    write_point(dataset, &p.index, p.blobs.into(), &p.doubles).map_err(|e| message(&e))
 }
 
 /// Every header of a response, names lowercase.
@@ -194,7 +208,26 @@ impl BodyReader {
         if self.done {
             return Chunk::End;
         }
-        match JsFuture::from(read_chunk(&self.reader, ms.max(1) as f64)).await {
+        let read = JsFuture::from(read_chunk(&self.reader, ms.max(1) as f64)).await;
+        self.chunk(read)
+    }
+
+    /// `bytes` written to `out` while the next chunk is read, both within `ms`; `None`: the
+    /// client is gone (or took nothing for `ms`).
+    pub async fn relay(&mut self, out: &Pipe, bytes: &[u8], ms: u64) -> Option<Chunk> {
+        if self.done {
+            return out.write(bytes, ms).await.ok().map(|_| Chunk::End);
+        }
+        let ms = ms.max(1) as f64;
+        let read = JsFuture::from(relay_chunk(&out.writer, bytes, &self.reader, ms)).await;
+        match read {
+            Ok(v) if v.is_null() => None,
+            read => Some(self.chunk(read)),
+        }
+    }
+
+    fn chunk(&mut self, read: Result<JsValue, JsValue>) -> Chunk {
+        match read {
             Ok(v) if v.is_undefined() => {
                 self.done = true;
                 Chunk::End

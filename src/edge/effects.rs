@@ -61,7 +61,8 @@ pub async fn drive_with<T>(
                     Effect::OpenStream { .. }
                     | Effect::Read { .. }
                     | Effect::Cancel(_)
-                    | Effect::Write { .. } => io.perform(effect).await,
+                    | Effect::Write { .. }
+                    | Effect::Relay { .. } => io.perform(effect).await,
                     effect => perform(p, effect).await,
                 })
             }
@@ -124,14 +125,33 @@ impl Io {
                     .out
                     .as_ref()
                     .ok_or_else(|| internal("no body to write"))?;
-                out.write(&bytes, within_ms).await.map_err(|e| {
-                    ApiError::new(ErrorKind::Unavailable, format!("the client is gone: {e}"))
-                })?;
+                out.write(&bytes, within_ms).await.map_err(|e| gone(&e))?;
                 Outcome::Done
+            }
+            Effect::Relay {
+                bytes,
+                stream,
+                within_ms,
+            } => {
+                let out = self
+                    .out
+                    .as_ref()
+                    .ok_or_else(|| internal("no body to write"))?;
+                let reader = self.streams.get_mut(stream.0 as usize);
+                let reader = reader.and_then(Option::as_mut);
+                let reader = reader.ok_or_else(|| internal("no such body"))?;
+                match reader.relay(out, &bytes, within_ms).await {
+                    Some(chunk) => Outcome::Chunk(chunk),
+                    None => return Err(gone("it took nothing in time, or left")),
+                }
             }
             _ => return Err(internal("not an effect of a body")),
         })
     }
+}
+
+fn gone(why: &str) -> ApiError {
+    ApiError::new(ErrorKind::Unavailable, format!("the client is gone: {why}"))
 }
 
 // Boxed and non-generic, so that it exists once in the binary whatever the flow.
@@ -272,7 +292,8 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             Effect::OpenStream { .. }
             | Effect::Read { .. }
             | Effect::Cancel(_)
-            | Effect::Write { .. } => return Err(internal("a body's effect outside its driver")),
+            | Effect::Write { .. }
+            | Effect::Relay { .. } => return Err(internal("a body's effect outside its driver")),
             Effect::Sleep(ms) => Delay::from(Duration::from_millis(ms)).await,
             Effect::Log(line) => worker::console_log!("{line}"),
             Effect::LogError(line) => worker::console_error!("{line}"),

@@ -4,13 +4,14 @@
 
 use super::crossings::{read_all, Unread};
 use crate::core::http::url_path;
+use std::cell::OnceCell;
 use worker::web_sys;
 
-pub struct Inbound(web_sys::Request);
+pub struct Inbound(web_sys::Request, OnceCell<Vec<(String, String)>>);
 
 impl Inbound {
     pub fn new(raw: web_sys::Request) -> Self {
-        Inbound(raw)
+        Inbound(raw, OnceCell::new())
     }
 
     pub fn method(&self) -> String {
@@ -27,14 +28,22 @@ impl Inbound {
         url_path(&self.url()).to_string()
     }
 
-    /// A header's value, if present and readable.
+    /// A header's value, if present (a repeated one joined by `, `, as the runtime gives it).
+    /// A request's routes ask for a dozen: all are read in the first ask's crossing.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.0.headers().get(name).ok().flatten()
+        let all = self
+            .1
+            .get_or_init(|| super::crossings::all(&self.0.headers()));
+        let found = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.clone())
     }
 
-    /// Every header, names lowercase, read in one crossing.
+    /// Every header, names lowercase.
     pub fn headers(&self) -> Vec<(String, String)> {
-        super::crossings::all(&self.0.headers())
+        match self.1.get() {
+            Some(all) => all.clone(),
+            None => super::crossings::all(&self.0.headers()),
+        }
     }
 
     /// The body, at most `cap` bytes (`crossings::read_all`).

@@ -4,21 +4,23 @@
 //! response, in `waitUntil` or at the end of work already running there. A lost isolate loses
 //! what it had not sent, at most those seconds.
 
-use super::durable;
 use super::platform::now_ms;
+use super::{crossings, durable};
 use crate::core::objects::{protocol::Usage, Object};
 use crate::core::platform::DataPoint;
 use crate::core::usage::{Sample, Tally, FLUSH_MS};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::time::Duration;
-use worker::{AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Delay, Env};
+use wasm_bindgen::JsValue;
+use worker::js_sys::Reflect;
+use worker::{Delay, Env};
 
 thread_local! {
     /// Whether the deployment counts usage (`USAGE_COUNTING` is not `off`), once read.
     static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
     /// The deployment's Analytics Engine dataset (`ANALYTICS`), if it binds one; looked up once.
-    static ANALYTICS: OnceCell<Option<AnalyticsEngineDataset>> = const { OnceCell::new() };
+    static ANALYTICS: OnceCell<Option<JsValue>> = const { OnceCell::new() };
     static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
     /// A send is due (scheduled by the first sample that waited).
     static DUE: Cell<bool> = const { Cell::new(false) };
@@ -83,17 +85,15 @@ pub fn write_point(env: &Env, p: DataPoint) {
         return;
     }
     ANALYTICS.with(|a| {
-        let Some(dataset) = a.get_or_init(|| env.analytics_engine("ANALYTICS").ok()) else {
+        let dataset = a.get_or_init(|| {
+            let binding = Reflect::get(env, &JsValue::from_str("ANALYTICS")).ok();
+            binding.filter(|b| !b.is_undefined())
+        });
+        let Some(dataset) = dataset else {
             return;
         };
-        let mut point = AnalyticsEngineDataPointBuilder::new()
-            .indexes([p.index.as_str()])
-            .doubles(p.doubles);
-        for blob in p.blobs {
-            point = point.add_blob(blob);
-        }
-        if let Err(e) = dataset.write_data_point(&point.build()) {
-            worker::console_error!("{}", serde_json::json!({"analytics_failed": e.to_string()}));
+        if let Err(e) = crossings::point(dataset, p) {
+            worker::console_error!("{}", serde_json::json!({"analytics_failed": e}));
         }
     });
 }

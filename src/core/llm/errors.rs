@@ -61,15 +61,15 @@ pub fn stream_event(dialect: Dialect, message: &str, seq: u64, out: &mut Vec<u8>
     match dialect {
         Dialect::Responses => {
             let data = json!({"type": "error", "code": "upstream_stream_error", "message": message, "param": null, "sequence_number": seq});
-            super::sse::encode(out, Some("error"), &data.to_string());
+            super::sse::encode_json(out, Some("error"), &data);
         }
         Dialect::OpenAi | Dialect::Gemini | Dialect::Embeddings => {
             let data = json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_error"}});
-            super::sse::encode(out, None, &data.to_string());
+            super::sse::encode_json(out, None, &data);
         }
         Dialect::Anthropic => {
             let data = json!({"type": "error", "error": {"type": "api_error", "message": message}});
-            super::sse::encode(out, Some("error"), &data.to_string());
+            super::sse::encode_json(out, Some("error"), &data);
         }
     }
 }

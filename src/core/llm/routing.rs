@@ -149,7 +149,10 @@ pub fn plan(
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        body: Some(crate::core::upstream::OutboundBody::Text(body.to_string())),
+        // `to_string` (not `Value`'s Display, a formatter call a token); a `Value` always writes.
+        body: Some(crate::core::upstream::OutboundBody::Text(
+            serde_json::to_string(&body).unwrap_or_default(),
+        )),
     })
 }
 

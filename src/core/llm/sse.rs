@@ -123,6 +123,20 @@ pub fn encode(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
     out.push(b'\n');
 }
 
+/// One event whose data is a JSON document, written straight into `out` (serde_json's text
+/// never holds a newline; `Value`'s `to_string` goes through the formatter a token at a time).
+pub fn encode_json(out: &mut Vec<u8>, event: Option<&str>, data: &serde_json::Value) {
+    if let Some(e) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(e.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    // Writing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +213,21 @@ mod tests {
             "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\ndata: [DONE]\n\n"
         );
         assert_eq!(parse_split(&out, &[5]).len(), 2);
+    }
+
+    #[test]
+    fn json_events_are_written_as_text_events_would_be() {
+        let v = serde_json::json!({"type": "delta", "text": "line one\nline \"two\""});
+        let (mut direct, mut as_text) = (Vec::new(), Vec::new());
+        encode_json(&mut direct, Some("content_block_delta"), &v);
+        encode(&mut as_text, Some("content_block_delta"), &v.to_string());
+        assert_eq!(direct, as_text);
+        let events = parse_split(&direct, &[3, 20]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&events[0].data).unwrap(),
+            v
+        );
     }
 
     #[test]

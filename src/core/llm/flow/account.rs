@@ -252,5 +252,5 @@ fn guard_answer(job: &LlmCall, body: Vec<u8>, log: &mut LogFields) -> Result<Vec
     let checked = walk::answer(g, job.req.dialect, &mut value);
     log.guardrails = g.findings();
     checked.map_err(|b| b.error(Direction::Response))?;
-    Ok(value.to_string().into_bytes())
+    Ok(serde_json::to_vec(&value).unwrap_or_default())
 }

@@ -71,6 +71,18 @@ impl Source {
     }
 
     /// Lets go of a body that will not be read to its end.
+    /// `bytes` to the client, and the chunk after: both at once from a provider's body (one
+    /// wait), in turn from events already held. `Err`: the client is gone.
+    pub async fn pass(&mut self, co: &Co, bytes: Vec<u8>, ms: u64) -> Result<Chunk, ApiError> {
+        match self {
+            Source::Upstream(id) => co.relay(bytes, *id, ms).await,
+            Source::Events(..) => {
+                co.write(bytes, ms).await?;
+                Ok(self.next(co, ms).await)
+            }
+        }
+    }
+
     pub async fn cancel(&self, co: &Co) {
         if let Source::Upstream(id) = self {
             let _ = co.run(Effect::Cancel(*id)).await;
@@ -342,7 +354,7 @@ fn json_answer(
     let (client, usage) =
         convert::client_response(&job.req, upstream, &value, co.now() / 1000).map_err(broken)?;
     let body = match client {
-        Some(translated) => translated.to_string().into_bytes(),
+        Some(translated) => serde_json::to_vec(&translated).unwrap_or_default(),
         None => text,
     };
     Ok(Success::Json { body, usage })

@@ -43,14 +43,18 @@ pub async fn pump(
             let done = up.translator.done();
             keep = recorder.take().and_then(|r| r.finish(done, blocked));
         }
-        // A client that stops reading is given as long as the provider is (`StreamClock`).
-        let within_ms = up.clock.wait_ms(co.now());
-        if !held.is_empty()
-            && co
-                .write(std::mem::take(&mut held), within_ms)
-                .await
-                .is_err()
-        {
+        // A client that stops reading is given as long as the provider is (`StreamClock`). Until
+        // the end, the next chunk is read while the last one is written.
+        let waited_from = co.now();
+        let within_ms = up.clock.wait_ms(waited_from);
+        let held_now = std::mem::take(&mut held);
+        let next = match (over, held_now.is_empty()) {
+            (false, true) => Ok(up.source.next(&co, within_ms).await),
+            (false, false) => up.source.pass(&co, held_now, within_ms).await,
+            (true, true) => Ok(Chunk::End),
+            (true, false) => co.write(held_now, within_ms).await.map(|_| Chunk::End),
+        };
+        let Ok(next) = next else {
             // The client is gone, or stopped reading: the provider's stream is let go, and the
             // request is charged what it used so far.
             if !over {
@@ -66,7 +70,7 @@ pub async fn pump(
             }
             up.source.cancel(&co).await;
             return Ok(());
-        }
+        };
         if over {
             // Kept after the last bytes went out: the client does not wait for the cache.
             if let (Some(events), Some((key, ttl_s, kv))) = (keep, answer.cached.store()) {
@@ -75,8 +79,6 @@ pub async fn pump(
             }
             return Ok(());
         }
-        let waited_from = co.now();
-        let next = up.source.next(&co, up.clock.wait_ms(waited_from)).await;
         let t = &mut up.translator;
         let out = match next {
             Chunk::Late => t.abort(&up.clock.expired(waited_from)),

@@ -150,24 +150,35 @@ impl World {
                     Given::Json(..) => panic!("JSON for a stream request"),
                 })
             }
-            Effect::Read { stream, .. } => {
-                let mut streams = self.streams.borrow_mut();
-                Outcome::Chunk(match streams[stream.0 as usize].pop_front() {
-                    Some(bytes) => Chunk::Bytes(bytes),
-                    None => Chunk::End,
-                })
-            }
+            Effect::Read { stream, .. } => Outcome::Chunk(self.read(*stream)),
             Effect::Write { bytes, .. } => {
-                let mut written = self.written.borrow_mut();
-                if self.client_gone_after.is_some_and(|n| written.len() >= n) {
-                    return Err(ApiError::bad_request("the client is gone"));
-                }
-                written.extend(bytes);
+                self.write(bytes)?;
                 Outcome::Done
+            }
+            Effect::Relay { bytes, stream, .. } => {
+                self.write(bytes)?;
+                Outcome::Chunk(self.read(*stream))
             }
             Effect::Cancel(_) | Effect::Point(_) | Effect::Count { .. } => Outcome::Done,
             other => panic!("unexpected effect {other:?}"),
         })
+    }
+
+    fn read(&self, stream: StreamId) -> Chunk {
+        match self.streams.borrow_mut()[stream.0 as usize].pop_front() {
+            Some(bytes) => Chunk::Bytes(bytes),
+            None => Chunk::End,
+        }
+    }
+
+    /// The client's body grows, unless the client left.
+    fn write(&self, bytes: &[u8]) -> Result<(), ApiError> {
+        let mut written = self.written.borrow_mut();
+        if self.client_gone_after.is_some_and(|n| written.len() >= n) {
+            return Err(ApiError::bad_request("the client is gone"));
+        }
+        written.extend(bytes);
+        Ok(())
     }
 
     fn next_reply(&self, body: &Value) -> Given {
@@ -788,7 +799,7 @@ fn a_client_is_given_no_longer_to_take_each_write_than_the_provider_is_to_send()
     let deadlines: Vec<u64> = seen
         .iter()
         .filter_map(|e| match e {
-            Effect::Write { within_ms, .. } => Some(*within_ms),
+            Effect::Write { within_ms, .. } | Effect::Relay { within_ms, .. } => Some(*within_ms),
             _ => None,
         })
         .collect();

@@ -290,7 +290,7 @@ impl StreamGuard {
                     let (kind, key, _) = ANTHROPIC_DELTAS[*delta];
                     let ev = json!({"type": "content_block_delta", "index": index,
                         "delta": {"type": kind, key: part}});
-                    sse::encode(out, Some("content_block_delta"), &ev.to_string());
+                    sse::encode_json(out, Some("content_block_delta"), &ev);
                 }
                 Slot::Responses { kind, .. } => {
                     let kind = kind.clone();
@@ -309,7 +309,7 @@ impl StreamGuard {
                 )
                 .collect();
             chunk.insert("choices".into(), Value::Array(choices));
-            sse::encode(out, None, &Value::Object(chunk).to_string());
+            sse::encode_json(out, None, &Value::Object(chunk));
         }
         Ok(())
     }
@@ -390,7 +390,7 @@ impl StreamGuard {
         match (changed, bare(&chunk)) {
             (false, _) => sse::encode(out, ev.event.as_deref(), &ev.data),
             (true, true) => {} // all it carried is held
-            (true, false) => sse::encode(out, ev.event.as_deref(), &chunk.to_string()),
+            (true, false) => sse::encode_json(out, ev.event.as_deref(), &chunk),
         }
         Ok(())
     }
@@ -433,7 +433,7 @@ impl StreamGuard {
                 sse::encode(out, ev.event.as_deref(), &ev.data);
             } else if !part.is_empty() {
                 v["delta"][key] = json!(part);
-                sse::encode(out, ev.event.as_deref(), &v.to_string());
+                sse::encode_json(out, ev.event.as_deref(), &v);
             }
             return Ok(());
         }
@@ -451,7 +451,7 @@ impl StreamGuard {
             None => false,
         };
         match changed {
-            true => sse::encode(out, ev.event.as_deref(), &v.to_string()),
+            true => sse::encode_json(out, ev.event.as_deref(), &v),
             false => sse::encode(out, ev.event.as_deref(), &ev.data),
         }
         Ok(())
@@ -512,7 +512,7 @@ impl StreamGuard {
             data["sequence_number"] = json!(self.seq);
             self.seq += 1;
         }
-        sse::encode(out, event, &data.to_string());
+        sse::encode_json(out, event, &data);
     }
 }
 

@@ -2,7 +2,7 @@
 //! client or translated into OpenAI chunks.
 
 use super::{error_message, Options, Progress};
-use crate::core::llm::sse::{encode, Event};
+use crate::core::llm::sse::{encode, encode_json, Event};
 use crate::core::llm::{finish_reason, Dialect, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -123,7 +123,7 @@ impl FromAnthropic {
             "model": self.model,
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
         });
-        encode(out, None, &c.to_string());
+        encode_json(out, None, &c);
     }
 
     fn emit_openai(&mut self, kind: &str, data: &Value, p: &Progress, out: &mut Vec<u8>) {
@@ -190,7 +190,7 @@ impl FromAnthropic {
                         "created": self.opts.now_s, "model": self.model, "choices": [],
                         "usage": p.usage.openai_json(),
                     });
-                    encode(out, None, &c.to_string());
+                    encode_json(out, None, &c);
                 }
                 encode(out, None, "[DONE]");
             }

@@ -4,7 +4,7 @@
 
 use super::{failure, Options, Progress};
 use crate::core::llm::convert::to_gemini::{call_id, finish_reason, usage};
-use crate::core::llm::sse::{encode, Event};
+use crate::core::llm::sse::{encode, encode_json, Event};
 use serde_json::{json, Value};
 
 pub struct FromGemini {
@@ -32,7 +32,7 @@ impl FromGemini {
         let c = json!({"id": format!("chatcmpl-{}", self.id), "object": "chat.completion.chunk",
             "created": self.opts.now_s, "model": self.model,
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        encode(out, None, &c.to_string());
+        encode_json(out, None, &c);
     }
 
     pub fn event(&mut self, ev: &Event, p: &mut Progress, out: &mut Vec<u8>) -> Option<String> {
@@ -120,7 +120,7 @@ impl FromGemini {
             let c = json!({"id": format!("chatcmpl-{}", self.id), "object": "chat.completion.chunk",
                 "created": self.opts.now_s, "model": self.model, "choices": [],
                 "usage": p.usage.openai_json()});
-            encode(out, None, &c.to_string());
+            encode_json(out, None, &c);
         }
         encode(out, None, "[DONE]");
         p.done = true;

@@ -3,7 +3,7 @@
 
 use super::to_responses::ToResponses;
 use super::{error_message, Options, Progress};
-use crate::core::llm::sse::{encode, Event};
+use crate::core::llm::sse::{encode, encode_json, Event};
 use crate::core::llm::{stop_reason, Dialect, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -135,7 +135,7 @@ impl FromOpenAi {
                 let delta = json!({"type": "message_delta",
                     "delta": {"stop_reason": reason, "stop_sequence": null},
                     "usage": {"input_tokens": p.usage.input_tokens, "output_tokens": p.usage.output_tokens}});
-                encode(out, Some("message_delta"), &delta.to_string());
+                encode_json(out, Some("message_delta"), &delta);
                 encode(out, Some("message_stop"), r#"{"type":"message_stop"}"#);
             }
             _ => self.responses.finish(self.finish.as_deref(), p, out),
@@ -163,7 +163,7 @@ impl FromOpenAi {
             "model": chunk.get("model").cloned().unwrap_or(json!("")), "content": [],
             "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": 0, "output_tokens": 0}}});
-        encode(out, Some("message_start"), &start.to_string());
+        encode_json(out, Some("message_start"), &start);
     }
 
     fn close_block(&mut self, out: &mut Vec<u8>) {
@@ -188,13 +188,13 @@ impl FromOpenAi {
         self.next_block += 1;
         self.open = Some((index, kind));
         let ev = json!({"type": "content_block_start", "index": index, "content_block": start});
-        encode(out, Some("content_block_start"), &ev.to_string());
+        encode_json(out, Some("content_block_start"), &ev);
         index
     }
 
     fn delta(out: &mut Vec<u8>, index: u32, delta: Value) {
         let ev = json!({"type": "content_block_delta", "index": index, "delta": delta});
-        encode(out, Some("content_block_delta"), &ev.to_string());
+        encode_json(out, Some("content_block_delta"), &ev);
     }
 
     fn emit_anthropic(&mut self, chunk: &Value, out: &mut Vec<u8>) {

@@ -4,7 +4,7 @@
 //! through this: its translator writes chunks, and these chunks are written as events here.
 
 use super::Progress;
-use crate::core::llm::sse::encode;
+use crate::core::llm::sse::encode_json;
 use crate::core::llm::{errors, Dialect, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -56,7 +56,7 @@ impl ToResponses {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(p.seq);
         p.seq += 1;
-        encode(out, Some(kind), &data.to_string());
+        encode_json(out, Some(kind), &data);
     }
 
     fn item_id(&self, i: usize) -> String {
