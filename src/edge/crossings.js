@@ -230,12 +230,13 @@ export async function relayChunk(writer, bytes, reader, ms) {
   let timer;
   const late = new Promise((_, reject) => (timer = setTimeout(() => reject(TIMEOUT), ms)));
   const next = reader.read();
+  // Handled from the start: the read may fail while the write is still waiting.
+  next.catch(() => {});
   try {
     try {
       await Promise.race([writer.write(bytes.slice()), late]);
     } catch (e) {
       if (e === TIMEOUT) writer.abort(TIMEOUT).catch(() => {});
-      next.catch(() => {});
       return null;
     }
     const { done, value } = await Promise.race([next, late]);

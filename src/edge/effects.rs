@@ -138,8 +138,10 @@ impl Io {
                     .as_ref()
                     .ok_or_else(|| internal("no body to write"))?;
                 let reader = self.streams.get_mut(stream.0 as usize);
-                let reader = reader.and_then(Option::as_mut);
-                let reader = reader.ok_or_else(|| internal("no such body"))?;
+                // Cancelled or never opened: a flow's bug, not the client leaving (as `Read`).
+                let Some(reader) = reader.and_then(Option::as_mut) else {
+                    return Ok(Outcome::Chunk(Chunk::Failed("no such body".into())));
+                };
                 match reader.relay(out, &bytes, within_ms).await {
                     Some(chunk) => Outcome::Chunk(chunk),
                     None => return Err(gone("it took nothing in time, or left")),

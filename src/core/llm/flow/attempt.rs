@@ -70,7 +70,6 @@ impl Source {
         }
     }
 
-    /// Lets go of a body that will not be read to its end.
     /// `bytes` to the client, and the chunk after: both at once from a provider's body (one
     /// wait), in turn from events already held. `Err`: the client is gone.
     pub async fn pass(&mut self, co: &Co, bytes: Vec<u8>, ms: u64) -> Result<Chunk, ApiError> {
@@ -83,6 +82,7 @@ impl Source {
         }
     }
 
+    /// Lets go of a body that will not be read to its end.
     pub async fn cancel(&self, co: &Co) {
         if let Source::Upstream(id) = self {
             let _ = co.run(Effect::Cancel(*id)).await;
