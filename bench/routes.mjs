@@ -167,7 +167,7 @@ export async function llmRoutes(gw, upstream, key) {
     limits: { rpm: 1000000000, tpm: 1000000000000 },
   });
   const headers = { authorization: `Bearer ${key}` };
-  const route = (p, body) => ({ url: new URL(p, gw.url).href, headers, script: postScript(JSON.stringify(body)) });
+  const route = (p, body) => ({ url: new URL(p, gw.url).href, headers, body: JSON.stringify(body), script: postScript(JSON.stringify(body)) });
   const stream = { ...llmBody, stream: true };
   return {
     chat: route("/v1/chat/completions", llmBody),

@@ -7,8 +7,6 @@
 // after its warm-up, the run waits until every webhook event accepted so far has been delivered
 // and no runtime of the run is using CPU, and says how long that took.
 import { Miniflare } from "miniflare";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import path from "node:path";
@@ -16,31 +14,16 @@ import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
+import { firstContent, wrk as load } from "./load.mjs";
 import { coldHeader, coldRow, coldStarts, jsFloorOptions, medians, printCompiled } from "./cold.mjs";
 import { IDLE_MS, Quiet, quietNote } from "./quiet.mjs";
-import http from "node:http";
 import { randomBytes } from "node:crypto";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const DURATION = process.env.BENCH_SECONDS ?? "5";
 const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? "16";
 
-// Asynchronous on purpose: the upstream server lives in this process and must keep answering.
-const exec = promisify(execFile);
-const headerArgs = (headers) => Object.entries(headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
-
-async function wrk(url, headers = {}, seconds = DURATION, connections = CONNECTIONS, script) {
-  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", ...headerArgs(headers), ...(script ? ["-s", script] : []), url];
-  const { stdout: text } = await exec("wrk", args);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
-  const ms = (label) => {
-    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(text);
-    if (!m) return NaN;
-    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
-  };
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
-  return { rps, p50: ms("50"), p99: ms("99"), non2xx };
-}
+const wrk = (url, headers, seconds = DURATION, connections = CONNECTIONS, script) => load(url, headers, seconds, connections, script);
 
 function bundleSize() {
   const dir = path.join(ROOT, "build");
@@ -171,37 +154,11 @@ const offAuth = { authorization: `Bearer ${offKey}` };
 await run("llm chat/completions, usage counting off", llmOff.chat.url, offAuth, "llm chat/completions", llmOff.chat.script);
 await run("llm chat, stream, usage counting off", llmOff.chatStream.url, offAuth, "llm chat/completions, stream", llmOff.chatStream.script);
 
-// Time to first content of a stream, one request at a time: until the first SSE event that
-// carries text (what the gateway holds its answer for), for the gateway (auth, limits, routing,
-// translating) against the JS proxy relaying the same stream.
-const CONTENT = /"content":"[^"]|"text_delta"/;
-async function ttfc(url, body, headers = {}, n = 300) {
+// Time to first content of a stream, one request at a time, on a quiet gateway, for the gateway
+// (auth, limits, routing, translating) against the JS proxy relaying the same stream.
+async function ttfc(url, body, headers = {}) {
   const calm = await quietFor(`time to first content: ${url}`);
-  const times = [];
-  const agent = new http.Agent({ keepAlive: true });
-  for (let i = 0; i < n + 20; i++) {
-    const t = await new Promise((resolve, reject) => {
-      const start = process.hrtime.bigint();
-      const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
-        let seen = "";
-        let done = false;
-        res.on("data", (d) => {
-          seen += d;
-          if (!done && CONTENT.test(seen)) {
-            done = true;
-            resolve(Number(process.hrtime.bigint() - start) / 1e6);
-          }
-        });
-        res.on("end", () => done || reject(new Error(`no content from ${url}: ${seen.slice(0, 200)}`)));
-      });
-      req.on("error", reject);
-      req.end(JSON.stringify(body));
-    });
-    if (i >= 20) times.push(t); // the first ones warm up
-  }
-  agent.destroy();
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(n / 2)], p99: times[Math.floor(n * 0.99)], quiet: calm };
+  return { ...(await firstContent(url, JSON.stringify(body), headers)), quiet: calm };
 }
 const streamBody = { ...oaiBody, model: "bench-model", stream: true };
 const ttfcRows = [

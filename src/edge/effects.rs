@@ -103,14 +103,11 @@ impl Io {
                 }
                 Err(e) => Err(e),
             }),
+            // A body cancelled or never opened is a flow's bug, not an answer's end nor the
+            // client leaving.
             Effect::Read { stream, within_ms } => {
-                let reader = self
-                    .streams
-                    .get_mut(stream.0 as usize)
-                    .and_then(Option::as_mut);
-                Outcome::Chunk(match reader {
+                Outcome::Chunk(match reader(&mut self.streams, stream) {
                     Some(r) => r.next(within_ms).await,
-                    // Cancelled or never opened: a flow's bug, not an answer's end.
                     None => Chunk::Failed("no such body".into()),
                 })
             }
@@ -121,10 +118,7 @@ impl Io {
                 Outcome::Done
             }
             Effect::Write { bytes, within_ms } => {
-                let out = self
-                    .out
-                    .as_ref()
-                    .ok_or_else(|| internal("no body to write"))?;
+                let out = client(&self.out)?;
                 out.write(&bytes, within_ms).await.map_err(|e| gone(&e))?;
                 Outcome::Done
             }
@@ -133,16 +127,11 @@ impl Io {
                 stream,
                 within_ms,
             } => {
-                let out = self
-                    .out
-                    .as_ref()
-                    .ok_or_else(|| internal("no body to write"))?;
-                let reader = self.streams.get_mut(stream.0 as usize);
-                // Cancelled or never opened: a flow's bug, not the client leaving (as `Read`).
-                let Some(reader) = reader.and_then(Option::as_mut) else {
+                let out = client(&self.out)?;
+                let Some(r) = reader(&mut self.streams, stream) else {
                     return Ok(Outcome::Chunk(Chunk::Failed("no such body".into())));
                 };
-                match reader.relay(out, &bytes, within_ms).await {
+                match r.relay(out, &bytes, within_ms).await {
                     Some(chunk) => Outcome::Chunk(chunk),
                     None => return Err(gone("it took nothing in time, or left")),
                 }
@@ -150,6 +139,15 @@ impl Io {
             _ => return Err(internal("not an effect of a body")),
         })
     }
+}
+
+fn reader(streams: &mut [Option<BodyReader>], stream: StreamId) -> Option<&mut BodyReader> {
+    streams.get_mut(stream.0 as usize).and_then(Option::as_mut)
+}
+
+/// The client's body, once the response went out with one.
+fn client(out: &Option<Pipe>) -> Result<&Pipe, ApiError> {
+    out.as_ref().ok_or_else(|| internal("no body to write"))
 }
 
 fn gone(why: &str) -> ApiError {
