@@ -51,7 +51,7 @@ test("OpenAI: the request as sent, the vectors decoded by the SDK, usage priced 
   assert.equal(sent.path, "/v1/embeddings");
   assert.equal(sent.body.model, "text-embedding-3-small");
   assert.equal(sent.body.encoding_format, "base64", "the SDK's default, passed through");
-  assert.equal(r.response.headers.get("x-gateway-cost-usd"), ((8 * 0.02) / 1e6).toFixed(8));
+  assert.equal(r.response.headers.get("x-gateway-cost-usd"), ((8 * 0.02) / 1e6).toFixed(9));
   const id = r.response.headers.get("x-request-id");
   const line = await gw.waitForLog((m) => m.includes(id) && m.includes("llm_usage"));
   assert.equal(JSON.parse(line.message).llm_usage.input_tokens, 8);

@@ -88,7 +88,7 @@ test("OpenAI request to an OpenAI upstream: answer, provider headers, usage and 
   assert.equal(r.headers.get("x-gateway-provider"), "oai");
   assert.equal(r.headers.get("x-gateway-model"), "gpt-ok");
   assert.equal(r.headers.get("x-gateway-attempts"), "1");
-  assert.equal(r.headers.get("x-gateway-cost-usd"), ((25 * 2.5 + 15 * 10) / 1e6).toFixed(8));
+  assert.equal(r.headers.get("x-gateway-cost-usd"), ((25 * 2.5 + 15 * 10) / 1e6).toFixed(9));
   assert.ok(r.headers.get("x-request-id"));
   // The upstream saw its own model name and the tenant's sealed provider key, opened.
   assert.equal(llm.last().body.model, "gpt-ok");
@@ -111,7 +111,7 @@ test("OpenAI request to an Anthropic upstream is translated both ways", async ()
   assert.equal(r.body.choices[0].message.content, "Hello, world! ünïcødé ✓");
   assert.equal(r.body.choices[0].finish_reason, "stop");
   assert.deepEqual(r.body.usage, { prompt_tokens: 25, completion_tokens: 15, total_tokens: 40 });
-  assert.equal(r.headers.get("x-gateway-cost-usd"), ((25 * 3 + 15 * 15) / 1e6).toFixed(8));
+  assert.equal(r.headers.get("x-gateway-cost-usd"), ((25 * 3 + 15 * 15) / 1e6).toFixed(9));
 });
 
 test("Anthropic request to an OpenAI upstream, with tools, translated both ways", async () => {

@@ -139,7 +139,7 @@ for (const [route, upstreamPath] of [["claude", "/v1/messages"], ["llama", "/v1/
 test("a translated answer is priced and logged like any other", async () => {
   const r = await client.responses.create({ model: "claude", input: "hi" }).withResponse();
   assert.equal(r.response.headers.get("x-gateway-provider"), "claude");
-  assert.equal(r.response.headers.get("x-gateway-cost-usd"), ((25 * 3 + 15 * 15) / 1e6).toFixed(8));
+  assert.equal(r.response.headers.get("x-gateway-cost-usd"), ((25 * 3 + 15 * 15) / 1e6).toFixed(9));
   const id = r.response.headers.get("x-request-id");
   const line = await gw.waitForLog((m) => m.includes(id) && m.includes("llm_usage"));
   assert.equal(JSON.parse(line.message).llm_usage.output_tokens, 15);

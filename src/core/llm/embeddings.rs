@@ -49,6 +49,7 @@ pub fn estimated_usage(req: &ClientRequest) -> Usage {
     Usage {
         input_tokens: (bytes as u64).div_ceil(4).max(1),
         output_tokens: 0,
+        ..Default::default()
     }
 }
 

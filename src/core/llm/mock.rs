@@ -42,6 +42,7 @@ fn usage(req: &ClientRequest, reply: &str) -> Usage {
     Usage {
         input_tokens: (prompt as u64).div_ceil(4).max(1),
         output_tokens: reply.split_whitespace().count() as u64,
+        ..Default::default()
     }
 }
 

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod attempts;
 pub mod balance;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod convert;
 pub mod embeddings;
@@ -41,14 +42,94 @@ pub enum Dialect {
     Embeddings,
 }
 
-/// Token counts of one request, as the upstream reported them.
+/// Token counts of one request, as the upstream reported them. `input_tokens` counts every
+/// prompt token (cached ones too, as OpenAI's `prompt_tokens` does) and `output_tokens` every
+/// output token (reasoning too); the other counts are parts of those, priced at their own rates
+/// (`classes`, `pricing::cost_nanos`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input read from the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Input written to the prompt cache, at any TTL.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+    /// The part of `cache_write_tokens` written for an hour.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_output_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub image_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub image_output_tokens: u64,
+    /// Server-side web searches the provider ran (and bills per search).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub web_search_requests: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A usage split into the classes the ledger prices, which add up to its tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classes {
+    pub fresh_input: u64,
+    pub cache_read: u64,
+    pub cache_write_5m: u64,
+    pub cache_write_1h: u64,
+    pub audio_input: u64,
+    pub image_input: u64,
+    pub output_text: u64,
+    pub reasoning: u64,
+    pub audio_output: u64,
+    pub image_output: u64,
 }
 
 impl Usage {
+    /// A usage of plain input and output tokens.
+    pub fn tokens(input_tokens: u64, output_tokens: u64) -> Usage {
+        Usage {
+            input_tokens,
+            output_tokens,
+            ..Usage::default()
+        }
+    }
+
+    /// The priced classes. A provider whose parts add up to more than its total (which none
+    /// should) is charged the parts: the fresh remainder is never negative.
+    pub fn classes(&self) -> Classes {
+        let cache_write_1h = self.cache_write_1h_tokens.min(self.cache_write_tokens);
+        Classes {
+            fresh_input: self
+                .input_tokens
+                .saturating_sub(self.cache_read_tokens)
+                .saturating_sub(self.cache_write_tokens)
+                .saturating_sub(self.audio_input_tokens)
+                .saturating_sub(self.image_input_tokens),
+            cache_read: self.cache_read_tokens,
+            cache_write_5m: self.cache_write_tokens - cache_write_1h,
+            cache_write_1h,
+            audio_input: self.audio_input_tokens,
+            image_input: self.image_input_tokens,
+            output_text: self
+                .output_tokens
+                .saturating_sub(self.reasoning_tokens)
+                .saturating_sub(self.audio_output_tokens)
+                .saturating_sub(self.image_output_tokens),
+            reasoning: self.reasoning_tokens,
+            audio_output: self.audio_output_tokens,
+            image_output: self.image_output_tokens,
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.input_tokens + self.output_tokens
     }
@@ -61,6 +142,7 @@ impl Usage {
             true => Usage {
                 input_tokens: estimate.input_tokens,
                 output_tokens: (answer_bytes as u64).div_ceil(4),
+                ..Default::default()
             },
             false => self,
         }
@@ -75,6 +157,7 @@ impl Usage {
                 .get("completion_tokens")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
+            ..Default::default()
         })
     }
 
@@ -83,6 +166,7 @@ impl Usage {
         Some(Usage {
             input_tokens: u.get("input_tokens")?.as_u64()?,
             output_tokens: u.get("output_tokens").and_then(|v| v.as_u64()).unwrap_or(0),
+            ..Default::default()
         })
     }
 
@@ -94,6 +178,7 @@ impl Usage {
                 + n("cache_creation_input_tokens")
                 + n("cache_read_input_tokens"),
             output_tokens: n("output_tokens"),
+            ..Default::default()
         }
     }
 
@@ -135,12 +220,14 @@ mod tests {
         let estimate = Usage {
             input_tokens: 40,
             output_tokens: 4096,
+            ..Default::default()
         };
         let missing = Usage::default().or_estimated(estimate, 1_001);
         assert_eq!((missing.input_tokens, missing.output_tokens), (40, 251));
         let counted = Usage {
             input_tokens: 3,
             output_tokens: 200,
+            ..Default::default()
         };
         assert_eq!(counted.or_estimated(estimate, 1_001), counted);
     }

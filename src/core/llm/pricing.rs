@@ -1,32 +1,42 @@
-//! Cost of a request from the pricing table in KV (`pricing:{model}`), USD per million tokens,
-//! and the usage record each request logs.
+//! What a request cost: its usage's classes at its model's catalog rates (`catalog::Rates`),
+//! added in pico-USD and rounded once to nano-USD; and how the usage record names an ending.
 
+use super::catalog::{round_nanos, Rates};
 use super::Usage;
-use serde::{Deserialize, Serialize};
+use crate::core::limits::budget::Nanos;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Price {
-    pub input_per_mtok: f64,
-    pub output_per_mtok: f64,
-    /// The model's context window in tokens: what a request whose input cannot be sized may
-    /// cost at most (`core::llm::sizing`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context_window: Option<u64>,
-    /// The most input tokens one image costs on this model, where it differs from its
-    /// provider's rule (`core::llm::sizing::image_tokens`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_tokens: Option<u64>,
+/// The catalog entry a target is priced from (the name the pricing documents had).
+pub type Price = super::catalog::ModelEntry;
+
+/// What `usage` costs at `rates`: each class at its rate (the tier its input reaches), plus the
+/// per-request, per-image and web search fees; rounded half up once.
+pub fn cost_nanos(rates: &Rates, usage: &Usage) -> Nanos {
+    let r = rates.for_input(usage.input_tokens);
+    let c = usage.classes();
+    let at = |tokens: u64, rate: u64| u128::from(tokens) * u128::from(rate);
+    let pico = at(c.fresh_input, r.input)
+        + at(c.cache_read, r.cache_read)
+        + at(c.cache_write_5m, r.cache_write)
+        + at(c.cache_write_1h, r.cache_write_1h)
+        + at(c.audio_input, r.audio_input)
+        + at(c.image_input, r.image_input)
+        + at(c.output_text, r.output)
+        + at(c.reasoning, r.reasoning)
+        + at(c.audio_output, r.audio_output)
+        + at(c.image_output, r.image_output)
+        + u128::from(rates.per_request)
+        + at(usage.web_search_requests, rates.per_web_search);
+    round_nanos(pico)
 }
 
-pub fn cost_usd(price: &Price, usage: Usage) -> f64 {
-    (usage.input_tokens as f64 * price.input_per_mtok
-        + usage.output_tokens as f64 * price.output_per_mtok)
-        / 1_000_000.0
+/// What `usage` costs on `entry`, if it has a price.
+pub fn cost_of(entry: &Price, usage: &Usage) -> Option<Nanos> {
+    Some(cost_nanos(&entry.rates()?, usage))
 }
 
-/// For the `x-gateway-cost-usd` header: fixed point, enough digits for one small request.
-pub fn format_usd(usd: f64) -> String {
-    format!("{usd:.8}")
+/// For the `x-gateway-cost-usd` header: USD, exact to the nano-dollar the ledger counts.
+pub fn format_nanos(n: Nanos) -> String {
+    format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000)
 }
 
 /// How an answer ended, as its usage record says.
@@ -52,23 +62,50 @@ impl Ending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn rates(v: serde_json::Value) -> Rates {
+        serde_json::from_value::<Price>(v).unwrap().rates().unwrap()
+    }
 
     #[test]
-    fn cost_of_a_request() {
-        let p = Price {
-            input_per_mtok: 2.5,
-            output_per_mtok: 10.0,
-            context_window: None,
-            image_tokens: None,
+    fn cost_of_a_plain_request() {
+        let r = rates(json!({"input_per_mtok": 2.5, "output_per_mtok": 10}));
+        // 1000 x 2.5 + 500 x 10 = 7500 µUSD
+        assert_eq!(cost_nanos(&r, &Usage::tokens(1000, 500)), 7_500_000);
+        assert_eq!(format_nanos(cost_nanos(&r, &Usage::tokens(1000, 500))), "0.007500000");
+        assert_eq!(format_nanos(0), "0.000000000");
+        assert_eq!(format_nanos(12_345_678_901), "12.345678901");
+    }
+
+    #[test]
+    fn each_class_at_its_rate() {
+        // Anthropic-like: 3 in, 15 out, 0.30 read, 3.75 write, 6 hour write.
+        let r = rates(json!({"input_per_mtok": 3, "output_per_mtok": 15, "cache_read_per_mtok": 0.3,
+            "cache_write_per_mtok": 3.75, "cache_write_1h_per_mtok": 6}));
+        let u = Usage {
+            input_tokens: 13_050,
+            output_tokens: 400,
+            cache_read_tokens: 10_000,
+            cache_write_tokens: 3_000,
+            cache_write_1h_tokens: 2_000,
+            ..Usage::default()
         };
-        let c = cost_usd(
-            &p,
-            Usage {
-                input_tokens: 1000,
-                output_tokens: 500,
-            },
-        );
-        assert_eq!(format_usd(c), "0.00750000");
-        assert_eq!(format_usd(cost_usd(&p, Usage::default())), "0.00000000");
+        // 50 x 3 + 10000 x 0.3 + 1000 x 3.75 + 2000 x 6 + 400 x 15 = 24_900 µUSD
+        assert_eq!(cost_nanos(&r, &u), 24_900_000);
+    }
+
+    #[test]
+    fn fees_and_rounding() {
+        let r = rates(json!({"input_per_mtok": 0.02, "output_per_mtok": 0, "per_request_usd": 0.001,
+            "web_search_per_1k_usd": 10}));
+        let u = Usage { web_search_requests: 2, ..Usage::tokens(8, 0) };
+        // 8 x 0.02 USD/Mtok = 160 nUSD; + 1 mUSD a request + 2 searches x 10 mUSD
+        assert_eq!(cost_nanos(&r, &u), 21_000_160);
+        assert_eq!(cost_nanos(&r, &Usage::tokens(8, 0)), 1_000_160);
+        let r = rates(json!({"input_per_mtok": 0.00002, "output_per_mtok": 0}));
+        // 25 x 20 pico = 0.5 nUSD: half up.
+        assert_eq!(cost_nanos(&r, &Usage::tokens(25, 0)), 1);
+        assert_eq!(cost_nanos(&r, &Usage::tokens(24, 0)), 0);
     }
 }

@@ -65,6 +65,7 @@ impl ClientRequest {
         super::Usage {
             input_tokens: self.input_estimate,
             output_tokens: self.output_cap,
+            ..Default::default()
         }
     }
 
@@ -74,6 +75,7 @@ impl ClientRequest {
         super::Usage {
             input_tokens: input_bound(self.body_bytes, &self.sizing, Some((kind, price))),
             output_tokens: self.output_cap,
+            ..Default::default()
         }
     }
 

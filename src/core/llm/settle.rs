@@ -10,6 +10,7 @@
 use super::admission::{token_corrections, LimitKind};
 use super::spend::Reserved;
 use crate::core::limits::breaker::Policy;
+use crate::core::limits::budget::Nanos;
 use crate::core::limits::lease::Ledger;
 use crate::core::limits::limiter::{Check, SettleCmd, TargetOutcome};
 
@@ -17,7 +18,10 @@ use crate::core::limits::limiter::{Check, SettleCmd, TargetOutcome};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Used {
     /// It answered with this many tokens, at this cost if the model has a price.
-    Answer { tokens: u64, cost_usd: Option<f64> },
+    Answer {
+        tokens: u64,
+        cost_nanos: Option<Nanos>,
+    },
     /// No target answered: it costs nothing (its token estimate stands).
     Nothing,
 }
@@ -81,10 +85,10 @@ impl Settlement {
     /// never wait.
     pub fn close(self, used: Used, ledger: &mut Ledger, now: u64) -> Option<SettleCmd> {
         let (adjust, charges) = match used {
-            Used::Answer { tokens, cost_usd } => (
+            Used::Answer { tokens, cost_nanos } => (
                 token_corrections(&self.charged, tokens, self.charged_at_ms),
                 self.reserved
-                    .map(|r| r.charges(cost_usd))
+                    .map(|r| r.charges(cost_nanos))
                     .unwrap_or_default(),
             ),
             Used::Nothing => (
@@ -142,7 +146,7 @@ mod tests {
             .close(
                 Used::Answer {
                     tokens: 1_000,
-                    cost_usd: Some(0.000_000_2),
+                    cost_nanos: Some(200),
                 },
                 &mut ledger,
                 T0,
@@ -187,7 +191,7 @@ mod tests {
         let end = s.close(
             Used::Answer {
                 tokens: 10,
-                cost_usd: None,
+                cost_nanos: None,
             },
             &mut ledger,
             T0,
@@ -203,7 +207,7 @@ mod tests {
         let s = Settlement::new("llm:t", policy(), vec![], T0, None);
         let used = Used::Answer {
             tokens: 0,
-            cost_usd: None,
+            cost_nanos: None,
         };
         assert!(s.close(used, &mut ledger, T0).is_none());
     }

@@ -289,10 +289,10 @@ mod tests {
         assert_eq!(input_bound(8_000, &s, None), 1_000 + 20 * MAX_IMAGE_TOKENS);
         // A model's own image rule (gpt-4o-mini bills an image at up to 48,169 tokens).
         let mini = Price {
-            input_per_mtok: 0.15,
-            output_per_mtok: 0.6,
-            context_window: None,
+            input_per_mtok: Some(0.15),
+            output_per_mtok: Some(0.6),
             image_tokens: Some(48_169),
+            ..Default::default()
         };
         assert_eq!(
             input_bound(8_000, &s, Some((ProviderKind::Openai, Some(&mini)))),
@@ -303,10 +303,10 @@ mod tests {
             ..Sizing::default()
         };
         let priced = Price {
-            input_per_mtok: 1.0,
-            output_per_mtok: 1.0,
+            input_per_mtok: Some(1.0),
+            output_per_mtok: Some(1.0),
             context_window: Some(128_000),
-            image_tokens: None,
+            ..Default::default()
         };
         assert_eq!(
             input_bound(400, &stored, Some((ProviderKind::Openai, Some(&priced)))),

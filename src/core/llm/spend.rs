@@ -2,12 +2,12 @@
 //! it reserves before the call (its input and output maximum at the dearest price among the
 //! targets it may reach), the charge once its usage is known, and how a spent budget refuses it.
 
-use super::pricing::{cost_usd, Price};
+use super::pricing::{cost_of, Price};
 use super::request::ClientRequest;
 use super::{Dialect, Usage};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::budget::{
-    nanos, usd, BudgetCheck, BudgetDecision, BudgetSpec, Charge, Nanos, Payer,
+    usd, BudgetCheck, BudgetDecision, BudgetSpec, Charge, Nanos, Payer,
 };
 use crate::core::llm::config::ProviderKind;
 use crate::core::time::iso8601;
@@ -19,7 +19,7 @@ pub fn estimate(prices: &[Option<&Price>], usage: Usage) -> Nanos {
     prices
         .iter()
         .flatten()
-        .map(|p| nanos(cost_usd(p, usage)))
+        .filter_map(|p| cost_of(p, &usage))
         .max()
         .unwrap_or(0)
 }
@@ -41,7 +41,7 @@ pub fn reservation(
         let usage = req.estimated_usage_on(*kind, *price);
         (
             usage.total(),
-            price.map_or(0, |p| nanos(cost_usd(p, usage))),
+            price.and_then(|p| cost_of(p, &usage)).unwrap_or(0),
         )
     };
     let each: Vec<_> = targets.iter().map(on).collect();
@@ -101,8 +101,8 @@ pub struct Reserved {
 
 impl Reserved {
     /// The charges once the request's real cost is known (`None`: it failed and costs nothing).
-    pub fn charges(&self, cost_usd: Option<f64>) -> Vec<Charge> {
-        let actual = cost_usd.map_or(0, nanos);
+    pub fn charges(&self, cost: Option<Nanos>) -> Vec<Charge> {
+        let actual = cost.unwrap_or(0);
         self.checks
             .iter()
             .map(|c| Charge {
@@ -163,6 +163,7 @@ pub fn alerts(decisions: &[BudgetDecision], checks: &[BudgetCheck]) -> Option<Va
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::limits::budget::nanos;
     use crate::core::limits::budget::{BudgetId, Budgets, Period};
 
     const NOW: u64 = 1_795_967_178_000; // 2026-11-29T15:46:18Z
@@ -178,20 +179,19 @@ mod tests {
     #[test]
     fn the_estimate_is_the_dearest_reachable_price() {
         let cheap = Price {
-            input_per_mtok: 1.0,
-            output_per_mtok: 2.0,
-            context_window: None,
-            image_tokens: None,
+            input_per_mtok: Some(1.0),
+            output_per_mtok: Some(2.0),
+            ..Default::default()
         };
         let dear = Price {
-            input_per_mtok: 10.0,
-            output_per_mtok: 20.0,
-            context_window: None,
-            image_tokens: None,
+            input_per_mtok: Some(10.0),
+            output_per_mtok: Some(20.0),
+            ..Default::default()
         };
         let usage = Usage {
             input_tokens: 1_000,
             output_tokens: 500,
+            ..Default::default()
         };
         assert_eq!(
             estimate(&[Some(&cheap), None, Some(&dear)], usage),
@@ -214,7 +214,7 @@ mod tests {
             checks: c,
             at_ms: NOW,
         };
-        let charges = r.charges(Some(0.000_000_2));
+        let charges = r.charges(Some(200));
         assert!(charges
             .iter()
             .all(|ch| (ch.reserved, ch.actual) == (300, 200)));
@@ -261,10 +261,10 @@ mod tests {
     #[test]
     fn images_and_input_by_reference_reserve_their_bounds_on_the_dearest_target() {
         let price = Price {
-            input_per_mtok: 1.0,
-            output_per_mtok: 0.0,
+            input_per_mtok: Some(1.0),
+            output_per_mtok: Some(0.0),
             context_window: Some(200_000),
-            image_tokens: None,
+            ..Default::default()
         };
         let parts: Vec<Value> = (0..20)
             .map(|i| json!({"type": "image_url", "image_url": {"url": format!("https://img.example/{i}.png")}}))

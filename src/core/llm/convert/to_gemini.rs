@@ -245,6 +245,7 @@ pub fn usage(u: &Value) -> Option<Usage> {
     Some(Usage {
         input_tokens: n("promptTokenCount"),
         output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
+        ..Default::default()
     })
 }
 

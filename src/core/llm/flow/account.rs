@@ -7,11 +7,11 @@ use super::limiter::LimiterClient;
 use super::{cache_tiers, Cached, Content, Isolate, LlmCall, LogFields, OnAnswer, Served};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
-use crate::core::limits::budget::nanos;
+use crate::core::limits::budget::{usd, Nanos};
 use crate::core::limits::limiter::TargetOutcome;
 use crate::core::llm::cache::Entry;
 use crate::core::llm::guardrails::{walk, Direction};
-use crate::core::llm::pricing::{cost_usd, format_usd, Ending, Price};
+use crate::core::llm::pricing::{cost_of, format_nanos, Ending, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::Usage;
@@ -91,10 +91,10 @@ impl Accounting {
     }
 
     /// What `usage` cost, if the model has a price; an answer from the cache cost nothing.
-    pub fn cost(&self, usage: Usage) -> Option<f64> {
+    pub fn cost(&self, usage: Usage) -> Option<Nanos> {
         match self.cached.hit {
             true => None,
-            false => Some(cost_usd(self.price.as_deref()?, usage)),
+            false => cost_of(self.price.as_deref()?, &usage),
         }
     }
 
@@ -111,7 +111,7 @@ impl Accounting {
 
     /// The usage record of the log line (no content, no keys); an answer from the cache cost
     /// nothing.
-    pub fn record(&self, usage: Usage, cost: Option<f64>, stream: bool, outcome: Ending) -> Value {
+    pub fn record(&self, usage: Usage, cost: Option<Nanos>, stream: bool, outcome: Ending) -> Value {
         let mut record = json!({
             "provider": self.target.provider,
             "model": self.target.model,
@@ -119,7 +119,7 @@ impl Accounting {
             "stream": stream,
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
-            "cost_usd": cost,
+            "cost_usd": cost.map(usd),
             "outcome": outcome.name(),
         });
         if self.cached.hit {
@@ -133,7 +133,7 @@ impl Accounting {
 
     /// What the answer adds to the tenant's usage besides the request itself (counted under
     /// the same target): the provider's tokens, the cost, whether the cache answered.
-    pub fn usage_sample(&self, job: &LlmCall, usage: Usage, cost: Option<f64>) -> Sample {
+    pub fn usage_sample(&self, job: &LlmCall, usage: Usage, cost: Option<Nanos>) -> Sample {
         // An answer from the cache used no provider tokens.
         let usage = match self.cached.hit {
             true => Usage::default(),
@@ -152,7 +152,7 @@ impl Accounting {
                 input_tokens: usage.input_tokens,
                 output_tokens: usage.output_tokens,
                 cached: u64::from(self.cached.hit),
-                cost_nanos: cost.map_or(0, nanos),
+                cost_nanos: cost.unwrap_or(0),
                 ..Counters::default()
             },
         }
@@ -184,7 +184,7 @@ impl Accounting {
         co.log(line).await;
         let used = Used::Answer {
             tokens: usage.total(),
-            cost_usd: cost,
+            cost_nanos: cost,
         };
         self.close(co, isolate, used, true).await;
         let sample = self.usage_sample(job, usage, cost);
@@ -220,7 +220,7 @@ pub async fn json(
         cache_tiers::put(co, isolate, &job.tenant, key, &entry, ttl_s, kv).await;
     }
     let cost = answer.cost(usage);
-    let cost_header = cost.map(format_usd);
+    let cost_header = cost.map(format_nanos);
     let mut more = vec![("content-type", "application/json")];
     if let Some(c) = &cost_header {
         more.push(("x-gateway-cost-usd", c));
@@ -230,7 +230,7 @@ pub async fn json(
     log.used = Some(answer.usage_sample(job, usage, cost).counters);
     let used = Used::Answer {
         tokens: usage.total(),
-        cost_usd: cost,
+        cost_nanos: cost,
     };
     answer.close(co, isolate, used, any_failure).await;
     Ok(Served {

@@ -18,7 +18,7 @@ use crate::core::llm::balance::{self, latency_key, session_seed, Inputs};
 use crate::core::llm::cache::{self as cache, Decision, Entry};
 use crate::core::llm::config::{LlmConfig, Strategy};
 use crate::core::llm::guardrails::{walk, Direction, Guard};
-use crate::core::llm::pricing::{cost_usd, Price};
+use crate::core::llm::pricing::{cost_of, Price};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing::{self, Resolved, Target};
 use crate::core::llm::spend::{self, Reserved};
@@ -141,7 +141,7 @@ async fn arrange(
             for t in targets {
                 // Only the order depends on it: a price that cannot be read ranks as none.
                 let read = price(co, isolate, &t.model).await.ok().flatten();
-                let cost = read.map(|p| cost_usd(&p, usage));
+                let cost = read.and_then(|p| cost_of(&p, &usage)).map(|n| n as f64);
                 inputs.costs.push(cost);
             }
         }

@@ -334,7 +334,7 @@ fn a_plain_answer_goes_to_the_client_as_the_provider_sent_it_priced_from_one_rea
     assert_eq!(s.header("x-gateway-provider"), Some("oai"));
     assert_eq!(s.header("x-gateway-model"), Some("gpt-x"));
     assert_eq!(s.header("x-gateway-attempts"), Some("1"));
-    assert_eq!(s.header("x-gateway-cost-usd"), Some("0.00002000"));
+    assert_eq!(s.header("x-gateway-cost-usd"), Some("0.000020000"));
     let usage = s.log.usage.unwrap();
     assert_eq!(
         (
@@ -593,10 +593,9 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
         .unwrap()
         .with_output_ceiling(100);
     let price = crate::core::llm::pricing::Price {
-        input_per_mtok: 1.0,
-        output_per_mtok: 1.0,
-        context_window: None,
-        image_tokens: None,
+        input_per_mtok: Some(1.0),
+        output_per_mtok: Some(1.0),
+        ..Default::default()
     };
     let reachable = [(crate::core::llm::config::ProviderKind::Openai, Some(&price))];
     let known = |hit| admit::Known {
@@ -677,7 +676,7 @@ fn a_request_over_its_budget_is_told_not_to_retry() {
     );
     let (first, _) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
     assert_eq!(first.status, 200, "its reservation fits what is left");
-    assert_eq!(first.header("x-gateway-cost-usd"), Some("15.00000000"));
+    assert_eq!(first.header("x-gateway-cost-usd"), Some("15.000000000"));
     let (s, _) = w.serve(Dialect::OpenAi, chat("r", false), Keys { sealer: true });
     // OpenAI's status and code for a spent quota.
     assert_eq!(s.status, 429, "{}", s.body);

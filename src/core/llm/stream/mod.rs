@@ -203,6 +203,7 @@ impl Translator {
                 n => n,
             },
             output_tokens: u.output_tokens.max(p.generated_bytes.div_ceil(4)),
+            ..u
         }
     }
 }

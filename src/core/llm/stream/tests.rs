@@ -233,7 +233,8 @@ fn anthropic_text_to_openai_with_usage() {
         t.usage(),
         Usage {
             input_tokens: 25,
-            output_tokens: 15
+            output_tokens: 15,
+            ..Default::default()
         }
     );
     assert_eq!(t.text(), "Hello, world! ünïcødé ✓");
@@ -315,7 +316,8 @@ fn anthropic_stop_reasons() {
         t.usage(),
         Usage {
             input_tokens: 12,
-            output_tokens: 3
+            output_tokens: 3,
+            ..Default::default()
         }
     );
 }
@@ -399,7 +401,8 @@ fn anthropic_passthrough_keeps_events() {
         t.usage(),
         Usage {
             input_tokens: 472,
-            output_tokens: 89
+            output_tokens: 89,
+            ..Default::default()
         }
     );
 }
@@ -534,6 +537,7 @@ fn a_stream_is_charged_what_it_produced_however_it_ended() {
     let estimate = Usage {
         input_tokens: 50,
         output_tokens: 4096,
+        ..Default::default()
     };
     let chunk = |text: &str| {
         format!(
@@ -580,7 +584,8 @@ fn a_stream_is_charged_what_it_produced_however_it_ended() {
             t.charged_usage(estimate, false),
             Usage {
                 input_tokens: 7,
-                output_tokens: 3
+                output_tokens: 3,
+                ..Default::default()
             }
         );
     }
