@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed bench bench-ab bench-cold profile soak fuzz lint clean
+.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed catalog bench bench-ab bench-cold profile soak fuzz lint clean
 
 setup: tools npm
 
@@ -47,6 +47,18 @@ build/index.js: $(SOURCES) | tools npm
 seed: .dev.vars | tools npm
 	cargo run --quiet --bin seed -- --dev-vars .dev.vars --out .wrangler/seed.json kv-seed
 	wrangler kv bulk put --binding CONFIG --local .wrangler/seed.json
+
+# kv-seed/catalog.json from LiteLLM's model data set (MIT), as its PyPI wheel ships it at
+# LITELLM_VERSION: `make catalog LITELLM_VERSION=x.y.z` refreshes it, then review the diff.
+# Not part of `make test`.
+LITELLM_VERSION ?= 1.110.2
+catalog:
+	python3 -m pip download --quiet --no-deps --only-binary :all: -d target/catalog litellm==$(LITELLM_VERSION)
+	unzip -p "$$(ls target/catalog/litellm-$(LITELLM_VERSION)-*.whl | head -1)" \
+	  litellm/model_prices_and_context_window_backup.json > target/catalog/litellm-$(LITELLM_VERSION).json
+	cargo run --quiet --bin catalog -- --source target/catalog/litellm-$(LITELLM_VERSION).json \
+	  --version $(LITELLM_VERSION) --out kv-seed/catalog.json
+	git diff --stat kv-seed/catalog.json
 
 dev: build seed
 	wrangler dev --port $(PORT) --var GATEWAY_ENV:development

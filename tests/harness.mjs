@@ -70,7 +70,7 @@ const ANALYTICS_RECORDER = {
   }`,
 };
 /** Options Miniflare shares between workers rather than takes per worker. */
-const SHARED = ["handleStructuredLogs", "handleRuntimeStdio", "kvPersist", "durableObjectsPersist"];
+const SHARED = ["handleStructuredLogs", "handleRuntimeStdio", "kvPersist", "durableObjectsPersist", "inspectorPort"];
 
 /**
  * Starts the worker. `persist`: a directory where KV and Durable Objects keep their state, so
@@ -102,7 +102,8 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
     ...overrides,
   };
   const mfOptions = recordAnalytics ? withAnalyticsRecorder(options) : options;
-  const mf = new Miniflare(mfOptions);
+  // The seeder worker is there for the first start only: `restart()` starts the gateway alone.
+  const mf = new Miniflare(seed ? withSeeder(mfOptions) : mfOptions);
   const url = await mf.ready;
   if (seed) await loadSeed(mf);
   const gw = new Gateway(mf, url, logs, mfOptions);
@@ -119,6 +120,29 @@ function withAnalyticsRecorder(options) {
   return { ...shared, workers: [{ name: "gateway", ...gateway }, ANALYTICS_RECORDER] };
 }
 
+/**
+ * Writes a seed into CONFIG from inside workerd, all of it in one request: a put through
+ * Miniflare's Node proxy costs about 6 ms, and the model catalog is hundreds of keys.
+ */
+const SEEDER = {
+  name: "kv-seeder",
+  modules: true,
+  kvNamespaces: { CONFIG: "CONFIG" },
+  script: `export default { async fetch(request, env) {
+    const entries = await request.json();
+    await Promise.all(entries.map(({ key, value }) => env.CONFIG.put(key, value)));
+    return new Response(null, { status: 204 });
+  } }`,
+};
+
+/** The options with the seeder beside the gateway, which stays the first worker, as it was named. */
+function withSeeder(options) {
+  if (options.workers) return { ...options, workers: [...options.workers, SEEDER] };
+  const shared = Object.fromEntries(SHARED.filter((k) => k in options).map((k) => [k, options[k]]));
+  const gateway = Object.fromEntries(Object.entries(options).filter(([k]) => !SHARED.includes(k)));
+  return { ...shared, workers: [gateway, SEEDER] };
+}
+
 /** Loads kv-seed/ the way `make dev` does: validated and sealed by core, under this run's MASTER_KEY. */
 async function loadSeed(mf) {
   const out = path.join(ROOT, "target", `seed-${process.pid}.json`);
@@ -127,10 +151,11 @@ async function loadSeed(mf) {
     env: { ...process.env, MASTER_KEY },
     stdio: ["ignore", "ignore", "inherit"],
   });
-  const kv = await mf.getKVNamespace("CONFIG");
-  const entries = JSON.parse(readFileSync(out, "utf8"));
+  const body = readFileSync(out, "utf8");
   rmSync(out, { force: true });
-  for (const { key, value } of entries) await kv.put(key, value);
+  const seeder = await mf.getWorker(SEEDER.name);
+  const r = await seeder.fetch("http://seed/", { method: "POST", body });
+  if (r.status !== 204) throw new Error(`seed: ${r.status} ${await r.text()}`);
 }
 
 export class Gateway {

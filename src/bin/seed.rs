@@ -4,7 +4,13 @@
 //!
 //! kv-seed/tenants/{t}.json: {"tenant": {..}, "keys": [{"key","scopes"}], "widget_keys": [{"key"}],
 //!                            "sources": {name: {..}}, "channels": {..}, "integrations": {..}, "llm": {..}}
-//! kv-seed/templates/{id}.json, kv-seed/pricing.json: stored as they are.
+//! kv-seed/templates/{id}.json: stored as they are.
+//! kv-seed/catalog.json (`make catalog`) and kv-seed/pricing.json: `pricing:{model}`, each
+//! catalog model overlaid field by field with its pricing.json entry (hand corrections);
+//! pricing.json's models the catalog lacks (the mock) are local development's own.
+//!
+//! `seed --only catalog --out FILE`: the catalog with its corrections alone, for production
+//! (`wrangler kv bulk put --remote`); it needs no master key.
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
@@ -19,14 +25,16 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-    use edge_gateway::core::config::document::{seal_document, RecordRef};
+    use edge_gateway::core::config::document::{seal_document, validate, RecordRef};
     use edge_gateway::core::config::seal::Sealer;
+    use edge_gateway::core::llm::catalog::ModelEntry;
     use edge_gateway::core::platform::{ConfigKey, RecordKind};
     use edge_gateway::core::tenant::key_settings::KeyKind;
     use edge_gateway::core::tenant::key_settings::KeySettings;
     use edge_gateway::core::tenant::keys::{hash_key, kind_of, KeyIndex};
     use edge_gateway::core::Entropy;
     use serde_json::{json, Value};
+    use std::collections::BTreeMap;
     use std::fs;
     use std::path::Path;
 
@@ -51,23 +59,15 @@ mod native {
         };
         let dev_vars = flag("--dev-vars").unwrap_or_else(|| ".dev.vars".into());
         let out = flag("--out").ok_or("--out FILE is required")?;
-        let dir = args
-            .last()
-            .filter(|a| !a.starts_with("--"))
-            .cloned()
-            .unwrap_or_else(|| "kv-seed".into());
-        // The keyring the worker reads: `MASTER_KEYS` (the first seals) or else `MASTER_KEY`.
-        let master = ["MASTER_KEYS", "MASTER_KEY"]
-            .iter()
-            .find_map(|name| {
-                std::env::var(name)
-                    .ok()
-                    .or_else(|| read_var(&dev_vars, name))
-            })
-            .ok_or("neither MASTER_KEYS nor MASTER_KEY is set")?;
-        let sealer = Sealer::new(&master)
-            .map_err(|_| "a master key is not 32 bytes (hex or base64), or there are over 4")?;
-        let entries = build(Path::new(&dir), &sealer)?;
+        // The directory: the argument that is neither a flag nor a flag's value.
+        let dir = (0..args.len())
+            .rfind(|&i| !args[i].starts_with("--") && (i == 0 || !args[i - 1].starts_with("--")))
+            .map_or("kv-seed", |i| args[i].as_str());
+        let entries = match flag("--only").as_deref() {
+            Some("catalog") => catalog(Path::new(dir), true)?,
+            Some(other) => return Err(format!("--only takes `catalog`, not `{other}`")),
+            None => build(Path::new(dir), &sealer(&dev_vars)?)?,
+        };
         if let Some(parent) = Path::new(&out).parent() {
             fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
@@ -75,6 +75,20 @@ mod native {
             .map_err(|e| e.to_string())?;
         eprintln!("seed: {} KV entries -> {out}", entries.len());
         Ok(())
+    }
+
+    fn sealer(dev_vars: &str) -> Result<Sealer, String> {
+        // The keyring the worker reads: `MASTER_KEYS` (the first seals) or else `MASTER_KEY`.
+        let master = ["MASTER_KEYS", "MASTER_KEY"]
+            .iter()
+            .find_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .or_else(|| read_var(dev_vars, name))
+            })
+            .ok_or("neither MASTER_KEYS nor MASTER_KEY is set")?;
+        Sealer::new(&master)
+            .map_err(|_| "a master key is not 32 bytes (hex or base64), or there are over 4".into())
     }
 
     fn read_var(file: &str, name: &str) -> Option<String> {
@@ -208,12 +222,121 @@ mod native {
             let id = f.file_stem().unwrap().to_string_lossy().to_string();
             put(ConfigKey::template(&id), &read_json(&f)?);
         }
-        let pricing = dir.join("pricing.json");
-        if pricing.exists() {
-            for (model, price) in read_json(&pricing)?.as_object().into_iter().flatten() {
-                put(ConfigKey::pricing(model), price);
+        out.extend(catalog(dir, false)?);
+        Ok(out)
+    }
+
+    /// `pricing:{model}` entries: catalog.json's models, each overlaid field by field with its
+    /// pricing.json entry, then (unless `catalog_only`) pricing.json's models the catalog lacks.
+    pub fn catalog(dir: &Path, catalog_only: bool) -> Result<Vec<Value>, String> {
+        let read = |file: &str, at: &str| -> Result<BTreeMap<String, ModelEntry>, String> {
+            let p = dir.join(file);
+            if !p.exists() {
+                return Ok(BTreeMap::new());
+            }
+            let doc = read_json(&p)?;
+            let models = if at.is_empty() { &doc } else { &doc[at] };
+            let models = models
+                .as_object()
+                .ok_or_else(|| format!("{}: {at} is not an object", p.display()))?;
+            models
+                .iter()
+                .map(|(model, v)| {
+                    validate::<ModelEntry>(v)
+                        .map(|e| (model.clone(), e))
+                        .map_err(|e| format!("{}: {model}: {}", p.display(), e.message))
+                })
+                .collect()
+        };
+        let mut models = read("catalog.json", "models")?;
+        for (model, over) in read("pricing.json", "")? {
+            match models.get_mut(&model) {
+                Some(entry) => *entry = entry.overlaid(&over),
+                None if !catalog_only => {
+                    models.insert(model, over);
+                }
+                None => {}
             }
         }
-        Ok(out)
+        Ok(models
+            .iter()
+            .map(|(model, e)| {
+                let value = serde_json::to_string(e).unwrap();
+                json!({"key": ConfigKey::pricing(model).as_str(), "value": value})
+            })
+            .collect())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn sealer() -> Sealer {
+            Sealer::new(&"00".repeat(32)).unwrap()
+        }
+
+        /// The `pricing:{model}` entries of a seed, by model.
+        fn prices(entries: &[Value]) -> BTreeMap<String, ModelEntry> {
+            entries
+                .iter()
+                .filter_map(|e| {
+                    let model = e["key"].as_str()?.strip_prefix("pricing:")?;
+                    let v = serde_json::from_str(e["value"].as_str()?).unwrap();
+                    Some((model.to_string(), v))
+                })
+                .collect()
+        }
+
+        #[test]
+        fn seed_puts_the_catalog_under_the_hand_overlay_field_by_field() {
+            let seeded = build(Path::new("kv-seed"), &sealer()).unwrap();
+            let prices = prices(&seeded);
+            // A catalog model pricing.json does not name: all the catalog knows.
+            let sonnet = &prices["claude-sonnet-4-5"];
+            assert!(sonnet.cache_write_1h_per_mtok.is_some(), "{sonnet:?}");
+            assert!(prices["gemini-2.5-pro"].tiers.len() == 1);
+            // Overlaid: gpt-4o-mini's images bill up to 48,169 tokens; the catalog's rates stay.
+            let mini = &prices["gpt-4o-mini"];
+            assert_eq!(mini.image_tokens, Some(48169));
+            assert!(mini.cache_read_per_mtok < mini.input_per_mtok, "{mini:?}");
+            // The mock is free (a price, not a missing one).
+            let echo = prices["mock-echo"].rates().unwrap();
+            assert_eq!((echo.base.input, echo.base.output), (0, 0));
+            let keys: Vec<&Value> = seeded.iter().map(|e| &e["key"]).collect();
+            let unique: std::collections::BTreeSet<_> =
+                keys.iter().map(|k| k.to_string()).collect();
+            assert_eq!(unique.len(), keys.len(), "each key once");
+        }
+
+        #[test]
+        fn seed_only_catalog_is_the_catalog_with_its_corrections_alone() {
+            let only = catalog(Path::new("kv-seed"), true).unwrap();
+            assert!(only
+                .iter()
+                .all(|e| e["key"].as_str().unwrap().starts_with("pricing:")));
+            let prices = prices(&only);
+            let committed = read_json(Path::new("kv-seed/catalog.json")).unwrap();
+            assert_eq!(prices.len(), committed["models"].as_object().unwrap().len());
+            assert_eq!(prices["gpt-4o-mini"].image_tokens, Some(48169));
+            assert!(
+                !prices.contains_key("mock-echo"),
+                "the mock is local development's own"
+            );
+        }
+
+        #[test]
+        fn seed_refuses_an_overlay_that_is_not_a_model_entry() {
+            let dir = std::env::temp_dir().join(format!("seed-overlay-{}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            for (overlay, names) in [
+                (r#"{"m": {"input_per_mtk": 1}}"#, "input_per_mtk"),
+                (r#"{"m": {"input_per_mtok": -1}}"#, "input_per_mtok"),
+            ] {
+                fs::write(dir.join("pricing.json"), overlay).unwrap();
+                let e = catalog(&dir, false).unwrap_err();
+                assert!(e.contains("pricing.json: m: ") && e.contains(names), "{e}");
+            }
+            fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

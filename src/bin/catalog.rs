@@ -1,0 +1,320 @@
+//! `catalog`: converts LiteLLM's model data set (`model_prices_and_context_window.json`,
+//! BerriAI/litellm, MIT) into `kv-seed/catalog.json`, one `core::llm::catalog::ModelEntry` per
+//! model the gateway can call: OpenAI, Anthropic, Gemini and Azure chat, Responses and embedding
+//! models. `make catalog` fetches the pinned version and runs it; the output is sorted, one line
+//! per model, so a refresh reviews as a diff per model.
+//!
+//! catalog --source FILE --version V --out FILE   (V: the PyPI version the file came from)
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    if let Err(e) = native::run() {
+        eprintln!("catalog: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "catalog/tests.rs"]
+mod tests;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use edge_gateway::core::config::document::Check;
+    use edge_gateway::core::llm::catalog::{Feature, Modalities, Mode, ModelEntry, Tier};
+    use edge_gateway::core::platform::ConfigKey;
+    use serde_json::{json, Map, Value};
+    use sha2::{Digest, Sha256};
+    use std::collections::BTreeMap;
+    use std::fs;
+
+    /// Where the data set came from, recorded in the catalog's `_source`.
+    pub struct Source {
+        /// The PyPI version of `litellm` whose wheel held the file.
+        pub version: String,
+        /// The file's sha256, hex.
+        pub sha256: String,
+    }
+
+    /// The catalog and what of the data set it left out, by reason.
+    pub struct Converted {
+        pub catalog: Value,
+        pub skipped: BTreeMap<&'static str, Vec<String>>,
+    }
+
+    pub fn run() -> Result<(), String> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let flag = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+                .ok_or(format!("{name} is required"))
+        };
+        let (path, version, out) = (flag("--source")?, flag("--version")?, flag("--out")?);
+        let bytes = fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+        let data: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))?;
+        let source = Source {
+            version,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        };
+        let converted = convert(&data, &source)?;
+        fs::write(&out, render(&converted.catalog)).map_err(|e| format!("{out}: {e}"))?;
+        let kept = converted.catalog["models"].as_object().map_or(0, Map::len);
+        eprintln!("catalog: {kept} models -> {out} (sha256 {})", source.sha256);
+        for (reason, names) in &converted.skipped {
+            eprintln!("catalog: skipped {} ({reason})", names.len());
+            // The rows of our providers that did not convert are worth a look at each refresh.
+            if !matches!(*reason, "provider" | "mode" | "regional azure") {
+                for n in names {
+                    eprintln!("  {n}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The providers the gateway calls, by LiteLLM's `litellm_provider`.
+    const PROVIDERS: [&str; 4] = ["openai", "anthropic", "gemini", "azure"];
+
+    /// The catalog from the data set: its kept rows converted, checked and keyed by catalog name.
+    pub fn convert(data: &Value, source: &Source) -> Result<Converted, String> {
+        let rows = data
+            .as_object()
+            .ok_or("the data set is not a JSON object")?;
+        let mut skipped: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        // name -> (whether the row's name had `gemini/` before it, entry)
+        let mut models: BTreeMap<String, (bool, ModelEntry)> = BTreeMap::new();
+        for (key, row) in rows {
+            let kept = catalog_name(key, row).and_then(|(name, prefixed)| {
+                let entry = entry(row);
+                let mut problems = vec![];
+                entry.check(&mut problems);
+                if !problems.is_empty() {
+                    return Err("fails Check");
+                }
+                let sized = entry.context_window.is_some();
+                if entry.input_per_mtok.is_none() && entry.output_per_mtok.is_none() && !sized {
+                    return Err("no price or window");
+                }
+                if !ConfigKey::pricing(&name).storable() {
+                    return Err("name too long for a KV key");
+                }
+                match models.get(&name) {
+                    // Gemini lists some models both as `gemini/x` and as `x`: the prefixed row
+                    // is the Gemini API's own, wherever the file lists it; else the first wins.
+                    Some((false, _)) if prefixed => Ok((name, prefixed, entry)),
+                    Some(_) => Err("duplicate name"),
+                    None => Ok((name, prefixed, entry)),
+                }
+            });
+            match kept {
+                Ok((name, prefixed, entry)) => {
+                    if models.insert(name.clone(), (prefixed, entry)).is_some() {
+                        skipped.entry("duplicate name").or_default().push(name);
+                    }
+                }
+                Err(reason) => skipped.entry(reason).or_default().push(key.clone()),
+            }
+        }
+        let models: Map<String, Value> = models
+            .into_iter()
+            .map(|(name, (_, e))| (name, serde_json::to_value(e).unwrap()))
+            .collect();
+        Ok(Converted {
+            catalog: json!({
+                "_source": {
+                    "dataset": "BerriAI/litellm model_prices_and_context_window.json",
+                    "package": format!("litellm=={} (PyPI)", source.version),
+                    "sha256": source.sha256,
+                    "licence": "MIT, Copyright (c) 2023 Berri AI",
+                    "generated_by": "make catalog",
+                },
+                "models": models,
+            }),
+            skipped,
+        })
+    }
+
+    /// The name a kept row has in the catalog (the `pricing:{name}` a target reads), and whether
+    /// a `gemini/` prefix was taken off it; or why the row is left out.
+    fn catalog_name(key: &str, row: &Value) -> Result<(String, bool), &'static str> {
+        let provider = row["litellm_provider"].as_str().unwrap_or_default();
+        if key == "sample_spec" || !PROVIDERS.contains(&provider) {
+            return Err("provider");
+        }
+        if !matches!(
+            row["mode"].as_str(),
+            Some("chat" | "responses" | "embedding")
+        ) {
+            return Err("mode");
+        }
+        match provider {
+            "gemini" => Ok(match key.strip_prefix("gemini/") {
+                Some(bare) => (bare.to_string(), true),
+                None => (key.to_string(), false),
+            }),
+            // A target's catalog name is `azure/{model}`; `azure/{region}/{model}` rows (eu, us,
+            // global, ...) are regional deployments priced apart.
+            "azure" => match key.strip_prefix("azure/") {
+                Some(model) if !model.contains('/') => Ok((key.to_string(), false)),
+                Some(_) => Err("regional azure"),
+                None => Err("azure without its prefix"),
+            },
+            _ => Ok((key.to_string(), false)),
+        }
+    }
+
+    /// USD per token as USD per million tokens, to the µUSD (3e-07 is 0.3, not 0.30000000000000004).
+    fn per_mtok(row: &Value, field: &str) -> Option<f64> {
+        row.get(field)
+            .and_then(Value::as_f64)
+            .map(|usd| usd6(usd * 1e6))
+    }
+
+    fn usd6(usd: f64) -> f64 {
+        (usd * 1e6).round() / 1e6
+    }
+
+    fn tokens(row: &Value, field: &str) -> Option<u64> {
+        let v = row.get(field)?;
+        v.as_u64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        })
+    }
+
+    /// A tier's rate of one class.
+    type Slot = fn(&mut Tier) -> &mut Option<f64>;
+
+    /// The classes a tier (`{class}_above_{N}k_tokens`) may name, with the tier's field.
+    const TIERED: [(&str, Slot); 4] = [
+        ("input_cost_per_token", |t| &mut t.input_per_mtok),
+        ("output_cost_per_token", |t| &mut t.output_per_mtok),
+        ("cache_read_input_token_cost", |t| {
+            &mut t.cache_read_per_mtok
+        }),
+        ("cache_creation_input_token_cost", |t| {
+            &mut t.cache_write_per_mtok
+        }),
+    ];
+
+    const FEATURES: [(&str, Feature); 6] = [
+        ("supports_function_calling", Feature::Tools),
+        ("supports_response_schema", Feature::JsonSchema),
+        ("supports_vision", Feature::Vision),
+        ("supports_reasoning", Feature::Reasoning),
+        ("supports_prompt_caching", Feature::PromptCaching),
+        ("supports_pdf_input", Feature::Pdf),
+    ];
+
+    /// One row as a catalog entry. Batch, priority and flex rates (`*_batches`, ...) are other
+    /// service tiers than the one the gateway calls, and are not read.
+    fn entry(row: &Value) -> ModelEntry {
+        let rate = |field| per_mtok(row, field);
+        let context_window = tokens(row, "max_input_tokens").or(tokens(row, "max_tokens"));
+        // A row whose output maximum passes its window is kept without the maximum.
+        let max_output_tokens =
+            tokens(row, "max_output_tokens").filter(|o| context_window.is_none_or(|w| *o <= w));
+        let strings = |field: &str| -> Option<Vec<String>> {
+            row.get(field)?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        let modalities = match (
+            strings("supported_modalities"),
+            strings("supported_output_modalities"),
+        ) {
+            (None, None) => None,
+            (input, output) => Some(Modalities {
+                input: input.unwrap_or_default(),
+                output: output.unwrap_or_default(),
+            }),
+        };
+        ModelEntry {
+            input_per_mtok: rate("input_cost_per_token"),
+            output_per_mtok: rate("output_cost_per_token"),
+            cache_read_per_mtok: rate("cache_read_input_token_cost"),
+            cache_write_per_mtok: rate("cache_creation_input_token_cost"),
+            cache_write_1h_per_mtok: rate("cache_creation_input_token_cost_above_1hr"),
+            reasoning_per_mtok: rate("output_cost_per_reasoning_token"),
+            audio_input_per_mtok: rate("input_cost_per_audio_token"),
+            audio_output_per_mtok: rate("output_cost_per_audio_token"),
+            image_input_per_mtok: rate("input_cost_per_image_token"),
+            image_output_per_mtok: rate("output_cost_per_image_token"),
+            per_image_usd: row
+                .get("output_cost_per_image")
+                .and_then(Value::as_f64)
+                .map(usd6),
+            per_request_usd: None,
+            // LiteLLM prices a server-side search per query, by search context size; the
+            // medium size is the providers' default.
+            web_search_per_1k_usd: row["search_context_cost_per_query"]
+                ["search_context_size_medium"]
+                .as_f64()
+                .map(|usd| usd6(usd * 1000.0)),
+            tiers: tiers(row),
+            context_window,
+            max_output_tokens,
+            image_tokens: None,
+            modalities,
+            features: FEATURES
+                .iter()
+                .filter(|(field, _)| row[*field].as_bool() == Some(true))
+                .map(|(_, f)| *f)
+                .collect(),
+            mode: match row["mode"].as_str() {
+                Some("chat") => Some(Mode::Chat),
+                Some("responses") => Some(Mode::Responses),
+                Some("embedding") => Some(Mode::Embedding),
+                _ => None,
+            },
+        }
+    }
+
+    /// `{class}_above_{N}k_tokens` fields as tiers above N thousand input tokens, ascending.
+    fn tiers(row: &Value) -> Vec<Tier> {
+        let mut tiers: BTreeMap<u64, Tier> = BTreeMap::new();
+        for (field, v) in row.as_object().into_iter().flatten() {
+            for (class, slot) in TIERED {
+                let thousands = field
+                    .strip_prefix(class)
+                    .and_then(|r| r.strip_prefix("_above_"))
+                    .and_then(|r| r.strip_suffix("k_tokens"))
+                    .and_then(|n| n.parse::<u64>().ok());
+                if let (Some(k), Some(usd)) = (thousands, v.as_f64()) {
+                    let above_input_tokens = k * 1000;
+                    let tier = tiers.entry(above_input_tokens).or_insert(Tier {
+                        above_input_tokens,
+                        ..Default::default()
+                    });
+                    *slot(tier) = Some(usd6(usd * 1e6));
+                }
+            }
+        }
+        tiers.into_values().collect()
+    }
+
+    /// The catalog as text: its `_source`, then one model per line, sorted by name.
+    pub fn render(catalog: &Value) -> String {
+        let line = |k: &String, v: &Value| format!("    {}: {}", Value::from(k.as_str()), v);
+        let empty = Map::new();
+        let block = |m: &Map<String, Value>| {
+            m.iter()
+                .map(|(k, v)| line(k, v))
+                .collect::<Vec<_>>()
+                .join(",\n")
+        };
+        format!(
+            "{{\n  \"_source\": {{\n{}\n  }},\n  \"models\": {{\n{}\n  }}\n}}\n",
+            block(catalog["_source"].as_object().unwrap_or(&empty)),
+            block(catalog["models"].as_object().unwrap_or(&empty)),
+        )
+    }
+}
