@@ -141,7 +141,9 @@ impl Check for ModelEntry {
         let bad = |v: Option<f64>| v.is_some_and(|v| !(v.is_finite() && (0.0..=1e6).contains(&v)));
         for (name, v) in money {
             if bad(v) {
-                problems.push(format!("{name}: a price is a number of USD from 0 to 1000000"));
+                problems.push(format!(
+                    "{name}: a price is a number of USD from 0 to 1000000"
+                ));
             }
         }
         for (i, name, v) in tiers {
@@ -342,7 +344,8 @@ mod tests {
 
     #[test]
     fn an_old_pricing_document_still_reads() {
-        let e = entry(json!({"input_per_mtok": 2.5, "output_per_mtok": 10, "context_window": 128000}));
+        let e =
+            entry(json!({"input_per_mtok": 2.5, "output_per_mtok": 10, "context_window": 128000}));
         assert!(e.priced());
         assert_eq!(e.context_window, Some(128_000));
         let r = e.rates().unwrap();
@@ -351,13 +354,18 @@ mod tests {
 
     #[test]
     fn a_class_without_a_rate_costs_its_parents_never_nothing() {
-        let r = entry(json!({"input_per_mtok": 3, "output_per_mtok": 15, "cache_write_per_mtok": 3.75}))
-            .rates()
-            .unwrap()
-            .base;
+        let r = entry(
+            json!({"input_per_mtok": 3, "output_per_mtok": 15, "cache_write_per_mtok": 3.75}),
+        )
+        .rates()
+        .unwrap()
+        .base;
         assert_eq!(r.cache_read, 3_000_000);
         assert_eq!(r.cache_write_1h, 3_750_000);
-        assert_eq!((r.reasoning, r.audio_output, r.image_output), (15_000_000, 15_000_000, 15_000_000));
+        assert_eq!(
+            (r.reasoning, r.audio_output, r.image_output),
+            (15_000_000, 15_000_000, 15_000_000)
+        );
         assert_eq!((r.audio_input, r.image_input), (3_000_000, 3_000_000));
     }
 
@@ -366,7 +374,9 @@ mod tests {
         assert!(entry(json!({"input_per_mtok": 1})).rates().is_none());
         assert!(entry(json!({"context_window": 8000})).rates().is_none());
         // Zero is a price: the mock model is free, not unpriced.
-        assert!(entry(json!({"input_per_mtok": 0, "output_per_mtok": 0})).rates().is_some());
+        assert!(entry(json!({"input_per_mtok": 0, "output_per_mtok": 0}))
+            .rates()
+            .is_some());
     }
 
     #[test]
@@ -386,7 +396,9 @@ mod tests {
 
     #[test]
     fn an_override_changes_only_what_it_names() {
-        let catalog = entry(json!({"input_per_mtok": 3, "output_per_mtok": 15, "context_window": 200000, "features": ["tools"]}));
+        let catalog = entry(
+            json!({"input_per_mtok": 3, "output_per_mtok": 15, "context_window": 200000, "features": ["tools"]}),
+        );
         let over = entry(json!({"input_per_mtok": 2}));
         let e = catalog.overlaid(&over);
         assert_eq!(e.input_per_mtok, Some(2.0));

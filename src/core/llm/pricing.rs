@@ -73,7 +73,10 @@ mod tests {
         let r = rates(json!({"input_per_mtok": 2.5, "output_per_mtok": 10}));
         // 1000 x 2.5 + 500 x 10 = 7500 µUSD
         assert_eq!(cost_nanos(&r, &Usage::tokens(1000, 500)), 7_500_000);
-        assert_eq!(format_nanos(cost_nanos(&r, &Usage::tokens(1000, 500))), "0.007500000");
+        assert_eq!(
+            format_nanos(cost_nanos(&r, &Usage::tokens(1000, 500))),
+            "0.007500000"
+        );
         assert_eq!(format_nanos(0), "0.000000000");
         assert_eq!(format_nanos(12_345_678_901), "12.345678901");
     }
@@ -81,8 +84,10 @@ mod tests {
     #[test]
     fn each_class_at_its_rate() {
         // Anthropic-like: 3 in, 15 out, 0.30 read, 3.75 write, 6 hour write.
-        let r = rates(json!({"input_per_mtok": 3, "output_per_mtok": 15, "cache_read_per_mtok": 0.3,
-            "cache_write_per_mtok": 3.75, "cache_write_1h_per_mtok": 6}));
+        let r = rates(
+            json!({"input_per_mtok": 3, "output_per_mtok": 15, "cache_read_per_mtok": 0.3,
+            "cache_write_per_mtok": 3.75, "cache_write_1h_per_mtok": 6}),
+        );
         let u = Usage {
             input_tokens: 13_050,
             output_tokens: 400,
@@ -97,9 +102,14 @@ mod tests {
 
     #[test]
     fn fees_and_rounding() {
-        let r = rates(json!({"input_per_mtok": 0.02, "output_per_mtok": 0, "per_request_usd": 0.001,
-            "web_search_per_1k_usd": 10}));
-        let u = Usage { web_search_requests: 2, ..Usage::tokens(8, 0) };
+        let r = rates(
+            json!({"input_per_mtok": 0.02, "output_per_mtok": 0, "per_request_usd": 0.001,
+            "web_search_per_1k_usd": 10}),
+        );
+        let u = Usage {
+            web_search_requests: 2,
+            ..Usage::tokens(8, 0)
+        };
         // 8 x 0.02 USD/Mtok = 160 nUSD; + 1 mUSD a request + 2 searches x 10 mUSD
         assert_eq!(cost_nanos(&r, &u), 21_000_160);
         assert_eq!(cost_nanos(&r, &Usage::tokens(8, 0)), 1_000_160);

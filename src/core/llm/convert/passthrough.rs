@@ -82,7 +82,9 @@ pub fn usage(dialect: Dialect, bytes: &[u8]) -> Option<Result<Usage, String>> {
             _ => not("chat completion"),
         },
         Dialect::Anthropic => match serde_json::from_slice::<Message>(bytes) {
-            Ok(a) if object && a.kind == "message" => Ok(Usage::from_anthropic(&a.usage)),
+            Ok(a) if object && a.kind == "message" => {
+                Ok(Usage::from_anthropic(&a.usage).unwrap_or_default())
+            }
             _ => not("Messages API"),
         },
         Dialect::Responses => match serde_json::from_slice::<Response>(bytes) {
@@ -105,7 +107,7 @@ mod tests {
     fn whole(dialect: Dialect, answer: &Value) -> Result<Usage, ()> {
         check_shape(dialect, answer).map_err(drop)?;
         Ok(match dialect {
-            Dialect::Anthropic => Usage::from_anthropic(&answer["usage"]),
+            Dialect::Anthropic => Usage::from_anthropic(&answer["usage"]).unwrap_or_default(),
             Dialect::Responses => Usage::from_responses(&answer["usage"]).unwrap_or_default(),
             _ => Usage::from_openai(&answer["usage"]).unwrap_or_default(),
         })

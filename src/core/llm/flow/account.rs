@@ -111,7 +111,13 @@ impl Accounting {
 
     /// The usage record of the log line (no content, no keys); an answer from the cache cost
     /// nothing.
-    pub fn record(&self, usage: Usage, cost: Option<Nanos>, stream: bool, outcome: Ending) -> Value {
+    pub fn record(
+        &self,
+        usage: Usage,
+        cost: Option<Nanos>,
+        stream: bool,
+        outcome: Ending,
+    ) -> Value {
         let mut record = json!({
             "provider": self.target.provider,
             "model": self.target.model,

@@ -54,7 +54,7 @@ impl FromAnthropic {
                 let m = &data["message"];
                 self.id = m["id"].as_str().unwrap_or("").to_string();
                 self.model = m["model"].clone();
-                p.usage = Usage::from_anthropic(&m["usage"]);
+                p.usage = Usage::from_anthropic(&m["usage"]).unwrap_or_default();
             }
             "content_block_start" => {
                 let b = &data["content_block"];
@@ -95,7 +95,8 @@ impl FromAnthropic {
                     p.usage.output_tokens = o; // cumulative
                 }
                 if u.get("input_tokens").is_some_and(|v| v.is_u64()) {
-                    p.usage.input_tokens = Usage::from_anthropic(u).input_tokens;
+                    p.usage.input_tokens =
+                        Usage::from_anthropic(u).unwrap_or_default().input_tokens;
                 }
                 content = true;
             }

@@ -12,8 +12,6 @@ mod from_openai;
 mod from_responses;
 mod to_responses;
 
-pub use to_responses::usage_json as responses_usage;
-
 use super::sse::{self, Event};
 use super::{errors, Dialect, Usage};
 
