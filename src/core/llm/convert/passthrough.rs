@@ -138,6 +138,18 @@ mod tests {
             ),
             (
                 Dialect::Anthropic,
+                json!({"type": "message", "content": [], "usage": {"input_tokens": 50, "cache_creation_input_tokens": 3000, "cache_read_input_tokens": 10000, "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000}, "output_tokens": 400, "server_tool_use": {"web_search_requests": 1}}}),
+            ),
+            (
+                Dialect::OpenAi,
+                json!({"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0}}}),
+            ),
+            (
+                Dialect::Responses,
+                json!({"object": "response", "output": [], "usage": {"input_tokens": 5000, "input_tokens_details": {"cached_tokens": 4096}, "output_tokens": 800, "output_tokens_details": {"reasoning_tokens": 640}}}),
+            ),
+            (
+                Dialect::Anthropic,
                 json!({"type": "message", "content": []}),
             ),
             (Dialect::Anthropic, json!({"type": "error", "content": []})),

@@ -306,3 +306,30 @@ fn a_translated_answer_is_charged_the_providers_own_count() {
         10_000
     );
 }
+
+#[test]
+fn an_anthropic_client_is_told_its_fresh_and_cached_input_apart() {
+    use crate::core::llm::convert::client_response;
+    use crate::core::llm::request::parse;
+    use crate::core::llm::Dialect;
+    let messages =
+        br#"{"model": "m", "max_tokens": 500, "messages": [{"role": "user", "content": "hi"}]}"#;
+    let req = parse(Dialect::Anthropic, messages).unwrap();
+    let openai = json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0}}});
+    let (client, u) = client_response(&req, Dialect::OpenAi, &openai, 0).unwrap();
+    assert_eq!(u.cache_read_tokens, 1920);
+    let told = &client.unwrap()["usage"];
+    assert_eq!(
+        (
+            told["input_tokens"].as_u64(),
+            told["cache_read_input_tokens"].as_u64(),
+            told["output_tokens"].as_u64()
+        ),
+        (Some(86), Some(1920), Some(300))
+    );
+    // Read back as Anthropic's, it is the same usage.
+    assert_eq!(Usage::from_anthropic(told), Some(u));
+}

@@ -168,8 +168,10 @@ impl Translator {
         &self.last().progress.text
     }
 
+    /// The upstream's own count (in a two-stage translation, the first stage's: the chunks
+    /// between the stages have no name for every class).
     pub fn usage(&self) -> Usage {
-        self.last().progress.usage
+        self.first.progress.usage
     }
 
     /// What a stream is charged when it is over or abandoned: the provider's own count where it
@@ -321,5 +323,7 @@ fn failure(kind: &serde_json::Value, message: &serde_json::Value) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_gemini;
+#[cfg(test)]
+mod tests_ledger;
 #[cfg(test)]
 mod tests_responses;
