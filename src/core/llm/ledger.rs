@@ -94,7 +94,7 @@ impl Usage {
     }
 
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// The provider's count, or where it sent none (an OpenAI-compatible server that leaves
@@ -151,14 +151,16 @@ impl Usage {
         u.as_object()?;
         let n = |path: &str| u.pointer(path).and_then(Value::as_u64).unwrap_or(0);
         let split = n("/cache_creation/ephemeral_5m_input_tokens")
-            + n("/cache_creation/ephemeral_1h_input_tokens");
+            .saturating_add(n("/cache_creation/ephemeral_1h_input_tokens"));
         let write = match n("/cache_creation_input_tokens") {
             0 => split,
             total => total,
         };
         let read = n("/cache_read_input_tokens");
         Some(Usage {
-            input_tokens: n("/input_tokens") + write + read,
+            input_tokens: n("/input_tokens")
+                .saturating_add(write)
+                .saturating_add(read),
             output_tokens: n("/output_tokens"),
             cache_read_tokens: read,
             cache_write_tokens: write,
@@ -181,16 +183,17 @@ impl Usage {
                 .flatten()
                 .filter(|d| d["modality"] == modality)
                 .filter_map(|d| d["tokenCount"].as_u64())
-                .sum()
+                .fold(0, u64::saturating_add)
         };
         let input = |modality: &str| {
-            (of("promptTokensDetails", modality) + of("toolUsePromptTokensDetails", modality))
+            of("promptTokensDetails", modality)
+                .saturating_add(of("toolUsePromptTokensDetails", modality))
                 .saturating_sub(of("cacheTokensDetails", modality))
         };
         let thoughts = n("thoughtsTokenCount");
         Some(Usage {
-            input_tokens: prompt + n("toolUsePromptTokenCount"),
-            output_tokens: n("candidatesTokenCount") + thoughts,
+            input_tokens: prompt.saturating_add(n("toolUsePromptTokenCount")),
+            output_tokens: n("candidatesTokenCount").saturating_add(thoughts),
             cache_read_tokens: n("cachedContentTokenCount"),
             reasoning_tokens: thoughts,
             audio_input_tokens: input("AUDIO"),
@@ -203,10 +206,14 @@ impl Usage {
 
     /// All the input tokens of audio or images, and all such output.
     pub fn media_tokens(&self) -> u64 {
-        self.audio_input_tokens
-            + self.image_input_tokens
-            + self.audio_output_tokens
-            + self.image_output_tokens
+        [
+            self.audio_input_tokens,
+            self.image_input_tokens,
+            self.audio_output_tokens,
+            self.image_output_tokens,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
     }
 
     /// As an OpenAI `usage` object; the details OpenAI has a name for are there when not zero.
@@ -216,11 +223,11 @@ impl Usage {
             "completion_tokens": self.output_tokens,
             "total_tokens": self.total(),
         });
-        if self.cache_read_tokens + self.audio_input_tokens > 0 {
+        if self.cache_read_tokens > 0 || self.audio_input_tokens > 0 {
             v["prompt_tokens_details"] = json!({"cached_tokens": self.cache_read_tokens,
                 "audio_tokens": self.audio_input_tokens});
         }
-        if self.reasoning_tokens + self.audio_output_tokens > 0 {
+        if self.reasoning_tokens > 0 || self.audio_output_tokens > 0 {
             v["completion_tokens_details"] = json!({"reasoning_tokens": self.reasoning_tokens,
                 "audio_tokens": self.audio_output_tokens});
         }
@@ -233,10 +240,10 @@ impl Usage {
         let mut v = json!({
             "input_tokens": self
                 .input_tokens
-                .saturating_sub(self.cache_read_tokens + self.cache_write_tokens),
+                .saturating_sub(self.cache_read_tokens.saturating_add(self.cache_write_tokens)),
             "output_tokens": self.output_tokens,
         });
-        if self.cache_read_tokens + self.cache_write_tokens > 0 {
+        if self.cache_read_tokens > 0 || self.cache_write_tokens > 0 {
             let hour = self.cache_write_1h_tokens.min(self.cache_write_tokens);
             v["cache_creation_input_tokens"] = json!(self.cache_write_tokens);
             v["cache_read_input_tokens"] = json!(self.cache_read_tokens);

@@ -110,8 +110,9 @@ pub struct Counters {
     pub failed: u64,
     #[serde(default)]
     pub dead_lettered: u64,
-    /// The LLM input tokens by class (`core::llm::Classes`): fresh, read from and written to the
-    /// provider's prompt cache; the output's reasoning; audio and image tokens either way.
+    /// The LLM input tokens by the provider's prompt cache: neither read from nor written to it
+    /// (fresh), read, written (they add up to `input_tokens`); the output's reasoning; audio and
+    /// image tokens either way (parts of the input and output tokens).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub fresh_input_tokens: u64,
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -162,7 +162,11 @@ impl Accounting {
                 output_tokens: usage.output_tokens,
                 cached: u64::from(self.cached.hit),
                 cost_nanos: cost.unwrap_or(0),
-                fresh_input_tokens: usage.classes().fresh_input,
+                fresh_input_tokens: usage.input_tokens.saturating_sub(
+                    usage
+                        .cache_read_tokens
+                        .saturating_add(usage.cache_write_tokens),
+                ),
                 cache_read_tokens: usage.cache_read_tokens,
                 cache_write_tokens: usage.cache_write_tokens,
                 reasoning_tokens: usage.reasoning_tokens,

@@ -333,3 +333,27 @@ fn an_anthropic_client_is_told_its_fresh_and_cached_input_apart() {
     // Read back as Anthropic's, it is the same usage.
     assert_eq!(Usage::from_anthropic(told), Some(u));
 }
+
+#[test]
+fn figures_past_any_real_count_saturate_rather_than_overflow() {
+    let max = u64::MAX;
+    let a = Usage::from_anthropic(&json!({"input_tokens": max, "cache_read_input_tokens": max,
+        "cache_creation": {"ephemeral_5m_input_tokens": max, "ephemeral_1h_input_tokens": max}, "output_tokens": max}))
+    .unwrap();
+    assert_eq!((a.input_tokens, a.total()), (max, max));
+    let g = Usage::from_gemini(&json!({"promptTokenCount": max, "toolUsePromptTokenCount": max,
+        "candidatesTokenCount": max, "thoughtsTokenCount": max,
+        "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": max}, {"modality": "AUDIO", "tokenCount": max}]}))
+    .unwrap();
+    assert_eq!(
+        (g.input_tokens, g.output_tokens, g.media_tokens()),
+        (max, max, max)
+    );
+    assert_eq!(a.anthropic_json()["input_tokens"], 0);
+    let r = rates(json!({"input_per_mtok": 1e6, "output_per_mtok": 1e6}));
+    assert_eq!(
+        cost_nanos(&r, &a),
+        u64::MAX,
+        "a cost past u64 is the most, not a wrap"
+    );
+}
