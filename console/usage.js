@@ -1,5 +1,6 @@
 // Usage from the usage API: requests, tokens and cost per day, split by model (or route, provider,
-// key or subject), as charts and as a table of the same numbers.
+// key or subject), the input by class (fresh, cached, written to the cache), as charts and as a
+// table of the same numbers.
 import { api, tenantPath, query } from "./api.js";
 import { h, field, table } from "./ui.js";
 import { stackedBars } from "./chart.js";
@@ -46,12 +47,19 @@ function view(rows, from, n, dim) {
       .map((m) => ({ name: m, values: days.map((d) => rows.filter((r) => r.day === d && name(r) === m).reduce((sum, r) => sum + pick(r), 0)) }))
       .filter((x) => x.values.some((v) => v > 0));
   const tokens = (r) => r.input_tokens + r.output_tokens;
+  // The input's classes (a row from before they were counted has none: all fresh).
+  const read = (r) => r.cache_read_tokens ?? 0;
+  const written = (r) => r.cache_write_tokens ?? 0;
+  const classes = [["Fresh input", (r) => r.input_tokens - read(r) - written(r)], ["Cached input", read], ["Cache writes", written]]
+    .map(([m, pick]) => ({ name: m, values: days.map((d) => rows.filter((r) => r.day === d).reduce((sum, r) => sum + pick(r), 0)) }))
+    .filter((x) => x.values.some((v) => v > 0));
   const sum = (pick) => rows.reduce((a, r) => a + pick(r), 0);
   return [
     h("p", {}, `${sum((r) => r.requests)} requests, ${sum(tokens)} tokens, ${usd(sum((r) => r.cost_usd))} over ${n} days.`),
     h("div", { class: "charts" },
       stackedBars("Requests per day", days, series((r) => r.requests), count),
       stackedBars("Tokens per day (input and output)", days, series(tokens), count),
+      stackedBars("Input per day: fresh, read from and written to the prompt cache", days, classes, count),
       stackedBars("Cost per day (USD)", days, series((r) => r.cost_usd), usd)),
     h("h2", {}, `By day and ${label.toLowerCase()}`),
     table(`Usage by day and ${label.toLowerCase()}`, [
@@ -62,6 +70,9 @@ function view(rows, from, n, dim) {
       ["p95 ms", (r) => r.p95_ms ?? "", { num: true }],
       ["Input tokens", (r) => r.input_tokens, { num: true }],
       ["Output tokens", (r) => r.output_tokens, { num: true }],
+      ["Cached input", read, { num: true }],
+      ["Cache writes", written, { num: true }],
+      ["Reasoning", (r) => r.reasoning_tokens ?? 0, { num: true }],
       ["Cost", (r) => usd(r.cost_usd), { num: true }],
     ], [...rows].sort((a, b) => b.day.localeCompare(a.day) || name(a).localeCompare(name(b))), "Nothing counted in this period."),
   ];

@@ -190,6 +190,7 @@ pub struct DataPoint {
     pub index: String,
     /// route family, status class (`2xx`...), provider, model, key id, subject.
     pub blobs: [String; 6],
-    /// status, latency ms, input tokens, output tokens, cost USD, cache hit (0 or 1).
-    pub doubles: [f64; 6],
+    /// status, latency ms, input tokens, output tokens, cost USD, cache hit (0 or 1), then the
+    /// token classes: fresh input, cache read, cache write, reasoning, media.
+    pub doubles: [f64; 11],
 }

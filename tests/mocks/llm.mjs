@@ -156,6 +156,7 @@ export async function startLlm({ openaiKey, anthropicKey }) {
       if (model === "slow") await sleep(2000);
       if (llm.delays[model]) await sleep(llm.delays[model]);
       if (BROKEN[model]) return BROKEN[model](res, { openai, stream: !!body.stream });
+      if (model.startsWith("cached-")) return (await import("./llm_usage.mjs")).USAGE[model](res, send, { body, openai, responses, anthropic });
       if (model === "ansi" && body.stream && openai) {
         res.writeHead(200, { "content-type": "text/event-stream" });
         const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;

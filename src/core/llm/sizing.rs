@@ -9,6 +9,40 @@ use super::pricing::Price;
 use crate::core::llm::config::ProviderKind;
 use serde_json::{Map, Value};
 
+/// How long a request asks its provider to keep what it writes to the prompt cache (Anthropic's
+/// `cache_control`), which sets the rate the written input is billed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CacheWrite {
+    FiveMinutes,
+    OneHour,
+}
+
+/// The longest cache write `body` asks for anywhere (a `cache_control` on the request, a system
+/// block, a tool or a content part); `None`: it writes nothing to a prompt cache.
+pub fn cache_write(body: &Map<String, Value>) -> Option<CacheWrite> {
+    fn object(o: &Map<String, Value>, longest: &mut Option<CacheWrite>) {
+        // Anthropic's one kind of cache control; a schema's property of that name is not one.
+        if let Some(c) = o.get("cache_control").filter(|c| c["type"] == "ephemeral") {
+            let ttl = match c.get("ttl").and_then(Value::as_str) {
+                Some("1h") => CacheWrite::OneHour,
+                _ => CacheWrite::FiveMinutes,
+            };
+            *longest = (*longest).max(Some(ttl));
+        }
+        o.values().for_each(|v| value(v, longest));
+    }
+    fn value(v: &Value, longest: &mut Option<CacheWrite>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| value(i, longest)),
+            Value::Object(o) => object(o, longest),
+            _ => {}
+        }
+    }
+    let mut longest = None;
+    object(body, &mut longest);
+    longest
+}
+
 /// What a request's body holds that its bytes do not measure.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sizing {
@@ -272,6 +306,28 @@ mod tests {
         // A text document is measured like any text.
         let text = json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello"}}]}]});
         assert_eq!(of(text).unmeasured, None);
+    }
+
+    #[test]
+    fn a_cache_write_is_found_wherever_it_is_asked_for_with_its_longest_ttl() {
+        let none = json!({"messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(cache_write(none.as_object().unwrap()), None);
+        let top = json!({"cache_control": {"type": "ephemeral"}, "messages": []});
+        assert_eq!(
+            cache_write(top.as_object().unwrap()),
+            Some(CacheWrite::FiveMinutes)
+        );
+        let both = json!({
+            "system": [{"type": "text", "text": "a long brief", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]
+        });
+        assert_eq!(
+            cache_write(both.as_object().unwrap()),
+            Some(CacheWrite::OneHour)
+        );
+        // A field of that name that is no cache control (a tool's schema property) asks nothing.
+        let schema = json!({"tools": [{"name": "t", "input_schema": {"properties": {"cache_control": {"type": "string"}}}}]});
+        assert_eq!(cache_write(schema.as_object().unwrap()), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! What an LLM request spends: the budgets it is charged to (the tenant's and its key's), the cost
 //! it reserves before the call (its input and output maximum at the dearest price among the
-//! targets it may reach), the charge once its usage is known, and how a spent budget refuses it.
+//! targets it may reach, and at each target the dearest class they may be billed as), the charge once its usage is known, and how a spent budget refuses it.
 
-use super::pricing::{cost_of, Price};
+use super::pricing::{cost_nanos, Price};
 use super::request::ClientRequest;
+use super::sizing::{cache_write, CacheWrite};
 use super::{Dialect, Usage};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::limits::budget::{
@@ -13,15 +14,47 @@ use crate::core::llm::config::ProviderKind;
 use crate::core::time::iso8601;
 use serde_json::{json, Value};
 
-/// The most a request of `usage` (its estimate) may cost on any of the targets it may reach.
-/// A target without a price costs nothing: budgets count priced models only.
-pub fn estimate(prices: &[Option<&Price>], usage: Usage) -> Nanos {
+/// The most a request of `usage` (its estimate) may cost on any of the targets it may reach,
+/// when it may write to the prompt cache as `write` says. A target without a price costs
+/// nothing: budgets count priced models only.
+pub fn estimate(prices: &[Option<&Price>], usage: Usage, write: Option<CacheWrite>) -> Nanos {
     prices
         .iter()
         .flatten()
-        .filter_map(|p| cost_of(p, &usage))
+        .filter_map(|p| bound(p, usage, write))
         .max()
         .unwrap_or(0)
+}
+
+/// The most `usage` can cost at `price`: its input at the dearest rate it may be billed at (all
+/// of it written to the prompt cache, at the rate of the longest TTL asked, when the body asks
+/// for a write), its output maximum all text or all reasoning, whichever is dearer.
+fn bound(price: &Price, usage: Usage, write: Option<CacheWrite>) -> Option<Nanos> {
+    let rates = price.rates()?;
+    let n = usage.input_tokens;
+    let mut inputs = vec![usage];
+    if write.is_some() {
+        inputs.push(Usage {
+            cache_write_tokens: n,
+            ..usage
+        });
+    }
+    if write == Some(CacheWrite::OneHour) {
+        inputs.push(Usage {
+            cache_write_tokens: n,
+            cache_write_1h_tokens: n,
+            ..usage
+        });
+    }
+    let reasoned = |u: Usage| Usage {
+        reasoning_tokens: u.output_tokens,
+        ..u
+    };
+    inputs
+        .into_iter()
+        .flat_map(|u| [u, reasoned(u)])
+        .map(|u| cost_nanos(&rates, &u))
+        .max()
 }
 
 /// What a request reserves before its call: the most tokens, and the most cost, it may reach on
@@ -30,18 +63,23 @@ pub fn reservation(
     req: &ClientRequest,
     targets: &[(ProviderKind, Option<&Price>)],
 ) -> (u64, Nanos) {
+    // Only a priced target has a write rate to reserve at.
+    let write = match targets.iter().any(|(_, p)| p.is_some()) {
+        true => cache_write(&req.body),
+        false => None,
+    };
     if !req.has_unmeasured_input() {
         let prices: Vec<_> = targets.iter().map(|(_, p)| *p).collect();
         return (
             req.estimated_tokens,
-            estimate(&prices, req.estimated_usage()),
+            estimate(&prices, req.estimated_usage(), write),
         );
     }
     let on = |(kind, price): &(ProviderKind, Option<&Price>)| {
         let usage = req.estimated_usage_on(*kind, *price);
         (
             usage.total(),
-            price.and_then(|p| cost_of(p, &usage)).unwrap_or(0),
+            price.and_then(|p| bound(p, usage, write)).unwrap_or(0),
         )
     };
     let each: Vec<_> = targets.iter().map(on).collect();
@@ -194,10 +232,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            estimate(&[Some(&cheap), None, Some(&dear)], usage),
+            estimate(&[Some(&cheap), None, Some(&dear)], usage, None),
             20_000_000
         );
-        assert_eq!(estimate(&[None], usage), 0);
+        assert_eq!(estimate(&[None], usage, None), 0);
     }
 
     #[test]
@@ -303,6 +341,58 @@ mod tests {
             reservation(&plain, &[(ProviderKind::Openai, None)]).0,
             plain.estimated_tokens
         );
+    }
+
+    #[test]
+    fn a_body_that_writes_to_the_prompt_cache_reserves_at_the_write_rate() {
+        // Sonnet: 3 in, 15 out, 3.75 a 5-minute write, 6 an hour's (nano-USD a token: x 1000).
+        let sonnet = Price {
+            input_per_mtok: Some(3.0),
+            output_per_mtok: Some(15.0),
+            cache_read_per_mtok: Some(0.3),
+            cache_write_per_mtok: Some(3.75),
+            cache_write_1h_per_mtok: Some(6.0),
+            ..Default::default()
+        };
+        let text = "a long brief ".repeat(300);
+        let ask = |cache_control: Value| {
+            let mut part = json!({"type": "text", "text": text});
+            if !cache_control.is_null() {
+                part["cache_control"] = cache_control;
+            }
+            parsed(
+                Dialect::Anthropic,
+                json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": [part]}]}),
+            )
+        };
+        let on = |req: &ClientRequest, price: &Price| {
+            let input = req.estimated_usage().input_tokens;
+            (
+                input,
+                reservation(req, &[(ProviderKind::Anthropic, Some(price))]).1,
+            )
+        };
+        let (input, plain) = on(&ask(Value::Null), &sonnet);
+        assert_eq!(plain, input * 3_000 + 100 * 15_000);
+        let (input, five) = on(&ask(json!({"type": "ephemeral"})), &sonnet);
+        assert_eq!(
+            five,
+            input * 3_750 + 100 * 15_000,
+            "all of it may be written"
+        );
+        let (input, hour) = on(&ask(json!({"type": "ephemeral", "ttl": "1h"})), &sonnet);
+        assert_eq!(
+            hour,
+            input * 6_000 + 100 * 15_000,
+            "for an hour, at the hour's rate"
+        );
+        // Reasoning dearer than text: the output maximum may all be reasoning.
+        let thinker = Price {
+            reasoning_per_mtok: Some(20.0),
+            ..sonnet.clone()
+        };
+        let (input, cost) = on(&ask(Value::Null), &thinker);
+        assert_eq!(cost, input * 3_000 + 100 * 20_000);
     }
 
     #[test]

@@ -110,6 +110,23 @@ pub struct Counters {
     pub failed: u64,
     #[serde(default)]
     pub dead_lettered: u64,
+    /// The LLM input tokens by the provider's prompt cache: neither read from nor written to it
+    /// (fresh), read, written (they add up to `input_tokens`); the output's reasoning; audio and
+    /// image tokens either way (parts of the input and output tokens).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fresh_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub media_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counters {
@@ -130,6 +147,11 @@ impl Counters {
         self.delivered += o.delivered;
         self.failed += o.failed;
         self.dead_lettered += o.dead_lettered;
+        self.fresh_input_tokens += o.fresh_input_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.media_tokens += o.media_tokens;
     }
 
     /// One answered request: its status and latency.

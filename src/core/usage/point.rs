@@ -7,7 +7,7 @@ use crate::core::limits::budget::usd;
 use crate::core::platform::DataPoint;
 
 /// The data point of a request of `tenant`: its dimensions, its status and latency, and what its
-/// answer used (`counters`: tokens, cost, cache).
+/// answer used (`counters`: tokens, cost, cache, the tokens' classes).
 pub fn point(
     tenant: &str,
     dims: &Dims,
@@ -33,6 +33,11 @@ pub fn point(
             used.output_tokens as f64,
             usd(used.cost_nanos),
             used.cached.min(1) as f64,
+            used.fresh_input_tokens as f64,
+            used.cache_read_tokens as f64,
+            used.cache_write_tokens as f64,
+            used.reasoning_tokens as f64,
+            used.media_tokens as f64,
         ],
     }
 }
@@ -53,9 +58,14 @@ mod tests {
             subject: None,
         };
         let used = Counters {
-            input_tokens: 25,
-            output_tokens: 15,
-            cost_nanos: 120_000,
+            input_tokens: 13_050,
+            output_tokens: 400,
+            cost_nanos: 24_900_000,
+            fresh_input_tokens: 50,
+            cache_read_tokens: 10_000,
+            cache_write_tokens: 3_000,
+            reasoning_tokens: 120,
+            media_tokens: 7,
             ..Counters::default()
         };
         let p = point("acme", &dims, 200, 37, &used);
@@ -64,6 +74,10 @@ mod tests {
             p.blobs,
             ["llm", "2xx", "oai", "gpt-4o", "key_1", ""].map(String::from)
         );
-        assert_eq!(p.doubles, [200.0, 37.0, 25.0, 15.0, 0.00012, 0.0]);
+        // The classes come after the columns a dashboard had before them.
+        assert_eq!(
+            p.doubles,
+            [200.0, 37.0, 13_050.0, 400.0, 0.0249, 0.0, 50.0, 10_000.0, 3_000.0, 120.0, 7.0]
+        );
     }
 }

@@ -152,7 +152,9 @@ pub fn group(q: &Query, rows: &[(Dims, Counters)]) -> Vec<(Vec<Option<String>>, 
     groups.into_iter().collect()
 }
 
-const COLUMNS: [&str; 13] = [
+/// The columns of a group, in order; the token classes come last, after the columns a report
+/// had before them (a CSV reader by position still finds those where they were).
+const COLUMNS: [&str; 17] = [
     "requests",
     "client_errors",
     "server_errors",
@@ -165,10 +167,14 @@ const COLUMNS: [&str; 13] = [
     "delivered",
     "failed",
     "dead_lettered",
-    "",
+    "fresh_input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "media_tokens",
 ];
 
-fn figures(c: &Counters) -> [Value; 12] {
+fn figures(c: &Counters) -> [Value; 17] {
     [
         json!(c.requests),
         json!(c.client_errors),
@@ -182,6 +188,11 @@ fn figures(c: &Counters) -> [Value; 12] {
         json!(c.delivered),
         json!(c.failed),
         json!(c.dead_lettered),
+        json!(c.fresh_input_tokens),
+        json!(c.cache_read_tokens),
+        json!(c.cache_write_tokens),
+        json!(c.reasoning_tokens),
+        json!(c.media_tokens),
     ]
 }
 
@@ -222,7 +233,7 @@ pub fn render(
             let header: Vec<&str> = names
                 .iter()
                 .copied()
-                .chain(COLUMNS[..12].iter().copied())
+                .chain(COLUMNS.iter().copied())
                 .collect();
             out.push_str(&header.join(","));
             out.push('\n');
@@ -347,6 +358,43 @@ mod tests {
     }
 
     #[test]
+    fn token_classes_are_columns_added_up_by_the_groups() {
+        let mut cached = row(H15, "claude", 400, 3);
+        (cached.1.input_tokens, cached.1.fresh_input_tokens) = (13_050, 50);
+        (cached.1.cache_read_tokens, cached.1.cache_write_tokens) = (10_000, 3_000);
+        let mut thinking = row(H15, "claude", 800, 3);
+        (thinking.1.reasoning_tokens, thinking.1.media_tokens) = (640, 1_032);
+        let rows = [cached, thinking, row(H15, "gpt", 5, 3)];
+        let q = parse("https://gw/v1/usage?group_by=model", NOW).unwrap();
+        let (_, body) = render(&q, &group(&q, &rows), &[]);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let claude = &v["data"][0];
+        assert_eq!(claude["model"], "claude");
+        assert_eq!(
+            [
+                "fresh_input_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "media_tokens"
+            ]
+            .map(|c| claude[c].as_u64()),
+            [50, 10_000, 3_000, 640, 1_032].map(Some)
+        );
+        assert_eq!(v["data"][1]["cache_read_tokens"], 0);
+        let q = parse("https://gw/v1/usage?group_by=model&format=csv", NOW).unwrap();
+        let (_, body) = render(&q, &group(&q, &rows), &[]);
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",50,10000,3000,640,1032"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn csv_has_a_header_and_safe_cells() {
         let q = parse("https://gw/v1/usage?group_by=model,day&format=csv", NOW).unwrap();
         let rows = [row(H15, "=cmd,x", 2, 3)];
@@ -356,11 +404,11 @@ mod tests {
         let mut lines = text.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "model,day,requests,client_errors,server_errors,p50_ms,p95_ms,input_tokens,output_tokens,cached,cost_usd,delivered,failed,dead_lettered"
+            "model,day,requests,client_errors,server_errors,p50_ms,p95_ms,input_tokens,output_tokens,cached,cost_usd,delivered,failed,dead_lettered,fresh_input_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,media_tokens"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "\"'=cmd,x\",2026-11-29,1,0,0,5,5,0,2,0,0.000002,0,0,0"
+            "\"'=cmd,x\",2026-11-29,1,0,0,5,5,0,2,0,0.000002,0,0,0,0,0,0,0,0"
         );
     }
 }

@@ -96,7 +96,8 @@ pub fn client_response(
     check_shape(upstream, body)?;
     if upstream == Dialect::Gemini {
         let chat = to_gemini::response(body, now_s, req.thinking);
-        let usage = super::Usage::from_openai(&chat["usage"]).unwrap_or_default();
+        // The provider's own count: the chat usage has no name for every class.
+        let usage = super::Usage::from_gemini(&body["usageMetadata"]).unwrap_or_default();
         let client = match req.dialect {
             Dialect::Anthropic => to_openai::response(&chat),
             Dialect::Responses => responses::from_chat(req, &chat, now_s),
@@ -109,7 +110,7 @@ pub fn client_response(
         let (chat, usage) = match upstream {
             Dialect::Anthropic => (
                 to_anthropic::response(body, now_s, req.thinking),
-                super::Usage::from_anthropic(&body["usage"]),
+                super::Usage::from_anthropic(&body["usage"]).unwrap_or_default(),
             ),
             _ => (
                 body.clone(),
@@ -121,13 +122,16 @@ pub fn client_response(
     Ok(match (upstream, req.dialect) {
         (Dialect::Anthropic, Dialect::OpenAi) => (
             Some(to_anthropic::response(body, now_s, req.thinking)),
-            super::Usage::from_anthropic(&body["usage"]),
+            super::Usage::from_anthropic(&body["usage"]).unwrap_or_default(),
         ),
         (Dialect::OpenAi, Dialect::Anthropic) => (
             Some(to_openai::response(body)),
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
-        (Dialect::Anthropic, _) => (None, super::Usage::from_anthropic(&body["usage"])),
+        (Dialect::Anthropic, _) => (
+            None,
+            super::Usage::from_anthropic(&body["usage"]).unwrap_or_default(),
+        ),
         (Dialect::Responses, _) => (
             None,
             super::Usage::from_responses(&body["usage"]).unwrap_or_default(),

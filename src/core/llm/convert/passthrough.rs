@@ -82,7 +82,9 @@ pub fn usage(dialect: Dialect, bytes: &[u8]) -> Option<Result<Usage, String>> {
             _ => not("chat completion"),
         },
         Dialect::Anthropic => match serde_json::from_slice::<Message>(bytes) {
-            Ok(a) if object && a.kind == "message" => Ok(Usage::from_anthropic(&a.usage)),
+            Ok(a) if object && a.kind == "message" => {
+                Ok(Usage::from_anthropic(&a.usage).unwrap_or_default())
+            }
             _ => not("Messages API"),
         },
         Dialect::Responses => match serde_json::from_slice::<Response>(bytes) {
@@ -105,7 +107,7 @@ mod tests {
     fn whole(dialect: Dialect, answer: &Value) -> Result<Usage, ()> {
         check_shape(dialect, answer).map_err(drop)?;
         Ok(match dialect {
-            Dialect::Anthropic => Usage::from_anthropic(&answer["usage"]),
+            Dialect::Anthropic => Usage::from_anthropic(&answer["usage"]).unwrap_or_default(),
             Dialect::Responses => Usage::from_responses(&answer["usage"]).unwrap_or_default(),
             _ => Usage::from_openai(&answer["usage"]).unwrap_or_default(),
         })
@@ -133,6 +135,18 @@ mod tests {
             (
                 Dialect::Anthropic,
                 json!({"id": "m", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "hi"}, {"type": "tool_use", "id": "t", "name": "f", "input": {"q": [1, 2]}}], "usage": {"input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 4}}),
+            ),
+            (
+                Dialect::Anthropic,
+                json!({"type": "message", "content": [], "usage": {"input_tokens": 50, "cache_creation_input_tokens": 3000, "cache_read_input_tokens": 10000, "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000}, "output_tokens": 400, "server_tool_use": {"web_search_requests": 1}}}),
+            ),
+            (
+                Dialect::OpenAi,
+                json!({"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0}}}),
+            ),
+            (
+                Dialect::Responses,
+                json!({"object": "response", "output": [], "usage": {"input_tokens": 5000, "input_tokens_details": {"cached_tokens": 4096}, "output_tokens": 800, "output_tokens_details": {"reasoning_tokens": 640}}}),
             ),
             (
                 Dialect::Anthropic,

@@ -4,7 +4,6 @@
 //! 400 naming it, never dropped.
 
 use super::super::request::ClientRequest;
-use super::super::stream::responses_usage;
 use super::super::{Dialect, Usage};
 use crate::core::error::ApiError;
 use serde_json::{json, Map, Value};
@@ -264,7 +263,7 @@ pub fn from_chat(req: &ClientRequest, chat: &Value, now_s: u64) -> Value {
         "model": chat["model"],
         "output": output,
         "output_text": text,
-        "usage": responses_usage(usage),
+        "usage": usage.responses_json(),
         "instructions": echo("instructions", Value::Null),
         "max_output_tokens": echo("max_output_tokens", Value::Null),
         "temperature": echo("temperature", json!(1)),

@@ -210,7 +210,7 @@ pub fn response(m: &Value, now_s: u64, thinking: bool) -> Value {
     if m["stop_reason"] == "refusal" {
         message["refusal"] = json!(text);
     }
-    let usage = Usage::from_anthropic(&m["usage"]);
+    let usage = Usage::from_anthropic(&m["usage"]).unwrap_or_default();
     json!({
         "id": format!("chatcmpl-{}", m["id"].as_str().unwrap_or("")),
         "object": "chat.completion",
@@ -323,7 +323,8 @@ mod tests {
             .is_none());
         assert_eq!(
             r["usage"],
-            json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17})
+            json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
+                "prompt_tokens_details": {"cached_tokens": 2, "audio_tokens": 0}})
         );
         assert_eq!(
             response(&m, 0, true)["choices"][0]["message"]["reasoning_content"],

@@ -238,17 +238,6 @@ pub fn finish_reason(reason: &str, called: bool) -> &'static str {
     }
 }
 
-/// From `usageMetadata`: the thoughts are output, as OpenAI counts reasoning tokens.
-pub fn usage(u: &Value) -> Option<Usage> {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    u.get("promptTokenCount")?;
-    Some(Usage {
-        input_tokens: n("promptTokenCount"),
-        output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
-        ..Default::default()
-    })
-}
-
 /// A whole Gemini answer as a chat completion. A prompt Gemini blocked is an empty answer that
 /// finished for `content_filter`.
 pub fn response(r: &Value, now_s: u64, thinking: bool) -> Value {
@@ -287,7 +276,7 @@ pub fn response(r: &Value, now_s: u64, thinking: bool) -> Value {
     if thinking && !reasoning.is_empty() {
         message["reasoning_content"] = json!(reasoning);
     }
-    let usage = usage(&r["usageMetadata"]).unwrap_or_default();
+    let usage = Usage::from_gemini(&r["usageMetadata"]).unwrap_or_default();
     json!({
         "id": format!("chatcmpl-{id}"),
         "object": "chat.completion",

@@ -173,7 +173,7 @@ pub fn response(r: &Value) -> Value {
         "content": content,
         "stop_reason": reason,
         "stop_sequence": null,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "usage": usage.anthropic_json(),
     })
 }
 

@@ -128,6 +128,9 @@ impl Accounting {
             "cost_usd": cost.map(usd),
             "outcome": outcome.name(),
         });
+        if let Some(tokens) = classes(&usage) {
+            record["tokens"] = tokens;
+        }
         if self.cached.hit {
             record["cached"] = json!(true);
         }
@@ -159,6 +162,15 @@ impl Accounting {
                 output_tokens: usage.output_tokens,
                 cached: u64::from(self.cached.hit),
                 cost_nanos: cost.unwrap_or(0),
+                fresh_input_tokens: usage.input_tokens.saturating_sub(
+                    usage
+                        .cache_read_tokens
+                        .saturating_add(usage.cache_write_tokens),
+                ),
+                cache_read_tokens: usage.cache_read_tokens,
+                cache_write_tokens: usage.cache_write_tokens,
+                reasoning_tokens: usage.reasoning_tokens,
+                media_tokens: usage.media_tokens(),
                 ..Counters::default()
             },
         }
@@ -199,6 +211,28 @@ impl Accounting {
         let _ = co.run(Effect::Point(p)).await;
         co.count(&job.tenant, sample.encode()).await;
     }
+}
+
+/// The usage record's `tokens`: the classes of the input and output that are not zero (none:
+/// a plain usage's record is as it was).
+fn classes(u: &Usage) -> Option<Value> {
+    let all = [
+        ("cache_read", u.cache_read_tokens),
+        ("cache_write", u.cache_write_tokens),
+        ("cache_write_1h", u.cache_write_1h_tokens),
+        ("reasoning", u.reasoning_tokens),
+        ("audio_input", u.audio_input_tokens),
+        ("audio_output", u.audio_output_tokens),
+        ("image_input", u.image_input_tokens),
+        ("image_output", u.image_output_tokens),
+        ("web_search_requests", u.web_search_requests),
+    ];
+    let known: serde_json::Map<String, Value> = all
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), json!(n)))
+        .collect();
+    (!known.is_empty()).then_some(Value::Object(known))
 }
 
 /// A whole answer to the client: under the answer guardrails, kept by the cache as sent,

@@ -90,6 +90,13 @@ impl World {
         self
     }
 
+    /// A catalog entry with every rate it names.
+    fn entry(mut self, model: &str, entry: Value) -> Self {
+        self.kv
+            .insert(ConfigKey::pricing(model).as_str().into(), entry);
+        self
+    }
+
     fn replies(self, model: &str, replies: Vec<Given>) -> Self {
         self.replies
             .borrow_mut()
@@ -804,4 +811,129 @@ fn a_client_is_given_no_longer_to_take_each_write_than_the_provider_is_to_send()
         .collect();
     assert!(!deadlines.is_empty());
     assert!(deadlines.iter().all(|ms| *ms == 1500), "{deadlines:?}");
+}
+
+/// Claude Sonnet's rates: 3 in, 15 out, 0.30 cache read, 3.75 a 5-minute write, 6 an hour's.
+fn sonnet() -> Value {
+    json!({"input_per_mtok": 3, "output_per_mtok": 15, "cache_read_per_mtok": 0.3,
+        "cache_write_per_mtok": 3.75, "cache_write_1h_per_mtok": 6})
+}
+
+/// What the limiter was told each budget cost: (reserved, actual) per charge.
+fn charged(seen: &[Effect]) -> Vec<(u64, u64)> {
+    settles(seen)
+        .iter()
+        .flat_map(|s| {
+            s["settle"]["charges"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|c| {
+            (
+                c["reserved"].as_u64().unwrap(),
+                c["actual"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A cached Claude answer: 50 fresh input tokens, 10,000 read from the cache, 3,000 written
+/// to it (1,000 for five minutes, 2,000 for an hour), 400 output: at Sonnet's rates
+/// 150 + 3000 + 3750 + 12000 + 6000 = 24,900 µUSD.
+fn cached_claude_answer() -> Value {
+    json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-s",
+        "content": [{"type": "text", "text": "Hello"}], "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 50, "cache_creation_input_tokens": 3000, "cache_read_input_tokens": 10000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+            "output_tokens": 400}})
+}
+
+#[test]
+fn a_cached_answer_is_charged_its_classes_in_the_header_the_record_the_count_and_the_budget() {
+    fresh_isolate();
+    let routes = json!({"claude": [{"provider": "claude", "model": "claude-s"}]});
+    let w = budgeted(World::new(openai_and_anthropic(routes, json!({}))))
+        .entry("claude-s", sonnet())
+        .replies("claude-s", vec![Given::Json(200, cached_claude_answer())]);
+    let (s, seen) = w.serve(
+        Dialect::OpenAi,
+        chat("claude", false),
+        Keys { sealer: true },
+    );
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.header("x-gateway-cost-usd"), Some("0.024900000"));
+    let body: Value = serde_json::from_str(&s.body).unwrap();
+    assert_eq!(body["usage"]["prompt_tokens"], 13_050);
+    assert_eq!(
+        body["usage"]["prompt_tokens_details"]["cached_tokens"],
+        10_000
+    );
+    let record = s.log.usage.unwrap();
+    assert_eq!(record["cost_usd"], 0.0249);
+    assert_eq!(
+        record["tokens"],
+        json!({"cache_read": 10000, "cache_write": 3000, "cache_write_1h": 2000})
+    );
+    let used = s.log.used.unwrap();
+    assert_eq!(
+        (
+            used.fresh_input_tokens,
+            used.cache_read_tokens,
+            used.cache_write_tokens,
+            used.cost_nanos
+        ),
+        (50, 10_000, 3_000, 24_900_000)
+    );
+    let charges = charged(&seen);
+    assert!(!charges.is_empty());
+    assert!(
+        charges.iter().all(|(_, actual)| *actual == 24_900_000),
+        "the budget is charged the exact cost: {charges:?}"
+    );
+}
+
+#[test]
+fn a_cached_stream_is_charged_as_its_json_answer_would_be() {
+    fresh_isolate();
+    let routes = json!({"claude": [{"provider": "claude", "model": "claude-s"}]});
+    let recorded = llm_fixture!("anthropic_cached.sse");
+    let w = budgeted(World::new(openai_and_anthropic(routes, json!({}))))
+        .entry("claude-s", sonnet())
+        .replies(
+            "claude-s",
+            vec![Given::Stream(
+                200,
+                "text/event-stream",
+                chunks(recorded, 11),
+            )],
+        );
+    let req = json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "hi"}]});
+    let (s, seen) = w.serve(Dialect::OpenAi, req, Keys { sealer: true });
+    assert_eq!(s.status, 200);
+    assert!(s.body.contains("\"cached_tokens\":10000"), "{}", s.body);
+    let usage = usage_line(&seen).expect("the stream's usage line");
+    assert_eq!(usage["cost_usd"], 0.0249);
+    assert_eq!(usage["tokens"]["cache_write_1h"], 2000);
+    let counted = seen.iter().find_map(|e| match e {
+        Effect::Count { sample, .. } => Some(Sample::decode(sample).unwrap()),
+        _ => None,
+    });
+    let c = counted.unwrap().counters;
+    assert_eq!(
+        (
+            c.fresh_input_tokens,
+            c.cache_read_tokens,
+            c.cache_write_tokens,
+            c.cost_nanos
+        ),
+        (50, 10_000, 3_000, 24_900_000)
+    );
+    let charges = charged(&seen);
+    assert!(!charges.is_empty());
+    assert!(
+        charges.iter().all(|(_, actual)| *actual == 24_900_000),
+        "{charges:?}"
+    );
 }

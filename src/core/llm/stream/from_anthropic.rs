@@ -26,6 +26,9 @@ pub struct FromAnthropic {
     /// Anthropic block index (all blocks) -> what it is.
     blocks: HashMap<u64, Block>,
     next_tool: u64,
+    /// The usage object as told so far: `message_start`'s, each `message_delta`'s cumulative
+    /// fields written over it.
+    usage: Value,
 }
 
 impl FromAnthropic {
@@ -36,6 +39,7 @@ impl FromAnthropic {
             model: json!(""),
             blocks: HashMap::new(),
             next_tool: 0,
+            usage: json!({}),
         }
     }
 
@@ -54,7 +58,10 @@ impl FromAnthropic {
                 let m = &data["message"];
                 self.id = m["id"].as_str().unwrap_or("").to_string();
                 self.model = m["model"].clone();
-                p.usage = Usage::from_anthropic(&m["usage"]);
+                if m["usage"].is_object() {
+                    self.usage = m["usage"].clone();
+                }
+                p.usage = Usage::from_anthropic(&self.usage).unwrap_or_default();
             }
             "content_block_start" => {
                 let b = &data["content_block"];
@@ -90,13 +97,14 @@ impl FromAnthropic {
                 };
             }
             "message_delta" => {
-                let u = &data["usage"];
-                if let Some(o) = u["output_tokens"].as_u64() {
-                    p.usage.output_tokens = o; // cumulative
+                // Its figures are cumulative: each replaces the one told before.
+                if let (Some(told), Some(now)) =
+                    (self.usage.as_object_mut(), data["usage"].as_object())
+                {
+                    let known = now.iter().filter(|(_, v)| !v.is_null());
+                    told.extend(known.map(|(k, v)| (k.clone(), v.clone())));
                 }
-                if u.get("input_tokens").is_some_and(|v| v.is_u64()) {
-                    p.usage.input_tokens = Usage::from_anthropic(u).input_tokens;
-                }
+                p.usage = Usage::from_anthropic(&self.usage).unwrap_or_default();
                 content = true;
             }
             _ => {}

@@ -3,8 +3,9 @@
 //! written as Chat Completions chunks. Other clients read those chunks through a second stage.
 
 use super::{failure, Options, Progress};
-use crate::core::llm::convert::to_gemini::{call_id, finish_reason, usage};
+use crate::core::llm::convert::to_gemini::{call_id, finish_reason};
 use crate::core::llm::sse::{encode, encode_json, Event};
+use crate::core::llm::Usage;
 use serde_json::{json, Value};
 
 pub struct FromGemini {
@@ -47,7 +48,7 @@ impl FromGemini {
         }
         if self.finish.is_some() {
             // After the finish only figures may come.
-            if let Some(u) = usage(&r["usageMetadata"]) {
+            if let Some(u) = Usage::from_gemini(&r["usageMetadata"]) {
                 p.usage = u;
             }
             return None;
@@ -58,7 +59,7 @@ impl FromGemini {
             self.model = r.get("modelVersion").cloned().unwrap_or(json!(""));
             self.chunk(out, json!({"role": "assistant", "content": ""}), None);
         }
-        if let Some(u) = usage(&r["usageMetadata"]) {
+        if let Some(u) = Usage::from_gemini(&r["usageMetadata"]) {
             p.usage = u;
         }
         let candidate = &r["candidates"][0];

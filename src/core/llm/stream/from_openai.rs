@@ -134,7 +134,7 @@ impl FromOpenAi {
                 };
                 let delta = json!({"type": "message_delta",
                     "delta": {"stop_reason": reason, "stop_sequence": null},
-                    "usage": {"input_tokens": p.usage.input_tokens, "output_tokens": p.usage.output_tokens}});
+                    "usage": p.usage.anthropic_json()});
                 encode_json(out, Some("message_delta"), &delta);
                 encode(out, Some("message_stop"), r#"{"type":"message_stop"}"#);
             }

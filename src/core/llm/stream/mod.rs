@@ -12,8 +12,6 @@ mod from_openai;
 mod from_responses;
 mod to_responses;
 
-pub use to_responses::usage_json as responses_usage;
-
 use super::sse::{self, Event};
 use super::{errors, Dialect, Usage};
 
@@ -170,8 +168,10 @@ impl Translator {
         &self.last().progress.text
     }
 
+    /// The upstream's own count (in a two-stage translation, the first stage's: the chunks
+    /// between the stages have no name for every class).
     pub fn usage(&self) -> Usage {
-        self.last().progress.usage
+        self.first.progress.usage
     }
 
     /// What a stream is charged when it is over or abandoned: the provider's own count where it
@@ -323,5 +323,7 @@ fn failure(kind: &serde_json::Value, message: &serde_json::Value) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_gemini;
+#[cfg(test)]
+mod tests_ledger;
 #[cfg(test)]
 mod tests_responses;

@@ -317,6 +317,7 @@ fn anthropic_stop_reasons() {
         Usage {
             input_tokens: 12,
             output_tokens: 3,
+            cache_read_tokens: 4,
             ..Default::default()
         }
     );

@@ -110,7 +110,7 @@ impl ToResponses {
             "created_at": self.created_at, "status": status, "model": self.model,
             "output": output, "error": null, "incomplete_details": null, "usage": null});
         if let Some(u) = usage {
-            r["usage"] = usage_json(u);
+            r["usage"] = u.responses_json();
         }
         with(r, extra)
     }
@@ -333,11 +333,4 @@ fn with(mut v: Value, more: Value) -> Value {
         v.extend(m);
     }
     v
-}
-
-/// A Responses `usage` object.
-pub fn usage_json(u: Usage) -> Value {
-    json!({"input_tokens": u.input_tokens, "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": u.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": u.total()})
 }
