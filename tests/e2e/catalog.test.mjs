@@ -8,6 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, planted } from "../harness.mjs";
@@ -202,4 +203,27 @@ test("GET /v1/models lists each alias's window, output maximum, modalities, feat
   assert.equal(a.max_tokens, 64000);
   assert.equal(a.context_window, 200000);
   assert.deepEqual(a.pricing, big.pricing);
+});
+
+test("on a seeded gateway the shipped catalog sizes and prices a tenant's route", async () => {
+  const shipped = JSON.parse(readFileSync(new URL("../../kv-seed/catalog.json", import.meta.url), "utf8")).models;
+  const entry = shipped["claude-sonnet-4-5"];
+  const seeded = await startGateway();
+  try {
+    const { key: k } = await seeded.tenant("shipped");
+    const r = await seeded.admin("PUT", "shipped/llm", { providers: providers(), routes: { sonnet: [claude("claude-sonnet-4-5")] } });
+    assert.equal(r.status, 201, r.text);
+    const listed = await seeded.request("GET", "/v1/models", { key: k });
+    const sonnet = listed.body.data.find((m) => m.id === "sonnet");
+    assert.ok(entry.context_window >= 200000, "the shipped window");
+    assert.equal(sonnet.context_window, entry.context_window);
+    assert.equal(sonnet.max_output_tokens, entry.max_output_tokens);
+    assert.ok(sonnet.pricing.cache_read_per_mtok < sonnet.pricing.input_per_mtok);
+    // A request is priced from it: the stand-in counts 25 input and 15 output tokens.
+    const { response } = await new Anthropic({ apiKey: k, baseURL: seeded.url.origin, maxRetries: 0 }).messages.create(ask("sonnet", "hi")).withResponse();
+    const pico = 25 * Math.round(entry.input_per_mtok * 1e6) + 15 * Math.round(entry.output_per_mtok * 1e6);
+    assert.equal(response.headers.get("x-gateway-cost-usd"), (Math.round(pico / 1000) / 1e9).toFixed(9));
+  } finally {
+    await seeded.stop();
+  }
 });
