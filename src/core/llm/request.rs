@@ -90,7 +90,11 @@ impl ClientRequest {
 
     /// The input a target's context window must hold at least (`routing::fit`): what the bytes
     /// measure (not images, not input by reference, which may be small), at `FIT_BYTES_PER_TOKEN`.
+    /// An embedding model's window bounds each of a request's inputs, not their sum: nothing.
     pub fn input_floor(&self) -> u64 {
+        if self.dialect == Dialect::Embeddings {
+            return 0;
+        }
         let measured = self
             .body_bytes
             .saturating_sub(self.sizing.inline_image_bytes);
@@ -498,6 +502,10 @@ mod tests {
         let image = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data}}]}]});
         let r = parse(Dialect::OpenAi, image.to_string().as_bytes()).unwrap();
         assert!(r.input_floor() < 100, "{}", r.input_floor());
+        // A batch of embeddings is held input by input, whatever their sum.
+        let batch = json!({"model": "m", "input": vec!["word ".repeat(1_000); 50]});
+        let r = parse(Dialect::Embeddings, batch.to_string().as_bytes()).unwrap();
+        assert_eq!(r.input_floor(), 0);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::core::platform::RecordKind;
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
 use serde_json::json;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -220,7 +221,11 @@ pub async fn admit(
         let names: Vec<String> = reachable.iter().map(|t| t.key()).collect();
         k.settings.check_model(&req.model, &names)?;
     }
-    let everywhere: Vec<Target> = reachable.iter().map(|t| (*t).clone()).collect();
+    // The cache's scope is every target the request may reach (a copy only with fallbacks).
+    let everywhere: Cow<[Target]> = match route.context_fallbacks.is_empty() {
+        true => Cow::Borrowed(&route.targets),
+        false => Cow::Owned(route.reachable().cloned().collect()),
+    };
     let tenant_cfg = isolate.document::<TenantConfig>(co, &tenant_key).await?;
     let scope = cache::Scope {
         tenant: &ask.tenant,
@@ -281,9 +286,12 @@ pub async fn admit(
         co.log(line).await;
     }
     priceless(limited, hit.is_some(), &req.model, &fitted.chain)?;
-    let chain: Vec<Target> = fitted.chain.iter().map(|r| r.target.clone()).collect();
-    let prices: Vec<Option<Rc<Price>>> = fitted.chain.iter().map(|r| r.entry.clone()).collect();
-    let windows = fitted.chain.iter().map(|r| r.window).collect();
+    let (mut chain, mut prices, mut windows) = (vec![], vec![], vec![]);
+    for r in fitted.chain {
+        chain.push(r.target);
+        prices.push(r.entry);
+        windows.push(r.window);
+    }
     let Ask {
         req,
         tenant,
