@@ -6,6 +6,8 @@ use serde_json::json;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidRequest,
+    /// An LLM request larger than any context window it may reach (400, OpenAI's code).
+    ContextLength,
     Authentication,
     PermissionDenied,
     NotFound,
@@ -28,7 +30,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     pub fn status(self) -> u16 {
         match self {
-            ErrorKind::InvalidRequest => 400,
+            ErrorKind::InvalidRequest | ErrorKind::ContextLength => 400,
             ErrorKind::Authentication => 401,
             ErrorKind::PermissionDenied => 403,
             ErrorKind::NotFound => 404,
@@ -49,6 +51,7 @@ impl ErrorKind {
     pub fn type_name(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::ContextLength => "context_length_exceeded",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::NotFound => "not_found",

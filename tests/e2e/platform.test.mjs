@@ -40,7 +40,9 @@ before(async () => {
     providers: { oai: { kind: "openai", base_url: `${llm.url}/v1`, api_key: OPENAI_KEY }, claude: { kind: "anthropic", base_url: llm.url, api_key: ANTHROPIC_KEY } },
     routes: { gpt: [{ provider: "oai", model: "gpt-ok" }], claude: [{ provider: "claude", model: "claude-ok" }], priced: [{ provider: "oai", model: "gpt-priced" }] },
   });
-  await (await gw.mf.getKVNamespace("CONFIG")).put("pricing:gpt-priced", JSON.stringify({ input_per_mtok: 1, output_per_mtok: 1 }));
+  // The tenant has a budget: every model it reaches needs a price.
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  for (const model of ["gpt-priced", "gpt-ok", "claude-ok"]) await kv.put(`pricing:${model}`, JSON.stringify({ input_per_mtok: 1, output_per_mtok: 1 }));
 });
 after(async () => {
   await gw?.faults({});

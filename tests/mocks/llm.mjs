@@ -142,6 +142,7 @@ export async function startLlm({ openaiKey, anthropicKey }) {
       llm.requests.push({ path: req.url, body, headers: req.headers });
       const model = azure ? azure[1] : body.model;
       llm.counts[model] = (llm.counts[model] ?? 0) + 1;
+      if ((await import("./llm_context.mjs")).answerContext(model, body, { openai, send })) return; // ctx-*: context windows
       const err = (status, message, headers) =>
         openai
           ? send(status, { error: { message, type: "server_error", param: null, code: null } }, headers)

@@ -2,6 +2,10 @@
 //! attempt's outcome, it says what to do next (send to a target, after a wait; claim a later
 //! target's breaker; answer an error) and keeps what the breakers must hear. The shell performs
 //! each step and feeds back what happened.
+//!
+//! A failing target falls over to the next of the route's own; a provider's context-length
+//! refusal moves on to the next target whose window is larger (context fallbacks included), so
+//! the same payload never goes to a window known to be too small.
 
 use super::routing::{self, AfterAttempt, AttemptOutcome, Target};
 use crate::core::error::{ApiError, ErrorKind};
@@ -12,9 +16,9 @@ use crate::core::limits::limiter::{Admitted, TargetOutcome};
 pub enum AttemptStep {
     /// Send the request to `chain[target]`, after waiting `after_ms`.
     Send { target: usize, after_ms: u64 },
-    /// Ask the limiter for the first target from `from` on whose breaker lets a call through
-    /// (`AdmitCmd::claim`), and feed its answer to `claimed`.
-    Claim { from: usize },
+    /// Ask the limiter for the first of `targets` (breaker names) whose breaker lets a call
+    /// through (`AdmitCmd::claim` from 0), and feed its answer to `claimed`.
+    Claim { targets: Vec<String> },
     /// Answer this error.
     Fail(ApiError),
 }
@@ -24,6 +28,14 @@ pub enum AttemptStep {
 pub struct Attempts {
     names: Vec<String>,
     retries: Vec<u32>,
+    /// Each target's context window, where the catalog knows it.
+    windows: Vec<Option<u64>>,
+    /// The targets called for size only (a route's context fallbacks).
+    context_only: Vec<bool>,
+    /// The largest window a provider said the request does not fit: none as small is tried.
+    too_small: Option<u64>,
+    /// The chain's positions of the targets the pending claim is among.
+    claiming: Vec<usize>,
     /// The target being tried, and how many times it has been.
     at: usize,
     tries_here: u32,
@@ -38,11 +50,15 @@ pub struct Attempts {
 
 impl Attempts {
     /// A request's attempts over `chain`; they begin with the limiter's admission of it (which
-    /// claimed a target, or none), fed to `claimed`.
+    /// claimed a target among `targets()`, or none), fed to `claimed`.
     pub fn new(chain: &[Target]) -> Self {
         Attempts {
             names: chain.iter().map(Target::key).collect(),
             retries: chain.iter().map(|t| t.retries).collect(),
+            windows: vec![None; chain.len()],
+            context_only: vec![false; chain.len()],
+            too_small: None,
+            claiming: (0..chain.len()).collect(),
             at: 0,
             tries_here: 0,
             total: 0,
@@ -53,16 +69,60 @@ impl Attempts {
         }
     }
 
-    /// The breaker names of the chain, in order.
-    pub fn targets(&self) -> &[String] {
-        &self.names
+    /// The chain's context windows, and which of its targets are context fallbacks; those
+    /// are claimed from the start only when the route's own were `sized_out` (too small).
+    pub fn with_windows(
+        mut self,
+        windows: Vec<Option<u64>>,
+        context_only: Vec<bool>,
+        sized_out: bool,
+    ) -> Self {
+        let n = self.names.len();
+        if windows.len() == n && context_only.len() == n {
+            self.claiming = (0..n).filter(|i| sized_out || !context_only[*i]).collect();
+            (self.windows, self.context_only) = (windows, context_only);
+        }
+        self
+    }
+
+    /// The breaker names of the targets the first admission claims among, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.claiming
+            .iter()
+            .map(|i| self.names[*i].clone())
+            .collect()
+    }
+
+    /// A claim among the chain's positions `among`, or the end when there is none.
+    fn claim(&mut self, among: Vec<usize>, now: u64) -> AttemptStep {
+        if among.is_empty() {
+            return AttemptStep::Fail(self.exhausted(now));
+        }
+        self.claiming = among;
+        AttemptStep::Claim {
+            targets: self.targets(),
+        }
+    }
+
+    /// The targets after the current one that may take the request next: the route's own after
+    /// a failure, any larger window after a context-length refusal; never a window as small as
+    /// one the request did not fit (an unknown window may be larger).
+    fn next(&self, for_size: bool) -> Vec<usize> {
+        let larger = |i: usize| match (self.windows[i], self.too_small) {
+            (Some(w), Some(small)) => w > small,
+            _ => true,
+        };
+        (self.at + 1..self.names.len())
+            .filter(|i| (for_size || !self.context_only[*i]) && larger(*i))
+            .collect()
     }
 
     /// The limiter's answer to a claim.
     pub fn claimed(&mut self, a: &Admitted, now: u64) -> AttemptStep {
         self.retry_at_ms = a.retry_at_ms.into_iter().chain(self.retry_at_ms).min();
-        match a.target {
-            Some(i) if i < self.names.len() => {
+        let at = a.target.and_then(|i| self.claiming.get(i).copied());
+        match at {
+            Some(i) => {
                 if a.probe {
                     self.probe = Some(i);
                 }
@@ -83,6 +143,13 @@ impl Attempts {
         if outcome != AttemptOutcome::Ours {
             self.record(!outcome.is_failure());
         }
+        if outcome == AttemptOutcome::TooLong {
+            // The window is too small (or the catalog overstates it): nothing as small again.
+            self.too_small = self.too_small.max(self.windows[self.at]);
+            self.last_error = Some(error);
+            let larger = self.next(true);
+            return self.claim(larger, now);
+        }
         match routing::after(outcome, self.tries_here, self.retries[self.at]) {
             AfterAttempt::Retry { delay_ms } => {
                 self.tries_here += 1;
@@ -95,11 +162,8 @@ impl Attempts {
             AfterAttempt::GiveUp => AttemptStep::Fail(error),
             AfterAttempt::NextTarget | AfterAttempt::Done => {
                 self.last_error = Some(error);
-                if self.at + 1 < self.names.len() {
-                    AttemptStep::Claim { from: self.at + 1 }
-                } else {
-                    AttemptStep::Fail(self.exhausted(now))
-                }
+                let next = self.next(false);
+                self.claim(next, now)
             }
         }
     }
@@ -176,6 +240,7 @@ mod tests {
                 api_version: None,
                 bearer: false,
                 weight: 1,
+                catalog: "m".into(),
             })
             .collect()
     }
@@ -207,6 +272,26 @@ mod tests {
         target: 0,
         after_ms: 0,
     };
+
+    fn claim(targets: &[&str]) -> AttemptStep {
+        AttemptStep::Claim {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn too_long() -> ApiError {
+        ApiError::new(
+            ErrorKind::ContextLength,
+            "p/m answered 400: prompt is too long",
+        )
+    }
+
+    /// A chain of `windows`, the last `fallbacks` of them context fallbacks.
+    fn sized(windows: &[Option<u64>], fallbacks: usize, sized_out: bool) -> Attempts {
+        let n = windows.len();
+        let only = (0..n).map(|i| i >= n - fallbacks).collect();
+        Attempts::new(&chain(&vec![2; n])).with_windows(windows.to_vec(), only, sized_out)
+    }
 
     #[test]
     fn a_success_at_the_first_target_is_told_to_its_breaker() {
@@ -242,9 +327,10 @@ mod tests {
         let step = a.failed(AttemptOutcome::Status(503, None), err("first"), T0);
         assert!(matches!(step, AttemptStep::Send { target: 0, after_ms } if after_ms > 0));
         let step = a.failed(AttemptOutcome::Status(503, None), err("second"), T0);
-        assert_eq!(step, AttemptStep::Claim { from: 1 });
+        assert_eq!(step, claim(&["p1/m"]));
+        // The limiter answers a position among the targets it was given.
         assert_eq!(
-            a.claimed(&admitted(Some(1), false, None), T0),
+            a.claimed(&admitted(Some(0), false, None), T0),
             AttemptStep::Send {
                 target: 1,
                 after_ms: 0
@@ -291,9 +377,9 @@ mod tests {
         let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         assert_eq!(
             a.failed(AttemptOutcome::Timeout, err("p0 timed out"), T0),
-            AttemptStep::Claim { from: 1 }
+            claim(&["p1/m"])
         );
-        a.claimed(&admitted(Some(1), false, None), T0);
+        a.claimed(&admitted(Some(0), false, None), T0);
         let AttemptStep::Fail(e) = a.failed(AttemptOutcome::Network, err("p1 reset"), T0) else {
             panic!("the chain is exhausted")
         };
@@ -318,10 +404,94 @@ mod tests {
     }
 
     #[test]
+    fn a_context_length_refusal_moves_to_a_larger_window_at_once_and_is_no_failure() {
+        let mut a = sized(
+            &[Some(8_000), Some(8_000), Some(4_000), None, Some(128_000)],
+            0,
+            false,
+        );
+        assert_eq!(a.claimed(&admitted(Some(0), false, None), T0), SEND_0);
+        // Not retried, whatever `retries` allows; no window as small is claimed.
+        let step = a.failed(AttemptOutcome::TooLong, too_long(), T0);
+        assert_eq!(
+            step,
+            claim(&["p3/m", "p4/m"]),
+            "unknown windows may be larger"
+        );
+        // The limiter's answer is among those: its position maps back to the chain.
+        assert_eq!(
+            a.claimed(&admitted(Some(1), false, None), T0),
+            AttemptStep::Send {
+                target: 4,
+                after_ms: 0
+            }
+        );
+        a.succeeded();
+        let told = a.take_outcomes();
+        assert!(told.iter().all(|o| o.success), "no breaker hears a failure");
+        assert_eq!(a.total(), 2);
+    }
+
+    #[test]
+    fn a_refusal_with_nothing_larger_left_answers_it() {
+        let mut a = sized(&[Some(8_000), Some(4_000)], 0, false);
+        a.claimed(&admitted(Some(0), false, None), T0);
+        let AttemptStep::Fail(e) = a.failed(AttemptOutcome::TooLong, too_long(), T0) else {
+            panic!("nothing larger")
+        };
+        assert_eq!((e.status(), e.kind), (400, ErrorKind::ContextLength));
+        // After a larger window refused too, the smaller one skipped before is not tried.
+        let mut a = sized(
+            &[Some(8_000), Some(4_000), Some(16_000), Some(12_000)],
+            0,
+            false,
+        );
+        a.claimed(&admitted(Some(0), false, None), T0);
+        assert_eq!(
+            a.failed(AttemptOutcome::TooLong, too_long(), T0),
+            claim(&["p2/m", "p3/m"])
+        );
+        a.claimed(&admitted(Some(0), false, None), T0);
+        let AttemptStep::Fail(e) = a.failed(AttemptOutcome::TooLong, too_long(), T0) else {
+            panic!("12k is smaller than 16k")
+        };
+        assert!(
+            e.message.starts_with("all 2 attempts failed"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn context_fallbacks_serve_size_only() {
+        // The route's targets fit: its fallbacks are not claimed first, nor after a failure.
+        let mut a = sized(&[Some(8_000), Some(8_000), Some(200_000)], 1, false);
+        assert_eq!(a.targets(), vec!["p0/m", "p1/m"]);
+        a.claimed(&admitted(Some(0), false, None), T0);
+        assert_eq!(
+            a.failed(AttemptOutcome::Timeout, err("slow"), T0),
+            claim(&["p1/m"])
+        );
+        a.claimed(&admitted(Some(0), false, None), T0);
+        let step = a.failed(AttemptOutcome::Timeout, err("down"), T0);
+        assert!(matches!(step, AttemptStep::Fail(e) if e.message.contains("down")));
+        // A context-length refusal reaches them.
+        let mut a = sized(&[Some(8_000), Some(200_000)], 1, false);
+        a.claimed(&admitted(Some(0), false, None), T0);
+        assert_eq!(
+            a.failed(AttemptOutcome::TooLong, too_long(), T0),
+            claim(&["p1/m"])
+        );
+        // A route's target too small for the request: they stand in from the first claim.
+        let a = sized(&[Some(200_000)], 1, true);
+        assert_eq!(a.targets(), vec!["p0/m"]);
+    }
+
+    #[test]
     fn a_probes_result_reaches_its_breaker_even_on_success() {
         let (mut a, _) = start(&chain(&[0, 0]), &admitted(Some(0), false, None), T0);
         a.failed(AttemptOutcome::Network, err("reset"), T0);
-        a.claimed(&admitted(Some(1), true, None), T0);
+        a.claimed(&admitted(Some(0), true, None), T0);
         a.succeeded();
         let told = a.take_outcomes();
         assert_eq!(told.len(), 2);

@@ -338,6 +338,7 @@ mod tests {
             weight: 1,
             api_version: None,
             bearer: false,
+            catalog: model.into(),
         }
     }
 

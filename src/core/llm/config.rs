@@ -1,5 +1,6 @@
 //! LLM providers and model routes of a tenant, `llm:{t}`.
 
+use super::catalog::ModelEntry;
 use super::guardrails::{check_rules, Rule};
 use crate::core::config::document::{check_http_url, Check, Named, Secret};
 use serde::{Deserialize, Serialize};
@@ -106,6 +107,10 @@ pub struct Target {
     /// Its share of traffic under the `weighted` strategy (1-10000; default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
+    /// The model's name in the catalog (`pricing:{catalog}`) where the provider's is not it: an
+    /// Azure deployment `prod-4o` of `azure/gpt-4o` (default: `routing::catalog_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
 }
 
 /// How a route picks the target it calls first (`core::llm::balance`); the others stay its
@@ -140,6 +145,10 @@ pub enum Route {
         /// Answers kept and replayed (`core::llm::cache`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache: Option<CacheConfig>,
+        /// Larger-window targets, called only for a request too large for the route's own
+        /// targets (never after their failures).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context_fallbacks: Option<Vec<Target>>,
     },
 }
 
@@ -165,6 +174,17 @@ impl Route {
         }
     }
 
+    /// The targets called only for size.
+    pub fn context_fallbacks(&self) -> &[Target] {
+        match self {
+            Route::Balanced {
+                context_fallbacks: Some(t),
+                ..
+            } => t,
+            _ => &[],
+        }
+    }
+
     /// The route's own guardrails, if it sets them.
     pub fn guardrails(&self) -> Option<&[Rule]> {
         match self {
@@ -187,6 +207,7 @@ impl<'de> Deserialize<'de> for Route {
             targets: Vec<Target>,
             guardrails: Option<Vec<Rule>>,
             cache: Option<CacheConfig>,
+            context_fallbacks: Option<Vec<Target>>,
         }
         struct RouteVisitor;
         impl<'de> Visitor<'de> for RouteVisitor {
@@ -204,6 +225,7 @@ impl<'de> Deserialize<'de> for Route {
                     targets: b.targets,
                     guardrails: b.guardrails,
                     cache: b.cache,
+                    context_fallbacks: b.context_fallbacks,
                 })
             }
         }
@@ -232,6 +254,10 @@ pub struct LlmConfig {
     /// What may pass, in requests and answers (`core::llm::guardrails`); a route may set its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<Rule>,
+    /// `provider/model` -> the tenant's own catalog entry, overlaid field by field on the
+    /// catalog's (a negotiated price; a private deployment's window).
+    #[serde(default, skip_serializing_if = "Named::is_empty")]
+    pub models: Named<ModelEntry>,
 }
 
 impl LlmConfig {
@@ -241,6 +267,36 @@ impl LlmConfig {
             .get(alias)
             .and_then(Route::guardrails)
             .unwrap_or(&self.guardrails)
+    }
+
+    /// The checks of one target (a route's, or a context fallback's) at `at`.
+    fn check_target(&self, at: &str, t: &Target, p: &mut Vec<String>) {
+        if t.weight.is_some_and(|w| !(1..=10_000).contains(&w)) {
+            p.push(format!("`{at}.weight` must be between 1 and 10000"));
+        }
+        if !self.providers.contains_key(&t.provider) {
+            p.push(format!(
+                "`{at}.provider` names unknown provider `{}`",
+                t.provider
+            ));
+        }
+        if t.retries.is_some_and(|r| r > 5) {
+            p.push(format!("`{at}.retries` must be at most 5"));
+        }
+        if let Some(ms) = t.timeout_ms {
+            if !(100..=600_000).contains(&ms) {
+                p.push(format!("`{at}.timeout_ms` must be between 100 and 600000"));
+            }
+        }
+        let printable = |c: &str| c.chars().all(|c| c.is_ascii_graphic());
+        if t.catalog
+            .as_deref()
+            .is_some_and(|c| c.is_empty() || c.len() > MAX_CATALOG_NAME || !printable(c))
+        {
+            p.push(format!(
+                "`{at}.catalog` must be a catalog model name: 1 to {MAX_CATALOG_NAME} printable characters without spaces"
+            ));
+        }
     }
 }
 
@@ -314,35 +370,43 @@ impl Check for LlmConfig {
                 p.push(format!("`routes.{alias}` must list at least one target"));
             }
             for (i, t) in chain.iter().enumerate() {
-                if t.weight.is_some_and(|w| !(1..=10_000).contains(&w)) {
+                let at = format!("routes.{alias}[{i}]");
+                let valid = t.weight.is_some_and(|w| (1..=10_000).contains(&w));
+                if valid && route.strategy() != Strategy::Weighted {
                     p.push(format!(
-                        "`routes.{alias}[{i}].weight` must be between 1 and 10000"
-                    ));
-                } else if t.weight.is_some() && route.strategy() != Strategy::Weighted {
-                    p.push(format!(
-                        "`routes.{alias}[{i}].weight` has no effect: the route's strategy is not `weighted`"
+                        "`{at}.weight` has no effect: the route's strategy is not `weighted`"
                     ));
                 }
-                if !self.providers.contains_key(&t.provider) {
-                    p.push(format!(
-                        "`routes.{alias}[{i}].provider` names unknown provider `{}`",
-                        t.provider
-                    ));
-                }
-                if t.retries.is_some_and(|r| r > 5) {
-                    p.push(format!("`routes.{alias}[{i}].retries` must be at most 5"));
-                }
-                if let Some(ms) = t.timeout_ms {
-                    if !(100..=600_000).contains(&ms) {
-                        p.push(format!(
-                            "`routes.{alias}[{i}].timeout_ms` must be between 100 and 600000"
-                        ));
-                    }
-                }
+                self.check_target(&at, t, p);
             }
+            for (i, t) in route.context_fallbacks().iter().enumerate() {
+                let at = format!("routes.{alias}.context_fallbacks[{i}]");
+                if t.weight.is_some_and(|w| (1..=10_000).contains(&w)) {
+                    p.push(format!(
+                        "`{at}.weight` has no effect: context fallbacks are called in order"
+                    ));
+                }
+                self.check_target(&at, t, p);
+            }
+        }
+        for (name, entry) in &self.models {
+            let configured = name.split_once('/').is_some_and(|(prov, model)| {
+                self.providers.contains_key(prov) && !model.is_empty()
+            });
+            if !configured {
+                p.push(format!(
+                    "`models.{name}` must be named `provider/model` with a configured provider"
+                ));
+            }
+            let mut found = Vec::new();
+            entry.check(&mut found);
+            p.extend(found.into_iter().map(|f| format!("`models.{name}`: {f}")));
         }
     }
 }
+
+/// The longest catalog name a target may give (its KV key, `pricing:{name}`, stays storable).
+pub const MAX_CATALOG_NAME: usize = 200;
 
 /// A route's cache setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,3 +443,79 @@ impl ClientControl {
 
 /// The longest an answer is kept.
 pub const MAX_TTL_S: u32 = 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::document::validate;
+    use serde_json::json;
+
+    fn problems(extra: serde_json::Value) -> String {
+        let mut doc = json!({"providers": {"oai": {"kind": "openai"}}, "routes": {"r": [{"provider": "oai", "model": "m"}]}});
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        match validate::<LlmConfig>(&doc) {
+            Ok(_) => String::new(),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn the_tenants_models_are_entries_of_configured_provider_models() {
+        let ok = json!({"models": {"oai/m": {"input_per_mtok": 1, "output_per_mtok": 2, "context_window": 128000}}});
+        assert_eq!(problems(ok), "");
+        let e = problems(json!({"models": {"other/m": {"input_per_mtok": 1}, "oai": {}}}));
+        assert!(
+            e.contains(
+                "`models.other/m` must be named `provider/model` with a configured provider"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("`models.oai` must be named"), "{e}");
+        let e = problems(
+            json!({"models": {"oai/m": {"input_per_mtok": -1, "context_window": 10, "max_output_tokens": 20}}}),
+        );
+        assert!(e.contains("`models.oai/m`: input_per_mtok"), "{e}");
+        assert!(e.contains("`models.oai/m`: max_output_tokens"), "{e}");
+        let e = problems(json!({"models": {"oai/m": {"price": 1}}}));
+        assert!(e.contains("price"), "an unknown field is refused: {e}");
+    }
+
+    #[test]
+    fn a_targets_catalog_name_and_a_routes_context_fallbacks_are_checked() {
+        let ok = json!({"routes": {"r": {"targets": [{"provider": "oai", "model": "prod", "catalog": "azure/gpt-4o"}],
+            "context_fallbacks": [{"provider": "oai", "model": "big", "timeout_ms": 1000}]}}});
+        assert_eq!(problems(ok.clone()), "");
+        let cfg: LlmConfig = validate(&{
+            let mut d = json!({"providers": {"oai": {"kind": "openai"}}});
+            d["routes"] = ok["routes"].clone();
+            d
+        })
+        .unwrap();
+        assert_eq!(cfg.routes["r"].context_fallbacks().len(), 1);
+        let e = problems(
+            json!({"routes": {"r": [{"provider": "oai", "model": "m", "catalog": "has space"}]}}),
+        );
+        assert!(
+            e.contains("`routes.r[0].catalog` must be a catalog model name"),
+            "{e}"
+        );
+        let long = "x".repeat(MAX_CATALOG_NAME + 1);
+        assert!(problems(
+            json!({"routes": {"r": [{"provider": "oai", "model": "m", "catalog": long}]}})
+        )
+        .contains("catalog"));
+        let e = problems(
+            json!({"routes": {"r": {"targets": [{"provider": "oai", "model": "m"}],
+            "context_fallbacks": [{"provider": "nobody", "model": "m", "retries": 9, "weight": 2}]}}}),
+        );
+        for want in [
+            "`routes.r.context_fallbacks[0].provider` names unknown provider `nobody`",
+            "`routes.r.context_fallbacks[0].retries` must be at most 5",
+            "`routes.r.context_fallbacks[0].weight` has no effect",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+}

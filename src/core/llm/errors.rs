@@ -155,7 +155,9 @@ pub fn refused_attempt(
         }
         _ => described.client_message,
     };
+    let too_long = context_exceeded(status, body);
     let kind = match status {
+        _ if too_long => ErrorKind::ContextLength,
         400 => ErrorKind::InvalidRequest,
         404 => ErrorKind::NotFound,
         413 => ErrorKind::PayloadTooLarge,
@@ -169,12 +171,36 @@ pub fn refused_attempt(
         e = e.with_retry_after(ms.div_ceil(1000).max(1));
     }
     let outcome = match status {
+        _ if too_long => AttemptOutcome::TooLong,
         // An unusable target: fall over, like a 5xx. A redirect too: the gateway follows none
         // from a provider (`Upstream::Llm`), so the target's `base_url` is wrong.
         300..=399 | 401 | 403 => AttemptOutcome::Status(502, None),
         s => AttemptOutcome::Status(s, wait_ms),
     };
     (outcome, e, described.code)
+}
+
+/// Whether a provider's error answer says the request is too large for the model's context
+/// window, in each provider's words: OpenAI's and Azure's code `context_length_exceeded` (and
+/// the message OpenAI-compatible servers copied from OpenAI's), Anthropic's "prompt is too long"
+/// or "exceed context limit", Gemini's "exceeds the maximum number of tokens". Only a 400: any
+/// other refusal of the request is the client's to fix. The text is read here, never logged.
+pub fn context_exceeded(status: u16, body: &str) -> bool {
+    if status != 400 {
+        return false;
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let e = &v["error"];
+    let message = e["message"].as_str().unwrap_or_default();
+    e["code"] == "context_length_exceeded"
+        || message.contains("maximum context length")
+        || (e["type"] == "invalid_request_error"
+            && (message.starts_with("prompt is too long")
+                || message.contains("exceed context limit")))
+        || (e["status"] == "INVALID_ARGUMENT"
+            && message.contains("exceeds the maximum number of tokens"))
 }
 
 /// An attempt at `target` (allowed `timeout_ms`) that got no answer to use.
@@ -225,6 +251,9 @@ pub enum AttemptOutcome {
     Timeout,
     /// Connection refused or reset, or a stream that failed before any content.
     Network,
+    /// The request is too large for the target's context window, as the provider said: not
+    /// the target's failure, and never sent to it again (`attempts` moves to a larger window).
+    TooLong,
     /// The gateway failed before anything was sent (a provider key it cannot open): the
     /// target's breaker hears nothing of it, and no other target is tried.
     Ours,
@@ -236,7 +265,7 @@ impl AttemptOutcome {
         match self {
             AttemptOutcome::Status(s, _) => s >= 500,
             AttemptOutcome::Timeout | AttemptOutcome::Network => true,
-            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
+            AttemptOutcome::Ok | AttemptOutcome::Ours | AttemptOutcome::TooLong => false,
         }
     }
 
@@ -244,7 +273,7 @@ impl AttemptOutcome {
         match self {
             AttemptOutcome::Status(s, _) => s == 408 || s == 429 || s >= 500,
             AttemptOutcome::Timeout | AttemptOutcome::Network => true,
-            AttemptOutcome::Ok | AttemptOutcome::Ours => false,
+            AttemptOutcome::Ok | AttemptOutcome::Ours | AttemptOutcome::TooLong => false,
         }
     }
 }
@@ -358,6 +387,36 @@ mod tests {
                 client_message: "HTTP 502".into()
             }
         );
+    }
+
+    #[test]
+    fn each_providers_context_length_refusal_is_told_apart_from_other_refusals() {
+        let openai = json!({"error": {"message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 130412 tokens. Please reduce the length of the messages.", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}});
+        let azure = json!({"error": {"message": "This model's maximum context length is 8192 tokens...", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded", "status": 400}});
+        let compatible = json!({"object": "error", "message": "ignored", "error": {"message": "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", "type": "BadRequestError", "code": 400}});
+        let claude = json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 208310 tokens > 200000 maximum"}});
+        let claude_out = json!({"type": "error", "error": {"type": "invalid_request_error", "message": "input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000, decrease input length or `max_tokens` and try again"}});
+        let gemini = json!({"error": {"code": 400, "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).", "status": "INVALID_ARGUMENT"}});
+        for body in [&openai, &azure, &compatible, &claude, &claude_out, &gemini] {
+            assert!(context_exceeded(400, &body.to_string()), "{body}");
+            let (outcome, e, _) = refused_attempt("p/m", 400, None, &body.to_string());
+            assert_eq!(outcome, AttemptOutcome::TooLong);
+            assert_eq!(e.kind.type_name(), "context_length_exceeded");
+            assert!(!outcome.is_failure() && !outcome.retryable());
+        }
+        // Other refusals of the request are not, nor the same words on another status.
+        let plain = [
+            json!({"error": {"message": "Invalid 'messages[0].role'", "type": "invalid_request_error", "code": "invalid_value"}}),
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: 300000 > 64000, which is the maximum allowed"}}),
+            json!({"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}}),
+        ];
+        for body in &plain {
+            assert!(!context_exceeded(400, &body.to_string()), "{body}");
+            let (outcome, _, _) = refused_attempt("p/m", 400, None, &body.to_string());
+            assert_eq!(outcome, AttemptOutcome::Status(400, None));
+        }
+        assert!(!context_exceeded(413, &claude.to_string()));
+        assert!(!context_exceeded(400, "prompt is too long"));
     }
 
     #[test]

@@ -33,6 +33,15 @@ pub struct ClientRequest {
     input_estimate: u64,
 }
 
+/// Bytes a token when a request is fitted to context windows. The limits count four (an upper
+/// estimate); here a target is skipped only when the request surely does not fit it, so the
+/// count must err low: English runs four to five bytes a token on current tokenizers, and the
+/// JSON around the text is bytes that are no tokens. At five, text is undercounted by a tenth
+/// or two; within that margin the request is sent, and a provider's context-length refusal
+/// moves it on to a larger window at the cost of one refused call. (Text that tokenizes denser,
+/// such as CJK, is undercounted more: the same refusal covers it.)
+pub const FIT_BYTES_PER_TOKEN: u64 = 5;
+
 /// The output ceiling of a request that sets no maximum (OpenAI's is optional, Anthropic's is
 /// required), when the tenant configures none: sent upstream as the maximum, and charged.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -77,6 +86,19 @@ impl ClientRequest {
             output_tokens: self.output_cap,
             ..Default::default()
         }
+    }
+
+    /// The input a target's context window must hold at least (`routing::fit`): what the bytes
+    /// measure (not images, not input by reference, which may be small), at `FIT_BYTES_PER_TOKEN`.
+    /// An embedding model's window bounds each of a request's inputs, not their sum: nothing.
+    pub fn input_floor(&self) -> u64 {
+        if self.dialect == Dialect::Embeddings {
+            return 0;
+        }
+        let measured = self
+            .body_bytes
+            .saturating_sub(self.sizing.inline_image_bytes);
+        measured / FIT_BYTES_PER_TOKEN
     }
 
     /// Whether the input holds anything its bytes do not measure, so that a target's own
@@ -457,6 +479,33 @@ mod tests {
 
     fn msg(d: Dialect, v: Value) -> String {
         parse(d, v.to_string().as_bytes()).unwrap_err().message
+    }
+
+    #[test]
+    fn the_fit_floor_counts_what_the_bytes_measure_low_and_never_input_by_reference() {
+        let text = "word ".repeat(2_000);
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": text}]});
+        let r = parse(Dialect::OpenAi, body.to_string().as_bytes()).unwrap();
+        let bytes = body.to_string().len() as u64;
+        assert_eq!(r.input_floor(), bytes / 5);
+        assert!(
+            r.input_floor() < r.estimated_usage().input_tokens,
+            "lower than the limits' count"
+        );
+        // A stored response may be any size: the floor does not guess it.
+        let by_reference = json!({"model": "m", "input": "hi", "previous_response_id": "resp_1"});
+        let r = parse(Dialect::Responses, by_reference.to_string().as_bytes()).unwrap();
+        assert!(r.has_unmeasured_input());
+        assert!(r.input_floor() < 100, "{}", r.input_floor());
+        // An inline image's base64 is not text: it is left out.
+        let data = format!("data:image/png;base64,{}", "A".repeat(40_000));
+        let image = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data}}]}]});
+        let r = parse(Dialect::OpenAi, image.to_string().as_bytes()).unwrap();
+        assert!(r.input_floor() < 100, "{}", r.input_floor());
+        // A batch of embeddings is held input by input, whatever their sum.
+        let batch = json!({"model": "m", "input": vec!["word ".repeat(1_000); 50]});
+        let r = parse(Dialect::Embeddings, batch.to_string().as_bytes()).unwrap();
+        assert_eq!(r.input_floor(), 0);
     }
 
     #[test]

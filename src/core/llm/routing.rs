@@ -1,5 +1,10 @@
 //! From a model name to an ordered chain of targets, the request for each target, and what to
 //! do after each attempt: done, retry the same target after a delay, fall over, or give up.
+//! Which targets a request fits is `fit`'s.
+
+mod fit;
+
+pub use fit::{fit, fit_chain, window, Fit, Fitted, Reach, Skipped};
 
 pub use super::errors::AttemptOutcome;
 use super::request::ClientRequest;
@@ -37,6 +42,8 @@ pub struct Target {
     /// Azure OpenAI: the API version, and whether the key is a bearer token.
     pub api_version: Option<String>,
     pub bearer: bool,
+    /// The model's name in the catalog (`pricing:{catalog}`).
+    pub catalog: String,
 }
 
 impl Target {
@@ -58,11 +65,32 @@ impl Target {
     }
 }
 
-/// A model name resolved: its targets in the route's order, and how the route picks among them.
+/// A model name resolved: its targets in the route's order, how the route picks among them, and
+/// the targets it calls only for a request too large for those.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
     pub targets: Vec<Target>,
     pub strategy: Strategy,
+    pub context_fallbacks: Vec<Target>,
+}
+
+impl Resolved {
+    /// Every target the request may reach: the route's, then its context fallbacks.
+    pub fn reachable(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().chain(&self.context_fallbacks)
+    }
+}
+
+/// The name a provider's model has in the catalog: Azure's deployments are named by the
+/// tenant, so theirs is `azure/{model}` (a deployment named after its model; else the target's
+/// `catalog` says it); Gemini's API may prefix `models/`.
+pub fn catalog_name(kind: ProviderKind, model: &str, explicit: Option<&str>) -> String {
+    match (explicit, kind) {
+        (Some(name), _) => name.to_string(),
+        (None, ProviderKind::AzureOpenai) => format!("azure/{model}"),
+        (None, ProviderKind::Gemini) => model.trim_start_matches("models/").to_string(),
+        (None, _) => model.to_string(),
+    }
 }
 
 /// `alias` from the tenant's routes, or `provider/model` for one of the tenant's providers.
@@ -78,6 +106,7 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
             weight: t.weight.unwrap_or(1),
             api_version: p.api_version.clone(),
             bearer: p.auth == Some(KeyHeader::Bearer),
+            catalog: catalog_name(p.kind, &t.model, t.catalog.as_deref()),
         })
     };
     if let Some(route) = cfg.routes.get(model) {
@@ -92,6 +121,11 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
         return Ok(Resolved {
             targets,
             strategy: route.strategy(),
+            context_fallbacks: route
+                .context_fallbacks()
+                .iter()
+                .filter_map(target)
+                .collect(),
         });
     }
     if let Some((provider, name)) = model.split_once('/') {
@@ -101,11 +135,13 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
             timeout_ms: None,
             retries: None,
             weight: None,
+            catalog: None,
         };
         if let Some(t) = target(&direct).filter(|_| !name.is_empty()) {
             return Ok(Resolved {
                 targets: vec![t],
                 strategy: Strategy::Ordered,
+                context_fallbacks: vec![],
             });
         }
     }
@@ -317,6 +353,47 @@ mod tests {
     }
 
     #[test]
+    fn a_targets_catalog_name_is_its_models_unless_its_provider_names_it_otherwise() {
+        assert_eq!(catalog_name(ProviderKind::Openai, "gpt-4o", None), "gpt-4o");
+        assert_eq!(
+            catalog_name(ProviderKind::AzureOpenai, "gpt-4o", None),
+            "azure/gpt-4o"
+        );
+        assert_eq!(
+            catalog_name(ProviderKind::Gemini, "models/gemini-2.5-pro", None),
+            "gemini-2.5-pro"
+        );
+        assert_eq!(
+            catalog_name(ProviderKind::Gemini, "gemini-2.5-pro", None),
+            "gemini-2.5-pro"
+        );
+        assert_eq!(
+            catalog_name(ProviderKind::AzureOpenai, "prod-4o", Some("azure/gpt-4o")),
+            "azure/gpt-4o"
+        );
+        // As KV may hold it: a fallback's provider since removed is left out.
+        let c: LlmConfig = serde_json::from_value(json!({
+            "providers": {"oai": {"kind": "openai"}, "g": {"kind": "gemini"}},
+            "routes": {"r": {"targets": [{"provider": "g", "model": "models/gemini-2.5-flash"}],
+                "context_fallbacks": [{"provider": "oai", "model": "big", "catalog": "gpt-4.1"}, {"provider": "gone", "model": "x"}]}}
+        }))
+        .unwrap();
+        let r = resolve("r", &c).unwrap();
+        assert_eq!(r.targets[0].catalog, "gemini-2.5-flash");
+        let spare: Vec<_> = r
+            .context_fallbacks
+            .iter()
+            .map(|t| (t.key(), t.catalog.as_str()))
+            .collect();
+        assert_eq!(spare, vec![("oai/big".to_string(), "gpt-4.1")]);
+        assert_eq!(r.reachable().count(), 2);
+        assert!(resolve("oai/gpt-4o", &c)
+            .unwrap()
+            .context_fallbacks
+            .is_empty());
+    }
+
+    #[test]
     fn plans_use_each_providers_url_and_auth() {
         let c = cfg();
         let req = parse(
@@ -371,7 +448,8 @@ mod tests {
 
     #[test]
     fn azure_deployments_their_version_and_key_header() {
-        let c: LlmConfig = validate(&json!({"providers": {
+        // As KV may hold it: a fallback's provider since removed is left out.
+        let c: LlmConfig = serde_json::from_value(json!({"providers": {
             "az": {"kind": "azure_openai", "base_url": "https://acme.openai.azure.com/", "api_key": "k1"},
             "entra": {"kind": "azure_openai", "base_url": "https://acme.openai.azure.com", "api_key": "tok", "auth": "bearer", "api_version": "2025-04-01-preview"}
         }}))

@@ -4,7 +4,7 @@
 use super::auth::header;
 use super::body::read_json_bytes;
 use super::crossings;
-use super::effects::{drive_with, Io, Platform};
+use super::effects::{drive, drive_with, Io, Platform};
 use super::platform::{now_ms, random_array};
 use super::respond::{Outgoing, Reply};
 use super::{store, Call};
@@ -12,11 +12,9 @@ use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
 use crate::core::llm::cache::CacheHeaders;
-use crate::core::llm::config::LlmConfig;
 use crate::core::llm::flow::{self, Answered, Ask, Content, Deployment, Isolate, LogFields};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::{errors, models as model_list, Dialect};
-use crate::core::platform::RecordKind;
 use crate::core::usage::Family;
 use crate::edge::inbound::Inbound;
 use serde_json::json;
@@ -138,12 +136,11 @@ pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Outgo
     super::respond::error_with_body(e, errors::body(dialect, e, request_id))
 }
 
-/// `GET /v1/models`: the tenant's aliases and provider/model names, in the format of the SDK
-/// asking (Anthropic's clients send `anthropic-version`).
+/// `GET /v1/models`: the tenant's aliases and provider/model names with what the catalog knows
+/// of them, in the format of the SDK asking (Anthropic's clients send `anthropic-version`).
 pub async fn models(call: &mut Call, tenant: &str, req: Inbound) -> Reply {
-    let key = RecordKind::Llm.kv_key(tenant, None);
-    let cfg = store::get_shared::<LlmConfig>(&call.env, &key).await?;
-    let cfg = cfg.ok_or_else(errors::no_llm_config)?;
     let dialect = model_list::dialect(header(&req, "anthropic-version").as_deref());
-    super::respond::json(200, &model_list::list(&cfg, dialect))
+    let (isolate, tenant) = (ISOLATE.with(Rc::clone), tenant.to_string());
+    let run = Flow::new(|co| flow::models::list(co, isolate, tenant, dialect));
+    super::respond::json(200, &drive(call.platform(), run).await?)
 }

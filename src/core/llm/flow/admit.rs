@@ -1,10 +1,11 @@
 //! Admission of one request: its config and request guardrails, its route and the key's models,
-//! the cache's decision and lookup, the order of its targets, then the windows and budgets it is
-//! charged (`plan`, pure: the config, tenant, key, cache and prices in; the checks, the
-//! reservation and the refusals out) and the limiter's answer.
+//! the cache's decision and lookup, the catalog's entries of its targets, their order, the
+//! targets its size fits, then the windows and budgets it is charged (`plan`, pure: the config,
+//! tenant, key, cache and prices in; the checks, the reservation and the refusals out) and the
+//! limiter's answer.
 
 use super::account::Accounting;
-use super::attempt::price;
+use super::attempt::entries;
 use super::limiter::LimiterClient;
 use super::{cache_tiers, error_reply, Ask, Cached, Isolate, LlmCall, LogFields, Served};
 use crate::core::error::ApiError;
@@ -16,15 +17,18 @@ use crate::core::llm::admission::{self, LimitKind};
 use crate::core::llm::attempts::Attempts;
 use crate::core::llm::balance::{self, latency_key, session_seed, Inputs};
 use crate::core::llm::cache::{self as cache, Decision, Entry};
+use crate::core::llm::catalog::ModelEntry;
 use crate::core::llm::config::{LlmConfig, Strategy};
 use crate::core::llm::guardrails::{walk, Direction, Guard};
 use crate::core::llm::pricing::{cost_of, Price};
 use crate::core::llm::request::{self, ClientRequest};
-use crate::core::llm::routing::{self, Resolved, Target};
+use crate::core::llm::routing::{self, fit_chain, window, Reach, Resolved, Target};
 use crate::core::llm::spend::{self, Reserved};
 use crate::core::platform::RecordKind;
 use crate::core::tenant::keys::KeyRecord;
 use crate::core::tenant::model::TenantConfig;
+use serde_json::json;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -111,24 +115,55 @@ pub fn plan(i: Known) -> Result<Charges, ApiError> {
     Ok(Charges { checks, budgets })
 }
 
-async fn config(co: &Co, isolate: &Isolate, tenant: &str) -> Result<Rc<LlmConfig>, ApiError> {
+/// A payer with a budget is never served by a model the gateway cannot price: every target the
+/// request may reach (`chain`) has a price, or it is refused before anything is charged or
+/// called. A cache hit costs nothing, and a payer without a budget pays no price here.
+pub fn priceless(
+    limited: spend::Limited,
+    hit: bool,
+    model: &str,
+    chain: &[Reach],
+) -> Result<(), ApiError> {
+    if hit || !limited.budget {
+        return Ok(());
+    }
+    let Some(r) = chain
+        .iter()
+        .find(|r| !r.entry.as_ref().is_some_and(|e| e.priced()))
+    else {
+        return Ok(());
+    };
+    let shown = |name: String| name.chars().take(100).collect::<String>();
+    let (target, catalog) = (shown(r.target.key()), shown(r.target.catalog.clone()));
+    Err(ApiError::forbidden(format!(
+        "model `{}` reaches `{target}`, which has no price in the model catalog (`pricing:{catalog}`) or this tenant's LLM config, and this request is under a budget: give the target its model's catalog name (`catalog`) or price it in the LLM config's `models`",
+        shown(model.to_string())
+    )))
+}
+
+pub(super) async fn config(
+    co: &Co,
+    isolate: &Isolate,
+    tenant: &str,
+) -> Result<Rc<LlmConfig>, ApiError> {
     let key = RecordKind::Llm.kv_key(tenant, None);
     let cfg = isolate.document(co, &key).await?;
     cfg.ok_or_else(crate::core::llm::errors::no_llm_config)
 }
 
-/// The request's chain in the order its route's strategy gives.
-async fn arrange(
-    co: &Co,
+/// The order of the route's targets (positions) its strategy gives; `entries` are theirs.
+fn order(
     isolate: &Isolate,
     ask: &Ask,
     req: &ClientRequest,
-    route: Resolved,
-) -> Vec<Target> {
+    route: &Resolved,
+    entries: &[Option<Rc<ModelEntry>>],
+    now: u64,
+) -> Vec<usize> {
     let targets = &route.targets;
     let mut inputs = Inputs::default();
     match route.strategy {
-        Strategy::Ordered => return route.targets,
+        Strategy::Ordered => {}
         Strategy::Weighted => {
             inputs.weights = targets.iter().map(|t| t.weight).collect();
             inputs.seed = match balance::session(ask.session.as_deref(), req.end_user()) {
@@ -137,16 +172,12 @@ async fn arrange(
             };
         }
         Strategy::LowestCost => {
+            // Only the order depends on it: an entry that could not be read ranks as no price.
             let usage = req.estimated_usage();
-            for t in targets {
-                // Only the order depends on it: a price that cannot be read ranks as none.
-                let read = price(co, isolate, &t.model).await.ok().flatten();
-                let cost = read.and_then(|p| cost_of(&p, &usage)).map(|n| n as f64);
-                inputs.costs.push(cost);
-            }
+            let cost = |e: &Option<Rc<ModelEntry>>| e.as_ref().and_then(|e| cost_of(e, &usage));
+            inputs.costs = entries.iter().map(|e| cost(e).map(|n| n as f64)).collect();
         }
         Strategy::LowestLatency => {
-            let now = co.now();
             let book = isolate.latency.borrow();
             inputs.latencies = targets
                 .iter()
@@ -154,7 +185,7 @@ async fn arrange(
                 .collect();
         }
     }
-    balance::arrange(route, &inputs)
+    balance::order(route.strategy, targets.len(), &inputs)
 }
 
 /// Admits `ask`, or says why not.
@@ -185,16 +216,22 @@ pub async fn admit(
     let route = routing::resolve(&req.model, &cfg)?;
     let strategy = route.strategy;
     let key = ask.key.clone();
+    let reachable: Vec<&Target> = route.reachable().collect();
     if let Some(k) = &key {
-        let names: Vec<String> = route.targets.iter().map(Target::key).collect();
+        let names: Vec<String> = reachable.iter().map(|t| t.key()).collect();
         k.settings.check_model(&req.model, &names)?;
     }
+    // The cache's scope is every target the request may reach (a copy only with fallbacks).
+    let everywhere: Cow<[Target]> = match route.context_fallbacks.is_empty() {
+        true => Cow::Borrowed(&route.targets),
+        false => Cow::Owned(route.reachable().cloned().collect()),
+    };
     let tenant_cfg = isolate.document::<TenantConfig>(co, &tenant_key).await?;
     let scope = cache::Scope {
         tenant: &ask.tenant,
         incarnation: tenant_cfg.as_ref().map_or("", |t| t.incarnation()),
         route: &req.model,
-        targets: &route.targets,
+        targets: &everywhere,
         guardrails: cfg.guardrails_of(&req.model),
         caller: key.as_ref().map(|k| k.id.as_str()),
         beta: ask.beta.as_deref(),
@@ -204,11 +241,57 @@ pub async fn admit(
     let hit = match &decision {
         Decision::Use { key, kv, .. } => cache_tiers::get(co, isolate, &ask.tenant, key, *kv)
             .await
-            .filter(|e| cache::servable(e, &route.targets)),
+            .filter(|e| cache::servable(e, &everywhere)),
         _ => None,
     };
     let session_ask = Ask { req, ..ask };
-    let chain = arrange(co, isolate, &session_ask, &session_ask.req, route).await;
+    let (ask, req) = (&session_ask, &session_ask.req);
+    let limited = limited(&cfg, tenant_cfg.as_deref(), key.as_deref());
+    // What the catalog knows of every target the request may reach, read before any is picked
+    // (a cache hit calls none). Spend that cannot be checked must not happen: where the
+    // reservation needs them, an entry KV does not give is a 503; elsewhere it is unknown.
+    let mut known = vec![None; reachable.len()];
+    if hit.is_none() {
+        let needed = limited.needs_prices(req, false);
+        for (k, read) in known
+            .iter_mut()
+            .zip(entries(co, isolate, &cfg, &reachable).await)
+        {
+            *k = match read {
+                Err(e) if needed => return Err(e),
+                read => read.ok().flatten(),
+            };
+        }
+    }
+    let (own, spare) = known.split_at(route.targets.len());
+    let placed = order(isolate, ask, req, &route, own, co.now());
+    let beta = ask.beta.as_deref();
+    let reach = |t: &Target, entry: &Option<Rc<ModelEntry>>| Reach {
+        target: t.clone(),
+        entry: entry.clone(),
+        window: window(t.kind, entry.as_deref(), beta),
+    };
+    let targets = placed.iter().map(|i| reach(&route.targets[*i], &own[*i]));
+    let fallbacks = route.context_fallbacks.iter().zip(spare);
+    let (input, output_cap) = (req.input_floor(), req.output_cap);
+    let fitted = fit_chain(
+        &req.model,
+        input,
+        output_cap,
+        targets.collect(),
+        fallbacks.map(|(t, e)| reach(t, e)).collect(),
+    )?;
+    for skipped in &fitted.skipped {
+        let line = json!({"request_id": ask.request_id, "llm_target_skipped": skipped.target, "context_window": skipped.window, "estimated_tokens": input + output_cap});
+        co.log(line).await;
+    }
+    priceless(limited, hit.is_some(), &req.model, &fitted.chain)?;
+    let (mut chain, mut prices, mut windows) = (vec![], vec![], vec![]);
+    for r in fitted.chain {
+        chain.push(r.target);
+        prices.push(r.entry);
+        windows.push(r.window);
+    }
     let Ask {
         req,
         tenant,
@@ -231,14 +314,6 @@ pub async fn admit(
     if let Some(entry) = &hit {
         (target.provider, target.model) = (entry.provider.clone(), entry.model.clone());
     }
-    let limited = limited(&cfg, tenant_cfg.as_deref(), key.as_deref());
-    let mut prices = vec![None; chain.len()];
-    if limited.needs_prices(&req, hit.is_some()) {
-        // Spend that cannot be checked must not happen: a price KV does not give is a 503.
-        for (p, t) in prices.iter_mut().zip(&chain) {
-            *p = price(co, isolate, &t.model).await?;
-        }
-    }
     let reachable: Vec<_> = chain
         .iter()
         .zip(&prices)
@@ -256,14 +331,15 @@ pub async fn admit(
     let kinds: Vec<LimitKind> = checks.iter().map(|(k, _)| *k).collect();
     let policy = BreakerPolicy::policy(cfg.circuit_breaker.as_ref());
     let limiter = LimiterClient::of(&tenant, policy);
-    let attempts = Attempts::new(&chain);
+    let attempts =
+        Attempts::new(&chain).with_windows(windows, fitted.context_only, fitted.sized_out);
     let first = limiter
         .admit(
             co,
             isolate,
             &checks,
             &budgets,
-            attempts.targets(),
+            &attempts.targets(),
             hit.is_none(),
         )
         .await?;

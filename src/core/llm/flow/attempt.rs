@@ -12,9 +12,9 @@ use crate::core::limits::limiter::Admitted;
 use crate::core::llm::attempts::{AttemptStep, Attempts};
 use crate::core::llm::balance::latency_key;
 use crate::core::llm::cache::Entry;
-use crate::core::llm::config::{KeySource, ProviderKind, Strategy};
+use crate::core::llm::catalog::ModelEntry;
+use crate::core::llm::config::{KeySource, LlmConfig, ProviderKind, Strategy};
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
-use crate::core::llm::pricing::Price;
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::settle::Used;
 use crate::core::llm::stream::{Options, Translator};
@@ -90,14 +90,54 @@ impl Source {
     }
 }
 
-/// The model's price, if it has one (through the isolate's decoded documents). A price that
-/// cannot be read is an error, not "no price": a budget's reservation must not read it as free.
-pub async fn price(co: &Co, isolate: &Isolate, model: &str) -> Result<Option<Rc<Price>>, ApiError> {
-    let key = ConfigKey::pricing(model);
-    match key.storable() {
-        true => isolate.document::<Price>(co, &key).await,
-        false => Ok(None),
+/// What the catalog knows of `t`'s model (`pricing:{catalog name}`, through the isolate's
+/// decoded documents) with the tenant's own entry for it (`models`) overlaid, if either has it.
+/// An entry that cannot be read is an error, not "no entry": a budget must not read it as free.
+pub async fn entry(
+    co: &Co,
+    isolate: &Isolate,
+    cfg: &LlmConfig,
+    t: &Target,
+) -> Result<Option<Rc<ModelEntry>>, ApiError> {
+    let key = ConfigKey::pricing(&t.catalog);
+    let read = match key.storable() {
+        true => isolate.document::<ModelEntry>(co, &key).await?,
+        false => None,
+    };
+    Ok(match (read, cfg.models.get(&t.key())) {
+        (Some(read), Some(own)) => Some(Rc::new(read.overlaid(own))),
+        (None, Some(own)) => Some(Rc::new(own.clone())),
+        (read, None) => read,
+    })
+}
+
+/// The entries of `targets`, each as `entry` reads it; KV is asked for them all at once (warm,
+/// the isolate's cache answers each).
+pub async fn entries(
+    co: &Co,
+    isolate: &Isolate,
+    cfg: &LlmConfig,
+    targets: &[&Target],
+) -> Vec<Result<Option<Rc<ModelEntry>>, ApiError>> {
+    let mut keys: Vec<ConfigKey> = targets
+        .iter()
+        .map(|t| ConfigKey::pricing(&t.catalog))
+        .filter(ConfigKey::storable)
+        .collect();
+    keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    keys.dedup();
+    if keys.len() > 1 {
+        let reads = keys
+            .into_iter()
+            .map(|key| Effect::Config { key, cached: true });
+        // Each read's failure is found again, and decided on, by its `entry`.
+        let _ = co.all(reads.collect()).await;
     }
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        out.push(entry(co, isolate, cfg, t).await);
+    }
+    out
 }
 
 /// The attempts of one request.
@@ -147,8 +187,8 @@ impl Attempting<'_> {
                         }
                     }
                 }
-                AttemptStep::Claim { from } => {
-                    match answer.limiter.claim(co, attempts.targets(), from).await {
+                AttemptStep::Claim { targets } => {
+                    match answer.limiter.claim(co, &targets, 0).await {
                         Ok(a) => attempts.claimed(&a, co.now()),
                         Err(e) => AttemptStep::Fail(e),
                     }
@@ -162,11 +202,7 @@ impl Attempting<'_> {
         };
         answer.heard(attempts.take_outcomes());
         answer.attempts = attempts.total();
-        if answer.price.is_none() {
-            // Only what the answer cost is reported from it now (a budget's read was admission's).
-            let read = price(co, self.isolate, &answer.target.model).await;
-            answer.price = read.ok().flatten();
-        }
+        // Admission read every entry of the chain: the answer's price is among them.
         let price = answer.price.as_deref();
         answer.estimate = self.job.req.estimated_usage_on(answer.target.kind, price);
         Ok(success)

@@ -10,9 +10,12 @@ mod attempt;
 mod cache_tiers;
 mod isolate;
 mod limiter;
+pub mod models;
 mod relay;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routing;
 
 pub use isolate::Isolate;
 

@@ -724,11 +724,14 @@ fn a_price_that_cannot_be_read_is_no_free_pass_past_a_budget() {
 }
 
 #[test]
-fn a_model_name_no_price_can_have_is_priced_at_nothing_not_refused_as_unreadable() {
+fn a_model_name_no_catalog_key_can_hold_is_not_refused_as_unreadable() {
     fresh_isolate();
-    // A key KV cannot hold (over 512 bytes) is an error there; such a model has no price.
+    // A key KV cannot hold (over 512 bytes) is an error there; such a model has no catalog
+    // entry, and under a budget it needs the tenant's own (`models`).
     let long = "m".repeat(600);
-    let mut w = budgeted(World::new(openai_and_anthropic(json!({}), json!({}))))
+    let mut llm = openai_and_anthropic(json!({}), json!({}));
+    llm["models"] = json!({format!("oai/{long}"): {"input_per_mtok": 1, "output_per_mtok": 1}});
+    let mut w = budgeted(World::new(llm))
         .replies(&long, vec![Given::Json(200, openai_answer(&long, "ok"))]);
     w.unreadable = vec![ConfigKey::pricing(&long).as_str().into()];
     let (s, _) = w.serve(
@@ -737,6 +740,7 @@ fn a_model_name_no_price_can_have_is_priced_at_nothing_not_refused_as_unreadable
         Keys { sealer: true },
     );
     assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.header("x-gateway-cost-usd"), Some("0.000015000"));
 }
 
 #[test]
