@@ -120,7 +120,7 @@ test("nothing that fits: a 400 context_length_exceeded naming the estimate and t
   const e = await openai().chat.completions.create(ask("small", LONG)).catch((e) => e);
   assert.ok(e instanceof OpenAI.BadRequestError, String(e));
   assert.equal(e.code, "context_length_exceeded");
-  assert.match(e.message, /estimated \d+ input tokens/);
+  assert.match(e.message, /at least \d+ input tokens/);
   assert.match(e.message, /largest context window is 1000 tokens/);
   assert.equal(calls("ctx-1k"), small);
   const a = await anthropic().messages.create(ask("small", LONG)).catch((e) => e);

@@ -29,8 +29,10 @@ const GPT = { input_per_mtok: 2.5, cache_read_per_mtok: 1.25, output_per_mtok: 1
 const GPT_COST = "0.005615000";
 // o4-mini's: 1.10 in, 0.275 cached, 4.40 out. cached-o4: 5,000 input of which 4,096 cached, 800
 // output of which 640 reasoning: 904 x 1.10 + 4,096 x 0.275 + 800 x 4.40 = 5,640.8 µUSD.
-const O4 = { input_per_mtok: 1.1, cache_read_per_mtok: 0.275, output_per_mtok: 4.4 };
-const O4_COST = "0.005640800";
+// Reasoning has a rate of its own here (5.5, not output's 4.4), so a ledger that priced it as
+// output would miss: 904 x 1.1 + 4096 x 0.275 + 160 x 4.4 + 640 x 5.5 = 6344.8 µUSD.
+const O4 = { input_per_mtok: 1.1, cache_read_per_mtok: 0.275, output_per_mtok: 4.4, reasoning_per_mtok: 5.5 };
+const O4_COST = "0.006344800";
 
 before(async () => {
   gw = await startGateway({ seed: false, recordAnalytics: true });
@@ -151,9 +153,11 @@ test("a Responses call with cached input and reasoning is charged each at its ra
   assert.equal(data.usage.input_tokens_details.cached_tokens, 4096);
   assert.equal(data.usage.output_tokens_details.reasoning_tokens, 640);
   const stream = await client.responses.create({ model: "o4", input: "hi", stream: true }).withResponse();
-  for await (const ev of stream.data) if (ev.type === "response.completed") assert.equal(ev.response.usage.input_tokens_details.cached_tokens, 4096);
+  let completed;
+  for await (const ev of stream.data) if (ev.type === "response.completed") completed = ev;
+  assert.equal(completed?.response.usage.input_tokens_details.cached_tokens, 4096, "the stream completed with its usage");
   const streamed = await record(stream.response.headers.get("x-request-id"));
-  assert.equal(streamed.cost_usd, 0.0056408);
+  assert.equal(streamed.cost_usd, 0.0063448);
   assert.deepEqual(streamed.tokens, { cache_read: 4096, reasoning: 640 });
   const row = await usageRow(t.key, "cached-o4", 2);
   assert.deepEqual([row.cache_read_tokens, row.reasoning_tokens], [8192, 1280], JSON.stringify(row));

@@ -194,7 +194,6 @@ pub struct Rates {
     /// `(above_input_tokens, rates)`, ascending.
     pub tiers: Vec<(u64, ClassRates)>,
     pub per_request: u64,
-    pub per_image: u64,
     pub per_web_search: u64,
 }
 
@@ -256,7 +255,12 @@ impl ModelEntry {
     /// The entry's integer rates, `None` if it is not priced. A class without a rate of its own
     /// costs what its parent class does (a cache read or write, audio or image input: input;
     /// reasoning, audio or image output: output; an hour's write: the write), never nothing.
+    /// A model billed per image generated is not priced: the gateway does not count the images
+    /// an answer holds, and charging its tokens alone would serve it free.
     pub fn rates(&self) -> Option<Rates> {
+        if self.per_image_usd.is_some_and(|usd| usd > 0.0) {
+            return None;
+        }
         let base = self.class_rates(
             self.input_per_mtok?,
             self.output_per_mtok?,
@@ -267,17 +271,13 @@ impl ModelEntry {
             .tiers
             .iter()
             .map(|t| {
-                let mut r = self.class_rates(
+                // A tier names the text classes; the others follow its input and output.
+                let r = self.class_rates(
                     t.input_per_mtok.unwrap_or(self.input_per_mtok?),
                     t.output_per_mtok.unwrap_or(self.output_per_mtok?),
                     t.cache_read_per_mtok.or(self.cache_read_per_mtok),
                     t.cache_write_per_mtok.or(self.cache_write_per_mtok),
                 );
-                // A tier names the text classes; the others keep the base's.
-                r.reasoning = match self.reasoning_per_mtok {
-                    Some(_) => base.reasoning,
-                    None => r.output,
-                };
                 Some((t.above_input_tokens, r))
             })
             .collect::<Option<_>>()?;
@@ -286,7 +286,6 @@ impl ModelEntry {
             base,
             tiers,
             per_request: self.per_request_usd.map_or(0, pico),
-            per_image: self.per_image_usd.map_or(0, pico),
             per_web_search: self.web_search_per_1k_usd.map_or(0, |u| pico(u / 1000.0)),
         })
     }
@@ -377,6 +376,13 @@ mod tests {
         assert!(entry(json!({"input_per_mtok": 0, "output_per_mtok": 0}))
             .rates()
             .is_some());
+    }
+
+    #[test]
+    fn a_model_billed_per_image_is_not_priced_by_its_tokens() {
+        // A music or image model at $0 a token and $0.08 an image must not pass as free.
+        let e = entry(json!({"input_per_mtok": 0, "output_per_mtok": 0, "per_image_usd": 0.08}));
+        assert!(e.rates().is_none());
     }
 
     #[test]

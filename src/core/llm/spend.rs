@@ -15,8 +15,8 @@ use crate::core::time::iso8601;
 use serde_json::{json, Value};
 
 /// The most a request of `usage` (its estimate) may cost on any of the targets it may reach,
-/// when it may write to the prompt cache as `write` says. A target without a price costs
-/// nothing: budgets count priced models only.
+/// when it may write to the prompt cache as `write` says. A target without a price adds
+/// nothing here: a payer with a budget is refused it before (`flow::admit`).
 pub fn estimate(prices: &[Option<&Price>], usage: Usage, write: Option<CacheWrite>) -> Nanos {
     prices
         .iter()

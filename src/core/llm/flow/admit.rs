@@ -273,16 +273,15 @@ pub async fn admit(
     };
     let targets = placed.iter().map(|i| reach(&route.targets[*i], &own[*i]));
     let fallbacks = route.context_fallbacks.iter().zip(spare);
-    let (input, output_cap) = (req.input_floor(), req.output_cap);
+    let input = req.input_floor();
     let fitted = fit_chain(
         &req.model,
         input,
-        output_cap,
         targets.collect(),
         fallbacks.map(|(t, e)| reach(t, e)).collect(),
     )?;
     for skipped in &fitted.skipped {
-        let line = json!({"request_id": ask.request_id, "llm_target_skipped": skipped.target, "context_window": skipped.window, "estimated_tokens": input + output_cap});
+        let line = json!({"request_id": ask.request_id, "llm_target_skipped": skipped.target, "context_window": skipped.window, "input_tokens_at_least": input});
         co.log(line).await;
     }
     priceless(limited, hit.is_some(), &req.model, &fitted.chain)?;

@@ -33,11 +33,14 @@ pub enum Fit {
     TooSmall { window: u64 },
 }
 
-/// Whether `input` tokens and an output of up to `output_cap` fit `window` (providers count the
-/// output maximum asked for against the window too); an unknown window fits.
-pub fn fit(input: u64, output_cap: u64, window: Option<u64>) -> Fit {
+/// Whether `input` tokens fit `window`, the most input tokens the model takes (the catalog's
+/// `context_window`, which is LiteLLM's `max_input_tokens`); an unknown window fits. The output
+/// maximum is not added: some models keep their output apart from the input limit (gpt-5: 272k
+/// in, 128k out), and a provider that counts both refuses with a context-length error, which
+/// moves the request on (`attempts`) instead of a skip that would be wrong for the others.
+pub fn fit(input: u64, window: Option<u64>) -> Fit {
     match window {
-        Some(w) if input.saturating_add(output_cap) > w => Fit::TooSmall { window: w },
+        Some(w) if input > w => Fit::TooSmall { window: w },
         _ => Fit::Fits,
     }
 }
@@ -71,12 +74,10 @@ pub struct Fitted {
 }
 
 /// The targets of `model` (`targets` in the order its strategy gave, then `fallbacks`) that
-/// `input` tokens and an output of up to `output_cap` fit; a 400 `context_length_exceeded`
-/// when none does.
+/// take `input` tokens; a 400 `context_length_exceeded` when none does.
 pub fn fit_chain(
     model: &str,
     input: u64,
-    output_cap: u64,
     targets: Vec<Reach>,
     fallbacks: Vec<Reach>,
 ) -> Result<Fitted, ApiError> {
@@ -89,7 +90,7 @@ pub fn fit_chain(
     let mut largest = 0;
     let tagged = targets.into_iter().map(|r| (r, false));
     for (reach, context_only) in tagged.chain(fallbacks.into_iter().map(|r| (r, true))) {
-        match fit(input, output_cap, reach.window) {
+        match fit(input, reach.window) {
             Fit::Fits => {
                 fitted.chain.push(reach);
                 fitted.context_only.push(context_only);
@@ -106,7 +107,7 @@ pub fn fit_chain(
         return Err(ApiError::new(
             ErrorKind::ContextLength,
             format!(
-                "this request's estimated {input} input tokens and its {output_cap} output tokens fit no target of `{model}`: the largest context window is {largest} tokens; shorten the input or lower `max_tokens`"
+                "this request has at least {input} input tokens, more than any target of `{model}` takes: the largest context window is {largest} tokens; shorten the input"
             ),
         ));
     }
@@ -143,11 +144,10 @@ mod tests {
     }
 
     #[test]
-    fn a_window_holds_the_input_and_the_output_maximum_and_an_unknown_one_holds_anything() {
-        assert_eq!(fit(900, 100, Some(1_000)), Fit::Fits);
-        assert_eq!(fit(901, 100, Some(1_000)), Fit::TooSmall { window: 1_000 });
-        assert_eq!(fit(0, 4_096, Some(1_000)), Fit::TooSmall { window: 1_000 });
-        assert_eq!(fit(u64::MAX, u64::MAX, None), Fit::Fits);
+    fn a_window_holds_up_to_its_input_tokens_and_an_unknown_one_holds_anything() {
+        assert_eq!(fit(1_000, Some(1_000)), Fit::Fits);
+        assert_eq!(fit(1_001, Some(1_000)), Fit::TooSmall { window: 1_000 });
+        assert_eq!(fit(u64::MAX, None), Fit::Fits);
     }
 
     #[test]
@@ -177,7 +177,6 @@ mod tests {
         let f = fit_chain(
             "r",
             5_000,
-            100,
             vec![
                 reach("small", Some(4_000)),
                 reach("mid", Some(8_000)),
@@ -201,7 +200,6 @@ mod tests {
         let f = fit_chain(
             "r",
             10,
-            100,
             vec![reach("small", Some(4_000))],
             vec![reach("big", None)],
         )
@@ -212,7 +210,6 @@ mod tests {
         let f = fit_chain(
             "r",
             3_000,
-            100,
             vec![reach("a", Some(4_000))],
             vec![reach("b", Some(2_000))],
         )
@@ -221,11 +218,10 @@ mod tests {
     }
 
     #[test]
-    fn nothing_that_fits_is_a_400_naming_the_estimate_and_the_largest_window() {
+    fn nothing_that_fits_is_a_400_naming_the_input_and_the_largest_window() {
         let e = fit_chain(
             "smart",
             9_000,
-            500,
             vec![reach("a", Some(4_000)), reach("b", Some(8_192))],
             vec![reach("c", Some(6_000))],
         )
@@ -236,7 +232,7 @@ mod tests {
         );
         assert_eq!(
             e.message,
-            "this request's estimated 9000 input tokens and its 500 output tokens fit no target of `smart`: the largest context window is 8192 tokens; shorten the input or lower `max_tokens`"
+            "this request has at least 9000 input tokens, more than any target of `smart` takes: the largest context window is 8192 tokens; shorten the input"
         );
     }
 }
