@@ -119,6 +119,35 @@ impl ClientRequest {
     }
 }
 
+/// A payer with a budget is charged the catalog's standard rates, so it may not ask a provider
+/// for a dearer tier: OpenAI's `service_tier` `priority` or `scale`, Anthropic's `speed: "fast"`
+/// or `inference_geo` pinned to a region (each billed at a premium). `auto` passes: it is
+/// billed at priority only on a project whose default tier is priority, which the gateway
+/// cannot see (README). Without a budget anything passes, as the provider bills it.
+pub fn check_standard_tier(req: &ClientRequest, budget: bool) -> Result<(), ApiError> {
+    let allowed: &[(&str, &[&str])] = match req.dialect {
+        Dialect::Anthropic => &[
+            ("speed", &["standard"]),
+            ("inference_geo", &["global"]),
+            ("service_tier", &["auto", "standard_only"]),
+        ],
+        _ => &[("service_tier", &["auto", "default", "flex"])],
+    };
+    for (field, ok) in allowed {
+        let standard = match req.body.get(*field) {
+            None | Some(Value::Null) => true,
+            Some(v) => v.as_str().is_some_and(|s| ok.contains(&s)),
+        };
+        if budget && !standard {
+            return Err(bad(format!(
+                "`{field}` may only be {} under a budget: this gateway prices a model's standard rates only, so a budgeted tenant or key cannot ask for a premium tier; send the request without `{field}`",
+                ok.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn bad(m: String) -> ApiError {
     ApiError::bad_request(m)
 }
@@ -506,6 +535,44 @@ mod tests {
         let batch = json!({"model": "m", "input": vec!["word ".repeat(1_000); 50]});
         let r = parse(Dialect::Embeddings, batch.to_string().as_bytes()).unwrap();
         assert_eq!(r.input_floor(), 0);
+    }
+
+    #[test]
+    fn a_premium_service_tier_is_refused_under_a_budget_and_passes_without_one() {
+        let chat = |extra: Value| {
+            let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(Dialect::OpenAi, b.to_string().as_bytes()).unwrap()
+        };
+        let claude = |extra: Value| {
+            let mut b = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(Dialect::Anthropic, b.to_string().as_bytes()).unwrap()
+        };
+        let premium = [
+            chat(json!({"service_tier": "priority"})),
+            chat(json!({"service_tier": "scale"})),
+            chat(json!({"service_tier": 5})),
+            claude(json!({"speed": "fast"})),
+            claude(json!({"inference_geo": "us"})),
+        ];
+        for r in &premium {
+            let e = check_standard_tier(r, true).unwrap_err();
+            assert_eq!((e.status(), e.kind.type_name()), (400, "invalid_request"));
+            assert!(e.message.contains("standard rates"), "{}", e.message);
+            assert!(check_standard_tier(r, false).is_ok(), "no budget: passes");
+        }
+        let standard = [
+            chat(json!({})),
+            chat(json!({"service_tier": "auto"})),
+            chat(json!({"service_tier": "default"})),
+            chat(json!({"service_tier": "flex"})),
+            chat(json!({"service_tier": null})),
+            claude(json!({"speed": "standard", "inference_geo": "global"})),
+        ];
+        for r in &standard {
+            assert!(check_standard_tier(r, true).is_ok(), "{:?}", r.body);
+        }
     }
 
     #[test]

@@ -91,6 +91,7 @@ pub fn limited(
 pub fn plan(i: Known) -> Result<Charges, ApiError> {
     let limited = limited(i.cfg, i.tenant, i.key);
     spend::check_chargeable(i.req, limited)?;
+    request::check_standard_tier(i.req, limited.budget)?;
     let (rpm, tpm) = admission::limits(i.cfg, i.tenant);
     let (tokens, cost) = match i.hit {
         true => (0, 0),

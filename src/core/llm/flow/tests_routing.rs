@@ -454,6 +454,22 @@ fn a_model_without_a_price_is_refused_under_a_budget_before_the_limiter_and_serv
 }
 
 #[test]
+fn a_premium_service_tier_is_refused_under_a_budget_before_any_call() {
+    let routes = json!({"r": [{"provider": "oai", "model": "big"}]});
+    let mut priority = chat("r", 10);
+    priority["service_tier"] = json!("priority");
+    let w = sized(routes.clone()).tenant(json!({"budget": {"monthly_usd": 10}}));
+    let s = w.serve(Dialect::OpenAi, priority.clone(), None);
+    assert_eq!(s.status, 400, "{}", s.body);
+    assert!(s.body.contains("`service_tier`"), "{}", s.body);
+    assert!(w.sent().is_empty(), "no provider call");
+    assert!(asked(&s.effects, ObjectClass::RateLimiter).is_empty());
+    // Without a budget the provider bills it, and it is sent as asked.
+    let w = sized(routes).replies("big", vec![ok("big")]);
+    assert_eq!(w.serve(Dialect::OpenAi, priority, None).status, 200);
+}
+
+#[test]
 fn every_target_a_budgeted_request_may_reach_needs_a_price() {
     // The first target is priced; the second, reached only if the first fails, is not.
     let routes = json!({"r": [{"provider": "oai", "model": "big"}, {"provider": "oai", "model": "unpriced"}]});
