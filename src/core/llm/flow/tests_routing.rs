@@ -410,9 +410,11 @@ fn nothing_that_fits_is_refused_before_any_call_in_the_clients_dialect() {
 }
 
 #[test]
-fn the_long_context_beta_opens_an_anthropic_targets_window() {
+fn the_long_context_beta_opens_an_anthropic_targets_window_where_its_tier_is_priced() {
     let routes = json!({"c": [{"provider": "claude", "model": "sonnet"}]});
-    let entry = json!({"input_per_mtok": 3, "output_per_mtok": 15, "context_window": 200_000});
+    let untiered = json!({"input_per_mtok": 3, "output_per_mtok": 15, "context_window": 200_000});
+    let entry = json!({"input_per_mtok": 3, "output_per_mtok": 15, "context_window": 200_000,
+        "tiers": [{"above_input_tokens": 200_000, "input_per_mtok": 6, "output_per_mtok": 22.5}]});
     let answer = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "sonnet", "content": [{"type": "text", "text": "long"}],
         "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 250_000, "output_tokens": 5}});
     let w = World::new(llm(routes, json!({})))
@@ -421,9 +423,15 @@ fn the_long_context_beta_opens_an_anthropic_targets_window() {
     let req = json!({"model": "c", "max_tokens": 100, "messages": [{"role": "user", "content": "word ".repeat(250_000)}]});
     let s = w.serve(Dialect::Anthropic, req.clone(), None);
     assert_eq!(s.status, 400, "a 200k window does not hold it");
-    let s = w.serve(Dialect::Anthropic, req, Some("context-1m-2025-08-07"));
+    let s = w.serve(Dialect::Anthropic, req.clone(), Some("context-1m-2025-08-07"));
     assert_eq!(s.status, 200, "{}", s.body);
     assert_eq!(w.sent(), vec!["sonnet"]);
+    // No long-context price known: the beta opens nothing.
+    let w = World::new(llm(json!({"c": [{"provider": "claude", "model": "sonnet"}]}), json!({})))
+        .catalog("sonnet", untiered);
+    let s = w.serve(Dialect::Anthropic, req, Some("context-1m-2025-08-07"));
+    assert_eq!(s.status, 400, "{}", s.body);
+    assert!(w.sent().is_empty());
 }
 
 #[test]

@@ -16,14 +16,17 @@ use std::rc::Rc;
 pub const ANTHROPIC_LONG_CONTEXT: u64 = 1_000_000;
 
 /// A target's context window for a request that sends `beta` (its `anthropic-beta` header):
-/// the catalog's, a million tokens on an Anthropic target under the `context-1m` beta.
+/// the catalog's, a million tokens on an Anthropic target under the `context-1m` beta whose
+/// entry prices the input beyond its window (a tier at or below it: Anthropic bills long
+/// context at a premium, which the base rates would undercharge).
 pub fn window(kind: ProviderKind, entry: Option<&ModelEntry>, beta: Option<&str>) -> Option<u64> {
     let known = entry.and_then(|e| e.context_window);
+    let priced = |w: u64| entry.is_some_and(|e| e.tiers.iter().any(|t| t.above_input_tokens <= w));
     let long = kind == ProviderKind::Anthropic
         && beta.is_some_and(|b| b.split(',').any(|f| f.trim().starts_with("context-1m")));
-    match long {
-        true => known.map(|w| w.max(ANTHROPIC_LONG_CONTEXT)),
-        false => known,
+    match known {
+        Some(w) if long && priced(w) => Some(w.max(ANTHROPIC_LONG_CONTEXT)),
+        known => known,
     }
 }
 
@@ -151,12 +154,21 @@ mod tests {
     }
 
     #[test]
-    fn the_long_context_beta_opens_a_million_tokens_on_anthropic_only() {
-        let entry: ModelEntry = serde_json::from_value(json!({"context_window": 200000})).unwrap();
+    fn the_long_context_beta_opens_a_million_tokens_on_anthropic_only_where_it_is_priced() {
+        let entry: ModelEntry = serde_json::from_value(json!({"context_window": 200000, "input_per_mtok": 3, "output_per_mtok": 15,
+            "tiers": [{"above_input_tokens": 200000, "input_per_mtok": 6, "output_per_mtok": 22.5}]}))
+        .unwrap();
         let beta = Some("prompt-caching-2024-07-31, context-1m-2025-08-07");
         let on = |kind| window(kind, Some(&entry), beta);
         assert_eq!(on(ProviderKind::Anthropic), Some(1_000_000));
         assert_eq!(on(ProviderKind::Openai), Some(200_000));
+        // Without a long-context tier its input above the window would be charged base rates.
+        let untiered: ModelEntry =
+            serde_json::from_value(json!({"context_window": 200000, "input_per_mtok": 3, "output_per_mtok": 15})).unwrap();
+        assert_eq!(
+            window(ProviderKind::Anthropic, Some(&untiered), beta),
+            Some(200_000)
+        );
         assert_eq!(
             window(
                 ProviderKind::Anthropic,
