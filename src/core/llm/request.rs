@@ -30,6 +30,8 @@ pub struct ClientRequest {
     /// What the body holds that its bytes do not measure (images, input by reference).
     pub sizing: super::sizing::Sizing,
     body_bytes: u64,
+    /// The body's length written compactly: its bytes less the JSON whitespace between tokens.
+    compact_bytes: u64,
     input_estimate: u64,
 }
 
@@ -89,14 +91,16 @@ impl ClientRequest {
     }
 
     /// The input a target's context window must hold at least (`routing::fit`): what the bytes
-    /// measure (not images, not input by reference, which may be small), at `FIT_BYTES_PER_TOKEN`.
+    /// measure, written compactly (whitespace between JSON tokens is no input, and would let
+    /// padding push a small prompt to a dearer window), not images, not input by reference
+    /// (which may be small), at `FIT_BYTES_PER_TOKEN`.
     /// An embedding model's window bounds each of a request's inputs, not their sum: nothing.
     pub fn input_floor(&self) -> u64 {
         if self.dialect == Dialect::Embeddings {
             return 0;
         }
         let measured = self
-            .body_bytes
+            .compact_bytes
             .saturating_sub(self.sizing.inline_image_bytes);
         measured / FIT_BYTES_PER_TOKEN
     }
@@ -283,6 +287,7 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     // estimate for the limits, corrected by real usage.
     let sizing = sizing(&body);
     let body_bytes = bytes.len() as u64;
+    let compact_bytes = compact_len(&body);
     let input_estimate = input_bound(body_bytes, &sizing, None);
     Ok(ClientRequest {
         dialect,
@@ -296,9 +301,28 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
         output_cap: 0,
         sizing,
         body_bytes,
+        compact_bytes,
         input_estimate,
     }
     .with_output_ceiling(DEFAULT_MAX_TOKENS))
+}
+
+/// The length of `body` serialized without whitespace, counted as it is written.
+fn compact_len(body: &Map<String, Value>) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    // Writing a parsed value to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut n, body);
+    n.0
 }
 
 fn check_messages(dialect: Dialect, body: &Map<String, Value>) -> Result<(), ApiError> {
@@ -573,6 +597,18 @@ mod tests {
         for r in &standard {
             assert!(check_standard_tier(r, true).is_ok(), "{:?}", r.body);
         }
+    }
+
+    #[test]
+    fn json_whitespace_is_no_input_for_the_fit_floor() {
+        let compact = r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
+        let padded = format!(
+            r#"{{ "model": "m", "max_tokens": 10,{}"messages":[{{"role":"user","content":"hi"}}]}}"#,
+            " \n\t".repeat(300_000)
+        );
+        let floor = |raw: &str| parse(Dialect::OpenAi, raw.as_bytes()).unwrap().input_floor();
+        assert_eq!(floor(&padded), floor(compact));
+        assert_eq!(floor(compact), compact.len() as u64 / FIT_BYTES_PER_TOKEN);
     }
 
     #[test]
