@@ -3,40 +3,66 @@
 //! modalities, features and prices per million tokens.
 
 use super::catalog::ModelEntry;
-use super::routing::{self, Target};
+use super::routing::{self, Resolved, Target};
 use super::Dialect;
 use crate::core::llm::config::LlmConfig;
 use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
-/// Every model name a client may send, with who owns it (`gateway` for an alias), sorted.
-pub fn names(cfg: &LlmConfig) -> Vec<(String, String)> {
-    let mut ids: Vec<(String, String)> = Vec::new();
-    for (alias, route) in &cfg.routes {
-        ids.push((alias.clone(), "gateway".into()));
-        for t in route.targets().iter().chain(route.context_fallbacks()) {
-            ids.push((format!("{}/{}", t.provider, t.model), t.provider.clone()));
-        }
-    }
-    ids.sort();
-    ids.dedup_by(|a, b| a.0 == b.0);
-    ids
+/// A model name a client may send, resolved once.
+pub struct Named {
+    pub id: String,
+    /// Who owns it: `gateway` for an alias, else its provider.
+    pub owner: String,
+    alias: bool,
+    route: Option<Resolved>,
 }
 
-/// Every target the listed names reach, each once (its entries are what `list` describes).
-pub fn targets(cfg: &LlmConfig) -> Vec<Target> {
-    let mut all: Vec<Target> = Vec::new();
-    for (id, _) in names(cfg) {
-        for t in routing::resolve(&id, cfg)
-            .iter()
-            .flat_map(|r| r.reachable())
-        {
-            if !all
-                .iter()
-                .any(|a| a.key() == t.key() && a.catalog == t.catalog)
-            {
-                all.push(t.clone());
-            }
+impl Named {
+    /// The targets it may reach (an alias's context fallbacks included).
+    fn reachable(&self) -> impl Iterator<Item = &Target> {
+        self.route.iter().flat_map(Resolved::reachable)
+    }
+}
+
+/// Every model name a client may send (each alias, each target's `provider/model`), each once,
+/// sorted; an alias wins over a `provider/model` of the same spelling, as in `resolve`.
+pub fn names(cfg: &LlmConfig) -> Vec<Named> {
+    let mut ids: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for alias in cfg.routes.keys() {
+        ids.insert(alias.clone(), ("gateway".into(), true));
+    }
+    for route in cfg.routes.values() {
+        for t in route.targets().iter().chain(route.context_fallbacks()) {
+            let id = format!("{}/{}", t.provider, t.model);
+            ids.entry(id).or_insert_with(|| (t.provider.clone(), false));
+        }
+    }
+    let named = ids.into_iter().map(|(id, (owner, alias))| Named {
+        route: routing::resolve(&id, cfg).ok(),
+        id,
+        owner,
+        alias,
+    });
+    named.collect()
+}
+
+/// The targets whose entries `list` describes, each once: those of the first
+/// `MAX_CATALOG_READS` catalog names the listed names reach (the others are not read).
+pub fn targets(named: &[Named]) -> Vec<Target> {
+    let (mut seen, mut catalogs) = (HashSet::new(), HashSet::new());
+    let mut all = Vec::new();
+    for t in named.iter().flat_map(Named::reachable) {
+        let new = !catalogs.contains(t.catalog.as_str());
+        if new && catalogs.len() >= MAX_CATALOG_READS {
+            continue;
+        }
+        if new {
+            catalogs.insert(t.catalog.clone());
+        }
+        if seen.insert((t.key(), t.catalog.clone())) {
+            all.push(t.clone());
         }
     }
     all
@@ -49,6 +75,10 @@ pub fn dialect(anthropic_version: Option<&str>) -> Dialect {
         None => Dialect::OpenAi,
     }
 }
+
+/// The most catalog names one listing reads: each is a KV read, and an invocation may make only
+/// so many (names past it are listed without the catalog's fields).
+pub const MAX_CATALOG_READS: usize = 200;
 
 /// The fields of an entry that are prices.
 const PRICES: &[&str] = &[
@@ -68,16 +98,12 @@ const PRICES: &[&str] = &[
     "tiers",
 ];
 
-/// What the catalog knows of the model `id` names: its first target's modalities, features and
+/// What the catalog knows of the model `n` names: its first target's modalities, features and
 /// prices; the largest window and output maximum of the targets it may reach (an alias's
 /// context fallbacks included). An alias also names its targets.
-fn described(
-    cfg: &LlmConfig,
-    id: &str,
-    entry: &dyn Fn(&Target) -> Option<Rc<ModelEntry>>,
-) -> Map<String, Value> {
+fn described(n: &Named, entry: &dyn Fn(&Target) -> Option<Rc<ModelEntry>>) -> Map<String, Value> {
     let mut out = Map::new();
-    let Ok(route) = routing::resolve(id, cfg) else {
+    let Some(route) = &n.route else {
         return out;
     };
     let known: Vec<Rc<ModelEntry>> = route.reachable().filter_map(entry).collect();
@@ -104,7 +130,7 @@ fn described(
             out.insert("pricing".into(), Value::Object(prices));
         }
     }
-    if cfg.routes.contains_key(id) {
+    if n.alias {
         let keys = |ts: &[Target]| ts.iter().map(Target::key).collect::<Vec<_>>();
         out.insert("targets".into(), json!(keys(&route.targets)));
         if !route.context_fallbacks.is_empty() {
@@ -120,19 +146,19 @@ fn described(
 /// The list body: Anthropic's paged shape (with its own names for the window and the output
 /// maximum too), or OpenAI's; `entry` is what the catalog knows of a target.
 pub fn list(
-    cfg: &LlmConfig,
+    ids: &[Named],
     entry: &dyn Fn(&Target) -> Option<Rc<ModelEntry>>,
     dialect: Dialect,
 ) -> Value {
-    let ids = names(cfg);
     let data: Vec<Value> = ids
         .iter()
-        .map(|(id, owner)| {
+        .map(|n| {
+            let (id, owner) = (&n.id, &n.owner);
             let mut item = match dialect {
                 Dialect::Anthropic => json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}),
                 _ => json!({"id": id, "object": "model", "created": 0, "owned_by": owner}),
             };
-            let about = described(cfg, id, entry);
+            let about = described(n, entry);
             if dialect == Dialect::Anthropic {
                 for (ours, theirs) in [("context_window", "max_input_tokens"), ("max_output_tokens", "max_tokens")] {
                     if let Some(v) = about.get(ours) {
@@ -148,7 +174,7 @@ pub fn list(
         .collect();
     match dialect {
         Dialect::Anthropic => {
-            json!({"data": data, "has_more": false, "first_id": ids.first().map(|i| &i.0), "last_id": ids.last().map(|i| &i.0)})
+            json!({"data": data, "has_more": false, "first_id": ids.first().map(|n| &n.id), "last_id": ids.last().map(|n| &n.id)})
         }
         _ => json!({"object": "list", "data": data}),
     }
@@ -186,8 +212,31 @@ mod tests {
     }
 
     #[test]
+    fn a_large_config_is_listed_at_once_reading_at_most_the_capped_catalog_names() {
+        let mut routes = Map::new();
+        for i in 0..1_500 {
+            let ts: Vec<Value> = (0..4)
+                .map(|j| json!({"provider": "p", "model": format!("m{i}-{j}")}))
+                .collect();
+            routes.insert(format!("r{i}"), json!(ts));
+        }
+        let cfg: LlmConfig =
+            validate(&json!({"providers": {"p": {"kind": "openai"}}, "routes": routes})).unwrap();
+        let started = std::time::Instant::now();
+        let named = names(&cfg);
+        let read = targets(&named);
+        let catalogs: std::collections::HashSet<_> = read.iter().map(|t| &t.catalog).collect();
+        assert_eq!(catalogs.len(), MAX_CATALOG_READS);
+        let body = list(&named, &|_| None, Dialect::OpenAi);
+        assert_eq!(body["data"].as_array().unwrap().len(), 1_500 + 6_000);
+        // Quadratic, this took seconds (5.9 s unoptimized); one pass takes a fraction of one.
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    }
+
+    #[test]
     fn aliases_and_targets_are_listed_once_in_either_shape() {
-        let openai = list(&cfg(), &catalog, Dialect::OpenAi);
+        let openai = list(&names(&cfg()), &catalog, Dialect::OpenAi);
         let ids: Vec<_> = openai["data"]
             .as_array()
             .unwrap()
@@ -196,7 +245,7 @@ mod tests {
             .collect();
         assert_eq!(ids, vec!["also", "az/prod", "fast", "long", "oa/gpt-x"]);
         assert_eq!(openai["data"][4]["owned_by"], "oa");
-        let anthropic = list(&cfg(), &catalog, Dialect::Anthropic);
+        let anthropic = list(&names(&cfg()), &catalog, Dialect::Anthropic);
         assert_eq!(anthropic["first_id"], "also");
         assert_eq!(anthropic["last_id"], "oa/gpt-x");
         assert_eq!(anthropic["has_more"], false);
@@ -204,7 +253,7 @@ mod tests {
 
     #[test]
     fn each_name_carries_what_the_catalog_knows_and_an_alias_the_largest_window_it_reaches() {
-        let openai = list(&cfg(), &catalog, Dialect::OpenAi);
+        let openai = list(&names(&cfg()), &catalog, Dialect::OpenAi);
         let item = |id: &str| {
             openai["data"]
                 .as_array()
@@ -247,7 +296,7 @@ mod tests {
         // A deployment the catalog does not know by its default name: nothing to tell.
         let unknown = item("az/prod");
         assert_eq!(unknown.as_object().unwrap().len(), 4, "{unknown}");
-        let anthropic = list(&cfg(), &catalog, Dialect::Anthropic);
+        let anthropic = list(&names(&cfg()), &catalog, Dialect::Anthropic);
         let fast = anthropic["data"]
             .as_array()
             .unwrap()

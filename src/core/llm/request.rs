@@ -565,12 +565,16 @@ mod tests {
     fn a_premium_service_tier_is_refused_under_a_budget_and_passes_without_one() {
         let chat = |extra: Value| {
             let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             parse(Dialect::OpenAi, b.to_string().as_bytes()).unwrap()
         };
         let claude = |extra: Value| {
             let mut b = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
-            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             parse(Dialect::Anthropic, b.to_string().as_bytes()).unwrap()
         };
         let premium = [
@@ -601,12 +605,17 @@ mod tests {
 
     #[test]
     fn json_whitespace_is_no_input_for_the_fit_floor() {
-        let compact = r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
+        let compact =
+            r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
         let padded = format!(
             r#"{{ "model": "m", "max_tokens": 10,{}"messages":[{{"role":"user","content":"hi"}}]}}"#,
             " \n\t".repeat(300_000)
         );
-        let floor = |raw: &str| parse(Dialect::OpenAi, raw.as_bytes()).unwrap().input_floor();
+        let floor = |raw: &str| {
+            parse(Dialect::OpenAi, raw.as_bytes())
+                .unwrap()
+                .input_floor()
+        };
         assert_eq!(floor(&padded), floor(compact));
         assert_eq!(floor(compact), compact.len() as u64 / FIT_BYTES_PER_TOKEN);
     }

@@ -423,12 +423,19 @@ fn the_long_context_beta_opens_an_anthropic_targets_window_where_its_tier_is_pri
     let req = json!({"model": "c", "max_tokens": 100, "messages": [{"role": "user", "content": "word ".repeat(250_000)}]});
     let s = w.serve(Dialect::Anthropic, req.clone(), None);
     assert_eq!(s.status, 400, "a 200k window does not hold it");
-    let s = w.serve(Dialect::Anthropic, req.clone(), Some("context-1m-2025-08-07"));
+    let s = w.serve(
+        Dialect::Anthropic,
+        req.clone(),
+        Some("context-1m-2025-08-07"),
+    );
     assert_eq!(s.status, 200, "{}", s.body);
     assert_eq!(w.sent(), vec!["sonnet"]);
     // No long-context price known: the beta opens nothing.
-    let w = World::new(llm(json!({"c": [{"provider": "claude", "model": "sonnet"}]}), json!({})))
-        .catalog("sonnet", untiered);
+    let w = World::new(llm(
+        json!({"c": [{"provider": "claude", "model": "sonnet"}]}),
+        json!({}),
+    ))
+    .catalog("sonnet", untiered);
     let s = w.serve(Dialect::Anthropic, req, Some("context-1m-2025-08-07"));
     assert_eq!(s.status, 400, "{}", s.body);
     assert!(w.sent().is_empty());

@@ -163,8 +163,10 @@ mod tests {
         assert_eq!(on(ProviderKind::Anthropic), Some(1_000_000));
         assert_eq!(on(ProviderKind::Openai), Some(200_000));
         // Without a long-context tier its input above the window would be charged base rates.
-        let untiered: ModelEntry =
-            serde_json::from_value(json!({"context_window": 200000, "input_per_mtok": 3, "output_per_mtok": 15})).unwrap();
+        let untiered: ModelEntry = serde_json::from_value(
+            json!({"context_window": 200000, "input_per_mtok": 3, "output_per_mtok": 15}),
+        )
+        .unwrap();
         assert_eq!(
             window(ProviderKind::Anthropic, Some(&untiered), beta),
             Some(200_000)
