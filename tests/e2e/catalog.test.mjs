@@ -205,6 +205,20 @@ test("GET /v1/models lists each alias's window, output maximum, modalities, feat
   assert.deepEqual(a.pricing, big.pricing);
 });
 
+test("GET /v1/models lists only the models the calling key may use", async () => {
+  const r = await gw.admin("POST", `${T}/keys`, { allowed_models: ["big"] });
+  assert.equal(r.status, 201, r.text);
+  const restricted = r.body.key;
+  planted.add(restricted);
+  const listed = [];
+  for await (const m of openai(restricted).models.list()) listed.push(m.id);
+  assert.deepEqual(listed, ["big"]);
+  const page = await anthropic(restricted).models.list();
+  assert.deepEqual(page.data.map((m) => m.id), ["big"]);
+  // The same rule as its requests: another alias is refused before any call.
+  await assert.rejects(openai(restricted).chat.completions.create(ask("small", "hi")), (e) => e.status === 403);
+});
+
 test("on a seeded gateway the shipped catalog sizes and prices a tenant's route", async () => {
   const shipped = JSON.parse(readFileSync(new URL("../../kv-seed/catalog.json", import.meta.url), "utf8")).models;
   const entry = shipped["claude-sonnet-4-5"];

@@ -1,4 +1,4 @@
-//! `GET /v1/models`: a tenant's aliases and `provider/model` names, in the list format of the
+//! `GET /v1/models`: a tenant's aliases and `provider/model` names (those the caller's key may use), in the list format of the
 //! SDK asking, each with what the model catalog knows of it: context window, output maximum,
 //! modalities, features and prices per million tokens.
 
@@ -6,6 +6,7 @@ use super::catalog::ModelEntry;
 use super::routing::{self, Resolved, Target};
 use super::Dialect;
 use crate::core::llm::config::LlmConfig;
+use crate::core::tenant::key_settings::KeySettings;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
@@ -26,9 +27,10 @@ impl Named {
     }
 }
 
-/// Every model name a client may send (each alias, each target's `provider/model`), each once,
+/// Every model name a client with `key`'s settings may send (each alias, each target's
+/// `provider/model`; a key's `allowed_models` as the request path checks them), each once,
 /// sorted; an alias wins over a `provider/model` of the same spelling, as in `resolve`.
-pub fn names(cfg: &LlmConfig) -> Vec<Named> {
+pub fn names(cfg: &LlmConfig, key: Option<&KeySettings>) -> Vec<Named> {
     let mut ids: BTreeMap<String, (String, bool)> = BTreeMap::new();
     for alias in cfg.routes.keys() {
         ids.insert(alias.clone(), ("gateway".into(), true));
@@ -45,7 +47,14 @@ pub fn names(cfg: &LlmConfig) -> Vec<Named> {
         owner,
         alias,
     });
-    named.collect()
+    let may_use = |n: &Named| match key {
+        Some(k) if !k.allowed_models.is_empty() => {
+            let reached: Vec<String> = n.reachable().map(Target::key).collect();
+            k.check_model(&n.id, &reached).is_ok()
+        }
+        _ => true,
+    };
+    named.filter(may_use).collect()
 }
 
 /// The targets whose entries `list` describes, each once: those of the first
@@ -223,7 +232,7 @@ mod tests {
         let cfg: LlmConfig =
             validate(&json!({"providers": {"p": {"kind": "openai"}}, "routes": routes})).unwrap();
         let started = std::time::Instant::now();
-        let named = names(&cfg);
+        let named = names(&cfg, None);
         let read = targets(&named);
         let catalogs: std::collections::HashSet<_> = read.iter().map(|t| &t.catalog).collect();
         assert_eq!(catalogs.len(), MAX_CATALOG_READS);
@@ -235,8 +244,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_restricted_to_some_models_is_listed_only_those() {
+        let ids = |key: Option<&KeySettings>| {
+            let named = names(&cfg(), key);
+            named.into_iter().map(|n| n.id).collect::<Vec<_>>()
+        };
+        let only = |allowed: Value| -> KeySettings {
+            serde_json::from_value(json!({"allowed_models": allowed})).unwrap()
+        };
+        assert_eq!(ids(Some(&only(json!(["fast"])))), vec!["fast"]);
+        // A name is allowed as the request path allows it: by itself, or by all it reaches.
+        assert_eq!(
+            ids(Some(&only(json!(["oa/*"])))),
+            vec!["also", "fast", "oa/gpt-x"]
+        );
+        assert_eq!(ids(Some(&only(json!([])))).len(), 5, "no list: every name");
+        assert_eq!(ids(None).len(), 5);
+    }
+
+    #[test]
     fn aliases_and_targets_are_listed_once_in_either_shape() {
-        let openai = list(&names(&cfg()), &catalog, Dialect::OpenAi);
+        let openai = list(&names(&cfg(), None), &catalog, Dialect::OpenAi);
         let ids: Vec<_> = openai["data"]
             .as_array()
             .unwrap()
@@ -245,7 +273,7 @@ mod tests {
             .collect();
         assert_eq!(ids, vec!["also", "az/prod", "fast", "long", "oa/gpt-x"]);
         assert_eq!(openai["data"][4]["owned_by"], "oa");
-        let anthropic = list(&names(&cfg()), &catalog, Dialect::Anthropic);
+        let anthropic = list(&names(&cfg(), None), &catalog, Dialect::Anthropic);
         assert_eq!(anthropic["first_id"], "also");
         assert_eq!(anthropic["last_id"], "oa/gpt-x");
         assert_eq!(anthropic["has_more"], false);
@@ -253,7 +281,7 @@ mod tests {
 
     #[test]
     fn each_name_carries_what_the_catalog_knows_and_an_alias_the_largest_window_it_reaches() {
-        let openai = list(&names(&cfg()), &catalog, Dialect::OpenAi);
+        let openai = list(&names(&cfg(), None), &catalog, Dialect::OpenAi);
         let item = |id: &str| {
             openai["data"]
                 .as_array()
@@ -296,7 +324,7 @@ mod tests {
         // A deployment the catalog does not know by its default name: nothing to tell.
         let unknown = item("az/prod");
         assert_eq!(unknown.as_object().unwrap().len(), 4, "{unknown}");
-        let anthropic = list(&names(&cfg()), &catalog, Dialect::Anthropic);
+        let anthropic = list(&names(&cfg(), None), &catalog, Dialect::Anthropic);
         let fast = anthropic["data"]
             .as_array()
             .unwrap()

@@ -136,11 +136,12 @@ pub fn error_response(dialect: Dialect, e: &ApiError, request_id: &str) -> Outgo
     super::respond::error_with_body(e, errors::body(dialect, e, request_id))
 }
 
-/// `GET /v1/models`: the tenant's aliases and provider/model names with what the catalog knows
-/// of them, in the format of the SDK asking (Anthropic's clients send `anthropic-version`).
+/// `GET /v1/models`: the aliases and provider/model names the key may use, with what the catalog
+/// knows of them, in the format of the SDK asking (Anthropic's clients send `anthropic-version`).
 pub async fn models(call: &mut Call, tenant: &str, req: Inbound) -> Reply {
     let dialect = model_list::dialect(header(&req, "anthropic-version").as_deref());
-    let (isolate, tenant) = (ISOLATE.with(Rc::clone), tenant.to_string());
-    let run = Flow::new(|co| flow::models::list(co, isolate, tenant, dialect));
+    let (isolate, key) = (ISOLATE.with(Rc::clone), call.key.clone());
+    let tenant = tenant.to_string();
+    let run = Flow::new(|co| flow::models::list(co, isolate, tenant, key, dialect));
     super::respond::json(200, &drive(call.platform(), run).await?)
 }

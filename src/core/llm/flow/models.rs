@@ -10,19 +10,21 @@ use crate::core::flow::Co;
 use crate::core::llm::models;
 use crate::core::llm::routing::Target;
 use crate::core::llm::Dialect;
+use crate::core::tenant::keys::KeyRecord;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// The list body for a caller of `dialect`.
+/// The list body for a caller of `dialect` holding `key` (only the names it may use).
 pub async fn list(
     co: Co,
     isolate: Rc<Isolate>,
     tenant: String,
+    key: Option<Rc<KeyRecord>>,
     dialect: Dialect,
 ) -> Result<Value, ApiError> {
     let cfg = config(&co, &isolate, &tenant).await?;
-    let named = models::names(&cfg);
+    let named = models::names(&cfg, key.as_ref().map(|k| &k.settings));
     let targets = models::targets(&named);
     let refs: Vec<_> = targets.iter().collect();
     let mut known = HashMap::with_capacity(targets.len());
