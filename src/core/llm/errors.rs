@@ -5,7 +5,17 @@
 use super::Dialect;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::upstream::FetchError;
+use regex_lite::Regex;
 use serde_json::json;
+use std::sync::OnceLock;
+
+/// A built-in pattern, compiled once.
+macro_rules! pattern {
+    ($re:expr) => {{
+        static CELL: OnceLock<Regex> = OnceLock::new();
+        CELL.get_or_init(|| Regex::new($re).expect("a built-in pattern compiles"))
+    }};
+}
 
 fn openai_type(kind: ErrorKind) -> &'static str {
     match kind {
@@ -181,10 +191,13 @@ pub fn refused_attempt(
 }
 
 /// Whether a provider's error answer says the request is too large for the model's context
-/// window, in each provider's words: OpenAI's and Azure's code `context_length_exceeded` (and
-/// the message OpenAI-compatible servers copied from OpenAI's), Anthropic's "prompt is too long"
-/// or "exceed context limit", Gemini's "exceeds the maximum number of tokens". Only a 400: any
-/// other refusal of the request is the client's to fix. The text is read here, never logged.
+/// window, in each provider's words where it puts them: OpenAI's and Azure's code
+/// `context_length_exceeded` (and the message OpenAI-compatible servers copied from OpenAI's, at
+/// its start), Anthropic's "prompt is too long" or "input length and `max_tokens` exceed context
+/// limit" opening its message, Gemini's "The input token count (N) exceeds the maximum number
+/// of tokens" opening an `INVALID_ARGUMENT`. Only a 400, and never the words elsewhere in a
+/// message (one quoting the client's own text would move a request to a dearer window). The
+/// text is read here, never logged.
 pub fn context_exceeded(status: u16, body: &str) -> bool {
     if status != 400 {
         return false;
@@ -194,13 +207,20 @@ pub fn context_exceeded(status: u16, body: &str) -> bool {
     };
     let e = &v["error"];
     let message = e["message"].as_str().unwrap_or_default();
+    let opens = |re: &Regex| re.is_match(message);
     e["code"] == "context_length_exceeded"
-        || message.contains("maximum context length")
+        || opens(pattern!(
+            r"^This model's maximum context length is \d+ tokens"
+        ))
         || (e["type"] == "invalid_request_error"
-            && (message.starts_with("prompt is too long")
-                || message.contains("exceed context limit")))
+            && (opens(pattern!(r"^prompt is too long: \d+ tokens > \d+"))
+                || opens(pattern!(
+                    r"^input length and `max_tokens` exceed context limit: \d+ \+ \d+ > \d+"
+                ))))
         || (e["status"] == "INVALID_ARGUMENT"
-            && message.contains("exceeds the maximum number of tokens"))
+            && opens(pattern!(
+                r"^The input token count \(\d+\) exceeds the maximum number of tokens allowed"
+            )))
 }
 
 /// An attempt at `target` (allowed `timeout_ms`) that got no answer to use.
@@ -409,6 +429,13 @@ mod tests {
             json!({"error": {"message": "Invalid 'messages[0].role'", "type": "invalid_request_error", "code": "invalid_value"}}),
             json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: 300000 > 64000, which is the maximum allowed"}}),
             json!({"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}}),
+            // The words anywhere but where each provider puts them (a validation error quoting
+            // the client's own text): not a context-length refusal.
+            json!({"error": {"message": "Invalid 'tools[0].description': This model's maximum context length is 8192 tokens", "type": "invalid_request_error", "code": "invalid_value"}}),
+            json!({"error": {"message": "This model's maximum context length is what you wrote", "type": "BadRequestError", "code": 400}}),
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "tools.0.name: 'prompt is too long: 9 tokens > 1 maximum' is invalid"}}),
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "system: input length and `max_tokens` exceed context limit: see docs"}}),
+            json!({"error": {"code": 400, "message": "Invalid JSON payload: the input exceeds the maximum number of tokens allowed (5)", "status": "INVALID_ARGUMENT"}}),
         ];
         for body in &plain {
             assert!(!context_exceeded(400, &body.to_string()), "{body}");
