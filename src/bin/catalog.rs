@@ -238,7 +238,7 @@ mod native {
     type Slot = fn(&mut Tier) -> &mut Option<f64>;
 
     /// The classes a tier (`{class}_above_{N}k_tokens`) may name, with the tier's field.
-    const TIERED: [(&str, Slot); 4] = [
+    const TIERED: [(&str, Slot); 5] = [
         ("input_cost_per_token", |t| &mut t.input_per_mtok),
         ("output_cost_per_token", |t| &mut t.output_per_mtok),
         ("cache_read_input_token_cost", |t| {
@@ -246,6 +246,9 @@ mod native {
         }),
         ("cache_creation_input_token_cost", |t| {
             &mut t.cache_write_per_mtok
+        }),
+        ("cache_creation_input_token_cost_above_1hr", |t| {
+            &mut t.cache_write_1h_per_mtok
         }),
     ];
 

@@ -211,6 +211,24 @@ fn catalog_tiers_come_from_the_above_n_k_tokens_rates() {
             json!({"above_input_tokens": 200000, "input_per_mtok": 2.5, "output_per_mtok": 15.0, "cache_read_per_mtok": 0.25}),
         ]
     );
+    // An hour-long cache write has its own tier rate (Anthropic above 100k input).
+    let haiku = model(
+        json!({"claude-acme-haiku": {
+            "litellm_provider": "anthropic", "mode": "chat",
+            "input_cost_per_token": 1e-07, "output_cost_per_token": 5e-07,
+            "cache_creation_input_token_cost": 1.25e-07,
+            "cache_creation_input_token_cost_above_1hr": 2e-07,
+            "input_cost_per_token_above_100k_tokens": 5e-07,
+            "cache_creation_input_token_cost_above_100k_tokens": 6.25e-07,
+            "cache_creation_input_token_cost_above_1hr_above_100k_tokens": 1e-06
+        }}),
+        "claude-acme-haiku",
+    );
+    assert_eq!(
+        serde_json::to_value(&haiku.tiers).unwrap(),
+        json!([{"above_input_tokens": 100000, "input_per_mtok": 0.5,
+                "cache_write_per_mtok": 0.625, "cache_write_1h_per_mtok": 1.0}])
+    );
     // The converted tiers price as the core reads them.
     let r = e.rates().unwrap();
     assert_eq!(r.for_input(200_001).input, 2_500_000);
