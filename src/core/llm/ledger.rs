@@ -41,6 +41,43 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Whether a chat model searches the web on every call, billed per call whatever its usage
+/// says (OpenAI's `gpt-4o-search-preview`, `gpt-5-search-api`, ...), by its catalog name.
+pub fn searches_every_call(catalog: &str) -> bool {
+    catalog.contains("-search-")
+}
+
+/// The server-side web searches among a Responses answer's `output` items: its usage does not
+/// count them.
+pub fn web_search_calls(output: &Value) -> u64 {
+    let items = output.as_array().map_or(&[][..], Vec::as_slice);
+    items
+        .iter()
+        .filter(|i| i["type"] == "web_search_call")
+        .count() as u64
+}
+
+/// `web_search_calls` of a whole Responses answer's bytes, reading no more of it than the
+/// items' types (0 if it is not one).
+pub fn web_search_calls_in(answer: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(rename = "type", default)]
+        kind: String,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        output: Vec<Item>,
+    }
+    serde_json::from_slice::<Answer>(answer).map_or(0, |a| {
+        a.output
+            .iter()
+            .filter(|i| i.kind == "web_search_call")
+            .count() as u64
+    })
+}
+
 /// A usage split into the classes the ledger prices, which add up to its tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Classes {
@@ -108,6 +145,14 @@ impl Usage {
                 ..Default::default()
             },
             false => self,
+        }
+    }
+
+    /// With at least `searches` web searches: those a provider bills that its usage leaves out.
+    pub fn with_searches(self, searches: u64) -> Usage {
+        Usage {
+            web_search_requests: self.web_search_requests.max(searches),
+            ..self
         }
     }
 

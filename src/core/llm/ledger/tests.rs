@@ -357,3 +357,22 @@ fn figures_past_any_real_count_saturate_rather_than_overflow() {
         "a cost past u64 is the most, not a wrap"
     );
 }
+
+#[test]
+fn web_search_calls_are_read_from_a_responses_answers_items_only() {
+    use super::{searches_every_call, web_search_calls_in};
+    let answer = json!({"object": "response", "output": [
+        {"type": "web_search_call", "id": "ws_1"}, {"type": "message", "content": []},
+        {"type": "web_search_call", "id": "ws_2"}]});
+    assert_eq!(web_search_calls_in(answer.to_string().as_bytes()), 2);
+    assert_eq!(web_search_calls_in(b"{\"choices\": []}"), 0);
+    assert_eq!(web_search_calls_in(b"not json"), 0);
+    assert!(searches_every_call("gpt-5-search-api"));
+    assert!(!searches_every_call("gpt-4o"));
+    // A usage that counted more keeps its count.
+    let u = Usage {
+        web_search_requests: 3,
+        ..Usage::tokens(1, 1)
+    };
+    assert_eq!(u.with_searches(1).web_search_requests, 3);
+}
