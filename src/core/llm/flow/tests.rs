@@ -604,7 +604,11 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
         output_per_mtok: Some(1.0),
         ..Default::default()
     };
-    let reachable = [(crate::core::llm::config::ProviderKind::Openai, Some(&price))];
+    let reachable = [(
+        crate::core::llm::config::ProviderKind::Openai,
+        Some(&price),
+        "m",
+    )];
     let known = |hit| admit::Known {
         cfg: &cfg,
         tenant: Some(&tenant),
