@@ -134,18 +134,22 @@ impl Usage {
         self.input_tokens.saturating_add(self.output_tokens)
     }
 
-    /// The provider's count, or where it sent none (an OpenAI-compatible server that leaves
-    /// `usage` out), `estimate`'s input and about four bytes of the answer per token: an answer
-    /// is never free.
+    /// The provider's count, with what it left out filled in: no input (an OpenAI-compatible
+    /// server that leaves `usage` out, an Anthropic usage of searches alone), `estimate`'s
+    /// input; no output (missing, or not an integer) where the request could have some, about
+    /// four bytes of the answer per token as a stream is charged, at most its output maximum:
+    /// an answer is never free.
     pub fn or_estimated(self, estimate: Usage, answer_bytes: usize) -> Usage {
-        match self == Usage::default() {
-            true => Usage {
-                input_tokens: estimate.input_tokens,
-                output_tokens: (answer_bytes as u64).div_ceil(4),
-                ..Default::default()
-            },
-            false => self,
+        let mut u = self;
+        if u.input_tokens == 0 {
+            u.input_tokens = estimate.input_tokens;
         }
+        if u.output_tokens == 0 {
+            u.output_tokens = (answer_bytes as u64)
+                .div_ceil(4)
+                .min(estimate.output_tokens);
+        }
+        u
     }
 
     /// With at least `searches` web searches: those a provider bills that its usage leaves out.
