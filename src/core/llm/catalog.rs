@@ -349,7 +349,7 @@ impl Rates {
 /// nano-USD from pico-USD, half up: a request's cost is rounded once, after its classes are
 /// added.
 pub fn round_nanos(pico: u128) -> Nanos {
-    u64::try_from((pico + 500) / 1000).unwrap_or(Nanos::MAX)
+    u64::try_from(pico.saturating_add(500) / 1000).unwrap_or(Nanos::MAX)
 }
 
 #[cfg(test)]
