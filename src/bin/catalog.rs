@@ -90,6 +90,7 @@ mod native {
         let mut models: BTreeMap<String, (bool, ModelEntry)> = BTreeMap::new();
         for (key, row) in rows {
             let kept = catalog_name(key, row).and_then(|(name, prefixed)| {
+                chargeable(row)?;
                 let entry = entry(row);
                 let mut problems = vec![];
                 entry.check(&mut problems);
@@ -168,6 +169,51 @@ mod native {
         }
     }
 
+    /// Whether the gateway can charge every cost the row names: a model billed for what the
+    /// ledger does not count (images or video made, seconds, characters, a 12-hour cache write,
+    /// cached audio, video input dearer than text) would be served below its price, and a chat
+    /// model priced for input alone (Azure's model router, billed the routed model's output on
+    /// top) for a fraction of it. Other service tiers' rates (`*_batches`, ...) are not its own.
+    fn chargeable(row: &Value) -> Result<(), &'static str> {
+        const UNCHARGED: [&str; 4] = [
+            "output_cost_per_image",
+            "output_cost_per_video_token",
+            "cache_creation_input_token_cost_above_12hr",
+            "cache_read_input_audio_token_cost",
+        ];
+        const SERVICE_TIERS: [&str; 5] =
+            ["_batches", "_flex", "_priority", "_ultrafast", "_decisions"];
+        let usd = |field: &str| row.get(field).and_then(Value::as_f64).unwrap_or(0.0);
+        for (field, v) in row.as_object().into_iter().flatten() {
+            if SERVICE_TIERS.iter().any(|s| field.ends_with(s))
+                || !v.as_f64().is_some_and(|v| v > 0.0)
+            {
+                continue;
+            }
+            // A tier's rate (`{class}_above_{N}k_tokens`) is its class's.
+            let class = match field.rfind("_above_") {
+                Some(i) if field.ends_with("k_tokens") => &field[..i],
+                _ => field.as_str(),
+            };
+            let dear_video =
+                class == "input_cost_per_video_token" && usd(field) > usd("input_cost_per_token");
+            if UNCHARGED.contains(&class)
+                || class.contains("_per_second")
+                || class.contains("_per_character")
+                || dear_video
+            {
+                return Err("a cost the gateway does not charge");
+            }
+        }
+        if row["mode"].as_str() != Some("embedding")
+            && usd("input_cost_per_token") > 0.0
+            && row.get("output_cost_per_token").and_then(Value::as_f64) == Some(0.0)
+        {
+            return Err("input priced, output free");
+        }
+        Ok(())
+    }
+
     /// USD per token as USD per million tokens, to the µUSD (3e-07 is 0.3, not 0.30000000000000004).
     fn per_mtok(row: &Value, field: &str) -> Option<f64> {
         row.get(field)
@@ -192,7 +238,7 @@ mod native {
     type Slot = fn(&mut Tier) -> &mut Option<f64>;
 
     /// The classes a tier (`{class}_above_{N}k_tokens`) may name, with the tier's field.
-    const TIERED: [(&str, Slot); 4] = [
+    const TIERED: [(&str, Slot); 5] = [
         ("input_cost_per_token", |t| &mut t.input_per_mtok),
         ("output_cost_per_token", |t| &mut t.output_per_mtok),
         ("cache_read_input_token_cost", |t| {
@@ -200,6 +246,9 @@ mod native {
         }),
         ("cache_creation_input_token_cost", |t| {
             &mut t.cache_write_per_mtok
+        }),
+        ("cache_creation_input_token_cost_above_1hr", |t| {
+            &mut t.cache_write_1h_per_mtok
         }),
     ];
 

@@ -38,7 +38,6 @@ fn catalog_prices_each_class_per_million_tokens_rounded_to_the_micro_dollar() {
             "output_cost_per_reasoning_token": 4.4e-06,
             "input_cost_per_audio_token": 4e-05, "output_cost_per_audio_token": 8e-05,
             "input_cost_per_image_token": 5e-06, "output_cost_per_image_token": 4e-05,
-            "output_cost_per_image": 0.039,
             "input_cost_per_token_batches": 1.5e-07, "input_cost_per_token_priority": 5e-07,
             "input_cost_per_token_flex": 1e-07
         }}),
@@ -62,12 +61,75 @@ fn catalog_prices_each_class_per_million_tokens_rounded_to_the_micro_dollar() {
         (e.image_input_per_mtok, e.image_output_per_mtok),
         (Some(5.0), Some(40.0))
     );
-    assert_eq!(e.per_image_usd, Some(0.039));
     assert!(
         e.tiers.is_empty(),
         "batch, priority and flex rates are not tiers"
     );
     assert_eq!(e.mode, Some(Mode::Chat));
+}
+
+#[test]
+fn catalog_leaves_out_rows_with_a_cost_the_ledger_cannot_charge() {
+    let base = json!({"litellm_provider": "gemini", "mode": "chat",
+                      "input_cost_per_token": 1e-06, "output_cost_per_token": 4e-06});
+    let with = |field: &str, usd: f64| {
+        let mut row = base.clone();
+        row[field] = json!(usd);
+        row
+    };
+    let converted = convert(
+        &json!({
+            "gemini/acme-song": with("output_cost_per_image", 0.08),
+            "gemini/acme-clip": with("output_cost_per_video_token", 1.75e-05),
+            "gemini/acme-speech": with("input_cost_per_audio_per_second", 1e-04),
+            "gemini/acme-old": with("output_cost_per_character", 5e-07),
+            "gemini/acme-cached-audio": with("cache_read_input_audio_token_cost", 1e-07),
+            "gemini/acme-video-in": with("input_cost_per_video_token", 1.2e-05),
+            "acme-long-cache": {"litellm_provider": "openai", "mode": "chat",
+                "input_cost_per_token": 2e-06, "output_cost_per_token": 1e-05,
+                "cache_creation_input_token_cost_above_12hr": 5e-06},
+            "azure/acme-router": {"litellm_provider": "azure", "mode": "chat",
+                "input_cost_per_token": 1.4e-07, "output_cost_per_token": 0.0},
+            // Kept: a free row, an embedding (no output), a zero uncharged cost, a video input
+            // no dearer than text, and another service tier's uncharged rate.
+            "gemini/acme-free": {"litellm_provider": "gemini", "mode": "chat",
+                "input_cost_per_token": 0, "output_cost_per_token": 0,
+                "input_cost_per_character": 0, "input_cost_per_video_per_second": 0},
+            "acme-vectors": {"litellm_provider": "openai", "mode": "embedding",
+                "input_cost_per_token": 2e-08, "output_cost_per_token": 0.0},
+            "gemini/acme-omni": with("input_cost_per_video_token", 1e-06),
+            "acme-batch": {"litellm_provider": "openai", "mode": "chat",
+                "input_cost_per_token": 2e-06, "output_cost_per_token": 1e-05,
+                "cache_creation_input_token_cost_above_12hr_batches": 5e-06}
+        }),
+        &source(),
+    )
+    .unwrap();
+    let kept: Vec<&String> = converted.catalog["models"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(
+        kept,
+        ["acme-batch", "acme-free", "acme-omni", "acme-vectors"]
+    );
+    assert_eq!(
+        converted.skipped["a cost the gateway does not charge"],
+        [
+            "acme-long-cache",
+            "gemini/acme-cached-audio",
+            "gemini/acme-clip",
+            "gemini/acme-old",
+            "gemini/acme-song",
+            "gemini/acme-speech",
+            "gemini/acme-video-in"
+        ]
+    );
+    assert_eq!(
+        converted.skipped["input priced, output free"],
+        ["azure/acme-router"]
+    );
 }
 
 #[test]
@@ -148,6 +210,24 @@ fn catalog_tiers_come_from_the_above_n_k_tokens_rates() {
             json!({"above_input_tokens": 128000, "input_per_mtok": 1.5, "cache_write_per_mtok": 2.0}),
             json!({"above_input_tokens": 200000, "input_per_mtok": 2.5, "output_per_mtok": 15.0, "cache_read_per_mtok": 0.25}),
         ]
+    );
+    // An hour-long cache write has its own tier rate (Anthropic above 100k input).
+    let haiku = model(
+        json!({"claude-acme-haiku": {
+            "litellm_provider": "anthropic", "mode": "chat",
+            "input_cost_per_token": 1e-07, "output_cost_per_token": 5e-07,
+            "cache_creation_input_token_cost": 1.25e-07,
+            "cache_creation_input_token_cost_above_1hr": 2e-07,
+            "input_cost_per_token_above_100k_tokens": 5e-07,
+            "cache_creation_input_token_cost_above_100k_tokens": 6.25e-07,
+            "cache_creation_input_token_cost_above_1hr_above_100k_tokens": 1e-06
+        }}),
+        "claude-acme-haiku",
+    );
+    assert_eq!(
+        serde_json::to_value(&haiku.tiers).unwrap(),
+        json!([{"above_input_tokens": 100000, "input_per_mtok": 0.5,
+                "cache_write_per_mtok": 0.625, "cache_write_1h_per_mtok": 1.0}])
     );
     // The converted tiers price as the core reads them.
     let r = e.rates().unwrap();

@@ -81,6 +81,9 @@ pub struct Tier {
     pub cache_read_per_mtok: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_per_mtok: Option<f64>,
+    /// A one-hour cache write; without it, the tier's write scaled as the base's hour is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_per_mtok: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +139,7 @@ impl Check for ModelEntry {
                 (i, "output_per_mtok", t.output_per_mtok),
                 (i, "cache_read_per_mtok", t.cache_read_per_mtok),
                 (i, "cache_write_per_mtok", t.cache_write_per_mtok),
+                (i, "cache_write_1h_per_mtok", t.cache_write_1h_per_mtok),
             ]
         });
         let bad = |v: Option<f64>| v.is_some_and(|v| !(v.is_finite() && (0.0..=1e6).contains(&v)));
@@ -202,6 +206,12 @@ fn micro(usd: f64) -> u64 {
     (usd * 1e6).round() as u64
 }
 
+/// `rate` x `num` / `den`, rounded half up (`den` > 0), saturating.
+fn scaled(rate: u64, num: u64, den: u64) -> u64 {
+    let v = (u128::from(rate) * u128::from(num) + u128::from(den) / 2) / u128::from(den);
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
 /// pico-USD from USD.
 fn pico(usd: f64) -> u64 {
     (usd * 1e12).round() as u64
@@ -266,6 +276,7 @@ impl ModelEntry {
             self.output_per_mtok?,
             self.cache_read_per_mtok,
             self.cache_write_per_mtok,
+            |write| self.cache_write_1h_per_mtok.map_or(write, micro),
         );
         let mut tiers: Vec<(u64, ClassRates)> = self
             .tiers
@@ -277,6 +288,13 @@ impl ModelEntry {
                     t.output_per_mtok.unwrap_or(self.output_per_mtok?),
                     t.cache_read_per_mtok.or(self.cache_read_per_mtok),
                     t.cache_write_per_mtok.or(self.cache_write_per_mtok),
+                    // The base's hour rate would undercharge a dearer tier: the tier's write
+                    // costs what the base's does for an hour, in proportion.
+                    |write| match t.cache_write_1h_per_mtok {
+                        Some(usd) => micro(usd),
+                        None if base.cache_write == 0 => write,
+                        None => scaled(write, base.cache_write_1h, base.cache_write),
+                    },
                 );
                 Some((t.above_input_tokens, r))
             })
@@ -290,12 +308,14 @@ impl ModelEntry {
         })
     }
 
+    /// `hour` gives the one-hour write rate from the (five-minute) write rate.
     fn class_rates(
         &self,
         input: f64,
         output: f64,
         cache_read: Option<f64>,
         cache_write: Option<f64>,
+        hour: impl Fn(u64) -> u64,
     ) -> ClassRates {
         let (input, output) = (micro(input), micro(output));
         let or = |v: Option<f64>, parent: u64| v.map_or(parent, micro);
@@ -305,7 +325,7 @@ impl ModelEntry {
             output,
             cache_read: or(cache_read, input),
             cache_write,
-            cache_write_1h: or(self.cache_write_1h_per_mtok, cache_write),
+            cache_write_1h: hour(cache_write),
             reasoning: or(self.reasoning_per_mtok, output),
             audio_input: or(self.audio_input_per_mtok, input),
             audio_output: or(self.audio_output_per_mtok, output),
@@ -329,7 +349,7 @@ impl Rates {
 /// nano-USD from pico-USD, half up: a request's cost is rounded once, after its classes are
 /// added.
 pub fn round_nanos(pico: u128) -> Nanos {
-    u64::try_from((pico + 500) / 1000).unwrap_or(Nanos::MAX)
+    u64::try_from(pico.saturating_add(500) / 1000).unwrap_or(Nanos::MAX)
 }
 
 #[cfg(test)]
@@ -398,6 +418,32 @@ mod tests {
         assert_eq!((above.input, above.output), (2_500_000, 15_000_000));
         // The tier names no cache read rate: the base's holds.
         assert_eq!(above.cache_read, 125_000);
+    }
+
+    #[test]
+    fn a_tiers_hour_long_cache_write_is_its_own_or_its_write_scaled_never_the_bases() {
+        let r = entry(json!({
+            "input_per_mtok": 0.1, "output_per_mtok": 0.5, "cache_write_per_mtok": 0.125,
+            "cache_write_1h_per_mtok": 0.2,
+            "tiers": [
+                {"above_input_tokens": 100000, "input_per_mtok": 0.5, "cache_write_per_mtok": 0.625,
+                 "cache_write_1h_per_mtok": 1.0},
+                {"above_input_tokens": 200000, "input_per_mtok": 1.0, "cache_write_per_mtok": 1.25}
+            ]
+        }))
+        .rates()
+        .unwrap();
+        assert_eq!(r.for_input(150_000).cache_write_1h, 1_000_000);
+        // No 1h rate of its own: its write rate times the base's 1h/write ratio (0.2/0.125).
+        assert_eq!(r.for_input(250_000).cache_write_1h, 2_000_000);
+        assert_eq!(r.for_input(50_000).cache_write_1h, 200_000);
+        let mut p = vec![];
+        entry(json!({"tiers": [{"above_input_tokens": 1, "cache_write_1h_per_mtok": -1}]}))
+            .check(&mut p);
+        assert_eq!(
+            p,
+            ["tiers[0].cache_write_1h_per_mtok: a price is a number of USD from 0 to 1000000"]
+        );
     }
 
     #[test]

@@ -41,6 +41,43 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Whether a chat model searches the web on every call, billed per call whatever its usage
+/// says (OpenAI's `gpt-4o-search-preview`, `gpt-5-search-api`, ...), by its catalog name.
+pub fn searches_every_call(catalog: &str) -> bool {
+    catalog.contains("-search-")
+}
+
+/// The server-side web searches among a Responses answer's `output` items: its usage does not
+/// count them.
+pub fn web_search_calls(output: &Value) -> u64 {
+    let items = output.as_array().map_or(&[][..], Vec::as_slice);
+    items
+        .iter()
+        .filter(|i| i["type"] == "web_search_call")
+        .count() as u64
+}
+
+/// `web_search_calls` of a whole Responses answer's bytes, reading no more of it than the
+/// items' types (0 if it is not one).
+pub fn web_search_calls_in(answer: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(rename = "type", default)]
+        kind: String,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        output: Vec<Item>,
+    }
+    serde_json::from_slice::<Answer>(answer).map_or(0, |a| {
+        a.output
+            .iter()
+            .filter(|i| i.kind == "web_search_call")
+            .count() as u64
+    })
+}
+
 /// A usage split into the classes the ledger prices, which add up to its tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Classes {
@@ -97,17 +134,29 @@ impl Usage {
         self.input_tokens.saturating_add(self.output_tokens)
     }
 
-    /// The provider's count, or where it sent none (an OpenAI-compatible server that leaves
-    /// `usage` out), `estimate`'s input and about four bytes of the answer per token: an answer
-    /// is never free.
+    /// The provider's count, with what it left out filled in: no input (an OpenAI-compatible
+    /// server that leaves `usage` out, an Anthropic usage of searches alone), `estimate`'s
+    /// input; no output (missing, or not an integer) where the request could have some, about
+    /// four bytes of the answer per token as a stream is charged, at most its output maximum:
+    /// an answer is never free.
     pub fn or_estimated(self, estimate: Usage, answer_bytes: usize) -> Usage {
-        match self == Usage::default() {
-            true => Usage {
-                input_tokens: estimate.input_tokens,
-                output_tokens: (answer_bytes as u64).div_ceil(4),
-                ..Default::default()
-            },
-            false => self,
+        let mut u = self;
+        if u.input_tokens == 0 {
+            u.input_tokens = estimate.input_tokens;
+        }
+        if u.output_tokens == 0 {
+            u.output_tokens = (answer_bytes as u64)
+                .div_ceil(4)
+                .min(estimate.output_tokens);
+        }
+        u
+    }
+
+    /// With at least `searches` web searches: those a provider bills that its usage leaves out.
+    pub fn with_searches(self, searches: u64) -> Usage {
+        Usage {
+            web_search_requests: self.web_search_requests.max(searches),
+            ..self
         }
     }
 

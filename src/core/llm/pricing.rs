@@ -14,18 +14,23 @@ pub fn cost_nanos(rates: &Rates, usage: &Usage) -> Nanos {
     let r = rates.for_input(usage.input_tokens);
     let c = usage.classes();
     let at = |tokens: u64, rate: u64| u128::from(tokens) * u128::from(rate);
-    let pico = at(c.fresh_input, r.input)
-        + at(c.cache_read, r.cache_read)
-        + at(c.cache_write_5m, r.cache_write)
-        + at(c.cache_write_1h, r.cache_write_1h)
-        + at(c.audio_input, r.audio_input)
-        + at(c.image_input, r.image_input)
-        + at(c.output_text, r.output)
-        + at(c.reasoning, r.reasoning)
-        + at(c.audio_output, r.audio_output)
-        + at(c.image_output, r.image_output)
-        + u128::from(rates.per_request)
-        + at(usage.web_search_requests, rates.per_web_search);
+    // Each product fits a u128; their sum saturates (rounded to `Nanos::MAX`) rather than wraps.
+    let pico = [
+        at(c.fresh_input, r.input),
+        at(c.cache_read, r.cache_read),
+        at(c.cache_write_5m, r.cache_write),
+        at(c.cache_write_1h, r.cache_write_1h),
+        at(c.audio_input, r.audio_input),
+        at(c.image_input, r.image_input),
+        at(c.output_text, r.output),
+        at(c.reasoning, r.reasoning),
+        at(c.audio_output, r.audio_output),
+        at(c.image_output, r.image_output),
+        u128::from(rates.per_request),
+        at(usage.web_search_requests, rates.per_web_search),
+    ]
+    .into_iter()
+    .fold(0, u128::saturating_add);
     round_nanos(pico)
 }
 
@@ -66,6 +71,39 @@ mod tests {
 
     fn rates(v: serde_json::Value) -> Rates {
         serde_json::from_value::<Price>(v).unwrap().rates().unwrap()
+    }
+
+    #[test]
+    fn a_cost_past_any_real_one_saturates_rather_than_overflows() {
+        use crate::core::llm::catalog::ClassRates;
+        let max = u64::MAX;
+        let all = ClassRates {
+            input: max,
+            output: max,
+            cache_read: max,
+            cache_write: max,
+            cache_write_1h: max,
+            reasoning: max,
+            audio_input: max,
+            audio_output: max,
+            image_input: max,
+            image_output: max,
+        };
+        let r = Rates {
+            base: all,
+            tiers: vec![],
+            per_request: max,
+            per_web_search: max,
+        };
+        let u = Usage {
+            cache_read_tokens: max / 4,
+            cache_write_tokens: max / 4,
+            cache_write_1h_tokens: max / 8,
+            reasoning_tokens: max / 2,
+            web_search_requests: max,
+            ..Usage::tokens(max, max)
+        };
+        assert_eq!(cost_nanos(&r, &u), Nanos::MAX);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! it reserves before the call (its input and output maximum at the dearest price among the
 //! targets it may reach, and at each target the dearest class they may be billed as), the charge once its usage is known, and how a spent budget refuses it.
 
+use super::catalog::{ClassRates, Rates};
+use super::ledger::searches_every_call;
 use super::pricing::{cost_nanos, Price};
 use super::request::ClientRequest;
 use super::sizing::{cache_write, CacheWrite};
@@ -14,23 +16,55 @@ use crate::core::llm::config::ProviderKind;
 use crate::core::time::iso8601;
 use serde_json::{json, Value};
 
+/// A target the request may reach, as its reservation sees it: its provider, its price where
+/// one was read, its catalog name.
+pub type Reach<'a> = (ProviderKind, Option<&'a Price>, &'a str);
+
 /// The most a request of `usage` (its estimate) may cost on any of the targets it may reach,
-/// when it may write to the prompt cache as `write` says. A target without a price adds
-/// nothing here: a payer with a budget is refused it before (`flow::admit`).
-pub fn estimate(prices: &[Option<&Price>], usage: Usage, write: Option<CacheWrite>) -> Nanos {
+/// when it may write to the prompt cache as `write` says and run `searches` web searches. A
+/// target without a price adds nothing here: a payer with a budget is refused it before
+/// (`flow::admit`).
+pub fn estimate(
+    prices: &[Option<&Price>],
+    usage: Usage,
+    write: Option<CacheWrite>,
+    searches: u64,
+) -> Nanos {
     prices
         .iter()
         .flatten()
-        .filter_map(|p| bound(p, usage, write))
+        .filter_map(|p| bound(p, usage, write, searches))
         .max()
         .unwrap_or(0)
 }
 
 /// The most `usage` can cost at `price`: its input at the dearest rate it may be billed at (all
 /// of it written to the prompt cache, at the rate of the longest TTL asked, when the body asks
-/// for a write), its output maximum all text or all reasoning, whichever is dearer.
-fn bound(price: &Price, usage: Usage, write: Option<CacheWrite>) -> Option<Nanos> {
+/// for a write), its output maximum all of the dearest output class (text, reasoning, audio or
+/// image), both at the dearest tier its input may reach, and `searches` web searches.
+fn bound(price: &Price, usage: Usage, write: Option<CacheWrite>, searches: u64) -> Option<Nanos> {
     let rates = price.rates()?;
+    // The estimate counts four bytes a token; a token is at least a byte, so the input may
+    // reach four times the estimate.
+    let reach = usage.input_tokens.saturating_mul(4);
+    let mut top = rates.base;
+    for (_, r) in rates.tiers.iter().filter(|(above, _)| reach > *above) {
+        top = dearest(top, *r);
+    }
+    top.output = top
+        .output
+        .max(top.reasoning)
+        .max(top.audio_output)
+        .max(top.image_output);
+    let flat = Rates {
+        base: top,
+        tiers: vec![],
+        ..rates
+    };
+    let usage = Usage {
+        web_search_requests: searches,
+        ..usage
+    };
     let n = usage.input_tokens;
     let mut inputs = vec![usage];
     if write.is_some() {
@@ -46,44 +80,76 @@ fn bound(price: &Price, usage: Usage, write: Option<CacheWrite>) -> Option<Nanos
             ..usage
         });
     }
-    let reasoned = |u: Usage| Usage {
-        reasoning_tokens: u.output_tokens,
-        ..u
+    inputs.into_iter().map(|u| cost_nanos(&flat, &u)).max()
+}
+
+/// Each class at the dearer of two rates.
+fn dearest(a: ClassRates, b: ClassRates) -> ClassRates {
+    ClassRates {
+        input: a.input.max(b.input),
+        output: a.output.max(b.output),
+        cache_read: a.cache_read.max(b.cache_read),
+        cache_write: a.cache_write.max(b.cache_write),
+        cache_write_1h: a.cache_write_1h.max(b.cache_write_1h),
+        reasoning: a.reasoning.max(b.reasoning),
+        audio_input: a.audio_input.max(b.audio_input),
+        audio_output: a.audio_output.max(b.audio_output),
+        image_input: a.image_input.max(b.image_input),
+        image_output: a.image_output.max(b.image_output),
+    }
+}
+
+/// Whether a tool is a provider's server-side web search (Anthropic's `web_search_20250305`,
+/// Responses' `web_search`, `web_search_preview`, ...).
+fn web_search_tools(req: &ClientRequest) -> impl Iterator<Item = (usize, &Value)> {
+    let tools = req.body.get("tools").and_then(Value::as_array);
+    tools.into_iter().flatten().enumerate().filter(|(_, t)| {
+        t.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.starts_with("web_search"))
+    })
+}
+
+/// The most web searches `req` may run on a target named `catalog`: an Anthropic search tool's
+/// `max_uses` (required under a budget, `check_chargeable`), at least one for a Responses search
+/// tool (it has no bound), or a model that searches on every call.
+fn searches(req: &ClientRequest, catalog: &str) -> u64 {
+    let asked = match req.dialect {
+        Dialect::Anthropic => web_search_tools(req)
+            .map(|(_, t)| t.get("max_uses").and_then(Value::as_u64).unwrap_or(1))
+            .fold(0, u64::saturating_add),
+        Dialect::Responses => u64::from(web_search_tools(req).next().is_some()),
+        _ => 0,
     };
-    inputs
-        .into_iter()
-        .flat_map(|u| [u, reasoned(u)])
-        .map(|u| cost_nanos(&rates, &u))
-        .max()
+    asked.max(u64::from(searches_every_call(catalog)))
 }
 
 /// What a request reserves before its call: the most tokens, and the most cost, it may reach on
 /// any of its targets (each under its own image rules and context window, `core::llm::sizing`).
-pub fn reservation(
-    req: &ClientRequest,
-    targets: &[(ProviderKind, Option<&Price>)],
-) -> (u64, Nanos) {
+pub fn reservation(req: &ClientRequest, targets: &[Reach]) -> (u64, Nanos) {
     // Only a priced target has a write rate to reserve at.
-    let write = match targets.iter().any(|(_, p)| p.is_some()) {
+    let write = match targets.iter().any(|(_, p, _)| p.is_some()) {
         true => cache_write(&req.body),
         false => None,
     };
-    if !req.has_unmeasured_input() {
-        let prices: Vec<_> = targets.iter().map(|(_, p)| *p).collect();
-        return (
-            req.estimated_tokens,
-            estimate(&prices, req.estimated_usage(), write),
-        );
-    }
-    let on = |(kind, price): &(ProviderKind, Option<&Price>)| {
-        let usage = req.estimated_usage_on(*kind, *price);
+    let on = |(kind, price, catalog): &Reach| {
+        let usage = match req.has_unmeasured_input() {
+            true => req.estimated_usage_on(*kind, *price),
+            false => req.estimated_usage(),
+        };
+        let searches = searches(req, catalog);
         (
             usage.total(),
-            price.and_then(|p| bound(p, usage, write)).unwrap_or(0),
+            price
+                .and_then(|p| bound(p, usage, write, searches))
+                .unwrap_or(0),
         )
     };
     let each: Vec<_> = targets.iter().map(on).collect();
-    let tokens = each.iter().map(|(t, _)| *t).max();
+    let tokens = match req.has_unmeasured_input() {
+        true => each.iter().map(|(t, _)| *t).max(),
+        false => None,
+    };
     let cost = each.iter().map(|(_, c)| *c).max().unwrap_or(0);
     (tokens.unwrap_or(req.estimated_tokens), cost)
 }
@@ -105,9 +171,10 @@ impl Limited {
     }
 }
 
-/// A request whose cost the gateway cannot know is refused to a payer whose spending is
+/// A request whose cost the gateway cannot know or bound is refused to a payer whose spending is
 /// `limited`: a background Response answers `queued`, and its usage arrives later, at OpenAI,
-/// where this gateway never sees it.
+/// where this gateway never sees it; an Anthropic web search without `max_uses` may run any
+/// number of billed searches.
 pub fn check_chargeable(req: &ClientRequest, limited: Limited) -> Result<(), ApiError> {
     let background = req.dialect == Dialect::Responses
         && req.body.get("background").and_then(Value::as_bool) == Some(true);
@@ -115,6 +182,16 @@ pub fn check_chargeable(req: &ClientRequest, limited: Limited) -> Result<(), Api
         return Err(ApiError::bad_request(
             "`background: true` is not available under a budget or a tokens-per-minute limit: its usage is reported only when it completes, which this gateway does not see; send the request without `background`",
         ));
+    }
+    // Each search is billed: under a budget, the reservation needs their most.
+    if limited.budget && req.dialect == Dialect::Anthropic {
+        let unbounded = web_search_tools(req)
+            .find(|(_, t)| t.get("max_uses").and_then(Value::as_u64).is_none());
+        if let Some((i, _)) = unbounded {
+            return Err(ApiError::bad_request(format!(
+                "`tools[{i}].max_uses` is required under a budget: each web search is billed, and the request must say how many it may run"
+            )));
+        }
     }
     Ok(())
 }
@@ -232,10 +309,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            estimate(&[Some(&cheap), None, Some(&dear)], usage, None),
+            estimate(&[Some(&cheap), None, Some(&dear)], usage, None, 0),
             20_000_000
         );
-        assert_eq!(estimate(&[None], usage, None), 0);
+        assert_eq!(estimate(&[None], usage, None, 0), 0);
     }
 
     #[test]
@@ -314,8 +391,8 @@ mod tests {
         let (tokens, cost) = reservation(
             &req,
             &[
-                (ProviderKind::Anthropic, Some(&price)),
-                (ProviderKind::Openai, Some(&price)),
+                (ProviderKind::Anthropic, Some(&price), "m"),
+                (ProviderKind::Openai, Some(&price), "m"),
             ],
         );
         // 20 images at OpenAI's bound (the dearer of the two here), not ~400 bytes of URLs.
@@ -325,7 +402,7 @@ mod tests {
             Dialect::Responses,
             json!({"model": "m", "input": "go on", "previous_response_id": "resp_1"}),
         );
-        let (tokens, cost) = reservation(&stored, &[(ProviderKind::Openai, Some(&price))]);
+        let (tokens, cost) = reservation(&stored, &[(ProviderKind::Openai, Some(&price), "m")]);
         assert_eq!(
             tokens,
             200_000 + stored.output_cap,
@@ -338,7 +415,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
         );
         assert_eq!(
-            reservation(&plain, &[(ProviderKind::Openai, None)]).0,
+            reservation(&plain, &[(ProviderKind::Openai, None, "m")]).0,
             plain.estimated_tokens
         );
     }
@@ -369,7 +446,7 @@ mod tests {
             let input = req.estimated_usage().input_tokens;
             (
                 input,
-                reservation(req, &[(ProviderKind::Anthropic, Some(price))]).1,
+                reservation(req, &[(ProviderKind::Anthropic, Some(price), "m")]).1,
             )
         };
         let (input, plain) = on(&ask(Value::Null), &sonnet);
@@ -451,5 +528,140 @@ mod tests {
             !Limited::default().needs_prices(&image, false),
             "nothing counts it"
         );
+    }
+
+    /// What `req` reserves on one priced OpenAI target.
+    fn reserved(req: &ClientRequest, price: &Price) -> Nanos {
+        reservation(req, &[(ProviderKind::Openai, Some(price), "m")]).1
+    }
+
+    #[test]
+    fn the_output_maximum_is_reserved_at_the_dearest_output_class() {
+        // gpt-audio: 2.5 in, 10 out, 64 an audio output token.
+        let audio = Price {
+            input_per_mtok: Some(2.5),
+            output_per_mtok: Some(10.0),
+            audio_output_per_mtok: Some(64.0),
+            ..Default::default()
+        };
+        let req = parsed(
+            Dialect::OpenAi,
+            json!({"model": "m", "max_tokens": 1000, "modalities": ["text", "audio"],
+                "messages": [{"role": "user", "content": "read me a poem"}]}),
+        );
+        let input = req.estimated_usage().input_tokens;
+        assert_eq!(reserved(&req, &audio), input * 2_500 + 1000 * 64_000);
+        let painter = Price {
+            image_output_per_mtok: Some(40.0),
+            ..audio.clone()
+        };
+        assert_eq!(reserved(&req, &painter), input * 2_500 + 1000 * 64_000);
+        let painter = Price {
+            image_output_per_mtok: Some(80.0),
+            ..audio
+        };
+        assert_eq!(reserved(&req, &painter), input * 2_500 + 1000 * 80_000);
+    }
+
+    #[test]
+    fn the_input_is_reserved_at_the_dearest_tier_it_may_reach() {
+        // Dearer above 1,000 input tokens: a 2,000-byte prompt (about 500 tokens by four bytes
+        // a token) may hold up to 2,000 tokens.
+        let tiered = Price {
+            input_per_mtok: Some(1.0),
+            output_per_mtok: Some(2.0),
+            tiers: vec![crate::core::llm::catalog::Tier {
+                above_input_tokens: 1_000,
+                input_per_mtok: Some(3.0),
+                output_per_mtok: Some(5.0),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let ask = |text: String| {
+            parsed(
+                Dialect::OpenAi,
+                json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": text}]}),
+            )
+        };
+        let long = ask("x".repeat(2_000));
+        let input = long.estimated_usage().input_tokens;
+        assert!(input < 1_000, "{input}");
+        assert_eq!(reserved(&long, &tiered), input * 3_000 + 10 * 5_000);
+        // A prompt that cannot pass the threshold keeps the base rates.
+        let short = ask("x".repeat(100));
+        let input = short.estimated_usage().input_tokens;
+        assert_eq!(reserved(&short, &tiered), input * 1_000 + 10 * 2_000);
+    }
+
+    #[test]
+    fn web_searches_the_request_may_run_are_reserved() {
+        // $10 a thousand searches: 10,000,000 nUSD each.
+        let sonnet = Price {
+            input_per_mtok: Some(3.0),
+            output_per_mtok: Some(15.0),
+            web_search_per_1k_usd: Some(10.0),
+            ..Default::default()
+        };
+        let anthropic = parsed(
+            Dialect::Anthropic,
+            json!({"model": "m", "max_tokens": 10,
+                "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 50}],
+                "messages": [{"role": "user", "content": "search"}]}),
+        );
+        let input = anthropic.estimated_usage().input_tokens;
+        let on_anthropic =
+            reservation(&anthropic, &[(ProviderKind::Anthropic, Some(&sonnet), "m")]).1;
+        assert_eq!(on_anthropic, input * 3_000 + 10 * 15_000 + 50 * 10_000_000);
+        let responses = parsed(
+            Dialect::Responses,
+            json!({"model": "m", "max_output_tokens": 10, "input": "search",
+                "tools": [{"type": "web_search"}]}),
+        );
+        let input = responses.estimated_usage().input_tokens;
+        assert_eq!(
+            reserved(&responses, &sonnet),
+            input * 3_000 + 10 * 15_000 + 10_000_000
+        );
+        // A model that searches on every call, by its catalog name.
+        let chat = parsed(
+            Dialect::OpenAi,
+            json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "news"}]}),
+        );
+        let input = chat.estimated_usage().input_tokens;
+        let on = |catalog| reservation(&chat, &[(ProviderKind::Openai, Some(&sonnet), catalog)]).1;
+        assert_eq!(
+            on("gpt-4o-search-preview"),
+            input * 3_000 + 10 * 15_000 + 10_000_000
+        );
+        assert_eq!(on("gpt-4o"), input * 3_000 + 10 * 15_000);
+    }
+
+    #[test]
+    fn an_anthropic_web_search_without_max_uses_is_refused_under_a_budget() {
+        let ask = |tool: Value| {
+            parsed(
+                Dialect::Anthropic,
+                json!({"model": "m", "max_tokens": 10, "tools": [tool],
+                    "messages": [{"role": "user", "content": "search"}]}),
+            )
+        };
+        let unbounded = ask(json!({"type": "web_search_20250305", "name": "web_search"}));
+        let budget = Limited {
+            budget: true,
+            tokens: false,
+        };
+        let e = check_chargeable(&unbounded, budget).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("`tools[0].max_uses`"), "{}", e.message);
+        // Searches count no tokens: a token window alone does not need the bound.
+        let tokens = Limited {
+            budget: false,
+            tokens: true,
+        };
+        assert!(check_chargeable(&unbounded, tokens).is_ok());
+        let bounded =
+            ask(json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 3}));
+        assert!(check_chargeable(&bounded, budget).is_ok());
     }
 }

@@ -11,10 +11,11 @@ use crate::core::limits::budget::{usd, Nanos};
 use crate::core::limits::limiter::TargetOutcome;
 use crate::core::llm::cache::Entry;
 use crate::core::llm::guardrails::{walk, Direction};
+use crate::core::llm::ledger::{searches_every_call, web_search_calls_in};
 use crate::core::llm::pricing::{cost_of, format_nanos, Ending, Price};
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
-use crate::core::llm::Usage;
+use crate::core::llm::{Dialect, Usage};
 use crate::core::usage::point::point;
 use crate::core::usage::{Counters, Dims, Sample};
 use serde_json::{json, Value};
@@ -88,6 +89,14 @@ impl Accounting {
             true => self.limiter.tell(co, cmd).await,
             false => self.limiter.tell_later(co, cmd).await,
         }
+    }
+
+    /// `usage` with the web searches the provider bills and its count leaves out: a Responses
+    /// answer's `web_search_call` items (`responses`: its bytes; a stream counts its own), one
+    /// a call for a model that searches on every call.
+    pub fn searched(&self, usage: Usage, responses: Option<&[u8]>) -> Usage {
+        let every_call = u64::from(searches_every_call(&self.target.catalog));
+        usage.with_searches(responses.map_or(0, web_search_calls_in).max(every_call))
     }
 
     /// What `usage` cost, if the model has a price; an answer from the cache cost nothing.
@@ -186,6 +195,7 @@ impl Accounting {
         usage: Usage,
         outcome: Ending,
     ) {
+        let usage = self.searched(usage, None);
         let cost = self.cost(usage);
         let record = self.record(usage, cost, true, outcome);
         let findings = job.guard.borrow().as_ref().and_then(|g| g.findings());
@@ -252,6 +262,8 @@ pub async fn json(
         .as_ref()
         .is_some_and(Settlement::any_failure);
     let usage = usage.or_estimated(answer.estimate, body.len());
+    let responses = (job.req.dialect == Dialect::Responses).then_some(body.as_slice());
+    let usage = answer.searched(usage, responses);
     let guarded = guard_answer(job, body, log);
     // What the client is sent is kept; a blocked answer is not.
     if let (Some((key, ttl_s, kv)), Ok(body)) = (answer.cached.store(), &guarded) {

@@ -66,8 +66,12 @@ pub struct Known<'a> {
     pub key: Option<&'a KeyRecord>,
     pub req: &'a ClientRequest,
     pub hit: bool,
-    /// Each target of the chain with its price, where one was read.
-    pub reachable: &'a [(crate::core::llm::config::ProviderKind, Option<&'a Price>)],
+    /// Each target of the chain with its price, where one was read, and its catalog name.
+    pub reachable: &'a [(
+        crate::core::llm::config::ProviderKind,
+        Option<&'a Price>,
+        &'a str,
+    )],
     pub extra: Vec<(LimitKind, Check)>,
 }
 
@@ -317,7 +321,7 @@ pub async fn admit(
     let reachable: Vec<_> = chain
         .iter()
         .zip(&prices)
-        .map(|(t, p)| (t.kind, p.as_deref()))
+        .map(|(t, p)| (t.kind, p.as_deref(), t.catalog.as_str()))
         .collect();
     let Charges { checks, budgets } = plan(Known {
         cfg: &cfg,

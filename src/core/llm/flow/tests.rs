@@ -604,7 +604,11 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
         output_per_mtok: Some(1.0),
         ..Default::default()
     };
-    let reachable = [(crate::core::llm::config::ProviderKind::Openai, Some(&price))];
+    let reachable = [(
+        crate::core::llm::config::ProviderKind::Openai,
+        Some(&price),
+        "m",
+    )];
     let known = |hit| admit::Known {
         cfg: &cfg,
         tenant: Some(&tenant),
@@ -940,4 +944,66 @@ fn a_cached_stream_is_charged_as_its_json_answer_would_be() {
         charges.iter().all(|(_, actual)| *actual == 24_900_000),
         "{charges:?}"
     );
+}
+
+/// An OpenAI search model's rates: 2.5 in, 10 out, $25 a thousand searches.
+fn search_model() -> Value {
+    json!({"input_per_mtok": 2.5, "output_per_mtok": 10, "web_search_per_1k_usd": 25})
+}
+
+#[test]
+fn a_search_models_answer_is_charged_the_search_it_ran() {
+    // `*-search-*` chat models search on every call and their usage does not say so.
+    fresh_isolate();
+    let routes = json!({"s": [{"provider": "oai", "model": "gpt-4o-search-preview"}]});
+    let answer = openai_answer("gpt-4o-search-preview", "Found it");
+    let w = World::new(openai_and_anthropic(routes, json!({})))
+        .entry("gpt-4o-search-preview", search_model())
+        .replies("gpt-4o-search-preview", vec![Given::Json(200, answer)]);
+    let (s, _) = w.serve(Dialect::OpenAi, chat("s", false), Keys { sealer: true });
+    assert_eq!(s.status, 200, "{}", s.body);
+    // 10 x 2.5 + 5 x 10 µUSD of tokens, and 0.025 USD for the search.
+    assert_eq!(s.header("x-gateway-cost-usd"), Some("0.025075000"));
+    assert_eq!(s.log.usage.unwrap()["tokens"]["web_search_requests"], 1);
+    // Streamed, it costs the same.
+    let routes = json!({"s": [{"provider": "oai", "model": "gpt-4o-search-preview"}]});
+    let w = World::new(openai_and_anthropic(routes, json!({})))
+        .entry("gpt-4o-search-preview", search_model())
+        .replies(
+            "gpt-4o-search-preview",
+            vec![Given::Stream(
+                200,
+                "text/event-stream",
+                chunks(llm_fixture!("openai_text.sse"), 13),
+            )],
+        );
+    let (s, seen) = w.serve(Dialect::OpenAi, chat("s", true), Keys { sealer: true });
+    assert_eq!(s.status, 200);
+    let usage = usage_line(&seen).expect("the stream's usage line");
+    assert_eq!(usage["tokens"]["web_search_requests"], 1, "{usage}");
+    // 25 x 2.5 + 15 x 10 = 212.5 µUSD of tokens.
+    assert_eq!(usage["cost_usd"], 0.0252125);
+}
+
+#[test]
+fn a_responses_answer_is_charged_its_web_search_calls() {
+    fresh_isolate();
+    let routes = json!({"r": [{"provider": "oai", "model": "gpt-x"}]});
+    let answer = json!({"id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+        "model": "gpt-x",
+        "output": [
+            {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "a"}},
+            {"type": "web_search_call", "id": "ws_2", "status": "completed", "action": {"type": "search", "query": "b"}},
+            {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+             "content": [{"type": "output_text", "text": "Found", "annotations": []}]}
+        ],
+        "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}});
+    let w = World::new(openai_and_anthropic(routes, json!({})))
+        .entry("gpt-x", search_model())
+        .replies("gpt-x", vec![Given::Json(200, answer)]);
+    let req = json!({"model": "r", "input": "search", "tools": [{"type": "web_search"}]});
+    let (s, _) = w.serve(Dialect::Responses, req, Keys { sealer: true });
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.header("x-gateway-cost-usd"), Some("0.050075000"));
+    assert_eq!(s.log.usage.unwrap()["tokens"]["web_search_requests"], 2);
 }

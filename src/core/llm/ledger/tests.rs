@@ -37,6 +37,35 @@ fn an_answer_without_a_count_is_charged_an_estimate_not_nothing() {
 }
 
 #[test]
+fn an_answer_whose_usage_lacks_its_output_is_charged_its_bytes_as_streams_are() {
+    let estimate = Usage::tokens(10, 4096);
+    for usage in [
+        json!({"prompt_tokens": 10, "completion_tokens": "4000"}),
+        json!({"prompt_tokens": 10}),
+        json!({"prompt_tokens": 10, "completion_tokens": -1}),
+    ] {
+        let u = Usage::from_openai(&usage)
+            .unwrap()
+            .or_estimated(estimate, 16_000);
+        assert_eq!((u.input_tokens, u.output_tokens), (10, 4_000), "{usage}");
+    }
+    // Never past the output maximum the request was sent with.
+    let u = Usage::tokens(10, 0).or_estimated(estimate, 100_000);
+    assert_eq!(u.output_tokens, 4096);
+    // An embedding has no output to floor.
+    let u = Usage::tokens(10, 0).or_estimated(Usage::tokens(10, 0), 16_000);
+    assert_eq!(u, Usage::tokens(10, 0));
+    // A usage of searches alone reported no tokens: the estimate's input, the answer's bytes.
+    let u = Usage::from_anthropic(&json!({"server_tool_use": {"web_search_requests": 2}}))
+        .unwrap()
+        .or_estimated(estimate, 400);
+    assert_eq!(
+        (u.input_tokens, u.output_tokens, u.web_search_requests),
+        (10, 100, 2)
+    );
+}
+
+#[test]
 fn openai_chat_cached_input_is_priced_at_the_cached_rate() {
     // gpt-4o's usage object as the API sends it (every detail present, zeros included).
     let u = Usage::from_openai(&json!({
@@ -356,4 +385,23 @@ fn figures_past_any_real_count_saturate_rather_than_overflow() {
         u64::MAX,
         "a cost past u64 is the most, not a wrap"
     );
+}
+
+#[test]
+fn web_search_calls_are_read_from_a_responses_answers_items_only() {
+    use super::{searches_every_call, web_search_calls_in};
+    let answer = json!({"object": "response", "output": [
+        {"type": "web_search_call", "id": "ws_1"}, {"type": "message", "content": []},
+        {"type": "web_search_call", "id": "ws_2"}]});
+    assert_eq!(web_search_calls_in(answer.to_string().as_bytes()), 2);
+    assert_eq!(web_search_calls_in(b"{\"choices\": []}"), 0);
+    assert_eq!(web_search_calls_in(b"not json"), 0);
+    assert!(searches_every_call("gpt-5-search-api"));
+    assert!(!searches_every_call("gpt-4o"));
+    // A usage that counted more keeps its count.
+    let u = Usage {
+        web_search_requests: 3,
+        ..Usage::tokens(1, 1)
+    };
+    assert_eq!(u.with_searches(1).web_search_requests, 3);
 }

@@ -2,6 +2,7 @@
 //! only for the response's progress (content, its end, its usage) and its failures.
 
 use super::{failure, Options, Progress};
+use crate::core::llm::ledger::web_search_calls;
 use crate::core::llm::sse::{encode, Event};
 use crate::core::llm::Usage;
 use serde_json::Value;
@@ -44,14 +45,22 @@ impl FromResponses {
             _ => false,
         };
         p.content |= content;
+        // Searches are billed apart from the usage, which does not count them; a stream cut
+        // short is charged those it was seen to close.
+        if kind == "response.output_item.done" && data["item"]["type"] == "web_search_call" {
+            p.usage.web_search_requests = p.usage.web_search_requests.saturating_add(1);
+        }
         if let Some(n) = data["sequence_number"].as_u64() {
             p.seq = n + 1;
         }
         encode(out, ev.event.as_deref().or(Some(kind)), &ev.data);
         if matches!(kind, "response.completed" | "response.incomplete") {
+            let searches =
+                web_search_calls(&data["response"]["output"]).max(p.usage.web_search_requests);
             if let Some(u) = Usage::from_responses(&data["response"]["usage"]) {
                 p.usage = u;
             }
+            p.usage = p.usage.with_searches(searches);
             p.content = true;
             p.done = true;
         }

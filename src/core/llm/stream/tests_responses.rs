@@ -267,3 +267,37 @@ fn failures_before_content_can_fall_over() {
     assert!(out.is_empty());
     assert!(tr.failed_before_start().is_some());
 }
+
+/// A Responses stream that ran two web searches: one item is closed mid-stream, and the
+/// completed response lists both.
+const SEARCHED: &str = concat!(
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n",
+    "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"id\":\"ws_1\",\"type\":\"web_search_call\",\"status\":\"completed\"}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":2,\"item_id\":\"msg_1\",\"output_index\":2,\"content_index\":0,\"delta\":\"Found\"}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":3,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":[",
+    "{\"id\":\"ws_1\",\"type\":\"web_search_call\",\"status\":\"completed\"},{\"id\":\"ws_2\",\"type\":\"web_search_call\",\"status\":\"completed\"},",
+    "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Found\"}]}],",
+    "\"usage\":{\"input_tokens\":10,\"output_tokens\":5,\"total_tokens\":15}}}\n\n",
+);
+
+#[test]
+fn web_search_calls_in_a_responses_stream_are_counted() {
+    let (_, t) = translate(R, opts(R, true, false), SEARCHED);
+    assert!(t.done());
+    assert_eq!(t.usage().web_search_requests, 2);
+    assert_eq!(
+        t.charged_usage(Usage::tokens(1, 100), false)
+            .web_search_requests,
+        2
+    );
+    // Cut before its end, it is charged the searches it was seen to close.
+    let cut = &SEARCHED[..SEARCHED.find("event: response.completed").unwrap()];
+    let mut t = Translator::new(R, opts(R, true, false));
+    t.push(cut.as_bytes());
+    t.abort("connection reset");
+    assert_eq!(
+        t.charged_usage(Usage::tokens(1, 100), false)
+            .web_search_requests,
+        1
+    );
+}
