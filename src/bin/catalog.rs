@@ -171,15 +171,16 @@ mod native {
 
     /// Whether the gateway can charge every cost the row names: a model billed for what the
     /// ledger does not count (images or video made, seconds, characters, a 12-hour cache write,
-    /// cached audio, video input dearer than text) would be served below its price, and a chat
+    /// video input dearer than text) would be served below its price, and a chat
     /// model priced for input alone (Azure's model router, billed the routed model's output on
     /// top) for a fraction of it. Other service tiers' rates (`*_batches`, ...) are not its own.
+    /// A cached audio rate (`cache_read_input_audio_token_cost`) is ignored: the ledger charges
+    /// cached audio as audio input (`Usage::from_gemini`), at the dearer full audio rate.
     fn chargeable(row: &Value) -> Result<(), &'static str> {
-        const UNCHARGED: [&str; 4] = [
+        const UNCHARGED: [&str; 3] = [
             "output_cost_per_image",
             "output_cost_per_video_token",
             "cache_creation_input_token_cost_above_12hr",
-            "cache_read_input_audio_token_cost",
         ];
         const SERVICE_TIERS: [&str; 5] =
             ["_batches", "_flex", "_priority", "_ultrafast", "_decisions"];

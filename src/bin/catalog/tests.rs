@@ -83,7 +83,6 @@ fn catalog_leaves_out_rows_with_a_cost_the_ledger_cannot_charge() {
             "gemini/acme-clip": with("output_cost_per_video_token", 1.75e-05),
             "gemini/acme-speech": with("input_cost_per_audio_per_second", 1e-04),
             "gemini/acme-old": with("output_cost_per_character", 5e-07),
-            "gemini/acme-cached-audio": with("cache_read_input_audio_token_cost", 1e-07),
             "gemini/acme-video-in": with("input_cost_per_video_token", 1.2e-05),
             "acme-long-cache": {"litellm_provider": "openai", "mode": "chat",
                 "input_cost_per_token": 2e-06, "output_cost_per_token": 1e-05,
@@ -91,7 +90,9 @@ fn catalog_leaves_out_rows_with_a_cost_the_ledger_cannot_charge() {
             "azure/acme-router": {"litellm_provider": "azure", "mode": "chat",
                 "input_cost_per_token": 1.4e-07, "output_cost_per_token": 0.0},
             // Kept: a free row, an embedding (no output), a zero uncharged cost, a video input
-            // no dearer than text, and another service tier's uncharged rate.
+            // no dearer than text, another service tier's uncharged rate, and a cached audio
+            // rate (the ledger charges cached audio as audio input, dearer).
+            "gemini/acme-cached-audio": with("cache_read_input_audio_token_cost", 1e-07),
             "gemini/acme-free": {"litellm_provider": "gemini", "mode": "chat",
                 "input_cost_per_token": 0, "output_cost_per_token": 0,
                 "input_cost_per_character": 0, "input_cost_per_video_per_second": 0},
@@ -112,13 +113,18 @@ fn catalog_leaves_out_rows_with_a_cost_the_ledger_cannot_charge() {
         .collect();
     assert_eq!(
         kept,
-        ["acme-batch", "acme-free", "acme-omni", "acme-vectors"]
+        [
+            "acme-batch",
+            "acme-cached-audio",
+            "acme-free",
+            "acme-omni",
+            "acme-vectors"
+        ]
     );
     assert_eq!(
         converted.skipped["a cost the gateway does not charge"],
         [
             "acme-long-cache",
-            "gemini/acme-cached-audio",
             "gemini/acme-clip",
             "gemini/acme-old",
             "gemini/acme-song",

@@ -221,7 +221,9 @@ impl Usage {
 
     /// From a Gemini `usageMetadata`: the prompt counts the cached content; a tool's prompt is
     /// input too, and the thoughts are output (reasoning). Audio and images are told apart by
-    /// the modality lists (the cached part of each is a cache read).
+    /// the modality lists; the cached part of an image is a cache read, but cached audio stays
+    /// audio input: Gemini bills it at a cached audio rate the ledger has no class for, and the
+    /// full audio rate is dearer, where the text cache read rate would be cheaper.
     pub fn from_gemini(u: &Value) -> Option<Usage> {
         let prompt = u.get("promptTokenCount")?.as_u64()?;
         let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -234,18 +236,21 @@ impl Usage {
                 .filter_map(|d| d["tokenCount"].as_u64())
                 .fold(0, u64::saturating_add)
         };
-        let input = |modality: &str| {
+        let prompted = |modality: &str| {
             of("promptTokensDetails", modality)
                 .saturating_add(of("toolUsePromptTokensDetails", modality))
-                .saturating_sub(of("cacheTokensDetails", modality))
         };
+        let cached_audio = of("cacheTokensDetails", "AUDIO");
+        let input =
+            |modality: &str| prompted(modality).saturating_sub(of("cacheTokensDetails", modality));
         let thoughts = n("thoughtsTokenCount");
         Some(Usage {
             input_tokens: prompt.saturating_add(n("toolUsePromptTokenCount")),
             output_tokens: n("candidatesTokenCount").saturating_add(thoughts),
-            cache_read_tokens: n("cachedContentTokenCount"),
+            cache_read_tokens: n("cachedContentTokenCount").saturating_sub(cached_audio),
             reasoning_tokens: thoughts,
-            audio_input_tokens: input("AUDIO"),
+            // The prompt's audio counts its cached part; never less than that part.
+            audio_input_tokens: prompted("AUDIO").max(cached_audio),
             image_input_tokens: input("IMAGE"),
             audio_output_tokens: of("candidatesTokensDetails", "AUDIO"),
             image_output_tokens: of("candidatesTokensDetails", "IMAGE"),

@@ -242,6 +242,31 @@ fn gemini_audio_and_image_input_by_modality() {
 }
 
 #[test]
+fn gemini_cached_audio_is_charged_as_audio_input_not_as_a_cache_read() {
+    // gemini-2.5-flash bills cached audio at its own rate, which the ledger has no class for:
+    // the audio the cache served is charged at the full audio input rate, never below.
+    let u = Usage::from_gemini(&json!({
+        "promptTokenCount": 10000, "cachedContentTokenCount": 7000,
+        "candidatesTokenCount": 100, "totalTokenCount": 10100,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 4000},
+            {"modality": "AUDIO", "tokenCount": 6000}],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 2000},
+            {"modality": "AUDIO", "tokenCount": 5000}]
+    }))
+    .unwrap();
+    assert_eq!(
+        (u.input_tokens, u.cache_read_tokens, u.audio_input_tokens),
+        (10_000, 2_000, 6_000)
+    );
+    adds_up(&u);
+    let r = rates(json!({"input_per_mtok": 0.3, "cache_read_per_mtok": 0.03,
+        "audio_input_per_mtok": 1.0, "output_per_mtok": 2.5}));
+    // 2000 fresh x 0.30 + 2000 cached text x 0.03 + 6000 audio (5000 of it cached) x 1.00
+    //   + 100 x 2.50 = 600 + 60 + 6000 + 250 = 6910 µUSD
+    assert_eq!(cost_nanos(&r, &u), 6_910_000);
+}
+
+#[test]
 fn gemini_tool_use_prompts_count_toward_the_long_context_tier() {
     // gemini-2.5-pro: dearer above 200k input tokens; the tool's prompt takes it past.
     let u = Usage::from_gemini(&json!({
