@@ -1,12 +1,9 @@
 //! What a request cost: its usage's classes at its model's catalog rates (`catalog::Rates`),
 //! added in pico-USD and rounded once to nano-USD; and how the usage record names an ending.
 
-use super::catalog::{round_nanos, Rates};
+use super::catalog::{round_nanos, ModelEntry, Rates};
 use super::Usage;
 use crate::core::limits::budget::Nanos;
-
-/// The catalog entry a target is priced from (the name the pricing documents had).
-pub type Price = super::catalog::ModelEntry;
 
 /// What `usage` costs at `rates`: each class at its rate (the tier its input reaches), plus the
 /// per-request, per-image and web search fees; rounded half up once.
@@ -35,7 +32,7 @@ pub fn cost_nanos(rates: &Rates, usage: &Usage) -> Nanos {
 }
 
 /// What `usage` costs on `entry`, if it has a price.
-pub fn cost_of(entry: &Price, usage: &Usage) -> Option<Nanos> {
+pub fn cost_of(entry: &ModelEntry, usage: &Usage) -> Option<Nanos> {
     Some(cost_nanos(&entry.rates()?, usage))
 }
 
@@ -70,7 +67,10 @@ mod tests {
     use serde_json::json;
 
     fn rates(v: serde_json::Value) -> Rates {
-        serde_json::from_value::<Price>(v).unwrap().rates().unwrap()
+        serde_json::from_value::<ModelEntry>(v)
+            .unwrap()
+            .rates()
+            .unwrap()
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! gateway needs to route it, and sized for the token limit. Everything else in the body passes
 //! through untouched to a same-dialect upstream.
 
-use super::pricing::Price;
+use super::catalog::ModelEntry;
 use super::sizing::{input_bound, sizing, Sizing};
 use super::Dialect;
 use crate::core::error::ApiError;
@@ -82,7 +82,11 @@ impl ClientRequest {
 
     /// The same on a target of `kind` with pricing record `price` (its image rules and context
     /// window).
-    pub fn estimated_usage_on(&self, kind: ProviderKind, price: Option<&Price>) -> super::Usage {
+    pub fn estimated_usage_on(
+        &self,
+        kind: ProviderKind,
+        price: Option<&ModelEntry>,
+    ) -> super::Usage {
         super::Usage {
             input_tokens: input_bound(self.body_bytes, &self.sizing, Some((kind, price))),
             output_tokens: self.output_cap,

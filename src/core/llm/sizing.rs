@@ -5,7 +5,7 @@
 //! model's context window. Budgets and token limits reserve this bound, so that concurrent
 //! requests cannot overshoot them by more than one request's bound.
 
-use super::pricing::Price;
+use super::catalog::ModelEntry;
 use crate::core::llm::config::ProviderKind;
 use serde_json::{Map, Value};
 
@@ -197,7 +197,7 @@ fn referenced(s: &mut Sizing, field: &'static str) {
 pub fn input_bound(
     body_bytes: u64,
     sizing: &Sizing,
-    target: Option<(ProviderKind, Option<&Price>)>,
+    target: Option<(ProviderKind, Option<&ModelEntry>)>,
 ) -> u64 {
     let per_image = match target {
         None => MAX_IMAGE_TOKENS,
@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(claude, 1_000 + 20 * 1_600);
         assert_eq!(input_bound(8_000, &s, None), 1_000 + 20 * MAX_IMAGE_TOKENS);
         // A model's own image rule (gpt-4o-mini bills an image at up to 48,169 tokens).
-        let mini = Price {
+        let mini = ModelEntry {
             input_per_mtok: Some(0.15),
             output_per_mtok: Some(0.6),
             image_tokens: Some(48_169),
@@ -358,7 +358,7 @@ mod tests {
             unmeasured: Some("previous_response_id"),
             ..Sizing::default()
         };
-        let priced = Price {
+        let priced = ModelEntry {
             input_per_mtok: Some(1.0),
             output_per_mtok: Some(1.0),
             context_window: Some(128_000),

@@ -2,9 +2,10 @@
 //! it reserves before the call (its input and output maximum at the dearest price among the
 //! targets it may reach, and at each target the dearest class they may be billed as), the charge once its usage is known, and how a spent budget refuses it.
 
+use super::catalog::ModelEntry;
 use super::catalog::{ClassRates, Rates};
 use super::ledger::searches_every_call;
-use super::pricing::{cost_nanos, Price};
+use super::pricing::cost_nanos;
 use super::request::ClientRequest;
 use super::sizing::{cache_write, CacheWrite};
 use super::{Dialect, Usage};
@@ -18,14 +19,14 @@ use serde_json::{json, Value};
 
 /// A target the request may reach, as its reservation sees it: its provider, its price where
 /// one was read, its catalog name.
-pub type Reach<'a> = (ProviderKind, Option<&'a Price>, &'a str);
+pub type Reach<'a> = (ProviderKind, Option<&'a ModelEntry>, &'a str);
 
 /// The most a request of `usage` (its estimate) may cost on any of the targets it may reach,
 /// when it may write to the prompt cache as `write` says and run `searches` web searches. A
 /// target without a price adds nothing here: a payer with a budget is refused it before
 /// (`flow::admit`).
 pub fn estimate(
-    prices: &[Option<&Price>],
+    prices: &[Option<&ModelEntry>],
     usage: Usage,
     write: Option<CacheWrite>,
     searches: u64,
@@ -42,7 +43,12 @@ pub fn estimate(
 /// of it written to the prompt cache, at the rate of the longest TTL asked, when the body asks
 /// for a write), its output maximum all of the dearest output class (text, reasoning, audio or
 /// image), both at the dearest tier its input may reach, and `searches` web searches.
-fn bound(price: &Price, usage: Usage, write: Option<CacheWrite>, searches: u64) -> Option<Nanos> {
+fn bound(
+    price: &ModelEntry,
+    usage: Usage,
+    write: Option<CacheWrite>,
+    searches: u64,
+) -> Option<Nanos> {
     let rates = price.rates()?;
     // The estimate counts four bytes a token; a token is at least a byte, so the input may
     // reach four times the estimate.
@@ -293,12 +299,12 @@ mod tests {
 
     #[test]
     fn the_estimate_is_the_dearest_reachable_price() {
-        let cheap = Price {
+        let cheap = ModelEntry {
             input_per_mtok: Some(1.0),
             output_per_mtok: Some(2.0),
             ..Default::default()
         };
-        let dear = Price {
+        let dear = ModelEntry {
             input_per_mtok: Some(10.0),
             output_per_mtok: Some(20.0),
             ..Default::default()
@@ -375,7 +381,7 @@ mod tests {
 
     #[test]
     fn images_and_input_by_reference_reserve_their_bounds_on_the_dearest_target() {
-        let price = Price {
+        let price = ModelEntry {
             input_per_mtok: Some(1.0),
             output_per_mtok: Some(0.0),
             context_window: Some(200_000),
@@ -423,7 +429,7 @@ mod tests {
     #[test]
     fn a_body_that_writes_to_the_prompt_cache_reserves_at_the_write_rate() {
         // Sonnet: 3 in, 15 out, 3.75 a 5-minute write, 6 an hour's (nano-USD a token: x 1000).
-        let sonnet = Price {
+        let sonnet = ModelEntry {
             input_per_mtok: Some(3.0),
             output_per_mtok: Some(15.0),
             cache_read_per_mtok: Some(0.3),
@@ -442,7 +448,7 @@ mod tests {
                 json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": [part]}]}),
             )
         };
-        let on = |req: &ClientRequest, price: &Price| {
+        let on = |req: &ClientRequest, price: &ModelEntry| {
             let input = req.estimated_usage().input_tokens;
             (
                 input,
@@ -464,7 +470,7 @@ mod tests {
             "for an hour, at the hour's rate"
         );
         // Reasoning dearer than text: the output maximum may all be reasoning.
-        let thinker = Price {
+        let thinker = ModelEntry {
             reasoning_per_mtok: Some(20.0),
             ..sonnet.clone()
         };
@@ -531,14 +537,14 @@ mod tests {
     }
 
     /// What `req` reserves on one priced OpenAI target.
-    fn reserved(req: &ClientRequest, price: &Price) -> Nanos {
+    fn reserved(req: &ClientRequest, price: &ModelEntry) -> Nanos {
         reservation(req, &[(ProviderKind::Openai, Some(price), "m")]).1
     }
 
     #[test]
     fn the_output_maximum_is_reserved_at_the_dearest_output_class() {
         // gpt-audio: 2.5 in, 10 out, 64 an audio output token.
-        let audio = Price {
+        let audio = ModelEntry {
             input_per_mtok: Some(2.5),
             output_per_mtok: Some(10.0),
             audio_output_per_mtok: Some(64.0),
@@ -551,12 +557,12 @@ mod tests {
         );
         let input = req.estimated_usage().input_tokens;
         assert_eq!(reserved(&req, &audio), input * 2_500 + 1000 * 64_000);
-        let painter = Price {
+        let painter = ModelEntry {
             image_output_per_mtok: Some(40.0),
             ..audio.clone()
         };
         assert_eq!(reserved(&req, &painter), input * 2_500 + 1000 * 64_000);
-        let painter = Price {
+        let painter = ModelEntry {
             image_output_per_mtok: Some(80.0),
             ..audio
         };
@@ -567,7 +573,7 @@ mod tests {
     fn the_input_is_reserved_at_the_dearest_tier_it_may_reach() {
         // Dearer above 1,000 input tokens: a 2,000-byte prompt (about 500 tokens by four bytes
         // a token) may hold up to 2,000 tokens.
-        let tiered = Price {
+        let tiered = ModelEntry {
             input_per_mtok: Some(1.0),
             output_per_mtok: Some(2.0),
             tiers: vec![crate::core::llm::catalog::Tier {
@@ -597,7 +603,7 @@ mod tests {
     #[test]
     fn web_searches_the_request_may_run_are_reserved() {
         // $10 a thousand searches: 10,000,000 nUSD each.
-        let sonnet = Price {
+        let sonnet = ModelEntry {
             input_per_mtok: Some(3.0),
             output_per_mtok: Some(15.0),
             web_search_per_1k_usd: Some(10.0),

@@ -10,9 +10,10 @@ use crate::core::flow::{Co, Effect};
 use crate::core::limits::budget::{usd, Nanos};
 use crate::core::limits::limiter::TargetOutcome;
 use crate::core::llm::cache::Entry;
+use crate::core::llm::catalog::ModelEntry;
 use crate::core::llm::guardrails::{walk, Direction};
 use crate::core::llm::ledger::{searches_every_call, web_search_calls_in};
-use crate::core::llm::pricing::{cost_of, format_nanos, Ending, Price};
+use crate::core::llm::pricing::{cost_of, format_nanos, Ending};
 use crate::core::llm::routing::Target;
 use crate::core::llm::settle::{Settlement, Used};
 use crate::core::llm::{Dialect, Usage};
@@ -37,10 +38,10 @@ pub struct Accounting {
     /// The most the request may use on its target (its input bound there, its output maximum):
     /// what an answer the provider did not count is charged from.
     pub estimate: Usage,
-    /// The answering model's price, read once.
-    pub price: Option<Rc<Price>>,
-    /// The chain's prices admission read (each `None` where it read none).
-    pub prices: Vec<Option<Rc<Price>>>,
+    /// The answering target's catalog entry (its price), read once at admission.
+    pub entry: Option<Rc<ModelEntry>>,
+    /// The chain's catalog entries admission read (each `None` where it read none).
+    pub entries: Vec<Option<Rc<ModelEntry>>>,
 }
 
 impl Accounting {
@@ -103,7 +104,7 @@ impl Accounting {
     pub fn cost(&self, usage: Usage) -> Option<Nanos> {
         match self.cached.hit {
             true => None,
-            false => cost_of(self.price.as_deref()?, &usage),
+            false => cost_of(self.entry.as_deref()?, &usage),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::core::llm::cache::{self as cache, Decision, Entry};
 use crate::core::llm::catalog::ModelEntry;
 use crate::core::llm::config::{LlmConfig, Strategy};
 use crate::core::llm::guardrails::{walk, Direction, Guard};
-use crate::core::llm::pricing::{cost_of, Price};
+use crate::core::llm::pricing::cost_of;
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::routing::{self, fit_chain, window, Reach, Resolved, Target};
 use crate::core::llm::spend::{self, Reserved};
@@ -69,7 +69,7 @@ pub struct Known<'a> {
     /// Each target of the chain with its price, where one was read, and its catalog name.
     pub reachable: &'a [(
         crate::core::llm::config::ProviderKind,
-        Option<&'a Price>,
+        Option<&'a ModelEntry>,
         &'a str,
     )],
     pub extra: Vec<(LimitKind, Check)>,
@@ -390,8 +390,8 @@ pub async fn admit(
         alerts,
         started_ms,
         estimate,
-        price: None,
-        prices,
+        entry: None,
+        entries: prices,
     };
     let job = LlmCall {
         keep_text,

@@ -174,7 +174,7 @@ impl Attempting<'_> {
                             self.observe(t, co.now() - sent);
                             attempts.succeeded();
                             answer.target = t.clone();
-                            answer.price = answer.prices.get(target).cloned().flatten();
+                            answer.entry = answer.entries.get(target).cloned().flatten();
                             break success;
                         }
                         Err((outcome, error)) => {
@@ -203,7 +203,7 @@ impl Attempting<'_> {
         answer.heard(attempts.take_outcomes());
         answer.attempts = attempts.total();
         // Admission read every entry of the chain: the answer's price is among them.
-        let price = answer.price.as_deref();
+        let price = answer.entry.as_deref();
         answer.estimate = self.job.req.estimated_usage_on(answer.target.kind, price);
         Ok(success)
     }

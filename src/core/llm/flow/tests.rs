@@ -599,7 +599,7 @@ fn a_cache_hit_is_charged_no_tokens_and_reserves_in_no_budget() {
     let req = parse(Dialect::OpenAi, chat("r", false).to_string().as_bytes())
         .unwrap()
         .with_output_ceiling(100);
-    let price = crate::core::llm::pricing::Price {
+    let price = crate::core::llm::catalog::ModelEntry {
         input_per_mtok: Some(1.0),
         output_per_mtok: Some(1.0),
         ..Default::default()
