@@ -32,7 +32,9 @@ pub async fn list(
         .iter()
         .zip(entries(&co, &isolate, &cfg, &refs).await)
     {
-        known.insert((t.key(), t.catalog.clone()), read?);
+        // An entry KV cannot read is listed as unknown, as admission treats it without a budget:
+        // one unreadable name does not fail the whole list.
+        known.insert((t.key(), t.catalog.clone()), read.ok().flatten());
     }
     let entry = |t: &Target| known.get(&(t.key(), t.catalog.clone())).cloned().flatten();
     Ok(models::list(&named, &entry, dialect))

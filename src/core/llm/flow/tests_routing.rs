@@ -570,3 +570,20 @@ fn an_entry_kv_cannot_read_is_unknown_without_a_budget() {
     );
     assert_eq!(s.header("x-gateway-cost-usd"), None);
 }
+
+#[test]
+fn the_model_list_shows_an_entry_kv_cannot_read_as_unknown_not_a_503() {
+    let routes = json!({"r": [{"provider": "oai", "model": "small"}], "s": [{"provider": "oai", "model": "big"}]});
+    let mut w = sized(routes);
+    w.unreadable = vec![ConfigKey::pricing("small").as_str().into()];
+    let isolate = Rc::new(Isolate::default());
+    let flow = Flow::new(|co| models::list(co, isolate, "t1".into(), None, Dialect::OpenAi));
+    let (out, _) = drive(flow, NOW, |e| w.answer(e));
+    let body = out.expect("the list, not an error");
+    let item = |id: &str| {
+        let data = body["data"].as_array().unwrap();
+        data.iter().find(|m| m["id"] == id).cloned().unwrap()
+    };
+    assert!(item("r").get("context_window").is_none(), "{body}");
+    assert!(item("s")["context_window"].as_u64().is_some(), "{body}");
+}
