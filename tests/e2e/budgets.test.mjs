@@ -153,21 +153,31 @@ test("a key's budget stops that key alone, its rotation shares it, and the key l
   assert.equal(list.body.data.find((k) => k.id !== capped.id && k.id !== rotated.body.id).spend, null);
 });
 
-test("an expired key is refused saying so, and a rotation can expire the old key", async () => {
+test("a key is never minted or patched already expired; a rotation can expire the old key, which is refused saying so", async () => {
   const { tenant: t } = await tenant("expiring");
   const past = Math.floor(Date.now() / 1000) - 10;
-  const k = await newKey(t, { expires_at: past });
-  const r = await gw.request("GET", "/v1/models", { key: k.key });
-  assertError(assert, r, 401, "authentication_error");
-  assert.match(r.body.error.message, /^this API key expired at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
-  const renewed = await gw.admin("PATCH", `${t}/keys/${k.id}`, { expires_at: null });
-  assert.equal(renewed.status, 200, renewed.text);
+  // An expiry already passed is a mistake, not a key: 422, and nothing is minted or changed.
+  const before = (await gw.admin("GET", `${t}/keys`)).body.data.length;
+  const refused = await gw.admin("POST", `${t}/keys`, { expires_at: past });
+  assertError(assert, refused, 422, "validation_error");
+  assert.match(refused.body.error.message, /expires_at/);
+  assert.equal((await gw.admin("GET", `${t}/keys`)).body.data.length, before, "no key was minted");
+  const k = await newKey(t, { expires_at: past + 3600 });
+  assertError(assert, await gw.admin("PATCH", `${t}/keys/${k.id}`, { expires_at: past }), 422, "validation_error");
+  assert.equal((await gw.admin("GET", `${t}/keys/${k.id}`)).body.expires_at, past + 3600, "the patch changed nothing");
   assert.equal((await gw.request("GET", "/v1/models", { key: k.key })).status, 200);
+  // "Stop the old key now" is what a past `old_key_expires_at` means.
   const rotated = await gw.admin("POST", `${t}/keys/${k.id}/rotate`, { old_key_expires_at: past });
   assert.equal(rotated.status, 201, rotated.text);
   planted.add(rotated.body.key);
-  assert.equal((await gw.request("GET", "/v1/models", { key: k.key })).status, 401);
+  const r = await gw.request("GET", "/v1/models", { key: k.key });
+  assertError(assert, r, 401, "authentication_error");
+  assert.match(r.body.error.message, /^this API key expired at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
   assert.equal((await gw.request("GET", "/v1/models", { key: rotated.body.key })).status, 200);
+  // Clearing the expiry renews it.
+  const renewed = await gw.admin("PATCH", `${t}/keys/${k.id}`, { expires_at: null });
+  assert.equal(renewed.status, 200, renewed.text);
+  assert.equal((await gw.request("GET", "/v1/models", { key: k.key })).status, 200);
   // Settings are checked: a bad one changes nothing.
   const bad = await gw.admin("PATCH", `${t}/keys/${rotated.body.id}`, { rpm: 0, name: "x" });
   assertError(assert, bad, 422, "validation_error");

@@ -28,6 +28,7 @@ pub async fn create(
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
     let settings = KeySettings::from_body(kind, body)?;
+    settings.check_expiry_ahead(co.now() / 1000)?;
     let mut random = [0u8; 32];
     rng.fill(&mut random);
     let issued = issue(kind, settings, None, &random, co.now() / 1000);
@@ -67,7 +68,12 @@ pub async fn get(co: &Co, t: &str, id: &str) -> Result<Value, ApiError> {
 /// Changes the settings the patch names (RFC 7396: `null` clears one).
 pub async fn patch(co: &Co, t: &str, id: &str, body: Option<Value>) -> Result<Value, ApiError> {
     let mut ix = find(co, t, id).await?;
-    ix.settings = ix.settings.patched(ix.kind, body.unwrap_or(Value::Null))?;
+    let body = body.unwrap_or(Value::Null);
+    let renews = body.get("expires_at").is_some_and(|v| !v.is_null());
+    ix.settings = ix.settings.patched(ix.kind, body)?;
+    if renews {
+        ix.settings.check_expiry_ahead(co.now() / 1000)?;
+    }
     save(co, t, &ix).await?;
     get(co, t, id).await
 }

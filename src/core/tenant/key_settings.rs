@@ -191,6 +191,19 @@ impl KeySettings {
         p
     }
 
+    /// An `expires_at` being set must lie ahead of `now_s`: a key minted or renewed already
+    /// expired is a mistake that would fail every request (a rotation's `old_key_expires_at`
+    /// may be past: it means "stop the old key now").
+    pub fn check_expiry_ahead(&self, now_s: u64) -> Result<(), ApiError> {
+        match self.expires_at {
+            Some(at) if at <= now_s => Err(ApiError::validation(format!(
+                "`expires_at` ({}) has already passed; give a time ahead, or revoke the key to end it now",
+                iso8601(at)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// A key past its `expires_at` is refused, saying so.
     pub fn check_expiry(&self, now_s: u64) -> Result<(), ApiError> {
         match self.expires_at {
@@ -350,5 +363,18 @@ mod tests {
             .message
             .contains("only to secret keys"));
         assert!(s.patched(KeyKind::Secret, json!([1])).is_err());
+    }
+
+    #[test]
+    fn an_expiry_being_set_must_lie_ahead() {
+        let at = |expires_at| KeySettings {
+            expires_at,
+            ..KeySettings::default()
+        };
+        assert!(at(None).check_expiry_ahead(1_000).is_ok());
+        assert!(at(Some(1_001)).check_expiry_ahead(1_000).is_ok());
+        let e = at(Some(1_000)).check_expiry_ahead(1_000).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.message.contains("`expires_at`"), "{}", e.message);
     }
 }
