@@ -137,7 +137,14 @@ test("destinations are validated when saved: the reserved name, filters, transfo
     for (const w of words) assert.ok(r.body.error.message.includes(w), `${w} in ${r.body.error.message}`);
     assert.equal((await gw.admin("GET", `${T}/destinations/${name}`)).status, 404, "nothing saved");
   };
-  await bad("default", { url: dest.own.url, secret: whsec() }, "tenant's own `destination`");
+  const reserved = await gw.admin("PUT", `${T}/destinations/default`, { url: dest.everything.url, secret: whsec() });
+  assertError(assert, reserved, 422, "validation_error");
+  assert.ok(reserved.body.error.message.includes("tenant's own `destination`"), reserved.body.error.message);
+  // `default` reads as the tenant's own destination, its secret redacted, unchanged by the PUT.
+  const own = await gw.admin("GET", `${T}/destinations/default`);
+  assert.equal(own.status, 200, own.text);
+  assert.deepEqual([own.body.name, own.body.url, own.body.secret], ["default", dest.own.url, { set: true }]);
+  assert.ok(!own.text.includes(secrets.own), "the secret never comes back");
   await bad("x", { url: dest.own.url, secret: "plain" }, "`secret`");
   await bad("x", { url: dest.own.url, secret: whsec(), filter: { types: ["no spaces"], condition: "data.[[" } }, "`filter.types[0]`", "`filter.condition`");
   await bad("x", { url: dest.own.url, secret: whsec(), transform: { field_mappings: { a: "b" }, transforms: { a: ["reverse"] } } }, "unknown transform `reverse`");

@@ -88,6 +88,21 @@ pub async fn handle(
             let status = if created { 201 } else { 200 };
             HttpResponse::json(status, &redact(stored, kind.secret_paths(), None))
         }
+        AdminAction::GetRecord(RecordKind::Destination, Some(name))
+            if name == destination::DEFAULT =>
+        {
+            // The default destination is the tenant's own `destination` (PUT explains as much).
+            let tenant = get_redacted(co, a.sealer, RecordKind::Tenant, t, None).await?;
+            let Some(Value::Object(mut doc)) =
+                tenant.and_then(|mut d| d.get_mut("destination").map(Value::take))
+            else {
+                return Err(ApiError::not_found(format!(
+                    "tenant `{t}` has no destination `default`: set `destination` on the tenant"
+                )));
+            };
+            doc.insert("name".into(), json!(destination::DEFAULT));
+            HttpResponse::json(200, &Value::Object(doc))
+        }
         AdminAction::GetRecord(kind, name) => {
             let doc = get_redacted(co, a.sealer, kind, t, name.as_deref()).await?;
             HttpResponse::json(200, &doc.ok_or_else(|| missing(kind, t, name.as_deref()))?)
@@ -292,6 +307,28 @@ mod tests {
             None,
         );
         assert_eq!(body(&out.unwrap())["destination"]["secret"]["set"], true);
+    }
+
+    #[test]
+    fn the_default_destination_reads_as_the_tenants_own_secret_redacted() {
+        let kv = Kv::default();
+        let get = || AdminAction::GetRecord(RecordKind::Destination, Some("default".into()));
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let (out, _) = admin(&kv, put, "u", Some(json!({"name": "Acme"})));
+        assert_eq!(out.unwrap().status, 201);
+        let (out, _) = admin(&kv, get(), "u", None);
+        let e = out.unwrap_err();
+        assert_eq!(e.status(), 404);
+        assert!(e.message.contains("no destination"), "{}", e.message);
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let (out, _) = admin(&kv, put, "u", Some(tenant_doc()));
+        assert_eq!(out.unwrap().status, 200);
+        let (out, _) = admin(&kv, get(), "u", None);
+        let doc = body(&out.unwrap());
+        assert_eq!(doc["name"], "default");
+        assert_eq!(doc["url"], "https://d.example/h");
+        assert_eq!(doc["secret"]["set"], true);
+        assert!(!doc.to_string().contains("whsec_Mf"));
     }
 
     #[test]
