@@ -30,8 +30,6 @@ pub struct ClientRequest {
     /// What the body holds that its bytes do not measure (images, input by reference).
     pub sizing: super::sizing::Sizing,
     body_bytes: u64,
-    /// The body's length written compactly: its bytes less the JSON whitespace between tokens.
-    compact_bytes: u64,
     input_estimate: u64,
 }
 
@@ -99,13 +97,12 @@ impl ClientRequest {
     /// padding push a small prompt to a dearer window), not images, not input by reference
     /// (which may be small), at `FIT_BYTES_PER_TOKEN`.
     /// An embedding model's window bounds each of a request's inputs, not their sum: nothing.
+    /// Counted when asked (it writes the body once), only where a window is known.
     pub fn input_floor(&self) -> u64 {
         if self.dialect == Dialect::Embeddings {
             return 0;
         }
-        let measured = self
-            .compact_bytes
-            .saturating_sub(self.sizing.inline_image_bytes);
+        let measured = compact_len(&self.body).saturating_sub(self.sizing.inline_image_bytes);
         measured / FIT_BYTES_PER_TOKEN
     }
 
@@ -291,7 +288,6 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
     // estimate for the limits, corrected by real usage.
     let sizing = sizing(&body);
     let body_bytes = bytes.len() as u64;
-    let compact_bytes = compact_len(&body);
     let input_estimate = input_bound(body_bytes, &sizing, None);
     Ok(ClientRequest {
         dialect,
@@ -305,7 +301,6 @@ pub fn parse(dialect: Dialect, bytes: &[u8]) -> Result<ClientRequest, ApiError> 
         output_cap: 0,
         sizing,
         body_bytes,
-        compact_bytes,
         input_estimate,
     }
     .with_output_ceiling(DEFAULT_MAX_TOKENS))

@@ -276,15 +276,17 @@ pub async fn admit(
         entry: entry.clone(),
         window: window(t.kind, entry.as_deref(), beta),
     };
-    let targets = placed.iter().map(|i| reach(&route.targets[*i], &own[*i]));
-    let fallbacks = route.context_fallbacks.iter().zip(spare);
-    let input = req.input_floor();
-    let fitted = fit_chain(
-        &req.model,
-        input,
-        targets.collect(),
-        fallbacks.map(|(t, e)| reach(t, e)).collect(),
-    )?;
+    let targets: Vec<_> = placed
+        .iter()
+        .map(|i| reach(&route.targets[*i], &own[*i]))
+        .collect();
+    let fallbacks: Vec<_> = (route.context_fallbacks.iter().zip(spare))
+        .map(|(t, e)| reach(t, e))
+        .collect();
+    // Where no window is known nothing can be too small: the floor is not counted.
+    let sized = targets.iter().chain(&fallbacks).any(|r| r.window.is_some());
+    let input = if sized { req.input_floor() } else { 0 };
+    let fitted = fit_chain(&req.model, input, targets, fallbacks)?;
     for skipped in &fitted.skipped {
         let line = json!({"request_id": ask.request_id, "llm_target_skipped": skipped.target, "context_window": skipped.window, "input_tokens_at_least": input});
         co.log(line).await;
