@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 PORT ?= 8787
+# Where `make listen` receives the demo tenant's deliveries (and stands in for channel APIs).
+LISTEN_PORT ?= 9999
 
 WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := 0.2.130
@@ -11,14 +13,19 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build cli dev test test-core test-e2e seed catalog bench bench-ab bench-cold profile soak fuzz lint clean
+.PHONY: setup tools npm browser build cli dev listen test test-core test-e2e seed catalog bench bench-ab bench-cold profile soak fuzz lint clean
 
 setup: tools npm
 
+# The pinned build tools compile with a light profile (set on their install lines only: exported,
+# it would override this crate's own release profile for the worker): they run for seconds, and
+# the full profile took most of a cold `make test`. --bin and --no-default-features skip code we
+# never run (worker-codegen; wasm-bindgen's test-runner downloads over TLS).
+TOOL_PROFILE := CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_INCREMENTAL=false
 tools:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-	@worker-build --version 2>/dev/null | grep -q '$(WORKER_BUILD_VERSION)' || cargo install worker-build --version =$(WORKER_BUILD_VERSION) --locked
-	@wasm-bindgen --version 2>/dev/null | grep -q '$(WASM_BINDGEN_VERSION)' || cargo install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION)
+	@worker-build --version 2>/dev/null | grep -q '$(WORKER_BUILD_VERSION)' || $(TOOL_PROFILE) cargo install worker-build --version =$(WORKER_BUILD_VERSION) --locked --bin worker-build
+	@wasm-bindgen --version 2>/dev/null | grep -q '$(WASM_BINDGEN_VERSION)' || $(TOOL_PROFILE) cargo install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION) --no-default-features --bin wasm-bindgen
 
 npm: node_modules/.install-stamp
 node_modules/.install-stamp: package.json package-lock.json
@@ -45,7 +52,7 @@ build/index.js: $(SOURCES) | tools npm
 
 # Validates and seals kv-seed/ with core's own code, then loads it into wrangler's local KV.
 seed: .dev.vars | tools npm
-	cargo run --quiet --bin seed -- --dev-vars .dev.vars --out .wrangler/seed.json kv-seed
+	PORT=$(PORT) LISTEN_PORT=$(LISTEN_PORT) cargo run --quiet --bin seed -- --dev-vars .dev.vars --out .wrangler/seed.json kv-seed
 	wrangler kv bulk put --binding CONFIG --local .wrangler/seed.json
 
 # kv-seed/catalog.json from LiteLLM's model data set (MIT), as its PyPI wheel ships it at
@@ -59,6 +66,13 @@ catalog:
 	cargo run --quiet --bin catalog -- --source target/catalog/litellm-$(LITELLM_VERSION).json \
 	  --version $(LITELLM_VERSION) --out kv-seed/catalog.json
 	git diff --stat kv-seed/catalog.json
+
+# Receives the demo tenant's deliveries on LISTEN_PORT and verifies each with its secret (from the
+# environment, never argv); answers channel sends as Telegram, Slack, WhatsApp and Twilio would.
+listen:
+	cargo build --quiet --bin gatewayctl
+	GATEWAY_DESTINATION_SECRET=$$(node -p 'require("./kv-seed/tenants/demo.json").tenant.destination.secret') \
+	  target/debug/gatewayctl listen --port $(LISTEN_PORT)
 
 dev: build seed
 	wrangler dev --port $(PORT) --var GATEWAY_ENV:development

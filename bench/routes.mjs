@@ -23,7 +23,7 @@ export const embeddingsBody = { model: "fast", input: ["Say something.", "Anythi
 /** Configures the bench tenant on `gw` and returns its API key. */
 export async function benchTenant(gw) {
   await gw.admin("PUT", "bench", { name: "Bench" });
-  return (await gw.admin("POST", "bench/keys")).body.key;
+  return (await gw.admin("POST", "bench/keys", { scopes: ["*"] })).body.key;
 }
 
 /**

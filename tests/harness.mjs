@@ -80,7 +80,7 @@ const SHARED = ["handleStructuredLogs", "handleRuntimeStdio", "kvPersist", "dura
  * (`gw.faults({...})`).
  * `overrides`: further Miniflare options.
  */
-export async function startGateway({ seed = true, extraBindings = {}, consumers = true, persist, recordAnalytics = false, faults = false, overrides = {} } = {}) {
+export async function startGateway({ seed = true, seedEnv = {}, extraBindings = {}, consumers = true, persist, recordAnalytics = false, faults = false, overrides = {} } = {}) {
   const config = JSON.parse(readFileSync(path.join(ROOT, "miniflare.config"), "utf8"));
   delete config["//"];
   // Without consumers, queued messages wait: the ingress path can be measured on its own.
@@ -105,7 +105,8 @@ export async function startGateway({ seed = true, extraBindings = {}, consumers 
   // The seeder worker is there for the first start only: `restart()` starts the gateway alone.
   const mf = new Miniflare(seed ? withSeeder(mfOptions) : mfOptions);
   const url = await mf.ready;
-  if (seed) await loadSeed(mf);
+  // The seed's `${PORT}` is this run's port, as `make dev`'s is the one it serves on.
+  if (seed) await loadSeed(mf, { PORT: new URL(url).port, ...seedEnv });
   const gw = new Gateway(mf, url, logs, mfOptions);
   gateways.add(gw);
   return gw;
@@ -144,11 +145,11 @@ function withSeeder(options) {
 }
 
 /** Loads kv-seed/ the way `make dev` does: validated and sealed by core, under this run's MASTER_KEY. */
-async function loadSeed(mf) {
+async function loadSeed(mf, seedEnv) {
   const out = path.join(ROOT, "target", `seed-${process.pid}.json`);
   execFileSync("cargo", ["run", "--quiet", "--bin", "seed", "--", "--out", out, "kv-seed"], {
     cwd: ROOT,
-    env: { ...process.env, MASTER_KEY },
+    env: { ...process.env, ...seedEnv, MASTER_KEY },
     stdio: ["ignore", "ignore", "inherit"],
   });
   const body = readFileSync(out, "utf8");
@@ -201,7 +202,7 @@ export class Gateway {
   async tenant(name, doc = {}) {
     const t = await this.admin("PUT", name, { name, ...doc });
     if (t.status !== 201 && t.status !== 200) throw new Error(`tenant ${name}: ${t.status} ${t.text}`);
-    const k = await this.admin("POST", `${name}/keys`);
+    const k = await this.admin("POST", `${name}/keys`, { scopes: ["*"] });
     if (k.status !== 201) throw new Error(`key for ${name}: ${k.status} ${k.text}`);
     planted.add(k.body.key);
     return { tenant: name, key: k.body.key, keyId: k.body.id };
