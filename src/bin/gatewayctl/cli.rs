@@ -202,7 +202,8 @@ enum KeyOp {
 struct KeySettings {
     #[arg(long)]
     name: Option<String>,
-    /// Comma separated: llm, channels, integrations, deliveries.
+    /// Required for mint. Comma separated: llm, channels, integrations, deliveries, or * for
+    /// every scope.
     #[arg(long, value_delimiter = ',')]
     scopes: Vec<String>,
     /// The key's own LLM requests per minute.
