@@ -386,7 +386,7 @@ test("errors are one line and a non-zero exit; --help on every command", async (
   assert.ok(JSON.parse(fromFile.stdout).data.some((t) => t.id === T));
   const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
   assert.match(flagWins.stderr, /\ngatewayctl: 401: [^\n]*\n$/);
-  const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
+  const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage", "listen"];
   for (const c of [[], ...commands.map((c) => [c])]) {
     const r = await ok([...c, "--help"]);
     assert.match(r.stdout, /Usage: gatewayctl/);
