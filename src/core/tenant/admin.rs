@@ -361,7 +361,8 @@ mod tests {
         )
         .0
         .unwrap();
-        admin(&kv, AdminAction::CreateKey, "u", None).0.unwrap();
+        let scoped = Some(json!({"scopes": ["*"]}));
+        admin(&kv, AdminAction::CreateKey, "u", scoped).0.unwrap();
         assert_eq!(kv.0.borrow().len(), 4, "tenant, source, key and its index");
 
         let delete = || AdminAction::DeleteRecord(RecordKind::Tenant, None);
@@ -387,7 +388,7 @@ mod tests {
         let kv = Kv::default();
         let put = AdminAction::PutRecord(RecordKind::Tenant, None);
         admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
-        let body = json!({"name": "ci", "rpm": 5, "metadata": {"team": "a"}});
+        let body = json!({"name": "ci", "scopes": ["llm"], "rpm": 5, "metadata": {"team": "a"}});
         let created = body_of(admin(&kv, AdminAction::CreateKey, "u", Some(body)));
         let id = created["id"].as_str().unwrap().to_string();
         let record = |hash: &str| kv.get(&ConfigKey::api_key(hash)).unwrap();
@@ -445,6 +446,78 @@ mod tests {
         assert_eq!(record(&hash)["expires_at"], 77);
         let missing = admin(&kv, AdminAction::RotateKey("key_none".into()), "u", None);
         assert_eq!(missing.0.unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn a_secret_key_is_never_minted_without_scopes_and_a_stored_one_without_them_shows_every_scope()
+    {
+        let kv = Kv::default();
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
+        let before = kv.0.borrow().len();
+        for body in [
+            None,
+            Some(json!({})),
+            Some(json!({"scopes": []})),
+            Some(json!({"scopes": null})),
+        ] {
+            let e = admin(&kv, AdminAction::CreateKey, "u", body.clone())
+                .0
+                .unwrap_err();
+            assert_eq!(e.status(), 422, "{body:?}");
+            assert_eq!(
+                e.message,
+                r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope"#
+            );
+        }
+        assert_eq!(kv.0.borrow().len(), before, "nothing was written");
+        let widget = body_of(admin(&kv, AdminAction::CreateWidgetKey, "u", None));
+        assert_eq!(
+            widget.get("scopes"),
+            None,
+            "a publishable key shows no scopes"
+        );
+
+        // A key stored before scopes were required: shown as `*` in the list, a change and a
+        // rotation (which copies it, unrefused).
+        let created = body_of(admin(
+            &kv,
+            AdminAction::CreateKey,
+            "u",
+            Some(json!({"scopes": ["llm"]})),
+        ));
+        let id = created["id"].as_str().unwrap().to_string();
+        let index = ConfigKey::key_index("t1", Some(&id));
+        let mut legacy = kv.get(&index).unwrap();
+        legacy["scopes"] = json!([]);
+        kv.0.borrow_mut().insert(index.as_str().to_string(), legacy);
+        let list = body_of(admin(&kv, AdminAction::ListKeys, "u", None));
+        let shown: Vec<_> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.get("scopes").cloned())
+            .collect();
+        assert!(
+            shown.contains(&Some(json!(["*"]))) && shown.contains(&None),
+            "{list}"
+        );
+        let renamed = admin(
+            &kv,
+            AdminAction::PatchKey(id.clone()),
+            "u",
+            Some(json!({"name": "old"})),
+        );
+        assert_eq!(body_of(renamed)["scopes"], json!(["*"]));
+        for scopes in [json!([]), Value::Null] {
+            let patch = Some(json!({ "scopes": scopes }));
+            let e = admin(&kv, AdminAction::PatchKey(id.clone()), "u", patch)
+                .0
+                .unwrap_err();
+            assert!(e.message.contains(r#"needs "scopes""#), "{}", e.message);
+        }
+        let rotated = body_of(admin(&kv, AdminAction::RotateKey(id.clone()), "u", None));
+        assert_eq!(rotated["scopes"], json!(["*"]));
     }
 
     fn body_of(out: (Result<HttpResponse, ApiError>, Vec<Effect>)) -> Value {
