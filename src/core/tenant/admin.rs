@@ -86,7 +86,8 @@ pub async fn handle(
                 forget_tokens(co, &token_prefix(t, name)).await?;
             }
             let status = if created { 201 } else { 200 };
-            HttpResponse::json(status, &redact(stored, kind.secret_paths(), None))
+            let doc = redact(stored, kind.secret_paths(), None);
+            HttpResponse::json(status, &shown(kind, doc))
         }
         AdminAction::GetRecord(RecordKind::Destination, Some(name))
             if name == destination::DEFAULT =>
@@ -105,7 +106,8 @@ pub async fn handle(
         }
         AdminAction::GetRecord(kind, name) => {
             let doc = get_redacted(co, a.sealer, kind, t, name.as_deref()).await?;
-            HttpResponse::json(200, &doc.ok_or_else(|| missing(kind, t, name.as_deref()))?)
+            let doc = doc.ok_or_else(|| missing(kind, t, name.as_deref()))?;
+            HttpResponse::json(200, &shown(kind, doc))
         }
         AdminAction::DeleteRecord(kind, name) => {
             let name = name.as_deref();
@@ -173,7 +175,8 @@ pub async fn handle(
             require_tenant(co, t).await?;
             let list = ListLetters { limit: Some(1000) };
             let letters = co.ask(&Object::<DeadLetters>::tenant(t), list).await?;
-            HttpResponse::json(200, &json!({"data": letters}))
+            let shown: Vec<Value> = letters.iter().map(|l| l.shown()).collect();
+            HttpResponse::json(200, &json!({"data": shown}))
         }
         AdminAction::ReplayDeadLetter(id) => {
             let letters = Object::<DeadLetters>::tenant(t);
@@ -211,6 +214,14 @@ pub async fn handle(
             };
             sample_flow::send(co.clone(), a.sealer, a.rng, a.settings, at).await
         }
+    }
+}
+
+/// A record as the API shows it: stored times in the API's units.
+fn shown(kind: RecordKind, doc: Value) -> Value {
+    match kind {
+        RecordKind::Destination => destination::shown(doc),
+        _ => doc,
     }
 }
 
@@ -265,13 +276,16 @@ mod tests {
             (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"get""#) => {
                 Ok(Outcome::Text(letter().to_string()))
             }
+            (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"list""#) => {
+                Ok(Outcome::Text(json!([letter()]).to_string()))
+            }
             _ => Ok(Outcome::Text("null".into())),
         })
     }
 
     /// The one dead letter the tenant's `DeadLetters` holds.
     fn letter() -> Value {
-        json!({"id": "evt_1", "queue": "events", "dead_at": 1, "attempts": 8, "last_error": "503",
+        json!({"id": "evt_1", "queue": "events", "dead_at": 1_796_014_360_123_u64, "attempts": 8, "last_error": "503",
             "message": {"tenant": "t1", "id": "evt_1", "attempt": 8, "job": {"kind": "deliver_event",
                 "event": {"id": "evt_1", "type": "x", "tenant": "t1", "source": "shop", "source_kind": "shopify",
                     "received_at": 1, "data": {}}}}})
@@ -522,6 +536,30 @@ mod tests {
 
     fn body_of(out: (Result<HttpResponse, ApiError>, Vec<Effect>)) -> Value {
         body(&out.0.unwrap())
+    }
+
+    #[test]
+    fn dead_letters_and_a_disabled_destination_answer_in_unix_seconds() {
+        let kv = Kv::default();
+        admin(
+            &kv,
+            AdminAction::PutRecord(RecordKind::Tenant, None),
+            "u",
+            Some(tenant_doc()),
+        )
+        .0
+        .unwrap();
+        let letters = body_of(admin(&kv, AdminAction::ListDeadLetters, "u", None));
+        assert_eq!(letters["data"][0]["dead_at"].to_string(), "1796014360.123");
+        // Disabled by an earlier version (epoch ms), and by this one (seconds).
+        let key = RecordKind::Destination.kv_key("t1", Some("crm"));
+        for at in [1_796_014_360_123_u64, 1_796_014_360] {
+            let doc = json!({"url": "https://d.example/h", "disabled": {"at": at, "reason": "every attempt failed"}});
+            kv.0.borrow_mut().insert(key.as_str().to_string(), doc);
+            let get = AdminAction::GetRecord(RecordKind::Destination, Some("crm".into()));
+            let shown = body_of(admin(&kv, get, "u", None));
+            assert_eq!(shown["disabled"]["at"], 1_796_014_360, "{at}");
+        }
     }
 
     #[test]
