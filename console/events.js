@@ -4,7 +4,6 @@ import { api, tenantPath, query } from "./api.js";
 import { h, field, table, toast, busy, badge, when, confirmThen } from "./ui.js";
 
 const TONE = { delivered: "ok", failed: "bad", dead_lettered: "bad", pending: "warn", retrying: "warn" };
-const whenMs = (ms) => (ms ? new Date(ms).toLocaleString() : "");
 
 export async function log(main, ctx) {
   const [id] = ctx.rest;
@@ -73,13 +72,13 @@ async function detail(main, ctx, id) {
       ["Destination", (d) => d.destination],
       ["State", (d) => badge(d.state.replace("_", " "), TONE[d.state])],
       ["Attempts", (d) => d.attempts, { num: true }],
-      ["Last attempt", (d) => whenMs(d.last_attempt_at)],
+      ["Last attempt", (d) => when(d.last_attempt_at)],
     ], e.deliveries, "No destination took this event."),
     h("h2", {}, "Attempts"),
     table("Every delivery attempt", [
       ["Destination", (a) => a.destination],
       ["#", (a) => a.attempt, { num: true }],
-      ["At", (a) => whenMs(a.at)],
+      ["At", (a) => when(a.at)],
       ["Took", (a) => `${a.duration_ms} ms`, { num: true }],
       ["Answer", (a) => (a.status ? String(a.status) : a.error ?? "")],
       ["Body", (a) => (a.answer ? h("code", {}, a.answer.slice(0, 200)) : "")],
@@ -104,7 +103,7 @@ export async function deadLetters(main, ctx) {
     table(`Dead letters of ${ctx.tenant}`, [
       ["Letter", (l) => h("code", {}, l.id)],
       ["Queue", (l) => l.queue],
-      ["Failed", (l) => whenMs(l.dead_at)],
+      ["Failed", (l) => when(l.dead_at)],
       ["Attempts", (l) => l.attempts, { num: true }],
       ["Last error", (l) => l.last_error],
       ["", (l) => {

@@ -1,5 +1,6 @@
 //! Civil-date arithmetic for the few places that read or write dates (HTTP-dates, ISO 8601,
-//! date transforms), without a date library: Howard Hinnant's days-from-civil algorithms.
+//! date transforms), without a date library: Howard Hinnant's days-from-civil algorithms. And
+//! the units the API shows times in: Unix seconds, whatever a record keeps.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -34,6 +35,31 @@ pub fn iso8601(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// Epoch ms as the API shows a time whose order within a second matters (a delivery attempt, a
+/// dead letter): Unix seconds with a millisecond fraction, `1796014360.123`.
+pub fn ms_to_s_frac(ms: u64) -> f64 {
+    // Correctly rounded, so JSON writes it back with at most three decimals.
+    ms as f64 / 1000.0
+}
+
+/// `field` of the JSON object `v`, epoch ms, as Unix seconds with a millisecond fraction.
+pub fn ms_field_in_seconds(v: &mut serde_json::Value, field: &str) {
+    if let Some(ms) = v.get(field).and_then(serde_json::Value::as_u64) {
+        v[field] = serde_json::json!(ms_to_s_frac(ms));
+    }
+}
+
+/// Unix seconds of a stored time written in either unit (records from before the API moved to
+/// seconds kept epoch ms). Magnitude tells them apart: seconds stay under 1e11 until the year
+/// 5138, and ms are over it for any time after March 1973.
+pub fn seconds_of(t: u64) -> u64 {
+    if t >= 100_000_000_000 {
+        t / 1000
+    } else {
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +68,19 @@ mod tests {
     fn iso8601_of_unix_seconds() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso8601(1_795_967_178), "2026-11-29T15:46:18Z");
+    }
+
+    #[test]
+    fn api_times_are_seconds_with_at_most_a_millisecond_fraction() {
+        let json = |x: f64| serde_json::to_string(&x).unwrap();
+        assert_eq!(json(ms_to_s_frac(1_796_014_360_123)), "1796014360.123");
+        assert_eq!(json(ms_to_s_frac(1_796_014_360_001)), "1796014360.001");
+        assert_eq!(ms_to_s_frac(1_796_014_360_000), 1_796_014_360.0);
+        // Seconds as they are, legacy ms cut to seconds.
+        assert_eq!(seconds_of(1_796_014_360), 1_796_014_360);
+        assert_eq!(seconds_of(1_796_014_360_999), 1_796_014_360);
+        assert_eq!(seconds_of(0), 0);
+        assert_eq!(seconds_of(99_999_999_999), 99_999_999_999);
     }
 
     #[test]

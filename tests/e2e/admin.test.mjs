@@ -1,6 +1,7 @@
 // The admin API: CRUD for every tenant document, secrets write-only and sealed per tenant.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { startGateway, assertError, planted } from "../harness.mjs";
 
 let gw;
@@ -114,6 +115,68 @@ test("keys are listed by id and hint, never by value or hash", async () => {
   assert.ok(!list.text.includes(k.body.key));
   assert.ok(!("hash" in list.body.data[0]));
   assertError(assert, await gw.admin("POST", "keyed/keys", { scopes: ["root"] }), 422, "validation_error");
+});
+
+const NEEDS_SCOPES = 'a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope';
+
+test("a secret key is never minted without scopes: 422 naming them, and nothing is minted", async () => {
+  await gw.admin("PUT", "unscoped", { name: "Unscoped" });
+  for (const body of [undefined, {}, { scopes: [] }, { scopes: null }, { name: "no scopes" }]) {
+    const r = await gw.admin("POST", "unscoped/keys", body);
+    assertError(assert, r, 422, "validation_error");
+    assert.ok(r.body.error.message.includes(NEEDS_SCOPES), `${JSON.stringify(body)}: ${r.body.error.message}`);
+  }
+  assert.deepEqual((await gw.admin("GET", "unscoped/keys")).body.data, [], "no key was minted");
+  // A key's scopes cannot be taken away by a change either.
+  const k = await gw.admin("POST", "unscoped/keys", { scopes: ["llm"] });
+  assert.equal(k.status, 201, k.text);
+  planted.add(k.body.key);
+  for (const scopes of [[], null]) {
+    const r = await gw.admin("PATCH", `unscoped/keys/${k.body.id}`, { scopes });
+    assertError(assert, r, 422, "validation_error");
+    assert.ok(r.body.error.message.includes(NEEDS_SCOPES), r.body.error.message);
+  }
+  assert.deepEqual((await gw.admin("GET", `unscoped/keys/${k.body.id}`)).body.scopes, ["llm"], "unchanged");
+  // A publishable (widget) key takes no scopes and shows none.
+  const pk = await gw.admin("POST", "unscoped/widget-keys");
+  assert.equal(pk.status, 201, pk.text);
+  planted.add(pk.body.key);
+  assert.ok(!("scopes" in pk.body), pk.text);
+  const listed = (await gw.admin("GET", "unscoped/keys")).body.data.find((x) => x.id === pk.body.id);
+  assert.ok(listed && !("scopes" in listed), JSON.stringify(listed));
+});
+
+test("a key stored without scopes (before they were required) keeps every scope and is shown as [\"*\"]", async () => {
+  await gw.admin("PUT", "legacy", { name: "Legacy" });
+  // Written as that version of the admin API wrote it: the record under the key's hash, the index under its id.
+  const key = "sk_" + randomBytes(24).toString("base64url");
+  planted.add(key);
+  const hash = createHash("sha256").update(key).digest("hex");
+  const id = "key_0123456789abcdef";
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  await kv.put(`key:${hash}`, JSON.stringify({ tenant: "legacy", id, kind: "secret", scopes: [], created_at: 1_700_000_000 }));
+  await kv.put(`keys:legacy:${id}`, JSON.stringify({ id, kind: "secret", hash, hint: `${key.slice(0, 7)}…`, scopes: [], created_at: 1_700_000_000 }));
+  const list = await gw.admin("GET", "legacy/keys");
+  assert.deepEqual(list.body.data.map((k) => [k.id, k.scopes]), [[id, ["*"]]]);
+  assert.deepEqual((await gw.admin("GET", `legacy/keys/${id}`)).body.scopes, ["*"]);
+  const me = await gw.request("GET", "/v1/me", { key });
+  assert.equal(me.status, 200, me.text);
+  assert.deepEqual(me.body.scopes, ["*"]);
+  // It still opens every scope's routes.
+  for (const p of ["/v1/models", "/v1/deliveries/evt_none.default", "/v1/marketplace"]) {
+    const r = await gw.request("GET", p, { key });
+    assert.notEqual(r.status, 403, `${p}: ${r.text}`);
+    assert.ok(r.status < 500, `${p}: ${r.status}`);
+  }
+  // Changing another setting keeps it working; a rotation copies its scopes.
+  const renamed = await gw.admin("PATCH", `legacy/keys/${id}`, { name: "old" });
+  assert.equal(renamed.status, 200, renamed.text);
+  assert.deepEqual(renamed.body.scopes, ["*"]);
+  const rotated = await gw.admin("POST", `legacy/keys/${id}/rotate`);
+  assert.equal(rotated.status, 201, rotated.text);
+  planted.add(rotated.body.key);
+  assert.deepEqual(rotated.body.scopes, ["*"]);
+  assert.deepEqual((await gw.request("GET", "/v1/me", { key: rotated.body.key })).body.scopes, ["*"]);
 });
 
 test("no secret reached a log line", () => {

@@ -46,7 +46,7 @@ async function tenant(name, limits = {}) {
 }
 
 async function newKey(name, settings) {
-  const r = await gw.admin("POST", `${name}/keys`, settings);
+  const r = await gw.admin("POST", `${name}/keys`, { scopes: ["*"], ...settings });
   assert.equal(r.status, 201, r.text);
   planted.add(r.body.key);
   return r.body;
@@ -158,7 +158,7 @@ test("a key is never minted or patched already expired; a rotation can expire th
   const past = Math.floor(Date.now() / 1000) - 10;
   // An expiry already passed is a mistake, not a key: 422, and nothing is minted or changed.
   const before = (await gw.admin("GET", `${t}/keys`)).body.data.length;
-  const refused = await gw.admin("POST", `${t}/keys`, { expires_at: past });
+  const refused = await gw.admin("POST", `${t}/keys`, { scopes: ["*"], expires_at: past });
   assertError(assert, refused, 422, "validation_error");
   assert.match(refused.body.error.message, /expires_at/);
   assert.equal((await gw.admin("GET", `${t}/keys`)).body.data.length, before, "no key was minted");

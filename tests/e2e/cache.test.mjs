@@ -243,7 +243,7 @@ async function echoTenant(name) {
 }
 
 async function keyFor(tenant, allowed_models) {
-  const r = await gw.admin("POST", `${tenant}/keys`, { allowed_models });
+  const r = await gw.admin("POST", `${tenant}/keys`, { scopes: ["*"], allowed_models });
   assert.equal(r.status, 201, r.text);
   planted.add(r.body.key);
   return r.body.key;

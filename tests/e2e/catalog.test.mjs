@@ -59,7 +59,7 @@ before(async () => {
   ({ key } = await gw.tenant(T));
   const r = await gw.admin("PUT", `${T}/llm`, { providers: providers(), routes });
   assert.equal(r.status, 201, r.text);
-  const budgeted = await gw.admin("POST", `${T}/keys`, { budget: { monthly_usd: 5 } });
+  const budgeted = await gw.admin("POST", `${T}/keys`, { scopes: ["*"], budget: { monthly_usd: 5 } });
   assert.equal(budgeted.status, 201, budgeted.text);
   budgetedKey = budgeted.body.key;
   planted.add(budgetedKey);
@@ -206,7 +206,7 @@ test("GET /v1/models lists each alias's window, output maximum, modalities, feat
 });
 
 test("GET /v1/models lists only the models the calling key may use", async () => {
-  const r = await gw.admin("POST", `${T}/keys`, { allowed_models: ["big"] });
+  const r = await gw.admin("POST", `${T}/keys`, { scopes: ["*"], allowed_models: ["big"] });
   assert.equal(r.status, 201, r.text);
   const restricted = r.body.key;
   planted.add(restricted);

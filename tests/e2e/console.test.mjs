@@ -174,6 +174,22 @@ test("create a tenant, then mint a key shown once, change its settings, rotate i
   await page.getByText("No keys yet.").waitFor();
   for (const k of [key, rotated]) assert.equal((await gw.request("GET", "/v1/me", { key: k })).status, 401);
   await assertLabelled("keys");
+
+  // A key holding every scope (`*`) is shown so, and saved without losing it.
+  const all = await gw.admin("POST", `${TENANT}/keys`, { name: "all scopes", scopes: ["*"] });
+  assert.equal(all.status, 201, all.text);
+  planted.add(all.body.key);
+  await page.reload();
+  await heading("API keys");
+  await page.getByRole("button", { name: "Edit all scopes" }).click();
+  const wide = page.getByRole("form", { name: "Edit all scopes" });
+  assert.equal(await wide.getByLabel("every scope (*)").isChecked(), true);
+  await wide.getByLabel("Requests per minute").fill("12");
+  await wide.getByRole("button", { name: "Save key" }).click();
+  await wide.waitFor({ state: "detached" });
+  const kept = await gw.admin("GET", `${TENANT}/keys/${all.body.id}`);
+  assert.deepEqual([kept.body.rpm, kept.body.scopes], [12, ["*"]]);
+  assert.equal((await gw.admin("DELETE", `${TENANT}/keys/${all.body.id}`)).status, 204);
 });
 
 test("a source's webhook URL, and a signed sample delivered to the tenant's destination", async () => {
@@ -218,6 +234,10 @@ test("a refused delivery becomes a dead letter; replaying it delivers it", async
   }
   assert.equal(await replay.count(), 1, "one dead letter");
   await page.getByRole("cell", { name: /410/ }).waitFor();
+  // The API's times are Unix seconds: shown as today's date, not 1970's or a distant year's.
+  const year = String(new Date().getFullYear());
+  const failed = await page.getByRole("table", { name: `Dead letters of ${TENANT}` }).locator("tbody td").nth(2).textContent();
+  assert.ok(failed.includes(year), `dead letter failed at ${failed}`);
   await shot("dead-letters");
   dest.behaviour = () => ({ status: 200 });
   await replay.click();
@@ -248,6 +268,10 @@ test("a refused delivery becomes a dead letter; replaying it delivers it", async
   await links.first().click();
   await page.getByRole("heading", { level: 1, name: /^Event evt_/ }).waitFor();
   await page.getByRole("table", { name: "Every delivery attempt" }).waitFor();
+  const attemptAt = await page.getByRole("table", { name: "Every delivery attempt" }).locator("tbody td").nth(2).textContent();
+  assert.ok(attemptAt.includes(year), `attempt at ${attemptAt}`);
+  const lastAt = await page.getByRole("table", { name: "Deliveries", exact: true }).locator("tbody td").nth(3).textContent();
+  assert.ok(lastAt.includes(year), `last attempt at ${lastAt}`);
   await shot("event");
   await assertLabelled("event");
 });

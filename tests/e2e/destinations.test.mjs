@@ -43,6 +43,12 @@ after(async () => {
   await Promise.all(Object.values(dest).map((d) => d.close()));
 });
 
+/** Asserts `t` is a Unix time in seconds between `fromS` and now (a second's slack each side). */
+function assertSecondsSince(t, fromS, what) {
+  const nowS = Date.now() / 1000;
+  assert.ok(typeof t === "number" && t >= Math.floor(fromS) - 1 && t <= nowS + 1, `${what}: ${t} is not Unix seconds between ${fromS} and ${nowS}`);
+}
+
 const post = (source, s) => gw.request("POST", `/v1/webhooks/${T}/${source}`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
 
 test("one Stripe event reaches the destinations whose filters take it, each retried on its own until delivered", async () => {
@@ -189,9 +195,22 @@ test("the event log shows every event, where it went and every attempt with its 
 
 test("one delivery is sent again from the kept body, or refused when there is nothing to send", async () => {
   const s = sample(T, S, "standard");
+  const sentS = Date.now() / 1000;
   assert.equal((await post("rotation", s)).status, 200);
   const id = eventId(T, "rotation", s.pid);
-  await logged(id, (d) => d.status === "delivered");
+  const delivered = await logged(id, (d) => d.status === "delivered");
+  // The log's times are Unix seconds; an attempt's keep a millisecond fraction.
+  assert.ok(delivered.attempts.length >= 1);
+  for (const a of delivered.attempts) {
+    assertSecondsSince(a.at, sentS, "an attempt's at");
+    assert.ok(Math.abs(a.at - Date.now() / 1000) < 5, `the attempt was made just now, not at ${a.at}`);
+    assert.ok(Math.abs(a.at * 1000 - Math.round(a.at * 1000)) < 0.01, `${a.at} has at most 3 decimals`);
+  }
+  assertSecondsSince(delivered.received_at, sentS, "received_at");
+  assertSecondsSince(delivered.deliveries[0].last_attempt_at, sentS, "last_attempt_at");
+  const listed = (await gw.admin("GET", `${T}/events?source=rotation&limit=1`)).body.data[0];
+  assert.equal(listed.id, id);
+  assert.equal(listed.deliveries[0].last_attempt_at, delivered.deliveries[0].last_attempt_at, "the list and the event agree");
   const refused = await gw.admin("POST", `${T}/events/${id}/retry?destination=rotating`);
   assertError(assert, refused, 409, "conflict");
   assert.match(refused.body.error.message, /keep_bodies/);
@@ -229,6 +248,7 @@ test("bulk retry: 100 dead-lettered deliveries of a destination are sent again, 
   await dest.bulk.until(() => dest.bulk.attempts.length >= 100, 30_000, "the first attempts");
   for (let end = Date.now() + 20_000; (await dead()).length < 100 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 300));
   assert.equal((await dead()).length, 100, "all dead-lettered");
+  for (const l of await dead()) assertSecondsSince(l.dead_at, since, "dead_at");
   const failed = (await gw.admin("GET", `${T}/events?source=bulk&status=failed&limit=100`)).body.data;
   assert.equal(failed.length, 100, "the log shows them failed");
 
@@ -265,6 +285,7 @@ test("a destination whose every attempt fails for its period is disabled, holds 
   planted.add(secret);
   dest.flaky = await startDestination(secret);
   dest.flaky.behaviour = () => ({ status: 503 });
+  const startedS = Date.now() / 1000;
   const doc = { url: dest.flaky.url, secret, max_attempts: 20, disable_after_seconds: 2 };
   assert.equal((await gw.admin("PUT", `${T}/destinations/flaky`, doc)).status, 201);
   assert.equal((await gw.admin("PUT", `${T}/sources/flaky`, { ...sourceDoc(T, "standard", S.standard), destinations: ["flaky"] })).status, 201);
@@ -278,6 +299,13 @@ test("a destination whose every attempt fails for its period is disabled, holds 
   }
   assert.ok(shown.disabled, "disabled after failing for its period");
   assert.match(shown.disabled.reason, /every attempt failed/);
+  assert.ok(Number.isInteger(shown.disabled.at), `${shown.disabled.at} is whole seconds`);
+  assertSecondsSince(shown.disabled.at, startedS, "disabled.at");
+  // One an earlier version disabled, which wrote epoch ms, reads in seconds too.
+  const kv = await gw.mf.getKVNamespace("CONFIG");
+  const raw = JSON.parse(await kv.get(`destination:${T}:flaky`));
+  await kv.put(`destination:${T}:flaky`, JSON.stringify({ ...raw, disabled: { ...raw.disabled, at: shown.disabled.at * 1000 + 123 } }));
+  assert.equal((await gw.admin("GET", `${T}/destinations/flaky`)).body.disabled.at, shown.disabled.at);
   assert.ok(gw.logs.some((l) => l.message.includes('"destination_disabled":"flaky"')), "and logged");
 
   // While disabled nothing is attempted; a new event waits with the first.

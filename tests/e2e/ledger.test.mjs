@@ -62,7 +62,7 @@ async function tenant(name) {
     },
   });
   assert.equal(r.status, 201, r.text);
-  const k = await gw.admin("POST", `${name}/keys`, { name: "budgeted", budget: { monthly_usd: 1 } });
+  const k = await gw.admin("POST", `${name}/keys`, { name: "budgeted", scopes: ["*"], budget: { monthly_usd: 1 } });
   assert.equal(k.status, 201, k.text);
   planted.add(k.body.key);
   return { ...t, budgeted: k.body.key };

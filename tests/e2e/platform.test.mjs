@@ -196,7 +196,7 @@ test("a price KV cannot read is a 503 under a budget, never a request reserved a
 });
 
 test("a key KV cannot look up is a 503, never a 401 that would tell the client its key is bad", async () => {
-  const fresh = (await gw.admin("POST", `${T}/keys`)).body.key;
+  const fresh = (await gw.admin("POST", `${T}/keys`, { scopes: ["*"] })).body.key;
   planted.add(fresh);
   const r = await during({ CONFIG: { rate: 1, mode: "throw" } }, () =>
     gw.request("POST", "/v1/chat/completions", { key: fresh, json: { model: "gpt", messages: [{ role: "user", content: "hi" }] } }),

@@ -23,7 +23,7 @@ before(async () => {
   gw = await startGateway({ seed: false, recordAnalytics: true, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
   llm = await startLlm({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY });
   a = await gw.tenant("counted");
-  const k = await gw.admin("POST", "counted/keys", { name: "second" });
+  const k = await gw.admin("POST", "counted/keys", { name: "second", scopes: ["*"] });
   planted.add(k.body.key);
   b = { key: k.body.key, keyId: k.body.id };
   const r = await gw.admin("PUT", "counted/llm", {

@@ -152,6 +152,8 @@ test("a destination that always fails puts the event in the dead-letter record; 
     assert.equal(letter.attempts, 3, "after the tenant's max_delivery_attempts");
     assert.equal(letter.queue, "events");
     assert.match(letter.last_error, /500/);
+    // Unix seconds with a millisecond fraction, found within moments of dying.
+    assert.ok(Math.abs(letter.dead_at - Date.now() / 1000) < 5, `dead_at ${letter.dead_at} is not Unix seconds of now`);
     assert.equal(dest.attempts.filter((a) => a.id === id).length, 3);
     assert.equal(dest.delivered.has(id), false);
   } finally {

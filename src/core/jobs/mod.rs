@@ -241,6 +241,14 @@ pub struct OpenWork {
 }
 
 impl DeadLetter {
+    /// As the admin API lists it: `dead_at` in Unix seconds with a millisecond fraction (the
+    /// record keeps epoch ms).
+    pub fn shown(&self) -> serde_json::Value {
+        let mut v = serde_json::json!(self);
+        crate::core::time::ms_field_in_seconds(&mut v, "dead_at");
+        v
+    }
+
     /// The message to send again, as a first attempt, and the queue it goes to. Only `tenant`'s
     /// own letters, and only ones that were queue messages, can be replayed.
     pub fn replay(self, tenant: &str) -> Result<(QueueName, QueueMessage), ApiError> {

@@ -86,7 +86,8 @@ pub async fn handle(
                 forget_tokens(co, &token_prefix(t, name)).await?;
             }
             let status = if created { 201 } else { 200 };
-            HttpResponse::json(status, &redact(stored, kind.secret_paths(), None))
+            let doc = redact(stored, kind.secret_paths(), None);
+            HttpResponse::json(status, &shown(kind, doc))
         }
         AdminAction::GetRecord(RecordKind::Destination, Some(name))
             if name == destination::DEFAULT =>
@@ -105,7 +106,8 @@ pub async fn handle(
         }
         AdminAction::GetRecord(kind, name) => {
             let doc = get_redacted(co, a.sealer, kind, t, name.as_deref()).await?;
-            HttpResponse::json(200, &doc.ok_or_else(|| missing(kind, t, name.as_deref()))?)
+            let doc = doc.ok_or_else(|| missing(kind, t, name.as_deref()))?;
+            HttpResponse::json(200, &shown(kind, doc))
         }
         AdminAction::DeleteRecord(kind, name) => {
             let name = name.as_deref();
@@ -173,7 +175,8 @@ pub async fn handle(
             require_tenant(co, t).await?;
             let list = ListLetters { limit: Some(1000) };
             let letters = co.ask(&Object::<DeadLetters>::tenant(t), list).await?;
-            HttpResponse::json(200, &json!({"data": letters}))
+            let shown: Vec<Value> = letters.iter().map(|l| l.shown()).collect();
+            HttpResponse::json(200, &json!({"data": shown}))
         }
         AdminAction::ReplayDeadLetter(id) => {
             let letters = Object::<DeadLetters>::tenant(t);
@@ -211,6 +214,14 @@ pub async fn handle(
             };
             sample_flow::send(co.clone(), a.sealer, a.rng, a.settings, at).await
         }
+    }
+}
+
+/// A record as the API shows it: stored times in the API's units.
+fn shown(kind: RecordKind, doc: Value) -> Value {
+    match kind {
+        RecordKind::Destination => destination::shown(doc),
+        _ => doc,
     }
 }
 
@@ -265,13 +276,16 @@ mod tests {
             (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"get""#) => {
                 Ok(Outcome::Text(letter().to_string()))
             }
+            (None, Effect::Ask { body, .. }) if body.starts_with(r#"{"list""#) => {
+                Ok(Outcome::Text(json!([letter()]).to_string()))
+            }
             _ => Ok(Outcome::Text("null".into())),
         })
     }
 
     /// The one dead letter the tenant's `DeadLetters` holds.
     fn letter() -> Value {
-        json!({"id": "evt_1", "queue": "events", "dead_at": 1, "attempts": 8, "last_error": "503",
+        json!({"id": "evt_1", "queue": "events", "dead_at": 1_796_014_360_123_u64, "attempts": 8, "last_error": "503",
             "message": {"tenant": "t1", "id": "evt_1", "attempt": 8, "job": {"kind": "deliver_event",
                 "event": {"id": "evt_1", "type": "x", "tenant": "t1", "source": "shop", "source_kind": "shopify",
                     "received_at": 1, "data": {}}}}})
@@ -361,7 +375,8 @@ mod tests {
         )
         .0
         .unwrap();
-        admin(&kv, AdminAction::CreateKey, "u", None).0.unwrap();
+        let scoped = Some(json!({"scopes": ["*"]}));
+        admin(&kv, AdminAction::CreateKey, "u", scoped).0.unwrap();
         assert_eq!(kv.0.borrow().len(), 4, "tenant, source, key and its index");
 
         let delete = || AdminAction::DeleteRecord(RecordKind::Tenant, None);
@@ -387,7 +402,7 @@ mod tests {
         let kv = Kv::default();
         let put = AdminAction::PutRecord(RecordKind::Tenant, None);
         admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
-        let body = json!({"name": "ci", "rpm": 5, "metadata": {"team": "a"}});
+        let body = json!({"name": "ci", "scopes": ["llm"], "rpm": 5, "metadata": {"team": "a"}});
         let created = body_of(admin(&kv, AdminAction::CreateKey, "u", Some(body)));
         let id = created["id"].as_str().unwrap().to_string();
         let record = |hash: &str| kv.get(&ConfigKey::api_key(hash)).unwrap();
@@ -447,8 +462,104 @@ mod tests {
         assert_eq!(missing.0.unwrap_err().status(), 404);
     }
 
+    #[test]
+    fn a_secret_key_is_never_minted_without_scopes_and_a_stored_one_without_them_shows_every_scope()
+    {
+        let kv = Kv::default();
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
+        let before = kv.0.borrow().len();
+        for body in [
+            None,
+            Some(json!({})),
+            Some(json!({"scopes": []})),
+            Some(json!({"scopes": null})),
+        ] {
+            let e = admin(&kv, AdminAction::CreateKey, "u", body.clone())
+                .0
+                .unwrap_err();
+            assert_eq!(e.status(), 422, "{body:?}");
+            assert_eq!(
+                e.message,
+                r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope"#
+            );
+        }
+        assert_eq!(kv.0.borrow().len(), before, "nothing was written");
+        let widget = body_of(admin(&kv, AdminAction::CreateWidgetKey, "u", None));
+        assert_eq!(
+            widget.get("scopes"),
+            None,
+            "a publishable key shows no scopes"
+        );
+
+        // A key stored before scopes were required: shown as `*` in the list, a change and a
+        // rotation (which copies it, unrefused).
+        let created = body_of(admin(
+            &kv,
+            AdminAction::CreateKey,
+            "u",
+            Some(json!({"scopes": ["llm"]})),
+        ));
+        let id = created["id"].as_str().unwrap().to_string();
+        let index = ConfigKey::key_index("t1", Some(&id));
+        let mut legacy = kv.get(&index).unwrap();
+        legacy["scopes"] = json!([]);
+        kv.0.borrow_mut().insert(index.as_str().to_string(), legacy);
+        let list = body_of(admin(&kv, AdminAction::ListKeys, "u", None));
+        let shown: Vec<_> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.get("scopes").cloned())
+            .collect();
+        assert!(
+            shown.contains(&Some(json!(["*"]))) && shown.contains(&None),
+            "{list}"
+        );
+        let renamed = admin(
+            &kv,
+            AdminAction::PatchKey(id.clone()),
+            "u",
+            Some(json!({"name": "old"})),
+        );
+        assert_eq!(body_of(renamed)["scopes"], json!(["*"]));
+        for scopes in [json!([]), Value::Null] {
+            let patch = Some(json!({ "scopes": scopes }));
+            let e = admin(&kv, AdminAction::PatchKey(id.clone()), "u", patch)
+                .0
+                .unwrap_err();
+            assert!(e.message.contains(r#"needs "scopes""#), "{}", e.message);
+        }
+        let rotated = body_of(admin(&kv, AdminAction::RotateKey(id.clone()), "u", None));
+        assert_eq!(rotated["scopes"], json!(["*"]));
+    }
+
     fn body_of(out: (Result<HttpResponse, ApiError>, Vec<Effect>)) -> Value {
         body(&out.0.unwrap())
+    }
+
+    #[test]
+    fn dead_letters_and_a_disabled_destination_answer_in_unix_seconds() {
+        let kv = Kv::default();
+        admin(
+            &kv,
+            AdminAction::PutRecord(RecordKind::Tenant, None),
+            "u",
+            Some(tenant_doc()),
+        )
+        .0
+        .unwrap();
+        let letters = body_of(admin(&kv, AdminAction::ListDeadLetters, "u", None));
+        assert_eq!(letters["data"][0]["dead_at"].to_string(), "1796014360.123");
+        // Disabled by an earlier version (epoch ms), and by this one (seconds).
+        let key = RecordKind::Destination.kv_key("t1", Some("crm"));
+        for at in [1_796_014_360_123_u64, 1_796_014_360] {
+            let doc = json!({"url": "https://d.example/h", "disabled": {"at": at, "reason": "every attempt failed"}});
+            kv.0.borrow_mut().insert(key.as_str().to_string(), doc);
+            let get = AdminAction::GetRecord(RecordKind::Destination, Some("crm".into()));
+            let shown = body_of(admin(&kv, get, "u", None));
+            assert_eq!(shown["disabled"]["at"], 1_796_014_360, "{at}");
+        }
     }
 
     #[test]

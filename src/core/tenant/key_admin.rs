@@ -19,7 +19,7 @@ use crate::core::Entropy;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Issues a key of `kind` with the body's settings.
+/// Issues a key of `kind` with the body's settings (a secret key must name its scopes).
 pub async fn create(
     co: &Co,
     rng: &mut dyn Entropy,
@@ -27,7 +27,7 @@ pub async fn create(
     kind: KeyKind,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
-    let settings = KeySettings::from_body(kind, body)?;
+    let settings = KeySettings::minted(kind, body)?;
     settings.check_expiry_ahead(co.now() / 1000)?;
     let mut random = [0u8; 32];
     rng.fill(&mut random);
@@ -144,7 +144,7 @@ pub async fn me(co: &Co, key: &KeyRecord) -> Result<Value, ApiError> {
     let now = co.now();
     let report =
         |b: Option<BudgetSpec>, payer: Payer| b.map(|b| b.report(&of(&spends, &payer), now));
-    let mut me = serde_json::to_value(&key.settings).unwrap_or_default();
+    let mut me = key.settings.shown(key.kind);
     me["tenant"] = json!(t);
     me["key_id"] = json!(key.id);
     me["kind"] = json!(key.kind);
@@ -206,4 +206,24 @@ pub async fn put_json<T: serde::Serialize>(
 ) -> Result<(), ApiError> {
     let text = serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))?;
     co.run(Effect::PutConfig { key, text }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::flow::{drive, Flow, Outcome};
+
+    #[test]
+    fn me_shows_a_key_stored_without_scopes_as_holding_every_scope() {
+        let old =
+            json!({"tenant": "t", "id": "key_1", "kind": "secret", "scopes": [], "created_at": 5});
+        let key: KeyRecord = serde_json::from_value(old).unwrap();
+        let flow = Flow::new(|co| async move { me(&co, &key).await });
+        let (out, _) = drive(flow, 1_000, |_| Ok(Outcome::Doc(None)));
+        let me = out.unwrap();
+        assert_eq!(
+            (&me["key_id"], &me["scopes"]),
+            (&json!("key_1"), &json!(["*"]))
+        );
+    }
 }

@@ -6,8 +6,9 @@
 use crate::core::error::ApiError;
 use crate::core::limits::budget::BudgetSpec;
 use crate::core::time::iso8601;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +29,8 @@ impl KeyKind {
     }
 }
 
-/// What a secret key may be scoped to; `*` (or no scope at all) is every scope.
+/// What a secret key may be scoped to; `*` is every scope. A secret key is minted with one or
+/// more (`KeySettings::minted`): none is refused, never read as "everything".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Channels,
@@ -40,9 +42,9 @@ pub enum Scope {
 
 impl Scope {
     pub const ALL: [Scope; 4] = [
+        Scope::Llm,
         Scope::Channels,
         Scope::Integrations,
-        Scope::Llm,
         Scope::Deliveries,
     ];
 
@@ -61,12 +63,26 @@ impl Scope {
     }
 }
 
+/// What a secret key minted or changed without scopes is told: the scopes there are.
+fn scopes_needed() -> ApiError {
+    ApiError::validation(format!(
+        r#"a secret key needs "scopes": one or more of {}, or "*" for every scope"#,
+        Scope::ALL.map(Scope::name).join(", ")
+    ))
+}
+
+/// `null` reads as absent (refused on a secret key by `minted`, not by the JSON parser).
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeySettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Empty: every scope.
-    #[serde(default)]
+    /// Never empty on a secret key minted since scopes are required; empty on one stored before
+    /// (every scope, see `effective_scopes`) and on publishable keys.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub scopes: Vec<String>,
     /// LLM requests per minute with this key (on top of the tenant's limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +120,17 @@ const MAX_METADATA: usize = 16;
 const MAX_PATTERNS: usize = 64;
 
 impl KeySettings {
+    /// The settings of a new key minted through the admin API: a secret key must name its
+    /// scopes, since a key holds only what it is given (rotations copy a key's stored settings,
+    /// and the dev seed reads its own files, through `from_body`).
+    pub fn minted(kind: KeyKind, body: Option<Value>) -> Result<Self, ApiError> {
+        let s = Self::from_body(kind, body)?;
+        if kind == KeyKind::Secret && s.scopes.is_empty() {
+            return Err(scopes_needed());
+        }
+        Ok(s)
+    }
+
     /// The settings of a key creation's body (none: the defaults).
     pub fn from_body(kind: KeyKind, body: Option<Value>) -> Result<Self, ApiError> {
         let Some(body) = body else {
@@ -119,6 +146,14 @@ impl KeySettings {
             return Err(ApiError::validation("the body must be a JSON object"));
         };
         known_fields(kind, &changes)?;
+        // A change may replace a secret key's scopes, never take them all away (a key stored
+        // without any, from before they were required, keeps working as it is).
+        let clears_scopes = changes
+            .get("scopes")
+            .is_some_and(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty));
+        if kind == KeyKind::Secret && clears_scopes {
+            return Err(scopes_needed());
+        }
         let mut doc = serde_json::to_value(self).map_err(|e| ApiError::internal(e.to_string()))?;
         if let Some(o) = doc.as_object_mut() {
             for (k, v) in changes {
@@ -129,6 +164,32 @@ impl KeySettings {
             }
         }
         Self::checked(kind, doc)
+    }
+
+    /// The scopes the key holds, as checked (`KeyRecord::allows`) and as shown: a secret key
+    /// stored with none, minted before scopes were required, holds every scope and shows `*`;
+    /// a publishable key holds none (it opens only the widget's routes).
+    pub fn effective_scopes(&self, kind: KeyKind) -> Cow<'_, [String]> {
+        match kind {
+            KeyKind::Publishable => Cow::Owned(vec![]),
+            KeyKind::Secret if self.scopes.is_empty() => Cow::Owned(vec!["*".to_string()]),
+            KeyKind::Secret => Cow::Borrowed(&self.scopes),
+        }
+    }
+
+    /// The settings as every answer about a key shows them (its mint, the list, a change, a
+    /// rotation, `GET /v1/me`): scopes as the key holds them, none on a publishable key.
+    pub fn shown(&self, kind: KeyKind) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            match kind {
+                KeyKind::Secret => {
+                    o.insert("scopes".into(), self.effective_scopes(kind).to_vec().into())
+                }
+                KeyKind::Publishable => o.remove("scopes"),
+            };
+        }
+        v
     }
 
     fn checked(kind: KeyKind, body: Value) -> Result<Self, ApiError> {
@@ -363,6 +424,61 @@ mod tests {
             .message
             .contains("only to secret keys"));
         assert!(s.patched(KeyKind::Secret, json!([1])).is_err());
+    }
+
+    const NEEDS: &str = r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope"#;
+
+    #[test]
+    fn a_secret_key_is_minted_only_with_scopes_and_a_publishable_one_without() {
+        for body in [
+            None,
+            Some(json!({})),
+            Some(json!({"scopes": []})),
+            Some(json!({"scopes": null})),
+            Some(json!({"name": "ci"})),
+        ] {
+            let e = KeySettings::minted(KeyKind::Secret, body.clone()).unwrap_err();
+            assert_eq!((e.status(), e.message.as_str()), (422, NEEDS), "{body:?}");
+        }
+        let s = KeySettings::minted(KeyKind::Secret, Some(json!({"scopes": ["llm"]}))).unwrap();
+        assert_eq!(s.scopes, ["llm"]);
+        assert!(KeySettings::minted(KeyKind::Publishable, None).is_ok());
+        let e = KeySettings::minted(KeyKind::Publishable, Some(json!({"scopes": ["llm"]})));
+        assert!(e.unwrap_err().message.contains("only to secret keys"));
+    }
+
+    #[test]
+    fn a_change_may_replace_a_secret_keys_scopes_but_never_clear_them() {
+        let legacy = KeySettings::default();
+        for patch in [json!({"scopes": []}), json!({"scopes": null})] {
+            let e = legacy.patched(KeyKind::Secret, patch).unwrap_err();
+            assert_eq!((e.status(), e.message.as_str()), (422, NEEDS));
+        }
+        let renamed = legacy
+            .patched(KeyKind::Secret, json!({"name": "old"}))
+            .unwrap();
+        assert!(renamed.scopes.is_empty(), "a stored key is left as it was");
+        let narrowed = legacy
+            .patched(KeyKind::Secret, json!({"scopes": ["llm"]}))
+            .unwrap();
+        assert_eq!(narrowed.scopes, ["llm"]);
+    }
+
+    #[test]
+    fn a_key_stored_without_scopes_shows_every_scope_and_a_publishable_key_none() {
+        let legacy = KeySettings::default();
+        assert_eq!(legacy.effective_scopes(KeyKind::Secret).as_ref(), ["*"]);
+        assert_eq!(legacy.shown(KeyKind::Secret)["scopes"], json!(["*"]));
+        let scoped = KeySettings {
+            scopes: vec!["llm".into(), "channels".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            scoped.shown(KeyKind::Secret)["scopes"],
+            json!(["llm", "channels"])
+        );
+        assert!(legacy.effective_scopes(KeyKind::Publishable).is_empty());
+        assert_eq!(legacy.shown(KeyKind::Publishable).get("scopes"), None);
     }
 
     #[test]

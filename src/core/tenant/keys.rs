@@ -27,13 +27,11 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
-    /// An empty scope list means every scope.
+    /// Whether the key holds `scope`, as its settings show it (`effective_scopes`).
     pub fn allows(&self, scope: Scope) -> bool {
-        let scopes = &self.settings.scopes;
+        let scopes = self.settings.effective_scopes(self.kind);
         let has = |name: &str| scopes.iter().any(|s| s == "*" || s == name);
-        scopes.is_empty()
-            || has(scope.name())
-            || (scope == Scope::Deliveries && has(Scope::Channels.name()))
+        has(scope.name()) || (scope == Scope::Deliveries && has(Scope::Channels.name()))
     }
 }
 
@@ -55,7 +53,7 @@ pub struct KeyIndex {
 impl KeyIndex {
     /// As the key list shows it: its settings, never its hash.
     pub fn listed(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.settings).unwrap_or_default();
+        let mut v = self.settings.shown(self.kind);
         for (k, x) in [
             ("id", serde_json::json!(self.id)),
             ("kind", serde_json::json!(self.kind)),
@@ -373,8 +371,9 @@ mod tests {
 
     #[test]
     fn scopes() {
+        // A key stored before scopes were required holds every one.
         let mut r = record(vec![]);
-        assert!(r.allows(Scope::Llm));
+        assert!(Scope::ALL.iter().all(|s| r.allows(*s)));
         r.settings.scopes = vec!["channels".into()];
         assert!(
             r.allows(Scope::Deliveries),
@@ -387,5 +386,25 @@ mod tests {
         r.settings.scopes = vec!["*".into()];
         assert!(Scope::ALL.iter().all(|s| r.allows(*s)));
         assert!(Scope::known("*") && Scope::known("llm") && !Scope::known("admin"));
+        r.kind = KeyKind::Publishable;
+        r.settings.scopes = vec![];
+        assert!(!Scope::ALL.iter().any(|s| r.allows(*s)), "only the widget");
+    }
+
+    #[test]
+    fn a_key_is_listed_with_the_scopes_it_holds_and_a_publishable_key_with_none() {
+        let legacy = issue(KeyKind::Secret, KeySettings::default(), None, &[1; 32], 5);
+        assert_eq!(legacy.answer["scopes"], serde_json::json!(["*"]));
+        assert_eq!(legacy.index.listed()["scopes"], serde_json::json!(["*"]));
+        assert!(legacy.index.settings.scopes.is_empty(), "stored as it was");
+        let pk = issue(
+            KeyKind::Publishable,
+            KeySettings::default(),
+            None,
+            &[2; 32],
+            5,
+        );
+        assert_eq!(pk.answer.get("scopes"), None);
+        assert_eq!(pk.index.listed().get("scopes"), None);
     }
 }

@@ -7,6 +7,7 @@ use crate::core::integration::mapping::{compile, ResponseMapping};
 use crate::core::integration::transforms;
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::gate::Limits;
+use crate::core::time::seconds_of;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,7 +56,7 @@ pub struct DestinationConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disabled {
-    /// Epoch ms.
+    /// Unix seconds (epoch ms in records disabled by earlier versions: `shown` reads either).
     pub at: u64,
     pub reason: String,
 }
@@ -152,6 +153,17 @@ pub fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A destination record as the admin API shows it: `disabled.at` in Unix seconds, also when an
+/// earlier version stored it in epoch ms.
+pub fn shown(mut doc: Value) -> Value {
+    if let Some(at) = doc.pointer_mut("/disabled/at") {
+        if let Some(t) = at.as_u64() {
+            *at = seconds_of(t).into();
+        }
+    }
+    doc
 }
 
 impl Check for DestinationConfig {

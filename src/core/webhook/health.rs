@@ -12,6 +12,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::jobs::JobStep;
 use crate::core::platform::RecordKind;
+use crate::core::time::iso8601;
 use crate::core::webhook::destination::Disabled;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -73,10 +74,10 @@ pub async fn disable(co: &Co, tenant: &str, d: &Disable) -> Result<(), ApiError>
         return Ok(());
     }
     let disabled = Disabled {
-        at: co.now(),
+        at: co.now() / 1000,
         reason: format!(
-            "every attempt failed from {} (epoch ms) for its disable_after_seconds",
-            d.failing_since
+            "every attempt failed from {} for its disable_after_seconds",
+            iso8601(d.failing_since / 1000)
         ),
     };
     fields.insert("disabled".into(), json!(disabled));
@@ -151,13 +152,13 @@ mod tests {
                     "t1".to_string(),
                     Disable {
                         destination: d.into(),
-                        failing_since: 5,
+                        failing_since: 1_796_014_360_123,
                     },
                 )
             })
             .into();
         let flow = Flow::new(|co| async move { disable_all(&co, &off).await });
-        let (out, seen) = drive(flow, 9, |e| match e {
+        let (out, seen) = drive(flow, 1_796_014_999_500, |e| match e {
             Effect::Config { key, .. } if key.as_str() == "destination:t1:a" => {
                 Err(ApiError::internal("KV is down"))
             }
@@ -171,7 +172,12 @@ mod tests {
             panic!("nothing disabled: {seen:?}");
         };
         assert_eq!(key.as_str(), "destination:t1:b");
-        assert!(text.contains(r#""disabled":{"at":9"#), "{text}");
+        let doc: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(doc["disabled"]["at"], 1_796_014_999, "Unix seconds");
+        assert_eq!(
+            doc["disabled"]["reason"],
+            "every attempt failed from 2026-11-30T04:52:40Z for its disable_after_seconds"
+        );
         let logged = seen
             .iter()
             .any(|e| matches!(e, Effect::LogError(l) if l.contains("destination_disable_failed")));

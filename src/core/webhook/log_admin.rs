@@ -1,10 +1,11 @@
 //! The admin API over a tenant's event log: list and read events, deliver one again, and deliver
 //! again every dead letter of a destination since a time, paced. An event's body comes from the
 //! log when the tenant keeps bodies, else from the delivery's dead letter; a delivery with
-//! neither cannot be sent again, and says why.
+//! neither cannot be sent again, and says why. The log keeps epoch ms; its answers show Unix
+//! seconds, as the rest of the API does (attempt times with a millisecond fraction).
 
 use super::delivery::EventEnvelope;
-use super::event_log::{DeliveryState, EventDetail, EventQuery, GetEvent};
+use super::event_log::{DeliveryState, EventDetail, EventPage, EventQuery, GetEvent};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -13,8 +14,9 @@ use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, Q
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
+use crate::core::time::ms_field_in_seconds;
 use crate::core::webhook::destination::{DestinationConfig, DEFAULT};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// How many deliveries a bulk retry sends a second, unless `?per_second=` says otherwise.
@@ -23,7 +25,35 @@ const DEFAULT_RETRY_RATE: u32 = 10;
 pub async fn list(co: &Co, t: &str, url: &str) -> Result<HttpResponse, ApiError> {
     let q = EventQuery::from_url(url)?;
     let page = co.ask(&Object::<EventLog>::tenant(t), q).await?;
-    HttpResponse::json(200, &page)
+    HttpResponse::json(200, &page_view(&page))
+}
+
+fn deliveries_in_seconds(event: &mut Value) {
+    let deliveries = event.get_mut("deliveries").and_then(Value::as_array_mut);
+    for d in deliveries.into_iter().flatten() {
+        ms_field_in_seconds(d, "last_attempt_at");
+    }
+}
+
+/// A page of the log as the API shows it (`received_at` is seconds already).
+fn page_view(page: &EventPage) -> Value {
+    let mut v = json!(page);
+    let events = v.get_mut("data").and_then(Value::as_array_mut);
+    for e in events.into_iter().flatten() {
+        deliveries_in_seconds(e);
+    }
+    v
+}
+
+/// One event as the API shows it.
+fn detail_view(event: &EventDetail) -> Value {
+    let mut v = json!(event);
+    deliveries_in_seconds(&mut v);
+    let attempts = v.get_mut("attempts").and_then(Value::as_array_mut);
+    for a in attempts.into_iter().flatten() {
+        ms_field_in_seconds(a, "at");
+    }
+    v
 }
 
 async fn detail(co: &Co, t: &str, id: &str) -> Result<EventDetail, ApiError> {
@@ -34,7 +64,7 @@ async fn detail(co: &Co, t: &str, id: &str) -> Result<EventDetail, ApiError> {
 }
 
 pub async fn get(co: &Co, t: &str, id: &str) -> Result<HttpResponse, ApiError> {
-    HttpResponse::json(200, &detail(co, t, id).await?)
+    HttpResponse::json(200, &detail_view(&detail(co, t, id).await?))
 }
 
 /// `POST .../events/{id}/retry[?destination=]`: that delivery, whatever became of it; without a
@@ -180,6 +210,73 @@ pub async fn retry_destination(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::core::webhook::event_log::{
+        AttemptEntry, DeliverySummary, EventStatus, EventSummary,
+    };
+
+    #[test]
+    fn the_log_answers_in_seconds_and_attempts_keep_their_milliseconds() {
+        let summary = EventSummary {
+            id: "evt_1".into(),
+            source: "shop".into(),
+            event_type: "x".into(),
+            received_at: 1_796_014_360,
+            size: 10,
+            status: EventStatus::Delivered,
+            body_kept: false,
+            deliveries: vec![DeliverySummary {
+                id: "evt_1".into(),
+                destination: "default".into(),
+                state: DeliveryState::Delivered,
+                attempts: 1,
+                last_attempt_at: Some(1_796_014_360_123),
+            }],
+        };
+        let never = DeliverySummary {
+            last_attempt_at: None,
+            ..summary.deliveries[0].clone()
+        };
+        let page = EventPage {
+            data: vec![summary.clone()],
+            next_cursor: None,
+        };
+        let listed = page_view(&page);
+        assert_eq!(listed["data"][0]["received_at"], json!(1_796_014_360));
+        assert_eq!(
+            listed["data"][0]["deliveries"][0]["last_attempt_at"],
+            json!(1_796_014_360.123)
+        );
+        let detail = EventDetail {
+            summary: EventSummary {
+                deliveries: vec![summary.deliveries[0].clone(), never],
+                ..summary
+            },
+            attempts: vec![AttemptEntry {
+                event: "evt_1".into(),
+                delivery: "evt_1".into(),
+                destination: "default".into(),
+                attempt: 1,
+                at: 1_796_014_360_001,
+                duration_ms: 45,
+                status: Some(200),
+                error: None,
+                answer: None,
+                state: DeliveryState::Delivered,
+                disable_after_ms: 0,
+            }],
+            body: None,
+        };
+        let shown = detail_view(&detail);
+        assert_eq!(shown["attempts"][0]["at"].to_string(), "1796014360.001");
+        assert_eq!(shown["attempts"][0]["duration_ms"], 45, "durations stay ms");
+        assert_eq!(
+            shown["deliveries"][0]["last_attempt_at"],
+            json!(1_796_014_360.123)
+        );
+        assert_eq!(shown["deliveries"][1]["last_attempt_at"], Value::Null);
+        assert_eq!(shown["received_at"], json!(1_796_014_360));
+    }
 
     #[test]
     fn a_bulk_retry_is_paced_to_its_rate() {
