@@ -727,12 +727,19 @@ fn dead_for(
             None,
         )?
         .unwrap_or(Value::Null);
-    let seconds = |t: u64| if t > 100_000_000_000 { t / 1000 } else { t };
+    // Unix seconds with a millisecond fraction; an older gateway answered epoch ms.
+    let seconds = |t: f64| if t > 1e11 { t / 1000.0 } else { t };
     Ok(letters["data"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|l| since.is_none_or(|s| l["dead_at"].as_u64().is_some_and(|t| seconds(t) >= s)))
+        .filter(|l| {
+            since.is_none_or(|s| {
+                l["dead_at"]
+                    .as_f64()
+                    .is_some_and(|t| seconds(t) >= s as f64)
+            })
+        })
         .filter_map(|l| l["id"].as_str()?.strip_suffix(&suffix).map(String::from))
         .collect())
 }
