@@ -96,18 +96,20 @@ export function normalize(line) {
     .replace(/\s+$/, "");
 }
 
-/** A table's cells under a header ending `_MS` or `_AT` (durations, times) become `<n>`. */
+/**
+ * A table's cells under a header ending `_MS` or `_AT` (durations, times) become `<n>`. Cells are
+ * cut at the header's column starts, as the CLI pads them (a cell may be empty).
+ */
 function normalizeTable(lines) {
   const header = lines[0];
   if (!header || !/^[A-Z][A-Z0-9_]*( {2,}[A-Z][A-Z0-9_]*)+\s*$/.test(header)) return lines;
-  const names = header.trim().split(/ {2,}/);
-  const varying = names.map((n) => /_(MS|AT)$/.test(n));
-  if (!varying.some(Boolean)) return lines;
-  return [header, ...lines.slice(1).map((row) => {
-    const cells = row.trim().split(/ {2,}/);
-    if (cells.length !== names.length) return row;
-    return cells.map((c, i) => (varying[i] ? "<n>" : c)).join("  ");
-  })];
+  const starts = [...header.matchAll(/[A-Z][A-Z0-9_]*/g)].map((m) => [m.index, /_(MS|AT)$/.test(m[0])]);
+  if (!starts.some(([, varying]) => varying)) return lines;
+  return [header, ...lines.slice(1).map((row) =>
+    starts.map(([at, varying], i) => {
+      const cell = row.slice(at, i + 1 < starts.length ? starts[i + 1][0] : undefined).trim();
+      return varying && cell ? "<n>" : cell;
+    }).join("  "))];
 }
 
 /** Lines as compared: tables' varying columns, then each line normalized, trailing blanks dropped. */
