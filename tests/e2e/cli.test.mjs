@@ -83,9 +83,18 @@ test("tenants and keys: put, get, mint (shown once), list as a table, revoke", a
   const got = await json(["tenants", "get", T]);
   assert.ok(JSON.stringify(got).includes("Acme"));
   assert.ok(!JSON.stringify(got).includes(DEST_SECRET), "secrets are never shown");
-  const minted = await json(["keys", "mint", T]);
+  // Scopes are explicit: a secret key minted without them is refused.
+  const minted = await json(["keys", "mint", T, "--scopes", "llm"]);
   key = minted.key;
   planted.add(key);
+  assert.deepEqual(minted.scopes, ["llm"]);
+  // One object as a table: a FIELD VALUE row per field, lists as compact JSON.
+  const mintedRows = (await ok(["keys", "mint", T, "--scopes", "llm,channels", "--output", "table"])).stdout.trim().split("\n");
+  assert.match(mintedRows[0], /^FIELD\s+VALUE$/);
+  const cells = Object.fromEntries(mintedRows.slice(1).map((r) => r.split(/\s{2,}/)));
+  assert.match(cells.key ?? "", /^sk_/, mintedRows.join("\n"));
+  assert.equal(cells.scopes, '["llm","channels"]');
+  planted.add(cells.key);
   const table = (await ok(["keys", "list", T, "--output", "table"])).stdout;
   const [header, ...rows] = table.trim().split("\n");
   assert.match(header, /^ID\s+NAME\s+SCOPES/);
@@ -377,7 +386,7 @@ test("errors are one line and a non-zero exit; --help on every command", async (
   assert.ok(JSON.parse(fromFile.stdout).data.some((t) => t.id === T));
   const flagWins = await ctl(["tenants", "list", "--admin-token", "wrong-token"], { admin: false, env: { GATEWAYCTL_CONFIG: cfg } });
   assert.match(flagWins.stderr, /\ngatewayctl: 401: [^\n]*\n$/);
-  const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage"];
+  const commands = ["tenants", "keys", "sources", "destinations", "channels", "integrations", "llm", "send-sample", "events", "dead-letters", "retry", "chat", "usage", "listen"];
   for (const c of [[], ...commands.map((c) => [c])]) {
     const r = await ok([...c, "--help"]);
     assert.match(r.stdout, /Usage: gatewayctl/);

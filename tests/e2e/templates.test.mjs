@@ -1,7 +1,8 @@
 // Every marketplace template, installed through `POST /v1/integrations` with a tenant's settings
 // and called, a read and a write each, against stand-ins that answer in the provider's own shapes
 // (tests/mocks/saas.mjs): the auth each API reads, its field names, its error bodies in the
-// envelope, its rate-limit headers honoured, and Salesforce's refresh token rotated.
+// envelope, its rate-limit headers honoured, and Salesforce's refresh token rotated. And every
+// endpoint tried with `options.mock`, answering from its `mock_response` without a provider.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
@@ -307,6 +308,11 @@ const calls = {
   ],
 };
 
+/** Inputs for the endpoints `calls` leaves out (the others are tried with its inputs). */
+const moreInputs = { stripe: { get_payment_intent: { payment_intent_id: "pi_demo_1" } }, rest: { list: { resource: "notes" } } };
+/** Each endpoint's data from its first real call above: the shape its mock must map to. */
+const realData = new Map();
+
 test("every template is covered here: a new one needs its stand-in and calls", () => {
   assert.deepEqual(Object.keys(calls).sort(), Object.keys(templates).sort());
 });
@@ -318,11 +324,46 @@ for (const [id, list] of Object.entries(calls)) {
       assert.equal(r.status, 200, `${id}.${endpoint}: ${r.text}`);
       assert.equal(r.body.success, true, r.text);
       check(r.body.data, lastTo(id), r.body);
+      if (!realData.has(`${id}.${endpoint}`)) realData.set(`${id}.${endpoint}`, r.body.data);
     }
     const t = await gw.request("POST", `/v1/integrations/${id}/test`, { key });
     assert.equal(t.body.ok, true, `${id} test: ${t.text}`);
   });
 }
+
+// `options.mock` is how to try a template with no account: every endpoint of every template
+// answers from its `mock_response` through its real mapping, and nothing leaves the gateway.
+test("every endpoint of every template answers from its mock_response, mapped as the provider's answer is, and sends nothing", async () => {
+  const { key: tryKey } = await gw.tenant("tryout");
+  for (const [id, s] of Object.entries(settings())) {
+    const r = await gw.request("POST", "/v1/integrations", { key: tryKey, json: { template: id, id, settings: s } });
+    assert.equal(r.status, 201, `${id}: ${r.text}`);
+  }
+  const sentBefore = saas.seen.length;
+  const nullFields = (d) => (Array.isArray(d) ? d : [d]).flatMap((x) => (x && typeof x === "object" ? Object.keys(x).filter((k) => x[k] === null) : []));
+  const shape = (d) => (Array.isArray(d) ? ["list", Object.keys(d[0] ?? {}).sort()] : [typeof d, Object.keys(d ?? {}).sort()]);
+  let tried = 0;
+  for (const t of Object.values(templates)) {
+    for (const endpoint of Object.keys(t.integration.endpoints)) {
+      const at = `${t.id}.${endpoint}`;
+      const input = calls[t.id].find(([e]) => e === endpoint)?.[1] ?? moreInputs[t.id]?.[endpoint] ?? {};
+      const r = await gw.request("POST", `/v1/integrations/${t.id}/${endpoint}`, { key: tryKey, json: { input, options: { mock: true } } });
+      assert.equal(r.status, 200, `${at}: ${r.text}`);
+      assert.equal(r.body.success, true, `${at}: ${r.text}`);
+      const data = r.body.data;
+      assert.ok(data && typeof data === "object" && Object.keys(data).length > 0, `${at}: empty data ${r.text}`);
+      // Shaped as the stand-in's answer (the generic REST template's resources are anyone's).
+      const real = realData.get(at);
+      if (real !== undefined && t.id !== "rest") assert.deepEqual(shape(data), shape(real), `${at}: mapped like the provider's answer`);
+      // No mapped field left empty, unless the provider's own answer has it empty too.
+      const mayBeNull = new Set(real === undefined ? [] : nullFields(real));
+      assert.deepEqual(nullFields(data).filter((k) => !mayBeNull.has(k)), [], `${at}: fields the mock leaves null`);
+      tried++;
+    }
+  }
+  assert.equal(saas.seen.length, sentBefore, "nothing was sent to a provider, not even for a token");
+  assert.ok(tried >= 60, `${tried} endpoints tried`);
+});
 
 test("a provider's refusal reaches the caller as its own message in the envelope", async () => {
   const cases = [

@@ -37,7 +37,8 @@ pub struct Args {
     #[arg(long, env = "GATEWAY_KEY", hide_env_values = true, global = true)]
     key: Option<String>,
     /// Allows a plain http:// URL to a host other than this machine (GATEWAY_INSECURE=1), which
-    /// sends the credential unencrypted: only on a network you trust.
+    /// sends the credential unencrypted, and `listen` on an address other machines reach: only
+    /// on a network you trust.
     #[arg(
         long,
         env = "GATEWAY_INSECURE",
@@ -45,9 +46,10 @@ pub struct Args {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     insecure: bool,
-    /// How answers are printed.
-    #[arg(long, value_enum, default_value = "json", global = true)]
-    output: Format,
+    /// How answers are printed: json (the default) or table. `listen` prints a line per
+    /// request, or with json one JSON object per line.
+    #[arg(long, value_enum, global = true)]
+    output: Option<Format>,
     #[command(subcommand)]
     command: Command,
 }
@@ -145,6 +147,14 @@ enum Command {
         #[arg(long)]
         group_by: Option<String>,
     },
+    /// Receives deliveries on this machine, and stands in for the channel providers.
+    ///
+    /// Verifies each delivery's Standard Webhooks signature with the destination's secret and
+    /// prints the event (401 when no signature matches). Under /telegram, /slack, /whatsapp and
+    /// /twilio it answers as those providers' APIs do: a channel whose base_url is
+    /// http://127.0.0.1:9999/telegram (and so on) sends here, and the listener prints what was
+    /// sent, never a token.
+    Listen(crate::listen::ListenArgs),
 }
 
 #[derive(Subcommand)]
@@ -202,7 +212,8 @@ enum KeyOp {
 struct KeySettings {
     #[arg(long)]
     name: Option<String>,
-    /// Comma separated: llm, channels, integrations, deliveries.
+    /// Required for mint. Comma separated: llm, channels, integrations, deliveries, or * for
+    /// every scope.
     #[arg(long, value_delimiter = ',')]
     scopes: Vec<String>,
     /// The key's own LLM requests per minute.
@@ -386,11 +397,15 @@ fn credentials(args: &mut Args) -> Result<(), String> {
 }
 
 pub fn run(mut args: Args) -> Result<(), String> {
+    // The listener calls no gateway: it needs neither a URL nor a credential.
+    if let Command::Listen(listen) = &args.command {
+        return crate::listen::run(listen, args.insecure, args.output == Some(Format::Json));
+    }
     credentials(&mut args)?;
     let url = args.url.as_deref().unwrap_or("http://localhost:8787");
     check_url(url, args.insecure)?;
     let api = Api::new(url, args.admin_token, args.key);
-    let out = args.output;
+    let out = args.output.unwrap_or(Format::Json);
     let show = |v: Option<Value>, columns: &[&str]| match v {
         Some(v) => print(&v, out, columns),
         None => println!("done"),
@@ -543,6 +558,8 @@ pub fn run(mut args: Args) -> Result<(), String> {
             }
             show(answer, &[])
         }
+        // Run above, before any credential is read.
+        Command::Listen(_) => {}
         Command::Chat { message, model } => chat(&api, &message, &model)?,
         Command::Usage {
             tenant,
@@ -890,6 +907,15 @@ mod tests {
         ]);
         assert_eq!(ws.len(), 2, "{ws:?}");
         assert!(ws[0].contains("GATEWAY_KEY") && ws[1].contains("GATEWAY_SOURCE_SECRET"));
+        // The listener's secret is the destination's, with its own variable.
+        let ws = warnings(&["gatewayctl", "listen", "--secret", "whsec_x"]);
+        assert_eq!(
+            ws,
+            [
+                "a value given to --secret shows in `ps` and shell history: use \
+              GATEWAY_DESTINATION_SECRET, or --secret - to read it from stdin"
+            ]
+        );
     }
 
     #[test]
@@ -898,6 +924,7 @@ mod tests {
             &["gatewayctl", "tenants", "list"][..],
             &["gatewayctl", "tenants", "list", "--admin-token", "-"],
             &["gatewayctl", "usage", "--key", ""],
+            &["gatewayctl", "listen", "--secret", "-"],
             &[
                 "gatewayctl",
                 "send-sample",

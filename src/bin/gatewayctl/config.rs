@@ -150,10 +150,15 @@ pub fn or_stdin(value: Option<String>, what: &str) -> Result<Option<String>, Str
 }
 
 /// The secret flags given a value on the command line, with what to use instead.
-const SECRET_FLAGS: [(&str, &str, &str); 3] = [
+const SECRET_FLAGS: [(&str, &str, &str); 4] = [
     ("admin_token", "--admin-token", "GATEWAY_ADMIN_TOKEN"),
     ("key", "--key", "GATEWAY_KEY"),
     ("secret", "--secret", "GATEWAY_SOURCE_SECRET"),
+    (
+        "destination_secret",
+        "--secret",
+        "GATEWAY_DESTINATION_SECRET",
+    ),
 ];
 
 /// A warning for each secret given as a flag's value (not `-`), which `ps` and shell history

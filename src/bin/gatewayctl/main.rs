@@ -1,6 +1,7 @@
 //! `gatewayctl`: the gateway's admin and tenant APIs from a terminal. Talks to any gateway URL
 //! with the admin token or a tenant key (environment, config file or stdin); prints JSON, or a
-//! table for lists; an error is one line on stderr and a non-zero exit.
+//! table; an error is one line on stderr and a non-zero exit. `gatewayctl listen` is the other
+//! end: a local receiver of deliveries and stand-in for the channel providers.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod api;
@@ -10,6 +11,8 @@ mod cli;
 mod config;
 #[cfg(not(target_arch = "wasm32"))]
 mod escape;
+#[cfg(not(target_arch = "wasm32"))]
+mod listen;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
 

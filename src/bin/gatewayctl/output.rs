@@ -13,20 +13,32 @@ pub enum Format {
 }
 
 /// Prints `v`; as a table, the rows are `v` itself or its `data` list, with `columns` (every
-/// scalar field of the first row when none are given).
+/// scalar field of the first row when none are given), and a single object is a `FIELD VALUE`
+/// row per field.
 pub fn print(v: &Value, format: Format, columns: &[&str]) {
     let rows = match v {
         Value::Array(rows) => Some(rows),
         Value::Object(o) => o.get("data").and_then(Value::as_array),
         _ => None,
     };
-    match (format, rows) {
-        (Format::Table, Some(rows)) => print!("{}", table(rows, columns)),
+    match (format, rows, v) {
+        (Format::Table, Some(rows), _) => print!("{}", table(rows, columns)),
+        (Format::Table, None, Value::Object(o)) => print!("{}", fields(o)),
         _ => println!(
             "{}",
             json_text(&serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()))
         ),
     }
+}
+
+/// One object as a two-column table: each field's name, and its value as a cell shows it (lists
+/// and objects as compact JSON).
+pub fn fields(o: &serde_json::Map<String, Value>) -> String {
+    let rows: Vec<Value> = o
+        .iter()
+        .map(|(k, v)| serde_json::json!({"field": k, "value": v}))
+        .collect();
+    table(&rows, &["field", "value"])
 }
 
 pub fn table(rows: &[Value], columns: &[&str]) -> String {
@@ -138,5 +150,23 @@ mod tests {
         // Column names taken from a row are escaped as well.
         let out = table(&[json!({"\u{1b}[31mx": 1})], &[]);
         assert_eq!(out, "\\u{1b}[31MX\n1\n");
+    }
+
+    #[test]
+    fn one_object_is_a_field_value_table() {
+        let key = json!({"id": "key_1", "key": "sk_x", "scopes": ["llm", "channels"], "rpm": null,
+            "budget": {"monthly_usd": 25}, "revoked": false, "\u{1b}[2Jname": "a\u{9b}b"});
+        let o = key.as_object().unwrap();
+        assert_eq!(
+            fields(o),
+            "FIELD          VALUE\n\
+             \\u{1b}[2Jname  a\\u{9b}b\n\
+             budget         {\"monthly_usd\":25}\n\
+             id             key_1\n\
+             key            sk_x\n\
+             revoked        false\n\
+             rpm\n\
+             scopes         [\"llm\",\"channels\"]\n"
+        );
     }
 }

@@ -173,6 +173,7 @@ pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::integration::config::IntegrationConfig;
     use crate::core::platform::RecordKind;
 
     #[test]
@@ -211,7 +212,8 @@ mod tests {
         assert!(!r.to_string().contains("10.0.0.1"));
     }
 
-    /// Every template shipped in kv-seed/templates installs into a valid integration.
+    /// Every template shipped in kv-seed/templates installs into a valid integration, each of
+    /// whose endpoints can be tried with `options.mock`.
     #[test]
     fn seeded_templates_install_into_valid_integrations() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/kv-seed/templates");
@@ -230,6 +232,7 @@ mod tests {
                 json!("sk_test_123"),
                 json!("acme-shop"),
                 json!("agent@example.com"),
+                json!("Article"),
                 json!(format!("AC{}", hex(32))),
                 json!(hex(40)),
                 json!("ck_1"),
@@ -237,7 +240,6 @@ mod tests {
                 json!("1000.ABC"),
                 json!("+15005550006"),
                 json!("991267"),
-                json!("Article"),
                 json!("docs-abc1234.svc.aped-4627-b74a.pinecone.io"),
                 json!("https://api.calendly.com/users/AAAA"),
                 json!("https://api.calendly.com/event_types/BBBB"),
@@ -281,6 +283,24 @@ mod tests {
                 "{}: every template has a test call",
                 t.id
             );
+            // Every endpoint can be tried with `options.mock`: its mock maps to data.
+            let cfg: IntegrationConfig = serde_json::from_value(doc).unwrap();
+            for (name, endpoint) in &cfg.endpoints {
+                let at = format!("{}.{name}", t.id);
+                let mocked = Envelope::new("req_test")
+                    .mocked(endpoint, name)
+                    .unwrap_or_else(|e| panic!("{at}: {}", e.message));
+                let empty = match &mocked.data {
+                    Value::Array(a) => a.is_empty(),
+                    Value::Object(o) => o.is_empty() || o.values().all(Value::is_null),
+                    _ => true,
+                };
+                assert!(
+                    mocked.success && !empty,
+                    "{at}: mock maps to {}",
+                    mocked.data
+                );
+            }
             n += 1;
         }
         assert!(n >= 18, "eighteen templates ship");
