@@ -18,8 +18,9 @@ import path from "node:path";
 
 export const SHIMS = path.join(import.meta.dirname, "shims");
 const NEEDS_MARKER = new Set(["sh", "bash", "shell", "console"]);
-const MARKER = /^<!--\s*example:\s*(\S+)(?:\s+(.*?))?\s*-->\s*$/;
-const FENCE = /^(`{3,}|~{3,})\s*([\w-]*)/;
+const MARKER = /^\s*<!--\s*example:\s*(\S+)(?:\s+(.*?))?\s*-->\s*$/;
+/** A fence, also indented (a block inside a list item): its indent, its characters, its language. */
+const FENCE = /^( *)(`{3,}|~{3,})\s*([\w-]*)/;
 /** The dev key of kv-seed: printed on purpose, never a minted key to normalize. */
 const DEV_KEY = "sk_dev_demo_local_only_0000000000";
 const OUTPUT_WAIT_MS = 20_000;
@@ -43,13 +44,15 @@ export function extract(markdown) {
   for (let i = 0; i < lines.length; i++) {
     const open = FENCE.exec(lines[i]);
     if (!open) continue;
-    const fence = open[1];
+    const [, indent, fence, lang] = open;
     const start = i;
     const body = [];
-    const close = new RegExp(`^${fence[0]}{${fence.length},}\\s*$`);
-    for (i++; i < lines.length && !close.test(lines[i]); i++) body.push({ text: lines[i], line: i + 1 });
+    const close = new RegExp(`^ *${fence[0]}{${fence.length},}\\s*$`);
+    for (i++; i < lines.length && !close.test(lines[i]); i++) {
+      body.push({ text: lines[i].startsWith(indent) ? lines[i].slice(indent.length) : lines[i].trimStart(), line: i + 1 });
+    }
     const marker = start > 0 ? MARKER.exec(lines[start - 1]) : null;
-    blocks.push({ line: start + 1, lang: open[2].toLowerCase(), kind: marker?.[1] ?? null, arg: marker?.[2] ?? "", body });
+    blocks.push({ line: start + 1, lang: lang.toLowerCase(), kind: marker?.[1] ?? null, arg: marker?.[2] ?? "", body });
   }
   const figures = [];
   for (const m of markdown.matchAll(/<!--\s*figure\s+([\w-]+)\s*-->([\s\S]*?)<!--\s*\/figure\s*-->/g)) {
@@ -89,6 +92,7 @@ export function normalize(line) {
   return line
     .replace(/\b(evt|req|key|dlv)_[0-9a-f]{8,}/g, "$1_<id>")
     .replace(/\bsk_[\w-]{30,}/g, (k) => (k === DEV_KEY ? k : "sk_<id>"))
+    .replace(/\bsk_[\w-]{4}…/g, "sk_<id>…") // a key's hint: its first characters
     .replace(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})/g, "<t>")
     .replace(/\b1[6-9]\d{8}(?:\d{3})?(?:\.\d{1,3})?\b/g, "<t>")
     .replace(/\b\d{2}:\d{2}:\d{2}\b/g, "<clock>")
@@ -356,7 +360,9 @@ export class Session {
       await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
       if (proc.exited === null) try { process.kill(-proc.child.pid, "SIGKILL"); } catch {}
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    // README_KEEP_DIR=1 keeps the terminal's files (outputs, the listener's log) to look at.
+    if (process.env.README_KEEP_DIR) console.error(`README session kept in ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
