@@ -4,7 +4,8 @@
 //
 // Marker grammar (an HTML comment on the line right before a fence, invisible when rendered):
 //   <!-- example: run -->            run the ```sh / ```console block; it must exit 0, and curl
-//                                    fails on an HTTP status >= 400 (`run allow-4xx`: it does not)
+//                                    fails on an HTTP status >= 400 (`run allow-4xx`: curl prints
+//                                    the error answer and succeeds, for an example showing one)
 //   <!-- example: background NAME --> start the ```sh block, leave it running, stop it at the end
 //   <!-- example: output NAME -->     lines NAME's output must show, in order (`...`: any lines)
 //   <!-- example: skip REASON -->     a block the test cannot run (`make dev` itself, a deploy)
@@ -24,6 +25,8 @@ const FENCE = /^( *)(`{3,}|~{3,})\s*([\w-]*)/;
 /** The dev key of kv-seed: printed on purpose, never a minted key to normalize. */
 const DEV_KEY = "sk_dev_demo_local_only_0000000000";
 const OUTPUT_WAIT_MS = 20_000;
+/** A foreground block still running after this is stopped and fails (an example that hangs). */
+const BLOCK_TIMEOUT_MS = 60_000;
 
 /** A README failure: names the file and line, so the message says where to look. */
 export class ExampleError extends Error {
@@ -141,7 +144,7 @@ export function diff(expected, actual) {
 }
 
 /** A console block's commands: `$ cmd` (a trailing `\` continues it), then its expected lines. */
-export function commands(block) {
+export function commands(block, file = "README.md") {
   const cmds = [];
   let cur = null, continued = false;
   for (const { text, line } of block.body) {
@@ -155,7 +158,7 @@ export function commands(block) {
     } else if (cur) {
       cur.expected.push(text);
     } else {
-      throw new ExampleError("README.md", line, "a console block's first line must be a `$ ` command");
+      throw new ExampleError(file, line, "a console block's first line must be a `$ ` command");
     }
   }
   return cmds;
@@ -180,7 +183,10 @@ export async function figures(gatewayUrl, consoleDir) {
 export function checkFigures(file, found, measured) {
   const problems = [];
   for (const f of found) {
-    if (!(f.name in measured)) problems.push(`${file}:${f.line}: figure \`${f.name}\` is not one the test measures (${Object.keys(measured).join(", ")})`);
+    if (!(f.name in measured)) {
+      problems.push(`${file}:${f.line}: figure \`${f.name}\` is not one the test measures (${Object.keys(measured).join(", ")})`);
+      continue;
+    }
     const n = Number(/\d+(?:\.\d+)?/.exec(f.text)?.[0]);
     if (n !== measured[f.name]) problems.push(`${file}:${f.line}: figure \`${f.name}\` says "${f.text}", the build measures ${measured[f.name]}`);
   }
@@ -210,7 +216,7 @@ export class Session {
     const which = (name) => system.map((d) => path.join(d, name)).find((p) => existsSync(p)) ?? `/usr/bin/${name}`;
     // A clean environment: nothing of the test process's (no GATEWAY_* of a developer's shell).
     this.env = {
-      PATH: [SHIMS, bin, path.join(root, "node_modules", ".bin"), ...system].join(":"),
+      PATH: [SHIMS, bin, ...system].join(":"),
       HOME: this.home,
       LANG: "C.UTF-8",
       TERM: "dumb",
@@ -272,12 +278,12 @@ export class Session {
     const r = await bash(script, this.envFor(block));
     writeFileSync(this.transcript, r.output, { flag: "a" });
     if (r.code !== 0) {
-      throw new ExampleError(this.file, block.line, `the block exited ${r.code}`, indent(r.output));
+      throw new ExampleError(this.file, block.line, `the block ${exited(r.code)}`, indent(r.output));
     }
   }
 
   async runConsole(block) {
-    const cmds = commands(block).map((c) => ({ ...c, shown: c.text, text: this.localize(c.text), expected: c.expected.map((l) => this.localize(l)) }));
+    const cmds = commands(block, this.file).map((c) => ({ ...c, shown: c.text, text: this.localize(c.text), expected: c.expected.map((l) => this.localize(l)) }));
     const dir = path.join(this.dir, `block-${++this.counter}`);
     mkdirSync(dir);
     const t = shellQuote(this.transcript);
@@ -296,7 +302,7 @@ export class Session {
     });
     parts.push(this.saveState());
     const r = await bash(parts.join("\n") + "\n", this.envFor(block));
-    if (r.code !== 0) throw new ExampleError(this.file, block.line, `the block's shell exited ${r.code}`, indent(r.output));
+    if (r.code !== 0) throw new ExampleError(this.file, block.line, `the block's shell ${exited(r.code)}`, indent(r.output));
     cmds.forEach((c, i) => {
       const f = (ext) => path.join(dir, `${String(i).padStart(3, "0")}.${ext}`);
       if (!existsSync(f("rc"))) throw new ExampleError(this.file, c.line, `\`${c.shown}\` did not run`, indent(r.output));
@@ -399,15 +405,31 @@ export async function runAll(markdown, options) {
   }
 }
 
+/** Runs a script in its own process group, stopped whole (with what it started) at the timeout. */
 function bash(script, env) {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", script], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", ["-c", script], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const chunks = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+    }, BLOCK_TIMEOUT_MS);
     child.stdout.on("data", (d) => chunks.push(d));
     child.stderr.on("data", (d) => chunks.push(d));
     child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code: code ?? signal, output: Buffer.concat(chunks).toString("utf8") }));
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const output = Buffer.concat(chunks).toString("utf8");
+      resolve({ code: timedOut ? `stopped: still running after ${BLOCK_TIMEOUT_MS / 1000} s` : code ?? signal, output });
+    });
   });
+}
+
+function exited(code) {
+  return typeof code === "number" ? `exited ${code}` : `was ${code}`;
 }
 
 function shellQuote(s) {
