@@ -9,6 +9,11 @@
 //! catalog model overlaid field by field with its pricing.json entry (hand corrections);
 //! pricing.json's models the catalog lacks (the mock) are local development's own.
 //!
+//! Tenant documents may name the local ports: `${PORT}` (what `make dev` serves on, default 8787)
+//! and `${LISTEN_PORT}` (`make listen`'s, default 9999), filled from the environment, so the demo's
+//! allowed origins and destination follow `PORT=9000 make dev`. Any other `${...}` is refused;
+//! `{{...}}` (template placeholders) is left as it is.
+//!
 //! `seed --only catalog --out FILE`: the catalog with its corrections alone, for production
 //! (`wrangler kv bulk put --remote`); it needs no master key.
 
@@ -66,7 +71,10 @@ mod native {
         let entries = match flag("--only").as_deref() {
             Some("catalog") => catalog(Path::new(dir), true)?,
             Some(other) => return Err(format!("--only takes `catalog`, not `{other}`")),
-            None => build(Path::new(dir), &sealer(&dev_vars)?)?,
+            None => {
+                let ports = Ports::from_env(|name| std::env::var(name).ok())?;
+                build(Path::new(dir), &sealer(&dev_vars)?, &ports)?
+            }
         };
         if let Some(parent) = Path::new(&out).parent() {
             fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -116,15 +124,88 @@ mod native {
         v
     }
 
-    pub fn build(dir: &Path, sealer: &Sealer) -> Result<Vec<Value>, String> {
+    /// The values a tenant document's `${NAME}` may take: the local ports.
+    pub struct Ports {
+        port: String,
+        listen_port: String,
+    }
+
+    impl Default for Ports {
+        fn default() -> Self {
+            Ports {
+                port: "8787".into(),
+                listen_port: "9999".into(),
+            }
+        }
+    }
+
+    impl Ports {
+        /// `PORT` and `LISTEN_PORT` from `var` (the environment), each a port number when set.
+        pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+            let mut ports = Ports::default();
+            for (name, slot) in [
+                ("PORT", &mut ports.port),
+                ("LISTEN_PORT", &mut ports.listen_port),
+            ] {
+                if let Some(v) = var(name) {
+                    match v.parse::<u16>() {
+                        Ok(n) if n > 0 && n.to_string() == v => *slot = v,
+                        _ => return Err(format!("{name}={v:?} is not a port number (1 to 65535)")),
+                    }
+                }
+            }
+            Ok(ports)
+        }
+
+        fn get(&self, name: &str) -> Option<&str> {
+            match name {
+                "PORT" => Some(&self.port),
+                "LISTEN_PORT" => Some(&self.listen_port),
+                _ => None,
+            }
+        }
+    }
+
+    /// Fills `${PORT}` and `${LISTEN_PORT}` in every string of a tenant document (values only:
+    /// a port cannot change the JSON's shape); refuses any other `${...}`.
+    pub fn expand(value: &mut Value, ports: &Ports) -> Result<(), String> {
+        match value {
+            Value::String(s) if s.contains("${") => {
+                let mut out = String::with_capacity(s.len());
+                let mut rest = s.as_str();
+                while let Some(at) = rest.find("${") {
+                    out.push_str(&rest[..at]);
+                    let tail = &rest[at + 2..];
+                    let end = tail
+                        .find('}')
+                        .ok_or_else(|| format!("`{s}`: `${{` without its closing `}}`"))?;
+                    let name = &tail[..end];
+                    let port = ports.get(name).ok_or_else(|| {
+                        format!("`${{{name}}}`: a tenant document may use ${{PORT}} and ${{LISTEN_PORT}} only")
+                    })?;
+                    out.push_str(port);
+                    rest = &tail[end + 1..];
+                }
+                out.push_str(rest);
+                *s = out;
+                Ok(())
+            }
+            Value::Array(items) => items.iter_mut().try_for_each(|v| expand(v, ports)),
+            Value::Object(fields) => fields.values_mut().try_for_each(|v| expand(v, ports)),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn build(dir: &Path, sealer: &Sealer, ports: &Ports) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();
         let mut put = |key: ConfigKey, value: &Value| {
             out.push(json!({"key": key.as_str(), "value": value.to_string()}))
         };
         for f in sorted_files(&dir.join("tenants")) {
             let t = f.file_stem().unwrap().to_string_lossy().to_string();
-            let doc = read_json(&f)?;
+            let mut doc = read_json(&f)?;
             let ctx = |what: &str| format!("{}: {what}", f.display());
+            expand(&mut doc, ports).map_err(|e| ctx(&e))?;
             let mut record =
                 |kind: RecordKind, name: Option<&str>, value: &Value| -> Result<(), String> {
                     kind.validate(value).map_err(|e| ctx(&e.message))?;
@@ -289,7 +370,7 @@ mod native {
 
         #[test]
         fn seed_puts_the_catalog_under_the_hand_overlay_field_by_field() {
-            let seeded = build(Path::new("kv-seed"), &sealer()).unwrap();
+            let seeded = build(Path::new("kv-seed"), &sealer(), &Ports::default()).unwrap();
             let prices = prices(&seeded);
             // A catalog model pricing.json does not name: all the catalog knows.
             let sonnet = &prices["claude-sonnet-4-5"];
@@ -299,9 +380,9 @@ mod native {
             let mini = &prices["gpt-4o-mini"];
             assert_eq!(mini.image_tokens, Some(48169));
             assert!(mini.cache_read_per_mtok < mini.input_per_mtok, "{mini:?}");
-            // The mock is free (a price, not a missing one).
+            // The mock has a (fictional) price, so the demo shows costs and budgets at work.
             let echo = prices["mock-echo"].rates().unwrap();
-            assert_eq!((echo.base.input, echo.base.output), (0, 0));
+            assert_eq!((echo.base.input, echo.base.output), (1_000_000, 4_000_000));
             let keys: Vec<&Value> = seeded.iter().map(|e| &e["key"]).collect();
             let unique: std::collections::BTreeSet<_> =
                 keys.iter().map(|k| k.to_string()).collect();
@@ -322,6 +403,74 @@ mod native {
                 !prices.contains_key("mock-echo"),
                 "the mock is local development's own"
             );
+        }
+
+        fn ports(port: &str, listen: &str) -> Ports {
+            let env = [("PORT", port), ("LISTEN_PORT", listen)];
+            Ports::from_env(|n| {
+                env.iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap()
+        }
+
+        #[test]
+        fn seed_fills_the_ports_from_the_environment_or_their_defaults() {
+            let doc = json!({"origins": ["http://localhost:${PORT}", "x${PORT}y${LISTEN_PORT}z"],
+                "dest": {"url": "http://127.0.0.1:${LISTEN_PORT}/events"}, "n": 3});
+            let mut v = doc.clone();
+            expand(&mut v, &Ports::from_env(|_| None).unwrap()).unwrap();
+            assert_eq!(
+                v["origins"],
+                json!(["http://localhost:8787", "x8787y9999z"])
+            );
+            assert_eq!(v["dest"]["url"], "http://127.0.0.1:9999/events");
+            let mut v = doc.clone();
+            expand(&mut v, &ports("9000", "12345")).unwrap();
+            assert_eq!(
+                v["origins"],
+                json!(["http://localhost:9000", "x9000y12345z"])
+            );
+            assert_eq!(v["dest"]["url"], "http://127.0.0.1:12345/events");
+            assert_eq!(v["n"], 3);
+        }
+
+        #[test]
+        fn seed_refuses_another_placeholder_and_leaves_templates_alone() {
+            for (text, names) in [
+                (
+                    "${HOME}/x",
+                    "`${HOME}`: a tenant document may use ${PORT} and ${LISTEN_PORT} only",
+                ),
+                ("${port}", "`${port}`"),
+                ("http://h:${PORT", "without its closing"),
+            ] {
+                let e = expand(&mut json!({"a": [text]}), &Ports::default()).unwrap_err();
+                assert!(e.contains(names), "{text}: {e}");
+            }
+            // Template syntax and a bare `$` are the document's own.
+            let mut v = json!({"body": "{{input.x}} costs $5, $PORT"});
+            expand(&mut v, &Ports::default()).unwrap();
+            assert_eq!(v, json!({"body": "{{input.x}} costs $5, $PORT"}));
+            for bad in ["", "0", "http", "70000", "08787"] {
+                let e = Ports::from_env(|n| (n == "PORT").then(|| bad.to_string()));
+                assert!(e.is_err_and(|e| e.starts_with("PORT=")), "{bad:?}");
+            }
+        }
+
+        #[test]
+        fn seed_demo_tenant_follows_the_ports_it_is_served_and_listened_on() {
+            let seeded = build(Path::new("kv-seed"), &sealer(), &ports("9000", "12345")).unwrap();
+            let demo = seeded.iter().find(|e| e["key"] == "tenant:demo").unwrap();
+            let demo: Value = serde_json::from_str(demo["value"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                demo["allowed_origins"],
+                json!(["http://localhost:9000", "http://127.0.0.1:9000"])
+            );
+            assert_eq!(demo["destination"]["url"], "http://127.0.0.1:12345/events");
+            // The event log keeps bodies, so the README's retry of an event has one to send.
+            assert_eq!(demo["event_log"]["keep_bodies"], true);
         }
 
         #[test]
