@@ -690,7 +690,8 @@ fn send_sample(
         .map(String::from)
         .unwrap_or_else(|| api.url(&path));
     let t = now();
-    let nonce = format!("{:x}{:x}", t.as_secs(), t.subsec_nanos());
+    // Fixed width, so two samples are the same size (the README compares the listener's line).
+    let nonce = format!("{:x}{:08x}", t.as_secs(), t.subsec_nanos());
     let signing = Signing {
         secret,
         url: &url,
