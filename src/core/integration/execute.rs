@@ -462,14 +462,25 @@ impl Envelope {
         self
     }
 
-    /// The endpoint's `mock_response`, mapped as a real answer would be.
+    /// The endpoint's `mock_response`, mapped as a real answer would be. A paginated
+    /// endpoint's mock is its gathered items, read as `conclude_gathered` reads them: the
+    /// success and error paths are a page's, and were met by every page gathered.
     pub fn mocked(self, endpoint: &Endpoint, name: &str) -> Result<Self, ApiError> {
         let mock = endpoint.mock_response.as_ref().ok_or_else(|| {
             ApiError::validation(format!("endpoint `{name}` has no mock_response"))
         })?;
-        let mapped = map_response(endpoint.response.as_ref(), true, mock)
-            .map_err(|e| ApiError::validation(e.0))?;
-        Ok(self.answered(mapped.success, mapped.data, false))
+        let (success, data) = match endpoint.paginate {
+            Some(_) => {
+                let gathered = conclude_gathered(endpoint, mock.clone())?;
+                (gathered.success, gathered.data)
+            }
+            None => {
+                let mapped = map_response(endpoint.response.as_ref(), true, mock)
+                    .map_err(|e| ApiError::validation(e.0))?;
+                (mapped.success, mapped.data)
+            }
+        };
+        Ok(self.answered(success, data, false))
     }
 
     /// The gate stopped the call before it was made (our limit, or the open breaker).
@@ -706,6 +717,35 @@ mod tests {
             (err.code, err.message.as_str(), err.retry_after),
             ("provider_rate_limited", "Throttled", Some(2))
         );
+    }
+
+    /// Pipedrive's deals, as shipped: only a page that says `"success": true` is read for its
+    /// items; a 2xx that says otherwise (a rate limit, an empty object) ends the call as a
+    /// failure instead of passing for a last, shorter page. The endpoint's mock is the gathered
+    /// list, which no page-level success path applies to, and still answers.
+    #[test]
+    fn a_page_must_say_it_succeeded_and_a_paginated_mock_is_the_gathered_list() {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/kv-seed/templates/pipedrive.json"
+        );
+        let t: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let deals: Endpoint =
+            serde_json::from_value(t["integration"]["endpoints"]["list_deals"].clone()).unwrap();
+        let ok = CallAttempt::Status(200);
+        let page = json!({"success": true, "data": [{"id": 1}],
+            "additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 1}}});
+        assert!(clean_page(&deals, ok, &page.to_string()).is_some());
+        for body in [r#"{"error":"Rate limit"}"#, "{}"] {
+            assert_eq!(clean_page(&deals, ok, body), None, "{body} is no page");
+            let done = conclude(&deals, ok, body, 1000, None).unwrap();
+            assert!(!done.success && done.error.is_some(), "{body}: {done:?}");
+        }
+        let limited = conclude(&deals, ok, r#"{"error":"Rate limit"}"#, 1000, None).unwrap();
+        assert_eq!(limited.error.unwrap().message, "Rate limit");
+        let mocked = Envelope::new("r").mocked(&deals, "list_deals").unwrap();
+        assert!(mocked.success, "{mocked:?}");
+        assert_eq!(mocked.data[1]["title"], "Second demo deal");
     }
 
     #[test]
