@@ -1,7 +1,7 @@
 //! The marketplace: integration templates (`template:{id}` in KV) and installing one with a
 //! tenant's settings. A template's integration config holds `{{settings.x}}` placeholders; its
 //! settings schema says what the tenant must supply. Secrets among the settings land in the
-//! config's auth fields, where they are sealed like any other credential.
+//! config's auth fields, where they are sealed like any other credential, and nowhere else.
 
 use super::execute::Envelope;
 use super::plan::fill_template_under;
@@ -76,6 +76,32 @@ impl Template {
         out
     }
 
+    /// Refuses a template that places a secret setting (`secret_settings`) anywhere but at a
+    /// credential path: only those are sealed, so anywhere else (a mock answer, a header, a
+    /// path) it would be stored in the clear, and `GET` or `options.mock` would show it.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let secret = self.secret_settings();
+        let mut placed = Vec::new();
+        placements(&self.integration, String::new(), &mut placed);
+        let problems: Vec<String> = placed
+            .iter()
+            .filter(|(at, _)| !SECRET_PATHS.contains(&at.as_str()))
+            .filter_map(|(at, expr)| {
+                let name = expr.trim().strip_prefix("settings.")?;
+                let is_secret = secret.iter().any(|s| s == name);
+                is_secret.then(|| format!("secret setting `settings.{name}` is placed at {at}"))
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::validation(format!(
+            "template `{}` cannot be installed: {}; a secret setting belongs only in the credentials (auth), the fields that are sealed",
+            self.id,
+            problems.join("; ")
+        )))
+    }
+
     /// Matches a free-text query (any word, in name, provider, description or endpoint names)
     /// and an optional category.
     pub fn matches(&self, q: Option<&str>, category: Option<&str>) -> bool {
@@ -95,6 +121,28 @@ impl Template {
         )
         .to_lowercase();
         q.to_lowercase().split_whitespace().all(|w| hay.contains(w))
+    }
+}
+
+/// Every `{{...}}` placeholder of `v` with the JSON pointer of the string it is in.
+fn placements(v: &Value, at: String, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                placements(x, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                let k = k.replace('~', "~0").replace('/', "~1");
+                placements(x, format!("{at}/{k}"), out);
+            }
+        }
+        v => {
+            let mut found = Vec::new();
+            template_expressions(v, &mut found);
+            out.extend(found.into_iter().map(|e| (at.clone(), e)));
+        }
     }
 }
 
@@ -150,10 +198,12 @@ pub fn test_report(endpoint: &str, result: Result<&Envelope, &ApiError>) -> Valu
     }
 }
 
-/// The integration document for a tenant's install: settings validated (every problem listed),
-/// `{{settings.*}}` placeholders filled; every other placeholder (`{{input.*}}`, `{{context.*}}`)
-/// stays for the calls. The caller validates the result as an integration and seals it.
+/// The integration document for a tenant's install: the template checked (`Template::check`),
+/// settings validated (every problem listed), `{{settings.*}}` placeholders filled; every other
+/// placeholder (`{{input.*}}`, `{{context.*}}`) stays for the calls. The caller validates the
+/// result as an integration and seals it.
 pub fn install(t: &Template, settings: &Value) -> Result<Value, ApiError> {
+    t.check()?;
     let empty = json!({});
     let settings = if settings.is_null() { &empty } else { settings };
     validate_input(&t.settings, settings)
@@ -202,6 +252,46 @@ mod tests {
         let rest = load("rest");
         assert_eq!(rest.summary()["secret_settings"], json!(["token"]));
         assert!(!rest.secret_settings().contains(&"base_url".to_string()));
+    }
+
+    /// A setting that fills a credential is sealed only where credentials are kept: a template
+    /// placing it anywhere else (a mock answer, a header, a path) would store it in the clear,
+    /// and `options.mock` or `GET` would show it. Such a template is refused, not installed.
+    #[test]
+    fn a_template_placing_a_secret_setting_outside_the_credentials_is_refused() {
+        let template = |endpoint: Value| -> Template {
+            serde_json::from_value(json!({
+                "id": "leaky", "name": "Leaky", "category": "crm", "provider": "leaky", "description": "",
+                "settings": {"token": {"type": "string", "required": true}, "team": {"type": "string"}},
+                "integration": {"name": "Leaky", "base_url": "https://api.leaky.example",
+                    "auth": {"type": "bearer", "token": "{{settings.token}}"},
+                    "endpoints": {"me": endpoint}}
+            }))
+            .unwrap()
+        };
+        let settings = json!({"token": "tok_secret_1", "team": "blue"});
+        let fine = template(json!({"method": "GET", "path": "/me",
+            "headers": {"x-team": "{{settings.team}}"}, "mock_response": {"team": "{{settings.team}}"}}));
+        assert!(install(&fine, &settings).is_ok());
+        for (endpoint, at) in [
+            (
+                json!({"method": "GET", "path": "/me", "mock_response": {"echo": "{{settings.token}}"}}),
+                "/endpoints/me/mock_response/echo",
+            ),
+            (
+                json!({"method": "GET", "path": "/me", "headers": {"x-token": "Bearer {{ settings.token }}"}}),
+                "/endpoints/me/headers/x-token",
+            ),
+        ] {
+            let e = install(&template(endpoint), &settings).unwrap_err();
+            assert_eq!(e.status(), 422);
+            assert!(
+                e.message.contains("`settings.token`") && e.message.contains(at),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("tok_secret_1"));
+        }
     }
 
     #[test]
