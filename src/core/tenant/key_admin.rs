@@ -86,8 +86,9 @@ struct Rotation {
     old_key_expires_at: Option<u64>,
 }
 
-/// A new key with the old one's settings, spending the same budget; the old one keeps working
-/// until it is revoked or expires.
+/// A new key with the old one's settings (its scopes as it holds them, `["*"]` for one stored
+/// without any), spending the same budget; the old one keeps working until it is revoked or
+/// expires.
 pub async fn rotate(
     co: &Co,
     rng: &mut dyn Entropy,
@@ -106,13 +107,13 @@ pub async fn rotate(
     let mut random = [0u8; 32];
     rng.fill(&mut random);
     let line = old.line.clone().unwrap_or_else(|| old.id.clone());
-    let issued = issue(
-        old.kind,
-        old.settings.clone(),
-        Some(line),
-        &random,
-        co.now() / 1000,
-    );
+    // The scopes the old key holds, by name: a key stored with none (every scope, from before
+    // scopes were required) is not carried on as such, so that reading may end with it.
+    let settings = KeySettings {
+        scopes: old.settings.effective_scopes(old.kind).into_owned(),
+        ..old.settings.clone()
+    };
+    let issued = issue(old.kind, settings, Some(line), &random, co.now() / 1000);
     save(co, t, &issued.index).await?;
     if let Some(at) = rotation.old_key_expires_at {
         old.settings.expires_at = Some(at);
@@ -212,6 +213,48 @@ pub async fn put_json<T: serde::Serialize>(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::testing::Counter;
+
+    const NOW_MS: u64 = 1_796_000_000_000;
+
+    /// Rotates `stored` (a key's index entry) with `body`: the answer, and every document written.
+    fn rotated(stored: Value, body: Option<Value>) -> (Result<Value, ApiError>, Vec<Value>) {
+        let flow =
+            Flow::new(|co| async move { rotate(&co, &mut Counter(0), "t", "key_1", body).await });
+        let (out, seen) = drive(flow, NOW_MS, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(stored.clone()))),
+            _ => Ok(Outcome::Done),
+        });
+        let written = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::PutConfig { text, .. } => serde_json::from_str(text).ok(),
+                _ => None,
+            })
+            .collect();
+        (out, written)
+    }
+
+    /// A key stored with no scopes (from before they were required) holds every scope; its
+    /// rotation is stored with `["*"]`, what it holds, so that the old rule for an empty list
+    /// dies with the last such key instead of living on in every rotation.
+    #[test]
+    fn rotating_a_key_stored_without_scopes_stores_every_scope_by_name() {
+        let legacy = json!({"id": "key_1", "kind": "secret", "hash": "h1", "hint": "sk_abcd…",
+            "scopes": [], "created_at": 5});
+        let (out, written) = rotated(legacy, None);
+        assert_eq!(out.unwrap()["scopes"], json!(["*"]));
+        assert_eq!(written.len(), 2, "the new key's record and index entry");
+        for doc in &written {
+            assert_eq!(doc["scopes"], json!(["*"]), "{doc}");
+        }
+        // A publishable key holds no scope, and its rotation none either.
+        let widget = json!({"id": "key_1", "kind": "publishable", "hash": "h1", "hint": "pk_abcd…",
+            "scopes": [], "created_at": 5});
+        let (out, written) = rotated(widget, None);
+        assert!(out.unwrap().get("scopes").is_none());
+        assert!(written.iter().all(|d| d["scopes"] == json!([])));
+    }
 
     #[test]
     fn me_shows_a_key_stored_without_scopes_as_holding_every_scope() {

@@ -6,7 +6,7 @@
 use crate::core::error::ApiError;
 use crate::core::limits::budget::BudgetSpec;
 use crate::core::time::iso8601;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -71,18 +71,13 @@ fn scopes_needed() -> ApiError {
     ))
 }
 
-/// `null` reads as absent (refused on a secret key by `minted`, not by the JSON parser).
-fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeySettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Never empty on a secret key minted since scopes are required; empty on one stored before
     /// (every scope, see `effective_scopes`) and on publishable keys.
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// LLM requests per minute with this key (on top of the tenant's limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +118,14 @@ impl KeySettings {
     /// The settings of a new key minted through the admin API: a secret key must name its
     /// scopes, since a key holds only what it is given (rotations copy a key's stored settings,
     /// and the dev seed reads its own files, through `from_body`).
-    pub fn minted(kind: KeyKind, body: Option<Value>) -> Result<Self, ApiError> {
+    pub fn minted(kind: KeyKind, mut body: Option<Value>) -> Result<Self, ApiError> {
+        // In a request, `"scopes": null` is "none given", as in a change; a stored record
+        // saying it does not load.
+        if let (KeyKind::Secret, Some(Value::Object(o))) = (kind, body.as_mut()) {
+            if o.get("scopes").is_some_and(Value::is_null) {
+                o.remove("scopes");
+            }
+        }
         let s = Self::from_body(kind, body)?;
         if kind == KeyKind::Secret && s.scopes.is_empty() {
             return Err(scopes_needed());
@@ -445,6 +447,29 @@ mod tests {
         assert!(KeySettings::minted(KeyKind::Publishable, None).is_ok());
         let e = KeySettings::minted(KeyKind::Publishable, Some(json!({"scopes": ["llm"]})));
         assert!(e.unwrap_err().message.contains("only to secret keys"));
+    }
+
+    /// `"scopes": null` reads as "none given" only in an operator's request (refused on a secret
+    /// key); a stored record that says it is damaged and does not load, rather than loading
+    /// with every scope.
+    #[test]
+    fn a_stored_key_whose_scopes_are_null_does_not_load() {
+        use crate::core::tenant::keys::{KeyIndex, KeyRecord};
+        let record = json!({"tenant": "t", "id": "key_1", "kind": "secret", "scopes": null, "created_at": 5});
+        assert!(serde_json::from_value::<KeyRecord>(record).is_err());
+        let index = json!({"id": "key_1", "kind": "secret", "hash": "h", "hint": "sk_abcd…",
+            "scopes": null, "created_at": 5});
+        assert!(serde_json::from_value::<KeyIndex>(index).is_err());
+        // Absent is a key stored before scopes were required: every scope, as before.
+        let legacy = json!({"tenant": "t", "id": "key_1", "kind": "secret", "created_at": 5});
+        let legacy: KeyRecord = serde_json::from_value(legacy).unwrap();
+        assert_eq!(
+            legacy.settings.effective_scopes(KeyKind::Secret).as_ref(),
+            ["*"]
+        );
+        // In a request, null is "none given": the 422 naming the scopes.
+        let e = KeySettings::minted(KeyKind::Secret, Some(json!({"scopes": null}))).unwrap_err();
+        assert_eq!((e.status(), e.message.as_str()), (422, NEEDS));
     }
 
     #[test]
