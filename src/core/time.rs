@@ -2,6 +2,8 @@
 //! date transforms), without a date library: Howard Hinnant's days-from-civil algorithms. And
 //! the units the API shows times in: Unix seconds, whatever a record keeps.
 
+use crate::core::error::ApiError;
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -58,6 +60,21 @@ pub fn seconds_of(t: u64) -> u64 {
     } else {
         t
     }
+}
+
+/// How far ahead a time given to the API may lie: a century.
+const MAX_AHEAD_S: u64 = 100 * 366 * 86_400;
+
+/// A time the API takes in Unix seconds (`field`) must lie within a century of `now_s`: one in
+/// milliseconds reads as a date tens of thousands of years away (it would never come, or wrap
+/// once made ms), and is refused, saying what it looks like.
+pub fn check_unix_seconds(field: &str, at_s: u64, now_s: u64) -> Result<(), ApiError> {
+    if at_s <= now_s.saturating_add(MAX_AHEAD_S) {
+        return Ok(());
+    }
+    Err(ApiError::validation(format!(
+        "`{field}` ({at_s}) is more than 100 years ahead: it looks like milliseconds; give Unix seconds"
+    )))
 }
 
 #[cfg(test)]

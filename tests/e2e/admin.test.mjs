@@ -115,6 +115,11 @@ test("keys are listed by id and hint, never by value or hash", async () => {
   assert.ok(!list.text.includes(k.body.key));
   assert.ok(!("hash" in list.body.data[0]));
   assertError(assert, await gw.admin("POST", "keyed/keys", { scopes: ["root"] }), 422, "validation_error");
+  // Key times are Unix seconds: a time in milliseconds (a date thousands of years away) is refused, saying so.
+  const inMs = await gw.admin("POST", "keyed/keys", { scopes: ["llm"], expires_at: Date.now() + 86_400_000 });
+  assertError(assert, inMs, 422, "validation_error");
+  assert.match(inMs.body.error.message, /milliseconds.*Unix seconds/, inMs.body.error.message);
+  assert.equal((await gw.admin("GET", "keyed/keys")).body.data.length, 1, "no key was minted");
 });
 
 const NEEDS_SCOPES = 'a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope';

@@ -15,6 +15,7 @@ use crate::core::limits::limiter::SpendQuery;
 use crate::core::objects::protocol::RateLimiter;
 use crate::core::objects::Object;
 use crate::core::platform::{ConfigKey, RecordKind};
+use crate::core::time::check_unix_seconds;
 use crate::core::Entropy;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -103,6 +104,9 @@ pub async fn rotate(
             old_key_expires_at: None,
         },
     };
+    if let Some(at) = rotation.old_key_expires_at {
+        check_unix_seconds("old_key_expires_at", at, co.now() / 1000)?;
+    }
     let mut old = find(co, t, id).await?;
     let mut random = [0u8; 32];
     rng.fill(&mut random);
@@ -254,6 +258,23 @@ mod tests {
         let (out, written) = rotated(widget, None);
         assert!(out.unwrap().get("scopes").is_none());
         assert!(written.iter().all(|d| d["scopes"] == json!([])));
+    }
+
+    /// `old_key_expires_at` is Unix seconds: one in milliseconds is refused, and nothing is
+    /// minted or changed.
+    #[test]
+    fn a_rotation_refuses_an_old_key_expiry_in_milliseconds() {
+        let key = json!({"id": "key_1", "kind": "secret", "hash": "h1", "hint": "sk_abcd…",
+            "scopes": ["llm"], "created_at": 5});
+        let (out, written) = rotated(key.clone(), Some(json!({"old_key_expires_at": NOW_MS})));
+        let e = out.unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.message.contains("milliseconds"), "{}", e.message);
+        assert!(written.is_empty(), "nothing written: {written:?}");
+        // Seconds, even past ones ("stop the old key now"), are fine.
+        let (out, written) = rotated(key, Some(json!({"old_key_expires_at": 5})));
+        assert!(out.is_ok());
+        assert_eq!(written.len(), 4, "the new key, and the old one's expiry");
     }
 
     #[test]

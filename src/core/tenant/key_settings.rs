@@ -5,7 +5,7 @@
 
 use crate::core::error::ApiError;
 use crate::core::limits::budget::BudgetSpec;
-use crate::core::time::iso8601;
+use crate::core::time::{check_unix_seconds, iso8601};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -256,14 +256,16 @@ impl KeySettings {
 
     /// An `expires_at` being set must lie ahead of `now_s`: a key minted or renewed already
     /// expired is a mistake that would fail every request (a rotation's `old_key_expires_at`
-    /// may be past: it means "stop the old key now").
+    /// may be past: it means "stop the old key now"); and within a century, not a time in
+    /// milliseconds that would never come (`check_unix_seconds`).
     pub fn check_expiry_ahead(&self, now_s: u64) -> Result<(), ApiError> {
         match self.expires_at {
             Some(at) if at <= now_s => Err(ApiError::validation(format!(
                 "`expires_at` ({}) has already passed; give a time ahead, or revoke the key to end it now",
                 iso8601(at)
             ))),
-            _ => Ok(()),
+            Some(at) => check_unix_seconds("expires_at", at, now_s),
+            None => Ok(()),
         }
     }
 
@@ -470,6 +472,32 @@ mod tests {
         // In a request, null is "none given": the 422 naming the scopes.
         let e = KeySettings::minted(KeyKind::Secret, Some(json!({"scopes": null}))).unwrap_err();
         assert_eq!((e.status(), e.message.as_str()), (422, NEEDS));
+    }
+
+    /// Key times are Unix seconds; a time given in milliseconds would be read as a date tens of
+    /// thousands of years away and silently never expire. Anything past a century ahead is
+    /// refused, saying so.
+    #[test]
+    fn an_expiry_in_milliseconds_is_refused_as_such() {
+        let now_s = 1_796_000_000;
+        let at = |expires_at| KeySettings {
+            expires_at: Some(expires_at),
+            ..KeySettings::default()
+        };
+        assert!(at(now_s + 99 * 365 * 86_400)
+            .check_expiry_ahead(now_s)
+            .is_ok());
+        for far in [(now_s + 3_600) * 1000, u64::MAX] {
+            let e = at(far).check_expiry_ahead(now_s).unwrap_err();
+            assert_eq!(e.status(), 422);
+            assert!(
+                e.message.contains("`expires_at`")
+                    && e.message.contains("milliseconds")
+                    && e.message.contains("Unix seconds"),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, Q
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
-use crate::core::time::ms_field_in_seconds;
+use crate::core::time::{check_unix_seconds, ms_field_in_seconds};
 use crate::core::webhook::destination::{DestinationConfig, DEFAULT};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -157,6 +157,8 @@ pub async fn retry_destination(
             .map_err(|_| ApiError::bad_request("`since` must be epoch seconds"))?,
         None => 0,
     };
+    // Within a century, so that its milliseconds cannot wrap around and take in every letter.
+    check_unix_seconds("since", since_s, co.now() / 1000)?;
     let per_second = match query_param(url, "per_second") {
         Some(v) => v
             .parse::<u32>()
@@ -276,6 +278,34 @@ mod tests {
         );
         assert_eq!(shown["deliveries"][1]["last_attempt_at"], Value::Null);
         assert_eq!(shown["received_at"], json!(1_796_014_360));
+    }
+
+    /// `?since=` is Unix seconds: one too large to be a time (its milliseconds would wrap
+    /// around to a small number and retry every letter), or one given in milliseconds, is
+    /// refused before any letter is touched.
+    #[test]
+    fn a_bulk_retry_refuses_a_since_that_is_no_time_in_seconds() {
+        use crate::core::flow::{drive, Effect, Flow, Outcome};
+        let letter = json!([{"id": "dl_1", "queue": "events", "dead_at": 1_795_000_000_000u64,
+            "attempts": 8, "last_error": "503", "message": {}}]);
+        for since in ["18446744073709552", "1796000000000"] {
+            let url = format!("https://gw.example/v1/admin/tenants/t/destinations/default/retry?since={since}&per_second=10");
+            let flow = Flow::new(|co| async move {
+                retry_destination(&co, QueueSettings::default(), "t", DEFAULT, &url).await
+            });
+            let (out, seen) = drive(flow, 1_796_000_000_000, |_| {
+                Ok(Outcome::Text(letter.to_string()))
+            });
+            let e = out
+                .err()
+                .unwrap_or_else(|| panic!("since={since} was accepted"));
+            assert_eq!(e.status(), 422, "since={since}: {}", e.message);
+            assert!(e.message.contains("Unix seconds"), "{}", e.message);
+            assert!(
+                !seen.iter().any(|e| matches!(e, Effect::Ask { .. })),
+                "since={since}: no letter was read or removed"
+            );
+        }
     }
 
     #[test]
