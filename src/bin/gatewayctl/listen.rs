@@ -52,7 +52,7 @@ pub struct ListenArgs {
 }
 
 /// What deliveries are checked with and answered.
-pub struct Config {
+pub struct DeliveryCheck {
     pub secrets: Vec<String>,
     pub status: u16,
 }
@@ -93,28 +93,35 @@ pub fn run(args: &ListenArgs, insecure: bool, json_lines: bool) -> Result<(), St
         .map_err(|e| format!("cannot listen on {}:{}: {e}", line(&args.host), args.port))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     emit(&ready(bound, secrets.len()));
-    let shared = Arc::new(Shared {
-        config: Config {
+    let state = Arc::new(ListenerState {
+        check: DeliveryCheck {
             secrets,
             status: args.status.unwrap_or(200),
         },
         json_lines,
         count: args.count.map(|c| c as usize),
-        messages: AtomicU64::new(0),
+        io_timeout: IO_TIMEOUT,
+        out: Box::new(emit),
+        next_message_no: AtomicU64::new(1),
         claimed: AtomicUsize::new(0),
         answered: AtomicUsize::new(0),
     });
+    accept(&listener, &state);
+    Ok(())
+}
+
+/// Serves each connection `listener` accepts on a thread of its own, until the process ends.
+fn accept(listener: &TcpListener, state: &Arc<ListenerState>) {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                let shared = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &shared));
+                let state = Arc::clone(state);
+                std::thread::spawn(move || serve(stream, &state));
             }
             // A connection reset before it was accepted, or out of file descriptors for a moment.
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
-    Ok(())
 }
 
 /// Each secret must give a Standard Webhooks key; the error never quotes one.
@@ -156,7 +163,7 @@ fn ready(bound: SocketAddr, secrets: usize) -> String {
     };
     let channels: Vec<String> = stand_in::PROVIDERS
         .iter()
-        .map(|p| format!("/{p}"))
+        .map(|p| format!("/{}", p.name()))
         .collect();
     format!(
         "Ready: http://{bound} (deliveries: {deliveries}; channels: {})\n",
@@ -164,20 +171,28 @@ fn ready(bound: SocketAddr, secrets: usize) -> String {
     )
 }
 
-struct Shared {
-    config: Config,
+/// What every connection's thread shares.
+struct ListenerState {
+    check: DeliveryCheck,
     json_lines: bool,
     count: Option<usize>,
-    /// Numbers the stand-ins' message ids.
-    messages: AtomicU64,
-    /// Requests given a line (and an answer); with --count, those past it are turned away.
+    io_timeout: Duration,
+    /// Where the lines go: stdout, flushed ([`emit`]); a test's buffer.
+    out: Box<dyn Fn(&str) + Send + Sync>,
+    /// The next number for the stand-ins' message ids.
+    next_message_no: AtomicU64,
+    /// Two counters, since requests are served concurrently: `claimed` decides, before a request
+    /// is printed, whether it is within --count (so exactly that many are printed and answered,
+    /// and any past it get a 503), and `answered` counts those whose answer has gone out, so the
+    /// process exits after the last one counted is answered, not when the last one claimed (which
+    /// may still be writing) is.
     claimed: AtomicUsize,
     answered: AtomicUsize,
 }
 
-fn serve(stream: TcpStream, shared: &Shared) {
-    stream.set_read_timeout(Some(IO_TIMEOUT)).ok();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).ok();
+fn serve(stream: TcpStream, state: &ListenerState) {
+    stream.set_read_timeout(Some(state.io_timeout)).ok();
+    stream.set_write_timeout(Some(state.io_timeout)).ok();
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -199,28 +214,31 @@ fn serve(stream: TcpStream, shared: &Shared) {
         Err(Refused::Closed) => return,
         Err(refused) => unreadable(&refused),
         Ok((head, body)) => {
-            let n = shared.messages.fetch_add(1, Ordering::Relaxed) + 1;
-            handle(&head, &body, &shared.config, now_s, n)
+            let message_no = state.next_message_no.fetch_add(1, Ordering::Relaxed);
+            handle(&head, &body, &state.check, now_s, message_no)
         }
     };
-    if let Some(count) = shared.count {
-        if shared.claimed.fetch_add(1, Ordering::SeqCst) >= count {
+    if let Some(count) = state.count {
+        if state.claimed.fetch_add(1, Ordering::SeqCst) >= count {
             let busy = json!({"error": "the listener is stopping (--count reached)"}).to_string();
             writer.write_all(&response(503, &busy)).ok();
             return;
         }
     }
-    let printed = if shared.json_lines {
+    let printed = if state.json_lines {
         format!("{}\n", report.json(now_s))
     } else {
         report.text(&clock(now_s))
     };
-    emit(&printed);
+    (state.out)(&printed);
     writer.write_all(&response(status, &answer)).ok();
     writer.flush().ok();
     writer.shutdown(Shutdown::Write).ok();
-    let answered = shared.answered.fetch_add(1, Ordering::SeqCst) + 1;
-    if shared.count.is_some_and(|c| answered >= c) {
+    let answered = state.answered.fetch_add(1, Ordering::SeqCst) + 1;
+    if state.count.is_some_and(|c| answered >= c) {
+        // Exiting from this thread is safe: every line was flushed as it was printed, this answer
+        // has been written, and every other request is past the count (it gets a 503) or was
+        // answered already (see `claimed`), so nothing is cut short that was promised.
         std::process::exit(0);
     }
 }
@@ -250,12 +268,12 @@ fn unreadable(refused: &Refused) -> (u16, String, Report) {
 pub fn handle(
     head: &Head,
     body: &[u8],
-    config: &Config,
+    check: &DeliveryCheck,
     now_s: u64,
-    n: u64,
+    message_no: u64,
 ) -> (u16, String, Report) {
     if let Some((provider, rest)) = stand_in::provider_of(head.path()) {
-        let a = stand_in::answer(provider, rest, head, body, n, now_s);
+        let a = stand_in::answer(provider, rest, head, body, message_no, now_s);
         return (a.status, a.receipt.to_string(), Report::Channel(a));
     }
     let signed = SignedRequest {
@@ -264,7 +282,7 @@ pub fn handle(
         body,
         now_s,
     };
-    let verdict = standard::verify(&config.secrets, &signed, TOLERANCE_S).map_err(|e| match e {
+    let verdict = standard::verify(&check.secrets, &signed, TOLERANCE_S).map_err(|e| match e {
         VerifyError::Mismatch => "no signature matches".to_string(),
         VerifyError::NoSecret => {
             "no secret to verify with (GATEWAY_DESTINATION_SECRET)".to_string()
@@ -272,7 +290,7 @@ pub fn handle(
         other => other.reason(),
     });
     let (status, answer) = match &verdict {
-        Ok(()) => (config.status, "{}".to_string()),
+        Ok(()) => (check.status, "{}".to_string()),
         Err(why) => (401, json!({"error": why}).to_string()),
     };
     let report = Report::Delivery {
@@ -304,60 +322,15 @@ impl Report {
                 size,
                 status,
                 verdict,
-            } => {
-                let id = line(id.as_deref().unwrap_or("-")).into_owned();
-                match verdict {
-                    Ok(event) => {
-                        let ty = event["type"].as_str().unwrap_or("-");
-                        let mut out = format!(
-                            "{clock}  verified  {id}  {}  {}  {}",
-                            line(ty),
-                            line(&format!("{method} {path}")),
-                            shown_size(*size)
-                        );
-                        if *status != 200 {
-                            out.push_str(&format!("  answered {status}"));
-                        }
-                        out.push('\n');
-                        let body = match event {
-                            Value::String(text) => crate::escape::lines(text).into_owned(),
-                            v => json_text(&serde_json::to_string_pretty(v).unwrap_or_default())
-                                .into_owned(),
-                        };
-                        for l in body.lines() {
-                            out.push_str(&format!("  {l}\n"));
-                        }
-                        out
-                    }
-                    Err(why) => format!("{clock}  REJECTED  {id}  {why}\n"),
-                }
-            }
-            Report::Channel(a) => match &a.outcome {
-                Ok(sent) => {
-                    let mut what = Vec::new();
-                    if let Some(text) = &sent.text {
-                        what.push(quoted(text));
-                    }
-                    what.extend(sent.extras.iter().map(|x| line(x).into_owned()));
-                    let mut out = format!(
-                        "{clock}  {}  {}  {}",
-                        a.provider,
-                        line(&sent.method),
-                        line(&sent.to)
-                    );
-                    if !what.is_empty() {
-                        out.push_str(&format!(": {}", what.join(" ")));
-                    }
-                    out.push('\n');
-                    out
-                }
-                Err(why) => format!(
-                    "{clock}  {}  REJECTED  {}  {why} ({})\n",
-                    a.provider,
-                    line(&a.path),
-                    a.status
-                ),
-            },
+            } => delivery_text(
+                clock,
+                id.as_deref(),
+                &format!("{method} {path}"),
+                *size,
+                *status,
+                verdict,
+            ),
+            Report::Channel(a) => channel_text(clock, a),
             Report::Unreadable { status, reason } => {
                 format!("{clock}  REJECTED  -  {reason} ({status})\n")
             }
@@ -387,8 +360,7 @@ impl Report {
                 v
             }
             Report::Channel(a) => {
-                let mut v =
-                    json!({"at": at, "kind": a.provider, "path": a.path, "status": a.status});
+                let mut v = json!({"at": at, "kind": a.provider.name(), "path": a.path, "status": a.status});
                 match &a.outcome {
                     Ok(s) => {
                         v["method"] = s.method.clone().into();
@@ -407,6 +379,73 @@ impl Report {
         };
         json_text(&v.to_string()).into_owned()
     }
+}
+
+/// A delivery's lines: `verified`, its id, type, request and size, then its body indented; or
+/// `REJECTED`, its id and why.
+fn delivery_text(
+    clock: &str,
+    id: Option<&str>,
+    request: &str,
+    size: usize,
+    status: u16,
+    verdict: &Result<Value, String>,
+) -> String {
+    let id = line(id.unwrap_or("-")).into_owned();
+    let event = match verdict {
+        Ok(event) => event,
+        Err(why) => return format!("{clock}  REJECTED  {id}  {why}\n"),
+    };
+    let ty = event["type"].as_str().unwrap_or("-");
+    let mut out = format!(
+        "{clock}  verified  {id}  {}  {}  {}",
+        line(ty),
+        line(request),
+        shown_size(size)
+    );
+    if status != 200 {
+        out.push_str(&format!("  answered {status}"));
+    }
+    out.push('\n');
+    let body = match event {
+        Value::String(text) => crate::escape::lines(text).into_owned(),
+        v => json_text(&serde_json::to_string_pretty(v).unwrap_or_default()).into_owned(),
+    };
+    for l in body.lines() {
+        out.push_str(&format!("  {l}\n"));
+    }
+    out
+}
+
+/// A channel send's line: the provider, method, recipient and what was sent; or `REJECTED`, the
+/// path and why, with the status the stand-in answered.
+fn channel_text(clock: &str, a: &stand_in::Answer) -> String {
+    let provider = a.provider.name();
+    let sent = match &a.outcome {
+        Ok(sent) => sent,
+        Err(why) => {
+            return format!(
+                "{clock}  {provider}  REJECTED  {}  {why} ({})\n",
+                line(&a.path),
+                a.status
+            )
+        }
+    };
+    let mut what = Vec::new();
+    if let Some(text) = &sent.text {
+        what.push(quoted(text));
+    }
+    what.extend(sent.extras.iter().map(|x| line(x).into_owned()));
+    let mut out = format!(
+        "{clock}  {provider}  {}  {}",
+        line(&sent.method),
+        line(&sent.to)
+    );
+    if !what.is_empty() {
+        out.push_str(&format!(": {}", what.join(" ")));
+    }
+    out.push('\n');
+    out
 }
 
 /// A text as a JSON string: quoted, its quotes, newlines and hidden characters escaped.

@@ -1,6 +1,11 @@
 //! Reading one HTTP/1.1 request off a connection, within caps: the head (request line and
 //! headers) at most 64 KiB, the body (Content-Length or chunked) at most 1 MiB. The listener
 //! answers one request per connection (`Connection: close`), so nothing here keeps a connection.
+//!
+//! Hand-written rather than an HTTP server crate: a developer's CLI should not pull a server
+//! stack (and its async runtime) in for a local receiver, and what it must read is small: the
+//! requests curl and the gateway send (a request line, headers, a body by length or chunked, no
+//! pipelining, no keep-alive, no upgrades).
 
 use std::io::{BufRead, Read};
 

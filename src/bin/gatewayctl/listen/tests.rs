@@ -14,8 +14,8 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN: &str = "123456:AAHsecretTelegramToken";
 
-fn config(secrets: &[&str]) -> Config {
-    Config {
+fn check(secrets: &[&str]) -> DeliveryCheck {
+    DeliveryCheck {
         secrets: secrets.iter().map(|s| s.to_string()).collect(),
         status: 200,
     }
@@ -61,7 +61,7 @@ fn delivery(secrets: &[&str], signed_at: u64) -> OutboundRequest {
 
 fn deliver(req: &OutboundRequest, secrets: &[&str]) -> (u16, String, Report) {
     let (head, body) = received(req);
-    handle(&head, &body, &config(secrets), NOW, 1)
+    handle(&head, &body, &check(secrets), NOW, 1)
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn a_tampered_body_an_old_timestamp_or_another_secret_is_rejected_with_401() {
     let req = delivery(&[SECRET], NOW);
     let (mut head, mut body) = received(&req);
     body[10] ^= 1;
-    let (status, _, report) = handle(&head, &body, &config(&[SECRET]), NOW, 1);
+    let (status, _, report) = handle(&head, &body, &check(&[SECRET]), NOW, 1);
     assert_eq!(status, 401);
     assert_eq!(
         report.text("12:00:00"),
@@ -130,7 +130,7 @@ fn a_tampered_body_an_old_timestamp_or_another_secret_is_rejected_with_401() {
     // No signature at all, and no secret to check with.
     head.headers.retain(|(k, _)| k != "webhook-signature");
     body = received(&req).1;
-    let (status, _, report) = handle(&head, &body, &config(&[SECRET]), NOW, 1);
+    let (status, _, report) = handle(&head, &body, &check(&[SECRET]), NOW, 1);
     assert_eq!(status, 401);
     assert!(report
         .text("t")
@@ -149,7 +149,7 @@ fn the_second_of_two_secrets_verifies_and_status_answers_every_verified_delivery
     let both = delivery(&[OTHER, SECRET], NOW);
     assert_eq!(deliver(&both, &[OTHER]).0, 200);
     let (head, body) = received(&req);
-    let failing = Config {
+    let failing = DeliveryCheck {
         secrets: vec![SECRET.into()],
         status: 503,
     };
@@ -166,7 +166,7 @@ fn the_second_of_two_secrets_verifies_and_status_answers_every_verified_delivery
         handle(
             &head,
             &body,
-            &Config {
+            &DeliveryCheck {
                 secrets: vec![OTHER.into()],
                 status: 503
             },
@@ -205,7 +205,7 @@ fn send(kind: ChannelKind, message: Value) -> (SendOutcome, String, String) {
     }
     .unwrap();
     let (head, body) = received(&rendered.request());
-    let (status, receipt, report) = handle(&head, &body, &config(&[SECRET]), NOW, 7);
+    let (status, receipt, report) = handle(&head, &body, &check(&[SECRET]), NOW, 7);
     let outcome = parse(kind, status, None, &receipt, NOW);
     (outcome, report.text("12:00:00"), report.json(NOW))
 }
@@ -321,7 +321,7 @@ fn a_stand_in_refuses_what_its_provider_would() {
             .map(|a| vec![("authorization".to_string(), a.to_string())])
             .unwrap_or_default(),
     };
-    let cfg = config(&[SECRET]);
+    let cfg = check(&[SECRET]);
     let call = |h: Head, body: &str| handle(&h, body.as_bytes(), &cfg, NOW, 1);
     // No credential.
     let (status, receipt, _) = call(
