@@ -427,15 +427,29 @@ fn twilio(req: &Request) -> Handled {
     Ok((201, receipt, sent))
 }
 
-/// The path as printed: Telegram's token, which its path carries, replaced.
+/// A path as printed, every request's (a delivery's and a stand-in's): with Telegram's bot token,
+/// which its Bot API carries in the path (`/bot<id>:<secret>/<method>`), replaced. Under
+/// `/telegram` that is the segment after it; elsewhere any `bot...` segment holding a `:`, since
+/// a Telegram channel whose base_url lacks `/telegram` sends to a delivery path.
 pub fn shown_path(path: &str) -> String {
-    match path.strip_prefix("/telegram/bot") {
-        Some(r) => match r.split_once('/') {
-            Some((_, method)) => format!("/telegram/bot<token>/{method}"),
-            None => "/telegram/bot<token>".into(),
-        },
-        None => path.to_string(),
-    }
+    let under_telegram = matches!(provider_of(path), Some((Provider::Telegram, _)));
+    path.split('/')
+        .enumerate()
+        .map(|(i, segment)| {
+            let token = segment.strip_prefix("bot").is_some_and(|t| {
+                !t.is_empty()
+                    && ((under_telegram && i == 2)
+                        || t.contains(':')
+                        || t.to_ascii_lowercase().contains("%3a"))
+            });
+            if token {
+                "bot<token>"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `at lat,lon` when both are numbers.
