@@ -69,10 +69,12 @@ catalog:
 
 # Receives the demo tenant's deliveries on LISTEN_PORT and verifies each with its secret (from the
 # environment, never argv); answers channel sends as Telegram, Slack, WhatsApp and Twilio would.
-listen:
-	cargo build --quiet --bin gatewayctl
-	GATEWAY_DESTINATION_SECRET=$$(node -p 'require("./kv-seed/tenants/demo.json").tenant.destination.secret') \
-	  target/debug/gatewayctl listen --port $(LISTEN_PORT)
+# The first run compiles gatewayctl (not --quiet: that takes a while, and shows why).
+listen: | npm
+	cargo build --bin gatewayctl
+	export GATEWAY_DESTINATION_SECRET="$$(node -p 'require("./kv-seed/tenants/demo.json").tenant?.destination?.secret ?? ""')"; \
+	  : "$${GATEWAY_DESTINATION_SECRET:?kv-seed/tenants/demo.json has no tenant.destination.secret to verify deliveries with}"; \
+	  exec target/debug/gatewayctl listen --port $(LISTEN_PORT)
 
 dev: build seed
 	wrangler dev --port $(PORT) --var GATEWAY_ENV:development

@@ -2,11 +2,13 @@
 // stand-in for the gateway in Miniflare: a delivery signed with the destination's secret is
 // printed as verified and recorded delivered; one signed with another secret is refused with a
 // 401 the event log shows; `--status` answers every delivery with a failure to try retries; a
-// send through each channel kind gets that provider's receipt, and no token is printed.
+// send through each channel kind gets that provider's receipt, and no token is printed; a
+// request a web page could send is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import path from "node:path";
 import { startGateway, planted, ROOT, ADMIN_TOKEN } from "../harness.mjs";
 import { providerTokens } from "../mocks/providers.mjs";
@@ -168,6 +170,30 @@ test("channels whose base_url is the listener get each provider's receipt; the l
 
   assert.equal(await l.exited, 0);
   for (const t of [tokens.telegram, tokens.slack, tokens.whatsapp, tokens.twilio, tokens.telegram.split(":")[1]]) assert.ok(!l.out.includes(t), "no token is printed");
+});
+
+test("a request a web page could send is refused with 403 and printed as REFUSED; the gateway's own deliveries still verify", async () => {
+  const l = await listen(["--count", "1"], SECRET);
+  // A page's no-cors POST carries Origin; one on a name rebound to 127.0.0.1 names that host.
+  const page = await fetch(`${l.url}/slack/api/chat.postMessage`, {
+    method: "POST",
+    headers: { origin: "https://evil.example", authorization: "Bearer x", "content-type": "text/plain" },
+    body: JSON.stringify({ channel: "C1", text: "spoofed" }),
+  });
+  assert.equal(page.status, 403);
+  await l.until(new RegExp(`^${CLOCK}  REFUSED  browser request  POST /slack/api/chat\\.postMessage  Origin https://evil\\.example \\(403\\)$`), "a REFUSED line");
+  const rebound = await new Promise((resolve, reject) => {
+    const req = http.request(`${l.url}/events`, { method: "POST", headers: { host: `evil.example:${new URL(l.url).port}` } }, (res) => resolve(res.statusCode));
+    req.on("error", reject);
+    req.end("{}");
+  });
+  assert.equal(rebound, 403);
+  assert.ok(!l.out.includes("spoofed"), l.out);
+  // Neither counts toward --count 1: the gateway's delivery is the one it exits after.
+  await tenantTo("listen-browser", `${l.url}/events`);
+  assert.equal((await ctl(["send-sample", "standard", "--tenant", "listen-browser", "--source", "std"])).code, 0);
+  await l.until(new RegExp(`^${CLOCK}  verified  evt_[0-9a-f]{32}  `), "a verified line");
+  assert.equal(await l.exited, 0);
 });
 
 test("a host other than this machine needs --insecure; a secret that is not base64 is refused before listening", async () => {

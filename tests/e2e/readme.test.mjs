@@ -1,7 +1,8 @@
 // README.md as a newcomer runs it after `make dev`: every marked shell and console block in
 // order against the built worker seeded as `make dev` seeds it (tests/readme/examples.mjs), one
 // test per block; the figures it quotes measured on this build; and proof that a broken example
-// fails: an expected output changed, a variable left unset, a block left unmarked.
+// fails, saying what to do: an expected output changed, a variable left unset, a block left
+// unmarked, an error answer not marked as intended.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -79,7 +80,7 @@ describe("a broken README example fails, naming its line", () => {
     const broken = [...lines.slice(0, marker), ...lines.slice(marker + 1)].join("\n");
     // Refused before anything runs: the fence is now on the marker's line.
     await assert.rejects(runAll(broken, options), (e) => {
-      assert.match(e.message, new RegExp(`^README\\.md:${marker + 1}: a \`\`\`sh block without an`, "m"));
+      assert.match(e.message, new RegExp(`^README\\.md:${marker + 1}: a \`\`\`sh block without an .*the marker grammar is at the top of tests/readme/examples\\.mjs`, "m"));
       return true;
     });
   });
@@ -98,6 +99,22 @@ describe("a broken README example fails, naming its line", () => {
     });
   });
 
+  test("an error answer the example does not mark as intended, with what to do", async () => {
+    const lines = README.split("\n");
+    const at = lines.findIndex((l) => l.trim() === "<!-- example: run allow-4xx -->");
+    assert.ok(at >= 0, "the README shows one error answer on purpose");
+    lines[at] = lines[at].replace(" allow-4xx", "");
+    const command = lines.findIndex((l, i) => i > at && l.trim().startsWith("$ ")) + 1;
+    await assert.rejects(runAll(lines.join("\n"), options), (e) => {
+      assert.match(e.message, new RegExp(`^README\\.md:${command}: \`.*\` exited 22 \\(curl's exit for an HTTP status >= 400: .*\`<!-- example: run allow-4xx -->\`\\)`), e.message);
+      return true;
+    });
+  });
+
+  test("no gatewayctl to run the examples with", () => {
+    assert.throws(() => new Session({ ...options, root: "/nonexistent" }), /run `cargo build --bin gatewayctl` first/);
+  });
+
   test("an expected output the commands no longer print", async () => {
     const at = lineOf(README, (l) => l.includes('"received":1'));
     assert.ok(at > 0, 'the walk-through shows the sample\'s answer with "received":1');
@@ -108,6 +125,7 @@ describe("a broken README example fails, naming its line", () => {
       assert.match(e.message, new RegExp(`^README\\.md:${at - 1}: \`.*\` printed other than the README says`), e.message);
       assert.match(e.message, /^- .*"received":2/m, e.message);
       assert.match(e.message, /^\+ .*"received":1/m, e.message);
+      assert.match(e.message, /copy the `\+` lines into the README/, e.message);
       return true;
     });
   });

@@ -2,15 +2,37 @@
 // order as a newcomer would type them after `make dev` (one terminal's environment carried from
 // block to block), and a console block's printed outputs compared with what the commands print.
 //
-// Marker grammar (an HTML comment on the line right before a fence, invisible when rendered):
+// Marker grammar: an HTML comment on the line right before a fence (invisible when rendered).
+// Every ```sh, ```bash, ```shell and ```console block must carry one; a block in another language
+// (json, text, js) is shown, not run, unless it is marked `output`.
 //   <!-- example: run -->            run the ```sh / ```console block; it must exit 0, and curl
-//                                    fails on an HTTP status >= 400 (`run allow-4xx`: curl prints
-//                                    the error answer and succeeds, for an example showing one)
+//                                    (shims/curl) fails on an HTTP status >= 400 (`run allow-4xx`:
+//                                    curl prints the error answer and succeeds, for an example
+//                                    showing one)
 //   <!-- example: background NAME --> start the ```sh block, leave it running, stop it at the end
-//   <!-- example: output NAME -->     lines NAME's output must show, in order (`...`: any lines)
+//   <!-- example: output NAME -->     lines NAME's output must show, in order, after the lines an
+//                                    earlier `output NAME` matched (`...`: any lines between)
 //   <!-- example: skip REASON -->     a block the test cannot run (`make dev` itself, a deploy)
-// Every ```sh / ```console block must carry one. `<!-- figure NAME -->...<!-- /figure -->` wraps
-// a figure the test computes (see `figures`).
+// How blocks run:
+// - As in one terminal: each block's bash starts in the directory and with the variables the block
+//   before left (every variable is exported, `set -a`), under `umask 002` (a common default: an
+//   example writing a private file must make it private itself) and, for sh blocks,
+//   `set -euo pipefail`. The terminal's directory holds `.dev.vars` and `target/debug/gatewayctl`
+//   as the repository's root does after `make dev` and `make listen`.
+// - `localhost:8787`, `127.0.0.1:8787` and `:9999` anywhere in a block are rewritten to this run's
+//   gateway and listener ports: the README shows the default ports.
+// - In a ```console block, `$ ` lines are commands (a trailing `\` continues one on the next
+//   line) and the lines after one, up to the next `$ `, what it must print, compared after
+//   `normalize` (ids -> <id>, ISO and Unix times -> <t>, HH:MM:SS -> <clock>, runs of spaces ->
+//   one, a table's *_MS and *_AT cells -> <n>); a command with no lines after it is run but its
+//   output not compared. Each command runs on its own and the first that fails ends the block
+//   (the script then exits 0 after saving the terminal's state, so the failure is reported as
+//   that command's line and output, not as the shell's).
+// - A command starting `read` gets on stdin the last `sk_` key printed in this terminal: what the
+//   reader pastes there after minting one.
+// - `make listen` runs the repository's own target (shims/make); `make dev` and `make test` are
+//   the test's harness, never run from a block.
+// `<!-- figure NAME -->...<!-- /figure -->` wraps a figure the test computes (see `figures`).
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync, existsSync, rmSync, symlinkSync, openSync, closeSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -27,6 +49,8 @@ const DEV_KEY = "sk_dev_demo_local_only_0000000000";
 const OUTPUT_WAIT_MS = 20_000;
 /** A foreground block still running after this is stopped and fails (an example that hangs). */
 const BLOCK_TIMEOUT_MS = 60_000;
+/** Where a README editor finds the markers' grammar (the comment at the top of this file). */
+const GRAMMAR = "the marker grammar is at the top of tests/readme/examples.mjs";
 
 /** A README failure: names the file and line, so the message says where to look. */
 export class ExampleError extends Error {
@@ -68,7 +92,7 @@ export function extract(markdown) {
 export function markerProblem(block) {
   const what = `a \`\`\`${block.lang} block`;
   if (block.kind === null) {
-    return NEEDS_MARKER.has(block.lang) ? `${what} without an \`<!-- example: run|background|output|skip -->\` marker on the line before it` : null;
+    return NEEDS_MARKER.has(block.lang) ? `${what} without an \`<!-- example: run|background|output|skip -->\` marker on the line before it (${GRAMMAR})` : null;
   }
   switch (block.kind) {
     case "run":
@@ -195,11 +219,14 @@ export function checkFigures(file, found, measured) {
 
 /**
  * One newcomer's terminal: a working directory holding `.dev.vars` with this run's secrets (as
- * the repository's has after `make dev`), its own HOME (gatewayctl's config lands there), PATH
- * with the shims (curl, make) and gatewayctl, and the environment carried from block to block.
+ * the repository's has after `make dev`) and `target/debug/gatewayctl` (as after `make listen`),
+ * its own HOME (gatewayctl's config would land there), PATH with the shims (curl, make), and the
+ * environment carried from block to block.
  */
 export class Session {
   constructor({ file = "README.md", root, gatewayUrl, listenPort, adminToken, masterKey }) {
+    const gatewayctl = path.join(root, "target", "debug", "gatewayctl");
+    if (!existsSync(gatewayctl)) throw new Error(`${gatewayctl} is missing: run \`cargo build --bin gatewayctl\` first (the README's examples use it)`);
     Object.assign(this, { file, root, listenPort });
     this.gateway = new URL(gatewayUrl);
     this.dir = mkdtempSync(path.join(tmpdir(), "readme-"));
@@ -207,16 +234,17 @@ export class Session {
     this.home = path.join(this.dir, "home");
     this.state = path.join(this.dir, "state.sh");
     this.transcript = path.join(this.dir, "transcript");
-    const bin = path.join(this.dir, "bin");
-    for (const d of [this.cwd, this.home, bin]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    const debug = path.join(this.cwd, "target", "debug");
+    for (const d of [debug, this.home]) mkdirSync(d, { recursive: true, mode: 0o700 });
     writeFileSync(path.join(this.cwd, ".dev.vars"), `MASTER_KEY=${masterKey}\nADMIN_TOKEN=${adminToken}\n`);
-    symlinkSync(path.join(root, "target", "debug", "gatewayctl"), path.join(bin, "gatewayctl"));
+    // Not on PATH: the README puts it there, as a reader must.
+    symlinkSync(gatewayctl, path.join(debug, "gatewayctl"));
     writeFileSync(this.transcript, "");
     const system = (process.env.PATH ?? "/usr/bin:/bin").split(":").filter((p) => !p.startsWith(root) && !p.startsWith(SHIMS));
     const which = (name) => system.map((d) => path.join(d, name)).find((p) => existsSync(p)) ?? `/usr/bin/${name}`;
     // A clean environment: nothing of the test process's (no GATEWAY_* of a developer's shell).
     this.env = {
-      PATH: [SHIMS, bin, ...system].join(":"),
+      PATH: [SHIMS, ...system].join(":"),
       HOME: this.home,
       LANG: "C.UTF-8",
       TERM: "dumb",
@@ -260,6 +288,7 @@ export class Session {
       "set -a", // every variable assigned is exported, so the next block sees it as a terminal would
       `. ${shellQuote(this.state)}`,
       'cd "$PWD"',
+      "umask 002",
       strict ? "set -euo pipefail" : "set -uo pipefail",
     ].join("\n");
   }
@@ -278,7 +307,7 @@ export class Session {
     const r = await bash(script, this.envFor(block));
     writeFileSync(this.transcript, r.output, { flag: "a" });
     if (r.code !== 0) {
-      throw new ExampleError(this.file, block.line, `the block ${exited(r.code)}`, indent(r.output));
+      throw new ExampleError(this.file, block.line, `the block ${exited(r.code)}${hint(r.code)}`, indent(r.output));
     }
   }
 
@@ -308,12 +337,12 @@ export class Session {
       if (!existsSync(f("rc"))) throw new ExampleError(this.file, c.line, `\`${c.shown}\` did not run`, indent(r.output));
       const out = readFileSync(f("out"), "utf8");
       const code = Number(readFileSync(f("rc"), "utf8"));
-      if (code !== 0) throw new ExampleError(this.file, c.line, `\`${c.shown}\` exited ${code}`, indent(out));
+      if (code !== 0) throw new ExampleError(this.file, c.line, `\`${c.shown}\` exited ${code}${hint(code)}`, indent(out));
       if (!c.expected.length) return;
       const want = comparable(c.expected);
       const got = comparable(out.split("\n"));
       if (want.join("\n") !== got.join("\n")) {
-        throw new ExampleError(this.file, c.line, `\`${c.shown}\` printed other than the README says`, diff(want, got));
+        throw new ExampleError(this.file, c.line, `\`${c.shown}\` printed other than the README says`, `${diff(want, got)}\n${COPY_HINT}`);
       }
     });
   }
@@ -352,7 +381,8 @@ export class Session {
       await new Promise((r) => setTimeout(r, 100));
     }
     const why = proc.exited !== null ? `\`${block.arg}\` exited (${proc.exited}) without printing` : `\`${block.arg}\` did not print within ${OUTPUT_WAIT_MS / 1000} s`;
-    throw new ExampleError(this.file, block.line, `${why} what the README shows`, diff(wanted.flatMap((g, i) => (i ? ["...", ...g] : g)), got));
+    const shown = diff(wanted.flatMap((g, i) => (i ? ["...", ...g] : g)), got);
+    throw new ExampleError(this.file, block.line, `${why} what the README shows`, `${shown}\n${COPY_HINT}\nREADME_KEEP_DIR=1 keeps the terminal's files, \`${block.arg}\`'s whole log among them (background-${block.arg}.log).`);
   }
 
   /** Stops every background process (their whole process groups) and removes the terminal. */
@@ -426,6 +456,15 @@ function bash(script, env) {
       resolve({ code: timedOut ? `stopped: still running after ${BLOCK_TIMEOUT_MS / 1000} s` : code ?? signal, output });
     });
   });
+}
+
+/** What an output diff asks of the README's editor. */
+const COPY_HINT =
+  "If the printed lines are right, copy the `+` lines into the README. <id>, <t>, <clock> and <n> stand for ids, times, clock times and table numbers, which vary by run: any value compares equal there.";
+
+/** What an exit status likely means, for the editor of the failing example. */
+function hint(code) {
+  return code === 22 ? " (curl's exit for an HTTP status >= 400: if the example shows an error answer on purpose, mark it `<!-- example: run allow-4xx -->`)" : "";
 }
 
 function exited(code) {

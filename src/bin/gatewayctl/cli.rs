@@ -153,7 +153,8 @@ enum Command {
     /// prints the event (401 when no signature matches). Under /telegram, /slack, /whatsapp and
     /// /twilio it answers as those providers' APIs do: a channel whose base_url is
     /// http://127.0.0.1:9999/telegram (and so on) sends here, and the listener prints what was
-    /// sent, never a token.
+    /// sent, never a token. A request a web page could send (with Origin or Sec-Fetch-Site, or
+    /// naming another Host) is refused with a 403.
     Listen(crate::listen::ListenArgs),
 }
 

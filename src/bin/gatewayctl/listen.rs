@@ -3,7 +3,11 @@
 //! secret(s) by the gateway's own verifier and the event printed; paths under `/telegram`,
 //! `/slack`, `/whatsapp` and `/twilio` stand in for those providers' APIs (listen::stand_in), so a
 //! channel whose `base_url` points here sends without leaving the machine. One thread per
-//! connection, one request per connection, every line flushed as it is printed.
+//! connection (at most [`MAX_CONNECTIONS`] at once), one request per connection, one deadline
+//! for the whole request, every line flushed as it is printed. Only the gateway and curl are
+//! answered: a request a web page could send (it carries `Origin` or `Sec-Fetch-Site`, or a Host
+//! other than this listener's) gets a 403, so a page open in a browser cannot post deliveries or
+//! forge a stand-in's line.
 
 mod request;
 mod stand_in;
@@ -11,18 +15,23 @@ mod stand_in;
 use crate::config;
 use crate::escape::{json_text, line};
 use edge_gateway::core::webhook::verify::{standard, SignedRequest, VerifyError};
-use request::{read_body, read_head, response, Head, Refused, BODY_MAX};
+use request::{read_body, read_head, response, Head, Refused, Timed, BODY_MAX};
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How far a delivery's signed timestamp may be from now, as the Standard Webhooks libraries allow.
 const TOLERANCE_S: u64 = 300;
-/// How long a connection may take to send its request or read the answer.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take to send its whole request, head and body.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// How long writing an answer may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; one more is answered 503 and closed at once, so a flood of
+/// connections costs a bounded number of threads.
+const MAX_CONNECTIONS: usize = 64;
 
 #[derive(clap::Args)]
 pub struct ListenArgs {
@@ -52,7 +61,7 @@ pub struct ListenArgs {
 }
 
 /// What deliveries are checked with and answered.
-pub struct Config {
+pub struct DeliveryCheck {
     pub secrets: Vec<String>,
     pub status: u16,
 }
@@ -71,6 +80,12 @@ pub enum Report {
         verdict: Result<Value, String>,
     },
     Channel(stand_in::Answer),
+    /// A request a web page could have sent, refused with a 403 (see [`browser_refusal`]).
+    Refused {
+        method: String,
+        path: String,
+        reason: String,
+    },
     /// A request that could not be read.
     Unreadable {
         status: u16,
@@ -93,28 +108,76 @@ pub fn run(args: &ListenArgs, insecure: bool, json_lines: bool) -> Result<(), St
         .map_err(|e| format!("cannot listen on {}:{}: {e}", line(&args.host), args.port))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     emit(&ready(bound, secrets.len()));
-    let shared = Arc::new(Shared {
-        config: Config {
+    let state = Arc::new(ListenerState {
+        check: DeliveryCheck {
             secrets,
             status: args.status.unwrap_or(200),
         },
         json_lines,
         count: args.count.map(|c| c as usize),
-        messages: AtomicU64::new(0),
+        bound,
+        deadline: REQUEST_DEADLINE,
+        max_connections: MAX_CONNECTIONS,
+        open: AtomicUsize::new(0),
+        out: Box::new(emit),
+        next_message_no: AtomicU64::new(1),
         claimed: AtomicUsize::new(0),
         answered: AtomicUsize::new(0),
     });
+    accept(&listener, &state);
+    Ok(())
+}
+
+/// Serves each connection `listener` accepts on a thread of its own, until the process ends.
+fn accept(listener: &TcpListener, state: &Arc<ListenerState>) {
     for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => {
-                let shared = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &shared));
-            }
+        let Ok(stream) = stream else {
             // A connection reset before it was accepted, or out of file descriptors for a moment.
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let Some(slot) = Slot::take(state) else {
+            turn_away(&stream, state.max_connections);
+            continue;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("listen-connection".into())
+            .spawn(move || serve(stream, &slot.0));
+        if let Err(e) = spawned {
+            // The closure, with the connection and its slot, is dropped: the client sees it close.
+            eprintln!(
+                "gatewayctl: listen: a connection was closed unanswered: no thread for it ({e})"
+            );
         }
     }
-    Ok(())
+}
+
+/// A connection's place among the `max_connections` served at once, given back when dropped.
+struct Slot(Arc<ListenerState>);
+
+impl Slot {
+    fn take(state: &Arc<ListenerState>) -> Option<Slot> {
+        if state.open.fetch_add(1, Ordering::SeqCst) >= state.max_connections {
+            state.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(Arc::clone(state)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Answers a connection over the cap with a 503 and closes it without waiting on it: the answer
+/// fits the socket's buffer, and a client that does not read it only loses it. Nothing is
+/// printed, so a flood does not flood the terminal.
+fn turn_away(mut stream: &TcpStream, cap: usize) {
+    stream.set_nonblocking(true).ok();
+    let busy = json!({"error": format!("the listener is serving {cap} connections: try again")});
+    stream.write_all(&response(503, &busy.to_string())).ok();
 }
 
 /// Each secret must give a Standard Webhooks key; the error never quotes one.
@@ -156,7 +219,7 @@ fn ready(bound: SocketAddr, secrets: usize) -> String {
     };
     let channels: Vec<String> = stand_in::PROVIDERS
         .iter()
-        .map(|p| format!("/{p}"))
+        .map(|p| format!("/{}", p.name()))
         .collect();
     format!(
         "Ready: http://{bound} (deliveries: {deliveries}; channels: {})\n",
@@ -164,24 +227,38 @@ fn ready(bound: SocketAddr, secrets: usize) -> String {
     )
 }
 
-struct Shared {
-    config: Config,
+/// What every connection's thread shares.
+struct ListenerState {
+    check: DeliveryCheck,
     json_lines: bool,
     count: Option<usize>,
-    /// Numbers the stand-ins' message ids.
-    messages: AtomicU64,
-    /// Requests given a line (and an answer); with --count, those past it are turned away.
+    /// The address listened on: the only Host a request may name (see [`browser_refusal`]).
+    bound: SocketAddr,
+    /// For each request, head and body.
+    deadline: Duration,
+    max_connections: usize,
+    /// Connections being served.
+    open: AtomicUsize,
+    /// Where the lines go: stdout, flushed ([`emit`]); a test's buffer.
+    out: Box<dyn Fn(&str) + Send + Sync>,
+    /// The next number for the stand-ins' message ids.
+    next_message_no: AtomicU64,
+    /// Two counters, since requests are served concurrently: `claimed` decides, before a request
+    /// is printed, whether it is within --count (so exactly that many are printed and answered,
+    /// and any past it get a 503), and `answered` counts those whose answer has gone out, so the
+    /// process exits after the last one counted is answered, not when the last one claimed (which
+    /// may still be writing) is.
     claimed: AtomicUsize,
     answered: AtomicUsize,
 }
 
-fn serve(stream: TcpStream, shared: &Shared) {
-    stream.set_read_timeout(Some(IO_TIMEOUT)).ok();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).ok();
+/// Reads one request (under the deadline), prints its line and answers it.
+fn serve(stream: TcpStream, state: &ListenerState) {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT)).ok();
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(read_half);
+    let mut reader = BufReader::new(Timed::new(read_half, Instant::now() + state.deadline));
     let mut writer = stream;
     let now = SystemTime::now();
     let now_s = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -198,29 +275,40 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let (status, answer, report) = match read {
         Err(Refused::Closed) => return,
         Err(refused) => unreadable(&refused),
-        Ok((head, body)) => {
-            let n = shared.messages.fetch_add(1, Ordering::Relaxed) + 1;
-            handle(&head, &body, &shared.config, now_s, n)
-        }
+        Ok((head, body)) => match browser_refusal(&head, state.bound) {
+            Some(reason) => refused(&head, reason),
+            None => {
+                let message_no = state.next_message_no.fetch_add(1, Ordering::Relaxed);
+                handle(&head, &body, &state.check, now_s, message_no)
+            }
+        },
     };
-    if let Some(count) = shared.count {
-        if shared.claimed.fetch_add(1, Ordering::SeqCst) >= count {
+    // A refused browser request is not one of --count's: a page cannot stop the listener.
+    let counted = !matches!(report, Report::Refused { .. });
+    if let Some(count) = state.count.filter(|_| counted) {
+        if state.claimed.fetch_add(1, Ordering::SeqCst) >= count {
             let busy = json!({"error": "the listener is stopping (--count reached)"}).to_string();
             writer.write_all(&response(503, &busy)).ok();
             return;
         }
     }
-    let printed = if shared.json_lines {
+    let printed = if state.json_lines {
         format!("{}\n", report.json(now_s))
     } else {
         report.text(&clock(now_s))
     };
-    emit(&printed);
+    (state.out)(&printed);
     writer.write_all(&response(status, &answer)).ok();
     writer.flush().ok();
     writer.shutdown(Shutdown::Write).ok();
-    let answered = shared.answered.fetch_add(1, Ordering::SeqCst) + 1;
-    if shared.count.is_some_and(|c| answered >= c) {
+    if !counted {
+        return;
+    }
+    let answered = state.answered.fetch_add(1, Ordering::SeqCst) + 1;
+    if state.count.is_some_and(|c| answered >= c) {
+        // Exiting from this thread is safe: every line was flushed as it was printed, and every
+        // request within the count has been answered (`answered` reached it); any other one is
+        // past the count and owed only a 503, or not read yet.
         std::process::exit(0);
     }
 }
@@ -231,6 +319,54 @@ fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).ok();
     out.flush().ok();
+}
+
+/// Why a request is refused as one a web page could have sent, if it is: the gateway's fetch and
+/// curl send neither `Origin` nor `Sec-Fetch-Site` (a browser sends `Origin` with every POST, no-cors
+/// ones too), and they name the host and port of the URL, which is this listener's (`localhost`
+/// too); a page on a name rebound to 127.0.0.1 names its own. Listening for other machines
+/// (`--insecure`), any Host is taken.
+fn browser_refusal(head: &Head, bound: SocketAddr) -> Option<String> {
+    for name in ["Origin", "Sec-Fetch-Site"] {
+        if let Some(v) = head.header(&name.to_ascii_lowercase()) {
+            return Some(format!("{name} {}", line(v)));
+        }
+    }
+    if !bound.ip().is_loopback() {
+        return None;
+    }
+    let Some(host) = head.header("host") else {
+        return Some(format!("no Host (this listener is {bound})"));
+    };
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let ours = |h: &str| h.eq_ignore_ascii_case(&ip) || h.eq_ignore_ascii_case("localhost");
+    // A URL names the port unless it is http's own.
+    let named = match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && !port.contains(']') => {
+            ours(h) && port == bound.port().to_string()
+        }
+        _ => ours(host) && bound.port() == 80,
+    };
+    if named {
+        return None;
+    }
+    Some(format!(
+        "Host {} is not this listener ({bound})",
+        line(host)
+    ))
+}
+
+fn refused(head: &Head, reason: String) -> (u16, String, Report) {
+    let answer = json!({"error": format!("refused: a request a web page could send ({reason})")});
+    let report = Report::Refused {
+        method: head.method.clone(),
+        path: stand_in::shown_path(head.path()),
+        reason,
+    };
+    (403, answer.to_string(), report)
 }
 
 fn unreadable(refused: &Refused) -> (u16, String, Report) {
@@ -250,12 +386,12 @@ fn unreadable(refused: &Refused) -> (u16, String, Report) {
 pub fn handle(
     head: &Head,
     body: &[u8],
-    config: &Config,
+    check: &DeliveryCheck,
     now_s: u64,
-    n: u64,
+    message_no: u64,
 ) -> (u16, String, Report) {
     if let Some((provider, rest)) = stand_in::provider_of(head.path()) {
-        let a = stand_in::answer(provider, rest, head, body, n, now_s);
+        let a = stand_in::answer(provider, rest, head, body, message_no, now_s);
         return (a.status, a.receipt.to_string(), Report::Channel(a));
     }
     let signed = SignedRequest {
@@ -264,7 +400,7 @@ pub fn handle(
         body,
         now_s,
     };
-    let verdict = standard::verify(&config.secrets, &signed, TOLERANCE_S).map_err(|e| match e {
+    let verdict = standard::verify(&check.secrets, &signed, TOLERANCE_S).map_err(|e| match e {
         VerifyError::Mismatch => "no signature matches".to_string(),
         VerifyError::NoSecret => {
             "no secret to verify with (GATEWAY_DESTINATION_SECRET)".to_string()
@@ -272,7 +408,7 @@ pub fn handle(
         other => other.reason(),
     });
     let (status, answer) = match &verdict {
-        Ok(()) => (config.status, "{}".to_string()),
+        Ok(()) => (check.status, "{}".to_string()),
         Err(why) => (401, json!({"error": why}).to_string()),
     };
     let report = Report::Delivery {
@@ -281,7 +417,7 @@ pub fn handle(
             .or(head.header("svix-id"))
             .map(String::from),
         method: head.method.clone(),
-        path: head.path().to_string(),
+        path: stand_in::shown_path(head.path()),
         size: body.len(),
         status,
         verdict: verdict.map(|()| {
@@ -304,60 +440,23 @@ impl Report {
                 size,
                 status,
                 verdict,
-            } => {
-                let id = line(id.as_deref().unwrap_or("-")).into_owned();
-                match verdict {
-                    Ok(event) => {
-                        let ty = event["type"].as_str().unwrap_or("-");
-                        let mut out = format!(
-                            "{clock}  verified  {id}  {}  {}  {}",
-                            line(ty),
-                            line(&format!("{method} {path}")),
-                            shown_size(*size)
-                        );
-                        if *status != 200 {
-                            out.push_str(&format!("  answered {status}"));
-                        }
-                        out.push('\n');
-                        let body = match event {
-                            Value::String(text) => crate::escape::lines(text).into_owned(),
-                            v => json_text(&serde_json::to_string_pretty(v).unwrap_or_default())
-                                .into_owned(),
-                        };
-                        for l in body.lines() {
-                            out.push_str(&format!("  {l}\n"));
-                        }
-                        out
-                    }
-                    Err(why) => format!("{clock}  REJECTED  {id}  {why}\n"),
-                }
-            }
-            Report::Channel(a) => match &a.outcome {
-                Ok(sent) => {
-                    let mut what = Vec::new();
-                    if let Some(text) = &sent.text {
-                        what.push(quoted(text));
-                    }
-                    what.extend(sent.extras.iter().map(|x| line(x).into_owned()));
-                    let mut out = format!(
-                        "{clock}  {}  {}  {}",
-                        a.provider,
-                        line(&sent.method),
-                        line(&sent.to)
-                    );
-                    if !what.is_empty() {
-                        out.push_str(&format!(": {}", what.join(" ")));
-                    }
-                    out.push('\n');
-                    out
-                }
-                Err(why) => format!(
-                    "{clock}  {}  REJECTED  {}  {why} ({})\n",
-                    a.provider,
-                    line(&a.path),
-                    a.status
-                ),
-            },
+            } => delivery_text(
+                clock,
+                id.as_deref(),
+                &format!("{method} {path}"),
+                *size,
+                *status,
+                verdict,
+            ),
+            Report::Channel(a) => channel_text(clock, a),
+            Report::Refused {
+                method,
+                path,
+                reason,
+            } => format!(
+                "{clock}  REFUSED  browser request  {}  {reason} (403)\n",
+                line(&format!("{method} {path}"))
+            ),
             Report::Unreadable { status, reason } => {
                 format!("{clock}  REJECTED  -  {reason} ({status})\n")
             }
@@ -387,8 +486,7 @@ impl Report {
                 v
             }
             Report::Channel(a) => {
-                let mut v =
-                    json!({"at": at, "kind": a.provider, "path": a.path, "status": a.status});
+                let mut v = json!({"at": at, "kind": a.provider.name(), "path": a.path, "status": a.status});
                 match &a.outcome {
                     Ok(s) => {
                         v["method"] = s.method.clone().into();
@@ -401,12 +499,86 @@ impl Report {
                 }
                 v
             }
+            Report::Refused {
+                method,
+                path,
+                reason,
+            } => {
+                json!({"at": at, "kind": "refused", "method": method, "path": path, "status": 403, "reason": reason})
+            }
             Report::Unreadable { status, reason } => {
                 json!({"at": at, "kind": "request", "status": status, "reason": reason})
             }
         };
         json_text(&v.to_string()).into_owned()
     }
+}
+
+/// A delivery's lines: `verified`, its id, type, request and size, then its body indented; or
+/// `REJECTED`, its id and why.
+fn delivery_text(
+    clock: &str,
+    id: Option<&str>,
+    request: &str,
+    size: usize,
+    status: u16,
+    verdict: &Result<Value, String>,
+) -> String {
+    let id = line(id.unwrap_or("-")).into_owned();
+    let event = match verdict {
+        Ok(event) => event,
+        Err(why) => return format!("{clock}  REJECTED  {id}  {why}\n"),
+    };
+    let ty = event["type"].as_str().unwrap_or("-");
+    let mut out = format!(
+        "{clock}  verified  {id}  {}  {}  {}",
+        line(ty),
+        line(request),
+        shown_size(size)
+    );
+    if status != 200 {
+        out.push_str(&format!("  answered {status}"));
+    }
+    out.push('\n');
+    let body = match event {
+        Value::String(text) => crate::escape::lines(text).into_owned(),
+        v => json_text(&serde_json::to_string_pretty(v).unwrap_or_default()).into_owned(),
+    };
+    for l in body.lines() {
+        out.push_str(&format!("  {l}\n"));
+    }
+    out
+}
+
+/// A channel send's line: the provider, method, recipient and what was sent; or `REJECTED`, the
+/// path and why, with the status the stand-in answered.
+fn channel_text(clock: &str, a: &stand_in::Answer) -> String {
+    let provider = a.provider.name();
+    let sent = match &a.outcome {
+        Ok(sent) => sent,
+        Err(why) => {
+            return format!(
+                "{clock}  {provider}  REJECTED  {}  {why} ({})\n",
+                line(&a.path),
+                a.status
+            )
+        }
+    };
+    let mut what = Vec::new();
+    if let Some(text) = &sent.text {
+        what.push(quoted(text));
+    }
+    what.extend(sent.extras.iter().map(|x| line(x).into_owned()));
+    let mut out = format!(
+        "{clock}  {provider}  {}  {}",
+        line(&sent.method),
+        line(&sent.to)
+    );
+    if !what.is_empty() {
+        out.push_str(&format!(": {}", what.join(" ")));
+    }
+    out.push('\n');
+    out
 }
 
 /// A text as a JSON string: quoted, its quotes, newlines and hidden characters escaped.

@@ -1,8 +1,15 @@
 //! Reading one HTTP/1.1 request off a connection, within caps: the head (request line and
 //! headers) at most 64 KiB, the body (Content-Length or chunked) at most 1 MiB. The listener
 //! answers one request per connection (`Connection: close`), so nothing here keeps a connection.
+//!
+//! Hand-written rather than an HTTP server crate: a developer's CLI should not pull a server
+//! stack (and its async runtime) in for a local receiver, and what it must read is small: the
+//! requests curl and the gateway send (a request line, headers, a body by length or chunked, no
+//! pipelining, no keep-alive, no upgrades).
 
-use std::io::{BufRead, Read};
+use std::io::{self, BufRead, Read};
+use std::net::TcpStream;
+use std::time::Instant;
 
 pub const HEAD_MAX: usize = 64 * 1024;
 pub const BODY_MAX: usize = 1024 * 1024;
@@ -48,6 +55,8 @@ pub enum Refused {
     HeadTooLarge,
     /// 413: the body is over [`BODY_MAX`].
     BodyTooLarge,
+    /// 408: the request was not all there by its deadline ([`Timed`]).
+    TimedOut,
 }
 
 impl Refused {
@@ -56,6 +65,7 @@ impl Refused {
             Refused::Closed | Refused::Bad(_) => 400,
             Refused::HeadTooLarge => 431,
             Refused::BodyTooLarge => 413,
+            Refused::TimedOut => 408,
         }
     }
 
@@ -65,7 +75,43 @@ impl Refused {
             Refused::Bad(why) => (*why).into(),
             Refused::HeadTooLarge => format!("headers over {} KiB", HEAD_MAX / 1024),
             Refused::BodyTooLarge => format!("body over {} MiB", BODY_MAX / 1024 / 1024),
+            Refused::TimedOut => "the request was sent too slowly".into(),
         }
+    }
+}
+
+/// A read that failed: past the deadline (or a socket timeout) it is [`Refused::TimedOut`], else
+/// `otherwise`.
+fn failed(e: io::Error, otherwise: Refused) -> Refused {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Refused::TimedOut,
+        _ => otherwise,
+    }
+}
+
+/// A connection read under one deadline for its whole request, head and body: each read waits
+/// only for what is left of it, so a client that trickles a byte at a time is cut off when the
+/// deadline passes, as one that sends nothing is (a timeout per read would let it hold its
+/// thread for as long as it keeps trickling).
+pub struct Timed {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Timed {
+    pub fn new(stream: TcpStream, deadline: Instant) -> Self {
+        Timed { stream, deadline }
+    }
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
     }
 }
 
@@ -76,7 +122,7 @@ fn read_line(r: &mut impl BufRead, budget: &mut usize) -> Result<Option<String>,
     let n = r
         .take(limit)
         .read_until(b'\n', &mut buf)
-        .map_err(|_| Refused::Bad("the request could not be read"))?;
+        .map_err(|e| failed(e, Refused::Bad("the request could not be read")))?;
     if n == 0 {
         return Ok(None);
     }
@@ -165,7 +211,7 @@ pub fn read_body(r: &mut impl BufRead, head: &Head) -> Result<Vec<u8>, Refused> 
         })?;
     let mut body = vec![0; n];
     r.read_exact(&mut body)
-        .map_err(|_| Refused::Bad("the body ended early"))?;
+        .map_err(|e| failed(e, Refused::Bad("the body ended early")))?;
     Ok(body)
 }
 
@@ -194,7 +240,7 @@ fn read_chunked(r: &mut impl BufRead) -> Result<Vec<u8>, Refused> {
         let start = body.len();
         body.resize(start + size, 0);
         r.read_exact(&mut body[start..])
-            .map_err(|_| Refused::Bad("the body ended early"))?;
+            .map_err(|e| failed(e, Refused::Bad("the body ended early")))?;
         if !read_line(r, &mut budget)?.is_some_and(|l| l.is_empty()) {
             return Err(Refused::Bad("malformed chunk"));
         }
@@ -209,8 +255,10 @@ pub fn response(status: u16, body: &str) -> Vec<u8> {
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         410 => "Gone",
         413 => "Content Too Large",
         429 => "Too Many Requests",

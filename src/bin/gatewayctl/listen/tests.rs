@@ -14,8 +14,8 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN: &str = "123456:AAHsecretTelegramToken";
 
-fn config(secrets: &[&str]) -> Config {
-    Config {
+fn check(secrets: &[&str]) -> DeliveryCheck {
+    DeliveryCheck {
         secrets: secrets.iter().map(|s| s.to_string()).collect(),
         status: 200,
     }
@@ -61,7 +61,7 @@ fn delivery(secrets: &[&str], signed_at: u64) -> OutboundRequest {
 
 fn deliver(req: &OutboundRequest, secrets: &[&str]) -> (u16, String, Report) {
     let (head, body) = received(req);
-    handle(&head, &body, &config(secrets), NOW, 1)
+    handle(&head, &body, &check(secrets), NOW, 1)
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn a_tampered_body_an_old_timestamp_or_another_secret_is_rejected_with_401() {
     let req = delivery(&[SECRET], NOW);
     let (mut head, mut body) = received(&req);
     body[10] ^= 1;
-    let (status, _, report) = handle(&head, &body, &config(&[SECRET]), NOW, 1);
+    let (status, _, report) = handle(&head, &body, &check(&[SECRET]), NOW, 1);
     assert_eq!(status, 401);
     assert_eq!(
         report.text("12:00:00"),
@@ -130,7 +130,7 @@ fn a_tampered_body_an_old_timestamp_or_another_secret_is_rejected_with_401() {
     // No signature at all, and no secret to check with.
     head.headers.retain(|(k, _)| k != "webhook-signature");
     body = received(&req).1;
-    let (status, _, report) = handle(&head, &body, &config(&[SECRET]), NOW, 1);
+    let (status, _, report) = handle(&head, &body, &check(&[SECRET]), NOW, 1);
     assert_eq!(status, 401);
     assert!(report
         .text("t")
@@ -149,7 +149,7 @@ fn the_second_of_two_secrets_verifies_and_status_answers_every_verified_delivery
     let both = delivery(&[OTHER, SECRET], NOW);
     assert_eq!(deliver(&both, &[OTHER]).0, 200);
     let (head, body) = received(&req);
-    let failing = Config {
+    let failing = DeliveryCheck {
         secrets: vec![SECRET.into()],
         status: 503,
     };
@@ -166,7 +166,7 @@ fn the_second_of_two_secrets_verifies_and_status_answers_every_verified_delivery
         handle(
             &head,
             &body,
-            &Config {
+            &DeliveryCheck {
                 secrets: vec![OTHER.into()],
                 status: 503
             },
@@ -205,7 +205,7 @@ fn send(kind: ChannelKind, message: Value) -> (SendOutcome, String, String) {
     }
     .unwrap();
     let (head, body) = received(&rendered.request());
-    let (status, receipt, report) = handle(&head, &body, &config(&[SECRET]), NOW, 7);
+    let (status, receipt, report) = handle(&head, &body, &check(&[SECRET]), NOW, 7);
     let outcome = parse(kind, status, None, &receipt, NOW);
     (outcome, report.text("12:00:00"), report.json(NOW))
 }
@@ -321,7 +321,7 @@ fn a_stand_in_refuses_what_its_provider_would() {
             .map(|a| vec![("authorization".to_string(), a.to_string())])
             .unwrap_or_default(),
     };
-    let cfg = config(&[SECRET]);
+    let cfg = check(&[SECRET]);
     let call = |h: Head, body: &str| handle(&h, body.as_bytes(), &cfg, NOW, 1);
     // No credential.
     let (status, receipt, _) = call(
@@ -403,4 +403,234 @@ fn the_ready_line_and_unreadable_requests() {
     assert_eq!(report.text("t"), "t  REJECTED  -  body over 1 MiB (413)\n");
     assert_eq!(shown_size(1229), "1.2 KB");
     assert_eq!(clock(NOW).len(), 8);
+}
+
+/// A listener on a free port of this machine, answering on its own threads as `run`'s does;
+/// its lines go into `lines`.
+struct Running {
+    addr: SocketAddr,
+    lines: Arc<std::sync::Mutex<String>>,
+}
+
+fn running(deadline: Duration, max_connections: usize) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lines = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = Arc::clone(&lines);
+    let state = Arc::new(ListenerState {
+        check: check(&[SECRET]),
+        json_lines: false,
+        count: None,
+        bound: addr,
+        deadline,
+        max_connections,
+        open: AtomicUsize::new(0),
+        out: Box::new(move |text| sink.lock().unwrap().push_str(text)),
+        next_message_no: AtomicU64::new(1),
+        claimed: AtomicUsize::new(0),
+        answered: AtomicUsize::new(0),
+    });
+    std::thread::spawn(move || accept(&listener, &state));
+    Running { addr, lines }
+}
+
+/// Sends `raw` and reads until the listener closes the connection (5 s at most): what it
+/// answered, and whether it closed.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> (String, bool) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(raw).unwrap();
+    read_all(&mut c)
+}
+
+fn read_all(c: &mut TcpStream) -> (String, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match std::io::Read::read(c, &mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true)
+            }
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[test]
+fn a_client_trickling_its_request_is_cut_off_at_one_deadline_for_head_and_body() {
+    let l = running(Duration::from_millis(300), 64);
+    let mut c = TcpStream::connect(l.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut slow = c.try_clone().unwrap();
+    let host = l.addr;
+    let started = std::time::Instant::now();
+    // A header line every 50 ms: each read waits far less than the deadline, the whole far more.
+    std::thread::spawn(move || {
+        slow.write_all(format!("POST /events HTTP/1.1\r\nHost: {host}\r\n").as_bytes())
+            .ok();
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            if slow.write_all(b"X-Slow: a\r\n").is_err() {
+                break;
+            }
+        }
+    });
+    let (_, closed) = read_all(&mut c);
+    let took = started.elapsed();
+    assert!(
+        closed && took < Duration::from_secs(2),
+        "still open after {took:?}"
+    );
+    let lines = l.lines.lock().unwrap().clone();
+    assert!(lines.contains("(408)"), "{lines}");
+}
+
+#[test]
+fn connections_over_the_cap_are_answered_503_at_once_and_a_freed_slot_serves_again() {
+    let l = running(Duration::from_secs(10), 2);
+    // Two connections that send nothing hold both slots.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(l.addr).unwrap())
+        .collect();
+    let (answer, closed) = exchange(l.addr, b"");
+    assert!(answer.starts_with("HTTP/1.1 503 ") && closed, "{answer:?}");
+    drop(idle);
+    // A slot frees once its thread sees its connection close.
+    let request = format!("POST /events HTTP/1.1\r\nHost: {}\r\n\r\n", l.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let (answer, _) = exchange(l.addr, request.as_bytes());
+        if answer.starts_with("HTTP/1.1 401 ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answer:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_browser_request_is_refused_403_and_printed_as_refused() {
+    let bound: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+    let head = |headers: &[(&str, &str)]| Head {
+        method: "POST".into(),
+        target: "/events".into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    // What the gateway's fetch sends (the URL's host and port), and curl to localhost.
+    for host in ["127.0.0.1:9999", "localhost:9999", "LOCALHOST:9999"] {
+        assert_eq!(
+            browser_refusal(&head(&[("host", host)]), bound),
+            None,
+            "{host}"
+        );
+    }
+    // A page's fetch (no-cors too) carries Origin and, in current browsers, Sec-Fetch-Site; a
+    // page on a name rebound to 127.0.0.1 sends its own name as Host.
+    for (headers, says) in [
+        (
+            &[
+                ("host", "127.0.0.1:9999"),
+                ("origin", "https://evil.example"),
+            ][..],
+            "Origin https://evil.example",
+        ),
+        (
+            &[("host", "127.0.0.1:9999"), ("sec-fetch-site", "cross-site")][..],
+            "Sec-Fetch-Site cross-site",
+        ),
+        (
+            &[("host", "evil.example:9999")][..],
+            "Host evil.example:9999",
+        ),
+        (&[("host", "127.0.0.1:9998")][..], "Host 127.0.0.1:9998"),
+        (&[][..], "no Host"),
+    ] {
+        let why = browser_refusal(&head(headers), bound);
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains(says)),
+            "{headers:?}: {why:?}"
+        );
+    }
+    // Listening for other machines (--insecure), any Host; still no browser.
+    let any: SocketAddr = "0.0.0.0:9999".parse().unwrap();
+    assert_eq!(
+        browser_refusal(&head(&[("host", "10.0.0.5:9999")]), any),
+        None
+    );
+    assert!(
+        browser_refusal(&head(&[("host", "10.0.0.5:9999"), ("origin", "null")]), any).is_some()
+    );
+
+    // Over the wire: a page spoofing a stand-in line gets a 403, and the line says REFUSED.
+    let l = running(Duration::from_secs(10), 64);
+    let body = r#"{"channel":"C1","text":"spoofed"}"#;
+    let raw = format!(
+        "POST /slack/api/chat.postMessage HTTP/1.1\r\nHost: {}\r\nOrigin: https://evil.example\r\nAuthorization: Bearer x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        l.addr,
+        body.len()
+    );
+    let (answer, _) = exchange(l.addr, raw.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 403 "), "{answer:?}");
+    let lines = l.lines.lock().unwrap().clone();
+    assert!(
+        lines.contains("  REFUSED  browser request  ") && !lines.contains("spoofed"),
+        "{lines}"
+    );
+}
+
+#[test]
+fn a_telegram_token_in_a_delivery_path_is_never_printed() {
+    let secret_part = TOKEN.split(':').nth(1).unwrap();
+    // A Telegram channel whose base_url lacks /telegram sends to a delivery path: refused, and
+    // its path shown without the token, as text and as JSON.
+    let head = Head {
+        method: "POST".into(),
+        target: format!("/bot{TOKEN}/sendMessage"),
+        headers: vec![],
+    };
+    let (status, _, report) = handle(&head, br#"{"chat_id":42}"#, &check(&[SECRET]), NOW, 1);
+    assert_eq!(status, 401);
+    let row: Value = serde_json::from_str(&report.json(NOW)).unwrap();
+    assert_eq!(row["path"], "/bot<token>/sendMessage");
+    assert!(!report.text("t").contains(secret_part));
+    // A verified delivery prints its path: masked there too.
+    let keys = vec![standard::key(SECRET).unwrap()];
+    let event = EventEnvelope {
+        id: "evt_0123456789abcdef0123456789abcdef".into(),
+        event_type: "x".into(),
+        tenant: "demo".into(),
+        source: "s".into(),
+        source_kind: "standard".into(),
+        received_at: NOW,
+        data: json!({}),
+        unsigned: Default::default(),
+    };
+    let url = format!("http://127.0.0.1:9999/hooks/bot{TOKEN}/in");
+    let req = delivery_request(&url, &keys, &event.id, &event, NOW);
+    let (status, _, report) = deliver(&req, &[SECRET]);
+    assert_eq!(status, 200);
+    let text = report.text("t");
+    assert!(
+        text.contains("  POST /hooks/bot<token>/in  ") && !text.contains(secret_part),
+        "{text}"
+    );
+    assert!(!report.json(NOW).contains(secret_part));
+    // One masking for every path: a stand-in's token whatever it looks like, an encoded colon;
+    // a path that merely starts with "bot" is left as it is.
+    for (path, shown) in [
+        (
+            "/telegram/botabc/sendMessage",
+            "/telegram/bot<token>/sendMessage",
+        ),
+        ("/x/bot1%3Asecret/sendMessage", "/x/bot<token>/sendMessage"),
+        ("/bots/list", "/bots/list"),
+        ("/bottle", "/bottle"),
+    ] {
+        assert_eq!(stand_in::shown_path(path), shown);
+    }
 }
