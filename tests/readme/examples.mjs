@@ -240,7 +240,7 @@ export class Session {
     // Not on PATH: the README puts it there, as a reader must.
     symlinkSync(gatewayctl, path.join(debug, "gatewayctl"));
     writeFileSync(this.transcript, "");
-    const system = (process.env.PATH ?? "/usr/bin:/bin").split(":").filter((p) => !p.startsWith(root) && !p.startsWith(SHIMS));
+    const system = (process.env.PATH ?? "/usr/bin:/bin").split(":").filter((p) => p !== root && !p.startsWith(root + "/") && !p.startsWith(SHIMS));
     const which = (name) => system.map((d) => path.join(d, name)).find((p) => existsSync(p)) ?? `/usr/bin/${name}`;
     // A clean environment: nothing of the test process's (no GATEWAY_* of a developer's shell).
     this.env = {
