@@ -79,7 +79,8 @@ dev: build seed
 	wrangler dev --port $(PORT) --var GATEWAY_ENV:development
 
 # The native tests compile while the tools install and npm downloads (make -j3); the e2e suite then
-# runs on the one built worker, four files at a time (they mostly wait on timers and I/O). Each target's output is shown whole when it ends (-O).
+# runs on the one built worker, four files at a time (they mostly wait on timers and I/O; six
+# saturate two cores). Each target's output is shown whole when it ends (-O).
 test:
 	$(MAKE) --no-print-directory -j3 -O test-core test-e2e
 

@@ -256,6 +256,8 @@ export class Session {
       README_REAL_HOME: process.env.HOME ?? "/root",
       README_CURL: which("curl"),
       README_MAKE: which("make"),
+      // Where the reader's Rust toolchain lives when it is not under HOME (make listen builds).
+      ...Object.fromEntries(["CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
     };
     writeFileSync(this.state, `declare -x PWD=${shellQuote(this.cwd)}\n`);
     this.background = new Map();
