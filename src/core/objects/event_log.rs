@@ -201,7 +201,9 @@ fn summary<S: Store>(sql: &S, r: &EventRow) -> Result<EventSummary, StoreError> 
 
 fn list<S: Store>(sql: &S, q: &EventQuery) -> Result<EventPage, StoreError> {
     let mut query = String::from(
-        "SELECT id, source, type, received_at, size, NULL AS body FROM events WHERE 1 = 1",
+        // Whether a body is kept (an empty stand-in), never the body itself: a page stays small.
+        "SELECT id, source, type, received_at, size, CASE WHEN body IS NULL THEN NULL ELSE '' END AS body \
+         FROM events WHERE 1 = 1",
     );
     let mut bind: Vec<Arg> = Vec::new();
     if let Some(s) = &q.source {
@@ -437,6 +439,15 @@ mod tests {
             "the setting is not shown"
         );
         assert_eq!(detail.body, Some(serde_json::json!({"n": 1})));
+        let all = EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        };
+        let page: EventPage = ask(&sql, LogCmd::List(all), T);
+        assert!(
+            page.data[0].body_kept,
+            "the list says the body is kept, as the event does"
+        );
         // Past the body's time it is dropped; past the record's time the event is gone.
         let x = |before_ms, now_ms| LogCmd::Expire(ExpireLog { before_ms, now_ms });
         assert_eq!(ask::<u32>(&sql, x(0, T + 2_000), T), 0);
