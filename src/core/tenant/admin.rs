@@ -299,6 +299,14 @@ mod tests {
         json!({"name": "Acme", "destination": {"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
     }
 
+    /// A store holding the tenant of `tenant_doc`.
+    fn with_tenant() -> Kv {
+        let kv = Kv::default();
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
+        kv
+    }
+
     #[test]
     fn a_tenant_is_created_then_replaced_and_its_secret_never_comes_back() {
         let kv = Kv::default();
@@ -357,15 +365,7 @@ mod tests {
 
     #[test]
     fn a_tenant_is_deleted_with_everything_it_owns_only_when_named_again() {
-        let kv = Kv::default();
-        admin(
-            &kv,
-            AdminAction::PutRecord(RecordKind::Tenant, None),
-            "u",
-            Some(tenant_doc()),
-        )
-        .0
-        .unwrap();
+        let kv = with_tenant();
         let source = json!({"kind": "whatsapp", "secrets": ["s"]});
         admin(
             &kv,
@@ -399,9 +399,7 @@ mod tests {
 
     #[test]
     fn a_key_is_changed_and_rotated_in_its_record_and_its_index_alike() {
-        let kv = Kv::default();
-        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
-        admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
+        let kv = with_tenant();
         let body = json!({"name": "ci", "scopes": ["llm"], "rpm": 5, "metadata": {"team": "a"}});
         let created = body_of(admin(&kv, AdminAction::CreateKey, "u", Some(body)));
         let id = created["id"].as_str().unwrap().to_string();
@@ -465,9 +463,7 @@ mod tests {
     #[test]
     fn a_secret_key_is_never_minted_without_scopes_and_a_stored_one_without_them_shows_every_scope()
     {
-        let kv = Kv::default();
-        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
-        admin(&kv, put, "u", Some(tenant_doc())).0.unwrap();
+        let kv = with_tenant();
         let before = kv.0.borrow().len();
         for body in [
             None,
@@ -540,15 +536,7 @@ mod tests {
 
     #[test]
     fn dead_letters_and_a_disabled_destination_answer_in_unix_seconds() {
-        let kv = Kv::default();
-        admin(
-            &kv,
-            AdminAction::PutRecord(RecordKind::Tenant, None),
-            "u",
-            Some(tenant_doc()),
-        )
-        .0
-        .unwrap();
+        let kv = with_tenant();
         let letters = body_of(admin(&kv, AdminAction::ListDeadLetters, "u", None));
         assert_eq!(letters["data"][0]["dead_at"].to_string(), "1796014360.123");
         // Disabled by an earlier version (epoch ms), and by this one (seconds).
