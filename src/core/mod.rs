@@ -19,6 +19,7 @@ pub mod platform;
 pub mod records;
 pub mod redirect;
 pub mod route;
+pub mod sign;
 pub mod tenant;
 #[cfg(test)]
 pub mod testing;

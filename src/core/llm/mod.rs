@@ -10,6 +10,7 @@ pub mod config;
 pub mod convert;
 pub mod embeddings;
 pub mod errors;
+pub mod eventstream;
 pub mod flow;
 pub mod guardrails;
 pub mod ledger;
