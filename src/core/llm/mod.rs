@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod mock;
 pub mod models;
 pub mod pricing;
+pub mod providers;
 pub mod request;
 pub mod routing;
 pub mod settle;

@@ -4,6 +4,7 @@
 pub mod passthrough;
 pub mod responses;
 pub mod to_anthropic;
+pub mod to_converse;
 pub mod to_gemini;
 pub mod to_openai;
 

@@ -7,6 +7,7 @@
 //! never with what looks like a normal end.
 
 mod from_anthropic;
+pub mod from_converse;
 mod from_gemini;
 mod from_openai;
 mod from_responses;
