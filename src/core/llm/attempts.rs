@@ -241,6 +241,8 @@ mod tests {
                 bearer: false,
                 weight: 1,
                 catalog: "m".into(),
+                family: ProviderKind::OpenaiCompatible,
+                place: Default::default(),
             })
             .collect()
     }

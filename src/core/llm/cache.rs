@@ -339,6 +339,8 @@ mod tests {
             api_version: None,
             bearer: false,
             catalog: model.into(),
+            family: crate::core::llm::config::ProviderKind::Openai,
+            place: Default::default(),
         }
     }
 

@@ -5,7 +5,11 @@ use super::guardrails::{check_rules, Rule};
 use crate::core::config::document::{check_http_url, Check, Named, Secret};
 use serde::{Deserialize, Serialize};
 
-pub const SECRET_PATHS: &[&str] = &["/providers/*/api_key"];
+pub const SECRET_PATHS: &[&str] = &[
+    "/providers/*/api_key",
+    "/providers/*/aws/secret_access_key",
+    "/providers/*/aws/session_token",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -19,6 +23,20 @@ pub enum ProviderKind {
     Gemini,
     /// Local and deterministic: streams a reply built from the prompt. For development and demos.
     Mock,
+    /// Amazon Bedrock: Converse, or Anthropic's Messages format through `invoke`, signed with
+    /// AWS Signature Version 4.
+    Bedrock,
+    // OpenAI-compatible providers with their own address and quirks (`providers::presets`).
+    Mistral,
+    Groq,
+    Deepseek,
+    Xai,
+    Together,
+    Fireworks,
+    Openrouter,
+    Perplexity,
+    Ollama,
+    Vllm,
 }
 
 impl ProviderKind {
@@ -31,6 +49,14 @@ impl ProviderKind {
             ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
             _ => None,
         }
+    }
+
+    /// Where a provider of this kind is called when it names no `base_url`: its official API,
+    /// or a preset's. `None`: the kind has no single address (its `base_url` is required, or,
+    /// for Bedrock, built from the region).
+    pub fn default_base(self) -> Option<&'static str> {
+        self.official_base()
+            .or_else(|| super::providers::presets::preset(self).and_then(|p| p.base))
     }
 }
 
@@ -46,6 +72,43 @@ pub struct Provider {
     /// Microsoft Entra ID token in `Authorization`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<KeyHeader>,
+    /// Bedrock: the AWS region (`us-east-1`): the endpoint and the signature's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Bedrock: the AWS access key the requests are signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsKeys>,
+    /// Bedrock: which API a request is sent to (default `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<BedrockApi>,
+    /// OpenRouter: the app's URL and name, sent as `HTTP-Referer` and `X-Title` (its rankings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+}
+
+/// An AWS access key: the id in clear, the secret (and a temporary key's session token) sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AwsKeys {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<Secret>,
+}
+
+/// Which Bedrock API carries a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedrockApi {
+    /// Anthropic's Messages format (`invoke`) for an Anthropic client on a Claude model, so
+    /// that everything Claude's own API offers passes; Converse for everything else.
+    #[default]
+    Auto,
+    /// Converse and ConverseStream, for every model and client.
+    Converse,
+    /// `invoke` with Anthropic's Messages format: Claude models only.
+    Invoke,
 }
 
 /// The Azure OpenAI API version a provider that names none is called with.
@@ -318,6 +381,7 @@ impl Check for LlmConfig {
                     ));
                 }
             }
+            super::providers::check(name, prov, p);
             if prov.kind == ProviderKind::OpenaiCompatible && prov.base_url.is_none() {
                 p.push(format!(
                     "`providers.{name}.base_url` is required for openai_compatible"

@@ -7,11 +7,14 @@ mod fit;
 pub use fit::{fit, fit_chain, window, Fit, Fitted, Reach, Skipped};
 
 pub use super::errors::AttemptOutcome;
+use super::providers::{self, bedrock, Credentials, Envelope};
 use super::request::ClientRequest;
 use super::{convert, Dialect};
 use crate::core::error::ApiError;
 use crate::core::http::path_segment;
-use crate::core::llm::config::{KeyHeader, LlmConfig, ProviderKind, Strategy, AZURE_API_VERSION};
+use crate::core::llm::config::{
+    BedrockApi, KeyHeader, LlmConfig, Provider, ProviderKind, Strategy, AZURE_API_VERSION,
+};
 use crate::core::upstream::{HttpMethod, OutboundRequest};
 use crate::core::webhook::delivery::parse_retry_after;
 
@@ -44,6 +47,38 @@ pub struct Target {
     pub bearer: bool,
     /// The model's name in the catalog (`pricing:{catalog}`).
     pub catalog: String,
+    /// The kind whose habits the model has (`providers::family`): Claude on Bedrock is sized
+    /// and windowed as Anthropic's.
+    pub family: ProviderKind,
+    /// Where and how the kind is reached beyond its base URL.
+    pub place: Place,
+}
+
+/// A target's provider settings beyond its address and key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// Bedrock: the AWS region, and which API.
+    pub region: Option<String>,
+    pub api: BedrockApi,
+    /// Headers the provider asks for (OpenRouter's attribution).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Place {
+    fn of(p: &Provider) -> Self {
+        let mut headers = Vec::new();
+        if let Some(url) = &p.site_url {
+            headers.push(("http-referer", url.clone()));
+        }
+        if let Some(name) = &p.app_name {
+            headers.push(("x-title", name.clone()));
+        }
+        Place {
+            region: p.region.clone(),
+            api: p.api.unwrap_or_default(),
+            headers,
+        }
+    }
 }
 
 impl Target {
@@ -51,12 +86,17 @@ impl Target {
     /// clients in their own format; every other OpenAI-style server knows Chat Completions.
     pub fn wire(&self, client: Dialect) -> Dialect {
         match (self.kind, client) {
-            (ProviderKind::Anthropic, _) => Dialect::Anthropic,
+            (ProviderKind::Anthropic | ProviderKind::Bedrock, _) => Dialect::Anthropic,
             (ProviderKind::Gemini, _) => Dialect::Gemini,
             (_, Dialect::Embeddings) => Dialect::Embeddings,
             (ProviderKind::Openai, Dialect::Responses) => Dialect::Responses,
             _ => Dialect::OpenAi,
         }
+    }
+
+    /// How the dialect is wrapped for a `client` request (Bedrock's Converse or invoke).
+    pub fn envelope(&self, client: Dialect) -> Envelope {
+        providers::envelope(self.kind, self.place.api, &self.model, client)
     }
 
     /// The breaker's name: one breaker per tenant provider target.
@@ -107,6 +147,8 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
             api_version: p.api_version.clone(),
             bearer: p.auth == Some(KeyHeader::Bearer),
             catalog: catalog_name(p.kind, &t.model, t.catalog.as_deref()),
+            family: providers::family(p.kind, &t.model),
+            place: Place::of(p),
         })
     };
     if let Some(route) = cfg.routes.get(model) {
@@ -151,18 +193,34 @@ pub fn resolve(model: &str, cfg: &LlmConfig) -> Result<Resolved, ApiError> {
     )))
 }
 
-/// The upstream request of one attempt at target `t`.
+/// The upstream request of one attempt at target `t`, authenticated with `creds` (an AWS key
+/// signs it at `now_s`).
 pub fn plan(
     req: &ClientRequest,
     t: &Target,
-    api_key: Option<&str>,
+    creds: &Credentials,
     anthropic_beta: Option<&str>,
+    now_s: u64,
 ) -> Result<OutboundRequest, ApiError> {
     let dialect = t.wire(req.dialect);
+    let envelope = t.envelope(req.dialect);
     let max_completion_tokens = matches!(t.kind, ProviderKind::Openai | ProviderKind::AzureOpenai);
     let body = convert::upstream_body(req, dialect, &t.model, max_completion_tokens)?;
+    let body = match envelope {
+        Envelope::Plain => body,
+        Envelope::Converse => convert::to_converse::request(&body)?,
+        Envelope::BedrockInvoke => {
+            let beta: Vec<String> = anthropic_beta
+                .into_iter()
+                .flat_map(|b| b.split(','))
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty())
+                .collect();
+            bedrock::invoke_body(&body, &beta)
+        }
+    };
     let mut headers: Vec<(&str, String)> = vec![("content-type", "application/json".to_string())];
-    if req.stream {
+    if req.stream && !envelope.framed() {
         headers.push(("accept", "text/event-stream".into()));
     }
     let operation = match (dialect, req.stream) {
@@ -172,13 +230,19 @@ pub fn plan(
         (Dialect::Embeddings, _) => "embeddings",
         _ => "chat/completions",
     };
-    let url = address(t, dialect, operation, api_key, &mut headers);
-    if dialect == Dialect::Anthropic {
+    let url = match envelope {
+        Envelope::Plain => address(t, dialect, operation, creds.key(), &mut headers),
+        _ => bedrock_address(t, envelope, req.stream, &mut headers),
+    };
+    if dialect == Dialect::Anthropic && envelope == Envelope::Plain {
         if let Some(b) = anthropic_beta {
             headers.push(("anthropic-beta", b.into()));
         }
     }
-    Ok(OutboundRequest {
+    for (name, value) in &t.place.headers {
+        headers.push((name, value.clone()));
+    }
+    let mut request = OutboundRequest {
         method: HttpMethod::Post,
         url,
         headers: headers
@@ -189,7 +253,43 @@ pub fn plan(
         body: Some(crate::core::upstream::OutboundBody::Text(
             serde_json::to_string(&body).unwrap_or_default(),
         )),
-    })
+    };
+    if let Credentials::Aws(aws) = creds {
+        let region = t.place.region.as_deref().unwrap_or_default();
+        crate::core::sign::sigv4::sign(&mut request, aws, region, "bedrock", now_s)
+            .map_err(ApiError::internal)?;
+    }
+    Ok(request)
+}
+
+/// Bedrock's runtime URL for `t`'s model: the region's endpoint (or `base_url`, a VPC
+/// endpoint), the model id (or inference-profile ARN) as one path segment.
+fn bedrock_address(
+    t: &Target,
+    envelope: Envelope,
+    stream: bool,
+    headers: &mut Vec<(&str, String)>,
+) -> String {
+    let base = match &t.base_url {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None => format!(
+            "https://bedrock-runtime.{}.amazonaws.com",
+            t.place.region.as_deref().unwrap_or_default()
+        ),
+    };
+    let operation = match (envelope, stream) {
+        (Envelope::BedrockInvoke, false) => {
+            headers.push(("accept", "application/json".into()));
+            "invoke"
+        }
+        (Envelope::BedrockInvoke, true) => {
+            headers.push(("x-amzn-bedrock-accept", "application/json".into()));
+            "invoke-with-response-stream"
+        }
+        (_, false) => "converse",
+        (_, true) => "converse-stream",
+    };
+    format!("{base}/model/{}/{operation}", path_segment(&t.model))
 }
 
 /// The URL of `t`'s API for `wire` and `operation` (OpenAI-style: `chat/completions`; Gemini:
@@ -244,11 +344,18 @@ fn address(
         }
         (_, Dialect::Responses) => {
             bearer(headers);
-            format!("{}/responses", base(official(ProviderKind::Openai)))
+            format!(
+                "{}/responses",
+                base(t.kind.default_base().unwrap_or_default())
+            )
         }
         _ => {
             bearer(headers);
-            format!("{}/{operation}", base(official(ProviderKind::Openai)))
+            // A kind without a default address has a `base_url` (its check requires one).
+            format!(
+                "{}/{operation}",
+                base(t.kind.default_base().unwrap_or_default())
+            )
         }
     }
 }
@@ -305,6 +412,10 @@ pub fn retry_after_ms(
 
 #[cfg(test)]
 mod tests {
+    fn key(k: &str) -> Credentials {
+        Credentials::Key(k.into())
+    }
+
     use super::*;
     use crate::core::config::document::validate;
     use crate::core::llm::request::parse;
@@ -402,7 +513,7 @@ mod tests {
         )
         .unwrap();
         let chain = resolve("smart", &c).unwrap().targets;
-        let a = plan(&req, &chain[0], Some("sk-ant"), None).unwrap();
+        let a = plan(&req, &chain[0], &key("sk-ant"), None, 0).unwrap();
         assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
         assert!(a.headers.contains(&("x-api-key".into(), "sk-ant".into())));
         assert!(a
@@ -413,7 +524,7 @@ mod tests {
             (body["model"].as_str(), body["max_tokens"].as_u64()),
             (Some("claude-sonnet-4-5"), Some(4096))
         );
-        let o = plan(&req, &chain[1], Some("sk-x"), None).unwrap();
+        let o = plan(&req, &chain[1], &key("sk-x"), None, 0).unwrap();
         assert_eq!(o.url, "https://api.openai.com/v1/chat/completions");
         let body: serde_json::Value = serde_json::from_str(o.body_text().unwrap()).unwrap();
         assert_eq!(body["model"], "gpt-4o");
@@ -426,8 +537,9 @@ mod tests {
         let l = plan(
             &req,
             &resolve("local/m", &c).unwrap().targets[0],
+            &Credentials::None,
             None,
-            None,
+            0,
         )
         .unwrap();
         assert_eq!(l.url, "http://127.0.0.1:11434/v1/chat/completions");
@@ -436,7 +548,7 @@ mod tests {
         assert_eq!(body["max_tokens"], 4096);
         let capped = req.clone().with_output_ceiling(512);
         let a: serde_json::Value = serde_json::from_str(
-            plan(&capped, &chain[0], None, None)
+            plan(&capped, &chain[0], &Credentials::None, None, 0)
                 .unwrap()
                 .body_text()
                 .unwrap(),
@@ -461,7 +573,7 @@ mod tests {
             Dialect::OpenAi,
             "deployments speak chat"
         );
-        let a = plan(&req, t, Some("k1"), None).unwrap();
+        let a = plan(&req, t, &key("k1"), None, 0).unwrap();
         assert_eq!(
             a.url,
             "https://acme.openai.azure.com/openai/deployments/gpt%204o/chat/completions?api-version=2024-10-21"
@@ -473,8 +585,9 @@ mod tests {
         let e = plan(
             &req,
             &resolve("entra/gpt-4o", &c).unwrap().targets[0],
-            Some("tok"),
+            &key("tok"),
             None,
+            0,
         )
         .unwrap();
         assert!(e

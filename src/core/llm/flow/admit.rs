@@ -274,7 +274,7 @@ pub async fn admit(
     let reach = |t: &Target, entry: &Option<Rc<ModelEntry>>| Reach {
         target: t.clone(),
         entry: entry.clone(),
-        window: window(t.kind, entry.as_deref(), beta),
+        window: window(t.family, entry.as_deref(), beta),
     };
     let targets: Vec<_> = placed
         .iter()
@@ -323,7 +323,7 @@ pub async fn admit(
     let reachable: Vec<_> = chain
         .iter()
         .zip(&prices)
-        .map(|(t, p)| (t.kind, p.as_deref(), t.catalog.as_str()))
+        .map(|(t, p)| (t.family, p.as_deref(), t.catalog.as_str()))
         .collect();
     let Charges { checks, budgets } = plan(Known {
         cfg: &cfg,

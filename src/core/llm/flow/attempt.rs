@@ -15,11 +15,13 @@ use crate::core::llm::cache::Entry;
 use crate::core::llm::catalog::ModelEntry;
 use crate::core::llm::config::{KeySource, LlmConfig, ProviderKind, Strategy};
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
+use crate::core::llm::providers::{bedrock, Credentials, Envelope};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::settle::Used;
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, embeddings, mock, sse, Dialect, Usage};
 use crate::core::platform::ConfigKey;
+use crate::core::sign::AwsCredentials;
 use crate::core::upstream::{Chunk, FetchError, StreamClock, StreamId, Upstream};
 use serde_json::json;
 use std::collections::VecDeque;
@@ -204,7 +206,7 @@ impl Attempting<'_> {
         answer.attempts = attempts.total();
         // Admission read every entry of the chain: the answer's price is among them.
         let price = answer.entry.as_deref();
-        answer.estimate = self.job.req.estimated_usage_on(answer.target.kind, price);
+        answer.estimate = self.job.req.estimated_usage_on(answer.target.family, price);
         Ok(success)
     }
 
@@ -218,22 +220,37 @@ impl Attempting<'_> {
         }
     }
 
-    /// The provider's key, as `Provider::key_source` says where it comes from.
-    fn api_key(&self, t: &Target) -> Result<Option<String>, ApiError> {
+    /// What the attempt authenticates with: an AWS key, or the provider's API key as
+    /// `Provider::key_source` says where it comes from.
+    fn credentials(&self, t: &Target) -> Result<Credentials, ApiError> {
         let job = self.job;
-        match job.cfg.providers[&t.provider].key_source() {
-            KeySource::Sealed(secret) => {
-                let at = RecordRef {
-                    tenant: &job.tenant,
-                    record: "llm",
-                };
-                let field = format!("/providers/{}/api_key", t.provider);
-                let sealer = self.deployment.sealer()?;
-                open_secret(&sealer, &at, &field, secret).map(Some)
-            }
-            KeySource::Platform(name) => Ok(self.deployment.secret(name).filter(|s| !s.is_empty())),
-            KeySource::None => Ok(None),
+        let provider = &job.cfg.providers[&t.provider];
+        let at = RecordRef {
+            tenant: &job.tenant,
+            record: "llm",
+        };
+        let open = |field: &str, secret| {
+            let field = format!("/providers/{}/{field}", t.provider);
+            open_secret(&*self.deployment.sealer()?, &at, &field, secret)
+        };
+        if let Some(aws) = &provider.aws {
+            return Ok(Credentials::Aws(AwsCredentials {
+                access_key_id: aws.access_key_id.clone(),
+                secret_access_key: open("aws/secret_access_key", &aws.secret_access_key)?,
+                session_token: match &aws.session_token {
+                    Some(token) => Some(open("aws/session_token", token)?),
+                    None => None,
+                },
+            }));
         }
+        Ok(match provider.key_source() {
+            KeySource::Sealed(secret) => Credentials::Key(open("api_key", secret)?),
+            KeySource::Platform(name) => match self.deployment.secret(name) {
+                Some(k) if !k.is_empty() => Credentials::Key(k),
+                _ => Credentials::None,
+            },
+            KeySource::None => Credentials::None,
+        })
     }
 
     async fn attempt(&self, t: &Target) -> Result<Success, Failed> {
@@ -242,9 +259,11 @@ impl Attempting<'_> {
             return self.mock(t).await;
         }
         // A key that cannot be opened is the gateway's failure, not the provider's.
-        let key = self.api_key(t).map_err(|e| (AttemptOutcome::Ours, e))?;
-        let request = routing::plan(&job.req, t, key.as_deref(), job.beta.as_deref())
+        let creds = self.credentials(t).map_err(|e| (AttemptOutcome::Ours, e))?;
+        let now_s = co.now() / 1000;
+        let request = routing::plan(&job.req, t, &creds, job.beta.as_deref(), now_s)
             .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
+        let envelope = t.envelope(job.req.dialect);
         let name = t.key();
         let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
         let timeout = u64::from(t.timeout_ms);
@@ -256,9 +275,15 @@ impl Attempting<'_> {
                 .map_err(fetch_failed)?;
             if !(200..300).contains(&answer.status) {
                 let wait = self.retry_wait(|n| answer.header(n));
-                return Err(self.refused(&name, answer.status, wait, &answer.body).await);
+                let aws_type = answer.header("x-amzn-errortype");
+                let refusal = self.refusal(t, answer.status, aws_type, &answer.body);
+                return Err(self.refused(&name, refusal, wait).await);
             }
-            return json_answer(co, job, t.wire(job.req.dialect), answer.body);
+            let body = match envelope {
+                Envelope::Converse => self.converse_answer(t, &answer.body)?,
+                _ => answer.body,
+            };
+            return json_answer(co, job, t.wire(job.req.dialect), body);
         }
         let started = co.now();
         let opened = co
@@ -270,18 +295,50 @@ impl Attempting<'_> {
         if !(200..300).contains(&opened.status) {
             let wait = self.retry_wait(|n| opened.header(n));
             let body = read_to_end(co, opened.stream, remaining).await;
-            return Err(self.refused(&name, opened.status, wait, &body).await);
+            let aws_type = opened.header("x-amzn-errortype");
+            let refusal = self.refusal(t, opened.status, aws_type, &body);
+            return Err(self.refused(&name, refusal, wait).await);
         }
         if !opened
             .header("content-type")
-            .is_some_and(|c| c.contains("text/event-stream"))
+            .is_some_and(|c| c.contains(envelope.stream_content_type()))
         {
             source.cancel(co).await;
             return Err(broken(format!(
                 "{name} answered a stream request without an event stream"
             )));
         }
-        first_content(co, job, t, t.wire(job.req.dialect), source, remaining).await
+        let translator =
+            Translator::with_envelope(t.wire(job.req.dialect), envelope, options(co, job));
+        first_content(co, t, translator, source, remaining).await
+    }
+
+    /// A provider's refusal as the error path reads it: AWS's (`x-amzn-errortype` and a bare
+    /// `{"message"}`) rewritten to the common shape, with the status its kind stands for.
+    fn refusal(
+        &self,
+        t: &Target,
+        status: u16,
+        aws_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let text = String::from_utf8_lossy(body);
+        if t.kind == ProviderKind::Bedrock {
+            if let Some((status, error)) = bedrock::refusal(status, aws_type, &text) {
+                return (status, error.to_string());
+            }
+        }
+        (status, text.into_owned())
+    }
+
+    /// A Converse answer as the Anthropic message it stands for.
+    fn converse_answer(&self, t: &Target, body: &[u8]) -> Result<Vec<u8>, Failed> {
+        let value = serde_json::from_slice::<serde_json::Value>(body)
+            .map_err(|_| broken("the provider's answer is not JSON".into()))?;
+        let id = format!("msg_bdrk_{:016x}", self.job.random);
+        let message =
+            convert::to_converse::answer(&value, &t.model, &id).map_err(|e| broken(e.message))?;
+        Ok(serde_json::to_vec(&message).unwrap_or_default())
     }
 
     /// How long a refusing provider asked to be left alone, from its headers.
@@ -295,8 +352,12 @@ impl Attempting<'_> {
 
     /// A provider's refusal (a status other than 2xx): how it counts, and the client's error.
     /// The log gets the status and the provider's code, never its text.
-    async fn refused(&self, name: &str, status: u16, wait: Option<u64>, body: &[u8]) -> Failed {
-        let text = String::from_utf8_lossy(body);
+    async fn refused(
+        &self,
+        name: &str,
+        (status, text): (u16, String),
+        wait: Option<u64>,
+    ) -> Failed {
         let (outcome, e, code) = refused_attempt(name, status, wait, &text);
         let line = json!({"request_id": self.job.request_id, "llm_upstream_error": name, "status": status, "code": code});
         self.co.log(line).await;
@@ -334,7 +395,8 @@ impl Attempting<'_> {
             })
             .collect();
         let source = Source::Events(events, self.deployment.mock_delay_ms());
-        first_content(co, job, t, Dialect::OpenAi, source, u64::from(t.timeout_ms)).await
+        let translator = Translator::new(Dialect::OpenAi, options(co, job));
+        first_content(co, t, translator, source, u64::from(t.timeout_ms)).await
     }
 }
 
@@ -399,13 +461,11 @@ fn json_answer(
 /// Reads a stream until it has content (success), or fails or times out before any.
 async fn first_content(
     co: &Co,
-    job: &LlmCall,
     t: &Target,
-    upstream: Dialect,
+    mut translator: Translator,
     mut source: Source,
     budget_ms: u64,
 ) -> Result<Success, Failed> {
-    let mut translator = Translator::new(upstream, options(co, job));
     let mut held = Vec::new();
     let started = co.now();
     let deadline = started + budget_ms;
@@ -433,7 +493,19 @@ async fn first_content(
         if translator.failed_before_start().is_some() {
             source.cancel(co).await;
             // What the provider's error event said is its text: not for logs or the client.
-            return Err(broken(format!("{} failed before any content", t.key())));
+            let message = format!("{} failed before any content", t.key());
+            return Err(match translator.failed_status() {
+                // An exception standing for a status (Bedrock's throttling) counts as that
+                // status would: a 429 falls over without tripping the breaker.
+                Some(status) => {
+                    let (outcome, _, _) = refused_attempt(&t.key(), status, None, "");
+                    (
+                        outcome,
+                        ApiError::new(crate::core::error::ErrorKind::Upstream, message),
+                    )
+                }
+                None => broken(message),
+            });
         }
     }
 }
@@ -450,7 +522,8 @@ pub async fn replay(co: &Co, job: &LlmCall, t: &Target, entry: Entry) -> Result<
     let events = VecDeque::from([entry.body.into_bytes()]);
     let budget = u64::from(t.timeout_ms);
     let source = Source::Events(events, 0);
-    let mut success = first_content(co, job, t, job.req.dialect, source, budget).await?;
+    let translator = Translator::new(job.req.dialect, options(co, job));
+    let mut success = first_content(co, t, translator, source, budget).await?;
     if let Success::Stream(s) = &mut success {
         s.replayed_usage = Some(entry.usage);
     }

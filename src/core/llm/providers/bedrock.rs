@@ -18,3 +18,16 @@ pub fn refusal(status: u16, error_type: Option<&str>, body: &str) -> Option<(u16
     let _ = (status, error_type, body);
     None
 }
+
+/// Whether a Bedrock model id (or inference-profile ARN) names a Claude model: `anthropic.…`,
+/// a cross-region profile `{geo}.anthropic.…`, or an ARN whose resource is one of those.
+pub fn is_anthropic_model(model: &str) -> bool {
+    let id = match model.starts_with("arn:") {
+        true => model.rsplit_once('/').map_or("", |(_, id)| id),
+        false => model,
+    };
+    id.starts_with("anthropic.")
+        || id
+            .split_once('.')
+            .is_some_and(|(geo, rest)| geo.len() <= 7 && rest.starts_with("anthropic."))
+}

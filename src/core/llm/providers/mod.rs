@@ -1,4 +1,159 @@
 //! What each provider kind needs beyond the wire dialect it speaks: its address, its
-//! authentication, its envelope around the dialect, its error shapes.
+//! authentication, its envelope around the dialect, its error shapes, and the checks of its
+//! configuration.
 
 pub mod bedrock;
+pub mod presets;
+
+use super::config::{BedrockApi, Provider, ProviderKind};
+use super::Dialect;
+use crate::core::sign::AwsCredentials;
+
+/// How a request's body and answer are wrapped around the dialect the target speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// The dialect as it is.
+    Plain,
+    /// Bedrock Converse: an Anthropic-shaped body rewritten (`convert::to_converse`), its
+    /// answer read back as an Anthropic message, its stream in event-stream frames.
+    Converse,
+    /// Bedrock `invoke`: Anthropic's own body (`bedrock::invoke_body`) and answer, its stream
+    /// Anthropic's events inside event-stream frames.
+    BedrockInvoke,
+}
+
+impl Envelope {
+    /// The answer's stream arrives in AWS's event-stream framing, not as server-sent events.
+    pub fn framed(self) -> bool {
+        matches!(self, Envelope::Converse | Envelope::BedrockInvoke)
+    }
+
+    /// The content type a stream is answered with.
+    pub fn stream_content_type(self) -> &'static str {
+        match self.framed() {
+            true => "application/vnd.amazon.eventstream",
+            false => "text/event-stream",
+        }
+    }
+}
+
+/// What an attempt authenticates with, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    /// An API key (or bearer token), sent as the kind's header says.
+    Key(String),
+    /// An AWS access key: the request is signed.
+    Aws(AwsCredentials),
+}
+
+impl Credentials {
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Credentials::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// The envelope for a `client` request to a provider of `kind` with `api` at `model`.
+pub fn envelope(kind: ProviderKind, api: BedrockApi, model: &str, client: Dialect) -> Envelope {
+    if kind != ProviderKind::Bedrock {
+        return Envelope::Plain;
+    }
+    match api {
+        BedrockApi::Invoke => Envelope::BedrockInvoke,
+        BedrockApi::Converse => Envelope::Converse,
+        BedrockApi::Auto if client == Dialect::Anthropic && bedrock::is_anthropic_model(model) => {
+            Envelope::BedrockInvoke
+        }
+        BedrockApi::Auto => Envelope::Converse,
+    }
+}
+
+/// The kind whose habits (image token counts, long-context windows, usage) a model of a
+/// provider has: Claude on Bedrock counts like Anthropic's own API.
+pub fn family(kind: ProviderKind, model: &str) -> ProviderKind {
+    match kind {
+        ProviderKind::Bedrock if bedrock::is_anthropic_model(model) => ProviderKind::Anthropic,
+        ProviderKind::Bedrock => ProviderKind::OpenaiCompatible,
+        k if presets::preset(k).is_some() => ProviderKind::OpenaiCompatible,
+        k => k,
+    }
+}
+
+/// The checks of provider `name` that depend on its kind.
+pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
+    let at = |field: &str| format!("providers.{name}.{field}");
+    let only = |field: &str, set: bool, kind: &str, p: &mut Vec<String>| {
+        if set {
+            p.push(format!("`{}` applies to {kind} providers only", at(field)));
+        }
+    };
+    let bedrock = prov.kind == ProviderKind::Bedrock;
+    only("region", prov.region.is_some() && !bedrock, "bedrock", p);
+    only("aws", prov.aws.is_some() && !bedrock, "bedrock", p);
+    only("api", prov.api.is_some() && !bedrock, "bedrock", p);
+    let openrouter = prov.kind == ProviderKind::Openrouter;
+    only(
+        "site_url",
+        prov.site_url.is_some() && !openrouter,
+        "openrouter",
+        p,
+    );
+    only(
+        "app_name",
+        prov.app_name.is_some() && !openrouter,
+        "openrouter",
+        p,
+    );
+    if bedrock {
+        check_bedrock(name, prov, p);
+    }
+    if let Some(preset) = presets::preset(prov.kind) {
+        preset.check(name, prov, p);
+    }
+}
+
+/// An AWS region as Bedrock's endpoints name them (`us-east-1`, `eu-central-2`).
+pub fn valid_region(r: &str) -> bool {
+    (4..=32).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !r.starts_with('-')
+        && !r.ends_with('-')
+}
+
+fn check_bedrock(name: &str, prov: &Provider, p: &mut Vec<String>) {
+    match prov.region.as_deref() {
+        Some(r) if valid_region(r) => {}
+        Some(_) => p.push(format!(
+            "`providers.{name}.region` must be an AWS region such as us-east-1"
+        )),
+        None => p.push(format!(
+            "`providers.{name}.region` is required for bedrock: the AWS region, such as us-east-1"
+        )),
+    }
+    match &prov.aws {
+        None => p.push(format!(
+            "`providers.{name}.aws` is required for bedrock: {{\"access_key_id\", \"secret_access_key\"}} (and \"session_token\" for temporary credentials)"
+        )),
+        Some(k) => {
+            let id = &k.access_key_id;
+            let ok = (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !ok {
+                p.push(format!(
+                    "`providers.{name}.aws.access_key_id` must be an AWS access key id (AKIA…, ASIA…)"
+                ));
+            }
+        }
+    }
+    if prov.api_key.is_some() {
+        p.push(format!(
+            "`providers.{name}.api_key` does not apply to bedrock: requests are signed with `aws`"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests;

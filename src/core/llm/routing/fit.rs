@@ -135,6 +135,8 @@ mod tests {
                 api_version: None,
                 bearer: false,
                 catalog: model.into(),
+                family: ProviderKind::Openai,
+                place: Default::default(),
             },
             entry: None,
             window,

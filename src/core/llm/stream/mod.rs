@@ -13,6 +13,8 @@ mod from_openai;
 mod from_responses;
 mod to_responses;
 
+use super::eventstream::{self, Frame};
+use super::providers::Envelope;
 use super::sse::{self, Event};
 use super::{errors, Dialect, Usage};
 
@@ -25,6 +27,9 @@ pub struct Progress {
     pub done: bool,
     /// The upstream failed; the message says how.
     pub failed: Option<String>,
+    /// The HTTP status an in-stream exception stands for (Bedrock's throttling is a 429): how a
+    /// failure before any content counts for retries, fallover and the breaker.
+    pub failed_status: Option<u16>,
     pub usage: Usage,
     /// Bytes of generated text, thinking and tool arguments relayed so far: what a stream the
     /// client left is charged by when the upstream never said its count.
@@ -50,9 +55,16 @@ pub struct Translator {
     then: Option<Box<Stage>>,
 }
 
+/// How a stage reads its upstream's bytes into events.
+enum Input {
+    Sse(sse::Parser),
+    /// AWS's event-stream frames (Bedrock), each turned into Anthropic's events.
+    Frames(eventstream::Decoder, from_converse::Adapter, Vec<Frame>),
+}
+
 /// One upstream dialect's bytes in, the client dialect's bytes out.
 struct Stage {
-    parser: sse::Parser,
+    input: Input,
     client: Dialect,
     inner: Inner,
     progress: Progress,
@@ -77,6 +89,16 @@ pub struct Options {
 
 impl Translator {
     pub fn new(upstream: Dialect, opts: Options) -> Self {
+        Self::with_envelope(upstream, Envelope::Plain, opts)
+    }
+
+    /// A translator for an upstream whose dialect arrives in `envelope` (Bedrock's frames).
+    pub fn with_envelope(upstream: Dialect, envelope: Envelope, opts: Options) -> Self {
+        let input = || match envelope {
+            Envelope::Plain => Input::Sse(sse::Parser::new()),
+            Envelope::Converse => Input::frames(from_converse::Payload::Converse),
+            Envelope::BedrockInvoke => Input::frames(from_converse::Payload::Invoke),
+        };
         let pivot = matches!(
             (upstream, opts.client),
             (Dialect::Anthropic, Dialect::Responses)
@@ -84,7 +106,7 @@ impl Translator {
         );
         if !pivot {
             return Translator {
-                first: Stage::new(upstream, opts, false),
+                first: Stage::new(upstream, input(), opts, false),
                 then: None,
             };
         }
@@ -95,8 +117,13 @@ impl Translator {
             ..opts
         };
         Translator {
-            first: Stage::new(upstream, chunks, true),
-            then: Some(Box::new(Stage::new(Dialect::OpenAi, opts, false))),
+            first: Stage::new(upstream, input(), chunks, true),
+            then: Some(Box::new(Stage::new(
+                Dialect::OpenAi,
+                Input::Sse(sse::Parser::new()),
+                opts,
+                false,
+            ))),
         }
     }
 
@@ -165,6 +192,11 @@ impl Translator {
         self.last().progress.failed.as_deref()
     }
 
+    /// The status an upstream's in-stream exception stood for, if one ended it.
+    pub fn failed_status(&self) -> Option<u16> {
+        self.first.progress.failed_status
+    }
+
     pub fn text(&self) -> &str {
         &self.last().progress.text
     }
@@ -209,8 +241,56 @@ impl Translator {
     }
 }
 
+impl Input {
+    fn frames(payload: from_converse::Payload) -> Self {
+        let adapter = from_converse::Adapter::new(payload);
+        Input::Frames(eventstream::Decoder::default(), adapter, Vec::new())
+    }
+
+    /// Reads `bytes` into `events`; `Err` says why the stream cannot go on (and, for an
+    /// exception the upstream sent, the status it stands for).
+    fn read(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Result<(), (String, Option<u16>)> {
+        match self {
+            Input::Sse(parser) => parser
+                .push(bytes, events)
+                .map_err(|_| ("upstream sent an SSE event over 4 MiB".to_string(), None)),
+            Input::Frames(decoder, adapter, frames) => {
+                let decoded = decoder.push(bytes, frames);
+                for frame in frames.drain(..) {
+                    adapter
+                        .frame(&frame, events)
+                        .map_err(|f| (f.message, Some(f.status)))?;
+                }
+                decoded.map_err(|e| {
+                    (
+                        format!("upstream sent a bad event-stream frame ({e:?})"),
+                        None,
+                    )
+                })
+            }
+        }
+    }
+
+    /// The input ended: events still owed, or why it ended inside a frame.
+    fn finish(&mut self, events: &mut Vec<Event>) -> Result<(), String> {
+        match self {
+            Input::Sse(parser) => {
+                parser.finish();
+                Ok(())
+            }
+            Input::Frames(decoder, adapter, _) => {
+                decoder
+                    .finish()
+                    .map_err(|e| format!("upstream sent a bad event-stream frame ({e:?})"))?;
+                adapter.finish(events);
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Stage {
-    fn new(upstream: Dialect, opts: Options, quiet: bool) -> Self {
+    fn new(upstream: Dialect, input: Input, opts: Options, quiet: bool) -> Self {
         let inner = match upstream {
             Dialect::Anthropic => Inner::Anthropic(from_anthropic::FromAnthropic::new(opts)),
             Dialect::Responses => Inner::Responses(from_responses::FromResponses::new(opts)),
@@ -221,7 +301,7 @@ impl Stage {
             Dialect::Gemini => Inner::Gemini(from_gemini::FromGemini::new(opts)),
         };
         Stage {
-            parser: sse::Parser::new(),
+            input,
             client: opts.client,
             inner,
             progress: Progress::default(),
@@ -235,10 +315,19 @@ impl Stage {
         if self.is_over() {
             return out;
         }
-        if self.parser.push(bytes, &mut self.events).is_err() {
-            self.fail("upstream sent an SSE event over 4 MiB", &mut out);
-            return out;
+        let read = self.input.read(bytes, &mut self.events);
+        self.translate(&mut out);
+        if let Err((message, status)) = read {
+            if !self.is_over() {
+                self.progress.failed_status = status;
+                self.fail(&message, &mut out);
+            }
         }
+        out
+    }
+
+    /// Translates the events read so far.
+    fn translate(&mut self, out: &mut Vec<u8>) {
         for ev in std::mem::take(&mut self.events) {
             if self.is_over() {
                 break;
@@ -246,17 +335,16 @@ impl Stage {
             let before = out.len();
             let p = &mut self.progress;
             let err = match &mut self.inner {
-                Inner::OpenAi(t) => t.event(&ev, p, &mut out),
-                Inner::Anthropic(t) => t.event(&ev, p, &mut out),
-                Inner::Responses(t) => t.event(&ev, p, &mut out),
-                Inner::Gemini(t) => t.event(&ev, p, &mut out),
+                Inner::OpenAi(t) => t.event(&ev, p, out),
+                Inner::Anthropic(t) => t.event(&ev, p, out),
+                Inner::Responses(t) => t.event(&ev, p, out),
+                Inner::Gemini(t) => t.event(&ev, p, out),
             };
             if let Some(message) = err {
                 out.truncate(before);
-                self.fail(&message, &mut out);
+                self.fail(&message, out);
             }
         }
-        out
     }
 
     fn end(&mut self) -> Vec<u8> {
@@ -264,7 +352,14 @@ impl Stage {
         if self.is_over() {
             return out;
         }
-        self.parser.finish();
+        if let Err(message) = self.input.finish(&mut self.events) {
+            self.fail(&message, &mut out);
+            return out;
+        }
+        self.translate(&mut out);
+        if self.is_over() {
+            return out;
+        }
         let finished = match &mut self.inner {
             Inner::OpenAi(t) => t.end(&mut self.progress, &mut out),
             Inner::Gemini(t) => t.end(&mut self.progress, &mut out),
