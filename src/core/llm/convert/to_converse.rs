@@ -144,11 +144,7 @@ fn system(system: Option<&Value>) -> Result<Option<Value>, ApiError> {
             }
             out
         }
-        Some(_) => {
-            return Err(bad(
-                "`system` must be a string or a list of text blocks",
-            ))
-        }
+        Some(_) => return Err(bad("`system` must be a string or a list of text blocks")),
     };
     Ok((!blocks.is_empty()).then_some(Value::Array(blocks)))
 }
@@ -202,7 +198,8 @@ fn block(b: &Value, at: &str, names: &mut Names) -> Result<Value, ApiError> {
                     )))
                 }
             };
-            let mut result = json!({"toolUseId": string(b, "tool_use_id", at)?, "content": content});
+            let mut result =
+                json!({"toolUseId": string(b, "tool_use_id", at)?, "content": content});
             if b.get("is_error") == Some(&Value::Bool(true)) {
                 result["status"] = json!("error");
             }
@@ -262,7 +259,9 @@ fn image(b: &Value, at: &str) -> Result<Value, ApiError> {
 fn document(b: &Value, at: &str, names: &mut Names) -> Result<Value, ApiError> {
     let source = &b["source"];
     let (format, bytes) = match (source["type"].as_str(), source["media_type"].as_str()) {
-        (Some("base64"), Some("application/pdf")) => ("pdf", string(source, "data", at)?.to_string()),
+        (Some("base64"), Some("application/pdf")) => {
+            ("pdf", string(source, "data", at)?.to_string())
+        }
         (Some("text"), _) => (
             "txt",
             base64::engine::general_purpose::STANDARD.encode(string(source, "data", at)?),
@@ -303,8 +302,8 @@ fn tool_config(anthropic: &Value, names: &Names) -> Result<Option<Value>, ApiErr
             None | Some("custom") => {}
             Some(kind) => {
                 return Err(bad(format!(
-                    "`{at}`: Bedrock Converse has no `{kind}` tool (only tools with an input schema)"
-                )))
+                "`{at}`: Bedrock Converse has no `{kind}` tool (only tools with an input schema)"
+            )))
             }
         }
         let mut spec = json!({"name": string(t, "name", &at)?});
@@ -320,7 +319,10 @@ fn tool_config(anthropic: &Value, names: &Names) -> Result<Option<Value>, ApiErr
         tools.push(json!({"toolSpec": spec}));
         cache_point(t, &mut tools);
     }
-    let choice = match anthropic.pointer("/tool_choice/type").and_then(Value::as_str) {
+    let choice = match anthropic
+        .pointer("/tool_choice/type")
+        .and_then(Value::as_str)
+    {
         Some("auto") => Some(json!({"auto": {}})),
         Some("any") => Some(json!({"any": {}})),
         Some("tool") => {
@@ -373,8 +375,10 @@ pub fn answer(converse: &Value, model: &str, id: &str) -> Result<Value, ApiError
             content.push(json!({"type": "text", "text": text}));
         } else if let Some(call) = b.get("toolUse") {
             let input = call.get("input").filter(|i| !i.is_null()).cloned();
-            content.push(json!({"type": "tool_use", "id": call["toolUseId"], "name": call["name"],
-                "input": input.unwrap_or_else(|| json!({}))}));
+            content.push(
+                json!({"type": "tool_use", "id": call["toolUseId"], "name": call["name"],
+                "input": input.unwrap_or_else(|| json!({}))}),
+            );
         } else if let Some(r) = b.get("reasoningContent") {
             if let Some(t) = r.get("reasoningText") {
                 content.push(json!({"type": "thinking",

@@ -81,7 +81,9 @@ fn text_and_base64_images_become_converse_blocks_with_the_bytes_as_sent() {
 
 #[test]
 fn an_image_bedrock_cannot_take_is_a_400_saying_what_it_takes() {
-    let by_url = user(json!([{"type": "image", "source": {"type": "url", "url": "https://x.example/a.png"}}]));
+    let by_url = user(
+        json!([{"type": "image", "source": {"type": "url", "url": "https://x.example/a.png"}}]),
+    );
     let m = refusal(&by_url);
     assert!(m.contains("Bedrock takes images as data: URLs"), "{m}");
     assert!(m.contains("messages[0].content[0]"), "{m}");
@@ -115,7 +117,9 @@ fn pdfs_become_numbered_documents_and_plain_text_a_txt_document() {
         json!({"document": {"format": "txt", "name": "document-2", "source": {"bytes": "cGxhaW4gbm90ZXM="},
             "context": "meeting"}})
     );
-    let by_url = user(json!([{"type": "document", "source": {"type": "url", "url": "https://x.example/a.pdf"}}]));
+    let by_url = user(
+        json!([{"type": "document", "source": {"type": "url", "url": "https://x.example/a.pdf"}}]),
+    );
     assert!(refusal(&by_url).contains("document"));
 }
 
@@ -300,7 +304,9 @@ fn sampling_goes_to_inference_config_and_top_k_and_thinking_to_the_models_own_fi
         json!({"top_k": 40, "thinking": {"type": "enabled", "budget_tokens": 1024}})
     );
     let bare = request(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap();
-    assert!(bare.get("inferenceConfig").is_none() && bare.get("additionalModelRequestFields").is_none());
+    assert!(
+        bare.get("inferenceConfig").is_none() && bare.get("additionalModelRequestFields").is_none()
+    );
 }
 
 #[test]
@@ -324,14 +330,24 @@ fn fields_with_no_converse_meaning_are_dropped() {
     body["container"] = json!("container_1");
     body["mcp_servers"] = json!([{"type": "url", "url": "https://mcp.example", "name": "x"}]);
     let out = request(&body).unwrap();
-    let keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = out
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["inferenceConfig", "messages"], "{out}");
 }
 
 #[test]
 fn unknown_blocks_roles_and_shapes_are_a_400_naming_them() {
-    let m = refusal(&user(json!([{"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}])));
-    assert!(m.contains("server_tool_use") && m.contains("messages[0].content[0]"), "{m}");
+    let m = refusal(&user(
+        json!([{"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}]),
+    ));
+    assert!(
+        m.contains("server_tool_use") && m.contains("messages[0].content[0]"),
+        "{m}"
+    );
     let m = refusal(&user(json!([{"text": "no type"}])));
     assert!(m.contains("messages[0].content[0]"), "{m}");
     let m = refusal(&json!({"messages": [{"role": "system", "content": "x"}]}));
@@ -342,7 +358,9 @@ fn unknown_blocks_roles_and_shapes_are_a_400_naming_them() {
     assert!(refusal(&named).contains("tool_choice.name"));
     let m = refusal(&json!({"messages": "hi"}));
     assert!(m.contains("messages"), "{m}");
-    let m = refusal(&user(json!([{"type": "tool_use", "id": 7, "name": "f", "input": {}}])));
+    let m = refusal(&user(
+        json!([{"type": "tool_use", "id": 7, "name": "f", "input": {}}]),
+    ));
     assert!(m.contains("id"), "{m}");
 }
 
@@ -560,7 +578,10 @@ fn stop_reasons_pass_and_guardrail_or_content_filter_stops_are_refusals() {
         ("tool_use", "tool_use"),
         ("max_tokens", "max_tokens"),
         ("stop_sequence", "stop_sequence"),
-        ("model_context_window_exceeded", "model_context_window_exceeded"),
+        (
+            "model_context_window_exceeded",
+            "model_context_window_exceeded",
+        ),
         ("guardrail_intervened", "refusal"),
         ("content_filtered", "refusal"),
     ] {
@@ -591,14 +612,18 @@ fn the_cache_counts_are_charged_once_as_bedrock_counts_them() {
     assert_eq!(usage.total(), 1342, "Bedrock's totalTokens");
     // A 1-hour write is told apart when Bedrock breaks the writes down by TTL.
     let mut a = converse_answer();
-    a["usage"]["cacheDetails"] = json!([{"ttl": "1h", "inputTokens": 200}, {"ttl": "5m", "inputTokens": 100}]);
+    a["usage"]["cacheDetails"] =
+        json!([{"ttl": "1h", "inputTokens": 200}, {"ttl": "5m", "inputTokens": 100}]);
     let m = answer(&a, "m", "i").unwrap();
     assert_eq!(
         m["usage"]["cache_creation"],
         json!({"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200})
     );
     let usage = crate::core::llm::Usage::from_anthropic(&m["usage"]).unwrap();
-    assert_eq!((usage.cache_write_tokens, usage.cache_write_1h_tokens), (300, 200));
+    assert_eq!(
+        (usage.cache_write_tokens, usage.cache_write_1h_tokens),
+        (300, 200)
+    );
     // No cache: zeros, not missing counts.
     let plain = json!({"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
         "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6}});
@@ -629,9 +654,15 @@ fn an_openai_client_gets_tool_calls_finish_reason_and_cached_tokens() {
         ])
     );
     assert_eq!(client["usage"]["prompt_tokens"], 1312);
-    assert_eq!(client["usage"]["prompt_tokens_details"]["cached_tokens"], 1000);
+    assert_eq!(
+        client["usage"]["prompt_tokens_details"]["cached_tokens"],
+        1000
+    );
     assert_eq!(client["usage"]["total_tokens"], 1342);
-    assert_eq!((usage.cache_read_tokens, usage.cache_write_tokens), (1000, 300));
+    assert_eq!(
+        (usage.cache_read_tokens, usage.cache_write_tokens),
+        (1000, 300)
+    );
     // A guardrail stop is a content filter.
     let mut a = converse_answer();
     a["stopReason"] = json!("guardrail_intervened");
@@ -663,7 +694,10 @@ fn a_responses_client_gets_function_calls_and_cached_tokens() {
     assert_eq!(calls[0]["call_id"], "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q");
     assert_eq!(calls[0]["arguments"], "{\"city\":\"Paris\"}");
     assert_eq!(client["usage"]["input_tokens"], 1312);
-    assert_eq!(client["usage"]["input_tokens_details"]["cached_tokens"], 1000);
+    assert_eq!(
+        client["usage"]["input_tokens_details"]["cached_tokens"],
+        1000
+    );
 }
 
 #[test]
