@@ -206,18 +206,23 @@ pub fn plan(
     let envelope = t.envelope(req.dialect);
     let max_completion_tokens = matches!(t.kind, ProviderKind::Openai | ProviderKind::AzureOpenai);
     let body = convert::upstream_body(req, dialect, &t.model, max_completion_tokens)?;
+    // Bedrock takes Anthropic's beta flags in the body, not as a header.
+    let beta = || -> Vec<String> {
+        anthropic_beta
+            .into_iter()
+            .flat_map(|b| b.split(','))
+            .map(|b| b.trim().to_string())
+            .filter(|b| !b.is_empty())
+            .collect()
+    };
     let body = match envelope {
         Envelope::Plain => body,
-        Envelope::Converse => convert::to_converse::request(&body)?,
-        Envelope::BedrockInvoke => {
-            let beta: Vec<String> = anthropic_beta
-                .into_iter()
-                .flat_map(|b| b.split(','))
-                .map(|b| b.trim().to_string())
-                .filter(|b| !b.is_empty())
-                .collect();
-            bedrock::invoke_body(&body, &beta)
+        Envelope::Converse => {
+            let mut converse = convert::to_converse::request(&body)?;
+            convert::to_converse::with_beta(&mut converse, &beta());
+            converse
         }
+        Envelope::BedrockInvoke => bedrock::invoke_body(&body, &beta()),
     };
     let mut headers: Vec<(&str, String)> = vec![("content-type", "application/json".to_string())];
     if req.stream && !envelope.framed() {

@@ -15,6 +15,17 @@ fn image(url: &str) -> Value {
     }
 }
 
+/// An OpenAI `file` part's inline PDF (a base64 `data:` URL) as an Anthropic document; other
+/// files (an uploaded `file_id`, other media types) have no Anthropic form and are left out.
+fn pdf(file_data: &str) -> Option<Value> {
+    match super::data_url(file_data)? {
+        ("application/pdf", data, true) => Some(
+            json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}),
+        ),
+        _ => None,
+    }
+}
+
 fn user_blocks(content: &Value) -> Vec<Value> {
     match content {
         Value::String(s) => vec![json!({"type": "text", "text": s})],
@@ -28,6 +39,10 @@ fn user_blocks(content: &Value) -> Vec<Value> {
                     .pointer("/image_url/url")
                     .and_then(Value::as_str)
                     .map(image),
+                Some("file") => p
+                    .pointer("/file/file_data")
+                    .and_then(Value::as_str)
+                    .and_then(pdf),
                 _ => None,
             })
             .collect(),
@@ -290,6 +305,25 @@ mod tests {
         // Both tool results in one user turn, in order.
         assert_eq!(msgs[2]["content"][0]["tool_use_id"], "call_1");
         assert_eq!(msgs[2]["content"][1]["content"], "noon");
+    }
+
+    #[test]
+    fn openai_pdf_file_parts_become_documents() {
+        let req = parse(Dialect::OpenAi, json!({"model": "x", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Summarize."},
+            {"type": "file", "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}},
+            // Neither a PDF data: URL nor anything an Anthropic document can hold: left out as before.
+            {"type": "file", "file": {"file_id": "file-abc123"}},
+            {"type": "file", "file": {"file_data": "data:text/csv;base64,YSxi"}}
+        ]}]}).to_string().as_bytes()).unwrap();
+        let out = request(&req).unwrap();
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "Summarize."},
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}}
+            ])
+        );
     }
 
     #[test]

@@ -1,33 +1,190 @@
 //! Amazon Bedrock: the invoke envelope around Anthropic's Messages format, and AWS's error answers
-//! read as the attempt loop understands errors. Not yet: #41 A1.
+//! read as the attempt loop understands errors.
 
-use serde_json::Value;
+use regex_lite::Regex;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// Bedrock's own version of the Messages API, required in every invoke body.
+const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// Fields of an Anthropic body that Bedrock's Claude request reference
+/// (model-parameters-anthropic-claude-messages-request-response) does not list, and that name
+/// Anthropic's own platform: `metadata` (abuse tracking by Anthropic), `service_tier` (Anthropic's
+/// capacity tiers), `container` (Anthropic-hosted code execution) and `mcp_servers` (Anthropic's
+/// MCP connector). `model` and `stream` are refused outright ("extraneous key"): the URL and the
+/// operation carry them.
+const NOT_ON_BEDROCK: [&str; 6] = [
+    "model",
+    "stream",
+    "metadata",
+    "service_tier",
+    "container",
+    "mcp_servers",
+];
 
 /// The body of `invoke` / `invoke-with-response-stream` for an Anthropic Messages body: Claude's
 /// own format without `model` and `stream` (Bedrock refuses them), with `anthropic_version`
 /// and the client's beta flags moved into the body.
 pub fn invoke_body(anthropic: &Value, beta: &[String]) -> Value {
-    let _ = beta;
-    anthropic.clone()
+    let mut body = match anthropic {
+        Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for key in NOT_ON_BEDROCK {
+        body.remove(key);
+    }
+    body.insert("anthropic_version".into(), json!(ANTHROPIC_VERSION));
+    if !beta.is_empty() {
+        body.insert("anthropic_beta".into(), json!(beta));
+    }
+    Value::Object(body)
+}
+
+/// Whether a Bedrock model id (or an ARN naming one) is one of Anthropic's Claude models:
+/// `anthropic.…`, a cross-region profile `{geo}.anthropic.…`, or the ARN of a foundation model
+/// or a system inference profile naming one. An application inference profile's ARN hides its
+/// model: false.
+pub fn is_anthropic_model(model_id: &str) -> bool {
+    let id = match model_id.strip_prefix("arn:") {
+        // arn:{partition}:bedrock:{region}:{account}:{type}/{id}
+        Some(arn) => match arn.splitn(5, ':').nth(4).and_then(|r| r.split_once('/')) {
+            Some(("foundation-model" | "inference-profile", id)) => id,
+            _ => return false,
+        },
+        None => model_id,
+    };
+    if id.starts_with("anthropic.") {
+        return true;
+    }
+    match id.split_once('.') {
+        Some((geo, rest)) => {
+            (2..=8).contains(&geo.len())
+                && geo.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                && rest.starts_with("anthropic.")
+        }
+        None => false,
+    }
 }
 
 /// An AWS error answer (`x-amzn-errortype` header, `{"message"}` body) rewritten as
 /// `(status, {"error":{"type","code","message"}})` with a status the attempt loop acts on
 /// (plan-41 §1 decision 8); `None` when it is not AWS-shaped.
+///
+/// - Throttled or not ready (ThrottlingException, ModelNotReadyException,
+///   ServiceQuotaExceededException): 429, retried and then the next target, no breaker failure.
+/// - The service or the model failed (ServiceUnavailable, InternalServer, ModelError,
+///   ModelStreamError): 502, a breaker failure, fallen over.
+/// - ModelTimeoutException: 408, retried, not the service's failure; the client hears a timeout.
+/// - ValidationException saying the input is too long: 400 `context_length_exceeded`, which
+///   moves to a context fallback; any other: 400 with AWS's words (the client's own request).
+/// - Credentials or signature refused: 403, which the loop answers as a 502 "refused this
+///   gateway's credentials" after trying the next target.
+/// - ResourceNotFoundException: 404.
+///
+/// AWS's words are kept only for a 400 or 404, the statuses whose text may reach the client: a
+/// signature error quotes the signature's inputs.
 pub fn refusal(status: u16, error_type: Option<&str>, body: &str) -> Option<(u16, Value)> {
-    let _ = (status, error_type, body);
-    None
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.get("message").or_else(|| v.get("Message")))
+        .and_then(Value::as_str);
+    let name = error_type
+        .map(str::to_string)
+        .or_else(|| {
+            parsed
+                .as_ref()?
+                .get("__type")?
+                .as_str()
+                .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+        })
+        .map(|t| t.split(':').next().unwrap_or_default().trim().to_string())
+        .filter(|t| !t.is_empty());
+    if name.is_none() && message.is_none() {
+        return None;
+    }
+    let base = name
+        .as_deref()
+        .map(|n| n.strip_suffix("Exception").unwrap_or(n));
+    let message = message.unwrap_or_default();
+    let (status, kind) = match base {
+        Some("Throttling" | "ModelNotReady" | "ServiceQuotaExceeded" | "TooManyRequests") => {
+            (429, "rate_limit_error")
+        }
+        Some("ServiceUnavailable" | "InternalServer" | "InternalFailure" | "ModelError")
+        | Some("ModelStreamError") => (502, "api_error"),
+        Some("ModelTimeout") => (408, "timeout_error"),
+        Some(
+            "AccessDenied"
+            | "UnrecognizedClient"
+            | "InvalidSignature"
+            | "SignatureDoesNotMatch"
+            | "IncompleteSignature"
+            | "RequestExpired"
+            | "ExpiredToken"
+            | "InvalidClientTokenId"
+            | "MissingAuthenticationToken",
+        ) => (403, "authentication_error"),
+        Some("ResourceNotFound") => (404, "not_found_error"),
+        Some("Validation") => (400, "invalid_request_error"),
+        // Unnamed, or a name not listed: read by the status AWS gave.
+        _ => match status {
+            429 => (429, "rate_limit_error"),
+            408 => (408, "timeout_error"),
+            401 | 403 => (403, "authentication_error"),
+            404 => (404, "not_found_error"),
+            500..=599 => (502, "api_error"),
+            s => (s, "invalid_request_error"),
+        },
+    };
+    let code = if status == 400 && too_long(message) {
+        "context_length_exceeded".to_string()
+    } else {
+        sanitized(name.as_deref().unwrap_or("aws_error"))
+    };
+    let message = match status {
+        400 | 404 => message.chars().take(500).collect(),
+        _ => format!("Bedrock answered {code}"),
+    };
+    Some((
+        status,
+        json!({"error": {"type": kind, "code": code, "message": message}}),
+    ))
 }
 
-/// Whether a Bedrock model id (or inference-profile ARN) names a Claude model: `anthropic.…`,
-/// a cross-region profile `{geo}.anthropic.…`, or an ARN whose resource is one of those.
-pub fn is_anthropic_model(model: &str) -> bool {
-    let id = match model.starts_with("arn:") {
-        true => model.rsplit_once('/').map_or("", |(_, id)| id),
-        false => model,
-    };
-    id.starts_with("anthropic.")
-        || id
-            .split_once('.')
-            .is_some_and(|(geo, rest)| geo.len() <= 7 && rest.starts_with("anthropic."))
+/// Whether a ValidationException's message says the input is larger than the model's window,
+/// in the words Bedrock's models use, where they put them: at its start, or after Converse's
+/// "The model returned the following errors: ". Never a match elsewhere (a message quoting the
+/// client's own text would move it to a dearer window).
+fn too_long(message: &str) -> bool {
+    static CELL: OnceLock<Regex> = OnceLock::new();
+    CELL.get_or_init(|| {
+        Regex::new(concat!(
+            r"^(?i:The model returned the following errors: )?(?i:",
+            r"Input is too long for requested model",
+            r"|prompt is too long: \d+ tokens > \d+",
+            r"|input length and `max_tokens` exceed context limit",
+            r"|too many input tokens",
+            r"|too many total text bytes",
+            r"|(?:the )?input(?: token count| length)? \(?\d+\)? exceeds the maximum",
+            r")"
+        ))
+        .expect("a built-in pattern compiles")
+    })
+    .is_match(message)
 }
+
+/// An AWS error name as a log-safe code: `[a-z0-9_.-]`, at most 64 characters.
+fn sanitized(raw: &str) -> String {
+    raw.chars()
+        .filter_map(|c| {
+            let c = c.to_ascii_lowercase();
+            (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
+        })
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
