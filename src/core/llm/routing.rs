@@ -129,7 +129,19 @@ pub fn catalog_name(kind: ProviderKind, model: &str, explicit: Option<&str>) -> 
         (Some(name), _) => name.to_string(),
         (None, ProviderKind::AzureOpenai) => format!("azure/{model}"),
         (None, ProviderKind::Gemini) => model.trim_start_matches("models/").to_string(),
-        (None, _) => model.to_string(),
+        // A Bedrock model id as sent (a cross-region profile `us.…` is priced as its own);
+        // an ARN by the foundation model or profile it names.
+        (None, ProviderKind::Bedrock) => match model.starts_with("arn:") {
+            true => model
+                .rsplit_once('/')
+                .map_or(model, |(_, id)| id)
+                .to_string(),
+            false => model.to_string(),
+        },
+        (None, k) => match providers::presets::preset(k) {
+            Some(p) => format!("{}/{model}", p.catalog_prefix),
+            None => model.to_string(),
+        },
     }
 }
 
@@ -216,7 +228,14 @@ pub fn plan(
             .collect()
     };
     let body = match envelope {
-        Envelope::Plain => body,
+        Envelope::Plain => match providers::presets::preset(t.kind) {
+            Some(preset) => {
+                let mut body = body;
+                preset.adapt(&mut body);
+                body
+            }
+            None => body,
+        },
         Envelope::Converse => {
             let mut converse = convert::to_converse::request(&body)?;
             convert::to_converse::with_beta(&mut converse, &beta());

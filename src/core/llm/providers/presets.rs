@@ -77,6 +77,12 @@ pub fn preset(kind: ProviderKind) -> Option<&'static Preset> {
 }
 
 impl Preset {
+    /// Rewrites an OpenAI-style request body for what the provider's API accepts (its
+    /// documented quirks). Not yet: #41 C2.
+    pub fn adapt(&self, body: &mut serde_json::Value) {
+        let _ = body;
+    }
+
     /// The preset's name as tenants write it (`groq`).
     pub fn name(&self) -> String {
         serde_json::to_value(self.kind)

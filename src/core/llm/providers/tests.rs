@@ -186,3 +186,30 @@ fn bedrock_envelopes_follow_the_api_setting_and_the_client() {
     );
     assert!(Envelope::Converse.framed() && !Envelope::Plain.framed());
 }
+
+#[test]
+fn catalog_names_follow_the_catalogs_provider_prefixes() {
+    use crate::core::llm::routing::catalog_name;
+    let b = ProviderKind::Bedrock;
+    assert_eq!(
+        catalog_name(b, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", None),
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    );
+    assert_eq!(
+        catalog_name(b, "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0", None),
+        "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+    );
+    assert_eq!(
+        catalog_name(ProviderKind::Groq, "openai/gpt-oss-120b", None),
+        "groq/openai/gpt-oss-120b"
+    );
+    assert_eq!(
+        catalog_name(
+            ProviderKind::Together,
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            None
+        ),
+        "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    );
+    assert_eq!(catalog_name(ProviderKind::Groq, "x", Some("mine")), "mine");
+}
