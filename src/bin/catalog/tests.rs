@@ -693,3 +693,40 @@ fn the_committed_catalog_knows_what_the_gateway_relies_on() {
         .keys()
         .any(|k| k.starts_with("gemini/") || k.starts_with("azure/eu/")));
 }
+
+#[test]
+fn the_committed_catalog_prices_bedrock_vertex_and_the_presets_under_their_target_names() {
+    let models = committed();
+    let get = |name: &str| -> ModelEntry {
+        serde_json::from_value(
+            models
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+                .clone(),
+        )
+        .unwrap()
+    };
+    let sonnet = get("anthropic.claude-sonnet-4-5-20250929-v1:0");
+    let us = get("us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+    assert!(sonnet.cache_read_per_mtok.unwrap() < sonnet.input_per_mtok.unwrap());
+    assert!(
+        us.input_per_mtok > sonnet.input_per_mtok,
+        "a regional profile is dearer"
+    );
+    assert!(get("vertex_ai/claude-sonnet-4-5@20250929").priced());
+    assert!(get("vertex_ai/gemini-2.5-pro").priced());
+    for name in [
+        "mistral/mistral-large-latest",
+        "groq/openai/gpt-oss-120b",
+        "deepseek/deepseek-chat",
+        "xai/grok-code-fast-1",
+        "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "fireworks_ai/accounts/fireworks/models/deepseek-r1",
+        "perplexity/sonar",
+    ] {
+        assert!(get(name).priced(), "{name}");
+    }
+    assert!(!models.keys().any(|k| k.starts_with("bedrock/")
+        || k.starts_with("together-ai-")
+        || k.starts_with("vertex_ai/xai/")));
+}
