@@ -1,6 +1,8 @@
 //! `catalog`: converts LiteLLM's model data set (`model_prices_and_context_window.json`,
 //! BerriAI/litellm, MIT) into `kv-seed/catalog.json`, one `core::llm::catalog::ModelEntry` per
-//! model the gateway can call: OpenAI, Anthropic, Gemini and Azure chat, Responses and embedding
+//! model the gateway can call, under the name its targets are looked up by
+//! (`routing::catalog_name`): OpenAI, Anthropic, Gemini and Azure chat, Responses and embedding
+//! models; Bedrock and Vertex AI chat models; the OpenAI-compatible presets' chat and embedding
 //! models. `make catalog` fetches the pinned version and runs it; the output is sorted, one line
 //! per model, so a refresh reviews as a diff per model.
 //!
@@ -25,6 +27,7 @@ mod tests;
 mod native {
     use edge_gateway::core::config::document::Check;
     use edge_gateway::core::llm::catalog::{Feature, Modalities, Mode, ModelEntry, Tier};
+    use edge_gateway::core::llm::providers::presets::PRESETS;
     use edge_gateway::core::platform::ConfigKey;
     use serde_json::{json, Map, Value};
     use sha2::{Digest, Sha256};
@@ -68,7 +71,7 @@ mod native {
         for (reason, names) in &converted.skipped {
             eprintln!("catalog: skipped {} ({reason})", names.len());
             // The rows of our providers that did not convert are worth a look at each refresh.
-            if !matches!(*reason, "provider" | "mode" | "regional azure") {
+            if !QUIET.contains(reason) {
                 for n in names {
                     eprintln!("  {n}");
                 }
@@ -77,8 +80,68 @@ mod native {
         Ok(())
     }
 
-    /// The providers the gateway calls, by LiteLLM's `litellm_provider`.
-    const PROVIDERS: [&str; 4] = ["openai", "anthropic", "gemini", "azure"];
+    /// Skip reasons too common, and too plainly right, to list row by row.
+    const QUIET: [&str; 6] = [
+        "provider",
+        "mode",
+        "regional azure",
+        "regional bedrock",
+        "bedrock commitment",
+        "Claude Platform on AWS",
+    ];
+
+    /// The providers whose rows the catalog began with, by LiteLLM's `litellm_provider`.
+    const DIRECT: [&str; 4] = ["openai", "anthropic", "gemini", "azure"];
+
+    /// A kept provider by how its rows are named and which of its models the gateway calls.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Family {
+        /// OpenAI, Anthropic, Gemini, Azure: chat, Responses and embeddings.
+        Direct,
+        /// Chat only: the gateway speaks Converse or Anthropic's invoke body to Bedrock.
+        Bedrock,
+        /// Chat only (Anthropic's Messages at Vertex).
+        VertexClaude,
+        /// Chat only: Vertex embeddings are refused.
+        VertexGemini,
+        /// An OpenAI-compatible preset: chat and embeddings. A Responses client is sent there
+        /// as Chat, so a model served on a provider's Responses API alone is never reached.
+        Preset,
+    }
+
+    impl Family {
+        fn of(provider: &str) -> Option<Family> {
+            Some(match provider {
+                p if DIRECT.contains(&p) => Family::Direct,
+                "bedrock" | "bedrock_converse" => Family::Bedrock,
+                "vertex_ai-anthropic_models" => Family::VertexClaude,
+                // Vertex's Gemini rows are under both values.
+                "vertex_ai-language-models" | "vertex_ai" => Family::VertexGemini,
+                p if PRESETS.iter().any(|preset| preset.catalog_prefix == p) => Family::Preset,
+                _ => return None,
+            })
+        }
+
+        fn modes(self) -> &'static [&'static str] {
+            match self {
+                Family::Direct => &["chat", "responses", "embedding"],
+                Family::Preset => &["chat", "embedding"],
+                Family::Bedrock | Family::VertexClaude | Family::VertexGemini => &["chat"],
+            }
+        }
+    }
+
+    /// Which of two rows that convert to one name keeps it: the higher (fields compare in
+    /// order); of equals, the first.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct Rank {
+        /// A row of the first four providers: a newer provider's renamed row never displaces
+        /// what the catalog already priced under that name.
+        direct: bool,
+        /// The provider lists the model under this name (`gemini/x` as `x`, `vertex_ai/x`),
+        /// where a twin listed bare is only copied from it.
+        own: bool,
+    }
 
     /// The catalog from the data set: its kept rows converted, checked and keyed by catalog name.
     pub fn convert(data: &Value, source: &Source) -> Result<Converted, String> {
@@ -86,10 +149,10 @@ mod native {
             .as_object()
             .ok_or("the data set is not a JSON object")?;
         let mut skipped: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        // name -> (whether the row's name had `gemini/` before it, entry)
-        let mut models: BTreeMap<String, (bool, ModelEntry)> = BTreeMap::new();
+        // name -> (the rank of the row it came from, entry)
+        let mut models: BTreeMap<String, (Rank, ModelEntry)> = BTreeMap::new();
         for (key, row) in rows {
-            let kept = catalog_name(key, row).and_then(|(name, prefixed)| {
+            let kept = catalog_name(key, row, rows).and_then(|(name, rank)| {
                 chargeable(row)?;
                 let entry = entry(row);
                 let mut problems = vec![];
@@ -105,16 +168,15 @@ mod native {
                     return Err("name too long for a KV key");
                 }
                 match models.get(&name) {
-                    // Gemini lists some models both as `gemini/x` and as `x`: the prefixed row
-                    // is the Gemini API's own, wherever the file lists it; else the first wins.
-                    Some((false, _)) if prefixed => Ok((name, prefixed, entry)),
+                    // The higher rank keeps the name, wherever the file lists the two rows.
+                    Some((held, _)) if rank > *held => Ok((name, rank, entry)),
                     Some(_) => Err("duplicate name"),
-                    None => Ok((name, prefixed, entry)),
+                    None => Ok((name, rank, entry)),
                 }
             });
             match kept {
-                Ok((name, prefixed, entry)) => {
-                    if models.insert(name.clone(), (prefixed, entry)).is_some() {
+                Ok((name, rank, entry)) => {
+                    if models.insert(name.clone(), (rank, entry)).is_some() {
                         skipped.entry("duplicate name").or_default().push(name);
                     }
                 }
@@ -140,20 +202,60 @@ mod native {
         })
     }
 
-    /// The name a kept row has in the catalog (the `pricing:{name}` a target reads), and whether
-    /// a `gemini/` prefix was taken off it; or why the row is left out.
-    fn catalog_name(key: &str, row: &Value) -> Result<(String, bool), &'static str> {
+    /// The name a kept row has in the catalog (the `pricing:{name}` a target reads) and its
+    /// rank against a row of the same name; or why the row is left out. `rows`: the data set.
+    fn catalog_name(
+        key: &str,
+        row: &Value,
+        rows: &Map<String, Value>,
+    ) -> Result<(String, Rank), &'static str> {
         let provider = row["litellm_provider"].as_str().unwrap_or_default();
-        if key == "sample_spec" || !PROVIDERS.contains(&provider) {
-            return Err("provider");
-        }
-        if !matches!(
-            row["mode"].as_str(),
-            Some("chat" | "responses" | "embedding")
-        ) {
+        let family = match Family::of(provider) {
+            Some(f) if key != "sample_spec" => f,
+            _ => return Err("provider"),
+        };
+        if !family
+            .modes()
+            .contains(&row["mode"].as_str().unwrap_or_default())
+        {
             return Err("mode");
         }
+        let (name, own) = match family {
+            Family::Direct => direct_name(key, provider)?,
+            Family::Bedrock => bedrock_name(key, rows)?,
+            Family::VertexClaude => match key.starts_with("vertex_ai/") {
+                true => (key.to_string(), true),
+                false => return Err("vertex without its prefix"),
+            },
+            // Gemini on Vertex is `vertex_ai/{model}`, whether the row is listed so or bare
+            // (bare, most are the Gemini API's names); partner models, Gemma and MedLM are not
+            // Gemini's generateContent.
+            Family::VertexGemini => {
+                let (model, own) = match key.strip_prefix("vertex_ai/") {
+                    Some(model) => (model, true),
+                    None => (key, false),
+                };
+                if !model.starts_with("gemini") {
+                    return Err("not Gemini on Vertex");
+                }
+                (format!("vertex_ai/{model}"), own)
+            }
+            // `{provider}/{model}`, as the preset's targets are looked up. DeepSeek's bare twins
+            // and Together's size buckets (`together-ai-4.1b-8b`) name no model.
+            Family::Preset => match key.strip_prefix(provider) {
+                Some(model) if model.starts_with('/') => (key.to_string(), true),
+                _ => return Err("preset row without its prefix"),
+            },
+        };
+        let direct = family == Family::Direct;
+        Ok((name, Rank { direct, own }))
+    }
+
+    /// An OpenAI, Anthropic, Gemini or Azure row's name, and whether it is the provider's own.
+    fn direct_name(key: &str, provider: &str) -> Result<(String, bool), &'static str> {
         match provider {
+            // Gemini lists some models both as `gemini/x` and as `x`: the prefixed row is the
+            // Gemini API's own.
             "gemini" => Ok(match key.strip_prefix("gemini/") {
                 Some(bare) => (bare.to_string(), true),
                 None => (key.to_string(), false),
@@ -161,11 +263,34 @@ mod native {
             // A target's catalog name is `azure/{model}`; `azure/{region}/{model}` rows (eu, us,
             // global, ...) are regional deployments priced apart.
             "azure" => match key.strip_prefix("azure/") {
-                Some(model) if !model.contains('/') => Ok((key.to_string(), false)),
+                Some(model) if !model.contains('/') => Ok((key.to_string(), true)),
                 Some(_) => Err("regional azure"),
                 None => Err("azure without its prefix"),
             },
-            _ => Ok((key.to_string(), false)),
+            _ => Ok((key.to_string(), true)),
+        }
+    }
+
+    /// A Bedrock row's name: the model id a target sends, bare or a cross-region profile
+    /// (`us.anthropic.…`, priced apart), as listed.
+    fn bedrock_name(key: &str, rows: &Map<String, Value>) -> Result<(String, bool), &'static str> {
+        let Some(rest) = key.strip_prefix("bedrock/") else {
+            return match key.contains('/') {
+                false => Ok((key.to_string(), true)),
+                true => Err("bedrock id with a slash"),
+            };
+        };
+        match rest.split_once('/') {
+            // `bedrock/{id}`: a twin of the id's own row, or the only row of that id.
+            None if rows.contains_key(rest) => Err("bedrock/ twin of a bare id"),
+            None => Ok((rest.to_string(), false)),
+            // Claude Platform on AWS is Anthropic's API, not a Bedrock model id.
+            Some(("claude_platform", _)) => Err("Claude Platform on AWS"),
+            Some(("invoke", _)) => Err("bedrock invoke twin"),
+            // Provisioned throughput (a 1- or 6-month commitment), billed by time.
+            Some((_, model)) if model.contains("-commitment/") => Err("bedrock commitment"),
+            // In-region (`bedrock/{region}/…`) prices: a target is priced by its model id.
+            Some(_) => Err("regional bedrock"),
         }
     }
 

@@ -4,6 +4,9 @@
 use crate::native::{convert, render, Source};
 use edge_gateway::core::config::document::Check;
 use edge_gateway::core::llm::catalog::{Feature, Mode, ModelEntry};
+use edge_gateway::core::llm::config::ProviderKind;
+use edge_gateway::core::llm::providers::presets::PRESETS;
+use edge_gateway::core::llm::routing::catalog_name;
 use serde_json::{json, Value};
 
 fn source() -> Source {
@@ -147,7 +150,7 @@ fn catalog_keeps_only_the_gateways_providers_modes_and_unregional_names() {
         "acme-vectors": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 1e-08},
         "acme-painter": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04},
         "acme-voice": {"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_token": 1e-06},
-        "bedrock/acme": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 1e-06},
+        "bedrock_mantle/acme": {"litellm_provider": "bedrock_mantle", "mode": "chat", "input_cost_per_token": 1e-06},
         "claude-acme": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 1e-06},
         "azure/acme-chat": {"litellm_provider": "azure", "mode": "chat", "input_cost_per_token": 1e-06},
         "azure/eu/acme-chat": {"litellm_provider": "azure", "mode": "chat", "input_cost_per_token": 1.1e-06},
@@ -355,6 +358,288 @@ fn catalog_text_is_sorted_one_model_a_line_under_its_source() {
     }
 }
 
+/// A chat row of `provider` at `usd` a token in (five times that out).
+fn chat(provider: &str, usd: f64) -> Value {
+    json!({"litellm_provider": provider, "mode": "chat",
+           "input_cost_per_token": usd, "output_cost_per_token": usd * 5.0})
+}
+
+fn input_price(m: &serde_json::Map<String, Value>, name: &str) -> f64 {
+    m.get(name).unwrap_or_else(|| panic!("{name} not in {m:?}"))["input_per_mtok"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn catalog_names_bedrock_models_by_the_id_a_target_sends() {
+    let converted = convert(
+        &json!({
+            // Bare and cross-region profile ids, each at its own price (a profile costs more).
+            "anthropic.claude-acme-v1:0": chat("bedrock_converse", 3e-06),
+            "us.anthropic.claude-acme-v1:0": chat("bedrock_converse", 3.3e-06),
+            "global.anthropic.claude-acme-v1:0": chat("bedrock", 3e-06),
+            "acme.kimi-k1": chat("bedrock", 6e-07),
+            // `bedrock/{id}` is the id's row when the id has none of its own, else a twin.
+            "bedrock/acme.kimi-k1": chat("bedrock", 9e-07),
+            "bedrock/acme.kimi-k1-thinking": chat("bedrock", 7e-07),
+            "bedrock/zz.acme-late-v1": chat("bedrock", 8e-07),
+            "zz.acme-late-v1": chat("bedrock_converse", 2e-07),
+            // In-region, provisioned, Claude Platform and invoke-route prices: no id's own.
+            "bedrock/us-east-1/anthropic.claude-acme-v1:0": chat("bedrock", 4e-06),
+            "bedrock/us-gov-west-1/anthropic.claude-acme-v1:0": chat("bedrock_converse", 3.6e-06),
+            "bedrock/us-east-1/1-month-commitment/anthropic.claude-acme-v1:0":
+                {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_second": 0.011},
+            "bedrock/*/6-month-commitment/acme.command-v14":
+                {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_second": 0.011},
+            "bedrock/claude_platform/claude-acme": chat("bedrock", 5e-06),
+            "bedrock/invoke/anthropic.claude-acme-v1:0": chat("bedrock", 3e-06),
+            // The gateway sends Bedrock chat alone (no Bedrock embeddings).
+            "amazon.acme-embed-v2:0": {"litellm_provider": "bedrock", "mode": "embedding",
+                                       "input_cost_per_token": 2e-08}
+        }),
+        &source(),
+    )
+    .unwrap();
+    let m = converted.catalog["models"].as_object().unwrap();
+    assert_eq!(
+        m.keys().collect::<Vec<_>>(),
+        [
+            "acme.kimi-k1",
+            "acme.kimi-k1-thinking",
+            "anthropic.claude-acme-v1:0",
+            "global.anthropic.claude-acme-v1:0",
+            "us.anthropic.claude-acme-v1:0",
+            "zz.acme-late-v1"
+        ]
+    );
+    assert_eq!(input_price(m, "us.anthropic.claude-acme-v1:0"), 3.3);
+    assert_eq!(
+        input_price(m, "acme.kimi-k1"),
+        0.6,
+        "the bare row, not its twin"
+    );
+    assert_eq!(input_price(m, "acme.kimi-k1-thinking"), 0.7);
+    assert_eq!(
+        input_price(m, "zz.acme-late-v1"),
+        0.2,
+        "the bare row, sorted after its twin"
+    );
+    // The gateway looks a Bedrock target up by its model id, or the id an ARN ends with.
+    let b = ProviderKind::Bedrock;
+    for (model, name) in [
+        ("us.anthropic.claude-acme-v1:0", "us.anthropic.claude-acme-v1:0"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-acme-v1:0",
+            "global.anthropic.claude-acme-v1:0",
+        ),
+        ("acme.kimi-k1-thinking", "acme.kimi-k1-thinking"),
+    ] {
+        assert_eq!(catalog_name(b, model, None), name);
+        assert!(m.contains_key(name), "{name}");
+    }
+    let skipped = &converted.skipped;
+    assert_eq!(
+        skipped["bedrock/ twin of a bare id"],
+        ["bedrock/acme.kimi-k1", "bedrock/zz.acme-late-v1"]
+    );
+    assert_eq!(
+        skipped["regional bedrock"],
+        [
+            "bedrock/us-east-1/anthropic.claude-acme-v1:0",
+            "bedrock/us-gov-west-1/anthropic.claude-acme-v1:0"
+        ]
+    );
+    assert_eq!(
+        skipped["bedrock commitment"],
+        [
+            "bedrock/*/6-month-commitment/acme.command-v14",
+            "bedrock/us-east-1/1-month-commitment/anthropic.claude-acme-v1:0"
+        ]
+    );
+    assert_eq!(
+        skipped["Claude Platform on AWS"],
+        ["bedrock/claude_platform/claude-acme"]
+    );
+    assert_eq!(
+        skipped["bedrock invoke twin"],
+        ["bedrock/invoke/anthropic.claude-acme-v1:0"]
+    );
+    assert_eq!(skipped["mode"], ["amazon.acme-embed-v2:0"]);
+}
+
+#[test]
+fn catalog_names_preset_models_with_their_providers_prefix() {
+    let converted = convert(
+        &json!({
+            "mistral/mistral-acme-latest": chat("mistral", 2e-06),
+            "mistral/mistral-acme-embed": {"litellm_provider": "mistral", "mode": "embedding",
+                                           "input_cost_per_token": 1e-07},
+            "groq/openai/gpt-acme-120b": chat("groq", 1.5e-07),
+            "deepseek/deepseek-acme": chat("deepseek", 2.8e-07),
+            "xai/grok-acme": chat("xai", 3e-06),
+            "together_ai/acme-org/Acme-70B-Turbo": chat("together_ai", 8.8e-07),
+            "fireworks_ai/accounts/fireworks/models/acme-r1": chat("fireworks_ai", 3e-06),
+            "perplexity/sonar-acme": chat("perplexity", 1e-06),
+            "ollama/acme:7b": chat("ollama", 0.0),
+            // DeepSeek's bare twins and Together's size buckets are no model a target names.
+            "deepseek-acme": chat("deepseek", 9e-07),
+            "together-ai-4.1b-8b": chat("together_ai", 2e-07),
+            // Served on the provider's Responses API, which the gateway never calls for a preset.
+            "xai/grok-acme-multi-agent": {"litellm_provider": "xai", "mode": "responses",
+                                          "input_cost_per_token": 2e-06, "output_cost_per_token": 6e-06}
+        }),
+        &source(),
+    )
+    .unwrap();
+    let m = converted.catalog["models"].as_object().unwrap();
+    assert_eq!(
+        m.keys().collect::<Vec<_>>(),
+        [
+            "deepseek/deepseek-acme",
+            "fireworks_ai/accounts/fireworks/models/acme-r1",
+            "groq/openai/gpt-acme-120b",
+            "mistral/mistral-acme-embed",
+            "mistral/mistral-acme-latest",
+            "ollama/acme:7b",
+            "perplexity/sonar-acme",
+            "together_ai/acme-org/Acme-70B-Turbo",
+            "xai/grok-acme"
+        ]
+    );
+    assert_eq!(input_price(m, "deepseek/deepseek-acme"), 0.28);
+    assert_eq!(m["mistral/mistral-acme-embed"]["mode"], "embedding");
+    // The gateway looks a preset's target up as `{prefix}/{model}`.
+    let kind = |prefix: &str| {
+        PRESETS
+            .iter()
+            .find(|p| p.catalog_prefix == prefix)
+            .unwrap()
+            .kind
+    };
+    for (prefix, model) in [
+        ("groq", "openai/gpt-acme-120b"),
+        ("together_ai", "acme-org/Acme-70B-Turbo"),
+        ("fireworks_ai", "accounts/fireworks/models/acme-r1"),
+        ("ollama", "acme:7b"),
+    ] {
+        let name = catalog_name(kind(prefix), model, None);
+        assert!(m.contains_key(&name), "{name}");
+    }
+    assert_eq!(
+        converted.skipped["preset row without its prefix"],
+        ["deepseek-acme", "together-ai-4.1b-8b"]
+    );
+    assert_eq!(converted.skipped["mode"], ["xai/grok-acme-multi-agent"]);
+}
+
+#[test]
+fn catalog_names_vertex_models_vertex_ai_slash_model() {
+    let converted = convert(
+        &json!({
+            "vertex_ai/claude-acme-4-5@20250929": chat("vertex_ai-anthropic_models", 3e-06),
+            "vertex_ai/claude-acme-4-5": chat("vertex_ai-anthropic_models", 3e-06),
+            "vertex_ai/claude-acme-4-6@default": chat("vertex_ai-anthropic_models", 5e-06),
+            // Gemini on Vertex, listed bare or prefixed, under either provider value.
+            "gemini-acme-pro": chat("vertex_ai-language-models", 1.25e-06),
+            "vertex_ai/gemini-acme-lite": chat("vertex_ai-language-models", 1e-07),
+            "vertex_ai/gemini-acme-flash": chat("vertex_ai", 3e-07),
+            // Partner models, Gemma and MedLM are not Gemini's generateContent.
+            "medlm-acme": chat("vertex_ai-language-models", 5e-06),
+            "vertex_ai/gemma-acme-it": chat("vertex_ai", 1e-07),
+            "vertex_ai/xai/grok-acme": chat("vertex_ai", 3e-06),
+            "vertex_ai/deep-research-acme": chat("vertex_ai-language-models", 2e-06),
+            "vertex_ai/gemini-embedding-acme": {"litellm_provider": "vertex_ai", "mode": "embedding",
+                                                "input_cost_per_token": 1.5e-07}
+        }),
+        &source(),
+    )
+    .unwrap();
+    let m = converted.catalog["models"].as_object().unwrap();
+    assert_eq!(
+        m.keys().collect::<Vec<_>>(),
+        [
+            "vertex_ai/claude-acme-4-5",
+            "vertex_ai/claude-acme-4-5@20250929",
+            "vertex_ai/claude-acme-4-6@default",
+            "vertex_ai/gemini-acme-flash",
+            "vertex_ai/gemini-acme-lite",
+            "vertex_ai/gemini-acme-pro"
+        ]
+    );
+    assert_eq!(input_price(m, "vertex_ai/gemini-acme-pro"), 1.25);
+    assert_eq!(
+        converted.skipped["not Gemini on Vertex"],
+        [
+            "medlm-acme",
+            "vertex_ai/deep-research-acme",
+            "vertex_ai/gemma-acme-it",
+            "vertex_ai/xai/grok-acme"
+        ]
+    );
+    assert_eq!(
+        converted.skipped["mode"],
+        ["vertex_ai/gemini-embedding-acme"]
+    );
+}
+
+#[test]
+fn catalog_vertex_gemini_takes_the_prefixed_row_and_leaves_the_gemini_apis_alone() {
+    // `gemini-acme` is listed by the Gemini API (as `gemini/…`), and by Vertex bare and
+    // prefixed: the Gemini API keeps its name, Vertex's prefixed row is Vertex's.
+    let converted = convert(
+        &json!({
+            "gemini/gemini-acme": chat("gemini", 1e-06),
+            "gemini-acme": chat("vertex_ai-language-models", 9e-06),
+            "vertex_ai/gemini-acme": chat("vertex_ai", 2e-06),
+            "gemini-acme-lite": chat("vertex_ai-language-models", 1e-07),
+            "vertex_ai/gemini-acme-lite": chat("vertex_ai-language-models", 3e-07)
+        }),
+        &source(),
+    )
+    .unwrap();
+    let m = converted.catalog["models"].as_object().unwrap();
+    assert_eq!(
+        m.keys().collect::<Vec<_>>(),
+        [
+            "gemini-acme",
+            "vertex_ai/gemini-acme",
+            "vertex_ai/gemini-acme-lite"
+        ]
+    );
+    assert_eq!(input_price(m, "gemini-acme"), 1.0, "the Gemini API's row");
+    assert_eq!(input_price(m, "vertex_ai/gemini-acme"), 2.0);
+    assert_eq!(input_price(m, "vertex_ai/gemini-acme-lite"), 0.3);
+    assert_eq!(
+        converted.skipped["duplicate name"],
+        ["vertex_ai/gemini-acme", "vertex_ai/gemini-acme-lite"]
+    );
+}
+
+#[test]
+fn catalog_rows_of_the_first_four_providers_keep_their_names_against_the_others() {
+    // Renamed rows of the newer providers land on names the first four's rows hold: those
+    // rows stay as they were, whichever the file lists first.
+    let m = models(json!({
+        "deepseek/acme": chat("deepseek", 8e-06),
+        "gemini/deepseek/acme": chat("gemini", 4e-06),
+        "gemini/mistral/acme": chat("gemini", 2e-06),
+        "mistral/acme": chat("mistral", 8e-06),
+        "vertex_ai/gemini-acme": chat("openai", 3e-06),
+        "gemini-acme": chat("vertex_ai-language-models", 7e-06)
+    }));
+    assert_eq!(
+        m.keys().collect::<Vec<_>>(),
+        ["deepseek/acme", "mistral/acme", "vertex_ai/gemini-acme"]
+    );
+    assert_eq!(input_price(&m, "deepseek/acme"), 4.0, "the Gemini row's");
+    assert_eq!(input_price(&m, "mistral/acme"), 2.0, "the Gemini row's");
+    assert_eq!(
+        input_price(&m, "vertex_ai/gemini-acme"),
+        3.0,
+        "the OpenAI row's"
+    );
+}
+
 /// The committed catalog, as `make seed` and production load it.
 fn committed() -> serde_json::Map<String, Value> {
     let text = std::fs::read_to_string("kv-seed/catalog.json").expect("kv-seed/catalog.json");
@@ -407,4 +692,41 @@ fn the_committed_catalog_knows_what_the_gateway_relies_on() {
     assert!(!models
         .keys()
         .any(|k| k.starts_with("gemini/") || k.starts_with("azure/eu/")));
+}
+
+#[test]
+fn the_committed_catalog_prices_bedrock_vertex_and_the_presets_under_their_target_names() {
+    let models = committed();
+    let get = |name: &str| -> ModelEntry {
+        serde_json::from_value(
+            models
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+                .clone(),
+        )
+        .unwrap()
+    };
+    let sonnet = get("anthropic.claude-sonnet-4-5-20250929-v1:0");
+    let us = get("us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+    assert!(sonnet.cache_read_per_mtok.unwrap() < sonnet.input_per_mtok.unwrap());
+    assert!(
+        us.input_per_mtok > sonnet.input_per_mtok,
+        "a regional profile is dearer"
+    );
+    assert!(get("vertex_ai/claude-sonnet-4-5@20250929").priced());
+    assert!(get("vertex_ai/gemini-2.5-pro").priced());
+    for name in [
+        "mistral/mistral-large-latest",
+        "groq/openai/gpt-oss-120b",
+        "deepseek/deepseek-chat",
+        "xai/grok-code-fast-1",
+        "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "fireworks_ai/accounts/fireworks/models/deepseek-r1",
+        "perplexity/sonar",
+    ] {
+        assert!(get(name).priced(), "{name}");
+    }
+    assert!(!models.keys().any(|k| k.starts_with("bedrock/")
+        || k.starts_with("together-ai-")
+        || k.starts_with("vertex_ai/xai/")));
 }
