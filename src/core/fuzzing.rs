@@ -209,7 +209,7 @@ pub fn eventstream(data: &[u8]) {
             Some(f) => assert!(
                 f.message
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || " '".contains(c)),
+                    .all(|c| c.is_ascii_alphanumeric() || " '-".contains(c)),
                 "{}",
                 f.message
             ),
