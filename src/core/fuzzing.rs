@@ -117,6 +117,123 @@ pub fn stream(upstream: Dialect, data: &[u8]) {
     }
 }
 
+/// AWS's event-stream decoder and the Bedrock adapter (`sel` then the stream). The stream is the
+/// bytes themselves (`sel` even), or frames built from them with valid CRCs (`sel` odd:
+/// `\0`-separated pieces, each a type byte then its payload; a `chunk`'s payload is wrapped as
+/// its base64 `bytes`), which reach the adapter where raw bytes would fail their checksum. The
+/// decoder never panics and gives the same frames and error however the bytes are split; the
+/// frames re-encode to the bytes they came from; the adapter, for either operation, never
+/// panics, names each event after its JSON's type, and says no more in a fault than its own
+/// words and an exception's letters; the client's bytes do not depend on how events are batched.
+pub fn eventstream(data: &[u8]) {
+    use crate::core::llm::eventstream::{encode, Decoder, Frame, HeaderValue};
+    use crate::core::llm::sse::{encode as sse_event, Event};
+    use crate::core::llm::stream::from_converse::{Adapter, Payload};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let stream: Vec<u8> = if sel & 1 == 0 {
+        body.to_vec()
+    } else {
+        const TYPES: [&str; 8] = [
+            "messageStart",
+            "contentBlockStart",
+            "contentBlockDelta",
+            "contentBlockStop",
+            "messageStop",
+            "metadata",
+            "chunk",
+            "somethingNew",
+        ];
+        let s = |v: &str| HeaderValue::String(v.into());
+        body.split(|&b| b == 0)
+            .filter_map(|piece| piece.split_first())
+            .flat_map(|(&t, payload)| {
+                let kind = TYPES[t as usize % TYPES.len()];
+                let message = ["exception", "error", "other", "event"][(t >> 5).min(3) as usize];
+                let headers = [
+                    ":message-type",
+                    ":event-type",
+                    ":exception-type",
+                    ":error-code",
+                ]
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.to_string(), s(if i == 0 { message } else { kind })))
+                .collect();
+                let payload = match kind {
+                    "chunk" => json!({"bytes": STANDARD.encode(payload)})
+                        .to_string()
+                        .into_bytes(),
+                    _ => payload.to_vec(),
+                };
+                encode(&Frame { headers, payload })
+            })
+            .collect()
+    };
+    let decode = |pieces: &[&[u8]]| {
+        let mut d = Decoder::default();
+        let mut frames = Vec::new();
+        let mut r = Ok(());
+        for p in pieces {
+            r = d.push(p, &mut frames);
+            if r.is_err() {
+                break;
+            }
+        }
+        (frames, r.and_then(|_| d.finish()))
+    };
+    let whole = decode(&[&stream]);
+    let at = sel as usize * stream.len() / 255;
+    assert_eq!(decode(&[&stream[..at], &stream[at..]]), whole);
+    assert_eq!(decode(&chunks(&stream, &[sel >> 4, sel, 3])), whole);
+    let again: Vec<u8> = whole.0.iter().flat_map(encode).collect();
+    assert!(
+        stream.starts_with(&again),
+        "a frame re-encodes to other bytes"
+    );
+
+    for payload in [Payload::Converse, Payload::Invoke] {
+        let mut adapter = Adapter::with_id(payload, "msg_bdrk_fuzz", "m");
+        let mut events: Vec<Event> = Vec::new();
+        let mut fault = None;
+        for f in &whole.0 {
+            if let Err(e) = adapter.frame(f, &mut events) {
+                fault = Some(e);
+                break;
+            }
+        }
+        match fault {
+            Some(f) => assert!(
+                f.message
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " '-".contains(c)),
+                "{}",
+                f.message
+            ),
+            None => adapter.finish(&mut events),
+        }
+        let pieces: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| {
+                let v: Value = serde_json::from_str(&e.data).expect("an event is JSON");
+                assert_eq!(e.event.as_deref(), v["type"].as_str());
+                let mut b = Vec::new();
+                sse_event(&mut b, e.event.as_deref(), &e.data);
+                b
+            })
+            .collect();
+        let one: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+        let all = one.concat();
+        assert_eq!(
+            translate(Dialect::Anthropic, sel >> 1, &[&all]),
+            translate(Dialect::Anthropic, sel >> 1, &one)
+        );
+    }
+}
+
 /// The request and answer translators: any body as any client's request, translated for every
 /// upstream, and any answer from every upstream translated back, never panic; a request refused
 /// is refused with a 4xx (`sel \0 request \0 answer`).
@@ -389,6 +506,11 @@ mod tests {
         replay("stream_from_anthropic", |d| stream(Dialect::Anthropic, d));
         replay("stream_from_gemini", |d| stream(Dialect::Gemini, d));
         replay("stream_from_responses", |d| stream(Dialect::Responses, d));
+    }
+
+    #[test]
+    fn eventstream_inputs() {
+        replay("eventstream", eventstream);
     }
 
     #[test]

@@ -418,6 +418,8 @@ fn failure(kind: &serde_json::Value, message: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_bedrock;
+#[cfg(test)]
 mod tests_gemini;
 #[cfg(test)]
 mod tests_ledger;
