@@ -308,8 +308,9 @@ impl Attempting<'_> {
                 "{name} answered a stream request without an event stream"
             )));
         }
-        let translator =
-            Translator::with_envelope(t.wire(job.req.dialect), envelope, options(co, job));
+        let id = bedrock_message_id(job.random);
+        let (dialect, opts) = (t.wire(job.req.dialect), options(co, job));
+        let translator = Translator::with_envelope(dialect, envelope, opts, (&id, &t.model));
         first_content(co, t, translator, source, remaining).await
     }
 
@@ -335,7 +336,7 @@ impl Attempting<'_> {
     fn converse_answer(&self, t: &Target, body: &[u8]) -> Result<Vec<u8>, Failed> {
         let value = serde_json::from_slice::<serde_json::Value>(body)
             .map_err(|_| broken("the provider's answer is not JSON".into()))?;
-        let id = format!("msg_bdrk_{:016x}", self.job.random);
+        let id = bedrock_message_id(self.job.random);
         let message =
             convert::to_converse::answer(&value, &t.model, &id).map_err(|e| broken(e.message))?;
         Ok(serde_json::to_vec(&message).unwrap_or_default())
@@ -398,6 +399,11 @@ impl Attempting<'_> {
         let translator = Translator::new(Dialect::OpenAi, options(co, job));
         first_content(co, t, translator, source, u64::from(t.timeout_ms)).await
     }
+}
+
+/// The id of a Bedrock message, whose Converse answers and streams carry none of their own.
+fn bedrock_message_id(random: u64) -> String {
+    format!("msg_bdrk_{random:016x}")
 }
 
 /// A refusing provider's body, for its error code: what arrives within `ms`, up to the LLM

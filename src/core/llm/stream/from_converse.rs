@@ -24,7 +24,7 @@ pub enum Payload {
 /// A frame Bedrock should not have sent, or an exception it sent instead of content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
-    /// The HTTP status the exception stands for (429 throttling, 424 model error, …): what the
+    /// The HTTP status the exception stands for (429 throttling, 502 a model error, …): what the
     /// attempt makes of a failure before any content.
     pub status: u16,
     /// Safe to show and log: AWS's exception name, never its text.
@@ -428,13 +428,15 @@ fn name(raw: &str) -> String {
     }
 }
 
-/// The HTTP status of an in-stream exception (AWS's API reference for the streams' members).
+/// The status an in-stream exception counts as (AWS's API reference gives each a status; a
+/// model's stream error, 424 there, is the model's failure: a 502, falling over as
+/// `providers::bedrock::refusal` treats the same error answered over HTTP).
 fn exception_status(kind: &str) -> u16 {
     match kind.to_ascii_lowercase().as_str() {
         "throttlingexception" => 429,
         "serviceunavailableexception" => 503,
         "internalserverexception" => 500,
-        "modelstreamerrorexception" => 424,
+        "modelstreamerrorexception" => 502,
         "validationexception" => 400,
         "modeltimeoutexception" => 408,
         _ => 502,

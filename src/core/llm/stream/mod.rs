@@ -89,15 +89,21 @@ pub struct Options {
 
 impl Translator {
     pub fn new(upstream: Dialect, opts: Options) -> Self {
-        Self::with_envelope(upstream, Envelope::Plain, opts)
+        Self::with_envelope(upstream, Envelope::Plain, opts, ("", ""))
     }
 
     /// A translator for an upstream whose dialect arrives in `envelope` (Bedrock's frames).
-    pub fn with_envelope(upstream: Dialect, envelope: Envelope, opts: Options) -> Self {
+    /// `id` and `model` name the message where the upstream's stream does not (Converse's).
+    pub fn with_envelope(
+        upstream: Dialect,
+        envelope: Envelope,
+        opts: Options,
+        (id, model): (&str, &str),
+    ) -> Self {
         let input = || match envelope {
             Envelope::Plain => Input::Sse(sse::Parser::new()),
-            Envelope::Converse => Input::frames(from_converse::Payload::Converse),
-            Envelope::BedrockInvoke => Input::frames(from_converse::Payload::Invoke),
+            Envelope::Converse => Input::frames(from_converse::Payload::Converse, id, model),
+            Envelope::BedrockInvoke => Input::frames(from_converse::Payload::Invoke, id, model),
         };
         let pivot = matches!(
             (upstream, opts.client),
@@ -242,8 +248,8 @@ impl Translator {
 }
 
 impl Input {
-    fn frames(payload: from_converse::Payload) -> Self {
-        let adapter = from_converse::Adapter::new(payload);
+    fn frames(payload: from_converse::Payload, id: &str, model: &str) -> Self {
+        let adapter = from_converse::Adapter::with_id(payload, id, model);
         Input::Frames(eventstream::Decoder::default(), adapter, Vec::new())
     }
 

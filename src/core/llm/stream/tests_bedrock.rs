@@ -312,7 +312,7 @@ fn an_exception_after_content_ends_the_stream_with_an_error() {
     for client in [O, A] {
         let (out, t, fault) = translate(C, opts(client, true, false), fx);
         let fault = fault.unwrap();
-        assert_eq!(fault.status, 424);
+        assert_eq!(fault.status, 502);
         let tr = if client == O {
             openai_transcript(&out)
         } else {
@@ -555,7 +555,7 @@ fn exceptions_map_to_statuses_and_never_carry_aws_text() {
         ("throttlingException", 429),
         ("serviceUnavailableException", 503),
         ("internalServerException", 500),
-        ("modelStreamErrorException", 424),
+        ("modelStreamErrorException", 502),
         ("validationException", 400),
         ("modelTimeoutException", 408),
         ("ThrottlingException", 429),
