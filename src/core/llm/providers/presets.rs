@@ -1,5 +1,6 @@
 //! OpenAI-compatible providers by name: `{"kind": "groq"}` needs no `base_url`. Each preset is
-//! the provider's documented address and what its API needs of a key.
+//! the provider's documented address, what its API needs of a key, and what it refuses in a
+//! body (`quirks`, applied by `Preset::adapt`).
 
 mod quirks;
 #[cfg(test)]

@@ -15,8 +15,9 @@ enum Block {
     Tool(u64),
 }
 
-/// OpenRouter and Ollama stream reasoning as `delta.reasoning` (https://openrouter.ai/docs/use-cases/reasoning-tokens),
-/// where DeepSeek, vLLM and xAI write `reasoning_content`: read as the latter, never twice.
+/// OpenRouter and Ollama stream reasoning as `delta.reasoning`
+/// (https://openrouter.ai/docs/use-cases/reasoning-tokens), where DeepSeek, vLLM and xAI write
+/// `reasoning_content`: read as the latter, never twice.
 fn reasoning_as_openai_compatible(chunk: &mut Value) {
     for c in chunk["choices"].as_array_mut().into_iter().flatten() {
         let Some(d) = c.get_mut("delta").and_then(Value::as_object_mut) else {
