@@ -231,7 +231,7 @@ pub fn plan(
         Envelope::Plain => match providers::presets::preset(t.kind) {
             Some(preset) => {
                 let mut body = body;
-                preset.adapt(&mut body);
+                preset.adapt(&mut body, req);
                 body
             }
             None => body,

@@ -100,7 +100,7 @@ pub fn client_response(
         // The provider's own count: the chat usage has no name for every class.
         let usage = super::Usage::from_gemini(&body["usageMetadata"]).unwrap_or_default();
         let client = match req.dialect {
-            Dialect::Anthropic => to_openai::response(&chat),
+            Dialect::Anthropic => to_openai::response(&chat, req.thinking),
             Dialect::Responses => responses::from_chat(req, &chat, now_s),
             _ => chat,
         };
@@ -126,7 +126,7 @@ pub fn client_response(
             super::Usage::from_anthropic(&body["usage"]).unwrap_or_default(),
         ),
         (Dialect::OpenAi, Dialect::Anthropic) => (
-            Some(to_openai::response(body)),
+            Some(to_openai::response(body, req.thinking)),
             super::Usage::from_openai(&body["usage"]).unwrap_or_default(),
         ),
         (Dialect::Anthropic, _) => (

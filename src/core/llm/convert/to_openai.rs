@@ -137,10 +137,19 @@ pub fn request(req: &ClientRequest, max_completion_tokens: bool) -> Value {
 }
 
 /// An OpenAI chat completion as an Anthropic message.
-pub fn response(r: &Value) -> Value {
+/// With `thinking`, the reasoning some providers add (DeepSeek's `reasoning_content`,
+/// OpenRouter's and Ollama's `reasoning`) leads as a thinking block, which the client sends
+/// back in a tool loop.
+pub fn response(r: &Value, thinking: bool) -> Value {
     let choice = &r["choices"][0];
     let msg = &choice["message"];
     let mut content = Vec::new();
+    let reasoning = ["reasoning_content", "reasoning"]
+        .iter()
+        .find_map(|k| msg[*k].as_str().filter(|s| !s.is_empty()));
+    if let Some(r) = reasoning.filter(|_| thinking) {
+        content.push(json!({"type": "thinking", "thinking": r}));
+    }
     let text = msg["content"]
         .as_str()
         .or(msg["refusal"].as_str())
@@ -246,16 +255,37 @@ mod tests {
                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "ping", "arguments": ""}}]}}],
             "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
         });
-        let m = response(&r);
+        let m = response(&r, false);
         assert_eq!(m["id"], "msg_abc");
         assert_eq!(m["stop_reason"], "tool_use");
         assert_eq!(m["content"][0], json!({"type": "text", "text": "On it."}));
         assert_eq!(m["content"][1]["input"], json!({}));
         assert_eq!(m["usage"], json!({"input_tokens": 9, "output_tokens": 4}));
         let length = json!({"id": "x", "choices": [{"finish_reason": "length", "message": {"content": "a"}}]});
-        assert_eq!(response(&length)["stop_reason"], "max_tokens");
+        assert_eq!(response(&length, false)["stop_reason"], "max_tokens");
         let refusal = json!({"id": "x", "choices": [{"finish_reason": "stop", "message": {"content": null, "refusal": "No."}}]});
-        assert_eq!(response(&refusal)["stop_reason"], "refusal");
-        assert_eq!(response(&refusal)["content"][0]["text"], "No.");
+        assert_eq!(response(&refusal, false)["stop_reason"], "refusal");
+        assert_eq!(response(&refusal, false)["content"][0]["text"], "No.");
+    }
+
+    #[test]
+    fn reasoning_becomes_a_thinking_block_when_asked() {
+        // DeepSeek's `reasoning_content`, OpenRouter's and Ollama's `reasoning`.
+        for key in ["reasoning_content", "reasoning"] {
+            let r = json!({"id": "x", "choices": [{"finish_reason": "tool_calls", "message": {"content": null, key: "Look it up.",
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]});
+            let m = response(&r, true);
+            assert_eq!(
+                m["content"][0],
+                json!({"type": "thinking", "thinking": "Look it up."}),
+                "{key}"
+            );
+            assert_eq!(m["content"][1]["type"], "tool_use", "{key}");
+            assert_eq!(
+                response(&r, false)["content"][0]["type"],
+                "tool_use",
+                "{key}"
+            );
+        }
     }
 }

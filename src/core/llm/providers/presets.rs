@@ -1,7 +1,13 @@
 //! OpenAI-compatible providers by name: `{"kind": "groq"}` needs no `base_url`. Each preset is
-//! the provider's documented address and what its API needs of a key.
+//! the provider's documented address, what its API needs of a key, and what it refuses in a
+//! body (`quirks`, applied by `Preset::adapt`).
+
+mod quirks;
+#[cfg(test)]
+mod tests;
 
 use crate::core::llm::config::{Provider, ProviderKind};
+use crate::core::llm::request::ClientRequest;
 
 /// An OpenAI-compatible provider the gateway knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +83,18 @@ pub fn preset(kind: ProviderKind) -> Option<&'static Preset> {
 }
 
 impl Preset {
-    /// Rewrites an OpenAI-style request body for what the provider's API accepts (its
-    /// documented quirks). Not yet: #41 C2.
-    pub fn adapt(&self, body: &mut serde_json::Value) {
-        let _ = body;
+    /// Rewrites `req`'s OpenAI-style body for what the provider's API accepts (`quirks`).
+    pub fn adapt(&self, body: &mut serde_json::Value, req: &ClientRequest) {
+        match self.kind {
+            ProviderKind::Mistral => quirks::mistral(body),
+            ProviderKind::Groq => quirks::groq(body),
+            ProviderKind::Xai => quirks::xai(body),
+            ProviderKind::Deepseek => quirks::deepseek(body, req),
+            ProviderKind::Perplexity => quirks::perplexity(body),
+            // Together, Fireworks, OpenRouter: nothing documented to refuse. Ollama lists
+            // `stream_options.include_usage` among its fields; vLLM ignores unknown fields.
+            _ => {}
+        }
     }
 
     /// The preset's name as tenants write it (`groq`).

@@ -15,6 +15,26 @@ enum Block {
     Tool(u64),
 }
 
+/// OpenRouter and Ollama stream reasoning as `delta.reasoning`
+/// (https://openrouter.ai/docs/use-cases/reasoning-tokens), where DeepSeek, vLLM and xAI write
+/// `reasoning_content`: read as the latter, never twice.
+fn reasoning_as_openai_compatible(chunk: &mut Value) {
+    for c in chunk["choices"].as_array_mut().into_iter().flatten() {
+        let Some(d) = c.get_mut("delta").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let has = |k: &str| {
+            d.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        };
+        if has("reasoning") && !has("reasoning_content") {
+            let r = d["reasoning"].clone();
+            d.insert("reasoning_content".into(), r);
+        }
+    }
+}
+
 pub struct FromOpenAi {
     opts: Options,
     /// Anthropic side: message_start sent.
@@ -55,13 +75,20 @@ impl FromOpenAi {
         if data.is_empty() {
             return None;
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+        let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
             return Some("upstream sent a chunk that is not JSON".into());
         };
         if chunk.get("error").is_some_and(|e| !e.is_null()) {
             return Some(error_message(&chunk));
         }
-        if let Some(u) = chunk.get("usage").and_then(Usage::from_openai) {
+        reasoning_as_openai_compatible(&mut chunk);
+        // The last count stands (xAI repeats its running total on every chunk); Groq's is in
+        // `x_groq` unless usage was asked for.
+        if let Some(u) = chunk
+            .get("usage")
+            .and_then(Usage::from_openai)
+            .or_else(|| chunk.pointer("/x_groq/usage").and_then(Usage::from_openai))
+        {
             p.usage = u;
         }
         let choices = chunk["choices"]
@@ -247,3 +274,6 @@ impl FromOpenAi {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
