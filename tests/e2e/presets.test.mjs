@@ -204,7 +204,7 @@ test("OpenRouter: told the app it serves; its reasoning, keep-alives, cost and m
   assert.equal(r.usage.cost, 0.00042);
   const sent = compat.last("openrouter");
   assert.equal(sent.headers["http-referer"], "https://shop.example");
-  assert.equal(sent.headers["x-title"], "Shop bot");
+  assert.equal(sent.headers["x-openrouter-title"], "Shop bot");
   // Streamed between keep-alive comments, to an Anthropic client: a thinking block.
   const final = await ant.messages.stream({ model, max_tokens: 2000, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "hi" }] }).finalMessage();
   assert.deepEqual(final.content.map((b) => b.type), ["thinking", "text"]);

@@ -81,7 +81,7 @@ pub struct Provider {
     /// Bedrock: which API a request is sent to (default `auto`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<BedrockApi>,
-    /// OpenRouter: the app's URL and name, sent as `HTTP-Referer` and `X-Title` (its rankings).
+    /// OpenRouter: the app's URL and name, sent as `HTTP-Referer` and `X-OpenRouter-Title` (its app rankings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

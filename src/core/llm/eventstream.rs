@@ -52,6 +52,17 @@ pub enum FrameError {
     Truncated,
 }
 
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FrameError::Checksum => "a frame's checksum does not match",
+            FrameError::Length => "a frame's lengths are impossible or over the cap",
+            FrameError::Header => "a frame's header is truncated or of an unknown type",
+            FrameError::Truncated => "the stream ended inside a frame",
+        })
+    }
+}
+
 /// The largest frame accepted: the SSE parser's cap on one event, since a frame carries one event
 /// (Bedrock's are a few KiB; AWS's own limit, 16 MiB, would let one upstream hold that much).
 pub const MAX_FRAME: usize = MAX_EVENT;

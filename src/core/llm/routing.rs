@@ -71,7 +71,7 @@ impl Place {
             headers.push(("http-referer", url.clone()));
         }
         if let Some(name) = &p.app_name {
-            headers.push(("x-title", name.clone()));
+            headers.push(("x-openrouter-title", name.clone()));
         }
         Place {
             region: p.region.clone(),

@@ -55,7 +55,7 @@ pub const PRESETS: &[Preset] = &[
     hosted(ProviderKind::Xai, "https://api.x.ai/v1", "xai"),
     hosted(
         ProviderKind::Together,
-        "https://api.together.xyz/v1",
+        "https://api.together.ai/v1",
         "together_ai",
     ),
     hosted(

@@ -76,7 +76,9 @@ fn openrouter_is_told_the_app_it_serves() {
     assert!(r
         .headers
         .contains(&("http-referer".into(), "https://shop.example".into())));
-    assert!(r.headers.contains(&("x-title".into(), "Shop bot".into())));
+    assert!(r
+        .headers
+        .contains(&("x-openrouter-title".into(), "Shop bot".into())));
 }
 
 fn bedrock(extra: Value) -> Value {

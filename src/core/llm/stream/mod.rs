@@ -267,12 +267,7 @@ impl Input {
                         .frame(&frame, events)
                         .map_err(|f| (f.message, Some(f.status)))?;
                 }
-                decoded.map_err(|e| {
-                    (
-                        format!("upstream sent a bad event-stream frame ({e:?})"),
-                        None,
-                    )
-                })
+                decoded.map_err(|e| (format!("upstream sent a bad event-stream frame: {e}"), None))
             }
         }
     }
@@ -287,7 +282,7 @@ impl Input {
             Input::Frames(decoder, adapter, _) => {
                 decoder
                     .finish()
-                    .map_err(|e| format!("upstream sent a bad event-stream frame ({e:?})"))?;
+                    .map_err(|e| format!("upstream sent a bad event-stream frame: {e}"))?;
                 adapter.finish(events);
                 Ok(())
             }

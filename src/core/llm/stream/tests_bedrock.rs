@@ -7,6 +7,7 @@ use super::from_converse::{Adapter, Fault, Payload};
 use super::tests::{anthropic_transcript, openai_transcript, opts, tool};
 use super::*;
 use crate::core::llm::eventstream::{encode, Decoder, Frame, FrameError, HeaderValue};
+use crate::core::llm::providers::Envelope;
 use crate::core::llm::sse::Parser;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -30,51 +31,24 @@ macro_rules! bedrock {
     };
 }
 
-fn sse_of(events: &[Event]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for e in events {
-        sse::encode(&mut b, e.event.as_deref(), &e.data);
-    }
-    b
-}
-
-/// The wiring the shell will do, as a test can drive it: bytes decoded into frames, frames
-/// adapted into Anthropic events, the events given to the Anthropic stage (as SSE, which it reads
-/// into the same events); a bad frame or a `Fault` fails the stream there, as `abort` does.
+/// The stream as the attempt reads it: a translator whose input is Bedrock's frames
+/// (`Translator::with_envelope`), fed `chunks`; the fault an exception stood for, if one ended it.
 fn run_chunks(p: Payload, o: Options, chunks: &[&[u8]]) -> (Vec<u8>, Translator, Option<Fault>) {
-    let mut t = Translator::new(A, o);
-    let mut d = Decoder::default();
-    let mut a = Adapter::with_id(p, "msg_bdrk_0123456789abcdef", MODEL);
+    let envelope = match p {
+        Payload::Converse => Envelope::Converse,
+        Payload::Invoke => Envelope::BedrockInvoke,
+    };
+    let mut t = Translator::with_envelope(A, envelope, o, ("msg_bdrk_0123456789abcdef", MODEL));
     let mut out = Vec::new();
-    let mut frames = Vec::new();
-    let mut events = Vec::new();
     for c in chunks {
-        let read = d.push(c, &mut frames);
-        let mut fault = None;
-        for f in frames.drain(..) {
-            if let Err(e) = a.frame(&f, &mut events) {
-                fault = Some(e);
-                break;
-            }
-        }
-        out.extend(t.push(&sse_of(&std::mem::take(&mut events))));
-        if let Some(f) = fault {
-            out.extend(t.abort(&f.message));
-            return (out, t, Some(f));
-        }
-        if let Err(e) = read {
-            out.extend(t.abort(&format!("upstream sent a bad event-stream frame: {e:?}")));
-            return (out, t, None);
-        }
+        out.extend(t.push(c));
     }
-    if let Err(e) = d.finish() {
-        out.extend(t.abort(&format!("upstream sent a bad event-stream frame: {e:?}")));
-        return (out, t, None);
-    }
-    a.finish(&mut events);
-    out.extend(t.push(&sse_of(&events)));
     out.extend(t.end());
-    (out, t, None)
+    let fault = t.failed_status().map(|status| Fault {
+        status,
+        message: t.failed().unwrap_or_default().to_string(),
+    });
+    (out, t, fault)
 }
 
 /// The events an adapter makes of the bytes fed in `chunks`, and how the stream ended (a fault, a
@@ -395,7 +369,7 @@ fn a_stream_cut_before_its_stop_fails() {
     bad[at] ^= 0x20;
     let (out, t, _) = translate(C, opts(O, true, false), &bad);
     let o = openai_transcript(&out);
-    assert!(o.error.unwrap().contains("Checksum") && !o.done);
+    assert!(o.error.unwrap().contains("checksum does not match") && !o.done);
     assert!(t.started());
 }
 
