@@ -158,9 +158,13 @@ const allDetectors = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
  */
 export async function llmRoutes(gw, upstream, key) {
   await gw.admin("PUT", "bench/llm", {
-    providers: { up: { kind: "openai_compatible", base_url: `${upstream.url}/v1` } },
+    providers: {
+      up: { kind: "openai_compatible", base_url: `${upstream.url}/v1` },
+      bed: { kind: "bedrock", region: "us-east-1", base_url: upstream.url, aws: { access_key_id: "AKIAIOSFODNN7EXAMPLE", secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" } },
+    },
     routes: {
       fast: [{ provider: "up", model: "bench-model" }],
+      bedrock: [{ provider: "bed", model: "meta.llama3-3-70b-instruct-v1:0" }],
       guarded: { targets: [{ provider: "up", model: "bench-model" }], guardrails: allDetectors },
       cached: { targets: [{ provider: "up", model: "bench-model" }], cache: { ttl_seconds: 3600 } },
     },
@@ -181,5 +185,8 @@ export async function llmRoutes(gw, upstream, key) {
     responses: route("/v1/responses", responsesBody),
     responsesStream: route("/v1/responses", { ...responsesBody, stream: true }),
     embeddings: route("/v1/embeddings", embeddingsBody),
+    // Bedrock Converse: the body rewritten, signed (SigV4), the answer and frames read back.
+    chatBedrock: route("/v1/chat/completions", { ...llmBody, model: "bedrock" }),
+    chatBedrockStream: route("/v1/chat/completions", { ...stream, model: "bedrock" }),
   };
 }

@@ -139,6 +139,8 @@ await run("llm chat/completions, stream", llm.chatStream.url, auth, "JS proxy fl
 await run("llm messages, stream (translated)", llm.messagesStream.url, auth, "JS proxy floor -> LLM, stream", llm.messagesStream.script);
 await run("llm responses (translated)", llm.responses.url, auth, "JS proxy floor -> LLM upstream", llm.responses.script);
 await run("llm responses, stream (translated)", llm.responsesStream.url, auth, "JS proxy floor -> LLM, stream", llm.responsesStream.script);
+await run("llm chat/completions -> Bedrock Converse (SigV4)", llm.chatBedrock.url, auth, "JS proxy floor -> LLM upstream", llm.chatBedrock.script);
+await run("llm chat, stream -> Bedrock ConverseStream (SigV4, event stream)", llm.chatBedrockStream.url, auth, "JS proxy floor -> LLM, stream", llm.chatBedrockStream.script);
 await run("JS proxy floor -> embeddings", new URL("/v1/embeddings", floorUrl).href, {}, undefined, postScript(JSON.stringify({ ...embeddingsBody, model: "bench-embed" })));
 await run("llm embeddings", llm.embeddings.url, auth, "JS proxy floor -> embeddings", llm.embeddings.script);
 // Guardrails on (every detector, on the request and the answer) against off, same route otherwise.

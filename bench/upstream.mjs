@@ -1,7 +1,10 @@
 // A fast local upstream: answers every request with a small fixed JSON body, and
 // `POST .../chat/completions` as an OpenAI-style model would (a completion, or an SSE stream of
-// twelve chunks with usage when the body asks for `stream`), and `POST .../embeddings`.
+// twelve chunks with usage when the body asks for `stream`), `POST .../embeddings`, and Bedrock's
+// `POST /model/{id}/converse` and `/converse-stream` (the same text, in AWS's framing).
 import http from "node:http";
+import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 
 // Also a valid WhatsApp Cloud API answer, so the gateway's channel send can use it as the provider.
 const body = Buffer.from(JSON.stringify({ ok: true, id: "bench", messaging_product: "whatsapp", messages: [{ id: "wamid.bench" }] }));
@@ -19,6 +22,25 @@ const stream = Buffer.from([
   `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1757000000, model: "bench-model", choices: [], usage: { prompt_tokens: 12, completion_tokens: 10, total_tokens: 22 } })}\n\n`,
   "data: [DONE]\n\n",
 ].join(""));
+
+// Bedrock's Converse answer and ConverseStream frames for the same text (AWS's own encoder; the
+// bench does not check signatures, the tests do).
+const converse = Buffer.from(JSON.stringify({
+  output: { message: { role: "assistant", content: [{ text: "The quick brown fox jumps over the lazy dog." }] } },
+  stopReason: "end_turn", usage: { inputTokens: 12, outputTokens: 10, totalTokens: 22 }, metrics: { latencyMs: 100 },
+}));
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+const frame = (type, payload) => codec.encode({
+  headers: { ":event-type": { type: "string", value: type }, ":content-type": { type: "string", value: "application/json" }, ":message-type": { type: "string", value: "event" } },
+  body: fromUtf8(JSON.stringify({ ...payload, p: "abcdefgh" })),
+});
+const converseStream = Buffer.concat([
+  frame("messageStart", { role: "assistant" }),
+  ...words.map((w, i) => frame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: (i ? " " : "") + w } })),
+  frame("contentBlockStop", { contentBlockIndex: 0 }),
+  frame("messageStop", { stopReason: "end_turn" }),
+  frame("metadata", { usage: { inputTokens: 12, outputTokens: 10, totalTokens: 22 }, metrics: { latencyMs: 100 } }),
+].map((f) => Buffer.from(f)));
 
 // Two 256-dimension vectors, as `POST .../embeddings` answers.
 const embeddings = Buffer.from(JSON.stringify({
@@ -45,6 +67,12 @@ export function startUpstream({ faultRate = 0 } = {}) {
         if (req.url.endsWith("/embeddings")) {
           res.writeHead(200, { "content-type": "application/json", "content-length": embeddings.length });
           return res.end(embeddings);
+        }
+        if (req.url.startsWith("/model/")) {
+          const streamed = req.url.endsWith("/converse-stream");
+          const out = streamed ? converseStream : converse;
+          res.writeHead(200, { "content-type": streamed ? "application/vnd.amazon.eventstream" : "application/json", "content-length": out.length });
+          return res.end(out);
         }
         if (req.url.endsWith("/chat/completions")) {
           const streamed = Buffer.concat(chunks).includes('"stream":true');

@@ -104,8 +104,10 @@ pub fn valid_id(id: &str) -> bool {
         && !id.contains("..")
 }
 
-/// An absolute http(s) URL with a host and no whitespace or control characters; the scheme in
-/// any case, as URLs allow.
+/// An absolute http(s) URL with a host and no whitespace, control characters or backslashes; the
+/// scheme in any case, as URLs allow. A backslash is refused because URL parsers disagree on it:
+/// the runtime's reads `https://a.example\@b.example` as host `a.example` where a reader
+/// splitting at `@` sees `b.example` (a request signed for one host would go to the other).
 pub fn is_http_url(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
@@ -113,7 +115,9 @@ pub fn is_http_url(url: &str) -> bool {
     (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
         && !rest.is_empty()
         && !rest.starts_with('/')
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
 }
 
 /// The first value of query parameter `name` in a serialized URL. (Parsing the URL with the
@@ -290,6 +294,8 @@ mod tests {
             "javascript:alert(1)",
             "\u{e9}\u{e9}://x",
             "",
+            // The runtime's parser reads host evil.example; one splitting at `@` would not.
+            "https://evil.example\\@bedrock-runtime.us-east-1.amazonaws.com/",
         ] {
             assert!(!is_http_url(bad), "{bad}");
         }

@@ -36,6 +36,8 @@ before(async () => {
   key = t.key;
   const aws = (extra = {}) => ({ kind: "bedrock", region: "us-west-2", base_url: bedrock.url, aws: { access_key_id: KEY_ID, secret_access_key: SECRET }, ...extra });
   const r = await gw.admin("PUT", "aws/llm", {
+    // Two failures open a target's breaker: throttling must never count as one.
+    circuit_breaker: { failure_threshold: 2, open_seconds: 60 },
     providers: {
       bed: aws(),
       conv: aws({ api: "converse" }),
@@ -52,6 +54,7 @@ before(async () => {
       throttled: [{ provider: "bed", model: "anthropic.claude-throttled", retries: 1 }, { provider: "claude", model: "claude-ok" }],
       notready: [{ provider: "bed", model: "anthropic.claude-notready", retries: 0 }, { provider: "claude", model: "claude-ok" }],
       "frame-throttled": [{ provider: "bed", model: "anthropic.claude-throttled-frame", retries: 0 }, { provider: "claude", model: "claude-ok" }],
+      "frame-notready": [{ provider: "bed", model: "anthropic.claude-notready-frame", retries: 0 }, { provider: "claude", model: "claude-ok" }],
       midstream: [{ provider: "bed", model: "anthropic.claude-midstream" }],
       badcrc: [{ provider: "bed", model: "anthropic.claude-badcrc" }],
       guardrail: [{ provider: "conv", model: "anthropic.claude-guardrail" }],
@@ -209,7 +212,16 @@ test("throttling falls over to Anthropic's own API after the retry, and does not
   // A throttling exception in the stream, before any content, falls over the same way.
   const f = await oai.chat.completions.create({ model: "frame-throttled", messages: [{ role: "user", content: "hi" }], stream: true }).withResponse();
   assert.equal(f.response.headers.get("x-gateway-provider"), "claude");
-  assert.equal((await chatStream(f.data)).text.length > 0, true);
+  assert.ok((await chatStream(f.data)).text.length > 0);
+  // A model not ready, in the stream's first frame, counts as throttling too: never the breaker.
+  const frames = () => bedrock.requests.filter((r) => r.model === "anthropic.claude-notready-frame").length;
+  const framesBefore = frames();
+  for (let i = 0; i < 6; i++) {
+    const s = await oai.chat.completions.create({ model: "frame-notready", messages: [{ role: "user", content: "hi" }], stream: true }).withResponse();
+    assert.equal(s.response.headers.get("x-gateway-provider"), "claude");
+    await chatStream(s.data);
+  }
+  assert.equal(frames() - framesBefore, 6, "Bedrock is tried every time");
 });
 
 test("an exception or a corrupt frame after content ends the stream with an explicit error, in each client's format", async () => {

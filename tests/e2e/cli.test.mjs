@@ -170,11 +170,12 @@ test("events list and tail, destinations, channels, integrations and llm documen
 test("chat streams the answer; usage counts it", async () => {
   const r = await ok(["chat", "Where is my order?"], { env: { GATEWAY_KEY: key }, admin: false });
   assert.match(r.stdout, /^\[mock\] You said: "Where is my order\?"\. This is turn 1 of our conversation\./);
-  // Usage is written after the answer: read until the chat's model shows.
+  // Usage is written after the answer, and the request may be counted before its tokens are
+  // (usage.test.mjs waits the same way): read until the chat's model shows its output.
   let usage;
   for (let end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300))) {
     usage = await json(["usage", "--group-by", "model"], { env: { GATEWAY_KEY: key }, admin: false });
-    if (usage.data?.some((row) => row.model === "mock-echo")) break;
+    if (usage.data?.some((row) => row.model === "mock-echo" && row.output_tokens > 0)) break;
   }
   const row = usage.data.find((r) => r.model === "mock-echo");
   assert.ok(row && row.output_tokens > 0, JSON.stringify(usage));

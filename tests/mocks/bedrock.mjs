@@ -10,7 +10,8 @@
 // What a model does is chosen by its id's suffix:
 //   *-throttled    429 ThrottlingException          *-notready     429 ModelNotReadyException
 //   *-unavailable  503 ServiceUnavailableException  *-toolong      400 "Input is too long…"
-//   *-throttled-frame  stream: a throttlingException frame before any content
+//   *-throttled-frame, *-notready-frame  stream: a throttlingException (modelNotReadyException)
+//                  frame before any content (Converse)
 //   *-midstream    stream: text, then a modelStreamErrorException frame
 //   *-badcrc       stream: text, then a frame whose message CRC is wrong
 //   *-guardrail    stopReason guardrail_intervened
@@ -170,6 +171,7 @@ function converseEvents(a) {
   ev.push(["messageStop", { stopReason: a.guardrail ? "guardrail_intervened" : a.calls ? "tool_use" : "end_turn" }]);
   ev.push(["metadata", { usage: usage(a), metrics: { latencyMs: 312 } }]);
   if (a.model.endsWith("-throttled-frame")) return [["!exception", "throttlingException"]];
+  if (a.model.endsWith("-notready-frame")) return [["!exception", "modelNotReadyException"]];
   return ev;
 }
 

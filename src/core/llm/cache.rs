@@ -162,9 +162,11 @@ fn key(scope: &Scope, req: &ClientRequest, custom: Option<&str>) -> String {
         .map(|t| {
             let url = t.base_url.as_deref().unwrap_or_default();
             let version = t.api_version.as_deref().unwrap_or_default();
+            // Bedrock's region is part of its address, and its API of the answer's shape.
+            let region = t.place.region.as_deref().unwrap_or_default();
             format!(
-                "{}/{}\x1d{:?}\x1d{url}\x1d{version}",
-                t.provider, t.model, t.kind
+                "{}/{}\x1d{:?}\x1d{url}\x1d{version}\x1d{region}\x1d{:?}",
+                t.provider, t.model, t.kind, t.place.api
             )
         })
         .collect();
@@ -552,6 +554,31 @@ mod tests {
             ..scope("t")
         };
         assert_ne!(a, own(&targets, base()), "the targets");
+        let mut elsewhere = target("p", "m");
+        elsewhere.place.region = Some("eu-west-1".into());
+        let moved = [elsewhere.clone()];
+        let in_region = own(
+            &Scope {
+                targets: &moved,
+                ..scope("t")
+            },
+            base(),
+        );
+        assert_ne!(
+            in_region,
+            own(&targets, base()),
+            "a Bedrock target's region"
+        );
+        elsewhere.place.api = crate::core::llm::config::BedrockApi::Invoke;
+        let invoked = [elsewhere];
+        let api = own(
+            &Scope {
+                targets: &invoked,
+                ..scope("t")
+            },
+            base(),
+        );
+        assert_ne!(in_region, api, "a Bedrock target's API");
         let rules: Vec<crate::core::llm::guardrails::Rule> =
             serde_json::from_value(json!([{"detector": "email", "response": "redact"}])).unwrap();
         let guarded = Scope {

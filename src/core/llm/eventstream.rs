@@ -68,6 +68,9 @@ impl std::fmt::Display for FrameError {
 pub const MAX_FRAME: usize = MAX_EVENT;
 /// The largest header block accepted (AWS's own limit).
 pub const MAX_HEADERS: usize = 128 * 1024;
+/// The most headers one frame may carry (Bedrock's carry three or four): 128 KiB of two-byte
+/// headers would otherwise become some 64,000 allocations.
+pub const MAX_HEADER_COUNT: usize = 32;
 /// `total_len`, `headers_len` and the prelude's CRC.
 const PRELUDE: usize = 12;
 /// The prelude and the message CRC.
@@ -194,6 +197,9 @@ fn headers(mut b: &[u8]) -> Result<Vec<(String, HeaderValue)>, FrameError> {
     let text = |v: &[u8]| String::from_utf8(v.to_vec()).map_err(|_| FrameError::Header);
     let mut out = Vec::new();
     while !b.is_empty() {
+        if out.len() == MAX_HEADER_COUNT {
+            return Err(FrameError::Header);
+        }
         let n = take(&mut b, 1)?[0] as usize;
         let name = text(take(&mut b, n)?)?;
         let value = match take(&mut b, 1)?[0] {

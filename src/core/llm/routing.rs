@@ -121,9 +121,10 @@ impl Resolved {
     }
 }
 
-/// The name a provider's model has in the catalog: Azure's deployments are named by the
-/// tenant, so theirs is `azure/{model}` (a deployment named after its model; else the target's
-/// `catalog` says it); Gemini's API may prefix `models/`.
+/// The name a provider's model has in the catalog (the target's `catalog`, when it gives one):
+/// Azure's deployments are named by the tenant, so theirs is `azure/{model}` (a deployment named
+/// after its model); Gemini's API may prefix `models/`; a preset's models carry the catalog's
+/// prefix for the provider (`groq/…`).
 pub fn catalog_name(kind: ProviderKind, model: &str, explicit: Option<&str>) -> String {
     match (explicit, kind) {
         (Some(name), _) => name.to_string(),

@@ -64,8 +64,22 @@ pub fn image_tokens(kind: ProviderKind) -> u64 {
     match kind {
         ProviderKind::Anthropic => 1_600,
         ProviderKind::Gemini => 16 * 258,
-        // OpenAI's rule, the dearest: every other model (`providers::family`) is bounded by it.
-        _ => 3_800,
+        // OpenAI's rule, the dearest, bounds every model of another family (`providers::family`).
+        ProviderKind::Openai
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::AzureOpenai
+        | ProviderKind::Mock
+        | ProviderKind::Bedrock
+        | ProviderKind::Mistral
+        | ProviderKind::Groq
+        | ProviderKind::Deepseek
+        | ProviderKind::Xai
+        | ProviderKind::Together
+        | ProviderKind::Fireworks
+        | ProviderKind::Openrouter
+        | ProviderKind::Perplexity
+        | ProviderKind::Ollama
+        | ProviderKind::Vllm => 3_800,
     }
 }
 

@@ -31,6 +31,9 @@ const LIFETIME_S: u64 = 3600;
 
 /// Keys under this many bits are refused (NIST's floor; Google issues 2048-bit keys).
 const MIN_BITS: u32 = 2048;
+/// Nor over this many: a signature's cost grows with the cube of the key's size, and a tenant
+/// could paste a 16,384-bit key to spend some 500 times a 2048-bit signature's CPU.
+const MAX_BITS: u32 = 4096;
 
 // Members in this order: the JWT is compared byte for byte with the one Node signs.
 #[derive(Serialize)]
@@ -110,6 +113,11 @@ fn signing_key(pem: &str) -> Result<PrivateKey, String> {
     if bits < MIN_BITS {
         return Err(format!(
             "private_key is too short: at least {MIN_BITS} bits (it has {bits})"
+        ));
+    }
+    if bits > MAX_BITS {
+        return Err(format!(
+            "private_key is too long: at most {MAX_BITS} bits (it has {bits})"
         ));
     }
     Ok(key)

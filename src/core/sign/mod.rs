@@ -1,6 +1,6 @@
-//! Request signatures the gateway computes for a cloud provider: AWS Signature Version 4 (Bedrock,
-//! and SQS/EventBridge destinations) and the RS256 assertion a Google service account exchanges
-//! for an access token (Vertex AI, Pub/Sub). Pure: the time comes in as a parameter.
+//! Request signatures the gateway computes for a cloud provider: AWS Signature Version 4 (Bedrock)
+//! and the RS256 assertion a Google service account exchanges for an access token (Vertex AI).
+//! Pure: the time comes in as a parameter.
 
 pub mod jwt;
 pub mod sigv4;

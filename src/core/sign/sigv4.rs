@@ -201,6 +201,11 @@ fn url_parts(url: &str) -> Result<UrlParts<'_>, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or("the request URL has no scheme")?;
+    // A backslash is read as `/` by the runtime's URL parser and not here: refused, so the
+    // host signed is always the host the request goes to.
+    if rest.contains('\\') {
+        return Err("the request URL has a backslash".into());
+    }
     let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path_query) = rest.split_at(end);
@@ -216,7 +221,7 @@ fn url_parts(url: &str) -> Result<UrlParts<'_>, String> {
     }
     let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
     Ok(UrlParts {
-        host: host.to_string(),
+        host: host.to_ascii_lowercase(),
         path: if path.is_empty() { "/" } else { path },
         query,
     })

@@ -106,7 +106,9 @@ pub fn with_beta(converse: &mut Value, beta: &[String]) {
 /// whether it holds tool blocks at all; and the documents numbered so far.
 #[derive(Default)]
 struct Names {
+    /// In the order first used; `seen` keeps the check of each linear.
     tools: Vec<String>,
+    seen: std::collections::HashSet<String>,
     tool_blocks: bool,
     documents: usize,
 }
@@ -164,7 +166,7 @@ fn block(b: &Value, at: &str, names: &mut Names) -> Result<Value, ApiError> {
         "document" => document(b, at, names)?,
         "tool_use" => {
             let name = string(b, "name", at)?;
-            if !names.tools.iter().any(|n| n == name) {
+            if names.seen.insert(name.to_string()) {
                 names.tools.push(name.to_string());
             }
             names.tool_blocks = true;
@@ -390,10 +392,7 @@ pub fn answer(converse: &Value, model: &str, id: &str) -> Result<Value, ApiError
         }
         // Other blocks (images, citations, guard content) have no place in a chat answer.
     }
-    let stop = match converse["stopReason"].as_str().unwrap_or("end_turn") {
-        "guardrail_intervened" | "content_filtered" => "refusal",
-        other => other,
-    };
+    let stop = stop_reason(converse["stopReason"].as_str().unwrap_or("end_turn"));
     Ok(json!({
         "id": id, "type": "message", "role": "assistant", "model": model,
         "content": content, "stop_reason": stop, "stop_sequence": null,
@@ -401,13 +400,22 @@ pub fn answer(converse: &Value, model: &str, id: &str) -> Result<Value, ApiError
     }))
 }
 
-/// Converse usage as Anthropic's. AWS's prompt caching guide
+/// Anthropic's stop reason for Converse's: its two kinds of filtering are Anthropic's refusal;
+/// the others are Anthropic's own names.
+pub(crate) fn stop_reason(r: &str) -> &str {
+    match r {
+        "guardrail_intervened" | "content_filtered" => "refusal",
+        _ => r,
+    }
+}
+
+/// Converse usage as Anthropic's (answers and streams alike). AWS's prompt caching guide
 /// (docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html) has `inputTokens` count
 /// only the input neither read from nor written to the cache, and `totalTokens` all of them,
 /// which is Anthropic's split too (`input_tokens` excludes both cache counts), so the counts pass
 /// as they are and `Usage::from_anthropic` adds them up once. `cacheDetails` splits the writes
 /// by TTL (API_runtime_TokenUsage, API_runtime_CacheDetail).
-fn usage(u: &Value) -> Value {
+pub(crate) fn usage(u: &Value) -> Value {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let mut out = json!({
         "input_tokens": n("inputTokens"),
@@ -421,7 +429,7 @@ fn usage(u: &Value) -> Value {
                 .iter()
                 .filter(|d| d["ttl"] == t)
                 .filter_map(|d| d["inputTokens"].as_u64())
-                .sum()
+                .fold(0, u64::saturating_add)
         };
         out["cache_creation"] = json!({"ephemeral_5m_input_tokens": ttl("5m"),
             "ephemeral_1h_input_tokens": ttl("1h")});

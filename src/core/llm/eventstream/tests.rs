@@ -388,3 +388,15 @@ fn aws_encoded_fixtures_decode_to_their_jsonl_at_every_split() {
         assert_eq!(decode_chunks(&bytewise), Ok(whole), "{name} byte by byte");
     }
 }
+
+#[test]
+fn a_frame_of_many_tiny_headers_is_refused() {
+    // `true` headers with empty names: two bytes each.
+    let at_cap = [0u8, 0].repeat(MAX_HEADER_COUNT);
+    assert_eq!(
+        decode(&with_headers(&at_cap, b"{}")).map(|f| f.len()),
+        Ok(1)
+    );
+    let over = [0u8, 0].repeat(MAX_HEADER_COUNT + 1);
+    assert_eq!(decode(&with_headers(&over, b"{}")), Err(FrameError::Header));
+}

@@ -15,7 +15,7 @@ use crate::core::llm::cache::Entry;
 use crate::core::llm::catalog::ModelEntry;
 use crate::core::llm::config::{KeySource, LlmConfig, ProviderKind, Strategy};
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
-use crate::core::llm::providers::{bedrock, Credentials, Envelope};
+use crate::core::llm::providers::{self, Credentials};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::settle::Used;
 use crate::core::llm::stream::{Options, Translator};
@@ -261,8 +261,14 @@ impl Attempting<'_> {
         // A key that cannot be opened is the gateway's failure, not the provider's.
         let creds = self.credentials(t).map_err(|e| (AttemptOutcome::Ours, e))?;
         let now_s = co.now() / 1000;
-        let request = routing::plan(&job.req, t, &creds, job.beta.as_deref(), now_s)
-            .map_err(|e| (AttemptOutcome::Status(400, None), e))?;
+        // The client's request the target cannot take is a 400; a request the gateway could not
+        // build or sign is the gateway's failure.
+        let request = routing::plan(&job.req, t, &creds, job.beta.as_deref(), now_s).map_err(
+            |e| match e.kind {
+                crate::core::error::ErrorKind::Internal => (AttemptOutcome::Ours, e),
+                _ => (AttemptOutcome::Status(400, None), e),
+            },
+        )?;
         let envelope = t.envelope(job.req.dialect);
         let name = t.key();
         let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
@@ -276,13 +282,11 @@ impl Attempting<'_> {
             if !(200..300).contains(&answer.status) {
                 let wait = self.retry_wait(|n| answer.header(n));
                 let aws_type = answer.header("x-amzn-errortype");
-                let refusal = self.refusal(t, answer.status, aws_type, &answer.body);
+                let refusal = providers::refusal(t.kind, answer.status, aws_type, &answer.body);
                 return Err(self.refused(&name, refusal, wait).await);
             }
-            let body = match envelope {
-                Envelope::Converse => self.converse_answer(t, &answer.body)?,
-                _ => answer.body,
-            };
+            let body =
+                providers::answer(envelope, answer.body, &t.model, job.random).map_err(broken)?;
             return json_answer(co, job, t.wire(job.req.dialect), body);
         }
         let started = co.now();
@@ -296,7 +300,7 @@ impl Attempting<'_> {
             let wait = self.retry_wait(|n| opened.header(n));
             let body = read_to_end(co, opened.stream, remaining).await;
             let aws_type = opened.header("x-amzn-errortype");
-            let refusal = self.refusal(t, opened.status, aws_type, &body);
+            let refusal = providers::refusal(t.kind, opened.status, aws_type, &body);
             return Err(self.refused(&name, refusal, wait).await);
         }
         if !opened
@@ -308,38 +312,10 @@ impl Attempting<'_> {
                 "{name} answered a stream request without an event stream"
             )));
         }
-        let id = bedrock_message_id(job.random);
+        let id = providers::message_id(job.random);
         let (dialect, opts) = (t.wire(job.req.dialect), options(co, job));
         let translator = Translator::with_envelope(dialect, envelope, opts, (&id, &t.model));
         first_content(co, t, translator, source, remaining).await
-    }
-
-    /// A provider's refusal as the error path reads it: AWS's (`x-amzn-errortype` and a bare
-    /// `{"message"}`) rewritten to the common shape, with the status its kind stands for.
-    fn refusal(
-        &self,
-        t: &Target,
-        status: u16,
-        aws_type: Option<&str>,
-        body: &[u8],
-    ) -> (u16, String) {
-        let text = String::from_utf8_lossy(body);
-        if t.kind == ProviderKind::Bedrock {
-            if let Some((status, error)) = bedrock::refusal(status, aws_type, &text) {
-                return (status, error.to_string());
-            }
-        }
-        (status, text.into_owned())
-    }
-
-    /// A Converse answer as the Anthropic message it stands for.
-    fn converse_answer(&self, t: &Target, body: &[u8]) -> Result<Vec<u8>, Failed> {
-        let value = serde_json::from_slice::<serde_json::Value>(body)
-            .map_err(|_| broken("the provider's answer is not JSON".into()))?;
-        let id = bedrock_message_id(self.job.random);
-        let message =
-            convert::to_converse::answer(&value, &t.model, &id).map_err(|e| broken(e.message))?;
-        Ok(serde_json::to_vec(&message).unwrap_or_default())
     }
 
     /// How long a refusing provider asked to be left alone, from its headers.
@@ -399,11 +375,6 @@ impl Attempting<'_> {
         let translator = Translator::new(Dialect::OpenAi, options(co, job));
         first_content(co, t, translator, source, u64::from(t.timeout_ms)).await
     }
-}
-
-/// The id of a Bedrock message, whose Converse answers and streams carry none of their own.
-fn bedrock_message_id(random: u64) -> String {
-    format!("msg_bdrk_{random:016x}")
 }
 
 /// A refusing provider's body, for its error code: what arrives within `ms`, up to the LLM

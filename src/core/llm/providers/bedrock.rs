@@ -34,6 +34,9 @@ pub fn invoke_body(anthropic: &Value, beta: &[String]) -> Value {
     for key in NOT_ON_BEDROCK {
         body.remove(key);
     }
+    // Beta flags come from the client's header only, as the gateway read them (its window and
+    // cache key follow them), never from a body field the gateway does not read.
+    body.remove("anthropic_beta");
     body.insert("anthropic_version".into(), json!(ANTHROPIC_VERSION));
     if !beta.is_empty() {
         body.insert("anthropic_beta".into(), json!(beta));
@@ -68,8 +71,8 @@ pub fn is_anthropic_model(model_id: &str) -> bool {
 }
 
 /// An AWS error answer (`x-amzn-errortype` header, `{"message"}` body) rewritten as
-/// `(status, {"error":{"type","code","message"}})` with a status the attempt loop acts on
-/// (plan-41 §1 decision 8); `None` when it is not AWS-shaped.
+/// `(status, {"error":{"type","code","message"}})` with the status `exception` counts it as;
+/// `None` when it is not AWS-shaped.
 ///
 /// - Throttled or not ready (ThrottlingException, ModelNotReadyException,
 ///   ServiceQuotaExceededException): 429, retried and then the next target, no breaker failure.
@@ -104,32 +107,23 @@ pub fn refusal(status: u16, error_type: Option<&str>, body: &str) -> Option<(u16
     if name.is_none() && message.is_none() {
         return None;
     }
-    let base = name
-        .as_deref()
-        .map(|n| n.strip_suffix("Exception").unwrap_or(n));
     let message = message.unwrap_or_default();
-    let (status, kind) = match base {
-        Some("Throttling" | "ModelNotReady" | "ServiceQuotaExceeded" | "TooManyRequests") => {
-            (429, "rate_limit_error")
-        }
-        Some("ServiceUnavailable" | "InternalServer" | "InternalFailure" | "ModelError")
-        | Some("ModelStreamError") => (502, "api_error"),
-        Some("ModelTimeout") => (408, "timeout_error"),
-        Some(
-            "AccessDenied"
-            | "UnrecognizedClient"
-            | "InvalidSignature"
-            | "SignatureDoesNotMatch"
-            | "IncompleteSignature"
-            | "RequestExpired"
-            | "ExpiredToken"
-            | "InvalidClientTokenId"
-            | "MissingAuthenticationToken",
-        ) => (403, "authentication_error"),
-        Some("ResourceNotFound") => (404, "not_found_error"),
-        Some("Validation") => (400, "invalid_request_error"),
+    // A model's error is the model's failure, unless the model refused the request itself: AWS
+    // gives the model's own status then, and a 4xx is the client's to hear (it must neither
+    // trip the breaker nor move to another target).
+    let original = parsed
+        .as_ref()
+        .and_then(|v| v.get("originalStatusCode"))
+        .and_then(Value::as_u64);
+    let model_refused = name
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case("ModelErrorException"))
+        && original.is_some_and(|s| (400..500).contains(&s));
+    let (status, kind) = match name.as_deref().and_then(exception) {
+        _ if model_refused => (400, "invalid_request_error"),
+        Some(counted) => counted,
         // Unnamed, or a name not listed: read by the status AWS gave.
-        _ => match status {
+        None => match status {
             429 => (429, "rate_limit_error"),
             408 => (408, "timeout_error"),
             401 | 403 => (403, "authentication_error"),
@@ -144,13 +138,40 @@ pub fn refusal(status: u16, error_type: Option<&str>, body: &str) -> Option<(u16
         sanitized(name.as_deref().unwrap_or("aws_error"))
     };
     let message = match status {
-        400 | 404 => message.chars().take(500).collect(),
+        400 | 404 => without_account(&message.chars().take(500).collect::<String>()),
         _ => format!("Bedrock answered {code}"),
     };
     Some((
         status,
         json!({"error": {"type": kind, "code": code, "message": message}}),
     ))
+}
+
+/// How an AWS exception counts, by its name as an HTTP answer gives it (`ThrottlingException`) or
+/// a stream's frame does (`throttlingException`): the status the attempt loop acts on, and the
+/// error type a client is told. `None`: a name not listed.
+pub fn exception(name: &str) -> Option<(u16, &'static str)> {
+    let lower = name.to_ascii_lowercase();
+    Some(match lower.strip_suffix("exception").unwrap_or(&lower) {
+        "throttling" | "modelnotready" | "servicequotaexceeded" | "toomanyrequests" => {
+            (429, "rate_limit_error")
+        }
+        "serviceunavailable" | "internalserver" | "internalfailure" | "modelerror"
+        | "modelstreamerror" => (502, "api_error"),
+        "modeltimeout" => (408, "timeout_error"),
+        "accessdenied"
+        | "unrecognizedclient"
+        | "invalidsignature"
+        | "signaturedoesnotmatch"
+        | "incompletesignature"
+        | "requestexpired"
+        | "expiredtoken"
+        | "invalidclienttokenid"
+        | "missingauthenticationtoken" => (403, "authentication_error"),
+        "resourcenotfound" => (404, "not_found_error"),
+        "validation" => (400, "invalid_request_error"),
+        _ => return None,
+    })
 }
 
 /// Whether a ValidationException's message says the input is larger than the model's window,
@@ -173,6 +194,17 @@ fn too_long(message: &str) -> bool {
         .expect("a built-in pattern compiles")
     })
     .is_match(message)
+}
+
+/// AWS's words with the ARNs and account ids they quote left out: the tenant's AWS account is
+/// not its clients' business.
+fn without_account(message: &str) -> String {
+    static CELL: OnceLock<Regex> = OnceLock::new();
+    let re = CELL.get_or_init(|| {
+        Regex::new(r"arn:aws[a-z-]*:[^\s,;'\x22)]*|\b\d{12}\b")
+            .expect("a built-in pattern compiles")
+    });
+    re.replace_all(message, "[aws resource]").into_owned()
 }
 
 /// An AWS error name as a log-safe code: `[a-z0-9_.-]`, at most 64 characters.

@@ -37,14 +37,24 @@ impl Envelope {
     }
 }
 
-/// What an attempt authenticates with, opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an attempt authenticates with, opened (its `Debug` shows which kind, never the secret).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     None,
     /// An API key (or bearer token), sent as the kind's header says.
     Key(String),
     /// An AWS access key: the request is signed.
     Aws(AwsCredentials),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Key(_) => f.write_str("Key(..)"),
+            Credentials::Aws(aws) => aws.fmt(f),
+        }
+    }
 }
 
 impl Credentials {
@@ -54,6 +64,48 @@ impl Credentials {
             _ => None,
         }
     }
+}
+
+/// A provider's refusal (its status and body) as the common error path reads it: AWS's
+/// (`x-amzn-errortype` and a bare `{"message"}`) rewritten to the common shape, with the status
+/// its exception counts as.
+pub fn refusal(
+    kind: ProviderKind,
+    status: u16,
+    aws_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let text = String::from_utf8_lossy(body);
+    if kind == ProviderKind::Bedrock {
+        if let Some((status, error)) = bedrock::refusal(status, aws_type, &text) {
+            return (status, error.to_string());
+        }
+    }
+    (status, text.into_owned())
+}
+
+/// A successful answer's body in the dialect the target speaks: a Converse answer becomes the
+/// Anthropic message it stands for (named `message_id(random)`, the model as the target named
+/// it). `Err` says what is wrong with the provider's answer.
+pub fn answer(
+    envelope: Envelope,
+    body: Vec<u8>,
+    model: &str,
+    random: u64,
+) -> Result<Vec<u8>, String> {
+    if envelope != Envelope::Converse {
+        return Ok(body);
+    }
+    let value = serde_json::from_slice::<serde_json::Value>(&body)
+        .map_err(|_| "the provider's answer is not JSON".to_string())?;
+    let message = super::convert::to_converse::answer(&value, model, &message_id(random))
+        .map_err(|e| e.message)?;
+    Ok(serde_json::to_vec(&message).unwrap_or_default())
+}
+
+/// The id of a Bedrock message, whose Converse answers and streams carry none of their own.
+pub fn message_id(random: u64) -> String {
+    format!("msg_bdrk_{random:016x}")
 }
 
 /// The envelope for a `client` request to a provider of `kind` with `api` at `model`.
@@ -107,6 +159,18 @@ pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
         "openrouter",
         p,
     );
+    if let Some(url) = &prov.site_url {
+        crate::core::config::document::check_http_url(&at("site_url"), url, p);
+    }
+    // Sent as a header: printable ASCII, bounded (anything else would fail every request).
+    if let Some(app) = &prov.app_name {
+        if !(1..=100).contains(&app.len()) || !app.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            p.push(format!(
+                "`{}` must be 1 to 100 printable ASCII characters",
+                at("app_name")
+            ));
+        }
+    }
     if bedrock {
         check_bedrock(name, prov, p);
     }
@@ -115,13 +179,23 @@ pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
     }
 }
 
-/// An AWS region as Bedrock's endpoints name them (`us-east-1`, `eu-central-2`).
+/// An AWS region as AWS names them (`us-east-1`, `eu-central-2`, `us-gov-west-1`,
+/// `ap-southeast-7`): a partition-area prefix, a direction, a number. Nothing else, since the
+/// region makes the endpoint's host (`s3-external-1` would be another service's).
 pub fn valid_region(r: &str) -> bool {
-    (4..=32).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !r.starts_with('-')
-        && !r.ends_with('-')
+    let parts: Vec<&str> = r.split('-').collect();
+    let letters = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase())
+    };
+    let (area, rest) = match parts.as_slice() {
+        [area, "gov" | "iso" | "isob", rest @ ..] | [area, rest @ ..] => (*area, rest),
+        [] => return false,
+    };
+    matches!(rest, [direction, number]
+        if letters(area, 2..=2)
+            && letters(direction, 4..=9)
+            && (1..=2).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_bedrock(name: &str, prov: &Provider, p: &mut Vec<String>) {

@@ -215,3 +215,67 @@ fn catalog_names_follow_the_catalogs_provider_prefixes() {
     );
     assert_eq!(catalog_name(ProviderKind::Groq, "x", Some("mine")), "mine");
 }
+
+#[test]
+fn a_region_is_an_aws_region_and_nothing_that_makes_another_host() {
+    for ok in [
+        "us-east-1",
+        "eu-central-2",
+        "us-gov-west-1",
+        "ap-southeast-7",
+        "ca-central-1",
+        "il-central-1",
+    ] {
+        assert!(valid_region(ok), "{ok}");
+    }
+    for bad in [
+        "s3-external-1",
+        "s3-us-west-2",
+        "s3-accelerate",
+        "us-east",
+        "US-EAST-1",
+        "us-east-1.evil",
+        "-us-east-1",
+        "us-east-123",
+        "",
+    ] {
+        assert!(!valid_region(bad), "{bad}");
+    }
+}
+
+#[test]
+fn openrouters_headers_are_checked_when_saved() {
+    let or = |extra: Value| {
+        let mut p = json!({"kind": "openrouter", "api_key": "k"});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        refused(json!({"or": p}))
+    };
+    assert!(or(json!({"app_name": "Shop\r\nX-Evil: 1"}))
+        .contains("`providers.or.app_name` must be 1 to 100 printable ASCII"));
+    assert!(or(json!({"app_name": "Café"})).contains("app_name"));
+    assert!(or(json!({"site_url": "javascript:alert(1)"}))
+        .contains("`providers.or.site_url` must be an http(s) URL"));
+    assert_eq!(
+        or(json!({"site_url": "https://shop.example", "app_name": "Shop bot"})),
+        ""
+    );
+}
+
+#[test]
+fn credentials_never_show_their_secret_in_debug_output() {
+    let key = format!("{:?}", Credentials::Key("sk-very-secret".into()));
+    let aws = format!(
+        "{:?}",
+        Credentials::Aws(AwsCredentials {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "aws-very-secret".into(),
+            session_token: Some("session-very-secret".into()),
+        })
+    );
+    assert!(
+        !key.contains("very-secret") && !aws.contains("very-secret"),
+        "{key} {aws}"
+    );
+}

@@ -6,6 +6,7 @@
 //! sends no start for text and reasoning blocks: the first delta of a block opens it. The
 //! blocks are numbered here, in the order they open, so the client always sees 0, 1, 2, ….
 
+use super::super::convert::to_converse;
 use super::super::eventstream::Frame;
 use super::super::sse::{Event, MAX_EVENT};
 use base64::engine::general_purpose::STANDARD;
@@ -185,13 +186,13 @@ impl Adapter {
                 } else {
                     Value::Null
                 };
-                self.stop = Some((stop_reason(reason).to_string(), sequence));
+                self.stop = Some((to_converse::stop_reason(reason).to_string(), sequence));
                 if self.usage.is_some() {
                     self.end(out);
                 }
             }
             "metadata" => {
-                self.usage = Some(usage(&p["usage"]));
+                self.usage = Some(to_converse::usage(&p["usage"]));
                 if self.stop.is_some() {
                     self.end(out);
                 }
@@ -360,8 +361,13 @@ fn chunk(p: &Value) -> Result<Event, Fault> {
     let data = String::from_utf8(bytes).map_err(|_| Fault::bad("a chunk that is not UTF-8"))?;
     let event: Value =
         serde_json::from_str(&data).map_err(|_| Fault::bad("a chunk that is not JSON"))?;
-    let Some(kind) = event["type"].as_str() else {
-        return Err(Fault::bad("a chunk without its type"));
+    // The type becomes the SSE event's name: only a name Anthropic's events could have (a line
+    // break in it would write events the translator never read).
+    let named = |k: &&str| {
+        (1..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    };
+    let Some(kind) = event["type"].as_str().filter(named) else {
+        return Err(Fault::bad("a chunk without a valid type"));
     };
     // A `\r` in JSON's whitespace would end an SSE line early: such a chunk is written anew
     // (`\n` is safe: an event's data lines are joined by it).
@@ -374,43 +380,6 @@ fn chunk(p: &Value) -> Result<Event, Fault> {
         event: Some(kind.to_string()),
         data,
     })
-}
-
-/// Anthropic's stop reason for Converse's: its two kinds of filtering are Anthropic's refusal;
-/// the others are Anthropic's own names.
-fn stop_reason(r: &str) -> &str {
-    match r {
-        "guardrail_intervened" | "content_filtered" => "refusal",
-        _ => r,
-    }
-}
-
-/// Converse's `TokenUsage` as Anthropic's usage. Bedrock's `inputTokens` excludes the cache's
-/// reads and writes, as Anthropic's `input_tokens` does ("the inputTokens field represents only
-/// the non-cached input tokens … total input tokens = inputTokens + cacheReadInputTokens +
-/// cacheWriteInputTokens": https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html),
-/// so each count goes where it is, and nothing is charged twice. `cacheDetails` splits the
-/// writes by TTL, as Anthropic's `cache_creation` does.
-fn usage(u: &Value) -> Value {
-    let n = |k: &str| u[k].as_u64().unwrap_or(0);
-    let mut v = json!({
-        "input_tokens": n("inputTokens"),
-        "output_tokens": n("outputTokens"),
-        "cache_read_input_tokens": n("cacheReadInputTokens"),
-        "cache_creation_input_tokens": n("cacheWriteInputTokens"),
-    });
-    if let Some(details) = u["cacheDetails"].as_array() {
-        let ttl = |t: &str| {
-            details
-                .iter()
-                .filter(|d| d["ttl"] == t)
-                .filter_map(|d| d["inputTokens"].as_u64())
-                .fold(0u64, u64::saturating_add)
-        };
-        v["cache_creation"] = json!({"ephemeral_5m_input_tokens": ttl("5m"),
-            "ephemeral_1h_input_tokens": ttl("1h")});
-    }
-    v
 }
 
 /// An exception's or error's name, reduced to what can go into a log line and a client's error
@@ -428,17 +397,8 @@ fn name(raw: &str) -> String {
     }
 }
 
-/// The status an in-stream exception counts as (AWS's API reference gives each a status; a
-/// model's stream error, 424 there, is the model's failure: a 502, falling over as
-/// `providers::bedrock::refusal` treats the same error answered over HTTP).
+/// The status an in-stream exception counts as: the same as the exception answered over HTTP
+/// (`providers::bedrock::exception`); a name AWS has not listed is the model's failure, a 502.
 fn exception_status(kind: &str) -> u16 {
-    match kind.to_ascii_lowercase().as_str() {
-        "throttlingexception" => 429,
-        "serviceunavailableexception" => 503,
-        "internalserverexception" => 500,
-        "modelstreamerrorexception" => 502,
-        "validationexception" => 400,
-        "modeltimeoutexception" => 408,
-        _ => 502,
-    }
+    crate::core::llm::providers::bedrock::exception(kind).map_or(502, |(status, _)| status)
 }

@@ -198,7 +198,8 @@ impl Translator {
         self.last().progress.failed.as_deref()
     }
 
-    /// The status an upstream's in-stream exception stood for, if one ended it.
+    /// The status an upstream's in-stream exception stood for, if one ended it (the first
+    /// stage's: it reads the upstream; a second stage only hears its failure).
     pub fn failed_status(&self) -> Option<u16> {
         self.first.progress.failed_status
     }

@@ -527,8 +527,11 @@ fn types(events: &[Event]) -> Vec<String> {
 fn exceptions_map_to_statuses_and_never_carry_aws_text() {
     for (kind, status) in [
         ("throttlingException", 429),
-        ("serviceUnavailableException", 503),
-        ("internalServerException", 500),
+        // As the same exceptions answered over HTTP count (`providers::bedrock::exception`).
+        ("modelNotReadyException", 429),
+        ("serviceQuotaExceededException", 429),
+        ("serviceUnavailableException", 502),
+        ("internalServerException", 502),
         ("modelStreamErrorException", 502),
         ("validationException", 400),
         ("modelTimeoutException", 408),
@@ -753,5 +756,22 @@ fn stop_reasons_and_the_metadata_that_follows() {
         a.finish(&mut out);
         a.frame(&meta, &mut out).unwrap();
         assert_eq!(out.len(), 3);
+    }
+}
+
+#[test]
+fn an_invoke_chunk_whose_type_is_no_event_name_is_a_fault() {
+    use base64::Engine;
+    for kind in [
+        "message_stop\n\nevent: message_start",
+        "",
+        "Message-Stop",
+        &"x".repeat(65),
+    ] {
+        let event = json!({"type": kind});
+        let bytes = base64::engine::general_purpose::STANDARD.encode(event.to_string());
+        let frame = chunk(json!({"bytes": bytes}).to_string().as_bytes());
+        let (events, fault) = adapt(Payload::Invoke, &[frame]);
+        assert!(events.is_empty() && fault.is_some(), "{kind:?}");
     }
 }

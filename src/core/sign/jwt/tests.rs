@@ -9,6 +9,7 @@ use serde_json::Value;
 
 const TEST_KEY: &str = include_str!("../testdata/sa_test_key.pem");
 const SHORT_KEY: &str = include_str!("../testdata/short_1024_key.pem");
+const LONG_KEY: &str = include_str!("../testdata/long_4608_key.pem");
 const TEST_JWT: &str = include_str!("../testdata/sa_test_jwt.txt");
 
 /// The claims tests/vectors/jwt.mjs signed.
@@ -133,6 +134,7 @@ fn short_keys_and_garbage_are_refused_without_quoting_them() {
     let garbage_der = "-----BEGIN PRIVATE KEY-----\nTUlJQmFkS2V5Tm90UmVhbGx5REVSU2VjcmV0U2VjcmV0\n-----END PRIVATE KEY-----\n";
     let cases = [
         (SHORT_KEY, "private_key is too short: at least 2048 bits (it has 1024)"),
+        (LONG_KEY, "private_key is too long: at most 4096 bits (it has 4608)"),
         (garbage_der, "private_key is not a PEM RSA key"),
         ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7", "private_key is not a PEM RSA key"),
         ("", "private_key is not a PEM RSA key"),

@@ -288,6 +288,12 @@ fn a_bad_url_or_scope_is_refused_without_quoting_a_credential() {
         ("https://h.example/", "", "bedrock"),
         ("https://h.example/", "us-east-1/x", "bedrock"),
         ("https://h.example/", "us-east-1", ""),
+        // Read as host evil.example by the runtime, bedrock-runtime… by a split at `@`.
+        (
+            "https://evil.example\\@bedrock-runtime.us-east-1.amazonaws.com/model/m/converse",
+            "us-east-1",
+            "bedrock",
+        ),
     ] {
         let mut req = post(url, &[], "{}");
         let before = req.clone();

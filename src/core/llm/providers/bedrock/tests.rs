@@ -290,3 +290,55 @@ fn through_the_attempt_loop_throttling_retries_failures_fall_over_and_long_input
     );
     assert_eq!((outcome, client), (AttemptOutcome::Status(404, None), 404));
 }
+
+#[test]
+fn a_model_refusing_the_request_itself_is_the_clients_400_not_a_failure() {
+    let body = json!({"message": "Received client error (400) from model", "originalStatusCode": 400,
+        "resourceName": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/x"});
+    let (status, error) = refusal(424, Some("ModelErrorException"), &body.to_string()).unwrap();
+    assert_eq!(
+        status, 400,
+        "the client's own request: neither the breaker nor another target"
+    );
+    let (outcome, _, _) = refused_attempt("b/m", status, None, &error.to_string());
+    assert_eq!(after(outcome, 0, 1), AfterAttempt::GiveUp);
+    // The model's own failure still falls over.
+    let failed =
+        json!({"message": "Received server error (500) from model", "originalStatusCode": 500});
+    assert_eq!(
+        refusal(424, Some("ModelErrorException"), &failed.to_string())
+            .unwrap()
+            .0,
+        502
+    );
+}
+
+#[test]
+fn the_tenants_aws_account_is_not_quoted_to_its_clients() {
+    let (_, body) = aws(
+        400,
+        "ValidationException",
+        "Model arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x is not valid for account 123456789012.",
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("123456789012") && !message.contains("arn:aws"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("Model [aws resource] is not valid"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_clients_beta_flags_reach_bedrock_only_as_the_gateway_read_them() {
+    let anthropic = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+        "anthropic_beta": ["context-1m-2025-08-07"]});
+    assert_eq!(invoke_body(&anthropic, &[]).get("anthropic_beta"), None);
+    let beta = ["interleaved-thinking-2025-05-14".to_string()];
+    assert_eq!(
+        invoke_body(&anthropic, &beta)["anthropic_beta"],
+        json!(["interleaved-thinking-2025-05-14"])
+    );
+}

@@ -187,12 +187,9 @@ pub fn perplexity(body: &mut Value) {
         return;
     };
     let mut merged: Vec<Value> = Vec::with_capacity(list.len());
-    for m in list.drain(..) {
+    for mut m in list.drain(..) {
         match merged.last_mut() {
-            Some(prev) if mergeable(prev, &m) => {
-                let content = join(prev["content"].take(), m["content"].clone());
-                prev["content"] = content;
-            }
+            Some(prev) if mergeable(prev, &m) => join(&mut prev["content"], m["content"].take()),
             _ => merged.push(m),
         }
     }
@@ -210,15 +207,23 @@ fn mergeable(a: &Value, b: &Value) -> bool {
     a["role"] == b["role"] && a["role"] != "tool" && plain(a) && plain(b)
 }
 
-/// Two contents as one: texts joined by a blank line, else their parts in order.
-fn join(a: Value, b: Value) -> Value {
+/// Appends content `b` to `a`: texts joined by a blank line, else their parts in order. In place,
+/// so that merging many messages stays linear in their size.
+fn join(a: &mut Value, b: Value) {
     let parts = |v: Value| match v {
         Value::String(s) => vec![serde_json::json!({"type": "text", "text": s})],
         Value::Array(a) => a,
         _ => vec![],
     };
     match (a, b) {
-        (Value::String(a), Value::String(b)) => Value::String(format!("{a}\n\n{b}")),
-        (a, b) => Value::Array([parts(a), parts(b)].concat()),
+        (Value::String(a), Value::String(b)) => {
+            a.push_str("\n\n");
+            a.push_str(&b);
+        }
+        (a, b) => {
+            let mut list = parts(a.take());
+            list.extend(parts(b));
+            *a = Value::Array(list);
+        }
     }
 }

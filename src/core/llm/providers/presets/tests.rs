@@ -317,6 +317,28 @@ fn perplexity_gets_alternating_roles() {
 }
 
 #[test]
+fn merging_many_turns_of_one_role_is_linear() {
+    // 30,000 one-part turns (about 1.6 MB): a merge that copied what it had merged so far at
+    // each turn did ~450 million part copies here.
+    let mut body = json!({"model": "sonar", "messages": []});
+    for i in 0..30_000 {
+        let part = json!([{"type": "text", "text": format!("part {i}")}]);
+        body["messages"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "user", "content": part}));
+    }
+    super::quirks::perplexity(&mut body);
+    let merged = body["messages"].as_array().unwrap();
+    assert_eq!(merged.len(), 1);
+    let parts = merged[0]["content"].as_array().unwrap();
+    assert_eq!(
+        (parts.len(), &parts[29_999]["text"]),
+        (30_000, &json!("part 29999"))
+    );
+}
+
+#[test]
 fn the_other_presets_are_sent_the_body_as_it_is() {
     let body = json!({"messages": [{"role": "user", "content": "hi", "name": "ann"}], "stream": true,
         "logprobs": true, "presence_penalty": 0.1, "stop": ["x"], "foo": 1});
