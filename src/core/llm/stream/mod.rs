@@ -95,7 +95,9 @@ impl Translator {
     /// A translator for an upstream whose dialect arrives in `envelope` (Bedrock's frames).
     pub fn with_envelope(upstream: Dialect, envelope: Envelope, opts: Options) -> Self {
         let input = || match envelope {
-            Envelope::Plain => Input::Sse(sse::Parser::new()),
+            Envelope::Plain | Envelope::VertexAnthropic | Envelope::VertexGemini => {
+                Input::Sse(sse::Parser::new())
+            }
             Envelope::Converse => Input::frames(from_converse::Payload::Converse),
             Envelope::BedrockInvoke => Input::frames(from_converse::Payload::Invoke),
         };
