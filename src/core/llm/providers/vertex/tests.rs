@@ -125,7 +125,7 @@ fn claude_on_vertex_gets_anthropics_body_without_model_with_vertexs_version() {
         assert_eq!(b["anthropic_version"], "vertex-2023-10-16");
         assert_eq!(b["messages"][0]["content"][0]["text"], "hi");
         assert_eq!(b["max_tokens"], 4096);
-        assert_eq!(b.get("stream"), stream.then(|| json!(true)).as_ref());
+        assert_eq!(b.get("stream"), stream.then_some(&json!(true)));
     }
     // An Anthropic client's beta flags go as the header Vertex reads, not into the body.
     let ant = json!({"model": "x", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
