@@ -272,7 +272,7 @@ async fn ask_each<K: Class, C: Command<K, Answer = u32> + Clone>(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
-    use crate::core::integration::oauth::{token_keys, HeldToken, IssuedToken, KeptToken};
+    use crate::core::integration::oauth::{token_keys, HeldToken, Holder, IssuedToken, KeptToken};
     use crate::core::limits::gate::Begin;
     use crate::core::platform::ConfigKey;
     use crate::core::platform::Kv as Ns;
@@ -460,7 +460,17 @@ mod tests {
         ))
         .unwrap();
         let ring = Sealer::new(&"11".repeat(32)).unwrap();
-        let key = token_keys(ring.digest_keys(), "t0", "crm", &cfg, "s3cret", None).current;
+        let key = token_keys(
+            ring.digest_keys(),
+            "t0",
+            &Holder::Integration {
+                id: "crm",
+                cfg: &cfg,
+            },
+            "s3cret",
+            None,
+        )
+        .current;
         assert!(seen.iter().any(|e| matches!(e,
             Effect::KvPut { ns: Ns::Tokens, key: k, text, .. } if *k == key && text.contains("s3al3d-fetched"))));
         assert!(

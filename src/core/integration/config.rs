@@ -89,6 +89,10 @@ pub struct Auth {
     /// API wants its own (Zoho's `Zoho-oauthtoken`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    /// oauth2 with the `jwt_bearer` grant: the id of the key that signs the assertion (a
+    /// Google service account's `private_key_id`), sent as the JWT header's `kid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +103,7 @@ pub enum TokenAuth {
 }
 
 impl Auth {
-    fn check(&self, p: &mut Vec<String>) {
+    pub(crate) fn check(&self, p: &mut Vec<String>) {
         let present: &[(&str, bool)] = &[
             ("in", self.location.is_some()),
             ("name", self.name.is_some()),
@@ -116,6 +120,7 @@ impl Auth {
             ("extra_params", self.extra_params.is_some()),
             ("token_auth", self.token_auth.is_some()),
             ("scheme", self.scheme.is_some()),
+            ("key_id", self.key_id.is_some()),
         ];
         let (required, optional): (&[&str], &[&str]) = match self.kind {
             AuthType::None => (&[], &[]),
@@ -130,6 +135,7 @@ impl Auth {
                     "extra_params",
                     "token_auth",
                     "scheme",
+                    "key_id",
                 ],
             ),
         };
@@ -156,6 +162,13 @@ impl Auth {
         if self.grant == Some(OauthGrant::RefreshToken) && self.refresh_token.is_none() {
             p.push("`auth.refresh_token` is required for the refresh_token grant".into());
         }
+        let jwt = self.grant == Some(OauthGrant::JwtBearer);
+        if self.key_id.is_some() && !jwt {
+            p.push("`auth.key_id` applies to the jwt_bearer grant only".into());
+        }
+        if jwt && (self.refresh_token.is_some() || self.token_auth.is_some()) {
+            p.push("the jwt_bearer grant sends a signed assertion: `auth.refresh_token` and `auth.token_auth` do not apply".into());
+        }
     }
 }
 
@@ -171,6 +184,9 @@ pub enum KeyLocation {
 pub enum OauthGrant {
     ClientCredentials,
     RefreshToken,
+    /// RFC 7523: a JWT signed with a service account's private key (`client_secret`, a PEM;
+    /// `client_id` is the account, `key_id` its key) is exchanged for a token (Google APIs).
+    JwtBearer,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

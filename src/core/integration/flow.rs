@@ -10,6 +10,7 @@ use super::execute::{
 use super::graphql::{self, Turn};
 use super::health;
 use super::marketplace::test_report;
+use super::oauth::Holder;
 use super::oauth::KeptRefresh;
 use super::paginate::{Next, Pager};
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
@@ -108,8 +109,7 @@ pub async fn refresh_token(
     let t = TokenFor {
         sealer,
         tenant: x.tenant,
-        id: x.id,
-        cfg,
+        holder: Holder::Integration { id: x.id, cfg },
         secrets: &secrets,
         trail: x.trail.clone(),
     };
@@ -132,8 +132,7 @@ pub async fn kept_refresh(
     let t = TokenFor {
         sealer,
         tenant,
-        id,
-        cfg,
+        holder: Holder::Integration { id, cfg },
         secrets: &secrets,
         trail: Trail::default(),
     };
@@ -241,8 +240,7 @@ impl Calling<'_> {
         let token_for = secrets.as_ref().map(|secrets| TokenFor {
             sealer: self.sealer,
             tenant: x.tenant,
-            id: x.id,
-            cfg,
+            holder: Holder::Integration { id: x.id, cfg },
             secrets,
             trail: x.trail.clone(),
         });

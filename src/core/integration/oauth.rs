@@ -1,5 +1,6 @@
-//! OAuth2 for integrations: the token request (client_credentials, or refresh_token with a stored
-//! refresh token) and its answer, and the key a token is held under (`tokens` finds it).
+//! OAuth2 for integrations and LLM providers: the token request (client_credentials,
+//! refresh_token with a stored refresh token, or a service account's signed JWT) and its answer,
+//! and the key a token is held under (`tokens` finds it).
 //!
 //! Wherever an integration's OAuth2 access token is held (isolate, KV `TOKENS`, the integration's
 //! `OauthTokens` object), it is keyed by everything the token was issued for and will be sent to, so that a
@@ -13,6 +14,9 @@
 use crate::core::config::document::Secret;
 use crate::core::config::seal::SealContext;
 use crate::core::integration::config::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
+use crate::core::objects::protocol::OauthTokens;
+use crate::core::objects::Object;
+use crate::core::sign::jwt::{google_assertion, Assertion};
 use crate::core::upstream::OutboundRequest;
 use crate::core::upstream::Trail;
 use base64::engine::general_purpose::STANDARD;
@@ -104,21 +108,47 @@ impl HeldToken {
     }
 }
 
-/// The token endpoint's request for an integration's `auth`, with its opened secrets. `Err`
-/// names what the configuration lacks.
+/// The token endpoint's request for an integration's (or an LLM provider's) `auth`, with its
+/// opened secrets (for `jwt_bearer`, `client_secret` is the service account's private key),
+/// at `now_s` (a JWT's issue time). `Err` names what the configuration lacks, never a secret.
 pub fn token_request(
     auth: &Auth,
     client_secret: &str,
     refresh_token: Option<&str>,
-) -> Result<OutboundRequest, &'static str> {
+    now_s: u64,
+) -> Result<OutboundRequest, String> {
     let url = auth.token_url.clone().ok_or("oauth2 without token_url")?;
     let mut form = form_urlencoded::Serializer::new(String::new());
+    let scope = auth
+        .scopes
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.join(" "));
     match auth.grant.unwrap_or(OauthGrant::ClientCredentials) {
         OauthGrant::ClientCredentials => form.append_pair("grant_type", "client_credentials"),
         OauthGrant::RefreshToken => {
             let rt = refresh_token.ok_or("refresh_token grant without a refresh token")?;
             form.append_pair("grant_type", "refresh_token")
                 .append_pair("refresh_token", rt)
+        }
+        OauthGrant::JwtBearer => {
+            // RFC 7523: the signed assertion is the whole credential; no client id or secret.
+            let assertion = Assertion {
+                iss: auth
+                    .client_id
+                    .as_deref()
+                    .ok_or("jwt_bearer grant without client_id")?,
+                scope: scope.as_deref().unwrap_or_default(),
+                aud: &url,
+                kid: auth.key_id.as_deref(),
+                now_s,
+            };
+            let jwt = google_assertion(&assertion, client_secret)?;
+            form.append_pair("grant_type", JWT_BEARER)
+                .append_pair("assertion", &jwt);
+            let req =
+                OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish());
+            return Ok(req.header("accept", "application/json"));
         }
     };
     let client_id = auth.client_id.as_deref().unwrap_or_default();
@@ -127,8 +157,8 @@ pub fn token_request(
         form.append_pair("client_id", client_id)
             .append_pair("client_secret", client_secret);
     }
-    if let Some(scopes) = auth.scopes.as_ref().filter(|s| !s.is_empty()) {
-        form.append_pair("scope", &scopes.join(" "));
+    if let Some(scope) = &scope {
+        form.append_pair("scope", scope);
     }
     for (k, v) in auth.extra_params.iter().flatten() {
         form.append_pair(k, v);
@@ -144,6 +174,9 @@ pub fn token_request(
     let header = format!("Basic {}", STANDARD.encode(pair));
     Ok(req.header("authorization", header))
 }
+
+/// RFC 7523's grant type: a JWT exchanged for an access token.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// A token endpoint's successful answer.
 #[derive(Debug, Deserialize, PartialEq)]
@@ -314,45 +347,105 @@ impl TokenKeys {
     }
 }
 
-/// `oauth:{tenant}:{integration}:{digest}` under each of `digest_keys` (the sealer's, current
+/// Whose tokens they are: an integration, or one of the tenant's LLM providers (held apart from
+/// every integration under `LLM_HOLDER`, which no integration id can be: ids are
+/// `[A-Za-z0-9._-]`).
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    Integration {
+        id: &'a str,
+        cfg: &'a IntegrationConfig,
+    },
+    /// An LLM provider (its name in the tenant's LLM configuration) and the auth its tokens are
+    /// fetched with (a Vertex AI service account's JWT grant).
+    Llm { provider: &'a str, auth: &'a Auth },
+}
+
+/// The token keys of a tenant's LLM providers sit under `oauth:{tenant}:~llm:`.
+pub const LLM_HOLDER: &str = "~llm";
+
+impl Holder<'_> {
+    /// The auth its tokens are fetched with.
+    pub fn auth(&self) -> &Auth {
+        match self {
+            Holder::Integration { cfg, .. } => &cfg.auth,
+            Holder::Llm { auth, .. } => auth,
+        }
+    }
+
+    /// The second segment of its token keys: the integration's id, or `LLM_HOLDER`.
+    pub fn segment(&self) -> &str {
+        match self {
+            Holder::Integration { id, .. } => id,
+            Holder::Llm { .. } => LLM_HOLDER,
+        }
+    }
+
+    /// The `OauthTokens` object that fetches its tokens: the integration's own, or the tenant's
+    /// one for its LLM providers.
+    pub fn object(&self, tenant: &str) -> Object<OauthTokens> {
+        match self {
+            Holder::Integration { id, .. } => Object::<OauthTokens>::integration(tenant, id),
+            Holder::Llm { .. } => Object::<OauthTokens>::llm(tenant),
+        }
+    }
+}
+
+/// `oauth:{tenant}:{holder}:{digest}` under each of `digest_keys` (the sealer's, current
 /// first). The digest is keyed (HMAC-SHA256 under a key derived from a master key) and covers
-/// everything the token was issued for and is sent to: the tenant, the integration and its
-/// incarnation (an integration deleted and installed again under its id starts again), the token
-/// URL, client id, grant, scopes, extra parameters, the base URL, and the opened client secret
-/// and refresh token. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes
+/// everything the token was issued for and is sent to. For an integration: the tenant, the
+/// integration and its incarnation (an integration deleted and installed again under its id
+/// starts again), the token URL, client id, grant, scopes, extra parameters, the base URL, and
+/// the opened client secret and refresh token. For an LLM provider: the tenant, the provider's
+/// name, the token URL, the service account (client id), its key id, grant and scopes, and the
+/// opened private key. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes
 /// how a secret is kept, not what it is, and keeps its key. Keyed: token keys are KV key names,
 /// and a plain hash of a weak secret could be tested against them offline.
 pub fn token_keys(
     digest_keys: &[[u8; 32]],
     tenant: &str,
-    integration: &str,
-    cfg: &IntegrationConfig,
+    holder: &Holder,
     client_secret: &str,
     refresh_token: Option<&str>,
 ) -> TokenKeys {
-    let a = &cfg.auth;
-    let issued_for = serde_json::json!([
-        tenant,
-        integration,
-        cfg.incarnation,
-        a.token_url,
-        a.client_id,
-        a.grant,
-        a.scopes,
-        a.extra_params,
-        cfg.base_url,
-        client_secret,
-        refresh_token,
-    ])
+    let a = holder.auth();
+    let issued_for = match holder {
+        Holder::Integration { id, cfg } => serde_json::json!([
+            tenant,
+            id,
+            cfg.incarnation,
+            a.token_url,
+            a.client_id,
+            a.grant,
+            a.scopes,
+            a.extra_params,
+            cfg.base_url,
+            client_secret,
+            refresh_token,
+        ]),
+        Holder::Llm { provider, .. } => serde_json::json!([
+            tenant,
+            LLM_HOLDER,
+            provider,
+            a.token_url,
+            a.client_id,
+            a.key_id,
+            a.grant,
+            a.scopes,
+            client_secret,
+        ]),
+    }
     .to_string();
-    let prefix = token_prefix(tenant, Some(integration));
+    let prefix = token_prefix(tenant, Some(holder.segment()));
     let mut keys = digest_keys.iter().map(|k| {
         let mac = crate::core::webhook::verify::hmac_sha256(k, &[issued_for.as_bytes()]);
         format!("{prefix}{}", &hex::encode(mac)[..32])
     });
     let current = keys.next().unwrap_or_default();
     let mut also: Vec<String> = keys.collect();
-    also.push(sealed_token_key(tenant, integration, cfg));
+    if let Holder::Integration { id, cfg } = holder {
+        also.push(sealed_token_key(tenant, id, cfg));
+    }
     TokenKeys { current, also }
 }
 
@@ -440,7 +533,7 @@ mod tests {
         let c = cfg(
             json!({"auth": {"scopes": ["read", "write"], "extra_params": {"audience": "api"}}}),
         );
-        let r = token_request(&c.auth, "s&cret", None).unwrap();
+        let r = token_request(&c.auth, "s&cret", None, 0).unwrap();
         assert_eq!(r.url, "https://crm.example/token");
         assert_eq!(
             r.body_text(),
@@ -452,7 +545,7 @@ mod tests {
         )));
         // client_secret_basic: the pair in the header (each part form-encoded), not the form.
         let b = cfg(json!({"auth": {"token_auth": "client_secret_basic", "client_id": "app id"}}));
-        let r = token_request(&b.auth, "s&cret:1", None).unwrap();
+        let r = token_request(&b.auth, "s&cret:1", None, 0).unwrap();
         assert_eq!(
             r.body_text(),
             Some("grant_type=client_credentials&scope=read")
@@ -463,10 +556,10 @@ mod tests {
             .contains(&("authorization".into(), format!("Basic {basic}"))));
         let refresh = cfg(json!({"auth": {"grant": "refresh_token"}}));
         assert_eq!(
-            token_request(&refresh.auth, "s", None),
-            Err("refresh_token grant without a refresh token")
+            token_request(&refresh.auth, "s", None, 0),
+            Err("refresh_token grant without a refresh token".into())
         );
-        let r = token_request(&refresh.auth, "s", Some("rt")).unwrap();
+        let r = token_request(&refresh.auth, "s", Some("rt"), 0).unwrap();
         assert!(r
             .body_text()
             .unwrap()
@@ -629,8 +722,12 @@ mod tests {
     const K1: [u8; 32] = [1; 32];
     const K2: [u8; 32] = [2; 32];
 
+    fn crm(cfg: &IntegrationConfig) -> Holder<'_> {
+        Holder::Integration { id: "crm", cfg }
+    }
+
     fn keys_of(c: &IntegrationConfig, secret: &str, rt: Option<&str>) -> TokenKeys {
-        token_keys(&[K1], "acme", "crm", c, secret, rt)
+        token_keys(&[K1], "acme", &crm(c), secret, rt)
     }
 
     #[test]
@@ -661,21 +758,31 @@ mod tests {
         assert_ne!(base, keys_of(&c, "s", None).current);
         assert_ne!(
             base,
-            token_keys(&[K1], "acme", "crm2", &c, "s", Some("rt")).current
+            token_keys(
+                &[K1],
+                "acme",
+                &Holder::Integration {
+                    id: "crm2",
+                    cfg: &c
+                },
+                "s",
+                Some("rt")
+            )
+            .current
         );
         assert_ne!(
             base,
-            token_keys(&[K1], "globex", "crm", &c, "s", Some("rt")).current
+            token_keys(&[K1], "globex", &crm(&c), "s", Some("rt")).current
         );
         // A tenant's prefix never covers another tenant whose id it starts.
-        let acme2 = token_keys(&[K1], "acme2", "crm", &c, "s", Some("rt")).current;
+        let acme2 = token_keys(&[K1], "acme2", &crm(&c), "s", Some("rt")).current;
         assert!(!acme2.starts_with(&token_prefix("acme", None)));
     }
 
     #[test]
     fn a_token_key_is_a_keyed_digest_known_under_every_key_of_the_ring() {
         let c = cfg(json!({}));
-        let ring = token_keys(&[K2, K1], "acme", "crm", &c, "s", Some("rt"));
+        let ring = token_keys(&[K2, K1], "acme", &crm(&c), "s", Some("rt"));
         let old = keys_of(&c, "s", Some("rt")).current;
         // Under the new key first; the old key's, and the key versions before keyed digests
         // made (of the sealed secrets), still match.
@@ -701,5 +808,182 @@ mod tests {
         );
         assert_eq!(ring.also[1], legacy);
         assert!(!ring.matches("oauth:acme:crm:0000"));
+    }
+
+    /// The holder refactor changed no integration's key: tokens kept before it are found after.
+    #[test]
+    fn an_integrations_token_key_is_the_one_it_had_before_llm_providers_held_tokens() {
+        let c = cfg(json!({}));
+        assert_eq!(
+            keys_of(&c, "s", Some("rt")).current,
+            "oauth:acme:crm:2a1a906d7f52ac56b0ccf6fc77ad1950"
+        );
+    }
+
+    const SA_KEY: &str = include_str!("../sign/testdata/sa_test_key.pem");
+    const SA_EMAIL: &str = "gw@example-project.iam.gserviceaccount.com";
+    const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+    fn sa_auth(v: serde_json::Value) -> Auth {
+        let mut base = json!({"type": "oauth2", "grant": "jwt_bearer",
+            "token_url": "https://oauth2.googleapis.com/token", "client_id": SA_EMAIL,
+            "scopes": [CLOUD], "key_id": "kid-1"});
+        for (k, val) in v.as_object().unwrap() {
+            base[k] = val.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn form(r: &OutboundRequest) -> Vec<(String, String)> {
+        form_urlencoded::parse(r.body_text().unwrap().as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn a_service_account_asks_for_a_token_with_a_jwt_it_signs_and_no_secret_in_the_form() {
+        let a = sa_auth(json!({}));
+        let r = token_request(&a, SA_KEY, None, 1_764_000_000).unwrap();
+        assert_eq!(r.url, "https://oauth2.googleapis.com/token");
+        let sent = form(&r);
+        let names: Vec<&str> = sent.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["grant_type", "assertion"],
+            "nothing else: no client secret"
+        );
+        assert_eq!(sent[0].1, "urn:ietf:params:oauth:grant-type:jwt-bearer");
+        let want = google_assertion(
+            &Assertion {
+                iss: SA_EMAIL,
+                scope: CLOUD,
+                aud: "https://oauth2.googleapis.com/token",
+                kid: Some("kid-1"),
+                now_s: 1_764_000_000,
+            },
+            SA_KEY,
+        )
+        .unwrap();
+        assert_eq!(sent[1].1, want);
+        assert!(!r.body_text().unwrap().contains("PRIVATE"));
+        // The assertion's audience is the token URL it goes to; its time is the caller's.
+        let other = sa_auth(json!({"token_url": "http://127.0.0.1:9/token"}));
+        let r = token_request(&other, SA_KEY, None, 1_764_000_100).unwrap();
+        let jwt = form(&r)[1].1.clone();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(jwt.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["aud"], "http://127.0.0.1:9/token");
+        assert_eq!(
+            (claims["iat"].as_u64(), claims["exp"].as_u64()),
+            (Some(1_764_000_100), Some(1_764_003_700))
+        );
+        // What is wrong is named; the key never quoted.
+        let e = token_request(
+            &a,
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+            None,
+            0,
+        )
+        .unwrap_err();
+        assert!(e.contains("private_key is not a PEM RSA key"), "{e}");
+        assert!(!e.contains("not a key"), "{e}");
+        let mut nameless = a.clone();
+        nameless.client_id = None;
+        assert_eq!(
+            token_request(&nameless, SA_KEY, None, 0),
+            Err("jwt_bearer grant without client_id".into())
+        );
+    }
+
+    #[test]
+    fn an_integration_may_use_the_jwt_bearer_grant() {
+        let c = cfg(
+            json!({"auth": {"grant": "jwt_bearer", "client_id": SA_EMAIL, "key_id": "k1", "scopes": [CLOUD]}}),
+        );
+        let mut p = vec![];
+        c.auth.check(&mut p);
+        assert!(p.is_empty(), "{p:?}");
+        let r = token_request(&c.auth, SA_KEY, None, 1_764_000_000).unwrap();
+        assert_eq!(form(&r)[0].1, JWT_BEARER);
+        for bad in [
+            json!({"key_id": "k1"}),
+            json!({"grant": "jwt_bearer", "client_id": SA_EMAIL, "refresh_token": "rt"}),
+        ] {
+            let mut p = vec![];
+            cfg(json!({ "auth": bad })).auth.check(&mut p);
+            assert!(!p.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_llm_providers_token_key_covers_what_its_token_was_issued_for_apart_from_integrations() {
+        let key = |provider: &str, a: &Auth, pem: &str| {
+            token_keys(&[K1], "acme", &Holder::Llm { provider, auth: a }, pem, None)
+        };
+        let a = sa_auth(json!({}));
+        let base = key("vx", &a, SA_KEY);
+        assert!(
+            base.current.starts_with("oauth:acme:~llm:"),
+            "{}",
+            base.current
+        );
+        assert!(base
+            .current
+            .starts_with(&token_prefix("acme", Some(LLM_HOLDER))));
+        assert!(
+            base.also.is_empty(),
+            "no key of an earlier version to adopt"
+        );
+        assert_eq!(base, key("vx", &sa_auth(json!({})), SA_KEY), "stable");
+        let changed = [
+            key("vx2", &a, SA_KEY),
+            key(
+                "vx",
+                &sa_auth(json!({"client_id": "other@p.iam.gserviceaccount.com"})),
+                SA_KEY,
+            ),
+            key("vx", &sa_auth(json!({"key_id": "kid-2"})), SA_KEY),
+            key(
+                "vx",
+                &sa_auth(json!({"token_url": "https://token.example/t"})),
+                SA_KEY,
+            ),
+            key(
+                "vx",
+                &sa_auth(json!({"scopes": ["https://www.googleapis.com/auth/other"]})),
+                SA_KEY,
+            ),
+            key("vx", &a, "another key"),
+        ];
+        for (i, k) in changed.iter().enumerate() {
+            assert_ne!(k.current, base.current, "change {i}");
+            assert!(k.current.starts_with("oauth:acme:~llm:"));
+        }
+        // Never an integration's key, nor under any integration's prefix.
+        let c = cfg(
+            json!({"auth": {"token_url": "https://oauth2.googleapis.com/token", "client_id": SA_EMAIL}}),
+        );
+        let as_integration = token_keys(
+            &[K1],
+            "acme",
+            &Holder::Integration { id: "vx", cfg: &c },
+            SA_KEY,
+            None,
+        );
+        assert_ne!(as_integration.current, base.current);
+        assert!(!base.current.starts_with(&token_prefix("acme", Some("vx"))));
+        assert_eq!(
+            Holder::Llm {
+                provider: "vx",
+                auth: &a
+            }
+            .object("acme")
+            .name(),
+            "llm:acme"
+        );
     }
 }

@@ -1,33 +1,30 @@
-//! Where an integration's OAuth2 access token is found when a call needs one: this isolate's
-//! memory, then KV `TOKENS` (sealed there), then the integration's `OauthTokens` object, which
-//! fetches one at a time for all callers; replacing one ahead of its expiry (the scheduled upkeep); and forgetting
-//! them all when the integration or tenant goes. Every place keys a token by `oauth::token_keys`.
+//! Where an OAuth2 access token (an integration's, or a tenant's LLM provider's) is found when a
+//! call needs one: this isolate's memory, then KV `TOKENS` (sealed there), then the holder's
+//! `OauthTokens` object, which fetches one at a time for all callers; replacing one ahead of its
+//! expiry (the scheduled upkeep); and forgetting them all when their record or tenant goes.
+//! Every place keys a token by `oauth::token_keys`.
 
 use super::oauth::{
-    token_keys, HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
+    token_keys, HeldToken, Holder, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
 };
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
-use crate::core::integration::config::IntegrationConfig;
-use crate::core::objects::protocol::OauthTokens;
-use crate::core::objects::Object;
 use crate::core::platform::Kv;
 use crate::core::upstream::Trail;
 
-/// An OAuth2 integration's opened secrets.
+/// An OAuth2 holder's opened secrets (a service account's private key as `client_secret`).
 pub struct OauthSecrets {
     pub client_secret: String,
     pub refresh_token: Option<String>,
 }
 
-/// The integration whose token is needed, and the secrets to fetch one with.
+/// Whose token is needed (an integration, or an LLM provider), and the secrets to fetch one with.
 pub struct TokenFor<'a> {
     /// Opens the tokens KV holds sealed.
     pub sealer: &'a Sealer,
     pub tenant: &'a str,
-    pub id: &'a str,
-    pub cfg: &'a IntegrationConfig,
+    pub holder: Holder<'a>,
     pub secrets: &'a OauthSecrets,
     pub trail: Trail,
 }
@@ -37,14 +34,7 @@ impl TokenFor<'_> {
     fn keys(&self) -> TokenKeys {
         let s = self.secrets;
         let (digest_keys, rt) = (self.sealer.digest_keys(), s.refresh_token.as_deref());
-        token_keys(
-            digest_keys,
-            self.tenant,
-            self.id,
-            self.cfg,
-            &s.client_secret,
-            rt,
-        )
+        token_keys(digest_keys, self.tenant, &self.holder, &s.client_secret, rt)
     }
 }
 
@@ -143,8 +133,7 @@ pub async fn kept_refresh(
         keys: t.keys(),
         reseal,
     };
-    co.ask(&Object::<OauthTokens>::integration(t.tenant, t.id), cmd)
-        .await
+    co.ask(&t.holder.object(t.tenant), cmd).await
 }
 
 /// A token from the integration's `OauthTokens` object (which fetches one unless it holds one
@@ -160,14 +149,14 @@ async fn from_object(
     let key = keys.current.clone();
     let cmd = TokenCmd {
         keys,
-        auth: t.cfg.auth.clone(),
+        auth: t.holder.auth().clone(),
         client_secret: t.secrets.client_secret.clone(),
         refresh_token: t.secrets.refresh_token.clone(),
         rejected: rejected.map(String::from),
         fresh_for_s,
         trail: t.trail.clone(),
     };
-    let object = Object::<OauthTokens>::integration(t.tenant, t.id);
+    let object = t.holder.object(t.tenant);
     let issued = co
         .ask(&object, Box::new(cmd))
         .await?

@@ -9,6 +9,7 @@ pub const SECRET_PATHS: &[&str] = &[
     "/providers/*/api_key",
     "/providers/*/aws/secret_access_key",
     "/providers/*/aws/session_token",
+    "/providers/*/service_account/private_key",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub enum ProviderKind {
     /// Amazon Bedrock: Converse, or Anthropic's Messages format through `invoke`, signed with
     /// AWS Signature Version 4.
     Bedrock,
+    /// Google Vertex AI: Gemini models in Gemini's format, Claude models in Anthropic's
+    /// (`rawPredict`), with a service account's access tokens.
+    Vertex,
     // OpenAI-compatible providers with their own address and quirks (`providers::presets`).
     Mistral,
     Groq,
@@ -86,6 +90,46 @@ pub struct Provider {
     pub site_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
+    /// Vertex AI: the Google Cloud project (default: the service account's `project_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Vertex AI: the region (`us-east5`, `europe-west1`) or `global`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Vertex AI: the service account's key file, pasted as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccount>,
+}
+
+/// A Google service account's JSON key file, as the console downloads it: every field it holds
+/// (so that the file pastes as it is, and a misspelt field is still refused), the private key
+/// sealed. The gateway uses `client_email`, `private_key`, `private_key_id`, `token_uri` and
+/// `project_id`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_uri: Option<String>,
+    /// Where its access tokens are asked for (default Google's, `GOOGLE_TOKEN_URI`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_provider_x509_cert_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_x509_cert_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub universe_domain: Option<String>,
 }
 
 /// An AWS access key: the id in clear, the secret (and a temporary key's session token) sealed.

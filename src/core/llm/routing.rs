@@ -7,7 +7,7 @@ mod fit;
 pub use fit::{fit, fit_chain, window, Fit, Fitted, Reach, Skipped};
 
 pub use super::errors::AttemptOutcome;
-use super::providers::{self, bedrock, Credentials, Envelope};
+use super::providers::{self, bedrock, vertex, Credentials, Envelope};
 use super::request::ClientRequest;
 use super::{convert, Dialect};
 use crate::core::error::ApiError;
@@ -62,6 +62,9 @@ pub struct Place {
     pub api: BedrockApi,
     /// Headers the provider asks for (OpenRouter's attribution).
     pub headers: Vec<(&'static str, String)>,
+    /// Vertex AI: the project and location (a region, or `global`).
+    pub project: Option<String>,
+    pub location: Option<String>,
 }
 
 impl Place {
@@ -77,6 +80,8 @@ impl Place {
             region: p.region.clone(),
             api: p.api.unwrap_or_default(),
             headers,
+            project: vertex::project(p).map(String::from),
+            location: p.location.clone(),
         }
     }
 }
@@ -87,7 +92,8 @@ impl Target {
     pub fn wire(&self, client: Dialect) -> Dialect {
         match (self.kind, client) {
             (ProviderKind::Anthropic | ProviderKind::Bedrock, _) => Dialect::Anthropic,
-            (ProviderKind::Gemini, _) => Dialect::Gemini,
+            (ProviderKind::Vertex, _) if vertex::is_claude(&self.model) => Dialect::Anthropic,
+            (ProviderKind::Gemini | ProviderKind::Vertex, _) => Dialect::Gemini,
             (_, Dialect::Embeddings) => Dialect::Embeddings,
             (ProviderKind::Openai, Dialect::Responses) => Dialect::Responses,
             _ => Dialect::OpenAi,
@@ -130,6 +136,7 @@ pub fn catalog_name(kind: ProviderKind, model: &str, explicit: Option<&str>) -> 
         (Some(name), _) => name.to_string(),
         (None, ProviderKind::AzureOpenai) => format!("azure/{model}"),
         (None, ProviderKind::Gemini) => model.trim_start_matches("models/").to_string(),
+        (None, ProviderKind::Vertex) => format!("vertex_ai/{model}"),
         // A Bedrock model id as sent (a cross-region profile `us.…` is priced as its own);
         // an ARN by the foundation model or profile it names.
         (None, ProviderKind::Bedrock) => match model.starts_with("arn:") {
@@ -217,6 +224,11 @@ pub fn plan(
 ) -> Result<OutboundRequest, ApiError> {
     let dialect = t.wire(req.dialect);
     let envelope = t.envelope(req.dialect);
+    if t.kind == ProviderKind::Vertex && req.dialect == Dialect::Embeddings {
+        return Err(ApiError::bad_request(
+            "Vertex AI targets take no embeddings here: route embeddings to a gemini (Gemini API) or OpenAI-style target",
+        ));
+    }
     let max_completion_tokens = matches!(t.kind, ProviderKind::Openai | ProviderKind::AzureOpenai);
     let body = convert::upstream_body(req, dialect, &t.model, max_completion_tokens)?;
     // Bedrock takes Anthropic's beta flags in the body, not as a header.
@@ -243,6 +255,8 @@ pub fn plan(
             converse
         }
         Envelope::BedrockInvoke => bedrock::invoke_body(&body, &beta()),
+        Envelope::VertexAnthropic => vertex::claude_body(&body, req.stream),
+        Envelope::VertexGemini => body,
     };
     let mut headers: Vec<(&str, String)> = vec![("content-type", "application/json".to_string())];
     if req.stream && !envelope.framed() {
@@ -257,9 +271,24 @@ pub fn plan(
     };
     let url = match envelope {
         Envelope::Plain => address(t, dialect, operation, creds.key(), &mut headers),
-        _ => bedrock_address(t, envelope, req.stream, &mut headers),
+        Envelope::VertexAnthropic | Envelope::VertexGemini => vertex::address(
+            t.base_url.as_deref(),
+            t.place.project.as_deref().unwrap_or_default(),
+            t.place.location.as_deref().unwrap_or_default(),
+            &t.model,
+            req.stream,
+        ),
+        Envelope::Converse | Envelope::BedrockInvoke => {
+            bedrock_address(t, envelope, req.stream, &mut headers)
+        }
     };
-    if dialect == Dialect::Anthropic && envelope == Envelope::Plain {
+    if let Credentials::Bearer(token) = creds {
+        headers.push(("authorization", format!("Bearer {token}")));
+    }
+    // Vertex reads the client's beta flags from the header too (Bedrock's are in its body).
+    if matches!(envelope, Envelope::Plain | Envelope::VertexAnthropic)
+        && dialect == Dialect::Anthropic
+    {
         if let Some(b) = anthropic_beta {
             headers.push(("anthropic-beta", b.into()));
         }

@@ -70,6 +70,7 @@ pub fn image_tokens(kind: ProviderKind) -> u64 {
         | ProviderKind::AzureOpenai
         | ProviderKind::Mock
         | ProviderKind::Bedrock
+        | ProviderKind::Vertex
         | ProviderKind::Mistral
         | ProviderKind::Groq
         | ProviderKind::Deepseek

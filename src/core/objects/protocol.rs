@@ -90,8 +90,8 @@ classes! {
         Update(OpenWork) -> (),
         Handshake(HandshakeAttempt) -> Verdict,
     }
-    /// One per OAuth2 integration: its access token, fetched one at a time, and the refresh
-    /// token its provider rotated to.
+    /// One per OAuth2 integration (and one per tenant for its LLM providers' service accounts):
+    /// its access token, fetched one at a time, and the refresh token its provider rotated to.
     OauthTokens: ObjectClass::OauthTokens => TokensCmd {
         Token(Box<TokenCmd>) -> TokenAnswer,
         Kept(KeptRefreshCmd) -> KeptRefresh,
@@ -169,6 +169,11 @@ impl Object<Dedupe> {
 impl Object<OauthTokens> {
     pub fn integration(tenant: &str, id: &str) -> Self {
         Object::named(super::integration(tenant, id))
+    }
+
+    /// The tokens of a tenant's LLM providers (Vertex AI service accounts).
+    pub fn llm(tenant: &str) -> Self {
+        Object::named(super::llm(tenant))
     }
 
     pub fn destination(tenant: &str, name: &str) -> Self {

@@ -75,6 +75,12 @@ pub fn google_assertion(a: &Assertion, private_key_pem: &str) -> Result<String, 
     Ok(format!("{input}.{signature}"))
 }
 
+/// Whether `private_key_pem` is a key `google_assertion` can sign with; the error as it gives it
+/// (a configuration is refused when it is saved, not at its first request).
+pub fn check_key(private_key_pem: &str) -> Result<(), String> {
+    signing_key(private_key_pem).map(drop)
+}
+
 /// The RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `signing_input`.
 pub fn rs256(signing_input: &[u8], private_key_pem: &str) -> Result<Vec<u8>, String> {
     sign(signing_key(private_key_pem)?, signing_input)

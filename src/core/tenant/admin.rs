@@ -11,7 +11,7 @@ use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
 use crate::core::integration::flow::{self as integration_flow, Execution};
 use crate::core::integration::installed;
-use crate::core::integration::oauth::token_prefix;
+use crate::core::integration::oauth::{token_prefix, LLM_HOLDER};
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::jobs::wire::{enqueue, QueueSettings};
 use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
@@ -81,9 +81,15 @@ pub async fn handle(
                 destination::check_name(n).map_err(ApiError::validation)?;
             }
             let (stored, created) = put_record(co, a.sealer, a.rng, kind, t, name, doc).await?;
-            if let (RecordKind::Integration, false) = (kind, created) {
-                // A replaced integration fetches its own tokens.
-                forget_tokens(co, &token_prefix(t, name)).await?;
+            match (kind, created) {
+                // A replaced integration fetches its own tokens; so do replaced LLM providers.
+                (RecordKind::Integration, false) => {
+                    forget_tokens(co, &token_prefix(t, name)).await?
+                }
+                (RecordKind::Llm, false) => {
+                    forget_tokens(co, &token_prefix(t, Some(LLM_HOLDER))).await?
+                }
+                _ => {}
             }
             let status = if created { 201 } else { 200 };
             let doc = redact(stored, kind.secret_paths(), None);

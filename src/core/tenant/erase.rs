@@ -7,7 +7,7 @@
 use super::keys::KeyIndex;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
-use crate::core::integration::oauth::token_prefix;
+use crate::core::integration::oauth::{token_prefix, LLM_HOLDER};
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::objects::protocol::purge_body;
 use crate::core::objects::{self as names, ObjectClass as Objects};
@@ -59,11 +59,15 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
         (RecordKind::Destination, Some(n)) => {
             vec![(Objects::CallGate, names::destination(tenant, n))]
         }
-        (RecordKind::Llm, _) => vec![(Objects::RateLimiter, names::llm(tenant))],
+        (RecordKind::Llm, _) => vec![
+            (Objects::RateLimiter, names::llm(tenant)),
+            (Objects::OauthTokens, names::llm(tenant)),
+        ],
         (RecordKind::Tenant, _) => vec![
             (Objects::DeadLetters, names::dead_letters(tenant)),
             (Objects::EventLog, names::event_log(tenant)),
             (Objects::RateLimiter, names::llm(tenant)),
+            (Objects::OauthTokens, names::llm(tenant)),
             (Objects::Usage, names::usage(tenant)),
         ],
         _ => vec![],
@@ -71,8 +75,8 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
 }
 
 /// Erases the state a record leaves besides its KV document (`objects_of`), and the OAuth
-/// tokens of an integration or a tenant and an integration's health record: before the document goes, so a failure leaves the
-/// record to delete again.
+/// tokens of an integration, of the LLM providers or of a tenant, and an integration's health
+/// record: before the document goes, so a failure leaves the record to delete again.
 pub async fn erase_state(
     co: &Co,
     kind: RecordKind,
@@ -94,6 +98,7 @@ pub async fn erase_state(
             co.run(Effect::DeleteConfig(health)).await?;
             forget_tokens(co, &token_prefix(tenant, name)).await
         }
+        RecordKind::Llm => forget_tokens(co, &token_prefix(tenant, Some(LLM_HOLDER))).await,
         _ => Ok(()),
     }
 }
@@ -179,6 +184,11 @@ mod tests {
         );
         let tenant = objects_of(RecordKind::Tenant, "acme", None);
         assert!(tenant.contains(&(Objects::DeadLetters, "acme".to_string())));
+        // The tokens of the tenant's LLM providers (Vertex AI service accounts) go with its LLM
+        // configuration, and with the tenant.
+        let llm = (Objects::OauthTokens, "llm:acme".to_string());
+        assert!(objects_of(RecordKind::Llm, "acme", None).contains(&llm));
+        assert!(tenant.contains(&llm));
         assert!(tenant.contains(&(Objects::RateLimiter, "llm:acme".to_string())));
         // Every name is the tenant's own.
         for kind in [

@@ -470,7 +470,7 @@ mod tests {
     /// again under the current key, for the configuration's current token key.
     #[test]
     fn the_refresh_token_an_integrations_object_keeps_is_counted_and_sealed_again() {
-        use crate::core::integration::oauth::token_keys;
+        use crate::core::integration::oauth::{token_keys, Holder};
         use crate::core::objects::ObjectClass;
         use crate::core::testing::asked;
         let crm = json!({"name": "CRM", "base_url": "https://crm.example/api", "endpoints": {},
@@ -508,7 +508,16 @@ mod tests {
         // The current token key, made under the new key; the old key's among the others.
         let cfg = serde_json::from_value(kv.get(&key).unwrap()).unwrap();
         let old = Sealer::new(OLD).unwrap();
-        let old_keys = token_keys(old.digest_keys(), "acme", "crm", &cfg, "cs-1", Some("rt-1"));
+        let old_keys = token_keys(
+            old.digest_keys(),
+            "acme",
+            &Holder::Integration {
+                id: "crm",
+                cfg: &cfg,
+            },
+            "cs-1",
+            Some("rt-1"),
+        );
         let keys = &asks[0]["kept"]["keys"];
         assert!(keys["also"]
             .as_array()

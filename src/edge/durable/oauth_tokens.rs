@@ -120,7 +120,7 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
         Some((k, rt, sealer.is_current(&k.sealed)))
     });
     let sent = cmd.refresh_to_send(opened.as_ref().map(|(k, rt, _)| (*k, rt.as_str())));
-    let req = token_request(&cmd.auth, &cmd.client_secret, sent)?;
+    let req = token_request(&cmd.auth, &cmd.client_secret, sent, now_ms() / 1000)?;
     let answer = exchange(&req, &cmd.trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
         .await
         .map_err(|e| format!("token endpoint: {}", e.describe()))?;

@@ -6,8 +6,10 @@
 use super::account::Accounting;
 use super::{Deployment, Isolate, LlmCall};
 use crate::core::config::document::{open_secret, RecordRef};
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
+use crate::core::integration::oauth::Holder;
+use crate::core::integration::tokens::{access_token, OauthSecrets, TokenFor};
 use crate::core::limits::limiter::Admitted;
 use crate::core::llm::attempts::{AttemptStep, Attempts};
 use crate::core::llm::balance::latency_key;
@@ -15,7 +17,7 @@ use crate::core::llm::cache::Entry;
 use crate::core::llm::catalog::ModelEntry;
 use crate::core::llm::config::{KeySource, LlmConfig, ProviderKind, Strategy};
 use crate::core::llm::errors::{broken, failed_attempt, refused_attempt};
-use crate::core::llm::providers::{self, Credentials};
+use crate::core::llm::providers::{self, vertex, Credentials};
 use crate::core::llm::routing::{self, AttemptOutcome, Target};
 use crate::core::llm::settle::Used;
 use crate::core::llm::stream::{Options, Translator};
@@ -220,10 +222,13 @@ impl Attempting<'_> {
         }
     }
 
-    /// What the attempt authenticates with: an AWS key, or the provider's API key as
-    /// `Provider::key_source` says where it comes from.
-    fn credentials(&self, t: &Target) -> Result<Credentials, ApiError> {
+    /// What the attempt authenticates with: an AWS key, a service account's access token (a
+    /// new one when the provider just `rejected` the one it held), or the provider's API key as
+    /// `Provider::key_source` says where it comes from. A key that cannot be opened is the
+    /// gateway's failure, not the provider's; a token that cannot be had is the target's.
+    async fn credentials(&self, t: &Target, rejected: Option<&str>) -> Result<Credentials, Failed> {
         let job = self.job;
+        let ours = |e| (AttemptOutcome::Ours, e);
         let provider = &job.cfg.providers[&t.provider];
         let at = RecordRef {
             tenant: &job.tenant,
@@ -231,7 +236,8 @@ impl Attempting<'_> {
         };
         let open = |field: &str, secret| {
             let field = format!("/providers/{}/{field}", t.provider);
-            open_secret(&*self.deployment.sealer()?, &at, &field, secret)
+            let sealer = self.deployment.sealer().map_err(ours)?;
+            open_secret(&sealer, &at, &field, secret).map_err(ours)
         };
         if let Some(aws) = &provider.aws {
             return Ok(Credentials::Aws(AwsCredentials {
@@ -243,6 +249,34 @@ impl Attempting<'_> {
                 },
             }));
         }
+        if let Some(sa) = &provider.service_account {
+            let sealed = sa.private_key.as_ref().ok_or_else(|| {
+                ours(ApiError::internal(
+                    "a stored service account has no private key",
+                ))
+            })?;
+            let secrets = OauthSecrets {
+                client_secret: open("service_account/private_key", sealed)?,
+                refresh_token: None,
+            };
+            let sealer = self.deployment.sealer().map_err(ours)?;
+            let auth = vertex::token_auth(sa);
+            let holder = Holder::Llm {
+                provider: &t.provider,
+                auth: &auth,
+            };
+            let token_for = TokenFor {
+                sealer: &sealer,
+                tenant: &job.tenant,
+                holder,
+                secrets: &secrets,
+                trail: job.trail.clone(),
+            };
+            return match access_token(self.co, &token_for, rejected).await {
+                Ok(token) => Ok(Credentials::Bearer(token)),
+                Err(e) => Err(self.no_token(t, e).await),
+            };
+        }
         Ok(match provider.key_source() {
             KeySource::Sealed(secret) => Credentials::Key(open("api_key", secret)?),
             KeySource::Platform(name) => match self.deployment.secret(name) {
@@ -253,69 +287,126 @@ impl Attempting<'_> {
         })
     }
 
+    /// No access token for `t`'s service account (its token endpoint refused the key, or could
+    /// not be reached): the target is unusable, as if it had refused the gateway's credentials,
+    /// and the next one is tried.
+    async fn no_token(&self, t: &Target, e: ApiError) -> Failed {
+        let line = json!({"request_id": self.job.request_id, "llm_token_failed": t.key(), "error": e.logged()});
+        self.co.log(line).await;
+        // The token object's own words (an endpoint's status, a key it cannot sign with) are
+        // the gateway's and name no secret; anything else stays in the log.
+        let why = match e.kind {
+            ErrorKind::Upstream => e.message.as_str(),
+            _ => "the token store failed",
+        };
+        let message = format!(
+            "{}: no access token for its service account ({why})",
+            t.key()
+        );
+        (
+            AttemptOutcome::Status(502, None),
+            ApiError::new(ErrorKind::Upstream, message),
+        )
+    }
+
+    /// After `status`: the credentials to send the same request again with, once per attempt,
+    /// when the provider refused a token (401: revoked, or expired early) that a new one may
+    /// replace.
+    async fn renewed(
+        &self,
+        t: &Target,
+        creds: &Credentials,
+        status: u16,
+        renewed: &mut bool,
+    ) -> Result<Option<Credentials>, Failed> {
+        let Credentials::Bearer(token) = creds else {
+            return Ok(None);
+        };
+        if status != 401 || *renewed {
+            return Ok(None);
+        }
+        *renewed = true;
+        let line = json!({"request_id": self.job.request_id, "llm_token_rejected": t.key()});
+        self.co.log(line).await;
+        self.credentials(t, Some(token)).await.map(Some)
+    }
+
     async fn attempt(&self, t: &Target) -> Result<Success, Failed> {
         let (co, job) = (self.co, self.job);
         if t.kind == ProviderKind::Mock {
             return self.mock(t).await;
         }
-        // A key that cannot be opened is the gateway's failure, not the provider's.
-        let creds = self.credentials(t).map_err(|e| (AttemptOutcome::Ours, e))?;
-        let now_s = co.now() / 1000;
-        // The client's request the target cannot take is a 400; a request the gateway could not
-        // build or sign is the gateway's failure.
-        let request = routing::plan(&job.req, t, &creds, job.beta.as_deref(), now_s).map_err(
-            |e| match e.kind {
-                crate::core::error::ErrorKind::Internal => (AttemptOutcome::Ours, e),
-                _ => (AttemptOutcome::Status(400, None), e),
-            },
-        )?;
+        let mut creds = self.credentials(t, None).await?;
+        let mut renewed = false;
         let envelope = t.envelope(job.req.dialect);
         let name = t.key();
         let fetch_failed = |e: FetchError| failed_attempt(&name, t.timeout_ms, &e);
         let timeout = u64::from(t.timeout_ms);
-        if !job.req.stream {
-            // One deadline for the whole exchange: headers and body.
-            let answer = co
-                .exchange(request, &job.trail, Upstream::Llm, timeout)
+        loop {
+            let now_s = co.now() / 1000;
+            // The client's request the target cannot take is a 400; a request the gateway could
+            // not build or sign is the gateway's failure.
+            let request = routing::plan(&job.req, t, &creds, job.beta.as_deref(), now_s).map_err(
+                |e| match e.kind {
+                    crate::core::error::ErrorKind::Internal => (AttemptOutcome::Ours, e),
+                    _ => (AttemptOutcome::Status(400, None), e),
+                },
+            )?;
+            if !job.req.stream {
+                // One deadline for the whole exchange: headers and body.
+                let answer = co
+                    .exchange(request, &job.trail, Upstream::Llm, timeout)
+                    .await
+                    .map_err(fetch_failed)?;
+                if !(200..300).contains(&answer.status) {
+                    if let Some(fresh) =
+                        self.renewed(t, &creds, answer.status, &mut renewed).await?
+                    {
+                        creds = fresh;
+                        continue;
+                    }
+                    let wait = self.retry_wait(|n| answer.header(n));
+                    let aws_type = answer.header("x-amzn-errortype");
+                    let refusal = providers::refusal(t.kind, answer.status, aws_type, &answer.body);
+                    return Err(self.refused(&name, refusal, wait).await);
+                }
+                let body = providers::answer(envelope, answer.body, &t.model, job.random)
+                    .map_err(broken)?;
+                return json_answer(co, job, t.wire(job.req.dialect), body);
+            }
+            let started = co.now();
+            let opened = co
+                .open_stream(request, &job.trail, timeout)
                 .await
                 .map_err(fetch_failed)?;
-            if !(200..300).contains(&answer.status) {
-                let wait = self.retry_wait(|n| answer.header(n));
-                let aws_type = answer.header("x-amzn-errortype");
-                let refusal = providers::refusal(t.kind, answer.status, aws_type, &answer.body);
+            let remaining = timeout.saturating_sub(co.now() - started).max(1);
+            let source = Source::Upstream(opened.stream);
+            if !(200..300).contains(&opened.status) {
+                if let Some(fresh) = self.renewed(t, &creds, opened.status, &mut renewed).await? {
+                    source.cancel(co).await;
+                    creds = fresh;
+                    continue;
+                }
+                let wait = self.retry_wait(|n| opened.header(n));
+                let body = read_to_end(co, opened.stream, remaining).await;
+                let aws_type = opened.header("x-amzn-errortype");
+                let refusal = providers::refusal(t.kind, opened.status, aws_type, &body);
                 return Err(self.refused(&name, refusal, wait).await);
             }
-            let body =
-                providers::answer(envelope, answer.body, &t.model, job.random).map_err(broken)?;
-            return json_answer(co, job, t.wire(job.req.dialect), body);
+            if !opened
+                .header("content-type")
+                .is_some_and(|c| c.contains(envelope.stream_content_type()))
+            {
+                source.cancel(co).await;
+                return Err(broken(format!(
+                    "{name} answered a stream request without an event stream"
+                )));
+            }
+            let id = providers::message_id(job.random);
+            let (dialect, opts) = (t.wire(job.req.dialect), options(co, job));
+            let translator = Translator::with_envelope(dialect, envelope, opts, (&id, &t.model));
+            return first_content(co, t, translator, source, remaining).await;
         }
-        let started = co.now();
-        let opened = co
-            .open_stream(request, &job.trail, timeout)
-            .await
-            .map_err(fetch_failed)?;
-        let remaining = timeout.saturating_sub(co.now() - started).max(1);
-        let source = Source::Upstream(opened.stream);
-        if !(200..300).contains(&opened.status) {
-            let wait = self.retry_wait(|n| opened.header(n));
-            let body = read_to_end(co, opened.stream, remaining).await;
-            let aws_type = opened.header("x-amzn-errortype");
-            let refusal = providers::refusal(t.kind, opened.status, aws_type, &body);
-            return Err(self.refused(&name, refusal, wait).await);
-        }
-        if !opened
-            .header("content-type")
-            .is_some_and(|c| c.contains(envelope.stream_content_type()))
-        {
-            source.cancel(co).await;
-            return Err(broken(format!(
-                "{name} answered a stream request without an event stream"
-            )));
-        }
-        let id = providers::message_id(job.random);
-        let (dialect, opts) = (t.wire(job.req.dialect), options(co, job));
-        let translator = Translator::with_envelope(dialect, envelope, opts, (&id, &t.model));
-        first_content(co, t, translator, source, remaining).await
     }
 
     /// How long a refusing provider asked to be left alone, from its headers.

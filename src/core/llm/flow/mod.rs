@@ -16,6 +16,8 @@ mod relay;
 mod tests;
 #[cfg(test)]
 mod tests_routing;
+#[cfg(test)]
+mod tests_vertex;
 
 pub use isolate::Isolate;
 

@@ -4,6 +4,7 @@
 
 pub mod bedrock;
 pub mod presets;
+pub mod vertex;
 
 use super::config::{BedrockApi, Provider, ProviderKind};
 use super::Dialect;
@@ -20,6 +21,11 @@ pub enum Envelope {
     /// Bedrock `invoke`: Anthropic's own body (`bedrock::invoke_body`) and answer, its stream
     /// Anthropic's events inside event-stream frames.
     BedrockInvoke,
+    /// Claude on Vertex AI: Anthropic's body without `model`, with Vertex's `anthropic_version`
+    /// (`vertex::claude_body`); Anthropic's own answers and events.
+    VertexAnthropic,
+    /// Gemini on Vertex AI: Gemini's own body, answers and events, at Vertex's address.
+    VertexGemini,
 }
 
 impl Envelope {
@@ -45,6 +51,9 @@ pub enum Credentials {
     Key(String),
     /// An AWS access key: the request is signed.
     Aws(AwsCredentials),
+    /// An OAuth access token (a Vertex AI service account's), sent as `Authorization: Bearer`;
+    /// a 401 fetches a new one once.
+    Bearer(String),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -52,6 +61,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Credentials::None => f.write_str("None"),
             Credentials::Key(_) => f.write_str("Key(..)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(..)"),
             Credentials::Aws(aws) => aws.fmt(f),
         }
     }
@@ -110,8 +120,11 @@ pub fn message_id(random: u64) -> String {
 
 /// The envelope for a `client` request to a provider of `kind` with `api` at `model`.
 pub fn envelope(kind: ProviderKind, api: BedrockApi, model: &str, client: Dialect) -> Envelope {
-    if kind != ProviderKind::Bedrock {
-        return Envelope::Plain;
+    match kind {
+        ProviderKind::Vertex if vertex::is_claude(model) => return Envelope::VertexAnthropic,
+        ProviderKind::Vertex => return Envelope::VertexGemini,
+        ProviderKind::Bedrock => {}
+        _ => return Envelope::Plain,
     }
     match api {
         BedrockApi::Invoke => Envelope::BedrockInvoke,
@@ -129,6 +142,8 @@ pub fn family(kind: ProviderKind, model: &str) -> ProviderKind {
     match kind {
         ProviderKind::Bedrock if bedrock::is_anthropic_model(model) => ProviderKind::Anthropic,
         ProviderKind::Bedrock => ProviderKind::OpenaiCompatible,
+        ProviderKind::Vertex if vertex::is_claude(model) => ProviderKind::Anthropic,
+        ProviderKind::Vertex => ProviderKind::Gemini,
         k if presets::preset(k).is_some() => ProviderKind::OpenaiCompatible,
         k => k,
     }
@@ -171,8 +186,25 @@ pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
             ));
         }
     }
+    let on_vertex = prov.kind == ProviderKind::Vertex;
+    only("project", prov.project.is_some() && !on_vertex, "vertex", p);
+    only(
+        "location",
+        prov.location.is_some() && !on_vertex,
+        "vertex",
+        p,
+    );
+    only(
+        "service_account",
+        prov.service_account.is_some() && !on_vertex,
+        "vertex",
+        p,
+    );
     if bedrock {
         check_bedrock(name, prov, p);
+    }
+    if on_vertex {
+        vertex::check(name, prov, p);
     }
     if let Some(preset) = presets::preset(prov.kind) {
         preset.check(name, prov, p);

@@ -101,7 +101,9 @@ impl Translator {
         (id, model): (&str, &str),
     ) -> Self {
         let input = || match envelope {
-            Envelope::Plain => Input::Sse(sse::Parser::new()),
+            Envelope::Plain | Envelope::VertexAnthropic | Envelope::VertexGemini => {
+                Input::Sse(sse::Parser::new())
+            }
             Envelope::Converse => Input::frames(from_converse::Payload::Converse, id, model),
             Envelope::BedrockInvoke => Input::frames(from_converse::Payload::Invoke, id, model),
         };

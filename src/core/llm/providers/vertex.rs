@@ -1,0 +1,204 @@
+//! Google Vertex AI: Gemini models in Gemini's own format (`generateContent`), Claude models in
+//! Anthropic's Messages format (`rawPredict`), at a project's region or its global endpoint,
+//! authorized by a service account's access token (`oauth::token_request`'s JWT grant, held
+//! like an integration's tokens under the tenant's `~llm` holder).
+
+use crate::core::config::document::{check_http_url, Secret};
+use crate::core::http::path_segment;
+use crate::core::integration::config::{Auth, AuthType, OauthGrant};
+use crate::core::llm::config::{Provider, ServiceAccount};
+use serde_json::{json, Value};
+
+/// Google's token endpoint, where a key file without `token_uri` gets its tokens.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The scope Vertex AI's API needs.
+pub const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// The Messages API version Claude on Vertex takes, in the body.
+const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+/// Whether a Vertex model is one of Anthropic's (publisher `anthropic`), else Google's.
+pub fn is_claude(model: &str) -> bool {
+    model.starts_with("claude")
+}
+
+/// The body of `rawPredict` / `streamRawPredict` for an Anthropic Messages body: without `model`
+/// (the URL names it), with Vertex's `anthropic_version`; `stream` set for a stream, as
+/// Anthropic's own Vertex client sends it, and left out otherwise.
+pub fn claude_body(anthropic: &Value, stream: bool) -> Value {
+    let mut body = match anthropic {
+        Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    body.remove("model");
+    body.remove("stream");
+    if stream {
+        body.insert("stream".into(), json!(true));
+    }
+    body.insert("anthropic_version".into(), json!(ANTHROPIC_VERSION));
+    Value::Object(body)
+}
+
+/// Where a model is called: `https://{location}-aiplatform.googleapis.com` (the global endpoint
+/// has no location in its host), or `base_url` in its place; then
+/// `/v1/projects/{project}/locations/{location}/publishers/{anthropic|google}/models/{model}:{op}`.
+/// `@` stays literal in the model (`claude-sonnet-4-5@20250929`), as Google's own clients and
+/// samples send it (a legal path character, RFC 3986); everything else is encoded.
+pub fn address(
+    base_url: Option<&str>,
+    project: &str,
+    location: &str,
+    model: &str,
+    stream: bool,
+) -> String {
+    let base = match base_url {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None if location == "global" => "https://aiplatform.googleapis.com".to_string(),
+        None => format!("https://{location}-aiplatform.googleapis.com"),
+    };
+    let (publisher, op) = match (is_claude(model), stream) {
+        (true, false) => ("anthropic", "rawPredict"),
+        (true, true) => ("anthropic", "streamRawPredict"),
+        (false, false) => ("google", "generateContent"),
+        (false, true) => ("google", "streamGenerateContent?alt=sse"),
+    };
+    // `path_segment` writes `@` as %40 and a literal `%` as %25, so %40 is always an `@`.
+    let model = path_segment(model).replace("%40", "@");
+    format!(
+        "{base}/v1/projects/{}/locations/{}/publishers/{publisher}/models/{model}:{op}",
+        path_segment(project),
+        path_segment(location),
+    )
+}
+
+/// The project a provider's requests go to: its own, else its key file's.
+pub fn project(prov: &Provider) -> Option<&str> {
+    prov.project.as_deref().or_else(|| {
+        prov.service_account
+            .as_ref()
+            .and_then(|s| s.project_id.as_deref())
+    })
+}
+
+/// How a service account's access tokens are fetched: its JWT, for the cloud-platform scope, at
+/// its `token_uri`.
+pub fn token_auth(sa: &ServiceAccount) -> Auth {
+    Auth {
+        kind: AuthType::Oauth2,
+        grant: Some(OauthGrant::JwtBearer),
+        token_url: Some(
+            sa.token_uri
+                .as_deref()
+                .unwrap_or(GOOGLE_TOKEN_URI)
+                .to_string(),
+        ),
+        client_id: sa.client_email.clone(),
+        key_id: sa.private_key_id.clone(),
+        scopes: Some(vec![CLOUD_PLATFORM.to_string()]),
+        ..Auth::default()
+    }
+}
+
+/// A Google Cloud project id (`my-project-123`; older ones `example.com:my-project`).
+fn valid_project(p: &str) -> bool {
+    (4..=100).contains(&p.len())
+        && p.starts_with(|c: char| c.is_ascii_lowercase())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
+}
+
+/// A Vertex AI location: a region (`us-east5`) or `global`.
+fn valid_location(l: &str) -> bool {
+    // Google Cloud's region names: `us-east5`, `europe-west4`, `northamerica-northeast1`. The
+    // region makes the endpoint's host, so nothing else passes.
+    let Some((area, rest)) = l.split_once('-') else {
+        return l == "global";
+    };
+    let digits = rest.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let direction = &rest[..rest.len() - digits];
+    (2..=20).contains(&area.len())
+        && area.bytes().all(|b| b.is_ascii_lowercase())
+        && (1..=2).contains(&digits)
+        && (4..=20).contains(&direction.len())
+        && direction.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// The checks of a `vertex` provider `name`.
+pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
+    let at = |field: &str| format!("`providers.{name}.{field}`");
+    match project(prov) {
+        Some(pr) if valid_project(pr) => {}
+        Some(_) => p.push(format!(
+            "{} must be a Google Cloud project id such as my-project-123",
+            at("project")
+        )),
+        None => p.push(format!(
+            "{} is required for vertex (or the service account's `project_id`)",
+            at("project")
+        )),
+    }
+    match prov.location.as_deref() {
+        Some(l) if valid_location(l) => {}
+        Some(_) => p.push(format!(
+            "{} must be a Vertex AI region such as us-east5, or global",
+            at("location")
+        )),
+        None => p.push(format!(
+            "{} is required for vertex: a region such as us-east5, or global",
+            at("location")
+        )),
+    }
+    if prov.api_key.is_some() {
+        p.push(format!(
+            "{} does not apply to vertex: requests carry the service account's access tokens",
+            at("api_key")
+        ));
+    }
+    let Some(sa) = &prov.service_account else {
+        p.push(format!(
+            "{} is required for vertex: the service account's JSON key file, as it is",
+            at("service_account")
+        ));
+        return;
+    };
+    if sa.kind.as_deref().is_some_and(|k| k != "service_account") {
+        p.push(format!(
+            "{} must be \"service_account\": a service account's key file",
+            at("service_account.type")
+        ));
+    }
+    let email = sa.client_email.as_deref().unwrap_or_default();
+    if !email.contains('@') || email.len() > 200 {
+        p.push(format!(
+            "{} is required: the service account's email, as its key file has it",
+            at("service_account.client_email")
+        ));
+    }
+    match &sa.private_key {
+        None => p.push(format!(
+            "{} is required: the PEM key of the service account's key file",
+            at("service_account.private_key")
+        )),
+        Some(Secret::Plain(pem)) => {
+            if let Err(why) = crate::core::sign::jwt::check_key(pem) {
+                p.push(format!("{}: {why}", at("service_account.private_key")));
+            }
+        }
+        Some(_) => {}
+    }
+    if let Some(u) = &sa.token_uri {
+        check_http_url(&format!("providers.{name}.service_account.token_uri"), u, p);
+    }
+    if sa
+        .universe_domain
+        .as_deref()
+        .is_some_and(|d| d != "googleapis.com")
+    {
+        p.push(format!(
+            "{} must be googleapis.com: other universes are not supported",
+            at("service_account.universe_domain")
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests;
