@@ -235,8 +235,9 @@ pub fn eventstream(data: &[u8]) {
 }
 
 /// The request and answer translators: any body as any client's request, translated for every
-/// upstream, and any answer from every upstream translated back, never panic; a request refused
-/// is refused with a 4xx (`sel \0 request \0 answer`).
+/// upstream (Bedrock's Converse and invoke bodies too), and any answer from every upstream (a
+/// Converse answer too) translated back, never panic; a request refused is refused with a 4xx
+/// (`sel \0 request \0 answer`).
 pub fn convert(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
@@ -265,6 +266,19 @@ pub fn convert(data: &[u8]) {
         }
         if let Some(a) = &answer {
             let _ = convert::client_response(&req, upstream, a, 1_700_000_000);
+        }
+    }
+    // Bedrock: the Anthropic body to Converse (a refusal is the client's 4xx), the invoke body,
+    // and any answer read as a Converse answer on to the client.
+    if let Ok(body) = convert::upstream_body(&req, Dialect::Anthropic, "m", false) {
+        if let Err(e) = convert::to_converse::request(&body) {
+            assert!((400..500).contains(&e.status()), "{}", e.message);
+        }
+        let _ = crate::core::llm::providers::bedrock::invoke_body(&body, &["b".into()]);
+    }
+    if let Some(a) = &answer {
+        if let Ok(message) = convert::to_converse::answer(a, "m", "msg_1") {
+            let _ = convert::client_response(&req, Dialect::Anthropic, &message, 1_700_000_000);
         }
     }
 }

@@ -233,7 +233,7 @@ test("GET shows the private key only as set; a PUT or DELETE of the LLM configur
   assert.equal(await held(), 1);
   const r = await gw.admin("PUT", `${T}/llm`, config);
   assert.equal(r.status, 200, r.text);
-  assert.equal(await held(), 0, "a replaced configuration fetches its own");
+  assert.equal(await held(), 0, "a PUT forgets the tokens KV held");
   await oai.chat.completions.create({ model: "claude", messages: [{ role: "user", content: "hi" }] });
   assert.equal(await held(), 1);
   const d = await gw.admin("DELETE", `${T}/llm`);

@@ -69,6 +69,17 @@ impl Serialize for Secret {
     }
 }
 
+/// A serde error without the string values it quotes (`invalid type: string "…"`): a value in
+/// the wrong place may be a secret (a key file pasted as a string), and the answer is no place
+/// for it.
+fn without_strings(reason: &str) -> String {
+    static CELL: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+    let re = CELL.get_or_init(|| {
+        regex_lite::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("a built-in pattern compiles")
+    });
+    re.replace_all(reason, "a string").into_owned()
+}
+
 /// Semantic checks beyond types; each problem is pushed as a message naming its field.
 pub trait Check {
     fn check(&self, problems: &mut Vec<String>);
@@ -89,8 +100,8 @@ pub fn validate<T: DeserializeOwned + Serialize + Check>(value: &Value) -> Resul
         let reason = e.to_string();
         let reason = reason
             .rfind(" at line ")
-            .map_or(reason.as_str(), |i| &reason[..i])
-            .to_string();
+            .map_or(reason.as_str(), |i| &reason[..i]);
+        let reason = without_strings(reason);
         match field_at(&spans, e.column().saturating_sub(1)) {
             Some(path) => ApiError::validation(format!("field `{path}`: {reason}")),
             None => ApiError::validation(reason),

@@ -29,9 +29,9 @@ pub const EARLY_S: u64 = 60;
 /// KV keeps a value at least this long.
 const KV_MIN_TTL_S: u64 = 60;
 
-/// What the integration's `OauthTokens` object is asked for: a token for `keys` (`token_keys`),
-/// fetched with these secrets if it holds none that is usable.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What an `OauthTokens` object is asked for: a token for `keys` (`token_keys`), fetched with
+/// these secrets if it holds none that is usable. Its `Debug` leaves the secrets out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TokenCmd {
     pub keys: TokenKeys,
     pub auth: Auth,
@@ -46,6 +46,16 @@ pub struct TokenCmd {
     /// Loop marks and trace of the request that needs the token (its token fetch carries them).
     #[serde(flatten)]
     pub trail: Trail,
+}
+
+impl std::fmt::Debug for TokenCmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCmd")
+            .field("keys", &self.keys)
+            .field("grant", &self.auth.grant)
+            .field("fresh_for_s", &self.fresh_for_s)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An access token in a cache, and until when it may be handed out.

@@ -162,11 +162,15 @@ fn key(scope: &Scope, req: &ClientRequest, custom: Option<&str>) -> String {
         .map(|t| {
             let url = t.base_url.as_deref().unwrap_or_default();
             let version = t.api_version.as_deref().unwrap_or_default();
-            // Bedrock's region is part of its address, and its API of the answer's shape.
-            let region = t.place.region.as_deref().unwrap_or_default();
+            // Bedrock's region and Vertex's project and location are part of the address, and
+            // Bedrock's API of the answer's shape.
+            let p = &t.place;
+            let region = p.region.as_deref().unwrap_or_default();
+            let project = p.project.as_deref().unwrap_or_default();
+            let location = p.location.as_deref().unwrap_or_default();
             format!(
-                "{}/{}\x1d{:?}\x1d{url}\x1d{version}\x1d{region}\x1d{:?}",
-                t.provider, t.model, t.kind, t.place.api
+                "{}/{}\x1d{:?}\x1d{url}\x1d{version}\x1d{region}\x1d{:?}\x1d{project}\x1d{location}",
+                t.provider, t.model, t.kind, p.api
             )
         })
         .collect();
@@ -579,6 +583,42 @@ mod tests {
             base(),
         );
         assert_ne!(in_region, api, "a Bedrock target's API");
+        let mut vertex = target("p", "m");
+        vertex.place.location = Some("us-east5".into());
+        let regional = [vertex.clone()];
+        let east = own(
+            &Scope {
+                targets: &regional,
+                ..scope("t")
+            },
+            base(),
+        );
+        vertex.place.location = Some("global".into());
+        let global = [vertex.clone()];
+        assert_ne!(
+            east,
+            own(
+                &Scope {
+                    targets: &global,
+                    ..scope("t")
+                },
+                base()
+            ),
+            "a Vertex location"
+        );
+        vertex.place.project = Some("other-project".into());
+        let elsewhere = [vertex];
+        assert_ne!(
+            east,
+            own(
+                &Scope {
+                    targets: &elsewhere,
+                    ..scope("t")
+                },
+                base()
+            ),
+            "a Vertex project"
+        );
         let rules: Vec<crate::core::llm::guardrails::Rule> =
             serde_json::from_value(json!([{"detector": "email", "response": "redact"}])).unwrap();
         let guarded = Scope {

@@ -110,7 +110,7 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
             "{}",
             serde_json::json!({"oauth_tokens": what, "error": e.to_string()})
         );
-        "the integration's token store failed".to_string()
+        "the token store failed".to_string()
     };
     let sealer = sealer(env).map_err(|e| failed("no sealer", &e.logged()))?;
     let kept = read_kept(storage).await.map_err(|e| failed("read", &e))?;

@@ -194,7 +194,7 @@ fn user_parts(i: usize, content: &Value) -> Result<Vec<Value>, ApiError> {
                 let url = p.pointer("/image_url/url").and_then(Value::as_str);
                 out.push(image(url.unwrap_or("")).ok_or_else(|| {
                     bad(format!(
-                        "`messages[{i}].content[{j}]`: a data: URL must be base64"
+                        "`messages[{i}].content[{j}]`: an image is a base64 data: URL or an http(s) URL"
                     ))
                 })?);
             }
@@ -204,13 +204,19 @@ fn user_parts(i: usize, content: &Value) -> Result<Vec<Value>, ApiError> {
     Ok(out)
 }
 
-/// An image part: inline bytes from a data: URL, or a file by its web address.
+/// An image part: inline bytes from a data: URL, or a file by its web address. Nothing else: on
+/// Vertex a `gs://` URI is read with the tenant's service account, so a client could read the
+/// tenant's Cloud Storage through it.
 fn image(url: &str) -> Option<Value> {
     if url.starts_with("data:") {
         return match super::data_url(url)? {
             (mime, data, true) => Some(json!({"inlineData": {"mimeType": mime, "data": data}})),
             _ => None,
         };
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return None;
     }
     let path = url
         .split(['?', '#'])

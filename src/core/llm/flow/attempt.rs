@@ -382,10 +382,18 @@ impl Attempting<'_> {
             let remaining = timeout.saturating_sub(co.now() - started).max(1);
             let source = Source::Upstream(opened.stream);
             if !(200..300).contains(&opened.status) {
-                if let Some(fresh) = self.renewed(t, &creds, opened.status, &mut renewed).await? {
-                    source.cancel(co).await;
-                    creds = fresh;
-                    continue;
+                // The refused body is let go of whether or not a new token comes.
+                match self.renewed(t, &creds, opened.status, &mut renewed).await {
+                    Ok(Some(fresh)) => {
+                        source.cancel(co).await;
+                        creds = fresh;
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(failed) => {
+                        source.cancel(co).await;
+                        return Err(failed);
+                    }
                 }
                 let wait = self.retry_wait(|n| opened.header(n));
                 let body = read_to_end(co, opened.stream, remaining).await;

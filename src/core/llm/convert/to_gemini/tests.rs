@@ -213,3 +213,39 @@ fn safety_blocks_and_length_say_so_in_each_dialect() {
         );
     }
 }
+
+#[test]
+fn an_image_is_inline_bytes_or_a_web_address_never_a_cloud_storage_uri() {
+    let with = |client: Dialect, url: &str| {
+        let body = match client {
+            Dialect::Anthropic => {
+                json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
+                {"type": "image", "source": {"type": "url", "url": url}}]}]})
+            }
+            Dialect::Responses => json!({"model": "m", "input": [{"role": "user", "content": [
+                {"type": "input_image", "image_url": url}]}]}),
+            _ => json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": url}}]}]}),
+        };
+        // Refused where the request is read, or where it is translated: a 400 either way.
+        parse(client, body.to_string().as_bytes())
+            .and_then(|r| upstream_body(&r, Dialect::Gemini, "m", false))
+    };
+    for client in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
+        // On Vertex, Google reads a gs:// URI with the tenant's service account.
+        for url in [
+            "gs://acme-uploads/kyc/0001.jpg",
+            "GS://acme/x.png",
+            "s3://b/k.png",
+            "file:///etc/passwd",
+        ] {
+            let e = with(client, url).unwrap_err();
+            assert_eq!(e.status(), 400, "{client:?} {url}");
+        }
+        let ok = with(client, "https://cdn.example/cat.png").unwrap();
+        assert_eq!(
+            ok["contents"][0]["parts"][0]["fileData"]["fileUri"], "https://cdn.example/cat.png",
+            "{client:?}"
+        );
+    }
+}

@@ -366,3 +366,19 @@ fn a_location_is_a_google_cloud_region_or_global() {
         assert!(!super::valid_location(bad), "{bad}");
     }
 }
+
+#[test]
+fn a_key_file_pasted_as_a_string_is_refused_without_echoing_it() {
+    let pem = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----";
+    let doc = json!({"providers": {"vx": {"kind": "vertex", "location": "global",
+        "service_account": format!("{{\"type\": \"service_account\", \"private_key\": \"{pem}\"}}")}}});
+    let e = crate::core::config::document::validate::<crate::core::llm::config::LlmConfig>(&doc)
+        .unwrap_err();
+    assert!(
+        !e.message
+            .contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("service_account"), "{}", e.message);
+}
