@@ -10,7 +10,7 @@ export async function log(main, ctx) {
   if (id) return detail(main, ctx, id);
   const source = h("input", { autocomplete: "off" });
   const type = h("input", { autocomplete: "off", placeholder: "stripe.invoice.*" });
-  const status = h("select", {}, ["", "delivered", "pending", "failed", "filtered"].map((s) => h("option", { value: s }, s || "any")));
+  const status = h("select", {}, ["", "delivered", "pending", "failed", "filtered", "no_destination"].map((s) => h("option", { value: s }, s || "any")));
   const follow = h("input", { type: "checkbox" });
   const form = h("form", { class: "row", "aria-label": "Filter events" },
     field("Source", source), field("Type", type), field("Status", status),

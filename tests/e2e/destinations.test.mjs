@@ -193,6 +193,27 @@ test("the event log shows every event, where it went and every attempt with its 
   assertError(assert, await gw.admin("GET", `${T}/events/evt_nothing`), 404, "not_found");
 });
 
+test("an event accepted for a tenant with no destination is in its event log as no_destination, not a dead letter", async () => {
+  const lone = "fan-lone";
+  await gw.tenant(lone);
+  const r0 = await gw.admin("PUT", `${lone}/sources/stripe`, sourceDoc(lone, "stripe", S.stripe));
+  assert.equal(r0.status, 201, r0.text);
+  const s = sample(lone, S, "stripe");
+  const r = await gw.request("POST", `/v1/webhooks/${lone}/stripe`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
+  assert.equal(r.status, 200, r.text);
+  const id = eventId(lone, "stripe", s.pid);
+  let e;
+  for (const end = Date.now() + 15_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    e = (await gw.admin("GET", `${lone}/events/${id}`)).body;
+    if (e?.id) break;
+  }
+  assert.equal(e?.status, "no_destination", JSON.stringify(e));
+  assert.deepEqual(e.deliveries, []);
+  const listed = (await gw.admin("GET", `${lone}/events?status=no_destination`)).body.data.map((x) => x.id);
+  assert.deepEqual(listed, [id]);
+  assert.deepEqual((await gw.admin("GET", `${lone}/dead-letters`)).body.data, [], "nothing failed");
+});
+
 test("one delivery is sent again from the kept body, or refused when there is nothing to send", async () => {
   const s = sample(T, S, "standard");
   const sentS = Date.now() / 1000;

@@ -147,8 +147,14 @@ pub async fn fan_out(
 ) -> Result<Fanned, ApiError> {
     let mut all = endpoints(co, &qm.tenant, tenant).await?;
     if all.is_empty() {
-        let reason = "the tenant has no destination configured".into();
-        return Ok(Fanned::Done(JobStep::DeadLetter { reason }));
+        // Accepted, and nowhere to go: in the event log as such. Nothing failed, so no dead
+        // letter; a destination added later can have it through a retry from the log.
+        let mut entry = event_entry(event, vec![], tenant.event_log, co.now());
+        entry.no_destination = true;
+        co.record(&qm.tenant, LogEntry::Event(entry).encode()).await;
+        let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
+        co.log(line).await;
+        return Ok(Fanned::Done(JobStep::Drop));
     }
     let source_key = RecordKind::Source.kv_key(&qm.tenant, Some(&event.source));
     let source = co.config::<SourceConfig>(&source_key).await?;
@@ -539,7 +545,8 @@ mod tests {
     }
 
     #[test]
-    fn an_event_no_destination_takes_is_done_and_one_with_no_destination_at_all_is_kept() {
+    fn an_event_no_destination_takes_is_done_and_one_with_no_destination_at_all_is_logged_as_such()
+    {
         let records = [(
             "chat",
             dest(
@@ -549,11 +556,18 @@ mod tests {
         )];
         let (_, seen) = consume_with(&records, &message(None), 200);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
+        // No destination at all: nothing failed, so no dead letter; the event log has it.
         let (_, seen) = consume_with(&[], &message(None), 200);
-        let letters = asked(&seen, ObjectClass::DeadLetters);
-        assert!(letters[0]["put"]["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("no destination"));
+        assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
+        let recorded: Vec<Value> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Record { entry, .. } => serde_json::from_str(entry).ok(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0]["no_destination"], true, "{recorded:?}");
+        assert_eq!(recorded[0]["deliveries"], json!([]));
     }
 }

@@ -49,9 +49,10 @@ impl Machine for EventLog {
 }
 
 fn record_event<S: Store>(sql: &S, e: &EventEntry, now: u64) -> Result<(), StoreError> {
-    let status = match e.deliveries.is_empty() {
-        true => EventStatus::Filtered,
-        false => EventStatus::Pending,
+    let status = match (e.deliveries.is_empty(), e.no_destination) {
+        (true, true) => EventStatus::NoDestination,
+        (true, false) => EventStatus::Filtered,
+        (false, _) => EventStatus::Pending,
     };
     sql.run(
         "INSERT OR IGNORE INTO events (id, source, type, received_at, size, status, body, body_until, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -183,6 +184,8 @@ struct EventRow {
     received_at: f64,
     size: f64,
     body: Option<String>,
+    /// As recorded: what an event without deliveries is (filtered, or no destination).
+    status: String,
 }
 
 fn summary<S: Store>(sql: &S, r: &EventRow) -> Result<EventSummary, StoreError> {
@@ -193,7 +196,10 @@ fn summary<S: Store>(sql: &S, r: &EventRow) -> Result<EventSummary, StoreError> 
         event_type: r.event_type.clone(),
         received_at: r.received_at as u64,
         size: r.size as u64,
-        status: event_status(&deliveries),
+        status: match deliveries.is_empty() && r.status == EventStatus::NoDestination.as_str() {
+            true => EventStatus::NoDestination,
+            false => event_status(&deliveries),
+        },
         body_kept: r.body.is_some(),
         deliveries,
     })
@@ -202,7 +208,7 @@ fn summary<S: Store>(sql: &S, r: &EventRow) -> Result<EventSummary, StoreError> 
 fn list<S: Store>(sql: &S, q: &EventQuery) -> Result<EventPage, StoreError> {
     let mut query = String::from(
         // Whether a body is kept (an empty stand-in), never the body itself: a page stays small.
-        "SELECT id, source, type, received_at, size, CASE WHEN body IS NULL THEN NULL ELSE '' END AS body \
+        "SELECT id, source, type, received_at, size, CASE WHEN body IS NULL THEN NULL ELSE '' END AS body, status \
          FROM events WHERE 1 = 1",
     );
     let mut bind: Vec<Arg> = Vec::new();
@@ -248,7 +254,7 @@ fn list<S: Store>(sql: &S, q: &EventQuery) -> Result<EventPage, StoreError> {
 
 fn get<S: Store>(sql: &S, id: &str) -> Result<Option<EventDetail>, StoreError> {
     let rows: Vec<EventRow> = sql.rows(
-        "SELECT id, source, type, received_at, size, body FROM events WHERE id = ?",
+        "SELECT id, source, type, received_at, size, body, status FROM events WHERE id = ?",
         vec![id.into()],
     )?;
     let Some(row) = rows.into_iter().next() else {
@@ -311,6 +317,7 @@ mod tests {
                 .collect(),
             body: Some(r#"{"n":1}"#.into()),
             body_until_ms: Some(T + 1_000),
+            no_destination: false,
         })
     }
 
@@ -349,6 +356,44 @@ mod tests {
         let page: EventPage = ask(sql, LogCmd::List(q), T);
         let ids = page.data.into_iter().map(|e| (e.id, e.status)).collect();
         (ids, page.next_cursor)
+    }
+
+    #[test]
+    fn an_event_that_found_no_destination_is_listed_as_such_not_as_filtered() {
+        let sql = log();
+        let mut nowhere = event("e9", "stripe", "invoice.paid", 400, &[]);
+        if let LogEntry::Event(e) = &mut nowhere {
+            e.no_destination = true;
+        }
+        record(
+            &sql,
+            vec![nowhere, event("e3", "github", "push", 300, &[])],
+            T,
+        );
+        let q = |status| EventQuery {
+            limit: 50,
+            status,
+            ..Default::default()
+        };
+        use EventStatus::*;
+        let (ids, _) = listed(&sql, q(None));
+        assert_eq!(
+            ids,
+            [
+                ("e9".to_string(), NoDestination),
+                ("e3".to_string(), Filtered)
+            ]
+        );
+        assert_eq!(
+            listed(&sql, q(Some(NoDestination))).0,
+            [("e9".to_string(), NoDestination)]
+        );
+        assert_eq!(
+            listed(&sql, q(Some(Filtered))).0,
+            [("e3".to_string(), Filtered)]
+        );
+        let got: Option<EventDetail> = ask(&sql, LogCmd::Get(GetEvent { id: "e9".into() }), T);
+        assert_eq!(got.unwrap().summary.status, NoDestination);
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct EventEntry {
     /// The envelope, when the tenant keeps bodies, until `body_until_ms`.
     pub body: Option<String>,
     pub body_until_ms: Option<u64>,
+    /// The tenant had no destination at all (not one that filters rejected).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_destination: bool,
 }
 
 /// One delivery attempt.
@@ -156,6 +159,7 @@ pub fn event_entry(
         deliveries,
         body,
         body_until_ms,
+        no_destination: false,
     }
 }
 
@@ -178,6 +182,8 @@ pub enum EventStatus {
     Failed,
     /// No destination took it (filters, or the source feeds none that exist).
     Filtered,
+    /// The tenant had no destination when it arrived: recorded, and nothing failed.
+    NoDestination,
 }
 
 impl EventStatus {
@@ -187,6 +193,7 @@ impl EventStatus {
             EventStatus::Pending => "pending",
             EventStatus::Failed => "failed",
             EventStatus::Filtered => "filtered",
+            EventStatus::NoDestination => "no_destination",
         }
     }
 }
@@ -224,19 +231,16 @@ impl EventQuery {
             match k.as_str() {
                 "source" => q.source = Some(v),
                 "type" => q.event_type = Some(v),
-                "status" => {
-                    q.status = Some(match v.as_str() {
-                        "delivered" => EventStatus::Delivered,
-                        "pending" => EventStatus::Pending,
-                        "failed" => EventStatus::Failed,
-                        "filtered" => EventStatus::Filtered,
-                        _ => {
-                            return Err(ApiError::bad_request(
-                                "`status` is one of delivered, pending, failed, filtered",
-                            ))
-                        }
-                    })
-                }
+                "status" => q.status = Some(match v.as_str() {
+                    "delivered" => EventStatus::Delivered,
+                    "pending" => EventStatus::Pending,
+                    "failed" => EventStatus::Failed,
+                    "filtered" => EventStatus::Filtered,
+                    "no_destination" => EventStatus::NoDestination,
+                    _ => return Err(ApiError::bad_request(
+                        "`status` is one of delivered, pending, failed, filtered, no_destination",
+                    )),
+                }),
                 "since" => q.since = Some(seconds("since", &v)?),
                 "until" => q.until = Some(seconds("until", &v)?),
                 "cursor" => q.after = Some(cursor_from(&v)?),
