@@ -48,8 +48,11 @@ function findLeaks(logs) {
   const out = [];
   for (const l of logs) for (const s of secrets) if (l.message.includes(s)) out.push(`log line: ${l.message.replaceAll(s, "<secret>").slice(0, 200)}`);
   for (const r of responses) {
-    // A key is shown once, in the answer that mints it (or rotates one).
-    const text = /^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/.test(r.where) ? r.text.replace(/"key":"[^"]*"/, "") : r.text;
+    // A key is shown once, in the answer that mints it (or rotates one); so is a destination's
+    // new secret, in the answer to its rotation.
+    const minted = /^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/.test(r.where);
+    const rotated = /^POST .*\/destinations\/[^/]+\/rotate-secret$/.test(r.where);
+    const text = minted ? r.text.replace(/"key":"[^"]*"/, "") : rotated ? r.text.replace(/"secret":"[^"]*"/, "") : r.text;
     for (const s of secrets) if (text.includes(s)) out.push(`response to ${r.where}: ${text.replaceAll(s, "<secret>").slice(0, 200)}`);
   }
   return out;

@@ -156,6 +156,8 @@ pub enum AdminAction {
     RetryEvent(String),
     /// Delivers again every dead letter of a destination since `?since=`, paced.
     RetryDestination(String),
+    /// A new secret for a destination; the current one signs beside it until it expires.
+    RotateDestinationSecret(String),
     /// Installs a marketplace template, as `POST /v1/integrations` does for a tenant.
     InstallIntegration,
     /// Runs an integration's test call and records its health.
@@ -330,6 +332,9 @@ impl Route {
                 AdminAction::RetryEvent(_) => "/v1/admin/tenants/{t}/events/{event_id}/retry",
                 AdminAction::RetryDestination(_) => {
                     "/v1/admin/tenants/{t}/destinations/{destination}/retry"
+                }
+                AdminAction::RotateDestinationSecret(_) => {
+                    "/v1/admin/tenants/{t}/destinations/{destination}/rotate-secret"
                 }
                 AdminAction::InstallIntegration => "/v1/admin/tenants/{t}/integrations",
                 AdminAction::TestIntegration(_) => "/v1/admin/tenants/{t}/integrations/{id}/test",
@@ -543,6 +548,10 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
             InboundMethod::Post => Ok(RetryDestination(id("destination", d)?)),
             _ => Err(not_allowed(method, &["POST"])),
         },
+        ["destinations", d, "rotate-secret"] => match method {
+            InboundMethod::Post => Ok(RotateDestinationSecret(id("destination", d)?)),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
         ["usage"] => match method {
             InboundMethod::Get | InboundMethod::Head => Ok(Usage),
             _ => Err(not_allowed(method, &["GET"])),
@@ -695,6 +704,19 @@ mod tests {
             ),
             RotateKey("key_1".into())
         );
+        let rotate = "/v1/admin/tenants/acme/destinations/crm/rotate-secret";
+        assert_eq!(
+            admin(rotate, InboundMethod::Post),
+            RotateDestinationSecret("crm".into())
+        );
+        let r = match_route(InboundMethod::Post, rotate).unwrap();
+        assert_eq!(r.access(), Access::Admin);
+        assert_eq!(
+            r.name(),
+            "/v1/admin/tenants/{t}/destinations/{destination}/rotate-secret"
+        );
+        let get = match_route(InboundMethod::Get, rotate).unwrap_err();
+        assert_eq!(get.status(), 405);
         assert_eq!(
             admin("/v1/admin/tenants/acme/widget-keys", InboundMethod::Post),
             CreateWidgetKey

@@ -345,6 +345,66 @@ test("a destination whose every attempt fails for its period is disabled, holds 
   await dest.flaky.until(() => dest.flaky.delivered.has(firstId) && dest.flaky.delivered.has(secondId), 20_000, "the held deliveries");
 });
 
+test("rotate-secret mints a new secret shown once; the old one signs beside it until it expires; at most 3 are kept", async () => {
+  const first = whsec();
+  planted.add(first);
+  dest.turning = await startDestination(first);
+  assert.equal((await gw.admin("PUT", `${T}/destinations/turning`, { url: dest.turning.url, secret: first })).status, 201);
+  assert.equal((await gw.admin("PUT", `${T}/sources/turning`, { ...sourceDoc(T, "standard", S.standard), destinations: ["turning"] })).status, 201);
+  const path = `${T}/destinations/turning/rotate-secret`;
+  const beforeS = Math.floor(Date.now() / 1000);
+  const r = await gw.admin("POST", path, { old_expires_in_seconds: 600 });
+  assert.equal(r.status, 201, r.text);
+  const fresh = r.body.secret;
+  // Shown in this answer only: from here on it must never appear in a response or a log line.
+  planted.add(fresh);
+  assert.match(fresh, /^whsec_[A-Za-z0-9+/]{43}=$/, "whsec_ and 32 bytes of base64");
+  assert.notEqual(fresh, first);
+  assert.ok(r.body.previous_expires_at >= beforeS + 600 && r.body.previous_expires_at <= Date.now() / 1000 + 601, `previous_expires_at ${r.body.previous_expires_at} is in 600 s`);
+
+  // Receivers on either secret verify the next delivery with the official library.
+  const s = sample(T, S, "standard");
+  assert.equal((await post("turning", s)).status, 200);
+  const id = `${eventId(T, "turning", s.pid)}.turning`;
+  await dest.turning.until(() => dest.turning.delivered.has(id), 15_000, "the delivery after rotation");
+  const attempt = dest.turning.attempts.find((a) => a.id === id);
+  assert.equal(attempt.headers["webhook-signature"].split(" ").length, 2, "two signatures");
+  for (const secret of [first, fresh]) assert.equal(new Webhook(secret).verify(attempt.body, attempt.headers).id, eventId(T, "turning", s.pid));
+
+  // GET keeps both secrets write-only.
+  const shown = (await gw.admin("GET", `${T}/destinations/turning`)).body;
+  assert.deepEqual(shown.secret, { set: true });
+  assert.equal(shown.previous_secrets.length, 1);
+  assert.deepEqual(shown.previous_secrets[0].secret, { set: true });
+  assert.equal(shown.previous_secrets[0].expires_at, r.body.previous_expires_at);
+
+  // Rotated again and again (body optional: a day by default), it keeps the 3 newest.
+  const minted = [fresh];
+  for (let i = 0; i < 3; i++) {
+    const again = await gw.admin("POST", path, i === 0 ? undefined : { old_expires_in_seconds: 3600 });
+    assert.equal(again.status, 201, again.text);
+    planted.add(again.body.secret);
+    minted.push(again.body.secret);
+  }
+  assert.equal(new Set(minted).size, 4, "each rotation mints another secret");
+  const kept = (await gw.admin("GET", `${T}/destinations/turning`)).body.previous_secrets;
+  assert.equal(kept.length, 3, "at most 3 previous secrets");
+  assert.ok(kept[0].expires_at >= beforeS + 3600 && kept[2].expires_at >= beforeS + 86_400, "newest first; the default keeps a day");
+
+  // Bad input changes nothing.
+  for (const bad of [{ old_expires_in_seconds: 59 }, { old_expires_in_seconds: 2_592_001 }, { old_expires_in_seconds: "1h" }, { other: 1 }]) {
+    const refused = await gw.admin("POST", path, bad);
+    assertError(assert, refused, 422, "validation_error");
+  }
+  assert.match((await gw.admin("POST", path, { old_expires_in_seconds: 1 })).body.error.message, /60.*2592000/);
+  assertError(assert, await gw.admin("POST", `${T}/destinations/nowhere/rotate-secret`), 404, "not_found");
+  const def = await gw.admin("POST", `${T}/destinations/default/rotate-secret`);
+  assertError(assert, def, 409, "conflict");
+  assert.match(def.body.error.message, /default/);
+  const last = (await gw.admin("GET", `${T}/destinations/turning`)).body.previous_secrets;
+  assert.deepEqual(last, kept, "refused rotations changed nothing");
+});
+
 test("no secret reached a log line", () => {
   assert.deepEqual(gw.leaks(), []);
 });

@@ -23,6 +23,7 @@ use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::upstream::Trail;
 use crate::core::webhook::destination;
 use crate::core::webhook::log_admin;
+use crate::core::webhook::rotation;
 use crate::core::webhook::sample_flow::{self, SampleAt};
 use crate::core::Entropy;
 use serde_json::{json, Value};
@@ -42,9 +43,10 @@ impl AdminAction {
         match self {
             AdminAction::PutRecord(..) | AdminAction::InstallIntegration => AdminBody::Json,
             AdminAction::PatchKey(_) => AdminBody::Json,
-            AdminAction::CreateKey | AdminAction::CreateWidgetKey | AdminAction::RotateKey(_) => {
-                AdminBody::OptionalJson
-            }
+            AdminAction::CreateKey
+            | AdminAction::CreateWidgetKey
+            | AdminAction::RotateKey(_)
+            | AdminAction::RotateDestinationSecret(_) => AdminBody::OptionalJson,
             _ => AdminBody::None,
         }
     }
@@ -176,6 +178,10 @@ pub async fn handle(
         AdminAction::RetryDestination(d) => {
             require_tenant(co, t).await?;
             log_admin::retry_destination(co, a.settings, t, &d, a.url).await
+        }
+        AdminAction::RotateDestinationSecret(d) => {
+            let answer = rotation::rotate(co, a.sealer, a.rng, t, &d, body).await?;
+            HttpResponse::json(201, &answer)
         }
         AdminAction::ListDeadLetters => {
             require_tenant(co, t).await?;
