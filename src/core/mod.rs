@@ -1,6 +1,14 @@
 //! The pure core: protocol and policy logic with no I/O, no clock and no randomness of its own.
 //! Everything here runs natively under `cargo test`; the `edge` shell feeds it bytes and time.
 
+/// A built-in regular expression, compiled once (on first use) and kept.
+macro_rules! pattern {
+    ($re:expr) => {{
+        static CELL: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+        CELL.get_or_init(|| regex_lite::Regex::new($re).expect("a built-in pattern compiles"))
+    }};
+}
+
 pub mod channel;
 pub mod config;
 pub mod console;

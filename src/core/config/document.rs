@@ -73,11 +73,9 @@ impl Serialize for Secret {
 /// the wrong place may be a secret (a key file pasted as a string), and the answer is no place
 /// for it.
 fn without_strings(reason: &str) -> String {
-    static CELL: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
-    let re = CELL.get_or_init(|| {
-        regex_lite::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("a built-in pattern compiles")
-    });
-    re.replace_all(reason, "a string").into_owned()
+    pattern!(r#"string "(?:[^"\\]|\\.)*""#)
+        .replace_all(reason, "a string")
+        .into_owned()
 }
 
 /// Semantic checks beyond types; each problem is pushed as a message naming its field.

@@ -7,15 +7,6 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::upstream::FetchError;
 use regex_lite::Regex;
 use serde_json::json;
-use std::sync::OnceLock;
-
-/// A built-in pattern, compiled once.
-macro_rules! pattern {
-    ($re:expr) => {{
-        static CELL: OnceLock<Regex> = OnceLock::new();
-        CELL.get_or_init(|| Regex::new($re).expect("a built-in pattern compiles"))
-    }};
-}
 
 fn openai_type(kind: ErrorKind) -> &'static str {
     match kind {
@@ -252,7 +243,8 @@ pub fn broken(message: String) -> (AttemptOutcome, ApiError) {
     )
 }
 
-fn sanitized_code(raw: &str) -> String {
+/// A provider's error type or code as a log-safe code: `[a-z0-9_.-]`, at most 64 characters.
+pub(crate) fn sanitized_code(raw: &str) -> String {
     raw.chars()
         .filter_map(|c| {
             let c = c.to_ascii_lowercase();

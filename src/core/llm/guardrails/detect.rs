@@ -12,7 +12,6 @@
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
-use std::sync::OnceLock;
 
 /// What a rule looks for: a built-in kind of sensitive text, the tenant's denied terms, or the
 /// tenant's own pattern (those two are compiled from the rule, `super::compile`).
@@ -207,13 +206,6 @@ impl Matcher {
 
 fn next_char(text: &str, i: usize) -> usize {
     text[i..].chars().next().map_or(i + 1, |c| i + c.len_utf8())
-}
-
-macro_rules! pattern {
-    ($re:expr) => {{
-        static CELL: OnceLock<Regex> = OnceLock::new();
-        CELL.get_or_init(|| Regex::new($re).expect("a built-in pattern compiles"))
-    }};
 }
 
 fn every(m: &str) -> Option<Range<usize>> {

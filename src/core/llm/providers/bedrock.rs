@@ -1,9 +1,8 @@
 //! Amazon Bedrock: the invoke envelope around Anthropic's Messages format, and AWS's error answers
 //! read as the attempt loop understands errors.
 
-use regex_lite::Regex;
+use crate::core::llm::errors::sanitized_code;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
 /// Bedrock's own version of the Messages API, required in every invoke body.
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -135,7 +134,7 @@ pub fn refusal(status: u16, error_type: Option<&str>, body: &str) -> Option<(u16
     let code = if status == 400 && too_long(message) {
         "context_length_exceeded".to_string()
     } else {
-        sanitized(name.as_deref().unwrap_or("aws_error"))
+        sanitized_code(name.as_deref().unwrap_or("aws_error"))
     };
     let message = match status {
         400 | 404 => without_account(&message.chars().take(500).collect::<String>()),
@@ -179,43 +178,25 @@ pub fn exception(name: &str) -> Option<(u16, &'static str)> {
 /// "The model returned the following errors: ". Never a match elsewhere (a message quoting the
 /// client's own text would move it to a dearer window).
 fn too_long(message: &str) -> bool {
-    static CELL: OnceLock<Regex> = OnceLock::new();
-    CELL.get_or_init(|| {
-        Regex::new(concat!(
-            r"^(?i:The model returned the following errors: )?(?i:",
-            r"Input is too long for requested model",
-            r"|prompt is too long: \d+ tokens > \d+",
-            r"|input length and `max_tokens` exceed context limit",
-            r"|too many input tokens",
-            r"|too many total text bytes",
-            r"|(?:the )?input(?: token count| length)? \(?\d+\)? exceeds the maximum",
-            r")"
-        ))
-        .expect("a built-in pattern compiles")
-    })
+    pattern!(concat!(
+        r"^(?i:The model returned the following errors: )?(?i:",
+        r"Input is too long for requested model",
+        r"|prompt is too long: \d+ tokens > \d+",
+        r"|input length and `max_tokens` exceed context limit",
+        r"|too many input tokens",
+        r"|too many total text bytes",
+        r"|(?:the )?input(?: token count| length)? \(?\d+\)? exceeds the maximum",
+        r")"
+    ))
     .is_match(message)
 }
 
 /// AWS's words with the ARNs and account ids they quote left out: the tenant's AWS account is
 /// not its clients' business.
 fn without_account(message: &str) -> String {
-    static CELL: OnceLock<Regex> = OnceLock::new();
-    let re = CELL.get_or_init(|| {
-        Regex::new(r"arn:aws[a-z-]*:[^\s,;'\x22)]*|\b\d{12}\b")
-            .expect("a built-in pattern compiles")
-    });
-    re.replace_all(message, "[aws resource]").into_owned()
-}
-
-/// An AWS error name as a log-safe code: `[a-z0-9_.-]`, at most 64 characters.
-fn sanitized(raw: &str) -> String {
-    raw.chars()
-        .filter_map(|c| {
-            let c = c.to_ascii_lowercase();
-            (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
-        })
-        .take(64)
-        .collect()
+    pattern!(r"arn:aws[a-z-]*:[^\s,;'\x22)]*|\b\d{12}\b")
+        .replace_all(message, "[aws resource]")
+        .into_owned()
 }
 
 #[cfg(test)]
