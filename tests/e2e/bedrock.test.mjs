@@ -13,6 +13,7 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { z } from "zod";
 import { startGateway, planted } from "../harness.mjs";
+import { chatStream } from "../chat-stream.mjs";
 import { startBedrock, HELLO } from "../mocks/bedrock.mjs";
 import { startLlm } from "../mocks/llm.mjs";
 
@@ -70,24 +71,6 @@ after(async () => {
   await bedrock?.close();
   await llm?.close();
 });
-
-async function chatStream(stream) {
-  let text = "";
-  let usage = null;
-  let finish = null;
-  const calls = [];
-  for await (const c of stream) {
-    const choice = c.choices[0];
-    text += choice?.delta?.content ?? "";
-    for (const t of choice?.delta?.tool_calls ?? []) {
-      calls[t.index] ??= { id: t.id, name: t.function?.name, arguments: "" };
-      calls[t.index].arguments += t.function?.arguments ?? "";
-    }
-    if (choice?.finish_reason) finish = choice.finish_reason;
-    if (c.usage) usage = c.usage;
-  }
-  return { text, usage, finish, calls };
-}
 
 test("an OpenAI client reaches Claude on Bedrock through Converse, signed: JSON, stream and streamed tool calls", async () => {
   const signedBefore = bedrock.seen.signed;

@@ -13,6 +13,7 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { z } from "zod";
 import { startGateway, planted } from "../harness.mjs";
+import { chatStream } from "../chat-stream.mjs";
 import { startGoogle } from "../mocks/google.mjs";
 import { startLlm } from "../mocks/llm.mjs";
 
@@ -64,25 +65,6 @@ after(async () => {
   await google?.close();
   await llm?.close();
 });
-
-async function chatStream(stream) {
-  let text = "";
-  let usage = null;
-  let finish = null;
-  const calls = [];
-  for await (const c of stream) {
-    const choice = c.choices[0];
-    text += choice?.delta?.content ?? "";
-    for (const tc of choice?.delta?.tool_calls ?? []) {
-      calls[tc.index] ??= { name: "", arguments: "" };
-      calls[tc.index].name += tc.function?.name ?? "";
-      calls[tc.index].arguments += tc.function?.arguments ?? "";
-    }
-    finish = choice?.finish_reason ?? finish;
-    if (c.usage) usage = c.usage;
-  }
-  return { text, usage, finish, calls };
-}
 
 test("five requests, from three clients, make one token fetch; every Vertex call carries its token", async () => {
   const hi = [{ role: "user", content: "hi" }];
