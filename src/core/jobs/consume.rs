@@ -12,7 +12,8 @@
 //! the incarnation of the tenant that accepted it, so one of a tenant deleted and created again
 //! while it waited is dropped too (logged), from its queue or its dead-letter queue.
 
-use super::events::{deliver, endpoint_of, fan_out, Endpoint, Fanned};
+use super::events::{deliver, endpoint_of, fan_out, Fanned};
+use crate::core::webhook::endpoints::Endpoint;
 use super::wire::{decode, enqueue, finished, QueueSettings};
 use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;

@@ -5,127 +5,21 @@
 
 use super::wire::{enqueue_all, QueueSettings};
 use super::{max_attempts, JobStep, QueueMessage};
-use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::upstream::Upstream;
-use crate::core::webhook::delivery::{classify, delivery_request, DeliveryOutcome, EventEnvelope};
-use crate::core::webhook::destination::{DestinationConfig, EventFilter, DEFAULT};
+use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
+use crate::core::webhook::destination::DestinationConfig;
+use crate::core::webhook::endpoints::{endpoint, endpoints, Endpoint};
 use crate::core::webhook::event_log::{
     event_entry, preview, AttemptEntry, DeliveryState, LogEntry,
 };
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::source::SourceConfig;
-use crate::core::webhook::verify::standard;
+use crate::core::webhook::target;
 use serde_json::json;
-
-const DESTINATION_TIMEOUT_MS: u32 = 10_000;
-
-/// A destination as deliveries use it: its name, its configuration, and the record its
-/// secrets are sealed under.
-pub struct Endpoint {
-    pub name: String,
-    pub cfg: DestinationConfig,
-}
-
-impl Endpoint {
-    /// When the log disables it: never for the tenant's own destination (it has nowhere to
-    /// show it, and no way to enable it again but its tenant record).
-    fn disable_after_ms(&self) -> u64 {
-        match self.name.as_str() {
-            DEFAULT => 0,
-            _ => self.cfg.disable_after_ms(),
-        }
-    }
-
-    /// The tenant's own `destination`, as the destination `default`.
-    fn default_of(tenant: &TenantConfig) -> Option<Endpoint> {
-        let d = tenant.destination.as_ref()?;
-        Some(Endpoint {
-            name: DEFAULT.to_string(),
-            cfg: DestinationConfig {
-                url: d.url.clone(),
-                secret: d.secret.clone(),
-                previous_secrets: Vec::new(),
-                timeout_ms: d.timeout_ms,
-                rate_limit_per_second: None,
-                max_attempts: None,
-                paused: false,
-                disabled: None,
-                // The tenant's own destination is never disabled by the gateway.
-                disable_after_seconds: None,
-                filter: EventFilter::default(),
-                transform: None,
-                description: None,
-            },
-        })
-    }
-
-    /// The keys that sign its deliveries at `now_s`: the current secret's, then each rotated
-    /// secret's that has not expired.
-    fn signing_keys(
-        &self,
-        sealer: &Sealer,
-        tenant: &str,
-        now_s: u64,
-    ) -> Result<Vec<Vec<u8>>, ApiError> {
-        let (record, current) = match self.name.as_str() {
-            DEFAULT => ("tenant".to_string(), "/destination/secret"),
-            name => (RecordKind::Destination.seal_record(Some(name)), "/secret"),
-        };
-        let at = RecordRef {
-            tenant,
-            record: &record,
-        };
-        let key = |field: &str, s| {
-            let secret = open_secret(sealer, &at, field, s)?;
-            standard::key(&secret)
-                .ok_or_else(|| ApiError::internal(format!("{record}{field} is not whsec_ base64")))
-        };
-        let mut keys = vec![key(current, &self.cfg.secret)?];
-        for (i, p) in self.cfg.previous_secrets.iter().enumerate() {
-            if p.expires_at > now_s {
-                keys.push(key(&format!("/previous_secrets/{i}/secret"), &p.secret)?);
-            }
-        }
-        Ok(keys)
-    }
-}
-
-/// Every destination of the tenant: `default` first, if it has one, then its records by name.
-pub async fn endpoints(co: &Co, t: &str, tenant: &TenantConfig) -> Result<Vec<Endpoint>, ApiError> {
-    let mut out: Vec<Endpoint> = Endpoint::default_of(tenant).into_iter().collect();
-    let prefix = RecordKind::Destination.kv_key(t, None);
-    for key in co.list_cached(&prefix).await? {
-        // Deleted since it was listed: not a destination any more.
-        if let Some(cfg) = co.config::<DestinationConfig>(&key).await? {
-            let name = key.after(&prefix).to_string();
-            out.push(Endpoint { name, cfg });
-        }
-    }
-    Ok(out)
-}
-
-/// One destination of the tenant by name.
-async fn endpoint(
-    co: &Co,
-    t: &str,
-    tenant: &TenantConfig,
-    name: &str,
-) -> Result<Option<Endpoint>, ApiError> {
-    if name == DEFAULT {
-        return Ok(Endpoint::default_of(tenant));
-    }
-    let key = RecordKind::Destination.kv_key(t, Some(name));
-    let cfg = co.config::<DestinationConfig>(&key).await?;
-    Ok(cfg.map(|cfg| Endpoint {
-        name: name.to_string(),
-        cfg,
-    }))
-}
 
 /// What fanning an event out came to.
 pub enum Fanned {
@@ -220,7 +114,6 @@ pub async fn deliver(
     ep: &Endpoint,
 ) -> Result<JobStep, ApiError> {
     let now_s = co.now() / 1000;
-    let keys = ep.signing_keys(sealer, &qm.tenant, now_s)?;
     let started = co.now();
     let mut attempt = AttemptEntry {
         event: event.id.clone(),
@@ -246,23 +139,29 @@ pub async fn deliver(
             return Ok(JobStep::DeadLetter { reason });
         }
     };
-    let req = delivery_request(&ep.cfg.url, &keys, &qm.id, &body, now_s);
-    let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(DESTINATION_TIMEOUT_MS));
+    let req = match target::request(co, sealer, &qm.tenant, ep, &qm.id, &body, now_s).await? {
+        Ok(req) => req,
+        Err(reason) => {
+            attempt.error = Some(reason.clone());
+            attempt.state = DeliveryState::DeadLettered;
+            co.record(&qm.tenant, LogEntry::Attempt(attempt).encode())
+                .await;
+            return Ok(JobStep::DeadLetter { reason });
+        }
+    };
+    let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(target::DEFAULT_TIMEOUT_MS));
     let answer = co
-        .exchange(req, &qm.trail, Upstream::Destination, timeout)
+        .exchange(req, &qm.trail, target::upstream(ep), timeout)
         .await;
     attempt.duration_ms = co.now().saturating_sub(started);
-    let outcome = match answer {
+    match &answer {
         Ok(a) => {
             attempt.status = Some(a.status);
             attempt.answer = preview(&a.body);
-            classify(Some(a.status), a.header("retry-after"), None, now_s)
         }
-        Err(e) => {
-            attempt.error = Some(e.describe());
-            classify(None, None, Some(&e.describe()), now_s)
-        }
-    };
+        Err(e) => attempt.error = Some(e.describe()),
+    }
+    let outcome = target::outcome(ep, &answer, now_s);
     if outcome == DeliveryOutcome::Delivered {
         let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
         let line = json!({"delivered": qm.id, "tenant": qm.tenant, "destination": ep.name, "attempt": qm.attempt, "trace_id": trace});
@@ -285,6 +184,7 @@ pub async fn deliver(
 mod tests {
     use super::super::consume::{consume, Consumer, Receipt};
     use super::*;
+    use crate::core::webhook::verify::standard;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
     use crate::core::platform::ConfigKey;

@@ -24,6 +24,10 @@ pub struct EventEnvelope {
     /// whoever replays a captured request can change them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unsigned: std::collections::BTreeMap<String, String>,
+    /// What orders it among its source's events for a destination that delivers in order
+    /// (`webhook::ordering`): events with one key go one at a time, in arrival order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 /// `evt_` + 32 hex chars of SHA-256 over tenant, source and the provider's id.
@@ -209,6 +213,7 @@ mod tests {
             received_at: 1,
             data: serde_json::json!({"ref": "main"}),
             unsigned: [("X-GitHub-Event".to_string(), "push".to_string())].into(),
+            ordering_key: None,
         };
         let old_secret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let keys = [

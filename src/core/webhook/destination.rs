@@ -42,6 +42,10 @@ pub struct DestinationConfig {
     /// Nothing is delivered while paused; deliveries wait and go out when it resumes.
     #[serde(default)]
     pub paused: bool,
+    /// Events with one ordering key go one at a time, in the order they arrived; a failing one
+    /// holds the events behind it on its key only (`objects::sequencer`).
+    #[serde(default)]
+    pub ordered: bool,
     /// Set by the gateway when every attempt failed for `disable_after_seconds`: deliveries wait
     /// as when paused. Saving the destination without it enables it again.
     pub disabled: Option<Disabled>,

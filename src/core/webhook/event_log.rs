@@ -362,6 +362,7 @@ mod tests {
             received_at: 1_700_000_000,
             data: serde_json::json!({"amount": 2000}),
             unsigned: Default::default(),
+            ordering_key: None,
         }
     }
 

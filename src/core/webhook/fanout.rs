@@ -127,6 +127,7 @@ mod tests {
             received_at: 1,
             data,
             unsigned: Default::default(),
+            ordering_key: None,
         }
     }
 

@@ -137,6 +137,7 @@ mod tests {
             received_at: 1_000,
             data: serde_json::Value::Null,
             unsigned: Default::default(),
+            ordering_key: None,
         };
         assert_eq!(hold(&event, 1_000 + MAX_HOLD_S, "paused"), JobStep::Hold);
         let JobStep::DeadLetter { reason } = hold(&event, 1_001 + MAX_HOLD_S, "disabled") else {

@@ -83,6 +83,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 received_at: at.received_at,
                 data: e.data,
                 unsigned: e.unsigned.into_iter().collect(),
+                ordering_key: None,
             };
             QueueMessage {
                 tenant: at.tenant.to_string(),

@@ -3,6 +3,7 @@
 pub mod dedupe;
 pub mod delivery;
 pub mod destination;
+pub mod endpoints;
 pub mod event_log;
 pub mod fanout;
 pub mod flow;
@@ -15,6 +16,7 @@ pub mod rotation;
 pub mod sample_flow;
 pub mod samples;
 pub mod source;
+pub mod target;
 pub mod verify;
 
 use base64::engine::general_purpose::STANDARD;

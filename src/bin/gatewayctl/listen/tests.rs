@@ -48,6 +48,7 @@ fn delivery(secrets: &[&str], signed_at: u64) -> OutboundRequest {
         received_at: signed_at,
         data: json!({"amount": 2000, "note": "\u{1b}]52;c;x\u{7}"}),
         unsigned: Default::default(),
+        ordering_key: None,
     };
     let keys: Vec<Vec<u8>> = secrets.iter().map(|s| standard::key(s).unwrap()).collect();
     delivery_request(
@@ -609,6 +610,7 @@ fn a_telegram_token_in_a_delivery_path_is_never_printed() {
         received_at: NOW,
         data: json!({}),
         unsigned: Default::default(),
+        ordering_key: None,
     };
     let url = format!("http://127.0.0.1:9999/hooks/bot{TOKEN}/in");
     let req = delivery_request(&url, &keys, &event.id, &event, NOW);
