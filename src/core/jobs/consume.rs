@@ -13,7 +13,6 @@
 //! while it waited is dropped too (logged), from its queue or its dead-letter queue.
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
-use crate::core::webhook::endpoints::Endpoint;
 use super::wire::{decode, enqueue, finished, QueueSettings};
 use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;
@@ -29,6 +28,7 @@ use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::usage::{Counters, Dims, Family, Sample};
 use crate::core::webhook::delivery::{DeliveryBackoff, EventEnvelope};
+use crate::core::webhook::endpoints::Endpoint;
 use crate::core::webhook::health;
 use serde_json::json;
 

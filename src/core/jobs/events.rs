@@ -184,12 +184,12 @@ pub async fn deliver(
 mod tests {
     use super::super::consume::{consume, Consumer, Receipt};
     use super::*;
-    use crate::core::webhook::verify::standard;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
     use crate::core::platform::ConfigKey;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::upstream::UpstreamAnswer;
+    use crate::core::webhook::verify::standard;
     use crate::core::webhook::verify::SignedRequest;
     use serde_json::{json, Value};
 
