@@ -50,6 +50,9 @@ impl Upstream {
             // A delivery is signed for the URL the tenant configured; its 3xx is a failed
             // delivery, retried or dead-lettered as its status says.
             Upstream::Destination => false,
+            // A bus request is signed for its URL (SigV4 covers the host and path); a 3xx is a
+            // wrong endpoint, refused for good.
+            Upstream::Bus => false,
         }
     }
 
@@ -189,13 +192,14 @@ mod tests {
     use super::*;
     use crate::core::upstream::OutboundBody;
 
-    const ALL: [Upstream; 6] = [
+    const ALL: [Upstream; 7] = [
         Upstream::Integration,
         Upstream::Channel,
         Upstream::TokenEndpoint,
         Upstream::ChatService,
         Upstream::Llm,
         Upstream::Destination,
+        Upstream::Bus,
     ];
 
     fn get(url: &str) -> OutboundRequest {

@@ -105,6 +105,9 @@ pub enum Upstream {
     Llm,
     /// A tenant's destination for events: only its status matters, its body is never read.
     Destination,
+    /// A queue or bus a destination publishes to (SQS, EventBridge, Pub/Sub, a Kafka REST
+    /// proxy): its small JSON result says whether the message was taken.
+    Bus,
 }
 
 /// A third party's whole answer, bounded.
@@ -132,6 +135,9 @@ impl UpstreamAnswer {
 const MIB: usize = 1024 * 1024;
 /// How much of a destination's answer is read: the event log keeps it as the attempt's preview.
 pub const ANSWER_PREVIEW: usize = 1024;
+/// How much of a bus's answer is read: a result for one message (EventBridge's entries, a
+/// Kafka proxy's offsets) is well under it.
+pub const BUS_ANSWER: usize = 64 * 1024;
 
 // Which redirects each kind follows: `Upstream::redirect` in `core::redirect`.
 impl Upstream {
@@ -141,13 +147,15 @@ impl Upstream {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
             Upstream::Destination => ANSWER_PREVIEW,
+            Upstream::Bus => BUS_ANSWER,
         }
     }
 
     /// Whether only the start of the answer is read (up to `max_answer_bytes`, the rest
-    /// released, never an error): a destination's, which the event log shows and nothing parses.
+    /// released, never an error): a destination's, which the event log shows and nothing parses,
+    /// and a bus's (an answer cut short does not parse, and is tried again).
     pub fn previews(self) -> bool {
-        self == Upstream::Destination
+        matches!(self, Upstream::Destination | Upstream::Bus)
     }
 }
 
@@ -364,5 +372,7 @@ mod tests {
         assert_eq!(Upstream::Channel.max_answer_bytes(), MIB);
         assert_eq!(Upstream::TokenEndpoint.max_answer_bytes(), MIB);
         assert_eq!(Upstream::Llm.max_answer_bytes(), 10 * MIB);
+        assert_eq!(Upstream::Bus.max_answer_bytes(), 64 * 1024);
+        assert!(Upstream::Bus.previews() && !Upstream::Llm.previews());
     }
 }

@@ -369,25 +369,37 @@ pub enum Holder<'a> {
     /// An LLM provider (its name in the tenant's LLM configuration) and the auth its tokens are
     /// fetched with (a Vertex AI service account's JWT grant).
     Llm { provider: &'a str, auth: &'a Auth },
+    /// A webhook destination (a Pub/Sub topic's publisher: a service account's JWT grant), held
+    /// under `destination_token_prefix`, apart from integrations and LLM providers.
+    Destination { name: &'a str, auth: &'a Auth },
 }
 
 /// The token keys of a tenant's LLM providers sit under `oauth:{tenant}:~llm:`.
 pub const LLM_HOLDER: &str = "~llm";
+
+/// The prefix of every token key of a tenant's destination `name`: what deleting it clears
+/// (`~` keeps it apart from integration ids; the closing `:` from a destination whose name
+/// starts with this one's).
+pub fn destination_token_prefix(tenant: &str, name: &str) -> String {
+    token_prefix(tenant, Some(&format!("~destination:{name}")))
+}
 
 impl Holder<'_> {
     /// The auth its tokens are fetched with.
     pub fn auth(&self) -> &Auth {
         match self {
             Holder::Integration { cfg, .. } => &cfg.auth,
-            Holder::Llm { auth, .. } => auth,
+            Holder::Llm { auth, .. } | Holder::Destination { auth, .. } => auth,
         }
     }
 
-    /// The second segment of its token keys: the integration's id, or `LLM_HOLDER`.
-    pub fn segment(&self) -> &str {
+    /// The prefix of its token keys: `oauth:{tenant}:` and the integration's id, `LLM_HOLDER`,
+    /// or the destination's (`destination_token_prefix`).
+    pub fn prefix(&self, tenant: &str) -> String {
         match self {
-            Holder::Integration { id, .. } => id,
-            Holder::Llm { .. } => LLM_HOLDER,
+            Holder::Integration { id, .. } => token_prefix(tenant, Some(id)),
+            Holder::Llm { .. } => token_prefix(tenant, Some(LLM_HOLDER)),
+            Holder::Destination { name, .. } => destination_token_prefix(tenant, name),
         }
     }
 
@@ -397,6 +409,7 @@ impl Holder<'_> {
         match self {
             Holder::Integration { id, .. } => Object::<OauthTokens>::integration(tenant, id),
             Holder::Llm { .. } => Object::<OauthTokens>::llm(tenant),
+            Holder::Destination { name, .. } => Object::<OauthTokens>::destination(tenant, name),
         }
     }
 }
@@ -444,9 +457,20 @@ pub fn token_keys(
             a.scopes,
             client_secret,
         ]),
+        Holder::Destination { name, .. } => serde_json::json!([
+            tenant,
+            "~destination",
+            name,
+            a.token_url,
+            a.client_id,
+            a.key_id,
+            a.grant,
+            a.scopes,
+            client_secret,
+        ]),
     }
     .to_string();
-    let prefix = token_prefix(tenant, Some(holder.segment()));
+    let prefix = holder.prefix(tenant);
     let mut keys = digest_keys.iter().map(|k| {
         let mac = crate::core::webhook::verify::hmac_sha256(k, &[issued_for.as_bytes()]);
         format!("{prefix}{}", &hex::encode(mac)[..32])

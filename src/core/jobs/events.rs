@@ -139,29 +139,28 @@ pub async fn deliver(
             return Ok(JobStep::DeadLetter { reason });
         }
     };
-    let req = match target::request(co, sealer, &qm.tenant, ep, &qm.id, &body, now_s).await? {
-        Ok(req) => req,
-        Err(reason) => {
-            attempt.error = Some(reason.clone());
-            attempt.state = DeliveryState::DeadLettered;
-            co.record(&qm.tenant, LogEntry::Attempt(attempt).encode())
-                .await;
-            return Ok(JobStep::DeadLetter { reason });
+    let sent = target::send(co, sealer, &qm.tenant, ep, &qm.id, &body, &qm.trail, now_s).await?;
+    attempt.duration_ms = co.now().saturating_sub(started);
+    let outcome = sent.outcome;
+    let reason = match &outcome {
+        DeliveryOutcome::Delivered => None,
+        DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason } => {
+            Some(reason.clone())
         }
     };
-    let timeout = u64::from(ep.cfg.timeout_ms.unwrap_or(target::DEFAULT_TIMEOUT_MS));
-    let answer = co
-        .exchange(req, &qm.trail, target::upstream(ep), timeout)
-        .await;
-    attempt.duration_ms = co.now().saturating_sub(started);
-    match &answer {
-        Ok(a) => {
+    match &sent.answer {
+        Some(Ok(a)) => {
             attempt.status = Some(a.status);
             attempt.answer = preview(&a.body);
+            // A bus can answer 200 and still not take the message: say why.
+            if (200..300).contains(&a.status) {
+                attempt.error = reason;
+            }
         }
-        Err(e) => attempt.error = Some(e.describe()),
+        Some(Err(e)) => attempt.error = Some(e.describe()),
+        // Nothing was sent: the message could not be made, or no token could be had.
+        None => attempt.error = reason,
     }
-    let outcome = target::outcome(ep, &answer, now_s);
     if outcome == DeliveryOutcome::Delivered {
         let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
         let line = json!({"delivered": qm.id, "tenant": qm.tenant, "destination": ep.name, "attempt": qm.attempt, "trace_id": trace});

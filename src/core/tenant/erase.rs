@@ -7,7 +7,7 @@
 use super::keys::KeyIndex;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
-use crate::core::integration::oauth::{token_prefix, LLM_HOLDER};
+use crate::core::integration::oauth::{destination_token_prefix, token_prefix, LLM_HOLDER};
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::objects::protocol::purge_body;
 use crate::core::objects::{self as names, ObjectClass as Objects};
@@ -56,9 +56,10 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
             (Objects::CallGate, names::integration(tenant, n)),
             (Objects::OauthTokens, names::integration(tenant, n)),
         ],
-        (RecordKind::Destination, Some(n)) => {
-            vec![(Objects::CallGate, names::destination(tenant, n))]
-        }
+        (RecordKind::Destination, Some(n)) => vec![
+            (Objects::CallGate, names::destination(tenant, n)),
+            (Objects::OauthTokens, names::destination(tenant, n)),
+        ],
         (RecordKind::Llm, _) => vec![
             (Objects::RateLimiter, names::llm(tenant)),
             (Objects::OauthTokens, names::llm(tenant)),
@@ -99,6 +100,11 @@ pub async fn erase_state(
             forget_tokens(co, &token_prefix(tenant, name)).await
         }
         RecordKind::Llm => forget_tokens(co, &token_prefix(tenant, Some(LLM_HOLDER))).await,
+        // A Pub/Sub destination's tokens (a tenant's go with all of its own above).
+        RecordKind::Destination => match name {
+            Some(n) => forget_tokens(co, &destination_token_prefix(tenant, n)).await,
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }

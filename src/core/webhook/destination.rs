@@ -11,7 +11,15 @@ use crate::core::time::seconds_of;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub const SECRET_PATHS: &[&str] = &["/secret", "/previous_secrets/*/secret"];
+pub const SECRET_PATHS: &[&str] = &[
+    "/secret",
+    "/previous_secrets/*/secret",
+    "/aws/secret_access_key",
+    "/aws/session_token",
+    "/google/service_account/private_key",
+    "/kafka/auth/password",
+    "/kafka/auth/token",
+];
 
 /// The name the tenant's own `destination` goes by; no destination record may take it.
 pub const DEFAULT: &str = "default";
@@ -25,6 +33,11 @@ pub const DEFAULT_DISABLE_AFTER_S: u32 = 3 * 86_400;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DestinationConfig {
+    /// What `url` is: a webhook endpoint (`https`, the default), or a queue or bus the event is
+    /// published to as a message (`webhook::bus`).
+    #[serde(default, skip_serializing_if = "DestinationKind::is_https")]
+    pub kind: DestinationKind,
+    /// The webhook endpoint; for a bus, its endpoint (`webhook::bus::check` says which).
     pub url: String,
     /// `whsec_` + base64: signs every delivery.
     pub secret: Secret,
@@ -56,6 +69,107 @@ pub struct DestinationConfig {
     /// The delivered `data`, reshaped: fields out from JMESPath over the event's `data`.
     pub transform: Option<Shape>,
     pub description: Option<String>,
+    /// SQS and EventBridge: the region and the access key requests are signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<BusAws>,
+    /// EventBridge: the event bus, and the `Source` its entries carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eventbridge: Option<BusEventBridge>,
+    /// Pub/Sub: the service account publishing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google: Option<BusGoogle>,
+    /// Kafka REST: which API the proxy speaks, and its credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<BusKafka>,
+}
+
+/// Where a destination's deliveries go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    /// A Standard Webhooks POST to `url`.
+    #[default]
+    Https,
+    /// Amazon SQS `SendMessage` to the queue at `url` (FIFO queues included).
+    Sqs,
+    /// Amazon EventBridge `PutEvents` at `url` to `eventbridge.event_bus`.
+    Eventbridge,
+    /// Google Cloud Pub/Sub `publish` to the topic at `url`.
+    Pubsub,
+    /// A Kafka REST proxy's produce to the topic at `url` (Confluent v3, or v2).
+    Kafka,
+}
+
+impl DestinationKind {
+    pub fn is_https(&self) -> bool {
+        *self == DestinationKind::Https
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Https => "https",
+            DestinationKind::Sqs => "sqs",
+            DestinationKind::Eventbridge => "eventbridge",
+            DestinationKind::Pubsub => "pubsub",
+            DestinationKind::Kafka => "kafka",
+        }
+    }
+}
+
+/// An AWS access key and the region requests go to: the key id in clear, the secret (and a
+/// temporary key's session token) sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BusAws {
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BusEventBridge {
+    /// The event bus's name or ARN (`default` is the account's default bus).
+    pub event_bus: String,
+    /// The entries' `Source` (default `edge-gateway`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BusGoogle {
+    /// The service account's JSON key file, as it is (its private key sealed).
+    pub service_account: crate::core::llm::config::ServiceAccount,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BusKafka {
+    #[serde(default)]
+    pub api: KafkaApi,
+    /// Basic (`username` and `password`) or bearer (`token`); none for a proxy that asks none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<KafkaAuth>,
+}
+
+/// Which produce API a Kafka REST proxy speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaApi {
+    /// Confluent REST Proxy v3: `POST …/kafka/v3/clusters/{c}/topics/{t}/records`.
+    #[default]
+    V3,
+    /// REST Proxy v2, as Redpanda's pandaproxy speaks it: `POST …/topics/{t}`, no headers.
+    V2,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaAuth {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +323,7 @@ impl Check for DestinationConfig {
         if let Some(s) = &self.transform {
             s.check(p);
         }
+        super::bus::check(self, p);
     }
 }
 

@@ -47,6 +47,11 @@ impl Endpoint {
                 filter: EventFilter::default(),
                 transform: None,
                 description: None,
+                kind: Default::default(),
+                aws: None,
+                eventbridge: None,
+                google: None,
+                kafka: None,
             },
         })
     }

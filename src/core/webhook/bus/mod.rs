@@ -1,0 +1,293 @@
+//! Queue and bus destinations: an event published as one message to Amazon SQS, Amazon
+//! EventBridge, Google Cloud Pub/Sub or a Kafka REST proxy, instead of POSTed to a webhook URL.
+//! Each bus is a pure pair: `request` (the signed request carrying one message) and `classify`
+//! (what the bus's answer means). Everything else a delivery goes through (filters, transforms,
+//! rate limits, retries, dead letters, ordering, the event log) is the same for every kind.
+//!
+//! Every message carries the event as the envelope's exact JSON bytes and the Standard Webhooks
+//! signature over them, as an https delivery does: `webhook-id`, `webhook-timestamp` and
+//! `webhook-signature` as message attributes (SQS), attributes (Pub/Sub) or record headers
+//! (Kafka v3). Where the bus has no attributes, the message is a `Wrapped` object instead.
+
+pub mod eventbridge;
+pub mod kafka;
+pub mod pubsub;
+pub mod sqs;
+
+use super::delivery::{
+    classify as classify_status, signature_headers, DeliveryOutcome, EventEnvelope,
+};
+use super::destination::{DestinationConfig, DestinationKind};
+use crate::core::llm::errors::sanitized_code;
+use crate::core::sign::AwsCredentials;
+use crate::core::upstream::{FetchError, UpstreamAnswer};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The attribute carrying the event's type, beside the three signature attributes.
+pub const TYPE_ATTRIBUTE: &str = "event-type";
+
+/// One delivery as a bus carries it: the envelope's JSON (the exact bytes signed) and its
+/// Standard Webhooks signature for the delivery `id` at `timestamp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message<'a> {
+    pub event: &'a EventEnvelope,
+    pub id: &'a str,
+    pub body: String,
+    pub timestamp: String,
+    pub signature: String,
+}
+
+impl<'a> Message<'a> {
+    /// `event` as the delivery `id`, signed by each of `keys` at `now_s`.
+    pub fn new(keys: &[Vec<u8>], id: &'a str, event: &'a EventEnvelope, now_s: u64) -> Self {
+        let body = serde_json::to_string(event).unwrap_or_default();
+        let [_, (_, timestamp), (_, signature)] =
+            signature_headers(keys, id, now_s, body.as_bytes());
+        Message {
+            event,
+            id,
+            body,
+            timestamp,
+            signature,
+        }
+    }
+
+    /// The message's attributes: the three Standard Webhooks headers, and the event's type.
+    pub fn attributes(&self) -> [(&'static str, &str); 4] {
+        [
+            ("webhook-id", self.id),
+            ("webhook-timestamp", &self.timestamp),
+            ("webhook-signature", &self.signature),
+            (TYPE_ATTRIBUTE, &self.event.event_type),
+        ]
+    }
+
+    /// The message as a bus without attributes carries it (EventBridge's `Detail`, a Kafka v2
+    /// record's value): see `Wrapped`.
+    pub fn wrapped(&self) -> String {
+        let w = Wrapped {
+            webhook_id: self.id,
+            webhook_timestamp: &self.timestamp,
+            webhook_signature: &self.signature,
+            event_type: &self.event.event_type,
+            body: &self.body,
+        };
+        serde_json::to_string(&w).unwrap_or_default()
+    }
+}
+
+/// The shape of a message where the bus has no attributes: EventBridge (whose `Detail` must be
+/// a JSON object, which EventBridge parses and writes out again in its own way, so that the
+/// bytes a target receives are not the bytes sent) and Kafka REST v2 (whose records have no
+/// headers). The envelope goes as a JSON *string*, `body`: a string's value survives any
+/// re-serialization exactly, so a receiver verifies `body` as it is with the three `webhook-*`
+/// fields as the Standard Webhooks headers (`new Webhook(secret).verify(detail.body, detail)`),
+/// as it would an https delivery, and then parses it. Signing the parsed object instead would
+/// need both sides to agree on a canonical JSON form, which Standard Webhooks does not define.
+#[derive(Debug, Serialize)]
+struct Wrapped<'a> {
+    #[serde(rename = "webhook-id")]
+    webhook_id: &'a str,
+    #[serde(rename = "webhook-timestamp")]
+    webhook_timestamp: &'a str,
+    #[serde(rename = "webhook-signature")]
+    webhook_signature: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    body: &'a str,
+}
+
+/// A bus's opened credentials (never logged: `Debug` names the kind only).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Aws(AwsCredentials),
+    Bearer(String),
+    Basic { username: String, password: String },
+    None,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Aws(c) => c.fmt(f),
+            Credentials::Bearer(_) => f.write_str("Bearer(..)"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ..)"),
+            Credentials::None => f.write_str("None"),
+        }
+    }
+}
+
+/// The largest message each bus takes, in bytes as the bus counts them: SQS 1 MiB (body and
+/// attributes; a queue whose `MaximumMessageSize` is lower refuses larger ones itself),
+/// EventBridge 256 KB per entry, Pub/Sub 10 MB, Kafka 1 MiB (the brokers' default
+/// `message.max.bytes`).
+pub fn max_message_bytes(kind: DestinationKind) -> usize {
+    match kind {
+        DestinationKind::Sqs => 1024 * 1024,
+        DestinationKind::Eventbridge => 256 * 1024,
+        DestinationKind::Pubsub => 10_000_000,
+        DestinationKind::Kafka => 1024 * 1024,
+        DestinationKind::Https => usize::MAX,
+    }
+}
+
+/// The dead-letter reason of a message over its bus's cap.
+pub fn too_large(kind: DestinationKind, bytes: usize) -> Result<(), String> {
+    let cap = max_message_bytes(kind);
+    if bytes <= cap {
+        return Ok(());
+    }
+    Err(format!(
+        "the message is {bytes} bytes, over {}'s limit of {cap}",
+        kind.as_str()
+    ))
+}
+
+/// An ordering key as a bus takes it: itself when it is at most 128 characters of printable
+/// ASCII, else `h:` and 40 hex digits of its SHA-256 (SQS's `MessageGroupId` allows no more).
+pub fn group_key(key: &str) -> String {
+    if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
+        return key.to_string();
+    }
+    format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
+}
+
+/// What a failed answer from `bus` means, from its status and its error code (already read
+/// from the answer, never its text): throttled, expired signatures and the bus's own failures
+/// are tried again, everything else (an unknown queue or topic, access denied, a bad
+/// signature, an invalid message) is a refusal for good. The reason quotes the code,
+/// sanitized, and nothing else of the answer.
+pub fn refused(
+    bus: &str,
+    status: u16,
+    code: Option<&str>,
+    retry_after: Option<&str>,
+    now_s: u64,
+) -> DeliveryOutcome {
+    let code = code.map(sanitized_code).filter(|c| !c.is_empty());
+    let reason = match &code {
+        Some(c) => format!("{bus} answered {status} ({c})"),
+        None => format!("{bus} answered {status}"),
+    };
+    let retried = code.as_deref().is_some_and(retried_code);
+    match classify_status(Some(status), retry_after, None, now_s) {
+        DeliveryOutcome::Retry { retry_after_s, .. } => DeliveryOutcome::Retry {
+            retry_after_s,
+            reason,
+        },
+        _ if retried => DeliveryOutcome::Retry {
+            retry_after_s: None,
+            reason,
+        },
+        _ => DeliveryOutcome::Permanent { reason },
+    }
+}
+
+/// Error codes (sanitized) that say "later": throttling, a signature that expired on the way
+/// (signed again at the next attempt), and the service's own failures, whatever the status.
+fn retried_code(code: &str) -> bool {
+    const LATER: [&str; 14] = [
+        "throttling",
+        "throttlingexception",
+        "throttled",
+        "requestthrottled",
+        "toomanyrequestsexception",
+        "kmsthrottled",
+        "requestexpired",
+        "requesttimeout",
+        "internalfailure",
+        "internalerror",
+        "internalexception",
+        "serviceunavailable",
+        "resource_exhausted",
+        "unavailable",
+    ];
+    LATER.contains(&code) || code.ends_with(".internalerror") || code.ends_with(".requestthrottled")
+}
+
+/// What no answer (a timeout, a connection that failed) means: try again.
+pub fn unanswered(e: &FetchError, now_s: u64) -> DeliveryOutcome {
+    classify_status(None, None, Some(&e.describe()), now_s)
+}
+
+/// What `answer` from a destination of `kind` means.
+pub fn classify(kind: DestinationKind, answer: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
+    match kind {
+        DestinationKind::Sqs => sqs::classify(answer, now_s),
+        DestinationKind::Eventbridge => eventbridge::classify(answer, now_s),
+        DestinationKind::Pubsub => pubsub::classify(answer, now_s),
+        DestinationKind::Kafka => kafka::classify(answer, now_s),
+        DestinationKind::Https => classify_status(
+            Some(answer.status),
+            answer.header("retry-after"),
+            None,
+            now_s,
+        ),
+    }
+}
+
+/// The checks of a destination's kind and its blocks: each bus's blocks are required for it
+/// and refused for every other kind.
+pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
+    let kind = cfg.kind;
+    let blocks: [(&str, bool, &[DestinationKind]); 4] = [
+        (
+            "aws",
+            cfg.aws.is_some(),
+            &[DestinationKind::Sqs, DestinationKind::Eventbridge],
+        ),
+        (
+            "eventbridge",
+            cfg.eventbridge.is_some(),
+            &[DestinationKind::Eventbridge],
+        ),
+        ("google", cfg.google.is_some(), &[DestinationKind::Pubsub]),
+        ("kafka", cfg.kafka.is_some(), &[DestinationKind::Kafka]),
+    ];
+    for (name, present, kinds) in blocks {
+        let wanted = kinds.contains(&kind);
+        if present && !wanted {
+            p.push(format!(
+                "`{name}` does not apply to a destination of kind `{}`",
+                kind.as_str()
+            ));
+        }
+        if !present && wanted {
+            p.push(format!(
+                "`{name}` is required for a destination of kind `{}`",
+                kind.as_str()
+            ));
+        }
+    }
+    if let Some(aws) = &cfg.aws {
+        sqs::check_aws(aws, p);
+    }
+    match kind {
+        DestinationKind::Https => {}
+        DestinationKind::Sqs => sqs::check(cfg, p),
+        DestinationKind::Eventbridge => eventbridge::check(cfg, p),
+        DestinationKind::Pubsub => pubsub::check(cfg, p),
+        DestinationKind::Kafka => kafka::check(cfg, p),
+    }
+}
+
+/// The path of an http(s) URL (from the first `/` after the authority; `/` when none), without
+/// its query or fragment; `None` when the URL has a query or fragment, which no bus endpoint has.
+pub(crate) fn url_path(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    (!path.contains(['?', '#'])).then_some(path)
+}
+
+/// The URL's origin (`scheme://authority`).
+pub(crate) fn url_origin(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    match url[after..].find('/') {
+        Some(i) => &url[..after + i],
+        None => url,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

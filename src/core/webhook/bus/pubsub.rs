@@ -1,0 +1,119 @@
+//! Google Cloud Pub/Sub: `POST {topic}:publish` with one message, authorized by the service
+//! account's access token (the JWT grant, held by the destination's `OauthTokens` object). The
+//! envelope is the message's `data` (base64 of the exact bytes signed), the signature and the
+//! event's type its attributes; an `ordered` destination sets `orderingKey` from the event's
+//! ordering key (Pub/Sub keeps that order per region: publish to one regional endpoint).
+
+use super::{refused, too_large, url_path, Message};
+use crate::core::config::document::{check_http_url, Secret};
+use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
+use crate::core::webhook::delivery::DeliveryOutcome;
+use crate::core::webhook::destination::{DestinationConfig, DestinationKind};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+pub const SERVICE: &str = "pubsub";
+
+/// The `publish` of `msg` to the topic `cfg.url` with the access token `token`.
+pub fn request(
+    cfg: &DestinationConfig,
+    token: &str,
+    msg: &Message,
+) -> Result<OutboundRequest, String> {
+    let mut attributes = Map::new();
+    for (name, value) in msg.attributes() {
+        attributes.insert(name.into(), json!(value));
+    }
+    let mut message = json!({
+        "data": STANDARD.encode(&msg.body),
+        "attributes": attributes,
+    });
+    if cfg.ordered {
+        if let Some(key) = &msg.event.ordering_key {
+            message["orderingKey"] = json!(key);
+        }
+    }
+    let body = json!({"messages": [message]}).to_string();
+    too_large(DestinationKind::Pubsub, body.len())?;
+    let url = format!("{}:publish", cfg.url);
+    Ok(OutboundRequest::post(url, "application/json", body)
+        .header("authorization", format!("Bearer {token}"))
+        .header(
+            "user-agent",
+            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
+        ))
+}
+
+/// What Pub/Sub's answer means: a 2xx published it; an error by its status and Google's
+/// `error.status` (`PERMISSION_DENIED`, `NOT_FOUND`: refusals; `RESOURCE_EXHAUSTED`,
+/// `UNAVAILABLE`: later). A 401 reaching here was answered to a renewed token already.
+pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
+    if (200..300).contains(&a.status) {
+        return DeliveryOutcome::Delivered;
+    }
+    let code = serde_json::from_slice::<Value>(&a.body)
+        .ok()
+        .and_then(|v| v.pointer("/error/status")?.as_str().map(str::to_string));
+    refused(
+        SERVICE,
+        a.status,
+        code.as_deref(),
+        a.header("retry-after"),
+        now_s,
+    )
+}
+
+/// The checks of a `pubsub` destination: `url` is a topic, `…/v1/projects/{project}/topics/
+/// {topic}`, and the service account's key file has what the token request needs.
+pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
+    let ok = url_path(&cfg.url).is_some_and(|path| {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        matches!(parts.as_slice(), ["v1", "projects", project, "topics", topic]
+            if valid_project(project) && valid_topic(topic))
+    });
+    if !ok {
+        p.push("`url` must be a Pub/Sub topic: https://pubsub.googleapis.com/v1/projects/{project}/topics/{topic}".into());
+    }
+    let Some(g) = &cfg.google else {
+        return;
+    };
+    let sa = &g.service_account;
+    if sa.kind.as_deref().is_some_and(|k| k != "service_account") {
+        p.push("`google.service_account.type` must be \"service_account\": a service account's key file".into());
+    }
+    let email = sa.client_email.as_deref().unwrap_or_default();
+    if !email.contains('@') || email.len() > 200 {
+        p.push("`google.service_account.client_email` is required: the service account's email, as its key file has it".into());
+    }
+    match &sa.private_key {
+        None => p.push("`google.service_account.private_key` is required: the PEM key of the service account's key file".into()),
+        Some(Secret::Plain(pem)) => {
+            if let Err(why) = crate::core::sign::jwt::check_key(pem) {
+                p.push(format!("`google.service_account.private_key`: {why}"));
+            }
+        }
+        Some(_) => {}
+    }
+    if let Some(u) = &sa.token_uri {
+        check_http_url("google.service_account.token_uri", u, p);
+    }
+}
+
+/// A Google Cloud project id (`my-project-123`; older ones `example.com:my-project`).
+fn valid_project(p: &str) -> bool {
+    (4..=100).contains(&p.len())
+        && p.starts_with(|c: char| c.is_ascii_lowercase())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
+}
+
+/// A topic name: 3 to 255 characters, starting with a letter, of letters, digits and `-_.~+%`,
+/// not starting with `goog`.
+fn valid_topic(t: &str) -> bool {
+    (3..=255).contains(&t.len())
+        && t.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !t.to_ascii_lowercase().starts_with("goog")
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~+%".contains(&b))
+}
