@@ -1,0 +1,176 @@
+// Queue and bus destinations: events published to Amazon SQS (standard and FIFO) and Amazon
+// EventBridge stand-ins that verify SigV4 as AWS does. Each event arrives once, with the Standard
+// Webhooks signature a receiver verifies with the official `standardwebhooks` package over the
+// message it got; filters and transforms apply as for https destinations; a FIFO queue gets a
+// group and dedupes a retry it already took; a throttled EventBridge entry is tried again; a key
+// the bus refuses is dead-lettered with the bus's code only; the event log shows every attempt;
+// the bus credentials never come back.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { Webhook } from "standardwebhooks";
+import { startGateway, assertError, planted } from "../harness.mjs";
+import { startAws, until } from "../mocks/buses.mjs";
+import { sourceSecrets, sourceDoc, sample, eventId } from "../samples.mjs";
+import { sign } from "../signers.mjs";
+
+const T = "buses";
+const whsec = () => "whsec_" + randomBytes(32).toString("base64");
+const S = sourceSecrets();
+const KEY_ID = "AKIA" + randomBytes(8).toString("hex").toUpperCase();
+const AWS_SECRET = randomBytes(30).toString("base64");
+const WRONG_SECRET = randomBytes(30).toString("base64");
+const secrets = { queue: whsec(), fifo: whsec(), bus: whsec(), wrong: whsec() };
+for (const s of [...Object.values(secrets), ...Object.values(S), AWS_SECRET, WRONG_SECRET]) planted.add(s);
+let gw, aws;
+const urls = {};
+
+const awsBlock = (secret = AWS_SECRET) => ({ region: "us-east-1", access_key_id: KEY_ID, secret_access_key: secret });
+
+before(async () => {
+  gw = await startGateway({ seed: false, extraBindings: { DELIVERY_RETRY_BASE_SECONDS: "1" } });
+  aws = await startAws({ keys: { [KEY_ID]: AWS_SECRET } });
+  urls.queue = aws.queue("orders");
+  urls.fifo = aws.queue("orders.fifo");
+  aws.bus("orders-bus");
+  await gw.tenant(T);
+  const put = async (path, doc) => {
+    const r = await gw.admin("PUT", `${T}/${path}`, doc);
+    assert.equal(r.status, 201, `${path}: ${r.text}`);
+  };
+  await put("destinations/queue", { kind: "sqs", url: urls.queue, secret: secrets.queue, aws: awsBlock(), filter: { types: ["invoice.*"] } });
+  await put("destinations/fifo", { kind: "sqs", url: urls.fifo, secret: secrets.fifo, aws: awsBlock() });
+  await put("destinations/bus", {
+    kind: "eventbridge", url: `${aws.url}/`, secret: secrets.bus, aws: awsBlock(),
+    eventbridge: { event_bus: "orders-bus", source: "acme.orders" },
+    transform: { field_mappings: { kind: "type", invoice: "data.invoice" }, transforms: { kind: ["uppercase"] } },
+  });
+  await put("destinations/wrong", { kind: "sqs", url: urls.queue, secret: secrets.wrong, aws: awsBlock(WRONG_SECRET), max_attempts: 5 });
+  await put("sources/orders", { ...sourceDoc(T, "standard", S.standard), destinations: ["queue", "fifo", "bus"] });
+  await put("sources/fifo-only", { ...sourceDoc(T, "standard", S.standard), destinations: ["fifo"] });
+  await put("sources/bus-only", { ...sourceDoc(T, "standard", S.standard), destinations: ["bus"] });
+  await put("sources/refused", { ...sourceDoc(T, "standard", S.standard), destinations: ["wrong"] });
+});
+after(async () => {
+  await gw?.stop();
+  await aws?.close();
+});
+
+const post = (source, s) => gw.request("POST", `/v1/webhooks/${T}/${source}`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
+const messages = (queue, id) => aws.queues.get(queue).messages.filter((m) => m.attributes["webhook-id"] === id);
+const busEvents = (id) => aws.buses.get("orders-bus").filter((e) => e.detail["webhook-id"] === id);
+
+/** A standard sample of another type. */
+function ticket() {
+  const id = `msg_${randomBytes(6).toString("hex")}`;
+  const body = JSON.stringify({ type: "ticket.created", data: { ticket: id } });
+  return { body, headers: sign.standard(S.standard, body, { id }), pid: id };
+}
+
+/** Polls the event log for `id` until `ready(detail)` holds. */
+async function logged(id, ready, ms = 20_000) {
+  let last;
+  await until(async () => {
+    last = await gw.admin("GET", `${T}/events/${id}`);
+    return last.status === 200 && ready(last.body);
+  }, ms, `event ${id} in the log`).catch(() => assert.fail(`event ${id} not logged as expected: ${last?.text}`));
+  return last.body;
+}
+
+test("each event is one SQS message (FIFO: grouped by source) whose attributes verify with standardwebhooks, filtered and logged", async () => {
+  const invoice = sample(T, S, "standard");
+  const other = ticket();
+  for (const s of [invoice, other]) assert.equal((await post("orders", s)).status, 200);
+  const [inv, tk] = [eventId(T, "orders", invoice.pid), eventId(T, "orders", other.pid)];
+  await until(() => messages("orders", `${inv}.queue`).length && messages("orders.fifo", `${inv}.fifo`).length && messages("orders.fifo", `${tk}.fifo`).length, 20_000, "the SQS messages");
+  await new Promise((r) => setTimeout(r, 1500));
+  for (const [queue, id, secret] of [["orders", `${inv}.queue`, secrets.queue], ["orders.fifo", `${inv}.fifo`, secrets.fifo], ["orders.fifo", `${tk}.fifo`, secrets.fifo]]) {
+    const got = messages(queue, id);
+    assert.equal(got.length, 1, `${id} arrived once`);
+    const [m] = got;
+    const verified = new Webhook(secret).verify(m.body, m.attributes);
+    assert.equal(verified.id, id.split(".")[0], "the body is the event's envelope");
+    assert.equal(m.attributes["event-type"], verified.type);
+    assert.throws(() => new Webhook(secret).verify(m.body.replace(`"type"`, `"typo"`), m.attributes), /signature/i);
+    if (queue.endsWith(".fifo")) assert.deepEqual([m.groupId, m.deduplicationId], ["orders", id], "grouped by source, deduped by delivery");
+    else assert.equal(m.groupId, undefined);
+  }
+  assert.equal(messages("orders", `${tk}.queue`).length, 0, "the standard queue's filter takes invoices only");
+  const e = await logged(inv, (d) => d.status === "delivered" && d.deliveries.length === 3);
+  const queue = e.attempts.filter((a) => a.destination === "queue");
+  assert.deepEqual(queue.map((a) => [a.status, a.state]), [[200, "delivered"]]);
+  assert.ok(aws.seen.signed >= 3);
+});
+
+test("a FIFO queue drops a retry of a message it already took: the event is in the queue once", async () => {
+  aws.plan.sqs.push("accepted-500");
+  const s = sample(T, S, "standard");
+  assert.equal((await post("fifo-only", s)).status, 200);
+  const id = `${eventId(T, "fifo-only", s.pid)}.fifo`;
+  const before = aws.seen.deduplicated;
+  await until(() => aws.seen.deduplicated > before, 20_000, "the retry");
+  const e = await logged(id.split(".")[0], (d) => d.status === "delivered");
+  assert.deepEqual(e.attempts.map((a) => [a.status, a.state]), [[500, "retrying"], [200, "delivered"]]);
+  assert.equal(messages("orders.fifo", id).length, 1, "once, though sent twice");
+});
+
+test("EventBridge: Detail carries the signed body a receiver verifies after EventBridge re-serialized it; a throttled entry is tried again", async () => {
+  aws.plan.events.push("throttle");
+  const s = sample(T, S, "standard");
+  assert.equal((await post("bus-only", s)).status, 200);
+  const event = eventId(T, "bus-only", s.pid);
+  const id = `${event}.bus`;
+  await until(() => busEvents(id).length > 0, 20_000, "the bus event");
+  await new Promise((r) => setTimeout(r, 1000));
+  const got = busEvents(id);
+  assert.equal(got.length, 1, "put once");
+  const [ev] = got;
+  assert.equal(ev["detail-type"], "invoice.paid");
+  assert.equal(ev.source, "acme.orders");
+  const d = ev.detail;
+  const verified = new Webhook(secrets.bus).verify(d.body, { "webhook-id": d["webhook-id"], "webhook-timestamp": d["webhook-timestamp"], "webhook-signature": d["webhook-signature"] });
+  assert.equal(verified.id, event);
+  assert.deepEqual(verified.data, { kind: "INVOICE.PAID", invoice: "in_1" }, "the destination's transform applied");
+  assert.equal(d.type, "invoice.paid");
+  const e = await logged(event, (x) => x.status === "delivered");
+  assert.deepEqual(e.attempts.map((a) => [a.status, a.state, a.error]), [[200, "retrying", "events failed the entry (throttlingexception)"], [200, "delivered", null]]);
+  assert.equal(aws.seen.throttled, 1);
+});
+
+test("a key the queue refuses is dead-lettered at once with AWS's code, quoting nothing else", async () => {
+  const refusedBefore = aws.seen.refused.InvalidSignatureException ?? 0;
+  const s = sample(T, S, "standard");
+  assert.equal((await post("refused", s)).status, 200);
+  const id = `${eventId(T, "refused", s.pid)}.wrong`;
+  let letter;
+  await until(async () => {
+    letter = (await gw.admin("GET", `${T}/dead-letters`)).body.data.find((l) => l.id === id);
+    return letter;
+  }, 20_000, "the dead letter");
+  assert.equal(aws.seen.refused.InvalidSignatureException, refusedBefore + 1, "refused by the stand-in, once: not retried");
+  assert.match(letter.last_error, /sqs answered 403 \(invalidsignatureexception\)/);
+  assert.doesNotMatch(letter.last_error, /calculated|Secret Access Key/);
+  assert.equal(messages("orders", id).length, 0);
+});
+
+test("bus credentials are write-only and bad bus configurations are refused with the field", async () => {
+  const shown = (await gw.admin("GET", `${T}/destinations/bus`)).body;
+  assert.equal(shown.kind, "eventbridge");
+  assert.deepEqual(shown.aws, { region: "us-east-1", access_key_id: KEY_ID, secret_access_key: { set: true } });
+  assert.ok(!JSON.stringify(shown).includes(AWS_SECRET));
+  // Saved again with the secret kept.
+  const again = await gw.admin("PUT", `${T}/destinations/bus`, shown);
+  assert.equal(again.status, 200, again.text);
+  const bad = async (doc, ...words) => {
+    const r = await gw.admin("PUT", `${T}/destinations/x`, { secret: whsec(), ...doc });
+    assertError(assert, r, 422, "validation_error");
+    for (const w of words) assert.ok(r.body.error.message.includes(w), `${w} in ${r.body.error.message}`);
+  };
+  await bad({ kind: "sqs", url: urls.queue }, "`aws` is required for a destination of kind `sqs`");
+  await bad({ kind: "sqs", url: `${aws.url}/orders`, aws: awsBlock() }, "SQS queue URL");
+  await bad({ kind: "sqs", url: urls.queue, aws: { ...awsBlock(), region: "moon-1" } }, "`aws.region`");
+  await bad({ kind: "eventbridge", url: `${aws.url}/`, aws: awsBlock(), eventbridge: { event_bus: "no spaces" } }, "`eventbridge.event_bus`");
+  await bad({ url: urls.queue, aws: awsBlock() }, "`aws` does not apply");
+  await bad({ kind: "smoke-signal", url: urls.queue }, "kind");
+  assertError(assert, await gw.admin("GET", `${T}/destinations/x`), 404, "not_found");
+});

@@ -1,0 +1,174 @@
+// Local stand-ins for the queues and buses a destination publishes to, each speaking its real
+// wire format and refusing as the real service refuses.
+//
+// AWS (`startAws`): one endpoint answering SQS's JSON protocol (`X-Amz-Target:
+// AmazonSQS.SendMessage`) and EventBridge's (`AWSEvents.PutEvents`). Every request's SigV4
+// signature is recomputed with AWS's own signer (@smithy/signature-v4) over the headers it says it
+// signed, for the service its target names (`sqs`, `events`); an unknown key, a clock more than
+// 5 minutes off or a signature that does not match gets AWS's JSON error (`__type`, `message`,
+// and SQS's `x-amzn-query-error`). SQS: the queue must exist (`aws.queue(name)` makes one); a
+// FIFO queue requires `MessageGroupId` and drops a message whose `MessageDeduplicationId` it
+// took in the last 5 minutes (answering as if sent). EventBridge: the bus must exist
+// (`aws.bus(name)`), `Detail` must be a JSON object; events are kept as a rule's target receives
+// them (`detail` parsed). `aws.plan` fails requests on command.
+import http from "node:http";
+import { randomUUID, createHash } from "node:crypto";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { Sha256 } from "@aws-crypto/sha256-js";
+
+const ACCOUNT = "123456789012";
+const DEDUPE_MS = 5 * 60_000;
+const TARGETS = { "AmazonSQS.SendMessage": "sqs", "AWSEvents.PutEvents": "events" };
+
+/** `keys`: {accessKeyId: secret}. */
+export async function startAws({ keys, region = "us-east-1" }) {
+  const aws = {
+    region,
+    queues: new Map(), // name -> {fifo, messages: [], dedupe: Map(id -> {at, messageId})}
+    buses: new Map(), // name -> events as targets receive them
+    seen: { signed: 0, refused: {}, deduplicated: 0, throttled: 0, requests: 0 },
+    /** What to do with the next requests of a kind: {sqs: ["accepted-500", ...], events: ["throttle", ...]}. */
+    plan: { sqs: [], events: [] },
+  };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      aws.seen.requests += 1;
+      const raw = Buffer.concat(chunks);
+      const service = TARGETS[req.headers["x-amz-target"]];
+      const send = (status, body, headers = {}) => {
+        res.writeHead(status, { "content-type": req.headers["content-type"] ?? "application/x-amz-json-1.0", "x-amzn-requestid": randomUUID(), ...headers });
+        res.end(JSON.stringify(body));
+      };
+      const refuse = (status, type, message, query) => {
+        aws.seen.refused[type] = (aws.seen.refused[type] ?? 0) + 1;
+        send(status, { __type: type.includes("#") ? type : `com.amazon.coral.service#${type}`, message }, service === "sqs" && query ? { "x-amzn-query-error": query } : {});
+      };
+      if (req.method !== "POST" || req.url !== "/" || !service) return refuse(400, "UnknownOperationException", "Unknown operation");
+      const denied = await verify(req, raw, keys, service);
+      if (denied) return refuse(...denied);
+      aws.seen.signed++;
+      let body;
+      try {
+        body = JSON.parse(raw.toString("utf8"));
+      } catch {
+        return refuse(400, "SerializationException", "Start of structure or map found where not expected.");
+      }
+      return service === "sqs" ? sendMessage(aws, body, send, refuse) : putEvents(aws, body, send, refuse);
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  aws.url = `http://127.0.0.1:${server.address().port}`;
+  /** Creates a queue (a FIFO one when `name` ends in .fifo); returns its URL. */
+  aws.queue = (name) => {
+    aws.queues.set(name, { fifo: name.endsWith(".fifo"), messages: [], dedupe: new Map() });
+    return `${aws.url}/${ACCOUNT}/${name}`;
+  };
+  aws.bus = (name) => {
+    aws.buses.set(name, []);
+    return name;
+  };
+  aws.close = () => new Promise((r) => { server.closeAllConnections(); server.close(r); });
+  return aws;
+}
+
+function sendMessage(aws, body, send, refuse) {
+  const name = /^https?:\/\/[^/]+\/(\d{12})\/([^/]+)$/.exec(body.QueueUrl ?? "")?.[2];
+  const q = aws.queues.get(name);
+  if (!q) return refuse(400, "com.amazonaws.sqs#QueueDoesNotExist", "The specified queue does not exist.", "AWS.SimpleQueueService.NonExistentQueue;Sender");
+  if (typeof body.MessageBody !== "string" || !body.MessageBody) return refuse(400, "com.amazonaws.sqs#MissingParameter", "The request must contain the parameter MessageBody.", "MissingParameter;Sender");
+  const attributes = Object.fromEntries(Object.entries(body.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue]));
+  if (Object.keys(attributes).length > 10) return refuse(400, "com.amazonaws.sqs#InvalidParameterValue", "Number of message attributes [11] exceeds the allowed maximum [10].", "InvalidParameterValue;Sender");
+  const md5 = createHash("md5").update(body.MessageBody).digest("hex");
+  if (q.fifo) {
+    if (!body.MessageGroupId) return refuse(400, "com.amazonaws.sqs#MissingParameter", "The request must contain the parameter MessageGroupId.", "MissingParameter;Sender");
+    if (!body.MessageDeduplicationId) return refuse(400, "com.amazonaws.sqs#InvalidParameterValue", "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly", "InvalidParameterValue;Sender");
+    const seen = q.dedupe.get(body.MessageDeduplicationId);
+    if (seen && Date.now() - seen.at < DEDUPE_MS) {
+      aws.seen.deduplicated += 1;
+      return send(200, { MD5OfMessageBody: md5, MessageId: seen.messageId, SequenceNumber: seen.sequence });
+    }
+  } else if (body.MessageDeduplicationId) {
+    return refuse(400, "com.amazonaws.sqs#InvalidParameterValue", "The request include parameter that is not valid for this queue type", "InvalidParameterValue;Sender");
+  }
+  const messageId = randomUUID();
+  const sequence = String(10n ** 19n + BigInt(q.messages.length));
+  q.messages.push({ messageId, body: body.MessageBody, attributes, groupId: body.MessageGroupId, deduplicationId: body.MessageDeduplicationId });
+  if (q.fifo) q.dedupe.set(body.MessageDeduplicationId, { at: Date.now(), messageId, sequence });
+  // Taken, but the answer is lost: the sender tries again.
+  if (aws.plan.sqs.shift() === "accepted-500") return refuse(500, "com.amazonaws.sqs#InternalError", "We encountered an internal error. Please try again.", "InternalError;Receiver");
+  return send(200, { MD5OfMessageBody: md5, MessageId: messageId, ...(q.fifo ? { SequenceNumber: sequence } : {}) });
+}
+
+function putEvents(aws, body, send, refuse) {
+  const entries = body.Entries;
+  if (!Array.isArray(entries) || entries.length < 1 || entries.length > 10) return refuse(400, "ValidationException", "1 validation error detected: Value at 'entries' failed to satisfy constraint");
+  const results = [];
+  let failed = 0;
+  for (const e of entries) {
+    const name = e.EventBusName ?? "default";
+    const events = aws.buses.get(name.replace(/^arn:.*:event-bus\//, ""));
+    if (!events) return refuse(400, "ResourceNotFoundException", `Event bus ${name} does not exist.`);
+    let detail;
+    try {
+      detail = JSON.parse(e.Detail);
+    } catch {}
+    if (!e.Source || !e.DetailType || typeof detail !== "object" || detail === null || Array.isArray(detail)) {
+      failed += 1;
+      results.push({ ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed." });
+      continue;
+    }
+    if (aws.plan.events[0] === "throttle") {
+      aws.plan.events.shift();
+      aws.seen.throttled += 1;
+      failed += 1;
+      results.push({ ErrorCode: "ThrottlingException", ErrorMessage: "Rate exceeded" });
+      continue;
+    }
+    const id = randomUUID();
+    // As a rule's target receives it: EventBridge's envelope, `detail` parsed (not the bytes sent).
+    events.push({ version: "0", id, "detail-type": e.DetailType, source: e.Source, account: ACCOUNT, time: new Date().toISOString().replace(/\.\d+Z$/, "Z"), region: aws.region, resources: [], detail });
+    results.push({ EventId: id });
+  }
+  return send(200, { Entries: results, FailedEntryCount: failed });
+}
+
+// AWS's checks, in AWS's order: the authorization header's shape, the key, the scope, the
+// clock, then the signature (recomputed over exactly the headers the request signed).
+async function verify(req, raw, keys, expectedService) {
+  const auth = req.headers.authorization ?? "";
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return [400, "IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.", "IncompleteSignature;Sender"];
+  const [, keyId, day, region, service, signedHeaders, signature] = m;
+  const secret = keys[keyId];
+  if (!secret) return [403, "UnrecognizedClientException", "The security token included in the request is invalid.", "InvalidClientTokenId;Sender"];
+  if (service !== expectedService) return [403, "InvalidSignatureException", `Credential should be scoped to correct service: '${expectedService}'.`, "SignatureDoesNotMatch;Sender"];
+  const stamp = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(req.headers["x-amz-date"] ?? "");
+  if (!stamp || stamp.slice(1, 4).join("") !== day) return [400, "IncompleteSignatureException", "Date must be in ISO-8601 'basic format'.", "IncompleteSignature;Sender"];
+  const at = new Date(Date.UTC(+stamp[1], +stamp[2] - 1, +stamp[3], +stamp[4], +stamp[5], +stamp[6]));
+  if (Math.abs(Date.now() - at.getTime()) > 5 * 60_000) return [400, "InvalidSignatureException", "Signature expired.", "RequestExpired;Sender"];
+  const names = signedHeaders.split(";");
+  if (!names.includes("host") || !names.includes("x-amz-target")) return [403, "InvalidSignatureException", "'Host' and 'X-Amz-Target' must be signed headers.", "SignatureDoesNotMatch;Sender"];
+  const headers = Object.fromEntries(names.map((n) => [n, req.headers[n] ?? ""]));
+  const signer = new SignatureV4({ credentials: { accessKeyId: keyId, secretAccessKey: secret }, region, service, sha256: Sha256, uriEscapePath: true, applyChecksum: false });
+  const [path, query = ""] = req.url.split("?");
+  const signed = await signer.sign(
+    { method: req.method, protocol: "http:", hostname: req.headers.host, path, query: Object.fromEntries(new URLSearchParams(query)), headers, body: raw },
+    { signingDate: at, signableHeaders: new Set(names), unsignableHeaders: new Set() },
+  );
+  const expected = /Signature=([0-9a-f]{64})/.exec(signed.headers.authorization)?.[1];
+  if (expected !== signature)
+    return [403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.", "SignatureDoesNotMatch;Sender"];
+  return null;
+}
+
+/** Waits until `predicate()` holds, polling; fails after `ms` with `what`. */
+export async function until(predicate, ms = 20_000, what = "condition") {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
