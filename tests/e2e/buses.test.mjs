@@ -1,5 +1,7 @@
 // Queue and bus destinations: events published to Amazon SQS (standard and FIFO) and Amazon
-// EventBridge stand-ins that verify SigV4 as AWS does. Each event arrives once, with the Standard
+// EventBridge stand-ins that verify SigV4 as AWS does, to a Kafka REST proxy (Confluent v3 with
+// basic or bearer auth, and v2), and to Pub/Sub with a service account's tokens from Google's
+// token endpoint stand-in (one token for many events, renewed once the bus refuses it). Each event arrives once, with the Standard
 // Webhooks signature a receiver verifies with the official `standardwebhooks` package over the
 // message it got; filters and transforms apply as for https destinations; a FIFO queue gets a
 // group and dedupes a retry it already took; a throttled EventBridge entry is tried again; a key
@@ -10,7 +12,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { startGateway, assertError, planted } from "../harness.mjs";
-import { startAws, until } from "../mocks/buses.mjs";
+import { startAws, startKafka, startPubsub, until } from "../mocks/buses.mjs";
+import { startGoogle } from "../mocks/google.mjs";
 import { sourceSecrets, sourceDoc, sample, eventId } from "../samples.mjs";
 import { sign } from "../signers.mjs";
 
@@ -20,9 +23,11 @@ const S = sourceSecrets();
 const KEY_ID = "AKIA" + randomBytes(8).toString("hex").toUpperCase();
 const AWS_SECRET = randomBytes(30).toString("base64");
 const WRONG_SECRET = randomBytes(30).toString("base64");
-const secrets = { queue: whsec(), fifo: whsec(), bus: whsec(), wrong: whsec() };
-for (const s of [...Object.values(secrets), ...Object.values(S), AWS_SECRET, WRONG_SECRET]) planted.add(s);
-let gw, aws;
+const secrets = { queue: whsec(), fifo: whsec(), bus: whsec(), wrong: whsec(), kbasic: whsec(), kbearer: whsec(), kv2: whsec(), kwrong: whsec(), topic: whsec() };
+const KAFKA_PASSWORD = "kafka-pw-" + randomBytes(12).toString("hex");
+const KAFKA_TOKEN = "kafka-token-" + randomBytes(12).toString("hex");
+for (const s of [...Object.values(secrets), ...Object.values(S), AWS_SECRET, WRONG_SECRET, KAFKA_PASSWORD, KAFKA_TOKEN]) planted.add(s);
+let gw, aws, kafka, google, pubsub, account;
 const urls = {};
 
 const awsBlock = (secret = AWS_SECRET) => ({ region: "us-east-1", access_key_id: KEY_ID, secret_access_key: secret });
@@ -33,6 +38,13 @@ before(async () => {
   urls.queue = aws.queue("orders");
   urls.fifo = aws.queue("orders.fifo");
   aws.bus("orders-bus");
+  kafka = await startKafka({ users: { svc: KAFKA_PASSWORD }, tokens: [KAFKA_TOKEN] });
+  urls.kafka = kafka.topic("orders");
+  google = await startGoogle();
+  pubsub = await startPubsub({ google });
+  account = google.serviceAccount("acme-prod");
+  planted.add(account.private_key.split("\n")[1]);
+  urls.topic = pubsub.topic("acme-prod", "orders");
   await gw.tenant(T);
   const put = async (path, doc) => {
     const r = await gw.admin("PUT", `${T}/${path}`, doc);
@@ -46,6 +58,13 @@ before(async () => {
     transform: { field_mappings: { kind: "type", invoice: "data.invoice" }, transforms: { kind: ["uppercase"] } },
   });
   await put("destinations/wrong", { kind: "sqs", url: urls.queue, secret: secrets.wrong, aws: awsBlock(WRONG_SECRET), max_attempts: 5 });
+  await put("destinations/kbasic", { kind: "kafka", url: urls.kafka.v3, secret: secrets.kbasic, kafka: { api: "v3", auth: { username: "svc", password: KAFKA_PASSWORD } } });
+  await put("destinations/kbearer", { kind: "kafka", url: urls.kafka.v3, secret: secrets.kbearer, kafka: { auth: { token: KAFKA_TOKEN } } });
+  await put("destinations/kv2", { kind: "kafka", url: urls.kafka.v2, secret: secrets.kv2, kafka: { api: "v2", auth: { token: KAFKA_TOKEN } } });
+  await put("destinations/kwrong", { kind: "kafka", url: urls.kafka.v3, secret: secrets.kwrong, kafka: { auth: { username: "svc", password: "not-it" } } });
+  await put("destinations/topic", { kind: "pubsub", url: urls.topic, secret: secrets.topic, google: { service_account: account } });
+  await put("sources/kafka", { ...sourceDoc(T, "standard", S.standard), destinations: ["kbasic", "kbearer", "kv2", "kwrong"] });
+  await put("sources/pubsub", { ...sourceDoc(T, "standard", S.standard), destinations: ["topic"] });
   await put("sources/orders", { ...sourceDoc(T, "standard", S.standard), destinations: ["queue", "fifo", "bus"] });
   await put("sources/fifo-only", { ...sourceDoc(T, "standard", S.standard), destinations: ["fifo"] });
   await put("sources/bus-only", { ...sourceDoc(T, "standard", S.standard), destinations: ["bus"] });
@@ -54,6 +73,9 @@ before(async () => {
 after(async () => {
   await gw?.stop();
   await aws?.close();
+  await kafka?.close();
+  await pubsub?.close();
+  await google?.close();
 });
 
 const post = (source, s) => gw.request("POST", `/v1/webhooks/${T}/${source}`, { body: s.body, headers: { "content-type": "application/json", ...s.headers } });
@@ -173,4 +195,74 @@ test("bus credentials are write-only and bad bus configurations are refused with
   await bad({ url: urls.queue, aws: awsBlock() }, "`aws` does not apply");
   await bad({ kind: "smoke-signal", url: urls.queue }, "kind");
   assertError(assert, await gw.admin("GET", `${T}/destinations/x`), 404, "not_found");
+});
+
+const records = (id) => kafka.topics.get("orders").filter((r) => (r.api === "v3" ? r.headers["webhook-id"] : JSON.parse(r.value)["webhook-id"]) === id);
+
+test("Kafka REST: v3 (basic and bearer) carries the exact bytes with signature headers, v2 a wrapped value; a refused password is dead-lettered", async () => {
+  const s = sample(T, S, "standard");
+  assert.equal((await post("kafka", s)).status, 200);
+  const event = eventId(T, "kafka", s.pid);
+  await until(() => ["kbasic", "kbearer", "kv2"].every((d) => records(`${event}.${d}`).length), 20_000, "the Kafka records");
+  for (const d of ["kbasic", "kbearer"]) {
+    const got = records(`${event}.${d}`);
+    assert.equal(got.length, 1, `${d} once`);
+    const [r] = got;
+    assert.equal(r.key, "kafka", "keyed by source");
+    assert.equal(r.headers["event-type"], "invoice.paid");
+    assert.equal(new Webhook(secrets[d]).verify(r.value.toString("utf8"), r.headers).id, event);
+  }
+  const [v2] = records(`${event}.kv2`);
+  const wrapped = JSON.parse(v2.value);
+  assert.equal(v2.key, "kafka");
+  assert.equal(new Webhook(secrets.kv2).verify(wrapped.body, wrapped).id, event, "v2's value wraps the signed body");
+  let letter;
+  await until(async () => {
+    letter = (await gw.admin("GET", `${T}/dead-letters`)).body.data.find((l) => l.id === `${event}.kwrong`);
+    return letter;
+  }, 20_000, "the refused delivery's dead letter");
+  assert.match(letter.last_error, /kafka answered 401 \(401\)/);
+  assert.equal(records(`${event}.kwrong`).length, 0);
+  const shown = (await gw.admin("GET", `${T}/destinations/kbasic`)).body;
+  assert.deepEqual(shown.kafka.auth, { username: "svc", password: { set: true } });
+});
+
+test("Pub/Sub: one token for many events; data is the exact signed bytes; a token the bus refuses is renewed once and the event delivered", async () => {
+  const topic = () => pubsub.topics.get("acme-prod/orders");
+  const events = [sample(T, S, "standard"), sample(T, S, "standard"), sample(T, S, "standard")];
+  for (const s of events) assert.equal((await post("pubsub", s)).status, 200);
+  const ids = events.map((s) => eventId(T, "pubsub", s.pid));
+  await until(() => ids.every((id) => topic().some((m) => m.attributes["webhook-id"] === `${id}.topic`)), 20_000, "the published messages");
+  assert.equal(google.seen.token_fetches, 1, "one token fetch for three events");
+  for (const id of ids) {
+    const got = topic().filter((m) => m.attributes["webhook-id"] === `${id}.topic`);
+    assert.equal(got.length, 1);
+    assert.equal(new Webhook(secrets.topic).verify(got[0].data.toString("utf8"), got[0].attributes).id, id);
+    assert.equal(got[0].attributes["event-type"], "invoice.paid");
+    assert.equal(got[0].orderingKey, undefined, "not an ordered destination");
+  }
+  // Google revokes every token: the next publish is refused once, then goes with a new token.
+  await fetch(`${google.url}/__expire`, { method: "POST" });
+  const later = sample(T, S, "standard");
+  assert.equal((await post("pubsub", later)).status, 200);
+  const id = eventId(T, "pubsub", later.pid);
+  await until(() => topic().some((m) => m.attributes["webhook-id"] === `${id}.topic`), 20_000, "the event after the token was refused");
+  assert.equal(pubsub.seen.unauthenticated, 1);
+  assert.equal(google.seen.token_fetches, 2);
+  const e = await logged(id, (d) => d.status === "delivered");
+  assert.deepEqual(e.attempts.map((a) => [a.status, a.state]), [[200, "delivered"]], "renewed within the one attempt");
+  const shown = (await gw.admin("GET", `${T}/destinations/topic`)).body;
+  assert.deepEqual(shown.google.service_account.private_key, { set: true });
+});
+
+test("deleting a Pub/Sub destination forgets its token: one created again under the name fetches its own", async () => {
+  const doc = { kind: "pubsub", url: urls.topic, secret: secrets.topic, google: { service_account: account } };
+  assert.equal((await gw.admin("DELETE", `${T}/destinations/topic`)).status, 204);
+  assert.equal((await gw.admin("PUT", `${T}/destinations/topic`, doc)).status, 201);
+  const before = google.seen.token_fetches;
+  const s = sample(T, S, "standard");
+  assert.equal((await post("pubsub", s)).status, 200);
+  const id = eventId(T, "pubsub", s.pid);
+  await until(() => pubsub.topics.get("acme-prod/orders").some((m) => m.attributes["webhook-id"] === `${id}.topic`), 20_000, "the event");
+  assert.equal(google.seen.token_fetches, before + 1, "a new token, the old one was purged");
 });

@@ -172,3 +172,122 @@ export async function until(predicate, ms = 20_000, what = "condition") {
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+// Kafka REST (`startKafka`): Confluent's v3 produce (`POST /kafka/v3/clusters/{c}/topics/{t}/
+// records`, JSON, BINARY values and base64 headers) and v2 as Redpanda's pandaproxy speaks it
+// (`POST /topics/{t}`, `application/vnd.kafka.binary.v2+json` only, base64 keys and values).
+// Basic auth against `users`, or a bearer in `tokens`; an unknown cluster or topic is Confluent's
+// 404 `{"error_code": 40403}`. Records are kept per topic with their key, value bytes and headers.
+export async function startKafka({ cluster = "lkc-test", users = {}, tokens = [] } = {}) {
+  const kafka = { topics: new Map(), seen: { refused: {} } };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const send = (status, body, type = "application/json") => {
+        res.writeHead(status, { "content-type": type });
+        res.end(JSON.stringify(body));
+      };
+      const refuse = (status, code, message) => {
+        kafka.seen.refused[code] = (kafka.seen.refused[code] ?? 0) + 1;
+        send(status, { error_code: code, message });
+      };
+      const auth = req.headers.authorization ?? "";
+      const basic = /^Basic (.+)$/.exec(auth)?.[1];
+      const [user, ...pw] = basic ? Buffer.from(basic, "base64").toString("utf8").split(":") : [];
+      const bearer = /^Bearer (.+)$/.exec(auth)?.[1];
+      const allowed = (user !== undefined && users[user] === pw.join(":")) || (bearer && tokens.includes(bearer));
+      if (!allowed) return refuse(401, 401, "Unauthorized");
+      let body;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return refuse(400, 400, "Malformed JSON");
+      }
+      const v3 = /^\/kafka\/v3\/clusters\/([^/]+)\/topics\/([^/]+)\/records$/.exec(req.url);
+      const v2 = /^\/topics\/([^/]+)$/.exec(req.url);
+      if (req.method !== "POST" || (!v3 && !v2)) return refuse(404, 404, "HTTP 404 Not Found");
+      const topic = v3 ? v3[2] : v2[1];
+      if ((v3 && v3[1] !== cluster) || !kafka.topics.has(topic)) return refuse(404, 40403, "This server does not host this topic-partition.");
+      const records = kafka.topics.get(topic);
+      const partition = (key) => createHash("sha256").update(key).digest()[0] % 3;
+      if (v3) {
+        if (body.value?.type !== "BINARY" || typeof body.value.data !== "string") return refuse(400, 400, "value: a BINARY value is expected");
+        const key = body.key?.type === "STRING" ? body.key.data : Buffer.from(body.key?.data ?? "", "base64").toString("utf8");
+        const headers = Object.fromEntries((body.headers ?? []).map((h) => [h.name, Buffer.from(h.value, "base64").toString("utf8")]));
+        const value = Buffer.from(body.value.data, "base64");
+        records.push({ api: "v3", key, value, headers, partition: partition(key) });
+        return send(200, { error_code: 200, cluster_id: cluster, topic_name: topic, partition_id: partition(key), offset: records.length - 1, timestamp: new Date().toISOString(), key: { type: "STRING", size: Buffer.byteLength(key) }, value: { type: "BINARY", size: value.length } });
+      }
+      if (!(req.headers["content-type"] ?? "").startsWith("application/vnd.kafka.binary.v2+json")) return refuse(415, 415, "HTTP 415 Unsupported Media Type");
+      const offsets = [];
+      for (const r of body.records ?? []) {
+        const key = Buffer.from(r.key ?? "", "base64").toString("utf8");
+        records.push({ api: "v2", key, value: Buffer.from(r.value, "base64"), headers: {}, partition: partition(key) });
+        offsets.push({ partition: partition(key), offset: records.length - 1 });
+      }
+      return send(200, { offsets }, "application/vnd.kafka.v2+json");
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  kafka.url = `http://127.0.0.1:${server.address().port}`;
+  kafka.topic = (name) => {
+    kafka.topics.set(name, []);
+    return { v3: `${kafka.url}/kafka/v3/clusters/${cluster}/topics/${name}`, v2: `${kafka.url}/topics/${name}` };
+  };
+  kafka.close = () => new Promise((r) => { server.closeAllConnections(); server.close(r); });
+  return kafka;
+}
+
+// Pub/Sub (`startPubsub`): `POST /v1/projects/{p}/topics/{t}:publish` taking only the access
+// tokens `google` (tests/mocks/google.mjs, the token endpoint) issued and that have not expired
+// (else 401 UNAUTHENTICATED), from an account of the topic's project (else 403
+// PERMISSION_DENIED); an unknown topic is 404 NOT_FOUND. Messages need base64 `data`; they are
+// kept with their decoded bytes, attributes and ordering key.
+export async function startPubsub({ google }) {
+  const pubsub = { topics: new Map(), seen: { unauthenticated: 0, published: 0 } };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const send = (status, body) => {
+        res.writeHead(status, { "content-type": "application/json; charset=UTF-8" });
+        res.end(JSON.stringify(body));
+      };
+      const error = (code, status, message) => send(code, { error: { code, message, status } });
+      const m = /^\/v1\/projects\/([^/]+)\/topics\/([^/:]+):publish$/.exec(req.url);
+      if (req.method !== "POST" || !m) return error(404, "NOT_FOUND", "The requested URL was not found on this server.");
+      const held = google.tokens.get(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1]);
+      if (!held || held.expires_ms <= Date.now()) {
+        pubsub.seen.unauthenticated += 1;
+        return error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.");
+      }
+      const [, project, topic] = m;
+      if (google.accounts.get(held.email).project !== project) return error(403, "PERMISSION_DENIED", `User not authorized to perform this action.`);
+      const messages = pubsub.topics.get(`${project}/${topic}`);
+      if (!messages) return error(404, "NOT_FOUND", `Resource not found (resource=${topic}).`);
+      let body;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+      }
+      const ids = [];
+      for (const msg of body.messages ?? []) {
+        if (typeof msg.data !== "string" || !msg.data) return error(400, "INVALID_ARGUMENT", "Some messages are empty.");
+        const id = String(1e15 + pubsub.seen.published++);
+        messages.push({ id, data: Buffer.from(msg.data, "base64"), attributes: msg.attributes ?? {}, orderingKey: msg.orderingKey });
+        ids.push(id);
+      }
+      return send(200, { messageIds: ids });
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  pubsub.url = `http://127.0.0.1:${server.address().port}`;
+  pubsub.topic = (project, name) => {
+    pubsub.topics.set(`${project}/${name}`, []);
+    return `${pubsub.url}/v1/projects/${project}/topics/${name}`;
+  };
+  pubsub.close = () => new Promise((r) => { server.closeAllConnections(); server.close(r); });
+  return pubsub;
+}
