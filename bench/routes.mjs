@@ -83,6 +83,19 @@ export async function fanoutRoute(gw, upstream, hooks) {
 }
 
 /**
+ * A standard source `stdsqs` feeding one SQS destination (the bench upstream answering
+ * `SendMessage`): each delivery is a SigV4-signed message instead of a webhook POST.
+ */
+export async function sqsRoute(gw, upstream, hooks) {
+  const aws = { region: "us-east-1", access_key_id: "AKIABENCHBENCHBENCH0", secret_access_key: randomBytes(30).toString("base64") };
+  const r = await gw.admin("PUT", "bench/destinations/sqs", { kind: "sqs", url: `${upstream.url}/123456789012/bench`, secret: hooks.whsec, aws });
+  if (r.status !== 201 && r.status !== 200) throw new Error(`destination sqs: ${r.status} ${r.text}`);
+  await gw.admin("PUT", "bench/sources/stdsqs", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["sqs"] });
+  const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
+  return { url: new URL("/v1/webhooks/bench/stdsqs", gw.url).href, headers: {}, script: signedEvents(hooks.stdSecret, stdBody), deliveries: 1 };
+}
+
+/**
  * A wrk script posting `body` as a new Standard Webhooks event each request, signed with `secret`
  * (wrk's Lua has no HMAC: the signatures are made here). Each run of the script takes its own
  * block of ids, so a warm-up run never turns the measured run's events into duplicates.

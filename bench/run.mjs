@@ -12,7 +12,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, sqsRoute, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
 import { firstContent, wrk as load } from "./load.mjs";
 import { coldHeader, coldRow, coldStarts, jsFloorOptions, medians, printCompiled } from "./cold.mjs";
@@ -101,6 +101,11 @@ await quietFor("the fan-out's sources");
 const fanout = await fanoutRoute(gw, upstream, hooks);
 quiet.deliveriesPerEvent(fanout.deliveries);
 await route("webhook new event, 3 destinations (standard)", fanout, "ref: HMAC + DO + queue send");
+// The same event to one SQS destination: the consumer signs a SendMessage with SigV4.
+await quietFor("the SQS destination's source");
+const sqs = await sqsRoute(gw, upstream, hooks);
+quiet.deliveriesPerEvent(sqs.deliveries);
+await route("webhook new event, SQS destination (SigV4)", sqs, "ref: HMAC + DO + queue send");
 // The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
 await quietFor("the duplicates");
 quiet.deliveriesPerEvent(hooks.duplicate.deliveries);

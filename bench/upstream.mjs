@@ -1,8 +1,10 @@
 // A fast local upstream: answers every request with a small fixed JSON body, and
 // `POST .../chat/completions` as an OpenAI-style model would (a completion, or an SSE stream of
 // twelve chunks with usage when the body asks for `stream`), `POST .../embeddings`, and Bedrock's
-// `POST /model/{id}/converse` and `/converse-stream` (the same text, in AWS's framing).
+// `POST /model/{id}/converse` and `/converse-stream` (the same text, in AWS's framing), and SQS's
+// `SendMessage` (JSON protocol, `X-Amz-Target: AmazonSQS.SendMessage`) for an SQS destination.
 import http from "node:http";
+import { createHash, randomUUID } from "node:crypto";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 
@@ -64,6 +66,14 @@ export function startUpstream({ faultRate = 0 } = {}) {
           return res.end('{"error":"injected"}');
         }
         if (req.url === "/hooks") hooks.add(req.headers["webhook-id"]);
+        // SQS: the delivery's id is a message attribute; the bench does not check signatures.
+        if (req.headers["x-amz-target"] === "AmazonSQS.SendMessage") {
+          const sent = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+          hooks.add(sent.MessageAttributes?.["webhook-id"]?.StringValue);
+          const out = Buffer.from(JSON.stringify({ MD5OfMessageBody: createHash("md5").update(sent.MessageBody ?? "").digest("hex"), MessageId: randomUUID() }));
+          res.writeHead(200, { "content-type": "application/x-amz-json-1.0", "content-length": out.length });
+          return res.end(out);
+        }
         if (req.url.endsWith("/embeddings")) {
           res.writeHead(200, { "content-type": "application/json", "content-length": embeddings.length });
           return res.end(embeddings);

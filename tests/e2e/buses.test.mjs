@@ -257,12 +257,19 @@ test("Pub/Sub: one token for many events; data is the exact signed bytes; a toke
 
 test("deleting a Pub/Sub destination forgets its token: one created again under the name fetches its own", async () => {
   const doc = { kind: "pubsub", url: urls.topic, secret: secrets.topic, google: { service_account: account } };
+  const publish = async () => {
+    const s = sample(T, S, "standard");
+    assert.equal((await post("pubsub", s)).status, 200);
+    const id = eventId(T, "pubsub", s.pid);
+    await until(() => pubsub.topics.get("acme-prod/orders").some((m) => m.attributes["webhook-id"] === `${id}.topic`), 20_000, "the event");
+  };
+  // A token held for the destination.
+  await publish();
+  const held = google.seen.token_fetches;
+  await publish();
+  assert.equal(google.seen.token_fetches, held, "held, not fetched again");
   assert.equal((await gw.admin("DELETE", `${T}/destinations/topic`)).status, 204);
   assert.equal((await gw.admin("PUT", `${T}/destinations/topic`, doc)).status, 201);
-  const before = google.seen.token_fetches;
-  const s = sample(T, S, "standard");
-  assert.equal((await post("pubsub", s)).status, 200);
-  const id = eventId(T, "pubsub", s.pid);
-  await until(() => pubsub.topics.get("acme-prod/orders").some((m) => m.attributes["webhook-id"] === `${id}.topic`), 20_000, "the event");
-  assert.equal(google.seen.token_fetches, before + 1, "a new token, the old one was purged");
+  await publish();
+  assert.equal(google.seen.token_fetches, held + 1, "a new token, the old one was purged");
 });
