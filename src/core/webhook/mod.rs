@@ -1,5 +1,6 @@
 //! Webhooks: verification of inbound signatures and signing of outbound deliveries.
 
+pub mod catalog;
 pub mod dedupe;
 pub mod delivery;
 pub mod destination;
