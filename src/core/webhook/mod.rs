@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod dedupe;
+pub mod default_destination;
 pub mod delivery;
 pub mod destination;
 pub mod endpoints;
