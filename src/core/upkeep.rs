@@ -84,7 +84,10 @@ pub async fn run(
     if sealer.key_ids().len() > 1 {
         reports.push(reseal(&co, u, sealer, rng).await);
     }
-    let migrated = default_destination::pass(&co, sealer, rng, u.budget_ms).await;
+    let migrated = match &tenants {
+        Ok(all) => default_destination::pass(&co, sealer, rng, all, u.budget_ms).await,
+        Err(e) => Err(e.clone()),
+    };
     reports.push(("default_destinations_migrated", migrated));
     let integrations = integrations(&co, &tenants).await;
     reports.push((
