@@ -8,6 +8,7 @@ import * as records from "./records.js";
 import * as integrations from "./integrations.js";
 import * as events from "./events.js";
 import * as usage from "./usage.js";
+import * as catalog from "./catalog.js";
 
 /** The sections of a tenant, in the order the nav lists them. */
 const SECTIONS = [
@@ -32,6 +33,7 @@ let routed = 0;
 function place() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "t" && parts[1]) return { tenant: parts[1], section: parts[2] || "keys", rest: parts.slice(3) };
+  if (parts[0] === "event-types") return { tenant: null, section: "event-types", rest: [] };
   return { tenant: null, section: "tenants", rest: parts.slice(1) };
 }
 
@@ -82,7 +84,7 @@ function fillPicker(current) {
 
 function fillNav({ tenant, section }) {
   const link = (href, text, on) => h("li", {}, h("a", { href, "aria-current": on ? "page" : false }, text));
-  const items = [h("h2", {}, "Gateway"), h("ul", {}, link("#/tenants", "Tenants", section === "tenants"))];
+  const items = [h("h2", {}, "Gateway"), h("ul", {}, link("#/tenants", "Tenants", section === "tenants"), link("#/event-types", "Event types", section === "event-types"))];
   if (tenant) {
     items.push(h("h2", {}, tenant), h("ul", {}, SECTIONS.map(([id, name]) => link(sectionHash(tenant, id), name, id === section))));
   }
@@ -95,12 +97,13 @@ async function route() {
   fillPicker(where.tenant);
   fillNav(where);
   const view = where.tenant ? SECTIONS.find(([id]) => id === where.section) : null;
-  const name = view ? view[1] : "Tenants";
+  const name = view ? view[1] : where.section === "event-types" ? "Event types" : "Tenants";
   document.title = `${name}${where.tenant ? ` · ${where.tenant}` : ""} · edge-gateway console`;
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   try {
     const ctx = { tenant: where.tenant, rest: where.rest, go, tenantsChanged };
-    if (!where.tenant) await tenants.render(main, ctx);
+    if (where.section === "event-types") await catalog.render(main, ctx);
+    else if (!where.tenant) await tenants.render(main, ctx);
     else if (view) await view[2](main, ctx);
     else main.replaceChildren(errorBox({ message: `no section ${where.section}` }));
   } catch (e) {

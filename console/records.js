@@ -4,6 +4,7 @@
 import { api, tenantPath, query } from "./api.js";
 import { ID_PATTERN } from "./tenants.js";
 import { h, field, table, toast, confirmThen, copyable, documentForm, busy, badge } from "./ui.js";
+import { filterPicker } from "./catalog.js";
 
 const SOURCE_EXAMPLES = {
   whatsapp: { kind: "whatsapp", secrets: ["<Meta app secret>"], verify_token: "<token you give Meta>" },
@@ -37,7 +38,7 @@ const KINDS = {
     title: "Destinations",
     one: "destination",
     example: () => ({ url: "https://app.example.com/hooks", secret: "whsec_<base64 secret>", filter: { types: ["*"] } }),
-    help: "Where events are delivered, signed as Standard Webhooks. The tenant's own destination is `default`, set in its profile.",
+    help: "Where events are delivered, signed as Standard Webhooks. The tenant's own destination is `default`: set in its profile, or here, like the others.",
     columns: () => [
       ["URL", (r) => h("code", {}, r.doc.url ?? "")],
       ["Filter", (r) => (r.doc.filter?.types ?? ["*"]).join(", ")],
@@ -144,6 +145,8 @@ async function edit(main, ctx, section, name) {
       ctx.go(list);
     },
   });
+  // A destination's filter takes its types from the event catalog.
+  if (section === "destinations") form.prepend(await filterPicker(form.editor));
   main.replaceChildren(h("h1", {}, name ? `${k.title}: ${name}` : `New ${k.one}`), form);
 }
 

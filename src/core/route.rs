@@ -50,6 +50,8 @@ impl InboundMethod {
 pub enum Route {
     Health,
     OpenApi,
+    /// The event catalog (`core::webhook::catalog`): public, like the OpenAPI document.
+    EventTypes,
     /// The calling tenant, as its key authenticates it.
     Me,
     /// The calling tenant's usage (`core::usage`).
@@ -209,6 +211,7 @@ impl Route {
             // Unauthenticated or operator's requests are not a tenant's usage.
             Route::Health
             | Route::OpenApi
+            | Route::EventTypes
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_)
@@ -232,6 +235,7 @@ impl Route {
             // The console's files hold nothing secret; what it shows comes from the admin API.
             Route::Health
             | Route::OpenApi
+            | Route::EventTypes
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_) => Access::Public,
@@ -269,6 +273,7 @@ impl Route {
         match self {
             Route::Health => "/healthz",
             Route::OpenApi => "/openapi.json",
+            Route::EventTypes => "/v1/event-types",
             Route::Me => "/v1/me",
             Route::Usage => "/v1/usage",
             Route::ChatCompletions => "/v1/chat/completions",
@@ -394,6 +399,7 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
     match segs.as_slice() {
         ["healthz"] => get_only(Route::Health),
         ["openapi.json"] => get_only(Route::OpenApi),
+        ["v1", "event-types"] => get_only(Route::EventTypes),
         ["v1", "me"] => get_only(Route::Me),
         ["v1", "usage"] => get_only(Route::Usage),
         ["v1", "chat", "completions"] => match method {
@@ -615,6 +621,12 @@ mod tests {
             match_route(InboundMethod::Get, "/openapi.json").unwrap(),
             Route::OpenApi
         );
+        let catalog = match_route(InboundMethod::Get, "/v1/event-types").unwrap();
+        assert_eq!(catalog, Route::EventTypes);
+        assert_eq!(catalog.access(), Access::Public);
+        assert!(catalog.usage().is_none(), "no tenant's usage");
+        let post = match_route(InboundMethod::Post, "/v1/event-types").unwrap_err();
+        assert_eq!(post.status(), 405);
         assert_eq!(
             match_route(InboundMethod::Post, "/healthz")
                 .unwrap_err()

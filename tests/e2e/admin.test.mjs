@@ -41,8 +41,9 @@ test("tenant CRUD round trip; the destination secret is never echoed", async () 
   const edited = { ...get.body, name: "Crud Inc" };
   const again = await gw.admin("PUT", "crud", edited);
   assert.equal(again.status, 200, again.text);
-  const raw = JSON.parse(await (await gw.mf.getKVNamespace("CONFIG")).get("tenant:crud"));
-  assert.match(raw.destination.secret.$sealed, /^v2\.[0-9a-f]{8}\./);
+  // The destination is the tenant's destination record `default`, sealed there.
+  const raw = JSON.parse(await (await gw.mf.getKVNamespace("CONFIG")).get("destination:crud:default"));
+  assert.match(raw.secret.$sealed, /^v2\.[0-9a-f]{8}\./);
   assert.ok(!JSON.stringify(raw).includes(DEST_SECRET), "the secret is sealed in KV");
   assert.equal((await gw.admin("GET", "crud")).body.destination.secret.opens, undefined);
 });

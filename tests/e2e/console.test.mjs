@@ -302,6 +302,28 @@ test("a named destination's dead letters are recovered since a time", async () =
   }
 });
 
+test("the event catalog's view, and a destination's filter types picked from it", async () => {
+  await at("#/event-types");
+  await heading("Event types");
+  await page.getByRole("cell", { name: "stripe.*", exact: true }).waitFor();
+  await assertLabelled("event types");
+  await at(`#/t/${TENANT}/destinations/+new`);
+  await heading("New destination");
+  await page.getByLabel("Destination name").fill("picked");
+  for (const type of ["stripe.*", "message.received", "stripe.*"]) {
+    await page.getByLabel("Event type").selectOption(type);
+    await page.getByRole("button", { name: "Add to filter" }).click();
+  }
+  const doc = JSON.parse(await page.getByLabel("Document").inputValue());
+  assert.deepEqual(doc.filter.types, ["*", "stripe.*", "message.received"], "added once each");
+  await page.getByLabel("Document").fill(JSON.stringify({ ...doc, url: dest.url, secret: DEST_SECRET, filter: { types: doc.filter.types.slice(1) } }));
+  await page.getByRole("button", { name: "Save" }).click();
+  await heading("Destinations");
+  const saved = await gw.admin("GET", `${TENANT}/destinations/picked`);
+  assert.deepEqual(saved.body.filter.types, ["stripe.*", "message.received"]);
+  assert.equal((await gw.admin("DELETE", `${TENANT}/destinations/picked`)).status, 204);
+});
+
 test("install an integration from the marketplace and test it", async () => {
   await at(`#/t/${TENANT}/integrations`);
   await heading("Integrations");
@@ -415,6 +437,7 @@ test("edit a tenant's profile, and delete a tenant only after typing its id", as
 test("every view loads, and on a phone the page fits the screen", async () => {
   for (const [hash, name] of [
     ["#/tenants", "Tenants"],
+    ["#/event-types", "Event types"],
     [`#/tenants/${TENANT}`, `Tenant ${TENANT}`],
     [`#/t/${TENANT}/keys`, "API keys"],
     [`#/t/${TENANT}/sources`, "Sources"],

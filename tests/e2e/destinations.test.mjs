@@ -136,26 +136,23 @@ test("a destination's transform reshapes the data it receives", async () => {
   assert.equal(got.type, "invoice.paid", "the envelope is kept");
 });
 
-test("destinations are validated when saved: the reserved name, filters, transforms and secrets", async () => {
+test("destinations are validated when saved: filters, transforms and secrets; `default` is a record like the others", async () => {
   const bad = async (name, doc, ...words) => {
     const r = await gw.admin("PUT", `${T}/destinations/${name}`, doc);
     assertError(assert, r, 422, "validation_error");
     for (const w of words) assert.ok(r.body.error.message.includes(w), `${w} in ${r.body.error.message}`);
     assert.equal((await gw.admin("GET", `${T}/destinations/${name}`)).status, 404, "nothing saved");
   };
-  const reserved = await gw.admin("PUT", `${T}/destinations/default`, { url: dest.everything.url, secret: whsec() });
-  assertError(assert, reserved, 422, "validation_error");
-  assert.ok(reserved.body.error.message.includes("tenant's own `destination`"), reserved.body.error.message);
-  // `default` reads as the tenant's own destination, its secret redacted, unchanged by the PUT.
+  // `default` is the tenant's own destination, a record like the others, its secret redacted.
   const own = await gw.admin("GET", `${T}/destinations/default`);
   assert.equal(own.status, 200, own.text);
-  assert.deepEqual([own.body.name, own.body.url, own.body.secret], ["default", dest.own.url, { set: true }]);
+  assert.deepEqual([own.body.url, own.body.secret], [dest.own.url, { set: true }]);
   assert.ok(!own.text.includes(secrets.own), "the secret never comes back");
   await bad("x", { url: dest.own.url, secret: "plain" }, "`secret`");
   await bad("x", { url: dest.own.url, secret: whsec(), filter: { types: ["no spaces"], condition: "data.[[" } }, "`filter.types[0]`", "`filter.condition`");
   await bad("x", { url: dest.own.url, secret: whsec(), transform: { field_mappings: { a: "b" }, transforms: { a: ["reverse"] } } }, "unknown transform `reverse`");
   const list = (await gw.admin("GET", `${T}/destinations`)).body.data.map((d) => d.id).sort();
-  assert.deepEqual(list, ["billing", "chat", "everything", "rotating", "shaped"]);
+  assert.deepEqual(list, ["billing", "chat", "default", "everything", "rotating", "shaped"]);
   assert.ok(!JSON.stringify(await gw.admin("GET", `${T}/destinations/billing`)).includes(secrets.billing));
 });
 
@@ -398,9 +395,6 @@ test("rotate-secret mints a new secret shown once; the old one signs beside it u
   }
   assert.match((await gw.admin("POST", path, { old_expires_in_seconds: 1 })).body.error.message, /60.*2592000/);
   assertError(assert, await gw.admin("POST", `${T}/destinations/nowhere/rotate-secret`), 404, "not_found");
-  const def = await gw.admin("POST", `${T}/destinations/default/rotate-secret`);
-  assertError(assert, def, 409, "conflict");
-  assert.match(def.body.error.message, /default/);
   const last = (await gw.admin("GET", `${T}/destinations/turning`)).body.previous_secrets;
   assert.deepEqual(last, kept, "refused rotations changed nothing");
 });

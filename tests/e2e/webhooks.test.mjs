@@ -262,10 +262,10 @@ test("when the consumer itself keeps failing, the event reaches the dead-letter 
   await gw.tenant("broken", { destination: { url: dest.url, secret: DEST_SECRET } });
   await gw.admin("PUT", "broken/sources/gh", { kind: "github", secrets: [S.github] });
   const kv = await gw.mf.getKVNamespace("CONFIG");
-  const victim = JSON.parse(await kv.get(`tenant:${T}`));
-  const broken = JSON.parse(await kv.get("tenant:broken"));
-  broken.destination.secret = victim.destination.secret;
-  await kv.put("tenant:broken", JSON.stringify(broken));
+  const victim = JSON.parse(await kv.get(`destination:${T}:default`));
+  const broken = JSON.parse(await kv.get("destination:broken:default"));
+  broken.secret = victim.secret;
+  await kv.put("destination:broken:default", JSON.stringify(broken));
   const delivery = uid();
   const body = JSON.stringify({ action: "created", comment: { id: 1 } });
   const r = await gw.request("POST", "/v1/webhooks/broken/gh", { body, headers: { "content-type": "application/json", ...sign.github(S.github, body, { event: "issue_comment", delivery }) } });

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -11,6 +12,7 @@ pub enum Direction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     Text,
@@ -30,6 +32,7 @@ pub enum MessageType {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Media {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -46,6 +49,7 @@ pub struct Media {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct GeoLocation {
     pub latitude: f64,
     pub longitude: f64,
@@ -57,6 +61,7 @@ pub struct GeoLocation {
 
 /// The answer a user picked: a button, a list row, an inline-keyboard callback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Reply {
     /// The payload the button carried.
     pub id: String,
@@ -65,6 +70,7 @@ pub struct Reply {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Reaction {
     /// Empty when a reaction was removed.
     pub emoji: String,
@@ -72,6 +78,7 @@ pub struct Reaction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Queued,
@@ -82,6 +89,7 @@ pub enum DeliveryState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Status {
     pub state: DeliveryState,
     /// The message the status is about.
@@ -91,6 +99,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ChannelMessage {
     /// The provider's id for this message.
     pub id: String,

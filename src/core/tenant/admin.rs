@@ -21,6 +21,7 @@ use crate::core::platform::RecordKind;
 use crate::core::records::{exists, get_redacted, put_record};
 use crate::core::route::{AdminAction, AdminRoute};
 use crate::core::upstream::Trail;
+use crate::core::webhook::default_destination;
 use crate::core::webhook::destination;
 use crate::core::webhook::log_admin;
 use crate::core::webhook::rotation;
@@ -73,15 +74,14 @@ pub async fn handle(
     let t = route.tenant.as_str();
     let co = &co;
     match route.action {
+        AdminAction::PutRecord(RecordKind::Tenant, _) => {
+            let doc = body.unwrap_or(Value::Null);
+            put_tenant(co, a.sealer, a.rng, t, doc).await
+        }
         AdminAction::PutRecord(kind, name) => {
-            if kind != RecordKind::Tenant {
-                require_tenant(co, t).await?;
-            }
+            require_tenant(co, t).await?;
             let doc = body.unwrap_or(Value::Null);
             let name = name.as_deref();
-            if let (RecordKind::Destination, Some(n)) = (kind, name) {
-                destination::check_name(n).map_err(ApiError::validation)?;
-            }
             let (stored, created) = put_record(co, a.sealer, a.rng, kind, t, name, doc).await?;
             match (kind, created) {
                 // A replaced integration fetches its own tokens; so do replaced LLM providers.
@@ -97,17 +97,25 @@ pub async fn handle(
             let doc = redact(stored, kind.secret_paths(), None);
             HttpResponse::json(status, &shown(kind, doc))
         }
+        AdminAction::GetRecord(RecordKind::Tenant, None) => {
+            let doc = get_redacted(co, a.sealer, RecordKind::Tenant, t, None).await?;
+            let doc = doc.ok_or_else(|| missing(RecordKind::Tenant, t, None))?;
+            let doc = default_destination::read_back(co, a.sealer, t, doc).await?;
+            HttpResponse::json(200, &doc)
+        }
         AdminAction::GetRecord(RecordKind::Destination, Some(name))
             if name == destination::DEFAULT =>
         {
-            // The default destination is the tenant's own `destination` (PUT explains as much).
+            let kind = RecordKind::Destination;
+            if let Some(doc) = get_redacted(co, a.sealer, kind, t, Some(&name)).await? {
+                return HttpResponse::json(200, &shown(kind, doc));
+            }
+            // Not migrated yet: the tenant's own `destination`.
             let tenant = get_redacted(co, a.sealer, RecordKind::Tenant, t, None).await?;
             let Some(Value::Object(mut doc)) =
                 tenant.and_then(|mut d| d.get_mut("destination").map(Value::take))
             else {
-                return Err(ApiError::not_found(format!(
-                    "tenant `{t}` has no destination `default`: set `destination` on the tenant"
-                )));
+                return Err(missing(kind, t, Some(&name)));
             };
             doc.insert("name".into(), json!(destination::DEFAULT));
             HttpResponse::json(200, &Value::Object(doc))
@@ -119,6 +127,10 @@ pub async fn handle(
         }
         AdminAction::DeleteRecord(kind, name) => {
             let name = name.as_deref();
+            if (kind, name) == (RecordKind::Destination, Some(destination::DEFAULT)) {
+                // One not migrated yet goes the same way: into the record, out of the tenant.
+                default_destination::settle(co, a.sealer, a.rng, t).await?;
+            }
             if !exists(co, kind, t, name).await? {
                 return Err(missing(kind, t, name));
             }
@@ -229,6 +241,36 @@ pub async fn handle(
     }
 }
 
+/// `PUT /v1/admin/tenants/{t}`: the tenant document, its `destination` written into the
+/// destination record `default` (validated whole first, so a bad one changes nothing). Without
+/// `destination` the default destination is kept as it is; `"destination": null` removes it.
+async fn put_tenant(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    t: &str,
+    mut doc: Value,
+) -> Result<HttpResponse, ApiError> {
+    let kind = RecordKind::Tenant;
+    kind.validate(&doc)?;
+    match doc.as_object_mut().and_then(|o| o.remove("destination")) {
+        Some(Value::Null) => {
+            default_destination::settle(co, sealer, rng, t).await?;
+            let name = Some(destination::DEFAULT);
+            if exists(co, RecordKind::Destination, t, name).await? {
+                erase_record(co, RecordKind::Destination, t, name).await?;
+            }
+        }
+        Some(d) => default_destination::put_from_tenant(co, sealer, rng, t, d).await?,
+        // The tenant's field, if it still has one, is moved before the document replaces it.
+        None => drop(default_destination::migrate(co, sealer, rng, t).await?),
+    }
+    let (stored, created) = put_record(co, sealer, rng, kind, t, None, doc).await?;
+    let doc = redact(stored, kind.secret_paths(), None);
+    let doc = default_destination::read_back(co, sealer, t, doc).await?;
+    HttpResponse::json(if created { 201 } else { 200 }, &doc)
+}
+
 /// A record as the API shows it: stored times in the API's units.
 fn shown(kind: RecordKind, doc: Value) -> Value {
     match kind {
@@ -327,11 +369,18 @@ mod tests {
         let created = out.unwrap();
         assert_eq!(created.status, 201);
         assert!(!String::from_utf8_lossy(created.body.as_ref().unwrap()).contains("whsec_Mf"));
-        let stored = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
-        assert!(
-            stored["destination"]["secret"]["$sealed"].is_string(),
-            "{stored}"
+        assert_eq!(
+            body(&created)["destination"]["secret"]["set"],
+            true,
+            "read back"
         );
+        // The destination is the record `default`, sealed under it; the tenant keeps no copy.
+        let stored = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(stored.get("destination").is_none(), "{stored}");
+        let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("default")));
+        let record = record.unwrap();
+        assert!(record["secret"]["$sealed"].is_string(), "{record}");
+        assert_eq!(record["url"], "https://d.example/h");
         let (out, _) = admin(&kv, put(), "https://gw/x", Some(tenant_doc()));
         assert_eq!(out.unwrap().status, 200);
         let (out, _) = admin(
@@ -359,10 +408,105 @@ mod tests {
         assert_eq!(out.unwrap().status, 200);
         let (out, _) = admin(&kv, get(), "u", None);
         let doc = body(&out.unwrap());
-        assert_eq!(doc["name"], "default");
         assert_eq!(doc["url"], "https://d.example/h");
         assert_eq!(doc["secret"]["set"], true);
         assert!(!doc.to_string().contains("whsec_Mf"));
+    }
+
+    #[test]
+    fn a_tenants_destination_is_the_default_record_kept_read_back_and_removed_on_null() {
+        let kv = with_tenant();
+        let key = RecordKind::Destination.kv_key("t1", Some("default"));
+        let put = |doc| {
+            admin(
+                &kv,
+                AdminAction::PutRecord(RecordKind::Tenant, None),
+                "u",
+                Some(doc),
+            )
+            .0
+        };
+        let put_default = |doc| {
+            let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+            admin(&kv, action, "u", Some(doc)).0
+        };
+        // `default` is a destination name like any other now: a filter and a transform.
+        let own = json!({"url": "https://d.example/h", "secret": {"set": true}, "filter": {"types": ["stripe.*"]},
+                         "transform": {"field_mappings": {"amount": "data.object.amount"}}});
+        assert_eq!(put_default(own).unwrap().status, 200);
+        let sealed_before = kv.get(&key).unwrap()["secret"].clone();
+        // A tenant document sent back as GET shows it, with a new url: the rest of the record stays.
+        let get = || {
+            body(
+                &admin(
+                    &kv,
+                    AdminAction::GetRecord(RecordKind::Tenant, None),
+                    "u",
+                    None,
+                )
+                .0
+                .unwrap(),
+            )
+        };
+        let mut shown = get();
+        assert_eq!(
+            shown["destination"],
+            json!({"url": "https://d.example/h", "secret": {"set": true}})
+        );
+        shown["destination"]["url"] = json!("https://moved.example/h");
+        shown["destination"]["timeout_ms"] = json!(2000);
+        assert_eq!(put(shown).unwrap().status, 200);
+        let record = kv.get(&key).unwrap();
+        assert_eq!(
+            (record["url"].clone(), record["timeout_ms"].clone()),
+            (json!("https://moved.example/h"), json!(2000))
+        );
+        assert_eq!(record["filter"]["types"], json!(["stripe.*"]));
+        assert_eq!(record["secret"], sealed_before, "the secret kept");
+        // Without `destination`, the default destination stays as it is.
+        assert_eq!(put(json!({"name": "Acme 2"})).unwrap().status, 200);
+        assert_eq!(get()["destination"]["url"], "https://moved.example/h");
+        // A bad destination is refused, and changes nothing.
+        let bad = json!({"name": "Acme", "destination": {"url": "ftp://x", "secret": "nope"}});
+        assert_eq!(put(bad).unwrap_err().status(), 422);
+        assert_eq!(kv.get(&key).unwrap(), record);
+        assert_eq!(get()["name"], "Acme 2");
+        // `null` removes it.
+        assert_eq!(
+            put(json!({"name": "Acme", "destination": null}))
+                .unwrap()
+                .status,
+            200
+        );
+        assert!(kv.get(&key).is_none());
+        assert!(get().get("destination").is_none());
+    }
+
+    #[test]
+    fn a_tenant_not_yet_migrated_keeps_its_destination_through_a_put_without_it() {
+        let legacy = json!({"name": "Acme", "destination": {"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
+        let kv = Kv::with(&[(
+            RecordKind::Tenant.kv_key("t1", None),
+            crate::core::testing::stored(RecordKind::Tenant, "t1", None, legacy),
+        )]);
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let shown = body(
+            &admin(&kv, put, "u", Some(json!({"name": "Renamed"})))
+                .0
+                .unwrap(),
+        );
+        assert_eq!(shown["destination"]["url"], "https://d.example/h");
+        let record = kv
+            .get(&RecordKind::Destination.kv_key("t1", Some("default")))
+            .unwrap();
+        assert!(record["secret"]["$sealed"].is_string());
+        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(tenant.get("destination").is_none());
+        // Deleting `default` deletes it wherever it is.
+        let delete = AdminAction::DeleteRecord(RecordKind::Destination, Some("default".into()));
+        assert_eq!(admin(&kv, delete, "u", None).0.unwrap().status, 204);
+        let get = AdminAction::GetRecord(RecordKind::Destination, Some("default".into()));
+        assert_eq!(admin(&kv, get, "u", None).0.unwrap_err().status(), 404);
     }
 
     #[test]
@@ -389,12 +533,16 @@ mod tests {
         .unwrap();
         let scoped = Some(json!({"scopes": ["*"]}));
         admin(&kv, AdminAction::CreateKey, "u", scoped).0.unwrap();
-        assert_eq!(kv.0.borrow().len(), 4, "tenant, source, key and its index");
+        assert_eq!(
+            kv.0.borrow().len(),
+            5,
+            "tenant, default destination, source, key and its index"
+        );
 
         let delete = || AdminAction::DeleteRecord(RecordKind::Tenant, None);
         let (out, _) = admin(&kv, delete(), "https://gw/v1/admin/tenants/t1", None);
         assert_eq!(out.unwrap_err().status(), 400);
-        assert_eq!(kv.0.borrow().len(), 4, "nothing deleted");
+        assert_eq!(kv.0.borrow().len(), 5, "nothing deleted");
 
         let (out, seen) = admin(
             &kv,

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 /// What the destination receives. `id` is stable across redeliveries and replays, so receivers
 /// can dedupe on `webhook-id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EventEnvelope {
     pub id: String,
     #[serde(rename = "type")]

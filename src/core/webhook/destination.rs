@@ -1,6 +1,6 @@
 //! A webhook destination, `destination:{t}:{d}`: an endpoint a tenant's events fan out to, which
 //! of them it takes, how they are signed and shaped, and how hard to try. The tenant's own
-//! `destination` is the destination named `default`.
+//! `destination` is the destination record named `default`.
 
 use crate::core::config::document::{check_http_url, check_len, Check, Named, Secret};
 use crate::core::integration::mapping::{compile, ResponseMapping};
@@ -21,7 +21,8 @@ pub const SECRET_PATHS: &[&str] = &[
     "/kafka/auth/token",
 ];
 
-/// The name the tenant's own `destination` goes by; no destination record may take it.
+/// The tenant's own destination: a record like the others, that a tenant document's
+/// `destination` writes (`webhook::default_destination`).
 pub const DEFAULT: &str = "default";
 
 /// Secrets that go on signing after a rotation, besides the current one.
@@ -261,16 +262,6 @@ impl Shape {
             defaults: self.defaults.clone(),
         }
     }
-}
-
-/// A name a destination record may have: what route segments allow, and not `default`.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name == DEFAULT {
-        return Err(format!(
-            "`{DEFAULT}` is the tenant's own `destination`; set it on the tenant"
-        ));
-    }
-    Ok(())
 }
 
 /// A destination record as the admin API shows it: `disabled.at` in Unix seconds, also when an

@@ -1,7 +1,9 @@
 //! Webhooks: verification of inbound signatures and signing of outbound deliveries.
 
 pub mod bus;
+pub mod catalog;
 pub mod dedupe;
+pub mod default_destination;
 pub mod delivery;
 pub mod destination;
 pub mod endpoints;

@@ -1,11 +1,13 @@
 //! `POST /v1/admin/tenants/{t}/destinations/{d}/rotate-secret`: a destination gets a new secret,
 //! shown in this answer only, and its current one goes on signing beside it for a while, so a
-//! receiver moves to the new one at its own pace.
+//! receiver moves to the new one at its own pace. `default` too: a tenant's `destination` not yet
+//! migrated is moved into its record first.
 
+use super::default_destination;
 use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS};
 use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
-use crate::core::error::{ApiError, ErrorKind};
+use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::records::put_record;
@@ -72,13 +74,11 @@ pub async fn rotate(
     d: &str,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
-    if d == DEFAULT {
-        return Err(ApiError::new(
-            ErrorKind::Conflict,
-            format!("the `{DEFAULT}` destination is the tenant's own `destination`, whose secret rotates once it becomes a destination record; until then, set a new `destination.secret` on the tenant"),
-        ));
-    }
     let keep_s = old_expires_in(body)?;
+    if d == DEFAULT {
+        // The tenant's own `destination`, not migrated yet, becomes the record it rotates in.
+        default_destination::migrate(co, sealer, rng, t).await?;
+    }
     let kind = RecordKind::Destination;
     let Some(mut doc) = co.config_fresh::<Value>(&kind.kv_key(t, Some(d))).await? else {
         return Err(missing(kind, t, Some(d)));
@@ -221,10 +221,36 @@ mod tests {
     }
 
     #[test]
-    fn the_default_destination_and_a_missing_one_are_refused_and_nothing_is_written() {
+    fn a_missing_destination_is_refused_and_nothing_is_written() {
         let kv = Kv::default();
-        assert_eq!(run(&kv, "default", None).unwrap_err().status(), 409);
         assert_eq!(run(&kv, "nowhere", None).unwrap_err().status(), 404);
+        assert_eq!(run(&kv, "default", None).unwrap_err().status(), 404);
         assert!(kv.0.borrow().is_empty());
+    }
+
+    #[test]
+    fn the_default_destination_rotates_like_the_others_even_before_it_is_migrated() {
+        let tenant =
+            json!({"name": "t1", "destination": {"url": "https://own.example/h", "secret": OLD}});
+        let kv = Kv::with(&[(
+            RecordKind::Tenant.kv_key("t1", None),
+            stored(RecordKind::Tenant, "t1", None, tenant),
+        )]);
+        let answer = run(&kv, "default", Some(json!({"old_expires_in_seconds": 60}))).unwrap();
+        let fresh = answer["secret"].as_str().unwrap();
+        let saved = kv.get(&RecordKind::Destination.kv_key("t1", Some("default")));
+        let cfg: DestinationConfig = serde_json::from_value(saved.unwrap()).unwrap();
+        let at = RecordRef {
+            tenant: "t1",
+            record: "destination:default",
+        };
+        assert_eq!(
+            open_secret(&sealer(), &at, "/secret", &cfg.secret).unwrap(),
+            fresh
+        );
+        let p = &cfg.previous_secrets[0];
+        let old = open_secret(&sealer(), &at, "/previous_secrets/0/secret", &p.secret);
+        assert_eq!((old.unwrap().as_str(), p.expires_at), (OLD, NOW + 60));
+        assert_eq!(cfg.url, "https://own.example/h");
     }
 }
