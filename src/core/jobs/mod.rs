@@ -35,7 +35,34 @@ pub struct QueueMessage {
     /// trace.
     #[serde(flatten)]
     pub trail: Trail,
+    /// Its place among its source's events of one ordering key, fixed at ingress (the queue
+    /// does not keep order): set on an event with a key (`webhook::ordering`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Order>,
     pub job: Job,
+}
+
+impl Order {
+    pub fn new(key: String, n: u64) -> Order {
+        Order {
+            key,
+            n,
+            sequenced: false,
+        }
+    }
+}
+
+/// An event's place in its key's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// `{source}/{ordering key}`: order is kept per source.
+    pub key: String,
+    /// 1, 2, 3… per key, in the order ingress accepted the events.
+    pub n: u64,
+    /// A delivery the destination's `Sequencer` released: its open work is there, and it tells
+    /// the sequencer when it is finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequenced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +94,7 @@ impl QueueMessage {
             last_error: None,
             incarnation: None,
             trail: Trail::default(),
+            order: None,
             job: Job::DeliverEvent {
                 event: event.clone(),
                 destination: Some(destination.to_string()),
@@ -88,6 +116,7 @@ impl QueueMessage {
             last_error,
             incarnation: self.incarnation.clone(),
             trail: self.trail.clone(),
+            order: self.order.clone(),
             ..first
         }
     }
@@ -294,6 +323,7 @@ mod tests {
             last_error: Some("destination answered 503".into()),
             incarnation: None,
             trail: Trail::default(),
+            order: None,
             job: Job::DeliverEvent {
                 event: serde_json::from_value(serde_json::json!({
                     "id": "evt_1", "type": "message.received", "tenant": tenant, "source": "wa",

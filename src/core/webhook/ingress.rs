@@ -96,6 +96,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 last_error: None,
                 incarnation: None,
                 trail: at.trail.clone(),
+                order: None,
                 job: Job::DeliverEvent {
                     event,
                     destination: None,
@@ -103,6 +104,18 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
             }
         })
         .collect()
+}
+
+/// A message's ordering key as its source's `Dedupe` numbers it: `{source}/{key}`, since order
+/// is kept per source.
+pub fn order_key(m: &QueueMessage) -> Option<String> {
+    match &m.job {
+        Job::DeliverEvent { event, .. } => {
+            let key = event.ordering_key.as_ref()?;
+            Some(format!("{}/{key}", event.source))
+        }
+        Job::SendMessage { .. } => None,
+    }
 }
 
 /// How long the source's event ids are remembered.
