@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod consume;
 pub mod events;
+pub mod ordered;
 pub mod wire;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

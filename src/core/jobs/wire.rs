@@ -311,7 +311,10 @@ mod tests {
         assert!(stamped.contains("12345678901234567890"), "stamped too");
         let back: QueueMessage = serde_json::from_str(&stamped).unwrap();
         assert_eq!(back.order, Some(Order::new("shop/k".into(), 2)));
-        assert_eq!(stamp("{}", &Order::new("k".into(), 1)), r#"{"order":{"key":"k","n":1}}"#);
+        assert_eq!(
+            stamp("{}", &Order::new("k".into(), 1)),
+            r#"{"order":{"key":"k","n":1}}"#
+        );
         let Effect::Ask { name, body, .. } = &both[1] else {
             panic!("{both:?}")
         };

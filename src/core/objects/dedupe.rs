@@ -137,7 +137,10 @@ impl Machine for Dedupe {
                 vec![at.now_ms.into()],
             )?;
             let idle = at.now_ms.saturating_sub(ORDER_IDLE_MS);
-            sql.run("DELETE FROM order_keys WHERE last_at <= ?", vec![idle.into()])?;
+            sql.run(
+                "DELETE FROM order_keys WHERE last_at <= ?",
+                vec![idle.into()],
+            )?;
             sql.run("DELETE FROM order_ids WHERE at <= ?", vec![idle.into()])?;
         }
         pending::sweep(sql, heard, at)
@@ -279,7 +282,9 @@ mod tests {
             keys: ids.iter().map(|(_, k)| k.map(String::from)).collect(),
         };
         let step = apply(sql, DedupeCmd::SeenMany(cmd), now);
-        serde_json::from_str::<SeenResult>(&step.answer).unwrap().order
+        serde_json::from_str::<SeenResult>(&step.answer)
+            .unwrap()
+            .order
     }
 
     fn recorded(sql: &Sqlite, id: &str) -> String {
@@ -299,12 +304,20 @@ mod tests {
         let n = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
             v.iter().map(|(i, n)| (i.to_string(), *n)).collect()
         };
-        let first = [("a", Some("s/k1")), ("b", Some("s/k2")), ("c", Some("s/k1")), ("x", None)];
+        let first = [
+            ("a", Some("s/k1")),
+            ("b", Some("s/k2")),
+            ("c", Some("s/k1")),
+            ("x", None),
+        ];
         assert_eq!(ordered(&sql, &first, T), n(&[("a", 1), ("b", 1), ("c", 2)]));
         // A duplicate takes no place; the key goes on across calls.
         let more = [("a", Some("s/k1")), ("d", Some("s/k1"))];
         assert_eq!(ordered(&sql, &more, T + 1), n(&[("d", 3)]));
-        assert_eq!(recorded(&sql, "d"), r#"{"order":{"key":"s/k1","n":3},"id":"d"}"#);
+        assert_eq!(
+            recorded(&sql, "d"),
+            r#"{"order":{"key":"s/k1","n":3},"id":"d"}"#
+        );
         assert_eq!(recorded(&sql, "x"), r#"{"id":"x"}"#, "no key: no order");
         // `c`'s enqueue failed: forgotten, then sent again by the provider, it keeps its place.
         let forget = Forget {

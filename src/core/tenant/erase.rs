@@ -57,7 +57,10 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
             (Objects::OauthTokens, names::integration(tenant, n)),
         ],
         (RecordKind::Destination, Some(n)) => {
-            vec![(Objects::CallGate, names::destination(tenant, n))]
+            vec![
+                (Objects::CallGate, names::destination(tenant, n)),
+                (Objects::Sequencer, names::destination(tenant, n)),
+            ]
         }
         (RecordKind::Llm, _) => vec![
             (Objects::RateLimiter, names::llm(tenant)),

@@ -177,7 +177,12 @@ mod tests {
         new: bool,
         queue_up: bool,
     ) -> (Result<HttpResponse, ApiError>, Vec<Effect>) {
-        post_to(json!({"kind": "standard", "secrets": [SECRET]}), secret, new, queue_up)
+        post_to(
+            json!({"kind": "standard", "secrets": [SECRET]}),
+            secret,
+            new,
+            queue_up,
+        )
     }
 
     /// ... to a source configured as `cfg`; its dedupe object gives each keyed new id place 5.

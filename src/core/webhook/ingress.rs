@@ -241,7 +241,11 @@ mod tests {
         let Job::DeliverEvent { event, .. } = &messages(&over, events)[0].job else {
             panic!("an event")
         };
-        assert_eq!(event.ordering_key.as_deref(), Some("main"), "the source's own");
+        assert_eq!(
+            event.ordering_key.as_deref(),
+            Some("main"),
+            "the source's own"
+        );
 
         let (ct, body) = receipt(SourceKind::Stripe, 2, 1, None);
         assert_eq!(ct, "application/json");

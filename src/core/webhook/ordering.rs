@@ -161,7 +161,11 @@ mod tests {
         let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "o/r"}});
         let gh = |data: &Value| default_key(SourceKind::Github, "github.x", data);
         assert_eq!(gh(&pr).as_deref(), Some("o/r#7"));
-        assert_eq!(gh(&push).as_deref(), Some("o/r"), "no number: the repository");
+        assert_eq!(
+            gh(&push).as_deref(),
+            Some("o/r"),
+            "no number: the repository"
+        );
         let gid = json!({"id": 5, "admin_graphql_api_id": "gid://shopify/Order/5"});
         let shop = default_key(SourceKind::Shopify, "shopify.orders/paid", &gid);
         assert_eq!(shop.as_deref(), Some("gid://shopify/Order/5"));
