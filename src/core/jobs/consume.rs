@@ -14,7 +14,7 @@
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
-use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use super::{max_attempts, ordered, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
@@ -139,8 +139,9 @@ async fn attempt_and_step(
                 let (delivery, ep) = *taker;
                 let step = attempt_to(co, c, tenant, &delivery, event, &ep).await?;
                 settle(co, c, &delivery, "events", step, jitter).await?;
-                // Its delivery carries on under its own id (the same, for the default).
-                if delivery.id != qm.id {
+                // Its delivery carries on under its own id (the same, for the default), or in
+                // its destination's sequencer.
+                if delivery.id != qm.id || delivery.sequenced().is_some() {
                     finished(co, qm).await;
                 }
                 Ok(())
@@ -251,7 +252,11 @@ async fn settle(
             return Ok(());
         }
     }
-    finished(co, qm).await;
+    match qm.sequenced() {
+        // The next delivery of its key goes now.
+        Some(_) => ordered::done(co, qm).await,
+        None => finished(co, qm).await,
+    }
     if let Some(sample) = sample {
         co.count(&qm.tenant, sample.encode()).await;
     }

@@ -129,6 +129,34 @@ impl QueueMessage {
         self.incarnation.as_deref().is_none_or(|i| i == now)
     }
 
+    /// The destination of a delivery (not of an event still to fan out).
+    pub fn destination(&self) -> Option<&str> {
+        match &self.job {
+            Job::DeliverEvent { destination, .. } => destination.as_deref(),
+            Job::SendMessage { .. } => None,
+        }
+    }
+
+    /// The destination whose sequencer holds this delivery (its open work is there).
+    pub fn sequenced(&self) -> Option<&str> {
+        match (&self.order, &self.job) {
+            (Some(o), Job::DeliverEvent { destination, .. }) if o.sequenced => {
+                destination.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// A delivery sent again from the admin API that its ordered destination takes in order.
+    pub fn replays_in_order(&self) -> bool {
+        match (&self.order, &self.job) {
+            (Some(o), Job::DeliverEvent { destination, .. }) => {
+                !o.sequenced && destination.is_some()
+            }
+            _ => false,
+        }
+    }
+
     /// The same job, one attempt later, remembering why the last one failed.
     pub fn next_attempt(&self, error: String) -> QueueMessage {
         QueueMessage {
@@ -297,6 +325,10 @@ impl DeadLetter {
         }
         msg.attempt = 1;
         msg.last_error = None;
+        // A delivery to an ordered destination goes back through its sequencer.
+        if let Some(o) = msg.order.as_mut() {
+            o.sequenced = false;
+        }
         Ok((queue, msg))
     }
 }

@@ -10,7 +10,7 @@
 use super::{Job, OpenWork, Order, Pending, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
-use crate::core::objects::protocol::{Dedupe, Outbox};
+use crate::core::objects::protocol::{Dedupe, Outbox, Sequencer};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::platform::{Kv, QueueName};
@@ -100,6 +100,17 @@ pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiErro
     Ok(Some(m))
 }
 
+/// A message's JSON text as it travels: itself, or kept aside when too large (a body the
+/// sequencer held and released).
+pub async fn travel(co: &Co, text: String) -> Result<String, ApiError> {
+    if text.len() <= INLINE_LIMIT {
+        return Ok(text);
+    }
+    let m: QueueMessage =
+        serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
+    encode(co, &m).await
+}
+
 /// The body `m` travels as (kept in `PAYLOADS` first when too large to travel inline).
 async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
     let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -170,6 +181,9 @@ async fn incarnation(co: &Co, tenant: &str) -> Result<String, ApiError> {
 
 /// The update of `m`'s open-work record, sent to the object holding it.
 fn open_work(m: &QueueMessage, cmd: OpenWork) -> Result<Effect, ApiError> {
+    if let Some(d) = m.sequenced() {
+        return ask_effect(&Object::<Sequencer>::destination(&m.tenant, d), cmd);
+    }
     match &m.job {
         Job::DeliverEvent { event, .. } => {
             ask_effect(&Object::<Dedupe>::source(&m.tenant, &event.source), cmd)
@@ -201,6 +215,15 @@ pub async fn enqueue_all(
     delay_s: u32,
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
+    // A replayed delivery to an ordered destination goes through its sequencer, in order.
+    let (in_order, msgs): (Vec<QueueMessage>, Vec<QueueMessage>) = msgs
+        .iter()
+        .cloned()
+        .partition(QueueMessage::replays_in_order);
+    if !in_order.is_empty() {
+        super::ordered::replay(co, in_order).await?;
+    }
+    let msgs = msgs.as_slice();
     let Some(first) = msgs.first() else {
         return Ok(());
     };
