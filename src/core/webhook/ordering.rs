@@ -35,7 +35,8 @@ pub fn default_key(kind: SourceKind, event_type: &str, data: &Value) -> Option<S
         return at("/conversation_id");
     }
     match kind {
-        SourceKind::Whatsapp => at("/entry/0/id"),
+        // Template, quality and account updates: the business account.
+        SourceKind::Whatsapp => at("/entry_id"),
         SourceKind::Stripe => at("/data/object/id"),
         SourceKind::Github => {
             let repo = at("/repository/full_name")?;
@@ -169,7 +170,7 @@ mod tests {
         let gid = json!({"id": 5, "admin_graphql_api_id": "gid://shopify/Order/5"});
         let shop = default_key(SourceKind::Shopify, "shopify.orders/paid", &gid);
         assert_eq!(shop.as_deref(), Some("gid://shopify/Order/5"));
-        let entry = json!({"entry": [{"id": "1022"}]});
+        let entry = json!({"entry_id": "1022", "field": "account_update", "value": {}});
         let wa = default_key(SourceKind::Whatsapp, "whatsapp.account_update", &entry);
         assert_eq!(wa.as_deref(), Some("1022"));
     }
