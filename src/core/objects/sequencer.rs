@@ -19,11 +19,13 @@ use serde_json::json;
 /// How long a finished delivery is remembered, so a second copy of it is not delivered again.
 const DONE_KEPT_MS: u64 = 86_400_000;
 const DEFAULT_GAP_S: u64 = 3600;
+/// A key idle this long is forgotten (as its source's `Dedupe` forgets its numbering).
+const KEY_IDLE_MS: u64 = 30 * 86_400_000;
 
 impl Machine for Sequencer {
     type Doc = ();
     const TABLES: &'static [&'static str] = &[
-        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER)",
+        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0)",
         "CREATE TABLE IF NOT EXISTS fifo (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
         // A parked row with an empty delivery is a place the destination skips.
@@ -178,6 +180,13 @@ impl Machine for Sequencer {
                 "DELETE FROM done WHERE at <= ?",
                 vec![now.saturating_sub(DONE_KEPT_MS).into()],
             )?;
+            // A key with nothing in flight, waiting or missing, idle as long as its source's
+            // numbering is kept: its next event starts it again (at 1, as ingress numbers it).
+            sql.run(
+                "DELETE FROM keys WHERE inflight IS NULL AND gap_due IS NULL AND last_at <= ? \
+                 AND key NOT IN (SELECT key FROM fifo) AND key NOT IN (SELECT key FROM parked)",
+                vec![now.saturating_sub(KEY_IDLE_MS).into()],
+            )?;
             let logs = give_up_gaps(sql, now, now + gap_ms(at))?;
             if !logs.is_empty() {
                 // Their released heads are open work due now: the next alarm (a second on) sends them.
@@ -204,11 +213,15 @@ const START_WAIT_MS: u64 = 10_000;
 /// (sooner for an unknown key: `START_WAIT_MS`).
 fn start<S: Store>(sql: &S, key: &str, now: u64, gap_due: u64) -> Result<(u64, u64), StoreError> {
     if let Some(k) = key_row(sql, key)? {
+        sql.run(
+            "UPDATE keys SET last_at = ? WHERE key = ?",
+            vec![now.into(), key.into()],
+        )?;
         return Ok((k.next, gap_due));
     }
     sql.run(
-        "INSERT INTO keys (key, next) VALUES (?, 1)",
-        vec![key.into()],
+        "INSERT INTO keys (key, next, last_at) VALUES (?, 1, ?)",
+        vec![key.into(), now.into()],
     )?;
     Ok((1, gap_due.min(now + START_WAIT_MS)))
 }
@@ -596,6 +609,24 @@ mod tests {
         // 2 arrives after all: late, delivered behind 3.
         assert_eq!(offer(&sql, "a", 2), wait());
         assert_eq!(done(&sql, "a", 3), body("a", 2));
+        done(&sql, "a", 2);
+        done(&sql, "b", 1);
+        // Idle for 30 days, the key is forgotten: it starts again at 1, so 2 waits for 1.
+        let month = T + KEY_IDLE_MS + 1;
+        Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(month)).unwrap();
+        let again = |n| {
+            let item = held("a", n);
+            ask(
+                &sql,
+                SeqCmd::Offer(Offer {
+                    key: "a".into(),
+                    item,
+                }),
+                month,
+            )
+        };
+        assert_eq!(again(2), wait());
+        assert_eq!(again(1), go());
     }
 
     #[test]
