@@ -681,4 +681,18 @@ mod tests {
             "not queued around it"
         );
     }
+
+    /// A delivery over the queue's limit is held as the queue carries it (the key of its copy
+    /// kept aside), so the sequencer's alarm can send it again as it is.
+    #[test]
+    fn a_large_ordered_delivery_is_held_as_the_key_of_its_copy_kept_aside() {
+        let mut m: Value = serde_json::from_str(&keyed(None, 1, false)).unwrap();
+        m["job"]["event"]["data"]["blob"] = json!("x".repeat(super::super::wire::INLINE_LIMIT));
+        let (_, seen) = consume_gated(&ordered_records(), &m.to_string(), 200, None, Some("{}"));
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        let offer = asks.iter().find_map(|a| a.get("offer")).unwrap();
+        let held: Value = serde_json::from_str(offer["item"]["body"].as_str().unwrap()).unwrap();
+        assert!(held["spilled_to"].is_string(), "held inline");
+        assert!(seen.iter().any(|e| matches!(e, Effect::KvPut { .. })));
+    }
 }

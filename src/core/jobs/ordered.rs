@@ -70,7 +70,7 @@ pub async fn offer(co: &Co, d: &QueueMessage, destination: &str) -> Result<bool,
     let Some(order) = &d.order else {
         return Ok(true);
     };
-    let body = serde_json::to_string(d).map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = held_body(co, d).await?;
     let offer = Offer {
         key: order.key.clone(),
         item: Held {
@@ -140,7 +140,7 @@ pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         order.sequenced = true;
         let group = (m.tenant.clone(), d.clone(), order.key.clone());
         let n = order.n;
-        let body = serde_json::to_string(&m).map_err(|e| ApiError::internal(e.to_string()))?;
+        let body = held_body(co, &m).await?;
         groups.entry(group).or_default().push(Held {
             n,
             delivery: m.id.clone(),
@@ -161,28 +161,28 @@ pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
 pub async fn send_now(co: &Co, msgs: &[QueueMessage]) -> Result<(), ApiError> {
     let mut bodies = Vec::with_capacity(msgs.len());
     for m in msgs {
-        bodies.push(serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?);
+        bodies.push(held_body(co, m).await?);
     }
     send(co, bodies).await;
     Ok(())
+}
+
+/// The body a sequencer holds for `m`: its queue body, sendable as it is by the sequencer's
+/// alarm too (a message over the queue's limit is kept aside in `PAYLOADS` first, as any is).
+async fn held_body(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
+    let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
+    travel(co, text).await
 }
 
 fn sequencer(tenant: &str, destination: &str) -> Object<Sequencer> {
     Object::<Sequencer>::destination(tenant, destination)
 }
 
-/// Queues released bodies now (a large one kept aside first). Their open work is in the
-/// sequencer already, which sends them again if this fails.
-async fn send(co: &Co, bodies: Vec<String>) {
-    if bodies.is_empty() {
+/// Queues released bodies now. Their open work is in the sequencer already, which sends them
+/// again if this fails.
+async fn send(co: &Co, texts: Vec<String>) {
+    if texts.is_empty() {
         return;
-    }
-    let mut texts = Vec::with_capacity(bodies.len());
-    for b in bodies {
-        match travel(co, b).await {
-            Ok(t) => texts.push(t),
-            Err(e) => co.log_error(json!({"released_not_sent": e.logged()})).await,
-        }
     }
     let send = Effect::Send {
         queue: QueueName::Events,

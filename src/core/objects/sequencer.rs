@@ -4,7 +4,8 @@
 //! the in-flight one's body is open work here (`pending`), sent again by the alarm if its queue
 //! copy is lost. A gap (an earlier place that never came) older than `ORDERING_GAP_SECONDS`
 //! (default one hour) is given up, logged, and the key moves on. Each key is independent: a held
-//! key holds nothing else. Bodies are kept inline (not in `PAYLOADS`, whose copies expire).
+//! key holds nothing else. Bodies are kept inline as the queue carries them (one over the queue's
+//! limit is the key of its copy in `PAYLOADS`, as for any queue message).
 
 use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
