@@ -540,7 +540,12 @@ mod tests {
         ]
     }
 
-    const RELEASED: &str = r#"{"send":["{\"tenant\":\"t1\",\"id\":\"evt_0.crm\"}"]}"#;
+    /// What a sequencer answers when it released `evt_0.crm`, the next delivery of the key.
+    fn released() -> String {
+        let mut next: Value = serde_json::from_str(&keyed(Some("crm"), 5, true)).unwrap();
+        next["id"] = json!("evt_0.crm");
+        json!({"send": [next.to_string()]}).to_string()
+    }
 
     #[test]
     fn an_ordered_destination_attempts_the_delivery_its_sequencer_lets_go_and_the_others_skip_it() {
@@ -594,7 +599,7 @@ mod tests {
             &keyed(None, 5, false),
             200,
             None,
-            Some(RELEASED),
+            Some(&released()),
         );
         assert!(
             !seen.iter().any(|e| matches!(e, Effect::Exchange { .. })),
@@ -620,7 +625,7 @@ mod tests {
     fn a_sequenced_delivery_that_fails_keeps_its_key_held_and_a_dead_letter_releases_it() {
         let records = ordered_records();
         let body = keyed(Some("crm"), 4, true);
-        let (_, seen) = consume_gated(&records, &body, 503, None, Some(RELEASED));
+        let (_, seen) = consume_gated(&records, &body, 503, None, Some(&released()));
         let asks = asked(&seen, ObjectClass::Sequencer);
         assert_eq!(asks.len(), 1, "{asks:?}");
         assert_eq!(
@@ -631,13 +636,17 @@ mod tests {
         let retry = sent(&seen);
         assert_eq!((retry[0].attempt, retry[0].sequenced()), (2, Some("crm")));
         // Refused for good: dead-lettered, and the next of its key goes.
-        let (_, seen) = consume_gated(&records, &body, 410, None, Some(RELEASED));
-        assert_eq!(asked(&seen, ObjectClass::DeadLetters).len(), 1);
+        // The next of its key is attempted at once by the same consumer (each finished one
+        // releasing the next, here the same again: five inline, then the next is queued).
+        let (_, seen) = consume_gated(&records, &body, 410, None, Some(&released()));
         let asks = asked(&seen, ObjectClass::Sequencer);
         assert_eq!(asks[0]["done"]["delivery"], "evt_1");
-        assert!(seen
-            .iter()
-            .any(|e| matches!(e, Effect::Send { texts, .. } if texts[0].contains("evt_0.crm"))));
+        let exchanges = seen.iter().filter(|e| matches!(e, Effect::Exchange { .. }));
+        assert_eq!(exchanges.count(), 1 + 5);
+        assert_eq!(asked(&seen, ObjectClass::DeadLetters).len(), 6);
+        let queued = sent(&seen);
+        assert_eq!(queued.len(), 1, "the sixth waits its turn on the queue");
+        assert_eq!(queued[0].id, "evt_0.crm");
     }
 
     #[test]

@@ -95,10 +95,10 @@ pub async fn skip(co: &Co, tenant: &str, destination: &str, order: &Order) -> Re
     Ok(())
 }
 
-/// A sequenced delivery is finished: the next of its key goes at once. A failure is logged:
-/// the sequencer sends its open copy again after the grace period, and that copy's end
-/// releases the key.
-pub async fn done(co: &Co, m: &QueueMessage) {
+/// A sequenced delivery is finished: answers what its sequencer released (the next of its key),
+/// to attempt or queue at once. A failure is logged: the sequencer sends its open copy again
+/// after the grace period, and that copy's end releases the key.
+pub async fn done(co: &Co, m: &QueueMessage) -> Vec<String> {
     let (
         Some(order),
         Job::DeliverEvent {
@@ -107,17 +107,18 @@ pub async fn done(co: &Co, m: &QueueMessage) {
         },
     ) = (&m.order, &m.job)
     else {
-        return;
+        return vec![];
     };
     let cmd = Done {
         key: order.key.clone(),
         delivery: m.id.clone(),
     };
     match co.ask(&sequencer(&m.tenant, d), cmd).await {
-        Ok(r) => send(co, r.send).await,
+        Ok(r) => r.send,
         Err(e) => {
             let line = json!({"sequencer_done_failed": m.id, "error": e.logged()});
             co.log_error(line).await;
+            vec![]
         }
     }
 }
@@ -180,7 +181,7 @@ fn sequencer(tenant: &str, destination: &str) -> Object<Sequencer> {
 
 /// Queues released bodies now. Their open work is in the sequencer already, which sends them
 /// again if this fails.
-async fn send(co: &Co, texts: Vec<String>) {
+pub async fn send(co: &Co, texts: Vec<String>) {
     if texts.is_empty() {
         return;
     }
