@@ -38,5 +38,6 @@ mod entry {
 /// The Durable Object classes `wrangler.toml` binds, each defined in `edge::durable`.
 #[cfg(target_arch = "wasm32")]
 pub use edge::durable::{
-    CallGate, Conversation, DeadLetters, Dedupe, EventLog, OauthTokens, Outbox, RateLimiter, Usage,
+    CallGate, Conversation, DeadLetters, Dedupe, EventLog, OauthTokens, Outbox, RateLimiter,
+    Sequencer, Usage,
 };

@@ -82,4 +82,5 @@ export const EventLog = object(built.EventLog);
 export const OauthTokens = object(built.OauthTokens);
 export const Outbox = object(built.Outbox);
 export const RateLimiter = object(built.RateLimiter);
+export const Sequencer = object(built.Sequencer);
 export const Usage = object(built.Usage);

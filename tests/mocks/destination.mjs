@@ -18,7 +18,7 @@ export function verifyStandardWebhook(secret, headers, body) {
 export async function startDestination(secret) {
   const dest = {
     secret,
-    /** Every attempt, successful or not: {id, status, verified, body, headers, at}. */
+    /** Every attempt, successful or not: {id, status, verified, body, headers, startedAt, at}. */
     attempts: [],
     /** Successful deliveries, by webhook-id. */
     delivered: new Map(),
@@ -26,6 +26,8 @@ export async function startDestination(secret) {
     behaviour: () => ({ status: 200 }),
   };
   const server = http.createServer((req, res) => {
+    // When the request came in; `at` is when it was answered: together, when it was open.
+    const startedAt = Date.now();
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", async () => {
@@ -35,7 +37,7 @@ export async function startDestination(secret) {
       const verified = verifyStandardWebhook(dest.secret, req.headers, body);
       const plan = verified ? dest.behaviour(nth, JSON.parse(body)) : { status: 401 };
       if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
-      dest.attempts.push({ id, status: plan.status, verified, body, headers: req.headers, at: Date.now() });
+      dest.attempts.push({ id, status: plan.status, verified, body, headers: req.headers, startedAt, at: Date.now() });
       if (plan.status >= 200 && plan.status < 300) {
         const list = dest.delivered.get(id) ?? [];
         list.push(JSON.parse(body));

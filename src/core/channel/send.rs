@@ -220,6 +220,7 @@ impl Send<'_> {
                     last_error: Some(error.clone()),
                     incarnation: None,
                     trail: self.trail.clone(),
+                    order: None,
                     job: Job::SendMessage {
                         channel: channel.to_string(),
                         delivery_id: delivery_id.clone(),

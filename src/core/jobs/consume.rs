@@ -14,7 +14,7 @@
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
 use super::wire::{decode, enqueue, finished, QueueSettings};
-use super::{max_attempts, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use super::{max_attempts, ordered, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
@@ -51,26 +51,60 @@ pub struct Consumer<'a> {
     pub settings: QueueSettings,
 }
 
+/// Deliveries an ordered destination's sequencer released that one message attempts itself, one
+/// after another, before it queues the next: a key's chain does not wait a queue hop per step.
+const INLINE_RELEASES: usize = 5;
+
 /// Handles one message: one attempt, then what core decided after it; `jitter` in [0, 1]
-/// spreads the retries.
+/// spreads the retries. A sequenced delivery that finished may release the next of its key,
+/// attempted here too (up to `INLINE_RELEASES`), else queued at once.
 pub async fn consume(
     co: Co,
     c: &Consumer<'_>,
     body: &str,
     jitter: f64,
 ) -> Result<Receipt, ApiError> {
+    let (receipt, mut released) = consume_one(&co, c, body, jitter).await?;
+    // From a dead-letter queue, what it released is no dead letter: queued as it is.
+    let inline = match c.queue.ends_with("-dlq") {
+        true => 0,
+        false => INLINE_RELEASES,
+    };
+    for _ in 0..inline {
+        if released.len() != 1 {
+            break;
+        }
+        let next = released.remove(0);
+        match consume_one(&co, c, &next, jitter).await {
+            Ok((Receipt::Ack, more)) => released = more,
+            // Its own failure is its own: queued, it is retried on its own, not with this one.
+            _ => released = vec![next],
+        }
+    }
+    ordered::send(&co, released).await;
+    Ok(receipt)
+}
+
+/// One message, and the bodies its end released (to attempt next).
+async fn consume_one(
+    co: &Co,
+    c: &Consumer<'_>,
+    body: &str,
+    jitter: f64,
+) -> Result<(Receipt, Vec<String>), ApiError> {
+    let co = co.clone();
     let queue = c.queue;
     let qm = match decode(&co, body).await {
         Ok(Some(qm)) => qm,
         Ok(None) => {
             co.log_error(json!({"queue": queue, "undecodable_message": true}))
                 .await;
-            return Ok(Receipt::Ack);
+            return Ok((Receipt::Ack, vec![]));
         }
         Err(e) => {
             co.log_error(json!({"queue": queue, "decode_error": e.logged()}))
                 .await;
-            return Ok(Receipt::Retry);
+            return Ok((Receipt::Retry, vec![]));
         }
     };
     let key = RecordKind::Tenant.kv_key(&qm.tenant, None);
@@ -80,9 +114,9 @@ pub async fn consume(
             let why = "the tenant no longer exists";
             co.log(json!({"queue": queue, "id": qm.id, "dropped": why}))
                 .await;
-            return Ok(Receipt::Ack);
+            return Ok((Receipt::Ack, vec![]));
         }
-        Err(e) => return Ok(tenant_unread(&co, queue, &qm, &e).await),
+        Err(e) => return Ok((tenant_unread(&co, queue, &qm, &e).await, vec![])),
     };
     if !qm.belongs_to(&tenant) {
         // This isolate's copy of the tenant may predate its creation: KV decides.
@@ -95,17 +129,17 @@ pub async fn consume(
                 co.log(line).await;
                 // Its open-work copy, if one was recorded after the delete, is closed too.
                 finished(&co, &qm).await;
-                return Ok(Receipt::Ack);
+                return Ok((Receipt::Ack, vec![]));
             }
-            Err(e) => return Ok(tenant_unread(&co, queue, &qm, &e).await),
+            Err(e) => return Ok((tenant_unread(&co, queue, &qm, &e).await, vec![])),
         };
     }
     match attempt_and_step(&co, c, &tenant, &qm, jitter).await {
-        Ok(()) => Ok(Receipt::Ack),
+        Ok(released) => Ok((Receipt::Ack, released)),
         Err(e) => {
             let line = json!({"queue": queue, "id": qm.id, "consumer_error": e.logged()});
             co.log_error(line).await;
-            Ok(Receipt::Retry)
+            Ok((Receipt::Retry, vec![]))
         }
     }
 }
@@ -123,7 +157,7 @@ async fn attempt_and_step(
     tenant: &TenantConfig,
     qm: &QueueMessage,
     jitter: f64,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     if let Some(origin) = c.queue.strip_suffix("-dlq") {
         let reason = qm.last_error.clone();
         let reason = reason.unwrap_or_else(|| "the consumer failed repeatedly".into());
@@ -138,16 +172,17 @@ async fn attempt_and_step(
             Fanned::One(taker) => {
                 let (delivery, ep) = *taker;
                 let step = attempt_to(co, c, tenant, &delivery, event, &ep).await?;
-                settle(co, c, &delivery, "events", step, jitter).await?;
-                // Its delivery carries on under its own id (the same, for the default).
-                if delivery.id != qm.id {
+                let released = settle(co, c, &delivery, "events", step, jitter).await?;
+                // Its delivery carries on under its own id (the same, for the default), or in
+                // its destination's sequencer.
+                if delivery.id != qm.id || delivery.sequenced().is_some() {
                     finished(co, qm).await;
                 }
-                Ok(())
+                Ok(released)
             }
             Fanned::Queued => {
                 finished(co, qm).await;
-                Ok(())
+                Ok(vec![])
             }
         },
         Job::DeliverEvent {
@@ -206,16 +241,20 @@ async fn settle(
     queue: &str,
     step: JobStep,
     jitter: f64,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     // Counted once the step took effect: a step that fails is tried again and counted then.
     let sample = counted(qm, &step, c.queue.ends_with("-dlq"));
     match step {
         JobStep::Finish | JobStep::Drop => {}
         JobStep::Hold => {
             // The same attempt again later; nothing happened to count.
-            return enqueue(co, qm, c.settings.hold_s(), c.settings).await;
+            enqueue(co, qm, c.settings.hold_s(), c.settings).await?;
+            return Ok(vec![]);
         }
-        JobStep::Later { delay_s } => return enqueue(co, qm, delay_s, c.settings).await,
+        JobStep::Later { delay_s } => {
+            enqueue(co, qm, delay_s, c.settings).await?;
+            return Ok(vec![]);
+        }
         JobStep::DeadLetter { reason } => {
             co.log(json!({"dead_letter": qm.id, "tenant": qm.tenant, "attempts": qm.attempt}))
                 .await;
@@ -248,14 +287,21 @@ async fn settle(
             if let Some(sample) = sample {
                 co.count(&qm.tenant, sample.encode()).await;
             }
-            return Ok(());
+            return Ok(vec![]);
         }
     }
-    finished(co, qm).await;
+    let released = match qm.sequenced() {
+        // The next delivery of its key goes now.
+        Some(_) => ordered::done(co, qm).await,
+        None => {
+            finished(co, qm).await;
+            vec![]
+        }
+    };
     if let Some(sample) = sample {
         co.count(&qm.tenant, sample.encode()).await;
     }
-    Ok(())
+    Ok(released)
 }
 
 /// What an attempt adds to the tenant's usage: a delivery, a failed attempt, a dead letter (one

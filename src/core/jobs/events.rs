@@ -4,7 +4,7 @@
 //! dead-lettered and replayed on its own, under its own id.
 
 use super::wire::{enqueue_all, QueueSettings};
-use super::{max_attempts, JobStep, QueueMessage};
+use super::{max_attempts, ordered, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -67,23 +67,58 @@ pub async fn fan_out(
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "unknown_destinations": p.unknown});
         co.log(line).await;
     }
-    match p.targets.as_slice() {
-        [] => {
-            let line = json!({"event": event.id, "tenant": qm.tenant, "taken_by": []});
-            co.log(line).await;
-            Ok(Fanned::Done(JobStep::Drop))
-        }
-        [one] => {
-            let i = all.iter().position(|e| &e.name == one).unwrap_or_default();
-            let ep = all.swap_remove(i);
-            Ok(Fanned::One(Box::new((qm.delivery(event, one), ep))))
-        }
-        many => {
-            let msgs: Vec<QueueMessage> = many.iter().map(|d| qm.delivery(event, d)).collect();
-            enqueue_all(co, &msgs, 0, settings).await?;
-            Ok(Fanned::Queued)
+    if p.targets.is_empty() {
+        let line = json!({"event": event.id, "tenant": qm.tenant, "taken_by": []});
+        co.log(line).await;
+    }
+    // An ordered destination's delivery goes when its sequencer says (now, or after the ones
+    // before it on its key); one that does not take the event lets its key go on without it.
+    let mut now: Vec<QueueMessage> = Vec::new();
+    let mut sequenced_now: Vec<QueueMessage> = Vec::new();
+    for ep in &all {
+        let takes = p.targets.contains(&ep.name);
+        match (&qm.order, ep.cfg.ordered, takes) {
+            (Some(order), true, false) => ordered::skip(co, &qm.tenant, &ep.name, order).await?,
+            (Some(_), true, true) => {
+                let d = delivery_to(qm, event, ep);
+                if ordered::offer(co, &d, &ep.name).await? {
+                    sequenced_now.push(d);
+                }
+            }
+            (_, _, true) => now.push(delivery_to(qm, event, ep)),
+            (_, _, false) => {}
         }
     }
+    if now.len() + sequenced_now.len() == 1 {
+        let d = now
+            .pop()
+            .or_else(|| sequenced_now.pop())
+            .unwrap_or_else(|| qm.clone());
+        let name = d.destination().unwrap_or_default().to_string();
+        let i = all.iter().position(|e| e.name == name).unwrap_or_default();
+        let ep = all.swap_remove(i);
+        return Ok(Fanned::One(Box::new((d, ep))));
+    }
+    if now.is_empty() && sequenced_now.is_empty() {
+        // None to attempt here (or the sequencers hold them): the event's own message is done.
+        return Ok(Fanned::Done(JobStep::Drop));
+    }
+    enqueue_all(co, &now, 0, settings).await?;
+    ordered::send_now(co, &sequenced_now).await?;
+    Ok(Fanned::Queued)
+}
+
+/// The event's delivery to `ep`: in its key's order when `ep` is ordered and the event has a key.
+fn delivery_to(qm: &QueueMessage, event: &EventEnvelope, ep: &Endpoint) -> QueueMessage {
+    let mut d = qm.delivery(event, &ep.name);
+    d.order = match (d.order.take(), ep.cfg.ordered) {
+        (Some(o), true) => Some(Order {
+            sequenced: true,
+            ..o
+        }),
+        _ => None,
+    };
+    d
 }
 
 /// The endpoint a delivery message goes to, or the step for it when there is none any more.
@@ -182,6 +217,7 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::super::consume::{consume, Consumer, Receipt};
+    use super::super::DeadLetter;
     use super::*;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
@@ -208,7 +244,7 @@ mod tests {
     /// Consumes `body` from `events` for a tenant with no `destination` of its own and the
     /// destination records `records`, whose endpoints answer `status`.
     fn consume_with(records: &[(&str, Value)], body: &str, status: u16) -> (Receipt, Vec<Effect>) {
-        consume_gated(records, body, status, None)
+        consume_gated(records, body, status, None, None)
     }
 
     /// ... whose destinations' gates answer `gate` (as the object's JSON), if given.
@@ -217,6 +253,7 @@ mod tests {
         body: &str,
         status: u16,
         gate: Option<&str>,
+        seq: Option<&str>,
     ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
@@ -258,6 +295,11 @@ mod tests {
                 assert_eq!(name, "t1:destination:crm");
                 Ok(Outcome::Text(gate.unwrap_or_default().into()))
             }
+            Effect::Ask {
+                class: ObjectClass::Sequencer,
+                body,
+                ..
+            } if !body.starts_with(r#"{"update""#) => Ok(Outcome::Text(seq.unwrap_or("{}").into())),
             _ => Ok(Outcome::Text("null".into())),
         });
         (out.unwrap(), seen)
@@ -414,6 +456,7 @@ mod tests {
             &message(Some("crm")),
             200,
             Some(refused),
+            None,
         );
         assert_eq!(receipt, Receipt::Ack);
         assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
@@ -468,5 +511,196 @@ mod tests {
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0]["no_destination"], true, "{recorded:?}");
         assert_eq!(recorded[0]["deliveries"], json!([]));
+    }
+
+    /// `message(destination)` with its place in order (sequenced: released by the sequencer).
+    fn keyed(destination: Option<&str>, n: u64, sequenced: bool) -> String {
+        let mut m: Value = serde_json::from_str(&message(destination)).unwrap();
+        m["order"] = json!({"key": "stripe/cus_1", "n": n});
+        if sequenced {
+            m["order"]["sequenced"] = json!(true);
+        }
+        m.to_string()
+    }
+
+    fn ordered_records() -> [(&'static str, Value); 2] {
+        [
+            (
+                "crm",
+                dest("https://crm.example/in", json!({"ordered": true})),
+            ),
+            (
+                "chat",
+                dest(
+                    "https://chat.example/in",
+                    json!({"ordered": true, "filter": {"types": ["message.*"]}}),
+                ),
+            ),
+        ]
+    }
+
+    /// What a sequencer answers when it released `evt_0.crm`, the next delivery of the key.
+    fn released() -> String {
+        let mut next: Value = serde_json::from_str(&keyed(Some("crm"), 5, true)).unwrap();
+        next["id"] = json!("evt_0.crm");
+        json!({"send": [next.to_string()]}).to_string()
+    }
+
+    #[test]
+    fn an_ordered_destination_attempts_the_delivery_its_sequencer_lets_go_and_the_others_skip_it() {
+        let (_, seen) = consume_gated(
+            &ordered_records(),
+            &keyed(None, 4, false),
+            200,
+            None,
+            Some(r#"{"go":true}"#),
+        );
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        let named = |op: &str| {
+            asks.iter()
+                .find(|a| a.get(op).is_some())
+                .map(|a| a[op].clone())
+        };
+        assert_eq!(
+            named("skip"),
+            Some(json!({"key": "stripe/cus_1", "n": 4})),
+            "chat does not take it: {asks:?}"
+        );
+        let offer = named("offer").unwrap();
+        assert_eq!(
+            (
+                offer["item"]["n"].as_u64(),
+                offer["item"]["delivery"].as_str()
+            ),
+            (Some(4), Some("evt_1.crm"))
+        );
+        let Some(Effect::Exchange { req, .. }) =
+            seen.iter().find(|e| matches!(e, Effect::Exchange { .. }))
+        else {
+            panic!("not attempted: {seen:?}")
+        };
+        assert_eq!(req.url, "https://crm.example/in");
+        // Delivered: the sequencer hears it's done, and the event's own record at ingress closes.
+        assert_eq!(
+            named("done"),
+            Some(json!({"key": "stripe/cus_1", "delivery": "evt_1.crm"}))
+        );
+        assert_eq!(
+            asked(&seen, ObjectClass::Dedupe),
+            vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
+        );
+    }
+
+    #[test]
+    fn a_delivery_its_sequencer_holds_is_not_attempted_and_a_released_one_is_sent_at_once() {
+        let (_, seen) = consume_gated(
+            &ordered_records(),
+            &keyed(None, 5, false),
+            200,
+            None,
+            Some(&released()),
+        );
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::Exchange { .. })),
+            "held behind its key"
+        );
+        assert_eq!(
+            asked(&seen, ObjectClass::Dedupe),
+            vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
+        );
+        let texts: Vec<&String> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { texts, .. } => Some(texts),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(texts.len(), 2, "what skip and offer released: {texts:?}");
+        assert!(texts[0].contains("evt_0.crm"));
+    }
+
+    #[test]
+    fn a_sequenced_delivery_that_fails_keeps_its_key_held_and_a_dead_letter_releases_it() {
+        let records = ordered_records();
+        let body = keyed(Some("crm"), 4, true);
+        let (_, seen) = consume_gated(&records, &body, 503, None, Some(&released()));
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        assert_eq!(asks.len(), 1, "{asks:?}");
+        assert_eq!(
+            asks[0]["update"]["track"][0]["id"], "evt_1",
+            "its retry is open work there"
+        );
+        assert!(asked(&seen, ObjectClass::Dedupe).is_empty());
+        let retry = sent(&seen);
+        assert_eq!((retry[0].attempt, retry[0].sequenced()), (2, Some("crm")));
+        // Refused for good: dead-lettered, and the next of its key goes.
+        // The next of its key is attempted at once by the same consumer (each finished one
+        // releasing the next, here the same again: five inline, then the next is queued).
+        let (_, seen) = consume_gated(&records, &body, 410, None, Some(&released()));
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        assert_eq!(asks[0]["done"]["delivery"], "evt_1");
+        let exchanges = seen.iter().filter(|e| matches!(e, Effect::Exchange { .. }));
+        assert_eq!(exchanges.count(), 1 + 5);
+        assert_eq!(asked(&seen, ObjectClass::DeadLetters).len(), 6);
+        let queued = sent(&seen);
+        assert_eq!(queued.len(), 1, "the sixth waits its turn on the queue");
+        assert_eq!(queued[0].id, "evt_0.crm");
+    }
+
+    #[test]
+    fn a_replayed_sequenced_letter_goes_back_through_its_sequencer_in_order() {
+        let letter = |n: u64| {
+            let mut m: Value = serde_json::from_str(&keyed(Some("crm"), n, true)).unwrap();
+            m["id"] = json!(format!("evt_{n}.crm"));
+            DeadLetter {
+                id: format!("evt_{n}.crm"),
+                queue: "events".into(),
+                dead_at: 10 - n,
+                attempts: 1,
+                last_error: "410".into(),
+                message: m,
+            }
+        };
+        let msgs: Vec<QueueMessage> = [7, 5, 6]
+            .iter()
+            .map(|n| letter(*n).replay("t1").unwrap().1)
+            .collect();
+        let flow = Flow::new(|co: Co| {
+            let msgs = msgs.clone();
+            async move { enqueue_all(&co, &msgs, 3, QueueSettings::default()).await }
+        });
+        let (out, seen) = drive(flow, NOW_MS, |_| Ok(Outcome::Text("{}".into())));
+        out.unwrap();
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        assert_eq!(asks.len(), 1, "one replay per key: {asks:?}");
+        let ns: Vec<u64> = asks[0]["replay"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ns, [5, 6, 7], "in order");
+        let held: QueueMessage =
+            serde_json::from_str(asks[0]["replay"]["items"][0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((held.attempt, held.sequenced()), (1, Some("crm")));
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::Send { .. })),
+            "not queued around it"
+        );
+    }
+
+    /// A delivery over the queue's limit is held as the queue carries it (the key of its copy
+    /// kept aside), so the sequencer's alarm can send it again as it is.
+    #[test]
+    fn a_large_ordered_delivery_is_held_as_the_key_of_its_copy_kept_aside() {
+        let mut m: Value = serde_json::from_str(&keyed(None, 1, false)).unwrap();
+        m["job"]["event"]["data"]["blob"] = json!("x".repeat(super::super::wire::INLINE_LIMIT));
+        let (_, seen) = consume_gated(&ordered_records(), &m.to_string(), 200, None, Some("{}"));
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        let offer = asks.iter().find_map(|a| a.get("offer")).unwrap();
+        let held: Value = serde_json::from_str(offer["item"]["body"].as_str().unwrap()).unwrap();
+        assert!(held["spilled_to"].is_string(), "held inline");
+        assert!(seen.iter().any(|e| matches!(e, Effect::KvPut { .. })));
     }
 }

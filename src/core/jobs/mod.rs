@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod consume;
 pub mod events;
+pub mod ordered;
 pub mod wire;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +36,34 @@ pub struct QueueMessage {
     /// trace.
     #[serde(flatten)]
     pub trail: Trail,
+    /// Its place among its source's events of one ordering key, fixed at ingress (the queue
+    /// does not keep order): set on an event with a key (`webhook::ordering`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Order>,
     pub job: Job,
+}
+
+impl Order {
+    pub fn new(key: String, n: u64) -> Order {
+        Order {
+            key,
+            n,
+            sequenced: false,
+        }
+    }
+}
+
+/// An event's place in its key's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// `{source}/{ordering key}`: order is kept per source.
+    pub key: String,
+    /// 1, 2, 3… per key, in the order ingress accepted the events.
+    pub n: u64,
+    /// A delivery the destination's `Sequencer` released: its open work is there, and it tells
+    /// the sequencer when it is finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequenced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +95,7 @@ impl QueueMessage {
             last_error: None,
             incarnation: None,
             trail: Trail::default(),
+            order: None,
             job: Job::DeliverEvent {
                 event: event.clone(),
                 destination: Some(destination.to_string()),
@@ -88,6 +117,7 @@ impl QueueMessage {
             last_error,
             incarnation: self.incarnation.clone(),
             trail: self.trail.clone(),
+            order: self.order.clone(),
             ..first
         }
     }
@@ -97,6 +127,34 @@ impl QueueMessage {
     pub fn belongs_to(&self, tenant: &TenantConfig) -> bool {
         let now = tenant.incarnation();
         self.incarnation.as_deref().is_none_or(|i| i == now)
+    }
+
+    /// The destination of a delivery (not of an event still to fan out).
+    pub fn destination(&self) -> Option<&str> {
+        match &self.job {
+            Job::DeliverEvent { destination, .. } => destination.as_deref(),
+            Job::SendMessage { .. } => None,
+        }
+    }
+
+    /// The destination whose sequencer holds this delivery (its open work is there).
+    pub fn sequenced(&self) -> Option<&str> {
+        match (&self.order, &self.job) {
+            (Some(o), Job::DeliverEvent { destination, .. }) if o.sequenced => {
+                destination.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// A delivery sent again from the admin API that its ordered destination takes in order.
+    pub fn replays_in_order(&self) -> bool {
+        match (&self.order, &self.job) {
+            (Some(o), Job::DeliverEvent { destination, .. }) => {
+                !o.sequenced && destination.is_some()
+            }
+            _ => false,
+        }
     }
 
     /// The same job, one attempt later, remembering why the last one failed.
@@ -267,6 +325,10 @@ impl DeadLetter {
         }
         msg.attempt = 1;
         msg.last_error = None;
+        // A delivery to an ordered destination goes back through its sequencer.
+        if let Some(o) = msg.order.as_mut() {
+            o.sequenced = false;
+        }
         Ok((queue, msg))
     }
 }
@@ -294,6 +356,7 @@ mod tests {
             last_error: Some("destination answered 503".into()),
             incarnation: None,
             trail: Trail::default(),
+            order: None,
             job: Job::DeliverEvent {
                 event: serde_json::from_value(serde_json::json!({
                     "id": "evt_1", "type": "message.received", "tenant": tenant, "source": "wa",

@@ -7,10 +7,10 @@
 //! of its queue copy. A message is stamped with its tenant's incarnation when it is first
 //! queued, so that one consumed after its tenant was deleted and created again is dropped.
 
-use super::{Job, OpenWork, Pending, QueueMessage};
+use super::{Job, OpenWork, Order, Pending, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
-use crate::core::objects::protocol::{Dedupe, Outbox};
+use crate::core::objects::protocol::{Dedupe, Outbox, Sequencer};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::platform::{Kv, QueueName};
@@ -59,26 +59,56 @@ impl QueueSettings {
     }
 }
 
+/// A queue body with its place in its key's order, spliced in as text after the opening brace:
+/// the body's numbers stay exact, and a kept-aside message's key (`{"spilled_to"}`) carries it
+/// without reading the message back. Ingress and its source's `Dedupe` stamp their copies alike.
+pub fn stamp(body: &str, order: &Order) -> String {
+    let o = serde_json::to_string(order).unwrap_or_default();
+    match body.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"order\":{o}{rest}"),
+        Some(rest) => format!("{{\"order\":{o},{rest}"),
+        None => body.to_string(),
+    }
+}
+
 /// A queue body back into its message, reading it from `PAYLOADS` when it was kept there.
 /// `Ok(None)`: not a message of ours.
 pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiError> {
     if let Ok(m) = serde_json::from_str::<QueueMessage>(body) {
         return Ok(Some(m));
     }
-    let Some(key) = serde_json::from_str::<Value>(body)
-        .ok()
+    let wrapper = serde_json::from_str::<Value>(body).ok();
+    let Some(key) = wrapper
+        .as_ref()
         .and_then(|v| v.get(SPILLED).and_then(Value::as_str).map(String::from))
     else {
         return Ok(None);
     };
+    let order: Option<Order> = wrapper
+        .and_then(|mut v| v.get_mut("order").map(Value::take))
+        .and_then(|o| serde_json::from_value(o).ok());
     // KV is eventually consistent: a miss right after the write is retried by the platform.
     let text = co
         .kv_get(Kv::Payloads, &key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("payload {key} not readable yet")))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ApiError::internal(format!("payload {key}: {e}")))
+    let mut m: QueueMessage = serde_json::from_str(&text)
+        .map_err(|e| ApiError::internal(format!("payload {key}: {e}")))?;
+    if order.is_some() {
+        m.order = order;
+    }
+    Ok(Some(m))
+}
+
+/// A message's JSON text as it travels: itself, or kept aside when too large (a body the
+/// sequencer held and released).
+pub async fn travel(co: &Co, text: String) -> Result<String, ApiError> {
+    if text.len() <= INLINE_LIMIT {
+        return Ok(text);
+    }
+    let m: QueueMessage =
+        serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
+    encode(co, &m).await
 }
 
 /// The body `m` travels as (kept in `PAYLOADS` first when too large to travel inline).
@@ -151,6 +181,9 @@ async fn incarnation(co: &Co, tenant: &str) -> Result<String, ApiError> {
 
 /// The update of `m`'s open-work record, sent to the object holding it.
 fn open_work(m: &QueueMessage, cmd: OpenWork) -> Result<Effect, ApiError> {
+    if let Some(d) = m.sequenced() {
+        return ask_effect(&Object::<Sequencer>::destination(&m.tenant, d), cmd);
+    }
     match &m.job {
         Job::DeliverEvent { event, .. } => {
             ask_effect(&Object::<Dedupe>::source(&m.tenant, &event.source), cmd)
@@ -182,6 +215,15 @@ pub async fn enqueue_all(
     delay_s: u32,
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
+    // A replayed delivery to an ordered destination goes through its sequencer, in order.
+    let (in_order, msgs): (Vec<QueueMessage>, Vec<QueueMessage>) = msgs
+        .iter()
+        .cloned()
+        .partition(QueueMessage::replays_in_order);
+    if !in_order.is_empty() {
+        super::ordered::replay(co, in_order).await?;
+    }
+    let msgs = msgs.as_slice();
     let Some(first) = msgs.first() else {
         return Ok(());
     };
@@ -255,6 +297,7 @@ mod tests {
             last_error: None,
             incarnation: Some("i1".into()),
             trail: crate::core::upstream::Trail::default(),
+            order: None,
             job: Job::DeliverEvent {
                 event,
                 destination: None,
@@ -287,6 +330,14 @@ mod tests {
             texts[0].contains("12345678901234567890"),
             "numbers stay exact"
         );
+        let stamped = stamp(&texts[0], &Order::new("shop/k".into(), 2));
+        assert!(stamped.contains("12345678901234567890"), "stamped too");
+        let back: QueueMessage = serde_json::from_str(&stamped).unwrap();
+        assert_eq!(back.order, Some(Order::new("shop/k".into(), 2)));
+        assert_eq!(
+            stamp("{}", &Order::new("k".into(), 1)),
+            r#"{"order":{"key":"k","n":1}}"#
+        );
         let Effect::Ask { name, body, .. } = &both[1] else {
             panic!("{both:?}")
         };
@@ -311,11 +362,20 @@ mod tests {
         });
         let body = body.unwrap();
         assert!(body.len() < 100, "the queue carries the key: {body}");
-        let flow = Flow::new(|co: Co| async move { decode(&co, &body).await });
+        let spilled = body.clone();
+        let flow = Flow::new(|co: Co| async move { decode(&co, &spilled).await });
         let (back, seen) = drive(flow, 0, |_| {
             Ok(Outcome::Text(kept.borrow().clone().unwrap()))
         });
-        assert_eq!(back.unwrap(), Some(m));
+        assert_eq!(back.unwrap(), Some(m.clone()));
+        // Stamped with its place in order, the key alone carries it.
+        let order = Order::new("shop/k1".into(), 3);
+        let stamped = stamp(&body, &order);
+        let flow = Flow::new(|co: Co| async move { decode(&co, &stamped).await });
+        let (back, _) = drive(flow, 0, |_| {
+            Ok(Outcome::Text(kept.borrow().clone().unwrap()))
+        });
+        assert_eq!(back.unwrap().unwrap().order, Some(order));
         let key = "t1/evt_1/1".to_string();
         assert_eq!(
             seen,

@@ -10,7 +10,8 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{Dedupe, DedupeCmd};
 use super::store::{Store, StoreError};
-use crate::core::jobs::OpenWork;
+use crate::core::jobs::wire::stamp;
+use crate::core::jobs::{OpenWork, Order};
 use crate::core::limits::rate::Window;
 use crate::core::webhook::dedupe::SeenResult;
 use crate::core::webhook::handshake::{self, Verdict};
@@ -22,6 +23,10 @@ impl Machine for Dedupe {
     const TABLES: &'static [&'static str] = &[
         "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
         pending::TABLE,
+        // Each ordering key's next place, and the place each id took (kept through a `Forget`,
+        // so a provider's redelivery leaves no gap); idle rows go after `ORDER_IDLE_MS`.
+        "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS order_ids (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at INTEGER NOT NULL)",
     ];
 
     fn apply<S: Store>(
@@ -44,6 +49,12 @@ impl Machine for Dedupe {
             DedupeCmd::SeenMany(mut cmd) => {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
+                let keys = std::mem::take(&mut cmd.keys);
+                let key_of = |id: &str, ids: &[String]| {
+                    let i = ids.iter().position(|x| x == id)?;
+                    keys.get(i).cloned().flatten()
+                };
+                let ids = cmd.ids.clone();
                 for id in std::mem::take(&mut cmd.ids) {
                     if new_ids.contains(&id) {
                         duplicates += 1;
@@ -61,9 +72,23 @@ impl Machine for Dedupe {
                         false => duplicates += 1,
                     }
                 }
+                let mut order = Vec::new();
+                for id in &new_ids {
+                    if let Some(key) = key_of(id, &ids) {
+                        order.push((id.clone(), place(sql, id, &key, now)?));
+                    }
+                }
+                for p in cmd.pending.iter_mut() {
+                    if let (Some(key), Some((_, n))) =
+                        (key_of(&p.id, &ids), order.iter().find(|(i, _)| *i == p.id))
+                    {
+                        p.body = stamp(&p.body, &Order::new(key, *n));
+                    }
+                }
                 let answer = SeenResult {
                     new_ids,
                     duplicates,
+                    order,
                 };
                 let reply = Step::reply(&cmd, &answer);
                 let (track, due) = cmd.track(&answer.new_ids, now);
@@ -111,14 +136,52 @@ impl Machine for Dedupe {
                 "DELETE FROM seen WHERE expires_at <= ?",
                 vec![at.now_ms.into()],
             )?;
+            let idle = at.now_ms.saturating_sub(ORDER_IDLE_MS);
+            sql.run(
+                "DELETE FROM order_keys WHERE last_at <= ?",
+                vec![idle.into()],
+            )?;
+            sql.run("DELETE FROM order_ids WHERE at <= ?", vec![idle.into()])?;
         }
         pending::sweep(sql, heard, at)
     }
 }
 
+/// An ordering key's rows idle this long are dropped: its next event starts it again.
+const ORDER_IDLE_MS: u64 = 30 * 86_400_000;
+
+#[derive(serde::Deserialize)]
+struct Place {
+    n: u64,
+}
+
+/// The place in `key`'s order of the new id `id`: the one it took before (it was forgotten and
+/// sent again), else the key's next.
+fn place<S: Store>(sql: &S, id: &str, key: &str, now: u64) -> Result<u64, StoreError> {
+    let had: Vec<Place> = sql.rows("SELECT n FROM order_ids WHERE id = ?", vec![id.into()])?;
+    if let Some(p) = had.first() {
+        return Ok(p.n);
+    }
+    let next: Vec<Place> = sql.rows(
+        "SELECT next AS n FROM order_keys WHERE key = ?",
+        vec![key.into()],
+    )?;
+    let n = next.first().map_or(1, |p| p.n);
+    sql.run(
+        "INSERT OR REPLACE INTO order_keys (key, next, last_at) VALUES (?, ?, ?)",
+        vec![key.into(), (n + 1).into(), now.into()],
+    )?;
+    sql.run(
+        "INSERT INTO order_ids (id, n, at) VALUES (?, ?, ?)",
+        vec![id.into(), n.into(), now.into()],
+    )?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::jobs::Pending;
     use crate::core::objects::pending::tests::{pending, resend};
     use crate::core::objects::store::{create, Sqlite};
     use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany};
@@ -137,6 +200,7 @@ mod tests {
             ids: ids.iter().map(|i| i.to_string()).collect(),
             ttl_ms: DAY,
             pending: ids.iter().map(|i| pending(i, 60_000)).collect(),
+            keys: vec![],
         };
         let step = apply(sql, DedupeCmd::SeenMany(cmd), now);
         (serde_json::from_str(&step.answer).unwrap(), step.wake)
@@ -201,6 +265,71 @@ mod tests {
         );
         let (r, _) = seen(&sql, &["a", "b"], T + DAY);
         assert_eq!(new_ids(&r), vec!["a"]);
+    }
+
+    /// `(id, key)` pairs seen at `now`; the places in order answered, and the bodies recorded.
+    fn ordered(sql: &Sqlite, ids: &[(&str, Option<&str>)], now: u64) -> Vec<(String, u64)> {
+        let cmd = SeenMany {
+            ids: ids.iter().map(|(i, _)| i.to_string()).collect(),
+            ttl_ms: DAY,
+            pending: ids
+                .iter()
+                .map(|(i, _)| Pending {
+                    body: format!(r#"{{"id":"{i}"}}"#),
+                    ..pending(i, 60_000)
+                })
+                .collect(),
+            keys: ids.iter().map(|(_, k)| k.map(String::from)).collect(),
+        };
+        let step = apply(sql, DedupeCmd::SeenMany(cmd), now);
+        serde_json::from_str::<SeenResult>(&step.answer)
+            .unwrap()
+            .order
+    }
+
+    fn recorded(sql: &Sqlite, id: &str) -> String {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            body: String,
+        }
+        let rows: Vec<Row> = sql
+            .rows("SELECT body FROM pending WHERE id = ?", vec![id.into()])
+            .unwrap();
+        rows[0].body.clone()
+    }
+
+    #[test]
+    fn each_key_numbers_its_new_events_in_arrival_order_and_a_resent_id_keeps_its_place() {
+        let sql = source();
+        let n = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(i, n)| (i.to_string(), *n)).collect()
+        };
+        let first = [
+            ("a", Some("s/k1")),
+            ("b", Some("s/k2")),
+            ("c", Some("s/k1")),
+            ("x", None),
+        ];
+        assert_eq!(ordered(&sql, &first, T), n(&[("a", 1), ("b", 1), ("c", 2)]));
+        // A duplicate takes no place; the key goes on across calls.
+        let more = [("a", Some("s/k1")), ("d", Some("s/k1"))];
+        assert_eq!(ordered(&sql, &more, T + 1), n(&[("d", 3)]));
+        assert_eq!(
+            recorded(&sql, "d"),
+            r#"{"order":{"key":"s/k1","n":3},"id":"d"}"#
+        );
+        assert_eq!(recorded(&sql, "x"), r#"{"id":"x"}"#, "no key: no order");
+        // `c`'s enqueue failed: forgotten, then sent again by the provider, it keeps its place.
+        let forget = Forget {
+            ids: vec!["c".into()],
+        };
+        apply(&sql, DedupeCmd::Forget(forget), T + 2);
+        assert_eq!(ordered(&sql, &[("c", Some("s/k1"))], T + 3), n(&[("c", 2)]));
+        // A key idle for 30 days starts again.
+        let at = Ctx::at(T + 31 * DAY);
+        Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &at).unwrap();
+        let e = [("e", Some("s/k1"))];
+        assert_eq!(ordered(&sql, &e, T + 31 * DAY), n(&[("e", 1)]));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod event_log;
 mod outbox;
 mod pending;
 mod rate_limiter;
+mod sequencer;
 mod usage;
 
 use serde::de::DeserializeOwned;
@@ -36,6 +37,7 @@ pub enum ObjectClass {
     Conversation,
     Usage,
     EventLog,
+    Sequencer,
 }
 
 impl ObjectClass {
@@ -60,6 +62,7 @@ impl ObjectClass {
             ObjectClass::Conversation => "CONVERSATIONS",
             ObjectClass::Usage => "USAGE",
             ObjectClass::EventLog => "EVENT_LOG",
+            ObjectClass::Sequencer => "SEQUENCER",
         }
     }
 }
@@ -133,7 +136,7 @@ pub fn integration(tenant: &str, id: &str) -> String {
     format!("{tenant}:integration:{id}")
 }
 
-/// A webhook destination's gate (its deliveries per second).
+/// A webhook destination's gate (its deliveries per second) and its sequencer (ordered delivery).
 pub fn destination(tenant: &str, name: &str) -> String {
     format!("{tenant}:destination:{name}")
 }

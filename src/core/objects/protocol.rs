@@ -5,6 +5,7 @@
 
 use super::{Class, Command, Object, ObjectClass};
 use crate::core::integration::oauth::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
+use crate::core::jobs::ordered::{Done, Offer, Released, Replay, Skip};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
 };
@@ -105,6 +106,15 @@ classes! {
         Add(Batch) -> (),
         Rows(Range) -> Vec<(Dims, Counters)>,
     }
+    /// One per tenant and ordered destination: its deliveries one at a time per ordering key
+    /// (`jobs::ordered`).
+    Sequencer: ObjectClass::Sequencer => SeqCmd {
+        Offer(Offer) -> Released,
+        Skip(Skip) -> Released,
+        Done(Done) -> Released,
+        Replay(Replay) -> Released,
+        Update(OpenWork) -> (),
+    }
     /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`).
     EventLog: ObjectClass::EventLog => LogCmd {
         Record(LogBatch) -> Vec<Disable>,
@@ -181,6 +191,12 @@ impl Object<OauthTokens> {
     }
 }
 
+impl Object<Sequencer> {
+    pub fn destination(tenant: &str, name: &str) -> Self {
+        Object::named(super::destination(tenant, name))
+    }
+}
+
 impl Object<Outbox> {
     pub fn channel(tenant: &str, channel: &str) -> Self {
         Object::named(super::channel(tenant, channel))
@@ -202,6 +218,7 @@ pub fn purge_body(class: ObjectClass) -> String {
         ObjectClass::Conversation => body::<Conversation>(),
         ObjectClass::Usage => body::<Usage>(),
         ObjectClass::EventLog => body::<EventLog>(),
+        ObjectClass::Sequencer => body::<Sequencer>(),
     }
 }
 

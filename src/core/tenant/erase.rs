@@ -13,6 +13,7 @@ use crate::core::objects::protocol::purge_body;
 use crate::core::objects::{self as names, ObjectClass as Objects};
 use crate::core::platform::Kv;
 use crate::core::platform::{ConfigKey, RecordKind};
+use crate::core::webhook::destination::DEFAULT;
 
 /// The records a tenant owns besides its own document (and its keys), erased with it: each
 /// named kind's records one by one, then its LLM configuration.
@@ -59,6 +60,7 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
         (RecordKind::Destination, Some(n)) => vec![
             (Objects::CallGate, names::destination(tenant, n)),
             (Objects::OauthTokens, names::destination(tenant, n)),
+            (Objects::Sequencer, names::destination(tenant, n)),
         ],
         (RecordKind::Llm, _) => vec![
             (Objects::RateLimiter, names::llm(tenant)),
@@ -70,6 +72,8 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
             (Objects::RateLimiter, names::llm(tenant)),
             (Objects::OauthTokens, names::llm(tenant)),
             (Objects::Usage, names::usage(tenant)),
+            // The tenant's own destination is no record of its own: its sequencer goes here.
+            (Objects::Sequencer, names::destination(tenant, DEFAULT)),
         ],
         _ => vec![],
     }
@@ -196,6 +200,11 @@ mod tests {
         assert!(objects_of(RecordKind::Llm, "acme", None).contains(&llm));
         assert!(tenant.contains(&llm));
         assert!(tenant.contains(&(Objects::RateLimiter, "llm:acme".to_string())));
+        // A destination's sequencer goes with it; the tenant's own (`default`) with the tenant.
+        let seq = |d: &str| (Objects::Sequencer, format!("acme:destination:{d}"));
+        let crm = objects_of(RecordKind::Destination, "acme", Some("crm"));
+        assert!(crm.contains(&seq("crm")));
+        assert!(tenant.contains(&seq("default")));
         // Every name is the tenant's own.
         for kind in [
             RecordKind::Source,

@@ -81,6 +81,7 @@ mod tests {
             kind,
             received_at: NOW_S,
             trail: Trail::default(),
+            ordering_key: None,
         };
         (messages(&at, events).into_iter())
             .map(|m| match m.job {

@@ -2,7 +2,8 @@
 //! new ones as open work in the same round trip), unmark ids whose enqueue failed, and count a
 //! subscription handshake.
 
-use crate::core::jobs::Pending;
+use crate::core::jobs::wire::stamp;
+use crate::core::jobs::{Order, Pending};
 use serde::{Deserialize, Serialize};
 
 /// Marks `ids` as seen for `ttl_ms`; the answer says which were new.
@@ -13,12 +14,19 @@ pub struct SeenMany {
     /// The queue bodies of `ids`, recorded for the ones that are new.
     #[serde(default)]
     pub pending: Vec<Pending>,
+    /// Each id's ordering key, `{source}/{key}` (aligned with `ids`): a new id with a key takes
+    /// the key's next place in order, and its recorded body carries it.
+    #[serde(default)]
+    pub keys: Vec<Option<String>>,
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenResult {
     pub new_ids: Vec<String>,
     pub duplicates: usize,
+    /// The place in order of each new id with a key (`Order.n`).
+    #[serde(default)]
+    pub order: Vec<(String, u64)>,
 }
 
 /// Unmarks ids whose enqueue failed, so the sender's retry is not taken for a duplicate.
@@ -34,13 +42,21 @@ pub struct HandshakeAttempt {
 }
 
 impl SeenResult {
-    /// Of `(id, queue body)` pairs, the bodies of the events found new: the ones to enqueue.
-    pub fn new_bodies(&self, bodies: Vec<(String, String)>) -> Vec<String> {
+    /// Of `(id, ordering key, queue body)`, the bodies of the events found new: the ones to
+    /// enqueue, each stamped with its place in its key's order.
+    pub fn new_bodies(&self, bodies: Vec<(String, Option<String>, String)>) -> Vec<String> {
         bodies
             .into_iter()
-            .filter(|(id, _)| self.new_ids.contains(id))
-            .map(|(_, body)| body)
+            .filter(|(id, _, _)| self.new_ids.contains(id))
+            .map(|(id, key, body)| match (key, self.n_of(&id)) {
+                (Some(key), Some(n)) => stamp(&body, &Order::new(key, n)),
+                _ => body,
+            })
             .collect()
+    }
+
+    fn n_of(&self, id: &str) -> Option<u64> {
+        self.order.iter().find(|(i, _)| i == id).map(|(_, n)| *n)
     }
 }
 
@@ -75,11 +91,17 @@ mod tests {
     #[test]
     fn only_new_events_are_enqueued() {
         let seen = SeenResult {
-            new_ids: vec!["b".into()],
+            new_ids: vec!["b".into(), "c".into()],
             duplicates: 1,
+            order: vec![("c".into(), 4)],
         };
-        let bodies = vec![("a".into(), "A".into()), ("b".into(), "B".into())];
-        assert_eq!(seen.new_bodies(bodies), vec!["B".to_string()]);
+        let bodies = vec![
+            ("a".into(), None, "{}".into()),
+            ("b".into(), None, r#"{"id":"b"}"#.into()),
+            ("c".into(), Some("s/k".into()), r#"{"id":"c"}"#.into()),
+        ];
+        let c = r#"{"order":{"key":"s/k","n":4},"id":"c"}"#;
+        assert_eq!(seen.new_bodies(bodies), vec![r#"{"id":"b"}"#, c]);
     }
 
     #[test]
@@ -88,6 +110,7 @@ mod tests {
             ids: vec!["a".into(), "b".into()],
             ttl_ms: 86_400_000,
             pending: vec![pending("a", 900_000), pending("b", 1_000)],
+            keys: vec![],
         };
         let (track, due) = seen.track(&["a".to_string()], 10);
         assert_eq!(track, vec![pending("a", 900_000)]);
@@ -96,6 +119,7 @@ mod tests {
             ids: vec!["a".into()],
             ttl_ms: 5,
             pending: vec![pending("a", 1)],
+            keys: vec![],
         };
         assert_eq!(none.track(&[], 10), (vec![], None));
     }

@@ -105,19 +105,24 @@ pub async fn receive(
         kind: cfg.kind,
         received_at: now / 1000,
         trail: w.trail.clone(),
+        ordering_key: cfg.ordering_key.as_deref(),
     };
     let messages = ingress::messages(&origin, events);
 
     // One round trip marks the ids and records the new events as open work.
     let pending = prepare(&co, QueueName::Events, &messages, 0, settings).await?;
-    let bodies: Vec<(String, String)> = pending
+    // Each event's ordering key takes its next place in order in the same trip.
+    let keys: Vec<Option<String>> = messages.iter().map(ingress::order_key).collect();
+    let bodies = pending
         .iter()
-        .map(|p| (p.id.clone(), p.body.clone()))
+        .zip(&keys)
+        .map(|(p, k)| (p.id.clone(), k.clone(), p.body.clone()))
         .collect();
     let seen = SeenMany {
         ids: messages.into_iter().map(|m| m.id).collect(),
         ttl_ms: ingress::dedupe_window_ms(&cfg),
         pending,
+        keys,
     };
     let seen = co.ask(&dedupe, seen).await?;
     if !seen.new_ids.is_empty() {
@@ -172,7 +177,21 @@ mod tests {
         new: bool,
         queue_up: bool,
     ) -> (Result<HttpResponse, ApiError>, Vec<Effect>) {
-        let cfg = json!({"kind": "standard", "secrets": [SECRET]});
+        post_to(
+            json!({"kind": "standard", "secrets": [SECRET]}),
+            secret,
+            new,
+            queue_up,
+        )
+    }
+
+    /// ... to a source configured as `cfg`; its dedupe object gives each keyed new id place 5.
+    fn post_to(
+        cfg: Value,
+        secret: &str,
+        new: bool,
+        queue_up: bool,
+    ) -> (Result<HttpResponse, ApiError>, Vec<Effect>) {
         let cfg = stored(RecordKind::Source, "t1", Some("app"), cfg);
         let body = br#"{"type":"invoice.paid","id":1}"#.to_vec();
         let key = standard::key(secret).unwrap();
@@ -201,10 +220,18 @@ mod tests {
                 let cmd: Value = serde_json::from_str(body).unwrap();
                 let ids: Vec<String> =
                     serde_json::from_value(cmd["seen_many"]["ids"].clone()).unwrap();
+                let keys: Vec<Option<String>> =
+                    serde_json::from_value(cmd["seen_many"]["keys"].clone()).unwrap();
+                let order = ids
+                    .iter()
+                    .zip(keys)
+                    .filter_map(|(i, k)| k.map(|_| (i.clone(), 5)))
+                    .collect();
                 let (new_ids, duplicates) = if new { (ids, 0) } else { (vec![], ids.len()) };
                 let seen = SeenResult {
                     new_ids,
                     duplicates,
+                    order,
                 };
                 Ok(Outcome::Text(serde_json::to_string(&seen).unwrap()))
             }
@@ -236,6 +263,31 @@ mod tests {
             panic!("{seen:?}")
         };
         assert_eq!((*queue, texts.len()), (QueueName::Events, 1));
+    }
+
+    #[test]
+    fn an_event_with_an_ordering_key_is_queued_with_its_place_in_order() {
+        let cfg = json!({"kind": "standard", "secrets": [SECRET], "ordering_key": "data.id"});
+        let (out, seen) = post_to(cfg, SECRET, true, true);
+        assert_eq!(json_body(&out.unwrap())["received"], 1);
+        let marked = &asked(&seen, ObjectClass::Dedupe)[0]["seen_many"];
+        assert_eq!(marked["keys"], json!(["app/1"]), "per source");
+        let Some(Effect::Send { texts, .. }) =
+            seen.iter().find(|e| matches!(e, Effect::Send { .. }))
+        else {
+            panic!("{seen:?}")
+        };
+        let sent: Value = serde_json::from_str(&texts[0]).unwrap();
+        assert_eq!(sent["order"], json!({"key": "app/1", "n": 5}));
+        assert_eq!(sent["job"]["event"]["ordering_key"], "1");
+        // Without a key (the standard kind has no default), no order.
+        let (_, seen) = post(SECRET, true, true);
+        let Some(Effect::Send { texts, .. }) =
+            seen.iter().find(|e| matches!(e, Effect::Send { .. }))
+        else {
+            panic!("{seen:?}")
+        };
+        assert!(!texts[0].contains(r#""order""#));
     }
 
     #[test]

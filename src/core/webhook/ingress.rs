@@ -5,6 +5,7 @@
 
 use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
+use super::ordering;
 use super::verify::{self as v, SignedRequest, Verified, VerifyError};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{Job, QueueMessage};
@@ -66,6 +67,8 @@ pub struct Origin<'a> {
     pub received_at: u64,
     /// Loop marks of the webhook's request, carried to its deliveries.
     pub trail: Trail,
+    /// The source's own ordering key expression (`SourceConfig.ordering_key`).
+    pub ordering_key: Option<&'a str>,
 }
 
 /// One queue message per event, each with its stable id (the same for every redelivery).
@@ -74,7 +77,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
         .into_iter()
         .map(|e| {
             let id = event_id(at.tenant, at.source, &e.provider_id);
-            let event = EventEnvelope {
+            let mut event = EventEnvelope {
                 id: id.clone(),
                 event_type: e.event_type,
                 tenant: at.tenant.to_string(),
@@ -85,6 +88,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 unsigned: e.unsigned.into_iter().collect(),
                 ordering_key: None,
             };
+            event.ordering_key = ordering::key_of(at.kind, &event, at.ordering_key);
             QueueMessage {
                 tenant: at.tenant.to_string(),
                 id,
@@ -92,6 +96,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 last_error: None,
                 incarnation: None,
                 trail: at.trail.clone(),
+                order: None,
                 job: Job::DeliverEvent {
                     event,
                     destination: None,
@@ -99,6 +104,18 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
             }
         })
         .collect()
+}
+
+/// A message's ordering key as its source's `Dedupe` numbers it: `{source}/{key}`, since order
+/// is kept per source.
+pub fn order_key(m: &QueueMessage) -> Option<String> {
+    match &m.job {
+        Job::DeliverEvent { event, .. } => {
+            let key = event.ordering_key.as_ref()?;
+            Some(format!("{}/{key}", event.source))
+        }
+        Job::SendMessage { .. } => None,
+    }
 }
 
 /// How long the source's event ids are remembered.
@@ -195,14 +212,15 @@ mod tests {
                 hops: 1,
                 trace: None,
             },
+            ordering_key: None,
         };
         let events = vec![InboundEvent {
             provider_id: "sha256:ab".into(),
             event_type: "github.push".into(),
-            data: json!({"ref": "main"}),
+            data: json!({"ref": "main", "repository": {"full_name": "o/r"}}),
             unsigned: vec![("X-GitHub-Event".into(), "push".into())],
         }];
-        let m = messages(&at, events);
+        let m = messages(&at, events.clone());
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].id, event_id("acme", "gh", "sha256:ab"));
         assert_eq!((m[0].attempt, m[0].trail.hops), (1, 1));
@@ -214,6 +232,20 @@ mod tests {
             ("github", 7)
         );
         assert_eq!(event.unsigned["X-GitHub-Event"], "push");
+        // Its ordering key is set here, once: the default of its kind.
+        assert_eq!(event.ordering_key.as_deref(), Some("o/r"));
+        let over = Origin {
+            ordering_key: Some("data.ref"),
+            ..at
+        };
+        let Job::DeliverEvent { event, .. } = &messages(&over, events)[0].job else {
+            panic!("an event")
+        };
+        assert_eq!(
+            event.ordering_key.as_deref(),
+            Some("main"),
+            "the source's own"
+        );
 
         let (ct, body) = receipt(SourceKind::Stripe, 2, 1, None);
         assert_eq!(ct, "application/json");

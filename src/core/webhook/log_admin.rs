@@ -182,10 +182,23 @@ pub async fn retry_destination(
         .filter(|l| l.queue == "events" && l.dead_at >= since_s * 1000)
         .filter(|l| destination_of(l).as_deref() == Some(destination))
         .collect();
+    // Deliveries to an ordered destination go back through its sequencer, one key at a time in
+    // its order (the sequencer and the destination's gate pace them): one replay per key.
+    let (in_order, chosen): (Vec<DeadLetter>, Vec<DeadLetter>) =
+        chosen.into_iter().partition(|l| {
+            serde_json::from_value::<QueueMessage>(l.message.clone())
+                .is_ok_and(|m| m.sequenced().is_some())
+        });
+    let mut ids = Vec::new();
+    let mut replays = Vec::new();
+    for letter in in_order {
+        ids.push(letter.id.clone());
+        replays.push(letter.replay(t)?.1);
+    }
+    enqueue_all(co, &replays, 0, settings).await?;
     let delays = paced(chosen.len(), per_second);
     // Grouped by when they go and by source (whose object keeps their open work): one send each.
     let mut groups: BTreeMap<(u32, String), Vec<QueueMessage>> = BTreeMap::new();
-    let mut ids = Vec::new();
     for (letter, delay) in chosen.into_iter().zip(&delays) {
         let id = letter.id.clone();
         let (_, msg) = letter.replay(t)?;
@@ -313,5 +326,80 @@ mod tests {
         assert_eq!(paced(5, 2), [0, 0, 1, 1, 2]);
         assert_eq!(paced(100, 10).last(), Some(&9));
         assert!(paced(0, 10).is_empty());
+    }
+
+    /// A bulk retry of an ordered destination sends one replay per key to its sequencer, each in
+    /// the key's order whatever order the letters died in; a letter of no key is queued as ever.
+    #[test]
+    fn an_ordered_bulk_retry_replays_each_key_in_its_order() {
+        use crate::core::flow::{drive, Effect, Flow, Outcome};
+        use crate::core::objects::ObjectClass;
+        use crate::core::testing::asked;
+        let letter = |id: &str, order: Value| {
+            json!({"id": id, "queue": "events", "dead_at": 1_795_000_000_000u64, "attempts": 1,
+                "last_error": "410", "message": {"tenant": "t", "id": id, "attempt": 1, "order": order,
+                "job": {"kind": "deliver_event", "destination": "crm", "event": {"id": "e", "type": "x",
+                    "tenant": "t", "source": "s", "source_kind": "stripe", "received_at": 1, "data": {}}}}})
+        };
+        let keyed = |k: &str, n: u64| json!({"key": k, "n": n, "sequenced": true});
+        let letters = json!([
+            letter("a7", keyed("s/a", 7)),
+            letter("b1", keyed("s/b", 1)),
+            letter("a5", keyed("s/a", 5)),
+            letter("x", Value::Null),
+            letter("a6", keyed("s/a", 6)),
+        ]);
+        let url = "https://gw.example/v1/admin/tenants/t/destinations/crm/retry?per_second=1";
+        let flow = Flow::new(|co| async move {
+            retry_destination(&co, QueueSettings::default(), "t", "crm", url).await
+        });
+        let (out, seen) = drive(flow, 1_796_000_000_000, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::DeadLetters,
+                body,
+                ..
+            } if body.starts_with(r#"{"list""#) => Ok(Outcome::Text(letters.to_string())),
+            Effect::Ask {
+                class: ObjectClass::DeadLetters,
+                ..
+            } => Ok(Outcome::Text("null".into())),
+            Effect::Config { .. } => Ok(Outcome::Doc(None)),
+            _ => Ok(Outcome::Text("{}".into())),
+        });
+        assert_eq!(out.unwrap().status, 202);
+        let replays = asked(&seen, ObjectClass::Sequencer);
+        let order: Vec<(String, Vec<u64>)> = replays
+            .iter()
+            .map(|r| {
+                let items = r["replay"]["items"].as_array().unwrap();
+                let ns = items.iter().map(|i| i["n"].as_u64().unwrap()).collect();
+                (r["replay"]["key"].as_str().unwrap().to_string(), ns)
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("s/a".to_string(), vec![5, 6, 7]),
+                ("s/b".to_string(), vec![1])
+            ]
+        );
+        let queued: Vec<&String> = seen
+            .iter()
+            .flat_map(|e| match e {
+                Effect::All(all) => all.iter().collect(),
+                e => vec![e],
+            })
+            .filter_map(|e| match e {
+                Effect::Send { texts, .. } => Some(texts),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(queued.len(), 1, "the letter of no key: {queued:?}");
+        assert_eq!(
+            asked(&seen, ObjectClass::DeadLetters).len(),
+            6,
+            "listed, 5 deleted"
+        );
     }
 }

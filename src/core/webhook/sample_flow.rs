@@ -124,6 +124,7 @@ mod tests {
                 let seen = SeenResult {
                     new_ids: ids,
                     duplicates: 0,
+                    order: vec![],
                 };
                 Ok(Outcome::Text(serde_json::to_string(&seen).unwrap()))
             }

@@ -65,6 +65,10 @@ pub struct SourceConfig {
     /// The destinations its events go to (`default` is the tenant's own `destination`); unset,
     /// every destination whose filter takes them.
     pub destinations: Option<Vec<String>>,
+    /// What orders its events for destinations that deliver in order: JMESPath over the event
+    /// envelope; unset, the default of its kind (`webhook::ordering`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +134,9 @@ impl Check for SourceConfig {
                     p.push(format!("`destinations[{i}]` must be a destination name"));
                 }
             }
+        }
+        if let Some(k) = &self.ordering_key {
+            super::ordering::check(k, p);
         }
         match (&self.kind, &self.hmac) {
             (SourceKind::Hmac, None) => p.push("`hmac` is required when `kind` is `hmac`".into()),

@@ -52,6 +52,7 @@ hosted! {
     alarm Dedupe,
     alarm Outbox,
     alarm Conversation,
+    alarm Sequencer,
 }
 
 /// Sends `cmd` to `object` and decodes its answer.

@@ -1,0 +1,779 @@
+//! `Sequencer`, one per tenant and ordered destination: per ordering key, the delivery in flight
+//! (at most one), the deliveries ready behind it (`fifo`, in order) and those that arrived ahead
+//! of a gap (`parked`). A key's next delivery goes when the one in flight is finished (`Done`);
+//! the in-flight one's body is open work here (`pending`), sent again by the alarm if its queue
+//! copy is lost. A gap (an earlier place that never came) older than `ORDERING_GAP_SECONDS`
+//! (default one hour) is given up, logged, and the key moves on. Each key is independent: a held
+//! key holds nothing else. Bodies are kept inline as the queue carries them (one over the queue's
+//! limit is the key of its copy in `PAYLOADS`, as for any queue message).
+
+use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
+use super::pending;
+use super::protocol::{SeqCmd, Sequencer};
+use super::store::{Store, StoreError};
+use crate::core::jobs::ordered::{Held, Released};
+use crate::core::jobs::wire::QueueSettings;
+use crate::core::jobs::{OpenWork, Pending};
+use serde::Deserialize;
+use serde_json::json;
+
+/// How long a finished delivery is remembered, so a second copy of it is not delivered again.
+const DONE_KEPT_MS: u64 = 86_400_000;
+const DEFAULT_GAP_S: u64 = 3600;
+/// A key idle this long is forgotten (as its source's `Dedupe` forgets its numbering).
+const KEY_IDLE_MS: u64 = 30 * 86_400_000;
+
+impl Machine for Sequencer {
+    type Doc = ();
+    const TABLES: &'static [&'static str] = &[
+        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS fifo (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
+        // A parked row with an empty delivery is a place the destination skips.
+        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (key, n))",
+        "CREATE TABLE IF NOT EXISTS done (delivery TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+        pending::TABLE,
+    ];
+
+    fn apply<S: Store>(_: &mut (), sql: &S, cmd: SeqCmd, at: &Ctx) -> Result<Step, StoreError> {
+        let now = at.now_ms;
+        let grace = QueueSettings::from_vars(at.var).grace_ms;
+        let gap = now + gap_ms(at);
+        let wake = Some(Wake::Next { unless_by: None });
+        Ok(match cmd {
+            SeqCmd::Purge => Step::erase(),
+            SeqCmd::Update(cmd) => {
+                pending::apply(sql, &cmd, now)?;
+                Step::reply::<Self, _>(&cmd, &()).waking(wake)
+            }
+            SeqCmd::Offer(cmd) => {
+                let mut logs = vec![];
+                let answer = match known(sql, &cmd.item.delivery)? {
+                    true => Released {
+                        duplicate: true,
+                        ..Released::default()
+                    },
+                    false => {
+                        let (key, item) = (&cmd.key, &cmd.item);
+                        let (next, gap) = start(sql, key, now, gap)?;
+                        if item.n < next {
+                            // Late (its key started after it, or a gap was given up): never dropped.
+                            logs.push(json!({"ordering_late": item.delivery, "key": key, "n": item.n, "next": next}));
+                            append(sql, key, item)?;
+                        } else if item.n == next {
+                            append(sql, key, item)?;
+                            advance(sql, key, next + 1, gap)?;
+                        } else {
+                            park(sql, key, item, gap)?;
+                        }
+                        let mut released = release(sql, key, now, grace)?;
+                        let go = released.first().map(|h| h.delivery == item.delivery);
+                        if go == Some(true) {
+                            released.remove(0);
+                        }
+                        Released {
+                            go: go == Some(true),
+                            duplicate: false,
+                            send: released.into_iter().map(|h| h.body).collect(),
+                        }
+                    }
+                };
+                Step::reply(&cmd, &answer).waking(wake).logging(logs)
+            }
+            SeqCmd::Skip(cmd) => {
+                let (next, gap) = start(sql, &cmd.key, now, gap)?;
+                match next {
+                    next if cmd.n == next => advance(sql, &cmd.key, next + 1, gap)?,
+                    next if cmd.n > next => {
+                        let skip = Held {
+                            n: cmd.n,
+                            delivery: String::new(),
+                            body: String::new(),
+                        };
+                        park(sql, &cmd.key, &skip, gap)?;
+                    }
+                    // Late: nothing waits for it.
+                    _ => {}
+                }
+                let send = bodies(release(sql, &cmd.key, now, grace)?);
+                Step::reply(
+                    &cmd,
+                    &Released {
+                        send,
+                        ..Released::default()
+                    },
+                )
+                .waking(wake)
+            }
+            SeqCmd::Done(cmd) => {
+                let id = cmd.delivery.as_str();
+                sql.run(
+                    "UPDATE keys SET inflight = NULL WHERE key = ? AND inflight = ?",
+                    vec![cmd.key.as_str().into(), id.into()],
+                )?;
+                // A copy finished elsewhere (sent again by the alarm) is not delivered twice.
+                sql.run("DELETE FROM fifo WHERE delivery = ?", vec![id.into()])?;
+                sql.run("DELETE FROM parked WHERE delivery = ?", vec![id.into()])?;
+                sql.run(
+                    "INSERT OR REPLACE INTO done (delivery, at) VALUES (?, ?)",
+                    vec![id.into(), now.into()],
+                )?;
+                let closed = OpenWork {
+                    track: vec![],
+                    done: vec![cmd.delivery.clone()],
+                };
+                pending::apply(sql, &closed, now)?;
+                let send = bodies(release(sql, &cmd.key, now, grace)?);
+                Step::reply(
+                    &cmd,
+                    &Released {
+                        send,
+                        ..Released::default()
+                    },
+                )
+                .waking(wake)
+            }
+            SeqCmd::Replay(cmd) => {
+                if key_row(sql, &cmd.key)?.is_none() {
+                    let first = cmd.items.iter().map(|h| h.n).min().unwrap_or(1);
+                    sql.run(
+                        "INSERT INTO keys (key, next) VALUES (?, ?)",
+                        vec![cmd.key.as_str().into(), (first + 1).into()],
+                    )?;
+                }
+                for item in &cmd.items {
+                    sql.run(
+                        "DELETE FROM done WHERE delivery = ?",
+                        vec![item.delivery.as_str().into()],
+                    )?;
+                    if !known(sql, &item.delivery)? {
+                        append(sql, &cmd.key, item)?;
+                    }
+                }
+                let send = bodies(release(sql, &cmd.key, now, grace)?);
+                Step::reply(
+                    &cmd,
+                    &Released {
+                        send,
+                        ..Released::default()
+                    },
+                )
+                .waking(wake)
+            }
+        })
+    }
+
+    /// The earliest of: an in-flight body due again, a gap to give up, a finished id to forget.
+    fn next_wake<S: Store>(_: &(), sql: &S) -> Result<Option<u64>, StoreError> {
+        let gap = pending::earliest(sql, "SELECT MIN(gap_due) AS next FROM keys")?;
+        let done = pending::earliest(sql, "SELECT MIN(at) AS next FROM done")?;
+        let done = done.map(|d| d + DONE_KEPT_MS);
+        Ok([pending::next_due(sql)?, gap, done]
+            .into_iter()
+            .flatten()
+            .min())
+    }
+
+    fn alarm<S: Store>(_: &mut (), sql: &S, heard: Heard, at: &Ctx) -> Result<Woken, StoreError> {
+        let now = at.now_ms;
+        if heard == Heard::Woke {
+            sql.run(
+                "DELETE FROM done WHERE at <= ?",
+                vec![now.saturating_sub(DONE_KEPT_MS).into()],
+            )?;
+            // A key with nothing in flight, waiting or missing, idle as long as its source's
+            // numbering is kept: its next event starts it again (at 1, as ingress numbers it).
+            sql.run(
+                "DELETE FROM keys WHERE inflight IS NULL AND gap_due IS NULL AND last_at <= ? \
+                 AND key NOT IN (SELECT key FROM fifo) AND key NOT IN (SELECT key FROM parked)",
+                vec![now.saturating_sub(KEY_IDLE_MS).into()],
+            )?;
+            let logs = give_up_gaps(sql, now, now + gap_ms(at))?;
+            if !logs.is_empty() {
+                // Their released heads are open work due now: the next alarm (a second on) sends them.
+                let next = Some(Wake::Next { unless_by: None });
+                return Ok(Woken::Done(Step::default().logging(logs).waking(next)));
+            }
+        }
+        pending::sweep(sql, heard, at)
+    }
+}
+
+/// `ORDERING_GAP_SECONDS`: how long a key waits for a missing place.
+fn gap_ms(at: &Ctx) -> u64 {
+    let s = (at.var)("ORDERING_GAP_SECONDS").and_then(|v| v.parse::<u64>().ok());
+    s.unwrap_or(DEFAULT_GAP_S) * 1000
+}
+
+/// How long a key this object has not seen waits for its first places (ingress numbers a new
+/// key from 1, and the queue may bring 2 before 1), unless the gap setting is shorter. A key
+/// whose destination turned ordered after its first events starts once this is up.
+const START_WAIT_MS: u64 = 10_000;
+
+/// The key's next place, starting an unknown key at 1; and when a gap from here is given up
+/// (sooner for an unknown key: `START_WAIT_MS`).
+fn start<S: Store>(sql: &S, key: &str, now: u64, gap_due: u64) -> Result<(u64, u64), StoreError> {
+    if let Some(k) = key_row(sql, key)? {
+        sql.run(
+            "UPDATE keys SET last_at = ? WHERE key = ?",
+            vec![now.into(), key.into()],
+        )?;
+        return Ok((k.next, gap_due));
+    }
+    sql.run(
+        "INSERT INTO keys (key, next, last_at) VALUES (?, 1, ?)",
+        vec![key.into(), now.into()],
+    )?;
+    Ok((1, gap_due.min(now + START_WAIT_MS)))
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    key: String,
+    next: u64,
+}
+
+fn key_row<S: Store>(sql: &S, key: &str) -> Result<Option<KeyRow>, StoreError> {
+    let rows: Vec<KeyRow> =
+        sql.rows("SELECT key, next FROM keys WHERE key = ?", vec![key.into()])?;
+    Ok(rows.into_iter().next())
+}
+
+#[derive(Deserialize)]
+struct Count {
+    c: u64,
+}
+
+/// Whether the delivery is in flight, waiting or finished here.
+fn known<S: Store>(sql: &S, delivery: &str) -> Result<bool, StoreError> {
+    let q = "SELECT (SELECT COUNT(*) FROM keys WHERE inflight = ?1) + (SELECT COUNT(*) FROM fifo WHERE delivery = ?1) \
+             + (SELECT COUNT(*) FROM parked WHERE delivery = ?1) + (SELECT COUNT(*) FROM done WHERE delivery = ?1) AS c";
+    let rows: Vec<Count> = sql.rows(q, vec![delivery.into()])?;
+    Ok(rows.first().is_some_and(|r| r.c > 0))
+}
+
+fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
+    sql.run(
+        "INSERT INTO fifo (key, n, delivery, body) VALUES (?, ?, ?, ?)",
+        vec![
+            key.into(),
+            item.n.into(),
+            item.delivery.as_str().into(),
+            item.body.as_str().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Parks a place that came ahead of a gap; the gap is given up at `gap_due` unless filled.
+fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), StoreError> {
+    sql.run(
+        "INSERT OR IGNORE INTO parked (key, n, delivery, body) VALUES (?, ?, ?, ?)",
+        vec![
+            key.into(),
+            item.n.into(),
+            item.delivery.as_str().into(),
+            item.body.as_str().into(),
+        ],
+    )?;
+    sql.run(
+        "UPDATE keys SET gap_due = COALESCE(gap_due, ?) WHERE key = ?",
+        vec![gap_due.into(), key.into()],
+    )?;
+    Ok(())
+}
+
+/// The key's next place is `next`: the parked places that follow on move to the fifo (a skipped
+/// place just passes); if another gap remains, it is given up at `gap_due`.
+fn advance<S: Store>(sql: &S, key: &str, mut next: u64, gap_due: u64) -> Result<(), StoreError> {
+    loop {
+        let rows: Vec<Held> = sql.rows(
+            "SELECT n, delivery, body FROM parked WHERE key = ? AND n = ?",
+            vec![key.into(), next.into()],
+        )?;
+        let Some(item) = rows.into_iter().next() else {
+            break;
+        };
+        sql.run(
+            "DELETE FROM parked WHERE key = ? AND n = ?",
+            vec![key.into(), next.into()],
+        )?;
+        if !item.delivery.is_empty() {
+            append(sql, key, &item)?;
+        }
+        next += 1;
+    }
+    let left: Vec<Count> = sql.rows(
+        "SELECT COUNT(*) AS c FROM parked WHERE key = ?",
+        vec![key.into()],
+    )?;
+    let gap: Option<u64> = left.first().is_some_and(|l| l.c > 0).then_some(gap_due);
+    sql.run(
+        "UPDATE keys SET next = ?, gap_due = ? WHERE key = ?",
+        vec![next.into(), gap.into(), key.into()],
+    )?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Head {
+    pos: i64,
+    n: u64,
+    delivery: String,
+    body: String,
+}
+
+/// The key's next delivery, when none is in flight: now in flight, its body open work here.
+fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Held>, StoreError> {
+    let busy: Vec<Count> = sql.rows(
+        "SELECT COUNT(*) AS c FROM keys WHERE key = ? AND inflight IS NOT NULL",
+        vec![key.into()],
+    )?;
+    if busy.first().is_some_and(|b| b.c > 0) {
+        return Ok(vec![]);
+    }
+    let heads: Vec<Head> = sql.rows(
+        "SELECT pos, n, delivery, body FROM fifo WHERE key = ? ORDER BY pos LIMIT 1",
+        vec![key.into()],
+    )?;
+    let Some(h) = heads.into_iter().next() else {
+        return Ok(vec![]);
+    };
+    sql.run("DELETE FROM fifo WHERE pos = ?", vec![h.pos.into()])?;
+    sql.run(
+        "UPDATE keys SET inflight = ? WHERE key = ?",
+        vec![h.delivery.as_str().into(), key.into()],
+    )?;
+    let open = OpenWork {
+        track: vec![Pending {
+            id: h.delivery.clone(),
+            binding: "EVENTS".into(),
+            body: h.body.clone(),
+            due_in_ms: grace,
+        }],
+        done: vec![],
+    };
+    pending::apply(sql, &open, now)?;
+    Ok(vec![Held {
+        n: h.n,
+        delivery: h.delivery,
+        body: h.body,
+    }])
+}
+
+fn bodies(held: Vec<Held>) -> Vec<String> {
+    held.into_iter().map(|h| h.body).collect()
+}
+
+/// Keys whose gap is due move on to their first parked place; each released head is open work
+/// due at once. Answers a log line per key given up.
+fn give_up_gaps<S: Store>(
+    sql: &S,
+    now: u64,
+    next_gap_due: u64,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let stale: Vec<KeyRow> = sql.rows(
+        "SELECT key, next FROM keys WHERE gap_due IS NOT NULL AND gap_due <= ?",
+        vec![now.into()],
+    )?;
+    let mut logs = vec![];
+    for k in stale {
+        #[derive(Deserialize)]
+        struct First {
+            n: Option<u64>,
+        }
+        let first: Vec<First> = sql.rows(
+            "SELECT MIN(n) AS n FROM parked WHERE key = ?",
+            vec![k.key.as_str().into()],
+        )?;
+        let Some(n) = first.first().and_then(|f| f.n) else {
+            sql.run(
+                "UPDATE keys SET gap_due = NULL WHERE key = ?",
+                vec![k.key.as_str().into()],
+            )?;
+            continue;
+        };
+        logs.push(json!({"ordering_gap_skipped": k.key, "missing_from": k.next, "next": n}));
+        advance(sql, &k.key, n, next_gap_due)?;
+        release(sql, &k.key, now, 0)?;
+    }
+    Ok(logs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::jobs::ordered::{Done, Offer, Replay, Skip};
+    use crate::core::objects::machine::Resend;
+    use crate::core::objects::store::{create, Sqlite};
+    use crate::core::testing::pseudo_random;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const T: u64 = 1_700_000_000_000;
+    const GRACE: u64 = 900_000;
+
+    fn object() -> Sqlite {
+        let sql = Sqlite::default();
+        create(&sql, Sequencer::TABLES).unwrap();
+        sql
+    }
+
+    fn held(key: &str, n: u64) -> Held {
+        let delivery = format!("{key}-{n}");
+        Held {
+            n,
+            body: format!("body of {delivery}"),
+            delivery,
+        }
+    }
+
+    fn step(sql: &Sqlite, cmd: SeqCmd, now: u64) -> Step {
+        Sequencer::apply(&mut (), sql, cmd, &Ctx::at(now)).unwrap()
+    }
+
+    fn ask(sql: &Sqlite, cmd: SeqCmd, now: u64) -> Released {
+        serde_json::from_str(&step(sql, cmd, now).answer).unwrap()
+    }
+
+    fn offer(sql: &Sqlite, key: &str, n: u64) -> Released {
+        let item = held(key, n);
+        ask(
+            sql,
+            SeqCmd::Offer(Offer {
+                key: key.into(),
+                item,
+            }),
+            T,
+        )
+    }
+
+    fn done(sql: &Sqlite, key: &str, n: u64) -> Vec<String> {
+        let cmd = Done {
+            key: key.into(),
+            delivery: format!("{key}-{n}"),
+        };
+        ask(sql, SeqCmd::Done(cmd), T).send
+    }
+
+    fn go() -> Released {
+        Released {
+            go: true,
+            ..Released::default()
+        }
+    }
+
+    fn wait() -> Released {
+        Released::default()
+    }
+
+    fn body(key: &str, n: u64) -> Vec<String> {
+        vec![held(key, n).body]
+    }
+
+    #[test]
+    fn a_key_goes_one_at_a_time_in_order_and_other_keys_go_on() {
+        let sql = object();
+        assert_eq!(offer(&sql, "a", 1), go());
+        assert_eq!(offer(&sql, "a", 2), wait(), "a-1 is in flight");
+        assert_eq!(offer(&sql, "b", 1), go(), "another key is not held");
+        // a-1 fails and is retried: its open work moves on here, and a stays held.
+        let retry = OpenWork {
+            track: vec![Pending {
+                id: "a-1".into(),
+                binding: "EVENTS".into(),
+                body: "attempt 2".into(),
+                due_in_ms: 5_000,
+            }],
+            done: vec![],
+        };
+        step(&sql, SeqCmd::Update(retry), T);
+        assert_eq!(offer(&sql, "a", 3), wait());
+        assert_eq!(offer(&sql, "b", 2), wait());
+        assert_eq!(done(&sql, "b", 1), body("b", 2));
+        assert_eq!(done(&sql, "a", 1), body("a", 2), "delivered: the next goes");
+        assert_eq!(done(&sql, "a", 2), body("a", 3));
+        assert_eq!(done(&sql, "a", 3), Vec::<String>::new());
+        assert_eq!(offer(&sql, "a", 4), go(), "nothing in flight: at once");
+    }
+
+    #[test]
+    fn a_place_ahead_of_a_gap_waits_and_a_skipped_place_fills_it() {
+        let sql = object();
+        assert_eq!(offer(&sql, "a", 1), go());
+        assert_eq!(offer(&sql, "a", 3), wait(), "parked behind 2");
+        assert_eq!(done(&sql, "a", 1), Vec::<String>::new(), "2 has not come");
+        assert_eq!(offer(&sql, "a", 2), go());
+        assert_eq!(done(&sql, "a", 2), body("a", 3));
+        assert_eq!(offer(&sql, "a", 5), wait());
+        assert_eq!(done(&sql, "a", 3), Vec::<String>::new());
+        // The destination does not take 4: 5 goes.
+        let skip = Skip {
+            key: "a".into(),
+            n: 4,
+        };
+        assert_eq!(ask(&sql, SeqCmd::Skip(skip), T).send, body("a", 5));
+        // A skip that comes ahead of its turn passes when its turn comes.
+        let skip = Skip {
+            key: "a".into(),
+            n: 7,
+        };
+        assert_eq!(ask(&sql, SeqCmd::Skip(skip), T), wait());
+        assert_eq!(offer(&sql, "a", 8), wait());
+        assert_eq!(done(&sql, "a", 5), Vec::<String>::new());
+        assert_eq!(offer(&sql, "a", 6), go());
+        assert_eq!(done(&sql, "a", 6), body("a", 8));
+    }
+
+    #[test]
+    fn a_second_copy_is_a_duplicate_and_a_late_place_is_still_delivered() {
+        let sql = object();
+        // An unknown key starts at 1: 5 waits for the places before it, a little while.
+        assert_eq!(offer(&sql, "a", 5), wait());
+        let soon = T + START_WAIT_MS;
+        assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), Some(soon));
+        let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(soon)).unwrap();
+        let Woken::Done(s) = woken else {
+            panic!("{woken:?}")
+        };
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a");
+        let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(soon + 1_000)).unwrap();
+        let resend = Resend {
+            id: "a-5".into(),
+            binding: "EVENTS".into(),
+            body: held("a", 5).body,
+        };
+        assert_eq!(woken, Woken::Resend(vec![resend]));
+        let dup = Released {
+            duplicate: true,
+            ..Released::default()
+        };
+        assert_eq!(offer(&sql, "a", 5), dup, "in flight");
+        assert_eq!(
+            offer(&sql, "a", 3),
+            wait(),
+            "late: behind the one in flight"
+        );
+        assert_eq!(offer(&sql, "a", 3), dup, "waiting");
+        assert_eq!(done(&sql, "a", 5), body("a", 3));
+        assert_eq!(offer(&sql, "a", 5), dup, "finished");
+        assert_eq!(
+            done(&sql, "a", 5),
+            Vec::<String>::new(),
+            "finished twice: nothing more"
+        );
+        let late = step(
+            &sql,
+            SeqCmd::Offer(Offer {
+                key: "a".into(),
+                item: held("a", 1),
+            }),
+            T,
+        );
+        assert_eq!(late.logs[0]["ordering_late"], "a-1");
+    }
+
+    #[test]
+    fn a_gap_is_given_up_after_its_time_and_a_lost_in_flight_body_is_sent_again() {
+        let sql = object();
+        offer(&sql, "a", 1);
+        done(&sql, "a", 1);
+        assert_eq!(offer(&sql, "a", 3), wait());
+        assert_eq!(offer(&sql, "b", 1), go());
+        let next = Sequencer::next_wake(&(), &sql).unwrap();
+        assert_eq!(next, Some(T + GRACE), "b-1's grace comes first");
+        // b-1's queue copy was lost: the alarm sends it again.
+        let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(T + GRACE)).unwrap();
+        let Woken::Resend(r) = woken else {
+            panic!("{woken:?}")
+        };
+        assert_eq!(r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b-1"]);
+        Sequencer::alarm(
+            &mut (),
+            &sql,
+            Heard::Resent(vec!["b-1".into()]),
+            &Ctx::at(T + GRACE),
+        )
+        .unwrap();
+        // An hour on, 2 never came: given up, logged, and 3 goes.
+        let hour = T + 3_600_000;
+        let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(hour)).unwrap();
+        let Woken::Done(s) = woken else {
+            panic!("{woken:?}")
+        };
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a");
+        assert_eq!(s.logs[0]["missing_from"], 2);
+        let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(hour + 1_000)).unwrap();
+        let Woken::Resend(r) = woken else {
+            panic!("{woken:?}")
+        };
+        assert!(r.iter().any(|r| r.body == held("a", 3).body), "{r:?}");
+        // 2 arrives after all: late, delivered behind 3.
+        assert_eq!(offer(&sql, "a", 2), wait());
+        assert_eq!(done(&sql, "a", 3), body("a", 2));
+        done(&sql, "a", 2);
+        done(&sql, "b", 1);
+        // Idle for 30 days, the key is forgotten: it starts again at 1, so 2 waits for 1.
+        let month = T + KEY_IDLE_MS + 1;
+        Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(month)).unwrap();
+        let again = |n| {
+            let item = held("a", n);
+            ask(
+                &sql,
+                SeqCmd::Offer(Offer {
+                    key: "a".into(),
+                    item,
+                }),
+                month,
+            )
+        };
+        assert_eq!(again(2), wait());
+        assert_eq!(again(1), go());
+    }
+
+    #[test]
+    fn a_replay_goes_in_the_order_given_behind_what_is_in_flight_and_purge_erases() {
+        let sql = object();
+        for n in 1..=3 {
+            offer(&sql, "a", n);
+        }
+        done(&sql, "a", 1);
+        done(&sql, "a", 2); // dead-lettered
+        done(&sql, "a", 3); // dead-lettered
+        assert_eq!(offer(&sql, "a", 4), go());
+        let replay = Replay {
+            key: "a".into(),
+            items: vec![held("a", 2), held("a", 3)],
+        };
+        assert_eq!(ask(&sql, SeqCmd::Replay(replay.clone()), T), wait());
+        assert_eq!(done(&sql, "a", 4), body("a", 2));
+        assert_eq!(done(&sql, "a", 2), body("a", 3));
+        assert_eq!(done(&sql, "a", 3), Vec::<String>::new());
+        // A replay of a key this object no longer knows starts it.
+        let fresh = object();
+        assert_eq!(ask(&fresh, SeqCmd::Replay(replay), T).send, body("a", 2));
+        assert!(step(&fresh, SeqCmd::Purge, T).erase);
+    }
+
+    /// 200 deliveries over 10 keys offered in a shuffled arrival (the queue reorders), with
+    /// second copies, random failures (retried or dead-lettered), then every dead letter
+    /// replayed per key in order: per key, releases follow arrival order, at most one is in
+    /// flight, and each delivery finishes exactly once per pass.
+    #[test]
+    fn a_seeded_simulation_keeps_each_keys_order() {
+        let sql = object();
+        let mut rnd = pseudo_random(42);
+        let keys: Vec<String> = (0..10).map(|k| format!("k{k}")).collect();
+        // Arrival: each key's places 1..=20, interleaved; then neighbours swapped at random.
+        let mut arrivals: Vec<(String, u64)> = vec![];
+        let mut next: BTreeMap<&str, u64> = keys.iter().map(|k| (k.as_str(), 1)).collect();
+        while arrivals.len() < 200 {
+            let k = &keys[rnd() % 10];
+            let n = next.get_mut(k.as_str()).unwrap();
+            if *n <= 20 {
+                arrivals.push((k.clone(), *n));
+                *n += 1;
+            }
+        }
+        for i in 1..arrivals.len() {
+            if rnd().is_multiple_of(4) {
+                arrivals.swap(i - 1, i);
+            }
+        }
+        let mut inflight: BTreeMap<String, u64> = BTreeMap::new();
+        let mut released: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut finished: Vec<String> = vec![];
+        let mut dead: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        let n_of = |body: &str| -> (String, u64) {
+            let id = body.strip_prefix("body of ").unwrap();
+            let (k, n) = id.rsplit_once('-').unwrap();
+            (k.to_string(), n.parse().unwrap())
+        };
+        type Seen = BTreeMap<String, Vec<u64>>;
+        let on_release = |body: &str, inflight: &mut BTreeMap<String, u64>, released: &mut Seen| {
+            let (key, n) = n_of(body);
+            assert!(
+                inflight.insert(key.clone(), n).is_none(),
+                "two in flight on {key}"
+            );
+            released.entry(key).or_default().push(n);
+        };
+        let mut work: Vec<(String, u64)> = arrivals.clone();
+        // Some second copies, mixed in.
+        for i in (0..200).step_by(17) {
+            work.insert(i, arrivals[i].clone());
+        }
+        let mut pass_dead = false;
+        loop {
+            // Offer the next arrival, or finish something in flight, at random.
+            let finish = !inflight.is_empty() && (work.is_empty() || rnd().is_multiple_of(3));
+            if finish {
+                let ks: Vec<String> = inflight.keys().cloned().collect();
+                let key = ks[rnd() % ks.len()].clone();
+                let n = inflight[&key];
+                match rnd() % 10 {
+                    // Fails and is retried: stays in flight.
+                    0..=2 => continue,
+                    3 if !pass_dead => {
+                        dead.entry(key.clone()).or_default().insert(n);
+                    }
+                    _ => {}
+                }
+                inflight.remove(&key);
+                finished.push(format!("{key}-{n}"));
+                for b in done(&sql, &key, n) {
+                    on_release(&b, &mut inflight, &mut released);
+                }
+            } else if let Some((key, n)) = (!work.is_empty()).then(|| work.remove(0)) {
+                let r = offer(&sql, &key, n);
+                if r.go {
+                    on_release(&held(&key, n).body, &mut inflight, &mut released);
+                }
+                for b in r.send {
+                    on_release(&b, &mut inflight, &mut released);
+                }
+            } else if !pass_dead {
+                // Everything settled: replay the dead letters, per key in order.
+                pass_dead = true;
+                assert!(inflight.is_empty());
+                assert_eq!(finished.len(), 200, "each delivery finished once");
+                for (key, ns) in &released {
+                    assert_eq!(
+                        *ns,
+                        (1..=20).collect::<Vec<u64>>(),
+                        "{key} in arrival order"
+                    );
+                }
+                assert_eq!(released.len(), 10);
+                released.clear();
+                for (key, ns) in &dead {
+                    let items = ns.iter().map(|n| held(key, *n)).collect();
+                    let cmd = Replay {
+                        key: key.clone(),
+                        items,
+                    };
+                    for b in ask(&sql, SeqCmd::Replay(cmd), T).send {
+                        on_release(&b, &mut inflight, &mut released);
+                    }
+                }
+            } else {
+                break;
+            }
+            if work.is_empty() && inflight.is_empty() && pass_dead {
+                break;
+            }
+        }
+        // The first pass: every key's places 1..=20 went in order; the replays went in order too.
+        let replayed: BTreeMap<String, Vec<u64>> = dead
+            .iter()
+            .map(|(k, ns)| (k.clone(), ns.iter().copied().collect()))
+            .collect();
+        assert!(!replayed.is_empty(), "the seed dead-letters some");
+        assert_eq!(released, replayed, "replays in order, each once");
+        let mut all = finished.clone();
+        all.sort();
+        let total_dead: usize = dead.values().map(BTreeSet::len).sum();
+        assert_eq!(finished.len(), 200 + total_dead);
+        all.dedup();
+        assert_eq!(all.len(), 200, "each delivery finished once per pass");
+    }
+}

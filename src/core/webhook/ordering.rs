@@ -1,0 +1,212 @@
+//! Ordering keys: what orders an event among its source's events for a destination that
+//! delivers in order. Each source kind has a sensible default (the conversation, the Stripe
+//! object, the GitHub issue or pull request, the Shopify record); a source may set its own
+//! (`SourceConfig.ordering_key`, JMESPath over the event envelope). No key: the event is not
+//! ordered. A key longer than SQS FIFO's `MessageGroupId` allows becomes a digest of itself.
+
+use super::delivery::EventEnvelope;
+use super::source::SourceKind;
+use crate::core::integration::mapping::compile;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The longest key kept as it is (SQS FIFO's `MessageGroupId` limit).
+pub const MAX_KEY: usize = 128;
+
+/// The event's ordering key: the source's own expression when it sets one, else the default of
+/// its kind. A null, empty or failing result is no key.
+pub fn key_of(kind: SourceKind, event: &EventEnvelope, over: Option<&str>) -> Option<String> {
+    let key = match over {
+        Some(expr) => {
+            let compiled = compile(expr.trim()).ok()?;
+            let doc = serde_json::to_value(event).ok()?;
+            let found = compiled.search(doc).ok()?;
+            text(&serde_json::to_value(&*found).ok()?)
+        }
+        None => default_key(kind, &event.event_type, &event.data),
+    }?;
+    Some(bounded(key))
+}
+
+/// The default key of a source kind's event (`data` is the envelope's `data`).
+pub fn default_key(kind: SourceKind, event_type: &str, data: &Value) -> Option<String> {
+    let at = |pointer: &str| data.pointer(pointer).and_then(text);
+    if event_type.starts_with("message.") {
+        return at("/conversation_id");
+    }
+    match kind {
+        // Template, quality and account updates: the business account.
+        SourceKind::Whatsapp => at("/entry_id"),
+        SourceKind::Stripe => at("/data/object/id"),
+        SourceKind::Github => {
+            let repo = at("/repository/full_name")?;
+            let number = ["/issue/number", "/pull_request/number", "/number"]
+                .iter()
+                .find_map(|p| at(p));
+            Some(match number {
+                Some(n) => format!("{repo}#{n}"),
+                None => repo,
+            })
+        }
+        SourceKind::Shopify => at("/admin_graphql_api_id").or_else(|| {
+            // `shopify.orders/create` → `orders/{id}`.
+            let resource = event_type.strip_prefix("shopify.")?.split('/').next()?;
+            Some(format!("{resource}/{}", at("/id")?))
+        }),
+        SourceKind::Slack | SourceKind::Telegram | SourceKind::Twilio => None,
+        SourceKind::Standard | SourceKind::Hmac => None,
+    }
+}
+
+/// A scalar as key text; null, empty strings, arrays and objects are no key.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A key as kept: itself up to `MAX_KEY` characters, else `h:` and 40 hex of its SHA-256.
+pub fn bounded(key: String) -> String {
+    if key.chars().count() <= MAX_KEY {
+        return key;
+    }
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    format!("h:{}", &digest[..40])
+}
+
+/// Refuses an expression that does not compile (a source's `ordering_key`, when saved).
+pub fn check(expr: &str, p: &mut Vec<String>) {
+    if expr.trim().is_empty() || expr.len() > 500 {
+        p.push("`ordering_key` must be a JMESPath expression of 1 to 500 characters".into());
+    } else if let Err(e) = compile(expr.trim()) {
+        p.push(format!("`ordering_key`: {}", e.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::upstream::Trail;
+    use crate::core::webhook::ingress::{self, Origin};
+    use crate::core::webhook::normalize::{normalize, Ingress};
+    use crate::core::webhook::samples::{sample, Signing};
+    use crate::core::webhook::source::{HmacAlgorithm, HmacScheme, SignatureEncoding};
+    use crate::core::webhook::verify::SignedRequest;
+    use serde_json::json;
+
+    /// The envelope of `kind`'s sample, as ingress builds it.
+    fn sampled(kind: SourceKind) -> EventEnvelope {
+        let scheme = HmacScheme {
+            header: "X-Signature".into(),
+            algorithm: HmacAlgorithm::Sha256,
+            encoding: SignatureEncoding::Hex,
+            prefix: None,
+            timestamp_header: None,
+            template: None,
+            id_header: None,
+        };
+        let url = "https://gw.example/v1/webhooks/t1/src";
+        let signing = Signing {
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            url,
+            scheme: Some(&scheme),
+            now_s: 1_700_000_000,
+            nonce: "n1",
+        };
+        let s = sample(kind, &signing).unwrap();
+        let req = SignedRequest {
+            url,
+            headers: &s.headers,
+            body: s.body.as_bytes(),
+            now_s: 1_700_000_000,
+        };
+        let Ok(Ingress::Events(events)) = normalize(kind, &req, None) else {
+            panic!("{kind:?} sample did not normalize")
+        };
+        let origin = Origin {
+            tenant: "t1",
+            source: "src",
+            kind,
+            received_at: 1,
+            trail: Trail::default(),
+            ordering_key: None,
+        };
+        let msg = ingress::messages(&origin, events).remove(0);
+        let crate::core::jobs::Job::DeliverEvent { event, .. } = msg.job else {
+            panic!()
+        };
+        event
+    }
+
+    #[test]
+    fn each_kinds_sample_has_its_default_key() {
+        let expected = [
+            (SourceKind::Whatsapp, Some("16315551181")),
+            (SourceKind::Slack, Some("C0001")),
+            (SourceKind::Telegram, Some("42")),
+            (SourceKind::Twilio, Some("+15558675310")),
+            (SourceKind::Stripe, Some("pi_n1")),
+            (SourceKind::Github, Some("octo-org/shop#1347")),
+            (SourceKind::Shopify, Some("orders/820982911946154508")),
+            (SourceKind::Standard, None),
+            (SourceKind::Hmac, None),
+        ];
+        for (kind, key) in expected {
+            let event = sampled(kind);
+            assert_eq!(key_of(kind, &event, None).as_deref(), key, "{kind:?}");
+        }
+        let pr = json!({"action": "closed", "pull_request": {"number": 7}, "repository": {"full_name": "o/r"}});
+        let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "o/r"}});
+        let gh = |data: &Value| default_key(SourceKind::Github, "github.x", data);
+        assert_eq!(gh(&pr).as_deref(), Some("o/r#7"));
+        assert_eq!(
+            gh(&push).as_deref(),
+            Some("o/r"),
+            "no number: the repository"
+        );
+        let gid = json!({"id": 5, "admin_graphql_api_id": "gid://shopify/Order/5"});
+        let shop = default_key(SourceKind::Shopify, "shopify.orders/paid", &gid);
+        assert_eq!(shop.as_deref(), Some("gid://shopify/Order/5"));
+        let entry = json!({"entry_id": "1022", "field": "account_update", "value": {}});
+        let wa = default_key(SourceKind::Whatsapp, "whatsapp.account_update", &entry);
+        assert_eq!(wa.as_deref(), Some("1022"));
+    }
+
+    #[test]
+    fn a_sources_expression_overrides_the_default_and_null_is_no_key() {
+        let stripe = sampled(SourceKind::Stripe);
+        let over = |e: &str| key_of(SourceKind::Stripe, &stripe, Some(e));
+        assert_eq!(over("data.data.object.currency").as_deref(), Some("usd"));
+        assert_eq!(over("data.data.object.amount").as_deref(), Some("2000"));
+        assert_eq!(over("source").as_deref(), Some("src"), "the whole source");
+        assert_eq!(over("data.nothing"), None, "null: no key");
+        assert_eq!(over("data.data"), None, "an object is no key");
+        let standard = sampled(SourceKind::Standard);
+        let key = key_of(SourceKind::Standard, &standard, Some("data.data.invoice"));
+        assert_eq!(key.as_deref(), Some("in_n1"));
+    }
+
+    #[test]
+    fn a_long_key_becomes_its_digest_and_a_short_one_stays() {
+        let exact = "k".repeat(MAX_KEY);
+        assert_eq!(bounded(exact.clone()), exact);
+        let long = bounded("k".repeat(MAX_KEY + 1));
+        assert!(long.starts_with("h:") && long.len() == 42, "{long}");
+        assert_eq!(long, bounded("k".repeat(MAX_KEY + 1)), "stable");
+        assert_ne!(long, bounded("j".repeat(MAX_KEY + 1)));
+    }
+
+    #[test]
+    fn an_expression_that_does_not_compile_is_refused_on_save() {
+        let mut p = vec![];
+        check("data.object.id", &mut p);
+        assert!(p.is_empty());
+        check("data.[", &mut p);
+        check("  ", &mut p);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("`ordering_key`"));
+    }
+}
