@@ -241,7 +241,8 @@ export async function startKafka({ cluster = "lkc-test", users = {}, tokens = []
 
 // Pub/Sub (`startPubsub`): `POST /v1/projects/{p}/topics/{t}:publish` taking only the access
 // tokens `google` (tests/mocks/google.mjs, the token endpoint) issued and that have not expired
-// (else 401 UNAUTHENTICATED), from an account of the topic's project (else 403
+// (else 401 UNAUTHENTICATED) for the pubsub or cloud-platform scope (else 403, as Google's
+// ACCESS_TOKEN_SCOPE_INSUFFICIENT; `seen.scopes` is the last publish's token's), from an account of the topic's project (else 403
 // PERMISSION_DENIED); an unknown topic is 404 NOT_FOUND. Messages need base64 `data`; they are
 // kept with their decoded bytes, attributes and ordering key.
 export async function startPubsub({ google }) {
@@ -262,6 +263,9 @@ export async function startPubsub({ google }) {
         pubsub.seen.unauthenticated += 1;
         return error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.");
       }
+      pubsub.seen.scopes = held.scopes;
+      if (!held.scopes.some((s) => s.endsWith("/auth/pubsub") || s.endsWith("/auth/cloud-platform")))
+        return error(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.");
       const [, project, topic] = m;
       if (google.accounts.get(held.email).project !== project) return error(403, "PERMISSION_DENIED", `User not authorized to perform this action.`);
       const messages = pubsub.topics.get(`${project}/${topic}`);

@@ -371,17 +371,26 @@ pub enum Holder<'a> {
     Llm { provider: &'a str, auth: &'a Auth },
     /// A webhook destination (a Pub/Sub topic's publisher: a service account's JWT grant), held
     /// under `destination_token_prefix`, apart from integrations and LLM providers.
-    Destination { name: &'a str, auth: &'a Auth },
+    Destination {
+        name: &'a str,
+        /// Where the tokens are sent (the topic): a destination re-created under its name
+        /// elsewhere does not reuse them.
+        url: &'a str,
+        auth: &'a Auth,
+    },
 }
 
 /// The token keys of a tenant's LLM providers sit under `oauth:{tenant}:~llm:`.
 pub const LLM_HOLDER: &str = "~llm";
 
+/// The token keys of a tenant's destinations sit under `oauth:{tenant}:~destination:{name}:`.
+pub const DESTINATION_HOLDER: &str = "~destination";
+
 /// The prefix of every token key of a tenant's destination `name`: what deleting it clears
 /// (`~` keeps it apart from integration ids; the closing `:` from a destination whose name
 /// starts with this one's).
 pub fn destination_token_prefix(tenant: &str, name: &str) -> String {
-    token_prefix(tenant, Some(&format!("~destination:{name}")))
+    token_prefix(tenant, Some(&format!("{DESTINATION_HOLDER}:{name}")))
 }
 
 impl Holder<'_> {
@@ -457,10 +466,11 @@ pub fn token_keys(
             a.scopes,
             client_secret,
         ]),
-        Holder::Destination { name, .. } => serde_json::json!([
+        Holder::Destination { name, url, .. } => serde_json::json!([
             tenant,
-            "~destination",
+            DESTINATION_HOLDER,
             name,
+            url,
             a.token_url,
             a.client_id,
             a.key_id,

@@ -21,6 +21,58 @@ pub const SECRET_PATHS: &[&str] = &[
     "/kafka/auth/token",
 ];
 
+/// The secrets that authenticate the gateway to a bus: kept (`{"set": true}`) only while the
+/// destination stays where they were given for (`kept_credentials`).
+pub const CREDENTIAL_PATHS: &[&str] = &[
+    "/aws/secret_access_key",
+    "/aws/session_token",
+    "/google/service_account/private_key",
+    "/kafka/auth/password",
+    "/kafka/auth/token",
+];
+
+/// Why `doc`, a destination about to replace `old`, may not keep a stored bus credential: a
+/// credential given for one place is not sent, nor a token minted with it, to another. Keeping
+/// one (`{"set": true}`) is refused when the kind, the url's origin or the service account's
+/// token URL changed: the client sends it again.
+pub fn kept_credentials(doc: &Value, old: Option<&Value>) -> Result<(), String> {
+    let Some(old) = old else {
+        return Ok(());
+    };
+    let kind = |d: &Value| {
+        d.get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("https")
+            .to_string()
+    };
+    let origin = |d: &Value| {
+        let url = d.get("url").and_then(Value::as_str).unwrap_or_default();
+        crate::core::http::url_origin(url).to_ascii_lowercase()
+    };
+    let token_uri = |d: &Value| d.pointer("/google/service_account/token_uri").cloned();
+    let changed = if kind(doc) != kind(old) {
+        "the kind changed"
+    } else if origin(doc) != origin(old) {
+        "the url's origin changed"
+    } else if token_uri(doc) != token_uri(old) {
+        "the token_uri changed"
+    } else {
+        return Ok(());
+    };
+    for ptr in CREDENTIAL_PATHS {
+        let kept = doc
+            .pointer(ptr)
+            .is_some_and(|v| matches!(serde_json::from_value(v.clone()), Ok(Secret::Keep)));
+        if kept {
+            let field = ptr.trim_start_matches('/').replace('/', ".");
+            return Err(format!(
+                "`{field}` cannot be kept ({{\"set\": true}}): {changed}; send it again"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The name the tenant's own `destination` goes by; no destination record may take it.
 pub const DEFAULT: &str = "default";
 

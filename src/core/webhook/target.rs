@@ -9,7 +9,6 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::integration::oauth::Holder;
 use crate::core::integration::tokens::{access_token, OauthSecrets, TokenFor};
-use crate::core::llm::providers::vertex;
 use crate::core::platform::RecordKind;
 use crate::core::sign::AwsCredentials;
 use crate::core::upstream::{FetchError, OutboundRequest, Trail, Upstream, UpstreamAnswer};
@@ -65,7 +64,9 @@ pub async fn send(
         };
         let answer = co.exchange(req, trail, upstream(ep), timeout).await;
         let refused_token = match (&answer, &creds) {
-            (Ok(a), Credentials::Bearer(token)) if a.status == 401 && !renewed => token.clone(),
+            (Ok(a), Credentials::AccessToken(token)) if a.status == 401 && !renewed => {
+                token.clone()
+            }
             _ => {
                 let outcome = outcome(ep, &answer, now_s);
                 return Ok(Sent {
@@ -111,7 +112,7 @@ pub fn request(
         (DestinationKind::Eventbridge, Credentials::Aws(c)) => {
             bus::eventbridge::request(cfg, region, c, &msg, now_s)
         }
-        (DestinationKind::Pubsub, Credentials::Bearer(token)) => {
+        (DestinationKind::Pubsub, Credentials::AccessToken(token)) => {
             bus::pubsub::request(cfg, token, &msg)
         }
         (DestinationKind::Kafka, creds) => bus::kafka::request(cfg, creds, &msg),
@@ -175,19 +176,20 @@ async fn credentials(
         client_secret: open("/google/service_account/private_key", key)?,
         refresh_token: None,
     };
-    let auth = vertex::token_auth(sa);
+    let auth = bus::pubsub::token_auth(sa);
     let token_for = TokenFor {
         sealer,
         tenant,
         holder: Holder::Destination {
             name: &ep.name,
+            url: &cfg.url,
             auth: &auth,
         },
         secrets: &secrets,
         trail: trail.clone(),
     };
     match access_token(co, &token_for, rejected).await {
-        Ok(token) => Ok(Ok(Credentials::Bearer(token))),
+        Ok(token) => Ok(Ok(Credentials::AccessToken(token))),
         // The token object's own words (an endpoint's status, a key it cannot sign with) name
         // no secret and quote nothing of the endpoint's answer.
         Err(e) if e.kind == ErrorKind::Upstream => Ok(Err(DeliveryOutcome::Retry {

@@ -7,7 +7,8 @@
 //! (`FailedEntryCount`): throttled and internal failures are tried again, others are refusals.
 
 use super::sqs::aws_error_code;
-use super::{refused, too_large, url_path, Message};
+use super::{no_result, refused, too_large, Message};
+use crate::core::http::url_path;
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -94,17 +95,14 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
         }
         // Not a PutEvents answer: whether the entry was put is unknown, so it is put again
         // (receivers dedupe on `webhook-id`).
-        None => DeliveryOutcome::Retry {
-            retry_after_s: None,
-            reason: format!("{SERVICE} answered {} without a PutEvents result", a.status),
-        },
+        None => no_result(SERVICE, a.status, "PutEvents"),
     }
 }
 
 /// The checks of an `eventbridge` destination: `url` is an endpoint (no path), the bus a name
 /// or an ARN, the source EventBridge's grammar.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
-    if url_path(&cfg.url) != Some("/") {
+    if url_path(&cfg.url) != "/" {
         p.push("`url` must be an EventBridge endpoint such as https://events.us-east-1.amazonaws.com/ (no path)".into());
     }
     let Some(eb) = &cfg.eventbridge else {

@@ -6,7 +6,8 @@
 //! message wrapped (`Message::wrapped`). Either way the record's key is the event's ordering key,
 //! else its source, so that one key's events land on one partition, in order.
 
-use super::{refused, too_large, url_path, Credentials, Message};
+use super::{check_header_value, no_result, refused, too_large, Credentials, Message};
+use crate::core::http::url_path;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
 use crate::core::webhook::destination::{DestinationConfig, DestinationKind, KafkaApi};
@@ -71,7 +72,7 @@ pub fn request(
             req.header("authorization", format!("Basic {pair}"))
         }
         Credentials::Bearer(token) => req.header("authorization", format!("Bearer {token}")),
-        Credentials::Aws(_) | Credentials::None => req,
+        Credentials::Aws(_) | Credentials::AccessToken(_) | Credentials::None => req,
     })
 }
 
@@ -111,8 +112,15 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
         .as_ref()
         .and_then(|v| v.pointer("/offsets/0/error_code"))
         .and_then(Value::as_u64);
+    // Written: v3's `error_code` 200 (or its `offset`), v2's first record's `offset`.
+    let written = answer.as_ref().is_some_and(|v| {
+        code == Some(200)
+            || v.get("offset").is_some_and(Value::is_u64)
+            || v.pointer("/offsets/0/offset").is_some_and(Value::is_u64)
+    });
     match v2_error {
-        None => DeliveryOutcome::Delivered,
+        None if written => DeliveryOutcome::Delivered,
+        None => no_result(SERVICE, a.status, "produce"),
         Some(2) => DeliveryOutcome::Retry {
             retry_after_s: None,
             reason: format!("{SERVICE} did not write the record (retriable)"),
@@ -129,7 +137,6 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
         return;
     };
     let parts: Vec<&str> = url_path(&cfg.url)
-        .unwrap_or_default()
         .trim_start_matches('/')
         .split('/')
         .collect();
@@ -154,6 +161,10 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
             .as_deref()
             .is_some_and(|u| !u.is_empty() && !u.contains(':'))
             && a.password.is_some();
+        // Basic's pair goes base64-encoded, any bytes; a bearer token goes as it is.
+        if let Some(t) = &a.token {
+            check_header_value("kafka.auth.token", t, p);
+        }
         if basic == a.token.is_some() || (basic && !whole_basic) {
             p.push("`kafka.auth` is either basic, {\"username\", \"password\"} (a username without `:`), or bearer, {\"token\"}".into());
         }

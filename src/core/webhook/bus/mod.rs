@@ -18,6 +18,8 @@ use super::delivery::{
     classify as classify_status, signature_headers, DeliveryOutcome, EventEnvelope,
 };
 use super::destination::{DestinationConfig, DestinationKind};
+use crate::core::config::document::Secret;
+use crate::core::http::{url_authority, url_host, url_origin};
 use crate::core::llm::errors::sanitized_code;
 use crate::core::sign::AwsCredentials;
 use crate::core::upstream::{FetchError, UpstreamAnswer};
@@ -102,8 +104,15 @@ struct Wrapped<'a> {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     Aws(AwsCredentials),
+    /// An access token the destination's token object fetched (Pub/Sub's): renewed once when
+    /// the bus refuses it.
+    AccessToken(String),
+    /// A fixed token the tenant gave (a Kafka proxy's): never renewed, a refusal is final.
     Bearer(String),
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     None,
 }
 
@@ -111,6 +120,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::Aws(c) => c.fmt(f),
+            Credentials::AccessToken(_) => f.write_str("AccessToken(..)"),
             Credentials::Bearer(_) => f.write_str("Bearer(..)"),
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, ..)"),
             Credentials::None => f.write_str("None"),
@@ -144,12 +154,26 @@ pub fn too_large(kind: DestinationKind, bytes: usize) -> Result<(), String> {
     ))
 }
 
-/// An ordering key as a bus takes it: itself when it is at most 128 characters of printable
-/// ASCII, else `h:` and 40 hex digits of its SHA-256 (SQS's `MessageGroupId` allows no more).
-pub fn group_key(key: &str) -> String {
+/// An id as SQS takes it (`MessageGroupId`, `MessageDeduplicationId`): itself when it is at
+/// most 128 characters of printable ASCII, else `hashed`.
+pub fn bounded_id(key: &str) -> String {
     if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
         return key.to_string();
     }
+    hashed(key)
+}
+
+/// An ordering key as Pub/Sub takes it (`orderingKey`, at most 1,024 bytes): itself, else
+/// `hashed`.
+pub fn bounded_ordering_key(key: &str) -> String {
+    if key.len() <= 1024 {
+        return key.to_string();
+    }
+    hashed(key)
+}
+
+/// `h:` and 40 hex digits of the key's SHA-256: short, and distinct keys stay distinct.
+fn hashed(key: &str) -> String {
     format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 
@@ -206,9 +230,25 @@ fn retried_code(code: &str) -> bool {
     LATER.contains(&code) || code.ends_with(".internalerror") || code.ends_with(".requestthrottled")
 }
 
-/// What no answer (a timeout, a connection that failed) means: try again.
+/// A 2xx that is not the bus's result (a proxy's page, an empty body): whether the message was
+/// taken is unknown, so it is sent again (receivers dedupe on `webhook-id`).
+pub fn no_result(bus: &str, status: u16, what: &str) -> DeliveryOutcome {
+    DeliveryOutcome::Retry {
+        retry_after_s: None,
+        reason: format!("{bus} answered {status} without a {what} result"),
+    }
+}
+
+/// What no answer means: a timeout or a connection that failed, try again; a request the
+/// runtime refused to build (a credential that is no header value) was not sent and would not
+/// be on a retry, a refusal for good.
 pub fn unanswered(e: &FetchError, now_s: u64) -> DeliveryOutcome {
-    classify_status(None, None, Some(&e.describe()), now_s)
+    match e {
+        FetchError::Invalid(_) => DeliveryOutcome::Permanent {
+            reason: e.describe(),
+        },
+        _ => classify_status(None, None, Some(&e.describe()), now_s),
+    }
 }
 
 /// What `answer` from a destination of `kind` means.
@@ -231,6 +271,7 @@ pub fn classify(kind: DestinationKind, answer: &UpstreamAnswer, now_s: u64) -> D
 /// and refused for every other kind.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
     let kind = cfg.kind;
+    check_url(cfg, p);
     let blocks: [(&str, bool, &[DestinationKind]); 4] = [
         (
             "aws",
@@ -272,20 +313,54 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
     }
 }
 
-/// The path of an http(s) URL (from the first `/` after the authority; `/` when none), without
-/// its query or fragment; `None` when the URL has a query or fragment, which no bus endpoint has.
-pub(crate) fn url_path(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let path = rest.find('/').map_or("/", |i| &rest[i..]);
-    (!path.contains(['?', '#'])).then_some(path)
+/// The URL rules of every kind: no userinfo (a password in clear, and a host readers disagree
+/// on) and nothing but a path after the authority (`https://a.example#@b.example/` is host
+/// `a.example`); a bus's URL has no query or fragment, and carries credentials, so it is https
+/// (http only on the loopback, where the local stand-ins and proxies are).
+fn check_url(cfg: &DestinationConfig, p: &mut Vec<String>) {
+    let url = &cfg.url;
+    let origin = url_origin(url);
+    if url_authority(url).contains('@') {
+        p.push("`url` must not carry a user or password: put credentials in their fields".into());
+    }
+    if url[origin.len()..].starts_with(['?', '#']) {
+        p.push("`url` must have a path (at least `/`) before a `?` or `#`".into());
+    }
+    if cfg.kind.is_https() {
+        return;
+    }
+    if url.contains(['?', '#']) {
+        p.push("`url` of a queue or bus has no query or fragment".into());
+    }
+    check_https("url", url, p);
+    if let Some(t) = cfg
+        .google
+        .as_ref()
+        .and_then(|g| g.service_account.token_uri.as_ref())
+    {
+        check_https("google.service_account.token_uri", t, p);
+    }
 }
 
-/// The URL's origin (`scheme://authority`).
-pub(crate) fn url_origin(url: &str) -> &str {
-    let after = url.find("://").map_or(0, |i| i + 3);
-    match url[after..].find('/') {
-        Some(i) => &url[..after + i],
-        None => url,
+/// `url` is https, or http on the loopback.
+fn check_https(field: &str, url: &str, p: &mut Vec<String>) {
+    let loopback = matches!(url_host(url), "127.0.0.1" | "localhost" | "[::1]");
+    if !(url.starts_with("https://") || (url.starts_with("http://") && loopback)) {
+        p.push(format!(
+            "`{field}` must be an https URL: it carries credentials (http only on the loopback)"
+        ));
+    }
+}
+
+/// A credential that goes in a header: visible ASCII only, else the request could not be built
+/// (or a line break would split it).
+pub(crate) fn check_header_value(field: &str, value: &Secret, p: &mut Vec<String>) {
+    if let Secret::Plain(v) = value {
+        if !v.bytes().all(|b| b.is_ascii_graphic()) {
+            p.push(format!(
+                "`{field}` must be visible ASCII characters (it goes in a header)"
+            ));
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 //! event's type its attributes; an `ordered` destination sets `orderingKey` from the event's
 //! ordering key (Pub/Sub keeps that order per region: publish to one regional endpoint).
 
-use super::{refused, too_large, url_path, Message};
+use super::{bounded_ordering_key, no_result, refused, too_large, Message};
 use crate::core::config::document::{check_http_url, Secret};
+use crate::core::http::url_path;
+use crate::core::integration::config::Auth;
+use crate::core::llm::config::ServiceAccount;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
 use crate::core::webhook::destination::{DestinationConfig, DestinationKind};
@@ -14,6 +17,15 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 pub const SERVICE: &str = "pubsub";
+/// The scope a publisher's tokens are asked for: Pub/Sub only, not all of Google Cloud.
+pub const SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
+
+/// How the service account's access tokens are fetched: its JWT grant, for `SCOPE`.
+pub fn token_auth(sa: &ServiceAccount) -> Auth {
+    let mut auth = crate::core::llm::providers::vertex::token_auth(sa);
+    auth.scopes = Some(vec![SCOPE.to_string()]);
+    auth
+}
 
 /// The `publish` of `msg` to the topic `cfg.url` with the access token `token`.
 pub fn request(
@@ -31,7 +43,7 @@ pub fn request(
     });
     if cfg.ordered {
         if let Some(key) = &msg.event.ordering_key {
-            message["orderingKey"] = json!(key);
+            message["orderingKey"] = json!(bounded_ordering_key(key));
         }
     }
     let body = json!({"messages": [message]}).to_string();
@@ -50,7 +62,12 @@ pub fn request(
 /// `UNAVAILABLE`: later). A 401 reaching here was answered to a renewed token already.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
-        return DeliveryOutcome::Delivered;
+        let published = serde_json::from_slice::<Value>(&a.body)
+            .is_ok_and(|v| v.pointer("/messageIds/0").is_some_and(Value::is_string));
+        return match published {
+            true => DeliveryOutcome::Delivered,
+            false => no_result(SERVICE, a.status, "publish"),
+        };
     }
     let code = serde_json::from_slice::<Value>(&a.body)
         .ok()
@@ -67,11 +84,12 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
 /// The checks of a `pubsub` destination: `url` is a topic, `…/v1/projects/{project}/topics/
 /// {topic}`, and the service account's key file has what the token request needs.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
-    let ok = url_path(&cfg.url).is_some_and(|path| {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        matches!(parts.as_slice(), ["v1", "projects", project, "topics", topic]
-            if valid_project(project) && valid_topic(topic))
-    });
+    let parts: Vec<&str> = url_path(&cfg.url)
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    let ok = matches!(parts.as_slice(), ["v1", "projects", project, "topics", topic]
+        if valid_project(project) && valid_topic(topic));
     if !ok {
         p.push("`url` must be a Pub/Sub topic: https://pubsub.googleapis.com/v1/projects/{project}/topics/{topic}".into());
     }

@@ -5,7 +5,8 @@
 //! source: one group per source keeps a source's events in order) and `MessageDeduplicationId`
 //! (the delivery id: SQS drops a retry of a message it already took within 5 minutes).
 
-use super::{group_key, refused, too_large, url_origin, url_path, Message};
+use super::{bounded_id, no_result, refused, too_large, Message};
+use crate::core::http::{url_origin, url_path};
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -49,8 +50,8 @@ pub fn request(
     if is_fifo(&cfg.url) {
         let e = msg.event;
         let group = e.ordering_key.as_deref().unwrap_or(&e.source);
-        body["MessageGroupId"] = json!(group_key(group));
-        body["MessageDeduplicationId"] = json!(group_key(msg.id));
+        body["MessageGroupId"] = json!(bounded_id(group));
+        body["MessageDeduplicationId"] = json!(bounded_id(msg.id));
     }
     let url = format!("{}/", url_origin(&cfg.url));
     let mut req = OutboundRequest::post(url, CONTENT_TYPE, body.to_string())
@@ -63,10 +64,16 @@ pub fn request(
     Ok(req)
 }
 
-/// What SQS's answer means: a 200 took the message; an error is read by its code.
+/// What SQS's answer means: a 2xx with the message's `MessageId` took it; an error is read by
+/// its code.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
-        return DeliveryOutcome::Delivered;
+        let taken = serde_json::from_slice::<Value>(&a.body)
+            .is_ok_and(|v| v.get("MessageId").is_some_and(Value::is_string));
+        return match taken {
+            true => DeliveryOutcome::Delivered,
+            false => no_result(SERVICE, a.status, "SendMessage"),
+        };
     }
     let code = aws_error_code(a);
     refused(
@@ -106,15 +113,19 @@ pub fn check_aws(aws: &BusAws, p: &mut Vec<String>) {
     if !((16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
         p.push("`aws.access_key_id` must be an AWS access key id (AKIA…, ASIA…)".into());
     }
+    if let Some(t) = &aws.session_token {
+        super::check_header_value("aws.session_token", t, p);
+    }
 }
 
 /// The checks of an `sqs` destination: `url` is a queue URL, `…/{account id}/{queue name}`.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
-    let ok = url_path(&cfg.url).is_some_and(|path| {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        matches!(parts.as_slice(), [account, queue]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && valid_queue(queue))
-    });
+    let parts: Vec<&str> = url_path(&cfg.url)
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    let ok = matches!(parts.as_slice(), [account, queue]
+        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && valid_queue(queue));
     if !ok {
         p.push("`url` must be an SQS queue URL: https://sqs.{region}.amazonaws.com/{account id}/{queue name} (a FIFO queue's name ends in .fifo)".into());
     }

@@ -33,11 +33,13 @@ fn each_kind_requires_its_blocks_and_refuses_the_others_and_its_url_grammar() {
         "https://sqs.us-east-1.amazonaws.com/",
         "https://sqs.us-east-1.amazonaws.com/1234/orders",
         "https://sqs.us-east-1.amazonaws.com/123456789012/or ders",
-        "https://sqs.us-east-1.amazonaws.com/123456789012/orders?x=1",
     ] {
         let p = problems(json!({"kind": "sqs", "url": bad, "secret": SECRET, "aws": aws}));
         assert!(p.contains("must be an SQS queue URL"), "{bad}: {p}");
     }
+    let query = "https://sqs.us-east-1.amazonaws.com/123456789012/orders?x=1";
+    let p = problems(json!({"kind": "sqs", "url": query, "secret": SECRET, "aws": aws}));
+    assert!(p.contains("no query or fragment"), "{p}");
     assert_eq!(
         problems(
             json!({"kind": "sqs", "url": "http://127.0.0.1:9/123456789012/q.fifo", "secret": SECRET, "aws": aws})
@@ -175,4 +177,93 @@ fn bus_credentials_are_sealed_with_their_path_and_never_shown() {
 #[test]
 fn kafka_api_defaults_to_v3() {
     assert_eq!(kafka_cfg(json!({})).kafka.unwrap().api, KafkaApi::V3);
+}
+
+/// A valid document of each kind, at `url`.
+fn of_each_kind(url: &str) -> Vec<Value> {
+    let aws = json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "x"});
+    let sa = json!({"client_email": "gw@p.iam.gserviceaccount.com", "private_key": SA_KEY});
+    vec![
+        json!({"url": url, "secret": SECRET}),
+        json!({"kind": "sqs", "url": url, "secret": SECRET, "aws": aws}),
+        json!({"kind": "eventbridge", "url": url, "secret": SECRET, "aws": aws, "eventbridge": {"event_bus": "default"}}),
+        json!({"kind": "pubsub", "url": url, "secret": SECRET, "google": {"service_account": sa}}),
+        json!({"kind": "kafka", "url": url, "secret": SECRET, "kafka": {"api": "v2"}}),
+    ]
+}
+
+#[test]
+fn a_url_whose_authority_hides_another_host_or_a_password_is_refused_for_every_kind() {
+    for (path, ok_host) in [
+        ("/123456789012/orders", "sqs.us-east-1.amazonaws.com"),
+        ("/", "events.us-east-1.amazonaws.com"),
+        (
+            "/v1/projects/acme-prod/topics/orders",
+            "pubsub.googleapis.com",
+        ),
+        ("/topics/orders", "kafka.acme.example"),
+    ] {
+        for bad in [
+            format!("https://evil.example#@{ok_host}{path}"),
+            format!("https://evil.example?@{ok_host}{path}"),
+            format!("https://svc:pw@{ok_host}{path}"),
+        ] {
+            for doc in of_each_kind(&bad) {
+                let p = problems(doc.clone());
+                assert!(p.contains("`url`"), "{bad} as {}: {p:?}", doc["kind"]);
+            }
+        }
+    }
+    // The same URLs without the trick pass for their own kind.
+    let docs = of_each_kind("https://sqs.us-east-1.amazonaws.com/123456789012/orders");
+    assert_eq!(problems(docs[1].clone()), "");
+    assert_eq!(problems(docs[0].clone()), "");
+}
+
+#[test]
+fn a_credential_bearing_bus_needs_https_except_on_the_loopback() {
+    for url in [
+        "http://kafka.acme.example/topics/orders",
+        "http://sqs.us-east-1.amazonaws.com/123456789012/orders",
+    ] {
+        for doc in of_each_kind(url).into_iter().skip(1) {
+            if !problems(doc.clone()).contains("`url` must be an SQS queue URL")
+                || doc["kind"] == "sqs"
+            {
+                let p = problems(doc.clone());
+                assert!(p.contains("https"), "{url} as {}: {p:?}", doc["kind"]);
+            }
+        }
+    }
+    let token_uri = json!({"client_email": "gw@p.iam.gserviceaccount.com", "private_key": SA_KEY, "token_uri": "http://oauth.example/token"});
+    let p = problems(
+        json!({"kind": "pubsub", "url": "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/orders", "secret": SECRET, "google": {"service_account": token_uri}}),
+    );
+    assert!(
+        p.contains("`google.service_account.token_uri` must be an https URL"),
+        "{p}"
+    );
+    for local in [
+        "http://127.0.0.1:9/topics/orders",
+        "http://localhost:9/topics/orders",
+        "http://[::1]:9/topics/orders",
+    ] {
+        assert_eq!(problems(of_each_kind(local)[4].clone()), "", "{local}");
+    }
+}
+
+#[test]
+fn credentials_that_cannot_be_header_values_are_refused_when_saved() {
+    let aws = json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "x", "session_token": "tok\nx-evil: 1"});
+    let p = problems(json!({"kind": "sqs", "url": QUEUE, "secret": SECRET, "aws": aws}));
+    assert!(p.contains("`aws.session_token`"), "{p}");
+    for (auth, field) in [
+        (json!({"token": "tok\r\nx"}), "`kafka.auth.token`"),
+        (json!({"token": "tök"}), "`kafka.auth.token`"),
+    ] {
+        let p = problems(
+            json!({"kind": "kafka", "url": "https://k.example/topics/t", "secret": SECRET, "kafka": {"api": "v2", "auth": auth}}),
+        );
+        assert!(p.contains(field), "{auth}: {p}");
+    }
 }

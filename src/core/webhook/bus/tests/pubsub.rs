@@ -83,3 +83,20 @@ fn pubsub_answers() {
         );
     }
 }
+
+#[test]
+fn a_long_ordering_key_is_bounded_for_pubsub() {
+    let long = "k".repeat(3000);
+    let e = event(Some(&long));
+    let msg = Message::new(&keys(), ID, &e, NOW);
+    let b = body(&pubsub::request(&pubsub_cfg(true), "t", &msg).unwrap());
+    let key = b["messages"][0]["orderingKey"].as_str().unwrap();
+    assert!(key.len() <= 1024, "{} bytes", key.len());
+    let other = event(Some(&format!("{long}x")));
+    let m2 = Message::new(&keys(), ID, &other, NOW);
+    let b2 = body(&pubsub::request(&pubsub_cfg(true), "t", &m2).unwrap());
+    assert_ne!(
+        b2["messages"][0]["orderingKey"], b["messages"][0]["orderingKey"],
+        "distinct keys stay distinct"
+    );
+}

@@ -185,3 +185,38 @@ fn sqs_answers_refusals_are_permanent_and_throttling_is_retried_quoting_only_the
         assert!(!got.1.contains("secret-ish"));
     }
 }
+
+#[test]
+fn a_2xx_that_is_not_a_bus_result_is_not_a_delivery() {
+    use crate::core::webhook::destination::DestinationKind as K;
+    let html = answer(200, &[], "<html>captive portal</html>");
+    let empty = answer(200, &[], "{}");
+    for kind in [K::Sqs, K::Eventbridge, K::Pubsub, K::Kafka] {
+        for a in [&html, &empty] {
+            let (got, _) = kind_of(&classify(kind, a, NOW));
+            assert_eq!(got, "retry", "{kind:?}: {}", a.text());
+        }
+    }
+    // Each bus's own success shape is.
+    for (kind, ok) in [
+        (
+            K::Sqs,
+            r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274","MD5OfMessageBody":"x"}"#,
+        ),
+        (K::Pubsub, r#"{"messageIds":["1"]}"#),
+        (
+            K::Kafka,
+            r#"{"error_code":200,"topic_name":"t","partition_id":0,"offset":7}"#,
+        ),
+        (
+            K::Kafka,
+            r#"{"offsets":[{"partition":0,"offset":3,"error_code":null,"error":null}]}"#,
+        ),
+    ] {
+        assert_eq!(
+            kind_of(&classify(kind, &answer(200, &[], ok), NOW)).0,
+            "delivered",
+            "{ok}"
+        );
+    }
+}
