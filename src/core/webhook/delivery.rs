@@ -116,6 +116,18 @@ pub fn classify(
     }
 }
 
+impl DeliveryOutcome {
+    /// Why it was not delivered, if it was not.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            DeliveryOutcome::Delivered => None,
+            DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason } => {
+                Some(reason)
+            }
+        }
+    }
+}
+
 /// Retry policy: exponential from `base_s`, capped at `max_s`, with jitter drawn from
 /// `[delay/2, delay]` (`jitter` in [0, 1)) so failing deliveries spread out instead of
 /// stampeding a recovering destination. A Retry-After wins, within the cap.

@@ -7,7 +7,7 @@
 //! (`FailedEntryCount`): throttled and internal failures are tried again, others are refusals.
 
 use super::sqs::aws_error_code;
-use super::{no_result, refused, too_large, Message};
+use super::{log_code, no_result, refusal, refused, too_large, Message};
 use crate::core::http::url_path;
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
@@ -81,17 +81,12 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
                 .as_ref()
                 .and_then(|v| v.pointer("/Entries/0/ErrorCode"))
                 .and_then(Value::as_str);
-            let mut outcome = refused(SERVICE, a.status, code, None, now_s);
-            let (DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason }) =
-                &mut outcome
-            else {
-                return outcome;
-            };
-            *reason = match code {
-                Some(_) => reason.replace("answered 200", "failed the entry"),
+            let code = log_code(code);
+            let reason = match &code {
+                Some(c) => format!("{SERVICE} failed the entry ({c})"),
                 None => format!("{SERVICE} failed the entry"),
             };
-            outcome
+            refusal(a.status, code.as_deref(), None, now_s).because(reason)
         }
         // Not a PutEvents answer: whether the entry was put is unknown, so it is put again
         // (receivers dedupe on `webhook-id`).

@@ -6,7 +6,7 @@
 //! message wrapped (`Message::wrapped`). Either way the record's key is the event's ordering key,
 //! else its source, so that one key's events land on one partition, in order.
 
-use super::{check_header_value, no_result, refused, too_large, Credentials, Message};
+use super::{check_header_value, no_result, refusal, refused, too_large, Credentials, Message};
 use crate::core::http::url_path;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -100,13 +100,8 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
         // The HTTP-like status the code stands for.
         let status = if c >= 10_000 { c / 100 } else { c };
         let status = u16::try_from(status).unwrap_or(500);
-        let mut outcome = refused(SERVICE, status, Some(&c.to_string()), None, now_s);
-        if let DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason } =
-            &mut outcome
-        {
-            *reason = format!("{SERVICE} did not write the record ({c})");
-        }
-        return outcome;
+        let reason = format!("{SERVICE} did not write the record ({c})");
+        return refusal(status, Some(&c.to_string()), None, now_s).because(reason);
     }
     let v2_error = answer
         .as_ref()

@@ -9,10 +9,13 @@
 //! `webhook-signature` as message attributes (SQS), attributes (Pub/Sub) or record headers
 //! (Kafka v3). Where the bus has no attributes, the message is a `Wrapped` object instead.
 
+pub mod credentials;
 pub mod eventbridge;
 pub mod kafka;
 pub mod pubsub;
 pub mod sqs;
+
+pub use credentials::Credentials;
 
 use super::delivery::{
     classify as classify_status, signature_headers, DeliveryOutcome, EventEnvelope,
@@ -21,12 +24,13 @@ use super::destination::{DestinationConfig, DestinationKind};
 use crate::core::config::document::Secret;
 use crate::core::http::{url_authority, url_host, url_origin};
 use crate::core::llm::errors::sanitized_code;
-use crate::core::sign::AwsCredentials;
-use crate::core::upstream::{FetchError, UpstreamAnswer};
+use crate::core::upstream::FetchError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The attribute carrying the event's type, beside the three signature attributes.
+/// The attribute carrying the event's type, beside the three signature attributes (and the
+/// field of a `Wrapped` message that does). Unsigned: receivers filter on it, and decide on the
+/// `type` inside the verified body.
 pub const TYPE_ATTRIBUTE: &str = "event-type";
 
 /// One delivery as a bus carries it: the envelope's JSON (the exact bytes signed) and its
@@ -95,37 +99,9 @@ struct Wrapped<'a> {
     webhook_timestamp: &'a str,
     #[serde(rename = "webhook-signature")]
     webhook_signature: &'a str,
-    #[serde(rename = "type")]
+    #[serde(rename = "event-type")]
     event_type: &'a str,
     body: &'a str,
-}
-
-/// A bus's opened credentials (never logged: `Debug` names the kind only).
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    Aws(AwsCredentials),
-    /// An access token the destination's token object fetched (Pub/Sub's): renewed once when
-    /// the bus refuses it.
-    AccessToken(String),
-    /// A fixed token the tenant gave (a Kafka proxy's): never renewed, a refusal is final.
-    Bearer(String),
-    Basic {
-        username: String,
-        password: String,
-    },
-    None,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Aws(c) => c.fmt(f),
-            Credentials::AccessToken(_) => f.write_str("AccessToken(..)"),
-            Credentials::Bearer(_) => f.write_str("Bearer(..)"),
-            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ..)"),
-            Credentials::None => f.write_str("None"),
-        }
-    }
 }
 
 /// The largest message each bus takes, in bytes as the bus counts them: SQS 1 MiB (body and
@@ -177,55 +153,79 @@ fn hashed(key: &str) -> String {
     format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 
-/// What a failed answer from `bus` means, from its status and its error code (already read
-/// from the answer, never its text): throttled, expired signatures and the bus's own failures
-/// are tried again, everything else (an unknown queue or topic, access denied, a bad
-/// signature, an invalid message) is a refusal for good. The reason quotes the code,
-/// sanitized, and nothing else of the answer.
+/// Whether a bus's failed answer is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Later { retry_after_s: Option<u64> },
+    ForGood,
+}
+
+impl Refusal {
+    /// The delivery's outcome, for `reason`.
+    pub fn because(self, reason: String) -> DeliveryOutcome {
+        match self {
+            Refusal::Later { retry_after_s } => DeliveryOutcome::Retry {
+                retry_after_s,
+                reason,
+            },
+            Refusal::ForGood => DeliveryOutcome::Permanent { reason },
+        }
+    }
+}
+
+/// A bus's error code as the event log may show it (`sanitized_code`), if it has one.
+pub fn log_code(raw: Option<&str>) -> Option<String> {
+    raw.map(sanitized_code).filter(|c| !c.is_empty())
+}
+
+/// What a failed answer means, from its status and its error code (`log_code`'s, read from the
+/// answer, never its text): throttled, expired signatures and the bus's own failures are tried
+/// again, everything else (an unknown queue or topic, access denied, a bad signature, an invalid
+/// message) is a refusal for good.
+pub fn refusal(status: u16, code: Option<&str>, retry_after: Option<&str>, now_s: u64) -> Refusal {
+    match classify_status(Some(status), retry_after, None, now_s) {
+        DeliveryOutcome::Retry { retry_after_s, .. } => Refusal::Later { retry_after_s },
+        _ if code.is_some_and(retried_code) => Refusal::Later {
+            retry_after_s: None,
+        },
+        _ => Refusal::ForGood,
+    }
+}
+
+/// A failed answer from `bus`: `refusal`, with a reason quoting the status and the code only.
 pub fn refused(
     bus: &str,
     status: u16,
-    code: Option<&str>,
+    raw_code: Option<&str>,
     retry_after: Option<&str>,
     now_s: u64,
 ) -> DeliveryOutcome {
-    let code = code.map(sanitized_code).filter(|c| !c.is_empty());
+    let code = log_code(raw_code);
     let reason = match &code {
         Some(c) => format!("{bus} answered {status} ({c})"),
         None => format!("{bus} answered {status}"),
     };
-    let retried = code.as_deref().is_some_and(retried_code);
-    match classify_status(Some(status), retry_after, None, now_s) {
-        DeliveryOutcome::Retry { retry_after_s, .. } => DeliveryOutcome::Retry {
-            retry_after_s,
-            reason,
-        },
-        _ if retried => DeliveryOutcome::Retry {
-            retry_after_s: None,
-            reason,
-        },
-        _ => DeliveryOutcome::Permanent { reason },
-    }
+    refusal(status, code.as_deref(), retry_after, now_s).because(reason)
 }
 
 /// Error codes (sanitized) that say "later": throttling, a signature that expired on the way
 /// (signed again at the next attempt), and the service's own failures, whatever the status.
 fn retried_code(code: &str) -> bool {
     const LATER: [&str; 14] = [
-        "throttling",
-        "throttlingexception",
-        "throttled",
-        "requestthrottled",
-        "toomanyrequestsexception",
-        "kmsthrottled",
-        "requestexpired",
-        "requesttimeout",
-        "internalfailure",
-        "internalerror",
-        "internalexception",
-        "serviceunavailable",
-        "resource_exhausted",
-        "unavailable",
+        "throttling",               // AWS query APIs (SQS's query-compatible codes)
+        "throttlingexception",      // EventBridge, SQS JSON
+        "throttled",                // EventBridge PutEvents entry ErrorCode
+        "requestthrottled",         // SQS (AWS.SimpleQueueService.RequestThrottled)
+        "toomanyrequestsexception", // AWS JSON APIs
+        "kmsthrottled",             // SQS with a KMS-encrypted queue (KmsThrottled)
+        "requestexpired",           // AWS: a signature that expired on the way
+        "requesttimeout",           // AWS
+        "internalfailure",          // AWS common errors
+        "internalerror",            // SQS, EventBridge
+        "internalexception",        // EventBridge PutEvents entry ErrorCode
+        "serviceunavailable",       // AWS common errors
+        "resource_exhausted",       // Pub/Sub (Google's error.status)
+        "unavailable",              // Pub/Sub (Google's error.status)
     ];
     LATER.contains(&code) || code.ends_with(".internalerror") || code.ends_with(".requestthrottled")
 }
@@ -248,22 +248,6 @@ pub fn unanswered(e: &FetchError, now_s: u64) -> DeliveryOutcome {
             reason: e.describe(),
         },
         _ => classify_status(None, None, Some(&e.describe()), now_s),
-    }
-}
-
-/// What `answer` from a destination of `kind` means.
-pub fn classify(kind: DestinationKind, answer: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
-    match kind {
-        DestinationKind::Sqs => sqs::classify(answer, now_s),
-        DestinationKind::Eventbridge => eventbridge::classify(answer, now_s),
-        DestinationKind::Pubsub => pubsub::classify(answer, now_s),
-        DestinationKind::Kafka => kafka::classify(answer, now_s),
-        DestinationKind::Https => classify_status(
-            Some(answer.status),
-            answer.header("retry-after"),
-            None,
-            now_s,
-        ),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::core::integration::oauth::{HeldToken, IssuedToken, KeptToken, TokenCm
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::objects::ObjectClass;
 use crate::core::platform::Kv;
+use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored};
 use crate::core::webhook::bus::tests::{event, SA_KEY};
 use crate::core::webhook::destination::DestinationConfig;
@@ -122,17 +123,16 @@ impl World {
         let s = sealer();
         let e = event(None);
         let flow = Flow::new(|co| async move {
-            send(
-                &co,
-                &s,
-                "t1",
+            let trail = Trail::default();
+            let d = Delivery {
+                tenant: "t1",
                 ep,
-                "evt_1.bus",
-                &e,
-                &Trail::default(),
-                NOW_MS / 1000,
-            )
-            .await
+                id: "evt_1.bus",
+                event: &e,
+                trail: &trail,
+                now_s: NOW_MS / 1000,
+            };
+            send(&co, &s, &d).await
         });
         let (out, _) = drive(flow, NOW_MS, |e| self.answer(e));
         out.unwrap()
@@ -254,17 +254,16 @@ fn a_message_over_the_bus_limit_is_refused_for_good_without_being_sent() {
     let mut e = event(None);
     e.data = json!({"blob": "x".repeat(1024 * 1024)});
     let flow = Flow::new(|co| async move {
-        send(
-            &co,
-            &s,
-            "t1",
-            &ep,
-            "evt_1.k",
-            &e,
-            &Trail::default(),
-            NOW_MS / 1000,
-        )
-        .await
+        let trail = Trail::default();
+        let d = Delivery {
+            tenant: "t1",
+            ep: &ep,
+            id: "evt_1.k",
+            event: &e,
+            trail: &trail,
+            now_s: NOW_MS / 1000,
+        };
+        send(&co, &s, &d).await
     });
     let (out, _) = drive(flow, NOW_MS, |e| w.answer(e));
     let sent = out.unwrap();
@@ -368,4 +367,45 @@ fn a_destination_at_another_url_does_not_share_tokens_with_the_one_before_it() {
     let asked = w.asked.borrow();
     assert_eq!(asked.len(), 2, "a token of its own");
     assert_ne!(asked[0].1.keys.current, asked[1].1.keys.current);
+}
+
+#[test]
+fn the_event_log_keeps_a_bus_refusals_code_never_its_text() {
+    let refusal = Sent {
+        answer: Some(Ok(UpstreamAnswer {
+            status: 403,
+            headers: vec![],
+            body: br#"{"__type": "AccessDenied", "message": "User arn:aws:iam::123456789012:user/ci is not authorized"}"#.to_vec(),
+        })),
+        outcome: DeliveryOutcome::Permanent {
+            reason: "sqs answered 403 (accessdenied)".into(),
+        },
+    };
+    assert_eq!(
+        refusal.logged(DestinationKind::Sqs),
+        Logged {
+            status: Some(403),
+            error: Some("sqs answered 403 (accessdenied)".into()),
+            answer: None,
+        }
+    );
+    // A webhook's answer is previewed, its status says why.
+    let webhook = refusal.logged(DestinationKind::Https);
+    assert_eq!((webhook.status, webhook.error), (Some(403), None));
+    assert!(webhook.answer.unwrap().contains("AccessDenied"));
+    // A bus's 2xx that did not take the message: why, and what it said.
+    let junk = Sent {
+        answer: Some(Ok(UpstreamAnswer {
+            status: 200,
+            headers: vec![],
+            body: b"<html>".to_vec(),
+        })),
+        outcome: bus::no_result("sqs", 200, "SendMessage"),
+    };
+    let l = junk.logged(DestinationKind::Sqs);
+    assert_eq!(
+        l.error.as_deref(),
+        Some("sqs answered 200 without a SendMessage result")
+    );
+    assert_eq!(l.answer.as_deref(), Some("<html>"));
 }

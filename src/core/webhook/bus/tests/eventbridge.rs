@@ -34,7 +34,7 @@ fn eventbridge_put_events_wraps_the_signed_body_in_detail_so_a_receiver_verifies
         serde_json::from_str(&serde_json::to_string_pretty(&parsed).unwrap()).unwrap();
     let field = |n: &str| rewritten[n].as_str().unwrap().to_string();
     assert_eq!(field("webhook-id"), ID);
-    assert_eq!(field("type"), "stripe.invoice.paid");
+    assert_eq!(field("event-type"), "stripe.invoice.paid");
     assert_eq!(field("body"), serde_json::to_string(&e).unwrap());
     assert!(verifies(
         &field("webhook-id"),

@@ -3,7 +3,9 @@
 use super::*;
 use crate::core::config::document::{redact, validate};
 use crate::core::platform::RecordKind;
+use crate::core::sign::AwsCredentials;
 use crate::core::testing::stored;
+use crate::core::upstream::UpstreamAnswer;
 use crate::core::webhook::destination::KafkaApi;
 use crate::core::webhook::verify::{standard, SignedRequest};
 use base64::engine::general_purpose::STANDARD;

@@ -189,11 +189,17 @@ fn sqs_answers_refusals_are_permanent_and_throttling_is_retried_quoting_only_the
 #[test]
 fn a_2xx_that_is_not_a_bus_result_is_not_a_delivery() {
     use crate::core::webhook::destination::DestinationKind as K;
+    let classify = |kind, a: &UpstreamAnswer| match kind {
+        K::Sqs => sqs::classify(a, NOW),
+        K::Eventbridge => eventbridge::classify(a, NOW),
+        K::Pubsub => crate::core::webhook::bus::pubsub::classify(a, NOW),
+        _ => kafka::classify(a, NOW),
+    };
     let html = answer(200, &[], "<html>captive portal</html>");
     let empty = answer(200, &[], "{}");
     for kind in [K::Sqs, K::Eventbridge, K::Pubsub, K::Kafka] {
         for a in [&html, &empty] {
-            let (got, _) = kind_of(&classify(kind, a, NOW));
+            let (got, _) = kind_of(&classify(kind, a));
             assert_eq!(got, "retry", "{kind:?}: {}", a.text());
         }
     }
@@ -214,7 +220,7 @@ fn a_2xx_that_is_not_a_bus_result_is_not_a_delivery() {
         ),
     ] {
         assert_eq!(
-            kind_of(&classify(kind, &answer(200, &[], ok), NOW)).0,
+            kind_of(&classify(kind, &answer(200, &[], ok))).0,
             "delivered",
             "{ok}"
         );
