@@ -2,6 +2,7 @@
 //! stable id, the signature headers, and the retry policy (what to do after each attempt).
 
 use super::verify::standard;
+use crate::core::cloud::USER_AGENT;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -50,10 +51,7 @@ pub fn delivery_request(
     let signature = signature_headers(keys, id, now_s, body.as_bytes());
     let req =
         crate::core::upstream::OutboundRequest::post(url.to_string(), "application/json", body)
-            .header(
-                "user-agent",
-                concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-            );
+            .header("user-agent", USER_AGENT);
     signature
         .into_iter()
         .fold(req, |req, (k, v)| req.header(k, v))

@@ -168,15 +168,13 @@ impl DestinationKind {
     }
 }
 
-/// An AWS access key and the region requests go to: the key id in clear, the secret (and a
-/// temporary key's session token) sealed.
+/// The region requests go to, and an AWS access key (as a Bedrock provider's: its fields beside
+/// `region` in one block).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BusAws {
     pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_token: Option<Secret>,
+    #[serde(flatten)]
+    pub keys: crate::core::cloud::aws::AwsKeys,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,7 +189,7 @@ pub struct BusEventBridge {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BusGoogle {
     /// The service account's JSON key file, as it is (its private key sealed).
-    pub service_account: crate::core::llm::config::ServiceAccount,
+    pub service_account: crate::core::cloud::google::ServiceAccount,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

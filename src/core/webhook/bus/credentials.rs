@@ -62,14 +62,8 @@ pub async fn open(
     };
     let open = |field: &str, s: &Secret| open_secret(sealer, &at, field, s);
     if let (DestinationKind::Sqs | DestinationKind::Eventbridge, Some(aws)) = (cfg.kind, &cfg.aws) {
-        return Ok(Ok(Credentials::Aws(AwsCredentials {
-            access_key_id: aws.access_key_id.clone(),
-            secret_access_key: open("/aws/secret_access_key", &aws.secret_access_key)?,
-            session_token: match &aws.session_token {
-                Some(t) => Some(open("/aws/session_token", t)?),
-                None => None,
-            },
-        })));
+        let keys = aws.keys.open(|f, s| open(&format!("/aws/{f}"), s))?;
+        return Ok(Ok(Credentials::Aws(keys)));
     }
     if let (DestinationKind::Kafka, Some(auth)) =
         (cfg.kind, cfg.kafka.as_ref().and_then(|k| k.auth.as_ref()))

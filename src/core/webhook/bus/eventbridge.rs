@@ -8,6 +8,7 @@
 
 use super::sqs::aws_error_code;
 use super::{log_code, no_result, refusal, refused, too_large, Message};
+use crate::core::cloud::USER_AGENT;
 use crate::core::http::url_path;
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
@@ -49,10 +50,7 @@ pub fn request(
     }]});
     let mut req = OutboundRequest::post(cfg.url.clone(), CONTENT_TYPE, body.to_string())
         .header("x-amz-target", TARGET)
-        .header(
-            "user-agent",
-            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-        );
+        .header("user-agent", USER_AGENT);
     sigv4::sign(&mut req, creds, region, SERVICE, now_s)?;
     Ok(req)
 }

@@ -7,6 +7,7 @@
 //! else its source, so that one key's events land on one partition, in order.
 
 use super::{check_header_value, no_result, refusal, refused, too_large, Credentials, Message};
+use crate::core::cloud::USER_AGENT;
 use crate::core::http::url_path;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -62,10 +63,7 @@ pub fn request(
                 .header("accept", V2_ACCEPT)
         }
     };
-    let req = req.header(
-        "user-agent",
-        concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-    );
+    let req = req.header("user-agent", USER_AGENT);
     Ok(match creds {
         Credentials::Basic { username, password } => {
             let pair = STANDARD.encode(format!("{username}:{password}"));

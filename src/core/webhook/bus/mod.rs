@@ -21,9 +21,9 @@ use super::delivery::{
     classify as classify_status, signature_headers, DeliveryOutcome, EventEnvelope,
 };
 use super::destination::{DestinationConfig, DestinationKind};
+use crate::core::cloud::sanitized_code;
 use crate::core::config::document::Secret;
 use crate::core::http::{url_authority, url_host, url_origin};
-use crate::core::llm::errors::sanitized_code;
 use crate::core::upstream::FetchError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -5,10 +5,10 @@
 //! ordering key (Pub/Sub keeps that order per region: publish to one regional endpoint).
 
 use super::{bounded_ordering_key, no_result, refused, too_large, Message};
-use crate::core::config::document::{check_http_url, Secret};
+use crate::core::cloud::google::{self, check_service_account, valid_project, ServiceAccount};
+use crate::core::cloud::USER_AGENT;
 use crate::core::http::url_path;
 use crate::core::integration::config::Auth;
-use crate::core::llm::config::ServiceAccount;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
 use crate::core::webhook::destination::{DestinationConfig, DestinationKind};
@@ -22,9 +22,7 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
 
 /// How the service account's access tokens are fetched: its JWT grant, for `SCOPE`.
 pub fn token_auth(sa: &ServiceAccount) -> Auth {
-    let mut auth = crate::core::llm::providers::vertex::token_auth(sa);
-    auth.scopes = Some(vec![SCOPE.to_string()]);
-    auth
+    google::token_auth(sa, SCOPE)
 }
 
 /// The `publish` of `msg` to the topic `cfg.url` with the access token `token`.
@@ -51,10 +49,7 @@ pub fn request(
     let url = format!("{}:publish", cfg.url);
     Ok(OutboundRequest::post(url, "application/json", body)
         .header("authorization", format!("Bearer {token}"))
-        .header(
-            "user-agent",
-            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-        ))
+        .header("user-agent", USER_AGENT))
 }
 
 /// What Pub/Sub's answer means: a 2xx published it; an error by its status and Google's
@@ -93,37 +88,9 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
     if !ok {
         p.push("`url` must be a Pub/Sub topic: https://pubsub.googleapis.com/v1/projects/{project}/topics/{topic}".into());
     }
-    let Some(g) = &cfg.google else {
-        return;
-    };
-    let sa = &g.service_account;
-    if sa.kind.as_deref().is_some_and(|k| k != "service_account") {
-        p.push("`google.service_account.type` must be \"service_account\": a service account's key file".into());
+    if let Some(g) = &cfg.google {
+        check_service_account(&|f| format!("google.{f}"), &g.service_account, p);
     }
-    let email = sa.client_email.as_deref().unwrap_or_default();
-    if !email.contains('@') || email.len() > 200 {
-        p.push("`google.service_account.client_email` is required: the service account's email, as its key file has it".into());
-    }
-    match &sa.private_key {
-        None => p.push("`google.service_account.private_key` is required: the PEM key of the service account's key file".into()),
-        Some(Secret::Plain(pem)) => {
-            if let Err(why) = crate::core::sign::jwt::check_key(pem) {
-                p.push(format!("`google.service_account.private_key`: {why}"));
-            }
-        }
-        Some(_) => {}
-    }
-    if let Some(u) = &sa.token_uri {
-        check_http_url("google.service_account.token_uri", u, p);
-    }
-}
-
-/// A Google Cloud project id (`my-project-123`; older ones `example.com:my-project`).
-fn valid_project(p: &str) -> bool {
-    (4..=100).contains(&p.len())
-        && p.starts_with(|c: char| c.is_ascii_lowercase())
-        && p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
 }
 
 /// A topic name: 3 to 255 characters, starting with a letter, of letters, digits and `-_.~+%`,

@@ -6,6 +6,8 @@
 //! (the delivery id: SQS drops a retry of a message it already took within 5 minutes).
 
 use super::{bounded_id, no_result, refused, too_large, Message};
+use crate::core::cloud::aws::{error_name, valid_access_key_id, valid_region};
+use crate::core::cloud::USER_AGENT;
 use crate::core::http::{url_origin, url_path};
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
@@ -56,10 +58,7 @@ pub fn request(
     let url = format!("{}/", url_origin(&cfg.url));
     let mut req = OutboundRequest::post(url, CONTENT_TYPE, body.to_string())
         .header("x-amz-target", TARGET)
-        .header(
-            "user-agent",
-            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-        );
+        .header("user-agent", USER_AGENT);
     sigv4::sign(&mut req, creds, region, SERVICE, now_s)?;
     Ok(req)
 }
@@ -91,29 +90,25 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
 pub fn aws_error_code(a: &UpstreamAnswer) -> Option<String> {
     let typed = serde_json::from_slice::<Value>(&a.body).ok().and_then(|v| {
         let t = v.get("__type").or_else(|| v.get("code"))?.as_str()?;
-        Some(t.rsplit('#').next().unwrap_or(t).to_string())
+        Some(error_name(t).to_string())
     });
     typed
         .or_else(|| {
             let h = a.header("x-amzn-query-error")?;
             Some(h.split(';').next().unwrap_or(h).to_string())
         })
-        .or_else(|| {
-            let h = a.header("x-amzn-errortype")?;
-            Some(h.split(':').next().unwrap_or(h).to_string())
-        })
+        .or_else(|| Some(error_name(a.header("x-amzn-errortype")?).to_string()))
 }
 
 /// The checks of the `aws` block (SQS and EventBridge).
 pub fn check_aws(aws: &BusAws, p: &mut Vec<String>) {
-    if !crate::core::llm::providers::valid_region(&aws.region) {
+    if !valid_region(&aws.region) {
         p.push("`aws.region` must be an AWS region such as us-east-1".into());
     }
-    let id = &aws.access_key_id;
-    if !((16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
+    if !valid_access_key_id(&aws.keys.access_key_id) {
         p.push("`aws.access_key_id` must be an AWS access key id (AKIA…, ASIA…)".into());
     }
-    if let Some(t) = &aws.session_token {
+    if let Some(t) = &aws.keys.session_token {
         super::check_header_value("aws.session_token", t, p);
     }
 }

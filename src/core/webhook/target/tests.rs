@@ -168,6 +168,7 @@ fn an_sqs_destination_is_signed_with_its_opened_key_and_read_as_a_bus() {
             .aws
             .as_ref()
             .unwrap()
+            .keys
             .secret_access_key
             .sealed()
             .is_some(),
