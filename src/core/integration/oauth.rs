@@ -357,9 +357,9 @@ impl TokenKeys {
     }
 }
 
-/// Whose tokens they are: an integration, or one of the tenant's LLM providers (held apart from
+/// Whose tokens they are: an integration, one of the tenant's LLM providers (held apart from
 /// every integration under `LLM_HOLDER`, which no integration id can be: ids are
-/// `[A-Za-z0-9._-]`).
+/// `[A-Za-z0-9._-]`), or a destination (under `DESTINATION_HOLDER`).
 #[derive(Debug, Clone, Copy)]
 pub enum Holder<'a> {
     Integration {
@@ -423,16 +423,19 @@ impl Holder<'_> {
     }
 }
 
-/// `oauth:{tenant}:{holder}:{digest}` under each of `digest_keys` (the sealer's, current
-/// first). The digest is keyed (HMAC-SHA256 under a key derived from a master key) and covers
-/// everything the token was issued for and is sent to. For an integration: the tenant, the
-/// integration and its incarnation (an integration deleted and installed again under its id
-/// starts again), the token URL, client id, grant, scopes, extra parameters, the base URL, and
-/// the opened client secret and refresh token. For an LLM provider: the tenant, the provider's
-/// name, the token URL, the service account (client id), its key id, grant and scopes, and the
-/// opened private key. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes
-/// how a secret is kept, not what it is, and keeps its key. Keyed: token keys are KV key names,
-/// and a plain hash of a weak secret could be tested against them offline.
+/// `oauth:{tenant}:{holder}:{digest}` under each of `digest_keys` (the sealer's, current first).
+/// The digest is keyed (HMAC-SHA256 under a key derived from a master key) and covers everything
+/// the token was issued for and is sent to. For an integration: the tenant, the integration and its
+/// incarnation (an integration deleted and installed again under its id starts again), the token
+/// URL, client id, grant, scopes, extra parameters, the base URL, and the opened client secret and
+/// refresh token. For an LLM provider: the tenant, the provider's name, the token URL, the service
+/// account (client id), its key id, grant and scopes, and the opened private key. For a
+/// destination: the tenant, the destination's name and its URL (the topic: a destination deleted
+/// and created again elsewhere under its name does not reuse them; destination records have no
+/// incarnation), the token URL, the service account, its key id, grant and scopes, and the opened
+/// private key. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes how a
+/// secret is kept, not what it is, and keeps its key. Keyed: token keys are KV key names, and a
+/// plain hash of a weak secret could be tested against them offline.
 pub fn token_keys(
     digest_keys: &[[u8; 32]],
     tenant: &str,

@@ -286,7 +286,7 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
         }
     }
     if let Some(aws) = &cfg.aws {
-        sqs::check_aws(aws, p);
+        sqs::check_aws(aws, &cfg.url, p);
     }
     match kind {
         DestinationKind::Https => {}

@@ -39,6 +39,9 @@ pub fn request(
         "data": STANDARD.encode(&msg.body),
         "attributes": attributes,
     });
+    // Only an `ordered` destination sends its events of one key one at a time, in order: an
+    // unordered one's deliveries and retries overlap, so a key would promise an order they do
+    // not keep (and Pub/Sub caps a key's publish rate).
     if cfg.ordered {
         if let Some(key) = &msg.event.ordering_key {
             message["orderingKey"] = json!(bounded_ordering_key(key));

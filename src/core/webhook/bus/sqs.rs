@@ -8,7 +8,7 @@
 use super::{bounded_id, no_result, refused, too_large, Message};
 use crate::core::cloud::aws::{error_name, valid_access_key_id, valid_region};
 use crate::core::cloud::USER_AGENT;
-use crate::core::http::{url_origin, url_path};
+use crate::core::http::{url_host, url_origin, url_path};
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -55,6 +55,8 @@ pub fn request(
         body["MessageGroupId"] = json!(bounded_id(group));
         body["MessageDeduplicationId"] = json!(bounded_id(msg.id));
     }
+    // The JSON protocol names the queue by `QueueUrl` in the body and is posted to the service's
+    // root, the queue URL's origin.
     let url = format!("{}/", url_origin(&cfg.url));
     let mut req = OutboundRequest::post(url, CONTENT_TYPE, body.to_string())
         .header("x-amz-target", TARGET)
@@ -100,8 +102,19 @@ pub fn aws_error_code(a: &UpstreamAnswer) -> Option<String> {
         .or_else(|| Some(error_name(a.header("x-amzn-errortype")?).to_string()))
 }
 
-/// The checks of the `aws` block (SQS and EventBridge).
-pub fn check_aws(aws: &BusAws, p: &mut Vec<String>) {
+/// The checks of the `aws` block (SQS and EventBridge): the region is the one of `url`'s host
+/// when that is AWS's (`sqs.{region}.amazonaws.com`, `events.{region}.amazonaws.com`), else
+/// the signature names another region than the one that reads it.
+pub fn check_aws(aws: &BusAws, url: &str, p: &mut Vec<String>) {
+    let host = url_host(url).to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    if let [_service, region, "amazonaws", "com", ..] = labels.as_slice() {
+        if *region != aws.region {
+            p.push(format!(
+                "`aws.region` must be the region of the url's host ({region})"
+            ));
+        }
+    }
     if !valid_region(&aws.region) {
         p.push("`aws.region` must be an AWS region such as us-east-1".into());
     }

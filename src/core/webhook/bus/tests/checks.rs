@@ -149,13 +149,25 @@ fn bus_credentials_are_sealed_with_their_path_and_never_shown() {
         shown["kafka"]["auth"],
         json!({"username": "svc", "password": {"set": true}})
     );
+    // Every bus credential, whichever block holds it, is sealed under its path.
+    let every = json!({"url": "https://k.example/topics/t", "secret": SECRET,
+        "aws": {"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "plain-aws-secret", "session_token": "plain-aws-session"},
+        "google": {"service_account": {"client_email": "gw@p.iam.gserviceaccount.com", "private_key": "plain-google-key"}},
+        "kafka": {"auth": {"username": "svc", "password": "plain-kafka-password", "token": "plain-kafka-token"}}});
+    let sealed = stored(RecordKind::Destination, "acme", Some("k"), every);
+    let text = sealed.to_string();
+    assert!(!text.contains("plain-"), "{text}");
     for path in [
         "/aws/secret_access_key",
         "/aws/session_token",
         "/google/service_account/private_key",
+        "/kafka/auth/password",
         "/kafka/auth/token",
     ] {
-        assert!(RecordKind::Destination.secret_paths().contains(&path));
+        assert!(
+            sealed.pointer(&format!("{path}/$sealed")).is_some(),
+            "{path}"
+        );
     }
     let creds = [
         Credentials::Bearer("tok-1".into()),
@@ -266,4 +278,21 @@ fn credentials_that_cannot_be_header_values_are_refused_when_saved() {
         );
         assert!(p.contains(field), "{auth}: {p}");
     }
+}
+
+#[test]
+fn the_aws_region_is_the_one_of_an_aws_hosts_url() {
+    let aws = |region: &str| json!({"region": region, "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "x"});
+    let p =
+        problems(json!({"kind": "sqs", "url": QUEUE, "secret": SECRET, "aws": aws("eu-west-1")}));
+    assert!(
+        p.contains("`aws.region` must be the region of the url's host (us-east-1)"),
+        "{p}"
+    );
+    let eb = json!({"kind": "eventbridge", "url": "https://events.eu-west-1.amazonaws.com/", "secret": SECRET,
+        "aws": aws("us-east-1"), "eventbridge": {"event_bus": "default"}});
+    assert!(problems(eb).contains("(eu-west-1)"));
+    // Another host (a stand-in, a VPC endpoint's) names no region.
+    let local = json!({"kind": "sqs", "url": "http://127.0.0.1:9/123456789012/orders", "secret": SECRET, "aws": aws("eu-west-1")});
+    assert_eq!(problems(local), "");
 }

@@ -61,13 +61,13 @@ fn sqs_standard_send_message_is_signed_for_sqs_and_carries_the_signature_as_attr
 
 #[test]
 fn a_fifo_queue_groups_by_ordering_key_else_source_and_dedupes_on_the_delivery_id() {
-    let fifo = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo";
+    let fifo = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo";
     let c = sqs_cfg(fifo);
     let send = |e: &EventEnvelope| {
         body(
             &sqs::request(
                 &c,
-                "eu-west-1",
+                "us-east-1",
                 &aws(),
                 &Message::new(&keys(), ID, e, NOW),
                 NOW,
