@@ -296,3 +296,24 @@ fn the_aws_region_is_the_one_of_an_aws_hosts_url() {
     let local = json!({"kind": "sqs", "url": "http://127.0.0.1:9/123456789012/orders", "secret": SECRET, "aws": aws("eu-west-1")});
     assert_eq!(problems(local), "");
 }
+
+#[test]
+fn the_readmes_bus_examples_pass_the_checks() {
+    let readme = include_str!("../../../../../README.md");
+    let section = &readme[readme.find("### Queue and bus destinations").unwrap()..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let docs: Vec<Value> = serde_json::Deserializer::from_str(block)
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["sqs", "eventbridge", "pubsub", "kafka", "kafka"]);
+    for mut doc in docs {
+        // The example elides the key file's PEM key.
+        if let Some(key) = doc.pointer_mut("/google/service_account/private_key") {
+            *key = json!(SA_KEY);
+        }
+        assert_eq!(problems(doc.clone()), "", "{doc}");
+    }
+}
