@@ -33,7 +33,7 @@ pub fn request(
         KafkaApi::V3 => {
             let attributes = msg.attributes();
             let size = key.len()
-                + msg.body.len()
+                + msg.body().len()
                 + attributes
                     .iter()
                     .map(|(n, v)| n.len() + v.len())
@@ -45,7 +45,7 @@ pub fn request(
                 .collect();
             let body = json!({
                 "key": {"type": "STRING", "data": key},
-                "value": {"type": "BINARY", "data": STANDARD.encode(&msg.body)},
+                "value": {"type": "BINARY", "data": STANDARD.encode(msg.body())},
                 "headers": headers,
             });
             let url = format!("{}/records", cfg.url);

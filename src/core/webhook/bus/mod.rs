@@ -17,9 +17,7 @@ pub mod sqs;
 
 pub use credentials::Credentials;
 
-use super::delivery::{
-    classify as classify_status, signature_headers, DeliveryOutcome, EventEnvelope,
-};
+use super::delivery::{classify as classify_status, DeliveryOutcome, EventEnvelope, SignedEvent};
 use super::destination::{DestinationConfig, DestinationKind};
 use crate::core::cloud::sanitized_code;
 use crate::core::config::document::Secret;
@@ -33,38 +31,40 @@ use sha2::{Digest, Sha256};
 /// `type` inside the verified body.
 pub const TYPE_ATTRIBUTE: &str = "event-type";
 
-/// One delivery as a bus carries it: the envelope's JSON (the exact bytes signed) and its
-/// Standard Webhooks signature for the delivery `id` at `timestamp`.
+/// One delivery as a bus carries it: the event, and its envelope signed as an https delivery
+/// is (`SignedEvent`: the exact bytes and their Standard Webhooks signature).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message<'a> {
     pub event: &'a EventEnvelope,
-    pub id: &'a str,
-    pub body: String,
-    pub timestamp: String,
-    pub signature: String,
+    pub signed: SignedEvent,
 }
 
 impl<'a> Message<'a> {
     /// `event` as the delivery `id`, signed by each of `keys` at `now_s`.
-    pub fn new(keys: &[Vec<u8>], id: &'a str, event: &'a EventEnvelope, now_s: u64) -> Self {
-        let body = serde_json::to_string(event).unwrap_or_default();
-        let [_, (_, timestamp), (_, signature)] =
-            signature_headers(keys, id, now_s, body.as_bytes());
+    pub fn new(keys: &[Vec<u8>], id: &str, event: &'a EventEnvelope, now_s: u64) -> Self {
         Message {
             event,
-            id,
-            body,
-            timestamp,
-            signature,
+            signed: SignedEvent::new(keys, id, event, now_s),
         }
+    }
+
+    /// The delivery's id.
+    pub fn id(&self) -> &str {
+        &self.signed.id
+    }
+
+    /// The exact bytes signed: the envelope's JSON.
+    pub fn body(&self) -> &str {
+        &self.signed.body
     }
 
     /// The message's attributes: the three Standard Webhooks headers, and the event's type.
     pub fn attributes(&self) -> [(&'static str, &str); 4] {
+        let [id, timestamp, signature] = self.signed.headers();
         [
-            ("webhook-id", self.id),
-            ("webhook-timestamp", &self.timestamp),
-            ("webhook-signature", &self.signature),
+            id,
+            timestamp,
+            signature,
             (TYPE_ATTRIBUTE, &self.event.event_type),
         ]
     }
@@ -72,12 +72,13 @@ impl<'a> Message<'a> {
     /// The message as a bus without attributes carries it (EventBridge's `Detail`, a Kafka v2
     /// record's value): see `Wrapped`.
     pub fn wrapped(&self) -> String {
+        let s = &self.signed;
         let w = Wrapped {
-            webhook_id: self.id,
-            webhook_timestamp: &self.timestamp,
-            webhook_signature: &self.signature,
+            webhook_id: &s.id,
+            webhook_timestamp: &s.timestamp,
+            webhook_signature: &s.signature,
             event_type: &self.event.event_type,
-            body: &self.body,
+            body: &s.body,
         };
         serde_json::to_string(&w).unwrap_or_default()
     }

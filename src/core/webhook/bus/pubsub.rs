@@ -36,7 +36,7 @@ pub fn request(
         attributes.insert(name.into(), json!(value));
     }
     let mut message = json!({
-        "data": STANDARD.encode(&msg.body),
+        "data": STANDARD.encode(msg.body()),
         "attributes": attributes,
     });
     // Only an `ordered` destination sends its events of one key one at a time, in order: an

@@ -35,7 +35,7 @@ pub fn request(
 ) -> Result<OutboundRequest, String> {
     let mut attributes = Map::new();
     // SQS counts the body and each attribute's name, type and value.
-    let mut size = msg.body.len();
+    let mut size = msg.body().len();
     for (name, value) in msg.attributes() {
         size += name.len() + "String".len() + value.len();
         attributes.insert(
@@ -46,14 +46,14 @@ pub fn request(
     too_large(DestinationKind::Sqs, size)?;
     let mut body = json!({
         "QueueUrl": cfg.url,
-        "MessageBody": msg.body,
+        "MessageBody": msg.body(),
         "MessageAttributes": attributes,
     });
     if is_fifo(&cfg.url) {
         let e = msg.event;
         let group = e.ordering_key.as_deref().unwrap_or(&e.source);
         body["MessageGroupId"] = json!(bounded_id(group));
-        body["MessageDeduplicationId"] = json!(bounded_id(msg.id));
+        body["MessageDeduplicationId"] = json!(bounded_id(msg.id()));
     }
     // The JSON protocol names the queue by `QueueUrl` in the body and is posted to the service's
     // root, the queue URL's origin.
