@@ -101,7 +101,8 @@ await quietFor("the fan-out's sources");
 const fanout = await fanoutRoute(gw, upstream, hooks);
 quiet.deliveriesPerEvent(fanout.deliveries);
 await route("webhook new event, 3 destinations (standard)", fanout, "ref: HMAC + DO + queue send");
-// The same event to one SQS destination: the consumer signs a SendMessage with SigV4.
+// The same event to one SQS destination: the row measures ingress, as the others do; the
+// consumer signs the SendMessage with SigV4 after the answer, off the measured path.
 await quietFor("the SQS destination's source");
 const sqs = await sqsRoute(gw, upstream, hooks);
 quiet.deliveriesPerEvent(sqs.deliveries);

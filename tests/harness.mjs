@@ -258,3 +258,13 @@ export function assertError(assert, res, status, type) {
   assert.equal(typeof res.body.error.message, "string");
   assert.equal(res.body.error.request_id, res.headers.get("x-request-id"));
 }
+
+/** Waits until `predicate()` holds, polling; fails after `ms` with `what`. */
+export async function until(predicate, ms = 20_000, what = "condition") {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

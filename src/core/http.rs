@@ -162,8 +162,6 @@ pub fn split_header_lines(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The path of a serialized URL (`scheme://authority/path?query#fragment`), as sent: not
-/// percent-decoded; `/` when it has none.
 /// `s` as one URL path segment: every byte but the unreserved ones percent-encoded, so a model
 /// or deployment name cannot reach another path.
 pub fn path_segment(s: &str) -> String {
@@ -188,23 +186,50 @@ pub fn content_etag(body: &[u8], if_none_match: Option<&str>) -> (String, bool) 
     (etag, current)
 }
 
-/// A URL's scheme and authority (`https://gw.example:8443`), without path, query or fragment.
-pub fn url_origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after_scheme..]
+/// Where a URL's authority ends, in bytes: at the first `/`, `?` or `#` after `://` (a `?` or
+/// `#` ends it too, so `https://a.example#@b.example/` is host `a.example`, as the runtime's
+/// parser reads it).
+fn authority_end(url: &str) -> (usize, usize) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
         .find(['/', '?', '#'])
-        .map_or(url.len(), |j| after_scheme + j);
-    &url[..end]
+        .map_or(url.len(), |j| start + j);
+    (start, end)
 }
 
+/// A URL's authority (`user:pw@gw.example:8443`): what sits between `://` and its path, query
+/// or fragment.
+pub fn url_authority(url: &str) -> &str {
+    let (start, end) = authority_end(url);
+    &url[start..end]
+}
+
+/// A URL's host: its authority without userinfo or port (`[::1]` keeps its brackets).
+pub fn url_host(url: &str) -> &str {
+    let authority = url_authority(url);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    }
+}
+
+/// A URL's scheme and authority (`https://gw.example:8443`), without path, query or fragment.
+pub fn url_origin(url: &str) -> &str {
+    &url[..authority_end(url).1]
+}
+
+/// The path of a serialized URL (`scheme://authority/path?query#fragment`), as sent: not
+/// percent-decoded; `/` when it has none (a query or fragment right after the authority
+/// included).
 pub fn url_path(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let Some(start) = after_scheme.find('/') else {
+    let (_, end) = authority_end(url);
+    let rest = &url[end..];
+    if !rest.starts_with('/') {
         return "/";
-    };
-    let path = &after_scheme[start..];
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    &path[..end]
+    }
+    let stop = rest.find(['?', '#']).unwrap_or(rest.len());
+    &rest[..stop]
 }
 
 /// Every `name=value` of a URL's query, decoded, in order (none without a query).
@@ -273,6 +298,22 @@ mod tests {
         ] {
             assert_eq!(url_origin(url), origin, "{url}");
         }
+    }
+
+    #[test]
+    fn a_query_or_fragment_ends_the_authority() {
+        let u = "https://evil.example#@pubsub.googleapis.com/v1/projects/p/topics/t";
+        assert_eq!(
+            (url_authority(u), url_host(u), url_path(u)),
+            ("evil.example", "evil.example", "/")
+        );
+        let u = "https://svc:pw@kafka.example:8082/topics/t?x=1";
+        assert_eq!(
+            (url_authority(u), url_host(u), url_path(u)),
+            ("svc:pw@kafka.example:8082", "kafka.example", "/topics/t")
+        );
+        assert_eq!(url_host("http://[::1]:9/x"), "[::1]");
+        assert_eq!(url_host("http://[::1]/x"), "[::1]");
     }
 
     #[test]

@@ -10,6 +10,7 @@ macro_rules! pattern {
 }
 
 pub mod channel;
+pub mod cloud;
 pub mod config;
 pub mod console;
 pub mod error;

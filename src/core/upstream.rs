@@ -137,7 +137,7 @@ const MIB: usize = 1024 * 1024;
 pub const ANSWER_PREVIEW: usize = 1024;
 /// How much of a bus's answer is read: a result for one message (EventBridge's entries, a
 /// Kafka proxy's offsets) is well under it.
-pub const BUS_ANSWER: usize = 64 * 1024;
+pub const BUS_ANSWER_CAP: usize = 64 * 1024;
 
 // Which redirects each kind follows: `Upstream::redirect` in `core::redirect`.
 impl Upstream {
@@ -147,7 +147,7 @@ impl Upstream {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
             Upstream::Destination => ANSWER_PREVIEW,
-            Upstream::Bus => BUS_ANSWER,
+            Upstream::Bus => BUS_ANSWER_CAP,
         }
     }
 
@@ -372,7 +372,6 @@ mod tests {
         assert_eq!(Upstream::Channel.max_answer_bytes(), MIB);
         assert_eq!(Upstream::TokenEndpoint.max_answer_bytes(), MIB);
         assert_eq!(Upstream::Llm.max_answer_bytes(), 10 * MIB);
-        assert_eq!(Upstream::Bus.max_answer_bytes(), 64 * 1024);
         assert!(Upstream::Bus.previews() && !Upstream::Llm.previews());
     }
 }

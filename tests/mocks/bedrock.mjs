@@ -19,8 +19,7 @@
 // Anything else answers "Hello, world! ünïcødé ✓", or calls get_weather and get_time when the
 // request declares tools and its last message is the user's.
 import http from "node:http";
-import { SignatureV4 } from "@smithy/signature-v4";
-import { Sha256 } from "@aws-crypto/sha256-js";
+import { sigv4Refusal } from "./sigv4.mjs";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 
@@ -85,41 +84,20 @@ export async function startBedrock({ keys }) {
   return bedrock;
 }
 
-// AWS's checks, in AWS's order: the authorization header's shape, the key, the session token,
-// the clock, then the signature.
+// Bedrock's answers to a request SigV4 does not verify (tests/mocks/sigv4.mjs).
+const REFUSED = {
+  malformed: [400, "IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters."],
+  unknown_key: [403, "UnrecognizedClientException", "The security token included in the request is invalid."],
+  wrong_service: [403, "InvalidSignatureException", "Credential should be scoped to correct service: 'bedrock'."],
+  bad_date: [400, "IncompleteSignatureException", "Date must be in ISO-8601 'basic format'."],
+  expired: [403, "InvalidSignatureException", "Signature expired."],
+  unsigned_header: [403, "InvalidSignatureException", "'Host' must be a signed header."],
+  mismatch: [403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."],
+};
+
 async function verify(req, raw, keys) {
-  const auth = req.headers.authorization ?? "";
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(auth);
-  if (!m) return [400, "IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters."];
-  const [, keyId, day, region, service, signedHeaders, signature] = m;
-  const key = keys[keyId];
-  if (!key) return [403, "UnrecognizedClientException", "The security token included in the request is invalid."];
-  if (key.session && req.headers["x-amz-security-token"] !== key.session) return [403, "UnrecognizedClientException", "The security token included in the request is invalid."];
-  if (service !== "bedrock") return [403, "InvalidSignatureException", `Credential should be scoped to correct service: 'bedrock'.`];
-  const stamp = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(req.headers["x-amz-date"] ?? "");
-  if (!stamp || stamp.slice(1, 4).join("") !== day) return [400, "IncompleteSignatureException", "Date must be in ISO-8601 'basic format'."];
-  const at = new Date(Date.UTC(+stamp[1], +stamp[2] - 1, +stamp[3], +stamp[4], +stamp[5], +stamp[6]));
-  if (Math.abs(Date.now() - at.getTime()) > 5 * 60_000) return [403, "InvalidSignatureException", "Signature expired."];
-  const names = signedHeaders.split(";");
-  if (!names.includes("host")) return [403, "InvalidSignatureException", "'Host' must be a signed header."];
-  const headers = Object.fromEntries(names.map((n) => [n, req.headers[n] ?? ""]));
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: keyId, secretAccessKey: key.secret, sessionToken: key.session },
-    region,
-    service,
-    sha256: Sha256,
-    uriEscapePath: true,
-    applyChecksum: false,
-  });
-  const [path, query = ""] = req.url.split("?");
-  const signed = await signer.sign(
-    { method: req.method, protocol: "http:", hostname: req.headers.host, path, query: Object.fromEntries(new URLSearchParams(query)), headers, body: raw },
-    { signingDate: at, signableHeaders: new Set(names), unsignableHeaders: new Set() },
-  );
-  const expected = /Signature=([0-9a-f]{64})/.exec(signed.headers.authorization)?.[1];
-  if (expected !== signature)
-    return [403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."];
-  return null;
+  const why = await sigv4Refusal(req, raw, keys, { service: "bedrock" });
+  return why && REFUSED[why];
 }
 
 // What Bedrock's validation refuses of an invoke body (Claude's Messages format on Bedrock).

@@ -4,7 +4,8 @@
 //
 // Token endpoint (`POST /token`): the form's grant type must be the JWT bearer grant; the JWT is
 // verified with the registered account's public key (RS256), its header's `alg` and `kid`, and its
-// claims: `iss` a registered account, `aud` this endpoint's own URL, `scope` holding cloud-platform,
+// claims: `iss` a registered account, `aud` this endpoint's own URL, `scope` holding cloud-platform
+// or pubsub (the token holds its scopes: Vertex takes cloud-platform only, Pub/Sub either),
 // `iat` within 5 minutes of now and `exp` at most an hour after it. It answers
 // `{access_token: "ya29.…", expires_in: 3599, token_type: "Bearer"}`, or Google's 400
 // `{"error": "invalid_grant", "error_description": …}`.
@@ -26,6 +27,7 @@ const fixture = (name) => readFileSync(path.join(FIX, name), "utf8");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform";
+export const PUBSUB_SCOPE = "https://www.googleapis.com/auth/pubsub";
 const HELLO = "Hello, world! ünïcødé ✓";
 const VERTEX = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):(generateContent|streamGenerateContent\?alt=sse|rawPredict|streamRawPredict)$/;
 
@@ -57,7 +59,7 @@ export async function startGoogle() {
       const [, project, location, publisher, rawModel, op] = m;
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
       const held = google.tokens.get(bearer);
-      if (!held || held.expires_ms <= Date.now()) {
+      if (!held || held.expires_ms <= Date.now() || !held.scopes.includes(CLOUD_PLATFORM)) {
         google.seen.unauthenticated += 1;
         return send(401, { error: { code: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.", status: "UNAUTHENTICATED" } });
       }
@@ -159,9 +161,10 @@ function token(google, raw, send) {
   const now = Math.floor(Date.now() / 1000);
   if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp) || Math.abs(claims.iat - now) > 300 || claims.exp - claims.iat > 3600 || claims.exp <= claims.iat)
     return refuse("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.");
-  if (!String(claims.scope ?? "").split(" ").includes(CLOUD_PLATFORM)) return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.");
+  const scopes = String(claims.scope ?? "").split(" ");
+  if (!scopes.some((s) => s === CLOUD_PLATFORM || s === PUBSUB_SCOPE)) return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.");
   const access = "ya29." + randomBytes(24).toString("base64url");
-  google.tokens.set(access, { email: claims.iss, expires_ms: Date.now() + 3599_000 });
+  google.tokens.set(access, { email: claims.iss, expires_ms: Date.now() + 3599_000, scopes });
   google.seen.tokens_issued += 1;
   return send(200, { access_token: access, expires_in: 3599, token_type: "Bearer" });
 }

@@ -357,9 +357,9 @@ impl TokenKeys {
     }
 }
 
-/// Whose tokens they are: an integration, or one of the tenant's LLM providers (held apart from
+/// Whose tokens they are: an integration, one of the tenant's LLM providers (held apart from
 /// every integration under `LLM_HOLDER`, which no integration id can be: ids are
-/// `[A-Za-z0-9._-]`).
+/// `[A-Za-z0-9._-]`), or a destination (under `DESTINATION_HOLDER`).
 #[derive(Debug, Clone, Copy)]
 pub enum Holder<'a> {
     Integration {
@@ -371,17 +371,26 @@ pub enum Holder<'a> {
     Llm { provider: &'a str, auth: &'a Auth },
     /// A webhook destination (a Pub/Sub topic's publisher: a service account's JWT grant), held
     /// under `destination_token_prefix`, apart from integrations and LLM providers.
-    Destination { name: &'a str, auth: &'a Auth },
+    Destination {
+        name: &'a str,
+        /// Where the tokens are sent (the topic): a destination re-created under its name
+        /// elsewhere does not reuse them.
+        url: &'a str,
+        auth: &'a Auth,
+    },
 }
 
 /// The token keys of a tenant's LLM providers sit under `oauth:{tenant}:~llm:`.
 pub const LLM_HOLDER: &str = "~llm";
 
+/// The token keys of a tenant's destinations sit under `oauth:{tenant}:~destination:{name}:`.
+pub const DESTINATION_HOLDER: &str = "~destination";
+
 /// The prefix of every token key of a tenant's destination `name`: what deleting it clears
 /// (`~` keeps it apart from integration ids; the closing `:` from a destination whose name
 /// starts with this one's).
 pub fn destination_token_prefix(tenant: &str, name: &str) -> String {
-    token_prefix(tenant, Some(&format!("~destination:{name}")))
+    token_prefix(tenant, Some(&format!("{DESTINATION_HOLDER}:{name}")))
 }
 
 impl Holder<'_> {
@@ -414,16 +423,19 @@ impl Holder<'_> {
     }
 }
 
-/// `oauth:{tenant}:{holder}:{digest}` under each of `digest_keys` (the sealer's, current
-/// first). The digest is keyed (HMAC-SHA256 under a key derived from a master key) and covers
-/// everything the token was issued for and is sent to. For an integration: the tenant, the
-/// integration and its incarnation (an integration deleted and installed again under its id
-/// starts again), the token URL, client id, grant, scopes, extra parameters, the base URL, and
-/// the opened client secret and refresh token. For an LLM provider: the tenant, the provider's
-/// name, the token URL, the service account (client id), its key id, grant and scopes, and the
-/// opened private key. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes
-/// how a secret is kept, not what it is, and keeps its key. Keyed: token keys are KV key names,
-/// and a plain hash of a weak secret could be tested against them offline.
+/// `oauth:{tenant}:{holder}:{digest}` under each of `digest_keys` (the sealer's, current first).
+/// The digest is keyed (HMAC-SHA256 under a key derived from a master key) and covers everything
+/// the token was issued for and is sent to. For an integration: the tenant, the integration and its
+/// incarnation (an integration deleted and installed again under its id starts again), the token
+/// URL, client id, grant, scopes, extra parameters, the base URL, and the opened client secret and
+/// refresh token. For an LLM provider: the tenant, the provider's name, the token URL, the service
+/// account (client id), its key id, grant and scopes, and the opened private key. For a
+/// destination: the tenant, the destination's name and its URL (the topic: a destination deleted
+/// and created again elsewhere under its name does not reuse them; destination records have no
+/// incarnation), the token URL, the service account, its key id, grant and scopes, and the opened
+/// private key. Opened, not sealed: a re-seal (a fresh nonce, another master key) changes how a
+/// secret is kept, not what it is, and keeps its key. Keyed: token keys are KV key names, and a
+/// plain hash of a weak secret could be tested against them offline.
 pub fn token_keys(
     digest_keys: &[[u8; 32]],
     tenant: &str,
@@ -457,10 +469,11 @@ pub fn token_keys(
             a.scopes,
             client_secret,
         ]),
-        Holder::Destination { name, .. } => serde_json::json!([
+        Holder::Destination { name, url, .. } => serde_json::json!([
             tenant,
-            "~destination",
+            DESTINATION_HOLDER,
             name,
+            url,
             a.token_url,
             a.client_id,
             a.key_id,

@@ -13,9 +13,7 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use crate::core::webhook::destination::DestinationConfig;
 use crate::core::webhook::endpoints::{endpoint, endpoints, Endpoint};
-use crate::core::webhook::event_log::{
-    event_entry, preview, AttemptEntry, DeliveryState, LogEntry,
-};
+use crate::core::webhook::event_log::{event_entry, AttemptEntry, DeliveryState, LogEntry};
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::source::SourceConfig;
 use crate::core::webhook::target;
@@ -174,28 +172,19 @@ pub async fn deliver(
             return Ok(JobStep::DeadLetter { reason });
         }
     };
-    let sent = target::send(co, sealer, &qm.tenant, ep, &qm.id, &body, &qm.trail, now_s).await?;
-    attempt.duration_ms = co.now().saturating_sub(started);
-    let outcome = sent.outcome;
-    let reason = match &outcome {
-        DeliveryOutcome::Delivered => None,
-        DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason } => {
-            Some(reason.clone())
-        }
+    let d = target::Delivery {
+        tenant: &qm.tenant,
+        ep,
+        id: &qm.id,
+        event: &body,
+        trail: &qm.trail,
+        now_s,
     };
-    match &sent.answer {
-        Some(Ok(a)) => {
-            attempt.status = Some(a.status);
-            attempt.answer = preview(&a.body);
-            // A bus can answer 200 and still not take the message: say why.
-            if (200..300).contains(&a.status) {
-                attempt.error = reason;
-            }
-        }
-        Some(Err(e)) => attempt.error = Some(e.describe()),
-        // Nothing was sent: the message could not be made, or no token could be had.
-        None => attempt.error = reason,
-    }
+    let sent = target::send(co, sealer, &d).await?;
+    attempt.duration_ms = co.now().saturating_sub(started);
+    let logged = sent.logged(ep.cfg.kind);
+    (attempt.status, attempt.error, attempt.answer) = (logged.status, logged.error, logged.answer);
+    let outcome = sent.outcome;
     if outcome == DeliveryOutcome::Delivered {
         let trace = qm.trail.trace.as_ref().map(|t| &t.trace_id);
         let line = json!({"delivered": qm.id, "tenant": qm.tenant, "destination": ep.name, "attempt": qm.attempt, "trace_id": trace});

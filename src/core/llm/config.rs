@@ -101,45 +101,8 @@ pub struct Provider {
     pub service_account: Option<ServiceAccount>,
 }
 
-/// A Google service account's JSON key file, as the console downloads it: every field it holds
-/// (so that the file pastes as it is, and a misspelt field is still refused), the private key
-/// sealed. The gateway uses `client_email`, `private_key`, `private_key_id`, `token_uri` and
-/// `project_id`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ServiceAccount {
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_key: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_uri: Option<String>,
-    /// Where its access tokens are asked for (default Google's, `GOOGLE_TOKEN_URI`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_provider_x509_cert_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_x509_cert_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub universe_domain: Option<String>,
-}
-
-/// An AWS access key: the id in clear, the secret (and a temporary key's session token) sealed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AwsKeys {
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_token: Option<Secret>,
-}
+pub use crate::core::cloud::aws::AwsKeys;
+pub use crate::core::cloud::google::ServiceAccount;
 
 /// Which Bedrock API carries a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

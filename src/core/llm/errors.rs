@@ -243,16 +243,7 @@ pub fn broken(message: String) -> (AttemptOutcome, ApiError) {
     )
 }
 
-/// A provider's error type or code as a log-safe code: `[a-z0-9_.-]`, at most 64 characters.
-pub(crate) fn sanitized_code(raw: &str) -> String {
-    raw.chars()
-        .filter_map(|c| {
-            let c = c.to_ascii_lowercase();
-            (c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).then_some(c)
-        })
-        .take(64)
-        .collect()
-}
+pub(crate) use crate::core::cloud::sanitized_code;
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,9 @@ use crate::core::integration::config::{IntegrationConfig, SECRET_PATHS as INTEGR
 use crate::core::llm::config::{LlmConfig, SECRET_PATHS as LLM_SECRETS};
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::{TenantConfig, SECRET_PATHS as TENANT_SECRETS};
-use crate::core::webhook::destination::{DestinationConfig, SECRET_PATHS as DESTINATION_SECRETS};
+use crate::core::webhook::destination::{
+    kept_credentials, DestinationConfig, SECRET_PATHS as DESTINATION_SECRETS,
+};
 use crate::core::webhook::source::{SourceConfig, SECRET_PATHS as SOURCE_SECRETS};
 use crate::core::Entropy;
 use serde_json::Value;
@@ -77,6 +79,9 @@ pub async fn put_record(
     let mut fresh = [0u8; 16];
     rng.fill(&mut fresh);
     kind.stamp(&mut doc, old.as_ref(), &fresh);
+    if kind == RecordKind::Destination {
+        kept_credentials(&doc, old.as_ref()).map_err(ApiError::validation)?;
+    }
     let record = kind.seal_record(name);
     let at = RecordRef {
         tenant,

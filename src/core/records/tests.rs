@@ -446,3 +446,143 @@ fn a_tenants_conversation_retention_is_a_number_of_days_within_a_year() {
         );
     }
 }
+
+/// A destination PUT through `put_record` over `old`, as stored: the stored document or the error.
+fn put_destination(old: &Value, doc: Value) -> Result<Value, crate::core::error::ApiError> {
+    use crate::core::flow::{drive, Effect, Flow, Outcome};
+    let s = sealer();
+    let flow = Flow::new(|co| async move {
+        let mut rng = Counter(9);
+        super::put_record(
+            &co,
+            &s,
+            &mut rng,
+            RecordKind::Destination,
+            "acme",
+            Some("d"),
+            doc,
+        )
+        .await
+    });
+    let (out, _) = drive(flow, 0, |e| match e {
+        Effect::Config { .. } => Ok(Outcome::Doc(Some(old.clone()))),
+        _ => Ok(Outcome::Done),
+    });
+    out.map(|(stored, _)| stored)
+}
+
+#[test]
+fn a_kept_bus_credential_does_not_follow_the_destination_to_another_origin_or_kind() {
+    use crate::core::testing::stored;
+    use crate::core::webhook::bus::tests::SA_KEY;
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let topic = "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/orders";
+    let sa = |key: Value, token_uri: &str| json!({"service_account": {"client_email": "gw@acme-prod.iam.gserviceaccount.com", "private_key": key, "token_uri": token_uri}});
+    let google = "https://oauth2.googleapis.com/token";
+    let pubsub = |url: &str, key: Value, token_uri: &str| json!({"kind": "pubsub", "url": url, "secret": WHSEC, "google": sa(key, token_uri)});
+    let old = stored(
+        RecordKind::Destination,
+        "acme",
+        Some("d"),
+        pubsub(topic, json!(SA_KEY), google),
+    );
+    let kept = json!({"set": true});
+    // Another origin, or another token endpoint, with the stored key: refused, naming the field.
+    for doc in [
+        pubsub(
+            "https://collector.example/v1/projects/acme-prod/topics/orders",
+            kept.clone(),
+            google,
+        ),
+        pubsub(topic, kept.clone(), "https://collector.example/token"),
+    ] {
+        let e = put_destination(&old, doc.clone()).unwrap_err();
+        assert_eq!(e.status(), 422, "{doc}");
+        assert!(
+            e.message.contains("`google.service_account.private_key`")
+                && e.message.contains("again"),
+            "{}",
+            e.message
+        );
+    }
+    // The same origin (another topic): the stored key is kept.
+    let same = put_destination(
+        &old,
+        pubsub(
+            "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/billing",
+            kept.clone(),
+            google,
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        same.pointer("/google/service_account/private_key"),
+        old.pointer("/google/service_account/private_key")
+    );
+    // Sent again, it goes anywhere its checks allow.
+    assert!(put_destination(
+        &old,
+        pubsub(
+            "https://collector.example/v1/projects/acme-prod/topics/orders",
+            json!(SA_KEY),
+            google
+        )
+    )
+    .is_ok());
+
+    // A Kafka password (Basic) and an AWS session token likewise; and a kind change.
+    let kafka = |url: &str, pw: Value| json!({"kind": "kafka", "url": url, "secret": WHSEC, "kafka": {"auth": {"username": "svc", "password": pw}}});
+    let v3 = "https://kafka.acme.example/kafka/v3/clusters/c1/topics/orders";
+    let old = stored(
+        RecordKind::Destination,
+        "acme",
+        Some("d"),
+        kafka(v3, json!("kafka-pw-1")),
+    );
+    assert!(put_destination(
+        &old,
+        kafka(
+            "https://collector.example/kafka/v3/clusters/c1/topics/orders",
+            kept.clone()
+        )
+    )
+    .unwrap_err()
+    .message
+    .contains("`kafka.auth.password`"));
+    assert!(put_destination(
+        &old,
+        kafka(
+            "https://kafka.acme.example/kafka/v3/clusters/c1/topics/billing",
+            kept.clone()
+        )
+    )
+    .is_ok());
+    let aws = |kind: &str, url: &str| {
+        json!({"kind": kind, "url": url, "secret": WHSEC, "eventbridge": if kind == "eventbridge" { json!({"event_bus": "default"}) } else { Value::Null },
+        "aws": {"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "aws-secret-1", "session_token": "aws-session-1"}})
+    };
+    let mut sqs = aws(
+        "sqs",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
+    );
+    sqs.as_object_mut().unwrap().remove("eventbridge");
+    let old = stored(RecordKind::Destination, "acme", Some("d"), sqs.clone());
+    let mut moved = sqs.clone();
+    moved["url"] = json!("https://collector.example/123456789012/orders");
+    moved["aws"]["secret_access_key"] = json!("aws-secret-2");
+    moved["aws"]["session_token"] = kept.clone();
+    assert!(put_destination(&old, moved)
+        .unwrap_err()
+        .message
+        .contains("`aws.session_token`"));
+    let mut other_kind = aws("eventbridge", "http://127.0.0.1:9/");
+    let mut old_local = sqs.clone();
+    old_local["url"] = json!("http://127.0.0.1:9/123456789012/orders");
+    let old = stored(RecordKind::Destination, "acme", Some("d"), old_local);
+    other_kind["aws"]["secret_access_key"] = kept.clone();
+    other_kind["aws"]["session_token"] = kept;
+    assert!(put_destination(&old, other_kind)
+        .unwrap_err()
+        .message
+        .contains("the kind changed"));
+}

@@ -1,7 +1,7 @@
 //! What deleting a record erases besides the record itself: the Durable Objects that hold its
 //! state (dedupe ids and open work of a source, idempotency keys, delivery records, limits,
-//! breakers and the cached token of a channel or integration, a tenant's dead letters and LLM
-//! limits). A tenant or record created again under the same id starts from nothing: it cannot
+//! breakers and the cached token of a channel or integration, a destination's gate and its
+//! Pub/Sub tokens, a tenant's dead letters and LLM limits). A tenant or record created again under the same id starts from nothing: it cannot
 //! replay the old one's dead letters or inherit its limits, duplicates or tokens.
 
 use super::keys::KeyIndex;
@@ -80,8 +80,9 @@ pub fn objects_of(kind: RecordKind, tenant: &str, name: Option<&str>) -> Vec<(Ob
 }
 
 /// Erases the state a record leaves besides its KV document (`objects_of`), and the OAuth
-/// tokens of an integration, of the LLM providers or of a tenant, and an integration's health
-/// record: before the document goes, so a failure leaves the record to delete again.
+/// tokens of an integration, of the LLM providers, of a destination or of a tenant, and an
+/// integration's health record: before the document goes, so a failure leaves the record to
+/// delete again.
 pub async fn erase_state(
     co: &Co,
     kind: RecordKind,
@@ -96,19 +97,19 @@ pub async fn erase_state(
         };
         co.run(purge).await?;
     }
-    match kind {
-        RecordKind::Tenant => forget_tokens(co, &token_prefix(tenant, None)).await,
-        RecordKind::Integration => {
+    match (kind, name) {
+        // Every token of the tenant: its integrations', LLM providers' and destinations'.
+        (RecordKind::Tenant, _) => forget_tokens(co, &token_prefix(tenant, None)).await,
+        (RecordKind::Integration, _) => {
             let health = ConfigKey::health(tenant, name);
             co.run(Effect::DeleteConfig(health)).await?;
             forget_tokens(co, &token_prefix(tenant, name)).await
         }
-        RecordKind::Llm => forget_tokens(co, &token_prefix(tenant, Some(LLM_HOLDER))).await,
-        // A Pub/Sub destination's tokens (a tenant's go with all of its own above).
-        RecordKind::Destination => match name {
-            Some(n) => forget_tokens(co, &destination_token_prefix(tenant, n)).await,
-            None => Ok(()),
-        },
+        (RecordKind::Llm, _) => forget_tokens(co, &token_prefix(tenant, Some(LLM_HOLDER))).await,
+        // A Pub/Sub destination's access tokens (a destination record always has a name).
+        (RecordKind::Destination, Some(n)) => {
+            forget_tokens(co, &destination_token_prefix(tenant, n)).await
+        }
         _ => Ok(()),
     }
 }

@@ -2,6 +2,7 @@
 //! stable id, the signature headers, and the retry policy (what to do after each attempt).
 
 use super::verify::standard;
+use crate::core::cloud::USER_AGENT;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -47,17 +48,54 @@ pub fn delivery_request(
     event: &EventEnvelope,
     now_s: u64,
 ) -> crate::core::upstream::OutboundRequest {
-    let body = serde_json::to_string(event).unwrap_or_default();
-    let signature = signature_headers(keys, id, now_s, body.as_bytes());
-    let req =
-        crate::core::upstream::OutboundRequest::post(url.to_string(), "application/json", body)
-            .header(
-                "user-agent",
-                concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-            );
-    signature
+    let signed = SignedEvent::new(keys, id, event, now_s);
+    let req = crate::core::upstream::OutboundRequest::post(
+        url.to_string(),
+        "application/json",
+        signed.body.clone(),
+    )
+    .header("user-agent", USER_AGENT);
+    signed
+        .headers()
         .into_iter()
         .fold(req, |req, (k, v)| req.header(k, v))
+}
+
+/// An event as one delivery signs it: the envelope's JSON (the exact bytes signed) and its
+/// Standard Webhooks signature for the delivery `id` at `timestamp`, whether it goes out as an
+/// https POST (`delivery_request`) or as a bus's message (`webhook::bus::Message`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedEvent {
+    pub id: String,
+    pub body: String,
+    pub timestamp: String,
+    pub signature: String,
+}
+
+impl SignedEvent {
+    /// `event` as the delivery `id`, signed by each of `keys` at `now_s`.
+    pub fn new(keys: &[Vec<u8>], id: &str, event: &EventEnvelope, now_s: u64) -> Self {
+        let body = serde_json::to_string(event).unwrap_or_default();
+        let signatures: Vec<String> = keys
+            .iter()
+            .map(|k| standard::sign(k, id, now_s, body.as_bytes()))
+            .collect();
+        SignedEvent {
+            id: id.to_string(),
+            body,
+            timestamp: now_s.to_string(),
+            signature: signatures.join(" "),
+        }
+    }
+
+    /// The three Standard Webhooks headers.
+    pub fn headers(&self) -> [(&'static str, &str); 3] {
+        [
+            ("webhook-id", &self.id),
+            ("webhook-timestamp", &self.timestamp),
+            ("webhook-signature", &self.signature),
+        ]
+    }
 }
 
 /// The three Standard Webhooks headers for one attempt; `webhook-signature` lists one
@@ -114,6 +152,18 @@ pub fn classify(
             retry_after_s: None,
             reason: error.unwrap_or("no response").to_string(),
         },
+    }
+}
+
+impl DeliveryOutcome {
+    /// Why it was not delivered, if it was not.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            DeliveryOutcome::Delivered => None,
+            DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason } => {
+                Some(reason)
+            }
+        }
     }
 }
 

@@ -21,6 +21,58 @@ pub const SECRET_PATHS: &[&str] = &[
     "/kafka/auth/token",
 ];
 
+/// The secrets that authenticate the gateway to a bus: kept (`{"set": true}`) only while the
+/// destination stays where they were given for (`kept_credentials`).
+pub const CREDENTIAL_PATHS: &[&str] = &[
+    "/aws/secret_access_key",
+    "/aws/session_token",
+    "/google/service_account/private_key",
+    "/kafka/auth/password",
+    "/kafka/auth/token",
+];
+
+/// Why `doc`, a destination about to replace `old`, may not keep a stored bus credential: a
+/// credential given for one place is not sent, nor a token minted with it, to another. Keeping
+/// one (`{"set": true}`) is refused when the kind, the url's origin or the service account's
+/// token URL changed: the client sends it again.
+pub fn kept_credentials(doc: &Value, old: Option<&Value>) -> Result<(), String> {
+    let Some(old) = old else {
+        return Ok(());
+    };
+    let kind = |d: &Value| {
+        d.get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("https")
+            .to_string()
+    };
+    let origin = |d: &Value| {
+        let url = d.get("url").and_then(Value::as_str).unwrap_or_default();
+        crate::core::http::url_origin(url).to_ascii_lowercase()
+    };
+    let token_uri = |d: &Value| d.pointer("/google/service_account/token_uri").cloned();
+    let changed = if kind(doc) != kind(old) {
+        "the kind changed"
+    } else if origin(doc) != origin(old) {
+        "the url's origin changed"
+    } else if token_uri(doc) != token_uri(old) {
+        "the token_uri changed"
+    } else {
+        return Ok(());
+    };
+    for ptr in CREDENTIAL_PATHS {
+        let kept = doc
+            .pointer(ptr)
+            .is_some_and(|v| matches!(serde_json::from_value(v.clone()), Ok(Secret::Keep)));
+        if kept {
+            let field = ptr.trim_start_matches('/').replace('/', ".");
+            return Err(format!(
+                "`{field}` cannot be kept ({{\"set\": true}}): {changed}; send it again"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The tenant's own destination: a record like the others, that a tenant document's
 /// `destination` writes (`webhook::default_destination`).
 pub const DEFAULT: &str = "default";
@@ -117,15 +169,13 @@ impl DestinationKind {
     }
 }
 
-/// An AWS access key and the region requests go to: the key id in clear, the secret (and a
-/// temporary key's session token) sealed.
+/// The region requests go to, and an AWS access key (as a Bedrock provider's: its fields beside
+/// `region` in one block).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BusAws {
     pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_token: Option<Secret>,
+    #[serde(flatten)]
+    pub keys: crate::core::cloud::aws::AwsKeys,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,7 +190,7 @@ pub struct BusEventBridge {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BusGoogle {
     /// The service account's JSON key file, as it is (its private key sealed).
-    pub service_account: crate::core::llm::config::ServiceAccount,
+    pub service_account: crate::core::cloud::google::ServiceAccount,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

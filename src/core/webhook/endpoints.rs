@@ -8,7 +8,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::destination::{DestinationConfig, EventFilter, DEFAULT};
+use crate::core::webhook::destination::{DestinationConfig, DestinationKind, EventFilter, DEFAULT};
 use crate::core::webhook::verify::standard;
 
 /// A destination as deliveries use it: its name, its configuration, and the record its
@@ -44,7 +44,8 @@ impl Endpoint {
                 filter: EventFilter::default(),
                 transform: None,
                 description: None,
-                kind: Default::default(),
+                // The tenant's `destination` has a URL and a secret only: a webhook.
+                kind: DestinationKind::Https,
                 aws: None,
                 eventbridge: None,
                 google: None,

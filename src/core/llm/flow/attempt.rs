@@ -23,7 +23,6 @@ use crate::core::llm::settle::Used;
 use crate::core::llm::stream::{Options, Translator};
 use crate::core::llm::{convert, embeddings, mock, sse, Dialect, Usage};
 use crate::core::platform::ConfigKey;
-use crate::core::sign::AwsCredentials;
 use crate::core::upstream::{Chunk, FetchError, StreamClock, StreamId, Upstream};
 use serde_json::json;
 use std::collections::VecDeque;
@@ -234,20 +233,15 @@ impl Attempting<'_> {
             tenant: &job.tenant,
             record: "llm",
         };
-        let open = |field: &str, secret| {
+        let open = |field: &str, secret: &crate::core::config::document::Secret| {
             let field = format!("/providers/{}/{field}", t.provider);
             let sealer = self.deployment.sealer().map_err(ours)?;
             open_secret(&sealer, &at, &field, secret).map_err(ours)
         };
         if let Some(aws) = &provider.aws {
-            return Ok(Credentials::Aws(AwsCredentials {
-                access_key_id: aws.access_key_id.clone(),
-                secret_access_key: open("aws/secret_access_key", &aws.secret_access_key)?,
-                session_token: match &aws.session_token {
-                    Some(token) => Some(open("aws/session_token", token)?),
-                    None => None,
-                },
-            }));
+            return Ok(Credentials::Aws(
+                aws.open(|f, s| open(&format!("aws/{f}"), s))?,
+            ));
         }
         if let Some(sa) = &provider.service_account {
             let sealed = sa.private_key.as_ref().ok_or_else(|| {

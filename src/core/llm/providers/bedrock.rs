@@ -1,6 +1,7 @@
 //! Amazon Bedrock: the invoke envelope around Anthropic's Messages format, and AWS's error answers
 //! read as the attempt loop understands errors.
 
+use crate::core::cloud::aws::error_name;
 use crate::core::llm::errors::sanitized_code;
 use serde_json::{json, Value};
 
@@ -94,14 +95,8 @@ pub fn refusal(status: u16, error_type: Option<&str>, body: &str) -> Option<(u16
         .and_then(Value::as_str);
     let name = error_type
         .map(str::to_string)
-        .or_else(|| {
-            parsed
-                .as_ref()?
-                .get("__type")?
-                .as_str()
-                .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
-        })
-        .map(|t| t.split(':').next().unwrap_or_default().trim().to_string())
+        .or_else(|| parsed.as_ref()?.get("__type")?.as_str().map(str::to_string))
+        .map(|t| error_name(&t).to_string())
         .filter(|t| !t.is_empty());
     if name.is_none() && message.is_none() {
         return None;

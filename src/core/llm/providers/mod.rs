@@ -8,6 +8,8 @@ pub mod vertex;
 
 use super::config::{BedrockApi, Provider, ProviderKind};
 use super::Dialect;
+use crate::core::cloud::aws::valid_access_key_id;
+pub use crate::core::cloud::aws::valid_region;
 use crate::core::sign::AwsCredentials;
 
 /// How a request's body and answer are wrapped around the dialect the target speaks.
@@ -211,25 +213,6 @@ pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
     }
 }
 
-/// An AWS region as AWS names them (`us-east-1`, `eu-central-2`, `us-gov-west-1`,
-/// `ap-southeast-7`): a partition-area prefix, a direction, a number. Nothing else, since the
-/// region makes the endpoint's host (`s3-external-1` would be another service's).
-pub fn valid_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    let letters = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase())
-    };
-    let (area, rest) = match parts.as_slice() {
-        [area, "gov" | "iso" | "isob", rest @ ..] | [area, rest @ ..] => (*area, rest),
-        [] => return false,
-    };
-    matches!(rest, [direction, number]
-        if letters(area, 2..=2)
-            && letters(direction, 4..=9)
-            && (1..=2).contains(&number.len())
-            && number.bytes().all(|b| b.is_ascii_digit()))
-}
-
 fn check_bedrock(name: &str, prov: &Provider, p: &mut Vec<String>) {
     match prov.region.as_deref() {
         Some(r) if valid_region(r) => {}
@@ -245,9 +228,7 @@ fn check_bedrock(name: &str, prov: &Provider, p: &mut Vec<String>) {
             "`providers.{name}.aws` is required for bedrock: {{\"access_key_id\", \"secret_access_key\"}} (and \"session_token\" for temporary credentials)"
         )),
         Some(k) => {
-            let id = &k.access_key_id;
-            let ok = (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
-            if !ok {
+            if !valid_access_key_id(&k.access_key_id) {
                 p.push(format!(
                     "`providers.{name}.aws.access_key_id` must be an AWS access key id (AKIA…, ASIA…)"
                 ));

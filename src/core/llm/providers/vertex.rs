@@ -3,16 +3,13 @@
 //! authorized by a service account's access token (`oauth::token_request`'s JWT grant, held
 //! like an integration's tokens under the tenant's `~llm` holder).
 
-use crate::core::config::document::{check_http_url, Secret};
+use crate::core::cloud::google;
 use crate::core::http::path_segment;
-use crate::core::integration::config::{Auth, AuthType, OauthGrant};
+use crate::core::integration::config::Auth;
 use crate::core::llm::config::{Provider, ServiceAccount};
 use serde_json::{json, Value};
 
-/// Google's token endpoint, where a key file without `token_uri` gets its tokens.
-pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
-/// The scope Vertex AI's API needs.
-pub const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+pub use crate::core::cloud::google::{CLOUD_PLATFORM, GOOGLE_TOKEN_URI};
 /// The Messages API version Claude on Vertex takes, in the body.
 const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 
@@ -82,28 +79,7 @@ pub fn project(prov: &Provider) -> Option<&str> {
 /// How a service account's access tokens are fetched: its JWT, for the cloud-platform scope, at
 /// its `token_uri`.
 pub fn token_auth(sa: &ServiceAccount) -> Auth {
-    Auth {
-        kind: AuthType::Oauth2,
-        grant: Some(OauthGrant::JwtBearer),
-        token_url: Some(
-            sa.token_uri
-                .as_deref()
-                .unwrap_or(GOOGLE_TOKEN_URI)
-                .to_string(),
-        ),
-        client_id: sa.client_email.clone(),
-        key_id: sa.private_key_id.clone(),
-        scopes: Some(vec![CLOUD_PLATFORM.to_string()]),
-        ..Auth::default()
-    }
-}
-
-/// A Google Cloud project id (`my-project-123`; older ones `example.com:my-project`).
-fn valid_project(p: &str) -> bool {
-    (4..=100).contains(&p.len())
-        && p.starts_with(|c: char| c.is_ascii_lowercase())
-        && p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
+    google::token_auth(sa, CLOUD_PLATFORM)
 }
 
 /// A Vertex AI location: a region (`us-east5`) or `global`.
@@ -126,7 +102,7 @@ fn valid_location(l: &str) -> bool {
 pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
     let at = |field: &str| format!("`providers.{name}.{field}`");
     match project(prov) {
-        Some(pr) if valid_project(pr) => {}
+        Some(pr) if google::valid_project(pr) => {}
         Some(_) => p.push(format!(
             "{} must be a Google Cloud project id such as my-project-123",
             at("project")
@@ -160,44 +136,7 @@ pub fn check(name: &str, prov: &Provider, p: &mut Vec<String>) {
         ));
         return;
     };
-    if sa.kind.as_deref().is_some_and(|k| k != "service_account") {
-        p.push(format!(
-            "{} must be \"service_account\": a service account's key file",
-            at("service_account.type")
-        ));
-    }
-    let email = sa.client_email.as_deref().unwrap_or_default();
-    if !email.contains('@') || email.len() > 200 {
-        p.push(format!(
-            "{} is required: the service account's email, as its key file has it",
-            at("service_account.client_email")
-        ));
-    }
-    match &sa.private_key {
-        None => p.push(format!(
-            "{} is required: the PEM key of the service account's key file",
-            at("service_account.private_key")
-        )),
-        Some(Secret::Plain(pem)) => {
-            if let Err(why) = crate::core::sign::jwt::check_key(pem) {
-                p.push(format!("{}: {why}", at("service_account.private_key")));
-            }
-        }
-        Some(_) => {}
-    }
-    if let Some(u) = &sa.token_uri {
-        check_http_url(&format!("providers.{name}.service_account.token_uri"), u, p);
-    }
-    if sa
-        .universe_domain
-        .as_deref()
-        .is_some_and(|d| d != "googleapis.com")
-    {
-        p.push(format!(
-            "{} must be googleapis.com: other universes are not supported",
-            at("service_account.universe_domain")
-        ));
-    }
+    google::check_service_account(&|f| format!("providers.{name}.{f}"), sa, p);
 }
 
 #[cfg(test)]

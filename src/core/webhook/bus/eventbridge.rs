@@ -7,7 +7,9 @@
 //! (`FailedEntryCount`): throttled and internal failures are tried again, others are refusals.
 
 use super::sqs::aws_error_code;
-use super::{refused, too_large, url_path, Message};
+use super::{log_code, no_result, refusal, refused, too_large, Message};
+use crate::core::cloud::USER_AGENT;
+use crate::core::http::url_path;
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -48,10 +50,7 @@ pub fn request(
     }]});
     let mut req = OutboundRequest::post(cfg.url.clone(), CONTENT_TYPE, body.to_string())
         .header("x-amz-target", TARGET)
-        .header(
-            "user-agent",
-            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-        );
+        .header("user-agent", USER_AGENT);
     sigv4::sign(&mut req, creds, region, SERVICE, now_s)?;
     Ok(req)
 }
@@ -80,31 +79,23 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
                 .as_ref()
                 .and_then(|v| v.pointer("/Entries/0/ErrorCode"))
                 .and_then(Value::as_str);
-            let mut outcome = refused(SERVICE, a.status, code, None, now_s);
-            let (DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason }) =
-                &mut outcome
-            else {
-                return outcome;
-            };
-            *reason = match code {
-                Some(_) => reason.replace("answered 200", "failed the entry"),
+            let code = log_code(code);
+            let reason = match &code {
+                Some(c) => format!("{SERVICE} failed the entry ({c})"),
                 None => format!("{SERVICE} failed the entry"),
             };
-            outcome
+            refusal(a.status, code.as_deref(), None, now_s).because(reason)
         }
         // Not a PutEvents answer: whether the entry was put is unknown, so it is put again
         // (receivers dedupe on `webhook-id`).
-        None => DeliveryOutcome::Retry {
-            retry_after_s: None,
-            reason: format!("{SERVICE} answered {} without a PutEvents result", a.status),
-        },
+        None => no_result(SERVICE, a.status, "PutEvents"),
     }
 }
 
 /// The checks of an `eventbridge` destination: `url` is an endpoint (no path), the bus a name
 /// or an ARN, the source EventBridge's grammar.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
-    if url_path(&cfg.url) != Some("/") {
+    if url_path(&cfg.url) != "/" {
         p.push("`url` must be an EventBridge endpoint such as https://events.us-east-1.amazonaws.com/ (no path)".into());
     }
     let Some(eb) = &cfg.eventbridge else {

@@ -6,7 +6,9 @@
 //! message wrapped (`Message::wrapped`). Either way the record's key is the event's ordering key,
 //! else its source, so that one key's events land on one partition, in order.
 
-use super::{refused, too_large, url_path, Credentials, Message};
+use super::{check_header_value, no_result, refusal, refused, too_large, Credentials, Message};
+use crate::core::cloud::USER_AGENT;
+use crate::core::http::url_path;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
 use crate::core::webhook::destination::{DestinationConfig, DestinationKind, KafkaApi};
@@ -31,7 +33,7 @@ pub fn request(
         KafkaApi::V3 => {
             let attributes = msg.attributes();
             let size = key.len()
-                + msg.body.len()
+                + msg.body().len()
                 + attributes
                     .iter()
                     .map(|(n, v)| n.len() + v.len())
@@ -43,7 +45,7 @@ pub fn request(
                 .collect();
             let body = json!({
                 "key": {"type": "STRING", "data": key},
-                "value": {"type": "BINARY", "data": STANDARD.encode(&msg.body)},
+                "value": {"type": "BINARY", "data": STANDARD.encode(msg.body())},
                 "headers": headers,
             });
             let url = format!("{}/records", cfg.url);
@@ -61,17 +63,14 @@ pub fn request(
                 .header("accept", V2_ACCEPT)
         }
     };
-    let req = req.header(
-        "user-agent",
-        concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-    );
+    let req = req.header("user-agent", USER_AGENT);
     Ok(match creds {
         Credentials::Basic { username, password } => {
             let pair = STANDARD.encode(format!("{username}:{password}"));
             req.header("authorization", format!("Basic {pair}"))
         }
         Credentials::Bearer(token) => req.header("authorization", format!("Bearer {token}")),
-        Credentials::Aws(_) | Credentials::None => req,
+        Credentials::Aws(_) | Credentials::AccessToken(_) | Credentials::None => req,
     })
 }
 
@@ -99,20 +98,22 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
         // The HTTP-like status the code stands for.
         let status = if c >= 10_000 { c / 100 } else { c };
         let status = u16::try_from(status).unwrap_or(500);
-        let mut outcome = refused(SERVICE, status, Some(&c.to_string()), None, now_s);
-        if let DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Permanent { reason } =
-            &mut outcome
-        {
-            *reason = format!("{SERVICE} did not write the record ({c})");
-        }
-        return outcome;
+        let reason = format!("{SERVICE} did not write the record ({c})");
+        return refusal(status, Some(&c.to_string()), None, now_s).because(reason);
     }
     let v2_error = answer
         .as_ref()
         .and_then(|v| v.pointer("/offsets/0/error_code"))
         .and_then(Value::as_u64);
+    // Written: v3's `error_code` 200 (or its `offset`), v2's first record's `offset`.
+    let written = answer.as_ref().is_some_and(|v| {
+        code == Some(200)
+            || v.get("offset").is_some_and(Value::is_u64)
+            || v.pointer("/offsets/0/offset").is_some_and(Value::is_u64)
+    });
     match v2_error {
-        None => DeliveryOutcome::Delivered,
+        None if written => DeliveryOutcome::Delivered,
+        None => no_result(SERVICE, a.status, "produce"),
         Some(2) => DeliveryOutcome::Retry {
             retry_after_s: None,
             reason: format!("{SERVICE} did not write the record (retriable)"),
@@ -129,7 +130,6 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
         return;
     };
     let parts: Vec<&str> = url_path(&cfg.url)
-        .unwrap_or_default()
         .trim_start_matches('/')
         .split('/')
         .collect();
@@ -154,6 +154,10 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
             .as_deref()
             .is_some_and(|u| !u.is_empty() && !u.contains(':'))
             && a.password.is_some();
+        // Basic's pair goes base64-encoded, any bytes; a bearer token goes as it is.
+        if let Some(t) = &a.token {
+            check_header_value("kafka.auth.token", t, p);
+        }
         if basic == a.token.is_some() || (basic && !whole_basic) {
             p.push("`kafka.auth` is either basic, {\"username\", \"password\"} (a username without `:`), or bearer, {\"token\"}".into());
         }

@@ -9,56 +9,62 @@
 //! `webhook-signature` as message attributes (SQS), attributes (Pub/Sub) or record headers
 //! (Kafka v3). Where the bus has no attributes, the message is a `Wrapped` object instead.
 
+pub mod credentials;
 pub mod eventbridge;
 pub mod kafka;
 pub mod pubsub;
 pub mod sqs;
 
-use super::delivery::{
-    classify as classify_status, signature_headers, DeliveryOutcome, EventEnvelope,
-};
+pub use credentials::Credentials;
+
+use super::delivery::{classify as classify_status, DeliveryOutcome, EventEnvelope, SignedEvent};
 use super::destination::{DestinationConfig, DestinationKind};
-use crate::core::llm::errors::sanitized_code;
-use crate::core::sign::AwsCredentials;
-use crate::core::upstream::{FetchError, UpstreamAnswer};
+use crate::core::cloud::sanitized_code;
+use crate::core::config::document::Secret;
+use crate::core::http::{url_authority, url_host, url_origin};
+use crate::core::upstream::FetchError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The attribute carrying the event's type, beside the three signature attributes.
+/// The attribute carrying the event's type, beside the three signature attributes (and the
+/// field of a `Wrapped` message that does). Unsigned: receivers filter on it, and decide on the
+/// `type` inside the verified body.
 pub const TYPE_ATTRIBUTE: &str = "event-type";
 
-/// One delivery as a bus carries it: the envelope's JSON (the exact bytes signed) and its
-/// Standard Webhooks signature for the delivery `id` at `timestamp`.
+/// One delivery as a bus carries it: the event, and its envelope signed as an https delivery
+/// is (`SignedEvent`: the exact bytes and their Standard Webhooks signature).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message<'a> {
     pub event: &'a EventEnvelope,
-    pub id: &'a str,
-    pub body: String,
-    pub timestamp: String,
-    pub signature: String,
+    pub signed: SignedEvent,
 }
 
 impl<'a> Message<'a> {
     /// `event` as the delivery `id`, signed by each of `keys` at `now_s`.
-    pub fn new(keys: &[Vec<u8>], id: &'a str, event: &'a EventEnvelope, now_s: u64) -> Self {
-        let body = serde_json::to_string(event).unwrap_or_default();
-        let [_, (_, timestamp), (_, signature)] =
-            signature_headers(keys, id, now_s, body.as_bytes());
+    pub fn new(keys: &[Vec<u8>], id: &str, event: &'a EventEnvelope, now_s: u64) -> Self {
         Message {
             event,
-            id,
-            body,
-            timestamp,
-            signature,
+            signed: SignedEvent::new(keys, id, event, now_s),
         }
+    }
+
+    /// The delivery's id.
+    pub fn id(&self) -> &str {
+        &self.signed.id
+    }
+
+    /// The exact bytes signed: the envelope's JSON.
+    pub fn body(&self) -> &str {
+        &self.signed.body
     }
 
     /// The message's attributes: the three Standard Webhooks headers, and the event's type.
     pub fn attributes(&self) -> [(&'static str, &str); 4] {
+        let [id, timestamp, signature] = self.signed.headers();
         [
-            ("webhook-id", self.id),
-            ("webhook-timestamp", &self.timestamp),
-            ("webhook-signature", &self.signature),
+            id,
+            timestamp,
+            signature,
             (TYPE_ATTRIBUTE, &self.event.event_type),
         ]
     }
@@ -66,12 +72,13 @@ impl<'a> Message<'a> {
     /// The message as a bus without attributes carries it (EventBridge's `Detail`, a Kafka v2
     /// record's value): see `Wrapped`.
     pub fn wrapped(&self) -> String {
+        let s = &self.signed;
         let w = Wrapped {
-            webhook_id: self.id,
-            webhook_timestamp: &self.timestamp,
-            webhook_signature: &self.signature,
+            webhook_id: &s.id,
+            webhook_timestamp: &s.timestamp,
+            webhook_signature: &s.signature,
             event_type: &self.event.event_type,
-            body: &self.body,
+            body: &s.body,
         };
         serde_json::to_string(&w).unwrap_or_default()
     }
@@ -93,29 +100,9 @@ struct Wrapped<'a> {
     webhook_timestamp: &'a str,
     #[serde(rename = "webhook-signature")]
     webhook_signature: &'a str,
-    #[serde(rename = "type")]
+    #[serde(rename = "event-type")]
     event_type: &'a str,
     body: &'a str,
-}
-
-/// A bus's opened credentials (never logged: `Debug` names the kind only).
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    Aws(AwsCredentials),
-    Bearer(String),
-    Basic { username: String, password: String },
-    None,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Aws(c) => c.fmt(f),
-            Credentials::Bearer(_) => f.write_str("Bearer(..)"),
-            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ..)"),
-            Credentials::None => f.write_str("None"),
-        }
-    }
 }
 
 /// The largest message each bus takes, in bytes as the bus counts them: SQS 1 MiB (body and
@@ -144,86 +131,124 @@ pub fn too_large(kind: DestinationKind, bytes: usize) -> Result<(), String> {
     ))
 }
 
-/// An ordering key as a bus takes it: itself when it is at most 128 characters of printable
-/// ASCII, else `h:` and 40 hex digits of its SHA-256 (SQS's `MessageGroupId` allows no more).
-pub fn group_key(key: &str) -> String {
+/// An id as SQS takes it (`MessageGroupId`, `MessageDeduplicationId`): itself when it is at
+/// most 128 characters of printable ASCII, else `hashed`.
+pub fn bounded_id(key: &str) -> String {
     if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
         return key.to_string();
     }
+    hashed(key)
+}
+
+/// An ordering key as Pub/Sub takes it (`orderingKey`, at most 1,024 bytes): itself, else
+/// `hashed`.
+pub fn bounded_ordering_key(key: &str) -> String {
+    if key.len() <= 1024 {
+        return key.to_string();
+    }
+    hashed(key)
+}
+
+/// `h:` and 40 hex digits of the key's SHA-256: short, and distinct keys stay distinct.
+fn hashed(key: &str) -> String {
     format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 
-/// What a failed answer from `bus` means, from its status and its error code (already read
-/// from the answer, never its text): throttled, expired signatures and the bus's own failures
-/// are tried again, everything else (an unknown queue or topic, access denied, a bad
-/// signature, an invalid message) is a refusal for good. The reason quotes the code,
-/// sanitized, and nothing else of the answer.
+/// Whether a bus's failed answer is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Later { retry_after_s: Option<u64> },
+    ForGood,
+}
+
+impl Refusal {
+    /// The delivery's outcome, for `reason`.
+    pub fn because(self, reason: String) -> DeliveryOutcome {
+        match self {
+            Refusal::Later { retry_after_s } => DeliveryOutcome::Retry {
+                retry_after_s,
+                reason,
+            },
+            Refusal::ForGood => DeliveryOutcome::Permanent { reason },
+        }
+    }
+}
+
+/// A bus's error code as the event log may show it (`sanitized_code`), if it has one.
+pub fn log_code(raw: Option<&str>) -> Option<String> {
+    raw.map(sanitized_code).filter(|c| !c.is_empty())
+}
+
+/// What a failed answer means, from its status and its error code (`log_code`'s, read from the
+/// answer, never its text): throttled, expired signatures and the bus's own failures are tried
+/// again, everything else (an unknown queue or topic, access denied, a bad signature, an invalid
+/// message) is a refusal for good.
+pub fn refusal(status: u16, code: Option<&str>, retry_after: Option<&str>, now_s: u64) -> Refusal {
+    match classify_status(Some(status), retry_after, None, now_s) {
+        DeliveryOutcome::Retry { retry_after_s, .. } => Refusal::Later { retry_after_s },
+        _ if code.is_some_and(retried_code) => Refusal::Later {
+            retry_after_s: None,
+        },
+        _ => Refusal::ForGood,
+    }
+}
+
+/// A failed answer from `bus`: `refusal`, with a reason quoting the status and the code only.
 pub fn refused(
     bus: &str,
     status: u16,
-    code: Option<&str>,
+    raw_code: Option<&str>,
     retry_after: Option<&str>,
     now_s: u64,
 ) -> DeliveryOutcome {
-    let code = code.map(sanitized_code).filter(|c| !c.is_empty());
+    let code = log_code(raw_code);
     let reason = match &code {
         Some(c) => format!("{bus} answered {status} ({c})"),
         None => format!("{bus} answered {status}"),
     };
-    let retried = code.as_deref().is_some_and(retried_code);
-    match classify_status(Some(status), retry_after, None, now_s) {
-        DeliveryOutcome::Retry { retry_after_s, .. } => DeliveryOutcome::Retry {
-            retry_after_s,
-            reason,
-        },
-        _ if retried => DeliveryOutcome::Retry {
-            retry_after_s: None,
-            reason,
-        },
-        _ => DeliveryOutcome::Permanent { reason },
-    }
+    refusal(status, code.as_deref(), retry_after, now_s).because(reason)
 }
 
 /// Error codes (sanitized) that say "later": throttling, a signature that expired on the way
 /// (signed again at the next attempt), and the service's own failures, whatever the status.
 fn retried_code(code: &str) -> bool {
     const LATER: [&str; 14] = [
-        "throttling",
-        "throttlingexception",
-        "throttled",
-        "requestthrottled",
-        "toomanyrequestsexception",
-        "kmsthrottled",
-        "requestexpired",
-        "requesttimeout",
-        "internalfailure",
-        "internalerror",
-        "internalexception",
-        "serviceunavailable",
-        "resource_exhausted",
-        "unavailable",
+        "throttling",               // AWS query APIs (SQS's query-compatible codes)
+        "throttlingexception",      // EventBridge, SQS JSON
+        "throttled",                // EventBridge PutEvents entry ErrorCode
+        "requestthrottled",         // SQS (AWS.SimpleQueueService.RequestThrottled)
+        "toomanyrequestsexception", // AWS JSON APIs
+        "kmsthrottled",             // SQS with a KMS-encrypted queue (KmsThrottled)
+        "requestexpired",           // AWS: a signature that expired on the way
+        "requesttimeout",           // AWS
+        "internalfailure",          // AWS common errors
+        "internalerror",            // SQS, EventBridge
+        "internalexception",        // EventBridge PutEvents entry ErrorCode
+        "serviceunavailable",       // AWS common errors
+        "resource_exhausted",       // Pub/Sub (Google's error.status)
+        "unavailable",              // Pub/Sub (Google's error.status)
     ];
     LATER.contains(&code) || code.ends_with(".internalerror") || code.ends_with(".requestthrottled")
 }
 
-/// What no answer (a timeout, a connection that failed) means: try again.
-pub fn unanswered(e: &FetchError, now_s: u64) -> DeliveryOutcome {
-    classify_status(None, None, Some(&e.describe()), now_s)
+/// A 2xx that is not the bus's result (a proxy's page, an empty body): whether the message was
+/// taken is unknown, so it is sent again (receivers dedupe on `webhook-id`).
+pub fn no_result(bus: &str, status: u16, what: &str) -> DeliveryOutcome {
+    DeliveryOutcome::Retry {
+        retry_after_s: None,
+        reason: format!("{bus} answered {status} without a {what} result"),
+    }
 }
 
-/// What `answer` from a destination of `kind` means.
-pub fn classify(kind: DestinationKind, answer: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
-    match kind {
-        DestinationKind::Sqs => sqs::classify(answer, now_s),
-        DestinationKind::Eventbridge => eventbridge::classify(answer, now_s),
-        DestinationKind::Pubsub => pubsub::classify(answer, now_s),
-        DestinationKind::Kafka => kafka::classify(answer, now_s),
-        DestinationKind::Https => classify_status(
-            Some(answer.status),
-            answer.header("retry-after"),
-            None,
-            now_s,
-        ),
+/// What no answer means: a timeout or a connection that failed, try again; a request the
+/// runtime refused to build (a credential that is no header value) was not sent and would not
+/// be on a retry, a refusal for good.
+pub fn unanswered(e: &FetchError, now_s: u64) -> DeliveryOutcome {
+    match e {
+        FetchError::Invalid(_) => DeliveryOutcome::Permanent {
+            reason: e.describe(),
+        },
+        _ => classify_status(None, None, Some(&e.describe()), now_s),
     }
 }
 
@@ -231,6 +256,7 @@ pub fn classify(kind: DestinationKind, answer: &UpstreamAnswer, now_s: u64) -> D
 /// and refused for every other kind.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
     let kind = cfg.kind;
+    check_url(cfg, p);
     let blocks: [(&str, bool, &[DestinationKind]); 4] = [
         (
             "aws",
@@ -261,7 +287,7 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
         }
     }
     if let Some(aws) = &cfg.aws {
-        sqs::check_aws(aws, p);
+        sqs::check_aws(aws, &cfg.url, p);
     }
     match kind {
         DestinationKind::Https => {}
@@ -272,20 +298,54 @@ pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
     }
 }
 
-/// The path of an http(s) URL (from the first `/` after the authority; `/` when none), without
-/// its query or fragment; `None` when the URL has a query or fragment, which no bus endpoint has.
-pub(crate) fn url_path(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let path = rest.find('/').map_or("/", |i| &rest[i..]);
-    (!path.contains(['?', '#'])).then_some(path)
+/// The URL rules of every kind: no userinfo (a password in clear, and a host readers disagree
+/// on) and nothing but a path after the authority (`https://a.example#@b.example/` is host
+/// `a.example`); a bus's URL has no query or fragment, and carries credentials, so it is https
+/// (http only on the loopback, where the local stand-ins and proxies are).
+fn check_url(cfg: &DestinationConfig, p: &mut Vec<String>) {
+    let url = &cfg.url;
+    let origin = url_origin(url);
+    if url_authority(url).contains('@') {
+        p.push("`url` must not carry a user or password: put credentials in their fields".into());
+    }
+    if url[origin.len()..].starts_with(['?', '#']) {
+        p.push("`url` must have a path (at least `/`) before a `?` or `#`".into());
+    }
+    if cfg.kind.is_https() {
+        return;
+    }
+    if url.contains(['?', '#']) {
+        p.push("`url` of a queue or bus has no query or fragment".into());
+    }
+    check_https("url", url, p);
+    if let Some(t) = cfg
+        .google
+        .as_ref()
+        .and_then(|g| g.service_account.token_uri.as_ref())
+    {
+        check_https("google.service_account.token_uri", t, p);
+    }
 }
 
-/// The URL's origin (`scheme://authority`).
-pub(crate) fn url_origin(url: &str) -> &str {
-    let after = url.find("://").map_or(0, |i| i + 3);
-    match url[after..].find('/') {
-        Some(i) => &url[..after + i],
-        None => url,
+/// `url` is https, or http on the loopback.
+fn check_https(field: &str, url: &str, p: &mut Vec<String>) {
+    let loopback = matches!(url_host(url), "127.0.0.1" | "localhost" | "[::1]");
+    if !(url.starts_with("https://") || (url.starts_with("http://") && loopback)) {
+        p.push(format!(
+            "`{field}` must be an https URL: it carries credentials (http only on the loopback)"
+        ));
+    }
+}
+
+/// A credential that goes in a header: visible ASCII only, else the request could not be built
+/// (or a line break would split it).
+pub(crate) fn check_header_value(field: &str, value: &Secret, p: &mut Vec<String>) {
+    if let Secret::Plain(v) = value {
+        if !v.bytes().all(|b| b.is_ascii_graphic()) {
+            p.push(format!(
+                "`{field}` must be visible ASCII characters (it goes in a header)"
+            ));
+        }
     }
 }
 

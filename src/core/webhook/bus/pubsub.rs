@@ -4,8 +4,11 @@
 //! event's type its attributes; an `ordered` destination sets `orderingKey` from the event's
 //! ordering key (Pub/Sub keeps that order per region: publish to one regional endpoint).
 
-use super::{refused, too_large, url_path, Message};
-use crate::core::config::document::{check_http_url, Secret};
+use super::{bounded_ordering_key, no_result, refused, too_large, Message};
+use crate::core::cloud::google::{self, check_service_account, valid_project, ServiceAccount};
+use crate::core::cloud::USER_AGENT;
+use crate::core::http::url_path;
+use crate::core::integration::config::Auth;
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
 use crate::core::webhook::destination::{DestinationConfig, DestinationKind};
@@ -14,6 +17,13 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 pub const SERVICE: &str = "pubsub";
+/// The scope a publisher's tokens are asked for: Pub/Sub only, not all of Google Cloud.
+pub const SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
+
+/// How the service account's access tokens are fetched: its JWT grant, for `SCOPE`.
+pub fn token_auth(sa: &ServiceAccount) -> Auth {
+    google::token_auth(sa, SCOPE)
+}
 
 /// The `publish` of `msg` to the topic `cfg.url` with the access token `token`.
 pub fn request(
@@ -26,12 +36,15 @@ pub fn request(
         attributes.insert(name.into(), json!(value));
     }
     let mut message = json!({
-        "data": STANDARD.encode(&msg.body),
+        "data": STANDARD.encode(msg.body()),
         "attributes": attributes,
     });
+    // Only an `ordered` destination sends its events of one key one at a time, in order: an
+    // unordered one's deliveries and retries overlap, so a key would promise an order they do
+    // not keep (and Pub/Sub caps a key's publish rate).
     if cfg.ordered {
         if let Some(key) = &msg.event.ordering_key {
-            message["orderingKey"] = json!(key);
+            message["orderingKey"] = json!(bounded_ordering_key(key));
         }
     }
     let body = json!({"messages": [message]}).to_string();
@@ -39,10 +52,7 @@ pub fn request(
     let url = format!("{}:publish", cfg.url);
     Ok(OutboundRequest::post(url, "application/json", body)
         .header("authorization", format!("Bearer {token}"))
-        .header(
-            "user-agent",
-            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-        ))
+        .header("user-agent", USER_AGENT))
 }
 
 /// What Pub/Sub's answer means: a 2xx published it; an error by its status and Google's
@@ -50,7 +60,12 @@ pub fn request(
 /// `UNAVAILABLE`: later). A 401 reaching here was answered to a renewed token already.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
-        return DeliveryOutcome::Delivered;
+        let published = serde_json::from_slice::<Value>(&a.body)
+            .is_ok_and(|v| v.pointer("/messageIds/0").is_some_and(Value::is_string));
+        return match published {
+            true => DeliveryOutcome::Delivered,
+            false => no_result(SERVICE, a.status, "publish"),
+        };
     }
     let code = serde_json::from_slice::<Value>(&a.body)
         .ok()
@@ -67,45 +82,18 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
 /// The checks of a `pubsub` destination: `url` is a topic, `…/v1/projects/{project}/topics/
 /// {topic}`, and the service account's key file has what the token request needs.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
-    let ok = url_path(&cfg.url).is_some_and(|path| {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        matches!(parts.as_slice(), ["v1", "projects", project, "topics", topic]
-            if valid_project(project) && valid_topic(topic))
-    });
+    let parts: Vec<&str> = url_path(&cfg.url)
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    let ok = matches!(parts.as_slice(), ["v1", "projects", project, "topics", topic]
+        if valid_project(project) && valid_topic(topic));
     if !ok {
         p.push("`url` must be a Pub/Sub topic: https://pubsub.googleapis.com/v1/projects/{project}/topics/{topic}".into());
     }
-    let Some(g) = &cfg.google else {
-        return;
-    };
-    let sa = &g.service_account;
-    if sa.kind.as_deref().is_some_and(|k| k != "service_account") {
-        p.push("`google.service_account.type` must be \"service_account\": a service account's key file".into());
+    if let Some(g) = &cfg.google {
+        check_service_account(&|f| format!("google.{f}"), &g.service_account, p);
     }
-    let email = sa.client_email.as_deref().unwrap_or_default();
-    if !email.contains('@') || email.len() > 200 {
-        p.push("`google.service_account.client_email` is required: the service account's email, as its key file has it".into());
-    }
-    match &sa.private_key {
-        None => p.push("`google.service_account.private_key` is required: the PEM key of the service account's key file".into()),
-        Some(Secret::Plain(pem)) => {
-            if let Err(why) = crate::core::sign::jwt::check_key(pem) {
-                p.push(format!("`google.service_account.private_key`: {why}"));
-            }
-        }
-        Some(_) => {}
-    }
-    if let Some(u) = &sa.token_uri {
-        check_http_url("google.service_account.token_uri", u, p);
-    }
-}
-
-/// A Google Cloud project id (`my-project-123`; older ones `example.com:my-project`).
-fn valid_project(p: &str) -> bool {
-    (4..=100).contains(&p.len())
-        && p.starts_with(|c: char| c.is_ascii_lowercase())
-        && p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
 }
 
 /// A topic name: 3 to 255 characters, starting with a letter, of letters, digits and `-_.~+%`,

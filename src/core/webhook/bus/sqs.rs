@@ -5,7 +5,10 @@
 //! source: one group per source keeps a source's events in order) and `MessageDeduplicationId`
 //! (the delivery id: SQS drops a retry of a message it already took within 5 minutes).
 
-use super::{group_key, refused, too_large, url_origin, url_path, Message};
+use super::{bounded_id, no_result, refused, too_large, Message};
+use crate::core::cloud::aws::{error_name, valid_access_key_id, valid_region};
+use crate::core::cloud::USER_AGENT;
+use crate::core::http::{url_host, url_origin, url_path};
 use crate::core::sign::{sigv4, AwsCredentials};
 use crate::core::upstream::{OutboundRequest, UpstreamAnswer};
 use crate::core::webhook::delivery::DeliveryOutcome;
@@ -32,7 +35,7 @@ pub fn request(
 ) -> Result<OutboundRequest, String> {
     let mut attributes = Map::new();
     // SQS counts the body and each attribute's name, type and value.
-    let mut size = msg.body.len();
+    let mut size = msg.body().len();
     for (name, value) in msg.attributes() {
         size += name.len() + "String".len() + value.len();
         attributes.insert(
@@ -43,30 +46,35 @@ pub fn request(
     too_large(DestinationKind::Sqs, size)?;
     let mut body = json!({
         "QueueUrl": cfg.url,
-        "MessageBody": msg.body,
+        "MessageBody": msg.body(),
         "MessageAttributes": attributes,
     });
     if is_fifo(&cfg.url) {
         let e = msg.event;
         let group = e.ordering_key.as_deref().unwrap_or(&e.source);
-        body["MessageGroupId"] = json!(group_key(group));
-        body["MessageDeduplicationId"] = json!(group_key(msg.id));
+        body["MessageGroupId"] = json!(bounded_id(group));
+        body["MessageDeduplicationId"] = json!(bounded_id(msg.id()));
     }
+    // The JSON protocol names the queue by `QueueUrl` in the body and is posted to the service's
+    // root, the queue URL's origin.
     let url = format!("{}/", url_origin(&cfg.url));
     let mut req = OutboundRequest::post(url, CONTENT_TYPE, body.to_string())
         .header("x-amz-target", TARGET)
-        .header(
-            "user-agent",
-            concat!("edge-gateway/", env!("CARGO_PKG_VERSION")),
-        );
+        .header("user-agent", USER_AGENT);
     sigv4::sign(&mut req, creds, region, SERVICE, now_s)?;
     Ok(req)
 }
 
-/// What SQS's answer means: a 200 took the message; an error is read by its code.
+/// What SQS's answer means: a 2xx with the message's `MessageId` took it; an error is read by
+/// its code.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
-        return DeliveryOutcome::Delivered;
+        let taken = serde_json::from_slice::<Value>(&a.body)
+            .is_ok_and(|v| v.get("MessageId").is_some_and(Value::is_string));
+        return match taken {
+            true => DeliveryOutcome::Delivered,
+            false => no_result(SERVICE, a.status, "SendMessage"),
+        };
     }
     let code = aws_error_code(a);
     refused(
@@ -84,37 +92,48 @@ pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
 pub fn aws_error_code(a: &UpstreamAnswer) -> Option<String> {
     let typed = serde_json::from_slice::<Value>(&a.body).ok().and_then(|v| {
         let t = v.get("__type").or_else(|| v.get("code"))?.as_str()?;
-        Some(t.rsplit('#').next().unwrap_or(t).to_string())
+        Some(error_name(t).to_string())
     });
     typed
         .or_else(|| {
             let h = a.header("x-amzn-query-error")?;
             Some(h.split(';').next().unwrap_or(h).to_string())
         })
-        .or_else(|| {
-            let h = a.header("x-amzn-errortype")?;
-            Some(h.split(':').next().unwrap_or(h).to_string())
-        })
+        .or_else(|| Some(error_name(a.header("x-amzn-errortype")?).to_string()))
 }
 
-/// The checks of the `aws` block (SQS and EventBridge).
-pub fn check_aws(aws: &BusAws, p: &mut Vec<String>) {
-    if !crate::core::llm::providers::valid_region(&aws.region) {
+/// The checks of the `aws` block (SQS and EventBridge): the region is the one of `url`'s host
+/// when that is AWS's (`sqs.{region}.amazonaws.com`, `events.{region}.amazonaws.com`), else
+/// the signature names another region than the one that reads it.
+pub fn check_aws(aws: &BusAws, url: &str, p: &mut Vec<String>) {
+    let host = url_host(url).to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    if let [_service, region, "amazonaws", "com", ..] = labels.as_slice() {
+        if *region != aws.region {
+            p.push(format!(
+                "`aws.region` must be the region of the url's host ({region})"
+            ));
+        }
+    }
+    if !valid_region(&aws.region) {
         p.push("`aws.region` must be an AWS region such as us-east-1".into());
     }
-    let id = &aws.access_key_id;
-    if !((16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
+    if !valid_access_key_id(&aws.keys.access_key_id) {
         p.push("`aws.access_key_id` must be an AWS access key id (AKIA…, ASIA…)".into());
+    }
+    if let Some(t) = &aws.keys.session_token {
+        super::check_header_value("aws.session_token", t, p);
     }
 }
 
 /// The checks of an `sqs` destination: `url` is a queue URL, `…/{account id}/{queue name}`.
 pub fn check(cfg: &DestinationConfig, p: &mut Vec<String>) {
-    let ok = url_path(&cfg.url).is_some_and(|path| {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        matches!(parts.as_slice(), [account, queue]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && valid_queue(queue))
-    });
+    let parts: Vec<&str> = url_path(&cfg.url)
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    let ok = matches!(parts.as_slice(), [account, queue]
+        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && valid_queue(queue));
     if !ok {
         p.push("`url` must be an SQS queue URL: https://sqs.{region}.amazonaws.com/{account id}/{queue name} (a FIFO queue's name ends in .fifo)".into());
     }

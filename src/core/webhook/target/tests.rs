@@ -8,6 +8,7 @@ use crate::core::integration::oauth::{HeldToken, IssuedToken, KeptToken, TokenCm
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::objects::ObjectClass;
 use crate::core::platform::Kv;
+use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored};
 use crate::core::webhook::bus::tests::{event, SA_KEY};
 use crate::core::webhook::destination::DestinationConfig;
@@ -101,7 +102,8 @@ impl World {
                 self.sent.borrow_mut().push((req.clone(), *upstream));
                 let status = self.statuses.borrow_mut().pop_front().unwrap_or(200);
                 let body = match status {
-                    200 => json!({"messageIds": ["1"]}),
+                    // Pub/Sub's publish result and SQS's SendMessage result in one.
+                    200 => json!({"messageIds": ["1"], "MessageId": "m-1"}),
                     s => {
                         json!({"error": {"code": s, "status": "UNAUTHENTICATED", "message": "words"}})
                     }
@@ -121,17 +123,16 @@ impl World {
         let s = sealer();
         let e = event(None);
         let flow = Flow::new(|co| async move {
-            send(
-                &co,
-                &s,
-                "t1",
+            let trail = Trail::default();
+            let d = Delivery {
+                tenant: "t1",
                 ep,
-                "evt_1.bus",
-                &e,
-                &Trail::default(),
-                NOW_MS / 1000,
-            )
-            .await
+                id: "evt_1.bus",
+                event: &e,
+                trail: &trail,
+                now_s: NOW_MS / 1000,
+            };
+            send(&co, &s, &d).await
         });
         let (out, _) = drive(flow, NOW_MS, |e| self.answer(e));
         out.unwrap()
@@ -167,6 +168,7 @@ fn an_sqs_destination_is_signed_with_its_opened_key_and_read_as_a_bus() {
             .aws
             .as_ref()
             .unwrap()
+            .keys
             .secret_access_key
             .sealed()
             .is_some(),
@@ -253,17 +255,16 @@ fn a_message_over_the_bus_limit_is_refused_for_good_without_being_sent() {
     let mut e = event(None);
     e.data = json!({"blob": "x".repeat(1024 * 1024)});
     let flow = Flow::new(|co| async move {
-        send(
-            &co,
-            &s,
-            "t1",
-            &ep,
-            "evt_1.k",
-            &e,
-            &Trail::default(),
-            NOW_MS / 1000,
-        )
-        .await
+        let trail = Trail::default();
+        let d = Delivery {
+            tenant: "t1",
+            ep: &ep,
+            id: "evt_1.k",
+            event: &e,
+            trail: &trail,
+            now_s: NOW_MS / 1000,
+        };
+        send(&co, &s, &d).await
     });
     let (out, _) = drive(flow, NOW_MS, |e| w.answer(e));
     let sent = out.unwrap();
@@ -293,4 +294,119 @@ fn deleting_a_destination_purges_its_token_object_and_its_held_tokens() {
     assert!(seen.iter().any(
         |e| matches!(e, Effect::KvDelete { key, .. } if key == "oauth:t1:~destination:ps:abc")
     ));
+}
+
+/// The claims of the JWT assertion the token object would send for `cmd`.
+fn assertion_claims(cmd: &crate::core::integration::oauth::TokenCmd) -> Value {
+    use base64::Engine;
+    let r = crate::core::integration::oauth::token_request(&cmd.auth, SA_KEY, None, NOW_MS / 1000)
+        .unwrap();
+    let form: Vec<(String, String)> = form_urlencoded::parse(r.body_text().unwrap().as_bytes())
+        .into_owned()
+        .collect();
+    let jwt = &form.iter().find(|(k, _)| k == "assertion").unwrap().1;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwt.split('.').nth(1).unwrap())
+        .unwrap();
+    serde_json::from_slice(&claims).unwrap()
+}
+
+#[test]
+fn a_pubsub_token_is_asked_for_the_pubsub_scope_not_all_of_cloud_platform() {
+    let w = World::default();
+    assert_eq!(w.send(&pubsub()).outcome, DeliveryOutcome::Delivered);
+    let claims = assertion_claims(&w.asked.borrow()[0].1);
+    assert_eq!(claims["scope"], "https://www.googleapis.com/auth/pubsub");
+}
+
+#[test]
+fn a_kafka_bearer_token_the_proxy_refuses_is_not_renewed_it_is_a_refusal() {
+    let ep = endpoint(
+        "kb",
+        json!({"kind": "kafka", "secret": SECRET, "url": "https://k.example/kafka/v3/clusters/c1/topics/t",
+        "kafka": {"auth": {"token": "kafka-token-1"}}}),
+    );
+    let w = World::default();
+    w.statuses.borrow_mut().extend([401, 401]);
+    let sent = w.send(&ep);
+    assert_eq!(w.sent.borrow().len(), 1, "sent once");
+    assert!(w.asked.borrow().is_empty(), "no token object asked");
+    assert!(
+        matches!(sent.outcome, DeliveryOutcome::Permanent { .. }),
+        "{:?}",
+        sent.outcome
+    );
+}
+
+#[test]
+fn a_request_the_runtime_refuses_to_build_is_refused_for_good_not_retried() {
+    let ep = pubsub();
+    let out = outcome(
+        &ep,
+        &Err(FetchError::Invalid("header value")),
+        NOW_MS / 1000,
+    );
+    assert_eq!(
+        out,
+        DeliveryOutcome::Permanent {
+            reason: "invalid header value".into()
+        }
+    );
+}
+
+#[test]
+fn a_destination_at_another_url_does_not_share_tokens_with_the_one_before_it() {
+    let w = World::default();
+    w.send(&pubsub());
+    let moved = endpoint(
+        "ps",
+        json!({"kind": "pubsub", "secret": SECRET,
+        "url": "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/billing",
+        "google": {"service_account": {"client_email": "gw@acme-prod.iam.gserviceaccount.com", "private_key": SA_KEY, "private_key_id": "kid-1"}}}),
+    );
+    w.send(&moved);
+    let asked = w.asked.borrow();
+    assert_eq!(asked.len(), 2, "a token of its own");
+    assert_ne!(asked[0].1.keys.current, asked[1].1.keys.current);
+}
+
+#[test]
+fn the_event_log_keeps_a_bus_refusals_code_never_its_text() {
+    let refusal = Sent {
+        answer: Some(Ok(UpstreamAnswer {
+            status: 403,
+            headers: vec![],
+            body: br#"{"__type": "AccessDenied", "message": "User arn:aws:iam::123456789012:user/ci is not authorized"}"#.to_vec(),
+        })),
+        outcome: DeliveryOutcome::Permanent {
+            reason: "sqs answered 403 (accessdenied)".into(),
+        },
+    };
+    assert_eq!(
+        refusal.logged(DestinationKind::Sqs),
+        Logged {
+            status: Some(403),
+            error: Some("sqs answered 403 (accessdenied)".into()),
+            answer: None,
+        }
+    );
+    // A webhook's answer is previewed, its status says why.
+    let webhook = refusal.logged(DestinationKind::Https);
+    assert_eq!((webhook.status, webhook.error), (Some(403), None));
+    assert!(webhook.answer.unwrap().contains("AccessDenied"));
+    // A bus's 2xx that did not take the message: why, and what it said.
+    let junk = Sent {
+        answer: Some(Ok(UpstreamAnswer {
+            status: 200,
+            headers: vec![],
+            body: b"<html>".to_vec(),
+        })),
+        outcome: bus::no_result("sqs", 200, "SendMessage"),
+    };
+    let l = junk.logged(DestinationKind::Sqs);
+    assert_eq!(
+        l.error.as_deref(),
+        Some("sqs answered 200 without a SendMessage result")
+    );
+    assert_eq!(l.answer.as_deref(), Some("<html>"));
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::core::config::document::{redact, validate};
+use crate::core::integration::config::OauthGrant;
 use crate::core::llm::config::{LlmConfig, ProviderKind, SECRET_PATHS};
 use crate::core::llm::providers::{Credentials, Envelope};
 use crate::core::llm::request::parse;
