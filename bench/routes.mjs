@@ -96,24 +96,41 @@ export async function sqsRoute(gw, upstream, hooks) {
 }
 
 /**
+ * A standard source `stdord` feeding one ordered destination, its events spread over 50 ordering
+ * keys (`data.customer`, the source's own `ordering_key`): each event is numbered on its source's
+ * dedupe round trip and offered to the destination's sequencer before it is delivered.
+ */
+export async function orderedRoute(gw, upstream, hooks) {
+  const r = await gw.admin("PUT", "bench/destinations/ord", { url: `${upstream.url}/hooks`, secret: hooks.whsec, ordered: true });
+  if (r.status !== 201 && r.status !== 200) throw new Error(`destination ord: ${r.status} ${r.text}`);
+  const s = await gw.admin("PUT", "bench/sources/stdord", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["ord"], ordering_key: "data.data.customer" });
+  if (s.status !== 201 && s.status !== 200) throw new Error(`source stdord: ${s.status} ${s.text}`);
+  const bodies = Array.from({ length: 50 }, (_, k) => JSON.stringify({ type: "invoice.paid", data: { id: "in_1", customer: `cus_${k}` } }));
+  return { url: new URL("/v1/webhooks/bench/stdord", gw.url).href, headers: {}, script: signedEvents(hooks.stdSecret, bodies), deliveries: 1 };
+}
+
+/**
  * A wrk script posting `body` as a new Standard Webhooks event each request, signed with `secret`
  * (wrk's Lua has no HMAC: the signatures are made here). Each run of the script takes its own
  * block of ids, so a warm-up run never turns the measured run's events into duplicates.
  */
 export function signedEvents(secret, body, perRun = 15000, runs = 8) {
+  // Several bodies take turns (request i posts bodies[i % n]); one body is the common case.
+  const bodies = Array.isArray(body) ? body : [body];
   const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
   const ts = Math.floor(Date.now() / 1000);
   const prefix = `msg_${randomBytes(6).toString("hex")}_`;
   const sigs = [];
   for (let i = 0; i < perRun * runs; i++) {
     // A SHA-256 HMAC is 44 characters of base64: the script slices them out of one string.
-    sigs.push(createHmac("sha256", key).update(`${prefix}${i}.${ts}.${body}`).digest("base64"));
+    sigs.push(createHmac("sha256", key).update(`${prefix}${i}.${ts}.${bodies[i % bodies.length]}`).digest("base64"));
   }
   const counter = path.join(tmpdir(), `bench-signed-${randomBytes(4).toString("hex")}.run`);
   writeFileSync(counter, "0");
   const f = path.join(tmpdir(), `bench-signed-${randomBytes(4).toString("hex")}.lua`);
   writeFileSync(f, `
 local sigs = "${sigs.join("")}"
+local bodies = { ${bodies.map((b) => JSON.stringify(b)).join(", ")} }
 local count = ${sigs.length}
 local f = io.open("${counter}", "r")
 local run = tonumber(f:read("*a"))
@@ -126,7 +143,7 @@ request = function()
   local i = n % count
   n = n + 1
   local sig = sigs:sub(i * 44 + 1, i * 44 + 44)
-  return wrk.format("POST", nil, {["content-type"] = "application/json", ["webhook-id"] = "${prefix}" .. i, ["webhook-timestamp"] = "${ts}", ["webhook-signature"] = "v1," .. sig}, ${JSON.stringify(body)})
+  return wrk.format("POST", nil, {["content-type"] = "application/json", ["webhook-id"] = "${prefix}" .. i, ["webhook-timestamp"] = "${ts}", ["webhook-signature"] = "v1," .. sig}, bodies[(i % ${bodies.length}) + 1])
 end
 `);
   return f;

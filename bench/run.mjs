@@ -12,7 +12,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, postScript, signedEvents, sqsRoute, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, orderedRoute, postScript, signedEvents, sqsRoute, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
 import { firstContent, wrk as load } from "./load.mjs";
 import { coldHeader, coldRow, coldStarts, jsFloorOptions, medians, printCompiled } from "./cold.mjs";
@@ -107,6 +107,12 @@ await quietFor("the SQS destination's source");
 const sqs = await sqsRoute(gw, upstream, hooks);
 quiet.deliveriesPerEvent(sqs.deliveries);
 await route("webhook new event, SQS destination (SigV4)", sqs, "ref: HMAC + DO + queue send");
+// Events over 50 ordering keys to an ordered destination: ingress numbers each on the dedupe
+// round trip it already makes; the consumer offers it to the destination's sequencer.
+await quietFor("the ordered destination's source");
+const ordered = await orderedRoute(gw, upstream, hooks);
+quiet.deliveriesPerEvent(ordered.deliveries);
+await route("webhook new event, ordered destination (standard, 50 keys)", ordered, "ref: HMAC + DO + queue send");
 // The same signed event again and again: verify (HMAC) + dedupe, answered as a duplicate.
 await quietFor("the duplicates");
 quiet.deliveriesPerEvent(hooks.duplicate.deliveries);
