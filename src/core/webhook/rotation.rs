@@ -1,7 +1,7 @@
 //! `POST /v1/admin/tenants/{t}/destinations/{d}/rotate-secret`: a destination gets a new secret,
 //! shown in this answer only, and its current one goes on signing beside it for a while, so a
-//! receiver moves to the new one at its own pace. `default` too: a tenant's `destination` not yet
-//! migrated is moved into its record first.
+//! receiver moves to the new one at its own pace. The default destination too: a legacy field is
+//! moved into its record first (`webhook::default_destination`).
 
 use super::default_destination;
 use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS};
@@ -75,10 +75,11 @@ pub async fn rotate(
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
     let keep_s = old_expires_in(body)?;
-    if d == DEFAULT {
-        // The tenant's own `destination`, not migrated yet, becomes the record it rotates in.
-        default_destination::migrate(co, sealer, rng, t).await?;
-    }
+    // A legacy field becomes the default destination it rotates in (its secret kept as previous).
+    let legacy = match d == DEFAULT {
+        true => default_destination::ensure_record(co, sealer, rng, t, true).await?,
+        false => None,
+    };
     let kind = RecordKind::Destination;
     let Some(mut doc) = co.config_fresh::<Value>(&kind.kv_key(t, Some(d))).await? else {
         return Err(missing(kind, t, Some(d)));
@@ -111,6 +112,7 @@ pub async fn rotate(
     doc["secret"] = json!(fresh);
     doc["previous_secrets"] = Value::Array(kept);
     put_record(co, sealer, rng, kind, t, Some(d), doc).await?;
+    default_destination::strip_legacy(co, t, legacy).await?;
     Ok(json!({"secret": fresh, "previous_expires_at": now_s + keep_s}))
 }
 
