@@ -174,7 +174,7 @@ pub async fn handle(
                 _ => KeyKind::Publishable,
             };
             let answer = key_admin::create(co, a.rng, t, kind, body).await?;
-            HttpResponse::json(201, &answer)
+            secret_answer(201, &answer)
         }
         AdminAction::ListKeys => {
             require_tenant(co, t).await?;
@@ -186,7 +186,7 @@ pub async fn handle(
         }
         AdminAction::RotateKey(id) => {
             let answer = key_admin::rotate(co, a.rng, t, &id, body).await?;
-            HttpResponse::json(201, &answer)
+            secret_answer(201, &answer)
         }
         AdminAction::DeleteKey(id) => {
             key_admin::delete(co, t, &id).await?;
@@ -208,7 +208,7 @@ pub async fn handle(
         }
         AdminAction::RotateDestinationSecret(d) => {
             let answer = rotation::rotate(co, a.sealer, a.rng, t, &d, body).await?;
-            HttpResponse::json(201, &answer)
+            secret_answer(201, &answer)
         }
         AdminAction::ListDeadLetters => {
             require_tenant(co, t).await?;
@@ -309,6 +309,11 @@ async fn put_tenant(
     let doc = redact(stored, kind.secret_paths(), None);
     let doc = default_destination::read_back(co, sealer, t, doc).await?;
     HttpResponse::json(if created { 201 } else { 200 }, &doc)
+}
+
+/// An answer that shows a secret (once): no cache, shared or private, keeps a copy.
+fn secret_answer(status: u16, answer: &Value) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::json(status, answer)?.header("cache-control", "no-store"))
 }
 
 /// A record as the API shows it: stored times in the API's units.
@@ -901,5 +906,49 @@ mod tests {
         });
         assert!(out.is_err());
         assert!(kv.0.borrow().is_empty(), "{:?}", kv.0.borrow());
+    }
+
+    #[test]
+    fn answers_carrying_a_secret_are_never_cached() {
+        let kv = with_tenant();
+        let dest = AdminAction::PutRecord(RecordKind::Destination, Some("crm".into()));
+        let doc = json!({"url": "https://crm.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+        admin(&kv, dest, "u", Some(doc)).0.unwrap();
+        let minted = admin(
+            &kv,
+            AdminAction::CreateKey,
+            "u",
+            Some(json!({"scopes": ["*"]})),
+        )
+        .0;
+        let minted = minted.unwrap();
+        let id = body(&minted)["id"].as_str().unwrap().to_string();
+        let answers = [
+            minted,
+            admin(&kv, AdminAction::CreateWidgetKey, "u", None)
+                .0
+                .unwrap(),
+            admin(&kv, AdminAction::RotateKey(id), "u", None).0.unwrap(),
+            admin(
+                &kv,
+                AdminAction::RotateDestinationSecret("crm".into()),
+                "u",
+                None,
+            )
+            .0
+            .unwrap(),
+        ];
+        for answer in answers {
+            let cache = answer
+                .headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case("cache-control"));
+            assert_eq!(
+                cache.map(|(_, v)| v.as_str()),
+                Some("no-store"),
+                "{}",
+                body(&answer)
+            );
+        }
     }
 }
