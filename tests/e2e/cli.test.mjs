@@ -395,3 +395,24 @@ test("errors are one line and a non-zero exit; --help on every command", async (
   await ok(["tenants", "delete", T, "--yes"]);
   assert.equal((await ctl(["tenants", "get", T])).code, 1);
 });
+
+test("the CLI walk-through without a destination: the sample is logged `no_destination`, and no dead letter is made", async () => {
+  const T = "nameonly";
+  const put = await gw.admin("PUT", T, { name: "Name Only" });
+  assert.equal(put.status, 201, put.text);
+  assert.equal(put.body.destination, undefined);
+  assert.equal((await gw.admin("PUT", `${T}/sources/stripe`, { kind: "stripe", secrets: [S.stripe] })).status, 201);
+  const sent = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "-"], { input: S.stripe });
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(sent.stdout, /^200 /);
+  let rows = [];
+  for (let i = 0; i < 100 && !rows.some((r) => r.includes("no_destination")); i++) {
+    const listed = await ctl(["events", "list", T, "--output", "table"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    rows = listed.stdout.trim().split("\n").slice(1);
+    if (!rows.length) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(rows.length, 1, rows.join("\n"));
+  assert.match(rows[0], /stripe\.payment_intent\.succeeded\s+stripe\s+no_destination/);
+  assert.deepEqual((await gw.admin("GET", `${T}/dead-letters`)).body.data, []);
+});
