@@ -309,9 +309,28 @@ mod tests {
         }
     }
 
+    /// Descriptions come from doc comments, which may name the module that does a thing
+    /// (`` (`webhook::ordering`) ``): the public text leaves such names out.
+    fn public_text(v: &mut Value) {
+        let path = regex_lite::Regex::new(r"\s*\(`\w+(::\w+)+`\)|`\w+(::\w+)+`").unwrap();
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    match (k.as_str(), x) {
+                        ("description", Value::String(s)) => *s = path.replace_all(s, "").into(),
+                        (_, x) => public_text(x),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(public_text),
+            _ => {}
+        }
+    }
+
     fn schema_of<T: schemars::JsonSchema>() -> Value {
         let mut v = schemars::schema_for!(T).to_value();
         standard_formats(&mut v);
+        public_text(&mut v);
         v
     }
 
@@ -347,7 +366,13 @@ mod tests {
                     }
                 }
                 if spec.data.to_string().contains("#/$defs/ChannelMessage") {
-                    schema["$defs"] = Value::Object(defs.clone());
+                    // Added to the envelope's own definitions, if it has any, not in their place.
+                    let mut all = match schema.get("$defs") {
+                        Some(Value::Object(own)) => own.clone(),
+                        _ => Map::new(),
+                    };
+                    all.extend(defs.clone());
+                    schema["$defs"] = Value::Object(all);
                 }
                 json!({"type": spec.pattern, "source_kinds": kinds, "description": spec.description,
                        "schema": schema, "example": (spec.example)()})
@@ -434,6 +459,13 @@ mod tests {
         ] {
             assert!(types.iter().any(|t| t == needed), "{needed}");
         }
+    }
+
+    #[test]
+    fn the_catalog_names_no_internal_module_path() {
+        // Descriptions come from doc comments, which may name modules: not for the public.
+        let at = JSON.find("::").map(|i| &JSON[i.saturating_sub(60)..i + 20]);
+        assert_eq!(at, None);
     }
 
     #[test]
