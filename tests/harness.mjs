@@ -32,15 +32,38 @@ function seededSecrets() {
 const responses = [];
 const gateways = new Set();
 const realFetch = globalThis.fetch;
+/** The answers that show one new secret, once, and the field that holds it. */
+const SHOWN_ONCE = [
+  [/^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/, "key"],
+  [/^POST .*\/destinations\/[^/]+\/rotate-secret$/, "secret"],
+];
 globalThis.fetch = async (input, init) => {
-  const res = await realFetch(input, init);
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
   const method = init?.method ?? input?.method ?? "GET";
+  const where = `${method} ${new URL(url).pathname}`;
+  // What was planted before this answer: the secret it shows must not be one of them.
+  const before = SHOWN_ONCE.some(([re]) => re.test(where)) ? new Set(planted) : undefined;
+  const res = await realFetch(input, init);
   if ([...gateways].some((g) => url.startsWith(g.url.origin))) {
-    res.clone().text().then((text) => responses.push({ where: `${method} ${new URL(url).pathname}`, text }), () => {});
+    res.clone().text().then((text) => responses.push({ where, text, before }), () => {});
   }
   return res;
 };
+
+/** The answer's text without the one new secret it may show; `old` if that is a secret planted before. */
+function withoutShown(r) {
+  const field = SHOWN_ONCE.find(([re]) => re.test(r.where))?.[1];
+  let body;
+  try {
+    body = field && JSON.parse(r.text);
+  } catch {
+    return { text: r.text };
+  }
+  if (!body || typeof body[field] !== "string") return { text: r.text };
+  const old = r.before?.has(body[field]);
+  delete body[field];
+  return { text: JSON.stringify(body), old };
+}
 
 /** `where` each planted secret was seen, never the secret itself. */
 function findLeaks(logs) {
@@ -49,10 +72,9 @@ function findLeaks(logs) {
   for (const l of logs) for (const s of secrets) if (l.message.includes(s)) out.push(`log line: ${l.message.replaceAll(s, "<secret>").slice(0, 200)}`);
   for (const r of responses) {
     // A key is shown once, in the answer that mints it (or rotates one); so is a destination's
-    // new secret, in the answer to its rotation.
-    const minted = /^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/.test(r.where);
-    const rotated = /^POST .*\/destinations\/[^/]+\/rotate-secret$/.test(r.where);
-    const text = minted ? r.text.replace(/"key":"[^"]*"/, "") : rotated ? r.text.replace(/"secret":"[^"]*"/, "") : r.text;
+    // new secret, in the answer to its rotation: that field only, and only if it is new.
+    const { text, old } = withoutShown(r);
+    if (old) out.push(`response to ${r.where}: shows as new a secret planted before it`);
     for (const s of secrets) if (text.includes(s)) out.push(`response to ${r.where}: ${text.replaceAll(s, "<secret>").slice(0, 200)}`);
   }
   return out;
