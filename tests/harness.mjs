@@ -2,7 +2,7 @@
 // miniflare.config, captures every log line it writes, and gives tests a small HTTP client.
 import { Miniflare } from "miniflare";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 
@@ -221,6 +221,20 @@ export class Gateway {
 
   admin(method, p, json) {
     return this.request(method, `/v1/admin/tenants/${p}`, { admin: true, json });
+  }
+
+  /**
+   * Runs gatewayctl (built by `cargo build --bin gatewayctl`) against this gateway, with the admin
+   * token unless `admin` is false, and no config file unless `env` names one; `input` is its stdin.
+   * Resolves {code, stdout, stderr}.
+   */
+  ctl(args, { env = {}, admin = true, input = "" } = {}) {
+    const base = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: "/nonexistent/none.json", GATEWAY_URL: this.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
+    return new Promise((resolve) => {
+      const child = execFile(path.join(ROOT, "target", "debug", "gatewayctl"), args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr }));
+      child.stdin.on("error", () => {}); // a command that reads no stdin may exit before it is written
+      child.stdin.end(input);
+    });
   }
 
   /** Creates a tenant and a secret key for it; returns {tenant, key}. */

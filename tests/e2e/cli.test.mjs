@@ -26,16 +26,8 @@ for (const s of Object.values(S)) planted.add(s);
 const dir = mkdtempSync(path.join(tmpdir(), "gatewayctl-"));
 let gw, dest, llm, key;
 
-/** Runs gatewayctl with the gateway's URL and the admin token in its environment; `input` is its stdin. */
-function ctl(args, { env = {}, admin = true, input = "" } = {}) {
-  // No config file unless a test names one (GATEWAYCTL_CONFIG).
-  const base = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(dir, "none.json"), GATEWAY_URL: gw.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
-  return new Promise((resolve) => {
-    const child = execFile(BIN, args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
-    child.stdin.on("error", () => {}); // a command that reads no stdin may exit before it is written
-    child.stdin.end(input);
-  });
-}
+/** gatewayctl against the gateway (`gw.ctl`): its URL and the admin token in its environment, no config file. */
+const ctl = (args, opts) => gw.ctl(args, opts);
 const ok = async (args, opts) => {
   const r = await ctl(args, opts);
   assert.equal(r.code, 0, `gatewayctl ${args.join(" ")}: ${r.stderr}`);
