@@ -951,4 +951,16 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn get_tenant_shows_a_disabled_default_destination() {
+        let kv = with_tenant();
+        let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let doc = json!({"url": "https://d.example/h", "secret": {"set": true},
+                         "disabled": {"at": 1_800_000_000, "reason": "every attempt failed"}});
+        admin(&kv, action, "u", Some(doc)).0.unwrap();
+        let get = AdminAction::GetRecord(RecordKind::Tenant, None);
+        let shown = body(&admin(&kv, get, "u", None).0.unwrap());
+        assert_eq!(shown["destination"]["disabled"]["at"], 1_800_000_000);
+    }
 }
