@@ -36,6 +36,13 @@ struct Spec {
     example: fn() -> EventEnvelope,
 }
 
+impl Spec {
+    /// Whether its `data` is the channel-neutral message (which brings the message's definitions).
+    fn uses_message(&self) -> bool {
+        self.data["$ref"] == "#/$defs/ChannelMessage"
+    }
+}
+
 fn source(kind: SourceKind) -> SourceConfig {
     serde_json::from_value(json!({"kind": kind.name(), "secrets": ["x"],
         "hmac": {"header": "X-Signature", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256=",
@@ -381,7 +388,7 @@ fn document() -> Value {
                     props["unsigned"][k] = v.clone();
                 }
             }
-            if spec.data.to_string().contains("#/$defs/ChannelMessage") {
+            if spec.uses_message() {
                 // Added to the envelope's own definitions, if it has any, not in their place.
                 let mut all = match schema.get("$defs") {
                     Some(Value::Object(own)) => own.clone(),
