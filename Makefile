@@ -13,7 +13,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build cli dev listen test test-core sigv4-suite test-e2e seed catalog bench bench-ab bench-cold profile soak fuzz lint clean
+.PHONY: setup tools npm browser build cli dev listen test test-core sigv4-suite test-e2e seed catalog event-types bench bench-ab bench-cold profile soak fuzz lint clean
 
 setup: tools npm
 
@@ -83,6 +83,12 @@ dev: build seed
 # saturate two cores). Each target's output is shown whole when it ends (-O).
 test:
 	$(MAKE) --no-print-directory -j3 -O test-core test-e2e
+
+# src/core/webhook/event_types.json (GET /v1/event-types) made again from the code, then checked.
+event-types:
+	UPDATE_EVENT_TYPES=1 cargo test --quiet --lib event_types_json_is_current
+	cargo test --quiet --lib webhook::event_types
+	git diff --stat src/core/webhook/event_types.json
 
 test-core: sigv4-suite
 	SIGV4_SUITE=$(CURDIR)/target/sigv4-suite cargo test --quiet

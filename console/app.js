@@ -8,7 +8,7 @@ import * as records from "./records.js";
 import * as integrations from "./integrations.js";
 import * as events from "./events.js";
 import * as usage from "./usage.js";
-import * as catalog from "./catalog.js";
+import * as eventTypes from "./event-types.js";
 
 /** The sections of a tenant, in the order the nav lists them. */
 const SECTIONS = [
@@ -29,11 +29,18 @@ const picker = document.getElementById("tenant-pick");
 let tenantIds = [];
 let routed = 0;
 
+/** The gateway's own sections (no tenant): [id, name, render], the first the default. */
+const GATEWAY = [
+  ["tenants", "Tenants", (main, ctx) => tenants.render(main, ctx)],
+  ["event-types", "Event types", (main, ctx) => eventTypes.render(main, ctx)],
+];
+
 /** Where the hash points: {tenant, section, rest}. */
 function place() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "t" && parts[1]) return { tenant: parts[1], section: parts[2] || "keys", rest: parts.slice(3) };
-  if (parts[0] === "event-types") return { tenant: null, section: "event-types", rest: [] };
+  const own = GATEWAY.find(([id]) => id === parts[0] && id !== "tenants");
+  if (own) return { tenant: null, section: own[0], rest: [] };
   return { tenant: null, section: "tenants", rest: parts.slice(1) };
 }
 
@@ -84,7 +91,7 @@ function fillPicker(current) {
 
 function fillNav({ tenant, section }) {
   const link = (href, text, on) => h("li", {}, h("a", { href, "aria-current": on ? "page" : false }, text));
-  const items = [h("h2", {}, "Gateway"), h("ul", {}, link("#/tenants", "Tenants", section === "tenants"), link("#/event-types", "Event types", section === "event-types"))];
+  const items = [h("h2", {}, "Gateway"), h("ul", {}, GATEWAY.map(([id, name]) => link(`#/${id}`, name, !tenant && id === section)))];
   if (tenant) {
     items.push(h("h2", {}, tenant), h("ul", {}, SECTIONS.map(([id, name]) => link(sectionHash(tenant, id), name, id === section))));
   }
@@ -96,15 +103,13 @@ async function route() {
   const where = place();
   fillPicker(where.tenant);
   fillNav(where);
-  const view = where.tenant ? SECTIONS.find(([id]) => id === where.section) : null;
-  const name = view ? view[1] : where.section === "event-types" ? "Event types" : "Tenants";
+  const view = where.tenant ? SECTIONS.find(([id]) => id === where.section) : GATEWAY.find(([id]) => id === where.section);
+  const name = view ? view[1] : "Tenants";
   document.title = `${name}${where.tenant ? ` · ${where.tenant}` : ""} · edge-gateway console`;
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   try {
     const ctx = { tenant: where.tenant, rest: where.rest, go, tenantsChanged };
-    if (where.section === "event-types") await catalog.render(main, ctx);
-    else if (!where.tenant) await tenants.render(main, ctx);
-    else if (view) await view[2](main, ctx);
+    if (view) await view[2](main, ctx);
     else main.replaceChildren(errorBox({ message: `no section ${where.section}` }));
   } catch (e) {
     if (e.status !== 401) main.replaceChildren(h("h1", {}, name), errorBox(e));

@@ -4,7 +4,7 @@
 import { api, tenantPath, query } from "./api.js";
 import { ID_PATTERN } from "./tenants.js";
 import { h, field, table, toast, confirmThen, copyable, documentForm, busy, badge } from "./ui.js";
-import { filterPicker } from "./catalog.js";
+import { filterPicker } from "./event-types.js";
 
 const SOURCE_EXAMPLES = {
   whatsapp: { kind: "whatsapp", secrets: ["<Meta app secret>"], verify_token: "<token you give Meta>" },

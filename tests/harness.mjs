@@ -2,7 +2,7 @@
 // miniflare.config, captures every log line it writes, and gives tests a small HTTP client.
 import { Miniflare } from "miniflare";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 
@@ -32,15 +32,38 @@ function seededSecrets() {
 const responses = [];
 const gateways = new Set();
 const realFetch = globalThis.fetch;
+/** The answers that show one new secret, once, and the field that holds it. */
+const SHOWN_ONCE = [
+  [/^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/, "key"],
+  [/^POST .*\/destinations\/[^/]+\/rotate-secret$/, "secret"],
+];
 globalThis.fetch = async (input, init) => {
-  const res = await realFetch(input, init);
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
   const method = init?.method ?? input?.method ?? "GET";
+  const where = `${method} ${new URL(url).pathname}`;
+  // What was planted before this answer: the secret it shows must not be one of them.
+  const before = SHOWN_ONCE.some(([re]) => re.test(where)) ? new Set(planted) : undefined;
+  const res = await realFetch(input, init);
   if ([...gateways].some((g) => url.startsWith(g.url.origin))) {
-    res.clone().text().then((text) => responses.push({ where: `${method} ${new URL(url).pathname}`, text }), () => {});
+    res.clone().text().then((text) => responses.push({ where, text, before }), () => {});
   }
   return res;
 };
+
+/** The answer's text without the one new secret it may show; `old` if that is a secret planted before. */
+function withoutShown(r) {
+  const field = SHOWN_ONCE.find(([re]) => re.test(r.where))?.[1];
+  let body;
+  try {
+    body = field && JSON.parse(r.text);
+  } catch {
+    return { text: r.text };
+  }
+  if (!body || typeof body[field] !== "string") return { text: r.text };
+  const old = r.before?.has(body[field]);
+  delete body[field];
+  return { text: JSON.stringify(body), old };
+}
 
 /** `where` each planted secret was seen, never the secret itself. */
 function findLeaks(logs) {
@@ -49,10 +72,9 @@ function findLeaks(logs) {
   for (const l of logs) for (const s of secrets) if (l.message.includes(s)) out.push(`log line: ${l.message.replaceAll(s, "<secret>").slice(0, 200)}`);
   for (const r of responses) {
     // A key is shown once, in the answer that mints it (or rotates one); so is a destination's
-    // new secret, in the answer to its rotation.
-    const minted = /^POST .*\/((widget-)?keys|keys\/[^/]+\/rotate)$/.test(r.where);
-    const rotated = /^POST .*\/destinations\/[^/]+\/rotate-secret$/.test(r.where);
-    const text = minted ? r.text.replace(/"key":"[^"]*"/, "") : rotated ? r.text.replace(/"secret":"[^"]*"/, "") : r.text;
+    // new secret, in the answer to its rotation: that field only, and only if it is new.
+    const { text, old } = withoutShown(r);
+    if (old) out.push(`response to ${r.where}: shows as new a secret planted before it`);
     for (const s of secrets) if (text.includes(s)) out.push(`response to ${r.where}: ${text.replaceAll(s, "<secret>").slice(0, 200)}`);
   }
   return out;
@@ -199,6 +221,20 @@ export class Gateway {
 
   admin(method, p, json) {
     return this.request(method, `/v1/admin/tenants/${p}`, { admin: true, json });
+  }
+
+  /**
+   * Runs gatewayctl (built by `cargo build --bin gatewayctl`) against this gateway, with the admin
+   * token unless `admin` is false, and no config file unless `env` names one; `input` is its stdin.
+   * Resolves {code, stdout, stderr}.
+   */
+  ctl(args, { env = {}, admin = true, input = "" } = {}) {
+    const base = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: "/nonexistent/none.json", GATEWAY_URL: this.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
+    return new Promise((resolve) => {
+      const child = execFile(path.join(ROOT, "target", "debug", "gatewayctl"), args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr }));
+      child.stdin.on("error", () => {}); // a command that reads no stdin may exit before it is written
+      child.stdin.end(input);
+    });
   }
 
   /** Creates a tenant and a secret key for it; returns {tenant, key}. */

@@ -40,7 +40,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("integrations.js", "text/javascript; charset=utf-8"),
     asset!("events.js", "text/javascript; charset=utf-8"),
     asset!("usage.js", "text/javascript; charset=utf-8"),
-    asset!("catalog.js", "text/javascript; charset=utf-8"),
+    asset!("event-types.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Whether this deployment serves the console: `CONSOLE` (`on` or `off`) decides where it is

@@ -18,7 +18,7 @@ pub enum RecordKind {
 pub const KV_KEY_MAX_BYTES: usize = 512;
 
 /// A key of the `CONFIG` KV namespace. Every key is made here, one constructor per kind of
-/// entry; every key but templates', prices' and the upkeep's cursors starts with its tenant.
+/// entry; every key but templates' and prices' starts with its tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConfigKey(String);
 
@@ -56,11 +56,6 @@ impl ConfigKey {
     /// A model's price.
     pub fn pricing(model: &str) -> Self {
         ConfigKey(format!("pricing:{model}"))
-    }
-
-    /// Where a bounded job of the scheduled upkeep resumes (`core::upkeep`).
-    pub fn upkeep_cursor(job: &str) -> Self {
-        ConfigKey(format!("upkeep:{job}"))
     }
 
     /// A key as listed by KV.

@@ -5,9 +5,11 @@
 //! - during a master key rotation (more than one key in the ring), secrets are re-sealed under
 //!   the current key (`core::tenant::reseal`);
 //! - OAuth2 integrations' held tokens that would expire before the next run are replaced;
-//! - every integration with a `test` call is checked and its health recorded;
-//! - tenants stored with their own `destination` have it moved into the destination record
-//!   `default` (`webhook::default_destination`), from where the last run stopped.
+//! - every integration with a `test` call is checked and its health recorded.
+//!
+//! No job rewrites a tenant document or writes a destination record: KV has no compare-and-set,
+//! so a rewrite from a stale read would undo an admin's write (`webhook::default_destination`
+//! moves a legacy field only at an admin's write).
 //!
 //! A run is one trace: every request it sends carries it.
 
@@ -25,7 +27,6 @@ use crate::core::records::tenant_ids;
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 use crate::core::trace::Trace;
 use crate::core::upstream::Trail;
-use crate::core::webhook::default_destination;
 use crate::core::webhook::event_log::{ExpireLog, RECORD_RETENTION_MS};
 use crate::core::Entropy;
 use serde_json::{json, Value};
@@ -84,11 +85,6 @@ pub async fn run(
     if sealer.key_ids().len() > 1 {
         reports.push(reseal(&co, u, sealer, rng).await);
     }
-    let migrated = match &tenants {
-        Ok(all) => default_destination::pass(&co, sealer, rng, all, u.budget_ms).await,
-        Err(e) => Err(e.clone()),
-    };
-    reports.push(("default_destinations_migrated", migrated));
     let integrations = integrations(&co, &tenants).await;
     reports.push((
         "oauth_tokens_refreshed",
@@ -428,7 +424,8 @@ mod tests {
     }
 
     #[test]
-    fn each_run_moves_tenants_own_destinations_into_their_default_record() {
+    fn a_run_never_writes_tenant_documents_nor_destination_records() {
+        // KV has no compare-and-set: a rewrite from a stale read would undo an admin's write.
         let legacy = json!({"name": "old", "destination": {"url": "https://old.example/h",
             "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
         let tenant = RecordKind::Tenant.kv_key("old", None);
@@ -436,35 +433,21 @@ mod tests {
             tenant.clone(),
             stored(RecordKind::Tenant, "old", None, legacy),
         )]);
-        let once = || {
-            let u = Upkeep {
-                dead_letter_retention_ms: 1_000,
-                budget_ms: 60_000,
-            };
-            let mut rng = Counter(9);
-            let sealer = Sealer::new(&"11".repeat(32)).unwrap();
-            let flow = Flow::new(|co| async move { run(co, u, &sealer, &mut rng).await });
-            let (out, _) = drive(flow, NOW, |e| match e {
-                Effect::Ask { .. } => Ok(Outcome::Text("0".into())),
-                e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
-            });
-            job(&out.unwrap(), "default_destinations_migrated")
-                .unwrap()
-                .clone()
+        let before = kv.0.borrow().clone();
+        let u = Upkeep {
+            dead_letter_retention_ms: 1_000,
+            budget_ms: 60_000,
         };
-        let first = once();
-        assert_eq!(
-            (first["moved"].clone(), first["complete"].clone()),
-            (json!(1), json!(true))
-        );
-        let record = kv.get(&RecordKind::Destination.kv_key("old", Some("default")));
-        assert!(record.unwrap()["secret"]["$sealed"].is_string());
-        assert_eq!(once()["stripped"], 1);
-        assert!(kv.get(&tenant).unwrap().get("destination").is_none());
-        assert_eq!(
-            (once()["moved"].clone(), once()["stripped"].clone()),
-            (json!(0), json!(0))
-        );
+        let mut rng = Counter(9);
+        let sealer = Sealer::new(&"11".repeat(32)).unwrap();
+        let flow = Flow::new(|co| async move { run(co, u, &sealer, &mut rng).await });
+        let (out, seen) = drive(flow, NOW, |e| match e {
+            Effect::Ask { .. } => Ok(Outcome::Text("0".into())),
+            e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
+        });
+        out.unwrap();
+        assert_eq!(*kv.0.borrow(), before);
+        assert!(!seen.iter().any(|e| matches!(e, Effect::PutConfig { .. })));
     }
 
     #[test]

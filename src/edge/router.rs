@@ -131,7 +131,7 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
     match route {
         Route::Health => json(200, &health()),
         Route::OpenApi => respond::bytes(200, "application/json", OPENAPI.as_bytes()),
-        Route::EventTypes => respond::http(crate::core::webhook::catalog::answer()),
+        Route::EventTypes => respond::http(crate::core::webhook::event_types::answer()),
         Route::Usage => {
             let url = req.url();
             let report = drive(

@@ -26,16 +26,8 @@ for (const s of Object.values(S)) planted.add(s);
 const dir = mkdtempSync(path.join(tmpdir(), "gatewayctl-"));
 let gw, dest, llm, key;
 
-/** Runs gatewayctl with the gateway's URL and the admin token in its environment; `input` is its stdin. */
-function ctl(args, { env = {}, admin = true, input = "" } = {}) {
-  // No config file unless a test names one (GATEWAYCTL_CONFIG).
-  const base = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(dir, "none.json"), GATEWAY_URL: gw.url.origin, ...(admin ? { GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN } : {}), ...env };
-  return new Promise((resolve) => {
-    const child = execFile(BIN, args, { env: base, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
-    child.stdin.on("error", () => {}); // a command that reads no stdin may exit before it is written
-    child.stdin.end(input);
-  });
-}
+/** gatewayctl against the gateway (`gw.ctl`): its URL and the admin token in its environment, no config file. */
+const ctl = (args, opts) => gw.ctl(args, opts);
 const ok = async (args, opts) => {
   const r = await ctl(args, opts);
   assert.equal(r.code, 0, `gatewayctl ${args.join(" ")}: ${r.stderr}`);
@@ -394,4 +386,25 @@ test("errors are one line and a non-zero exit; --help on every command", async (
   }
   await ok(["tenants", "delete", T, "--yes"]);
   assert.equal((await ctl(["tenants", "get", T])).code, 1);
+});
+
+test("the CLI walk-through without a destination: the sample is logged `no_destination`, and no dead letter is made", async () => {
+  const T = "nameonly";
+  const put = await gw.admin("PUT", T, { name: "Name Only" });
+  assert.equal(put.status, 201, put.text);
+  assert.equal(put.body.destination, undefined);
+  assert.equal((await gw.admin("PUT", `${T}/sources/stripe`, { kind: "stripe", secrets: [S.stripe] })).status, 201);
+  const sent = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "-"], { input: S.stripe });
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(sent.stdout, /^200 /);
+  let rows = [];
+  for (let i = 0; i < 100 && !rows.some((r) => r.includes("no_destination")); i++) {
+    const listed = await ctl(["events", "list", T, "--output", "table"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    rows = listed.stdout.trim().split("\n").slice(1);
+    if (!rows.length) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(rows.length, 1, rows.join("\n"));
+  assert.match(rows[0], /stripe\.payment_intent\.succeeded\s+stripe\s+no_destination/);
+  assert.deepEqual((await gw.admin("GET", `${T}/dead-letters`)).body.data, []);
 });

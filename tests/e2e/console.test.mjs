@@ -310,6 +310,9 @@ test("the event catalog's view, and a destination's filter types picked from it"
   await at(`#/t/${TENANT}/destinations/+new`);
   await heading("New destination");
   await page.getByLabel("Destination name").fill("picked");
+  // `*` says it takes every event; no label names source kinds, as a filter type is not scoped to them.
+  assert.equal((await page.getByLabel("Event type").locator('option[value="*"]').textContent()).trim(), "* (every event)");
+  assert.equal((await page.getByLabel("Event type").locator('option[value="stripe.*"]').textContent()).trim(), "stripe.*");
   for (const type of ["stripe.*", "message.received", "stripe.*"]) {
     await page.getByLabel("Event type").selectOption(type);
     await page.getByRole("button", { name: "Add to filter" }).click();

@@ -342,7 +342,7 @@ test("a destination whose every attempt fails for its period is disabled, holds 
   await dest.flaky.until(() => dest.flaky.delivered.has(firstId) && dest.flaky.delivered.has(secondId), 20_000, "the held deliveries");
 });
 
-test("rotate-secret mints a new secret shown once; the old one signs beside it until it expires; at most 3 are kept", async () => {
+test("rotate-secret mints a new secret shown once (never cached); the old one signs beside it until it expires; at most 3 are kept, and dropping an unexpired one takes force", async () => {
   const first = whsec();
   planted.add(first);
   dest.turning = await startDestination(first);
@@ -352,6 +352,7 @@ test("rotate-secret mints a new secret shown once; the old one signs beside it u
   const beforeS = Math.floor(Date.now() / 1000);
   const r = await gw.admin("POST", path, { old_expires_in_seconds: 600 });
   assert.equal(r.status, 201, r.text);
+  assert.equal(r.headers.get("cache-control"), "no-store", "no cache keeps the secret");
   const fresh = r.body.secret;
   // Shown in this answer only: from here on it must never appear in a response or a log line.
   planted.add(fresh);
@@ -375,18 +376,28 @@ test("rotate-secret mints a new secret shown once; the old one signs beside it u
   assert.deepEqual(shown.previous_secrets[0].secret, { set: true });
   assert.equal(shown.previous_secrets[0].expires_at, r.body.previous_expires_at);
 
-  // Rotated again and again (body optional: a day by default), it keeps the 3 newest.
+  // Rotated again and again (body optional: a day by default), it keeps the 3 newest; the
+  // rotation that would stop an unexpired one early is refused unless forced.
   const minted = [fresh];
   for (let i = 0; i < 3; i++) {
-    const again = await gw.admin("POST", path, i === 0 ? undefined : { old_expires_in_seconds: 3600 });
+    if (i === 2) {
+      const before = (await gw.admin("GET", `${T}/destinations/turning`)).body;
+      assertError(assert, await gw.admin("POST", path, { old_expires_in_seconds: 3600 }), 409, "conflict");
+      assert.deepEqual((await gw.admin("GET", `${T}/destinations/turning`)).body, before, "refused: nothing changed");
+    }
+    const again = await gw.admin("POST", path, i === 0 ? undefined : { old_expires_in_seconds: 3600, ...(i === 2 ? { force: true } : {}) });
     assert.equal(again.status, 201, again.text);
     planted.add(again.body.secret);
     minted.push(again.body.secret);
+    if (i === 2) assert.deepEqual(again.body.dropped_expires_at, [r.body.previous_expires_at], "the oldest, named");
   }
   assert.equal(new Set(minted).size, 4, "each rotation mints another secret");
   const kept = (await gw.admin("GET", `${T}/destinations/turning`)).body.previous_secrets;
   assert.equal(kept.length, 3, "at most 3 previous secrets");
   assert.ok(kept[0].expires_at >= beforeS + 3600 && kept[2].expires_at >= beforeS + 86_400, "newest first; the default keeps a day");
+  // A previous secret's expiry in milliseconds is refused (it would sign for millennia).
+  const ms = { url: dest.turning.url, secret: { set: true }, previous_secrets: [{ secret: first, expires_at: Date.now() }] };
+  assertError(assert, await gw.admin("PUT", `${T}/destinations/turning`, ms), 422, "validation_error");
 
   // Bad input changes nothing.
   for (const bad of [{ old_expires_in_seconds: 59 }, { old_expires_in_seconds: 2_592_001 }, { old_expires_in_seconds: "1h" }, { other: 1 }]) {

@@ -64,13 +64,8 @@ async function listen(args, secret, { stdin = false } = {}) {
   return l;
 }
 
-/** Runs gatewayctl with the gateway's URL and the admin token. */
-function ctl(args) {
-  const env = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: "/nonexistent/none.json", GATEWAY_URL: gw.url.origin, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN };
-  return new Promise((resolve) => {
-    execFile(BIN, args, { env, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }));
-  });
-}
+/** gatewayctl against the gateway (`gw.ctl`). */
+const ctl = (args) => gw.ctl(args);
 
 /** A tenant whose destination is `url`, with a standard-webhooks source `std`. */
 async function tenantTo(name, url, limits = {}) {

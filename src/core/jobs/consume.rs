@@ -415,7 +415,10 @@ mod tests {
         };
         let world = |e: &Effect| match e {
             Effect::ListConfig { .. } => Ok(Outcome::Keys(vec![])),
-            Effect::Config { key, .. } if key.as_str().starts_with("source:") => {
+            Effect::Config { key, .. }
+                if key.as_str().starts_with("source:")
+                    || key.as_str().starts_with("destination:") =>
+            {
                 Ok(Outcome::Doc(None))
             }
             _ => world(e),

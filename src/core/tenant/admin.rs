@@ -82,7 +82,18 @@ pub async fn handle(
             require_tenant(co, t).await?;
             let doc = body.unwrap_or(Value::Null);
             let name = name.as_deref();
+            let legacy = match (kind, name) {
+                (RecordKind::Destination, Some(destination::DEFAULT)) => {
+                    kind.validate(&doc)?;
+                    let keep = default_destination::keeps_secret(&doc);
+                    default_destination::ensure_record(co, a.sealer, a.rng, t, keep).await?
+                }
+                _ => None,
+            };
             let (stored, created) = put_record(co, a.sealer, a.rng, kind, t, name, doc).await?;
+            // A legacy field was the default destination already (GET showed it): replaced.
+            let created = created && legacy.is_none();
+            default_destination::strip_legacy(co, t, legacy).await?;
             match (kind, created) {
                 // A replaced integration fetches its own tokens; so do replaced LLM providers.
                 (RecordKind::Integration, false) => {
@@ -107,30 +118,34 @@ pub async fn handle(
             if name == destination::DEFAULT =>
         {
             let kind = RecordKind::Destination;
-            if let Some(doc) = get_redacted(co, a.sealer, kind, t, Some(&name)).await? {
-                return HttpResponse::json(200, &shown(kind, doc));
-            }
-            // Not migrated yet: the tenant's own `destination`.
-            let tenant = get_redacted(co, a.sealer, RecordKind::Tenant, t, None).await?;
-            let Some(Value::Object(mut doc)) =
-                tenant.and_then(|mut d| d.get_mut("destination").map(Value::take))
-            else {
-                return Err(missing(kind, t, Some(&name)));
-            };
-            doc.insert("name".into(), json!(destination::DEFAULT));
-            HttpResponse::json(200, &Value::Object(doc))
+            let doc = default_destination::get(co, a.sealer, t).await?;
+            let doc = doc.ok_or_else(|| missing(kind, t, Some(&name)))?;
+            HttpResponse::json(200, &shown(kind, doc))
         }
         AdminAction::GetRecord(kind, name) => {
             let doc = get_redacted(co, a.sealer, kind, t, name.as_deref()).await?;
             let doc = doc.ok_or_else(|| missing(kind, t, name.as_deref()))?;
             HttpResponse::json(200, &shown(kind, doc))
         }
+        AdminAction::DeleteRecord(RecordKind::Destination, Some(name))
+            if name == destination::DEFAULT =>
+        {
+            // The record and the legacy field alike; the legacy secret is not opened.
+            let kind = RecordKind::Destination;
+            let name = Some(destination::DEFAULT);
+            let legacy = default_destination::ensure_record(co, a.sealer, a.rng, t, false).await?;
+            let record = exists(co, kind, t, name).await?;
+            if !record && legacy.is_none() {
+                return Err(missing(kind, t, name));
+            }
+            if record {
+                erase_record(co, kind, t, name).await?;
+            }
+            default_destination::strip_legacy(co, t, legacy).await?;
+            Ok(HttpResponse::empty(204))
+        }
         AdminAction::DeleteRecord(kind, name) => {
             let name = name.as_deref();
-            if (kind, name) == (RecordKind::Destination, Some(destination::DEFAULT)) {
-                // One not migrated yet goes the same way: into the record, out of the tenant.
-                default_destination::settle(co, a.sealer, a.rng, t).await?;
-            }
             if !exists(co, kind, t, name).await? {
                 return Err(missing(kind, t, name));
             }
@@ -159,7 +174,7 @@ pub async fn handle(
                 _ => KeyKind::Publishable,
             };
             let answer = key_admin::create(co, a.rng, t, kind, body).await?;
-            HttpResponse::json(201, &answer)
+            secret_answer(201, &answer)
         }
         AdminAction::ListKeys => {
             require_tenant(co, t).await?;
@@ -171,7 +186,7 @@ pub async fn handle(
         }
         AdminAction::RotateKey(id) => {
             let answer = key_admin::rotate(co, a.rng, t, &id, body).await?;
-            HttpResponse::json(201, &answer)
+            secret_answer(201, &answer)
         }
         AdminAction::DeleteKey(id) => {
             key_admin::delete(co, t, &id).await?;
@@ -193,7 +208,7 @@ pub async fn handle(
         }
         AdminAction::RotateDestinationSecret(d) => {
             let answer = rotation::rotate(co, a.sealer, a.rng, t, &d, body).await?;
-            HttpResponse::json(201, &answer)
+            secret_answer(201, &answer)
         }
         AdminAction::ListDeadLetters => {
             require_tenant(co, t).await?;
@@ -241,9 +256,10 @@ pub async fn handle(
     }
 }
 
-/// `PUT /v1/admin/tenants/{t}`: the tenant document, its `destination` written into the
-/// destination record `default` (validated whole first, so a bad one changes nothing). Without
-/// `destination` the default destination is kept as it is; `"destination": null` removes it.
+/// `PUT /v1/admin/tenants/{t}`: the tenant document, and its destination shorthand written into
+/// the default destination (validated whole first, so a bad one changes nothing). Without
+/// `destination` the default destination is kept as it is (a legacy field is moved into the
+/// record); `"destination": null` removes it.
 async fn put_tenant(
     co: &Co,
     sealer: &Sealer,
@@ -253,22 +269,51 @@ async fn put_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let kind = RecordKind::Tenant;
     kind.validate(&doc)?;
-    match doc.as_object_mut().and_then(|o| o.remove("destination")) {
+    let shorthand = doc.as_object_mut().and_then(|o| o.remove("destination"));
+    let created = !exists(co, kind, t, None).await?;
+    let mut stored = None;
+    if created {
+        // A new incarnation: destination records a deleted tenant left behind are not inherited.
+        // The tenant document goes first, so a failed write leaves no record without a tenant.
+        let prefix = RecordKind::Destination.kv_key(t, None);
+        for key in co.list(&prefix).await? {
+            let name = Some(key.after(&prefix));
+            erase_record(co, RecordKind::Destination, t, name).await?;
+        }
+        stored = Some(
+            put_record(co, sealer, rng, kind, t, None, doc.clone())
+                .await?
+                .0,
+        );
+    }
+    match shorthand {
+        // The tenant document written below drops the legacy field: its secret is not opened.
         Some(Value::Null) => {
-            default_destination::settle(co, sealer, rng, t).await?;
             let name = Some(destination::DEFAULT);
             if exists(co, RecordKind::Destination, t, name).await? {
                 erase_record(co, RecordKind::Destination, t, name).await?;
             }
         }
-        Some(d) => default_destination::put_from_tenant(co, sealer, rng, t, d).await?,
-        // The tenant's field, if it still has one, is moved before the document replaces it.
-        None => drop(default_destination::migrate(co, sealer, rng, t).await?),
+        Some(d) => default_destination::put_shorthand(co, sealer, rng, t, d).await?,
+        // A legacy field is moved before the document replaces it.
+        None => {
+            let legacy = default_destination::ensure_record(co, sealer, rng, t, true).await?;
+            // Nothing to strip: the tenant document below replaces the one holding the field.
+            let _ = legacy;
+        }
     }
-    let (stored, created) = put_record(co, sealer, rng, kind, t, None, doc).await?;
+    let stored = match stored {
+        Some(stored) => stored,
+        None => put_record(co, sealer, rng, kind, t, None, doc).await?.0,
+    };
     let doc = redact(stored, kind.secret_paths(), None);
     let doc = default_destination::read_back(co, sealer, t, doc).await?;
     HttpResponse::json(if created { 201 } else { 200 }, &doc)
+}
+
+/// An answer that shows a secret (once): no cache, shared or private, keeps a copy.
+fn secret_answer(status: u16, answer: &Value) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::json(status, answer)?.header("cache-control", "no-store"))
 }
 
 /// A record as the API shows it: stored times in the API's units.
@@ -734,5 +779,188 @@ mod tests {
             asked(&seen, ObjectClass::DeadLetters).last().unwrap(),
             &json!({"delete": {"id": "evt_1"}})
         );
+    }
+
+    /// A tenant stored before the default destination was a record: the legacy field, its
+    /// secret sealed to the tenant (or, with `sealed_for`, to another tenant: it does not open).
+    fn legacy_tenant(sealed_for: &str) -> Kv {
+        let doc = json!({"name": "Acme", "destination": {"url": "https://old.example/h",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
+        let mut stored = crate::core::testing::stored(RecordKind::Tenant, sealed_for, None, doc);
+        stored["incarnation"] = json!("00");
+        Kv::with(&[(RecordKind::Tenant.kv_key("t1", None), stored)])
+    }
+
+    #[test]
+    fn an_explicit_destination_or_null_replaces_a_legacy_field_whose_secret_does_not_open() {
+        let fresh = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let explicit = json!({"name": "Acme", "destination": {"url": "https://new.example/h", "secret": fresh}});
+        for body in [explicit, json!({"name": "Acme", "destination": null})] {
+            let kv = legacy_tenant("t2");
+            let out = admin(&kv, put.clone(), "u", Some(body.clone())).0;
+            assert_eq!(out.unwrap().status, 200, "{body}");
+            let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+            assert!(tenant.get("destination").is_none(), "{tenant}");
+        }
+        // Nor a PUT of the destination `default` with a secret of its own.
+        let kv = legacy_tenant("t2");
+        let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let doc = json!({"url": "https://new.example/h", "secret": fresh});
+        assert_eq!(admin(&kv, action, "u", Some(doc)).0.unwrap().status, 200);
+        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(tenant.get("destination").is_none(), "{tenant}");
+        // Deleting it does not need to open it either.
+        let kv = legacy_tenant("t2");
+        let delete = AdminAction::DeleteRecord(RecordKind::Destination, Some("default".into()));
+        assert_eq!(admin(&kv, delete, "u", None).0.unwrap().status, 204);
+        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(tenant.get("destination").is_none(), "{tenant}");
+    }
+
+    #[test]
+    fn a_put_of_default_keeping_its_secret_moves_the_legacy_field_and_strips_it() {
+        let kv = legacy_tenant("t1");
+        let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let doc = json!({"url": "https://old.example/h", "secret": {"set": true}, "filter": {"types": ["stripe.*"]}});
+        // It existed (GET showed it): replaced, not created.
+        assert_eq!(admin(&kv, action, "u", Some(doc)).0.unwrap().status, 200);
+        let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("default")));
+        let cfg: destination::DestinationConfig = serde_json::from_value(record.unwrap()).unwrap();
+        assert_eq!(cfg.filter.types, ["stripe.*"]);
+        let at = crate::core::config::document::RecordRef {
+            tenant: "t1",
+            record: "destination:default",
+        };
+        let secret =
+            crate::core::config::document::open_secret(&sealer(), &at, "/secret", &cfg.secret);
+        assert_eq!(secret.unwrap(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(tenant.get("destination").is_none(), "{tenant}");
+        assert_eq!(tenant["incarnation"], "00", "the rest of the document kept");
+    }
+
+    #[test]
+    fn get_default_has_one_shape_whether_it_is_the_legacy_field_or_the_record() {
+        let get = || AdminAction::GetRecord(RecordKind::Destination, Some("default".into()));
+        let kv = legacy_tenant("t1");
+        let legacy = body(&admin(&kv, get(), "u", None).0.unwrap());
+        let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let doc = json!({"url": "https://old.example/h", "secret": {"set": true}});
+        admin(&kv, action, "u", Some(doc)).0.unwrap();
+        let record = body(&admin(&kv, get(), "u", None).0.unwrap());
+        assert_eq!(legacy, record);
+    }
+
+    #[test]
+    fn creating_a_tenant_erases_destination_records_left_by_an_earlier_one() {
+        let orphan = json!({"url": "https://orphan.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+        let kv = Kv::with(&[
+            (
+                RecordKind::Destination.kv_key("t1", Some("default")),
+                crate::core::testing::stored(
+                    RecordKind::Destination,
+                    "t1",
+                    Some("default"),
+                    orphan.clone(),
+                ),
+            ),
+            (
+                RecordKind::Destination.kv_key("t1", Some("crm")),
+                crate::core::testing::stored(RecordKind::Destination, "t1", Some("crm"), orphan),
+            ),
+        ]);
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let out = admin(&kv, put, "u", Some(json!({"name": "New"})))
+            .0
+            .unwrap();
+        assert_eq!(out.status, 201);
+        assert!(body(&out).get("destination").is_none(), "not inherited");
+        let keys: Vec<String> = kv.0.borrow().keys().cloned().collect();
+        assert_eq!(keys, ["tenant:t1"]);
+    }
+
+    #[test]
+    fn a_failed_tenant_write_leaves_no_default_record_behind() {
+        let kv = Kv::default();
+        let sealer = sealer();
+        let mut rng = Counter(1);
+        let a = Admin {
+            sealer: &sealer,
+            rng: &mut rng,
+            settings: QueueSettings::default(),
+            url: "u",
+            request_id: "req_test",
+            trail: Trail::default(),
+        };
+        let route = AdminRoute {
+            tenant: "t1".into(),
+            action: AdminAction::PutRecord(RecordKind::Tenant, None),
+        };
+        let flow = crate::core::flow::Flow::new(|co| handle(co, a, route, Some(tenant_doc())));
+        let (out, _) = drive(flow, 1_000_000, |e| match e {
+            Effect::PutConfig { key, .. } if key.as_str() == "tenant:t1" => {
+                Err(ApiError::internal("KV write failed"))
+            }
+            e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
+        });
+        assert!(out.is_err());
+        assert!(kv.0.borrow().is_empty(), "{:?}", kv.0.borrow());
+    }
+
+    #[test]
+    fn answers_carrying_a_secret_are_never_cached() {
+        let kv = with_tenant();
+        let dest = AdminAction::PutRecord(RecordKind::Destination, Some("crm".into()));
+        let doc = json!({"url": "https://crm.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+        admin(&kv, dest, "u", Some(doc)).0.unwrap();
+        let minted = admin(
+            &kv,
+            AdminAction::CreateKey,
+            "u",
+            Some(json!({"scopes": ["*"]})),
+        )
+        .0;
+        let minted = minted.unwrap();
+        let id = body(&minted)["id"].as_str().unwrap().to_string();
+        let answers = [
+            minted,
+            admin(&kv, AdminAction::CreateWidgetKey, "u", None)
+                .0
+                .unwrap(),
+            admin(&kv, AdminAction::RotateKey(id), "u", None).0.unwrap(),
+            admin(
+                &kv,
+                AdminAction::RotateDestinationSecret("crm".into()),
+                "u",
+                None,
+            )
+            .0
+            .unwrap(),
+        ];
+        for answer in answers {
+            let cache = answer
+                .headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case("cache-control"));
+            assert_eq!(
+                cache.map(|(_, v)| v.as_str()),
+                Some("no-store"),
+                "{}",
+                body(&answer)
+            );
+        }
+    }
+
+    #[test]
+    fn get_tenant_shows_a_disabled_default_destination() {
+        let kv = with_tenant();
+        let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let doc = json!({"url": "https://d.example/h", "secret": {"set": true},
+                         "disabled": {"at": 1_800_000_000, "reason": "every attempt failed"}});
+        admin(&kv, action, "u", Some(doc)).0.unwrap();
+        let get = AdminAction::GetRecord(RecordKind::Tenant, None);
+        let shown = body(&admin(&kv, get, "u", None).0.unwrap());
+        assert_eq!(shown["destination"]["disabled"]["at"], 1_800_000_000);
     }
 }

@@ -5,6 +5,7 @@ use crate::core::limits::budget::BudgetSpec;
 use crate::core::webhook::event_log::LogSettings;
 use serde::{Deserialize, Serialize};
 
+/// LEGACY(default-destination): the legacy field's secret, sealed to the tenant.
 pub const SECRET_PATHS: &[&str] = &["/destination/secret"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -13,7 +14,10 @@ pub struct TenantConfig {
     /// Exact origins (`https://shop.example.com`) that may use the tenant's widget keys.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// Where inbound webhook events are delivered, signed as a Standard Webhooks sender.
+    /// LEGACY(default-destination): the legacy field, as stored by an earlier version; deliveries
+    /// use it while the tenant has no default destination record. In a PUT body it is the
+    /// destination shorthand, written into the record and never stored here
+    /// (`webhook::default_destination`).
     pub destination: Option<Destination>,
     #[serde(default)]
     pub limits: Limits,

@@ -336,6 +336,10 @@ impl Check for DestinationConfig {
         }
         for (i, s) in self.previous_secrets.iter().enumerate() {
             check_whsec(&format!("previous_secrets[{i}].secret"), &s.secret, p);
+            // In epoch ms it would keep the old secret signing for millennia (no clock here).
+            if s.expires_at >= 10_000_000_000 {
+                p.push(format!("`previous_secrets[{i}].expires_at` is in Unix seconds; this value is in milliseconds"));
+            }
         }
         if let Some(t) = self.timeout_ms {
             if !(100..=30_000).contains(&t) {

@@ -1,6 +1,6 @@
-//! A tenant's destinations as deliveries use them: its destination records, `default` among them
-//! (or, until `webhook::default_destination` migrates it, the tenant's own `destination` as
-//! `default`), each with the keys that sign its deliveries.
+//! A tenant's destinations as deliveries use them: its destination records, the default
+//! destination among them (or, LEGACY(default-destination), the tenant's legacy field as
+//! `default`: `webhook::default_destination`), each with the keys that sign its deliveries.
 
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
@@ -8,50 +8,40 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::destination::{DestinationConfig, DestinationKind, EventFilter, DEFAULT};
+use crate::core::webhook::default_destination::{legacy_endpoint, record_key};
+use crate::core::webhook::destination::{DestinationConfig, DEFAULT};
 use crate::core::webhook::verify::standard;
 
-/// A destination as deliveries use it: its name, its configuration, and the record its
-/// secrets are sealed under.
+/// Where an endpoint's secrets are sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedIn {
+    /// Its destination record.
+    Record,
+    /// LEGACY(default-destination): the tenant document's legacy field.
+    LegacyField,
+}
+
+/// A destination as deliveries use it: its name, its configuration, and where its secrets are
+/// sealed.
 pub struct Endpoint {
     pub name: String,
     pub cfg: DestinationConfig,
+    pub sealed_in: SealedIn,
 }
 
 impl Endpoint {
-    /// When the log disables it: `default` too, now that it is a record that can show it and be
-    /// enabled again (a tenant's field not yet migrated has no record to mark: nothing happens).
-    pub fn disable_after_ms(&self) -> u64 {
-        self.cfg.disable_after_ms()
+    /// A destination record.
+    pub fn record(name: &str, cfg: DestinationConfig) -> Endpoint {
+        Endpoint {
+            name: name.to_string(),
+            cfg,
+            sealed_in: SealedIn::Record,
+        }
     }
 
-    /// The tenant's own `destination`, as the destination `default`, until it is migrated.
-    fn default_of(tenant: &TenantConfig) -> Option<Endpoint> {
-        let d = tenant.destination.as_ref()?;
-        Some(Endpoint {
-            name: DEFAULT.to_string(),
-            cfg: DestinationConfig {
-                url: d.url.clone(),
-                secret: d.secret.clone(),
-                previous_secrets: Vec::new(),
-                timeout_ms: d.timeout_ms,
-                rate_limit_per_second: None,
-                max_attempts: None,
-                paused: false,
-                ordered: false,
-                disabled: None,
-                disable_after_seconds: None,
-                filter: EventFilter::default(),
-                transform: None,
-                description: None,
-                // The tenant's `destination` has a URL and a secret only: a webhook.
-                kind: DestinationKind::Https,
-                aws: None,
-                eventbridge: None,
-                google: None,
-                kafka: None,
-            },
-        })
+    /// When the log disables it (0: never; the legacy field's configuration says so).
+    pub fn disable_after_ms(&self) -> u64 {
+        self.cfg.disable_after_ms()
     }
 
     /// The keys that sign its deliveries at `now_s`: the current secret's, then each rotated
@@ -62,34 +52,27 @@ impl Endpoint {
         tenant: &str,
         now_s: u64,
     ) -> Result<Vec<Vec<u8>>, ApiError> {
-        let record = RecordKind::Destination.seal_record(Some(&self.name));
+        let (record, current) = match self.sealed_in {
+            SealedIn::Record => (
+                RecordKind::Destination.seal_record(Some(&self.name)),
+                "/secret",
+            ),
+            SealedIn::LegacyField => ("tenant".to_string(), "/destination/secret"),
+        };
         let at = RecordRef {
             tenant,
             record: &record,
         };
-        let key = |at: &RecordRef, field: &str, s| {
-            let secret = open_secret(sealer, at, field, s)?;
+        let key = |field: &str, s| {
+            let secret = open_secret(sealer, &at, field, s)?;
             standard::key(&secret).ok_or_else(|| {
                 ApiError::internal(format!("{}{field} is not whsec_ base64", at.record))
             })
         };
-        // `default` not yet migrated: its secret is sealed to the tenant's field.
-        let legacy = RecordRef {
-            tenant,
-            record: "tenant",
-        };
-        let current = match key(&at, "/secret", &self.cfg.secret) {
-            Err(_) if self.name == DEFAULT => key(&legacy, "/destination/secret", &self.cfg.secret),
-            k => k,
-        };
-        let mut keys = vec![current?];
+        let mut keys = vec![key(current, &self.cfg.secret)?];
         for (i, p) in self.cfg.previous_secrets.iter().enumerate() {
             if p.expires_at > now_s {
-                keys.push(key(
-                    &at,
-                    &format!("/previous_secrets/{i}/secret"),
-                    &p.secret,
-                )?);
+                keys.push(key(&format!("/previous_secrets/{i}/secret"), &p.secret)?);
             }
         }
         Ok(keys)
@@ -101,20 +84,18 @@ pub async fn endpoints(co: &Co, t: &str, tenant: &TenantConfig) -> Result<Vec<En
     let mut out: Vec<Endpoint> = Vec::new();
     let prefix = RecordKind::Destination.kv_key(t, None);
     for key in co.list_cached(&prefix).await? {
+        let name = key.after(&prefix).to_string();
+        // Found by its key below, first.
+        if name == DEFAULT {
+            continue;
+        }
         // Deleted since it was listed: not a destination any more.
         if let Some(cfg) = co.config::<DestinationConfig>(&key).await? {
-            let name = key.after(&prefix).to_string();
-            out.push(Endpoint { name, cfg });
+            out.push(Endpoint::record(&name, cfg));
         }
     }
-    match out.iter().position(|e| e.name == DEFAULT) {
-        Some(i) => {
-            let default = out.remove(i);
-            out.insert(0, default);
-        }
-        None => out
-            .splice(0..0, Endpoint::default_of(tenant))
-            .for_each(drop),
+    if let Some(default) = endpoint(co, t, tenant, DEFAULT).await? {
+        out.insert(0, default);
     }
     Ok(out)
 }
@@ -127,15 +108,19 @@ pub async fn endpoint(
     name: &str,
 ) -> Result<Option<Endpoint>, ApiError> {
     let key = RecordKind::Destination.kv_key(t, Some(name));
-    let cfg = co.config::<DestinationConfig>(&key).await?;
-    Ok(match cfg {
-        Some(cfg) => Some(Endpoint {
-            name: name.to_string(),
-            cfg,
-        }),
-        None if name == DEFAULT => Endpoint::default_of(tenant),
-        None => None,
-    })
+    if let Some(cfg) = co.config::<DestinationConfig>(&key).await? {
+        return Ok(Some(Endpoint::record(name, cfg)));
+    }
+    if name != DEFAULT {
+        return Ok(None);
+    }
+    if let Some(legacy) = legacy_endpoint(tenant) {
+        return Ok(Some(legacy));
+    }
+    // Neither seen: this isolate's cached copies may predate the move (record written, legacy
+    // field removed), so the record is read fresh once before concluding there is none.
+    let fresh = co.config_fresh::<DestinationConfig>(&record_key(t)).await?;
+    Ok(fresh.map(|cfg| Endpoint::record(name, cfg)))
 }
 
 #[cfg(test)]
@@ -174,13 +159,12 @@ mod tests {
             RecordKind::Destination.kv_key("t1", Some("crm")),
             crm.clone(),
         )]);
-        // Not migrated yet: the tenant's field, signed with the key sealed to the tenant.
+        // No record yet: the legacy field, signed with the key sealed to the tenant.
         let eps = listed(&kv);
         let names: Vec<&str> = eps.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["default", "crm"]);
         assert_eq!(eps[0].cfg.url, "https://old.example/h");
         assert_eq!(keys(&eps[0]), [standard_secret_bytes(OLD).unwrap()]);
-        assert!(eps[0].disable_after_ms() > 0, "no longer exempt");
 
         let own = json!({"url": "https://new.example/h", "secret": NEW, "filter": {"types": ["stripe.*"]}});
         let own = stored(RecordKind::Destination, "t1", Some("default"), own);
@@ -195,15 +179,43 @@ mod tests {
         assert_eq!(eps[0].cfg.filter.types, ["stripe.*"]);
         assert_eq!(keys(&eps[0]), [standard_secret_bytes(NEW).unwrap()]);
         // A secret sealed to another record does not sign for this one.
-        let mut moved = Endpoint {
-            name: "crm".into(),
-            cfg: eps[0].cfg.clone(),
-        };
+        let mut moved = Endpoint::record("crm", eps[0].cfg.clone());
         assert!(moved.signing_keys(&sealer(), "t1", 0).is_err());
         moved.name = "default".into();
         assert!(
             moved.signing_keys(&sealer(), "t2", 0).is_err(),
             "nor for another tenant"
         );
+    }
+
+    #[test]
+    fn a_stale_listing_without_default_still_finds_the_record() {
+        let own = json!({"url": "https://new.example/h", "secret": NEW});
+        let own = stored(RecordKind::Destination, "t1", Some("default"), own);
+        let kv = Kv::with(&[(RecordKind::Destination.kv_key("t1", Some("default")), own)]);
+        // The tenant moved already (no legacy field); this isolate's listing predates the record.
+        let tenant: TenantConfig = serde_json::from_value(json!({"name": "t1"})).unwrap();
+        let flow = Flow::new(|co| async move { endpoints(&co, "t1", &tenant).await });
+        let (out, _) = drive(flow, 0, |e| match e {
+            crate::core::flow::Effect::ListConfig { cached: true, .. } => Ok(Outcome::Keys(vec![])),
+            e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
+        });
+        let names: Vec<String> = out.unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["default"]);
+    }
+
+    #[test]
+    fn a_record_signs_only_with_secrets_sealed_to_it_and_the_legacy_field_is_never_disabled() {
+        // A `default` record holding a secret sealed to the tenant's legacy field: not guessed.
+        let legacy = tenant_doc();
+        let mut doc = json!({"url": "https://x.example/h"});
+        doc["secret"] = legacy["destination"]["secret"].clone();
+        let kv = Kv::with(&[(RecordKind::Destination.kv_key("t1", Some("default")), doc)]);
+        let eps = listed(&kv);
+        assert!(eps[0].signing_keys(&sealer(), "t1", 0).is_err());
+        // The legacy field has no record to mark disabled: it keeps no failure count to carry over.
+        let eps = listed(&Kv::default());
+        assert_eq!(eps[0].cfg.url, "https://old.example/h");
+        assert_eq!(eps[0].disable_after_ms(), 0);
     }
 }

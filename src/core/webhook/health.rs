@@ -37,11 +37,13 @@ pub struct Disable {
 /// `h` after an attempt at `at` (epoch ms), and whether the destination is now to be disabled.
 /// Disabling starts the count again, so an enabled destination gets a whole period anew.
 pub fn after_attempt(h: Health, delivered: bool, at: u64, disable_after_ms: u64) -> (Health, bool) {
-    if delivered {
+    // Delivered, or never to be disabled: no failure count to carry (a legacy default
+    // destination's would disable its record at its first failure after the move).
+    if delivered || disable_after_ms == 0 {
         return (Health::default(), false);
     }
     let since = h.failing_since.unwrap_or(at).min(at);
-    if disable_after_ms > 0 && at.saturating_sub(since) >= disable_after_ms {
+    if at.saturating_sub(since) >= disable_after_ms {
         return (Health::default(), true);
     }
     let failing = Health {
@@ -109,6 +111,19 @@ mod tests {
     use crate::core::flow::{drive, Flow, Outcome};
 
     const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn a_destination_never_disabled_keeps_no_failure_count() {
+        // The legacy field (disable_after_ms 0) failed for days: once moved into the record, its
+        // first failure starts the count, it is not disabled at once.
+        let long_ago = Health {
+            failing_since: Some(0),
+        };
+        assert_eq!(
+            after_attempt(long_ago, false, 96 * HOUR, 0),
+            (Health::default(), false)
+        );
+    }
 
     #[test]
     fn failing_for_the_whole_period_disables_and_a_delivery_between_resets_the_count() {

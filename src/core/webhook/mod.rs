@@ -1,13 +1,13 @@
 //! Webhooks: verification of inbound signatures and signing of outbound deliveries.
 
 pub mod bus;
-pub mod catalog;
 pub mod dedupe;
 pub mod default_destination;
 pub mod delivery;
 pub mod destination;
 pub mod endpoints;
 pub mod event_log;
+pub mod event_types;
 pub mod fanout;
 pub mod flow;
 pub mod handshake;

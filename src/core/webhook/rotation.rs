@@ -1,16 +1,16 @@
 //! `POST /v1/admin/tenants/{t}/destinations/{d}/rotate-secret`: a destination gets a new secret,
 //! shown in this answer only, and its current one goes on signing beside it for a while, so a
-//! receiver moves to the new one at its own pace. `default` too: a tenant's `destination` not yet
-//! migrated is moved into its record first.
+//! receiver moves to the new one at its own pace. The default destination too: a legacy field is
+//! moved into its record first (`webhook::default_destination`).
 
 use super::default_destination;
 use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS};
 use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
-use crate::core::records::put_record;
+use crate::core::records::{exists, put_record};
 use crate::core::tenant::erase::missing;
 use crate::core::Entropy;
 use base64::engine::general_purpose::STANDARD;
@@ -27,25 +27,35 @@ pub const MAX_OLD_EXPIRES_S: u64 = 30 * 86_400;
 #[serde(deny_unknown_fields)]
 struct Body {
     old_expires_in_seconds: Option<u64>,
+    /// Drop previous secrets that have not expired yet, when the rotation has no room for them.
+    #[serde(default)]
+    force: bool,
 }
 
 /// How long the old secret goes on signing, from the request's optional body.
 pub fn old_expires_in(body: Option<Value>) -> Result<u64, ApiError> {
+    Ok(options(body)?.0)
+}
+
+/// The request's optional body: how long the old secret goes on signing, and `force`.
+fn options(body: Option<Value>) -> Result<(u64, bool), ApiError> {
     let range = format!(
         "`old_expires_in_seconds` must be between {MIN_OLD_EXPIRES_S} and {MAX_OLD_EXPIRES_S}"
     );
     let body: Body = match body {
-        None => return Ok(DEFAULT_OLD_EXPIRES_S),
+        None => return Ok((DEFAULT_OLD_EXPIRES_S, false)),
         // The message names the field and its range, never the value sent.
         Some(b) => serde_json::from_value(b).map_err(|_| {
-            ApiError::validation(format!("{range}; it is the only field of the body"))
+            ApiError::validation(format!(
+                "{range}; with `force` (a boolean), it is the only field of the body"
+            ))
         })?,
     };
     let n = body.old_expires_in_seconds.unwrap_or(DEFAULT_OLD_EXPIRES_S);
     if !(MIN_OLD_EXPIRES_S..=MAX_OLD_EXPIRES_S).contains(&n) {
         return Err(ApiError::validation(range));
     }
-    Ok(n)
+    Ok((n, body.force))
 }
 
 /// The secrets that sign beside the new one after a rotation at `now_s`: the current one first,
@@ -74,13 +84,18 @@ pub async fn rotate(
     d: &str,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
-    let keep_s = old_expires_in(body)?;
-    if d == DEFAULT {
-        // The tenant's own `destination`, not migrated yet, becomes the record it rotates in.
-        default_destination::migrate(co, sealer, rng, t).await?;
+    let (keep_s, force) = options(body)?;
+    if !exists(co, RecordKind::Tenant, t, None).await? {
+        return Err(missing(RecordKind::Tenant, t, None));
     }
+    // A legacy field becomes the default destination it rotates in (its secret kept as previous).
+    let legacy = match d == DEFAULT {
+        true => default_destination::ensure_record(co, sealer, rng, t, true).await?,
+        false => None,
+    };
     let kind = RecordKind::Destination;
-    let Some(mut doc) = co.config_fresh::<Value>(&kind.kv_key(t, Some(d))).await? else {
+    let key = kind.kv_key(t, Some(d));
+    let Some(mut doc) = co.config_fresh::<Value>(&key).await? else {
         return Err(missing(kind, t, Some(d)));
     };
     let cfg: DestinationConfig = serde_json::from_value(doc.clone())
@@ -100,6 +115,17 @@ pub async fn rotate(
         ));
     }
     let now_s = co.now() / 1000;
+    // Unexpired previous secrets beyond the room left beside the current one would stop signing.
+    let live: Vec<u64> = (previous.iter().map(|(_, at)| *at))
+        .filter(|at| *at > now_s)
+        .collect();
+    let dropped: Vec<u64> = live.into_iter().skip(MAX_PREVIOUS_SECRETS - 1).collect();
+    if !dropped.is_empty() && !force {
+        return Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!("rotating now would stop {} previous secret(s) of destination `{d}` before they expire; wait, or send `\"force\": true`", dropped.len()),
+        ));
+    }
     let kept = previous_after_rotation(current, previous, now_s, keep_s);
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes);
@@ -108,16 +134,34 @@ pub async fn rotate(
         .into_iter()
         .map(|(secret, expires_at)| json!({"secret": secret, "expires_at": expires_at}))
         .collect();
+    let read = doc.get("secret").cloned();
     doc["secret"] = json!(fresh);
     doc["previous_secrets"] = Value::Array(kept);
+    // Read again just before the write: never create the record here, and never overwrite a
+    // rotation made meanwhile. KV has no compare-and-set, so this narrows the window only.
+    match co.config_fresh::<Value>(&key).await? {
+        None => return Err(missing(kind, t, Some(d))),
+        Some(now) if now.get("secret") != read.as_ref() => {
+            return Err(ApiError::new(
+                ErrorKind::Conflict,
+                format!("destination `{d}`'s secret changed during this rotation; read it again"),
+            ))
+        }
+        Some(_) => {}
+    }
     put_record(co, sealer, rng, kind, t, Some(d), doc).await?;
-    Ok(json!({"secret": fresh, "previous_expires_at": now_s + keep_s}))
+    default_destination::strip_legacy(co, t, legacy).await?;
+    let mut answer = json!({"secret": fresh, "previous_expires_at": now_s + keep_s});
+    if !dropped.is_empty() {
+        answer["dropped_expires_at"] = json!(dropped);
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::testing::{sealer, stored, Counter, Kv};
 
     const NOW: u64 = 1_800_000_000;
@@ -188,7 +232,7 @@ mod tests {
     fn a_rotation_stores_the_new_secret_sealed_and_the_old_one_behind_it() {
         let key = RecordKind::Destination.kv_key("t1", Some("crm"));
         let doc = json!({"url": "https://crm.example/h", "secret": OLD, "paused": true});
-        let kv = Kv::with(&[(
+        let kv = with_tenant(&[(
             key.clone(),
             stored(RecordKind::Destination, "t1", Some("crm"), doc),
         )]);
@@ -252,5 +296,92 @@ mod tests {
         let old = open_secret(&sealer(), &at, "/previous_secrets/0/secret", &p.secret);
         assert_eq!((old.unwrap().as_str(), p.expires_at), (OLD, NOW + 60));
         assert_eq!(cfg.url, "https://own.example/h");
+    }
+
+    fn with_tenant(docs: &[(crate::core::platform::ConfigKey, Value)]) -> Kv {
+        let kv = Kv::with(docs);
+        let tenant = stored(RecordKind::Tenant, "t1", None, json!({"name": "t1"}));
+        kv.0.borrow_mut().insert(
+            RecordKind::Tenant.kv_key("t1", None).as_str().into(),
+            tenant,
+        );
+        kv
+    }
+
+    fn crm(doc: Value) -> (crate::core::platform::ConfigKey, Value) {
+        let key = RecordKind::Destination.kv_key("t1", Some("crm"));
+        (key, stored(RecordKind::Destination, "t1", Some("crm"), doc))
+    }
+
+    #[test]
+    fn a_destination_of_a_tenant_that_does_not_exist_is_not_rotated() {
+        let kv = Kv::with(&[crm(json!({"url": "https://crm.example/h", "secret": OLD}))]);
+        let before = kv.0.borrow().clone();
+        assert_eq!(run(&kv, "crm", None).unwrap_err().status(), 404);
+        assert_eq!(*kv.0.borrow(), before);
+    }
+
+    #[test]
+    fn a_record_deleted_or_rotated_between_read_and_write_is_not_written() {
+        let other = crm(json!({"url": "https://crm.example/h", "secret": "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})).1;
+        for (second, status) in [(None, 404), (Some(other), 409)] {
+            let (key, doc) = crm(json!({"url": "https://crm.example/h", "secret": OLD}));
+            let kv = with_tenant(&[(key.clone(), doc)]);
+            let reads = std::cell::Cell::new(0);
+            let wrote = std::cell::Cell::new(false);
+            let s = sealer();
+            let mut rng = Counter(7);
+            let flow =
+                Flow::new(|co| async move { rotate(&co, &s, &mut rng, "t1", "crm", None).await });
+            let (out, _) = drive(flow, NOW * 1000, |e| match e {
+                // The first read finds the record; every later one what happened meanwhile.
+                Effect::Config { key: k, .. } if *k == key => {
+                    reads.set(reads.get() + 1);
+                    match reads.get() {
+                        1 => Ok(kv.answer(e).unwrap()),
+                        _ => Ok(Outcome::Doc(second.clone())),
+                    }
+                }
+                Effect::PutConfig { .. } => {
+                    wrote.set(true);
+                    Ok(Outcome::Done)
+                }
+                e => Ok(kv.answer(e).unwrap_or(Outcome::Done)),
+            });
+            assert_eq!(out.unwrap_err().status(), status);
+            assert!(!wrote.get(), "nothing written");
+        }
+    }
+
+    #[test]
+    fn a_rotation_that_would_drop_an_unexpired_secret_is_refused_unless_forced() {
+        let previous: Vec<Value> = [100, 200, 300]
+            .iter()
+            .map(|s| json!({"secret": OLD, "expires_at": NOW + s}))
+            .collect();
+        let doc =
+            json!({"url": "https://crm.example/h", "secret": OLD, "previous_secrets": previous});
+        let kv = with_tenant(&[crm(doc)]);
+        let before = kv.0.borrow().clone();
+        let e = run(&kv, "crm", None).unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert!(e.message.contains("force"), "{}", e.message);
+        assert_eq!(*kv.0.borrow(), before);
+        let answer = run(&kv, "crm", Some(json!({"force": true}))).unwrap();
+        assert_eq!(answer["dropped_expires_at"], json!([NOW + 300]));
+    }
+
+    #[test]
+    fn a_previous_secret_expiring_in_milliseconds_is_refused() {
+        let doc = |at: u64| {
+            json!({"url": "https://crm.example/h", "secret": OLD,
+                   "previous_secrets": [{"secret": OLD, "expires_at": at}]})
+        };
+        assert!(RecordKind::Destination.validate(&doc(NOW + 60)).is_ok());
+        let e = RecordKind::Destination
+            .validate(&doc(NOW * 1000))
+            .unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.message.contains("Unix seconds"), "{}", e.message);
     }
 }

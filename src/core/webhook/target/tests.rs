@@ -21,10 +21,10 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn endpoint(name: &str, doc: Value) -> Endpoint {
     let doc = stored(RecordKind::Destination, "t1", Some(name), doc);
-    Endpoint {
-        name: name.into(),
-        cfg: serde_json::from_value::<DestinationConfig>(doc).unwrap(),
-    }
+    Endpoint::record(
+        name,
+        serde_json::from_value::<DestinationConfig>(doc).unwrap(),
+    )
 }
 
 /// KV `TOKENS`, the isolate's memory, the destination's token object and the bus.

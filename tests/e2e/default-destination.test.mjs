@@ -1,16 +1,12 @@
 // The default destination as a destination record: a tenant's `destination` becomes the record
 // `default` (its secret sealed under that record), which takes a filter and a transform and
-// rotates its secret like any destination; a tenant stored with its own `destination` (as the
-// seed writes it straight into KV) delivers until the scheduled upkeep moves it into the record,
-// and its dead letter from before still replays, under the same id; and the CLI walk-through of a
-// tenant with no destination: its sample is in the event log as `no_destination`, and no dead
-// letter is made of it.
+// rotates its secret like any destination; a tenant stored with the legacy field (as the seed
+// writes it straight into KV) delivers through it until an admin's write moves it into the
+// record, and its dead letter from before still replays, under the same id.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { execFile } from "node:child_process";
-import path from "node:path";
-import { startGateway, planted, ROOT, ADMIN_TOKEN } from "../harness.mjs";
+import { startGateway, planted } from "../harness.mjs";
 import { startDestination, verifyStandardWebhook } from "../mocks/destination.mjs";
 import { sourceSecrets, sourceDoc } from "../samples.mjs";
 
@@ -38,13 +34,6 @@ const kv = async () => gw.mf.getKVNamespace("CONFIG");
 const raw = async (key) => JSON.parse((await (await kv()).get(key)) ?? "null");
 const sample = (t, source) => gw.admin("POST", `${t}/sources/${source}/sample`);
 const letters = async (t) => (await gw.admin("GET", `${t}/dead-letters`)).body.data;
-const upkeep = async () => {
-  await (await gw.mf.getWorker()).scheduled({ cron: "*/5 * * * *" });
-  const line = await gw.waitForLog((m) => m.includes('"upkeep":"default_destinations_migrated"'));
-  const runs = gw.logs.filter((l) => l.message.includes('"upkeep":"default_destinations_migrated"'));
-  assert.ok(line);
-  return JSON.parse(runs.at(-1).message).report;
-};
 
 test("a tenant's destination is the record `default`: a filter, a transform and a rotated secret apply to it", async () => {
   const T = "own";
@@ -86,76 +75,53 @@ test("a tenant's destination is the record `default`: a filter, a transform and 
   assert.deepEqual((await gw.admin("GET", `${T}/destinations/default`)).body.secret, { set: true });
 });
 
-test("a tenant stored with its own destination delivers, is migrated by the scheduled upkeep, and its old dead letter replays", async () => {
+test("a legacy field written straight into KV delivers; a PUT of destinations/default moves it, its filter applies, and an old dead letter replays", async () => {
   const T = "demo";
   const before = await raw(`tenant:${T}`);
-  assert.match(before.destination.secret.$sealed, /^v2\./, "the seed stores the tenant's own destination");
+  assert.match(before.destination.secret.$sealed, /^v2\./, "the seed stores the legacy field in the tenant document");
   assert.equal(await raw(`destination:${T}:default`), null);
-  assert.equal((await gw.admin("PUT", `${T}/sources/stripe-old`, sourceDoc(T, "stripe", S.stripe))).status, 201);
+  for (const kind of ["stripe", "github"]) assert.equal((await gw.admin("PUT", `${T}/sources/${kind}-old`, sourceDoc(T, kind, S[kind]))).status, 201);
 
-  // Refused for good before the migration: a dead letter of `default`.
+  // Refused for good before the move: a dead letter of `default`.
   seeded.behaviour = () => ({ status: 410 });
   assert.equal((await sample(T, "stripe-old")).body.answer.status, 200);
   let letter;
-  await seeded.until(() => seeded.attempts.length > 0, 20_000, "the attempt before the migration");
+  await seeded.until(() => seeded.attempts.length > 0, 20_000, "the attempt through the legacy field");
   for (let i = 0; i < 100 && !letter; i++) {
     letter = (await letters(T)).find((l) => l.queue === "events");
     if (!letter) await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(letter, "dead-lettered");
   assert.ok(seeded.attempts[0].verified, "signed with the secret sealed to the tenant");
+  const shape = (await gw.admin("GET", `${T}/destinations/default`)).body;
 
-  // The first run writes the record, the next removes the tenant's copy; then nothing is left.
-  const first = await upkeep();
-  assert.ok(first.moved >= 1 && first.complete, JSON.stringify(first));
+  // An admin's write moves it: the record keeps the secret, the tenant document loses the field.
+  seeded.behaviour = () => ({ status: 200 });
+  const put = await gw.admin("PUT", `${T}/destinations/default`, { url: before.destination.url, secret: { set: true }, filter: { types: ["stripe.*"] } });
+  assert.equal(put.status, 200, put.text);
   const record = await raw(`destination:${T}:default`);
   assert.match(record.secret.$sealed, /^v2\./);
-  assert.equal(record.url, before.destination.url);
-  const second = await upkeep();
-  assert.ok(second.stripped >= 1, JSON.stringify(second));
-  assert.equal((await raw(`tenant:${T}`)).destination, undefined);
-  const third = await upkeep();
-  assert.deepEqual([third.moved, third.stripped], [0, 0], "idempotent");
-  assert.ok(!gw.logs.some((l) => l.message.includes(SEEDED)), "the secret is never logged");
+  assert.equal((await raw(`tenant:${T}`)).destination, undefined, "the legacy field is gone");
+  assert.equal((await raw(`tenant:${T}`)).incarnation, before.incarnation, "the rest of the tenant kept");
+  const after = (await gw.admin("GET", `${T}/destinations/default`)).body;
+  assert.deepEqual(Object.keys(after).filter((k) => k !== "filter").sort(), Object.keys(shape).sort(), "GET shows one shape before and after");
   assert.deepEqual((await gw.admin("GET", T)).body.destination, { url: before.destination.url, secret: { set: true } });
 
+  const seen = seeded.attempts.length;
+  assert.equal((await sample(T, "github-old")).body.answer.status, 200);
+  assert.equal((await sample(T, "stripe-old")).body.answer.status, 200);
+  await seeded.until(() => seeded.attempts.length > seen, 20_000, "the Stripe sample after the move");
+  await new Promise((r) => setTimeout(r, 1500));
+  const since = seeded.attempts.slice(seen);
+  assert.equal(since.length, 1, "the filter kept GitHub's event out");
+  assert.ok(since[0].verified, "the moved secret still signs");
+
   // The old letter replays to the record, under the same id, signed with the same secret.
-  seeded.behaviour = () => ({ status: 200 });
   const replay = await gw.admin("POST", `${T}/dead-letters/${letter.id}/replay`);
   assert.equal(replay.status, 202, replay.text);
   await seeded.until(() => seeded.delivered.has(seeded.attempts[0].id), 20_000, "the replayed letter");
-  const delivered = seeded.attempts.filter((a) => a.status === 200);
-  assert.ok(delivered.every((a) => a.verified));
-  assert.equal(delivered[0].id, seeded.attempts[0].id, "the same delivery id as before the migration");
+  const replayed = seeded.attempts.filter((a) => a.id === seeded.attempts[0].id && a.status === 200);
+  assert.ok(replayed.length === 1 && replayed[0].verified, "the same delivery id as before the move");
   assert.deepEqual(await letters(T), []);
-});
-
-/** gatewayctl (built by `cargo build --bin gatewayctl`) against this gateway. */
-function ctl(args, input = "") {
-  const env = { PATH: process.env.PATH, GATEWAYCTL_CONFIG: path.join(ROOT, "target", "none.json"), GATEWAY_URL: gw.url.origin, GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN };
-  return new Promise((resolve) => {
-    const child = execFile(path.join(ROOT, "target", "debug", "gatewayctl"), args, { env, timeout: 60_000 }, (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-test("the CLI walk-through without a destination: the sample is logged `no_destination`, and no dead letter is made", async () => {
-  const T = "nameonly";
-  const put = await gw.admin("PUT", T, { name: "Name Only" });
-  assert.equal(put.status, 201, put.text);
-  assert.equal(put.body.destination, undefined);
-  assert.equal((await gw.admin("PUT", `${T}/sources/stripe`, { kind: "stripe", secrets: [S.stripe] })).status, 201);
-  const sent = await ctl(["send-sample", "stripe", "--tenant", T, "--source", "stripe", "--secret", "-"], S.stripe);
-  assert.equal(sent.code, 0, sent.stderr);
-  assert.match(sent.stdout, /^200 /);
-  let rows = [];
-  for (let i = 0; i < 100 && !rows.some((r) => r.includes("no_destination")); i++) {
-    const listed = await ctl(["events", "list", T, "--output", "table"]);
-    assert.equal(listed.code, 0, listed.stderr);
-    rows = listed.stdout.trim().split("\n").slice(1);
-    if (!rows.length) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(rows.length, 1, rows.join("\n"));
-  assert.match(rows[0], /stripe\.payment_intent\.succeeded\s+stripe\s+no_destination/);
-  assert.deepEqual(await letters(T), []);
+  assert.ok(!gw.logs.some((l) => l.message.includes(SEEDED)), "the secret is never logged");
 });

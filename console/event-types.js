@@ -2,15 +2,25 @@
 // with what each is, the source kinds that send it, an example and its JSON Schema; and the
 // picker a destination's editor uses to add a type to its `filter.types`.
 import { api } from "./api.js";
-import { h, field, table, badge } from "./ui.js";
+import { h, field, table, badge, toast } from "./ui.js";
 
 let cached = null;
 
-/** The catalog's entries, read once per page. */
+/** The catalog's entries, read once per page (a failed read is tried again next time). */
 export async function entries() {
-  cached ??= api("GET", "/v1/event-types").then((r) => r?.data ?? []);
+  cached ??= api("GET", "/v1/event-types").then(
+    (r) => r?.data ?? [],
+    (e) => {
+      cached = null;
+      throw e;
+    },
+  );
   return cached;
 }
+
+/** A type as the picker names it: `*` is every event of every source, not a sender's own. */
+const EVERY = "*";
+const label = (type) => (type === EVERY ? "* (every event)" : type);
 
 const json = (label, value) => h("details", {}, h("summary", {}, label), h("pre", {}, JSON.stringify(value, null, 2)));
 
@@ -34,13 +44,21 @@ export async function render(main) {
  */
 export async function filterPicker(editor) {
   const list = await entries().catch(() => []);
-  const pick = h("select", {}, list.map((e) => h("option", { value: e.type }, `${e.type} (${e.source_kinds.join(", ")})`)));
+  // A filter type matches events from every source: no source kinds beside it.
+  const types = [...new Set(list.map((e) => e.type))];
+  const pick = h("select", {}, types.map((t) => h("option", { value: t }, label(t))));
   const add = h("button", { type: "button", class: "quiet" }, "Add to filter");
   add.addEventListener("click", () => {
-    const doc = editor.read();
+    let doc;
+    try {
+      doc = editor.read();
+    } catch (e) {
+      return toast(e.message, true);
+    }
     const types = doc.filter?.types ?? [];
     if (!types.includes(pick.value)) doc.filter = { ...(doc.filter ?? {}), types: [...types, pick.value] };
     editor.show(doc);
+    if (pick.value === EVERY) toast("* takes every event, from every source: the filter lets everything through", true);
   });
-  return field("Event type", h("div", { class: "row" }, pick, add), "Adds a type from the event catalog to filter.types");
+  return field("Event type", h("div", { class: "row" }, pick, add), "Adds a type from the event catalog to filter.types; a type matches events from every source that sends it");
 }
