@@ -5,6 +5,7 @@ pub mod dedupe;
 pub mod default_destination;
 pub mod delivery;
 pub mod destination;
+pub mod destination_checks;
 pub mod endpoints;
 pub mod event_log;
 pub mod event_types;
