@@ -22,11 +22,16 @@ impl Machine for Dedupe {
     const DOC_KEYS: &'static [&'static str] = &["handshake"];
     const TABLES: &'static [&'static str] = &[
         "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)",
         pending::TABLE,
-        // Each ordering key's next place, and the place each id took (kept through a `Forget`,
-        // so a provider's redelivery leaves no gap); idle rows go after `ORDER_IDLE_MS`.
+        pending::INDEX,
+        // Each ordering key's next place (idle rows go after `ORDER_IDLE_MS`), and the place each
+        // id took, kept through a `Forget` so a provider's redelivery leaves no gap (for
+        // `PLACE_KEPT_MS`). The alarm finds expired rows by the time indexes, a batch at a time.
         "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS order_keys_idle ON order_keys (last_at)",
         "CREATE TABLE IF NOT EXISTS order_ids (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS order_ids_age ON order_ids (at)",
     ];
 
     fn apply<S: Store>(
@@ -116,13 +121,21 @@ impl Machine for Dedupe {
         })
     }
 
-    /// The earlier of the next expiry and the next pending event's due time.
+    /// The earliest of: the next expiry, the next pending event's due time, an idle key or an
+    /// old place to forget.
     fn next_wake<S: Store>(_: &Window, sql: &S) -> Result<Option<u64>, StoreError> {
         let expiry = pending::earliest(sql, "SELECT MIN(expires_at) AS next FROM seen")?;
-        Ok([expiry, pending::next_due(sql)?]
-            .into_iter()
-            .flatten()
-            .min())
+        let key = pending::earliest(sql, "SELECT MIN(last_at) AS next FROM order_keys")?;
+        let place = pending::earliest(sql, "SELECT MIN(at) AS next FROM order_ids")?;
+        Ok([
+            expiry,
+            pending::next_due(sql)?,
+            key.map(|t| t + ORDER_IDLE_MS),
+            place.map(|t| t + PLACE_KEPT_MS),
+        ]
+        .into_iter()
+        .flatten()
+        .min())
     }
 
     fn alarm<S: Store>(
@@ -132,20 +145,33 @@ impl Machine for Dedupe {
         at: &Ctx,
     ) -> Result<Woken, StoreError> {
         if heard == Heard::Woke {
+            let now = at.now_ms;
+            // A batch per table: what is left makes `next_wake` due, so the next alarm goes on.
             sql.run(
-                "DELETE FROM seen WHERE expires_at <= ?",
-                vec![at.now_ms.into()],
+                "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE expires_at <= ? LIMIT ?)",
+                vec![now.into(), CLEANUP_BATCH.into()],
             )?;
-            let idle = at.now_ms.saturating_sub(ORDER_IDLE_MS);
+            let idle = now.saturating_sub(ORDER_IDLE_MS);
             sql.run(
-                "DELETE FROM order_keys WHERE last_at <= ?",
-                vec![idle.into()],
+                "DELETE FROM order_keys WHERE key IN (SELECT key FROM order_keys WHERE last_at <= ? LIMIT ?)",
+                vec![idle.into(), CLEANUP_BATCH.into()],
             )?;
-            sql.run("DELETE FROM order_ids WHERE at <= ?", vec![idle.into()])?;
+            let old = now.saturating_sub(PLACE_KEPT_MS);
+            sql.run(
+                "DELETE FROM order_ids WHERE id IN (SELECT id FROM order_ids WHERE at <= ? LIMIT ?)",
+                vec![old.into(), CLEANUP_BATCH.into()],
+            )?;
         }
         pending::sweep(sql, heard, at)
     }
 }
+
+/// Expired rows deleted per table per alarm, so one alarm stays short however many expired.
+const CLEANUP_BATCH: u32 = 500;
+
+/// How long an id keeps its place after it was numbered: the longest dedupe window a source may
+/// set (`dedupe_window_seconds`), beyond which a provider's redelivery is a new event anyway.
+const PLACE_KEPT_MS: u64 = 7 * 86_400_000;
 
 /// An ordering key's rows idle this long are dropped: its next event starts it again.
 const ORDER_IDLE_MS: u64 = 30 * 86_400_000;
@@ -330,6 +356,25 @@ mod tests {
         Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &at).unwrap();
         let e = [("e", Some("s/k1"))];
         assert_eq!(ordered(&sql, &e, T + 31 * DAY), n(&[("e", 1)]));
+    }
+
+    #[test]
+    fn numbering_is_forgotten_on_time_an_alarm_set_for_it() {
+        let sql = source();
+        ordered(&sql, &[("a", Some("s/k1"))], T);
+        let done = OpenWork {
+            track: vec![],
+            done: vec!["a".into()],
+        };
+        apply(&sql, DedupeCmd::Update(done), T);
+        let wake = |now| {
+            Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &Ctx::at(now)).unwrap();
+            Dedupe::next_wake(&Window::default(), &sql).unwrap()
+        };
+        // `a`'s id expires after a day; its place is kept a week, its key's numbering 30 days.
+        assert_eq!(wake(T + DAY), Some(T + PLACE_KEPT_MS));
+        assert_eq!(wake(T + PLACE_KEPT_MS), Some(T + ORDER_IDLE_MS));
+        assert_eq!(wake(T + ORDER_IDLE_MS), None, "nothing kept");
     }
 
     #[test]

@@ -22,28 +22,51 @@ const DONE_KEPT_MS: u64 = 86_400_000;
 const DEFAULT_GAP_S: u64 = 3600;
 /// A key idle this long is forgotten (as its source's `Dedupe` forgets its numbering).
 const KEY_IDLE_MS: u64 = 30 * 86_400_000;
+/// A key that holds nothing (in `keys`' own columns, then its waiting rows, by index).
+const IDLE: &str = "inflight IS NULL AND gap_due IS NULL \
+    AND NOT EXISTS (SELECT 1 FROM fifo WHERE fifo.key = keys.key) \
+    AND NOT EXISTS (SELECT 1 FROM parked WHERE parked.key = keys.key)";
+/// Expired rows deleted per table per alarm, so one alarm stays short however many expired.
+const CLEANUP_BATCH: u32 = 500;
 
 impl Machine for Sequencer {
     type Doc = ();
     const TABLES: &'static [&'static str] = &[
         "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0)",
+        // Every lookup by delivery id and every alarm query goes by an index: the tables grow
+        // with traffic and the object answers each delivery of its destination.
+        "CREATE INDEX IF NOT EXISTS keys_inflight ON keys (inflight) WHERE inflight IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS keys_gap_due ON keys (gap_due)",
+        "CREATE INDEX IF NOT EXISTS keys_idle ON keys (last_at)",
         "CREATE TABLE IF NOT EXISTS fifo (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
+        "CREATE INDEX IF NOT EXISTS fifo_delivery ON fifo (delivery)",
         // A parked row with an empty delivery is a place the destination skips.
         "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (key, n))",
+        "CREATE INDEX IF NOT EXISTS parked_delivery ON parked (delivery)",
         "CREATE TABLE IF NOT EXISTS done (delivery TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS done_at ON done (at)",
         pending::TABLE,
+        pending::INDEX,
     ];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: SeqCmd, at: &Ctx) -> Result<Step, StoreError> {
         let now = at.now_ms;
         let grace = QueueSettings::from_vars(at.var).grace_ms;
         let gap = now + gap_ms(at);
-        let wake = Some(Wake::Next { unless_by: None });
+        // What a command adds falls due no sooner than this (a released body's grace, a gap's or
+        // a new key's wait; finished and idle rows much later): an alarm set by then stands, and
+        // the host reads nothing more.
+        let soonest = now + grace.min(gap_ms(at)).min(START_WAIT_MS);
+        let wake = Some(Wake::Next {
+            unless_by: Some(soonest),
+        });
         Ok(match cmd {
             SeqCmd::Purge => Step::erase(),
             SeqCmd::Update(cmd) => {
                 pending::apply(sql, &cmd, now)?;
+                // A retry's delay may be shorter than any of those.
+                let wake = Some(Wake::Next { unless_by: None });
                 Step::reply::<Self, _>(&cmd, &()).waking(wake)
             }
             SeqCmd::Offer(cmd) => {
@@ -79,6 +102,11 @@ impl Machine for Sequencer {
                     }
                 };
                 Step::reply(&cmd, &answer).waking(wake).logging(logs)
+            }
+            // A key this object does not hold: nothing waits for the place, and no row is kept
+            // for each key of a source the destination does not take.
+            SeqCmd::Skip(cmd) if key_row(sql, &cmd.key)?.is_none() => {
+                Step::reply(&cmd, &Released::default())
             }
             SeqCmd::Skip(cmd) => {
                 let (next, gap) = start(sql, &cmd.key, now, gap)?;
@@ -168,7 +196,9 @@ impl Machine for Sequencer {
         let gap = pending::earliest(sql, "SELECT MIN(gap_due) AS next FROM keys")?;
         let done = pending::earliest(sql, "SELECT MIN(at) AS next FROM done")?;
         let done = done.map(|d| d + DONE_KEPT_MS);
-        Ok([pending::next_due(sql)?, gap, done]
+        let idle = format!("SELECT MIN(last_at) AS next FROM keys WHERE {IDLE}");
+        let idle = pending::earliest(sql, &idle)?.map(|t| t + KEY_IDLE_MS);
+        Ok([pending::next_due(sql)?, gap, done, idle]
             .into_iter()
             .flatten()
             .min())
@@ -177,16 +207,16 @@ impl Machine for Sequencer {
     fn alarm<S: Store>(_: &mut (), sql: &S, heard: Heard, at: &Ctx) -> Result<Woken, StoreError> {
         let now = at.now_ms;
         if heard == Heard::Woke {
+            // A batch each: what is left makes `next_wake` due, so the next alarm goes on.
             sql.run(
-                "DELETE FROM done WHERE at <= ?",
-                vec![now.saturating_sub(DONE_KEPT_MS).into()],
+                "DELETE FROM done WHERE delivery IN (SELECT delivery FROM done WHERE at <= ? LIMIT ?)",
+                vec![now.saturating_sub(DONE_KEPT_MS).into(), CLEANUP_BATCH.into()],
             )?;
             // A key with nothing in flight, waiting or missing, idle as long as its source's
             // numbering is kept: its next event starts it again (at 1, as ingress numbers it).
             sql.run(
-                "DELETE FROM keys WHERE inflight IS NULL AND gap_due IS NULL AND last_at <= ? \
-                 AND key NOT IN (SELECT key FROM fifo) AND key NOT IN (SELECT key FROM parked)",
-                vec![now.saturating_sub(KEY_IDLE_MS).into()],
+                &format!("DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_at <= ? AND {IDLE} LIMIT ?)"),
+                vec![now.saturating_sub(KEY_IDLE_MS).into(), CLEANUP_BATCH.into()],
             )?;
             let logs = give_up_gaps(sql, now, now + gap_ms(at))?;
             if !logs.is_empty() {
@@ -246,8 +276,8 @@ struct Count {
 
 /// Whether the delivery is in flight, waiting or finished here.
 fn known<S: Store>(sql: &S, delivery: &str) -> Result<bool, StoreError> {
-    let q = "SELECT (SELECT COUNT(*) FROM keys WHERE inflight = ?1) + (SELECT COUNT(*) FROM fifo WHERE delivery = ?1) \
-             + (SELECT COUNT(*) FROM parked WHERE delivery = ?1) + (SELECT COUNT(*) FROM done WHERE delivery = ?1) AS c";
+    let q = "SELECT EXISTS (SELECT 1 FROM keys WHERE inflight = ?1) + EXISTS (SELECT 1 FROM fifo WHERE delivery = ?1) \
+             + EXISTS (SELECT 1 FROM parked WHERE delivery = ?1) + EXISTS (SELECT 1 FROM done WHERE delivery = ?1) AS c";
     let rows: Vec<Count> = sql.rows(q, vec![delivery.into()])?;
     Ok(rows.first().is_some_and(|r| r.c > 0))
 }
@@ -473,7 +503,16 @@ mod tests {
     #[test]
     fn a_key_goes_one_at_a_time_in_order_and_other_keys_go_on() {
         let sql = object();
-        assert_eq!(offer(&sql, "a", 1), go());
+        let first = SeqCmd::Offer(Offer {
+            key: "a".into(),
+            item: held("a", 1),
+        });
+        // Nothing it adds is due within a new key's wait: an alarm set by then is not read again.
+        let by = Some(T + START_WAIT_MS);
+        assert_eq!(
+            step(&sql, first, T).wake,
+            Some(Wake::Next { unless_by: by })
+        );
         assert_eq!(offer(&sql, "a", 2), wait(), "a-1 is in flight");
         assert_eq!(offer(&sql, "b", 1), go(), "another key is not held");
         // a-1 fails and is retried: its open work moves on here, and a stays held.
@@ -522,6 +561,23 @@ mod tests {
         assert_eq!(done(&sql, "a", 5), Vec::<String>::new());
         assert_eq!(offer(&sql, "a", 6), go());
         assert_eq!(done(&sql, "a", 6), body("a", 8));
+    }
+
+    #[test]
+    fn a_skip_of_a_key_it_does_not_hold_writes_nothing() {
+        let sql = object();
+        let skip = Skip {
+            key: "a".into(),
+            n: 3,
+        };
+        let s = step(&sql, SeqCmd::Skip(skip), T);
+        assert!(s.logs.is_empty() && s.wake.is_none(), "{s:?}");
+        let keys: Vec<Count> = sql.rows("SELECT COUNT(*) AS c FROM keys", vec![]).unwrap();
+        assert_eq!(
+            keys[0].c, 0,
+            "no row for a key this destination never takes"
+        );
+        assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), None);
     }
 
     #[test]
