@@ -4,7 +4,7 @@
 //! behind it on its key only, until it is delivered or dead-lettered. Each command answers the
 //! delivery bodies it released, which the consumer sends at once.
 
-use super::wire::travel;
+use super::wire::{travel, Lost};
 use super::{Job, Order, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
@@ -109,14 +109,26 @@ pub async fn done(co: &Co, m: &QueueMessage) -> Vec<String> {
     else {
         return vec![];
     };
+    finish(co, &m.tenant, d, &order.key, &m.id).await
+}
+
+/// A sequenced delivery kept aside whose payload is gone (held past `PAYLOADS`' TTL): nothing is
+/// left to deliver or replay, so it is logged as lost and finished, and its key goes on.
+pub async fn lost(co: &Co, l: &Lost) -> Vec<String> {
+    let line = json!({"payload_lost": l.id, "tenant": l.tenant, "destination": l.destination});
+    co.log_error(line).await;
+    finish(co, &l.tenant, &l.destination, &l.order.key, &l.id).await
+}
+
+async fn finish(co: &Co, tenant: &str, destination: &str, key: &str, id: &str) -> Vec<String> {
     let cmd = Done {
-        key: order.key.clone(),
-        delivery: m.id.clone(),
+        key: key.to_string(),
+        delivery: id.to_string(),
     };
-    match co.ask(&sequencer(&m.tenant, d), cmd).await {
+    match co.ask(&sequencer(tenant, destination), cmd).await {
         Ok(r) => r.send,
         Err(e) => {
-            let line = json!({"sequencer_done_failed": m.id, "error": e.logged()});
+            let line = json!({"sequencer_done_failed": id, "error": e.logged()});
             co.log_error(line).await;
             vec![]
         }

@@ -5,7 +5,9 @@
 //! copy is lost. A gap (an earlier place that never came) older than `ORDERING_GAP_SECONDS`
 //! (default one hour) is given up, logged, and the key moves on. Each key is independent: a held
 //! key holds nothing else. Bodies are kept inline as the queue carries them (one over the queue's
-//! limit is the key of its copy in `PAYLOADS`, as for any queue message).
+//! limit is the key of its copy in `PAYLOADS`, as for any queue message; one held past that
+//! copy's 7 days is logged as lost and finished when the platform gives up on it,
+//! `ordered::lost`, so its key goes on).
 
 use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
