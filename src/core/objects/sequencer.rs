@@ -300,7 +300,11 @@ fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
 /// Parks a place that came ahead of a gap; the gap is given up at `gap_due` unless filled.
 fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), StoreError> {
     sql.run(
-        "INSERT OR IGNORE INTO parked (key, n, delivery, body) VALUES (?, ?, ?, ?)",
+        // An offer takes the place of a skip parked there (the event was taken after all); a
+        // place already holding a delivery keeps it.
+        "INSERT INTO parked (key, n, delivery, body) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (key, n) DO UPDATE SET delivery = excluded.delivery, body = excluded.body \
+         WHERE parked.delivery = ''",
         vec![
             key.into(),
             item.n.into(),
@@ -580,6 +584,22 @@ mod tests {
             "no row for a key this destination never takes"
         );
         assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), None);
+    }
+
+    #[test]
+    fn an_offer_in_a_place_skipped_ahead_of_its_turn_is_delivered() {
+        let sql = object();
+        assert_eq!(offer(&sql, "a", 1), go());
+        let skip = Skip {
+            key: "a".into(),
+            n: 3,
+        };
+        assert_eq!(ask(&sql, SeqCmd::Skip(skip), T), wait());
+        // Another copy of 3 is offered after all (the destination took it on a retry).
+        assert_eq!(offer(&sql, "a", 3), wait());
+        assert_eq!(done(&sql, "a", 1), Vec::<String>::new());
+        assert_eq!(offer(&sql, "a", 2), go());
+        assert_eq!(done(&sql, "a", 2), body("a", 3), "3 was not dropped");
     }
 
     #[test]
