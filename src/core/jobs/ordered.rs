@@ -29,6 +29,9 @@ pub struct Held {
 pub struct Offer {
     pub key: String,
     pub item: Held,
+    /// The generation of the key's numbering (`Order.since`).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub since: u64,
 }
 
 /// The destination does not take the event at `n` of `key`: no gap waits for it.
@@ -36,6 +39,8 @@ pub struct Offer {
 pub struct Skip {
     pub key: String,
     pub n: u64,
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub since: u64,
 }
 
 /// The delivery is finished (delivered, dead-lettered or dropped): the next of its key goes.
@@ -50,6 +55,9 @@ pub struct Done {
 pub struct Replay {
     pub key: String,
     pub items: Vec<Held>,
+    /// The newest generation of the items' numbering (`Order.since`).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub since: u64,
 }
 
 /// What a command released: `go`, the offered delivery itself may be attempted now; `send`, the
@@ -78,6 +86,7 @@ pub async fn offer(co: &Co, d: &QueueMessage, destination: &str) -> Result<bool,
             delivery: d.id.clone(),
             body,
         },
+        since: order.since,
     };
     let r = co.ask(&sequencer(&d.tenant, destination), offer).await?;
     send(co, r.send).await;
@@ -89,6 +98,7 @@ pub async fn skip(co: &Co, tenant: &str, destination: &str, order: &Order) -> Re
     let skip = Skip {
         key: order.key.clone(),
         n: order.n,
+        since: order.since,
     };
     let r = co.ask(&sequencer(tenant, destination), skip).await?;
     send(co, r.send).await;
@@ -138,7 +148,7 @@ async fn finish(co: &Co, tenant: &str, destination: &str, key: &str, id: &str) -
 /// Deliveries sent again from the admin API (replays, retries) to their ordered destinations:
 /// per destination and key, in their order (`n`), through the sequencer.
 pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
-    let mut groups: BTreeMap<(String, String, String), Vec<Held>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, String), Vec<(u64, Held)>> = BTreeMap::new();
     for mut m in msgs {
         let (
             Some(order),
@@ -152,19 +162,22 @@ pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         };
         order.sequenced = true;
         let group = (m.tenant.clone(), d.clone(), order.key.clone());
-        let n = order.n;
+        let (n, since) = (order.n, order.since);
         let body = held_body(co, &m).await?;
-        groups.entry(group).or_default().push(Held {
+        let held = Held {
             n,
             delivery: m.id.clone(),
             body,
-        });
+        };
+        groups.entry(group).or_default().push((since, held));
     }
     for ((tenant, d, key), mut items) in groups {
-        items.sort_by_key(|h| h.n);
-        let r = co
-            .ask(&sequencer(&tenant, &d), Replay { key, items })
-            .await?;
+        // An older generation's places before a newer one's.
+        items.sort_by_key(|(since, h)| (*since, h.n));
+        let since = items.last().map_or(0, |(s, _)| *s);
+        let items = items.into_iter().map(|(_, h)| h).collect();
+        let replay = Replay { key, items, since };
+        let r = co.ask(&sequencer(&tenant, &d), replay).await?;
         send(co, r.send).await;
     }
     Ok(())

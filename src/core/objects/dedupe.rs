@@ -28,7 +28,7 @@ impl Machine for Dedupe {
         // Each ordering key's next place (idle rows go after `ORDER_IDLE_MS`), and the place each
         // id took, kept through a `Forget` so a provider's redelivery leaves no gap (for
         // `PLACE_KEPT_MS`). The alarm finds expired rows by the time indexes, a batch at a time.
-        "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL, since INTEGER NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS order_keys_idle ON order_keys (last_at)",
         "CREATE TABLE IF NOT EXISTS order_ids (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS order_ids_age ON order_ids (at)",
@@ -80,14 +80,12 @@ impl Machine for Dedupe {
                 let mut order = Vec::new();
                 for id in &new_ids {
                     if let Some(key) = key_of(id, &ids) {
-                        order.push((id.clone(), place(sql, id, &key, now)?));
+                        order.push((id.clone(), place(sql, id, key, now)?));
                     }
                 }
                 for p in cmd.pending.iter_mut() {
-                    if let (Some(key), Some((_, n))) =
-                        (key_of(&p.id, &ids), order.iter().find(|(i, _)| *i == p.id))
-                    {
-                        p.body = stamp(&p.body, &Order::new(key, *n));
+                    if let Some((_, o)) = order.iter().find(|(i, _)| *i == p.id) {
+                        p.body = stamp(&p.body, o);
                     }
                 }
                 let answer = SeenResult {
@@ -179,29 +177,45 @@ const ORDER_IDLE_MS: u64 = 30 * 86_400_000;
 #[derive(serde::Deserialize)]
 struct Place {
     n: u64,
+    since: u64,
 }
 
 /// The place in `key`'s order of the new id `id`: the one it took before (it was forgotten and
-/// sent again), else the key's next.
-fn place<S: Store>(sql: &S, id: &str, key: &str, now: u64) -> Result<u64, StoreError> {
-    let had: Vec<Place> = sql.rows("SELECT n FROM order_ids WHERE id = ?", vec![id.into()])?;
-    if let Some(p) = had.first() {
-        return Ok(p.n);
+/// sent again), else the key's next; with the generation of the key's numbering (when this
+/// object started it: a key forgotten and started again is numbered from 1 anew).
+fn place<S: Store>(sql: &S, id: &str, key: String, now: u64) -> Result<Order, StoreError> {
+    let keyed: Vec<Place> = sql.rows(
+        "SELECT next AS n, since FROM order_keys WHERE key = ?",
+        vec![key.as_str().into()],
+    )?;
+    let had: Vec<Place> = sql.rows(
+        "SELECT n, ? AS since FROM order_ids WHERE id = ?",
+        vec![now.into(), id.into()],
+    )?;
+    let (n, since) = match (had.first(), keyed.first()) {
+        (Some(p), Some(k)) => (p.n, k.since),
+        (Some(p), None) => (p.n, p.since),
+        (None, Some(k)) => (k.n, k.since),
+        (None, None) => (1, now),
+    };
+    let mut order = Order::new(key, n);
+    order.since = since;
+    if had.is_empty() {
+        sql.run(
+            "INSERT OR REPLACE INTO order_keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
+            vec![
+                order.key.as_str().into(),
+                (n + 1).into(),
+                now.into(),
+                since.into(),
+            ],
+        )?;
+        sql.run(
+            "INSERT INTO order_ids (id, n, at) VALUES (?, ?, ?)",
+            vec![id.into(), n.into(), now.into()],
+        )?;
     }
-    let next: Vec<Place> = sql.rows(
-        "SELECT next AS n FROM order_keys WHERE key = ?",
-        vec![key.into()],
-    )?;
-    let n = next.first().map_or(1, |p| p.n);
-    sql.run(
-        "INSERT OR REPLACE INTO order_keys (key, next, last_at) VALUES (?, ?, ?)",
-        vec![key.into(), (n + 1).into(), now.into()],
-    )?;
-    sql.run(
-        "INSERT INTO order_ids (id, n, at) VALUES (?, ?, ?)",
-        vec![id.into(), n.into(), now.into()],
-    )?;
-    Ok(n)
+    Ok(order)
 }
 
 #[cfg(test)]
@@ -311,6 +325,9 @@ mod tests {
         serde_json::from_str::<SeenResult>(&step.answer)
             .unwrap()
             .order
+            .into_iter()
+            .map(|(id, o)| (id, o.n))
+            .collect()
     }
 
     fn recorded(sql: &Sqlite, id: &str) -> String {
@@ -340,10 +357,9 @@ mod tests {
         // A duplicate takes no place; the key goes on across calls.
         let more = [("a", Some("s/k1")), ("d", Some("s/k1"))];
         assert_eq!(ordered(&sql, &more, T + 1), n(&[("d", 3)]));
-        assert_eq!(
-            recorded(&sql, "d"),
-            r#"{"order":{"key":"s/k1","n":3},"id":"d"}"#
-        );
+        // The key's numbering carries when it started: its generation.
+        let d = format!(r#"{{"order":{{"key":"s/k1","n":3,"since":{T}}},"id":"d"}}"#);
+        assert_eq!(recorded(&sql, "d"), d);
         assert_eq!(recorded(&sql, "x"), r#"{"id":"x"}"#, "no key: no order");
         // `c`'s enqueue failed: forgotten, then sent again by the provider, it keeps its place.
         let forget = Forget {
@@ -356,6 +372,8 @@ mod tests {
         Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &at).unwrap();
         let e = [("e", Some("s/k1"))];
         assert_eq!(ordered(&sql, &e, T + 31 * DAY), n(&[("e", 1)]));
+        let since = format!(r#""n":1,"since":{}}}"#, T + 31 * DAY);
+        assert!(recorded(&sql, "e").contains(&since), "a new generation");
     }
 
     #[test]

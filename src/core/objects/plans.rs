@@ -121,12 +121,19 @@ fn no_statement_of_the_sequencer_reads_a_whole_table() {
         SeqCmd::Offer(Offer {
             key: "k".into(),
             item: held(n),
+            since: 0,
         })
     };
     apply(offer(1), T);
     apply(offer(3), T);
     apply(offer(1), T);
-    let skip = |n| SeqCmd::Skip(Skip { key: "k".into(), n });
+    let skip = |n| {
+        SeqCmd::Skip(Skip {
+            key: "k".into(),
+            n,
+            since: 0,
+        })
+    };
     apply(skip(5), T);
     apply(skip(9), T);
     let retry = OpenWork {
@@ -144,6 +151,7 @@ fn no_statement_of_the_sequencer_reads_a_whole_table() {
     let replay = Replay {
         key: "k".into(),
         items: vec![held(1)],
+        since: 0,
     };
     apply(SeqCmd::Replay(replay.clone()), T);
     let fresh = Replay {

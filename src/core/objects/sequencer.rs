@@ -34,7 +34,8 @@ const CLEANUP_BATCH: u32 = 500;
 impl Machine for Sequencer {
     type Doc = ();
     const TABLES: &'static [&'static str] = &[
-        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0)",
+        // `since`: the generation of the key's numbering at ingress (`Order.since`).
+        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0, since INTEGER NOT NULL DEFAULT 0)",
         // Every lookup by delivery id and every alarm query goes by an index: the tables grow
         // with traffic and the object answers each delivery of its destination.
         "CREATE INDEX IF NOT EXISTS keys_inflight ON keys (inflight) WHERE inflight IS NOT NULL",
@@ -80,8 +81,8 @@ impl Machine for Sequencer {
                     },
                     false => {
                         let (key, item) = (&cmd.key, &cmd.item);
-                        let (next, gap) = start(sql, key, now, gap)?;
-                        if item.n < next {
+                        let Start { next, gap, stale } = start(sql, key, now, gap, cmd.since)?;
+                        if stale || item.n < next {
                             // Late (its key started after it, or a gap was given up): never dropped.
                             logs.push(json!({"ordering_late": item.delivery, "key": key, "n": item.n, "next": next}));
                             append(sql, key, item)?;
@@ -111,8 +112,10 @@ impl Machine for Sequencer {
                 Step::reply(&cmd, &Released::default())
             }
             SeqCmd::Skip(cmd) => {
-                let (next, gap) = start(sql, &cmd.key, now, gap)?;
+                let Start { next, gap, stale } = start(sql, &cmd.key, now, gap, cmd.since)?;
                 match next {
+                    // Of an older generation: nothing waits for it.
+                    _ if stale => {}
                     next if cmd.n == next => advance(sql, &cmd.key, next + 1, gap)?,
                     next if cmd.n > next => {
                         let skip = Held {
@@ -167,8 +170,13 @@ impl Machine for Sequencer {
                 if key_row(sql, &cmd.key)?.is_none() {
                     let first = cmd.items.iter().map(|h| h.n).min().unwrap_or(1);
                     sql.run(
-                        "INSERT INTO keys (key, next) VALUES (?, ?)",
-                        vec![cmd.key.as_str().into(), (first + 1).into()],
+                        "INSERT INTO keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
+                        vec![
+                            cmd.key.as_str().into(),
+                            (first + 1).into(),
+                            now.into(),
+                            cmd.since.into(),
+                        ],
                     )?;
                 }
                 for item in &cmd.items {
@@ -242,32 +250,88 @@ fn gap_ms(at: &Ctx) -> u64 {
 /// whose destination turned ordered after its first events starts once this is up.
 const START_WAIT_MS: u64 = 10_000;
 
-/// The key's next place, starting an unknown key at 1; and when a gap from here is given up
-/// (sooner for an unknown key: `START_WAIT_MS`).
-fn start<S: Store>(sql: &S, key: &str, now: u64, gap_due: u64) -> Result<(u64, u64), StoreError> {
-    if let Some(k) = key_row(sql, key)? {
-        sql.run(
-            "UPDATE keys SET last_at = ? WHERE key = ?",
-            vec![now.into(), key.into()],
-        )?;
-        return Ok((k.next, gap_due));
+/// Where a key stands for a place of its numbering generation `since`.
+struct Start {
+    /// The key's next place.
+    next: u64,
+    /// When a gap from here is given up.
+    gap: u64,
+    /// The place is of an older generation than the key's: late.
+    stale: bool,
+}
+
+/// The key's next place, starting an unknown key at 1, and a key whose numbering started again
+/// at ingress (a newer `since`) at 1 too; a gap from such a start is given up sooner
+/// (`START_WAIT_MS`).
+fn start<S: Store>(
+    sql: &S,
+    key: &str,
+    now: u64,
+    gap_due: u64,
+    since: u64,
+) -> Result<Start, StoreError> {
+    let fresh = Start {
+        next: 1,
+        gap: gap_due.min(now + START_WAIT_MS),
+        stale: false,
+    };
+    match key_row(sql, key)? {
+        Some(k) if since > k.since => {
+            restart(sql, key, since, now)?;
+            Ok(fresh)
+        }
+        Some(k) => {
+            sql.run(
+                "UPDATE keys SET last_at = ? WHERE key = ?",
+                vec![now.into(), key.into()],
+            )?;
+            Ok(Start {
+                next: k.next,
+                gap: gap_due,
+                stale: since < k.since,
+            })
+        }
+        None => {
+            sql.run(
+                "INSERT INTO keys (key, next, last_at, since) VALUES (?, 1, ?, ?)",
+                vec![key.into(), now.into(), since.into()],
+            )?;
+            Ok(fresh)
+        }
     }
-    sql.run(
-        "INSERT INTO keys (key, next, last_at) VALUES (?, 1, ?)",
-        vec![key.into(), now.into()],
+}
+
+/// A new generation of the key's numbering: what the old one parked goes on now, in its order,
+/// behind what is in flight and waiting; the new one starts at 1.
+fn restart<S: Store>(sql: &S, key: &str, since: u64, now: u64) -> Result<(), StoreError> {
+    let parked: Vec<Held> = sql.rows(
+        "SELECT n, delivery, body FROM parked WHERE key = ? ORDER BY n",
+        vec![key.into()],
     )?;
-    Ok((1, gap_due.min(now + START_WAIT_MS)))
+    for item in parked.iter().filter(|h| !h.delivery.is_empty()) {
+        append(sql, key, item)?;
+    }
+    sql.run("DELETE FROM parked WHERE key = ?", vec![key.into()])?;
+    sql.run(
+        "UPDATE keys SET next = 1, gap_due = NULL, since = ?, last_at = ? WHERE key = ?",
+        vec![since.into(), now.into(), key.into()],
+    )?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
 struct KeyRow {
     key: String,
     next: u64,
+    #[serde(default)]
+    since: u64,
 }
 
 fn key_row<S: Store>(sql: &S, key: &str) -> Result<Option<KeyRow>, StoreError> {
-    let rows: Vec<KeyRow> =
-        sql.rows("SELECT key, next FROM keys WHERE key = ?", vec![key.into()])?;
+    let rows: Vec<KeyRow> = sql.rows(
+        "SELECT key, next, since FROM keys WHERE key = ?",
+        vec![key.into()],
+    )?;
     Ok(rows.into_iter().next())
 }
 
@@ -478,6 +542,7 @@ mod tests {
             SeqCmd::Offer(Offer {
                 key: key.into(),
                 item,
+                since: 0,
             }),
             T,
         )
@@ -512,6 +577,7 @@ mod tests {
         let first = SeqCmd::Offer(Offer {
             key: "a".into(),
             item: held("a", 1),
+            since: 0,
         });
         // Nothing it adds is due within a new key's wait: an alarm set by then is not read again.
         let by = Some(T + START_WAIT_MS);
@@ -555,12 +621,14 @@ mod tests {
         let skip = Skip {
             key: "a".into(),
             n: 4,
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Skip(skip), T).send, body("a", 5));
         // A skip that comes ahead of its turn passes when its turn comes.
         let skip = Skip {
             key: "a".into(),
             n: 7,
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Skip(skip), T), wait());
         assert_eq!(offer(&sql, "a", 8), wait());
@@ -575,6 +643,7 @@ mod tests {
         let skip = Skip {
             key: "a".into(),
             n: 3,
+            since: 0,
         };
         let s = step(&sql, SeqCmd::Skip(skip), T);
         assert!(s.logs.is_empty() && s.wake.is_none(), "{s:?}");
@@ -593,6 +662,7 @@ mod tests {
         let skip = Skip {
             key: "a".into(),
             n: 3,
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Skip(skip), T), wait());
         // Another copy of 3 is offered after all (the destination took it on a retry).
@@ -600,6 +670,37 @@ mod tests {
         assert_eq!(done(&sql, "a", 1), Vec::<String>::new());
         assert_eq!(offer(&sql, "a", 2), go());
         assert_eq!(done(&sql, "a", 2), body("a", 3), "3 was not dropped");
+    }
+
+    #[test]
+    fn numbering_started_again_at_ingress_starts_the_key_again() {
+        let sql = object();
+        let offer_gen = |n: u64, since: u64| {
+            let item = Held {
+                delivery: format!("a-{since}-{n}"),
+                ..held("a", n)
+            };
+            let key = "a".to_string();
+            ask(&sql, SeqCmd::Offer(Offer { key, item, since }), T)
+        };
+        let done_gen = |n: u64, since: u64| {
+            let cmd = Done {
+                key: "a".into(),
+                delivery: format!("a-{since}-{n}"),
+            };
+            ask(&sql, SeqCmd::Done(cmd), T).send
+        };
+        for n in 1..=3 {
+            assert_eq!(offer_gen(n, 1), go());
+            done_gen(n, 1);
+        }
+        // Its source forgot the key and numbers it from 1 again: 2 waits for the new 1.
+        assert_eq!(offer_gen(2, 2), wait(), "not late: a new generation");
+        assert_eq!(offer_gen(1, 2), go());
+        assert_eq!(done_gen(1, 2), body("a", 2));
+        // One of the old generation, arriving after all, is late: it goes behind, not lost.
+        assert_eq!(offer_gen(4, 1), wait());
+        assert_eq!(done_gen(2, 2), body("a", 4));
     }
 
     #[test]
@@ -644,6 +745,7 @@ mod tests {
             SeqCmd::Offer(Offer {
                 key: "a".into(),
                 item: held("a", 1),
+                since: 0,
             }),
             T,
         );
@@ -700,6 +802,7 @@ mod tests {
                 SeqCmd::Offer(Offer {
                     key: "a".into(),
                     item,
+                    since: 0,
                 }),
                 month,
             )
@@ -721,6 +824,7 @@ mod tests {
         let replay = Replay {
             key: "a".into(),
             items: vec![held("a", 2), held("a", 3)],
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Replay(replay.clone()), T), wait());
         assert_eq!(done(&sql, "a", 4), body("a", 2));
@@ -828,6 +932,7 @@ mod tests {
                     let cmd = Replay {
                         key: key.clone(),
                         items,
+                        since: 0,
                     };
                     for b in ask(&sql, SeqCmd::Replay(cmd), T).send {
                         on_release(&b, &mut inflight, &mut released);
