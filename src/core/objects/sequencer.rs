@@ -22,6 +22,8 @@ use serde_json::json;
 /// How long a finished delivery is remembered, so a second copy of it is not delivered again.
 const DONE_KEPT_MS: u64 = 86_400_000;
 const DEFAULT_GAP_S: u64 = 3600;
+/// Keys whose gap is given up per alarm: the rest wait for the next alarm, a second on.
+const GAP_GIVE_UPS_PER_ALARM: u32 = 50;
 /// A key idle this long is forgotten (as its source's `Dedupe` forgets its numbering).
 const KEY_IDLE_MS: u64 = 30 * 86_400_000;
 /// A key that holds nothing (in `keys`' own columns, then its waiting rows, by index).
@@ -45,7 +47,8 @@ impl Machine for Sequencer {
         "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
         "CREATE INDEX IF NOT EXISTS fifo_delivery ON fifo (delivery)",
         // A parked row with an empty delivery is a place the destination skips.
-        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (key, n))",
+        // `due`: when the wait for the places before it ends (each row waits at most the gap limit).
+        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, due INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key, n))",
         "CREATE INDEX IF NOT EXISTS parked_delivery ON parked (delivery)",
         "CREATE TABLE IF NOT EXISTS done (delivery TEXT PRIMARY KEY, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS done_at ON done (at)",
@@ -88,7 +91,7 @@ impl Machine for Sequencer {
                             append(sql, key, item)?;
                         } else if item.n == next {
                             append(sql, key, item)?;
-                            advance(sql, key, next + 1, gap)?;
+                            advance(sql, key, next + 1)?;
                         } else {
                             park(sql, key, item, gap)?;
                         }
@@ -116,7 +119,7 @@ impl Machine for Sequencer {
                 match next {
                     // Of an older generation: nothing waits for it.
                     _ if stale => {}
-                    next if cmd.n == next => advance(sql, &cmd.key, next + 1, gap)?,
+                    next if cmd.n == next => advance(sql, &cmd.key, next + 1)?,
                     next if cmd.n > next => {
                         let skip = Held {
                             n: cmd.n,
@@ -228,12 +231,18 @@ impl Machine for Sequencer {
                 &format!("DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_at <= ? AND {IDLE} LIMIT ?)"),
                 vec![now.saturating_sub(KEY_IDLE_MS).into(), CLEANUP_BATCH.into()],
             )?;
-            let logs = give_up_gaps(sql, now, now + gap_ms(at))?;
+            // Lost bodies are sent again first; gaps are given up once none is due.
+            let swept = pending::sweep(sql, heard, at)?;
+            if matches!(swept, Woken::Resend(_)) {
+                return Ok(swept);
+            }
+            let logs = give_up_gaps(sql, now)?;
             if !logs.is_empty() {
                 // Their released heads are open work due now: the next alarm (a second on) sends them.
                 let next = Some(Wake::Next { unless_by: None });
                 return Ok(Woken::Done(Step::default().logging(logs).waking(next)));
             }
+            return Ok(swept);
         }
         pending::sweep(sql, heard, at)
     }
@@ -366,7 +375,7 @@ fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), S
     sql.run(
         // An offer takes the place of a skip parked there (the event was taken after all); a
         // place already holding a delivery keeps it.
-        "INSERT INTO parked (key, n, delivery, body) VALUES (?, ?, ?, ?) \
+        "INSERT INTO parked (key, n, delivery, body, due) VALUES (?, ?, ?, ?, ?) \
          ON CONFLICT (key, n) DO UPDATE SET delivery = excluded.delivery, body = excluded.body \
          WHERE parked.delivery = ''",
         vec![
@@ -374,18 +383,19 @@ fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), S
             item.n.into(),
             item.delivery.as_str().into(),
             item.body.as_str().into(),
+            gap_due.into(),
         ],
     )?;
     sql.run(
-        "UPDATE keys SET gap_due = COALESCE(gap_due, ?) WHERE key = ?",
+        "UPDATE keys SET gap_due = MIN(COALESCE(gap_due, ?1), ?1) WHERE key = ?2",
         vec![gap_due.into(), key.into()],
     )?;
     Ok(())
 }
 
 /// The key's next place is `next`: the parked places that follow on move to the fifo (a skipped
-/// place just passes); if another gap remains, it is given up at `gap_due`.
-fn advance<S: Store>(sql: &S, key: &str, mut next: u64, gap_due: u64) -> Result<(), StoreError> {
+/// place just passes); if a gap remains, it is given up when its first parked row's wait ends.
+fn advance<S: Store>(sql: &S, key: &str, mut next: u64) -> Result<(), StoreError> {
     loop {
         let rows: Vec<Held> = sql.rows(
             "SELECT n, delivery, body FROM parked WHERE key = ? AND n = ?",
@@ -403,14 +413,9 @@ fn advance<S: Store>(sql: &S, key: &str, mut next: u64, gap_due: u64) -> Result<
         }
         next += 1;
     }
-    let left: Vec<Count> = sql.rows(
-        "SELECT COUNT(*) AS c FROM parked WHERE key = ?",
-        vec![key.into()],
-    )?;
-    let gap: Option<u64> = left.first().is_some_and(|l| l.c > 0).then_some(gap_due);
     sql.run(
-        "UPDATE keys SET next = ?, gap_due = ? WHERE key = ?",
-        vec![next.into(), gap.into(), key.into()],
+        "UPDATE keys SET next = ?1, gap_due = (SELECT MIN(due) FROM parked WHERE key = ?2) WHERE key = ?2",
+        vec![next.into(), key.into()],
     )?;
     Ok(())
 }
@@ -465,37 +470,44 @@ fn bodies(held: Vec<Held>) -> Vec<String> {
     held.into_iter().map(|h| h.body).collect()
 }
 
-/// Keys whose gap is due move on to their first parked place; each released head is open work
-/// due at once. Answers a log line per key given up.
-fn give_up_gaps<S: Store>(
-    sql: &S,
-    now: u64,
-    next_gap_due: u64,
-) -> Result<Vec<serde_json::Value>, StoreError> {
+/// Keys whose gap is due (`GAP_GIVE_UPS_PER_ALARM` at most) move on past every parked place
+/// that waited its limit, in order; each released head is open work due at once. Answers a log
+/// line per key given up.
+fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, StoreError> {
     let stale: Vec<KeyRow> = sql.rows(
-        "SELECT key, next FROM keys WHERE gap_due IS NOT NULL AND gap_due <= ?",
-        vec![now.into()],
+        "SELECT key, next, since FROM keys WHERE gap_due <= ? ORDER BY gap_due LIMIT ?",
+        vec![now.into(), GAP_GIVE_UPS_PER_ALARM.into()],
     )?;
     let mut logs = vec![];
     for k in stale {
         #[derive(Deserialize)]
-        struct First {
+        struct Upto {
             n: Option<u64>,
         }
-        let first: Vec<First> = sql.rows(
-            "SELECT MIN(n) AS n FROM parked WHERE key = ?",
-            vec![k.key.as_str().into()],
+        let key = k.key.as_str();
+        let upto: Vec<Upto> = sql.rows(
+            "SELECT MAX(n) AS n FROM parked WHERE key = ? AND due <= ?",
+            vec![key.into(), now.into()],
         )?;
-        let Some(n) = first.first().and_then(|f| f.n) else {
-            sql.run(
-                "UPDATE keys SET gap_due = NULL WHERE key = ?",
-                vec![k.key.as_str().into()],
-            )?;
+        let Some(upto) = upto.first().and_then(|u| u.n) else {
+            // Nothing waited its limit (a filled gap): wait for the first that will.
+            advance(sql, key, k.next)?;
             continue;
         };
-        logs.push(json!({"ordering_gap_skipped": k.key, "missing_from": k.next, "next": n}));
-        advance(sql, &k.key, n, next_gap_due)?;
-        release(sql, &k.key, now, 0)?;
+        let rows: Vec<Held> = sql.rows(
+            "SELECT n, delivery, body FROM parked WHERE key = ? AND n <= ? ORDER BY n",
+            vec![key.into(), upto.into()],
+        )?;
+        for item in rows.iter().filter(|h| !h.delivery.is_empty()) {
+            append(sql, key, item)?;
+        }
+        sql.run(
+            "DELETE FROM parked WHERE key = ? AND n <= ?",
+            vec![key.into(), upto.into()],
+        )?;
+        logs.push(json!({"ordering_gap_skipped": k.key, "missing_from": k.next, "through": upto}));
+        advance(sql, key, upto + 1)?;
+        release(sql, key, now, 0)?;
     }
     Ok(logs)
 }
@@ -703,6 +715,76 @@ mod tests {
         assert_eq!(done_gen(2, 2), body("a", 4));
     }
 
+    fn offer_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Released {
+        let item = held(key, n);
+        let key = key.to_string();
+        ask(
+            sql,
+            SeqCmd::Offer(Offer {
+                key,
+                item,
+                since: 0,
+            }),
+            now,
+        )
+    }
+
+    fn done_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Vec<String> {
+        let delivery = format!("{key}-{n}");
+        let key = key.to_string();
+        ask(sql, SeqCmd::Done(Done { key, delivery }), now).send
+    }
+
+    fn woken(sql: &Sqlite, now: u64) -> Woken {
+        Sequencer::alarm(&mut (), sql, Heard::Woke, &Ctx::at(now)).unwrap()
+    }
+
+    #[test]
+    fn every_gap_older_than_the_limit_is_given_up_at_once_not_one_hour_each() {
+        let sql = object();
+        offer_at(&sql, "a", 1, T);
+        done_at(&sql, "a", 1, T);
+        // 2, 4 and 6 never come; 5 arrives half an hour after 3 and 7.
+        assert_eq!(offer_at(&sql, "a", 7, T), wait());
+        assert_eq!(offer_at(&sql, "a", 3, T), wait());
+        let half = T + 1_800_000;
+        assert_eq!(offer_at(&sql, "a", 5, half), wait());
+        let hour = T + 3_600_000;
+        assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), Some(hour));
+        let Woken::Done(s) = woken(&sql, hour) else {
+            panic!("the gaps are given up first")
+        };
+        assert_eq!(s.logs[0]["missing_from"], 2);
+        // 7 waited its hour: everything up to it goes, in order.
+        assert_eq!(done_at(&sql, "a", 3, hour), body("a", 5));
+        assert_eq!(done_at(&sql, "a", 5, hour), body("a", 7));
+    }
+
+    #[test]
+    fn gaps_given_up_do_not_keep_the_alarm_from_sending_lost_bodies_again() {
+        let sql = object();
+        // b-1's queue copy is lost; 60 keys wait on a gap.
+        offer_at(&sql, "b", 1, T);
+        for k in 0..60 {
+            let key = format!("k{k}");
+            offer_at(&sql, &key, 1, T);
+            done_at(&sql, &key, 1, T);
+            offer_at(&sql, &key, 3, T);
+        }
+        let late = T + GRACE + 3_600_000;
+        let Woken::Resend(r) = woken(&sql, late) else {
+            panic!("b-1 is sent again first")
+        };
+        assert_eq!(r[0].id, "b-1");
+        let heard = Heard::Resent(vec!["b-1".into()]);
+        Sequencer::alarm(&mut (), &sql, heard, &Ctx::at(late)).unwrap();
+        // Then the gaps, a bounded number per alarm.
+        let Woken::Done(s) = woken(&sql, late) else {
+            panic!("gaps")
+        };
+        assert_eq!(s.logs.len(), GAP_GIVE_UPS_PER_ALARM as usize);
+    }
+
     #[test]
     fn a_second_copy_is_a_duplicate_and_a_late_place_is_still_delivered() {
         let sql = object();
@@ -774,6 +856,7 @@ mod tests {
             &Ctx::at(T + GRACE),
         )
         .unwrap();
+        done(&sql, "b", 1);
         // An hour on, 2 never came: given up, logged, and 3 goes.
         let hour = T + 3_600_000;
         let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(hour)).unwrap();
