@@ -105,7 +105,15 @@ pub async fn retry_event(
                 from_letters.push(letter.id.clone());
                 letter.replay(t)?.1
             }
-            (Some(envelope), None) => QueueMessage::first_delivery(t, envelope, &d.destination),
+            (Some(envelope), None) => {
+                if envelope.ordering_key.is_some() && ordered(co, t, &d.destination).await? {
+                    return Err(ApiError::new(
+                        ErrorKind::Conflict,
+                        format!("`{}` delivers in order and this delivery is not a dead letter: sent again now it would go out of order (a dead letter goes back in its key's order)", d.destination),
+                    ));
+                }
+                QueueMessage::first_delivery(t, envelope, &d.destination)
+            }
             (None, None) => {
                 return Err(ApiError::new(
                     ErrorKind::Conflict,
@@ -122,6 +130,13 @@ pub async fn retry_event(
     }
     let ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
     HttpResponse::json(202, &json!({"event": id, "retried": ids}))
+}
+
+/// Whether the tenant's destination `name` delivers in order.
+async fn ordered(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
+    let key = RecordKind::Destination.kv_key(t, Some(name));
+    let cfg = co.config::<DestinationConfig>(&key).await?;
+    Ok(cfg.is_some_and(|d| d.ordered))
 }
 
 /// The destination a dead letter was a delivery to, if it was an event's.
@@ -326,6 +341,40 @@ mod tests {
         assert_eq!(paced(5, 2), [0, 0, 1, 1, 2]);
         assert_eq!(paced(100, 10).last(), Some(&9));
         assert!(paced(0, 10).is_empty());
+    }
+
+    /// A delivery to an ordered destination that is not a dead letter has no place left in its
+    /// key's order: retried, it would be sent out of order, so it is refused and nothing is sent.
+    #[test]
+    fn retrying_an_ordered_destinations_delivery_that_is_no_dead_letter_is_refused() {
+        use crate::core::flow::{drive, Effect, Flow, Outcome};
+        use crate::core::objects::ObjectClass;
+        let detail = json!({"id": "evt_1", "source": "s", "type": "x", "received_at": 1, "size": 2,
+            "status": "delivered", "body_kept": true, "attempts": [],
+            "deliveries": [{"id": "evt_1.crm", "destination": "crm", "state": "delivered", "attempts": 1,
+                "last_attempt_at": 1}],
+            "body": {"id": "evt_1", "type": "x", "tenant": "t", "source": "s", "source_kind": "stripe",
+                "received_at": 1, "data": {}, "ordering_key": "cus_1"}});
+        let crm = json!({"url": "https://crm.example/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "ordered": true});
+        let url = "https://gw.example/v1/admin/tenants/t/events/evt_1/retry?destination=crm";
+        let flow = Flow::new(|co| async move {
+            retry_event(&co, QueueSettings::default(), "t", "evt_1", url).await
+        });
+        let (out, seen) = drive(flow, 1_796_000_000_000, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::EventLog,
+                ..
+            } => Ok(Outcome::Text(detail.to_string())),
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(crm.clone()))),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        let e = out.err().expect("refused");
+        assert_eq!(e.status(), 409, "{}", e.message);
+        assert!(e.message.contains("in order"), "{}", e.message);
+        assert!(!seen
+            .iter()
+            .any(|e| matches!(e, Effect::Send { .. } | Effect::All(_))));
     }
 
     /// A bulk retry of an ordered destination sends one replay per key to its sequencer, each in
