@@ -16,6 +16,7 @@ use super::store::{Store, StoreError};
 use crate::core::jobs::ordered::{Held, Released};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
+use crate::core::webhook::ordering::logged;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -87,7 +88,7 @@ impl Machine for Sequencer {
                         let Start { next, gap, stale } = start(sql, key, now, gap, cmd.since)?;
                         if stale || item.n < next {
                             // Late (its key started after it, or a gap was given up): never dropped.
-                            logs.push(json!({"ordering_late": item.delivery, "key": key, "n": item.n, "next": next}));
+                            logs.push(json!({"ordering_late": item.delivery, "key": logged(key), "n": item.n, "next": next}));
                             append(sql, key, item)?;
                         } else if item.n == next {
                             append(sql, key, item)?;
@@ -505,7 +506,9 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
             "DELETE FROM parked WHERE key = ? AND n <= ?",
             vec![key.into(), upto.into()],
         )?;
-        logs.push(json!({"ordering_gap_skipped": k.key, "missing_from": k.next, "through": upto}));
+        logs.push(
+            json!({"ordering_gap_skipped": logged(key), "missing_from": k.next, "through": upto}),
+        );
         advance(sql, key, upto + 1)?;
         release(sql, key, now, 0)?;
     }
@@ -785,6 +788,40 @@ mod tests {
         assert_eq!(s.logs.len(), GAP_GIVE_UPS_PER_ALARM as usize);
     }
 
+    /// Keys are personal data (phone numbers, customer ids): a log line names a digest.
+    #[test]
+    fn log_lines_name_a_digest_of_the_key_not_the_key() {
+        let sql = object();
+        let key = "wa/+15551234567";
+        assert_eq!(offer_at(&sql, key, 3, T), wait());
+        let Woken::Done(given_up) = woken(&sql, T + START_WAIT_MS) else {
+            panic!("given up")
+        };
+        let item = Held {
+            delivery: "evt_1.crm".into(),
+            ..held(key, 1)
+        };
+        let late = step(
+            &sql,
+            SeqCmd::Offer(Offer {
+                key: key.into(),
+                item,
+                since: 0,
+            }),
+            T,
+        );
+        let lines = [&given_up.logs[..], &late.logs[..]].concat();
+        assert_eq!(lines.len(), 2);
+        for line in lines {
+            let text = line.to_string();
+            assert!(!text.contains("5551234567"), "{text}");
+            assert!(
+                text.contains(&crate::core::webhook::ordering::logged(key)),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn a_second_copy_is_a_duplicate_and_a_late_place_is_still_delivered() {
         let sql = object();
@@ -796,7 +833,7 @@ mod tests {
         let Woken::Done(s) = woken else {
             panic!("{woken:?}")
         };
-        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a");
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], logged("a"));
         let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(soon + 1_000)).unwrap();
         let resend = Resend {
             id: "a-5".into(),
@@ -863,7 +900,7 @@ mod tests {
         let Woken::Done(s) = woken else {
             panic!("{woken:?}")
         };
-        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a");
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], logged("a"));
         assert_eq!(s.logs[0]["missing_from"], 2);
         let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(hour + 1_000)).unwrap();
         let Woken::Resend(r) = woken else {

@@ -77,6 +77,13 @@ pub fn bounded(key: String) -> String {
     format!("h:{}", &digest[..40])
 }
 
+/// A key as logged: a digest (keys are phone numbers, customer ids), the same for one key so
+/// its lines can be followed.
+pub fn logged(key: &str) -> String {
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    format!("k:{}", &digest[..16])
+}
+
 /// Refuses an expression that does not compile (a source's `ordering_key`, when saved).
 pub fn check(expr: &str, p: &mut Vec<String>) {
     if expr.trim().is_empty() || expr.len() > 500 {
