@@ -73,6 +73,7 @@ pub struct Origin<'a> {
 
 /// One queue message per event, each with its stable id (the same for every redelivery).
 pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
+    let rule = ordering::rule(at.ordering_key);
     events
         .into_iter()
         .map(|e| {
@@ -88,7 +89,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 unsigned: e.unsigned.into_iter().collect(),
                 ordering_key: None,
             };
-            event.ordering_key = ordering::key_of(at.kind, &event, at.ordering_key);
+            event.ordering_key = ordering::key_by(at.kind, &event, &rule);
             QueueMessage {
                 tenant: at.tenant.to_string(),
                 id,
