@@ -13,7 +13,9 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use crate::core::webhook::destination::DestinationConfig;
 use crate::core::webhook::endpoints::{endpoint, endpoints, Endpoint};
-use crate::core::webhook::event_log::{event_entry, AttemptEntry, DeliveryState, LogEntry};
+use crate::core::webhook::event_log::{
+    event_entry, AttemptEntry, DeliveryState, LogEntry, LogSettings,
+};
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::source::SourceConfig;
 use crate::core::webhook::target;
@@ -39,9 +41,14 @@ pub async fn fan_out(
 ) -> Result<Fanned, ApiError> {
     let mut all = endpoints(co, &qm.tenant, tenant).await?;
     if all.is_empty() {
-        // Accepted, and nowhere to go: in the event log as such. Nothing failed, so no dead
-        // letter; a destination added later can have it through a retry from the log.
-        let mut entry = event_entry(event, vec![], tenant.event_log, co.now());
+        // Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
+        // retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a
+        // retry from the log fans it out to the destinations added since (`log_admin`).
+        let kept = LogSettings {
+            keep_bodies: true,
+            ..tenant.event_log
+        };
+        let mut entry = event_entry(event, vec![], kept, co.now());
         entry.no_destination = true;
         co.record(&qm.tenant, LogEntry::Event(entry).encode()).await;
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
@@ -500,6 +507,9 @@ mod tests {
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0]["no_destination"], true, "{recorded:?}");
         assert_eq!(recorded[0]["deliveries"], json!([]));
+        // Its body is kept (the tenant keeps none), so a retry can fan it out once a
+        // destination exists.
+        assert!(recorded[0]["body"].is_string(), "{recorded:?}");
     }
 
     /// `message(destination)` with its place in order (sequenced: released by the sequencer).
