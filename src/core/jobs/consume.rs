@@ -53,6 +53,10 @@ pub struct Consumer<'a> {
 
 /// Deliveries an ordered destination's sequencer released that one message attempts itself, one
 /// after another, before it queues the next: a key's chain does not wait a queue hop per step.
+/// The message is acked when its flow ends, after the chain (the shell acks per flow): should the
+/// invocation die within the chain, the platform sends the message again and its delivery, though
+/// finished, is attempted again, perhaps after the next of its key. That is a duplicate under the
+/// same `webhook-id` (as any redelivery), and bounded by this count.
 const INLINE_RELEASES: usize = 5;
 
 /// Handles one message: one attempt, then what core decided after it; `jitter` in [0, 1]

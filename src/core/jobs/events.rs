@@ -78,7 +78,7 @@ pub async fn fan_out(
     }
     // An ordered destination's delivery goes when its sequencer says (now, or after the ones
     // before it on its key); one that does not take the event lets its key go on without it.
-    let mut now: Vec<QueueMessage> = Vec::new();
+    let mut unordered: Vec<QueueMessage> = Vec::new();
     let mut sequenced_now: Vec<QueueMessage> = Vec::new();
     for ep in &all {
         let takes = p.targets.contains(&ep.name);
@@ -90,25 +90,25 @@ pub async fn fan_out(
                     sequenced_now.push(d);
                 }
             }
-            (_, _, true) => now.push(delivery_to(qm, event, ep)),
+            (_, _, true) => unordered.push(delivery_to(qm, event, ep)),
             (_, _, false) => {}
         }
     }
-    if now.len() + sequenced_now.len() == 1 {
-        let d = now
-            .pop()
-            .or_else(|| sequenced_now.pop())
-            .unwrap_or_else(|| qm.clone());
-        let name = d.destination().unwrap_or_default().to_string();
-        let i = all.iter().position(|e| e.name == name).unwrap_or_default();
-        let ep = all.swap_remove(i);
-        return Ok(Fanned::One(Box::new((d, ep))));
+    // One to attempt: here, at once.
+    if let ([d], []) | ([], [d]) = (unordered.as_slice(), sequenced_now.as_slice()) {
+        if let Some(i) = all
+            .iter()
+            .position(|e| Some(e.name.as_str()) == d.destination())
+        {
+            let one = (d.clone(), all.swap_remove(i));
+            return Ok(Fanned::One(Box::new(one)));
+        }
     }
-    if now.is_empty() && sequenced_now.is_empty() {
+    if unordered.is_empty() && sequenced_now.is_empty() {
         // None to attempt here (or the sequencers hold them): the event's own message is done.
         return Ok(Fanned::Done(JobStep::Drop));
     }
-    enqueue_all(co, &now, 0, settings).await?;
+    enqueue_all(co, &unordered, 0, settings).await?;
     ordered::send_now(co, &sequenced_now).await?;
     Ok(Fanned::Queued)
 }

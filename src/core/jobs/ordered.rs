@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// How long an idle ordering key is kept, by its source's `Dedupe` (its numbering) and by its
+/// destinations' sequencers alike.
+pub const KEY_IDLE_MS: u64 = 30 * 86_400_000;
+
 /// One delivery the sequencer holds: its place in its key's order, its id, and its queue body
 /// (the delivery's message as JSON, kept inline).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

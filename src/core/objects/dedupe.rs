@@ -171,8 +171,9 @@ const CLEANUP_BATCH: u32 = 500;
 /// set (`dedupe_window_seconds`), beyond which a provider's redelivery is a new event anyway.
 const PLACE_KEPT_MS: u64 = 7 * 86_400_000;
 
-/// An ordering key's rows idle this long are dropped: its next event starts it again.
-const ORDER_IDLE_MS: u64 = 30 * 86_400_000;
+// An ordering key's rows idle this long are dropped: its next event starts it again (a new
+// generation, `Order.since`), as its sequencers forget it.
+use crate::core::jobs::ordered::KEY_IDLE_MS as ORDER_IDLE_MS;
 
 #[derive(serde::Deserialize)]
 struct Place {

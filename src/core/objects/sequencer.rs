@@ -25,8 +25,8 @@ const DONE_KEPT_MS: u64 = 86_400_000;
 const DEFAULT_GAP_S: u64 = 3600;
 /// Keys whose gap is given up per alarm: the rest wait for the next alarm, a second on.
 const GAP_GIVE_UPS_PER_ALARM: u32 = 50;
-/// A key idle this long is forgotten (as its source's `Dedupe` forgets its numbering).
-const KEY_IDLE_MS: u64 = 30 * 86_400_000;
+// A key idle this long is forgotten, as its source's `Dedupe` forgets its numbering.
+use crate::core::jobs::ordered::KEY_IDLE_MS;
 /// A key that holds nothing (in `keys`' own columns, then its waiting rows, by index).
 const IDLE: &str = "inflight IS NULL AND gap_due IS NULL \
     AND NOT EXISTS (SELECT 1 FROM fifo WHERE fifo.key = keys.key) \
@@ -172,6 +172,9 @@ impl Machine for Sequencer {
             }
             SeqCmd::Replay(cmd) => {
                 if key_row(sql, &cmd.key)?.is_none() {
+                    // A key forgotten here: the live numbering is past the replayed places, so
+                    // the key starts just after the first of them (the others are appended, in
+                    // order, as late ones are).
                     let first = cmd.items.iter().map(|h| h.n).min().unwrap_or(1);
                     sql.run(
                         "INSERT INTO keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
