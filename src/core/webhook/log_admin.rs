@@ -407,7 +407,7 @@ mod tests {
             Effect::Config { .. } => Ok(Outcome::Doc(Some(crm.clone()))),
             _ => Ok(Outcome::Text("null".into())),
         });
-        let e = out.err().expect("refused");
+        let e = out.expect_err("refused");
         assert_eq!(e.status(), 409, "{}", e.message);
         assert!(e.message.contains("in order"), "{}", e.message);
         assert!(!seen
