@@ -65,6 +65,8 @@ impl QueueSettings {
 pub fn stamp(body: &str, order: &Order) -> String {
     let o = serde_json::to_string(order).unwrap_or_default();
     match body.strip_prefix('{') {
+        // Stamped already: one order only.
+        Some(rest) if rest.trim_start().starts_with("\"order\":") => body.to_string(),
         Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"order\":{o}{rest}"),
         Some(rest) => format!("{{\"order\":{o},{rest}"),
         None => body.to_string(),
@@ -385,6 +387,9 @@ mod tests {
             stamp("{}", &Order::new("k".into(), 1)),
             r#"{"order":{"key":"k","n":1}}"#
         );
+        // Stamped twice (ingress's copy and its `Dedupe`'s), a body keeps one order.
+        let once = stamp("{}", &Order::new("k".into(), 1));
+        assert_eq!(stamp(&once, &Order::new("k".into(), 1)), once);
         let Effect::Ask { name, body, .. } = &both[1] else {
             panic!("{both:?}")
         };

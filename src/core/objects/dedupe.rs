@@ -54,12 +54,13 @@ impl Machine for Dedupe {
             DedupeCmd::SeenMany(mut cmd) => {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
-                let keys = std::mem::take(&mut cmd.keys);
-                let key_of = |id: &str, ids: &[String]| {
-                    let i = ids.iter().position(|x| x == id)?;
-                    keys.get(i).cloned().flatten()
-                };
-                let ids = cmd.ids.clone();
+                // Each id's key (the first given for it), looked up once per new id.
+                let mut keyed: std::collections::HashMap<String, String> = Default::default();
+                for (id, key) in cmd.ids.iter().zip(std::mem::take(&mut cmd.keys)) {
+                    if let Some(key) = key {
+                        keyed.entry(id.clone()).or_insert(key);
+                    }
+                }
                 for id in std::mem::take(&mut cmd.ids) {
                     if new_ids.contains(&id) {
                         duplicates += 1;
@@ -79,7 +80,7 @@ impl Machine for Dedupe {
                 }
                 let mut order = Vec::new();
                 for id in &new_ids {
-                    if let Some(key) = key_of(id, &ids) {
+                    if let Some(key) = keyed.remove(id.as_str()) {
                         order.push((id.clone(), place(sql, id, key, now)?));
                     }
                 }

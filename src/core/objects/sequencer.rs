@@ -16,6 +16,7 @@ use super::store::{Store, StoreError};
 use crate::core::jobs::ordered::{Held, Released};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
+use crate::core::platform::QueueName;
 use crate::core::webhook::ordering::logged;
 use serde::Deserialize;
 use serde_json::json;
@@ -456,7 +457,7 @@ fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Hel
     let open = OpenWork {
         track: vec![Pending {
             id: h.delivery.clone(),
-            binding: "EVENTS".into(),
+            binding: QueueName::Events.binding().into(),
             body: h.body.clone(),
             due_in_ms: grace,
         }],
