@@ -17,7 +17,7 @@ use crate::core::jobs::ordered::{Held, Released};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::platform::QueueName;
-use crate::core::webhook::ordering::logged;
+use crate::core::webhook::ordering_key::logged;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -820,7 +820,7 @@ mod tests {
             let text = line.to_string();
             assert!(!text.contains("5551234567"), "{text}");
             assert!(
-                text.contains(&crate::core::webhook::ordering::logged(key)),
+                text.contains(&crate::core::webhook::ordering_key::logged(key)),
                 "{text}"
             );
         }

@@ -105,7 +105,7 @@ pub async fn receive(
         kind: cfg.kind,
         received_at: now / 1000,
         trail: w.trail.clone(),
-        ordering_key: cfg.ordering_key.as_deref(),
+        ordering_key: cfg.ordering_key_expr.as_deref(),
     };
     let messages = ingress::messages(&origin, events);
 
