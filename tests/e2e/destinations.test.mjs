@@ -209,6 +209,28 @@ test("an event accepted for a tenant with no destination is in its event log as 
   const listed = (await gw.admin("GET", `${lone}/events?status=no_destination`)).body.data.map((x) => x.id);
   assert.deepEqual(listed, [id]);
   assert.deepEqual((await gw.admin("GET", `${lone}/dead-letters`)).body.data, [], "nothing failed");
+  // Its body was kept although the tenant keeps none: once the tenant has a destination, a retry
+  // fans the event out to it. (An isolate may list the tenant's destinations from its cache for
+  // a while yet: the retry is sent again until the new destination gets it.)
+  assert.equal(e.body_kept, true, JSON.stringify(e));
+  const secret = whsec();
+  planted.add(secret);
+  const first = await startDestination(secret);
+  try {
+    const r1 = await gw.admin("PUT", `${lone}/destinations/first`, { url: first.url, secret });
+    assert.equal(r1.status, 201, r1.text);
+    for (const end = Date.now() + 60_000; !first.delivered.has(`${id}.first`) && Date.now() < end; ) {
+      const retried = await gw.admin("POST", `${lone}/events/${id}/retry`);
+      assert.equal(retried.status, 202, retried.text);
+      assert.deepEqual(retried.body, { event: id, fanned_out: true });
+      await first.until(() => first.delivered.has(`${id}.first`), 5_000).catch(() => {});
+    }
+    const got = first.delivered.get(`${id}.first`);
+    assert.ok(got, "the event reached the destination added after it");
+    assert.equal(got[0].id, id);
+  } finally {
+    await first.close();
+  }
 });
 
 test("one delivery is sent again from the kept body, or refused when there is nothing to send", async () => {

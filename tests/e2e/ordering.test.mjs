@@ -173,5 +173,5 @@ test("dead letters of an ordered key go back in order on a bulk retry, one at a 
   refusing = false;
   const replay = await gw.admin("POST", `${T}/dead-letters/${letter.id}/replay`);
   assert.equal(replay.status, 202, replay.text);
-  await dest.until(() => dest.attempts.some((a) => about(a).seq === 9 && a.status === 200), 20_000, "9's replay");
+  await dest.until(() => dest.attempts.some((a) => about(a).cus === "cus_dead" && about(a).seq === 9 && a.status === 200), 20_000, "9's replay");
 });

@@ -13,7 +13,7 @@
 //! while it waited is dropped too (logged), from its queue or its dead-letter queue.
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
-use super::wire::{decode, enqueue, finished, QueueSettings};
+use super::wire::{decode, enqueue, finished, lost, QueueSettings};
 use super::{max_attempts, ordered, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
@@ -53,6 +53,10 @@ pub struct Consumer<'a> {
 
 /// Deliveries an ordered destination's sequencer released that one message attempts itself, one
 /// after another, before it queues the next: a key's chain does not wait a queue hop per step.
+/// The message is acked when its flow ends, after the chain (the shell acks per flow): should the
+/// invocation die within the chain, the platform sends the message again and its delivery, though
+/// finished, is attempted again, perhaps after the next of its key. That is a duplicate under the
+/// same `webhook-id` (as any redelivery), and bounded by this count.
 const INLINE_RELEASES: usize = 5;
 
 /// Handles one message: one attempt, then what core decided after it; `jitter` in [0, 1]
@@ -104,6 +108,11 @@ async fn consume_one(
         Err(e) => {
             co.log_error(json!({"queue": queue, "decode_error": e.logged()}))
                 .await;
+            // Given up on, a sequenced delivery whose payload is gone no longer holds its key.
+            let gone = e.status() == 404 && queue.ends_with("-dlq");
+            if let (true, Some(l)) = (gone, lost(body)) {
+                return Ok((Receipt::Ack, ordered::lost(&co, &l).await));
+            }
             return Ok((Receipt::Retry, vec![]));
         }
     };
@@ -510,6 +519,56 @@ mod tests {
             asked(&seen, ObjectClass::DeadLetters)[0]["put"]["queue"],
             "deliveries"
         );
+    }
+
+    /// A sequenced delivery kept aside in `PAYLOADS` (too large for the queue), as it travels.
+    fn spilled_sequenced() -> (QueueMessage, String) {
+        let mut m: QueueMessage = serde_json::from_str(&event_body(1)).unwrap();
+        let Job::DeliverEvent { event, .. } = &m.job else {
+            unreachable!()
+        };
+        let mut event = event.clone();
+        event.data = json!({"blob": "x".repeat(super::super::wire::INLINE_LIMIT)});
+        m = QueueMessage::first_delivery("t1", &event, "crm");
+        let mut order = crate::core::jobs::Order::new("shop/cus_1".into(), 4);
+        order.sequenced = true;
+        m.order = Some(order);
+        let text = serde_json::to_string(&m).unwrap();
+        let flow = Flow::new(|co: Co| async move { super::super::wire::travel(&co, text).await });
+        let (body, _) = drive(flow, 0, |_| Ok(Outcome::Done));
+        (m, body.unwrap())
+    }
+
+    #[test]
+    fn a_sequenced_delivery_whose_kept_body_is_gone_finishes_in_its_sequencer() {
+        let (m, body) = spilled_sequenced();
+        assert!(body.len() < 300, "kept aside: {body}");
+        let t = tenant(8);
+        // Its body outlived `PAYLOADS`' TTL (held behind a paused destination): a miss.
+        let world = |e: &Effect| match e {
+            Effect::KvGet { .. } => Ok(Outcome::Doc(None)),
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(t.clone()))),
+            _ => Ok(Outcome::Text("null".into())),
+        };
+        // On its queue, the miss may be KV's lag: the platform retries it.
+        let (receipt, _) = consume_in("events", &body, world);
+        assert_eq!(receipt, Receipt::Retry);
+        // Given up on, it is logged and finished: its key goes on, its open copy closes.
+        let (receipt, seen) = consume_in("events-dlq", &body, world);
+        assert_eq!(receipt, Receipt::Ack);
+        let done = json!({"done": {"key": "shop/cus_1", "delivery": m.id}});
+        assert_eq!(asked(&seen, ObjectClass::Sequencer), vec![done]);
+        // KV unreadable is not a miss: the payload may be there still.
+        let (receipt, unread) = consume_in("events-dlq", &body, |e| match e {
+            Effect::KvGet { .. } => Err(ApiError::internal("kv down")),
+            _ => world(e),
+        });
+        assert_eq!(receipt, Receipt::Retry);
+        assert!(asked(&unread, ObjectClass::Sequencer).is_empty());
+        let lost = format!(r#""payload_lost":"{}""#, m.id);
+        assert!(seen
+            .iter()
+            .any(|e| matches!(e, Effect::LogError(l) if l.contains(&lost))));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use crate::core::webhook::destination::DestinationConfig;
 use crate::core::webhook::endpoints::{endpoint, endpoints, Endpoint};
-use crate::core::webhook::event_log::{event_entry, AttemptEntry, DeliveryState, LogEntry};
+use crate::core::webhook::event_log::{
+    event_entry, AttemptEntry, DeliveryState, LogEntry, LogSettings,
+};
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::source::SourceConfig;
 use crate::core::webhook::target;
@@ -39,9 +41,14 @@ pub async fn fan_out(
 ) -> Result<Fanned, ApiError> {
     let mut all = endpoints(co, &qm.tenant, tenant).await?;
     if all.is_empty() {
-        // Accepted, and nowhere to go: in the event log as such. Nothing failed, so no dead
-        // letter; a destination added later can have it through a retry from the log.
-        let mut entry = event_entry(event, vec![], tenant.event_log, co.now());
+        // Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
+        // retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a
+        // retry from the log fans it out to the destinations added since (`log_admin`).
+        let kept = LogSettings {
+            keep_bodies: true,
+            ..tenant.event_log
+        };
+        let mut entry = event_entry(event, vec![], kept, co.now());
         entry.no_destination = true;
         co.record(&qm.tenant, LogEntry::Event(entry).encode()).await;
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
@@ -71,7 +78,7 @@ pub async fn fan_out(
     }
     // An ordered destination's delivery goes when its sequencer says (now, or after the ones
     // before it on its key); one that does not take the event lets its key go on without it.
-    let mut now: Vec<QueueMessage> = Vec::new();
+    let mut unordered: Vec<QueueMessage> = Vec::new();
     let mut sequenced_now: Vec<QueueMessage> = Vec::new();
     for ep in &all {
         let takes = p.targets.contains(&ep.name);
@@ -83,25 +90,25 @@ pub async fn fan_out(
                     sequenced_now.push(d);
                 }
             }
-            (_, _, true) => now.push(delivery_to(qm, event, ep)),
+            (_, _, true) => unordered.push(delivery_to(qm, event, ep)),
             (_, _, false) => {}
         }
     }
-    if now.len() + sequenced_now.len() == 1 {
-        let d = now
-            .pop()
-            .or_else(|| sequenced_now.pop())
-            .unwrap_or_else(|| qm.clone());
-        let name = d.destination().unwrap_or_default().to_string();
-        let i = all.iter().position(|e| e.name == name).unwrap_or_default();
-        let ep = all.swap_remove(i);
-        return Ok(Fanned::One(Box::new((d, ep))));
+    // One to attempt: here, at once.
+    if let ([d], []) | ([], [d]) = (unordered.as_slice(), sequenced_now.as_slice()) {
+        if let Some(i) = all
+            .iter()
+            .position(|e| Some(e.name.as_str()) == d.destination())
+        {
+            let one = (d.clone(), all.swap_remove(i));
+            return Ok(Fanned::One(Box::new(one)));
+        }
     }
-    if now.is_empty() && sequenced_now.is_empty() {
+    if unordered.is_empty() && sequenced_now.is_empty() {
         // None to attempt here (or the sequencers hold them): the event's own message is done.
         return Ok(Fanned::Done(JobStep::Drop));
     }
-    enqueue_all(co, &now, 0, settings).await?;
+    enqueue_all(co, &unordered, 0, settings).await?;
     ordered::send_now(co, &sequenced_now).await?;
     Ok(Fanned::Queued)
 }
@@ -500,6 +507,9 @@ mod tests {
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0]["no_destination"], true, "{recorded:?}");
         assert_eq!(recorded[0]["deliveries"], json!([]));
+        // Its body is kept (the tenant keeps none), so a retry can fan it out once a
+        // destination exists.
+        assert!(recorded[0]["body"].is_string(), "{recorded:?}");
     }
 
     /// `message(destination)` with its place in order (sequenced: released by the sequencer).

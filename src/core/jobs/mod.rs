@@ -43,11 +43,16 @@ pub struct QueueMessage {
     pub job: Job,
 }
 
+pub(crate) fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
 impl Order {
     pub fn new(key: String, n: u64) -> Order {
         Order {
             key,
             n,
+            since: 0,
             sequenced: false,
         }
     }
@@ -60,6 +65,11 @@ pub struct Order {
     pub key: String,
     /// 1, 2, 3… per key, in the order ingress accepted the events.
     pub n: u64,
+    /// When its source's `Dedupe` started numbering the key (ms). Numbering that starts again
+    /// (the key forgotten when idle, its source deleted) is a new generation: the key's
+    /// sequencer starts it again from 1 instead of taking its places for late ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub since: u64,
     /// A delivery the destination's `Sequencer` released: its open work is there, and it tells
     /// the sequencer when it is finished.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -4,7 +4,7 @@
 //! behind it on its key only, until it is delivered or dead-lettered. Each command answers the
 //! delivery bodies it released, which the consumer sends at once.
 
-use super::wire::travel;
+use super::wire::{travel, Lost};
 use super::{Job, Order, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
@@ -14,6 +14,10 @@ use crate::core::platform::QueueName;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+
+/// How long an idle ordering key is kept, by its source's `Dedupe` (its numbering) and by its
+/// destinations' sequencers alike.
+pub const KEY_IDLE_MS: u64 = 30 * 86_400_000;
 
 /// One delivery the sequencer holds: its place in its key's order, its id, and its queue body
 /// (the delivery's message as JSON, kept inline).
@@ -29,6 +33,9 @@ pub struct Held {
 pub struct Offer {
     pub key: String,
     pub item: Held,
+    /// The generation of the key's numbering (`Order.since`).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub since: u64,
 }
 
 /// The destination does not take the event at `n` of `key`: no gap waits for it.
@@ -36,6 +43,8 @@ pub struct Offer {
 pub struct Skip {
     pub key: String,
     pub n: u64,
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub since: u64,
 }
 
 /// The delivery is finished (delivered, dead-lettered or dropped): the next of its key goes.
@@ -50,6 +59,9 @@ pub struct Done {
 pub struct Replay {
     pub key: String,
     pub items: Vec<Held>,
+    /// The newest generation of the items' numbering (`Order.since`).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub since: u64,
 }
 
 /// What a command released: `go`, the offered delivery itself may be attempted now; `send`, the
@@ -78,6 +90,7 @@ pub async fn offer(co: &Co, d: &QueueMessage, destination: &str) -> Result<bool,
             delivery: d.id.clone(),
             body,
         },
+        since: order.since,
     };
     let r = co.ask(&sequencer(&d.tenant, destination), offer).await?;
     send(co, r.send).await;
@@ -89,6 +102,7 @@ pub async fn skip(co: &Co, tenant: &str, destination: &str, order: &Order) -> Re
     let skip = Skip {
         key: order.key.clone(),
         n: order.n,
+        since: order.since,
     };
     let r = co.ask(&sequencer(tenant, destination), skip).await?;
     send(co, r.send).await;
@@ -109,14 +123,26 @@ pub async fn done(co: &Co, m: &QueueMessage) -> Vec<String> {
     else {
         return vec![];
     };
+    finish(co, &m.tenant, d, &order.key, &m.id).await
+}
+
+/// A sequenced delivery kept aside whose payload is gone (held past `PAYLOADS`' TTL): nothing is
+/// left to deliver or replay, so it is logged as lost and finished, and its key goes on.
+pub async fn lost(co: &Co, l: &Lost) -> Vec<String> {
+    let line = json!({"payload_lost": l.id, "tenant": l.tenant, "destination": l.destination});
+    co.log_error(line).await;
+    finish(co, &l.tenant, &l.destination, &l.order.key, &l.id).await
+}
+
+async fn finish(co: &Co, tenant: &str, destination: &str, key: &str, id: &str) -> Vec<String> {
     let cmd = Done {
-        key: order.key.clone(),
-        delivery: m.id.clone(),
+        key: key.to_string(),
+        delivery: id.to_string(),
     };
-    match co.ask(&sequencer(&m.tenant, d), cmd).await {
+    match co.ask(&sequencer(tenant, destination), cmd).await {
         Ok(r) => r.send,
         Err(e) => {
-            let line = json!({"sequencer_done_failed": m.id, "error": e.logged()});
+            let line = json!({"sequencer_done_failed": id, "error": e.logged()});
             co.log_error(line).await;
             vec![]
         }
@@ -126,7 +152,7 @@ pub async fn done(co: &Co, m: &QueueMessage) -> Vec<String> {
 /// Deliveries sent again from the admin API (replays, retries) to their ordered destinations:
 /// per destination and key, in their order (`n`), through the sequencer.
 pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
-    let mut groups: BTreeMap<(String, String, String), Vec<Held>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, String), Vec<(u64, Held)>> = BTreeMap::new();
     for mut m in msgs {
         let (
             Some(order),
@@ -140,19 +166,22 @@ pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         };
         order.sequenced = true;
         let group = (m.tenant.clone(), d.clone(), order.key.clone());
-        let n = order.n;
+        let (n, since) = (order.n, order.since);
         let body = held_body(co, &m).await?;
-        groups.entry(group).or_default().push(Held {
+        let held = Held {
             n,
             delivery: m.id.clone(),
             body,
-        });
+        };
+        groups.entry(group).or_default().push((since, held));
     }
     for ((tenant, d, key), mut items) in groups {
-        items.sort_by_key(|h| h.n);
-        let r = co
-            .ask(&sequencer(&tenant, &d), Replay { key, items })
-            .await?;
+        // An older generation's places before a newer one's.
+        items.sort_by_key(|(since, h)| (*since, h.n));
+        let since = items.last().map_or(0, |(s, _)| *s);
+        let items = items.into_iter().map(|(_, h)| h).collect();
+        let replay = Replay { key, items, since };
+        let r = co.ask(&sequencer(&tenant, &d), replay).await?;
         send(co, r.send).await;
     }
     Ok(())

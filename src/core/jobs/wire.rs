@@ -65,6 +65,8 @@ impl QueueSettings {
 pub fn stamp(body: &str, order: &Order) -> String {
     let o = serde_json::to_string(order).unwrap_or_default();
     match body.strip_prefix('{') {
+        // Stamped already: one order only.
+        Some(rest) if rest.trim_start().starts_with("\"order\":") => body.to_string(),
         Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"order\":{o}{rest}"),
         Some(rest) => format!("{{\"order\":{o},{rest}"),
         None => body.to_string(),
@@ -91,7 +93,7 @@ pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiErro
     let text = co
         .kv_get(Kv::Payloads, &key)
         .await?
-        .ok_or_else(|| ApiError::internal(format!("payload {key} not readable yet")))?;
+        .ok_or_else(|| ApiError::not_found(format!("payload {key} not readable yet")))?;
     let mut m: QueueMessage = serde_json::from_str(&text)
         .map_err(|e| ApiError::internal(format!("payload {key}: {e}")))?;
     if order.is_some() {
@@ -125,7 +127,54 @@ async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
         ttl_s: Some(SPILL_TTL_S),
     })
     .await?;
-    Ok(json!({ SPILLED: key }).to_string())
+    let mut kept = json!({ SPILLED: key });
+    // A delivery to a destination says which, and where it stands in its key's order: should
+    // its payload be gone (its TTL passed while its sequencer held it), it can still finish.
+    if let (
+        Job::DeliverEvent {
+            destination: Some(d),
+            ..
+        },
+        Some(order),
+    ) = (&m.job, &m.order)
+    {
+        kept["order"] = json!(order);
+        kept["delivery"] = json!({"tenant": m.tenant, "id": m.id, "destination": d});
+    }
+    Ok(kept.to_string())
+}
+
+/// What a kept-aside sequenced delivery whose payload is gone still tells: enough to finish it
+/// in its sequencer.
+#[derive(Debug, PartialEq)]
+pub struct Lost {
+    pub tenant: String,
+    pub id: String,
+    pub destination: String,
+    pub order: Order,
+}
+
+/// The kept-aside delivery `body` names, if it is a sequenced one.
+pub fn lost(body: &str) -> Option<Lost> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        tenant: String,
+        id: String,
+        destination: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Kept {
+        order: Order,
+        delivery: Named,
+    }
+    let k: Kept = serde_json::from_str(body).ok()?;
+    let d = k.delivery;
+    k.order.sequenced.then_some(Lost {
+        tenant: d.tenant,
+        id: d.id,
+        destination: d.destination,
+        order: k.order,
+    })
 }
 
 /// Encodes messages for `queue`, each with the open-work entry that goes with it: the same body,
@@ -338,6 +387,9 @@ mod tests {
             stamp("{}", &Order::new("k".into(), 1)),
             r#"{"order":{"key":"k","n":1}}"#
         );
+        // Stamped twice (ingress's copy and its `Dedupe`'s), a body keeps one order.
+        let once = stamp("{}", &Order::new("k".into(), 1));
+        assert_eq!(stamp(&once, &Order::new("k".into(), 1)), once);
         let Effect::Ask { name, body, .. } = &both[1] else {
             panic!("{both:?}")
         };

@@ -22,11 +22,16 @@ impl Machine for Dedupe {
     const DOC_KEYS: &'static [&'static str] = &["handshake"];
     const TABLES: &'static [&'static str] = &[
         "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)",
         pending::TABLE,
-        // Each ordering key's next place, and the place each id took (kept through a `Forget`,
-        // so a provider's redelivery leaves no gap); idle rows go after `ORDER_IDLE_MS`.
-        "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL)",
+        pending::INDEX,
+        // Each ordering key's next place (idle rows go after `ORDER_IDLE_MS`), and the place each
+        // id took, kept through a `Forget` so a provider's redelivery leaves no gap (for
+        // `PLACE_KEPT_MS`). The alarm finds expired rows by the time indexes, a batch at a time.
+        "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL, since INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX IF NOT EXISTS order_keys_idle ON order_keys (last_at)",
         "CREATE TABLE IF NOT EXISTS order_ids (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS order_ids_age ON order_ids (at)",
     ];
 
     fn apply<S: Store>(
@@ -49,12 +54,13 @@ impl Machine for Dedupe {
             DedupeCmd::SeenMany(mut cmd) => {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
-                let keys = std::mem::take(&mut cmd.keys);
-                let key_of = |id: &str, ids: &[String]| {
-                    let i = ids.iter().position(|x| x == id)?;
-                    keys.get(i).cloned().flatten()
-                };
-                let ids = cmd.ids.clone();
+                // Each id's key (the first given for it), looked up once per new id.
+                let mut keyed: std::collections::HashMap<String, String> = Default::default();
+                for (id, key) in cmd.ids.iter().zip(std::mem::take(&mut cmd.keys)) {
+                    if let Some(key) = key {
+                        keyed.entry(id.clone()).or_insert(key);
+                    }
+                }
                 for id in std::mem::take(&mut cmd.ids) {
                     if new_ids.contains(&id) {
                         duplicates += 1;
@@ -74,15 +80,13 @@ impl Machine for Dedupe {
                 }
                 let mut order = Vec::new();
                 for id in &new_ids {
-                    if let Some(key) = key_of(id, &ids) {
-                        order.push((id.clone(), place(sql, id, &key, now)?));
+                    if let Some(key) = keyed.remove(id.as_str()) {
+                        order.push((id.clone(), place(sql, id, key, now)?));
                     }
                 }
                 for p in cmd.pending.iter_mut() {
-                    if let (Some(key), Some((_, n))) =
-                        (key_of(&p.id, &ids), order.iter().find(|(i, _)| *i == p.id))
-                    {
-                        p.body = stamp(&p.body, &Order::new(key, *n));
+                    if let Some((_, o)) = order.iter().find(|(i, _)| *i == p.id) {
+                        p.body = stamp(&p.body, o);
                     }
                 }
                 let answer = SeenResult {
@@ -116,13 +120,21 @@ impl Machine for Dedupe {
         })
     }
 
-    /// The earlier of the next expiry and the next pending event's due time.
+    /// The earliest of: the next expiry, the next pending event's due time, an idle key or an
+    /// old place to forget.
     fn next_wake<S: Store>(_: &Window, sql: &S) -> Result<Option<u64>, StoreError> {
         let expiry = pending::earliest(sql, "SELECT MIN(expires_at) AS next FROM seen")?;
-        Ok([expiry, pending::next_due(sql)?]
-            .into_iter()
-            .flatten()
-            .min())
+        let key = pending::earliest(sql, "SELECT MIN(last_at) AS next FROM order_keys")?;
+        let place = pending::earliest(sql, "SELECT MIN(at) AS next FROM order_ids")?;
+        Ok([
+            expiry,
+            pending::next_due(sql)?,
+            key.map(|t| t + ORDER_IDLE_MS),
+            place.map(|t| t + PLACE_KEPT_MS),
+        ]
+        .into_iter()
+        .flatten()
+        .min())
     }
 
     fn alarm<S: Store>(
@@ -132,50 +144,80 @@ impl Machine for Dedupe {
         at: &Ctx,
     ) -> Result<Woken, StoreError> {
         if heard == Heard::Woke {
+            let now = at.now_ms;
+            // A batch per table: what is left makes `next_wake` due, so the next alarm goes on.
             sql.run(
-                "DELETE FROM seen WHERE expires_at <= ?",
-                vec![at.now_ms.into()],
+                "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE expires_at <= ? LIMIT ?)",
+                vec![now.into(), CLEANUP_BATCH.into()],
             )?;
-            let idle = at.now_ms.saturating_sub(ORDER_IDLE_MS);
+            let idle = now.saturating_sub(ORDER_IDLE_MS);
             sql.run(
-                "DELETE FROM order_keys WHERE last_at <= ?",
-                vec![idle.into()],
+                "DELETE FROM order_keys WHERE key IN (SELECT key FROM order_keys WHERE last_at <= ? LIMIT ?)",
+                vec![idle.into(), CLEANUP_BATCH.into()],
             )?;
-            sql.run("DELETE FROM order_ids WHERE at <= ?", vec![idle.into()])?;
+            let old = now.saturating_sub(PLACE_KEPT_MS);
+            sql.run(
+                "DELETE FROM order_ids WHERE id IN (SELECT id FROM order_ids WHERE at <= ? LIMIT ?)",
+                vec![old.into(), CLEANUP_BATCH.into()],
+            )?;
         }
         pending::sweep(sql, heard, at)
     }
 }
 
-/// An ordering key's rows idle this long are dropped: its next event starts it again.
-const ORDER_IDLE_MS: u64 = 30 * 86_400_000;
+/// Expired rows deleted per table per alarm, so one alarm stays short however many expired.
+const CLEANUP_BATCH: u32 = 500;
+
+/// How long an id keeps its place after it was numbered: the longest dedupe window a source may
+/// set (`dedupe_window_seconds`), beyond which a provider's redelivery is a new event anyway.
+const PLACE_KEPT_MS: u64 = 7 * 86_400_000;
+
+// An ordering key's rows idle this long are dropped: its next event starts it again (a new
+// generation, `Order.since`), as its sequencers forget it.
+use crate::core::jobs::ordered::KEY_IDLE_MS as ORDER_IDLE_MS;
 
 #[derive(serde::Deserialize)]
 struct Place {
     n: u64,
+    since: u64,
 }
 
 /// The place in `key`'s order of the new id `id`: the one it took before (it was forgotten and
-/// sent again), else the key's next.
-fn place<S: Store>(sql: &S, id: &str, key: &str, now: u64) -> Result<u64, StoreError> {
-    let had: Vec<Place> = sql.rows("SELECT n FROM order_ids WHERE id = ?", vec![id.into()])?;
-    if let Some(p) = had.first() {
-        return Ok(p.n);
+/// sent again), else the key's next; with the generation of the key's numbering (when this
+/// object started it: a key forgotten and started again is numbered from 1 anew).
+fn place<S: Store>(sql: &S, id: &str, key: String, now: u64) -> Result<Order, StoreError> {
+    let keyed: Vec<Place> = sql.rows(
+        "SELECT next AS n, since FROM order_keys WHERE key = ?",
+        vec![key.as_str().into()],
+    )?;
+    let had: Vec<Place> = sql.rows(
+        "SELECT n, ? AS since FROM order_ids WHERE id = ?",
+        vec![now.into(), id.into()],
+    )?;
+    let (n, since) = match (had.first(), keyed.first()) {
+        (Some(p), Some(k)) => (p.n, k.since),
+        (Some(p), None) => (p.n, p.since),
+        (None, Some(k)) => (k.n, k.since),
+        (None, None) => (1, now),
+    };
+    let mut order = Order::new(key, n);
+    order.since = since;
+    if had.is_empty() {
+        sql.run(
+            "INSERT OR REPLACE INTO order_keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
+            vec![
+                order.key.as_str().into(),
+                (n + 1).into(),
+                now.into(),
+                since.into(),
+            ],
+        )?;
+        sql.run(
+            "INSERT INTO order_ids (id, n, at) VALUES (?, ?, ?)",
+            vec![id.into(), n.into(), now.into()],
+        )?;
     }
-    let next: Vec<Place> = sql.rows(
-        "SELECT next AS n FROM order_keys WHERE key = ?",
-        vec![key.into()],
-    )?;
-    let n = next.first().map_or(1, |p| p.n);
-    sql.run(
-        "INSERT OR REPLACE INTO order_keys (key, next, last_at) VALUES (?, ?, ?)",
-        vec![key.into(), (n + 1).into(), now.into()],
-    )?;
-    sql.run(
-        "INSERT INTO order_ids (id, n, at) VALUES (?, ?, ?)",
-        vec![id.into(), n.into(), now.into()],
-    )?;
-    Ok(n)
+    Ok(order)
 }
 
 #[cfg(test)]
@@ -285,6 +327,9 @@ mod tests {
         serde_json::from_str::<SeenResult>(&step.answer)
             .unwrap()
             .order
+            .into_iter()
+            .map(|(id, o)| (id, o.n))
+            .collect()
     }
 
     fn recorded(sql: &Sqlite, id: &str) -> String {
@@ -314,10 +359,9 @@ mod tests {
         // A duplicate takes no place; the key goes on across calls.
         let more = [("a", Some("s/k1")), ("d", Some("s/k1"))];
         assert_eq!(ordered(&sql, &more, T + 1), n(&[("d", 3)]));
-        assert_eq!(
-            recorded(&sql, "d"),
-            r#"{"order":{"key":"s/k1","n":3},"id":"d"}"#
-        );
+        // The key's numbering carries when it started: its generation.
+        let d = format!(r#"{{"order":{{"key":"s/k1","n":3,"since":{T}}},"id":"d"}}"#);
+        assert_eq!(recorded(&sql, "d"), d);
         assert_eq!(recorded(&sql, "x"), r#"{"id":"x"}"#, "no key: no order");
         // `c`'s enqueue failed: forgotten, then sent again by the provider, it keeps its place.
         let forget = Forget {
@@ -330,6 +374,27 @@ mod tests {
         Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &at).unwrap();
         let e = [("e", Some("s/k1"))];
         assert_eq!(ordered(&sql, &e, T + 31 * DAY), n(&[("e", 1)]));
+        let since = format!(r#""n":1,"since":{}}}"#, T + 31 * DAY);
+        assert!(recorded(&sql, "e").contains(&since), "a new generation");
+    }
+
+    #[test]
+    fn numbering_is_forgotten_on_time_an_alarm_set_for_it() {
+        let sql = source();
+        ordered(&sql, &[("a", Some("s/k1"))], T);
+        let done = OpenWork {
+            track: vec![],
+            done: vec!["a".into()],
+        };
+        apply(&sql, DedupeCmd::Update(done), T);
+        let wake = |now| {
+            Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &Ctx::at(now)).unwrap();
+            Dedupe::next_wake(&Window::default(), &sql).unwrap()
+        };
+        // `a`'s id expires after a day; its place is kept a week, its key's numbering 30 days.
+        assert_eq!(wake(T + DAY), Some(T + PLACE_KEPT_MS));
+        assert_eq!(wake(T + PLACE_KEPT_MS), Some(T + ORDER_IDLE_MS));
+        assert_eq!(wake(T + ORDER_IDLE_MS), None, "nothing kept");
     }
 
     #[test]

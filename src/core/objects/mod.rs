@@ -17,6 +17,8 @@ mod dedupe;
 mod event_log;
 mod outbox;
 mod pending;
+#[cfg(test)]
+mod plans;
 mod rate_limiter;
 mod sequencer;
 mod usage;

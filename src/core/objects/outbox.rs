@@ -9,7 +9,7 @@ use super::store::{Store, StoreError};
 
 impl Machine for Outbox {
     type Doc = ();
-    const TABLES: &'static [&'static str] = &[pending::TABLE];
+    const TABLES: &'static [&'static str] = &[pending::TABLE, pending::INDEX];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: OutboxCmd, at: &Ctx) -> Result<Step, StoreError> {
         Ok(match cmd {

@@ -14,6 +14,8 @@ use crate::core::jobs::OpenWork;
 use serde::Deserialize;
 
 pub const TABLE: &str = "CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, binding TEXT NOT NULL, body TEXT NOT NULL, due_at INTEGER NOT NULL)";
+/// The alarm reads the earliest due rows: without it, every alarm reads the whole table.
+pub const INDEX: &str = "CREATE INDEX IF NOT EXISTS pending_due ON pending (due_at)";
 
 /// Rows sent again per alarm; the rest wait for the next one.
 const SWEEP_BATCH: u32 = 100;

@@ -5,7 +5,9 @@
 //! copy is lost. A gap (an earlier place that never came) older than `ORDERING_GAP_SECONDS`
 //! (default one hour) is given up, logged, and the key moves on. Each key is independent: a held
 //! key holds nothing else. Bodies are kept inline as the queue carries them (one over the queue's
-//! limit is the key of its copy in `PAYLOADS`, as for any queue message).
+//! limit is the key of its copy in `PAYLOADS`, as for any queue message; one held past that
+//! copy's 7 days is logged as lost and finished when the platform gives up on it,
+//! `ordered::lost`, so its key goes on).
 
 use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
@@ -14,36 +16,65 @@ use super::store::{Store, StoreError};
 use crate::core::jobs::ordered::{Held, Released};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
+use crate::core::platform::QueueName;
+use crate::core::webhook::ordering_key::logged;
 use serde::Deserialize;
 use serde_json::json;
 
 /// How long a finished delivery is remembered, so a second copy of it is not delivered again.
 const DONE_KEPT_MS: u64 = 86_400_000;
 const DEFAULT_GAP_S: u64 = 3600;
-/// A key idle this long is forgotten (as its source's `Dedupe` forgets its numbering).
-const KEY_IDLE_MS: u64 = 30 * 86_400_000;
+/// Keys whose gap is given up per alarm: the rest wait for the next alarm, a second on.
+const GAP_GIVE_UPS_PER_ALARM: u32 = 50;
+// A key idle this long is forgotten, as its source's `Dedupe` forgets its numbering.
+use crate::core::jobs::ordered::KEY_IDLE_MS;
+/// A key that holds nothing (in `keys`' own columns, then its waiting rows, by index).
+const IDLE: &str = "inflight IS NULL AND gap_due IS NULL \
+    AND NOT EXISTS (SELECT 1 FROM fifo WHERE fifo.key = keys.key) \
+    AND NOT EXISTS (SELECT 1 FROM parked WHERE parked.key = keys.key)";
+/// Expired rows deleted per table per alarm, so one alarm stays short however many expired.
+const CLEANUP_BATCH: u32 = 500;
 
 impl Machine for Sequencer {
     type Doc = ();
     const TABLES: &'static [&'static str] = &[
-        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0)",
+        // `since`: the generation of the key's numbering at ingress (`Order.since`).
+        "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, inflight TEXT, gap_due INTEGER, last_at INTEGER NOT NULL DEFAULT 0, since INTEGER NOT NULL DEFAULT 0)",
+        // Every lookup by delivery id and every alarm query goes by an index: the tables grow
+        // with traffic and the object answers each delivery of its destination.
+        "CREATE INDEX IF NOT EXISTS keys_inflight ON keys (inflight) WHERE inflight IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS keys_gap_due ON keys (gap_due)",
+        "CREATE INDEX IF NOT EXISTS keys_idle ON keys (last_at)",
         "CREATE TABLE IF NOT EXISTS fifo (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
+        "CREATE INDEX IF NOT EXISTS fifo_delivery ON fifo (delivery)",
         // A parked row with an empty delivery is a place the destination skips.
-        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (key, n))",
+        // `due`: when the wait for the places before it ends (each row waits at most the gap limit).
+        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, due INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key, n))",
+        "CREATE INDEX IF NOT EXISTS parked_delivery ON parked (delivery)",
         "CREATE TABLE IF NOT EXISTS done (delivery TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS done_at ON done (at)",
         pending::TABLE,
+        pending::INDEX,
     ];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: SeqCmd, at: &Ctx) -> Result<Step, StoreError> {
         let now = at.now_ms;
         let grace = QueueSettings::from_vars(at.var).grace_ms;
         let gap = now + gap_ms(at);
-        let wake = Some(Wake::Next { unless_by: None });
+        // What a command adds falls due no sooner than this (a released body's grace, a gap's or
+        // a new key's wait; finished and idle rows much later): an alarm set by then stands, and
+        // the host reads nothing more.
+        let soonest = now + grace.min(gap_ms(at)).min(START_WAIT_MS);
+        let wake = Some(Wake::Next {
+            unless_by: Some(soonest),
+        });
         Ok(match cmd {
             SeqCmd::Purge => Step::erase(),
             SeqCmd::Update(cmd) => {
                 pending::apply(sql, &cmd, now)?;
+                // A retry's delay may be shorter than any of those.
+                let wake = Some(Wake::Next { unless_by: None });
                 Step::reply::<Self, _>(&cmd, &()).waking(wake)
             }
             SeqCmd::Offer(cmd) => {
@@ -55,14 +86,14 @@ impl Machine for Sequencer {
                     },
                     false => {
                         let (key, item) = (&cmd.key, &cmd.item);
-                        let (next, gap) = start(sql, key, now, gap)?;
-                        if item.n < next {
+                        let Start { next, gap, stale } = start(sql, key, now, gap, cmd.since)?;
+                        if stale || item.n < next {
                             // Late (its key started after it, or a gap was given up): never dropped.
-                            logs.push(json!({"ordering_late": item.delivery, "key": key, "n": item.n, "next": next}));
+                            logs.push(json!({"ordering_late": item.delivery, "key": logged(key), "n": item.n, "next": next}));
                             append(sql, key, item)?;
                         } else if item.n == next {
                             append(sql, key, item)?;
-                            advance(sql, key, next + 1, gap)?;
+                            advance(sql, key, next + 1)?;
                         } else {
                             park(sql, key, item, gap)?;
                         }
@@ -80,10 +111,17 @@ impl Machine for Sequencer {
                 };
                 Step::reply(&cmd, &answer).waking(wake).logging(logs)
             }
+            // A key this object does not hold: nothing waits for the place, and no row is kept
+            // for each key of a source the destination does not take.
+            SeqCmd::Skip(cmd) if key_row(sql, &cmd.key)?.is_none() => {
+                Step::reply(&cmd, &Released::default())
+            }
             SeqCmd::Skip(cmd) => {
-                let (next, gap) = start(sql, &cmd.key, now, gap)?;
+                let Start { next, gap, stale } = start(sql, &cmd.key, now, gap, cmd.since)?;
                 match next {
-                    next if cmd.n == next => advance(sql, &cmd.key, next + 1, gap)?,
+                    // Of an older generation: nothing waits for it.
+                    _ if stale => {}
+                    next if cmd.n == next => advance(sql, &cmd.key, next + 1)?,
                     next if cmd.n > next => {
                         let skip = Held {
                             n: cmd.n,
@@ -135,10 +173,18 @@ impl Machine for Sequencer {
             }
             SeqCmd::Replay(cmd) => {
                 if key_row(sql, &cmd.key)?.is_none() {
+                    // A key forgotten here: the live numbering is past the replayed places, so
+                    // the key starts just after the first of them (the others are appended, in
+                    // order, as late ones are).
                     let first = cmd.items.iter().map(|h| h.n).min().unwrap_or(1);
                     sql.run(
-                        "INSERT INTO keys (key, next) VALUES (?, ?)",
-                        vec![cmd.key.as_str().into(), (first + 1).into()],
+                        "INSERT INTO keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
+                        vec![
+                            cmd.key.as_str().into(),
+                            (first + 1).into(),
+                            now.into(),
+                            cmd.since.into(),
+                        ],
                     )?;
                 }
                 for item in &cmd.items {
@@ -168,7 +214,9 @@ impl Machine for Sequencer {
         let gap = pending::earliest(sql, "SELECT MIN(gap_due) AS next FROM keys")?;
         let done = pending::earliest(sql, "SELECT MIN(at) AS next FROM done")?;
         let done = done.map(|d| d + DONE_KEPT_MS);
-        Ok([pending::next_due(sql)?, gap, done]
+        let idle = format!("SELECT MIN(last_at) AS next FROM keys WHERE {IDLE}");
+        let idle = pending::earliest(sql, &idle)?.map(|t| t + KEY_IDLE_MS);
+        Ok([pending::next_due(sql)?, gap, done, idle]
             .into_iter()
             .flatten()
             .min())
@@ -177,23 +225,29 @@ impl Machine for Sequencer {
     fn alarm<S: Store>(_: &mut (), sql: &S, heard: Heard, at: &Ctx) -> Result<Woken, StoreError> {
         let now = at.now_ms;
         if heard == Heard::Woke {
+            // A batch each: what is left makes `next_wake` due, so the next alarm goes on.
             sql.run(
-                "DELETE FROM done WHERE at <= ?",
-                vec![now.saturating_sub(DONE_KEPT_MS).into()],
+                "DELETE FROM done WHERE delivery IN (SELECT delivery FROM done WHERE at <= ? LIMIT ?)",
+                vec![now.saturating_sub(DONE_KEPT_MS).into(), CLEANUP_BATCH.into()],
             )?;
             // A key with nothing in flight, waiting or missing, idle as long as its source's
             // numbering is kept: its next event starts it again (at 1, as ingress numbers it).
             sql.run(
-                "DELETE FROM keys WHERE inflight IS NULL AND gap_due IS NULL AND last_at <= ? \
-                 AND key NOT IN (SELECT key FROM fifo) AND key NOT IN (SELECT key FROM parked)",
-                vec![now.saturating_sub(KEY_IDLE_MS).into()],
+                &format!("DELETE FROM keys WHERE key IN (SELECT key FROM keys WHERE last_at <= ? AND {IDLE} LIMIT ?)"),
+                vec![now.saturating_sub(KEY_IDLE_MS).into(), CLEANUP_BATCH.into()],
             )?;
-            let logs = give_up_gaps(sql, now, now + gap_ms(at))?;
+            // Lost bodies are sent again first; gaps are given up once none is due.
+            let swept = pending::sweep(sql, heard, at)?;
+            if matches!(swept, Woken::Resend(_)) {
+                return Ok(swept);
+            }
+            let logs = give_up_gaps(sql, now)?;
             if !logs.is_empty() {
                 // Their released heads are open work due now: the next alarm (a second on) sends them.
                 let next = Some(Wake::Next { unless_by: None });
                 return Ok(Woken::Done(Step::default().logging(logs).waking(next)));
             }
+            return Ok(swept);
         }
         pending::sweep(sql, heard, at)
     }
@@ -210,32 +264,88 @@ fn gap_ms(at: &Ctx) -> u64 {
 /// whose destination turned ordered after its first events starts once this is up.
 const START_WAIT_MS: u64 = 10_000;
 
-/// The key's next place, starting an unknown key at 1; and when a gap from here is given up
-/// (sooner for an unknown key: `START_WAIT_MS`).
-fn start<S: Store>(sql: &S, key: &str, now: u64, gap_due: u64) -> Result<(u64, u64), StoreError> {
-    if let Some(k) = key_row(sql, key)? {
-        sql.run(
-            "UPDATE keys SET last_at = ? WHERE key = ?",
-            vec![now.into(), key.into()],
-        )?;
-        return Ok((k.next, gap_due));
+/// Where a key stands for a place of its numbering generation `since`.
+struct Start {
+    /// The key's next place.
+    next: u64,
+    /// When a gap from here is given up.
+    gap: u64,
+    /// The place is of an older generation than the key's: late.
+    stale: bool,
+}
+
+/// The key's next place, starting an unknown key at 1, and a key whose numbering started again
+/// at ingress (a newer `since`) at 1 too; a gap from such a start is given up sooner
+/// (`START_WAIT_MS`).
+fn start<S: Store>(
+    sql: &S,
+    key: &str,
+    now: u64,
+    gap_due: u64,
+    since: u64,
+) -> Result<Start, StoreError> {
+    let fresh = Start {
+        next: 1,
+        gap: gap_due.min(now + START_WAIT_MS),
+        stale: false,
+    };
+    match key_row(sql, key)? {
+        Some(k) if since > k.since => {
+            restart(sql, key, since, now)?;
+            Ok(fresh)
+        }
+        Some(k) => {
+            sql.run(
+                "UPDATE keys SET last_at = ? WHERE key = ?",
+                vec![now.into(), key.into()],
+            )?;
+            Ok(Start {
+                next: k.next,
+                gap: gap_due,
+                stale: since < k.since,
+            })
+        }
+        None => {
+            sql.run(
+                "INSERT INTO keys (key, next, last_at, since) VALUES (?, 1, ?, ?)",
+                vec![key.into(), now.into(), since.into()],
+            )?;
+            Ok(fresh)
+        }
     }
-    sql.run(
-        "INSERT INTO keys (key, next, last_at) VALUES (?, 1, ?)",
-        vec![key.into(), now.into()],
+}
+
+/// A new generation of the key's numbering: what the old one parked goes on now, in its order,
+/// behind what is in flight and waiting; the new one starts at 1.
+fn restart<S: Store>(sql: &S, key: &str, since: u64, now: u64) -> Result<(), StoreError> {
+    let parked: Vec<Held> = sql.rows(
+        "SELECT n, delivery, body FROM parked WHERE key = ? ORDER BY n",
+        vec![key.into()],
     )?;
-    Ok((1, gap_due.min(now + START_WAIT_MS)))
+    for item in parked.iter().filter(|h| !h.delivery.is_empty()) {
+        append(sql, key, item)?;
+    }
+    sql.run("DELETE FROM parked WHERE key = ?", vec![key.into()])?;
+    sql.run(
+        "UPDATE keys SET next = 1, gap_due = NULL, since = ?, last_at = ? WHERE key = ?",
+        vec![since.into(), now.into(), key.into()],
+    )?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
 struct KeyRow {
     key: String,
     next: u64,
+    #[serde(default)]
+    since: u64,
 }
 
 fn key_row<S: Store>(sql: &S, key: &str) -> Result<Option<KeyRow>, StoreError> {
-    let rows: Vec<KeyRow> =
-        sql.rows("SELECT key, next FROM keys WHERE key = ?", vec![key.into()])?;
+    let rows: Vec<KeyRow> = sql.rows(
+        "SELECT key, next, since FROM keys WHERE key = ?",
+        vec![key.into()],
+    )?;
     Ok(rows.into_iter().next())
 }
 
@@ -246,8 +356,8 @@ struct Count {
 
 /// Whether the delivery is in flight, waiting or finished here.
 fn known<S: Store>(sql: &S, delivery: &str) -> Result<bool, StoreError> {
-    let q = "SELECT (SELECT COUNT(*) FROM keys WHERE inflight = ?1) + (SELECT COUNT(*) FROM fifo WHERE delivery = ?1) \
-             + (SELECT COUNT(*) FROM parked WHERE delivery = ?1) + (SELECT COUNT(*) FROM done WHERE delivery = ?1) AS c";
+    let q = "SELECT EXISTS (SELECT 1 FROM keys WHERE inflight = ?1) + EXISTS (SELECT 1 FROM fifo WHERE delivery = ?1) \
+             + EXISTS (SELECT 1 FROM parked WHERE delivery = ?1) + EXISTS (SELECT 1 FROM done WHERE delivery = ?1) AS c";
     let rows: Vec<Count> = sql.rows(q, vec![delivery.into()])?;
     Ok(rows.first().is_some_and(|r| r.c > 0))
 }
@@ -268,24 +378,29 @@ fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
 /// Parks a place that came ahead of a gap; the gap is given up at `gap_due` unless filled.
 fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), StoreError> {
     sql.run(
-        "INSERT OR IGNORE INTO parked (key, n, delivery, body) VALUES (?, ?, ?, ?)",
+        // An offer takes the place of a skip parked there (the event was taken after all); a
+        // place already holding a delivery keeps it.
+        "INSERT INTO parked (key, n, delivery, body, due) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (key, n) DO UPDATE SET delivery = excluded.delivery, body = excluded.body \
+         WHERE parked.delivery = ''",
         vec![
             key.into(),
             item.n.into(),
             item.delivery.as_str().into(),
             item.body.as_str().into(),
+            gap_due.into(),
         ],
     )?;
     sql.run(
-        "UPDATE keys SET gap_due = COALESCE(gap_due, ?) WHERE key = ?",
+        "UPDATE keys SET gap_due = MIN(COALESCE(gap_due, ?1), ?1) WHERE key = ?2",
         vec![gap_due.into(), key.into()],
     )?;
     Ok(())
 }
 
 /// The key's next place is `next`: the parked places that follow on move to the fifo (a skipped
-/// place just passes); if another gap remains, it is given up at `gap_due`.
-fn advance<S: Store>(sql: &S, key: &str, mut next: u64, gap_due: u64) -> Result<(), StoreError> {
+/// place just passes); if a gap remains, it is given up when its first parked row's wait ends.
+fn advance<S: Store>(sql: &S, key: &str, mut next: u64) -> Result<(), StoreError> {
     loop {
         let rows: Vec<Held> = sql.rows(
             "SELECT n, delivery, body FROM parked WHERE key = ? AND n = ?",
@@ -303,14 +418,9 @@ fn advance<S: Store>(sql: &S, key: &str, mut next: u64, gap_due: u64) -> Result<
         }
         next += 1;
     }
-    let left: Vec<Count> = sql.rows(
-        "SELECT COUNT(*) AS c FROM parked WHERE key = ?",
-        vec![key.into()],
-    )?;
-    let gap: Option<u64> = left.first().is_some_and(|l| l.c > 0).then_some(gap_due);
     sql.run(
-        "UPDATE keys SET next = ?, gap_due = ? WHERE key = ?",
-        vec![next.into(), gap.into(), key.into()],
+        "UPDATE keys SET next = ?1, gap_due = (SELECT MIN(due) FROM parked WHERE key = ?2) WHERE key = ?2",
+        vec![next.into(), key.into()],
     )?;
     Ok(())
 }
@@ -347,7 +457,7 @@ fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Hel
     let open = OpenWork {
         track: vec![Pending {
             id: h.delivery.clone(),
-            binding: "EVENTS".into(),
+            binding: QueueName::Events.binding().into(),
             body: h.body.clone(),
             due_in_ms: grace,
         }],
@@ -365,37 +475,46 @@ fn bodies(held: Vec<Held>) -> Vec<String> {
     held.into_iter().map(|h| h.body).collect()
 }
 
-/// Keys whose gap is due move on to their first parked place; each released head is open work
-/// due at once. Answers a log line per key given up.
-fn give_up_gaps<S: Store>(
-    sql: &S,
-    now: u64,
-    next_gap_due: u64,
-) -> Result<Vec<serde_json::Value>, StoreError> {
+/// Keys whose gap is due (`GAP_GIVE_UPS_PER_ALARM` at most) move on past every parked place
+/// that waited its limit, in order; each released head is open work due at once. Answers a log
+/// line per key given up.
+fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, StoreError> {
     let stale: Vec<KeyRow> = sql.rows(
-        "SELECT key, next FROM keys WHERE gap_due IS NOT NULL AND gap_due <= ?",
-        vec![now.into()],
+        "SELECT key, next, since FROM keys WHERE gap_due <= ? ORDER BY gap_due LIMIT ?",
+        vec![now.into(), GAP_GIVE_UPS_PER_ALARM.into()],
     )?;
     let mut logs = vec![];
     for k in stale {
         #[derive(Deserialize)]
-        struct First {
+        struct Upto {
             n: Option<u64>,
         }
-        let first: Vec<First> = sql.rows(
-            "SELECT MIN(n) AS n FROM parked WHERE key = ?",
-            vec![k.key.as_str().into()],
+        let key = k.key.as_str();
+        let upto: Vec<Upto> = sql.rows(
+            "SELECT MAX(n) AS n FROM parked WHERE key = ? AND due <= ?",
+            vec![key.into(), now.into()],
         )?;
-        let Some(n) = first.first().and_then(|f| f.n) else {
-            sql.run(
-                "UPDATE keys SET gap_due = NULL WHERE key = ?",
-                vec![k.key.as_str().into()],
-            )?;
+        let Some(upto) = upto.first().and_then(|u| u.n) else {
+            // Nothing waited its limit (a filled gap): wait for the first that will.
+            advance(sql, key, k.next)?;
             continue;
         };
-        logs.push(json!({"ordering_gap_skipped": k.key, "missing_from": k.next, "next": n}));
-        advance(sql, &k.key, n, next_gap_due)?;
-        release(sql, &k.key, now, 0)?;
+        let rows: Vec<Held> = sql.rows(
+            "SELECT n, delivery, body FROM parked WHERE key = ? AND n <= ? ORDER BY n",
+            vec![key.into(), upto.into()],
+        )?;
+        for item in rows.iter().filter(|h| !h.delivery.is_empty()) {
+            append(sql, key, item)?;
+        }
+        sql.run(
+            "DELETE FROM parked WHERE key = ? AND n <= ?",
+            vec![key.into(), upto.into()],
+        )?;
+        logs.push(
+            json!({"ordering_gap_skipped": logged(key), "missing_from": k.next, "through": upto}),
+        );
+        advance(sql, key, upto + 1)?;
+        release(sql, key, now, 0)?;
     }
     Ok(logs)
 }
@@ -442,6 +561,7 @@ mod tests {
             SeqCmd::Offer(Offer {
                 key: key.into(),
                 item,
+                since: 0,
             }),
             T,
         )
@@ -473,7 +593,17 @@ mod tests {
     #[test]
     fn a_key_goes_one_at_a_time_in_order_and_other_keys_go_on() {
         let sql = object();
-        assert_eq!(offer(&sql, "a", 1), go());
+        let first = SeqCmd::Offer(Offer {
+            key: "a".into(),
+            item: held("a", 1),
+            since: 0,
+        });
+        // Nothing it adds is due within a new key's wait: an alarm set by then is not read again.
+        let by = Some(T + START_WAIT_MS);
+        assert_eq!(
+            step(&sql, first, T).wake,
+            Some(Wake::Next { unless_by: by })
+        );
         assert_eq!(offer(&sql, "a", 2), wait(), "a-1 is in flight");
         assert_eq!(offer(&sql, "b", 1), go(), "another key is not held");
         // a-1 fails and is retried: its open work moves on here, and a stays held.
@@ -510,18 +640,190 @@ mod tests {
         let skip = Skip {
             key: "a".into(),
             n: 4,
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Skip(skip), T).send, body("a", 5));
         // A skip that comes ahead of its turn passes when its turn comes.
         let skip = Skip {
             key: "a".into(),
             n: 7,
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Skip(skip), T), wait());
         assert_eq!(offer(&sql, "a", 8), wait());
         assert_eq!(done(&sql, "a", 5), Vec::<String>::new());
         assert_eq!(offer(&sql, "a", 6), go());
         assert_eq!(done(&sql, "a", 6), body("a", 8));
+    }
+
+    #[test]
+    fn a_skip_of_a_key_it_does_not_hold_writes_nothing() {
+        let sql = object();
+        let skip = Skip {
+            key: "a".into(),
+            n: 3,
+            since: 0,
+        };
+        let s = step(&sql, SeqCmd::Skip(skip), T);
+        assert!(s.logs.is_empty() && s.wake.is_none(), "{s:?}");
+        let keys: Vec<Count> = sql.rows("SELECT COUNT(*) AS c FROM keys", vec![]).unwrap();
+        assert_eq!(
+            keys[0].c, 0,
+            "no row for a key this destination never takes"
+        );
+        assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), None);
+    }
+
+    #[test]
+    fn an_offer_in_a_place_skipped_ahead_of_its_turn_is_delivered() {
+        let sql = object();
+        assert_eq!(offer(&sql, "a", 1), go());
+        let skip = Skip {
+            key: "a".into(),
+            n: 3,
+            since: 0,
+        };
+        assert_eq!(ask(&sql, SeqCmd::Skip(skip), T), wait());
+        // Another copy of 3 is offered after all (the destination took it on a retry).
+        assert_eq!(offer(&sql, "a", 3), wait());
+        assert_eq!(done(&sql, "a", 1), Vec::<String>::new());
+        assert_eq!(offer(&sql, "a", 2), go());
+        assert_eq!(done(&sql, "a", 2), body("a", 3), "3 was not dropped");
+    }
+
+    #[test]
+    fn numbering_started_again_at_ingress_starts_the_key_again() {
+        let sql = object();
+        let offer_gen = |n: u64, since: u64| {
+            let item = Held {
+                delivery: format!("a-{since}-{n}"),
+                ..held("a", n)
+            };
+            let key = "a".to_string();
+            ask(&sql, SeqCmd::Offer(Offer { key, item, since }), T)
+        };
+        let done_gen = |n: u64, since: u64| {
+            let cmd = Done {
+                key: "a".into(),
+                delivery: format!("a-{since}-{n}"),
+            };
+            ask(&sql, SeqCmd::Done(cmd), T).send
+        };
+        for n in 1..=3 {
+            assert_eq!(offer_gen(n, 1), go());
+            done_gen(n, 1);
+        }
+        // Its source forgot the key and numbers it from 1 again: 2 waits for the new 1.
+        assert_eq!(offer_gen(2, 2), wait(), "not late: a new generation");
+        assert_eq!(offer_gen(1, 2), go());
+        assert_eq!(done_gen(1, 2), body("a", 2));
+        // One of the old generation, arriving after all, is late: it goes behind, not lost.
+        assert_eq!(offer_gen(4, 1), wait());
+        assert_eq!(done_gen(2, 2), body("a", 4));
+    }
+
+    fn offer_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Released {
+        let item = held(key, n);
+        let key = key.to_string();
+        ask(
+            sql,
+            SeqCmd::Offer(Offer {
+                key,
+                item,
+                since: 0,
+            }),
+            now,
+        )
+    }
+
+    fn done_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Vec<String> {
+        let delivery = format!("{key}-{n}");
+        let key = key.to_string();
+        ask(sql, SeqCmd::Done(Done { key, delivery }), now).send
+    }
+
+    fn woken(sql: &Sqlite, now: u64) -> Woken {
+        Sequencer::alarm(&mut (), sql, Heard::Woke, &Ctx::at(now)).unwrap()
+    }
+
+    #[test]
+    fn every_gap_older_than_the_limit_is_given_up_at_once_not_one_hour_each() {
+        let sql = object();
+        offer_at(&sql, "a", 1, T);
+        done_at(&sql, "a", 1, T);
+        // 2, 4 and 6 never come; 5 arrives half an hour after 3 and 7.
+        assert_eq!(offer_at(&sql, "a", 7, T), wait());
+        assert_eq!(offer_at(&sql, "a", 3, T), wait());
+        let half = T + 1_800_000;
+        assert_eq!(offer_at(&sql, "a", 5, half), wait());
+        let hour = T + 3_600_000;
+        assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), Some(hour));
+        let Woken::Done(s) = woken(&sql, hour) else {
+            panic!("the gaps are given up first")
+        };
+        assert_eq!(s.logs[0]["missing_from"], 2);
+        // 7 waited its hour: everything up to it goes, in order.
+        assert_eq!(done_at(&sql, "a", 3, hour), body("a", 5));
+        assert_eq!(done_at(&sql, "a", 5, hour), body("a", 7));
+    }
+
+    #[test]
+    fn gaps_given_up_do_not_keep_the_alarm_from_sending_lost_bodies_again() {
+        let sql = object();
+        // b-1's queue copy is lost; 60 keys wait on a gap.
+        offer_at(&sql, "b", 1, T);
+        for k in 0..60 {
+            let key = format!("k{k}");
+            offer_at(&sql, &key, 1, T);
+            done_at(&sql, &key, 1, T);
+            offer_at(&sql, &key, 3, T);
+        }
+        let late = T + GRACE + 3_600_000;
+        let Woken::Resend(r) = woken(&sql, late) else {
+            panic!("b-1 is sent again first")
+        };
+        assert_eq!(r[0].id, "b-1");
+        let heard = Heard::Resent(vec!["b-1".into()]);
+        Sequencer::alarm(&mut (), &sql, heard, &Ctx::at(late)).unwrap();
+        // Then the gaps, a bounded number per alarm.
+        let Woken::Done(s) = woken(&sql, late) else {
+            panic!("gaps")
+        };
+        assert_eq!(s.logs.len(), GAP_GIVE_UPS_PER_ALARM as usize);
+    }
+
+    /// Keys are personal data (phone numbers, customer ids): a log line names a digest.
+    #[test]
+    fn log_lines_name_a_digest_of_the_key_not_the_key() {
+        let sql = object();
+        let key = "wa/+15551234567";
+        assert_eq!(offer_at(&sql, key, 3, T), wait());
+        let Woken::Done(given_up) = woken(&sql, T + START_WAIT_MS) else {
+            panic!("given up")
+        };
+        let item = Held {
+            delivery: "evt_1.crm".into(),
+            ..held(key, 1)
+        };
+        let late = step(
+            &sql,
+            SeqCmd::Offer(Offer {
+                key: key.into(),
+                item,
+                since: 0,
+            }),
+            T,
+        );
+        let lines = [&given_up.logs[..], &late.logs[..]].concat();
+        assert_eq!(lines.len(), 2);
+        for line in lines {
+            let text = line.to_string();
+            assert!(!text.contains("5551234567"), "{text}");
+            assert!(
+                text.contains(&crate::core::webhook::ordering_key::logged(key)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -535,7 +837,7 @@ mod tests {
         let Woken::Done(s) = woken else {
             panic!("{woken:?}")
         };
-        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a");
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], logged("a"));
         let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(soon + 1_000)).unwrap();
         let resend = Resend {
             id: "a-5".into(),
@@ -566,6 +868,7 @@ mod tests {
             SeqCmd::Offer(Offer {
                 key: "a".into(),
                 item: held("a", 1),
+                since: 0,
             }),
             T,
         );
@@ -594,13 +897,14 @@ mod tests {
             &Ctx::at(T + GRACE),
         )
         .unwrap();
+        done(&sql, "b", 1);
         // An hour on, 2 never came: given up, logged, and 3 goes.
         let hour = T + 3_600_000;
         let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(hour)).unwrap();
         let Woken::Done(s) = woken else {
             panic!("{woken:?}")
         };
-        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a");
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], logged("a"));
         assert_eq!(s.logs[0]["missing_from"], 2);
         let woken = Sequencer::alarm(&mut (), &sql, Heard::Woke, &Ctx::at(hour + 1_000)).unwrap();
         let Woken::Resend(r) = woken else {
@@ -622,6 +926,7 @@ mod tests {
                 SeqCmd::Offer(Offer {
                     key: "a".into(),
                     item,
+                    since: 0,
                 }),
                 month,
             )
@@ -643,6 +948,7 @@ mod tests {
         let replay = Replay {
             key: "a".into(),
             items: vec![held("a", 2), held("a", 3)],
+            since: 0,
         };
         assert_eq!(ask(&sql, SeqCmd::Replay(replay.clone()), T), wait());
         assert_eq!(done(&sql, "a", 4), body("a", 2));
@@ -750,6 +1056,7 @@ mod tests {
                     let cmd = Replay {
                         key: key.clone(),
                         items,
+                        since: 0,
                     };
                     for b in ask(&sql, SeqCmd::Replay(cmd), T).send {
                         on_release(&b, &mut inflight, &mut released);

@@ -24,9 +24,9 @@ pub struct SeenMany {
 pub struct SeenResult {
     pub new_ids: Vec<String>,
     pub duplicates: usize,
-    /// The place in order of each new id with a key (`Order.n`).
+    /// The place in order of each new id with a key.
     #[serde(default)]
-    pub order: Vec<(String, u64)>,
+    pub order: Vec<(String, Order)>,
 }
 
 /// Unmarks ids whose enqueue failed, so the sender's retry is not taken for a duplicate.
@@ -42,21 +42,19 @@ pub struct HandshakeAttempt {
 }
 
 impl SeenResult {
-    /// Of `(id, ordering key, queue body)`, the bodies of the events found new: the ones to
-    /// enqueue, each stamped with its place in its key's order.
-    pub fn new_bodies(&self, bodies: Vec<(String, Option<String>, String)>) -> Vec<String> {
+    /// Of `(id, queue body)`, the bodies of the events found new: the ones to enqueue, each
+    /// stamped with its place in its key's order.
+    pub fn new_bodies(&self, bodies: Vec<(String, String)>) -> Vec<String> {
         bodies
             .into_iter()
-            .filter(|(id, _, _)| self.new_ids.contains(id))
-            .map(|(id, key, body)| match (key, self.n_of(&id)) {
-                (Some(key), Some(n)) => stamp(&body, &Order::new(key, n)),
-                _ => body,
-            })
+            .filter(|(id, _)| self.new_ids.contains(id))
+            .map(
+                |(id, body)| match self.order.iter().find(|(i, _)| *i == id) {
+                    Some((_, order)) => stamp(&body, order),
+                    None => body,
+                },
+            )
             .collect()
-    }
-
-    fn n_of(&self, id: &str) -> Option<u64> {
-        self.order.iter().find(|(i, _)| i == id).map(|(_, n)| *n)
     }
 }
 
@@ -93,12 +91,12 @@ mod tests {
         let seen = SeenResult {
             new_ids: vec!["b".into(), "c".into()],
             duplicates: 1,
-            order: vec![("c".into(), 4)],
+            order: vec![("c".into(), Order::new("s/k".into(), 4))],
         };
         let bodies = vec![
-            ("a".into(), None, "{}".into()),
-            ("b".into(), None, r#"{"id":"b"}"#.into()),
-            ("c".into(), Some("s/k".into()), r#"{"id":"c"}"#.into()),
+            ("a".into(), "{}".into()),
+            ("b".into(), r#"{"id":"b"}"#.into()),
+            ("c".into(), r#"{"id":"c"}"#.into()),
         ];
         let c = r#"{"order":{"key":"s/k","n":4},"id":"c"}"#;
         assert_eq!(seen.new_bodies(bodies), vec![r#"{"id":"b"}"#, c]);

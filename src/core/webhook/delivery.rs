@@ -27,7 +27,7 @@ pub struct EventEnvelope {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unsigned: std::collections::BTreeMap<String, String>,
     /// What orders it among its source's events for a destination that delivers in order
-    /// (`webhook::ordering`): events with one key go one at a time, in arrival order.
+    /// (`webhook::ordering_key`): events with one key go one at a time, in arrival order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
 }

@@ -105,7 +105,7 @@ pub async fn receive(
         kind: cfg.kind,
         received_at: now / 1000,
         trail: w.trail.clone(),
-        ordering_key: cfg.ordering_key.as_deref(),
+        ordering_key: cfg.ordering_key_expr.as_deref(),
     };
     let messages = ingress::messages(&origin, events);
 
@@ -115,8 +115,7 @@ pub async fn receive(
     let keys: Vec<Option<String>> = messages.iter().map(ingress::order_key).collect();
     let bodies = pending
         .iter()
-        .zip(&keys)
-        .map(|(p, k)| (p.id.clone(), k.clone(), p.body.clone()))
+        .map(|p| (p.id.clone(), p.body.clone()))
         .collect();
     let seen = SeenMany {
         ids: messages.into_iter().map(|m| m.id).collect(),
@@ -225,7 +224,9 @@ mod tests {
                 let order = ids
                     .iter()
                     .zip(keys)
-                    .filter_map(|(i, k)| k.map(|_| (i.clone(), 5)))
+                    .filter_map(|(i, k)| {
+                        k.map(|k| (i.clone(), crate::core::jobs::Order::new(k, 5)))
+                    })
                     .collect();
                 let (new_ids, duplicates) = if new { (ids, 0) } else { (vec![], ids.len()) };
                 let seen = SeenResult {

@@ -5,7 +5,7 @@
 
 use super::delivery::{event_id, EventEnvelope};
 use super::normalize::InboundEvent;
-use super::ordering;
+use super::ordering_key;
 use super::verify::{self as v, SignedRequest, Verified, VerifyError};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::jobs::{Job, QueueMessage};
@@ -67,12 +67,13 @@ pub struct Origin<'a> {
     pub received_at: u64,
     /// Loop marks of the webhook's request, carried to its deliveries.
     pub trail: Trail,
-    /// The source's own ordering key expression (`SourceConfig.ordering_key`).
+    /// The source's own ordering key expression (`SourceConfig.ordering_key_expr`).
     pub ordering_key: Option<&'a str>,
 }
 
 /// One queue message per event, each with its stable id (the same for every redelivery).
 pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
+    let rule = ordering_key::rule(at.ordering_key);
     events
         .into_iter()
         .map(|e| {
@@ -88,7 +89,7 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
                 unsigned: e.unsigned.into_iter().collect(),
                 ordering_key: None,
             };
-            event.ordering_key = ordering::key_of(at.kind, &event, at.ordering_key);
+            event.ordering_key = ordering_key::key_by(at.kind, &event, &rule);
             QueueMessage {
                 tenant: at.tenant.to_string(),
                 id,

@@ -5,7 +5,7 @@
 //! seconds, as the rest of the API does (attempt times with a millisecond fraction).
 
 use super::delivery::EventEnvelope;
-use super::event_log::{DeliveryState, EventDetail, EventPage, EventQuery, GetEvent};
+use super::event_log::{DeliveryState, EventDetail, EventPage, EventQuery, EventStatus, GetEvent};
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -68,7 +68,8 @@ pub async fn get(co: &Co, t: &str, id: &str) -> Result<HttpResponse, ApiError> {
 }
 
 /// `POST .../events/{id}/retry[?destination=]`: that delivery, whatever became of it; without a
-/// destination, every delivery of the event that did not get through.
+/// destination, every delivery of the event that did not get through, or the event fanned out
+/// again when it found no destination.
 pub async fn retry_event(
     co: &Co,
     settings: QueueSettings,
@@ -78,6 +79,9 @@ pub async fn retry_event(
 ) -> Result<HttpResponse, ApiError> {
     let event = detail(co, t, id).await?;
     let only = query_param(url, "destination");
+    if event.summary.status == EventStatus::NoDestination && only.is_none() {
+        return fan_out_again(co, settings, t, event).await;
+    }
     let chosen: Vec<_> = event
         .summary
         .deliveries
@@ -105,7 +109,15 @@ pub async fn retry_event(
                 from_letters.push(letter.id.clone());
                 letter.replay(t)?.1
             }
-            (Some(envelope), None) => QueueMessage::first_delivery(t, envelope, &d.destination),
+            (Some(envelope), None) => {
+                if envelope.ordering_key.is_some() && ordered(co, t, &d.destination).await? {
+                    return Err(ApiError::new(
+                        ErrorKind::Conflict,
+                        format!("`{}` delivers in order and this delivery is not a dead letter: sent again now it would go out of order (a dead letter goes back in its key's order)", d.destination),
+                    ));
+                }
+                QueueMessage::first_delivery(t, envelope, &d.destination)
+            }
             (None, None) => {
                 return Err(ApiError::new(
                     ErrorKind::Conflict,
@@ -122,6 +134,47 @@ pub async fn retry_event(
     }
     let ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
     HttpResponse::json(202, &json!({"event": id, "retried": ids}))
+}
+
+/// An event that came while the tenant had no destination (its body is kept for that): queued
+/// again as the event itself, so the consumer fans it out to the destinations there are now.
+/// Its place in its key's order is not kept: an ordered destination gets it unordered.
+async fn fan_out_again(
+    co: &Co,
+    settings: QueueSettings,
+    t: &str,
+    event: EventDetail,
+) -> Result<HttpResponse, ApiError> {
+    let id = event.summary.id.clone();
+    let Some(envelope) = event
+        .body
+        .and_then(|b| serde_json::from_value::<EventEnvelope>(b).ok())
+    else {
+        let why = format!("the body of event `{id}` is no longer kept: it cannot be sent again");
+        return Err(ApiError::new(ErrorKind::Conflict, why));
+    };
+    let msg = QueueMessage {
+        tenant: t.to_string(),
+        id: envelope.id.clone(),
+        attempt: 1,
+        last_error: None,
+        incarnation: None,
+        trail: Default::default(),
+        order: None,
+        job: Job::DeliverEvent {
+            event: envelope,
+            destination: None,
+        },
+    };
+    enqueue_all(co, &[msg], 0, settings).await?;
+    HttpResponse::json(202, &json!({"event": id, "fanned_out": true}))
+}
+
+/// Whether the tenant's destination `name` delivers in order.
+async fn ordered(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
+    let key = RecordKind::Destination.kv_key(t, Some(name));
+    let cfg = co.config::<DestinationConfig>(&key).await?;
+    Ok(cfg.is_some_and(|d| d.ordered))
 }
 
 /// The destination a dead letter was a delivery to, if it was an event's.
@@ -326,6 +379,85 @@ mod tests {
         assert_eq!(paced(5, 2), [0, 0, 1, 1, 2]);
         assert_eq!(paced(100, 10).last(), Some(&9));
         assert!(paced(0, 10).is_empty());
+    }
+
+    /// A delivery to an ordered destination that is not a dead letter has no place left in its
+    /// key's order: retried, it would be sent out of order, so it is refused and nothing is sent.
+    #[test]
+    fn retrying_an_ordered_destinations_delivery_that_is_no_dead_letter_is_refused() {
+        use crate::core::flow::{drive, Effect, Flow, Outcome};
+        use crate::core::objects::ObjectClass;
+        let detail = json!({"id": "evt_1", "source": "s", "type": "x", "received_at": 1, "size": 2,
+            "status": "delivered", "body_kept": true, "attempts": [],
+            "deliveries": [{"id": "evt_1.crm", "destination": "crm", "state": "delivered", "attempts": 1,
+                "last_attempt_at": 1}],
+            "body": {"id": "evt_1", "type": "x", "tenant": "t", "source": "s", "source_kind": "stripe",
+                "received_at": 1, "data": {}, "ordering_key": "cus_1"}});
+        let crm = json!({"url": "https://crm.example/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "ordered": true});
+        let url = "https://gw.example/v1/admin/tenants/t/events/evt_1/retry?destination=crm";
+        let flow = Flow::new(|co| async move {
+            retry_event(&co, QueueSettings::default(), "t", "evt_1", url).await
+        });
+        let (out, seen) = drive(flow, 1_796_000_000_000, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::EventLog,
+                ..
+            } => Ok(Outcome::Text(detail.to_string())),
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(crm.clone()))),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        let e = out.expect_err("refused");
+        assert_eq!(e.status(), 409, "{}", e.message);
+        assert!(e.message.contains("in order"), "{}", e.message);
+        assert!(!seen
+            .iter()
+            .any(|e| matches!(e, Effect::Send { .. } | Effect::All(_))));
+    }
+
+    /// An event that came while the tenant had no destination is fanned out again by a retry,
+    /// to the destinations there are now: a fresh event message, not a delivery.
+    #[test]
+    fn retrying_an_event_that_found_no_destination_fans_it_out_again() {
+        use crate::core::flow::{drive, Effect, Flow, Outcome};
+        use crate::core::objects::ObjectClass;
+        let detail = json!({"id": "evt_1", "source": "s", "type": "x", "received_at": 1, "size": 2,
+            "status": "no_destination", "body_kept": true, "attempts": [], "deliveries": [],
+            "body": {"id": "evt_1", "type": "x", "tenant": "t", "source": "s", "source_kind": "stripe",
+                "received_at": 1, "data": {"n": 1}}});
+        let url = "https://gw.example/v1/admin/tenants/t/events/evt_1/retry";
+        let flow = Flow::new(|co| async move {
+            retry_event(&co, QueueSettings::default(), "t", "evt_1", url).await
+        });
+        let (out, seen) = drive(flow, 1_796_000_000_000, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::EventLog,
+                ..
+            } => Ok(Outcome::Text(detail.to_string())),
+            Effect::Config { .. } => Ok(Outcome::Doc(None)),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        let answer = out.unwrap();
+        assert_eq!(answer.status, 202);
+        let texts: Vec<&String> = seen
+            .iter()
+            .flat_map(|e| match e {
+                Effect::All(all) => all.iter().collect(),
+                e => vec![e],
+            })
+            .filter_map(|e| match e {
+                Effect::Send { texts, .. } => Some(texts),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(texts.len(), 1, "{seen:?}");
+        let m: QueueMessage = serde_json::from_str(texts[0]).unwrap();
+        assert_eq!(
+            (m.id.as_str(), m.destination()),
+            ("evt_1", None),
+            "the event itself"
+        );
     }
 
     /// A bulk retry of an ordered destination sends one replay per key to its sequencer, each in

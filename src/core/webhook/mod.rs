@@ -16,7 +16,7 @@ pub mod health;
 pub mod ingress;
 pub mod log_admin;
 pub mod normalize;
-pub mod ordering;
+pub mod ordering_key;
 pub mod rotation;
 pub mod sample_flow;
 pub mod samples;

@@ -66,9 +66,14 @@ pub struct SourceConfig {
     /// every destination whose filter takes them.
     pub destinations: Option<Vec<String>>,
     /// What orders its events for destinations that deliver in order: JMESPath over the event
-    /// envelope; unset, the default of its kind (`webhook::ordering`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ordering_key: Option<String>,
+    /// envelope; unset, the default of its kind (`webhook::ordering_key`). The expression; the
+    /// key it gives an event is the envelope's `ordering_key`.
+    #[serde(
+        default,
+        rename = "ordering_key",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ordering_key_expr: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,8 +140,8 @@ impl Check for SourceConfig {
                 }
             }
         }
-        if let Some(k) = &self.ordering_key {
-            super::ordering::check(k, p);
+        if let Some(k) = &self.ordering_key_expr {
+            super::ordering_key::check(k, p);
         }
         match (&self.kind, &self.hmac) {
             (SourceKind::Hmac, None) => p.push("`hmac` is required when `kind` is `hmac`".into()),

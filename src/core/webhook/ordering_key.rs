@@ -7,25 +7,80 @@
 use super::delivery::EventEnvelope;
 use super::source::SourceKind;
 use crate::core::integration::mapping::compile;
+use jmespath::Expression;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The longest key kept as it is (SQS FIFO's `MessageGroupId` limit).
 pub const MAX_KEY: usize = 128;
 
+/// How a source's events get their key: `None`, the default of its kind; else the source's own
+/// expression, compiled once for a request's events (`Some(None)`: it does not compile or is too
+/// costly, and gives no key).
+pub struct Rule(Option<Option<Expression<'static>>>);
+
+/// The rule of a source's `ordering_key` expression (if it sets one).
+pub fn rule(over: Option<&str>) -> Rule {
+    Rule(over.map(|e| match too_deep(e) {
+        true => None,
+        false => compile(e.trim()).ok(),
+    }))
+}
+
 /// The event's ordering key: the source's own expression when it sets one, else the default of
 /// its kind. A null, empty or failing result is no key.
 pub fn key_of(kind: SourceKind, event: &EventEnvelope, over: Option<&str>) -> Option<String> {
-    let key = match over {
-        Some(expr) => {
-            let compiled = compile(expr.trim()).ok()?;
-            let doc = serde_json::to_value(event).ok()?;
-            let found = compiled.search(doc).ok()?;
+    key_by(kind, event, &rule(over))
+}
+
+/// `key_of` by a rule already made. An expression reads the envelope without its `unsigned`
+/// headers: what the provider did not sign does not choose the key.
+pub fn key_by(kind: SourceKind, event: &EventEnvelope, rule: &Rule) -> Option<String> {
+    let key = match &rule.0 {
+        Some(compiled) => {
+            let mut doc = serde_json::to_value(event).ok()?;
+            doc.as_object_mut()?.remove("unsigned");
+            let found = compiled.as_ref()?.search(doc).ok()?;
             text(&serde_json::to_value(&*found).ok()?)
         }
         None => default_key(kind, &event.event_type, &event.data),
     }?;
     Some(bounded(key))
+}
+
+/// Nesting (`(`, `[`, `{`) allowed in an expression, and projections, flattens and
+/// multi-selects (`[`, `{`, `*`) in all: each of those can multiply the values the next works on,
+/// and the expression runs on every event of the source.
+const MAX_NESTING: usize = 4;
+const MAX_SPREADS: usize = 6;
+
+/// Whether an expression goes past `MAX_NESTING` or `MAX_SPREADS` (quoted parts aside).
+fn too_deep(expr: &str) -> bool {
+    let (mut depth, mut deepest, mut spreads) = (0usize, 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in expr.chars() {
+        if let Some(q) = quote {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, c) if c == q => quote = None,
+                _ => escaped = false,
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' | '`' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                spreads += usize::from(c != '(');
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '*' => spreads += 1,
+            _ => {}
+        }
+    }
+    deepest > MAX_NESTING || spreads > MAX_SPREADS
 }
 
 /// The default key of a source kind's event (`data` is the envelope's `data`).
@@ -77,10 +132,19 @@ pub fn bounded(key: String) -> String {
     format!("h:{}", &digest[..40])
 }
 
+/// A key as logged: a digest (keys are phone numbers, customer ids), the same for one key so
+/// its lines can be followed.
+pub fn logged(key: &str) -> String {
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    format!("k:{}", &digest[..16])
+}
+
 /// Refuses an expression that does not compile (a source's `ordering_key`, when saved).
 pub fn check(expr: &str, p: &mut Vec<String>) {
     if expr.trim().is_empty() || expr.len() > 500 {
         p.push("`ordering_key` must be a JMESPath expression of 1 to 500 characters".into());
+    } else if too_deep(expr) {
+        p.push(format!("`ordering_key` is too deep to run on every event: at most {MAX_NESTING} levels of nesting and {MAX_SPREADS} projections, flattens and multi-selects"));
     } else if let Err(e) = compile(expr.trim()) {
         p.push(format!("`ordering_key`: {}", e.0));
     }
@@ -187,6 +251,39 @@ mod tests {
         let standard = sampled(SourceKind::Standard);
         let key = key_of(SourceKind::Standard, &standard, Some("data.data.invoice"));
         assert_eq!(key.as_deref(), Some("in_n1"));
+    }
+
+    /// Header values the provider did not sign are no ordering key: a replayed request could set
+    /// them to hold another key's events.
+    #[test]
+    fn an_expression_reads_only_what_the_provider_signed() {
+        let github = sampled(SourceKind::Github);
+        assert!(
+            !github.unsigned.is_empty(),
+            "the sample has unsigned headers"
+        );
+        let (name, _) = github.unsigned.iter().next().unwrap();
+        let expr = format!("unsigned.\"{name}\"");
+        assert_eq!(key_of(SourceKind::Github, &github, Some(&expr)), None);
+    }
+
+    /// An expression whose cost grows with its own nesting (each multi-select and flatten can
+    /// double the values) is refused on save, and gives no key if saved before.
+    #[test]
+    fn an_expression_too_costly_to_run_on_each_event_is_refused() {
+        let stripe = sampled(SourceKind::Stripe);
+        let fine = "join('/', [data.type, data.data.object.currency])";
+        let mut p = vec![];
+        check(fine, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert!(key_of(SourceKind::Stripe, &stripe, Some(fine)).is_some());
+        let doubling = "[@,@][][@,@][][@,@][][@,@][][@,@][][@,@][][@,@][][@,@][][@,@][][@,@][]";
+        for costly in [doubling, "((((((data.id))))))", "data.*.*.*.*.*.*.*.*.id"] {
+            let mut p = vec![];
+            check(costly, &mut p);
+            assert!(p.iter().any(|e| e.contains("too deep")), "{costly}: {p:?}");
+            assert_eq!(key_of(SourceKind::Stripe, &stripe, Some(costly)), None);
+        }
     }
 
     #[test]
