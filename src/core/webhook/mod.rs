@@ -21,6 +21,7 @@ pub mod rotation;
 pub mod sample_flow;
 pub mod samples;
 pub mod source;
+pub mod source_kind;
 pub mod target;
 pub mod verify;
 

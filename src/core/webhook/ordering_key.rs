@@ -5,7 +5,7 @@
 //! ordered. A key longer than SQS FIFO's `MessageGroupId` allows becomes a digest of itself.
 
 use super::delivery::EventEnvelope;
-use super::source::SourceKind;
+use super::source_kind::SourceKind;
 use crate::core::integration::mapping::compile;
 use jmespath::Expression;
 use serde_json::Value;

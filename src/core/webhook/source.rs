@@ -4,51 +4,9 @@
 use crate::core::config::document::{check_http_url, Check, Secret};
 use serde::{Deserialize, Serialize};
 
+pub use super::source_kind::SourceKind;
+
 pub const SECRET_PATHS: &[&str] = &["/secrets/*", "/verify_token"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    Whatsapp,
-    Slack,
-    Telegram,
-    Twilio,
-    Stripe,
-    Github,
-    Shopify,
-    Standard,
-    Hmac,
-}
-
-impl SourceKind {
-    /// Every kind, in the order the documentation lists them.
-    pub const ALL: [SourceKind; 9] = [
-        SourceKind::Whatsapp,
-        SourceKind::Slack,
-        SourceKind::Telegram,
-        SourceKind::Twilio,
-        SourceKind::Stripe,
-        SourceKind::Github,
-        SourceKind::Shopify,
-        SourceKind::Standard,
-        SourceKind::Hmac,
-    ];
-
-    /// The kind as its configuration spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceKind::Whatsapp => "whatsapp",
-            SourceKind::Slack => "slack",
-            SourceKind::Telegram => "telegram",
-            SourceKind::Twilio => "twilio",
-            SourceKind::Stripe => "stripe",
-            SourceKind::Github => "github",
-            SourceKind::Shopify => "shopify",
-            SourceKind::Standard => "standard",
-            SourceKind::Hmac => "hmac",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceConfig {
