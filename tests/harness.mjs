@@ -30,6 +30,8 @@ function seededSecrets() {
 
 /** Every gateway response body this process read, to check for leaks at the end. */
 const responses = [];
+/** The copies of response bodies still being read (`stop()` waits for them). */
+const pending = new Set();
 const gateways = new Set();
 const realFetch = globalThis.fetch;
 /** The answers that show one new secret, once, and the field that holds it. */
@@ -45,24 +47,39 @@ globalThis.fetch = async (input, init) => {
   const before = SHOWN_ONCE.some(([re]) => re.test(where)) ? new Set(planted) : undefined;
   const res = await realFetch(input, init);
   if ([...gateways].some((g) => url.startsWith(g.url.origin))) {
-    res.clone().text().then((text) => responses.push({ where, text, before }), () => {});
+    const read = res.clone().text().then((text) => {
+      const r = { where, text, before };
+      responses.push(r);
+      // The secret it shows is planted from now on: any later answer or log line showing it leaks.
+      const shown = shownSecret(r);
+      if (shown) planted.add(shown.secret);
+    }, () => {});
+    pending.add(read);
+    read.finally(() => pending.delete(read));
   }
   return res;
 };
 
-/** The answer's text without the one new secret it may show; `old` if that is a secret planted before. */
-function withoutShown(r) {
+/** The one new secret an answer shows, with its field and the parsed body, if it shows one. */
+function shownSecret(r) {
   const field = SHOWN_ONCE.find(([re]) => re.test(r.where))?.[1];
   let body;
   try {
     body = field && JSON.parse(r.text);
   } catch {
-    return { text: r.text };
+    return undefined;
   }
-  if (!body || typeof body[field] !== "string") return { text: r.text };
-  const old = r.before?.has(body[field]);
-  delete body[field];
-  return { text: JSON.stringify(body), old };
+  if (!body || typeof body[field] !== "string") return undefined;
+  return { field, body, secret: body[field] };
+}
+
+/** The answer's text without the one new secret it may show; `old` if that is a secret planted before. */
+function withoutShown(r) {
+  const shown = shownSecret(r);
+  if (!shown) return { text: r.text };
+  const old = r.before?.has(shown.secret);
+  delete shown.body[shown.field];
+  return { text: JSON.stringify(shown.body), old };
 }
 
 /** `where` each planted secret was seen, never the secret itself. */
@@ -278,7 +295,7 @@ export class Gateway {
 
   /** Stops the runtime; fails if any planted secret leaked during the run. */
   async stop() {
-    await new Promise((r) => setTimeout(r, 50)); // let the last response copies be read
+    await Promise.all([...pending]); // the last response copies read
     await this.mf.dispose();
     gateways.delete(this);
     const leaks = this.leaks();

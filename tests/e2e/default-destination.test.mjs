@@ -40,7 +40,9 @@ test("a tenant's destination is the record `default`: a filter, a transform and 
   await gw.tenant(T, { destination: { url: own.url, secret: OWN } });
   const record = await raw(`destination:${T}:default`);
   assert.match(record.secret.$sealed, /^v2\./, "sealed in the record");
-  assert.equal((await raw(`tenant:${T}`)).destination, undefined, "the tenant keeps no copy");
+  const mirror = (await raw(`tenant:${T}`)).destination;
+  assert.equal(mirror.url, own.url, "the tenant keeps a mirror, for isolates that do not see the record yet");
+  assert.match(mirror.secret.$sealed, /^v2\./, "sealed to the tenant");
   const shown = (await gw.admin("GET", T)).body;
   assert.deepEqual(shown.destination, { url: own.url, secret: { set: true } }, "read back");
   for (const kind of ["stripe", "github"]) assert.equal((await gw.admin("PUT", `${T}/sources/${kind}`, sourceDoc(T, kind, S[kind]))).status, 201);
@@ -67,7 +69,8 @@ test("a tenant's destination is the record `default`: a filter, a transform and 
 
   const rotated = await gw.admin("POST", `${T}/destinations/default/rotate-secret`, { old_expires_in_seconds: 600 });
   assert.equal(rotated.status, 201, rotated.text);
-  planted.add(rotated.body.secret);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok(planted.has(rotated.body.secret), "the harness watches a shown-once secret from then on");
   assert.equal((await sample(T, "stripe")).body.answer.status, 200);
   await own.until(() => own.delivered.size === 2, 20_000, "the sample after the rotation");
   const last = own.attempts.at(-1);
@@ -75,7 +78,7 @@ test("a tenant's destination is the record `default`: a filter, a transform and 
   assert.deepEqual((await gw.admin("GET", `${T}/destinations/default`)).body.secret, { set: true });
 });
 
-test("a legacy field written straight into KV delivers; a PUT of destinations/default moves it, its filter applies, and an old dead letter replays", async () => {
+test("a legacy field written straight into KV delivers; a PUT of destinations/default copies it (the tenant document untouched), its filter applies, and an old dead letter replays", async () => {
   const T = "demo";
   const before = await raw(`tenant:${T}`);
   assert.match(before.destination.secret.$sealed, /^v2\./, "the seed stores the legacy field in the tenant document");
@@ -95,14 +98,14 @@ test("a legacy field written straight into KV delivers; a PUT of destinations/de
   assert.ok(seeded.attempts[0].verified, "signed with the secret sealed to the tenant");
   const shape = (await gw.admin("GET", `${T}/destinations/default`)).body;
 
-  // An admin's write moves it: the record keeps the secret, the tenant document loses the field.
+  // An admin's write copies it: the record keeps the secret; the tenant document is not rewritten
+  // (a stale read of it elsewhere must not be written back), the field inert beside the record.
   seeded.behaviour = () => ({ status: 200 });
   const put = await gw.admin("PUT", `${T}/destinations/default`, { url: before.destination.url, secret: { set: true }, filter: { types: ["stripe.*"] } });
   assert.equal(put.status, 200, put.text);
   const record = await raw(`destination:${T}:default`);
   assert.match(record.secret.$sealed, /^v2\./);
-  assert.equal((await raw(`tenant:${T}`)).destination, undefined, "the legacy field is gone");
-  assert.equal((await raw(`tenant:${T}`)).incarnation, before.incarnation, "the rest of the tenant kept");
+  assert.deepEqual(await raw(`tenant:${T}`), before, "the tenant document untouched");
   const after = (await gw.admin("GET", `${T}/destinations/default`)).body;
   assert.deepEqual(Object.keys(after).filter((k) => k !== "filter").sort(), Object.keys(shape).sort(), "GET shows one shape before and after");
   assert.deepEqual((await gw.admin("GET", T)).body.destination, { url: before.destination.url, secret: { set: true } });
@@ -124,4 +127,19 @@ test("a legacy field written straight into KV delivers; a PUT of destinations/de
   assert.ok(replayed.length === 1 && replayed[0].verified, "the same delivery id as before the move");
   assert.deepEqual(await letters(T), []);
   assert.ok(!gw.logs.some((l) => l.message.includes(SEEDED)), "the secret is never logged");
+});
+
+test("a tenant PUT without `destination` on a legacy field whose secret does not open is a 409 naming the fix, and `null` clears it", async () => {
+  // The demo tenant's document under another tenant's name: its secret is sealed to `demo`.
+  const T = "moved-by-hand";
+  const doc = await raw("tenant:demo");
+  await (await kv()).put(`tenant:${T}`, JSON.stringify({ ...doc, name: T }));
+  const refused = await gw.admin("PUT", T, { name: T });
+  assert.equal(refused.status, 409, refused.text);
+  assert.match(refused.body.error.message, /send `destination` again with its secret, or `"destination": null`/);
+  assert.deepEqual(await raw(`tenant:${T}`), { ...doc, name: T }, "nothing written");
+  assert.equal(await raw(`destination:${T}:default`), null);
+  const cleared = await gw.admin("PUT", T, { name: T, destination: null });
+  assert.equal(cleared.status, 200, cleared.text);
+  assert.equal((await raw(`tenant:${T}`)).destination, undefined);
 });

@@ -92,8 +92,9 @@ pub async fn handle(
             };
             let (stored, created) = put_record(co, a.sealer, a.rng, kind, t, name, doc).await?;
             // A legacy field was the default destination already (GET showed it): replaced.
+            // The legacy field stays, inert beside the record: only a tenant PUT (writing the body
+            // it was given) or DELETE of `default` rewrites the tenant document.
             let created = created && legacy.is_none();
-            default_destination::strip_legacy(co, t, legacy).await?;
             match (kind, created) {
                 // A replaced integration fetches its own tokens; so do replaced LLM providers.
                 (RecordKind::Integration, false) => {
@@ -258,8 +259,9 @@ pub async fn handle(
 
 /// `PUT /v1/admin/tenants/{t}`: the tenant document, and its destination shorthand written into
 /// the default destination (validated whole first, so a bad one changes nothing). Without
-/// `destination` the default destination is kept as it is (a legacy field is moved into the
-/// record); `"destination": null` removes it.
+/// `destination` the default destination is kept as it is (a legacy field is copied into the
+/// record); `"destination": null` removes it. The document keeps the record's mirror (the legacy
+/// field, `webhook::default_destination`) for isolates that do not see the record yet.
 async fn put_tenant(
     co: &Co,
     sealer: &Sealer,
@@ -270,41 +272,40 @@ async fn put_tenant(
     let kind = RecordKind::Tenant;
     kind.validate(&doc)?;
     let shorthand = doc.as_object_mut().and_then(|o| o.remove("destination"));
+    // A tenant that reads absent may be a stale "not found" of a live one: nothing is erased
+    // here (deleting a tenant erases its destinations).
     let created = !exists(co, kind, t, None).await?;
     let mut stored = None;
     if created {
-        // A new incarnation: destination records a deleted tenant left behind are not inherited.
         // The tenant document goes first, so a failed write leaves no record without a tenant.
-        let prefix = RecordKind::Destination.kv_key(t, None);
-        for key in co.list(&prefix).await? {
-            let name = Some(key.after(&prefix));
-            erase_record(co, RecordKind::Destination, t, name).await?;
-        }
         stored = Some(
             put_record(co, sealer, rng, kind, t, None, doc.clone())
                 .await?
                 .0,
         );
     }
-    match shorthand {
+    let mirror = match shorthand {
         // The tenant document written below drops the legacy field: its secret is not opened.
         Some(Value::Null) => {
             let name = Some(destination::DEFAULT);
             if exists(co, RecordKind::Destination, t, name).await? {
                 erase_record(co, RecordKind::Destination, t, name).await?;
             }
+            None
         }
-        Some(d) => default_destination::put_shorthand(co, sealer, rng, t, d).await?,
-        // A legacy field is moved before the document replaces it.
+        Some(d) => Some(default_destination::put_shorthand(co, sealer, rng, t, d).await?),
+        // A legacy field is copied into the record before the document replaces it.
         None => {
-            let legacy = default_destination::ensure_record(co, sealer, rng, t, true).await?;
-            // Nothing to strip: the tenant document below replaces the one holding the field.
-            let _ = legacy;
+            default_destination::ensure_record(co, sealer, rng, t, true).await?;
+            default_destination::mirror(co, sealer, t).await?
         }
+    };
+    if let (Some(m), Some(o)) = (&mirror, doc.as_object_mut()) {
+        o.insert("destination".into(), m.clone());
     }
     let stored = match stored {
-        Some(stored) => stored,
-        None => put_record(co, sealer, rng, kind, t, None, doc).await?.0,
+        Some(stored) if mirror.is_none() => stored,
+        _ => put_record(co, sealer, rng, kind, t, None, doc).await?.0,
     };
     let doc = redact(stored, kind.secret_paths(), None);
     let doc = default_destination::read_back(co, sealer, t, doc).await?;
@@ -419,9 +420,13 @@ mod tests {
             true,
             "read back"
         );
-        // The destination is the record `default`, sealed under it; the tenant keeps no copy.
+        // The destination is the record `default`, sealed under it; the tenant keeps a mirror,
+        // sealed to the tenant.
         let stored = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
-        assert!(stored.get("destination").is_none(), "{stored}");
+        assert!(
+            stored["destination"]["secret"]["$sealed"].is_string(),
+            "{stored}"
+        );
         let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("default")));
         let record = record.unwrap();
         assert!(record["secret"]["$sealed"].is_string(), "{record}");
@@ -546,7 +551,10 @@ mod tests {
             .unwrap();
         assert!(record["secret"]["$sealed"].is_string());
         let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
-        assert!(tenant.get("destination").is_none());
+        assert_eq!(
+            tenant["destination"]["url"], "https://d.example/h",
+            "the mirror"
+        );
         // Deleting `default` deletes it wherever it is.
         let delete = AdminAction::DeleteRecord(RecordKind::Destination, Some("default".into()));
         assert_eq!(admin(&kv, delete, "u", None).0.unwrap().status, 204);
@@ -796,20 +804,25 @@ mod tests {
         let fresh = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
         let put = AdminAction::PutRecord(RecordKind::Tenant, None);
         let explicit = json!({"name": "Acme", "destination": {"url": "https://new.example/h", "secret": fresh}});
-        for body in [explicit, json!({"name": "Acme", "destination": null})] {
+        for (body, mirror) in [
+            (explicit, Some("https://new.example/h")),
+            (json!({"name": "Acme", "destination": null}), None),
+        ] {
             let kv = legacy_tenant("t2");
             let out = admin(&kv, put.clone(), "u", Some(body.clone())).0;
             assert_eq!(out.unwrap().status, 200, "{body}");
             let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
-            assert!(tenant.get("destination").is_none(), "{tenant}");
+            let url = tenant.get("destination").map(|d| d["url"].clone());
+            assert_eq!(url, mirror.map(|u| json!(u)), "{tenant}");
         }
-        // Nor a PUT of the destination `default` with a secret of its own.
+        // Nor a PUT of the destination `default` with a secret of its own (the field stays,
+        // inert beside the record).
         let kv = legacy_tenant("t2");
         let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
         let doc = json!({"url": "https://new.example/h", "secret": fresh});
         assert_eq!(admin(&kv, action, "u", Some(doc)).0.unwrap().status, 200);
-        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
-        assert!(tenant.get("destination").is_none(), "{tenant}");
+        let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("default")));
+        assert_eq!(record.unwrap()["url"], "https://new.example/h");
         // Deleting it does not need to open it either.
         let kv = legacy_tenant("t2");
         let delete = AdminAction::DeleteRecord(RecordKind::Destination, Some("default".into()));
@@ -819,7 +832,7 @@ mod tests {
     }
 
     #[test]
-    fn a_put_of_default_keeping_its_secret_moves_the_legacy_field_and_strips_it() {
+    fn a_put_of_default_keeping_its_secret_copies_the_legacy_field_and_leaves_it() {
         let kv = legacy_tenant("t1");
         let action = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
         let doc = json!({"url": "https://old.example/h", "secret": {"set": true}, "filter": {"types": ["stripe.*"]}});
@@ -836,8 +849,10 @@ mod tests {
             crate::core::config::document::open_secret(&sealer(), &at, "/secret", &cfg.secret);
         assert_eq!(secret.unwrap(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
-        assert!(tenant.get("destination").is_none(), "{tenant}");
-        assert_eq!(tenant["incarnation"], "00", "the rest of the document kept");
+        assert_eq!(
+            tenant["destination"]["url"], "https://old.example/h",
+            "left"
+        );
     }
 
     #[test]
@@ -853,31 +868,123 @@ mod tests {
     }
 
     #[test]
-    fn creating_a_tenant_erases_destination_records_left_by_an_earlier_one() {
-        let orphan = json!({"url": "https://orphan.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
-        let kv = Kv::with(&[
-            (
-                RecordKind::Destination.kv_key("t1", Some("default")),
-                crate::core::testing::stored(
-                    RecordKind::Destination,
-                    "t1",
-                    Some("default"),
-                    orphan.clone(),
-                ),
-            ),
-            (
-                RecordKind::Destination.kv_key("t1", Some("crm")),
-                crate::core::testing::stored(RecordKind::Destination, "t1", Some("crm"), orphan),
-            ),
-        ]);
+    fn a_create_whose_tenant_read_answers_absent_erases_no_destination() {
+        // A stale "not found" for a live tenant (KV caches it per data centre): its destinations
+        // stay (deleting the tenant is what erases them).
+        let crm = json!({"url": "https://crm.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+        let key = RecordKind::Destination.kv_key("t1", Some("crm"));
+        let kv = Kv::with(&[(
+            key.clone(),
+            crate::core::testing::stored(RecordKind::Destination, "t1", Some("crm"), crm),
+        )]);
+        let before = kv.get(&key);
         let put = AdminAction::PutRecord(RecordKind::Tenant, None);
-        let out = admin(&kv, put, "u", Some(json!({"name": "New"})))
-            .0
-            .unwrap();
-        assert_eq!(out.status, 201);
-        assert!(body(&out).get("destination").is_none(), "not inherited");
-        let keys: Vec<String> = kv.0.borrow().keys().cloned().collect();
-        assert_eq!(keys, ["tenant:t1"]);
+        let (out, seen) = admin(&kv, put, "u", Some(json!({"name": "New"})));
+        assert_eq!(out.unwrap().status, 201);
+        assert_eq!(kv.get(&key), before, "destination:t1:crm kept");
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::DeleteConfig(_))),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_put_or_rotation_of_default_on_a_legacy_tenant_writes_no_tenant_key() {
+        let tenant_key = RecordKind::Tenant.kv_key("t1", None);
+        let wrote_tenant = |seen: &[Effect]| {
+            seen.iter()
+                .any(|e| matches!(e, Effect::PutConfig { key, .. } if *key == tenant_key))
+        };
+        let put = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let fresh = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        for doc in [
+            json!({"url": "https://old.example/h", "secret": {"set": true}}),
+            json!({"url": "https://new.example/h", "secret": fresh}),
+        ] {
+            let kv = legacy_tenant("t1");
+            let before = kv.get(&tenant_key);
+            let (out, seen) = admin(&kv, put.clone(), "u", Some(doc.clone()));
+            assert_eq!(out.unwrap().status, 200, "{doc}");
+            assert!(!wrote_tenant(&seen), "{doc}");
+            assert_eq!(kv.get(&tenant_key), before);
+        }
+        let kv = legacy_tenant("t1");
+        let rotate = AdminAction::RotateDestinationSecret("default".into());
+        let (out, seen) = admin(&kv, rotate, "u", None);
+        assert_eq!(out.unwrap().status, 201);
+        assert!(!wrote_tenant(&seen));
+        assert!(kv.get(&tenant_key).unwrap()["destination"].is_object());
+    }
+
+    #[test]
+    fn a_tenant_put_with_the_shorthand_keeps_a_mirror_and_writes_the_record() {
+        let kv = Kv::default();
+        let put = || AdminAction::PutRecord(RecordKind::Tenant, None);
+        assert_eq!(
+            admin(&kv, put(), "u", Some(tenant_doc())).0.unwrap().status,
+            201
+        );
+        let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("default")));
+        assert_eq!(record.unwrap()["url"], "https://d.example/h");
+        let mirror = |kv: &Kv| {
+            let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+            let t: crate::core::tenant::model::TenantConfig =
+                serde_json::from_value(tenant).unwrap();
+            let d = t.destination.expect("the mirror");
+            let at = crate::core::config::document::RecordRef {
+                tenant: "t1",
+                record: "tenant",
+            };
+            let open = crate::core::config::document::open_secret;
+            let secret = open(&sealer(), &at, "/destination/secret", &d.secret).unwrap();
+            (d.url, secret, d.timeout_ms)
+        };
+        let first = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert_eq!(
+            mirror(&kv),
+            ("https://d.example/h".into(), first.into(), None)
+        );
+        // Kept as the shorthand reads it back ({"set": true}), and without `destination`.
+        let mut shown = body_of(admin(
+            &kv,
+            AdminAction::GetRecord(RecordKind::Tenant, None),
+            "u",
+            None,
+        ));
+        shown["destination"]["timeout_ms"] = json!(2000);
+        assert_eq!(admin(&kv, put(), "u", Some(shown)).0.unwrap().status, 200);
+        assert_eq!(
+            mirror(&kv),
+            ("https://d.example/h".into(), first.into(), Some(2000))
+        );
+        assert_eq!(
+            admin(&kv, put(), "u", Some(json!({"name": "B"})))
+                .0
+                .unwrap()
+                .status,
+            200
+        );
+        assert_eq!(mirror(&kv).1, first);
+        let null = json!({"name": "B", "destination": null});
+        assert_eq!(admin(&kv, put(), "u", Some(null)).0.unwrap().status, 200);
+        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(tenant.get("destination").is_none(), "{tenant}");
+    }
+
+    #[test]
+    fn a_tenant_put_without_destination_whose_legacy_secret_does_not_open_is_a_409() {
+        let kv = legacy_tenant("t2");
+        let before = kv.0.borrow().clone();
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let (out, _) = admin(&kv, put, "u", Some(json!({"name": "Renamed"})));
+        let e = out.unwrap_err();
+        assert_eq!(e.status(), 409, "{}", e.message);
+        assert!(
+            e.message.contains("`destination`") && e.message.contains("null"),
+            "{}",
+            e.message
+        );
+        assert_eq!(*kv.0.borrow(), before, "nothing written");
     }
 
     #[test]

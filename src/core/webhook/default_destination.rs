@@ -3,18 +3,30 @@
 //! Words used wherever this is spoken of:
 //! - **default destination**: the destination record `destination:{t}:default`, a record like the
 //!   others (filters, transforms, rate limits, ordering, rotation, auto-disable);
-//! - **legacy field**: a `destination` stored in the tenant document by an earlier version (or
-//!   written into KV by hand); deliveries go on using it while the tenant has no record;
+//! - **legacy field**: a `destination` in the tenant document: stored by an earlier version (or
+//!   written into KV by hand), or the mirror a tenant PUT writes; deliveries use it while they
+//!   see no record;
 //! - **destination shorthand**: `destination` in the body of a tenant PUT, which writes the
-//!   default destination (`null` removes it) and is never stored in the tenant document.
+//!   default destination (`null` removes it).
 //!
 //! The move from the legacy field to the record is lazy: nothing moves in the background (KV has
 //! no compare-and-set, so a job rewriting documents from a stale read would undo an admin's write
 //! or bring back a deleted record). Every admin write that touches the default destination calls
-//! `ensure_record` first, reading fresh like any admin write: a tenant PUT (with a shorthand, with
-//! `null`, or without the field), PUT and DELETE of `destinations/default`, and its rotate-secret.
-//! Each removes the legacy field as it writes. The name stays `default`, so its deliveries keep
-//! their ids, and its log, health and dead letters stay its own.
+//! `ensure_record` first: a tenant PUT (with a shorthand, with `null`, or without the field), PUT
+//! and DELETE of `destinations/default`, and its rotate-secret. The name stays `default`, so its
+//! deliveries keep their ids, and its log, health and dead letters stay its own.
+//!
+//! "Fresh" reads skip the isolate's cache only: KV still answers from the data centre's cache for
+//! up to about a minute, "not found" included. So the tenant document is rewritten only by a
+//! tenant PUT (the body it was given) and by DELETE of `destinations/default`, never from a read
+//! elsewhere; and the field stays as a fallback **mirror**: a tenant PUT (except with `null`)
+//! writes the record's url, secret (sealed to the tenant, as before) and timeout into it.
+//! Deliveries prefer the record, else the field, else nothing, from cached reads only (no billed
+//! read per event): an isolate that does not see the record yet delivers through the mirror, to
+//! the same URL with the same secret, unfiltered, rather than dropping the event. A PUT or
+//! rotation of `destinations/default` changes the record only: until its cache catches up, such
+//! an isolate may deliver to the previous URL, or sign with the previous secret, which receivers
+//! accept until it expires (it is in `previous_secrets`).
 //!
 //! The secret moves from the tenant's seal (`tenant` `/destination/secret`) to the record's
 //! (`destination:default` `/secret`): opened, sealed again, never shown or logged. It is opened
@@ -27,7 +39,7 @@ use super::destination::{DestinationConfig, DestinationKind, EventFilter, DEFAUL
 use super::endpoints::{Endpoint, SealedIn};
 use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
 use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::records::{get_redacted, put_record};
@@ -92,7 +104,8 @@ pub fn legacy_endpoint(tenant: &TenantConfig) -> Option<Endpoint> {
 /// Before an admin write that touches the default destination: reads the tenant fresh and, if it
 /// holds the legacy field while no record exists and `keep_secret` (the write keeps the stored
 /// secret, or rotates it), writes the record from it. Answers the tenant document if it holds the
-/// legacy field, for `strip_legacy` after the write.
+/// legacy field (for DELETE's `strip_legacy`). A legacy secret that does not open is a 409
+/// naming the fix.
 pub async fn ensure_record(
     co: &Co,
     sealer: &Sealer,
@@ -129,10 +142,16 @@ fn from_legacy(sealer: &Sealer, t: &str, dest: &Value) -> Result<Value, ApiError
         tenant: t,
         record: "tenant",
     };
-    let sealed: Secret = serde_json::from_value(dest["secret"].clone()).map_err(|_| {
-        ApiError::internal(format!("tenant `{t}`'s destination.secret does not read"))
-    })?;
-    let secret = open_secret(sealer, &at, "/destination/secret", &sealed)?;
+    let unreadable = || {
+        ApiError::new(
+            ErrorKind::Conflict,
+            format!("tenant `{t}`'s stored `destination` secret cannot be opened (sealed under another key or tenant); send `destination` again with its secret, or `\"destination\": null` to remove it"),
+        )
+    };
+    let sealed: Secret =
+        serde_json::from_value(dest["secret"].clone()).map_err(|_| unreadable())?;
+    let secret =
+        open_secret(sealer, &at, "/destination/secret", &sealed).map_err(|_| unreadable())?;
     let mut doc = Map::new();
     doc.insert("url".into(), dest["url"].clone());
     doc.insert("secret".into(), json!(secret));
@@ -142,8 +161,8 @@ fn from_legacy(sealer: &Sealer, t: &str, dest: &Value) -> Result<Value, ApiError
     Ok(Value::Object(doc))
 }
 
-/// After the write: the tenant document `ensure_record` read, written back without the legacy
-/// field. Only after the record is written, so no isolate finds neither.
+/// DELETE of `destinations/default`: the tenant document `ensure_record` read, written back
+/// without the legacy field.
 pub async fn strip_legacy(co: &Co, t: &str, tenant: Option<Value>) -> Result<(), ApiError> {
     let Some(mut tenant) = tenant else {
         return Ok(());
@@ -161,14 +180,15 @@ pub async fn strip_legacy(co: &Co, t: &str, tenant: Option<Value>) -> Result<(),
 
 /// Writes the destination shorthand (a secret in clear, or `{"set": true}` to keep the stored
 /// one) into the default destination: its url, secret and timeout replace the record's, the rest
-/// of the record (filter, transform...) is kept. The caller writes the tenant document after.
+/// of the record (filter, transform...) is kept. Answers the mirror of the record written; the
+/// caller writes the tenant document with it.
 pub async fn put_shorthand(
     co: &Co,
     sealer: &Sealer,
     rng: &mut dyn Entropy,
     t: &str,
     shorthand: Value,
-) -> Result<(), ApiError> {
+) -> Result<Value, ApiError> {
     ensure_record(co, sealer, rng, t, keeps_secret(&shorthand)).await?;
     let mut doc = match co.config_fresh::<Value>(&record_key(t)).await? {
         Some(Value::Object(old)) => old,
@@ -182,8 +202,41 @@ pub async fn put_shorthand(
     }
     let name = Some(DEFAULT);
     let doc = Value::Object(doc);
-    put_record(co, sealer, rng, RecordKind::Destination, t, name, doc).await?;
-    Ok(())
+    let (stored, _) = put_record(co, sealer, rng, RecordKind::Destination, t, name, doc).await?;
+    mirror_of(sealer, t, &stored)
+}
+
+/// The mirror of the default destination as stored now, if it has a record.
+pub async fn mirror(co: &Co, sealer: &Sealer, t: &str) -> Result<Option<Value>, ApiError> {
+    match co.config_fresh::<Value>(&record_key(t)).await? {
+        Some(stored) => mirror_of(sealer, t, &stored).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The legacy field mirroring a stored record: its url, timeout and secret opened (to be sealed
+/// to the tenant by the tenant document's write).
+fn mirror_of(sealer: &Sealer, t: &str, stored: &Value) -> Result<Value, ApiError> {
+    let record = RecordKind::Destination.seal_record(Some(DEFAULT));
+    let at = RecordRef {
+        tenant: t,
+        record: &record,
+    };
+    let sealed: Secret = serde_json::from_value(stored["secret"].clone()).map_err(|_| {
+        ApiError::internal(format!(
+            "tenant `{t}`'s default destination secret does not read"
+        ))
+    })?;
+    let mut doc = Map::new();
+    doc.insert("url".into(), stored["url"].clone());
+    doc.insert(
+        "secret".into(),
+        json!(open_secret(sealer, &at, "/secret", &sealed)?),
+    );
+    if let Some(ms) = stored.get("timeout_ms").filter(|v| !v.is_null()) {
+        doc.insert("timeout_ms".into(), ms.clone());
+    }
+    Ok(Value::Object(doc))
 }
 
 /// The default destination as `GET .../destinations/default` shows it, redacted: the record, or

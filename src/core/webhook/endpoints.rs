@@ -8,7 +8,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::default_destination::{legacy_endpoint, record_key};
+use crate::core::webhook::default_destination::legacy_endpoint;
 use crate::core::webhook::destination::{DestinationConfig, DEFAULT};
 use crate::core::webhook::verify::standard;
 
@@ -114,13 +114,10 @@ pub async fn endpoint(
     if name != DEFAULT {
         return Ok(None);
     }
-    if let Some(legacy) = legacy_endpoint(tenant) {
-        return Ok(Some(legacy));
-    }
-    // Neither seen: this isolate's cached copies may predate the move (record written, legacy
-    // field removed), so the record is read fresh once before concluding there is none.
-    let fresh = co.config_fresh::<DestinationConfig>(&record_key(t)).await?;
-    Ok(fresh.map(|cfg| Endpoint::record(name, cfg)))
+    // Else the legacy field (the mirror a tenant PUT keeps beside the record), else none; no
+    // uncached read here: that would be a billed KV read per event for every tenant without a
+    // default record, and KV's data-centre cache can be as stale anyway.
+    Ok(legacy_endpoint(tenant))
 }
 
 #[cfg(test)]
@@ -202,6 +199,21 @@ mod tests {
         });
         let names: Vec<String> = out.unwrap().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["default"]);
+    }
+
+    #[test]
+    fn endpoints_make_no_uncached_config_read() {
+        // A tenant without a default record (moved or never set): no billed read per event.
+        let tenant: TenantConfig = serde_json::from_value(json!({"name": "t1"})).unwrap();
+        let flow = Flow::new(|co| async move { endpoints(&co, "t1", &tenant).await });
+        let (out, seen) = drive(flow, 0, |e| {
+            Ok(Kv::default().answer(e).unwrap_or(Outcome::Done))
+        });
+        assert!(out.unwrap().is_empty());
+        let fresh: Vec<_> = (seen.iter())
+            .filter(|e| matches!(e, crate::core::flow::Effect::Config { cached: false, .. }))
+            .collect();
+        assert!(fresh.is_empty(), "{fresh:?}");
     }
 
     #[test]

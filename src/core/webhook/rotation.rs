@@ -1,7 +1,7 @@
 //! `POST /v1/admin/tenants/{t}/destinations/{d}/rotate-secret`: a destination gets a new secret,
 //! shown in this answer only, and its current one goes on signing beside it for a while, so a
 //! receiver moves to the new one at its own pace. The default destination too: a legacy field is
-//! moved into its record first (`webhook::default_destination`).
+//! copied into its record first (`webhook::default_destination`).
 
 use super::default_destination;
 use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS};
@@ -88,11 +88,11 @@ pub async fn rotate(
     if !exists(co, RecordKind::Tenant, t, None).await? {
         return Err(missing(RecordKind::Tenant, t, None));
     }
-    // A legacy field becomes the default destination it rotates in (its secret kept as previous).
-    let legacy = match d == DEFAULT {
-        true => default_destination::ensure_record(co, sealer, rng, t, true).await?,
-        false => None,
-    };
+    // A legacy field becomes the default destination it rotates in (its secret kept as
+    // previous); the field itself stays, inert beside the record (`webhook::default_destination`).
+    if d == DEFAULT {
+        default_destination::ensure_record(co, sealer, rng, t, true).await?;
+    }
     let kind = RecordKind::Destination;
     let key = kind.kv_key(t, Some(d));
     let Some(mut doc) = co.config_fresh::<Value>(&key).await? else {
@@ -138,7 +138,9 @@ pub async fn rotate(
     doc["secret"] = json!(fresh);
     doc["previous_secrets"] = Value::Array(kept);
     // Read again just before the write: never create the record here, and never overwrite a
-    // rotation made meanwhile. KV has no compare-and-set, so this narrows the window only.
+    // rotation made meanwhile. KV has no compare-and-set, and its data-centre cache may answer
+    // this read from before a change made elsewhere: it catches changes made in this location,
+    // and narrows the window only.
     match co.config_fresh::<Value>(&key).await? {
         None => return Err(missing(kind, t, Some(d))),
         Some(now) if now.get("secret") != read.as_ref() => {
@@ -150,7 +152,6 @@ pub async fn rotate(
         Some(_) => {}
     }
     put_record(co, sealer, rng, kind, t, Some(d), doc).await?;
-    default_destination::strip_legacy(co, t, legacy).await?;
     let mut answer = json!({"secret": fresh, "previous_expires_at": now_s + keep_s});
     if !dropped.is_empty() {
         answer["dropped_expires_at"] = json!(dropped);
