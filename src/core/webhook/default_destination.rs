@@ -35,15 +35,13 @@
 //!
 //! Every reader of the legacy field is marked `LEGACY(default-destination)`.
 
-use super::destination::{DestinationConfig, DestinationKind, EventFilter, DEFAULT};
-use super::endpoints::{Endpoint, SealedIn};
+use super::destination::DEFAULT;
 use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
 use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::records::{get_redacted, put_record};
-use crate::core::tenant::model::TenantConfig;
 use crate::core::Entropy;
 use serde_json::{json, Map, Value};
 
@@ -66,39 +64,6 @@ pub fn keeps_secret(doc: &Value) -> bool {
 /// LEGACY(default-destination): the legacy field of a stored tenant document, if any.
 fn legacy_field(tenant: &Value) -> Option<&Value> {
     tenant.get("destination").filter(|d| !d.is_null())
-}
-
-/// LEGACY(default-destination): the legacy field as the destination `default`, for deliveries
-/// while the tenant has no record. Never disabled (it has no record to mark, so the log keeps no
-/// failure count that the record would inherit at its first failure).
-pub fn legacy_endpoint(tenant: &TenantConfig) -> Option<Endpoint> {
-    let d = tenant.destination.as_ref()?;
-    let cfg = DestinationConfig {
-        url: d.url.clone(),
-        secret: d.secret.clone(),
-        previous_secrets: Vec::new(),
-        timeout_ms: d.timeout_ms,
-        rate_limit_per_second: None,
-        max_attempts: None,
-        paused: false,
-        ordered: false,
-        disabled: None,
-        disable_after_seconds: Some(0),
-        filter: EventFilter::default(),
-        transform: None,
-        description: None,
-        // The legacy field has a URL and a secret only: a webhook.
-        kind: DestinationKind::Https,
-        aws: None,
-        eventbridge: None,
-        google: None,
-        kafka: None,
-    };
-    Some(Endpoint {
-        name: DEFAULT.to_string(),
-        cfg,
-        sealed_in: SealedIn::LegacyField,
-    })
 }
 
 /// Before an admin write that touches the default destination: reads the tenant fresh and, if it
@@ -282,6 +247,7 @@ mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
     use crate::core::testing::{sealer, stored, Counter, Kv};
+    use crate::core::webhook::destination::DestinationConfig;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const NOW: u64 = 1_800_000_000_000;

@@ -1,6 +1,6 @@
 //! A tenant's destinations as deliveries use them: its destination records, the default
 //! destination among them (or, LEGACY(default-destination), the tenant's legacy field as
-//! `default`: `webhook::default_destination`), each with the keys that sign its deliveries.
+//! `default`: `legacy_endpoint`, and `webhook::default_destination` for its move), each with the keys that sign its deliveries.
 
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
@@ -8,8 +8,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::webhook::default_destination::legacy_endpoint;
-use crate::core::webhook::destination::{DestinationConfig, DEFAULT};
+use crate::core::webhook::destination::{DestinationConfig, DestinationKind, EventFilter, DEFAULT};
 use crate::core::webhook::verify::standard;
 
 /// Where an endpoint's secrets are sealed.
@@ -118,6 +117,39 @@ pub async fn endpoint(
     // uncached read here: that would be a billed KV read per event for every tenant without a
     // default record, and KV's data-centre cache can be as stale anyway.
     Ok(legacy_endpoint(tenant))
+}
+
+/// LEGACY(default-destination): the legacy field as the destination `default`, for deliveries
+/// while the tenant has no record. Never disabled (it has no record to mark, so the log keeps no
+/// failure count that the record would inherit at its first failure).
+fn legacy_endpoint(tenant: &TenantConfig) -> Option<Endpoint> {
+    let d = tenant.destination.as_ref()?;
+    let cfg = DestinationConfig {
+        url: d.url.clone(),
+        secret: d.secret.clone(),
+        previous_secrets: Vec::new(),
+        timeout_ms: d.timeout_ms,
+        rate_limit_per_second: None,
+        max_attempts: None,
+        paused: false,
+        ordered: false,
+        disabled: None,
+        disable_after_seconds: Some(0),
+        filter: EventFilter::default(),
+        transform: None,
+        description: None,
+        // The legacy field has a URL and a secret only: a webhook.
+        kind: DestinationKind::Https,
+        aws: None,
+        eventbridge: None,
+        google: None,
+        kafka: None,
+    };
+    Some(Endpoint {
+        name: DEFAULT.to_string(),
+        cfg,
+        sealed_in: SealedIn::LegacyField,
+    })
 }
 
 #[cfg(test)]
