@@ -19,12 +19,12 @@ pub use credentials::Credentials;
 
 use super::delivery::{classify as classify_status, DeliveryOutcome, EventEnvelope, SignedEvent};
 use super::destination::{DestinationConfig, DestinationKind};
+use super::ordering_key::hashed;
 use crate::core::cloud::sanitized_code;
 use crate::core::config::document::Secret;
 use crate::core::http::{url_authority, url_host, url_origin};
 use crate::core::upstream::FetchError;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// The attribute carrying the event's type, beside the three signature attributes (and the
 /// field of a `Wrapped` message that does). Unsigned: receivers filter on it, and decide on the
@@ -147,11 +147,6 @@ pub fn bounded_ordering_key(key: &str) -> String {
         return key.to_string();
     }
     hashed(key)
-}
-
-/// `h:` and 40 hex digits of the key's SHA-256: short, and distinct keys stay distinct.
-fn hashed(key: &str) -> String {
-    format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 
 /// Whether a bus's failed answer is tried again.
