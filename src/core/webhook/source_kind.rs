@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A source's kind. Adding one means, besides the variant and `ALL`: its verifier
+/// (`webhook::verify`), its normalizer (`webhook::normalize`), its signed sample
+/// (`webhook::samples`, and `tests/samples.mjs` for the e2e), its default ordering key
+/// (`webhook::ordering_key::default_key`), its event types (`webhook::event_types`' specs, then
+/// `make event-types`), and the `kind` enum in `routes/admin.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
