@@ -76,6 +76,16 @@ pub struct Released {
     pub send: Vec<String>,
 }
 
+impl Released {
+    /// Only other deliveries' bodies, whose turn came.
+    pub fn sending(send: Vec<String>) -> Self {
+        Released {
+            send,
+            ..Released::default()
+        }
+    }
+}
+
 /// Offers `d`, a delivery to an ordered destination, to its sequencer; sends what that released
 /// besides it, and answers whether `d` itself goes now.
 pub async fn offer(co: &Co, d: &QueueMessage, destination: &str) -> Result<bool, ApiError> {

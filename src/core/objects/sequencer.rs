@@ -134,14 +134,7 @@ impl Machine for Sequencer {
                     _ => {}
                 }
                 let send = bodies(release(sql, &cmd.key, now, grace)?);
-                Step::reply(
-                    &cmd,
-                    &Released {
-                        send,
-                        ..Released::default()
-                    },
-                )
-                .waking(wake)
+                Step::reply(&cmd, &Released::sending(send)).waking(wake)
             }
             SeqCmd::Done(cmd) => {
                 let id = cmd.delivery.as_str();
@@ -162,14 +155,7 @@ impl Machine for Sequencer {
                 };
                 pending::apply(sql, &closed, now)?;
                 let send = bodies(release(sql, &cmd.key, now, grace)?);
-                Step::reply(
-                    &cmd,
-                    &Released {
-                        send,
-                        ..Released::default()
-                    },
-                )
-                .waking(wake)
+                Step::reply(&cmd, &Released::sending(send)).waking(wake)
             }
             SeqCmd::Replay(cmd) => {
                 if key_row(sql, &cmd.key)?.is_none() {
@@ -197,14 +183,7 @@ impl Machine for Sequencer {
                     }
                 }
                 let send = bodies(release(sql, &cmd.key, now, grace)?);
-                Step::reply(
-                    &cmd,
-                    &Released {
-                        send,
-                        ..Released::default()
-                    },
-                )
-                .waking(wake)
+                Step::reply(&cmd, &Released::sending(send)).waking(wake)
             }
         })
     }

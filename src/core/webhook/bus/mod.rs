@@ -23,7 +23,7 @@ use super::ordering_key::hashed;
 use crate::core::cloud::sanitized_code;
 use crate::core::config::document::Secret;
 use crate::core::http::{url_authority, url_host, url_origin};
-use crate::core::upstream::FetchError;
+use crate::core::upstream::{FetchError, UpstreamAnswer};
 use serde::Serialize;
 
 /// The attribute carrying the event's type, beside the three signature attributes (and the
@@ -228,6 +228,17 @@ fn retried_code(code: &str) -> bool {
 
 /// A 2xx that is not the bus's result (a proxy's page, an empty body): whether the message was
 /// taken is unknown, so it is sent again (receivers dedupe on `webhook-id`).
+/// What a 2xx means for a bus whose success answer holds a string at `pointer` (SQS's
+/// `MessageId`, Pub/Sub's `messageIds`): delivered with it, else `no_result`.
+pub fn delivered_with(bus: &str, a: &UpstreamAnswer, pointer: &str, what: &str) -> DeliveryOutcome {
+    let taken = serde_json::from_slice::<serde_json::Value>(&a.body)
+        .is_ok_and(|v| v.pointer(pointer).is_some_and(serde_json::Value::is_string));
+    match taken {
+        true => DeliveryOutcome::Delivered,
+        false => no_result(bus, a.status, what),
+    }
+}
+
 pub fn no_result(bus: &str, status: u16, what: &str) -> DeliveryOutcome {
     DeliveryOutcome::Retry {
         retry_after_s: None,

@@ -4,7 +4,7 @@
 //! event's type its attributes; an `ordered` destination sets `orderingKey` from the event's
 //! ordering key (Pub/Sub keeps that order per region: publish to one regional endpoint).
 
-use super::{bounded_ordering_key, no_result, refused, too_large, Message};
+use super::{bounded_ordering_key, delivered_with, refused, too_large, Message};
 use crate::core::cloud::google::{self, check_service_account, valid_project, ServiceAccount};
 use crate::core::cloud::USER_AGENT;
 use crate::core::http::url_path;
@@ -60,12 +60,7 @@ pub fn request(
 /// `UNAVAILABLE`: later). A 401 reaching here was answered to a renewed token already.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
-        let published = serde_json::from_slice::<Value>(&a.body)
-            .is_ok_and(|v| v.pointer("/messageIds/0").is_some_and(Value::is_string));
-        return match published {
-            true => DeliveryOutcome::Delivered,
-            false => no_result(SERVICE, a.status, "publish"),
-        };
+        return delivered_with(SERVICE, a, "/messageIds/0", "publish");
     }
     let code = serde_json::from_slice::<Value>(&a.body)
         .ok()

@@ -5,7 +5,7 @@
 //! source: one group per source keeps a source's events in order) and `MessageDeduplicationId`
 //! (the delivery id: SQS drops a retry of a message it already took within 5 minutes).
 
-use super::{bounded_id, no_result, refused, too_large, Message};
+use super::{bounded_id, delivered_with, refused, too_large, Message};
 use crate::core::cloud::aws::{error_name, valid_access_key_id, valid_region};
 use crate::core::cloud::USER_AGENT;
 use crate::core::http::{url_host, url_origin, url_path};
@@ -69,12 +69,7 @@ pub fn request(
 /// its code.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
-        let taken = serde_json::from_slice::<Value>(&a.body)
-            .is_ok_and(|v| v.get("MessageId").is_some_and(Value::is_string));
-        return match taken {
-            true => DeliveryOutcome::Delivered,
-            false => no_result(SERVICE, a.status, "SendMessage"),
-        };
+        return delivered_with(SERVICE, a, "/MessageId", "SendMessage");
     }
     let code = aws_error_code(a);
     refused(
