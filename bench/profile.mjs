@@ -18,7 +18,7 @@ import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { inspector } from "./inspector.mjs";
 import { Quiet, quietNote } from "./quiet.mjs";
-import { benchTenant, channelRoute, integrationRoutes, llmBody, llmRoutes, postScript, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, defaultOnly, integrationRoutes, llmBody, llmRoutes, orderedRoute, postScript, sqsRoute, webhookRoutes } from "./routes.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const ROUTE = process.env.ROUTE ?? "llm";
@@ -31,7 +31,10 @@ const families = {
   llm: async (gw, up, key) => Object.values(await llmRoutes(gw, up, key)),
   webhook: async (gw, up) => {
     const hooks = await webhookRoutes(gw, up);
-    return [hooks.fresh, hooks.duplicate];
+    // PROFILE_PICK indexes: 0 new Telegram event, 1 duplicate, 2 new Standard Webhooks event,
+    // 3 the same to an SQS destination, 4 the same to an ordered destination (50 keys).
+    await defaultOnly(gw, hooks);
+    return [hooks.fresh, hooks.duplicate, hooks.signed, await sqsRoute(gw, up, hooks), await orderedRoute(gw, up, hooks)];
   },
   channel: async (gw, up, key) => [await channelRoute(gw, up, key)],
   integration: async (gw, up, key) => Object.values(await integrationRoutes(gw, up, key)),

@@ -60,9 +60,18 @@ end
       url: new URL("/v1/webhooks/bench/std", gw.url).href,
       headers: sign.standard(stdSecret, stdBody, { id: "msg_bench_dup" }),
       script: postScript(stdBody),
-      deliveries: 0, // answered as a duplicate, queued once
+      deliveries: 0, // answered as a duplicate; its first request is a new event, delivered once
     },
   };
+}
+
+/**
+ * Pins `webhookRoutes`' sources to the tenant's own destination: a source without a list feeds
+ * every destination, so the routes added next (fan-out, SQS, ordered) would otherwise get their events too.
+ */
+export async function defaultOnly(gw, hooks) {
+  await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["default"] });
+  await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [hooks.tgToken], destinations: ["default"] });
 }
 
 /**
@@ -75,8 +84,7 @@ export async function fanoutRoute(gw, upstream, hooks) {
     const r = await gw.admin("PUT", `bench/destinations/${d}`, { url: `${upstream.url}/hooks`, secret: hooks.whsec });
     if (r.status !== 201 && r.status !== 200) throw new Error(`destination ${d}: ${r.status} ${r.text}`);
   }
-  await gw.admin("PUT", "bench/sources/std", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["default"] });
-  await gw.admin("PUT", "bench/sources/tg", { kind: "telegram", secrets: [hooks.tgToken], destinations: ["default"] });
+  await defaultOnly(gw, hooks);
   await gw.admin("PUT", "bench/sources/std3", { kind: "standard", secrets: [hooks.stdSecret], destinations: ["default", "d2", "d3"] });
   const stdBody = JSON.stringify({ type: "invoice.paid", data: { id: "in_1" } });
   return { url: new URL("/v1/webhooks/bench/std3", gw.url).href, headers: {}, script: signedEvents(hooks.stdSecret, stdBody), deliveries: 3 };

@@ -208,7 +208,8 @@ const short = (name) =>
   name.startsWith("ref: ") ? "ref" : name.includes("floor") ? "JS floor" : name.includes("direct") ? "upstream" : name.startsWith("llm") ? "plain route" : "healthz";
 console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s, same run, same machine; "added" is 1e6/rps - 1e6/rps(reference), µs a request`);
 const owed = quiet.count();
-console.log(`each row measured on a quiet gateway: after its warm-up, every webhook event accepted so far delivered (${owed.delivered} deliveries of ${owed.expected} owed, in all) and no`);
+console.log(`each row measured on a quiet gateway: after its warm-up, every webhook event accepted so far delivered (${owed.delivered} deliveries of ${owed.expected} owed, in all:`);
+console.log(`the duplicate row's first event is new, one more than owed; ${upstream.repeats.n} deliveries of an id delivered before) and no`);
 console.log(`workerd CPU for ${(IDLE_MS / 1000).toFixed(1)} s; "quiet" is how long that took, "load" the machine's load average then (other processes)\n`);
 console.log(pad("route", 40), pad("req/s", 9), pad("p50 ms", 8), pad("p99 ms", 8), pad("ratio", 16), pad("added µs", 9), pad("non-2xx", 8), pad("quiet", 7), "load");
 for (const r of rows) {

@@ -52,10 +52,16 @@ const embeddings = Buffer.from(JSON.stringify({
 
 /**
  * `faultRate`: that share of answers is a 503 (`make soak`). `hooks`: the `webhook-id` of each
- * event delivery the upstream took (its `/hooks` path is a tenant's destination).
+ * event delivery the upstream took (its `/hooks` path is a tenant's destination); `repeats.n`:
+ * deliveries of an id it had taken already (at-least-once made visible).
  */
 export function startUpstream({ faultRate = 0 } = {}) {
   const hooks = new Set();
+  const repeats = { n: 0 };
+  const took = (id) => {
+    if (hooks.has(id)) repeats.n++;
+    hooks.add(id);
+  };
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
       const chunks = [];
@@ -65,11 +71,11 @@ export function startUpstream({ faultRate = 0 } = {}) {
           res.writeHead(503, { "content-type": "application/json" });
           return res.end('{"error":"injected"}');
         }
-        if (req.url === "/hooks") hooks.add(req.headers["webhook-id"]);
+        if (req.url === "/hooks") took(req.headers["webhook-id"]);
         // SQS: the delivery's id is a message attribute; the bench does not check signatures.
         if (req.headers["x-amz-target"] === "AmazonSQS.SendMessage") {
           const sent = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-          hooks.add(sent.MessageAttributes?.["webhook-id"]?.StringValue);
+          took(sent.MessageAttributes?.["webhook-id"]?.StringValue);
           const out = Buffer.from(JSON.stringify({ MD5OfMessageBody: createHash("md5").update(sent.MessageBody ?? "").digest("hex"), MessageId: randomUUID() }));
           res.writeHead(200, { "content-type": "application/x-amz-json-1.0", "content-length": out.length });
           return res.end(out);
@@ -95,6 +101,6 @@ export function startUpstream({ faultRate = 0 } = {}) {
       });
     });
     server.keepAliveTimeout = 60_000;
-    server.listen(0, "127.0.0.1", () => resolve({ server, hooks, url: `http://127.0.0.1:${server.address().port}` }));
+    server.listen(0, "127.0.0.1", () => resolve({ server, hooks, repeats, url: `http://127.0.0.1:${server.address().port}` }));
   });
 }
