@@ -4,7 +4,7 @@
 //! callers (edge or core flows) send them through one untyped round trip.
 
 use super::{names, Class, Command, Object, ObjectClass};
-use crate::core::integration::oauth::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
+use crate::core::integration::oauth_tokens::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
 use crate::core::jobs::ordered::{Done, Offer, Released, Replay, Skip};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
