@@ -276,7 +276,8 @@ async fn ask_each<K: Class, C: Command<K, Answer = u32> + Clone>(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
-    use crate::core::integration::oauth::{token_keys, HeldToken, Holder, IssuedToken, KeptToken};
+    use crate::core::integration::oauth::{token_keys, Holder};
+    use crate::core::integration::oauth_tokens::{HeldToken, IssuedToken, KeptToken};
     use crate::core::limits::gate::Begin;
     use crate::core::platform::ConfigKey;
     use crate::core::platform::Kv as Ns;

@@ -11,7 +11,7 @@ use super::graphql::{self, Turn};
 use super::health;
 use super::marketplace::test_report;
 use super::oauth::Holder;
-use super::oauth::KeptRefresh;
+use super::oauth_tokens::KeptRefresh;
 use super::paginate::{Next, Pager};
 use super::plan::{apply_auth, plan, redacted, Credentials, Planned};
 use super::provider_wait::provider_wait_s;
@@ -403,7 +403,7 @@ fn open_credentials(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Outcome};
-    use crate::core::integration::oauth::{HeldToken, IssuedToken, KeptToken};
+    use crate::core::integration::oauth_tokens::{HeldToken, IssuedToken, KeptToken};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::upstream::UpstreamAnswer;

@@ -11,6 +11,7 @@ pub mod installed;
 pub mod mapping;
 pub mod marketplace;
 pub mod oauth;
+pub mod oauth_tokens;
 pub mod paginate;
 pub mod plan;
 pub mod provider_wait;

@@ -4,9 +4,8 @@
 //! expiry (the scheduled upkeep); and forgetting them all when their record or tenant goes.
 //! Every place keys a token by `oauth::token_keys`.
 
-use super::oauth::{
-    token_keys, HeldToken, Holder, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
-};
+use super::oauth::{token_keys, Holder};
+use super::oauth_tokens::{HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};

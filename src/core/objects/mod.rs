@@ -1,12 +1,13 @@
 //! The Durable Objects that hold per-tenant state: their classes (by binding), the typed handle
 //! a command travels through (`Object`, `Class`, `Command`; each class's commands are in
-//! `protocol`), and the one place each object's name is made. Every name starts with its tenant,
-//! so no object is shared by two tenants; the edge's typed stubs and the record deletions both
-//! name objects from here. What each class does is its state machine (`machine`), one file per
-//! class, over its document and its tables (`store`); `OauthTokens`, which waits on a token
-//! endpoint inside a command, is the one class written in the shell.
+//! `protocol`), and the one place each object's name is made (`names`). Every name starts with
+//! its tenant, so no object is shared by two tenants; the edge's typed stubs and the record
+//! deletions both name objects from there. What each class does is its state machine
+//! (`machine`), one file per class, over its document and its tables (`store`); `OauthTokens`,
+//! which waits on a token endpoint inside a command, is the one class written in the shell.
 
 pub mod machine;
+pub mod names;
 pub mod protocol;
 pub mod store;
 
@@ -83,7 +84,7 @@ pub trait Command<K: Class> {
     fn into_cmd(self) -> K::Cmd;
 }
 
-/// One object of class `K`, by its name (made by the functions of `objects`).
+/// One object of class `K`, by its name (made by `objects::names`).
 pub struct Object<K> {
     name: String,
     class: PhantomData<K>,
@@ -106,49 +107,4 @@ impl<K> Object<K> {
     pub fn name(&self) -> &str {
         &self.name
     }
-}
-
-/// A tenant's usage.
-pub fn usage(tenant: &str) -> String {
-    tenant.to_string()
-}
-
-/// A tenant's event log.
-pub fn event_log(tenant: &str) -> String {
-    tenant.to_string()
-}
-
-/// A tenant's dead letters.
-pub fn dead_letters(tenant: &str) -> String {
-    tenant.to_string()
-}
-
-/// A webhook source's dedupe ids, open work and handshake failures.
-pub fn source(tenant: &str, source: &str) -> String {
-    format!("{tenant}:{source}")
-}
-
-/// A channel's gate (limits, breaker, idempotency, delivery records) and its outbox.
-pub fn channel(tenant: &str, channel: &str) -> String {
-    format!("{tenant}:{channel}")
-}
-
-/// An integration's gate (limits, breaker) and its OAuth token holder.
-pub fn integration(tenant: &str, id: &str) -> String {
-    format!("{tenant}:integration:{id}")
-}
-
-/// A webhook destination's gate (its deliveries per second) and its sequencer (ordered delivery).
-pub fn destination(tenant: &str, name: &str) -> String {
-    format!("{tenant}:destination:{name}")
-}
-
-/// A tenant's LLM limits and target breakers (the widget's visitor windows too).
-pub fn llm(tenant: &str) -> String {
-    format!("llm:{tenant}")
-}
-
-/// One widget conversation's history.
-pub fn conversation(tenant: &str, id: &str) -> String {
-    format!("conv:{tenant}:{id}")
 }

@@ -3,8 +3,8 @@
 //! op, or reading a wrong answer, does not compile. The edge's classes match on these enums, and
 //! callers (edge or core flows) send them through one untyped round trip.
 
-use super::{Class, Command, Object, ObjectClass};
-use crate::core::integration::oauth::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
+use super::{names, Class, Command, Object, ObjectClass};
+use crate::core::integration::oauth_tokens::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
 use crate::core::jobs::ordered::{Done, Offer, Released, Replay, Skip};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
@@ -127,79 +127,79 @@ classes! {
 impl Object<RateLimiter> {
     /// A tenant's LLM limits and target breakers (the widget's visitor windows too).
     pub fn llm(tenant: &str) -> Self {
-        Object::named(super::llm(tenant))
+        Object::named(names::llm(tenant))
     }
 }
 
 impl Object<Usage> {
     /// A tenant's usage.
     pub fn usage(tenant: &str) -> Self {
-        Object::named(super::usage(tenant))
+        Object::named(names::usage(tenant))
     }
 }
 
 impl Object<Conversation> {
     pub fn of(tenant: &str, id: &str) -> Self {
-        Object::named(super::conversation(tenant, id))
+        Object::named(names::conversation(tenant, id))
     }
 }
 
 impl Object<DeadLetters> {
     pub fn tenant(tenant: &str) -> Self {
-        Object::named(super::dead_letters(tenant))
+        Object::named(names::dead_letters(tenant))
     }
 }
 
 impl Object<EventLog> {
     pub fn tenant(tenant: &str) -> Self {
-        Object::named(super::event_log(tenant))
+        Object::named(names::event_log(tenant))
     }
 }
 
 impl Object<CallGate> {
     pub fn channel(tenant: &str, channel: &str) -> Self {
-        Object::named(super::channel(tenant, channel))
+        Object::named(names::channel(tenant, channel))
     }
 
     pub fn integration(tenant: &str, id: &str) -> Self {
-        Object::named(super::integration(tenant, id))
+        Object::named(names::integration(tenant, id))
     }
 
     pub fn destination(tenant: &str, name: &str) -> Self {
-        Object::named(super::destination(tenant, name))
+        Object::named(names::destination(tenant, name))
     }
 }
 
 impl Object<Dedupe> {
     pub fn source(tenant: &str, source: &str) -> Self {
-        Object::named(super::source(tenant, source))
+        Object::named(names::source(tenant, source))
     }
 }
 
 impl Object<OauthTokens> {
     pub fn integration(tenant: &str, id: &str) -> Self {
-        Object::named(super::integration(tenant, id))
+        Object::named(names::integration(tenant, id))
     }
 
     /// The tokens of a tenant's LLM providers (Vertex AI service accounts).
     pub fn llm(tenant: &str) -> Self {
-        Object::named(super::llm(tenant))
+        Object::named(names::llm(tenant))
     }
 
     pub fn destination(tenant: &str, name: &str) -> Self {
-        Object::named(super::destination(tenant, name))
+        Object::named(names::destination(tenant, name))
     }
 }
 
 impl Object<Sequencer> {
     pub fn destination(tenant: &str, name: &str) -> Self {
-        Object::named(super::destination(tenant, name))
+        Object::named(names::destination(tenant, name))
     }
 }
 
 impl Object<Outbox> {
     pub fn channel(tenant: &str, channel: &str) -> Self {
-        Object::named(super::channel(tenant, channel))
+        Object::named(names::channel(tenant, channel))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::core::flow::{Co, Effect};
 use crate::core::integration::oauth::{destination_token_prefix, token_prefix, LLM_HOLDER};
 use crate::core::integration::tokens::forget_tokens;
 use crate::core::objects::protocol::purge_body;
-use crate::core::objects::{self as names, ObjectClass as Objects};
+use crate::core::objects::{names, ObjectClass as Objects};
 use crate::core::platform::Kv;
 use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::webhook::destination::DEFAULT;

@@ -17,7 +17,7 @@ use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, valid_id};
 use crate::core::integration::config::IntegrationConfig;
 use crate::core::integration::flow as integration_flow;
-use crate::core::integration::oauth::KeptRefresh;
+use crate::core::integration::oauth_tokens::KeptRefresh;
 use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::records::tenant_ids;
 use crate::core::tenant::erase::TENANT_CHILDREN;

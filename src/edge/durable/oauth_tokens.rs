@@ -7,9 +7,10 @@
 //! rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
 use crate::core::config::seal::Sealer;
-use crate::core::integration::oauth::{
-    token_answer, token_request, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd,
-    KeptToken, RotatedRefresh, TokenCmd,
+use crate::core::integration::oauth::token_request;
+use crate::core::integration::oauth_tokens::{
+    token_answer, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd, KeptToken,
+    RotatedRefresh, TokenCmd,
 };
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::upstream::Upstream;

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::core::flow::{drive, Outcome};
-use crate::core::integration::oauth::{HeldToken, IssuedToken, KeptToken, TokenCmd};
+use crate::core::integration::oauth_tokens::{HeldToken, IssuedToken, KeptToken, TokenCmd};
 use crate::core::limits::limiter::Limiter as LimiterState;
 use crate::core::llm::request::parse;
 use crate::core::objects::protocol::{LimiterCmd, TokensCmd};

@@ -4,7 +4,7 @@
 //! destination purging its tokens.
 use super::*;
 use crate::core::flow::{drive, Effect, Flow, Outcome};
-use crate::core::integration::oauth::{HeldToken, IssuedToken, KeptToken, TokenCmd};
+use crate::core::integration::oauth_tokens::{HeldToken, IssuedToken, KeptToken, TokenCmd};
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::objects::ObjectClass;
 use crate::core::platform::Kv;
@@ -297,7 +297,7 @@ fn deleting_a_destination_purges_its_token_object_and_its_held_tokens() {
 }
 
 /// The claims of the JWT assertion the token object would send for `cmd`.
-fn assertion_claims(cmd: &crate::core::integration::oauth::TokenCmd) -> Value {
+fn assertion_claims(cmd: &TokenCmd) -> Value {
     use base64::Engine;
     let r = crate::core::integration::oauth::token_request(&cmd.auth, SA_KEY, None, NOW_MS / 1000)
         .unwrap();
