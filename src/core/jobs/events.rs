@@ -249,7 +249,7 @@ mod tests {
         body: &str,
         status: u16,
         gate: Option<&str>,
-        seq: Option<&str>,
+        sequencer: Option<&str>,
     ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
@@ -295,7 +295,9 @@ mod tests {
                 class: ObjectClass::Sequencer,
                 body,
                 ..
-            } if !body.starts_with(r#"{"update""#) => Ok(Outcome::Text(seq.unwrap_or("{}").into())),
+            } if !body.starts_with(r#"{"update""#) => {
+                Ok(Outcome::Text(sequencer.unwrap_or("{}").into()))
+            }
             _ => Ok(Outcome::Text("null".into())),
         });
         (out.unwrap(), seen)
@@ -512,7 +514,7 @@ mod tests {
         assert!(recorded[0]["body"].is_string(), "{recorded:?}");
     }
 
-    /// `message(destination)` with its place in order (sequenced: released by the sequencer).
+    /// `message(destination)` with its position in order (sequenced: released by the sequencer).
     fn keyed(destination: Option<&str>, n: u64, sequenced: bool) -> String {
         let mut m: Value = serde_json::from_str(&message(destination)).unwrap();
         m["order"] = json!({"key": "stripe/cus_1", "n": n});

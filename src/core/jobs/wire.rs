@@ -7,7 +7,8 @@
 //! of its queue copy. A message is stamped with its tenant's incarnation when it is first
 //! queued, so that one consumed after its tenant was deleted and created again is dropped.
 
-use super::{Job, OpenWork, Order, Pending, QueueMessage};
+use super::ordered::Order;
+use super::{Job, OpenWork, Pending, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::objects::protocol::{Dedupe, Outbox, Sequencer};
@@ -56,20 +57,6 @@ impl QueueSettings {
     /// bases (30 s by default), so a resumed destination gets its deliveries within that.
     pub fn hold_s(&self) -> u32 {
         (self.retry_base_s * 6).clamp(1, 300) as u32
-    }
-}
-
-/// A queue body with its place in its key's order, spliced in as text after the opening brace:
-/// the body's numbers stay exact, and a kept-aside message's key (`{"spilled_to"}`) carries it
-/// without reading the message back. Ingress and its source's `Dedupe` stamp their copies alike.
-pub fn stamp(body: &str, order: &Order) -> String {
-    let o = serde_json::to_string(order).unwrap_or_default();
-    match body.strip_prefix('{') {
-        // Stamped already: one order only.
-        Some(rest) if rest.trim_start().starts_with("\"order\":") => body.to_string(),
-        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"order\":{o}{rest}"),
-        Some(rest) => format!("{{\"order\":{o},{rest}"),
-        None => body.to_string(),
     }
 }
 
@@ -331,6 +318,7 @@ async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::jobs::ordered::stamp;
     use crate::core::webhook::delivery::EventEnvelope;
 
     fn event(data: Value) -> QueueMessage {
@@ -420,7 +408,7 @@ mod tests {
             Ok(Outcome::Text(kept.borrow().clone().unwrap()))
         });
         assert_eq!(back.unwrap(), Some(m.clone()));
-        // Stamped with its place in order, the key alone carries it.
+        // Stamped with its position in order, the key alone carries it.
         let order = Order::new("shop/k1".into(), 3);
         let stamped = stamp(&body, &order);
         let flow = Flow::new(|co: Co| async move { decode(&co, &stamped).await });

@@ -2,7 +2,7 @@
 //! (at most one), the deliveries ready behind it (`fifo`, in order) and those that arrived ahead
 //! of a gap (`parked`). A key's next delivery goes when the one in flight is finished (`Done`);
 //! the in-flight one's body is open work here (`pending`), sent again by the alarm if its queue
-//! copy is lost. A gap (an earlier place that never came) older than `ORDERING_GAP_SECONDS`
+//! copy is lost. A gap (an earlier position that never came) older than `ORDERING_GAP_SECONDS`
 //! (default one hour) is given up, logged, and the key moves on. Each key is independent: a held
 //! key holds nothing else. Bodies are kept inline as the queue carries them (one over the queue's
 //! limit is the key of its copy in `PAYLOADS`, as for any queue message; one held past that
@@ -13,7 +13,7 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{SeqCmd, Sequencer};
 use super::store::{Store, StoreError};
-use crate::core::jobs::ordered::{Held, Released};
+use crate::core::jobs::ordered::{Entry, Released};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::platform::QueueName;
@@ -48,8 +48,8 @@ impl Machine for Sequencer {
         "CREATE TABLE IF NOT EXISTS fifo (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
         "CREATE INDEX IF NOT EXISTS fifo_delivery ON fifo (delivery)",
-        // A parked row with an empty delivery is a place the destination skips.
-        // `due`: when the wait for the places before it ends (each row waits at most the gap limit).
+        // A parked row with an empty delivery is a position the destination skips.
+        // `due`: when the wait for the positions before it ends (each row waits at most the gap limit).
         "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, due INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key, n))",
         "CREATE INDEX IF NOT EXISTS parked_delivery ON parked (delivery)",
         "CREATE TABLE IF NOT EXISTS done (delivery TEXT PRIMARY KEY, at INTEGER NOT NULL)",
@@ -85,7 +85,7 @@ impl Machine for Sequencer {
                         ..Released::default()
                     },
                     false => {
-                        let (key, item) = (&cmd.key, &cmd.item);
+                        let (key, item) = (cmd.key.as_str(), &cmd.item);
                         let Start { next, gap, stale } = start(sql, key, now, gap, cmd.since)?;
                         if stale || item.n < next {
                             // Late (its key started after it, or a gap was given up): never dropped.
@@ -111,29 +111,29 @@ impl Machine for Sequencer {
                 };
                 Step::reply(&cmd, &answer).waking(wake).logging(logs)
             }
-            // A key this object does not hold: nothing waits for the place, and no row is kept
+            // A key this object does not hold: nothing waits for the position, and no row is kept
             // for each key of a source the destination does not take.
-            SeqCmd::Skip(cmd) if key_row(sql, &cmd.key)?.is_none() => {
+            SeqCmd::Skip(cmd) if key_row(sql, cmd.key.as_str())?.is_none() => {
                 Step::reply(&cmd, &Released::default())
             }
             SeqCmd::Skip(cmd) => {
-                let Start { next, gap, stale } = start(sql, &cmd.key, now, gap, cmd.since)?;
+                let Start { next, gap, stale } = start(sql, cmd.key.as_str(), now, gap, cmd.since)?;
                 match next {
                     // Of an older generation: nothing waits for it.
                     _ if stale => {}
-                    next if cmd.n == next => advance(sql, &cmd.key, next + 1)?,
+                    next if cmd.n == next => advance(sql, cmd.key.as_str(), next + 1)?,
                     next if cmd.n > next => {
-                        let skip = Held {
+                        let skip = Entry {
                             n: cmd.n,
                             delivery: String::new(),
                             body: String::new(),
                         };
-                        park(sql, &cmd.key, &skip, gap)?;
+                        park(sql, cmd.key.as_str(), &skip, gap)?;
                     }
                     // Late: nothing waits for it.
                     _ => {}
                 }
-                let send = bodies(release(sql, &cmd.key, now, grace)?);
+                let send = bodies(release(sql, cmd.key.as_str(), now, grace)?);
                 Step::reply(&cmd, &Released::sending(send)).waking(wake)
             }
             SeqCmd::Done(cmd) => {
@@ -154,12 +154,12 @@ impl Machine for Sequencer {
                     done: vec![cmd.delivery.clone()],
                 };
                 pending::apply(sql, &closed, now)?;
-                let send = bodies(release(sql, &cmd.key, now, grace)?);
+                let send = bodies(release(sql, cmd.key.as_str(), now, grace)?);
                 Step::reply(&cmd, &Released::sending(send)).waking(wake)
             }
             SeqCmd::Replay(cmd) => {
-                if key_row(sql, &cmd.key)?.is_none() {
-                    // A key forgotten here: the live numbering is past the replayed places, so
+                if key_row(sql, cmd.key.as_str())?.is_none() {
+                    // A key forgotten here: the live numbering is past the replayed positions, so
                     // the key starts just after the first of them (the others are appended, in
                     // order, as late ones are).
                     let first = cmd.items.iter().map(|h| h.n).min().unwrap_or(1);
@@ -179,10 +179,10 @@ impl Machine for Sequencer {
                         vec![item.delivery.as_str().into()],
                     )?;
                     if !known(sql, &item.delivery)? {
-                        append(sql, &cmd.key, item)?;
+                        append(sql, cmd.key.as_str(), item)?;
                     }
                 }
-                let send = bodies(release(sql, &cmd.key, now, grace)?);
+                let send = bodies(release(sql, cmd.key.as_str(), now, grace)?);
                 Step::reply(&cmd, &Released::sending(send)).waking(wake)
             }
         })
@@ -232,28 +232,28 @@ impl Machine for Sequencer {
     }
 }
 
-/// `ORDERING_GAP_SECONDS`: how long a key waits for a missing place.
+/// `ORDERING_GAP_SECONDS`: how long a key waits for a missing position.
 fn gap_ms(at: &Ctx) -> u64 {
     let s = (at.var)("ORDERING_GAP_SECONDS").and_then(|v| v.parse::<u64>().ok());
     s.unwrap_or(DEFAULT_GAP_S) * 1000
 }
 
-/// How long a key this object has not seen waits for its first places (ingress numbers a new
+/// How long a key this object has not seen waits for its first positions (ingress numbers a new
 /// key from 1, and the queue may bring 2 before 1), unless the gap setting is shorter. A key
 /// whose destination turned ordered after its first events starts once this is up.
 const START_WAIT_MS: u64 = 10_000;
 
-/// Where a key stands for a place of its numbering generation `since`.
+/// Where a key stands for a position of its numbering generation `since`.
 struct Start {
-    /// The key's next place.
+    /// The key's next position.
     next: u64,
     /// When a gap from here is given up.
     gap: u64,
-    /// The place is of an older generation than the key's: late.
+    /// The position is of an older generation than the key's: late.
     stale: bool,
 }
 
-/// The key's next place, starting an unknown key at 1, and a key whose numbering started again
+/// The key's next position, starting an unknown key at 1, and a key whose numbering started again
 /// at ingress (a newer `since`) at 1 too; a gap from such a start is given up sooner
 /// (`START_WAIT_MS`).
 fn start<S: Store>(
@@ -297,7 +297,7 @@ fn start<S: Store>(
 /// A new generation of the key's numbering: what the old one parked goes on now, in its order,
 /// behind what is in flight and waiting; the new one starts at 1.
 fn restart<S: Store>(sql: &S, key: &str, since: u64, now: u64) -> Result<(), StoreError> {
-    let parked: Vec<Held> = sql.rows(
+    let parked: Vec<Entry> = sql.rows(
         "SELECT n, delivery, body FROM parked WHERE key = ? ORDER BY n",
         vec![key.into()],
     )?;
@@ -341,7 +341,7 @@ fn known<S: Store>(sql: &S, delivery: &str) -> Result<bool, StoreError> {
     Ok(rows.first().is_some_and(|r| r.c > 0))
 }
 
-fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
+fn append<S: Store>(sql: &S, key: &str, item: &Entry) -> Result<(), StoreError> {
     sql.run(
         "INSERT INTO fifo (key, n, delivery, body) VALUES (?, ?, ?, ?)",
         vec![
@@ -354,11 +354,11 @@ fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Parks a place that came ahead of a gap; the gap is given up at `gap_due` unless filled.
-fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), StoreError> {
+/// Parks a position that came ahead of a gap; the gap is given up at `gap_due` unless filled.
+fn park<S: Store>(sql: &S, key: &str, item: &Entry, gap_due: u64) -> Result<(), StoreError> {
     sql.run(
-        // An offer takes the place of a skip parked there (the event was taken after all); a
-        // place already holding a delivery keeps it.
+        // An offer replaces a skip parked at its position (the event was taken after all); a
+        // position already holding a delivery keeps it.
         "INSERT INTO parked (key, n, delivery, body, due) VALUES (?, ?, ?, ?, ?) \
          ON CONFLICT (key, n) DO UPDATE SET delivery = excluded.delivery, body = excluded.body \
          WHERE parked.delivery = ''",
@@ -377,11 +377,11 @@ fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), S
     Ok(())
 }
 
-/// The key's next place is `next`: the parked places that follow on move to the fifo (a skipped
-/// place just passes); if a gap remains, it is given up when its first parked row's wait ends.
+/// The key's next position is `next`: the parked positions that follow on move to the fifo (a skipped
+/// position just passes); if a gap remains, it is given up when its first parked row's wait ends.
 fn advance<S: Store>(sql: &S, key: &str, mut next: u64) -> Result<(), StoreError> {
     loop {
-        let rows: Vec<Held> = sql.rows(
+        let rows: Vec<Entry> = sql.rows(
             "SELECT n, delivery, body FROM parked WHERE key = ? AND n = ?",
             vec![key.into(), next.into()],
         )?;
@@ -406,14 +406,15 @@ fn advance<S: Store>(sql: &S, key: &str, mut next: u64) -> Result<(), StoreError
 
 #[derive(Deserialize)]
 struct Head {
-    pos: i64,
+    /// `fifo.pos`, the row id: arrival order in the fifo.
+    arrival: i64,
     n: u64,
     delivery: String,
     body: String,
 }
 
 /// The key's next delivery, when none is in flight: now in flight, its body open work here.
-fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Held>, StoreError> {
+fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Entry>, StoreError> {
     let busy: Vec<Count> = sql.rows(
         "SELECT COUNT(*) AS c FROM keys WHERE key = ? AND inflight IS NOT NULL",
         vec![key.into()],
@@ -422,13 +423,13 @@ fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Hel
         return Ok(vec![]);
     }
     let heads: Vec<Head> = sql.rows(
-        "SELECT pos, n, delivery, body FROM fifo WHERE key = ? ORDER BY pos LIMIT 1",
+        "SELECT pos AS arrival, n, delivery, body FROM fifo WHERE key = ? ORDER BY pos LIMIT 1",
         vec![key.into()],
     )?;
     let Some(h) = heads.into_iter().next() else {
         return Ok(vec![]);
     };
-    sql.run("DELETE FROM fifo WHERE pos = ?", vec![h.pos.into()])?;
+    sql.run("DELETE FROM fifo WHERE pos = ?", vec![h.arrival.into()])?;
     sql.run(
         "UPDATE keys SET inflight = ? WHERE key = ?",
         vec![h.delivery.as_str().into(), key.into()],
@@ -443,18 +444,18 @@ fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Hel
         done: vec![],
     };
     pending::apply(sql, &open, now)?;
-    Ok(vec![Held {
+    Ok(vec![Entry {
         n: h.n,
         delivery: h.delivery,
         body: h.body,
     }])
 }
 
-fn bodies(held: Vec<Held>) -> Vec<String> {
+fn bodies(held: Vec<Entry>) -> Vec<String> {
     held.into_iter().map(|h| h.body).collect()
 }
 
-/// Keys whose gap is due (`GAP_GIVE_UPS_PER_ALARM` at most) move on past every parked place
+/// Keys whose gap is due (`GAP_GIVE_UPS_PER_ALARM` at most) move on past every parked position
 /// that waited its limit, in order; each released head is open work due at once. Answers a log
 /// line per key given up.
 fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, StoreError> {
@@ -478,7 +479,7 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
             advance(sql, key, k.next)?;
             continue;
         };
-        let rows: Vec<Held> = sql.rows(
+        let rows: Vec<Entry> = sql.rows(
             "SELECT n, delivery, body FROM parked WHERE key = ? AND n <= ? ORDER BY n",
             vec![key.into(), upto.into()],
         )?;
@@ -501,7 +502,7 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::jobs::ordered::{Done, Offer, Replay, Skip};
+    use crate::core::jobs::ordered::{Done, Offer, Replay, Skip, SourceOrderingKey};
     use crate::core::objects::machine::Resend;
     use crate::core::objects::store::{create, Sqlite};
     use crate::core::testing::pseudo_random;
@@ -516,9 +517,9 @@ mod tests {
         sql
     }
 
-    fn held(key: &str, n: u64) -> Held {
+    fn held(key: &str, n: u64) -> Entry {
         let delivery = format!("{key}-{n}");
-        Held {
+        Entry {
             n,
             body: format!("body of {delivery}"),
             delivery,
@@ -674,11 +675,11 @@ mod tests {
     fn numbering_started_again_at_ingress_starts_the_key_again() {
         let sql = object();
         let offer_gen = |n: u64, since: u64| {
-            let item = Held {
+            let item = Entry {
                 delivery: format!("a-{since}-{n}"),
                 ..held("a", n)
             };
-            let key = "a".to_string();
+            let key = SourceOrderingKey::from("a");
             ask(&sql, SeqCmd::Offer(Offer { key, item, since }), T)
         };
         let done_gen = |n: u64, since: u64| {
@@ -703,7 +704,7 @@ mod tests {
 
     fn offer_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Released {
         let item = held(key, n);
-        let key = key.to_string();
+        let key = SourceOrderingKey::from(key);
         ask(
             sql,
             SeqCmd::Offer(Offer {
@@ -717,7 +718,7 @@ mod tests {
 
     fn done_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Vec<String> {
         let delivery = format!("{key}-{n}");
-        let key = key.to_string();
+        let key = SourceOrderingKey::from(key);
         ask(sql, SeqCmd::Done(Done { key, delivery }), now).send
     }
 
@@ -780,7 +781,7 @@ mod tests {
         let Woken::Done(given_up) = woken(&sql, T + START_WAIT_MS) else {
             panic!("given up")
         };
-        let item = Held {
+        let item = Entry {
             delivery: "evt_1.crm".into(),
             ..held(key, 1)
         };
@@ -808,7 +809,7 @@ mod tests {
     #[test]
     fn a_second_copy_is_a_duplicate_and_a_late_place_is_still_delivered() {
         let sql = object();
-        // An unknown key starts at 1: 5 waits for the places before it, a little while.
+        // An unknown key starts at 1: 5 waits for the positions before it, a little while.
         assert_eq!(offer(&sql, "a", 5), wait());
         let soon = T + START_WAIT_MS;
         assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), Some(soon));
@@ -948,7 +949,7 @@ mod tests {
         let sql = object();
         let mut rnd = pseudo_random(42);
         let keys: Vec<String> = (0..10).map(|k| format!("k{k}")).collect();
-        // Arrival: each key's places 1..=20, interleaved; then neighbours swapped at random.
+        // Arrival: each key's positions 1..=20, interleaved; then neighbours swapped at random.
         let mut arrivals: Vec<(String, u64)> = vec![];
         let mut next: BTreeMap<&str, u64> = keys.iter().map(|k| (k.as_str(), 1)).collect();
         while arrivals.len() < 200 {
@@ -1033,7 +1034,7 @@ mod tests {
                 for (key, ns) in &dead {
                     let items = ns.iter().map(|n| held(key, *n)).collect();
                     let cmd = Replay {
-                        key: key.clone(),
+                        key: key.as_str().into(),
                         items,
                         since: 0,
                     };
@@ -1048,7 +1049,7 @@ mod tests {
                 break;
             }
         }
-        // The first pass: every key's places 1..=20 went in order; the replays went in order too.
+        // The first pass: every key's positions 1..=20 went in order; the replays went in order too.
         let replayed: BTreeMap<String, Vec<u64>> = dead
             .iter()
             .map(|(k, ns)| (k.clone(), ns.iter().copied().collect()))

@@ -2,8 +2,8 @@
 //! new ones as open work in the same round trip), unmark ids whose enqueue failed, and count a
 //! subscription handshake.
 
-use crate::core::jobs::wire::stamp;
-use crate::core::jobs::{Order, Pending};
+use crate::core::jobs::ordered::{stamp, Order, SourceOrderingKey};
+use crate::core::jobs::Pending;
 use serde::{Deserialize, Serialize};
 
 /// Marks `ids` as seen for `ttl_ms`; the answer says which were new.
@@ -14,17 +14,17 @@ pub struct SeenMany {
     /// The queue bodies of `ids`, recorded for the ones that are new.
     #[serde(default)]
     pub pending: Vec<Pending>,
-    /// Each id's ordering key, `{source}/{key}` (aligned with `ids`): a new id with a key takes
-    /// the key's next place in order, and its recorded body carries it.
+    /// Each id's key (aligned with `ids`): a new id with a key takes the key's next position,
+    /// and its recorded body carries it.
     #[serde(default)]
-    pub keys: Vec<Option<String>>,
+    pub keys: Vec<Option<SourceOrderingKey>>,
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenResult {
     pub new_ids: Vec<String>,
     pub duplicates: usize,
-    /// The place in order of each new id with a key.
+    /// The position of each new id with a key.
     #[serde(default)]
     pub order: Vec<(String, Order)>,
 }
@@ -43,7 +43,7 @@ pub struct HandshakeAttempt {
 
 impl SeenResult {
     /// Of `(id, queue body)`, the bodies of the events found new: the ones to enqueue, each
-    /// stamped with its place in its key's order.
+    /// stamped with its position in its key's order.
     pub fn new_bodies(&self, bodies: Vec<(String, String)>) -> Vec<String> {
         bodies
             .into_iter()

@@ -138,7 +138,7 @@ pub async fn retry_event(
 
 /// An event that came while the tenant had no destination (its body is kept for that): queued
 /// again as the event itself, so the consumer fans it out to the destinations there are now.
-/// Its place in its key's order is not kept: an ordered destination gets it unordered.
+/// Its position in its key's order is not kept: an ordered destination gets it unordered.
 async fn fan_out_again(
     co: &Co,
     settings: QueueSettings,
@@ -381,7 +381,7 @@ mod tests {
         assert!(paced(0, 10).is_empty());
     }
 
-    /// A delivery to an ordered destination that is not a dead letter has no place left in its
+    /// A delivery to an ordered destination that is not a dead letter has no position left in its
     /// key's order: retried, it would be sent out of order, so it is refused and nothing is sent.
     #[test]
     fn retrying_an_ordered_destinations_delivery_that_is_no_dead_letter_is_refused() {
