@@ -57,6 +57,11 @@ pub struct Consumer<'a> {
 /// invocation die within the chain, the platform sends the message again and its delivery, though
 /// finished, is attempted again, perhaps after the next of its key. That is a duplicate under the
 /// same `webhook-id` (as any redelivery), and bounded by this count.
+///
+/// Why 5: each step saved is a queue hop for a busy key, but each also delays this message's ack
+/// and may take its destination's whole timeout (`target::DEFAULT_TIMEOUT_MS`, 10 s): five keeps
+/// a chain within a minute at the default and bounds the duplicates above; past it, the queue
+/// spreads the key's work over other invocations.
 const INLINE_RELEASES: usize = 5;
 
 /// Handles one message: one attempt, then what core decided after it; `jitter` in [0, 1]

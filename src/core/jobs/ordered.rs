@@ -172,6 +172,9 @@ pub struct Replay {
 pub struct Released {
     #[serde(default)]
     pub go: bool,
+    /// The offered delivery was known already (in flight, waiting or finished). Nothing reads it
+    /// but tests and a reader of the answer: a duplicate, like a held delivery, is simply not
+    /// attempted (`go` false); it says why.
     #[serde(default)]
     pub duplicate: bool,
     #[serde(default)]
@@ -183,6 +186,22 @@ impl Released {
     pub fn sending(send: Vec<String>) -> Self {
         Released {
             send,
+            ..Released::default()
+        }
+    }
+
+    /// The offered delivery goes now (its turn came as it was offered: nothing else did).
+    pub fn go() -> Self {
+        Released {
+            go: true,
+            ..Released::default()
+        }
+    }
+
+    /// The offered delivery was known already: nothing goes.
+    pub fn duplicate() -> Self {
+        Released {
+            duplicate: true,
             ..Released::default()
         }
     }
