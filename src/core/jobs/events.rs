@@ -213,7 +213,6 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::super::consume::{consume, Consumer, Receipt};
-    use super::super::DeadLetter;
     use super::*;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
@@ -647,48 +646,6 @@ mod tests {
         let queued = sent(&seen);
         assert_eq!(queued.len(), 1, "the sixth waits its turn on the queue");
         assert_eq!(queued[0].id, "evt_0.crm");
-    }
-
-    #[test]
-    fn a_replayed_sequenced_letter_goes_back_through_its_sequencer_in_order() {
-        let letter = |n: u64| {
-            let mut m: Value = serde_json::from_str(&keyed(Some("crm"), n, true)).unwrap();
-            m["id"] = json!(format!("evt_{n}.crm"));
-            DeadLetter {
-                id: format!("evt_{n}.crm"),
-                queue: "events".into(),
-                dead_at: 10 - n,
-                attempts: 1,
-                last_error: "410".into(),
-                message: m,
-            }
-        };
-        let msgs: Vec<QueueMessage> = [7, 5, 6]
-            .iter()
-            .map(|n| letter(*n).replay("t1").unwrap().1)
-            .collect();
-        let flow = Flow::new(|co: Co| {
-            let msgs = msgs.clone();
-            async move { enqueue_all(&co, &msgs, 3, QueueSettings::default()).await }
-        });
-        let (out, seen) = drive(flow, NOW_MS, |_| Ok(Outcome::Text("{}".into())));
-        out.unwrap();
-        let asks = asked(&seen, ObjectClass::Sequencer);
-        assert_eq!(asks.len(), 1, "one replay per key: {asks:?}");
-        let ns: Vec<u64> = asks[0]["replay"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["n"].as_u64().unwrap())
-            .collect();
-        assert_eq!(ns, [5, 6, 7], "in order");
-        let held: QueueMessage =
-            serde_json::from_str(asks[0]["replay"]["items"][0]["body"].as_str().unwrap()).unwrap();
-        assert_eq!((held.attempt, held.sequenced()), (1, Some("crm")));
-        assert!(
-            !seen.iter().any(|e| matches!(e, Effect::Send { .. })),
-            "not queued around it"
-        );
     }
 
     /// A delivery over the queue's limit is held as the queue carries it (the key of its copy

@@ -286,9 +286,25 @@ async fn finish(
     }
 }
 
-/// Deliveries sent again from the admin API (replays, retries) to their ordered destinations:
-/// per destination and key, by position, through the sequencer.
-pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
+/// Dead letters sent again from the admin API (a replay, an event's or a destination's retry;
+/// `DeadLetter::replay`'s messages). A delivery to an ordered destination goes back through its
+/// sequencer, per destination and key, by position, and is queued when its turn comes: it takes
+/// no delay, so a bulk retry's `per_second` does not pace it (its key's order and the
+/// destination's gate do). Answers the other messages, for the caller to queue (and pace).
+pub async fn requeue_letters(
+    co: &Co,
+    msgs: Vec<QueueMessage>,
+) -> Result<Vec<QueueMessage>, ApiError> {
+    let (in_order, rest): (Vec<QueueMessage>, Vec<QueueMessage>) =
+        msgs.into_iter().partition(QueueMessage::replays_in_order);
+    if !in_order.is_empty() {
+        replay(co, in_order).await?;
+    }
+    Ok(rest)
+}
+
+/// Ordered letters to their sequencers, one `Replay` per destination and key.
+async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
     let mut groups: BTreeMap<(String, String, SourceOrderingKey), Vec<(u64, Entry)>> =
         BTreeMap::new();
     for mut m in msgs {
@@ -359,5 +375,77 @@ pub async fn send(co: &Co, texts: Vec<String>) {
     };
     if let Err(e) = co.run(send).await {
         co.log_error(json!({"released_not_sent": e.logged()})).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{enqueue_all, QueueSettings};
+    use super::super::DeadLetter;
+    use super::*;
+    use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::asked;
+
+    /// A dead letter of the delivery of event `evt_{n}` to `destination`, at position `n` of
+    /// `stripe/cus_1` when `ordered`, as the admin API replays it.
+    fn letter(n: u64, destination: &str, ordered: bool) -> QueueMessage {
+        let mut m = json!({"tenant": "t1", "id": format!("evt_{n}.{destination}"), "attempt": 3,
+            "job": {"kind": "deliver_event", "destination": destination,
+                "event": {"id": format!("evt_{n}"), "type": "stripe.invoice.paid", "tenant": "t1",
+                    "source": "stripe", "source_kind": "stripe", "received_at": 1, "data": {}}}});
+        if ordered {
+            m["order"] = json!({"key": "stripe/cus_1", "n": n, "sequenced": true});
+        }
+        let dead = DeadLetter {
+            id: format!("evt_{n}.{destination}"),
+            queue: "events".into(),
+            dead_at: 10 - n,
+            attempts: 3,
+            last_error: "410".into(),
+            message: m,
+        };
+        dead.replay("t1").unwrap().1
+    }
+
+    #[test]
+    fn ordered_letters_go_back_through_their_sequencer_by_position_and_the_rest_are_answered() {
+        let msgs = vec![
+            letter(7, "crm", true),
+            letter(5, "crm", true),
+            letter(4, "audit", false),
+            letter(6, "crm", true),
+        ];
+        let flow = Flow::new(|co: Co| async move { requeue_letters(&co, msgs).await });
+        let (rest, seen) = drive(flow, 1, |_| Ok(Outcome::Text("{}".into())));
+        let rest: Vec<String> = rest.unwrap().into_iter().map(|m| m.id).collect();
+        assert_eq!(
+            rest,
+            ["evt_4.audit"],
+            "the unordered one is the caller's to queue"
+        );
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        assert_eq!(asks.len(), 1, "one replay per key: {asks:?}");
+        let items = asks[0]["replay"]["items"].as_array().unwrap();
+        let ns: Vec<u64> = items.iter().map(|i| i["n"].as_u64().unwrap()).collect();
+        assert_eq!(ns, [5, 6, 7], "by position");
+        let held: QueueMessage = serde_json::from_str(items[0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((held.attempt, held.sequenced()), (1, Some("crm")));
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::Send { .. })),
+            "nothing queued around the sequencer"
+        );
+    }
+
+    /// Queued as it is, an ordered letter would be delivered out of its key's order.
+    #[test]
+    fn the_queue_refuses_an_ordered_letter_that_did_not_go_through_its_sequencer() {
+        let msgs = vec![letter(5, "crm", true)];
+        let flow = Flow::new(|co: Co| async move {
+            enqueue_all(&co, &msgs, 3, QueueSettings::default()).await
+        });
+        let (out, seen) = drive(flow, 1, |_| Ok(Outcome::Text("{}".into())));
+        assert_eq!(out.unwrap_err().status(), 500);
+        assert!(seen.is_empty(), "nothing queued or asked: {seen:?}");
     }
 }

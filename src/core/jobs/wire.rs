@@ -251,15 +251,12 @@ pub async fn enqueue_all(
     delay_s: u32,
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
-    // A replayed delivery to an ordered destination goes through its sequencer, in order.
-    let (in_order, msgs): (Vec<QueueMessage>, Vec<QueueMessage>) = msgs
-        .iter()
-        .cloned()
-        .partition(QueueMessage::replays_in_order);
-    if !in_order.is_empty() {
-        super::ordered::replay(co, in_order).await?;
+    // A dead letter to an ordered destination goes back through its sequencer
+    // (`ordered::requeue_letters`): queued here, it would skip its key's order.
+    if let Some(m) = msgs.iter().find(|m| m.replays_in_order()) {
+        let why = format!("{} is a dead letter to an ordered destination: requeue it with ordered::requeue_letters", m.id);
+        return Err(ApiError::internal(why));
     }
-    let msgs = msgs.as_slice();
     let Some(first) = msgs.first() else {
         return Ok(());
     };
