@@ -194,10 +194,6 @@ async fn attempt_and_step(
                 }
                 Ok(released)
             }
-            Fanned::Queued => {
-                finished(co, qm).await;
-                Ok(vec![])
-            }
         },
         Job::DeliverEvent {
             event,

@@ -23,12 +23,11 @@ use serde_json::json;
 
 /// What fanning an event out came to.
 pub enum Fanned {
-    /// Nothing to attempt here: the step for the event's own message.
+    /// Nothing to attempt here: the step for the event's own message (`Drop` once its deliveries
+    /// are messages of their own, queued or held by their sequencers).
     Done(JobStep),
     /// One destination takes it: its delivery, to attempt now.
     One(Box<(QueueMessage, Endpoint)>),
-    /// Several took it; their deliveries are queued.
-    Queued,
 }
 
 /// Fans the event of `qm` out to the destinations that take it.
@@ -78,39 +77,35 @@ pub async fn fan_out(
     }
     // An ordered destination's delivery goes when its sequencer says (now, or after the ones
     // before it on its key); one that does not take the event lets its key go on without it.
-    let mut unordered: Vec<QueueMessage> = Vec::new();
-    let mut sequenced_now: Vec<QueueMessage> = Vec::new();
-    for ep in &all {
+    // Each delivery to go now keeps its endpoint's index in `all`. (Skips and offers are asked
+    // one by one: each answer may release other deliveries, which `co.all` would not return.)
+    let mut unordered: Vec<(QueueMessage, usize)> = Vec::new();
+    let mut ordered_go: Vec<(QueueMessage, usize)> = Vec::new();
+    for (i, ep) in all.iter().enumerate() {
         let takes = p.targets.contains(&ep.name);
         match (&qm.order, ep.cfg.ordered, takes) {
             (Some(order), true, false) => ordered::skip(co, &qm.tenant, &ep.name, order).await?,
             (Some(_), true, true) => {
                 let d = delivery_to(qm, event, ep);
                 if ordered::offer(co, &d, &ep.name).await? {
-                    sequenced_now.push(d);
+                    ordered_go.push((d, i));
                 }
             }
-            (_, _, true) => unordered.push(delivery_to(qm, event, ep)),
+            (_, _, true) => unordered.push((delivery_to(qm, event, ep), i)),
             (_, _, false) => {}
         }
     }
     // One to attempt: here, at once.
-    if let ([d], []) | ([], [d]) = (unordered.as_slice(), sequenced_now.as_slice()) {
-        if let Some(i) = all
-            .iter()
-            .position(|e| Some(e.name.as_str()) == d.destination())
-        {
-            let one = (d.clone(), all.swap_remove(i));
-            return Ok(Fanned::One(Box::new(one)));
-        }
+    if let ([(d, i)], []) | ([], [(d, i)]) = (unordered.as_slice(), ordered_go.as_slice()) {
+        let one = (d.clone(), all.swap_remove(*i));
+        return Ok(Fanned::One(Box::new(one)));
     }
-    if unordered.is_empty() && sequenced_now.is_empty() {
-        // None to attempt here (or the sequencers hold them): the event's own message is done.
-        return Ok(Fanned::Done(JobStep::Drop));
-    }
+    // None, or several: each is a message of its own (none when the sequencers hold them).
+    let unordered: Vec<QueueMessage> = unordered.into_iter().map(|(d, _)| d).collect();
+    let ordered_go: Vec<QueueMessage> = ordered_go.into_iter().map(|(d, _)| d).collect();
     enqueue_all(co, &unordered, 0, settings).await?;
-    ordered::send_now(co, &sequenced_now).await?;
-    Ok(Fanned::Queued)
+    ordered::send_now(co, &ordered_go).await?;
+    Ok(Fanned::Done(JobStep::Drop))
 }
 
 /// The event's delivery to `ep`: in its key's order when `ep` is ordered and the event has a key.
