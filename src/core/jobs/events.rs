@@ -615,13 +615,13 @@ mod tests {
         assert!(texts[0].contains("evt_0.crm"));
     }
 
+    /// What a finished delivery releases, and the chain after it: `inline_chain_tests`.
     #[test]
-    fn a_sequenced_delivery_that_fails_keeps_its_key_held_and_a_dead_letter_releases_it() {
-        let records = ordered_records();
+    fn a_sequenced_delivery_that_fails_is_retried_with_its_open_work_at_its_sequencer() {
         let body = keyed(Some("crm"), 4, true);
-        let (_, seen) = consume_gated(&records, &body, 503, None, Some(&released()));
+        let (_, seen) = consume_gated(&ordered_records(), &body, 503, None, Some(&released()));
         let asks = asked(&seen, ObjectClass::Sequencer);
-        assert_eq!(asks.len(), 1, "{asks:?}");
+        assert_eq!(asks.len(), 1, "no done: its key stays held: {asks:?}");
         assert_eq!(
             asks[0]["update"]["track"][0]["id"], "evt_1",
             "its retry is open work there"
@@ -629,18 +629,6 @@ mod tests {
         assert!(asked(&seen, ObjectClass::Dedupe).is_empty());
         let retry = sent(&seen);
         assert_eq!((retry[0].attempt, retry[0].sequenced()), (2, Some("crm")));
-        // Refused for good: dead-lettered, and the next of its key goes.
-        // The next of its key is attempted at once by the same consumer (each finished one
-        // releasing the next, here the same again: five inline, then the next is queued).
-        let (_, seen) = consume_gated(&records, &body, 410, None, Some(&released()));
-        let asks = asked(&seen, ObjectClass::Sequencer);
-        assert_eq!(asks[0]["done"]["delivery"], "evt_1");
-        let exchanges = seen.iter().filter(|e| matches!(e, Effect::Exchange { .. }));
-        assert_eq!(exchanges.count(), 1 + 5);
-        assert_eq!(asked(&seen, ObjectClass::DeadLetters).len(), 6);
-        let queued = sent(&seen);
-        assert_eq!(queued.len(), 1, "the sixth waits its turn on the queue");
-        assert_eq!(queued[0].id, "evt_0.crm");
     }
 
     /// A delivery over the queue's limit is held as the queue carries it (the key of its copy

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod consume;
 pub mod events;
+#[cfg(test)]
+mod inline_chain_tests;
 pub mod ordered;
 pub mod wire;
 
