@@ -531,11 +531,11 @@ mod tests {
         let mut event = event.clone();
         event.data = json!({"blob": "x".repeat(super::super::wire::INLINE_LIMIT)});
         m = QueueMessage::first_delivery("t1", &event, "crm");
-        let mut order = crate::core::jobs::Order::new("shop/cus_1".into(), 4);
+        let mut order = crate::core::jobs::ordered::Order::new("shop/cus_1".into(), 4);
         order.sequenced = true;
         m.order = Some(order);
-        let text = serde_json::to_string(&m).unwrap();
-        let flow = Flow::new(|co: Co| async move { super::super::wire::travel(&co, text).await });
+        let kept = m.clone();
+        let flow = Flow::new(|co: Co| async move { super::super::wire::encode(&co, &kept).await });
         let (body, _) = drive(flow, 0, |_| Ok(Outcome::Done));
         (m, body.unwrap())
     }

@@ -11,7 +11,7 @@
 //! or dead-lettered. Each command answers the delivery bodies it released, which the consumer
 //! sends at once.
 
-use super::wire::{travel, Lost};
+use super::wire::{encode, Lost};
 use super::{Job, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
@@ -354,8 +354,7 @@ pub async fn send_now(co: &Co, msgs: &[QueueMessage]) -> Result<(), ApiError> {
 /// The body a sequencer holds for `m`: its queue body, sendable as it is by the sequencer's
 /// alarm too (a message over the queue's limit is kept aside in `PAYLOADS` first, as any is).
 async fn held_body(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
-    let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
-    travel(co, text).await
+    encode(co, m).await
 }
 
 fn sequencer(tenant: &str, destination: &str) -> Object<Sequencer> {

@@ -89,19 +89,8 @@ pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiErro
     Ok(Some(m))
 }
 
-/// A message's JSON text as it travels: itself, or kept aside when too large (a body the
-/// sequencer held and released).
-pub async fn travel(co: &Co, text: String) -> Result<String, ApiError> {
-    if text.len() <= INLINE_LIMIT {
-        return Ok(text);
-    }
-    let m: QueueMessage =
-        serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
-    encode(co, &m).await
-}
-
 /// The body `m` travels as (kept in `PAYLOADS` first when too large to travel inline).
-async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
+pub async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
     let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
     if text.len() <= INLINE_LIMIT {
         return Ok(text);

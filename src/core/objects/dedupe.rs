@@ -10,10 +10,10 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{Dedupe, DedupeCmd};
 use super::store::{Store, StoreError};
-use crate::core::jobs::ordered::{stamp, Order, SourceOrderingKey, KEY_IDLE_MS};
+use crate::core::jobs::ordered::{Order, SourceOrderingKey, KEY_IDLE_MS};
 use crate::core::jobs::OpenWork;
 use crate::core::limits::rate::Window;
-use crate::core::webhook::dedupe::SeenResult;
+use crate::core::webhook::dedupe::{Positions, SeenResult};
 use crate::core::webhook::handshake::{self, Verdict};
 
 impl Machine for Dedupe {
@@ -85,10 +85,9 @@ impl Machine for Dedupe {
                         order.push((id.clone(), position(sql, id, key, now)?));
                     }
                 }
+                let positions = Positions::of(&order);
                 for p in cmd.pending.iter_mut() {
-                    if let Some((_, o)) = order.iter().find(|(i, _)| *i == p.id) {
-                        p.body = stamp(&p.body, o);
-                    }
+                    p.body = positions.stamp(&p.id, std::mem::take(&mut p.body));
                 }
                 let answer = SeenResult {
                     new_ids,

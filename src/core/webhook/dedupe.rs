@@ -5,6 +5,7 @@
 use crate::core::jobs::ordered::{stamp, Order, SourceOrderingKey};
 use crate::core::jobs::Pending;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 /// Marks `ids` as seen for `ttl_ms`; the answer says which were new.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -45,16 +46,31 @@ impl SeenResult {
     /// Of `(id, queue body)`, the bodies of the events found new: the ones to enqueue, each
     /// stamped with its position in its key's order.
     pub fn new_bodies(&self, bodies: Vec<(String, String)>) -> Vec<String> {
+        let new: HashSet<&str> = self.new_ids.iter().map(String::as_str).collect();
+        let positions = Positions::of(&self.order);
         bodies
             .into_iter()
-            .filter(|(id, _)| self.new_ids.contains(id))
-            .map(
-                |(id, body)| match self.order.iter().find(|(i, _)| *i == id) {
-                    Some((_, order)) => stamp(&body, order),
-                    None => body,
-                },
-            )
+            .filter(|(id, _)| new.contains(id.as_str()))
+            .map(|(id, body)| positions.stamp(&id, body))
             .collect()
+    }
+}
+
+/// The positions new ids took, by id: stamps their bodies, ingress's copies and the copies its
+/// source's `Dedupe` records alike (each body looked up once).
+pub struct Positions<'a>(HashMap<&'a str, &'a Order>);
+
+impl<'a> Positions<'a> {
+    pub fn of(order: &'a [(String, Order)]) -> Self {
+        Positions(order.iter().map(|(id, o)| (id.as_str(), o)).collect())
+    }
+
+    /// `body`, the queue body of `id`, with its position when it took one.
+    pub fn stamp(&self, id: &str, body: String) -> String {
+        match self.0.get(id) {
+            Some(order) => stamp(&body, order),
+            None => body,
+        }
     }
 }
 
