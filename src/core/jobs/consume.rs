@@ -57,6 +57,11 @@ pub struct Consumer<'a> {
 /// invocation die within the chain, the platform sends the message again and its delivery, though
 /// finished, is attempted again, perhaps after the next of its key. That is a duplicate under the
 /// same `webhook-id` (as any redelivery), and bounded by this count.
+///
+/// Why 5: each step saved is a queue hop for a busy key, but each also delays this message's ack
+/// and may take its destination's whole timeout (`target::DEFAULT_TIMEOUT_MS`, 10 s): five keeps
+/// a chain within a minute at the default and bounds the duplicates above; past it, the queue
+/// spreads the key's work over other invocations.
 const INLINE_RELEASES: usize = 5;
 
 /// Handles one message: one attempt, then what core decided after it; `jitter` in [0, 1]
@@ -188,10 +193,6 @@ async fn attempt_and_step(
                     finished(co, qm).await;
                 }
                 Ok(released)
-            }
-            Fanned::Queued => {
-                finished(co, qm).await;
-                Ok(vec![])
             }
         },
         Job::DeliverEvent {
@@ -530,11 +531,11 @@ mod tests {
         let mut event = event.clone();
         event.data = json!({"blob": "x".repeat(super::super::wire::INLINE_LIMIT)});
         m = QueueMessage::first_delivery("t1", &event, "crm");
-        let mut order = crate::core::jobs::Order::new("shop/cus_1".into(), 4);
+        let mut order = crate::core::jobs::ordered::Order::new("shop/cus_1".into(), 4);
         order.sequenced = true;
         m.order = Some(order);
-        let text = serde_json::to_string(&m).unwrap();
-        let flow = Flow::new(|co: Co| async move { super::super::wire::travel(&co, text).await });
+        let kept = m.clone();
+        let flow = Flow::new(|co: Co| async move { super::super::wire::encode(&co, &kept).await });
         let (body, _) = drive(flow, 0, |_| Ok(Outcome::Done));
         (m, body.unwrap())
     }

@@ -23,12 +23,11 @@ use serde_json::json;
 
 /// What fanning an event out came to.
 pub enum Fanned {
-    /// Nothing to attempt here: the step for the event's own message.
+    /// Nothing to attempt here: the step for the event's own message (`Drop` once its deliveries
+    /// are messages of their own, queued or held by their sequencers).
     Done(JobStep),
     /// One destination takes it: its delivery, to attempt now.
     One(Box<(QueueMessage, Endpoint)>),
-    /// Several took it; their deliveries are queued.
-    Queued,
 }
 
 /// Fans the event of `qm` out to the destinations that take it.
@@ -78,39 +77,35 @@ pub async fn fan_out(
     }
     // An ordered destination's delivery goes when its sequencer says (now, or after the ones
     // before it on its key); one that does not take the event lets its key go on without it.
-    let mut unordered: Vec<QueueMessage> = Vec::new();
-    let mut sequenced_now: Vec<QueueMessage> = Vec::new();
-    for ep in &all {
+    // Each delivery to go now keeps its endpoint's index in `all`. (Skips and offers are asked
+    // one by one: each answer may release other deliveries, which `co.all` would not return.)
+    let mut unordered: Vec<(QueueMessage, usize)> = Vec::new();
+    let mut ordered_go: Vec<(QueueMessage, usize)> = Vec::new();
+    for (i, ep) in all.iter().enumerate() {
         let takes = p.targets.contains(&ep.name);
         match (&qm.order, ep.cfg.ordered, takes) {
             (Some(order), true, false) => ordered::skip(co, &qm.tenant, &ep.name, order).await?,
             (Some(_), true, true) => {
                 let d = delivery_to(qm, event, ep);
                 if ordered::offer(co, &d, &ep.name).await? {
-                    sequenced_now.push(d);
+                    ordered_go.push((d, i));
                 }
             }
-            (_, _, true) => unordered.push(delivery_to(qm, event, ep)),
+            (_, _, true) => unordered.push((delivery_to(qm, event, ep), i)),
             (_, _, false) => {}
         }
     }
     // One to attempt: here, at once.
-    if let ([d], []) | ([], [d]) = (unordered.as_slice(), sequenced_now.as_slice()) {
-        if let Some(i) = all
-            .iter()
-            .position(|e| Some(e.name.as_str()) == d.destination())
-        {
-            let one = (d.clone(), all.swap_remove(i));
-            return Ok(Fanned::One(Box::new(one)));
-        }
+    if let ([(d, i)], []) | ([], [(d, i)]) = (unordered.as_slice(), ordered_go.as_slice()) {
+        let one = (d.clone(), all.swap_remove(*i));
+        return Ok(Fanned::One(Box::new(one)));
     }
-    if unordered.is_empty() && sequenced_now.is_empty() {
-        // None to attempt here (or the sequencers hold them): the event's own message is done.
-        return Ok(Fanned::Done(JobStep::Drop));
-    }
+    // None, or several: each is a message of its own (none when the sequencers hold them).
+    let unordered: Vec<QueueMessage> = unordered.into_iter().map(|(d, _)| d).collect();
+    let ordered_go: Vec<QueueMessage> = ordered_go.into_iter().map(|(d, _)| d).collect();
     enqueue_all(co, &unordered, 0, settings).await?;
-    ordered::send_now(co, &sequenced_now).await?;
-    Ok(Fanned::Queued)
+    ordered::send_now(co, &ordered_go).await?;
+    Ok(Fanned::Done(JobStep::Drop))
 }
 
 /// The event's delivery to `ep`: in its key's order when `ep` is ordered and the event has a key.
@@ -213,7 +208,6 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::super::consume::{consume, Consumer, Receipt};
-    use super::super::DeadLetter;
     use super::*;
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::objects::ObjectClass;
@@ -249,7 +243,7 @@ mod tests {
         body: &str,
         status: u16,
         gate: Option<&str>,
-        seq: Option<&str>,
+        sequencer: Option<&str>,
     ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
@@ -295,7 +289,9 @@ mod tests {
                 class: ObjectClass::Sequencer,
                 body,
                 ..
-            } if !body.starts_with(r#"{"update""#) => Ok(Outcome::Text(seq.unwrap_or("{}").into())),
+            } if !body.starts_with(r#"{"update""#) => {
+                Ok(Outcome::Text(sequencer.unwrap_or("{}").into()))
+            }
             _ => Ok(Outcome::Text("null".into())),
         });
         (out.unwrap(), seen)
@@ -512,7 +508,7 @@ mod tests {
         assert!(recorded[0]["body"].is_string(), "{recorded:?}");
     }
 
-    /// `message(destination)` with its place in order (sequenced: released by the sequencer).
+    /// `message(destination)` with its position in order (sequenced: released by the sequencer).
     fn keyed(destination: Option<&str>, n: u64, sequenced: bool) -> String {
         let mut m: Value = serde_json::from_str(&message(destination)).unwrap();
         m["order"] = json!({"key": "stripe/cus_1", "n": n});
@@ -619,13 +615,13 @@ mod tests {
         assert!(texts[0].contains("evt_0.crm"));
     }
 
+    /// What a finished delivery releases, and the chain after it: `inline_chain_tests`.
     #[test]
-    fn a_sequenced_delivery_that_fails_keeps_its_key_held_and_a_dead_letter_releases_it() {
-        let records = ordered_records();
+    fn a_sequenced_delivery_that_fails_is_retried_with_its_open_work_at_its_sequencer() {
         let body = keyed(Some("crm"), 4, true);
-        let (_, seen) = consume_gated(&records, &body, 503, None, Some(&released()));
+        let (_, seen) = consume_gated(&ordered_records(), &body, 503, None, Some(&released()));
         let asks = asked(&seen, ObjectClass::Sequencer);
-        assert_eq!(asks.len(), 1, "{asks:?}");
+        assert_eq!(asks.len(), 1, "no done: its key stays held: {asks:?}");
         assert_eq!(
             asks[0]["update"]["track"][0]["id"], "evt_1",
             "its retry is open work there"
@@ -633,60 +629,6 @@ mod tests {
         assert!(asked(&seen, ObjectClass::Dedupe).is_empty());
         let retry = sent(&seen);
         assert_eq!((retry[0].attempt, retry[0].sequenced()), (2, Some("crm")));
-        // Refused for good: dead-lettered, and the next of its key goes.
-        // The next of its key is attempted at once by the same consumer (each finished one
-        // releasing the next, here the same again: five inline, then the next is queued).
-        let (_, seen) = consume_gated(&records, &body, 410, None, Some(&released()));
-        let asks = asked(&seen, ObjectClass::Sequencer);
-        assert_eq!(asks[0]["done"]["delivery"], "evt_1");
-        let exchanges = seen.iter().filter(|e| matches!(e, Effect::Exchange { .. }));
-        assert_eq!(exchanges.count(), 1 + 5);
-        assert_eq!(asked(&seen, ObjectClass::DeadLetters).len(), 6);
-        let queued = sent(&seen);
-        assert_eq!(queued.len(), 1, "the sixth waits its turn on the queue");
-        assert_eq!(queued[0].id, "evt_0.crm");
-    }
-
-    #[test]
-    fn a_replayed_sequenced_letter_goes_back_through_its_sequencer_in_order() {
-        let letter = |n: u64| {
-            let mut m: Value = serde_json::from_str(&keyed(Some("crm"), n, true)).unwrap();
-            m["id"] = json!(format!("evt_{n}.crm"));
-            DeadLetter {
-                id: format!("evt_{n}.crm"),
-                queue: "events".into(),
-                dead_at: 10 - n,
-                attempts: 1,
-                last_error: "410".into(),
-                message: m,
-            }
-        };
-        let msgs: Vec<QueueMessage> = [7, 5, 6]
-            .iter()
-            .map(|n| letter(*n).replay("t1").unwrap().1)
-            .collect();
-        let flow = Flow::new(|co: Co| {
-            let msgs = msgs.clone();
-            async move { enqueue_all(&co, &msgs, 3, QueueSettings::default()).await }
-        });
-        let (out, seen) = drive(flow, NOW_MS, |_| Ok(Outcome::Text("{}".into())));
-        out.unwrap();
-        let asks = asked(&seen, ObjectClass::Sequencer);
-        assert_eq!(asks.len(), 1, "one replay per key: {asks:?}");
-        let ns: Vec<u64> = asks[0]["replay"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["n"].as_u64().unwrap())
-            .collect();
-        assert_eq!(ns, [5, 6, 7], "in order");
-        let held: QueueMessage =
-            serde_json::from_str(asks[0]["replay"]["items"][0]["body"].as_str().unwrap()).unwrap();
-        assert_eq!((held.attempt, held.sequenced()), (1, Some("crm")));
-        assert!(
-            !seen.iter().any(|e| matches!(e, Effect::Send { .. })),
-            "not queued around it"
-        );
     }
 
     /// A delivery over the queue's limit is held as the queue carries it (the key of its copy

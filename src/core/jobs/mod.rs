@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 
 pub mod consume;
 pub mod events;
+#[cfg(test)]
+mod inline_chain_tests;
 pub mod ordered;
 pub mod wire;
+
+use ordered::Order;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueMessage {
@@ -36,44 +40,11 @@ pub struct QueueMessage {
     /// trace.
     #[serde(flatten)]
     pub trail: Trail,
-    /// Its place among its source's events of one ordering key, fixed at ingress (the queue
-    /// does not keep order): set on an event with a key (`webhook::ordering`).
+    /// Its position n among its source's events of one ordering key, fixed at ingress (the
+    /// queue does not keep order): set on an event with a key (`webhook::ordering_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
     pub job: Job,
-}
-
-pub(crate) fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-impl Order {
-    pub fn new(key: String, n: u64) -> Order {
-        Order {
-            key,
-            n,
-            since: 0,
-            sequenced: false,
-        }
-    }
-}
-
-/// An event's place in its key's order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Order {
-    /// `{source}/{ordering key}`: order is kept per source.
-    pub key: String,
-    /// 1, 2, 3… per key, in the order ingress accepted the events.
-    pub n: u64,
-    /// When its source's `Dedupe` started numbering the key (ms). Numbering that starts again
-    /// (the key forgotten when idle, its source deleted) is a new generation: the key's
-    /// sequencer starts it again from 1 instead of taking its places for late ones.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub since: u64,
-    /// A delivery the destination's `Sequencer` released: its open work is there, and it tells
-    /// the sequencer when it is finished.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub sequenced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,26 +115,6 @@ impl QueueMessage {
         match &self.job {
             Job::DeliverEvent { destination, .. } => destination.as_deref(),
             Job::SendMessage { .. } => None,
-        }
-    }
-
-    /// The destination whose sequencer holds this delivery (its open work is there).
-    pub fn sequenced(&self) -> Option<&str> {
-        match (&self.order, &self.job) {
-            (Some(o), Job::DeliverEvent { destination, .. }) if o.sequenced => {
-                destination.as_deref()
-            }
-            _ => None,
-        }
-    }
-
-    /// A delivery sent again from the admin API that its ordered destination takes in order.
-    pub fn replays_in_order(&self) -> bool {
-        match (&self.order, &self.job) {
-            (Some(o), Job::DeliverEvent { destination, .. }) => {
-                !o.sequenced && destination.is_some()
-            }
-            _ => false,
         }
     }
 

@@ -1,11 +1,18 @@
-//! What a destination that delivers in order (`DestinationConfig.ordered`) asks its `Sequencer`
-//! (one per tenant and destination, `objects::sequencer`): events with one ordering key go one
-//! at a time, in the order ingress accepted them (`Order.n`); a failing event holds the events
-//! behind it on its key only, until it is delivered or dead-lettered. Each command answers the
-//! delivery bodies it released, which the consumer sends at once.
+//! Ordered delivery. Three things carry the word "ordering key": a source's *expression*
+//! (`SourceConfig.ordering_key_expr`, JMESPath), the *ordering key* it gives an event
+//! (`EventEnvelope.ordering_key`), and that key scoped to its source, `SourceOrderingKey`
+//! (`{source}/{key}`), which a source's `Dedupe` numbers and a destination's `Sequencer` orders
+//! by. Each event with a key gets its *position n* on it at ingress (`Order`, stamped on its queue
+//! body).
+//!
+//! A destination that delivers in order (`DestinationConfig.ordered`) asks its `Sequencer` (one
+//! per tenant and destination, `objects::sequencer`): events with one key go one at a time, by
+//! position; a failing event holds the events behind it on its key only, until it is delivered
+//! or dead-lettered. Each command answers the delivery bodies it released, which the consumer
+//! sends at once.
 
-use super::wire::{travel, Lost};
-use super::{Job, Order, QueueMessage};
+use super::wire::{encode, Lost};
+use super::{Job, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::objects::protocol::Sequencer;
@@ -15,52 +22,147 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// How long an idle ordering key is kept, by its source's `Dedupe` (its numbering) and by its
-/// destinations' sequencers alike.
+/// An event's ordering key scoped to its source, `{source}/{key}`: order is kept per source.
+/// Serialized as that string (in queue bodies and in the objects' SQLite rows).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SourceOrderingKey(String);
+
+impl SourceOrderingKey {
+    /// The one place such a key is made.
+    pub fn of(source: &str, ordering_key: &str) -> Self {
+        SourceOrderingKey(format!("{source}/{ordering_key}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Tests name keys directly.
+#[cfg(test)]
+impl From<&str> for SourceOrderingKey {
+    fn from(s: &str) -> Self {
+        SourceOrderingKey(s.to_string())
+    }
+}
+
+/// An event's position in its key's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub key: SourceOrderingKey,
+    /// The position: 1, 2, 3… per key, in the order ingress accepted the events.
+    pub n: u64,
+    /// When its source's `Dedupe` started numbering the key (ms). Numbering that starts again
+    /// (the key forgotten when idle, its source deleted) is a new generation: the key's
+    /// sequencer starts it again from 1 instead of taking its positions for late ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub since: u64,
+    /// A delivery the destination's `Sequencer` released: its open work is there, and it tells
+    /// the sequencer when it is finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequenced: bool,
+}
+
+impl Order {
+    pub fn new(key: SourceOrderingKey, n: u64) -> Order {
+        Order {
+            key,
+            n,
+            since: 0,
+            sequenced: false,
+        }
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl QueueMessage {
+    /// The destination whose sequencer holds this delivery (its open work is there).
+    pub fn sequenced(&self) -> Option<&str> {
+        match (&self.order, &self.job) {
+            (Some(o), Job::DeliverEvent { destination, .. }) if o.sequenced => {
+                destination.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// A delivery sent again from the admin API that its ordered destination takes in order.
+    pub fn replays_in_order(&self) -> bool {
+        match (&self.order, &self.job) {
+            (Some(o), Job::DeliverEvent { destination, .. }) => {
+                !o.sequenced && destination.is_some()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A queue body with its position in its key's order, spliced in as text after the opening
+/// brace: the body's numbers stay exact, and a kept-aside message's key (`{"spilled_to"}`)
+/// carries it without reading the message back. Ingress and its source's `Dedupe` stamp their
+/// copies alike.
+pub fn stamp(body: &str, order: &Order) -> String {
+    let o = serde_json::to_string(order).unwrap_or_default();
+    match body.strip_prefix('{') {
+        // Stamped already: one order only.
+        Some(rest) if rest.trim_start().starts_with("\"order\":") => body.to_string(),
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"order\":{o}{rest}"),
+        Some(rest) => format!("{{\"order\":{o},{rest}"),
+        None => body.to_string(),
+    }
+}
+
+/// How long an idle key is kept: the one constant for a source's `Dedupe` (its numbering, in
+/// `order_keys`) and its destinations' sequencers (`keys`) alike, so both forget a key together
+/// and its next event starts it again on both sides (a new generation, `Order.since`).
 pub const KEY_IDLE_MS: u64 = 30 * 86_400_000;
 
-/// One delivery the sequencer holds: its place in its key's order, its id, and its queue body
-/// (the delivery's message as JSON, kept inline).
+/// One delivery in a key's line at its sequencer: its position n, its id, and its queue body (the
+/// delivery's message as JSON, kept inline).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Held {
+pub struct Entry {
     pub n: u64,
     pub delivery: String,
     pub body: String,
 }
 
-/// A new delivery of `key`, in its place.
+/// A new delivery of `key`, at its position.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Offer {
-    pub key: String,
-    pub item: Held,
+    pub key: SourceOrderingKey,
+    pub item: Entry,
     /// The generation of the key's numbering (`Order.since`).
-    #[serde(default, skip_serializing_if = "super::is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub since: u64,
 }
 
-/// The destination does not take the event at `n` of `key`: no gap waits for it.
+/// The destination does not take the event at position `n` of `key`: no gap waits for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Skip {
-    pub key: String,
+    pub key: SourceOrderingKey,
     pub n: u64,
-    #[serde(default, skip_serializing_if = "super::is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub since: u64,
 }
 
 /// The delivery is finished (delivered, dead-lettered or dropped): the next of its key goes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Done {
-    pub key: String,
+    pub key: SourceOrderingKey,
     pub delivery: String,
 }
 
 /// Deliveries sent again (a replay or a retry from the admin API), in the order given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replay {
-    pub key: String,
-    pub items: Vec<Held>,
+    pub key: SourceOrderingKey,
+    pub items: Vec<Entry>,
     /// The newest generation of the items' numbering (`Order.since`).
-    #[serde(default, skip_serializing_if = "super::is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub since: u64,
 }
 
@@ -70,6 +172,9 @@ pub struct Replay {
 pub struct Released {
     #[serde(default)]
     pub go: bool,
+    /// The offered delivery was known already (in flight, waiting or finished). Nothing reads it
+    /// but tests and a reader of the answer: a duplicate, like a held delivery, is simply not
+    /// attempted (`go` false); it says why.
     #[serde(default)]
     pub duplicate: bool,
     #[serde(default)]
@@ -84,6 +189,22 @@ impl Released {
             ..Released::default()
         }
     }
+
+    /// The offered delivery goes now (its turn came as it was offered: nothing else did).
+    pub fn go() -> Self {
+        Released {
+            go: true,
+            ..Released::default()
+        }
+    }
+
+    /// The offered delivery was known already: nothing goes.
+    pub fn duplicate() -> Self {
+        Released {
+            duplicate: true,
+            ..Released::default()
+        }
+    }
 }
 
 /// Offers `d`, a delivery to an ordered destination, to its sequencer; sends what that released
@@ -95,7 +216,7 @@ pub async fn offer(co: &Co, d: &QueueMessage, destination: &str) -> Result<bool,
     let body = held_body(co, d).await?;
     let offer = Offer {
         key: order.key.clone(),
-        item: Held {
+        item: Entry {
             n: order.n,
             delivery: d.id.clone(),
             body,
@@ -144,9 +265,15 @@ pub async fn lost(co: &Co, l: &Lost) -> Vec<String> {
     finish(co, &l.tenant, &l.destination, &l.order.key, &l.id).await
 }
 
-async fn finish(co: &Co, tenant: &str, destination: &str, key: &str, id: &str) -> Vec<String> {
+async fn finish(
+    co: &Co,
+    tenant: &str,
+    destination: &str,
+    key: &SourceOrderingKey,
+    id: &str,
+) -> Vec<String> {
     let cmd = Done {
-        key: key.to_string(),
+        key: key.clone(),
         delivery: id.to_string(),
     };
     match co.ask(&sequencer(tenant, destination), cmd).await {
@@ -159,10 +286,27 @@ async fn finish(co: &Co, tenant: &str, destination: &str, key: &str, id: &str) -
     }
 }
 
-/// Deliveries sent again from the admin API (replays, retries) to their ordered destinations:
-/// per destination and key, in their order (`n`), through the sequencer.
-pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
-    let mut groups: BTreeMap<(String, String, String), Vec<(u64, Held)>> = BTreeMap::new();
+/// Dead letters sent again from the admin API (a replay, an event's or a destination's retry;
+/// `DeadLetter::replay`'s messages). A delivery to an ordered destination goes back through its
+/// sequencer, per destination and key, by position, and is queued when its turn comes: it takes
+/// no delay, so a bulk retry's `per_second` does not pace it (its key's order and the
+/// destination's gate do). Answers the other messages, for the caller to queue (and pace).
+pub async fn requeue_letters(
+    co: &Co,
+    msgs: Vec<QueueMessage>,
+) -> Result<Vec<QueueMessage>, ApiError> {
+    let (in_order, rest): (Vec<QueueMessage>, Vec<QueueMessage>) =
+        msgs.into_iter().partition(QueueMessage::replays_in_order);
+    if !in_order.is_empty() {
+        replay(co, in_order).await?;
+    }
+    Ok(rest)
+}
+
+/// Ordered letters to their sequencers, one `Replay` per destination and key.
+async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
+    let mut groups: BTreeMap<(String, String, SourceOrderingKey), Vec<(u64, Entry)>> =
+        BTreeMap::new();
     for mut m in msgs {
         let (
             Some(order),
@@ -178,7 +322,7 @@ pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         let group = (m.tenant.clone(), d.clone(), order.key.clone());
         let (n, since) = (order.n, order.since);
         let body = held_body(co, &m).await?;
-        let held = Held {
+        let held = Entry {
             n,
             delivery: m.id.clone(),
             body,
@@ -186,7 +330,7 @@ pub async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         groups.entry(group).or_default().push((since, held));
     }
     for ((tenant, d, key), mut items) in groups {
-        // An older generation's places before a newer one's.
+        // An older generation's positions before a newer one's.
         items.sort_by_key(|(since, h)| (*since, h.n));
         let since = items.last().map_or(0, |(s, _)| *s);
         let items = items.into_iter().map(|(_, h)| h).collect();
@@ -210,8 +354,7 @@ pub async fn send_now(co: &Co, msgs: &[QueueMessage]) -> Result<(), ApiError> {
 /// The body a sequencer holds for `m`: its queue body, sendable as it is by the sequencer's
 /// alarm too (a message over the queue's limit is kept aside in `PAYLOADS` first, as any is).
 async fn held_body(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
-    let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
-    travel(co, text).await
+    encode(co, m).await
 }
 
 fn sequencer(tenant: &str, destination: &str) -> Object<Sequencer> {
@@ -231,5 +374,77 @@ pub async fn send(co: &Co, texts: Vec<String>) {
     };
     if let Err(e) = co.run(send).await {
         co.log_error(json!({"released_not_sent": e.logged()})).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{enqueue_all, QueueSettings};
+    use super::super::DeadLetter;
+    use super::*;
+    use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::asked;
+
+    /// A dead letter of the delivery of event `evt_{n}` to `destination`, at position `n` of
+    /// `stripe/cus_1` when `ordered`, as the admin API replays it.
+    fn letter(n: u64, destination: &str, ordered: bool) -> QueueMessage {
+        let mut m = json!({"tenant": "t1", "id": format!("evt_{n}.{destination}"), "attempt": 3,
+            "job": {"kind": "deliver_event", "destination": destination,
+                "event": {"id": format!("evt_{n}"), "type": "stripe.invoice.paid", "tenant": "t1",
+                    "source": "stripe", "source_kind": "stripe", "received_at": 1, "data": {}}}});
+        if ordered {
+            m["order"] = json!({"key": "stripe/cus_1", "n": n, "sequenced": true});
+        }
+        let dead = DeadLetter {
+            id: format!("evt_{n}.{destination}"),
+            queue: "events".into(),
+            dead_at: 10 - n,
+            attempts: 3,
+            last_error: "410".into(),
+            message: m,
+        };
+        dead.replay("t1").unwrap().1
+    }
+
+    #[test]
+    fn ordered_letters_go_back_through_their_sequencer_by_position_and_the_rest_are_answered() {
+        let msgs = vec![
+            letter(7, "crm", true),
+            letter(5, "crm", true),
+            letter(4, "audit", false),
+            letter(6, "crm", true),
+        ];
+        let flow = Flow::new(|co: Co| async move { requeue_letters(&co, msgs).await });
+        let (rest, seen) = drive(flow, 1, |_| Ok(Outcome::Text("{}".into())));
+        let rest: Vec<String> = rest.unwrap().into_iter().map(|m| m.id).collect();
+        assert_eq!(
+            rest,
+            ["evt_4.audit"],
+            "the unordered one is the caller's to queue"
+        );
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        assert_eq!(asks.len(), 1, "one replay per key: {asks:?}");
+        let items = asks[0]["replay"]["items"].as_array().unwrap();
+        let ns: Vec<u64> = items.iter().map(|i| i["n"].as_u64().unwrap()).collect();
+        assert_eq!(ns, [5, 6, 7], "by position");
+        let held: QueueMessage = serde_json::from_str(items[0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((held.attempt, held.sequenced()), (1, Some("crm")));
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::Send { .. })),
+            "nothing queued around the sequencer"
+        );
+    }
+
+    /// Queued as it is, an ordered letter would be delivered out of its key's order.
+    #[test]
+    fn the_queue_refuses_an_ordered_letter_that_did_not_go_through_its_sequencer() {
+        let msgs = vec![letter(5, "crm", true)];
+        let flow = Flow::new(|co: Co| async move {
+            enqueue_all(&co, &msgs, 3, QueueSettings::default()).await
+        });
+        let (out, seen) = drive(flow, 1, |_| Ok(Outcome::Text("{}".into())));
+        assert_eq!(out.unwrap_err().status(), 500);
+        assert!(seen.is_empty(), "nothing queued or asked: {seen:?}");
     }
 }

@@ -7,7 +7,8 @@
 //! of its queue copy. A message is stamped with its tenant's incarnation when it is first
 //! queued, so that one consumed after its tenant was deleted and created again is dropped.
 
-use super::{Job, OpenWork, Order, Pending, QueueMessage};
+use super::ordered::Order;
+use super::{Job, OpenWork, Pending, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::objects::protocol::{Dedupe, Outbox, Sequencer};
@@ -59,20 +60,6 @@ impl QueueSettings {
     }
 }
 
-/// A queue body with its place in its key's order, spliced in as text after the opening brace:
-/// the body's numbers stay exact, and a kept-aside message's key (`{"spilled_to"}`) carries it
-/// without reading the message back. Ingress and its source's `Dedupe` stamp their copies alike.
-pub fn stamp(body: &str, order: &Order) -> String {
-    let o = serde_json::to_string(order).unwrap_or_default();
-    match body.strip_prefix('{') {
-        // Stamped already: one order only.
-        Some(rest) if rest.trim_start().starts_with("\"order\":") => body.to_string(),
-        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"order\":{o}{rest}"),
-        Some(rest) => format!("{{\"order\":{o},{rest}"),
-        None => body.to_string(),
-    }
-}
-
 /// A queue body back into its message, reading it from `PAYLOADS` when it was kept there.
 /// `Ok(None)`: not a message of ours.
 pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiError> {
@@ -102,19 +89,8 @@ pub async fn decode(co: &Co, body: &str) -> Result<Option<QueueMessage>, ApiErro
     Ok(Some(m))
 }
 
-/// A message's JSON text as it travels: itself, or kept aside when too large (a body the
-/// sequencer held and released).
-pub async fn travel(co: &Co, text: String) -> Result<String, ApiError> {
-    if text.len() <= INLINE_LIMIT {
-        return Ok(text);
-    }
-    let m: QueueMessage =
-        serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
-    encode(co, &m).await
-}
-
 /// The body `m` travels as (kept in `PAYLOADS` first when too large to travel inline).
-async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
+pub async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
     let text = serde_json::to_string(m).map_err(|e| ApiError::internal(e.to_string()))?;
     if text.len() <= INLINE_LIMIT {
         return Ok(text);
@@ -264,15 +240,12 @@ pub async fn enqueue_all(
     delay_s: u32,
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
-    // A replayed delivery to an ordered destination goes through its sequencer, in order.
-    let (in_order, msgs): (Vec<QueueMessage>, Vec<QueueMessage>) = msgs
-        .iter()
-        .cloned()
-        .partition(QueueMessage::replays_in_order);
-    if !in_order.is_empty() {
-        super::ordered::replay(co, in_order).await?;
+    // A dead letter to an ordered destination goes back through its sequencer
+    // (`ordered::requeue_letters`): queued here, it would skip its key's order.
+    if let Some(m) = msgs.iter().find(|m| m.replays_in_order()) {
+        let why = format!("{} is a dead letter to an ordered destination: requeue it with ordered::requeue_letters", m.id);
+        return Err(ApiError::internal(why));
     }
-    let msgs = msgs.as_slice();
     let Some(first) = msgs.first() else {
         return Ok(());
     };
@@ -331,6 +304,7 @@ async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::jobs::ordered::stamp;
     use crate::core::webhook::delivery::EventEnvelope;
 
     fn event(data: Value) -> QueueMessage {
@@ -420,7 +394,7 @@ mod tests {
             Ok(Outcome::Text(kept.borrow().clone().unwrap()))
         });
         assert_eq!(back.unwrap(), Some(m.clone()));
-        // Stamped with its place in order, the key alone carries it.
+        // Stamped with its position in order, the key alone carries it.
         let order = Order::new("shop/k1".into(), 3);
         let stamped = stamp(&body, &order);
         let flow = Flow::new(|co: Co| async move { decode(&co, &stamped).await });

@@ -10,10 +10,10 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{Dedupe, DedupeCmd};
 use super::store::{Store, StoreError};
-use crate::core::jobs::wire::stamp;
-use crate::core::jobs::{OpenWork, Order};
+use crate::core::jobs::ordered::{Order, SourceOrderingKey, KEY_IDLE_MS};
+use crate::core::jobs::OpenWork;
 use crate::core::limits::rate::Window;
-use crate::core::webhook::dedupe::SeenResult;
+use crate::core::webhook::dedupe::{Positions, SeenResult};
 use crate::core::webhook::handshake::{self, Verdict};
 
 impl Machine for Dedupe {
@@ -25,9 +25,9 @@ impl Machine for Dedupe {
         "CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)",
         pending::TABLE,
         pending::INDEX,
-        // Each ordering key's next place (idle rows go after `ORDER_IDLE_MS`), and the place each
-        // id took, kept through a `Forget` so a provider's redelivery leaves no gap (for
-        // `PLACE_KEPT_MS`). The alarm finds expired rows by the time indexes, a batch at a time.
+        // Each key's next position (idle rows go after `KEY_IDLE_MS`), and the position each id
+        // took, kept through a `Forget` so a provider's redelivery leaves no gap (for
+        // `POSITION_KEPT_MS`). The alarm finds expired rows by the time indexes, a batch at a time.
         "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL, since INTEGER NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS order_keys_idle ON order_keys (last_at)",
         "CREATE TABLE IF NOT EXISTS order_ids (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at INTEGER NOT NULL)",
@@ -55,7 +55,8 @@ impl Machine for Dedupe {
                 let mut new_ids = Vec::new();
                 let mut duplicates = 0;
                 // Each id's key (the first given for it), looked up once per new id.
-                let mut keyed: std::collections::HashMap<String, String> = Default::default();
+                let mut keyed: std::collections::HashMap<String, SourceOrderingKey> =
+                    Default::default();
                 for (id, key) in cmd.ids.iter().zip(std::mem::take(&mut cmd.keys)) {
                     if let Some(key) = key {
                         keyed.entry(id.clone()).or_insert(key);
@@ -81,13 +82,12 @@ impl Machine for Dedupe {
                 let mut order = Vec::new();
                 for id in &new_ids {
                     if let Some(key) = keyed.remove(id.as_str()) {
-                        order.push((id.clone(), place(sql, id, key, now)?));
+                        order.push((id.clone(), position(sql, id, key, now)?));
                     }
                 }
+                let positions = Positions::of(&order);
                 for p in cmd.pending.iter_mut() {
-                    if let Some((_, o)) = order.iter().find(|(i, _)| *i == p.id) {
-                        p.body = stamp(&p.body, o);
-                    }
+                    p.body = positions.stamp(&p.id, std::mem::take(&mut p.body));
                 }
                 let answer = SeenResult {
                     new_ids,
@@ -121,16 +121,16 @@ impl Machine for Dedupe {
     }
 
     /// The earliest of: the next expiry, the next pending event's due time, an idle key or an
-    /// old place to forget.
+    /// old position to forget.
     fn next_wake<S: Store>(_: &Window, sql: &S) -> Result<Option<u64>, StoreError> {
         let expiry = pending::earliest(sql, "SELECT MIN(expires_at) AS next FROM seen")?;
         let key = pending::earliest(sql, "SELECT MIN(last_at) AS next FROM order_keys")?;
-        let place = pending::earliest(sql, "SELECT MIN(at) AS next FROM order_ids")?;
+        let numbered = pending::earliest(sql, "SELECT MIN(at) AS next FROM order_ids")?;
         Ok([
             expiry,
             pending::next_due(sql)?,
-            key.map(|t| t + ORDER_IDLE_MS),
-            place.map(|t| t + PLACE_KEPT_MS),
+            key.map(|t| t + KEY_IDLE_MS),
+            numbered.map(|t| t + POSITION_KEPT_MS),
         ]
         .into_iter()
         .flatten()
@@ -150,12 +150,12 @@ impl Machine for Dedupe {
                 "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE expires_at <= ? LIMIT ?)",
                 vec![now.into(), CLEANUP_BATCH.into()],
             )?;
-            let idle = now.saturating_sub(ORDER_IDLE_MS);
+            let idle = now.saturating_sub(KEY_IDLE_MS);
             sql.run(
                 "DELETE FROM order_keys WHERE key IN (SELECT key FROM order_keys WHERE last_at <= ? LIMIT ?)",
                 vec![idle.into(), CLEANUP_BATCH.into()],
             )?;
-            let old = now.saturating_sub(PLACE_KEPT_MS);
+            let old = now.saturating_sub(POSITION_KEPT_MS);
             sql.run(
                 "DELETE FROM order_ids WHERE id IN (SELECT id FROM order_ids WHERE at <= ? LIMIT ?)",
                 vec![old.into(), CLEANUP_BATCH.into()],
@@ -168,29 +168,30 @@ impl Machine for Dedupe {
 /// Expired rows deleted per table per alarm, so one alarm stays short however many expired.
 const CLEANUP_BATCH: u32 = 500;
 
-/// How long an id keeps its place after it was numbered: the longest dedupe window a source may
+/// How long an id keeps its position after it was numbered: the longest dedupe window a source may
 /// set (`dedupe_window_seconds`), beyond which a provider's redelivery is a new event anyway.
-const PLACE_KEPT_MS: u64 = 7 * 86_400_000;
-
-// An ordering key's rows idle this long are dropped: its next event starts it again (a new
-// generation, `Order.since`), as its sequencers forget it.
-use crate::core::jobs::ordered::KEY_IDLE_MS as ORDER_IDLE_MS;
+const POSITION_KEPT_MS: u64 = 7 * 86_400_000;
 
 #[derive(serde::Deserialize)]
-struct Place {
+struct Position {
     n: u64,
     since: u64,
 }
 
-/// The place in `key`'s order of the new id `id`: the one it took before (it was forgotten and
+/// The position in `key`'s order of the new id `id`: the one it took before (it was forgotten and
 /// sent again), else the key's next; with the generation of the key's numbering (when this
 /// object started it: a key forgotten and started again is numbered from 1 anew).
-fn place<S: Store>(sql: &S, id: &str, key: String, now: u64) -> Result<Order, StoreError> {
-    let keyed: Vec<Place> = sql.rows(
+fn position<S: Store>(
+    sql: &S,
+    id: &str,
+    key: SourceOrderingKey,
+    now: u64,
+) -> Result<Order, StoreError> {
+    let keyed: Vec<Position> = sql.rows(
         "SELECT next AS n, since FROM order_keys WHERE key = ?",
         vec![key.as_str().into()],
     )?;
-    let had: Vec<Place> = sql.rows(
+    let had: Vec<Position> = sql.rows(
         "SELECT n, ? AS since FROM order_ids WHERE id = ?",
         vec![now.into(), id.into()],
     )?;
@@ -309,7 +310,7 @@ mod tests {
         assert_eq!(new_ids(&r), vec!["a"]);
     }
 
-    /// `(id, key)` pairs seen at `now`; the places in order answered, and the bodies recorded.
+    /// `(id, key)` pairs seen at `now`; the positions in order answered, and the bodies recorded.
     fn ordered(sql: &Sqlite, ids: &[(&str, Option<&str>)], now: u64) -> Vec<(String, u64)> {
         let cmd = SeenMany {
             ids: ids.iter().map(|(i, _)| i.to_string()).collect(),
@@ -321,7 +322,10 @@ mod tests {
                     ..pending(i, 60_000)
                 })
                 .collect(),
-            keys: ids.iter().map(|(_, k)| k.map(String::from)).collect(),
+            keys: ids
+                .iter()
+                .map(|(_, k)| k.map(SourceOrderingKey::from))
+                .collect(),
         };
         let step = apply(sql, DedupeCmd::SeenMany(cmd), now);
         serde_json::from_str::<SeenResult>(&step.answer)
@@ -344,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn each_key_numbers_its_new_events_in_arrival_order_and_a_resent_id_keeps_its_place() {
+    fn each_key_numbers_its_new_events_in_arrival_order_and_a_resent_id_keeps_its_position() {
         let sql = source();
         let n = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
             v.iter().map(|(i, n)| (i.to_string(), *n)).collect()
@@ -356,14 +360,14 @@ mod tests {
             ("x", None),
         ];
         assert_eq!(ordered(&sql, &first, T), n(&[("a", 1), ("b", 1), ("c", 2)]));
-        // A duplicate takes no place; the key goes on across calls.
+        // A duplicate takes no position; the key goes on across calls.
         let more = [("a", Some("s/k1")), ("d", Some("s/k1"))];
         assert_eq!(ordered(&sql, &more, T + 1), n(&[("d", 3)]));
         // The key's numbering carries when it started: its generation.
         let d = format!(r#"{{"order":{{"key":"s/k1","n":3,"since":{T}}},"id":"d"}}"#);
         assert_eq!(recorded(&sql, "d"), d);
         assert_eq!(recorded(&sql, "x"), r#"{"id":"x"}"#, "no key: no order");
-        // `c`'s enqueue failed: forgotten, then sent again by the provider, it keeps its place.
+        // `c`'s enqueue failed: forgotten, then sent again by the provider, it keeps its position.
         let forget = Forget {
             ids: vec!["c".into()],
         };
@@ -391,10 +395,10 @@ mod tests {
             Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &Ctx::at(now)).unwrap();
             Dedupe::next_wake(&Window::default(), &sql).unwrap()
         };
-        // `a`'s id expires after a day; its place is kept a week, its key's numbering 30 days.
-        assert_eq!(wake(T + DAY), Some(T + PLACE_KEPT_MS));
-        assert_eq!(wake(T + PLACE_KEPT_MS), Some(T + ORDER_IDLE_MS));
-        assert_eq!(wake(T + ORDER_IDLE_MS), None, "nothing kept");
+        // `a`'s id expires after a day; its position is kept a week, its key's numbering 30 days.
+        assert_eq!(wake(T + DAY), Some(T + POSITION_KEPT_MS));
+        assert_eq!(wake(T + POSITION_KEPT_MS), Some(T + KEY_IDLE_MS));
+        assert_eq!(wake(T + KEY_IDLE_MS), None, "nothing kept");
     }
 
     #[test]

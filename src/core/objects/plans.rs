@@ -5,7 +5,7 @@
 use super::machine::{Ctx, Heard, Machine, Woken};
 use super::protocol::{Dedupe, DedupeCmd, SeqCmd, Sequencer};
 use super::store::{create, Arg, Sqlite, Store, StoreError};
-use crate::core::jobs::ordered::{Done, Held, Offer, Replay, Skip};
+use crate::core::jobs::ordered::{Done, Entry, Offer, Replay, Skip};
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::webhook::dedupe::{Forget, SeenMany};
 use serde::de::DeserializeOwned;
@@ -111,7 +111,7 @@ fn no_statement_of_dedupe_reads_a_whole_table() {
 fn no_statement_of_the_sequencer_reads_a_whole_table() {
     let store = Recorded::default();
     create(&store, Sequencer::TABLES).unwrap();
-    let held = |n: u64| Held {
+    let held = |n: u64| Entry {
         n,
         delivery: format!("k-{n}"),
         body: format!("body of k-{n}"),

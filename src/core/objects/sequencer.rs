@@ -1,19 +1,43 @@
-//! `Sequencer`, one per tenant and ordered destination: per ordering key, the delivery in flight
-//! (at most one), the deliveries ready behind it (`fifo`, in order) and those that arrived ahead
-//! of a gap (`parked`). A key's next delivery goes when the one in flight is finished (`Done`);
-//! the in-flight one's body is open work here (`pending`), sent again by the alarm if its queue
-//! copy is lost. A gap (an earlier place that never came) older than `ORDERING_GAP_SECONDS`
-//! (default one hour) is given up, logged, and the key moves on. Each key is independent: a held
-//! key holds nothing else. Bodies are kept inline as the queue carries them (one over the queue's
-//! limit is the key of its copy in `PAYLOADS`, as for any queue message; one held past that
-//! copy's 7 days is logged as lost and finished when the platform gives up on it,
-//! `ordered::lost`, so its key goes on).
+//! `Sequencer`, one per tenant and ordered destination: per key (`SourceOrderingKey`), its
+//! deliveries one at a time, by position n. Each key is independent: a held key holds nothing
+//! else. Bodies are kept inline as the queue carries them (one over the queue's limit is the key
+//! of its copy in `PAYLOADS`, as for any queue message; one held past that copy's 7 days is
+//! logged as lost and finished when the platform gives up on it, `ordered::lost`, so its key
+//! goes on).
+//!
+//! What it keeps per key:
+//!
+//! | state | where | meaning |
+//! |---|---|---|
+//! | next position | `keys.next` | the position the key waits for |
+//! | in flight | `keys.inflight` | the delivery released and not yet `Done` (at most one); its body is open work (`pending`), sent again by the alarm if its queue copy is lost |
+//! | ready | `fifo`, by arrival (`pos`) | deliveries whose turn has come, behind the one in flight |
+//! | parked | `parked`, by n | positions that came ahead of a gap: a delivery, or a skip (NULL delivery) |
+//! | gap due | `keys.gap_due` | when the wait for the first missing position is given up (`ORDERING_GAP_SECONDS`, default one hour; a key's first positions `START_WAIT_MS`) |
+//! | generation | `keys.since` | when its source started numbering the key (`Order.since`) |
+//!
+//! What each command does to it (then, with nothing in flight, the head of `fifo` is released:
+//! in flight now, and answered):
+//!
+//! | command | effect |
+//! |---|---|
+//! | `Offer` of a delivery known here (in flight, ready, parked or finished) | nothing: a duplicate |
+//! | `Offer` at n == next | ready; next moves past n and the parked positions that follow on |
+//! | `Offer` at n > next | parked; gap due set if none is |
+//! | `Offer` at n < next, or of an older generation | late: ready (never dropped), logged |
+//! | `Offer` or `Skip` of a newer generation | the key starts again at 1; the old parked deliveries become ready |
+//! | `Skip` at n == next / n > next | next moves on / a skip is parked |
+//! | `Skip` of a key not held, or late | nothing (no row is kept for a key the destination never takes) |
+//! | `Done` | in flight cleared (if it is that delivery), its other copies dropped, remembered `DONE_KEPT_MS` |
+//! | `Replay` | each delivery not held is ready again, in the order given |
+//! | `Update` | its open work moves on (a retry of the one in flight) |
+//! | alarm | lost in-flight bodies sent again; then gaps due are given up (logged) and the key moves on; idle keys and old finished ids are forgotten |
 
 use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{SeqCmd, Sequencer};
-use super::store::{Store, StoreError};
-use crate::core::jobs::ordered::{Held, Released};
+use super::store::{Arg, Store, StoreError};
+use crate::core::jobs::ordered::{Done, Entry, Offer, Released, Replay, Skip};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::platform::QueueName;
@@ -48,9 +72,9 @@ impl Machine for Sequencer {
         "CREATE TABLE IF NOT EXISTS fifo (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS fifo_key ON fifo (key, pos)",
         "CREATE INDEX IF NOT EXISTS fifo_delivery ON fifo (delivery)",
-        // A parked row with an empty delivery is a place the destination skips.
-        // `due`: when the wait for the places before it ends (each row waits at most the gap limit).
-        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT NOT NULL, body TEXT NOT NULL, due INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key, n))",
+        // A parked row with a NULL delivery (and body) is a position the destination skips.
+        // `due`: when the wait for the positions before it ends (each row waits at most the gap limit).
+        "CREATE TABLE IF NOT EXISTS parked (key TEXT NOT NULL, n INTEGER NOT NULL, delivery TEXT, body TEXT, due INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key, n))",
         "CREATE INDEX IF NOT EXISTS parked_delivery ON parked (delivery)",
         "CREATE TABLE IF NOT EXISTS done (delivery TEXT PRIMARY KEY, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS done_at ON done (at)",
@@ -59,132 +83,14 @@ impl Machine for Sequencer {
     ];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: SeqCmd, at: &Ctx) -> Result<Step, StoreError> {
-        let now = at.now_ms;
-        let grace = QueueSettings::from_vars(at.var).grace_ms;
-        let gap = now + gap_ms(at);
-        // What a command adds falls due no sooner than this (a released body's grace, a gap's or
-        // a new key's wait; finished and idle rows much later): an alarm set by then stands, and
-        // the host reads nothing more.
-        let soonest = now + grace.min(gap_ms(at)).min(START_WAIT_MS);
-        let wake = Some(Wake::Next {
-            unless_by: Some(soonest),
-        });
+        let now = Now::of(at);
         Ok(match cmd {
             SeqCmd::Purge => Step::erase(),
-            SeqCmd::Update(cmd) => {
-                pending::apply(sql, &cmd, now)?;
-                // A retry's delay may be shorter than any of those.
-                let wake = Some(Wake::Next { unless_by: None });
-                Step::reply::<Self, _>(&cmd, &()).waking(wake)
-            }
-            SeqCmd::Offer(cmd) => {
-                let mut logs = vec![];
-                let answer = match known(sql, &cmd.item.delivery)? {
-                    true => Released {
-                        duplicate: true,
-                        ..Released::default()
-                    },
-                    false => {
-                        let (key, item) = (&cmd.key, &cmd.item);
-                        let Start { next, gap, stale } = start(sql, key, now, gap, cmd.since)?;
-                        if stale || item.n < next {
-                            // Late (its key started after it, or a gap was given up): never dropped.
-                            logs.push(json!({"ordering_late": item.delivery, "key": logged(key), "n": item.n, "next": next}));
-                            append(sql, key, item)?;
-                        } else if item.n == next {
-                            append(sql, key, item)?;
-                            advance(sql, key, next + 1)?;
-                        } else {
-                            park(sql, key, item, gap)?;
-                        }
-                        let mut released = release(sql, key, now, grace)?;
-                        let go = released.first().map(|h| h.delivery == item.delivery);
-                        if go == Some(true) {
-                            released.remove(0);
-                        }
-                        Released {
-                            go: go == Some(true),
-                            duplicate: false,
-                            send: released.into_iter().map(|h| h.body).collect(),
-                        }
-                    }
-                };
-                Step::reply(&cmd, &answer).waking(wake).logging(logs)
-            }
-            // A key this object does not hold: nothing waits for the place, and no row is kept
-            // for each key of a source the destination does not take.
-            SeqCmd::Skip(cmd) if key_row(sql, &cmd.key)?.is_none() => {
-                Step::reply(&cmd, &Released::default())
-            }
-            SeqCmd::Skip(cmd) => {
-                let Start { next, gap, stale } = start(sql, &cmd.key, now, gap, cmd.since)?;
-                match next {
-                    // Of an older generation: nothing waits for it.
-                    _ if stale => {}
-                    next if cmd.n == next => advance(sql, &cmd.key, next + 1)?,
-                    next if cmd.n > next => {
-                        let skip = Held {
-                            n: cmd.n,
-                            delivery: String::new(),
-                            body: String::new(),
-                        };
-                        park(sql, &cmd.key, &skip, gap)?;
-                    }
-                    // Late: nothing waits for it.
-                    _ => {}
-                }
-                let send = bodies(release(sql, &cmd.key, now, grace)?);
-                Step::reply(&cmd, &Released::sending(send)).waking(wake)
-            }
-            SeqCmd::Done(cmd) => {
-                let id = cmd.delivery.as_str();
-                sql.run(
-                    "UPDATE keys SET inflight = NULL WHERE key = ? AND inflight = ?",
-                    vec![cmd.key.as_str().into(), id.into()],
-                )?;
-                // A copy finished elsewhere (sent again by the alarm) is not delivered twice.
-                sql.run("DELETE FROM fifo WHERE delivery = ?", vec![id.into()])?;
-                sql.run("DELETE FROM parked WHERE delivery = ?", vec![id.into()])?;
-                sql.run(
-                    "INSERT OR REPLACE INTO done (delivery, at) VALUES (?, ?)",
-                    vec![id.into(), now.into()],
-                )?;
-                let closed = OpenWork {
-                    track: vec![],
-                    done: vec![cmd.delivery.clone()],
-                };
-                pending::apply(sql, &closed, now)?;
-                let send = bodies(release(sql, &cmd.key, now, grace)?);
-                Step::reply(&cmd, &Released::sending(send)).waking(wake)
-            }
-            SeqCmd::Replay(cmd) => {
-                if key_row(sql, &cmd.key)?.is_none() {
-                    // A key forgotten here: the live numbering is past the replayed places, so
-                    // the key starts just after the first of them (the others are appended, in
-                    // order, as late ones are).
-                    let first = cmd.items.iter().map(|h| h.n).min().unwrap_or(1);
-                    sql.run(
-                        "INSERT INTO keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
-                        vec![
-                            cmd.key.as_str().into(),
-                            (first + 1).into(),
-                            now.into(),
-                            cmd.since.into(),
-                        ],
-                    )?;
-                }
-                for item in &cmd.items {
-                    sql.run(
-                        "DELETE FROM done WHERE delivery = ?",
-                        vec![item.delivery.as_str().into()],
-                    )?;
-                    if !known(sql, &item.delivery)? {
-                        append(sql, &cmd.key, item)?;
-                    }
-                }
-                let send = bodies(release(sql, &cmd.key, now, grace)?);
-                Step::reply(&cmd, &Released::sending(send)).waking(wake)
-            }
+            SeqCmd::Update(cmd) => on_update(sql, cmd, &now)?,
+            SeqCmd::Offer(cmd) => on_offer(sql, cmd, &now)?,
+            SeqCmd::Skip(cmd) => on_skip(sql, cmd, &now)?,
+            SeqCmd::Done(cmd) => on_done(sql, cmd, &now)?,
+            SeqCmd::Replay(cmd) => on_replay(sql, cmd, &now)?,
         })
     }
 
@@ -232,62 +138,201 @@ impl Machine for Sequencer {
     }
 }
 
-/// `ORDERING_GAP_SECONDS`: how long a key waits for a missing place.
-fn gap_ms(at: &Ctx) -> u64 {
+/// What a command's effects are timed by.
+struct Now {
+    at: u64,
+    /// How long a released body waits for its `Done` before the alarm sends it again.
+    grace: u64,
+    /// When a gap that opens now is given up.
+    gap_due: u64,
+    /// The alarm a command that holds something needs.
+    wake: Option<Wake>,
+}
+
+impl Now {
+    fn of(at: &Ctx) -> Now {
+        let grace = QueueSettings::from_vars(at.var).grace_ms;
+        // What a command adds falls due no sooner than this (a released body's grace, a gap's
+        // or a new key's wait; finished and idle rows much later): an alarm set by then
+        // stands, and the host reads nothing more.
+        let soonest = at.now_ms + grace.min(gap_limit_ms(at)).min(START_WAIT_MS);
+        Now {
+            at: at.now_ms,
+            grace,
+            gap_due: at.now_ms + gap_limit_ms(at),
+            wake: Some(Wake::Next {
+                unless_by: Some(soonest),
+            }),
+        }
+    }
+}
+
+/// A retry of the delivery in flight: its open work moves on.
+fn on_update<S: Store>(sql: &S, cmd: OpenWork, now: &Now) -> Result<Step, StoreError> {
+    pending::apply(sql, &cmd, now.at)?;
+    // A retry's delay may be shorter than anything a command adds.
+    let wake = Some(Wake::Next { unless_by: None });
+    Ok(Step::reply::<Sequencer, _>(&cmd, &()).waking(wake))
+}
+
+fn on_offer<S: Store>(sql: &S, cmd: Offer, now: &Now) -> Result<Step, StoreError> {
+    if known(sql, &cmd.item.delivery)? {
+        return Ok(Step::reply(&cmd, &Released::duplicate()).waking(now.wake));
+    }
+    let (key, item) = (cmd.key.as_str(), &cmd.item);
+    let mut logs = vec![];
+    let Start {
+        next,
+        gap_due,
+        stale,
+    } = start(sql, key, now, cmd.since)?;
+    if stale || item.n < next {
+        // Late (its key started after it, or a gap was given up): never dropped.
+        logs.push(
+            json!({"ordering_late": item.delivery, "key": logged(key), "n": item.n, "next": next}),
+        );
+        append(sql, key, item)?;
+    } else if item.n == next {
+        append(sql, key, item)?;
+        advance(sql, key, next + 1)?;
+    } else {
+        park(sql, key, item.n, Some(item), gap_due)?;
+    }
+    let answer = match release(sql, key, now.at, now.grace)? {
+        Some(e) if e.delivery == item.delivery => Released::go(),
+        other => Released::sending(other.map(|e| e.body).into_iter().collect()),
+    };
+    Ok(Step::reply(&cmd, &answer).waking(now.wake).logging(logs))
+}
+
+fn on_skip<S: Store>(sql: &S, cmd: Skip, now: &Now) -> Result<Step, StoreError> {
+    let key = cmd.key.as_str();
+    // A key this object does not hold: nothing waits for the position, and no row is kept for
+    // each key of a source the destination does not take.
+    if key_row(sql, key)?.is_none() {
+        return Ok(Step::reply(&cmd, &Released::default()));
+    }
+    let Start {
+        next,
+        gap_due,
+        stale,
+    } = start(sql, key, now, cmd.since)?;
+    match next {
+        // Of an older generation: nothing waits for it.
+        _ if stale => {}
+        next if cmd.n == next => advance(sql, key, next + 1)?,
+        next if cmd.n > next => park(sql, key, cmd.n, None, gap_due)?,
+        // Late: nothing waits for it.
+        _ => {}
+    }
+    Ok(Step::reply(&cmd, &released(sql, key, now)?).waking(now.wake))
+}
+
+fn on_done<S: Store>(sql: &S, cmd: Done, now: &Now) -> Result<Step, StoreError> {
+    let (key, id) = (cmd.key.as_str(), cmd.delivery.as_str());
+    sql.run(
+        "UPDATE keys SET inflight = NULL WHERE key = ? AND inflight = ?",
+        vec![key.into(), id.into()],
+    )?;
+    // A copy finished elsewhere (sent again by the alarm) is not delivered twice.
+    sql.run("DELETE FROM fifo WHERE delivery = ?", vec![id.into()])?;
+    sql.run("DELETE FROM parked WHERE delivery = ?", vec![id.into()])?;
+    sql.run(
+        "INSERT OR REPLACE INTO done (delivery, at) VALUES (?, ?)",
+        vec![id.into(), now.at.into()],
+    )?;
+    let closed = OpenWork {
+        track: vec![],
+        done: vec![cmd.delivery.clone()],
+    };
+    pending::apply(sql, &closed, now.at)?;
+    Ok(Step::reply(&cmd, &released(sql, key, now)?).waking(now.wake))
+}
+
+fn on_replay<S: Store>(sql: &S, cmd: Replay, now: &Now) -> Result<Step, StoreError> {
+    let key = cmd.key.as_str();
+    if key_row(sql, key)?.is_none() {
+        // A key not held here (forgotten when idle, or never offered: the destination turned
+        // ordered later) while its source may still number it past the replayed positions. The
+        // replayed deliveries are ready whatever their n, in the order given; `next` only
+        // decides how later offers are taken. It starts just past the first replayed position,
+        // so an offer at or before it (an older event sent again) is late and goes behind,
+        // rather than waiting for positions long finished.
+        let first = cmd.items.iter().map(|e| e.n).min().unwrap_or(1);
+        sql.run(
+            "INSERT INTO keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
+            vec![
+                key.into(),
+                (first + 1).into(),
+                now.at.into(),
+                cmd.since.into(),
+            ],
+        )?;
+    }
+    for item in &cmd.items {
+        sql.run(
+            "DELETE FROM done WHERE delivery = ?",
+            vec![item.delivery.as_str().into()],
+        )?;
+        if !known(sql, &item.delivery)? {
+            append(sql, key, item)?;
+        }
+    }
+    Ok(Step::reply(&cmd, &released(sql, key, now)?).waking(now.wake))
+}
+
+/// `ORDERING_GAP_SECONDS`: how long a key waits for a missing position (the gap limit; each
+/// key's `gap_due` is a time, when its current gap is given up).
+fn gap_limit_ms(at: &Ctx) -> u64 {
     let s = (at.var)("ORDERING_GAP_SECONDS").and_then(|v| v.parse::<u64>().ok());
     s.unwrap_or(DEFAULT_GAP_S) * 1000
 }
 
-/// How long a key this object has not seen waits for its first places (ingress numbers a new
+/// How long a key this object has not seen waits for its first positions (ingress numbers a new
 /// key from 1, and the queue may bring 2 before 1), unless the gap setting is shorter. A key
 /// whose destination turned ordered after its first events starts once this is up.
 const START_WAIT_MS: u64 = 10_000;
 
-/// Where a key stands for a place of its numbering generation `since`.
+/// Where a key stands for a position of its numbering generation `since`.
 struct Start {
-    /// The key's next place.
+    /// The key's next position.
     next: u64,
     /// When a gap from here is given up.
-    gap: u64,
-    /// The place is of an older generation than the key's: late.
+    gap_due: u64,
+    /// The position is of an older generation than the key's: late.
     stale: bool,
 }
 
-/// The key's next place, starting an unknown key at 1, and a key whose numbering started again
+/// The key's next position, starting an unknown key at 1, and a key whose numbering started again
 /// at ingress (a newer `since`) at 1 too; a gap from such a start is given up sooner
 /// (`START_WAIT_MS`).
-fn start<S: Store>(
-    sql: &S,
-    key: &str,
-    now: u64,
-    gap_due: u64,
-    since: u64,
-) -> Result<Start, StoreError> {
+fn start<S: Store>(sql: &S, key: &str, now: &Now, since: u64) -> Result<Start, StoreError> {
     let fresh = Start {
         next: 1,
-        gap: gap_due.min(now + START_WAIT_MS),
+        gap_due: now.gap_due.min(now.at + START_WAIT_MS),
         stale: false,
     };
+    let now_ms = now.at;
     match key_row(sql, key)? {
         Some(k) if since > k.since => {
-            restart(sql, key, since, now)?;
+            restart(sql, key, since, now_ms)?;
             Ok(fresh)
         }
         Some(k) => {
             sql.run(
                 "UPDATE keys SET last_at = ? WHERE key = ?",
-                vec![now.into(), key.into()],
+                vec![now_ms.into(), key.into()],
             )?;
             Ok(Start {
                 next: k.next,
-                gap: gap_due,
+                gap_due: now.gap_due,
                 stale: since < k.since,
             })
         }
         None => {
             sql.run(
                 "INSERT INTO keys (key, next, last_at, since) VALUES (?, 1, ?, ?)",
-                vec![key.into(), now.into(), since.into()],
+                vec![key.into(), now_ms.into(), since.into()],
             )?;
             Ok(fresh)
         }
@@ -297,12 +342,12 @@ fn start<S: Store>(
 /// A new generation of the key's numbering: what the old one parked goes on now, in its order,
 /// behind what is in flight and waiting; the new one starts at 1.
 fn restart<S: Store>(sql: &S, key: &str, since: u64, now: u64) -> Result<(), StoreError> {
-    let parked: Vec<Held> = sql.rows(
+    let parked: Vec<Parked> = sql.rows(
         "SELECT n, delivery, body FROM parked WHERE key = ? ORDER BY n",
         vec![key.into()],
     )?;
-    for item in parked.iter().filter(|h| !h.delivery.is_empty()) {
-        append(sql, key, item)?;
+    for item in parked.into_iter().filter_map(Parked::entry) {
+        append(sql, key, &item)?;
     }
     sql.run("DELETE FROM parked WHERE key = ?", vec![key.into()])?;
     sql.run(
@@ -341,7 +386,7 @@ fn known<S: Store>(sql: &S, delivery: &str) -> Result<bool, StoreError> {
     Ok(rows.first().is_some_and(|r| r.c > 0))
 }
 
-fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
+fn append<S: Store>(sql: &S, key: &str, item: &Entry) -> Result<(), StoreError> {
     sql.run(
         "INSERT INTO fifo (key, n, delivery, body) VALUES (?, ?, ?, ?)",
         vec![
@@ -354,21 +399,44 @@ fn append<S: Store>(sql: &S, key: &str, item: &Held) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Parks a place that came ahead of a gap; the gap is given up at `gap_due` unless filled.
-fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), StoreError> {
+/// A parked row: a delivery, or a skip (`delivery` and `body` NULL).
+#[derive(Deserialize)]
+struct Parked {
+    n: u64,
+    delivery: Option<String>,
+    body: Option<String>,
+}
+
+impl Parked {
+    fn entry(self) -> Option<Entry> {
+        Some(Entry {
+            n: self.n,
+            delivery: self.delivery?,
+            body: self.body?,
+        })
+    }
+}
+
+/// Parks position `n`, which came ahead of a gap: `item`, or a skip (`None`); the gap is given
+/// up at `gap_due` unless filled.
+fn park<S: Store>(
+    sql: &S,
+    key: &str,
+    n: u64,
+    item: Option<&Entry>,
+    gap_due: u64,
+) -> Result<(), StoreError> {
+    let (delivery, body) = match item {
+        Some(e) => (e.delivery.as_str().into(), e.body.as_str().into()),
+        None => (Arg::Null, Arg::Null),
+    };
     sql.run(
-        // An offer takes the place of a skip parked there (the event was taken after all); a
-        // place already holding a delivery keeps it.
+        // An offer replaces a skip parked at its position (the event was taken after all); a
+        // position already holding a delivery keeps it.
         "INSERT INTO parked (key, n, delivery, body, due) VALUES (?, ?, ?, ?, ?) \
          ON CONFLICT (key, n) DO UPDATE SET delivery = excluded.delivery, body = excluded.body \
-         WHERE parked.delivery = ''",
-        vec![
-            key.into(),
-            item.n.into(),
-            item.delivery.as_str().into(),
-            item.body.as_str().into(),
-            gap_due.into(),
-        ],
+         WHERE parked.delivery IS NULL",
+        vec![key.into(), n.into(), delivery, body, gap_due.into()],
     )?;
     sql.run(
         "UPDATE keys SET gap_due = MIN(COALESCE(gap_due, ?1), ?1) WHERE key = ?2",
@@ -377,22 +445,22 @@ fn park<S: Store>(sql: &S, key: &str, item: &Held, gap_due: u64) -> Result<(), S
     Ok(())
 }
 
-/// The key's next place is `next`: the parked places that follow on move to the fifo (a skipped
-/// place just passes); if a gap remains, it is given up when its first parked row's wait ends.
+/// The key's next position is `next`: the parked positions that follow on move to the fifo (a skipped
+/// position just passes); if a gap remains, it is given up when its first parked row's wait ends.
 fn advance<S: Store>(sql: &S, key: &str, mut next: u64) -> Result<(), StoreError> {
     loop {
-        let rows: Vec<Held> = sql.rows(
+        let rows: Vec<Parked> = sql.rows(
             "SELECT n, delivery, body FROM parked WHERE key = ? AND n = ?",
             vec![key.into(), next.into()],
         )?;
-        let Some(item) = rows.into_iter().next() else {
+        let Some(row) = rows.into_iter().next() else {
             break;
         };
         sql.run(
             "DELETE FROM parked WHERE key = ? AND n = ?",
             vec![key.into(), next.into()],
         )?;
-        if !item.delivery.is_empty() {
+        if let Some(item) = row.entry() {
             append(sql, key, &item)?;
         }
         next += 1;
@@ -406,29 +474,36 @@ fn advance<S: Store>(sql: &S, key: &str, mut next: u64) -> Result<(), StoreError
 
 #[derive(Deserialize)]
 struct Head {
-    pos: i64,
+    /// `fifo.pos`, the row id: arrival order in the fifo.
+    arrival: i64,
     n: u64,
     delivery: String,
     body: String,
 }
 
-/// The key's next delivery, when none is in flight: now in flight, its body open work here.
-fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Held>, StoreError> {
+/// The key's next delivery, when none is in flight: now in flight, its body open work here,
+/// due again `due_in_ms` from `now` unless finished.
+fn release<S: Store>(
+    sql: &S,
+    key: &str,
+    now: u64,
+    due_in_ms: u64,
+) -> Result<Option<Entry>, StoreError> {
     let busy: Vec<Count> = sql.rows(
         "SELECT COUNT(*) AS c FROM keys WHERE key = ? AND inflight IS NOT NULL",
         vec![key.into()],
     )?;
     if busy.first().is_some_and(|b| b.c > 0) {
-        return Ok(vec![]);
+        return Ok(None);
     }
     let heads: Vec<Head> = sql.rows(
-        "SELECT pos, n, delivery, body FROM fifo WHERE key = ? ORDER BY pos LIMIT 1",
+        "SELECT pos AS arrival, n, delivery, body FROM fifo WHERE key = ? ORDER BY pos LIMIT 1",
         vec![key.into()],
     )?;
     let Some(h) = heads.into_iter().next() else {
-        return Ok(vec![]);
+        return Ok(None);
     };
-    sql.run("DELETE FROM fifo WHERE pos = ?", vec![h.pos.into()])?;
+    sql.run("DELETE FROM fifo WHERE pos = ?", vec![h.arrival.into()])?;
     sql.run(
         "UPDATE keys SET inflight = ? WHERE key = ?",
         vec![h.delivery.as_str().into(), key.into()],
@@ -438,23 +513,25 @@ fn release<S: Store>(sql: &S, key: &str, now: u64, grace: u64) -> Result<Vec<Hel
             id: h.delivery.clone(),
             binding: QueueName::Events.binding().into(),
             body: h.body.clone(),
-            due_in_ms: grace,
+            due_in_ms,
         }],
         done: vec![],
     };
     pending::apply(sql, &open, now)?;
-    Ok(vec![Held {
+    Ok(Some(Entry {
         n: h.n,
         delivery: h.delivery,
         body: h.body,
-    }])
+    }))
 }
 
-fn bodies(held: Vec<Held>) -> Vec<String> {
-    held.into_iter().map(|h| h.body).collect()
+/// A command's answer: the body `release` let go, if any, to queue now.
+fn released<S: Store>(sql: &S, key: &str, now: &Now) -> Result<Released, StoreError> {
+    let body = release(sql, key, now.at, now.grace)?.map(|e| e.body);
+    Ok(Released::sending(body.into_iter().collect()))
 }
 
-/// Keys whose gap is due (`GAP_GIVE_UPS_PER_ALARM` at most) move on past every parked place
+/// Keys whose gap is due (`GAP_GIVE_UPS_PER_ALARM` at most) move on past every parked position
 /// that waited its limit, in order; each released head is open work due at once. Answers a log
 /// line per key given up.
 fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, StoreError> {
@@ -478,12 +555,12 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
             advance(sql, key, k.next)?;
             continue;
         };
-        let rows: Vec<Held> = sql.rows(
+        let rows: Vec<Parked> = sql.rows(
             "SELECT n, delivery, body FROM parked WHERE key = ? AND n <= ? ORDER BY n",
             vec![key.into(), upto.into()],
         )?;
-        for item in rows.iter().filter(|h| !h.delivery.is_empty()) {
-            append(sql, key, item)?;
+        for item in rows.into_iter().filter_map(Parked::entry) {
+            append(sql, key, &item)?;
         }
         sql.run(
             "DELETE FROM parked WHERE key = ? AND n <= ?",
@@ -493,6 +570,7 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
             json!({"ordering_gap_skipped": logged(key), "missing_from": k.next, "through": upto}),
         );
         advance(sql, key, upto + 1)?;
+        // Due at once: the next alarm sends it.
         release(sql, key, now, 0)?;
     }
     Ok(logs)
@@ -501,7 +579,7 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::jobs::ordered::{Done, Offer, Replay, Skip};
+    use crate::core::jobs::ordered::SourceOrderingKey;
     use crate::core::objects::machine::Resend;
     use crate::core::objects::store::{create, Sqlite};
     use crate::core::testing::pseudo_random;
@@ -516,9 +594,9 @@ mod tests {
         sql
     }
 
-    fn held(key: &str, n: u64) -> Held {
+    fn held(key: &str, n: u64) -> Entry {
         let delivery = format!("{key}-{n}");
-        Held {
+        Entry {
             n,
             body: format!("body of {delivery}"),
             delivery,
@@ -674,11 +752,11 @@ mod tests {
     fn numbering_started_again_at_ingress_starts_the_key_again() {
         let sql = object();
         let offer_gen = |n: u64, since: u64| {
-            let item = Held {
+            let item = Entry {
                 delivery: format!("a-{since}-{n}"),
                 ..held("a", n)
             };
-            let key = "a".to_string();
+            let key = SourceOrderingKey::from("a");
             ask(&sql, SeqCmd::Offer(Offer { key, item, since }), T)
         };
         let done_gen = |n: u64, since: u64| {
@@ -703,7 +781,7 @@ mod tests {
 
     fn offer_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Released {
         let item = held(key, n);
-        let key = key.to_string();
+        let key = SourceOrderingKey::from(key);
         ask(
             sql,
             SeqCmd::Offer(Offer {
@@ -717,7 +795,7 @@ mod tests {
 
     fn done_at(sql: &Sqlite, key: &str, n: u64, now: u64) -> Vec<String> {
         let delivery = format!("{key}-{n}");
-        let key = key.to_string();
+        let key = SourceOrderingKey::from(key);
         ask(sql, SeqCmd::Done(Done { key, delivery }), now).send
     }
 
@@ -780,7 +858,7 @@ mod tests {
         let Woken::Done(given_up) = woken(&sql, T + START_WAIT_MS) else {
             panic!("given up")
         };
-        let item = Held {
+        let item = Entry {
             delivery: "evt_1.crm".into(),
             ..held(key, 1)
         };
@@ -808,7 +886,7 @@ mod tests {
     #[test]
     fn a_second_copy_is_a_duplicate_and_a_late_place_is_still_delivered() {
         let sql = object();
-        // An unknown key starts at 1: 5 waits for the places before it, a little while.
+        // An unknown key starts at 1: 5 waits for the positions before it, a little while.
         assert_eq!(offer(&sql, "a", 5), wait());
         let soon = T + START_WAIT_MS;
         assert_eq!(Sequencer::next_wake(&(), &sql).unwrap(), Some(soon));
@@ -948,7 +1026,7 @@ mod tests {
         let sql = object();
         let mut rnd = pseudo_random(42);
         let keys: Vec<String> = (0..10).map(|k| format!("k{k}")).collect();
-        // Arrival: each key's places 1..=20, interleaved; then neighbours swapped at random.
+        // Arrival: each key's positions 1..=20, interleaved; then neighbours swapped at random.
         let mut arrivals: Vec<(String, u64)> = vec![];
         let mut next: BTreeMap<&str, u64> = keys.iter().map(|k| (k.as_str(), 1)).collect();
         while arrivals.len() < 200 {
@@ -1033,7 +1111,7 @@ mod tests {
                 for (key, ns) in &dead {
                     let items = ns.iter().map(|n| held(key, *n)).collect();
                     let cmd = Replay {
-                        key: key.clone(),
+                        key: key.as_str().into(),
                         items,
                         since: 0,
                     };
@@ -1048,7 +1126,7 @@ mod tests {
                 break;
             }
         }
-        // The first pass: every key's places 1..=20 went in order; the replays went in order too.
+        // The first pass: every key's positions 1..=20 went in order; the replays went in order too.
         let replayed: BTreeMap<String, Vec<u64>> = dead
             .iter()
             .map(|(k, ns)| (k.clone(), ns.iter().copied().collect()))

@@ -2,9 +2,10 @@
 //! new ones as open work in the same round trip), unmark ids whose enqueue failed, and count a
 //! subscription handshake.
 
-use crate::core::jobs::wire::stamp;
-use crate::core::jobs::{Order, Pending};
+use crate::core::jobs::ordered::{stamp, Order, SourceOrderingKey};
+use crate::core::jobs::Pending;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 /// Marks `ids` as seen for `ttl_ms`; the answer says which were new.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -14,17 +15,17 @@ pub struct SeenMany {
     /// The queue bodies of `ids`, recorded for the ones that are new.
     #[serde(default)]
     pub pending: Vec<Pending>,
-    /// Each id's ordering key, `{source}/{key}` (aligned with `ids`): a new id with a key takes
-    /// the key's next place in order, and its recorded body carries it.
+    /// Each id's key (aligned with `ids`): a new id with a key takes the key's next position,
+    /// and its recorded body carries it.
     #[serde(default)]
-    pub keys: Vec<Option<String>>,
+    pub keys: Vec<Option<SourceOrderingKey>>,
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenResult {
     pub new_ids: Vec<String>,
     pub duplicates: usize,
-    /// The place in order of each new id with a key.
+    /// The position of each new id with a key.
     #[serde(default)]
     pub order: Vec<(String, Order)>,
 }
@@ -43,18 +44,33 @@ pub struct HandshakeAttempt {
 
 impl SeenResult {
     /// Of `(id, queue body)`, the bodies of the events found new: the ones to enqueue, each
-    /// stamped with its place in its key's order.
+    /// stamped with its position in its key's order.
     pub fn new_bodies(&self, bodies: Vec<(String, String)>) -> Vec<String> {
+        let new: HashSet<&str> = self.new_ids.iter().map(String::as_str).collect();
+        let positions = Positions::of(&self.order);
         bodies
             .into_iter()
-            .filter(|(id, _)| self.new_ids.contains(id))
-            .map(
-                |(id, body)| match self.order.iter().find(|(i, _)| *i == id) {
-                    Some((_, order)) => stamp(&body, order),
-                    None => body,
-                },
-            )
+            .filter(|(id, _)| new.contains(id.as_str()))
+            .map(|(id, body)| positions.stamp(&id, body))
             .collect()
+    }
+}
+
+/// The positions new ids took, by id: stamps their bodies, ingress's copies and the copies its
+/// source's `Dedupe` records alike (each body looked up once).
+pub struct Positions<'a>(HashMap<&'a str, &'a Order>);
+
+impl<'a> Positions<'a> {
+    pub fn of(order: &'a [(String, Order)]) -> Self {
+        Positions(order.iter().map(|(id, o)| (id.as_str(), o)).collect())
+    }
+
+    /// `body`, the queue body of `id`, with its position when it took one.
+    pub fn stamp(&self, id: &str, body: String) -> String {
+        match self.0.get(id) {
+            Some(order) => stamp(&body, order),
+            None => body,
+        }
     }
 }
 

@@ -105,14 +105,14 @@ pub async fn receive(
         kind: cfg.kind,
         received_at: now / 1000,
         trail: w.trail.clone(),
-        ordering_key: cfg.ordering_key_expr.as_deref(),
+        ordering_key_expr: cfg.ordering_key_expr.as_deref(),
     };
     let messages = ingress::messages(&origin, events);
 
     // One round trip marks the ids and records the new events as open work.
     let pending = prepare(&co, QueueName::Events, &messages, 0, settings).await?;
-    // Each event's ordering key takes its next place in order in the same trip.
-    let keys: Vec<Option<String>> = messages.iter().map(ingress::order_key).collect();
+    // Each event with a key takes its key's next position in the same trip.
+    let keys = messages.iter().map(ingress::source_ordering_key).collect();
     let bodies = pending
         .iter()
         .map(|p| (p.id.clone(), p.body.clone()))
@@ -160,6 +160,7 @@ fn receipt(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::jobs::ordered::{Order, SourceOrderingKey};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::webhook::dedupe::SeenResult;
@@ -184,7 +185,7 @@ mod tests {
         )
     }
 
-    /// ... to a source configured as `cfg`; its dedupe object gives each keyed new id place 5.
+    /// ... to a source configured as `cfg`; its dedupe object gives each keyed new id position 5.
     fn post_to(
         cfg: Value,
         secret: &str,
@@ -219,14 +220,12 @@ mod tests {
                 let cmd: Value = serde_json::from_str(body).unwrap();
                 let ids: Vec<String> =
                     serde_json::from_value(cmd["seen_many"]["ids"].clone()).unwrap();
-                let keys: Vec<Option<String>> =
+                let keys: Vec<Option<SourceOrderingKey>> =
                     serde_json::from_value(cmd["seen_many"]["keys"].clone()).unwrap();
                 let order = ids
                     .iter()
                     .zip(keys)
-                    .filter_map(|(i, k)| {
-                        k.map(|k| (i.clone(), crate::core::jobs::Order::new(k, 5)))
-                    })
+                    .filter_map(|(i, k)| k.map(|k| (i.clone(), Order::new(k, 5))))
                     .collect();
                 let (new_ids, duplicates) = if new { (ids, 0) } else { (vec![], ids.len()) };
                 let seen = SeenResult {

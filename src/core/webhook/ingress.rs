@@ -8,6 +8,7 @@ use super::normalize::InboundEvent;
 use super::ordering_key;
 use super::verify::{self as v, SignedRequest, Verified, VerifyError};
 use crate::core::error::{ApiError, ErrorKind};
+use crate::core::jobs::ordered::SourceOrderingKey;
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::upstream::Trail;
 use crate::core::webhook::source::{SourceConfig, SourceKind};
@@ -68,12 +69,12 @@ pub struct Origin<'a> {
     /// Loop marks of the webhook's request, carried to its deliveries.
     pub trail: Trail,
     /// The source's own ordering key expression (`SourceConfig.ordering_key_expr`).
-    pub ordering_key: Option<&'a str>,
+    pub ordering_key_expr: Option<&'a str>,
 }
 
 /// One queue message per event, each with its stable id (the same for every redelivery).
 pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
-    let rule = ordering_key::rule(at.ordering_key);
+    let rule = ordering_key::rule(at.ordering_key_expr);
     events
         .into_iter()
         .map(|e| {
@@ -107,13 +108,13 @@ pub fn messages(at: &Origin, events: Vec<InboundEvent>) -> Vec<QueueMessage> {
         .collect()
 }
 
-/// A message's ordering key as its source's `Dedupe` numbers it: `{source}/{key}`, since order
-/// is kept per source.
-pub fn order_key(m: &QueueMessage) -> Option<String> {
+/// A message's ordering key as its source's `Dedupe` numbers it: scoped to its source, since
+/// order is kept per source.
+pub fn source_ordering_key(m: &QueueMessage) -> Option<SourceOrderingKey> {
     match &m.job {
         Job::DeliverEvent { event, .. } => {
             let key = event.ordering_key.as_ref()?;
-            Some(format!("{}/{key}", event.source))
+            Some(SourceOrderingKey::of(&event.source, key))
         }
         Job::SendMessage { .. } => None,
     }
@@ -213,7 +214,7 @@ mod tests {
                 hops: 1,
                 trace: None,
             },
-            ordering_key: None,
+            ordering_key_expr: None,
         };
         let events = vec![InboundEvent {
             provider_id: "sha256:ab".into(),
@@ -236,7 +237,7 @@ mod tests {
         // Its ordering key is set here, once: the default of its kind.
         assert_eq!(event.ordering_key.as_deref(), Some("o/r"));
         let over = Origin {
-            ordering_key: Some("data.ref"),
+            ordering_key_expr: Some("data.ref"),
             ..at
         };
         let Job::DeliverEvent { event, .. } = &messages(&over, events)[0].job else {

@@ -9,6 +9,7 @@ use super::event_log::{DeliveryState, EventDetail, EventPage, EventQuery, EventS
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
+use crate::core::jobs::ordered;
 use crate::core::jobs::wire::{enqueue_all, QueueSettings};
 use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, QueueMessage};
 use crate::core::objects::protocol::{DeadLetters, EventLog};
@@ -127,18 +128,19 @@ pub async fn retry_event(
         };
         msgs.push(msg);
     }
+    let ids: Vec<String> = msgs.iter().map(|m| m.id.clone()).collect();
+    let msgs = ordered::requeue_letters(co, msgs).await?;
     // One event's deliveries share its source's open-work record: one send.
     enqueue_all(co, &msgs, 0, settings).await?;
     for id in from_letters {
         co.ask(&letters, DeleteLetter { id }).await?;
     }
-    let ids: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
     HttpResponse::json(202, &json!({"event": id, "retried": ids}))
 }
 
 /// An event that came while the tenant had no destination (its body is kept for that): queued
 /// again as the event itself, so the consumer fans it out to the destinations there are now.
-/// Its place in its key's order is not kept: an ordered destination gets it unordered.
+/// Its position in its key's order is not kept: an ordered destination gets it unordered.
 async fn fan_out_again(
     co: &Co,
     settings: QueueSettings,
@@ -235,32 +237,27 @@ pub async fn retry_destination(
         .filter(|l| l.queue == "events" && l.dead_at >= since_s * 1000)
         .filter(|l| destination_of(l).as_deref() == Some(destination))
         .collect();
-    // Deliveries to an ordered destination go back through its sequencer, one key at a time in
-    // its order (the sequencer and the destination's gate pace them): one replay per key.
-    let (in_order, chosen): (Vec<DeadLetter>, Vec<DeadLetter>) =
-        chosen.into_iter().partition(|l| {
-            serde_json::from_value::<QueueMessage>(l.message.clone())
-                .is_ok_and(|m| m.sequenced().is_some())
-        });
     let mut ids = Vec::new();
-    let mut replays = Vec::new();
-    for letter in in_order {
+    let mut msgs = Vec::new();
+    for letter in chosen {
         ids.push(letter.id.clone());
-        replays.push(letter.replay(t)?.1);
+        msgs.push(letter.replay(t)?.1);
     }
-    enqueue_all(co, &replays, 0, settings).await?;
-    let delays = paced(chosen.len(), per_second);
+    // Deliveries to an ordered destination go back through its sequencer, one key at a time in
+    // its order: `per_second` does not pace them (the sequencer and the destination's gate do).
+    let rest = ordered::requeue_letters(co, msgs).await?;
+    let delays = paced(rest.len(), per_second);
     // Grouped by when they go and by source (whose object keeps their open work): one send each.
     let mut groups: BTreeMap<(u32, String), Vec<QueueMessage>> = BTreeMap::new();
-    for (letter, delay) in chosen.into_iter().zip(&delays) {
-        let id = letter.id.clone();
-        let (_, msg) = letter.replay(t)?;
-        let source = match &msg.job {
-            Job::DeliverEvent { event, .. } => event.source.clone(),
-            Job::SendMessage { .. } => continue,
+    for (msg, delay) in rest.into_iter().zip(&delays) {
+        // `chosen` holds events' deliveries only (`destination_of`).
+        let Job::DeliverEvent { event, .. } = &msg.job else {
+            continue;
         };
-        ids.push(id);
-        groups.entry((*delay, source)).or_default().push(msg);
+        groups
+            .entry((*delay, event.source.clone()))
+            .or_default()
+            .push(msg);
     }
     for ((delay, _), msgs) in &groups {
         enqueue_all(co, msgs, *delay, settings).await?;
@@ -381,7 +378,7 @@ mod tests {
         assert!(paced(0, 10).is_empty());
     }
 
-    /// A delivery to an ordered destination that is not a dead letter has no place left in its
+    /// A delivery to an ordered destination that is not a dead letter has no position left in its
     /// key's order: retried, it would be sent out of order, so it is refused and nothing is sent.
     #[test]
     fn retrying_an_ordered_destinations_delivery_that_is_no_dead_letter_is_refused() {

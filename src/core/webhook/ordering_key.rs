@@ -1,7 +1,8 @@
 //! Ordering keys: what orders an event among its source's events for a destination that
 //! delivers in order. Each source kind has a sensible default (the conversation, the Stripe
 //! object, the GitHub issue or pull request, the Shopify record); a source may set its own
-//! (`SourceConfig.ordering_key`, JMESPath over the event envelope). No key: the event is not
+//! expression (`SourceConfig.ordering_key_expr`, JSON `ordering_key`: JMESPath over the event
+//! envelope). No key: the event is not
 //! ordered. A key longer than SQS FIFO's `MessageGroupId` allows becomes a digest of itself.
 
 use super::delivery::EventEnvelope;
@@ -19,9 +20,9 @@ pub const MAX_KEY: usize = 128;
 /// costly, and gives no key).
 pub struct Rule(Option<Option<Expression<'static>>>);
 
-/// The rule of a source's `ordering_key` expression (if it sets one).
-pub fn rule(over: Option<&str>) -> Rule {
-    Rule(over.map(|e| match too_deep(e) {
+/// The rule of a source's ordering key expression (if it sets one).
+pub fn rule(expr: Option<&str>) -> Rule {
+    Rule(expr.map(|e| match too_deep(e) {
         true => None,
         false => compile(e.trim()).ok(),
     }))
@@ -29,8 +30,8 @@ pub fn rule(over: Option<&str>) -> Rule {
 
 /// The event's ordering key: the source's own expression when it sets one, else the default of
 /// its kind. A null, empty or failing result is no key.
-pub fn key_of(kind: SourceKind, event: &EventEnvelope, over: Option<&str>) -> Option<String> {
-    key_by(kind, event, &rule(over))
+pub fn key_of(kind: SourceKind, event: &EventEnvelope, expr: Option<&str>) -> Option<String> {
+    key_by(kind, event, &rule(expr))
 }
 
 /// `key_of` by a rule already made. An expression reads the envelope without its `unsigned`
@@ -201,7 +202,7 @@ mod tests {
             kind,
             received_at: 1,
             trail: Trail::default(),
-            ordering_key: None,
+            ordering_key_expr: None,
         };
         let msg = ingress::messages(&origin, events).remove(0);
         let crate::core::jobs::Job::DeliverEvent { event, .. } = msg.job else {

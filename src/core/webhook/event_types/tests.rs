@@ -61,7 +61,7 @@ fn events(kind: SourceKind, ingress: Ingress) -> Vec<EventEnvelope> {
         kind,
         received_at: NOW_S,
         trail: Trail::default(),
-        ordering_key: None,
+        ordering_key_expr: None,
     };
     (messages(&at, events).into_iter())
         .map(|m| match m.job {
