@@ -531,7 +531,7 @@ mod tests {
         let mut event = event.clone();
         event.data = json!({"blob": "x".repeat(super::super::wire::INLINE_LIMIT)});
         m = QueueMessage::first_delivery("t1", &event, "crm");
-        let mut order = crate::core::jobs::ordered::Order::new("shop/cus_1".into(), 4);
+        let mut order = crate::core::jobs::order::Order::new("shop/cus_1".into(), 4);
         order.sequenced = true;
         m.order = Some(order);
         let kept = m.clone();

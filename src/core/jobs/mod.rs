@@ -14,10 +14,11 @@ pub mod consume;
 pub mod events;
 #[cfg(test)]
 mod inline_chain_tests;
+pub mod order;
 pub mod ordered;
 pub mod wire;
 
-use ordered::Order;
+use order::Order;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueMessage {

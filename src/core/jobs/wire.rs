@@ -7,7 +7,7 @@
 //! of its queue copy. A message is stamped with its tenant's incarnation when it is first
 //! queued, so that one consumed after its tenant was deleted and created again is dropped.
 
-use super::ordered::Order;
+use super::order::Order;
 use super::{Job, OpenWork, Pending, QueueMessage};
 use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
@@ -304,7 +304,7 @@ async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
-    use crate::core::jobs::ordered::stamp;
+    use crate::core::jobs::order::stamp;
     use crate::core::webhook::delivery::EventEnvelope;
 
     fn event(data: Value) -> QueueMessage {

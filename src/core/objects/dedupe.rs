@@ -10,7 +10,7 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{Dedupe, DedupeCmd};
 use super::store::{Store, StoreError};
-use crate::core::jobs::ordered::{Order, SourceOrderingKey, KEY_IDLE_MS};
+use crate::core::jobs::order::{Order, SourceOrderingKey, KEY_IDLE_MS};
 use crate::core::jobs::OpenWork;
 use crate::core::limits::rate::Window;
 use crate::core::webhook::dedupe::{Positions, SeenResult};

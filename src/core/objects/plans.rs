@@ -5,7 +5,7 @@
 use super::machine::{Ctx, Heard, Machine, Woken};
 use super::protocol::{Dedupe, DedupeCmd, SeqCmd, Sequencer};
 use super::store::{create, Arg, Sqlite, Store, StoreError};
-use crate::core::jobs::ordered::{Done, Entry, Offer, Replay, Skip};
+use crate::core::jobs::order::{Done, Entry, Offer, Replay, Skip};
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::webhook::dedupe::{Forget, SeenMany};
 use serde::de::DeserializeOwned;

@@ -5,7 +5,7 @@
 
 use super::{names, Class, Command, Object, ObjectClass};
 use crate::core::integration::oauth_tokens::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
-use crate::core::jobs::ordered::{Done, Offer, Released, Replay, Skip};
+use crate::core::jobs::order::{Done, Offer, Released, Replay, Skip};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
 };

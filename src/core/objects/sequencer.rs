@@ -37,7 +37,7 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{SeqCmd, Sequencer};
 use super::store::{Arg, Store, StoreError};
-use crate::core::jobs::ordered::{Done, Entry, Offer, Released, Replay, Skip};
+use crate::core::jobs::order::{Done, Entry, Offer, Released, Replay, Skip};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::platform::QueueName;
@@ -51,7 +51,7 @@ const DEFAULT_GAP_S: u64 = 3600;
 /// Keys whose gap is given up per alarm: the rest wait for the next alarm, a second on.
 const GAP_GIVE_UPS_PER_ALARM: u32 = 50;
 // A key idle this long is forgotten, as its source's `Dedupe` forgets its numbering.
-use crate::core::jobs::ordered::KEY_IDLE_MS;
+use crate::core::jobs::order::KEY_IDLE_MS;
 /// A key that holds nothing (in `keys`' own columns, then its waiting rows, by index).
 const IDLE: &str = "inflight IS NULL AND gap_due IS NULL \
     AND NOT EXISTS (SELECT 1 FROM fifo WHERE fifo.key = keys.key) \
@@ -579,7 +579,7 @@ fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::jobs::ordered::SourceOrderingKey;
+    use crate::core::jobs::order::SourceOrderingKey;
     use crate::core::objects::machine::Resend;
     use crate::core::objects::store::{create, Sqlite};
     use crate::core::testing::pseudo_random;

@@ -2,7 +2,7 @@
 //! new ones as open work in the same round trip), unmark ids whose enqueue failed, and count a
 //! subscription handshake.
 
-use crate::core::jobs::ordered::{stamp, Order, SourceOrderingKey};
+use crate::core::jobs::order::{stamp, Order, SourceOrderingKey};
 use crate::core::jobs::Pending;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};

@@ -160,7 +160,7 @@ fn receipt(
 mod tests {
     use super::*;
     use crate::core::flow::{drive, Flow, Outcome};
-    use crate::core::jobs::ordered::{Order, SourceOrderingKey};
+    use crate::core::jobs::order::{Order, SourceOrderingKey};
     use crate::core::objects::ObjectClass;
     use crate::core::testing::{asked, sealer, stored};
     use crate::core::webhook::dedupe::SeenResult;

@@ -8,7 +8,7 @@ use super::normalize::InboundEvent;
 use super::ordering_key;
 use super::verify::{self as v, SignedRequest, Verified, VerifyError};
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::jobs::ordered::SourceOrderingKey;
+use crate::core::jobs::order::SourceOrderingKey;
 use crate::core::jobs::{Job, QueueMessage};
 use crate::core::upstream::Trail;
 use crate::core::webhook::source::{SourceConfig, SourceKind};
