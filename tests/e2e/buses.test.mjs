@@ -6,10 +6,12 @@
 // message it got; filters and transforms apply as for https destinations; a FIFO queue gets a
 // group and dedupes a retry it already took; a throttled EventBridge entry is tried again; a key
 // the bus refuses is dead-lettered with the bus's code only; the event log shows every attempt;
-// the bus credentials never come back.
+// the bus credentials never come back. An ordered FIFO queue and an ordered Pub/Sub topic get a
+// source's events by their ordering key: one group (or orderingKey) per key, each key's events in
+// the order sent though the bus refused one of them once.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { startGateway, assertError, planted, until } from "../harness.mjs";
 import { startAws, startKafka, startPubsub } from "../mocks/buses.mjs";
@@ -23,7 +25,7 @@ const S = sourceSecrets();
 const KEY_ID = "AKIA" + randomBytes(8).toString("hex").toUpperCase();
 const AWS_SECRET = randomBytes(30).toString("base64");
 const WRONG_SECRET = randomBytes(30).toString("base64");
-const secrets = { queue: whsec(), fifo: whsec(), bus: whsec(), wrong: whsec(), kbasic: whsec(), kbearer: whsec(), kv2: whsec(), kwrong: whsec(), topic: whsec() };
+const secrets = { queue: whsec(), fifo: whsec(), bus: whsec(), wrong: whsec(), kbasic: whsec(), kbearer: whsec(), kv2: whsec(), kwrong: whsec(), topic: whsec(), ofifo: whsec(), otopic: whsec() };
 const KAFKA_PASSWORD = "kafka-pw-" + randomBytes(12).toString("hex");
 const KAFKA_TOKEN = "kafka-token-" + randomBytes(12).toString("hex");
 for (const s of [...Object.values(secrets), ...Object.values(S), AWS_SECRET, WRONG_SECRET, KAFKA_PASSWORD, KAFKA_TOKEN]) planted.add(s);
@@ -45,6 +47,8 @@ before(async () => {
   account = google.serviceAccount("acme-prod");
   planted.add(account.private_key.split("\n")[1]);
   urls.topic = pubsub.topic("acme-prod", "orders");
+  urls.ofifo = aws.queue("keyed.fifo");
+  urls.otopic = pubsub.topic("acme-prod", "keyed");
   await gw.tenant(T);
   const put = async (path, doc) => {
     const r = await gw.admin("PUT", `${T}/${path}`, doc);
@@ -63,6 +67,9 @@ before(async () => {
   await put("destinations/kv2", { kind: "kafka", url: urls.kafka.v2, secret: secrets.kv2, kafka: { api: "v2", auth: { token: KAFKA_TOKEN } } });
   await put("destinations/kwrong", { kind: "kafka", url: urls.kafka.v3, secret: secrets.kwrong, kafka: { auth: { username: "svc", password: "not-it" } } });
   await put("destinations/topic", { kind: "pubsub", url: urls.topic, secret: secrets.topic, google: { service_account: account } });
+  await put("destinations/ofifo", { kind: "sqs", url: urls.ofifo, secret: secrets.ofifo, aws: awsBlock(), ordered: true });
+  await put("destinations/otopic", { kind: "pubsub", url: urls.otopic, secret: secrets.otopic, google: { service_account: account }, ordered: true });
+  await put("sources/keyed", { ...sourceDoc(T, "standard", S.standard), ordering_key: "data.data.order", destinations: ["ofifo", "otopic"] });
   await put("sources/kafka", { ...sourceDoc(T, "standard", S.standard), destinations: ["kbasic", "kbearer", "kv2", "kwrong"] });
   await put("sources/pubsub", { ...sourceDoc(T, "standard", S.standard), destinations: ["topic"] });
   await put("sources/orders", { ...sourceDoc(T, "standard", S.standard), destinations: ["queue", "fifo", "bus"] });
@@ -284,4 +291,82 @@ test("deleting a Pub/Sub destination forgets its token: one created again under 
   assert.equal((await gw.admin("PUT", `${T}/destinations/topic`, doc)).status, 201);
   await publish();
   assert.equal(google.seen.token_fetches, held + 1, "a new token, the old one was purged");
+});
+
+// Three ordering keys: a plain one, one with a space (SQS takes printable ASCII only: its group is
+// the key's digest; Pub/Sub takes it as it is) and one over 128 characters (a digest from ingress on).
+const sha = (s) => createHash("sha256").update(s).digest("hex");
+const digest = (key) => `h:${sha(key).slice(0, 40)}`;
+const LONG = `ord_${"x".repeat(150)}`;
+const KEYS = [
+  { key: "ord_a", envelope: "ord_a", group: "ord_a", orderingKey: "ord_a" },
+  { key: "ord b", envelope: "ord b", group: digest("ord b"), orderingKey: "ord b" },
+  { key: LONG, envelope: digest(LONG), group: digest(LONG), orderingKey: digest(LONG) },
+];
+
+/** Sends 4 events for each key to the `keyed` source (the keys at once, each key's one after another); answers their event ids by key. */
+async function sendKeyed() {
+  const ids = {};
+  await Promise.all(KEYS.map(async ({ key }) => {
+    for (let seq = 1; seq <= 4; seq++) {
+      const pid = `msg_${randomBytes(6).toString("hex")}`;
+      const body = JSON.stringify({ type: "order.updated", data: { order: key, seq } });
+      assert.equal((await post("keyed", { body, headers: sign.standard(S.standard, body, { id: pid }) })).status, 200);
+      (ids[key] ??= []).push(eventId(T, "keyed", pid));
+    }
+  }));
+  return ids;
+}
+
+/** Each key's second event is refused once by the bus: an unordered sender would deliver 3 and 4 before it. */
+const secondOnce = (envelope, nth) => JSON.parse(envelope).data.data.seq === 2 && nth === 1;
+
+/** Asserts what a receiver of `got` (messages as {id, envelope, key}) sees per key: each event once, in the order sent, under the key's `field`. */
+function assertPerKey(got, ids, field) {
+  for (const k of KEYS) {
+    const mine = got.filter((m) => m.envelope.data.data.order === k.key);
+    assert.deepEqual(mine.map((m) => m.envelope.data.data.seq), [1, 2, 3, 4], `${k.envelope}: each event once, in the order sent`);
+    assert.deepEqual(mine.map((m) => m.envelope.id), ids[k.key], `${k.envelope}: the events sent, in order`);
+    for (const m of mine) {
+      assert.equal(m.envelope.ordering_key, k.envelope, "the envelope names the key (bounded)");
+      assert.equal(m.key, k[field], `${field} is the key's bounded form`);
+    }
+  }
+}
+
+/** The keyed events, sent once for the two tests below (either may run alone); the bus refuses each key's second event once. */
+let keyedSent;
+const keyed = () => (keyedSent ??= (() => {
+  aws.unavailable = (params, nth) => params.QueueUrl === urls.ofifo && secondOnce(params.MessageBody, nth);
+  pubsub.unavailable = (msg, nth) => secondOnce(Buffer.from(msg.data, "base64").toString("utf8"), nth);
+  return sendKeyed();
+})());
+
+test("an ordered SQS FIFO queue: MessageGroupId is the event's ordering key (bounded), MessageDeduplicationId the delivery id, each group in order", async () => {
+  const ids = await keyed();
+  for (const id of Object.values(ids).flat()) await logged(id, (d) => d.deliveries.find((x) => x.destination === "ofifo")?.state === "delivered");
+  const mine = new Set(Object.values(ids).flat());
+  const got = aws.queues.get("keyed.fifo").messages.filter((m) => mine.has(m.attributes["webhook-id"].split(".")[0])).map((m) => {
+    const verified = new Webhook(secrets.ofifo).verify(m.body, m.attributes);
+    assert.equal(m.deduplicationId, m.attributes["webhook-id"], "deduplicated by the delivery id");
+    assert.equal(m.deduplicationId, `${verified.id}.ofifo`);
+    return { envelope: JSON.parse(m.body), key: m.groupId };
+  });
+  assert.equal(got.length, 12, "12 events, once each");
+  assertPerKey(got, ids, "group");
+  for (const { key } of KEYS) assert.equal(aws.tries.get(`${ids[key][1]}.ofifo`), 2, "the second event was refused once, then taken");
+});
+
+test("an ordered Pub/Sub topic: orderingKey is the event's ordering key, the same for each of a key's messages, in order", async () => {
+  const ids = await keyed();
+  for (const id of Object.values(ids).flat()) await logged(id, (d) => d.deliveries.find((x) => x.destination === "otopic")?.state === "delivered");
+  const mine = new Set(Object.values(ids).flat());
+  const got = pubsub.topics.get("acme-prod/keyed").filter((m) => mine.has(m.attributes["webhook-id"].split(".")[0])).map((m) => {
+    const verified = new Webhook(secrets.otopic).verify(m.data.toString("utf8"), m.attributes);
+    assert.equal(m.attributes["webhook-id"], `${verified.id}.otopic`);
+    return { envelope: JSON.parse(m.data.toString("utf8")), key: m.orderingKey };
+  });
+  assert.equal(got.length, 12, "12 events, once each");
+  assertPerKey(got, ids, "orderingKey");
+  for (const { key } of KEYS) assert.equal(pubsub.tries.get(`${ids[key][1]}.otopic`), 2, "the second event was refused once, then published");
 });

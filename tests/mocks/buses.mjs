@@ -8,9 +8,11 @@
 // 5 minutes off or a signature that does not match gets AWS's JSON error (`__type`, `message`,
 // and SQS's `x-amzn-query-error`). SQS: the queue must exist (`aws.queue(name)` makes one); a
 // FIFO queue requires `MessageGroupId` and drops a message whose `MessageDeduplicationId` it
-// took in the last 5 minutes (answering as if sent). EventBridge: the bus must exist
-// (`aws.bus(name)`), `Detail` must be a JSON object; events are kept as a rule's target receives
-// them (`detail` parsed). `aws.plan` fails requests on command.
+// took in the last 5 minutes (answering as if sent); both ids are 1 to 128 printable ASCII
+// characters, as SQS requires. EventBridge: the bus must exist (`aws.bus(name)`), `Detail` must
+// be a JSON object; events are kept as a rule's target receives them (`detail` parsed).
+// `aws.plan` fails requests on command; `aws.unavailable(params, nth)` (the nth SendMessage with
+// its deduplication id, else body) answers SQS's 500 without taking the message when true.
 import http from "node:http";
 import { randomUUID, createHash } from "node:crypto";
 import { sigv4Refusal } from "./sigv4.mjs";
@@ -28,6 +30,9 @@ export async function startAws({ keys, region = "us-east-1" }) {
     seen: { signed: 0, refused: {}, deduplicated: 0, throttled: 0, requests: 0 },
     /** What to do with the next requests of a kind: {sqs: ["accepted-500", ...], events: ["throttle", ...]}. */
     plan: { sqs: [], events: [] },
+    unavailable: () => false,
+    /** SendMessage requests so far, by deduplication id (else body). */
+    tries: new Map(),
   };
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -80,9 +85,15 @@ function sendMessage(aws, body, send, refuse) {
   const attributes = Object.fromEntries(Object.entries(body.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue]));
   if (Object.keys(attributes).length > 10) return refuse(400, "com.amazonaws.sqs#InvalidParameterValue", "Number of message attributes [11] exceeds the allowed maximum [10].", "InvalidParameterValue;Sender");
   const md5 = createHash("md5").update(body.MessageBody).digest("hex");
+  const tried = body.MessageDeduplicationId ?? body.MessageBody;
+  aws.tries.set(tried, (aws.tries.get(tried) ?? 0) + 1);
+  if (aws.unavailable(body, aws.tries.get(tried))) return refuse(500, "com.amazonaws.sqs#InternalError", "We encountered an internal error. Please try again.", "InternalError;Receiver");
   if (q.fifo) {
     if (!body.MessageGroupId) return refuse(400, "com.amazonaws.sqs#MissingParameter", "The request must contain the parameter MessageGroupId.", "MissingParameter;Sender");
     if (!body.MessageDeduplicationId) return refuse(400, "com.amazonaws.sqs#InvalidParameterValue", "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly", "InvalidParameterValue;Sender");
+    for (const name of ["MessageGroupId", "MessageDeduplicationId"]) {
+      if (!/^[\x21-\x7e]{1,128}$/.test(body[name])) return refuse(400, "com.amazonaws.sqs#InvalidParameterValue", `Value ${body[name]} for parameter ${name} is invalid. Reason: ${name} can only include alphanumeric and punctuation characters. 1 to 128 in length.`, "InvalidParameterValue;Sender");
+    }
     const seen = q.dedupe.get(body.MessageDeduplicationId);
     if (seen && Date.now() - seen.at < DEDUPE_MS) {
       aws.seen.deduplicated += 1;
@@ -220,10 +231,12 @@ export async function startKafka({ cluster = "lkc-test", users = {}, tokens = []
 // tokens `google` (tests/mocks/google.mjs, the token endpoint) issued and that have not expired
 // (else 401 UNAUTHENTICATED) for the pubsub or cloud-platform scope (else 403, as Google's
 // ACCESS_TOKEN_SCOPE_INSUFFICIENT; `seen.scopes` is the last publish's token's), from an account of the topic's project (else 403
-// PERMISSION_DENIED); an unknown topic is 404 NOT_FOUND. Messages need base64 `data`; they are
-// kept with their decoded bytes, attributes and ordering key.
+// PERMISSION_DENIED); an unknown topic is 404 NOT_FOUND. Messages need base64 `data` and an
+// `orderingKey` of at most 1,024 bytes; they are kept with their decoded bytes, attributes and
+// ordering key. `pubsub.unavailable(message, nth)` (the nth publish of its `webhook-id`) answers
+// 503 UNAVAILABLE, publishing nothing, when true.
 export async function startPubsub({ google }) {
-  const pubsub = { topics: new Map(), seen: { unauthenticated: 0, published: 0 } };
+  const pubsub = { topics: new Map(), seen: { unauthenticated: 0, published: 0 }, unavailable: () => false, tries: new Map() };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -253,9 +266,21 @@ export async function startPubsub({ google }) {
       } catch {
         return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
       }
-      const ids = [];
-      for (const msg of body.messages ?? []) {
+      const messagesIn = body.messages ?? [];
+      for (const msg of messagesIn) {
         if (typeof msg.data !== "string" || !msg.data) return error(400, "INVALID_ARGUMENT", "Some messages are empty.");
+        if (msg.orderingKey !== undefined && (typeof msg.orderingKey !== "string" || Buffer.byteLength(msg.orderingKey) > 1024))
+          return error(400, "INVALID_ARGUMENT", "An ordering key must be at most 1024 bytes.");
+      }
+      let refused = false;
+      for (const msg of messagesIn) {
+        const tried = msg.attributes?.["webhook-id"] ?? msg.data;
+        pubsub.tries.set(tried, (pubsub.tries.get(tried) ?? 0) + 1);
+        refused ||= pubsub.unavailable(msg, pubsub.tries.get(tried));
+      }
+      if (refused) return error(503, "UNAVAILABLE", "The service was unable to fulfill your request. Please try again.");
+      const ids = [];
+      for (const msg of messagesIn) {
         const id = String(1e15 + pubsub.seen.published++);
         messages.push({ id, data: Buffer.from(msg.data, "base64"), attributes: msg.attributes ?? {}, orderingKey: msg.orderingKey });
         ids.push(id);
