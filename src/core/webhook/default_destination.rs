@@ -35,8 +35,8 @@
 //!
 //! Every reader of the legacy field is marked `LEGACY(default-destination)`.
 
-use super::destination::DEFAULT;
-use crate::core::config::document::{open_secret, RecordRef, Secret};
+use super::destination::{DEFAULT, SECRET_PATHS};
+use crate::core::config::document::{open_secret, redact, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
@@ -155,7 +155,11 @@ pub async fn put_shorthand(
     shorthand: Value,
 ) -> Result<Value, ApiError> {
     ensure_record(co, sealer, rng, t, keeps_secret(&shorthand)).await?;
-    let mut doc = match co.config_fresh::<Value>(&record_key(t)).await? {
+    // The record carried over as GET shows it: each stored secret a keep marker, which
+    // `put_record` resolves from the stored record (and refuses for a bus credential where the
+    // shorthand moves the record elsewhere, `kept_credentials`), as it would from a client.
+    let stored = co.config_fresh::<Value>(&record_key(t)).await?;
+    let mut doc = match stored.map(|old| redact(old, SECRET_PATHS, None)) {
         Some(Value::Object(old)) => old,
         _ => Map::new(),
     };
