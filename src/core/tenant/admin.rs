@@ -293,7 +293,7 @@ async fn put_tenant(
             }
             None
         }
-        Some(d) => Some(default_destination::put_shorthand(co, sealer, rng, t, d).await?),
+        Some(d) => default_destination::put_shorthand(co, sealer, rng, t, d).await?,
         // A legacy field is copied into the record before the document replaces it.
         None => {
             default_destination::ensure_record(co, sealer, rng, t, true).await?;
@@ -1162,5 +1162,21 @@ mod tests {
             "{message}"
         );
         assert_eq!(*kv.0.borrow(), before, "nothing written");
+    }
+
+    #[test]
+    fn a_bus_default_leaves_no_https_mirror_in_the_tenant_document() {
+        let kv = with_pubsub_default();
+        let put = || AdminAction::PutRecord(RecordKind::Tenant, None);
+        let topic = "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/orders";
+        for doc in [
+            json!({"name": "Renamed"}),
+            json!({"name": "Acme", "destination": {"url": topic, "secret": {"set": true}}}),
+        ] {
+            assert_eq!(status(admin(&kv, put(), "u", Some(doc.clone())).0), Ok(200));
+            let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+            assert!(tenant.get("destination").is_none(), "{doc} left {tenant}");
+            assert_eq!(default_record(&kv)["kind"], "pubsub");
+        }
     }
 }
