@@ -100,3 +100,16 @@ fn a_long_ordering_key_is_bounded_for_pubsub() {
         "distinct keys stay distinct"
     );
 }
+
+#[test]
+fn pubsub_takes_an_unbounded_event_type_as_a_bounded_attribute() {
+    let e = oddly_typed();
+    let msg = Message::new(&keys(), ID, &e, NOW);
+    let req = pubsub::request(&pubsub_cfg(false), "tok", &msg).unwrap();
+    let b = body(&req);
+    bounded_type(
+        b["messages"][0]["attributes"]["event-type"]
+            .as_str()
+            .unwrap(),
+    );
+}
