@@ -208,7 +208,7 @@ pub fn refused(
 /// Error codes (sanitized) that say "later": throttling, a signature that expired on the way
 /// (signed again at the next attempt), and the service's own failures, whatever the status.
 fn retried_code(code: &str) -> bool {
-    const LATER: [&str; 14] = [
+    const LATER: [&str; 16] = [
         "throttling",               // AWS query APIs (SQS's query-compatible codes)
         "throttlingexception",      // EventBridge, SQS JSON
         "throttled",                // EventBridge PutEvents entry ErrorCode
@@ -223,6 +223,8 @@ fn retried_code(code: &str) -> bool {
         "serviceunavailable",       // AWS common errors
         "resource_exhausted",       // Pub/Sub (Google's error.status)
         "unavailable",              // Pub/Sub (Google's error.status)
+        "aborted",                  // Pub/Sub 409: its publishers retry it
+        "cancelled",                // Pub/Sub 499: its publishers retry it
     ];
     LATER.contains(&code) || code.ends_with(".internalerror") || code.ends_with(".requestthrottled")
 }
