@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { Webhook } from "standardwebhooks";
 import { startGateway, planted } from "../harness.mjs";
 import { startDestination, verifyStandardWebhook } from "../mocks/destination.mjs";
 import { sourceSecrets, sourceDoc } from "../samples.mjs";
@@ -76,6 +77,28 @@ test("a tenant's destination is the record `default`: a filter, a transform and 
   const last = own.attempts.at(-1);
   for (const secret of [OWN, rotated.body.secret]) assert.ok(verifyStandardWebhook(secret, last.headers, last.body), "old and new secrets both verify");
   assert.deepEqual((await gw.admin("GET", `${T}/destinations/default`)).body.secret, { set: true });
+
+  // The console saves the profile as GET showed it: the rotated record keeps both secrets.
+  const profile = (await gw.admin("GET", T)).body;
+  const saved = await gw.admin("PUT", T, { ...profile, name: "Own Co." });
+  assert.equal(saved.status, 200, saved.text);
+  assert.equal((await sample(T, "stripe")).body.answer.status, 200);
+  await own.until(() => own.delivered.size === 3, 20_000, "the sample after the profile was saved");
+  const next = own.attempts.at(-1);
+  for (const secret of [OWN, rotated.body.secret]) assert.equal(new Webhook(secret).verify(next.body, next.headers).type, "stripe.payment_intent.succeeded");
+
+  // The old secret stopped at once, as the console's editor does it: the GET answer with
+  // `previous_secrets` emptied (and the schema's default kind spelt out).
+  const edited = (await gw.admin("GET", `${T}/destinations/default`)).body;
+  const revoked = await gw.admin("PUT", `${T}/destinations/default`, { ...edited, kind: "https", previous_secrets: [] });
+  assert.equal(revoked.status, 200, revoked.text);
+  own.secret = rotated.body.secret; // the receiver has moved to the new secret
+  assert.equal((await sample(T, "stripe")).body.answer.status, 200);
+  await own.until(() => own.delivered.size === 4, 20_000, "the sample after the revocation");
+  const only = own.attempts.at(-1);
+  assert.equal(only.headers["webhook-signature"].split(" ").length, 1, "one signature");
+  assert.ok(new Webhook(rotated.body.secret).verify(only.body, only.headers));
+  assert.throws(() => new Webhook(OWN).verify(only.body, only.headers), /signature/i);
 });
 
 test("a legacy field written straight into KV delivers; a PUT of destinations/default copies it (the tenant document untouched), its filter applies, and an old dead letter replays", async () => {

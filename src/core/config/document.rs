@@ -2,7 +2,8 @@
 //!
 //! A document is validated by deserializing it into its typed model (type errors name their
 //! path), then serializing the model back and comparing keys: whatever the input had that the
-//! model did not keep is an unknown field, and all of them are named at once.
+//! model did not keep (unless empty: `null`, `[]`, `{}`) is an unknown field, and all of them are
+//! named at once.
 //!
 //! Secrets live at declared JSON-pointer patterns. On write a plaintext string is sealed, the
 //! marker `{"set": true}` keeps the value already stored (so a GET-edit-PUT round trip works
@@ -186,6 +187,10 @@ fn unknown_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>
                 };
                 match k.get(name) {
                     Some(kv) => unknown_fields(v, kv, &p, out),
+                    // What a model leaves out when empty (`skip_serializing_if`) is known when
+                    // sent empty (a GET answer edited down to `[]`); an empty unknown one says
+                    // nothing either.
+                    None if is_empty(v) => {}
                     None => out.push(format!("`{p}`")),
                 }
             }
@@ -196,6 +201,16 @@ fn unknown_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>
             }
         }
         _ => {}
+    }
+}
+
+/// `null`, `[]` or `{}`.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 

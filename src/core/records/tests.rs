@@ -586,3 +586,39 @@ fn a_kept_bus_credential_does_not_follow_the_destination_to_another_origin_or_ki
         .message
         .contains("the kind changed"));
 }
+
+#[test]
+fn a_member_sent_in_the_form_the_document_leaves_out_is_known() {
+    let dest = RecordKind::Destination;
+    let base =
+        json!({"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+    let with = |k: &str, v: Value| {
+        let mut d = base.clone();
+        d[k] = v;
+        d
+    };
+    // The revoke after a rotation, the schema's default kind, a filter of no types.
+    let refused: Vec<String> = [
+        ("previous_secrets", json!([])),
+        ("kind", json!("https")),
+        ("filter", json!({"types": []})),
+        ("aws", Value::Null),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| dest.validate(&with(k, v)).err().map(|e| e.message))
+    .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    // A misspelt member is still named, empty or not.
+    for (k, v) in [
+        (
+            "previous_secret",
+            json!([{"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "expires_at": 1}]),
+        ),
+        ("kinds", json!("https")),
+        ("filters", json!({"types": ["a.*"]})),
+        ("filters", json!("")),
+    ] {
+        let e = dest.validate(&with(k, v.clone())).unwrap_err().message;
+        assert_eq!(e, format!("unknown field: `{k}`"), "{v}");
+    }
+}

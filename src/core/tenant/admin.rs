@@ -296,7 +296,7 @@ async fn put_tenant(
             }
             None
         }
-        Some(d) => Some(default_destination::put_shorthand(co, sealer, rng, t, d).await?),
+        Some(d) => default_destination::put_shorthand(co, sealer, rng, t, d).await?,
         // A legacy field is copied into the record before the document replaces it.
         None => {
             default_destination::ensure_record(co, sealer, rng, t, true).await?;
@@ -1072,5 +1072,114 @@ mod tests {
         let get = AdminAction::GetRecord(RecordKind::Tenant, None);
         let shown = body(&admin(&kv, get, "u", None).0.unwrap());
         assert_eq!(shown["destination"]["disabled"]["at"], 1_800_000_000);
+    }
+
+    /// An admin action's status, or its error's status and message.
+    fn status(out: Result<HttpResponse, ApiError>) -> Result<u16, (u16, String)> {
+        out.map(|r| r.status).map_err(|e| (e.status(), e.message))
+    }
+
+    fn default_record(kv: &Kv) -> Value {
+        kv.get(&RecordKind::Destination.kv_key("t1", Some("default")))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_shorthand_after_a_rotation_of_default_keeps_its_previous_secrets() {
+        let kv = with_tenant();
+        let rotate = AdminAction::RotateDestinationSecret("default".into());
+        assert_eq!(status(admin(&kv, rotate, "u", None).0), Ok(201));
+        let previous = default_record(&kv)["previous_secrets"].clone();
+        assert!(previous[0]["secret"]["$sealed"].is_string(), "{previous}");
+        let put = AdminAction::PutRecord(RecordKind::Tenant, None);
+        let doc = json!({"name": "Acme", "destination": {"url": "https://d.example/h2", "secret": {"set": true}}});
+        assert_eq!(status(admin(&kv, put, "u", Some(doc)).0), Ok(200));
+        let record = default_record(&kv);
+        assert_eq!(record["url"], "https://d.example/h2");
+        assert_eq!(
+            record["previous_secrets"], previous,
+            "kept, sealed as it was"
+        );
+    }
+
+    #[test]
+    fn the_tenant_as_get_shows_it_saves_after_a_rotation_and_with_a_disabled_default() {
+        let kv = with_tenant();
+        let get = || AdminAction::GetRecord(RecordKind::Tenant, None);
+        let put = || AdminAction::PutRecord(RecordKind::Tenant, None);
+        let rotate = AdminAction::RotateDestinationSecret("default".into());
+        admin(&kv, rotate, "u", None).0.unwrap();
+        let shown = body(&admin(&kv, get(), "u", None).0.unwrap());
+        assert_eq!(status(admin(&kv, put(), "u", Some(shown)).0), Ok(200));
+        // `disabled` is shown, read-only: saving the profile neither refuses nor changes it.
+        let kv = with_tenant();
+        let key = RecordKind::Destination.kv_key("t1", Some("default"));
+        let mut rec = kv.get(&key).unwrap();
+        let disabled = json!({"at": 1_800_000_000u64, "reason": "every attempt failed"});
+        rec["disabled"] = disabled.clone();
+        kv.0.borrow_mut().insert(key.as_str().to_string(), rec);
+        let shown = body(&admin(&kv, get(), "u", None).0.unwrap());
+        assert_eq!(shown["destination"]["disabled"], disabled);
+        assert_eq!(status(admin(&kv, put(), "u", Some(shown)).0), Ok(200));
+        assert_eq!(default_record(&kv)["disabled"], disabled);
+        let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+        assert!(tenant["destination"].get("disabled").is_none(), "{tenant}");
+    }
+
+    /// A tenant whose default destination is a Pub/Sub topic.
+    fn with_pubsub_default() -> Kv {
+        let kv = with_tenant();
+        let put = AdminAction::PutRecord(RecordKind::Destination, Some("default".into()));
+        let sa = crate::core::webhook::bus::tests::SA_KEY;
+        let doc = json!({"kind": "pubsub", "url": "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/orders", "secret": {"set": true},
+            "google": {"service_account": {"client_email": "gw@acme-prod.iam.gserviceaccount.com", "private_key": sa}}});
+        assert_eq!(status(admin(&kv, put, "u", Some(doc)).0), Ok(200));
+        kv
+    }
+
+    #[test]
+    fn the_shorthand_on_a_bus_default_keeps_its_credential_only_where_it_was_given() {
+        let kv = with_pubsub_default();
+        let key = default_record(&kv)["google"]["service_account"]["private_key"].clone();
+        let put = || AdminAction::PutRecord(RecordKind::Tenant, None);
+        let to = |url: &str| json!({"name": "Acme", "destination": {"url": url, "secret": {"set": true}, "timeout_ms": 5000}});
+        let other_topic = "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/invoices";
+        assert_eq!(
+            status(admin(&kv, put(), "u", Some(to(other_topic))).0),
+            Ok(200)
+        );
+        let record = default_record(&kv);
+        assert_eq!(
+            (
+                record["url"].as_str(),
+                &record["google"]["service_account"]["private_key"]
+            ),
+            (Some(other_topic), &key)
+        );
+        let before = kv.0.borrow().clone();
+        let moved = to("https://pubsub.elsewhere.example/v1/projects/acme-prod/topics/orders");
+        let (code, message) = status(admin(&kv, put(), "u", Some(moved)).0).unwrap_err();
+        assert_eq!(code, 422, "{message}");
+        assert!(
+            message.contains("`google.service_account.private_key` cannot be kept"),
+            "{message}"
+        );
+        assert_eq!(*kv.0.borrow(), before, "nothing written");
+    }
+
+    #[test]
+    fn a_bus_default_leaves_no_https_mirror_in_the_tenant_document() {
+        let kv = with_pubsub_default();
+        let put = || AdminAction::PutRecord(RecordKind::Tenant, None);
+        let topic = "https://pubsub.googleapis.com/v1/projects/acme-prod/topics/orders";
+        for doc in [
+            json!({"name": "Renamed"}),
+            json!({"name": "Acme", "destination": {"url": topic, "secret": {"set": true}}}),
+        ] {
+            assert_eq!(status(admin(&kv, put(), "u", Some(doc.clone())).0), Ok(200));
+            let tenant = kv.get(&RecordKind::Tenant.kv_key("t1", None)).unwrap();
+            assert!(tenant.get("destination").is_none(), "{doc} left {tenant}");
+            assert_eq!(default_record(&kv)["kind"], "pubsub");
+        }
     }
 }

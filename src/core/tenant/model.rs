@@ -2,6 +2,7 @@
 
 use crate::core::config::document::{check_http_url, check_len, Check, Secret};
 use crate::core::limits::budget::BudgetSpec;
+use crate::core::webhook::destination::Disabled;
 use crate::core::webhook::event_log::LogSettings;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,10 @@ pub struct Destination {
     /// `whsec_` + base64, as Standard Webhooks receivers expect.
     pub secret: Secret,
     pub timeout_ms: Option<u32>,
+    /// Read-only: GET shows it while the default destination is disabled, so a body saved back
+    /// as GET showed it carries it; a PUT's is ignored (`destinations/default` enables it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<Disabled>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

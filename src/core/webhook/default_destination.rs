@@ -26,7 +26,10 @@
 //! the same URL with the same secret, unfiltered, rather than dropping the event. A PUT or
 //! rotation of `destinations/default` changes the record only: until its cache catches up, such
 //! an isolate may deliver to the previous URL, or sign with the previous secret, which receivers
-//! accept until it expires (it is in `previous_secrets`).
+//! accept until it expires (it is in `previous_secrets`). A bus default (`kind` other than
+//! `https`) has no mirror, so no fallback: such an isolate finds no destination and logs the
+//! event `no_destination` (`POST events/{id}/retry` fans it out again), rather than POSTing it
+//! as a webhook to the bus's URL without the bus's credentials.
 //!
 //! The secret moves from the tenant's seal (`tenant` `/destination/secret`) to the record's
 //! (`destination:default` `/secret`): opened, sealed again, never shown or logged. It is opened
@@ -35,8 +38,8 @@
 //!
 //! Every reader of the legacy field is marked `LEGACY(default-destination)`.
 
-use super::destination::DEFAULT;
-use crate::core::config::document::{open_secret, RecordRef, Secret};
+use super::destination::{DEFAULT, SECRET_PATHS};
+use crate::core::config::document::{open_secret, redact, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
@@ -145,17 +148,21 @@ pub async fn strip_legacy(co: &Co, t: &str, tenant: Option<Value>) -> Result<(),
 
 /// Writes the destination shorthand (a secret in clear, or `{"set": true}` to keep the stored
 /// one) into the default destination: its url, secret and timeout replace the record's, the rest
-/// of the record (filter, transform...) is kept. Answers the mirror of the record written; the
-/// caller writes the tenant document with it.
+/// of the record (filter, transform...) is kept. Answers the mirror of the record written (none
+/// for a bus); the caller writes the tenant document with it.
 pub async fn put_shorthand(
     co: &Co,
     sealer: &Sealer,
     rng: &mut dyn Entropy,
     t: &str,
     shorthand: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Option<Value>, ApiError> {
     ensure_record(co, sealer, rng, t, keeps_secret(&shorthand)).await?;
-    let mut doc = match co.config_fresh::<Value>(&record_key(t)).await? {
+    // The record carried over as GET shows it: each stored secret a keep marker, which
+    // `put_record` resolves from the stored record (and refuses for a bus credential where the
+    // shorthand moves the record elsewhere, `kept_credentials`), as it would from a client.
+    let stored = co.config_fresh::<Value>(&record_key(t)).await?;
+    let mut doc = match stored.map(|old| redact(old, SECRET_PATHS, None)) {
         Some(Value::Object(old)) => old,
         _ => Map::new(),
     };
@@ -171,17 +178,21 @@ pub async fn put_shorthand(
     mirror_of(sealer, t, &stored)
 }
 
-/// The mirror of the default destination as stored now, if it has a record.
+/// The mirror of the default destination as stored now, if it has a record that has one.
 pub async fn mirror(co: &Co, sealer: &Sealer, t: &str) -> Result<Option<Value>, ApiError> {
     match co.config_fresh::<Value>(&record_key(t)).await? {
-        Some(stored) => mirror_of(sealer, t, &stored).map(Some),
+        Some(stored) => mirror_of(sealer, t, &stored),
         None => Ok(None),
     }
 }
 
 /// The legacy field mirroring a stored record: its url, timeout and secret opened (to be sealed
-/// to the tenant by the tenant document's write).
-fn mirror_of(sealer: &Sealer, t: &str, stored: &Value) -> Result<Value, ApiError> {
+/// to the tenant by the tenant document's write). None for a bus: the legacy field is a webhook
+/// endpoint, and a bus's URL POSTed to as one would fail (or worse) without its credentials.
+fn mirror_of(sealer: &Sealer, t: &str, stored: &Value) -> Result<Option<Value>, ApiError> {
+    if stored.get("kind").is_some_and(|k| k != "https") {
+        return Ok(None);
+    }
     let record = RecordKind::Destination.seal_record(Some(DEFAULT));
     let at = RecordRef {
         tenant: t,
@@ -201,7 +212,7 @@ fn mirror_of(sealer: &Sealer, t: &str, stored: &Value) -> Result<Value, ApiError
     if let Some(ms) = stored.get("timeout_ms").filter(|v| !v.is_null()) {
         doc.insert("timeout_ms".into(), ms.clone());
     }
-    Ok(Value::Object(doc))
+    Ok(Some(Value::Object(doc)))
 }
 
 /// The default destination as `GET .../destinations/default` shows it, redacted: the record, or

@@ -87,7 +87,7 @@ pub const DEFAULT_DISABLE_AFTER_S: u32 = 3 * 86_400;
 pub struct DestinationConfig {
     /// What `url` is: a webhook endpoint (`https`, the default), or a queue or bus the event is
     /// published to as a message (`webhook::bus`).
-    #[serde(default, skip_serializing_if = "DestinationKind::is_https")]
+    #[serde(default)]
     pub kind: DestinationKind,
     /// The webhook endpoint; for a bus, its endpoint (`webhook::bus::check` says which).
     pub url: String,

@@ -1,10 +1,11 @@
 //! Amazon EventBridge: `PutEvents` with one entry (`X-Amz-Target: AWSEvents.PutEvents`,
 //! `application/x-amz-json-1.1`), signed with SigV4 for `events`, posted to `url` (the regional
 //! endpoint, `https://events.{region}.amazonaws.com/`). The entry's `DetailType` is the event's
-//! type and its `Source` the destination's (`edge-gateway` by default), so rules match on both;
-//! its `Detail` is the signed message wrapped (`Message::wrapped`): EventBridge has no message
-//! attributes and re-serializes `Detail`. A 200 may still have failed the entry
-//! (`FailedEntryCount`): throttled and internal failures are tried again, others are refusals.
+//! type (bounded: `Message::event_type`) and its `Source` the destination's (`edge-gateway` by
+//! default), so rules match on both; its `Detail` is the signed message wrapped
+//! (`Message::wrapped`): EventBridge has no message attributes and re-serializes `Detail`. A 200
+//! may still have failed the entry (`FailedEntryCount`): throttled and internal failures are
+//! tried again, others are refusals.
 
 use super::sqs::aws_error_code;
 use super::{log_code, no_result, refusal, refused, too_large, Message};
@@ -36,7 +37,7 @@ pub fn request(
         .ok_or("an eventbridge destination without its `eventbridge` block")?;
     let source = eb.source.as_deref().unwrap_or(DEFAULT_SOURCE);
     let detail = msg.wrapped();
-    let detail_type = &msg.event.event_type;
+    let detail_type = &msg.event_type;
     // EventBridge counts an entry's Source, DetailType and Detail (no Time, no Resources here).
     too_large(
         DestinationKind::Eventbridge,

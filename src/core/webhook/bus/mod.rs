@@ -28,7 +28,9 @@ use serde::Serialize;
 
 /// The attribute carrying the event's type, beside the three signature attributes (and the
 /// field of a `Wrapped` message that does). Unsigned: receivers filter on it, and decide on the
-/// `type` inside the verified body.
+/// `type` inside the verified body. Bounded (`bounded_id`): a type comes from a sender's payload,
+/// and one no bus takes (EventBridge's `DetailType` is at most 128 characters, a Pub/Sub
+/// attribute 1,024 bytes, an SQS attribute XML characters) would refuse every delivery of it.
 pub const TYPE_ATTRIBUTE: &str = "event-type";
 
 /// One delivery as a bus carries it: the event, and its envelope signed as an https delivery
@@ -37,6 +39,8 @@ pub const TYPE_ATTRIBUTE: &str = "event-type";
 pub struct Message<'a> {
     pub event: &'a EventEnvelope,
     pub signed: SignedEvent,
+    /// The event's type as it is sent unsigned (`TYPE_ATTRIBUTE`, EventBridge's `DetailType`).
+    pub event_type: String,
 }
 
 impl<'a> Message<'a> {
@@ -45,6 +49,7 @@ impl<'a> Message<'a> {
         Message {
             event,
             signed: SignedEvent::new(keys, id, event, now_s),
+            event_type: bounded_id(&event.event_type),
         }
     }
 
@@ -61,12 +66,7 @@ impl<'a> Message<'a> {
     /// The message's attributes: the three Standard Webhooks headers, and the event's type.
     pub fn attributes(&self) -> [(&'static str, &str); 4] {
         let [id, timestamp, signature] = self.signed.headers();
-        [
-            id,
-            timestamp,
-            signature,
-            (TYPE_ATTRIBUTE, &self.event.event_type),
-        ]
+        [id, timestamp, signature, (TYPE_ATTRIBUTE, &self.event_type)]
     }
 
     /// The message as a bus without attributes carries it (EventBridge's `Detail`, a Kafka v2
@@ -77,7 +77,7 @@ impl<'a> Message<'a> {
             webhook_id: &s.id,
             webhook_timestamp: &s.timestamp,
             webhook_signature: &s.signature,
-            event_type: &self.event.event_type,
+            event_type: &self.event_type,
             body: &s.body,
         };
         serde_json::to_string(&w).unwrap_or_default()
@@ -131,8 +131,9 @@ pub fn too_large(kind: DestinationKind, bytes: usize) -> Result<(), String> {
     ))
 }
 
-/// An id as SQS takes it (`MessageGroupId`, `MessageDeduplicationId`): itself when it is at
-/// most 128 characters of printable ASCII, else `hashed`.
+/// An id as SQS takes it (`MessageGroupId`, `MessageDeduplicationId`), and the unsigned event
+/// type as every bus does: itself when it is at most 128 characters of printable ASCII, else
+/// `hashed`.
 pub fn bounded_id(key: &str) -> String {
     if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
         return key.to_string();
@@ -207,7 +208,7 @@ pub fn refused(
 /// Error codes (sanitized) that say "later": throttling, a signature that expired on the way
 /// (signed again at the next attempt), and the service's own failures, whatever the status.
 fn retried_code(code: &str) -> bool {
-    const LATER: [&str; 14] = [
+    const LATER: [&str; 16] = [
         "throttling",               // AWS query APIs (SQS's query-compatible codes)
         "throttlingexception",      // EventBridge, SQS JSON
         "throttled",                // EventBridge PutEvents entry ErrorCode
@@ -222,6 +223,8 @@ fn retried_code(code: &str) -> bool {
         "serviceunavailable",       // AWS common errors
         "resource_exhausted",       // Pub/Sub (Google's error.status)
         "unavailable",              // Pub/Sub (Google's error.status)
+        "aborted",                  // Pub/Sub 409: its publishers retry it
+        "cancelled",                // Pub/Sub 499: its publishers retry it
     ];
     LATER.contains(&code) || code.ends_with(".internalerror") || code.ends_with(".requestthrottled")
 }

@@ -138,3 +138,20 @@ mod eventbridge;
 mod kafka;
 mod pubsub;
 mod sqs;
+
+/// An event whose type no bus takes as an attribute: 300 characters, one of them a control
+/// character (outside SQS's and XML's range).
+pub(super) fn oddly_typed() -> EventEnvelope {
+    let mut e = event(None);
+    e.event_type = format!("{}\u{1}", "a".repeat(299));
+    e
+}
+
+/// The type as every bus carries it for `oddly_typed`: short, visible ASCII, the same each time.
+pub(super) fn bounded_type(sent: &str) {
+    assert!(
+        sent.len() <= 128 && sent.bytes().all(|b| b.is_ascii_graphic()),
+        "{sent:?}"
+    );
+    assert_eq!(sent, bounded_id(&oddly_typed().event_type));
+}

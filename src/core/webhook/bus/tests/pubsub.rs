@@ -100,3 +100,33 @@ fn a_long_ordering_key_is_bounded_for_pubsub() {
         "distinct keys stay distinct"
     );
 }
+
+#[test]
+fn pubsub_takes_an_unbounded_event_type_as_a_bounded_attribute() {
+    let e = oddly_typed();
+    let msg = Message::new(&keys(), ID, &e, NOW);
+    let req = pubsub::request(&pubsub_cfg(false), "tok", &msg).unwrap();
+    let b = body(&req);
+    bounded_type(
+        b["messages"][0]["attributes"]["event-type"]
+            .as_str()
+            .unwrap(),
+    );
+}
+
+#[test]
+fn pubsub_aborted_and_cancelled_are_tried_again_as_its_own_publishers_do() {
+    for (status, code) in [(409, "ABORTED"), (499, "CANCELLED")] {
+        let body = json!({"error": {"code": status, "message": "words", "status": code}});
+        let a = answer(status, &[], &body.to_string());
+        let reason = format!("pubsub answered {status} ({})", code.to_lowercase());
+        assert_eq!(kind_of(&pubsub::classify(&a, NOW)), ("retry", reason));
+    }
+    // A 409 of another kind stays a refusal.
+    let taken = answer(
+        409,
+        &[],
+        r#"{"error": {"code": 409, "status": "ALREADY_EXISTS"}}"#,
+    );
+    assert_eq!(kind_of(&pubsub::classify(&taken, NOW)).0, "permanent");
+}

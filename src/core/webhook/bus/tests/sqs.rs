@@ -226,3 +226,21 @@ fn a_2xx_that_is_not_a_bus_result_is_not_a_delivery() {
         );
     }
 }
+
+#[test]
+fn sqs_takes_an_unbounded_event_type_as_a_bounded_attribute() {
+    let e = oddly_typed();
+    let msg = Message::new(&keys(), ID, &e, NOW);
+    let req = sqs::request(&sqs_cfg(QUEUE), "us-east-1", &aws(), &msg, NOW).unwrap();
+    let b = body(&req);
+    bounded_type(
+        b["MessageAttributes"]["event-type"]["StringValue"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        b["MessageBody"],
+        serde_json::to_string(&e).unwrap(),
+        "the type whole, signed"
+    );
+}
