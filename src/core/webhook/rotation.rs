@@ -4,8 +4,8 @@
 //! copied into its record first (`webhook::default_destination`).
 
 use super::default_destination;
-use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS};
-use crate::core::config::document::{open_secret, RecordRef, Secret};
+use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS, SECRET_PATHS};
+use crate::core::config::document::{open_secret, redact, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
@@ -95,7 +95,7 @@ pub async fn rotate(
     }
     let kind = RecordKind::Destination;
     let key = kind.kv_key(t, Some(d));
-    let Some(mut doc) = co.config_fresh::<Value>(&key).await? else {
+    let Some(doc) = co.config_fresh::<Value>(&key).await? else {
         return Err(missing(kind, t, Some(d)));
     };
     let cfg: DestinationConfig = serde_json::from_value(doc.clone())
@@ -135,6 +135,9 @@ pub async fn rotate(
         .map(|(secret, expires_at)| json!({"secret": secret, "expires_at": expires_at}))
         .collect();
     let read = doc.get("secret").cloned();
+    // The rest goes back as GET shows it: its other credentials (a bus's) as keep markers, which
+    // `put_record` resolves from the stored record; a sealed value is never taken as input.
+    let mut doc = redact(doc, SECRET_PATHS, None);
     doc["secret"] = json!(fresh);
     doc["previous_secrets"] = Value::Array(kept);
     // Read again just before the write: never create the record here, and never overwrite a
@@ -263,6 +266,36 @@ mod tests {
             OLD
         );
         assert_eq!(p.expires_at, NOW + 600);
+    }
+
+    #[test]
+    fn a_bus_destination_with_a_credential_rotates_and_keeps_its_credential() {
+        let key = RecordKind::Destination.kv_key("t1", Some("stream"));
+        let doc = json!({"kind": "kafka", "secret": OLD,
+            "url": "https://kafka.example/kafka/v3/clusters/c1/topics/orders",
+            "kafka": {"api": "v3", "auth": {"username": "svc", "password": "kafka-password"}}});
+        let kv = with_tenant(&[(
+            key.clone(),
+            stored(RecordKind::Destination, "t1", Some("stream"), doc),
+        )]);
+        let answer = run(&kv, "stream", None).unwrap();
+        assert!(answer["secret"].as_str().unwrap().starts_with("whsec_"));
+        let saved = kv.get(&key).unwrap();
+        let cfg: DestinationConfig = serde_json::from_value(saved.clone()).unwrap();
+        let at = RecordRef {
+            tenant: "t1",
+            record: "destination:stream",
+        };
+        let password: Secret = serde_json::from_value(saved["kafka"]["auth"]["password"].clone()).unwrap();
+        assert_eq!(
+            open_secret(&sealer(), &at, "/kafka/auth/password", &password).unwrap(),
+            "kafka-password"
+        );
+        let p = &cfg.previous_secrets[0];
+        assert_eq!(
+            open_secret(&sealer(), &at, "/previous_secrets/0/secret", &p.secret).unwrap(),
+            OLD
+        );
     }
 
     #[test]
