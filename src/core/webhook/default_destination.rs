@@ -98,7 +98,16 @@ pub async fn ensure_record(
             Some(DEFAULT),
             doc,
         )
-        .await?;
+        .await
+        .map_err(|e| match e.kind {
+            // What the record refuses is the stored field (accepted before records had checks),
+            // not this request: say so, and what to send.
+            ErrorKind::Validation => ApiError::new(
+                ErrorKind::Validation,
+                format!("tenant `{t}`'s stored `destination` cannot become its default destination record ({}); send `destination` again, or `\"destination\": null` to remove it", e.message),
+            ),
+            _ => e,
+        })?;
     }
     Ok(Some(tenant))
 }
@@ -315,6 +324,22 @@ mod tests {
         let before = kv.0.borrow().clone();
         assert!(!move_on(&kv, "t1", true).unwrap());
         assert_eq!(*kv.0.borrow(), before, "a moved tenant is left alone");
+    }
+
+    #[test]
+    fn a_legacy_field_the_record_refuses_says_it_is_the_stored_field_and_what_to_send() {
+        // Accepted before destinations had records: a URL with a user and password.
+        let doc = json!({"name": "t1", "destination": {"url": "https://user:pw@t1.example/h", "secret": SECRET}});
+        let kv = Kv::with(&[(tenant_key("t1"), stored(RecordKind::Tenant, "t1", None, doc))]);
+        let e = move_on(&kv, "t1", true).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(
+            e.message.contains("stored `destination`") && e.message.contains("send `destination` again"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("pw@"), "the stored URL is not echoed: {}", e.message);
+        assert!(record(&kv, "t1").is_none());
     }
 
     #[test]
