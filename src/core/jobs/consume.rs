@@ -86,8 +86,12 @@ pub async fn consume(
         let next = released.remove(0);
         match consume_one(&co, c, &next, jitter).await {
             Ok((Receipt::Ack, more)) => released = more,
-            // Its own failure is its own: queued, it is retried on its own, not with this one.
-            _ => released = vec![next],
+            // Its own failure is its own: queued, it is retried on its own (after the queue's
+            // delay), not with this one, and not here again at once.
+            _ => {
+                released = vec![next];
+                break;
+            }
         }
     }
     ordered::send(&co, released).await;

@@ -245,6 +245,33 @@ mod tests {
         gate: Option<&str>,
         sequencer: Option<&str>,
     ) -> (Receipt, Vec<Effect>) {
+        consume_where(records, body, status, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::CallGate,
+                name,
+                ..
+            } if gate.is_some() => {
+                assert_eq!(name, "t1:destination:crm");
+                Some(Ok(Outcome::Text(gate.unwrap_or_default().into())))
+            }
+            Effect::Ask {
+                class: ObjectClass::Sequencer,
+                body,
+                ..
+            } if !body.starts_with(r#"{"update""#) => {
+                Some(Ok(Outcome::Text(sequencer.unwrap_or("{}").into())))
+            }
+            _ => None,
+        })
+    }
+
+    /// ... where `other` answers what it will (`None`: the usual answer).
+    fn consume_where(
+        records: &[(&str, Value)],
+        body: &str,
+        status: u16,
+        mut other: impl FnMut(&Effect) -> Option<Result<Outcome, ApiError>>,
+    ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
             queue: "events",
@@ -263,7 +290,7 @@ mod tests {
             })
             .collect();
         let flow = Flow::new(|co| consume(co, &c, body, 0.5));
-        let (out, seen) = drive(flow, NOW_MS, |e| match e {
+        let usual = |e: &Effect| match e {
             Effect::ListConfig { .. } => {
                 Ok(Outcome::Keys(docs.iter().map(|(k, _)| k.clone()).collect()))
             }
@@ -277,22 +304,11 @@ mod tests {
                 status,
                 ..Default::default()
             }))),
-            Effect::Ask {
-                class: ObjectClass::CallGate,
-                name,
-                ..
-            } if gate.is_some() => {
-                assert_eq!(name, "t1:destination:crm");
-                Ok(Outcome::Text(gate.unwrap_or_default().into()))
-            }
-            Effect::Ask {
-                class: ObjectClass::Sequencer,
-                body,
-                ..
-            } if !body.starts_with(r#"{"update""#) => {
-                Ok(Outcome::Text(sequencer.unwrap_or("{}").into()))
-            }
             _ => Ok(Outcome::Text("null".into())),
+        };
+        let (out, seen) = drive(flow, NOW_MS, |e| match other(e) {
+            Some(answer) => answer,
+            None => usual(e),
         });
         (out.unwrap(), seen)
     }
@@ -643,5 +659,66 @@ mod tests {
         let held: Value = serde_json::from_str(offer["item"]["body"].as_str().unwrap()).unwrap();
         assert!(held["spilled_to"].is_string(), "held inline");
         assert!(seen.iter().any(|e| matches!(e, Effect::KvPut { .. })));
+    }
+
+    /// An ordered delivery's first attempt runs inline in its event's fan-out: it has no queue
+    /// copy of its own. When it must be retried while the queue refuses the retry (an incident),
+    /// its sequencer keeps it (its open work there, moved on to the retry's time) and sends it
+    /// again: it is not lost, and its key is not held for good.
+    #[test]
+    fn an_inline_ordered_delivery_whose_retry_cannot_be_queued_is_sent_again_by_its_sequencer() {
+        use crate::core::objects::machine::{Ctx, Heard, Machine, Woken};
+        use crate::core::objects::protocol::{SeqCmd, Sequencer};
+        use crate::core::objects::store::{create, Sqlite};
+        let crm = Sqlite::default();
+        create(&crm, Sequencer::TABLES).unwrap();
+        let records = [(
+            "crm",
+            dest("https://crm.example/in", json!({"ordered": true})),
+        )];
+        let consume_at = |body: &str| {
+            consume_where(&records, body, 503, |e| match e {
+                Effect::Ask {
+                    class: ObjectClass::Sequencer,
+                    body,
+                    ..
+                } => {
+                    let cmd: SeqCmd = serde_json::from_str(body).unwrap();
+                    let step = Sequencer::apply(&mut (), &crm, cmd, &Ctx::at(NOW_MS)).unwrap();
+                    Some(Ok(Outcome::Text(step.answer)))
+                }
+                Effect::Send { .. } => Some(Err(ApiError::internal("queue down"))),
+                _ => None,
+            })
+        };
+        let attempts = |seen: &[Effect]| {
+            let tried = seen.iter().filter(|e| matches!(e, Effect::Exchange { .. }));
+            tried.count()
+        };
+        let event = keyed(None, 1, false);
+        let (receipt, seen) = consume_at(&event);
+        assert_eq!(attempts(&seen), 1);
+        assert_eq!(receipt, Receipt::Retry, "the event's message is retried");
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        let closed = asks
+            .iter()
+            .filter_map(|a| a["update"]["done"].as_array())
+            .any(|done| done.contains(&json!("evt_1.crm")));
+        assert!(!closed, "its open work at its sequencer stays: {asks:?}");
+        // The platform sends the event again: its delivery is in flight, not attempted twice.
+        let (receipt, seen) = consume_at(&event);
+        assert_eq!((receipt, attempts(&seen)), (Receipt::Ack, 0));
+        // After its retry's delay (an hour at most) and the grace period, the sequencer sends it.
+        let due = NOW_MS + 3_600_000 + QueueSettings::default().grace_ms;
+        let woken = Sequencer::alarm(&mut (), &crm, Heard::Woke, &Ctx::at(due)).unwrap();
+        let Woken::Resend(again) = woken else {
+            panic!("nothing is sent again: the delivery is lost ({woken:?})")
+        };
+        let again: QueueMessage = serde_json::from_str(&again[0].body).unwrap();
+        assert_eq!(
+            (again.id.as_str(), again.attempt, again.sequenced()),
+            ("evt_1.crm", 2, Some("crm")),
+            "its retry"
+        );
     }
 }
