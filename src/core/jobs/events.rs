@@ -8,13 +8,15 @@ use super::{max_attempts, ordered, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::objects::protocol::EventLog;
+use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use crate::core::webhook::destination::DestinationConfig;
 use crate::core::webhook::endpoints::{endpoint, endpoints, Endpoint};
 use crate::core::webhook::event_log::{
-    event_entry, AttemptEntry, DeliveryState, LogEntry, LogSettings,
+    event_entry, AttemptEntry, DeliveryState, LogBatch, LogEntry, LogSettings,
 };
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::source::SourceConfig;
@@ -42,14 +44,20 @@ pub async fn fan_out(
     if all.is_empty() {
         // Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
         // retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a
-        // retry from the log fans it out to the destinations added since (`log_admin`).
+        // retry from the log fans it out to the destinations added since (`log_admin`). That
+        // entry is the event's only copy, so it is written now, not left to the batch's
+        // best-effort buffer: if it cannot be, the message is retried (then dead-lettered).
         let kept = LogSettings {
             keep_bodies: true,
             ..tenant.event_log
         };
         let mut entry = event_entry(event, vec![], kept, co.now());
         entry.no_destination = true;
-        co.record(&qm.tenant, LogEntry::Event(entry).encode()).await;
+        let only = LogBatch {
+            entries: vec![LogEntry::Event(entry)],
+        };
+        co.ask(&Object::<EventLog>::tenant(&qm.tenant), only)
+            .await?;
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
         co.log(line).await;
         return Ok(Fanned::Done(JobStep::Drop));
@@ -304,6 +312,11 @@ mod tests {
                 status,
                 ..Default::default()
             }))),
+            // No destination to disable.
+            Effect::Ask {
+                class: ObjectClass::EventLog,
+                ..
+            } => Ok(Outcome::Text("[]".into())),
             _ => Ok(Outcome::Text("null".into())),
         };
         let (out, seen) = drive(flow, NOW_MS, |e| match other(e) {
@@ -507,21 +520,44 @@ mod tests {
         let (_, seen) = consume_with(&records, &message(None), 200);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
         // No destination at all: nothing failed, so no dead letter; the event log has it.
-        let (_, seen) = consume_with(&[], &message(None), 200);
+        let (receipt, seen) = consume_with(&[], &message(None), 200);
+        assert_eq!(receipt, Receipt::Ack);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
-        let recorded: Vec<Value> = seen
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Record { entry, .. } => serde_json::from_str(entry).ok(),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        // Written to the log at once (it is the event's only copy), not left to the buffer.
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Record { .. })));
+        let written = asked(&seen, ObjectClass::EventLog);
+        assert_eq!(written.len(), 1, "{written:?}");
+        let recorded = &written[0]["record"]["entries"];
+        assert_eq!(recorded.as_array().map(Vec::len), Some(1), "{recorded:?}");
         assert_eq!(recorded[0]["no_destination"], true, "{recorded:?}");
         assert_eq!(recorded[0]["deliveries"], json!([]));
         // Its body is kept (the tenant keeps none), so a retry can fan it out once a
         // destination exists.
-        assert!(recorded[0]["body"].is_string(), "{recorded:?}");
+        let body = recorded[0]["body"].as_str().unwrap_or_default();
+        assert!(body.contains(r#""amount":2000"#), "{recorded:?}");
+        // Written, the event's message is done with.
+        assert_eq!(
+            asked(&seen, ObjectClass::Dedupe),
+            vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
+        );
+    }
+
+    /// The log entry of an event that found no destination is its only copy: when it cannot be
+    /// written, the event's message is retried (then dead-lettered), its open work kept.
+    #[test]
+    fn an_event_with_no_destination_whose_log_entry_cannot_be_written_is_retried() {
+        let (receipt, seen) = consume_where(&[], &message(None), 200, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::EventLog,
+                ..
+            } => Some(Err(ApiError::internal("event log down"))),
+            _ => None,
+        });
+        assert_eq!(receipt, Receipt::Retry);
+        assert!(
+            asked(&seen, ObjectClass::Dedupe).is_empty(),
+            "nothing closed: {seen:?}"
+        );
     }
 
     /// `message(destination)` with its position in order (sequenced: released by the sequencer).
