@@ -86,8 +86,12 @@ pub async fn consume(
         let next = released.remove(0);
         match consume_one(&co, c, &next, jitter).await {
             Ok((Receipt::Ack, more)) => released = more,
-            // Its own failure is its own: queued, it is retried on its own, not with this one.
-            _ => released = vec![next],
+            // Its own failure is its own: queued, it is retried on its own (after the queue's
+            // delay), not with this one, and not here again at once.
+            _ => {
+                released = vec![next];
+                break;
+            }
         }
     }
     ordered::send(&co, released).await;
@@ -123,31 +127,31 @@ async fn consume_one(
     };
     let key = RecordKind::Tenant.kv_key(&qm.tenant, None);
     let mut tenant = match co.config::<TenantConfig>(&key).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            let why = "the tenant no longer exists";
-            co.log(json!({"queue": queue, "id": qm.id, "dropped": why}))
-                .await;
-            return Ok((Receipt::Ack, vec![]));
-        }
+        Ok(t) => t,
         Err(e) => return Ok((tenant_unread(&co, queue, &qm, &e).await, vec![])),
     };
-    if !qm.belongs_to(&tenant) {
-        // This isolate's copy of the tenant may predate its creation: KV decides.
+    if !tenant.as_ref().is_some_and(|t| qm.belongs_to(t)) {
+        // This isolate's copy of the tenant may be stale (from before its delete or its
+        // creation): KV decides before a message is dropped.
         tenant = match co.config_fresh::<TenantConfig>(&key).await {
-            Ok(Some(t)) if qm.belongs_to(&t) => t,
-            Ok(_) => {
-                let why = "queued before its tenant was deleted and created again";
-                let line =
-                    json!({"queue": queue, "id": qm.id, "tenant": qm.tenant, "dropped": why});
-                co.log(line).await;
-                // Its open-work copy, if one was recorded after the delete, is closed too.
-                finished(&co, &qm).await;
-                return Ok((Receipt::Ack, vec![]));
-            }
+            Ok(t) => t,
             Err(e) => return Ok((tenant_unread(&co, queue, &qm, &e).await, vec![])),
         };
     }
+    let tenant = match tenant {
+        Some(t) if qm.belongs_to(&t) => t,
+        other => {
+            let why = match other {
+                None => "the tenant no longer exists",
+                Some(_) => "queued before its tenant was deleted and created again",
+            };
+            let line = json!({"queue": queue, "id": qm.id, "tenant": qm.tenant, "dropped": why});
+            co.log(line).await;
+            // Its open-work copy, if one was recorded after the delete, is finished too: not
+            // sent again forever, and a sequenced one does not hold its key.
+            return Ok((Receipt::Ack, finish(&co, &qm).await));
+        }
+    };
     match attempt_and_step(&co, c, &tenant, &qm, jitter).await {
         Ok(released) => Ok((Receipt::Ack, released)),
         Err(e) => {
@@ -300,18 +304,23 @@ async fn settle(
             return Ok(vec![]);
         }
     }
-    let released = match qm.sequenced() {
-        // The next delivery of its key goes now.
+    let released = finish(co, qm).await;
+    if let Some(sample) = sample {
+        co.count(&qm.tenant, sample.encode()).await;
+    }
+    Ok(released)
+}
+
+/// `qm` is finished with: its open work closes, and a sequenced delivery is done in its
+/// sequencer, answering what that released (the next of its key, to go now).
+async fn finish(co: &Co, qm: &QueueMessage) -> Vec<String> {
+    match qm.sequenced() {
         Some(_) => ordered::done(co, qm).await,
         None => {
             finished(co, qm).await;
             vec![]
         }
-    };
-    if let Some(sample) = sample {
-        co.count(&qm.tenant, sample.encode()).await;
     }
-    Ok(released)
 }
 
 /// What an attempt adds to the tenant's usage: a delivery, a failed attempt, a dead letter (one
@@ -503,9 +512,18 @@ mod tests {
     fn a_deleted_tenants_message_goes_nowhere_and_an_unreadable_one_is_dropped() {
         let (receipt, seen) = run("events", &event_body(1), None, 204);
         assert_eq!(receipt, Receipt::Ack);
-        assert!(!seen
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
+        // Only its open work closes (a copy recorded after the tenant's erase is not sent
+        // again and again).
+        let asks: Vec<&Effect> = seen
             .iter()
-            .any(|e| matches!(e, Effect::Exchange { .. } | Effect::Ask { .. })));
+            .filter(|e| matches!(e, Effect::Ask { .. }))
+            .collect();
+        assert_eq!(asks.len(), 1, "{asks:?}");
+        assert_eq!(
+            asked(&seen, ObjectClass::Dedupe),
+            vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
+        );
         let (receipt, seen) = run("events", "not json", Some(tenant(8)), 204);
         assert_eq!(receipt, Receipt::Ack);
         assert!(matches!(seen[..], [Effect::LogError(_)]));
@@ -707,5 +725,64 @@ mod tests {
             asked(&seen, ObjectClass::Outbox)[0]["update"]["done"][0],
             "m1"
         );
+    }
+
+    /// `evt_1`'s delivery to the ordered destination `crm`, released by its sequencer.
+    fn sequenced_body(incarnation: Option<&str>) -> String {
+        let mut m: Value = serde_json::from_str(&event_body(1)).unwrap();
+        m["id"] = json!("evt_1.crm");
+        m["job"]["destination"] = json!("crm");
+        m["order"] = json!({"key": "shop/cus_1", "n": 4, "sequenced": true});
+        with_incarnation(&m.to_string(), incarnation)
+    }
+
+    /// Consumes `body` from `events` where the tenant is `cached` in this isolate and `fresh` in
+    /// KV, and a destination answers 204.
+    fn consume_cached(
+        body: &str,
+        cached: Option<Value>,
+        fresh: Option<Value>,
+    ) -> (Receipt, Vec<Effect>) {
+        consume_in("events", body, |e| match e {
+            Effect::Config { cached: true, .. } => Ok(Outcome::Doc(cached.clone())),
+            Effect::Config { .. } => Ok(Outcome::Doc(fresh.clone())),
+            Effect::Exchange { .. } => Ok(Outcome::Answer(Ok(UpstreamAnswer {
+                status: 204,
+                ..Default::default()
+            }))),
+            Effect::Ask {
+                class: ObjectClass::Sequencer,
+                ..
+            } => Ok(Outcome::Text("{}".into())),
+            _ => Ok(Outcome::Text("null".into())),
+        })
+    }
+
+    /// A sequenced delivery dropped because its tenant is gone, or is another tenant of its id
+    /// now, is finished in its sequencer (not only closed there): its key is not held for good,
+    /// and its open copy there is not sent again forever.
+    #[test]
+    fn a_sequenced_delivery_of_a_deleted_or_earlier_tenant_is_finished_in_its_sequencer() {
+        let done = json!({"done": {"key": "shop/cus_1", "delivery": "evt_1.crm"}});
+        let delivered = |seen: &[Effect]| seen.iter().any(|e| matches!(e, Effect::Exchange { .. }));
+        let (now, old) = (Some(tenant_as("new")), Some("old"));
+        let (receipt, seen) = consume_cached(&sequenced_body(old), now.clone(), now);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!delivered(&seen));
+        assert_eq!(asked(&seen, ObjectClass::Sequencer), vec![done.clone()]);
+        // Its tenant deleted, as KV itself confirms.
+        let (receipt, seen) = consume_cached(&sequenced_body(None), None, None);
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(!delivered(&seen));
+        assert_eq!(asked(&seen, ObjectClass::Sequencer), vec![done]);
+    }
+
+    /// A tenant absent from this isolate's copy is looked up in KV itself before its message is
+    /// dropped: one created a moment ago gets its events.
+    #[test]
+    fn a_message_whose_tenant_only_this_isolate_misses_is_delivered() {
+        let (receipt, seen) = consume_cached(&event_body(1), None, Some(tenant(8)));
+        assert_eq!(receipt, Receipt::Ack);
+        assert!(seen.iter().any(|e| matches!(e, Effect::Exchange { .. })));
     }
 }

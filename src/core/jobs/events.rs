@@ -8,13 +8,15 @@ use super::{max_attempts, ordered, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::objects::protocol::EventLog;
+use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::webhook::delivery::{DeliveryOutcome, EventEnvelope};
 use crate::core::webhook::destination::DestinationConfig;
 use crate::core::webhook::endpoints::{endpoint, endpoints, Endpoint};
 use crate::core::webhook::event_log::{
-    event_entry, AttemptEntry, DeliveryState, LogEntry, LogSettings,
+    event_entry, AttemptEntry, DeliveryState, LogBatch, LogEntry, LogSettings,
 };
 use crate::core::webhook::fanout::{delivery_id, plan, shaped};
 use crate::core::webhook::source::SourceConfig;
@@ -42,14 +44,20 @@ pub async fn fan_out(
     if all.is_empty() {
         // Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
         // retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a
-        // retry from the log fans it out to the destinations added since (`log_admin`).
+        // retry from the log fans it out to the destinations added since (`log_admin`). That
+        // entry is the event's only copy, so it is written now, not left to the batch's
+        // best-effort buffer: if it cannot be, the message is retried (then dead-lettered).
         let kept = LogSettings {
             keep_bodies: true,
             ..tenant.event_log
         };
         let mut entry = event_entry(event, vec![], kept, co.now());
         entry.no_destination = true;
-        co.record(&qm.tenant, LogEntry::Event(entry).encode()).await;
+        let only = LogBatch {
+            entries: vec![LogEntry::Event(entry)],
+        };
+        co.ask(&Object::<EventLog>::tenant(&qm.tenant), only)
+            .await?;
         let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
         co.log(line).await;
         return Ok(Fanned::Done(JobStep::Drop));
@@ -245,6 +253,33 @@ mod tests {
         gate: Option<&str>,
         sequencer: Option<&str>,
     ) -> (Receipt, Vec<Effect>) {
+        consume_where(records, body, status, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::CallGate,
+                name,
+                ..
+            } if gate.is_some() => {
+                assert_eq!(name, "t1:destination:crm");
+                Some(Ok(Outcome::Text(gate.unwrap_or_default().into())))
+            }
+            Effect::Ask {
+                class: ObjectClass::Sequencer,
+                body,
+                ..
+            } if !body.starts_with(r#"{"update""#) => {
+                Some(Ok(Outcome::Text(sequencer.unwrap_or("{}").into())))
+            }
+            _ => None,
+        })
+    }
+
+    /// ... where `other` answers what it will (`None`: the usual answer).
+    fn consume_where(
+        records: &[(&str, Value)],
+        body: &str,
+        status: u16,
+        mut other: impl FnMut(&Effect) -> Option<Result<Outcome, ApiError>>,
+    ) -> (Receipt, Vec<Effect>) {
         let sealer = sealer();
         let c = Consumer {
             queue: "events",
@@ -263,7 +298,7 @@ mod tests {
             })
             .collect();
         let flow = Flow::new(|co| consume(co, &c, body, 0.5));
-        let (out, seen) = drive(flow, NOW_MS, |e| match e {
+        let usual = |e: &Effect| match e {
             Effect::ListConfig { .. } => {
                 Ok(Outcome::Keys(docs.iter().map(|(k, _)| k.clone()).collect()))
             }
@@ -277,22 +312,16 @@ mod tests {
                 status,
                 ..Default::default()
             }))),
+            // No destination to disable.
             Effect::Ask {
-                class: ObjectClass::CallGate,
-                name,
+                class: ObjectClass::EventLog,
                 ..
-            } if gate.is_some() => {
-                assert_eq!(name, "t1:destination:crm");
-                Ok(Outcome::Text(gate.unwrap_or_default().into()))
-            }
-            Effect::Ask {
-                class: ObjectClass::Sequencer,
-                body,
-                ..
-            } if !body.starts_with(r#"{"update""#) => {
-                Ok(Outcome::Text(sequencer.unwrap_or("{}").into()))
-            }
+            } => Ok(Outcome::Text("[]".into())),
             _ => Ok(Outcome::Text("null".into())),
+        };
+        let (out, seen) = drive(flow, NOW_MS, |e| match other(e) {
+            Some(answer) => answer,
+            None => usual(e),
         });
         (out.unwrap(), seen)
     }
@@ -491,21 +520,44 @@ mod tests {
         let (_, seen) = consume_with(&records, &message(None), 200);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
         // No destination at all: nothing failed, so no dead letter; the event log has it.
-        let (_, seen) = consume_with(&[], &message(None), 200);
+        let (receipt, seen) = consume_with(&[], &message(None), 200);
+        assert_eq!(receipt, Receipt::Ack);
         assert!(sent(&seen).is_empty() && asked(&seen, ObjectClass::DeadLetters).is_empty());
-        let recorded: Vec<Value> = seen
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Record { entry, .. } => serde_json::from_str(entry).ok(),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        // Written to the log at once (it is the event's only copy), not left to the buffer.
+        assert!(!seen.iter().any(|e| matches!(e, Effect::Record { .. })));
+        let written = asked(&seen, ObjectClass::EventLog);
+        assert_eq!(written.len(), 1, "{written:?}");
+        let recorded = &written[0]["record"]["entries"];
+        assert_eq!(recorded.as_array().map(Vec::len), Some(1), "{recorded:?}");
         assert_eq!(recorded[0]["no_destination"], true, "{recorded:?}");
         assert_eq!(recorded[0]["deliveries"], json!([]));
         // Its body is kept (the tenant keeps none), so a retry can fan it out once a
         // destination exists.
-        assert!(recorded[0]["body"].is_string(), "{recorded:?}");
+        let body = recorded[0]["body"].as_str().unwrap_or_default();
+        assert!(body.contains(r#""amount":2000"#), "{recorded:?}");
+        // Written, the event's message is done with.
+        assert_eq!(
+            asked(&seen, ObjectClass::Dedupe),
+            vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
+        );
+    }
+
+    /// The log entry of an event that found no destination is its only copy: when it cannot be
+    /// written, the event's message is retried (then dead-lettered), its open work kept.
+    #[test]
+    fn an_event_with_no_destination_whose_log_entry_cannot_be_written_is_retried() {
+        let (receipt, seen) = consume_where(&[], &message(None), 200, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::EventLog,
+                ..
+            } => Some(Err(ApiError::internal("event log down"))),
+            _ => None,
+        });
+        assert_eq!(receipt, Receipt::Retry);
+        assert!(
+            asked(&seen, ObjectClass::Dedupe).is_empty(),
+            "nothing closed: {seen:?}"
+        );
     }
 
     /// `message(destination)` with its position in order (sequenced: released by the sequencer).
@@ -643,5 +695,66 @@ mod tests {
         let held: Value = serde_json::from_str(offer["item"]["body"].as_str().unwrap()).unwrap();
         assert!(held["spilled_to"].is_string(), "held inline");
         assert!(seen.iter().any(|e| matches!(e, Effect::KvPut { .. })));
+    }
+
+    /// An ordered delivery's first attempt runs inline in its event's fan-out: it has no queue
+    /// copy of its own. When it must be retried while the queue refuses the retry (an incident),
+    /// its sequencer keeps it (its open work there, moved on to the retry's time) and sends it
+    /// again: it is not lost, and its key is not held for good.
+    #[test]
+    fn an_inline_ordered_delivery_whose_retry_cannot_be_queued_is_sent_again_by_its_sequencer() {
+        use crate::core::objects::machine::{Ctx, Heard, Machine, Woken};
+        use crate::core::objects::protocol::{SeqCmd, Sequencer};
+        use crate::core::objects::store::{create, Sqlite};
+        let crm = Sqlite::default();
+        create(&crm, Sequencer::TABLES).unwrap();
+        let records = [(
+            "crm",
+            dest("https://crm.example/in", json!({"ordered": true})),
+        )];
+        let consume_at = |body: &str| {
+            consume_where(&records, body, 503, |e| match e {
+                Effect::Ask {
+                    class: ObjectClass::Sequencer,
+                    body,
+                    ..
+                } => {
+                    let cmd: SeqCmd = serde_json::from_str(body).unwrap();
+                    let step = Sequencer::apply(&mut (), &crm, cmd, &Ctx::at(NOW_MS)).unwrap();
+                    Some(Ok(Outcome::Text(step.answer)))
+                }
+                Effect::Send { .. } => Some(Err(ApiError::internal("queue down"))),
+                _ => None,
+            })
+        };
+        let attempts = |seen: &[Effect]| {
+            let tried = seen.iter().filter(|e| matches!(e, Effect::Exchange { .. }));
+            tried.count()
+        };
+        let event = keyed(None, 1, false);
+        let (receipt, seen) = consume_at(&event);
+        assert_eq!(attempts(&seen), 1);
+        assert_eq!(receipt, Receipt::Retry, "the event's message is retried");
+        let asks = asked(&seen, ObjectClass::Sequencer);
+        let closed = asks
+            .iter()
+            .filter_map(|a| a["update"]["done"].as_array())
+            .any(|done| done.contains(&json!("evt_1.crm")));
+        assert!(!closed, "its open work at its sequencer stays: {asks:?}");
+        // The platform sends the event again: its delivery is in flight, not attempted twice.
+        let (receipt, seen) = consume_at(&event);
+        assert_eq!((receipt, attempts(&seen)), (Receipt::Ack, 0));
+        // After its retry's delay (an hour at most) and the grace period, the sequencer sends it.
+        let due = NOW_MS + 3_600_000 + QueueSettings::default().grace_ms;
+        let woken = Sequencer::alarm(&mut (), &crm, Heard::Woke, &Ctx::at(due)).unwrap();
+        let Woken::Resend(again) = woken else {
+            panic!("nothing is sent again: the delivery is lost ({woken:?})")
+        };
+        let again: QueueMessage = serde_json::from_str(&again[0].body).unwrap();
+        assert_eq!(
+            (again.id.as_str(), again.attempt, again.sequenced()),
+            ("evt_1.crm", 2, Some("crm")),
+            "its retry"
+        );
     }
 }

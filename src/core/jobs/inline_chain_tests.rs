@@ -6,6 +6,7 @@
 use super::consume::{consume, Consumer, Receipt};
 use super::wire::QueueSettings;
 use super::QueueMessage;
+use crate::core::error::ApiError;
 use crate::core::flow::{drive, Effect, Flow, Outcome};
 use crate::core::objects::ObjectClass;
 use crate::core::platform::RecordKind;
@@ -30,17 +31,29 @@ fn delivery(n: u64) -> String {
 struct Seen {
     /// The `webhook-id` of each request to the destination, in order.
     delivered: Vec<String>,
-    /// Ids queued again (with their attempt), in order.
+    /// Ids the queue took (with their attempt), in order.
     queued: Vec<(String, u32)>,
     /// The deliveries the sequencer heard were finished, in order.
     done: Vec<String>,
     /// Ids kept as dead letters.
     dead: Vec<String>,
+    /// Ids whose open work at the sequencer was closed (`update.done`).
+    closed: Vec<String>,
 }
 
 /// Consumes `evt_1.crm` from `queue` where the key holds `last` deliveries (each `Done` releases
 /// the next, the last releases nothing) and the destination answers `status(id)`.
 fn consume_chain(queue: &str, last: u64, status: impl Fn(&str) -> u16) -> Seen {
+    chain_where(queue, last, status, false)
+}
+
+/// ... where the queue refuses every retry (attempt 2 on) when `retries_refused`.
+fn chain_where(
+    queue: &str,
+    last: u64,
+    status: impl Fn(&str) -> u16,
+    retries_refused: bool,
+) -> Seen {
     let sealer = sealer();
     let c = Consumer {
         queue,
@@ -53,7 +66,21 @@ fn consume_chain(queue: &str, last: u64, status: impl Fn(&str) -> u16) -> Seen {
     let crm = stored(RecordKind::Destination, "t1", Some("crm"), crm);
     let first = delivery(1);
     let flow = Flow::new(|co| consume(co, &c, &first, 0.5));
+    let accepted = std::cell::RefCell::new(vec![]);
     let (out, effects) = drive(flow, NOW_MS, |e| match e {
+        Effect::Send { texts, .. } => {
+            let msgs: Vec<QueueMessage> = texts
+                .iter()
+                .map(|t| serde_json::from_str(t).unwrap())
+                .collect();
+            if retries_refused && msgs.iter().any(|m| m.attempt > 1) {
+                return Err(ApiError::internal("the queue refused it"));
+            }
+            accepted
+                .borrow_mut()
+                .extend(msgs.into_iter().map(|m| (m.id, m.attempt)));
+            Ok(Outcome::Done)
+        }
         Effect::Config { key, .. } if key.as_str().starts_with("tenant:") => {
             Ok(Outcome::Doc(Some(tenant.clone())))
         }
@@ -86,38 +113,26 @@ fn consume_chain(queue: &str, last: u64, status: impl Fn(&str) -> u16) -> Seen {
         queued: vec![],
         done: vec![],
         dead: vec![],
+        closed: vec![],
     };
     for e in &effects {
         if let Effect::Exchange { req, .. } = e {
             seen.delivered.push(header(&req.headers, "webhook-id"));
         }
     }
-    seen.queued = queued(&effects);
+    seen.queued = accepted.take();
     for a in asked(&effects, ObjectClass::Sequencer) {
         if let Some(id) = a["done"]["delivery"].as_str() {
             seen.done.push(id.to_string());
         }
+        let closed = a["update"]["done"].as_array().into_iter().flatten();
+        seen.closed
+            .extend(closed.filter_map(|id| id.as_str().map(String::from)));
     }
     for a in asked(&effects, ObjectClass::DeadLetters) {
         seen.dead.push(a["put"]["id"].as_str().unwrap().to_string());
     }
     seen
-}
-
-/// Messages sent to a queue (alone or beside their open-work record), with their attempt.
-fn queued(effects: &[Effect]) -> Vec<(String, u32)> {
-    let mut out = vec![];
-    for e in effects {
-        match e {
-            Effect::Send { texts, .. } => out.extend(texts.iter().map(|t| {
-                let m: QueueMessage = serde_json::from_str(t).unwrap();
-                (m.id, m.attempt)
-            })),
-            Effect::All(each) => out.extend(queued(each)),
-            _ => {}
-        }
-    }
-    out
 }
 
 fn header(headers: &[(String, String)], name: &str) -> String {
@@ -192,4 +207,28 @@ fn from_the_dead_letter_queue_what_it_released_is_queued_not_attempted() {
     assert!(seen.delivered.is_empty(), "{:?}", seen.delivered);
     assert_eq!(seen.done, ids(1..=1));
     assert_eq!(seen.queued, [("evt_2.crm".to_string(), 1)]);
+}
+
+/// Our own failure mid-chain (the retry of a released delivery cannot be queued) ends the chain:
+/// that delivery was attempted once, not again at once with no backoff, and is queued once; its
+/// open work at the sequencer stays (its retry is there), so it is not lost either way.
+#[test]
+fn a_failure_of_our_own_mid_chain_ends_the_chain_after_one_attempt_and_queues_it_once() {
+    let seen = chain_where(
+        "events",
+        10,
+        |id| match id {
+            "evt_2.crm" => 503,
+            _ => 200,
+        },
+        true,
+    );
+    assert_eq!(seen.delivered, ids(1..=2), "evt_2 attempted once");
+    assert_eq!(seen.done, ids(1..=1));
+    assert_eq!(seen.queued, [("evt_2.crm".to_string(), 1)], "queued once");
+    assert!(
+        seen.closed.is_empty(),
+        "its open work stays at its sequencer: {:?}",
+        seen.closed
+    );
 }

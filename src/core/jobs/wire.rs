@@ -270,9 +270,11 @@ pub async fn enqueue_all(
         let line = json!({"open_work_update_failed": first.id, "error": e.logged()});
         co.log_error(line).await;
     }
-    if sent.is_err() {
-        // Not queued: the caller answers a failure and its client retries, so the record must
-        // not send these copies later as well.
+    // Not queued: the caller answers a failure and its client retries, so the record must not
+    // send these copies later as well. But a sequenced delivery may have no copy the client
+    // holds (tried inline after its sequencer let it go): its record there, just moved on to
+    // this send's time, is the copy sent again (at worst a duplicate under its webhook-id).
+    if sent.is_err() && first.sequenced().is_none() {
         close(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
     }
     sent

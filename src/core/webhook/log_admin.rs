@@ -179,15 +179,12 @@ async fn ordered(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
     Ok(cfg.is_some_and(|d| d.ordered))
 }
 
-/// The destination a dead letter was a delivery to, if it was an event's.
+/// The destination a dead letter was a delivery to, if it was an event's delivery. An event's
+/// own message (no destination: the consumer kept failing to fan it out) is no one
+/// destination's: replayed, it fans out to all of them.
 fn destination_of(letter: &DeadLetter) -> Option<String> {
     let msg: QueueMessage = serde_json::from_value(letter.message.clone()).ok()?;
-    match msg.job {
-        Job::DeliverEvent { destination, .. } => {
-            Some(destination.unwrap_or_else(|| DEFAULT.to_string()))
-        }
-        Job::SendMessage { .. } => None,
-    }
+    msg.destination().map(String::from)
 }
 
 /// When each of `n` deliveries goes out, at `per_second`: seconds from now.
@@ -530,5 +527,60 @@ mod tests {
             6,
             "listed, 5 deleted"
         );
+    }
+
+    /// A fan-out letter (the event itself, `destination` none: the consumer kept failing to fan
+    /// it out) is no delivery to `default`: a bulk retry of `default` leaves it, else it would
+    /// fan out again and every destination would get the event twice.
+    #[test]
+    fn a_bulk_retry_of_default_sends_its_deliveries_not_an_events_fan_out() {
+        use crate::core::flow::{drive, Effect, Flow, Outcome};
+        use crate::core::objects::ObjectClass;
+        let letter = |id: &str, destination: Option<&str>| {
+            json!({"id": id, "queue": "events", "dead_at": 1_795_000_000_000u64, "attempts": 1,
+                "last_error": "503", "message": {"tenant": "t", "id": id, "attempt": 1,
+                "job": {"kind": "deliver_event", "destination": destination, "event": {"id": id,
+                    "type": "x", "tenant": "t", "source": "s", "source_kind": "stripe",
+                    "received_at": 1, "data": {}}}}})
+        };
+        let letters = json!([letter("evt_1", Some(DEFAULT)), letter("evt_2", None)]);
+        let url = "https://gw.example/v1/admin/tenants/t/destinations/default/retry";
+        let flow = Flow::new(|co| async move {
+            retry_destination(&co, QueueSettings::default(), "t", DEFAULT, url).await
+        });
+        let (out, seen) = drive(flow, 1_796_000_000_000, |e| match e {
+            Effect::Ask {
+                class: ObjectClass::DeadLetters,
+                body,
+                ..
+            } if body.starts_with(r#"{"list""#) => Ok(Outcome::Text(letters.to_string())),
+            Effect::Config { .. } => Ok(Outcome::Doc(None)),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        let answer = out.unwrap();
+        assert_eq!(answer.status, 202);
+        let queued: Vec<QueueMessage> = seen
+            .iter()
+            .flat_map(|e| match e {
+                Effect::All(all) => all.iter().collect(),
+                e => vec![e],
+            })
+            .filter_map(|e| match e {
+                Effect::Send { texts, .. } => Some(texts),
+                _ => None,
+            })
+            .flatten()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect();
+        let sent: Vec<(&str, Option<&str>)> = queued
+            .iter()
+            .map(|m| (m.id.as_str(), m.destination()))
+            .collect();
+        assert_eq!(sent, [("evt_1", Some(DEFAULT))], "the fan-out letter stays");
+        let deleted: Vec<Value> = crate::core::testing::asked(&seen, ObjectClass::DeadLetters)
+            .into_iter()
+            .filter_map(|a| a.get("delete").map(|d| d["id"].clone()))
+            .collect();
+        assert_eq!(deleted, [json!("evt_1")], "and is kept for its own replay");
     }
 }
