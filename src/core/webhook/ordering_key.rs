@@ -192,13 +192,6 @@ pub fn hashed(key: &str) -> String {
     format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 
-/// A key as logged: a digest (keys are phone numbers, customer ids), the same for one key so
-/// its lines can be followed.
-pub fn logged(key: &str) -> String {
-    let digest = hex::encode(Sha256::digest(key.as_bytes()));
-    format!("k:{}", &digest[..16])
-}
-
 /// Refuses an expression that does not compile or uses more than a key needs (a source's
 /// `ordering_key`, when saved).
 pub fn check(expr: &str, p: &mut Vec<String>) {
