@@ -5,7 +5,7 @@
 use super::machine::{Ctx, Heard, Machine, Woken};
 use super::protocol::{Dedupe, DedupeCmd, SeqCmd, Sequencer};
 use super::store::{create, Arg, Sqlite, Store, StoreError};
-use crate::core::jobs::order::{Done, Entry, Offer, Replay, Skip};
+use crate::core::jobs::order::{Done, Entry, Offer, OrderedAgain, Replay, Skip};
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::webhook::dedupe::{Forget, SeenMany};
 use serde::de::DeserializeOwned;
@@ -172,6 +172,35 @@ fn no_statement_of_the_sequencer_reads_a_whole_table() {
         ..replay
     };
     apply(SeqCmd::Replay(fresh), T);
+    // Ordered again: a key holding nothing starts again at its next offer.
+    apply(SeqCmd::OrderedAgain(OrderedAgain {}), T + 1);
+    apply(done(1), T + 2);
+    let idle = |n| {
+        SeqCmd::Offer(Offer {
+            key: "idle".into(),
+            item: Entry {
+                delivery: format!("idle-{n}"),
+                ..held(n)
+            },
+            since: 0,
+        })
+    };
+    apply(idle(1), T);
+    let delivery = "idle-1".into();
+    apply(
+        SeqCmd::Done(Done {
+            key: "idle".into(),
+            delivery,
+        }),
+        T,
+    );
+    apply(SeqCmd::OrderedAgain(OrderedAgain {}), T + 1);
+    apply(idle(3), T + 2);
+    let ran = |start: &str| store.ran.borrow().iter().any(|(s, _)| s.starts_with(start));
+    assert!(
+        ran("SELECT COUNT(*) AS c FROM keys WHERE key = ? AND"),
+        "a key started again"
+    );
     Sequencer::next_wake(&(), &store).unwrap();
     for now in [T + 2 * 3_600_000, T + 2 * DAY, T + 40 * DAY] {
         let at = Ctx::at(now);

@@ -37,7 +37,7 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{SeqCmd, Sequencer};
 use super::store::{Arg, Store, StoreError};
-use crate::core::jobs::order::{Done, Entry, Offer, Released, Replay, Skip};
+use crate::core::jobs::order::{Done, Entry, Offer, OrderedAgain, Released, Replay, Skip};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::platform::QueueName;
@@ -79,6 +79,9 @@ impl Machine for Sequencer {
         "CREATE INDEX IF NOT EXISTS done_at ON done (at)",
         pending::TABLE,
         pending::INDEX,
+        // When the destination last turned ordered again (`OrderedAgain`): one row at most. A
+        // key last seen before it and holding nothing starts again at its next offer.
+        "CREATE TABLE IF NOT EXISTS ordered_again (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)",
     ];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: SeqCmd, at: &Ctx) -> Result<Step, StoreError> {
@@ -90,6 +93,7 @@ impl Machine for Sequencer {
             SeqCmd::Skip(cmd) => on_skip(sql, cmd, &now)?,
             SeqCmd::Done(cmd) => on_done(sql, cmd, &now)?,
             SeqCmd::Replay(cmd) => on_replay(sql, cmd, &now)?,
+            SeqCmd::OrderedAgain(cmd) => on_ordered_again(sql, cmd, &now)?,
         })
     }
 
@@ -289,6 +293,16 @@ fn on_replay<S: Store>(sql: &S, cmd: Replay, now: &Now) -> Result<Step, StoreErr
     Ok(Step::reply(&cmd, &released(sql, key, now)?).waking(now.wake))
 }
 
+/// The destination turned ordered again: each key holding nothing now starts again at its next
+/// offer (`start`).
+fn on_ordered_again<S: Store>(sql: &S, cmd: OrderedAgain, now: &Now) -> Result<Step, StoreError> {
+    sql.run(
+        "INSERT OR REPLACE INTO ordered_again (id, at) VALUES (1, ?)",
+        vec![now.at.into()],
+    )?;
+    Ok(Step::reply(&cmd, &()))
+}
+
 /// `ORDERING_GAP_SECONDS`: how long a key waits for a missing position (the gap limit; each
 /// key's `gap_due` is a time, when its current gap is given up).
 fn gap_limit_ms(at: &Ctx) -> u64 {
@@ -324,6 +338,12 @@ fn start<S: Store>(sql: &S, key: &str, now: &Now, since: u64) -> Result<Start, S
     match key_row(sql, key)? {
         Some(k) if since > k.since => {
             restart(sql, key, since, now_ms)?;
+            Ok(fresh)
+        }
+        // Known from before the destination turned ordered again, and holding nothing: the
+        // positions in between went out unordered, so it starts as a new key does.
+        Some(k) if since == k.since && k.before_ordered_again != 0 && holds_nothing(sql, key)? => {
+            restart(sql, key, k.since, now_ms)?;
             Ok(fresh)
         }
         Some(k) => {
@@ -371,14 +391,28 @@ struct KeyRow {
     next: u64,
     #[serde(default)]
     since: u64,
+    /// 1 when the key was last seen before the destination turned ordered again.
+    #[serde(default)]
+    before_ordered_again: u8,
 }
 
 fn key_row<S: Store>(sql: &S, key: &str) -> Result<Option<KeyRow>, StoreError> {
     let rows: Vec<KeyRow> = sql.rows(
-        "SELECT key, next, since FROM keys WHERE key = ?",
+        "SELECT key, next, since, \
+         last_at < COALESCE((SELECT at FROM ordered_again WHERE id = 1), 0) AS before_ordered_again \
+         FROM keys WHERE key = ?",
         vec![key.into()],
     )?;
     Ok(rows.into_iter().next())
+}
+
+/// Whether the key has nothing in flight, waiting or parked.
+fn holds_nothing<S: Store>(sql: &S, key: &str) -> Result<bool, StoreError> {
+    let rows: Vec<Count> = sql.rows(
+        &format!("SELECT COUNT(*) AS c FROM keys WHERE key = ? AND {IDLE}"),
+        vec![key.into()],
+    )?;
+    Ok(rows.first().is_some_and(|r| r.c > 0))
 }
 
 #[derive(Deserialize)]
@@ -1083,6 +1117,47 @@ mod tests {
             next > now,
             "no alarm due at once: the busy keys are looked at again later"
         );
+    }
+
+    /// A destination ordered, then not (its events of that time neither offered nor skipped),
+    /// then ordered again (sec42-final-1 finding 10): a key it knew, holding nothing, takes its
+    /// next event as a new key does, within `START_WAIT_MS`, not the gap limit; a key with a
+    /// delivery in flight goes on as it was.
+    #[test]
+    fn a_destination_ordered_again_starts_its_idle_keys_again() {
+        let sql = object();
+        for n in 1..=3 {
+            assert_eq!(offer_at(&sql, "a", n, T), go());
+            done_at(&sql, "a", n, T);
+        }
+        // Ordered again two days later (finished ids forgotten by then); positions 4 to 8 went
+        // out unordered meanwhile.
+        let day = T + 2 * 86_400_000;
+        woken(&sql, day - 2);
+        assert_eq!(offer_at(&sql, "b", 1, day - 1), go());
+        step(&sql, SeqCmd::OrderedAgain(OrderedAgain {}), day);
+        assert_eq!(offer_at(&sql, "a", 9, day), wait());
+        let soon = day + START_WAIT_MS;
+        let due = Sequencer::next_wake(&(), &sql).unwrap().unwrap();
+        assert!(
+            due <= soon,
+            "a-9 waits: the first wake is {} s on",
+            (due - day) / 1000
+        );
+        let Woken::Done(s) = woken(&sql, soon) else {
+            panic!("given up")
+        };
+        assert_eq!(s.logs[0]["ordering_gap_skipped"], "a-9");
+        let Woken::Resend(r) = woken(&sql, soon + 1_000) else {
+            panic!("a-9 is sent")
+        };
+        assert_eq!(r[0].id, "a-9");
+        // Started once: the next one goes at once.
+        done_at(&sql, "a", 9, soon + 2_000);
+        assert_eq!(offer_at(&sql, "a", 10, soon + 3_000), go());
+        // b's delivery in flight keeps its key as it was: b-2 waits behind it.
+        assert_eq!(offer_at(&sql, "b", 2, day), wait());
+        assert_eq!(done_at(&sql, "b", 1, day), body("b", 2));
     }
 
     /// 200 deliveries over 10 keys offered in a shuffled arrival (the queue reorders), with
