@@ -31,7 +31,8 @@
 //! | `Done` | in flight cleared (if it is that delivery), its other copies dropped, remembered `DONE_KEPT_MS` |
 //! | `Replay` | each delivery not held is ready again, in the order given |
 //! | `Update` | its open work moves on (a retry of the one in flight) |
-//! | alarm | lost in-flight bodies sent again; then gaps due are given up (logged) and the key moves on; idle keys and old finished ids are forgotten |
+//! | `OrderedAgain` (the destination saved ordered after a time without) | a key last seen before it and holding nothing starts again at its next offer, as a new key |
+//! | alarm | lost in-flight bodies sent again; then gaps due are given up (logged) and the key moves on; idle keys and old finished ids are forgotten (a key still busy then is looked at again `KEY_IDLE_MS` on) |
 
 use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
