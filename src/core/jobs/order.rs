@@ -132,6 +132,12 @@ pub struct Replay {
     pub since: u64,
 }
 
+/// The destination turned ordered again (saved with `ordered: true` over `ordered: false`): the
+/// events of the unordered time were neither offered nor skipped, so a key holding nothing starts
+/// again at its next offer, as a new key does, instead of waiting the gap limit for them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrderedAgain {}
+
 /// What a command released: `go`, the offered delivery itself may be attempted now; `send`, the
 /// bodies of other deliveries whose turn came, to queue now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -25,13 +25,14 @@ impl Machine for Dedupe {
         "CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)",
         pending::TABLE,
         pending::INDEX,
-        // Each key's next position (idle rows go after `KEY_IDLE_MS`), and the position each id
-        // took, kept through a `Forget` so a provider's redelivery leaves no gap (for
-        // `POSITION_KEPT_MS`). The alarm finds expired rows by the time indexes, a batch at a time.
+        // Each key's next position (idle rows go after `KEY_IDLE_MS`), and the position of each
+        // id a `Forget` unmarked, so the provider's redelivery takes it again and leaves no gap
+        // (until the id's dedupe window ends: a redelivery after it is a new event anyway). The
+        // alarm finds expired rows by the time indexes, a batch at a time.
         "CREATE TABLE IF NOT EXISTS order_keys (key TEXT PRIMARY KEY, next INTEGER NOT NULL, last_at INTEGER NOT NULL, since INTEGER NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS order_keys_idle ON order_keys (last_at)",
-        "CREATE TABLE IF NOT EXISTS order_ids (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at INTEGER NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS order_ids_age ON order_ids (at)",
+        "CREATE TABLE IF NOT EXISTS forgotten_positions (id TEXT PRIMARY KEY, n INTEGER NOT NULL, since INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS forgotten_positions_expiry ON forgotten_positions (expires_at)",
     ];
 
     fn apply<S: Store>(
@@ -107,6 +108,7 @@ impl Machine for Dedupe {
             }
             DedupeCmd::Forget(cmd) => {
                 for id in &cmd.ids {
+                    remember_position(sql, id)?;
                     sql.run("DELETE FROM seen WHERE id = ?", vec![id.as_str().into()])?;
                 }
                 let reply = Step::reply(&cmd, &());
@@ -125,12 +127,15 @@ impl Machine for Dedupe {
     fn next_wake<S: Store>(_: &Window, sql: &S) -> Result<Option<u64>, StoreError> {
         let expiry = pending::earliest(sql, "SELECT MIN(expires_at) AS next FROM seen")?;
         let key = pending::earliest(sql, "SELECT MIN(last_at) AS next FROM order_keys")?;
-        let numbered = pending::earliest(sql, "SELECT MIN(at) AS next FROM order_ids")?;
+        let forgotten = pending::earliest(
+            sql,
+            "SELECT MIN(expires_at) AS next FROM forgotten_positions",
+        )?;
         Ok([
             expiry,
             pending::next_due(sql)?,
             key.map(|t| t + KEY_IDLE_MS),
-            numbered.map(|t| t + POSITION_KEPT_MS),
+            forgotten,
         ]
         .into_iter()
         .flatten()
@@ -155,10 +160,9 @@ impl Machine for Dedupe {
                 "DELETE FROM order_keys WHERE key IN (SELECT key FROM order_keys WHERE last_at <= ? LIMIT ?)",
                 vec![idle.into(), CLEANUP_BATCH.into()],
             )?;
-            let old = now.saturating_sub(POSITION_KEPT_MS);
             sql.run(
-                "DELETE FROM order_ids WHERE id IN (SELECT id FROM order_ids WHERE at <= ? LIMIT ?)",
-                vec![old.into(), CLEANUP_BATCH.into()],
+                "DELETE FROM forgotten_positions WHERE id IN (SELECT id FROM forgotten_positions WHERE expires_at <= ? LIMIT ?)",
+                vec![now.into(), CLEANUP_BATCH.into()],
             )?;
         }
         pending::sweep(sql, heard, at)
@@ -168,10 +172,6 @@ impl Machine for Dedupe {
 /// Expired rows deleted per table per alarm, so one alarm stays short however many expired.
 const CLEANUP_BATCH: u32 = 500;
 
-/// How long an id keeps its position after it was numbered: the longest dedupe window a source may
-/// set (`dedupe_window_seconds`), beyond which a provider's redelivery is a new event anyway.
-const POSITION_KEPT_MS: u64 = 7 * 86_400_000;
-
 #[derive(serde::Deserialize)]
 struct Position {
     n: u64,
@@ -179,46 +179,83 @@ struct Position {
 }
 
 /// The position in `key`'s order of the new id `id`: the one it took before (it was forgotten and
-/// sent again), else the key's next; with the generation of the key's numbering (when this
-/// object started it: a key forgotten and started again is numbered from 1 anew).
+/// sent again within its window), else the key's next; with the generation of the key's numbering
+/// (when this object started it: a key forgotten and started again is numbered from 1 anew).
+/// One statement for almost every id: the key's next position taken and moved on in one upsert,
+/// which leaves the key alone when the id has a remembered position (the key's row outlives it:
+/// `KEY_IDLE_MS` is longer than any dedupe window); that position is then taken instead.
 fn position<S: Store>(
     sql: &S,
     id: &str,
     key: SourceOrderingKey,
     now: u64,
 ) -> Result<Order, StoreError> {
-    let keyed: Vec<Position> = sql.rows(
-        "SELECT next AS n, since FROM order_keys WHERE key = ?",
-        vec![key.as_str().into()],
-    )?;
-    let had: Vec<Position> = sql.rows(
-        "SELECT n, ? AS since FROM order_ids WHERE id = ?",
-        vec![now.into(), id.into()],
-    )?;
-    let (n, since) = match (had.first(), keyed.first()) {
-        (Some(p), Some(k)) => (p.n, k.since),
-        (Some(p), None) => (p.n, p.since),
-        (None, Some(k)) => (k.n, k.since),
-        (None, None) => (1, now),
-    };
-    let mut order = Order::new(key, n);
-    order.since = since;
-    if had.is_empty() {
-        sql.run(
-            "INSERT OR REPLACE INTO order_keys (key, next, last_at, since) VALUES (?, ?, ?, ?)",
-            vec![
-                order.key.as_str().into(),
-                (n + 1).into(),
-                now.into(),
-                since.into(),
-            ],
+    let next = || -> Result<Option<Position>, StoreError> {
+        let taken: Vec<Position> = sql.rows(
+            "INSERT INTO order_keys (key, next, last_at, since) VALUES (?, 2, ?, ?) \
+             ON CONFLICT(key) DO UPDATE SET next = next + 1, last_at = excluded.last_at \
+             WHERE NOT EXISTS (SELECT 1 FROM forgotten_positions WHERE id = ?) \
+             RETURNING next - 1 AS n, since",
+            vec![key.as_str().into(), now.into(), now.into(), id.into()],
         )?;
+        Ok(taken.into_iter().next())
+    };
+    let p = match next()? {
+        Some(p) => p,
+        None => {
+            #[derive(serde::Deserialize)]
+            struct Kept {
+                n: u64,
+                since: u64,
+                expires_at: u64,
+            }
+            let kept: Vec<Kept> = sql.rows(
+                "DELETE FROM forgotten_positions WHERE id = ? RETURNING n, since, expires_at",
+                vec![id.into()],
+            )?;
+            match kept.into_iter().next() {
+                Some(k) if k.expires_at > now => Position {
+                    n: k.n,
+                    since: k.since,
+                },
+                // Its window is over (the alarm has not deleted it yet): a new event.
+                _ => next()?.ok_or_else(|| StoreError("no position for the key".into()))?,
+            }
+        }
+    };
+    let mut order = Order::new(key, p.n);
+    order.since = p.since;
+    Ok(order)
+}
+
+/// What a recorded body says of its position (the rest of it is skipped, not kept).
+#[derive(serde::Deserialize)]
+struct Stamped {
+    order: Option<Order>,
+}
+
+/// Keeps the position `id` took (read from its recorded body, which ingress's copy matches) until
+/// its dedupe window ends, before a `Forget` unmarks it. Rare: only when an enqueue failed.
+fn remember_position<S: Store>(sql: &S, id: &str) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        body: String,
+        expires_at: u64,
+    }
+    let rows: Vec<Row> = sql.rows(
+        "SELECT p.body, s.expires_at FROM pending p JOIN seen s ON s.id = p.id WHERE p.id = ?",
+        vec![id.into()],
+    )?;
+    for row in rows {
+        let Ok(Stamped { order: Some(o) }) = serde_json::from_str(&row.body) else {
+            continue;
+        };
         sql.run(
-            "INSERT INTO order_ids (id, n, at) VALUES (?, ?, ?)",
-            vec![id.into(), n.into(), now.into()],
+            "INSERT OR REPLACE INTO forgotten_positions (id, n, since, expires_at) VALUES (?, ?, ?, ?)",
+            vec![id.into(), o.n.into(), o.since.into(), row.expires_at.into()],
         )?;
     }
-    Ok(order)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -382,6 +419,63 @@ mod tests {
         assert!(recorded(&sql, "e").contains(&since), "a new generation");
     }
 
+    /// Rows of tables other than `seen`, `pending` and `order_keys`: what else an id costs.
+    fn rows_per_id(sql: &Sqlite) -> u64 {
+        #[derive(serde::Deserialize)]
+        struct Name {
+            name: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let tables: Vec<Name> = sql
+            .rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('seen', 'pending', 'order_keys')", vec![])
+            .unwrap();
+        let count = |t: &Name| {
+            let c: Vec<Count> = sql
+                .rows(&format!("SELECT COUNT(*) AS n FROM {}", t.name), vec![])
+                .unwrap();
+            c[0].n
+        };
+        tables.iter().map(count).sum()
+    }
+
+    /// Numbering keeps a row per key, not per id: an id's position is remembered only when it
+    /// is forgotten (its enqueue failed), and only for the source's dedupe window (sec42-final-1
+    /// finding 6: every keyed id was kept 7 days).
+    #[test]
+    fn a_position_is_remembered_only_for_a_forgotten_id_and_only_for_the_dedupe_window() {
+        let sql = source();
+        let ids = [
+            ("a", Some("s/k1")),
+            ("b", Some("s/k1")),
+            ("c", Some("s/k2")),
+        ];
+        ordered(&sql, &ids, T);
+        assert_eq!(rows_per_id(&sql), 0, "no row per numbered id");
+        let forget = Forget {
+            ids: vec!["b".into()],
+        };
+        apply(&sql, DedupeCmd::Forget(forget), T + 1);
+        assert_eq!(rows_per_id(&sql), 1, "b's position, remembered");
+        let alarm = |now| {
+            let at = Ctx::at(now);
+            Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &at).unwrap();
+        };
+        alarm(T + DAY - 1);
+        assert_eq!(rows_per_id(&sql), 1, "kept within the window");
+        // Sent again after the window, `b` is a new event: it takes the key's next position.
+        let late = ordered(&sql, &[("b", Some("s/k1"))], T + DAY + 1);
+        assert_eq!(late, vec![("b".to_string(), 3)]);
+        let forget = Forget {
+            ids: vec!["b".into()],
+        };
+        apply(&sql, DedupeCmd::Forget(forget), T + DAY + 2);
+        alarm(T + 2 * DAY + 1);
+        assert_eq!(rows_per_id(&sql), 0, "forgotten with the window");
+    }
+
     #[test]
     fn numbering_is_forgotten_on_time_an_alarm_set_for_it() {
         let sql = source();
@@ -395,9 +489,8 @@ mod tests {
             Dedupe::alarm(&mut Window::default(), &sql, Heard::Woke, &Ctx::at(now)).unwrap();
             Dedupe::next_wake(&Window::default(), &sql).unwrap()
         };
-        // `a`'s id expires after a day; its position is kept a week, its key's numbering 30 days.
-        assert_eq!(wake(T + DAY), Some(T + POSITION_KEPT_MS));
-        assert_eq!(wake(T + POSITION_KEPT_MS), Some(T + KEY_IDLE_MS));
+        // `a`'s id expires after a day; its key's numbering after 30 days.
+        assert_eq!(wake(T + DAY), Some(T + KEY_IDLE_MS));
         assert_eq!(wake(T + KEY_IDLE_MS), None, "nothing kept");
     }
 

@@ -5,7 +5,7 @@
 use super::machine::{Ctx, Heard, Machine, Woken};
 use super::protocol::{Dedupe, DedupeCmd, SeqCmd, Sequencer};
 use super::store::{create, Arg, Sqlite, Store, StoreError};
-use crate::core::jobs::order::{Done, Entry, Offer, Replay, Skip};
+use crate::core::jobs::order::{Done, Entry, Offer, OrderedAgain, Replay, Skip};
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::webhook::dedupe::{Forget, SeenMany};
 use serde::de::DeserializeOwned;
@@ -65,7 +65,7 @@ fn pending(id: &str) -> Pending {
     Pending {
         id: id.into(),
         binding: "EVENTS".into(),
-        body: format!("body of {id}"),
+        body: format!(r#"{{"id":"{id}"}}"#),
         due_in_ms: 60_000,
     }
 }
@@ -88,6 +88,19 @@ fn no_statement_of_dedupe_reads_a_whole_table() {
         ids: vec!["c".into()],
     };
     apply(DedupeCmd::Forget(forget), T);
+    // `c` sent again takes its remembered position.
+    let again = SeenMany {
+        ids: vec!["c".into()],
+        ttl_ms: DAY,
+        pending: vec![pending("c")],
+        keys: vec![Some("s/k".into())],
+    };
+    apply(DedupeCmd::SeenMany(again), T + 1);
+    let ran = |start: &str| store.ran.borrow().iter().any(|(s, _)| s.starts_with(start));
+    assert!(
+        ran("DELETE FROM forgotten_positions WHERE id = ?"),
+        "the remembered position's path ran"
+    );
     let done = OpenWork {
         track: vec![],
         done: vec!["a".into()],
@@ -159,6 +172,35 @@ fn no_statement_of_the_sequencer_reads_a_whole_table() {
         ..replay
     };
     apply(SeqCmd::Replay(fresh), T);
+    // Ordered again: a key holding nothing starts again at its next offer.
+    apply(SeqCmd::OrderedAgain(OrderedAgain {}), T + 1);
+    apply(done(1), T + 2);
+    let idle = |n| {
+        SeqCmd::Offer(Offer {
+            key: "idle".into(),
+            item: Entry {
+                delivery: format!("idle-{n}"),
+                ..held(n)
+            },
+            since: 0,
+        })
+    };
+    apply(idle(1), T);
+    let delivery = "idle-1".into();
+    apply(
+        SeqCmd::Done(Done {
+            key: "idle".into(),
+            delivery,
+        }),
+        T,
+    );
+    apply(SeqCmd::OrderedAgain(OrderedAgain {}), T + 1);
+    apply(idle(3), T + 2);
+    let ran = |start: &str| store.ran.borrow().iter().any(|(s, _)| s.starts_with(start));
+    assert!(
+        ran("SELECT COUNT(*) AS c FROM keys WHERE key = ? AND"),
+        "a key started again"
+    );
     Sequencer::next_wake(&(), &store).unwrap();
     for now in [T + 2 * 3_600_000, T + 2 * DAY, T + 40 * DAY] {
         let at = Ctx::at(now);
@@ -171,4 +213,31 @@ fn no_statement_of_the_sequencer_reads_a_whole_table() {
     }
     let scans = full_scans(&store);
     assert!(scans.is_empty(), "full scans:\n{}", scans.join("\n"));
+}
+
+/// Ingress's one `Dedupe` round trip for an event with a key: its seen row, its key's position
+/// and its open-work row, one statement each (it was six: the position took four).
+#[test]
+fn a_new_keyed_event_costs_dedupe_three_statements() {
+    let store = Recorded::default();
+    create(&store, Dedupe::TABLES).unwrap();
+    let seen = |id: &str| SeenMany {
+        ids: vec![id.into()],
+        ttl_ms: DAY,
+        pending: vec![pending(id)],
+        keys: vec![Some("s/k".into())],
+    };
+    let mut doc = Default::default();
+    for (id, now) in [("a", T), ("b", T + 1)] {
+        store.ran.borrow_mut().clear();
+        Dedupe::apply(
+            &mut doc,
+            &store,
+            DedupeCmd::SeenMany(seen(id)),
+            &Ctx::at(now),
+        )
+        .unwrap();
+        let ran: Vec<String> = store.ran.borrow().iter().map(|(s, _)| s.clone()).collect();
+        assert_eq!(ran.len(), 3, "{id}: {ran:#?}");
+    }
 }

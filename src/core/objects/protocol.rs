@@ -5,7 +5,7 @@
 
 use super::{names, Class, Command, Object, ObjectClass};
 use crate::core::integration::oauth_tokens::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
-use crate::core::jobs::order::{Done, Offer, Released, Replay, Skip};
+use crate::core::jobs::order::{Done, Offer, OrderedAgain, Released, Replay, Skip};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
 };
@@ -114,6 +114,7 @@ classes! {
         Done(Done) -> Released,
         Replay(Replay) -> Released,
         Update(OpenWork) -> (),
+        OrderedAgain(OrderedAgain) -> (),
     }
     /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`).
     EventLog: ObjectClass::EventLog => LogCmd {

@@ -8,7 +8,10 @@ use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::integration::config::{IntegrationConfig, SECRET_PATHS as INTEGRATION_SECRETS};
+use crate::core::jobs::order::OrderedAgain;
 use crate::core::llm::config::{LlmConfig, SECRET_PATHS as LLM_SECRETS};
+use crate::core::objects::protocol::Sequencer;
+use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::{TenantConfig, SECRET_PATHS as TENANT_SECRETS};
 use crate::core::webhook::destination::{
@@ -81,6 +84,12 @@ pub async fn put_record(
     kind.stamp(&mut doc, old.as_ref(), &fresh);
     if kind == RecordKind::Destination {
         kept_credentials(&doc, old.as_ref()).map_err(ApiError::validation)?;
+        // Its keys from before the unordered time start again (told first: a failed write
+        // leaves them to start once more, harmless).
+        if ordered_again(old.as_ref(), &doc) {
+            let at = Object::<Sequencer>::destination(tenant, name.unwrap_or_default());
+            co.ask(&at, OrderedAgain {}).await?;
+        }
     }
     let record = kind.seal_record(name);
     let at = RecordRef {
@@ -91,6 +100,13 @@ pub async fn put_record(
     let text = stored.to_string();
     co.run(Effect::PutConfig { key, text }).await?;
     Ok((stored, old.is_none()))
+}
+
+/// Whether saving a destination record `old` as `new` turns it ordered again (a new record has
+/// no sequencer state to start again).
+fn ordered_again(old: Option<&Value>, new: &Value) -> bool {
+    let ordered = |d: &Value| d.get("ordered").and_then(Value::as_bool) == Some(true);
+    old.is_some_and(|o| !ordered(o)) && ordered(new)
 }
 
 /// A stored record with its secrets redacted (each shown as set, with its hint), if it exists.

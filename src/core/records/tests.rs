@@ -622,3 +622,34 @@ fn a_member_sent_in_the_form_the_document_leaves_out_is_known() {
         assert_eq!(e, format!("unknown field: `{k}`"), "{v}");
     }
 }
+
+/// A destination saved with `ordered: true` over `ordered: false` tells its sequencer, so the
+/// keys it knew from before start again at their next event (sec42-final-1 finding 10); any
+/// other save asks it nothing.
+#[test]
+fn a_destination_turned_ordered_again_tells_its_sequencer() {
+    use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::objects::ObjectClass;
+    use crate::core::testing::{asked, Kv};
+    let kv = Kv::default();
+    let put = |doc: Value| {
+        let flow = Flow::new(|co| async move {
+            let sealer = sealer();
+            let mut rng = Counter(0);
+            let kind = RecordKind::Destination;
+            super::put_record(&co, &sealer, &mut rng, kind, "t1", Some("crm"), doc).await
+        });
+        let (out, seen) = drive(flow, 1_000, |e| {
+            Ok(kv.answer(e).unwrap_or(Outcome::Text("null".into())))
+        });
+        out.unwrap();
+        asked(&seen, ObjectClass::Sequencer)
+    };
+    let doc = |ordered: bool| json!({"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "ordered": ordered});
+    assert!(put(doc(true)).is_empty(), "a new record");
+    assert!(put(doc(true)).is_empty(), "ordered still");
+    assert!(put(doc(false)).is_empty(), "turned unordered");
+    assert_eq!(put(doc(true)), vec![json!({"ordered_again": {}})]);
+    let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("crm")));
+    assert_eq!(record.unwrap()["ordered"], true, "and saved");
+}

@@ -8,7 +8,8 @@
 use super::delivery::EventEnvelope;
 use super::source_kind::SourceKind;
 use crate::core::integration::mapping::compile;
-use jmespath::Expression;
+use jmespath::ast::Ast;
+use jmespath::{Expression, Variable};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -16,15 +17,19 @@ use sha2::{Digest, Sha256};
 pub const MAX_KEY: usize = 128;
 
 /// How a source's events get their key: `None`, the default of its kind; else the source's own
-/// expression, compiled once for a request's events (`Some(None)`: it does not compile or is too
-/// costly, and gives no key).
+/// expression, compiled once for a request's events (`Some(None)`: it does not compile or uses
+/// more than a key needs, and gives no key).
 pub struct Rule(Option<Option<Expression<'static>>>);
 
 /// The rule of a source's ordering key expression (if it sets one).
 pub fn rule(expr: Option<&str>) -> Rule {
-    Rule(expr.map(|e| match too_deep(e) {
-        true => None,
-        false => compile(e.trim()).ok(),
+    Rule(expr.map(|e| {
+        match too_deep(e) {
+            true => None,
+            false => compile(e.trim())
+                .ok()
+                .filter(|c| refused(c.as_ast()).is_none()),
+        }
     }))
 }
 
@@ -41,25 +46,33 @@ pub fn key_by(kind: SourceKind, event: &EventEnvelope, rule: &Rule) -> Option<St
         Some(compiled) => {
             let mut doc = serde_json::to_value(event).ok()?;
             doc.as_object_mut()?.remove("unsigned");
-            let found = compiled.as_ref()?.search(doc).ok()?;
-            text(&serde_json::to_value(&*found).ok()?)
+            // Only a scalar is a key: a structured result is dropped, never copied.
+            match &*compiled.as_ref()?.search(doc).ok()? {
+                Variable::String(s) if !s.is_empty() => Some(s.clone()),
+                Variable::Number(n) => Some(n.to_string()),
+                Variable::Bool(b) => Some(b.to_string()),
+                _ => None,
+            }
         }
         None => default_key(kind, &event.event_type, &event.data),
     }?;
     Some(bounded(key))
 }
 
-/// Nesting (`(`, `[`, `{`) allowed in an expression, and projections, flattens and
-/// multi-selects (`[`, `{`, `*`) in all: each of those can multiply the values the next works on,
-/// and the expression runs on every event of the source.
-const MAX_NESTING: usize = 4;
-const MAX_SPREADS: usize = 6;
+/// At most this many paths in the one `join`. With fields, indices, literals and one `join` of paths, an
+/// expression costs at most a few lookups per event and yields no more than the event holds;
+/// projections, multi-selects and other functions can multiply it (the review's
+/// `[@,@,…][] | …` makes 216,000 copies of the envelope in 375 characters).
+const MAX_JOINED: usize = 8;
 
-/// Whether an expression goes past `MAX_NESTING` or `MAX_SPREADS` (quoted parts aside).
+/// Nesting (`(`, `[`, `{`) an expression may have: the JMESPath parser recurses once per level
+/// (a 500-character `[[[…` overflows a small stack), and a key needs two (`join('/', [a[0]])`).
+const MAX_NESTING: usize = 4;
+
+/// Whether an expression nests deeper than `MAX_NESTING` (quoted parts aside), checked before
+/// it is parsed.
 fn too_deep(expr: &str) -> bool {
-    let (mut depth, mut deepest, mut spreads) = (0usize, 0usize, 0usize);
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let (mut depth, mut quote, mut escaped) = (0usize, None, false);
     for c in expr.chars() {
         if let Some(q) = quote {
             match (escaped, c) {
@@ -73,15 +86,56 @@ fn too_deep(expr: &str) -> bool {
             '\'' | '"' | '`' => quote = Some(c),
             '(' | '[' | '{' => {
                 depth += 1;
-                deepest = deepest.max(depth);
-                spreads += usize::from(c != '(');
+                if depth > MAX_NESTING {
+                    return true;
+                }
             }
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            '*' => spreads += 1,
             _ => {}
         }
     }
-    deepest > MAX_NESTING || spreads > MAX_SPREADS
+    false
+}
+
+/// Why an ordering key expression is refused (the first construct it may not use), if it is.
+fn refused(ast: &Ast) -> Option<String> {
+    match ast {
+        Ast::Literal { .. } => None,
+        Ast::Function { name, args, .. } if name == "join" => match args.as_slice() {
+            [Ast::Literal { value, .. }, Ast::MultiList { elements, .. }]
+                if value.is_string() && (1..=MAX_JOINED).contains(&elements.len()) =>
+            {
+                elements.iter().find_map(not_a_path)
+            }
+            _ => Some(format!(
+                "`join` other than `join('sep', [path, …])` with 1 to {MAX_JOINED} paths"
+            )),
+        },
+        _ => not_a_path(ast),
+    }
+}
+
+/// Why `ast` is not a field path (`a.b`, `a[0]`, `"quoted"`, `a | b`), if it is not.
+fn not_a_path(ast: &Ast) -> Option<String> {
+    let why = match ast {
+        Ast::Field { .. } | Ast::Index { .. } => return None,
+        Ast::Subexpr { lhs, rhs, .. } => return not_a_path(lhs).or_else(|| not_a_path(rhs)),
+        Ast::Function { name, .. } => return Some(format!("function `{name}`")),
+        Ast::Literal { .. } => "a literal inside a path or `join`",
+        Ast::Identity { .. } => "`@`",
+        Ast::MultiList { .. } => "a multi-select list `[a, b]` (except as `join`'s list)",
+        Ast::MultiHash { .. } => "a multi-select hash `{k: v}`",
+        Ast::Projection { .. } | Ast::Flatten { .. } | Ast::ObjectValues { .. } => {
+            "a projection or flatten (`*`, `[]`, `[?…]`)"
+        }
+        Ast::Slice { .. } => "a slice `[a:b]`",
+        Ast::Comparison { .. } | Ast::Condition { .. } => "a comparison or filter",
+        Ast::And { .. } => "`&&`",
+        Ast::Or { .. } => "`||`",
+        Ast::Not { .. } => "`!`",
+        Ast::Expref { .. } => "`&expression`",
+    };
+    Some(why.into())
 }
 
 /// The default key of a source kind's event (`data` is the envelope's `data`).
@@ -138,21 +192,26 @@ pub fn hashed(key: &str) -> String {
     format!("h:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 
-/// A key as logged: a digest (keys are phone numbers, customer ids), the same for one key so
-/// its lines can be followed.
-pub fn logged(key: &str) -> String {
-    let digest = hex::encode(Sha256::digest(key.as_bytes()));
-    format!("k:{}", &digest[..16])
-}
-
-/// Refuses an expression that does not compile (a source's `ordering_key`, when saved).
+/// Refuses an expression that does not compile or uses more than a key needs (a source's
+/// `ordering_key`, when saved).
 pub fn check(expr: &str, p: &mut Vec<String>) {
     if expr.trim().is_empty() || expr.len() > 500 {
         p.push("`ordering_key` must be a JMESPath expression of 1 to 500 characters".into());
-    } else if too_deep(expr) {
-        p.push(format!("`ordering_key` is too deep to run on every event: at most {MAX_NESTING} levels of nesting and {MAX_SPREADS} projections, flattens and multi-selects"));
-    } else if let Err(e) = compile(expr.trim()) {
-        p.push(format!("`ordering_key`: {}", e.0));
+        return;
+    }
+    if too_deep(expr) {
+        p.push(format!(
+            "`ordering_key` nests deeper than {MAX_NESTING} levels of `(`, `[` and `{{`"
+        ));
+        return;
+    }
+    match compile(expr.trim()) {
+        Err(e) => p.push(format!("`ordering_key`: {}", e.0)),
+        Ok(c) => {
+            if let Some(why) = refused(c.as_ast()) {
+                p.push(format!("`ordering_key` may use only field paths (`a.b`, `a[0]`), a literal, or one `join('sep', [path, …])` of 1 to {MAX_JOINED} paths, since it runs on every event; {why} is not allowed"));
+            }
+        }
     }
 }
 
@@ -274,7 +333,8 @@ mod tests {
     }
 
     /// An expression whose cost grows with its own nesting (each multi-select and flatten can
-    /// double the values) is refused on save, and gives no key if saved before.
+    /// double the values), or that nests deeper than the parser should recurse, is refused on
+    /// save, and gives no key if saved before.
     #[test]
     fn an_expression_too_costly_to_run_on_each_event_is_refused() {
         let stripe = sampled(SourceKind::Stripe);
@@ -287,8 +347,83 @@ mod tests {
         for costly in [doubling, "((((((data.id))))))", "data.*.*.*.*.*.*.*.*.id"] {
             let mut p = vec![];
             check(costly, &mut p);
-            assert!(p.iter().any(|e| e.contains("too deep")), "{costly}: {p:?}");
+            let why = ["may use only", "nests deeper"];
+            assert!(
+                p.iter().any(|e| why.iter().any(|w| e.contains(w))),
+                "{costly}: {p:?}"
+            );
             assert_eq!(key_of(SourceKind::Stripe, &stripe, Some(costly)), None);
+        }
+    }
+
+    /// The review's two expressions (sec42-final-1 finding 3): short, few brackets, yet one makes
+    /// 216,000 copies of the envelope and the other a string 240 times the event. Refused on save,
+    /// and no key (nothing evaluated) if saved before.
+    #[test]
+    fn wide_multi_selects_and_functions_are_refused() {
+        let wide = |n: usize| format!("[{}][]", vec!["@"; n].join(","));
+        let spread = [wide(60), wide(60), wide(60)].join(" | ");
+        let repeated = format!("to_string([{}])", vec!["@"; 240].join(","));
+        let stripe = sampled(SourceKind::Stripe);
+        for costly in [spread.as_str(), repeated.as_str()] {
+            assert!(costly.len() <= 500, "{}", costly.len());
+            let mut p = vec![];
+            check(costly, &mut p);
+            assert!(p.iter().any(|e| e.contains("may use only")), "{p:?}");
+            assert_eq!(key_of(SourceKind::Stripe, &stripe, Some(costly)), None);
+        }
+        let mut p = vec![];
+        check("data.items[*].id", &mut p);
+        check("{a: data.id}", &mut p);
+        check("to_string(data.id)", &mut p);
+        check(
+            "join('/', [data.a, data.b, data.c, data.d, data.e, data.f, data.g, data.h, data.i])",
+            &mut p,
+        );
+        check("join('/', [data.a, to_string(data.b)])", &mut p);
+        check("join('/', [data.a]) && join('/', [data.b])", &mut p);
+        assert_eq!(p.len(), 6, "{p:?}");
+        for (e, why) in p.iter().zip([
+            "projection",
+            "multi-select hash",
+            "function `to_string`",
+            "1 to 8",
+            "function `to_string`",
+            "`&&`",
+        ]) {
+            assert!(e.contains(why), "{e} should name {why}");
+        }
+    }
+
+    /// Each allowed form gives its key: a field, a path through fields and indices, a literal,
+    /// and one `join` of up to 8 field paths.
+    #[test]
+    fn a_key_from_each_allowed_form_works() {
+        let mut stripe = sampled(SourceKind::Stripe);
+        stripe.data["data"]["object"]["lines"] = json!([{"id": "il_1"}, {"id": "il_2"}]);
+        let kind = stripe.data["type"].as_str().unwrap().to_string();
+        let joined = "join('/', [source, data.type, data.data.object.currency, data.data.object.id, source, source, source, source])";
+        let forms = [
+            ("source", "src".to_string()),
+            ("data.data.object.currency", "usd".to_string()),
+            ("data.data.object.lines[1].id", "il_2".to_string()),
+            ("data.data.object.lines[-1].id", "il_2".to_string()),
+            ("data.data | object.id", "pi_n1".to_string()),
+            ("'everything'", "everything".to_string()),
+            ("`7`", "7".to_string()),
+            ("data.livemode", "false".to_string()),
+            ("data.data.object.amount", "2000".to_string()),
+            (joined, format!("src/{kind}/usd/pi_n1/src/src/src/src")),
+        ];
+        for (expr, key) in forms {
+            let mut p = vec![];
+            check(expr, &mut p);
+            assert!(p.is_empty(), "{expr}: {p:?}");
+            assert_eq!(
+                key_of(SourceKind::Stripe, &stripe, Some(expr)).as_deref(),
+                Some(key.as_str()),
+                "{expr}"
+            );
         }
     }
 
