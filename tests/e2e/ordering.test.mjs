@@ -36,7 +36,7 @@ after(async () => {
   await dest?.close();
 });
 
-/** A Stripe event about customer `cus` (its ordering key), carrying its place `seq` in our sending. */
+/** A Stripe event about customer `cus` (its ordering key), carrying its position `seq` in our sending. */
 function stripeEvent(cus, seq, run) {
   const body = JSON.stringify({ id: `evt_${run}_${cus}_${seq}`, object: "event", type: "customer.updated", data: { object: { id: cus, seq } } });
   return { body, headers: { "content-type": "application/json", ...sign.stripe(S.stripe, body) } };
@@ -51,7 +51,7 @@ async function post(e) {
   assert.equal(r.status, 200, r.text);
 }
 
-/** What an attempt was about: its customer (key) and place. */
+/** What an attempt was about: its customer (key) and position. */
 const about = (a) => {
   const o = JSON.parse(a.body).data.data.object;
   return { cus: o.id, seq: o.seq };
@@ -70,14 +70,14 @@ const fails = (id, nth, rate) => createHash("sha256").update(`seed-42/${id}/${nt
 /** Refused for now, to be tried again in a second (so a set number of failures takes seconds, not more). */
 const unavailable = { status: 503, headers: { "retry-after": "1" } };
 
-/** Per key, the places of the successful attempts in the order they were received. */
+/** Per key, the positions of the successful attempts in the order they were received. */
 function receivedPerKey(attempts) {
   const per = {};
   for (const a of attempts.filter((a) => a.status === 200)) (per[about(a).cus] ??= []).push(about(a).seq);
   return per;
 }
 
-/** The key's attempts, in the order answered, as [place, status]. */
+/** The key's attempts, in the order answered, as [position, status]. */
 const triesOf = (cus, attempts = dest.attempts) => attempts.filter((a) => about(a).cus === cus).map((a) => [about(a).seq, a.status]);
 
 /** Asserts the stand-in never had two requests of one of `keys` open at once. */
@@ -191,7 +191,7 @@ test("dead letters of an ordered key go back in order on a bulk retry, one at a 
     letter = (await gw.admin("GET", `${T}/dead-letters`)).body.data.find((l) => l.id === deliveryOf("cus_dead", 9, "c"));
     return letter;
   }, 20_000, "9's dead letter");
-  assert.equal(letter.message.order?.key, "stripe/cus_dead", "the dead letter keeps its place in order");
+  assert.equal(letter.message.order?.key, "stripe/cus_dead", "the dead letter keeps its position in its key");
   assert.equal(letter.message.order.n, 9);
   await post(stripeEvent("cus_dead", 10, "c"));
   await dest.until(() => triesOf("cus_dead", dest.attempts.slice(from)).some(([seq]) => seq === 10), 20_000, "10's first try");

@@ -1,4 +1,5 @@
-//! Ordered delivery. Three things carry the word "ordering key": a source's *expression*
+//! The words of ordered delivery, as data (no I/O). Three things carry the word "ordering key": a
+//! source's *expression*
 //! (`SourceConfig.ordering_key_expr`, JMESPath), the *ordering key* it gives an event
 //! (`EventEnvelope.ordering_key`), and that key scoped to its source, `SourceOrderingKey`
 //! (`{source}/{key}`), which a source's `Dedupe` numbers and a destination's `Sequencer` orders
@@ -35,7 +36,7 @@ impl From<&str> for SourceOrderingKey {
     }
 }
 
-/// An event's position in its key's order.
+/// An event's place in its key's order: the key and the event's position n on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub key: SourceOrderingKey,
@@ -46,8 +47,11 @@ pub struct Order {
     /// sequencer starts it again from 1 instead of taking its positions for late ones.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub since: u64,
-    /// A delivery the destination's `Sequencer` released: its open work is there, and it tells
-    /// the sequencer when it is finished.
+    /// Set on a delivery to an ordered destination once it goes through that destination's
+    /// `Sequencer` (offered at fan-out, released later): its open work is there, and it tells the
+    /// sequencer when it is finished. Unset, the message is either the event from ingress (no
+    /// destination yet) or a dead letter replayed from the admin API, which must go back through
+    /// the sequencer first (the queue refuses it otherwise).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sequenced: bool,
 }

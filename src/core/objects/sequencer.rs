@@ -12,7 +12,7 @@
 //! | next position | `keys.next` | the position the key waits for |
 //! | in flight | `keys.inflight` | the delivery released and not yet `Done` (at most one); its body is open work (`pending`), sent again by the alarm if its queue copy is lost |
 //! | ready | `fifo`, by arrival (`pos`) | deliveries whose turn has come, behind the one in flight |
-//! | parked | `parked`, by n | positions that came ahead of a gap: a delivery, or a skip (NULL delivery) |
+//! | parked | `parked`, by n | positions that came ahead of a gap: a delivery, or a skip (NULL delivery), each with `due`, when its own wait for the positions before it ends (the gap limit from its arrival) |
 //! | gap due | `keys.gap_due` | when the wait for the first missing position is given up (`ORDERING_GAP_SECONDS`, default one hour; a key's first positions `START_WAIT_MS`) |
 //! | generation | `keys.since` | when its source started numbering the key (`Order.since`) |
 //!
@@ -38,7 +38,9 @@ use super::machine::{Ctx, Heard, Machine, Step, Wake, Woken};
 use super::pending;
 use super::protocol::{SeqCmd, Sequencer};
 use super::store::{Arg, Store, StoreError};
-use crate::core::jobs::order::{Done, Entry, Offer, OrderedAgain, Released, Replay, Skip};
+use crate::core::jobs::order::{
+    Done, Entry, Offer, OrderedAgain, Released, Replay, Skip, KEY_IDLE_MS,
+};
 use crate::core::jobs::wire::QueueSettings;
 use crate::core::jobs::{OpenWork, Pending};
 use crate::core::platform::QueueName;
@@ -50,8 +52,6 @@ const DONE_KEPT_MS: u64 = 86_400_000;
 const DEFAULT_GAP_S: u64 = 3600;
 /// Keys whose gap is given up per alarm: the rest wait for the next alarm, a second on.
 const GAP_GIVE_UPS_PER_ALARM: u32 = 50;
-// A key idle this long is forgotten, as its source's `Dedupe` forgets its numbering.
-use crate::core::jobs::order::KEY_IDLE_MS;
 /// A key that holds nothing (in `keys`' own columns, then its waiting rows, by index).
 const IDLE: &str = "inflight IS NULL AND gap_due IS NULL \
     AND NOT EXISTS (SELECT 1 FROM fifo WHERE fifo.key = keys.key) \
@@ -578,12 +578,12 @@ fn released<S: Store>(sql: &S, key: &str, now: &Now) -> Result<Released, StoreEr
 /// that waited its limit, in order; each released head is open work due at once. Answers a log
 /// line per key given up.
 fn give_up_gaps<S: Store>(sql: &S, now: u64) -> Result<Vec<serde_json::Value>, StoreError> {
-    let stale: Vec<KeyRow> = sql.rows(
+    let due_keys: Vec<KeyRow> = sql.rows(
         "SELECT key, next, since FROM keys WHERE gap_due <= ? ORDER BY gap_due LIMIT ?",
         vec![now.into(), GAP_GIVE_UPS_PER_ALARM.into()],
     )?;
     let mut logs = vec![];
-    for k in stale {
+    for k in due_keys {
         #[derive(Deserialize)]
         struct Upto {
             n: Option<u64>,
@@ -729,7 +729,7 @@ mod tests {
     }
 
     #[test]
-    fn a_place_ahead_of_a_gap_waits_and_a_skipped_place_fills_it() {
+    fn a_position_ahead_of_a_gap_waits_and_a_skipped_position_fills_it() {
         let sql = object();
         assert_eq!(offer(&sql, "a", 1), go());
         assert_eq!(offer(&sql, "a", 3), wait(), "parked behind 2");
@@ -777,7 +777,7 @@ mod tests {
     }
 
     #[test]
-    fn an_offer_in_a_place_skipped_ahead_of_its_turn_is_delivered() {
+    fn an_offer_at_a_position_skipped_ahead_of_its_turn_is_delivered() {
         let sql = object();
         assert_eq!(offer(&sql, "a", 1), go());
         let skip = Skip {
@@ -934,7 +934,7 @@ mod tests {
     }
 
     #[test]
-    fn a_second_copy_is_a_duplicate_and_a_late_place_is_still_delivered() {
+    fn a_second_copy_is_a_duplicate_and_a_late_position_is_still_delivered() {
         let sql = object();
         // An unknown key starts at 1: 5 waits for the positions before it, a little while.
         assert_eq!(offer(&sql, "a", 5), wait());
