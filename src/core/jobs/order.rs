@@ -1,10 +1,9 @@
-//! The words of ordered delivery, as data (no I/O). Three things carry the word "ordering key": a
-//! source's *expression*
-//! (`SourceConfig.ordering_key_expr`, JMESPath), the *ordering key* it gives an event
-//! (`EventEnvelope.ordering_key`), and that key scoped to its source, `SourceOrderingKey`
-//! (`{source}/{key}`), which a source's `Dedupe` numbers and a destination's `Sequencer` orders
-//! by. Each event with a key gets its *position n* on it at ingress (`Order`, stamped on its queue
-//! body).
+//! The words of ordered delivery, as data (no I/O). Three things carry the word "ordering key":
+//! a source's *expression* (`SourceConfig.ordering_key_expr`, JMESPath), the *ordering key* it
+//! gives an event (`EventEnvelope.ordering_key`), and that key scoped to its source,
+//! `SourceOrderingKey` (`{source}/{key}`), which a source's `Dedupe` numbers and a destination's
+//! `Sequencer` orders by. Each event with a key gets its *position n* on it at ingress (`Order`,
+//! stamped on its queue body).
 //!
 //! This module is that vocabulary as data (no I/O): the key, the position, and what a
 //! `Sequencer` is told and answers. What an ordered destination does with them is `jobs::ordered`.
