@@ -88,15 +88,15 @@ pub async fn fan_out(
     // Each delivery to go now keeps its endpoint's index in `all`. (Skips and offers are asked
     // one by one: each answer may release other deliveries, which `co.all` would not return.)
     let mut unordered: Vec<(QueueMessage, usize)> = Vec::new();
-    let mut ordered_go: Vec<(QueueMessage, usize)> = Vec::new();
+    let mut ordered_go: Vec<(QueueMessage, usize, String)> = Vec::new();
     for (i, ep) in all.iter().enumerate() {
         let takes = p.targets.contains(&ep.name);
         match (&qm.order, ep.cfg.ordered, takes) {
             (Some(order), true, false) => ordered::skip(co, &qm.tenant, &ep.name, order).await?,
             (Some(_), true, true) => {
                 let d = delivery_to(qm, event, ep);
-                if ordered::offer(co, &d, &ep.name).await? {
-                    ordered_go.push((d, i));
+                if let Some(body) = ordered::offer(co, &d, &ep.name).await? {
+                    ordered_go.push((d, i, body));
                 }
             }
             (_, _, true) => unordered.push((delivery_to(qm, event, ep), i)),
@@ -104,15 +104,15 @@ pub async fn fan_out(
         }
     }
     // One to attempt: here, at once.
-    if let ([(d, i)], []) | ([], [(d, i)]) = (unordered.as_slice(), ordered_go.as_slice()) {
+    if let ([(d, i)], []) | ([], [(d, i, _)]) = (unordered.as_slice(), ordered_go.as_slice()) {
         let one = (d.clone(), all.swap_remove(*i));
         return Ok(Fanned::One(Box::new(one)));
     }
-    // None, or several: each is a message of its own (none when the sequencers hold them).
+    // None, or several: each is a message of its own (none when the sequencers hold them), an
+    // ordered one queued as the body its sequencer holds (its open work is there).
     let unordered: Vec<QueueMessage> = unordered.into_iter().map(|(d, _)| d).collect();
-    let ordered_go: Vec<QueueMessage> = ordered_go.into_iter().map(|(d, _)| d).collect();
     enqueue_all(co, &unordered, 0, settings).await?;
-    ordered::send_now(co, &ordered_go).await?;
+    ordered::send(co, ordered_go.into_iter().map(|(_, _, b)| b).collect()).await;
     Ok(Fanned::Done(JobStep::Drop))
 }
 
@@ -695,6 +695,56 @@ mod tests {
         let held: Value = serde_json::from_str(offer["item"]["body"].as_str().unwrap()).unwrap();
         assert!(held["spilled_to"].is_string(), "held inline");
         assert!(seen.iter().any(|e| matches!(e, Effect::KvPut { .. })));
+    }
+
+    /// A large delivery its sequencer lets go among several is queued as the body it was offered
+    /// in: its payload is kept aside once (KV takes one write per second per key, and a failed
+    /// second write would retry the event, whose offer is then a duplicate held until the grace).
+    #[test]
+    fn a_large_ordered_delivery_among_several_is_kept_aside_once_and_queued_as_offered() {
+        let mut m: Value = serde_json::from_str(&keyed(None, 1, false)).unwrap();
+        m["job"]["event"]["data"]["blob"] = json!("x".repeat(super::super::wire::INLINE_LIMIT));
+        let records = [
+            (
+                "crm",
+                dest("https://crm.example/in", json!({"ordered": true})),
+            ),
+            ("audit", dest("https://audit.example/in", json!({}))),
+        ];
+        let body = m.to_string();
+        let (receipt, seen) = consume_gated(&records, &body, 200, None, Some(r#"{"go":true}"#));
+        assert_eq!(receipt, Receipt::Ack);
+        let puts: Vec<&String> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::KvPut { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        let crm = puts
+            .iter()
+            .filter(|k| k.as_str() == "t1/evt_1.crm/1")
+            .count();
+        assert_eq!(
+            crm, 1,
+            "the ordered delivery's payload is written once: {puts:?}"
+        );
+        let offer = asked(&seen, ObjectClass::Sequencer)
+            .into_iter()
+            .find_map(|a| a.get("offer").cloned())
+            .unwrap();
+        let queued: Vec<&String> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { texts, .. } => Some(texts),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(
+            queued.contains(&&offer["item"]["body"].as_str().unwrap().to_string()),
+            "queued as its sequencer holds it: {queued:?}"
+        );
     }
 
     /// An ordered delivery's first attempt runs inline in its event's fan-out: it has no queue

@@ -38,24 +38,29 @@ impl QueueMessage {
 }
 
 /// Offers `d`, a delivery to an ordered destination, to its sequencer; sends what that released
-/// besides it, and answers whether `d` itself goes now.
-pub async fn offer(co: &Co, d: &QueueMessage, destination: &str) -> Result<bool, ApiError> {
-    let Some(order) = &d.order else {
-        return Ok(true);
-    };
+/// besides it. Answers the body `d` was offered in when it goes now (to queue as it is: its
+/// payload, if kept aside, is written once), `None` while its sequencer holds it.
+pub async fn offer(
+    co: &Co,
+    d: &QueueMessage,
+    destination: &str,
+) -> Result<Option<String>, ApiError> {
     let body = held_body(co, d).await?;
+    let Some(order) = &d.order else {
+        return Ok(Some(body));
+    };
     let offer = Offer {
         key: order.key.clone(),
         item: Entry {
             n: order.n,
             delivery: d.id.clone(),
-            body,
+            body: body.clone(),
         },
         since: order.since,
     };
     let r = co.ask(&sequencer(&d.tenant, destination), offer).await?;
     send(co, r.send).await;
-    Ok(r.go)
+    Ok(r.go.then_some(body))
 }
 
 /// The ordered `destination` does not take the event at `order`: its key does not wait for it.
@@ -168,16 +173,6 @@ async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         let r = co.ask(&sequencer(&tenant, &d), replay).await?;
         send(co, r.send).await;
     }
-    Ok(())
-}
-
-/// Queues deliveries their sequencers released as they were offered (their open work is there).
-pub async fn send_now(co: &Co, msgs: &[QueueMessage]) -> Result<(), ApiError> {
-    let mut bodies = Vec::with_capacity(msgs.len());
-    for m in msgs {
-        bodies.push(held_body(co, m).await?);
-    }
-    send(co, bodies).await;
     Ok(())
 }
 
