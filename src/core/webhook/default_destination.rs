@@ -330,15 +330,23 @@ mod tests {
     fn a_legacy_field_the_record_refuses_says_it_is_the_stored_field_and_what_to_send() {
         // Accepted before destinations had records: a URL with a user and password.
         let doc = json!({"name": "t1", "destination": {"url": "https://user:pw@t1.example/h", "secret": SECRET}});
-        let kv = Kv::with(&[(tenant_key("t1"), stored(RecordKind::Tenant, "t1", None, doc))]);
+        let kv = Kv::with(&[(
+            tenant_key("t1"),
+            stored(RecordKind::Tenant, "t1", None, doc),
+        )]);
         let e = move_on(&kv, "t1", true).unwrap_err();
         assert_eq!(e.status(), 422);
         assert!(
-            e.message.contains("stored `destination`") && e.message.contains("send `destination` again"),
+            e.message.contains("stored `destination`")
+                && e.message.contains("send `destination` again"),
             "{}",
             e.message
         );
-        assert!(!e.message.contains("pw@"), "the stored URL is not echoed: {}", e.message);
+        assert!(
+            !e.message.contains("pw@"),
+            "the stored URL is not echoed: {}",
+            e.message
+        );
         assert!(record(&kv, "t1").is_none());
     }
 

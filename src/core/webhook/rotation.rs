@@ -286,7 +286,8 @@ mod tests {
             tenant: "t1",
             record: "destination:stream",
         };
-        let password: Secret = serde_json::from_value(saved["kafka"]["auth"]["password"].clone()).unwrap();
+        let password: Secret =
+            serde_json::from_value(saved["kafka"]["auth"]["password"].clone()).unwrap();
         assert_eq!(
             open_secret(&sealer(), &at, "/kafka/auth/password", &password).unwrap(),
             "kafka-password"
