@@ -14,7 +14,7 @@
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
 use super::wire::{decode, enqueue, finished, lost, QueueSettings};
-use super::{max_attempts, ordered, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use super::{max_attempts, sequencing, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
@@ -94,7 +94,7 @@ pub async fn consume(
             }
         }
     }
-    ordered::send(&co, released).await;
+    sequencing::send(&co, released).await;
     Ok(receipt)
 }
 
@@ -120,7 +120,7 @@ async fn consume_one(
             // Given up on, a sequenced delivery whose payload is gone no longer holds its key.
             let gone = e.status() == 404 && queue.ends_with("-dlq");
             if let (true, Some(l)) = (gone, lost(body)) {
-                return Ok((Receipt::Ack, ordered::lost(&co, &l).await));
+                return Ok((Receipt::Ack, sequencing::lost(&co, &l).await));
             }
             return Ok((Receipt::Retry, vec![]));
         }
@@ -315,7 +315,7 @@ async fn settle(
 /// sequencer, answering what that released (the next of its key, to go now).
 async fn finish(co: &Co, qm: &QueueMessage) -> Vec<String> {
     match qm.sequenced() {
-        Some(_) => ordered::done(co, qm).await,
+        Some(_) => sequencing::done(co, qm).await,
         None => {
             finished(co, qm).await;
             vec![]

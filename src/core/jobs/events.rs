@@ -4,7 +4,7 @@
 //! dead-lettered and replayed on its own, under its own id.
 
 use super::wire::{enqueue_all, QueueSettings};
-use super::{max_attempts, ordered, JobStep, Order, QueueMessage};
+use super::{max_attempts, sequencing, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -92,10 +92,10 @@ pub async fn fan_out(
     for (i, ep) in all.iter().enumerate() {
         let takes = p.targets.contains(&ep.name);
         match (&qm.order, ep.cfg.ordered, takes) {
-            (Some(order), true, false) => ordered::skip(co, &qm.tenant, &ep.name, order).await?,
+            (Some(order), true, false) => sequencing::skip(co, &qm.tenant, &ep.name, order).await?,
             (Some(_), true, true) => {
                 let d = delivery_to(qm, event, ep);
-                if let Some(body) = ordered::offer(co, &d, &ep.name).await? {
+                if let Some(body) = sequencing::offer(co, &d, &ep.name).await? {
                     ordered_go.push((d, i, body));
                 }
             }
@@ -112,7 +112,7 @@ pub async fn fan_out(
     // ordered one queued as the body its sequencer holds (its open work is there).
     let unordered: Vec<QueueMessage> = unordered.into_iter().map(|(d, _)| d).collect();
     enqueue_all(co, &unordered, 0, settings).await?;
-    ordered::send(co, ordered_go.into_iter().map(|(_, _, b)| b).collect()).await;
+    sequencing::send(co, ordered_go.into_iter().map(|(_, _, b)| b).collect()).await;
     Ok(Fanned::Done(JobStep::Drop))
 }
 

@@ -15,7 +15,7 @@ pub mod events;
 #[cfg(test)]
 mod inline_chain_tests;
 pub mod order;
-pub mod ordered;
+pub mod sequencing;
 pub mod wire;
 
 use order::Order;

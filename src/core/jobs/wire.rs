@@ -241,9 +241,9 @@ pub async fn enqueue_all(
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
     // A dead letter to an ordered destination goes back through its sequencer
-    // (`ordered::requeue_letters`): queued here, it would skip its key's order.
+    // (`sequencing::requeue_letters`): queued here, it would skip its key's order.
     if let Some(m) = msgs.iter().find(|m| m.replays_in_order()) {
-        let why = format!("{} is a dead letter to an ordered destination: requeue it with ordered::requeue_letters", m.id);
+        let why = format!("{} is a dead letter to an ordered destination: requeue it with sequencing::requeue_letters", m.id);
         return Err(ApiError::internal(why));
     }
     let Some(first) = msgs.first() else {

@@ -1,8 +1,10 @@
-//! Ordered delivery, the flows (its words are in `jobs::order`). A destination that delivers in
-//! order (`DestinationConfig.ordered`) asks its `Sequencer` (one per tenant and destination,
-//! `objects::sequencer`): events with one key go one at a time, by position; a failing event holds the events behind it on its key only, until it is delivered
-//! or dead-lettered. Each command answers the delivery bodies it released, which the consumer
-//! sends at once.
+//! The flows of ordered delivery: offer, skip, done, lost and replay, each asked of a
+//! destination's `Sequencer`. Its words (`Order`, the commands and their answers) are in
+//! `jobs::order`; the machine that holds and releases is `objects::sequencer`. A destination that
+//! delivers in order (`DestinationConfig.ordered`) has one sequencer per tenant and destination:
+//! events with one key go one at a time, by position; a failing event holds the events behind it
+//! on its key only, until it is delivered or dead-lettered. Each command answers the delivery
+//! bodies it released, which the consumer sends at once.
 
 use super::order::{Done, Entry, Offer, Order, Replay, Skip, SourceOrderingKey};
 use super::wire::{encode, Lost};
