@@ -119,6 +119,12 @@ impl QueueMessage {
         }
     }
 
+    /// A delivery's position in its key's order and its destination: `None` for an event still
+    /// to fan out, a channel send, or a delivery that carries no position.
+    pub fn ordered_delivery(&self) -> Option<(&Order, &str)> {
+        Some((self.order.as_ref()?, self.destination()?))
+    }
+
     /// The same job, one attempt later, remembering why the last one failed.
     pub fn next_attempt(&self, error: String) -> QueueMessage {
         QueueMessage {

@@ -8,7 +8,7 @@
 
 use super::order::{Done, Entry, Offer, Order, Replay, Skip, SourceOrderingKey};
 use super::wire::{encode, Lost};
-use super::{Job, QueueMessage};
+use super::QueueMessage;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::objects::protocol::Sequencer;
@@ -20,22 +20,13 @@ use std::collections::BTreeMap;
 impl QueueMessage {
     /// The destination whose sequencer holds this delivery (its open work is there).
     pub fn sequenced(&self) -> Option<&str> {
-        match (&self.order, &self.job) {
-            (Some(o), Job::DeliverEvent { destination, .. }) if o.sequenced => {
-                destination.as_deref()
-            }
-            _ => None,
-        }
+        let (o, d) = self.ordered_delivery()?;
+        o.sequenced.then_some(d)
     }
 
     /// A delivery sent again from the admin API that its ordered destination takes in order.
     pub fn replays_in_order(&self) -> bool {
-        match (&self.order, &self.job) {
-            (Some(o), Job::DeliverEvent { destination, .. }) => {
-                !o.sequenced && destination.is_some()
-            }
-            _ => false,
-        }
+        self.ordered_delivery().is_some_and(|(o, _)| !o.sequenced)
     }
 }
 
@@ -81,14 +72,7 @@ pub async fn skip(co: &Co, tenant: &str, destination: &str, order: &Order) -> Re
 /// to attempt or queue at once. A failure is logged: the sequencer sends its open copy again
 /// after the grace period, and that copy's end releases the key.
 pub async fn done(co: &Co, m: &QueueMessage) -> Vec<String> {
-    let (
-        Some(order),
-        Job::DeliverEvent {
-            destination: Some(d),
-            ..
-        },
-    ) = (&m.order, &m.job)
-    else {
+    let Some((order, d)) = m.ordered_delivery() else {
         return vec![];
     };
     finish(co, &m.tenant, d, &order.key, &m.id).await
@@ -145,19 +129,15 @@ async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
     let mut groups: BTreeMap<(String, String, SourceOrderingKey), Vec<(u64, Entry)>> =
         BTreeMap::new();
     for mut m in msgs {
-        let (
-            Some(order),
-            Job::DeliverEvent {
-                destination: Some(d),
-                ..
-            },
-        ) = (&mut m.order, &m.job)
-        else {
+        let Some((order, d)) = m.ordered_delivery() else {
             continue;
         };
-        order.sequenced = true;
-        let group = (m.tenant.clone(), d.clone(), order.key.clone());
+        let group = (m.tenant.clone(), d.to_string(), order.key.clone());
         let (n, since) = (order.n, order.since);
+        // Held by its sequencer from now on: its open work is there.
+        if let Some(o) = m.order.as_mut() {
+            o.sequenced = true;
+        }
         let body = held_body(co, &m).await?;
         let held = Entry {
             n,

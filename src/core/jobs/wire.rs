@@ -106,14 +106,7 @@ pub async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
     let mut kept = json!({ SPILLED: key });
     // A delivery to a destination says which, and where it stands in its key's order: should
     // its payload be gone (its TTL passed while its sequencer held it), it can still finish.
-    if let (
-        Job::DeliverEvent {
-            destination: Some(d),
-            ..
-        },
-        Some(order),
-    ) = (&m.job, &m.order)
-    {
+    if let Some((order, d)) = m.ordered_delivery() {
         kept["order"] = json!(order);
         kept["delivery"] = json!({"tenant": m.tenant, "id": m.id, "destination": d});
     }
