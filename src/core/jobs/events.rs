@@ -112,7 +112,7 @@ pub async fn fan_out(
     // ordered one queued as the body its sequencer holds (its open work is there).
     let unordered: Vec<QueueMessage> = unordered.into_iter().map(|(d, _)| d).collect();
     enqueue_all(co, &unordered, 0, settings).await?;
-    sequencing::send(co, ordered_go.into_iter().map(|(_, _, b)| b).collect()).await;
+    sequencing::queue_released(co, ordered_go.into_iter().map(|(_, _, b)| b).collect()).await;
     Ok(Fanned::Done(JobStep::Drop))
 }
 

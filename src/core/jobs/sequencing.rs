@@ -52,7 +52,7 @@ pub async fn offer(
         since: order.since,
     };
     let r = co.ask(&sequencer(&d.tenant, destination), offer).await?;
-    send(co, r.send).await;
+    queue_released(co, r.send).await;
     Ok(r.go.then_some(body))
 }
 
@@ -64,29 +64,29 @@ pub async fn skip(co: &Co, tenant: &str, destination: &str, order: &Order) -> Re
         since: order.since,
     };
     let r = co.ask(&sequencer(tenant, destination), skip).await?;
-    send(co, r.send).await;
+    queue_released(co, r.send).await;
     Ok(())
 }
 
 /// A sequenced delivery is finished: answers what its sequencer released (the next of its key),
 /// to attempt or queue at once. A failure is logged: the sequencer sends its open copy again
 /// after the grace period, and that copy's end releases the key.
-pub async fn done(co: &Co, m: &QueueMessage) -> Vec<String> {
+pub async fn tell_done(co: &Co, m: &QueueMessage) -> Vec<String> {
     let Some((order, d)) = m.ordered_delivery() else {
         return vec![];
     };
-    finish(co, &m.tenant, d, &order.key, &m.id).await
+    ask_done(co, &m.tenant, d, &order.key, &m.id).await
 }
 
 /// A sequenced delivery kept aside whose payload is gone (held past `PAYLOADS`' TTL): nothing is
 /// left to deliver or replay, so it is logged as lost and finished, and its key goes on.
-pub async fn lost(co: &Co, l: &Lost) -> Vec<String> {
+pub async fn finish_lost(co: &Co, l: &Lost) -> Vec<String> {
     let line = json!({"payload_lost": l.id, "tenant": l.tenant, "destination": l.destination});
     co.log_error(line).await;
-    finish(co, &l.tenant, &l.destination, &l.order.key, &l.id).await
+    ask_done(co, &l.tenant, &l.destination, &l.order.key, &l.id).await
 }
 
-async fn finish(
+async fn ask_done(
     co: &Co,
     tenant: &str,
     destination: &str,
@@ -153,7 +153,7 @@ async fn replay(co: &Co, msgs: Vec<QueueMessage>) -> Result<(), ApiError> {
         let items = items.into_iter().map(|(_, h)| h).collect();
         let replay = Replay { key, items, since };
         let r = co.ask(&sequencer(&tenant, &d), replay).await?;
-        send(co, r.send).await;
+        queue_released(co, r.send).await;
     }
     Ok(())
 }
@@ -170,7 +170,7 @@ fn sequencer(tenant: &str, destination: &str) -> Object<Sequencer> {
 
 /// Queues released bodies now. Their open work is in the sequencer already, which sends them
 /// again if this fails.
-pub async fn send(co: &Co, texts: Vec<String>) {
+pub async fn queue_released(co: &Co, texts: Vec<String>) {
     if texts.is_empty() {
         return;
     }

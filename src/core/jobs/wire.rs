@@ -123,27 +123,29 @@ pub struct Lost {
     pub order: Order,
 }
 
-/// The kept-aside delivery `body` names, if it is a sequenced one.
-pub fn lost(body: &str) -> Option<Lost> {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        tenant: String,
-        id: String,
-        destination: String,
+impl Lost {
+    /// The kept-aside delivery `body` names, if it is a sequenced one.
+    pub fn from_body(body: &str) -> Option<Lost> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            tenant: String,
+            id: String,
+            destination: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            order: Order,
+            delivery: Named,
+        }
+        let k: Kept = serde_json::from_str(body).ok()?;
+        let d = k.delivery;
+        k.order.sequenced.then_some(Lost {
+            tenant: d.tenant,
+            id: d.id,
+            destination: d.destination,
+            order: k.order,
+        })
     }
-    #[derive(serde::Deserialize)]
-    struct Kept {
-        order: Order,
-        delivery: Named,
-    }
-    let k: Kept = serde_json::from_str(body).ok()?;
-    let d = k.delivery;
-    k.order.sequenced.then_some(Lost {
-        tenant: d.tenant,
-        id: d.id,
-        destination: d.destination,
-        order: k.order,
-    })
 }
 
 /// Encodes messages for `queue`, each with the open-work entry that goes with it: the same body,
@@ -268,19 +270,19 @@ pub async fn enqueue_all(
     // holds (tried inline after its sequencer let it go): its record there, just moved on to
     // this send's time, is the copy sent again (at worst a duplicate under its webhook-id).
     if sent.is_err() && first.sequenced().is_none() {
-        close(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
+        close_entries(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
     }
     sent
 }
 
 /// The message is finished (delivered, dead-lettered or refused): its open-work record closes.
 /// A failure is logged, not raised: the record's next sweep finds it finished downstream.
-pub async fn finished(co: &Co, m: &QueueMessage) {
-    close(co, m, vec![m.id.clone()]).await;
+pub async fn close_open_work(co: &Co, m: &QueueMessage) {
+    close_entries(co, m, vec![m.id.clone()]).await;
 }
 
 /// Closes the entries `done` of the record `m`'s open work is in.
-async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
+async fn close_entries(co: &Co, m: &QueueMessage, done: Vec<String>) {
     let cmd = OpenWork {
         track: vec![],
         done,
