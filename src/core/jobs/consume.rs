@@ -10,7 +10,9 @@
 //! delivered or recorded, never dropped, except a deleted tenant's: a delivery, record or letter
 //! would outlive it, and a tenant created again under its id could replay them. A message carries
 //! the incarnation of the tenant that accepted it, so one of a tenant deleted and created again
-//! while it waited is dropped too (logged), from its queue or its dead-letter queue.
+//! while it waited is dropped too (logged), from its queue or its dead-letter queue. A finished
+//! sequenced delivery tells its `Sequencer`, and attempts what that released, a few in a row
+//! (`INLINE_RELEASES`), before it queues the rest.
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
 use super::wire::{close_open_work, decode, enqueue, Lost, QueueSettings};

@@ -1,7 +1,9 @@
 //! The `events` queue's jobs. An event from ingress is fanned out to the destinations that take
 //! it (`webhook::fanout`): with one, its delivery is attempted at once; with several, each
 //! becomes a message of its own, queued in one send. A delivery is then attempted, retried,
-//! dead-lettered and replayed on its own, under its own id.
+//! dead-lettered and replayed on its own, under its own id. An event with a position in its key's
+//! order is offered to each ordered destination that takes it and skipped by the others (their
+//! `Sequencer`s, `jobs::sequencing`): only the deliveries that go now are attempted or queued.
 
 use super::wire::{enqueue_all, QueueSettings};
 use super::{max_attempts, sequencing, JobStep, Order, QueueMessage};

@@ -4,7 +4,8 @@
 //! delivers in order (`DestinationConfig.ordered`) has one sequencer per tenant and destination:
 //! events with one key go one at a time, by position; a failing event holds the events behind it
 //! on its key only, until it is delivered or dead-lettered. Each command answers the delivery
-//! bodies it released, which the consumer sends at once.
+//! bodies it released, which the consumer attempts itself (up to 5 in a row,
+//! `consume::INLINE_RELEASES`) or queues.
 
 use super::order::{Done, Entry, Offer, Order, Replay, Skip, SourceOrderingKey};
 use super::wire::{encode, Lost};

@@ -3,9 +3,11 @@
 //! ids) and readable in the dashboard. A message over the queue's 128 KB limit (a webhook may
 //! carry up to 1 MiB) is kept in `PAYLOADS` and the queue carries its key. Each queued message is
 //! also recorded as open work in the object that already sees its work (its source's `Dedupe`
-//! for an event, its channel's `Outbox` for a send) until it is finished, so it survives the loss
-//! of its queue copy. A message is stamped with its tenant's incarnation when it is first
-//! queued, so that one consumed after its tenant was deleted and created again is dropped.
+//! for an event, its destination's `Sequencer` for a sequenced delivery, its channel's `Outbox`
+//! for a send) until it is finished, so it survives the loss of its queue copy. A dead letter to
+//! an ordered destination is refused here: it goes back through its sequencer
+//! (`sequencing::requeue_letters`). A message is stamped with its tenant's incarnation when it is
+//! first queued, so that one consumed after its tenant was deleted and created again is dropped.
 
 use super::order::Order;
 use super::{Job, OpenWork, Pending, QueueMessage};
