@@ -14,7 +14,8 @@ use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::objects::protocol::Sequencer;
 use crate::core::objects::Object;
-use crate::core::platform::QueueName;
+use crate::core::platform::{QueueName, RecordKind};
+use crate::core::records;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -119,10 +120,42 @@ pub async fn requeue_letters(
 ) -> Result<Vec<QueueMessage>, ApiError> {
     let (in_order, rest): (Vec<QueueMessage>, Vec<QueueMessage>) =
         msgs.into_iter().partition(QueueMessage::replays_in_order);
+    let in_order = of_existing_destinations(co, in_order).await?;
     if !in_order.is_empty() {
         replay(co, in_order).await?;
     }
     Ok(rest)
+}
+
+/// The ordered letters whose destination still exists. The others are dropped (logged), as the
+/// consumer drops an unordered delivery to a deleted destination: asked, the sequencer erased
+/// with it would be made again, and would linger until idle.
+async fn of_existing_destinations(
+    co: &Co,
+    msgs: Vec<QueueMessage>,
+) -> Result<Vec<QueueMessage>, ApiError> {
+    let mut exists: BTreeMap<(String, String), bool> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let Some(d) = m.destination() else {
+            continue;
+        };
+        let at = (m.tenant.clone(), d.to_string());
+        let there = match exists.get(&at) {
+            Some(there) => *there,
+            None => {
+                let there = records::exists(co, RecordKind::Destination, &at.0, Some(d)).await?;
+                *exists.entry(at).or_insert(there)
+            }
+        };
+        if there {
+            kept.push(m);
+        } else {
+            let line = json!({"delivery": m.id, "tenant": m.tenant, "dropped": "the destination no longer exists", "destination": d});
+            co.log(line).await;
+        }
+    }
+    Ok(kept)
 }
 
 /// Ordered letters to their sequencers, one `Replay` per destination and key.
@@ -224,7 +257,10 @@ mod tests {
             letter(6, "crm", true),
         ];
         let flow = Flow::new(|co: Co| async move { requeue_letters(&co, msgs).await });
-        let (rest, seen) = drive(flow, 1, |_| Ok(Outcome::Text("{}".into())));
+        let (rest, seen) = drive(flow, 1, |e| match e {
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(json!({"url": "https://x.example"})))),
+            _ => Ok(Outcome::Text("{}".into())),
+        });
         let rest: Vec<String> = rest.unwrap().into_iter().map(|m| m.id).collect();
         assert_eq!(
             rest,
@@ -242,6 +278,45 @@ mod tests {
             !seen.iter().any(|e| matches!(e, Effect::Send { .. })),
             "nothing queued around the sequencer"
         );
+    }
+
+    /// A deleted destination's `Sequencer` was erased with it: a replayed letter to it is dropped
+    /// (as the consumer drops an unordered one), and no sequencer is made again to hold it.
+    #[test]
+    fn a_replayed_ordered_letter_of_a_deleted_destination_is_dropped_and_makes_no_sequencer() {
+        let msgs = vec![letter(5, "gone", true), letter(6, "crm", true)];
+        let flow = Flow::new(|co: Co| async move { requeue_letters(&co, msgs).await });
+        let (rest, seen) = drive(flow, 1, |e| match e {
+            Effect::Config { key, .. } => {
+                let crm = key.as_str().ends_with(":crm");
+                Ok(Outcome::Doc(
+                    crm.then(|| json!({"url": "https://crm.example/in"})),
+                ))
+            }
+            _ => Ok(Outcome::Text("{}".into())),
+        });
+        assert!(rest.unwrap().is_empty(), "nothing left to queue");
+        let asks: Vec<&String> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Ask {
+                    class: ObjectClass::Sequencer,
+                    name,
+                    ..
+                } => Some(name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            asks,
+            ["t1:destination:crm"],
+            "only the existing one's sequencer"
+        );
+        let dropped = seen.iter().any(|e| {
+            matches!(e, Effect::Log(line)
+                if line.contains("the destination no longer exists") && line.contains("evt_5.gone"))
+        });
+        assert!(dropped, "logged as dropped: {seen:?}");
     }
 
     /// Queued as it is, an ordered letter would be delivered out of its key's order.

@@ -489,6 +489,9 @@ mod tests {
                 class: ObjectClass::DeadLetters,
                 ..
             } => Ok(Outcome::Text("null".into())),
+            Effect::Config { key, .. } if key.as_str().ends_with(":crm") => Ok(Outcome::Doc(Some(
+                json!({"url": "https://crm.example/in", "ordered": true}),
+            ))),
             Effect::Config { .. } => Ok(Outcome::Doc(None)),
             _ => Ok(Outcome::Text("{}".into())),
         });
