@@ -111,7 +111,7 @@ pub async fn retry_event(
                 letter.replay(t)?.1
             }
             (Some(envelope), None) => {
-                if envelope.ordering_key.is_some() && ordered(co, t, &d.destination).await? {
+                if envelope.ordering_key.is_some() && delivers_in_order(co, t, &d.destination).await? {
                     return Err(ApiError::new(
                         ErrorKind::Conflict,
                         format!("`{}` delivers in order and this delivery is not a dead letter: sent again now it would go out of order (a dead letter goes back in its key's order)", d.destination),
@@ -173,7 +173,7 @@ async fn fan_out_again(
 }
 
 /// Whether the tenant's destination `name` delivers in order.
-async fn ordered(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
+async fn delivers_in_order(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
     let key = RecordKind::Destination.kv_key(t, Some(name));
     let cfg = co.config::<DestinationConfig>(&key).await?;
     Ok(cfg.is_some_and(|d| d.ordered))
