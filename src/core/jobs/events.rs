@@ -42,26 +42,9 @@ pub async fn fan_out(
     qm: &QueueMessage,
     event: &EventEnvelope,
 ) -> Result<Fanned, ApiError> {
-    let mut all = endpoints(co, &qm.tenant, tenant).await?;
+    let all = endpoints(co, &qm.tenant, tenant).await?;
     if all.is_empty() {
-        // Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
-        // retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a
-        // retry from the log fans it out to the destinations added since (`log_admin`). That
-        // entry is the event's only copy, so it is written now, not left to the batch's
-        // best-effort buffer: if it cannot be, the message is retried (then dead-lettered).
-        let kept = LogSettings {
-            keep_bodies: true,
-            ..tenant.event_log
-        };
-        let mut entry = event_entry(event, vec![], kept, co.now());
-        entry.no_destination = true;
-        let only = LogBatch {
-            entries: vec![LogEntry::Event(entry)],
-        };
-        co.ask(&Object::<EventLog>::tenant(&qm.tenant), only)
-            .await?;
-        let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
-        co.log(line).await;
+        record_no_destination(co, tenant, qm, event).await?;
         return Ok(Fanned::Done(JobStep::Drop));
     }
     let source_key = RecordKind::Source.kv_key(&qm.tenant, Some(&event.source));
@@ -85,14 +68,54 @@ pub async fn fan_out(
         let line = json!({"event": event.id, "tenant": qm.tenant, "taken_by": []});
         co.log(line).await;
     }
-    // An ordered destination's delivery goes when its sequencer says (now, or after the ones
-    // before it on its key); one that does not take the event lets its key go on without it.
+    route_deliveries(co, settings, qm, event, all, &p.targets).await
+}
+
+/// Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
+/// retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a retry
+/// from the log fans it out to the destinations added since (`log_admin`). That entry is the
+/// event's only copy, so it is written now, not left to the batch's best-effort buffer: if it
+/// cannot be, the message is retried (then dead-lettered).
+async fn record_no_destination(
+    co: &Co,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+) -> Result<(), ApiError> {
+    let kept = LogSettings {
+        keep_bodies: true,
+        ..tenant.event_log
+    };
+    let mut entry = event_entry(event, vec![], kept, co.now());
+    entry.no_destination = true;
+    let only = LogBatch {
+        entries: vec![LogEntry::Event(entry)],
+    };
+    co.ask(&Object::<EventLog>::tenant(&qm.tenant), only)
+        .await?;
+    let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
+    co.log(line).await;
+    Ok(())
+}
+
+/// The event's deliveries to the endpoints of `all` that `takers` names: one to attempt here,
+/// or each a message of its own. An ordered destination's delivery goes when its sequencer says
+/// (now, or after the ones before it on its key); one that does not take the event lets its key
+/// go on without it.
+async fn route_deliveries(
+    co: &Co,
+    settings: QueueSettings,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+    mut all: Vec<Endpoint>,
+    takers: &[String],
+) -> Result<Fanned, ApiError> {
     // Each delivery to go now keeps its endpoint's index in `all`. (Skips and offers are asked
     // one by one: each answer may release other deliveries, which `co.all` would not return.)
     let mut unordered: Vec<(QueueMessage, usize)> = Vec::new();
     let mut ordered_go: Vec<(QueueMessage, usize, String)> = Vec::new();
     for (i, ep) in all.iter().enumerate() {
-        let takes = p.targets.contains(&ep.name);
+        let takes = takers.contains(&ep.name);
         match (&qm.order, ep.cfg.ordered, takes) {
             (Some(order), true, false) => sequencing::skip(co, &qm.tenant, &ep.name, order).await?,
             (Some(_), true, true) => {
