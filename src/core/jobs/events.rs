@@ -692,7 +692,8 @@ mod tests {
         assert!(texts[0].contains("evt_0.crm"));
     }
 
-    /// What a finished delivery releases, and the chain after it: `inline_chain_tests`.
+    /// A failed sequenced delivery tells its sequencer nothing (the key stays held behind it) and
+    /// its retry's open work moves on there. What a finished one releases: `inline_chain_tests`.
     #[test]
     fn a_sequenced_delivery_that_fails_is_retried_with_its_open_work_at_its_sequencer() {
         let body = keyed(Some("crm"), 4, true);
