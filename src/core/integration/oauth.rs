@@ -1,11 +1,12 @@
 //! OAuth2 for integrations and LLM providers: the token request (client_credentials,
-//! refresh_token with a stored refresh token, or a service account's signed JWT), and the key a
-//! token is held under (`tokens` finds it). The endpoint's answer, and what the `OauthTokens`
-//! object is asked and holds, are in `oauth_tokens`.
+//! refresh_token with a stored refresh token, or a service account's signed JWT), and the keys a
+//! token is held under, made by `token_keys` (`tokens` finds it). The endpoint's answer, and what
+//! the `OauthTokens` object is asked and holds, are in `oauth_tokens`, with `TokenKeys`, the type
+//! those keys travel in within its commands.
 //!
 //! Wherever an integration's OAuth2 access token is held (isolate, KV `TOKENS`, the integration's
-//! `OauthTokens` object), it is keyed by everything the token was issued for and will be sent to, so that a
-//! token never outlives the configuration that fetched it. An integration deleted and installed
+//! `OauthTokens` object), it is keyed by everything the token was issued for and will be sent
+//! to, so that a token never outlives the configuration that fetched it. An integration deleted and installed
 //! again under the same id (by a tenant, with its own `base_url`), a replaced auth block or a
 //! tenant re-created with the same ids all key to a different entry and fetch their own token.
 //! Secrets count by what they are, not how they are sealed, so a re-seal keeps the key; a new

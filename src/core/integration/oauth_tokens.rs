@@ -3,7 +3,8 @@
 //! configuration's keys (`TokenCmd`), handed out while usable and else fetched with the secrets
 //! the command carries; the refresh token its provider rotated to; and, for a master key
 //! rotation, where that refresh token is sealed (`KeptRefreshCmd`). The token request and the
-//! keys tokens are held under (`token_keys`) are `oauth`'s.
+//! making of the keys tokens are held under (`token_keys`) are `oauth`'s; their type,
+//! `TokenKeys`, is here, since the commands carry it.
 
 use crate::core::config::seal::SealContext;
 use crate::core::integration::config::Auth;
@@ -272,6 +273,7 @@ impl TokenKeys {
         self.current == key || self.also.iter().any(|k| k == key)
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

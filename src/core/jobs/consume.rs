@@ -10,11 +10,13 @@
 //! delivered or recorded, never dropped, except a deleted tenant's: a delivery, record or letter
 //! would outlive it, and a tenant created again under its id could replay them. A message carries
 //! the incarnation of the tenant that accepted it, so one of a tenant deleted and created again
-//! while it waited is dropped too (logged), from its queue or its dead-letter queue.
+//! while it waited is dropped too (logged), from its queue or its dead-letter queue. A finished
+//! sequenced delivery tells its `Sequencer`, and attempts what that released, a few in a row
+//! (`INLINE_RELEASES`), before it queues the rest.
 
 use super::events::{deliver, endpoint_of, fan_out, Fanned};
-use super::wire::{decode, enqueue, finished, lost, QueueSettings};
-use super::{max_attempts, ordered, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
+use super::wire::{close_open_work, decode, enqueue, Lost, QueueSettings};
+use super::{max_attempts, sequencing, DeadLetter, Job, JobStep, PutLetter, QueueMessage};
 use crate::core::channel::config::ChannelConfig;
 use crate::core::channel::outbound::OutboundMessage;
 use crate::core::channel::send::{self, attempt, open_token, queued_attempt, unsendable};
@@ -94,7 +96,7 @@ pub async fn consume(
             }
         }
     }
-    ordered::send(&co, released).await;
+    sequencing::queue_released(&co, released).await;
     Ok(receipt)
 }
 
@@ -119,8 +121,8 @@ async fn consume_one(
                 .await;
             // Given up on, a sequenced delivery whose payload is gone no longer holds its key.
             let gone = e.status() == 404 && queue.ends_with("-dlq");
-            if let (true, Some(l)) = (gone, lost(body)) {
-                return Ok((Receipt::Ack, ordered::lost(&co, &l).await));
+            if let (true, Some(l)) = (gone, Lost::from_body(body)) {
+                return Ok((Receipt::Ack, sequencing::finish_lost(&co, &l).await));
             }
             return Ok((Receipt::Retry, vec![]));
         }
@@ -149,7 +151,7 @@ async fn consume_one(
             co.log(line).await;
             // Its open-work copy, if one was recorded after the delete, is finished too: not
             // sent again forever, and a sequenced one does not hold its key.
-            return Ok((Receipt::Ack, finish(&co, &qm).await));
+            return Ok((Receipt::Ack, finish_message(&co, &qm).await));
         }
     };
     match attempt_and_step(&co, c, &tenant, &qm, jitter).await {
@@ -194,7 +196,7 @@ async fn attempt_and_step(
                 // Its delivery carries on under its own id (the same, for the default), or in
                 // its destination's sequencer.
                 if delivery.id != qm.id || delivery.sequenced().is_some() {
-                    finished(co, qm).await;
+                    close_open_work(co, qm).await;
                 }
                 Ok(released)
             }
@@ -304,7 +306,7 @@ async fn settle(
             return Ok(vec![]);
         }
     }
-    let released = finish(co, qm).await;
+    let released = finish_message(co, qm).await;
     if let Some(sample) = sample {
         co.count(&qm.tenant, sample.encode()).await;
     }
@@ -313,11 +315,11 @@ async fn settle(
 
 /// `qm` is finished with: its open work closes, and a sequenced delivery is done in its
 /// sequencer, answering what that released (the next of its key, to go now).
-async fn finish(co: &Co, qm: &QueueMessage) -> Vec<String> {
+async fn finish_message(co: &Co, qm: &QueueMessage) -> Vec<String> {
     match qm.sequenced() {
-        Some(_) => ordered::done(co, qm).await,
+        Some(_) => sequencing::tell_done(co, qm).await,
         None => {
-            finished(co, qm).await;
+            close_open_work(co, qm).await;
             vec![]
         }
     }

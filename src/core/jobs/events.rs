@@ -1,10 +1,12 @@
 //! The `events` queue's jobs. An event from ingress is fanned out to the destinations that take
 //! it (`webhook::fanout`): with one, its delivery is attempted at once; with several, each
 //! becomes a message of its own, queued in one send. A delivery is then attempted, retried,
-//! dead-lettered and replayed on its own, under its own id.
+//! dead-lettered and replayed on its own, under its own id. An event with a position in its key's
+//! order is offered to each ordered destination that takes it and skipped by the others (their
+//! `Sequencer`s, `jobs::sequencing`): only the deliveries that go now are attempted or queued.
 
 use super::wire::{enqueue_all, QueueSettings};
-use super::{max_attempts, ordered, JobStep, Order, QueueMessage};
+use super::{max_attempts, sequencing, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -40,26 +42,9 @@ pub async fn fan_out(
     qm: &QueueMessage,
     event: &EventEnvelope,
 ) -> Result<Fanned, ApiError> {
-    let mut all = endpoints(co, &qm.tenant, tenant).await?;
+    let all = endpoints(co, &qm.tenant, tenant).await?;
     if all.is_empty() {
-        // Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
-        // retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a
-        // retry from the log fans it out to the destinations added since (`log_admin`). That
-        // entry is the event's only copy, so it is written now, not left to the batch's
-        // best-effort buffer: if it cannot be, the message is retried (then dead-lettered).
-        let kept = LogSettings {
-            keep_bodies: true,
-            ..tenant.event_log
-        };
-        let mut entry = event_entry(event, vec![], kept, co.now());
-        entry.no_destination = true;
-        let only = LogBatch {
-            entries: vec![LogEntry::Event(entry)],
-        };
-        co.ask(&Object::<EventLog>::tenant(&qm.tenant), only)
-            .await?;
-        let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
-        co.log(line).await;
+        record_no_destination(co, tenant, qm, event).await?;
         return Ok(Fanned::Done(JobStep::Drop));
     }
     let source_key = RecordKind::Source.kv_key(&qm.tenant, Some(&event.source));
@@ -83,20 +68,60 @@ pub async fn fan_out(
         let line = json!({"event": event.id, "tenant": qm.tenant, "taken_by": []});
         co.log(line).await;
     }
-    // An ordered destination's delivery goes when its sequencer says (now, or after the ones
-    // before it on its key); one that does not take the event lets its key go on without it.
+    route_deliveries(co, settings, qm, event, all, &p.targets).await
+}
+
+/// Accepted, and nowhere to go: in the event log as such, its body kept (for the log's
+/// retention, whatever the tenant keeps otherwise). Nothing failed, so no dead letter: a retry
+/// from the log fans it out to the destinations added since (`log_admin`). That entry is the
+/// event's only copy, so it is written now, not left to the batch's best-effort buffer: if it
+/// cannot be, the message is retried (then dead-lettered).
+async fn record_no_destination(
+    co: &Co,
+    tenant: &TenantConfig,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+) -> Result<(), ApiError> {
+    let kept = LogSettings {
+        keep_bodies: true,
+        ..tenant.event_log
+    };
+    let mut entry = event_entry(event, vec![], kept, co.now());
+    entry.no_destination = true;
+    let only = LogBatch {
+        entries: vec![LogEntry::Event(entry)],
+    };
+    co.ask(&Object::<EventLog>::tenant(&qm.tenant), only)
+        .await?;
+    let line = json!({"event": event.id, "tenant": qm.tenant, "source": event.source, "no_destination": true});
+    co.log(line).await;
+    Ok(())
+}
+
+/// The event's deliveries to the endpoints of `all` that `takers` names: one to attempt here,
+/// or each a message of its own. An ordered destination's delivery goes when its sequencer says
+/// (now, or after the ones before it on its key); one that does not take the event lets its key
+/// go on without it.
+async fn route_deliveries(
+    co: &Co,
+    settings: QueueSettings,
+    qm: &QueueMessage,
+    event: &EventEnvelope,
+    mut all: Vec<Endpoint>,
+    takers: &[String],
+) -> Result<Fanned, ApiError> {
     // Each delivery to go now keeps its endpoint's index in `all`. (Skips and offers are asked
     // one by one: each answer may release other deliveries, which `co.all` would not return.)
     let mut unordered: Vec<(QueueMessage, usize)> = Vec::new();
-    let mut ordered_go: Vec<(QueueMessage, usize)> = Vec::new();
+    let mut ordered_go: Vec<(QueueMessage, usize, String)> = Vec::new();
     for (i, ep) in all.iter().enumerate() {
-        let takes = p.targets.contains(&ep.name);
+        let takes = takers.contains(&ep.name);
         match (&qm.order, ep.cfg.ordered, takes) {
-            (Some(order), true, false) => ordered::skip(co, &qm.tenant, &ep.name, order).await?,
+            (Some(order), true, false) => sequencing::skip(co, &qm.tenant, &ep.name, order).await?,
             (Some(_), true, true) => {
                 let d = delivery_to(qm, event, ep);
-                if ordered::offer(co, &d, &ep.name).await? {
-                    ordered_go.push((d, i));
+                if let Some(body) = sequencing::offer(co, &d, &ep.name).await? {
+                    ordered_go.push((d, i, body));
                 }
             }
             (_, _, true) => unordered.push((delivery_to(qm, event, ep), i)),
@@ -104,15 +129,15 @@ pub async fn fan_out(
         }
     }
     // One to attempt: here, at once.
-    if let ([(d, i)], []) | ([], [(d, i)]) = (unordered.as_slice(), ordered_go.as_slice()) {
+    if let ([(d, i)], []) | ([], [(d, i, _)]) = (unordered.as_slice(), ordered_go.as_slice()) {
         let one = (d.clone(), all.swap_remove(*i));
         return Ok(Fanned::One(Box::new(one)));
     }
-    // None, or several: each is a message of its own (none when the sequencers hold them).
+    // None, or several: each is a message of its own (none when the sequencers hold them), an
+    // ordered one queued as the body its sequencer holds (its open work is there).
     let unordered: Vec<QueueMessage> = unordered.into_iter().map(|(d, _)| d).collect();
-    let ordered_go: Vec<QueueMessage> = ordered_go.into_iter().map(|(d, _)| d).collect();
     enqueue_all(co, &unordered, 0, settings).await?;
-    ordered::send_now(co, &ordered_go).await?;
+    sequencing::queue_released(co, ordered_go.into_iter().map(|(_, _, b)| b).collect()).await;
     Ok(Fanned::Done(JobStep::Drop))
 }
 
@@ -667,7 +692,8 @@ mod tests {
         assert!(texts[0].contains("evt_0.crm"));
     }
 
-    /// What a finished delivery releases, and the chain after it: `inline_chain_tests`.
+    /// A failed sequenced delivery tells its sequencer nothing (the key stays held behind it) and
+    /// its retry's open work moves on there. What a finished one releases: `inline_chain_tests`.
     #[test]
     fn a_sequenced_delivery_that_fails_is_retried_with_its_open_work_at_its_sequencer() {
         let body = keyed(Some("crm"), 4, true);
@@ -695,6 +721,56 @@ mod tests {
         let held: Value = serde_json::from_str(offer["item"]["body"].as_str().unwrap()).unwrap();
         assert!(held["spilled_to"].is_string(), "held inline");
         assert!(seen.iter().any(|e| matches!(e, Effect::KvPut { .. })));
+    }
+
+    /// A large delivery its sequencer lets go among several is queued as the body it was offered
+    /// in: its payload is kept aside once (KV takes one write per second per key, and a failed
+    /// second write would retry the event, whose offer is then a duplicate held until the grace).
+    #[test]
+    fn a_large_ordered_delivery_among_several_is_kept_aside_once_and_queued_as_offered() {
+        let mut m: Value = serde_json::from_str(&keyed(None, 1, false)).unwrap();
+        m["job"]["event"]["data"]["blob"] = json!("x".repeat(super::super::wire::INLINE_LIMIT));
+        let records = [
+            (
+                "crm",
+                dest("https://crm.example/in", json!({"ordered": true})),
+            ),
+            ("audit", dest("https://audit.example/in", json!({}))),
+        ];
+        let body = m.to_string();
+        let (receipt, seen) = consume_gated(&records, &body, 200, None, Some(r#"{"go":true}"#));
+        assert_eq!(receipt, Receipt::Ack);
+        let puts: Vec<&String> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::KvPut { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        let crm = puts
+            .iter()
+            .filter(|k| k.as_str() == "t1/evt_1.crm/1")
+            .count();
+        assert_eq!(
+            crm, 1,
+            "the ordered delivery's payload is written once: {puts:?}"
+        );
+        let offer = asked(&seen, ObjectClass::Sequencer)
+            .into_iter()
+            .find_map(|a| a.get("offer").cloned())
+            .unwrap();
+        let queued: Vec<&String> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { texts, .. } => Some(texts),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(
+            queued.contains(&&offer["item"]["body"].as_str().unwrap().to_string()),
+            "queued as its sequencer holds it: {queued:?}"
+        );
     }
 
     /// An ordered delivery's first attempt runs inline in its event's fan-out: it has no queue

@@ -1,6 +1,6 @@
 //! The consumer's inline chain for an ordered destination, against a scripted sequencer: the
-//! deliveries of one key `evt_1.crm`, `evt_2.crm`, … where each one's `Done` releases the next
-//! (as `objects::sequencer` does when nothing else waits). What a user sees: which deliveries
+//! deliveries `evt_1.crm`, `evt_2.crm`, … of one key, `stripe/cus_1`, where each one's `Done`
+//! releases the next (as `objects::sequencer` does when nothing else waits). What a user sees: which deliveries
 //! reached the destination, in what order, and what was left on the queue.
 
 use super::consume::{consume, Consumer, Receipt};

@@ -15,7 +15,7 @@ pub mod events;
 #[cfg(test)]
 mod inline_chain_tests;
 pub mod order;
-pub mod ordered;
+pub mod sequencing;
 pub mod wire;
 
 use order::Order;
@@ -117,6 +117,12 @@ impl QueueMessage {
             Job::DeliverEvent { destination, .. } => destination.as_deref(),
             Job::SendMessage { .. } => None,
         }
+    }
+
+    /// A delivery's position in its key's order and its destination: `None` for an event still
+    /// to fan out, a channel send, or a delivery that carries no position.
+    pub fn ordered_delivery(&self) -> Option<(&Order, &str)> {
+        Some((self.order.as_ref()?, self.destination()?))
     }
 
     /// The same job, one attempt later, remembering why the last one failed.

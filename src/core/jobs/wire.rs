@@ -3,9 +3,11 @@
 //! ids) and readable in the dashboard. A message over the queue's 128 KB limit (a webhook may
 //! carry up to 1 MiB) is kept in `PAYLOADS` and the queue carries its key. Each queued message is
 //! also recorded as open work in the object that already sees its work (its source's `Dedupe`
-//! for an event, its channel's `Outbox` for a send) until it is finished, so it survives the loss
-//! of its queue copy. A message is stamped with its tenant's incarnation when it is first
-//! queued, so that one consumed after its tenant was deleted and created again is dropped.
+//! for an event, its destination's `Sequencer` for a sequenced delivery, its channel's `Outbox`
+//! for a send) until it is finished, so it survives the loss of its queue copy. A dead letter to
+//! an ordered destination is refused here: it goes back through its sequencer
+//! (`sequencing::requeue_letters`). A message is stamped with its tenant's incarnation when it is
+//! first queued, so that one consumed after its tenant was deleted and created again is dropped.
 
 use super::order::Order;
 use super::{Job, OpenWork, Pending, QueueMessage};
@@ -106,14 +108,7 @@ pub async fn encode(co: &Co, m: &QueueMessage) -> Result<String, ApiError> {
     let mut kept = json!({ SPILLED: key });
     // A delivery to a destination says which, and where it stands in its key's order: should
     // its payload be gone (its TTL passed while its sequencer held it), it can still finish.
-    if let (
-        Job::DeliverEvent {
-            destination: Some(d),
-            ..
-        },
-        Some(order),
-    ) = (&m.job, &m.order)
-    {
+    if let Some((order, d)) = m.ordered_delivery() {
         kept["order"] = json!(order);
         kept["delivery"] = json!({"tenant": m.tenant, "id": m.id, "destination": d});
     }
@@ -130,27 +125,29 @@ pub struct Lost {
     pub order: Order,
 }
 
-/// The kept-aside delivery `body` names, if it is a sequenced one.
-pub fn lost(body: &str) -> Option<Lost> {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        tenant: String,
-        id: String,
-        destination: String,
+impl Lost {
+    /// The kept-aside delivery `body` names, if it is a sequenced one.
+    pub fn from_body(body: &str) -> Option<Lost> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            tenant: String,
+            id: String,
+            destination: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            order: Order,
+            delivery: Named,
+        }
+        let k: Kept = serde_json::from_str(body).ok()?;
+        let d = k.delivery;
+        k.order.sequenced.then_some(Lost {
+            tenant: d.tenant,
+            id: d.id,
+            destination: d.destination,
+            order: k.order,
+        })
     }
-    #[derive(serde::Deserialize)]
-    struct Kept {
-        order: Order,
-        delivery: Named,
-    }
-    let k: Kept = serde_json::from_str(body).ok()?;
-    let d = k.delivery;
-    k.order.sequenced.then_some(Lost {
-        tenant: d.tenant,
-        id: d.id,
-        destination: d.destination,
-        order: k.order,
-    })
 }
 
 /// Encodes messages for `queue`, each with the open-work entry that goes with it: the same body,
@@ -241,9 +238,9 @@ pub async fn enqueue_all(
     settings: QueueSettings,
 ) -> Result<(), ApiError> {
     // A dead letter to an ordered destination goes back through its sequencer
-    // (`ordered::requeue_letters`): queued here, it would skip its key's order.
+    // (`sequencing::requeue_letters`): queued here, it would skip its key's order.
     if let Some(m) = msgs.iter().find(|m| m.replays_in_order()) {
-        let why = format!("{} is a dead letter to an ordered destination: requeue it with ordered::requeue_letters", m.id);
+        let why = format!("{} is a dead letter to an ordered destination: requeue it with sequencing::requeue_letters", m.id);
         return Err(ApiError::internal(why));
     }
     let Some(first) = msgs.first() else {
@@ -275,19 +272,19 @@ pub async fn enqueue_all(
     // holds (tried inline after its sequencer let it go): its record there, just moved on to
     // this send's time, is the copy sent again (at worst a duplicate under its webhook-id).
     if sent.is_err() && first.sequenced().is_none() {
-        close(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
+        close_entries(co, first, msgs.iter().map(|m| m.id.clone()).collect()).await;
     }
     sent
 }
 
 /// The message is finished (delivered, dead-lettered or refused): its open-work record closes.
 /// A failure is logged, not raised: the record's next sweep finds it finished downstream.
-pub async fn finished(co: &Co, m: &QueueMessage) {
-    close(co, m, vec![m.id.clone()]).await;
+pub async fn close_open_work(co: &Co, m: &QueueMessage) {
+    close_entries(co, m, vec![m.id.clone()]).await;
 }
 
 /// Closes the entries `done` of the record `m`'s open work is in.
-async fn close(co: &Co, m: &QueueMessage, done: Vec<String>) {
+async fn close_entries(co: &Co, m: &QueueMessage, done: Vec<String>) {
     let cmd = OpenWork {
         track: vec![],
         done,

@@ -1,10 +1,9 @@
 //! The Durable Objects that hold per-tenant state: their classes (by binding), the typed handle
 //! a command travels through (`Object`, `Class`, `Command`; each class's commands are in
-//! `protocol`), and the one place each object's name is made (`names`). Every name starts with
-//! its tenant, so no object is shared by two tenants; the edge's typed stubs and the record
-//! deletions both name objects from there. What each class does is its state machine
-//! (`machine`), one file per class, over its document and its tables (`store`); `OauthTokens`,
-//! which waits on a token endpoint inside a command, is the one class written in the shell.
+//! `protocol`), and `names`: where each object's name is made. What each class does is its
+//! state machine (`machine`), one file per class, over its document and its tables (`store`);
+//! `OauthTokens`, which waits on a token endpoint inside a command, is the one class written in
+//! the shell.
 
 pub mod machine;
 pub mod names;

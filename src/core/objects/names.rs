@@ -1,6 +1,7 @@
-//! The one place each Durable Object's name is made. Each name carries its tenant, so no object
-//! is shared by two tenants; the typed handles (`protocol`) and the record deletions
-//! (`tenant::erase`) both name objects from here.
+//! The one place each Durable Object's name is made. Each name carries its tenant (most start
+//! with it; `llm:` and `conv:` names put their kind first), so no object is shared by two
+//! tenants; the typed handles (`protocol`) and the record deletions (`tenant::erase`) both name
+//! objects from here.
 
 /// A tenant's usage.
 pub fn usage(tenant: &str) -> String {
@@ -32,12 +33,14 @@ pub fn integration(tenant: &str, id: &str) -> String {
     format!("{tenant}:integration:{id}")
 }
 
-/// A webhook destination's gate (its deliveries per second) and its sequencer (ordered delivery).
+/// A webhook destination's gate (its deliveries per second), its sequencer (ordered delivery) and,
+/// for a Pub/Sub destination, its OAuth token holder.
 pub fn destination(tenant: &str, name: &str) -> String {
     format!("{tenant}:destination:{name}")
 }
 
-/// A tenant's LLM limits and target breakers (the widget's visitor windows too).
+/// A tenant's LLM limits and target breakers (the widget's visitor windows too), and the OAuth
+/// token holder its LLM providers share.
 pub fn llm(tenant: &str) -> String {
     format!("llm:{tenant}")
 }

@@ -107,7 +107,7 @@ classes! {
         Rows(Range) -> Vec<(Dims, Counters)>,
     }
     /// One per tenant and ordered destination: its deliveries one at a time per ordering key
-    /// (`jobs::ordered`).
+    /// (`jobs::sequencing`).
     Sequencer: ObjectClass::Sequencer => SeqCmd {
         Offer(Offer) -> Released,
         Skip(Skip) -> Released,

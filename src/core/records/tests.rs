@@ -588,7 +588,7 @@ fn a_kept_bus_credential_does_not_follow_the_destination_to_another_origin_or_ki
 }
 
 #[test]
-fn a_member_sent_in_the_form_the_document_leaves_out_is_known() {
+fn members_sent_empty_or_as_their_default_are_accepted_and_a_misspelt_one_is_still_named() {
     let dest = RecordKind::Destination;
     let base =
         json!({"url": "https://d.example/h", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});

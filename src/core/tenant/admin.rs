@@ -13,7 +13,7 @@ use crate::core::integration::flow::{self as integration_flow, Execution};
 use crate::core::integration::installed;
 use crate::core::integration::oauth::{token_prefix, LLM_HOLDER};
 use crate::core::integration::tokens::forget_tokens;
-use crate::core::jobs::ordered;
+use crate::core::jobs::sequencing;
 use crate::core::jobs::wire::{enqueue, QueueSettings};
 use crate::core::jobs::{DeleteLetter, GetLetter, ListLetters};
 use crate::core::objects::protocol::DeadLetters;
@@ -227,7 +227,7 @@ pub async fn handle(
             })?;
             let queue = letter.queue.clone();
             let (_, msg) = letter.replay(t)?;
-            for msg in ordered::requeue_letters(co, vec![msg]).await? {
+            for msg in sequencing::requeue_letters(co, vec![msg]).await? {
                 enqueue(co, &msg, 0, a.settings).await?;
             }
             co.ask(&letters, DeleteLetter { id: id.clone() }).await?;

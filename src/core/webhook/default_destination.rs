@@ -38,8 +38,8 @@
 //!
 //! Every reader of the legacy field is marked `LEGACY(default-destination)`.
 
-use super::destination::{DEFAULT, SECRET_PATHS};
-use crate::core::config::document::{open_secret, redact, RecordRef, Secret};
+use super::destination::{as_sent_back, DestinationKind, DEFAULT};
+use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
@@ -167,11 +167,10 @@ pub async fn put_shorthand(
     shorthand: Value,
 ) -> Result<Option<Value>, ApiError> {
     ensure_record(co, sealer, rng, t, keeps_secret(&shorthand)).await?;
-    // The record carried over as GET shows it: each stored secret a keep marker, which
-    // `put_record` resolves from the stored record (and refuses for a bus credential where the
-    // shorthand moves the record elsewhere, `kept_credentials`), as it would from a client.
+    // The record carried over as GET shows it (`put_record` refuses a kept bus credential where
+    // the shorthand moves the record elsewhere, `kept_credentials`).
     let stored = co.config_fresh::<Value>(&record_key(t)).await?;
-    let mut doc = match stored.map(|old| redact(old, SECRET_PATHS, None)) {
+    let mut doc = match stored.map(as_sent_back) {
         Some(Value::Object(old)) => old,
         _ => Map::new(),
     };
@@ -199,7 +198,11 @@ pub async fn mirror(co: &Co, sealer: &Sealer, t: &str) -> Result<Option<Value>, 
 /// to the tenant by the tenant document's write). None for a bus: the legacy field is a webhook
 /// endpoint, and a bus's URL POSTed to as one would fail (or worse) without its credentials.
 fn mirror_of(sealer: &Sealer, t: &str, stored: &Value) -> Result<Option<Value>, ApiError> {
-    if stored.get("kind").is_some_and(|k| k != "https") {
+    let kind = match stored.get("kind") {
+        Some(k) => serde_json::from_value::<DestinationKind>(k.clone()).ok(),
+        None => Some(DestinationKind::default()),
+    };
+    if !kind.is_some_and(|k| k.is_https()) {
         return Ok(None);
     }
     let record = RecordKind::Destination.seal_record(Some(DEFAULT));

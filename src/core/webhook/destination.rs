@@ -2,7 +2,7 @@
 //! of them it takes, how they are signed and shaped, and how hard to try. The tenant's own
 //! `destination` is the destination record named `default`.
 
-use crate::core::config::document::{Named, Secret};
+use crate::core::config::document::{redact, Named, Secret};
 use crate::core::integration::mapping::ResponseMapping;
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::gate::Limits;
@@ -19,6 +19,13 @@ pub const SECRET_PATHS: &[&str] = &[
     "/kafka/auth/password",
     "/kafka/auth/token",
 ];
+
+/// A stored destination as GET shows it, to send back through `put_record` with some fields
+/// changed: each stored secret a keep marker, which `put_record` resolves from the stored record
+/// (as it would from a client), so a sealed value is never taken as input.
+pub fn as_sent_back(stored: Value) -> Value {
+    redact(stored, SECRET_PATHS, None)
+}
 
 /// The secrets that authenticate the gateway to a bus: kept (`{"set": true}`) only while the
 /// destination stays where they were given for (`kept_credentials`).

@@ -9,7 +9,7 @@ use super::event_log::{DeliveryState, EventDetail, EventPage, EventQuery, EventS
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
-use crate::core::jobs::ordered;
+use crate::core::jobs::sequencing;
 use crate::core::jobs::wire::{enqueue_all, QueueSettings};
 use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, QueueMessage};
 use crate::core::objects::protocol::{DeadLetters, EventLog};
@@ -111,7 +111,7 @@ pub async fn retry_event(
                 letter.replay(t)?.1
             }
             (Some(envelope), None) => {
-                if envelope.ordering_key.is_some() && ordered(co, t, &d.destination).await? {
+                if envelope.ordering_key.is_some() && delivers_in_order(co, t, &d.destination).await? {
                     return Err(ApiError::new(
                         ErrorKind::Conflict,
                         format!("`{}` delivers in order and this delivery is not a dead letter: sent again now it would go out of order (a dead letter goes back in its key's order)", d.destination),
@@ -129,7 +129,7 @@ pub async fn retry_event(
         msgs.push(msg);
     }
     let ids: Vec<String> = msgs.iter().map(|m| m.id.clone()).collect();
-    let msgs = ordered::requeue_letters(co, msgs).await?;
+    let msgs = sequencing::requeue_letters(co, msgs).await?;
     // One event's deliveries share its source's open-work record: one send.
     enqueue_all(co, &msgs, 0, settings).await?;
     for id in from_letters {
@@ -173,7 +173,7 @@ async fn fan_out_again(
 }
 
 /// Whether the tenant's destination `name` delivers in order.
-async fn ordered(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
+async fn delivers_in_order(co: &Co, t: &str, name: &str) -> Result<bool, ApiError> {
     let key = RecordKind::Destination.kv_key(t, Some(name));
     let cfg = co.config::<DestinationConfig>(&key).await?;
     Ok(cfg.is_some_and(|d| d.ordered))
@@ -242,7 +242,7 @@ pub async fn retry_destination(
     }
     // Deliveries to an ordered destination go back through its sequencer, one key at a time in
     // its order: `per_second` does not pace them (the sequencer and the destination's gate do).
-    let rest = ordered::requeue_letters(co, msgs).await?;
+    let rest = sequencing::requeue_letters(co, msgs).await?;
     let delays = paced(rest.len(), per_second);
     // Grouped by when they go and by source (whose object keeps their open work): one send each.
     let mut groups: BTreeMap<(u32, String), Vec<QueueMessage>> = BTreeMap::new();
@@ -489,6 +489,9 @@ mod tests {
                 class: ObjectClass::DeadLetters,
                 ..
             } => Ok(Outcome::Text("null".into())),
+            Effect::Config { key, .. } if key.as_str().ends_with(":crm") => Ok(Outcome::Doc(Some(
+                json!({"url": "https://crm.example/in", "ordered": true}),
+            ))),
             Effect::Config { .. } => Ok(Outcome::Doc(None)),
             _ => Ok(Outcome::Text("{}".into())),
         });

@@ -4,8 +4,8 @@
 //! copied into its record first (`webhook::default_destination`).
 
 use super::default_destination;
-use super::destination::{DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS, SECRET_PATHS};
-use crate::core::config::document::{open_secret, redact, RecordRef, Secret};
+use super::destination::{as_sent_back, DestinationConfig, DEFAULT, MAX_PREVIOUS_SECRETS};
+use crate::core::config::document::{open_secret, RecordRef, Secret};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Co;
@@ -135,9 +135,8 @@ pub async fn rotate(
         .map(|(secret, expires_at)| json!({"secret": secret, "expires_at": expires_at}))
         .collect();
     let read = doc.get("secret").cloned();
-    // The rest goes back as GET shows it: its other credentials (a bus's) as keep markers, which
-    // `put_record` resolves from the stored record; a sealed value is never taken as input.
-    let mut doc = redact(doc, SECRET_PATHS, None);
+    // The rest goes back as GET shows it, its other credentials (a bus's) kept.
+    let mut doc = as_sent_back(doc);
     doc["secret"] = json!(fresh);
     doc["previous_secrets"] = Value::Array(kept);
     // Read again just before the write: never create the record here, and never overwrite a

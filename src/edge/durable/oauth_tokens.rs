@@ -1,10 +1,10 @@
-//! `OauthTokens`, one per OAuth2 integration (`{tenant}:integration:{id}`): holds its access
-//! token and fetches a new one, one fetch at a time for all callers. A request may not await
-//! another request's I/O on Workers, so callers cannot share a fetch in the isolate; here the
-//! first caller blocks the object's other events while it fetches, and callers that arrive
-//! meanwhile find the new token instead of fetching their own. When the provider rotates its
-//! refresh token, the new one is kept here, sealed, and sent on the next refresh; a master key
-//! rotation's pass seals it again under the new key (`KeptRefreshCmd`).
+//! `OauthTokens`, an integration's, a destination's, or the one a tenant's LLM providers share
+//! (`objects::names`): holds its access token and fetches a new one, one fetch at a time for all
+//! callers. A request may not await another request's I/O on Workers, so callers cannot share a
+//! fetch in the isolate; here the first caller blocks the object's other events while it fetches,
+//! and callers that arrive meanwhile find the new token instead of fetching their own. When the
+//! provider rotates its refresh token, the new one is kept here, sealed, and sent on the next
+//! refresh; a master key rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
 use crate::core::config::seal::Sealer;
 use crate::core::integration::oauth::token_request;

@@ -1,7 +1,7 @@
 //! Amazon EventBridge: `PutEvents` with one entry (`X-Amz-Target: AWSEvents.PutEvents`,
 //! `application/x-amz-json-1.1`), signed with SigV4 for `events`, posted to `url` (the regional
 //! endpoint, `https://events.{region}.amazonaws.com/`). The entry's `DetailType` is the event's
-//! type (bounded: `Message::event_type`) and its `Source` the destination's (`edge-gateway` by
+//! type (bus-safe: `Message::type_attribute`) and its `Source` the destination's (`edge-gateway` by
 //! default), so rules match on both; its `Detail` is the signed message wrapped
 //! (`Message::wrapped`): EventBridge has no message attributes and re-serializes `Detail`. A 200
 //! may still have failed the entry (`FailedEntryCount`): throttled and internal failures are
@@ -37,7 +37,7 @@ pub fn request(
         .ok_or("an eventbridge destination without its `eventbridge` block")?;
     let source = eb.source.as_deref().unwrap_or(DEFAULT_SOURCE);
     let detail = msg.wrapped();
-    let detail_type = &msg.event_type;
+    let detail_type = &msg.type_attribute;
     // EventBridge counts an entry's Source, DetailType and Detail (no Time, no Resources here).
     too_large(
         DestinationKind::Eventbridge,

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 /// The attribute carrying the event's type, beside the three signature attributes (and the
 /// field of a `Wrapped` message that does). Unsigned: receivers filter on it, and decide on the
-/// `type` inside the verified body. Bounded (`bounded_id`): a type comes from a sender's payload,
+/// `type` inside the verified body. Bounded (`bus_safe`): a type comes from a sender's payload,
 /// and one no bus takes (EventBridge's `DetailType` is at most 128 characters, a Pub/Sub
 /// attribute 1,024 bytes, an SQS attribute XML characters) would refuse every delivery of it.
 pub const TYPE_ATTRIBUTE: &str = "event-type";
@@ -40,7 +40,7 @@ pub struct Message<'a> {
     pub event: &'a EventEnvelope,
     pub signed: SignedEvent,
     /// The event's type as it is sent unsigned (`TYPE_ATTRIBUTE`, EventBridge's `DetailType`).
-    pub event_type: String,
+    pub type_attribute: String,
 }
 
 impl<'a> Message<'a> {
@@ -49,7 +49,7 @@ impl<'a> Message<'a> {
         Message {
             event,
             signed: SignedEvent::new(keys, id, event, now_s),
-            event_type: bounded_id(&event.event_type),
+            type_attribute: bus_safe(&event.event_type),
         }
     }
 
@@ -66,7 +66,12 @@ impl<'a> Message<'a> {
     /// The message's attributes: the three Standard Webhooks headers, and the event's type.
     pub fn attributes(&self) -> [(&'static str, &str); 4] {
         let [id, timestamp, signature] = self.signed.headers();
-        [id, timestamp, signature, (TYPE_ATTRIBUTE, &self.event_type)]
+        [
+            id,
+            timestamp,
+            signature,
+            (TYPE_ATTRIBUTE, &self.type_attribute),
+        ]
     }
 
     /// The message as a bus without attributes carries it (EventBridge's `Detail`, a Kafka v2
@@ -77,7 +82,7 @@ impl<'a> Message<'a> {
             webhook_id: &s.id,
             webhook_timestamp: &s.timestamp,
             webhook_signature: &s.signature,
-            event_type: &self.event_type,
+            type_attribute: &self.type_attribute,
             body: &s.body,
         };
         serde_json::to_string(&w).unwrap_or_default()
@@ -101,7 +106,7 @@ struct Wrapped<'a> {
     #[serde(rename = "webhook-signature")]
     webhook_signature: &'a str,
     #[serde(rename = "event-type")]
-    event_type: &'a str,
+    type_attribute: &'a str,
     body: &'a str,
 }
 
@@ -133,8 +138,9 @@ pub fn too_large(kind: DestinationKind, bytes: usize) -> Result<(), String> {
 
 /// An id as SQS takes it (`MessageGroupId`, `MessageDeduplicationId`), and the unsigned event
 /// type as every bus does: itself when it is at most 128 characters of printable ASCII, else
-/// `hashed`.
-pub fn bounded_id(key: &str) -> String {
+/// `hashed`. Stricter than `ordering_key::bounded` (128 characters of any kind), which only
+/// bounds what the gateway keeps and compares: here a bus refuses the characters too.
+pub fn bus_safe(key: &str) -> String {
     if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
         return key.to_string();
     }

@@ -57,7 +57,8 @@ pub fn request(
 
 /// What Pub/Sub's answer means: a 2xx published it; an error by its status and Google's
 /// `error.status` (`PERMISSION_DENIED`, `NOT_FOUND`: refusals; `RESOURCE_EXHAUSTED`,
-/// `UNAVAILABLE`, `ABORTED`, `CANCELLED` and the 5xx: later, as Google's publishers retry). A 401 reaching here was answered to a renewed token already.
+/// `UNAVAILABLE`, `ABORTED`, `CANCELLED` and the 5xx: later, as Google's publishers retry). A
+/// 401 reaching here was answered to a renewed token already.
 pub fn classify(a: &UpstreamAnswer, now_s: u64) -> DeliveryOutcome {
     if (200..300).contains(&a.status) {
         return delivered_with(SERVICE, a, "/messageIds/0", "publish");

@@ -5,7 +5,7 @@
 //! source: one group per source keeps a source's events in order) and `MessageDeduplicationId`
 //! (the delivery id: SQS drops a retry of a message it already took within 5 minutes).
 
-use super::{bounded_id, delivered_with, refused, too_large, Message};
+use super::{bus_safe, delivered_with, refused, too_large, Message};
 use crate::core::cloud::aws::{error_name, valid_access_key_id, valid_region};
 use crate::core::cloud::USER_AGENT;
 use crate::core::http::{url_host, url_origin, url_path};
@@ -52,8 +52,8 @@ pub fn request(
     if is_fifo(&cfg.url) {
         let e = msg.event;
         let group = e.ordering_key.as_deref().unwrap_or(&e.source);
-        body["MessageGroupId"] = json!(bounded_id(group));
-        body["MessageDeduplicationId"] = json!(bounded_id(msg.id()));
+        body["MessageGroupId"] = json!(bus_safe(group));
+        body["MessageDeduplicationId"] = json!(bus_safe(msg.id()));
     }
     // The JSON protocol names the queue by `QueueUrl` in the body and is posted to the service's
     // root, the queue URL's origin.

@@ -135,9 +135,9 @@ fn eventbridge_takes_an_unbounded_event_type_as_a_detail_type_of_at_most_128_cha
     let msg = Message::new(&keys(), ID, &e, NOW);
     let req = eventbridge::request(&eb_cfg(), "us-east-1", &aws(), &msg, NOW).unwrap();
     let b = body(&req);
-    bounded_type(b["Entries"][0]["DetailType"].as_str().unwrap());
+    bus_safe_type(b["Entries"][0]["DetailType"].as_str().unwrap());
     let detail: Value = serde_json::from_str(b["Entries"][0]["Detail"].as_str().unwrap()).unwrap();
-    bounded_type(detail["event-type"].as_str().unwrap());
+    bus_safe_type(detail["event-type"].as_str().unwrap());
     assert_eq!(
         detail["body"],
         serde_json::to_string(&e).unwrap(),

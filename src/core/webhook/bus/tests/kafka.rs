@@ -175,11 +175,11 @@ fn kafka_takes_an_unbounded_event_type_as_a_bounded_header_or_field() {
     let header = &body(&v3)["headers"][3];
     assert_eq!(header["name"], "event-type");
     let value = STANDARD.decode(header["value"].as_str().unwrap()).unwrap();
-    bounded_type(std::str::from_utf8(&value).unwrap());
+    bus_safe_type(std::str::from_utf8(&value).unwrap());
     let v2 = kafka::request(&kafka_cfg(json!({"api": "v2"})), &Credentials::None, &msg).unwrap();
     let value = STANDARD
         .decode(body(&v2)["records"][0]["value"].as_str().unwrap())
         .unwrap();
     let wrapped: Value = serde_json::from_slice(&value).unwrap();
-    bounded_type(wrapped["event-type"].as_str().unwrap());
+    bus_safe_type(wrapped["event-type"].as_str().unwrap());
 }

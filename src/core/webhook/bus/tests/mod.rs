@@ -148,10 +148,10 @@ pub(super) fn oddly_typed() -> EventEnvelope {
 }
 
 /// The type as every bus carries it for `oddly_typed`: short, visible ASCII, the same each time.
-pub(super) fn bounded_type(sent: &str) {
+pub(super) fn bus_safe_type(sent: &str) {
     assert!(
         sent.len() <= 128 && sent.bytes().all(|b| b.is_ascii_graphic()),
         "{sent:?}"
     );
-    assert_eq!(sent, bounded_id(&oddly_typed().event_type));
+    assert_eq!(sent, bus_safe(&oddly_typed().event_type));
 }

@@ -107,7 +107,7 @@ fn pubsub_takes_an_unbounded_event_type_as_a_bounded_attribute() {
     let msg = Message::new(&keys(), ID, &e, NOW);
     let req = pubsub::request(&pubsub_cfg(false), "tok", &msg).unwrap();
     let b = body(&req);
-    bounded_type(
+    bus_safe_type(
         b["messages"][0]["attributes"]["event-type"]
             .as_str()
             .unwrap(),

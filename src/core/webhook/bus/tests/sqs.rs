@@ -233,7 +233,7 @@ fn sqs_takes_an_unbounded_event_type_as_a_bounded_attribute() {
     let msg = Message::new(&keys(), ID, &e, NOW);
     let req = sqs::request(&sqs_cfg(QUEUE), "us-east-1", &aws(), &msg, NOW).unwrap();
     let b = body(&req);
-    bounded_type(
+    bus_safe_type(
         b["MessageAttributes"]["event-type"]["StringValue"]
             .as_str()
             .unwrap(),
