@@ -6,7 +6,7 @@
 //! stamped on its queue body).
 //!
 //! This module is that vocabulary as data (no I/O): the key, the position, and what a
-//! `Sequencer` is told and answers. What an ordered destination does with them is `jobs::ordered`.
+//! `Sequencer` is told and answers. What an ordered destination does with them is `jobs::sequencing`.
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! deliveries one at a time, by position n. Each key is independent: a held key holds nothing
 //! else. Bodies are kept inline as the queue carries them (one over the queue's limit is the key
 //! of its copy in `PAYLOADS`, as for any queue message; one held past that copy's 7 days is
-//! logged as lost and finished when the platform gives up on it, `ordered::lost`, so its key
+//! logged as lost and finished when the platform gives up on it, `sequencing::finish_lost`, so its key
 //! goes on).
 //!
 //! What it keeps per key:
