@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod limits;
 pub mod llm;
 pub mod log;
+pub mod mcp;
 pub mod objects;
 pub mod platform;
 pub mod records;

@@ -1,0 +1,20 @@
+//! Model Context Protocol at the edge: agents (Claude, ChatGPT, Cursor, agent SDKs) call a
+//! tenant's integrations as MCP tools over the Streamable HTTP transport. We are stateless: no
+//! sessions, no server-to-client requests, one JSON-RPC message per POST, answered on the spot.
+//! Both eras are served: 2026-07-28 (revision on every request) and the `initialize` handshake of
+//! 2025-11-25 and 2025-06-18.
+//!
+//! - `jsonrpc`: framing: a body to a typed message or refusal (code + HTTP status); responses.
+//! - `version`: the revisions we speak, `initialize` negotiation, UnsupportedProtocolVersion.
+//! - `headers`: the 2026-07-28 mirrored headers (`Mcp-Method`, `Mcp-Name`, base64 sentinel).
+//! - `admit`: the one call the shell makes: Origin, framing, revision, headers.
+
+pub mod admit;
+pub mod headers;
+pub mod jsonrpc;
+pub mod version;
+
+pub use admit::{admit, origin_allowed, Admitted};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+//! What an MCP client sees from the wire layer: statuses, JSON-RPC codes, error data.
+
+mod admission;
+mod framing;
+
+use serde_json::{json, Value};
+
+/// Header pairs as the shell hands them over.
+pub(super) fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A 2026-07-28 request body, `_meta` as the spec's examples carry it.
+pub(super) fn modern(method: &str, mut params: Value) -> Vec<u8> {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "ExampleClient", "version": "1.0.0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .unwrap()
+}
