@@ -146,7 +146,7 @@ bench-cold: build | npm
 # fuzz/artifacts/<target>/: fix it, then keep the input in fuzz/regressions/<target>/, which
 # `cargo test` replays (core::fuzzing) along with the seeds.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := sse stream_from_openai stream_from_anthropic stream_from_gemini stream_from_responses convert signatures normalize mapping provider_answer eventstream
+FUZZ_TARGETS := sse stream_from_openai stream_from_anthropic stream_from_gemini stream_from_responses convert signatures normalize mapping provider_answer eventstream mcp_message
 CARGO_FUZZ_VERSION := 0.13.2
 fuzz:
 	@cargo fuzz --version 2>/dev/null | grep -q '$(CARGO_FUZZ_VERSION)' || cargo install cargo-fuzz --version =$(CARGO_FUZZ_VERSION) --locked

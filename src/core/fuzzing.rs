@@ -487,6 +487,42 @@ pub fn provider_answer(data: &[u8]) {
     }
 }
 
+/// MCP admission: whatever the headers (`name: value` lines before a NUL) and body, `admit`
+/// never panics; a refusal is a 4xx JSON-RPC error with one of our codes; an admitted message
+/// survives being written out and read back.
+pub fn mcp_message(data: &[u8]) {
+    use crate::core::mcp::{admit, jsonrpc};
+    let (head, body) = two(data);
+    let headers: Vec<(String, String)> = String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    match admit(&headers, body, &["https://app.example.com"]) {
+        Ok(a) => {
+            let mut out = json!({"jsonrpc": "2.0", "method": a.message.method(), "params": a.message.params()});
+            if let Some(id) = a.message.id() {
+                out["id"] = jsonrpc::result_response(id, Value::Null)["id"].clone();
+            }
+            let again =
+                jsonrpc::parse(out.to_string().as_bytes()).expect("an admitted message reparses");
+            assert_eq!(again, a.message);
+        }
+        Err(r) => {
+            assert!(matches!(r.status, 400 | 403 | 413), "status {}", r.status);
+            assert_eq!(r.body["jsonrpc"], "2.0");
+            assert!(matches!(
+                r.code(),
+                jsonrpc::PARSE_ERROR
+                    | jsonrpc::INVALID_REQUEST
+                    | jsonrpc::INVALID_PARAMS
+                    | jsonrpc::HEADER_MISMATCH
+                    | jsonrpc::UNSUPPORTED_PROTOCOL_VERSION
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,5 +586,10 @@ mod tests {
     #[test]
     fn provider_answer_inputs() {
         replay("provider_answer", provider_answer);
+    }
+
+    #[test]
+    fn mcp_message_inputs() {
+        replay("mcp_message", mcp_message);
     }
 }
