@@ -58,6 +58,20 @@ pub fn asked(seen: &[Effect], class: ObjectClass) -> Vec<Value> {
     out
 }
 
+/// The texts put on queues, in order (inside `All` and `Later` too).
+pub fn sent(seen: &[Effect]) -> Vec<String> {
+    let mut out = vec![];
+    for e in seen {
+        match e {
+            Effect::Send { texts, .. } => out.extend(texts.iter().cloned()),
+            Effect::All(each) => out.extend(sent(each)),
+            Effect::Later(e) => out.extend(sent(std::slice::from_ref(e))),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A `CONFIG` namespace in memory: answers reads, writes, deletes and listings; any other effect
 /// gets `other`.
 #[derive(Default)]

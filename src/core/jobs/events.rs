@@ -360,19 +360,10 @@ mod tests {
     }
 
     fn sent(seen: &[Effect]) -> Vec<QueueMessage> {
-        let mut out = vec![];
-        for e in seen {
-            match e {
-                Effect::Send { texts, .. } => out.extend(
-                    texts
-                        .iter()
-                        .map(|t| serde_json::from_str::<QueueMessage>(t).unwrap()),
-                ),
-                Effect::All(each) => out.extend(sent(each)),
-                _ => {}
-            }
-        }
-        out
+        crate::core::testing::sent(seen)
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect()
     }
 
     #[test]
@@ -680,14 +671,7 @@ mod tests {
             asked(&seen, ObjectClass::Dedupe),
             vec![json!({"update": {"track": [], "done": ["evt_1"]}})]
         );
-        let texts: Vec<&String> = seen
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Send { texts, .. } => Some(texts),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let texts = crate::core::testing::sent(&seen);
         assert_eq!(texts.len(), 2, "what skip and offer released: {texts:?}");
         assert!(texts[0].contains("evt_0.crm"));
     }
@@ -759,16 +743,9 @@ mod tests {
             .into_iter()
             .find_map(|a| a.get("offer").cloned())
             .unwrap();
-        let queued: Vec<&String> = seen
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Send { texts, .. } => Some(texts),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let queued = crate::core::testing::sent(&seen);
         assert!(
-            queued.contains(&&offer["item"]["body"].as_str().unwrap().to_string()),
+            queued.contains(&offer["item"]["body"].as_str().unwrap().to_string()),
             "queued as its sequencer holds it: {queued:?}"
         );
     }

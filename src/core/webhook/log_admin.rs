@@ -433,20 +433,9 @@ mod tests {
         });
         let answer = out.unwrap();
         assert_eq!(answer.status, 202);
-        let texts: Vec<&String> = seen
-            .iter()
-            .flat_map(|e| match e {
-                Effect::All(all) => all.iter().collect(),
-                e => vec![e],
-            })
-            .filter_map(|e| match e {
-                Effect::Send { texts, .. } => Some(texts),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let texts = crate::core::testing::sent(&seen);
         assert_eq!(texts.len(), 1, "{seen:?}");
-        let m: QueueMessage = serde_json::from_str(texts[0]).unwrap();
+        let m: QueueMessage = serde_json::from_str(&texts[0]).unwrap();
         assert_eq!(
             (m.id.as_str(), m.destination()),
             ("evt_1", None),
@@ -512,18 +501,7 @@ mod tests {
                 ("s/b".to_string(), vec![1])
             ]
         );
-        let queued: Vec<&String> = seen
-            .iter()
-            .flat_map(|e| match e {
-                Effect::All(all) => all.iter().collect(),
-                e => vec![e],
-            })
-            .filter_map(|e| match e {
-                Effect::Send { texts, .. } => Some(texts),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let queued = crate::core::testing::sent(&seen);
         assert_eq!(queued.len(), 1, "the letter of no key: {queued:?}");
         assert_eq!(
             asked(&seen, ObjectClass::DeadLetters).len(),
@@ -562,17 +540,8 @@ mod tests {
         });
         let answer = out.unwrap();
         assert_eq!(answer.status, 202);
-        let queued: Vec<QueueMessage> = seen
+        let queued: Vec<QueueMessage> = crate::core::testing::sent(&seen)
             .iter()
-            .flat_map(|e| match e {
-                Effect::All(all) => all.iter().collect(),
-                e => vec![e],
-            })
-            .filter_map(|e| match e {
-                Effect::Send { texts, .. } => Some(texts),
-                _ => None,
-            })
-            .flatten()
             .map(|t| serde_json::from_str(t).unwrap())
             .collect();
         let sent: Vec<(&str, Option<&str>)> = queued
