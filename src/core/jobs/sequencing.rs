@@ -151,8 +151,7 @@ async fn of_existing_destinations(
         if there {
             kept.push(m);
         } else {
-            let line = json!({"delivery": m.id, "tenant": m.tenant, "dropped": "the destination no longer exists", "destination": d});
-            co.log(line).await;
+            co.log(super::events::destination_gone(&m, d)).await;
         }
     }
     Ok(kept)
