@@ -96,6 +96,10 @@ pub enum Route {
     Reseal,
     /// This isolate's memory and caches, for an operator watching for a leak.
     Runtime,
+    /// The tenant's MCP server (`core::mcp`): one JSON-RPC message per POST.
+    Mcp,
+    /// The MCP endpoint's protected-resource metadata (RFC 9728).
+    McpResourceMetadata,
     /// OpenAI Chat Completions through the LLM proxy.
     ChatCompletions,
     /// Anthropic Messages through the LLM proxy.
@@ -204,6 +208,8 @@ impl Route {
             | Route::IntegrationGet { id }
             | Route::IntegrationDelete { id } => (Family::Integration, Some(id.clone())),
             Route::IntegrationInstall | Route::Marketplace => (Family::Integration, None),
+            // The tool is known once the message is read (`Call::subject`).
+            Route::Mcp => (Family::Mcp, None),
             Route::WidgetConfig | Route::WidgetChat | Route::WidgetConversation { .. } => {
                 (Family::Widget, None)
             }
@@ -212,6 +218,7 @@ impl Route {
             Route::Health
             | Route::OpenApi
             | Route::EventTypes
+            | Route::McpResourceMetadata
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_)
@@ -236,6 +243,7 @@ impl Route {
             Route::Health
             | Route::OpenApi
             | Route::EventTypes
+            | Route::McpResourceMetadata
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_) => Access::Public,
@@ -248,6 +256,7 @@ impl Route {
             | Route::IntegrationGet { .. }
             | Route::IntegrationDelete { .. }
             | Route::Marketplace => Access::Scoped(Scope::Integrations),
+            Route::Mcp => Access::Scoped(Scope::Mcp),
             Route::ChatCompletions
             | Route::Messages
             | Route::Responses
@@ -276,6 +285,8 @@ impl Route {
             Route::EventTypes => "/v1/event-types",
             Route::Me => "/v1/me",
             Route::Usage => "/v1/usage",
+            Route::Mcp => "/v1/mcp",
+            Route::McpResourceMetadata => "/.well-known/oauth-protected-resource/v1/mcp",
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Messages => "/v1/messages",
             Route::Responses => "/v1/responses",
@@ -415,6 +426,14 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             _ => Err(not_allowed(method, &["POST"])),
         },
         ["v1", "responses", _, ..] => Ok(Route::StoredResponse),
+        // GET (a server-sent stream) and DELETE (a session) are for servers that keep them.
+        ["v1", "mcp"] => match method {
+            InboundMethod::Post => Ok(Route::Mcp),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        [".well-known", "oauth-protected-resource", "v1", "mcp"] => {
+            get_only(Route::McpResourceMetadata)
+        }
         ["v1", "embeddings"] => match method {
             InboundMethod::Post => Ok(Route::Embeddings),
             _ => Err(not_allowed(method, &["POST"])),

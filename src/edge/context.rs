@@ -25,6 +25,9 @@ pub struct Call {
     pub key: Option<Rc<KeyRecord>>,
     /// What the request counts as in the tenant's usage (set by the router from its route).
     pub family: Option<Family>,
+    /// What the request was about when only its handler learns it (the MCP tool it called),
+    /// for the usage count.
+    pub subject: Option<String>,
     /// The LLM target that answered (provider, model), for the usage count.
     pub llm_target: Option<(String, String)>,
     /// What the LLM answer used (tokens, cost, a cache hit), counted with the request.
@@ -64,6 +67,7 @@ impl Call {
             tenant: None,
             key: None,
             family: None,
+            subject: None,
             llm_target: None,
             llm_used: None,
             point_later: false,

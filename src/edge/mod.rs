@@ -14,6 +14,7 @@ mod event_log;
 mod inbound;
 mod integration;
 mod llm;
+mod mcp;
 mod outbound;
 mod platform;
 pub mod queue;

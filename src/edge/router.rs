@@ -6,12 +6,13 @@ use super::inbound::Inbound;
 use super::respond::Outgoing;
 use super::respond::{self, json, Reply};
 use super::{
-    admin, auth, channel, console, integration, llm, platform, store, usage, webhook, widget,
+    admin, auth, channel, console, integration, llm, mcp, platform, store, usage, webhook, widget,
 };
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
+use crate::core::mcp::resource;
 use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::tenant::key_admin;
 use crate::core::tenant::keys::KeyRecord;
@@ -28,6 +29,7 @@ use worker::{web_sys, Context, Env};
 pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
     let method = InboundMethod::parse(&req.method());
     let path = req.path();
+    let url = req.url();
     let mut call = Call::new(&req, env, ctx);
     let started = call.started_ms;
     let hops = call.trail.hops;
@@ -65,6 +67,9 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         }
     };
     let mut resp = resp.with("x-request-id", &call.request_id);
+    if resp.status == 401 && route_name == resource::PATH {
+        resp.set("www-authenticate", &resource::challenge(&url));
+    }
     if let Some(origin) = &call.cors {
         widget::cors(&mut resp, origin);
     }
@@ -97,7 +102,7 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
                 key: call.key.as_ref().map(|k| k.id.clone()),
                 provider,
                 model,
-                subject: c.subject,
+                subject: c.subject.or(call.subject.take()),
             };
             let used = call.llm_used.take().unwrap_or_default();
             if !call.point_later {
@@ -163,6 +168,8 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         Route::Webhook { tenant, source } => {
             webhook::handle(call, method, tenant, source, req).await
         }
+        Route::Mcp => mcp::post(call, key, req).await,
+        Route::McpResourceMetadata => json(200, &resource::metadata(&req.url())),
         Route::ChatCompletions => llm::chat(call, tenant, Dialect::OpenAi, req).await,
         Route::Messages => llm::chat(call, tenant, Dialect::Anthropic, req).await,
         Route::Responses => llm::chat(call, tenant, Dialect::Responses, req).await,

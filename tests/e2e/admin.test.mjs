@@ -123,7 +123,7 @@ test("keys are listed by id and hint, never by value or hash", async () => {
   assert.equal((await gw.admin("GET", "keyed/keys")).body.data.length, 1, "no key was minted");
 });
 
-const NEEDS_SCOPES = 'a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope';
+const NEEDS_SCOPES = 'a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, mcp, or "*" for every scope';
 
 test("a secret key is never minted without scopes: 422 naming them, and nothing is minted", async () => {
   await gw.admin("PUT", "unscoped", { name: "Unscoped" });

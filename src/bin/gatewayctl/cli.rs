@@ -213,7 +213,7 @@ enum KeyOp {
 struct KeySettings {
     #[arg(long)]
     name: Option<String>,
-    /// Required for mint. Comma separated: llm, channels, integrations, deliveries, or * for
+    /// Required for mint. Comma separated: llm, channels, integrations, deliveries, mcp, or * for
     /// every scope.
     #[arg(long, value_delimiter = ',')]
     scopes: Vec<String>,

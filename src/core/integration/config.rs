@@ -238,6 +238,13 @@ impl BodyFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
     pub method: HttpMethod,
+    /// What the endpoint does, for the people and models choosing it: its MCP tool's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether calling it changes nothing at the provider; unset, only a `GET` reads. A search
+    /// sent as a `POST` says `true`. Its MCP tool's `readOnlyHint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
     /// `/orders/{order_id}`: placeholders filled from input, URL-encoded.
     pub path: String,
     /// Query parameter -> JMESPath over `{input, context}`.

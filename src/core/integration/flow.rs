@@ -139,7 +139,8 @@ pub async fn kept_refresh(
     Some(ask_kept(co, &t, reseal).await)
 }
 
-async fn run(
+/// One call of an endpoint, as the execute route and MCP's `tools/call` run it.
+pub(crate) async fn run(
     co: &Co,
     sealer: &Sealer,
     x: &Execution<'_>,

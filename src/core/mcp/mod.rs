@@ -8,10 +8,18 @@
 //! - `version`: the revisions we speak, `initialize` negotiation, UnsupportedProtocolVersion.
 //! - `headers`: the 2026-07-28 mirrored headers (`Mcp-Method`, `Mcp-Name`, base64 sentinel).
 //! - `admit`: the one call the shell makes: Origin, framing, revision, headers.
+//! - `serve`: the flow answering an admitted message (`tools/list`, `tools/call`, ...).
+//! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.
+//! - `audit`: the record every tool call leaves; `resource`: RFC 9728 metadata and challenge.
 
 pub mod admit;
+pub mod allowlist;
+pub mod audit;
 pub mod headers;
 pub mod jsonrpc;
+pub mod resource;
+pub mod serve;
+pub mod tools;
 pub mod version;
 
 pub use admit::{admit, origin_allowed, Admitted};

@@ -693,7 +693,7 @@ mod tests {
             assert_eq!(e.status(), 422, "{body:?}");
             assert_eq!(
                 e.message,
-                r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope"#
+                r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, mcp, or "*" for every scope"#
             );
         }
         assert_eq!(kv.0.borrow().len(), before, "nothing was written");

@@ -38,14 +38,17 @@ pub enum Scope {
     Llm,
     /// Reading delivery records; a `channels` key may read them too.
     Deliveries,
+    /// The MCP endpoint (`core::mcp`): only the tools its `allowed_tools` name.
+    Mcp,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::Llm,
         Scope::Channels,
         Scope::Integrations,
         Scope::Deliveries,
+        Scope::Mcp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Scope {
             Scope::Integrations => "integrations",
             Scope::Llm => "llm",
             Scope::Deliveries => "deliveries",
+            Scope::Mcp => "mcp",
         }
     }
 
@@ -91,6 +95,10 @@ pub struct KeySettings {
     /// Empty: every model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_models: Vec<String>,
+    /// MCP tool names the key may list and call, `*` matching any run of characters
+    /// (`core::mcp::allowlist`). Empty: none, so a key sees no tool until it is given some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_tools: Vec<String>,
     /// Unix seconds after which the key is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
@@ -99,13 +107,14 @@ pub struct KeySettings {
     pub metadata: BTreeMap<String, String>,
 }
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "name",
     "scopes",
     "rpm",
     "tpm",
     "budget",
     "allowed_models",
+    "allowed_tools",
     "expires_at",
     "metadata",
 ];
@@ -239,6 +248,16 @@ impl KeySettings {
                 "`allowed_models` takes up to {MAX_PATTERNS} names of 1 to 200 characters"
             ));
         }
+        if self.allowed_tools.len() > MAX_PATTERNS
+            || self
+                .allowed_tools
+                .iter()
+                .any(|m| m.is_empty() || m.len() > 200)
+        {
+            p.push(format!(
+                "`allowed_tools` takes up to {MAX_PATTERNS} patterns of 1 to 200 characters"
+            ));
+        }
         let sane = |k: &str| {
             (1..=40).contains(&k.len())
                 && k.bytes()
@@ -316,7 +335,7 @@ fn known_fields(kind: KeyKind, fields: &serde_json::Map<String, Value>) -> Resul
 }
 
 /// `*` matches any run of characters (none included); everything else matches itself.
-fn glob(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
     let Some(mut rest) = name.strip_prefix(first) else {
@@ -430,7 +449,7 @@ mod tests {
         assert!(s.patched(KeyKind::Secret, json!([1])).is_err());
     }
 
-    const NEEDS: &str = r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, or "*" for every scope"#;
+    const NEEDS: &str = r#"a secret key needs "scopes": one or more of llm, channels, integrations, deliveries, mcp, or "*" for every scope"#;
 
     #[test]
     fn a_secret_key_is_minted_only_with_scopes_and_a_publishable_one_without() {

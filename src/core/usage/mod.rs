@@ -21,6 +21,8 @@ pub enum Family {
     Webhook,
     Channel,
     Integration,
+    /// The MCP endpoint; its subject is the tool a call named.
+    Mcp,
     Widget,
     Admin,
     System,
@@ -33,6 +35,7 @@ impl Family {
             Family::Webhook => "webhook",
             Family::Channel => "channel",
             Family::Integration => "integration",
+            Family::Mcp => "mcp",
             Family::Widget => "widget",
             Family::Admin => "admin",
             Family::System => "system",

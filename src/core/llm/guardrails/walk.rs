@@ -85,6 +85,19 @@ pub fn responses_event_as_seen(guard: &mut Guard, v: &mut Value) -> bool {
     w.changed
 }
 
+/// A JSON value given to or answered by a tool outside a conversation (an MCP tool's arguments
+/// or result): its keys, strings and numbers read as texts of `kind`. Whether it changed.
+pub fn tool_value(
+    guard: &mut Guard,
+    dir: Direction,
+    kind: TextKind,
+    v: &mut Value,
+) -> Result<bool, Blocked> {
+    let mut w = Walker::new(guard, dir, false);
+    w.value(kind, Some(v))?;
+    Ok(w.changed)
+}
+
 /// An Anthropic content block or delta in a stream (`content_block_start`, a citation), scanned
 /// whole.
 pub fn block(guard: &mut Guard, dir: Direction, block: &mut Value) -> Result<bool, Blocked> {

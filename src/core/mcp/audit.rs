@@ -1,0 +1,68 @@
+//! One record per `tools/call`: who called which tool with what (a digest of the arguments,
+//! never the arguments), how it ended, how long it took and how many bytes it answered.
+
+use super::serve::McpCall;
+use crate::core::flow::Co;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The tool answered.
+    Ok,
+    /// The tool ran and failed, or refused its input: the model read why.
+    ToolError,
+    /// The tenant's guardrails refused the arguments or the answer.
+    Blocked,
+    /// The key's allowlist does not name the tool.
+    Denied,
+    /// No such tool.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub request_id: String,
+    /// The key's id.
+    pub key: String,
+    pub tool: String,
+    /// SHA-256 of the arguments as sent (hex): equal arguments are seen equal, none is shown.
+    pub arguments_sha256: String,
+    pub outcome: Outcome,
+    /// Epoch ms, when the request arrived.
+    pub at: u64,
+    pub duration_ms: u64,
+    /// Bytes of the answer's content.
+    pub bytes: u64,
+}
+
+impl ToolCall {
+    pub fn new(c: &McpCall<'_>, tool: &str, arguments: &Value) -> ToolCall {
+        let digest = Sha256::digest(arguments.to_string().as_bytes());
+        ToolCall {
+            request_id: c.request_id.to_string(),
+            key: c.key.to_string(),
+            tool: tool.to_string(),
+            arguments_sha256: hex::encode(digest),
+            outcome: Outcome::Unknown,
+            at: c.started,
+            duration_ms: 0,
+            bytes: 0,
+        }
+    }
+
+    pub fn finish(&mut self, co: &Co, outcome: Outcome, bytes: u64) {
+        self.outcome = outcome;
+        self.duration_ms = co.now().saturating_sub(self.at);
+        self.bytes = bytes;
+    }
+}
+
+/// Keeps the record.
+pub async fn record(co: &Co, tenant: &str, call: &ToolCall) {
+    co.log(serde_json::json!({"tenant": tenant, "mcp_tool_call": call}))
+        .await;
+}

@@ -1,0 +1,307 @@
+//! The MCP endpoint's flow: one admitted message answered. `initialize`, `server/discover` and
+//! `ping` describe us; `tools/list` shows the tools the key's allowlist lets it see; `tools/call`
+//! runs one through the integration execute flow (`integration::flow::run`: limits, breaker,
+//! retries, cache, health), under the tenant's guardrails, and leaves an audit record.
+//! Notifications are accepted and need no answer.
+
+use super::allowlist;
+use super::audit::{self, Outcome, ToolCall};
+use super::headers::header;
+use super::jsonrpc::{error_response, result_response, Message, INVALID_PARAMS};
+use super::tools::{self, Tool};
+use super::version::{method_not_found, Version, SUPPORTED};
+use super::{admit, Admitted};
+use crate::core::config::seal::Sealer;
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::http::HttpResponse;
+use crate::core::integration::config::IntegrationConfig;
+use crate::core::integration::execute::{Envelope, ExecuteRequest};
+use crate::core::integration::flow::{self as integration, Execution};
+use crate::core::llm::guardrails::{walk, Direction, Guard, Rule, TextKind};
+use crate::core::platform::RecordKind;
+use crate::core::tenant::model::TenantConfig;
+use crate::core::upstream::Trail;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// Who is calling, as the key proved it.
+pub struct McpCall<'a> {
+    pub tenant: &'a str,
+    /// The key's id, for the audit record.
+    pub key: &'a str,
+    /// The key's `allowed_tools`.
+    pub allowed: &'a [String],
+    pub request_id: &'a str,
+    pub trail: Trail,
+    /// When the request arrived.
+    pub started: u64,
+}
+
+/// What the client is told we are.
+const INSTRUCTIONS: &str = "Tools of this tenant's installed integrations, named {integration}__{endpoint}. A tool that fails answers with isError and a message saying why.";
+
+/// The answer to one POST to the MCP endpoint: admitted (a browser's `Origin` must be one of
+/// the tenant's `allowed_origins`), then served; the tool it called, if any (for usage).
+pub async fn answer(
+    co: Co,
+    sealer: &Sealer,
+    c: McpCall<'_>,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(HttpResponse, Option<String>), ApiError> {
+    let origins = match header(headers, "origin") {
+        None => vec![],
+        Some(_) => {
+            let key = RecordKind::Tenant.kv_key(c.tenant, None);
+            let tenant: Option<TenantConfig> = co.config(&key).await?;
+            tenant.map(|t| t.allowed_origins).unwrap_or_default()
+        }
+    };
+    let origins: Vec<&str> = origins.iter().map(String::as_str).collect();
+    match admit(headers, body, &origins) {
+        Ok(admitted) => serve(co, sealer, c, admitted).await,
+        Err(r) => Ok((HttpResponse::json(r.status, &r.body)?, None)),
+    }
+}
+
+/// The answer to one admitted message.
+pub async fn serve(
+    co: Co,
+    sealer: &Sealer,
+    c: McpCall<'_>,
+    admitted: Admitted,
+) -> Result<(HttpResponse, Option<String>), ApiError> {
+    let Admitted { version, message } = admitted;
+    let (id, method, params) = match message {
+        // Nothing to answer: `notifications/initialized`, `notifications/cancelled` (a call
+        // here is answered within its own request, so there is nothing left to stop).
+        Message::Notification { .. } => return Ok((HttpResponse::empty(202), None)),
+        Message::Request { id, method, params } => (id, method, params),
+    };
+    let mut tool = None;
+    let answer = match method.as_str() {
+        "initialize" => Ok(initialize(version)),
+        "server/discover" if version.is_modern() => Ok(discover()),
+        "ping" => Ok(json!({})),
+        "tools/list" => list(&co, &c).await.map(|tools| json!({"tools": tools})),
+        "tools/call" => {
+            let name = params.get("name").and_then(Value::as_str).map(String::from);
+            tool = name.clone();
+            call(&co, sealer, &c, name, params).await
+        }
+        _ => {
+            let r = method_not_found(version, Some(&id));
+            return Ok((HttpResponse::json(r.status, &r.body)?, None));
+        }
+    };
+    let body = match answer {
+        Ok(mut result) => {
+            if version.is_modern() {
+                result["resultType"] = json!("complete");
+            }
+            result_response(&id, result)
+        }
+        Err(Invalid(message)) => error_response(Some(&id), INVALID_PARAMS, &message, None),
+    };
+    Ok((HttpResponse::json(200, &body)?, tool))
+}
+
+/// A request the protocol refuses (`-32602`), with our own words.
+pub struct Invalid(pub String);
+
+impl From<ApiError> for Invalid {
+    fn from(e: ApiError) -> Self {
+        Invalid(e.message)
+    }
+}
+
+fn server_info() -> Value {
+    json!({"name": "edge-gateway", "title": "edge-gateway MCP", "version": env!("CARGO_PKG_VERSION")})
+}
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}})
+}
+
+fn initialize(version: Version) -> Value {
+    json!({
+        "protocolVersion": version.as_str(),
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
+        "instructions": INSTRUCTIONS,
+    })
+}
+
+fn discover() -> Value {
+    let supported: Vec<&str> = SUPPORTED.iter().map(|v| v.as_str()).collect();
+    json!({
+        "supportedVersions": supported,
+        "capabilities": capabilities(),
+        "instructions": INSTRUCTIONS,
+        "ttlMs": 0,
+        "cacheScope": "private",
+        "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
+    })
+}
+
+/// Every tool of the tenant's integrations the key may see, by name.
+async fn list(co: &Co, c: &McpCall<'_>) -> Result<Vec<Tool>, Invalid> {
+    let prefix = RecordKind::Integration.kv_key(c.tenant, None);
+    let mut out = Vec::new();
+    for key in co.list_cached(&prefix).await? {
+        let id = key.after(&prefix).to_string();
+        // Deleted since it was listed: no tools.
+        if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
+            out.extend(tools::integration_tools(&id, &cfg));
+        }
+    }
+    out.retain(|t| allowlist::allows(c.allowed, &t.name));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    Ok(out)
+}
+
+/// The integration and endpoint a tool name stands for, if the tenant has it.
+async fn find(
+    co: &Co,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<(String, String, IntegrationConfig)>, ApiError> {
+    for (id, endpoint) in tools::splits(name) {
+        let key = RecordKind::Integration.kv_key(tenant, Some(id));
+        if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
+            if cfg.endpoints.contains_key(endpoint) {
+                return Ok(Some((id.to_string(), endpoint.to_string(), cfg)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The tenant's guardrails (its LLM configuration's), if it has any.
+async fn guard(co: &Co, tenant: &str) -> Result<Option<Guard>, ApiError> {
+    #[derive(Deserialize)]
+    struct Rules {
+        #[serde(default)]
+        guardrails: Vec<Rule>,
+    }
+    let rules: Option<Rules> = co.config(&RecordKind::Llm.kv_key(tenant, None)).await?;
+    Ok(rules.and_then(|r| Guard::new(&r.guardrails)))
+}
+
+async fn call(
+    co: &Co,
+    sealer: &Sealer,
+    c: &McpCall<'_>,
+    name: Option<String>,
+    mut params: Map<String, Value>,
+) -> Result<Value, Invalid> {
+    let name = name.ok_or_else(|| Invalid("params.name must be a string".into()))?;
+    let mut arguments = match params.remove("arguments") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => return Err(Invalid("params.arguments must be an object".into())),
+    };
+    let mut record = ToolCall::new(c, &name, &arguments);
+    // A tool the key may not call is not told apart from one that does not exist.
+    let unknown = || Invalid(format!("unknown tool: {name}"));
+    let found = match allowlist::allows(c.allowed, &name) {
+        true => find(co, c.tenant, &name).await?,
+        false => None,
+    };
+    let Some((id, endpoint, cfg)) = found else {
+        let denied = !allowlist::allows(c.allowed, &name);
+        record.finish(
+            co,
+            if denied {
+                Outcome::Denied
+            } else {
+                Outcome::Unknown
+            },
+            0,
+        );
+        audit::record(co, c.tenant, &record).await;
+        return Err(unknown());
+    };
+    let mut guard = guard(co, c.tenant).await?;
+    if let Some(g) = guard.as_mut() {
+        if let Err(b) = walk::tool_value(
+            g,
+            Direction::Request,
+            TextKind::ToolArguments,
+            &mut arguments,
+        ) {
+            record.finish(co, Outcome::Blocked, 0);
+            audit::record(co, c.tenant, &record).await;
+            return Ok(tool_error(&b.message(Direction::Request)));
+        }
+    }
+    let x = Execution {
+        tenant: c.tenant,
+        id: &id,
+        request_id: c.request_id,
+        trail: c.trail.clone(),
+        started: co.now(),
+    };
+    let request = ExecuteRequest {
+        input: arguments,
+        ..Default::default()
+    };
+    let envelope = match integration::run(co, sealer, &x, &cfg, &endpoint, request).await {
+        Ok(e) => e,
+        // A refusal of the call's own (bad input): the model can read it and try again.
+        Err(e) if !e.is_internal() => {
+            record.finish(co, Outcome::ToolError, 0);
+            audit::record(co, c.tenant, &record).await;
+            return Ok(tool_error(&e.message));
+        }
+        Err(e) => return Err(Invalid(format!("the tool failed: {}", e.kind.type_name()))),
+    };
+    let mut result = answered(&envelope);
+    if let Some(g) = guard.as_mut() {
+        if let Err(b) = walk::tool_value(g, Direction::Response, TextKind::ToolResults, &mut result)
+        {
+            record.finish(co, Outcome::Blocked, 0);
+            audit::record(co, c.tenant, &record).await;
+            return Ok(tool_error(&b.message(Direction::Response)));
+        }
+    }
+    let outcome = match envelope.success {
+        true => Outcome::Ok,
+        false => Outcome::ToolError,
+    };
+    let bytes = result.to_string().len() as u64;
+    record.finish(co, outcome, bytes);
+    audit::record(co, c.tenant, &record).await;
+    Ok(call_result(envelope.success, result))
+}
+
+/// What a call answered, before the guardrails read it: its data, or its error.
+fn answered(e: &Envelope) -> Value {
+    match (&e.error, e.success) {
+        (Some(err), false) => json!({"error": {"code": err.code, "message": err.message}}),
+        _ => e.data.clone(),
+    }
+}
+
+/// `CallToolResult`: the answer as text, and as structured content when it is an object (the
+/// specification's `structuredContent` is one; a list goes under `items`).
+fn call_result(success: bool, data: Value) -> Value {
+    let text = data.to_string();
+    let structured = match data {
+        Value::Object(_) => data,
+        list @ Value::Array(_) => json!({"items": list}),
+        other => json!({"value": other}),
+    };
+    json!({
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": structured,
+        "isError": !success,
+    })
+}
+
+/// A failure the model reads, not a protocol error.
+fn tool_error(message: &str) -> Value {
+    json!({"content": [{"type": "text", "text": message}], "isError": true})
+}
