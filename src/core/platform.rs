@@ -12,6 +12,8 @@ pub enum RecordKind {
     Integration,
     Llm,
     Destination,
+    /// A remote MCP server whose tools the tenant's MCP endpoint offers (`core::mcp::remote`).
+    McpServer,
 }
 
 /// The longest key KV holds, in bytes.
@@ -89,6 +91,7 @@ impl RecordKind {
             (RecordKind::Channel, Some(n)) => format!("channel:{tenant}:{n}"),
             (RecordKind::Integration, Some(n)) => format!("integration:{tenant}:{n}"),
             (RecordKind::Destination, Some(n)) => format!("destination:{tenant}:{n}"),
+            (RecordKind::McpServer, Some(n)) => format!("mcp_server:{tenant}:{n}"),
             (_, None) => format!("{}:{tenant}:", self.label()),
         })
     }
@@ -109,6 +112,7 @@ impl RecordKind {
             RecordKind::Integration => "integration",
             RecordKind::Llm => "llm",
             RecordKind::Destination => "destination",
+            RecordKind::McpServer => "mcp_server",
         }
     }
 }

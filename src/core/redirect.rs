@@ -53,6 +53,9 @@ impl Upstream {
             // A bus request is signed for its URL (SigV4 covers the host and path); a 3xx is a
             // wrong endpoint, refused for good.
             Upstream::Bus => false,
+            // The Streamable HTTP transport has one endpoint, answering POSTs itself; a 307
+            // would send the injected credential again.
+            Upstream::McpServer => false,
         }
     }
 
@@ -192,7 +195,7 @@ mod tests {
     use super::*;
     use crate::core::upstream::OutboundBody;
 
-    const ALL: [Upstream; 7] = [
+    const ALL: [Upstream; 8] = [
         Upstream::Integration,
         Upstream::Channel,
         Upstream::TokenEndpoint,
@@ -200,6 +203,7 @@ mod tests {
         Upstream::Llm,
         Upstream::Destination,
         Upstream::Bus,
+        Upstream::McpServer,
     ];
 
     fn get(url: &str) -> OutboundRequest {

@@ -325,11 +325,13 @@ impl Route {
                     RecordKind::Channel => "/v1/admin/tenants/{t}/channels/{channel}",
                     RecordKind::Integration => "/v1/admin/tenants/{t}/integrations/{id}",
                     RecordKind::Destination => "/v1/admin/tenants/{t}/destinations/{destination}",
+                    RecordKind::McpServer => "/v1/admin/tenants/{t}/mcp-servers/{server}",
                 },
                 AdminAction::ListRecords(k) => match k {
                     RecordKind::Source => "/v1/admin/tenants/{t}/sources",
                     RecordKind::Channel => "/v1/admin/tenants/{t}/channels",
                     RecordKind::Destination => "/v1/admin/tenants/{t}/destinations",
+                    RecordKind::McpServer => "/v1/admin/tenants/{t}/mcp-servers",
                     _ => "/v1/admin/tenants/{t}/integrations",
                 },
                 AdminAction::CreateKey | AdminAction::ListKeys => "/v1/admin/tenants/{t}/keys",
@@ -529,6 +531,7 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         "channels" => Some(RecordKind::Channel),
         "integrations" => Some(RecordKind::Integration),
         "destinations" => Some(RecordKind::Destination),
+        "mcp-servers" => Some(RecordKind::McpServer),
         _ => None,
     };
     match rest {

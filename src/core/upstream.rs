@@ -108,6 +108,8 @@ pub enum Upstream {
     /// A queue or bus a destination publishes to (SQS, EventBridge, Pub/Sub, a Kafka REST
     /// proxy): its small JSON result says whether the message was taken.
     Bus,
+    /// A tenant's remote MCP server: one JSON-RPC answer, or an SSE stream ending with one.
+    McpServer,
 }
 
 /// A third party's whole answer, bounded.
@@ -146,6 +148,8 @@ impl Upstream {
         match self {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
+            // A tool's result for a model's context, or a page of tools.
+            Upstream::McpServer => 4 * MIB,
             Upstream::Destination => ANSWER_PREVIEW,
             Upstream::Bus => BUS_ANSWER_CAP,
         }

@@ -10,6 +10,7 @@
 //! - `admit`: the one call the shell makes: Origin, framing, revision, headers.
 //! - `serve`: the flow answering an admitted message (`tools/list`, `tools/call`, ...).
 //! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.
+//! - `remote`: the tenant's remote MCP servers, their tools offered beside its integrations.
 //! - `audit`: the record every tool call leaves; `resource`: RFC 9728 metadata and challenge.
 
 pub mod admit;
@@ -17,6 +18,7 @@ pub mod allowlist;
 pub mod audit;
 pub mod headers;
 pub mod jsonrpc;
+pub mod remote;
 pub mod resource;
 pub mod serve;
 pub mod tools;

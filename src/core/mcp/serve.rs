@@ -8,6 +8,7 @@ use super::allowlist;
 use super::audit::{self, Outcome, ToolCall};
 use super::headers::header;
 use super::jsonrpc::{error_response, result_response, Message, INVALID_PARAMS};
+use super::remote::{self, client::Server, config::McpServerConfig};
 use super::tools::{self, Tool};
 use super::version::{method_not_found, Version, SUPPORTED};
 use super::{admit, Admitted};
@@ -84,7 +85,9 @@ pub async fn serve(
         "initialize" => Ok(initialize(version)),
         "server/discover" if version.is_modern() => Ok(discover()),
         "ping" => Ok(json!({})),
-        "tools/list" => list(&co, &c).await.map(|tools| json!({"tools": tools})),
+        "tools/list" => list(&co, sealer, &c)
+            .await
+            .map(|tools| json!({"tools": tools})),
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).map(String::from);
             tool = name.clone();
@@ -102,17 +105,26 @@ pub async fn serve(
             }
             result_response(&id, result)
         }
-        Err(Invalid(message)) => error_response(Some(&id), INVALID_PARAMS, &message, None),
+        Err(Refused::Invalid(message)) => error_response(Some(&id), INVALID_PARAMS, &message, None),
+        // The gateway's own failure: a bodiless 500, its detail logged by the router.
+        Err(Refused::Gateway(e)) => return Err(e),
     };
     Ok((HttpResponse::json(200, &body)?, tool))
 }
 
-/// A request the protocol refuses (`-32602`), with our own words.
-pub struct Invalid(pub String);
+/// Why a request has no result: the protocol refuses it (`-32602`, in our own words), or the
+/// gateway failed.
+pub enum Refused {
+    Invalid(String),
+    Gateway(ApiError),
+}
 
-impl From<ApiError> for Invalid {
+impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
-        Invalid(e.message)
+        match e.is_internal() {
+            true => Refused::Gateway(e),
+            false => Refused::Invalid(e.message),
+        }
     }
 }
 
@@ -145,8 +157,9 @@ fn discover() -> Value {
     })
 }
 
-/// Every tool of the tenant's integrations the key may see, by name.
-async fn list(co: &Co, c: &McpCall<'_>) -> Result<Vec<Tool>, Invalid> {
+/// Every tool of the tenant's integrations and remote servers the key may see, by name (an
+/// integration's first where both have one).
+async fn list(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Result<Vec<Tool>, Refused> {
     let prefix = RecordKind::Integration.kv_key(c.tenant, None);
     let mut out = Vec::new();
     for key in co.list_cached(&prefix).await? {
@@ -156,27 +169,36 @@ async fn list(co: &Co, c: &McpCall<'_>) -> Result<Vec<Tool>, Invalid> {
             out.extend(tools::integration_tools(&id, &cfg));
         }
     }
+    out.extend(remote::tools(co, sealer, c.tenant, &c.trail).await);
     out.retain(|t| allowlist::allows(c.allowed, &t.name));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.name == b.name);
     Ok(out)
 }
 
-/// The integration and endpoint a tool name stands for, if the tenant has it.
-async fn find(
-    co: &Co,
-    tenant: &str,
-    name: &str,
-) -> Result<Option<(String, String, IntegrationConfig)>, ApiError> {
+/// What a tool name stands for.
+enum Target {
+    /// An endpoint of one of the tenant's integrations: its id, the endpoint, the integration.
+    Endpoint(String, String, Box<IntegrationConfig>),
+    /// A tool of one of its remote MCP servers: the server, the tool's own name, the server.
+    Remote(String, String, McpServerConfig),
+}
+
+/// What the tenant has under a tool name: an integration's endpoint first, then a remote
+/// server's tool.
+async fn target(co: &Co, tenant: &str, name: &str) -> Result<Option<Target>, ApiError> {
     for (id, endpoint) in tools::splits(name) {
         let key = RecordKind::Integration.kv_key(tenant, Some(id));
         if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
             if cfg.endpoints.contains_key(endpoint) {
-                return Ok(Some((id.to_string(), endpoint.to_string(), cfg)));
+                let (id, endpoint) = (id.to_string(), endpoint.to_string());
+                return Ok(Some(Target::Endpoint(id, endpoint, Box::new(cfg))));
             }
         }
     }
-    Ok(None)
+    Ok(remote::find(co, tenant, name)
+        .await?
+        .map(|(server, tool, cfg)| Target::Remote(server, tool, cfg)))
 }
 
 /// The tenant's guardrails (its LLM configuration's), if it has any.
@@ -196,85 +218,101 @@ async fn call(
     c: &McpCall<'_>,
     name: Option<String>,
     mut params: Map<String, Value>,
-) -> Result<Value, Invalid> {
-    let name = name.ok_or_else(|| Invalid("params.name must be a string".into()))?;
+) -> Result<Value, Refused> {
+    let name = name.ok_or_else(|| Refused::Invalid("params.name must be a string".into()))?;
     let mut arguments = match params.remove("arguments") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => v,
-        Some(_) => return Err(Invalid("params.arguments must be an object".into())),
+        Some(_) => {
+            return Err(Refused::Invalid(
+                "params.arguments must be an object".into(),
+            ))
+        }
     };
     let mut record = ToolCall::new(c, &name, &arguments);
-    // A tool the key may not call is not told apart from one that does not exist.
-    let unknown = || Invalid(format!("unknown tool: {name}"));
-    let found = match allowlist::allows(c.allowed, &name) {
-        true => find(co, c.tenant, &name).await?,
+    let allowed = allowlist::allows(c.allowed, &name);
+    let found = match allowed {
+        true => target(co, c.tenant, &name).await?,
         false => None,
     };
-    let Some((id, endpoint, cfg)) = found else {
-        let denied = !allowlist::allows(c.allowed, &name);
-        record.finish(
-            co,
-            if denied {
-                Outcome::Denied
-            } else {
-                Outcome::Unknown
-            },
-            0,
-        );
+    let Some(found) = found else {
+        let outcome = if allowed {
+            Outcome::Unknown
+        } else {
+            Outcome::Denied
+        };
+        record.finish(co, outcome, 0);
         audit::record(co, c.tenant, &record).await;
-        return Err(unknown());
+        // A tool the key may not call is not told apart from one that does not exist.
+        return Err(Refused::Invalid(format!("unknown tool: {name}")));
     };
     let mut guard = guard(co, c.tenant).await?;
-    if let Some(g) = guard.as_mut() {
-        if let Err(b) = walk::tool_value(
-            g,
-            Direction::Request,
-            TextKind::ToolArguments,
-            &mut arguments,
-        ) {
+    let (dir, kind) = (Direction::Request, TextKind::ToolArguments);
+    if let Some(Err(b)) = guard
+        .as_mut()
+        .map(|g| walk::tool_value(g, dir, kind, &mut arguments))
+    {
+        record.finish(co, Outcome::Blocked, 0);
+        audit::record(co, c.tenant, &record).await;
+        return Ok(tool_error(&b.message(dir)));
+    }
+    let mut result = run(co, sealer, c, found, arguments).await?;
+    let (dir, kind) = (Direction::Response, TextKind::ToolResults);
+    for part in ["content", "structuredContent"] {
+        let Some(g) = guard.as_mut() else { break };
+        let Some(v) = result.get_mut(part) else {
+            continue;
+        };
+        if let Err(b) = walk::tool_value(g, dir, kind, v) {
             record.finish(co, Outcome::Blocked, 0);
             audit::record(co, c.tenant, &record).await;
-            return Ok(tool_error(&b.message(Direction::Request)));
+            return Ok(tool_error(&b.message(dir)));
         }
     }
-    let x = Execution {
-        tenant: c.tenant,
-        id: &id,
-        request_id: c.request_id,
-        trail: c.trail.clone(),
-        started: co.now(),
+    let outcome = match result["isError"] == true {
+        true => Outcome::ToolError,
+        false => Outcome::Ok,
     };
-    let request = ExecuteRequest {
-        input: arguments,
-        ..Default::default()
-    };
-    let envelope = match integration::run(co, sealer, &x, &cfg, &endpoint, request).await {
-        Ok(e) => e,
-        // A refusal of the call's own (bad input): the model can read it and try again.
-        Err(e) if !e.is_internal() => {
-            record.finish(co, Outcome::ToolError, 0);
-            audit::record(co, c.tenant, &record).await;
-            return Ok(tool_error(&e.message));
-        }
-        Err(e) => return Err(Invalid(format!("the tool failed: {}", e.kind.type_name()))),
-    };
-    let mut result = answered(&envelope);
-    if let Some(g) = guard.as_mut() {
-        if let Err(b) = walk::tool_value(g, Direction::Response, TextKind::ToolResults, &mut result)
-        {
-            record.finish(co, Outcome::Blocked, 0);
-            audit::record(co, c.tenant, &record).await;
-            return Ok(tool_error(&b.message(Direction::Response)));
-        }
-    }
-    let outcome = match envelope.success {
-        true => Outcome::Ok,
-        false => Outcome::ToolError,
-    };
-    let bytes = result.to_string().len() as u64;
-    record.finish(co, outcome, bytes);
+    record.finish(co, outcome, result.to_string().len() as u64);
     audit::record(co, c.tenant, &record).await;
-    Ok(call_result(envelope.success, result))
+    Ok(result)
+}
+
+/// Runs what a tool name stands for: its `CallToolResult`, a failure the model reads as one.
+async fn run(
+    co: &Co,
+    sealer: &Sealer,
+    c: &McpCall<'_>,
+    target: Target,
+    arguments: Value,
+) -> Result<Value, Refused> {
+    match target {
+        Target::Endpoint(id, endpoint, cfg) => {
+            let x = Execution {
+                tenant: c.tenant,
+                id: &id,
+                request_id: c.request_id,
+                trail: c.trail.clone(),
+                started: co.now(),
+            };
+            let request = ExecuteRequest {
+                input: arguments,
+                ..Default::default()
+            };
+            match integration::run(co, sealer, &x, &cfg, &endpoint, request).await {
+                Ok(e) => Ok(call_result(e.success, answered(&e))),
+                // A refusal of the call's own (bad input): the model can read it and try again.
+                Err(e) if !e.is_internal() => Ok(tool_error(&e.message)),
+                Err(e) => Err(Refused::Gateway(e)),
+            }
+        }
+        Target::Remote(name, tool, cfg) => {
+            let server = Server::open(sealer, c.tenant, &name, &cfg, c.trail.clone())?;
+            Ok(remote::call(co, &server, &tool, arguments)
+                .await
+                .unwrap_or_else(|why| tool_error(&why)))
+        }
+    }
 }
 
 /// What a call answered, before the guardrails read it: its data, or its error.

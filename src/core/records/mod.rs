@@ -10,6 +10,9 @@ use crate::core::flow::{Co, Effect};
 use crate::core::integration::config::{IntegrationConfig, SECRET_PATHS as INTEGRATION_SECRETS};
 use crate::core::jobs::order::OrderedAgain;
 use crate::core::llm::config::{LlmConfig, SECRET_PATHS as LLM_SECRETS};
+use crate::core::mcp::remote::config::{
+    kept_credentials as mcp_credentials_kept, McpServerConfig, SECRET_PATHS as MCP_SERVER_SECRETS,
+};
 use crate::core::objects::protocol::Sequencer;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -32,6 +35,7 @@ impl RecordKind {
             RecordKind::Integration => INTEGRATION_SECRETS,
             RecordKind::Llm => LLM_SECRETS,
             RecordKind::Destination => DESTINATION_SECRETS,
+            RecordKind::McpServer => MCP_SERVER_SECRETS,
         }
     }
 
@@ -39,7 +43,10 @@ impl RecordKind {
     /// integration's `incarnation` is drawn when it is created (`fresh`) and kept from `old` on
     /// every update, whatever the client sent.
     pub fn stamp(self, doc: &mut Value, old: Option<&Value>, fresh: &[u8; 16]) {
-        if !matches!(self, RecordKind::Tenant | RecordKind::Integration) {
+        if !matches!(
+            self,
+            RecordKind::Tenant | RecordKind::Integration | RecordKind::McpServer
+        ) {
             return;
         }
         let kept = old
@@ -61,6 +68,7 @@ impl RecordKind {
             RecordKind::Integration => validate::<IntegrationConfig>(value).map(drop),
             RecordKind::Llm => validate::<LlmConfig>(value).map(drop),
             RecordKind::Destination => validate::<DestinationConfig>(value).map(drop),
+            RecordKind::McpServer => validate::<McpServerConfig>(value).map(drop),
         }
     }
 }
@@ -82,6 +90,9 @@ pub async fn put_record(
     let mut fresh = [0u8; 16];
     rng.fill(&mut fresh);
     kind.stamp(&mut doc, old.as_ref(), &fresh);
+    if kind == RecordKind::McpServer {
+        mcp_credentials_kept(&doc, old.as_ref()).map_err(ApiError::validation)?;
+    }
     if kind == RecordKind::Destination {
         kept_credentials(&doc, old.as_ref()).map_err(ApiError::validation)?;
         // Its keys from before the unordered time start again (told first: a failed write

@@ -17,11 +17,12 @@ use crate::core::webhook::destination::DEFAULT;
 
 /// The records a tenant owns besides its own document (and its keys), erased with it: each
 /// named kind's records one by one, then its LLM configuration.
-pub const TENANT_CHILDREN: [RecordKind; 4] = [
+pub const TENANT_CHILDREN: [RecordKind; 5] = [
     RecordKind::Source,
     RecordKind::Channel,
     RecordKind::Integration,
     RecordKind::Destination,
+    RecordKind::McpServer,
 ];
 
 /// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a

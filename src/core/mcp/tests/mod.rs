@@ -2,6 +2,7 @@
 
 mod admission;
 mod framing;
+mod remote;
 mod serving;
 
 use serde_json::{json, Value};

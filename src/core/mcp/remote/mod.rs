@@ -1,0 +1,175 @@
+//! A tenant's remote MCP servers behind its MCP endpoint: their tools offered beside its
+//! integrations as `{server}__{tool}`, under the same allowlists and guardrails, and called with
+//! the credential the gateway keeps (the client never sees it).
+//!
+//! - `config`: the server record (`mcp_server:{t}:{name}`), its sealed credential.
+//! - `client`: the gateway as an MCP client: session, POST, answer.
+
+pub mod client;
+pub mod config;
+
+use super::tools::{self, Tool};
+use crate::core::config::seal::Sealer;
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::platform::RecordKind;
+use crate::core::upstream::Trail;
+use client::{Failure, Server};
+use config::McpServerConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// How long this isolate trusts a server's tool list.
+pub const TOOLS_TTL_MS: u64 = 60_000;
+/// Pages of `tools/list` followed per server.
+const MAX_PAGES: usize = 5;
+/// A server's tools are kept in memory only under this size (serialized).
+const MAX_KEPT_BYTES: usize = 256 * 1024;
+
+/// A server's tools as this isolate keeps them, already named ours.
+#[derive(Serialize, Deserialize)]
+struct Listed {
+    at: u64,
+    tools: Vec<Value>,
+}
+
+/// Every registered server of the tenant, by name.
+async fn servers(co: &Co, tenant: &str) -> Result<Vec<(String, McpServerConfig)>, ApiError> {
+    let prefix = RecordKind::McpServer.kv_key(tenant, None);
+    let mut out = Vec::new();
+    for key in co.list_cached(&prefix).await? {
+        if let Some(cfg) = co.config::<McpServerConfig>(&key).await? {
+            out.push((key.after(&prefix).to_string(), cfg));
+        }
+    }
+    Ok(out)
+}
+
+/// The tools of every server of the tenant. A server that cannot be listed offers none this
+/// time; its failure is logged in our words.
+pub async fn tools(co: &Co, sealer: &Sealer, tenant: &str, trail: &Trail) -> Vec<Tool> {
+    let servers = match servers(co, tenant).await {
+        Ok(s) => s,
+        Err(e) => {
+            co.log_error(json!({"mcp_servers_unread": e.logged()}))
+                .await;
+            return vec![];
+        }
+    };
+    let mut out = Vec::new();
+    for (name, cfg) in &servers {
+        let server = match Server::open(sealer, tenant, name, cfg, trail.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                co.log_error(json!({"mcp_server": name, "credential_unopened": e.logged()}))
+                    .await;
+                continue;
+            }
+        };
+        match listed(co, &server).await {
+            Ok(tools) => out.extend(tools),
+            Err(f) => {
+                let line =
+                    json!({"tenant": tenant, "mcp_server": name, "list_failed": f.describe(name)});
+                co.log_error(line).await;
+            }
+        }
+    }
+    out
+}
+
+/// One server's tools: from this isolate's memory while fresh, else asked for.
+async fn listed(co: &Co, server: &Server<'_>) -> Result<Vec<Tool>, Failure> {
+    let key = server.memory_key("tools");
+    let now = co.now();
+    let kept: Option<Listed> = co
+        .recall(&key)
+        .await
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let raw = match kept.filter(|k| now.saturating_sub(k.at) < TOOLS_TTL_MS) {
+        Some(k) => k.tools,
+        None => {
+            let mut raw = Vec::new();
+            let mut cursor: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let params = match &cursor {
+                    Some(c) => json!({"cursor": c}),
+                    None => json!({}),
+                };
+                let page = server.request(co, "tools/list", params).await?;
+                if let Some(list) = page.get("tools").and_then(Value::as_array) {
+                    raw.extend(list.iter().cloned());
+                }
+                cursor = page
+                    .get("nextCursor")
+                    .and_then(Value::as_str)
+                    .map(String::from);
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            let listed = Listed {
+                at: now,
+                tools: raw.clone(),
+            };
+            if serde_json::to_string(&listed).is_ok_and(|t| t.len() <= MAX_KEPT_BYTES) {
+                co.remember(&key, &listed).await;
+            }
+            raw
+        }
+    };
+    Ok(raw.iter().filter_map(|t| ours(server.name, t)).collect())
+}
+
+/// A server's tool as we offer it: renamed into the server's namespace, its input schema and
+/// hints kept; one without a usable name or an object schema is left out.
+fn ours(server: &str, t: &Value) -> Option<Tool> {
+    let name = tools::tool_name(server, t.get("name")?.as_str()?)?;
+    let schema = t.get("inputSchema").filter(|s| s["type"] == "object")?;
+    let text = |k: &str| t.get(k).and_then(Value::as_str).map(String::from);
+    Some(Tool {
+        name,
+        title: text("title"),
+        description: text("description").unwrap_or_default(),
+        input_schema: schema.clone(),
+        annotations: t.get("annotations").filter(|a| a.is_object()).cloned(),
+    })
+}
+
+/// The registered server and upstream tool a name stands for, if the tenant has that server.
+pub async fn find(
+    co: &Co,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<(String, String, McpServerConfig)>, ApiError> {
+    for (server, tool) in tools::splits(name) {
+        let key = RecordKind::McpServer.kv_key(tenant, Some(server));
+        if let Some(cfg) = co.config::<McpServerConfig>(&key).await? {
+            return Ok(Some((server.to_string(), tool.to_string(), cfg)));
+        }
+    }
+    Ok(None)
+}
+
+/// A call of `tool` at `server`: its `CallToolResult` (content, structured content, whether it
+/// is an error), or what a model reads about why there is none.
+pub async fn call(
+    co: &Co,
+    server: &Server<'_>,
+    tool: &str,
+    arguments: Value,
+) -> Result<Value, String> {
+    let params = json!({"name": tool, "arguments": arguments});
+    let result = server
+        .request(co, "tools/call", params)
+        .await
+        .map_err(|f| f.describe(server.name))?;
+    let mut out = json!({
+        "content": result.get("content").filter(|c| c.is_array()).cloned().unwrap_or(json!([])),
+        "isError": result.get("isError").and_then(Value::as_bool).unwrap_or(false),
+    });
+    if let Some(s) = result.get("structuredContent").filter(|s| s.is_object()) {
+        out["structuredContent"] = s.clone();
+    }
+    Ok(out)
+}

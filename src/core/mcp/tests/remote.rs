@@ -1,0 +1,252 @@
+//! A remote MCP server behind the endpoint, as the client sees it and as the server is spoken
+//! to: its tools in our namespace, calls forwarded with the credential only the server sees,
+//! one session per isolate, a forgotten session opened again.
+
+use super::headers;
+use crate::core::flow::{drive, Effect, Flow, Outcome};
+use crate::core::mcp::remote::config::kept_credentials;
+use crate::core::mcp::serve::{answer, McpCall};
+use crate::core::platform::RecordKind;
+use crate::core::testing::{sealer, stored, Kv};
+use crate::core::upstream::{OutboundRequest, Trail, UpstreamAnswer};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+const TOKEN: &str = "upstream-secret-token";
+
+fn world() -> Kv {
+    let docs = json!({"url": "https://docs.example/mcp", "incarnation": "i1",
+        "auth": {"type": "bearer", "token": TOKEN}});
+    Kv::with(&[(
+        RecordKind::McpServer.kv_key("t1", Some("docs")),
+        stored(RecordKind::McpServer, "t1", Some("docs"), docs),
+    )])
+}
+
+/// The remote server: what it was sent, the sessions it knows, and how it answers.
+#[derive(Default)]
+struct Upstream {
+    seen: Vec<OutboundRequest>,
+    sessions: u32,
+    /// Sessions it has forgotten (answers 404 to them).
+    forgot: bool,
+    /// A JSON-RPC error code to answer `tools/call` with.
+    refuse_call: Option<i64>,
+}
+
+fn header<'a>(req: &'a OutboundRequest, name: &str) -> Option<&'a str> {
+    req.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl Upstream {
+    fn answer(&mut self, req: &OutboundRequest) -> UpstreamAnswer {
+        self.seen.push(req.clone());
+        if header(req, "authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return status(401);
+        }
+        let msg: Value = serde_json::from_slice(req.body.as_ref().unwrap().as_bytes()).unwrap();
+        let method = msg["method"].as_str().unwrap();
+        if method == "initialize" {
+            self.sessions += 1;
+            self.forgot = false;
+            let mut a = json_answer(json!({"jsonrpc": "2.0", "id": msg["id"], "result": {
+                "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                "serverInfo": {"name": "docs", "version": "1"}}}));
+            a.headers
+                .push(("mcp-session-id".into(), format!("s{}", self.sessions)));
+            return a;
+        }
+        let expected = format!("s{}", self.sessions);
+        if self.forgot || header(req, "mcp-session-id") != Some(&expected) {
+            return status(404);
+        }
+        assert_eq!(header(req, "mcp-protocol-version"), Some("2025-11-25"));
+        match method {
+            "notifications/initialized" => status(202),
+            // Answered as a stream: a notification first, then the response.
+            "tools/list" => {
+                let result = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": [
+                    {"name": "search", "description": "Searches the docs.",
+                     "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}},
+                     "annotations": {"readOnlyHint": true}},
+                    {"name": "bad name!", "inputSchema": {"type": "object"}}
+                ]}});
+                let body = format!(
+                    "event: message\ndata: {}\n\nevent: message\ndata: {}\n\n",
+                    json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}),
+                    result
+                );
+                UpstreamAnswer {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/event-stream".into())],
+                    body: body.into_bytes(),
+                }
+            }
+            "tools/call" => match self.refuse_call {
+                Some(code) => json_answer(json!({"jsonrpc": "2.0", "id": msg["id"],
+                    "error": {"code": code, "message": "upstream words the client must not see"}})),
+                None => json_answer(json!({"jsonrpc": "2.0", "id": msg["id"], "result": {
+                    "content": [{"type": "text", "text": format!("found {}", msg["params"]["arguments"]["q"])}],
+                    "isError": false, "_meta": {"x": 1}}})),
+            },
+            _ => status(400),
+        }
+    }
+}
+
+fn status(s: u16) -> UpstreamAnswer {
+    UpstreamAnswer {
+        status: s,
+        ..Default::default()
+    }
+}
+
+fn json_answer(v: Value) -> UpstreamAnswer {
+    UpstreamAnswer {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: v.to_string().into_bytes(),
+    }
+}
+
+/// One isolate: its memory kept across the POSTs it answers.
+struct Isolate {
+    kv: Kv,
+    memory: RefCell<HashMap<String, String>>,
+    upstream: RefCell<Upstream>,
+}
+
+impl Isolate {
+    fn new() -> Self {
+        Isolate {
+            kv: world(),
+            memory: RefCell::default(),
+            upstream: RefCell::default(),
+        }
+    }
+
+    fn post(&self, allowed: &[&str], body: Value) -> Value {
+        let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        let sealer = sealer();
+        let h = headers(&[("MCP-Protocol-Version", "2025-11-25")]);
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let c = McpCall {
+            tenant: "t1",
+            key: "key_1",
+            allowed: &allowed,
+            request_id: "req_1",
+            trail: Trail::default(),
+            started: 0,
+        };
+        let flow = Flow::new(|co| answer(co, &sealer, c, &h, &bytes));
+        let (out, _) = drive(flow, 1_000, |e| {
+            if let Some(o) = self.kv.answer(e) {
+                return Ok(o);
+            }
+            Ok(match e {
+                Effect::Recall(k) => self
+                    .memory
+                    .borrow()
+                    .get(k)
+                    .cloned()
+                    .map_or(Outcome::Doc(None), Outcome::Text),
+                Effect::Remember { key, text } => {
+                    self.memory.borrow_mut().insert(key.clone(), text.clone());
+                    Outcome::Done
+                }
+                Effect::ForgetPrefix(p) => {
+                    self.memory.borrow_mut().retain(|k, _| !k.starts_with(p));
+                    Outcome::Done
+                }
+                Effect::Exchange { req, .. } => {
+                    Outcome::Answer(Ok(self.upstream.borrow_mut().answer(req)))
+                }
+                _ => Outcome::Done,
+            })
+        });
+        let (resp, _) = out.unwrap();
+        serde_json::from_slice(&resp.body.unwrap()).unwrap()
+    }
+}
+
+fn list() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+}
+
+fn call(name: &str, q: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": name, "arguments": {"q": q}}})
+}
+
+#[test]
+fn a_remote_servers_tools_are_offered_in_its_namespace_and_its_credential_never_shown() {
+    let i = Isolate::new();
+    let body = i.post(&["docs__*"], list());
+    let tools = body["result"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1, "a tool with an unusable name is left out");
+    assert_eq!(tools[0]["name"], "docs__search");
+    assert_eq!(tools[0]["description"], "Searches the docs.");
+    assert_eq!(tools[0]["annotations"]["readOnlyHint"], true);
+    assert!(!body.to_string().contains(TOKEN));
+    assert_eq!(i.post(&["crm__*"], list())["result"]["tools"], json!([]));
+}
+
+#[test]
+fn a_call_is_forwarded_under_the_servers_own_tool_name_in_one_session() {
+    let i = Isolate::new();
+    i.post(&["docs__*"], list());
+    let body = i.post(&["docs__*"], call("docs__search", "refunds"));
+    let result = &body["result"];
+    assert_eq!(result["content"][0]["text"], "found \"refunds\"");
+    assert_eq!(result["isError"], false);
+    assert!(
+        result.get("_meta").is_none(),
+        "only the result's content goes back"
+    );
+    let up = i.upstream.borrow();
+    assert_eq!(up.sessions, 1, "the isolate's session is used again");
+    let last: Value =
+        serde_json::from_slice(up.seen.last().unwrap().body.as_ref().unwrap().as_bytes()).unwrap();
+    assert_eq!(last["params"]["name"], "search");
+    assert!(!body.to_string().contains(TOKEN));
+}
+
+#[test]
+fn a_session_the_server_forgot_is_opened_again_once() {
+    let i = Isolate::new();
+    i.post(&["docs__*"], list());
+    i.upstream.borrow_mut().forgot = true;
+    let body = i.post(&["docs__*"], call("docs__search", "x"));
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    assert_eq!(i.upstream.borrow().sessions, 2);
+}
+
+#[test]
+fn a_servers_refusal_is_a_tool_error_in_our_words_and_the_allowlist_still_decides() {
+    let i = Isolate::new();
+    i.upstream.borrow_mut().refuse_call = Some(-32602);
+    let body = i.post(&["docs__*"], call("docs__search", "x"));
+    assert_eq!(body["result"]["isError"], true);
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("-32602") && text.contains("docs"), "{text}");
+    assert!(!body.to_string().contains("upstream words"));
+    let before = i.upstream.borrow().seen.len();
+    let denied = i.post(&["docs__other"], call("docs__search", "x"));
+    assert_eq!(denied["error"]["code"], -32602);
+    assert_eq!(i.upstream.borrow().seen.len(), before, "nothing sent");
+}
+
+#[test]
+fn a_kept_credential_does_not_follow_the_url_to_another_origin() {
+    let old = json!({"url": "https://docs.example/mcp", "auth": {"type": "bearer", "token": {"$sealed": "x"}}});
+    let kept = json!({"url": "https://evil.example/mcp", "auth": {"type": "bearer", "token": {"set": true}}});
+    assert!(kept_credentials(&kept, Some(&old))
+        .unwrap_err()
+        .contains("auth.token"));
+    let same = json!({"url": "https://docs.example/v2/mcp", "auth": {"type": "bearer", "token": {"set": true}}});
+    assert!(kept_credentials(&same, Some(&old)).is_ok());
+}
