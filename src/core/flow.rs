@@ -174,6 +174,19 @@ pub enum Outcome {
     All(Vec<Result<Outcome, ApiError>>),
 }
 
+/// The response: its head, and its body whole or written by a relay after it went out.
+pub struct Served {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Content,
+}
+
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A stream: the flow that writes it (`Effect::Write`), driven after the response went out.
+    Relay(Flow<'static, ()>),
+}
+
 /// A flow's handle on the platform: the effects it may wait for, and the time it was resumed at.
 #[derive(Clone, Default)]
 pub struct Co(Rc<Slot>);

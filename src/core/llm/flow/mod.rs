@@ -24,7 +24,7 @@ pub use isolate::Isolate;
 use self::attempt::Success;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
-use crate::core::flow::{Co, Effect, Flow};
+use crate::core::flow::{Co, Content, Effect, Flow, Served};
 use crate::core::limits::limiter::Check;
 use crate::core::llm::admission::LimitKind;
 use crate::core::llm::cache::{CacheHeaders, Decision};
@@ -81,19 +81,6 @@ pub trait Deployment {
 pub struct Answered {
     pub reply: Result<Served, ApiError>,
     pub log: LogFields,
-}
-
-/// The response: its head, and its body whole or written by a relay after it went out.
-pub struct Served {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Content,
-}
-
-pub enum Content {
-    Bytes(Vec<u8>),
-    /// A stream: the flow that writes it (`Effect::Write`), driven after the response went out.
-    Relay(Flow<'static, ()>),
 }
 
 /// What the request's log line and usage count carry.
