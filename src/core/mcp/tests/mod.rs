@@ -3,6 +3,7 @@
 mod admission;
 mod framing;
 mod serving;
+mod tool_schemas;
 
 use serde_json::{json, Value};
 
