@@ -153,10 +153,10 @@ fn number(n: f64) -> Value {
     }
 }
 
-/// Whether a pattern reads the same in JSON Schema's dialect (ECMA-262) as in `validate`'s
-/// (Rust's): not so Rust's inline flags (`(?i)`) and `\A`/`\z` anchors, which a JavaScript
-/// client cannot compile (and may then refuse the whole list). Such a pattern is left out of
-/// the schema; the gateway still applies it when the tool is called.
+/// Whether JSON Schema's dialect (ECMA-262) reads a `validate` pattern (Rust's) too: not with
+/// Rust's inline flags (`(?i)`, `(?P<`) or `\A`/`\z` anchors, which a JavaScript client's
+/// validator fails to compile. Such a pattern is left out of the schema; the gateway still
+/// applies it when the tool is called.
 fn portable(pattern: &str) -> bool {
     let b = pattern.as_bytes();
     let mut i = 0;
