@@ -387,6 +387,10 @@ impl GraphqlCall {
 /// The longest GraphQL document an endpoint may send.
 const MAX_GRAPHQL_CHARS: usize = 100_000;
 
+/// The longest endpoint `description`: it is shown to models in every `tools/list`, where a
+/// long one costs each conversation its context.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
@@ -523,6 +527,14 @@ impl Check for IntegrationConfig {
         for (name, e) in &self.endpoints {
             if !e.path.starts_with('/') {
                 p.push(format!("`endpoints.{name}.path` must start with `/`"));
+            }
+            if let Some(d) = &e.description {
+                check_len(
+                    &format!("endpoints.{name}.description"),
+                    d,
+                    MAX_DESCRIPTION_CHARS,
+                    p,
+                );
             }
             let fields = matches!(e.body_format, BodyFormat::Form | BodyFormat::Multipart);
             if fields && !e.body.as_ref().is_none_or(Value::is_object) {

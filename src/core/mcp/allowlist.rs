@@ -10,3 +10,62 @@ pub fn allows(patterns: &[String], tool: &str) -> bool {
         patterns.iter().partition(|p| p.starts_with('!'));
     grants.iter().any(|p| glob(p, tool)) && !denies.iter().any(|p| glob(&p[1..], tool))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::allows;
+
+    fn patterns(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_key_with_no_patterns_sees_no_tool() {
+        assert!(!allows(&[], "hubspot__get_contact"));
+        assert!(!allows(&[], ""));
+    }
+
+    #[test]
+    fn patterns_match_whole_names() {
+        let p = patterns(&["hubspot__get_contact", "stripe__*", "*__list_*"]);
+        assert!(allows(&p, "hubspot__get_contact"));
+        // Neither a prefix nor an extension of a listed name.
+        assert!(!allows(&p, "hubspot__get_contact_notes"));
+        assert!(!allows(&p, "hubspot__get"));
+        assert!(allows(&p, "stripe__create_refund"));
+        assert!(
+            !allows(&p, "stripe2__create_refund"),
+            "`stripe__*` is not `stripe*`"
+        );
+        assert!(!allows(&p, "my_stripe__get_customer"));
+        assert!(allows(&p, "zendesk__list_tickets"));
+        assert!(!allows(&p, "zendesk__get_ticket"));
+        assert!(allows(&patterns(&["*"]), "anything__at_all"));
+    }
+
+    #[test]
+    fn an_exclusion_wins_wherever_it_stands() {
+        for p in [
+            patterns(&["hubspot__*", "!hubspot__delete_*"]),
+            patterns(&["!hubspot__delete_*", "hubspot__*"]),
+        ] {
+            assert!(allows(&p, "hubspot__get_contact"));
+            assert!(!allows(&p, "hubspot__delete_contact"));
+        }
+        // Named exactly and excluded: excluded.
+        let p = patterns(&["stripe__create_refund", "!stripe__create_refund"]);
+        assert!(!allows(&p, "stripe__create_refund"));
+        let p = patterns(&["*", "!*__create_*", "!twilio__*"]);
+        assert!(allows(&p, "stripe__get_customer"));
+        assert!(!allows(&p, "stripe__create_refund"));
+        assert!(!allows(&p, "twilio__get_message"));
+    }
+
+    #[test]
+    fn exclusions_alone_grant_nothing() {
+        let p = patterns(&["!hubspot__delete_*"]);
+        assert!(!allows(&p, "hubspot__get_contact"));
+        assert!(!allows(&p, "stripe__get_customer"));
+        assert!(!allows(&patterns(&["!*"]), "hubspot__get_contact"));
+    }
+}

@@ -111,7 +111,7 @@ fn field_schema(rule: &FieldRule) -> Value {
         FieldType::Array => "array",
     };
     let mut s = json!({"type": kind});
-    if let Some(p) = &rule.pattern {
+    if let Some(p) = rule.pattern.as_deref().filter(|p| portable(p)) {
         s["pattern"] = json!(p);
     }
     if let Some(values) = &rule.one_of {
@@ -125,6 +125,11 @@ fn field_schema(rule: &FieldRule) -> Value {
         FieldType::Boolean | FieldType::Object => return s,
     };
     let length = lo != "minimum";
+    if length && rule.max.is_some_and(|m| m < 0.0) {
+        // No length is at most a negative number: `validate` refuses any value, so the field
+        // can only be left out (a `false` subschema).
+        return Value::Bool(false);
+    }
     if let Some(n) = rule.min {
         s[lo] = match length {
             true => json!(n.ceil().max(0.0) as u64),
@@ -146,4 +151,28 @@ fn number(n: f64) -> Value {
         true => json!(n as i64),
         false => json!(n),
     }
+}
+
+/// Whether JSON Schema's dialect (ECMA-262) reads a `validate` pattern (Rust's) too: not with
+/// Rust's inline flags (`(?i)`, `(?P<`) or `\A`/`\z` anchors, which a JavaScript client's
+/// validator fails to compile. Such a pattern is left out of the schema; the gateway still
+/// applies it when the tool is called.
+fn portable(pattern: &str) -> bool {
+    let b = pattern.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if matches!(b.get(i + 1), Some(b'A' | b'z' | b'Z')) => return false,
+            b'\\' => i += 1,
+            b'(' if b.get(i + 1) == Some(&b'?')
+                && b.get(i + 2)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'-') =>
+            {
+                return false
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
 }

@@ -4,6 +4,7 @@ mod admission;
 mod framing;
 mod remote;
 mod serving;
+mod tool_schemas;
 
 use serde_json::{json, Value};
 
