@@ -1,10 +1,11 @@
 //! `POST /v1/mcp`: the tenant's MCP server (`core::mcp`). The key proved the tenant and holds
-//! the allowlist; the message goes to `core::mcp::serve` as bytes with its headers.
+//! the allowlist; the message goes to `core::mcp::serve` as bytes with its headers. A streamed
+//! answer (a remote tool's progress) is written by its relay after the response went out.
 
 use super::body::read_json_bytes;
-use super::effects::drive;
+use super::effects::{drive_with, Io};
 use super::inbound::Inbound;
-use super::respond::{http, Reply};
+use super::respond::{served, Reply};
 use super::{store, Call};
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
@@ -26,8 +27,9 @@ pub async fn post(call: &mut Call, key: Option<Rc<KeyRecord>>, mut req: Inbound)
         trail: call.trail.clone(),
         started: call.started_ms,
     };
+    let mut io = Io::default();
     let run = Flow::new(|co| answer(co, &sealer, c, &headers, &body));
-    let (resp, tool) = drive(call.platform(), run).await?;
+    let (reply, tool) = drive_with(call.platform(), &mut io, run).await?;
     call.subject = tool;
-    http(resp)
+    served(call, io, reply, "mcp_relay_failed")
 }

@@ -58,7 +58,7 @@ test("the remote server's tools are listed in its namespace and called with the 
   const client = await connect(await mint(["docs__*"]));
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ["docs__fail", "docs__search"]);
+  assert.deepEqual(names, ["docs__fail", "docs__report", "docs__search"]);
   const search = tools.find((t) => t.name === "docs__search");
   assert.equal(search.description, "Searches the product documentation.");
   assert.equal(search.annotations.readOnlyHint, true);
@@ -71,6 +71,32 @@ test("the remote server's tools are listed in its namespace and called with the 
   assert.deepEqual(upstream.state.calls.at(-1), { tool: "search", q: "refunds" });
   assert.equal(upstream.state.refused, 0, "every request to the server carried its token");
   assert.ok(upstream.state.requests.every((q) => q.headers.authorization === `Bearer ${TOKEN}`));
+  await client.close();
+});
+
+test("a remote tool's progress is streamed to the client as it comes, then its result", async () => {
+  const client = await connect(await mint(["docs__*"]));
+  const seen = [];
+  const r = await client.callTool({ name: "docs__report", arguments: { steps: 3 } }, undefined, {
+    onprogress: (p) => seen.push({ ...p, at: Date.now() }),
+  });
+  assert.equal(r.content[0].text, "report of 3 steps");
+  assert.deepEqual(seen.map((p) => [p.progress, p.total, p.message]), [[1, 3, "step 1"], [2, 3, "step 2"], [3, 3, "step 3"]]);
+  assert.ok(seen[2].at - seen[0].at >= 150, "each as it came, not all at the end");
+  await client.close();
+});
+
+test("a client that leaves mid-call cancels the call at the server", async () => {
+  const client = await connect(await mint(["docs__*"]));
+  const abort = new AbortController();
+  const before = upstream.state.cancelled;
+  const call = client.callTool({ name: "docs__report", arguments: { steps: 30 } }, undefined, {
+    signal: abort.signal,
+    onprogress: (p) => p.progress === 2 && abort.abort(),
+  });
+  await assert.rejects(call);
+  for (let i = 0; i < 50 && upstream.state.cancelled === before; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(upstream.state.cancelled, before + 1, "the server was told and stopped");
   await client.close();
 });
 

@@ -9,7 +9,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { z } from "zod";
 
 export async function startMcpServer({ token }) {
-  const state = { calls: [], requests: [], sessions: 0, refused: 0 };
+  const state = { calls: [], requests: [], sessions: 0, refused: 0, cancelled: 0 };
   const transports = new Map();
 
   const newServer = () => {
@@ -24,6 +24,25 @@ export async function startMcpServer({ token }) {
       async ({ q }) => {
         state.calls.push({ tool: "search", q });
         return { content: [{ type: "text", text: `3 pages about ${q}` }], structuredContent: { hits: 3, q } };
+      },
+    );
+    server.registerTool(
+      "report",
+      { description: "Builds a report in steps, telling its progress.", inputSchema: { steps: z.number().int() } },
+      async ({ steps }, extra) => {
+        const token = extra._meta?.progressToken;
+        for (let i = 1; i <= steps; i++) {
+          if (extra.signal.aborted) {
+            state.cancelled++;
+            return { content: [{ type: "text", text: "cancelled" }], isError: true };
+          }
+          if (token !== undefined) {
+            await extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: i, total: steps, message: `step ${i}` } });
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        if (extra.signal.aborted) state.cancelled++;
+        return { content: [{ type: "text", text: `report of ${steps} steps` }] };
       },
     );
     server.registerTool(

@@ -21,6 +21,8 @@ pub enum Outcome {
     Denied,
     /// No such tool.
     Unknown,
+    /// The client left before the result (a streamed remote call).
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

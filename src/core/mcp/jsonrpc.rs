@@ -25,6 +25,11 @@ pub enum Id {
 }
 
 impl Id {
+    /// An id as a message names one (a cancellation's `requestId`).
+    pub fn from_json(v: Value) -> Option<Id> {
+        parse_id(v).ok()
+    }
+
     fn to_json(&self) -> Value {
         match self {
             Id::Int(n) => json!(n),

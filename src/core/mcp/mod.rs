@@ -8,7 +8,8 @@
 //! - `version`: the revisions we speak, `initialize` negotiation, UnsupportedProtocolVersion.
 //! - `headers`: the 2026-07-28 mirrored headers (`Mcp-Method`, `Mcp-Name`, base64 sentinel).
 //! - `admit`: the one call the shell makes: Origin, framing, revision, headers.
-//! - `serve`: the flow answering an admitted message (`tools/list`, `tools/call`, ...).
+//! - `serve`: the flow answering an admitted message; `call`: `tools/call`, relayed when streamed;
+//!   `cancel`: a relayed call stopped by the client's `notifications/cancelled`.
 //! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.
 //! - `remote`: the tenant's remote MCP servers, their tools offered beside its integrations.
 //! - `audit`: the record every tool call leaves; `resource`: RFC 9728 metadata and challenge.
@@ -16,6 +17,8 @@
 pub mod admit;
 pub mod allowlist;
 pub mod audit;
+pub mod call;
+pub mod cancel;
 pub mod headers;
 pub mod jsonrpc;
 pub mod remote;

@@ -1,30 +1,25 @@
 //! The MCP endpoint's flow: one admitted message answered. `initialize`, `server/discover` and
-//! `ping` describe us; `tools/list` shows the tools the key's allowlist lets it see; `tools/call`
-//! runs one through the integration execute flow (`integration::flow::run`: limits, breaker,
-//! retries, cache, health), under the tenant's guardrails, and leaves an audit record.
-//! Notifications are accepted and need no answer.
+//! `ping` describe us; `tools/list` shows the tools the key's allowlist lets it see, of the
+//! tenant's integrations and remote servers; `tools/call` runs one (`call`). Notifications are
+//! accepted and need no answer.
 
 use super::allowlist;
-use super::audit::{self, Outcome, ToolCall};
+use super::call::{call, Answer, Asked};
+use super::cancel;
 use super::headers::header;
-use super::jsonrpc::{error_response, result_response, Message, INVALID_PARAMS};
-use super::remote::{self, client::Server, config::McpServerConfig};
+use super::jsonrpc::{error_response, result_response, Id, Message, INVALID_PARAMS};
+use super::remote;
 use super::tools::{self, Tool};
 use super::version::{method_not_found, Version, SUPPORTED};
 use super::{admit, Admitted};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
-use crate::core::flow::Co;
-use crate::core::http::HttpResponse;
+use crate::core::flow::{Co, Content, Served};
 use crate::core::integration::config::IntegrationConfig;
-use crate::core::integration::execute::{Envelope, ExecuteRequest};
-use crate::core::integration::flow::{self as integration, Execution};
-use crate::core::llm::guardrails::{walk, Direction, Guard, Rule, TextKind};
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
 use crate::core::upstream::Trail;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Who is calling, as the key proved it.
 pub struct McpCall<'a> {
@@ -40,7 +35,16 @@ pub struct McpCall<'a> {
 }
 
 /// What the client is told we are.
-const INSTRUCTIONS: &str = "Tools of this tenant's installed integrations, named {integration}__{endpoint}. A tool that fails answers with isError and a message saying why.";
+const INSTRUCTIONS: &str = "Tools of this tenant's installed integrations, named {integration}__{endpoint}, and of its remote MCP servers, named {server}__{tool}. A tool that fails answers with isError and a message saying why.";
+
+/// A JSON answer.
+fn json_answer(status: u16, body: &Value) -> Served {
+    Served {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Content::Bytes(body.to_string().into_bytes()),
+    }
+}
 
 /// The answer to one POST to the MCP endpoint: admitted (a browser's `Origin` must be one of
 /// the tenant's `allowed_origins`), then served; the tool it called, if any (for usage).
@@ -50,7 +54,7 @@ pub async fn answer(
     c: McpCall<'_>,
     headers: &[(String, String)],
     body: &[u8],
-) -> Result<(HttpResponse, Option<String>), ApiError> {
+) -> Result<(Served, Option<String>), ApiError> {
     let origins = match header(headers, "origin") {
         None => vec![],
         Some(_) => {
@@ -60,9 +64,13 @@ pub async fn answer(
         }
     };
     let origins: Vec<&str> = origins.iter().map(String::as_str).collect();
+    // A session id of ours (see `initialize`), if the client kept one: it names its requests.
+    let session = header(headers, "mcp-session-id")
+        .filter(|s| s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .map(String::from);
     match admit(headers, body, &origins) {
-        Ok(admitted) => serve(co, sealer, c, admitted).await,
-        Err(r) => Ok((HttpResponse::json(r.status, &r.body)?, None)),
+        Ok(admitted) => serve(co, sealer, c, admitted, session).await,
+        Err(r) => Ok((json_answer(r.status, &r.body), None)),
     }
 }
 
@@ -72,17 +80,38 @@ pub async fn serve(
     sealer: &Sealer,
     c: McpCall<'_>,
     admitted: Admitted,
-) -> Result<(HttpResponse, Option<String>), ApiError> {
+    session: Option<String>,
+) -> Result<(Served, Option<String>), ApiError> {
     let Admitted { version, message } = admitted;
     let (id, method, params) = match message {
-        // Nothing to answer: `notifications/initialized`, `notifications/cancelled` (a call
-        // here is answered within its own request, so there is nothing left to stop).
-        Message::Notification { .. } => return Ok((HttpResponse::empty(202), None)),
+        // Nothing to answer: `notifications/initialized`; `notifications/cancelled` stops a
+        // call this isolate relays (`cancel`).
+        Message::Notification { method, params } => {
+            let request = params.get("requestId").cloned().and_then(Id::from_json);
+            if let (true, Some(request)) = (method == "notifications/cancelled", request) {
+                let key = cancel::key(c.tenant, c.key, session.as_deref(), &request);
+                cancel::cancel(&co, &key).await;
+            }
+            let accepted = Served {
+                status: 202,
+                headers: vec![],
+                body: Content::Bytes(vec![]),
+            };
+            return Ok((accepted, None));
+        }
         Message::Request { id, method, params } => (id, method, params),
     };
     let mut tool = None;
     let answer = match method.as_str() {
-        "initialize" => Ok(initialize(version)),
+        "initialize" => {
+            // A session id costs us nothing to keep (there is no session state): it only names
+            // the client's requests, for its cancellations.
+            let mut served = json_answer(200, &result_response(&id, initialize(version)));
+            served
+                .headers
+                .push(("mcp-session-id".into(), c.request_id.to_string()));
+            return Ok((served, None));
+        }
         "server/discover" if version.is_modern() => Ok(discover()),
         "ping" => Ok(json!({})),
         "tools/list" => list(&co, sealer, &c)
@@ -91,11 +120,33 @@ pub async fn serve(
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).map(String::from);
             tool = name.clone();
-            call(&co, sealer, &c, name, params).await
+            let asked = Asked {
+                running: cancel::key(c.tenant, c.key, session.as_deref(), &id),
+                id: id.clone(),
+                modern: version.is_modern(),
+            };
+            match call(&co, sealer, &c, asked, name, params).await {
+                Ok(Answer::Result(result)) => Ok(result),
+                Ok(Answer::Stream(relay)) => {
+                    let headers = vec![
+                        ("content-type".into(), "text/event-stream".into()),
+                        ("cache-control".into(), "no-cache".into()),
+                        ("x-accel-buffering".into(), "no".into()),
+                    ];
+                    let body = Content::Relay(relay);
+                    let streamed = Served {
+                        status: 200,
+                        headers,
+                        body,
+                    };
+                    return Ok((streamed, tool));
+                }
+                Err(r) => Err(r),
+            }
         }
         _ => {
             let r = method_not_found(version, Some(&id));
-            return Ok((HttpResponse::json(r.status, &r.body)?, None));
+            return Ok((json_answer(r.status, &r.body), None));
         }
     };
     let body = match answer {
@@ -109,7 +160,7 @@ pub async fn serve(
         // The gateway's own failure: a bodiless 500, its detail logged by the router.
         Err(Refused::Gateway(e)) => return Err(e),
     };
-    Ok((HttpResponse::json(200, &body)?, tool))
+    Ok((json_answer(200, &body), tool))
 }
 
 /// Why a request has no result: the protocol refuses it (`-32602`, in our own words), or the
@@ -174,172 +225,4 @@ async fn list(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Result<Vec<Tool>, Re
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.name == b.name);
     Ok(out)
-}
-
-/// What a tool name stands for.
-enum Target {
-    /// An endpoint of one of the tenant's integrations: its id, the endpoint, the integration.
-    Endpoint(String, String, Box<IntegrationConfig>),
-    /// A tool of one of its remote MCP servers: the server, the tool's own name, the server.
-    Remote(String, String, McpServerConfig),
-}
-
-/// What the tenant has under a tool name: an integration's endpoint first, then a remote
-/// server's tool.
-async fn target(co: &Co, tenant: &str, name: &str) -> Result<Option<Target>, ApiError> {
-    for (id, endpoint) in tools::splits(name) {
-        let key = RecordKind::Integration.kv_key(tenant, Some(id));
-        if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
-            if cfg.endpoints.contains_key(endpoint) {
-                let (id, endpoint) = (id.to_string(), endpoint.to_string());
-                return Ok(Some(Target::Endpoint(id, endpoint, Box::new(cfg))));
-            }
-        }
-    }
-    Ok(remote::find(co, tenant, name)
-        .await?
-        .map(|(server, tool, cfg)| Target::Remote(server, tool, cfg)))
-}
-
-/// The tenant's guardrails (its LLM configuration's), if it has any.
-async fn guard(co: &Co, tenant: &str) -> Result<Option<Guard>, ApiError> {
-    #[derive(Deserialize)]
-    struct Rules {
-        #[serde(default)]
-        guardrails: Vec<Rule>,
-    }
-    let rules: Option<Rules> = co.config(&RecordKind::Llm.kv_key(tenant, None)).await?;
-    Ok(rules.and_then(|r| Guard::new(&r.guardrails)))
-}
-
-async fn call(
-    co: &Co,
-    sealer: &Sealer,
-    c: &McpCall<'_>,
-    name: Option<String>,
-    mut params: Map<String, Value>,
-) -> Result<Value, Refused> {
-    let name = name.ok_or_else(|| Refused::Invalid("params.name must be a string".into()))?;
-    let mut arguments = match params.remove("arguments") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(v @ Value::Object(_)) => v,
-        Some(_) => {
-            return Err(Refused::Invalid(
-                "params.arguments must be an object".into(),
-            ))
-        }
-    };
-    let mut record = ToolCall::new(c, &name, &arguments);
-    let allowed = allowlist::allows(c.allowed, &name);
-    let found = match allowed {
-        true => target(co, c.tenant, &name).await?,
-        false => None,
-    };
-    let Some(found) = found else {
-        let outcome = if allowed {
-            Outcome::Unknown
-        } else {
-            Outcome::Denied
-        };
-        record.finish(co, outcome, 0);
-        audit::record(co, c.tenant, &record).await;
-        // A tool the key may not call is not told apart from one that does not exist.
-        return Err(Refused::Invalid(format!("unknown tool: {name}")));
-    };
-    let mut guard = guard(co, c.tenant).await?;
-    let (dir, kind) = (Direction::Request, TextKind::ToolArguments);
-    if let Some(Err(b)) = guard
-        .as_mut()
-        .map(|g| walk::tool_value(g, dir, kind, &mut arguments))
-    {
-        record.finish(co, Outcome::Blocked, 0);
-        audit::record(co, c.tenant, &record).await;
-        return Ok(tool_error(&b.message(dir)));
-    }
-    let mut result = run(co, sealer, c, found, arguments).await?;
-    let (dir, kind) = (Direction::Response, TextKind::ToolResults);
-    for part in ["content", "structuredContent"] {
-        let Some(g) = guard.as_mut() else { break };
-        let Some(v) = result.get_mut(part) else {
-            continue;
-        };
-        if let Err(b) = walk::tool_value(g, dir, kind, v) {
-            record.finish(co, Outcome::Blocked, 0);
-            audit::record(co, c.tenant, &record).await;
-            return Ok(tool_error(&b.message(dir)));
-        }
-    }
-    let outcome = match result["isError"] == true {
-        true => Outcome::ToolError,
-        false => Outcome::Ok,
-    };
-    record.finish(co, outcome, result.to_string().len() as u64);
-    audit::record(co, c.tenant, &record).await;
-    Ok(result)
-}
-
-/// Runs what a tool name stands for: its `CallToolResult`, a failure the model reads as one.
-async fn run(
-    co: &Co,
-    sealer: &Sealer,
-    c: &McpCall<'_>,
-    target: Target,
-    arguments: Value,
-) -> Result<Value, Refused> {
-    match target {
-        Target::Endpoint(id, endpoint, cfg) => {
-            let x = Execution {
-                tenant: c.tenant,
-                id: &id,
-                request_id: c.request_id,
-                trail: c.trail.clone(),
-                started: co.now(),
-            };
-            let request = ExecuteRequest {
-                input: arguments,
-                ..Default::default()
-            };
-            match integration::run(co, sealer, &x, &cfg, &endpoint, request).await {
-                Ok(e) => Ok(call_result(e.success, answered(&e))),
-                // A refusal of the call's own (bad input): the model can read it and try again.
-                Err(e) if !e.is_internal() => Ok(tool_error(&e.message)),
-                Err(e) => Err(Refused::Gateway(e)),
-            }
-        }
-        Target::Remote(name, tool, cfg) => {
-            let server = Server::open(sealer, c.tenant, &name, &cfg, c.trail.clone())?;
-            Ok(remote::call(co, &server, &tool, arguments)
-                .await
-                .unwrap_or_else(|why| tool_error(&why)))
-        }
-    }
-}
-
-/// What a call answered, before the guardrails read it: its data, or its error.
-fn answered(e: &Envelope) -> Value {
-    match (&e.error, e.success) {
-        (Some(err), false) => json!({"error": {"code": err.code, "message": err.message}}),
-        _ => e.data.clone(),
-    }
-}
-
-/// `CallToolResult`: the answer as text, and as structured content when it is an object (the
-/// specification's `structuredContent` is one; a list goes under `items`).
-fn call_result(success: bool, data: Value) -> Value {
-    let text = data.to_string();
-    let structured = match data {
-        Value::Object(_) => data,
-        list @ Value::Array(_) => json!({"items": list}),
-        other => json!({"value": other}),
-    };
-    json!({
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": structured,
-        "isError": !success,
-    })
-}
-
-/// A failure the model reads, not a protocol error.
-fn tool_error(message: &str) -> Value {
-    json!({"content": [{"type": "text", "text": message}], "isError": true})
 }

@@ -3,24 +3,21 @@
 
 use super::auth::header;
 use super::body::read_json_bytes;
-use super::crossings;
-use super::effects::{drive, drive_with, Io, Platform};
-use super::platform::{now_ms, random_array};
-use super::respond::{Outgoing, Reply};
+use super::effects::{drive, drive_with, Io};
+use super::platform::random_array;
+use super::respond::{served, Outgoing, Reply};
 use super::{store, Call};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
-use crate::core::flow::{Content, Flow};
+use crate::core::flow::Flow;
 use crate::core::llm::cache::CacheHeaders;
 use crate::core::llm::flow::{self, Answered, Ask, Deployment, Isolate, LogFields};
 use crate::core::llm::request::{self, ClientRequest};
 use crate::core::llm::{errors, models as model_list, Dialect};
 use crate::core::usage::Family;
 use crate::edge::inbound::Inbound;
-use serde_json::json;
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{Context, Env};
+use worker::Env;
 
 /// Requests may carry images: more room than other JSON routes.
 pub const MAX_LLM_BODY: usize = 8 * 1024 * 1024;
@@ -102,33 +99,7 @@ pub async fn serve(call: &mut Call, ask: Ask) -> Reply {
     } = log;
     (call.usage, call.guardrails, call.llm_target) = (usage, guardrails, target);
     (call.llm_used, call.point_later) = (used, point_later);
-    let reply = reply?;
-    let mut out = Outgoing::new(reply.status);
-    for (k, v) in &reply.headers {
-        out.append(k, v);
-    }
-    match reply.body {
-        Content::Bytes(bytes) => Ok(out.bytes(bytes)),
-        Content::Relay(relay) => {
-            let (body, pipe) = crossings::pipe();
-            io.writing(pipe);
-            let env = call.env.clone();
-            // The same request's context: the relay's own after-work (usage sends) extends it.
-            let js: &JsValue = call.ctx.as_ref().as_ref();
-            let ctx = Context::new(js.clone().unchecked_into());
-            call.ctx.wait_until(async move {
-                let p = Platform {
-                    env: &env,
-                    ctx: Some(&ctx),
-                };
-                if let Err(e) = drive_with(p, &mut io, relay).await {
-                    let line = json!({"ts": now_ms(), "llm_relay_failed": e.logged()});
-                    worker::console_error!("{line}");
-                }
-            });
-            Ok(out.stream(body))
-        }
-    }
+    served(call, io, reply?, "llm_relay_failed")
 }
 
 /// An error on an LLM route, in the route's dialect.

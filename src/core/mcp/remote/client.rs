@@ -2,8 +2,8 @@
 //! revision, falling back to what the server agrees): `initialize` once per isolate and server
 //! incarnation (its `Mcp-Session-Id` and revision remembered), then one POST per request with the
 //! credential injected. A session the server forgot (404) is opened again, once. An answer is
-//! one JSON object or an SSE stream carrying it; either is read whole, capped, within the
-//! server's deadline. No redirect is followed (`Upstream::McpServer`).
+//! one JSON object or an SSE stream carrying notifications and then it (`Reading`), read as it
+//! comes, capped, within the server's deadline. No redirect is followed (`Upstream::McpServer`).
 
 use super::config::{McpServerConfig, ServerAuth};
 use crate::core::config::document::{open_secret, RecordRef};
@@ -13,7 +13,8 @@ use crate::core::flow::{Co, Effect};
 use crate::core::llm::sse;
 use crate::core::platform::RecordKind;
 use crate::core::upstream::{
-    FetchError, HttpMethod, OutboundBody, OutboundRequest, Trail, Upstream, UpstreamAnswer,
+    Chunk, FetchError, HttpMethod, OutboundBody, OutboundRequest, StreamId, Trail, Upstream,
+    UpstreamAnswer,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -22,14 +23,18 @@ use serde_json::{json, Value};
 const ASKED: &str = "2025-11-25";
 const SPOKEN: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 
-/// One registered server, its credential opened, as a request reaches it.
-pub struct Server<'a> {
-    pub tenant: &'a str,
-    pub name: &'a str,
-    pub cfg: &'a McpServerConfig,
+/// One registered server, its credential opened, as a request reaches it (owned: a streamed
+/// call outlives the request's flow).
+pub struct Server {
+    pub tenant: String,
+    pub name: String,
+    pub cfg: McpServerConfig,
     credential: Option<(String, String)>,
     pub trail: Trail,
 }
+
+/// The id of the one request a POST of ours carries (`initialize` is 1).
+pub const REQUEST_ID: i64 = 2;
 
 /// Why a request to a server got no result; our own words, never the server's text.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,12 +70,12 @@ struct Session {
     version: String,
 }
 
-impl<'a> Server<'a> {
-    pub fn open(
+impl Server {
+    pub fn new(
         sealer: &Sealer,
-        tenant: &'a str,
-        name: &'a str,
-        cfg: &'a McpServerConfig,
+        tenant: &str,
+        name: &str,
+        cfg: McpServerConfig,
         trail: Trail,
     ) -> Result<Self, ApiError> {
         let record = RecordKind::McpServer.seal_record(Some(name));
@@ -90,8 +95,8 @@ impl<'a> Server<'a> {
             )),
         };
         Ok(Server {
-            tenant,
-            name,
+            tenant: tenant.to_string(),
+            name: name.to_string(),
             cfg,
             credential,
             trail,
@@ -107,10 +112,26 @@ impl<'a> Server<'a> {
 
     /// One request's result, or why there is none.
     pub async fn request(&self, co: &Co, method: &str, params: Value) -> Result<Value, Failure> {
+        let mut reading = self.open(co, method, params).await?;
+        loop {
+            match reading.next(co).await? {
+                Some(m) if m.get("id").and_then(Value::as_i64) == Some(REQUEST_ID) => {
+                    return result_of(&m)
+                }
+                Some(_) => {}
+                None => return Err(Failure::Malformed("no response to the request")),
+            }
+        }
+    }
+
+    /// Sends one request in this isolate's session with the server (opened first if there is
+    /// none, and once more if the server forgot it); its answer is read from the `Reading`.
+    pub async fn open(&self, co: &Co, method: &str, params: Value) -> Result<Reading, Failure> {
         let key = self.memory_key("session");
         let remembered = co.recall(&key).await;
         let mut session: Option<Session> = remembered.and_then(|t| serde_json::from_str(&t).ok());
         let mut opened_now = false;
+        let msg = json!({"jsonrpc": "2.0", "id": REQUEST_ID, "method": method, "params": params});
         loop {
             let s = match session.take() {
                 Some(s) => s,
@@ -121,16 +142,47 @@ impl<'a> Server<'a> {
                     s
                 }
             };
-            let msg = json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": params});
-            match self.post(co, Some(&s), &msg).await {
-                // The server forgot the session: a new one, once.
-                Err(Failure::Status(404)) if !opened_now && s.id.is_some() => {
-                    let _ = co.run(Effect::ForgetPrefix(key.clone())).await;
+            let deadline = self.cfg.timeout_ms();
+            let at = co.now() + deadline;
+            let req = self.outbound(Some(&s), &msg);
+            let head = match co.open_stream(req, &self.trail, deadline).await {
+                Ok(h) => h,
+                Err(e) => return Err(fetch_failure(e, deadline)),
+            };
+            match head.status {
+                200..=299 => {
+                    let sse = head
+                        .header("content-type")
+                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+                    return Ok(Reading::new(head.stream, sse, at));
                 }
-                Ok(answer) => return response(&answer, 2),
-                Err(f) => return Err(f),
+                status => {
+                    let _ = co.run(Effect::Cancel(head.stream)).await;
+                    // The server forgot the session: a new one, once.
+                    if status == 404 && !opened_now && s.id.is_some() {
+                        let _ = co.run(Effect::ForgetPrefix(key.clone())).await;
+                        continue;
+                    }
+                    return Err(Failure::Status(status));
+                }
             }
         }
+    }
+
+    /// Tells the server the client is gone (2025-11-25: a dropped stream is not a
+    /// cancellation). Best effort: its failure changes nothing.
+    pub async fn cancelled(&self, co: &Co) {
+        let key = self.memory_key("session");
+        let Some(s) = co
+            .recall(&key)
+            .await
+            .and_then(|t| serde_json::from_str::<Session>(&t).ok())
+        else {
+            return;
+        };
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": REQUEST_ID, "reason": "the client went away"}});
+        let _ = self.post(co, Some(&s), &note).await;
     }
 
     async fn initialize(&self, co: &Co) -> Result<Session, Failure> {
@@ -162,6 +214,20 @@ impl<'a> Server<'a> {
         session: Option<&Session>,
         msg: &Value,
     ) -> Result<UpstreamAnswer, Failure> {
+        let req = self.outbound(session, msg);
+        let deadline = self.cfg.timeout_ms();
+        match co
+            .exchange(req, &self.trail, Upstream::McpServer, deadline)
+            .await
+        {
+            Ok(a) if (200..300).contains(&a.status) => Ok(a),
+            Ok(a) => Err(Failure::Status(a.status)),
+            Err(e) => Err(fetch_failure(e, deadline)),
+        }
+    }
+
+    /// A POST of `msg` in `session`, the credential injected.
+    fn outbound(&self, session: Option<&Session>, msg: &Value) -> OutboundRequest {
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
             (
@@ -176,32 +242,130 @@ impl<'a> Server<'a> {
             }
         }
         headers.extend(self.credential.clone());
-        let req = OutboundRequest {
+        OutboundRequest {
             method: HttpMethod::Post,
             url: self.cfg.url.clone(),
             headers,
             body: Some(OutboundBody::Text(msg.to_string())),
-        };
-        let deadline = self.cfg.timeout_ms();
-        match co
-            .exchange(req, &self.trail, Upstream::McpServer, deadline)
-            .await
-        {
-            Ok(a) if (200..300).contains(&a.status) => Ok(a),
-            Ok(a) => Err(Failure::Status(a.status)),
-            Err(FetchError::Timeout(_)) => Err(Failure::Unreachable(format!(
-                "no answer within {deadline} ms"
-            ))),
-            Err(FetchError::TooLarge(_)) => {
-                Err(Failure::Malformed("an answer over the size limit"))
-            }
-            Err(_) => Err(Failure::Unreachable("the connection failed".into())),
         }
     }
 }
 
-/// The result of the response to request `id` in an answer: a JSON object, or an SSE stream
-/// whose events carry it (notifications before it are skipped).
+fn fetch_failure(e: FetchError, deadline: u64) -> Failure {
+    match e {
+        FetchError::Timeout(_) => Failure::Unreachable(format!("no answer within {deadline} ms")),
+        FetchError::TooLarge(_) => Failure::Malformed("an answer over the size limit"),
+        _ => Failure::Unreachable("the connection failed".into()),
+    }
+}
+
+/// A request's answer as it arrives: the JSON-RPC messages of an SSE stream one by one, or the
+/// one JSON object of a plain answer; all of it within the call's deadline and the size cap.
+pub struct Reading {
+    stream: StreamId,
+    sse: Option<sse::Parser>,
+    /// Messages parsed and not yet handed out.
+    ready: std::collections::VecDeque<Value>,
+    /// A plain answer's bytes so far.
+    body: Vec<u8>,
+    read: usize,
+    until_ms: u64,
+    ended: bool,
+}
+
+impl Reading {
+    fn new(stream: StreamId, sse: bool, until_ms: u64) -> Self {
+        Reading {
+            stream,
+            sse: sse.then(sse::Parser::new),
+            ready: Default::default(),
+            body: Vec::new(),
+            read: 0,
+            until_ms,
+            ended: false,
+        }
+    }
+
+    /// Whether notifications may come before the response (an SSE answer).
+    pub fn streams(&self) -> bool {
+        self.sse.is_some()
+    }
+
+    /// The next message, `None` at the end of the answer.
+    pub async fn next(&mut self, co: &Co) -> Result<Option<Value>, Failure> {
+        loop {
+            if let Some(m) = self.ready.pop_front() {
+                return Ok(Some(m));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            let within = self.until_ms.saturating_sub(co.now()).max(1);
+            match co.read(self.stream, within).await {
+                Chunk::Bytes(b) => {
+                    self.read += b.len();
+                    if self.read > Upstream::McpServer.max_answer_bytes() {
+                        self.cancel(co).await;
+                        return Err(Failure::Malformed("an answer over the size limit"));
+                    }
+                    match self.sse.as_mut() {
+                        Some(p) => {
+                            let mut events = Vec::new();
+                            if p.push(&b, &mut events).is_err() {
+                                self.cancel(co).await;
+                                return Err(Failure::Malformed("an SSE event over the size limit"));
+                            }
+                            let parsed = events
+                                .iter()
+                                .filter_map(|e| serde_json::from_str(&e.data).ok());
+                            self.ready.extend(parsed);
+                        }
+                        None => self.body.extend_from_slice(&b),
+                    }
+                }
+                Chunk::End => {
+                    self.ended = true;
+                    if self.sse.is_none() {
+                        let v = serde_json::from_slice(&self.body)
+                            .map_err(|_| Failure::Malformed("an answer that is not JSON"))?;
+                        self.ready.push_back(v);
+                    }
+                }
+                Chunk::Late => {
+                    self.cancel(co).await;
+                    let left = "no answer within the server's timeout".to_string();
+                    return Err(Failure::Unreachable(left));
+                }
+                Chunk::Failed(_) => {
+                    self.ended = true;
+                    return Err(Failure::Unreachable("the connection broke".into()));
+                }
+            }
+        }
+    }
+
+    /// Lets go of the rest of the answer.
+    pub async fn cancel(&mut self, co: &Co) {
+        if !self.ended {
+            self.ended = true;
+            let _ = co.run(Effect::Cancel(self.stream)).await;
+        }
+    }
+}
+
+/// The result a JSON-RPC response carries, or its error's code.
+pub fn result_of(reply: &Value) -> Result<Value, Failure> {
+    if let Some(code) = reply.pointer("/error/code").and_then(Value::as_i64) {
+        return Err(Failure::Rpc(code));
+    }
+    match reply.get("result") {
+        Some(r @ Value::Object(_)) => Ok(r.clone()),
+        _ => Err(Failure::Malformed("a response without a result")),
+    }
+}
+
+/// The result of the response to request `id` in a whole answer (`initialize`'s): a JSON object,
+/// or an SSE stream whose events carry it (notifications before it are skipped).
 fn response(answer: &UpstreamAnswer, id: i64) -> Result<Value, Failure> {
     let is_sse = answer
         .header("content-type")
@@ -226,11 +390,5 @@ fn response(answer: &UpstreamAnswer, id: i64) -> Result<Value, Failure> {
         .into_iter()
         .find(|m| m.get("id").and_then(Value::as_i64) == Some(id))
         .ok_or(Failure::Malformed("no response to the request"))?;
-    if let Some(code) = reply.pointer("/error/code").and_then(Value::as_i64) {
-        return Err(Failure::Rpc(code));
-    }
-    match reply.get("result") {
-        Some(r @ Value::Object(_)) => Ok(r.clone()),
-        _ => Err(Failure::Malformed("a response without a result")),
-    }
+    result_of(&reply)
 }

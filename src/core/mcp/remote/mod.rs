@@ -14,7 +14,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
 use crate::core::upstream::Trail;
-use client::{Failure, Server};
+use client::{result_of, Failure, Reading, Server, REQUEST_ID};
 use config::McpServerConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -58,7 +58,7 @@ pub async fn tools(co: &Co, sealer: &Sealer, tenant: &str, trail: &Trail) -> Vec
     };
     let mut out = Vec::new();
     for (name, cfg) in &servers {
-        let server = match Server::open(sealer, tenant, name, cfg, trail.clone()) {
+        let server = match Server::new(sealer, tenant, name, cfg.clone(), trail.clone()) {
             Ok(s) => s,
             Err(e) => {
                 co.log_error(json!({"mcp_server": name, "credential_unopened": e.logged()}))
@@ -79,7 +79,7 @@ pub async fn tools(co: &Co, sealer: &Sealer, tenant: &str, trail: &Trail) -> Vec
 }
 
 /// One server's tools: from this isolate's memory while fresh, else asked for.
-async fn listed(co: &Co, server: &Server<'_>) -> Result<Vec<Tool>, Failure> {
+async fn listed(co: &Co, server: &Server) -> Result<Vec<Tool>, Failure> {
     let key = server.memory_key("tools");
     let now = co.now();
     let kept: Option<Listed> = co
@@ -118,7 +118,7 @@ async fn listed(co: &Co, server: &Server<'_>) -> Result<Vec<Tool>, Failure> {
             raw
         }
     };
-    Ok(raw.iter().filter_map(|t| ours(server.name, t)).collect())
+    Ok(raw.iter().filter_map(|t| ours(&server.name, t)).collect())
 }
 
 /// A server's tool as we offer it: renamed into the server's namespace, its input schema and
@@ -151,19 +151,67 @@ pub async fn find(
     Ok(None)
 }
 
-/// A call of `tool` at `server`: its `CallToolResult` (content, structured content, whether it
-/// is an error), or what a model reads about why there is none.
+/// How a forwarded call goes on.
+pub enum Called {
+    /// Its `CallToolResult`.
+    Done(Value),
+    /// The server streams notifications before its result: read on from here.
+    Streaming(Reading),
+}
+
+/// A call of `tool` at `server`. With a `progress` token (the client's, passed on), a server
+/// answering with a stream is left `Streaming` for the caller to relay; else its
+/// `CallToolResult` (content, structured content, whether it is an error). `Err`: what a model
+/// reads about why there is none.
 pub async fn call(
     co: &Co,
-    server: &Server<'_>,
+    server: &Server,
     tool: &str,
     arguments: Value,
-) -> Result<Value, String> {
-    let params = json!({"name": tool, "arguments": arguments});
-    let result = server
-        .request(co, "tools/call", params)
-        .await
-        .map_err(|f| f.describe(server.name))?;
+    progress: Option<Value>,
+) -> Result<Called, String> {
+    let mut params = json!({"name": tool, "arguments": arguments});
+    if let Some(token) = progress.clone() {
+        params["_meta"] = json!({"progressToken": token});
+    }
+    let why = |f: Failure| f.describe(&server.name);
+    let mut reading = server.open(co, "tools/call", params).await.map_err(why)?;
+    if progress.is_some() && reading.streams() {
+        return Ok(Called::Streaming(reading));
+    }
+    loop {
+        match reading.next(co).await.map_err(why)? {
+            Some(m) if is_response(&m) => return Ok(Called::Done(tidy(&m).map_err(why)?)),
+            Some(_) => {}
+            None => return Err(why(Failure::Malformed("no response to the request"))),
+        }
+    }
+}
+
+/// Whether a message is the response to our request.
+pub fn is_response(m: &Value) -> bool {
+    m.get("id").and_then(Value::as_i64) == Some(REQUEST_ID)
+}
+
+/// A progress notification for the client's token, with only what the specification defines.
+pub fn progress_of(m: &Value, token: &Value) -> Option<Value> {
+    if m.get("method").and_then(Value::as_str) != Some("notifications/progress") {
+        return None;
+    }
+    let p = m.get("params")?;
+    let mut params = json!({"progressToken": token, "progress": p.get("progress")?.as_f64()?});
+    for k in ["total", "message"] {
+        if let Some(v) = p.get(k).filter(|v| v.is_number() || v.is_string()) {
+            params[k] = v.clone();
+        }
+    }
+    Some(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}))
+}
+
+/// The `CallToolResult` of the server's response: its content, structured content and whether
+/// it is an error, nothing else of it.
+pub fn tidy(response: &Value) -> Result<Value, Failure> {
+    let result = result_of(response)?;
     let mut out = json!({
         "content": result.get("content").filter(|c| c.is_array()).cloned().unwrap_or(json!([])),
         "isError": result.get("isError").and_then(Value::as_bool).unwrap_or(false),

@@ -26,3 +26,12 @@ pub(super) fn modern(method: &str, mut params: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
         .unwrap()
 }
+
+/// An answer's body as JSON (`null` when it has none); a stream's is not one.
+pub(super) fn body_json(served: crate::core::flow::Served) -> Value {
+    match served.body {
+        crate::core::flow::Content::Bytes(b) if b.is_empty() => Value::Null,
+        crate::core::flow::Content::Bytes(b) => serde_json::from_slice(&b).unwrap(),
+        crate::core::flow::Content::Relay(_) => panic!("a stream"),
+    }
+}

@@ -2,13 +2,14 @@
 //! to: its tools in our namespace, calls forwarded with the credential only the server sees,
 //! one session per isolate, a forgotten session opened again.
 
-use super::headers;
-use crate::core::flow::{drive, Effect, Flow, Outcome};
+use super::{body_json, headers};
+use crate::core::error::ApiError;
+use crate::core::flow::{drive, Content, Effect, Flow, Outcome};
 use crate::core::mcp::remote::config::kept_credentials;
 use crate::core::mcp::serve::{answer, McpCall};
 use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
-use crate::core::upstream::{OutboundRequest, Trail, UpstreamAnswer};
+use crate::core::upstream::{Chunk, OutboundRequest, StreamHead, StreamId, Trail, UpstreamAnswer};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ struct Upstream {
     forgot: bool,
     /// A JSON-RPC error code to answer `tools/call` with.
     refuse_call: Option<i64>,
+    /// `notifications/cancelled` received.
+    cancelled: u32,
 }
 
 fn header<'a>(req: &'a OutboundRequest, name: &str) -> Option<&'a str> {
@@ -86,6 +89,31 @@ impl Upstream {
                     body: body.into_bytes(),
                 }
             }
+            "notifications/cancelled" => {
+                self.cancelled += 1;
+                status(202)
+            }
+            // Asked for progress: a stream of it, then the result.
+            "tools/call" if msg["params"]["_meta"]["progressToken"].is_string() => {
+                let token = &msg["params"]["_meta"]["progressToken"];
+                let progress = |n: u32| {
+                    json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                    "params": {"progressToken": token, "progress": n, "total": 2, "message": format!("step {n}"), "extra": "dropped"}})
+                };
+                let result = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {
+                    "content": [{"type": "text", "text": "done"}], "isError": false}});
+                let body = format!(
+                    "data: {}\n\ndata: {}\n\ndata: {}\n\n",
+                    progress(1),
+                    progress(2),
+                    result
+                );
+                UpstreamAnswer {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/event-stream".into())],
+                    body: body.into_bytes(),
+                }
+            }
             "tools/call" => match self.refuse_call {
                 Some(code) => json_answer(json!({"jsonrpc": "2.0", "id": msg["id"],
                     "error": {"code": code, "message": "upstream words the client must not see"}})),
@@ -113,23 +141,100 @@ fn json_answer(v: Value) -> UpstreamAnswer {
     }
 }
 
-/// One isolate: its memory kept across the POSTs it answers.
+/// One isolate: its memory kept across the POSTs it answers; the bodies it opened, an SSE
+/// event a chunk; what it wrote to a client that stays (or leaves at the first write).
+#[derive(Default)]
 struct Isolate {
     kv: Kv,
     memory: RefCell<HashMap<String, String>>,
     upstream: RefCell<Upstream>,
+    bodies: RefCell<HashMap<u32, Vec<Vec<u8>>>>,
+    written: RefCell<Vec<Value>>,
+    client_leaves: bool,
 }
 
 impl Isolate {
     fn new() -> Self {
         Isolate {
             kv: world(),
-            memory: RefCell::default(),
-            upstream: RefCell::default(),
+            ..Default::default()
         }
     }
 
+    fn perform(&self, e: &Effect) -> Result<Outcome, ApiError> {
+        if let Some(o) = self.kv.answer(e) {
+            return Ok(o);
+        }
+        Ok(match e {
+            Effect::Recall(k) => self
+                .memory
+                .borrow()
+                .get(k)
+                .cloned()
+                .map_or(Outcome::Doc(None), Outcome::Text),
+            Effect::Remember { key, text } => {
+                self.memory.borrow_mut().insert(key.clone(), text.clone());
+                Outcome::Done
+            }
+            Effect::ForgetPrefix(p) => {
+                self.memory.borrow_mut().retain(|k, _| !k.starts_with(p));
+                Outcome::Done
+            }
+            Effect::Exchange { req, .. } => {
+                Outcome::Answer(Ok(self.upstream.borrow_mut().answer(req)))
+            }
+            Effect::OpenStream { req, .. } => {
+                let a = self.upstream.borrow_mut().answer(req);
+                let mut bodies = self.bodies.borrow_mut();
+                let stream = StreamId(bodies.len() as u32);
+                let text = String::from_utf8(a.body).unwrap();
+                let chunks = text.split_inclusive("\n\n").map(|c| c.as_bytes().to_vec());
+                bodies.insert(stream.0, chunks.collect());
+                Outcome::StreamHead(Ok(StreamHead {
+                    status: a.status,
+                    headers: a.headers,
+                    stream,
+                }))
+            }
+            Effect::Read { stream, .. } => {
+                let mut bodies = self.bodies.borrow_mut();
+                let chunks = bodies.get_mut(&stream.0).unwrap();
+                Outcome::Chunk(match chunks.is_empty() {
+                    true => Chunk::End,
+                    false => Chunk::Bytes(chunks.remove(0)),
+                })
+            }
+            Effect::Write { bytes, .. } => {
+                if self.client_leaves {
+                    return Err(ApiError::bad_request("the client is gone"));
+                }
+                let text = String::from_utf8(bytes.clone()).unwrap();
+                let data = text.trim().strip_prefix("data: ").unwrap();
+                self.written
+                    .borrow_mut()
+                    .push(serde_json::from_str(data).unwrap());
+                Outcome::Done
+            }
+            _ => Outcome::Done,
+        })
+    }
+
     fn post(&self, allowed: &[&str], body: Value) -> Value {
+        match self.send(allowed, body) {
+            Ok(v) => v,
+            Err(relay) => self.relay(relay),
+        }
+    }
+
+    /// Drives a stream's relay: the events written.
+    fn relay(&self, relay: Flow<'static, ()>) -> Value {
+        let (done, _) = drive(relay, 1_000, |e| self.perform(e));
+        done.unwrap();
+        Value::Array(self.written.borrow().clone())
+    }
+
+    /// One POST: its JSON answer, or the relay of its stream (not driven yet).
+    fn send(&self, allowed: &[&str], body: Value) -> Result<Value, Flow<'static, ()>> {
         let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
         let sealer = sealer();
         let h = headers(&[("MCP-Protocol-Version", "2025-11-25")]);
@@ -143,33 +248,15 @@ impl Isolate {
             started: 0,
         };
         let flow = Flow::new(|co| answer(co, &sealer, c, &h, &bytes));
-        let (out, _) = drive(flow, 1_000, |e| {
-            if let Some(o) = self.kv.answer(e) {
-                return Ok(o);
-            }
-            Ok(match e {
-                Effect::Recall(k) => self
-                    .memory
-                    .borrow()
-                    .get(k)
-                    .cloned()
-                    .map_or(Outcome::Doc(None), Outcome::Text),
-                Effect::Remember { key, text } => {
-                    self.memory.borrow_mut().insert(key.clone(), text.clone());
-                    Outcome::Done
-                }
-                Effect::ForgetPrefix(p) => {
-                    self.memory.borrow_mut().retain(|k, _| !k.starts_with(p));
-                    Outcome::Done
-                }
-                Effect::Exchange { req, .. } => {
-                    Outcome::Answer(Ok(self.upstream.borrow_mut().answer(req)))
-                }
-                _ => Outcome::Done,
-            })
-        });
+        let (out, _) = drive(flow, 1_000, |e| self.perform(e));
         let (resp, _) = out.unwrap();
-        serde_json::from_slice(&resp.body.unwrap()).unwrap()
+        match resp.body {
+            Content::Relay(relay) => {
+                assert_eq!(resp.status, 200);
+                Err(relay)
+            }
+            _ => Ok(body_json(resp)),
+        }
     }
 }
 
@@ -249,4 +336,58 @@ fn a_kept_credential_does_not_follow_the_url_to_another_origin() {
         .contains("auth.token"));
     let same = json!({"url": "https://docs.example/v2/mcp", "auth": {"type": "bearer", "token": {"set": true}}});
     assert!(kept_credentials(&same, Some(&old)).is_ok());
+}
+
+fn with_progress(name: &str, token: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": name, "arguments": {"q": "x"}, "_meta": {"progressToken": token}}})
+}
+
+#[test]
+fn a_client_asking_for_progress_is_streamed_the_servers_progress_then_the_result() {
+    let i = Isolate::new();
+    let events = i.post(&["docs__*"], with_progress("docs__search", "p1"));
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        events[0],
+        json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "p1", "progress": 1.0, "total": 2, "message": "step 1"}})
+    );
+    assert_eq!(events[1]["params"]["progress"], 2.0);
+    assert_eq!(events[2]["id"], 9, "the client's own id");
+    assert_eq!(events[2]["result"]["content"][0]["text"], "done");
+    // Without a token, the same call is answered whole.
+    let whole = i.post(&["docs__*"], call("docs__search", "x"));
+    assert_eq!(whole["result"]["content"][0]["text"], "found \"x\"");
+}
+
+#[test]
+fn a_client_that_leaves_mid_stream_cancels_the_call_at_the_server() {
+    let i = Isolate {
+        client_leaves: true,
+        ..Isolate::new()
+    };
+    let events = i.post(&["docs__*"], with_progress("docs__search", "p1"));
+    assert_eq!(events, json!([]), "nothing more is sent");
+    assert_eq!(i.upstream.borrow().cancelled, 1);
+}
+
+#[test]
+fn a_cancellation_naming_the_relayed_request_stops_it_and_tells_the_server() {
+    let i = Isolate::new();
+    let relay = i
+        .send(&["docs__*"], with_progress("docs__search", "p1"))
+        .unwrap_err();
+    // A cancellation of another request: not this one.
+    let cancel = |id: Value| json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}});
+    assert_eq!(i.post(&[], cancel(json!(8))), Value::Null);
+    assert_eq!(i.post(&[], cancel(json!(9))), Value::Null);
+    let events = i.relay(relay);
+    assert_eq!(events, json!([]), "nothing more is sent");
+    assert_eq!(i.upstream.borrow().cancelled, 1);
+    // A cancellation of a request this isolate is not relaying keeps nothing.
+    let before = i.memory.borrow().len();
+    i.post(&[], cancel(json!(77)));
+    assert_eq!(i.memory.borrow().len(), before);
 }

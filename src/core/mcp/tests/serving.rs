@@ -1,7 +1,7 @@
 //! What an MCP client sees of the tools: which a key is shown, what a call runs at the provider,
 //! what comes back, and what the guardrails change.
 
-use super::headers;
+use super::{body_json, headers};
 use crate::core::flow::{drive, Effect, Flow, Outcome};
 use crate::core::limits::gate::Begin;
 use crate::core::mcp::serve::{answer, McpCall};
@@ -74,11 +74,7 @@ fn post(
         })
     });
     let (resp, tool) = out.unwrap();
-    let body = resp
-        .body
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap_or(Value::Null);
-    (resp.status, body, tool, seen)
+    (resp.status, body_json(resp), tool, seen)
 }
 
 fn request(method: &str, params: Value) -> Value {

@@ -1,0 +1,319 @@
+//! `tools/call`: the tool a name stands for (an integration's endpoint, or a remote server's
+//! tool), if the key's allowlist names it; the tenant's guardrails over its arguments and its
+//! result; one audit record however it ends. A remote call whose client asked for progress
+//! and whose server streams is relayed: progress notifications as they come, then the result.
+
+use super::allowlist;
+use super::audit::{self, Outcome, ToolCall};
+use super::cancel;
+use super::jsonrpc::{result_response, Id};
+use super::remote::{self, client::Reading, client::Server, config::McpServerConfig, Called};
+use super::serve::{McpCall, Refused};
+use super::tools;
+use crate::core::config::seal::Sealer;
+use crate::core::error::ApiError;
+use crate::core::flow::{Co, Flow};
+use crate::core::integration::config::IntegrationConfig;
+use crate::core::integration::execute::{Envelope, ExecuteRequest};
+use crate::core::integration::flow::{self as integration, Execution};
+use crate::core::llm::guardrails::{walk, Direction, Guard, Rule, TextKind};
+use crate::core::llm::sse;
+use crate::core::platform::RecordKind;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// How long a client may take to accept a relayed event before it counts as gone.
+const CLIENT_WRITE_MS: u64 = 30_000;
+
+/// How a call is answered.
+pub enum Answer {
+    /// Its `CallToolResult`.
+    Result(Value),
+    /// An SSE stream the relay writes after the response went out.
+    Stream(Flow<'static, ()>),
+}
+
+/// What a tool name stands for.
+enum Target {
+    /// An endpoint of one of the tenant's integrations: its id, the endpoint, the integration.
+    Endpoint(String, String, Box<IntegrationConfig>),
+    /// A tool of one of its remote MCP servers: the server, the tool's own name, the server.
+    Remote(String, String, McpServerConfig),
+}
+
+/// What the tenant has under a tool name: an integration's endpoint first, then a remote
+/// server's tool.
+async fn target(co: &Co, tenant: &str, name: &str) -> Result<Option<Target>, ApiError> {
+    for (id, endpoint) in tools::splits(name) {
+        let key = RecordKind::Integration.kv_key(tenant, Some(id));
+        if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
+            if cfg.endpoints.contains_key(endpoint) {
+                let (id, endpoint) = (id.to_string(), endpoint.to_string());
+                return Ok(Some(Target::Endpoint(id, endpoint, Box::new(cfg))));
+            }
+        }
+    }
+    Ok(remote::find(co, tenant, name)
+        .await?
+        .map(|(server, tool, cfg)| Target::Remote(server, tool, cfg)))
+}
+
+/// The tenant's guardrails (its LLM configuration's), if it has any.
+async fn guard(co: &Co, tenant: &str) -> Result<Option<Guard>, ApiError> {
+    #[derive(Deserialize)]
+    struct Rules {
+        #[serde(default)]
+        guardrails: Vec<Rule>,
+    }
+    let rules: Option<Rules> = co.config(&RecordKind::Llm.kv_key(tenant, None)).await?;
+    Ok(rules.and_then(|r| Guard::new(&r.guardrails)))
+}
+
+/// The client's request `id`, answered in revision `modern` or not, and where this isolate
+/// keeps whether it is cancelled (`cancel::key`).
+pub struct Asked {
+    pub id: Id,
+    pub modern: bool,
+    pub running: String,
+}
+
+pub async fn call(
+    co: &Co,
+    sealer: &Sealer,
+    c: &McpCall<'_>,
+    asked: Asked,
+    name: Option<String>,
+    mut params: Map<String, Value>,
+) -> Result<Answer, Refused> {
+    let name = name.ok_or_else(|| Refused::Invalid("params.name must be a string".into()))?;
+    let mut arguments = match params.remove("arguments") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => {
+            return Err(Refused::Invalid(
+                "params.arguments must be an object".into(),
+            ))
+        }
+    };
+    let progress = params
+        .get("_meta")
+        .and_then(|m| m.get("progressToken"))
+        .filter(|t| t.is_string() || t.is_i64())
+        .cloned();
+    let mut record = ToolCall::new(c, &name, &arguments);
+    let allowed = allowlist::allows(c.allowed, &name);
+    let found = match allowed {
+        true => target(co, c.tenant, &name).await?,
+        false => None,
+    };
+    let Some(found) = found else {
+        let outcome = match allowed {
+            true => Outcome::Unknown,
+            false => Outcome::Denied,
+        };
+        record.finish(co, outcome, 0);
+        audit::record(co, c.tenant, &record).await;
+        // A tool the key may not call is not told apart from one that does not exist.
+        return Err(Refused::Invalid(format!("unknown tool: {name}")));
+    };
+    let mut guard = guard(co, c.tenant).await?;
+    let (dir, kind) = (Direction::Request, TextKind::ToolArguments);
+    if let Some(Err(b)) = guard
+        .as_mut()
+        .map(|g| walk::tool_value(g, dir, kind, &mut arguments))
+    {
+        record.finish(co, Outcome::Blocked, 0);
+        audit::record(co, c.tenant, &record).await;
+        return Ok(Answer::Result(tool_error(&b.message(dir))));
+    }
+    let result = match found {
+        Target::Endpoint(id, endpoint, cfg) => {
+            endpoint_call(co, sealer, c, &id, &endpoint, &cfg, arguments).await?
+        }
+        Target::Remote(server, tool, cfg) => {
+            let server = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone())?;
+            match remote::call(co, &server, &tool, arguments, progress.clone()).await {
+                Ok(Called::Done(result)) => result,
+                Err(why) => tool_error(&why),
+                Ok(Called::Streaming(reading)) => {
+                    let relay = Relay {
+                        tenant: c.tenant.to_string(),
+                        server,
+                        reading,
+                        guard,
+                        record,
+                        asked,
+                        token: progress.unwrap_or(Value::Null),
+                    };
+                    cancel::start(co, &relay.asked.running).await;
+                    return Ok(Answer::Stream(Flow::new(|co| relay.run(co))));
+                }
+            }
+        }
+    };
+    let result = finished(co, c.tenant, &mut guard, &mut record, result).await;
+    Ok(Answer::Result(result))
+}
+
+/// An integration endpoint's call as a `CallToolResult`.
+async fn endpoint_call(
+    co: &Co,
+    sealer: &Sealer,
+    c: &McpCall<'_>,
+    id: &str,
+    endpoint: &str,
+    cfg: &IntegrationConfig,
+    arguments: Value,
+) -> Result<Value, Refused> {
+    let x = Execution {
+        tenant: c.tenant,
+        id,
+        request_id: c.request_id,
+        trail: c.trail.clone(),
+        started: co.now(),
+    };
+    let request = ExecuteRequest {
+        input: arguments,
+        ..Default::default()
+    };
+    match integration::run(co, sealer, &x, cfg, endpoint, request).await {
+        Ok(e) => Ok(call_result(e.success, answered(&e))),
+        // A refusal of the call's own (bad input): the model can read it and try again.
+        Err(e) if !e.is_internal() => Ok(tool_error(&e.message)),
+        Err(e) => Err(Refused::Gateway(e)),
+    }
+}
+
+/// A call's `CallToolResult` under the response guardrails (or the error saying they blocked
+/// it), its audit record kept.
+async fn finished(
+    co: &Co,
+    tenant: &str,
+    guard: &mut Option<Guard>,
+    record: &mut ToolCall,
+    mut result: Value,
+) -> Value {
+    let (dir, kind) = (Direction::Response, TextKind::ToolResults);
+    for part in ["content", "structuredContent"] {
+        let (Some(g), Some(v)) = (guard.as_mut(), result.get_mut(part)) else {
+            continue;
+        };
+        if let Err(b) = walk::tool_value(g, dir, kind, v) {
+            record.finish(co, Outcome::Blocked, 0);
+            audit::record(co, tenant, record).await;
+            return tool_error(&b.message(dir));
+        }
+    }
+    let outcome = match result["isError"] == true {
+        true => Outcome::ToolError,
+        false => Outcome::Ok,
+    };
+    record.finish(co, outcome, result.to_string().len() as u64);
+    audit::record(co, tenant, record).await;
+    result
+}
+
+/// A remote call relayed to its client as an SSE stream.
+struct Relay {
+    tenant: String,
+    server: Server,
+    reading: Reading,
+    guard: Option<Guard>,
+    record: ToolCall,
+    asked: Asked,
+    /// The client's progress token: what its notifications carry.
+    token: Value,
+}
+
+impl Relay {
+    async fn run(mut self, co: Co) -> Result<(), ApiError> {
+        loop {
+            let message = match self.reading.next(&co).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    let why = "the server's stream ended without a result";
+                    return self
+                        .end(&co, tool_error(&format!("{why} ({})", self.server.name)))
+                        .await;
+                }
+                Err(f) => {
+                    return self
+                        .end(&co, tool_error(&f.describe(&self.server.name)))
+                        .await
+                }
+            };
+            if cancel::cancelled(&co, &self.asked.running).await {
+                return self.gone(&co).await;
+            }
+            if remote::is_response(&message) {
+                let result = remote::tidy(&message)
+                    .unwrap_or_else(|f| tool_error(&f.describe(&self.server.name)));
+                return self.end(&co, result).await;
+            }
+            if let Some(note) = remote::progress_of(&message, &self.token) {
+                if self.write(&co, &note).await.is_err() {
+                    return self.gone(&co).await;
+                }
+            }
+        }
+    }
+
+    async fn write(&self, co: &Co, message: &Value) -> Result<(), ApiError> {
+        let mut out = Vec::new();
+        sse::encode_json(&mut out, None, message);
+        co.write(out, CLIENT_WRITE_MS).await
+    }
+
+    /// The result, guarded and audited, as the stream's last event.
+    async fn end(&mut self, co: &Co, result: Value) -> Result<(), ApiError> {
+        let mut result =
+            finished(co, &self.tenant, &mut self.guard, &mut self.record, result).await;
+        if self.asked.modern {
+            result["resultType"] = json!("complete");
+        }
+        let response = result_response(&self.asked.id, result);
+        cancel::end(co, &self.asked.running).await;
+        // Recorded as answered: a client leaving now misses only the last event.
+        let _ = self.write(co, &response).await;
+        Ok(())
+    }
+
+    /// The client left before the result: the server is told, and nothing more is sent.
+    async fn gone(&mut self, co: &Co) -> Result<(), ApiError> {
+        self.reading.cancel(co).await;
+        self.server.cancelled(co).await;
+        self.record.finish(co, Outcome::Cancelled, 0);
+        audit::record(co, &self.tenant, &self.record).await;
+        cancel::end(co, &self.asked.running).await;
+        Ok(())
+    }
+}
+
+/// What a call answered, before the guardrails read it: its data, or its error.
+fn answered(e: &Envelope) -> Value {
+    match (&e.error, e.success) {
+        (Some(err), false) => json!({"error": {"code": err.code, "message": err.message}}),
+        _ => e.data.clone(),
+    }
+}
+
+/// `CallToolResult`: the answer as text, and as structured content (the specification's
+/// `structuredContent` is an object: a list goes under `items`, anything else under `value`).
+fn call_result(success: bool, data: Value) -> Value {
+    let text = data.to_string();
+    let structured = match data {
+        Value::Object(_) => data,
+        list @ Value::Array(_) => json!({"items": list}),
+        other => json!({"value": other}),
+    };
+    json!({
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": structured,
+        "isError": !success,
+    })
+}
+
+/// A failure the model reads, not a protocol error.
+fn tool_error(message: &str) -> Value {
+    json!({"content": [{"type": "text", "text": message}], "isError": true})
+}
