@@ -6,10 +6,10 @@ use super::crossings::{self, BodyReader, Pipe};
 use super::durable;
 use super::outbound::{exchange, send};
 use super::platform::now_ms;
-use super::respond::{internal, unavailable};
+use super::respond::{internal, unavailable, Outgoing, Reply};
 use super::store;
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::flow::{Effect, Flow, Outcome, Step};
+use crate::core::flow::{Content, Effect, Flow, Outcome, Served, Step};
 use crate::core::upstream::{Chunk, StreamHead, StreamId};
 use crate::core::usage::Sample;
 use crate::core::webhook::{event_log::LogEntry, health::disable_all};
@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{Cache, Context, Delay, Env, ResponseBuilder};
 use worker::{QueueContentType, RawMessageBuilder, SendMessage};
 
@@ -300,6 +300,37 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
         }
         Ok(Outcome::Done)
     })
+}
+
+/// A flow's answer: its body whole, or written by its relay after the response went out (in
+/// `waitUntil`, on `io`'s bodies); a relay's failure is logged under `failed`.
+pub fn served(p: Platform<'_>, mut io: Io, reply: Served, failed: &'static str) -> Reply {
+    let mut out = Outgoing::new(reply.status);
+    for (k, v) in &reply.headers {
+        out.append(k, v);
+    }
+    let relay = match reply.body {
+        Content::Bytes(bytes) => return Ok(out.bytes(bytes)),
+        Content::Relay(relay) => relay,
+    };
+    let (body, pipe) = crossings::pipe();
+    io.writing(pipe);
+    let env = p.env.clone();
+    let here = p.ctx.ok_or_else(|| internal("a relay outside a request"))?;
+    // The same request's context: the relay's own after-work (usage sends) extends it.
+    let js: &JsValue = here.as_ref().as_ref();
+    let ctx = Context::new(js.clone().unchecked_into());
+    here.wait_until(async move {
+        let p = Platform {
+            env: &env,
+            ctx: Some(&ctx),
+        };
+        if let Err(e) = drive_with(p, &mut io, relay).await {
+            let line = serde_json::json!({"ts": now_ms(), failed: e.logged()});
+            worker::console_error!("{line}");
+        }
+    });
+    Ok(out.stream(body))
 }
 
 /// Sends the event log this isolate holds, then disables the destinations it found failing.

@@ -3,14 +3,15 @@
 //! answer (a remote tool's progress) is written by its relay after the response went out.
 
 use super::body::read_json_bytes;
-use super::effects::{drive_with, Io};
+use super::effects::{drive_with, served, Io};
 use super::inbound::Inbound;
-use super::respond::{served, Reply};
+use super::respond::Reply;
 use super::{store, Call};
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
+use crate::core::mcp::caller::McpCall;
 use crate::core::mcp::jsonrpc::MAX_MESSAGE_BYTES;
-use crate::core::mcp::serve::{answer, McpCall};
+use crate::core::mcp::serve::answer;
 use crate::core::tenant::keys::KeyRecord;
 use std::rc::Rc;
 
@@ -31,5 +32,5 @@ pub async fn post(call: &mut Call, key: Option<Rc<KeyRecord>>, mut req: Inbound)
     let run = Flow::new(|co| answer(co, &sealer, c, &headers, &body));
     let (reply, tool) = drive_with(call.platform(), &mut io, run).await?;
     call.subject = tool;
-    served(call, io, reply, "mcp_relay_failed")
+    served(call.platform(), io, reply, "mcp_relay_failed")
 }

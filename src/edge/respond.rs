@@ -4,15 +4,10 @@
 //! object and the response apart, a crossing each.
 
 use super::crossings::{self, ResponseBody};
-use super::effects::{drive_with, Io, Platform};
-use super::platform::now_ms;
-use super::Call;
 use crate::core::error::{ApiError, ErrorKind};
-use crate::core::flow::{Content, Served};
 use crate::core::http::HttpResponse;
 use serde::Serialize;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{web_sys, Context};
+use worker::web_sys;
 
 pub type Reply = Result<Outgoing, ApiError>;
 
@@ -97,36 +92,6 @@ pub fn with_headers(status: u16, headers: &[(&str, &str)], body: Option<Vec<u8>>
 }
 
 /// The response a flow described.
-/// A flow's answer: its body whole, or written by its relay after the response went out (in
-/// `waitUntil`, on `io`'s bodies); a relay's failure is logged under `failed`.
-pub fn served(call: &Call, mut io: Io, reply: Served, failed: &'static str) -> Reply {
-    let mut out = Outgoing::new(reply.status);
-    for (k, v) in &reply.headers {
-        out.append(k, v);
-    }
-    let relay = match reply.body {
-        Content::Bytes(bytes) => return Ok(out.bytes(bytes)),
-        Content::Relay(relay) => relay,
-    };
-    let (body, pipe) = crossings::pipe();
-    io.writing(pipe);
-    let env = call.env.clone();
-    // The same request's context: the relay's own after-work (usage sends) extends it.
-    let js: &JsValue = call.ctx.as_ref().as_ref();
-    let ctx = Context::new(js.clone().unchecked_into());
-    call.ctx.wait_until(async move {
-        let p = Platform {
-            env: &env,
-            ctx: Some(&ctx),
-        };
-        if let Err(e) = drive_with(p, &mut io, relay).await {
-            let line = serde_json::json!({"ts": now_ms(), failed: e.logged()});
-            worker::console_error!("{line}");
-        }
-    });
-    Ok(out.stream(body))
-}
-
 pub fn http(r: HttpResponse) -> Reply {
     let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     with_headers(r.status, &headers, r.body)

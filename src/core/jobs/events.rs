@@ -165,16 +165,10 @@ pub async fn endpoint_of(
         Some(ep) => Ok(ep),
         None => {
             // The tenant removed it: its deliveries go with it.
-            co.log(destination_gone(qm, name)).await;
+            co.log(qm.destination_gone(name)).await;
             Err(JobStep::Drop)
         }
     })
-}
-
-/// The log line of a delivery dropped because its destination was deleted (by the consumer, or
-/// by a replay of its dead letter).
-pub(super) fn destination_gone(qm: &QueueMessage, destination: &str) -> serde_json::Value {
-    json!({"delivery": qm.id, "tenant": qm.tenant, "dropped": "the destination no longer exists", "destination": destination})
 }
 
 /// One attempt of `qm`, an event's delivery to `ep`, and what follows from it.

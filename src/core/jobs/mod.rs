@@ -67,6 +67,12 @@ pub enum Job {
 }
 
 impl QueueMessage {
+    /// The log line of this delivery dropped because its destination was deleted (by the
+    /// consumer, or by a replay of its dead letter).
+    pub fn destination_gone(&self, destination: &str) -> serde_json::Value {
+        serde_json::json!({"delivery": self.id, "tenant": self.tenant, "dropped": "the destination no longer exists", "destination": destination})
+    }
+
     /// An event's delivery to `destination` as a first attempt under the delivery's own id, with
     /// no trail (a replay from the admin API).
     pub fn first_delivery(tenant: &str, event: &EventEnvelope, destination: &str) -> QueueMessage {

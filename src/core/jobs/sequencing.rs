@@ -151,7 +151,7 @@ async fn of_existing_destinations(
         if there {
             kept.push(m);
         } else {
-            co.log(super::events::destination_gone(&m, d)).await;
+            co.log(m.destination_gone(d)).await;
         }
     }
     Ok(kept)

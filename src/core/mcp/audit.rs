@@ -1,7 +1,7 @@
 //! One record per `tools/call`: who called which tool with what (a digest of the arguments,
 //! never the arguments), how it ended, how long it took and how many bytes it answered.
 
-use super::serve::McpCall;
+use super::caller::McpCall;
 use crate::core::flow::Co;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -5,10 +5,10 @@
 
 use super::allowlist;
 use super::audit::{self, Outcome, ToolCall};
+use super::caller::McpCall;
 use super::cancel;
 use super::jsonrpc::{result_response, Id};
 use super::remote::{self, client::Reading, client::Server, config::McpServerConfig, Called};
-use super::serve::{McpCall, Refused};
 use super::tools;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
@@ -24,6 +24,22 @@ use serde_json::{json, Map, Value};
 
 /// How long a client may take to accept a relayed event before it counts as gone.
 const CLIENT_WRITE_MS: u64 = 30_000;
+
+/// Why a request has no result: the protocol refuses it (`-32602`, in our own words), or the
+/// gateway failed.
+pub enum Refused {
+    Invalid(String),
+    Gateway(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        match e.is_internal() {
+            true => Refused::Gateway(e),
+            false => Refused::Invalid(e.message),
+        }
+    }
+}
 
 /// How a call is answered.
 pub enum Answer {

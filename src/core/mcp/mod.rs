@@ -12,12 +12,14 @@
 //!   `cancel`: a relayed call stopped by the client's `notifications/cancelled`.
 //! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.
 //! - `remote`: the tenant's remote MCP servers, their tools offered beside its integrations.
+//! - `caller`: who is calling, as the key proved it.
 //! - `audit`: the record every tool call leaves; `resource`: RFC 9728 metadata and challenge.
 
 pub mod admit;
 pub mod allowlist;
 pub mod audit;
 pub mod call;
+pub mod caller;
 pub mod cancel;
 pub mod headers;
 pub mod jsonrpc;

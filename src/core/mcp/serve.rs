@@ -4,7 +4,8 @@
 //! accepted and need no answer.
 
 use super::allowlist;
-use super::call::{call, Answer, Asked};
+use super::call::{call, Answer, Asked, Refused};
+use super::caller::McpCall;
 use super::cancel;
 use super::headers::header;
 use super::jsonrpc::{error_response, result_response, Id, Message, INVALID_PARAMS};
@@ -18,21 +19,7 @@ use crate::core::flow::{Co, Content, Served};
 use crate::core::integration::config::IntegrationConfig;
 use crate::core::platform::RecordKind;
 use crate::core::tenant::model::TenantConfig;
-use crate::core::upstream::Trail;
 use serde_json::{json, Value};
-
-/// Who is calling, as the key proved it.
-pub struct McpCall<'a> {
-    pub tenant: &'a str,
-    /// The key's id, for the audit record.
-    pub key: &'a str,
-    /// The key's `allowed_tools`.
-    pub allowed: &'a [String],
-    pub request_id: &'a str,
-    pub trail: Trail,
-    /// When the request arrived.
-    pub started: u64,
-}
 
 /// What the client is told we are.
 const INSTRUCTIONS: &str = "Tools of this tenant's installed integrations, named {integration}__{endpoint}, and of its remote MCP servers, named {server}__{tool}. A tool that fails answers with isError and a message saying why.";
@@ -161,22 +148,6 @@ pub async fn serve(
         Err(Refused::Gateway(e)) => return Err(e),
     };
     Ok((json_answer(200, &body), tool))
-}
-
-/// Why a request has no result: the protocol refuses it (`-32602`, in our own words), or the
-/// gateway failed.
-pub enum Refused {
-    Invalid(String),
-    Gateway(ApiError),
-}
-
-impl From<ApiError> for Refused {
-    fn from(e: ApiError) -> Self {
-        match e.is_internal() {
-            true => Refused::Gateway(e),
-            false => Refused::Invalid(e.message),
-        }
-    }
 }
 
 fn server_info() -> Value {

@@ -3,9 +3,9 @@
 
 use super::auth::header;
 use super::body::read_json_bytes;
-use super::effects::{drive, drive_with, Io};
+use super::effects::{drive, drive_with, served, Io};
 use super::platform::random_array;
-use super::respond::{served, Outgoing, Reply};
+use super::respond::{Outgoing, Reply};
 use super::{store, Call};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
@@ -99,7 +99,7 @@ pub async fn serve(call: &mut Call, ask: Ask) -> Reply {
     } = log;
     (call.usage, call.guardrails, call.llm_target) = (usage, guardrails, target);
     (call.llm_used, call.point_later) = (used, point_later);
-    served(call, io, reply?, "llm_relay_failed")
+    served(call.platform(), io, reply?, "llm_relay_failed")
 }
 
 /// An error on an LLM route, in the route's dialect.

@@ -5,8 +5,9 @@
 use super::{body_json, headers};
 use crate::core::error::ApiError;
 use crate::core::flow::{drive, Content, Effect, Flow, Outcome};
+use crate::core::mcp::caller::McpCall;
 use crate::core::mcp::remote::config::kept_credentials;
-use crate::core::mcp::serve::{answer, McpCall};
+use crate::core::mcp::serve::answer;
 use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
 use crate::core::upstream::{Chunk, OutboundRequest, StreamHead, StreamId, Trail, UpstreamAnswer};

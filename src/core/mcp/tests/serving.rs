@@ -4,7 +4,8 @@
 use super::{body_json, headers};
 use crate::core::flow::{drive, Effect, Flow, Outcome};
 use crate::core::limits::gate::Begin;
-use crate::core::mcp::serve::{answer, McpCall};
+use crate::core::mcp::caller::McpCall;
+use crate::core::mcp::serve::answer;
 use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
 use crate::core::upstream::{Trail, UpstreamAnswer};
