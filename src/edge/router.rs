@@ -12,7 +12,7 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
-use crate::core::mcp::resource;
+use crate::core::mcp::{jsonrpc::refused_before_reading, resource};
 use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::tenant::key_admin;
 use crate::core::tenant::keys::KeyRecord;
@@ -61,6 +61,11 @@ pub async fn serve(req: Inbound, env: Env, ctx: Context) -> web_sys::Response {
         Err(e) => {
             let resp = match dialect {
                 Some(d) => llm::error_response(d, &e, &call.request_id),
+                // An MCP client reads a JSON-RPC error, whatever stopped its message.
+                None if route_name == resource::PATH => {
+                    let body = refused_before_reading(&e.message).to_string();
+                    respond::error_with_body(&e, body)
+                }
                 None => respond::error(&e, &call.request_id),
             };
             (resp, Some(e))

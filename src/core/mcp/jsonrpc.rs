@@ -118,6 +118,12 @@ pub fn error_response(id: Option<&Id>, code: i64, message: &str, data: Option<Va
     out
 }
 
+/// A refusal before the message was read (authentication, scope, size, content type), in
+/// JSON-RPC's shape with no id: the client's own error, `-32600`, with its message.
+pub fn refused_before_reading(message: &str) -> Value {
+    error_response(None, INVALID_REQUEST, message, None)
+}
+
 fn invalid(id: Option<&Id>, message: &str) -> Refusal {
     Refusal::new(400, id, INVALID_REQUEST, message, None)
 }
