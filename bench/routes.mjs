@@ -181,6 +181,17 @@ export async function integrationRoutes(gw, upstream, key) {
   };
 }
 
+/**
+ * The same uncached integration call as an MCP `tools/call` (integrationRoutes installs it), by a
+ * key with the `mcp` scope allowed that tool: what the MCP endpoint adds to the execute flow.
+ */
+export async function mcpRoute(gw, key) {
+  const k = await gw.admin("POST", "bench/keys", { scopes: ["mcp"], allowed_tools: ["api__item"] });
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "api__item", arguments: { id: "1" } } });
+  const headers = { authorization: `Bearer ${k.body.key}`, "mcp-protocol-version": "2025-11-25", accept: "application/json, text/event-stream" };
+  return { url: new URL("/v1/mcp", gw.url).href, headers, script: postScript(body) };
+}
+
 /** Every detector, on requests (counted) and on answers (redacted): the guardrails' whole cost. */
 const allDetectors = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
   .map((detector) => ({ detector, request: "log", response: "redact" }))

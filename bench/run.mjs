@@ -12,7 +12,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { startGateway } from "../tests/harness.mjs";
 import { startUpstream } from "./upstream.mjs";
-import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, orderedRoute, postScript, signedEvents, sqsRoute, webhookRoutes } from "./routes.mjs";
+import { benchTenant, channelRoute, embeddingsBody, fanoutRoute, integrationRoutes, llmBody, llmRoutes, mcpRoute, orderedRoute, postScript, signedEvents, sqsRoute, webhookRoutes } from "./routes.mjs";
 import { bundleParts } from "./bundle.mjs";
 import { firstContent, wrk as load } from "./load.mjs";
 import { coldHeader, coldRow, coldStarts, jsFloorOptions, medians, printCompiled } from "./cold.mjs";
@@ -132,6 +132,7 @@ await run("provider direct (GET /items/1)", `${upstream.url}/items/1`, {});
 await run("ref: DO + fetch + DO (execute)", new URL("/execute", referenceUrl).href, {}, undefined, postScript('{"input": {"id": "1"}}'));
 await route("integration execute, uncached", exec.uncached, "ref: DO + fetch + DO (execute)");
 await route("integration execute, cached", exec.cached, "ref: DO + fetch + DO (execute)");
+await route("mcp tools/call (the uncached integration)", await mcpRoute(gw, benchKey), "ref: DO + fetch + DO (execute)");
 }
 
 // LLM proxy: an OpenAI-style upstream, next to the upstream called directly and the JS floor
