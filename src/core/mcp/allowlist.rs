@@ -11,9 +11,22 @@ pub fn allows(patterns: &[String], tool: &str) -> bool {
     grants.iter().any(|p| glob(p, tool)) && !denies.iter().any(|p| glob(&p[1..], tool))
 }
 
+/// Whether some name starting with `prefix` could be allowed (a remote server's namespace is
+/// asked for its tools only then): a grant without `*` must start with it, one with `*` must
+/// agree with it up to its first `*`. Exclusions are not weighed: a yes may still list nothing.
+pub fn may_allow_prefix(patterns: &[String], prefix: &str) -> bool {
+    patterns
+        .iter()
+        .filter(|p| !p.starts_with('!'))
+        .any(|p| match p.split_once('*') {
+            None => p.starts_with(prefix),
+            Some((head, _)) => head.starts_with(prefix) || prefix.starts_with(head),
+        })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::allows;
+    use super::{allows, may_allow_prefix};
 
     fn patterns(p: &[&str]) -> Vec<String> {
         p.iter().map(|s| s.to_string()).collect()
@@ -67,5 +80,18 @@ mod tests {
         assert!(!allows(&p, "hubspot__get_contact"));
         assert!(!allows(&p, "stripe__get_customer"));
         assert!(!allows(&patterns(&["!*"]), "hubspot__get_contact"));
+    }
+
+    #[test]
+    fn a_namespace_is_asked_for_only_when_a_grant_could_reach_it() {
+        let ns = "docs__";
+        assert!(may_allow_prefix(&patterns(&["docs__search"]), ns));
+        assert!(may_allow_prefix(&patterns(&["docs__*"]), ns));
+        assert!(may_allow_prefix(&patterns(&["*"]), ns));
+        assert!(may_allow_prefix(&patterns(&["do*"]), ns));
+        assert!(may_allow_prefix(&patterns(&["*__search"]), ns));
+        assert!(!may_allow_prefix(&patterns(&["crm__*", "!docs__*"]), ns));
+        assert!(!may_allow_prefix(&patterns(&["docsx__*"]), ns));
+        assert!(!may_allow_prefix(&[], ns));
     }
 }

@@ -191,7 +191,7 @@ async fn list(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Result<Vec<Tool>, Re
             out.extend(tools::integration_tools(&id, &cfg));
         }
     }
-    out.extend(remote::tools(co, sealer, c.tenant, &c.trail).await);
+    out.extend(remote::tools(co, sealer, c.tenant, c.allowed, &c.trail).await);
     out.retain(|t| allowlist::allows(c.allowed, &t.name));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.name == b.name);

@@ -8,7 +8,8 @@
 pub mod client;
 pub mod config;
 
-use super::tools::{self, Tool};
+use super::allowlist::may_allow_prefix;
+use super::tools::{self, Tool, SEPARATOR};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
@@ -19,6 +20,8 @@ use config::McpServerConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// Servers a tool list asks, each in turn (a tenant's first, by name).
+pub const MAX_SERVERS: usize = 8;
 /// How long this isolate trusts a server's tool list.
 pub const TOOLS_TTL_MS: u64 = 60_000;
 /// Pages of `tools/list` followed per server.
@@ -45,9 +48,16 @@ async fn servers(co: &Co, tenant: &str) -> Result<Vec<(String, McpServerConfig)>
     Ok(out)
 }
 
-/// The tools of every server of the tenant. A server that cannot be listed offers none this
-/// time; its failure is logged in our words.
-pub async fn tools(co: &Co, sealer: &Sealer, tenant: &str, trail: &Trail) -> Vec<Tool> {
+/// The tools of the tenant's servers whose namespace the key's `allowed` patterns may reach (at
+/// most `MAX_SERVERS`, by name). A server that cannot be listed offers none this time; its
+/// failure is logged in our words.
+pub async fn tools(
+    co: &Co,
+    sealer: &Sealer,
+    tenant: &str,
+    allowed: &[String],
+    trail: &Trail,
+) -> Vec<Tool> {
     let servers = match servers(co, tenant).await {
         Ok(s) => s,
         Err(e) => {
@@ -57,7 +67,10 @@ pub async fn tools(co: &Co, sealer: &Sealer, tenant: &str, trail: &Trail) -> Vec
         }
     };
     let mut out = Vec::new();
-    for (name, cfg) in &servers {
+    let reachable = |(name, _): &&(String, McpServerConfig)| {
+        may_allow_prefix(allowed, &format!("{name}{SEPARATOR}"))
+    };
+    for (name, cfg) in servers.iter().filter(reachable).take(MAX_SERVERS) {
         let server = match Server::new(sealer, tenant, name, cfg.clone(), trail.clone()) {
             Ok(s) => s,
             Err(e) => {

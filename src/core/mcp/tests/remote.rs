@@ -280,7 +280,13 @@ fn a_remote_servers_tools_are_offered_in_its_namespace_and_its_credential_never_
     assert_eq!(tools[0]["description"], "Searches the docs.");
     assert_eq!(tools[0]["annotations"]["readOnlyHint"], true);
     assert!(!body.to_string().contains(TOKEN));
-    assert_eq!(i.post(&["crm__*"], list())["result"]["tools"], json!([]));
+    // A key no pattern of which reaches the server's namespace does not make it list.
+    let other = Isolate::new();
+    assert_eq!(
+        other.post(&["crm__*"], list())["result"]["tools"],
+        json!([])
+    );
+    assert!(other.upstream.borrow().seen.is_empty());
 }
 
 #[test]
