@@ -10,7 +10,8 @@
 //! - `admit`: the one call the shell makes: Origin, framing, revision, headers.
 //! - `serve`: the flow answering an admitted message (`tools/list`, `tools/call`, ...).
 //! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.
-//! - `audit`: the record every tool call leaves; `resource`: RFC 9728 metadata and challenge.
+//! - `audit`: the record every tool call leaves, kept in the event log; `tool_calls`: the admin
+//!   API listing them; `resource`: RFC 9728 metadata and challenge.
 
 pub mod admit;
 pub mod allowlist;
@@ -19,6 +20,7 @@ pub mod headers;
 pub mod jsonrpc;
 pub mod resource;
 pub mod serve;
+pub mod tool_calls;
 pub mod tools;
 pub mod version;
 
