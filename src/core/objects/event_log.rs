@@ -641,7 +641,7 @@ mod tests {
         assert_eq!(page.data[3].outcome, Ok);
         let mut seen = Vec::new();
         let mut after = None;
-        loop {
+        for _ in 0..10 {
             let q = ToolCallQuery {
                 limit: 1,
                 after,
