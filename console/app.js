@@ -20,6 +20,7 @@ const SECTIONS = [
   ["llm", "LLM routes", records.llm],
   ["events", "Event log", events.log],
   ["dead-letters", "Dead letters", events.deadLetters],
+  ["tool-calls", "Tool calls", events.toolCalls],
   ["usage", "Usage", usage.render],
 ];
 

@@ -1,9 +1,10 @@
 // The webhook event log (filtered, a page at a time, each event with its deliveries and every
-// attempt, and a retry) and the dead letters with replay.
+// attempt, and a retry), the dead letters with replay, and the MCP tool calls the log keeps.
 import { api, tenantPath, query } from "./api.js";
 import { h, field, table, toast, busy, badge, when, confirmThen } from "./ui.js";
 
 const TONE = { delivered: "ok", failed: "bad", dead_lettered: "bad", pending: "warn", retrying: "warn" };
+const OUTCOME_TONE = { ok: "ok", tool_error: "warn", blocked: "bad", denied: "bad", unknown: "warn" };
 
 export async function log(main, ctx) {
   const [id] = ctx.rest;
@@ -113,4 +114,46 @@ export async function deadLetters(main, ctx) {
       }],
     ], letters, "No dead letters: everything got through."),
   );
+}
+
+/** The tenant's MCP tool calls, newest first, filtered by tool, key and outcome. */
+export async function toolCalls(main, ctx) {
+  const tool = h("input", { autocomplete: "off", placeholder: "crm__get_contact" });
+  const key = h("input", { autocomplete: "off", placeholder: "key_…" });
+  const outcome = h("select", {}, ["", "ok", "tool_error", "blocked", "denied", "unknown", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " ") || "any")));
+  const form = h("form", { class: "row", "aria-label": "Filter tool calls" },
+    field("Tool", tool), field("Key", key), field("Outcome", outcome),
+    h("div", { class: "field fit" }, h("button", { type: "submit" }, "Filter")));
+  const list = h("div");
+  const more = h("button", { type: "button", class: "quiet", hidden: true }, "Older calls");
+  let cursor = null;
+  let rows = [];
+  const show = () => list.replaceChildren(table(`Tool calls of ${ctx.tenant}, newest first`, [
+    ["Tool", (c) => h("code", {}, c.tool)],
+    ["Key", (c) => h("code", {}, c.key)],
+    ["Outcome", (c) => badge(c.outcome.replace("_", " "), OUTCOME_TONE[c.outcome])],
+    ["Took", (c) => `${c.duration_ms} ms`, { num: true }],
+    ["Bytes", (c) => c.bytes, { num: true }],
+    ["At", (c) => when(c.at)],
+    ["Arguments", (c) => h("code", { title: `SHA-256 ${c.arguments_sha256}` }, c.arguments_sha256.slice(0, 12))],
+  ], rows, "No tool calls match."));
+  const load = async (fresh) => {
+    if (fresh) (cursor = null), (rows = []);
+    const filters = { tool: tool.value.trim(), key: key.value.trim(), outcome: outcome.value, cursor, limit: 50 };
+    const page = await api("GET", tenantPath(ctx.tenant, "tool-calls") + query(filters));
+    rows = rows.concat(page?.data ?? []);
+    cursor = page?.next_cursor ?? null;
+    more.hidden = !cursor;
+    show();
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    load(true).catch((e) => toast(e.message, true));
+  });
+  more.addEventListener("click", () => busy(more, () => load(false)));
+  main.replaceChildren(
+    h("h1", {}, "Tool calls"),
+    h("p", { class: "muted" }, "Every MCP tools/call with an API key: the arguments are kept only as a digest. Kept 30 days."),
+    form, list, more);
+  await load(true);
 }

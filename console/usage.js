@@ -1,5 +1,5 @@
 // Usage from the usage API: requests, tokens and cost per day, split by model (or route, provider,
-// key or subject), the input by class (fresh, cached, written to the cache), as charts and as a
+// key, subject or MCP tool), the input by class (fresh, cached, written to the cache), as charts and as a
 // table of the same numbers.
 import { api, tenantPath, query } from "./api.js";
 import { h, field, table } from "./ui.js";
@@ -17,6 +17,7 @@ const SPLITS = {
   provider: ["Provider", "no provider"],
   key: ["Key", "no key"],
   subject: ["Source, channel or integration", "none"],
+  tool: ["MCP tool", "not a tool call"],
 };
 
 export async function render(main, ctx) {

@@ -160,6 +160,8 @@ pub enum AdminAction {
     GetEvent(String),
     /// Delivers an event again: to `?destination=`, or wherever it did not get through.
     RetryEvent(String),
+    /// The tenant's MCP tool calls (`mcp::tool_calls`), filtered, a page at a time.
+    ListToolCalls,
     /// Delivers again every dead letter of a destination since `?since=`, paced.
     RetryDestination(String),
     /// A new secret for a destination; the current one signs beside it until it expires.
@@ -348,6 +350,7 @@ impl Route {
                 AdminAction::ListEvents => "/v1/admin/tenants/{t}/events",
                 AdminAction::GetEvent(_) => "/v1/admin/tenants/{t}/events/{event_id}",
                 AdminAction::RetryEvent(_) => "/v1/admin/tenants/{t}/events/{event_id}/retry",
+                AdminAction::ListToolCalls => "/v1/admin/tenants/{t}/tool-calls",
                 AdminAction::RetryDestination(_) => {
                     "/v1/admin/tenants/{t}/destinations/{destination}/retry"
                 }
@@ -572,6 +575,10 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
             InboundMethod::Post => Ok(RetryEvent(id("event", e)?)),
             _ => Err(not_allowed(method, &["POST"])),
         },
+        ["tool-calls"] => match method {
+            InboundMethod::Get | InboundMethod::Head => Ok(ListToolCalls),
+            _ => Err(not_allowed(method, &["GET"])),
+        },
         ["destinations", d, "retry"] => match method {
             InboundMethod::Post => Ok(RetryDestination(id("destination", d)?)),
             _ => Err(not_allowed(method, &["POST"])),
@@ -723,6 +730,13 @@ mod tests {
             admin("/v1/admin/tenants/acme/keys", InboundMethod::Post),
             CreateKey
         );
+        let calls = "/v1/admin/tenants/acme/tool-calls";
+        assert_eq!(admin(calls, InboundMethod::Get), ListToolCalls);
+        let r = match_route(InboundMethod::Get, calls).unwrap();
+        assert_eq!(r.access(), Access::Admin);
+        assert_eq!(r.name(), "/v1/admin/tenants/{t}/tool-calls");
+        let post = match_route(InboundMethod::Post, calls).unwrap_err();
+        assert_eq!(post.status(), 405);
         assert_eq!(
             admin("/v1/admin/tenants/acme/keys/key_1", InboundMethod::Delete),
             DeleteKey("key_1".into())

@@ -451,6 +451,7 @@ test("every view loads, and on a phone the page fits the screen", async () => {
     [`#/t/${TENANT}/llm`, "LLM routes"],
     [`#/t/${TENANT}/events`, "Event log"],
     [`#/t/${TENANT}/dead-letters`, "Dead letters"],
+    [`#/t/${TENANT}/tool-calls`, "Tool calls"],
     [`#/t/${TENANT}/usage`, "Usage"],
   ]) {
     await at(hash);

@@ -1,8 +1,11 @@
 //! One record per `tools/call`: who called which tool with what (a digest of the arguments,
-//! never the arguments), how it ended, how long it took and how many bytes it answered.
+//! never the arguments), how it ended, how long it took and how many bytes it answered. It is
+//! kept in the tenant's event log (`objects::event_log`, 30 days) and listed by the admin API
+//! (`tool_calls`).
 
 use super::caller::McpCall;
 use crate::core::flow::Co;
+use crate::core::webhook::event_log::LogEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,13 +28,36 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::ToolError,
+        Outcome::Blocked,
+        Outcome::Denied,
+        Outcome::Unknown,
+        Outcome::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ToolError => "tool_error",
+            Outcome::Blocked => "blocked",
+            Outcome::Denied => "denied",
+            Outcome::Unknown => "unknown",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     pub request_id: String,
     /// The key's id.
     pub key: String,
     pub tool: String,
-    /// SHA-256 of the arguments as sent (hex): equal arguments are seen equal, none is shown.
+    /// SHA-256 of the arguments as compact JSON, keys sorted (hex): equal arguments are seen
+    /// equal in any key order, none is shown.
     pub arguments_sha256: String,
     pub outcome: Outcome,
     /// Epoch ms, when the request arrived.
@@ -63,8 +89,9 @@ impl ToolCall {
     }
 }
 
-/// Keeps the record.
+/// Keeps the record in the tenant's event log (sent after the response; a send that fails is
+/// the shell's to log). No log line: the record is the one place a call is told.
 pub async fn record(co: &Co, tenant: &str, call: &ToolCall) {
-    co.log(serde_json::json!({"tenant": tenant, "mcp_tool_call": call}))
+    co.record(tenant, LogEntry::ToolCall(call.clone()).encode())
         .await;
 }

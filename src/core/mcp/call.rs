@@ -144,7 +144,14 @@ pub async fn call(
     }
     let result = match found {
         Target::Endpoint(id, endpoint, cfg) => {
-            endpoint_call(co, sealer, c, &id, &endpoint, &cfg, arguments).await?
+            match endpoint_call(co, sealer, c, &id, &endpoint, &cfg, arguments).await {
+                Ok(result) => result,
+                Err(failed) => {
+                    record.finish(co, Outcome::ToolError, 0);
+                    audit::record(co, c.tenant, &record).await;
+                    return Err(failed);
+                }
+            }
         }
         Target::Remote(server, tool, cfg) => {
             let server = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone())?;

@@ -13,7 +13,8 @@
 //! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.
 //! - `remote`: the tenant's remote MCP servers, their tools offered beside its integrations.
 //! - `caller`: who is calling, as the key proved it.
-//! - `audit`: the record every tool call leaves; `resource`: RFC 9728 metadata and challenge.
+//! - `audit`: the record every tool call leaves, kept in the event log; `tool_calls`: the admin
+//!   API listing them; `resource`: RFC 9728 metadata and challenge.
 
 pub mod admit;
 pub mod allowlist;
@@ -26,6 +27,7 @@ pub mod jsonrpc;
 pub mod remote;
 pub mod resource;
 pub mod serve;
+pub mod tool_calls;
 pub mod tools;
 pub mod version;
 

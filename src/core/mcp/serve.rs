@@ -106,14 +106,18 @@ pub async fn serve(
             .map(|tools| json!({"tools": tools})),
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).map(String::from);
-            tool = name.clone();
             let asked = Asked {
                 running: cancel::key(c.tenant, c.key, session.as_deref(), &id),
                 id: id.clone(),
                 modern: version.is_modern(),
             };
+            // Usage counts a call by its tool once it found one: a made-up name is no row.
+            let named = name.clone();
             match call(&co, sealer, &c, asked, name, params).await {
-                Ok(Answer::Result(result)) => Ok(result),
+                Ok(Answer::Result(result)) => {
+                    tool = named;
+                    Ok(result)
+                }
                 Ok(Answer::Stream(relay)) => {
                     let headers = vec![
                         ("content-type".into(), "text/event-stream".into()),
@@ -126,7 +130,7 @@ pub async fn serve(
                         headers,
                         body,
                     };
-                    return Ok((streamed, tool));
+                    return Ok((streamed, named));
                 }
                 Err(r) => Err(r),
             }

@@ -1,11 +1,14 @@
 //! `EventLog`, one per tenant: its events, their deliveries and every attempt
-//! (`webhook::event_log`), in three tables, and each destination's health (`webhook::health`).
+//! (`webhook::event_log`), in three tables, each destination's health (`webhook::health`), and
+//! its MCP tool calls (`mcp::audit`), kept as long as events.
 //! An event's status is kept on its row, recomputed as attempts arrive, so the list filters on
 //! it in SQL.
 
 use super::machine::{Ctx, Machine, Step};
 use super::protocol::{EventLog, LogCmd};
 use super::store::{Arg, Store, StoreError};
+use crate::core::mcp::audit::ToolCall;
+use crate::core::mcp::tool_calls::{self, ToolCallPage, ToolCallQuery};
 use crate::core::webhook::event_log::{
     cursor, event_status, AttemptEntry, DeliveryState, DeliverySummary, EventDetail, EventEntry,
     EventPage, EventQuery, EventStatus, EventSummary, ExpireLog, LogEntry,
@@ -23,6 +26,9 @@ impl Machine for EventLog {
         "CREATE TABLE IF NOT EXISTS attempts (delivery TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_of_delivery ON attempts (delivery, at)",
         "CREATE TABLE IF NOT EXISTS health (destination TEXT PRIMARY KEY, body TEXT NOT NULL)",
+        // The filtered columns beside the record as shown; `id` orders calls at the same ms.
+        "CREATE TABLE IF NOT EXISTS tool_calls (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls (at, id)",
     ];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: LogCmd, at: &Ctx) -> Result<Step, StoreError> {
@@ -37,6 +43,7 @@ impl Machine for EventLog {
                             disable.extend(judge(sql, a)?);
                             record_attempt(sql, a)?;
                         }
+                        LogEntry::ToolCall(c) => record_tool_call(sql, c)?,
                     }
                 }
                 Step::reply(&batch, &disable)
@@ -44,6 +51,7 @@ impl Machine for EventLog {
             LogCmd::List(q) => Step::reply(&q, &list(sql, &q)?),
             LogCmd::Get(g) => Step::reply(&g, &get(sql, &g.id)?),
             LogCmd::Expire(x) => Step::reply(&x, &expire(sql, &x)?),
+            LogCmd::ToolCalls(q) => Step::reply(&q, &list_tool_calls(sql, &q)?),
         })
     }
 }
@@ -276,9 +284,75 @@ fn get<S: Store>(sql: &S, id: &str) -> Result<Option<EventDetail>, StoreError> {
     }))
 }
 
+fn record_tool_call<S: Store>(sql: &S, c: &ToolCall) -> Result<(), StoreError> {
+    sql.run(
+        "INSERT INTO tool_calls (at, tool, key, outcome, body) VALUES (?, ?, ?, ?, ?)",
+        vec![
+            c.at.into(),
+            c.tool.as_str().into(),
+            c.key.as_str().into(),
+            c.outcome.as_str().into(),
+            serde_json::to_string(c)?.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn list_tool_calls<S: Store>(sql: &S, q: &ToolCallQuery) -> Result<ToolCallPage, StoreError> {
+    let mut query = String::from("SELECT id, at, body FROM tool_calls WHERE 1 = 1");
+    let mut bind: Vec<Arg> = Vec::new();
+    let columns = [("tool", &q.tool), ("key", &q.key)];
+    for (column, value) in columns {
+        if let Some(v) = value {
+            query.push_str(&format!(" AND {column} = ?"));
+            bind.push(v.as_str().into());
+        }
+    }
+    if let Some(o) = q.outcome {
+        query.push_str(" AND outcome = ?");
+        bind.push(o.as_str().into());
+    }
+    if let Some(t) = q.since_ms {
+        query.push_str(" AND at >= ?");
+        bind.push(t.into());
+    }
+    if let Some(t) = q.until_ms {
+        query.push_str(" AND at < ?");
+        bind.push(t.into());
+    }
+    if let Some((at, id)) = q.after {
+        query.push_str(" AND (at < ? OR (at = ? AND id < ?))");
+        bind.extend([at.into(), at.into(), id.into()]);
+    }
+    query.push_str(" ORDER BY at DESC, id DESC LIMIT ?");
+    bind.push((q.limit + 1).into());
+    #[derive(Deserialize)]
+    struct Row {
+        id: f64,
+        at: f64,
+        body: String,
+    }
+    let mut rows: Vec<Row> = sql.rows(&query, bind)?;
+    let more = rows.len() > q.limit as usize;
+    rows.truncate(q.limit as usize);
+    let next_cursor = match (more, rows.last()) {
+        (true, Some(last)) => Some(tool_calls::cursor(last.at as u64, last.id as u64)),
+        _ => None,
+    };
+    let data = rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect();
+    Ok(ToolCallPage { data, next_cursor })
+}
+
 fn expire<S: Store>(sql: &S, x: &ExpireLog) -> Result<u32, StoreError> {
     let gone = sql.run(
         "DELETE FROM events WHERE recorded_at < ?",
+        vec![x.before_ms.into()],
+    )?;
+    let calls = sql.run(
+        "DELETE FROM tool_calls WHERE at < ?",
         vec![x.before_ms.into()],
     )?;
     sql.run(
@@ -293,12 +367,13 @@ fn expire<S: Store>(sql: &S, x: &ExpireLog) -> Result<u32, StoreError> {
         "UPDATE events SET body = NULL, body_until = NULL WHERE body_until < ?",
         vec![x.now_ms.into()],
     )?;
-    Ok(gone as u32)
+    Ok((gone + calls) as u32)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::mcp::audit::Outcome;
     use crate::core::objects::store::{create, Sqlite};
     use crate::core::webhook::event_log::{GetEvent, LogBatch};
 
@@ -502,6 +577,92 @@ mod tests {
         assert_eq!(get(&sql), None);
         let left: Vec<serde_json::Value> = sql.rows("SELECT * FROM attempts", vec![]).unwrap();
         assert!(left.is_empty(), "its attempts went with it");
+    }
+
+    fn call(key: &str, tool: &str, outcome: Outcome, at: u64) -> LogEntry {
+        LogEntry::ToolCall(ToolCall {
+            request_id: format!("req_{at}"),
+            key: key.into(),
+            tool: tool.into(),
+            arguments_sha256: "ab".repeat(32),
+            outcome,
+            at,
+            duration_ms: 3,
+            bytes: 10,
+        })
+    }
+
+    fn calls(sql: &Sqlite, q: ToolCallQuery) -> (Vec<String>, Option<String>) {
+        let page: ToolCallPage = ask(sql, LogCmd::ToolCalls(q), T);
+        let ids = page.data.into_iter().map(|c| c.request_id).collect();
+        (ids, page.next_cursor)
+    }
+
+    #[test]
+    fn tool_calls_are_listed_newest_first_filtered_paged_and_expired_with_the_log() {
+        let sql = log();
+        use Outcome::*;
+        record(
+            &sql,
+            vec![
+                call("key_1", "crm__get", Ok, T + 1),
+                event("e1", "s", "t", 100, &[]),
+                call("key_2", "crm__delete", Denied, T + 2),
+                call("key_1", "crm__get", ToolError, T + 3),
+            ],
+            T,
+        );
+        // Two calls in the same ms are both listed, one page each.
+        record(&sql, vec![call("key_1", "crm__put", Ok, T + 3)], T);
+        let all = ToolCallQuery {
+            limit: 50,
+            ..Default::default()
+        };
+        let ids = |f: fn(&mut ToolCallQuery)| {
+            let mut q = all.clone();
+            f(&mut q);
+            calls(&sql, q).0
+        };
+        let r = |at: u64| format!("req_{at}");
+        assert_eq!(ids(|_| {}), [r(T + 3), r(T + 3), r(T + 2), r(T + 1)]);
+        assert_eq!(
+            ids(|q| q.tool = Some("crm__get".into())),
+            [r(T + 3), r(T + 1)]
+        );
+        assert_eq!(ids(|q| q.key = Some("key_2".into())), [r(T + 2)]);
+        assert_eq!(ids(|q| q.outcome = Some(Denied)), [r(T + 2)]);
+        assert_eq!(ids(|q| q.outcome = Some(Blocked)), Vec::<String>::new());
+        assert_eq!(
+            ids(|q| (q.since_ms, q.until_ms) = (Some(T + 2), Some(T + 3))),
+            [r(T + 2)]
+        );
+        let page: ToolCallPage = ask(&sql, LogCmd::ToolCalls(all.clone()), T);
+        assert_eq!(page.data[0].tool, "crm__put", "the latest recorded first");
+        assert_eq!(page.data[3].outcome, Ok);
+        let mut seen = Vec::new();
+        let mut after = None;
+        for _ in 0..10 {
+            let q = ToolCallQuery {
+                limit: 1,
+                after,
+                ..all.clone()
+            };
+            let page: ToolCallPage = ask(&sql, LogCmd::ToolCalls(q), T);
+            seen.extend(page.data.into_iter().map(|c| c.tool));
+            let Some(c) = page.next_cursor else { break };
+            let url = format!("https://g/x?cursor={c}");
+            after = ToolCallQuery::from_url(&url).unwrap().after;
+        }
+        assert_eq!(seen, ["crm__put", "crm__get", "crm__delete", "crm__get"]);
+        // Past the records' time they go, with the events of that time.
+        let x = |before_ms| {
+            LogCmd::Expire(ExpireLog {
+                before_ms,
+                now_ms: T,
+            })
+        };
+        assert_eq!(ask::<u32>(&sql, x(T + 2), T), 2, "the event and one call");
+        assert_eq!(ids(|_| {}), [r(T + 3), r(T + 3), r(T + 2)]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::core::jobs::{
 use crate::core::limits::budget::Spend;
 use crate::core::limits::gate::{Begin, BeginCmd, DeliveryQuery, DeliveryRecord, FinishCmd};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
+use crate::core::mcp::tool_calls::{ToolCallPage, ToolCallQuery};
 use crate::core::usage::{Batch, Counters, Dims, Range};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::event_log::{
@@ -116,12 +117,14 @@ classes! {
         Update(OpenWork) -> (),
         OrderedAgain(OrderedAgain) -> (),
     }
-    /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`).
+    /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`),
+    /// and its MCP tool calls (`mcp::audit`).
     EventLog: ObjectClass::EventLog => LogCmd {
         Record(LogBatch) -> Vec<Disable>,
         List(EventQuery) -> EventPage,
         Get(GetEvent) -> Option<EventDetail>,
         Expire(ExpireLog) -> u32,
+        ToolCalls(ToolCallQuery) -> ToolCallPage,
     }
 }
 

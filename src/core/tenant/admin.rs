@@ -203,6 +203,10 @@ pub async fn handle(
             log_admin::list(co, t, a.url).await
         }
         AdminAction::GetEvent(id) => log_admin::get(co, t, &id).await,
+        AdminAction::ListToolCalls => {
+            require_tenant(co, t).await?;
+            crate::core::mcp::tool_calls::list(co, t, a.url).await
+        }
         AdminAction::RetryEvent(id) => log_admin::retry_event(co, a.settings, t, &id, a.url).await,
         AdminAction::RetryDestination(d) => {
             require_tenant(co, t).await?;

@@ -1,7 +1,7 @@
 //! `GET /v1/usage`: the rows of a time range, added up by the dimensions asked for, with each
 //! group's latency percentiles from its merged histogram, as JSON or CSV.
 
-use super::{Counters, Dims, Range, HOUR_MS};
+use super::{Counters, Dims, Family, Range, HOUR_MS};
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
@@ -23,10 +23,12 @@ pub enum Group {
     Model,
     Key,
     Subject,
+    /// The MCP tool called: the subject of `mcp` rows, none of any other's.
+    Tool,
 }
 
 impl Group {
-    const ALL: [Group; 7] = [
+    const ALL: [Group; 8] = [
         Group::Hour,
         Group::Day,
         Group::Route,
@@ -34,6 +36,7 @@ impl Group {
         Group::Model,
         Group::Key,
         Group::Subject,
+        Group::Tool,
     ];
 
     fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Group {
             Group::Model => "model",
             Group::Key => "key",
             Group::Subject => "subject",
+            Group::Tool => "tool",
         }
     }
 
@@ -57,6 +61,10 @@ impl Group {
             Group::Model => d.model.clone(),
             Group::Key => d.key.clone(),
             Group::Subject => d.subject.clone(),
+            Group::Tool => match d.family {
+                Family::Mcp => d.subject.clone(),
+                _ => None,
+            },
         }
     }
 }
@@ -79,7 +87,8 @@ pub struct Query {
 const MAX_RANGE_MS: u64 = 93 * 24 * HOUR_MS;
 
 /// `from` and `to` (ISO 8601 or Unix seconds; default: the last 24 hours), `group_by` (a comma
-/// list of hour, day, route, provider, model, key, subject; default day), `format` (json, csv).
+/// list of hour, day, route, provider, model, key, subject, tool; default day), `format` (json,
+/// csv).
 pub fn parse(url: &str, now_ms: u64) -> Result<Query, ApiError> {
     let time = |name: &str| -> Result<Option<u64>, ApiError> {
         let Some(v) = query_param(url, name) else {
@@ -286,7 +295,6 @@ pub async fn report(co: &Co, tenant: &str, url: &str) -> Result<HttpResponse, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::usage::Family;
 
     const NOW: u64 = 1_795_967_178_000; // 2026-11-29T15:46:18Z
     const H15: u64 = 1_795_964_400_000; // 15:00
@@ -355,6 +363,49 @@ mod tests {
         assert_eq!(v["data"][0]["output_tokens"], 16);
         assert_eq!(v["data"][0]["cost_usd"], 0.000016);
         assert_eq!(v["data"][0]["p50_ms"], 5);
+    }
+
+    #[test]
+    fn tools_are_the_subjects_of_mcp_rows_only() {
+        let at = |family, subject: Option<&str>, status| {
+            let d = Dims {
+                hour: H15,
+                family,
+                key: Some("key_1".into()),
+                provider: None,
+                model: None,
+                subject: subject.map(String::from),
+            };
+            (d, Counters::request(status, 4))
+        };
+        let rows = [
+            at(Family::Mcp, Some("crm__get_contact"), 200),
+            at(Family::Mcp, Some("crm__get_contact"), 200),
+            at(Family::Mcp, Some("crm__delete_contact"), 200),
+            at(Family::Webhook, Some("stripe"), 200),
+            at(Family::Mcp, None, 401),
+        ];
+        let q = parse("https://gw/v1/usage?group_by=tool", NOW).unwrap();
+        let g = group(&q, &rows);
+        let counted: Vec<(Option<&str>, u64)> = g
+            .iter()
+            .map(|(k, c)| (k[0].as_deref(), c.requests))
+            .collect();
+        assert_eq!(
+            counted,
+            [
+                (None, 2),
+                (Some("crm__delete_contact"), 1),
+                (Some("crm__get_contact"), 2)
+            ],
+            "a webhook source is not a tool"
+        );
+        let q = parse("https://gw/v1/usage?group_by=route,tool&format=csv", NOW).unwrap();
+        let (_, body) = render(&q, &group(&q, &rows), &[]);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with("route,tool,requests,"), "{text}");
+        assert!(text.contains("\nmcp,crm__get_contact,2,"), "{text}");
+        assert!(text.contains("\nwebhook,,1,"), "{text}");
     }
 
     #[test]

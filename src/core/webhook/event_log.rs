@@ -4,10 +4,12 @@
 //! when the tenant keeps bodies (`event_log.keep_bodies`), 3 days by default, so that any
 //! delivery of it can be retried from the log. The consumer records in batches, one per tenant
 //! per queue batch: the log is the operator's view, and a batch it loses loses no delivery.
+//! It also keeps every MCP tool call's audit record (`mcp::audit`), sent after its response.
 
 use super::delivery::EventEnvelope;
 use crate::core::error::ApiError;
 use crate::core::http::query_pairs;
+use crate::core::mcp::audit::ToolCall;
 use crate::core::upstream::ANSWER_PREVIEW;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,6 +115,8 @@ fn is_zero(n: &u64) -> bool {
 pub enum LogEntry {
     Event(EventEntry),
     Attempt(AttemptEntry),
+    /// An MCP `tools/call` (`mcp::audit`).
+    ToolCall(ToolCall),
 }
 
 impl LogEntry {
@@ -469,7 +473,18 @@ mod tests {
                 disable_after_ms,
             })
         };
-        for entry in [event, attempt(0), attempt(60_000)] {
+        let call = LogEntry::ToolCall(ToolCall {
+            request_id: "req_1".into(),
+            key: "key_1".into(),
+            tool: "crm__get_contact".into(),
+            arguments_sha256: "ab".repeat(32),
+            outcome: crate::core::mcp::audit::Outcome::Denied,
+            at: 5,
+            duration_ms: 2,
+            bytes: 0,
+        });
+        assert!(call.encode().contains(r#""kind":"tool_call""#));
+        for entry in [event, attempt(0), attempt(60_000), call] {
             assert_eq!(LogEntry::decode(&entry.encode()).unwrap(), entry);
         }
         assert!(LogEntry::decode("{}").unwrap_err().is_internal());

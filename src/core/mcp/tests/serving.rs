@@ -10,6 +10,7 @@ use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
 use crate::core::upstream::{Trail, UpstreamAnswer};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 /// A tenant with a CRM integration (a read, a write and a delete endpoint), emails redacted in
 /// what is sent and a word in what comes back.
@@ -103,14 +104,21 @@ fn sent(seen: &[Effect]) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The audit records logged, as JSON.
+/// The audit records kept in the tenant's event log, as JSON (and none in a log line).
 fn audited(seen: &[Effect]) -> Vec<Value> {
+    for e in seen {
+        if let Effect::Log(line) = e {
+            assert!(!line.contains("tool_call"), "a call is not logged: {line}");
+        }
+    }
     seen.iter()
         .filter_map(|e| match e {
-            Effect::Log(line) => serde_json::from_str::<Value>(line).ok(),
+            Effect::Record { tenant, entry } if tenant == "t1" => {
+                serde_json::from_str::<Value>(entry).ok()
+            }
             _ => None,
         })
-        .filter_map(|v| v.get("mcp_tool_call").cloned())
+        .filter(|v| v["kind"] == "tool_call")
         .collect()
 }
 
@@ -194,6 +202,8 @@ fn a_call_runs_the_endpoint_and_answers_text_and_structured_content() {
     assert_eq!(audit[0]["tool"], "crm__get_contact");
     assert_eq!(audit[0]["outcome"], "ok");
     assert_eq!(audit[0]["key"], "key_1");
+    let digest = sha2::Sha256::digest(br#"{"id":"c1"}"#);
+    assert_eq!(audit[0]["arguments_sha256"], hex::encode(digest));
     assert!(
         !audit[0].to_string().contains("c1"),
         "no argument in the record"
