@@ -148,8 +148,9 @@ impl Upstream {
         match self {
             Upstream::Integration | Upstream::Llm => 10 * MIB,
             Upstream::Channel | Upstream::TokenEndpoint | Upstream::ChatService => MIB,
-            // A tool's result for a model's context, or a page of tools.
-            Upstream::McpServer => 4 * MIB,
+            // A tool's result for a model's context, or a page of tools: parsed whole, where
+            // small values take 16 times their bytes.
+            Upstream::McpServer => MIB,
             Upstream::Destination => ANSWER_PREVIEW,
             Upstream::Bus => BUS_ANSWER_CAP,
         }

@@ -5,6 +5,7 @@
 use super::body::read_json_bytes;
 use super::effects::{drive_with, served, Io};
 use super::inbound::Inbound;
+use super::platform::random_array;
 use super::respond::Reply;
 use super::{store, Call};
 use crate::core::error::ApiError;
@@ -20,7 +21,9 @@ pub async fn post(call: &mut Call, key: Option<Rc<KeyRecord>>, mut req: Inbound)
     let headers = req.headers();
     let body = read_json_bytes(&mut req, MAX_MESSAGE_BYTES).await?;
     let sealer = store::sealer(&call.env)?;
+    let nonce = hex::encode(random_array::<16>());
     let c = McpCall {
+        nonce: &nonce,
         tenant: &key.tenant,
         key: &key.id,
         allowed: &key.settings.allowed_tools,

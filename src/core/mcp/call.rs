@@ -8,7 +8,8 @@ use super::audit::{self, Outcome, ToolCall};
 use super::caller::McpCall;
 use super::cancel;
 use super::jsonrpc::{result_response, Id};
-use super::remote::{self, client::Reading, client::Server, config::McpServerConfig, Called};
+use super::remote::client::{Next, Reading, Server};
+use super::remote::{self, config::McpServerConfig, Called};
 use super::tools;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
@@ -23,7 +24,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// How long a client may take to accept a relayed event before it counts as gone.
-const CLIENT_WRITE_MS: u64 = 30_000;
+const CLIENT_WRITE_MS: u64 = 10_000;
+/// After this long without a word from the server, a relay checks its client is still there.
+const HEARTBEAT_MS: u64 = 10_000;
 
 /// Why a request has no result: the protocol refuses it (`-32602`, in our own words), or the
 /// gateway failed.
@@ -102,6 +105,10 @@ pub async fn call(
     mut params: Map<String, Value>,
 ) -> Result<Answer, Refused> {
     let name = name.ok_or_else(|| Refused::Invalid("params.name must be a string".into()))?;
+    if !tools::valid_name(&name) {
+        let why = "a tool's name is 1 to 128 letters, digits, `_`, `-` or `.`";
+        return Err(Refused::Invalid(why.into()));
+    }
     let mut arguments = match params.remove("arguments") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => v,
@@ -154,7 +161,7 @@ pub async fn call(
             }
         }
         Target::Remote(server, tool, cfg) => {
-            let server = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone())?;
+            let server = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone(), c.nonce)?;
             match remote::call(co, &server, &tool, arguments, progress.clone()).await {
                 Ok(Called::Done(result)) => result,
                 Err(why) => tool_error(&why),
@@ -251,13 +258,21 @@ struct Relay {
 impl Relay {
     async fn run(mut self, co: Co) -> Result<(), ApiError> {
         loop {
-            let message = match self.reading.next(&co).await {
-                Ok(Some(m)) => m,
-                Ok(None) => {
+            let message = match self.reading.next_within(&co, HEARTBEAT_MS).await {
+                Ok(Next::Message(m)) => m,
+                // A comment the client ignores: a client that left is found out now, while the
+                // platform still runs this relay (it stops one 30 s after the client is gone).
+                Ok(Next::Quiet) => {
+                    let left = co.write(b":\n\n".to_vec(), CLIENT_WRITE_MS).await.is_err();
+                    if left || cancel::cancelled(&co, &self.asked.running).await {
+                        return self.gone(&co).await;
+                    }
+                    continue;
+                }
+                Ok(Next::End) => {
                     let why = "the server's stream ended without a result";
-                    return self
-                        .end(&co, tool_error(&format!("{why} ({})", self.server.name)))
-                        .await;
+                    let result = tool_error(&format!("{why} ({})", self.server.name));
+                    return self.end(&co, result).await;
                 }
                 Err(f) => {
                     return self
@@ -268,17 +283,40 @@ impl Relay {
             if cancel::cancelled(&co, &self.asked.running).await {
                 return self.gone(&co).await;
             }
-            if remote::is_response(&message) {
+            if self.reading.answers(&message) {
                 let result = remote::tidy(&message)
                     .unwrap_or_else(|f| tool_error(&f.describe(&self.server.name)));
                 return self.end(&co, result).await;
             }
             if let Some(note) = remote::progress_of(&message, &self.token) {
+                let note = self.guarded(note);
                 if self.write(&co, &note).await.is_err() {
                     return self.gone(&co).await;
                 }
             }
         }
+    }
+
+    /// A progress notification's message under the response guardrails: redacted, or left out
+    /// when a rule blocks it.
+    fn guarded(&mut self, mut note: Value) -> Value {
+        let (Some(g), Some(text)) = (
+            self.guard.as_mut(),
+            note["params"]["message"].as_str().map(String::from),
+        ) else {
+            return note;
+        };
+        let params = &mut note["params"];
+        match g.scan(Direction::Response, TextKind::ToolResults, &text) {
+            Ok(None) => {}
+            Ok(Some(redacted)) => params["message"] = json!(redacted),
+            Err(_) => {
+                if let Some(p) = params.as_object_mut() {
+                    p.remove("message");
+                }
+            }
+        }
+        note
     }
 
     async fn write(&self, co: &Co, message: &Value) -> Result<(), ApiError> {
@@ -304,7 +342,7 @@ impl Relay {
     /// The client left before the result: the server is told, and nothing more is sent.
     async fn gone(&mut self, co: &Co) -> Result<(), ApiError> {
         self.reading.cancel(co).await;
-        self.server.cancelled(co).await;
+        self.server.cancelled(co, &self.reading).await;
         self.record.finish(co, Outcome::Cancelled, 0);
         audit::record(co, &self.tenant, &self.record).await;
         cancel::end(co, &self.asked.running).await;

@@ -10,6 +10,9 @@ pub struct McpCall<'a> {
     /// The key's `allowed_tools`.
     pub allowed: &'a [String],
     pub request_id: &'a str,
+    /// Random, the gateway's, fresh each request: what it names on the client's behalf (the
+    /// ids of requests to remote servers, the session `initialize` hands out) starts with it.
+    pub nonce: &'a str,
     pub trail: Trail,
     /// When the request arrived.
     pub started: u64,

@@ -188,8 +188,12 @@ pub fn parse(body: &[u8]) -> Result<Message, Refusal> {
     })
 }
 
+/// The longest string id taken (an id is echoed, and names a cancellable request).
+const MAX_ID: usize = 256;
+
 fn parse_id(v: Value) -> Result<Id, Refusal> {
     match v {
+        Value::String(s) if s.len() > MAX_ID => Err(invalid(None, "id is longer than 256 bytes")),
         Value::String(s) => Ok(Id::Str(s)),
         Value::Number(n) => n
             .as_i64()

@@ -96,7 +96,7 @@ pub async fn serve(
             let mut served = json_answer(200, &result_response(&id, initialize(version)));
             served
                 .headers
-                .push(("mcp-session-id".into(), c.request_id.to_string()));
+                .push(("mcp-session-id".into(), c.nonce.to_string()));
             return Ok((served, None));
         }
         "server/discover" if version.is_modern() => Ok(discover()),
@@ -195,7 +195,7 @@ async fn list(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Result<Vec<Tool>, Re
             out.extend(tools::integration_tools(&id, &cfg));
         }
     }
-    out.extend(remote::tools(co, sealer, c.tenant, c.allowed, &c.trail).await);
+    out.extend(remote::tools(co, sealer, c).await);
     out.retain(|t| allowlist::allows(c.allowed, &t.name));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.name == b.name);

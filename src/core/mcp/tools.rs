@@ -5,7 +5,7 @@
 
 use crate::core::integration::config::{Endpoint, FieldRule, FieldType, IntegrationConfig};
 use crate::core::upstream::HttpMethod;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 /// Between the integration (or remote server) and the endpoint (or upstream tool) in a tool's
@@ -17,7 +17,7 @@ pub const SEPARATOR: &str = "__";
 pub const MAX_TOOL_NAME: usize = 128;
 
 /// One tool as `tools/list` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
     pub name: String,
@@ -32,16 +32,25 @@ pub struct Tool {
 /// `{owner}__{name}`, if it is a name the specification allows.
 pub fn tool_name(owner: &str, name: &str) -> Option<String> {
     let full = format!("{owner}{SEPARATOR}{name}");
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-    (full.len() <= MAX_TOOL_NAME && full.bytes().all(allowed)).then_some(full)
+    valid_name(&full).then_some(full)
 }
 
-/// Every way to read `name` as `{owner}__{rest}`: an integration id may itself hold `__`, so
-/// each separator is a candidate, first one first.
+/// 1 to 128 letters, digits, `_`, `-` or `.`, as the specification asks of a tool's name.
+pub fn valid_name(name: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    (1..=MAX_TOOL_NAME).contains(&name.len()) && name.bytes().all(allowed)
+}
+
+/// How many ways of reading a name are tried (each costs a configuration read).
+const MAX_SPLITS: usize = 4;
+
+/// The ways to read `name` as `{owner}__{rest}`: an integration id may itself hold `__`, so
+/// each of the first separators is a candidate, first one first.
 pub fn splits(name: &str) -> impl Iterator<Item = (&str, &str)> {
     name.match_indices(SEPARATOR)
         .map(move |(i, _)| (&name[..i], &name[i + SEPARATOR.len()..]))
         .filter(|(owner, rest)| !owner.is_empty() && !rest.is_empty())
+        .take(MAX_SPLITS)
 }
 
 /// The tools of one installed integration, in endpoint order; an endpoint whose name would be

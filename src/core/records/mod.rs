@@ -5,7 +5,7 @@
 use crate::core::channel::config::{ChannelConfig, SECRET_PATHS as CHANNEL_SECRETS};
 use crate::core::config::document::{redact, seal_document, validate, RecordRef};
 use crate::core::config::seal::Sealer;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
 use crate::core::integration::config::{IntegrationConfig, SECRET_PATHS as INTEGRATION_SECRETS};
 use crate::core::jobs::order::OrderedAgain;
@@ -13,6 +13,7 @@ use crate::core::llm::config::{LlmConfig, SECRET_PATHS as LLM_SECRETS};
 use crate::core::mcp::remote::config::{
     kept_credentials as mcp_credentials_kept, McpServerConfig, SECRET_PATHS as MCP_SERVER_SECRETS,
 };
+use crate::core::mcp::tools::SEPARATOR;
 use crate::core::objects::protocol::Sequencer;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -93,6 +94,9 @@ pub async fn put_record(
     if kind == RecordKind::McpServer {
         mcp_credentials_kept(&doc, old.as_ref()).map_err(ApiError::validation)?;
     }
+    if matches!(kind, RecordKind::McpServer | RecordKind::Integration) {
+        one_tool_namespace(co, kind, tenant, name.unwrap_or_default()).await?;
+    }
     if kind == RecordKind::Destination {
         kept_credentials(&doc, old.as_ref()).map_err(ApiError::validation)?;
         // Its keys from before the unordered time start again (told first: a failed write
@@ -111,6 +115,39 @@ pub async fn put_record(
     let text = stored.to_string();
     co.run(Effect::PutConfig { key, text }).await?;
     Ok((stored, old.is_none()))
+}
+
+/// An MCP tool name's first part is an integration's id or a remote server's name
+/// (`core::mcp::tools`): one may not take the other's, nor a server's hold the separator, so
+/// that a key's allowlist means one thing.
+async fn one_tool_namespace(
+    co: &Co,
+    kind: RecordKind,
+    tenant: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let other = match kind {
+        RecordKind::McpServer if name.contains(SEPARATOR) => {
+            return Err(ApiError::validation(format!(
+                "an MCP server's name may not contain `{SEPARATOR}` (it separates a server from its tools)"
+            )))
+        }
+        RecordKind::McpServer => RecordKind::Integration,
+        _ => RecordKind::McpServer,
+    };
+    match co
+        .config_fresh::<Value>(&other.kv_key(tenant, Some(name)))
+        .await?
+    {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!(
+                "the tenant has an {} named `{name}`: MCP tool names would not tell them apart",
+                other.label().replace('_', " ")
+            ),
+        )),
+    }
 }
 
 /// Whether saving a destination record `old` as `new` turns it ordered again (a new record has

@@ -653,3 +653,44 @@ fn a_destination_turned_ordered_again_tells_its_sequencer() {
     let record = kv.get(&RecordKind::Destination.kv_key("t1", Some("crm")));
     assert_eq!(record.unwrap()["ordered"], true, "and saved");
 }
+
+/// An MCP tool's name starts with an integration's id or a remote server's name: the two never
+/// share one (409), and a server's name holds no `__` (422), so an allowlist means one thing.
+#[test]
+fn an_integration_and_an_mcp_server_never_share_a_name() {
+    use crate::core::flow::{drive, Flow, Outcome};
+    use crate::core::testing::Kv;
+    let kv = Kv::default();
+    let put = |kind: RecordKind, name: &str, doc: Value| {
+        let flow = Flow::new(|co| async move {
+            let sealer = sealer();
+            let mut rng = Counter(0);
+            super::put_record(&co, &sealer, &mut rng, kind, "t1", Some(name), doc).await
+        });
+        let (out, _) = drive(flow, 1_000, |e| {
+            Ok(kv.answer(e).unwrap_or(Outcome::Text("null".into())))
+        });
+        out.map(|_| ()).map_err(|e| e.status())
+    };
+    let server = || json!({"url": "https://docs.example/mcp"});
+    let integration = || json!({"name": "CRM", "base_url": "https://crm.example", "endpoints": {"get": {"method": "GET", "path": "/x"}}});
+    assert_eq!(put(RecordKind::Integration, "crm", integration()), Ok(()));
+    assert_eq!(put(RecordKind::McpServer, "crm", server()), Err(409));
+    assert_eq!(put(RecordKind::McpServer, "docs", server()), Ok(()));
+    assert_eq!(
+        put(RecordKind::McpServer, "docs", server()),
+        Ok(()),
+        "saved again"
+    );
+    assert_eq!(
+        put(RecordKind::Integration, "docs", integration()),
+        Err(409)
+    );
+    assert_eq!(
+        put(RecordKind::McpServer, "acme__billing", server()),
+        Err(422)
+    );
+    assert!(kv
+        .get(&RecordKind::McpServer.kv_key("t1", Some("crm")))
+        .is_none());
+}

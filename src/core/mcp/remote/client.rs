@@ -18,6 +18,8 @@ use crate::core::upstream::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
 
 /// The revision we ask a server for, and the older ones whose transport we can speak.
 const ASKED: &str = "2025-11-25";
@@ -31,10 +33,14 @@ pub struct Server {
     pub cfg: McpServerConfig,
     credential: Option<(String, String)>,
     pub trail: Trail,
+    /// Random, the gateway's: the ids of this call's requests start with it, so that calls
+    /// sharing the isolate's session (any key's) never share an id, its answer or its
+    /// cancellation.
+    nonce: String,
+    sent: Cell<u32>,
+    /// How long a request's answer may take, whole (ms).
+    deadline_ms: u64,
 }
-
-/// The id of the one request a POST of ours carries (`initialize` is 1).
-pub const REQUEST_ID: i64 = 2;
 
 /// Why a request to a server got no result; our own words, never the server's text.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +83,7 @@ impl Server {
         name: &str,
         cfg: McpServerConfig,
         trail: Trail,
+        nonce: &str,
     ) -> Result<Self, ApiError> {
         let record = RecordKind::McpServer.seal_record(Some(name));
         let at = RecordRef {
@@ -94,20 +101,37 @@ impl Server {
                 open_secret(sealer, &at, "/auth/value", value)?,
             )),
         };
+        let deadline_ms = cfg.timeout_ms();
         Ok(Server {
             tenant: tenant.to_string(),
             name: name.to_string(),
             cfg,
             credential,
             trail,
+            nonce: nonce.to_string(),
+            sent: Cell::new(0),
+            deadline_ms,
         })
     }
 
-    /// Where this isolate keeps what it knows of the server: scoped by tenant, name and
-    /// incarnation, so a server registered again starts afresh.
+    /// The same server with a shorter deadline for each request (a tool list's).
+    pub fn within(mut self, ms: u64) -> Self {
+        self.deadline_ms = self.deadline_ms.min(ms);
+        self
+    }
+
+    /// Where this isolate keeps what it knows of the server: scoped by tenant, name,
+    /// incarnation and url, so a server registered again, or moved, starts afresh (its session
+    /// id is never sent to another url).
     pub fn memory_key(&self, what: &str) -> String {
         let inc = self.cfg.incarnation.as_deref().unwrap_or_default();
-        format!("mcp-{what}:{}:{}:{inc}", self.tenant, self.name)
+        let url = hex::encode(Sha256::digest(self.cfg.url.as_bytes()));
+        format!(
+            "mcp-{what}:{}:{}:{inc}:{}",
+            self.tenant,
+            self.name,
+            &url[..16]
+        )
     }
 
     /// One request's result, or why there is none.
@@ -115,9 +139,7 @@ impl Server {
         let mut reading = self.open(co, method, params).await?;
         loop {
             match reading.next(co).await? {
-                Some(m) if m.get("id").and_then(Value::as_i64) == Some(REQUEST_ID) => {
-                    return result_of(&m)
-                }
+                Some(m) if reading.answers(&m) => return result_of(&m),
                 Some(_) => {}
                 None => return Err(Failure::Malformed("no response to the request")),
             }
@@ -131,7 +153,10 @@ impl Server {
         let remembered = co.recall(&key).await;
         let mut session: Option<Session> = remembered.and_then(|t| serde_json::from_str(&t).ok());
         let mut opened_now = false;
-        let msg = json!({"jsonrpc": "2.0", "id": REQUEST_ID, "method": method, "params": params});
+        let n = self.sent.get() + 1;
+        self.sent.set(n);
+        let id = format!("{}-{n}", self.nonce);
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         loop {
             let s = match session.take() {
                 Some(s) => s,
@@ -142,7 +167,7 @@ impl Server {
                     s
                 }
             };
-            let deadline = self.cfg.timeout_ms();
+            let deadline = self.deadline_ms;
             let at = co.now() + deadline;
             let req = self.outbound(Some(&s), &msg);
             let head = match co.open_stream(req, &self.trail, deadline).await {
@@ -154,7 +179,7 @@ impl Server {
                     let sse = head
                         .header("content-type")
                         .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
-                    return Ok(Reading::new(head.stream, sse, at));
+                    return Ok(Reading::new(id, head.stream, sse, at));
                 }
                 status => {
                     let _ = co.run(Effect::Cancel(head.stream)).await;
@@ -169,9 +194,9 @@ impl Server {
         }
     }
 
-    /// Tells the server the client is gone (2025-11-25: a dropped stream is not a
-    /// cancellation). Best effort: its failure changes nothing.
-    pub async fn cancelled(&self, co: &Co) {
+    /// Tells the server the client of `reading`'s request is gone (2025-11-25: a dropped
+    /// stream is not a cancellation). Best effort: its failure changes nothing.
+    pub async fn cancelled(&self, co: &Co, reading: &Reading) {
         let key = self.memory_key("session");
         let Some(s) = co
             .recall(&key)
@@ -181,7 +206,7 @@ impl Server {
             return;
         };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-            "params": {"requestId": REQUEST_ID, "reason": "the client went away"}});
+            "params": {"requestId": reading.id, "reason": "the client went away"}});
         let _ = self.post(co, Some(&s), &note).await;
     }
 
@@ -215,7 +240,7 @@ impl Server {
         msg: &Value,
     ) -> Result<UpstreamAnswer, Failure> {
         let req = self.outbound(session, msg);
-        let deadline = self.cfg.timeout_ms();
+        let deadline = self.deadline_ms;
         match co
             .exchange(req, &self.trail, Upstream::McpServer, deadline)
             .await
@@ -259,9 +284,19 @@ fn fetch_failure(e: FetchError, deadline: u64) -> Failure {
     }
 }
 
+/// What came of a wait for the server.
+pub enum Next {
+    Message(Value),
+    /// Nothing for a while; the deadline is not reached.
+    Quiet,
+    End,
+}
+
 /// A request's answer as it arrives: the JSON-RPC messages of an SSE stream one by one, or the
 /// one JSON object of a plain answer; all of it within the call's deadline and the size cap.
 pub struct Reading {
+    /// The request's id: the response to find, the request to cancel.
+    id: String,
     stream: StreamId,
     sse: Option<sse::Parser>,
     /// Messages parsed and not yet handed out.
@@ -274,8 +309,9 @@ pub struct Reading {
 }
 
 impl Reading {
-    fn new(stream: StreamId, sse: bool, until_ms: u64) -> Self {
+    fn new(id: String, stream: StreamId, sse: bool, until_ms: u64) -> Self {
         Reading {
+            id,
             stream,
             sse: sse.then(sse::Parser::new),
             ready: Default::default(),
@@ -286,6 +322,11 @@ impl Reading {
         }
     }
 
+    /// Whether `m` is the response to this request.
+    pub fn answers(&self, m: &Value) -> bool {
+        m.get("id").and_then(Value::as_str) == Some(self.id.as_str())
+    }
+
     /// Whether notifications may come before the response (an SSE answer).
     pub fn streams(&self) -> bool {
         self.sse.is_some()
@@ -294,14 +335,26 @@ impl Reading {
     /// The next message, `None` at the end of the answer.
     pub async fn next(&mut self, co: &Co) -> Result<Option<Value>, Failure> {
         loop {
+            match self.next_within(co, u64::MAX).await? {
+                Next::Message(m) => return Ok(Some(m)),
+                Next::End => return Ok(None),
+                Next::Quiet => {}
+            }
+        }
+    }
+
+    /// The next message, unless the server says nothing for `quiet_ms` (a relay then checks
+    /// that its client is still there).
+    pub async fn next_within(&mut self, co: &Co, quiet_ms: u64) -> Result<Next, Failure> {
+        loop {
             if let Some(m) = self.ready.pop_front() {
-                return Ok(Some(m));
+                return Ok(Next::Message(m));
             }
             if self.ended {
-                return Ok(None);
+                return Ok(Next::End);
             }
-            let within = self.until_ms.saturating_sub(co.now()).max(1);
-            match co.read(self.stream, within).await {
+            let left = self.until_ms.saturating_sub(co.now()).max(1);
+            match co.read(self.stream, left.min(quiet_ms)).await {
                 Chunk::Bytes(b) => {
                     self.read += b.len();
                     if self.read > Upstream::McpServer.max_answer_bytes() {
@@ -331,6 +384,7 @@ impl Reading {
                         self.ready.push_back(v);
                     }
                 }
+                Chunk::Late if quiet_ms < left => return Ok(Next::Quiet),
                 Chunk::Late => {
                     self.cancel(co).await;
                     let left = "no answer within the server's timeout".to_string();

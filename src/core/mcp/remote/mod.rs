@@ -9,13 +9,13 @@ pub mod client;
 pub mod config;
 
 use super::allowlist::may_allow_prefix;
+use super::caller::McpCall;
 use super::tools::{self, Tool, SEPARATOR};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::platform::RecordKind;
-use crate::core::upstream::Trail;
-use client::{result_of, Failure, Reading, Server, REQUEST_ID};
+use client::{result_of, Failure, Reading, Server};
 use config::McpServerConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -27,13 +27,21 @@ pub const TOOLS_TTL_MS: u64 = 60_000;
 /// Pages of `tools/list` followed per server.
 const MAX_PAGES: usize = 5;
 /// A server's tools are kept in memory only under this size (serialized).
-const MAX_KEPT_BYTES: usize = 256 * 1024;
+const MAX_KEPT_BYTES: usize = 1024 * 1024;
+/// Tools offered of one server; a longer list is cut (it costs every client's context).
+const MAX_TOOLS: usize = 100;
+/// A tool's description and input schema longer than these (bytes, serialized) leave it out.
+const MAX_DESCRIPTION: usize = 2048;
+const MAX_SCHEMA: usize = 8192;
+/// How long one server's list may take, and all of them.
+const LIST_MS: u64 = 5_000;
+const LIST_ALL_MS: u64 = 10_000;
 
-/// A server's tools as this isolate keeps them, already named ours.
+/// A server's tools as this isolate keeps them, ours already.
 #[derive(Serialize, Deserialize)]
 struct Listed {
     at: u64,
-    tools: Vec<Value>,
+    tools: Vec<Tool>,
 }
 
 /// Every registered server of the tenant, by name.
@@ -48,17 +56,11 @@ async fn servers(co: &Co, tenant: &str) -> Result<Vec<(String, McpServerConfig)>
     Ok(out)
 }
 
-/// The tools of the tenant's servers whose namespace the key's `allowed` patterns may reach (at
-/// most `MAX_SERVERS`, by name). A server that cannot be listed offers none this time; its
-/// failure is logged in our words.
-pub async fn tools(
-    co: &Co,
-    sealer: &Sealer,
-    tenant: &str,
-    allowed: &[String],
-    trail: &Trail,
-) -> Vec<Tool> {
-    let servers = match servers(co, tenant).await {
+/// The tools of the tenant's servers whose namespace the key's patterns may reach (at most
+/// `MAX_SERVERS`, by name), each asked within `LIST_MS` and all within `LIST_ALL_MS`. A server
+/// that cannot be listed offers none this time; its failure is logged in our words.
+pub async fn tools(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Vec<Tool> {
+    let servers = match servers(co, c.tenant).await {
         Ok(s) => s,
         Err(e) => {
             co.log_error(json!({"mcp_servers_unread": e.logged()}))
@@ -66,13 +68,27 @@ pub async fn tools(
             return vec![];
         }
     };
+    let started = co.now();
     let mut out = Vec::new();
     let reachable = |(name, _): &&(String, McpServerConfig)| {
-        may_allow_prefix(allowed, &format!("{name}{SEPARATOR}"))
+        may_allow_prefix(c.allowed, &format!("{name}{SEPARATOR}"))
     };
     for (name, cfg) in servers.iter().filter(reachable).take(MAX_SERVERS) {
-        let server = match Server::new(sealer, tenant, name, cfg.clone(), trail.clone()) {
-            Ok(s) => s,
+        if co.now().saturating_sub(started) > LIST_ALL_MS {
+            let line = json!({"tenant": c.tenant, "mcp_server": name, "list_skipped": "the tool list ran out of time"});
+            co.log_error(line).await;
+            continue;
+        }
+        let opened = Server::new(
+            sealer,
+            c.tenant,
+            name,
+            cfg.clone(),
+            c.trail.clone(),
+            c.nonce,
+        );
+        let server = match opened {
+            Ok(s) => s.within(LIST_MS),
             Err(e) => {
                 co.log_error(json!({"mcp_server": name, "credential_unopened": e.logged()}))
                     .await;
@@ -82,8 +98,7 @@ pub async fn tools(
         match listed(co, &server).await {
             Ok(tools) => out.extend(tools),
             Err(f) => {
-                let line =
-                    json!({"tenant": tenant, "mcp_server": name, "list_failed": f.describe(name)});
+                let line = json!({"tenant": c.tenant, "mcp_server": name, "list_failed": f.describe(name)});
                 co.log_error(line).await;
             }
         }
@@ -91,7 +106,7 @@ pub async fn tools(
     out
 }
 
-/// One server's tools: from this isolate's memory while fresh, else asked for.
+/// One server's tools, ours already: from this isolate's memory while fresh, else asked for.
 async fn listed(co: &Co, server: &Server) -> Result<Vec<Tool>, Failure> {
     let key = server.memory_key("tools");
     let now = co.now();
@@ -99,47 +114,47 @@ async fn listed(co: &Co, server: &Server) -> Result<Vec<Tool>, Failure> {
         .recall(&key)
         .await
         .and_then(|t| serde_json::from_str(&t).ok());
-    let raw = match kept.filter(|k| now.saturating_sub(k.at) < TOOLS_TTL_MS) {
-        Some(k) => k.tools,
-        None => {
-            let mut raw = Vec::new();
-            let mut cursor: Option<String> = None;
-            for _ in 0..MAX_PAGES {
-                let params = match &cursor {
-                    Some(c) => json!({"cursor": c}),
-                    None => json!({}),
-                };
-                let page = server.request(co, "tools/list", params).await?;
-                if let Some(list) = page.get("tools").and_then(Value::as_array) {
-                    raw.extend(list.iter().cloned());
-                }
-                cursor = page
-                    .get("nextCursor")
-                    .and_then(Value::as_str)
-                    .map(String::from);
-                if cursor.is_none() {
-                    break;
-                }
-            }
-            let listed = Listed {
-                at: now,
-                tools: raw.clone(),
-            };
-            if serde_json::to_string(&listed).is_ok_and(|t| t.len() <= MAX_KEPT_BYTES) {
-                co.remember(&key, &listed).await;
-            }
-            raw
+    if let Some(k) = kept.filter(|k| now.saturating_sub(k.at) < TOOLS_TTL_MS) {
+        return Ok(k.tools);
+    }
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let mut page = server.request(co, "tools/list", params).await?;
+        if let Some(Value::Array(list)) = page.get_mut("tools").map(Value::take) {
+            tools.extend(list.iter().filter_map(|t| ours(&server.name, t)));
         }
-    };
-    Ok(raw.iter().filter_map(|t| ours(&server.name, t)).collect())
+        cursor = page
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(String::from);
+        if cursor.is_none() || tools.len() >= MAX_TOOLS {
+            break;
+        }
+    }
+    tools.truncate(MAX_TOOLS);
+    let listed = Listed { at: now, tools };
+    if serde_json::to_string(&listed).is_ok_and(|t| t.len() <= MAX_KEPT_BYTES) {
+        co.remember(&key, &listed).await;
+    }
+    Ok(listed.tools)
 }
 
 /// A server's tool as we offer it: renamed into the server's namespace, its input schema and
-/// hints kept; one without a usable name or an object schema is left out.
+/// hints kept; one without a usable name or an object schema, or too long to offer, is left out.
 fn ours(server: &str, t: &Value) -> Option<Tool> {
     let name = tools::tool_name(server, t.get("name")?.as_str()?)?;
     let schema = t.get("inputSchema").filter(|s| s["type"] == "object")?;
     let text = |k: &str| t.get(k).and_then(Value::as_str).map(String::from);
+    let too_long = text("description").is_some_and(|d| d.len() > MAX_DESCRIPTION)
+        || schema.to_string().len() > MAX_SCHEMA;
+    if too_long {
+        return None;
+    }
     Some(Tool {
         name,
         title: text("title"),
@@ -194,16 +209,11 @@ pub async fn call(
     }
     loop {
         match reading.next(co).await.map_err(why)? {
-            Some(m) if is_response(&m) => return Ok(Called::Done(tidy(&m).map_err(why)?)),
+            Some(m) if reading.answers(&m) => return Ok(Called::Done(tidy(&m).map_err(why)?)),
             Some(_) => {}
             None => return Err(why(Failure::Malformed("no response to the request"))),
         }
     }
-}
-
-/// Whether a message is the response to our request.
-pub fn is_response(m: &Value) -> bool {
-    m.get("id").and_then(Value::as_i64) == Some(REQUEST_ID)
 }
 
 /// A progress notification for the client's token, with only what the specification defines.

@@ -17,13 +17,19 @@ use std::collections::HashMap;
 
 const TOKEN: &str = "upstream-secret-token";
 
+/// A tenant with one remote server, `docs`, and a guardrail redacting a word in answers.
 fn world() -> Kv {
     let docs = json!({"url": "https://docs.example/mcp", "incarnation": "i1",
         "auth": {"type": "bearer", "token": TOKEN}});
-    Kv::with(&[(
-        RecordKind::McpServer.kv_key("t1", Some("docs")),
-        stored(RecordKind::McpServer, "t1", Some("docs"), docs),
-    )])
+    let llm =
+        json!({"guardrails": [{"detector": "deny", "terms": ["zebra"], "response": "redact"}]});
+    Kv::with(&[
+        (
+            RecordKind::McpServer.kv_key("t1", Some("docs")),
+            stored(RecordKind::McpServer, "t1", Some("docs"), docs),
+        ),
+        (RecordKind::Llm.kv_key("t1", None), llm),
+    ])
 }
 
 /// The remote server: what it was sent, the sessions it knows, and how it answers.
@@ -37,6 +43,8 @@ struct Upstream {
     refuse_call: Option<i64>,
     /// `notifications/cancelled` received.
     cancelled: u32,
+    /// The ids of the `tools/call` requests received.
+    call_ids: Vec<Value>,
 }
 
 fn header<'a>(req: &'a OutboundRequest, name: &str) -> Option<&'a str> {
@@ -69,6 +77,9 @@ impl Upstream {
             return status(404);
         }
         assert_eq!(header(req, "mcp-protocol-version"), Some("2025-11-25"));
+        if method == "tools/call" {
+            self.call_ids.push(msg["id"].clone());
+        }
         match method {
             "notifications/initialized" => status(202),
             // Answered as a stream: a notification first, then the response.
@@ -99,12 +110,18 @@ impl Upstream {
                 let token = &msg["params"]["_meta"]["progressToken"];
                 let progress = |n: u32| {
                     json!({"jsonrpc": "2.0", "method": "notifications/progress",
-                    "params": {"progressToken": token, "progress": n, "total": 2, "message": format!("step {n}"), "extra": "dropped"}})
+                    "params": {"progressToken": token, "progress": n, "total": 2, "message": format!("step {n} of zebra"), "extra": "dropped"}})
                 };
                 let result = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {
                     "content": [{"type": "text", "text": "done"}], "isError": false}});
+                // A slow server says nothing for a while first (the isolate reads it as a wait
+                // that ran out).
+                let pause = match msg["params"]["arguments"]["q"] == "slow" {
+                    true => "PAUSE\n\n",
+                    false => "",
+                };
                 let body = format!(
-                    "data: {}\n\ndata: {}\n\ndata: {}\n\n",
+                    "{pause}data: {}\n\ndata: {}\n\ndata: {}\n\n",
                     progress(1),
                     progress(2),
                     result
@@ -152,6 +169,8 @@ struct Isolate {
     bodies: RefCell<HashMap<u32, Vec<Vec<u8>>>>,
     written: RefCell<Vec<Value>>,
     client_leaves: bool,
+    /// POSTs answered: each its own nonce, as the shell draws one per request.
+    posts: std::cell::Cell<u32>,
 }
 
 impl Isolate {
@@ -202,6 +221,10 @@ impl Isolate {
                 let chunks = bodies.get_mut(&stream.0).unwrap();
                 Outcome::Chunk(match chunks.is_empty() {
                     true => Chunk::End,
+                    false if chunks[0] == b"PAUSE\n\n" => {
+                        chunks.remove(0);
+                        Chunk::Late
+                    }
                     false => Chunk::Bytes(chunks.remove(0)),
                 })
             }
@@ -210,10 +233,11 @@ impl Isolate {
                     return Err(ApiError::bad_request("the client is gone"));
                 }
                 let text = String::from_utf8(bytes.clone()).unwrap();
-                let data = text.trim().strip_prefix("data: ").unwrap();
-                self.written
-                    .borrow_mut()
-                    .push(serde_json::from_str(data).unwrap());
+                let event = match text.trim().strip_prefix("data: ") {
+                    Some(data) => serde_json::from_str(data).unwrap(),
+                    None => json!({"comment": text}),
+                };
+                self.written.borrow_mut().push(event);
                 Outcome::Done
             }
             _ => Outcome::Done,
@@ -240,6 +264,8 @@ impl Isolate {
         let sealer = sealer();
         let h = headers(&[("MCP-Protocol-Version", "2025-11-25")]);
         let bytes = serde_json::to_vec(&body).unwrap();
+        self.posts.set(self.posts.get() + 1);
+        let nonce = format!("n{}", self.posts.get());
         let c = McpCall {
             tenant: "t1",
             key: "key_1",
@@ -247,6 +273,7 @@ impl Isolate {
             request_id: "req_1",
             trail: Trail::default(),
             started: 0,
+            nonce: &nonce,
         };
         let flow = Flow::new(|co| answer(co, &sealer, c, &h, &bytes));
         let (out, _) = drive(flow, 1_000, |e| self.perform(e));
@@ -346,8 +373,12 @@ fn a_kept_credential_does_not_follow_the_url_to_another_origin() {
 }
 
 fn with_progress(name: &str, token: &str) -> Value {
+    asking(name, "x", token)
+}
+
+fn asking(name: &str, q: &str, token: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-        "params": {"name": name, "arguments": {"q": "x"}, "_meta": {"progressToken": token}}})
+        "params": {"name": name, "arguments": {"q": q}, "_meta": {"progressToken": token}}})
 }
 
 #[test]
@@ -359,7 +390,7 @@ fn a_client_asking_for_progress_is_streamed_the_servers_progress_then_the_result
     assert_eq!(
         events[0],
         json!({"jsonrpc": "2.0", "method": "notifications/progress",
-            "params": {"progressToken": "p1", "progress": 1.0, "total": 2, "message": "step 1"}})
+            "params": {"progressToken": "p1", "progress": 1.0, "total": 2, "message": "step 1 of [DENY_1]"}})
     );
     assert_eq!(events[1]["params"]["progress"], 2.0);
     assert_eq!(events[2]["id"], 9, "the client's own id");
@@ -397,4 +428,29 @@ fn a_cancellation_naming_the_relayed_request_stops_it_and_tells_the_server() {
     let before = i.memory.borrow().len();
     i.post(&[], cancel(json!(77)));
     assert_eq!(i.memory.borrow().len(), before);
+}
+
+#[test]
+fn calls_sharing_the_isolates_session_never_share_a_request_id() {
+    let i = Isolate::new();
+    i.post(&["docs__*"], call("docs__search", "a"));
+    i.post(&["docs__*"], call("docs__search", "b"));
+    let up = i.upstream.borrow();
+    assert_eq!(up.sessions, 1, "one session");
+    assert_eq!(up.call_ids.len(), 2);
+    assert_ne!(up.call_ids[0], up.call_ids[1]);
+}
+
+#[test]
+fn a_quiet_server_has_the_relay_check_its_client_which_if_gone_cancels_the_call() {
+    let i = Isolate::new();
+    let events = i.post(&["docs__*"], asking("docs__search", "slow", "p1"));
+    assert_eq!(events[0], json!({"comment": ":\n\n"}), "a comment first");
+    assert_eq!(events.as_array().unwrap().len(), 4);
+    let gone = Isolate {
+        client_leaves: true,
+        ..Isolate::new()
+    };
+    gone.post(&["docs__*"], asking("docs__search", "slow", "p1"));
+    assert_eq!(gone.upstream.borrow().cancelled, 1);
 }

@@ -56,6 +56,7 @@ fn post(
         request_id: "req_1",
         trail: Trail::default(),
         started: 1_000,
+        nonce: "n1",
     };
     let flow = Flow::new(|co| answer(co, &sealer, c, &h, &bytes));
     let (out, seen) = drive(flow, 1_000, |e| {
@@ -294,4 +295,23 @@ fn initialize_agrees_a_revision_and_notifications_are_accepted() {
         (status, body["error"]["code"].clone()),
         (200, json!(-32601))
     );
+}
+
+#[test]
+fn a_name_no_tool_could_have_is_refused_unread_and_unrecorded() {
+    let long = "a".repeat(129);
+    for name in ["bad name", "", long.as_str(), "crm__get contact"] {
+        let (status, body, tool, seen) = post(&["*"], call(name, json!({})), (200, json!({})));
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (200, json!(-32602)),
+            "{name}"
+        );
+        assert_eq!(tool, None);
+        assert!(audited(&seen).is_empty());
+        assert!(
+            !seen.iter().any(|e| matches!(e, Effect::Config { .. })),
+            "nothing read"
+        );
+    }
 }
