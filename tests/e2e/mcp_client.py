@@ -13,10 +13,9 @@ import json
 import os
 import sys
 
-from mcp import Client
+import httpx2
+from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.exceptions import MCPError
 
 
 async def step(client, s):
@@ -36,7 +35,8 @@ async def step(client, s):
 async def main():
     plan = json.load(sys.stdin)
     headers = {"Authorization": f"Bearer {os.environ['MCP_KEY']}"}
-    http = create_mcp_http_client(headers=headers)
+    # The SDK's documented way to send headers: an HTTP client of one's own, passed to the transport.
+    http = httpx2.AsyncClient(headers=headers, timeout=30)
     transport = streamable_http_client(os.environ["MCP_URL"], http_client=http)
     async with http, Client(transport, mode=plan.get("mode", "auto")) as client:
         info = client.server_info
