@@ -13,7 +13,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 BUILD_ENV := WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild
 SOURCES := $(shell find src routes widget console -type f) Cargo.toml Cargo.lock build.rs
 
-.PHONY: setup tools npm browser build cli dev listen test test-core sigv4-suite test-e2e seed catalog event-types bench bench-ab bench-cold profile soak fuzz lint clean
+.PHONY: setup tools npm browser mcp-venv build cli dev listen test test-core sigv4-suite test-e2e seed catalog event-types bench bench-ab bench-cold profile soak fuzz lint clean
 
 setup: tools npm
 
@@ -34,6 +34,16 @@ node_modules/.install-stamp: package.json package-lock.json
 # The widget's browser test drives Debian's Chromium with playwright-core (no browser download).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+# The MCP e2e drives /v1/mcp with the official Python SDK too (tests/e2e/mcp_client.py), from a
+# venv of its own under target/, made once; a changed pin makes it again.
+MCP_PY_VERSION := 2.3.0
+MCP_VENV := target/mcp-venv
+mcp-venv: $(MCP_VENV)/.mcp-$(MCP_PY_VERSION)
+$(MCP_VENV)/.mcp-$(MCP_PY_VERSION):
+	rm -rf $(MCP_VENV) && python3 -m venv $(MCP_VENV)
+	$(MCP_VENV)/bin/pip install --quiet --disable-pip-version-check mcp==$(MCP_PY_VERSION)
+	@touch $@
 
 build: build/index.js
 # worker-build keeps the wasm names section (for stack traces); it is a fifth of the binary, so
@@ -105,7 +115,7 @@ target/sigv4-suite:
 	cp -r "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/*/aws-sigv4-$(AWS_SIGV4_VERSION)/aws-signing-test-suite/v4/. $@.tmp/
 	mv $@.tmp $@
 
-test-e2e: build browser | npm
+test-e2e: build browser mcp-venv | npm
 	cargo build --quiet --bin gatewayctl
 	node --test --test-concurrency=4 --test-timeout=120000 'tests/e2e/*.test.mjs'
 

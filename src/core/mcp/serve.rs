@@ -101,9 +101,13 @@ pub async fn serve(
         }
         "server/discover" if version.is_modern() => Ok(discover()),
         "ping" => Ok(json!({})),
-        "tools/list" => list(&co, sealer, &c)
-            .await
-            .map(|tools| json!({"tools": tools})),
+        "tools/list" => list(&co, sealer, &c).await.map(|tools| {
+            let mut result = json!({"tools": tools});
+            if version.is_modern() {
+                cacheable(&mut result);
+            }
+            result
+        }),
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).map(String::from);
             let asked = Asked {
@@ -173,14 +177,22 @@ fn initialize(version: Version) -> Value {
 
 fn discover() -> Value {
     let supported: Vec<&str> = SUPPORTED.iter().map(|v| v.as_str()).collect();
-    json!({
+    let mut result = json!({
         "supportedVersions": supported,
         "capabilities": capabilities(),
         "instructions": INSTRUCTIONS,
-        "ttlMs": 0,
-        "cacheScope": "private",
         "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
-    })
+    });
+    cacheable(&mut result);
+    result
+}
+
+/// The freshness hints 2026-07-28 requires on a cacheable result (`server/discover`,
+/// `tools/list`): stale at once (integrations and keys change), and private to the key (what it
+/// is shown depends on its allowlist).
+fn cacheable(result: &mut Value) {
+    result["ttlMs"] = json!(0);
+    result["cacheScope"] = json!("private");
 }
 
 /// Every tool of the tenant's integrations and remote servers the key may see, by name (an

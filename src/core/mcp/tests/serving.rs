@@ -1,7 +1,7 @@
 //! What an MCP client sees of the tools: which a key is shown, what a call runs at the provider,
 //! what comes back, and what the guardrails change.
 
-use super::{body_json, headers};
+use super::{body_json, headers, modern};
 use crate::core::flow::{drive, Effect, Flow, Outcome};
 use crate::core::limits::gate::Begin;
 use crate::core::mcp::caller::McpCall;
@@ -44,11 +44,21 @@ fn post(
     body: Value,
     provider: (u16, Value),
 ) -> (u16, Value, Option<String>, Vec<Effect>) {
+    let h = [("MCP-Protocol-Version", "2025-11-25")];
+    post_as(&h, allowed, serde_json::to_vec(&body).unwrap(), provider)
+}
+
+/// [`post`] with these headers and body bytes.
+fn post_as(
+    h: &[(&str, &str)],
+    allowed: &[&str],
+    bytes: Vec<u8>,
+    provider: (u16, Value),
+) -> (u16, Value, Option<String>, Vec<Effect>) {
     let kv = world();
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
     let sealer = sealer();
-    let h = headers(&[("MCP-Protocol-Version", "2025-11-25")]);
-    let bytes = serde_json::to_vec(&body).unwrap();
+    let h = headers(h);
     let c = McpCall {
         tenant: "t1",
         key: "key_1",
@@ -314,4 +324,39 @@ fn a_name_no_tool_could_have_is_refused_unread_and_unrecorded() {
             "nothing read"
         );
     }
+}
+
+/// The 2026-07-28 schema makes `ttlMs` and `cacheScope` required on a cacheable result, and the
+/// Python SDK (mcp 2.3.0) refuses a `tools/list` answer without them. The list depends on the
+/// key's allowlist, so it is private to it; integrations change, so it is stale at once.
+#[test]
+fn a_modern_tools_list_carries_the_cache_hints_the_schema_requires() {
+    let h = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/list"),
+    ];
+    let (status, body, _, _) = post_as(
+        &h,
+        &["crm__*"],
+        modern("tools/list", json!({})),
+        (200, json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert_eq!(
+        (
+            &result["resultType"],
+            &result["ttlMs"],
+            &result["cacheScope"]
+        ),
+        (&json!("complete"), &json!(0), &json!("private"))
+    );
+    assert_eq!(names(&body).len(), 3);
+    // The handshake revisions have no such fields.
+    let (_, legacy, _, _) = post(
+        &["crm__*"],
+        request("tools/list", json!({})),
+        (200, json!({})),
+    );
+    assert!(legacy["result"].get("ttlMs").is_none(), "{legacy}");
 }
