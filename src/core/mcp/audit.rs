@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Sent to the tool, not yet ended: kept before anything is sent, replaced by how the call
+    /// ended (one that stays so ended unseen: its client left and the platform stopped it).
+    Started,
     /// The tool answered.
     Ok,
     /// The tool ran and failed, or refused its input: the model read why.
@@ -29,7 +32,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Started,
         Outcome::Ok,
         Outcome::ToolError,
         Outcome::Blocked,
@@ -40,6 +44,7 @@ impl Outcome {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Outcome::Started => "started",
             Outcome::Ok => "ok",
             Outcome::ToolError => "tool_error",
             Outcome::Blocked => "blocked",
@@ -52,6 +57,8 @@ impl Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// The gateway's id of the call (its request's nonce): a started record and its end share it.
+    pub call: String,
     pub request_id: String,
     /// The key's id.
     pub key: String,
@@ -71,6 +78,7 @@ impl ToolCall {
     pub fn new(c: &McpCall<'_>, tool: &str, arguments: &Value) -> ToolCall {
         let digest = Sha256::digest(arguments.to_string().as_bytes());
         ToolCall {
+            call: c.nonce.to_string(),
             request_id: c.request_id.to_string(),
             key: c.key.to_string(),
             tool: tool.to_string(),
@@ -82,16 +90,26 @@ impl ToolCall {
         }
     }
 
-    pub fn finish(&mut self, co: &Co, outcome: Outcome, bytes: u64) {
+    /// Kept before anything is sent: a client that leaves (and so stops its request) leaves
+    /// the call told.
+    pub async fn start(&self, co: &Co, tenant: &str) {
+        let mut started = self.clone();
+        started.outcome = Outcome::Started;
+        keep(co, tenant, &started).await;
+    }
+
+    /// Kept as it ended, `bytes` the size of its result.
+    pub async fn close(&mut self, co: &Co, tenant: &str, outcome: Outcome, bytes: u64) {
         self.outcome = outcome;
         self.duration_ms = co.now().saturating_sub(self.at);
         self.bytes = bytes;
+        keep(co, tenant, self).await;
     }
 }
 
 /// Keeps the record in the tenant's event log (sent after the response; a send that fails is
 /// the shell's to log). No log line: the record is the one place a call is told.
-pub async fn record(co: &Co, tenant: &str, call: &ToolCall) {
+async fn keep(co: &Co, tenant: &str, call: &ToolCall) {
     co.record(tenant, LogEntry::ToolCall(call.clone()).encode())
         .await;
 }

@@ -4,7 +4,7 @@
 //! and whose server streams is relayed: progress notifications as they come, then the result.
 
 use super::allowlist;
-use super::audit::{self, Outcome, ToolCall};
+use super::audit::{Outcome, ToolCall};
 use super::caller::McpCall;
 use super::cancel;
 use super::jsonrpc::{result_response, Id};
@@ -60,21 +60,22 @@ enum Target {
     Remote(String, String, McpServerConfig),
 }
 
-/// What the tenant has under a tool name: an integration's endpoint first, then a remote
-/// server's tool.
+/// What the tenant has under a tool name: its owner is an integration or a remote server (never
+/// both, `records::one_tool_namespace`).
 async fn target(co: &Co, tenant: &str, name: &str) -> Result<Option<Target>, ApiError> {
-    for (id, endpoint) in tools::splits(name) {
-        let key = RecordKind::Integration.kv_key(tenant, Some(id));
-        if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
-            if cfg.endpoints.contains_key(endpoint) {
-                let (id, endpoint) = (id.to_string(), endpoint.to_string());
-                return Ok(Some(Target::Endpoint(id, endpoint, Box::new(cfg))));
-            }
-        }
+    let Some((owner, rest)) = tools::owner_of(name) else {
+        return Ok(None);
+    };
+    let key = RecordKind::Integration.kv_key(tenant, Some(owner));
+    if let Some(cfg) = co.config::<IntegrationConfig>(&key).await? {
+        return Ok(cfg
+            .endpoints
+            .contains_key(rest)
+            .then(|| Target::Endpoint(owner.to_string(), rest.to_string(), Box::new(cfg))));
     }
-    Ok(remote::find(co, tenant, name)
-        .await?
-        .map(|(server, tool, cfg)| Target::Remote(server, tool, cfg)))
+    let key = RecordKind::McpServer.kv_key(tenant, Some(owner));
+    let server: Option<McpServerConfig> = co.config(&key).await?;
+    Ok(server.map(|cfg| Target::Remote(owner.to_string(), rest.to_string(), cfg)))
 }
 
 /// The tenant's guardrails (its LLM configuration's), if it has any.
@@ -134,8 +135,7 @@ pub async fn call(
             true => Outcome::Unknown,
             false => Outcome::Denied,
         };
-        record.finish(co, outcome, 0);
-        audit::record(co, c.tenant, &record).await;
+        record.close(co, c.tenant, outcome, 0).await;
         // A tool the key may not call is not told apart from one that does not exist.
         return Err(Refused::Invalid(format!("unknown tool: {name}")));
     };
@@ -145,17 +145,16 @@ pub async fn call(
         .as_mut()
         .map(|g| walk::tool_value(g, dir, kind, &mut arguments))
     {
-        record.finish(co, Outcome::Blocked, 0);
-        audit::record(co, c.tenant, &record).await;
+        record.close(co, c.tenant, Outcome::Blocked, 0).await;
         return Ok(Answer::Result(tool_error(&b.message(dir))));
     }
+    record.start(co, c.tenant).await;
     let result = match found {
         Target::Endpoint(id, endpoint, cfg) => {
             match endpoint_call(co, sealer, c, &id, &endpoint, &cfg, arguments).await {
                 Ok(result) => result,
                 Err(failed) => {
-                    record.finish(co, Outcome::ToolError, 0);
-                    audit::record(co, c.tenant, &record).await;
+                    record.close(co, c.tenant, Outcome::ToolError, 0).await;
                     return Err(failed);
                 }
             }
@@ -229,8 +228,7 @@ async fn finished(
             continue;
         };
         if let Err(b) = walk::tool_value(g, dir, kind, v) {
-            record.finish(co, Outcome::Blocked, 0);
-            audit::record(co, tenant, record).await;
+            record.close(co, tenant, Outcome::Blocked, 0).await;
             return tool_error(&b.message(dir));
         }
     }
@@ -238,8 +236,8 @@ async fn finished(
         true => Outcome::ToolError,
         false => Outcome::Ok,
     };
-    record.finish(co, outcome, result.to_string().len() as u64);
-    audit::record(co, tenant, record).await;
+    let bytes = result.to_string().len() as u64;
+    record.close(co, tenant, outcome, bytes).await;
     result
 }
 
@@ -257,43 +255,45 @@ struct Relay {
 
 impl Relay {
     async fn run(mut self, co: Co) -> Result<(), ApiError> {
+        let mut written_at = co.now();
         loop {
             let message = match self.reading.next_within(&co, HEARTBEAT_MS).await {
-                Ok(Next::Message(m)) => m,
-                // A comment the client ignores: a client that left is found out now, while the
-                // platform still runs this relay (it stops one 30 s after the client is gone).
-                Ok(Next::Quiet) => {
-                    let left = co.write(b":\n\n".to_vec(), CLIENT_WRITE_MS).await.is_err();
-                    if left || cancel::cancelled(&co, &self.asked.running).await {
-                        return self.gone(&co).await;
-                    }
-                    continue;
-                }
+                Ok(Next::Message(m)) => Some(m),
+                Ok(Next::Quiet) => None,
                 Ok(Next::End) => {
                     let why = "the server's stream ended without a result";
                     let result = tool_error(&format!("{why} ({})", self.server.name));
                     return self.end(&co, result).await;
                 }
                 Err(f) => {
-                    return self
-                        .end(&co, tool_error(&f.describe(&self.server.name)))
-                        .await
+                    let result = tool_error(&f.describe(&self.server.name));
+                    return self.end(&co, result).await;
                 }
             };
             if cancel::cancelled(&co, &self.asked.running).await {
                 return self.gone(&co).await;
             }
-            if self.reading.answers(&message) {
-                let result = remote::tidy(&message)
-                    .unwrap_or_else(|f| tool_error(&f.describe(&self.server.name)));
+            if let Some(m) = message.as_ref().filter(|m| self.reading.answers(m)) {
+                let result =
+                    remote::tidy(m).unwrap_or_else(|f| tool_error(&f.describe(&self.server.name)));
                 return self.end(&co, result).await;
             }
-            if let Some(note) = remote::progress_of(&message, &self.token) {
-                let note = self.guarded(note);
-                if self.write(&co, &note).await.is_err() {
-                    return self.gone(&co).await;
+            let quiet = message.is_none();
+            let progress = message.and_then(|m| remote::progress_of(&m, &self.token));
+            // A progress notification, or a comment the client ignores when it has heard
+            // nothing for a while: a client that left is found out while the platform still
+            // runs this relay (it stops one soon after its client is gone).
+            let bytes = match progress {
+                Some(note) => sse_event(&self.guarded(note)),
+                None if quiet || co.now().saturating_sub(written_at) >= HEARTBEAT_MS => {
+                    b":\n\n".to_vec()
                 }
+                None => continue,
+            };
+            if co.write(bytes, CLIENT_WRITE_MS).await.is_err() {
+                return self.gone(&co).await;
             }
+            written_at = co.now();
         }
     }
 
@@ -320,9 +320,7 @@ impl Relay {
     }
 
     async fn write(&self, co: &Co, message: &Value) -> Result<(), ApiError> {
-        let mut out = Vec::new();
-        sse::encode_json(&mut out, None, message);
-        co.write(out, CLIENT_WRITE_MS).await
+        co.write(sse_event(message), CLIENT_WRITE_MS).await
     }
 
     /// The result, guarded and audited, as the stream's last event.
@@ -339,15 +337,24 @@ impl Relay {
         Ok(())
     }
 
-    /// The client left before the result: the server is told, and nothing more is sent.
+    /// The client left before the result: recorded first (the platform gives a relay whose
+    /// client left little time), then the server is told, and nothing more is sent.
     async fn gone(&mut self, co: &Co) -> Result<(), ApiError> {
+        self.record
+            .close(co, &self.tenant, Outcome::Cancelled, 0)
+            .await;
         self.reading.cancel(co).await;
-        self.server.cancelled(co, &self.reading).await;
-        self.record.finish(co, Outcome::Cancelled, 0);
-        audit::record(co, &self.tenant, &self.record).await;
+        self.server.tell_cancelled(co, &self.reading).await;
         cancel::end(co, &self.asked.running).await;
         Ok(())
     }
+}
+
+/// One message as an SSE event.
+fn sse_event(message: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    sse::encode_json(&mut out, None, message);
+    out
 }
 
 /// What a call answered, before the guardrails read it: its data, or its error.

@@ -167,6 +167,7 @@ mod tests {
     fn a_page_shows_times_in_seconds() {
         let page = ToolCallPage {
             data: vec![ToolCall {
+                call: "n1".into(),
                 request_id: "req_1".into(),
                 key: "key_1".into(),
                 tool: "crm__get_contact".into(),

@@ -29,10 +29,11 @@ pub struct Tool {
     pub annotations: Option<Value>,
 }
 
-/// `{owner}__{name}`, if it is a name the specification allows.
+/// `{owner}__{name}`, if it is a name the specification allows and its owner (an integration's
+/// id, a server's name) holds no `__`, so that the name reads back one way only (`owner_of`).
 pub fn tool_name(owner: &str, name: &str) -> Option<String> {
     let full = format!("{owner}{SEPARATOR}{name}");
-    valid_name(&full).then_some(full)
+    (!owner.contains(SEPARATOR) && valid_name(&full)).then_some(full)
 }
 
 /// 1 to 128 letters, digits, `_`, `-` or `.`, as the specification asks of a tool's name.
@@ -41,16 +42,11 @@ pub fn valid_name(name: &str) -> bool {
     (1..=MAX_TOOL_NAME).contains(&name.len()) && name.bytes().all(allowed)
 }
 
-/// How many ways of reading a name are tried (each costs a configuration read).
-const MAX_SPLITS: usize = 4;
-
-/// The ways to read `name` as `{owner}__{rest}`: an integration id may itself hold `__`, so
-/// each of the first separators is a candidate, first one first.
-pub fn splits(name: &str) -> impl Iterator<Item = (&str, &str)> {
-    name.match_indices(SEPARATOR)
-        .map(move |(i, _)| (&name[..i], &name[i + SEPARATOR.len()..]))
+/// The owner (an integration's id or a server's name) and the rest of a tool's name: it is
+/// split at its first `__`, since no owner holds one.
+pub fn owner_of(name: &str) -> Option<(&str, &str)> {
+    name.split_once(SEPARATOR)
         .filter(|(owner, rest)| !owner.is_empty() && !rest.is_empty())
-        .take(MAX_SPLITS)
 }
 
 /// The tools of one installed integration, in endpoint order; an endpoint whose name would be

@@ -27,7 +27,7 @@ impl Machine for EventLog {
         "CREATE INDEX IF NOT EXISTS attempts_of_delivery ON attempts (delivery, at)",
         "CREATE TABLE IF NOT EXISTS health (destination TEXT PRIMARY KEY, body TEXT NOT NULL)",
         // The filtered columns beside the record as shown; `id` orders calls at the same ms.
-        "CREATE TABLE IF NOT EXISTS tool_calls (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS tool_calls (id INTEGER PRIMARY KEY, call TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls (at, id)",
     ];
 
@@ -284,10 +284,13 @@ fn get<S: Store>(sql: &S, id: &str) -> Result<Option<EventDetail>, StoreError> {
     }))
 }
 
+/// A call's record: the first of it kept, a later one replacing it only with how it ended (the
+/// two may arrive in either order; a call seen `started` and never again stays so).
 fn record_tool_call<S: Store>(sql: &S, c: &ToolCall) -> Result<(), StoreError> {
     sql.run(
-        "INSERT INTO tool_calls (at, tool, key, outcome, body) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO tool_calls (call, at, tool, key, outcome, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call) DO UPDATE SET outcome = excluded.outcome, body = excluded.body WHERE excluded.outcome != 'started'",
         vec![
+            c.call.as_str().into(),
             c.at.into(),
             c.tool.as_str().into(),
             c.key.as_str().into(),
@@ -581,6 +584,7 @@ mod tests {
 
     fn call(key: &str, tool: &str, outcome: Outcome, at: u64) -> LogEntry {
         LogEntry::ToolCall(ToolCall {
+            call: format!("call_{at}_{tool}"),
             request_id: format!("req_{at}"),
             key: key.into(),
             tool: tool.into(),
@@ -596,6 +600,35 @@ mod tests {
         let page: ToolCallPage = ask(sql, LogCmd::ToolCalls(q), T);
         let ids = page.data.into_iter().map(|c| c.request_id).collect();
         (ids, page.next_cursor)
+    }
+
+    #[test]
+    fn a_started_call_is_replaced_by_how_it_ended_whichever_arrives_first() {
+        let sql = log();
+        let started = || call("key_1", "crm__get", Outcome::Started, T + 1);
+        let ended = || call("key_1", "crm__get", Outcome::Ok, T + 1);
+        record(&sql, vec![started()], T);
+        let outcomes = |sql: &Sqlite| -> Vec<Outcome> {
+            let q = ToolCallQuery {
+                limit: 50,
+                ..Default::default()
+            };
+            let page: ToolCallPage = ask(sql, LogCmd::ToolCalls(q), T);
+            page.data.into_iter().map(|c| c.outcome).collect()
+        };
+        assert_eq!(
+            outcomes(&sql),
+            [Outcome::Started],
+            "a client that left sees it started"
+        );
+        record(&sql, vec![ended()], T);
+        assert_eq!(outcomes(&sql), [Outcome::Ok]);
+        record(&sql, vec![started()], T);
+        assert_eq!(
+            outcomes(&sql),
+            [Outcome::Ok],
+            "a late start changes nothing"
+        );
     }
 
     #[test]

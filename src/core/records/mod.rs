@@ -118,20 +118,21 @@ pub async fn put_record(
 }
 
 /// An MCP tool name's first part is an integration's id or a remote server's name
-/// (`core::mcp::tools`): one may not take the other's, nor a server's hold the separator, so
-/// that a key's allowlist means one thing.
+/// (`core::mcp::tools`): one may not take the other's, nor hold the separator, so that a name
+/// reads one way and a key's allowlist means one thing.
 async fn one_tool_namespace(
     co: &Co,
     kind: RecordKind,
     tenant: &str,
     name: &str,
 ) -> Result<(), ApiError> {
+    if name.contains(SEPARATOR) {
+        return Err(ApiError::validation(format!(
+            "an {}'s name may not contain `{SEPARATOR}`: it separates its MCP tools' owner from the tool",
+            kind.label().replace('_', " ")
+        )));
+    }
     let other = match kind {
-        RecordKind::McpServer if name.contains(SEPARATOR) => {
-            return Err(ApiError::validation(format!(
-                "an MCP server's name may not contain `{SEPARATOR}` (it separates a server from its tools)"
-            )))
-        }
         RecordKind::McpServer => RecordKind::Integration,
         _ => RecordKind::McpServer,
     };

@@ -655,7 +655,8 @@ fn a_destination_turned_ordered_again_tells_its_sequencer() {
 }
 
 /// An MCP tool's name starts with an integration's id or a remote server's name: the two never
-/// share one (409), and a server's name holds no `__` (422), so an allowlist means one thing.
+/// share one (409), and neither holds `__` (422), so a name reads one way and an allowlist
+/// means one thing.
 #[test]
 fn an_integration_and_an_mcp_server_never_share_a_name() {
     use crate::core::flow::{drive, Flow, Outcome};
@@ -688,6 +689,10 @@ fn an_integration_and_an_mcp_server_never_share_a_name() {
     );
     assert_eq!(
         put(RecordKind::McpServer, "acme__billing", server()),
+        Err(422)
+    );
+    assert_eq!(
+        put(RecordKind::Integration, "docs__x", integration()),
         Err(422)
     );
     assert!(kv

@@ -474,6 +474,7 @@ mod tests {
             })
         };
         let call = LogEntry::ToolCall(ToolCall {
+            call: "n1".into(),
             request_id: "req_1".into(),
             key: "key_1".into(),
             tool: "crm__get_contact".into(),

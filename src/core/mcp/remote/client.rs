@@ -69,6 +69,10 @@ impl Failure {
     }
 }
 
+/// How long a cancellation is given to reach the server (the platform stops a relay whose
+/// client left soon after).
+const TELL_MS: u64 = 2_000;
+
 /// What this isolate remembers of its session with a server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Session {
@@ -195,8 +199,9 @@ impl Server {
     }
 
     /// Tells the server the client of `reading`'s request is gone (2025-11-25: a dropped
-    /// stream is not a cancellation). Best effort: its failure changes nothing.
-    pub async fn cancelled(&self, co: &Co, reading: &Reading) {
+    /// stream is not a cancellation), waiting at most `TELL_MS`. Best effort: its failure
+    /// changes nothing.
+    pub async fn tell_cancelled(&self, co: &Co, reading: &Reading) {
         let key = self.memory_key("session");
         let Some(s) = co
             .recall(&key)
@@ -207,7 +212,10 @@ impl Server {
         };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
             "params": {"requestId": reading.id, "reason": "the client went away"}});
-        let _ = self.post(co, Some(&s), &note).await;
+        let req = self.outbound(Some(&s), &note);
+        let _ = co
+            .exchange(req, &self.trail, Upstream::McpServer, TELL_MS)
+            .await;
     }
 
     async fn initialize(&self, co: &Co) -> Result<Session, Failure> {

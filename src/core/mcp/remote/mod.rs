@@ -30,9 +30,11 @@ const MAX_PAGES: usize = 5;
 const MAX_KEPT_BYTES: usize = 1024 * 1024;
 /// Tools offered of one server; a longer list is cut (it costs every client's context).
 const MAX_TOOLS: usize = 100;
-/// A tool's description and input schema longer than these (bytes, serialized) leave it out.
+/// A tool whose description, or whole (serialized), is longer than these bytes is left out; a
+/// longer title is dropped.
 const MAX_DESCRIPTION: usize = 2048;
-const MAX_SCHEMA: usize = 8192;
+const MAX_TOOL: usize = 12 * 1024;
+const MAX_TITLE: usize = 200;
 /// How long one server's list may take, and all of them.
 const LIST_MS: u64 = 5_000;
 const LIST_ALL_MS: u64 = 10_000;
@@ -79,6 +81,7 @@ pub async fn tools(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Vec<Tool> {
             co.log_error(line).await;
             continue;
         }
+        let left = LIST_ALL_MS.saturating_sub(co.now().saturating_sub(started));
         let opened = Server::new(
             sealer,
             c.tenant,
@@ -88,7 +91,8 @@ pub async fn tools(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Vec<Tool> {
             c.nonce,
         );
         let server = match opened {
-            Ok(s) => s.within(LIST_MS),
+            // Each request (page) within what is left of the list's time.
+            Ok(s) => s.within(LIST_MS.min(left).max(1)),
             Err(e) => {
                 co.log_error(json!({"mcp_server": name, "credential_unopened": e.logged()}))
                     .await;
@@ -150,33 +154,16 @@ fn ours(server: &str, t: &Value) -> Option<Tool> {
     let name = tools::tool_name(server, t.get("name")?.as_str()?)?;
     let schema = t.get("inputSchema").filter(|s| s["type"] == "object")?;
     let text = |k: &str| t.get(k).and_then(Value::as_str).map(String::from);
-    let too_long = text("description").is_some_and(|d| d.len() > MAX_DESCRIPTION)
-        || schema.to_string().len() > MAX_SCHEMA;
-    if too_long {
-        return None;
-    }
-    Some(Tool {
+    let tool = Tool {
         name,
-        title: text("title"),
+        title: text("title").filter(|t| t.len() <= MAX_TITLE),
         description: text("description").unwrap_or_default(),
         input_schema: schema.clone(),
         annotations: t.get("annotations").filter(|a| a.is_object()).cloned(),
-    })
-}
-
-/// The registered server and upstream tool a name stands for, if the tenant has that server.
-pub async fn find(
-    co: &Co,
-    tenant: &str,
-    name: &str,
-) -> Result<Option<(String, String, McpServerConfig)>, ApiError> {
-    for (server, tool) in tools::splits(name) {
-        let key = RecordKind::McpServer.kv_key(tenant, Some(server));
-        if let Some(cfg) = co.config::<McpServerConfig>(&key).await? {
-            return Ok(Some((server.to_string(), tool.to_string(), cfg)));
-        }
-    }
-    Ok(None)
+    };
+    let too_long = tool.description.len() > MAX_DESCRIPTION
+        || serde_json::to_string(&tool).map_or(true, |t| t.len() > MAX_TOOL);
+    (!too_long).then_some(tool)
 }
 
 /// How a forwarded call goes on.

@@ -209,7 +209,19 @@ fn a_call_runs_the_endpoint_and_answers_text_and_structured_content() {
     let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(text, contact);
     let audit = audited(&seen);
-    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit.len(),
+        2,
+        "started, then how it ended, under one call id"
+    );
+    assert_eq!(audit[0]["outcome"], "started");
+    assert_eq!(audit[0]["call"], audit[1]["call"]);
+    // Kept before the provider hears of it: a client that leaves stops the request, not the
+    // record.
+    let at = |f: &dyn Fn(&Effect) -> bool| seen.iter().position(f).unwrap();
+    let recorded = at(&|e| matches!(e, Effect::Record { .. }));
+    assert!(recorded < at(&|e| matches!(e, Effect::Exchange { .. })));
+    let audit = &audit[1..];
     assert_eq!(audit[0]["tool"], "crm__get_contact");
     assert_eq!(audit[0]["outcome"], "ok");
     assert_eq!(audit[0]["key"], "key_1");
