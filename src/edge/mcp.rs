@@ -10,7 +10,7 @@ use super::respond::Reply;
 use super::{store, Call};
 use crate::core::error::ApiError;
 use crate::core::flow::Flow;
-use crate::core::mcp::caller::McpCall;
+use crate::core::mcp::caller::Caller;
 use crate::core::mcp::jsonrpc::MAX_MESSAGE_BYTES;
 use crate::core::mcp::serve::answer;
 use crate::core::tenant::keys::KeyRecord;
@@ -22,7 +22,7 @@ pub async fn post(call: &mut Call, key: Option<Rc<KeyRecord>>, mut req: Inbound)
     let body = read_json_bytes(&mut req, MAX_MESSAGE_BYTES).await?;
     let sealer = store::sealer(&call.env)?;
     let nonce = hex::encode(random_array::<16>());
-    let c = McpCall {
+    let c = Caller {
         nonce: &nonce,
         tenant: &key.tenant,
         key: &key.id,

@@ -1,5 +1,5 @@
-//! The one call the shell makes for an MCP POST: Origin, framing, protocol revision and the
-//! mirrored headers, settled before any tool runs.
+//! What is settled of an MCP POST before it is served (`serve::answer` asks): Origin, framing,
+//! protocol revision and the mirrored headers.
 
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 //! kept in the tenant's event log (`objects::event_log`, 30 days) and listed by the admin API
 //! (`tool_calls`).
 
-use super::caller::McpCall;
+use super::caller::Caller;
 use crate::core::flow::Co;
 use crate::core::webhook::event_log::LogEntry;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ pub enum Outcome {
     Started,
     /// The tool answered.
     Ok,
-    /// The tool ran and failed, or refused its input: the model read why.
+    /// The tool ran and failed, or refused its input (the model read why), or the gateway
+    /// failed calling it.
     ToolError,
     /// The tenant's guardrails refused the arguments or the answer.
     Blocked,
@@ -70,12 +71,12 @@ pub struct ToolCall {
     /// Epoch ms, when the request arrived.
     pub at: u64,
     pub duration_ms: u64,
-    /// Bytes of the answer's content.
+    /// Bytes of the result sent back (its `CallToolResult` as JSON).
     pub bytes: u64,
 }
 
 impl ToolCall {
-    pub fn new(c: &McpCall<'_>, tool: &str, arguments: &Value) -> ToolCall {
+    pub fn new(c: &Caller<'_>, tool: &str, arguments: &Value) -> ToolCall {
         let digest = Sha256::digest(arguments.to_string().as_bytes());
         ToolCall {
             call: c.nonce.to_string(),

@@ -5,11 +5,11 @@
 
 use super::allowlist;
 use super::audit::{Outcome, ToolCall};
-use super::caller::McpCall;
+use super::caller::Caller;
 use super::cancel;
 use super::jsonrpc::{result_response, Id};
 use super::remote::client::{Next, Reading, Server};
-use super::remote::{self, config::McpServerConfig, Called};
+use super::remote::{self, config::McpServerConfig, Forwarded};
 use super::tools;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
@@ -94,13 +94,13 @@ async fn guard(co: &Co, tenant: &str) -> Result<Option<Guard>, ApiError> {
 pub struct Asked {
     pub id: Id,
     pub modern: bool,
-    pub running: String,
+    pub cancel_key: String,
 }
 
 pub async fn call(
     co: &Co,
     sealer: &Sealer,
-    c: &McpCall<'_>,
+    c: &Caller<'_>,
     asked: Asked,
     name: Option<String>,
     mut params: Map<String, Value>,
@@ -161,10 +161,10 @@ pub async fn call(
         }
         Target::Remote(server, tool, cfg) => {
             let server = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone(), c.nonce)?;
-            match remote::call(co, &server, &tool, arguments, progress.clone()).await {
-                Ok(Called::Done(result)) => result,
+            match remote::forward(co, &server, &tool, arguments, progress.clone()).await {
+                Ok(Forwarded::Done(result)) => result,
                 Err(why) => tool_error(&why),
-                Ok(Called::Streaming(reading)) => {
+                Ok(Forwarded::Streaming(reading)) => {
                     let relay = Relay {
                         tenant: c.tenant.to_string(),
                         server,
@@ -174,7 +174,7 @@ pub async fn call(
                         asked,
                         token: progress.unwrap_or(Value::Null),
                     };
-                    cancel::start(co, &relay.asked.running).await;
+                    cancel::start(co, &relay.asked.cancel_key).await;
                     return Ok(Answer::Stream(Flow::new(|co| relay.run(co))));
                 }
             }
@@ -188,7 +188,7 @@ pub async fn call(
 async fn endpoint_call(
     co: &Co,
     sealer: &Sealer,
-    c: &McpCall<'_>,
+    c: &Caller<'_>,
     id: &str,
     endpoint: &str,
     cfg: &IntegrationConfig,
@@ -270,7 +270,7 @@ impl Relay {
                     return self.end(&co, result).await;
                 }
             };
-            if cancel::cancelled(&co, &self.asked.running).await {
+            if cancel::cancelled(&co, &self.asked.cancel_key).await {
                 return self.gone(&co).await;
             }
             if let Some(m) = message.as_ref().filter(|m| self.reading.answers(m)) {
@@ -331,7 +331,7 @@ impl Relay {
             result["resultType"] = json!("complete");
         }
         let response = result_response(&self.asked.id, result);
-        cancel::end(co, &self.asked.running).await;
+        cancel::end(co, &self.asked.cancel_key).await;
         // Recorded as answered: a client leaving now misses only the last event.
         let _ = self.write(co, &response).await;
         Ok(())
@@ -345,7 +345,7 @@ impl Relay {
             .await;
         self.reading.cancel(co).await;
         self.server.tell_cancelled(co, &self.reading).await;
-        cancel::end(co, &self.asked.running).await;
+        cancel::end(co, &self.asked.cancel_key).await;
         Ok(())
     }
 }

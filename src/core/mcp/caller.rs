@@ -3,7 +3,7 @@
 use crate::core::upstream::Trail;
 
 /// Who is calling, as the key proved it.
-pub struct McpCall<'a> {
+pub struct Caller<'a> {
     pub tenant: &'a str,
     /// The key's id, for the audit record.
     pub key: &'a str,

@@ -1,13 +1,15 @@
 //! Model Context Protocol at the edge: agents (Claude, ChatGPT, Cursor, agent SDKs) call a
-//! tenant's integrations as MCP tools over the Streamable HTTP transport. We are stateless: no
-//! sessions, no server-to-client requests, one JSON-RPC message per POST, answered on the spot.
-//! Both eras are served: 2026-07-28 (revision on every request) and the `initialize` handshake of
-//! 2025-11-25 and 2025-06-18.
+//! tenant's integrations, and the tools of its remote MCP servers, as MCP tools over the
+//! Streamable HTTP transport. No session state: one JSON-RPC message per POST, answered as JSON,
+//! or as a stream when a remote tool's progress is relayed; the session id `initialize` hands
+//! out only names the client's requests. No server-to-client requests. Both eras are served:
+//! 2026-07-28 (revision on every request) and the `initialize` handshake of 2025-11-25 and
+//! 2025-06-18.
 //!
 //! - `jsonrpc`: framing: a body to a typed message or refusal (code + HTTP status); responses.
 //! - `version`: the revisions we speak, `initialize` negotiation, UnsupportedProtocolVersion.
 //! - `headers`: the 2026-07-28 mirrored headers (`Mcp-Method`, `Mcp-Name`, base64 sentinel).
-//! - `admit`: the one call the shell makes: Origin, framing, revision, headers.
+//! - `admit`: what is settled before a message is served: Origin, framing, revision, headers.
 //! - `serve`: the flow answering an admitted message; `call`: `tools/call`, relayed when streamed;
 //!   `cancel`: a relayed call stopped by the client's `notifications/cancelled`.
 //! - `tools`: integrations' endpoints as tools; `allowlist`: which a key may see and call.

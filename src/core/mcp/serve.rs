@@ -5,7 +5,7 @@
 
 use super::allowlist;
 use super::call::{call, Answer, Asked, Refused};
-use super::caller::McpCall;
+use super::caller::Caller;
 use super::cancel;
 use super::headers::header;
 use super::jsonrpc::{error_response, result_response, Id, Message, INVALID_PARAMS};
@@ -38,7 +38,7 @@ fn json_answer(status: u16, body: &Value) -> Served {
 pub async fn answer(
     co: Co,
     sealer: &Sealer,
-    c: McpCall<'_>,
+    c: Caller<'_>,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(Served, Option<String>), ApiError> {
@@ -65,7 +65,7 @@ pub async fn answer(
 pub async fn serve(
     co: Co,
     sealer: &Sealer,
-    c: McpCall<'_>,
+    c: Caller<'_>,
     admitted: Admitted,
     session: Option<String>,
 ) -> Result<(Served, Option<String>), ApiError> {
@@ -89,7 +89,7 @@ pub async fn serve(
         Message::Request { id, method, params } => (id, method, params),
     };
     let mut tool = None;
-    let answer = match method.as_str() {
+    let outcome = match method.as_str() {
         "initialize" => {
             // A session id costs us nothing to keep (there is no session state): it only names
             // the client's requests, for its cancellations.
@@ -111,7 +111,7 @@ pub async fn serve(
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).map(String::from);
             let asked = Asked {
-                running: cancel::key(c.tenant, c.key, session.as_deref(), &id),
+                cancel_key: cancel::key(c.tenant, c.key, session.as_deref(), &id),
                 id: id.clone(),
                 modern: version.is_modern(),
             };
@@ -144,7 +144,7 @@ pub async fn serve(
             return Ok((json_answer(r.status, &r.body), None));
         }
     };
-    let body = match answer {
+    let body = match outcome {
         Ok(mut result) => {
             if version.is_modern() {
                 result["resultType"] = json!("complete");
@@ -197,7 +197,7 @@ fn cacheable(result: &mut Value) {
 
 /// Every tool of the tenant's integrations and remote servers the key may see, by name (an
 /// integration's first where both have one).
-async fn list(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Result<Vec<Tool>, Refused> {
+async fn list(co: &Co, sealer: &Sealer, c: &Caller<'_>) -> Result<Vec<Tool>, Refused> {
     let prefix = RecordKind::Integration.kv_key(c.tenant, None);
     let mut out = Vec::new();
     for key in co.list_cached(&prefix).await? {

@@ -141,13 +141,7 @@ impl Server {
     /// One request's result, or why there is none.
     pub async fn request(&self, co: &Co, method: &str, params: Value) -> Result<Value, Failure> {
         let mut reading = self.open(co, method, params).await?;
-        loop {
-            match reading.next(co).await? {
-                Some(m) if reading.answers(&m) => return result_of(&m),
-                Some(_) => {}
-                None => return Err(Failure::Malformed("no response to the request")),
-            }
-        }
+        result_of(&reading.response(co).await?)
     }
 
     /// Sends one request in this isolate's session with the server (opened first if there is
@@ -338,6 +332,17 @@ impl Reading {
     /// Whether notifications may come before the response (an SSE answer).
     pub fn streams(&self) -> bool {
         self.sse.is_some()
+    }
+
+    /// The response to the request, whatever notifications came before it.
+    pub async fn response(&mut self, co: &Co) -> Result<Value, Failure> {
+        loop {
+            match self.next(co).await? {
+                Some(m) if self.answers(&m) => return Ok(m),
+                Some(_) => {}
+                None => return Err(Failure::Malformed("no response to the request")),
+            }
+        }
     }
 
     /// The next message, `None` at the end of the answer.

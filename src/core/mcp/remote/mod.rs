@@ -9,7 +9,7 @@ pub mod client;
 pub mod config;
 
 use super::allowlist::may_allow_prefix;
-use super::caller::McpCall;
+use super::caller::Caller;
 use super::tools::{self, Tool, SEPARATOR};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
@@ -61,7 +61,7 @@ async fn servers(co: &Co, tenant: &str) -> Result<Vec<(String, McpServerConfig)>
 /// The tools of the tenant's servers whose namespace the key's patterns may reach (at most
 /// `MAX_SERVERS`, by name), each asked within `LIST_MS` and all within `LIST_ALL_MS`. A server
 /// that cannot be listed offers none this time; its failure is logged in our words.
-pub async fn tools(co: &Co, sealer: &Sealer, c: &McpCall<'_>) -> Vec<Tool> {
+pub async fn tools(co: &Co, sealer: &Sealer, c: &Caller<'_>) -> Vec<Tool> {
     let servers = match servers(co, c.tenant).await {
         Ok(s) => s,
         Err(e) => {
@@ -167,24 +167,24 @@ fn ours(server: &str, t: &Value) -> Option<Tool> {
 }
 
 /// How a forwarded call goes on.
-pub enum Called {
+pub enum Forwarded {
     /// Its `CallToolResult`.
     Done(Value),
     /// The server streams notifications before its result: read on from here.
     Streaming(Reading),
 }
 
-/// A call of `tool` at `server`. With a `progress` token (the client's, passed on), a server
+/// Forwards a call of `tool` to `server`. With a `progress` token (the client's, passed on), a server
 /// answering with a stream is left `Streaming` for the caller to relay; else its
 /// `CallToolResult` (content, structured content, whether it is an error). `Err`: what a model
 /// reads about why there is none.
-pub async fn call(
+pub async fn forward(
     co: &Co,
     server: &Server,
     tool: &str,
     arguments: Value,
     progress: Option<Value>,
-) -> Result<Called, String> {
+) -> Result<Forwarded, String> {
     let mut params = json!({"name": tool, "arguments": arguments});
     if let Some(token) = progress.clone() {
         params["_meta"] = json!({"progressToken": token});
@@ -192,15 +192,10 @@ pub async fn call(
     let why = |f: Failure| f.describe(&server.name);
     let mut reading = server.open(co, "tools/call", params).await.map_err(why)?;
     if progress.is_some() && reading.streams() {
-        return Ok(Called::Streaming(reading));
+        return Ok(Forwarded::Streaming(reading));
     }
-    loop {
-        match reading.next(co).await.map_err(why)? {
-            Some(m) if reading.answers(&m) => return Ok(Called::Done(tidy(&m).map_err(why)?)),
-            Some(_) => {}
-            None => return Err(why(Failure::Malformed("no response to the request"))),
-        }
-    }
+    let response = reading.response(co).await.map_err(why)?;
+    Ok(Forwarded::Done(tidy(&response).map_err(why)?))
 }
 
 /// A progress notification for the client's token, with only what the specification defines.

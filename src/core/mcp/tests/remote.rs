@@ -5,7 +5,7 @@
 use super::{body_json, headers};
 use crate::core::error::ApiError;
 use crate::core::flow::{drive, Content, Effect, Flow, Outcome};
-use crate::core::mcp::caller::McpCall;
+use crate::core::mcp::caller::Caller;
 use crate::core::mcp::remote::config::kept_credentials;
 use crate::core::mcp::serve::answer;
 use crate::core::platform::RecordKind;
@@ -266,7 +266,7 @@ impl Isolate {
         let bytes = serde_json::to_vec(&body).unwrap();
         self.posts.set(self.posts.get() + 1);
         let nonce = format!("n{}", self.posts.get());
-        let c = McpCall {
+        let c = Caller {
             tenant: "t1",
             key: "key_1",
             allowed: &allowed,

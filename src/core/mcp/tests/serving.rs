@@ -4,7 +4,7 @@
 use super::{body_json, headers, modern};
 use crate::core::flow::{drive, Effect, Flow, Outcome};
 use crate::core::limits::gate::Begin;
-use crate::core::mcp::caller::McpCall;
+use crate::core::mcp::caller::Caller;
 use crate::core::mcp::serve::answer;
 use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
@@ -59,7 +59,7 @@ fn post_as(
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
     let sealer = sealer();
     let h = headers(h);
-    let c = McpCall {
+    let c = Caller {
         tenant: "t1",
         key: "key_1",
         allowed: &allowed,
