@@ -81,6 +81,8 @@ pub struct ApiError {
     /// What went wrong in the platform's own words (a KV or Durable Object failure behind a
     /// generic message): for the log, never for the client.
     pub detail: Option<String>,
+    /// For 405: the methods the resource takes, its `Allow` header (RFC 9110 15.5.6).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -90,6 +92,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             detail: None,
+            allow: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -156,6 +159,9 @@ impl ApiError {
         let mut headers = vec![("content-type", "application/json".to_string())];
         if let Some(s) = self.retry_after {
             headers.push(("retry-after", s.to_string()));
+        }
+        if let Some(methods) = &self.allow {
+            headers.push(("allow", methods.clone()));
         }
         (self.status(), headers)
     }

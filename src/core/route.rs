@@ -385,14 +385,16 @@ impl Route {
 }
 
 fn not_allowed(method: InboundMethod, allowed: &[&str]) -> ApiError {
-    ApiError::new(
+    let mut e = ApiError::new(
         ErrorKind::MethodNotAllowed,
         format!(
             "method {} is not allowed here; allowed: {}",
             method.as_str(),
             allowed.join(", ")
         ),
-    )
+    );
+    e.allow = Some(allowed.join(", "));
+    e
 }
 
 fn id(kind: &str, s: &str) -> Result<String, ApiError> {
@@ -656,6 +658,14 @@ mod tests {
         assert!(catalog.usage().is_none(), "no tenant's usage");
         let post = match_route(InboundMethod::Post, "/v1/event-types").unwrap_err();
         assert_eq!(post.status(), 405);
+        let allow = |e: &ApiError| e.head().1.into_iter().find(|(k, _)| *k == "allow");
+        assert_eq!(allow(&post), Some(("allow", "GET, HEAD".to_string())));
+        let get_mcp = match_route(InboundMethod::Get, "/v1/mcp").unwrap_err();
+        assert_eq!(
+            allow(&get_mcp),
+            Some(("allow", "POST".to_string())),
+            "MCP clients read it"
+        );
         assert_eq!(
             match_route(InboundMethod::Post, "/healthz")
                 .unwrap_err()

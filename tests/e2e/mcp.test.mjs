@@ -221,6 +221,7 @@ test("GET /v1/mcp is 405 (no server-sent stream): the SDK carries on without one
   assert.equal(r.status, 405, r.text);
   assert.equal(r.body.error.type, "method_not_allowed");
   assert.match(r.body.error.message, /allowed: POST$/);
+  assert.equal(r.headers.get("allow"), "POST");
 });
 
 test("/openapi.json documents the MCP endpoint and its metadata route", async () => {
