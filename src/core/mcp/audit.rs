@@ -4,8 +4,6 @@
 //! (`tool_calls`).
 
 use super::caller::Caller;
-use crate::core::flow::Co;
-use crate::core::webhook::event_log::LogEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -90,27 +88,4 @@ impl ToolCall {
             bytes: 0,
         }
     }
-
-    /// Kept before anything is sent: a client that leaves (and so stops its request) leaves
-    /// the call told.
-    pub async fn start(&self, co: &Co, tenant: &str) {
-        let mut started = self.clone();
-        started.outcome = Outcome::Started;
-        keep(co, tenant, &started).await;
-    }
-
-    /// Kept as it ended, `bytes` the size of its result.
-    pub async fn close(&mut self, co: &Co, tenant: &str, outcome: Outcome, bytes: u64) {
-        self.outcome = outcome;
-        self.duration_ms = co.now().saturating_sub(self.at);
-        self.bytes = bytes;
-        keep(co, tenant, self).await;
-    }
-}
-
-/// Keeps the record in the tenant's event log (sent after the response; a send that fails is
-/// the shell's to log). No log line: the record is the one place a call is told.
-async fn keep(co: &Co, tenant: &str, call: &ToolCall) {
-    co.record(tenant, LogEntry::ToolCall(call.clone()).encode())
-        .await;
 }

@@ -20,6 +20,7 @@ use crate::core::integration::flow::{self as integration, Execution};
 use crate::core::llm::guardrails::{walk, Direction, Guard, Rule, TextKind};
 use crate::core::llm::sse;
 use crate::core::platform::RecordKind;
+use crate::core::webhook::event_log::LogEntry;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -135,7 +136,7 @@ pub async fn call(
             true => Outcome::Unknown,
             false => Outcome::Denied,
         };
-        record.close(co, c.tenant, outcome, 0).await;
+        ended(co, c.tenant, &mut record, outcome, 0).await;
         // A tool the key may not call is not told apart from one that does not exist.
         return Err(Refused::Invalid(format!("unknown tool: {name}")));
     };
@@ -145,22 +146,30 @@ pub async fn call(
         .as_mut()
         .map(|g| walk::tool_value(g, dir, kind, &mut arguments))
     {
-        record.close(co, c.tenant, Outcome::Blocked, 0).await;
+        ended(co, c.tenant, &mut record, Outcome::Blocked, 0).await;
         return Ok(Answer::Result(tool_error(&b.message(dir))));
     }
-    record.start(co, c.tenant).await;
     let result = match found {
         Target::Endpoint(id, endpoint, cfg) => {
+            started(co, c.tenant, &record).await;
             match endpoint_call(co, sealer, c, &id, &endpoint, &cfg, arguments).await {
                 Ok(result) => result,
                 Err(failed) => {
-                    record.close(co, c.tenant, Outcome::ToolError, 0).await;
+                    ended(co, c.tenant, &mut record, Outcome::ToolError, 0).await;
                     return Err(failed);
                 }
             }
         }
         Target::Remote(server, tool, cfg) => {
-            let server = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone(), c.nonce)?;
+            let opened = Server::new(sealer, c.tenant, &server, cfg, c.trail.clone(), c.nonce);
+            let server = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    ended(co, c.tenant, &mut record, Outcome::ToolError, 0).await;
+                    return Err(e.into());
+                }
+            };
+            started(co, c.tenant, &record).await;
             match remote::forward(co, &server, &tool, arguments, progress.clone()).await {
                 Ok(Forwarded::Done(result)) => result,
                 Err(why) => tool_error(&why),
@@ -228,7 +237,7 @@ async fn finished(
             continue;
         };
         if let Err(b) = walk::tool_value(g, dir, kind, v) {
-            record.close(co, tenant, Outcome::Blocked, 0).await;
+            ended(co, tenant, record, Outcome::Blocked, 0).await;
             return tool_error(&b.message(dir));
         }
     }
@@ -237,7 +246,7 @@ async fn finished(
         false => Outcome::Ok,
     };
     let bytes = result.to_string().len() as u64;
-    record.close(co, tenant, outcome, bytes).await;
+    ended(co, tenant, record, outcome, bytes).await;
     result
 }
 
@@ -340,14 +349,35 @@ impl Relay {
     /// The client left before the result: recorded first (the platform gives a relay whose
     /// client left little time), then the server is told, and nothing more is sent.
     async fn gone(&mut self, co: &Co) -> Result<(), ApiError> {
-        self.record
-            .close(co, &self.tenant, Outcome::Cancelled, 0)
-            .await;
+        ended(co, &self.tenant, &mut self.record, Outcome::Cancelled, 0).await;
         self.reading.cancel(co).await;
         self.server.tell_cancelled(co, &self.reading).await;
         cancel::end(co, &self.asked.cancel_key).await;
         Ok(())
     }
+}
+
+/// Keeps `record` in the tenant's event log as started, before anything is sent: a client that
+/// leaves (and so stops its request) leaves the call told. Its end replaces it (`ended`).
+async fn started(co: &Co, tenant: &str, record: &ToolCall) {
+    let mut started = record.clone();
+    started.outcome = Outcome::Started;
+    keep(co, tenant, &started).await;
+}
+
+/// Keeps `record` as the call ended, `bytes` the size of its result.
+async fn ended(co: &Co, tenant: &str, record: &mut ToolCall, outcome: Outcome, bytes: u64) {
+    record.outcome = outcome;
+    record.duration_ms = co.now().saturating_sub(record.at);
+    record.bytes = bytes;
+    keep(co, tenant, record).await;
+}
+
+/// Sent after the response (a send that fails is the shell's to log). No log line: the record
+/// is the one place a call is told.
+async fn keep(co: &Co, tenant: &str, record: &ToolCall) {
+    co.record(tenant, LogEntry::ToolCall(record.clone()).encode())
+        .await;
 }
 
 /// One message as an SSE event.

@@ -1,14 +1,11 @@
-//! `GET /v1/admin/tenants/{t}/tool-calls`: a tenant's MCP tool calls (`audit::ToolCall`) from
-//! its event log, newest first, filtered by tool, key and outcome, a page at a time. The log
+//! `GET /v1/admin/tenants/{t}/tool-calls` (`webhook::log_admin::tool_calls` asks): a tenant's MCP
+//! tool calls (`audit::ToolCall`) from its event log, newest first, filtered by tool, key and outcome, a page at a time. The log
 //! keeps epoch ms; the answer shows `at` in Unix seconds with a millisecond fraction, as the
 //! event log's attempts do.
 
 use super::audit::{Outcome, ToolCall};
 use crate::core::error::ApiError;
-use crate::core::flow::Co;
-use crate::core::http::{query_pairs, HttpResponse};
-use crate::core::objects::protocol::EventLog;
-use crate::core::objects::Object;
+use crate::core::http::query_pairs;
 use crate::core::time::ms_field_in_seconds;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -97,19 +94,14 @@ pub struct ToolCallPage {
 }
 
 /// The page as the API shows it: times in Unix seconds.
-fn view(page: &ToolCallPage) -> Value {
+/// A page as the admin API shows it: times in seconds.
+pub fn view(page: &ToolCallPage) -> Value {
     let mut v = json!(page);
     let calls = v.get_mut("data").and_then(Value::as_array_mut);
     for c in calls.into_iter().flatten() {
         ms_field_in_seconds(c, "at");
     }
     v
-}
-
-pub async fn list(co: &Co, t: &str, url: &str) -> Result<HttpResponse, ApiError> {
-    let q = ToolCallQuery::from_url(url)?;
-    let page = co.ask(&Object::<EventLog>::tenant(t), q).await?;
-    HttpResponse::json(200, &view(&page))
 }
 
 #[cfg(test)]

@@ -33,7 +33,9 @@ pub struct Tool {
 /// id, a server's name) holds no `__`, so that the name reads back one way only (`owner_of`).
 pub fn tool_name(owner: &str, name: &str) -> Option<String> {
     let full = format!("{owner}{SEPARATOR}{name}");
-    (!owner.contains(SEPARATOR) && valid_name(&full)).then_some(full)
+    // `crm_` and `get` would read back as `crm` and `_get`.
+    let reads_back = owner_of(&full) == Some((owner, name));
+    (reads_back && valid_name(&full)).then_some(full)
 }
 
 /// 1 to 128 letters, digits, `_`, `-` or `.`, as the specification asks of a tool's name.

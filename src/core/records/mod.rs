@@ -126,9 +126,9 @@ async fn one_tool_namespace(
     tenant: &str,
     name: &str,
 ) -> Result<(), ApiError> {
-    if name.contains(SEPARATOR) {
+    if name.contains(SEPARATOR) || name.ends_with('_') {
         return Err(ApiError::validation(format!(
-            "an {}'s name may not contain `{SEPARATOR}`: it separates its MCP tools' owner from the tool",
+            "an {}'s name may not contain `{SEPARATOR}` nor end in `_`: `{SEPARATOR}` separates its MCP tools' owner from the tool",
             kind.label().replace('_', " ")
         )));
     }

@@ -695,6 +695,11 @@ fn an_integration_and_an_mcp_server_never_share_a_name() {
         put(RecordKind::Integration, "docs__x", integration()),
         Err(422)
     );
+    assert_eq!(
+        put(RecordKind::Integration, "crm_", integration()),
+        Err(422),
+        "crm___get reads as crm"
+    );
     assert!(kv
         .get(&RecordKind::McpServer.kv_key("t1", Some("crm")))
         .is_none());

@@ -205,7 +205,7 @@ pub async fn handle(
         AdminAction::GetEvent(id) => log_admin::get(co, t, &id).await,
         AdminAction::ListToolCalls => {
             require_tenant(co, t).await?;
-            crate::core::mcp::tool_calls::list(co, t, a.url).await
+            crate::core::webhook::log_admin::tool_calls(co, t, a.url).await
         }
         AdminAction::RetryEvent(id) => log_admin::retry_event(co, a.settings, t, &id, a.url).await,
         AdminAction::RetryDestination(d) => {

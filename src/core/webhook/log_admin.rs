@@ -12,6 +12,7 @@ use crate::core::http::{query_param, HttpResponse};
 use crate::core::jobs::sequencing;
 use crate::core::jobs::wire::{enqueue_all, QueueSettings};
 use crate::core::jobs::{DeadLetter, DeleteLetter, GetLetter, Job, ListLetters, QueueMessage};
+use crate::core::mcp::tool_calls::{self, ToolCallQuery};
 use crate::core::objects::protocol::{DeadLetters, EventLog};
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -62,6 +63,14 @@ async fn detail(co: &Co, t: &str, id: &str) -> Result<EventDetail, ApiError> {
     co.ask(&Object::<EventLog>::tenant(t), get)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("tenant `{t}` has no event `{id}` in its log")))
+}
+
+/// `GET /v1/admin/tenants/{t}/tool-calls`: the tenant's MCP tool calls, as its event log keeps
+/// them (`mcp::audit`).
+pub async fn tool_calls(co: &Co, t: &str, url: &str) -> Result<HttpResponse, ApiError> {
+    let q = ToolCallQuery::from_url(url)?;
+    let page = co.ask(&Object::<EventLog>::tenant(t), q).await?;
+    HttpResponse::json(200, &tool_calls::view(&page))
 }
 
 pub async fn get(co: &Co, t: &str, id: &str) -> Result<HttpResponse, ApiError> {

@@ -40,6 +40,8 @@ pub struct Server {
     sent: Cell<u32>,
     /// How long a request's answer may take, whole (ms).
     deadline_ms: u64,
+    /// When every request ends, whatever `deadline_ms` (a tool list's time, epoch ms).
+    end_ms: Option<u64>,
 }
 
 /// Why a request to a server got no result; our own words, never the server's text.
@@ -115,13 +117,22 @@ impl Server {
             nonce: nonce.to_string(),
             sent: Cell::new(0),
             deadline_ms,
+            end_ms: None,
         })
     }
 
-    /// The same server with a shorter deadline for each request (a tool list's).
-    pub fn within(mut self, ms: u64) -> Self {
+    /// The same server with a shorter deadline for each request, and all of them over by
+    /// `end_ms` (a tool list's).
+    pub fn within(mut self, ms: u64, end_ms: u64) -> Self {
         self.deadline_ms = self.deadline_ms.min(ms);
+        self.end_ms = Some(end_ms);
         self
+    }
+
+    /// A request's deadline from now (ms).
+    fn deadline(&self, co: &Co) -> u64 {
+        let end = self.end_ms.map_or(u64::MAX, |e| e.saturating_sub(co.now()));
+        self.deadline_ms.min(end).max(1)
     }
 
     /// Where this isolate keeps what it knows of the server: scoped by tenant, name,
@@ -165,7 +176,7 @@ impl Server {
                     s
                 }
             };
-            let deadline = self.deadline_ms;
+            let deadline = self.deadline(co);
             let at = co.now() + deadline;
             let req = self.outbound(Some(&s), &msg);
             let head = match co.open_stream(req, &self.trail, deadline).await {
@@ -242,7 +253,7 @@ impl Server {
         msg: &Value,
     ) -> Result<UpstreamAnswer, Failure> {
         let req = self.outbound(session, msg);
-        let deadline = self.deadline_ms;
+        let deadline = self.deadline(co);
         match co
             .exchange(req, &self.trail, Upstream::McpServer, deadline)
             .await
@@ -359,6 +370,8 @@ impl Reading {
     /// The next message, unless the server says nothing for `quiet_ms` (a relay then checks
     /// that its client is still there).
     pub async fn next_within(&mut self, co: &Co, quiet_ms: u64) -> Result<Next, Failure> {
+        // Bytes that make no message (comments, a trickle) do not count as speaking.
+        let quiet_at = co.now().saturating_add(quiet_ms);
         loop {
             if let Some(m) = self.ready.pop_front() {
                 return Ok(Next::Message(m));
@@ -366,8 +379,13 @@ impl Reading {
             if self.ended {
                 return Ok(Next::End);
             }
-            let left = self.until_ms.saturating_sub(co.now()).max(1);
-            match co.read(self.stream, left.min(quiet_ms)).await {
+            let now = co.now();
+            let left = self.until_ms.saturating_sub(now).max(1);
+            let quiet_left = quiet_at.saturating_sub(now);
+            if quiet_left == 0 && quiet_ms < left {
+                return Ok(Next::Quiet);
+            }
+            match co.read(self.stream, left.min(quiet_left.max(1))).await {
                 Chunk::Bytes(b) => {
                     self.read += b.len();
                     if self.read > Upstream::McpServer.max_answer_bytes() {
@@ -397,7 +415,7 @@ impl Reading {
                         self.ready.push_back(v);
                     }
                 }
-                Chunk::Late if quiet_ms < left => return Ok(Next::Quiet),
+                Chunk::Late if quiet_at <= self.until_ms => return Ok(Next::Quiet),
                 Chunk::Late => {
                     self.cancel(co).await;
                     let left = "no answer within the server's timeout".to_string();

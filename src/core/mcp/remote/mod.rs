@@ -81,7 +81,6 @@ pub async fn tools(co: &Co, sealer: &Sealer, c: &Caller<'_>) -> Vec<Tool> {
             co.log_error(line).await;
             continue;
         }
-        let left = LIST_ALL_MS.saturating_sub(co.now().saturating_sub(started));
         let opened = Server::new(
             sealer,
             c.tenant,
@@ -91,8 +90,8 @@ pub async fn tools(co: &Co, sealer: &Sealer, c: &Caller<'_>) -> Vec<Tool> {
             c.nonce,
         );
         let server = match opened {
-            // Each request (page) within what is left of the list's time.
-            Ok(s) => s.within(LIST_MS.min(left).max(1)),
+            // Each request (page) within `LIST_MS`, all within the list's time.
+            Ok(s) => s.within(LIST_MS, started + LIST_ALL_MS),
             Err(e) => {
                 co.log_error(json!({"mcp_server": name, "credential_unopened": e.logged()}))
                     .await;

@@ -472,3 +472,16 @@ fn an_endpoint_description_is_checked_when_an_integration_is_saved() {
     assert_eq!(e.status(), 422);
     assert!(e.message.contains("endpoints.a.read_only"), "{}", e.message);
 }
+
+/// A tool's name reads back to its owner one way: an owner holding `__` or ending in `_` (whose
+/// names would read as another owner's) has none.
+#[test]
+fn a_tool_name_reads_back_to_its_owner_or_is_not_made() {
+    use crate::core::mcp::tools::{owner_of, tool_name};
+    assert_eq!(tool_name("crm", "get").as_deref(), Some("crm__get"));
+    assert_eq!(owner_of("crm__get_contact"), Some(("crm", "get_contact")));
+    assert_eq!(owner_of("crm__get__x"), Some(("crm", "get__x")));
+    assert_eq!(tool_name("crm_", "get"), None, "would read as crm's `_get`");
+    assert_eq!(tool_name("shop__x", "get"), None);
+    assert_eq!(tool_name("crm", "bad name"), None);
+}
