@@ -282,10 +282,14 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
             }
             Effect::Record { tenant, entry } => {
                 super::event_log::record(tenant, LogEntry::decode(&entry)?);
-                // Outside a queue batch, nothing would send it later.
-                if let Some(ctx) = p.ctx {
+                // Outside a queue batch, nothing would send it later: a request sends what the
+                // isolate holds a moment later, one send for every record of that moment.
+                if let (Some(ctx), true) = (p.ctx, super::event_log::schedule()) {
                     let env = env.clone();
-                    ctx.wait_until(async move { send_event_log(&env).await });
+                    ctx.wait_until(async move {
+                        Delay::from(Duration::from_millis(super::event_log::GATHER_MS)).await;
+                        send_event_log(&env).await
+                    });
                 }
             }
             Effect::Point(point) => super::usage::write_point(env, point),
