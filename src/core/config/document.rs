@@ -434,6 +434,18 @@ fn pointer_to_path(ptr: &str) -> String {
 }
 
 /// Shared semantic checks.
+/// The first of `paths` (JSON pointers) where `doc` keeps its stored secret (`{"set": true}`),
+/// as a field path (`auth.token`): what a record moved elsewhere may not keep.
+pub fn kept_secret(doc: &Value, paths: &[&str]) -> Option<String> {
+    paths
+        .iter()
+        .find(|ptr| {
+            doc.pointer(ptr)
+                .is_some_and(|v| matches!(serde_json::from_value(v.clone()), Ok(Secret::Keep)))
+        })
+        .map(|ptr| ptr.trim_start_matches('/').replace('/', "."))
+}
+
 pub fn check_http_url(field: &str, url: &str, problems: &mut Vec<String>) {
     // Configured URLs keep their scheme in lower case.
     let lower_scheme = url.starts_with("https://") || url.starts_with("http://");

@@ -238,25 +238,16 @@ impl KeySettings {
         if let Some(b) = &self.budget {
             p.extend(b.problems("budget"));
         }
-        if self.allowed_models.len() > MAX_PATTERNS
-            || self
-                .allowed_models
-                .iter()
-                .any(|m| m.is_empty() || m.len() > 200)
-        {
-            p.push(format!(
-                "`allowed_models` takes up to {MAX_PATTERNS} names of 1 to 200 characters"
-            ));
-        }
-        if self.allowed_tools.len() > MAX_PATTERNS
-            || self
-                .allowed_tools
-                .iter()
-                .any(|m| m.is_empty() || m.len() > 200)
-        {
-            p.push(format!(
-                "`allowed_tools` takes up to {MAX_PATTERNS} patterns of 1 to 200 characters"
-            ));
+        let patterns = [
+            ("allowed_models", "names", &self.allowed_models),
+            ("allowed_tools", "patterns", &self.allowed_tools),
+        ];
+        for (field, what, list) in patterns {
+            if list.len() > MAX_PATTERNS || list.iter().any(|m| m.is_empty() || m.len() > 200) {
+                p.push(format!(
+                    "`{field}` takes up to {MAX_PATTERNS} {what} of 1 to 200 characters"
+                ));
+            }
         }
         let sane = |k: &str| {
             (1..=40).contains(&k.len())

@@ -2,7 +2,7 @@
 //! of them it takes, how they are signed and shaped, and how hard to try. The tenant's own
 //! `destination` is the destination record named `default`.
 
-use crate::core::config::document::{redact, Named, Secret};
+use crate::core::config::document::{kept_secret, redact, Named, Secret};
 use crate::core::integration::mapping::ResponseMapping;
 use crate::core::limits::breaker::Policy;
 use crate::core::limits::gate::Limits;
@@ -65,18 +65,12 @@ pub fn kept_credentials(doc: &Value, old: Option<&Value>) -> Result<(), String> 
     } else {
         return Ok(());
     };
-    for ptr in CREDENTIAL_PATHS {
-        let kept = doc
-            .pointer(ptr)
-            .is_some_and(|v| matches!(serde_json::from_value(v.clone()), Ok(Secret::Keep)));
-        if kept {
-            let field = ptr.trim_start_matches('/').replace('/', ".");
-            return Err(format!(
-                "`{field}` cannot be kept ({{\"set\": true}}): {changed}; send it again"
-            ));
-        }
+    match kept_secret(doc, CREDENTIAL_PATHS) {
+        Some(field) => Err(format!(
+            "`{field}` cannot be kept ({{\"set\": true}}): {changed}; send it again"
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The tenant's own destination: a record like the others, that a tenant document's

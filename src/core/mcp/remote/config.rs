@@ -2,7 +2,7 @@
 //! where it answers (its Streamable HTTP endpoint) and the credential the gateway presents to it,
 //! sealed like every secret and never shown to the clients calling its tools.
 
-use crate::core::config::document::{check_http_url, check_len, Check, Secret};
+use crate::core::config::document::{check_http_url, check_len, kept_secret, Check, Secret};
 use crate::core::http::url_origin;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,16 +89,10 @@ pub fn kept_credentials(doc: &Value, old: Option<&Value>) -> Result<(), String> 
     if origin(doc) == origin(old) {
         return Ok(());
     }
-    for ptr in SECRET_PATHS {
-        let kept = doc
-            .pointer(ptr)
-            .is_some_and(|v| matches!(serde_json::from_value(v.clone()), Ok(Secret::Keep)));
-        if kept {
-            let field = ptr.trim_start_matches('/').replace('/', ".");
-            return Err(format!(
-                "`{field}` cannot be kept ({{\"set\": true}}): the url's origin changed; send it again"
-            ));
-        }
+    match kept_secret(doc, SECRET_PATHS) {
+        Some(field) => Err(format!(
+            "`{field}` cannot be kept ({{\"set\": true}}): the url's origin changed; send it again"
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
