@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod config;
+pub mod connect;
 pub mod execute;
 pub mod flow;
 pub mod graphql;

@@ -1,0 +1,179 @@
+//! The decisions of "Connect" (issue #39), the OAuth 2.0 authorization-code flow an integration
+//! is connected with, before any route uses them: the PKCE pair (RFC 7636, S256) and the `state`
+//! the provider carries back to the callback.
+//!
+//! The state is signed, not secret: the tenant, its incarnation, the integration, the return
+//! URL the tenant registered, an expiry, and a random nonce, tagged with HMAC-SHA256 under the
+//! keyring's id key (any ring key verifies, so a state issued before a master key rotation still
+//! returns). The nonce is what a callback spends once (its single use is kept where the
+//! verifier waits, never in the state: the verifier does not leave the gateway).
+
+use crate::core::webhook::verify::{ct_eq, hmac_sha256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How long a user may take between the authorization URL and the callback.
+pub const STATE_TTL_S: u64 = 10 * 60;
+/// The longest state taken back (a provider passes it through; nothing longer is ours).
+const MAX_STATE: usize = 2048;
+
+/// A PKCE pair: the verifier stays with the gateway, the challenge goes to the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// From 32 random bytes: a 43-character verifier of the unreserved characters.
+    pub fn new(random: &[u8; 32]) -> Pkce {
+        let verifier = URL_SAFE_NO_PAD.encode(random);
+        let challenge = s256(&verifier);
+        Pkce {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// `code_challenge` for `code_challenge_method=S256`: BASE64URL(SHA256(verifier)), unpadded.
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// What a connect's state binds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectState {
+    /// Random (hex): the connect attempt, spent once.
+    pub nonce: String,
+    pub tenant: String,
+    pub incarnation: String,
+    pub integration: String,
+    pub return_url: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// Why a state is not taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateRefused {
+    /// Not a state of our shape.
+    Malformed,
+    /// Its tag is not one of our keys' over its content.
+    Forged,
+    Expired,
+}
+
+impl ConnectState {
+    /// `{payload}.{tag}`: the content as unpadded base64url JSON, the tag as 32 hex characters.
+    pub fn sign(&self, key: &[u8; 32]) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
+        let tag = tag(key, &payload);
+        format!("{payload}.{tag}")
+    }
+
+    /// The state a callback brought back, if one of `keys` signed it and it has not expired at
+    /// `now_s`. What it binds (tenant, incarnation, integration) is the caller's to compare.
+    pub fn open(keys: &[[u8; 32]], state: &str, now_s: u64) -> Result<Self, StateRefused> {
+        if state.len() > MAX_STATE {
+            return Err(StateRefused::Malformed);
+        }
+        let (payload, given) = state.split_once('.').ok_or(StateRefused::Malformed)?;
+        let signed = keys
+            .iter()
+            .any(|k| ct_eq(given.as_bytes(), tag(k, payload).as_bytes()));
+        if !signed {
+            return Err(StateRefused::Forged);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| StateRefused::Malformed)?;
+        let s: ConnectState =
+            serde_json::from_slice(&bytes).map_err(|_| StateRefused::Malformed)?;
+        if now_s >= s.expires_at {
+            return Err(StateRefused::Expired);
+        }
+        Ok(s)
+    }
+}
+
+fn tag(key: &[u8; 32], payload: &str) -> String {
+    let mac = hmac_sha256(key, &[b"connect-state\x1f", payload.as_bytes()]);
+    hex::encode(&mac[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636, Appendix B: the verifier of those 32 octets and its S256 challenge.
+    #[test]
+    fn the_pkce_pair_is_rfc_7636s_example() {
+        let octets: [u8; 32] = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212,
+            37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let p = Pkce::new(&octets);
+        assert_eq!(p.verifier, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(p.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    fn state() -> ConnectState {
+        ConnectState {
+            nonce: "00".repeat(16),
+            tenant: "acme".into(),
+            incarnation: "i1".into(),
+            integration: "crm".into(),
+            return_url: "https://app.acme.example/connected".into(),
+            expires_at: 1_000 + STATE_TTL_S,
+        }
+    }
+
+    const KEY: [u8; 32] = [7; 32];
+    const OLD: [u8; 32] = [9; 32];
+
+    #[test]
+    fn a_state_comes_back_as_signed_under_any_ring_key_until_it_expires() {
+        let signed = state().sign(&OLD);
+        assert_eq!(ConnectState::open(&[KEY, OLD], &signed, 1_000), Ok(state()));
+        let expiry = state().expires_at;
+        let late = ConnectState::open(&[KEY, OLD], &signed, expiry);
+        assert_eq!(late, Err(StateRefused::Expired));
+        let other = ConnectState::open(&[KEY], &signed, 1_000);
+        assert_eq!(other, Err(StateRefused::Forged), "not our key's");
+    }
+
+    #[test]
+    fn a_state_changed_on_its_way_or_not_ours_is_refused() {
+        let signed = state().sign(&KEY);
+        let (payload, tag) = signed.split_once('.').unwrap();
+        let mut moved = state();
+        moved.tenant = "other".into();
+        let moved_payload = moved.sign(&KEY).split_once('.').unwrap().0.to_string();
+        let refused = |s: &str| ConnectState::open(&[KEY], s, 1_000).unwrap_err();
+        assert_eq!(
+            refused(&format!("{moved_payload}.{tag}")),
+            StateRefused::Forged
+        );
+        assert_eq!(
+            refused(&format!("{payload}.{}", "0".repeat(32))),
+            StateRefused::Forged
+        );
+        assert_eq!(refused(payload), StateRefused::Malformed);
+        assert_eq!(refused(""), StateRefused::Malformed);
+        assert_eq!(refused(&"a".repeat(3000)), StateRefused::Malformed);
+        // Signed by us, but not a state: still refused, never a panic.
+        let odd = URL_SAFE_NO_PAD.encode(b"[1,2]");
+        assert_eq!(
+            refused(&format!("{odd}.{}", tag_of(&odd))),
+            StateRefused::Malformed
+        );
+    }
+
+    fn tag_of(payload: &str) -> String {
+        tag(&KEY, payload)
+    }
+}
