@@ -7,11 +7,9 @@ use super::audit::{Outcome, ToolCall};
 use crate::core::error::ApiError;
 use crate::core::http::query_pairs;
 use crate::core::time::ms_field_in_seconds;
+use crate::core::webhook::event_log::{page_limit, DEFAULT_PAGE};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-const MAX_PAGE: u32 = 100;
-const DEFAULT_PAGE: u32 = 50;
 
 /// A filtered page of tool calls, as the object takes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,13 +57,7 @@ impl ToolCallQuery {
                 "since" => q.since_ms = Some(ms("since", &v)?),
                 "until" => q.until_ms = Some(ms("until", &v)?),
                 "cursor" => q.after = Some(cursor_from(&v)?),
-                "limit" => {
-                    q.limit = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| ApiError::bad_request("`limit` is 1 to 100"))?
-                }
+                "limit" => q.limit = page_limit(&v)?,
                 _ => {}
             }
         }
@@ -94,7 +86,6 @@ pub struct ToolCallPage {
 }
 
 /// The page as the API shows it: times in Unix seconds.
-/// A page as the admin API shows it: times in seconds.
 pub fn view(page: &ToolCallPage) -> Value {
     let mut v = json!(page);
     let calls = v.get_mut("data").and_then(Value::as_array_mut);

@@ -19,6 +19,8 @@ pub const RECORD_RETENTION_MS: u64 = 30 * 86_400_000;
 /// How long kept bodies are kept, unless the tenant says otherwise.
 pub const DEFAULT_BODY_RETENTION_S: u32 = 3 * 86_400;
 const MAX_PAGE: u32 = 100;
+/// The page size of a log listing when none is asked for.
+pub const DEFAULT_PAGE: u32 = 50;
 
 /// What a tenant keeps of its events besides their records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,7 +225,7 @@ impl EventQuery {
     /// `limit`); times are epoch seconds.
     pub fn from_url(url: &str) -> Result<EventQuery, ApiError> {
         let mut q = EventQuery {
-            limit: 50,
+            limit: DEFAULT_PAGE,
             ..EventQuery::default()
         };
         let seconds = |k: &str, v: &str| {
@@ -248,13 +250,7 @@ impl EventQuery {
                 "since" => q.since = Some(seconds("since", &v)?),
                 "until" => q.until = Some(seconds("until", &v)?),
                 "cursor" => q.after = Some(cursor_from(&v)?),
-                "limit" => {
-                    q.limit = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| ApiError::bad_request("`limit` is 1 to 100"))?
-                }
+                "limit" => q.limit = page_limit(&v)?,
                 _ => {}
             }
         }
@@ -273,6 +269,14 @@ impl EventQuery {
                 .collect()
         })
     }
+}
+
+/// A log listing's `limit` (events, tool calls): 1 to 100.
+pub fn page_limit(v: &str) -> Result<u32, ApiError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| ApiError::bad_request("`limit` is 1 to 100"))
 }
 
 /// A page's cursor: where it ended.
