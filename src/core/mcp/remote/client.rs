@@ -1,9 +1,9 @@
 //! The gateway as an MCP client of a tenant's remote server (Streamable HTTP, the 2025-11-25
 //! revision, falling back to what the server agrees): `initialize` once per isolate and server
 //! incarnation (its `Mcp-Session-Id` and revision remembered), then one POST per request with the
-//! credential injected. A session the server forgot (404) is opened again, once. An answer is
-//! one JSON object or an SSE stream carrying notifications and then it (`Reading`), read as it
-//! comes, capped, within the server's deadline. No redirect is followed (`Upstream::McpServer`).
+//! credential injected. A session the server forgot (404) is opened again, once. A request's
+//! answer (`initialize`'s too) is one JSON object or an SSE stream carrying notifications and
+//! then it (`Reading`), read as it comes, capped, within the server's deadline. No redirect is followed (`Upstream::McpServer`).
 
 use super::config::{McpServerConfig, ServerAuth};
 use crate::core::config::document::{open_secret, RecordRef};
@@ -14,7 +14,6 @@ use crate::core::llm::sse;
 use crate::core::platform::RecordKind;
 use crate::core::upstream::{
     Chunk, FetchError, HttpMethod, OutboundBody, OutboundRequest, StreamId, Trail, Upstream,
-    UpstreamAnswer,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -162,9 +161,7 @@ impl Server {
         let remembered = co.recall(&key).await;
         let mut session: Option<Session> = remembered.and_then(|t| serde_json::from_str(&t).ok());
         let mut opened_now = false;
-        let n = self.sent.get() + 1;
-        self.sent.set(n);
-        let id = format!("{}-{n}", self.nonce);
+        let id = self.next_id();
         let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         loop {
             let s = match session.take() {
@@ -176,31 +173,48 @@ impl Server {
                     s
                 }
             };
-            let deadline = self.deadline(co);
-            let at = co.now() + deadline;
-            let req = self.outbound(Some(&s), &msg);
-            let head = match co.open_stream(req, &self.trail, deadline).await {
-                Ok(h) => h,
-                Err(e) => return Err(fetch_failure(e, deadline)),
-            };
-            match head.status {
-                200..=299 => {
-                    let sse = head
-                        .header("content-type")
-                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
-                    return Ok(Reading::new(id, head.stream, sse, at));
+            match self.send(co, Some(&s), &id, &msg).await {
+                // The server forgot the session: a new one, once.
+                Err(Failure::Status(404)) if !opened_now && s.id.is_some() => {
+                    let _ = co.run(Effect::ForgetPrefix(key.clone())).await;
                 }
-                status => {
-                    let _ = co.run(Effect::Cancel(head.stream)).await;
-                    // The server forgot the session: a new one, once.
-                    if status == 404 && !opened_now && s.id.is_some() {
-                        let _ = co.run(Effect::ForgetPrefix(key.clone())).await;
-                        continue;
-                    }
-                    return Err(Failure::Status(status));
-                }
+                sent => return sent.map(|(reading, _)| reading),
             }
         }
+    }
+
+    /// The id of this call's next request.
+    fn next_id(&self) -> String {
+        let n = self.sent.get() + 1;
+        self.sent.set(n);
+        format!("{}-{n}", self.nonce)
+    }
+
+    /// POSTs request `msg` (its id `id`): its answer to read, and the session id the answer's
+    /// head gave, when the status is a success.
+    async fn send(
+        &self,
+        co: &Co,
+        session: Option<&Session>,
+        id: &str,
+        msg: &Value,
+    ) -> Result<(Reading, Option<String>), Failure> {
+        let deadline = self.deadline(co);
+        let at = co.now() + deadline;
+        let req = self.outbound(session, msg);
+        let head = match co.open_stream(req, &self.trail, deadline).await {
+            Ok(h) => h,
+            Err(e) => return Err(fetch_failure(e, deadline)),
+        };
+        if !(200..300).contains(&head.status) {
+            let _ = co.run(Effect::Cancel(head.stream)).await;
+            return Err(Failure::Status(head.status));
+        }
+        let sse = head
+            .header("content-type")
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
+        let given = head.header("mcp-session-id").map(String::from);
+        Ok((Reading::new(id.to_string(), head.stream, sse, at), given))
     }
 
     /// Tells the server the client of `reading`'s request is gone (2025-11-25: a dropped
@@ -217,48 +231,46 @@ impl Server {
         };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
             "params": {"requestId": reading.id, "reason": "the client went away"}});
-        let req = self.outbound(Some(&s), &note);
-        let _ = co
-            .exchange(req, &self.trail, Upstream::McpServer, TELL_MS)
-            .await;
+        let _ = self.notify(co, &s, &note, TELL_MS).await;
     }
 
     async fn initialize(&self, co: &Co) -> Result<Session, Failure> {
-        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        let id = self.next_id();
+        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
             "protocolVersion": ASKED,
             "capabilities": {},
             "clientInfo": {"name": "edge-gateway", "version": env!("CARGO_PKG_VERSION")},
         }});
-        let answer = self.post(co, None, &init).await?;
-        let result = response(&answer, 1)?;
+        let (mut reading, given) = self.send(co, None, &id, &init).await?;
+        let result = result_of(&reading.response(co).await?)?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
             .filter(|v| SPOKEN.contains(v))
             .ok_or(Failure::Malformed("a protocol revision we do not speak"))?;
         let session = Session {
-            id: answer.header("mcp-session-id").map(String::from),
+            id: given,
             version: version.to_string(),
         };
         let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        self.post(co, Some(&session), &done).await?;
+        self.notify(co, &session, &done, self.deadline(co)).await?;
         Ok(session)
     }
 
-    /// One POST; its answer when the status is a success.
-    async fn post(
+    /// POSTs notification `msg` in `session`, taken when the status is a success (202).
+    async fn notify(
         &self,
         co: &Co,
-        session: Option<&Session>,
+        session: &Session,
         msg: &Value,
-    ) -> Result<UpstreamAnswer, Failure> {
-        let req = self.outbound(session, msg);
-        let deadline = self.deadline(co);
+        deadline: u64,
+    ) -> Result<(), Failure> {
+        let req = self.outbound(Some(session), msg);
         match co
             .exchange(req, &self.trail, Upstream::McpServer, deadline)
             .await
         {
-            Ok(a) if (200..300).contains(&a.status) => Ok(a),
+            Ok(a) if (200..300).contains(&a.status) => Ok(()),
             Ok(a) => Err(Failure::Status(a.status)),
             Err(e) => Err(fetch_failure(e, deadline)),
         }
@@ -447,33 +459,4 @@ pub fn result_of(reply: &Value) -> Result<Value, Failure> {
         Some(r @ Value::Object(_)) => Ok(r.clone()),
         _ => Err(Failure::Malformed("a response without a result")),
     }
-}
-
-/// The result of the response to request `id` in a whole answer (`initialize`'s): a JSON object,
-/// or an SSE stream whose events carry it (notifications before it are skipped).
-fn response(answer: &UpstreamAnswer, id: i64) -> Result<Value, Failure> {
-    let is_sse = answer
-        .header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
-    let messages: Vec<Value> = if is_sse {
-        let mut events = Vec::new();
-        let mut parser = sse::Parser::new();
-        parser
-            .push(&answer.body, &mut events)
-            .map_err(|_| Failure::Malformed("an SSE event over the size limit"))?;
-        parser.finish();
-        events
-            .iter()
-            .filter_map(|e| serde_json::from_str(&e.data).ok())
-            .collect()
-    } else {
-        let v: Value = serde_json::from_slice(&answer.body)
-            .map_err(|_| Failure::Malformed("an answer that is not JSON"))?;
-        vec![v]
-    };
-    let reply = messages
-        .into_iter()
-        .find(|m| m.get("id").and_then(Value::as_i64) == Some(id))
-        .ok_or(Failure::Malformed("no response to the request"))?;
-    result_of(&reply)
 }
