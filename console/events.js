@@ -19,9 +19,7 @@ export async function log(main, ctx) {
     h("div", { class: "field fit" }, h("label", {}, follow, " Follow new events")));
   const list = h("div");
   const more = h("button", { type: "button", class: "quiet", hidden: true }, "Older events");
-  let cursor = null;
-  let rows = [];
-  const show = () => list.replaceChildren(table(`Events of ${ctx.tenant}, newest first`, [
+  const show = (rows) => list.replaceChildren(table(`Events of ${ctx.tenant}, newest first`, [
     ["Event", (e) => h("a", { href: `#/t/${encodeURIComponent(ctx.tenant)}/events/${encodeURIComponent(e.id)}` }, h("code", {}, e.id))],
     ["Type", (e) => e.type],
     ["Source", (e) => e.source],
@@ -29,19 +27,8 @@ export async function log(main, ctx) {
     ["Status", (e) => badge(e.status, TONE[e.status])],
     ["Deliveries", (e) => e.deliveries.map((d) => `${d.destination}: ${d.state.replace("_", " ")}`).join("; ")],
   ], rows, "No events match."));
-  const load = async (fresh) => {
-    if (fresh) (cursor = null), (rows = []);
-    const page = await api("GET", tenantPath(ctx.tenant, "events") + query({ source: source.value.trim(), type: type.value.trim(), status: status.value, cursor, limit: 50 }));
-    rows = rows.concat(page?.data ?? []);
-    cursor = page?.next_cursor ?? null;
-    more.hidden = !cursor;
-    show();
-  };
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    load(true).catch((e) => toast(e.message, true));
-  });
-  more.addEventListener("click", () => busy(more, () => load(false)));
+  const filters = () => ({ source: source.value.trim(), type: type.value.trim(), status: status.value });
+  const load = pages(tenantPath(ctx.tenant, "events"), filters, form, more, show);
   // Following reloads the newest page every two seconds, until it is turned off or the view left.
   let timer;
   follow.addEventListener("change", () => {
@@ -116,6 +103,30 @@ export async function deadLetters(main, ctx) {
   );
 }
 
+/**
+ * A log listing read 50 rows at a time: `load(true)` reads the newest page under the form's
+ * `filters()`, `load(false)` the next older one (`more` shows while there is one); `show` draws
+ * every row read so far. Submitting the form reads afresh.
+ */
+function pages(path, filters, form, more, show) {
+  let cursor = null;
+  let rows = [];
+  const load = async (fresh) => {
+    if (fresh) (cursor = null), (rows = []);
+    const page = await api("GET", path + query({ ...filters(), cursor, limit: 50 }));
+    rows = rows.concat(page?.data ?? []);
+    cursor = page?.next_cursor ?? null;
+    more.hidden = !cursor;
+    show(rows);
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    load(true).catch((e) => toast(e.message, true));
+  });
+  more.addEventListener("click", () => busy(more, () => load(false)));
+  return load;
+}
+
 /** The tenant's MCP tool calls, newest first, filtered by tool, key and outcome. */
 export async function toolCalls(main, ctx) {
   const tool = h("input", { autocomplete: "off", placeholder: "crm__get_contact" });
@@ -126,9 +137,7 @@ export async function toolCalls(main, ctx) {
     h("div", { class: "field fit" }, h("button", { type: "submit" }, "Filter")));
   const list = h("div");
   const more = h("button", { type: "button", class: "quiet", hidden: true }, "Older calls");
-  let cursor = null;
-  let rows = [];
-  const show = () => list.replaceChildren(table(`Tool calls of ${ctx.tenant}, newest first`, [
+  const show = (rows) => list.replaceChildren(table(`Tool calls of ${ctx.tenant}, newest first`, [
     ["Tool", (c) => h("code", {}, c.tool)],
     ["Key", (c) => h("code", {}, c.key)],
     ["Outcome", (c) => badge(c.outcome.replace("_", " "), OUTCOME_TONE[c.outcome])],
@@ -137,20 +146,8 @@ export async function toolCalls(main, ctx) {
     ["At", (c) => when(c.at)],
     ["Arguments", (c) => h("code", { title: `SHA-256 ${c.arguments_sha256}` }, c.arguments_sha256.slice(0, 12))],
   ], rows, "No tool calls match."));
-  const load = async (fresh) => {
-    if (fresh) (cursor = null), (rows = []);
-    const filters = { tool: tool.value.trim(), key: key.value.trim(), outcome: outcome.value, cursor, limit: 50 };
-    const page = await api("GET", tenantPath(ctx.tenant, "tool-calls") + query(filters));
-    rows = rows.concat(page?.data ?? []);
-    cursor = page?.next_cursor ?? null;
-    more.hidden = !cursor;
-    show();
-  };
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    load(true).catch((e) => toast(e.message, true));
-  });
-  more.addEventListener("click", () => busy(more, () => load(false)));
+  const filters = () => ({ tool: tool.value.trim(), key: key.value.trim(), outcome: outcome.value });
+  const load = pages(tenantPath(ctx.tenant, "tool-calls"), filters, form, more, show);
   main.replaceChildren(
     h("h1", {}, "Tool calls"),
     h("p", { class: "muted" }, "Every MCP tools/call with an API key: the arguments are kept only as a digest. Kept 30 days."),

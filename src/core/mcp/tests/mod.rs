@@ -27,6 +27,23 @@ pub(super) fn modern(method: &str, mut params: Value) -> Vec<u8> {
         .unwrap()
 }
 
+/// The caller every test calls as: tenant `t1`, key `key_1`, request `req_1`.
+pub(super) fn caller<'a>(
+    allowed: &'a [String],
+    nonce: &'a str,
+    started: u64,
+) -> crate::core::mcp::caller::Caller<'a> {
+    crate::core::mcp::caller::Caller {
+        tenant: "t1",
+        key: "key_1",
+        allowed,
+        request_id: "req_1",
+        trail: crate::core::upstream::Trail::default(),
+        started,
+        nonce,
+    }
+}
+
 /// An answer's body as JSON (`null` when it has none); a stream's is not one.
 pub(super) fn body_json(served: crate::core::flow::Served) -> Value {
     match served.body {

@@ -2,15 +2,14 @@
 //! to: its tools in our namespace, calls forwarded with the credential only the server sees,
 //! one session per isolate, a forgotten session opened again.
 
-use super::{body_json, headers};
+use super::{body_json, caller, headers};
 use crate::core::error::ApiError;
 use crate::core::flow::{drive, Content, Effect, Flow, Outcome};
-use crate::core::mcp::caller::Caller;
 use crate::core::mcp::remote::config::kept_credentials;
 use crate::core::mcp::serve::answer;
 use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
-use crate::core::upstream::{Chunk, OutboundRequest, StreamHead, StreamId, Trail, UpstreamAnswer};
+use crate::core::upstream::{Chunk, OutboundRequest, StreamHead, StreamId, UpstreamAnswer};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -266,15 +265,7 @@ impl Isolate {
         let bytes = serde_json::to_vec(&body).unwrap();
         self.posts.set(self.posts.get() + 1);
         let nonce = format!("n{}", self.posts.get());
-        let c = Caller {
-            tenant: "t1",
-            key: "key_1",
-            allowed: &allowed,
-            request_id: "req_1",
-            trail: Trail::default(),
-            started: 0,
-            nonce: &nonce,
-        };
+        let c = caller(&allowed, &nonce, 0);
         let flow = Flow::new(|co| answer(co, &sealer, c, &h, &bytes));
         let (out, _) = drive(flow, 1_000, |e| self.perform(e));
         let (resp, _) = out.unwrap();

@@ -1,14 +1,13 @@
 //! What an MCP client sees of the tools: which a key is shown, what a call runs at the provider,
 //! what comes back, and what the guardrails change.
 
-use super::{body_json, headers, modern};
+use super::{body_json, caller, headers, modern};
 use crate::core::flow::{drive, Effect, Flow, Outcome};
 use crate::core::limits::gate::Begin;
-use crate::core::mcp::caller::Caller;
 use crate::core::mcp::serve::answer;
 use crate::core::platform::RecordKind;
 use crate::core::testing::{sealer, stored, Kv};
-use crate::core::upstream::{Trail, UpstreamAnswer};
+use crate::core::upstream::UpstreamAnswer;
 use serde_json::{json, Value};
 use sha2::Digest;
 
@@ -59,15 +58,7 @@ fn post_as(
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
     let sealer = sealer();
     let h = headers(h);
-    let c = Caller {
-        tenant: "t1",
-        key: "key_1",
-        allowed: &allowed,
-        request_id: "req_1",
-        trail: Trail::default(),
-        started: 1_000,
-        nonce: "n1",
-    };
+    let c = caller(&allowed, "n1", 1_000);
     let flow = Flow::new(|co| answer(co, &sealer, c, &h, &bytes));
     let (out, seen) = drive(flow, 1_000, |e| {
         if let Some(o) = kv.answer(e) {
