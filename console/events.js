@@ -4,7 +4,7 @@ import { api, tenantPath, query } from "./api.js";
 import { h, field, table, toast, busy, badge, when, confirmThen } from "./ui.js";
 
 const TONE = { delivered: "ok", failed: "bad", dead_lettered: "bad", pending: "warn", retrying: "warn" };
-const OUTCOME_TONE = { ok: "ok", tool_error: "warn", blocked: "bad", denied: "bad", unknown: "warn" };
+const OUTCOME_TONE = { started: "warn", ok: "ok", tool_error: "warn", blocked: "bad", denied: "bad", unknown: "warn", cancelled: "warn" };
 
 export async function log(main, ctx) {
   const [id] = ctx.rest;
@@ -131,7 +131,7 @@ function pages(path, filters, form, more, show) {
 export async function toolCalls(main, ctx) {
   const tool = h("input", { autocomplete: "off", placeholder: "crm__get_contact" });
   const key = h("input", { autocomplete: "off", placeholder: "key_…" });
-  const outcome = h("select", {}, ["", "ok", "tool_error", "blocked", "denied", "unknown", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " ") || "any")));
+  const outcome = h("select", {}, ["", "started", "ok", "tool_error", "blocked", "denied", "unknown", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " ") || "any")));
   const form = h("form", { class: "row", "aria-label": "Filter tool calls" },
     field("Tool", tool), field("Key", key), field("Outcome", outcome),
     h("div", { class: "field fit" }, h("button", { type: "submit" }, "Filter")));
