@@ -12,7 +12,8 @@ use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Content, Effect, Flow, Outcome, Served, Step};
 use crate::core::upstream::{Chunk, StreamHead, StreamId};
 use crate::core::usage::Sample;
-use crate::core::webhook::{event_log::LogEntry, health::disable_all};
+use crate::core::webhook::event_log::{LogEntry, GATHER_MS};
+use crate::core::webhook::health::disable_all;
 use futures::future::{join_all, LocalBoxFuture};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -287,7 +288,7 @@ fn perform<'a>(p: Platform<'a>, effect: Effect) -> LocalBoxFuture<'a, Result<Out
                 if let (Some(ctx), true) = (p.ctx, super::event_log::schedule()) {
                     let env = env.clone();
                     ctx.wait_until(async move {
-                        Delay::from(Duration::from_millis(super::event_log::GATHER_MS)).await;
+                        Delay::from(Duration::from_millis(GATHER_MS)).await;
                         send_event_log(&env).await
                     });
                 }

@@ -1,11 +1,11 @@
 //! The event log from the consumer's side: what a queue batch records goes into this isolate's
 //! buffer, one list per tenant, and is sent to each tenant's `EventLog` object in one round trip
-//! when the batch ends (what requests record, `GATHER_MS` after the first of them). A send that fails is logged and dropped: the log is the operator's view,
-//! and no delivery depends on it.
+//! when the batch ends (what requests record, `GATHER_MS` after the first of them). A send that
+//! fails is logged and dropped: the log is the operator's view, and no delivery depends on it.
 
 use super::durable;
 use crate::core::objects::{protocol::EventLog, Object};
-use crate::core::webhook::event_log::{LogBatch, LogEntry};
+use crate::core::webhook::event_log::{send_due, LogBatch, LogEntry};
 use crate::core::webhook::health::Disable;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -14,20 +14,16 @@ use worker::Env;
 /// Entries held at most; a batch never comes near it unless sends keep failing.
 const MAX_HELD: usize = 20_000;
 
-/// How long a request's record waits for others to go with it.
-pub const GATHER_MS: u64 = 50;
-
 thread_local! {
     static HELD: RefCell<BTreeMap<String, Vec<LogEntry>>> = const { RefCell::new(BTreeMap::new()) };
     /// When a request scheduled the send of what is held (epoch ms; 0: none is coming).
     static SCHEDULED: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Whether the caller should schedule a send: none is coming (it is now). One scheduled a
-/// second ago and not sent is taken as lost (its request's context ended first).
+/// Whether the caller should schedule a send (`event_log::send_due`); it is then scheduled.
 pub fn schedule() -> bool {
     let now = super::platform::now_ms();
-    let due = SCHEDULED.with(|s| now.saturating_sub(s.get()) > 1_000);
+    let due = SCHEDULED.with(|s| send_due(s.get(), now));
     if due {
         SCHEDULED.with(|s| s.set(now));
     }

@@ -14,6 +14,19 @@ use crate::core::upstream::ANSWER_PREVIEW;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// How long a request's record waits in its isolate for others to go with it (one send to the
+/// tenant's object for all of them).
+pub const GATHER_MS: u64 = 50;
+/// A send scheduled this long ago and not made is taken as lost (its request's context ended
+/// before it ran), so the next record schedules another.
+const SEND_LOST_MS: u64 = 1_000;
+
+/// Whether a request that records at `now_ms` schedules a send, one being scheduled at
+/// `scheduled_ms` (0: none).
+pub fn send_due(scheduled_ms: u64, now_ms: u64) -> bool {
+    now_ms.saturating_sub(scheduled_ms) > SEND_LOST_MS
+}
+
 /// How long records are kept.
 pub const RECORD_RETENTION_MS: u64 = 30 * 86_400_000;
 /// How long kept bodies are kept, unless the tenant says otherwise.
@@ -358,6 +371,15 @@ pub fn event_status(deliveries: &[DeliverySummary]) -> EventStatus {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_schedules_a_send_unless_one_is_coming_or_that_one_was_lost() {
+        use super::send_due;
+        assert!(send_due(0, 5_000), "none scheduled");
+        assert!(!send_due(5_000, 5_000 + super::GATHER_MS), "one is coming");
+        assert!(!send_due(5_000, 6_000));
+        assert!(send_due(5_000, 6_001), "one a second old was lost");
+    }
+
     use super::*;
 
     fn envelope() -> EventEnvelope {
