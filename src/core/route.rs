@@ -91,6 +91,8 @@ pub enum Route {
     },
     /// Where providers send the user back with a code (public: the signed state says whose).
     ConnectCallback,
+    /// The hosted page a connect's user sees before the provider's (public, as the callback).
+    ConnectPage,
     /// Search the marketplace's templates.
     Marketplace,
     /// A provider's webhook: POST deliveries, GET handshakes.
@@ -235,6 +237,7 @@ impl Route {
             | Route::EventTypes
             | Route::McpResourceMetadata
             | Route::ConnectCallback
+            | Route::ConnectPage
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_)
@@ -261,6 +264,7 @@ impl Route {
             | Route::EventTypes
             | Route::McpResourceMetadata
             | Route::ConnectCallback
+            | Route::ConnectPage
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_) => Access::Public,
@@ -332,6 +336,7 @@ impl Route {
             Route::IntegrationConnect { .. } => "/v1/integrations/{id}/connect",
             Route::IntegrationDisconnect { .. } => "/v1/integrations/{id}/connection",
             Route::ConnectCallback => "/v1/connect/callback",
+            Route::ConnectPage => "/v1/connect/start",
             Route::Marketplace => "/v1/marketplace",
             Route::MasterKeys => "/v1/admin/master-keys",
             Route::Reseal => "/v1/admin/master-keys/reseal",
@@ -522,6 +527,7 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             _ => Err(not_allowed(method, &["DELETE"])),
         },
         ["v1", "connect", "callback"] => get_only(Route::ConnectCallback),
+        ["v1", "connect", "start"] => get_only(Route::ConnectPage),
         ["v1", "integrations", i, e] => match method {
             InboundMethod::Post => Ok(Route::IntegrationExecute {
                 id: id("integration", i)?,

@@ -168,7 +168,8 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         | Route::IntegrationDelete { .. }
         | Route::IntegrationConnect { .. }
         | Route::IntegrationDisconnect { .. }
-        | Route::ConnectCallback => integration::manage(call, route, tenant, req).await,
+        | Route::ConnectCallback
+        | Route::ConnectPage => integration::manage(call, route, tenant, req).await,
         Route::IntegrationTest { id } => integration::test(call, &tenant, &id).await,
         Route::IntegrationExecute { id, endpoint } => {
             integration::execute(call, tenant, id, endpoint, req).await

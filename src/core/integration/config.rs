@@ -85,6 +85,9 @@ pub struct Auth {
     /// (`client_secret_post`, the default) or in a Basic header (`client_secret_basic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_auth: Option<TokenAuth>,
+    /// How the token request is sent: a form (the default, RFC 6749) or `json` (Atlassian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_body: Option<TokenBody>,
     /// bearer, oauth2: the `Authorization` scheme the token is sent under, `Bearer` unless an
     /// API wants its own (Zoho's `Zoho-oauthtoken`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +100,13 @@ pub struct Auth {
     /// token came from, which its token keys cover, so that a reconnect fetches anew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenBody {
+    Form,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +133,7 @@ impl Auth {
             ("scopes", self.scopes.is_some()),
             ("extra_params", self.extra_params.is_some()),
             ("token_auth", self.token_auth.is_some()),
+            ("token_body", self.token_body.is_some()),
             ("scheme", self.scheme.is_some()),
             ("key_id", self.key_id.is_some()),
             ("connection", self.connection.is_some()),
@@ -139,6 +150,7 @@ impl Auth {
                     "scopes",
                     "extra_params",
                     "token_auth",
+                    "token_body",
                     "scheme",
                     "key_id",
                     "connection",

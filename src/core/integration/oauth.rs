@@ -15,7 +15,7 @@
 
 use super::oauth_tokens::TokenKeys;
 use crate::core::config::document::Secret;
-use crate::core::integration::config::{Auth, IntegrationConfig, OauthGrant, TokenAuth};
+use crate::core::integration::config::{Auth, IntegrationConfig, OauthGrant, TokenAuth, TokenBody};
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
 use crate::core::sign::jwt::{google_assertion, Assertion};
@@ -34,18 +34,19 @@ pub fn token_request(
     now_s: u64,
 ) -> Result<OutboundRequest, String> {
     let url = auth.token_url.clone().ok_or("oauth2 without token_url")?;
-    let mut form = form_urlencoded::Serializer::new(String::new());
+    let mut fields: Vec<(&str, String)> = Vec::new();
     let scope = auth
         .scopes
         .as_ref()
         .filter(|s| !s.is_empty())
         .map(|s| s.join(" "));
+    let json = auth.token_body == Some(TokenBody::Json);
     match auth.grant.unwrap_or(OauthGrant::ClientCredentials) {
-        OauthGrant::ClientCredentials => form.append_pair("grant_type", "client_credentials"),
+        OauthGrant::ClientCredentials => fields.push(("grant_type", "client_credentials".into())),
         OauthGrant::RefreshToken => {
             let rt = refresh_token.ok_or("refresh_token grant without a refresh token")?;
-            form.append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", rt)
+            fields.push(("grant_type", "refresh_token".into()));
+            fields.push(("refresh_token", rt.into()));
         }
         OauthGrant::JwtBearer => {
             // RFC 7523: the signed assertion is the whole credential; no client id or secret.
@@ -60,27 +61,24 @@ pub fn token_request(
                 now_s,
             };
             let jwt = google_assertion(&assertion, client_secret)?;
-            form.append_pair("grant_type", JWT_BEARER)
-                .append_pair("assertion", &jwt);
-            let req =
-                OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish());
-            return Ok(req.header("accept", "application/json"));
+            fields.push(("grant_type", JWT_BEARER.into()));
+            fields.push(("assertion", jwt));
+            return Ok(token_endpoint_request(url, json, &fields));
         }
     };
     let client_id = auth.client_id.as_deref().unwrap_or_default();
     let basic = auth.token_auth == Some(TokenAuth::ClientSecretBasic);
     if !basic {
-        form.append_pair("client_id", client_id)
-            .append_pair("client_secret", client_secret);
+        fields.push(("client_id", client_id.into()));
+        fields.push(("client_secret", client_secret.into()));
     }
-    if let Some(scope) = &scope {
-        form.append_pair("scope", scope);
+    if let Some(scope) = scope {
+        fields.push(("scope", scope));
     }
     for (k, v) in auth.extra_params.iter().flatten() {
-        form.append_pair(k, v);
+        fields.push((k, v.clone()));
     }
-    let req = OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish())
-        .header("accept", "application/json");
+    let req = token_endpoint_request(url, json, &fields);
     if !basic {
         return Ok(req);
     }
@@ -89,6 +87,31 @@ pub fn token_request(
     let pair = format!("{}:{}", enc(client_id), enc(client_secret));
     let header = format!("Basic {}", STANDARD.encode(pair));
     Ok(req.header("authorization", header))
+}
+
+/// A token endpoint's request of `fields`: a form (RFC 6749), or JSON where the provider takes
+/// that (Atlassian).
+pub fn token_endpoint_request(
+    url: String,
+    json: bool,
+    fields: &[(&str, String)],
+) -> OutboundRequest {
+    let req = if json {
+        let body: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone().into()))
+            .collect();
+        OutboundRequest::post(
+            url,
+            "application/json",
+            serde_json::Value::Object(body).to_string(),
+        )
+    } else {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs(fields.iter().map(|(k, v)| (*k, v.as_str())));
+        OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish())
+    };
+    req.header("accept", "application/json")
 }
 
 /// RFC 7523's grant type: a JWT exchanged for an access token.
@@ -357,8 +380,19 @@ mod tests {
             token_answer(400, client),
             Err(TokenRefusal::Failed(_))
         ));
+        assert_eq!(
+            token_answer(403, refused),
+            Err(TokenRefusal::InvalidGrant),
+            "Atlassian's"
+        );
+        let zoho = br#"{"error":"invalid_code"}"#;
+        assert_eq!(
+            token_answer(200, zoho),
+            Err(TokenRefusal::InvalidGrant),
+            "Zoho's"
+        );
         assert!(matches!(
-            token_answer(401, refused),
+            token_answer(503, refused),
             Err(TokenRefusal::Failed(_))
         ));
         assert!(token_answer(200, b"<html>").is_err());

@@ -9,6 +9,7 @@ use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::{query_param, HttpResponse};
+use crate::core::integration::connect::app::OPERATOR;
 use crate::core::integration::flow::{self as integration_flow, Execution};
 use crate::core::integration::installed;
 use crate::core::integration::oauth::{token_prefix, LLM_HOLDER};
@@ -333,6 +334,10 @@ fn shown(kind: RecordKind, doc: Value) -> Value {
 }
 
 async fn require_tenant(co: &Co, t: &str) -> Result<(), ApiError> {
+    // The operator's OAuth apps belong to no tenant (the route makes no other record of it).
+    if t == OPERATOR {
+        return Ok(());
+    }
     match exists(co, RecordKind::Tenant, t, None).await? {
         true => Ok(()),
         false => Err(ApiError::not_found(format!(

@@ -7,6 +7,7 @@
 use super::spec::{ConnectSpec, SignedCallback, Told, ToldBy};
 use crate::core::config::document::Named;
 use crate::core::integration::config::template_expressions;
+use crate::core::integration::oauth::token_endpoint_request;
 use crate::core::integration::plan::fill_template_under;
 use crate::core::upstream::OutboundRequest;
 use crate::core::webhook::verify::{ct_eq, hmac_sha256};
@@ -150,7 +151,7 @@ pub struct Client<'a> {
 }
 
 /// The code's exchange at the spec's token endpoint (filled from `settings`, which may hold
-/// what the callback told): client_secret_post, as a form or (Atlassian) JSON.
+/// what the callback told): client_secret_post, as the connected auth's `token_body` says.
 pub fn code_request(
     spec: &ConnectSpec,
     settings: &Named<String>,
@@ -159,28 +160,17 @@ pub fn code_request(
     verifier: Option<&str>,
 ) -> Result<OutboundRequest, String> {
     let url = fill(&spec.token_url, settings)?;
-    let mut fields = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", client.redirect_uri),
-        ("client_id", client.id),
-        ("client_secret", client.secret),
+    let mut fields: Vec<(&str, String)> = vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.into()),
+        ("redirect_uri", client.redirect_uri.into()),
+        ("client_id", client.id.into()),
+        ("client_secret", client.secret.into()),
     ];
     if let Some(v) = verifier {
-        fields.push(("code_verifier", v));
+        fields.push(("code_verifier", v.into()));
     }
-    let req = if spec.json_token_request {
-        let body: serde_json::Map<String, Value> = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        OutboundRequest::post(url, "application/json", Value::Object(body).to_string())
-    } else {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.extend_pairs(fields);
-        OutboundRequest::post(url, "application/x-www-form-urlencoded", form.finish())
-    };
-    Ok(req.header("accept", "application/json"))
+    Ok(token_endpoint_request(url, spec.json_token_body(), &fields))
 }
 
 /// The RFC 7009 revocation of `token` (a refresh token, or the access token of a connection

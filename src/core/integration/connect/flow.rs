@@ -12,14 +12,15 @@ use super::exchange::{
     signature_holds, told_value, Client, Failure, Granted, Returned, Sources,
 };
 use super::lifecycle::disconnect;
+use super::page::{render, Page};
 use super::pending::{Attempt, AttemptCmd};
 use super::spec::{ConnectSpec, ToldBy};
-use super::state::{ConnectState, Pkce, StateRefused, STATE_TTL_S};
+use super::state::{s256, ConnectState, Pkce, StateRefused, STATE_TTL_S};
 use crate::core::config::document::{open_secret, Named, RecordRef};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
-use crate::core::http::{query_pairs, HttpResponse};
+use crate::core::http::{query_pairs, url_origin, HttpResponse};
 use crate::core::integration::config::IntegrationConfig;
 use crate::core::integration::installed::Managing;
 use crate::core::integration::marketplace::Template;
@@ -49,7 +50,10 @@ pub async fn run(
     c: Managing,
 ) -> Result<HttpResponse, ApiError> {
     match &c.route {
-        Route::IntegrationConnect { id } => start(&co, sealer, rng, &c.tenant, id, c.body).await,
+        Route::IntegrationConnect { id } => {
+            start(&co, sealer, rng, &c.tenant, id, c.body, &c.url).await
+        }
+        Route::ConnectPage => page(&co, sealer, &c.url).await,
         Route::ConnectCallback => callback(&co, sealer, rng, &c.url, &c.trail).await,
         Route::IntegrationDisconnect { id } => {
             disconnect(&co, sealer, &c.tenant, id, &c.trail).await
@@ -114,6 +118,7 @@ async fn start(
     tenant: &str,
     id: &str,
     body: Option<Value>,
+    url: &str,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.filter(|b| !b.is_null()).unwrap_or(json!({}));
     let req: StartRequest = serde_json::from_value(body)
@@ -190,22 +195,6 @@ async fn start(
         .first()
         .ok_or_else(|| ApiError::internal("no id key"))?;
     let signed = state.sign(key);
-    let scopes = app
-        .cfg
-        .scopes
-        .clone()
-        .unwrap_or_else(|| spec.scopes.clone());
-    let challenge = pkce.as_ref().map(|p| p.challenge.as_str());
-    let url = authorization_url(
-        spec,
-        &settings,
-        &app.cfg.client_id,
-        &app.cfg.redirect_uri,
-        &scopes,
-        &signed,
-        challenge,
-    )
-    .map_err(ApiError::validation)?;
     let attempt = Attempt {
         nonce,
         verifier: pkce.map(|p| p.verifier),
@@ -213,12 +202,78 @@ async fn start(
         settings,
         expires_at,
     };
+    let to = authorize(spec, &app, &attempt, &signed)?;
     let object = Object::<OauthTokens>::integration(tenant, id);
     co.ask(&object, AttemptCmd::Begin(attempt)).await?;
-    HttpResponse::json(
-        200,
-        &json!({"integration": id, "authorization_url": url, "expires_at": expires_at}),
+    let page = format!("{}/v1/connect/start?", url_origin(url));
+    let mut page = form_urlencoded::Serializer::new(page);
+    page.append_pair("state", &signed);
+    let answer = json!({"integration": id, "authorization_url": to, "connect_url": page.finish(), "expires_at": expires_at});
+    HttpResponse::json(200, &answer)
+}
+
+/// The scopes asked: the app's, else the template's.
+fn scopes<'a>(spec: &'a ConnectSpec, app: &'a FoundApp) -> &'a [String] {
+    app.cfg.scopes.as_deref().unwrap_or(&spec.scopes)
+}
+
+/// The provider's authorization URL for `attempt`, whose signed state is `state`.
+fn authorize(
+    spec: &ConnectSpec,
+    app: &FoundApp,
+    attempt: &Attempt,
+    state: &str,
+) -> Result<String, ApiError> {
+    let challenge = attempt.verifier.as_deref().map(s256);
+    let (client_id, redirect_uri) = (&app.cfg.client_id, &app.cfg.redirect_uri);
+    let (settings, scopes) = (&attempt.settings, scopes(spec, app));
+    authorization_url(
+        spec,
+        settings,
+        client_id,
+        redirect_uri,
+        scopes,
+        state,
+        challenge.as_deref(),
     )
+    .map_err(ApiError::validation)
+}
+
+/// `GET /v1/connect/start`: the hosted page of an open attempt.
+async fn page(co: &Co, sealer: &Sealer, url: &str) -> Result<HttpResponse, ApiError> {
+    let params = query_pairs(url);
+    let raw = params
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let gone =
+        || ApiError::bad_request("this connect link is not open any more: start the connect again");
+    let s = ConnectState::open(sealer.id_keys(), &raw, co.now() / 1000).map_err(|_| gone())?;
+    let object = Object::<OauthTokens>::integration(&s.tenant, &s.integration);
+    let peek = AttemptCmd::Peek {
+        nonce: s.nonce.clone(),
+    };
+    let attempt = co.ask(&object, peek).await?.ok_or_else(gone)?;
+    let template = load_template(co, &attempt.template)
+        .await?
+        .ok_or_else(gone)?;
+    let spec = connectable(&template)?;
+    let app = find_app(co, &s.tenant, &template.id)
+        .await?
+        .ok_or_else(gone)?;
+    let to = authorize(spec, &app, &attempt, &raw)?;
+    let mut cancel = form_urlencoded::Serializer::new("/v1/connect/callback?".to_string());
+    cancel
+        .append_pair("error", "access_denied")
+        .append_pair("state", &raw);
+    Ok(render(&Page {
+        provider: &template.name,
+        integration: &s.integration,
+        scopes: scopes(spec, &app),
+        authorization_url: &to,
+        cancel_url: &cancel.finish(),
+    }))
 }
 
 /// The template's connect block, if it can be connected (its connected integration keeps every
@@ -382,13 +437,7 @@ async fn connect(
         template: template.id.clone(),
         settings: attempt.settings,
         account,
-        scopes: granted_scopes(
-            got.scope.as_deref(),
-            &app.cfg
-                .scopes
-                .clone()
-                .unwrap_or_else(|| spec.scopes.clone()),
-        ),
+        scopes: granted_scopes(got.scope.as_deref(), scopes(spec, &app)),
         app: app.owner,
         connected_at: co.now() / 1000,
         disconnected_at: None,

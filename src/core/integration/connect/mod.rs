@@ -9,6 +9,7 @@ pub mod connection;
 pub mod exchange;
 pub mod flow;
 pub mod lifecycle;
+pub mod page;
 pub mod pending;
 pub mod spec;
 pub mod state;

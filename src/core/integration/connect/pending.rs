@@ -29,6 +29,8 @@ pub enum AttemptCmd {
     Begin(Attempt),
     /// Hand out and forget the attempt of this nonce, if it is open.
     Spend { nonce: String },
+    /// Hand out the attempt of this nonce, if it is open, and keep it (the hosted page).
+    Peek { nonce: String },
 }
 
 /// Applies `cmd` to the open attempts at `now_s`: what the object answers (the spent attempt)
@@ -51,6 +53,10 @@ pub fn apply(
             let at = open.iter().position(|a| a.nonce == nonce);
             let spent = at.map(|i| open.remove(i));
             (spent, open)
+        }
+        AttemptCmd::Peek { nonce } => {
+            let seen = open.iter().find(|a| a.nonce == nonce).cloned();
+            (seen, open)
         }
     }
 }
@@ -76,6 +82,9 @@ mod tests {
         let spend = |nonce: &str| AttemptCmd::Spend {
             nonce: nonce.into(),
         };
+        let peek = AttemptCmd::Peek { nonce: "n1".into() };
+        let (seen, open) = apply(open, peek, 10);
+        assert_eq!(seen.unwrap().nonce, "n1", "a peek keeps it");
         let (spent, open) = apply(open, spend("n1"), 10);
         assert_eq!(spent.unwrap().verifier.as_deref(), Some("v-n1"));
         let (again, open) = apply(open, spend("n1"), 11);

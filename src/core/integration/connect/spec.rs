@@ -32,9 +32,6 @@ pub struct ConnectSpec {
     /// A token answer without a refresh token is refused (the access token expires).
     #[serde(default)]
     pub refresh_token: bool,
-    /// The provider takes the token request as JSON (Atlassian), not a form.
-    #[serde(default)]
-    pub json_token_request: bool,
     /// Extra authorization request parameters (Atlassian's `audience`, Zoho's `access_type`).
     #[serde(default)]
     pub authorize_params: Named<String>,
@@ -123,6 +120,11 @@ impl ConnectSpec {
             }
         }
         out
+    }
+
+    /// Whether the provider takes token requests as JSON (the connected auth's `token_body`).
+    pub fn json_token_body(&self) -> bool {
+        self.auth.get("token_body").and_then(Value::as_str) == Some("json")
     }
 
     /// The template's integration as connected: `auth` and `base_url` replaced by the block's.
