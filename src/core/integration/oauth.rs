@@ -385,6 +385,13 @@ mod tests {
             Err(TokenRefusal::InvalidGrant),
             "Atlassian's"
         );
+        let hubspot =
+            br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token"}"#;
+        assert_eq!(
+            token_answer(400, hubspot),
+            Err(TokenRefusal::InvalidGrant),
+            "HubSpot's"
+        );
         let zoho = br#"{"error":"invalid_code"}"#;
         assert_eq!(
             token_answer(200, zoho),

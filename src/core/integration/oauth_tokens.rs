@@ -267,9 +267,10 @@ pub fn rotated<'a>(sent: Option<&str>, answer: &'a TokenResponse) -> Option<&'a 
         .filter(|new| !new.is_empty() && Some(*new) != sent)
 }
 
-/// The `error` codes that refuse the refresh token itself: RFC 6749's `invalid_grant` (with
-/// 400, and Atlassian's 403), and Zoho's `invalid_code` (with 200).
-const GRANT_REFUSED: &[&str] = &["invalid_grant", "invalid_code"];
+/// The codes that refuse the refresh token itself: RFC 6749's `error` `invalid_grant` (with
+/// 400, and Atlassian's 403), Zoho's `invalid_code` (with 200), HubSpot's `status`
+/// `BAD_REFRESH_TOKEN`.
+const GRANT_REFUSED: &[&str] = &["invalid_grant", "invalid_code", "BAD_REFRESH_TOKEN"];
 
 /// Why no token was had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,10 +303,9 @@ impl TokenRefusal {
 /// What the token endpoint's answer means: a token, or why not (never its text).
 pub fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, TokenRefusal> {
     let error = serde_json::from_slice::<serde_json::Value>(body).ok();
-    let code = error
-        .as_ref()
-        .and_then(|e| e.get("error"))
-        .and_then(|e| e.as_str());
+    let code = ["error", "status"]
+        .iter()
+        .find_map(|k| error.as_ref()?.get(k)?.as_str());
     if code.is_some_and(|c| GRANT_REFUSED.contains(&c)) && status < 500 {
         return Err(TokenRefusal::InvalidGrant);
     }

@@ -229,7 +229,7 @@ pub fn granted(spec: &ConnectSpec, status: u16, body: &[u8]) -> Result<Granted, 
         .filter(|t| !t.is_empty())
         .ok_or(Failure::Unavailable)?;
     let refresh_token = text("refresh_token").filter(|t| !t.is_empty());
-    if spec.refresh_token && refresh_token.is_none() {
+    if spec.refreshes() && refresh_token.is_none() {
         return Err(Failure::NoRefreshToken);
     }
     Ok(Granted {

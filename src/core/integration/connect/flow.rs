@@ -507,10 +507,9 @@ async fn keep(
         o.entry("provider")
             .or_insert_with(|| template.provider.clone().into());
     }
-    if let (Some(auth), Some(_)) = (
-        doc.get_mut("auth").and_then(Value::as_object_mut),
-        &got.refresh_token,
-    ) {
+    // Only an oauth2 auth refreshes: another keeps the access token it was told (a bearer).
+    let refresh = got.refresh_token.as_ref().filter(|_| spec.refreshes());
+    if let (Some(auth), Some(_)) = (doc.get_mut("auth").and_then(Value::as_object_mut), refresh) {
         auth.insert("connection".into(), s.nonce.clone().into());
     }
     let kind = RecordKind::Integration;
@@ -518,7 +517,7 @@ async fn keep(
     if !created {
         forget_tokens(co, &token_prefix(tenant, Some(id))).await?;
     }
-    if let Some(rt) = &got.refresh_token {
+    if let Some(rt) = refresh {
         let cfg: IntegrationConfig = serde_json::from_value(stored)
             .map_err(|e| ApiError::internal(format!("connected integration unreadable: {e}")))?;
         let holder = Holder::Integration { id, cfg: &cfg };

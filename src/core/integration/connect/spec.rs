@@ -29,9 +29,6 @@ pub struct ConnectSpec {
     /// S256 PKCE: on wherever the provider accepts it.
     #[serde(default)]
     pub pkce: bool,
-    /// A token answer without a refresh token is refused (the access token expires).
-    #[serde(default)]
-    pub refresh_token: bool,
     /// Extra authorization request parameters (Atlassian's `audience`, Zoho's `access_type`).
     #[serde(default)]
     pub authorize_params: Named<String>,
@@ -120,6 +117,12 @@ impl ConnectSpec {
             }
         }
         out
+    }
+
+    /// Whether the connected integration refreshes its token (its auth is oauth2's): a token
+    /// answer without a refresh token is then refused.
+    pub fn refreshes(&self) -> bool {
+        self.auth.get("type").and_then(Value::as_str) == Some("oauth2")
     }
 
     /// Whether the provider takes token requests as JSON (the connected auth's `token_body`).
