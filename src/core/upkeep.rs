@@ -722,7 +722,10 @@ mod tests {
             ..idle()
         };
         let (_, _, kv) = upkeep(w, &"11".repeat(32));
-        let before = kv.get(&ConfigKey::health("t0", Some("crm")));
+        // Recorded by the run five minutes ago.
+        let mut before = kv.get(&ConfigKey::health("t0", Some("crm")));
+        let r = before.as_mut().unwrap();
+        (r["since"], r["last_call_at"]) = (json!(NOW_S - 300), json!(NOW_S - 320));
         let again = World {
             last_call: Some(failed_call(60_000)),
             recorded: before.clone(),

@@ -68,6 +68,8 @@ pub fn look(test_every_s: Option<u32>, last: Option<&Spoke>, now_ms: u64) -> Loo
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
     pub failure: Option<Failure>,
+    /// When what was seen happened (s): the test ran, or the call finished.
+    pub at_s: u64,
     pub record: Value,
 }
 
@@ -82,6 +84,7 @@ impl Seen {
         }
         Seen {
             failure: failure_in(report),
+            at_s: now_s,
             record,
         }
     }
@@ -97,7 +100,11 @@ impl Seen {
             }
             record["error"] = json!({"code": f.error});
         }
-        Seen { failure, record }
+        Seen {
+            failure,
+            at_s: last.at_ms / 1000,
+            record,
+        }
     }
 }
 
@@ -117,9 +124,15 @@ fn failure_in(v: &Value) -> Option<Failure> {
 }
 
 /// Whether `seen` changes the recorded health: nothing (readable) recorded yet, ok <-> failing,
-/// or another failure (its status or error code). Where a look came from is no change.
+/// or another failure (its status or error code). Where a look came from is no change, and a
+/// call that finished before the record was written (a test the gate refused wrote it) is no
+/// news.
 pub fn changed(recorded: Option<&Value>, seen: &Seen) -> bool {
-    recorded.is_none_or(|r| !r["ok"].is_boolean() || failure_in(r) != seen.failure)
+    let Some(r) = recorded.filter(|r| r["ok"].is_boolean()) else {
+        return true;
+    };
+    let stale = r["since"].as_u64().is_some_and(|since| since > seen.at_s);
+    !stale && failure_in(r) != seen.failure
 }
 
 /// Records `seen` as the integration's health if it changes the recorded one; says whether it
@@ -293,8 +306,10 @@ mod tests {
     #[test]
     fn only_a_change_of_health_is_recorded() {
         let call = |failure| Seen::calls(&spoke(1_000, failure, false), NOW / 1000);
-        let ok = call(None).record;
-        let failing = call(down(Some(503), "upstream_error")).record;
+        // As the run five minutes ago recorded a call before it.
+        let recorded = |failure| Seen::calls(&spoke(400_000, failure, false), NOW / 1000 - 300);
+        let ok = recorded(None).record;
+        let failing = recorded(down(Some(503), "upstream_error")).record;
         assert!(changed(None, &call(None)), "nothing recorded yet");
         assert!(!changed(Some(&ok), &call(None)));
         assert!(changed(Some(&ok), &call(down(Some(503), "upstream_error"))));
@@ -320,6 +335,14 @@ mod tests {
         let old = json!({"ok": true, "endpoint": "ping", "status_code": 200, "checked_at": 1});
         assert!(!changed(Some(&old), &call(None)));
         assert!(changed(Some(&json!({"unreadable": 1})), &call(None)));
+        // A test refused by the gate (its breaker open) is recorded without reaching the
+        // provider: the call before it, which the gate still answers, is no news.
+        let refused = json!({"ok": false, "from": "test", "since": NOW / 1000,
+            "error": {"code": "circuit_open"}});
+        let before = Seen::calls(&spoke(5_000, None, false), NOW / 1000 + 300);
+        assert!(!changed(Some(&refused), &before));
+        let after = Seen::calls(&spoke(0, None, false), NOW / 1000 + 300);
+        assert!(changed(Some(&refused), &after));
         assert!(changed(Some(&json!("text")), &call(None)));
     }
 }
