@@ -5,7 +5,8 @@
 //! - during a master key rotation (more than one key in the ring), secrets are re-sealed under
 //!   the current key (`core::tenant::reseal`);
 //! - OAuth2 integrations' held tokens that would expire before the next run are replaced;
-//! - every integration with a `test` call is checked and its health recorded.
+//! - each integration's health is looked at: its last call speaks for it when one finished
+//!   within its interval, else its `test` call runs if it may; recorded only when it changed.
 //!
 //! No job rewrites a tenant document or writes a destination record: KV has no compare-and-set,
 //! so a rewrite from a stale read would undo an admin's write (`webhook::default_destination`
@@ -18,9 +19,11 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::integration::config::{AuthType, IntegrationConfig};
 use crate::core::integration::flow::{check, refresh_token, Execution};
+use crate::core::integration::health::{self, Look, Source};
 use crate::core::integration::tokens::Refresh;
 use crate::core::jobs::ExpireLetters;
-use crate::core::objects::protocol::{DeadLetters, EventLog};
+use crate::core::limits::gate::LastCall;
+use crate::core::objects::protocol::{CallGate, DeadLetters, EventLog};
 use crate::core::objects::{Class, Command, Object};
 use crate::core::platform::RecordKind;
 use crate::core::records::tenant_ids;
@@ -181,20 +184,64 @@ async fn refresh_tokens(
     }))
 }
 
-/// Runs each integration's `test` call and records its health.
+/// One integration's look in a run: where its health came from (none: skipped), whether it is
+/// ok, and whether its record changed.
+struct Looked {
+    from: Option<Source>,
+    ok: bool,
+    recorded: bool,
+}
+
+const SKIPPED: Looked = Looked {
+    from: None,
+    ok: false,
+    recorded: false,
+};
+
+/// Looks at each integration's health (`health::look`): its last call speaks for it when one
+/// finished lately, else its `test` call runs if it may; the record is written only when the
+/// health changed.
 async fn check_health(
     r: &Run<'_>,
     all: &Result<Vec<(String, String)>, ApiError>,
 ) -> Result<Value, ApiError> {
     let (found, complete) = each_integration(r, all, |x, cfg| async move {
-        let report = check(r.co, r.sealer, &x, &cfg).await?;
-        Some((report["ok"] == true, format!("{}/{}", x.tenant, x.id)))
+        let gate = Object::<CallGate>::integration(x.tenant, x.id);
+        // A gate that cannot answer says nothing: the test runs, as it would have.
+        let last = r.co.ask(&gate, LastCall {}).await.ok().flatten();
+        let now = r.co.now();
+        let looked = |from, ok, recorded| Looked {
+            from: Some(from),
+            ok,
+            recorded,
+        };
+        let looked = match health::look(health::test_every_s(&cfg), last.as_ref(), now) {
+            Look::Calls(last) => {
+                let seen = health::Seen::calls(&last, now / 1000);
+                let recorded = health::observe(r.co, x.tenant, x.id, &seen).await;
+                looked(Source::Calls, seen.failure.is_none(), recorded)
+            }
+            Look::Test => match check(r.co, r.sealer, &x, &cfg).await {
+                Some(c) => looked(Source::Test, c.report["ok"] == true, c.recorded),
+                None => SKIPPED,
+            },
+            Look::Skip => SKIPPED,
+        };
+        (looked, format!("{}/{}", x.tenant, x.id))
     })
     .await?;
-    let checked = found.iter().flatten();
-    let healthy = checked.clone().filter(|(ok, _)| *ok).count();
-    let unhealthy: Vec<_> = checked.filter(|(ok, _)| !ok).map(|(_, id)| id).collect();
-    Ok(json!({"healthy": healthy, "unhealthy": unhealthy, "complete": complete}))
+    let looked = found.iter().filter(|(l, _)| l.from.is_some());
+    let count = |f: fn(&Looked) -> bool| found.iter().filter(|(l, _)| f(l)).count();
+    let unhealthy: Vec<_> = looked.filter(|(l, _)| !l.ok).map(|(_, id)| id).collect();
+    Ok(json!({
+        "tested": count(|l| l.from == Some(Source::Test)),
+        "from_calls": count(|l| l.from == Some(Source::Calls)),
+        "skipped": count(|l| l.from.is_none()),
+        "recorded": count(|l| l.recorded),
+        "healthy": count(|l| l.from.is_some() && l.ok),
+        "unhealthy": unhealthy,
+        "complete": complete,
+    }))
 }
 
 type Report = (&'static str, Result<Value, ApiError>);
@@ -278,7 +325,7 @@ mod tests {
     use crate::core::flow::{drive, Effect, Flow, Outcome};
     use crate::core::integration::oauth::{token_keys, Holder};
     use crate::core::integration::oauth_tokens::{HeldToken, IssuedToken, KeptToken};
-    use crate::core::limits::gate::Begin;
+    use crate::core::limits::gate::{Begin, Ended, Failure, Spoke};
     use crate::core::platform::ConfigKey;
     use crate::core::platform::Kv as Ns;
     use crate::core::testing::{stored, Counter, Kv};
@@ -295,6 +342,11 @@ mod tests {
         crm: bool,
         held_until_s: Option<u64>,
         status: u16,
+        /// The crm's `health` policy, what its gate says of its last call, and its health as
+        /// recorded before the run.
+        health: Option<Value>,
+        last_call: Option<Spoke>,
+        recorded: Option<Value>,
     }
 
     fn crm_doc() -> Value {
@@ -318,8 +370,15 @@ mod tests {
             let llm = stored(RecordKind::Llm, &t, None, llm);
             docs.push((RecordKind::Llm.kv_key(&t, None), llm));
             if w.crm {
-                let crm = stored(RecordKind::Integration, &t, Some("crm"), crm_doc());
+                let mut doc = crm_doc();
+                if let Some(h) = &w.health {
+                    doc["health"] = h.clone();
+                }
+                let crm = stored(RecordKind::Integration, &t, Some("crm"), doc);
                 docs.push((RecordKind::Integration.kv_key(&t, Some("crm")), crm));
+                if let Some(r) = &w.recorded {
+                    docs.push((ConfigKey::health(&t, Some("crm")), r.clone()));
+                }
             }
         }
         let kv = Kv::with(&docs);
@@ -350,6 +409,9 @@ mod tests {
             Effect::Ask { body, .. } if body.starts_with(r#"{"begin""#) => Ok(Outcome::Text(
                 serde_json::to_string(&Begin::Go { probe: false }).unwrap(),
             )),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"last_call""#) => {
+                Ok(Outcome::Text(serde_json::to_string(&w.last_call).unwrap()))
+            }
             Effect::Ask { .. } => Ok(Outcome::Text("null".into())),
             // A token the OauthTokens object sealed, as KV keeps it.
             Effect::KvGet {
@@ -389,6 +451,9 @@ mod tests {
             crm: false,
             held_until_s: None,
             status: 200,
+            health: None,
+            last_call: None,
+            recorded: None,
         }
     }
 
@@ -538,6 +603,9 @@ mod tests {
             crm: true,
             held_until_s: Some(NOW_S + 240),
             status: 200,
+            health: None,
+            last_call: None,
+            recorded: None,
         }
     }
 
@@ -550,14 +618,20 @@ mod tests {
         };
         let (reports, _, kv) = upkeep(down, &"11".repeat(32));
         let report = job(&reports, "integrations_checked").unwrap();
-        assert_eq!(report["healthy"], 0);
-        assert_eq!(report["unhealthy"], json!(["t0/crm", "t1/crm"]));
+        assert_eq!(
+            report,
+            &json!({"tested": 2, "from_calls": 0, "skipped": 0, "recorded": 2, "healthy": 0,
+                "unhealthy": ["t0/crm", "t1/crm"], "complete": true})
+        );
         let health = kv.get(&ConfigKey::health("t1", Some("crm"))).unwrap();
         assert_eq!(
             (health["ok"].clone(), health["status_code"].clone()),
             (json!(false), json!(500))
         );
-        assert_eq!(health["checked_at"], NOW_S);
+        assert_eq!(
+            (&health["from"], &health["checked_at"]),
+            (&json!("test"), &json!(NOW_S))
+        );
         let up = World {
             held_until_s: Some(NOW_S + 3000),
             ..soon_world()
@@ -566,5 +640,181 @@ mod tests {
         assert_eq!(job(&reports, "integrations_checked").unwrap()["healthy"], 2);
         let health = kv.get(&ConfigKey::health("t0", Some("crm"))).unwrap();
         assert_eq!(health["ok"], true);
+    }
+
+    /// Two tenants' CRMs, with fresh tokens, whose provider would answer a test with 200.
+    fn idle() -> World {
+        World {
+            held_until_s: Some(NOW_S + 3000),
+            ..soon_world()
+        }
+    }
+
+    fn provider_calls(seen: &[Effect]) -> usize {
+        (seen.iter())
+            .filter(|e| matches!(e, Effect::Exchange { .. }))
+            .count()
+    }
+
+    fn health_writes(seen: &[Effect]) -> usize {
+        (seen.iter())
+            .filter(|e| matches!(e, Effect::PutConfig { key, .. } if key.as_str().starts_with("health:")))
+            .count()
+    }
+
+    fn failed_call(ago_ms: u64) -> Spoke {
+        Spoke {
+            at_ms: NOW - ago_ms,
+            ended: Ended {
+                failure: Some(Failure {
+                    status: Some(503),
+                    error: "upstream_error".into(),
+                }),
+                test: false,
+            },
+        }
+    }
+
+    #[test]
+    fn a_call_that_spoke_lately_is_the_health_and_no_test_is_sent() {
+        let w = World {
+            last_call: Some(failed_call(120_000)),
+            ..idle()
+        };
+        let (reports, seen, kv) = upkeep(w, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(
+            report,
+            &json!({"tested": 0, "from_calls": 2, "skipped": 0, "recorded": 2, "healthy": 0,
+                "unhealthy": ["t0/crm", "t1/crm"], "complete": true})
+        );
+        assert_eq!(provider_calls(&seen), 0, "no test call spent");
+        let health = kv.get(&ConfigKey::health("t0", Some("crm"))).unwrap();
+        assert_eq!(
+            health,
+            json!({"ok": false, "from": "calls", "status_code": 503, "error": {"code": "upstream_error"},
+                "last_call_at": NOW_S - 120, "since": NOW_S})
+        );
+        // A call older than the interval is no word on the health now: the test runs.
+        let w = World {
+            last_call: Some(failed_call(301_000)),
+            ..idle()
+        };
+        let (reports, seen, kv) = upkeep(w, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(
+            (&report["tested"], &report["healthy"]),
+            (&json!(2), &json!(2))
+        );
+        assert_eq!(provider_calls(&seen), 2);
+        let health = kv.get(&ConfigKey::health("t0", Some("crm"))).unwrap();
+        assert_eq!(
+            (&health["ok"], &health["from"]),
+            (&json!(true), &json!("test"))
+        );
+    }
+
+    #[test]
+    fn the_health_is_written_only_when_it_changes() {
+        // As the last run recorded it: the same failure, from the same call.
+        let w = World {
+            last_call: Some(failed_call(120_000)),
+            ..idle()
+        };
+        let (_, _, kv) = upkeep(w, &"11".repeat(32));
+        // Recorded by the run five minutes ago.
+        let mut before = kv.get(&ConfigKey::health("t0", Some("crm")));
+        let r = before.as_mut().unwrap();
+        (r["since"], r["last_call_at"]) = (json!(NOW_S - 300), json!(NOW_S - 320));
+        let again = World {
+            last_call: Some(failed_call(60_000)),
+            recorded: before.clone(),
+            ..idle()
+        };
+        let (reports, seen, kv) = upkeep(again, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(
+            (&report["from_calls"], &report["recorded"]),
+            (&json!(2), &json!(0))
+        );
+        assert_eq!(health_writes(&seen), 0);
+        assert_eq!(kv.get(&ConfigKey::health("t0", Some("crm"))), before);
+        // The provider recovered: the next call's success is written once.
+        let recovered = World {
+            last_call: Some(Spoke {
+                at_ms: NOW - 1_000,
+                ended: Ended::default(),
+            }),
+            recorded: before,
+            ..idle()
+        };
+        let (reports, seen, kv) = upkeep(recovered, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(
+            (&report["recorded"], &report["healthy"]),
+            (&json!(2), &json!(2))
+        );
+        assert_eq!(health_writes(&seen), 2);
+        let health = kv.get(&ConfigKey::health("t0", Some("crm"))).unwrap();
+        assert_eq!(
+            (&health["ok"], &health["since"]),
+            (&json!(true), &json!(NOW_S))
+        );
+        // A test that finds what is recorded writes nothing either.
+        let tested = World {
+            recorded: Some(health),
+            ..idle()
+        };
+        let (reports, seen, _) = upkeep(tested, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(
+            (&report["tested"], &report["recorded"]),
+            (&json!(2), &json!(0))
+        );
+        assert_eq!(health_writes(&seen), 0);
+    }
+
+    #[test]
+    fn a_test_runs_at_most_every_interval_and_never_with_zero() {
+        let test_ago = |ago_ms| Spoke {
+            at_ms: NOW - ago_ms,
+            ended: Ended {
+                failure: None,
+                test: true,
+            },
+        };
+        let cases = [
+            // (policy, last call, tested, skipped)
+            (json!({"interval_s": 900}), Some(test_ago(600_000)), 0, 2),
+            (json!({"interval_s": 900}), Some(test_ago(900_000)), 2, 0),
+            (json!({"interval_s": 0}), None, 0, 2),
+            (json!({"interval_s": 0}), Some(test_ago(600_000)), 0, 2),
+            (json!({}), Some(test_ago(300_000)), 2, 0),
+        ];
+        for (policy, last_call, tested, skipped) in cases {
+            let w = World {
+                health: Some(policy.clone()),
+                last_call,
+                ..idle()
+            };
+            let (reports, seen, _) = upkeep(w, &"11".repeat(32));
+            let report = job(&reports, "integrations_checked").unwrap();
+            let counts = (report["tested"].clone(), report["skipped"].clone());
+            assert_eq!(counts, (json!(tested), json!(skipped)), "{policy}");
+            assert_eq!(provider_calls(&seen), tested, "{policy}");
+        }
+        // Tests off, the calls still speak.
+        let w = World {
+            health: Some(json!({"interval_s": 0})),
+            last_call: Some(failed_call(86_400_000)),
+            ..idle()
+        };
+        let (reports, seen, _) = upkeep(w, &"11".repeat(32));
+        let report = job(&reports, "integrations_checked").unwrap();
+        assert_eq!(
+            (&report["from_calls"], &report["recorded"]),
+            (&json!(2), &json!(2))
+        );
+        assert_eq!(provider_calls(&seen), 0);
     }
 }

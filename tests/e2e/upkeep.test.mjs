@@ -1,7 +1,8 @@
 // The scheduled upkeep (the cron trigger, fired here through Miniflare): dead letters past their
 // retention are forgotten, younger ones kept; an OAuth token about to expire is replaced before
-// any call needs it; each integration's test call is run and its health recorded, shown in the
-// integration's GET and the usage report. Each run logs what each job did.
+// any call needs it; each integration's health comes from its last call when one finished lately,
+// else from its test call (never with `"health": {"interval_s": 0}`), recorded only when it
+// changes and shown in the integration's GET and the usage report. Each run logs what each job did.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -57,11 +58,16 @@ const lastRun = (job) => {
   return lines.length ? JSON.parse(lines.at(-1).message).report : undefined;
 };
 
-test("the cron run replaces an OAuth token before it expires and records each integration's health", async () => {
+test("the cron run replaces an OAuth token before it expires, and takes each integration's health from its calls or its test", async () => {
   const auth = { type: "oauth2", grant: "client_credentials", token_url: `${crm.url}/oauth/token`, client_id: "gateway", client_secret: CLIENT_SECRET };
   const put = async (p, doc) => assert.equal((await gw.admin("PUT", `keeper/integrations/${p}`, doc)).status, 201, p);
   await put("crm", { name: "CRM", base_url: `${crm.url}/api`, auth, endpoints: { contact: { method: "GET", path: "/contacts/c1" }, health: { method: "GET", path: "/health" } }, test: { endpoint: "health", input: {} } });
   await put("down", { name: "Down", base_url: `${crm.url}/api`, auth, retry: { max_retries: 0 }, endpoints: { ping: { method: "GET", path: "/down" } }, test: { endpoint: "ping", input: {} } });
+  // Its test is never run: nothing calls it, so it has no health.
+  await put("quiet", { name: "Quiet", base_url: `${crm.url}/api`, auth, health: { interval_s: 0 }, endpoints: { one: { method: "GET", path: "/contacts/quiet" } }, test: { endpoint: "one", input: {} } });
+  const bad = await gw.admin("PUT", "keeper/integrations/eager", { name: "Eager", base_url: `${crm.url}/api`, health: { interval_s: 30 }, endpoints: { one: { method: "GET", path: "/health" } } });
+  assert.equal(bad.status, 422);
+  assert.match(bad.body.error.message, /`health.interval_s` must be between 60 and 604800 seconds, or 0/);
   // A token issued for 400 s: usable for 340, inside the run's ten-minute horizon.
   crm.expiresIn = 400;
   const call = await gw.request("POST", "/v1/integrations/crm/contact", { key, json: { input: {} } });
@@ -86,14 +92,22 @@ test("the cron run replaces an OAuth token before it expires and records each in
   assert.notEqual(after.sealed, before.sealed, "a new token is held");
   assert.ok(after.usable_until_s > before.usable_until_s + 3000);
   assert.ok(!after.sealed.includes("tok-2"));
+  // The CRM's call a moment ago speaks for it: its test call is not spent. Nothing spoke for
+  // `down`: its test runs. `quiet` is never tested.
   const checked = lastRun("integrations_checked");
+  const counts = (c) => [c.tested, c.from_calls, c.skipped, c.recorded];
+  assert.deepEqual(counts(checked), [1, 1, 1, 2]);
   assert.deepEqual([checked.healthy, checked.unhealthy], [1, ["keeper/down"]]);
+  assert.deepEqual([crm.calls["/api/health"], crm.calls["/api/down"], crm.calls["/api/contacts/quiet"]], [undefined, 1, undefined]);
 
   const health = async (id) => (await gw.request("GET", `/v1/integrations/${id}`, { key })).body.health;
   const down = await health("down");
-  assert.deepEqual([down.ok, down.status_code], [false, 500]);
+  assert.deepEqual([down.ok, down.from, down.status_code], [false, "test", 500]);
   assert.ok(Math.abs(down.checked_at - Date.now() / 1000) < 60);
-  assert.equal((await health("crm")).ok, true);
+  const fromCalls = await health("crm");
+  assert.deepEqual([fromCalls.ok, fromCalls.from], [true, "calls"]);
+  assert.ok(Math.abs(fromCalls.last_call_at - Date.now() / 1000) < 60);
+  assert.equal(await health("quiet"), null);
   const usage = await gw.request("GET", "/v1/usage", { key });
   assert.deepEqual(usage.body.integrations_health.map((h) => [h.integration, h.ok]), [["crm", true], ["down", false]]);
 
@@ -104,6 +118,11 @@ test("the cron run replaces an OAuth token before it expires and records each in
   await worker.scheduled({ cron: "*/5 * * * *" });
   const again = lastRun("oauth_tokens_refreshed");
   assert.deepEqual([again.refreshed, again.fresh], [0, 2]);
+  // Five minutes have not passed: `down`'s test stands and is not run again; the CRM's call
+  // still speaks; nothing changed, so nothing is written.
+  assert.deepEqual(counts(lastRun("integrations_checked")), [0, 1, 2, 0]);
+  assert.equal(crm.calls["/api/down"], 1);
+  assert.deepEqual(await health("down"), down);
   assert.equal((await gw.request("POST", "/v1/integrations/crm/contact", { key, json: { input: {} } })).status, 200);
   assert.equal(crm.tokenRequests, requests);
   // A deleted integration's health goes with it.

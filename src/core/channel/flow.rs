@@ -82,6 +82,7 @@ pub async fn send_message(
         status: answer.status,
         body: answer.body.clone(),
         delivery: None,
+        ended: None,
     };
     if let Some((job, delay_s, record)) = answer.queued {
         enqueue(&co, &job, delay_s, settings).await?;

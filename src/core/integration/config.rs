@@ -37,6 +37,9 @@ pub struct IntegrationConfig {
     pub endpoints: Named<Endpoint>,
     /// The endpoint `POST /v1/integrations/{id}/test` runs, with its input.
     pub test: Option<TestCall>,
+    /// When the scheduled upkeep may spend the `test` call on the integration's health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthPolicy>,
     /// Set by the gateway when the integration is installed, kept while it is replaced (a value
     /// a client sends is ignored): what its held tokens and cached results are bound to, so one
     /// deleted and installed again under its id inherits neither.
@@ -448,6 +451,34 @@ pub struct TestCall {
     pub input: Value,
 }
 
+/// `"health": {"interval_s": 900}`: the upkeep runs the `test` call only when no call finished
+/// in the last `interval_s` seconds (`HEALTH_INTERVAL_S` unless set); 0 never runs it. Health
+/// still comes from the calls (`integration::health`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthPolicy {
+    pub interval_s: Option<u32>,
+}
+
+pub const HEALTH_INTERVAL_S: u32 = 300;
+/// The shortest interval: the upkeep runs every five minutes, so a shorter one tests each run.
+pub const MIN_HEALTH_INTERVAL_S: u32 = 60;
+pub const MAX_HEALTH_INTERVAL_S: u32 = 7 * 86_400;
+
+impl HealthPolicy {
+    fn check(&self, p: &mut Vec<String>) {
+        let (min, max) = (MIN_HEALTH_INTERVAL_S, MAX_HEALTH_INTERVAL_S);
+        if self
+            .interval_s
+            .is_some_and(|s| s != 0 && !(min..=max).contains(&s))
+        {
+            p.push(format!(
+                "`health.interval_s` must be between {min} and {max} seconds, or 0 to never run the test call"
+            ));
+        }
+    }
+}
+
 /// Every JMESPath expression of an endpoint compiles: a bad one is a 422 when the integration is
 /// saved, not a failure on its first call.
 fn check_expressions(name: &str, e: &Endpoint, p: &mut Vec<String>) {
@@ -573,6 +604,9 @@ impl Check for IntegrationConfig {
                 pg.check(&format!("endpoints.{name}"), e.graphql.is_some(), p);
             }
             check_expressions(name, e, p);
+        }
+        if let Some(h) = &self.health {
+            h.check(p);
         }
         if let Some(t) = &self.test {
             if !self.endpoints.contains_key(&t.endpoint) {

@@ -23,7 +23,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::http::HttpResponse;
 use crate::core::integration::config::{AuthType, Endpoint, IntegrationConfig};
-use crate::core::limits::gate::{Begin, BeginCmd, FinishCmd};
+use crate::core::limits::gate::{Begin, BeginCmd, Ended, Failure, FinishCmd};
 use crate::core::objects::protocol::CallGate;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -71,26 +71,33 @@ pub async fn execute(
 /// what failed instead of failing itself, and keeps the report as the integration's health.
 pub async fn test(co: Co, sealer: &Sealer, x: Execution<'_>) -> Result<HttpResponse, ApiError> {
     let cfg = load(&co, x.tenant, x.id).await?;
-    let report = check(&co, sealer, &x, &cfg).await.ok_or_else(|| {
+    let checked = check(&co, sealer, &x, &cfg).await.ok_or_else(|| {
         ApiError::validation(format!("integration `{}` defines no `test` call", x.id))
     })?;
-    HttpResponse::json(200, &report)
+    HttpResponse::json(200, &checked.report)
 }
 
-/// Runs the integration's test call and records its report as the integration's health
-/// (`health`); `None` when it defines no test call.
+/// A test call's report, and whether it changed the integration's recorded health.
+pub struct Checked {
+    pub report: Value,
+    pub recorded: bool,
+}
+
+/// Runs the integration's test call and records its report as the integration's health if it
+/// changes it (`health::observe`); `None` when it defines no test call.
 pub async fn check(
     co: &Co,
     sealer: &Sealer,
     x: &Execution<'_>,
     cfg: &IntegrationConfig,
-) -> Option<Value> {
+) -> Option<Checked> {
     let t = cfg.test.clone()?;
     let request = ExecuteRequest::test(t.input);
-    let result = run(co, sealer, x, cfg, &t.endpoint, request).await;
+    let result = call(co, sealer, x, cfg, &t.endpoint, request, true).await;
     let report = test_report(&t.endpoint, result.as_ref());
-    health::record(co, x.tenant, x.id, &report).await;
-    Some(report)
+    let seen = health::Seen::test(&report, co.now() / 1000);
+    let recorded = health::observe(co, x.tenant, x.id, &seen).await;
+    Some(Checked { report, recorded })
 }
 
 /// Replaces an OAuth2 integration's held token if it expires within `ahead_s`
@@ -146,7 +153,20 @@ pub(crate) async fn run(
     x: &Execution<'_>,
     cfg: &IntegrationConfig,
     endpoint_name: &str,
+    request: ExecuteRequest,
+) -> Result<Envelope, ApiError> {
+    call(co, sealer, x, cfg, endpoint_name, request, false).await
+}
+
+/// One call of an endpoint; `test`: the integration's health test (the gate keeps it apart).
+async fn call(
+    co: &Co,
+    sealer: &Sealer,
+    x: &Execution<'_>,
+    cfg: &IntegrationConfig,
+    endpoint_name: &str,
     mut request: ExecuteRequest,
+    test: bool,
 ) -> Result<Envelope, ApiError> {
     let endpoint = request.endpoint(cfg, x.id, endpoint_name)?;
     let (input, options) = (&request.input, &request.options);
@@ -191,6 +211,7 @@ pub(crate) async fn run(
                         let finish = FinishCmd {
                             outcome: Some((limits.breaker, provider_ok)),
                             probe,
+                            ended: Some(ended(&envelope, provider_ok, test)),
                             ..Default::default()
                         };
                         co.run(Effect::Later(Box::new(ask_effect(&gate, finish)?)))
@@ -204,6 +225,20 @@ pub(crate) async fn run(
     };
     envelope.execution_time_ms = co.now().saturating_sub(x.started);
     Ok(envelope)
+}
+
+/// How an admitted call ended, for the integration's health: failed when the provider was not
+/// healthy (as its breaker judges), with the status it answered and the envelope's error code.
+fn ended(envelope: &Envelope, provider_ok: bool, test: bool) -> Ended {
+    let failure = (!provider_ok).then(|| Failure {
+        status: Some(envelope.status_code).filter(|s| *s != 0),
+        error: envelope
+            .error
+            .as_ref()
+            .map_or("upstream_error", |e| e.code)
+            .into(),
+    });
+    Ended { failure, test }
 }
 
 /// One admitted call to the integration's provider.
@@ -521,6 +556,98 @@ mod tests {
             true,
             "the provider was healthy"
         );
+    }
+
+    #[test]
+    fn the_gate_hears_how_each_call_ended_for_the_integrations_health() {
+        let ended = |seen: &[Effect]| {
+            let gate = asked(seen, ObjectClass::CallGate);
+            let finish = &gate.last().unwrap()["finish"];
+            serde_json::from_value::<Ended>(finish["ended"].clone()).unwrap()
+        };
+        let (_, seen) = execute_with(None, &[200]);
+        assert_eq!(ended(&seen), Ended::default());
+        let (resp, seen) = execute_with(None, &[503; 4]);
+        assert_eq!(resp.status, 502);
+        let failure = Failure {
+            status: Some(503),
+            error: "upstream_error".into(),
+        };
+        let want = Ended {
+            failure: Some(failure),
+            test: false,
+        };
+        assert_eq!(ended(&seen), want);
+        // A refusal the provider gave a healthy answer to is no failure of its health.
+        let (resp, seen) = execute_with(None, &[404]);
+        assert_eq!(resp.status, 502);
+        assert_eq!(ended(&seen), Ended::default());
+    }
+
+    /// Runs the test route against a provider answering `status`, with `recorded` as the
+    /// integration's health: the report, and the health records written.
+    fn test_route(status: u16, recorded: Option<Value>) -> (Value, Vec<Effect>) {
+        let cfg = crm();
+        let sealer = sealer();
+        let x = Execution {
+            tenant: "t1",
+            id: "crm",
+            request_id: "r",
+            trail: Trail::default(),
+            started: 0,
+        };
+        let health_key = crate::core::platform::ConfigKey::health("t1", Some("crm"));
+        let flow = crate::core::flow::Flow::new(|co| test(co, &sealer, x));
+        let (out, seen) = drive(flow, 1_000_000, |e| match e {
+            Effect::Config { key, .. } if *key == health_key => Ok(Outcome::Doc(recorded.clone())),
+            Effect::Config { .. } => Ok(Outcome::Doc(Some(cfg.clone()))),
+            Effect::Recall(_) | Effect::KvGet { .. } => Ok(Outcome::Doc(None)),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"begin""#) => Ok(Outcome::Text(
+                serde_json::to_string(&Begin::Go { probe: false }).unwrap(),
+            )),
+            Effect::Ask { body, .. } if body.starts_with(r#"{"token""#) => {
+                Ok(Outcome::Text(token("tok-1")))
+            }
+            Effect::Exchange { .. } => Ok(answer(status, "{}")),
+            _ => Ok(Outcome::Text("null".into())),
+        });
+        let report = serde_json::from_slice(out.unwrap().body.as_ref().unwrap()).unwrap();
+        let gate = asked(&seen, ObjectClass::CallGate);
+        let ended: Ended =
+            serde_json::from_value(gate.last().unwrap()["finish"]["ended"].clone()).unwrap();
+        assert!(ended.test, "the gate keeps a test apart from the calls");
+        let writes = seen
+            .into_iter()
+            .filter(|e| matches!(e, Effect::PutConfig { key, .. } if *key == health_key))
+            .collect();
+        (report, writes)
+    }
+
+    #[test]
+    fn a_test_records_the_health_only_when_it_changes() {
+        let (report, writes) = test_route(500, None);
+        assert_eq!(
+            (&report["ok"], &report["status_code"]),
+            (&json!(false), &json!(500))
+        );
+        let Some(Effect::PutConfig { text, .. }) = writes.first() else {
+            panic!("nothing recorded yet: {writes:?}")
+        };
+        let recorded: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            (
+                &recorded["from"],
+                &recorded["checked_at"],
+                &recorded["status_code"]
+            ),
+            (&json!("test"), &json!(1_000), &json!(500))
+        );
+        // The same failure again writes nothing; recovery does.
+        let (_, writes) = test_route(500, Some(recorded.clone()));
+        assert!(writes.is_empty(), "{writes:?}");
+        let (report, writes) = test_route(200, Some(recorded));
+        assert_eq!(report["ok"], true);
+        assert_eq!(writes.len(), 1);
     }
 
     #[test]

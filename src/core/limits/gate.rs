@@ -2,7 +2,8 @@
 //! breaker, its per-minute, per-day (integrations) and per-second (destinations) windows, decided
 //! together so a refused call costs nothing; and
 //! the idempotency of channel sends (a key's first result is replayed for a day), and the record
-//! of each queued send. The `CallGate` object loads this state, asks, and saves.
+//! of each queued send; and how the last call that finished ended, for the health of what the
+//! gate guards (`integration::health`). The `CallGate` object loads this state, asks, and saves.
 
 use super::breaker::{Policy, State as Breaker};
 use super::rate::Window;
@@ -33,7 +34,42 @@ pub struct Gate {
     #[serde(default)]
     pub second: Window,
     pub breaker: Breaker,
+    /// The last call that finished, as its caller told it (`FinishCmd::ended`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_call: Option<Spoke>,
 }
+
+/// What a failed call met, as health tells one failure from another: the provider's status, or
+/// none when it never answered, and the call's error code (`upstream_error`, `timeout`, ...).
+/// Never the provider's own words: they stay in the caller's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub error: String,
+}
+
+/// How a finished call ended, as its caller tells the gate: failed or not, and whether it was
+/// a health test (whose report is recorded by whoever ran it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+}
+
+/// The last call that finished through a gate, and when (the gate's clock, ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spoke {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub ended: Ended,
+}
+
+/// Asks a gate for its `Spoke`: the last call that finished, if any did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LastCall {}
 
 /// The limits a call is admitted under.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -117,6 +153,9 @@ pub struct FinishCmd {
     pub status: u16,
     pub body: Value,
     pub delivery: Option<DeliveryRecord>,
+    /// How the call ended, for health (None: not a call, or one whose health is not kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
 }
 
 impl FinishCmd {
@@ -143,6 +182,17 @@ pub fn replay(status: u16, body: Value, expires_at_ms: u64, now: u64) -> Option<
 }
 
 impl Gate {
+    /// Keeps how the call finishing at `now` ended, in place of the one before; says whether
+    /// that changed what the gate keeps (nothing to keep: nothing changed).
+    pub fn heard(&mut self, now: u64, ended: Option<&Ended>) -> bool {
+        let Some(ended) = ended else { return false };
+        self.last_call = Some(Spoke {
+            at_ms: now,
+            ended: ended.clone(),
+        });
+        true
+    }
+
     /// Admits one call at `now`: the breaker first, then every window; a call refused by a
     /// window gives back the probe slot the breaker had reserved for it.
     pub fn admit(&mut self, now: u64, limits: &Limits) -> Begin {
@@ -198,6 +248,7 @@ fn seconds_until(at_ms: u64, now: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn limits(per_minute: u64, per_day: Option<u64>) -> Limits {
         Limits {
@@ -280,6 +331,40 @@ mod tests {
             })
         );
         assert_eq!(replay(200, body, claimed, t + IDEMPOTENCY_TTL_MS), None);
+    }
+
+    #[test]
+    fn the_last_call_heard_replaces_the_one_before_and_nothing_heard_keeps_it() {
+        let mut g = Gate::default();
+        let failed = Ended {
+            failure: Some(Failure {
+                status: Some(503),
+                error: "upstream_error".into(),
+            }),
+            test: false,
+        };
+        assert!(g.heard(1_000, Some(&failed)));
+        let ok = Ended {
+            failure: None,
+            test: true,
+        };
+        assert!(g.heard(2_000, Some(&ok)));
+        let last = Spoke {
+            at_ms: 2_000,
+            ended: ok,
+        };
+        assert_eq!(g.last_call, Some(last.clone()));
+        // A finish that is no call (a delivery's new status) says nothing of health.
+        assert!(!g.heard(3_000, None));
+        assert_eq!(g.last_call, Some(last));
+        // Kept flat in the gate's document; one saved before it knew calls reads as none.
+        let saved = serde_json::to_value(&g).unwrap();
+        assert_eq!(saved["last_call"], json!({"at_ms": 2_000, "test": true}));
+        let mut before = saved.clone();
+        before.as_object_mut().unwrap().remove("last_call");
+        let old: Gate = serde_json::from_value(before).unwrap();
+        assert_eq!(old.last_call, None);
+        assert_eq!(serde_json::from_value::<Gate>(saved).unwrap(), g);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `CallGate`, one per tenant channel (`{tenant}:{channel}`), integration and webhook destination:
 //! what a call must pass first, in one round trip (the key's earlier result, then
 //! `limits::gate`: windows and breaker, kept as one document), and what it records after (the
-//! breaker's outcome, the key's result, a queued send's delivery record). Each write also forgets
+//! breaker's outcome, the key's result, a queued send's delivery record, how the call ended for
+//! health, answered to `LastCall` without a table of its own). Each write also forgets
 //! a few expired idempotency keys and delivery records, so storage stays bounded.
 
 use super::machine::{stored_doc, Ctx, Machine, Step};
@@ -31,6 +32,7 @@ impl Machine for CallGate {
             day: stored_doc(stored, "day").unwrap_or_default(),
             second: Default::default(),
             breaker: stored_doc(stored, "breaker").unwrap_or_default(),
+            last_call: None,
         })
     }
 
@@ -65,6 +67,7 @@ impl Machine for CallGate {
                     }
                     changed = gate.breaker != before;
                 }
+                changed |= gate.heard(now, cmd.ended.as_ref());
                 if let Some(key) = &cmd.idempotency_key {
                     keep(sql, key, cmd.status, Some(cmd.body.to_string()), now)?;
                 }
@@ -88,6 +91,7 @@ impl Machine for CallGate {
                 let found: Vec<DeliveryRecord> = bodies(sql, query, vec![q.id.as_str().into()])?;
                 Step::reply(&q, &found.into_iter().next())
             }
+            GateCmd::LastCall(q) => Step::reply(&q, &gate.last_call),
         })
     }
 }
@@ -152,7 +156,8 @@ mod tests {
     use super::*;
     use crate::core::limits::breaker::Policy;
     use crate::core::limits::gate::{
-        BeginCmd, DeliveryQuery, DeliveryStatus, FinishCmd, Limits, CLAIM_TIMEOUT_MS,
+        BeginCmd, DeliveryQuery, DeliveryStatus, Ended, Failure, FinishCmd, LastCall, Limits,
+        Spoke, CLAIM_TIMEOUT_MS,
     };
     use crate::core::objects::store::{create, Sqlite};
 
@@ -279,6 +284,61 @@ mod tests {
         let found: Option<DeliveryRecord> = serde_json::from_str(&query("d1")).unwrap();
         assert_eq!(found, Some(record(DeliveryStatus::Sent)));
         assert_eq!(query("d2"), "null");
+    }
+
+    #[test]
+    fn a_finished_call_is_kept_in_the_saved_gate_and_answered_to_last_call() {
+        let (mut g, sql) = gate();
+        let ask = |g: &mut Gate, now| {
+            let step = apply(g, &sql, GateCmd::LastCall(LastCall {}), now);
+            assert!(!step.save, "asking changes nothing");
+            serde_json::from_str::<Option<Spoke>>(&step.answer).unwrap()
+        };
+        assert_eq!(ask(&mut g, T0), None, "no call yet");
+        let ended = Ended {
+            failure: Some(Failure {
+                status: None,
+                error: "timeout".into(),
+            }),
+            test: false,
+        };
+        let finish = FinishCmd {
+            outcome: Some((limits().breaker, false)),
+            ended: Some(ended.clone()),
+            ..Default::default()
+        };
+        let step = apply(&mut g, &sql, GateCmd::Finish(finish), T0 + 5);
+        assert!(step.save);
+        let want = Spoke {
+            at_ms: T0 + 5,
+            ended,
+        };
+        assert_eq!(ask(&mut g, T0 + 9), Some(want.clone()));
+        // A delivery's new status is no call: it neither replaces it nor saves the gate.
+        let record = DeliveryRecord {
+            id: "d1".into(),
+            status: DeliveryStatus::Sent,
+            provider_message_id: None,
+            last_error: None,
+            attempts: 1,
+            updated_at: T0,
+        };
+        let step = apply(
+            &mut g,
+            &sql,
+            GateCmd::Finish(FinishCmd::delivery(record)),
+            T0 + 7,
+        );
+        assert!(!step.save);
+        assert_eq!(ask(&mut g, T0 + 9), Some(want));
+        // A success the breaker counts in its window, and the call is kept either way.
+        let ok = FinishCmd {
+            outcome: Some((limits().breaker, true)),
+            ended: Some(Ended::default()),
+            ..Default::default()
+        };
+        assert!(apply(&mut g, &sql, GateCmd::Finish(ok), T0 + 8).save);
+        assert_eq!(ask(&mut g, T0 + 9).unwrap().ended, Ended::default());
     }
 
     #[test]

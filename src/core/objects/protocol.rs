@@ -14,7 +14,9 @@ use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
 };
 use crate::core::limits::budget::Spend;
-use crate::core::limits::gate::{Begin, BeginCmd, DeliveryQuery, DeliveryRecord, FinishCmd};
+use crate::core::limits::gate::{
+    Begin, BeginCmd, DeliveryQuery, DeliveryRecord, FinishCmd, LastCall, Spoke,
+};
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
 use crate::core::mcp::tool_calls::{ToolCallPage, ToolCallQuery};
 use crate::core::usage::{Batch, Counters, Dims, Range};
@@ -88,6 +90,7 @@ classes! {
         Begin(BeginCmd) -> Begin,
         Finish(FinishCmd) -> (),
         Delivery(DeliveryQuery) -> Option<DeliveryRecord>,
+        LastCall(LastCall) -> Option<Spoke>,
     }
     /// One per webhook source: seen ids, open work, handshake failures.
     Dedupe: ObjectClass::Dedupe => DedupeCmd {
