@@ -78,6 +78,16 @@ impl OutboundRequest {
         }
     }
 
+    /// A GET, with no body.
+    pub fn get(url: String) -> Self {
+        OutboundRequest {
+            method: HttpMethod::Get,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
     /// The body, if it is text.
     pub fn body_text(&self) -> Option<&str> {
         self.body.as_ref().and_then(OutboundBody::text)

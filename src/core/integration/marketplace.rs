@@ -3,6 +3,7 @@
 //! settings schema says what the tenant must supply. Secrets among the settings land in the
 //! config's auth fields, where they are sealed like any other credential, and nowhere else.
 
+use super::connect::spec::ConnectSpec;
 use super::execute::Envelope;
 use super::plan::fill_template_under;
 use super::validate::validate_input;
@@ -31,6 +32,10 @@ pub struct Template {
     pub scopes: Vec<String>,
     /// The integration config, with `{{settings.x}}` placeholders.
     pub integration: Value,
+    /// How a tenant connects it through the provider's consent page instead of pasting
+    /// credentials (`connect::spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectSpec>,
 }
 
 impl Template {
@@ -53,6 +58,9 @@ impl Template {
             "id": self.id, "name": self.name, "category": self.category, "provider": self.provider,
             "description": self.description, "settings": self.settings, "settings_help": self.settings_help,
             "scopes": self.scopes, "endpoints": endpoints, "secret_settings": self.secret_settings(),
+            "connect": self.connect.as_ref().map(|c| json!({
+                "settings": c.tenant_settings(&self.integration), "scopes": c.scopes,
+            })),
         })
     }
 

@@ -1,0 +1,100 @@
+//! An integration's connection, as the callback records it and the token flow and disconnect
+//! change it (KV `connection:{tenant}:{id}`): whose it is, what was granted, and whether it
+//! still holds. Its tokens are not here: the integration's `OauthTokens` object keeps them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub status: Status,
+    /// Who granted access, as the provider tells it (the template's `account`).
+    pub account: Option<String>,
+    /// As granted (the token answer's `scope`), else as asked.
+    pub scopes: Vec<String>,
+    /// Whose OAuth app: the operator's or the tenant's own.
+    pub app: AppOwner,
+    /// Unix seconds.
+    pub connected_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnected_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Lost>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Connected,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppOwner {
+    Operator,
+    Tenant,
+}
+
+/// Why a connection no longer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lost {
+    /// The provider refused its refresh token (`invalid_grant`): revoked, expired or spent.
+    InvalidGrant,
+    /// The tenant disconnected it.
+    Disconnected,
+}
+
+impl Connection {
+    /// The connection after it was lost at `now_s`; `None` when it was lost already (the event
+    /// about it went out then).
+    pub fn lost(&self, why: Lost, now_s: u64) -> Option<Connection> {
+        (self.status == Status::Connected).then(|| Connection {
+            status: Status::Disconnected,
+            disconnected_at: Some(now_s),
+            reason: Some(why),
+            ..self.clone()
+        })
+    }
+}
+
+/// The scopes granted: the token answer's `scope` (space- or comma-separated), else those asked.
+pub fn granted(answer_scope: Option<&str>, asked: &[String]) -> Vec<String> {
+    match answer_scope.filter(|s| !s.trim().is_empty()) {
+        Some(s) => s
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        None => asked.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_lost_once_and_keeps_what_it_was() {
+        let c = Connection {
+            status: Status::Connected,
+            account: Some("https://acme.atlassian.net".into()),
+            scopes: granted(Some("read:jira-work offline_access"), &[]),
+            app: AppOwner::Operator,
+            connected_at: 10,
+            disconnected_at: None,
+            reason: None,
+        };
+        assert_eq!(c.scopes, ["read:jira-work", "offline_access"]);
+        let lost = c.lost(Lost::InvalidGrant, 20).unwrap();
+        assert_eq!(lost.status, Status::Disconnected);
+        assert_eq!(
+            (lost.disconnected_at, lost.reason),
+            (Some(20), Some(Lost::InvalidGrant))
+        );
+        assert_eq!(lost.account, c.account);
+        assert_eq!(lost.lost(Lost::Disconnected, 30), None, "lost already");
+        assert_eq!(granted(Some("read_orders,write_orders"), &[]).len(), 2);
+        assert_eq!(granted(None, &["api".into()]), ["api"]);
+    }
+}
