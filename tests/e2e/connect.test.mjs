@@ -28,9 +28,10 @@ const templates = Object.fromEntries(
     return [t.id, t];
   }),
 );
-/** Connect ships with the templates' `connect` blocks; before that, there is nothing to run. */
+/** Connect's routes and the templates' `connect` blocks; before both land there is nothing to run. */
+const routed = readFileSync(path.join(ROOT, "src", "core", "route.rs"), "utf8").includes('"/v1/connect/callback"');
 const missing = PROVIDERS.filter((id) => !templates[id]?.connect);
-const skip = missing.length ? `no connect block in kv-seed/templates for ${missing.join(", ")} (#39 not landed)` : false;
+const skip = !routed ? "no /v1/connect/callback route in src/core/route.rs yet (#39)" : missing.length ? `no connect block in kv-seed/templates for ${missing.join(", ")}` : false;
 
 /** Every token and code the stand-ins issued: none may reach a gateway answer or a delivery. */
 const issued = [];
@@ -39,13 +40,16 @@ const apps = {};
 
 /**
  * The shipped template, talking to the stand-ins: every `https://host` origin in its base_url and
- * its `connect` block (authorize_url, token_url, revoke_url, lookup.url, any other) becomes
- * `{stand-in}/{template}/host`, as `standIn` in templates.test.mjs does for the API.
+ * its `connect` block (authorize_url, token_url, revoke_url, lookup.url, defaults, any other)
+ * becomes `{stand-in}/{template}/host`, as `standIn` in templates.test.mjs does for the API, and a
+ * pattern a told value must match (`^https://...`) takes the stand-in's origin for `https://`.
  */
 function standIn(template, url) {
   const t = structuredClone(template);
   const origin = (u) => u.replace(/^https:\/\/([^/]+)/, `${url}/${t.id}/$1`);
-  const walk = (v) => (typeof v === "string" ? (v.startsWith("https://") ? origin(v) : v) : Array.isArray(v) ? v.map(walk) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)])) : v);
+  const here = `${url}/${t.id}/`.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const rewrite = (v) => (v.startsWith("https://") ? origin(v) : v.startsWith("^https://") ? `^(?:https://|${here})${v.slice("^https://".length)}` : v);
+  const walk = (v) => (typeof v === "string" ? rewrite(v) : Array.isArray(v) ? v.map(walk) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)])) : v);
   t.integration.base_url = origin(t.integration.base_url);
   if (t.integration.auth?.token_url) t.integration.auth.token_url = origin(t.integration.auth.token_url);
   if (t.connect) t.connect = walk(t.connect);
@@ -183,8 +187,7 @@ test("Salesforce: connect with PKCE, calls at the instance_url it returned, refr
 test("Shopify: the shop from the settings, the callback's HMAC checked (a tampered one stores nothing), an offline token", { skip }, async () => {
   // A callback whose parameters were changed after Shopify signed them.
   const tampered = await connectFlow("shop-bad", { template: "shopify", settings: { shop: "acme-store" } }, { tamper: (loc) => loc.replace(/timestamp=(\d+)/, (_, t) => `timestamp=${Number(t) + 1}`) });
-  assert.equal(tampered.back.connect, "failed");
-  assert.equal(tampered.back.integration, "shop-bad");
+  assert.deepEqual(tampered.back, { connect: "failed", reason: "unverified", integration: "shop-bad" });
   assert.equal(as.tokenRequests("shopify").length, 0, "a callback that fails its HMAC exchanges no code");
   await assertNotConnected("shop-bad");
 
@@ -197,7 +200,7 @@ test("Shopify: the shop from the settings, the callback's HMAC checked (a tamper
   assert.equal(as.log.filter((l) => l.endpoint === "api" && l.provider === "shopify").at(-1).host, "acme-store.myshopify.com");
 });
 
-test("Zoho: the code exchanged at the user's data centre (eu), the API at its api_domain", { skip }, async () => {
+test("Zoho: the code exchanged at the user's data centre (eu), the API in that centre; Zoho's refusal of a refresh (200, invalid_code) disconnects", { skip }, async () => {
   const { c, back } = await connectFlow("zoho", { template: "zoho-crm", settings: {} });
   assert.equal(new URL(c.body.authorization_url).searchParams.get("access_type"), "offline");
   assert.deepEqual(back, { connect: "connected", integration: "zoho" });
@@ -206,6 +209,11 @@ test("Zoho: the code exchanged at the user's data centre (eu), the API at its ap
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.data.last_name, "Lovelace");
   assert.equal(as.log.filter((l) => l.endpoint === "api" && l.provider === "zoho-crm").at(-1).host, "www.zohoapis.eu");
+  // The user removes the app at Zoho: its refusal of the refresh (200 with `invalid_code`) disconnects too.
+  as.revokeAll("zoho-crm");
+  assert.notEqual((await call("zoho", "find_contact", { email: "ada@example.com" })).status, 200);
+  assert.deepEqual(as.tokenRequests("zoho-crm").at(-1).grant, "refresh_token");
+  assert.equal((await connection("zoho")).status, "disconnected");
 });
 
 test("Jira: audience and consent asked, the cloud id from accessible resources, rotating refresh tokens", { skip }, async () => {
@@ -257,8 +265,7 @@ test("refused: a forged or tampered state (400, no redirect), a replayed callbac
   const locA = new URL(await consent(a.body.authorization_url));
   const locB = new URL(await consent(b.body.authorization_url));
   const swapped = returned(await arrive(`${CALLBACK}?code=${locA.searchParams.get("code")}&state=${encodeURIComponent(locB.searchParams.get("state"))}`));
-  assert.equal(swapped.connect, "failed");
-  assert.equal(swapped.integration, "sf-b");
+  assert.deepEqual(swapped, { connect: "failed", reason: "exchange_failed", integration: "sf-b" });
   assert.ok(["invalid_request", "invalid_grant"].includes(as.tokenRequests("salesforce").at(-1).error), "the provider refused the verifier");
   await assertNotConnected("sf-b");
   await assertNotConnected("sf-a");

@@ -123,7 +123,8 @@ const PROFILES = {
     // The code is exchanged at the accounts server of the user's data centre, and nowhere else;
     // parameters in the query or a form body.
     token: { host: /^accounts\.zoho\.(com|eu|in|com\.au|jp|sa)$|^accounts\.zohocloud\.ca$/, path: "/oauth/v2/token", body: "query-or-form", auth: ["post"] },
-    revoke: { host: /^accounts\.zoho\./, path: "/oauth/v2/token/revoke", method: "POST", from: "query", clientAuth: "none" },
+    // Its docs put the token in the query; a form body is read too, as its token endpoint does.
+    revoke: { host: /^accounts\.zoho\./, path: "/oauth/v2/token/revoke", method: "POST", from: "query-or-form", clientAuth: "none" },
     pkce: true,
     // A refresh token only with access_type=offline; a refresh never rotates it.
     refreshWhen: (_scope, a) => a.query.get("access_type") === "offline",
@@ -157,6 +158,7 @@ const PROFILES = {
   jira: {
     // Atlassian asks for audience=api.atlassian.com and prompt=consent.
     authorize: { host: "auth.atlassian.com", path: "/authorize", required: { audience: "api.atlassian.com", prompt: "consent" } },
+    // Its docs send every token request as JSON, the code's and a refresh's alike.
     token: { host: "auth.atlassian.com", path: "/oauth/token", body: "json", auth: ["post"] },
     pkce: true,
     rotate: true,
@@ -532,7 +534,7 @@ export async function startAuthorizationServers({ plant = () => {} } = {}) {
     if (rv.by === "bearer") tok = bearer(req);
     else if (rv.by) tok = req.headers[rv.by];
     else if (m?.[1]) tok = decodeURIComponent(m[1]);
-    else if (rv.from === "query") tok = req.query.get("token");
+    else if (rv.from === "query-or-form") tok = req.query.get("token") ?? new URLSearchParams(req.raw).get("token");
     else {
       const f = new URLSearchParams(req.raw);
       entry.token_type_hint = f.get("token_type_hint") ?? undefined;
