@@ -36,6 +36,12 @@ async function post(url, fields, { json = false, basic } = {}) {
 const sfToken = (fields, opts) => post(at("salesforce", "login.salesforce.com", "/services/oauth2/token"), { client_id: apps.salesforce.client_id, client_secret: apps.salesforce.client_secret, redirect_uri: CALLBACK, ...fields }, opts);
 const sfQuery = (token) => fetch(`${as.url}/salesforce/acme.my.salesforce.com/services/data/v60.0/query?q=SELECT+Id+FROM+Case`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
 
+test("the stand-ins' S256 and Shopify HMAC agree with the published examples (RFC 7636 Appendix B, Shopify's docs)", () => {
+  assert.equal(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+  const q = "code=0907a61c0c8d55e99db179b68161bc00&hmac=700e2dadb827fcc8609e9d5ce208b2e9cdaab9df07390d2cbca10d7c328fc4bf&shop=some-shop.myshopify.com&state=0.6784241404160823&timestamp=1337178173";
+  assert.equal(shopifyHmac(q, "hush"), new URLSearchParams(q).get("hmac"));
+});
+
 test("Salesforce: PKCE checked, a code spent once (reusing it revokes its tokens), refresh rotation, revocation", async () => {
   const v = verifier();
   const cb = await grant("salesforce", "login.salesforce.com", "/services/oauth2/authorize", { scope: "api refresh_token", code_challenge: s256(v), code_challenge_method: "S256" });
