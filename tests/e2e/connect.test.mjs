@@ -216,7 +216,7 @@ test("Zoho: the code exchanged at the user's data centre (eu), the API in that c
   assert.equal((await connection("zoho")).status, "disconnected");
 });
 
-test("Jira: audience and consent asked, the cloud id from accessible resources, rotating refresh tokens", { skip }, async () => {
+test("Jira: audience and consent asked, the cloud id from accessible resources, rotating refresh tokens (JSON requests), a 403 invalid_grant disconnects", { skip }, async () => {
   const { c, back } = await connectFlow("jira", { template: "jira", settings: {} });
   const q = new URL(c.body.authorization_url).searchParams;
   assert.deepEqual([q.get("audience"), q.get("prompt")], ["api.atlassian.com", "consent"]);
@@ -240,6 +240,12 @@ test("Jira: audience and consent asked, the cloud id from accessible resources, 
     sent.push(last.refresh_token);
   }
   assert.notEqual(sent[0], sent[1], "rotated");
+  // Atlassian refuses a dead refresh token with 403 (invalid_grant in the body): disconnected too.
+  as.expireRefresh("jira");
+  as.expireAccess("jira");
+  assert.notEqual((await call("jira", "get_issue", { issue_key: "SUP-7" })).status, 200);
+  assert.deepEqual([mine().at(-1).status, mine().at(-1).error], [403, "invalid_grant"]);
+  assert.equal((await connection("jira")).status, "disconnected");
 });
 
 test("refused: a forged or tampered state (400, no redirect), a replayed callback, a code from another attempt, a denied consent, an unregistered return_url", { skip }, async () => {
