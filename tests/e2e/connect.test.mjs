@@ -131,6 +131,7 @@ test("Salesforce: connect with PKCE, calls at the instance_url it returned, refr
 
   const conn = await connection("sf");
   assert.equal(conn.status, "connected");
+  assert.deepEqual([conn.account, conn.app], [`${as.url}/salesforce/login.salesforce.com/id/00D5g000004XyZAEAY/0055g00000AbCdEAAV`, "operator"], "who granted it: the token answer's id");
   assert.deepEqual([...conn.scopes].sort(), ["api", "refresh_token"]);
   assert.ok(conn.connected_at, "connected_at");
 
@@ -157,7 +158,7 @@ test("Salesforce: connect with PKCE, calls at the instance_url it returned, refr
   const failed = await call("sf", "soql_query", soql);
   assert.notEqual(failed.status, 200, failed.text);
   assert.equal(as.tokenRequests("salesforce").at(-1).error, "invalid_grant");
-  assert.equal((await connection("sf")).status, "disconnected");
+  assert.deepEqual([(await connection("sf")).status, (await connection("sf")).reason], ["disconnected", "invalid_grant"]);
   let event;
   await until(() => (event = [...dest.delivered.values()].flat().find((e) => e.type === "integration.disconnected" && JSON.stringify(e).includes('"sf"'))), 20_000, "integration.disconnected");
   assert.deepEqual(tokenLeft(JSON.stringify(event)), [], "the event shows no token");
@@ -194,6 +195,7 @@ test("Shopify: the shop from the settings, the callback's HMAC checked (a tamper
   const { c, back } = await connectFlow("shop", { template: "shopify", settings: { shop: "acme-store" } });
   assert.equal(new URL(c.body.authorization_url).pathname, "/shopify/acme-store.myshopify.com/admin/oauth/authorize");
   assert.deepEqual(back, { connect: "connected", integration: "shop" });
+  assert.equal((await connection("shop")).account, "acme-store.myshopify.com");
   const r = await call("shop", "order_by_number", { order_number: "#1001" });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.data.number, "#1001");
@@ -221,6 +223,7 @@ test("Jira: audience and consent asked, the cloud id from accessible resources, 
   const q = new URL(c.body.authorization_url).searchParams;
   assert.deepEqual([q.get("audience"), q.get("prompt")], ["api.atlassian.com", "consent"]);
   assert.deepEqual(back, { connect: "connected", integration: "jira" });
+  assert.equal((await connection("jira")).account, "https://acme.atlassian.net", "the site from accessible resources");
   const r = await call("jira", "get_issue", { issue_key: "SUP-7" });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.data.summary, "Refund not received");
@@ -327,6 +330,7 @@ test("an operator's OAuth app is kept with its secret shown only as set; a tenan
   assert.equal(new URL(c.body.authorization_url).searchParams.get("client_id"), own.client_id);
   const back = returned(await arrive(await consent(c.body.authorization_url)));
   assert.deepEqual(back, { connect: "connected", integration: "jira-own" });
+  assert.equal((await connection("jira-own")).app, "tenant");
   assert.equal(as.tokenRequests("jira").at(-1).client_id, own.client_id, "the code was exchanged with the tenant's app");
   const shown = await gw.admin("GET", `${T}/oauth-apps/jira`);
   assert.deepEqual([shown.body?.client_id, shown.body?.client_secret], [own.client_id, { set: true }], shown.text);
