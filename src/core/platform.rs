@@ -14,6 +14,9 @@ pub enum RecordKind {
     Destination,
     /// A remote MCP server whose tools the tenant's MCP endpoint offers (`core::mcp::remote`).
     McpServer,
+    /// An OAuth app integrations connect with (`integration::connect::app`): a tenant's own, or
+    /// the operator's under `connect::app::OPERATOR`.
+    OauthApp,
 }
 
 /// The longest key KV holds, in bytes.
@@ -43,6 +46,11 @@ impl ConfigKey {
             "health:{tenant}:{}",
             integration.unwrap_or_default()
         ))
+    }
+
+    /// An integration's connection (`integration::connect::connection`).
+    pub fn connection(tenant: &str, integration: &str) -> Self {
+        ConfigKey(format!("connection:{tenant}:{integration}"))
     }
 
     /// A marketplace template.
@@ -92,6 +100,7 @@ impl RecordKind {
             (RecordKind::Integration, Some(n)) => format!("integration:{tenant}:{n}"),
             (RecordKind::Destination, Some(n)) => format!("destination:{tenant}:{n}"),
             (RecordKind::McpServer, Some(n)) => format!("mcp_server:{tenant}:{n}"),
+            (RecordKind::OauthApp, Some(n)) => format!("oauth_app:{tenant}:{n}"),
             (_, None) => format!("{}:{tenant}:", self.label()),
         })
     }
@@ -113,6 +122,7 @@ impl RecordKind {
             RecordKind::Llm => "llm",
             RecordKind::Destination => "destination",
             RecordKind::McpServer => "mcp_server",
+            RecordKind::OauthApp => "oauth_app",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
+use super::integration::connect::app::OPERATOR;
 use super::platform::RecordKind;
 use super::tenant::key_settings::Scope;
 use super::usage::{Counted, Family};
@@ -80,6 +81,16 @@ pub enum Route {
     IntegrationDelete {
         id: String,
     },
+    /// Begin connecting an integration through its provider's consent page.
+    IntegrationConnect {
+        id: String,
+    },
+    /// Disconnect an integration: revoke at the provider, forget the tokens.
+    IntegrationDisconnect {
+        id: String,
+    },
+    /// Where providers send the user back with a code (public: the signed state says whose).
+    ConnectCallback,
     /// Search the marketplace's templates.
     Marketplace,
     /// A provider's webhook: POST deliveries, GET handshakes.
@@ -208,7 +219,9 @@ impl Route {
             Route::IntegrationExecute { id, .. }
             | Route::IntegrationTest { id }
             | Route::IntegrationGet { id }
-            | Route::IntegrationDelete { id } => (Family::Integration, Some(id.clone())),
+            | Route::IntegrationDelete { id }
+            | Route::IntegrationConnect { id }
+            | Route::IntegrationDisconnect { id } => (Family::Integration, Some(id.clone())),
             Route::IntegrationInstall | Route::Marketplace => (Family::Integration, None),
             // The tool is known once the message is read (`Call::subject`).
             Route::Mcp => (Family::Mcp, None),
@@ -221,6 +234,7 @@ impl Route {
             | Route::OpenApi
             | Route::EventTypes
             | Route::McpResourceMetadata
+            | Route::ConnectCallback
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_)
@@ -246,6 +260,7 @@ impl Route {
             | Route::OpenApi
             | Route::EventTypes
             | Route::McpResourceMetadata
+            | Route::ConnectCallback
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_) => Access::Public,
@@ -257,6 +272,8 @@ impl Route {
             | Route::IntegrationInstall
             | Route::IntegrationGet { .. }
             | Route::IntegrationDelete { .. }
+            | Route::IntegrationConnect { .. }
+            | Route::IntegrationDisconnect { .. }
             | Route::Marketplace => Access::Scoped(Scope::Integrations),
             Route::Mcp => Access::Scoped(Scope::Mcp),
             Route::ChatCompletions
@@ -312,6 +329,9 @@ impl Route {
             Route::IntegrationGet { .. } | Route::IntegrationDelete { .. } => {
                 "/v1/integrations/{id}"
             }
+            Route::IntegrationConnect { .. } => "/v1/integrations/{id}/connect",
+            Route::IntegrationDisconnect { .. } => "/v1/integrations/{id}/connection",
+            Route::ConnectCallback => "/v1/connect/callback",
             Route::Marketplace => "/v1/marketplace",
             Route::MasterKeys => "/v1/admin/master-keys",
             Route::Reseal => "/v1/admin/master-keys/reseal",
@@ -328,12 +348,16 @@ impl Route {
                     RecordKind::Integration => "/v1/admin/tenants/{t}/integrations/{id}",
                     RecordKind::Destination => "/v1/admin/tenants/{t}/destinations/{destination}",
                     RecordKind::McpServer => "/v1/admin/tenants/{t}/mcp-servers/{server}",
+                    RecordKind::OauthApp if a.tenant == OPERATOR => "/v1/admin/oauth-apps/{app}",
+                    RecordKind::OauthApp => "/v1/admin/tenants/{t}/oauth-apps/{app}",
                 },
                 AdminAction::ListRecords(k) => match k {
                     RecordKind::Source => "/v1/admin/tenants/{t}/sources",
                     RecordKind::Channel => "/v1/admin/tenants/{t}/channels",
                     RecordKind::Destination => "/v1/admin/tenants/{t}/destinations",
                     RecordKind::McpServer => "/v1/admin/tenants/{t}/mcp-servers",
+                    RecordKind::OauthApp if a.tenant == OPERATOR => "/v1/admin/oauth-apps",
+                    RecordKind::OauthApp => "/v1/admin/tenants/{t}/oauth-apps",
                     _ => "/v1/admin/tenants/{t}/integrations",
                 },
                 AdminAction::CreateKey | AdminAction::ListKeys => "/v1/admin/tenants/{t}/keys",
@@ -485,6 +509,19 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             }),
             _ => Err(not_allowed(method, &["POST"])),
         },
+        ["v1", "integrations", i, "connect"] => match method {
+            InboundMethod::Post => Ok(Route::IntegrationConnect {
+                id: id("integration", i)?,
+            }),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["v1", "integrations", i, "connection"] => match method {
+            InboundMethod::Delete => Ok(Route::IntegrationDisconnect {
+                id: id("integration", i)?,
+            }),
+            _ => Err(not_allowed(method, &["DELETE"])),
+        },
+        ["v1", "connect", "callback"] => get_only(Route::ConnectCallback),
         ["v1", "integrations", i, e] => match method {
             InboundMethod::Post => Ok(Route::IntegrationExecute {
                 id: id("integration", i)?,
@@ -510,6 +547,16 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
             InboundMethod::Post => Ok(Route::Reseal),
             _ => Err(not_allowed(method, &["POST"])),
         },
+        // The operator's OAuth apps, kept as records of a tenant no tenant can be.
+        ["v1", "admin", "oauth-apps", rest @ ..] => {
+            let rest: Vec<&str> = ["oauth-apps"]
+                .into_iter()
+                .chain(rest.iter().copied())
+                .collect();
+            let action = admin_action(method, &rest)?;
+            let tenant = OPERATOR.to_string();
+            Ok(Route::Admin(AdminRoute { tenant, action }))
+        }
         ["v1", "admin", "tenants", t, rest @ ..] => {
             let tenant = id("tenant", t)?;
             let action = admin_action(method, rest)?;
@@ -537,6 +584,7 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         "integrations" => Some(RecordKind::Integration),
         "destinations" => Some(RecordKind::Destination),
         "mcp-servers" => Some(RecordKind::McpServer),
+        "oauth-apps" => Some(RecordKind::OauthApp),
         _ => None,
     };
     match rest {

@@ -1,9 +1,8 @@
-//! The integration routes: `GET /v1/marketplace`, `POST /v1/integrations` (install a template),
-//! `GET`/`DELETE /v1/integrations/{id}`, `POST /v1/integrations/{id}/test` and
-//! `POST /v1/integrations/{id}/{endpoint}`. The request's parts go to `core::integration`'s flows,
-//! which plan, call and answer.
+//! The integration routes: `POST /v1/integrations/{id}/{endpoint}` and `.../test`, and those
+//! that manage integrations (`installed::manage`: the marketplace, install, get, delete and
+//! connect). The request's parts go to `core::integration`'s flows, which plan, call and answer.
 
-use super::body::json_body;
+use super::body::{json_body, optional_json_body};
 use super::effects::drive;
 use super::inbound::Inbound;
 use super::platform::{now_ms, Csprng};
@@ -12,7 +11,8 @@ use super::{store, Call};
 use crate::core::flow::Flow;
 use crate::core::http::MAX_JSON_BODY;
 use crate::core::integration::flow::{self, Execution};
-use crate::core::integration::installed;
+use crate::core::integration::installed::{self, Managing};
+use crate::core::route::Route;
 
 fn execution<'a>(call: &'a Call, tenant: &'a str, id: &'a str, started: u64) -> Execution<'a> {
     Execution {
@@ -45,36 +45,22 @@ pub async fn test(call: &mut Call, tenant: &str, id: &str) -> Reply {
     http(drive(call.platform(), Flow::new(|co| flow::test(co, &sealer, x))).await?)
 }
 
-pub async fn search(call: &Call, req: &Inbound) -> Reply {
-    let url = req.url();
-    http(drive(call.platform(), Flow::new(|co| installed::search(co, &url))).await?)
-}
-
-pub async fn install(call: &Call, tenant: &str, mut req: Inbound) -> Reply {
-    let body = json_body(&mut req, MAX_JSON_BODY).await?;
-    let sealer = store::sealer(&call.env)?;
-    let mut rng = Csprng;
-    let run = Flow::new(|co| installed::install(co, &sealer, &mut rng, tenant, body));
+/// The routes that manage integrations (marketplace, install, get, delete, connect): their
+/// request's parts to `installed::manage`.
+pub async fn manage(call: &Call, route: Route, tenant: String, mut req: Inbound) -> Reply {
+    let body = match route {
+        Route::IntegrationInstall => Some(json_body(&mut req, MAX_JSON_BODY).await?),
+        _ => optional_json_body(&mut req, MAX_JSON_BODY).await?,
+    };
+    let (url, trail) = (req.url(), call.trail.clone());
+    let m = Managing {
+        route,
+        tenant,
+        body,
+        url,
+        trail,
+    };
+    let (sealer, mut rng) = (store::sealer(&call.env)?, Csprng);
+    let run = Flow::new(|co| installed::manage(co, &sealer, &mut rng, m));
     http(drive(call.platform(), run).await?)
-}
-
-pub async fn get(call: &Call, tenant: &str, id: &str) -> Reply {
-    let sealer = store::sealer(&call.env)?;
-    http(
-        drive(
-            call.platform(),
-            Flow::new(|co| installed::get(co, &sealer, tenant, id)),
-        )
-        .await?,
-    )
-}
-
-pub async fn delete(call: &Call, tenant: &str, id: &str) -> Reply {
-    http(
-        drive(
-            call.platform(),
-            Flow::new(|co| installed::delete(co, tenant, id)),
-        )
-        .await?,
-    )
 }

@@ -161,10 +161,14 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
             json(200, &me)
         }
         Route::ChannelSend { channel: name } => channel::send(call, tenant, name, req).await,
-        Route::Marketplace => integration::search(call, &req).await,
-        Route::IntegrationInstall => integration::install(call, &tenant, req).await,
-        Route::IntegrationGet { id } => integration::get(call, &tenant, &id).await,
-        Route::IntegrationDelete { id } => integration::delete(call, &tenant, &id).await,
+        Route::Marketplace
+        | Route::AdminMarketplace
+        | Route::IntegrationInstall
+        | Route::IntegrationGet { .. }
+        | Route::IntegrationDelete { .. }
+        | Route::IntegrationConnect { .. }
+        | Route::IntegrationDisconnect { .. }
+        | Route::ConnectCallback => integration::manage(call, route, tenant, req).await,
         Route::IntegrationTest { id } => integration::test(call, &tenant, &id).await,
         Route::IntegrationExecute { id, endpoint } => {
             integration::execute(call, tenant, id, endpoint, req).await
@@ -186,7 +190,6 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         Route::WidgetScript => widget::script(&req),
         Route::Demo => widget::demo(call),
         Route::Console(file) => console::serve(call, &req, file.as_deref()),
-        Route::AdminMarketplace => integration::search(call, &req).await,
         Route::WidgetPreflight => widget::preflight(call, req).await,
         Route::WidgetConfig => widget::config(call, req).await,
         Route::WidgetChat => widget::chat(call, req).await,

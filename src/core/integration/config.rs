@@ -93,6 +93,10 @@ pub struct Auth {
     /// Google service account's `private_key_id`), sent as the JWT header's `kid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// Set by the gateway on a connected integration (`connect`): the connection its refresh
+    /// token came from, which its token keys cover, so that a reconnect fetches anew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +125,7 @@ impl Auth {
             ("token_auth", self.token_auth.is_some()),
             ("scheme", self.scheme.is_some()),
             ("key_id", self.key_id.is_some()),
+            ("connection", self.connection.is_some()),
         ];
         let (required, optional): (&[&str], &[&str]) = match self.kind {
             AuthType::None => (&[], &[]),
@@ -136,6 +141,7 @@ impl Auth {
                     "token_auth",
                     "scheme",
                     "key_id",
+                    "connection",
                 ],
             ),
         };
@@ -159,8 +165,9 @@ impl Auth {
                 p.push("`auth.scheme` must be one word of letters, digits and -._~+/".into());
             }
         }
-        if self.grant == Some(OauthGrant::RefreshToken) && self.refresh_token.is_none() {
-            p.push("`auth.refresh_token` is required for the refresh_token grant".into());
+        let held = self.refresh_token.is_some() || self.connection.is_some();
+        if self.grant == Some(OauthGrant::RefreshToken) && !held {
+            p.push("`auth.refresh_token` is required for the refresh_token grant (or connect the integration: POST /v1/integrations/{id}/connect)".into());
         }
         let jwt = self.grant == Some(OauthGrant::JwtBearer);
         if self.key_id.is_some() && !jwt {

@@ -2,6 +2,7 @@
 //! `POST /v1/integrations` (install a template with the tenant's settings), and
 //! `GET`/`DELETE /v1/integrations/{id}`.
 
+use super::connect;
 use super::health;
 use super::marketplace::{install as fill, InstallRequest, Template};
 use crate::core::config::document::redact;
@@ -11,11 +12,41 @@ use crate::core::flow::Co;
 use crate::core::http::{query_pairs, HttpResponse};
 use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::records::{exists, get_redacted, put_record};
+use crate::core::route::Route;
 use crate::core::tenant::erase::erase_record;
+use crate::core::upstream::Trail;
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
 const KIND: RecordKind = RecordKind::Integration;
+
+/// A request to one of the routes that manage a tenant's integrations (not their calls), as the
+/// edge received it.
+pub struct Managing {
+    pub route: Route,
+    /// The tenant the key proved (none for the marketplace's admin listing and the connect
+    /// callback, whose state says whose it is).
+    pub tenant: String,
+    pub body: Option<Value>,
+    pub url: String,
+    pub trail: Trail,
+}
+
+pub async fn manage(
+    co: Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    m: Managing,
+) -> Result<HttpResponse, ApiError> {
+    let t = m.tenant.as_str();
+    match &m.route {
+        Route::Marketplace | Route::AdminMarketplace => search(co, &m.url).await,
+        Route::IntegrationInstall => install(co, sealer, rng, t, m.body.unwrap_or_default()).await,
+        Route::IntegrationGet { id } => get(co, sealer, t, id).await,
+        Route::IntegrationDelete { id } => delete(co, t, id).await,
+        _ => connect::flow::run(co, sealer, rng, m).await,
+    }
+}
 
 /// The templates matching the request's `q` and `category`.
 pub async fn search(co: Co, url: &str) -> Result<HttpResponse, ApiError> {
@@ -70,9 +101,11 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
     let health = health::of(&co, tenant, id).await?;
+    let connection = connect::lifecycle::of(&co, tenant, id).await?;
+    let connection = connection.map(|c| c.shown());
     HttpResponse::json(
         200,
-        &json!({"id": id, "integration": integration, "health": health}),
+        &json!({"id": id, "integration": integration, "health": health, "connection": connection}),
     )
 }
 

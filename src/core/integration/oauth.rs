@@ -181,7 +181,7 @@ pub fn token_keys(
     refresh_token: Option<&str>,
 ) -> TokenKeys {
     let a = holder.auth();
-    let issued_for = match holder {
+    let mut issued_for = match holder {
         Holder::Integration { id, cfg } => serde_json::json!([
             tenant,
             id,
@@ -218,8 +218,15 @@ pub fn token_keys(
             a.scopes,
             client_secret,
         ]),
+    };
+    // A connected integration's keys cover its connection (added only then: the keys of every
+    // other configuration stay as they were, and what they keep is found again).
+    if let (Holder::Integration { cfg, .. }, Some(a)) = (holder, issued_for.as_array_mut()) {
+        if let Some(c) = &cfg.auth.connection {
+            a.push(c.clone().into());
+        }
     }
-    .to_string();
+    let issued_for = issued_for.to_string();
     let prefix = holder.prefix(tenant);
     let mut keys = digest_keys.iter().map(|k| {
         let mac = crate::core::webhook::verify::hmac_sha256(k, &[issued_for.as_bytes()]);
@@ -267,7 +274,7 @@ pub fn token_prefix(tenant: &str, integration: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::integration::oauth_tokens::{token_answer, TokenResponse};
+    use crate::core::integration::oauth_tokens::{token_answer, TokenRefusal, TokenResponse};
     use serde_json::json;
 
     fn cfg(v: serde_json::Value) -> IntegrationConfig {
@@ -340,8 +347,20 @@ mod tests {
         );
         assert_eq!(
             token_answer(401, b"{}"),
-            Err("token endpoint answered 401".into())
+            Err("token endpoint answered 401".to_string().into())
         );
+        // RFC 6749 5.2: the refresh token itself refused, told apart from any other failure.
+        let refused = br#"{"error":"invalid_grant","error_description":"expired"}"#;
+        assert_eq!(token_answer(400, refused), Err(TokenRefusal::InvalidGrant));
+        let client = br#"{"error":"invalid_client"}"#;
+        assert!(matches!(
+            token_answer(400, client),
+            Err(TokenRefusal::Failed(_))
+        ));
+        assert!(matches!(
+            token_answer(401, refused),
+            Err(TokenRefusal::Failed(_))
+        ));
         assert!(token_answer(200, b"<html>").is_err());
     }
 

@@ -181,6 +181,26 @@ impl TokenCmd {
     }
 }
 
+/// A connection's refresh token (sealed by the callback), for the object to send next.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeepRefresh {
+    pub refresh: RotatedRefresh,
+}
+
+/// A disconnect's question: the refresh token kept for these keys, if any; the object then
+/// forgets everything it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRefresh {
+    pub keys: TokenKeys,
+}
+
+impl ReleaseRefresh {
+    /// The kept refresh token, if it is this configuration's.
+    pub fn pick(&self, kept: Option<RotatedRefresh>) -> Option<RotatedRefresh> {
+        kept.filter(|k| self.keys.matches(&k.key))
+    }
+}
+
 /// What a master key rotation asks an integration's `OauthTokens` object about the refresh
 /// token it keeps for the configuration `keys` names: under which master key it is sealed, and
 /// with `reseal`, to seal it again under the current one (and key it by `keys.current`).
@@ -247,13 +267,52 @@ pub fn rotated<'a>(sent: Option<&str>, answer: &'a TokenResponse) -> Option<&'a 
         .filter(|new| !new.is_empty() && Some(*new) != sent)
 }
 
-/// What the token endpoint's answer means; `Err` says why it is no token (never its text).
-pub fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, String> {
-    if !(200..300).contains(&status) {
-        return Err(format!("token endpoint answered {status}"));
+/// Why no token was had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRefusal {
+    /// Why, in the gateway's words (never the endpoint's text).
+    Failed(String),
+    /// The endpoint refused the refresh token itself (RFC 6749 5.2 `invalid_grant`): revoked,
+    /// expired or spent. A connection is lost; sending it again cannot help.
+    InvalidGrant,
+}
+
+impl From<String> for TokenRefusal {
+    fn from(why: String) -> Self {
+        TokenRefusal::Failed(why)
     }
-    serde_json::from_slice(body)
-        .map_err(|_| "token endpoint answered without an access_token".into())
+}
+
+impl TokenRefusal {
+    pub fn describe(&self) -> String {
+        match self {
+            TokenRefusal::Failed(why) => why.clone(),
+            TokenRefusal::InvalidGrant => {
+                "token endpoint refused the refresh token (invalid_grant)".into()
+            }
+        }
+    }
+}
+
+/// What the token endpoint's answer means: a token, or why not (never its text).
+pub fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, TokenRefusal> {
+    if !(200..300).contains(&status) {
+        let error = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let code = error
+            .as_ref()
+            .and_then(|e| e.get("error"))
+            .and_then(|e| e.as_str());
+        if status == 400 && code == Some("invalid_grant") {
+            return Err(TokenRefusal::InvalidGrant);
+        }
+        return Err(format!("token endpoint answered {status}").into());
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        "token endpoint answered without an access_token"
+            .to_string()
+            .into()
+    })
 }
 
 /// The keys one configuration's tokens are held under: `current`, made with the current master

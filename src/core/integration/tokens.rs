@@ -4,7 +4,10 @@
 //! expiry (the scheduled upkeep); and forgetting them all when their record or tenant goes.
 //! Every place keys a token by `oauth::token_keys`.
 
+use super::connect::connection::Lost;
+use super::connect::lifecycle::lost;
 use super::oauth::{token_keys, Holder};
+use super::oauth_tokens::TokenRefusal;
 use super::oauth_tokens::{HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
@@ -156,10 +159,11 @@ async fn from_object(
         trail: t.trail.clone(),
     };
     let object = t.holder.object(t.tenant);
-    let issued = co
-        .ask(&object, Box::new(cmd))
-        .await?
-        .map_err(|why| ApiError::new(ErrorKind::Upstream, why))?;
+    let issued = match co.ask(&object, Box::new(cmd)).await? {
+        Ok(issued) => issued,
+        Err(TokenRefusal::InvalidGrant) => return Err(refused_grant(co, t).await),
+        Err(why) => return Err(ApiError::new(ErrorKind::Upstream, why.describe())),
+    };
     let token = issued.token;
     co.remember(&key, &token).await;
     // A failed write (one write per key per second) only costs a later fetch.
@@ -177,6 +181,21 @@ async fn from_object(
         }
     }
     Ok(token)
+}
+
+/// The provider refused the refresh token: a connected integration's connection is lost (once:
+/// the object sent it and forgot it), which its tenant hears of (`connect::lifecycle::lost`).
+async fn refused_grant(co: &Co, t: &TokenFor<'_>) -> ApiError {
+    let connected = match t.holder {
+        Holder::Integration { id, cfg } if cfg.auth.connection.is_some() => Some(id),
+        _ => None,
+    };
+    let Some(id) = connected else {
+        return ApiError::new(ErrorKind::Upstream, TokenRefusal::InvalidGrant.describe());
+    };
+    lost(co, t.tenant, id, Lost::InvalidGrant).await;
+    let why = format!("the provider no longer honours integration `{id}`'s connection (invalid_grant): connect it again with POST /v1/integrations/{id}/connect");
+    ApiError::new(ErrorKind::Conflict, why)
 }
 
 /// Forgets every held token under `prefix` (`token_prefix`): in this isolate and in KV. Other

@@ -10,6 +10,7 @@ use super::{max_attempts, sequencing, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
+use crate::core::integration::connect::lifecycle::GATEWAY_SOURCE;
 use crate::core::objects::protocol::EventLog;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -47,8 +48,15 @@ pub async fn fan_out(
         record_no_destination(co, tenant, qm, event).await?;
         return Ok(Fanned::Done(JobStep::Drop));
     }
-    let source_key = RecordKind::Source.kv_key(&qm.tenant, Some(&event.source));
-    let source = co.config::<SourceConfig>(&source_key).await?;
+    // The gateway's own events (`connect::lifecycle`) come from no source record: every
+    // destination whose filter takes them gets them.
+    let source = match event.source_kind.as_str() {
+        GATEWAY_SOURCE => None,
+        _ => {
+            let source_key = RecordKind::Source.kv_key(&qm.tenant, Some(&event.source));
+            co.config::<SourceConfig>(&source_key).await?
+        }
+    };
     let fed = source.and_then(|s| s.destinations);
     let named: Vec<(String, &DestinationConfig)> =
         all.iter().map(|e| (e.name.clone(), &e.cfg)).collect();

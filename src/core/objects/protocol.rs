@@ -4,7 +4,11 @@
 //! callers (edge or core flows) send them through one untyped round trip.
 
 use super::{names, Class, Command, Object, ObjectClass};
-use crate::core::integration::oauth_tokens::{IssuedToken, KeptRefresh, KeptRefreshCmd, TokenCmd};
+use crate::core::integration::connect::pending::{Attempt, AttemptCmd};
+use crate::core::integration::oauth_tokens::{
+    IssuedToken, KeepRefresh, KeptRefresh, KeptRefreshCmd, ReleaseRefresh, RotatedRefresh,
+    TokenCmd, TokenRefusal,
+};
 use crate::core::jobs::order::{Done, Offer, OrderedAgain, Released, Replay, Skip};
 use crate::core::jobs::{
     DeadLetter, DeleteLetter, ExpireLetters, GetLetter, ListLetters, OpenWork, PutLetter,
@@ -57,7 +61,7 @@ macro_rules! classes {
 }
 
 /// A token, or why none could be had (never the endpoint's text).
-pub type TokenAnswer = Result<IssuedToken, String>;
+pub type TokenAnswer = Result<IssuedToken, TokenRefusal>;
 
 classes! {
     /// One per tenant: its LLM windows and target breakers (`limits::limiter`).
@@ -93,10 +97,15 @@ classes! {
         Handshake(HandshakeAttempt) -> Verdict,
     }
     /// One per OAuth2 integration (and one per tenant for its LLM providers' service accounts):
-    /// its access token, fetched one at a time, and the refresh token its provider rotated to.
+    /// its access token, fetched one at a time, and the refresh token its provider rotated to;
+    /// for a connected one, the connect's attempts until the callback (`Attempt`), the
+    /// connection's refresh token (`Keep`), and what a disconnect revokes (`Release`).
     OauthTokens: ObjectClass::OauthTokens => TokensCmd {
         Token(Box<TokenCmd>) -> TokenAnswer,
         Kept(KeptRefreshCmd) -> KeptRefresh,
+        Attempt(AttemptCmd) -> Option<Attempt>,
+        Keep(KeepRefresh) -> (),
+        Release(ReleaseRefresh) -> Option<RotatedRefresh>,
     }
     /// One per channel: its queued sends until each is finished.
     Outbox: ObjectClass::Outbox => OutboxCmd {

@@ -8,6 +8,7 @@ use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
 use crate::core::integration::config::{IntegrationConfig, SECRET_PATHS as INTEGRATION_SECRETS};
+use crate::core::integration::connect::app::{OauthAppConfig, SECRET_PATHS as OAUTH_APP_SECRETS};
 use crate::core::jobs::order::OrderedAgain;
 use crate::core::llm::config::{LlmConfig, SECRET_PATHS as LLM_SECRETS};
 use crate::core::mcp::remote::config::{
@@ -37,6 +38,7 @@ impl RecordKind {
             RecordKind::Llm => LLM_SECRETS,
             RecordKind::Destination => DESTINATION_SECRETS,
             RecordKind::McpServer => MCP_SERVER_SECRETS,
+            RecordKind::OauthApp => OAUTH_APP_SECRETS,
         }
     }
 
@@ -70,6 +72,7 @@ impl RecordKind {
             RecordKind::Llm => validate::<LlmConfig>(value).map(drop),
             RecordKind::Destination => validate::<DestinationConfig>(value).map(drop),
             RecordKind::McpServer => validate::<McpServerConfig>(value).map(drop),
+            RecordKind::OauthApp => validate::<OauthAppConfig>(value).map(drop),
         }
     }
 }

@@ -17,12 +17,13 @@ use crate::core::webhook::destination::DEFAULT;
 
 /// The records a tenant owns besides its own document (and its keys), erased with it: each
 /// named kind's records one by one, then its LLM configuration.
-pub const TENANT_CHILDREN: [RecordKind; 5] = [
+pub const TENANT_CHILDREN: [RecordKind; 6] = [
     RecordKind::Source,
     RecordKind::Channel,
     RecordKind::Integration,
     RecordKind::Destination,
     RecordKind::McpServer,
+    RecordKind::OauthApp,
 ];
 
 /// Workers resolve `..` and `%2e%2e` in request paths before the worker sees them, so a
@@ -104,6 +105,8 @@ pub async fn erase_state(
         (RecordKind::Integration, _) => {
             let health = ConfigKey::health(tenant, name);
             co.run(Effect::DeleteConfig(health)).await?;
+            let connection = ConfigKey::connection(tenant, name.unwrap_or_default());
+            co.run(Effect::DeleteConfig(connection)).await?;
             forget_tokens(co, &token_prefix(tenant, name)).await
         }
         (RecordKind::Llm, _) => forget_tokens(co, &token_prefix(tenant, Some(LLM_HOLDER))).await,

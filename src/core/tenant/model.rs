@@ -15,6 +15,9 @@ pub struct TenantConfig {
     /// Exact origins (`https://shop.example.com`) that may use the tenant's widget keys.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Exact URLs a connect (`POST /v1/integrations/{id}/connect`) may send the user back to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connect_return_urls: Vec<String>,
     /// LEGACY(default-destination): the legacy field, as stored by an earlier version; deliveries
     /// use it while the tenant has no default destination record. In a PUT body it is the
     /// destination shorthand, written into the record and never stored here
@@ -100,6 +103,17 @@ impl Check for TenantConfig {
             if !is_origin(o) {
                 p.push(format!("`allowed_origins[{i}]` must be an origin like https://shop.example.com (scheme, host, optional port; no path)"));
             }
+        }
+        for (i, u) in self.connect_return_urls.iter().enumerate() {
+            check_http_url(&format!("connect_return_urls[{i}]"), u, p);
+            if u.contains('#') {
+                p.push(format!(
+                    "`connect_return_urls[{i}]` must not have a fragment"
+                ));
+            }
+        }
+        if self.connect_return_urls.len() > 20 {
+            p.push("`connect_return_urls` holds at most 20 URLs".into());
         }
         if let Some(d) = &self.destination {
             check_http_url("destination.url", &d.url, p);

@@ -7,10 +7,11 @@
 //! refresh; a master key rotation's pass seals it again under the new key (`KeptRefreshCmd`).
 
 use crate::core::config::seal::Sealer;
+use crate::core::integration::connect::pending;
 use crate::core::integration::oauth::token_request;
 use crate::core::integration::oauth_tokens::{
     token_answer, HeldToken, IssuedToken, KeptPlan, KeptRefresh, KeptRefreshCmd, KeptToken,
-    RotatedRefresh, TokenCmd,
+    RotatedRefresh, TokenCmd, TokenRefusal,
 };
 use crate::core::objects::protocol::{TokenAnswer, TokensCmd};
 use crate::core::upstream::Upstream;
@@ -26,6 +27,8 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 const TOKEN_ENDPOINT_MS: u64 = 10_000;
 /// Where the refresh token the provider rotated to is kept (`RotatedRefresh`, as JSON text).
 const ROTATED_KEY: &str = "rotated_refresh_token";
+/// A connect's open attempts (`connect::pending`).
+const ATTEMPTS_KEY: &str = "connect_attempts";
 
 #[durable_object(fetch)]
 pub struct OauthTokens {
@@ -57,6 +60,23 @@ impl DurableObject for OauthTokens {
                 let (storage, env) = (self.state.storage(), self.env.clone());
                 let kept = async move { kept_refresh(&env, &storage, &cmd).await };
                 return answer(&self.state.block_concurrency_while(kept).await?);
+            }
+            TokensCmd::Attempt(cmd) => {
+                let open = self.state.storage().get(ATTEMPTS_KEY).await?;
+                let (spent, open) = pending::apply(open.unwrap_or_default(), cmd, now_ms() / 1000);
+                self.state.storage().put(ATTEMPTS_KEY, open).await?;
+                return answer(&spent);
+            }
+            TokensCmd::Keep(k) => {
+                let text = serde_json::to_string(&k.refresh)?;
+                self.state.storage().put(ROTATED_KEY, text).await?;
+                return answer(&());
+            }
+            TokensCmd::Release(cmd) => {
+                let kept = cmd.pick(read_kept(&self.state.storage()).await?);
+                purge(&self.state).await?;
+                *self.held.borrow_mut() = None;
+                return answer(&kept);
             }
             TokensCmd::Token(cmd) => *cmd,
         };
@@ -125,7 +145,15 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
     let answer = exchange(&req, &cmd.trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
         .await
         .map_err(|e| format!("token endpoint: {}", e.describe()))?;
-    let token = token_answer(answer.status, &answer.body)?;
+    let token = token_answer(answer.status, &answer.body);
+    if let (Err(TokenRefusal::InvalidGrant), Some(_)) = (&token, &cmd.auth.connection) {
+        // The connection is lost: its refresh token is not sent again.
+        storage
+            .delete(ROTATED_KEY)
+            .await
+            .map_err(|e| failed("delete", &e))?;
+    }
+    let token = token?;
     let kept = opened
         .as_ref()
         .map(|(k, rt, current)| (*k, rt.as_str(), *current));

@@ -2,11 +2,16 @@
 //! change it (KV `connection:{tenant}:{id}`): whose it is, what was granted, and whether it
 //! still holds. Its tokens are not here: the integration's `OauthTokens` object keeps them.
 
+use crate::core::config::document::Named;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     pub status: Status,
+    /// The template connected, and the tenant's settings for it (a reconnect asks again with
+    /// them; the provider's endpoints are filled from them).
+    pub template: String,
+    pub settings: Named<String>,
     /// Who granted access, as the provider tells it (the template's `account`).
     pub account: Option<String>,
     /// As granted (the token answer's `scope`), else as asked.
@@ -58,6 +63,18 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// As the integration's GET shows it: without the settings (the integration shows what
+    /// they made).
+    pub fn shown(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("settings");
+        }
+        v
+    }
+}
+
 /// The scopes granted: the token answer's `scope` (space- or comma-separated), else those asked.
 pub fn granted(answer_scope: Option<&str>, asked: &[String]) -> Vec<String> {
     match answer_scope.filter(|s| !s.trim().is_empty()) {
@@ -78,6 +95,8 @@ mod tests {
     fn a_connection_is_lost_once_and_keeps_what_it_was() {
         let c = Connection {
             status: Status::Connected,
+            template: "jira".into(),
+            settings: Named::new(),
             account: Some("https://acme.atlassian.net".into()),
             scopes: granted(Some("read:jira-work offline_access"), &[]),
             app: AppOwner::Operator,

@@ -7,6 +7,8 @@
 pub mod app;
 pub mod connection;
 pub mod exchange;
+pub mod flow;
+pub mod lifecycle;
 pub mod pending;
 pub mod spec;
 pub mod state;

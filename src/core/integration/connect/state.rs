@@ -1,6 +1,5 @@
-//! The decisions of "Connect" (issue #39), the OAuth 2.0 authorization-code flow an integration
-//! is connected with, before any route uses them: the PKCE pair (RFC 7636, S256) and the `state`
-//! the provider carries back to the callback.
+//! The PKCE pair (RFC 7636, S256) of a connect and the `state` the provider carries back to the
+//! callback.
 //!
 //! The state is signed, not secret: the tenant, its incarnation, the integration, the return
 //! URL the tenant registered, an expiry, and a random nonce, tagged with HMAC-SHA256 under the
@@ -58,13 +57,14 @@ pub struct ConnectState {
 }
 
 /// Why a state is not taken back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateRefused {
     /// Not a state of our shape.
     Malformed,
     /// Its tag is not one of our keys' over its content.
     Forged,
-    Expired,
+    /// Ours, but too late: what it binds (the return URL the user is sent back to).
+    Expired(Box<ConnectState>),
 }
 
 impl ConnectState {
@@ -94,7 +94,7 @@ impl ConnectState {
         let s: ConnectState =
             serde_json::from_slice(&bytes).map_err(|_| StateRefused::Malformed)?;
         if now_s >= s.expires_at {
-            return Err(StateRefused::Expired);
+            return Err(StateRefused::Expired(Box::new(s)));
         }
         Ok(s)
     }
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(ConnectState::open(&[KEY, OLD], &signed, 1_000), Ok(state()));
         let expiry = state().expires_at;
         let late = ConnectState::open(&[KEY, OLD], &signed, expiry);
-        assert_eq!(late, Err(StateRefused::Expired));
+        assert_eq!(late, Err(StateRefused::Expired(Box::new(state()))));
         let other = ConnectState::open(&[KEY], &signed, 1_000);
         assert_eq!(other, Err(StateRefused::Forged), "not our key's");
     }

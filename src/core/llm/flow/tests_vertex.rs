@@ -120,7 +120,7 @@ impl World {
         self.asked.borrow_mut().push(cmd);
         let answer: crate::core::objects::protocol::TokenAnswer =
             match self.refusals.borrow_mut().pop_front() {
-                Some(why) => Err(why),
+                Some(why) => Err(why.into()),
                 None => {
                     let access_token = format!("ya29.token-{n}");
                     let sealer = crate::core::testing::sealer();

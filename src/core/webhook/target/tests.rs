@@ -54,7 +54,7 @@ impl World {
                 let key = cmd.keys.current.clone();
                 self.asked.borrow_mut().push((name.clone(), *cmd));
                 let answer: TokenAnswer = match self.refusals.borrow_mut().pop_front() {
-                    Some(why) => Err(why),
+                    Some(why) => Err(why.into()),
                     None => {
                         let access_token = format!("ya29.token-{n}");
                         let sealed =

@@ -1,0 +1,516 @@
+//! The Connect routes as flows. `POST /v1/integrations/{id}/connect` keeps an attempt (its
+//! nonce and PKCE verifier) in the integration's `OauthTokens` object and answers the provider's
+//! authorization URL with a signed state. `GET /v1/connect/callback` takes the state back,
+//! spends the attempt, exchanges the code, takes what the provider told, installs (or replaces)
+//! the integration as connected, keeps its refresh token in the object and records the
+//! connection; then sends the user to the tenant's return URL with the outcome.
+
+use super::app::{OauthAppConfig, OPERATOR};
+use super::connection::{granted as granted_scopes, AppOwner, Connection, Status};
+use super::exchange::{
+    authorization_url, code_request, granted, lookup_request, outcome_url, returned,
+    signature_holds, told_value, Client, Failure, Granted, Returned, Sources,
+};
+use super::lifecycle::disconnect;
+use super::pending::{Attempt, AttemptCmd};
+use super::spec::{ConnectSpec, ToldBy};
+use super::state::{ConnectState, Pkce, StateRefused, STATE_TTL_S};
+use crate::core::config::document::{open_secret, Named, RecordRef};
+use crate::core::config::seal::Sealer;
+use crate::core::error::{ApiError, ErrorKind};
+use crate::core::flow::{Co, Effect};
+use crate::core::http::{query_pairs, HttpResponse};
+use crate::core::integration::config::IntegrationConfig;
+use crate::core::integration::installed::Managing;
+use crate::core::integration::marketplace::Template;
+use crate::core::integration::oauth::{token_keys, token_prefix, Holder};
+use crate::core::integration::oauth_tokens::{
+    HeldToken, KeepRefresh, KeptToken, RotatedRefresh, TokenResponse,
+};
+use crate::core::integration::plan::fill_template_under;
+use crate::core::integration::tokens::forget_tokens;
+use crate::core::objects::protocol::OauthTokens;
+use crate::core::objects::Object;
+use crate::core::platform::{ConfigKey, Kv, RecordKind};
+use crate::core::records::put_record;
+use crate::core::route::Route;
+use crate::core::tenant::model::TenantConfig;
+use crate::core::upstream::{Trail, Upstream};
+use crate::core::Entropy;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const TOKEN_ENDPOINT_MS: u64 = 10_000;
+
+pub async fn run(
+    co: Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    c: Managing,
+) -> Result<HttpResponse, ApiError> {
+    match &c.route {
+        Route::IntegrationConnect { id } => start(&co, sealer, rng, &c.tenant, id, c.body).await,
+        Route::ConnectCallback => callback(&co, sealer, rng, &c.url, &c.trail).await,
+        Route::IntegrationDisconnect { id } => {
+            disconnect(&co, sealer, &c.tenant, id, &c.trail).await
+        }
+        _ => Err(ApiError::internal("not a connect route")),
+    }
+}
+
+/// `POST /v1/integrations/{id}/connect`'s body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    template: Option<String>,
+    #[serde(default)]
+    settings: Value,
+    return_url: Option<String>,
+}
+
+/// An OAuth app found for a template, and whose record it is.
+pub struct FoundApp {
+    pub cfg: OauthAppConfig,
+    pub owner: AppOwner,
+    /// The record's tenant: the tenant's, or `OPERATOR`.
+    holder: String,
+    template: String,
+}
+
+/// The tenant's own app for `template`, else the operator's.
+pub async fn find_app(co: &Co, tenant: &str, template: &str) -> Result<Option<FoundApp>, ApiError> {
+    for (holder, owner) in [(tenant, AppOwner::Tenant), (OPERATOR, AppOwner::Operator)] {
+        let key = RecordKind::OauthApp.kv_key(holder, Some(template));
+        if let Some(cfg) = co.config_fresh::<OauthAppConfig>(&key).await? {
+            let (holder, template) = (holder.to_string(), template.to_string());
+            return Ok(Some(FoundApp {
+                cfg,
+                owner,
+                holder,
+                template,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+pub fn open_app_secret(sealer: &Sealer, app: &FoundApp) -> Result<String, ApiError> {
+    let record = RecordKind::OauthApp.seal_record(Some(&app.template));
+    let at = RecordRef {
+        tenant: &app.holder,
+        record: &record,
+    };
+    open_secret(sealer, &at, "/client_secret", &app.cfg.client_secret)
+}
+
+pub async fn load_template(co: &Co, id: &str) -> Result<Option<Template>, ApiError> {
+    co.config(&ConfigKey::template(id)).await
+}
+
+async fn start(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    tenant: &str,
+    id: &str,
+    body: Option<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.filter(|b| !b.is_null()).unwrap_or(json!({}));
+    let req: StartRequest = serde_json::from_value(body)
+        .map_err(|e| ApiError::validation(format!("invalid connect request: {e}")))?;
+    let t: TenantConfig = co
+        .config(&RecordKind::Tenant.kv_key(tenant, None))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let return_url = match (req.return_url, t.connect_return_urls.as_slice()) {
+        (Some(u), urls) if urls.contains(&u) => u,
+        (None, [only]) => only.clone(),
+        _ => {
+            return Err(ApiError::validation(
+                "`return_url` must be one of the tenant's `connect_return_urls` (the operator registers them on the tenant)",
+            ))
+        }
+    };
+    let installed: Option<IntegrationConfig> = co
+        .config(&RecordKind::Integration.kv_key(tenant, Some(id)))
+        .await?;
+    let before = super::lifecycle::of(co, tenant, id).await?;
+    let template_id = match (&installed, req.template) {
+        (None, Some(t)) => t,
+        (None, None) => {
+            return Err(ApiError::validation(format!(
+                "integration `{id}` is not installed: name the `template` to connect"
+            )))
+        }
+        (Some(cfg), asked) => {
+            let theirs = cfg.template.clone().unwrap_or_default();
+            if asked.as_ref().is_some_and(|a| *a != theirs) {
+                let why = format!("integration `{id}` is installed from template `{theirs}`: delete it first to connect another");
+                return Err(ApiError::new(ErrorKind::Conflict, why));
+            }
+            theirs
+        }
+    };
+    let template = load_template(co, &template_id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("no template `{template_id}` in the marketplace"))
+    })?;
+    let spec = connectable(&template)?;
+    // A reconnect without settings asks with the ones the connection was made with.
+    let given = match (&req.settings, before) {
+        (Value::Null, Some(c)) => serde_json::to_value(c.settings).unwrap_or_default(),
+        (s, _) => s.clone(),
+    };
+    let settings = spec
+        .settings(&template.settings, &template.integration, &given)
+        .map_err(|p| ApiError::validation(p.join("; ")))?;
+    let app = find_app(co, tenant, &template_id).await?.ok_or_else(|| {
+        ApiError::validation(format!(
+            "no OAuth app for `{template_id}`: the operator registers one with PUT /v1/admin/oauth-apps/{template_id} (or the tenant its own)"
+        ))
+    })?;
+    let mut nonce = [0u8; 16];
+    rng.fill(&mut nonce);
+    let nonce = hex::encode(nonce);
+    let pkce = spec.pkce.then(|| {
+        let mut r = [0u8; 32];
+        rng.fill(&mut r);
+        Pkce::new(&r)
+    });
+    let expires_at = co.now() / 1000 + STATE_TTL_S;
+    let state = ConnectState {
+        nonce: nonce.clone(),
+        tenant: tenant.into(),
+        incarnation: t.incarnation().into(),
+        integration: id.into(),
+        return_url,
+        expires_at,
+    };
+    let key = sealer
+        .id_keys()
+        .first()
+        .ok_or_else(|| ApiError::internal("no id key"))?;
+    let signed = state.sign(key);
+    let scopes = app
+        .cfg
+        .scopes
+        .clone()
+        .unwrap_or_else(|| spec.scopes.clone());
+    let challenge = pkce.as_ref().map(|p| p.challenge.as_str());
+    let url = authorization_url(
+        spec,
+        &settings,
+        &app.cfg.client_id,
+        &app.cfg.redirect_uri,
+        &scopes,
+        &signed,
+        challenge,
+    )
+    .map_err(ApiError::validation)?;
+    let attempt = Attempt {
+        nonce,
+        verifier: pkce.map(|p| p.verifier),
+        template: template_id,
+        settings,
+        expires_at,
+    };
+    let object = Object::<OauthTokens>::integration(tenant, id);
+    co.ask(&object, AttemptCmd::Begin(attempt)).await?;
+    HttpResponse::json(
+        200,
+        &json!({"integration": id, "authorization_url": url, "expires_at": expires_at}),
+    )
+}
+
+/// The template's connect block, if it can be connected (its connected integration keeps every
+/// secret at a credential path, as an install would).
+fn connectable(template: &Template) -> Result<&ConnectSpec, ApiError> {
+    let spec = template.connect.as_ref().ok_or_else(|| {
+        ApiError::validation(format!(
+            "template `{}` cannot be connected: install it with its credentials (POST /v1/integrations)",
+            template.id
+        ))
+    })?;
+    let problems = spec.problems(&template.settings);
+    if !problems.is_empty() {
+        let why = format!(
+            "template `{}`'s connect block: {}",
+            template.id,
+            problems.join("; ")
+        );
+        return Err(ApiError::validation(why));
+    }
+    let connected = Template {
+        integration: spec.connected(&template.integration),
+        ..template.clone()
+    };
+    connected.check()?;
+    Ok(spec)
+}
+
+/// Where the callback sends the user: the return URL with the outcome.
+fn back(state: &ConnectState, outcome: Result<(), Failure>) -> Result<HttpResponse, ApiError> {
+    let to = outcome_url(&state.return_url, &state.integration, outcome);
+    Ok(HttpResponse::empty(302)
+        .header("location", to)
+        .header("cache-control", "no-store")
+        .header("referrer-policy", "no-referrer"))
+}
+
+async fn callback(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    url: &str,
+    trail: &Trail,
+) -> Result<HttpResponse, ApiError> {
+    let params = query_pairs(url);
+    let raw = params
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| ApiError::bad_request("no `state`: this is not a connect's callback"))?;
+    let state = match ConnectState::open(sealer.id_keys(), raw, co.now() / 1000) {
+        Ok(s) => s,
+        Err(StateRefused::Expired(s)) => return back(&s, Err(Failure::Expired)),
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                "this connect's `state` is not the gateway's",
+            ))
+        }
+    };
+    let outcome = connect(co, sealer, rng, &state, &params, trail).await;
+    if let Err(f) = outcome {
+        let line = json!({"connect_failed": f.name(), "tenant": state.tenant, "integration": state.integration});
+        co.log(line).await;
+    }
+    back(&state, outcome)
+}
+
+/// The callback's work once its state is ours: every step that can fail says why as a
+/// `Failure`, and nothing is kept unless all went through.
+async fn connect(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    s: &ConnectState,
+    params: &[(String, String)],
+    trail: &Trail,
+) -> Result<(), Failure> {
+    let (tenant, id) = (s.tenant.as_str(), s.integration.as_str());
+    let unavailable = |_| Failure::Unavailable;
+    let t: Option<TenantConfig> = co
+        .config_fresh(&RecordKind::Tenant.kv_key(tenant, None))
+        .await
+        .map_err(unavailable)?;
+    if t.as_ref().map(TenantConfig::incarnation) != Some(s.incarnation.as_str()) {
+        return Err(Failure::Stale);
+    }
+    let object = Object::<OauthTokens>::integration(tenant, id);
+    let spend = AttemptCmd::Spend {
+        nonce: s.nonce.clone(),
+    };
+    let attempt = co.ask(&object, spend).await.map_err(unavailable)?;
+    let attempt = attempt.ok_or(Failure::Replayed)?;
+    let code = match returned(params) {
+        Returned::Code(c) => c,
+        Returned::Error(f) => return Err(f),
+    };
+    let template = load_template(co, &attempt.template)
+        .await
+        .map_err(unavailable)?;
+    let template = template.ok_or(Failure::Stale)?;
+    let spec = connectable(&template).map_err(|_| Failure::Stale)?;
+    let app = find_app(co, tenant, &template.id)
+        .await
+        .map_err(unavailable)?;
+    let app = app.ok_or(Failure::NoApp)?;
+    let secret = open_app_secret(sealer, &app).map_err(unavailable)?;
+    if let Some(kind) = spec.signed_callback {
+        if !signature_holds(kind, params, &secret) {
+            return Err(Failure::Unverified);
+        }
+    }
+    let mut settings = attempt.settings.clone();
+    let mut sources = Sources {
+        callback: params,
+        token: None,
+        lookup: None,
+    };
+    take_told(spec, &template, &mut settings, &sources, ToldBy::Callback)?;
+    let client = Client {
+        id: &app.cfg.client_id,
+        secret: &secret,
+        redirect_uri: &app.cfg.redirect_uri,
+    };
+    let req = code_request(spec, &settings, &client, &code, attempt.verifier.as_deref())
+        .map_err(|_| Failure::Stale)?;
+    let answer = co
+        .exchange(req, trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
+        .await
+        .map_err(|_| Failure::Unavailable)?;
+    let got = granted(spec, answer.status, &answer.body)?;
+    sources.token = Some(&got.answer);
+    take_told(spec, &template, &mut settings, &sources, ToldBy::Token)?;
+    let looked = match lookup_request(spec, &settings, &got.access_token) {
+        None => None,
+        Some(req) => {
+            let req = req.map_err(|_| Failure::Stale)?;
+            let a = co
+                .exchange(req, trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
+                .await
+                .map_err(|_| Failure::Unavailable)?;
+            let ok = (200..300).contains(&a.status);
+            Some(
+                ok.then(|| serde_json::from_slice::<Value>(&a.body).ok())
+                    .flatten()
+                    .ok_or(Failure::Unavailable)?,
+            )
+        }
+    };
+    sources.lookup = looked.as_ref();
+    take_told(spec, &template, &mut settings, &sources, ToldBy::Lookup)?;
+    let account = match &spec.account {
+        Some(told) => {
+            Some(told_value(told, None, &settings, &sources).unwrap_or(Err(Failure::Unverified))?)
+        }
+        None => None,
+    };
+    settings.insert("client_id".into(), app.cfg.client_id.clone());
+    settings.insert("client_secret".into(), secret.clone());
+    let connection = Connection {
+        status: Status::Connected,
+        template: template.id.clone(),
+        settings: attempt.settings,
+        account,
+        scopes: granted_scopes(
+            got.scope.as_deref(),
+            &app.cfg
+                .scopes
+                .clone()
+                .unwrap_or_else(|| spec.scopes.clone()),
+        ),
+        app: app.owner,
+        connected_at: co.now() / 1000,
+        disconnected_at: None,
+        reason: None,
+    };
+    keep(
+        co,
+        sealer,
+        rng,
+        s,
+        &template,
+        spec,
+        &settings,
+        &got,
+        &secret,
+        &connection,
+    )
+    .await
+    .map_err(|e| {
+        let _ = e;
+        Failure::Unavailable
+    })
+}
+
+/// Takes the settings `spec` says the provider told from `by`, each checked.
+fn take_told(
+    spec: &ConnectSpec,
+    template: &Template,
+    settings: &mut Named<String>,
+    sources: &Sources,
+    by: ToldBy,
+) -> Result<(), Failure> {
+    for (name, told) in spec.told.iter().filter(|(_, t)| t.from == by) {
+        let rule = template
+            .settings
+            .get(name)
+            .and_then(|r| r.pattern.as_deref());
+        let value =
+            told_value(told, rule, settings, sources).unwrap_or(Err(Failure::Unverified))?;
+        settings.insert(name.clone(), value);
+    }
+    Ok(())
+}
+
+/// Installs (or replaces) the integration as connected, keeps its refresh token in its
+/// `OauthTokens` object and its access token where calls find it, and records the connection.
+#[allow(clippy::too_many_arguments)]
+async fn keep(
+    co: &Co,
+    sealer: &Sealer,
+    rng: &mut dyn Entropy,
+    s: &ConnectState,
+    template: &Template,
+    spec: &ConnectSpec,
+    settings: &Named<String>,
+    got: &Granted,
+    secret: &str,
+    connection: &Connection,
+) -> Result<(), ApiError> {
+    let (tenant, id) = (s.tenant.as_str(), s.integration.as_str());
+    let scope = json!({ "settings": settings });
+    let mut doc = fill_template_under(&spec.connected(&template.integration), &scope, "settings")?;
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("template".into(), template.id.clone().into());
+        o.entry("category")
+            .or_insert_with(|| template.category.clone().into());
+        o.entry("provider")
+            .or_insert_with(|| template.provider.clone().into());
+    }
+    if let (Some(auth), Some(_)) = (
+        doc.get_mut("auth").and_then(Value::as_object_mut),
+        &got.refresh_token,
+    ) {
+        auth.insert("connection".into(), s.nonce.clone().into());
+    }
+    let kind = RecordKind::Integration;
+    let (stored, created) = put_record(co, sealer, rng, kind, tenant, Some(id), doc).await?;
+    if !created {
+        forget_tokens(co, &token_prefix(tenant, Some(id))).await?;
+    }
+    if let Some(rt) = &got.refresh_token {
+        let cfg: IntegrationConfig = serde_json::from_value(stored)
+            .map_err(|e| ApiError::internal(format!("connected integration unreadable: {e}")))?;
+        let holder = Holder::Integration { id, cfg: &cfg };
+        let keys = token_keys(sealer.digest_keys(), tenant, &holder, secret, None);
+        let mut nonce = [0u8; 12];
+        rng.fill(&mut nonce);
+        let refresh = RotatedRefresh {
+            key: keys.current.clone(),
+            sealed: sealer.seal(&RotatedRefresh::context(&keys.current), rt, &nonce),
+        };
+        let object = Object::<OauthTokens>::integration(tenant, id);
+        co.ask(&object, KeepRefresh { refresh }).await?;
+        let token = HeldToken::issued(
+            TokenResponse {
+                access_token: got.access_token.clone(),
+                expires_in: got.expires_in,
+                refresh_token: None,
+            },
+            co.now() / 1000,
+        );
+        rng.fill(&mut nonce);
+        let kept = KeptToken {
+            sealed: sealer.seal(
+                &KeptToken::context(&keys.current),
+                &token.access_token,
+                &nonce,
+            ),
+            usable_until_s: token.usable_until_s,
+        };
+        if let Some(ttl_s) = token.kv_ttl_s(co.now() / 1000) {
+            let text = serde_json::to_string(&kept).unwrap_or_default();
+            let put = Effect::KvPut {
+                ns: Kv::Tokens,
+                key: keys.current,
+                text,
+                ttl_s: Some(ttl_s),
+            };
+            co.run(put).await?;
+        }
+    }
+    let key = ConfigKey::connection(tenant, id);
+    let text = serde_json::to_string(connection).unwrap_or_default();
+    co.run(Effect::PutConfig { key, text }).await
+}
