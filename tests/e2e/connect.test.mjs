@@ -9,8 +9,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
-import { startGateway, planted, assertError, until, ROOT } from "../harness.mjs";
+import { randomBytes, createHmac } from "node:crypto";
+import { startGateway, planted, assertError, until, ROOT, MASTER_KEY } from "../harness.mjs";
 import { startAuthorizationServers, consent, s256 } from "../mocks/authorization_servers.mjs";
 import { startDestination } from "../mocks/destination.mjs";
 
@@ -260,6 +260,32 @@ test("Jira: refreshes as JSON (Atlassian's token requests), each sending the ref
   assert.notEqual((await call("jira", "get_issue", { issue_key: "SUP-7" })).status, 200);
   assert.deepEqual([mine().at(-1).status, mine().at(-1).error], [403, "invalid_grant"]);
   assert.equal((await connection("jira")).status, "disconnected");
+});
+
+/**
+ * `state` as it would be had its time run out: its content with `expires_at` in the past, signed
+ * again as the gateway signs it (core::integration::connect::state: HMAC-SHA256 under the master
+ * key's id key). The test plays the clock; everything else in it is the gateway's own.
+ */
+function expired(state) {
+  const [payload] = state.split(".");
+  const content = JSON.parse(Buffer.from(payload, "base64url").toString());
+  assert.ok(typeof content.expires_at === "number", "the state's content has expires_at");
+  const next = Buffer.from(JSON.stringify({ ...content, expires_at: Math.floor(Date.now() / 1000) - 1 })).toString("base64url");
+  const idKey = createHmac("sha256", Buffer.from(MASTER_KEY, "hex")).update("edge-gateway/ids/v1").digest();
+  const tag = createHmac("sha256", idKey).update("connect-state\x1f").update(next).digest().subarray(0, 16).toString("hex");
+  return `${next}.${tag}`;
+}
+
+test("a state whose time ran out: back to the return URL with reason expired, no code exchanged, nothing kept", { skip }, async () => {
+  const c = await startConnect("sf-late", { template: "salesforce", settings: {} });
+  assert.equal(c.status, 200, c.text);
+  const loc = new URL(await consent(c.body.authorization_url));
+  const exchanges = as.tokenRequests("salesforce").length;
+  const late = returned(await arrive(`${CALLBACK}?code=${loc.searchParams.get("code")}&state=${encodeURIComponent(expired(loc.searchParams.get("state")))}`));
+  assert.deepEqual(late, { connect: "failed", reason: "expired", integration: "sf-late" });
+  assert.equal(as.tokenRequests("salesforce").length, exchanges);
+  await assertNotConnected("sf-late");
 });
 
 test("the connect answer holds the hosted connect_url beside the authorization_url", { skip }, async () => {
