@@ -16,7 +16,7 @@ import { startDestination } from "../mocks/destination.mjs";
 
 const T = "acme";
 const RETURN = "https://app.acme.example/settings/integrations";
-const PROVIDERS = ["salesforce", "shopify", "zoho-crm", "jira"];
+const PROVIDERS = ["salesforce", "shopify", "zoho-crm", "jira", "hubspot", "zendesk", "calendly"];
 const secret = (prefix) => {
   const s = prefix + randomBytes(12).toString("hex");
   planted.add(s);
@@ -260,6 +260,43 @@ test("Jira: refreshes as JSON (Atlassian's token requests), each sending the ref
   assert.notEqual((await call("jira", "get_issue", { issue_key: "SUP-7" })).status, 200);
   assert.deepEqual([mine().at(-1).status, mine().at(-1).error], [403, "invalid_grant"]);
   assert.equal((await connection("jira")).status, "disconnected");
+});
+
+/** Connects `id` from `template` and makes one call through it, against the stand-in's API. */
+async function connectAndCall(id, template, settings, endpoint, input) {
+  const { back } = await connectFlow(id, { template, settings });
+  assert.deepEqual(back, { connect: "connected", integration: id }, template);
+  const r = await call(id, endpoint, input);
+  assert.equal(r.status, 200, `${template}: ${r.text}`);
+  assert.equal(as.log.filter((l) => l.endpoint === "api" && l.provider === template).at(-1)?.status, 200, template);
+}
+
+test("HubSpot: connect and call", { skip }, async () => {
+  await connectAndCall("hs", "hubspot", {}, "get_contact", { contact_id: "512" });
+});
+
+test("Zendesk: connect (PKCE, the subdomain from the settings; its answer carries a refresh token too) and call", { skip }, async () => {
+  await connectAndCall("zd", "zendesk", { subdomain: "acme" }, "get_ticket", { ticket_id: 35436 });
+  assert.ok(as.tokenRequests("zendesk").at(-1).code_verifier, "Zendesk takes PKCE");
+});
+
+test("Calendly: connect (the owner told), call, disconnect revokes at its RFC 7009 endpoint", { skip }, async () => {
+  await connectAndCall("cal", "calendly", { event_type_uri: "https://api.calendly.com/event_types/BBBBBBBBBBBBBBBB" }, "me", {});
+  assert.equal((await connection("cal")).account, "https://api.calendly.com/users/AAAAAAAAAAAAAAAA", "Calendly's owner");
+  const live = as.liveRefreshTokens("calendly");
+  assert.equal((await gw.request("DELETE", "/v1/integrations/cal/connection", { key })).status, 204);
+  assert.ok(as.log.some((l) => l.provider === "calendly" && l.endpoint === "revoke" && live.includes(l.token) && l.status === 200), "revoked at Calendly");
+  assert.deepEqual(as.liveRefreshTokens("calendly"), []);
+});
+
+test("HubSpot: its refusal of a refresh (400 with status BAD_REFRESH_TOKEN) disconnects", { skip }, async () => {
+  assert.equal((await connection("hs"))?.status, "connected");
+  as.revokeAll("hubspot");
+  // Another contact than before: get_contact's answers are cached.
+  const r = await call("hs", "get_contact", { contact_id: "513" });
+  assert.notEqual(r.status, 200, r.text);
+  assert.equal(as.tokenRequests("hubspot").at(-1).grant, "refresh_token");
+  assert.equal((await connection("hs")).status, "disconnected");
 });
 
 /**

@@ -443,8 +443,11 @@ export async function startAuthorizationServers({ plant = () => {} } = {}) {
       entry.status = status;
       entry.error = error;
       if (p.error) {
+        // The provider's own shape: the log keeps the code it sent (HubSpot's status, Zoho's error).
         const r = p.error(status, error, description, { why, grant: entry.grant });
+        const sent = JSON.parse(r.body);
         entry.status = r.status;
+        entry.error = sent.error ?? sent.status;
         return r;
       }
       // RFC 6749 5.2: invalid_client is 401 when the client tried the Authorization header.
