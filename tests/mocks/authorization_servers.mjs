@@ -17,6 +17,7 @@
 //               https://www.zoho.com/crm/developer/docs/api/v8/multi-dc.html
 //   jira        https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/
 //               https://developer.atlassian.com/cloud/oauth/getting-started/making-calls-to-api/
+//               https://developer.atlassian.com/cloud/oauth/getting-started/refresh-tokens/
 //   hubspot     https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/guide
 //   zendesk     https://developer.zendesk.com/documentation/api-basics/authentication/oauth-pkce
 //   calendly    https://developer.calendly.com/how-to-access-calendly-data-on-behalf-of-authenticated-users
