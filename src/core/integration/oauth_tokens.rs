@@ -183,7 +183,7 @@ impl TokenCmd {
 
 /// A connection's refresh token (sealed by the callback), for the object to send next.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeepRefresh {
+pub struct ConnectionRefresh {
     pub refresh: RotatedRefresh,
 }
 

@@ -67,7 +67,7 @@ impl DurableObject for OauthTokens {
                 self.state.storage().put(ATTEMPTS_KEY, open).await?;
                 return answer(&spent);
             }
-            TokensCmd::Keep(k) => {
+            TokensCmd::Connected(k) => {
                 let text = serde_json::to_string(&k.refresh)?;
                 self.state.storage().put(ROTATED_KEY, text).await?;
                 return answer(&());

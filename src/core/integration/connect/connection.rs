@@ -89,7 +89,7 @@ impl Connection {
 }
 
 /// The scopes granted: the token answer's `scope` (space- or comma-separated), else those asked.
-pub fn granted(answer_scope: Option<&str>, asked: &[String]) -> Vec<String> {
+pub fn granted_scopes(answer_scope: Option<&str>, asked: &[String]) -> Vec<String> {
     match answer_scope.filter(|s| !s.trim().is_empty()) {
         Some(s) => s
             .split([' ', ','])
@@ -113,7 +113,7 @@ mod tests {
             settings: Named::new(),
             told: Named::new(),
             account: Some("https://acme.atlassian.net".into()),
-            scopes: granted(Some("read:jira-work offline_access"), &[]),
+            scopes: granted_scopes(Some("read:jira-work offline_access"), &[]),
             app: AppOwner::Operator,
             connected_at: 10,
             disconnected_at: None,
@@ -138,7 +138,10 @@ mod tests {
             "lost already"
         );
         assert!(c.holds("n1") && !c.holds("n0") && !lost.holds("n1"));
-        assert_eq!(granted(Some("read_orders,write_orders"), &[]).len(), 2);
-        assert_eq!(granted(None, &["api".into()]), ["api"]);
+        assert_eq!(
+            granted_scopes(Some("read_orders,write_orders"), &[]).len(),
+            2
+        );
+        assert_eq!(granted_scopes(None, &["api".into()]), ["api"]);
     }
 }

@@ -6,7 +6,7 @@
 //! connection; then sends the user to the tenant's return URL with the outcome.
 
 use super::app::{OauthAppConfig, OPERATOR};
-use super::connection::{granted as granted_scopes, AppOwner, Connection, Status};
+use super::connection::{granted_scopes, AppOwner, Connection, Status};
 use super::exchange::{
     authorization_url, code_request, granted, lookup_request, outcome_url, returned,
     signature_holds, told_value, Client, Failure, Granted, Returned, Sources,
@@ -26,7 +26,7 @@ use crate::core::integration::installed::Managing;
 use crate::core::integration::marketplace::Template;
 use crate::core::integration::oauth::{token_keys, token_prefix, Holder};
 use crate::core::integration::oauth_tokens::{
-    HeldToken, KeepRefresh, KeptToken, RotatedRefresh, TokenResponse,
+    ConnectionRefresh, HeldToken, KeptToken, RotatedRefresh, TokenResponse,
 };
 use crate::core::integration::plan::fill_template_under;
 use crate::core::integration::tokens::forget_tokens;
@@ -570,7 +570,7 @@ async fn keep(
             sealed: sealer.seal(&RotatedRefresh::context(&keys.current), rt, &nonce),
         };
         let object = Object::<OauthTokens>::integration(tenant, id);
-        co.ask(&object, KeepRefresh { refresh }).await?;
+        co.ask(&object, ConnectionRefresh { refresh }).await?;
         let token = HeldToken::issued(
             TokenResponse {
                 access_token: got.access_token.clone(),

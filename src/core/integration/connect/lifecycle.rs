@@ -62,21 +62,7 @@ async fn lose(
     let key = ConfigKey::connection(tenant, id);
     let text = serde_json::to_string(&now).unwrap_or_default();
     co.run(Effect::PutConfig { key, text }).await?;
-    let at = now.disconnected_at.unwrap_or_default();
-    let data = json!({"integration": id, "template": now.template, "account": now.account,
-        "reason": why, "disconnected_at": at});
-    let provider_id = format!("{DISCONNECTED}:{id}:{at}");
-    let event = EventEnvelope {
-        id: event_id(tenant, GATEWAY_SOURCE, &provider_id),
-        event_type: DISCONNECTED.into(),
-        tenant: tenant.into(),
-        source: GATEWAY_SOURCE.into(),
-        source_kind: GATEWAY_SOURCE.into(),
-        received_at: at,
-        data,
-        unsigned: Default::default(),
-        ordering_key: None,
-    };
+    let event = disconnected_event(tenant, id, &now);
     let msg = QueueMessage {
         tenant: tenant.into(),
         id: event.id.clone(),
@@ -91,6 +77,29 @@ async fn lose(
         },
     };
     enqueue_all(co, &[msg], 0, QueueSettings::default()).await
+}
+
+/// The `integration.disconnected` event of integration `id`'s connection `c`, lost (one event
+/// per connection: its id is the connection's).
+pub fn disconnected_event(tenant: &str, id: &str, c: &Connection) -> EventEnvelope {
+    let at = c.disconnected_at.unwrap_or_default();
+    let data = json!({"integration": id, "template": c.template, "account": c.account,
+        "reason": c.reason, "disconnected_at": at});
+    EventEnvelope {
+        id: event_id(
+            tenant,
+            GATEWAY_SOURCE,
+            &format!("{DISCONNECTED}:{id}:{}", c.id),
+        ),
+        event_type: DISCONNECTED.into(),
+        tenant: tenant.into(),
+        source: GATEWAY_SOURCE.into(),
+        source_kind: GATEWAY_SOURCE.into(),
+        received_at: at,
+        data,
+        unsigned: Default::default(),
+        ordering_key: None,
+    }
 }
 
 /// `DELETE /v1/integrations/{id}/connection`: revokes the connection's refresh token at the
