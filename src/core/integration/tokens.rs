@@ -8,7 +8,9 @@ use super::connect::connection::Lost;
 use super::connect::lifecycle::lost;
 use super::oauth::{token_keys, Holder};
 use super::oauth_tokens::TokenRefusal;
-use super::oauth_tokens::{HeldToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys};
+use super::oauth_tokens::{
+    HeldToken, IssuedToken, KeptRefresh, KeptRefreshCmd, KeptToken, TokenCmd, TokenKeys,
+};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
@@ -164,23 +166,28 @@ async fn from_object(
         Err(TokenRefusal::InvalidGrant(status)) => return Err(refused_grant(co, t, status).await),
         Err(why) => return Err(ApiError::new(ErrorKind::Upstream, why.describe())),
     };
-    let token = issued.token;
-    co.remember(&key, &token).await;
-    // A failed write (one write per key per second) only costs a later fetch.
-    if let Some(ttl_s) = token.kv_ttl_s(now_s) {
-        let text = serde_json::to_string(&issued.kept).unwrap_or_default();
-        let put = Effect::KvPut {
-            ns: Kv::Tokens,
-            key,
-            text,
-            ttl_s: Some(ttl_s),
-        };
-        if let Err(e) = co.run(put).await {
-            co.log_error(serde_json::json!({"token_cache_write_failed": e.logged()}))
-                .await;
-        }
+    hold(co, &key, &issued, now_s).await;
+    Ok(issued.token)
+}
+
+/// Holds an issued token under `key` where calls find it: this isolate, and KV `TOKENS`
+/// (sealed) while it lives longer than KV keeps a value. A failed write (one write per key per
+/// second) only costs a later fetch.
+pub async fn hold(co: &Co, key: &str, issued: &IssuedToken, now_s: u64) {
+    co.remember(key, &issued.token).await;
+    let Some(ttl_s) = issued.token.kv_ttl_s(now_s) else {
+        return;
+    };
+    let put = Effect::KvPut {
+        ns: Kv::Tokens,
+        key: key.to_string(),
+        text: serde_json::to_string(&issued.kept).unwrap_or_default(),
+        ttl_s: Some(ttl_s),
+    };
+    if let Err(e) = co.run(put).await {
+        co.log_error(serde_json::json!({"token_cache_write_failed": e.logged()}))
+            .await;
     }
-    Ok(token)
 }
 
 /// The provider refused the refresh token: a connected integration's connection is lost (once:

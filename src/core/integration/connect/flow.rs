@@ -26,13 +26,13 @@ use crate::core::integration::installed::Managing;
 use crate::core::integration::marketplace::Template;
 use crate::core::integration::oauth::{token_keys, token_prefix, Holder};
 use crate::core::integration::oauth_tokens::{
-    ConnectionRefresh, HeldToken, KeptToken, RotatedRefresh, TokenResponse,
+    ConnectionRefresh, HeldToken, IssuedToken, KeptToken, RotatedRefresh, TokenResponse,
 };
 use crate::core::integration::plan::fill_template_under;
-use crate::core::integration::tokens::forget_tokens;
+use crate::core::integration::tokens::{forget_tokens, hold};
 use crate::core::objects::protocol::OauthTokens;
 use crate::core::objects::Object;
-use crate::core::platform::{ConfigKey, Kv, RecordKind};
+use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::records::put_record;
 use crate::core::route::Route;
 use crate::core::tenant::model::TenantConfig;
@@ -408,50 +408,19 @@ async fn connect(
         }
     }
     let mut settings = attempt.settings.clone();
-    let mut sources = Sources {
-        callback: params,
-        token: None,
-        lookup: None,
-    };
-    take_told(spec, &template, &mut settings, &sources, ToldBy::Callback)?;
     let client = Client {
         id: &app.cfg.client_id,
         secret: &secret,
         redirect_uri: &app.cfg.redirect_uri,
     };
-    let req = code_request(spec, &settings, &client, &code, attempt.verifier.as_deref())
-        .map_err(|_| Failure::Stale)?;
-    let answer = co
-        .exchange(req, trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
-        .await
-        .map_err(|_| Failure::Unavailable)?;
-    let got = granted(spec, answer.status, &answer.body)?;
-    sources.token = Some(&got.answer);
-    take_told(spec, &template, &mut settings, &sources, ToldBy::Token)?;
-    let looked = match lookup_request(spec, &settings, &got.access_token) {
-        None => None,
-        Some(req) => {
-            let req = req.map_err(|_| Failure::Stale)?;
-            let a = co
-                .exchange(req, trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
-                .await
-                .map_err(|_| Failure::Unavailable)?;
-            let ok = (200..300).contains(&a.status);
-            Some(
-                ok.then(|| serde_json::from_slice::<Value>(&a.body).ok())
-                    .flatten()
-                    .ok_or(Failure::Unavailable)?,
-            )
-        }
+    let asked = Asked {
+        spec,
+        template: &template,
+        client: &client,
+        params,
+        trail,
     };
-    sources.lookup = looked.as_ref();
-    take_told(spec, &template, &mut settings, &sources, ToldBy::Lookup)?;
-    let account = match &spec.account {
-        Some(told) => {
-            Some(told_value(told, None, &settings, &sources).unwrap_or(Err(Failure::Unverified))?)
-        }
-        None => None,
-    };
+    let (got, account) = ask_provider(co, &asked, &mut settings, &code, &attempt).await?;
     // What a disconnect needs to revoke: the provider's told settings that are no secret.
     let secrets = Template {
         integration: spec.connected(&template.integration),
@@ -503,6 +472,66 @@ async fn connect(
             Err(f)
         }
     }
+}
+
+/// What the callback asks the provider with.
+struct Asked<'a> {
+    spec: &'a ConnectSpec,
+    template: &'a Template,
+    client: &'a Client<'a>,
+    params: &'a [(String, String)],
+    trail: &'a Trail,
+}
+
+/// The code exchanged, and what the provider told on the way (in the callback, the token
+/// answer, the lookup made with the new token: in that order, each filling `settings` the next
+/// endpoint may use), each checked; with who granted access.
+async fn ask_provider(
+    co: &Co,
+    a: &Asked<'_>,
+    settings: &mut Named<String>,
+    code: &str,
+    attempt: &Attempt,
+) -> Result<(Granted, Option<String>), Failure> {
+    let (spec, template) = (a.spec, a.template);
+    let mut sources = Sources {
+        callback: a.params,
+        token: None,
+        lookup: None,
+    };
+    take_told(spec, template, settings, &sources, ToldBy::Callback)?;
+    let verifier = attempt.verifier.as_deref();
+    let req = code_request(spec, settings, a.client, code, verifier).map_err(|_| Failure::Stale)?;
+    let answer = co
+        .exchange(req, a.trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
+        .await
+        .map_err(|_| Failure::Unavailable)?;
+    let got = granted(spec, answer.status, &answer.body)?;
+    sources.token = Some(&got.answer);
+    take_told(spec, template, settings, &sources, ToldBy::Token)?;
+    let looked = match lookup_request(spec, settings, &got.access_token) {
+        None => None,
+        Some(req) => {
+            let req = req.map_err(|_| Failure::Stale)?;
+            let a = co
+                .exchange(req, a.trail, Upstream::TokenEndpoint, TOKEN_ENDPOINT_MS)
+                .await
+                .map_err(|_| Failure::Unavailable)?;
+            let read = (200..300)
+                .contains(&a.status)
+                .then(|| serde_json::from_slice(&a.body).ok());
+            Some(read.flatten().ok_or(Failure::Unavailable)?)
+        }
+    };
+    sources.lookup = looked.as_ref();
+    take_told(spec, template, settings, &sources, ToldBy::Lookup)?;
+    let account = match &spec.account {
+        Some(told) => {
+            Some(told_value(told, None, settings, &sources).unwrap_or(Err(Failure::Unverified))?)
+        }
+        None => None,
+    };
+    Ok((got, account))
 }
 
 /// Takes the settings `spec` says the provider told from `by`, each checked.
@@ -580,24 +609,18 @@ async fn keep(
             co.now() / 1000,
         );
         rng.fill(&mut nonce);
+        let ctx = KeptToken::context(&keys.current);
         let kept = KeptToken {
-            sealed: sealer.seal(
-                &KeptToken::context(&keys.current),
-                &token.access_token,
-                &nonce,
-            ),
+            sealed: sealer.seal(&ctx, &token.access_token, &nonce),
             usable_until_s: token.usable_until_s,
         };
-        if let Some(ttl_s) = token.kv_ttl_s(co.now() / 1000) {
-            let text = serde_json::to_string(&kept).unwrap_or_default();
-            let put = Effect::KvPut {
-                ns: Kv::Tokens,
-                key: keys.current,
-                text,
-                ttl_s: Some(ttl_s),
-            };
-            co.run(put).await?;
-        }
+        hold(
+            co,
+            &keys.current,
+            &IssuedToken { token, kept },
+            co.now() / 1000,
+        )
+        .await;
     }
     let key = ConfigKey::connection(tenant, id);
     let text = serde_json::to_string(connection).unwrap_or_default();
