@@ -114,6 +114,9 @@ test("minting: the admin token only, known capabilities, a bounded lifetime, an 
     assertError(assert, await gw.admin("POST", `${A}/portal-links`, body), 422, "validation_error");
   }
   assertError(assert, await gw.admin("POST", "nobody-here/portal-links", { capabilities: ["events"] }), 404, "not_found");
+  const api = (await gw.request("GET", "/openapi.json")).body;
+  for (const p of ["/v1/admin/tenants/{tenant}/portal-links", "/portal", "/v1/portal/session", "/v1/portal/me", "/v1/portal/events/{event}"]) assert.ok(api.paths[p], `OpenAPI: ${p}`);
+  assert.deepEqual(api.components.schemas.PortalCapability.enum, ["destinations", "events", "integrations", "usage", "keys"]);
   const noAdmin = await gw.request("POST", `/v1/admin/tenants/${A}/portal-links`, { key: keyA, json: { capabilities: ["events"] } });
   assert.ok([401, 403].includes(noAdmin.status), `a tenant's own key mints no link: ${noAdmin.status}`);
 });
@@ -165,6 +168,24 @@ test("the page is the console in portal mode, framed only by the tenant's origin
   }
   // Serving the page did not spend the link.
   assert.equal((await exchange(link)).status, 201);
+});
+
+test("the portal is served where the console is off (production without CONSOLE)", async () => {
+  const prod = await startGateway({ seed: false, extraBindings: { GATEWAY_ENV: "production" } });
+  try {
+    assert.equal((await prod.request("GET", "/console")).status, 404);
+    await prod.tenant("prod-t", { allowed_origins: [ORIGIN_A] });
+    const m = await prod.request("POST", "/v1/admin/tenants/prod-t/portal-links", { admin: true, json: { capabilities: ["usage"] } });
+    assert.equal(m.status, 201, m.text);
+    tokens.push(linkOf(m.body.url));
+    const page = await fetch(m.body.url);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy"), new RegExp(`frame-ancestors ${ORIGIN_A}$`));
+    assert.equal((await fetch(new URL("/portal/app.js", prod.url))).status, 200);
+    assert.equal((await fetch(new URL("/console/app.js", prod.url))).status, 404);
+  } finally {
+    await prod.stop();
+  }
 });
 
 test("a link opens one session: a replay, a changed link, an expired one and a session in its place are refused", async () => {
