@@ -43,7 +43,7 @@ before(async () => {
   template.integration.base_url = origin(template.integration.base_url);
   if (template.integration.auth?.token_url) template.integration.auth.token_url = origin(template.integration.auth.token_url);
   template.connect = walk(template.connect);
-  for (const rule of Object.values(template.settings ?? {})) if (rule.pattern?.startsWith("^https://")) rule.pattern = rule.pattern.replace("^https://", "^https?://");
+  for (const rule of Object.values(template.settings ?? {})) if (rule.pattern) rule.pattern = rewrite(rule.pattern);
   await (await gw.mf.getKVNamespace("CONFIG")).put("template:salesforce", JSON.stringify(template));
 });
 
