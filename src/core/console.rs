@@ -5,7 +5,7 @@
 //! when the deployment turns it on (`CONSOLE = "on"`).
 
 use crate::core::error::ApiError;
-use crate::core::http::content_etag;
+use crate::core::http::{content_etag, HttpResponse};
 
 /// One of the console's files.
 #[derive(Debug)]
@@ -73,10 +73,14 @@ pub fn find(file: Option<&str>) -> Result<&'static Asset, ApiError> {
 }
 
 /// The policy the page runs under: its own scripts and styles, calls to its own origin, and
-/// nothing else (no inline script, no framing, no form posts elsewhere).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-    style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
-    form-action 'none'; frame-ancestors 'none'";
+/// nothing else (no inline script, no form posts elsewhere), framed only by `frame_ancestors`
+/// (`'none'` for the console; the tenant's own origins for the portal, `core::portal::page`).
+pub fn policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+         img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}"
+    )
+}
 
 /// The answer's headers, and whether the client's `If-None-Match` already has this version
 /// (a 304). Revalidated on every load, so a deploy shows at once.
@@ -85,12 +89,23 @@ pub fn headers(asset: &Asset, if_none_match: Option<&str>) -> (Vec<(&'static str
     let headers = vec![
         ("etag", etag),
         ("cache-control", "no-cache".into()),
-        ("content-security-policy", CONTENT_SECURITY_POLICY.into()),
+        ("content-security-policy", policy("'none'")),
         ("x-content-type-options", "nosniff".into()),
         ("referrer-policy", "no-referrer".into()),
         ("x-frame-options", "DENY".into()),
     ];
     (headers, current)
+}
+
+/// A file's answer: the file, or a bodiless 304 when the client has this version.
+pub fn answer(asset: &Asset, if_none_match: Option<&str>) -> HttpResponse {
+    let (headers, current) = headers(asset, if_none_match);
+    let mut r = match current {
+        true => HttpResponse::empty(304),
+        false => HttpResponse::bytes(200, asset.content_type, asset.body.as_bytes().to_vec()),
+    };
+    r.headers.extend(headers);
+    r
 }
 
 #[cfg(test)]
@@ -159,7 +174,11 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .unwrap()
         };
-        assert!(get("content-security-policy").contains("script-src 'self';"));
+        assert_eq!(
+            get("content-security-policy"),
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        );
         assert!(get("content-security-policy").contains("frame-ancestors 'none'"));
         assert_eq!(get("cache-control"), "no-cache");
         let (_, current) = headers(page, Some(&format!("W/\"x\", {}", get("etag"))));

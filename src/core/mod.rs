@@ -26,6 +26,7 @@ pub mod log;
 pub mod mcp;
 pub mod objects;
 pub mod platform;
+pub mod portal;
 pub mod records;
 pub mod redirect;
 pub mod route;

@@ -5,6 +5,7 @@ use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
 use super::integration::connect::app::OPERATOR;
 use super::platform::RecordKind;
+use super::portal::{PortalAction, PortalRoute};
 use super::tenant::key_settings::Scope;
 use super::usage::{Counted, Family};
 
@@ -131,6 +132,10 @@ pub enum Route {
     Demo,
     /// The operator's console: its page (`None`) or one of its files (`core::console`).
     Console(Option<String>),
+    /// The tenant portal (`core::portal`): its page, its API, its session exchange.
+    Portal(PortalRoute),
+    /// One of the console's files, as the portal's page loads it (served wherever the portal is).
+    PortalFile(String),
     /// The marketplace's templates, for the console's install form.
     AdminMarketplace,
     /// CORS preflight for the widget's API.
@@ -186,6 +191,8 @@ pub enum AdminAction {
     /// Signs a sample webhook of the source's kind with its own secret and runs it through
     /// ingress (`core::webhook::samples::send`).
     SendSample(String),
+    /// Mints a link to the tenant portal (`core::portal::mint`).
+    MintPortalLink,
 }
 
 /// Who may call a route: the shell authenticates accordingly before the handler runs.
@@ -203,6 +210,8 @@ pub enum Access {
     Widget,
     /// The provider's signature over the request (checked by webhook ingress).
     Signed,
+    /// A portal link or session, checked by the portal's flow (`core::portal`).
+    Portal,
 }
 
 impl Route {
@@ -241,6 +250,8 @@ impl Route {
             | Route::WidgetScript
             | Route::Demo
             | Route::Console(_)
+            | Route::Portal(_)
+            | Route::PortalFile(_)
             | Route::AdminMarketplace
             | Route::WidgetPreflight
             | Route::Admin(_)
@@ -267,7 +278,9 @@ impl Route {
             | Route::ConnectPage
             | Route::WidgetScript
             | Route::Demo
-            | Route::Console(_) => Access::Public,
+            | Route::Console(_)
+            | Route::PortalFile(_) => Access::Public,
+            Route::Portal(_) => Access::Portal,
             Route::Me | Route::Usage => Access::Tenant,
             Route::ChannelSend { .. } => Access::Scoped(Scope::Channels),
             Route::Delivery { .. } => Access::Scoped(Scope::Deliveries),
@@ -319,6 +332,8 @@ impl Route {
             Route::WidgetScript => "/widget.js",
             Route::Demo => "/demo",
             Route::Console(_) => "/console",
+            Route::PortalFile(_) => "/portal/{file}",
+            Route::Portal(p) => p.name(),
             Route::AdminMarketplace => "/v1/admin/marketplace",
             Route::WidgetPreflight => "OPTIONS /v1/widget/*",
             Route::WidgetConfig => "/v1/widget/config",
@@ -389,6 +404,7 @@ impl Route {
                 AdminAction::InstallIntegration => "/v1/admin/tenants/{t}/integrations",
                 AdminAction::TestIntegration(_) => "/v1/admin/tenants/{t}/integrations/{id}/test",
                 AdminAction::SendSample(_) => "/v1/admin/tenants/{t}/sources/{source}/sample",
+                AdminAction::MintPortalLink => "/v1/admin/tenants/{t}/portal-links",
             },
         }
     }
@@ -479,6 +495,10 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
         ["demo"] => get_only(Route::Demo),
         ["console"] => get_only(Route::Console(None)),
         ["console", file] => get_only(Route::Console(Some(file.to_string()))),
+        ["portal"] => get_only(Route::Portal(PortalRoute::Page)),
+        ["portal", "connected"] => get_only(Route::Portal(PortalRoute::Connected)),
+        ["portal", file] => get_only(Route::PortalFile(file.to_string())),
+        ["v1", "portal", rest @ ..] => portal_route(method, rest).map(Route::Portal),
         ["v1", "widget", ..] if method == InboundMethod::Options => Ok(Route::WidgetPreflight),
         ["v1", "widget", "config"] => get_only(Route::WidgetConfig),
         ["v1", "widget", "chat"] => match method {
@@ -576,6 +596,33 @@ pub fn match_route(method: InboundMethod, path: &str) -> Result<Route, ApiError>
     }
 }
 
+/// `/v1/portal/...`: the session exchange, the page's `me`, and the portal API, whose paths
+/// are the admin API's after `/v1/admin/tenants/{t}/` (and the marketplace and connect routes).
+fn portal_route(method: InboundMethod, rest: &[&str]) -> Result<PortalRoute, ApiError> {
+    let only = |m: InboundMethod, r: PortalRoute| match method == m {
+        true => Ok(r),
+        false => Err(not_allowed(method, &[m.as_str()])),
+    };
+    let api = |a: PortalAction| Ok(PortalRoute::Api(a));
+    match rest {
+        ["session"] => only(InboundMethod::Post, PortalRoute::Session),
+        ["me"] => only(InboundMethod::Get, PortalRoute::Me),
+        ["marketplace"] => only(
+            InboundMethod::Get,
+            PortalRoute::Api(PortalAction::Marketplace),
+        ),
+        ["integrations", i, "connect"] => match method {
+            InboundMethod::Post => api(PortalAction::Connect(id("integration", i)?)),
+            _ => Err(not_allowed(method, &["POST"])),
+        },
+        ["integrations", i, "connection"] => match method {
+            InboundMethod::Delete => api(PortalAction::Disconnect(id("integration", i)?)),
+            _ => Err(not_allowed(method, &["DELETE"])),
+        },
+        _ => api(PortalAction::Admin(admin_action(method, rest)?)),
+    }
+}
+
 fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, ApiError> {
     use AdminAction::*;
     let record = |kind: RecordKind, name: Option<String>| match method {
@@ -646,6 +693,10 @@ fn admin_action(method: InboundMethod, rest: &[&str]) -> Result<AdminAction, Api
         ["usage"] => match method {
             InboundMethod::Get | InboundMethod::Head => Ok(Usage),
             _ => Err(not_allowed(method, &["GET"])),
+        },
+        ["portal-links"] => match method {
+            InboundMethod::Post => Ok(MintPortalLink),
+            _ => Err(not_allowed(method, &["POST"])),
         },
         ["widget-keys"] => match method {
             InboundMethod::Post => Ok(CreateWidgetKey),
@@ -907,6 +958,132 @@ mod tests {
         }
         let post = match_route(InboundMethod::Post, "/console");
         assert_eq!(post.unwrap_err().status(), 405);
+    }
+
+    #[test]
+    fn the_portals_routes_are_the_admin_apis_paths_for_the_sessions_tenant() {
+        use crate::core::portal::{PortalAction as P, PortalRoute as R};
+        let portal = |m, p: &str| match match_route(m, p).unwrap() {
+            Route::Portal(r) => r,
+            r => panic!("{p}: {r:?}"),
+        };
+        let api = |m, p: &str| match portal(m, p) {
+            R::Api(a) => a,
+            r => panic!("{p}: {r:?}"),
+        };
+        let admin = |a| P::Admin(a);
+        use AdminAction::*;
+        use InboundMethod::{Delete, Get, Post, Put};
+        assert_eq!(portal(Get, "/portal"), R::Page);
+        assert_eq!(portal(Get, "/portal/connected"), R::Connected);
+        assert_eq!(portal(Post, "/v1/portal/session"), R::Session);
+        assert_eq!(portal(Get, "/v1/portal/me"), R::Me);
+        let file = match_route(Get, "/portal/app.js").unwrap();
+        assert_eq!(file, Route::PortalFile("app.js".into()));
+        assert_eq!((file.access(), file.usage()), (Access::Public, None));
+        for (m, p, want) in [
+            (
+                Get,
+                "/v1/portal/destinations",
+                admin(ListRecords(RecordKind::Destination)),
+            ),
+            (
+                Put,
+                "/v1/portal/destinations/crm",
+                admin(PutRecord(RecordKind::Destination, Some("crm".into()))),
+            ),
+            (
+                Post,
+                "/v1/portal/destinations/crm/retry",
+                admin(RetryDestination("crm".into())),
+            ),
+            (Get, "/v1/portal/events", admin(ListEvents)),
+            (
+                Get,
+                "/v1/portal/events/evt_1",
+                admin(GetEvent("evt_1".into())),
+            ),
+            (
+                Post,
+                "/v1/portal/events/evt_1/retry",
+                admin(RetryEvent("evt_1".into())),
+            ),
+            (Get, "/v1/portal/dead-letters", admin(ListDeadLetters)),
+            (
+                Post,
+                "/v1/portal/dead-letters/d1/replay",
+                admin(ReplayDeadLetter("d1".into())),
+            ),
+            (
+                Get,
+                "/v1/portal/integrations",
+                admin(ListRecords(RecordKind::Integration)),
+            ),
+            (
+                Get,
+                "/v1/portal/integrations/crm",
+                admin(GetRecord(RecordKind::Integration, Some("crm".into()))),
+            ),
+            (Get, "/v1/portal/usage", admin(Usage)),
+            (Get, "/v1/portal/keys", admin(ListKeys)),
+            (Post, "/v1/portal/keys", admin(CreateKey)),
+            (
+                Delete,
+                "/v1/portal/keys/key_1",
+                admin(DeleteKey("key_1".into())),
+            ),
+            (
+                Post,
+                "/v1/portal/keys/key_1/rotate",
+                admin(RotateKey("key_1".into())),
+            ),
+            (Get, "/v1/portal/marketplace", P::Marketplace),
+            (
+                Post,
+                "/v1/portal/integrations/crm/connect",
+                P::Connect("crm".into()),
+            ),
+            (
+                Delete,
+                "/v1/portal/integrations/crm/connection",
+                P::Disconnect("crm".into()),
+            ),
+            // What the portal never offers still parses, and is refused by capability (403).
+            (
+                Get,
+                "/v1/portal",
+                admin(GetRecord(RecordKind::Tenant, None)),
+            ),
+            (Post, "/v1/portal/portal-links", admin(MintPortalLink)),
+        ] {
+            assert_eq!(api(m, p), want, "{p}");
+            let r = match_route(m, p).unwrap();
+            assert_eq!(
+                (r.access(), r.usage(), r.tenant()),
+                (Access::Portal, None, None),
+                "{p}"
+            );
+            assert!(r.name().starts_with("/v1/portal"), "{p}");
+        }
+        assert_eq!(
+            admin_name("/v1/admin/tenants/acme/portal-links"),
+            "/v1/admin/tenants/{t}/portal-links"
+        );
+        for (m, p, status) in [
+            (Get, "/v1/portal/session", 405),
+            (Post, "/v1/portal/me", 405),
+            (Get, "/v1/portal/integrations/crm/connect", 405),
+            (Get, "/v1/portal/events/../x", 404),
+            (Get, "/v1/portal/events/a:b", 400),
+            (Get, "/v1/portal/nope/x", 404),
+            (Post, "/portal", 405),
+        ] {
+            assert_eq!(match_route(m, p).unwrap_err().status(), status, "{p}");
+        }
+    }
+
+    fn admin_name(p: &str) -> &'static str {
+        match_route(InboundMethod::Post, p).unwrap().name()
     }
 
     #[test]

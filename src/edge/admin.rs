@@ -1,4 +1,5 @@
-//! The admin API: the request's body, as its action says, to `core::tenant::admin`.
+//! The admin API and the portal's (`core::portal`): the request's body, as its route says, to
+//! the admin flow.
 
 use super::body::{json_body, optional_json_body};
 use super::effects::drive;
@@ -9,16 +10,16 @@ use super::respond::{http, json, Reply};
 use super::{store, Call};
 use crate::core::flow::Flow;
 use crate::core::http::MAX_JSON_BODY;
+use crate::core::portal::{answer, Asked};
 use crate::core::records::tenant_list;
-use crate::core::route::AdminRoute;
-use crate::core::tenant::admin::{self, Admin, AdminBody};
+use crate::core::tenant::admin::{Admin, AdminBody};
 use crate::core::tenant::reseal::{walk, Pass, Walk};
 
 /// A master key pass stops starting tenants after this long; its report says where to resume.
 const PASS_BUDGET_MS: u64 = 15_000;
 
-pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Inbound) -> Reply {
-    let body = match route.action.body() {
+pub async fn handle(call: &mut Call, asked: Asked, mut req: Inbound) -> Reply {
+    let body = match asked.body() {
         AdminBody::None => None,
         AdminBody::Json => Some(json_body(&mut req, MAX_JSON_BODY).await?),
         AdminBody::OptionalJson => optional_json_body(&mut req, MAX_JSON_BODY).await?,
@@ -34,13 +35,7 @@ pub async fn handle(call: &mut Call, route: AdminRoute, mut req: Inbound) -> Rep
         request_id: &call.request_id,
         trail: call.trail.clone(),
     };
-    http(
-        drive(
-            call.platform(),
-            Flow::new(|co| admin::handle(co, a, route, body)),
-        )
-        .await?,
-    )
+    http(drive(call.platform(), Flow::new(|co| answer(co, a, asked, body))).await?)
 }
 
 /// `GET /v1/admin/tenants`: every tenant's id, sorted.

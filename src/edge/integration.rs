@@ -59,6 +59,7 @@ pub async fn manage(call: &Call, route: Route, tenant: String, mut req: Inbound)
         body,
         url,
         trail,
+        portal: false,
     };
     let (sealer, mut rng) = (store::sealer(&call.env)?, Csprng);
     let run = Flow::new(|co| installed::manage(co, &sealer, &mut rng, m));

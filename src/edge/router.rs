@@ -13,6 +13,7 @@ use crate::core::flow::Flow;
 use crate::core::llm::Dialect;
 use crate::core::log::RequestLog;
 use crate::core::mcp::{jsonrpc::refused_before_reading, resource};
+use crate::core::portal::Asked;
 use crate::core::route::{match_route, Access, InboundMethod, Route};
 use crate::core::tenant::key_admin;
 use crate::core::tenant::keys::KeyRecord;
@@ -132,7 +133,7 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
             auth::admin(&call.env, &req)?;
             None
         }
-        Access::Public | Access::Widget | Access::Signed => None,
+        Access::Public | Access::Widget | Access::Signed | Access::Portal => None,
     };
     if let (Access::Scoped(scope), Some(k)) = (route.access(), &key) {
         k.require(scope)?;
@@ -190,14 +191,19 @@ async fn dispatch(call: &mut Call, method: InboundMethod, route: Route, req: Inb
         Route::Models => llm::models(call, &tenant, req).await,
         Route::WidgetScript => widget::script(&req),
         Route::Demo => widget::demo(call),
-        Route::Console(file) => console::serve(call, &req, file.as_deref()),
+        Route::Console(file) => console::serve(call, &req, file.as_deref(), false),
+        Route::PortalFile(file) => console::serve(call, &req, Some(&file), true),
+        Route::Portal(p) => {
+            let bearer = auth::header(&req, "authorization");
+            admin::handle(call, Asked::Portal(p, bearer), req).await
+        }
         Route::WidgetPreflight => widget::preflight(call, req).await,
         Route::WidgetConfig => widget::config(call, req).await,
         Route::WidgetChat => widget::chat(call, req).await,
         Route::WidgetConversation { id } => widget::conversation(call, req, id).await,
         Route::Admin(a) => {
             call.tenant = Some(a.tenant.clone());
-            admin::handle(call, a, req).await
+            admin::handle(call, Asked::Admin(a), req).await
         }
         Route::Tenants => admin::tenants(call).await,
         Route::MasterKeys => admin::master_keys(call, Pass::Survey, req).await,

@@ -147,6 +147,18 @@ enum Command {
         #[arg(long)]
         group_by: Option<String>,
     },
+    /// Mints a link to the tenant portal and prints its URL (with --output json, the answer):
+    /// whoever opens it first gets a session of these capabilities for the tenant. Share it as
+    /// you would a password, until it is opened or expires.
+    PortalLink {
+        tenant: String,
+        /// Comma separated: destinations, events, integrations, usage, keys.
+        #[arg(long, value_delimiter = ',', required = true)]
+        capabilities: Vec<String>,
+        /// Seconds the link may wait to be opened: 60 to 3600 (default 900).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
     /// Receives deliveries on this machine, and stands in for the channel providers.
     ///
     /// Verifies each delivery's Standard Webhooks signature with the destination's secret and
@@ -558,6 +570,24 @@ pub fn run(mut args: Args) -> Result<(), String> {
                 follow_retry(&api, &tenant, &destination, &events, pace)?;
             }
             show(answer, &[])
+        }
+        Command::PortalLink {
+            tenant,
+            capabilities,
+            ttl,
+        } => {
+            let path = format!("{}/portal-links", tenant_path(&tenant));
+            let mut body = json!({ "capabilities": capabilities });
+            if let Some(ttl) = ttl {
+                body["ttl_s"] = json!(ttl);
+            }
+            let answer = api.call("POST", &path, As::Admin, Some(&body))?;
+            let answer = answer.unwrap_or(Value::Null);
+            // Asked for no format: the URL alone, to paste or pipe.
+            match (args.output, answer["url"].as_str()) {
+                (None, Some(url)) => println!("{}", line(url)),
+                _ => print(&answer, out, &["url", "expires_at"]),
+            }
         }
         // Run above, before any credential is read.
         Command::Listen(_) => {}

@@ -30,6 +30,8 @@ pub struct Managing {
     pub body: Option<Value>,
     pub url: String,
     pub trail: Trail,
+    /// From the tenant portal (`core::portal`): a connect comes back to the portal's own page.
+    pub portal: bool,
 }
 
 pub async fn manage(

@@ -1,6 +1,7 @@
 //! `EventLog`, one per tenant: its events, their deliveries and every attempt
 //! (`webhook::event_log`), in three tables, each destination's health (`webhook::health`), and
-//! its MCP tool calls (`mcp::audit`), kept as long as events.
+//! its MCP tool calls (`mcp::audit`), kept as long as events, and the portal links it spent
+//! (`portal::spend`), kept until each link expires.
 //! An event's status is kept on its row, recomputed as attempts arrive, so the list filters on
 //! it in SQL.
 
@@ -9,6 +10,7 @@ use super::protocol::{EventLog, LogCmd};
 use super::store::{Arg, Store, StoreError};
 use crate::core::mcp::audit::ToolCall;
 use crate::core::mcp::tool_calls::{self, ToolCallPage, ToolCallQuery};
+use crate::core::portal;
 use crate::core::webhook::event_log::{
     cursor, event_status, AttemptEntry, DeliveryState, DeliverySummary, EventDetail, EventEntry,
     EventPage, EventQuery, EventStatus, EventSummary, ExpireLog, LogEntry,
@@ -29,6 +31,7 @@ impl Machine for EventLog {
         // The filtered columns beside the record as shown; `id` orders calls at the same ms.
         "CREATE TABLE IF NOT EXISTS tool_calls (id INTEGER PRIMARY KEY, call TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls (at, id)",
+        portal::spend::TABLE,
     ];
 
     fn apply<S: Store>(_: &mut (), sql: &S, cmd: LogCmd, at: &Ctx) -> Result<Step, StoreError> {
@@ -52,6 +55,7 @@ impl Machine for EventLog {
             LogCmd::Get(g) => Step::reply(&g, &get(sql, &g.id)?),
             LogCmd::Expire(x) => Step::reply(&x, &expire(sql, &x)?),
             LogCmd::ToolCalls(q) => Step::reply(&q, &list_tool_calls(sql, &q)?),
+            LogCmd::SpendLink(s) => Step::reply(&s, &portal::spend::spend(sql, &s, at.now_ms)?),
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::core::limits::gate::{
 };
 use crate::core::limits::limiter::{AdmitCmd, Admitted, SettleCmd, SpendQuery};
 use crate::core::mcp::tool_calls::{ToolCallPage, ToolCallQuery};
+use crate::core::portal::spend::SpendLink;
 use crate::core::usage::{Batch, Counters, Dims, Range};
 use crate::core::webhook::dedupe::{Forget, HandshakeAttempt, SeenMany, SeenResult};
 use crate::core::webhook::event_log::{
@@ -130,13 +131,14 @@ classes! {
         OrderedAgain(OrderedAgain) -> (),
     }
     /// One per tenant: its events, their deliveries and every attempt (`webhook::event_log`),
-    /// and its MCP tool calls (`mcp::audit`).
+    /// its MCP tool calls (`mcp::audit`), and the portal links it spent (`portal::spend`).
     EventLog: ObjectClass::EventLog => LogCmd {
         Record(LogBatch) -> Vec<Disable>,
         List(EventQuery) -> EventPage,
         Get(GetEvent) -> Option<EventDetail>,
         Expire(ExpireLog) -> u32,
         ToolCalls(ToolCallQuery) -> ToolCallPage,
+        SpendLink(SpendLink) -> bool,
     }
 }
 

@@ -44,7 +44,9 @@ pub enum AdminBody {
 impl AdminAction {
     pub fn body(&self) -> AdminBody {
         match self {
-            AdminAction::PutRecord(..) | AdminAction::InstallIntegration => AdminBody::Json,
+            AdminAction::PutRecord(..)
+            | AdminAction::InstallIntegration
+            | AdminAction::MintPortalLink => AdminBody::Json,
             AdminAction::PatchKey(_) => AdminBody::Json,
             AdminAction::CreateKey
             | AdminAction::CreateWidgetKey
@@ -261,6 +263,9 @@ pub async fn handle(
                 trail: a.trail,
             };
             sample_flow::send(co.clone(), a.sealer, a.rng, a.settings, at).await
+        }
+        AdminAction::MintPortalLink => {
+            crate::core::portal::mint::mint(co, a.sealer, a.rng, t, a.url, body).await
         }
     }
 }

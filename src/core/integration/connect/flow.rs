@@ -51,7 +51,7 @@ pub async fn run(
 ) -> Result<HttpResponse, ApiError> {
     match &c.route {
         Route::IntegrationConnect { id } => {
-            start(&co, sealer, rng, &c.tenant, id, c.body, &c.url).await
+            start(&co, sealer, rng, &c.tenant, id, c.body, &c.url, c.portal).await
         }
         Route::ConnectPage => page(&co, sealer, &c.url).await,
         Route::ConnectCallback => callback(&co, sealer, rng, &c.url, &c.trail).await,
@@ -111,6 +111,7 @@ pub async fn load_template(co: &Co, id: &str) -> Result<Option<Template>, ApiErr
     co.config(&ConfigKey::template(id)).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn start(
     co: &Co,
     sealer: &Sealer,
@@ -119,6 +120,7 @@ async fn start(
     id: &str,
     body: Option<Value>,
     url: &str,
+    portal: bool,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.filter(|b| !b.is_null()).unwrap_or(json!({}));
     let req: StartRequest = serde_json::from_value(body)
@@ -128,6 +130,9 @@ async fn start(
         .await?
         .ok_or_else(|| ApiError::not_found("no such tenant"))?;
     let return_url = match (req.return_url, t.connect_return_urls.as_slice()) {
+        // From the portal: back to its own page, unless a registered URL is asked.
+        (None, _) if portal => portal_return_url(url),
+        (Some(u), _) if portal && u == portal_return_url(url) => u,
         (Some(u), urls) if urls.contains(&u) => u,
         (None, [only]) => only.clone(),
         _ => {
@@ -210,6 +215,11 @@ async fn start(
     page.append_pair("state", &signed);
     let answer = json!({"integration": id, "authorization_url": to, "connect_url": page.finish(), "expires_at": expires_at});
     HttpResponse::json(200, &answer)
+}
+
+/// Where a connect started from the portal comes back: the gateway's own page.
+pub fn portal_return_url(url: &str) -> String {
+    format!("{}/portal/connected", url_origin(url))
 }
 
 /// The scopes asked: the app's, else the template's.

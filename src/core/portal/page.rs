@@ -1,0 +1,190 @@
+//! The portal's pages: `GET /portal?link=...`, the console's page in portal mode, framed only by
+//! the tenant's own `allowed_origins`; and `GET /portal/connected`, where a connect started
+//! from the portal comes back, saying how it went.
+
+use super::token::{Link, Signed};
+use crate::core::config::seal::Sealer;
+use crate::core::console;
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::http::{query_param, valid_id, HttpResponse};
+use crate::core::platform::RecordKind;
+use crate::core::tenant::model::{is_origin, TenantConfig};
+
+/// The `frame-ancestors` sources: the tenant's origins (each one an exact origin; anything else
+/// stored is left out), or `'none'` when there are none.
+pub fn frame_ancestors(allowed_origins: &[String]) -> String {
+    let origins: Vec<&str> = allowed_origins
+        .iter()
+        .map(String::as_str)
+        .filter(|o| is_origin(o))
+        .collect();
+    match origins.is_empty() {
+        true => "'none'".into(),
+        false => origins.join(" "),
+    }
+}
+
+/// The policy the portal's page runs under: the console's, framed by the tenant's origins only.
+pub fn content_security_policy(allowed_origins: &[String]) -> String {
+    console::policy(&frame_ancestors(allowed_origins))
+}
+
+/// The console's page as the portal serves it: its files from `/portal/`, which are served
+/// wherever the portal is (the console itself may be off).
+pub fn portal_page() -> String {
+    let page = console::find(None).map(|a| a.body).unwrap_or_default();
+    page.replace("\"/console/", "\"/portal/")
+}
+
+/// `GET /portal?link=`: the page, if the link is ours, alive and of the tenant as it is now. The
+/// link is not spent here (the page spends it, once, for its session).
+pub async fn page(co: &Co, sealer: &Sealer, url: &str) -> Result<HttpResponse, ApiError> {
+    let refused = || {
+        ApiError::unauthorized(
+            "this portal link is not valid (expired, changed, or not this gateway's): ask for a new one",
+        )
+    };
+    let raw = query_param(url, "link").ok_or_else(refused)?;
+    let link = Link::open(sealer.id_keys(), &raw, co.now() / 1000).map_err(|_| refused())?;
+    let t: Option<TenantConfig> = co
+        .config_fresh(&RecordKind::Tenant.kv_key(&link.tenant, None))
+        .await?;
+    let t = t
+        .filter(|t| t.incarnation() == link.incarnation)
+        .ok_or_else(refused)?;
+    let html = portal_page();
+    Ok(
+        HttpResponse::bytes(200, "text/html; charset=utf-8", html.into_bytes())
+            .header(
+                "content-security-policy",
+                content_security_policy(&t.allowed_origins),
+            )
+            // The address holds the link: nothing keeps it or passes it on.
+            .header("cache-control", "no-store")
+            .header("referrer-policy", "no-referrer")
+            .header("x-content-type-options", "nosniff"),
+    )
+}
+
+/// What a connect's outcome (`connect::exchange::outcome_url`) says to the person who made it.
+fn outcome(connect: Option<&str>, reason: Option<&str>) -> (&'static str, &'static str) {
+    match (connect, reason) {
+        (Some("connected"), _) => ("Connected", "is connected."),
+        (Some("failed"), Some("denied")) => (
+            "Not connected",
+            "was not connected: access was not granted.",
+        ),
+        (Some("failed"), Some("expired")) => (
+            "Not connected",
+            "was not connected: the connect took too long; start it again.",
+        ),
+        (Some("failed"), Some("replayed")) => (
+            "Not connected",
+            "was not connected: this connect was finished already.",
+        ),
+        (Some("failed"), Some("no_app")) => (
+            "Not connected",
+            "was not connected: no app is registered for this provider; ask the operator.",
+        ),
+        (Some("failed"), _) => (
+            "Not connected",
+            "was not connected: the provider's answer did not go through; try again.",
+        ),
+        _ => ("Connect", "has no connect outcome to show."),
+    }
+}
+
+/// `GET /portal/connected?connect=...&integration=...`: a static page, no script, never framed.
+/// It shows only fixed text and an integration id of the id alphabet, nothing else from the URL.
+pub fn connected(url: &str) -> HttpResponse {
+    let integration = query_param(url, "integration")
+        .filter(|i| valid_id(i))
+        .unwrap_or_else(|| "The integration".into());
+    let connect = query_param(url, "connect");
+    let reason = query_param(url, "reason");
+    let (title, said) = outcome(connect.as_deref(), reason.as_deref());
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title></head>\
+<body><h1>{title}</h1><p><code>{integration}</code> {said}</p><p>You can close this window and go back to the portal.</p></body></html>"
+    );
+    HttpResponse::bytes(200, "text/html; charset=utf-8", html.into_bytes())
+        .header(
+            "content-security-policy",
+            "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
+        .header("cache-control", "no-store")
+        .header("referrer-policy", "no-referrer")
+        .header("x-frame-options", "DENY")
+        .header("x-content-type-options", "nosniff")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_framed_only_by_the_tenants_own_origins() {
+        let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let csp =
+            content_security_policy(&o(&["https://app.acme.example", "http://localhost:3000"]));
+        assert!(
+            csp.ends_with("; frame-ancestors https://app.acme.example http://localhost:3000"),
+            "{csp}"
+        );
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'self';"),
+            "{csp}"
+        );
+        assert_eq!(frame_ancestors(&[]), "'none'");
+        // Whatever is not an exact origin stays out: a policy cannot be widened or broken.
+        let hostile = o(&[
+            "*",
+            "https://a.example; script-src *",
+            "https://b.example/path",
+            "'unsafe-inline'",
+            "https://*.example",
+            "data:",
+        ]);
+        assert_eq!(frame_ancestors(&hostile), "'none'");
+        let mixed = o(&["https://ok.example", "https://x.example 'self'"]);
+        assert_eq!(frame_ancestors(&mixed), "https://ok.example");
+    }
+
+    #[test]
+    fn the_portal_page_loads_its_files_from_the_portal() {
+        let page = portal_page();
+        assert!(!page.contains("\"/console/"), "{page}");
+        assert!(page.contains("\"/portal/app.js\""));
+        // Every file it names is one the portal serves.
+        for part in page.split("\"/portal/").skip(1) {
+            let file = &part[..part.find('"').unwrap()];
+            assert!(console::find(Some(file)).is_ok(), "{file}");
+        }
+    }
+
+    #[test]
+    fn the_connected_page_says_the_outcome_and_echoes_nothing_else() {
+        let body = |url: &str| String::from_utf8(connected(url).body.unwrap()).unwrap();
+        let ok = body("https://gw/portal/connected?connect=connected&integration=crm");
+        assert!(ok.contains("<code>crm</code> is connected."), "{ok}");
+        let denied =
+            body("https://gw/portal/connected?connect=failed&reason=denied&integration=crm");
+        assert!(denied.contains("access was not granted"), "{denied}");
+        let hostile = body("https://gw/portal/connected?connect=failed&reason=%3Cscript%3E&integration=%3Cimg%20src%3Dx%3E");
+        assert!(
+            !hostile.contains('<') || !hostile.contains("<img"),
+            "{hostile}"
+        );
+        assert!(!hostile.contains("script>"), "{hostile}");
+        assert!(hostile.contains("The integration"));
+        let r = connected("https://gw/portal/connected");
+        let csp = r
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "content-security-policy")
+            .unwrap();
+        assert!(csp.1.contains("default-src 'none'") && csp.1.contains("frame-ancestors 'none'"));
+    }
+}
