@@ -16,6 +16,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::Co;
 use crate::core::http::HttpResponse;
 use crate::core::integration::installed::{self, Managing};
+use crate::core::platform::RecordKind;
 use crate::core::route::{AdminAction, AdminRoute, Route};
 use crate::core::tenant::admin::{self, Admin, AdminBody};
 use capability::{covering, Capability};
@@ -141,6 +142,11 @@ async fn serve(
     session::allowed(&s.capabilities, &action)?;
     let tenant = s.tenant;
     let managed = match action {
+        // An integration as the tenant's own API shows it, with its connection's state (the
+        // portal's Connect shows it); the admin API answers the document alone.
+        PortalAction::Admin(AdminAction::GetRecord(RecordKind::Integration, Some(id))) => {
+            Route::IntegrationGet { id }
+        }
         PortalAction::Admin(action) => {
             return admin::handle(co, a, AdminRoute { tenant, action }, body).await
         }
