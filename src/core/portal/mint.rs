@@ -70,9 +70,11 @@ pub async fn mint(
         .id_keys()
         .first()
         .ok_or_else(|| ApiError::internal("no id key"))?;
-    let mut to = form_urlencoded::Serializer::new(format!("{}/portal?", url_origin(url)));
-    to.append_pair("link", &link.sign(key));
-    let answer = json!({"url": to.finish(), "expires_at": link.expires_at, "capabilities": link.capabilities});
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("link", &link.sign(key))
+        .finish();
+    let to = format!("{}/portal?{query}", url_origin(url));
+    let answer = json!({"url": to, "expires_at": link.expires_at, "capabilities": link.capabilities});
     // The link is a credential until it is spent: no cache keeps it.
     Ok(HttpResponse::json(201, &answer)?.header("cache-control", "no-store"))
 }
