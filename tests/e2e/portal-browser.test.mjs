@@ -108,6 +108,16 @@ const portalApi = (method, p) => page.evaluate(async ([m, url, token]) => {
   return { status: res.status, body: await res.json().catch(() => null) };
 }, [method, p, sessionToken]);
 
+/** Every form control on the page has a name a screen reader reads out (as console.test.mjs asks). */
+async function assertLabelled(p, view) {
+  const unlabelled = await p.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) => !el.closest("[hidden]") && !(el.labels?.length || el.getAttribute("aria-label") || el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unlabelled, [], `${view}: controls without a label`);
+}
+
 let link;
 
 test("a portal link opens the tenant's portal: its name, only the granted sections, no admin sign-in, the link gone from the address bar", async () => {
@@ -162,6 +172,7 @@ test("connect HubSpot through the hosted connect page and the provider's consent
   const form = page.getByRole("form", { name: "Connect HubSpot" });
   assert.equal(await form.getByLabel("Integration id").inputValue(), "hubspot");
   assert.equal(await form.getByLabel(/token|secret/i).count(), 0, "no credential is typed here");
+  await assertLabelled(page, "the connect form");
   const [popup] = await Promise.all([context.waitForEvent("page"), form.getByRole("button", { name: "Connect HubSpot" }).click()]);
   await popup.waitForURL(/\/v1\/connect\/start\?/);
   await heading("Connect HubSpot", popup);
@@ -184,6 +195,7 @@ test("connect HubSpot through the hosted connect page and the provider's consent
   assert.equal(as.tokenRequests("hubspot").at(-1).status, 200, "the code was exchanged");
   await popup.close();
   await shot(page, "integrations");
+  await assertLabelled(page, "integrations");
 });
 
 test("a refused delivery shows failed in the portal; once the destination is fixed, a retry delivers it", async () => {
@@ -234,6 +246,33 @@ test("another tenant's event is not found from the portal, whatever tenant the a
   assert.equal((await portalApi("POST", `/v1/portal/events/${encodeURIComponent(otherEvent)}/retry`)).status, 404);
   // The other tenant's event is still there for its own operator.
   assert.equal((await gw.admin("GET", `${B}/events/${otherEvent}`)).status, 200);
+});
+
+test("a link granting keys and usage: a key minted in the portal is shown once and works, and the usage view loads", async () => {
+  const minted = await mint(A, ["keys", "usage"]);
+  assert.equal(minted.status, 201, minted.text);
+  const p = await context.newPage();
+  await p.goto(minted.body.url);
+  await heading("API keys", p);
+  assert.deepEqual(await p.getByRole("navigation", { name: "Sections" }).getByRole("link").allTextContents(), ["API keys", "Usage"]);
+  const form = p.getByRole("form", { name: "Mint a key" });
+  // Publishable keys go with the widget's origins, which only the operator sets.
+  assert.deepEqual(await form.getByLabel("Kind").locator("option").allTextContents(), ["Secret key (server side)"]);
+  await form.getByLabel("Name").fill("portal bot");
+  await form.getByRole("button", { name: "Mint key" }).click();
+  const shown = p.getByRole("textbox", { name: "the new key" });
+  await shown.waitFor();
+  const key = await shown.inputValue();
+  planted.add(key);
+  const me = await gw.request("GET", "/v1/me", { key });
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.body.tenant, A);
+  await p.getByRole("cell", { name: "portal bot", exact: true }).waitFor();
+  await p.getByRole("link", { name: "Usage" }).click();
+  await heading("Usage", p);
+  await p.getByRole("img", { name: "Requests per day" }).waitFor();
+  assert.equal(await p.locator(".error").count(), 0, "no error shown");
+  await p.close();
 });
 
 test("a link opens once, a reload ends the session, and a refused session says so", async () => {
