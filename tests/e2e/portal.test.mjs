@@ -157,15 +157,19 @@ test("the page is the console in portal mode, framed only by the tenant's origin
   // Tenant B has no allowed origins: no one frames its portal.
   const b = await fetch((await mint(B, ["events"])).url);
   assert.match(b.headers.get("content-security-policy"), /frame-ancestors 'none'$/);
-  // A changed, missing or expired link serves nothing.
+  // A changed or expired link serves nothing.
   const link = linkOf(url);
   const flipped = link.slice(0, -1) + (link.endsWith("0") ? "1" : "0");
   const expired = forge("portal-link", { ...payloadOf(link), expires_at: Math.floor(Date.now() / 1000) - 1 });
-  for (const p of [`/portal?link=${flipped}`, "/portal", `/portal?link=${expired}`]) {
+  for (const p of [`/portal?link=${flipped}`, `/portal?link=${expired}`, "/portal?link="]) {
     const r = await gw.request("GET", p);
     assertError(assert, r, 401, "authentication_error");
     assert.ok(!r.text.includes("<html"), p);
   }
+  // Without a link (reloaded after the page dropped it from its address), the page is framed by no one.
+  const bare = await fetch(new URL("/portal", gw.url));
+  assert.equal(bare.status, 200);
+  assert.match(bare.headers.get("content-security-policy"), /frame-ancestors 'none'$/);
   // Serving the page did not spend the link.
   assert.equal((await exchange(link)).status, 201);
 });

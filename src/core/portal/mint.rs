@@ -74,7 +74,8 @@ pub async fn mint(
         .append_pair("link", &link.sign(key))
         .finish();
     let to = format!("{}/portal?{query}", url_origin(url));
-    let answer = json!({"url": to, "expires_at": link.expires_at, "capabilities": link.capabilities});
+    let answer =
+        json!({"url": to, "expires_at": link.expires_at, "capabilities": link.capabilities});
     // The link is a credential until it is spent: no cache keeps it.
     Ok(HttpResponse::json(201, &answer)?.header("cache-control", "no-store"))
 }

@@ -37,29 +37,33 @@ pub fn portal_page() -> String {
     page.replace("\"/console/", "\"/portal/")
 }
 
-/// `GET /portal?link=`: the page, if the link is ours, alive and of the tenant as it is now. The
-/// link is not spent here (the page spends it, once, for its session).
+/// `GET /portal?link=`: the page, if the link is ours, alive and of the tenant as it is now,
+/// framed by that tenant's origins. The link is not spent here (the page spends it, once, for its
+/// session). Without a link (the page reloaded after it dropped the link from its address) the
+/// page is served framed by no one: it then has no session to show, and says so.
 pub async fn page(co: &Co, sealer: &Sealer, url: &str) -> Result<HttpResponse, ApiError> {
     let refused = || {
         ApiError::unauthorized(
             "this portal link is not valid (expired, changed, or not this gateway's): ask for a new one",
         )
     };
-    let raw = query_param(url, "link").ok_or_else(refused)?;
-    let link = Link::open(sealer.id_keys(), &raw, co.now() / 1000).map_err(|_| refused())?;
-    let t: Option<TenantConfig> = co
-        .config_fresh(&RecordKind::Tenant.kv_key(&link.tenant, None))
-        .await?;
-    let t = t
-        .filter(|t| t.incarnation() == link.incarnation)
-        .ok_or_else(refused)?;
+    let origins = match query_param(url, "link") {
+        None => vec![],
+        Some(raw) => {
+            let link =
+                Link::open(sealer.id_keys(), &raw, co.now() / 1000).map_err(|_| refused())?;
+            let t: Option<TenantConfig> = co
+                .config_fresh(&RecordKind::Tenant.kv_key(&link.tenant, None))
+                .await?;
+            t.filter(|t| t.incarnation() == link.incarnation)
+                .ok_or_else(refused)?
+                .allowed_origins
+        }
+    };
     let html = portal_page();
     Ok(
         HttpResponse::bytes(200, "text/html; charset=utf-8", html.into_bytes())
-            .header(
-                "content-security-policy",
-                content_security_policy(&t.allowed_origins),
-            )
+            .header("content-security-policy", content_security_policy(&origins))
             // The address holds the link: nothing keeps it or passes it on.
             .header("cache-control", "no-store")
             .header("referrer-policy", "no-referrer")
@@ -150,6 +154,72 @@ mod tests {
         assert_eq!(frame_ancestors(&hostile), "'none'");
         let mixed = o(&["https://ok.example", "https://x.example 'self'"]);
         assert_eq!(frame_ancestors(&mixed), "https://ok.example");
+    }
+
+    /// The page's `frame-ancestors` for `url`, with tenant `t1` (incarnation `i1`, one origin)
+    /// stored, or the error's status.
+    fn served(url: &str) -> Result<String, u16> {
+        use crate::core::flow::{drive, Flow, Outcome};
+        use crate::core::testing::{sealer, Kv};
+        let doc = serde_json::json!({"name": "T1", "incarnation": "i1", "allowed_origins": ["https://t1.example"]});
+        let kv = Kv::with(&[(RecordKind::Tenant.kv_key("t1", None), doc)]);
+        let sealer = sealer();
+        let url = url.to_string();
+        let flow = Flow::new(|co| async move { page(&co, &sealer, &url).await });
+        let (out, _) = drive(flow, 1_000_000, |e| {
+            Ok(kv.answer(e).unwrap_or(Outcome::Doc(None)))
+        });
+        let r = out.map_err(|e| e.status())?;
+        let csp = r
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "content-security-policy");
+        Ok(csp
+            .unwrap()
+            .1
+            .rsplit("frame-ancestors ")
+            .next()
+            .unwrap()
+            .to_string())
+    }
+
+    fn link_for(tenant: &str, incarnation: &str, expires_at: u64) -> String {
+        let link = Link {
+            tenant: tenant.into(),
+            incarnation: incarnation.into(),
+            capabilities: vec![super::super::capability::Capability::Usage],
+            nonce: "00".repeat(16),
+            expires_at,
+        };
+        let token = link.sign(&crate::core::testing::sealer().id_keys()[0]);
+        format!("https://gw.example/portal?link={token}")
+    }
+
+    #[test]
+    fn the_page_is_served_for_a_live_link_of_the_tenant_as_it_is() {
+        assert_eq!(
+            served(&link_for("t1", "i1", 2_000)),
+            Ok("https://t1.example".into())
+        );
+        assert_eq!(
+            served(&link_for("t1", "i0", 2_000)),
+            Err(401),
+            "another incarnation"
+        );
+        assert_eq!(
+            served(&link_for("t2", "i1", 2_000)),
+            Err(401),
+            "no such tenant"
+        );
+        assert_eq!(served(&link_for("t1", "i1", 1_000)), Err(401), "expired");
+        let forged = link_for("t1", "i1", 2_000).replace(".", ".0");
+        assert_eq!(served(&forged), Err(401));
+        assert_eq!(served("https://gw.example/portal?link="), Err(401));
+        assert_eq!(
+            served("https://gw.example/portal"),
+            Ok("'none'".into()),
+            "no link: no framing"
+        );
     }
 
     #[test]
