@@ -5,7 +5,7 @@
 // installed one its connection, with Reconnect and Disconnect.
 import { api, tenantPath, query, marketplacePath } from "./api.js";
 import { h, field, toast, confirmThen, busy, badge, when, errorBox } from "./ui.js";
-import { inPortal } from "./portal-session.js";
+import { inPortal, portalSession } from "./portal-session.js";
 import { connectForm, connect, disconnect, connectionBadge, connectionLine } from "./connect.js";
 
 export async function render(main, ctx) {
@@ -14,7 +14,7 @@ export async function render(main, ctx) {
   const [installed, usage, market] = await Promise.all([
     api("GET", tenantPath(t, "integrations")),
     // The portal's usage is a capability of its own: without it, no health is shown.
-    portal ? null : api("GET", tenantPath(t, "usage")).catch(() => null),
+    portal && !portalSession.capabilities().includes("usage") ? null : api("GET", tenantPath(t, "usage")).catch(() => null),
     api("GET", marketplacePath()),
   ]);
   const health = new Map((usage?.integrations_health ?? []).map((x) => [x.integration, x]));
@@ -73,7 +73,8 @@ function installedCard(ctx, id, doc, hl, { connection, connectable }) {
   });
   const endpoints = Object.keys(doc.endpoints ?? {});
   // Connected through the provider: connect again (same settings), or disconnect (revoked there).
-  const reconnect = connectable ? h("button", { type: "button", class: "quiet", "aria-label": `Reconnect ${id}` }, "Reconnect") : null;
+  const again = connection ? "Reconnect" : "Connect";
+  const reconnect = connectable ? h("button", { type: "button", class: "quiet", "aria-label": `${again} ${id}` }, again) : null;
   reconnect?.addEventListener("click", () => busy(reconnect, () => connect(ctx, id, {}, report)));
   const cut = connectable && connection?.status === "connected" ? h("button", { type: "button", class: "quiet", "aria-label": `Disconnect ${id}` }, "Disconnect") : null;
   cut?.addEventListener("click", () => confirmThen(`Disconnect ${id}? Its access at the provider is revoked; calls to it fail until it is connected again.`, { action: "Disconnect" }, () => busy(cut, () => disconnect(ctx, id))));

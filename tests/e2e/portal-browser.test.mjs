@@ -234,6 +234,19 @@ test("a refused delivery shows failed in the portal; once the destination is fix
   await shot(page, "events");
 });
 
+// After the events' test: a disconnect may tell the tenant's destination with an event of its own.
+test("disconnect from the portal: the gateway forgets the tokens, the card says disconnected and offers Reconnect", async () => {
+  await within(`#/t/${A}/integrations`);
+  const card = page.getByRole("article", { name: "Integration hubspot" });
+  await card.getByText("connected", { exact: true }).waitFor();
+  await card.getByRole("button", { name: "Disconnect hubspot" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Disconnect" }).click();
+  await card.getByText(/^disconnected/).waitFor();
+  assert.equal(await card.getByRole("button", { name: "Disconnect hubspot" }).count(), 0);
+  await card.getByRole("button", { name: "Reconnect hubspot" }).waitFor();
+  assert.equal((await portalApi("GET", "/v1/portal/integrations/hubspot")).body.connection.status, "disconnected");
+});
+
 test("another tenant's event is not found from the portal, whatever tenant the address names", async () => {
   for (const named of [A, B]) {
     await within(`#/t/${named}/events/${otherEvent}`);
