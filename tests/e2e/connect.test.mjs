@@ -48,7 +48,7 @@ function standIn(template, url) {
   t.integration.base_url = origin(t.integration.base_url);
   if (t.integration.auth?.token_url) t.integration.auth.token_url = origin(t.integration.auth.token_url);
   if (t.connect) t.connect = walk(t.connect);
-  for (const rule of Object.values(t.settings ?? {})) if (rule.pattern?.startsWith("^https://")) rule.pattern = rule.pattern.replace("^https://", "^https?://");
+  for (const rule of Object.values(t.settings ?? {})) if (rule.pattern) rule.pattern = rewrite(rule.pattern);
   return t;
 }
 
@@ -413,4 +413,24 @@ test("an operator's OAuth app serves the tenants without their own, its secret s
   // The tenant with its own keeps using it.
   const own = await startConnect("jira-again", { template: "jira", settings: {} });
   assert.equal(new URL(own.body.authorization_url).searchParams.get("client_id"), apps.jira.client_id);
+});
+
+test("a disconnected Shopify connection (its token told, kept in the integration) makes no call; Zoho's disconnect revokes at the data centre the callback told", async () => {
+  const { back } = await connectFlow("shop-gone", { template: "shopify", settings: { shop: "acme-store" } });
+  assert.deepEqual(back, { connect: "connected", integration: "shop-gone" });
+  assert.equal((await call("shop-gone", "order_by_number", { order_number: "#1001" })).status, 200);
+  assert.equal((await gw.request("DELETE", "/v1/integrations/shop-gone/connection", { key })).status, 204);
+  const mark = as.log.length;
+  const refused = await call("shop-gone", "order_by_number", { order_number: "#1001" });
+  assert.equal(refused.status, 409, refused.text);
+  assert.match(refused.body.error.message, /disconnected: connect it again/);
+  assert.equal(as.log.slice(mark).filter((l) => l.endpoint === "api").length, 0, "no call made with the told token");
+
+  const zoho = await connectFlow("zoho-gone", { template: "zoho-crm", settings: {} });
+  assert.deepEqual(zoho.back, { connect: "connected", integration: "zoho-gone" });
+  const atDelete = as.log.length;
+  assert.equal((await gw.request("DELETE", "/v1/integrations/zoho-gone/connection", { key })).status, 204);
+  const revoked = as.log.slice(atDelete).filter((l) => l.provider === "zoho-crm" && l.endpoint === "revoke");
+  assert.deepEqual(revoked.map((l) => [l.host, l.status]), [["accounts.zoho.eu", 200]]);
+  assert.equal((await call("zoho-gone", "find_contact", { email: "ada@example.com" })).status, 409);
 });

@@ -43,7 +43,7 @@ before(async () => {
   template.integration.base_url = origin(template.integration.base_url);
   if (template.integration.auth?.token_url) template.integration.auth.token_url = origin(template.integration.auth.token_url);
   template.connect = walk(template.connect);
-  for (const rule of Object.values(template.settings ?? {})) if (rule.pattern?.startsWith("^https://")) rule.pattern = rule.pattern.replace("^https://", "^https?://");
+  for (const rule of Object.values(template.settings ?? {})) if (rule.pattern) rule.pattern = rewrite(rule.pattern);
   await (await gw.mf.getKVNamespace("CONFIG")).put("template:salesforce", JSON.stringify(template));
 });
 
@@ -363,10 +363,12 @@ test("a connect from the portal comes back to the portal's own page", async () =
   assert.match(page.headers.get("content-security-policy"), /default-src 'none'.*frame-ancestors 'none'/);
   const got = await portal("GET", "integrations/sf", s);
   assert.equal(got.status, 200, got.text);
+  assert.equal(got.body.connection?.status, "connected", "the portal shows it as the tenant's own API does");
   assert.equal(await connection(), "connected");
   // A registered return URL may still be asked; any other is refused.
   const elsewhere = await portal("POST", "integrations/sf/connect", s, { return_url: "https://evil.example/steal" });
   assertError(assert, elsewhere, 422, "validation_error");
   assert.equal((await portal("DELETE", "integrations/sf/connection", s)).status, 204);
   assert.equal(await connection(), "disconnected");
+  assert.equal((await portal("GET", "integrations/sf", s)).body.connection?.status, "disconnected");
 });

@@ -58,7 +58,9 @@ function standIn(template, url) {
   const origin = (u) => u.replace(/^https:\/\/([^/]+)/, `${url}/${t.id}/$1`);
   t.integration.base_url = origin(t.integration.base_url);
   if (t.integration.auth?.token_url) t.integration.auth.token_url = origin(t.integration.auth.token_url);
-  for (const rule of Object.values(t.settings)) if (rule.pattern?.startsWith("^https://")) rule.pattern = rule.pattern.replace("^https://", "^https?://");
+  // A host the pattern pins may be the stand-in's `{stand-in}/{template}/{host}` too.
+  const here = `${url}/${t.id}/`.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  for (const rule of Object.values(t.settings)) if (rule.pattern?.startsWith("^https://")) rule.pattern = `^(?:https?://|${here})${rule.pattern.slice("^https://".length)}`;
   return t;
 }
 

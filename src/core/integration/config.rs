@@ -99,8 +99,9 @@ pub struct Auth {
     /// Google service account's `private_key_id`), sent as the JWT header's `kid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    /// Set by the gateway on a connected integration (`connect`): the connection its refresh
-    /// token came from, which its token keys cover, so that a reconnect fetches anew.
+    /// Set by the gateway on a connected integration (`connect`): its connection's id (the
+    /// connect attempt's nonce). Its token keys cover it, so a reconnect fetches anew; a call
+    /// first checks that this connection still holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
 }
@@ -143,8 +144,8 @@ impl Auth {
         ];
         let (required, optional): (&[&str], &[&str]) = match self.kind {
             AuthType::None => (&[], &[]),
-            AuthType::ApiKey => (&["in", "name", "api_key"], &[]),
-            AuthType::Bearer => (&["token"], &["scheme"]),
+            AuthType::ApiKey => (&["in", "name", "api_key"], &["connection"]),
+            AuthType::Bearer => (&["token"], &["scheme", "connection"]),
             AuthType::Basic => (&["username", "password"], &[]),
             AuthType::Oauth2 => (
                 &["grant", "token_url", "client_id", "client_secret"],

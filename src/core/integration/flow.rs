@@ -3,6 +3,7 @@
 //! authenticate, call with `execute::Calls`' retries (a 401 refreshes an OAuth2 token once), map,
 //! keep in the cache, and answer with the result envelope. The gate hears the outcome after.
 
+use super::connect::connection::Connection;
 use super::execute::{
     attempt_of, cache_key, clean_page, conclude, conclude_gathered, limits, AfterCall, CallAttempt,
     Calls, Conclusion, Envelope, ExecuteRequest,
@@ -19,14 +20,14 @@ use super::tokens::{access_token, kept_refresh as ask_kept, refresh_ahead};
 use super::tokens::{OauthSecrets, Refresh, TokenFor};
 use crate::core::config::document::{open_secret, RecordRef};
 use crate::core::config::seal::Sealer;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{ask_effect, Co, Effect};
 use crate::core::http::HttpResponse;
 use crate::core::integration::config::{AuthType, Endpoint, IntegrationConfig};
 use crate::core::limits::gate::{Begin, BeginCmd, Ended, Failure, FinishCmd};
 use crate::core::objects::protocol::CallGate;
 use crate::core::objects::Object;
-use crate::core::platform::RecordKind;
+use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::upstream::Trail;
 use crate::core::upstream::Upstream;
 use serde_json::{json, Value};
@@ -43,10 +44,21 @@ pub struct Execution<'a> {
     pub started: u64,
 }
 
+/// The integration, if it is there and, when it was connected, its connection still holds (a
+/// disconnected one keeps its record, and whatever credential it was told, until reconnected).
 pub async fn load(co: &Co, tenant: &str, id: &str) -> Result<IntegrationConfig, ApiError> {
-    co.config(&RecordKind::Integration.kv_key(tenant, Some(id)))
+    let cfg: IntegrationConfig = co
+        .config(&RecordKind::Integration.kv_key(tenant, Some(id)))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))
+        .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
+    if let Some(connection) = &cfg.auth.connection {
+        let now: Option<Connection> = co.config(&ConfigKey::connection(tenant, id)).await?;
+        if !now.is_some_and(|c| c.holds(connection)) {
+            let why = format!("integration `{id}` is disconnected: connect it again with POST /v1/integrations/{id}/connect");
+            return Err(ApiError::new(ErrorKind::Conflict, why));
+        }
+    }
+    Ok(cfg)
 }
 
 /// The execute route: the envelope, with Retry-After when the gateway's own limits stopped it.

@@ -326,6 +326,7 @@ mod tests {
             let hex = |n| "0123456789abcdef".repeat(4)[..n].to_string();
             let candidates = [
                 json!("https://example.com"),
+                json!("https://login.salesforce.com"),
                 json!("/graphql"),
                 json!("sk_test_123"),
                 json!("acme-shop"),

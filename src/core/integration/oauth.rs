@@ -374,7 +374,10 @@ mod tests {
         );
         // RFC 6749 5.2: the refresh token itself refused, told apart from any other failure.
         let refused = br#"{"error":"invalid_grant","error_description":"expired"}"#;
-        assert_eq!(token_answer(400, refused), Err(TokenRefusal::InvalidGrant));
+        assert_eq!(
+            token_answer(400, refused),
+            Err(TokenRefusal::InvalidGrant(400))
+        );
         let client = br#"{"error":"invalid_client"}"#;
         assert!(matches!(
             token_answer(400, client),
@@ -382,20 +385,20 @@ mod tests {
         ));
         assert_eq!(
             token_answer(403, refused),
-            Err(TokenRefusal::InvalidGrant),
+            Err(TokenRefusal::InvalidGrant(403)),
             "Atlassian's"
         );
         let hubspot =
             br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token"}"#;
         assert_eq!(
             token_answer(400, hubspot),
-            Err(TokenRefusal::InvalidGrant),
+            Err(TokenRefusal::InvalidGrant(400)),
             "HubSpot's"
         );
         let zoho = br#"{"error":"invalid_code"}"#;
         assert_eq!(
             token_answer(200, zoho),
-            Err(TokenRefusal::InvalidGrant),
+            Err(TokenRefusal::InvalidGrant(200)),
             "Zoho's"
         );
         assert!(matches!(

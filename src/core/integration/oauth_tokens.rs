@@ -183,7 +183,7 @@ impl TokenCmd {
 
 /// A connection's refresh token (sealed by the callback), for the object to send next.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeepRefresh {
+pub struct ConnectionRefresh {
     pub refresh: RotatedRefresh,
 }
 
@@ -278,9 +278,10 @@ const GRANT_REFUSED: &[&str] = &["invalid_grant", "invalid_code", "BAD_REFRESH_T
 pub enum TokenRefusal {
     /// Why, in the gateway's words (never the endpoint's text).
     Failed(String),
-    /// The endpoint refused the refresh token itself (RFC 6749 5.2 `invalid_grant`): revoked,
-    /// expired or spent. A connection is lost; sending it again cannot help.
-    InvalidGrant,
+    /// The endpoint refused the grant itself (RFC 6749 5.2 `invalid_grant`, with its status):
+    /// a refresh token revoked, expired or spent (a connection is lost), or a service account's
+    /// key it does not know. Sending it again cannot help.
+    InvalidGrant(u16),
 }
 
 impl From<String> for TokenRefusal {
@@ -293,9 +294,8 @@ impl TokenRefusal {
     pub fn describe(&self) -> String {
         match self {
             TokenRefusal::Failed(why) => why.clone(),
-            TokenRefusal::InvalidGrant => {
-                "token endpoint refused the refresh token (invalid_grant)".into()
-            }
+            // As any other refusal reads: the code is for the gateway to act on.
+            TokenRefusal::InvalidGrant(status) => format!("token endpoint answered {status}"),
         }
     }
 }
@@ -307,7 +307,7 @@ pub fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, TokenRefu
         .iter()
         .find_map(|k| error.as_ref()?.get(k)?.as_str());
     if code.is_some_and(|c| GRANT_REFUSED.contains(&c)) && status < 500 {
-        return Err(TokenRefusal::InvalidGrant);
+        return Err(TokenRefusal::InvalidGrant(status));
     }
     if !(200..300).contains(&status) {
         return Err(format!("token endpoint answered {status}").into());

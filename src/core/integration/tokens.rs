@@ -161,7 +161,7 @@ async fn from_object(
     let object = t.holder.object(t.tenant);
     let issued = match co.ask(&object, Box::new(cmd)).await? {
         Ok(issued) => issued,
-        Err(TokenRefusal::InvalidGrant) => return Err(refused_grant(co, t).await),
+        Err(TokenRefusal::InvalidGrant(status)) => return Err(refused_grant(co, t, status).await),
         Err(why) => return Err(ApiError::new(ErrorKind::Upstream, why.describe())),
     };
     let token = issued.token;
@@ -185,15 +185,16 @@ async fn from_object(
 
 /// The provider refused the refresh token: a connected integration's connection is lost (once:
 /// the object sent it and forgot it), which its tenant hears of (`connect::lifecycle::lost`).
-async fn refused_grant(co: &Co, t: &TokenFor<'_>) -> ApiError {
+async fn refused_grant(co: &Co, t: &TokenFor<'_>, status: u16) -> ApiError {
     let connected = match t.holder {
-        Holder::Integration { id, cfg } if cfg.auth.connection.is_some() => Some(id),
+        Holder::Integration { id, cfg } => cfg.auth.connection.as_deref().map(|c| (id, c)),
         _ => None,
     };
-    let Some(id) = connected else {
-        return ApiError::new(ErrorKind::Upstream, TokenRefusal::InvalidGrant.describe());
+    let Some((id, connection)) = connected else {
+        let why = TokenRefusal::InvalidGrant(status).describe();
+        return ApiError::new(ErrorKind::Upstream, why);
     };
-    lost(co, t.tenant, id, Lost::InvalidGrant).await;
+    lost(co, t.tenant, id, connection, Lost::InvalidGrant).await;
     let why = format!("the provider no longer honours integration `{id}`'s connection (invalid_grant): connect it again with POST /v1/integrations/{id}/connect");
     ApiError::new(ErrorKind::Conflict, why)
 }

@@ -6,7 +6,7 @@
 use super::{names, Class, Command, Object, ObjectClass};
 use crate::core::integration::connect::pending::{Attempt, AttemptCmd};
 use crate::core::integration::oauth_tokens::{
-    IssuedToken, KeepRefresh, KeptRefresh, KeptRefreshCmd, ReleaseRefresh, RotatedRefresh,
+    ConnectionRefresh, IssuedToken, KeptRefresh, KeptRefreshCmd, ReleaseRefresh, RotatedRefresh,
     TokenCmd, TokenRefusal,
 };
 use crate::core::jobs::order::{Done, Offer, OrderedAgain, Released, Replay, Skip};
@@ -108,7 +108,7 @@ classes! {
         Token(Box<TokenCmd>) -> TokenAnswer,
         Kept(KeptRefreshCmd) -> KeptRefresh,
         Attempt(AttemptCmd) -> Option<Attempt>,
-        Keep(KeepRefresh) -> (),
+        Connected(ConnectionRefresh) -> (),
         Release(ReleaseRefresh) -> Option<RotatedRefresh>,
     }
     /// One per channel: its queued sends until each is finished.

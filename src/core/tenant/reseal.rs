@@ -16,6 +16,7 @@ use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_param, valid_id};
 use crate::core::integration::config::IntegrationConfig;
+use crate::core::integration::connect::app::OPERATOR;
 use crate::core::integration::flow as integration_flow;
 use crate::core::integration::oauth_tokens::KeptRefresh;
 use crate::core::platform::{ConfigKey, RecordKind};
@@ -140,8 +141,11 @@ pub async fn walk(
     w: &Walk,
 ) -> Result<RotationReport, ApiError> {
     let started = co.now();
-    let tenants = tenant_ids(co).await?;
+    // The operator's OAuth apps are sealed like a tenant's records, under a holder that sorts
+    // after every tenant id (`~`), so a resumed walk still goes in order.
+    let mut tenants = tenant_ids(co).await?;
     let mut report = RotationReport::new(sealer, tenants.len());
+    tenants.push(OPERATOR.to_string());
     let todo = tenants
         .iter()
         .filter(|t| w.after.as_deref().is_none_or(|a| t.as_str() > a));
@@ -166,7 +170,7 @@ pub async fn walk(
             )
             .await?;
         }
-        report.tenants += 1;
+        report.tenants += u64::from(tenant != OPERATOR);
         last = Some(tenant);
     }
     report.complete = report.next.is_none();
@@ -176,6 +180,12 @@ pub async fn walk(
 
 /// Every record of a tenant that may hold secrets.
 async fn records_of(co: &Co, tenant: &str) -> Result<Vec<(RecordKind, Option<String>)>, ApiError> {
+    if tenant == OPERATOR {
+        let prefix = RecordKind::OauthApp.kv_key(tenant, None);
+        let names = co.list(&prefix).await?.into_iter();
+        let apps = names.map(|k| (RecordKind::OauthApp, Some(k.after(&prefix).to_string())));
+        return Ok(apps.collect());
+    }
     let mut out = vec![(RecordKind::Tenant, None), (RecordKind::Llm, None)];
     for kind in TENANT_CHILDREN {
         let prefix = kind.kv_key(tenant, None);
@@ -385,6 +395,25 @@ mod tests {
         assert_eq!(report.keys, vec![id(NEW), id(OLD)]);
         assert!(report.complete && !report.old_keys_removable);
         assert!(!seen.iter().any(|e| matches!(e, Effect::PutConfig { .. })));
+    }
+
+    /// The operator's OAuth apps belong to no tenant, and a rotation reaches them all the same:
+    /// the old key is removable only once their secrets are sealed again.
+    #[test]
+    fn the_operators_oauth_apps_are_counted_and_sealed_again() {
+        let kv = fleet();
+        let app = json!({"client_id": "3MVG9", "client_secret": "sf-secret", "redirect_uri": "https://gw.example/v1/connect/callback"});
+        let (key, doc) = (
+            RecordKind::OauthApp.kv_key(OPERATOR, Some("salesforce")),
+            stored(RecordKind::OauthApp, OPERATOR, Some("salesforce"), app),
+        );
+        kv.0.borrow_mut().insert(key.as_str().to_string(), doc);
+        let ring = format!("{NEW},{OLD}");
+        let (survey, _) = pass(&kv, &ring, from_start(Pass::Survey));
+        assert_eq!(survey.secrets, BTreeMap::from([(id(OLD), 5)]));
+        assert_eq!(survey.tenants, 2, "no tenant more");
+        let (report, _) = pass(&kv, &ring, from_start(Pass::Reseal));
+        assert_eq!((report.resealed, report.old_keys_removable), (5, true));
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl DurableObject for OauthTokens {
                 self.state.storage().put(ATTEMPTS_KEY, open).await?;
                 return answer(&spent);
             }
-            TokensCmd::Keep(k) => {
+            TokensCmd::Connected(k) => {
                 let text = serde_json::to_string(&k.refresh)?;
                 self.state.storage().put(ROTATED_KEY, text).await?;
                 return answer(&());
@@ -146,8 +146,11 @@ async fn fetch_token(env: &Env, storage: &Storage, cmd: &TokenCmd) -> TokenAnswe
         .await
         .map_err(|e| format!("token endpoint: {}", e.describe()))?;
     let token = token_answer(answer.status, &answer.body);
-    if let (Err(TokenRefusal::InvalidGrant), Some(_)) = (&token, &cmd.auth.connection) {
-        // The connection is lost: its refresh token is not sent again.
+    let sent_kept = opened
+        .as_ref()
+        .is_some_and(|(k, ..)| cmd.keys.matches(&k.key));
+    if let (Err(TokenRefusal::InvalidGrant(_)), true) = (&token, sent_kept) {
+        // The refresh token kept here was refused: it is not sent again.
         storage
             .delete(ROTATED_KEY)
             .await

@@ -6,7 +6,7 @@
 
 use super::spec::{ConnectSpec, SignedCallback, Told, ToldBy};
 use crate::core::config::document::Named;
-use crate::core::integration::config::template_expressions;
+use crate::core::integration::config::{template_expressions, FieldRule};
 use crate::core::integration::oauth::token_endpoint_request;
 use crate::core::integration::plan::fill_template_under;
 use crate::core::upstream::OutboundRequest;
@@ -224,6 +224,10 @@ pub fn granted(spec: &ConnectSpec, status: u16, body: &[u8]) -> Result<Granted, 
         return Err(Failure::Exchange);
     }
     let answer: Value = serde_json::from_slice(body).map_err(|_| Failure::Unavailable)?;
+    // A refusal in a 200 (Zoho's `invalid_code`) is a refusal.
+    if answer.get("error").is_some() {
+        return Err(Failure::Exchange);
+    }
     let text = |k: &str| answer.get(k).and_then(Value::as_str).map(String::from);
     let access_token = text("access_token")
         .filter(|t| !t.is_empty())
@@ -248,11 +252,12 @@ pub struct Sources<'a> {
     pub lookup: Option<&'a Value>,
 }
 
-/// The value `told` says, checked, from `sources` (`None`: its source is not in yet). A value
-/// that is missing or fails its check is `Unverified`.
+/// The value `told` says, checked, from `sources` (`None`: its source is not in yet), by its
+/// map, equality or pattern, else by the setting's `rule`. A value that is missing or fails its
+/// check is `Unverified`.
 pub fn told_value(
     told: &Told,
-    rule_pattern: Option<&str>,
+    rule: Option<&FieldRule>,
     settings: &Named<String>,
     sources: &Sources,
 ) -> Option<Result<String, Failure>> {
@@ -265,7 +270,7 @@ pub fn told_value(
         ToldBy::Token => sources.token?.pointer(&told.at).and_then(scalar),
         ToldBy::Lookup => sources.lookup?.pointer(&told.at).and_then(scalar),
     };
-    Some(check_told(told, rule_pattern, settings, raw))
+    Some(check_told(told, rule, settings, raw))
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -278,7 +283,7 @@ fn scalar(v: &Value) -> Option<String> {
 
 fn check_told(
     told: &Told,
-    rule_pattern: Option<&str>,
+    rule: Option<&FieldRule>,
     settings: &Named<String>,
     raw: Option<String>,
 ) -> Result<String, Failure> {
@@ -296,6 +301,15 @@ fn check_told(
             Err(Failure::Unverified)
         };
     }
+    if let (None, Some(one_of)) = (&told.pattern, rule.and_then(|r| r.one_of.as_ref())) {
+        let listed = one_of.iter().any(|v| v.as_str() == Some(raw.as_str()));
+        return if listed {
+            Ok(raw)
+        } else {
+            Err(Failure::Unverified)
+        };
+    }
+    let rule_pattern = rule.and_then(|r| r.pattern.as_deref());
     let pattern = told
         .pattern
         .as_deref()

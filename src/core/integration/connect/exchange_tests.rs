@@ -1,5 +1,7 @@
 use super::*;
+use crate::core::integration::config::FieldRule;
 use crate::core::integration::connect::spec::tests::template;
+use crate::core::integration::connect::spec::Told;
 use crate::core::upstream::HttpMethod;
 
 fn pairs(q: &str) -> Vec<(String, String)> {
@@ -217,4 +219,37 @@ fn a_told_value_is_taken_only_as_checked() {
         Ok("acme.myshopify.com".into())
     );
     assert_eq!(check("shop=other.myshopify.com"), Err(Failure::Unverified));
+}
+
+#[test]
+fn a_told_value_with_only_an_enum_rule_is_taken_when_listed() {
+    let told: Told = serde_json::from_value(json!({"from": "callback", "at": "region"})).unwrap();
+    let rule: FieldRule =
+        serde_json::from_value(json!({"type": "string", "enum": ["eu", "us"]})).unwrap();
+    let at = |q: &str| {
+        let params = pairs(q);
+        let sources = Sources {
+            callback: &params,
+            token: None,
+            lookup: None,
+        };
+        told_value(&told, Some(&rule), &Named::new(), &sources).unwrap()
+    };
+    assert_eq!(at("region=eu"), Ok("eu".into()));
+    assert_eq!(at("region=evil"), Err(Failure::Unverified));
+    assert_eq!(
+        told_value(
+            &told,
+            None,
+            &Named::new(),
+            &Sources {
+                callback: &pairs("region=eu"),
+                token: None,
+                lookup: None
+            }
+        )
+        .unwrap(),
+        Err(Failure::Unverified),
+        "nothing checks it"
+    );
 }

@@ -6,7 +6,7 @@
 //! connection; then sends the user to the tenant's return URL with the outcome.
 
 use super::app::{OauthAppConfig, OPERATOR};
-use super::connection::{granted as granted_scopes, AppOwner, Connection, Status};
+use super::connection::{granted_scopes, AppOwner, Connection, Status};
 use super::exchange::{
     authorization_url, code_request, granted, lookup_request, outcome_url, returned,
     signature_holds, told_value, Client, Failure, Granted, Returned, Sources,
@@ -20,13 +20,13 @@ use crate::core::config::document::{open_secret, Named, RecordRef};
 use crate::core::config::seal::Sealer;
 use crate::core::error::{ApiError, ErrorKind};
 use crate::core::flow::{Co, Effect};
-use crate::core::http::{query_pairs, url_origin, HttpResponse};
+use crate::core::http::{query_pairs, url_origin, valid_id, HttpResponse};
 use crate::core::integration::config::IntegrationConfig;
 use crate::core::integration::installed::Managing;
 use crate::core::integration::marketplace::Template;
 use crate::core::integration::oauth::{token_keys, token_prefix, Holder};
 use crate::core::integration::oauth_tokens::{
-    HeldToken, KeepRefresh, KeptToken, RotatedRefresh, TokenResponse,
+    ConnectionRefresh, HeldToken, KeptToken, RotatedRefresh, TokenResponse,
 };
 use crate::core::integration::plan::fill_template_under;
 use crate::core::integration::tokens::forget_tokens;
@@ -125,6 +125,11 @@ async fn start(
     let body = body.filter(|b| !b.is_null()).unwrap_or(json!({}));
     let req: StartRequest = serde_json::from_value(body)
         .map_err(|e| ApiError::validation(format!("invalid connect request: {e}")))?;
+    if req.template.as_deref().is_some_and(|t| !valid_id(t)) {
+        return Err(ApiError::validation(
+            "`template` must be 1-64 letters, digits, `-`, `_` or `.`",
+        ));
+    }
     let t: TenantConfig = co
         .config(&RecordKind::Tenant.kv_key(tenant, None))
         .await?
@@ -205,6 +210,7 @@ async fn start(
         verifier: pkce.map(|p| p.verifier),
         template: template_id,
         settings,
+        installed: installed.and_then(|c| c.incarnation),
         expires_at,
     };
     let to = authorize(spec, &app, &attempt, &signed)?;
@@ -273,11 +279,17 @@ async fn page(co: &Co, sealer: &Sealer, url: &str) -> Result<HttpResponse, ApiEr
         .await?
         .ok_or_else(gone)?;
     let to = authorize(spec, &app, &attempt, &raw)?;
+    let t: Option<TenantConfig> = co
+        .config(&RecordKind::Tenant.kv_key(&s.tenant, None))
+        .await?;
+    let tenant = t.map(|t| t.name).unwrap_or_else(|| s.tenant.clone());
     let mut cancel = form_urlencoded::Serializer::new("/v1/connect/callback?".to_string());
     cancel
         .append_pair("error", "access_denied")
         .append_pair("state", &raw);
     Ok(render(&Page {
+        tenant: &tenant,
+        returns_to: url_origin(&s.return_url),
         provider: &template.name,
         integration: &s.integration,
         scopes: scopes(spec, &app),
@@ -352,7 +364,9 @@ async fn callback(
 }
 
 /// The callback's work once its state is ours: every step that can fail says why as a
-/// `Failure`, and nothing is kept unless all went through.
+/// `Failure`. Nothing is written before the provider's answers all checked out; a failure
+/// while keeping them (`keep`) is logged and may leave the integration replaced but its
+/// connection unrecorded, which a call then refuses.
 async fn connect(
     co: &Co,
     sealer: &Sealer,
@@ -376,6 +390,14 @@ async fn connect(
     };
     let attempt = co.ask(&object, spend).await.map_err(unavailable)?;
     let attempt = attempt.ok_or(Failure::Replayed)?;
+    // The integration must be as it was when the attempt began (absent, or that installation).
+    let now: Option<IntegrationConfig> = co
+        .config_fresh(&RecordKind::Integration.kv_key(tenant, Some(id)))
+        .await
+        .map_err(unavailable)?;
+    if now.and_then(|c| c.incarnation) != attempt.installed {
+        return Err(Failure::Stale);
+    }
     let code = match returned(params) {
         Returned::Code(c) => c,
         Returned::Error(f) => return Err(f),
@@ -440,12 +462,25 @@ async fn connect(
         }
         None => None,
     };
+    // What a disconnect needs to revoke: the provider's told settings that are no secret.
+    let secrets = Template {
+        integration: spec.connected(&template.integration),
+        ..template.clone()
+    }
+    .secret_settings();
+    let told = settings
+        .iter()
+        .filter(|(k, _)| spec.told.contains_key(*k) && !secrets.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     settings.insert("client_id".into(), app.cfg.client_id.clone());
     settings.insert("client_secret".into(), secret.clone());
     let connection = Connection {
+        id: s.nonce.clone(),
         status: Status::Connected,
         template: template.id.clone(),
         settings: attempt.settings,
+        told,
         account,
         scopes: granted_scopes(got.scope.as_deref(), scopes(spec, &app)),
         app: app.owner,
@@ -453,7 +488,7 @@ async fn connect(
         disconnected_at: None,
         reason: None,
     };
-    keep(
+    let kept = keep(
         co,
         sealer,
         rng,
@@ -466,10 +501,18 @@ async fn connect(
         &connection,
     )
     .await
-    .map_err(|e| {
-        let _ = e;
-        Failure::Unavailable
-    })
+    .map_err(|e| e.logged().to_string())
+    .map_err(|why| {
+        let line = json!({"connect_keep_failed": why, "tenant": tenant, "integration": id});
+        (line, Failure::Unavailable)
+    });
+    match kept {
+        Ok(()) => Ok(()),
+        Err((line, f)) => {
+            co.log_error(line).await;
+            Err(f)
+        }
+    }
 }
 
 /// Takes the settings `spec` says the provider told from `by`, each checked.
@@ -481,10 +524,7 @@ fn take_told(
     by: ToldBy,
 ) -> Result<(), Failure> {
     for (name, told) in spec.told.iter().filter(|(_, t)| t.from == by) {
-        let rule = template
-            .settings
-            .get(name)
-            .and_then(|r| r.pattern.as_deref());
+        let rule = template.settings.get(name);
         let value =
             told_value(told, rule, settings, sources).unwrap_or(Err(Failure::Unverified))?;
         settings.insert(name.clone(), value);
@@ -517,11 +557,12 @@ async fn keep(
         o.entry("provider")
             .or_insert_with(|| template.provider.clone().into());
     }
-    // Only an oauth2 auth refreshes: another keeps the access token it was told (a bearer).
-    let refresh = got.refresh_token.as_ref().filter(|_| spec.refreshes());
-    if let (Some(auth), Some(_)) = (doc.get_mut("auth").and_then(Value::as_object_mut), refresh) {
+    // Every connected auth names its connection (a call checks it holds); only an oauth2 one
+    // refreshes: another keeps the access token it was told (a bearer).
+    if let Some(auth) = doc.get_mut("auth").and_then(Value::as_object_mut) {
         auth.insert("connection".into(), s.nonce.clone().into());
     }
+    let refresh = got.refresh_token.as_ref().filter(|_| spec.refreshes());
     let kind = RecordKind::Integration;
     let (stored, created) = put_record(co, sealer, rng, kind, tenant, Some(id), doc).await?;
     if !created {
@@ -539,7 +580,7 @@ async fn keep(
             sealed: sealer.seal(&RotatedRefresh::context(&keys.current), rt, &nonce),
         };
         let object = Object::<OauthTokens>::integration(tenant, id);
-        co.ask(&object, KeepRefresh { refresh }).await?;
+        co.ask(&object, ConnectionRefresh { refresh }).await?;
         let token = HeldToken::issued(
             TokenResponse {
                 access_token: got.access_token.clone(),

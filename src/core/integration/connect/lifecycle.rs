@@ -37,8 +37,8 @@ pub async fn of(co: &Co, tenant: &str, id: &str) -> Result<Option<Connection>, A
 
 /// Records the connection of `id` lost (if it held) and sends `integration.disconnected` to the
 /// tenant's destinations. Failures are logged: the caller's own failure says enough.
-pub async fn lost(co: &Co, tenant: &str, id: &str, why: Lost) {
-    if let Err(e) = lose(co, tenant, id, why).await {
+pub async fn lost(co: &Co, tenant: &str, id: &str, connection: &str, why: Lost) {
+    if let Err(e) = lose(co, tenant, id, connection, why).await {
         co.log_error(
             json!({"connection_lost_unrecorded": e.logged(), "tenant": tenant, "integration": id}),
         )
@@ -46,31 +46,23 @@ pub async fn lost(co: &Co, tenant: &str, id: &str, why: Lost) {
     }
 }
 
-async fn lose(co: &Co, tenant: &str, id: &str, why: Lost) -> Result<(), ApiError> {
+async fn lose(
+    co: &Co,
+    tenant: &str,
+    id: &str,
+    connection: &str,
+    why: Lost,
+) -> Result<(), ApiError> {
     let Some(was) = of(co, tenant, id).await? else {
         return Ok(());
     };
-    let Some(now) = was.lost(why, co.now() / 1000) else {
+    let Some(now) = was.lost(connection, why, co.now() / 1000) else {
         return Ok(());
     };
     let key = ConfigKey::connection(tenant, id);
     let text = serde_json::to_string(&now).unwrap_or_default();
     co.run(Effect::PutConfig { key, text }).await?;
-    let at = now.disconnected_at.unwrap_or_default();
-    let data = json!({"integration": id, "template": now.template, "account": now.account,
-        "reason": why, "disconnected_at": at});
-    let provider_id = format!("{DISCONNECTED}:{id}:{at}");
-    let event = EventEnvelope {
-        id: event_id(tenant, GATEWAY_SOURCE, &provider_id),
-        event_type: DISCONNECTED.into(),
-        tenant: tenant.into(),
-        source: GATEWAY_SOURCE.into(),
-        source_kind: GATEWAY_SOURCE.into(),
-        received_at: at,
-        data,
-        unsigned: Default::default(),
-        ordering_key: None,
-    };
+    let event = disconnected_event(tenant, id, &now);
     let msg = QueueMessage {
         tenant: tenant.into(),
         id: event.id.clone(),
@@ -85,6 +77,29 @@ async fn lose(co: &Co, tenant: &str, id: &str, why: Lost) -> Result<(), ApiError
         },
     };
     enqueue_all(co, &[msg], 0, QueueSettings::default()).await
+}
+
+/// The `integration.disconnected` event of integration `id`'s connection `c`, lost (one event
+/// per connection: its id is the connection's).
+pub fn disconnected_event(tenant: &str, id: &str, c: &Connection) -> EventEnvelope {
+    let at = c.disconnected_at.unwrap_or_default();
+    let data = json!({"integration": id, "template": c.template, "account": c.account,
+        "reason": c.reason, "disconnected_at": at});
+    EventEnvelope {
+        id: event_id(
+            tenant,
+            GATEWAY_SOURCE,
+            &format!("{DISCONNECTED}:{id}:{}", c.id),
+        ),
+        event_type: DISCONNECTED.into(),
+        tenant: tenant.into(),
+        source: GATEWAY_SOURCE.into(),
+        source_kind: GATEWAY_SOURCE.into(),
+        received_at: at,
+        data,
+        unsigned: Default::default(),
+        ordering_key: None,
+    }
 }
 
 /// `DELETE /v1/integrations/{id}/connection`: revokes the connection's refresh token at the
@@ -125,7 +140,7 @@ pub async fn disconnect(
     if let Some(rt) = refresh {
         revoke(co, sealer, tenant, &connection, &rt, trail).await;
     }
-    lost(co, tenant, id, Lost::Disconnected).await;
+    lost(co, tenant, id, &connection.id, Lost::Disconnected).await;
     Ok(HttpResponse::empty(204))
 }
 
@@ -156,8 +171,16 @@ async fn revoke(
         secret: &secret,
         redirect_uri: &app.cfg.redirect_uri,
     };
-    let Some(Ok(req)) = revoke_request(spec, &c.settings, &client, token, "refresh_token") else {
-        return;
+    let mut settings = c.settings.clone();
+    settings.extend(c.told.clone());
+    let req = match revoke_request(spec, &settings, &client, token, "refresh_token") {
+        None => return,
+        Some(Ok(req)) => req,
+        Some(Err(why)) => {
+            let line = json!({"connection_not_revoked": c.template, "tenant": tenant, "why": why});
+            co.log_error(line).await;
+            return;
+        }
     };
     let status = match co
         .exchange(req, trail, Upstream::TokenEndpoint, REVOKE_MS)

@@ -10,6 +10,11 @@ use sha2::{Digest, Sha256};
 
 /// What the page says.
 pub struct Page<'a> {
+    /// Whose assistant asks (the tenant's name): an operator's app is shared by every tenant,
+    /// so the provider's own page names the operator's app, not the tenant.
+    pub tenant: &'a str,
+    /// Where the user comes back to (the return URL's origin).
+    pub returns_to: &'a str,
     /// The template's name (`Salesforce`).
     pub provider: &'a str,
     pub integration: &'a str,
@@ -40,12 +45,15 @@ pub fn render(p: &Page) -> HttpResponse {
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <title>Connect {provider}</title><style>{STYLE}</style></head><body>\
 <h1>Connect {provider}</h1>\
-<p>You are about to let this assistant use your {provider} account as the integration <code>{integration}</code>. \
+<p><strong>{tenant}</strong> asks to use your {provider} account as its integration <code>{integration}</code>. \
 {provider} will ask you to sign in and to grant:</p><ul>{scopes}</ul>\
-<p>Your password stays with {provider}; the gateway keeps only the tokens {provider} issues, sealed, and you can disconnect at any time.</p>\
+<p>Your password stays with {provider}; the gateway keeps only the tokens {provider} issues, sealed, and you can disconnect at any time. \
+Afterwards you return to <code>{returns_to}</code>.</p>\
 <p><a class=\"go\" href=\"{go}\" rel=\"noreferrer\">Continue to {provider}</a>\
 <a class=\"cancel\" href=\"{cancel}\" rel=\"noreferrer\">Cancel</a></p></body></html>",
         provider = escape(p.provider),
+        tenant = escape(p.tenant),
+        returns_to = escape(p.returns_to),
         integration = escape(p.integration),
         go = escape(p.authorization_url),
         cancel = escape(p.cancel_url),
@@ -78,6 +86,8 @@ mod tests {
     fn the_page_escapes_what_it_shows_and_runs_no_script() {
         let scopes = ["api".to_string(), "<script>x</script>".to_string()];
         let r = render(&Page {
+            tenant: "Acme <Shop>",
+            returns_to: "https://app.acme.example",
             provider: "Sales\"force",
             integration: "crm",
             scopes: &scopes,
@@ -89,6 +99,8 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("authorize?a=1&amp;b=&quot;2&quot;"));
         assert!(html.contains("Sales&quot;force"));
+        assert!(html.contains("<strong>Acme &lt;Shop&gt;</strong> asks"));
+        assert!(html.contains("return to <code>https://app.acme.example</code>"));
         let csp = r
             .headers
             .iter()

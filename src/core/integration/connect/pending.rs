@@ -17,6 +17,9 @@ pub struct Attempt {
     /// The template installed (or re-connected) and the tenant's settings for it.
     pub template: String,
     pub settings: Named<String>,
+    /// The integration's incarnation when the attempt began (`None`: not installed): the
+    /// callback connects only that installation, or none.
+    pub installed: Option<String>,
     /// Unix seconds, the state's.
     pub expires_at: u64,
 }
@@ -71,6 +74,7 @@ mod tests {
             verifier: Some(format!("v-{nonce}")),
             template: "salesforce".into(),
             settings: Named::new(),
+            installed: None,
             expires_at,
         }
     }

@@ -166,6 +166,12 @@ impl ConnectSpec {
         let mut out = Named::new();
         for name in &wanted {
             let value = match (given.get(name), self.defaults.get(name)) {
+                (Some(Value::String(s)), _) if s.len() > MAX_SETTING => {
+                    problems.push(format!(
+                        "`settings.{name}` is longer than {MAX_SETTING} bytes"
+                    ));
+                    continue;
+                }
                 (Some(Value::String(s)), _) => s.clone(),
                 (Some(_), _) => {
                     problems.push(format!("`settings.{name}` must be a string"));
@@ -222,12 +228,63 @@ impl ConnectSpec {
                 ));
             }
         }
+        if let Some(a) = self.account.as_ref().filter(|a| !checked("", a)) {
+            out.push(format!(
+                "`account` (at {}) has no map, pattern or equality to check it by",
+                a.at
+            ));
+        }
         if !self.auth.is_object() {
             out.push("`auth` must be an object".into());
+        }
+        // Where the app's secret and the user's codes go is never the tenant's to choose: a
+        // setting that fills a host of the provider's endpoints is pinned by its rule.
+        for name in self.host_settings() {
+            let pinned = rules.get(&name).is_some_and(|r| {
+                r.one_of.is_some() || r.pattern.as_deref().is_some_and(|p| p.ends_with('$'))
+            });
+            let ours = APP_SETTINGS.contains(&name.as_str()) || self.told.contains_key(&name);
+            if !pinned && !ours {
+                out.push(format!("setting `{name}` fills an endpoint's host: its rule must pin it (an enum, or a pattern ending in `$`)"));
+            }
+        }
+        out
+    }
+
+    /// The settings placed in the host of an endpoint the app's secret or a user's code or
+    /// token is sent to (a placeholder that starts a URL fills its origin).
+    fn host_settings(&self) -> Vec<String> {
+        let connected_token_url = self.auth.get("token_url").and_then(Value::as_str);
+        let urls = [Some(&self.authorize_url), Some(&self.token_url)]
+            .into_iter()
+            .chain([
+                self.revoke_url.as_ref(),
+                self.lookup.as_ref().map(|l| &l.url),
+            ])
+            .flatten()
+            .map(String::as_str)
+            .chain(connected_token_url);
+        let mut out = Vec::new();
+        for url in urls {
+            let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let authority = match url.starts_with("{{") {
+                true => url.split("}}").next().unwrap_or_default(),
+                false => after_scheme.split('/').next().unwrap_or_default(),
+            };
+            let mut placed = Vec::new();
+            template_expressions(&Value::String(format!("{authority}}}}}")), &mut placed);
+            for e in placed {
+                if let Some(n) = e.trim().strip_prefix("settings.") {
+                    out.push(n.to_string());
+                }
+            }
         }
         out
     }
 }
+
+/// The longest setting a connect takes.
+const MAX_SETTING: usize = 512;
 
 /// The settings an OAuth app fills.
 pub const APP_SETTINGS: &[&str] = &["client_id", "client_secret"];
@@ -276,6 +333,8 @@ pub(crate) mod tests {
         assert!(p[0].contains("settings.login_url"), "{p:?}");
         let p = problems(json!({"refresh_token": "rt", "instance_url": "https://x"}));
         assert_eq!(p.len(), 2, "{p:?}");
+        let long = format!("https://{}.my.salesforce.com", "a".repeat(600));
+        assert!(problems(json!({ "login_url": long }))[0].contains("longer than 512"));
         assert_eq!(problems(json!([1])).len(), 1);
         let shop = template("shopify");
         let c = shop.connect.as_ref().unwrap();
@@ -283,6 +342,51 @@ pub(crate) mod tests {
         assert_eq!(p.unwrap_err(), ["`settings.shop` is required"]);
         let p = c.settings(&shop.settings, &shop.integration, &json!({"shop": "a.b/c"}));
         assert!(p.is_err(), "the template's pattern holds");
+    }
+
+    #[test]
+    fn a_setting_that_fills_an_endpoints_host_must_be_pinned() {
+        let spec = |token_url: &str| -> ConnectSpec {
+            serde_json::from_value(json!({
+                "authorize_url": "https://{{settings.shop}}.myshopify.com/admin/oauth/authorize",
+                "token_url": token_url, "auth": {"type": "bearer"}
+            }))
+            .unwrap()
+        };
+        let rules: Named<FieldRule> = serde_json::from_value(json!({
+            "shop": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+            "login_url": {"type": "string", "pattern": "^https://"},
+            "region": {"type": "string", "enum": ["eu", "us"]}
+        }))
+        .unwrap();
+        assert!(spec("https://{{settings.shop}}.myshopify.com/t")
+            .problems(&rules)
+            .is_empty());
+        assert!(spec("https://auth.{{settings.region}}.example/t")
+            .problems(&rules)
+            .is_empty());
+        let open = spec("{{settings.login_url}}/services/oauth2/token").problems(&rules);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("`login_url`"));
+        // A setting in the path, not the host, is no host.
+        assert!(spec("https://a.example/{{settings.login_url}}/t")
+            .problems(&rules)
+            .is_empty());
+        // The shipped Salesforce rule pins it: any https host no longer passes.
+        let sf = template("salesforce");
+        let c = sf.connect.as_ref().unwrap();
+        for evil in [
+            "https://evil.example",
+            "https://login.salesforce.com.evil.example",
+            "https://login.salesforce.com@evil.example",
+            "https://x.my.salesforce.com/evil",
+        ] {
+            let given = json!({"login_url": evil});
+            assert!(
+                c.settings(&sf.settings, &sf.integration, &given).is_err(),
+                "{evil}"
+            );
+        }
     }
 
     #[test]
@@ -296,5 +400,15 @@ pub(crate) mod tests {
         .unwrap();
         let p = spec.problems(&Named::new());
         assert_eq!(p.len(), 3, "{p:?}");
+        let unchecked: ConnectSpec = serde_json::from_value(json!({
+            "authorize_url": "https://a.example/authorize", "token_url": "https://a.example/token",
+            "account": {"from": "token", "at": "/id"}, "auth": {"type": "bearer"}
+        }))
+        .unwrap();
+        assert_eq!(
+            unchecked.problems(&Named::new()).len(),
+            1,
+            "an account nothing checks"
+        );
     }
 }

@@ -402,7 +402,46 @@ fn document() -> Value {
                    "schema": schema, "example": (spec.example)()})
         })
         .collect();
+    let mut entries = entries;
+    entries.push(gateway_entry(&envelope));
     json!({"data": entries})
+}
+
+/// The events the gateway tells about itself (source and source kind `gateway`).
+fn gateway_entry(envelope: &Value) -> Value {
+    use crate::core::integration::connect::connection::{AppOwner, Connection, Lost, Status};
+    use crate::core::integration::connect::lifecycle::{
+        disconnected_event, DISCONNECTED, GATEWAY_SOURCE,
+    };
+    let mut schema = envelope.clone();
+    schema["title"] = json!(format!("{DISCONNECTED} event"));
+    let props = &mut schema["properties"];
+    props["type"]["pattern"] = json!(regex_of(DISCONNECTED));
+    props["source_kind"]["enum"] = json!([GATEWAY_SOURCE]);
+    props["data"] = json!({"type": "object", "required": ["integration", "template", "reason", "disconnected_at"], "properties": {
+        "integration": {"type": "string", "description": "The integration's id."},
+        "template": {"type": "string", "description": "The marketplace template it was connected from."},
+        "account": {"type": ["string", "null"], "description": "Who had granted access, as the provider told it."},
+        "reason": {"enum": ["invalid_grant", "disconnected"], "description": "invalid_grant: the provider refused its refresh token (revoked, expired or spent); disconnected: the tenant disconnected it."},
+        "disconnected_at": {"type": "integer", "minimum": 0}}});
+    let lost = Connection {
+        id: "5f2b8c1d9e4a7f3b6c0d2e8a1b4f7c9e".into(),
+        status: Status::Disconnected,
+        template: "salesforce".into(),
+        settings: Default::default(),
+        told: Default::default(),
+        account: Some(
+            "https://login.salesforce.com/id/00D5e000000Abc1EAC/0055e000001XyZ2AAK".into(),
+        ),
+        scopes: vec!["api".into(), "refresh_token".into()],
+        app: AppOwner::Operator,
+        connected_at: NOW_S - 86_400,
+        disconnected_at: Some(NOW_S),
+        reason: Some(Lost::InvalidGrant),
+    };
+    json!({"type": DISCONNECTED, "source_kinds": [GATEWAY_SOURCE],
+           "description": "A connected integration's connection was lost (its provider refused the refresh token) or disconnected by the tenant: connect it again (POST /v1/integrations/{id}/connect).",
+           "schema": schema, "example": disconnected_event("acme", "crm", &lost)})
 }
 
 #[test]
