@@ -177,6 +177,7 @@ test("connect HubSpot through the hosted connect page and the provider's consent
   await popup.waitForURL(/\/v1\/connect\/start\?/);
   await heading("Connect HubSpot", popup);
   await popup.getByText("crm.objects.contacts.read").waitFor();
+  await popup.getByText(NAME).waitFor(); // whose app asks
   await shot(popup, "connect-page");
   // On to the provider's consent page, whose Allow sends the user back through the gateway.
   await popup.getByRole("link", { name: "Continue to HubSpot" }).click();
