@@ -1,5 +1,8 @@
 // The admin API as the console calls it: the token from this tab's sessionStorage as a bearer
 // header (never in a URL), JSON both ways, and the gateway's own error message on a refusal.
+// In the tenant portal, the same calls go to /v1/portal/... with the portal's session instead
+// (its tenant is the session's: a tenant in the path would not be read).
+import { inPortal, portalSession } from "./portal-session.js";
 
 const TOKEN = "edge-gateway.admin-token";
 
@@ -19,7 +22,8 @@ export class ApiError extends Error {
 
 /** One call; resolves to the parsed answer (null for none), rejects with an ApiError. */
 export async function api(method, path, body) {
-  const headers = { authorization: `Bearer ${session.token() ?? ""}` };
+  const token = inPortal() ? portalSession.token() : session.token();
+  const headers = { authorization: `Bearer ${token ?? ""}` };
   if (body !== undefined) headers["content-type"] = "application/json";
   let res;
   try {
@@ -45,8 +49,14 @@ export async function api(method, path, body) {
 
 const seg = encodeURIComponent;
 
-/** A path under a tenant in the admin API. */
-export const tenantPath = (tenant, ...rest) => `/v1/admin/tenants/${seg(tenant)}${rest.map((r) => "/" + seg(r)).join("")}`;
+/** A path under a tenant in the admin API; in the portal, the same path under /v1/portal. */
+export const tenantPath = (tenant, ...rest) => {
+  const under = rest.map((r) => "/" + seg(r)).join("");
+  return inPortal() ? `/v1/portal${under}` : `/v1/admin/tenants/${seg(tenant)}${under}`;
+};
+
+/** The marketplace's listing: the admin API's (with each template's secret settings), or the portal's. */
+export const marketplacePath = () => (inPortal() ? "/v1/portal/marketplace" : "/v1/admin/marketplace");
 
 /** A query string from the given values, leaving out empty ones. */
 export function query(params) {

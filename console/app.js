@@ -1,28 +1,13 @@
 // The console's shell: sign-in with the admin token, the tenant picker, the section list and a
 // hash router (`#/t/{tenant}/{section}`), so that reloads and the back button keep the place.
+// At /portal the same page is the tenant portal instead (portal.js): no admin token, no picker.
 import { api, session } from "./api.js";
 import { h, field, errorBox } from "./ui.js";
 import * as tenants from "./tenants.js";
-import * as keys from "./keys.js";
-import * as records from "./records.js";
-import * as integrations from "./integrations.js";
-import * as events from "./events.js";
-import * as usage from "./usage.js";
 import * as eventTypes from "./event-types.js";
-
-/** The sections of a tenant, in the order the nav lists them. */
-const SECTIONS = [
-  ["keys", "API keys", keys.render],
-  ["sources", "Sources", records.sources],
-  ["destinations", "Destinations", records.destinations],
-  ["channels", "Channels", records.channels],
-  ["integrations", "Integrations", integrations.render],
-  ["llm", "LLM routes", records.llm],
-  ["events", "Event log", events.log],
-  ["dead-letters", "Dead letters", events.deadLetters],
-  ["tool-calls", "Tool calls", events.toolCalls],
-  ["usage", "Usage", usage.render],
-];
+import { SECTIONS } from "./sections.js";
+import { inPortal } from "./portal-session.js";
+import { startPortal } from "./portal.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -94,7 +79,7 @@ function fillNav({ tenant, section }) {
   const link = (href, text, on) => h("li", {}, h("a", { href, "aria-current": on ? "page" : false }, text));
   const items = [h("h2", {}, "Gateway"), h("ul", {}, GATEWAY.map(([id, name]) => link(`#/${id}`, name, !tenant && id === section)))];
   if (tenant) {
-    items.push(h("h2", {}, tenant), h("ul", {}, SECTIONS.map(([id, name]) => link(sectionHash(tenant, id), name, id === section))));
+    items.push(h("h2", {}, tenant), h("ul", {}, SECTIONS.map((s) => link(sectionHash(tenant, s.id), s.name, s.id === section))));
   }
   nav.replaceChildren(...items);
 }
@@ -104,13 +89,14 @@ async function route() {
   const where = place();
   fillPicker(where.tenant);
   fillNav(where);
-  const view = where.tenant ? SECTIONS.find(([id]) => id === where.section) : GATEWAY.find(([id]) => id === where.section);
-  const name = view ? view[1] : "Tenants";
+  const own = GATEWAY.find(([id]) => id === where.section);
+  const found = where.tenant ? SECTIONS.find((s) => s.id === where.section) : own && { name: own[1], render: own[2] };
+  const name = found ? found.name : "Tenants";
   document.title = `${name}${where.tenant ? ` · ${where.tenant}` : ""} · edge-gateway console`;
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   try {
     const ctx = { tenant: where.tenant, rest: where.rest, go, tenantsChanged };
-    if (view) await view[2](main, ctx);
+    if (found) await found.render(main, ctx);
     else main.replaceChildren(errorBox({ message: `no section ${where.section}` }));
   } catch (e) {
     if (e.status !== 401) main.replaceChildren(h("h1", {}, name), errorBox(e));
@@ -131,17 +117,21 @@ async function start() {
   await route();
 }
 
-addEventListener("hashchange", route);
-addEventListener("signed-out", (e) => {
-  session.signOut();
-  signInForm(e.detail);
-});
-picker.addEventListener("change", () => go(picker.value ? sectionHash(picker.value, place().section === "tenants" ? "keys" : place().section) : "#/tenants"));
-document.getElementById("sign-out").addEventListener("click", () => {
-  session.signOut();
-  location.hash = "";
-  signInForm();
-});
+function startConsole() {
+  addEventListener("hashchange", route);
+  addEventListener("signed-out", (e) => {
+    session.signOut();
+    signInForm(e.detail);
+  });
+  picker.addEventListener("change", () => go(picker.value ? sectionHash(picker.value, place().section === "tenants" ? "keys" : place().section) : "#/tenants"));
+  document.getElementById("sign-out").addEventListener("click", () => {
+    session.signOut();
+    location.hash = "";
+    signInForm();
+  });
+  if (session.token()) start();
+  else signInForm();
+}
 
-if (session.token()) start();
-else signInForm();
+if (inPortal()) startPortal();
+else startConsole();

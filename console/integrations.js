@@ -1,22 +1,32 @@
 // Integrations: the installed ones with their health and a test button, and the marketplace as
 // cards, each installing through a form built from its template's settings (credentials as
-// password fields: they are sealed once installed and never shown again).
-import { api, tenantPath, query } from "./api.js";
+// password fields: they are sealed once installed and never shown again). In the tenant portal,
+// a template the provider's consent page connects shows Connect instead (connect.js), and an
+// installed one its connection, with Reconnect and Disconnect.
+import { api, tenantPath, query, marketplacePath } from "./api.js";
 import { h, field, toast, confirmThen, busy, badge, when, errorBox } from "./ui.js";
+import { inPortal, portalSession } from "./portal-session.js";
+import { connectForm, connect, disconnect, connectionBadge, connectionLine } from "./connect.js";
 
 export async function render(main, ctx) {
   const t = ctx.tenant;
-  const [installed, usage] = await Promise.all([
+  const portal = inPortal();
+  const [installed, usage, market] = await Promise.all([
     api("GET", tenantPath(t, "integrations")),
-    api("GET", tenantPath(t, "usage")).catch(() => null),
+    // The portal's usage is a capability of its own: without it, no health is shown.
+    portal && !portalSession.capabilities().includes("usage") ? null : api("GET", tenantPath(t, "usage")).catch(() => null),
+    api("GET", marketplacePath()),
   ]);
   const health = new Map((usage?.integrations_health ?? []).map((x) => [x.integration, x]));
-  const docs = await Promise.all((installed?.data ?? []).map((r) => api("GET", tenantPath(t, "integrations", r.id)).catch(() => ({}))));
+  // The admin API answers the document; the portal's may answer it with its connection.
+  const got = await Promise.all((installed?.data ?? []).map((r) => api("GET", tenantPath(t, "integrations", r.id)).catch(() => ({}))));
+  const docs = got.map((g) => g?.integration ?? g ?? {});
+  const connectable = new Set(portal ? (market?.data ?? []).filter((tpl) => tpl.connect).map((tpl) => tpl.id) : []);
   const cards = h("div", { class: "cards" });
   const q = h("input", { type: "search", placeholder: "CRM, payments, Shopify…", autocomplete: "off" });
   const form = h("form", { role: "search", class: "row" }, field("Search the marketplace", q), h("div", { class: "field fit" }, h("button", { type: "submit" }, "Search")));
   const installArea = h("div");
-  const list = (installed?.data ?? []).map((r, i) => installedCard(ctx, r.id, docs[i] ?? {}, health.get(r.id)));
+  const list = (installed?.data ?? []).map((r, i) => installedCard(ctx, r.id, docs[i] ?? {}, health.get(r.id), { connection: got[i]?.connection, connectable: connectable.has(docs[i]?.template) }));
   main.replaceChildren(
     h("h1", {}, "Integrations"),
     h("h2", {}, "Installed"),
@@ -26,16 +36,15 @@ export async function render(main, ctx) {
     installArea,
     cards,
   );
-  const search = async () => {
-    const found = await api("GET", `/v1/admin/marketplace${query({ q: q.value.trim() })}`);
-    cards.replaceChildren(...(found?.data ?? []).map((tpl) => templateCard(ctx, tpl, installArea)));
+  const show = (found) => {
+    cards.replaceChildren(...(found?.data ?? []).map((tpl) => templateCard(ctx, tpl, installArea, connectable.has(tpl.id))));
     if (!found?.data?.length) cards.replaceChildren(h("p", { class: "muted" }, "No template matches."));
   };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    search().catch((e) => toast(e.message, true));
+    api("GET", `${marketplacePath()}${query({ q: q.value.trim() })}`).then(show, (e) => toast(e.message, true));
   });
-  await search();
+  show(market);
 }
 
 function healthBadge(hl) {
@@ -43,9 +52,9 @@ function healthBadge(hl) {
   return hl.ok ? badge("healthy", "ok") : badge("failing", "bad");
 }
 
-function installedCard(ctx, id, doc, hl) {
+function installedCard(ctx, id, doc, hl, { connection, connectable }) {
   const report = h("div", { "aria-live": "polite" });
-  const state = h("span", {}, healthBadge(hl));
+  const state = h("span", {}, connectionBadge(connection) ?? healthBadge(hl));
   const test = h("button", { type: "button", "aria-label": `Test ${id}` }, "Test");
   test.addEventListener("click", () => busy(test, async () => {
     const r = await api("POST", tenantPath(ctx.tenant, "integrations", id, "test"));
@@ -63,19 +72,28 @@ function installedCard(ctx, id, doc, hl) {
       }));
   });
   const endpoints = Object.keys(doc.endpoints ?? {});
+  // Connected through the provider: connect again (same settings), or disconnect (revoked there).
+  const again = connection ? "Reconnect" : "Connect";
+  const reconnect = connectable ? h("button", { type: "button", class: "quiet", "aria-label": `${again} ${id}` }, again) : null;
+  reconnect?.addEventListener("click", () => busy(reconnect, () => connect(ctx, id, {}, report)));
+  const cut = connectable && connection?.status === "connected" ? h("button", { type: "button", class: "quiet", "aria-label": `Disconnect ${id}` }, "Disconnect") : null;
+  cut?.addEventListener("click", () => confirmThen(`Disconnect ${id}? Its access at the provider is revoked; calls to it fail until it is connected again.`, { action: "Disconnect" }, () => busy(cut, () => disconnect(ctx, id))));
   return h("article", { class: "card", "aria-label": `Integration ${id}` },
     h("h3", {}, id, " ", state),
     h("p", {}, [doc.name, doc.provider, doc.category].filter(Boolean).join(" · ")),
+    connectionLine(connection),
     h("p", {}, endpoints.length ? `Endpoints: ${endpoints.join(", ")}` : ""),
     hl?.checked_at ? h("p", {}, `Last checked ${when(hl.checked_at)}`) : null,
     report,
-    h("div", { class: "actions" }, remove, test));
+    h("div", { class: "actions" }, remove, cut, reconnect, test));
 }
 
-function templateCard(ctx, tpl, installArea) {
-  const install = h("button", { type: "button", "aria-label": `Install ${tpl.name}` }, "Install");
+function templateCard(ctx, tpl, installArea, connects) {
+  // A template the provider's consent page connects is connected, not given credentials.
+  const verb = connects ? "Connect" : "Install";
+  const install = h("button", { type: "button", "aria-label": `${verb} ${tpl.name}` }, verb);
   install.addEventListener("click", () => {
-    installArea.replaceChildren(installForm(ctx, tpl, installArea));
+    installArea.replaceChildren(connects ? connectForm(ctx, tpl, installArea) : installForm(ctx, tpl, installArea));
     installArea.querySelector("input")?.focus();
   });
   return h("article", { class: "card", "aria-label": tpl.name },

@@ -3,6 +3,7 @@
 // revoking one.
 import { api, tenantPath } from "./api.js";
 import { h, field, table, toast, confirmThen, copyable, busy, badge, when } from "./ui.js";
+import { inPortal } from "./portal-session.js";
 
 // A secret key is minted with at least one scope (the API refuses none); `*` is every scope, and
 // is how a key stored before scopes were required is shown.
@@ -65,7 +66,9 @@ function keyForm(ctx, existing) {
   const t = ctx.tenant;
   const had = existing ?? {};
   const name = h("input", { autocomplete: "off", required: true, value: had.name ?? "" });
-  const kind = h("select", { disabled: Boolean(existing) }, h("option", { value: "secret" }, "Secret key (server side)"), h("option", { value: "publishable", selected: had.kind === "publishable" }, "Publishable key (chat widget)"));
+  // Publishable keys go with the widget's allowed origins, which the operator sets: not a portal's.
+  const publishable = inPortal() && had.kind !== "publishable" ? null : h("option", { value: "publishable", selected: had.kind === "publishable" }, "Publishable key (chat widget)");
+  const kind = h("select", { disabled: Boolean(existing) }, h("option", { value: "secret" }, "Secret key (server side)"), publishable);
   const scopes = SCOPES.map((s) => h("input", { type: "checkbox", value: s, checked: existing ? (had.scopes ?? []).includes(s) : s === "llm", id: `scope-${s === "*" ? "all" : s}${existing ? "-edit" : ""}` }));
   const scopeSet = h("fieldset", {}, h("legend", {}, "Scopes"), scopes.map((c) => h("label", { for: c.id }, c, ` ${SCOPE_LABEL[c.value] ?? c.value}`)));
   const number = (v, step) => h("input", { type: "number", min: step ? 0 : 1, step: step ?? 1, inputmode: step ? "decimal" : "numeric", value: v ?? "" });

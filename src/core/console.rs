@@ -41,6 +41,10 @@ pub const ASSETS: &[Asset] = &[
     asset!("events.js", "text/javascript; charset=utf-8"),
     asset!("usage.js", "text/javascript; charset=utf-8"),
     asset!("event-types.js", "text/javascript; charset=utf-8"),
+    asset!("sections.js", "text/javascript; charset=utf-8"),
+    asset!("portal-session.js", "text/javascript; charset=utf-8"),
+    asset!("portal.js", "text/javascript; charset=utf-8"),
+    asset!("connect.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Whether this deployment serves the console: `CONSOLE` (`on` or `off`) decides where it is

@@ -89,13 +89,32 @@ test("the console is served with a strict policy, and off in production unless t
   await on.stop();
 });
 
+/**
+ * Signed out, the page is the sign-in form and nothing else: no tenant picker, no "Sign out",
+ * no sections (on a phone too, where the sections are a strip of their own).
+ */
+async function assertOnlySignIn(when) {
+  await heading("Sign in");
+  for (const size of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+    await page.setViewportSize(size);
+    const shown = {
+      picker: await page.locator("#tenant-pick").isVisible(),
+      signOut: await page.getByRole("button", { name: "Sign out" }).count(),
+      sections: await page.getByRole("navigation", { name: "Sections" }).count(),
+    };
+    assert.deepEqual(shown, { picker: false, signOut: 0, sections: 0 }, `${when}, ${size.width}px wide: only the sign-in form`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
 test("sign in: a wrong token is refused, the right one is kept in this tab only", async () => {
   await at("");
-  await heading("Sign in");
+  await assertOnlySignIn("before signing in");
   await assertLabelled("sign in");
   await page.getByLabel("Admin token").fill("not-the-token");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("alert").filter({ hasText: "That token was not accepted." }).waitFor();
+  await assertOnlySignIn("after a wrong token");
   await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
   await page.keyboard.press("Enter");
   await heading("Tenants");
@@ -104,6 +123,17 @@ test("sign in: a wrong token is refused, the right one is kept in this tab only"
   const stored = await page.evaluate(() => ({ session: Object.values(sessionStorage), local: Object.values(localStorage) }));
   assert.deepEqual(stored, { session: [ADMIN_TOKEN], local: [] });
   await assertLabelled("tenants");
+  // Signed in: the picker and "Sign out" are there; signing out leaves the form alone again.
+  assert.equal(await page.locator("#tenant-pick").isVisible(), true);
+  await page.getByRole("navigation", { name: "Sections" }).waitFor();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await assertOnlySignIn("after signing out");
+  assert.deepEqual(await page.evaluate(() => Object.values(sessionStorage)), [], "the token forgotten");
+  await page.reload();
+  await assertOnlySignIn("after signing out and reloading");
+  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+  await page.keyboard.press("Enter");
+  await heading("Tenants");
 });
 
 test("create a tenant, then mint a key shown once, change its settings, rotate it and revoke both", async () => {
