@@ -5,7 +5,7 @@
 // user connects HubSpot at the gateway's hosted connect page and the provider stand-in's consent
 // page (tests/mocks/authorization_servers.mjs), sees a refused delivery fail and delivers it again
 // once the destination is fixed, and cannot reach another tenant's event. Screenshots go to
-// target/test-artifacts/ and, for the README, to docs/screenshots/portal-*.png.
+// target/test-artifacts/ and, with UPDATE_SCREENSHOTS=1, for the README to docs/screenshots/portal-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, copyFileSync, statSync } from "node:fs";
@@ -96,7 +96,8 @@ async function shot(p, name) {
   await p.screenshot({ path: file });
   const size = statSync(file).size;
   assert.ok(size < 150_000, `portal-${name}.png is ${size} bytes`);
-  copyFileSync(file, path.join(SCREENSHOTS, `portal-${name}.png`));
+  // The README's copies change with every run (times, ids): taken again only when asked.
+  if (process.env.UPDATE_SCREENSHOTS) copyFileSync(file, path.join(SCREENSHOTS, `portal-${name}.png`));
 }
 const heading = (name, p = page) => p.getByRole("heading", { level: 1, name }).waitFor();
 /** Moves within the portal without a reload (a reload ends its session, which lives in the page). */

@@ -19,7 +19,8 @@ pub enum Capability {
     Integrations,
     /// The tenant's usage.
     Usage,
-    /// The tenant's secret API keys: list, mint (shown once), change, rotate, revoke.
+    /// The tenant's API keys: list, mint secret keys (shown once), change, rotate (a publishable
+    /// key's rotation mints its successor), revoke. Minting a publishable key is not offered.
     Keys,
 }
 
