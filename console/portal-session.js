@@ -6,7 +6,9 @@
 // link, spent, does not open another: whoever gave it gives a new one.
 
 /** Whether this page is the portal: the console's files, served at /portal. */
-export const inPortal = () => location.pathname === "/portal";
+// Portal mode is where the page's modules come from: the gateway serves the portal's page
+// with them under /portal/ (whatever the address's exact path), the console's under /console/.
+export const inPortal = () => new URL(import.meta.url).pathname.startsWith("/portal/");
 
 let held = null;
 

@@ -63,12 +63,14 @@ pub fn served(gateway_env: Option<&str>, console: Option<&str>) -> Result<(), Ap
     }
 }
 
-/// The file a `/console/...` path names: the page for `/console` itself.
-pub fn find(file: Option<&str>) -> Result<&'static Asset, ApiError> {
+/// The file a `/console/...` path names: the page for `/console` itself. Under `/portal/` the
+/// page is not one of the files: the portal's page is served only with its link, framed by the
+/// tenant's origins (`core::portal::page`), never the operator's console.
+pub fn find(file: Option<&str>, portal: bool) -> Result<&'static Asset, ApiError> {
     let name = file.filter(|f| !f.is_empty()).unwrap_or(PAGE);
     ASSETS
         .iter()
-        .find(|a| a.name == name)
+        .find(|a| a.name == name && !(portal && a.name == PAGE))
         .ok_or_else(|| ApiError::not_found("the console has no such file"))
 }
 
@@ -126,14 +128,17 @@ mod tests {
 
     #[test]
     fn the_page_and_its_files_are_found_and_nothing_else() {
-        assert_eq!(find(None).unwrap().name, "index.html");
-        assert_eq!(find(Some("")).unwrap().name, "index.html");
+        assert_eq!(find(None, false).unwrap().name, "index.html");
+        // The console's page is no portal file: /portal/ serves it only with a link.
+        assert_eq!(find(Some("index.html"), true).unwrap_err().status(), 404);
+        assert!(find(Some("app.js"), true).is_ok());
+        assert_eq!(find(Some(""), false).unwrap().name, "index.html");
         assert_eq!(
-            find(Some("app.js")).unwrap().content_type,
+            find(Some("app.js"), false).unwrap().content_type,
             "text/javascript; charset=utf-8"
         );
         for f in ["nope.js", "..", "index.html.bak", "APP.JS"] {
-            assert_eq!(find(Some(f)).unwrap_err().status(), 404, "{f}");
+            assert_eq!(find(Some(f), false).unwrap_err().status(), 404, "{f}");
         }
     }
 
@@ -145,7 +150,7 @@ mod tests {
             for (open, close) in [("\"/console/", "\""), ("from \"./", "\"")] {
                 for part in a.body.split(open).skip(1) {
                     let file = &part[..part.find(close).unwrap()];
-                    assert!(find(Some(file)).is_ok(), "{} loads {file}", a.name);
+                    assert!(find(Some(file), false).is_ok(), "{} loads {file}", a.name);
                     named += 1;
                 }
             }
@@ -165,7 +170,7 @@ mod tests {
 
     #[test]
     fn answers_revalidate_and_run_under_a_strict_policy() {
-        let page = find(None).unwrap();
+        let page = find(None, false).unwrap();
         let (h, current) = headers(page, None);
         assert!(!current);
         let get = |n: &str| {
@@ -183,7 +188,7 @@ mod tests {
         assert_eq!(get("cache-control"), "no-cache");
         let (_, current) = headers(page, Some(&format!("W/\"x\", {}", get("etag"))));
         assert!(current);
-        let (other, _) = headers(find(Some("app.js")).unwrap(), None);
+        let (other, _) = headers(find(Some("app.js"), false).unwrap(), None);
         assert_ne!(other[0].1, get("etag"), "each file has its own version");
     }
 }

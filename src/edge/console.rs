@@ -12,7 +12,7 @@ pub fn serve(call: &Call, req: &Inbound, file: Option<&str>, portal: bool) -> Re
     if !portal {
         console::served(var("GATEWAY_ENV").as_deref(), var("CONSOLE").as_deref())?;
     }
-    let asset = console::find(file)?;
+    let asset = console::find(file, portal)?;
     http(console::answer(
         asset,
         header(req, "if-none-match").as_deref(),

@@ -154,6 +154,8 @@ test("the page is the console in portal mode, framed only by the tenant's origin
   assert.equal(js.status, 200);
   assert.match(js.headers.get("content-type"), /javascript/);
   assert.equal((await fetch(new URL("/portal/nope.js", gw.url))).status, 404);
+  // The operator's console page is no portal file (it would run as the console, framed by no policy of the tenant's).
+  assert.equal((await fetch(new URL("/portal/index.html", gw.url))).status, 404);
   // Tenant B has no allowed origins: no one frames its portal.
   const b = await fetch((await mint(B, ["events"])).url);
   assert.match(b.headers.get("content-security-policy"), /frame-ancestors 'none'$/);

@@ -7,6 +7,7 @@
 use crate::core::platform::RecordKind;
 use crate::core::route::AdminAction;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,6 +108,35 @@ pub fn covering(action: &AdminAction) -> Option<Capability> {
         SendSample(_) => None,
         // A portal never mints portal links.
         MintPortalLink => None,
+    }
+}
+
+/// What a portal may set on a key: the limits the operator set (rate, budget, models, tools,
+/// scopes) are the operator's. A key minted from the portal may not reach MCP tools nor take
+/// every scope; a change may only rename, label or set when it expires.
+pub fn keys_within(action: &AdminAction, body: Option<&Value>) -> Result<(), String> {
+    let body = body.and_then(Value::as_object);
+    match action {
+        AdminAction::CreateKey => {
+            let scopes = body.and_then(|b| b.get("scopes")).and_then(Value::as_array);
+            let broad = scopes.is_none_or(|s| s.iter().any(|v| v == "*" || v == "mcp"));
+            let tools = body.is_some_and(|b| b.get("allowed_tools").is_some_and(|t| !t.is_null()));
+            match (broad, tools) {
+                (false, false) => Ok(()),
+                _ => Err("a key minted from the portal names its scopes, neither `*` nor `mcp`, and no `allowed_tools`".into()),
+            }
+        }
+        AdminAction::PatchKey(_) => {
+            let changes = body.into_iter().flat_map(|b| b.keys());
+            let settled: Vec<&String> = changes
+                .filter(|k| !["name", "metadata", "expires_at"].contains(&k.as_str()))
+                .collect();
+            match settled.is_empty() {
+                true => Ok(()),
+                false => Err(format!("from the portal a key's name, metadata and expires_at may change, not {settled:?}")),
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -258,5 +288,34 @@ mod tests {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.name()));
         }
+    }
+
+    #[test]
+    fn a_key_from_the_portal_keeps_the_operators_limits() {
+        use serde_json::json;
+        let create = |b: Value| keys_within(&AdminAction::CreateKey, Some(&b));
+        assert!(create(json!({"name": "bot", "scopes": ["channels", "llm"]})).is_ok());
+        for broad in [
+            json!({"name": "x"}),
+            json!({"scopes": ["*"]}),
+            json!({"scopes": ["mcp"]}),
+            json!({"scopes": ["llm"], "allowed_tools": ["*"]}),
+        ] {
+            assert!(create(broad.clone()).is_err(), "{broad}");
+        }
+        let patch = |b: Value| keys_within(&AdminAction::PatchKey("k1".into()), Some(&b));
+        assert!(patch(
+            json!({"name": "renamed", "metadata": {"team": "a"}, "expires_at": 2_000_000_000})
+        )
+        .is_ok());
+        for loosened in [
+            json!({"budget": null}),
+            json!({"rpm": null}),
+            json!({"allowed_models": []}),
+            json!({"scopes": ["*"]}),
+        ] {
+            assert!(patch(loosened.clone()).is_err(), "{loosened}");
+        }
+        assert!(keys_within(&AdminAction::ListKeys, None).is_ok());
     }
 }

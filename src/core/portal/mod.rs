@@ -140,6 +140,9 @@ async fn serve(
     };
     let (s, _) = session::authenticate(&co, a.sealer, authorization.as_deref()).await?;
     session::allowed(&s.capabilities, &action)?;
+    if let PortalAction::Admin(a) = &action {
+        capability::keys_within(a, body.as_ref()).map_err(ApiError::forbidden)?;
+    }
     let tenant = s.tenant;
     let managed = match action {
         // An integration as the tenant's own API shows it, with its connection's state (the

@@ -33,7 +33,7 @@ pub fn content_security_policy(allowed_origins: &[String]) -> String {
 /// The console's page as the portal serves it: its files from `/portal/`, which are served
 /// wherever the portal is (the console itself may be off).
 pub fn portal_page() -> String {
-    let page = console::find(None).map(|a| a.body).unwrap_or_default();
+    let page = console::find(None, false).map(|a| a.body).unwrap_or_default();
     page.replace("\"/console/", "\"/portal/")
 }
 
@@ -230,7 +230,7 @@ mod tests {
         // Every file it names is one the portal serves.
         for part in page.split("\"/portal/").skip(1) {
             let file = &part[..part.find('"').unwrap()];
-            assert!(console::find(Some(file)).is_ok(), "{file}");
+            assert!(console::find(Some(file), true).is_ok(), "{file}");
         }
     }
 
