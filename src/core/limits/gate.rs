@@ -26,7 +26,7 @@ const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 86_400_000;
 
 /// What a gate keeps between calls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Gate {
     pub minute: Window,
     pub day: Window,
@@ -37,7 +37,23 @@ pub struct Gate {
     /// The last call that finished, as its caller told it (`FinishCmd::ended`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_call: Option<Spoke>,
+    /// When `last_call` was last worth a write (in memory only; `heard`).
+    #[serde(skip)]
+    pub last_call_saved_ms: u64,
 }
+
+/// Gates are equal when they keep the same (when a write was last due is no part of it).
+impl PartialEq for Gate {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.minute, &self.day, &self.second, &self.breaker, &self.last_call)
+            == (&o.minute, &o.day, &o.second, &o.breaker, &o.last_call)
+    }
+}
+
+/// How stale the saved last call may grow while calls end as the one before did: a health
+/// interval is at least a minute, so the object writes once a minute at most for calls that
+/// change nothing, not once a call.
+pub const LAST_CALL_SAVE_MS: u64 = 60_000;
 
 /// What a failed call met, as health tells one failure from another: the provider's status, or
 /// none when it never answered, and the call's error code (`upstream_error`, `timeout`, ...).
@@ -183,13 +199,20 @@ pub fn replay(status: u16, body: Value, expires_at_ms: u64, now: u64) -> Option<
 
 impl Gate {
     /// Keeps how the call finishing at `now` ended, in place of the one before; says whether
-    /// that changed what the gate keeps (nothing to keep: nothing changed).
+    /// that is worth a write: it ended otherwise than the one before, or the saved one is
+    /// `LAST_CALL_SAVE_MS` old (the object then saves the gate).
     pub fn heard(&mut self, now: u64, ended: Option<&Ended>) -> bool {
         let Some(ended) = ended else { return false };
+        let same = self.last_call.as_ref().is_some_and(|l| l.ended == *ended);
         self.last_call = Some(Spoke {
             at_ms: now,
             ended: ended.clone(),
         });
+        let due = now.saturating_sub(self.last_call_saved_ms) >= LAST_CALL_SAVE_MS;
+        if same && !due {
+            return false;
+        }
+        self.last_call_saved_ms = now;
         true
     }
 
@@ -348,6 +371,21 @@ mod tests {
             failure: None,
             test: true,
         };
+        assert!(g.heard(2_000, Some(&ok)));
+        // Another call ending the same way within a minute is kept, not written.
+        assert!(!g.heard(2_000 + LAST_CALL_SAVE_MS - 1, Some(&ok)));
+        assert_eq!(
+            g.last_call.as_ref().map(|l| l.at_ms),
+            Some(2_000 + LAST_CALL_SAVE_MS - 1)
+        );
+        assert!(
+            g.heard(2_000 + LAST_CALL_SAVE_MS, Some(&ok)),
+            "a minute on: written"
+        );
+        assert!(
+            g.heard(2_000 + LAST_CALL_SAVE_MS + 1, Some(&failed)),
+            "ended otherwise"
+        );
         assert!(g.heard(2_000, Some(&ok)));
         let last = Spoke {
             at_ms: 2_000,

@@ -33,6 +33,7 @@ impl Machine for CallGate {
             second: Default::default(),
             breaker: stored_doc(stored, "breaker").unwrap_or_default(),
             last_call: None,
+            last_call_saved_ms: 0,
         })
     }
 

@@ -33,7 +33,9 @@ pub fn content_security_policy(allowed_origins: &[String]) -> String {
 /// The console's page as the portal serves it: its files from `/portal/`, which are served
 /// wherever the portal is (the console itself may be off).
 pub fn portal_page() -> String {
-    let page = console::find(None, false).map(|a| a.body).unwrap_or_default();
+    let page = console::find(None, false)
+        .map(|a| a.body)
+        .unwrap_or_default();
     page.replace("\"/console/", "\"/portal/")
 }
 
