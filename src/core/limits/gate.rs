@@ -45,8 +45,13 @@ pub struct Gate {
 /// Gates are equal when they keep the same (when a write was last due is no part of it).
 impl PartialEq for Gate {
     fn eq(&self, o: &Self) -> bool {
-        (&self.minute, &self.day, &self.second, &self.breaker, &self.last_call)
-            == (&o.minute, &o.day, &o.second, &o.breaker, &o.last_call)
+        (
+            &self.minute,
+            &self.day,
+            &self.second,
+            &self.breaker,
+            &self.last_call,
+        ) == (&o.minute, &o.day, &o.second, &o.breaker, &o.last_call)
     }
 }
 

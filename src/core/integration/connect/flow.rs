@@ -6,6 +6,7 @@
 //! connection; then sends the user to the tenant's return URL with the outcome.
 
 use super::app::{OauthAppConfig, OPERATOR};
+use super::choose;
 use super::connection::{granted_scopes, AppOwner, Connection, Status};
 use super::exchange::{
     authorization_url, code_request, granted, lookup_request, outcome_url, returned,
@@ -18,7 +19,7 @@ use super::spec::{ConnectSpec, ToldBy};
 use super::state::{s256, ConnectState, Pkce, StateRefused, STATE_TTL_S};
 use crate::core::config::document::{open_secret, Named, RecordRef};
 use crate::core::config::seal::Sealer;
-use crate::core::error::{ApiError, ErrorKind};
+use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_pairs, url_origin, valid_id, HttpResponse};
 use crate::core::integration::config::IntegrationConfig;
@@ -134,38 +135,14 @@ async fn start(
         .config(&RecordKind::Tenant.kv_key(tenant, None))
         .await?
         .ok_or_else(|| ApiError::not_found("no such tenant"))?;
-    let return_url = match (req.return_url, t.connect_return_urls.as_slice()) {
-        // From the portal: back to its own page, unless a registered URL is asked.
-        (None, _) if portal => portal_return_url(url),
-        (Some(u), _) if portal && u == portal_return_url(url) => u,
-        (Some(u), urls) if urls.contains(&u) => u,
-        (None, [only]) => only.clone(),
-        _ => {
-            return Err(ApiError::validation(
-                "`return_url` must be one of the tenant's `connect_return_urls` (the operator registers them on the tenant)",
-            ))
-        }
-    };
+    let page = portal.then(|| portal_return_url(url));
+    let return_url = choose::return_url(req.return_url, &t.connect_return_urls, page.as_deref())?;
     let installed: Option<IntegrationConfig> = co
         .config(&RecordKind::Integration.kv_key(tenant, Some(id)))
         .await?;
     let before = super::lifecycle::of(co, tenant, id).await?;
-    let template_id = match (&installed, req.template) {
-        (None, Some(t)) => t,
-        (None, None) => {
-            return Err(ApiError::validation(format!(
-                "integration `{id}` is not installed: name the `template` to connect"
-            )))
-        }
-        (Some(cfg), asked) => {
-            let theirs = cfg.template.clone().unwrap_or_default();
-            if asked.as_ref().is_some_and(|a| *a != theirs) {
-                let why = format!("integration `{id}` is installed from template `{theirs}`: delete it first to connect another");
-                return Err(ApiError::new(ErrorKind::Conflict, why));
-            }
-            theirs
-        }
-    };
+    let installed_from = installed.as_ref().map(|c| c.template.as_deref());
+    let template_id = choose::template(id, installed_from, req.template)?;
     let template = load_template(co, &template_id).await?.ok_or_else(|| {
         ApiError::not_found(format!("no template `{template_id}` in the marketplace"))
     })?;

@@ -1,6 +1,7 @@
 //! "Connect": an integration connected through its provider's OAuth 2.0 authorization-code flow
 //! (RFC 6749 4.1, PKCE per RFC 7636) instead of pasted credentials. The OAuth apps (`app`), the
-//! template's description of its provider (`spec`), the signed state (`state`), the attempts kept
+//! template's description of its provider (`spec`), what a start chooses (`choose`), the signed
+//! state (`state`), the attempts kept
 //! until the callback (`pending`), the callback's decisions (`exchange`), the connection
 //! recorded (`connection`), the routes as flows (`flow`), what becomes of a connection after
 //! (`lifecycle`: lost, disconnected), and the hosted page (`page`).
@@ -14,6 +15,7 @@
 //! sealed, as a rotated one is.
 
 pub mod app;
+pub mod choose;
 pub mod connection;
 pub mod exchange;
 pub mod flow;
