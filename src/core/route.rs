@@ -5,7 +5,6 @@ use super::error::{ApiError, ErrorKind};
 use super::http::valid_id;
 use super::integration::connect::app::OPERATOR;
 use super::platform::RecordKind;
-use super::portal::{PortalAction, PortalRoute};
 use super::tenant::key_settings::Scope;
 use super::usage::{Counted, Family};
 
@@ -145,6 +144,35 @@ pub enum Route {
     WidgetConversation {
         id: String,
     },
+}
+
+/// A portal route (`match_route`); what each needs and reads is `core::portal`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalRoute {
+    /// `GET /portal?link=`: the page.
+    Page,
+    /// `GET /portal/connected`: where a connect from the portal comes back.
+    Connected,
+    /// `POST /v1/portal/session`: a link for a session.
+    Session,
+    /// `GET /v1/portal/me`: the session's tenant and capabilities, for the page.
+    Me,
+    /// A call of the portal API.
+    Api(PortalAction),
+}
+
+/// What a portal API call does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalAction {
+    /// What the admin API does at the same path after `/v1/admin/tenants/{t}/`.
+    Admin(AdminAction),
+    /// `GET /v1/portal/marketplace`, as `GET /v1/marketplace`.
+    Marketplace,
+    /// `POST /v1/portal/integrations/{id}/connect`, as `POST /v1/integrations/{id}/connect`
+    /// but coming back to the portal.
+    Connect(String),
+    /// `DELETE /v1/portal/integrations/{id}/connection`.
+    Disconnect(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -962,7 +990,7 @@ mod tests {
 
     #[test]
     fn the_portals_routes_are_the_admin_apis_paths_for_the_sessions_tenant() {
-        use crate::core::portal::{PortalAction as P, PortalRoute as R};
+        use super::{PortalAction as P, PortalRoute as R};
         let portal = |m, p: &str| match match_route(m, p).unwrap() {
             Route::Portal(r) => r,
             r => panic!("{p}: {r:?}"),

@@ -4,6 +4,7 @@
 
 use super::connect;
 use super::health;
+pub use super::managing::Managing;
 use super::marketplace::{install as fill, InstallRequest, Template};
 use crate::core::config::document::redact;
 use crate::core::config::seal::Sealer;
@@ -14,25 +15,10 @@ use crate::core::platform::{ConfigKey, RecordKind};
 use crate::core::records::{exists, get_redacted, put_record};
 use crate::core::route::Route;
 use crate::core::tenant::erase::erase_record;
-use crate::core::upstream::Trail;
 use crate::core::Entropy;
 use serde_json::{json, Value};
 
 const KIND: RecordKind = RecordKind::Integration;
-
-/// A request to one of the routes that manage a tenant's integrations (not their calls), as the
-/// edge received it.
-pub struct Managing {
-    pub route: Route,
-    /// The tenant the key proved (none for the marketplace's admin listing and the connect
-    /// callback, whose state says whose it is).
-    pub tenant: String,
-    pub body: Option<Value>,
-    pub url: String,
-    pub trail: Trail,
-    /// From the tenant portal (`core::portal`): a connect comes back to the portal's own page.
-    pub portal: bool,
-}
 
 pub async fn manage(
     co: Co,
@@ -103,7 +89,7 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
     let health = health::of(&co, tenant, id).await?;
-    let connection = connect::lifecycle::of(&co, tenant, id).await?;
+    let connection = connect::lost::of(&co, tenant, id).await?;
     let connection = connection.map(|c| c.shown());
     HttpResponse::json(
         200,

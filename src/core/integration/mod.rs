@@ -9,6 +9,7 @@ pub mod flow;
 pub mod graphql;
 pub mod health;
 pub mod installed;
+pub mod managing;
 pub mod mapping;
 pub mod marketplace;
 pub mod oauth;

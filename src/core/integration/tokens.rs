@@ -5,7 +5,7 @@
 //! Every place keys a token by `oauth::token_keys`.
 
 use super::connect::connection::Lost;
-use super::connect::lifecycle::lost;
+use super::connect::lost::lost;
 use super::oauth::{token_keys, Holder};
 use super::oauth_tokens::TokenRefusal;
 use super::oauth_tokens::{
@@ -191,7 +191,7 @@ pub async fn hold(co: &Co, key: &str, issued: &IssuedToken, now_s: u64) {
 }
 
 /// The provider refused the refresh token: a connected integration's connection is lost (once:
-/// the object sent it and forgot it), which its tenant hears of (`connect::lifecycle::lost`).
+/// the object sent it and forgot it), which its tenant hears of (`connect::lost`).
 async fn refused_grant(co: &Co, t: &TokenFor<'_>, status: u16) -> ApiError {
     let connected = match t.holder {
         Holder::Integration { id, cfg } => cfg.auth.connection.as_deref().map(|c| (id, c)),

@@ -10,7 +10,7 @@ use super::{max_attempts, sequencing, JobStep, Order, QueueMessage};
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::Co;
-use crate::core::integration::connect::lifecycle::GATEWAY_SOURCE;
+use crate::core::integration::connect::lost::GATEWAY_SOURCE;
 use crate::core::objects::protocol::EventLog;
 use crate::core::objects::Object;
 use crate::core::platform::RecordKind;
@@ -48,7 +48,7 @@ pub async fn fan_out(
         record_no_destination(co, tenant, qm, event).await?;
         return Ok(Fanned::Done(JobStep::Drop));
     }
-    // The gateway's own events (`connect::lifecycle`) come from no source record: every
+    // The gateway's own events (`connect::lost`) come from no source record: every
     // destination whose filter takes them gets them.
     let source = match event.source_kind.as_str() {
         GATEWAY_SOURCE => None,

@@ -17,39 +17,10 @@ use crate::core::flow::Co;
 use crate::core::http::HttpResponse;
 use crate::core::integration::installed::{self, Managing};
 use crate::core::platform::RecordKind;
-use crate::core::route::{AdminAction, AdminRoute, Route};
+use crate::core::route::{AdminAction, AdminRoute, PortalAction, PortalRoute, Route};
 use crate::core::tenant::admin::{self, Admin, AdminBody};
 use capability::{covering, Capability};
 use serde_json::{json, Value};
-
-/// A portal route (`route::match_route`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortalRoute {
-    /// `GET /portal?link=`: the page.
-    Page,
-    /// `GET /portal/connected`: where a connect from the portal comes back.
-    Connected,
-    /// `POST /v1/portal/session`: a link for a session.
-    Session,
-    /// `GET /v1/portal/me`: the session's tenant and capabilities, for the page.
-    Me,
-    /// A call of the portal API.
-    Api(PortalAction),
-}
-
-/// What a portal API call does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortalAction {
-    /// What the admin API does at the same path after `/v1/admin/tenants/{t}/`.
-    Admin(AdminAction),
-    /// `GET /v1/portal/marketplace`, as `GET /v1/marketplace`.
-    Marketplace,
-    /// `POST /v1/portal/integrations/{id}/connect`, as `POST /v1/integrations/{id}/connect`
-    /// but coming back to the portal.
-    Connect(String),
-    /// `DELETE /v1/portal/integrations/{id}/connection`.
-    Disconnect(String),
-}
 
 impl PortalAction {
     /// The capability a session needs for it (`None`: the portal never does it).

@@ -3,7 +3,15 @@
 //! (`PUT /v1/admin/tenants/{t}/oauth-apps/{app}`, which wins). Named after the template it
 //! connects (`salesforce`); its secret sealed like every credential and never shown.
 
-use crate::core::config::document::{check_http_url, check_len, Check, Secret};
+use super::connection::AppOwner;
+use crate::core::config::document::{
+    check_http_url, check_len, open_secret, Check, RecordRef, Secret,
+};
+use crate::core::config::seal::Sealer;
+use crate::core::error::ApiError;
+use crate::core::flow::Co;
+use crate::core::integration::marketplace::Template;
+use crate::core::platform::{ConfigKey, RecordKind};
 use serde::{Deserialize, Serialize};
 
 pub const SECRET_PATHS: &[&str] = &["/client_secret"];
@@ -51,6 +59,45 @@ impl Check for OauthAppConfig {
             }
         }
     }
+}
+
+/// An OAuth app found for a template, and whose record it is.
+pub struct FoundApp {
+    pub cfg: OauthAppConfig,
+    pub owner: AppOwner,
+    /// The record's tenant: the tenant's, or `OPERATOR`.
+    holder: String,
+    template: String,
+}
+
+/// The tenant's own app for `template`, else the operator's.
+pub async fn find_app(co: &Co, tenant: &str, template: &str) -> Result<Option<FoundApp>, ApiError> {
+    for (holder, owner) in [(tenant, AppOwner::Tenant), (OPERATOR, AppOwner::Operator)] {
+        let key = RecordKind::OauthApp.kv_key(holder, Some(template));
+        if let Some(cfg) = co.config_fresh::<OauthAppConfig>(&key).await? {
+            let (holder, template) = (holder.to_string(), template.to_string());
+            return Ok(Some(FoundApp {
+                cfg,
+                owner,
+                holder,
+                template,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+pub fn open_app_secret(sealer: &Sealer, app: &FoundApp) -> Result<String, ApiError> {
+    let record = RecordKind::OauthApp.seal_record(Some(&app.template));
+    let at = RecordRef {
+        tenant: &app.holder,
+        record: &record,
+    };
+    open_secret(sealer, &at, "/client_secret", &app.cfg.client_secret)
+}
+
+pub async fn load_template(co: &Co, id: &str) -> Result<Option<Template>, ApiError> {
+    co.config(&ConfigKey::template(id)).await
 }
 
 #[cfg(test)]

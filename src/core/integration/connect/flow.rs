@@ -5,25 +5,25 @@
 //! the integration as connected, keeps its refresh token in the object and records the
 //! connection; then sends the user to the tenant's return URL with the outcome.
 
-use super::app::{OauthAppConfig, OPERATOR};
+use super::app::{find_app, load_template, open_app_secret, FoundApp};
 use super::choose;
-use super::connection::{granted_scopes, AppOwner, Connection, Status};
+use super::connection::{granted_scopes, Connection, Status};
+use super::disconnect::disconnect;
 use super::exchange::{
     authorization_url, code_request, granted, lookup_request, outcome_url, returned,
     signature_holds, told_value, Client, Failure, Granted, Returned, Sources,
 };
-use super::lifecycle::disconnect;
 use super::page::{render, Page};
 use super::pending::{Attempt, AttemptCmd};
 use super::spec::{ConnectSpec, ToldBy};
 use super::state::{s256, ConnectState, Pkce, StateRefused, STATE_TTL_S};
-use crate::core::config::document::{open_secret, Named, RecordRef};
+use crate::core::config::document::Named;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::http::{query_pairs, url_origin, valid_id, HttpResponse};
 use crate::core::integration::config::IntegrationConfig;
-use crate::core::integration::installed::Managing;
+use crate::core::integration::managing::Managing;
 use crate::core::integration::marketplace::Template;
 use crate::core::integration::oauth::{token_keys, token_prefix, Holder};
 use crate::core::integration::oauth_tokens::{
@@ -73,45 +73,6 @@ struct StartRequest {
     return_url: Option<String>,
 }
 
-/// An OAuth app found for a template, and whose record it is.
-pub struct FoundApp {
-    pub cfg: OauthAppConfig,
-    pub owner: AppOwner,
-    /// The record's tenant: the tenant's, or `OPERATOR`.
-    holder: String,
-    template: String,
-}
-
-/// The tenant's own app for `template`, else the operator's.
-pub async fn find_app(co: &Co, tenant: &str, template: &str) -> Result<Option<FoundApp>, ApiError> {
-    for (holder, owner) in [(tenant, AppOwner::Tenant), (OPERATOR, AppOwner::Operator)] {
-        let key = RecordKind::OauthApp.kv_key(holder, Some(template));
-        if let Some(cfg) = co.config_fresh::<OauthAppConfig>(&key).await? {
-            let (holder, template) = (holder.to_string(), template.to_string());
-            return Ok(Some(FoundApp {
-                cfg,
-                owner,
-                holder,
-                template,
-            }));
-        }
-    }
-    Ok(None)
-}
-
-pub fn open_app_secret(sealer: &Sealer, app: &FoundApp) -> Result<String, ApiError> {
-    let record = RecordKind::OauthApp.seal_record(Some(&app.template));
-    let at = RecordRef {
-        tenant: &app.holder,
-        record: &record,
-    };
-    open_secret(sealer, &at, "/client_secret", &app.cfg.client_secret)
-}
-
-pub async fn load_template(co: &Co, id: &str) -> Result<Option<Template>, ApiError> {
-    co.config(&ConfigKey::template(id)).await
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn start(
     co: &Co,
@@ -140,7 +101,7 @@ async fn start(
     let installed: Option<IntegrationConfig> = co
         .config(&RecordKind::Integration.kv_key(tenant, Some(id)))
         .await?;
-    let before = super::lifecycle::of(co, tenant, id).await?;
+    let before = super::lost::of(co, tenant, id).await?;
     let installed_from = installed.as_ref().map(|c| c.template.as_deref());
     let template_id = choose::template(id, installed_from, req.template)?;
     let template = load_template(co, &template_id).await?.ok_or_else(|| {

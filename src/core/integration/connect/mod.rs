@@ -4,7 +4,7 @@
 //! state (`state`), the attempts kept
 //! until the callback (`pending`), the callback's decisions (`exchange`), the connection
 //! recorded (`connection`), the routes as flows (`flow`), what becomes of a connection after
-//! (`lifecycle`: lost, disconnected), and the hosted page (`page`).
+//! (`lost`, `disconnect`), and the hosted page (`page`).
 //!
 //! What travels where: the signed state (in the provider's URLs) binds tenant, incarnation,
 //! integration, return URL, expiry and the nonce; the attempt (in the integration's
@@ -17,9 +17,10 @@
 pub mod app;
 pub mod choose;
 pub mod connection;
+pub mod disconnect;
 pub mod exchange;
 pub mod flow;
-pub mod lifecycle;
+pub mod lost;
 pub mod page;
 pub mod pending;
 pub mod spec;

@@ -410,7 +410,7 @@ fn document() -> Value {
 /// The events the gateway tells about itself (source and source kind `gateway`).
 fn gateway_entry(envelope: &Value) -> Value {
     use crate::core::integration::connect::connection::{AppOwner, Connection, Lost, Status};
-    use crate::core::integration::connect::lifecycle::{
+    use crate::core::integration::connect::lost::{
         disconnected_event, DISCONNECTED, GATEWAY_SOURCE,
     };
     let mut schema = envelope.clone();
