@@ -73,6 +73,24 @@ impl QueueMessage {
         serde_json::json!({"delivery": self.id, "tenant": self.tenant, "dropped": "the destination no longer exists", "destination": destination})
     }
 
+    /// An event's own message, to fan out to every destination that takes it, as a first attempt
+    /// under the event's id, with `trail` (none for the gateway's own events and a re-fan-out).
+    pub fn event(tenant: &str, event: EventEnvelope, trail: Trail) -> QueueMessage {
+        QueueMessage {
+            tenant: tenant.to_string(),
+            id: event.id.clone(),
+            attempt: 1,
+            last_error: None,
+            incarnation: None,
+            trail,
+            order: None,
+            job: Job::DeliverEvent {
+                event,
+                destination: None,
+            },
+        }
+    }
+
     /// An event's delivery to `destination` as a first attempt under the delivery's own id, with
     /// no trail (a replay from the admin API).
     pub fn first_delivery(tenant: &str, event: &EventEnvelope, destination: &str) -> QueueMessage {

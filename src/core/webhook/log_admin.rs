@@ -164,19 +164,7 @@ async fn fan_out_again(
         let why = format!("the body of event `{id}` is no longer kept: it cannot be sent again");
         return Err(ApiError::new(ErrorKind::Conflict, why));
     };
-    let msg = QueueMessage {
-        tenant: t.to_string(),
-        id: envelope.id.clone(),
-        attempt: 1,
-        last_error: None,
-        incarnation: None,
-        trail: Default::default(),
-        order: None,
-        job: Job::DeliverEvent {
-            event: envelope,
-            destination: None,
-        },
-    };
+    let msg = QueueMessage::event(t, envelope, Default::default());
     enqueue_all(co, &[msg], 0, settings).await?;
     HttpResponse::json(202, &json!({"event": id, "fanned_out": true}))
 }

@@ -7,7 +7,7 @@ use super::connection::{Connection, Lost};
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
 use crate::core::jobs::wire::{enqueue_all, QueueSettings};
-use crate::core::jobs::{Job, QueueMessage};
+use crate::core::jobs::QueueMessage;
 use crate::core::platform::ConfigKey;
 use crate::core::upstream::Trail;
 use crate::core::webhook::delivery::{event_id, EventEnvelope};
@@ -51,19 +51,7 @@ async fn lose(
     let text = serde_json::to_string(&now).unwrap_or_default();
     co.run(Effect::PutConfig { key, text }).await?;
     let event = disconnected_event(tenant, id, &now);
-    let msg = QueueMessage {
-        tenant: tenant.into(),
-        id: event.id.clone(),
-        attempt: 1,
-        last_error: None,
-        incarnation: None,
-        trail: Trail::default(),
-        order: None,
-        job: Job::DeliverEvent {
-            event,
-            destination: None,
-        },
-    };
+    let msg = QueueMessage::event(tenant, event, Trail::default());
     enqueue_all(co, &[msg], 0, QueueSettings::default()).await
 }
 
