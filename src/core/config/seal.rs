@@ -158,6 +158,12 @@ impl Sealer {
         &self.id_keys
     }
 
+    /// The key that signs what the gateway issues now (a ring always has one: `new` refuses
+    /// an empty one).
+    pub fn id_key(&self) -> &[u8; 32] {
+        &self.id_keys[0]
+    }
+
     /// The keys of keyed digests of secrets (`core::integration::oauth::token_keys`): the first
     /// makes them, each names what the ring's other keys made.
     pub fn digest_keys(&self) -> &[[u8; 32]] {

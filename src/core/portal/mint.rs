@@ -66,12 +66,8 @@ pub async fn mint(
         nonce: hex::encode(nonce),
         expires_at: co.now() / 1000 + ttl_s,
     };
-    let key = sealer
-        .id_keys()
-        .first()
-        .ok_or_else(|| ApiError::internal("no id key"))?;
     let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("link", &link.sign(key))
+        .append_pair("link", &link.sign(sealer.id_key()))
         .finish();
     let to = format!("{}/portal?{query}", url_origin(url));
     let answer =

@@ -81,12 +81,8 @@ pub async fn exchange(
         session: hex::encode(id),
         expires_at: session_expiry(now_s),
     };
-    let key = sealer
-        .id_keys()
-        .first()
-        .ok_or_else(|| ApiError::internal("no id key"))?;
     let answer = json!({
-        "session": session.sign(key),
+        "session": session.sign(sealer.id_key()),
         "tenant": session.tenant,
         "capabilities": session.capabilities,
         "expires_at": session.expires_at,

@@ -1,20 +1,12 @@
-//! The portal's two signed tokens: the link the operator mints (`Link`, spent once for a session)
-//! and the session the page then sends on every call (`Session`). Both are signed, not secret:
-//! `{payload}.{tag}`, the content as unpadded base64url JSON and its HMAC-SHA256 (first 16
-//! bytes, hex) under the keyring's id key, each kind under a label of its own, so a link is never
-//! taken as a session (nor either as a connect's state). Any ring key verifies, so a link minted
-//! before a master key rotation still opens. What a token binds (the tenant's incarnation) is the
-//! flow's to compare with the tenant as it is now.
+//! The portal's two signed tokens (`core::sign::token`): the link the operator mints (`Link`,
+//! spent once for a session) and the session the page then sends on every call (`Session`), each
+//! under a label of its own, so a link is never taken as a session (nor either as a connect's
+//! state). What a token binds (the tenant's incarnation) is the flow's to compare with the
+//! tenant as it is now.
 
 use super::capability::Capability;
-use crate::core::webhook::verify::{ct_eq, hmac_sha256};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde::de::DeserializeOwned;
+pub use crate::core::sign::token::{Refused, Signed};
 use serde::{Deserialize, Serialize};
-
-/// The longest token taken (ours are a few hundred characters).
-const MAX_TOKEN: usize = 2048;
 
 /// What a portal link binds: which tenant (in which incarnation) and what its session may do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,53 +34,6 @@ pub struct Session {
     pub expires_at: u64,
 }
 
-/// Why a token is not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// Not a token of this kind's shape.
-    Malformed,
-    /// Its tag is not one of our keys' over its content under this kind's label.
-    Forged,
-    /// Ours, but too late.
-    Expired,
-}
-
-/// A signed token kind.
-pub trait Signed: Serialize + DeserializeOwned {
-    /// Separates this kind's tags from every other's made under the same key.
-    const LABEL: &'static [u8];
-    fn expires_at(&self) -> u64;
-
-    fn sign(&self, key: &[u8; 32]) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let tag = tag(Self::LABEL, key, &payload);
-        format!("{payload}.{tag}")
-    }
-
-    /// The token, if one of `keys` signed it as this kind and it has not expired at `now_s`.
-    /// Never panics, whatever the text.
-    fn open(keys: &[[u8; 32]], token: &str, now_s: u64) -> Result<Self, Refused> {
-        if token.len() > MAX_TOKEN {
-            return Err(Refused::Malformed);
-        }
-        let (payload, given) = token.split_once('.').ok_or(Refused::Malformed)?;
-        let signed = keys
-            .iter()
-            .any(|k| ct_eq(given.as_bytes(), tag(Self::LABEL, k, payload).as_bytes()));
-        if !signed {
-            return Err(Refused::Forged);
-        }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Refused::Malformed)?;
-        let t: Self = serde_json::from_slice(&bytes).map_err(|_| Refused::Malformed)?;
-        if now_s >= t.expires_at() {
-            return Err(Refused::Expired);
-        }
-        Ok(t)
-    }
-}
-
 impl Signed for Link {
     const LABEL: &'static [u8] = b"portal-link\x1f";
     fn expires_at(&self) -> u64 {
@@ -103,15 +48,13 @@ impl Signed for Session {
     }
 }
 
-fn tag(label: &[u8], key: &[u8; 32], payload: &str) -> String {
-    let mac = hmac_sha256(key, &[label, payload.as_bytes()]);
-    hex::encode(&mac[..16])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::integration::connect::state::ConnectState;
+    use crate::core::sign::token::tag;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     const KEY: [u8; 32] = [7; 32];
     const OLD: [u8; 32] = [9; 32];

@@ -4,6 +4,7 @@
 
 pub mod jwt;
 pub mod sigv4;
+pub mod token;
 
 /// An AWS access key, opened (never logged, never in an answer).
 #[derive(Clone, PartialEq, Eq)]

@@ -16,12 +16,12 @@ use super::exchange::{
 use super::page::{render, Page};
 use super::pending::{Attempt, AttemptCmd};
 use super::spec::{ConnectSpec, ToldBy};
-use super::state::{s256, ConnectState, Pkce, StateRefused, STATE_TTL_S};
+use super::state::{s256, ConnectState, Pkce, Signed, STATE_TTL_S};
 use crate::core::config::document::Named;
 use crate::core::config::seal::Sealer;
 use crate::core::error::ApiError;
 use crate::core::flow::{Co, Effect};
-use crate::core::http::{query_pairs, url_origin, valid_id, HttpResponse};
+use crate::core::http::{query_pairs, query_param, url_origin, valid_id, HttpResponse};
 use crate::core::integration::config::IntegrationConfig;
 use crate::core::integration::managing::Managing;
 use crate::core::integration::marketplace::Template;
@@ -138,11 +138,7 @@ async fn start(
         return_url,
         expires_at,
     };
-    let key = sealer
-        .id_keys()
-        .first()
-        .ok_or_else(|| ApiError::internal("no id key"))?;
-    let signed = state.sign(key);
+    let signed = state.sign(sealer.id_key());
     let attempt = Attempt {
         nonce,
         verifier: pkce.map(|p| p.verifier),
@@ -195,12 +191,7 @@ fn authorize(
 
 /// `GET /v1/connect/start`: the hosted page of an open attempt.
 async fn page(co: &Co, sealer: &Sealer, url: &str) -> Result<HttpResponse, ApiError> {
-    let params = query_pairs(url);
-    let raw = params
-        .iter()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let raw = query_param(url, "state").unwrap_or_default();
     let gone =
         || ApiError::bad_request("this connect link is not open any more: start the connect again");
     let s = ConnectState::open(sealer.id_keys(), &raw, co.now() / 1000).map_err(|_| gone())?;
@@ -284,9 +275,9 @@ async fn callback(
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.as_str())
         .ok_or_else(|| ApiError::bad_request("no `state`: this is not a connect's callback"))?;
-    let state = match ConnectState::open(sealer.id_keys(), raw, co.now() / 1000) {
+    let state = match ConnectState::open_signed(sealer.id_keys(), raw) {
+        Ok(s) if co.now() / 1000 >= s.expires_at => return back(&s, Err(Failure::Expired)),
         Ok(s) => s,
-        Err(StateRefused::Expired(s)) => return back(&s, Err(Failure::Expired)),
         Err(_) => {
             return Err(ApiError::bad_request(
                 "this connect's `state` is not the gateway's",

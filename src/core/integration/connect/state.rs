@@ -1,13 +1,12 @@
 //! The PKCE pair (RFC 7636, S256) of a connect and the `state` the provider carries back to the
 //! callback.
 //!
-//! The state is signed, not secret: the tenant, its incarnation, the integration, the return
-//! URL the tenant registered, an expiry, and a random nonce, tagged with HMAC-SHA256 under the
-//! keyring's id key (any ring key verifies, so a state issued before a master key rotation still
-//! returns). The nonce is what a callback spends once (its single use is kept where the
+//! The state is signed, not secret (`core::sign::token`, under its own label): the tenant, its
+//! incarnation, the integration, the return URL the tenant registered, an expiry, and a random
+//! nonce. The nonce is what a callback spends once (its single use is kept where the
 //! verifier waits, never in the state: the verifier does not leave the gateway).
 
-use crate::core::webhook::verify::{ct_eq, hmac_sha256};
+pub use crate::core::sign::token::{Refused, Signed};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -15,8 +14,6 @@ use sha2::{Digest, Sha256};
 
 /// How long a user may take between the authorization URL and the callback.
 pub const STATE_TTL_S: u64 = 10 * 60;
-/// The longest state taken back (a provider passes it through; nothing longer is ours).
-const MAX_STATE: usize = 2048;
 
 /// A PKCE pair: the verifier stays with the gateway, the challenge goes to the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,53 +53,11 @@ pub struct ConnectState {
     pub expires_at: u64,
 }
 
-/// Why a state is not taken back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateRefused {
-    /// Not a state of our shape.
-    Malformed,
-    /// Its tag is not one of our keys' over its content.
-    Forged,
-    /// Ours, but too late: what it binds (the return URL the user is sent back to).
-    Expired(Box<ConnectState>),
-}
-
-impl ConnectState {
-    /// `{payload}.{tag}`: the content as unpadded base64url JSON, the tag as 32 hex characters.
-    pub fn sign(&self, key: &[u8; 32]) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let tag = tag(key, &payload);
-        format!("{payload}.{tag}")
+impl Signed for ConnectState {
+    const LABEL: &'static [u8] = b"connect-state\x1f";
+    fn expires_at(&self) -> u64 {
+        self.expires_at
     }
-
-    /// The state a callback brought back, if one of `keys` signed it and it has not expired at
-    /// `now_s`. What it binds (tenant, incarnation, integration) is the caller's to compare.
-    pub fn open(keys: &[[u8; 32]], state: &str, now_s: u64) -> Result<Self, StateRefused> {
-        if state.len() > MAX_STATE {
-            return Err(StateRefused::Malformed);
-        }
-        let (payload, given) = state.split_once('.').ok_or(StateRefused::Malformed)?;
-        let signed = keys
-            .iter()
-            .any(|k| ct_eq(given.as_bytes(), tag(k, payload).as_bytes()));
-        if !signed {
-            return Err(StateRefused::Forged);
-        }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| StateRefused::Malformed)?;
-        let s: ConnectState =
-            serde_json::from_slice(&bytes).map_err(|_| StateRefused::Malformed)?;
-        if now_s >= s.expires_at {
-            return Err(StateRefused::Expired(Box::new(s)));
-        }
-        Ok(s)
-    }
-}
-
-fn tag(key: &[u8; 32], payload: &str) -> String {
-    let mac = hmac_sha256(key, &[b"connect-state\x1f", payload.as_bytes()]);
-    hex::encode(&mac[..16])
 }
 
 #[cfg(test)]
@@ -141,9 +96,15 @@ mod tests {
         assert_eq!(ConnectState::open(&[KEY, OLD], &signed, 1_000), Ok(state()));
         let expiry = state().expires_at;
         let late = ConnectState::open(&[KEY, OLD], &signed, expiry);
-        assert_eq!(late, Err(StateRefused::Expired(Box::new(state()))));
+        assert_eq!(late, Err(Refused::Expired));
+        // Still ours when late: the callback sends the user back to its return URL.
+        assert_eq!(ConnectState::open_signed(&[KEY, OLD], &signed), Ok(state()));
         let other = ConnectState::open(&[KEY], &signed, 1_000);
-        assert_eq!(other, Err(StateRefused::Forged), "not our key's");
+        assert_eq!(other, Err(Refused::Forged), "not our key's");
+        assert_eq!(
+            ConnectState::open_signed(&[KEY], &signed),
+            Err(Refused::Forged)
+        );
     }
 
     #[test]
@@ -154,26 +115,23 @@ mod tests {
         moved.tenant = "other".into();
         let moved_payload = moved.sign(&KEY).split_once('.').unwrap().0.to_string();
         let refused = |s: &str| ConnectState::open(&[KEY], s, 1_000).unwrap_err();
-        assert_eq!(
-            refused(&format!("{moved_payload}.{tag}")),
-            StateRefused::Forged
-        );
+        assert_eq!(refused(&format!("{moved_payload}.{tag}")), Refused::Forged);
         assert_eq!(
             refused(&format!("{payload}.{}", "0".repeat(32))),
-            StateRefused::Forged
+            Refused::Forged
         );
-        assert_eq!(refused(payload), StateRefused::Malformed);
-        assert_eq!(refused(""), StateRefused::Malformed);
-        assert_eq!(refused(&"a".repeat(3000)), StateRefused::Malformed);
+        assert_eq!(refused(payload), Refused::Malformed);
+        assert_eq!(refused(""), Refused::Malformed);
+        assert_eq!(refused(&"a".repeat(3000)), Refused::Malformed);
         // Signed by us, but not a state: still refused, never a panic.
         let odd = URL_SAFE_NO_PAD.encode(b"[1,2]");
         assert_eq!(
             refused(&format!("{odd}.{}", tag_of(&odd))),
-            StateRefused::Malformed
+            Refused::Malformed
         );
     }
 
     fn tag_of(payload: &str) -> String {
-        tag(&KEY, payload)
+        crate::core::sign::token::tag(ConnectState::LABEL, &KEY, payload)
     }
 }
